@@ -1,0 +1,37 @@
+//! # orc-testkit: the fixtures every orc test stands on
+//!
+//! orc's integration tests use real parts: a real etcd process, real network
+//! namespaces, the real kernel. This crate makes those parts cheap to create
+//! and impossible to leak: every fixture lives in its own temporary place
+//! (free ports, a unique namespace name, a temp dir) and is removed when it is
+//! dropped, so tests run in parallel and leave the host as they found it.
+//!
+//! ## Layout
+//!
+//! - [`root`]: [`require_root`] and [`require_command`], which fail a test
+//!   loudly when a privilege or a tool is missing. They never skip.
+//! - [`etcd`]: [`Etcd`], a real etcd on free loopback ports in a temp dir.
+//! - [`netns`]: [`NetnsHost`], a throwaway network namespace, used as a "host"
+//!   by networking tests.
+//! - [`ports`]: free loopback ports.
+//!
+//! Fixtures are synchronous on purpose: they work the same from a plain
+//! `#[test]` and from `#[tokio::test]`, and never need a runtime to clean up.
+
+pub mod etcd;
+pub mod netns;
+pub mod ports;
+pub mod root;
+
+pub use etcd::Etcd;
+pub use netns::NetnsHost;
+pub use root::{require_command, require_root};
+
+/// A name no other fixture in this or any concurrent test process will pick:
+/// the process id tells processes apart, a counter tells fixtures apart.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
