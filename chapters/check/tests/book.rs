@@ -1,0 +1,51 @@
+//! Every include in every chapter resolves, and every chapter on disk is in
+//! the table of contents (mdBook silently leaves out the ones that are not).
+
+use std::path::{Path, PathBuf};
+
+use orc_book_check::{check_include, find_includes};
+
+fn chapters_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../src")
+}
+
+fn chapter_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(chapters_src())
+        .expect("chapters/src exists")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_include_names_an_existing_file_and_anchor() {
+    let mut errors = Vec::new();
+    let mut count = 0;
+    for chapter in chapter_files() {
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        for include in find_includes(&text) {
+            count += 1;
+            if let Err(error) = check_include(chapter.parent().unwrap(), &include) {
+                errors.push(format!("{}: {error}", chapter.display()));
+            }
+        }
+    }
+    assert!(errors.is_empty(), "broken includes:\n{}", errors.join("\n"));
+    assert!(count > 0, "the book should show real code through includes");
+}
+
+#[test]
+fn every_chapter_is_in_the_summary() {
+    let summary = std::fs::read_to_string(chapters_src().join("SUMMARY.md")).unwrap();
+    for chapter in chapter_files() {
+        let name = chapter.file_name().unwrap().to_str().unwrap();
+        if name != "SUMMARY.md" {
+            assert!(
+                summary.contains(&format!("({name})")),
+                "{name} is not linked from SUMMARY.md, so the book would leave it out"
+            );
+        }
+    }
+}

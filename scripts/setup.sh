@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Installs and checks everything orc needs, on a fresh Debian or Ubuntu machine.
+#
+# Called by ./demo.sh and ./test.sh; safe to run again and again. It is quiet
+# when everything is in place and says what it installs when it installs.
+# It stops with a message that says what is missing and how to get it when
+# something cannot be fixed from here (a kernel feature, the Rust toolchain).
+set -euo pipefail
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+fail() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  fail "orc creates namespaces, mounts, cgroups and network links, which needs root.
+       Re-run as root, for example: sudo $0 (or sudo ./test.sh, sudo ./demo.sh)"
+fi
+
+# ---- Debian packages --------------------------------------------------------
+# One line per tool: the command we look for, then the package that brings it
+# ("-" when only the package itself tells: busybox must be the static build,
+# because it runs inside containers that have no libc). Later chapters add
+# their tools here.
+# ANCHOR: packages
+packages=(
+  "etcd:etcd-server"             # the store behind the API server (chapter 03)
+  "etcdctl:etcd-client"          # to look at etcd keys in the book and labs
+  "protoc:protobuf-compiler"     # etcd-client's build generates gRPC code
+  "ip:iproute2"                  # links, addresses, routes, network namespaces
+  "iptables:iptables"            # masquerade (02) and service rules (06)
+  "-:busybox-static"             # a static userland for test container images
+  "runc:runc"                    # the peer runtime chapter 01 is compared with
+  "crun:crun"                    # the fastest peer runtime, for the benchmark
+  "hyperfine:hyperfine"          # side-by-side benchmarks
+  "curl:curl"                    # talking to the API server in the book and labs
+  "unshare:util-linux"           # the benchmark floor: bare namespaces + exec
+  "cc:gcc"                       # crates that build C code
+)
+# ANCHOR_END: packages
+missing=()
+for entry in "${packages[@]}"; do
+  tool=${entry%%:*} package=${entry#*:}
+  if [ "$tool" = - ]; then
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
+  else
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$package")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || fail "apt-get update failed; check the package mirror in /etc/apt/sources.list"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || fail "could not install ${missing[*]} with apt-get; install them by hand and re-run"
+fi
+
+# ---- Rust and the book tool --------------------------------------------------
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v cargo >/dev/null 2>&1 \
+  || fail "cargo is missing: install Rust 1.85 or newer (https://rustup.rs), then re-run"
+MDBOOK_VERSION=0.5.4
+if ! mdbook --version 2>/dev/null | grep -q "v$MDBOOK_VERSION"; then
+  say "installing mdbook $MDBOOK_VERSION (builds the book in chapters/; takes a minute or two)"
+  cargo install --quiet --locked --no-default-features mdbook --version "$MDBOOK_VERSION" \
+    || fail "could not install mdbook with cargo install"
+fi
+
+# ---- Kernel features ---------------------------------------------------------
+for ns in pid mnt uts ipc net cgroup user; do
+  [ -e "/proc/self/ns/$ns" ] \
+    || fail "the kernel has no $ns namespaces (CONFIG_${ns^^}_NS); use a kernel built with them"
+done
+if ! grep -qw overlay /proc/filesystems; then
+  modprobe overlay 2>/dev/null || true
+  grep -qw overlay /proc/filesystems \
+    || fail "overlayfs is missing: load it with 'modprobe overlay' (CONFIG_OVERLAY_FS)"
+fi
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  : # cgroup v2, unified
+elif [ -d /sys/fs/cgroup/memory ] && [ -d /sys/fs/cgroup/pids ] && [ -d /sys/fs/cgroup/cpu ]; then
+  : # cgroup v1 (or hybrid) with the controllers orc uses
+else
+  fail "no usable cgroups: mount cgroup v2 at /sys/fs/cgroup, or cgroup v1 with the memory, cpu and pids controllers"
+fi
+iptables -w -S >/dev/null 2>&1 \
+  || fail "iptables cannot read the filter table: load netfilter ('modprobe ip_tables' or nf_tables)"
+# veth pairs and bridges, probed inside a throwaway network namespace so the
+# host's own links are never touched.
+probe="orc-setup-$$"
+if ip netns add "$probe" 2>/dev/null; then
+  ok=1
+  ip -n "$probe" link add orc-probe0 type veth peer name orc-probe1 2>/dev/null || ok=0
+  ip -n "$probe" link add orc-probebr type bridge 2>/dev/null || ok=0
+  ip netns delete "$probe"
+  [ "$ok" = 1 ] || fail "the kernel cannot create veth pairs or bridges (CONFIG_VETH, CONFIG_BRIDGE): 'modprobe veth bridge'"
+else
+  fail "cannot create network namespaces with 'ip netns add' (is /run writable?)"
+fi

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs orc's whole test suite: set-up, formatting, lints, every crate's tests
+# (real kernel, real etcd), the labs check and the book. Needs root.
+#
+#   sudo ./test.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+./scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n== %s ==\n' "$1" >&2; shift; "$@"; }
+
+step "format"       cargo fmt --all --check
+step "lints"        cargo clippy --workspace --all-targets --locked -- -D warnings
+step "tests"        cargo test --workspace --locked
+step "labs"         cargo lab check
+step "book"         mdbook build --dest-dir target/book chapters
