@@ -64,35 +64,71 @@ impl Outcome {
     }
 }
 
-/// Runs one target of a lab with the student's code or the solution.
-pub fn run_target(lab: &Lab, target: Target, code: Code) -> Result<Outcome> {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.args([
+/// Where a lab's tests run: on this machine, or in a sandbox container.
+pub trait Executor {
+    /// Runs `cargo` with `args` in the checkout and returns what it printed.
+    fn cargo(&self, args: &[String]) -> Result<Printed>;
+}
+
+/// What a cargo command printed and whether it succeeded.
+pub struct Printed {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs cargo right here, in this checkout, as a student does by hand.
+pub struct Local;
+
+impl Executor for Local {
+    fn cargo(&self, args: &[String]) -> Result<Printed> {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command.args(args);
+        // Snapshots are part of what is checked: never accept new ones here.
+        command.env("INSTA_UPDATE", "no");
+        let output = command
+            .output()
+            .with_context(|| format!("running {command:?}"))?;
+        Ok(Printed {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+}
+
+/// The `cargo` arguments that run one target of a lab.
+pub fn test_args(lab: &Lab, target: Target, code: Code) -> Vec<String> {
+    // Not `--quiet`: cargo would pass it on to libtest, whose quiet format
+    // drops the per-test lines read below.
+    let mut args: Vec<String> = [
         "test",
-        "--quiet",
         "--locked",
         "--package",
         &lab.package,
         "--test",
         target.name(),
-    ]);
+    ]
+    .map(String::from)
+    .to_vec();
     if code == Code::Solution {
-        command.args(["--features", "solution"]);
+        args.extend(["--features".into(), "solution".into()]);
     }
-    // Snapshots are part of what is checked: never accept new ones here.
-    command.env("INSTA_UPDATE", "no");
-    let output = command
-        .output()
-        .with_context(|| format!("running {command:?}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let outcome = parse(&stdout);
-    if outcome.tests.is_empty() && !output.status.success() {
+    args
+}
+
+/// Runs one target of a lab with the student's code or the solution.
+pub fn run_target(
+    executor: &dyn Executor,
+    lab: &Lab,
+    target: Target,
+    code: Code,
+) -> Result<Outcome> {
+    let printed = executor.cargo(&test_args(lab, target, code))?;
+    let outcome = parse(&printed.stdout);
+    if outcome.tests.is_empty() && !printed.success {
         // Nothing ran: the lab did not compile. Show the compiler's words.
-        bail!(
-            "lab {} did not build:\n{}",
-            lab.number,
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("lab {} did not build:\n{}", lab.number, printed.stderr);
     }
     Ok(outcome)
 }
