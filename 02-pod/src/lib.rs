@@ -12,6 +12,22 @@
 //! - [`ipam`]: [`Ipam`], which hands out pod addresses from the node's pod
 //!   CIDR and keeps them in a state file, so a restart never gives one address
 //!   to two pods; [`ipam::next_free`] is the pure choice of the next address.
+//! - [`netns`]: reaching into another network namespace: a thread that joins
+//!   it, and netlink connections opened from such a thread.
+//! - [`link`]: the few link requests the others share (look up, up, delete).
+//! - [`bridge`]: the node's bridge `orc0`, the pods' switch and gateway.
+//! - [`veth`]: the veth pair from each pod's `eth0` to the bridge, and the
+//!   pod side's address and default route.
+//! - [`routes`]: host-gw routes to the other nodes' pod CIDRs, kept in sync
+//!   with the node list.
+//! - [`masquerade`]: the iptables rule that NATs traffic leaving the cluster.
+//! - [`node`]: [`NodeNetwork`], all of the above for one node: set-up, add
+//!   and remove a pod, sync routes, tear-down.
+//! - [`error`]: [`NetError`], which says what failed and where.
+//!
+//! Links, addresses and routes are made through netlink ([`rtnetlink`]), the
+//! kernel interface `ip` itself uses; only the masquerade rule goes through
+//! the `iptables` program.
 //!
 //! ## Not built yet
 //!
@@ -19,8 +35,19 @@
 //! containers that join it and the node agent that keeps static pods running
 //! come in later steps of this chapter; see the README's status table.
 
+pub mod bridge;
 pub mod cidr;
+pub mod error;
 pub mod ipam;
+pub mod link;
+pub mod masquerade;
+pub mod netns;
+pub mod node;
+pub mod routes;
+pub mod veth;
 
 pub use cidr::Ipv4Cidr;
+pub use error::NetError;
 pub use ipam::{Ipam, IpamError};
+pub use node::{NodeConfig, NodeNetwork, PodNetwork};
+pub use routes::NodeRoute;
