@@ -86,11 +86,15 @@ impl NodeNetwork {
     /// Plugs pod `pod_id`, whose network namespace is `pod_netns`, into the
     /// node: an address from IPAM, a veth pair to the bridge, and `eth0`
     /// configured inside the pod. Running it again for the same pod returns
-    /// the same address and changes nothing.
+    /// the same address and changes nothing. If a later step fails, the pod
+    /// keeps its address until [`remove_pod`](Self::remove_pod), so a retry
+    /// gets the same one.
     pub async fn add_pod(&self, pod_id: &str, pod_netns: &Path) -> Result<PodNetwork, NetError> {
+        // Reaching the pod's namespace first means a wrong path fails before
+        // an address is spent on it.
+        let pod = netns::connect(pod_netns).await?;
         let address = self.lock_ipam().allocate(pod_id)?;
         let host_veth = veth::host_veth_name(pod_id);
-        let pod = netns::connect(pod_netns).await?;
         let host_end = link::index_of(&self.node, &host_veth).await?;
         let pod_end = link::index_of(&pod, veth::POD_INTERFACE).await?;
         if host_end.is_some() && pod_end.is_none() {

@@ -218,3 +218,19 @@ async fn an_agent_restart_never_hands_out_an_address_twice() {
     assert!(before.contains(&old), "pod-0 keeps its address");
     ping(&pods[2], old);
 }
+
+#[tokio::test]
+async fn a_missing_pod_namespace_is_named_and_costs_no_address() {
+    let mut underlay = Underlay::new();
+    let node = underlay.node();
+    let network = NodeNetwork::setup(node.config()).await.unwrap();
+    let missing = std::path::Path::new("/run/netns/orc-no-such-pod");
+    let error = network.add_pod("ghost", missing).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("network namespace /run/netns/orc-no-such-pod: "),
+        "{error}"
+    );
+    assert!(network.pods().is_empty(), "no address was allocated");
+}
