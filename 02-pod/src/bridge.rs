@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use rtnetlink::{Handle, LinkBridge};
 
 use crate::cidr::Ipv4Cidr;
-use crate::error::{Context, NetError};
+use crate::error::{Context, NetError, is_errno};
 use crate::link;
 
 /// The default name of the node's bridge.
@@ -39,7 +39,7 @@ pub async fn ensure_bridge(
         {
             Ok(()) => {}
             // Created meanwhile by someone else: fine, it is there now.
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -nix::libc::EEXIST => {}
+            Err(e) if is_errno(&e, nix::libc::EEXIST) => {}
             Err(source) => {
                 return Err(NetError::Netlink {
                     what: format!("creating bridge {name}"),

@@ -47,6 +47,12 @@ pub enum NetError {
     Ipam(#[from] IpamError),
 }
 
+/// Whether the kernel answered a netlink request with error `errno` (such as
+/// `ENODEV`, "no such device"). Netlink reports errors as negated errno values.
+pub(crate) fn is_errno(error: &rtnetlink::Error, errno: i32) -> bool {
+    matches!(error, rtnetlink::Error::NetlinkError(e) if e.raw_code() == -errno)
+}
+
 /// Attaches a description of the request to a netlink error.
 pub(crate) trait Context<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T, NetError>;

@@ -3,7 +3,9 @@
 use futures::TryStreamExt;
 use rtnetlink::{Handle, LinkUnspec};
 
-use crate::error::{Context, NetError};
+use nix::libc::ENODEV;
+
+use crate::error::{Context, NetError, is_errno};
 
 /// The index of the link called `name`, or `None` if there is none.
 ///
@@ -13,7 +15,7 @@ pub async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, NetErr
     let mut links = handle.link().get().match_name(name.to_string()).execute();
     match links.try_next().await {
         Ok(link) => Ok(link.map(|link| link.header.index)),
-        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -nix::libc::ENODEV => Ok(None),
+        Err(e) if is_errno(&e, ENODEV) => Ok(None),
         Err(source) => Err(NetError::Netlink {
             what: format!("looking up link {name}"),
             source,
@@ -40,7 +42,7 @@ pub async fn delete_if_present(handle: &Handle, name: &str) -> Result<bool, NetE
     match handle.link().del(index).execute().await {
         Ok(()) => Ok(true),
         // Deleted meanwhile, for example with the other end of its veth pair.
-        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -nix::libc::ENODEV => Ok(false),
+        Err(e) if is_errno(&e, ENODEV) => Ok(false),
         Err(source) => Err(NetError::Netlink {
             what: format!("deleting link {name}"),
             source,

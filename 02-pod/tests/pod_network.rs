@@ -234,3 +234,25 @@ async fn a_missing_pod_namespace_is_named_and_costs_no_address() {
     );
     assert!(network.pods().is_empty(), "no address was allocated");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_added_in_parallel_get_distinct_addresses() {
+    let mut underlay = Underlay::new();
+    let node = underlay.node();
+    let network = std::sync::Arc::new(NodeNetwork::setup(node.config()).await.unwrap());
+    let pods: Vec<_> = (0..8).map(|_| NetnsHost::new()).collect();
+    let tasks: Vec<_> = pods
+        .iter()
+        .enumerate()
+        .map(|(n, pod)| {
+            let (network, pod) = (network.clone(), path(pod));
+            tokio::spawn(async move { network.add_pod(&format!("pod-{n}"), &pod).await })
+        })
+        .collect();
+    let mut addresses = BTreeSet::new();
+    for task in tasks {
+        addresses.insert(task.await.unwrap().unwrap().address);
+    }
+    assert_eq!(addresses.len(), pods.len(), "{addresses:?}");
+    ping(&pods[0], *addresses.last().unwrap());
+}
