@@ -20,14 +20,17 @@
 //!   pod side's address and default route.
 //! - [`routes`]: host-gw routes to the other nodes' pod CIDRs, kept in sync
 //!   with the node list.
+//! - [`chains`]: orc's own iptables chains, kept in sync inside a namespace.
 //! - [`masquerade`]: the iptables rule that NATs traffic leaving the cluster.
+//! - [`forward`]: the iptables rules that let pod traffic through `FORWARD`
+//!   even where Docker set its policy to `DROP`.
 //! - [`node`]: [`NodeNetwork`], all of the above for one node: set-up, add
 //!   and remove a pod, sync routes, tear-down.
 //! - [`error`]: [`NetError`], which says what failed and where.
 //!
 //! Links, addresses and routes are made through netlink ([`rtnetlink`]), the
-//! kernel interface `ip` itself uses; only the masquerade rule goes through
-//! the `iptables` program.
+//! kernel interface `ip` itself uses; only the iptables rules go through the
+//! `iptables` program.
 //!
 //! Tests (`tests/pod_network.rs`, root, real kernel) build a small cluster
 //! out of network namespaces, nodes joined by an "underlay" bridge and one
@@ -47,8 +50,10 @@
 //! against a second process are not built either.
 
 pub mod bridge;
+pub mod chains;
 pub mod cidr;
 pub mod error;
+pub mod forward;
 pub mod ipam;
 pub mod link;
 pub mod masquerade;

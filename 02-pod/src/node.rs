@@ -1,4 +1,4 @@
-//! One node's pod network, put together: bridge, pods, routes, masquerade.
+//! One node's pod network, put together: bridge, pods, routes, iptables rules.
 //!
 //! [`NodeNetwork`] is what a node agent holds. At start-up it makes sure the
 //! node is ready for pods ([`NodeNetwork::setup`]); for each pod sandbox it
@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use crate::bridge;
 use crate::cidr::Ipv4Cidr;
 use crate::error::NetError;
+use crate::forward;
 use crate::ipam::Ipam;
 use crate::link;
 use crate::masquerade;
@@ -66,13 +67,14 @@ pub struct PodNetwork {
 impl NodeNetwork {
     // ANCHOR: setup
     /// Prepares the node: IP forwarding on, the bridge with the gateway
-    /// address, the masquerade rule, and the IPAM state opened.
+    /// address, the masquerade and forward rules, and the IPAM state opened.
     pub async fn setup(config: NodeConfig) -> Result<NodeNetwork, NetError> {
         let ipam = Ipam::open(&config.ipam_state, config.pod_cidr)?;
         enable_forwarding(&config.netns)?;
         let node = netns::connect(&config.netns).await?;
         let bridge_index = bridge::ensure_bridge(&node, &config.bridge, config.pod_cidr).await?;
         masquerade::ensure_masquerade(&config.netns, config.pod_cidr, config.cluster_cidr)?;
+        forward::ensure_forward(&config.netns, config.cluster_cidr)?;
         Ok(NodeNetwork {
             config,
             node,
@@ -144,7 +146,7 @@ impl NodeNetwork {
     // ANCHOR: teardown
     /// Removes everything [`setup`](Self::setup) and the other methods
     /// created: every pod's veth pair and address, orc's routes, the
-    /// masquerade rule and the bridge. The IPAM state file stays, empty.
+    /// masquerade and forward rules and the bridge. The IPAM state file stays, empty.
     /// IP forwarding stays on: other software on the node may rely on it.
     pub async fn teardown(self) -> Result<(), NetError> {
         for (pod_id, _) in self.pods() {
@@ -152,6 +154,7 @@ impl NodeNetwork {
         }
         routes::sync_routes(&self.node, &BTreeSet::new()).await?;
         masquerade::remove_masquerade(&self.config.netns)?;
+        forward::remove_forward(&self.config.netns)?;
         link::delete_if_present(&self.node, &self.config.bridge).await?;
         Ok(())
     }

@@ -256,3 +256,51 @@ async fn pods_added_in_parallel_get_distinct_addresses() {
     assert_eq!(addresses.len(), pods.len(), "{addresses:?}");
     ping(&pods[0], *addresses.last().unwrap());
 }
+
+#[tokio::test]
+async fn pods_are_forwarded_even_where_docker_set_forward_to_drop() {
+    let mut underlay = Underlay::new();
+    let (one, two) = (underlay.node(), underlay.node());
+    for node in [&one, &two] {
+        // What a Docker engine does to the namespace it runs in.
+        node.host.run("iptables", &["-P", "FORWARD", "DROP"]);
+    }
+    let node_list = [one.route(), two.route()];
+    let mut pods = Vec::new();
+    for node in [&one, &two] {
+        let network = NodeNetwork::setup(node.config()).await.unwrap();
+        network.sync_routes(&node_list).await.unwrap();
+        let pod = NetnsHost::new();
+        let address = network.add_pod("pod", &path(&pod)).await.unwrap().address;
+        pods.push((pod, address));
+    }
+    let listener = listen(&pods[1].0);
+    assert_eq!(
+        source_seen_by(&listener, &pods[0].0, pods[1].1),
+        IpAddr::V4(pods[0].1)
+    );
+    let rules = iptables_save(&one.host);
+    assert!(rules.contains(":FORWARD DROP"), "{rules}");
+    assert!(
+        rules.contains("-A ORC-FORWARD -s 10.244.0.0/16 -j ACCEPT"),
+        "{rules}"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_cluster_cidr_replaces_the_old_rules() {
+    let mut underlay = Underlay::new();
+    let node = underlay.node();
+    NodeNetwork::setup(node.config()).await.unwrap();
+    let mut wider = node.config();
+    wider.cluster_cidr = "10.0.0.0/8".parse().unwrap();
+    NodeNetwork::setup(wider).await.unwrap();
+
+    let rules = iptables_save(&node.host);
+    assert!(!rules.contains("10.244.0.0/16"), "{rules}");
+    assert!(
+        rules.contains("-A ORC-POSTROUTING -s 10.244.1.0/24 ! -d 10.0.0.0/8 -j MASQUERADE"),
+        "{rules}"
+    );
+    assert_eq!(rules.matches("-j ORC-FORWARD").count(), 1, "{rules}");
+}
