@@ -38,7 +38,8 @@
 //! across nodes without NAT, pod to node, masquerade towards addresses outside
 //! the cluster, and tear-down back to the exact prior state.
 //! `benches/pod_network.rs` compares pod set-up with the same steps as an
-//! `ip` script.
+//! `ip` script, and `examples/two_nodes.rs` is the chapter's walk-through:
+//! two nodes, a pod on each, and what `ip` and `iptables-save` then show.
 //!
 //! ## Not built yet
 //!
