@@ -5,7 +5,7 @@
 #   sudo ./test.sh
 set -euo pipefail
 cd "$(dirname "$0")"
-./scripts/setup.sh
+./scripts/setup.sh --for-tests
 export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n== %s ==\n' "$1" >&2; shift; "$@"; }

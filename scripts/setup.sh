@@ -53,6 +53,21 @@ if [ ${#missing[@]} -gt 0 ]; then
     || fail "could not install ${missing[*]} with apt-get; install them by hand and re-run"
 fi
 
+# ---- Docker, for grading labs in sandbox containers (tests only) ----------
+if [ "${1:-}" = --for-tests ]; then
+  if ! command -v docker >/dev/null 2>&1; then
+    say "installing docker.io (instructors grade labs inside containers)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null \
+      || fail "could not install docker.io; install Docker Engine by hand and re-run"
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    (service docker start || systemctl start docker || (dockerd >/var/log/orc-dockerd.log 2>&1 &)) >/dev/null 2>&1 || true
+    for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 \
+      || fail "the Docker engine is not running and could not be started: start it (systemctl start docker) and re-run"
+  fi
+fi
+
 # ---- Rust and the book tool --------------------------------------------------
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo >/dev/null 2>&1 \

@@ -72,10 +72,10 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let executor: Box<dyn Executor> = if cli.in_container {
-        let checkout = match cli.checkout {
-            Some(dir) => dir,
-            None => labs::labs_dir().join(".."),
-        };
+        let checkout = cli.checkout.unwrap_or_else(|| labs::labs_dir().join(".."));
+        let checkout = checkout
+            .canonicalize()
+            .with_context(|| format!("no checkout at {}", checkout.display()))?;
         eprintln!(
             "grading {} in a fresh sandbox container",
             checkout.display()

@@ -34,7 +34,7 @@ use crate::outcome::{Executor, Printed};
 /// The locally built image every sandbox starts from.
 const IMAGE: &str = "orc-lab-sandbox";
 /// Bump when the image's layout changes, so old images are not reused.
-const TAG: &str = "1";
+const TAG: &str = "2";
 
 /// Where things appear inside the sandbox.
 const CHECKOUT: &str = "/work/orc";
@@ -98,12 +98,16 @@ impl Sandbox {
             ))
             .with_mount(Mount::bind_mount("/sys/fs/cgroup", "/sys/fs/cgroup"))
             .with_mount(Mount::tmpfs_mount("/tmp"))
+            .with_mount(Mount::tmpfs_mount("/run"))
             .with_cgroupns_mode(CgroupnsMode::Host)
             .with_security_opt("seccomp=unconfined")
             .with_security_opt("apparmor=unconfined")
-            .with_security_opt("systempaths=unconfined")
             .with_host_config_modifier(|config| {
                 config.device_cgroup_rules = Some(vec!["a *:* rwm".to_string()]);
+                // `docker run --security-opt systempaths=unconfined`: leave
+                // /proc and /sys unmasked, so the labs can mount them anew.
+                config.masked_paths = Some(Vec::new());
+                config.readonly_paths = Some(Vec::new());
             })
             .with_cap_add("ALL");
         for missing in capabilities_missing_here()? {

@@ -1,0 +1,78 @@
+//! An instructor grades a student's checkout in a sandbox container and gets
+//! a per-task report. Needs root and a Docker engine; builds the lab from
+//! scratch inside the container, so it takes a couple of minutes.
+
+use std::path::Path;
+use std::process::Command;
+
+use orc_testkit::{require_command, require_root};
+
+/// A student's checkout: a copy of this one where task 4 of lab 02 is solved
+/// and the other tasks are untouched.
+fn student_checkout() -> tempfile::TempDir {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let checkout = tempfile::tempdir().unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cd '{}' && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t '{}'",
+            repo.display(),
+            checkout.path().display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success(), "copying the checkout failed");
+    let student = checkout.path().join("labs/02-pod/src/student.rs");
+    let code = std::fs::read_to_string(&student).unwrap();
+    let solved = code.replace(
+        "pub fn masquerade_rule(pod_cidr: Ipv4Cidr, cluster_cidr: Ipv4Cidr) -> String {\n    todo!()",
+        "pub fn masquerade_rule(pod_cidr: Ipv4Cidr, cluster_cidr: Ipv4Cidr) -> String {\n    \
+         format!(\"-s {pod_cidr} ! -d {cluster_cidr} -j MASQUERADE\")",
+    );
+    assert_ne!(
+        code, solved,
+        "the starter's masquerade_rule should be a todo!()"
+    );
+    std::fs::write(&student, solved).unwrap();
+    checkout
+}
+
+#[test]
+fn grades_a_student_checkout_in_a_sandbox_with_a_line_per_task() {
+    require_root();
+    require_command("docker");
+    let checkout = student_checkout();
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_orc-lab"))
+        .args(["02", "--in-container", "--checkout"])
+        .arg(checkout.path())
+        .arg("--report")
+        .arg(report.path())
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(report.path()).unwrap();
+    assert!(
+        !output.status.success(),
+        "an unfinished lab should exit non-zero"
+    );
+    let tasks: Vec<&str> = text.lines().filter(|l| l.contains("task ")).collect();
+    assert_eq!(
+        tasks,
+        [
+            "  ✗ task 1: next free address  (not started: the todo!() is still there)",
+            "  ✗ task 2: routes to the other nodes  (not started: the todo!() is still there)",
+            "  ✗ task 3: route changes  (not started: the todo!() is still there)",
+            "  ✓ task 4: masquerade rule",
+        ],
+        "report:\n{text}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("  ✓ two nodes with a pod each"),
+        "the walkthrough should pass inside the sandbox:\n{text}"
+    );
+    assert!(
+        text.ends_with("1/4 tasks done, walkthrough 1/1\n"),
+        "{text}"
+    );
+}
