@@ -60,7 +60,16 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    // `run` returns before we exit, so the sandbox container (if any) has
+    // been dropped, and thereby removed, by then: `exit` skips destructors.
+    if !run(Cli::parse())? {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Does what the command line asks; false when a lab or check failed.
+fn run(cli: Cli) -> Result<bool> {
     let labs = labs::discover()?;
     let code = if cli.solution {
         Code::Solution
@@ -69,7 +78,7 @@ fn main() -> Result<()> {
     };
     if cli.what.as_deref() == Some("list") {
         print!("{}", report::list(&labs));
-        return Ok(());
+        return Ok(true);
     }
     let executor: Box<dyn Executor> = if cli.in_container {
         let checkout = cli.checkout.unwrap_or_else(|| labs::labs_dir().join(".."));
@@ -86,7 +95,7 @@ fn main() -> Result<()> {
     };
     let chosen: Vec<&Lab> = match cli.what.as_deref() {
         _ if cli.all => labs.iter().collect(),
-        Some("check") => return exit_with(check(executor.as_ref(), &labs)?),
+        Some("check") => return check(executor.as_ref(), &labs),
         Some(number) => vec![labs::find(&labs, number)?],
         None => bail!("say which lab to run: `cargo lab list` shows them, `cargo lab 01` runs one"),
     };
@@ -103,14 +112,7 @@ fn main() -> Result<()> {
     if let Some(path) = cli.report {
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    exit_with(ok)
-}
-
-fn exit_with(ok: bool) -> Result<()> {
-    if !ok {
-        std::process::exit(1);
-    }
-    Ok(())
+    Ok(ok)
 }
 
 /// The promise every lab makes, checked for each one: orc's solution passes
