@@ -135,12 +135,26 @@ impl Runtime {
         let arg1 = CString::new("init").unwrap_or_default();
         let argv = [argv0.as_ptr(), arg1.as_ptr(), std::ptr::null()];
         let (sock_fd, fifo_raw) = (child_sock.as_raw_fd(), fifo_fd.as_raw_fd());
+        let userns = linux.namespace(NamespaceType::User).is_some();
         let child = Box::new(move || -> isize {
             // SAFETY: we are the freshly cloned child of a single-threaded
-            // process; these calls only shuffle descriptors and exec.
-            // Descriptors are first moved above 10 so that placing one at 3
-            // cannot overwrite the other if it happened to be 3 or 4.
+            // process; these calls only read one byte, set ids, shuffle
+            // descriptors and exec. Descriptors are first moved above 10 so
+            // that placing one at 3 cannot overwrite the other.
             unsafe {
+                if userns {
+                    // execve recomputes capabilities, and keeps them only for
+                    // the namespace's root. Our uid is still the host's 0,
+                    // unmapped here: wait for the parent to write the maps,
+                    // then become uid 0 *of the namespace* before exec.
+                    let mut byte = 0u8;
+                    if libc::read(sock_fd, (&mut byte as *mut u8).cast(), 1) != 1
+                        || libc::setresgid(0, 0, 0) != 0
+                        || libc::setresuid(0, 0, 0) != 0
+                    {
+                        libc::_exit(125);
+                    }
+                }
                 let s = libc::fcntl(sock_fd, libc::F_DUPFD_CLOEXEC, 10);
                 let f = libc::fcntl(fifo_raw, libc::F_DUPFD_CLOEXEC, 10);
                 if s < 0 || f < 0 || libc::dup2(s, SYNC_FD) < 0 || libc::dup2(f, FIFO_FD) < 0 {
@@ -161,8 +175,10 @@ impl Runtime {
         drop(fifo_fd);
 
         let outcome = (|| {
-            if linux.namespace(NamespaceType::User).is_some() {
+            if userns {
                 namespaces::write_id_maps(pid.as_raw(), &linux)?;
+                std::io::Write::write_all(&mut parent_sock, b"m")
+                    .context(|| "waking init after the id maps".into())?;
             }
             cgroup.add_process(pid.as_raw())?;
             let boot = Bootstrap {
