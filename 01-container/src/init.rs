@@ -41,6 +41,10 @@ pub fn main() -> ! {
     // SAFETY: the parent's clone callback placed our end of the socket pair
     // at SYNC_FD just before exec; nothing else in this fresh process owns it.
     let mut sock = unsafe { UnixStream::from_raw_fd(SYNC_FD) };
+    // Name ourselves in `ps` (we were exec'd as /proc/self/exe, so the
+    // kernel's name for us would be "exe").
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string that outlives the call.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"orc-init".as_ptr(), 0, 0, 0) };
     let _ = set_cloexec(SYNC_FD);
     let _ = set_cloexec(FIFO_FD);
     let boot: Bootstrap = match recv(&sock) {
