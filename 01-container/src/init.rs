@@ -156,15 +156,13 @@ fn setup(boot: &Bootstrap) -> Result<Prepared> {
 }
 // ANCHOR_END: setup
 
-/// Set HOME if the config did not, as runc does (from the uid, without
-/// reading the image's /etc/passwd: `/root` for root, `/` otherwise).
+/// Set HOME if the config did not, as runc does: the user's home from the
+/// container's `/etc/passwd`, or `/` when the image has no entry for it.
 fn default_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
     if process::env_value(&env, "HOME").is_none() {
-        env.push(if uid == 0 {
-            "HOME=/root".into()
-        } else {
-            "HOME=/".into()
-        });
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let home = process::passwd_home(&passwd, uid).unwrap_or("/");
+        env.push(format!("HOME={home}"));
     }
     env
 }

@@ -75,6 +75,15 @@ pub fn env_value<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
         .find_map(|kv| kv.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
 }
 
+/// The home directory of `uid` in `/etc/passwd` text
+/// (`name:x:uid:gid:gecos:home:shell`).
+pub fn passwd_home(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 7 && fields[2].parse() == Ok(uid)).then_some(fields[5])
+    })
+}
+
 /// Find the program to execute the way `execvp` would: a name with a slash
 /// is a path, anything else is searched in `PATH` (from the *container's*
 /// environment, not ours).

@@ -7,7 +7,7 @@
 //! 2. bind the root filesystem onto itself (pivot_root wants a mount point);
 //! 3. perform the [`mount_plan`], then create `/dev`'s nodes;
 //! 4. `pivot_root` into it and detach the old root;
-//! 5. masked paths, read-only paths, and finally a read-only `/`.
+//! 5. read-only paths, masked paths, and finally a read-only `/`.
 
 use crate::devices;
 use crate::error::{Context, Result};
@@ -192,9 +192,21 @@ pub(crate) fn pivot(rootfs: &Path) -> Result<()> {
 }
 // ANCHOR_END: pivot
 
-/// Step 5, after `pivot_root`: hide, protect, and freeze the root.
+/// Step 5, after `pivot_root`: protect, hide, and freeze the root.
 pub(crate) fn finish(spec: &Spec) -> Result<()> {
     let linux = spec.linux_or_default();
+    // Read-only paths first, then masks, in runc's order: a mask inside a
+    // read-only tree (e.g. under /proc/sys) still lands on top.
+    for path in &linux.readonly_paths {
+        let p = Path::new(path);
+        if !p.exists() {
+            continue;
+        }
+        let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+        mount(Some(p), p, None::<&str>, bind, None::<&str>)
+            .context(|| format!("binding {path}"))?;
+        remount_readonly(p)?;
+    }
     for path in &linux.masked_paths {
         let p = Path::new(path);
         // Paths absent from this kernel (e.g. /proc/timer_stats) are skipped.
@@ -215,16 +227,6 @@ pub(crate) fn finish(spec: &Spec) -> Result<()> {
             )
             .context(|| format!("masking {path} (is /dev/null mounted?)"))?;
         }
-    }
-    for path in &linux.readonly_paths {
-        let p = Path::new(path);
-        if !p.exists() {
-            continue;
-        }
-        let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
-        mount(Some(p), p, None::<&str>, bind, None::<&str>)
-            .context(|| format!("binding {path}"))?;
-        remount_readonly(p)?;
     }
     if spec.root.as_ref().is_some_and(|r| r.readonly) {
         remount_readonly(Path::new("/"))?;
