@@ -100,10 +100,11 @@ fn setup(boot: &Bootstrap) -> Result<Prepared> {
     process::apply_rlimits(&proc.rlimits)?;
 
     let filter = match &linux.seccomp {
-        Some(profile) => Some(seccomp::compile(profile).map_err(|e| Error::Init {
-            id: String::new(),
-            message: e.to_string(),
-        })?),
+        Some(profile) => Some(
+            seccomp::compile(profile)
+                .map_err(std::io::Error::other)
+                .context(|| "linux.seccomp".into())?,
+        ),
         None => None,
     };
     let mut late_seccomp = None;

@@ -299,8 +299,9 @@ pub enum SeccompAction {
 }
 
 impl Spec {
-    /// The spec `runc spec` writes, minus the cgroup mount: a good default
-    /// for a bundle around a root filesystem, and what orc's tests start from.
+    /// The spec `runc spec` writes, minus the cgroup mount, plus orc's
+    /// default seccomp profile: a good default for a bundle around a root
+    /// filesystem, and what orc's tests start from.
     pub fn example(args: &[&str]) -> Spec {
         let mount = |dest: &str, kind: &str, source: &str, options: &[&str]| Mount {
             destination: dest.into(),
@@ -415,6 +416,7 @@ impl Spec {
                 .iter()
                 .map(|p| p.to_string())
                 .collect(),
+                seccomp: Some(crate::seccomp::default_profile()),
                 ..Linux::default()
             }),
             annotations: BTreeMap::new(),

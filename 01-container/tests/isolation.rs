@@ -186,3 +186,16 @@ fn seccomp_profile_denies_listed_syscalls() {
     assert_eq!(out, "touched\n");
     assert!(err.contains("Permission denied"), "{err}");
 }
+
+#[test]
+fn default_config_sets_no_new_privs_and_a_seccomp_filter() {
+    let mut f = Fixture::new(&[
+        "sh",
+        "-c",
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status",
+    ]);
+    let (code, out, err) = f.run();
+    assert_eq!(code, 0, "{err}");
+    // Seccomp mode 2 is "filter".
+    assert_eq!(out, "NoNewPrivs:\t1\nSeccomp:\t2\n");
+}
