@@ -33,6 +33,10 @@
 //! - [`cgroups`]: limits and usage behind one trait, [`cgroups::v1`] and
 //!   [`cgroups::v2`].
 //!
+//! Images:
+//! - [`layer`]: unpacking a layer tarball with OCI whiteouts
+//!   ([`layer::unpack_layer`]), the base of a future image store.
+//!
 //! The lifecycle:
 //! - [`container`]: [`Runtime`] with create, start, state, kill, delete, run.
 //! - [`exec`]: joining a running container.
@@ -45,7 +49,8 @@
 //! Terminals (`process.terminal` is refused), hooks, `pause`/`resume`
 //! (freezer), checkpointing, device cgroup rules, seccomp argument filters,
 //! joining pid/mount/user namespaces by path, AppArmor/SELinux labels, and,
-//! for now, the image store (pulling and unpacking images into bundles).
+//! for now, the image store (pulling images, the content store, overlayfs
+//! roots, image config to bundle): only layer unpacking exists.
 
 pub mod bundle;
 pub mod capabilities;
@@ -55,6 +60,7 @@ pub mod devices;
 pub mod error;
 pub mod exec;
 pub mod init;
+pub mod layer;
 pub mod mounts;
 pub mod namespaces;
 pub mod process;
