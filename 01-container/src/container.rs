@@ -240,12 +240,16 @@ impl Runtime {
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&fifo_path)
             .context(|| format!("opening {}", fifo_path.display()))?;
+        // The init writes one byte, then keeps its end open until execve
+        // closes it: reading to end-of-file means "the program is running".
+        let mut got_byte = false;
         loop {
             let mut buf = [0u8; 1];
             match nix::unistd::read(&fifo, &mut buf) {
-                Ok(1) => break,
+                Ok(1) => got_byte = true,
+                Ok(_) if got_byte => break,
                 Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
-                    if !state::process_alive(record.pid, record.start_time) {
+                    if !got_byte && !state::process_alive(record.pid, record.start_time) {
                         return Err(Error::Init {
                             id: id.into(),
                             message: "init died before it could be started".into(),

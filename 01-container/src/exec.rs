@@ -12,8 +12,7 @@ use crate::container::{Runtime, wait_exit_code};
 use crate::error::{Context, Error, Result};
 use crate::spec::NamespaceType;
 use crate::state::{Record, Status};
-use crate::{capabilities, cgroups, namespaces, process, seccomp};
-use std::path::Path;
+use crate::{cgroups, namespaces, process, seccomp};
 
 /// The order namespaces are joined in. User first: it grants the
 /// capabilities needed to join the others, which it owns. Mount last: after
@@ -92,7 +91,8 @@ impl Runtime {
                 let err = exec_child(&proc, filter.as_deref());
                 eprintln!("orc-container exec: {err}");
                 std::process::exit(
-                    if matches!(err, Error::Io { ref context, .. } if context == "command") {
+                    if matches!(err, Error::Io { ref context, .. } if context == crate::init::NOT_FOUND_CONTEXT)
+                    {
                         127
                     } else {
                         126
@@ -108,22 +108,7 @@ impl Runtime {
 fn exec_child(proc: &crate::spec::Process, filter: Option<&[libc::sock_filter]>) -> Error {
     let result = (|| -> Result<std::convert::Infallible> {
         process::apply_rlimits(&proc.rlimits)?;
-        let caps = proc.capabilities.clone().unwrap_or_default();
-        capabilities::drop_bounding(&caps)?;
-        // SAFETY: prctl with integer arguments only.
-        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
-        process::switch_user(&proc.user)?;
-        capabilities::apply(&caps)?;
-        std::env::set_current_dir(&proc.cwd).context(|| format!("process.cwd {}", proc.cwd))?;
-        let path = process::find_executable(&proc.args[0], &proc.env, Path::new(&proc.cwd))
-            .map_err(|m| Error::Io {
-                context: "command".into(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, m),
-            })?;
-        if proc.no_new_privileges {
-            // SAFETY: prctl with integer arguments only.
-            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-        }
+        let path = crate::init::become_process(proc)?;
         if let Some(f) = filter {
             seccomp::install(f).context(|| "loading the seccomp filter".into())?;
         }

@@ -63,10 +63,14 @@ pub fn main() -> ! {
         std::process::exit(1);
     }
     drop(sock);
-    if let Err(e) = wait_for_start() {
-        eprintln!("orc-container init: {e}");
-        std::process::exit(1);
-    }
+    // Held open (close-on-exec) until the exec: see wait_for_start.
+    let _fifo = match wait_for_start() {
+        Ok(fifo) => fifo,
+        Err(e) => {
+            eprintln!("orc-container init: {e}");
+            std::process::exit(1);
+        }
+    };
     exec(prepared)
 }
 
@@ -76,11 +80,8 @@ fn setup(boot: &Bootstrap) -> Result<Prepared> {
     let spec = &boot.spec;
     let linux = spec.linux_or_default();
     let proc = spec.process.clone().unwrap_or_default();
-    if linux.namespace(NamespaceType::User).is_some() {
-        // Our credentials are still the host's root, which this namespace
-        // does not map; become its root (host uid = the mapping's hostID).
-        become_root_in_userns()?;
-    }
+    // (In a user namespace we are already its root: the clone callback in
+    // `create` switched to uid 0 of the namespace before exec.)
     if linux
         .namespace(NamespaceType::Cgroup)
         .is_some_and(|ns| ns.path.is_none())
@@ -118,26 +119,7 @@ fn setup(boot: &Bootstrap) -> Result<Prepared> {
         }
     }
 
-    let caps = proc.capabilities.clone().unwrap_or_default();
-    capabilities::drop_bounding(&caps)?;
-    set_keepcaps(true)?;
-    process::switch_user(&proc.user)?;
-    set_keepcaps(false)?;
-    capabilities::apply(&caps)?;
-
-    std::env::set_current_dir(&proc.cwd).context(|| format!("process.cwd {}", proc.cwd))?;
-    let path = process::find_executable(&proc.args[0], &proc.env, Path::new(&proc.cwd)).map_err(
-        |message| Error::Io {
-            context: "process.args[0]".into(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, message),
-        },
-    )?;
-    if proc.no_new_privileges {
-        // SAFETY: prctl with integer arguments only.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(std::io::Error::last_os_error()).context(|| "setting no_new_privs".into());
-        }
-    }
+    let path = become_process(&proc)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
 
     let cstr = |s: &str| {
@@ -157,6 +139,39 @@ fn setup(boot: &Bootstrap) -> Result<Prepared> {
 }
 // ANCHOR_END: setup
 
+/// The context of the error [`become_process`] returns when the program
+/// does not exist (exec turns it into exit code 127, like a shell).
+pub(crate) const NOT_FOUND_CONTEXT: &str = "process.args[0]";
+
+/// Become the configured process, short of exec: bounding set, user,
+/// capabilities, cwd, no_new_privs. Returns the program's path. Shared by
+/// the init and by `exec`, which must drop privileges the same way.
+// ANCHOR: become_process
+pub(crate) fn become_process(proc: &crate::spec::Process) -> Result<std::path::PathBuf> {
+    let caps = proc.capabilities.clone().unwrap_or_default();
+    capabilities::drop_bounding(&caps)?;
+    set_keepcaps(true)?;
+    process::switch_user(&proc.user)?;
+    set_keepcaps(false)?;
+    capabilities::apply(&caps)?;
+
+    std::env::set_current_dir(&proc.cwd).context(|| format!("process.cwd {}", proc.cwd))?;
+    let path = process::find_executable(&proc.args[0], &proc.env, Path::new(&proc.cwd)).map_err(
+        |message| Error::Io {
+            context: NOT_FOUND_CONTEXT.into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, message),
+        },
+    )?;
+    if proc.no_new_privileges {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(std::io::Error::last_os_error()).context(|| "setting no_new_privs".into());
+        }
+    }
+    Ok(path)
+}
+// ANCHOR_END: become_process
+
 /// Set HOME if the config did not, as runc does: the user's home from the
 /// container's `/etc/passwd`, or `/` when the image has no entry for it.
 fn default_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
@@ -166,16 +181,6 @@ fn default_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
         env.push(format!("HOME={home}"));
     }
     env
-}
-
-fn become_root_in_userns() -> Result<()> {
-    let root_gid = nix::unistd::Gid::from_raw(0);
-    let root_uid = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresgid(root_gid, root_gid, root_gid).context(|| {
-        "setgid 0 in the user namespace (does gidMappings map container gid 0?)".into()
-    })?;
-    nix::unistd::setresuid(root_uid, root_uid, root_uid)
-        .context(|| "setuid 0 in the user namespace (does uidMappings map container uid 0?)".into())
 }
 
 /// `PR_SET_KEEPCAPS`: keep the permitted set across the switch away from
@@ -198,12 +203,16 @@ fn set_cloexec(fd: i32) -> std::io::Result<()> {
 
 /// Block until `start` opens the fifo's read end, then tell it we are going.
 ///
+/// The returned write end stays open, close-on-exec, until `execve`
+/// succeeds (or we die): `start` reads until end-of-file, so it returns
+/// only once the user's program has replaced the init.
+///
 /// The fifo lives in the state directory on the host, which `pivot_root`
 /// made unreachable by path. The parent handed us an `O_PATH` descriptor to
 /// it (`FIFO_FD`); reopening `/proc/self/fd/N` for writing goes through that
 /// descriptor, not through the host path (the same trick as runc).
 // ANCHOR: wait_for_start
-fn wait_for_start() -> Result<()> {
+fn wait_for_start() -> Result<std::fs::File> {
     let path = format!("/proc/self/fd/{FIFO_FD}");
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)
@@ -214,7 +223,7 @@ fn wait_for_start() -> Result<()> {
         .context(|| "writing to the exec fifo".into())?;
     // SAFETY: FIFO_FD is ours (see main) and nothing else uses it.
     unsafe { libc::close(FIFO_FD) };
-    Ok(())
+    Ok(fifo)
 }
 // ANCHOR_END: wait_for_start
 
