@@ -8,10 +8,10 @@
 use crate::bundle::Bundle;
 use crate::cgroups::{self, Cgroup};
 use crate::error::{Context, Error, Result};
-use crate::namespaces;
 use crate::spec::NamespaceType;
 use crate::state::{self, Record, State, Status, container_dir};
 use crate::sync::{self, Bootstrap, FIFO_FD, Report, SYNC_FD};
+use crate::{namespaces, signals};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::ffi::CString;
@@ -384,52 +384,19 @@ impl Runtime {
     /// death by signal N).
     pub fn run(&self, id: &str, bundle_dir: &Path) -> Result<i32> {
         let pid = Pid::from_raw(self.create(id, bundle_dir)?);
+        // From here on, signals sent to `run` (Ctrl-C, a supervisor's TERM)
+        // go to the container: we stand in for it. Installed before
+        // `start`, so no signal can slip in between the program starting
+        // and the relay being in place.
+        signals::forward_to(pid);
         if let Err(e) = self.start(id) {
+            signals::forward_to(Pid::from_raw(0));
             let _ = self.delete(id, true);
             return Err(e);
         }
-        let code = wait_exit_code(pid);
+        let code = signals::wait_exit_code(pid);
+        signals::forward_to(Pid::from_raw(0));
         self.delete(id, true)?;
         code
-    }
-}
-
-/// Wait for a child and turn its end into a shell-style exit code.
-pub(crate) fn wait_exit_code(pid: Pid) -> Result<i32> {
-    use nix::sys::wait::{WaitStatus, waitpid};
-    loop {
-        match waitpid(pid, None).context(|| format!("waitpid {pid}"))? {
-            WaitStatus::Exited(_, code) => return Ok(code),
-            WaitStatus::Signaled(_, sig, _) => return Ok(128 + sig as i32),
-            _ => continue,
-        }
-    }
-}
-
-/// Parse a signal the way `kill` and runc accept it: `KILL`, `SIGKILL`, `9`.
-pub fn parse_signal(text: &str) -> Result<Signal> {
-    if let Ok(n) = text.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| Error::UnknownSignal(text.into()));
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<Signal>()
-        .map_err(|_| Error::UnknownSignal(text.into()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_parse_like_kill() {
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert!(parse_signal("SIGNOPE").is_err());
     }
 }

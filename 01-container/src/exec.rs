@@ -8,8 +8,9 @@
 //! exactly like the init did and execs.
 
 use crate::bundle::Bundle;
-use crate::container::{Runtime, wait_exit_code};
+use crate::container::Runtime;
 use crate::error::{Context, Error, Result};
+use crate::signals::{forward_to, wait_exit_code};
 use crate::spec::NamespaceType;
 use crate::state::{Record, Status};
 use crate::{cgroups, namespaces, process, seccomp};
@@ -86,7 +87,10 @@ impl Runtime {
         // SAFETY: the CLI process is single-threaded, so the child is a
         // complete copy; it only sets credentials and execs.
         match unsafe { nix::unistd::fork() }.context(|| "fork".into())? {
-            nix::unistd::ForkResult::Parent { child } => wait_exit_code(child),
+            nix::unistd::ForkResult::Parent { child } => {
+                forward_to(child);
+                wait_exit_code(child)
+            }
             nix::unistd::ForkResult::Child => {
                 let err = exec_child(&proc, filter.as_deref());
                 eprintln!("orc-container exec: {err}");

@@ -40,6 +40,7 @@
 //! The lifecycle:
 //! - [`container`]: [`Runtime`] with create, start, state, kill, delete, run.
 //! - [`exec`]: joining a running container.
+//! - [`signals`]: signal names, relaying signals to the container, exit codes.
 //! - [`sync`]: the two messages between `create` and the init.
 //! - [`init`]: the child's side, from namespaces to `execve`.
 //! - [`state`]: the state directory and the OCI state.
@@ -66,13 +67,15 @@ pub mod namespaces;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod signals;
 pub mod spec;
 pub mod state;
 pub mod sync;
 mod syscall_table;
 
 pub use bundle::Bundle;
-pub use container::{DEFAULT_ROOT, Runtime, parse_signal};
+pub use container::{DEFAULT_ROOT, Runtime};
 pub use error::{Error, Result};
+pub use signals::parse_signal;
 pub use spec::Spec;
 pub use state::{State, Status};

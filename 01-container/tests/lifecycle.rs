@@ -202,3 +202,79 @@ fn bad_bundles_give_clear_errors() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn signals_sent_to_run_reach_the_container() {
+    // The trap makes TERM deliverable to the namespace's init.
+    let mut f = Fixture::new(&[
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.05; done",
+    ]);
+    let id = f.id("fwd");
+    let mut child = f
+        .command()
+        .args(["run", &id, "--bundle"])
+        .arg(&f.bundle)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "got TERM\n");
+    assert_eq!(status.code(), Some(3));
+    assert!(!f.state_dir(&id).exists());
+}
+
+#[test]
+fn exec_joins_a_user_namespaced_container() {
+    use orc_container::spec::{IdMapping, Namespace, NamespaceType};
+    let mut f = Fixture::new(&["sleep", "100"]);
+    f.edit(|s| {
+        let linux = s.linux.as_mut().unwrap();
+        linux.namespaces.push(Namespace {
+            kind: NamespaceType::User,
+            path: None,
+        });
+        let map = IdMapping {
+            container_id: 0,
+            host_id: 200_000,
+            size: 65_536,
+        };
+        linux.uid_mappings = vec![map.clone()];
+        linux.gid_mappings = vec![map];
+    });
+    let id = f.id("usrexec");
+    assert!(
+        f.create(&id).status.success(),
+        "{}",
+        f.container_output(&id)
+    );
+    assert!(f.orc(&["start", &id]).status.success());
+    let out = f.orc(&[
+        "exec",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let words: Vec<String> = text(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(words, ["0", "0", "200000", "65536"]);
+    assert!(f.orc(&["delete", "--force", &id]).status.success());
+}
