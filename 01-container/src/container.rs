@@ -332,14 +332,16 @@ impl Runtime {
             .context(|| format!("kill -{signal} {}", record.pid))
     }
 
-    /// Remove a stopped container: its cgroup and its state. With `force`,
-    /// kill it first.
+    /// Remove a stopped (or created) container: its cgroup and its state.
+    /// With `force`, kill a running one first.
     // ANCHOR: delete
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
         let record = Record::load(&self.root, id)?;
         let status = record.status(&self.root);
         if status != Status::Stopped {
-            if !force {
+            // Like runc, a created (never started) container may be deleted
+            // without --force: nothing of the user's is running yet.
+            if status == Status::Running && !force {
                 return Err(Error::WrongState {
                     id: id.into(),
                     status: status.to_string(),
@@ -366,7 +368,7 @@ impl Runtime {
                     hint: format!("processes {left:?} did not exit after SIGKILL"),
                 });
             }
-            if force || status == Status::Stopped {
+            if force || status != Status::Running {
                 for pid in left {
                     let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
                 }

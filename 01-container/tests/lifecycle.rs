@@ -64,6 +64,16 @@ fn create_start_state_kill_delete() {
 #[test]
 fn nothing_is_left_after_delete() {
     let mut f = Fixture::new(&["sleep", "100"]);
+    // A created, never started container is deleted without --force.
+    let created = f.id("created");
+    assert!(f.create(&created).status.success());
+    let out = f.orc(&["delete", &created]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!f.state_dir(&created).exists());
+    for dir in cgroup_dirs(&created) {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+
     let id = f.id("leak");
     assert!(f.create(&id).status.success());
     assert!(f.orc(&["start", &id]).status.success());

@@ -31,19 +31,23 @@ fn same_bundle_same_result_as_runc() {
         "cut -d' ' -f2,3 /proc/self/mounts 2>/dev/null || cat /proc/self/mounts | while read a b c d; do echo $b $c; done",
         "ulimit -n; cat /proc/self/uid_map",
     ];
-    for script in scenarios {
+    // Each scenario as root, then as an unprivileged user with extra groups.
+    for (script, uid) in scenarios.iter().flat_map(|s| [(s, 0), (s, 1000)]) {
         let mut f = Fixture::new(&["sh", "-c", script]);
         f.edit(|s| {
             let p = s.process.as_mut().unwrap();
             p.env.push("GREETING=hello".into());
             p.cwd = "/tmp".into();
+            p.user.uid = uid;
+            p.user.gid = uid;
+            p.user.additional_gids = if uid == 0 { vec![] } else { vec![10, 20] };
         });
         let (orc_code, orc_out, orc_err) = f.run();
         let (runc_code, runc_out) = runc_run(&f, &runc);
         assert_eq!(
             (orc_code, &orc_out),
             (runc_code, &runc_out),
-            "scenario {script:?} differs (orc stderr: {orc_err})"
+            "scenario {script:?} as uid {uid} differs (orc stderr: {orc_err})"
         );
     }
 }
