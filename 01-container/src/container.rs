@@ -48,6 +48,7 @@ impl Runtime {
     ///
     /// Must be called from a single-threaded process: it clones.
     pub fn create(&self, id: &str, bundle_dir: &Path) -> Result<i32> {
+        require_single_thread("create")?;
         state::check_id(id)?;
         let bundle = Bundle::load(bundle_dir)?;
         let dir = container_dir(&self.root, id);
@@ -400,5 +401,45 @@ impl Runtime {
         signals::forward_to(Pid::from_raw(0));
         self.delete(id, true)?;
         code
+    }
+}
+
+/// Refuse to clone or fork from a multi-threaded process (DESIGN.md,
+/// decision 4). The child of a threaded process gets only the calling
+/// thread: a lock another thread held (in the allocator, in a logger) stays
+/// locked forever in the child, and `setns` into a mount or user namespace
+/// fails outright. A threaded program, such as an async node agent, should
+/// run the `orc-container` binary instead.
+pub(crate) fn require_single_thread(what: &str) -> Result<()> {
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1);
+    if threads > 1 {
+        return Err(Error::Threaded {
+            what: what.into(),
+            threads,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn create_refuses_a_threaded_process() {
+        // Keep a second thread alive during the call, whatever the harness does.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || rx.recv());
+        let rt = super::Runtime::new("/nonexistent");
+        let err = rt
+            .create("x", std::path::Path::new("/nonexistent"))
+            .unwrap_err();
+        drop(tx);
+        let _ = other.join();
+        assert!(
+            err.to_string()
+                .contains("must run in a single-threaded process"),
+            "{err}"
+        );
     }
 }

@@ -61,6 +61,11 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// `create` or `exec` was called from a multi-threaded process.
+    #[error(
+        "`{what}` must run in a single-threaded process (this one has {threads} threads); run the orc-container binary instead"
+    )]
+    Threaded { what: String, threads: usize },
     #[error("unknown signal `{0}`: use a name like KILL or SIGTERM, or a number")]
     UnknownSignal(String),
 }

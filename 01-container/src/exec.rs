@@ -33,6 +33,7 @@ impl Runtime {
     /// (env, cwd, user, capabilities, seccomp), wait, and return the exit
     /// code. Must be called from a single-threaded process.
     pub fn exec(&self, id: &str, args: &[String]) -> Result<i32> {
+        crate::container::require_single_thread("exec")?;
         let record = Record::load(&self.root, id)?;
         let status = record.status(&self.root);
         if status != Status::Running {
