@@ -38,6 +38,17 @@ struct Prepared {
 /// Entry point of `orc-container init`. Never returns: it either becomes
 /// the container's program or exits.
 pub fn main() -> ! {
+    // Only `create` starts us, with a socket at SYNC_FD. A human typing
+    // `orc-container init` gets told so instead of us reading their fd 3.
+    // SAFETY: fstat only reads the descriptor's metadata; an fd that is not
+    // open just makes it fail with EBADF. The borrow ends with the call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(SYNC_FD) };
+    let is_socket =
+        nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK);
+    if !is_socket {
+        eprintln!("orc-container init is internal: it is started by `create`");
+        std::process::exit(2);
+    }
     // SAFETY: the parent's clone callback placed our end of the socket pair
     // at SYNC_FD just before exec; nothing else in this fresh process owns it.
     let mut sock = unsafe { UnixStream::from_raw_fd(SYNC_FD) };

@@ -11,9 +11,9 @@
 //! Like runc, the runtime is not a daemon and needs no async runtime. The
 //! `create` command clones a child into new namespaces; the child re-executes
 //! this binary as `init`, configures the container from the inside, and
-//! waits on a fifo until `start`. Later chapters call [`Runtime`] from a
-//! node agent; they must do so from a process that is single-threaded at
-//! that moment (DESIGN.md, decision 4), e.g. by running the CLI.
+//! waits on a fifo until `start`. [`Runtime::create`] and [`Runtime::exec`]
+//! refuse to run in a multi-threaded process (DESIGN.md, decision 4): the
+//! node agent of later chapters, an async program, runs the CLI instead.
 //!
 //! ## Layout
 //!
