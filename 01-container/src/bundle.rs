@@ -37,7 +37,8 @@ impl Bundle {
             .root
             .as_ref()
             .ok_or_else(|| invalid(&path, "root", "missing; set it to {\"path\": \"rootfs\"}"))?;
-        let rootfs = dir.join(&root.path);
+        // Canonical, so that paths resolved inside it compare sanely.
+        let rootfs = std::fs::canonicalize(dir.join(&root.path)).unwrap_or(dir.join(&root.path));
         if !rootfs.is_dir() {
             return Err(invalid(
                 &path,

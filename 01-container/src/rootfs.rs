@@ -53,19 +53,54 @@ pub(crate) fn prepare(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Where a container path lands on the host, refusing any path that a
-/// symlink inside the (untrusted) image would redirect outside the rootfs.
-fn host_path(rootfs: &Path, dest: &str) -> Result<PathBuf> {
-    let path = rootfs.join(dest.trim_start_matches('/'));
-    let real = std::fs::canonicalize(&path).context(|| format!("resolving {}", path.display()))?;
-    if !real.starts_with(rootfs) {
-        return Err(std::io::Error::other(format!(
-            "{dest} resolves outside the root filesystem"
-        )))
-        .context(|| format!("mount destination {dest}"));
+/// Where a container path lands on the host, resolving symlinks the way
+/// the *container* would see them: an absolute link target restarts from
+/// the container's root, and `..` never climbs above it.
+///
+/// The rootfs comes from an image, which anyone can write. Resolving
+/// `/var/run` with the host's rules would follow a link to `/run` onto the
+/// host's `/run`, and the mount (or the directories created for it) would
+/// land on the host. The result may not exist yet: components past the
+/// last existing one are appended as they are.
+// ANCHOR: resolve_in_root
+pub fn resolve_in_root(root: &Path, path: &str) -> std::io::Result<PathBuf> {
+    use std::path::Component;
+    let mut resolved = PathBuf::new(); // relative to root
+    let mut pending: Vec<PathBuf> = Path::new(path)
+        .components()
+        .rev()
+        .map(|c| c.as_os_str().into())
+        .collect();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        match Path::new(&part).components().next() {
+            None | Some(Component::RootDir | Component::CurDir) => continue,
+            Some(Component::ParentDir) => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = resolved.join(&part);
+        let full = root.join(&candidate);
+        match std::fs::symlink_metadata(&full) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                links += 1;
+                if links > 40 {
+                    return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = std::fs::read_link(&full)?;
+                if target.is_absolute() {
+                    resolved = PathBuf::new();
+                }
+                pending.extend(target.components().rev().map(|c| c.as_os_str().into()));
+            }
+            _ => resolved = candidate,
+        }
     }
-    Ok(real)
+    Ok(root.join(resolved))
 }
+// ANCHOR_END: resolve_in_root
 
 /// Perform one planned mount.
 // ANCHOR: perform
@@ -87,8 +122,10 @@ fn perform(step: &MountStep, bundle: &Path, rootfs: &Path) -> Result<()> {
     } else {
         None
     };
-    // Create the mount point: an empty file for a file bind, else a directory.
-    let target = rootfs.join(step.destination.trim_start_matches('/'));
+    // Create the mount point (an empty file for a file bind, else a
+    // directory) at the path resolved inside the root.
+    let target = resolve_in_root(rootfs, &step.destination)
+        .context(|| format!("resolving {} in the root filesystem", step.destination))?;
     if !target.exists() {
         match &source {
             Some(src) if !src.is_dir() => {
@@ -100,7 +137,6 @@ fn perform(step: &MountStep, bundle: &Path, rootfs: &Path) -> Result<()> {
             _ => std::fs::create_dir_all(&target).context(what)?,
         }
     }
-    let target = host_path(rootfs, &step.destination)?;
 
     if let Some(src) = &source {
         let first = step.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
@@ -232,4 +268,28 @@ pub(crate) fn finish(spec: &Spec) -> Result<()> {
         remount_readonly(Path::new("/"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        std::fs::create_dir_all(root.join("var")).unwrap();
+        symlink("/run", root.join("var/run")).unwrap();
+        symlink("../../../../etc", root.join("var/up")).unwrap();
+        symlink("loop", root.join("loop")).unwrap();
+
+        let r = |p: &str| resolve_in_root(root, p).unwrap();
+        assert_eq!(r("/var/run/app.sock"), root.join("run/app.sock"));
+        assert_eq!(r("/var/up/passwd"), root.join("etc/passwd"));
+        assert_eq!(r("/../../tmp/./x"), root.join("tmp/x"));
+        let err = resolve_in_root(root, "/loop/x").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+    }
 }

@@ -199,3 +199,33 @@ fn default_config_sets_no_new_privs_and_a_seccomp_filter() {
     // Seccomp mode 2 is "filter".
     assert_eq!(out, "NoNewPrivs:\t1\nSeccomp:\t2\n");
 }
+
+#[test]
+fn mount_destinations_follow_symlinks_inside_the_rootfs_only() {
+    // An image's /var/run -> /run must mean the container's /run, never the host's.
+    let name = orc_testkit::unique_name("orc-escape");
+    let mut f = Fixture::new(&[
+        "sh",
+        "-c",
+        &format!("cat /proc/self/mounts | grep -c ' /run/{name} tmpfs'"),
+    ]);
+    std::fs::create_dir_all(f.bundle.join("rootfs/var")).unwrap();
+    std::fs::create_dir_all(f.bundle.join("rootfs/run")).unwrap();
+    std::os::unix::fs::symlink("/run", f.bundle.join("rootfs/var/run")).unwrap();
+    f.edit(|s| {
+        s.mounts.push(orc_container::spec::Mount {
+            destination: format!("/var/run/{name}"),
+            kind: Some("tmpfs".into()),
+            source: Some("tmpfs".into()),
+            options: vec![],
+        })
+    });
+    let (code, out, err) = f.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1\n");
+    assert!(
+        !std::path::Path::new("/run").join(&name).exists(),
+        "created on the host"
+    );
+    assert!(f.bundle.join("rootfs/run").join(&name).is_dir());
+}
