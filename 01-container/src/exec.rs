@@ -127,11 +127,9 @@ fn exec_child(proc: &crate::spec::Process, filter: Option<&[libc::sock_filter]>)
             .iter()
             .map(|a| cstr(a))
             .collect::<Result<Vec<_>>>()?;
-        let env = proc
-            .env
-            .iter()
-            .map(|e| cstr(e))
-            .collect::<Result<Vec<_>>>()?;
+        // HOME as the init sets it; /etc/passwd is the container's now.
+        let env = crate::init::default_home(proc.env.clone(), proc.user.uid);
+        let env = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>>>()?;
         let path = cstr(&path.to_string_lossy())?;
         nix::unistd::execve(&path, &args, &env).context(|| format!("exec {}", proc.args[0]))
     })();

@@ -185,7 +185,7 @@ pub(crate) fn become_process(proc: &crate::spec::Process) -> Result<std::path::P
 
 /// Set HOME if the config did not, as runc does: the user's home from the
 /// container's `/etc/passwd`, or `/` when the image has no entry for it.
-fn default_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
+pub(crate) fn default_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
     if process::env_value(&env, "HOME").is_none() {
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         let home = process::passwd_home(&passwd, uid).unwrap_or("/");

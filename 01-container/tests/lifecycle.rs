@@ -114,12 +114,12 @@ fn exec_joins_a_running_container() {
         "--",
         "sh",
         "-c",
-        "echo $$; hostname; cat /proc/1/comm; ls /bin/busybox; exit 3",
+        "echo $$; hostname; cat /proc/1/comm; ls /bin/busybox; echo $HOME; exit 3",
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let lines: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
     assert_ne!(lines[0], "1");
-    assert_eq!(lines[1..], ["orc", "sleep", "/bin/busybox"]);
+    assert_eq!(lines[1..], ["orc", "sleep", "/bin/busybox", "/"]);
 
     // Killed by signal N: exit code 128+N, as a shell reports it. (The
     // container's pid 1 could not be killed this way from inside: the kernel
