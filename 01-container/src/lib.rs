@@ -44,6 +44,8 @@
 //! - [`sync`]: the two messages between `create` and the init.
 //! - [`init`]: the child's side, from namespaces to `execve`.
 //! - [`state`]: the state directory and the OCI state.
+//! - [`error`]: one error enum; every message says what, where, and what to do.
+//! - `main.rs`: the thin `orc-container` CLI (clap, anyhow).
 //!
 //! ## Deliberately left out
 //!
@@ -51,7 +53,10 @@
 //! (freezer), checkpointing, device cgroup rules, seccomp argument filters,
 //! joining pid/mount/user namespaces by path, AppArmor/SELinux labels, and,
 //! for now, the image store (pulling images, the content store, overlayfs
-//! roots, image config to bundle): only layer unpacking exists.
+//! roots, image config to bundle): only layer unpacking exists. A `cgroup`
+//! mount in the config becomes an empty read-only tmpfs. Detached containers
+//! have no monitor process (like runc without a shim): their exit code is
+//! not recorded, and `run` (which waits itself) is how to get one.
 
 pub mod bundle;
 pub mod capabilities;
