@@ -31,7 +31,7 @@ extern "C" fn relay(sig: libc::c_int) {
     }
 }
 
-/// Relay [`FORWARDED`] signals to `pid` from now on (a pid of 0 stops
+/// Relay INT, TERM, HUP, QUIT, USR1 and USR2 to `pid` from now on (a pid of 0 stops
 /// relaying; the handlers stay installed and do nothing).
 ///
 /// Remember that a pid namespace's init ignores signals it has no handler
