@@ -11,7 +11,7 @@ use crate::error::{Context, Error, Result};
 use crate::spec::NamespaceType;
 use crate::state::{self, Record, State, Status, container_dir};
 use crate::sync::{self, Bootstrap, FIFO_FD, Report, SYNC_FD};
-use crate::{namespaces, signals};
+use crate::{monitor, namespaces, signals};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::ffi::CString;
@@ -48,6 +48,12 @@ impl Runtime {
     ///
     /// Must be called from a single-threaded process: it clones.
     pub fn create(&self, id: &str, bundle_dir: &Path) -> Result<i32> {
+        self.create_with(id, bundle_dir, true)
+    }
+
+    /// `create`, with or without a [`monitor`] process as the container's
+    /// parent. Without one, the caller is the parent and must reap it.
+    fn create_with(&self, id: &str, bundle_dir: &Path, monitored: bool) -> Result<i32> {
         require_single_thread("create")?;
         state::check_id(id)?;
         let bundle = Bundle::load(bundle_dir)?;
@@ -66,7 +72,12 @@ impl Runtime {
         let linux = bundle.spec.linux_or_default();
         let cgroup_path = cgroups::container_path(linux.cgroups_path.as_deref(), id);
         let cgroup = cgroups::open(&cgroup_path);
-        let spawned = self.spawn_init(id, &bundle, &dir, cgroup.as_ref());
+        let spawn = || self.spawn_init(id, &bundle, &dir, cgroup.as_ref());
+        let spawned = if monitored {
+            monitor::spawn_monitored(&dir, spawn)
+        } else {
+            spawn()
+        };
         match spawned {
             Ok((pid, start_time)) => {
                 let record = Record {
@@ -292,6 +303,10 @@ impl Runtime {
             rootfs: record.rootfs.clone(),
             created: record.created.clone(),
             oom_killed: stats.oom_kills > 0,
+            exit_code: match status {
+                Status::Stopped => monitor::read_exit_code(&container_dir(&self.root, &record.id)),
+                _ => None,
+            },
             stats,
         }
     }
@@ -386,7 +401,7 @@ impl Runtime {
     /// shape. Returns the exit code as a shell reports it (128+N for a
     /// death by signal N).
     pub fn run(&self, id: &str, bundle_dir: &Path) -> Result<i32> {
-        let pid = Pid::from_raw(self.create(id, bundle_dir)?);
+        let pid = Pid::from_raw(self.create_with(id, bundle_dir, false)?);
         // From here on, signals sent to `run` (Ctrl-C, a supervisor's TERM)
         // go to the container: we stand in for it. Installed before
         // `start`, so no signal can slip in between the program starting

@@ -61,6 +61,10 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// An error reported by another orc process (the monitor), already
+    /// formatted there.
+    #[error("{0}")]
+    Reported(String),
     /// `create` or `exec` was called from a multi-threaded process.
     #[error(
         "`{what}` must run in a single-threaded process (this one has {threads} threads); run the orc-container binary instead"

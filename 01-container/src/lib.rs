@@ -39,6 +39,7 @@
 //!
 //! The lifecycle:
 //! - [`container`]: [`Runtime`] with create, start, state, kill, delete, run.
+//! - [`monitor`]: the parent a detached container keeps, to record its exit code.
 //! - [`exec`]: joining a running container.
 //! - [`signals`]: signal names, relaying signals to the container, exit codes.
 //! - [`sync`]: the two messages between `create` and the init.
@@ -54,9 +55,7 @@
 //! joining pid/mount/user namespaces by path, AppArmor/SELinux labels, and,
 //! for now, the image store (pulling images, the content store, overlayfs
 //! roots, image config to bundle): only layer unpacking exists. A `cgroup`
-//! mount in the config becomes an empty read-only tmpfs. Detached containers
-//! have no monitor process (like runc without a shim): their exit code is
-//! not recorded, and `run` (which waits itself) is how to get one.
+//! mount in the config becomes an empty read-only tmpfs.
 
 pub mod bundle;
 pub mod capabilities;
@@ -67,6 +66,7 @@ pub mod error;
 pub mod exec;
 pub mod init;
 pub mod layer;
+pub mod monitor;
 pub mod mounts;
 pub mod namespaces;
 pub mod process;

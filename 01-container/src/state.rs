@@ -78,6 +78,10 @@ pub struct State {
     pub created: String,
     /// Whether the kernel's OOM killer killed a process of this container.
     pub oom_killed: bool,
+    /// How the process ended, as a shell reports it (128+N for signal N),
+    /// once stopped; recorded by the [`crate::monitor`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
     pub stats: crate::cgroups::CgroupStats,
 }
 // ANCHOR_END: state

@@ -288,3 +288,26 @@ fn exec_joins_a_user_namespaced_container() {
     assert_eq!(words, ["0", "0", "200000", "65536"]);
     assert!(f.orc(&["delete", "--force", &id]).status.success());
 }
+
+#[test]
+fn detached_containers_exit_code_is_recorded_by_the_monitor() {
+    let mut f = Fixture::new(&["sh", "-c", "exit 7"]);
+    let id = f.id("exitcode");
+    assert!(
+        f.create(&id).status.success(),
+        "{}",
+        f.container_output(&id)
+    );
+    assert!(f.state(&id).get("exitCode").is_none());
+    assert!(f.orc(&["start", &id]).status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let state = loop {
+        let state = f.wait_status(&id, "stopped");
+        if state.get("exitCode").is_some() || std::time::Instant::now() > deadline {
+            break state;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(state["exitCode"], 7, "{state}");
+    assert!(f.orc(&["delete", &id]).status.success());
+}
