@@ -161,8 +161,7 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
 /// Whether `pid` is still the process we started and has not exited.
 ///
 /// A zombie counts as exited: it has run its last instruction and only
-/// waits for its parent to collect the exit status. (On hosts whose pid 1
-/// does not reap orphans, a detached container's init stays a zombie.)
+/// waits for its parent (the monitor, or `run`) to collect the exit status.
 pub fn process_alive(pid: i32, start_time: u64) -> bool {
     match proc_stat(pid) {
         Some((state, start)) => start == start_time && state != 'Z' && state != 'X',

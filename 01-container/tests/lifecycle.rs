@@ -87,8 +87,8 @@ fn nothing_is_left_after_delete() {
         assert!(!dir.exists(), "{} left behind", dir.display());
     }
     assert!(!f.state_dir(&id).exists(), "state dir left behind");
-    // The process is gone; it may linger as a zombie only if this host's
-    // pid 1 does not reap orphans, and a zombie holds no resources.
+    // The process is gone (reaped by its monitor; a zombie for an instant
+    // at most, and a zombie holds no resources).
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     assert!(
         stat.is_empty() || stat.contains(") Z "),
