@@ -11,14 +11,15 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use std::path::Path;
 
-/// `(name, major, minor)` of the default devices, all mode 0666.
+/// `(name, major, minor)` of the default devices, all mode 0666, in runc's
+/// order (visible in `/proc/self/mounts` when they are bind mounts).
 pub const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
     ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
     ("random", 1, 8),
-    ("urandom", 1, 9),
+    ("full", 1, 7),
     ("tty", 5, 0),
+    ("zero", 1, 5),
+    ("urandom", 1, 9),
 ];
 
 /// Symlinks every Linux userland expects in `/dev`: `(link, target)`.

@@ -3,6 +3,7 @@
 
 mod common;
 use common::{Fixture, text};
+use orc_container::spec::{IdMapping, Namespace, NamespaceType};
 use std::process::{Command, Stdio};
 
 /// Run the fixture's bundle under runc: (exit code, stdout).
@@ -31,10 +32,26 @@ fn same_bundle_same_result_as_runc() {
         "cut -d' ' -f2,3 /proc/self/mounts 2>/dev/null || cat /proc/self/mounts | while read a b c d; do echo $b $c; done",
         "ulimit -n; cat /proc/self/uid_map",
     ];
-    // Each scenario as root, then as an unprivileged user with extra groups.
-    for (script, uid) in scenarios.iter().flat_map(|s| [(s, 0), (s, 1000)]) {
+    // Each scenario as root, as an unprivileged user with extra groups, and
+    // as root of a user namespace mapped to host uid 100000.
+    let variants = [(0, false), (1000, false), (0, true)];
+    for (script, (uid, userns)) in scenarios.iter().flat_map(|s| variants.map(|v| (s, v))) {
         let mut f = Fixture::new(&["sh", "-c", script]);
         f.edit(|s| {
+            if userns {
+                let linux = s.linux.as_mut().unwrap();
+                linux.namespaces.push(Namespace {
+                    kind: NamespaceType::User,
+                    path: None,
+                });
+                let map = IdMapping {
+                    container_id: 0,
+                    host_id: 100_000,
+                    size: 65_536,
+                };
+                linux.uid_mappings = vec![map.clone()];
+                linux.gid_mappings = vec![map];
+            }
             let p = s.process.as_mut().unwrap();
             p.env.push("GREETING=hello".into());
             p.cwd = "/tmp".into();
@@ -47,7 +64,7 @@ fn same_bundle_same_result_as_runc() {
         assert_eq!(
             (orc_code, &orc_out),
             (runc_code, &runc_out),
-            "scenario {script:?} as uid {uid} differs (orc stderr: {orc_err})"
+            "scenario {script:?} as uid {uid} (user namespace: {userns}) differs (orc stderr: {orc_err})"
         );
     }
 }
