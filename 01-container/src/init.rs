@@ -131,6 +131,12 @@ fn setup(boot: &Bootstrap) -> Result<Prepared> {
     }
 
     let path = become_process(&proc)?;
+    // wait_for_start reaches the fifo through /proc; check now, while a
+    // failure still reaches `create`, rather than dying after "ready".
+    let fifo_link = format!("/proc/self/fd/{FIFO_FD}");
+    std::fs::symlink_metadata(&fifo_link).context(|| {
+        format!("{fifo_link} (the container needs /proc mounted: add a proc mount to the config)")
+    })?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
 
     let cstr = |s: &str| {

@@ -183,6 +183,13 @@ fn setup_failures_in_the_child_are_reported_by_create() {
         err.contains("bind source /definitely/not/here for /data"),
         "{err}"
     );
+
+    f.edit(|s| {
+        s.mounts
+            .retain(|m| m.destination != "/data" && m.destination != "/proc")
+    });
+    let err = create_error(&mut f);
+    assert!(err.contains("needs /proc mounted"), "{err}");
 }
 
 #[test]
