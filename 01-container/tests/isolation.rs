@@ -112,20 +112,7 @@ fn user_namespace_maps_root_to_an_unprivileged_host_uid() {
         "-c",
         "id -u; cat /proc/self/uid_map; cat /proc/self/gid_map",
     ]);
-    f.edit(|s| {
-        let linux = s.linux.as_mut().unwrap();
-        linux.namespaces.push(orc_container::spec::Namespace {
-            kind: orc_container::spec::NamespaceType::User,
-            path: None,
-        });
-        let map = orc_container::spec::IdMapping {
-            container_id: 0,
-            host_id: 100_000,
-            size: 65_536,
-        };
-        linux.uid_mappings = vec![map.clone()];
-        linux.gid_mappings = vec![map];
-    });
+    f.edit(|s| common::add_user_namespace(s, 100_000));
     let (code, out, err) = f.run();
     assert_eq!(code, 0, "{err}");
     let words: Vec<&str> = out.split_whitespace().collect();

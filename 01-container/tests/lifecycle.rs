@@ -2,7 +2,7 @@
 //! exec, delete, run; and the errors a user sees. Needs root.
 
 mod common;
-use common::{Fixture, cgroup_dirs, text};
+use common::{Fixture, add_user_namespace, cgroup_dirs, text};
 
 #[test]
 fn exit_codes_are_propagated_by_run() {
@@ -105,9 +105,7 @@ fn nothing_is_left_after_delete() {
 #[test]
 fn exec_joins_a_running_container() {
     let mut f = Fixture::new(&["sleep", "100"]);
-    let id = f.id("exec");
-    assert!(f.create(&id).status.success());
-    assert!(f.orc(&["start", &id]).status.success());
+    let id = f.start_detached("exec");
     let out = f.orc(&[
         "exec",
         &id,
@@ -256,29 +254,9 @@ fn signals_sent_to_run_reach_the_container() {
 
 #[test]
 fn exec_joins_a_user_namespaced_container() {
-    use orc_container::spec::{IdMapping, Namespace, NamespaceType};
     let mut f = Fixture::new(&["sleep", "100"]);
-    f.edit(|s| {
-        let linux = s.linux.as_mut().unwrap();
-        linux.namespaces.push(Namespace {
-            kind: NamespaceType::User,
-            path: None,
-        });
-        let map = IdMapping {
-            container_id: 0,
-            host_id: 200_000,
-            size: 65_536,
-        };
-        linux.uid_mappings = vec![map.clone()];
-        linux.gid_mappings = vec![map];
-    });
-    let id = f.id("usrexec");
-    assert!(
-        f.create(&id).status.success(),
-        "{}",
-        f.container_output(&id)
-    );
-    assert!(f.orc(&["start", &id]).status.success());
+    f.edit(|s| add_user_namespace(s, 200_000));
+    let id = f.start_detached("usrexec");
     let out = f.orc(&[
         "exec",
         &id,

@@ -2,8 +2,7 @@
 //! result: the runtime-spec is the contract, runc the reference.
 
 mod common;
-use common::{Fixture, text};
-use orc_container::spec::{IdMapping, Namespace, NamespaceType};
+use common::{Fixture, add_user_namespace, text};
 use std::process::{Command, Stdio};
 
 /// Run the fixture's bundle under runc: (exit code, stdout).
@@ -39,18 +38,7 @@ fn same_bundle_same_result_as_runc() {
         let mut f = Fixture::new(&["sh", "-c", script]);
         f.edit(|s| {
             if userns {
-                let linux = s.linux.as_mut().unwrap();
-                linux.namespaces.push(Namespace {
-                    kind: NamespaceType::User,
-                    path: None,
-                });
-                let map = IdMapping {
-                    container_id: 0,
-                    host_id: 100_000,
-                    size: 65_536,
-                };
-                linux.uid_mappings = vec![map.clone()];
-                linux.gid_mappings = vec![map];
+                add_user_namespace(s, 100_000);
             }
             let p = s.process.as_mut().unwrap();
             p.env.push("GREETING=hello".into());

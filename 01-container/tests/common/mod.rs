@@ -114,6 +114,16 @@ impl Fixture {
         }
     }
 
+    /// `create` and `start` a new container, asserting both succeed.
+    pub fn start_detached(&mut self, prefix: &str) -> String {
+        let id = self.id(prefix);
+        let out = self.create(&id);
+        assert!(out.status.success(), "create: {}", text(&out.stderr));
+        let out = self.orc(&["start", &id]);
+        assert!(out.status.success(), "start: {}", text(&out.stderr));
+        id
+    }
+
     pub fn container_output(&self, id: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("{id}.out"))).unwrap_or_default()
     }
@@ -171,6 +181,24 @@ impl Drop for Fixture {
             }
         }
     }
+}
+
+/// Give `spec` a user namespace whose root is `host_id` on the host
+/// (65536 ids, for uids and gids alike).
+pub fn add_user_namespace(spec: &mut Spec, host_id: u32) {
+    use orc_container::spec::{IdMapping, Namespace, NamespaceType};
+    let linux = spec.linux.as_mut().unwrap();
+    linux.namespaces.push(Namespace {
+        kind: NamespaceType::User,
+        path: None,
+    });
+    let map = IdMapping {
+        container_id: 0,
+        host_id,
+        size: 65_536,
+    };
+    linux.uid_mappings = vec![map.clone()];
+    linux.gid_mappings = vec![map];
 }
 
 pub fn text(bytes: &[u8]) -> String {
