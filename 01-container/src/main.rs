@@ -31,6 +31,10 @@ enum Command {
         id: String,
         #[arg(long, short, default_value = ".")]
         bundle: PathBuf,
+        /// Write the container's pid (host namespace) to this file, as
+        /// runc's --pid-file does (containerd reads it).
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
     },
     /// Run the program of a created container.
     Start { id: String },
@@ -90,8 +94,16 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let rt = Runtime::new(&cli.root);
     match cli.command {
-        Command::Create { id, bundle } => {
-            rt.create(&id, &bundle)?;
+        Command::Create {
+            id,
+            bundle,
+            pid_file,
+        } => {
+            let pid = rt.create(&id, &bundle)?;
+            if let Some(path) = pid_file {
+                std::fs::write(&path, pid.to_string())
+                    .with_context(|| format!("writing --pid-file {}", path.display()))?;
+            }
         }
         Command::Start { id } => rt.start(&id)?,
         Command::State { id } => println!("{}", serde_json::to_string_pretty(&rt.state(&id)?)?),

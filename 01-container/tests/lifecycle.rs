@@ -16,8 +16,19 @@ fn exit_codes_are_propagated_by_run() {
 fn create_start_state_kill_delete() {
     let mut f = Fixture::new(&["sleep", "100"]);
     let id = f.id("life");
-    let out = f.create(&id);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pid_file = f.dir.path().join("pid");
+    let status = f
+        .command()
+        .args(["create", &id, "--pid-file"])
+        .arg(&pid_file)
+        .arg("--bundle")
+        .arg(&f.bundle)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
 
     let state = f.state(&id);
     assert_eq!(state["status"], "created");
@@ -26,6 +37,7 @@ fn create_start_state_kill_delete() {
     assert_eq!(state["bundle"], f.bundle.display().to_string());
     let pid = state["pid"].as_i64().unwrap();
     assert!(pid > 1);
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
     // Created: the init waits, it is not yet running sleep.
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
     assert_eq!(comm.trim(), "orc-init");
