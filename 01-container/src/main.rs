@@ -57,6 +57,10 @@ enum Command {
         id: String,
         #[arg(long, short, default_value = ".")]
         bundle: PathBuf,
+        /// Create and start, then return at once (the container runs on,
+        /// watched by its monitor; `state` shows its exit code later).
+        #[arg(long, short)]
+        detach: bool,
     },
     /// List containers.
     List,
@@ -109,7 +113,18 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::State { id } => println!("{}", serde_json::to_string_pretty(&rt.state(&id)?)?),
         Command::Kill { id, signal } => rt.kill(&id, parse_signal(&signal)?)?,
         Command::Delete { force, id } => rt.delete(&id, force)?,
-        Command::Run { id, bundle } => return Ok(rt.run(&id, &bundle)?),
+        Command::Run {
+            id,
+            bundle,
+            detach: true,
+        } => {
+            rt.create(&id, &bundle)?;
+            if let Err(e) = rt.start(&id) {
+                let _ = rt.delete(&id, true);
+                return Err(e.into());
+            }
+        }
+        Command::Run { id, bundle, .. } => return Ok(rt.run(&id, &bundle)?),
         Command::List => {
             println!(
                 "{:<24} {:>8} {:<8} {:<21} BUNDLE",

@@ -308,3 +308,30 @@ fn detached_containers_exit_code_is_recorded_by_the_monitor() {
     assert_eq!(state["exitCode"], 7, "{state}");
     assert!(f.orc(&["delete", &id]).status.success());
 }
+
+#[test]
+fn run_detach_returns_at_once_and_state_shows_the_exit() {
+    let mut f = Fixture::new(&["sh", "-c", "sleep 0.2; exit 5"]);
+    let id = f.id("detach");
+    let status = f
+        .command()
+        .args(["run", "--detach", &id, "--bundle"])
+        .arg(&f.bundle)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(f.state(&id)["status"], "running");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while f.state(&id).get("exitCode").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit code recorded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(f.state(&id)["exitCode"], 5);
+    assert!(f.orc(&["delete", &id]).status.success());
+}
