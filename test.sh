@@ -12,6 +12,8 @@ step() { printf '\n== %s ==\n' "$1" >&2; shift; "$@"; }
 
 step "format"       cargo fmt --all --check
 step "lints"        cargo clippy --workspace --all-targets --locked -- -D warnings
-step "tests"        cargo test --workspace --locked
+# The labs' exercise tests fail on the untouched starters by design, so
+# they run through `cargo lab check`, which expects exactly that.
+step "tests"        cargo test --workspace --locked --exclude 'lab-*'
 step "labs"         cargo lab check
 step "book"         mdbook build --dest-dir target/book chapters

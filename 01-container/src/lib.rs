@@ -39,6 +39,8 @@
 //!
 //! The lifecycle:
 //! - [`container`]: [`Runtime`] with create, start, state, kill, delete, run.
+//! - [`cli`]: the runc-compatible command line, shared by every binary that
+//!   embeds the runtime (`orc-container`, `orc runtime`, lab 01).
 //! - [`monitor`]: the parent a detached container keeps, to record its exit code.
 //! - [`exec`]: joining a running container.
 //! - [`signals`]: signal names, relaying signals to the container, exit codes.
@@ -60,6 +62,7 @@
 pub mod bundle;
 pub mod capabilities;
 pub mod cgroups;
+pub mod cli;
 pub mod container;
 pub mod devices;
 pub mod error;

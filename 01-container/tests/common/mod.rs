@@ -12,12 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The busybox applets linked into every test rootfs.
-const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "hostname", "id", "ls", "mount", "sleep", "true", "touch", "mkdir",
-    "tail", "grep", "pwd", "seq", "ps", "head", "wc", "readlink",
-];
-
 pub struct Fixture {
     /// Holds the bundle and the state root; removed on drop.
     pub dir: tempfile::TempDir,
@@ -35,14 +29,7 @@ impl Fixture {
         // can reach the rootfs and the state directory.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let bundle = dir.path().join("bundle");
-        let rootfs = bundle.join("rootfs");
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-        for applet in APPLETS {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-        }
+        orc_testkit::images::busybox_rootfs(&bundle.join("rootfs"));
         let root = dir.path().join("state");
         let f = Fixture {
             dir,

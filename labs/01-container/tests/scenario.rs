@@ -1,0 +1,213 @@
+//! Lab 01's walkthrough: chapter 01's container, run for real with orc's
+//! runtime (the lab's `lab01-runtime` binary is exactly `orc-container`).
+//!
+//! The snapshots are the chapter's expected output: what a container sees
+//! of itself, its OCI state, the cgroup files its limits became, and the
+//! error a broken bundle gets. Process ids, times, temp paths and ids are
+//! redacted; everything else is what the code does today.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use orc_container::Spec;
+use orc_container::spec::{MemoryLimits, PidsLimit, Resources};
+use orc_testkit::{images::busybox_rootfs, require_root, unique_name};
+
+/// What the container prints about itself; written into the rootfs as
+/// `/look-around.sh`, so `ps` shows a short command line.
+const LOOK_AROUND: &str = r#"
+echo "pid:      $$"
+echo "hostname: $(hostname)"
+echo "user:     $(id)"
+grep -E '^Cap(Eff|Bnd)' /proc/self/status
+echo "processes:"
+ps
+echo "/:"
+ls /
+echo "mounts:"
+while read source target type options rest; do
+  # The root's type is the host's (ext4, xfs, overlay...): not the point.
+  case $target in
+    /) echo "  / (the bundle's rootfs)" ;;
+    *) echo "  $target $type" ;;
+  esac
+done < /proc/self/mounts
+"#;
+
+/// A bundle (busybox rootfs + config.json) and a state root in a temp dir.
+struct Lab {
+    dir: tempfile::TempDir,
+    id: String,
+}
+
+impl Lab {
+    fn new(args: &[&str]) -> Lab {
+        require_root();
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("bundle/rootfs");
+        busybox_rootfs(&rootfs);
+        std::fs::write(rootfs.join("look-around.sh"), LOOK_AROUND).unwrap();
+        let id = unique_name("lab01");
+        let mut spec = Spec::example(args);
+        spec.hostname = Some("lab01".into());
+        let linux = spec.linux.get_or_insert_with(Default::default);
+        linux.cgroups_path = Some(format!("/orc-lab01/{id}"));
+        linux.resources = Some(Resources {
+            memory: Some(MemoryLimits {
+                limit: Some(64 << 20),
+                swap: None,
+            }),
+            pids: Some(PidsLimit { limit: 32 }),
+            ..Resources::default()
+        });
+        let lab = Lab { dir, id };
+        lab.write_config(&serde_json::to_string_pretty(&spec).unwrap());
+        lab
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+
+    fn write_config(&self, json: &str) {
+        std::fs::write(self.bundle().join("config.json"), json).unwrap();
+    }
+
+    /// `lab01-runtime --root STATE ARGS...`, with the container's stdio
+    /// (inherited by `create`) sent to a file rather than our pipes.
+    fn runtime(&self, args: &[&str]) -> Output {
+        let log = std::fs::File::create(self.dir.path().join("container.log")).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lab01-runtime"));
+        command
+            .arg("--root")
+            .arg(self.dir.path().join("state"))
+            .args(args)
+            .stdin(Stdio::null());
+        if args.first() == Some(&"create") {
+            command.stdout(log.try_clone().unwrap()).stderr(log);
+        }
+        command.output().unwrap()
+    }
+
+    /// Redactions for what varies between runs.
+    fn settings(&self) -> insta::Settings {
+        let mut settings = insta::Settings::clone_current();
+        settings.add_filter(
+            &regex_escape(&self.dir.path().display().to_string()),
+            "[TMP]",
+        );
+        settings.add_filter(&regex_escape(&self.id), "[ID]");
+        settings
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.runtime(&["delete", "--force", &self.id]);
+    }
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$-".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_container_sees_only_itself() {
+    let lab = Lab::new(&["sh", "/look-around.sh"]);
+    let output = lab.runtime(&[
+        "run",
+        &lab.id,
+        "--bundle",
+        &lab.bundle().display().to_string(),
+    ]);
+    assert!(
+        output.status.success(),
+        "run failed: {}",
+        text(&output.stderr)
+    );
+    let seen = text(&output.stdout);
+    lab.settings()
+        .bind(|| insta::assert_snapshot!("what_the_container_sees", seen));
+}
+
+#[test]
+fn limits_become_cgroup_files() {
+    let lab = Lab::new(&["sleep", "60"]);
+    let created = lab.runtime(&[
+        "create",
+        &lab.id,
+        "--bundle",
+        &lab.bundle().display().to_string(),
+    ]);
+    assert!(
+        created.status.success(),
+        "create failed: {}",
+        text(&created.stderr)
+    );
+    let cgroup = |controller: &str, file: &str| -> String {
+        let path = Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join("orc-lab01")
+            .join(&lab.id)
+            .join(file);
+        let value = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        format!("{controller}/orc-lab01/[ID]/{file}: {}", value.trim())
+    };
+    let files = [
+        cgroup("memory", "memory.limit_in_bytes"),
+        cgroup("pids", "pids.max"),
+    ]
+    .join("\n");
+    insta::assert_snapshot!("cgroup_files", files);
+
+    let state: serde_json::Value =
+        serde_json::from_slice(&lab.runtime(&["state", &lab.id]).stdout).unwrap();
+    assert!(state["pid"].as_u64().is_some_and(|pid| pid > 1));
+    lab.settings().bind(|| {
+        insta::assert_json_snapshot!("state_after_create", state, {
+            ".pid" => "[PID]",
+            ".created" => "[TIME]",
+            ".stats" => "[USAGE]",
+        });
+    });
+
+    let deleted = lab.runtime(&["delete", "--force", &lab.id]);
+    assert!(
+        deleted.status.success(),
+        "delete failed: {}",
+        text(&deleted.stderr)
+    );
+    assert!(
+        !Path::new("/sys/fs/cgroup/memory/orc-lab01")
+            .join(&lab.id)
+            .exists(),
+        "delete removes the container's cgroup"
+    );
+}
+
+#[test]
+fn a_broken_config_is_named_precisely() {
+    let lab = Lab::new(&["true"]);
+    let config = std::fs::read_to_string(lab.bundle().join("config.json")).unwrap();
+    lab.write_config(&config.replace(r#""cwd": "/""#, r#""cwd": 5"#));
+    let output = lab.runtime(&[
+        "run",
+        &lab.id,
+        "--bundle",
+        &lab.bundle().display().to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = text(&output.stderr);
+    lab.settings()
+        .bind(|| insta::assert_snapshot!("broken_config", message));
+}
