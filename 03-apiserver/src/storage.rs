@@ -218,7 +218,13 @@ impl Store {
             Err(e) if is_compacted(&e) => return Err(StorageError::Compacted),
             Err(e) => return Err(e.into()),
         };
-        let revision = response.header().map(|h| h.revision()).unwrap_or(revision);
+        // For a read at an old revision the header carries etcd's *current*
+        // revision; the page was read at the one asked for.
+        let revision = if revision > 0 {
+            revision
+        } else {
+            response.header().map(|h| h.revision()).unwrap_or(0)
+        };
         let items = response
             .kvs()
             .iter()
@@ -229,7 +235,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page {
             items,
-            revision: if revision == 0 { 0 } else { revision },
+            revision,
             more: response.more(),
         })
     }
