@@ -28,6 +28,19 @@ impl Format {
             Format::Json
         }
     }
+
+    /// Like [`Format::from_content_type`], but refuses Kubernetes' protobuf
+    /// encoding with 415 instead of misreading it as JSON. (kubectl's typed
+    /// commands such as `kubectl create deployment` send protobuf; orc does
+    /// not implement it.)
+    pub fn of_body(content_type: &str) -> Result<Format, ApiError> {
+        if content_type.contains("protobuf") {
+            return Err(ApiError::UnsupportedMediaType(
+                "application/json, application/yaml",
+            ));
+        }
+        Ok(Format::from_content_type(content_type))
+    }
 }
 
 // ANCHOR: decode

@@ -54,6 +54,7 @@ pub fn resource_list(group: &str, version: &str) -> Result<axum::Json<Value>, Ap
             "kind": r.kind,
             "verbs": r.verbs(),
             "shortNames": r.short_names,
+            "categories": categories(r.kind),
         }));
         let sub = |name: &str, kind: &str, verbs: &[&str]| json!({"name": format!("{}/{name}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs});
         if r.has_status {
@@ -89,6 +90,16 @@ pub fn resource_list(group: &str, version: &str) -> Result<axum::Json<Value>, Ap
     })))
 }
 // ANCHOR_END: resource_list
+
+/// The categories a kind belongs to: `kubectl get all` lists the kinds in
+/// category `all` (Kubernetes' choice: workloads and services, not
+/// configuration or secrets).
+fn categories(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Pod" | "Service" | "Deployment" | "ReplicaSet" | "DaemonSet" | "Job" => &["all"],
+        _ => &[],
+    }
+}
 
 /// `/version`, in the shape of Kubernetes' `version.Info`. kubectl warns
 /// when client and server are more than one minor version apart, so orc

@@ -32,12 +32,14 @@
 //! - [`handlers`]: URL shapes and the verbs (read, write, watch, subresources).
 //! - [`discovery`]: `/api`, `/apis` and the resource lists kubectl reads.
 //! - [`metrics`]: Prometheus text for `/metrics`.
+//! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
+//!   validation to the server.
 //! - [`server`]: routes, authentication, body limit, start-up, [`run`].
 //!
 //! ## What it leaves out
 //!
 //! Strategic merge patch and server-side apply (answered 415), server-side
-//! Tables for `kubectl get`, OpenAPI documents, TLS, authorization (every
+//! Tables for `kubectl get`, OpenAPI schemas (`kubectl explain`), TLS, authorization (every
 //! authenticated user may do everything), encryption of Secrets at rest,
 //! graceful pod deletion (pods go away at once unless they have
 //! finalizers), the namespace lifecycle (deleting a namespace does not
@@ -49,6 +51,7 @@ pub mod discovery;
 pub mod handlers;
 pub mod meta;
 pub mod metrics;
+pub mod openapi;
 pub mod patch;
 pub mod resources;
 pub mod schema;

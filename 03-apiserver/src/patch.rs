@@ -33,7 +33,9 @@ impl PatchKind {
         match media {
             "application/merge-patch+json" => Ok(PatchKind::Merge),
             "application/json-patch+json" => Ok(PatchKind::Json),
-            _ => Err(ApiError::UnsupportedMediaType),
+            _ => Err(ApiError::UnsupportedMediaType(
+                "application/json-patch+json, application/merge-patch+json",
+            )),
         }
     }
 }

@@ -231,6 +231,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/{*rest}", axum::routing::any(api_core))
         .route("/apis/{*rest}", axum::routing::any(api_groups))
         .route(
+            "/openapi/v3",
+            get(|| async { axum::Json(crate::openapi::index()) }),
+        )
+        .route("/openapi/v3/{*rest}", get(openapi_document))
+        .route(
             "/metrics",
             get(|State(s): State<Arc<AppState>>| async move { s.metrics.render() }),
         )
@@ -247,6 +252,19 @@ pub fn router(state: Arc<AppState>) -> Router {
     open.merge(api).with_state(state)
 }
 // ANCHOR_END: router
+
+/// One group version's OpenAPI document, or 404.
+async fn openapi_document(axum::extract::Path(rest): axum::extract::Path<String>) -> Response {
+    match crate::openapi::document(rest.trim_matches('/')) {
+        Some(doc) => axum::Json(doc).into_response(),
+        None => ApiError::NotFound(crate::status::Target {
+            kind: "openapi".into(),
+            name: rest,
+            ..Default::default()
+        })
+        .into_response(),
+    }
+}
 
 /// Ready when etcd answers.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {

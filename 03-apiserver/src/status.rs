@@ -100,11 +100,10 @@ pub enum ApiError {
     /// 413: the body is larger than the server accepts.
     #[error("the request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
-    /// 415: a PATCH with a content type the server does not implement.
-    #[error(
-        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json"
-    )]
-    UnsupportedMediaType,
+    /// 415: a body (or PATCH) in a media type the server does not implement;
+    /// the message lists the accepted ones.
+    #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
+    UnsupportedMediaType(&'static str),
     /// 500: etcd or the server itself failed. Clients may retry.
     #[error("{0}")]
     Internal(String),
@@ -150,7 +149,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Expired(_) => "Expired",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
-            ApiError::UnsupportedMediaType => "UnsupportedMediaType",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) => "InternalError",
         }
     }
@@ -166,7 +165,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Expired(_) => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

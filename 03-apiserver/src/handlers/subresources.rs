@@ -15,7 +15,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::write::{Part, guaranteed_update, patch_part, replace};
+use super::write::{Part, Rules, guaranteed_update, patch_part, replace};
 use super::{ApiRequest, Reply, read, target};
 use crate::codec::{Format, decode};
 use crate::resources::Resource;
@@ -127,35 +127,46 @@ async fn scale(
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
     let (is_put, body) = (request.method == Method::PUT, request.body.clone());
-    let format = Format::from_content_type(request.content_type());
+    let format = Format::of_body(request.content_type())?;
     let pinned = if is_put {
         read::resource_version(&decode(&body, format)?)?
     } else {
         0
     };
-    let reply = guaranteed_update(state, resource, ns, name, pinned, Part::Main, |current| {
-        let current_scale = scale_of(current);
-        let wanted = if is_put {
-            decode(&body, format)?
-        } else {
-            let kind = crate::patch::PatchKind::from_content_type(request.content_type())?;
-            crate::patch::apply(kind, &current_scale, &body)?
-        };
-        let replicas = wanted.pointer("/spec/replicas").and_then(Value::as_i64);
-        let Some(replicas) = replicas.filter(|r| *r >= 0) else {
-            return Err(ApiError::Invalid(
-                target(resource, name),
-                vec![crate::status::FieldCause::invalid(
-                    "spec.replicas",
-                    wanted.pointer("/spec/replicas").unwrap_or(&Value::Null),
-                    "must be greater than or equal to 0",
-                )],
-            ));
-        };
-        let mut next = current.clone();
-        next["spec"]["replicas"] = json!(replicas);
-        Ok(next)
-    })
+    let reply = guaranteed_update(
+        state,
+        resource,
+        ns,
+        name,
+        Rules {
+            precondition: pinned,
+            part: Part::Main,
+            directive: "Ignore",
+        },
+        |current| {
+            let current_scale = scale_of(current);
+            let wanted = if is_put {
+                decode(&body, format)?
+            } else {
+                let kind = crate::patch::PatchKind::from_content_type(request.content_type())?;
+                crate::patch::apply(kind, &current_scale, &body)?
+            };
+            let replicas = wanted.pointer("/spec/replicas").and_then(Value::as_i64);
+            let Some(replicas) = replicas.filter(|r| *r >= 0) else {
+                return Err(ApiError::Invalid(
+                    target(resource, name),
+                    vec![crate::status::FieldCause::invalid(
+                        "spec.replicas",
+                        wanted.pointer("/spec/replicas").unwrap_or(&Value::Null),
+                        "must be greater than or equal to 0",
+                    )],
+                ));
+            };
+            let mut next = current.clone();
+            next["spec"]["replicas"] = json!(replicas);
+            Ok(next)
+        },
+    )
     .await?;
     Ok(Reply::ok(scale_of(&reply.body)))
 }
@@ -169,10 +180,7 @@ async fn bind(
     name: &str,
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
-    let binding = decode(
-        &request.body,
-        Format::from_content_type(request.content_type()),
-    )?;
+    let binding = decode(&request.body, Format::of_body(request.content_type())?)?;
     if binding
         .get("kind")
         .and_then(Value::as_str)
@@ -193,21 +201,32 @@ async fn bind(
             vec![crate::status::FieldCause::required("target.name")],
         ));
     }
-    guaranteed_update(state, resource, ns, name, 0, Part::Main, |current| {
-        let bound = current
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !bound.is_empty() {
-            return Err(ApiError::Conflict(
-                target(resource, name),
-                format!("pod {name} is already assigned to node {bound:?}"),
-            ));
-        }
-        let mut next = current.clone();
-        next["spec"]["nodeName"] = json!(node);
-        Ok(next)
-    })
+    guaranteed_update(
+        state,
+        resource,
+        ns,
+        name,
+        Rules {
+            precondition: 0,
+            part: Part::Main,
+            directive: "Ignore",
+        },
+        |current| {
+            let bound = current
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !bound.is_empty() {
+                return Err(ApiError::Conflict(
+                    target(resource, name),
+                    format!("pod {name} is already assigned to node {bound:?}"),
+                ));
+            }
+            let mut next = current.clone();
+            next["spec"]["nodeName"] = json!(node);
+            Ok(next)
+        },
+    )
     .await?;
     let mut status = crate::status::success(&target(resource, name));
     status["code"] = json!(201);

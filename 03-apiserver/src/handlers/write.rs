@@ -36,10 +36,7 @@ const RETRIES: usize = 8;
 
 /// Decodes a body and checks `apiVersion`/`kind` against the URL.
 pub fn decode_body(resource: &Resource, request: &ApiRequest) -> Result<Value, ApiError> {
-    let mut obj = decode(
-        &request.body,
-        Format::from_content_type(request.content_type()),
-    )?;
+    let mut obj = decode(&request.body, Format::of_body(request.content_type())?)?;
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     if (!kind.is_empty() && kind != resource.kind)
@@ -78,11 +75,14 @@ fn reconcile_namespace(
 }
 
 /// Defaults and validates `obj`; `old` is the stored object on update.
-/// Answers the unknown-field warnings.
+/// Answers the unknown-field warnings, or refuses them when the client
+/// asked for `fieldValidation=Strict` (kubectl does, once `/openapi/v3`
+/// says the server supports it); `Ignore` drops the warnings.
 fn admit(
     resource: &Resource,
     obj: &mut Value,
     old: Option<&Value>,
+    directive: &str,
 ) -> Result<Vec<String>, ApiError> {
     crate::defaults::apply(resource.kind, obj);
     let mut causes = crate::validation::validate(resource, obj);
@@ -101,7 +101,21 @@ fn admit(
         };
         return Err(ApiError::Invalid(t, causes));
     }
-    Ok(crate::schema::unknown_fields(resource.kind, obj))
+    let unknown = crate::schema::unknown_fields(resource.kind, obj);
+    match directive {
+        "Strict" if !unknown.is_empty() => {
+            let named: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field {f:?}"))
+                .collect();
+            Err(ApiError::BadRequest(format!(
+                "strict decoding error: {}",
+                named.join(", ")
+            )))
+        }
+        "Ignore" => Ok(Vec::new()),
+        _ => Ok(unknown),
+    }
 }
 
 // ANCHOR: create
@@ -131,7 +145,7 @@ pub async fn create(
     if resource.kind == "Pod" && obj.pointer("/status/phase").is_none() {
         obj["status"] = json!({"phase": "Pending"});
     }
-    let warnings = admit(resource, &mut obj, None)?;
+    let warnings = admit(resource, &mut obj, None, request.param("fieldValidation"))?;
     if let Some(ns) = ns.filter(|_| resource.namespaced) {
         ensure_namespace(state, ns).await?;
     }
@@ -220,6 +234,17 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
     strip(old) != strip(new)
 }
 
+/// The conditions of one guaranteed update.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    /// The resourceVersion the client pinned, 0 for none.
+    pub precondition: i64,
+    /// Which part of the object the write may change.
+    pub part: Part,
+    /// The `fieldValidation` directive (`Strict`, `Warn`, `Ignore`).
+    pub directive: &'a str,
+}
+
 // ANCHOR: guaranteed_update
 /// Read, change, compare-and-swap; retry on a lost race unless the client
 /// pinned a resourceVersion. This is Kubernetes' `GuaranteedUpdate`.
@@ -231,10 +256,14 @@ pub async fn guaranteed_update(
     resource: &Resource,
     ns: Option<&str>,
     name: &str,
-    precondition: i64,
-    part: Part,
+    rules: Rules<'_>,
     change: impl Fn(&Value) -> Result<Value, ApiError>,
 ) -> Result<Reply, ApiError> {
+    let Rules {
+        precondition,
+        part,
+        directive,
+    } = rules;
     let key = storage::key(resource, ns, name);
     let conflict =
         || ApiError::Conflict(target(resource, name), StorageError::Conflict.to_string());
@@ -250,7 +279,7 @@ pub async fn guaranteed_update(
         }
         let proposed = change(&current)?;
         let mut next = prepare_update(resource, &current, proposed, part)?;
-        let warnings = admit(resource, &mut next, Some(&current))?;
+        let warnings = admit(resource, &mut next, Some(&current), directive)?;
         let meta = ObjectMeta::of(&next)?;
         let result = if meta.deletion_timestamp.is_some() && meta.finalizers.is_empty() {
             // The last finalizer is gone from an object being deleted: delete it now.
@@ -305,9 +334,19 @@ pub async fn replace(
     meta.name = name.to_string();
     meta.store(&mut obj);
     let precondition = resource_version(&obj)?;
-    guaranteed_update(state, resource, ns, name, precondition, part, |_| {
-        Ok(obj.clone())
-    })
+    let directive = request.param("fieldValidation");
+    guaranteed_update(
+        state,
+        resource,
+        ns,
+        name,
+        Rules {
+            precondition,
+            part,
+            directive,
+        },
+        |_| Ok(obj.clone()),
+    )
     .await
 }
 
@@ -364,7 +403,19 @@ pub async fn patch_part(
         }
         decode_patched(resource, patched)
     };
-    guaranteed_update(state, resource, ns, name, 0, part, change).await
+    guaranteed_update(
+        state,
+        resource,
+        ns,
+        name,
+        Rules {
+            precondition: 0,
+            part,
+            directive: request.param("fieldValidation"),
+        },
+        change,
+    )
+    .await
 }
 
 /// A patched object must still be of the URL's kind.
