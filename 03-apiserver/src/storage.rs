@@ -105,6 +105,11 @@ fn encode(obj: &Value) -> Vec<u8> {
     serde_json::to_vec(&obj).unwrap_or_default()
 }
 
+/// The largest gRPC message orc accepts from etcd. gRPC's default of 4 MiB
+/// is far below a big list (a thousand 10 KiB objects); Kubernetes lifts it
+/// to 2 GiB for the same reason.
+pub const MAX_ETCD_MESSAGE: usize = i32::MAX as usize;
+
 /// orc's view of etcd. Cheap to clone: `etcd_client::Client` shares one
 /// gRPC channel between clones.
 #[derive(Clone)]
@@ -119,6 +124,13 @@ impl Store {
         Ok(Store { client })
     }
 
+    /// A KV client that accepts messages up to [`MAX_ETCD_MESSAGE`].
+    fn kv(&self) -> etcd_client::KvClient {
+        self.client
+            .kv_client()
+            .max_decoding_message_size(MAX_ETCD_MESSAGE)
+    }
+
     /// The underlying client, for the watch hub.
     pub fn client(&self) -> etcd_client::Client {
         self.client.clone()
@@ -126,7 +138,7 @@ impl Store {
 
     /// Reads one object; `NotFound` if absent.
     pub async fn get(&self, key: &str) -> Result<Value, StorageError> {
-        let response = self.client.kv_client().get(key, None).await?;
+        let response = self.kv().get(key, None).await?;
         let kv = response.kvs().first().ok_or(StorageError::NotFound)?;
         decode(kv.key(), kv.value(), kv.mod_revision())
     }
@@ -138,7 +150,7 @@ impl Store {
             // create_revision is 0 only for a key that does not exist.
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, encode(obj), None)]);
-        let response = self.client.kv_client().txn(txn).await?;
+        let response = self.kv().txn(txn).await?;
         if !response.succeeded() {
             return Err(StorageError::AlreadyExists);
         }
@@ -164,7 +176,7 @@ impl Store {
             // On failure, read the key in the same transaction to tell a
             // conflict (key exists) from a deletion (key gone).
             .or_else([TxnOp::get(key, None)]);
-        let response = self.client.kv_client().txn(txn).await?;
+        let response = self.kv().txn(txn).await?;
         if !response.succeeded() {
             return Err(self.why_failed(response.op_responses()));
         }
@@ -182,7 +194,7 @@ impl Store {
             .when([Compare::mod_revision(key, CompareOp::Equal, revision)])
             .and_then([TxnOp::delete(key, None)])
             .or_else([TxnOp::get(key, None)]);
-        let response = self.client.kv_client().txn(txn).await?;
+        let response = self.kv().txn(txn).await?;
         if !response.succeeded() {
             return Err(self.why_failed(response.op_responses()));
         }
@@ -213,7 +225,7 @@ impl Store {
             .with_range(prefix_end(prefix))
             .with_revision(revision)
             .with_limit(limit);
-        let response = match self.client.kv_client().get(from, Some(options)).await {
+        let response = match self.kv().get(from, Some(options)).await {
             Ok(response) => response,
             Err(e) if is_compacted(&e) => return Err(StorageError::Compacted),
             Err(e) => return Err(e.into()),
@@ -248,7 +260,7 @@ impl Store {
             .with_revision(revision)
             .with_limit(1)
             .with_keys_only();
-        match self.client.kv_client().get(ROOT, Some(options)).await {
+        match self.kv().get(ROOT, Some(options)).await {
             Ok(response) => Ok(response.header().map(|h| h.revision()).unwrap_or(0)),
             Err(e) if is_compacted(&e) => Err(StorageError::Compacted),
             Err(e) => Err(e.into()),

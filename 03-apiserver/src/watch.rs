@@ -27,7 +27,7 @@ use etcd_client::{EventType, WatchOptions};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::storage::{Store, decode};
+use crate::storage::{MAX_ETCD_MESSAGE, Store, decode};
 
 /// What happened to one key at one revision, as the feed saw it in etcd.
 #[derive(Debug, Clone)]
@@ -240,18 +240,16 @@ fn to_etcd(error: crate::storage::StorageError) -> etcd_client::Error {
 
 /// The feed's task: follow etcd from `start` forever, reconnecting after
 /// errors from the revision after the last one seen.
-async fn run_feed(
-    mut client: etcd_client::Client,
-    prefix: String,
-    mut start: i64,
-    feed: Arc<Feed>,
-) {
+async fn run_feed(client: etcd_client::Client, prefix: String, mut start: i64, feed: Arc<Feed>) {
     loop {
         let options = WatchOptions::new()
             .with_prefix()
             .with_prev_key()
             .with_start_revision(start);
-        match client.watch(prefix.as_str(), Some(options)).await {
+        let mut watch_client = client
+            .watch_client()
+            .max_decoding_message_size(MAX_ETCD_MESSAGE);
+        match watch_client.watch(prefix.as_str(), Some(options)).await {
             Ok(mut stream) => loop {
                 match stream.message().await {
                     Ok(Some(response)) => {

@@ -245,3 +245,57 @@ async fn many_clients_share_one_etcd_watch() {
     }
     assert_eq!(etcd_watchers(&s).await, 1);
 }
+
+/// A client that stops reading falls behind the shared feed; rather than
+/// buffer without bound (or slow every other watcher down), the server cuts
+/// it off with 410 Expired, and the client recovers by re-listing.
+///
+/// The client is a raw socket with a tiny receive buffer, so the kernel
+/// cannot absorb the backlog on its behalf.
+#[tokio::test]
+async fn a_slow_client_gets_410_and_can_relist() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start_with(|c| c.watch.channel = 8).await;
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(s.addr).await.unwrap();
+    let request = format!("GET {cms}?watch=true HTTP/1.1\r\nHost: orc\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let blob = "x".repeat(64 * 1024);
+    const N: usize = 160;
+    for i in 0..N {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")}, "data": {"blob": blob}});
+        assert_eq!(s.post(cms, &cm).await.0, 201);
+    }
+    // Now read everything the server still sends.
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await
+    {
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+        if received.ends_with(b"0\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    let added = text.matches(r#"{"type":"ADDED""#).count();
+    assert!(
+        added < N,
+        "the client was cut off before catching up ({added} events)"
+    );
+    let error = text
+        .lines()
+        .find(|l| l.starts_with(r#"{"type":"ERROR""#))
+        .expect("an ERROR event ends the stream");
+    let error: Value = serde_json::from_str(error).unwrap();
+    assert_eq!(error["object"]["code"], 410);
+    assert_eq!(error["object"]["reason"], "Expired");
+    let (code, list) = s.get(cms).await;
+    assert_eq!(code, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), N);
+}

@@ -63,10 +63,10 @@ pub fn translate(event: &StoredEvent, filter: &ObjectFilter) -> Option<(&'static
 }
 // ANCHOR_END: translate
 
+/// One event line. Written by hand so `type` comes first, as Kubernetes
+/// writes it: a human reading `curl` output sees the type before the object.
 fn line(kind: &str, object: Value) -> Bytes {
-    let mut text = json!({ "type": kind, "object": object }).to_string();
-    text.push('\n');
-    Bytes::from(text)
+    Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":{object}}}\n"))
 }
 
 fn expired(message: String) -> Bytes {
@@ -111,7 +111,9 @@ async fn start(
     // reaches back to the list's revision.
     let prefix = storage::prefix(resource, None);
     let feed = state.hub.feed(&prefix).await.map_err(ApiError::from)?;
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(64);
+    // A short hand-off queue: the broadcast channel is the real buffer, and
+    // its bound is what detects a client that stopped reading.
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(8);
     let mut after = requested;
     let mut initial = Vec::new();
     if requested == 0 {
