@@ -35,6 +35,8 @@
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
 //! - [`server`]: routes, authentication, body limit, start-up, [`run`].
+//! - [`client`]: the other side: a client, the informer (list, watch,
+//!   cache, re-list on 410) and the work queue later components build on.
 //!
 //! ## What it leaves out
 //!
@@ -45,6 +47,7 @@
 //! finalizers), the namespace lifecycle (deleting a namespace does not
 //! delete its contents), and `deletecollection`.
 
+pub mod client;
 pub mod codec;
 pub mod defaults;
 pub mod discovery;
