@@ -30,6 +30,7 @@ use crate::resources::Resource;
 use crate::server::AppState;
 use crate::status::{ApiError, Target};
 use path::ApiPath;
+use write::Part;
 
 /// A request, decoded as far as every verb needs.
 pub struct ApiRequest {
@@ -115,12 +116,13 @@ pub async fn dispatch(
         Ok(path) => route(&state, path, request).await,
         Err(e) => e.into_response(),
     };
-    state.metrics.observe(
-        verb,
-        resource,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    let code = response.status().as_u16();
+    // Like the Kubernetes API server's httplog: one line per request, at a
+    // level that stays quiet unless asked (`RUST_LOG=orc_apiserver=debug`).
+    tracing::debug!(verb, resource, path, code, elapsed = ?started.elapsed(), "request");
+    state
+        .metrics
+        .observe(verb, resource, code, started.elapsed());
     response
 }
 
@@ -185,8 +187,12 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
             let ns = namespace.as_deref();
             match method {
                 Method::GET => read::get(state, resource, ns, &name).await,
-                Method::PUT => write::update(state, resource, ns, &name, &request).await,
-                Method::PATCH => write::patch(state, resource, ns, &name, &request).await,
+                Method::PUT => {
+                    write::replace(state, resource, ns, &name, &request, Part::Main).await
+                }
+                Method::PATCH => {
+                    write::patch_part(state, resource, ns, &name, &request, Part::Main).await
+                }
                 Method::DELETE => write::delete(state, resource, ns, &name, &request).await,
                 _ => Err(ApiError::MethodNotAllowed),
             }

@@ -51,6 +51,11 @@ pub fn storage_error(error: StorageError, resource: &Resource, name: &str) -> Ap
     }
 }
 
+/// The 409 a lost compare-and-swap answers.
+pub fn conflict(resource: &Resource, name: &str) -> ApiError {
+    storage_error(StorageError::Conflict, resource, name)
+}
+
 /// The filter a list or watch request asks for.
 pub fn filter(
     resource: &Resource,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::read::{resource_version, storage_error};
+use super::read::{conflict, resource_version, storage_error};
 use super::{ApiRequest, Reply, target};
 use crate::codec::{Format, decode};
 use crate::meta::{ObjectMeta, new_uid, now_rfc3339, random_suffix};
@@ -265,8 +265,6 @@ pub async fn guaranteed_update(
         directive,
     } = rules;
     let key = storage::key(resource, ns, name);
-    let conflict =
-        || ApiError::Conflict(target(resource, name), StorageError::Conflict.to_string());
     for _ in 0..RETRIES {
         let current = state
             .store
@@ -275,7 +273,7 @@ pub async fn guaranteed_update(
             .map_err(|e| storage_error(e, resource, name))?;
         let revision = resource_version(&current)?;
         if precondition != 0 && precondition != revision {
-            return Err(conflict());
+            return Err(conflict(resource, name));
         }
         let proposed = change(&current)?;
         let mut next = prepare_update(resource, &current, proposed, part)?;
@@ -300,11 +298,11 @@ pub async fn guaranteed_update(
                 });
             }
             Err(StorageError::Conflict) if precondition == 0 => continue,
-            Err(StorageError::Conflict) => return Err(conflict()),
+            Err(StorageError::Conflict) => return Err(conflict(resource, name)),
             Err(e) => return Err(storage_error(e, resource, name)),
         }
     }
-    Err(conflict())
+    Err(conflict(resource, name))
 }
 // ANCHOR_END: guaranteed_update
 
@@ -350,28 +348,6 @@ pub async fn replace(
     .await
 }
 
-/// PUT on an object.
-pub async fn update(
-    state: &AppState,
-    resource: &Resource,
-    ns: Option<&str>,
-    name: &str,
-    request: &ApiRequest,
-) -> Result<Reply, ApiError> {
-    replace(state, resource, ns, name, request, Part::Main).await
-}
-
-/// PATCH on an object.
-pub async fn patch(
-    state: &AppState,
-    resource: &Resource,
-    ns: Option<&str>,
-    name: &str,
-    request: &ApiRequest,
-) -> Result<Reply, ApiError> {
-    patch_part(state, resource, ns, name, request, Part::Main).await
-}
-
 /// PATCH on an object or its status. A patch that sets
 /// `metadata.resourceVersion` pins it; otherwise it is re-applied to the
 /// newest object after a lost race, as Kubernetes does.
@@ -396,10 +372,7 @@ pub async fn patch_part(
         }
         let pin = pinned.load(Ordering::Relaxed);
         if pin != 0 && pin != resource_version(current)? {
-            return Err(ApiError::Conflict(
-                target(resource, name),
-                StorageError::Conflict.to_string(),
-            ));
+            return Err(conflict(resource, name));
         }
         decode_patched(resource, patched)
     };
@@ -459,10 +432,7 @@ pub async fn delete(
             .map_err(|e| storage_error(e, resource, name))?;
         let revision = resource_version(&current)?;
         if precondition != 0 && precondition != revision {
-            return Err(ApiError::Conflict(
-                target(resource, name),
-                StorageError::Conflict.to_string(),
-            ));
+            return Err(conflict(resource, name));
         }
         let mut meta = ObjectMeta::of(&current)?;
         if !meta.finalizers.is_empty() {
@@ -485,9 +455,6 @@ pub async fn delete(
             Err(e) => return Err(storage_error(e, resource, name)),
         }
     }
-    Err(ApiError::Conflict(
-        target(resource, name),
-        StorageError::Conflict.to_string(),
-    ))
+    Err(conflict(resource, name))
 }
 // ANCHOR_END: delete
