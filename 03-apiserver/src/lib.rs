@@ -26,7 +26,7 @@
 //! - [`codec`]: JSON and YAML bodies, with line and column on errors.
 //! - [`defaults`], [`validation`], [`schema`]: what the server fills in,
 //!   what it refuses (422 with field paths), which fields it warns about.
-//! - [`patch`]: JSON merge patch and JSON patch.
+//! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
 //! - [`selectors`]: label and field selectors (pure functions; lab 03).
 //! - [`watch`]: the watch hub, one etcd watch per resource, fan-out.
 //! - [`handlers`]: URL shapes and the verbs (read, write, watch, subresources).
@@ -40,7 +40,7 @@
 //!
 //! ## What it leaves out
 //!
-//! Strategic merge patch and server-side apply (answered 415), server-side
+//! Server-side apply (answered 415), server-side
 //! Tables for `kubectl get`, OpenAPI schemas (`kubectl explain`), TLS, authorization (every
 //! authenticated user may do everything), encryption of Secrets at rest,
 //! graceful pod deletion (pods go away at once unless they have
@@ -60,6 +60,7 @@ pub mod resources;
 pub mod schema;
 pub mod selectors;
 pub mod server;
+pub mod smp;
 pub mod status;
 pub mod storage;
 pub mod validation;

@@ -11,7 +11,9 @@
 //! - `application/apply-patch+yaml`: server-side apply.
 //!
 //! orc implements the two standard ones (through the `json-patch` crate)
-//! and answers 415 for the others, so clients fall back or fail clearly.
+//! and strategic merge patch (`smp.rs`, because kubectl's `apply`, `label`
+//! and `edit` send it), and answers 415 for server-side apply, so clients
+//! fall back or fail clearly.
 
 use serde_json::Value;
 
@@ -24,6 +26,8 @@ pub enum PatchKind {
     Merge,
     /// RFC 6902 JSON patch.
     Json,
+    /// Kubernetes' strategic merge patch (see `smp.rs`).
+    Strategic,
 }
 
 impl PatchKind {
@@ -33,16 +37,23 @@ impl PatchKind {
         match media {
             "application/merge-patch+json" => Ok(PatchKind::Merge),
             "application/json-patch+json" => Ok(PatchKind::Json),
+            "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
             _ => Err(ApiError::UnsupportedMediaType(
-                "application/json-patch+json, application/merge-patch+json",
+                "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
             )),
         }
     }
 }
 
 // ANCHOR: apply
-/// Applies `patch` (the raw body) to `current`, giving the new object.
-pub fn apply(kind: PatchKind, current: &Value, patch: &[u8]) -> Result<Value, ApiError> {
+/// Applies `patch` (the raw body) to `current`, an object of `object_kind`
+/// (strategic merge needs it to find its list keys).
+pub fn apply(
+    kind: PatchKind,
+    object_kind: &str,
+    current: &Value,
+    patch: &[u8],
+) -> Result<Value, ApiError> {
     let mut target = current.clone();
     match kind {
         PatchKind::Merge => {
@@ -50,6 +61,12 @@ pub fn apply(kind: PatchKind, current: &Value, patch: &[u8]) -> Result<Value, Ap
                 ApiError::BadRequest(format!("couldn't parse the merge patch: {e}"))
             })?;
             json_patch::merge(&mut target, &patch);
+        }
+        PatchKind::Strategic => {
+            let patch: Value = serde_json::from_slice(patch).map_err(|e| {
+                ApiError::BadRequest(format!("couldn't parse the strategic merge patch: {e}"))
+            })?;
+            target = crate::smp::apply(object_kind, current, &patch);
         }
         PatchKind::Json => {
             let ops: json_patch::Patch = serde_json::from_slice(patch)
@@ -82,6 +99,7 @@ mod tests {
         let cur = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"replicas": 1}});
         let out = apply(
             PatchKind::Merge,
+            "ConfigMap",
             &cur,
             br#"{"metadata":{"labels":{"a":null,"c":"3"}},"spec":{"replicas":3}}"#,
         )
@@ -97,6 +115,7 @@ mod tests {
         let cur = json!({"a": 1});
         let out = apply(
             PatchKind::Json,
+            "ConfigMap",
             &cur,
             br#"[{"op":"replace","path":"/a","value":2},{"op":"add","path":"/b","value":3}]"#,
         )
@@ -105,6 +124,7 @@ mod tests {
         assert!(
             apply(
                 PatchKind::Json,
+                "ConfigMap",
                 &cur,
                 br#"[{"op":"test","path":"/a","value":9}]"#
             )
@@ -113,9 +133,8 @@ mod tests {
     }
 
     #[test]
-    fn strategic_merge_is_415() {
-        let err =
-            PatchKind::from_content_type("application/strategic-merge-patch+json").unwrap_err();
+    fn server_side_apply_is_415() {
+        let err = PatchKind::from_content_type("application/apply-patch+yaml").unwrap_err();
         assert_eq!(err.code().as_u16(), 415);
     }
 }

@@ -114,11 +114,7 @@ async fn errors_are_kubernetes_statuses() {
     snapshot!("namespace_mismatch", &status);
 
     let (code, status) = s
-        .patch(
-            &format!("{PODS}/web"),
-            "application/strategic-merge-patch+json",
-            "{}",
-        )
+        .patch(&format!("{PODS}/web"), "application/apply-patch+yaml", "{}")
         .await;
     assert_eq!(code, 415);
     snapshot!("unsupported_patch", &status);

@@ -183,3 +183,77 @@ async fn health_version_metrics_and_discovery() {
         ["coordination.k8s.io", "apps", "batch", "networking.k8s.io"]
     );
 }
+
+/// `apply` (a strategic merge patch on the second run), `label`,
+/// `annotate`, `patch` and `scale`: the everyday verbs that patch.
+#[tokio::test]
+async fn kubectl_apply_label_patch_and_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start().await;
+    let config = kubeconfig(dir.path(), &s, TOKEN);
+    let manifest = dir.path().join("pod.yaml");
+    let pod = |image: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: nginx\n    image: {image}\n    ports:\n    - containerPort: 80\n"
+        )
+    };
+    let m = manifest.to_str().unwrap();
+    let run = |args: Vec<&str>| {
+        let (dir, config) = (dir.path().to_path_buf(), config.clone());
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (ok, out) = kubectl(&dir, &config, &args).await;
+            assert!(ok, "kubectl {args:?}: {out}");
+            out.trim().to_string()
+        }
+    };
+    std::fs::write(&manifest, pod("nginx:1.25")).unwrap();
+    assert_eq!(run(vec!["apply", "-f", m]).await, "pod/web created");
+    assert_eq!(run(vec!["apply", "-f", m]).await, "pod/web unchanged");
+    std::fs::write(&manifest, pod("nginx:1.26")).unwrap();
+    assert_eq!(run(vec!["apply", "-f", m]).await, "pod/web configured");
+    let (_, got) = s.get("/api/v1/namespaces/default/pods/web").await;
+    assert_eq!(got["spec"]["containers"][0]["image"], "nginx:1.26");
+    assert_eq!(
+        got["spec"]["containers"][0]["ports"][0]["containerPort"], 80,
+        "merged by name, not replaced"
+    );
+
+    assert_eq!(
+        run(vec!["label", "pod", "web", "tier=front"]).await,
+        "pod/web labeled"
+    );
+    assert_eq!(
+        run(vec!["annotate", "pod", "web", "note=hi"]).await,
+        "pod/web annotated"
+    );
+    let json_patch = r#"[{"op":"add","path":"/metadata/labels/x","value":"y"}]"#;
+    assert_eq!(
+        run(vec!["patch", "pod", "web", "--type=json", "-p", json_patch]).await,
+        "pod/web patched"
+    );
+    let (_, got) = s.get("/api/v1/namespaces/default/pods/web").await;
+    assert_eq!(got["metadata"]["labels"]["tier"], "front");
+    assert_eq!(got["metadata"]["labels"]["x"], "y");
+    assert_eq!(got["metadata"]["annotations"]["note"], "hi");
+
+    let deployment = dir.path().join("d.yaml");
+    std::fs::write(
+        &deployment,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: d}}\n  template:\n    metadata: {labels: {app: d}}\n    spec:\n      containers: [{name: c, image: nginx:1.25}]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        run(vec!["apply", "-f", deployment.to_str().unwrap()]).await,
+        "deployment.apps/d created"
+    );
+    assert_eq!(
+        run(vec!["scale", "deployment", "d", "--replicas=3"]).await,
+        "deployment.apps/d scaled"
+    );
+    let (_, d) = s
+        .get("/apis/apps/v1/namespaces/default/deployments/d")
+        .await;
+    assert_eq!(d["spec"]["replicas"], 3);
+}

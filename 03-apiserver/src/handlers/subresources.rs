@@ -149,7 +149,7 @@ async fn scale(
                 decode(&body, format)?
             } else {
                 let kind = crate::patch::PatchKind::from_content_type(request.content_type())?;
-                crate::patch::apply(kind, &current_scale, &body)?
+                crate::patch::apply(kind, "Scale", &current_scale, &body)?
             };
             let replicas = wanted.pointer("/spec/replicas").and_then(Value::as_i64);
             let Some(replicas) = replicas.filter(|r| *r >= 0) else {

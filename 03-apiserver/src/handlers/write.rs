@@ -363,7 +363,7 @@ pub async fn patch_part(
     let body = request.body.clone();
     let pinned = AtomicI64::new(0);
     let change = |current: &Value| {
-        let patched = crate::patch::apply(kind, current, &body)?;
+        let patched = crate::patch::apply(kind, resource.kind, current, &body)?;
         check_name(&patched, name)?;
         if patched.pointer("/metadata/resourceVersion")
             != current.pointer("/metadata/resourceVersion")
