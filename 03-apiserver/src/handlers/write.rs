@@ -146,15 +146,18 @@ pub async fn create(
         obj["status"] = json!({"phase": "Pending"});
     }
     let warnings = admit(resource, &mut obj, None, request.param("fieldValidation"))?;
-    if let Some(ns) = ns.filter(|_| resource.namespaced) {
-        ensure_namespace(state, ns).await?;
-    }
     let key = storage::key(resource, ns, &meta.name);
-    let stored = state
-        .store
-        .create(&key, &obj)
-        .await
-        .map_err(|e| storage_error(e, resource, &meta.name))?;
+    let namespaces = namespaces()?;
+    let parent = ns
+        .filter(|_| resource.namespaced)
+        .map(|ns| storage::key(namespaces, None, ns));
+    let stored = match state.store.create(&key, &obj, parent.as_deref()).await {
+        Ok(stored) => stored,
+        Err(StorageError::ParentNotFound) => {
+            return Err(ApiError::NotFound(target(namespaces, ns.unwrap_or(""))));
+        }
+        Err(e) => return Err(storage_error(e, resource, &meta.name)),
+    };
     Ok(Reply {
         code: StatusCode::CREATED,
         body: stored,
@@ -163,15 +166,10 @@ pub async fn create(
 }
 // ANCHOR_END: create
 
-/// A namespaced object can only be created in a namespace that exists.
-async fn ensure_namespace(state: &AppState, ns: &str) -> Result<(), ApiError> {
-    let namespaces =
-        lookup("", "v1", "namespaces").ok_or_else(|| ApiError::Internal("no namespaces".into()))?;
-    match state.store.get(&storage::key(namespaces, None, ns)).await {
-        Ok(_) => Ok(()),
-        Err(StorageError::NotFound) => Err(ApiError::NotFound(target(namespaces, ns))),
-        Err(e) => Err(storage_error(e, namespaces, ns)),
-    }
+/// The namespaces row of the resource table.
+fn namespaces() -> Result<&'static Resource, ApiError> {
+    lookup("", "v1", "namespaces")
+        .ok_or_else(|| ApiError::Internal("no namespaces resource".into()))
 }
 
 // ANCHOR: prepare_update
