@@ -31,6 +31,7 @@
 //! - [`watch`]: the watch hub, one etcd watch per resource, fan-out.
 //! - [`handlers`]: URL shapes and the verbs (read, write, watch, subresources).
 //! - [`discovery`]: `/api`, `/apis` and the resource lists kubectl reads.
+//! - [`tables`]: the columns `kubectl get` prints, rendered by the server.
 //! - [`metrics`]: Prometheus text for `/metrics`.
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
@@ -40,8 +41,7 @@
 //!
 //! ## What it leaves out
 //!
-//! Server-side apply (answered 415), server-side
-//! Tables for `kubectl get`, OpenAPI schemas (`kubectl explain`), TLS, authorization (every
+//! Server-side apply (answered 415), OpenAPI schemas (`kubectl explain`), TLS, authorization (every
 //! authenticated user may do everything), encryption of Secrets at rest,
 //! graceful pod deletion (pods go away at once unless they have
 //! finalizers), the namespace lifecycle (deleting a namespace does not
@@ -63,6 +63,7 @@ pub mod server;
 pub mod smp;
 pub mod status;
 pub mod storage;
+pub mod tables;
 pub mod validation;
 pub mod watch;
 

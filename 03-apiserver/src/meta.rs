@@ -104,6 +104,33 @@ pub fn random_suffix() -> String {
         .collect()
 }
 
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SSZ` (what orc writes) back to epoch seconds:
+/// Hinnant's `days_from_civil`, the inverse of the function below.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    if text.len() < 20 || !text.ends_with('Z') {
+        return None;
+    }
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
 // ANCHOR: timestamp
 /// Now as RFC 3339 with second precision, e.g. `2024-05-01T12:00:00Z`: the
 /// format of every Kubernetes timestamp (`metav1.Time`).
@@ -149,6 +176,14 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_714_564_800), "2024-05-01T12:00:00Z");
+    }
+
+    #[test]
+    fn parse_inverts_format() {
+        for secs in [0, 951_782_400, 1_714_564_800, 1_800_000_123] {
+            assert_eq!(parse_rfc3339(&rfc3339(secs)), Some(secs as i64));
+        }
+        assert_eq!(parse_rfc3339("yesterday"), None);
     }
 
     #[test]

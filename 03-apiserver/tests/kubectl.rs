@@ -81,6 +81,17 @@ async fn kubectl_lists_creates_and_deletes() {
     .await;
     assert!(ok, "{out}");
     assert_eq!(out.trim(), "pod/web");
+    // Server-side Tables: the columns a Kubernetes cluster shows.
+    let (ok, out) = kubectl(dir.path(), &config, &["get", "pods"]).await;
+    assert!(ok, "{out}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    assert_eq!(rows[1][..4], ["web", "0/1", "Pending", "0"]);
+    let (ok, out) = kubectl(dir.path(), &config, &["get", "pods", "-o", "wide"]).await;
+    assert!(ok && out.lines().next().unwrap().contains("NODE"), "{out}");
     let (ok, out) = kubectl(dir.path(), &config, &["create", "-f", manifest]).await;
     assert!(!ok);
     assert!(out.contains("Error from server (AlreadyExists)"), "{out}");

@@ -53,6 +53,16 @@ impl ApiRequest {
             .unwrap_or("")
     }
 
+    /// Whether the client asked for a `Table` (kubectl's human output).
+    pub fn wants_table(&self) -> bool {
+        let accept = self
+            .headers
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        crate::tables::wants_table(accept)
+    }
+
     /// A query parameter, or `""`.
     pub fn param(&self, name: &str) -> &str {
         self.query.get(name).map(String::as_str).unwrap_or("")
@@ -186,7 +196,7 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
         ) => {
             let ns = namespace.as_deref();
             match method {
-                Method::GET => read::get(state, resource, ns, &name).await,
+                Method::GET => read::get_shaped(state, resource, ns, &name, &request).await,
                 Method::PUT => {
                     write::replace(state, resource, ns, &name, &request, Part::Main).await
                 }

@@ -35,6 +35,31 @@ pub async fn get(
     Ok(Reply::ok(obj))
 }
 
+/// GET on one object, as a Table when the client asks for one.
+pub async fn get_shaped(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<Reply, ApiError> {
+    let reply = get(state, resource, ns, name).await?;
+    if !request.wants_table() {
+        return Ok(reply);
+    }
+    let rv = reply
+        .body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Ok(Reply::ok(crate::tables::table(
+        resource.kind,
+        std::slice::from_ref(&reply.body),
+        rv,
+        None,
+    )))
+}
+
 /// Turns a storage failure into the `Status` a client expects.
 pub fn storage_error(error: StorageError, resource: &Resource, name: &str) -> ApiError {
     let t = target(resource, name);
@@ -125,6 +150,15 @@ pub async fn list(
             }
             _ => break,
         }
+    }
+    if request.wants_table() {
+        let table = crate::tables::table(
+            resource.kind,
+            &items,
+            &revision.to_string(),
+            next.as_deref(),
+        );
+        return Ok(Reply::ok(table));
     }
     let mut metadata = json!({ "resourceVersion": revision.to_string() });
     if let Some(token) = next {

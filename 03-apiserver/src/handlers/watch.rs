@@ -146,6 +146,7 @@ async fn start(
                 after,
                 resource,
                 bookmark_every: bookmarks.then_some(state.bookmark_interval),
+                table: request.wants_table(),
             };
             tokio::spawn(stream.run(initial, backlog, receiver, timeout));
         }
@@ -167,6 +168,8 @@ struct ClientStream {
     after: i64,
     resource: &'static Resource,
     bookmark_every: Option<Duration>,
+    /// Send each object as a one-row Table (`kubectl get -w`).
+    table: bool,
 }
 
 impl ClientStream {
@@ -179,9 +182,25 @@ impl ClientStream {
         // move the client past them.
         self.after = event.revision;
         match translate(event, &self.filter) {
-            Some((kind, object)) => self.tx.send(Ok(line(kind, object))).await.is_ok(),
+            Some((kind, object)) => self.tx.send(Ok(self.event(kind, object))).await.is_ok(),
             None => true,
         }
+    }
+
+    /// One event line, the object shaped as the client asked.
+    fn event(&self, kind: &str, object: Value) -> Bytes {
+        if !self.table {
+            return line(kind, object);
+        }
+        let rv = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        line(
+            kind,
+            crate::tables::table(self.resource.kind, &[object], &rv, None),
+        )
     }
 
     // ANCHOR: client_loop
@@ -195,7 +214,7 @@ impl ClientStream {
         // Sent from here, not before the response starts: the channel is
         // bounded, and nobody reads it until the response is returned.
         for object in initial {
-            if self.tx.send(Ok(line("ADDED", object))).await.is_err() {
+            if self.tx.send(Ok(self.event("ADDED", object))).await.is_err() {
                 return;
             }
         }
