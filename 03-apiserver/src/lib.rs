@@ -22,6 +22,7 @@
 //! - [`resources`]: the table of served resources (kind, plural, group, scope).
 //! - [`meta`]: `ObjectMeta`, uids, timestamps.
 //! - [`storage`]: objects in etcd; create/update/delete as transactions.
+//! - [`encryption`]: Secrets sealed with AES-256-GCM before they reach etcd.
 //! - [`status`]: errors as `metav1.Status`.
 //! - [`codec`]: JSON and YAML bodies, with line and column on errors.
 //! - [`defaults`], [`validation`], [`schema`]: what the server fills in,
@@ -41,8 +42,9 @@
 //!
 //! ## What it leaves out
 //!
-//! Server-side apply (answered 415), OpenAPI schemas (`kubectl explain`), TLS, authorization (every
-//! authenticated user may do everything), encryption of Secrets at rest,
+//! Server-side apply (answered 415), protobuf bodies (answered 415),
+//! OpenAPI schemas (`kubectl explain`), TLS, authorization (every
+//! authenticated user may do everything), encryption key rotation,
 //! graceful pod deletion (pods go away at once unless they have
 //! finalizers), the namespace lifecycle (deleting a namespace does not
 //! delete its contents), and `deletecollection`.
@@ -51,6 +53,7 @@ pub mod client;
 pub mod codec;
 pub mod defaults;
 pub mod discovery;
+pub mod encryption;
 pub mod handlers;
 pub mod meta;
 pub mod metrics;

@@ -23,6 +23,9 @@ struct Args {
     /// Bearer tokens, one per line (`token[,user,uid]`). Without it, no authentication.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
+    #[arg(long)]
+    encryption_key_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -35,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut config = orc_apiserver::Config::new(args.etcd, args.listen);
     config.token_file = args.token_file;
+    config.encryption_key_file = args.encryption_key_file;
     orc_apiserver::run(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))

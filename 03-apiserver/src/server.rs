@@ -47,6 +47,9 @@ pub struct Config {
     /// A file of bearer tokens, one per line (`token[,user,uid]`, the
     /// format of Kubernetes' `--token-auth-file`). None: no authentication.
     pub token_file: Option<PathBuf>,
+    /// A file holding a 64-hex-digit AES-256 key: Secrets are then
+    /// encrypted at rest. The file's stem names the key in stored values.
+    pub encryption_key_file: Option<PathBuf>,
     /// How often a watch with `allowWatchBookmarks` gets a bookmark.
     pub bookmark_interval: Duration,
     /// Watch history and fan-out sizes.
@@ -60,6 +63,7 @@ impl Config {
             etcd: etcd.into(),
             listen,
             token_file: None,
+            encryption_key_file: None,
             bookmark_interval: Duration::from_secs(60),
             watch: WatchLimits::default(),
         }
@@ -81,6 +85,9 @@ pub enum ServerError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The encryption key file could not be read or is malformed.
+    #[error("encryption key file {path}: {message}")]
+    EncryptionKey { path: PathBuf, message: String },
     /// The listen address could not be bound.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -127,7 +134,18 @@ impl Server {
             endpoint: config.etcd.clone(),
             source,
         };
-        let store = Store::connect(&config.etcd).await.map_err(etcd_error)?;
+        let mut store = Store::connect(&config.etcd).await.map_err(etcd_error)?;
+        if let Some(path) = &config.encryption_key_file {
+            let key_error = |message: String| ServerError::EncryptionKey {
+                path: path.clone(),
+                message,
+            };
+            let hex = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("key");
+            let cipher = crate::encryption::Cipher::from_hex(name, &hex)
+                .map_err(|e| key_error(e.to_string()))?;
+            store = store.with_cipher(cipher);
+        }
         ensure_namespaces(&store).await.map_err(etcd_error)?;
         let tokens = match &config.token_file {
             None => None,

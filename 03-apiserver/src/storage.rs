@@ -18,7 +18,11 @@
 //! values plain JSON, so `etcdctl get --prefix /registry` shows everything.
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
+use std::sync::Arc;
+
 use serde_json::Value;
+
+use crate::encryption::Cipher;
 
 use crate::resources::Resource;
 
@@ -88,8 +92,8 @@ pub fn set_resource_version(obj: &mut Value, revision: i64) {
     }
 }
 
-/// Parses a stored value and stamps its revision.
-pub fn decode(key: &[u8], value: &[u8], revision: i64) -> Result<Value, StorageError> {
+/// Parses a stored (plain) value and stamps its revision.
+fn decode_plain(key: &[u8], value: &[u8], revision: i64) -> Result<Value, StorageError> {
     let mut obj: Value = serde_json::from_slice(value).map_err(|e| StorageError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
         error: e.to_string(),
@@ -100,7 +104,7 @@ pub fn decode(key: &[u8], value: &[u8], revision: i64) -> Result<Value, StorageE
 
 /// What is written to etcd: the object without its resourceVersion, which
 /// would be wrong the moment the write succeeds.
-fn encode(obj: &Value) -> Vec<u8> {
+fn encode_plain(obj: &Value) -> Vec<u8> {
     let mut obj = obj.clone();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
@@ -118,13 +122,50 @@ pub const MAX_ETCD_MESSAGE: usize = i32::MAX as usize;
 #[derive(Clone)]
 pub struct Store {
     client: etcd_client::Client,
+    /// Encrypts Secrets at rest when set (see `encryption.rs`).
+    cipher: Option<Arc<Cipher>>,
 }
+
+/// Keys whose values are encrypted when a cipher is configured.
+const ENCRYPTED_PREFIX: &str = "/registry/core/secrets/";
 
 impl Store {
     /// Connects to etcd at `endpoint` (`http://127.0.0.1:2379`).
     pub async fn connect(endpoint: &str) -> Result<Store, StorageError> {
         let client = etcd_client::Client::connect([endpoint], None).await?;
-        Ok(Store { client })
+        Ok(Store {
+            client,
+            cipher: None,
+        })
+    }
+
+    /// Encrypts Secrets with `cipher` from now on.
+    pub fn with_cipher(mut self, cipher: Cipher) -> Store {
+        self.cipher = Some(Arc::new(cipher));
+        self
+    }
+
+    /// The bytes to store for `obj` at `key`: JSON, sealed for Secrets.
+    fn encode(&self, key: &str, obj: &Value) -> Vec<u8> {
+        let plain = encode_plain(obj);
+        match &self.cipher {
+            Some(cipher) if key.starts_with(ENCRYPTED_PREFIX) => cipher.seal(&plain),
+            _ => plain,
+        }
+    }
+
+    /// The object stored at `key`, opened if sealed, with its revision.
+    pub fn decode(&self, key: &[u8], value: &[u8], revision: i64) -> Result<Value, StorageError> {
+        match &self.cipher {
+            Some(cipher) => {
+                let plain = cipher.open(value).map_err(|e| StorageError::Corrupt {
+                    key: String::from_utf8_lossy(key).into_owned(),
+                    error: e.to_string(),
+                })?;
+                decode_plain(key, &plain, revision)
+            }
+            None => decode_plain(key, value, revision),
+        }
     }
 
     /// A KV client that accepts messages up to [`MAX_ETCD_MESSAGE`].
@@ -143,7 +184,7 @@ impl Store {
     pub async fn get(&self, key: &str) -> Result<Value, StorageError> {
         let response = self.kv().get(key, None).await?;
         let kv = response.kvs().first().ok_or(StorageError::NotFound)?;
-        decode(kv.key(), kv.value(), kv.mod_revision())
+        self.decode(kv.key(), kv.value(), kv.mod_revision())
     }
 
     // ANCHOR: create
@@ -167,7 +208,7 @@ impl Store {
         }
         let txn = Txn::new()
             .when(conditions)
-            .and_then([TxnOp::put(key, encode(obj), None)])
+            .and_then([TxnOp::put(key, self.encode(key, obj), None)])
             .or_else(on_failure);
         let response = self.kv().txn(txn).await?;
         if !response.succeeded() {
@@ -199,7 +240,7 @@ impl Store {
     ) -> Result<Value, StorageError> {
         let txn = Txn::new()
             .when([Compare::mod_revision(key, CompareOp::Equal, revision)])
-            .and_then([TxnOp::put(key, encode(obj), None)])
+            .and_then([TxnOp::put(key, self.encode(key, obj), None)])
             // On failure, read the key in the same transaction to tell a
             // conflict (key exists) from a deletion (key gone).
             .or_else([TxnOp::get(key, None)]);
@@ -269,7 +310,8 @@ impl Store {
             .iter()
             .map(|kv| {
                 let key = String::from_utf8_lossy(kv.key()).into_owned();
-                decode(kv.key(), kv.value(), kv.mod_revision()).map(|obj| (key, obj))
+                self.decode(kv.key(), kv.value(), kv.mod_revision())
+                    .map(|obj| (key, obj))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page {

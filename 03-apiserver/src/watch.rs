@@ -27,7 +27,7 @@ use etcd_client::{EventType, WatchOptions};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::storage::{MAX_ETCD_MESSAGE, Store, decode};
+use crate::storage::{MAX_ETCD_MESSAGE, Store};
 
 /// What happened to one key at one revision, as the feed saw it in etcd.
 #[derive(Debug, Clone)]
@@ -216,7 +216,7 @@ impl WatchHub {
             buffer: self.limits.buffer,
         });
         let task = tokio::spawn(run_feed(
-            self.store.client(),
+            self.store.clone(),
             prefix.to_string(),
             start,
             feed.clone(),
@@ -240,13 +240,14 @@ fn to_etcd(error: crate::storage::StorageError) -> etcd_client::Error {
 
 /// The feed's task: follow etcd from `start` forever, reconnecting after
 /// errors from the revision after the last one seen.
-async fn run_feed(client: etcd_client::Client, prefix: String, mut start: i64, feed: Arc<Feed>) {
+async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>) {
     loop {
         let options = WatchOptions::new()
             .with_prefix()
             .with_prev_key()
             .with_start_revision(start);
-        let mut watch_client = client
+        let mut watch_client = store
+            .client()
             .watch_client()
             .max_decoding_message_size(MAX_ETCD_MESSAGE);
         match watch_client.watch(prefix.as_str(), Some(options)).await {
@@ -263,11 +264,11 @@ async fn run_feed(client: etcd_client::Client, prefix: String, mut start: i64, f
                         for event in response.events() {
                             let Some(kv) = event.kv() else { continue };
                             let revision = kv.mod_revision();
-                            let previous = event
-                                .prev_kv()
-                                .and_then(|p| decode(p.key(), p.value(), p.mod_revision()).ok());
+                            let previous = event.prev_kv().and_then(|p| {
+                                store.decode(p.key(), p.value(), p.mod_revision()).ok()
+                            });
                             let object = match event.event_type() {
-                                EventType::Put => decode(kv.key(), kv.value(), revision).ok(),
+                                EventType::Put => store.decode(kv.key(), kv.value(), revision).ok(),
                                 EventType::Delete => None,
                             };
                             start = revision + 1;
