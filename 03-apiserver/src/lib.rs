@@ -46,8 +46,9 @@
 //! OpenAPI schemas (`kubectl explain`), TLS, authorization (every
 //! authenticated user may do everything), encryption key rotation,
 //! graceful pod deletion (pods go away at once unless they have
-//! finalizers), the namespace lifecycle (deleting a namespace does not
-//! delete its contents), and `deletecollection`.
+//! finalizers), the `Terminating` phase of namespaces (a namespace delete
+//! sweeps its contents at once, see `handlers/namespaces.rs`), and
+//! `deletecollection`.
 
 pub mod client;
 pub mod codec;

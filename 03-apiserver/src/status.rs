@@ -91,6 +91,9 @@ pub enum ApiError {
     /// 401: no or a wrong bearer token.
     #[error("Unauthorized")]
     Unauthorized,
+    /// 403: the request is understood and refused (a system namespace delete).
+    #[error("{0}")]
+    Forbidden(String),
     /// 405: the resource does not support this verb.
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
@@ -146,6 +149,7 @@ impl ApiError {
             ApiError::Invalid(..) => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Expired(_) => "Expired",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
@@ -162,6 +166,7 @@ impl ApiError {
             ApiError::Invalid(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Expired(_) => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -269,6 +269,13 @@ impl Store {
         Ok(response.header().map(|h| h.revision()).unwrap_or(0))
     }
 
+    /// Deletes every key under `prefix` in one request; answers how many.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<i64, StorageError> {
+        let options = etcd_client::DeleteOptions::new().with_prefix();
+        let response = self.kv().delete(prefix, Some(options)).await?;
+        Ok(response.deleted())
+    }
+
     fn why_failed(&self, ops: Vec<TxnOpResponse>) -> StorageError {
         match ops.into_iter().next() {
             Some(TxnOpResponse::Get(get)) if !get.kvs().is_empty() => StorageError::Conflict,

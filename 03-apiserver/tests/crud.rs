@@ -299,3 +299,30 @@ async fn cluster_scoped_nodes() {
             .contains("/registry/core/nodes/n1")
     );
 }
+
+#[tokio::test]
+async fn deleting_a_namespace_deletes_its_objects() {
+    let s = TestServer::start().await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}});
+    assert_eq!(s.post("/api/v1/namespaces", &ns).await.0, 201);
+    assert_eq!(
+        s.post("/api/v1/namespaces/team/pods", &pod("p")).await.0,
+        201
+    );
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    assert_eq!(
+        s.post("/api/v1/namespaces/team/configmaps", &cm).await.0,
+        201
+    );
+    assert_eq!(s.delete("/api/v1/namespaces/team").await.0, 200);
+    let keys = s.etcdctl(&["get", "/registry/", "--prefix", "--keys-only"]);
+    assert!(!keys.contains("/team"), "{keys}");
+    assert_eq!(
+        s.post("/api/v1/namespaces/team/pods", &pod("q")).await.0,
+        404
+    );
+
+    let (code, status) = s.delete("/api/v1/namespaces/default").await;
+    assert_eq!(code, 403);
+    snapshot!("immortal_namespace", &status);
+}

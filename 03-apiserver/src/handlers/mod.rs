@@ -11,6 +11,7 @@
 //! The verbs live in [`read`], [`write`], [`watch`] and [`subresources`];
 //! this module only dispatches and shapes replies.
 
+pub mod namespaces;
 pub mod path;
 pub mod read;
 pub mod subresources;
@@ -202,6 +203,9 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
                 }
                 Method::PATCH => {
                     write::patch_part(state, resource, ns, &name, &request, Part::Main).await
+                }
+                Method::DELETE if resource.kind == "Namespace" => {
+                    namespaces::delete(state, resource, &name, &request).await
                 }
                 Method::DELETE => write::delete(state, resource, ns, &name, &request).await,
                 _ => Err(ApiError::MethodNotAllowed),
