@@ -268,3 +268,19 @@ async fn kubectl_apply_label_patch_and_scale() {
         .await;
     assert_eq!(d["spec"]["replicas"], 3);
 }
+
+/// What `kubectl api-resources` reads: snapshotted for the chapter.
+#[tokio::test]
+async fn discovery_documents() {
+    let s = TestServer::start().await;
+    let (_, core) = s.get("/api/v1").await;
+    let pods: Vec<&serde_json::Value> = core["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"].as_str().unwrap().starts_with("pods"))
+        .collect();
+    insta::assert_json_snapshot!("discovery_pods", pods);
+    let (_, apis) = s.get("/apis").await;
+    insta::assert_json_snapshot!("discovery_groups", apis);
+}

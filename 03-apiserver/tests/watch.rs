@@ -299,3 +299,24 @@ async fn a_slow_client_gets_410_and_can_relist() {
     assert_eq!(code, 200);
     assert_eq!(list["items"].as_array().unwrap().len(), N);
 }
+
+/// State lives only in etcd: two API servers on one etcd serve the same
+/// objects, and a watch on one sees writes made through the other.
+#[tokio::test]
+async fn two_api_servers_share_one_etcd() {
+    let s = TestServer::start().await;
+    let (other, task) = s.second().await;
+    let mut w = WatchReader::open(&s, &format!("{PODS}?watch=true")).await;
+    let response = s
+        .http
+        .post(format!("http://{other}{PODS}"))
+        .json(&pod("via-b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(w.take(1).await, [ev("ADDED", "via-b")]);
+    let (code, _) = s.get(&format!("{PODS}/via-b")).await;
+    assert_eq!(code, 200);
+    task.abort();
+}

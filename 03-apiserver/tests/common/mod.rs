@@ -47,6 +47,13 @@ impl TestServer {
         self.task = task;
     }
 
+    /// A second API server on the same etcd (as in an HA control plane):
+    /// its address and task. Dropping the task's handle does not stop it;
+    /// abort it.
+    pub async fn second(&self) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+        serve(self.config.clone()).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
