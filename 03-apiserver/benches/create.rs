@@ -1,0 +1,195 @@
+//! Create throughput and p99 through orc-apiserver, side by side with raw
+//! etcd puts of the same payloads from the same number of clients; then
+//! watch fan-out latency to many watchers.
+//!
+//! ```text
+//! cargo bench -p orc-apiserver --bench create [-- CLIENTS OBJECTS WATCHERS]
+//! ```
+//!
+//! Everything runs on this machine: etcd (via orc-testkit), the API server
+//! in-process, the clients. The figures are ratios more than absolutes:
+//! both sides share the same etcd, cores and payloads.
+
+use std::time::{Duration, Instant};
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use orc_apiserver::{Config, Server};
+use serde_json::{Value, json};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, total: Duration, mut latencies: Vec<Duration>) -> (f64, Duration) {
+    latencies.sort();
+    let throughput = latencies.len() as f64 / total.as_secs_f64();
+    let p50 = percentile(&latencies, 0.5);
+    let p99 = percentile(&latencies, 0.99);
+    println!("{name:<28} {throughput:>9.0} obj/s   p50 {p50:>9.2?}   p99 {p99:>9.2?}");
+    (throughput, p99)
+}
+
+fn configmap(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default", "labels": {"bench": "yes"}},
+        "data": {"payload": "x".repeat(512)}})
+}
+
+async fn through_api(
+    addr: std::net::SocketAddr,
+    clients: usize,
+    objects: usize,
+) -> (Duration, Vec<Duration>) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let http = reqwest::Client::new();
+        let url = format!("http://{addr}/api/v1/namespaces/default/configmaps");
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for i in 0..objects / clients {
+                let body = configmap(&format!("api-{c}-{i}"));
+                let t = Instant::now();
+                let r = http.post(&url).json(&body).send().await.unwrap();
+                assert_eq!(r.status().as_u16(), 201);
+                let _ = r.bytes().await;
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (started.elapsed(), all)
+}
+
+async fn raw_etcd(endpoint: &str, clients: usize, objects: usize) -> (Duration, Vec<Duration>) {
+    let client = etcd_client::Client::connect([endpoint], None)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let mut kv = client.kv_client();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for i in 0..objects / clients {
+                let key = format!("/bench/raw-{c}-{i}");
+                let value = serde_json::to_vec(&configmap(&key)).unwrap();
+                let t = Instant::now();
+                // The same create-if-absent transaction the API server runs.
+                let txn = Txn::new()
+                    .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
+                    .and_then([TxnOp::put(key.as_str(), value, None)]);
+                assert!(kv.txn(txn).await.unwrap().succeeded());
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (started.elapsed(), all)
+}
+
+/// `watchers` clients watch pods; one writer creates pods one at a time;
+/// each delivery's latency is measured from just before the create.
+async fn fan_out(addr: std::net::SocketAddr, watchers: usize, events: usize) -> Vec<Duration> {
+    let url = format!("http://{addr}/api/v1/namespaces/default/pods?watch=true&resourceVersion=1");
+    let mut streams = Vec::new();
+    for _ in 0..watchers {
+        // One client per watcher: each watch is its own connection, as with
+        // separate processes.
+        let r = reqwest::Client::new().get(&url).send().await.unwrap();
+        streams.push(r);
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    for mut r in streams {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut buffer = Vec::new();
+            while let Ok(Some(chunk)) = r.chunk().await {
+                buffer.extend_from_slice(&chunk);
+                while let Some(i) = buffer.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=i).collect();
+                    let e: Value = serde_json::from_slice(&line).unwrap();
+                    let name = e["object"]["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    let _ = tx.send((name, Instant::now()));
+                }
+            }
+        });
+    }
+    drop(tx);
+    let http = reqwest::Client::new();
+    let mut latencies = Vec::new();
+    for i in 0..events {
+        let name = format!("fan-{i}");
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}});
+        let sent = Instant::now();
+        let r = http
+            .post(format!("http://{addr}/api/v1/namespaces/default/pods"))
+            .json(&pod)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let mut seen = 0;
+        while seen < watchers {
+            let (got, at) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if got == name {
+                latencies.push(at - sent);
+                seen += 1;
+            }
+        }
+    }
+    latencies
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let clients = args.first().copied().unwrap_or(16);
+    let objects = args.get(1).copied().unwrap_or(4000);
+    let watchers = args.get(2).copied().unwrap_or(1000);
+    let etcd = orc_testkit::Etcd::start();
+    let server = Server::bind(Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve());
+
+    println!("{clients} clients, {objects} creates of a 512-byte ConfigMap each side");
+    let (t, l) = raw_etcd(&etcd.endpoint(), clients, objects).await;
+    let (etcd_tput, etcd_p99) = report("raw etcd create txn", t, l);
+    let (t, l) = through_api(addr, clients, objects).await;
+    let (api_tput, api_p99) = report("orc-apiserver POST", t, l);
+    println!(
+        "ratio: throughput {:.2}x of etcd (target >= 0.8), p99 {:.2}x of etcd (target <= 1.5)",
+        api_tput / etcd_tput,
+        api_p99.as_secs_f64() / etcd_p99.as_secs_f64()
+    );
+
+    let events = 20;
+    let mut l = fan_out(addr, watchers, events).await;
+    l.sort();
+    println!(
+        "watch fan-out: {watchers} watchers x {events} events: p50 {:.2?}, p99 {:.2?} (target p99 < 50ms)",
+        percentile(&l, 0.5),
+        percentile(&l, 0.99)
+    );
+}

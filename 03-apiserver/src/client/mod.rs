@@ -1,0 +1,338 @@
+//! The client side: what every later orc component uses to talk to the API.
+//!
+//! - [`Client`]: the verbs over HTTP, with `Status` errors turned back into
+//!   a Rust error a caller can match on (`is_conflict()`, `is_not_found()`).
+//! - [`informer`]: list, then watch; a local cache; notifications; a fresh
+//!   list whenever the watch answers 410.
+//! - [`workqueue`]: de-duplicated keys with rate-limited retries, which is
+//!   how controllers turn notifications into reconciles.
+//!
+//! Objects are `serde_json::Value`s: the client works for every resource of
+//! the table, and each component reads the fields it needs.
+
+pub mod informer;
+pub mod workqueue;
+
+use serde_json::Value;
+
+use crate::resources::Resource;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a `Status` error.
+    #[error("{reason} ({code}): {message}")]
+    Api {
+        /// HTTP code, e.g. 409.
+        code: u16,
+        /// `Status.reason`, e.g. `Conflict`.
+        reason: String,
+        /// `Status.message`.
+        message: String,
+    },
+    /// The request did not complete (connection refused, ...).
+    #[error("http: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The body was not the JSON expected.
+    #[error("decoding the response: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// The HTTP code of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// 409: retry with a fresh read.
+    pub fn is_conflict(&self) -> bool {
+        self.code() == Some(409)
+    }
+
+    /// 404.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(404)
+    }
+
+    /// 410: re-list.
+    pub fn is_gone(&self) -> bool {
+        self.code() == Some(410)
+    }
+}
+
+/// The path of a collection or object of `resource`.
+pub fn path(resource: &Resource, ns: Option<&str>, name: Option<&str>) -> String {
+    let mut p = if resource.group.is_empty() {
+        format!("/api/{}", resource.version)
+    } else {
+        format!("/apis/{}/{}", resource.group, resource.version)
+    };
+    if let Some(ns) = ns.filter(|_| resource.namespaced) {
+        p.push_str(&format!("/namespaces/{ns}"));
+    }
+    p.push('/');
+    p.push_str(resource.plural);
+    if let Some(name) = name {
+        p.push('/');
+        p.push_str(name);
+    }
+    p
+}
+
+/// An API server connection. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for the server at `base` (`http://127.0.0.1:6443`).
+    pub fn new(base: impl Into<String>) -> Client {
+        Client {
+            base: base.into(),
+            http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+
+    /// Sends `token` as a bearer token with every request.
+    pub fn with_token(mut self, token: impl Into<String>) -> Client {
+        self.token = Some(token.into());
+        self
+    }
+
+    fn request(&self, method: reqwest::Method, path_and_query: &str) -> reqwest::RequestBuilder {
+        let r = self
+            .http
+            .request(method, format!("{}{path_and_query}", self.base));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    async fn send(request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        let response = request.send().await?;
+        let code = response.status().as_u16();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        if code >= 400 {
+            let text = |k: &str| {
+                body.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            return Err(ClientError::Api {
+                code,
+                reason: text("reason"),
+                message: text("message"),
+            });
+        }
+        Ok(body)
+    }
+
+    /// GET one object.
+    pub async fn get(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ClientError> {
+        Self::send(self.request(reqwest::Method::GET, &path(resource, ns, Some(name)))).await
+    }
+
+    /// LIST, with an optional label selector.
+    pub async fn list(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        labels: &str,
+    ) -> Result<Value, ClientError> {
+        let query = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("?labelSelector={}", encode(labels))
+        };
+        Self::send(self.request(
+            reqwest::Method::GET,
+            &format!("{}{query}", path(resource, ns, None)),
+        ))
+        .await
+    }
+
+    /// POST a new object.
+    pub async fn create(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ClientError> {
+        Self::send(
+            self.request(reqwest::Method::POST, &path(resource, ns, None))
+                .json(obj),
+        )
+        .await
+    }
+
+    /// PUT an object (compare-and-swap on its resourceVersion).
+    pub async fn update(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ClientError> {
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        Self::send(
+            self.request(reqwest::Method::PUT, &path(resource, ns, Some(name)))
+                .json(obj),
+        )
+        .await
+    }
+
+    /// PATCH with a JSON merge patch; `subresource` is e.g. `"status"`.
+    pub async fn merge_patch(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        patch: &Value,
+    ) -> Result<Value, ClientError> {
+        let mut p = path(resource, ns, Some(name));
+        if let Some(sub) = subresource {
+            p = format!("{p}/{sub}");
+        }
+        let request = self
+            .request(reqwest::Method::PATCH, &p)
+            .header("content-type", "application/merge-patch+json")
+            .body(patch.to_string());
+        Self::send(request).await
+    }
+
+    /// DELETE an object.
+    pub async fn delete(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ClientError> {
+        Self::send(self.request(reqwest::Method::DELETE, &path(resource, ns, Some(name)))).await
+    }
+
+    /// Opens a watch from `resource_version`, ending after `timeout_secs`.
+    pub async fn watch(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        labels: &str,
+        resource_version: &str,
+        timeout_secs: u64,
+    ) -> Result<WatchStream, ClientError> {
+        let query = format!(
+            "?watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={timeout_secs}&labelSelector={}",
+            encode(resource_version),
+            encode(labels)
+        );
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("{}{query}", path(resource, ns, None)),
+            )
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(Self::send_error(response).await);
+        }
+        Ok(WatchStream {
+            response,
+            buffer: Vec::new(),
+        })
+    }
+
+    async fn send_error(response: reqwest::Response) -> ClientError {
+        let code = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or_default();
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        ClientError::Api {
+            code,
+            reason: text("reason"),
+            message: text("message"),
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The lines of a watch response, one event at a time.
+pub struct WatchStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl WatchStream {
+    /// The next `(type, object)`; `None` when the server ended the watch.
+    pub async fn next(&mut self) -> Option<Result<(String, Value), ClientError>> {
+        loop {
+            if let Some(i) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=i).collect();
+                let event: Value = match serde_json::from_slice(&line) {
+                    Ok(e) => e,
+                    Err(e) => return Some(Err(ClientError::Decode(e.to_string()))),
+                };
+                let kind = event["type"].as_str().unwrap_or("").to_string();
+                return Some(Ok((kind, event["object"].clone())));
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::lookup;
+
+    #[test]
+    fn paths() {
+        let pods = lookup("", "v1", "pods").unwrap();
+        assert_eq!(
+            path(pods, Some("d"), Some("w")),
+            "/api/v1/namespaces/d/pods/w"
+        );
+        let nodes = lookup("", "v1", "nodes").unwrap();
+        assert_eq!(path(nodes, Some("ignored"), None), "/api/v1/nodes");
+        let deploys = lookup("apps", "v1", "deployments").unwrap();
+        assert_eq!(path(deploys, None, None), "/apis/apps/v1/deployments");
+        assert_eq!(encode("app in (a,b)"), "app%20in%20%28a%2Cb%29");
+    }
+}

@@ -1,0 +1,149 @@
+//! Defaulting: fill in what the user left out, before validation.
+//!
+//! Kubernetes stores objects *complete*: a pod written without
+//! `restartPolicy` reads back with `restartPolicy: Always`. Defaulting on
+//! the server means every later reader (scheduler, agent, controllers) sees
+//! one explicit value instead of each guessing the default on its own. orc
+//! applies the defaults its own components read; the values are Kubernetes'.
+
+use serde_json::{Value, json};
+
+/// Sets `obj[key]` to `value` when it is absent or null.
+fn default(obj: &mut Value, key: &str, value: Value) {
+    if let Value::Object(map) = obj {
+        let slot = map.entry(key.to_string()).or_insert(Value::Null);
+        if slot.is_null() {
+            *slot = value;
+        }
+    }
+}
+
+/// The mutable object at `obj[key]`, created empty if absent.
+fn child<'a>(obj: &'a mut Value, key: &str) -> &'a mut Value {
+    default(obj, key, json!({}));
+    // `default` just made sure the key exists; a non-object parent yields Null.
+    match obj {
+        Value::Object(map) => map.entry(key.to_string()).or_insert(Value::Null),
+        other => other,
+    }
+}
+
+// ANCHOR: defaults
+/// Applies the defaults of `kind` to a new or updated object.
+pub fn apply(kind: &str, obj: &mut Value) {
+    match kind {
+        "Pod" => pod_spec(child(obj, "spec")),
+        "Deployment" => {
+            let spec = child(obj, "spec");
+            default(spec, "replicas", json!(1));
+            default(spec, "revisionHistoryLimit", json!(10));
+            default(spec, "progressDeadlineSeconds", json!(600));
+            default(
+                spec,
+                "strategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
+            );
+            pod_template(spec);
+        }
+        "ReplicaSet" => {
+            let spec = child(obj, "spec");
+            default(spec, "replicas", json!(1));
+            pod_template(spec);
+        }
+        "DaemonSet" => pod_template(child(obj, "spec")),
+        "Job" => {
+            let spec = child(obj, "spec");
+            default(spec, "completions", json!(1));
+            default(spec, "parallelism", json!(1));
+            default(spec, "backoffLimit", json!(6));
+            pod_template(spec);
+            // Jobs run to completion: "Always" would restart finished pods.
+            if let Some(template_spec) = spec.pointer_mut("/template/spec") {
+                default(template_spec, "restartPolicy", json!("Never"));
+            }
+        }
+        "Service" => service_spec(child(obj, "spec")),
+        _ => {}
+    }
+}
+// ANCHOR_END: defaults
+
+fn pod_template(spec: &mut Value) {
+    if let Some(template_spec) = spec.pointer_mut("/template/spec") {
+        pod_spec(template_spec);
+    }
+}
+
+fn pod_spec(spec: &mut Value) {
+    if !spec.is_object() {
+        return;
+    }
+    default(spec, "restartPolicy", json!("Always"));
+    default(spec, "dnsPolicy", json!("ClusterFirst"));
+    default(spec, "schedulerName", json!("default-scheduler"));
+    default(spec, "terminationGracePeriodSeconds", json!(30));
+    for list in ["containers", "initContainers"] {
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in containers.iter_mut().filter(|c| c.is_object()) {
+            // `:latest` (or no tag) means "whatever is newest": pull every time.
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            let last = image.rsplit('/').next().unwrap_or("");
+            let latest = !last.contains(':') || image.ends_with(":latest");
+            let policy = if latest { "Always" } else { "IfNotPresent" };
+            default(c, "imagePullPolicy", json!(policy));
+            default(c, "terminationMessagePath", json!("/dev/termination-log"));
+            for p in c
+                .get_mut("ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                default(p, "protocol", json!("TCP"));
+            }
+        }
+    }
+}
+
+fn service_spec(spec: &mut Value) {
+    default(spec, "type", json!("ClusterIP"));
+    default(spec, "sessionAffinity", json!("None"));
+    for p in spec
+        .get_mut("ports")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        default(p, "protocol", json!("TCP"));
+        // targetPort defaults to port: "send to the pod on the same number".
+        if let Some(port) = p.get("port").cloned() {
+            default(p, "targetPort", port);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pods_get_kubernetes_defaults() {
+        let mut pod = json!({"spec": {"containers": [{"name": "a", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]}});
+        apply("Pod", &mut pod);
+        assert_eq!(pod["spec"]["restartPolicy"], "Always");
+        assert_eq!(
+            pod["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
+        assert_eq!(pod["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn services_default_target_port() {
+        let mut svc = json!({"spec": {"ports": [{"port": 80}]}});
+        apply("Service", &mut svc);
+        assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
+        assert_eq!(svc["spec"]["type"], "ClusterIP");
+    }
+}

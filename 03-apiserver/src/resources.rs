@@ -1,0 +1,170 @@
+//! The resource table: every kind of object orc serves, in one place.
+//!
+//! Kubernetes builds this table from Go types and their registration; orc
+//! writes it out by hand so a student can read, in twenty lines, everything
+//! the API server knows about its resources. The URL router, the storage
+//! keys, discovery (what `kubectl api-resources` prints) and validation all
+//! look things up here: add a row and the resource is served everywhere.
+
+/// Verbs every plain resource supports, in the order discovery lists them.
+pub const ALL_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+
+/// One served resource: how it is named in URLs, in bodies and in etcd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// API group; empty for the core group (`/api/v1`).
+    pub group: &'static str,
+    /// API version within the group.
+    pub version: &'static str,
+    /// The `kind` field of an object (`Pod`).
+    pub kind: &'static str,
+    /// The URL segment and etcd key segment (`pods`).
+    pub plural: &'static str,
+    /// What `kubectl get pod` accepts besides the plural.
+    pub singular: &'static str,
+    /// Abbreviations kubectl accepts (`po`), served through discovery.
+    pub short_names: &'static [&'static str],
+    /// Whether objects live inside a namespace.
+    pub namespaced: bool,
+    /// Whether `.status` is its own subresource: if so, normal updates leave
+    /// it alone and only `PUT .../status` changes it (Kubernetes splits them
+    /// so that users own spec and controllers own status).
+    pub has_status: bool,
+    /// Whether the object has a `/scale` subresource (autoscaling/v1 Scale).
+    pub has_scale: bool,
+}
+
+impl Resource {
+    /// `v1` or `apps/v1`: the `apiVersion` field of an object.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The group segment of the etcd key: the group, or `core` for the core group.
+    pub fn storage_group(&self) -> &'static str {
+        if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        }
+    }
+
+    /// The kind of list responses: `PodList`.
+    pub fn list_kind(&self) -> String {
+        format!("{}List", self.kind)
+    }
+
+    /// The verbs this resource supports. Events, like in Kubernetes, are
+    /// plain objects; every row here supports every verb, but the function
+    /// is where a read-only resource would say so.
+    pub fn verbs(&self) -> &'static [&'static str] {
+        ALL_VERBS
+    }
+}
+
+// ANCHOR: table
+/// A table row; `#[allow]`: the positional form keeps the table one line per resource.
+#[allow(clippy::too_many_arguments)]
+const fn row(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    short_names: &'static [&'static str],
+    namespaced: bool,
+    has_status: bool,
+) -> Resource {
+    Resource {
+        group,
+        version,
+        kind,
+        plural,
+        singular,
+        short_names,
+        namespaced,
+        has_status,
+        has_scale: false,
+    }
+}
+
+/// Every resource orc serves. One row per line, so the table reads as a table.
+#[rustfmt::skip]
+pub static RESOURCES: &[Resource] = &[
+    row("", "v1", "Namespace", "namespaces", "namespace", &["ns"], false, true),
+    row("", "v1", "Node", "nodes", "node", &["no"], false, true),
+    row("", "v1", "Pod", "pods", "pod", &["po"], true, true),
+    row("", "v1", "Service", "services", "service", &["svc"], true, true),
+    row("", "v1", "Endpoints", "endpoints", "endpoints", &["ep"], true, false),
+    row("", "v1", "ConfigMap", "configmaps", "configmap", &["cm"], true, false),
+    row("", "v1", "Secret", "secrets", "secret", &[], true, false),
+    row("", "v1", "Event", "events", "event", &["ev"], true, false),
+    row("coordination.k8s.io", "v1", "Lease", "leases", "lease", &[], true, false),
+    Resource { has_scale: true, ..row("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], true, true) },
+    Resource { has_scale: true, ..row("apps", "v1", "ReplicaSet", "replicasets", "replicaset", &["rs"], true, true) },
+    row("apps", "v1", "DaemonSet", "daemonsets", "daemonset", &["ds"], true, true),
+    row("batch", "v1", "Job", "jobs", "job", &[], true, true),
+    row("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], true, true),
+];
+// ANCHOR_END: table
+
+/// The resource served at `/api[s]/<group>/<version>/<plural>`, if any.
+pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The resource for an object's `apiVersion` and `kind`, if any.
+pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static Resource> {
+    RESOURCES
+        .iter()
+        .find(|r| r.api_version() == api_version && r.kind == kind)
+}
+
+/// The API groups besides core, in table order, without duplicates:
+/// what `/apis` lists.
+pub fn groups() -> Vec<(&'static str, &'static str)> {
+    let mut seen: Vec<(&'static str, &'static str)> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+        if !seen.contains(&(r.group, r.version)) {
+            seen.push((r.group, r.version));
+        }
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals_are_unique_within_a_group() {
+        for (i, a) in RESOURCES.iter().enumerate() {
+            for b in &RESOURCES[i + 1..] {
+                assert!(
+                    !(a.group == b.group && a.plural == b.plural),
+                    "{} twice",
+                    a.plural
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lookups_find_rows() {
+        assert_eq!(
+            lookup("apps", "v1", "deployments").unwrap().kind,
+            "Deployment"
+        );
+        assert_eq!(by_kind("v1", "Pod").unwrap().plural, "pods");
+        assert!(lookup("", "v1", "deployments").is_none());
+        assert_eq!(groups()[0], ("coordination.k8s.io", "v1"));
+    }
+}

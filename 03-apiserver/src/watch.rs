@@ -1,0 +1,297 @@
+//! The watch hub: one etcd watch per resource, fanned out to every client.
+//!
+//! A cluster has few resource types and many watchers: every node agent
+//! watches pods, every controller watches its kinds, every `kubectl get -w`
+//! adds one. Opening an etcd watch per client would multiply etcd's work by
+//! the number of clients. Kubernetes' API server instead keeps a *watch
+//! cache*: one etcd watch per resource, a ring buffer of recent events, and
+//! an in-memory fan-out. orc's [`WatchHub`] is that idea in small:
+//!
+//! - a [`Feed`] per resource runs one etcd watch on the resource's key
+//!   prefix, with `prev_kv` so it knows what a changed object looked like
+//!   before (needed to tell a selector "this object stopped matching");
+//! - each event goes into a bounded ring buffer and onto a
+//!   `tokio::sync::broadcast` channel, *under one lock*, so a client that
+//!   subscribes "from revision N" gets the buffered events after N plus
+//!   every later one, with no gap and no duplicate;
+//! - the feed starts a window of revisions in the past, so a client that
+//!   resumes after an API server restart still finds its history;
+//! - a client asking for history older than the buffer, or one too slow to
+//!   keep up with the broadcast channel, gets `410 Gone` and must re-list:
+//!   the contract every Kubernetes client (informers included) implements.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use etcd_client::{EventType, WatchOptions};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::storage::{MAX_ETCD_MESSAGE, Store};
+
+/// What happened to one key at one revision, as the feed saw it in etcd.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// The etcd revision of the change.
+    pub revision: i64,
+    /// The key that changed.
+    pub key: String,
+    /// The object after the change (`None` for a delete).
+    pub object: Option<Value>,
+    /// The object before the change (`None` for a create).
+    pub previous: Option<Value>,
+}
+
+/// What the broadcast channel carries.
+#[derive(Debug, Clone)]
+pub enum FeedMessage {
+    /// One change.
+    Event(Arc<StoredEvent>),
+    /// The feed lost history (its etcd watch was compacted away while it
+    /// reconnected): every subscriber must re-list.
+    Expired,
+}
+
+/// How much history a feed keeps and how far back it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchLimits {
+    /// Events kept in the ring buffer per resource.
+    pub buffer: usize,
+    /// How many revisions before "now" a new feed starts replaying from.
+    pub window: i64,
+    /// Messages a client may fall behind before it is cut off with 410.
+    pub channel: usize,
+}
+
+impl Default for WatchLimits {
+    fn default() -> WatchLimits {
+        WatchLimits {
+            buffer: 10_000,
+            window: 10_000,
+            channel: 4096,
+        }
+    }
+}
+
+/// The state shared by a feed's etcd task and its subscribers.
+struct History {
+    /// Recent events, oldest first.
+    buffer: VecDeque<Arc<StoredEvent>>,
+    /// Every event with a revision above `floor` is (or will be) in the
+    /// buffer; a subscriber asking for `after < floor` missed some: 410.
+    floor: i64,
+}
+
+/// One resource's shared etcd watch.
+pub struct Feed {
+    /// std's Mutex, not tokio's: it is held for a push or a copy, never
+    /// across an `.await`, and std's is faster for that.
+    history: Mutex<History>,
+    sender: broadcast::Sender<FeedMessage>,
+    buffer: usize,
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("too old resource version: {requested} ({oldest})")]
+pub struct TooOld {
+    /// What the client asked for.
+    pub requested: i64,
+    /// The oldest revision the feed can still replay from.
+    pub oldest: i64,
+}
+
+// ANCHOR: subscribe
+impl Feed {
+    /// Events after revision `after`: the buffered ones now, and a receiver
+    /// for the rest. Both are taken under the lock the feed pushes under, so
+    /// together they hold every event after `after` exactly once.
+    pub fn subscribe(
+        &self,
+        after: i64,
+    ) -> Result<(Vec<Arc<StoredEvent>>, broadcast::Receiver<FeedMessage>), TooOld> {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        if after < history.floor {
+            return Err(TooOld {
+                requested: after,
+                oldest: history.floor,
+            });
+        }
+        let backlog = history
+            .buffer
+            .iter()
+            .filter(|e| e.revision > after)
+            .cloned()
+            .collect();
+        Ok((backlog, self.sender.subscribe()))
+    }
+
+    /// Records one event and hands it to every subscriber.
+    fn publish(&self, event: StoredEvent) {
+        let event = Arc::new(event);
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.buffer.push_back(event.clone());
+        while history.buffer.len() > self.buffer {
+            if let Some(old) = history.buffer.pop_front() {
+                history.floor = old.revision;
+            }
+        }
+        // No receivers is fine: nobody is watching right now.
+        let _ = self.sender.send(FeedMessage::Event(event));
+    }
+    // ANCHOR_END: subscribe
+
+    /// Forgets all history up to `revision` and cuts every subscriber off.
+    fn expire(&self, revision: i64) {
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.buffer.clear();
+        history.floor = history.floor.max(revision);
+        let _ = self.sender.send(FeedMessage::Expired);
+    }
+}
+
+/// All feeds, one per etcd key prefix, started on first use.
+pub struct WatchHub {
+    store: Store,
+    limits: WatchLimits,
+    /// tokio's Mutex: creating a feed awaits etcd while holding it, so two
+    /// first watchers of one resource do not start two feeds.
+    feeds: tokio::sync::Mutex<HashMap<String, Arc<Feed>>>,
+    /// The feeds' etcd tasks, stopped when the hub is dropped (a restarted
+    /// server in the same process must not leave watches behind).
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Drop for WatchHub {
+    fn drop(&mut self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+impl WatchHub {
+    /// A hub with no feeds yet.
+    pub fn new(store: Store, limits: WatchLimits) -> WatchHub {
+        WatchHub {
+            store,
+            limits,
+            feeds: tokio::sync::Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// How many etcd watches the hub runs (one per resource watched so far).
+    pub async fn feed_count(&self) -> usize {
+        self.feeds.lock().await.len()
+    }
+
+    // ANCHOR: feed
+    /// The feed for the keys under `prefix`, starting it if needed.
+    pub async fn feed(&self, prefix: &str) -> Result<Arc<Feed>, etcd_client::Error> {
+        let mut feeds = self.feeds.lock().await;
+        if let Some(feed) = feeds.get(prefix) {
+            return Ok(feed.clone());
+        }
+        // Replay a window of the past, so clients resuming from a version
+        // they saw before this server started find their events. If that
+        // part of history is compacted, start from now instead.
+        let current = self.store.current_revision().await.map_err(to_etcd)?;
+        let mut start = (current + 1 - self.limits.window).max(1);
+        if self.store.check_revision(start).await.is_err() {
+            start = current + 1;
+        }
+        let (sender, _) = broadcast::channel(self.limits.channel);
+        let feed = Arc::new(Feed {
+            history: Mutex::new(History {
+                buffer: VecDeque::new(),
+                floor: start - 1,
+            }),
+            sender,
+            buffer: self.limits.buffer,
+        });
+        let task = tokio::spawn(run_feed(
+            self.store.clone(),
+            prefix.to_string(),
+            start,
+            feed.clone(),
+        ));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task.abort_handle());
+        feeds.insert(prefix.to_string(), feed.clone());
+        Ok(feed)
+    }
+    // ANCHOR_END: feed
+}
+
+fn to_etcd(error: crate::storage::StorageError) -> etcd_client::Error {
+    match error {
+        crate::storage::StorageError::Etcd(e) => e,
+        other => etcd_client::Error::WatchError(other.to_string()),
+    }
+}
+
+/// The feed's task: follow etcd from `start` forever, reconnecting after
+/// errors from the revision after the last one seen.
+async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>) {
+    loop {
+        let options = WatchOptions::new()
+            .with_prefix()
+            .with_prev_key()
+            .with_start_revision(start);
+        let mut watch_client = store
+            .client()
+            .watch_client()
+            .max_decoding_message_size(MAX_ETCD_MESSAGE);
+        match watch_client.watch(prefix.as_str(), Some(options)).await {
+            Ok(mut stream) => loop {
+                match stream.message().await {
+                    Ok(Some(response)) => {
+                        if response.compact_revision() > 0 {
+                            // History we promised is gone: tell everyone.
+                            tracing::warn!(%prefix, compacted = response.compact_revision(), "watch feed expired");
+                            feed.expire(response.compact_revision() - 1);
+                            start = response.compact_revision();
+                            break;
+                        }
+                        for event in response.events() {
+                            let Some(kv) = event.kv() else { continue };
+                            let revision = kv.mod_revision();
+                            let previous = event.prev_kv().and_then(|p| {
+                                store.decode(p.key(), p.value(), p.mod_revision()).ok()
+                            });
+                            let object = match event.event_type() {
+                                EventType::Put => store.decode(kv.key(), kv.value(), revision).ok(),
+                                EventType::Delete => None,
+                            };
+                            start = revision + 1;
+                            feed.publish(StoredEvent {
+                                revision,
+                                key: String::from_utf8_lossy(kv.key()).into_owned(),
+                                object,
+                                previous,
+                            });
+                        }
+                        if response.canceled() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(%prefix, %error, "watch feed lost its etcd stream");
+                        break;
+                    }
+                }
+            },
+            Err(error) => tracing::warn!(%prefix, %error, "watch feed could not reach etcd"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
