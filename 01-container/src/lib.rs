@@ -19,6 +19,8 @@
 //!
 //! Configuration (pure, unit-tested):
 //! - [`spec`]: hand-written serde types for the `config.json` subset orc runs.
+//! - [`busybox`]: a root filesystem from the host's busybox-static, for
+//!   tests, labs and the demo.
 //! - [`bundle`]: loading a bundle; errors name the file, line, field and fix.
 //! - [`mounts`]: the config's mounts as a plan of `mount(2)` calls
 //!   ([`mounts::mount_plan`]).
@@ -60,6 +62,7 @@
 //! mount in the config becomes an empty read-only tmpfs.
 
 pub mod bundle;
+pub mod busybox;
 pub mod capabilities;
 pub mod cgroups;
 pub mod cli;

@@ -1,21 +1,64 @@
-//! # orc: the complete orchestrator (not built yet)
+//! # orc: the complete orchestrator (being composed)
 //!
-//! This binary will compose every chapter's component: `orc up` runs an
-//! all-in-one cluster on an embedded default, `orc server` and `orc agent` run
-//! the control plane and a node, and the client verbs talk to the API.
+//! One binary for every chapter's component. Today it composes what exists:
 //!
-//! Until the chapters it composes exist, it only knows its version; the
-//! README's status table says what is built.
+//! ```text
+//! orc demo            the most complete demo there is, on an embedded default
+//! orc runtime ARGS    the chapter 01 OCI runtime, runc's command line
+//! ```
+//!
+//! Still to come as the chapters land: `orc up` (an all-in-one cluster),
+//! `orc server`, `orc agent` and the client verbs. The README's status
+//! table says what is built.
+//!
+//! ## Layout
+//!
+//! - [`demo`]: `orc demo`, one narrated step per chapter that exists.
+//! - [`etcd`]: running etcd as a child process, as `orc up` will.
+//!
+//! `main` routes the hidden `init` argument to the runtime first: the
+//! runtime becomes a container by re-executing *this* binary as
+//! `/proc/self/exe init` (chapter 01, "Why the runtime executes itself
+//! again").
 
-use clap::Parser;
+mod demo;
+mod etcd;
+
+use clap::{Parser, Subcommand};
 
 /// orc, a container orchestrator built the hard way.
 #[derive(Parser)]
 #[command(version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the demo: a container, then an API server on etcd with kubectl.
+    Demo,
+    /// The OCI runtime (chapter 01), with runc's command line:
+    /// `orc runtime run ID --bundle DIR`, `orc runtime state ID`, ...
+    #[command(disable_help_flag = true)]
+    Runtime {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
 
 fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    eprintln!("orc: the composed orchestrator is not built yet; see the README's status table");
-    std::process::exit(2);
+    let mut args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("init") {
+        orc_container::init::main();
+    }
+    match Cli::parse_from(&args).command {
+        Command::Demo => demo::run(),
+        Command::Runtime { .. } => {
+            // Hand the rest of the command line to the runtime's own parser,
+            // named `orc runtime` in its help and errors.
+            args.splice(0..2, ["orc runtime".to_string()]);
+            orc_container::cli::main(args)
+        }
+    }
 }

@@ -14,14 +14,11 @@
 //! - [`netns`]: [`NetnsHost`], a throwaway network namespace, used as a "host"
 //!   by networking tests.
 //! - [`ports`]: free loopback ports.
-//! - [`images`]: root filesystems for test containers, built from
-//!   busybox-static because no registry is reachable.
 //!
 //! Fixtures are synchronous on purpose: they work the same from a plain
 //! `#[test]` and from `#[tokio::test]`, and never need a runtime to clean up.
 
 pub mod etcd;
-pub mod images;
 pub mod netns;
 pub mod ports;
 pub mod root;

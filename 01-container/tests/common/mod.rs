@@ -29,7 +29,7 @@ impl Fixture {
         // can reach the rootfs and the state directory.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let bundle = dir.path().join("bundle");
-        orc_testkit::images::busybox_rootfs(&bundle.join("rootfs"));
+        orc_container::busybox::rootfs(&bundle.join("rootfs")).unwrap();
         let root = dir.path().join("state");
         let f = Fixture {
             dir,

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 
 use orc_container::Spec;
 use orc_container::spec::{MemoryLimits, PidsLimit, Resources};
-use orc_testkit::{images::busybox_rootfs, require_root, unique_name};
+use orc_testkit::{require_root, unique_name};
 
 /// What the container prints about itself; written into the rootfs as
 /// `/look-around.sh`, so `ps` shows a short command line.
@@ -45,13 +45,14 @@ impl Lab {
         require_root();
         let dir = tempfile::tempdir().unwrap();
         let rootfs = dir.path().join("bundle/rootfs");
-        busybox_rootfs(&rootfs);
+        orc_container::busybox::rootfs(&rootfs).unwrap();
         std::fs::write(rootfs.join("look-around.sh"), LOOK_AROUND).unwrap();
         let id = unique_name("lab01");
         let mut spec = Spec::example(args);
         spec.hostname = Some("lab01".into());
         let linux = spec.linux.get_or_insert_with(Default::default);
-        linux.cgroups_path = Some(format!("/orc-lab01/{id}"));
+        // Directly under the root: `delete` removes it, and no parent is left.
+        linux.cgroups_path = Some(format!("/{id}"));
         linux.resources = Some(Resources {
             memory: Some(MemoryLimits {
                 limit: Some(64 << 20),
@@ -156,12 +157,11 @@ fn limits_become_cgroup_files() {
     let cgroup = |controller: &str, file: &str| -> String {
         let path = Path::new("/sys/fs/cgroup")
             .join(controller)
-            .join("orc-lab01")
             .join(&lab.id)
             .join(file);
         let value = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        format!("{controller}/orc-lab01/[ID]/{file}: {}", value.trim())
+        format!("{controller}/[ID]/{file}: {}", value.trim())
     };
     let files = [
         cgroup("memory", "memory.limit_in_bytes"),
@@ -188,9 +188,7 @@ fn limits_become_cgroup_files() {
         text(&deleted.stderr)
     );
     assert!(
-        !Path::new("/sys/fs/cgroup/memory/orc-lab01")
-            .join(&lab.id)
-            .exists(),
+        !Path::new("/sys/fs/cgroup/memory").join(&lab.id).exists(),
         "delete removes the container's cgroup"
     );
 }
