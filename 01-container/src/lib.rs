@@ -36,6 +36,7 @@
 //! Images:
 //! - [`layer`]: unpacking a layer tarball with OCI whiteouts
 //!   ([`layer::unpack_layer`]), the base of a future image store.
+//! - [`image`]: the image store: import, pull, overlayfs roots, image → bundle.
 //!
 //! The lifecycle:
 //! - [`container`]: [`Runtime`] with create, start, state, kill, delete, run.
@@ -60,6 +61,7 @@ pub mod container;
 pub mod devices;
 pub mod error;
 pub mod exec;
+pub mod image;
 pub mod init;
 pub mod layer;
 pub mod mounts;
