@@ -14,6 +14,7 @@
 //!   collection.
 //! - [`unpack`]: a layer blob unpacked into its own directory, with OCI
 //!   whiteouts turned into overlayfs ones.
+//! - [`copy`]: walking an image tree from any source into the store.
 //! - [`oci_layout`] and [`docker_archive`]: importing images from files.
 //! - [`registry`]: pulling over the Registry HTTP API v2, with auth.
 //! - [`bundle`]: an image as a bundle on an overlayfs root, ready for
@@ -26,8 +27,12 @@
 //! Pushing, building from Dockerfiles, zstd layers, platforms other than
 //! linux/amd64, image signatures, and sharing the store between hosts.
 
+pub mod build;
+pub mod bundle;
+pub mod copy;
 pub mod digest;
 pub mod manifest;
+pub mod oci_layout;
 pub mod reference;
 pub mod store;
 pub mod unpack;
