@@ -2,59 +2,13 @@
 //! as OCI layouts, imported into a store, unpacked into overlayfs roots and
 //! run by the real `orc-container` binary. Needs root.
 
+mod images_common;
+use images_common::{World, is_mounted, sh};
 use orc_container::image::build::{self, LayerBuilder};
 use orc_container::image::bundle::{self, Overrides};
 use orc_container::image::manifest::RunConfig;
-use orc_container::image::{Store, oci_layout};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-/// A temp dir holding a store, layouts, bundles and a state root.
-struct World {
-    dir: tempfile::TempDir,
-    store: Store,
-}
-
-impl World {
-    fn new() -> World {
-        orc_testkit::require_root();
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("store")).unwrap();
-        World { dir, store }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// Run the bundle with the real binary: (exit code, stdout + stderr).
-    fn run(&self, bundle: &Path) -> (i32, String) {
-        let id = orc_testkit::unique_name("img");
-        let out = Command::new(env!("CARGO_BIN_EXE_orc-container"))
-            .arg("--root")
-            .arg(self.path("state"))
-            .args(["run", &id, "--bundle"])
-            .arg(bundle)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        (out.status.code().unwrap_or(-1), text)
-    }
-}
-
-fn sh(script: &str) -> Overrides {
-    Overrides {
-        command: Some(vec!["sh".into(), "-c".into(), script.into()]),
-        ..Overrides::default()
-    }
-}
-
-fn is_mounted(path: &Path) -> bool {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mounts.contains(&format!(" {} ", path.display()))
-}
+use orc_container::image::oci_layout;
+use std::path::Path;
 
 #[test]
 fn busybox_image_runs_on_an_overlay_root() {

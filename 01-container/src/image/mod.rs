@@ -31,6 +31,7 @@ pub mod build;
 pub mod bundle;
 pub mod copy;
 pub mod digest;
+pub mod docker_archive;
 pub mod manifest;
 pub mod oci_layout;
 pub mod reference;
