@@ -16,7 +16,8 @@
 //!   whiteouts turned into overlayfs ones.
 //! - [`copy`]: walking an image tree from any source into the store.
 //! - [`oci_layout`] and [`docker_archive`]: importing images from files.
-//! - [`registry`]: pulling over the Registry HTTP API v2, with auth.
+//! - [`registry`]: pulling over the Registry HTTP API v2; [`auth`]: answering
+//!   its Basic and Bearer challenges.
 //! - [`bundle`]: an image as a bundle on an overlayfs root, ready for
 //!   [`crate::Runtime`].
 //! - [`build`]: writing small images here (busybox, or one host binary and
@@ -27,6 +28,7 @@
 //! Pushing, building from Dockerfiles, zstd layers, platforms other than
 //! linux/amd64, image signatures, and sharing the store between hosts.
 
+pub mod auth;
 pub mod build;
 pub mod bundle;
 pub mod copy;
@@ -35,6 +37,7 @@ pub mod docker_archive;
 pub mod manifest;
 pub mod oci_layout;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod unpack;
 
