@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use orc_container::{DEFAULT_ROOT, Runtime, Spec, parse_signal};
 use std::path::PathBuf;
 
+mod image_cli;
+
 #[derive(Parser)]
 #[command(
     name = "orc-container",
@@ -67,6 +69,8 @@ enum Command {
         #[arg(long, short, default_value = ".")]
         bundle: PathBuf,
     },
+    /// Images: import, pull, list, rm, and bundles made from them.
+    Image(image_cli::ImageArgs),
     /// Internal: the container's init. Not for humans.
     #[command(hide = true)]
     Init,
@@ -120,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let json = serde_json::to_string_pretty(&Spec::example(&["sh"]))?;
             std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
         }
+        Command::Image(args) => return image_cli::run(args),
         Command::Init => orc_container::init::main(),
     }
     Ok(0)
