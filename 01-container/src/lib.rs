@@ -50,9 +50,8 @@
 //!
 //! Terminals (`process.terminal` is refused), hooks, `pause`/`resume`
 //! (freezer), checkpointing, device cgroup rules, seccomp argument filters,
-//! joining pid/mount/user namespaces by path, AppArmor/SELinux labels, and,
-//! for now, the image store (pulling images, the content store, overlayfs
-//! roots, image config to bundle): only layer unpacking exists.
+//! joining pid/mount/user namespaces by path, AppArmor/SELinux labels, and
+//! the image features listed in [`image`]'s own doc.
 
 pub mod bundle;
 pub mod capabilities;

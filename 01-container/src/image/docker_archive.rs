@@ -14,7 +14,9 @@
 //! left out. The config is already an OCI-compatible image config.
 
 use super::digest::Digest;
-use super::manifest::{Descriptor, Manifest, OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST};
+use super::manifest::{
+    Descriptor, Manifest, OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST, null_is_empty,
+};
 use super::reference::Reference;
 use super::store::Store;
 use super::{ImageError, io, parse_json};
@@ -32,10 +34,6 @@ struct ArchiveEntry {
     layers: Vec<String>,
 }
 
-fn null_is_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
-}
-
 /// Import every image in the docker-archive `tarball`, tagged with its
 /// `RepoTags` (or `name`, for an archive of one image).
 // ANCHOR: import_docker_archive
@@ -44,16 +42,11 @@ pub fn import(
     tarball: &Path,
     name: Option<&str>,
 ) -> Result<Vec<(Reference, Digest)>, ImageError> {
-    let tmp = store.temp_path("docker-archive");
-    let result = (|| {
-        let file = std::fs::File::open(tarball).map_err(io("opening", tarball))?;
-        tar::Archive::new(file)
-            .unpack(&tmp)
-            .map_err(io("extracting", tarball))?;
+    store.with_extracted(tarball, |tmp| {
         let manifest_path = tmp.join("manifest.json");
         let bytes = std::fs::read(&manifest_path).map_err(|_| {
             ImageError::InvalidImage(format!(
-                "{} is not a docker-archive: it has no manifest.json (is it an OCI layout? use --format oci)",
+                "{} is not a docker-archive: it has no manifest.json (an OCI layout tarball has oci-layout and index.json instead)",
                 tarball.display()
             ))
         })?;
@@ -68,7 +61,7 @@ pub fn import(
         }
         let mut imported = vec![];
         for entry in &entries {
-            let digest = import_entry(store, &tmp, entry)?;
+            let digest = import_entry(store, tmp, entry)?;
             let names: Vec<String> = match name {
                 Some(n) => vec![n.to_string()],
                 None => entry.repo_tags.clone(),
@@ -86,9 +79,7 @@ pub fn import(
             }
         }
         Ok(imported)
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    })
 }
 // ANCHOR_END: import_docker_archive
 

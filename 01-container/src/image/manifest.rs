@@ -133,7 +133,9 @@ pub struct RunConfig {
 }
 
 /// Docker writes `"Cmd": null`; treat it as empty.
-fn null_is_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn null_is_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 

@@ -45,16 +45,7 @@ pub fn import(
     name: Option<&str>,
 ) -> Result<Vec<(Reference, Digest)>, ImageError> {
     if path.is_file() {
-        let tmp = store.temp_path("layout");
-        let result = (|| {
-            let file = std::fs::File::open(path).map_err(io("opening", path))?;
-            tar::Archive::new(file)
-                .unpack(&tmp)
-                .map_err(io("extracting", path))?;
-            import(store, &tmp, name)
-        })();
-        let _ = std::fs::remove_dir_all(&tmp);
-        return result;
+        return store.with_extracted(path, |dir| import(store, dir, name));
     }
     let marker = path.join("oci-layout");
     if !marker.is_file() {

@@ -102,6 +102,27 @@ impl Store {
             .join(format!("{what}-{}-{n}", std::process::id()))
     }
 
+    /// Extract `tarball` into a fresh directory under `tmp/`, run `f` on it,
+    /// and delete the directory whatever `f` returned. Imports read archives
+    /// this way: members can then be opened by path, in any order.
+    pub(crate) fn with_extracted<T>(
+        &self,
+        tarball: &Path,
+        f: impl FnOnce(&Path) -> Result<T, ImageError>,
+    ) -> Result<T, ImageError> {
+        let tmp = self.temp_path("extract");
+        let result = std::fs::File::open(tarball)
+            .map_err(io("opening", tarball))
+            .and_then(|file| {
+                tar::Archive::new(file)
+                    .unpack(&tmp)
+                    .map_err(io("extracting", tarball))
+            })
+            .and_then(|()| f(&tmp));
+        let _ = std::fs::remove_dir_all(&tmp);
+        result
+    }
+
     /// Stream `content` into the store, hashing as it goes. With `expected`,
     /// a different digest is refused and nothing is stored; either way the
     /// digest actually received is returned.
