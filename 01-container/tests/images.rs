@@ -125,3 +125,59 @@ fn removing_an_image_keeps_layers_a_container_root_uses() {
     let e = bundle::create(&w.store, "busybox:gc", &dir, &Overrides::default()).unwrap_err();
     assert!(e.to_string().contains("is not in the store"), "{e}");
 }
+
+/// A raw tar: `LayerBuilder` would helpfully add parent directories.
+fn raw_layer(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    build(&mut b);
+    b.into_inner().unwrap()
+}
+
+fn header(kind: tar::EntryType) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(0o777);
+    h.set_size(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h
+}
+
+#[test]
+fn whiteouts_through_a_layer_symlink_cannot_touch_the_host() {
+    let w = World::new();
+    let host_dir = w.path("host-dir");
+    std::fs::create_dir(&host_dir).unwrap();
+    std::fs::write(host_dir.join("victim"), "precious").unwrap();
+    let base = build::busybox_layer(Path::new("/bin/busybox")).unwrap();
+    let layout = w.path("layout");
+    for (name, marker) in [
+        ("file:1", "escape/.wh.victim"),
+        ("opaque:1", "escape/.wh..wh..opq"),
+    ] {
+        let evil = raw_layer(|b| {
+            b.append_link(&mut header(tar::EntryType::Symlink), "escape", &host_dir)
+                .unwrap();
+            b.append_data(
+                &mut header(tar::EntryType::Regular),
+                marker,
+                std::io::empty(),
+            )
+            .unwrap();
+        });
+        build::write_image(&layout, name, &[base.clone(), evil], RunConfig::default()).unwrap();
+    }
+    oci_layout::import(&w.store, &layout, None).unwrap();
+    for name in ["file:1", "opaque:1"] {
+        let e = bundle::create(&w.store, name, &w.path("bundle"), &sh("true")).unwrap_err();
+        assert!(
+            e.to_string().contains("through the symlink `escape`"),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("victim")).unwrap(),
+        "precious"
+    );
+}

@@ -266,16 +266,12 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<User, ImageError> {
 // ANCHOR_END: resolve_user
 
 /// The `:`-separated lines of a user database with at least four fields.
-/// A symlinked database is ignored: through the mounted root, an absolute
-/// link would be followed on the host.
+/// A database reached through a symlink is ignored: through the mounted
+/// root, an absolute link would be followed on the host.
 fn read_db(rootfs: &Path, rel: &str) -> Vec<Vec<String>> {
-    let path = rootfs.join(rel);
-    if std::fs::symlink_metadata(&path)
-        .map(|m| m.file_type().is_symlink())
-        .unwrap_or(true)
-    {
+    let Some(path) = super::path_inside(rootfs, Path::new(rel)) else {
         return vec![];
-    }
+    };
     std::fs::read_to_string(&path)
         .unwrap_or_default()
         .lines()

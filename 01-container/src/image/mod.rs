@@ -122,3 +122,41 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
         source,
     })
 }
+
+/// `root/rel`, if no part of it below `root` is a symlink.
+///
+/// Image content is untrusted. A layer may hold `etc -> /etc`; following
+/// that while writing a whiteout or reading `/etc/passwd` would touch the
+/// *host's* files. Paths that climb (`..`) or are absolute are refused too.
+pub(crate) fn path_inside(root: &std::path::Path, rel: &std::path::Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut path = root.to_path_buf();
+    for part in rel.components() {
+        match part {
+            Component::Normal(p) => path.push(p),
+            Component::CurDir => continue,
+            _ => return None,
+        }
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return None;
+        }
+    }
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_through_symlinks_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("dir")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.path().join("etc")).unwrap();
+        let inside = |rel: &str| path_inside(root.path(), std::path::Path::new(rel));
+        assert_eq!(inside("dir/new"), Some(root.path().join("dir/new")));
+        assert_eq!(inside("etc/passwd"), None);
+        assert_eq!(inside("etc"), None);
+        assert_eq!(inside("dir/../../x"), None);
+    }
+}

@@ -19,6 +19,7 @@ use super::digest::{Digest, HashingReader};
 use super::store::Store;
 use super::{ImageError, io};
 use crate::layer::{OPAQUE_MARKER, WHITEOUT_PREFIX, unpack_layer};
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -99,9 +100,13 @@ fn scan_whiteouts(store: &Store, digest: &Digest) -> Result<Vec<Whiteout>, Image
     let read_err = |e| io("reading layer", &store.blob_path(digest))(e);
     let mut archive = tar::Archive::new(open_layer(store, digest)?);
     let mut found = vec![];
+    let mut symlinks = HashSet::new();
     for entry in archive.entries().map_err(read_err)? {
         let entry = entry.map_err(read_err)?;
         let path = entry.path().map_err(read_err)?.into_owned();
+        if entry.header().entry_type().is_symlink() {
+            symlinks.insert(path.components().collect::<PathBuf>());
+        }
         let parent = path.parent().unwrap_or(Path::new("")).to_path_buf();
         match path.file_name().and_then(|n| n.to_str()) {
             Some(OPAQUE_MARKER) => found.push(Whiteout::Opaque(parent)),
@@ -109,6 +114,27 @@ fn scan_whiteouts(store: &Store, digest: &Digest) -> Result<Vec<Whiteout>, Image
                 found.push(Whiteout::File(parent.join(&name[WHITEOUT_PREFIX.len()..])))
             }
             _ => {}
+        }
+    }
+    // `unpack_layer` deletes what a whiteout names, following symlinks on
+    // the way. A layer that makes `dir -> /etc` and then whites out
+    // `dir/passwd` (or marks `dir` opaque) would delete host files, so a
+    // whiteout under one of the layer's own symlinks is refused up front.
+    for w in &found {
+        let (Whiteout::File(p) | Whiteout::Opaque(p)) = w;
+        let mut under = match w {
+            Whiteout::File(p) => p.parent(),
+            Whiteout::Opaque(p) => Some(p.as_path()),
+        };
+        while let Some(dir) = under.filter(|d| !d.as_os_str().is_empty()) {
+            if symlinks.contains(&dir.components().collect::<PathBuf>()) {
+                return Err(ImageError::InvalidImage(format!(
+                    "layer {digest}: whiteout for `{}` leads outside the layer through the symlink `{}`",
+                    p.display(),
+                    dir.display()
+                )));
+            }
+            under = dir.parent();
         }
     }
     Ok(found)
@@ -119,19 +145,18 @@ fn scan_whiteouts(store: &Store, digest: &Digest) -> Result<Vec<Whiteout>, Image
 // ANCHOR: overlay_whiteout
 fn mark_whiteout(root: &Path, whiteout: &Whiteout) -> Result<(), ImageError> {
     let (Whiteout::File(rel) | Whiteout::Opaque(rel)) = whiteout;
-    if rel.components().any(|c| {
-        !matches!(
-            c,
-            std::path::Component::Normal(_) | std::path::Component::CurDir
-        )
-    }) {
-        return Err(ImageError::InvalidImage(format!(
-            "whiteout for `{}` escapes the layer",
+    // Through a symlink the layer itself made, a whiteout would land on
+    // the host; refuse it.
+    let path = super::path_inside(root, rel).ok_or_else(|| {
+        ImageError::InvalidImage(format!(
+            "whiteout for `{}` leads outside the layer (through `..` or a symlink)",
             rel.display()
-        )));
-    }
-    let path = root.join(rel);
+        ))
+    })?;
     match whiteout {
+        // The layer deleted `path` and then added it again: its own entry
+        // is what overlayfs must show, so no marker.
+        Whiteout::File(_) if std::fs::symlink_metadata(&path).is_ok() => Ok(()),
         Whiteout::File(_) => {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
