@@ -50,11 +50,7 @@ pub struct Image {
 impl Image {
     /// Bytes of the config and all layers (compressed, as stored).
     pub fn size(&self) -> u64 {
-        self.config_size() + self.manifest.layers.iter().map(|l| l.size).sum::<u64>()
-    }
-
-    fn config_size(&self) -> u64 {
-        self.manifest.config.size
+        self.manifest.config.size + self.manifest.layers.iter().map(|l| l.size).sum::<u64>()
     }
 }
 
@@ -203,25 +199,23 @@ impl Store {
         &self,
         edit: impl FnOnce(&mut BTreeMap<String, Digest>) -> T,
     ) -> Result<T, ImageError> {
-        let lock_path = self.root.join("lock");
-        let lock = std::fs::File::create(&lock_path).map_err(io("creating", &lock_path))?;
-        let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(
-            |(_, source)| ImageError::Sys {
-                action: "locking",
-                path: lock_path.clone(),
-                source,
-            },
-        )?;
+        let _lock = self.lock()?;
         let mut tags = self.tags()?;
         let out = edit(&mut tags);
+        self.write_tags(&tags)?;
+        Ok(out)
+    }
+
+    /// Replace `images.json` atomically: a reader sees the old file or the
+    /// new one, never half of one.
+    fn write_tags(&self, tags: &BTreeMap<String, Digest>) -> Result<(), ImageError> {
         let tmp = self.temp_path("images.json");
-        let json = serde_json::to_vec_pretty(&tags).expect("tags serialize");
+        let json = serde_json::to_vec_pretty(tags).expect("tags serialize");
         let mut file = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
         file.write_all(&json).map_err(io("writing", &tmp))?;
         file.sync_all().map_err(io("syncing", &tmp))?;
         let path = self.tags_path();
-        std::fs::rename(&tmp, &path).map_err(io("replacing", &path))?;
-        Ok(out)
+        std::fs::rename(&tmp, &path).map_err(io("replacing", &path))
     }
     // ANCHOR_END: edit_tags
 
@@ -279,16 +273,44 @@ impl Store {
 
     /// Untag an image, then collect what nothing else uses.
     pub fn remove(&self, reference: &str) -> Result<GcReport, ImageError> {
+        let _lock = self.lock()?;
         let image = self.image(reference)?;
-        self.edit_tags(|tags| tags.remove(&image.name))?;
-        self.gc()
+        let mut tags = self.tags()?;
+        tags.remove(&image.name);
+        self.write_tags(&tags)?;
+        self.gc_locked()
+    }
+
+    /// Hold the store's exclusive lock until the returned guard drops.
+    /// `flock(2)` locks belong to the open file, so the lock is released
+    /// even if the process dies.
+    fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, ImageError> {
+        let path = self.root.join("lock");
+        let file = std::fs::File::create(&path).map_err(io("creating", &path))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, source)| {
+            ImageError::Sys {
+                action: "locking",
+                path,
+                source,
+            }
+        })
     }
 
     /// Delete blobs and unpacked layers that no tag reaches. Layers that
     /// a mounted overlayfs still uses as a lower directory are kept: deleting
     /// files under a running container would corrupt it.
-    // ANCHOR: gc
     pub fn gc(&self) -> Result<GcReport, ImageError> {
+        let _lock = self.lock()?;
+        self.gc_locked()
+    }
+
+    /// [`Store::gc`] with the lock already held, so no tag can appear
+    /// while we decide what is garbage. (A pull still writes its blobs
+    /// before taking the lock to tag them; a collection running exactly
+    /// then can delete them, and the pull's `tag` fails, saying which blob
+    /// is missing. Pulling again fixes it.)
+    // ANCHOR: gc
+    fn gc_locked(&self) -> Result<GcReport, ImageError> {
         let mut live: HashSet<Digest> = HashSet::new();
         for image in self.list()? {
             live.insert(image.digest.clone());

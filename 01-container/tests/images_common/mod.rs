@@ -43,6 +43,20 @@ impl World {
     }
 }
 
+impl Drop for World {
+    /// A failed test may leave a bundle's overlayfs mounted; unmount it so
+    /// the temp dir can go and the host is left as it was found.
+    fn drop(&mut self) {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let prefix = self.dir.path().display().to_string();
+        for line in mounts.lines() {
+            if let Some(point) = line.split(' ').nth(4).filter(|p| p.starts_with(&prefix)) {
+                let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
+
 pub fn sh(script: &str) -> Overrides {
     Overrides {
         command: Some(vec!["sh".into(), "-c".into(), script.into()]),
