@@ -122,3 +122,34 @@ fn a_corrupt_blob_is_refused_naming_both_digests() {
         .to_string();
     assert!(e.contains("has no oci-layout file"), "{e}");
 }
+
+#[test]
+fn a_layout_written_by_skopeo_imports_with_a_name() {
+    let w = World::new();
+    let ours = w.path("ours");
+    build::busybox_image(&ours, "busybox:1").unwrap();
+    // skopeo names images in a layout by tag alone.
+    let theirs = w.path("theirs");
+    let out = Command::new(orc_testkit::require_command("skopeo"))
+        .args(["--insecure-policy", "copy", "--quiet"])
+        .arg(format!("oci:{}:busybox:1", ours.display()))
+        .arg(format!("oci:{}:v1", theirs.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let e = oci_layout::import(&w.store, &theirs, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is named only `v1`; give it a name"), "{e}");
+    let imported = oci_layout::import(&w.store, &theirs, Some("busybox:v1")).unwrap();
+    let dir = w.path("bundle");
+    bundle::create(&w.store, "busybox:v1", &dir, &sh("echo via skopeo")).unwrap();
+    assert_eq!(w.run(&dir), (0, "via skopeo\n".to_string()));
+    bundle::remove(&dir).unwrap();
+    assert_eq!(imported[0].0.to_string(), "docker.io/library/busybox:v1");
+}

@@ -8,7 +8,7 @@
 //! ## Layout
 //!
 //! - [`digest`]: `sha256:` names, and hashing bytes as they stream past.
-//! - [`reference`]: parsing `busybox:1.36` the way Docker does.
+//! - [`reference`](mod@reference): parsing `busybox:1.36` the way Docker does.
 //! - [`manifest`]: the JSON documents (index, manifest, config).
 //! - [`store`]: the content-addressed store on disk: blobs, tags, garbage
 //!   collection.
