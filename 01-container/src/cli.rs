@@ -83,6 +83,8 @@ enum Command {
         #[arg(long, short, default_value = ".")]
         bundle: PathBuf,
     },
+    /// Images: import, pull, list, rm, bundle, unbundle, build.
+    Image(crate::image_cli::ImageArgs),
     /// Internal: the container's init. Not for humans.
     #[command(hide = true)]
     Init,
@@ -158,6 +160,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let json = serde_json::to_string_pretty(&Spec::example(&["sh"]))?;
             std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
         }
+        Command::Image(args) => return crate::image_cli::run(args),
         Command::Init => crate::init::main(),
     }
     Ok(0)

@@ -38,6 +38,7 @@
 //! Images:
 //! - [`layer`]: unpacking a layer tarball with OCI whiteouts
 //!   ([`layer::unpack_layer`]), the base of a future image store.
+//! - [`image`]: the image store: import, pull, overlayfs roots, image → bundle.
 //!
 //! The lifecycle:
 //! - [`container`]: [`Runtime`] with create, start, state, kill, delete, run.
@@ -56,10 +57,9 @@
 //!
 //! Terminals (`process.terminal` is refused), hooks, `pause`/`resume`
 //! (freezer), checkpointing, device cgroup rules, seccomp argument filters,
-//! joining pid/mount/user namespaces by path, AppArmor/SELinux labels, and,
-//! for now, the image store (pulling images, the content store, overlayfs
-//! roots, image config to bundle): only layer unpacking exists. A `cgroup`
-//! mount in the config becomes an empty read-only tmpfs.
+//! joining pid/mount/user namespaces by path, AppArmor/SELinux labels, and
+//! the image features listed in [`image`]'s own doc. A `cgroup` mount in
+//! the config becomes an empty read-only tmpfs.
 
 pub mod bundle;
 pub mod busybox;
@@ -70,6 +70,8 @@ pub mod container;
 pub mod devices;
 pub mod error;
 pub mod exec;
+pub mod image;
+mod image_cli;
 pub mod init;
 pub mod layer;
 pub mod monitor;
