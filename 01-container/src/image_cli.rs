@@ -6,12 +6,12 @@
 //! prints, and turns errors into messages (anyhow). It never forks, so it
 //! needs no care about threads.
 
-use anyhow::Context;
-use clap::{Args, Subcommand};
 use crate::image::auth::Credentials;
 use crate::image::bundle::{self, Overrides};
 use crate::image::registry::{self, PullOptions};
 use crate::image::{DEFAULT_STORE, Store, build, docker_archive, oci_layout};
+use anyhow::Context;
+use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]

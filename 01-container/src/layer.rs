@@ -12,8 +12,11 @@
 //! The `tar` crate knows nothing of this (DESIGN.md, crate notes), so
 //! [`unpack_layer`] applies the markers itself while extracting layers one
 //! after the other into the same directory. The markers themselves never
-//! appear in the result. Image pulling and the layer store are not built
-//! yet; this is the piece they will stand on.
+//! appear in the result. This flattens layers into one directory (what a
+//! student does by hand, and what `docker export` shows); the image store
+//! ([`crate::image`]) instead keeps each layer in its own directory and
+//! stacks them with overlayfs, turning whiteouts into overlayfs's own
+//! markers.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -63,6 +66,21 @@ fn clean_relative(path: &Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// Whether `dest/parent` can be reached without following a symlink.
+///
+/// A layer can hold a symlink `escape -> /etc` and then a whiteout
+/// `escape/.wh.passwd`: following the link, the whiteout would delete the
+/// *host's* `/etc/passwd`. Entries that are unpacked are guarded by
+/// `unpack_in`; whiteouts and opaque markers, which delete, are guarded by
+/// this check on every directory between `dest` and their target.
+fn reachable_without_symlinks(dest: &Path, parent: &Path) -> bool {
+    let mut dir = dest.to_path_buf();
+    parent.components().all(|component| {
+        dir.push(component);
+        !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink())
+    })
+}
+
 /// Remove whatever is at `path` (file, symlink or whole directory); absent is fine.
 fn remove_any(path: &Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(path) {
@@ -98,6 +116,10 @@ pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<LayerSummary, Laye
         };
         let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        let deletes = name == OPAQUE_MARKER || name.starts_with(WHITEOUT_PREFIX);
+        if deletes && !reachable_without_symlinks(dest, &parent) {
+            return Err(LayerError::Escape(shown));
+        }
 
         if name == OPAQUE_MARKER {
             // Clear the directory of everything not from this layer.
@@ -224,6 +246,35 @@ mod tests {
             std::fs::read_to_string(dest.path().join("x")).unwrap(),
             "now a file"
         );
+    }
+
+    #[test]
+    fn whiteouts_never_follow_a_layers_symlink_out_of_the_root() {
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("victim"), "precious").unwrap();
+        let mut links = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        links.append_link(&mut h, "escape", host.path()).unwrap();
+        let links = links.into_inner().unwrap();
+        for marker in ["escape/.wh.victim", "escape/.wh..wh..opq"] {
+            let root = tempfile::tempdir().unwrap();
+            unpack_layer(&links[..], root.path()).unwrap();
+            let upper = layer(&[(marker, Some(""))]);
+            assert!(
+                matches!(unpack_layer(&upper[..], root.path()), Err(LayerError::Escape(p)) if p == marker),
+                "{marker} through a symlink must be refused"
+            );
+            assert_eq!(
+                std::fs::read_to_string(host.path().join("victim")).unwrap(),
+                "precious"
+            );
+        }
     }
 
     #[test]

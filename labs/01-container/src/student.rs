@@ -82,7 +82,9 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 ///   that would land outside `dest`); a file replacing a directory, or the
 ///   reverse, replaces it;
 /// - an entry path that is absolute or contains `..` is
-///   `LayerError::Escape(path)`.
+///   `LayerError::Escape(path)`, and so is a whiteout or opaque marker whose
+///   directory is reached through a symlink (the layers' own `escape -> /etc`
+///   plus `escape/.wh.passwd` must not delete the host's `/etc/passwd`).
 ///
 /// The summary counts unpacked entries, whiteouts and opaque markers.
 pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<LayerSummary, LayerError> {

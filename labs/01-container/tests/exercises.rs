@@ -266,4 +266,32 @@ fn task_6_unpack_layer_with_whiteouts() {
         "an entry climbing out of the root is refused"
     );
     assert!(!root.path().join("../escaped").exists());
+
+    // A layer's symlink to a host directory, then a whiteout through it.
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("victim"), "precious").unwrap();
+    let mut links = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    links
+        .append_link(&mut header, "escape", host.path())
+        .unwrap();
+    unpack_layer(&links.into_inner().unwrap()[..], root.path()).unwrap();
+    let through_link = layer(&[("escape/.wh.victim", Some(""))]);
+    assert!(
+        matches!(
+            unpack_layer(&through_link[..], root.path()),
+            Err(LayerError::Escape(_))
+        ),
+        "a whiteout reached through a symlink is refused"
+    );
+    assert!(
+        host.path().join("victim").exists(),
+        "the host's file survives"
+    );
 }
