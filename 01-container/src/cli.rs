@@ -43,6 +43,8 @@ enum Command {
         /// runc's --pid-file does (containerd reads it).
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        #[command(flatten)]
+        stdio: StdioFiles,
     },
     /// Run the program of a created container.
     Start { id: String },
@@ -69,6 +71,8 @@ enum Command {
         /// watched by its monitor; `state` shows its exit code later).
         #[arg(long, short)]
         detach: bool,
+        #[command(flatten)]
+        stdio: StdioFiles,
     },
     /// List containers.
     List,
@@ -108,6 +112,57 @@ pub fn main(args: impl IntoIterator<Item = String>) -> ! {
     }
 }
 
+/// Where the container's output goes, when not to the runtime's own stdio.
+///
+/// runc passes its stdio on to the container and leaves files to its caller
+/// (containerd's shim). orc's runtime can open them itself, which is what a
+/// node agent needs to keep per-container logs on disk.
+#[derive(clap::Args)]
+struct StdioFiles {
+    /// Append the container's stdout to this file.
+    #[arg(long, value_name = "FILE")]
+    stdout: Option<PathBuf>,
+    /// Append the container's stderr to this file.
+    #[arg(long, value_name = "FILE")]
+    stderr: Option<PathBuf>,
+}
+
+impl StdioFiles {
+    /// Runs `f` with fds 1 and 2 pointing at the files, so that the
+    /// container created inside `f` inherits them, then puts the runtime's
+    /// own stdio back, so its messages still reach the caller.
+    fn around<T>(&self, f: impl FnOnce() -> T) -> anyhow::Result<T> {
+        use std::os::fd::AsRawFd;
+        let mut saved = Vec::new();
+        for (fd, path) in [(1, &self.stdout), (2, &self.stderr)] {
+            let Some(path) = path else { continue };
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            // SAFETY: dup and dup2 on descriptors we own or on 1 and 2,
+            // which exist for the life of the process.
+            let copy = unsafe { libc::dup(fd) };
+            // SAFETY: as above.
+            if copy < 0 || unsafe { libc::dup2(file.as_raw_fd(), fd) } < 0 {
+                anyhow::bail!("redirecting fd {fd} to {}", path.display());
+            }
+            saved.push((fd, copy));
+        }
+        let result = f();
+        for (fd, copy) in saved {
+            // SAFETY: `copy` is the duplicate made above; closing it after
+            // restoring leaves no descriptor behind.
+            unsafe {
+                libc::dup2(copy, fd);
+                libc::close(copy);
+            }
+        }
+        Ok(result)
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let rt = Runtime::new(&cli.root);
     match cli.command {
@@ -115,8 +170,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             id,
             bundle,
             pid_file,
+            stdio,
         } => {
-            let pid = rt.create(&id, &bundle)?;
+            let pid = stdio.around(|| rt.create(&id, &bundle))??;
             if let Some(path) = pid_file {
                 std::fs::write(&path, pid.to_string())
                     .with_context(|| format!("writing --pid-file {}", path.display()))?;
@@ -130,14 +186,17 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             id,
             bundle,
             detach: true,
+            stdio,
         } => {
-            rt.create(&id, &bundle)?;
+            stdio.around(|| rt.create(&id, &bundle))??;
             if let Err(e) = rt.start(&id) {
                 let _ = rt.delete(&id, true);
                 return Err(e.into());
             }
         }
-        Command::Run { id, bundle, .. } => return Ok(rt.run(&id, &bundle)?),
+        Command::Run {
+            id, bundle, stdio, ..
+        } => return Ok(stdio.around(|| rt.run(&id, &bundle))??),
         Command::List => {
             println!(
                 "{:<24} {:>8} {:<8} {:<21} BUNDLE",

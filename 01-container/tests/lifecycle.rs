@@ -335,3 +335,37 @@ fn run_detach_returns_at_once_and_state_shows_the_exit() {
     assert_eq!(f.state(&id)["exitCode"], 5);
     assert!(f.orc(&["delete", &id]).status.success());
 }
+
+#[test]
+fn container_output_can_go_to_files() {
+    let mut f = Fixture::new(&["sh", "-c", "echo to-out; echo to-err >&2; exit 3"]);
+    let id = f.id("logs");
+    let (out, err) = (f.dir.path().join("out.log"), f.dir.path().join("err.log"));
+    std::fs::write(&out, "earlier\n").unwrap();
+    let output = f
+        .command()
+        .args(["run", &id, "--stdout"])
+        .arg(&out)
+        .arg("--stderr")
+        .arg(&err)
+        .arg("--bundle")
+        .arg(&f.bundle)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "the exit code still comes back"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "earlier\nto-out\n",
+        "appended"
+    );
+    assert_eq!(std::fs::read_to_string(&err).unwrap(), "to-err\n");
+    assert!(
+        output.stdout.is_empty(),
+        "nothing reaches the caller's stdout"
+    );
+}
