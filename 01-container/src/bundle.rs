@@ -23,14 +23,14 @@ pub struct Bundle {
 impl Bundle {
     /// Read `DIR/config.json`, parse it, and validate it.
     pub fn load(dir: &Path) -> Result<Bundle> {
-        let dir = std::fs::canonicalize(dir).map_err(|source| Error::ReadConfig {
+        let dir = std::fs::canonicalize(dir).map_err(|error| Error::ReadConfig {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
         let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadConfig {
+        let text = std::fs::read_to_string(&path).map_err(|error| Error::ReadConfig {
             path: path.clone(),
-            source,
+            error,
         })?;
         let spec = parse_spec(&path, &text)?;
         let root = spec

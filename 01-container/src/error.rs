@@ -9,11 +9,14 @@ use std::path::PathBuf;
 /// Everything the runtime library can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `config.json` could not be read at all.
-    #[error("cannot read {path}: {source}")]
+    /// `config.json` could not be read at all. (The I/O error is part of
+    /// the message, not a `source`, so it is not printed twice.)
+    #[error(
+        "cannot read {path}: {error} (--bundle names the directory holding config.json and rootfs)"
+    )]
     ReadConfig {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// `config.json` is not valid JSON, or a field has the wrong type.
     /// `field` is the path serde was at (`process.user.uid`).
