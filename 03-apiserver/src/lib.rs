@@ -43,13 +43,17 @@
 //!
 //! ## What it leaves out
 //!
-//! Server-side apply (answered 415), protobuf bodies (answered 415),
-//! OpenAPI schemas (`kubectl explain`), client certificates, authorization (every
-//! authenticated user may do everything), encryption key rotation,
+//! Server-side apply and protobuf bodies (both answered 415, so kubectl's
+//! typed commands such as `kubectl create deployment` fail cleanly),
+//! OpenAPI schemas (`kubectl explain`), client certificates, authorization
+//! (every authenticated user may do everything), encryption key rotation,
 //! graceful pod deletion (pods go away at once unless they have
-//! finalizers), the `Terminating` phase of namespaces (a namespace delete
-//! sweeps its contents at once, see `handlers/namespaces.rs`), and
-//! `deletecollection`.
+//! finalizers), delete `propagationPolicy` (accepted and ignored until the
+//! garbage collector of chapter 05), the `Terminating` phase of namespaces
+//! (a namespace delete sweeps its contents at once, see
+//! `handlers/namespaces.rs`), and `deletecollection`.
+//!
+//! The book's chapter is `chapters/src/03-apiserver.md`.
 
 pub mod client;
 pub mod codec;
