@@ -37,18 +37,23 @@
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
 //! - [`server`]: routes, authentication, body limit, start-up, [`run`].
+//! - [`tls`]: HTTPS, so bearer tokens are not sent in clear.
 //! - [`client`]: the other side: a client, the informer (list, watch,
 //!   cache, re-list on 410) and the work queue later components build on.
 //!
 //! ## What it leaves out
 //!
-//! Server-side apply (answered 415), protobuf bodies (answered 415),
-//! OpenAPI schemas (`kubectl explain`), TLS, authorization (every
-//! authenticated user may do everything), encryption key rotation,
+//! Server-side apply and protobuf bodies (both answered 415, so kubectl's
+//! typed commands such as `kubectl create deployment` fail cleanly),
+//! OpenAPI schemas (`kubectl explain`), client certificates, authorization
+//! (every authenticated user may do everything), encryption key rotation,
 //! graceful pod deletion (pods go away at once unless they have
-//! finalizers), the `Terminating` phase of namespaces (a namespace delete
-//! sweeps its contents at once, see `handlers/namespaces.rs`), and
-//! `deletecollection`.
+//! finalizers), delete `propagationPolicy` (accepted and ignored until the
+//! garbage collector of chapter 05), the `Terminating` phase of namespaces
+//! (a namespace delete sweeps its contents at once, see
+//! `handlers/namespaces.rs`), and `deletecollection`.
+//!
+//! The book's chapter is `chapters/src/03-apiserver.md`.
 
 pub mod client;
 pub mod codec;
@@ -68,6 +73,7 @@ pub mod smp;
 pub mod status;
 pub mod storage;
 pub mod tables;
+pub mod tls;
 pub mod validation;
 pub mod watch;
 

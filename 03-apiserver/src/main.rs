@@ -1,7 +1,9 @@
 //! `orc-apiserver`: the chapter 03 API server as a program.
 //!
 //! ```text
-//! orc-apiserver --etcd http://127.0.0.1:2379 --listen 127.0.0.1:6443 [--token-file tokens.csv]
+//! orc-apiserver --etcd http://127.0.0.1:2379 --listen 127.0.0.1:6443 \
+//!     [--token-file tokens.csv] [--tls-cert-file cert.pem --tls-private-key-file key.pem] \
+//!     [--encryption-key-file key1.hex]
 //! ```
 
 use std::net::SocketAddr;
@@ -23,6 +25,12 @@ struct Args {
     /// Bearer tokens, one per line (`token[,user,uid]`). Without it, no authentication.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// PEM certificate chain to serve HTTPS with (needs --tls-private-key-file).
+    #[arg(long, requires = "tls_private_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    tls_private_key_file: Option<PathBuf>,
     /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
     #[arg(long)]
     encryption_key_file: Option<PathBuf>,
@@ -39,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let mut config = orc_apiserver::Config::new(args.etcd, args.listen);
     config.token_file = args.token_file;
     config.encryption_key_file = args.encryption_key_file;
+    config.tls = args.tls_cert_file.zip(args.tls_private_key_file);
     orc_apiserver::run(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))

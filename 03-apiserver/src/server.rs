@@ -47,6 +47,8 @@ pub struct Config {
     /// A file of bearer tokens, one per line (`token[,user,uid]`, the
     /// format of Kubernetes' `--token-auth-file`). None: no authentication.
     pub token_file: Option<PathBuf>,
+    /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// A file holding a 64-hex-digit AES-256 key: Secrets are then
     /// encrypted at rest. The file's stem names the key in stored values.
     pub encryption_key_file: Option<PathBuf>,
@@ -64,6 +66,7 @@ impl Config {
             listen,
             token_file: None,
             encryption_key_file: None,
+            tls: None,
             bookmark_interval: Duration::from_secs(60),
             watch: WatchLimits::default(),
         }
@@ -88,6 +91,9 @@ pub enum ServerError {
     /// The encryption key file could not be read or is malformed.
     #[error("encryption key file {path}: {message}")]
     EncryptionKey { path: PathBuf, message: String },
+    /// The certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The listen address could not be bound.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -113,6 +119,8 @@ pub struct AppState {
 /// A bound server, not yet serving: tests read its address first.
 pub struct Server {
     listener: TcpListener,
+    /// Set when serving HTTPS.
+    tls: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<AppState>,
 }
 
@@ -158,6 +166,10 @@ impl Server {
                 Some(read_tokens(&text))
             }
         };
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
+            None => None,
+        };
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -172,7 +184,11 @@ impl Server {
             tokens,
             bookmark_interval: config.bookmark_interval,
         });
-        Ok(Server { listener, state })
+        Ok(Server {
+            listener,
+            tls,
+            state,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -182,8 +198,19 @@ impl Server {
 
     /// Serves until the task is dropped or the listener fails.
     pub async fn serve(self) -> std::io::Result<()> {
-        tracing::info!(addr = ?self.listener.local_addr().ok(), "orc-apiserver serving");
-        axum::serve(self.listener, router(self.state)).await
+        let addr = self.listener.local_addr().ok();
+        let app = router(self.state);
+        match self.tls {
+            Some(acceptor) => {
+                tracing::info!(?addr, "orc-apiserver serving HTTPS");
+                let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
+                axum::serve(listener, app).await
+            }
+            None => {
+                tracing::info!(?addr, "orc-apiserver serving plain HTTP");
+                axum::serve(self.listener, app).await
+            }
+        }
     }
 }
 

@@ -241,6 +241,149 @@ fn columns(kind: &str, obj: &Value) -> (Vec<(&'static str, u8)>, Vec<Value>) {
                 age,
             ],
         ),
+        "Event" => {
+            let last = obj
+                .pointer("/lastTimestamp")
+                .or_else(|| obj.pointer("/eventTime"));
+            let last_seen = last
+                .and_then(Value::as_str)
+                .and_then(parse_rfc3339)
+                .map(|t| human_duration(unix_now() - t))
+                .unwrap_or_else(|| "<unknown>".into());
+            let object = format!(
+                "{}/{}",
+                text(obj, "/involvedObject/kind", "").to_lowercase(),
+                text(obj, "/involvedObject/name", "")
+            );
+            (
+                vec![
+                    ("Last Seen", 0),
+                    ("Type", 0),
+                    ("Reason", 0),
+                    ("Object", 0),
+                    ("Message", 0),
+                ],
+                vec![
+                    json!(last_seen),
+                    json!(text(obj, "/type", "")),
+                    json!(text(obj, "/reason", "")),
+                    json!(object),
+                    json!(text(obj, "/message", "")),
+                ],
+            )
+        }
+        "Endpoints" => {
+            let mut addresses = Vec::new();
+            for subset in obj
+                .pointer("/subsets")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let ports: Vec<String> = subset["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| p["port"].to_string())
+                    .collect();
+                for a in subset["addresses"].as_array().into_iter().flatten() {
+                    let ip = a["ip"].as_str().unwrap_or("");
+                    if ports.is_empty() {
+                        addresses.push(ip.to_string());
+                    }
+                    addresses.extend(ports.iter().map(|p| format!("{ip}:{p}")));
+                }
+            }
+            let shown = if addresses.is_empty() {
+                "<none>".to_string()
+            } else {
+                addresses.join(",")
+            };
+            (
+                vec![("Name", 0), ("Endpoints", 0), ("Age", 0)],
+                vec![name, json!(shown), age],
+            )
+        }
+        "Lease" => (
+            vec![("Name", 0), ("Holder", 0), ("Age", 0)],
+            vec![name, json!(text(obj, "/spec/holderIdentity", "")), age],
+        ),
+        "DaemonSet" => {
+            let n = |p: &str| obj.pointer(p).cloned().unwrap_or(json!(0));
+            (
+                vec![
+                    ("Name", 0),
+                    ("Desired", 0),
+                    ("Current", 0),
+                    ("Ready", 0),
+                    ("Up-to-date", 0),
+                    ("Available", 0),
+                    ("Age", 0),
+                ],
+                vec![
+                    name,
+                    n("/status/desiredNumberScheduled"),
+                    n("/status/currentNumberScheduled"),
+                    n("/status/numberReady"),
+                    n("/status/updatedNumberScheduled"),
+                    n("/status/numberAvailable"),
+                    age,
+                ],
+            )
+        }
+        "Job" => {
+            let succeeded = text(obj, "/status/succeeded", "0");
+            let completions = text(obj, "/spec/completions", "1");
+            let status = if succeeded == completions {
+                "Complete"
+            } else {
+                "Running"
+            };
+            (
+                vec![("Name", 0), ("Status", 0), ("Completions", 0), ("Age", 0)],
+                vec![
+                    name,
+                    json!(status),
+                    json!(format!("{succeeded}/{completions}")),
+                    age,
+                ],
+            )
+        }
+        "Ingress" => {
+            let hosts: Vec<&str> = obj
+                .pointer("/spec/rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["host"].as_str())
+                .collect();
+            (
+                vec![
+                    ("Name", 0),
+                    ("Class", 0),
+                    ("Hosts", 0),
+                    ("Address", 0),
+                    ("Ports", 0),
+                    ("Age", 0),
+                ],
+                vec![
+                    name,
+                    json!(text(obj, "/spec/ingressClassName", "<none>")),
+                    json!(if hosts.is_empty() {
+                        "*".to_string()
+                    } else {
+                        hosts.join(",")
+                    }),
+                    json!(""),
+                    json!(if obj.pointer("/spec/tls").is_some() {
+                        "80, 443"
+                    } else {
+                        "80"
+                    }),
+                    age,
+                ],
+            )
+        }
         _ => (vec![("Name", 0), ("Age", 0)], vec![name, age]),
     }
 }
@@ -295,6 +438,20 @@ mod tests {
         assert_eq!(human_duration(30 * 3600), "30h");
         assert_eq!(human_duration(3 * 86_400 + 3600), "3d1h");
         assert_eq!(human_duration(40 * 86_400), "40d");
+    }
+
+    #[test]
+    fn endpoints_and_events() {
+        let ep = json!({"metadata": {"name": "web"}, "subsets": [{"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}], "ports": [{"port": 80}]}]});
+        assert_eq!(
+            table("Endpoints", &[ep], "1", None)["rows"][0]["cells"][1],
+            "10.0.0.1:80,10.0.0.2:80"
+        );
+        let ev = json!({"metadata": {"name": "e"}, "type": "Normal", "reason": "Scheduled", "involvedObject": {"kind": "Pod", "name": "web"}, "message": "ok"});
+        assert_eq!(
+            table("Event", &[ev], "1", None)["rows"][0]["cells"][3],
+            "pod/web"
+        );
     }
 
     #[test]

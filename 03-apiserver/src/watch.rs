@@ -101,8 +101,8 @@ pub struct TooOld {
     pub oldest: i64,
 }
 
-// ANCHOR: subscribe
 impl Feed {
+    // ANCHOR: subscribe
     /// Events after revision `after`: the buffered ones now, and a receiver
     /// for the rest. Both are taken under the lock the feed pushes under, so
     /// together they hold every event after `after` exactly once.

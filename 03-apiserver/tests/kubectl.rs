@@ -1,7 +1,8 @@
 //! The installed kubectl against orc, and bearer-token authentication.
 //!
-//! kubectl's tests run without a token file: orc serves plain HTTP, and
-//! kubectl only sends a kubeconfig's token to TLS servers.
+//! Most kubectl tests run on plain HTTP without a token file: kubectl only
+//! sends a kubeconfig's token to TLS servers. `kubectl_over_https_with_a_token`
+//! covers the combination.
 
 mod common;
 
@@ -283,4 +284,69 @@ async fn discovery_documents() {
     insta::assert_json_snapshot!("discovery_pods", pods);
     let (_, apis) = s.get("/apis").await;
     insta::assert_json_snapshot!("discovery_groups", apis);
+}
+
+/// Over HTTPS kubectl does send its token: the right one lists pods, a
+/// wrong one is refused with 401.
+#[tokio::test]
+async fn kubectl_over_https_with_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = orc_testkit::require_command("openssl");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args(["-subj", "/CN=orc", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, format!("{TOKEN},admin,1\n")).unwrap();
+    let s = TestServer::start_with(|c| {
+        c.tls = Some((cert, key));
+        c.token_file = Some(tokens);
+    })
+    .await;
+    let write_config = |token: &str| {
+        let path = dir.path().join(format!("tls-{token}"));
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: orc\n  cluster:\n    server: https://{}\n    insecure-skip-tls-verify: true\n\
+             users:\n- name: me\n  user:\n    token: {token}\ncontexts:\n- name: orc\n  context:\n    cluster: orc\n    user: me\n\
+             current-context: orc\n",
+            s.addr
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (ok, out) = kubectl(
+        dir.path(),
+        &write_config(TOKEN),
+        &["get", "namespaces", "-o", "name"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains("namespace/kube-system"), "{out}");
+    let (ok, out) = kubectl(dir.path(), &write_config("wrong"), &["get", "pods"]).await;
+    assert!(!ok);
+    assert!(
+        out.contains("Unauthorized") || out.contains("provide credentials"),
+        "{out}"
+    );
 }

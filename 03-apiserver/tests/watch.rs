@@ -320,3 +320,21 @@ async fn two_api_servers_share_one_etcd() {
     assert_eq!(code, 200);
     task.abort();
 }
+
+/// A resourceVersion from the future is not "too old": the watch waits
+/// for it, and sends what comes after it.
+#[tokio::test]
+async fn a_future_resource_version_waits() {
+    let s = TestServer::start().await;
+    let (_, list) = s.get(PODS).await;
+    let future = rv(&list) + 2;
+    let mut w = WatchReader::open(&s, &format!("{PODS}?watch=true&resourceVersion={future}")).await;
+    for name in ["f1", "f2", "f3"] {
+        s.post(PODS, &pod(name)).await;
+    }
+    assert_eq!(
+        w.take(1).await,
+        [ev("ADDED", "f3")],
+        "f1 and f2 are at or before {future}"
+    );
+}

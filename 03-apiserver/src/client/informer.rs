@@ -14,7 +14,7 @@
 //!    differences are notified as if they had been events.
 //!
 //! Components read the cache, never the API, for their decisions; they
-//! write through the [`Client`](super::Client).
+//! write through the [`super::Client`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

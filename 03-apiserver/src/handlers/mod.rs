@@ -8,7 +8,7 @@
 //! | object       | get          |        | update | patch | delete |
 //! | subresource  | get          | (binding) | update | patch |     |
 //!
-//! The verbs live in [`read`], [`write`], [`watch`] and [`subresources`];
+//! The verbs live in [`read`], [`mod@write`], [`watch`] and [`subresources`];
 //! this module only dispatches and shapes replies.
 
 pub mod namespaces;

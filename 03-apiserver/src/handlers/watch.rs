@@ -38,7 +38,7 @@ use crate::resources::Resource;
 use crate::selectors::ObjectFilter;
 use crate::server::AppState;
 use crate::status::ApiError;
-use crate::storage;
+use crate::storage::{self, StorageError};
 use crate::watch::{FeedMessage, StoredEvent};
 
 // ANCHOR: translate
@@ -129,9 +129,10 @@ async fn start(
             .map(|(_, o)| o)
             .filter(|o| filter.matches(o))
             .collect();
-    } else if let Err(e) = state.store.check_revision(requested).await {
+    } else if let Err(StorageError::Compacted) = state.store.check_revision(requested).await {
         // etcd compacted the revision away: nobody can replay from it.
-        let message = format!("too old resource version: {requested} ({e})");
+        // (A *future* revision is not an error: the watch simply waits.)
+        let message = format!("too old resource version: {requested}");
         let _ = tx.send(Ok(expired(message))).await;
         return Ok(stream_response(rx));
     }

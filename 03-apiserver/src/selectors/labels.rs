@@ -58,17 +58,24 @@ pub struct SelectorError {
 }
 
 // ANCHOR: matches
+/// Whether an object with `labels` satisfies every requirement of `selector`.
+/// A free function (and [`Selector::matches`] its method form) so lab 03
+/// can give students the same signature to fill in.
+pub fn matches(selector: &Selector, labels: &BTreeMap<String, String>) -> bool {
+    selector.requirements.iter().all(|r| match r {
+        Requirement::Equals(k, v) => labels.get(k) == Some(v),
+        Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
+        Requirement::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
+        Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|l| !vs.contains(l)),
+        Requirement::Exists(k) => labels.contains_key(k),
+        Requirement::DoesNotExist(k) => !labels.contains_key(k),
+    })
+}
+
 impl Selector {
-    /// Whether an object with `labels` satisfies every requirement.
+    /// See [`matches()`].
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.requirements.iter().all(|r| match r {
-            Requirement::Equals(k, v) => labels.get(k) == Some(v),
-            Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|l| !vs.contains(l)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::DoesNotExist(k) => !labels.contains_key(k),
-        })
+        matches(self, labels)
     }
 
     /// Whether this selector matches everything.

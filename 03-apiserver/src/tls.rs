@@ -1,0 +1,120 @@
+//! HTTPS: the API server behind TLS when a certificate is given.
+//!
+//! Bearer tokens are passwords; sent over plain HTTP, anyone on the path
+//! can copy them. kubectl agrees: it only sends a kubeconfig's token to
+//! an `https://` server. So a real cluster serves its API over TLS, and
+//! with `--tls-cert-file` and `--tls-private-key-file` orc does too.
+//!
+//! axum serves anything that implements its `Listener` trait. A
+//! [`TlsListener`] accepts TCP connections and runs each TLS handshake in
+//! its own task, handing finished streams to axum through a channel, so a
+//! slow (or malicious) client stuck in its handshake never delays others.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::server::TlsStream;
+
+/// How long a client may take to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the certificate or key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or parsed.
+    #[error("{path}: {message}")]
+    Pem { path: String, message: String },
+    /// rustls refused the pair (for example, the key does not match).
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// A TLS acceptor from PEM files: a certificate chain and its private key.
+pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsError> {
+    let pem = |path: &Path, e: rustls_pki_types::pem::Error| TlsError::Pem {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let certs = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| pem(cert_file, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem(cert_file, e))?;
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| pem(key_file, e))?;
+    // ring, named explicitly: no reliance on a process-wide default provider.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+// ANCHOR: listener
+/// A listener whose connections are TLS streams.
+pub struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local_addr: SocketAddr,
+}
+
+impl TlsListener {
+    /// Starts accepting on `tcp`; handshakes run in their own tasks.
+    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
+        let local_addr = tcp.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (stream, addr) = match tcp.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off, retry.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                if tx.is_closed() {
+                    // The server is gone; stop accepting.
+                    return;
+                }
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, addr)).await;
+                        }
+                        Ok(Err(error)) => tracing::debug!(%addr, %error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { ready, local_addr })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(connection) => connection,
+            // The accept task only stops when this listener is gone, so
+            // this branch cannot run while axum awaits it; wait forever.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local_addr)
+    }
+}
+// ANCHOR_END: listener
