@@ -61,6 +61,36 @@ pub fn key_of(obj: &Value) -> String {
     }
 }
 
+// ANCHOR: relist_changes
+/// What a re-list tells an informer: the notifications that turn `cached`
+/// into `fresh` (both keyed by [`key_of`]). Objects only cached were deleted
+/// while we were not watching, objects only listed were added, objects in
+/// both but different were updated; deletions come first, then the rest in
+/// key order. Pure, so lab 03 can ask students for it.
+pub fn relist_changes(
+    cached: &BTreeMap<String, Value>,
+    fresh: &BTreeMap<String, Value>,
+) -> Vec<Notification> {
+    let mut changes = Vec::new();
+    for (key, old) in cached {
+        if !fresh.contains_key(key) {
+            changes.push(Notification::Deleted(old.clone()));
+        }
+    }
+    for (key, new) in fresh {
+        match cached.get(key) {
+            None => changes.push(Notification::Added(new.clone())),
+            Some(old) if old != new => changes.push(Notification::Updated {
+                old: old.clone(),
+                new: new.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    changes
+}
+// ANCHOR_END: relist_changes
+
 /// The informer's local copy, shared with readers.
 #[derive(Debug, Default)]
 pub struct Cache {
@@ -124,22 +154,7 @@ impl Cache {
     pub fn replace(&self, items: Vec<Value>) -> Vec<Notification> {
         let fresh: BTreeMap<String, Value> = items.into_iter().map(|o| (key_of(&o), o)).collect();
         let mut cache = self.write();
-        let mut changes = Vec::new();
-        for (key, old) in cache.iter() {
-            if !fresh.contains_key(key) {
-                changes.push(Notification::Deleted(old.clone()));
-            }
-        }
-        for (key, new) in &fresh {
-            match cache.get(key) {
-                None => changes.push(Notification::Added(new.clone())),
-                Some(old) if old != new => changes.push(Notification::Updated {
-                    old: old.clone(),
-                    new: new.clone(),
-                }),
-                Some(_) => {}
-            }
-        }
+        let changes = relist_changes(&cache, &fresh);
         *cache = fresh;
         changes
     }

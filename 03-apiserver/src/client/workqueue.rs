@@ -51,6 +51,16 @@ pub struct WorkQueue {
     ready: Notify,
 }
 
+// ANCHOR: backoff
+/// The delay before retry number `failures` (1-based): [`BASE_DELAY`],
+/// doubled with every failure, never more than [`MAX_DELAY`]. A free
+/// function so lab 03 can ask students for it.
+pub fn backoff(failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1));
+    BASE_DELAY.saturating_mul(factor).min(MAX_DELAY)
+}
+// ANCHOR_END: backoff
+
 impl WorkQueue {
     /// An empty queue.
     pub fn new() -> WorkQueue {
@@ -113,12 +123,6 @@ impl WorkQueue {
         }
     }
 
-    /// The delay before retry number `failures` (1-based).
-    pub fn backoff(failures: u32) -> Duration {
-        let factor = 2u32.saturating_pow(failures.saturating_sub(1));
-        BASE_DELAY.saturating_mul(factor).min(MAX_DELAY)
-    }
-
     /// Schedules `key` again after its backoff; call after a failed
     /// reconcile (and then `done`).
     pub fn add_rate_limited(self: &std::sync::Arc<Self>, key: &str) {
@@ -130,7 +134,7 @@ impl WorkQueue {
         };
         let (queue, key) = (self.clone(), key.to_string());
         tokio::spawn(async move {
-            tokio::time::sleep(WorkQueue::backoff(failures)).await;
+            tokio::time::sleep(backoff(failures)).await;
             queue.add(&key);
         });
     }
@@ -187,9 +191,9 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        assert_eq!(WorkQueue::backoff(1), Duration::from_millis(5));
-        assert_eq!(WorkQueue::backoff(3), Duration::from_millis(20));
-        assert_eq!(WorkQueue::backoff(40), MAX_DELAY);
+        assert_eq!(backoff(1), Duration::from_millis(5));
+        assert_eq!(backoff(3), Duration::from_millis(20));
+        assert_eq!(backoff(40), MAX_DELAY);
     }
 
     #[tokio::test(start_paused = true)]
