@@ -1,0 +1,182 @@
+//! cgroups: limits and accounting for the container's processes.
+//!
+//! A cgroup is a directory in a special filesystem; a process belongs to it
+//! once its pid is written to `cgroup.procs`, and the controller files in the
+//! directory (`memory.limit_in_bytes`, `pids.max`...) apply to every process
+//! in it, and to their children, which are born inside.
+//!
+//! Two incompatible layouts exist, and orc speaks both through [`Cgroup`]:
+//!
+//! - **v1** ([`v1`]): one hierarchy per controller,
+//!   `/sys/fs/cgroup/memory/orc/ID`, `/sys/fs/cgroup/pids/orc/ID`...
+//!   A container has a directory in each.
+//! - **v2** ([`v2`]): one unified hierarchy, `/sys/fs/cgroup/orc/ID`, with
+//!   controllers switched on for children via `cgroup.subtree_control`, and
+//!   different file names and units (`memory.max`, `cpu.weight`).
+//!
+//! Both backends take the cgroup filesystem's root as a parameter, so the v2
+//! backend is unit-tested against a fake tree in a temp dir on this cgroup v1
+//! machine.
+
+pub mod v1;
+pub mod v2;
+
+use crate::error::{Error, Result};
+use crate::spec::Resources;
+use std::path::{Path, PathBuf};
+
+/// What the runtime reads back from a cgroup, for `state` and for later
+/// chapters' metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CgroupStats {
+    pub memory_usage_bytes: u64,
+    /// Total CPU time of all processes, in nanoseconds.
+    pub cpu_usage_ns: u64,
+    /// How many times the kernel's OOM killer killed a process here.
+    pub oom_kills: u64,
+    pub pids: u64,
+}
+
+/// One container's cgroup, whichever the layout.
+// ANCHOR: cgroup_trait
+pub trait Cgroup {
+    /// Create the directories (and on v2, enable controllers on the way).
+    fn create(&self) -> Result<()>;
+    /// Write the limits from the config.
+    fn apply(&self, resources: &Resources) -> Result<()>;
+    /// Move a process in. Its future children are born inside.
+    fn add_process(&self, pid: i32) -> Result<()>;
+    /// Read usage counters. Missing files read as zero.
+    fn stats(&self) -> CgroupStats;
+    /// Pids of the processes inside.
+    fn processes(&self) -> Vec<i32>;
+    /// Remove the directories. Fails while processes are inside (EBUSY).
+    fn remove(&self) -> Result<()>;
+}
+// ANCHOR_END: cgroup_trait
+
+/// The cgroup filesystem of this host.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Open the container cgroup at `path` (e.g. `/orc/web`) on this host,
+/// picking the backend by looking at how `/sys/fs/cgroup` is mounted: only a
+/// v2 root has `cgroup.controllers`.
+pub fn open(path: &str) -> Box<dyn Cgroup> {
+    let root = Path::new(CGROUP_ROOT);
+    if root.join("cgroup.controllers").exists() {
+        Box::new(v2::CgroupV2::new(root, path))
+    } else {
+        Box::new(v1::CgroupV1::new(root, path))
+    }
+}
+
+/// The cgroup path for a container: the config's `cgroupsPath`, or
+/// `/orc/ID`. Relative paths are taken from the hierarchy root as well,
+/// which is what runc does when it is not under systemd.
+pub fn container_path(cgroups_path: Option<&str>, id: &str) -> String {
+    match cgroups_path {
+        Some(p) if !p.is_empty() => format!("/{}", p.trim_start_matches('/')),
+        _ => format!("/orc/{id}"),
+    }
+}
+
+/// Convert v1 `cpu.shares` (2..=262144, default 1024) to v2 `cpu.weight`
+/// (1..=10000, default 100).
+///
+/// This is the linear map runc, crun and systemd agree on: it sends the
+/// ends of one range to the ends of the other. (It maps 1024 to 39, not to
+/// 100; the ecosystem kept it for compatibility.)
+// ANCHOR: shares_to_weight
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0; // "not set": leave the default alone
+    }
+    let shares = shares.clamp(2, 262_144);
+    1 + ((shares - 2) * 9999) / 262_142
+}
+// ANCHOR_END: shares_to_weight
+
+/// Write one cgroup file. `O_TRUNC` on a cgroup file is harmless, and the
+/// `create` flag only matters for fake trees in tests.
+pub(crate) fn write_file(path: &Path, value: &str) -> Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|source| Error::Cgroup {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Read a file holding a single number (missing or garbled: 0).
+pub(crate) fn read_u64(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Read `key value` lines (memory.events, cpu.stat, memory.oom_control).
+pub(crate) fn read_keyed(path: &Path, key: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Read `cgroup.procs`.
+pub(crate) fn read_procs(path: &Path) -> Vec<i32> {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// `rmdir` a cgroup directory, retrying briefly: right after the last
+/// process exits the kernel may still report EBUSY for a moment.
+pub(crate) fn remove_dir(dir: &PathBuf) -> Result<()> {
+    for attempt in 0..50 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 49 => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(source) => {
+                return Err(Error::Cgroup {
+                    path: dir.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_map_onto_weights() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(1), 1);
+        assert_eq!(shares_to_weight(0), 0);
+    }
+
+    #[test]
+    fn default_path_is_under_orc() {
+        assert_eq!(container_path(None, "web"), "/orc/web");
+        assert_eq!(container_path(Some("pods/a"), "web"), "/pods/a");
+        assert_eq!(container_path(Some("/pods/a"), "web"), "/pods/a");
+    }
+}

@@ -1,0 +1,235 @@
+//! Building the container's view of the filesystem, then moving into it.
+//!
+//! Runs in the container's init, in its fresh mount namespace. The steps, in
+//! order (each explained where it happens):
+//!
+//! 1. make every mount private, so nothing we do propagates to the host;
+//! 2. bind the root filesystem onto itself (pivot_root wants a mount point);
+//! 3. perform the [`mount_plan`], then create `/dev`'s nodes;
+//! 4. `pivot_root` into it and detach the old root;
+//! 5. read-only paths, masked paths, and finally a read-only `/`.
+
+use crate::devices;
+use crate::error::{Context, Result};
+use crate::mounts::{MountStep, mount_plan};
+use crate::spec::Spec;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::statvfs::{FsFlags, statvfs};
+use std::path::{Path, PathBuf};
+
+/// Steps 1 to 3: everything done while the host's paths are still visible
+/// (bind sources, the bundle, the host's `/dev`).
+pub(crate) fn prepare(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<()> {
+    // ANCHOR: private
+    // A new mount namespace starts with copies of the host's mounts, still
+    // in the host's peer groups when they are "shared" (systemd makes `/`
+    // shared). Without this, our mounts would appear on the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context(|| "making / private (mount --make-rprivate /)".into())?;
+    // ANCHOR_END: private
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context(|| format!("bind-mounting the root filesystem {}", rootfs.display()))?;
+
+    // Validated when the bundle was loaded, so this cannot fail here.
+    let plan = mount_plan(spec).unwrap_or_default();
+    for step in &plan {
+        perform(step, bundle, rootfs)?;
+    }
+    if plan.iter().any(|s| s.destination == "/dev" && !s.is_bind()) {
+        devices::create_default_devices(&rootfs.join("dev"))?;
+    }
+    Ok(())
+}
+
+/// Where a container path lands on the host, refusing any path that a
+/// symlink inside the (untrusted) image would redirect outside the rootfs.
+fn host_path(rootfs: &Path, dest: &str) -> Result<PathBuf> {
+    let path = rootfs.join(dest.trim_start_matches('/'));
+    let real = std::fs::canonicalize(&path).context(|| format!("resolving {}", path.display()))?;
+    if !real.starts_with(rootfs) {
+        return Err(std::io::Error::other(format!(
+            "{dest} resolves outside the root filesystem"
+        )))
+        .context(|| format!("mount destination {dest}"));
+    }
+    Ok(real)
+}
+
+/// Perform one planned mount.
+// ANCHOR: perform
+fn perform(step: &MountStep, bundle: &Path, rootfs: &Path) -> Result<()> {
+    let what = || {
+        format!(
+            "mounting {} ({}) on {}",
+            step.source, step.fstype, step.destination
+        )
+    };
+    let source = if step.is_bind() {
+        // runc resolves relative bind sources against the bundle directory.
+        let src = bundle.join(&step.source);
+        if !src.exists() {
+            return Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+                .context(|| format!("bind source {} for {}", src.display(), step.destination));
+        }
+        Some(src)
+    } else {
+        None
+    };
+    // Create the mount point: an empty file for a file bind, else a directory.
+    let target = rootfs.join(step.destination.trim_start_matches('/'));
+    if !target.exists() {
+        match &source {
+            Some(src) if !src.is_dir() => {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).context(what)?;
+                }
+                std::fs::File::create(&target).context(what)?;
+            }
+            _ => std::fs::create_dir_all(&target).context(what)?,
+        }
+    }
+    let target = host_path(rootfs, &step.destination)?;
+
+    if let Some(src) = &source {
+        let first = step.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+        mount(Some(src), &target, None::<&str>, first, None::<&str>).context(what)?;
+        // The kernel ignores ro/nosuid/... on the initial bind: they need a
+        // remount of the new bind mount.
+        let rest = step.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+        if !rest.is_empty() {
+            let flags = rest | MsFlags::MS_BIND | MsFlags::MS_REMOUNT | locked_flags(&target);
+            mount(None::<&str>, &target, None::<&str>, flags, None::<&str>).context(what)?;
+        }
+    } else {
+        let data = (!step.data.is_empty()).then_some(step.data.as_str());
+        let done = mount(
+            Some(step.source.as_str()),
+            &target,
+            Some(step.fstype.as_str()),
+            step.flags,
+            data,
+        );
+        match done {
+            // A new sysfs instance needs a new network namespace (it shows
+            // network devices). Without one, bind the host's, read-only.
+            Err(nix::errno::Errno::EPERM) if step.fstype == "sysfs" => {
+                let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+                mount(Some("/sys"), &target, None::<&str>, bind, None::<&str>).context(what)?;
+                remount_readonly(&target)?;
+            }
+            other => other.context(what)?,
+        }
+    }
+    if let Some(prop) = step.propagation {
+        mount(None::<&str>, &target, None::<&str>, prop, None::<&str>).context(what)?;
+    }
+    Ok(())
+}
+// ANCHOR_END: perform
+
+/// The flags a remount must repeat. In a user namespace the kernel "locks"
+/// nosuid/nodev/noexec/atime flags inherited from a more privileged mount and
+/// refuses any remount that would clear them; asking for them again is fine.
+fn locked_flags(path: &Path) -> MsFlags {
+    let Ok(st) = statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            out |= ms;
+        }
+    }
+    out
+}
+
+/// Remount an existing mount read-only, keeping its other flags.
+fn remount_readonly(path: &Path) -> Result<()> {
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(path);
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+        .context(|| format!("remounting {} read-only", path.display()))
+}
+
+/// Step 4: make `rootfs` the root and drop every reference to the host's.
+///
+/// `chroot` only changes how paths resolve for one process; the old root
+/// stays mounted and reachable (a classic escape: `chroot` again from a
+/// directory fd opened before). `pivot_root` moves the old root to a mount
+/// point *inside* the new one, where we can then unmount it: afterwards the
+/// host's filesystem is simply not in this mount namespace any more.
+// ANCHOR: pivot
+pub(crate) fn pivot(rootfs: &Path) -> Result<()> {
+    std::env::set_current_dir(rootfs).context(|| format!("chdir {}", rootfs.display()))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one at "/"
+    // (no put_old directory needed, see pivot_root(2) NOTES)...
+    nix::unistd::pivot_root(".", ".")
+        .context(|| format!("pivot_root into {}", rootfs.display()))?;
+    // ...and unmounting "." then removes the old root, lazily, since our own
+    // cwd is still in it until we chdir.
+    umount2(".", MntFlags::MNT_DETACH).context(|| "detaching the old root".into())?;
+    std::env::set_current_dir("/").context(|| "chdir /".into())?;
+    Ok(())
+}
+// ANCHOR_END: pivot
+
+/// Step 5, after `pivot_root`: protect, hide, and freeze the root.
+pub(crate) fn finish(spec: &Spec) -> Result<()> {
+    let linux = spec.linux_or_default();
+    // Read-only paths first, then masks, in runc's order: a mask inside a
+    // read-only tree (e.g. under /proc/sys) still lands on top.
+    for path in &linux.readonly_paths {
+        let p = Path::new(path);
+        if !p.exists() {
+            continue;
+        }
+        let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+        mount(Some(p), p, None::<&str>, bind, None::<&str>)
+            .context(|| format!("binding {path}"))?;
+        remount_readonly(p)?;
+    }
+    for path in &linux.masked_paths {
+        let p = Path::new(path);
+        // Paths absent from this kernel (e.g. /proc/timer_stats) are skipped.
+        let Ok(meta) = std::fs::metadata(p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            let ro = MsFlags::MS_RDONLY;
+            mount(Some("tmpfs"), p, Some("tmpfs"), ro, None::<&str>)
+                .context(|| format!("masking directory {path}"))?;
+        } else {
+            mount(
+                Some("/dev/null"),
+                p,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .context(|| format!("masking {path} (is /dev/null mounted?)"))?;
+        }
+    }
+    if spec.root.as_ref().is_some_and(|r| r.readonly) {
+        remount_readonly(Path::new("/"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! Fixtures for the runtime's integration tests: a busybox bundle in a temp
+//! dir, a private `--root`, and the real `orc-container` binary.
+//!
+//! Every test gets its own ids, state root and bundle, so tests run in
+//! parallel; [`Fixture`] force-deletes its containers when dropped.
+
+#![allow(dead_code)]
+
+use orc_container::Spec;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The busybox applets linked into every test rootfs.
+const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "hostname", "id", "ls", "mount", "sleep", "true", "touch", "mkdir",
+    "tail", "grep", "pwd", "seq", "ps", "head", "wc", "readlink",
+];
+
+pub struct Fixture {
+    /// Holds the bundle and the state root; removed on drop.
+    pub dir: tempfile::TempDir,
+    pub bundle: PathBuf,
+    pub root: PathBuf,
+    ids: Vec<String>,
+}
+
+impl Fixture {
+    /// A bundle whose rootfs is busybox, with `Spec::example(args)` as config.
+    pub fn new(args: &[&str]) -> Fixture {
+        orc_testkit::require_root();
+        let dir = tempfile::tempdir().unwrap();
+        // World-traversable, so a user-namespaced init (host uid 100000)
+        // can reach the rootfs and the state directory.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bundle = dir.path().join("bundle");
+        let rootfs = bundle.join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+        for applet in APPLETS {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        let root = dir.path().join("state");
+        let f = Fixture {
+            dir,
+            bundle,
+            root,
+            ids: vec![],
+        };
+        f.write_spec(&Spec::example(args));
+        f
+    }
+
+    pub fn write_spec(&self, spec: &Spec) {
+        let json = serde_json::to_string_pretty(spec).unwrap();
+        std::fs::write(self.bundle.join("config.json"), json).unwrap();
+    }
+
+    pub fn spec(&self) -> Spec {
+        let text = std::fs::read_to_string(self.bundle.join("config.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Edit the config in place.
+    pub fn edit(&self, f: impl FnOnce(&mut Spec)) {
+        let mut spec = self.spec();
+        f(&mut spec);
+        self.write_spec(&spec);
+    }
+
+    /// A fresh container id, remembered for cleanup.
+    pub fn id(&mut self, prefix: &str) -> String {
+        let id = orc_testkit::unique_name(prefix);
+        self.ids.push(id.clone());
+        id
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc-container"));
+        cmd.arg("--root").arg(&self.root);
+        cmd
+    }
+
+    /// Run a subcommand to completion, capturing output. Only for commands
+    /// that do not leave a container holding our pipes (everything but
+    /// `create`, which [`Fixture::create`] handles).
+    pub fn orc(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    /// `create` with the container's stdio sent to files in the temp dir
+    /// (a pipe would stay open as long as the container runs). Returns the
+    /// create command's output; the container's output is read with
+    /// [`Fixture::container_output`].
+    pub fn create(&self, id: &str) -> Output {
+        let out = std::fs::File::create(self.dir.path().join(format!("{id}.out"))).unwrap();
+        let err = out.try_clone().unwrap();
+        let status = self
+            .command()
+            .args(["create", id, "--bundle"])
+            .arg(&self.bundle)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: vec![],
+            stderr: self.container_output(id).into_bytes(),
+        }
+    }
+
+    pub fn container_output(&self, id: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{id}.out"))).unwrap_or_default()
+    }
+
+    /// `state` parsed as JSON.
+    pub fn state(&self, id: &str) -> serde_json::Value {
+        let out = self.orc(&["state", id]);
+        assert!(out.status.success(), "state {id}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Poll `state` until the status is `want` (or panic after 10 s).
+    pub fn wait_status(&self, id: &str, want: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let state = self.state(id);
+            if state["status"] == want {
+                return state;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{id} never became {want}: {state}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `run` the current bundle: (exit code, stdout, stderr).
+    pub fn run(&mut self) -> (i32, String, String) {
+        let id = self.id("run");
+        let out = self
+            .command()
+            .args(["run", &id, "--bundle"])
+            .arg(&self.bundle)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
+    }
+
+    pub fn state_dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            if self.root.join(id).exists() {
+                let _ = self.orc(&["delete", "--force", id]);
+            }
+        }
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The v1 cgroup directories a container with this id would have.
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    ["memory", "cpu", "cpuacct", "pids"]
+        .iter()
+        .map(|c| Path::new("/sys/fs/cgroup").join(c).join("orc").join(id))
+        .collect()
+}

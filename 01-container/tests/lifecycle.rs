@@ -1,0 +1,290 @@
+//! The OCI lifecycle through the real binary: create, start, state, kill,
+//! exec, delete, run; and the errors a user sees. Needs root.
+
+mod common;
+use common::{Fixture, cgroup_dirs, text};
+
+#[test]
+fn exit_codes_are_propagated_by_run() {
+    let mut f = Fixture::new(&["sh", "-c", "exit 7"]);
+    assert_eq!(f.run().0, 7);
+    f.edit(|s| s.process.as_mut().unwrap().args = vec!["true".into()]);
+    assert_eq!(f.run().0, 0);
+}
+
+#[test]
+fn create_start_state_kill_delete() {
+    let mut f = Fixture::new(&["sleep", "100"]);
+    let id = f.id("life");
+    let out = f.create(&id);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let state = f.state(&id);
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["ociVersion"], "1.0.2");
+    assert_eq!(state["id"], id.as_str());
+    assert_eq!(state["bundle"], f.bundle.display().to_string());
+    let pid = state["pid"].as_i64().unwrap();
+    assert!(pid > 1);
+    // Created: the init waits, it is not yet running sleep.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "orc-init");
+
+    let list = text(&f.orc(&["list"]).stdout);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&id) && l.contains("created")),
+        "{list}"
+    );
+
+    assert!(f.orc(&["start", &id]).status.success());
+    assert_eq!(f.wait_status(&id, "running")["pid"], pid);
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sleep");
+
+    // A second start is refused with the reason.
+    let again = f.orc(&["start", &id]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("is running: only a created container can be started"));
+    // So is deleting a running container without --force.
+    let del = f.orc(&["delete", &id]);
+    assert!(
+        text(&del.stderr).contains("use delete --force"),
+        "{}",
+        text(&del.stderr)
+    );
+
+    assert!(f.orc(&["kill", &id, "KILL"]).status.success());
+    let state = f.wait_status(&id, "stopped");
+    assert_eq!(state["pid"], 0);
+    assert!(f.orc(&["delete", &id]).status.success());
+    assert!(text(&f.orc(&["state", &id]).stderr).contains("does not exist"));
+}
+
+#[test]
+fn nothing_is_left_after_delete() {
+    let mut f = Fixture::new(&["sleep", "100"]);
+    // A created, never started container is deleted without --force.
+    let created = f.id("created");
+    assert!(f.create(&created).status.success());
+    let out = f.orc(&["delete", &created]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!f.state_dir(&created).exists());
+    for dir in cgroup_dirs(&created) {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+
+    let id = f.id("leak");
+    assert!(f.create(&id).status.success());
+    assert!(f.orc(&["start", &id]).status.success());
+    let pid = f.state(&id)["pid"].as_i64().unwrap() as i32;
+    for dir in cgroup_dirs(&id) {
+        assert!(dir.exists(), "{} missing while running", dir.display());
+    }
+    let out = f.orc(&["delete", "--force", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for dir in cgroup_dirs(&id) {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    assert!(!f.state_dir(&id).exists(), "state dir left behind");
+    // The process is gone; it may linger as a zombie only if this host's
+    // pid 1 does not reap orphans, and a zombie holds no resources.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "process {pid} still alive: {stat}"
+    );
+    // Mounts lived only in the container's mount namespace.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&f.bundle.display().to_string()),
+        "{mounts}"
+    );
+}
+
+#[test]
+fn exec_joins_a_running_container() {
+    let mut f = Fixture::new(&["sleep", "100"]);
+    let id = f.id("exec");
+    assert!(f.create(&id).status.success());
+    assert!(f.orc(&["start", &id]).status.success());
+    let out = f.orc(&[
+        "exec",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "echo $$; hostname; cat /proc/1/comm; ls /bin/busybox; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    assert_ne!(lines[0], "1");
+    assert_eq!(lines[1..], ["orc", "sleep", "/bin/busybox"]);
+
+    // Killed by signal N: exit code 128+N, as a shell reports it. (The
+    // container's pid 1 could not be killed this way from inside: the kernel
+    // shields a namespace's init from its own namespace's signals.)
+    let out = f.orc(&["exec", &id, "--", "sh", "-c", "kill -9 $$"]);
+    assert_eq!(out.status.code(), Some(137));
+
+    let out = f.orc(&["exec", &id, "--", "nope"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        text(&out.stderr).contains("`nope`: executable file not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(f.orc(&["delete", "--force", &id]).status.success());
+}
+
+/// The error text of a failed `create`, after checking nothing was left.
+fn create_error(f: &mut Fixture) -> String {
+    let id = f.id("bad");
+    let out = f.create(&id);
+    assert!(!out.status.success());
+    assert!(!f.state_dir(&id).exists(), "failed create left state");
+    for dir in cgroup_dirs(&id) {
+        assert!(!dir.exists(), "failed create left {}", dir.display());
+    }
+    text(&out.stderr)
+}
+
+#[test]
+fn setup_failures_in_the_child_are_reported_by_create() {
+    let mut f = Fixture::new(&["no-such-program"]);
+    let err = create_error(&mut f);
+    assert!(
+        err.contains("`no-such-program`: executable file not found in $PATH"),
+        "{err}"
+    );
+
+    f.edit(|s| {
+        let p = s.process.as_mut().unwrap();
+        p.args = vec!["true".into()];
+        p.cwd = "/nope".into();
+    });
+    let err = create_error(&mut f);
+    assert!(
+        err.contains("process.cwd /nope: No such file or directory"),
+        "{err}"
+    );
+
+    f.edit(|s| {
+        s.process.as_mut().unwrap().cwd = "/".into();
+        s.mounts.push(orc_container::spec::Mount {
+            destination: "/data".into(),
+            kind: Some("bind".into()),
+            source: Some("/definitely/not/here".into()),
+            options: vec![],
+        });
+    });
+    let err = create_error(&mut f);
+    assert!(
+        err.contains("bind source /definitely/not/here for /data"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_bundles_give_clear_errors() {
+    let mut f = Fixture::new(&["true"]);
+    std::fs::write(
+        f.bundle.join("config.json"),
+        "{\"ociVersion\": \"1.0.2\",\n \"process\": {\"args\": [\"true\"], \"cwd\": 5}}",
+    )
+    .unwrap();
+    let err = create_error(&mut f);
+    let file = f.bundle.join("config.json").canonicalize().unwrap();
+    assert!(err.contains(&format!("{}:2:", file.display())), "{err}");
+    assert!(err.contains("field `process.cwd`"), "{err}");
+
+    std::fs::remove_file(f.bundle.join("config.json")).unwrap();
+    let err = create_error(&mut f);
+    assert!(
+        err.contains("config.json") && err.contains("No such file"),
+        "{err}"
+    );
+
+    let out = f.orc(&["create", "../evil", "--bundle", "/"]);
+    assert!(
+        text(&out.stderr).contains("invalid container id"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn signals_sent_to_run_reach_the_container() {
+    // The trap makes TERM deliverable to the namespace's init.
+    let mut f = Fixture::new(&[
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.05; done",
+    ]);
+    let id = f.id("fwd");
+    let mut child = f
+        .command()
+        .args(["run", &id, "--bundle"])
+        .arg(&f.bundle)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "got TERM\n");
+    assert_eq!(status.code(), Some(3));
+    assert!(!f.state_dir(&id).exists());
+}
+
+#[test]
+fn exec_joins_a_user_namespaced_container() {
+    use orc_container::spec::{IdMapping, Namespace, NamespaceType};
+    let mut f = Fixture::new(&["sleep", "100"]);
+    f.edit(|s| {
+        let linux = s.linux.as_mut().unwrap();
+        linux.namespaces.push(Namespace {
+            kind: NamespaceType::User,
+            path: None,
+        });
+        let map = IdMapping {
+            container_id: 0,
+            host_id: 200_000,
+            size: 65_536,
+        };
+        linux.uid_mappings = vec![map.clone()];
+        linux.gid_mappings = vec![map];
+    });
+    let id = f.id("usrexec");
+    assert!(
+        f.create(&id).status.success(),
+        "{}",
+        f.container_output(&id)
+    );
+    assert!(f.orc(&["start", &id]).status.success());
+    let out = f.orc(&[
+        "exec",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let words: Vec<String> = text(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(words, ["0", "0", "200000", "65536"]);
+    assert!(f.orc(&["delete", "--force", &id]).status.success());
+}
