@@ -1,0 +1,297 @@
+//! `orc-agent`: the node agent's command line.
+//!
+//! - `run` keeps the pods of a manifest directory running (the kubelet with
+//!   `--pod-manifest-path`); stopping it leaves the pods running, and the
+//!   next `run` adopts them.
+//! - `pods` prints the pods' status like `kubectl get pods`.
+//! - `logs POD [-c CONTAINER] [-f]` prints a container's log.
+//! - `shim` (hidden) is the per-container shim, see `orc_pod::shim`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use orc_pod::agent::clock::SystemClock;
+use orc_pod::agent::layout::StateLayout;
+use orc_pod::agent::{Agent, AgentConfig};
+use orc_pod::image::BuiltinImages;
+use orc_pod::pod_spec::Pod;
+use orc_pod::source::ManifestDir;
+use orc_pod::status::{ContainerState, PodStatus};
+use orc_pod::{Ipv4Cidr, logs, shim};
+
+#[derive(Parser)]
+#[command(
+    name = "orc-agent",
+    version,
+    about = "orc's node agent: runs static pods"
+)]
+struct Cli {
+    /// The agent's state directory (pods, logs, runtime state, IPAM).
+    #[arg(long, global = true, default_value = "/var/lib/orc-agent")]
+    state: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pods of a manifest directory until interrupted.
+    Run {
+        #[arg(long)]
+        manifests: PathBuf,
+        /// The node's network namespace (default: the agent's own).
+        #[arg(long)]
+        node_netns: Option<PathBuf>,
+        #[arg(long, default_value = "10.244.0.0/24")]
+        pod_cidr: Ipv4Cidr,
+        #[arg(long, default_value = "10.244.0.0/16")]
+        cluster_cidr: Ipv4Cidr,
+        #[arg(long, default_value = "orc0")]
+        bridge: String,
+        #[arg(long, default_value = "orc")]
+        cgroup_root: String,
+        /// The `orc-container` binary (default: next to this one, then PATH).
+        #[arg(long)]
+        runtime: Option<PathBuf>,
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        sync_period: Duration,
+    },
+    /// List pods like `kubectl get pods`.
+    Pods,
+    /// Print a container's log.
+    Logs {
+        /// The pod's name (or namespace/name).
+        pod: String,
+        #[arg(short, long)]
+        container: Option<String>,
+        #[arg(short, long)]
+        follow: bool,
+    },
+    #[command(hide = true)]
+    Shim {
+        #[arg(long)]
+        runtime: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        bundle: PathBuf,
+        #[arg(long)]
+        log: PathBuf,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected e.g. 500ms or 2s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        _ => Err(format!("{s:?}: expected e.g. 500ms or 2s")),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        // The shim must stay single-threaded: no tokio, no tracing set-up.
+        Command::Shim {
+            runtime,
+            root,
+            id,
+            bundle,
+            log,
+        } => std::process::exit(shim::run(&shim::ShimArgs {
+            runtime,
+            root,
+            id,
+            bundle,
+            log,
+        })),
+        Command::Pods => pods(&StateLayout::new(&cli.state)),
+        Command::Logs {
+            pod,
+            container,
+            follow,
+        } => show_logs(
+            &StateLayout::new(&cli.state),
+            &pod,
+            container.as_deref(),
+            follow,
+        ),
+        Command::Run {
+            manifests,
+            node_netns,
+            pod_cidr,
+            cluster_cidr,
+            bridge,
+            cgroup_root,
+            runtime,
+            sync_period,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .init();
+            let me = std::env::current_exe().context("finding orc-agent's own path")?;
+            let runtime = match runtime {
+                Some(path) => path,
+                None => find_runtime(&me)?,
+            };
+            let config = AgentConfig {
+                state_dir: cli.state.clone(),
+                runtime_program: runtime,
+                shim_program: me,
+                node_netns: node_netns.unwrap_or_else(|| orc_pod::netns::HOST_NETNS.into()),
+                pod_cidr,
+                cluster_cidr,
+                bridge,
+                cgroup_root,
+                sync_period,
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let images = Arc::new(BuiltinImages::new(StateLayout::new(&cli.state).images()));
+                let sources: Vec<Box<dyn orc_pod::source::PodSource>> =
+                    vec![Box::new(ManifestDir::new(manifests))];
+                let mut agent = Agent::new(config, sources, images, Arc::new(SystemClock)).await?;
+                tracing::info!("agent running; Ctrl-C stops the agent and leaves pods running");
+                agent
+                    .run(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await;
+                agent.wait_idle().await;
+                anyhow::Ok(())
+            })
+        }
+    }
+}
+
+/// `orc-container` next to this binary (as cargo builds them), else on PATH.
+fn find_runtime(me: &Path) -> anyhow::Result<PathBuf> {
+    let sibling = me.with_file_name("orc-container");
+    if sibling.exists() {
+        return Ok(sibling);
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        if dir.join("orc-container").exists() {
+            return Ok(dir.join("orc-container"));
+        }
+    }
+    bail!("orc-container not found next to orc-agent or on PATH: pass --runtime")
+}
+
+/// Every pod with a status file: (pod, status).
+fn load_pods(layout: &StateLayout) -> Vec<(Pod, PodStatus)> {
+    let mut pods = vec![];
+    for entry in std::fs::read_dir(layout.pods())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let uid = entry.file_name().to_string_lossy().to_string();
+        let pod = std::fs::read(layout.pod_spec(&uid))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Pod>(&b).ok());
+        let status = std::fs::read(layout.pod_status(&uid))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<PodStatus>(&b).ok());
+        if let (Some(pod), Some(status)) = (pod, status) {
+            pods.push((pod, status));
+        }
+    }
+    pods.sort_by_key(|(p, _)| p.full_name());
+    pods
+}
+
+fn pods(layout: &StateLayout) -> anyhow::Result<()> {
+    println!(
+        "{:<12} {:<24} {:<6} {:<18} {:<9} IP",
+        "NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS"
+    );
+    for (pod, status) in load_pods(layout) {
+        let cs = &status.container_statuses;
+        let ready = cs.iter().filter(|c| c.ready).count();
+        let restarts: u32 = cs.iter().map(|c| c.restart_count).sum();
+        // Like kubectl: a container's reason (CrashLoopBackOff, OOMKilled...)
+        // says more than the phase.
+        let reason = cs
+            .iter()
+            .find_map(|c| match &c.state {
+                ContainerState::Waiting { reason, .. }
+                    if reason != "ContainerCreating" || status.phase.to_string() == "Pending" =>
+                {
+                    Some(reason.clone())
+                }
+                ContainerState::Terminated { reason, .. }
+                    if status.phase.to_string() == "Running" =>
+                {
+                    Some(reason.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| status.phase.to_string());
+        println!(
+            "{:<12} {:<24} {:<6} {:<18} {:<9} {}",
+            pod.metadata.namespace,
+            pod.metadata.name,
+            format!("{ready}/{}", cs.len()),
+            reason,
+            restarts,
+            status.pod_ip.as_deref().unwrap_or("<none>")
+        );
+    }
+    if let Ok(text) = std::fs::read_to_string(layout.manifest_errors()) {
+        let errors: Vec<orc_pod::source::ManifestError> =
+            serde_json::from_str(&text).unwrap_or_default();
+        for e in errors {
+            println!("\nmanifest not used: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn show_logs(
+    layout: &StateLayout,
+    name: &str,
+    container: Option<&str>,
+    follow: bool,
+) -> anyhow::Result<()> {
+    let (ns, name) = name.split_once('/').unwrap_or(("default", name));
+    let Some((pod, _)) = load_pods(layout)
+        .into_iter()
+        .find(|(p, _)| p.metadata.name == name && p.metadata.namespace == ns)
+    else {
+        bail!("no pod {ns}/{name} on this node (see `orc-agent pods`)");
+    };
+    let container = match container {
+        Some(c) => c.to_string(),
+        None if pod.spec.containers.len() == 1 => pod.spec.containers[0].name.clone(),
+        None => {
+            let names: Vec<&str> = pod
+                .spec
+                .containers
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            bail!(
+                "pod {name} has several containers: choose one with -c ({})",
+                names.join(", ")
+            );
+        }
+    };
+    let dir = layout.log_dir(&pod.metadata.uid, &container);
+    let path = logs::latest_log(&dir)
+        .with_context(|| format!("no log yet for container {container} in {}", dir.display()))?;
+    logs::copy_log(&path, &mut std::io::stdout().lock(), follow, || false)
+        .with_context(|| format!("reading {}", path.display()))
+}
