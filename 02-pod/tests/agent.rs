@@ -220,3 +220,241 @@ async fn restart_policies_and_crash_loop_back_off() {
     agent.drain_and_teardown().await.unwrap();
     node.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_termination_sigterm_then_sigkill_after_the_grace_period() {
+    let node = Node::new();
+    let host_dir = node.dir.path().join("host");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    // `sleep` is pid 1 of its pid namespace and has no SIGTERM handler, so
+    // the kernel drops the SIGTERM: only the SIGKILL after 2 s stops it.
+    node.write_manifest(
+        "stubborn.yaml",
+        "metadata: {name: stubborn}\nspec:\n  terminationGracePeriodSeconds: 2\n  containers:\n  - {name: main, image: busybox, command: [sleep, '3600']}\n",
+    );
+    // This one handles SIGTERM and leaves a note on the node.
+    node.write_manifest(
+        "polite.yaml",
+        &format!(
+            "metadata: {{name: polite}}\nspec:\n  terminationGracePeriodSeconds: 60\n  volumes: [{{name: host, hostPath: {{path: {}}}}}]\n  containers:\n  - name: main\n    image: busybox\n    volumeMounts: [{{name: host, mountPath: /host}}]\n    command: [sh, -c, 'trap \"echo got TERM > /host/polite; exit 0\" TERM; while true; do sleep 0.1; done']\n",
+            host_dir.display()
+        ),
+    );
+    let mut agent = node.agent().await;
+    for pod in ["stubborn", "polite"] {
+        node.sync_until(&mut agent, pod, LONG, |s| s.phase == Phase::Running)
+            .await;
+    }
+    let (stubborn, polite) = (node.uid("stubborn").unwrap(), node.uid("polite").unwrap());
+    let start = Instant::now();
+    node.remove_manifest("stubborn.yaml");
+    node.remove_manifest("polite.yaml");
+    let (mut stubborn_gone, mut polite_gone) = (None, None);
+    node.sync_while(&mut agent, LONG, "both pods stopped", || {
+        if stubborn_gone.is_none() && !node.layout.pod(&stubborn).exists() {
+            stubborn_gone = Some(start.elapsed());
+        }
+        if polite_gone.is_none() && !node.layout.pod(&polite).exists() {
+            polite_gone = Some(start.elapsed());
+        }
+        stubborn_gone.is_some() && polite_gone.is_some()
+    })
+    .await;
+    let (stubborn_gone, polite_gone) = (stubborn_gone.unwrap(), polite_gone.unwrap());
+    assert!(
+        stubborn_gone >= Duration::from_secs(2),
+        "SIGKILL came before the grace period: {stubborn_gone:?}"
+    );
+    assert!(
+        polite_gone < Duration::from_secs(30),
+        "the polite pod waited out its grace period: {polite_gone:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("polite")).unwrap(),
+        "got TERM\n"
+    );
+    assert_eq!(node.containers(), vec![], "stopped pods leave no container");
+
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_failure_restarts_and_readiness_flips_ready() {
+    let node = Node::new();
+    node.write_manifest(
+        "probed.yaml",
+        r#"
+metadata: {name: probed}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: state, emptyDir: {}}]
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, "touch /state/alive; exec sleep 3600"]
+    volumeMounts: [{name: state, mountPath: /state}]
+    readinessProbe:
+      exec: {command: [cat, /state/ready]}
+      periodSeconds: 1
+      failureThreshold: 1
+    livenessProbe:
+      exec: {command: [cat, /state/alive]}
+      periodSeconds: 1
+      failureThreshold: 2
+"#,
+    );
+    let mut agent = node.agent().await;
+    let status = node
+        .sync_until(&mut agent, "probed", LONG, |s| s.phase == Phase::Running)
+        .await;
+    assert!(
+        !ready(&status),
+        "not ready before the readiness probe passes"
+    );
+    let volume = node.layout.volume(&node.uid("probed").unwrap(), "state");
+
+    // The test plays the application: it makes the readiness check pass...
+    std::fs::write(volume.join("ready"), "").unwrap();
+    node.sync_until(&mut agent, "probed", LONG, ready).await;
+    // ...and fail again.
+    std::fs::remove_file(volume.join("ready")).unwrap();
+    node.sync_until(&mut agent, "probed", LONG, |s| !ready(s))
+        .await;
+
+    // A failing liveness probe gets the container killed and restarted;
+    // the new run recreates /state/alive and stays.
+    std::fs::remove_file(volume.join("alive")).unwrap();
+    let status = node
+        .sync_until(&mut agent, "probed", LONG, |s| {
+            restarts(s, "main") == 1 && reason(s, "main") == "Running"
+        })
+        .await;
+    let last = status.container_statuses[0].last_state.as_ref().unwrap();
+    assert!(
+        matches!(last, ContainerState::Terminated { exit_code: 137, .. }),
+        "killed by SIGKILL after the grace period: {last:?}"
+    );
+
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_over_its_memory_limit_is_oom_killed() {
+    let node = Node::new();
+    node.write_manifest(
+        "hog.yaml",
+        r#"
+metadata: {name: hog}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    # tail keeps the whole (newline-free) input in memory.
+    command: [sh, -c, "head -c 200m /dev/zero | tail"]
+    resources:
+      limits: {memory: 16Mi}
+"#,
+    );
+    let mut agent = node.agent().await;
+    let status = node
+        .sync_until(&mut agent, "hog", LONG, |s| s.phase == Phase::Failed)
+        .await;
+    let main = &status.container_statuses[0];
+    assert!(
+        matches!(&main.state, ContainerState::Terminated { exit_code: 137, reason, .. } if reason == "OOMKilled"),
+        "{main:?}"
+    );
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_manifests_are_reported_and_do_not_stop_the_others() {
+    let node = Node::new();
+    node.write_manifest(
+        "bad.yaml",
+        "metadata: {name: bad}\nspec:\n  containers:\n  - name: main\n    image: busybox\n    ports: [{containerPort: eighty}]\n",
+    );
+    node.write_manifest(
+        "good.yaml",
+        "metadata: {name: good}\nspec:\n  containers: [{name: main, image: busybox, command: [sleep, '3600']}]\n---\nmetadata: {name: elsewhere}\nspec:\n  containers: [{name: main, image: nginx}]\n",
+    );
+    let mut agent = node.agent().await;
+    node.sync_until(&mut agent, "good", LONG, |s| s.phase == Phase::Running)
+        .await;
+    let missing = node
+        .sync_until(&mut agent, "elsewhere", LONG, |s| {
+            reason(s, "main") == "ErrImagePull"
+        })
+        .await;
+    assert_eq!(missing.phase, Phase::Pending);
+
+    let errors: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(node.layout.manifest_errors()).unwrap()).unwrap();
+    let errors = errors.as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("manifests/bad.yaml")
+    );
+    assert_eq!(
+        errors[0]["field"],
+        "spec.containers[0].ports[0].containerPort"
+    );
+    assert_eq!(errors[0]["location"], "6:29");
+
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_agent_adopts_running_pods() {
+    let node = Node::new();
+    node.write_manifest(
+        "steady.yaml",
+        "metadata: {name: steady}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - {name: a, image: busybox, command: [sleep, '3600']}\n  - {name: b, image: busybox, command: [sleep, '3600']}\n",
+    );
+    let mut agent = node.agent().await;
+    let before = node
+        .sync_until(&mut agent, "steady", LONG, |s| {
+            s.phase == Phase::Running && ready(s)
+        })
+        .await;
+    let containers = node.containers();
+    assert_eq!(
+        containers.len(),
+        3,
+        "a sandbox and two containers: {containers:?}"
+    );
+    agent.wait_idle().await;
+    drop(agent); // the agent stops; its pods go on.
+
+    let mut agent = node.agent().await;
+    for _ in 0..15 {
+        agent.sync_once().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    agent.wait_idle().await;
+    assert_eq!(
+        node.containers(),
+        containers,
+        "no duplicates, nothing restarted"
+    );
+    let after = node.status("steady").unwrap();
+    assert_eq!(after.pod_ip, before.pod_ip, "the same address");
+    assert_eq!(restarts(&after, "a") + restarts(&after, "b"), 0);
+
+    // The adopted pod is stopped like any other, address included.
+    node.remove_manifest("steady.yaml");
+    node.sync_while(&mut agent, LONG, "pod stopped", || {
+        node.containers().is_empty()
+    })
+    .await;
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}

@@ -67,10 +67,10 @@ pub fn pod_status(
             .checked_sub(1)
             .and_then(|prev| shim::read_exit(&shared.layout.bundle(uid, &c.name, prev)))
             .map(|exit| terminated(exit.exit_code, exit.oom_killed, exit.finished_at));
-        let waiting = plan
-            .waiting
-            .get(&c.name)
-            .or_else(|| start_errors.get(&(uid.clone(), c.name.clone())));
+        // A failed start (ErrImagePull...) says more than "ContainerCreating".
+        let waiting = start_errors
+            .get(&(uid.clone(), c.name.clone()))
+            .or_else(|| plan.waiting.get(&c.name));
         let (state, last_state, ready) = match (run.map(|r| &r.state), waiting) {
             (Some(RunState::Running { started_at }), _) => {
                 let ready = match &c.readiness_probe {
@@ -108,7 +108,7 @@ pub fn pod_status(
                     .unwrap_or(0.0);
                 let state = ContainerState::Waiting {
                     reason: w.reason.clone(),
-                    message: Some(w.message.clone()),
+                    message: (!w.message.is_empty()).then(|| w.message.clone()),
                 };
                 (
                     state,
@@ -134,7 +134,7 @@ pub fn pod_status(
             (_, Some(w)) => (
                 ContainerState::Waiting {
                     reason: w.reason.clone(),
-                    message: Some(w.message.clone()),
+                    message: (!w.message.is_empty()).then(|| w.message.clone()),
                 },
                 last_state,
                 false,

@@ -191,7 +191,7 @@ impl Node {
         agent: &mut Agent,
         limit: Duration,
         what: &str,
-        done: impl Fn() -> bool,
+        mut done: impl FnMut() -> bool,
     ) {
         let deadline = Instant::now() + limit;
         while !done() {
