@@ -132,6 +132,31 @@ spec:
     let log = std::fs::read_to_string(node.layout.log(&uid, "client", 0)).unwrap();
     assert_eq!(log, "fetched\n");
 
+    // The command line reads the same files.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orc-agent"))
+            .arg("--state")
+            .arg(&node.config.state_dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = cli(&["pods"]);
+    let row = table.lines().find(|l| l.contains(" web ")).unwrap();
+    let words: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["default", "web", "2/2", "Running", "0", ip.as_str()],
+        "{table}"
+    );
+    assert_eq!(cli(&["logs", "web", "-c", "client"]), "fetched\n");
+
     agent.drain_and_teardown().await.unwrap();
     node.assert_clean();
 }

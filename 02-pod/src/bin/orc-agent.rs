@@ -18,7 +18,7 @@ use orc_pod::agent::layout::StateLayout;
 use orc_pod::agent::{Agent, AgentConfig};
 use orc_pod::image::BuiltinImages;
 use orc_pod::pod_spec::Pod;
-use orc_pod::source::ManifestDir;
+use orc_pod::source::{ManifestDir, PodSource};
 use orc_pod::status::{ContainerState, PodStatus};
 use orc_pod::{Ipv4Cidr, logs, shim};
 
@@ -38,26 +38,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the pods of a manifest directory until interrupted.
+    /// Run the pods of a manifest directory until interrupted (Ctrl-C
+    /// stops the agent and leaves the pods running; the next `run` adopts them).
     Run {
         #[arg(long)]
         manifests: PathBuf,
-        /// The node's network namespace (default: the agent's own).
-        #[arg(long)]
-        node_netns: Option<PathBuf>,
-        #[arg(long, default_value = "10.244.0.0/24")]
-        pod_cidr: Ipv4Cidr,
-        #[arg(long, default_value = "10.244.0.0/16")]
-        cluster_cidr: Ipv4Cidr,
-        #[arg(long, default_value = "orc0")]
-        bridge: String,
-        #[arg(long, default_value = "orc")]
-        cgroup_root: String,
-        /// The `orc-container` binary (default: next to this one, then PATH).
-        #[arg(long)]
-        runtime: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeArgs,
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         sync_period: Duration,
+    },
+    /// Stop every pod gracefully and remove the node's pod network.
+    Drain {
+        #[command(flatten)]
+        node: NodeArgs,
     },
     /// List pods like `kubectl get pods`.
     Pods,
@@ -83,6 +77,48 @@ enum Command {
         #[arg(long)]
         log: PathBuf,
     },
+}
+
+/// The node's settings, shared by `run` and `drain`.
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// The node's network namespace (default: the agent's own).
+    #[arg(long)]
+    node_netns: Option<PathBuf>,
+    #[arg(long, default_value = "10.244.0.0/24")]
+    pod_cidr: Ipv4Cidr,
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: Ipv4Cidr,
+    #[arg(long, default_value = "orc0")]
+    bridge: String,
+    #[arg(long, default_value = "orc")]
+    cgroup_root: String,
+    /// The `orc-container` binary (default: next to this one, then PATH).
+    #[arg(long)]
+    runtime: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    fn config(self, state: &Path, sync_period: Duration) -> anyhow::Result<AgentConfig> {
+        let me = std::env::current_exe().context("finding orc-agent's own path")?;
+        let runtime = match self.runtime {
+            Some(path) => path,
+            None => find_runtime(&me)?,
+        };
+        Ok(AgentConfig {
+            state_dir: state.to_path_buf(),
+            runtime_program: runtime,
+            shim_program: me,
+            node_netns: self
+                .node_netns
+                .unwrap_or_else(|| orc_pod::netns::HOST_NETNS.into()),
+            pod_cidr: self.pod_cidr,
+            cluster_cidr: self.cluster_cidr,
+            bridge: self.bridge,
+            cgroup_root: self.cgroup_root,
+            sync_period,
+        })
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -127,42 +163,14 @@ fn main() -> anyhow::Result<()> {
         ),
         Command::Run {
             manifests,
-            node_netns,
-            pod_cidr,
-            cluster_cidr,
-            bridge,
-            cgroup_root,
-            runtime,
+            node,
             sync_period,
         } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "info".into()),
-                )
-                .init();
-            let me = std::env::current_exe().context("finding orc-agent's own path")?;
-            let runtime = match runtime {
-                Some(path) => path,
-                None => find_runtime(&me)?,
-            };
-            let config = AgentConfig {
-                state_dir: cli.state.clone(),
-                runtime_program: runtime,
-                shim_program: me,
-                node_netns: node_netns.unwrap_or_else(|| orc_pod::netns::HOST_NETNS.into()),
-                pod_cidr,
-                cluster_cidr,
-                bridge,
-                cgroup_root,
-                sync_period,
-            };
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(async {
-                let images = Arc::new(BuiltinImages::new(StateLayout::new(&cli.state).images()));
-                let sources: Vec<Box<dyn orc_pod::source::PodSource>> =
-                    vec![Box::new(ManifestDir::new(manifests))];
-                let mut agent = Agent::new(config, sources, images, Arc::new(SystemClock)).await?;
+            init_tracing();
+            let config = node.config(&cli.state, sync_period)?;
+            let sources: Vec<Box<dyn PodSource>> = vec![Box::new(ManifestDir::new(manifests))];
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let mut agent = new_agent(config, sources).await?;
                 tracing::info!("agent running; Ctrl-C stops the agent and leaves pods running");
                 agent
                     .run(async {
@@ -173,7 +181,31 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
+        Command::Drain { node } => {
+            init_tracing();
+            let config = node.config(&cli.state, Duration::from_secs(1))?;
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let agent = new_agent(config, vec![]).await?;
+                agent.drain_and_teardown().await?;
+                anyhow::Ok(())
+            })
+        }
     }
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+async fn new_agent(config: AgentConfig, sources: Vec<Box<dyn PodSource>>) -> anyhow::Result<Agent> {
+    let images = Arc::new(BuiltinImages::new(
+        StateLayout::new(&config.state_dir).images(),
+    ));
+    Ok(Agent::new(config, sources, images, Arc::new(SystemClock)).await?)
 }
 
 /// `orc-container` next to this binary (as cargo builds them), else on PATH.
