@@ -76,7 +76,7 @@
 //! IPv6, overlays for nodes on different layer-2 networks, and locking the
 //! IPAM file against a second process. In the agent: init containers,
 //! `valueFrom` environment, image pulls (only the built-in busybox image,
-//! shared read-only with no copy-on-write layer), a pod-level cgroup limit,
+//! shared read-only with no copy-on-write layer),
 //! resetting the back-off after a long healthy run, and stopping the
 //! sandbox of a pod that has finished.
 

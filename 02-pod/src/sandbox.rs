@@ -208,6 +208,48 @@ pub fn linux_resources(resources: &ResourceRequirements) -> Resources {
 }
 // ANCHOR_END: linux_resources
 
+// ANCHOR: pod_resources
+/// The pod cgroup's limits, as the kubelet sets them on `kubepods/pod<uid>`:
+/// CPU shares from the sum of the containers' requests; a CPU quota and a
+/// memory limit only when *every* container has one (the sum), because a
+/// container without a limit may use anything the node has.
+pub fn pod_resources(pod: &Pod) -> Resources {
+    let per_container: Vec<Resources> = pod
+        .spec
+        .containers
+        .iter()
+        .map(|c| linux_resources(&c.resources))
+        .collect();
+    let requests: u64 = pod
+        .spec
+        .containers
+        .iter()
+        .filter_map(|c| {
+            let r = &c.resources;
+            let q = r.requests.get("cpu").or_else(|| r.limits.get("cpu"))?;
+            quantity::parse_cpu_millis(&q.0).ok()
+        })
+        .sum();
+    let sum_if_all = |get: &dyn Fn(&Resources) -> Option<i64>| -> Option<i64> {
+        per_container.iter().map(get).sum()
+    };
+    let quota = sum_if_all(&|r| r.cpu.as_ref()?.quota);
+    let memory = sum_if_all(&|r| r.memory.as_ref()?.limit);
+    Resources {
+        memory: memory.map(|limit| MemoryLimits {
+            limit: Some(limit),
+            swap: None,
+        }),
+        cpu: Some(CpuLimits {
+            shares: Some((requests * 1024 / 1000).max(2)),
+            quota,
+            period: quota.map(|_| CPU_PERIOD_US),
+        }),
+        pids: None,
+    }
+}
+// ANCHOR_END: pod_resources
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +285,21 @@ mod tests {
 
         let limit_only = linux_resources(&req(&[], &[("cpu", "1")]));
         assert_eq!(limit_only.cpu.unwrap().shares, Some(1024));
+    }
+
+    #[test]
+    fn the_pod_cgroup_sums_its_containers() {
+        let yaml = "metadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: i, resources: {requests: {cpu: 100m}, limits: {cpu: 200m, memory: 10Mi}}}\n  - {name: b, image: i, resources: {limits: {cpu: 300m, memory: 20Mi}}}\n";
+        let mut pod: Pod = serde_yaml::from_str(yaml).unwrap();
+        let r = pod_resources(&pod);
+        let cpu = r.cpu.unwrap();
+        assert_eq!(cpu.shares, Some(409), "(100m + 300m) * 1024 / 1000");
+        assert_eq!(cpu.quota, Some(50_000));
+        assert_eq!(r.memory.unwrap().limit, Some(30 << 20));
+        // One container without limits: the pod has none either.
+        pod.spec.containers[1].resources.limits.clear();
+        let r = pod_resources(&pod);
+        assert_eq!(r.cpu.unwrap().quota, None);
+        assert!(r.memory.is_none());
     }
 }

@@ -127,6 +127,10 @@ spec:
         "50000"
     );
     assert_eq!(node.cgroup_file("cpu", &uid, &id, "cpu.shares"), "256");
+    // The pod cgroup: shares from all requests (server's 250m; the client
+    // has none), no pod-wide limits since the client has none.
+    assert_eq!(node.cgroup_file("cpu", &uid, "", "cpu.shares"), "256");
+    assert_eq!(node.cgroup_file("cpu", &uid, "", "cpu.cfs_quota_us"), "-1");
 
     // Logs are on disk, per container and run.
     let log = std::fs::read_to_string(node.layout.log(&uid, "client", 0)).unwrap();

@@ -69,6 +69,7 @@ async fn create_sandbox(shared: &Shared, pod: &Pod, observed: &ObservedPod) -> R
     }
     let id = sandbox::sandbox_id(uid);
     let _ = shared.runtime.delete(&id).await;
+    create_pod_cgroup(shared, pod)?;
     let image = shared.images.image("busybox").map_err(|e| e.to_string())?;
     let bundle = shared.layout.pod(uid).join("sandbox");
     let _ = std::fs::remove_dir_all(&bundle);
@@ -93,6 +94,17 @@ async fn create_sandbox(shared: &Shared, pod: &Pod, observed: &ObservedPod) -> R
     }
 }
 // ANCHOR_END: create_sandbox
+
+/// The pod cgroup, with the pod's limits, before anything runs in it.
+/// Writing cgroup files forks nothing, so the runtime library does it here.
+fn create_pod_cgroup(shared: &Shared, pod: &Pod) -> Result<(), String> {
+    let path = sandbox::pod_cgroup(&shared.config.cgroup_root, &pod.metadata.uid);
+    let cgroup = orc_container::cgroups::open(&path);
+    cgroup
+        .create()
+        .and_then(|_| cgroup.apply(&sandbox::pod_resources(pod)))
+        .map_err(|e| format!("pod cgroup {path}: {e}"))
+}
 
 /// Starts run `attempt` of container `name` inside the sandbox `sandbox_pid`.
 async fn start_container(
