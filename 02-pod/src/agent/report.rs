@@ -8,12 +8,31 @@ use std::net::Ipv4Addr;
 
 use super::Shared;
 use super::clock::rfc3339;
-use super::layout::write_atomic;
+use super::layout::{StateLayout, write_atomic};
 use super::sync::{ObservedPod, PodPlan, RunState};
 use crate::pod_spec::Pod;
 use crate::probes::ProbeKind;
 use crate::shim;
 use crate::status::{self, ContainerState, ContainerStatus, PodStatus};
+
+/// Every pod the agent wrote a status for, sorted by `namespace/name`:
+/// what `orc-agent pods` lists (it reads the files; no agent needs to run).
+pub fn read_statuses(layout: &StateLayout) -> Vec<(Pod, PodStatus)> {
+    let read = |path: std::path::PathBuf| std::fs::read(path).ok();
+    let mut pods: Vec<(Pod, PodStatus)> = std::fs::read_dir(layout.pods())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let uid = entry.file_name().to_string_lossy().to_string();
+            let pod = serde_json::from_slice(&read(layout.pod_spec(&uid))?).ok()?;
+            let status = serde_json::from_slice(&read(layout.pod_status(&uid))?).ok()?;
+            Some((pod, status))
+        })
+        .collect();
+    pods.sort_by_key(|(pod, _)| pod.full_name());
+    pods
+}
 
 /// Computes the pod's status and writes it (and the pod spec) to disk.
 pub fn write_status(

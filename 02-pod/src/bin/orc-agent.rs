@@ -15,11 +15,11 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use orc_pod::agent::clock::SystemClock;
 use orc_pod::agent::layout::StateLayout;
+use orc_pod::agent::report::read_statuses;
 use orc_pod::agent::{Agent, AgentConfig};
 use orc_pod::image::BuiltinImages;
-use orc_pod::pod_spec::Pod;
 use orc_pod::source::{ManifestDir, PodSource};
-use orc_pod::status::{ContainerState, PodStatus};
+use orc_pod::status::ContainerState;
 use orc_pod::{Ipv4Cidr, logs, shim};
 
 #[derive(Parser)]
@@ -222,35 +222,12 @@ fn find_runtime(me: &Path) -> anyhow::Result<PathBuf> {
     bail!("orc-container not found next to orc-agent or on PATH: pass --runtime")
 }
 
-/// Every pod with a status file: (pod, status).
-fn load_pods(layout: &StateLayout) -> Vec<(Pod, PodStatus)> {
-    let mut pods = vec![];
-    for entry in std::fs::read_dir(layout.pods())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let uid = entry.file_name().to_string_lossy().to_string();
-        let pod = std::fs::read(layout.pod_spec(&uid))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Pod>(&b).ok());
-        let status = std::fs::read(layout.pod_status(&uid))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<PodStatus>(&b).ok());
-        if let (Some(pod), Some(status)) = (pod, status) {
-            pods.push((pod, status));
-        }
-    }
-    pods.sort_by_key(|(p, _)| p.full_name());
-    pods
-}
-
 fn pods(layout: &StateLayout) -> anyhow::Result<()> {
     println!(
         "{:<12} {:<24} {:<6} {:<18} {:<9} IP",
         "NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS"
     );
-    for (pod, status) in load_pods(layout) {
+    for (pod, status) in read_statuses(layout) {
         let cs = &status.container_statuses;
         let ready = cs.iter().filter(|c| c.ready).count();
         let restarts: u32 = cs.iter().map(|c| c.restart_count).sum();
@@ -299,7 +276,7 @@ fn show_logs(
     follow: bool,
 ) -> anyhow::Result<()> {
     let (ns, name) = name.split_once('/').unwrap_or(("default", name));
-    let Some((pod, _)) = load_pods(layout)
+    let Some((pod, _)) = read_statuses(layout)
         .into_iter()
         .find(|(p, _)| p.metadata.name == name && p.metadata.namespace == ns)
     else {

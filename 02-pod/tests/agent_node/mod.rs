@@ -129,24 +129,7 @@ impl Node {
 
     /// Every pod the agent wrote a status for.
     pub fn pods(&self) -> Vec<(Pod, PodStatus)> {
-        let mut out = vec![];
-        for e in std::fs::read_dir(self.layout.pods())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let uid = e.file_name().to_string_lossy().to_string();
-            let pod = std::fs::read(self.layout.pod_spec(&uid))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            let status = std::fs::read(self.layout.pod_status(&uid))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            if let (Some(p), Some(s)) = (pod, status) {
-                out.push((p, s));
-            }
-        }
-        out
+        orc_pod::agent::report::read_statuses(&self.layout)
     }
 
     pub fn status(&self, name: &str) -> Option<PodStatus> {
