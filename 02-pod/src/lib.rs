@@ -76,9 +76,7 @@
 //! IPv6, overlays for nodes on different layer-2 networks, and locking the
 //! IPAM file against a second process. In the agent: init containers,
 //! `valueFrom` environment, image pulls (only the built-in busybox image,
-//! shared read-only with no copy-on-write layer),
-//! resetting the back-off after a long healthy run, and stopping the
-//! sandbox of a pod that has finished.
+//! shared read-only with no copy-on-write layer), and image pull back-off.
 
 pub mod agent;
 pub mod bridge;

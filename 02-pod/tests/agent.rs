@@ -188,6 +188,25 @@ async fn restart_policies_and_crash_loop_back_off() {
         .await;
     let main = &once.container_statuses[0];
     assert_eq!(main.restart_count, 0);
+    // A finished pod's sandbox is stopped and its address given back.
+    let uid = node.uid("once").unwrap();
+    node.sync_while(
+        &mut agent,
+        LONG,
+        "sandbox of a finished pod stopped",
+        || {
+            !node
+                .containers()
+                .iter()
+                .any(|(id, _)| id == &format!("{uid}-pod"))
+        },
+    )
+    .await;
+    node.sync_until(&mut agent, "once", LONG, |s| {
+        s.phase == Phase::Failed && s.pod_ip.is_none()
+    })
+    .await;
+    assert!(!node.containers().is_empty());
     assert!(
         matches!(&main.state, ContainerState::Terminated { exit_code: 2, reason, .. } if reason == "Error"),
         "{main:?}"

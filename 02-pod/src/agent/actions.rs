@@ -44,6 +44,17 @@ pub async fn run_actions(
                 stop_container(&shared, id, grace(&pod)).await;
                 Ok(())
             }
+            Action::StopSandbox { id } => {
+                tracing::info!(pod = %pod.full_name(), "all containers finished: stopping the sandbox");
+                match shared.runtime.delete(id).await {
+                    Ok(()) => shared
+                        .network
+                        .remove_pod(&uid)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             Action::RemoveContainer { id } => {
                 shared.runtime.delete(id).await.map_err(|e| e.to_string())
             }

@@ -69,6 +69,7 @@ pub fn run_state(state: &State, now: SystemTime) -> RunState {
             Some(exit) => RunState::Exited {
                 exit_code: exit.exit_code,
                 oom_killed: exit.oom_killed,
+                started_at: shim::read_started(bundle),
                 finished_at: SystemTime::UNIX_EPOCH
                     + std::time::Duration::from_secs_f64(exit.finished_at),
             },
@@ -81,6 +82,7 @@ pub fn run_state(state: &State, now: SystemTime) -> RunState {
             None => RunState::Exited {
                 exit_code: 255,
                 oom_killed: state.oom_killed,
+                started_at: shim::read_started(bundle),
                 finished_at: now,
             },
         },

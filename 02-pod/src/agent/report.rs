@@ -117,6 +117,7 @@ pub fn pod_status(
                     exit_code,
                     oom_killed,
                     finished_at,
+                    ..
                 }),
                 Some(w),
             ) => {
@@ -140,6 +141,7 @@ pub fn pod_status(
                     exit_code,
                     oom_killed,
                     finished_at,
+                    ..
                 }),
                 None,
             ) => {

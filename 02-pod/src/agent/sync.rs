@@ -24,6 +24,8 @@ pub enum RunState {
     Exited {
         exit_code: i32,
         oom_killed: bool,
+        /// When the run started, if known: a long run resets the back-off.
+        started_at: Option<SystemTime>,
         finished_at: SystemTime,
     },
 }
@@ -73,6 +75,9 @@ pub enum Action {
     },
     /// Delete an exited container from the runtime.
     RemoveContainer { id: String },
+    /// Every container has finished for good: stop the sandbox and give
+    /// the pod's address back, as the kubelet does for a terminated pod.
+    StopSandbox { id: String },
 }
 
 /// Why a container is not running although it should be.
@@ -93,6 +98,9 @@ pub struct PodPlan {
 /// The first back-off delay, and its cap: the kubelet's 10 s and 5 min.
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A run this long without trouble forgets earlier crashes: the next
+/// restart is immediate again, as in the kubelet.
+pub const BACKOFF_RESET: Duration = Duration::from_secs(600);
 
 // ANCHOR: backoff
 /// How long an exited container waits before its next start, given how
@@ -105,6 +113,16 @@ pub fn restart_backoff(restart_count: u32) -> Duration {
     }
     let doublings = (restart_count - 1).min(16);
     (BACKOFF_INITIAL * 2u32.pow(doublings)).min(BACKOFF_MAX)
+}
+
+/// The wait before restarting a run that lasted `ran_for`: nothing after a
+/// long healthy run, else [`restart_backoff`].
+pub fn restart_delay(restart_count: u32, ran_for: Duration) -> Duration {
+    if ran_for >= BACKOFF_RESET {
+        Duration::ZERO
+    } else {
+        restart_backoff(restart_count)
+    }
 }
 // ANCHOR_END: backoff
 
@@ -130,6 +148,7 @@ pub fn should_restart(policy: RestartPolicy, exit_code: i32) -> bool {
 ///   the policy says so, once its back-off has passed (until then it is
 ///   waiting in `CrashLoopBackOff`).
 /// - Runs that are not the latest are removed.
+/// - When every container has finished for good, the sandbox is stopped.
 pub fn compute_pod_actions(
     pod: &Pod,
     observed: &ObservedPod,
@@ -196,13 +215,17 @@ pub fn compute_pod_actions(
             RunState::Running { .. } => {}
             RunState::Exited {
                 exit_code,
+                started_at,
                 finished_at,
                 ..
             } => {
                 if !should_restart(policy, *exit_code) {
                     continue;
                 }
-                let delay = restart_backoff(run.attempt);
+                let ran_for = started_at
+                    .and_then(|start| finished_at.duration_since(start).ok())
+                    .unwrap_or_default();
+                let delay = restart_delay(run.attempt, ran_for);
                 let waited = now.duration_since(*finished_at).unwrap_or_default();
                 if waited >= delay {
                     plan.actions.push(Action::StartContainer {
@@ -225,6 +248,16 @@ pub fn compute_pod_actions(
     for id in &observed.stale {
         plan.actions
             .push(Action::RemoveContainer { id: id.clone() });
+    }
+    let finished = pod.spec.containers.iter().all(|c| {
+        matches!(observed.containers.get(&c.name),
+            Some(ObservedContainer { state: RunState::Exited { exit_code, .. }, .. })
+                if !should_restart(policy, *exit_code))
+    });
+    if let (true, Some(sandbox)) = (finished, &observed.sandbox) {
+        plan.actions.push(Action::StopSandbox {
+            id: sandbox.id.clone(),
+        });
     }
     plan
 }
@@ -276,6 +309,7 @@ mod tests {
             state: RunState::Exited {
                 exit_code: code,
                 oom_killed: false,
+                started_at: None,
                 finished_at,
             },
         }
@@ -293,6 +327,15 @@ mod tests {
         let secs: Vec<u64> = (0..8).map(|n| restart_backoff(n).as_secs()).collect();
         assert_eq!(secs, [0, 10, 20, 40, 80, 160, 300, 300]);
         assert_eq!(restart_backoff(1000), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn a_long_run_resets_the_back_off() {
+        assert_eq!(
+            restart_delay(5, Duration::from_secs(60)),
+            Duration::from_secs(160)
+        );
+        assert_eq!(restart_delay(5, BACKOFF_RESET), Duration::ZERO);
     }
 
     #[test]
@@ -350,11 +393,11 @@ mod tests {
         // OnFailure, exit 0, sandbox gone: the pod is done.
         let plan = compute_pod_actions(&pod("OnFailure", &["a"]), &observed, &BTreeSet::new(), t0);
         assert!(plan.actions.is_empty());
-        // Never, running sandbox, exit 1: nothing to do.
+        // Never, running sandbox, exit 1: the pod is over, its sandbox goes.
         observed.sandbox = sandbox();
         observed.containers.insert("a".into(), exited(0, 1, t0));
         let plan = compute_pod_actions(&pod("Never", &["a"]), &observed, &BTreeSet::new(), t0);
-        assert!(plan.actions.is_empty());
+        assert_eq!(plan.actions, [Action::StopSandbox { id: "u-pod".into() }]);
     }
 
     #[test]
