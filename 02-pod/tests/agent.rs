@@ -428,7 +428,7 @@ async fn bad_manifests_are_reported_and_do_not_stop_the_others() {
     );
     node.write_manifest(
         "good.yaml",
-        "metadata: {name: good}\nspec:\n  containers: [{name: main, image: busybox, command: [sleep, '3600']}]\n---\nmetadata: {name: elsewhere}\nspec:\n  containers: [{name: main, image: nginx}]\n",
+        "metadata: {name: good}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers: [{name: main, image: busybox, command: [sleep, '3600']}]\n---\nmetadata: {name: elsewhere}\nspec:\n  containers: [{name: main, image: nginx}]\n",
     );
     let mut agent = node.agent().await;
     node.sync_until(&mut agent, "good", LONG, |s| s.phase == Phase::Running)

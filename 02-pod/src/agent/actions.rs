@@ -60,7 +60,9 @@ pub async fn run_actions(
             }
         };
         if let Err(message) = result {
-            tracing::warn!(pod = %pod.full_name(), uid = %uid, "{action:?} failed: {message}");
+            if !message.is_empty() {
+                tracing::warn!(pod = %pod.full_name(), uid = %uid, "{action:?} failed: {message}");
+            }
             return;
         }
     }
@@ -133,14 +135,14 @@ async fn start_container(
             .start_errors
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        errors.insert(
-            key.clone(),
-            Waiting {
-                reason: reason.into(),
-                message: message.clone(),
-            },
-        );
-        Err(message)
+        let waiting = Waiting {
+            reason: reason.into(),
+            message: message.clone(),
+        };
+        // The same failure at every sync (an image that is not there) is
+        // logged once; the status keeps showing it.
+        let repeated = errors.insert(key.clone(), waiting.clone()) == Some(waiting);
+        Err(if repeated { String::new() } else { message })
     };
     let image = match shared.images.image(&container.image) {
         Ok(image) => image,
