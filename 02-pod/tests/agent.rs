@@ -497,12 +497,20 @@ async fn a_restarted_agent_adopts_running_pods() {
     assert_eq!(after.pod_ip, before.pod_ip, "the same address");
     assert_eq!(restarts(&after, "a") + restarts(&after, "b"), 0);
 
-    // The adopted pod is stopped like any other, address included.
+    // A pod whose manifest went away while no agent ran is an orphan: the
+    // next agent stops it and gives its address back.
+    agent.wait_idle().await;
+    drop(agent);
     node.remove_manifest("steady.yaml");
-    node.sync_while(&mut agent, LONG, "pod stopped", || {
-        node.containers().is_empty()
+    let mut agent = node.agent().await;
+    node.sync_while(&mut agent, LONG, "orphan stopped", || {
+        node.containers().is_empty() && node.pods().is_empty()
     })
     .await;
+    agent.wait_idle().await;
+    let ipam: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(node.layout.ipam()).unwrap()).unwrap();
+    assert_eq!(ipam["allocations"], serde_json::json!({}));
     agent.drain_and_teardown().await.unwrap();
     node.assert_clean();
 }
