@@ -1,11 +1,16 @@
-//! # orc-pod: chapter 02, the pod network
+//! # orc-pod: chapter 02, pods
 //!
 //! Kubernetes promises that every pod has its own IP address and reaches
 //! every other pod, on any node, without NAT. This crate builds that promise
 //! the way the simplest real network plugins do (the CNI `bridge` and
-//! `host-local` plugins, flannel's `host-gw` back-end).
+//! `host-local` plugins, flannel's `host-gw` back-end). On top of it, it
+//! builds pods themselves (a sandbox holding the shared namespaces, and
+//! chapter 01 containers joining it) and the node agent, the kubelet's core,
+//! which keeps the pods of static manifests running.
 //!
 //! ## Layout
+//!
+//! The pod network:
 //!
 //! - [`cidr`]: [`Ipv4Cidr`], the address blocks the network is planned in:
 //!   a cluster CIDR, sliced into one pod CIDR per node.
@@ -28,6 +33,28 @@
 //!   and remove a pod, sync routes, tear-down.
 //! - [`error`]: [`NetError`], which says what failed and where.
 //!
+//! Pods and the node agent:
+//!
+//! - [`pod_spec`]: the Kubernetes `v1 Pod` subset, as serde types;
+//!   [`quantity`]: `"500m"` and `"64Mi"`.
+//! - [`status`]: pod status, with the phase and condition rules
+//!   ([`status::pod_phase`]).
+//! - [`source`]: [`source::PodSource`], where desired pods come from;
+//!   [`source::ManifestDir`] reads static pod manifests.
+//! - [`image`]: [`image::ImageSource`], root filesystems for images (a
+//!   built-in busybox until the image store arrives).
+//! - [`sandbox`]: the OCI specs of a pod's sandbox (the pause process) and
+//!   of its containers, which join the sandbox's namespaces; resources as
+//!   cgroup settings ([`sandbox::linux_resources`]).
+//! - [`shim`]: the per-container process that runs `orc-container` and
+//!   records the exit code; [`runtime`]: the agent's client of the runtime.
+//! - [`probes`]: liveness and readiness probes (exec, httpGet, tcpSocket).
+//! - [`agent`]: the sync loop: [`agent::sync`] decides (pure:
+//!   [`agent::sync::compute_pod_actions`], [`agent::sync::restart_backoff`]),
+//!   [`agent::actions`] does, [`agent::observe`] and [`agent::report`] look.
+//! - [`logs`]: per-container log files, read and followed by `orc-agent logs`.
+//! - `src/bin/orc-agent.rs`: the `orc-agent` command (`run`, `pods`, `logs`).
+//!
 //! Links, addresses and routes are made through netlink ([`rtnetlink`]), the
 //! kernel interface `ip` itself uses; only the iptables rules go through the
 //! `iptables` program.
@@ -40,27 +67,39 @@
 //! `benches/pod_network.rs` compares pod set-up with the same steps as an
 //! `ip` script, and `examples/two_nodes.rs` is the chapter's walk-through:
 //! two nodes, a pod on each, and what `ip` and `iptables-save` then show.
+//! `tests/agent.rs` runs the agent on a node namespace with real containers:
+//! shared localhost and volumes, restart policies and back-off, graceful
+//! termination, probes, OOM kills, bad manifests and agent restarts.
 //!
 //! ## Not built yet
 //!
-//! This crate plumbs a network namespace that already exists; it does not
-//! create one. The pod sandbox (the pause process holding the pod's
-//! namespaces), the containers that join it and the node agent that keeps
-//! static pods running come in later parts of this chapter. IPv6, overlays
-//! for nodes on different layer-2 networks, and locking the IPAM file
-//! against a second process are not built either.
+//! IPv6, overlays for nodes on different layer-2 networks, and locking the
+//! IPAM file against a second process. In the agent: init containers,
+//! `valueFrom` environment, image pulls (only the built-in busybox image,
+//! shared read-only with no copy-on-write layer), and image pull back-off.
 
+pub mod agent;
 pub mod bridge;
 pub mod chains;
 pub mod cidr;
 pub mod error;
 pub mod forward;
+pub mod image;
 pub mod ipam;
 pub mod link;
+pub mod logs;
 pub mod masquerade;
 pub mod netns;
 pub mod node;
+pub mod pod_spec;
+pub mod probes;
+pub mod quantity;
 pub mod routes;
+pub mod runtime;
+pub mod sandbox;
+pub mod shim;
+pub mod source;
+pub mod status;
 pub mod veth;
 
 pub use cidr::Ipv4Cidr;

@@ -1,0 +1,296 @@
+//! Carrying out the sync loop's decisions against the runtime and network.
+//!
+//! Each function here is one pod's work, run in a task of its own. They are
+//! written to be safe to repeat: a half-done action (the agent died, a
+//! command failed) is simply decided again by the next sync.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::layout::write_atomic;
+use super::sync::{Action, ObservedPod, RunState, Waiting};
+use super::{Shared, observe};
+use crate::image::ImageError;
+use crate::pod_spec::Pod;
+use crate::sandbox;
+
+/// Runs one pod's actions in order. The first failure ends the list: the
+/// next sync decides again from what actually happened.
+pub async fn run_actions(
+    shared: Arc<Shared>,
+    pod: Pod,
+    observed: ObservedPod,
+    actions: Vec<Action>,
+) {
+    let uid = pod.metadata.uid.clone();
+    let mut sandbox_pid = observed
+        .sandbox
+        .as_ref()
+        .filter(|s| s.running)
+        .map(|s| s.pid);
+    for action in actions {
+        let result = match &action {
+            Action::CreateSandbox => create_sandbox(&shared, &pod, &observed).await.map(|pid| {
+                sandbox_pid = Some(pid);
+            }),
+            Action::StartContainer { name, attempt } => match sandbox_pid {
+                Some(pid) => start_container(&shared, &pod, name, *attempt, pid).await,
+                None => Err("the pod has no running sandbox".into()),
+            },
+            Action::KillContainer { id, reason, name } => {
+                tracing::info!(pod = %pod.full_name(), container = %name, "killing: {reason}");
+                stop_container(&shared, id, grace(&pod)).await;
+                Ok(())
+            }
+            Action::StopSandbox { id } => {
+                tracing::info!(pod = %pod.full_name(), "all containers finished: stopping the sandbox");
+                match shared.runtime.delete(id).await {
+                    Ok(()) => shared
+                        .network
+                        .remove_pod(&uid)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Action::RemoveContainer { id } => {
+                shared.runtime.delete(id).await.map_err(|e| e.to_string())
+            }
+        };
+        if let Err(message) = result {
+            if !message.is_empty() {
+                tracing::warn!(pod = %pod.full_name(), uid = %uid, "{action:?} failed: {message}");
+            }
+            return;
+        }
+    }
+}
+
+fn grace(pod: &Pod) -> Duration {
+    Duration::from_secs(pod.spec.termination_grace_period_seconds)
+}
+
+// ANCHOR: create_sandbox
+/// Starts the pod's sandbox (after removing any earlier one and every
+/// container of the pod) and plugs its network namespace into the node.
+async fn create_sandbox(shared: &Shared, pod: &Pod, observed: &ObservedPod) -> Result<i32, String> {
+    let uid = &pod.metadata.uid;
+    for run in observed.containers.values() {
+        let _ = shared.runtime.delete(&run.id).await;
+    }
+    let id = sandbox::sandbox_id(uid);
+    let _ = shared.runtime.delete(&id).await;
+    create_pod_cgroup(shared, pod)?;
+    let image = shared.images.image("busybox").map_err(|e| e.to_string())?;
+    let bundle = shared.layout.pod(uid).join("sandbox");
+    let _ = std::fs::remove_dir_all(&bundle);
+    std::fs::create_dir_all(&bundle).map_err(|e| e.to_string())?;
+    let spec = sandbox::sandbox_spec(pod, &image.rootfs, &shared.config.cgroup_root);
+    write_json(&bundle.join("config.json"), &spec)?;
+    let pid = shared
+        .runtime
+        .start_container(&id, &bundle, &bundle.join("sandbox.log"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    match shared.network.add_pod(uid, &netns).await {
+        Ok(net) => {
+            tracing::info!(pod = %pod.full_name(), ip = %net.address, "sandbox running");
+            Ok(pid)
+        }
+        Err(e) => {
+            let _ = shared.runtime.delete(&id).await;
+            Err(format!("plugging the sandbox into the pod network: {e}"))
+        }
+    }
+}
+// ANCHOR_END: create_sandbox
+
+/// The pod cgroup, with the pod's limits, before anything runs in it.
+/// Writing cgroup files forks nothing, so the runtime library does it here.
+fn create_pod_cgroup(shared: &Shared, pod: &Pod) -> Result<(), String> {
+    let path = sandbox::pod_cgroup(&shared.config.cgroup_root, &pod.metadata.uid);
+    let cgroup = orc_container::cgroups::open(&path);
+    cgroup
+        .create()
+        .and_then(|_| cgroup.apply(&sandbox::pod_resources(pod)))
+        .map_err(|e| format!("pod cgroup {path}: {e}"))
+}
+
+/// Starts run `attempt` of container `name` inside the sandbox `sandbox_pid`.
+async fn start_container(
+    shared: &Shared,
+    pod: &Pod,
+    name: &str,
+    attempt: u32,
+    sandbox_pid: i32,
+) -> Result<(), String> {
+    let uid = &pod.metadata.uid;
+    let container = pod.container(name).ok_or("no such container in the spec")?;
+    let key = (uid.clone(), name.to_string());
+    let fail = |reason: &str, message: String| {
+        let mut errors = shared
+            .start_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let waiting = Waiting {
+            reason: reason.into(),
+            message: message.clone(),
+        };
+        // The same failure at every sync (an image that is not there) is
+        // logged once; the status keeps showing it.
+        let repeated = errors.insert(key.clone(), waiting.clone()) == Some(waiting);
+        Err(if repeated { String::new() } else { message })
+    };
+    let image = match shared.images.image(&container.image) {
+        Ok(image) => image,
+        Err(e @ ImageError::NotFound(_)) => return fail("ErrImagePull", e.to_string()),
+        Err(e) => return fail("ErrImagePull", e.to_string()),
+    };
+    let mut volumes = BTreeMap::new();
+    for v in &pod.spec.volumes {
+        let path = match (&v.empty_dir, &v.host_path) {
+            (Some(_), _) => {
+                let dir = shared.layout.volume(uid, &v.name);
+                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                dir
+            }
+            (None, Some(host)) => PathBuf::from(&host.path),
+            (None, None) => continue,
+        };
+        volumes.insert(v.name.clone(), path);
+    }
+    let spec = match sandbox::container_spec(
+        pod,
+        container,
+        attempt,
+        &image,
+        sandbox_pid,
+        &volumes,
+        &shared.config.cgroup_root,
+    ) {
+        Ok(spec) => spec,
+        Err(e) => return fail("CreateContainerConfigError", e),
+    };
+    let id = sandbox::container_id(uid, name, attempt);
+    let _ = shared.runtime.delete(&id).await;
+    let bundle = shared.layout.bundle(uid, name, attempt);
+    let _ = std::fs::remove_dir_all(&bundle);
+    std::fs::create_dir_all(&bundle).map_err(|e| e.to_string())?;
+    write_json(&bundle.join("config.json"), &spec)?;
+    let log = shared.layout.log(uid, name, attempt);
+    std::fs::create_dir_all(shared.layout.log_dir(uid, name)).map_err(|e| e.to_string())?;
+    match shared.runtime.start_container(&id, &bundle, &log).await {
+        Ok(_) => {
+            shared
+                .start_errors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+            tracing::info!(pod = %pod.full_name(), container = name, attempt, "started");
+            Ok(())
+        }
+        Err(e) => fail("CreateContainerError", e.to_string()),
+    }
+}
+
+// ANCHOR: stop_container
+/// Graceful termination, as the kubelet does it: SIGTERM, up to `grace`
+/// for the process to exit, then SIGKILL; then the container is deleted.
+/// A container's main process is pid 1 of its pid namespace, and the
+/// kernel does not deliver SIGTERM to a namespace's init unless it
+/// installed a handler: a plain `sleep` is only stopped by the SIGKILL.
+pub async fn stop_container(shared: &Shared, id: &str, grace: Duration) {
+    if shared.runtime.kill(id, "TERM").await.is_ok() {
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && is_running(shared, id) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if is_running(shared, id) {
+            let _ = shared.runtime.kill(id, "KILL").await;
+        }
+    }
+    // Wait for the shim to record the exit before anything is removed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && is_running(shared, id) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+// ANCHOR_END: stop_container
+
+/// Whether container `id` still runs: the runtime says so, or its process
+/// is gone but the shim has not yet recorded how it ended.
+fn is_running(shared: &Shared, id: &str) -> bool {
+    let Ok(list) = shared.runtime.list() else {
+        return false;
+    };
+    let now = std::time::SystemTime::now();
+    list.iter()
+        .any(|s| s.id == id && !matches!(observe::run_state(s, now), RunState::Exited { .. }))
+}
+
+// ANCHOR: stop_pod
+/// Stops a pod that is no longer desired: every container gracefully and in
+/// parallel, then the sandbox; then its address, cgroup and directory.
+pub async fn stop_pod(shared: Arc<Shared>, uid: String, observed: ObservedPod) {
+    let pod: Option<Pod> = std::fs::read(shared.layout.pod_spec(&uid))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let grace = pod.as_ref().map(grace).unwrap_or(Duration::from_secs(30));
+    let name = pod
+        .as_ref()
+        .map(|p| p.full_name())
+        .unwrap_or_else(|| uid.clone());
+    tracing::info!(pod = %name, "stopping (grace period {grace:?})");
+    let stops = observed
+        .containers
+        .values()
+        .map(|run| stop_container(&shared, &run.id, grace));
+    futures::future::join_all(stops).await;
+    let ids = observed
+        .containers
+        .values()
+        .map(|r| r.id.clone())
+        .chain(observed.stale.iter().cloned())
+        .chain(observed.sandbox.iter().map(|s| s.id.clone()));
+    for id in ids {
+        if let Err(e) = shared.runtime.delete(&id).await {
+            tracing::warn!(pod = %name, "{e}");
+        }
+    }
+    if let Err(e) = shared.network.remove_pod(&uid).await {
+        tracing::warn!(pod = %name, "removing from the network: {e}");
+        return;
+    }
+    remove_cgroup(&sandbox::pod_cgroup(&shared.config.cgroup_root, &uid));
+    let _ = std::fs::remove_dir_all(shared.layout.pod(&uid));
+    shared
+        .start_errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|(u, _), _| u != &uid);
+}
+// ANCHOR_END: stop_pod
+
+/// Removes cgroup `path` (already emptied by the runtime's deletes) from
+/// every hierarchy: each v1 controller, or the v2 unified tree.
+pub fn remove_cgroup(path: &str) {
+    let base = Path::new(orc_container::cgroups::CGROUP_ROOT);
+    let relative = path.trim_start_matches('/');
+    let mut dirs = vec![base.join(relative)];
+    if let Ok(entries) = std::fs::read_dir(base) {
+        dirs.extend(entries.filter_map(|e| Some(e.ok()?.path().join(relative))));
+    }
+    for dir in dirs {
+        // rmdir, not remove_dir_all: a cgroup directory is removed empty
+        // (its files are not real files), and a non-empty one must stay.
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
+    write_atomic(path, &json).map_err(|e| format!("writing {}: {e}", path.display()))
+}

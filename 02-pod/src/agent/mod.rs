@@ -1,0 +1,342 @@
+//! The node agent: the kubelet's core loop.
+//!
+//! Every `sync_period` the agent
+//! 1. asks its [`PodSource`]s for the desired pods (the whole set),
+//! 2. asks the runtime for every container it has ([`observe`]),
+//! 3. decides per pod what to do ([`sync::compute_pod_actions`]) and which
+//!    pods to stop ([`sync::pods_to_stop`]),
+//! 4. hands each pod's actions to a task of its own ([`actions`]), so a pod
+//!    waiting out a 30 s grace period does not hold up the others,
+//! 5. starts and stops probe workers, and writes each pod's status ([`report`]).
+//!
+//! Nothing is remembered between syncs that cannot be observed again, so
+//! the loop is level-triggered: a missed event, a crashed action or an
+//! agent restart is repaired by the next sync.
+
+pub mod actions;
+pub mod clock;
+pub mod layout;
+pub mod observe;
+pub mod report;
+pub mod sync;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::image::ImageSource;
+use crate::pod_spec::Pod;
+use crate::probes::{ProbeKey, ProbeKind, ProbeTarget, Prober};
+use crate::runtime::{RuntimeClient, RuntimeError};
+use crate::source::{ManifestError, PodSource};
+use crate::{Ipv4Cidr, NetError, NodeConfig, NodeNetwork};
+use clock::Clock;
+use layout::StateLayout;
+use sync::{RunState, Waiting};
+
+/// Everything the agent needs to know about its node.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Where pods, logs, the runtime's state and the IPAM file live.
+    pub state_dir: PathBuf,
+    /// The `orc-container` binary.
+    pub runtime_program: PathBuf,
+    /// The binary whose `shim` subcommand runs the shim (`orc-agent`).
+    pub shim_program: PathBuf,
+    /// The node's network namespace (`/proc/self/ns/net` on a real node).
+    pub node_netns: PathBuf,
+    pub pod_cidr: Ipv4Cidr,
+    pub cluster_cidr: Ipv4Cidr,
+    pub bridge: String,
+    /// The cgroup all pods live under, like the kubelet's `kubepods`.
+    pub cgroup_root: String,
+    /// How often the sync loop runs (the kubelet resyncs every 1 s to 10 s).
+    pub sync_period: Duration,
+}
+
+/// What can stop the agent from starting.
+#[derive(Debug, Error)]
+pub enum AgentError {
+    #[error("node network: {0}")]
+    Network(#[from] NetError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// State shared by the sync loop and the pod tasks it spawns.
+pub struct Shared {
+    pub config: AgentConfig,
+    pub layout: StateLayout,
+    pub network: NodeNetwork,
+    pub runtime: RuntimeClient,
+    pub images: Arc<dyn ImageSource>,
+    pub clock: Arc<dyn Clock>,
+    pub prober: Prober,
+    /// Why the last start of a container failed (`ErrImagePull`, ...), by
+    /// (pod uid, container name), until it starts. A std `Mutex`: never
+    /// held across an `.await`.
+    pub start_errors: Mutex<HashMap<(String, String), Waiting>>,
+}
+
+/// The node agent.
+pub struct Agent {
+    shared: Arc<Shared>,
+    sources: Vec<Box<dyn PodSource>>,
+    /// The task working on each pod, by uid: one at a time per pod, as the
+    /// kubelet's pod workers.
+    in_flight: HashMap<String, tokio::task::JoinHandle<()>>,
+    /// The manifest errors last reported, so each is logged once.
+    reported_errors: Vec<ManifestError>,
+}
+
+impl Agent {
+    /// Prepares the node: state directory, pod network (idempotent, so a
+    /// restarted agent finds its bridge and address allocations again).
+    pub async fn new(
+        config: AgentConfig,
+        sources: Vec<Box<dyn PodSource>>,
+        images: Arc<dyn ImageSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Agent, AgentError> {
+        let layout = StateLayout::new(&config.state_dir);
+        std::fs::create_dir_all(layout.pods()).map_err(|source| AgentError::Io {
+            what: "creating",
+            path: layout.pods(),
+            source,
+        })?;
+        let network = NodeNetwork::setup(NodeConfig {
+            netns: config.node_netns.clone(),
+            bridge: config.bridge.clone(),
+            pod_cidr: config.pod_cidr,
+            cluster_cidr: config.cluster_cidr,
+            ipam_state: layout.ipam(),
+        })
+        .await?;
+        let runtime = RuntimeClient {
+            program: config.runtime_program.clone(),
+            root: layout.runtime_root(),
+            shim: config.shim_program.clone(),
+        };
+        let shared = Shared {
+            config,
+            layout,
+            network,
+            runtime,
+            images,
+            clock,
+            prober: Prober::default(),
+            start_errors: Mutex::new(HashMap::new()),
+        };
+        Ok(Agent {
+            shared: Arc::new(shared),
+            sources,
+            in_flight: HashMap::new(),
+            reported_errors: vec![],
+        })
+    }
+
+    /// The state shared with pod tasks (for tests and the CLI).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Runs [`sync_once`](Self::sync_once) every sync period until `shutdown` completes.
+    pub async fn run(&mut self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(self.shared.config.sync_period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tick.tick() => {
+                    if let Err(e) = self.sync_once() {
+                        tracing::warn!("sync failed: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    // ANCHOR: sync_once
+    /// One pass of the sync loop. Spawns the work and returns; pods whose
+    /// previous work has not finished are left for the next pass.
+    pub fn sync_once(&mut self) -> Result<(), AgentError> {
+        self.in_flight.retain(|_, task| !task.is_finished());
+        let shared = Arc::clone(&self.shared);
+        let desired = self.desired_pods();
+        let now = shared.clock.now();
+        let observed = observe::observe(&shared.runtime.list()?, now);
+        let pod_ips: BTreeMap<String, std::net::Ipv4Addr> =
+            shared.network.pods().into_iter().collect();
+
+        // Everything of ours that exists: containers, addresses, directories.
+        let mut actual: BTreeSet<String> = observed.keys().cloned().collect();
+        actual.extend(pod_ips.keys().cloned());
+        actual.extend(pod_dirs(&shared.layout));
+        let desired_uids: BTreeSet<String> = desired.keys().cloned().collect();
+
+        for uid in sync::pods_to_stop(&desired_uids, &actual) {
+            if self.in_flight.contains_key(&uid) {
+                continue;
+            }
+            let observed_pod = observed.get(&uid).cloned().unwrap_or_default();
+            let task = tokio::spawn(actions::stop_pod(
+                Arc::clone(&shared),
+                uid.clone(),
+                observed_pod,
+            ));
+            self.in_flight.insert(uid, task);
+        }
+
+        let mut probes = vec![];
+        for (uid, pod) in &desired {
+            let observed_pod = observed.get(uid).cloned().unwrap_or_default();
+            let unhealthy = self.unhealthy(pod, &observed_pod);
+            let plan = sync::compute_pod_actions(pod, &observed_pod, &unhealthy, now);
+            report::write_status(
+                &shared,
+                pod,
+                &observed_pod,
+                &plan,
+                pod_ips.get(uid).copied(),
+            );
+            probes.extend(self.probes_for(pod, &observed_pod, pod_ips.get(uid).copied()));
+            if plan.actions.is_empty() || self.in_flight.contains_key(uid) {
+                continue;
+            }
+            let task = tokio::spawn(actions::run_actions(
+                Arc::clone(&shared),
+                pod.clone(),
+                observed_pod,
+                plan.actions,
+            ));
+            self.in_flight.insert(uid.clone(), task);
+        }
+        shared.prober.sync(&shared.runtime, probes);
+        Ok(())
+    }
+    // ANCHOR_END: sync_once
+
+    /// Waits until every spawned pod task has finished.
+    pub async fn wait_idle(&mut self) {
+        for (_, task) in self.in_flight.drain() {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops every pod gracefully and removes the node's pod network: what
+    /// draining a node does. (Stopping the agent alone leaves pods running.)
+    pub async fn drain_and_teardown(mut self) -> Result<(), AgentError> {
+        self.wait_idle().await;
+        self.sources.clear();
+        self.sync_once()?;
+        self.wait_idle().await;
+        self.shared.prober.sync(&self.shared.runtime, vec![]);
+        let shared = Arc::try_unwrap(self.shared).map_err(|_| AgentError::Io {
+            what: "tearing down (a pod task still runs)",
+            path: PathBuf::new(),
+            source: std::io::Error::other("busy"),
+        })?;
+        actions::remove_cgroup(&format!("/{}", shared.config.cgroup_root.trim_matches('/')));
+        shared.network.teardown().await?;
+        Ok(())
+    }
+
+    /// All sources' pods by uid; errors are logged once and written to
+    /// `manifest-errors.json`.
+    fn desired_pods(&mut self) -> BTreeMap<String, Pod> {
+        let mut pods = BTreeMap::new();
+        let mut errors = vec![];
+        for source in &self.sources {
+            let snapshot = source.snapshot();
+            errors.extend(snapshot.errors);
+            for pod in snapshot.pods {
+                pods.insert(pod.metadata.uid.clone(), pod);
+            }
+        }
+        if errors != self.reported_errors {
+            for e in errors.iter().filter(|e| !self.reported_errors.contains(e)) {
+                tracing::warn!("manifest not used: {e}");
+            }
+            let json = serde_json::to_vec_pretty(&errors).unwrap_or_default();
+            let _ = layout::write_atomic(&self.shared.layout.manifest_errors(), &json);
+            self.reported_errors = errors;
+        }
+        pods
+    }
+
+    /// Names of the containers whose current run failed its liveness probe.
+    fn unhealthy(&self, pod: &Pod, observed: &sync::ObservedPod) -> BTreeSet<String> {
+        observed
+            .containers
+            .iter()
+            .filter(|(name, run)| {
+                let key = probe_key(pod, name, &run.id, ProbeKind::Liveness);
+                self.shared.prober.passing(&key) == Some(false)
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The probes that should run: those of running containers.
+    fn probes_for(
+        &self,
+        pod: &Pod,
+        observed: &sync::ObservedPod,
+        pod_ip: Option<std::net::Ipv4Addr>,
+    ) -> Vec<(ProbeKey, ProbeTarget)> {
+        let mut wanted = vec![];
+        for c in &pod.spec.containers {
+            let Some(run) = observed.containers.get(&c.name) else {
+                continue;
+            };
+            if !matches!(run.state, RunState::Running { .. }) {
+                continue;
+            }
+            for (kind, probe) in [
+                (ProbeKind::Liveness, &c.liveness_probe),
+                (ProbeKind::Readiness, &c.readiness_probe),
+            ] {
+                if let Some(probe) = probe {
+                    wanted.push((
+                        probe_key(pod, &c.name, &run.id, kind),
+                        ProbeTarget {
+                            probe: probe.clone(),
+                            pod_ip,
+                            node_netns: self.shared.config.node_netns.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        wanted
+    }
+}
+
+pub(crate) fn probe_key(pod: &Pod, container: &str, id: &str, kind: ProbeKind) -> ProbeKey {
+    ProbeKey {
+        pod_uid: pod.metadata.uid.clone(),
+        container: container.into(),
+        container_id: id.into(),
+        kind,
+    }
+}
+
+fn pod_dirs(layout: &StateLayout) -> Vec<String> {
+    std::fs::read_dir(layout.pods())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,201 @@
+//! Turning what was observed into the pod's Kubernetes status.
+//!
+//! Written to `pods/<uid>/status.json` at every sync (only when it
+//! changed). `orc-agent pods` renders these files like `kubectl get pods`;
+//! chapter 03 sends the same objects to the API server.
+
+use std::net::Ipv4Addr;
+
+use super::Shared;
+use super::clock::rfc3339;
+use super::layout::{StateLayout, write_atomic};
+use super::sync::{ObservedPod, PodPlan, RunState};
+use crate::pod_spec::Pod;
+use crate::probes::ProbeKind;
+use crate::shim;
+use crate::status::{self, ContainerState, ContainerStatus, PodStatus};
+
+/// Every pod the agent wrote a status for, sorted by `namespace/name`:
+/// what `orc-agent pods` lists (it reads the files; no agent needs to run).
+pub fn read_statuses(layout: &StateLayout) -> Vec<(Pod, PodStatus)> {
+    let read = |path: std::path::PathBuf| std::fs::read(path).ok();
+    let mut pods: Vec<(Pod, PodStatus)> = std::fs::read_dir(layout.pods())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let uid = entry.file_name().to_string_lossy().to_string();
+            let pod = serde_json::from_slice(&read(layout.pod_spec(&uid))?).ok()?;
+            let status = serde_json::from_slice(&read(layout.pod_status(&uid))?).ok()?;
+            Some((pod, status))
+        })
+        .collect();
+    pods.sort_by_key(|(pod, _)| pod.full_name());
+    pods
+}
+
+/// Computes the pod's status and writes it (and the pod spec) to disk.
+pub fn write_status(
+    shared: &Shared,
+    pod: &Pod,
+    observed: &ObservedPod,
+    plan: &PodPlan,
+    pod_ip: Option<Ipv4Addr>,
+) {
+    let uid = &pod.metadata.uid;
+    let dir = shared.layout.pod(uid);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let spec_path = shared.layout.pod_spec(uid);
+    if !spec_path.exists() {
+        let json = serde_json::to_vec_pretty(pod).unwrap_or_default();
+        let _ = write_atomic(&spec_path, &json);
+    }
+    let status = pod_status(shared, pod, observed, plan, pod_ip);
+    let json = serde_json::to_vec_pretty(&status).unwrap_or_default();
+    let path = shared.layout.pod_status(uid);
+    if std::fs::read(&path).ok().as_deref() != Some(json.as_slice()) {
+        let _ = write_atomic(&path, &json);
+    }
+}
+
+// ANCHOR: pod_status
+/// The status of a desired pod from what the runtime reports, the sync's
+/// plan (for waiting reasons) and the readiness probes.
+pub fn pod_status(
+    shared: &Shared,
+    pod: &Pod,
+    observed: &ObservedPod,
+    plan: &PodPlan,
+    pod_ip: Option<Ipv4Addr>,
+) -> PodStatus {
+    let uid = &pod.metadata.uid;
+    let sandbox_ready = observed.sandbox.as_ref().is_some_and(|s| s.running);
+    let start_errors = shared
+        .start_errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let mut containers = vec![];
+    for c in &pod.spec.containers {
+        let run = observed.containers.get(&c.name);
+        let attempt = run.map(|r| r.attempt).unwrap_or(0);
+        // The previous run's end, from the exit record the shim left.
+        let last_state = attempt
+            .checked_sub(1)
+            .and_then(|prev| shim::read_exit(&shared.layout.bundle(uid, &c.name, prev)))
+            .map(|exit| terminated(exit.exit_code, exit.oom_killed, exit.finished_at));
+        // A failed start (ErrImagePull...) says more than "ContainerCreating".
+        let waiting = start_errors
+            .get(&(uid.clone(), c.name.clone()))
+            .or_else(|| plan.waiting.get(&c.name));
+        let (state, last_state, ready) = match (run.map(|r| &r.state), waiting) {
+            (Some(RunState::Running { started_at }), _) => {
+                let ready = match &c.readiness_probe {
+                    None => true,
+                    Some(_) => {
+                        let key = super::probe_key(
+                            pod,
+                            &c.name,
+                            &run.expect("some").id,
+                            ProbeKind::Readiness,
+                        );
+                        shared.prober.passing(&key) == Some(true)
+                    }
+                };
+                (
+                    ContainerState::Running {
+                        started_at: rfc3339(*started_at),
+                    },
+                    last_state,
+                    ready,
+                )
+            }
+            (
+                Some(RunState::Exited {
+                    exit_code,
+                    oom_killed,
+                    finished_at,
+                    ..
+                }),
+                Some(w),
+            ) => {
+                // Waiting to restart: the run that just ended is the last state.
+                let secs = finished_at
+                    .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0);
+                let state = ContainerState::Waiting {
+                    reason: w.reason.clone(),
+                    message: (!w.message.is_empty()).then(|| w.message.clone()),
+                };
+                (
+                    state,
+                    Some(terminated(*exit_code, *oom_killed, secs)),
+                    false,
+                )
+            }
+            (
+                Some(RunState::Exited {
+                    exit_code,
+                    oom_killed,
+                    finished_at,
+                    ..
+                }),
+                None,
+            ) => {
+                let state = ContainerState::Terminated {
+                    exit_code: *exit_code,
+                    reason: status::termination_reason(*exit_code, *oom_killed).into(),
+                    finished_at: rfc3339(*finished_at),
+                };
+                (state, last_state, false)
+            }
+            (_, Some(w)) => (
+                ContainerState::Waiting {
+                    reason: w.reason.clone(),
+                    message: (!w.message.is_empty()).then(|| w.message.clone()),
+                },
+                last_state,
+                false,
+            ),
+            (_, None) => (
+                ContainerState::Waiting {
+                    reason: "ContainerCreating".into(),
+                    message: None,
+                },
+                last_state,
+                false,
+            ),
+        };
+        containers.push(ContainerStatus {
+            name: c.name.clone(),
+            image: c.image.clone(),
+            state,
+            last_state,
+            ready,
+            restart_count: attempt,
+            container_id: run.map(|r| format!("orc://{}", r.id)),
+        });
+    }
+    let sandbox_started = shim::read_started(&shared.layout.pod(uid).join("sandbox"));
+    PodStatus {
+        phase: status::pod_phase(pod.spec.restart_policy, &containers),
+        conditions: status::conditions(sandbox_ready, &containers),
+        pod_ip: pod_ip.map(|ip| ip.to_string()),
+        start_time: sandbox_started.map(rfc3339),
+        container_statuses: containers,
+    }
+}
+// ANCHOR_END: pod_status
+
+fn terminated(exit_code: i32, oom_killed: bool, finished_at: f64) -> ContainerState {
+    ContainerState::Terminated {
+        exit_code,
+        reason: status::termination_reason(exit_code, oom_killed).into(),
+        finished_at: rfc3339(
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(finished_at),
+        ),
+    }
+}

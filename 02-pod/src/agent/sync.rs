@@ -1,0 +1,446 @@
+//! The sync loop's decisions: desired pod + observed containers → actions.
+//!
+//! This is the kubelet's `computePodActions`, kept pure so that it can be
+//! read, unit-tested and reimplemented in lab 02 without a kernel. It is
+//! *level-triggered*: it looks at the whole desired pod and the whole
+//! observed state, never at "what just happened", so running it twice
+//! gives the same answer and a crashed agent simply runs it again.
+//! [`super::Agent`] observes, calls [`compute_pod_actions`] and performs
+//! the actions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
+
+use crate::pod_spec::{Pod, RestartPolicy};
+
+/// What the runtime says about one run of a container.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    /// Created but never started (an agent stopped between the two steps).
+    Created,
+    Running {
+        started_at: SystemTime,
+    },
+    Exited {
+        exit_code: i32,
+        oom_killed: bool,
+        /// When the run started, if known: a long run resets the back-off.
+        started_at: Option<SystemTime>,
+        finished_at: SystemTime,
+    },
+}
+
+/// The latest run of one container of the pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedContainer {
+    /// The runtime's container id.
+    pub id: String,
+    /// Which run this is, from 0: also the container's restart count.
+    pub attempt: u32,
+    pub state: RunState,
+}
+
+/// The pod's sandbox as the runtime reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedSandbox {
+    pub id: String,
+    /// The pause process; 0 when it is not running.
+    pub pid: i32,
+    pub running: bool,
+}
+
+/// Everything the runtime has of one pod.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedPod {
+    pub sandbox: Option<ObservedSandbox>,
+    /// The latest run of each container, by container name.
+    pub containers: BTreeMap<String, ObservedContainer>,
+    /// Older runs and containers the spec no longer has: to be removed.
+    pub stale: Vec<String>,
+}
+
+/// One step towards the desired state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// (Re)create the sandbox: remove every container of the pod, start a
+    /// new pause process and plug its network namespace into the node.
+    CreateSandbox,
+    /// Start run `attempt` of container `name`.
+    StartContainer { name: String, attempt: u32 },
+    /// Stop a running container gracefully (SIGTERM, grace period, SIGKILL).
+    KillContainer {
+        name: String,
+        id: String,
+        reason: String,
+    },
+    /// Delete an exited container from the runtime.
+    RemoveContainer { id: String },
+    /// Every container has finished for good: stop the sandbox and give
+    /// the pod's address back, as the kubelet does for a terminated pod.
+    StopSandbox { id: String },
+}
+
+/// Why a container is not running although it should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub reason: String,
+    pub message: String,
+}
+
+/// The outcome of one decision: what to do, and what to report meanwhile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodPlan {
+    pub actions: Vec<Action>,
+    /// Containers that wait, by name (e.g. in `CrashLoopBackOff`).
+    pub waiting: BTreeMap<String, Waiting>,
+}
+
+/// The first back-off delay, and its cap: the kubelet's 10 s and 5 min.
+pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A run this long without trouble forgets earlier crashes: the next
+/// restart is immediate again, as in the kubelet.
+pub const BACKOFF_RESET: Duration = Duration::from_secs(600);
+
+// ANCHOR: backoff
+/// How long an exited container waits before its next start, given how
+/// many times it has already been restarted. As in the kubelet, the first
+/// restart is immediate; then the delay starts at 10 s and doubles with
+/// every restart, up to 5 minutes: 0, 10 s, 20 s, 40 s, ... 300 s.
+pub fn restart_backoff(restart_count: u32) -> Duration {
+    if restart_count == 0 {
+        return Duration::ZERO;
+    }
+    let doublings = (restart_count - 1).min(16);
+    (BACKOFF_INITIAL * 2u32.pow(doublings)).min(BACKOFF_MAX)
+}
+
+/// The wait before restarting a run that lasted `ran_for`: nothing after a
+/// long healthy run, else [`restart_backoff`].
+pub fn restart_delay(restart_count: u32, ran_for: Duration) -> Duration {
+    if ran_for >= BACKOFF_RESET {
+        Duration::ZERO
+    } else {
+        restart_backoff(restart_count)
+    }
+}
+// ANCHOR_END: backoff
+
+// ANCHOR: should_restart
+/// Whether a container that exited with `exit_code` is started again.
+pub fn should_restart(policy: RestartPolicy, exit_code: i32) -> bool {
+    match policy {
+        RestartPolicy::Always => true,
+        RestartPolicy::OnFailure => exit_code != 0,
+        RestartPolicy::Never => false,
+    }
+}
+// ANCHOR_END: should_restart
+
+// ANCHOR: compute_pod_actions
+/// What to do for one desired pod.
+///
+/// - No running sandbox: create one, then start every container that
+///   should run (containers that already finished for good stay finished;
+///   a pod whose containers are all done gets no new sandbox).
+/// - Otherwise, per container: never ran → start it; running but failing
+///   its liveness probe (`unhealthy`) → kill it; exited → restart it if
+///   the policy says so, once its back-off has passed (until then it is
+///   waiting in `CrashLoopBackOff`).
+/// - Runs that are not the latest are removed.
+/// - When every container has finished for good, the sandbox is stopped.
+pub fn compute_pod_actions(
+    pod: &Pod,
+    observed: &ObservedPod,
+    unhealthy: &BTreeSet<String>,
+    now: SystemTime,
+) -> PodPlan {
+    let mut plan = PodPlan::default();
+    let policy = pod.spec.restart_policy;
+    let sandbox_ok = observed.sandbox.as_ref().is_some_and(|s| s.running);
+
+    if !sandbox_ok {
+        let mut starts = vec![];
+        let mut any_ran = false;
+        for c in &pod.spec.containers {
+            match observed.containers.get(&c.name) {
+                None => starts.push((c.name.clone(), 0)),
+                Some(run) => {
+                    any_ran = true;
+                    let restart = match run.state {
+                        RunState::Exited { exit_code, .. } => should_restart(policy, exit_code),
+                        // Killed with the old sandbox: it did not finish.
+                        _ => policy != RestartPolicy::Never,
+                    };
+                    if restart {
+                        starts.push((c.name.clone(), run.attempt + 1));
+                    }
+                }
+            }
+        }
+        if starts.is_empty() && any_ran {
+            return plan; // the pod has finished; nothing is restarted.
+        }
+        plan.actions.push(Action::CreateSandbox);
+        for (name, attempt) in starts {
+            plan.waiting
+                .insert(name.clone(), waiting("ContainerCreating", ""));
+            plan.actions.push(Action::StartContainer { name, attempt });
+        }
+        return plan;
+    }
+
+    for c in &pod.spec.containers {
+        let Some(run) = observed.containers.get(&c.name) else {
+            plan.waiting
+                .insert(c.name.clone(), waiting("ContainerCreating", ""));
+            plan.actions.push(Action::StartContainer {
+                name: c.name.clone(),
+                attempt: 0,
+            });
+            continue;
+        };
+        match &run.state {
+            RunState::Created => plan.actions.push(Action::StartContainer {
+                name: c.name.clone(),
+                attempt: run.attempt,
+            }),
+            RunState::Running { .. } if unhealthy.contains(&c.name) => {
+                plan.actions.push(Action::KillContainer {
+                    name: c.name.clone(),
+                    id: run.id.clone(),
+                    reason: "liveness probe failed".into(),
+                });
+            }
+            RunState::Running { .. } => {}
+            RunState::Exited {
+                exit_code,
+                started_at,
+                finished_at,
+                ..
+            } => {
+                if !should_restart(policy, *exit_code) {
+                    continue;
+                }
+                let ran_for = started_at
+                    .and_then(|start| finished_at.duration_since(start).ok())
+                    .unwrap_or_default();
+                let delay = restart_delay(run.attempt, ran_for);
+                let waited = now.duration_since(*finished_at).unwrap_or_default();
+                if waited >= delay {
+                    plan.actions.push(Action::StartContainer {
+                        name: c.name.clone(),
+                        attempt: run.attempt + 1,
+                    });
+                } else {
+                    let message = format!(
+                        "back-off {}s restarting failed container={} pod={}",
+                        delay.as_secs(),
+                        c.name,
+                        pod.metadata.name
+                    );
+                    plan.waiting
+                        .insert(c.name.clone(), waiting("CrashLoopBackOff", &message));
+                }
+            }
+        }
+    }
+    for id in &observed.stale {
+        plan.actions
+            .push(Action::RemoveContainer { id: id.clone() });
+    }
+    let finished = pod.spec.containers.iter().all(|c| {
+        matches!(observed.containers.get(&c.name),
+            Some(ObservedContainer { state: RunState::Exited { exit_code, .. }, .. })
+                if !should_restart(policy, *exit_code))
+    });
+    if let (true, Some(sandbox)) = (finished, &observed.sandbox) {
+        plan.actions.push(Action::StopSandbox {
+            id: sandbox.id.clone(),
+        });
+    }
+    plan
+}
+// ANCHOR_END: compute_pod_actions
+
+// ANCHOR: pods_to_stop
+/// The pods that run (or left something behind: containers, an address, a
+/// directory) but are no longer desired, by uid.
+pub fn pods_to_stop(desired: &BTreeSet<String>, actual: &BTreeSet<String>) -> Vec<String> {
+    actual.difference(desired).cloned().collect()
+}
+// ANCHOR_END: pods_to_stop
+
+fn waiting(reason: &str, message: &str) -> Waiting {
+    Waiting {
+        reason: reason.into(),
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(policy: &str, containers: &[&str]) -> Pod {
+        let list: Vec<String> = containers
+            .iter()
+            .map(|c| format!("{{name: {c}, image: busybox}}"))
+            .collect();
+        let yaml = format!(
+            "metadata: {{name: p, uid: u}}\nspec:\n  restartPolicy: {policy}\n  containers: [{}]\n",
+            list.join(", ")
+        );
+        serde_yaml::from_str(&yaml).unwrap()
+    }
+
+    fn sandbox() -> Option<ObservedSandbox> {
+        Some(ObservedSandbox {
+            id: "u-pod".into(),
+            pid: 42,
+            running: true,
+        })
+    }
+
+    fn exited(attempt: u32, code: i32, finished_at: SystemTime) -> ObservedContainer {
+        ObservedContainer {
+            id: format!("u-a-{attempt}"),
+            attempt,
+            state: RunState::Exited {
+                exit_code: code,
+                oom_killed: false,
+                started_at: None,
+                finished_at,
+            },
+        }
+    }
+
+    fn start(name: &str, attempt: u32) -> Action {
+        Action::StartContainer {
+            name: name.into(),
+            attempt,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_from_ten_seconds_to_five_minutes() {
+        let secs: Vec<u64> = (0..8).map(|n| restart_backoff(n).as_secs()).collect();
+        assert_eq!(secs, [0, 10, 20, 40, 80, 160, 300, 300]);
+        assert_eq!(restart_backoff(1000), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn a_long_run_resets_the_back_off() {
+        assert_eq!(
+            restart_delay(5, Duration::from_secs(60)),
+            Duration::from_secs(160)
+        );
+        assert_eq!(restart_delay(5, BACKOFF_RESET), Duration::ZERO);
+    }
+
+    #[test]
+    fn restart_policies() {
+        use RestartPolicy::*;
+        assert!(should_restart(Always, 0));
+        assert!(!should_restart(OnFailure, 0));
+        assert!(should_restart(OnFailure, 1));
+        assert!(!should_restart(Never, 1));
+    }
+
+    #[test]
+    fn a_new_pod_gets_a_sandbox_and_all_containers() {
+        let plan = compute_pod_actions(
+            &pod("Always", &["a", "b"]),
+            &ObservedPod::default(),
+            &BTreeSet::new(),
+            SystemTime::now(),
+        );
+        assert_eq!(
+            plan.actions,
+            [Action::CreateSandbox, start("a", 0), start("b", 0)]
+        );
+    }
+
+    #[test]
+    fn crash_loop_waits_then_restarts() {
+        let t0 = SystemTime::now();
+        let mut observed = ObservedPod {
+            sandbox: sandbox(),
+            ..Default::default()
+        };
+        observed.containers.insert("a".into(), exited(0, 1, t0));
+        let p = pod("Always", &["a"]);
+        let none = BTreeSet::new();
+        // The first restart is immediate.
+        assert_eq!(
+            compute_pod_actions(&p, &observed, &none, t0).actions,
+            [start("a", 1)]
+        );
+        // The second waits 10 s in CrashLoopBackOff.
+        observed.containers.insert("a".into(), exited(1, 1, t0));
+        let plan = compute_pod_actions(&p, &observed, &none, t0 + Duration::from_secs(9));
+        assert!(plan.actions.is_empty());
+        assert_eq!(plan.waiting["a"].reason, "CrashLoopBackOff");
+        let plan = compute_pod_actions(&p, &observed, &none, t0 + Duration::from_secs(10));
+        assert_eq!(plan.actions, [start("a", 2)]);
+    }
+
+    #[test]
+    fn finished_containers_stay_finished() {
+        let t0 = SystemTime::now();
+        let mut observed = ObservedPod::default();
+        observed.containers.insert("a".into(), exited(0, 0, t0));
+        // OnFailure, exit 0, sandbox gone: the pod is done.
+        let plan = compute_pod_actions(&pod("OnFailure", &["a"]), &observed, &BTreeSet::new(), t0);
+        assert!(plan.actions.is_empty());
+        // Never, running sandbox, exit 1: the pod is over, its sandbox goes.
+        observed.sandbox = sandbox();
+        observed.containers.insert("a".into(), exited(0, 1, t0));
+        let plan = compute_pod_actions(&pod("Never", &["a"]), &observed, &BTreeSet::new(), t0);
+        assert_eq!(plan.actions, [Action::StopSandbox { id: "u-pod".into() }]);
+    }
+
+    #[test]
+    fn an_unhealthy_container_is_killed_and_stale_runs_removed() {
+        let mut observed = ObservedPod {
+            sandbox: sandbox(),
+            stale: vec!["u-a-0".into()],
+            ..Default::default()
+        };
+        observed.containers.insert(
+            "a".into(),
+            ObservedContainer {
+                id: "u-a-1".into(),
+                attempt: 1,
+                state: RunState::Running {
+                    started_at: SystemTime::now(),
+                },
+            },
+        );
+        let unhealthy = BTreeSet::from(["a".to_string()]);
+        let plan = compute_pod_actions(
+            &pod("Always", &["a"]),
+            &observed,
+            &unhealthy,
+            SystemTime::now(),
+        );
+        assert_eq!(
+            plan.actions,
+            [
+                Action::KillContainer {
+                    name: "a".into(),
+                    id: "u-a-1".into(),
+                    reason: "liveness probe failed".into()
+                },
+                Action::RemoveContainer { id: "u-a-0".into() }
+            ]
+        );
+    }
+
+    #[test]
+    fn undesired_pods_are_stopped() {
+        let desired = BTreeSet::from(["a".to_string(), "b".to_string()]);
+        let actual = BTreeSet::from(["b".to_string(), "c".to_string()]);
+        assert_eq!(pods_to_stop(&desired, &actual), ["c"]);
+    }
+}

@@ -1,0 +1,306 @@
+//! `orc-agent`: the node agent's command line.
+//!
+//! - `run` keeps the pods of a manifest directory running (the kubelet with
+//!   `--pod-manifest-path`); stopping it leaves the pods running, and the
+//!   next `run` adopts them.
+//! - `pods` prints the pods' status like `kubectl get pods`.
+//! - `logs POD [-c CONTAINER] [-f]` prints a container's log.
+//! - `shim` (hidden) is the per-container shim, see `orc_pod::shim`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use orc_pod::agent::clock::SystemClock;
+use orc_pod::agent::layout::StateLayout;
+use orc_pod::agent::report::read_statuses;
+use orc_pod::agent::{Agent, AgentConfig};
+use orc_pod::image::BuiltinImages;
+use orc_pod::source::{ManifestDir, PodSource};
+use orc_pod::status::ContainerState;
+use orc_pod::{Ipv4Cidr, logs, shim};
+
+#[derive(Parser)]
+#[command(
+    name = "orc-agent",
+    version,
+    about = "orc's node agent: runs static pods"
+)]
+struct Cli {
+    /// The agent's state directory (pods, logs, runtime state, IPAM).
+    #[arg(long, global = true, default_value = "/var/lib/orc-agent")]
+    state: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pods of a manifest directory until interrupted (Ctrl-C
+    /// stops the agent and leaves the pods running; the next `run` adopts them).
+    Run {
+        #[arg(long)]
+        manifests: PathBuf,
+        #[command(flatten)]
+        node: NodeArgs,
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        sync_period: Duration,
+    },
+    /// Stop every pod gracefully and remove the node's pod network.
+    Drain {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// List pods like `kubectl get pods`.
+    Pods,
+    /// Print a container's log.
+    Logs {
+        /// The pod's name (or namespace/name).
+        pod: String,
+        #[arg(short, long)]
+        container: Option<String>,
+        #[arg(short, long)]
+        follow: bool,
+    },
+    #[command(hide = true)]
+    Shim {
+        #[arg(long)]
+        runtime: PathBuf,
+        #[arg(long)]
+        root: PathBuf,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        bundle: PathBuf,
+        #[arg(long)]
+        log: PathBuf,
+    },
+}
+
+/// The node's settings, shared by `run` and `drain`.
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// The node's network namespace (default: the agent's own).
+    #[arg(long)]
+    node_netns: Option<PathBuf>,
+    #[arg(long, default_value = "10.244.0.0/24")]
+    pod_cidr: Ipv4Cidr,
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: Ipv4Cidr,
+    #[arg(long, default_value = "orc0")]
+    bridge: String,
+    #[arg(long, default_value = "orc")]
+    cgroup_root: String,
+    /// The `orc-container` binary (default: next to this one, then PATH).
+    #[arg(long)]
+    runtime: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    fn config(self, state: &Path, sync_period: Duration) -> anyhow::Result<AgentConfig> {
+        let me = std::env::current_exe().context("finding orc-agent's own path")?;
+        let runtime = match self.runtime {
+            Some(path) => path,
+            None => find_runtime(&me)?,
+        };
+        Ok(AgentConfig {
+            state_dir: state.to_path_buf(),
+            runtime_program: runtime,
+            shim_program: me,
+            node_netns: self
+                .node_netns
+                .unwrap_or_else(|| orc_pod::netns::HOST_NETNS.into()),
+            pod_cidr: self.pod_cidr,
+            cluster_cidr: self.cluster_cidr,
+            bridge: self.bridge,
+            cgroup_root: self.cgroup_root,
+            sync_period,
+        })
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected e.g. 500ms or 2s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        _ => Err(format!("{s:?}: expected e.g. 500ms or 2s")),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        // The shim must stay single-threaded: no tokio, no tracing set-up.
+        Command::Shim {
+            runtime,
+            root,
+            id,
+            bundle,
+            log,
+        } => std::process::exit(shim::run(&shim::ShimArgs {
+            runtime,
+            root,
+            id,
+            bundle,
+            log,
+        })),
+        Command::Pods => pods(&StateLayout::new(&cli.state)),
+        Command::Logs {
+            pod,
+            container,
+            follow,
+        } => show_logs(
+            &StateLayout::new(&cli.state),
+            &pod,
+            container.as_deref(),
+            follow,
+        ),
+        Command::Run {
+            manifests,
+            node,
+            sync_period,
+        } => {
+            init_tracing();
+            let config = node.config(&cli.state, sync_period)?;
+            let sources: Vec<Box<dyn PodSource>> = vec![Box::new(ManifestDir::new(manifests))];
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let mut agent = new_agent(config, sources).await?;
+                tracing::info!("agent running; Ctrl-C stops the agent and leaves pods running");
+                agent
+                    .run(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await;
+                agent.wait_idle().await;
+                anyhow::Ok(())
+            })
+        }
+        Command::Drain { node } => {
+            init_tracing();
+            let config = node.config(&cli.state, Duration::from_secs(1))?;
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let agent = new_agent(config, vec![]).await?;
+                agent.drain_and_teardown().await?;
+                anyhow::Ok(())
+            })
+        }
+    }
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+}
+
+async fn new_agent(config: AgentConfig, sources: Vec<Box<dyn PodSource>>) -> anyhow::Result<Agent> {
+    let images = Arc::new(BuiltinImages::new(
+        StateLayout::new(&config.state_dir).images(),
+    ));
+    Ok(Agent::new(config, sources, images, Arc::new(SystemClock)).await?)
+}
+
+/// `orc-container` next to this binary (as cargo builds them), else on PATH.
+fn find_runtime(me: &Path) -> anyhow::Result<PathBuf> {
+    let sibling = me.with_file_name("orc-container");
+    if sibling.exists() {
+        return Ok(sibling);
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        if dir.join("orc-container").exists() {
+            return Ok(dir.join("orc-container"));
+        }
+    }
+    bail!("orc-container not found next to orc-agent or on PATH: pass --runtime")
+}
+
+fn pods(layout: &StateLayout) -> anyhow::Result<()> {
+    println!(
+        "{:<12} {:<24} {:<6} {:<18} {:<9} IP",
+        "NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS"
+    );
+    for (pod, status) in read_statuses(layout) {
+        let cs = &status.container_statuses;
+        let ready = cs.iter().filter(|c| c.ready).count();
+        let restarts: u32 = cs.iter().map(|c| c.restart_count).sum();
+        // Like kubectl: a container's reason (CrashLoopBackOff, OOMKilled...)
+        // says more than the phase.
+        let reason = cs
+            .iter()
+            .find_map(|c| match &c.state {
+                ContainerState::Waiting { reason, .. }
+                    if reason != "ContainerCreating" || status.phase.to_string() == "Pending" =>
+                {
+                    Some(reason.clone())
+                }
+                ContainerState::Terminated { reason, .. }
+                    if status.phase.to_string() == "Running" =>
+                {
+                    Some(reason.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| status.phase.to_string());
+        println!(
+            "{:<12} {:<24} {:<6} {:<18} {:<9} {}",
+            pod.metadata.namespace,
+            pod.metadata.name,
+            format!("{ready}/{}", cs.len()),
+            reason,
+            restarts,
+            status.pod_ip.as_deref().unwrap_or("<none>")
+        );
+    }
+    if let Ok(text) = std::fs::read_to_string(layout.manifest_errors()) {
+        let errors: Vec<orc_pod::source::ManifestError> =
+            serde_json::from_str(&text).unwrap_or_default();
+        for e in errors {
+            println!("\nmanifest not used: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn show_logs(
+    layout: &StateLayout,
+    name: &str,
+    container: Option<&str>,
+    follow: bool,
+) -> anyhow::Result<()> {
+    let (ns, name) = name.split_once('/').unwrap_or(("default", name));
+    let Some((pod, _)) = read_statuses(layout)
+        .into_iter()
+        .find(|(p, _)| p.metadata.name == name && p.metadata.namespace == ns)
+    else {
+        bail!("no pod {ns}/{name} on this node (see `orc-agent pods`)");
+    };
+    let container = match container {
+        Some(c) => c.to_string(),
+        None if pod.spec.containers.len() == 1 => pod.spec.containers[0].name.clone(),
+        None => {
+            let names: Vec<&str> = pod
+                .spec
+                .containers
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            bail!(
+                "pod {name} has several containers: choose one with -c ({})",
+                names.join(", ")
+            );
+        }
+    };
+    let dir = layout.log_dir(&pod.metadata.uid, &container);
+    let path = logs::latest_log(&dir)
+        .with_context(|| format!("no log yet for container {container} in {}", dir.display()))?;
+    logs::copy_log(&path, &mut std::io::stdout().lock(), follow, || false)
+        .with_context(|| format!("reading {}", path.display()))
+}

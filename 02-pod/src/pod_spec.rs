@@ -1,0 +1,336 @@
+//! The Kubernetes `v1 Pod` subset the node agent runs, as serde types.
+//!
+//! Field names are Kubernetes' own (camelCase), so an unchanged manifest
+//! from the Kubernetes documentation parses. Fields orc does not implement
+//! are accepted and ignored (serde's default): a manifest written for a
+//! real cluster must not be refused for a `securityContext` or a
+//! `nodeSelector`. The status types live in [`crate::status`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::quantity;
+
+/// A whole Pod object: `apiVersion: v1`, `kind: Pod`.
+// ANCHOR: pod
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pod {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: PodSpec,
+}
+
+/// Name, namespace, uid and labels: what identifies a pod.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    pub name: String,
+    /// `default` when the manifest leaves it out, as `kubectl apply` does.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Filled in by the source when absent: a static pod's uid is a hash of
+    /// its manifest, as the kubelet does, so an edited manifest is a new pod.
+    #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+/// What should run: containers, volumes, and the rules around them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    pub containers: Vec<Container>,
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// Seconds between SIGTERM and SIGKILL when the pod is stopped.
+    /// Kubernetes' default is 30.
+    #[serde(default = "default_grace")]
+    pub termination_grace_period_seconds: u64,
+    /// orc runs every pod in its own network namespace; `true` is refused
+    /// by validation rather than silently ignored.
+    #[serde(default)]
+    pub host_network: bool,
+}
+// ANCHOR_END: pod
+
+fn default_grace() -> u64 {
+    30
+}
+
+/// When a container that exited is started again.
+// ANCHOR: restart_policy
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    /// Always restart: a server that should never stop (the default).
+    #[default]
+    Always,
+    /// Restart only after a non-zero exit: a batch job that may fail.
+    OnFailure,
+    /// Never restart: the container runs once.
+    Never,
+}
+// ANCHOR_END: restart_policy
+
+/// One container of the pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    /// Unique within the pod; it names the container's log and status.
+    pub name: String,
+    pub image: String,
+    /// Replaces the image's entrypoint (Docker's `ENTRYPOINT`).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Replaces the image's arguments (Docker's `CMD`).
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    /// Informational, as in Kubernetes: every port the process opens is
+    /// reachable on the pod IP, listed or not.
+    #[serde(default)]
+    pub ports: Vec<ContainerPort>,
+    #[serde(default)]
+    pub resources: ResourceRequirements,
+    #[serde(default)]
+    pub liveness_probe: Option<Probe>,
+    #[serde(default)]
+    pub readiness_probe: Option<Probe>,
+    #[serde(default)]
+    pub volume_mounts: Vec<VolumeMount>,
+}
+
+/// `name: value`. `valueFrom` (secrets, the downward API) is not built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    pub container_port: u16,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+}
+
+/// `requests` (what the scheduler reserves, and the CPU weight) and
+/// `limits` (the cgroup's hard caps), keyed by `cpu` and `memory`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRequirements {
+    #[serde(default)]
+    pub requests: BTreeMap<String, Quantity>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, Quantity>,
+}
+
+/// A quantity as written (`"500m"`, `"64Mi"`, or a bare number), checked
+/// when the manifest is read so that a typo is reported with its field path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Quantity(pub String);
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Quantity, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(u64),
+            Float(f64),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Text(t) => t,
+            Raw::Int(n) => n.to_string(),
+            Raw::Float(f) => f.to_string(),
+        };
+        quantity::parse_scaled(&text, 1000).map_err(serde::de::Error::custom)?;
+        Ok(Quantity(text))
+    }
+}
+
+/// A check of a container's health: how to probe, and how often.
+// ANCHOR: probe
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    #[serde(default)]
+    pub exec: Option<ExecAction>,
+    #[serde(default)]
+    pub http_get: Option<HttpGetAction>,
+    #[serde(default)]
+    pub tcp_socket: Option<TcpSocketAction>,
+    /// Seconds after the container started before the first probe.
+    #[serde(default)]
+    pub initial_delay_seconds: u64,
+    /// Seconds between probes (Kubernetes' default: 10).
+    #[serde(default = "default_period")]
+    pub period_seconds: u64,
+    /// Seconds a probe may take before it counts as failed (default: 1).
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Consecutive failures before the probe is considered failed (default: 3).
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// Consecutive successes after a failure before it counts as passing
+    /// (default and, for liveness, the only allowed value: 1).
+    #[serde(default = "default_success_threshold")]
+    pub success_threshold: u32,
+}
+// ANCHOR_END: probe
+
+fn default_period() -> u64 {
+    10
+}
+fn default_timeout() -> u64 {
+    1
+}
+fn default_failure_threshold() -> u32 {
+    3
+}
+fn default_success_threshold() -> u32 {
+    1
+}
+
+/// Run a command inside the container; exit status 0 is success.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecAction {
+    pub command: Vec<String>,
+}
+
+/// `GET http://<pod IP>:<port><path>`; a status from 200 to 399 is success.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpGetAction {
+    #[serde(default = "default_path")]
+    pub path: String,
+    pub port: u16,
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+
+/// Open a TCP connection to `<pod IP>:<port>`; connecting is success.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TcpSocketAction {
+    pub port: u16,
+}
+
+/// Where a volume appears inside a container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeMount {
+    pub name: String,
+    pub mount_path: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// A named volume of the pod. Exactly one source should be set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume {
+    pub name: String,
+    /// A directory that lives and dies with the pod, shared by its containers.
+    #[serde(default)]
+    pub empty_dir: Option<EmptyDirSource>,
+    /// A directory (or file) of the node.
+    #[serde(default)]
+    pub host_path: Option<HostPathSource>,
+}
+
+/// `emptyDir: {}`; `medium` and `sizeLimit` are accepted and ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EmptyDirSource {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostPathSource {
+    pub path: String,
+}
+
+impl Pod {
+    /// `namespace/name`, how people (and `kubectl`) name a pod.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.metadata.namespace, self.metadata.name)
+    }
+
+    /// The container named `name`.
+    pub fn container(&self, name: &str) -> Option<&Container> {
+        self.spec.containers.iter().find(|c| c.name == name)
+    }
+}
+
+impl Probe {
+    /// Which of the three handlers is set, as a short word for messages.
+    pub fn handler_name(&self) -> &'static str {
+        if self.exec.is_some() {
+            "exec"
+        } else if self.http_get.is_some() {
+            "httpGet"
+        } else if self.tcp_socket.is_some() {
+            "tcpSocket"
+        } else {
+            "none"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_documentation_manifest_parses_with_defaults() {
+        let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  securityContext: {runAsUser: 1000}
+  containers:
+  - name: app
+    image: busybox
+    resources:
+      limits: {cpu: 500m, memory: 64Mi}
+      requests: {cpu: 1}
+    livenessProbe:
+      httpGet: {port: 8080}
+"#;
+        let pod: Pod = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(pod.metadata.namespace, "default");
+        assert_eq!(pod.spec.restart_policy, RestartPolicy::Always);
+        assert_eq!(pod.spec.termination_grace_period_seconds, 30);
+        let c = &pod.spec.containers[0];
+        assert_eq!(c.resources.requests["cpu"], Quantity("1".into()));
+        let probe = c.liveness_probe.as_ref().unwrap();
+        assert_eq!(probe.http_get.as_ref().unwrap().path, "/");
+        assert_eq!((probe.period_seconds, probe.failure_threshold), (10, 3));
+    }
+
+    #[test]
+    fn a_bad_quantity_is_refused() {
+        let yaml = "metadata: {name: x}\nspec:\n  containers:\n  - name: a\n    image: busybox\n    resources: {limits: {memory: 64MB}}\n";
+        assert!(serde_yaml::from_str::<Pod>(yaml).is_err());
+    }
+}

@@ -1,0 +1,305 @@
+//! The pod sandbox and its containers, as OCI bundles for `orc-container`.
+//!
+//! A pod is several containers that share a network (one IP, one
+//! `localhost`), IPC and hostname. Kubernetes gets that by first starting a
+//! *sandbox*: the `pause` container, a process that does nothing but hold
+//! new network, IPC and UTS namespaces. Every app container is then created
+//! with its `config.json` *joining* those namespaces by path
+//! (`/proc/<sandbox pid>/ns/net`) while getting its own pid and mount
+//! namespaces. orc's pause is `sleep infinity` from the busybox image.
+//!
+//! The sandbox's network namespace is what [`NodeNetwork::add_pod`](crate::NodeNetwork::add_pod)
+//! plugs into the node. Because containers join the sandbox, an app
+//! container can crash and restart without the pod losing its address.
+//!
+//! All containers of a pod live under one pod cgroup
+//! (`/<root>/pod<uid>/<container id>`), like the kubelet's
+//! `kubepods/pod<uid>/`. This module is pure: it only builds specs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use orc_container::spec::{
+    CpuLimits, MemoryLimits, Mount, Namespace, NamespaceType, Resources, Spec,
+};
+
+use crate::image::{Image, container_argv};
+use crate::pod_spec::{Container, Pod, ResourceRequirements};
+use crate::quantity;
+
+/// Annotations on every runtime container the agent creates. They are how
+/// the agent, after a restart, tells which pod a container belongs to:
+/// the runtime's `state` echoes them back.
+pub const POD_UID: &str = "orc.pod.uid";
+pub const POD_NAME: &str = "orc.pod.name";
+pub const CONTAINER_NAME: &str = "orc.container.name";
+pub const ATTEMPT: &str = "orc.container.attempt";
+/// The container name the sandbox is annotated with, like the kubelet's
+/// `POD` container in `docker ps` of old.
+pub const SANDBOX_NAME: &str = "POD";
+
+/// The runtime id of a pod's sandbox.
+pub fn sandbox_id(uid: &str) -> String {
+    format!("{uid}-pod")
+}
+
+/// The runtime id of one run (`attempt`, counted from 0) of a container.
+pub fn container_id(uid: &str, name: &str, attempt: u32) -> String {
+    format!("{uid}-{name}-{attempt}")
+}
+
+/// The pod's cgroup: `/<root>/pod<uid>`.
+pub fn pod_cgroup(cgroup_root: &str, uid: &str) -> String {
+    format!("/{}/pod{uid}", cgroup_root.trim_matches('/'))
+}
+
+/// The sandbox's spec: pause in new pid, net, ipc, uts and mount namespaces,
+/// with the pod's name as hostname (a pod's hostname is its name).
+// ANCHOR: sandbox_spec
+pub fn sandbox_spec(pod: &Pod, rootfs: &Path, cgroup_root: &str) -> Spec {
+    let mut spec = Spec::example(&["sleep", "infinity"]);
+    spec.root.as_mut().expect("example has a root").path = rootfs.display().to_string();
+    spec.hostname = Some(pod.metadata.name.clone());
+    let uid = &pod.metadata.uid;
+    let linux = spec.linux.as_mut().expect("example has linux");
+    linux.cgroups_path = Some(format!(
+        "{}/{}",
+        pod_cgroup(cgroup_root, uid),
+        sandbox_id(uid)
+    ));
+    spec.annotations = annotations(pod, SANDBOX_NAME, 0);
+    spec
+}
+// ANCHOR_END: sandbox_spec
+
+/// An app container's spec: joins the sandbox's net, ipc and uts
+/// namespaces; has its own pid and mount namespaces; mounts its volumes;
+/// gets the cgroup limits from its resources.
+///
+/// `volumes` maps each pod volume name to the host directory behind it.
+// ANCHOR: container_spec
+pub fn container_spec(
+    pod: &Pod,
+    container: &Container,
+    attempt: u32,
+    image: &Image,
+    sandbox_pid: i32,
+    volumes: &BTreeMap<String, PathBuf>,
+    cgroup_root: &str,
+) -> Result<Spec, String> {
+    let argv = container_argv(image, &container.command, &container.args);
+    if argv.is_empty() {
+        return Err("neither the container nor the image names a command".into());
+    }
+    let mut spec = Spec::example(&[]);
+    spec.root.as_mut().expect("example has a root").path = image.rootfs.display().to_string();
+    // The hostname belongs to the sandbox's UTS namespace, which we join.
+    spec.hostname = None;
+    let process = spec.process.as_mut().expect("example has a process");
+    process.args = argv;
+    process.env = image.env.clone();
+    for var in &container.env {
+        process
+            .env
+            .retain(|e| !e.starts_with(&format!("{}=", var.name)));
+        process.env.push(format!("{}={}", var.name, var.value));
+    }
+    process.env.push(format!("HOSTNAME={}", pod.metadata.name));
+    if let Some(dir) = &container.working_dir {
+        process.cwd = dir.clone();
+    }
+    for (i, mount) in container.volume_mounts.iter().enumerate() {
+        let source = volumes.get(&mount.name).ok_or_else(|| {
+            format!(
+                "volumeMounts[{i}].name: no volume {:?} in spec.volumes",
+                mount.name
+            )
+        })?;
+        let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
+        if mount.read_only {
+            options.push("ro".into());
+        }
+        spec.mounts.push(Mount {
+            destination: mount.mount_path.clone(),
+            kind: Some("bind".into()),
+            source: Some(source.display().to_string()),
+            options,
+        });
+    }
+    let uid = &pod.metadata.uid;
+    let linux = spec.linux.as_mut().expect("example has linux");
+    let join = |kind, file: &str| Namespace {
+        kind,
+        path: Some(format!("/proc/{sandbox_pid}/ns/{file}")),
+    };
+    linux.namespaces = vec![
+        Namespace {
+            kind: NamespaceType::Pid,
+            path: None,
+        },
+        Namespace {
+            kind: NamespaceType::Mount,
+            path: None,
+        },
+        Namespace {
+            kind: NamespaceType::Cgroup,
+            path: None,
+        },
+        join(NamespaceType::Network, "net"),
+        join(NamespaceType::Ipc, "ipc"),
+        join(NamespaceType::Uts, "uts"),
+    ];
+    let id = container_id(uid, &container.name, attempt);
+    linux.cgroups_path = Some(format!("{}/{id}", pod_cgroup(cgroup_root, uid)));
+    linux.resources = Some(linux_resources(&container.resources));
+    spec.annotations = annotations(pod, &container.name, attempt);
+    Ok(spec)
+}
+// ANCHOR_END: container_spec
+
+fn annotations(pod: &Pod, container: &str, attempt: u32) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (POD_UID.to_string(), pod.metadata.uid.clone()),
+        (POD_NAME.to_string(), pod.full_name()),
+        (CONTAINER_NAME.to_string(), container.to_string()),
+        (ATTEMPT.to_string(), attempt.to_string()),
+    ])
+}
+
+/// The CFS period the kubelet uses: 100 ms.
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+// ANCHOR: linux_resources
+/// A container's `resources` as cgroup settings, the way the kubelet
+/// converts them:
+/// - CPU request → `cpu.shares` = millicores × 1024 / 1000 (minimum 2), so
+///   containers share a busy CPU in proportion to their requests;
+/// - CPU limit → a CFS quota of millicores × period / 1000 per 100 ms
+///   period (minimum 1 ms), a hard cap;
+/// - memory limit → `memory.limit_in_bytes`; going over it wakes the OOM
+///   killer inside the cgroup. Memory requests only matter to the scheduler.
+///
+/// A limit without a request implies a request equal to the limit.
+pub fn linux_resources(resources: &ResourceRequirements) -> Resources {
+    let millis = |map: &BTreeMap<String, crate::pod_spec::Quantity>| {
+        map.get("cpu")
+            .and_then(|q| quantity::parse_cpu_millis(&q.0).ok())
+    };
+    let cpu_limit = millis(&resources.limits);
+    let cpu_request = millis(&resources.requests).or(cpu_limit);
+    let shares = (cpu_request.unwrap_or(0) * 1024 / 1000).max(2);
+    let quota = cpu_limit.map(|m| ((m * CPU_PERIOD_US / 1000).max(1000)) as i64);
+    let memory = resources
+        .limits
+        .get("memory")
+        .and_then(|q| quantity::parse_bytes(&q.0).ok());
+    Resources {
+        memory: memory.map(|bytes| MemoryLimits {
+            limit: Some(bytes as i64),
+            swap: None,
+        }),
+        cpu: Some(CpuLimits {
+            shares: Some(shares),
+            quota,
+            period: quota.map(|_| CPU_PERIOD_US),
+        }),
+        pids: None,
+    }
+}
+// ANCHOR_END: linux_resources
+
+// ANCHOR: pod_resources
+/// The pod cgroup's limits, as the kubelet sets them on `kubepods/pod<uid>`:
+/// CPU shares from the sum of the containers' requests; a CPU quota and a
+/// memory limit only when *every* container has one (the sum), because a
+/// container without a limit may use anything the node has.
+pub fn pod_resources(pod: &Pod) -> Resources {
+    let per_container: Vec<Resources> = pod
+        .spec
+        .containers
+        .iter()
+        .map(|c| linux_resources(&c.resources))
+        .collect();
+    let requests: u64 = pod
+        .spec
+        .containers
+        .iter()
+        .filter_map(|c| {
+            let r = &c.resources;
+            let q = r.requests.get("cpu").or_else(|| r.limits.get("cpu"))?;
+            quantity::parse_cpu_millis(&q.0).ok()
+        })
+        .sum();
+    let sum_if_all = |get: &dyn Fn(&Resources) -> Option<i64>| -> Option<i64> {
+        per_container.iter().map(get).sum()
+    };
+    let quota = sum_if_all(&|r| r.cpu.as_ref()?.quota);
+    let memory = sum_if_all(&|r| r.memory.as_ref()?.limit);
+    Resources {
+        memory: memory.map(|limit| MemoryLimits {
+            limit: Some(limit),
+            swap: None,
+        }),
+        cpu: Some(CpuLimits {
+            shares: Some((requests * 1024 / 1000).max(2)),
+            quota,
+            period: quota.map(|_| CPU_PERIOD_US),
+        }),
+        pids: None,
+    }
+}
+// ANCHOR_END: pod_resources
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod_spec::Quantity;
+
+    fn req(requests: &[(&str, &str)], limits: &[(&str, &str)]) -> ResourceRequirements {
+        let map = |kv: &[(&str, &str)]| {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                .collect()
+        };
+        ResourceRequirements {
+            requests: map(requests),
+            limits: map(limits),
+        }
+    }
+
+    #[test]
+    fn resources_convert_like_the_kubelet() {
+        let r = linux_resources(&req(
+            &[("cpu", "250m")],
+            &[("cpu", "500m"), ("memory", "64Mi")],
+        ));
+        let cpu = r.cpu.unwrap();
+        assert_eq!(cpu.shares, Some(256));
+        assert_eq!(cpu.quota, Some(50_000));
+        assert_eq!(cpu.period, Some(100_000));
+        assert_eq!(r.memory.unwrap().limit, Some(64 << 20));
+
+        let best_effort = linux_resources(&req(&[], &[]));
+        assert_eq!(best_effort.cpu.unwrap().shares, Some(2));
+        assert!(best_effort.memory.is_none());
+
+        let limit_only = linux_resources(&req(&[], &[("cpu", "1")]));
+        assert_eq!(limit_only.cpu.unwrap().shares, Some(1024));
+    }
+
+    #[test]
+    fn the_pod_cgroup_sums_its_containers() {
+        let yaml = "metadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: i, resources: {requests: {cpu: 100m}, limits: {cpu: 200m, memory: 10Mi}}}\n  - {name: b, image: i, resources: {limits: {cpu: 300m, memory: 20Mi}}}\n";
+        let mut pod: Pod = serde_yaml::from_str(yaml).unwrap();
+        let r = pod_resources(&pod);
+        let cpu = r.cpu.unwrap();
+        assert_eq!(cpu.shares, Some(409), "(100m + 300m) * 1024 / 1000");
+        assert_eq!(cpu.quota, Some(50_000));
+        assert_eq!(r.memory.unwrap().limit, Some(30 << 20));
+        // One container without limits: the pod has none either.
+        pod.spec.containers[1].resources.limits.clear();
+        let r = pod_resources(&pod);
+        assert_eq!(r.cpu.unwrap().quota, None);
+        assert!(r.memory.is_none());
+    }
+}

@@ -1,0 +1,199 @@
+//! The container shim: one small process per container that outlives the agent.
+//!
+//! A runc-style runtime is not a daemon: `orc-container create` clones the
+//! container's init and exits, so the init is re-parented and its exit
+//! status would go to whoever adopts it (normally pid 1, which throws it
+//! away). Kubernetes runtimes solve this with a *shim* (containerd-shim,
+//! CRI-O's conmon): a tiny process that
+//! - declares itself a *child subreaper* (`PR_SET_CHILD_SUBREAPER`), so the
+//!   orphaned init becomes its child;
+//! - runs `create` and `start` with the container's stdout and stderr
+//!   sent to the log file;
+//! - waits for the init and writes its exit code (and whether the OOM
+//!   killer struck) to `exit.json`.
+//!
+//! It is started in its own session, so an agent that stops or restarts
+//! leaves its containers, and their exit codes, intact. It is single-threaded
+//! plain Rust (no tokio), so it may fork and wait freely (DESIGN.md, decision 4).
+//! `orc-agent shim ...` runs [`run`]; the agent starts it with
+//! [`RuntimeClient::start_container`](crate::runtime::RuntimeClient::start_container).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
+
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+/// What the shim needs to run one container.
+#[derive(Debug, Clone)]
+pub struct ShimArgs {
+    pub runtime: PathBuf,
+    pub root: PathBuf,
+    pub id: String,
+    /// The bundle; `started` and `exit.json` are written next to `config.json`.
+    pub bundle: PathBuf,
+    pub log: PathBuf,
+}
+
+/// How a container's run ended, as the shim saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExitRecord {
+    /// The shell's convention: the code, or 128 + N for death by signal N.
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    /// Seconds since the epoch.
+    pub finished_at: f64,
+}
+
+/// The file the exit record is written to, in the bundle.
+pub fn exit_file(bundle: &Path) -> PathBuf {
+    bundle.join("exit.json")
+}
+
+/// The file holding the start time (seconds since the epoch), in the bundle.
+pub fn started_file(bundle: &Path) -> PathBuf {
+    bundle.join("started")
+}
+
+/// Reads a bundle's exit record, if the run has ended.
+pub fn read_exit(bundle: &Path) -> Option<ExitRecord> {
+    let text = std::fs::read_to_string(exit_file(bundle)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Reads when a bundle's run started.
+pub fn read_started(bundle: &Path) -> Option<SystemTime> {
+    let text = std::fs::read_to_string(started_file(bundle)).ok()?;
+    Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(text.trim().parse().ok()?))
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+// ANCHOR: shim
+/// The shim's whole life. Reports `ok <pid>` or `error: <why>` on stdout
+/// (which the agent reads), then waits for the container and records its end.
+pub fn run(args: &ShimArgs) -> i32 {
+    let mut report = std::io::stdout();
+    match start(args) {
+        Ok(pid) => {
+            let _ = writeln!(report, "ok {pid}");
+            let _ = report.flush();
+            // Nobody reads stdout any more: point it at /dev/null so a
+            // later write cannot fail with EPIPE.
+            if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                let _ = nix::unistd::dup2_stdout(null);
+            }
+            let exit_code = wait_exit(pid);
+            let oom_killed = runtime_state(args)
+                .map(|s| s["oomKilled"] == true)
+                .unwrap_or(false);
+            let record = ExitRecord {
+                exit_code,
+                oom_killed,
+                finished_at: unix_now(),
+            };
+            let tmp = args.bundle.join("exit.json.tmp");
+            let json = serde_json::to_vec(&record).unwrap_or_default();
+            let _ = std::fs::write(&tmp, json)
+                .and_then(|_| std::fs::rename(&tmp, exit_file(&args.bundle)));
+            0
+        }
+        Err(message) => {
+            let _ = writeln!(report, "error: {message}");
+            1
+        }
+    }
+}
+// ANCHOR_END: shim
+
+fn start(args: &ShimArgs) -> Result<i32, String> {
+    // Orphans among our descendants (the init, once `create` exits) become
+    // our children instead of pid 1's.
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| format!("PR_SET_CHILD_SUBREAPER: {e}"))?;
+    // A session of our own: the agent's terminal or process group going
+    // away must not take the container with it.
+    let _ = nix::unistd::setsid();
+    let _ = std::fs::write(args.bundle.join("shim.pid"), std::process::id().to_string());
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&args.log)
+        .map_err(|e| format!("opening log {}: {e}", args.log.display()))?;
+    let runtime = |verb: &str| {
+        let mut cmd = Command::new(&args.runtime);
+        cmd.arg("--root").arg(&args.root).arg(verb).arg(&args.id);
+        cmd
+    };
+    let clone = |f: &std::fs::File| f.try_clone().map(Stdio::from).map_err(|e| e.to_string());
+    // The container inherits create's stdio: that is how its output reaches the log.
+    let created = runtime("create")
+        .arg("--bundle")
+        .arg(&args.bundle)
+        .stdin(Stdio::null())
+        .stdout(clone(&log)?)
+        .stderr(clone(&log)?)
+        .status()
+        .map_err(|e| format!("running {}: {e}", args.runtime.display()))?;
+    if !created.success() {
+        return Err(last_line(&args.log));
+    }
+    let pid = runtime_state(args)
+        .and_then(|s| s["pid"].as_i64())
+        .ok_or("the runtime reports no pid after create")? as i32;
+    let started = runtime("start")
+        .stdin(Stdio::null())
+        .stdout(clone(&log)?)
+        .stderr(clone(&log)?)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !started.success() {
+        let _ = runtime("delete").arg("--force").status();
+        return Err(last_line(&args.log));
+    }
+    let _ = std::fs::write(started_file(&args.bundle), unix_now().to_string());
+    Ok(pid)
+}
+
+/// Waits for `pid` (our child since `create` exited), reaping any other
+/// orphan that lands on us meanwhile.
+fn wait_exit(pid: i32) -> i32 {
+    loop {
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return code,
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => return 128 + sig as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            // No children: the init was not ours after all (should not happen).
+            Err(_) => return 255,
+        }
+    }
+}
+
+fn runtime_state(args: &ShimArgs) -> Option<serde_json::Value> {
+    let out = Command::new(&args.runtime)
+        .arg("--root")
+        .arg(&args.root)
+        .args(["state", &args.id])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn last_line(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("the runtime failed without a message")
+        .to_string()
+}

@@ -1,0 +1,258 @@
+//! A node for the agent tests: a network namespace standing in for the
+//! node, a temp state directory, a manifest directory, a unique cgroup
+//! root, and the real `orc-container` and `orc-agent` (shim) binaries.
+//!
+//! Dropping a [`Node`] force-deletes whatever containers are left (a test
+//! that failed half-way) and removes its cgroups; the namespace goes with
+//! its [`NetnsHost`].
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use orc_pod::agent::clock::ManualClock;
+use orc_pod::agent::layout::StateLayout;
+use orc_pod::agent::{Agent, AgentConfig};
+use orc_pod::image::BuiltinImages;
+use orc_pod::pod_spec::Pod;
+use orc_pod::source::{ManifestDir, PodSource};
+use orc_pod::status::PodStatus;
+use orc_testkit::NetnsHost;
+
+/// The `orc-container` binary.
+///
+/// Cargo sets `CARGO_BIN_EXE_<name>` only for binaries of the package under
+/// test, and `orc-container` belongs to another package. So the first
+/// test to ask builds it with the same cargo, into the same target
+/// directory, and finds it where cargo puts binaries: next to the `deps/`
+/// directory this test executable runs from (`target/<profile>/`). Cargo
+/// releases its build lock before it runs tests, so this does not deadlock
+/// (the `escargot` crate relies on the same).
+pub fn runtime_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+            let target_dir = profile_dir.parent().unwrap();
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo
+                .args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "orc-container",
+                    "--bin",
+                    "orc-container",
+                ])
+                .arg("--target-dir")
+                .arg(target_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            if profile_dir.file_name().unwrap() == "release" {
+                cargo.arg("--release");
+            }
+            let status = cargo.status().expect("running cargo build");
+            assert!(status.success(), "cargo build -p orc-container failed");
+            let path = profile_dir.join("orc-container");
+            assert!(path.exists(), "{} missing after the build", path.display());
+            path
+        })
+        .clone()
+}
+
+pub struct Node {
+    pub host: NetnsHost,
+    pub dir: tempfile::TempDir,
+    pub manifests: PathBuf,
+    pub clock: Arc<ManualClock>,
+    pub config: AgentConfig,
+    pub layout: StateLayout,
+}
+
+impl Node {
+    pub fn new() -> Node {
+        orc_testkit::require_root();
+        let host = NetnsHost::new();
+        let dir = tempfile::tempdir().unwrap();
+        let manifests = dir.path().join("manifests");
+        std::fs::create_dir_all(&manifests).unwrap();
+        let state = dir.path().join("state");
+        let config = AgentConfig {
+            state_dir: state.clone(),
+            runtime_program: runtime_binary(),
+            shim_program: env!("CARGO_BIN_EXE_orc-agent").into(),
+            node_netns: host.path().into(),
+            pod_cidr: "10.244.7.0/24".parse().unwrap(),
+            cluster_cidr: "10.244.0.0/16".parse().unwrap(),
+            bridge: "orc0".into(),
+            cgroup_root: orc_testkit::unique_name("orc-agent-test"),
+            sync_period: Duration::from_millis(100),
+        };
+        Node {
+            host,
+            dir,
+            manifests,
+            clock: Arc::new(ManualClock::default()),
+            layout: StateLayout::new(&state),
+            config,
+        }
+    }
+
+    /// An agent for this node (a second call after dropping the first is
+    /// an agent restart).
+    pub async fn agent(&self) -> Agent {
+        let sources: Vec<Box<dyn PodSource>> = vec![Box::new(ManifestDir::new(&self.manifests))];
+        let images = Arc::new(BuiltinImages::new(self.layout.images()));
+        Agent::new(self.config.clone(), sources, images, self.clock.clone())
+            .await
+            .unwrap()
+    }
+
+    pub fn write_manifest(&self, file: &str, yaml: &str) {
+        std::fs::write(self.manifests.join(file), yaml).unwrap();
+    }
+
+    pub fn remove_manifest(&self, file: &str) {
+        std::fs::remove_file(self.manifests.join(file)).unwrap();
+    }
+
+    /// The uid of pod `name`, once the agent wrote it down.
+    pub fn uid(&self, name: &str) -> Option<String> {
+        self.pods()
+            .into_iter()
+            .find(|(p, _)| p.metadata.name == name)
+            .map(|(p, _)| p.metadata.uid)
+    }
+
+    /// Every pod the agent wrote a status for.
+    pub fn pods(&self) -> Vec<(Pod, PodStatus)> {
+        orc_pod::agent::report::read_statuses(&self.layout)
+    }
+
+    pub fn status(&self, name: &str) -> Option<PodStatus> {
+        self.pods()
+            .into_iter()
+            .find(|(p, _)| p.metadata.name == name)
+            .map(|(_, s)| s)
+    }
+
+    /// Syncs every 100 ms until `done` holds for pod `name`'s status, or
+    /// panics after `limit` with the last status.
+    pub async fn sync_until(
+        &self,
+        agent: &mut Agent,
+        name: &str,
+        limit: Duration,
+        done: impl Fn(&PodStatus) -> bool,
+    ) -> PodStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            agent.sync_once().unwrap();
+            if let Some(status) = self.status(name) {
+                if done(&status) {
+                    return status;
+                }
+                if Instant::now() > deadline {
+                    panic!(
+                        "pod {name}: condition not met in {limit:?}; status: {}",
+                        serde_json::to_string_pretty(&status).unwrap()
+                    );
+                }
+            } else if Instant::now() > deadline {
+                panic!("pod {name} has no status after {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Syncs until `done()` holds.
+    pub async fn sync_while(
+        &self,
+        agent: &mut Agent,
+        limit: Duration,
+        what: &str,
+        mut done: impl FnMut() -> bool,
+    ) {
+        let deadline = Instant::now() + limit;
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not done after {limit:?}"
+            );
+            agent.sync_once().unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The runtime's containers (id, status).
+    pub fn containers(&self) -> Vec<(String, String)> {
+        orc_container::Runtime::new(self.layout.runtime_root())
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.id, s.status.to_string()))
+            .collect()
+    }
+
+    /// The cgroup directories left under this node's cgroup root, in any hierarchy.
+    pub fn cgroups_left(&self) -> Vec<PathBuf> {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join(&self.config.cgroup_root))
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// Checks that a drained node left nothing behind.
+    pub fn assert_clean(&self) {
+        assert_eq!(self.containers(), vec![], "containers left");
+        assert_eq!(self.cgroups_left(), Vec::<PathBuf>::new(), "cgroups left");
+        let ipam: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.layout.ipam()).unwrap()).unwrap();
+        assert_eq!(ipam["allocations"], serde_json::json!({}), "addresses left");
+        let links = self.host.run("ip", &["-o", "link"]);
+        assert!(
+            !links.contains("veth") && !links.contains("orc0"),
+            "links left: {links}"
+        );
+    }
+
+    /// `/sys/fs/cgroup/<controller>/<root>/pod<uid>/<id>/<file>`.
+    pub fn cgroup_file(&self, controller: &str, uid: &str, id: &str, file: &str) -> String {
+        let path = Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(&self.config.cgroup_root)
+            .join(format!("pod{uid}"))
+            .join(id)
+            .join(file);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let rt = orc_container::Runtime::new(self.layout.runtime_root());
+        for s in rt.list().unwrap_or_default() {
+            let _ = rt.delete(&s.id, true);
+        }
+        for dir in self.cgroups_left() {
+            remove_tree(&dir);
+        }
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            remove_tree(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
