@@ -2,13 +2,15 @@
 //! which tasks pass. The doc comments say what orc's version does; chapter 02
 //! explains why.
 
-// The parameters are unused until you write the bodies.
-#![allow(unused_variables)]
+// The parameters, and the imports you will need, are unused until you
+// write the bodies.
+#![allow(unused_variables, unused_imports)]
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
-use crate::{Ipv4Cidr, NodeRoute, RouteChanges};
+use crate::{BACKOFF_INITIAL, BACKOFF_MAX, Ipv4Cidr, NodeRoute, RestartPolicy, RouteChanges};
 
 /// Task 1. The lowest address of `cidr` that a new pod may get, or `None`
 /// when every usable one is in `used`.
@@ -41,5 +43,29 @@ pub fn route_changes(has: &BTreeSet<NodeRoute>, wants: &BTreeSet<NodeRoute>) -> 
 /// chain: traffic *from* the node's pods *to* anywhere outside the cluster
 /// leaves with the node's address. Format: `-s POD_CIDR ! -d CLUSTER_CIDR -j MASQUERADE`.
 pub fn masquerade_rule(pod_cidr: Ipv4Cidr, cluster_cidr: Ipv4Cidr) -> String {
+    todo!()
+}
+
+/// Task 5. Whether a container that exited with `exit_code` is started
+/// again, under the pod's restart policy: `Always` restarts whatever the
+/// exit code, `OnFailure` only after a non-zero exit, `Never` never.
+pub fn should_restart(policy: RestartPolicy, exit_code: i32) -> bool {
+    todo!()
+}
+
+/// Task 6. How long an exited container waits before it is started again,
+/// given how many times it has already been restarted: the first restart is
+/// immediate; after that the delay starts at [`BACKOFF_INITIAL`] (10 s) and
+/// doubles with every restart up to [`BACKOFF_MAX`] (5 min):
+/// 0, 10 s, 20 s, 40 s, ..., 300 s. While it waits, the container's status
+/// says CrashLoopBackOff. It must not overflow for large counts.
+pub fn restart_backoff(restart_count: u32) -> Duration {
+    todo!()
+}
+
+/// Task 7. The sync loop's diff: the pods (by uid) that run on the node, or
+/// left something behind, but are no longer desired, in ascending order.
+/// These are the ones the agent stops.
+pub fn pods_to_stop(desired: &BTreeSet<String>, actual: &BTreeSet<String>) -> Vec<String> {
     todo!()
 }

@@ -3,8 +3,11 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use std::time::Duration;
+
 use lab_02::{
-    Ipv4Cidr, NodeRoute, RouteChanges, masquerade_rule, next_free, route_changes, routes_to_peers,
+    BACKOFF_MAX, Ipv4Cidr, NodeRoute, RestartPolicy, RouteChanges, masquerade_rule, next_free,
+    pods_to_stop, restart_backoff, route_changes, routes_to_peers, should_restart,
 };
 
 fn cidr(text: &str) -> Ipv4Cidr {
@@ -115,5 +118,50 @@ fn task_4_masquerade_rule() {
     insta::assert_snapshot!(
         masquerade_rule(cidr("10.244.1.0/24"), cidr("10.244.0.0/16")),
         @"-s 10.244.1.0/24 ! -d 10.244.0.0/16 -j MASQUERADE"
+    );
+}
+
+#[test]
+fn task_5_should_restart() {
+    use RestartPolicy::*;
+    let table: Vec<(RestartPolicy, i32, bool)> = [Always, OnFailure, Never]
+        .into_iter()
+        .flat_map(|policy| [0, 1, 137].map(|code| (policy, code, should_restart(policy, code))))
+        .collect();
+    assert_eq!(
+        table,
+        [
+            (Always, 0, true),
+            (Always, 1, true),
+            (Always, 137, true),
+            (OnFailure, 0, false),
+            (OnFailure, 1, true),
+            (OnFailure, 137, true),
+            (Never, 0, false),
+            (Never, 1, false),
+            (Never, 137, false),
+        ]
+    );
+}
+
+#[test]
+fn task_6_crash_loop_back_off() {
+    let seconds: Vec<u64> = (0..8).map(|n| restart_backoff(n).as_secs()).collect();
+    assert_eq!(seconds, [0, 10, 20, 40, 80, 160, 300, 300]);
+    assert_eq!(restart_backoff(u32::MAX), BACKOFF_MAX, "no overflow");
+    assert!(restart_backoff(1) > Duration::ZERO);
+}
+
+#[test]
+fn task_7_pods_to_stop() {
+    let set = |uids: &[&str]| -> BTreeSet<String> { uids.iter().map(|u| u.to_string()).collect() };
+    assert_eq!(
+        pods_to_stop(&set(&["a", "b"]), &set(&["c", "b", "d"])),
+        ["c", "d"],
+        "running but not desired"
+    );
+    assert!(
+        pods_to_stop(&set(&["a", "b"]), &set(&["a"])).is_empty(),
+        "a desired pod that is not running yet is started, not stopped"
     );
 }
