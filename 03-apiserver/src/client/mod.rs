@@ -13,6 +13,7 @@
 pub mod informer;
 pub mod workqueue;
 
+pub use reqwest::Method;
 use serde_json::Value;
 
 use crate::resources::Resource;
@@ -260,6 +261,48 @@ impl Client {
         })
     }
 
+    /// Any verb on any path, for clients that find URLs through discovery
+    /// rather than the resource table (the `orc` CLI, like kubectl). `accept`
+    /// selects a representation, e.g. a server-side Table; `body` is
+    /// `(content-type, text)`.
+    pub async fn send_path(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        accept: Option<&str>,
+        body: Option<(&str, String)>,
+    ) -> Result<Value, ClientError> {
+        let mut request = self.request(method, path_and_query);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        if let Some((content_type, text)) = body {
+            request = request.header("content-type", content_type).body(text);
+        }
+        Self::send(request).await
+    }
+
+    /// A watch on any path and query (`?watch=true&...` included by the
+    /// caller), with an `Accept` header: `kubectl get -w` watches Tables.
+    pub async fn watch_path(
+        &self,
+        path_and_query: &str,
+        accept: &str,
+    ) -> Result<WatchStream, ClientError> {
+        let response = self
+            .request(reqwest::Method::GET, path_and_query)
+            .header("accept", accept)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(Self::send_error(response).await);
+        }
+        Ok(WatchStream {
+            response,
+            buffer: Vec::new(),
+        })
+    }
+
     async fn send_error(response: reqwest::Response) -> ClientError {
         let code = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or_default();
@@ -278,7 +321,7 @@ impl Client {
 }
 
 /// Percent-encodes a query value.
-fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -1,0 +1,167 @@
+//! `orc apply -f`: make the server hold what the manifests say.
+//!
+//! For each object: read it from the server; absent, create it; present
+//! and already matching, say `unchanged`; else send the manifest as a JSON
+//! merge patch and say `configured`.
+//!
+//! "Matching" means every field the manifest sets has that value on the
+//! server ([`contains`]): the server adds defaults, a uid, status, and
+//! those are not differences the user made. kubectl goes further: it keeps
+//! the last applied manifest in an annotation, so it can also *remove*
+//! fields dropped from the manifest (a three-way merge). orc's two-way
+//! merge patch does not remove them; the chapter explains why kubectl
+//! needs the third copy.
+
+use anyhow::{Result, anyhow};
+use clap::Args;
+use orc_apiserver::client::{ClientError, Method};
+use serde_json::Value;
+
+use super::manifest::{self, Document};
+use super::{Reported, Session, Target, server_error};
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// A manifest file, a directory of .yaml/.yml/.json files, or - (stdin).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<String>,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// What happened to one object.
+enum Outcome {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+pub async fn run(args: ApplyArgs) -> Result<()> {
+    let session = Session::open(&args.target).await?;
+    let mut failed = false;
+    for document in manifest::read_all(&args.files)? {
+        match apply_one(&session, &document).await {
+            Ok(line) => println!("{line}"),
+            Err(line) => {
+                eprintln!("{line}");
+                failed = true;
+            }
+        }
+    }
+    if failed { Err(Reported.into()) } else { Ok(()) }
+}
+
+/// Applies one document; the `Err` is the line to print.
+async fn apply_one(session: &Session, document: &Document) -> Result<String, String> {
+    let object = document
+        .object
+        .as_ref()
+        .map_err(|e| format!("error: {e}"))?;
+    let (resource, namespace, name) = locate(session, object).map_err(|e| {
+        format!(
+            "error: {} (document {}): {e}",
+            document.source, document.index
+        )
+    })?;
+    let path = resource.path(namespace.as_deref(), Some(&name));
+    let shown = format!("{}/{name}", resource.qualified());
+    let body = Some(("application/json", object.to_string()));
+    let fail = |doing: &str, e: ClientError| match &e {
+        ClientError::Api {
+            reason, message, ..
+        } => server_error(
+            reason,
+            &format!("error when {doing} \"{}\": {message}", document.source),
+        ),
+        _ => format!("error: {doing} {shown}: {e}"),
+    };
+    let client = &session.client;
+    let outcome = match client.send_path(Method::GET, &path, None, None).await {
+        Err(e) if e.is_not_found() => {
+            let collection = resource.path(namespace.as_deref(), None);
+            client
+                .send_path(Method::POST, &collection, None, body)
+                .await
+                .map_err(|e| fail("creating", e))?;
+            Outcome::Created
+        }
+        Err(e) => return Err(fail("retrieving current configuration of", e)),
+        Ok(live) if contains(&live, object) => Outcome::Unchanged,
+        Ok(_) => {
+            let mut patch = object.clone();
+            // The manifest's resourceVersion (if any) is not the live one;
+            // a merge patch needs none.
+            if let Some(meta) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("resourceVersion");
+            }
+            let body = Some(("application/merge-patch+json", patch.to_string()));
+            client
+                .send_path(Method::PATCH, &path, None, body)
+                .await
+                .map_err(|e| fail("patching", e))?;
+            Outcome::Configured
+        }
+    };
+    Ok(match outcome {
+        Outcome::Created => format!("{shown} created"),
+        Outcome::Configured => format!("{shown} configured"),
+        Outcome::Unchanged => format!("{shown} unchanged"),
+    })
+}
+
+/// The resource, namespace and name a manifest names.
+fn locate<'s>(
+    session: &'s Session,
+    object: &Value,
+) -> Result<(&'s super::resolve::ApiResource, Option<String>, String)> {
+    let field = |p: &str| object.pointer(p).and_then(Value::as_str);
+    let api_version = field("/apiVersion").ok_or_else(|| anyhow!("apiVersion not set"))?;
+    let kind = field("/kind").ok_or_else(|| anyhow!("kind not set"))?;
+    let name = field("/metadata/name").ok_or_else(|| anyhow!("metadata.name not set"))?;
+    let resource = session.discovery.by_kind(api_version, kind)?;
+    let namespace = resource.namespaced.then(|| {
+        field("/metadata/namespace")
+            .unwrap_or(&session.namespace)
+            .to_string()
+    });
+    Ok((resource, namespace, name.to_string()))
+}
+
+/// Whether every field `wanted` sets has that value in `live`. Lists must
+/// have the same length, element by element, so a removed container counts
+/// as a change while a defaulted `imagePullPolicy` does not.
+pub fn contains(live: &Value, wanted: &Value) -> bool {
+    match (live, wanted) {
+        (Value::Object(live), Value::Object(wanted)) => {
+            wanted.iter().all(|(k, w)| match live.get(k) {
+                Some(l) => contains(l, w),
+                None => w.is_null(),
+            })
+        }
+        (Value::Array(live), Value::Array(wanted)) => {
+            live.len() == wanted.len() && live.iter().zip(wanted).all(|(l, w)| contains(l, w))
+        }
+        (Value::Number(l), Value::Number(w)) => l.as_f64() == w.as_f64(),
+        (l, w) => l == w,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_are_not_changes() {
+        let live = json!({"spec": {"containers": [{"name": "a", "image": "x", "imagePullPolicy": "Always"}]}, "status": {}});
+        assert!(contains(
+            &live,
+            &json!({"spec": {"containers": [{"name": "a", "image": "x"}]}})
+        ));
+        assert!(!contains(
+            &live,
+            &json!({"spec": {"containers": [{"name": "a", "image": "y"}]}})
+        ));
+        assert!(!contains(&live, &json!({"spec": {"containers": []}})));
+    }
+}

@@ -1,0 +1,255 @@
+//! `orc get`: rows from server-side Tables, or the objects themselves.
+//!
+//! For rows, the CLI asks with `Accept: application/json;as=Table;v=v1;
+//! g=meta.k8s.io` and prints the columns the server chose: that is how
+//! kubectl shows READY and STATUS for pods without knowing what a pod is.
+//! `-o yaml|json` asks for the plain objects instead. `-w` prints the rows
+//! it has, then watches from the list's resourceVersion, again as Tables,
+//! and prints one row per event until interrupted.
+
+use anyhow::{Result, bail};
+use clap::Args;
+use orc_apiserver::client::{Method, encode};
+use serde_json::{Value, json};
+
+use super::print::{self, Columns};
+use super::resolve::ApiResource;
+use super::{Reported, Session, Target, report};
+
+/// The `Accept` header that asks for a Table.
+pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+
+#[derive(Args)]
+pub struct GetArgs {
+    /// The resource type (`pods`, `po`, `deployments.apps`), or TYPE/NAME.
+    pub resource: String,
+    /// Objects to show (default: all).
+    pub names: Vec<String>,
+    /// Output format: wide, yaml or json.
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    /// A label selector: `app=web`, `tier in (a,b)`, `!canary`.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// After listing, watch for changes.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// A LABELS column.
+    #[arg(long)]
+    pub show_labels: bool,
+    /// Ask the server to end a watch after this many seconds (for tests
+    /// and scripts; `-w` otherwise runs until Ctrl-C).
+    #[arg(long, hide = true)]
+    pub watch_seconds: Option<u64>,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+pub async fn run(mut args: GetArgs) -> Result<()> {
+    let session = Session::open(&args.target).await?;
+    let typed = args.resource.clone();
+    let (typed, name_in_type) = match typed.split_once('/') {
+        Some((t, n)) => (t.to_string(), Some(n.to_string())),
+        None => (typed, None),
+    };
+    args.names.extend(name_in_type);
+    let resource = session.discovery.by_name(&typed)?.clone();
+    let ns = (!session.all_namespaces).then(|| session.namespace.clone());
+    match args.output.as_deref() {
+        None | Some("wide") => table(&session, &resource, ns.as_deref(), &args).await,
+        Some(format @ ("yaml" | "json")) => {
+            objects(&session, &resource, ns.as_deref(), &args, format).await
+        }
+        Some(other) => bail!(
+            "unable to match a printer suitable for the output format \"{other}\"; the formats are wide, yaml and json"
+        ),
+    }
+}
+
+/// The list URL with `-l` (and extra query parameters).
+fn list_path(resource: &ApiResource, ns: Option<&str>, args: &GetArgs, extra: &str) -> String {
+    let mut query = vec![];
+    if let Some(selector) = &args.selector {
+        query.push(format!("labelSelector={}", encode(selector)));
+    }
+    if !extra.is_empty() {
+        query.push(extra.to_string());
+    }
+    let path = resource.path(ns, None);
+    if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
+async fn table(
+    session: &Session,
+    resource: &ApiResource,
+    ns: Option<&str>,
+    args: &GetArgs,
+) -> Result<()> {
+    let columns = Columns {
+        wide: args.output.as_deref() == Some("wide"),
+        namespace: session.all_namespaces && resource.namespaced,
+        labels: args.show_labels,
+    };
+    let client = &session.client;
+    let mut failed = false;
+    // One Table; named objects are fetched one by one and their rows joined.
+    let mut merged: Option<Value> = None;
+    if args.names.is_empty() {
+        merged = Some(
+            client
+                .send_path(
+                    Method::GET,
+                    &list_path(resource, ns, args, ""),
+                    Some(TABLE),
+                    None,
+                )
+                .await?,
+        );
+    } else {
+        for name in &args.names {
+            match client
+                .send_path(
+                    Method::GET,
+                    &resource.path(ns, Some(name)),
+                    Some(TABLE),
+                    None,
+                )
+                .await
+            {
+                Ok(t) => match &mut merged {
+                    None => merged = Some(t),
+                    Some(m) => {
+                        let rows = t["rows"].as_array().cloned().unwrap_or_default();
+                        if let Some(all) = m["rows"].as_array_mut() {
+                            all.extend(rows);
+                        }
+                    }
+                },
+                Err(e) => {
+                    eprintln!("{}", report(&e.into()));
+                    failed = true;
+                }
+            }
+        }
+    }
+    let mut widths = Vec::new();
+    if let Some(t) = &merged {
+        let (headers, rows) = print::table_cells(t, columns);
+        if rows.is_empty() && args.names.is_empty() {
+            if !args.watch {
+                match ns.filter(|_| resource.namespaced) {
+                    Some(ns) => eprintln!("No resources found in {ns} namespace."),
+                    None => eprintln!("No resources found"),
+                }
+            }
+        } else if !rows.is_empty() {
+            print!("{}", print::layout(&headers, &rows));
+        }
+        let mut all = vec![headers];
+        all.extend(rows);
+        widths = print::widths(&all);
+    }
+    if args.watch {
+        let version = merged
+            .as_ref()
+            .and_then(|t| t.pointer("/metadata/resourceVersion"))
+            .and_then(Value::as_str)
+            .unwrap_or("0");
+        watch(session, resource, ns, args, version, columns, &widths).await?;
+    }
+    if failed { Err(Reported.into()) } else { Ok(()) }
+}
+
+/// `-w`: one row per event, aligned with the rows already printed.
+async fn watch(
+    session: &Session,
+    resource: &ApiResource,
+    ns: Option<&str>,
+    args: &GetArgs,
+    version: &str,
+    columns: Columns,
+    widths: &[usize],
+) -> Result<()> {
+    let mut extra = format!("watch=true&resourceVersion={}", encode(version));
+    if let [name] = args.names.as_slice() {
+        extra.push_str(&format!(
+            "&fieldSelector={}",
+            encode(&format!("metadata.name={name}"))
+        ));
+    }
+    if let Some(secs) = args.watch_seconds {
+        extra.push_str(&format!("&timeoutSeconds={secs}"));
+    }
+    let mut stream = session
+        .client
+        .watch_path(&list_path(resource, ns, args, &extra), TABLE)
+        .await?;
+    while let Some(event) = stream.next().await {
+        let (kind, table) = event?;
+        if kind == "BOOKMARK" {
+            continue;
+        }
+        if kind == "ERROR" {
+            bail!(
+                "the watch ended: {}",
+                table["message"].as_str().unwrap_or("an error event")
+            );
+        }
+        let (_, rows) = print::table_cells(&table, columns);
+        for row in rows {
+            println!("{}", print::line(&row, widths));
+        }
+    }
+    Ok(())
+}
+
+/// `-o yaml|json`: one object as itself, several as a `List`.
+async fn objects(
+    session: &Session,
+    resource: &ApiResource,
+    ns: Option<&str>,
+    args: &GetArgs,
+    format: &str,
+) -> Result<()> {
+    let client = &session.client;
+    let mut items = Vec::new();
+    let mut failed = false;
+    if args.names.is_empty() {
+        let list = client
+            .send_path(Method::GET, &list_path(resource, ns, args, ""), None, None)
+            .await?;
+        items = list["items"].as_array().cloned().unwrap_or_default();
+    } else {
+        for name in &args.names {
+            match client
+                .send_path(Method::GET, &resource.path(ns, Some(name)), None, None)
+                .await
+            {
+                Ok(object) => items.push(object),
+                Err(e) => {
+                    eprintln!("{}", report(&e.into()));
+                    failed = true;
+                }
+            }
+        }
+    }
+    // List items carry no kind or apiVersion on the wire; kubectl puts
+    // them back so each item can be applied again on its own.
+    for item in &mut items {
+        item["apiVersion"] = json!(resource.api_version());
+        item["kind"] = json!(resource.kind);
+    }
+    let output = if args.names.len() == 1 && items.len() == 1 {
+        items.remove(0)
+    } else if items.is_empty() && failed {
+        return Err(Reported.into());
+    } else {
+        json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items})
+    };
+    print!("{}", print::object(&output, format)?);
+    if failed { Err(Reported.into()) } else { Ok(()) }
+}

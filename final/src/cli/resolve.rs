@@ -1,0 +1,155 @@
+//! Resource names, resolved through the server's discovery documents.
+//!
+//! The CLI knows no resource by heart, as kubectl does not: `orc get deploy`
+//! reads `/api/v1`, `/apis` and `/apis/<group>/<version>` and finds the row
+//! whose plural, singular, short name or kind is `deploy`. The row gives the
+//! URL and whether it holds a namespace, so a resource the server adds
+//! later works without a new CLI.
+
+use anyhow::{Context, Result, anyhow};
+use orc_apiserver::client::{Client, Method};
+use serde_json::Value;
+
+/// One resource as discovery describes it.
+#[derive(Debug, Clone)]
+pub struct ApiResource {
+    /// `""` for the core group, `apps`, ...
+    pub group: String,
+    pub version: String,
+    /// `pods`: the URL segment.
+    pub plural: String,
+    /// `pod`: what `orc` prints (`pod/web created`).
+    pub singular: String,
+    pub kind: String,
+    pub namespaced: bool,
+    short_names: Vec<String>,
+}
+
+impl ApiResource {
+    /// `v1` or `apps/v1`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// How kubectl names the type in its output: `pod`, `deployment.apps`.
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.singular.clone()
+        } else {
+            format!("{}.{}", self.singular, self.group)
+        }
+    }
+
+    /// The URL of the collection (`name` `None`) or of one object; `ns`
+    /// `None` for a namespaced resource means across all namespaces.
+    pub fn path(&self, ns: Option<&str>, name: Option<&str>) -> String {
+        let mut p = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
+        if let Some(ns) = ns.filter(|_| self.namespaced) {
+            p.push_str(&format!("/namespaces/{ns}"));
+        }
+        p.push('/');
+        p.push_str(&self.plural);
+        if let Some(name) = name {
+            p.push('/');
+            p.push_str(name);
+        }
+        p
+    }
+
+    fn answers_to(&self, name: &str) -> bool {
+        self.plural == name
+            || self.singular == name
+            || self.kind.to_lowercase() == name
+            || self.short_names.iter().any(|s| s == name)
+    }
+}
+
+/// Every resource the server serves, core group first (so `po` finds
+/// `pods` before anything a named group adds, as in kubectl).
+pub struct Discovery {
+    resources: Vec<ApiResource>,
+}
+
+impl Discovery {
+    /// Walks `/api/v1`, `/apis` and each group's preferred version.
+    pub async fn fetch(client: &Client, server: &str) -> Result<Discovery> {
+        let get = |path: String| async move {
+            client
+                .send_path(Method::GET, &path, None, None)
+                .await
+                .with_context(|| {
+                    format!("reading {path} from the API server at {server}; is it running? (`orc demo` starts one)")
+                })
+        };
+        let mut documents = vec![get("/api/v1".into()).await?];
+        let groups = get("/apis".into()).await?;
+        for group in groups["groups"].as_array().into_iter().flatten() {
+            if let Some(gv) = group
+                .pointer("/preferredVersion/groupVersion")
+                .and_then(Value::as_str)
+            {
+                documents.push(get(format!("/apis/{gv}")).await?);
+            }
+        }
+        let mut resources = Vec::new();
+        for doc in &documents {
+            let gv = doc["groupVersion"].as_str().unwrap_or("v1");
+            let (group, version) = gv.split_once('/').unwrap_or(("", gv));
+            for row in doc["resources"].as_array().into_iter().flatten() {
+                let text = |k: &str| row[k].as_str().unwrap_or("").to_string();
+                // `pods/status` and friends are subresources, not types.
+                if text("name").contains('/') {
+                    continue;
+                }
+                resources.push(ApiResource {
+                    group: group.into(),
+                    version: version.into(),
+                    plural: text("name"),
+                    singular: text("singularName"),
+                    kind: text("kind"),
+                    namespaced: row["namespaced"] == true,
+                    short_names: row["shortNames"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect(),
+                });
+            }
+        }
+        Ok(Discovery { resources })
+    }
+
+    /// The resource a user typed: `pods`, `pod`, `po`, `Pod`, or a name
+    /// qualified with its group: `deployments.apps`.
+    pub fn by_name(&self, typed: &str) -> Result<&ApiResource> {
+        let lower = typed.to_lowercase();
+        let found = self
+            .resources
+            .iter()
+            .find(|r| r.answers_to(&lower))
+            .or_else(|| {
+                let (name, group) = lower.split_once('.')?;
+                self.resources
+                    .iter()
+                    .find(|r| r.group == group && r.answers_to(name))
+            });
+        found.ok_or_else(|| anyhow!("the server doesn't have a resource type \"{typed}\""))
+    }
+
+    /// The resource a manifest's `apiVersion` and `kind` name.
+    pub fn by_kind(&self, api_version: &str, kind: &str) -> Result<&ApiResource> {
+        self.resources
+            .iter()
+            .find(|r| r.kind == kind && r.api_version() == api_version)
+            .ok_or_else(|| anyhow!("no matches for kind \"{kind}\" in version \"{api_version}\""))
+    }
+}
