@@ -67,6 +67,11 @@ async fn apply_one(session: &Session, document: &Document) -> Result<String, Str
     let shown = format!("{}/{name}", resource.qualified());
     let body = Some(("application/json", object.to_string()));
     let fail = |doing: &str, e: ClientError| match &e {
+        // kubectl names the file for every server error but Invalid,
+        // whose message already names the object and each bad field.
+        ClientError::Api {
+            reason, message, ..
+        } if reason == "Invalid" => server_error(reason, message),
         ClientError::Api {
             reason, message, ..
         } => server_error(

@@ -92,10 +92,13 @@ pub fn split(source: &str, text: &str) -> Vec<Document> {
             Ok(Value::Null) => continue,
             Ok(value) => Ok(value),
             Err(e) => Err(match e.location() {
+                // The parser counts lines from the document's start and says
+                // so in its message; the user needs the line in the file.
                 Some(at) => format!(
-                    "error parsing {source} (document {index}): line {}, column {}: {e}",
+                    "error parsing {source} (document {index}): line {}, column {}: {}",
                     at.line() + first_line,
-                    at.column()
+                    at.column(),
+                    e.to_string().split(" at line ").next().unwrap_or_default()
                 ),
                 None => format!("error parsing {source} (document {index}): {e}"),
             }),
