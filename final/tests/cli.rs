@@ -32,21 +32,36 @@ impl Drop for Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
+        Self::start_with_token(None).await
+    }
+
+    /// A server that accepts only `token`; the kubeconfig's user has it and
+    /// its context's namespace is `kube-system`.
+    async fn start_with_token(token: Option<&str>) -> Cluster {
         require_command("etcd");
         let etcd = Etcd::start();
-        let config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
+        let mut user = "{}".to_string();
+        let mut namespace = String::new();
+        if let Some(token) = token {
+            let file = dir.path().join("tokens");
+            std::fs::write(&file, format!("{token},admin,1\n")).unwrap();
+            config.token_file = Some(file);
+            user = format!("{{token: {token}}}");
+            namespace = ", namespace: kube-system".into();
+        }
         let server = Server::bind(config).await.expect("server binds");
         let addr = server.local_addr().unwrap();
         let task = tokio::spawn(async move {
             let _ = server.serve().await;
         });
-        let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(
             &kubeconfig,
             format!(
                 "apiVersion: v1\nkind: Config\nclusters:\n- name: orc\n  cluster:\n    server: http://{addr}\n\
-                 users:\n- name: orc\n  user: {{}}\ncontexts:\n- name: orc\n  context: {{cluster: orc, user: orc}}\n\
+                 users:\n- name: orc\n  user: {user}\ncontexts:\n- name: orc\n  context: {{cluster: orc, user: orc{namespace}}}\n\
                  current-context: orc\n"
             ),
         )
@@ -385,7 +400,18 @@ async fn get_watch_prints_rows_as_events_arrive() {
     };
     let (watched, _) = tokio::join!(watching, creating);
     assert_eq!(watched.code, 0, "{}", watched.stderr);
-    assert!(watched.stdout.contains("later"), "{}", watched.stdout);
+    let lines: Vec<&str> = watched.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", watched.stdout);
+    assert!(
+        lines[0].starts_with("NAME    DATA   AGE"),
+        "{}",
+        watched.stdout
+    );
+    assert!(
+        lines[1].starts_with("later   0      "),
+        "{}",
+        watched.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -401,5 +427,25 @@ async fn a_missing_kubeconfig_says_what_to_do() {
         stderr.starts_with("error: no kubeconfig at /nonexistent/kubeconfig")
             && stderr.contains("orc demo"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubeconfig_gives_the_token_and_the_default_namespace() {
+    let cluster = Cluster::start_with_token(Some("s3cret")).await;
+    cluster
+        .ok(&format!("apply -f {}", cluster.file("app.yaml", APP)))
+        .await;
+    // The context's namespace is kube-system: the pods went there.
+    assert!(cluster.ok("get pods -n kube-system").await.contains("web"));
+    assert!(cluster.ok("get configmaps").await.contains("settings"));
+    let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    std::fs::write(&cluster.kubeconfig, text.replace("s3cret", "wrong")).unwrap();
+    let refused = cluster.orc("get pods").await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("Unauthorized"),
+        "{}",
+        refused.stderr
     );
 }

@@ -137,6 +137,8 @@ async fn table(
         }
     }
     let mut widths = Vec::new();
+    // A watch that starts from nothing prints the headers with its first row.
+    let mut pending_headers = None;
     if let Some(t) = &merged {
         let (headers, rows) = print::table_cells(t, columns);
         if rows.is_empty() && args.names.is_empty() {
@@ -149,6 +151,9 @@ async fn table(
         } else if !rows.is_empty() {
             print!("{}", print::layout(&headers, &rows));
         }
+        if rows.is_empty() {
+            pending_headers = Some(headers.clone());
+        }
         let mut all = vec![headers];
         all.extend(rows);
         widths = print::widths(&all);
@@ -159,12 +164,15 @@ async fn table(
             .and_then(|t| t.pointer("/metadata/resourceVersion"))
             .and_then(Value::as_str)
             .unwrap_or("0");
-        watch(session, resource, ns, args, version, columns, &widths).await?;
+        let layout = (widths, pending_headers);
+        watch(session, resource, ns, args, version, columns, layout).await?;
     }
     if failed { Err(Reported.into()) } else { Ok(()) }
 }
 
-/// `-w`: one row per event, aligned with the rows already printed.
+/// `-w`: one row per event, aligned with the rows already printed, or
+/// under headers printed with the first row when there were none.
+/// (kubectl, too, keeps the first widths: later rows may not line up.)
 async fn watch(
     session: &Session,
     resource: &ApiResource,
@@ -172,7 +180,7 @@ async fn watch(
     args: &GetArgs,
     version: &str,
     columns: Columns,
-    widths: &[usize],
+    (mut widths, mut pending_headers): (Vec<usize>, Option<Vec<String>>),
 ) -> Result<()> {
     let mut extra = format!("watch=true&resourceVersion={}", encode(version));
     if let [name] = args.names.as_slice() {
@@ -201,7 +209,11 @@ async fn watch(
         }
         let (_, rows) = print::table_cells(&table, columns);
         for row in rows {
-            println!("{}", print::line(&row, widths));
+            if let Some(headers) = pending_headers.take() {
+                widths = print::widths(&[headers.clone(), row.clone()]);
+                println!("{}", print::line(&headers, &widths));
+            }
+            println!("{}", print::line(&row, &widths));
         }
     }
     Ok(())
