@@ -105,6 +105,17 @@ impl Cluster {
         }
     }
 
+    /// Runs `orc` and insists it fails with status 1 and prints `stderr`.
+    async fn fails(&self, args: &str, stderr: &str) {
+        let run = self.orc(args).await;
+        assert_eq!(
+            (run.code, run.stderr.as_str()),
+            (1, stderr),
+            "orc {args}:\n{}",
+            run.stdout
+        );
+    }
+
     /// Runs `orc` and insists it succeeds; its stdout.
     async fn ok(&self, args: &str) -> String {
         let run = self.orc(args).await;
@@ -241,12 +252,12 @@ async fn get_prints_server_side_tables_like_kubectl() {
         "No resources found in kube-public namespace.\n"
     );
 
-    let unknown = cluster.orc("get gizmos").await;
-    assert_eq!(unknown.code, 1);
-    assert_eq!(
-        unknown.stderr,
-        "error: the server doesn't have a resource type \"gizmos\"\n"
-    );
+    cluster
+        .fails(
+            "get gizmos",
+            "error: the server doesn't have a resource type \"gizmos\"\n",
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,18 +331,14 @@ async fn delete_and_errors_read_like_kubectl() {
         cluster.ok("delete pod web db").await,
         "pod \"web\" deleted\npod \"db\" deleted\n"
     );
-    let missing = cluster.orc("get pod web").await;
-    assert_eq!(missing.code, 1);
-    assert_eq!(
-        missing.stderr,
-        "Error from server (NotFound): pods \"web\" not found\n"
-    );
-    let missing = cluster.orc("delete pod web").await;
-    assert_eq!(missing.code, 1);
-    assert_eq!(
-        missing.stderr,
-        "Error from server (NotFound): pods \"web\" not found\n"
-    );
+    for verb in ["get", "delete"] {
+        cluster
+            .fails(
+                &format!("{verb} pod web"),
+                "Error from server (NotFound): pods \"web\" not found\n",
+            )
+            .await;
+    }
     // The pods are gone already: two errors, and the others still deleted.
     let by_file = cluster.orc(&format!("delete -f {file}")).await;
     assert_eq!(by_file.code, 1);
@@ -444,7 +451,9 @@ async fn the_kubeconfig_gives_the_token_and_the_default_namespace() {
     let refused = cluster.orc("get pods").await;
     assert_eq!(refused.code, 1);
     assert!(
-        refused.stderr.contains("Unauthorized"),
+        refused
+            .stderr
+            .starts_with("error: You must be logged in to the server (Unauthorized)"),
         "{}",
         refused.stderr
     );

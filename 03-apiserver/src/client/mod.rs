@@ -245,13 +245,16 @@ impl Client {
             encode(resource_version),
             encode(labels)
         );
-        let response = self
-            .request(
-                reqwest::Method::GET,
-                &format!("{}{query}", path(resource, ns, None)),
-            )
-            .send()
-            .await?;
+        Self::open_watch(self.request(
+            reqwest::Method::GET,
+            &format!("{}{query}", path(resource, ns, None)),
+        ))
+        .await
+    }
+
+    /// Sends a watch request; the stream of its events, or the error.
+    async fn open_watch(request: reqwest::RequestBuilder) -> Result<WatchStream, ClientError> {
+        let response = request.send().await?;
         if !response.status().is_success() {
             return Err(Self::send_error(response).await);
         }
@@ -289,18 +292,11 @@ impl Client {
         path_and_query: &str,
         accept: &str,
     ) -> Result<WatchStream, ClientError> {
-        let response = self
-            .request(reqwest::Method::GET, path_and_query)
-            .header("accept", accept)
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            return Err(Self::send_error(response).await);
-        }
-        Ok(WatchStream {
-            response,
-            buffer: Vec::new(),
-        })
+        Self::open_watch(
+            self.request(reqwest::Method::GET, path_and_query)
+                .header("accept", accept),
+        )
+        .await
     }
 
     async fn send_error(response: reqwest::Response) -> ClientError {

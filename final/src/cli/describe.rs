@@ -77,12 +77,7 @@ fn field(out: &mut String, label: &str, value: &str) {
 /// Labels and annotations: one `key=value` per line, aligned under the
 /// first, or `<none>`.
 fn map(out: &mut String, label: &str, values: &Value) {
-    let pairs: Vec<String> = values
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-        .collect();
+    let pairs = print::pairs(values);
     if pairs.is_empty() {
         field(out, label, "<none>");
     }

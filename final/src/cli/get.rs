@@ -54,6 +54,9 @@ pub async fn run(mut args: GetArgs) -> Result<()> {
     };
     args.names.extend(name_in_type);
     let resource = session.discovery.by_name(&typed)?.clone();
+    if session.all_namespaces && resource.namespaced && !args.names.is_empty() {
+        bail!("a resource cannot be retrieved by name across all namespaces; use -n NAMESPACE");
+    }
     let ns = (!session.all_namespaces).then(|| session.namespace.clone());
     match args.output.as_deref() {
         None | Some("wide") => table(&session, &resource, ns.as_deref(), &args).await,

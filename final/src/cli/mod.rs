@@ -159,6 +159,10 @@ fn logs(args: LogsArgs) -> Result<()> {
 /// An error line as kubectl prints it.
 pub fn report(error: &anyhow::Error) -> String {
     match error.downcast_ref::<ClientError>() {
+        // kubectl's wording: a missing or wrong token is a login problem.
+        Some(ClientError::Api { code: 401, .. }) => {
+            "error: You must be logged in to the server (Unauthorized): check the user's token in the kubeconfig".into()
+        }
         Some(ClientError::Api {
             reason, message, ..
         }) => server_error(reason, message),

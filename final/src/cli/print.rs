@@ -71,14 +71,18 @@ fn cell(value: &Value) -> String {
     }
 }
 
-/// `app=web,tier=front`, or `<none>`, as `--show-labels` prints them.
-pub fn labels(labels: &Value) -> String {
-    let pairs: Vec<String> = labels
-        .as_object()
+/// `key=value` for each entry of a labels or annotations map.
+pub fn pairs(map: &Value) -> Vec<String> {
+    map.as_object()
         .into_iter()
         .flatten()
         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-        .collect();
+        .collect()
+}
+
+/// `app=web,tier=front`, or `<none>`, as `--show-labels` prints them.
+pub fn labels(labels: &Value) -> String {
+    let pairs = pairs(labels);
     if pairs.is_empty() {
         "<none>".into()
     } else {
