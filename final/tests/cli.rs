@@ -245,6 +245,12 @@ async fn get_prints_server_side_tables_like_kubectl() {
     assert_table!("get_pod_selected", cluster.ok("get pods -l app=db").await);
     assert_table!("get_pods_by_name", cluster.ok("get pod web db").await);
 
+    assert_table!("get_all", cluster.ok("get all").await);
+    assert_table!(
+        "get_pods_and_configmaps_everywhere",
+        cluster.ok("get po,cm -A").await
+    );
+
     let empty = cluster.orc("get services -n kube-public").await;
     assert_eq!((empty.code, empty.stdout.as_str()), (0, ""));
     assert_eq!(

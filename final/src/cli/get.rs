@@ -53,20 +53,121 @@ pub async fn run(mut args: GetArgs) -> Result<()> {
         None => (typed, None),
     };
     args.names.extend(name_in_type);
-    let resource = session.discovery.by_name(&typed)?.clone();
+    let resources = session.discovery.by_names(&typed)?;
+    let ns = (!session.all_namespaces).then(|| session.namespace.clone());
+    if let [resource] = resources.as_slice() {
+        one_type(&session, resource, ns.as_deref(), &args).await
+    } else {
+        several_types(&session, &resources, ns.as_deref(), &args).await
+    }
+}
+
+async fn one_type(
+    session: &Session,
+    resource: &ApiResource,
+    ns: Option<&str>,
+    args: &GetArgs,
+) -> Result<()> {
     if session.all_namespaces && resource.namespaced && !args.names.is_empty() {
         bail!("a resource cannot be retrieved by name across all namespaces; use -n NAMESPACE");
     }
-    let ns = (!session.all_namespaces).then(|| session.namespace.clone());
+    match output(args)? {
+        None => table(session, resource, ns, args).await,
+        Some(format) => objects(session, resource, ns, args, format).await,
+    }
+}
+
+/// `None` for rows (`-o wide` included), else `yaml` or `json`.
+fn output(args: &GetArgs) -> Result<Option<&str>> {
     match args.output.as_deref() {
-        None | Some("wide") => table(&session, &resource, ns.as_deref(), &args).await,
-        Some(format @ ("yaml" | "json")) => {
-            objects(&session, &resource, ns.as_deref(), &args, format).await
-        }
+        None | Some("wide") => Ok(None),
+        Some(format @ ("yaml" | "json")) => Ok(Some(format)),
         Some(other) => bail!(
             "unable to match a printer suitable for the output format \"{other}\"; the formats are wide, yaml and json"
         ),
     }
+}
+
+/// `orc get all`, `orc get pods,services`: one table per type that has
+/// objects, names prefixed with their type (`deployment.apps/web`) as
+/// kubectl does, or one List of everything with `-o yaml|json`.
+async fn several_types(
+    session: &Session,
+    resources: &[ApiResource],
+    ns: Option<&str>,
+    args: &GetArgs,
+) -> Result<()> {
+    if !args.names.is_empty() || args.watch {
+        bail!("names and -w go with one resource type only: orc get TYPE NAME, orc get TYPE -w");
+    }
+    let format = output(args)?;
+    let accept = if format.is_none() { Some(TABLE) } else { None };
+    let mut items = Vec::new();
+    let mut printed = false;
+    for resource in resources {
+        let answer = session
+            .client
+            .send_path(
+                Method::GET,
+                &list_path(resource, ns, args, ""),
+                accept,
+                None,
+            )
+            .await?;
+        if format.is_some() {
+            items.extend(with_type(resource, &answer["items"]));
+            continue;
+        }
+        let columns = Columns {
+            wide: args.output.as_deref() == Some("wide"),
+            namespace: session.all_namespaces && resource.namespaced,
+            labels: args.show_labels,
+        };
+        let (headers, mut rows) = print::table_cells(&answer, columns);
+        if rows.is_empty() {
+            continue;
+        }
+        if let Some(at) = headers.iter().position(|h| h == "NAME") {
+            for row in &mut rows {
+                row[at] = format!("{}/{}", resource.qualified(), row[at]);
+            }
+        }
+        if printed {
+            println!();
+        }
+        print!("{}", print::layout(&headers, &rows));
+        printed = true;
+    }
+    match format {
+        Some(format) => print!("{}", print::object(&list(items), format)?),
+        None if !printed => no_resources(ns),
+        None => {}
+    }
+    Ok(())
+}
+
+/// kubectl's note on stderr when a list is empty.
+fn no_resources(ns: Option<&str>) {
+    match ns {
+        Some(ns) => eprintln!("No resources found in {ns} namespace."),
+        None => eprintln!("No resources found"),
+    }
+}
+
+/// List items carry no kind or apiVersion on the wire; kubectl puts them
+/// back so each item can be applied again on its own.
+fn with_type(resource: &ApiResource, items: &Value) -> Vec<Value> {
+    let mut items = items.as_array().cloned().unwrap_or_default();
+    for item in &mut items {
+        item["apiVersion"] = json!(resource.api_version());
+        item["kind"] = json!(resource.kind);
+    }
+    items
+}
+
+/// A `v1` `List`, as `-o yaml|json` prints several objects.
+fn list(items: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items})
 }
 
 /// The list URL with `-l` (and extra query parameters).
@@ -146,10 +247,7 @@ async fn table(
         let (headers, rows) = print::table_cells(t, columns);
         if rows.is_empty() && args.names.is_empty() {
             if !args.watch {
-                match ns.filter(|_| resource.namespaced) {
-                    Some(ns) => eprintln!("No resources found in {ns} namespace."),
-                    None => eprintln!("No resources found"),
-                }
+                no_resources(ns.filter(|_| resource.namespaced));
             }
         } else if !rows.is_empty() {
             print!("{}", print::layout(&headers, &rows));
@@ -237,7 +335,7 @@ async fn objects(
         let list = client
             .send_path(Method::GET, &list_path(resource, ns, args, ""), None, None)
             .await?;
-        items = list["items"].as_array().cloned().unwrap_or_default();
+        items = with_type(resource, &list["items"]);
     } else {
         for name in &args.names {
             match client
@@ -252,18 +350,12 @@ async fn objects(
             }
         }
     }
-    // List items carry no kind or apiVersion on the wire; kubectl puts
-    // them back so each item can be applied again on its own.
-    for item in &mut items {
-        item["apiVersion"] = json!(resource.api_version());
-        item["kind"] = json!(resource.kind);
-    }
     let output = if args.names.len() == 1 && items.len() == 1 {
         items.remove(0)
     } else if items.is_empty() && failed {
         return Err(Reported.into());
     } else {
-        json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items})
+        list(items)
     };
     print!("{}", print::object(&output, format)?);
     if failed { Err(Reported.into()) } else { Ok(()) }

@@ -23,6 +23,8 @@ pub struct ApiResource {
     pub kind: String,
     pub namespaced: bool,
     short_names: Vec<String>,
+    /// Groups a resource belongs to: `all` is what `orc get all` lists.
+    categories: Vec<String>,
 }
 
 impl ApiResource {
@@ -116,12 +118,8 @@ impl Discovery {
                     singular: text("singularName"),
                     kind: text("kind"),
                     namespaced: row["namespaced"] == true,
-                    short_names: row["shortNames"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|s| s.as_str().map(String::from))
-                        .collect(),
+                    short_names: strings(&row["shortNames"]),
+                    categories: strings(&row["categories"]),
                 });
             }
         }
@@ -145,6 +143,30 @@ impl Discovery {
         found.ok_or_else(|| anyhow!("the server doesn't have a resource type \"{typed}\""))
     }
 
+    /// Every resource of `pods,svc` or of a category (`all`), in
+    /// discovery order.
+    pub fn by_names(&self, typed: &str) -> Result<Vec<ApiResource>> {
+        let mut found = Vec::new();
+        for one in typed.split(',') {
+            match self.by_name(one) {
+                Ok(resource) => found.push(resource.clone()),
+                Err(error) => {
+                    let before = found.len();
+                    found.extend(
+                        self.resources
+                            .iter()
+                            .filter(|r| r.categories.iter().any(|c| c == one))
+                            .cloned(),
+                    );
+                    if found.len() == before {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The resource a manifest's `apiVersion` and `kind` name.
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Result<&ApiResource> {
         self.resources
@@ -152,4 +174,14 @@ impl Discovery {
             .find(|r| r.kind == kind && r.api_version() == api_version)
             .ok_or_else(|| anyhow!("no matches for kind \"{kind}\" in version \"{api_version}\""))
     }
+}
+
+/// The strings of a JSON array (absent: none).
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(String::from))
+        .collect()
 }
