@@ -370,6 +370,16 @@ async fn delete_and_errors_read_like_kubectl() {
         invalid.stderr
     );
 
+    let elsewhere = cluster.orc(&format!("apply -f {file} -n demo")).await;
+    assert_eq!(elsewhere.code, 1);
+    assert!(
+        elsewhere.stderr.contains(
+            "the namespace from the provided object \"kube-system\" does not match the namespace \"demo\""
+        ),
+        "{}",
+        elsewhere.stderr
+    );
+
     let logs = cluster.orc("logs web").await;
     assert_eq!(logs.code, 1);
     assert!(logs.stderr.contains("node agent"), "{}", logs.stderr);

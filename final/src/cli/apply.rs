@@ -12,7 +12,7 @@
 //! merge patch does not remove them; the chapter explains why kubectl
 //! needs the third copy.
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use orc_apiserver::client::{ClientError, Method};
 use serde_json::Value;
@@ -124,6 +124,16 @@ fn locate<'s>(
     let kind = field("/kind").ok_or_else(|| anyhow!("kind not set"))?;
     let name = field("/metadata/name").ok_or_else(|| anyhow!("metadata.name not set"))?;
     let resource = session.discovery.by_kind(api_version, kind)?;
+    if let Some(theirs) = field("/metadata/namespace")
+        && session.namespace_flag
+        && resource.namespaced
+        && theirs != session.namespace
+    {
+        bail!(
+            "the namespace from the provided object \"{theirs}\" does not match the namespace \"{}\". You must pass '--namespace={theirs}' to perform this operation.",
+            session.namespace
+        );
+    }
     let namespace = resource.namespaced.then(|| {
         field("/metadata/namespace")
             .unwrap_or(&session.namespace)

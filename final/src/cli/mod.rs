@@ -80,6 +80,9 @@ pub struct Session {
     pub discovery: Discovery,
     /// The namespace for objects that do not name one.
     pub namespace: String,
+    /// Whether `-n` chose it: a manifest naming another one is then an
+    /// error, not a silent choice.
+    pub namespace_flag: bool,
     /// `-A`.
     pub all_namespaces: bool,
 }
@@ -103,6 +106,7 @@ impl Session {
             client,
             discovery,
             namespace,
+            namespace_flag: target.namespace.is_some(),
             all_namespaces: target.all_namespaces,
         })
     }

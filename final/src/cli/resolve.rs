@@ -101,8 +101,13 @@ impl Discovery {
                 documents.push(get(format!("/apis/{gv}")).await?);
             }
         }
+        Ok(Discovery::from_documents(&documents))
+    }
+
+    /// The resources of `APIResourceList` documents, subresources left out.
+    pub fn from_documents(documents: &[Value]) -> Discovery {
         let mut resources = Vec::new();
-        for doc in &documents {
+        for doc in documents {
             let gv = doc["groupVersion"].as_str().unwrap_or("v1");
             let (group, version) = gv.split_once('/').unwrap_or(("", gv));
             for row in doc["resources"].as_array().into_iter().flatten() {
@@ -123,7 +128,7 @@ impl Discovery {
                 });
             }
         }
-        Ok(Discovery { resources })
+        Discovery { resources }
     }
 
     /// The resource a user typed: `pods`, `pod`, `po`, `Pod`, or a name
@@ -184,4 +189,54 @@ fn strings(value: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|s| s.as_str().map(String::from))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn discovery() -> Discovery {
+        let row = |name: &str, singular: &str, kind: &str, short: &[&str]| {
+            json!({"name": name, "singularName": singular, "kind": kind, "namespaced": true,
+                   "shortNames": short, "categories": ["all"]})
+        };
+        Discovery::from_documents(&[
+            json!({"groupVersion": "v1", "resources": [
+                row("pods", "pod", "Pod", &["po"]),
+                row("pods/status", "", "Pod", &[]),
+            ]}),
+            json!({"groupVersion": "apps/v1", "resources": [
+                row("deployments", "deployment", "Deployment", &["deploy"]),
+            ]}),
+        ])
+    }
+
+    #[test]
+    fn names_resolve_as_in_kubectl() {
+        let d = discovery();
+        for typed in ["pods", "pod", "po", "Pod", "PODS"] {
+            assert_eq!(d.by_name(typed).unwrap().plural, "pods", "{typed}");
+        }
+        let deploy = d.by_name("deployments.apps").unwrap();
+        assert_eq!(
+            deploy.path(Some("d"), Some("w")),
+            "/apis/apps/v1/namespaces/d/deployments/w"
+        );
+        assert_eq!(deploy.qualified(), "deployment.apps");
+        assert_eq!(
+            d.by_name("deploy").unwrap().path(None, None),
+            "/apis/apps/v1/deployments"
+        );
+        assert_eq!(
+            d.by_name("pods/status").unwrap_err().to_string(),
+            "the server doesn't have a resource type \"pods/status\""
+        );
+        assert_eq!(d.by_names("all").unwrap().len(), 2);
+        assert_eq!(
+            d.by_kind("apps/v1", "Deployment").unwrap().plural,
+            "deployments"
+        );
+        assert!(d.by_kind("v1", "Deployment").is_err());
+    }
 }
