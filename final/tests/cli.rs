@@ -288,6 +288,10 @@ async fn get_o_json_round_trips_through_apply() {
         cluster.ok(&format!("apply -f {saved}")).await,
         "pod/db unchanged\npod/web unchanged\n"
     );
+    assert_eq!(
+        cluster.ok("get all -o name").await,
+        "pod/db\npod/web\ndeployment.apps/web\n"
+    );
     let yaml = cluster.ok("get cm settings -n kube-system -o yaml").await;
     assert!(yaml.contains("greeting: hello"), "{yaml}");
 }

@@ -25,7 +25,7 @@ pub struct GetArgs {
     pub resource: String,
     /// Objects to show (default: all).
     pub names: Vec<String>,
-    /// Output format: wide, yaml or json.
+    /// Output format: wide, yaml, json or name.
     #[arg(short = 'o', long)]
     pub output: Option<String>,
     /// A label selector: `app=web`, `tier in (a,b)`, `!canary`.
@@ -81,9 +81,9 @@ async fn one_type(
 fn output(args: &GetArgs) -> Result<Option<&str>> {
     match args.output.as_deref() {
         None | Some("wide") => Ok(None),
-        Some(format @ ("yaml" | "json")) => Ok(Some(format)),
+        Some(format @ ("yaml" | "json" | "name")) => Ok(Some(format)),
         Some(other) => bail!(
-            "unable to match a printer suitable for the output format \"{other}\"; the formats are wide, yaml and json"
+            "unable to match a printer suitable for the output format \"{other}\"; the formats are wide, yaml, json and name"
         ),
     }
 }
@@ -114,6 +114,13 @@ async fn several_types(
                 None,
             )
             .await?;
+        if format == Some("name") {
+            print!(
+                "{}",
+                names(resource, &with_type(resource, &answer["items"]))
+            );
+            continue;
+        }
         if format.is_some() {
             items.extend(with_type(resource, &answer["items"]));
             continue;
@@ -139,6 +146,7 @@ async fn several_types(
         printed = true;
     }
     match format {
+        Some("name") => {}
         Some(format) => print!("{}", print::object(&list(items), format)?),
         None if !printed => no_resources(ns),
         None => {}
@@ -163,6 +171,17 @@ fn with_type(resource: &ApiResource, items: &Value) -> Vec<Value> {
         item["kind"] = json!(resource.kind);
     }
     items
+}
+
+/// `-o name`: `pod/web`, one a line, what scripts pipe into other verbs.
+fn names(resource: &ApiResource, items: &[Value]) -> String {
+    items
+        .iter()
+        .map(|item| {
+            let name = item.pointer("/metadata/name").and_then(Value::as_str);
+            format!("{}/{}\n", resource.qualified(), name.unwrap_or(""))
+        })
+        .collect()
 }
 
 /// A `v1` `List`, as `-o yaml|json` prints several objects.
@@ -320,7 +339,8 @@ async fn watch(
     Ok(())
 }
 
-/// `-o yaml|json`: one object as itself, several as a `List`.
+/// `-o yaml|json`: one object as itself, several as a `List`; `-o name`:
+/// `TYPE/NAME` lines.
 async fn objects(
     session: &Session,
     resource: &ApiResource,
@@ -349,6 +369,10 @@ async fn objects(
                 }
             }
         }
+    }
+    if format == "name" {
+        print!("{}", names(resource, &items));
+        return if failed { Err(Reported.into()) } else { Ok(()) };
     }
     let output = if args.names.len() == 1 && items.len() == 1 {
         items.remove(0)

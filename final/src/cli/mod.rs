@@ -170,7 +170,18 @@ pub fn report(error: &anyhow::Error) -> String {
         Some(ClientError::Api {
             reason, message, ..
         }) => server_error(reason, message),
-        _ => format!("error: {error:#}"),
+        _ => {
+            // The chain of causes, each once: reqwest's errors repeat their
+            // source's text in their own.
+            let mut parts: Vec<String> = Vec::new();
+            for cause in error.chain() {
+                let text = cause.to_string();
+                if !parts.last().is_some_and(|last| last.contains(&text)) {
+                    parts.push(text);
+                }
+            }
+            format!("error: {}", parts.join(": "))
+        }
     }
 }
 
