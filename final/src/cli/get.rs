@@ -125,11 +125,7 @@ async fn several_types(
             items.extend(with_type(resource, &answer["items"]));
             continue;
         }
-        let columns = Columns {
-            wide: args.output.as_deref() == Some("wide"),
-            namespace: session.all_namespaces && resource.namespaced,
-            labels: args.show_labels,
-        };
+        let columns = columns(session, resource, args);
         let (headers, mut rows) = print::table_cells(&answer, columns);
         if rows.is_empty() {
             continue;
@@ -152,6 +148,43 @@ async fn several_types(
         None => {}
     }
     Ok(())
+}
+
+/// Which optional columns the flags ask for.
+fn columns(session: &Session, resource: &ApiResource, args: &GetArgs) -> Columns {
+    Columns {
+        wide: args.output.as_deref() == Some("wide"),
+        namespace: session.all_namespaces && resource.namespaced,
+        labels: args.show_labels,
+    }
+}
+
+/// GETs each named object; a missing one is reported and the others still
+/// shown, as kubectl does. The objects, and whether any failed.
+async fn fetch_named(
+    session: &Session,
+    resource: &ApiResource,
+    ns: Option<&str>,
+    names: &[String],
+    accept: Option<&str>,
+) -> (Vec<Value>, bool) {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in names {
+        let path = resource.path(ns, Some(name));
+        match session
+            .client
+            .send_path(Method::GET, &path, accept, None)
+            .await
+        {
+            Ok(object) => found.push(object),
+            Err(e) => {
+                eprintln!("{}", report(&e.into()));
+                failed = true;
+            }
+        }
+    }
+    (found, failed)
 }
 
 /// kubectl's note on stderr when a list is empty.
@@ -212,49 +245,27 @@ async fn table(
     ns: Option<&str>,
     args: &GetArgs,
 ) -> Result<()> {
-    let columns = Columns {
-        wide: args.output.as_deref() == Some("wide"),
-        namespace: session.all_namespaces && resource.namespaced,
-        labels: args.show_labels,
-    };
-    let client = &session.client;
-    let mut failed = false;
+    let columns = columns(session, resource, args);
     // One Table; named objects are fetched one by one and their rows joined.
     let mut merged: Option<Value> = None;
+    let mut failed = false;
     if args.names.is_empty() {
-        merged = Some(
-            client
-                .send_path(
-                    Method::GET,
-                    &list_path(resource, ns, args, ""),
-                    Some(TABLE),
-                    None,
-                )
-                .await?,
-        );
+        let path = list_path(resource, ns, args, "");
+        let table = session
+            .client
+            .send_path(Method::GET, &path, Some(TABLE), None);
+        merged = Some(table.await?);
     } else {
-        for name in &args.names {
-            match client
-                .send_path(
-                    Method::GET,
-                    &resource.path(ns, Some(name)),
-                    Some(TABLE),
-                    None,
-                )
-                .await
-            {
-                Ok(t) => match &mut merged {
-                    None => merged = Some(t),
-                    Some(m) => {
-                        let rows = t["rows"].as_array().cloned().unwrap_or_default();
-                        if let Some(all) = m["rows"].as_array_mut() {
-                            all.extend(rows);
-                        }
+        let tables;
+        (tables, failed) = fetch_named(session, resource, ns, &args.names, Some(TABLE)).await;
+        for table in tables {
+            match &mut merged {
+                None => merged = Some(table),
+                Some(m) => {
+                    let rows = table["rows"].as_array().cloned().unwrap_or_default();
+                    if let Some(all) = m["rows"].as_array_mut() {
+                        all.extend(rows);
                     }
-                },
-                Err(e) => {
-                    eprintln!("{}", report(&e.into()));
-                    failed = true;
                 }
             }
         }
@@ -348,28 +359,14 @@ async fn objects(
     args: &GetArgs,
     format: &str,
 ) -> Result<()> {
-    let client = &session.client;
-    let mut items = Vec::new();
-    let mut failed = false;
-    if args.names.is_empty() {
-        let list = client
-            .send_path(Method::GET, &list_path(resource, ns, args, ""), None, None)
-            .await?;
-        items = with_type(resource, &list["items"]);
+    let (mut items, failed) = if args.names.is_empty() {
+        let path = list_path(resource, ns, args, "");
+        let list = session.client.send_path(Method::GET, &path, None, None);
+        (with_type(resource, &list.await?["items"]), false)
     } else {
-        for name in &args.names {
-            match client
-                .send_path(Method::GET, &resource.path(ns, Some(name)), None, None)
-                .await
-            {
-                Ok(object) => items.push(object),
-                Err(e) => {
-                    eprintln!("{}", report(&e.into()));
-                    failed = true;
-                }
-            }
-        }
-    }
+        let (objects, failed) = fetch_named(session, resource, ns, &args.names, None).await;
+        (with_type(resource, &Value::Array(objects)), failed)
+    };
     if format == "name" {
         print!("{}", names(resource, &items));
         return if failed { Err(Reported.into()) } else { Ok(()) };
