@@ -66,16 +66,30 @@ impl ClientError {
 
 /// The path of a collection or object of `resource`.
 pub fn path(resource: &Resource, ns: Option<&str>, name: Option<&str>) -> String {
-    let mut p = if resource.group.is_empty() {
-        format!("/api/{}", resource.version)
+    let (group, version, plural) = (resource.group, resource.version, resource.plural);
+    path_of(group, version, plural, resource.namespaced, ns, name)
+}
+
+/// The same for a resource known from discovery rather than from the
+/// resource table (the `orc` CLI's, like kubectl's).
+pub fn path_of(
+    group: &str,
+    version: &str,
+    plural: &str,
+    namespaced: bool,
+    ns: Option<&str>,
+    name: Option<&str>,
+) -> String {
+    let mut p = if group.is_empty() {
+        format!("/api/{version}")
     } else {
-        format!("/apis/{}/{}", resource.group, resource.version)
+        format!("/apis/{group}/{version}")
     };
-    if let Some(ns) = ns.filter(|_| resource.namespaced) {
+    if let Some(ns) = ns.filter(|_| namespaced) {
         p.push_str(&format!("/namespaces/{ns}"));
     }
     p.push('/');
-    p.push_str(resource.plural);
+    p.push_str(plural);
     if let Some(name) = name {
         p.push('/');
         p.push_str(name);

@@ -7,7 +7,7 @@
 //! later works without a new CLI.
 
 use anyhow::{Context, Result, anyhow};
-use orc_apiserver::client::{Client, Method};
+use orc_apiserver::client::{Client, Method, path_of};
 use serde_json::Value;
 
 /// One resource as discovery describes it.
@@ -49,21 +49,8 @@ impl ApiResource {
     /// The URL of the collection (`name` `None`) or of one object; `ns`
     /// `None` for a namespaced resource means across all namespaces.
     pub fn path(&self, ns: Option<&str>, name: Option<&str>) -> String {
-        let mut p = if self.group.is_empty() {
-            format!("/api/{}", self.version)
-        } else {
-            format!("/apis/{}/{}", self.group, self.version)
-        };
-        if let Some(ns) = ns.filter(|_| self.namespaced) {
-            p.push_str(&format!("/namespaces/{ns}"));
-        }
-        p.push('/');
-        p.push_str(&self.plural);
-        if let Some(name) = name {
-            p.push('/');
-            p.push_str(name);
-        }
-        p
+        let (group, version, plural) = (&self.group, &self.version, &self.plural);
+        path_of(group, version, plural, self.namespaced, ns, name)
     }
 
     fn answers_to(&self, name: &str) -> bool {
