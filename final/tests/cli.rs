@@ -196,6 +196,20 @@ async fn apply_creates_then_leaves_unchanged_then_configures() {
         cluster.ok(&format!("apply -f {file}")).await,
         "pod/web unchanged\npod/db unchanged\ndeployment.apps/web configured\nconfigmap/settings unchanged\n"
     );
+    // A label dropped from the manifest is deleted (the three-way merge).
+    cluster.file(
+        "app.yaml",
+        &APP.replace("replicas: 2", "replicas: 3")
+            .replace("  labels: {app: db}\n", ""),
+    );
+    assert_eq!(
+        cluster.ok(&format!("apply -f {file}")).await,
+        "pod/web unchanged\npod/db configured\ndeployment.apps/web unchanged\nconfigmap/settings unchanged\n"
+    );
+    assert_eq!(
+        cluster.ok("get pods --show-labels -o name -l app").await,
+        "pod/web\n"
+    );
     let replicas = cluster.ok("get deployments.apps web -o json").await;
     let deployment: Value = serde_json::from_str(&replicas).unwrap();
     assert_eq!(deployment["spec"]["replicas"], 3);
@@ -282,12 +296,20 @@ async fn get_o_json_round_trips_through_apply() {
     assert_eq!(parsed["kind"], "List");
     assert_eq!(parsed["items"].as_array().unwrap().len(), 2);
     assert_eq!(parsed["items"][0]["kind"], "Pod");
-    // What get prints, apply takes back: nothing changed.
+    // What get prints, apply takes back. The first time, the record of
+    // the last applied manifest becomes the fuller copy (as with kubectl);
+    // the objects' spec stays as it was.
     let saved = cluster.file("pods.json", &list);
+    assert_eq!(
+        cluster.ok(&format!("apply -f {saved}")).await,
+        "pod/db configured\npod/web configured\n"
+    );
     assert_eq!(
         cluster.ok(&format!("apply -f {saved}")).await,
         "pod/db unchanged\npod/web unchanged\n"
     );
+    let again: Value = serde_json::from_str(&cluster.ok("get pod web -o json").await).unwrap();
+    assert_eq!(again["spec"], one["spec"]);
     assert_eq!(
         cluster.ok("get all -o name").await,
         "pod/db\npod/web\ndeployment.apps/web\n"
@@ -307,7 +329,7 @@ async fn describe_shows_metadata_fields_and_events() {
         "Name:         web\n",
         "Namespace:    default\n",
         "Labels:       app=web\n",
-        "Annotations:  <none>\n",
+        "Annotations:  kubectl.kubernetes.io/last-applied-configuration={\"apiVersion\":\"v1\",",
         "Spec:\n  containers:\n  - image: nginx\n",
         "Status:\n  phase: Pending\n",
         "Events:       <none>\n",

@@ -1,22 +1,19 @@
 //! `orc apply -f`: make the server hold what the manifests say.
 //!
 //! For each object: read it from the server; absent, create it; present
-//! and already matching, say `unchanged`; else send the manifest as a JSON
-//! merge patch and say `configured`.
+//! and already matching, say `unchanged`; else send a JSON merge patch and
+//! say `configured`.
 //!
-//! "Matching" means every field the manifest sets has that value on the
-//! server ([`contains`]): the server adds defaults, a uid, status, and
-//! those are not differences the user made. kubectl goes further: it keeps
-//! the last applied manifest in an annotation, so it can also *remove*
-//! fields dropped from the manifest (a three-way merge). orc's two-way
-//! merge patch does not remove them; the chapter explains why kubectl
-//! needs the third copy.
+//! "Matching" and the patch come from a three-way merge of the manifest,
+//! the live object and the manifest applied last time: see
+//! [`last_applied`](super::last_applied).
 
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use orc_apiserver::client::{ClientError, Method};
 use serde_json::Value;
 
+use super::last_applied;
 use super::manifest::{self, Document};
 use super::{Reported, Session, Target, server_error};
 
@@ -65,7 +62,8 @@ async fn apply_one(session: &Session, document: &Document) -> Result<String, Str
     })?;
     let path = resource.path(namespace.as_deref(), Some(&name));
     let shown = format!("{}/{name}", resource.qualified());
-    let body = Some(("application/json", object.to_string()));
+    let wanted = last_applied::recorded(object, namespace.as_deref());
+    let body = Some(("application/json", wanted.to_string()));
     let fail = |doing: &str, e: ClientError| match &e {
         // kubectl names the file for every server error but Invalid,
         // whose message already names the object and each bad field.
@@ -91,21 +89,17 @@ async fn apply_one(session: &Session, document: &Document) -> Result<String, Str
             Outcome::Created
         }
         Err(e) => return Err(fail("retrieving current configuration of", e)),
-        Ok(live) if contains(&live, object) => Outcome::Unchanged,
-        Ok(_) => {
-            let mut patch = object.clone();
-            // The manifest's resourceVersion (if any) is not the live one;
-            // a merge patch needs none.
-            if let Some(meta) = patch.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.remove("resourceVersion");
+        Ok(live) => match last_applied::patch(&live, &wanted) {
+            None => Outcome::Unchanged,
+            Some(patch) => {
+                let body = Some(("application/merge-patch+json", patch.to_string()));
+                client
+                    .send_path(Method::PATCH, &path, None, body)
+                    .await
+                    .map_err(|e| fail("patching", e))?;
+                Outcome::Configured
             }
-            let body = Some(("application/merge-patch+json", patch.to_string()));
-            client
-                .send_path(Method::PATCH, &path, None, body)
-                .await
-                .map_err(|e| fail("patching", e))?;
-            Outcome::Configured
-        }
+        },
     };
     Ok(match outcome {
         Outcome::Created => format!("{shown} created"),
@@ -140,43 +134,4 @@ fn locate<'s>(
             .to_string()
     });
     Ok((resource, namespace, name.to_string()))
-}
-
-/// Whether every field `wanted` sets has that value in `live`. Lists must
-/// have the same length, element by element, so a removed container counts
-/// as a change while a defaulted `imagePullPolicy` does not.
-pub fn contains(live: &Value, wanted: &Value) -> bool {
-    match (live, wanted) {
-        (Value::Object(live), Value::Object(wanted)) => {
-            wanted.iter().all(|(k, w)| match live.get(k) {
-                Some(l) => contains(l, w),
-                None => w.is_null(),
-            })
-        }
-        (Value::Array(live), Value::Array(wanted)) => {
-            live.len() == wanted.len() && live.iter().zip(wanted).all(|(l, w)| contains(l, w))
-        }
-        (Value::Number(l), Value::Number(w)) => l.as_f64() == w.as_f64(),
-        (l, w) => l == w,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn defaults_are_not_changes() {
-        let live = json!({"spec": {"containers": [{"name": "a", "image": "x", "imagePullPolicy": "Always"}]}, "status": {}});
-        assert!(contains(
-            &live,
-            &json!({"spec": {"containers": [{"name": "a", "image": "x"}]}})
-        ));
-        assert!(!contains(
-            &live,
-            &json!({"spec": {"containers": [{"name": "a", "image": "y"}]}})
-        ));
-        assert!(!contains(&live, &json!({"spec": {"containers": []}})));
-    }
 }

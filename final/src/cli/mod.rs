@@ -18,6 +18,7 @@
 //! - [`manifest`]: files, directories and stdin into documents, with the
 //!   file, document index, line and column of any that do not parse.
 //! - [`apply`], [`get`], [`describe`], [`delete`]: one verb each.
+//! - [`last_applied`]: apply's three-way merge, which can delete fields.
 //! - [`print`]: table layout and `-o yaml|json`.
 
 pub mod apply;
@@ -25,6 +26,7 @@ pub mod delete;
 pub mod describe;
 pub mod get;
 pub mod kubeconfig;
+pub mod last_applied;
 pub mod manifest;
 pub mod print;
 pub mod resolve;
