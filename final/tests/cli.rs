@@ -500,3 +500,23 @@ async fn the_kubeconfig_gives_the_token_and_the_default_namespace() {
         refused.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_and_orc_agree_on_what_was_applied() {
+    require_command("kubectl");
+    let cluster = Cluster::start().await;
+    let file = cluster.file("app.yaml", APP);
+    cluster.ok(&format!("apply -f {file}")).await;
+    let kubectl = tokio::process::Command::new("kubectl")
+        .args(["apply", "-f", &file])
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&kubectl.stdout),
+        "pod/web unchanged\npod/db unchanged\ndeployment.apps/web unchanged\nconfigmap/settings unchanged\n",
+        "{}",
+        String::from_utf8_lossy(&kubectl.stderr)
+    );
+}
