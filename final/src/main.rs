@@ -5,14 +5,17 @@
 //! ```text
 //! orc demo            the most complete demo there is, on an embedded default
 //! orc runtime ARGS    the chapter 01 OCI runtime, runc's command line
+//! orc apply|get|describe|delete|logs
+//!                     the client verbs, kubectl's, against the API server
 //! ```
 //!
 //! Still to come as the chapters land: `orc up` (an all-in-one cluster),
-//! `orc server`, `orc agent` and the client verbs. The README's status
-//! table says what is built.
+//! `orc server` and `orc agent`. The README's status table says what is
+//! built.
 //!
 //! ## Layout
 //!
+//! - [`cli`]: the client verbs, found through a kubeconfig and discovery.
 //! - [`demo`]: `orc demo`, one narrated step per chapter that exists.
 //! - [`etcd`]: running etcd as a child process, as `orc up` will.
 //!
@@ -21,6 +24,7 @@
 //! `/proc/self/exe init` (chapter 01, "Why the runtime executes itself
 //! again").
 
+mod cli;
 mod demo;
 mod etcd;
 
@@ -45,6 +49,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    #[command(flatten)]
+    Client(cli::Verb),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,5 +66,6 @@ fn main() -> anyhow::Result<()> {
             args.splice(0..2, ["orc runtime".to_string()]);
             orc_container::cli::main(args)
         }
+        Command::Client(verb) => cli::run(verb),
     }
 }

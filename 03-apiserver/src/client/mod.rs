@@ -13,6 +13,7 @@
 pub mod informer;
 pub mod workqueue;
 
+pub use reqwest::Method;
 use serde_json::Value;
 
 use crate::resources::Resource;
@@ -65,16 +66,30 @@ impl ClientError {
 
 /// The path of a collection or object of `resource`.
 pub fn path(resource: &Resource, ns: Option<&str>, name: Option<&str>) -> String {
-    let mut p = if resource.group.is_empty() {
-        format!("/api/{}", resource.version)
+    let (group, version, plural) = (resource.group, resource.version, resource.plural);
+    path_of(group, version, plural, resource.namespaced, ns, name)
+}
+
+/// The same for a resource known from discovery rather than from the
+/// resource table (the `orc` CLI's, like kubectl's).
+pub fn path_of(
+    group: &str,
+    version: &str,
+    plural: &str,
+    namespaced: bool,
+    ns: Option<&str>,
+    name: Option<&str>,
+) -> String {
+    let mut p = if group.is_empty() {
+        format!("/api/{version}")
     } else {
-        format!("/apis/{}/{}", resource.group, resource.version)
+        format!("/apis/{group}/{version}")
     };
-    if let Some(ns) = ns.filter(|_| resource.namespaced) {
+    if let Some(ns) = ns.filter(|_| namespaced) {
         p.push_str(&format!("/namespaces/{ns}"));
     }
     p.push('/');
-    p.push_str(resource.plural);
+    p.push_str(plural);
     if let Some(name) = name {
         p.push('/');
         p.push_str(name);
@@ -244,13 +259,16 @@ impl Client {
             encode(resource_version),
             encode(labels)
         );
-        let response = self
-            .request(
-                reqwest::Method::GET,
-                &format!("{}{query}", path(resource, ns, None)),
-            )
-            .send()
-            .await?;
+        Self::open_watch(self.request(
+            reqwest::Method::GET,
+            &format!("{}{query}", path(resource, ns, None)),
+        ))
+        .await
+    }
+
+    /// Sends a watch request; the stream of its events, or the error.
+    async fn open_watch(request: reqwest::RequestBuilder) -> Result<WatchStream, ClientError> {
+        let response = request.send().await?;
         if !response.status().is_success() {
             return Err(Self::send_error(response).await);
         }
@@ -258,6 +276,41 @@ impl Client {
             response,
             buffer: Vec::new(),
         })
+    }
+
+    /// Any verb on any path, for clients that find URLs through discovery
+    /// rather than the resource table (the `orc` CLI, like kubectl). `accept`
+    /// selects a representation, e.g. a server-side Table; `body` is
+    /// `(content-type, text)`.
+    pub async fn send_path(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        accept: Option<&str>,
+        body: Option<(&str, String)>,
+    ) -> Result<Value, ClientError> {
+        let mut request = self.request(method, path_and_query);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        if let Some((content_type, text)) = body {
+            request = request.header("content-type", content_type).body(text);
+        }
+        Self::send(request).await
+    }
+
+    /// A watch on any path and query (`?watch=true&...` included by the
+    /// caller), with an `Accept` header: `kubectl get -w` watches Tables.
+    pub async fn watch_path(
+        &self,
+        path_and_query: &str,
+        accept: &str,
+    ) -> Result<WatchStream, ClientError> {
+        Self::open_watch(
+            self.request(reqwest::Method::GET, path_and_query)
+                .header("accept", accept),
+        )
+        .await
     }
 
     async fn send_error(response: reqwest::Response) -> ClientError {
@@ -278,7 +331,7 @@ impl Client {
 }
 
 /// Percent-encodes a query value.
-fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -1,0 +1,198 @@
+//! The client verbs: `orc apply`, `get`, `describe`, `delete`, `logs`.
+//!
+//! They do what kubectl does, against the same REST API, so the course can
+//! show that a CLI is nothing but an HTTP client with good manners:
+//!
+//! 1. find the server in a kubeconfig ([`kubeconfig`]);
+//! 2. turn the typed resource name into a URL through discovery
+//!    ([`resolve`]);
+//! 3. send the request, asking for a server-side Table when printing rows
+//!    ([`get`]), and print the answer ([`print`]);
+//! 4. show server errors as kubectl shows them (`Error from server
+//!    (NotFound): pods "x" not found`) and exit with status 1.
+//!
+//! ## Layout
+//!
+//! - [`kubeconfig`]: the current context's server, token and namespace.
+//! - [`resolve`]: discovery, and `po` / `deployments.apps` / `Pod` to a URL.
+//! - [`manifest`]: files, directories and stdin into documents, with the
+//!   file, document index, line and column of any that do not parse.
+//! - [`apply`], [`get`], [`describe`], [`delete`]: one verb each.
+//! - [`last_applied`]: apply's three-way merge, which can delete fields.
+//! - [`print`]: table layout and `-o yaml|json`.
+
+pub mod apply;
+pub mod delete;
+pub mod describe;
+pub mod get;
+pub mod kubeconfig;
+pub mod last_applied;
+pub mod manifest;
+pub mod print;
+pub mod resolve;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use orc_apiserver::client::{Client, ClientError};
+
+use resolve::Discovery;
+
+/// The client verbs, flattened into `orc`'s own subcommands.
+#[derive(Subcommand)]
+pub enum Verb {
+    /// Create or update objects from manifests: `orc apply -f FILE|DIR|-`.
+    Apply(apply::ApplyArgs),
+    /// List objects as a table, or print them: `orc get pods -o yaml`.
+    Get(get::GetArgs),
+    /// Show one object and its events: `orc describe pod web`.
+    Describe(describe::DescribeArgs),
+    /// Delete objects by name or by manifest: `orc delete pod web`.
+    Delete(delete::DeleteArgs),
+    /// Print a pod's logs (needs the node agent on the API: not built yet).
+    Logs(LogsArgs),
+}
+
+/// Flags every client verb takes: which server, which namespace.
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// The kubeconfig to read (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The namespace (default: the context's, else `default`).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Every namespace (`get` only).
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// The pod.
+    pub pod: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+/// What every verb works with: a client, discovery, a namespace.
+pub struct Session {
+    pub client: Client,
+    pub discovery: Discovery,
+    /// The namespace for objects that do not name one.
+    pub namespace: String,
+    /// Whether `-n` chose it: a manifest naming another one is then an
+    /// error, not a silent choice.
+    pub namespace_flag: bool,
+    /// `-A`.
+    pub all_namespaces: bool,
+}
+
+impl Session {
+    /// Reads the kubeconfig and the server's discovery documents.
+    pub async fn open(target: &Target) -> Result<Session> {
+        let path = kubeconfig::locate(target.kubeconfig.as_deref());
+        let connection = kubeconfig::load(&path)?;
+        let mut client = Client::new(&connection.server);
+        if let Some(token) = &connection.token {
+            client = client.with_token(token);
+        }
+        let discovery = Discovery::fetch(&client, &connection.server).await?;
+        let namespace = target
+            .namespace
+            .clone()
+            .or(connection.namespace)
+            .unwrap_or_else(|| "default".into());
+        Ok(Session {
+            client,
+            discovery,
+            namespace,
+            namespace_flag: target.namespace.is_some(),
+            all_namespaces: target.all_namespaces,
+        })
+    }
+}
+
+/// A failure already printed (one line per failed object): only the exit
+/// status is left to set.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("errors were reported above")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// Runs one verb; on failure prints the error as kubectl would and exits 1.
+pub fn run(verb: Verb) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        match verb {
+            Verb::Apply(args) => apply::run(args).await,
+            Verb::Get(args) => get::run(args).await,
+            Verb::Describe(args) => describe::run(args).await,
+            Verb::Delete(args) => delete::run(args).await,
+            Verb::Logs(args) => logs(args),
+        }
+    });
+    if let Err(error) = result {
+        if error.downcast_ref::<Reported>().is_none() {
+            eprintln!("{}", report(&error));
+        }
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `orc logs`: pod logs come from the node agent that runs the pod, through
+/// the API server (`/api/v1/namespaces/NS/pods/NAME/log`); neither side
+/// exists yet, so say so instead of pretending.
+fn logs(args: LogsArgs) -> Result<()> {
+    anyhow::bail!(
+        "cannot show the logs of pod {:?}: logs reach the API server from the node agent \
+         that runs the pod, and orc's agent is not on the API yet (chapter 03, \"Node agent\"). \
+         Until then, `orc runtime` shows a container's output directly",
+        args.pod
+    )
+}
+
+/// An error line as kubectl prints it.
+pub fn report(error: &anyhow::Error) -> String {
+    match error.downcast_ref::<ClientError>() {
+        // kubectl's wording: a missing or wrong token is a login problem.
+        Some(ClientError::Api { code: 401, .. }) => {
+            "error: You must be logged in to the server (Unauthorized): check the user's token in the kubeconfig".into()
+        }
+        Some(ClientError::Api {
+            reason, message, ..
+        }) => server_error(reason, message),
+        _ => {
+            // The chain of causes, each once: reqwest's errors repeat their
+            // source's text in their own.
+            let mut parts: Vec<String> = Vec::new();
+            for cause in error.chain() {
+                let text = cause.to_string();
+                if !parts.last().is_some_and(|last| last.contains(&text)) {
+                    parts.push(text);
+                }
+            }
+            format!("error: {}", parts.join(": "))
+        }
+    }
+}
+
+/// `Error from server (NotFound): pods "x" not found`; a 422 reads
+/// `The Pod "x" is invalid: <field>: <why>; ...` as in kubectl.
+pub fn server_error(reason: &str, message: &str) -> String {
+    if reason == "Invalid" {
+        format!("The {message}")
+    } else {
+        format!("Error from server ({reason}): {message}")
+    }
+}
