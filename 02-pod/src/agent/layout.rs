@@ -4,15 +4,21 @@
 //! <state>/
 //!     runtime/                       orc-container's --root
 //!     ipam.json                      the node's address allocations
-//!     images/busybox/rootfs/         the built-in image
 //!     manifest-errors.json           manifests that could not be used
 //!     pods/<uid>/
 //!         pod.json                   the pod as last desired
 //!         status.json                its status, rewritten at every sync
 //!         volumes/<name>/            emptyDir volumes
-//!         containers/<name>/<n>/     run n's bundle: config.json, started, exit.json
+//!         sandbox/                   the pause's bundle: config.json, rootfs/, upper/
+//!         containers/<name>/<n>/     run n's bundle: config.json, started, exit.json,
+//!                                    rootfs/ (overlayfs on the image's layers),
+//!                                    upper/ and work/ (this run's writes)
 //!         logs/<name>/<n>.log        run n's stdout and stderr
 //! ```
+//!
+//! Images are not here: they live in chapter 01's image store
+//! (`orc-agent run --images`, `/var/lib/orc/images` by default), shared with
+//! the `orc-container image` commands.
 //!
 //! Everything the agent needs after a restart is on disk here or in the
 //! runtime's state: nothing important lives only in memory.
@@ -34,9 +40,6 @@ impl StateLayout {
     }
     pub fn ipam(&self) -> PathBuf {
         self.root.join("ipam.json")
-    }
-    pub fn images(&self) -> PathBuf {
-        self.root.join("images/busybox")
     }
     pub fn manifest_errors(&self) -> PathBuf {
         self.root.join("manifest-errors.json")
