@@ -80,10 +80,10 @@ async fn pods_run_store_images_each_container_on_its_own_overlay() {
     let first = node.layout.bundle(&uid, "first", 0);
     let second = node.layout.bundle(&uid, "second", 0);
     node.sync_while(&mut agent, LONG, "first's write", || {
-        first.join("upper/app/note").exists()
+        first.join("root/upper/app/note").exists()
     })
     .await;
-    assert!(!second.join("upper/app/note").exists());
+    assert!(!second.join("root/upper/app/note").exists());
     for layer in std::fs::read_dir(node.store().root().join("layers")).unwrap() {
         assert!(!layer.unwrap().path().join("app/note").exists());
     }
@@ -137,6 +137,41 @@ async fn an_unknown_image_waits_with_err_image_pull() {
     assert_eq!(node.mounts_left().len(), 1);
 
     node.remove_manifest("ghost.yaml");
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_run_loses_its_root_but_keeps_how_it_ended() {
+    let node = Node::new();
+    node.write_manifest(
+        "crasher.yaml",
+        "metadata: {name: crasher}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - {name: main, image: busybox, command: [sh, -c, 'echo x > /x; exit 3']}\n",
+    );
+    let mut agent = node.agent().await;
+    // The first restart is immediate; the second waits (the clock is the test's).
+    node.sync_until(&mut agent, "crasher", LONG, |s| {
+        s.container_statuses[0].restart_count == 1
+            && state(s, "main").reason() == "CrashLoopBackOff"
+    })
+    .await;
+    let uid = node.uid("crasher").unwrap();
+    let first = node.layout.bundle(&uid, "main", 0);
+    // The replaced run 0 is removed from the runtime, and its root with it.
+    node.sync_while(&mut agent, LONG, "run 0's root removed", || {
+        !first.join("root").exists()
+    })
+    .await;
+    assert!(first.join("exit.json").exists());
+    let status = node.status("crasher").unwrap();
+    let last = status.container_statuses[0].last_state.as_ref().unwrap();
+    assert!(
+        matches!(last, ContainerState::Terminated { exit_code: 3, .. }),
+        "{last:?}"
+    );
+    assert_eq!(node.mounts_left().len(), 2, "the sandbox's and run 1's");
+
+    node.remove_manifest("crasher.yaml");
     agent.drain_and_teardown().await.unwrap();
     node.assert_clean();
 }

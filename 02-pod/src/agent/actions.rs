@@ -117,24 +117,45 @@ async fn create_sandbox(shared: &Shared, pod: &Pod, observed: &ObservedPod) -> R
 /// `--pod-infra-container-image`, `registry.k8s.io/pause` by default).
 pub const PAUSE_IMAGE: &str = "busybox";
 
-/// [`ImageSource::create_root`](crate::image::ImageSource::create_root) for
-/// the bundle `dir`, after removing any earlier root there. Unpacking
-/// layers, pulling and mounting block, so they run on tokio's blocking
-/// threads, not on the ones that drive every pod's task.
+/// A fresh run bundle at `bundle`, with a root made by
+/// [`ImageSource::create_root`](crate::image::ImageSource::create_root) in
+/// its `root/` subdirectory. The root sits beside the run's records
+/// (`config.json`, `started`, `exit.json`) rather than around them, so that
+/// removing the root of a finished run keeps how it ended: the status's
+/// `lastState` reads it. Whatever an earlier try left is unmounted before
+/// anything is deleted, so a delete never walks into a mounted image.
+///
+/// Unpacking layers, pulling and mounting block, so they run on tokio's
+/// blocking threads, not on the ones that drive every pod's task.
 async fn create_root(
     shared: &Shared,
     image: &str,
     overrides: Overrides,
-    dir: &Path,
+    bundle: &Path,
 ) -> Result<ImageBundle, ImageError> {
     let images = shared.images.clone();
-    let (image, dir) = (image.to_string(), dir.to_path_buf());
+    let (image, bundle) = (image.to_string(), bundle.to_path_buf());
     tokio::task::spawn_blocking(move || {
-        images.remove_root(&dir)?;
-        images.create_root(&image, &overrides, &dir)
+        images.remove_root(&root_dir(&bundle))?;
+        match std::fs::remove_dir_all(&bundle) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ImageError::Io {
+                    action: "removing",
+                    path: bundle,
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+        images.create_root(&image, &overrides, &root_dir(&bundle))
     })
     .await
     .expect("creating a root does not panic")
+}
+
+/// Where a run bundle's root is made.
+fn root_dir(bundle: &Path) -> PathBuf {
+    bundle.join("root")
 }
 
 // ANCHOR: remove_container
@@ -151,7 +172,7 @@ pub async fn remove_container(shared: &Shared, id: &str) -> Result<(), String> {
         .map(|s| s.bundle);
     shared.runtime.delete(id).await.map_err(|e| e.to_string())?;
     match bundle {
-        Some(bundle) => remove_root(shared, bundle).await,
+        Some(bundle) => remove_root(shared, root_dir(&bundle)).await,
         None => Ok(()),
     }
 }
@@ -167,9 +188,8 @@ async fn remove_root(shared: &Shared, dir: PathBuf) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Every bundle a pod's directory may hold a mounted root in: the
-/// sandbox's and each run of each container.
-fn pod_bundles(shared: &Shared, uid: &str) -> Vec<PathBuf> {
+/// Every root a pod's directory may hold: the sandbox's and each run's.
+fn pod_roots(shared: &Shared, uid: &str) -> Vec<PathBuf> {
     let pod = shared.layout.pod(uid);
     let runs = std::fs::read_dir(pod.join("containers"))
         .into_iter()
@@ -181,8 +201,10 @@ fn pod_bundles(shared: &Shared, uid: &str) -> Vec<PathBuf> {
                 .flatten()
                 .flatten()
         })
-        .map(|run| run.path());
-    std::iter::once(pod.join("sandbox")).chain(runs).collect()
+        .map(|run| root_dir(&run.path()));
+    std::iter::once(root_dir(&pod.join("sandbox")))
+        .chain(runs)
+        .collect()
 }
 
 /// The pod cgroup, with the pod's limits, before anything runs in it.
@@ -253,7 +275,7 @@ async fn start_container(
     ) {
         Ok(spec) => spec,
         Err(e) => {
-            let _ = remove_root(shared, bundle).await;
+            let _ = remove_root(shared, root_dir(&bundle)).await;
             return fail("CreateContainerConfigError", e);
         }
     };
@@ -340,8 +362,8 @@ pub async fn stop_pod(shared: Arc<Shared>, uid: String, observed: ObservedPod) {
     }
     // Roots whose container was already gone (an agent that died between
     // the delete and the unmount): unmount them before the directory goes.
-    for bundle in pod_bundles(&shared, &uid) {
-        if let Err(e) = remove_root(&shared, bundle).await {
+    for root in pod_roots(&shared, &uid) {
+        if let Err(e) = remove_root(&shared, root).await {
             tracing::warn!(pod = %name, "{e}");
             return;
         }

@@ -9,10 +9,11 @@
 //!         pod.json                   the pod as last desired
 //!         status.json                its status, rewritten at every sync
 //!         volumes/<name>/            emptyDir volumes
-//!         sandbox/                   the pause's bundle: config.json, rootfs/, upper/
-//!         containers/<name>/<n>/     run n's bundle: config.json, started, exit.json,
-//!                                    rootfs/ (overlayfs on the image's layers),
-//!                                    upper/ and work/ (this run's writes)
+//!         sandbox/                   the pause's bundle: config.json, root/
+//!         containers/<name>/<n>/     run n's bundle: config.json, started, exit.json
+//!             root/rootfs/           overlayfs on the image's layers (root/upper/
+//!                                    and root/work/: this run's writes), removed
+//!                                    with the run; its records stay for lastState
 //!         logs/<name>/<n>.log        run n's stdout and stderr
 //! ```
 //!
