@@ -1,183 +1,184 @@
-//! Where container root filesystems come from: the [`ImageSource`] trait.
+//! Where container root filesystems come from: the [`ImageSource`] trait,
+//! and [`StoreImages`], chapter 01's image store behind it.
 //!
-//! In Kubernetes the kubelet asks the container runtime to pull an image
-//! and gets back a root filesystem and the image's config (entrypoint,
-//! default arguments, environment). orc's image store is built separately;
-//! until the agent uses it, [`BuiltinImages`] serves one image, `busybox`,
-//! made on the spot from the node's `/bin/busybox`. Any other image name
-//! fails the way a missing image does in Kubernetes: the container waits
-//! with reason `ErrImagePull`.
+//! In Kubernetes the kubelet asks the container runtime's image service to
+//! pull an image (CRI `PullImage`), then asks the runtime to create a
+//! container from it; the runtime gives each container its own writable
+//! layer on top of the image's shared, read-only layers. orc does the same
+//! with chapter 01's pieces: the image is found in (or pulled into) the
+//! [`Store`], and [`bundle::create`] mounts an overlayfs root for *one*
+//! container: the unpacked layers as `lowerdir`, the container's own
+//! `upper/` and `work/` beside its `config.json`. A write inside the
+//! container lands in its `upper/`; the layers, and every other container
+//! of the image, never see it. [`ImageSource::remove_root`] unmounts the
+//! root and deletes the writable layer when the agent removes the container.
+//!
+//! An image that is neither in the store nor pullable fails the way a
+//! missing image does in Kubernetes: the container waits with reason
+//! `ErrImagePull` and the store's message, which names the image.
 
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use thiserror::Error;
+use orc_container::image::bundle::{self, ImageBundle, Overrides};
+use orc_container::image::registry::{self, PullOptions};
+use orc_container::image::{ImageError, Reference, Store, build, oci_layout};
 
-/// A root filesystem plus the parts of an image config the agent needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Image {
-    /// The root filesystem, shared read-only by every container of this
-    /// image (there is no copy-on-write layer yet).
-    pub rootfs: PathBuf,
-    /// Docker's `ENTRYPOINT`, replaced by a container's `command`.
-    pub entrypoint: Vec<String>,
-    /// Docker's `CMD`, replaced by a container's `args`.
-    pub cmd: Vec<String>,
-    /// `KEY=value` defaults, overridden by the container's `env`.
-    pub env: Vec<String>,
-}
-
-/// Why an image could not be provided. The agent shows it as the
-/// container's `ErrImagePull` message.
-#[derive(Debug, Error)]
-pub enum ImageError {
-    #[error(
-        "image {0:?} is not available on this node (orc's built-in image source serves only \"busybox\")"
-    )]
-    NotFound(String),
-    #[error("preparing image {image} in {path}: {source}")]
-    Io {
-        image: String,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// Resolves image names to root filesystems. Swappable: chapter 01's image
-/// store will implement it too.
+/// Makes container roots from images. A trait so that the sync loop does
+/// not care where images come from (the CRI splits the kubelet from the
+/// runtime's image service the same way).
 pub trait ImageSource: Send + Sync {
-    /// Makes `image` available and describes it.
-    fn image(&self, image: &str) -> Result<Image, ImageError>;
+    /// Makes `dir` (absent or empty) a bundle for one container of `image`:
+    /// its own overlayfs root at `dir/rootfs` and a `config.json` whose
+    /// process follows the image's config with `overrides` applied by
+    /// Kubernetes' rules ([`bundle::process_args`], [`bundle::merge_env`]).
+    /// The caller adds the pod's parts to the returned spec.
+    fn create_root(
+        &self,
+        image: &str,
+        overrides: &Overrides,
+        dir: &Path,
+    ) -> Result<ImageBundle, ImageError>;
+
+    /// Unmounts the root made in `dir` and deletes `dir` with the
+    /// container's writable layer. Removing what is not there is not an
+    /// error: the agent calls this again after a crash or a restart.
+    fn remove_root(&self, dir: &Path) -> Result<(), ImageError> {
+        bundle::remove(dir)
+    }
 }
 
-/// The busybox image, built from the node's static busybox binary.
-pub struct BuiltinImages {
-    /// Where the root filesystem is made, e.g. `<state>/images/busybox`.
-    dir: PathBuf,
-    /// Where the busybox binary is copied from.
+/// Images from chapter 01's content-addressed store.
+pub struct StoreImages {
+    store: Store,
+    /// How to pull an image that is not in the store, like the kubelet's
+    /// `imagePullPolicy: IfNotPresent`; `None` never pulls (tests, and
+    /// nodes without a registry).
+    pull: Option<PullOptions>,
+    /// Where the node's busybox comes from when the store has no
+    /// `busybox`: `orc-agent` then builds the image itself, so the sandbox
+    /// (whose pause is busybox's `sleep`) and the book's examples run on a
+    /// machine that has never seen a registry.
     busybox: PathBuf,
-    /// A std `Mutex` so that two pods starting at once do not both build
-    /// the root filesystem; held only while files are written.
-    built: Mutex<bool>,
+    /// A std `Mutex`, held only while busybox is built and imported, so
+    /// that two pods starting at once do not both build it.
+    building: Mutex<()>,
 }
 
-impl BuiltinImages {
-    /// Images kept under `dir`, from `/bin/busybox`.
-    pub fn new(dir: impl Into<PathBuf>) -> BuiltinImages {
-        BuiltinImages {
-            dir: dir.into(),
+impl StoreImages {
+    /// Images from `store`, pulled with `pull` when missing (or never).
+    pub fn new(store: Store, pull: Option<PullOptions>) -> StoreImages {
+        StoreImages {
+            store,
+            pull,
             busybox: PathBuf::from("/bin/busybox"),
-            built: Mutex::new(false),
+            building: Mutex::new(()),
         }
     }
 
-    /// `busybox`, `busybox:1.36`, `docker.io/library/busybox:latest`...
-    fn is_busybox(image: &str) -> bool {
-        let name = image.split('@').next().unwrap_or(image);
-        let last = name.rsplit('/').next().unwrap_or(name);
-        let repo = last.split(':').next().unwrap_or(last);
-        repo == "busybox"
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
-    fn build(&self, rootfs: &Path) -> std::io::Result<()> {
-        let tmp = self.dir.join("rootfs.tmp");
-        let _ = std::fs::remove_dir_all(&tmp);
-        for d in [
-            "bin", "proc", "sys", "dev", "tmp", "etc", "root", "var", "www",
-        ] {
-            std::fs::create_dir_all(tmp.join(d))?;
+    /// Makes sure `image` is in the store: already there, the node's own
+    /// busybox, or pulled.
+    // ANCHOR: ensure
+    fn ensure(&self, image: &str) -> Result<(), ImageError> {
+        let missing = match self.store.image(image) {
+            Ok(_) => return Ok(()),
+            Err(e @ ImageError::UnknownImage { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        if is_busybox(&Reference::parse(image)?) {
+            return self.import_busybox(image);
         }
-        std::fs::copy(&self.busybox, tmp.join("bin/busybox"))?;
-        // `busybox --list` names every applet this build has.
-        let list = std::process::Command::new(&self.busybox)
-            .arg("--list")
-            .output()?;
-        for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
-            if applet != "busybox" {
-                symlink("busybox", tmp.join("bin").join(applet))?;
-            }
+        match &self.pull {
+            Some(options) => registry::pull(&self.store, image, options).map(|_| ()),
+            None => Err(missing),
         }
-        std::fs::write(tmp.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
-        std::fs::write(tmp.join("etc/group"), "root:x:0:\n")?;
-        std::fs::rename(&tmp, rootfs)
+    }
+    // ANCHOR_END: ensure
+
+    /// Builds a busybox image from the node's static busybox (chapter 01's
+    /// [`build::busybox_image`]) and imports it under the name asked for.
+    fn import_busybox(&self, image: &str) -> Result<(), ImageError> {
+        let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        if self.store.image(image).is_ok() {
+            return Ok(());
+        }
+        let layout = self
+            .store
+            .root()
+            .join("tmp")
+            .join(format!("busybox-layout-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&layout);
+        let result = build::busybox_image_from(&self.busybox, &layout, image)
+            .and_then(|_| oci_layout::import(&self.store, &layout, Some(image)));
+        let _ = std::fs::remove_dir_all(&layout);
+        result.map(|_| ())
     }
 }
 
-impl ImageSource for BuiltinImages {
-    fn image(&self, image: &str) -> Result<Image, ImageError> {
-        if !Self::is_busybox(image) {
-            return Err(ImageError::NotFound(image.into()));
-        }
-        let rootfs = self.dir.join("rootfs");
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if !*built && !rootfs.join("bin/busybox").exists() {
-            self.build(&rootfs).map_err(|source| ImageError::Io {
-                image: image.into(),
-                path: rootfs.clone(),
-                source,
-            })?;
-        }
-        *built = true;
-        Ok(Image {
-            rootfs,
-            entrypoint: vec![],
-            cmd: vec!["sh".into()],
-            env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
-        })
+/// `busybox`, `busybox:1.36`, `docker.io/library/busybox:latest`: any tag
+/// of Docker Hub's busybox, which the node's own binary stands in for.
+fn is_busybox(reference: &Reference) -> bool {
+    reference.registry == orc_container::image::reference::DOCKER_HUB
+        && reference.repository == "library/busybox"
+        && reference.digest.is_none()
+}
+
+impl ImageSource for StoreImages {
+    fn create_root(
+        &self,
+        image: &str,
+        overrides: &Overrides,
+        dir: &Path,
+    ) -> Result<ImageBundle, ImageError> {
+        self.ensure(image)?;
+        bundle::create(&self.store, image, dir, overrides)
     }
 }
 
-// ANCHOR: argv
-/// The process a container runs, by Kubernetes' rules: `command` replaces
-/// the image's entrypoint, `args` replaces its default arguments, and a
-/// `command` without `args` drops the image's defaults too.
-pub fn container_argv(image: &Image, command: &[String], args: &[String]) -> Vec<String> {
-    match (command.is_empty(), args.is_empty()) {
-        (false, _) => command.iter().chain(args).cloned().collect(),
-        (true, false) => image.entrypoint.iter().chain(args).cloned().collect(),
-        (true, true) => image.entrypoint.iter().chain(&image.cmd).cloned().collect(),
+/// Why a container could not be made from its image, as the kubelet names
+/// it in the container's `waiting.reason`: the image could not be had
+/// (`ErrImagePull`), or the image and the pod spec do not make a process
+/// (`CreateContainerConfigError`: no command at all, an unknown user).
+pub fn waiting_reason(error: &ImageError) -> &'static str {
+    match error {
+        ImageError::UnknownImage { .. }
+        | ImageError::BadReference { .. }
+        | ImageError::Registry { .. }
+        | ImageError::DigestMismatch { .. } => "ErrImagePull",
+        ImageError::User { .. } | ImageError::InvalidImage(_) => "CreateContainerConfigError",
+        _ => "CreateContainerError",
     }
 }
-// ANCHOR_END: argv
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn image() -> Image {
-        Image {
-            rootfs: PathBuf::new(),
-            entrypoint: vec!["/entry".into()],
-            cmd: vec!["default".into()],
-            env: vec![],
-        }
-    }
-    fn v(s: &[&str]) -> Vec<String> {
-        s.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn command_and_args_follow_kubernetes() {
-        assert_eq!(
-            container_argv(&image(), &[], &[]),
-            v(&["/entry", "default"])
-        );
-        assert_eq!(
-            container_argv(&image(), &[], &v(&["x"])),
-            v(&["/entry", "x"])
-        );
-        assert_eq!(container_argv(&image(), &v(&["sh"]), &[]), v(&["sh"]));
-        assert_eq!(
-            container_argv(&image(), &v(&["sh"]), &v(&["-c"])),
-            v(&["sh", "-c"])
-        );
+    fn busybox(s: &str) -> bool {
+        is_busybox(&Reference::parse(s).unwrap())
     }
 
     #[test]
     fn busybox_names() {
-        assert!(BuiltinImages::is_busybox("busybox"));
-        assert!(BuiltinImages::is_busybox("docker.io/library/busybox:1.36"));
-        assert!(!BuiltinImages::is_busybox("nginx"));
+        assert!(busybox("busybox"));
+        assert!(busybox("docker.io/library/busybox:1.36"));
+        assert!(!busybox("nginx"));
+        assert!(!busybox("127.0.0.1:5000/busybox"));
+    }
+
+    #[test]
+    fn unknown_images_are_pull_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = StoreImages::new(Store::open(dir.path()).unwrap(), None);
+        let e = images
+            .create_root("nginx:1.25", &Overrides::default(), &dir.path().join("b"))
+            .unwrap_err();
+        assert_eq!(waiting_reason(&e), "ErrImagePull");
+        assert!(e.to_string().contains("nginx:1.25"), "{e}");
+        assert!(!dir.path().join("b").exists());
     }
 }

@@ -41,8 +41,11 @@
 //!   ([`status::pod_phase`]).
 //! - [`source`]: [`source::PodSource`], where desired pods come from;
 //!   [`source::ManifestDir`] reads static pod manifests.
-//! - [`image`]: [`image::ImageSource`], root filesystems for images (a
-//!   built-in busybox until the image store arrives).
+//! - [`image`]: [`image::ImageSource`], a root filesystem per container;
+//!   [`image::StoreImages`] makes it from chapter 01's image store (pulling
+//!   a missing image, building `busybox` from the node's own binary): an
+//!   overlayfs root over the image's shared layers, with the container's own
+//!   writable layer, removed with the container.
 //! - [`sandbox`]: the OCI specs of a pod's sandbox (the pause process) and
 //!   of its containers, which join the sandbox's namespaces; resources as
 //!   cgroup settings ([`sandbox::linux_resources`]).
@@ -69,14 +72,19 @@
 //! two nodes, a pod on each, and what `ip` and `iptables-save` then show.
 //! `tests/agent.rs` runs the agent on a node namespace with real containers:
 //! shared localhost and volumes, restart policies and back-off, graceful
-//! termination, probes, OOM kills, bad manifests and agent restarts.
+//! termination, probes, OOM kills, bad manifests and agent restarts;
+//! `tests/agent_images.rs` runs images built and imported into the node's
+//! store: the image's command and files, one writable layer per container,
+//! nothing mounted after the pod goes, and `ErrImagePull` for the unknown.
 //!
 //! ## Not built yet
 //!
 //! IPv6, overlays for nodes on different layer-2 networks, and locking the
 //! IPAM file against a second process. In the agent: init containers,
-//! `valueFrom` environment, image pulls (only the built-in busybox image,
-//! shared read-only with no copy-on-write layer), and image pull back-off.
+//! `valueFrom` environment, `imagePullPolicy` (a missing image is pulled,
+//! a present one never re-pulled, as `IfNotPresent`), image pull secrets,
+//! image pull back-off (`ImagePullBackOff`: a failed pull is retried at
+//! every sync), and image garbage collection on the node.
 
 pub mod agent;
 pub mod bridge;

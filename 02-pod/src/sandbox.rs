@@ -19,11 +19,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use orc_container::image::bundle::{ImageBundle, Overrides};
 use orc_container::spec::{
     CpuLimits, MemoryLimits, Mount, Namespace, NamespaceType, Resources, Spec,
 };
 
-use crate::image::{Image, container_argv};
 use crate::pod_spec::{Container, Pod, ResourceRequirements};
 use crate::quantity;
 
@@ -72,9 +72,35 @@ pub fn sandbox_spec(pod: &Pod, rootfs: &Path, cgroup_root: &str) -> Spec {
 }
 // ANCHOR_END: sandbox_spec
 
-/// An app container's spec: joins the sandbox's net, ipc and uts
-/// namespaces; has its own pid and mount namespaces; mounts its volumes;
-/// gets the cgroup limits from its resources.
+/// What a container's spec changes in its image's config, with Kubernetes'
+/// meaning (applied by chapter 01's [`orc_container::image::bundle::process_args`]
+/// and [`orc_container::image::bundle::merge_env`], the one place the rule
+/// is written): `command` replaces the entrypoint, `args` the default
+/// arguments, and `env` wins over the image's by name. An empty list in the
+/// manifest means "not given". `HOSTNAME` is the pod's name, as in Kubernetes.
+// ANCHOR: overrides
+pub fn overrides(pod: &Pod, container: &Container) -> Overrides {
+    let given = |list: &Vec<String>| (!list.is_empty()).then(|| list.clone());
+    let mut env: Vec<String> = vec![format!("HOSTNAME={}", pod.metadata.name)];
+    env.extend(
+        container
+            .env
+            .iter()
+            .map(|v| format!("{}={}", v.name, v.value)),
+    );
+    Overrides {
+        command: given(&container.command),
+        args: given(&container.args),
+        env,
+    }
+}
+// ANCHOR_END: overrides
+
+/// An app container's spec: the image's process (already merged with the
+/// container's [`overrides`] when its root was made) on the container's own
+/// overlayfs root; joins the sandbox's net, ipc and uts namespaces; has its
+/// own pid and mount namespaces; mounts its volumes; gets the cgroup limits
+/// from its resources.
 ///
 /// `volumes` maps each pod volume name to the host directory behind it.
 // ANCHOR: container_spec
@@ -82,31 +108,20 @@ pub fn container_spec(
     pod: &Pod,
     container: &Container,
     attempt: u32,
-    image: &Image,
+    root: &ImageBundle,
     sandbox_pid: i32,
     volumes: &BTreeMap<String, PathBuf>,
     cgroup_root: &str,
 ) -> Result<Spec, String> {
-    let argv = container_argv(image, &container.command, &container.args);
-    if argv.is_empty() {
-        return Err("neither the container nor the image names a command".into());
-    }
-    let mut spec = Spec::example(&[]);
-    spec.root.as_mut().expect("example has a root").path = image.rootfs.display().to_string();
+    let mut spec = root.spec.clone();
+    spec.root.as_mut().expect("image specs have a root").path = root.rootfs.display().to_string();
     // The hostname belongs to the sandbox's UTS namespace, which we join.
     spec.hostname = None;
-    let process = spec.process.as_mut().expect("example has a process");
-    process.args = argv;
-    process.env = image.env.clone();
-    for var in &container.env {
-        process
-            .env
-            .retain(|e| !e.starts_with(&format!("{}=", var.name)));
-        process.env.push(format!("{}={}", var.name, var.value));
-    }
-    process.env.push(format!("HOSTNAME={}", pod.metadata.name));
     if let Some(dir) = &container.working_dir {
-        process.cwd = dir.clone();
+        spec.process
+            .as_mut()
+            .expect("image specs have a process")
+            .cwd = dir.clone();
     }
     for (i, mount) in container.volume_mounts.iter().enumerate() {
         let source = volumes.get(&mount.name).ok_or_else(|| {
@@ -152,7 +167,9 @@ pub fn container_spec(
     let id = container_id(uid, &container.name, attempt);
     linux.cgroups_path = Some(format!("{}/{id}", pod_cgroup(cgroup_root, uid)));
     linux.resources = Some(linux_resources(&container.resources));
-    spec.annotations = annotations(pod, &container.name, attempt);
+    // The image's annotations (its name and digest) stay, next to orc's.
+    spec.annotations
+        .extend(annotations(pod, &container.name, attempt));
     Ok(spec)
 }
 // ANCHOR_END: container_spec
@@ -285,6 +302,26 @@ mod tests {
 
         let limit_only = linux_resources(&req(&[], &[("cpu", "1")]));
         assert_eq!(limit_only.cpu.unwrap().shares, Some(1024));
+    }
+
+    #[test]
+    fn containers_override_their_image_by_kubernetes_rules() {
+        use orc_container::image::bundle::{merge_env, process_args};
+        use orc_container::image::manifest::RunConfig;
+        let yaml = "metadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: i, args: [x], env: [{name: A, value: '1'}]}\n  - {name: b, image: i, command: [sh]}\n";
+        let pod: Pod = serde_yaml::from_str(yaml).unwrap();
+        let run = RunConfig {
+            entrypoint: vec!["/entry".into()],
+            cmd: vec!["default".into()],
+            env: vec!["A=0".into()],
+            ..RunConfig::default()
+        };
+        let a = overrides(&pod, &pod.spec.containers[0]);
+        assert_eq!(process_args(&run, &a), ["/entry", "x"]);
+        assert_eq!(merge_env(&run.env, &a.env)[1..], ["A=1", "HOSTNAME=p"]);
+        // A command without args drops the image's default arguments too.
+        let b = overrides(&pod, &pod.spec.containers[1]);
+        assert_eq!(process_args(&run, &b), ["sh"]);
     }
 
     #[test]

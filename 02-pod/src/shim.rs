@@ -92,10 +92,16 @@ pub fn run(args: &ShimArgs) -> i32 {
             if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
                 let _ = nix::unistd::dup2_stdout(null);
             }
-            let exit_code = wait_exit(pid);
-            let oom_killed = runtime_state(args)
-                .map(|s| s["oomKilled"] == true)
-                .unwrap_or(false);
+            let waited = wait_exit(pid);
+            let state = runtime_state(args);
+            // `orc-container create` leaves a monitor process as the init's
+            // parent (chapter 01): we then reap the monitor, not the init,
+            // and the runtime's state holds the init's real exit code.
+            let exit_code = state
+                .as_ref()
+                .and_then(|s| s["exitCode"].as_i64())
+                .map_or(waited, |code| code as i32);
+            let oom_killed = state.is_some_and(|s| s["oomKilled"] == true);
             let record = ExitRecord {
                 exit_code,
                 oom_killed,
@@ -164,8 +170,10 @@ fn start(args: &ShimArgs) -> Result<i32, String> {
     Ok(pid)
 }
 
-/// Waits for `pid` (our child since `create` exited), reaping any other
-/// orphan that lands on us meanwhile.
+/// Waits for `pid` to end, reaping every orphan that lands on us meanwhile:
+/// the init itself if it is our child, or the runtime's monitor that is its
+/// parent (then 255 once no child is left, and the runtime's state says
+/// how the init ended).
 fn wait_exit(pid: i32) -> i32 {
     loop {
         match waitpid(Pid::from_raw(-1), None) {

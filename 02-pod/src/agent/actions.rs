@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use super::layout::write_atomic;
 use super::sync::{Action, ObservedPod, RunState, Waiting};
 use super::{Shared, observe};
-use crate::image::ImageError;
+use orc_container::image::ImageError;
+use orc_container::image::bundle::{ImageBundle, Overrides};
+
+use crate::image::waiting_reason;
 use crate::pod_spec::Pod;
 use crate::sandbox;
 
@@ -46,7 +49,7 @@ pub async fn run_actions(
             }
             Action::StopSandbox { id } => {
                 tracing::info!(pod = %pod.full_name(), "all containers finished: stopping the sandbox");
-                match shared.runtime.delete(id).await {
+                match remove_container(&shared, id).await {
                     Ok(()) => shared
                         .network
                         .remove_pod(&uid)
@@ -55,9 +58,7 @@ pub async fn run_actions(
                     Err(e) => Err(e.to_string()),
                 }
             }
-            Action::RemoveContainer { id } => {
-                shared.runtime.delete(id).await.map_err(|e| e.to_string())
-            }
+            Action::RemoveContainer { id } => remove_container(&shared, id).await,
         };
         if let Err(message) = result {
             if !message.is_empty() {
@@ -78,16 +79,20 @@ fn grace(pod: &Pod) -> Duration {
 async fn create_sandbox(shared: &Shared, pod: &Pod, observed: &ObservedPod) -> Result<i32, String> {
     let uid = &pod.metadata.uid;
     for run in observed.containers.values() {
-        let _ = shared.runtime.delete(&run.id).await;
+        let _ = remove_container(shared, &run.id).await;
     }
     let id = sandbox::sandbox_id(uid);
-    let _ = shared.runtime.delete(&id).await;
+    let _ = remove_container(shared, &id).await;
     create_pod_cgroup(shared, pod)?;
-    let image = shared.images.image("busybox").map_err(|e| e.to_string())?;
     let bundle = shared.layout.pod(uid).join("sandbox");
-    let _ = std::fs::remove_dir_all(&bundle);
-    std::fs::create_dir_all(&bundle).map_err(|e| e.to_string())?;
-    let spec = sandbox::sandbox_spec(pod, &image.rootfs, &shared.config.cgroup_root);
+    let pause = Overrides {
+        command: Some(vec!["sleep".into(), "infinity".into()]),
+        ..Overrides::default()
+    };
+    let root = create_root(shared, PAUSE_IMAGE, pause, &bundle)
+        .await
+        .map_err(|e| format!("pause image: {e}"))?;
+    let spec = sandbox::sandbox_spec(pod, &root.rootfs, &shared.config.cgroup_root);
     write_json(&bundle.join("config.json"), &spec)?;
     let pid = shared
         .runtime
@@ -101,12 +106,106 @@ async fn create_sandbox(shared: &Shared, pod: &Pod, observed: &ObservedPod) -> R
             Ok(pid)
         }
         Err(e) => {
-            let _ = shared.runtime.delete(&id).await;
+            let _ = remove_container(shared, &id).await;
             Err(format!("plugging the sandbox into the pod network: {e}"))
         }
     }
 }
 // ANCHOR_END: create_sandbox
+
+/// The image the sandbox's pause process comes from (the kubelet's
+/// `--pod-infra-container-image`, `registry.k8s.io/pause` by default).
+pub const PAUSE_IMAGE: &str = "busybox";
+
+/// A fresh run bundle at `bundle`, with a root made by
+/// [`ImageSource::create_root`](crate::image::ImageSource::create_root) in
+/// its `root/` subdirectory. The root sits beside the run's records
+/// (`config.json`, `started`, `exit.json`) rather than around them, so that
+/// removing the root of a finished run keeps how it ended: the status's
+/// `lastState` reads it. Whatever an earlier try left is unmounted before
+/// anything is deleted, so a delete never walks into a mounted image.
+///
+/// Unpacking layers, pulling and mounting block, so they run on tokio's
+/// blocking threads, not on the ones that drive every pod's task.
+async fn create_root(
+    shared: &Shared,
+    image: &str,
+    overrides: Overrides,
+    bundle: &Path,
+) -> Result<ImageBundle, ImageError> {
+    let images = shared.images.clone();
+    let (image, bundle) = (image.to_string(), bundle.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        images.remove_root(&root_dir(&bundle))?;
+        match std::fs::remove_dir_all(&bundle) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ImageError::Io {
+                    action: "removing",
+                    path: bundle,
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+        images.create_root(&image, &overrides, &root_dir(&bundle))
+    })
+    .await
+    .expect("creating a root does not panic")
+}
+
+/// Where a run bundle's root is made.
+fn root_dir(bundle: &Path) -> PathBuf {
+    bundle.join("root")
+}
+
+// ANCHOR: remove_container
+/// Deletes runtime container `id`, then its root: the overlayfs mount and
+/// the writable layer go with the container, as `crictl rm` removes a
+/// container's layer. The bundle is found in the runtime's state before
+/// the delete forgets it.
+pub async fn remove_container(shared: &Shared, id: &str) -> Result<(), String> {
+    let bundle = shared
+        .runtime
+        .list()
+        .ok()
+        .and_then(|list| list.into_iter().find(|s| s.id == id))
+        .map(|s| s.bundle);
+    shared.runtime.delete(id).await.map_err(|e| e.to_string())?;
+    match bundle {
+        Some(bundle) => remove_root(shared, root_dir(&bundle)).await,
+        None => Ok(()),
+    }
+}
+// ANCHOR_END: remove_container
+
+/// [`ImageSource::remove_root`](crate::image::ImageSource::remove_root) on
+/// a blocking thread.
+async fn remove_root(shared: &Shared, dir: PathBuf) -> Result<(), String> {
+    let images = shared.images.clone();
+    tokio::task::spawn_blocking(move || images.remove_root(&dir))
+        .await
+        .expect("removing a root does not panic")
+        .map_err(|e| e.to_string())
+}
+
+/// Every root a pod's directory may hold: the sandbox's and each run's.
+fn pod_roots(shared: &Shared, uid: &str) -> Vec<PathBuf> {
+    let pod = shared.layout.pod(uid);
+    let runs = std::fs::read_dir(pod.join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|name| {
+            std::fs::read_dir(name.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|run| root_dir(&run.path()));
+    std::iter::once(root_dir(&pod.join("sandbox")))
+        .chain(runs)
+        .collect()
+}
 
 /// The pod cgroup, with the pod's limits, before anything runs in it.
 /// Writing cgroup files forks nothing, so the runtime library does it here.
@@ -144,11 +243,6 @@ async fn start_container(
         let repeated = errors.insert(key.clone(), waiting.clone()) == Some(waiting);
         Err(if repeated { String::new() } else { message })
     };
-    let image = match shared.images.image(&container.image) {
-        Ok(image) => image,
-        Err(e @ ImageError::NotFound(_)) => return fail("ErrImagePull", e.to_string()),
-        Err(e) => return fail("ErrImagePull", e.to_string()),
-    };
     let mut volumes = BTreeMap::new();
     for v in &pod.spec.volumes {
         let path = match (&v.empty_dir, &v.host_path) {
@@ -162,23 +256,29 @@ async fn start_container(
         };
         volumes.insert(v.name.clone(), path);
     }
+    let id = sandbox::container_id(uid, name, attempt);
+    let _ = shared.runtime.delete(&id).await;
+    let bundle = shared.layout.bundle(uid, name, attempt);
+    let overrides = sandbox::overrides(pod, container);
+    let root = match create_root(shared, &container.image, overrides, &bundle).await {
+        Ok(root) => root,
+        Err(e) => return fail(waiting_reason(&e), e.to_string()),
+    };
     let spec = match sandbox::container_spec(
         pod,
         container,
         attempt,
-        &image,
+        &root,
         sandbox_pid,
         &volumes,
         &shared.config.cgroup_root,
     ) {
         Ok(spec) => spec,
-        Err(e) => return fail("CreateContainerConfigError", e),
+        Err(e) => {
+            let _ = remove_root(shared, root_dir(&bundle)).await;
+            return fail("CreateContainerConfigError", e);
+        }
     };
-    let id = sandbox::container_id(uid, name, attempt);
-    let _ = shared.runtime.delete(&id).await;
-    let bundle = shared.layout.bundle(uid, name, attempt);
-    let _ = std::fs::remove_dir_all(&bundle);
-    std::fs::create_dir_all(&bundle).map_err(|e| e.to_string())?;
     write_json(&bundle.join("config.json"), &spec)?;
     let log = shared.layout.log(uid, name, attempt);
     std::fs::create_dir_all(shared.layout.log_dir(uid, name)).map_err(|e| e.to_string())?;
@@ -256,8 +356,16 @@ pub async fn stop_pod(shared: Arc<Shared>, uid: String, observed: ObservedPod) {
         .chain(observed.stale.iter().cloned())
         .chain(observed.sandbox.iter().map(|s| s.id.clone()));
     for id in ids {
-        if let Err(e) = shared.runtime.delete(&id).await {
+        if let Err(e) = remove_container(&shared, &id).await {
             tracing::warn!(pod = %name, "{e}");
+        }
+    }
+    // Roots whose container was already gone (an agent that died between
+    // the delete and the unmount): unmount them before the directory goes.
+    for root in pod_roots(&shared, &uid) {
+        if let Err(e) = remove_root(&shared, root).await {
+            tracing::warn!(pod = %name, "{e}");
+            return;
         }
     }
     if let Err(e) = shared.network.remove_pod(&uid).await {

@@ -4,15 +4,22 @@
 //! <state>/
 //!     runtime/                       orc-container's --root
 //!     ipam.json                      the node's address allocations
-//!     images/busybox/rootfs/         the built-in image
 //!     manifest-errors.json           manifests that could not be used
 //!     pods/<uid>/
 //!         pod.json                   the pod as last desired
 //!         status.json                its status, rewritten at every sync
 //!         volumes/<name>/            emptyDir volumes
+//!         sandbox/                   the pause's bundle: config.json, root/
 //!         containers/<name>/<n>/     run n's bundle: config.json, started, exit.json
+//!             root/rootfs/           overlayfs on the image's layers (root/upper/
+//!                                    and root/work/: this run's writes), removed
+//!                                    with the run; its records stay for lastState
 //!         logs/<name>/<n>.log        run n's stdout and stderr
 //! ```
+//!
+//! Images are not here: they live in chapter 01's image store
+//! (`orc-agent run --images`, `/var/lib/orc/images` by default), shared with
+//! the `orc-container image` commands.
 //!
 //! Everything the agent needs after a restart is on disk here or in the
 //! runtime's state: nothing important lives only in memory.
@@ -34,9 +41,6 @@ impl StateLayout {
     }
     pub fn ipam(&self) -> PathBuf {
         self.root.join("ipam.json")
-    }
-    pub fn images(&self) -> PathBuf {
-        self.root.join("images/busybox")
     }
     pub fn manifest_errors(&self) -> PathBuf {
         self.root.join("manifest-errors.json")

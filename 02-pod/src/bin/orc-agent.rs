@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use orc_container::image::registry::PullOptions;
+use orc_container::image::{DEFAULT_STORE, Store};
 use orc_pod::agent::clock::SystemClock;
 use orc_pod::agent::layout::StateLayout;
 use orc_pod::agent::report::read_statuses;
 use orc_pod::agent::{Agent, AgentConfig};
-use orc_pod::image::BuiltinImages;
+use orc_pod::image::{ImageSource, StoreImages};
 use orc_pod::source::{ManifestDir, PodSource};
 use orc_pod::status::ContainerState;
 use orc_pod::{Ipv4Cidr, logs, shim};
@@ -96,9 +98,25 @@ struct NodeArgs {
     /// The `orc-container` binary (default: next to this one, then PATH).
     #[arg(long)]
     runtime: Option<PathBuf>,
+    /// The image store containers' images come from (chapter 01's, shared
+    /// with `orc-container image`). A missing `busybox` is built from the
+    /// node's own `/bin/busybox`.
+    #[arg(long, default_value = DEFAULT_STORE)]
+    images: PathBuf,
+    /// Never pull: an image not in the store fails with `ErrImagePull`
+    /// (the default pulls it, like `imagePullPolicy: IfNotPresent`).
+    #[arg(long)]
+    no_pull: bool,
 }
 
 impl NodeArgs {
+    fn images(&self) -> anyhow::Result<Arc<dyn ImageSource>> {
+        let store = Store::open(&self.images)
+            .with_context(|| format!("opening the image store {}", self.images.display()))?;
+        let pull = (!self.no_pull).then(PullOptions::default);
+        Ok(Arc::new(StoreImages::new(store, pull)))
+    }
+
     fn config(self, state: &Path, sync_period: Duration) -> anyhow::Result<AgentConfig> {
         let me = std::env::current_exe().context("finding orc-agent's own path")?;
         let runtime = match self.runtime {
@@ -167,10 +185,11 @@ fn main() -> anyhow::Result<()> {
             sync_period,
         } => {
             init_tracing();
+            let images = node.images()?;
             let config = node.config(&cli.state, sync_period)?;
             let sources: Vec<Box<dyn PodSource>> = vec![Box::new(ManifestDir::new(manifests))];
             tokio::runtime::Runtime::new()?.block_on(async {
-                let mut agent = new_agent(config, sources).await?;
+                let mut agent = new_agent(config, sources, images).await?;
                 tracing::info!("agent running; Ctrl-C stops the agent and leaves pods running");
                 agent
                     .run(async {
@@ -183,9 +202,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Drain { node } => {
             init_tracing();
+            let images = node.images()?;
             let config = node.config(&cli.state, Duration::from_secs(1))?;
             tokio::runtime::Runtime::new()?.block_on(async {
-                let agent = new_agent(config, vec![]).await?;
+                let agent = new_agent(config, vec![], images).await?;
                 agent.drain_and_teardown().await?;
                 anyhow::Ok(())
             })
@@ -201,10 +221,11 @@ fn init_tracing() {
         .init();
 }
 
-async fn new_agent(config: AgentConfig, sources: Vec<Box<dyn PodSource>>) -> anyhow::Result<Agent> {
-    let images = Arc::new(BuiltinImages::new(
-        StateLayout::new(&config.state_dir).images(),
-    ));
+async fn new_agent(
+    config: AgentConfig,
+    sources: Vec<Box<dyn PodSource>>,
+    images: Arc<dyn ImageSource>,
+) -> anyhow::Result<Agent> {
     Ok(Agent::new(config, sources, images, Arc::new(SystemClock)).await?)
 }
 

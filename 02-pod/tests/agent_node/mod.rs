@@ -13,10 +13,11 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use orc_container::image::Store;
 use orc_pod::agent::clock::ManualClock;
 use orc_pod::agent::layout::StateLayout;
 use orc_pod::agent::{Agent, AgentConfig};
-use orc_pod::image::BuiltinImages;
+use orc_pod::image::StoreImages;
 use orc_pod::pod_spec::Pod;
 use orc_pod::source::{ManifestDir, PodSource};
 use orc_pod::status::PodStatus;
@@ -105,10 +106,16 @@ impl Node {
     /// an agent restart).
     pub async fn agent(&self) -> Agent {
         let sources: Vec<Box<dyn PodSource>> = vec![Box::new(ManifestDir::new(&self.manifests))];
-        let images = Arc::new(BuiltinImages::new(self.layout.images()));
+        let images = Arc::new(StoreImages::new(self.store(), None));
         Agent::new(self.config.clone(), sources, images, self.clock.clone())
             .await
             .unwrap()
+    }
+
+    /// The node's image store: `busybox` appears there on first use; tests
+    /// import other images into it.
+    pub fn store(&self) -> Store {
+        Store::open(self.dir.path().join("images")).unwrap()
     }
 
     pub fn write_manifest(&self, file: &str, yaml: &str) {
@@ -207,9 +214,23 @@ impl Node {
             .collect()
     }
 
+    /// Mount points under this node's temp directory: container roots
+    /// (overlayfs) that were not unmounted.
+    pub fn mounts_left(&self) -> Vec<PathBuf> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        mountinfo
+            .lines()
+            // Field 5 is the mount point (spaces escaped as \040).
+            .filter_map(|line| line.split(' ').nth(4))
+            .map(PathBuf::from)
+            .filter(|p| p.starts_with(self.dir.path()))
+            .collect()
+    }
+
     /// Checks that a drained node left nothing behind.
     pub fn assert_clean(&self) {
         assert_eq!(self.containers(), vec![], "containers left");
+        assert_eq!(self.mounts_left(), Vec::<PathBuf>::new(), "mounts left");
         assert_eq!(self.cgroups_left(), Vec::<PathBuf>::new(), "cgroups left");
         let ipam: serde_json::Value =
             serde_json::from_slice(&std::fs::read(self.layout.ipam()).unwrap()).unwrap();
@@ -244,6 +265,12 @@ impl Drop for Node {
         }
         for dir in self.cgroups_left() {
             remove_tree(&dir);
+        }
+        // Deepest first, so that nothing is unmounted from under another.
+        let mut mounts = self.mounts_left();
+        mounts.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for mount in mounts {
+            let _ = nix::mount::umount2(&mount, nix::mount::MntFlags::MNT_DETACH);
         }
     }
 }
