@@ -70,8 +70,13 @@ pub struct ContainerStatus {
     pub last_state: Option<ContainerState>,
     pub ready: bool,
     pub restart_count: u32,
-    /// The runtime's id of the current run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The runtime's id of the current run. Kubernetes spells the JSON
+    /// field `containerID`, which camelCase alone would not produce.
+    #[serde(
+        rename = "containerID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_id: Option<String>,
 }
 

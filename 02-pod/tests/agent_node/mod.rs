@@ -8,9 +8,10 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use orc_container::image::Store;
@@ -24,44 +25,56 @@ use orc_pod::status::PodStatus;
 use orc_testkit::NetnsHost;
 
 /// The `orc-container` binary.
+pub fn runtime_binary() -> PathBuf {
+    workspace_binary("orc-container", "orc-container")
+}
+
+/// The `orc-agent` binary, which the agent also runs as each container's
+/// shim. Cargo names it in `CARGO_BIN_EXE_orc-agent` for this package's
+/// tests; lab 02, which includes this module, has it built.
+pub fn agent_binary() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_orc-agent") {
+        Some(path) => path.into(),
+        None => workspace_binary("orc-pod", "orc-agent"),
+    }
+}
+
+/// Binary `bin` of workspace package `package`, built on first use.
 ///
 /// Cargo sets `CARGO_BIN_EXE_<name>` only for binaries of the package under
-/// test, and `orc-container` belongs to another package. So the first
-/// test to ask builds it with the same cargo, into the same target
-/// directory, and finds it where cargo puts binaries: next to the `deps/`
-/// directory this test executable runs from (`target/<profile>/`). Cargo
-/// releases its build lock before it runs tests, so this does not deadlock
-/// (the `escargot` crate relies on the same).
-pub fn runtime_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-            let target_dir = profile_dir.parent().unwrap();
-            let mut cargo = Command::new(env!("CARGO"));
-            cargo
-                .args([
-                    "build",
-                    "-q",
-                    "-p",
-                    "orc-container",
-                    "--bin",
-                    "orc-container",
-                ])
-                .arg("--target-dir")
-                .arg(target_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile_dir.file_name().unwrap() == "release" {
-                cargo.arg("--release");
-            }
-            let status = cargo.status().expect("running cargo build");
-            assert!(status.success(), "cargo build -p orc-container failed");
-            let path = profile_dir.join("orc-container");
-            assert!(path.exists(), "{} missing after the build", path.display());
-            path
-        })
-        .clone()
+/// test. For another package's binary, the first test to ask builds it with
+/// the same cargo, into the same target directory, and finds it where cargo
+/// puts binaries: next to the `deps/` directory this test executable runs
+/// from (`target/<profile>/`). Cargo releases its build lock before it runs
+/// tests, so this does not deadlock (the `escargot` crate relies on the
+/// same).
+fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(path) = built.get(bin) {
+        return path.clone();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let target_dir = profile_dir.parent().unwrap();
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "-q", "-p", package, "--bin", bin])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().unwrap() == "release" {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().expect("running cargo build");
+    assert!(
+        status.success(),
+        "cargo build -p {package} --bin {bin} failed"
+    );
+    let path = profile_dir.join(bin);
+    assert!(path.exists(), "{} missing after the build", path.display());
+    built.insert(bin.to_string(), path.clone());
+    path
 }
 
 pub struct Node {
@@ -84,7 +97,7 @@ impl Node {
         let config = AgentConfig {
             state_dir: state.clone(),
             runtime_program: runtime_binary(),
-            shim_program: env!("CARGO_BIN_EXE_orc-agent").into(),
+            shim_program: agent_binary(),
             node_netns: host.path().into(),
             pod_cidr: "10.244.7.0/24".parse().unwrap(),
             cluster_cidr: "10.244.0.0/16".parse().unwrap(),
