@@ -25,6 +25,7 @@ packages=(
   "etcd:etcd-server"             # the store behind the API server (chapter 03)
   "etcdctl:etcd-client"          # to look at etcd keys in the book and labs
   "protoc:protobuf-compiler"     # etcd-client's build generates gRPC code
+  "-:libprotobuf-dev"            # the google/protobuf/*.proto files it imports
   "ip:iproute2"                  # links, addresses, routes, network namespaces
   "iptables:iptables"            # masquerade (02) and service rules (06)
   "-:busybox-static"             # a static userland for test container images
