@@ -125,8 +125,9 @@ pub struct Server {
 }
 
 /// Reads a token file: the first comma-separated field of each non-empty,
-/// non-comment line.
-pub fn read_tokens(text: &str) -> HashSet<String> {
+/// non-comment line, in file order (collect into a set to check requests,
+/// into a `Vec` to find the first).
+pub fn read_tokens<C: FromIterator<String>>(text: &str) -> C {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -416,8 +417,8 @@ mod tests {
 
     #[test]
     fn tokens_use_the_first_csv_field() {
-        let tokens = read_tokens("# comment\nabc,admin,1\n\n  def \n");
-        assert!(tokens.contains("abc") && tokens.contains("def") && tokens.len() == 2);
+        let tokens: Vec<String> = read_tokens("# comment\nabc,admin,1\n\n  def \n");
+        assert_eq!(tokens, ["abc", "def"]);
     }
 
     #[test]

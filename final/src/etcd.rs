@@ -3,7 +3,8 @@
 //! orc keeps all cluster state in etcd, and on one machine the simplest way
 //! to have one is to start it: a single-member cluster on loopback, with its
 //! data in a directory orc owns. `orc demo` does this with a throwaway
-//! directory; `orc up` will do it with a persistent one.
+//! directory; `orc server` with a persistent one (`--data-dir`), so the
+//! cluster survives a restart.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -4,20 +4,22 @@
 //!
 //! ```text
 //! orc demo            the most complete demo there is, on an embedded default
+//! orc server          etcd and the API server, with a kubeconfig for kubectl
 //! orc runtime ARGS    the chapter 01 OCI runtime, runc's command line
 //! orc apply|get|describe|delete|logs
 //!                     the client verbs, kubectl's, against the API server
 //! ```
 //!
-//! Still to come as the chapters land: `orc up` (an all-in-one cluster),
-//! `orc server` and `orc agent`. The README's status table says what is
+//! Still to come as the chapters land: `orc up` (an all-in-one cluster)
+//! and `orc agent`. The README's status table says what is
 //! built.
 //!
 //! ## Layout
 //!
 //! - [`cli`]: the client verbs, found through a kubeconfig and discovery.
 //! - [`demo`]: `orc demo`, one narrated step per chapter that exists.
-//! - [`etcd`]: running etcd as a child process, as `orc up` will.
+//! - [`etcd`]: running etcd as a child process.
+//! - [`server`]: `orc server`, the control plane's store and API.
 //!
 //! `main` routes the hidden `init` argument to the runtime first: the
 //! runtime becomes a container by re-executing *this* binary as
@@ -27,6 +29,7 @@
 mod cli;
 mod demo;
 mod etcd;
+mod server;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +45,9 @@ struct Cli {
 enum Command {
     /// Run the demo: a container, then an API server on etcd with kubectl.
     Demo,
+    /// Run the control plane: etcd and the API server, until SIGINT/SIGTERM;
+    /// writes DATA_DIR/kubeconfig for kubectl and orc.
+    Server(server::ServerArgs),
     /// The OCI runtime (chapter 01), with runc's command line:
     /// `orc runtime run ID --bundle DIR`, `orc runtime state ID`, ...
     #[command(disable_help_flag = true)]
@@ -60,6 +66,7 @@ fn main() -> anyhow::Result<()> {
     }
     match Cli::parse_from(&args).command {
         Command::Demo => demo::run(),
+        Command::Server(args) => server::run(args),
         Command::Runtime { .. } => {
             // Hand the rest of the command line to the runtime's own parser,
             // named `orc runtime` in its help and errors.

@@ -4,7 +4,8 @@
 //! contexts (a cluster, a user and a default namespace), and says which
 //! context is current. orc reads the file kubectl reads, in the order
 //! kubectl looks for it: `--kubeconfig`, then `$KUBECONFIG`, then
-//! `~/.kube/config`. `orc demo` writes one next to the server it starts.
+//! `~/.kube/config`. `orc demo` and `orc server` write one next to the server
+//! they start ([`render`]).
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +61,24 @@ struct ContextEntry {
     #[serde(default)]
     user: String,
     namespace: Option<String>,
+}
+
+/// A kubeconfig with one cluster, one user and one context, all named
+/// `orc`: what `orc demo` and `orc server` write. `ca` is the certificate
+/// kubectl should trust for an https server (orc's own, self-signed).
+pub fn render(server: &str, token: Option<&str>, ca: Option<&Path>) -> String {
+    let ca = ca
+        .map(|path| format!("    certificate-authority: {}\n", path.display()))
+        .unwrap_or_default();
+    let user = match token {
+        Some(token) => format!("\n    token: {token}"),
+        None => " {}".into(),
+    };
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: orc\n  cluster:\n    server: {server}\n{ca}\
+         users:\n- name: orc\n  user:{user}\ncontexts:\n- name: orc\n  context:\n    cluster: orc\n    user: orc\n\
+         current-context: orc\n"
+    )
 }
 
 /// The file to read: the flag, else `$KUBECONFIG` (its first entry), else
@@ -135,6 +154,21 @@ fn connection(config: &KubeConfig) -> Result<Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_render_writes_is_read_back() {
+        let text = render("http://127.0.0.1:6443", Some("t0k"), None);
+        let c = connection(&serde_yaml::from_str(&text).unwrap()).unwrap();
+        assert_eq!(c.server, "http://127.0.0.1:6443");
+        assert_eq!(c.token.as_deref(), Some("t0k"));
+        let text = render("http://h:1", None, Some(Path::new("/ca.pem")));
+        assert!(
+            text.contains("    certificate-authority: /ca.pem\n"),
+            "{text}"
+        );
+        let c = connection(&serde_yaml::from_str(&text).unwrap()).unwrap();
+        assert_eq!(c.token, None);
+    }
 
     #[test]
     fn reads_the_current_context() {

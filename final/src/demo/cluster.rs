@@ -30,7 +30,10 @@ pub async fn run(dir: &Path) -> Result<()> {
     let serving = tokio::spawn(server.serve());
     println!("the orc API server is serving at {base}");
     let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, kubeconfig_yaml(&base))?;
+    std::fs::write(
+        &kubeconfig,
+        crate::cli::kubeconfig::render(&base, None, None),
+    )?;
     println!("a kubeconfig for it is in {}\n", kubeconfig.display());
 
     let client = Client::new(&base);
@@ -130,13 +133,4 @@ fn kubectl(kubeconfig: &Path, args: &str) -> Result<()> {
         Err(e) => println!("(kubectl could not run: {e}; install kubectl to see this step)"),
     }
     Ok(())
-}
-
-/// A kubeconfig with one cluster, one user without credentials, one context.
-fn kubeconfig_yaml(server: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: orc\n  cluster:\n    server: {server}\n\
-         users:\n- name: orc\n  user: {{}}\ncontexts:\n- name: orc\n  context:\n    cluster: orc\n    user: orc\n\
-         current-context: orc\n"
-    )
 }

@@ -1,0 +1,139 @@
+//! `orc server`: the control plane's store and API, as one long-running
+//! command.
+//!
+//! A Kubernetes control plane starts etcd, then `kube-apiserver` pointed at
+//! it, then hands users a kubeconfig. `orc server` does the same three
+//! steps: it runs etcd as its own child process with its data in
+//! `--data-dir` (so the cluster survives a restart), serves chapter 03's API
+//! server, and writes `<data-dir>/kubeconfig`, which the real kubectl and
+//! `orc get|apply|...` read. With `--etcd URL` it uses an etcd that is
+//! already running instead. SIGINT or SIGTERM stops the API server and then
+//! etcd.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+
+use crate::cli::kubeconfig;
+use crate::etcd::EtcdProcess;
+
+/// Flags of `orc server`.
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Where etcd keeps its data and where the kubeconfig is written.
+    #[arg(long, default_value = "/var/lib/orc/server")]
+    pub data_dir: PathBuf,
+    /// The API server's address.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub listen: SocketAddr,
+    /// Use this etcd (a client URL) instead of starting one.
+    #[arg(long)]
+    pub etcd: Option<String>,
+    /// Bearer tokens, one per line (`token[,user,uid]`). Without it, no
+    /// authentication. (kubectl sends tokens only over https.)
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate chain to serve HTTPS with.
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
+    #[arg(long)]
+    pub encryption_key_file: Option<PathBuf>,
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub fn run(args: ServerArgs) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServerArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {} (choose another with --data-dir)",
+            args.data_dir.display()
+        )
+    })?;
+    // Dropped last: etcd stops after the API server.
+    let (etcd, endpoint) = match &args.etcd {
+        Some(url) => (None, url.clone()),
+        None => {
+            let process = EtcdProcess::start(&args.data_dir).await?;
+            let endpoint = process.endpoint().to_string();
+            (Some(process), endpoint)
+        }
+    };
+    let mut config = orc_apiserver::Config::new(&endpoint, args.listen);
+    config.token_file = args.token_file.clone();
+    config.encryption_key_file = args.encryption_key_file.clone();
+    config.tls = args
+        .tls_cert_file
+        .clone()
+        .zip(args.tls_private_key_file.clone());
+    let server = orc_apiserver::Server::bind(config)
+        .await
+        .map_err(|e| anyhow!("starting the API server: {e}"))?;
+    let addr = server.local_addr()?;
+    let scheme = if args.tls_cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{addr}");
+    let path = write_kubeconfig(&args, &url)?;
+    match &etcd {
+        Some(etcd) => println!("etcd (pid {}) at {endpoint}", etcd.pid()),
+        None => println!("etcd at {endpoint}"),
+    }
+    println!("the API server is serving at {url}");
+    println!("export KUBECONFIG={}", path.display());
+
+    let serving = tokio::spawn(server.serve());
+    tokio::select! {
+        result = serving => {
+            result.context("the API server's task failed")?.context("serving the API")?;
+        }
+        signal = shutdown_signal() => {
+            println!("{}: stopping the API server, then etcd", signal?);
+        }
+    }
+    drop(etcd);
+    Ok(())
+}
+
+/// `<data-dir>/kubeconfig`: the server, the first token of the token file
+/// (if any), and for https the server's own certificate as the authority
+/// to trust.
+fn write_kubeconfig(args: &ServerArgs, url: &str) -> Result<PathBuf> {
+    let token = match &args.token_file {
+        Some(file) => first_token(file)?,
+        None => None,
+    };
+    let text = kubeconfig::render(url, token.as_deref(), args.tls_cert_file.as_deref());
+    let path = args.data_dir.join("kubeconfig");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The first token in a token file (`token[,user,uid]` lines).
+fn first_token(file: &Path) -> Result<Option<String>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the token file {}", file.display()))?;
+    let tokens: Vec<String> = orc_apiserver::server::read_tokens(&text);
+    Ok(tokens.into_iter().next())
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM (what `kill` and service managers send).
+async fn shutdown_signal() -> Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    })
+}
