@@ -30,6 +30,37 @@ fn report(name: &str, total: Duration, mut latencies: Vec<Duration>) -> (f64, Du
     (throughput, p99)
 }
 
+/// CPU time (user + system) a process has used so far, from
+/// `/proc/<pid>/stat` (fields 14 and 15, in clock ticks of 10 ms).
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may hold spaces; count fields after its ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU used per object by this process (clients, and the API server when
+/// it is in the path) and by etcd while `phase` ran: where the time goes.
+async fn cpu_per_object<F: std::future::Future<Output = (Duration, Vec<Duration>)>>(
+    etcd_pid: u32,
+    phase: F,
+) -> (Duration, Vec<Duration>, Duration, Duration) {
+    let etcd_pid = etcd_pid.to_string();
+    let (own, etcd) = (cpu_time("self"), cpu_time(&etcd_pid));
+    let (total, latencies) = phase.await;
+    let n = latencies.len().max(1) as u32;
+    let own = (cpu_time("self") - own) / n;
+    let etcd = (cpu_time(&etcd_pid) - etcd) / n;
+    (total, latencies, own, etcd)
+}
+
 fn configmap(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name, "namespace": "default", "labels": {"bench": "yes"}},
@@ -174,10 +205,16 @@ async fn main() {
     tokio::spawn(server.serve());
 
     println!("{clients} clients, {objects} creates of a 512-byte ConfigMap each side");
-    let (t, l) = raw_etcd(&etcd.endpoint(), clients, objects).await;
+    let (t, l, raw_own, raw_etcd_cpu) =
+        cpu_per_object(etcd.pid(), raw_etcd(&etcd.endpoint(), clients, objects)).await;
     let (etcd_tput, etcd_p99) = report("raw etcd create txn", t, l);
-    let (t, l) = through_api(addr, clients, objects).await;
+    let (t, l, api_own, api_etcd_cpu) =
+        cpu_per_object(etcd.pid(), through_api(addr, clients, objects)).await;
     let (api_tput, api_p99) = report("orc-apiserver POST", t, l);
+    println!(
+        "CPU per object: raw: clients {raw_own:.0?} + etcd {raw_etcd_cpu:.0?}; \
+         API: clients and API server {api_own:.0?} + etcd {api_etcd_cpu:.0?}"
+    );
     println!(
         "ratio: throughput {:.2}x of etcd (target >= 0.8), p99 {:.2}x of etcd (target <= 1.5)",
         api_tput / etcd_tput,
