@@ -318,3 +318,55 @@ async fn shutdown_ends_followers() {
     let rest = response.text().await.unwrap();
     assert_eq!(rest, "");
 }
+
+/// `orc-agent logs` reads the same files with the same choices, no server needed.
+#[test]
+fn orc_agent_logs_reads_the_files_directly() {
+    let node = Node::new();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orc-agent"))
+            .arg("--state")
+            .arg(&node.layout.root)
+            .arg("logs")
+            .args(args)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let text = if out.status.success() {
+            out.stdout
+        } else {
+            out.stderr
+        };
+        (out.status.success(), String::from_utf8(text).unwrap())
+    };
+    assert_eq!(
+        cli(&["web", "-c", "app"]),
+        (true, "one\ntwo\nthree\n".into())
+    );
+    assert_eq!(
+        cli(&["default/web", "-c", "app", "--tail", "1"]),
+        (true, "three\n".into())
+    );
+    assert_eq!(
+        cli(&["web", "-c", "app", "--previous", "--tail", "1"]),
+        (true, "panic: no config\n".into())
+    );
+    // The run ended: -f prints everything, then returns.
+    node.end_run("app", 1);
+    assert_eq!(
+        cli(&["web", "-c", "app", "-f"]),
+        (true, "one\ntwo\nthree\n".into())
+    );
+    assert_eq!(
+        cli(&["web", "-c", "sidecar", "-p"]),
+        (
+            false,
+            "Error: previous terminated container \"sidecar\" in pod \"web\" not found\n".into()
+        )
+    );
+    let (ok, text) = cli(&["web"]);
+    assert!(
+        !ok && text.contains("choose one with -c (app, sidecar)"),
+        "{text}"
+    );
+}

@@ -393,6 +393,18 @@ async fn kubectl_logs() {
         text,
         "Error from server (BadRequest): previous terminated container \"sidecar\" in pod \"web\" not found\n"
     );
+    // Without -c, kubectl itself picks the first container and says so
+    // (on stderr, which the helper appends to stdout).
+    assert_eq!(
+        run(&["logs", "web"]).await,
+        (
+            true,
+            "one\ntwo\nthree\nDefaulted container \"app\" out of: app, sidecar\n".into()
+        )
+    );
+    // A pod no node runs: the 204 prints nothing.
+    create_pod(&api, "pending", &["app"], None).await;
+    assert_eq!(run(&["logs", "pending"]).await, (true, String::new()));
     let (ok, text) = run(&["logs", "web", "-c", "app", "--since=1h"]).await;
     assert!(!ok);
     assert!(

@@ -284,10 +284,11 @@ async fn forward(
     } else {
         format!("{host}:{port}")
     };
-    let url = format!(
-        "http://{authority}/containerLogs/{ns}/{name}/{container}?{}",
-        options.agent_query()
-    );
+    let mut url = format!("http://{authority}/containerLogs/{ns}/{name}/{container}");
+    let query = options.agent_query();
+    if !query.is_empty() {
+        url = format!("{url}?{query}");
+    }
     let upstream = agents().get(&url).send().await.map_err(|e| {
         ApiError::Internal(format!(
             "the agent of node {node_name:?} at {authority} cannot be reached: {}",
