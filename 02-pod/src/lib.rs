@@ -55,8 +55,13 @@
 //! - [`agent`]: the sync loop: [`agent::sync`] decides (pure:
 //!   [`agent::sync::compute_pod_actions`], [`agent::sync::restart_backoff`]),
 //!   [`agent::actions`] does, [`agent::observe`] and [`agent::report`] look.
-//! - [`logs`]: per-container log files, read and followed by `orc-agent logs`.
-//! - `src/bin/orc-agent.rs`: the `orc-agent` command (`run`, `pods`, `logs`).
+//! - [`logs`]: per-container log files, read and followed by `orc-agent logs`;
+//!   the pure choices of what to send (`tail_start`, `LogLimit`, `LogOptions`).
+//! - [`agent::server`]: the agent's HTTP server (the kubelet's port 10250):
+//!   `/containerLogs` for the API server's `pods/{name}/log`, `/healthz`,
+//!   `/metrics`.
+//! - `src/bin/orc-agent.rs`: the `orc-agent` command (`run [--listen ADDR]`,
+//!   `pods`, `logs`).
 //!
 //! Links, addresses and routes are made through netlink ([`rtnetlink`]), the
 //! kernel interface `ip` itself uses; only the iptables rules go through the
@@ -73,6 +78,8 @@
 //! `tests/agent.rs` runs the agent on a node namespace with real containers:
 //! shared localhost and volumes, restart policies and back-off, graceful
 //! termination, probes, OOM kills, bad manifests and agent restarts;
+//! `tests/log_server.rs` serves a state directory's logs over real HTTP
+//! (tail, previous, limits, follow and its end when the client leaves);
 //! `tests/agent_images.rs` runs images built and imported into the node's
 //! store: the image's command and files, one writable layer per container,
 //! nothing mounted after the pod goes, and `ErrImagePull` for the unknown.

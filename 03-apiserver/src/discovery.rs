@@ -68,6 +68,7 @@ pub fn resource_list(group: &str, version: &str) -> Result<axum::Json<Value>, Ap
         }
         if r.kind == "Pod" {
             rows.push(sub("binding", "Binding", &["create"]));
+            rows.push(sub("log", "Pod", &["get"]));
         }
     }
     if rows.is_empty() {

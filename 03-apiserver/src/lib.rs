@@ -30,7 +30,8 @@
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
 //! - [`selectors`]: label and field selectors (pure functions; lab 03).
 //! - [`watch`]: the watch hub, one etcd watch per resource, fan-out.
-//! - [`handlers`]: URL shapes and the verbs (read, write, watch, subresources).
+//! - [`handlers`]: URL shapes and the verbs (read, write, watch, subresources,
+//!   and `pods/{name}/log`, streamed from the pod's node agent).
 //! - [`discovery`]: `/api`, `/apis` and the resource lists kubectl reads.
 //! - [`tables`]: the columns `kubectl get` prints, rendered by the server.
 //! - [`metrics`]: Prometheus text for `/metrics`.

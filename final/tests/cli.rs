@@ -5,12 +5,16 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use orc_apiserver::{Config, Server};
+use orc_pod::agent::layout::{StateLayout, write_atomic};
+use orc_pod::agent::server;
 use orc_testkit::{Etcd, require_command};
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An API server on its own etcd, and a kubeconfig that points at it.
 struct Cluster {
+    /// The API server's address, for requests the CLI does not make.
+    addr: std::net::SocketAddr,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
     task: tokio::task::JoinHandle<()>,
@@ -67,6 +71,7 @@ impl Cluster {
         )
         .unwrap();
         Cluster {
+            addr,
             dir,
             kubeconfig,
             task,
@@ -406,9 +411,12 @@ async fn delete_and_errors_read_like_kubectl() {
         elsewhere.stderr
     );
 
-    let logs = cluster.orc("logs web").await;
-    assert_eq!(logs.code, 1);
-    assert!(logs.stderr.contains("node agent"), "{}", logs.stderr);
+    cluster
+        .fails(
+            "logs web",
+            "Error from server (NotFound): pods \"web\" not found\n",
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -519,4 +527,158 @@ async fn kubectl_and_orc_agree_on_what_was_applied() {
         "{}",
         String::from_utf8_lossy(&kubectl.stderr)
     );
+}
+
+/// A node for `orc logs`: chapter 02's agent log server on loopback over a
+/// state directory laid out as the agent lays it out, and its Node object.
+struct Node {
+    layout: StateLayout,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Node {
+    async fn start(cluster: &Cluster) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = StateLayout::new(dir.path());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(server::serve(listener, layout.clone(), async {
+            let _ = stopped.await;
+        }));
+        // With its status, as the agent registers it (`orc apply` would
+        // leave the status out, as kubectl does).
+        let node = serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "node-1"},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
+            },
+        });
+        orc_apiserver::client::Client::new(format!("http://{}", cluster.addr))
+            .send_path(
+                orc_apiserver::client::Method::POST,
+                "/api/v1/nodes",
+                None,
+                Some(("application/json", node.to_string())),
+            )
+            .await
+            .unwrap();
+        Node {
+            layout,
+            _dir: dir,
+            _stop: stop,
+        }
+    }
+
+    /// The agent's files for `pod` (as the API server stores it): its
+    /// `pod.json`, and one log file per run of `container`.
+    fn runs(&self, pod: &Value, container: &str, runs: &[&str]) {
+        let pod: orc_pod::pod_spec::Pod = serde_json::from_value(pod.clone()).unwrap();
+        let uid = &pod.metadata.uid;
+        std::fs::create_dir_all(self.layout.log_dir(uid, container)).unwrap();
+        write_atomic(
+            &self.layout.pod_spec(uid),
+            &serde_json::to_vec(&pod).unwrap(),
+        )
+        .unwrap();
+        for (attempt, text) in runs.iter().enumerate() {
+            std::fs::write(self.layout.log(uid, container, attempt as u32), text).unwrap();
+        }
+    }
+}
+
+const LOGGED: &str = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  nodeName: node-1
+  containers:
+  - {name: app, image: busybox}
+  - {name: sidecar, image: busybox}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_come_from_the_node_through_the_api_server() {
+    let cluster = Cluster::start().await;
+    let node = Node::start(&cluster).await;
+    let file = cluster.file("logged.yaml", LOGGED);
+    cluster.ok(&format!("apply -f {file}")).await;
+    let pod: Value = serde_json::from_str(&cluster.ok("get pod web -o json").await).unwrap();
+    // Bytes as the container wrote them: no final newline, a tab, UTF-8.
+    node.runs(&pod, "app", &["crashed\n", "one\ntwo\tthree\nvier \u{e9}"]);
+
+    assert_eq!(
+        cluster.ok("logs web -c app").await,
+        "one\ntwo\tthree\nvier \u{e9}"
+    );
+    assert_eq!(
+        cluster.ok("logs pod/web -c app --tail 1").await,
+        "vier \u{e9}"
+    );
+    assert_eq!(cluster.ok("logs web -c app -p").await, "crashed\n");
+    assert_eq!(cluster.ok("logs web -c app --previous --tail=0").await, "");
+    cluster
+        .fails(
+            "logs web",
+            "Error from server (BadRequest): a container name must be specified for pod web, \
+             choose one of: [app sidecar]\n",
+        )
+        .await;
+    cluster
+        .fails(
+            "logs web -c sidecar",
+            "Error from server (BadRequest): container \"sidecar\" in pod \"web\" is waiting to \
+             start: ContainerCreating\n",
+        )
+        .await;
+    cluster
+        .fails(
+            "logs web -c app --tail -2",
+            "The PodLogOptions \"web\" is invalid: tailLines: Invalid value: -2: must be greater \
+             than or equal to 0\n",
+        )
+        .await;
+    cluster
+        .fails(
+            "logs web -c app -n elsewhere",
+            "Error from server (NotFound): pods \"web\" not found\n",
+        )
+        .await;
+
+    // -f prints what is appended as it comes, until stopped.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["logs", "web", "-c", "app", "-f", "--tail", "1"])
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut read_until = async |want: &str| {
+        let mut buf = [0u8; 1024];
+        while !seen.ends_with(want) {
+            let n = tokio::time::timeout(std::time::Duration::from_secs(20), stdout.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("no {want:?} from orc logs -f"))
+                .unwrap();
+            assert!(n > 0, "orc logs -f ended early");
+            seen.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+        seen.clone()
+    };
+    assert_eq!(read_until("vier \u{e9}").await, "vier \u{e9}");
+    let uid = pod["metadata"]["uid"].as_str().unwrap();
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(node.layout.log(uid, "app", 1))
+        .unwrap();
+    std::io::Write::write_all(&mut log, b"\nfive\n").unwrap();
+    assert_eq!(read_until("five\n").await, "vier \u{e9}\nfive\n");
+    child.kill().await.unwrap();
 }

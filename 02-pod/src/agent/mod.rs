@@ -18,6 +18,7 @@ pub mod clock;
 pub mod layout;
 pub mod observe;
 pub mod report;
+pub mod server;
 pub mod sync;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

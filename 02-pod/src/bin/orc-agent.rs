@@ -4,9 +4,12 @@
 //!   `--pod-manifest-path`); stopping it leaves the pods running, and the
 //!   next `run` adopts them.
 //! - `pods` prints the pods' status like `kubectl get pods`.
-//! - `logs POD [-c CONTAINER] [-f]` prints a container's log.
+//! - `logs POD [-c CONTAINER] [-f] [-p] [--tail N]` prints a container's log.
+//! - `run --listen ADDR` also serves the logs over HTTP for the API server
+//!   (`orc_pod::agent::server`).
 //! - `shim` (hidden) is the per-container shim, see `orc_pod::shim`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +21,13 @@ use orc_container::image::{DEFAULT_STORE, Store};
 use orc_pod::agent::clock::SystemClock;
 use orc_pod::agent::layout::StateLayout;
 use orc_pod::agent::report::read_statuses;
+use orc_pod::agent::server;
 use orc_pod::agent::{Agent, AgentConfig};
 use orc_pod::image::{ImageSource, StoreImages};
+use orc_pod::logs::{self, LogOptions};
 use orc_pod::source::{ManifestDir, PodSource};
 use orc_pod::status::ContainerState;
-use orc_pod::{Ipv4Cidr, logs, shim};
+use orc_pod::{Ipv4Cidr, shim};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +54,10 @@ enum Command {
         node: NodeArgs,
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         sync_period: Duration,
+        /// Serve `/containerLogs` and `/healthz` here, as the kubelet does on
+        /// port 10250 (the API server forwards `kubectl logs` to it).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
     },
     /// Stop every pod gracefully and remove the node's pod network.
     Drain {
@@ -61,10 +70,8 @@ enum Command {
     Logs {
         /// The pod's name (or namespace/name).
         pod: String,
-        #[arg(short, long)]
-        container: Option<String>,
-        #[arg(short, long)]
-        follow: bool,
+        #[command(flatten)]
+        args: LogArgs,
     },
     #[command(hide = true)]
     Shim {
@@ -79,6 +86,22 @@ enum Command {
         #[arg(long)]
         log: PathBuf,
     },
+}
+
+/// What `orc-agent logs` shows: `kubectl logs`' flags.
+#[derive(clap::Args)]
+struct LogArgs {
+    #[arg(short, long)]
+    container: Option<String>,
+    /// Keep printing what is appended, until the container's run ends.
+    #[arg(short, long)]
+    follow: bool,
+    /// The previous run's log (after a restart).
+    #[arg(short, long)]
+    previous: bool,
+    /// Only the last N lines.
+    #[arg(long)]
+    tail: Option<u64>,
 }
 
 /// The node's settings, shared by `run` and `drain`.
@@ -169,26 +192,33 @@ fn main() -> anyhow::Result<()> {
             log,
         })),
         Command::Pods => pods(&StateLayout::new(&cli.state)),
-        Command::Logs {
-            pod,
-            container,
-            follow,
-        } => show_logs(
-            &StateLayout::new(&cli.state),
-            &pod,
-            container.as_deref(),
-            follow,
-        ),
+        Command::Logs { pod, args } => show_logs(&StateLayout::new(&cli.state), &pod, &args),
         Command::Run {
             manifests,
             node,
             sync_period,
+            listen,
         } => {
             init_tracing();
             let images = node.images()?;
             let config = node.config(&cli.state, sync_period)?;
             let sources: Vec<Box<dyn PodSource>> = vec![Box::new(ManifestDir::new(manifests))];
             tokio::runtime::Runtime::new()?.block_on(async {
+                if let Some(addr) = listen {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("listening on {addr}"))?;
+                    tracing::info!("serving container logs on {}", listener.local_addr()?);
+                    let layout = StateLayout::new(&cli.state);
+                    tokio::spawn(async move {
+                        let stop = async {
+                            let _ = tokio::signal::ctrl_c().await;
+                        };
+                        if let Err(e) = server::serve(listener, layout, stop).await {
+                            tracing::error!("agent server: {e}");
+                        }
+                    });
+                }
                 let mut agent = new_agent(config, sources, images).await?;
                 tracing::info!("agent running; Ctrl-C stops the agent and leaves pods running");
                 agent
@@ -290,20 +320,14 @@ fn pods(layout: &StateLayout) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn show_logs(
-    layout: &StateLayout,
-    name: &str,
-    container: Option<&str>,
-    follow: bool,
-) -> anyhow::Result<()> {
+/// `orc-agent logs`: the same choice of file as the agent's server (so the
+/// same refusals, in the kubelet's words), printed from the files directly.
+fn show_logs(layout: &StateLayout, name: &str, args: &LogArgs) -> anyhow::Result<()> {
     let (ns, name) = name.split_once('/').unwrap_or(("default", name));
-    let Some((pod, _)) = read_statuses(layout)
-        .into_iter()
-        .find(|(p, _)| p.metadata.name == name && p.metadata.namespace == ns)
-    else {
+    let Some(pod) = server::find_pod(layout, ns, name) else {
         bail!("no pod {ns}/{name} on this node (see `orc-agent pods`)");
     };
-    let container = match container {
+    let container = match &args.container {
         Some(c) => c.to_string(),
         None if pod.spec.containers.len() == 1 => pod.spec.containers[0].name.clone(),
         None => {
@@ -319,9 +343,20 @@ fn show_logs(
             );
         }
     };
-    let dir = layout.log_dir(&pod.metadata.uid, &container);
-    let path = logs::latest_log(&dir)
-        .with_context(|| format!("no log yet for container {container} in {}", dir.display()))?;
-    logs::copy_log(&path, &mut std::io::stdout().lock(), follow, || false)
-        .with_context(|| format!("reading {}", path.display()))
+    let options = LogOptions {
+        follow: args.follow,
+        previous: args.previous,
+        tail_lines: args.tail,
+        limit_bytes: None,
+    };
+    let chosen = server::choose_log(layout, ns, name, &container, &options)
+        .map_err(|(_, why)| anyhow::anyhow!(why))?;
+    logs::copy_log(
+        &chosen.path,
+        chosen.start,
+        &mut std::io::stdout().lock(),
+        args.follow,
+        || chosen.run_ended.exists(),
+    )
+    .with_context(|| format!("reading {}", chosen.path.display()))
 }

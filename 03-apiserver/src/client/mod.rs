@@ -313,6 +313,22 @@ impl Client {
         .await
     }
 
+    /// A GET whose answer is not JSON but a byte stream (`pods/NAME/log`):
+    /// the response, to read with `chunk()`, or the server's `Status` error.
+    pub async fn stream_path(
+        &self,
+        path_and_query: &str,
+    ) -> Result<reqwest::Response, ClientError> {
+        let response = self
+            .request(reqwest::Method::GET, path_and_query)
+            .send()
+            .await?;
+        if response.status().as_u16() >= 400 {
+            return Err(Self::send_error(response).await);
+        }
+        Ok(response)
+    }
+
     async fn send_error(response: reqwest::Response) -> ClientError {
         let code = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or_default();

@@ -9,8 +9,10 @@
 //! | subresource  | get          | (binding) | update | patch |     |
 //!
 //! The verbs live in [`read`], [`mod@write`], [`watch`] and [`subresources`];
+//! `pods/{name}/log` is [`logs`], which streams from the pod's node;
 //! this module only dispatches and shapes replies.
 
+pub mod logs;
 pub mod namespaces;
 pub mod path;
 pub mod read;
@@ -210,6 +212,18 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
                 Method::DELETE => write::delete(state, resource, ns, &name, &request).await,
                 _ => Err(ApiError::MethodNotAllowed),
             }
+        }
+        // Not JSON but a stream from the pod's node: see [`logs`].
+        (
+            ApiPath::Subresource {
+                resource,
+                namespace: Some(ns),
+                name,
+                subresource,
+            },
+            Method::GET,
+        ) if resource.kind == "Pod" && subresource == "log" => {
+            return logs::get(state, &ns, &name, &request).await;
         }
         (
             ApiPath::Subresource {

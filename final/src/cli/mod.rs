@@ -17,7 +17,7 @@
 //! - [`resolve`]: discovery, and `po` / `deployments.apps` / `Pod` to a URL.
 //! - [`manifest`]: files, directories and stdin into documents, with the
 //!   file, document index, line and column of any that do not parse.
-//! - [`apply`], [`get`], [`describe`], [`delete`]: one verb each.
+//! - [`apply`], [`get`], [`describe`], [`delete`], [`logs`]: one verb each.
 //! - [`last_applied`]: apply's three-way merge, which can delete fields.
 //! - [`print`]: table layout and `-o yaml|json`.
 
@@ -27,6 +27,7 @@ pub mod describe;
 pub mod get;
 pub mod kubeconfig;
 pub mod last_applied;
+pub mod logs;
 pub mod manifest;
 pub mod print;
 pub mod resolve;
@@ -50,8 +51,8 @@ pub enum Verb {
     Describe(describe::DescribeArgs),
     /// Delete objects by name or by manifest: `orc delete pod web`.
     Delete(delete::DeleteArgs),
-    /// Print a pod's logs (needs the node agent on the API: not built yet).
-    Logs(LogsArgs),
+    /// Print a container's log, from its node: `orc logs web -c app -f`.
+    Logs(logs::LogsArgs),
 }
 
 /// Flags every client verb takes: which server, which namespace.
@@ -66,14 +67,6 @@ pub struct Target {
     /// Every namespace (`get` only).
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
-}
-
-#[derive(Args)]
-pub struct LogsArgs {
-    /// The pod.
-    pub pod: String,
-    #[command(flatten)]
-    pub target: Target,
 }
 
 /// What every verb works with: a client, discovery, a namespace.
@@ -138,7 +131,7 @@ pub fn run(verb: Verb) -> Result<()> {
             Verb::Get(args) => get::run(args).await,
             Verb::Describe(args) => describe::run(args).await,
             Verb::Delete(args) => delete::run(args).await,
-            Verb::Logs(args) => logs(args),
+            Verb::Logs(args) => logs::run(args).await,
         }
     });
     if let Err(error) = result {
@@ -148,18 +141,6 @@ pub fn run(verb: Verb) -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
-}
-
-/// `orc logs`: pod logs come from the node agent that runs the pod, through
-/// the API server (`/api/v1/namespaces/NS/pods/NAME/log`); neither side
-/// exists yet, so say so instead of pretending.
-fn logs(args: LogsArgs) -> Result<()> {
-    anyhow::bail!(
-        "cannot show the logs of pod {:?}: logs reach the API server from the node agent \
-         that runs the pod, and orc's agent is not on the API yet (chapter 03, \"Node agent\"). \
-         Until then, `orc runtime` shows a container's output directly",
-        args.pod
-    )
 }
 
 /// An error line as kubectl prints it.
