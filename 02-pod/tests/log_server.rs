@@ -98,11 +98,8 @@ impl Agent {
 
     async fn open_streams(&self) -> u64 {
         let (_, text) = self.get("/metrics").await;
-        text.lines()
-            .find_map(|l| l.strip_prefix("orc_agent_log_streams "))
-            .expect("the gauge is served")
-            .parse()
-            .unwrap()
+        orc_testkit::metrics::sample(&text, "orc_agent_log_streams").expect("the gauge is served")
+            as u64
     }
 
     /// Polls the gauge until it reads `want`, for at most 10 s.

@@ -7,7 +7,6 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
@@ -22,18 +21,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:6443")]
     listen: SocketAddr,
-    /// Bearer tokens, one per line (`token[,user,uid]`). Without it, no authentication.
-    #[arg(long)]
-    token_file: Option<PathBuf>,
-    /// PEM certificate chain to serve HTTPS with (needs --tls-private-key-file).
-    #[arg(long, requires = "tls_private_key_file")]
-    tls_cert_file: Option<PathBuf>,
-    /// PEM private key of --tls-cert-file.
-    #[arg(long, requires = "tls_cert_file")]
-    tls_private_key_file: Option<PathBuf>,
-    /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
-    #[arg(long)]
-    encryption_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    security: orc_apiserver::server::SecurityFlags,
 }
 
 #[tokio::main]
@@ -44,10 +33,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let mut config = orc_apiserver::Config::new(args.etcd, args.listen);
-    config.token_file = args.token_file;
-    config.encryption_key_file = args.encryption_key_file;
-    config.tls = args.tls_cert_file.zip(args.tls_private_key_file);
+    let config = args
+        .security
+        .apply(orc_apiserver::Config::new(args.etcd, args.listen));
     orc_apiserver::run(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))

@@ -73,6 +73,38 @@ impl Config {
     }
 }
 
+/// The API server's security options as command-line flags, shared by
+/// `orc-apiserver` and `orc server` (named as kube-apiserver names them).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SecurityFlags {
+    /// Bearer tokens, one per line (`token[,user,uid]`). Without it, no
+    /// authentication. (kubectl sends tokens only over https.)
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate chain to serve HTTPS with (needs --tls-private-key-file).
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
+    #[arg(long)]
+    pub encryption_key_file: Option<PathBuf>,
+}
+
+impl SecurityFlags {
+    /// `config` with these options set.
+    pub fn apply(&self, mut config: Config) -> Config {
+        config.token_file = self.token_file.clone();
+        config.encryption_key_file = self.encryption_key_file.clone();
+        config.tls = self
+            .tls_cert_file
+            .clone()
+            .zip(self.tls_private_key_file.clone());
+        config
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

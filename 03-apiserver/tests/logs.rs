@@ -109,11 +109,8 @@ impl Node {
             .text()
             .await
             .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix("orc_agent_log_streams "))
-            .unwrap()
-            .parse()
-            .unwrap()
+        orc_testkit::metrics::sample(&text, "orc_agent_log_streams").expect("the gauge is served")
+            as u64
     }
 
     /// Waits (at most 10 s) until the agent streams no log any more.

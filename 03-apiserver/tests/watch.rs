@@ -224,12 +224,8 @@ async fn etcd_watchers(s: &TestServer) -> u64 {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("etcd_debugging_mvcc_watcher_total "))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse::<f64>().ok())
-        .map(|n| n as u64)
-        .expect("etcd reports its watchers")
+    orc_testkit::metrics::sample(&text, "etcd_debugging_mvcc_watcher_total")
+        .expect("etcd reports its watchers") as u64
 }
 
 #[tokio::test]

@@ -31,19 +31,8 @@ pub struct ServerArgs {
     /// Use this etcd (a client URL) instead of starting one.
     #[arg(long)]
     pub etcd: Option<String>,
-    /// Bearer tokens, one per line (`token[,user,uid]`). Without it, no
-    /// authentication. (kubectl sends tokens only over https.)
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
-    /// PEM certificate chain to serve HTTPS with.
-    #[arg(long, requires = "tls_private_key_file")]
-    pub tls_cert_file: Option<PathBuf>,
-    /// PEM private key of --tls-cert-file.
-    #[arg(long, requires = "tls_cert_file")]
-    pub tls_private_key_file: Option<PathBuf>,
-    /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
-    #[arg(long)]
-    pub encryption_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub security: orc_apiserver::server::SecurityFlags,
 }
 
 /// Runs until SIGINT or SIGTERM.
@@ -68,18 +57,14 @@ async fn serve(args: ServerArgs) -> Result<()> {
             (Some(process), endpoint)
         }
     };
-    let mut config = orc_apiserver::Config::new(&endpoint, args.listen);
-    config.token_file = args.token_file.clone();
-    config.encryption_key_file = args.encryption_key_file.clone();
-    config.tls = args
-        .tls_cert_file
-        .clone()
-        .zip(args.tls_private_key_file.clone());
+    let config = args
+        .security
+        .apply(orc_apiserver::Config::new(&endpoint, args.listen));
     let server = orc_apiserver::Server::bind(config)
         .await
         .map_err(|e| anyhow!("starting the API server: {e}"))?;
     let addr = server.local_addr()?;
-    let scheme = if args.tls_cert_file.is_some() {
+    let scheme = if args.security.tls_cert_file.is_some() {
         "https"
     } else {
         "http"
@@ -110,11 +95,15 @@ async fn serve(args: ServerArgs) -> Result<()> {
 /// (if any), and for https the server's own certificate as the authority
 /// to trust.
 fn write_kubeconfig(args: &ServerArgs, url: &str) -> Result<PathBuf> {
-    let token = match &args.token_file {
+    let token = match &args.security.token_file {
         Some(file) => first_token(file)?,
         None => None,
     };
-    let text = kubeconfig::render(url, token.as_deref(), args.tls_cert_file.as_deref());
+    let text = kubeconfig::render(
+        url,
+        token.as_deref(),
+        args.security.tls_cert_file.as_deref(),
+    );
     let path = args.data_dir.join("kubeconfig");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)

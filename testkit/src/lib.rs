@@ -14,11 +14,13 @@
 //! - [`netns`]: [`NetnsHost`], a throwaway network namespace, used as a "host"
 //!   by networking tests.
 //! - [`ports`]: free loopback ports.
+//! - [`metrics`]: one sample out of a `/metrics` page.
 //!
 //! Fixtures are synchronous on purpose: they work the same from a plain
 //! `#[test]` and from `#[tokio::test]`, and never need a runtime to clean up.
 
 pub mod etcd;
+pub mod metrics;
 pub mod netns;
 pub mod ports;
 pub mod root;
