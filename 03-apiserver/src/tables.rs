@@ -32,6 +32,28 @@ pub fn wants_table(accept: &str) -> bool {
     accept.contains("as=Table")
 }
 
+/// What each row carries besides its cells: `?includeObject=None`,
+/// `Metadata` (the default) or `Object`. kubectl asks for whole objects
+/// when it must read fields the cells do not show: `--sort-by`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RowObject {
+    None,
+    #[default]
+    Metadata,
+    Object,
+}
+
+impl RowObject {
+    /// The `includeObject` query parameter; anything unknown reads as the default.
+    pub fn from_param(param: &str) -> RowObject {
+        match param {
+            "None" => RowObject::None,
+            "Object" => RowObject::Object,
+            _ => RowObject::Metadata,
+        }
+    }
+}
+
 /// One column of a kind's Table.
 #[derive(Clone, Copy)]
 pub struct Column {
@@ -230,8 +252,15 @@ fn containers_and_images(pod_spec: &Value) -> [Value; 2] {
     [json!(join("name")), json!(join("image"))]
 }
 
-/// A `Table` of `items` (objects of `kind`) read at `resource_version`.
-pub fn table(kind: &str, items: &[Value], resource_version: &str, next: Option<&str>) -> Value {
+/// A `Table` of `items` (objects of `kind`) read at `resource_version`,
+/// each row carrying `row_object`.
+pub fn table(
+    kind: &str,
+    items: &[Value],
+    resource_version: &str,
+    next: Option<&str>,
+    row_object: RowObject,
+) -> Value {
     let printer = printer(kind);
     let column_definitions: Vec<Value> = printer
         .columns
@@ -245,12 +274,17 @@ pub fn table(kind: &str, items: &[Value], resource_version: &str, next: Option<&
         .iter()
         .map(|obj| {
             // kubectl reads names and namespaces from the row's object;
-            // the metadata is all it needs (`PartialObjectMetadata`).
-            let object = json!({
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-            });
+            // unless it sorts, the metadata is all it needs
+            // (`PartialObjectMetadata`).
+            let object = match row_object {
+                RowObject::None => Value::Null,
+                RowObject::Object => obj.clone(),
+                RowObject::Metadata => json!({
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+                }),
+            };
             json!({"cells": (printer.cells)(obj), "object": object})
         })
         .collect();
@@ -270,7 +304,7 @@ pub fn table(kind: &str, items: &[Value], resource_version: &str, next: Option<&
 /// The cells of one object, for the kinds' unit tests.
 #[cfg(test)]
 fn cells(kind: &str, obj: Value) -> Vec<Value> {
-    let t = table(kind, &[obj], "1", None);
+    let t = table(kind, &[obj], "1", None, RowObject::Metadata);
     let cells = t["rows"][0]["cells"].as_array().unwrap().clone();
     assert_eq!(
         cells.len(),
