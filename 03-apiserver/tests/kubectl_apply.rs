@@ -140,14 +140,16 @@ async fn apply_merges_lists_by_key_and_removes_what_the_file_dropped() {
         "apply records what it applied: {d}"
     );
 
-    // Someone else adds a label and scales; apply leaves what it never
-    // owned alone.
+    // Someone else adds a label; apply leaves what it never owned alone.
+    // -v=9 shows the patch kubectl computed from the last-applied
+    // annotation, the file and the live object.
     s.ok(&["label", "deployment", "web", "team=blue"]).await;
     s.file("web.yaml", &(manifest(NGINX_127) + SIDECAR));
-    assert_eq!(
-        s.ok(&["apply", "-f", &path]).await,
-        "deployment.apps/web configured"
-    );
+    let (ok, log) = kubectl(s.dir.path(), &s.config, &["apply", "-f", &path, "-v=9"]).await;
+    assert!(ok, "{log}");
+    assert!(log.contains("deployment.apps/web configured"), "{log}");
+    s.record(&["apply", "-f", &path], "deployment.apps/web configured");
+    insta::assert_snapshot!("apply_patch_sent", patch_sent(&log));
     let d = s.deployment().await;
     assert_eq!(
         containers(&d),
@@ -262,6 +264,26 @@ async fn patch_types_labels_annotations_and_edit() {
     assert_eq!(out.trim(), "Edit cancelled, no changes made.");
     s.record(&["edit", "deployment", "web"], &out);
     insta::assert_snapshot!("patch_label_edit", s.transcript.join("\n\n"));
+}
+
+/// The PATCH request in kubectl's `-v=9` log: method, path and query,
+/// content type, and the body, pretty-printed.
+fn patch_sent(log: &str) -> String {
+    let url = regex::Regex::new(r"PATCH http://[^/]+(\S+) 200").unwrap();
+    let url = &url.captures(log).expect("a PATCH in the log")[1];
+    // The body is logged as a Go-quoted string just before the request.
+    let body = log
+        .lines()
+        .filter(|l| l.contains(r#""Request Body" body="{"#))
+        .last()
+        .expect("the PATCH body in the log");
+    let quoted = &body[body.find("body=").unwrap() + 5..];
+    let text: String = serde_json::from_str(quoted).expect("a quoted string");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    format!(
+        "PATCH {url}\nContent-Type: application/strategic-merge-patch+json\n\n{}",
+        serde_json::to_string_pretty(&body).unwrap()
+    )
 }
 
 /// `kubectl edit deployment web` with an editor that runs `sed -i script`.
