@@ -274,8 +274,7 @@ fn patch_sent(log: &str) -> String {
     // The body is logged as a Go-quoted string just before the request.
     let body = log
         .lines()
-        .filter(|l| l.contains(r#""Request Body" body="{"#))
-        .last()
+        .rfind(|l| l.contains(r#""Request Body" body="{"#))
         .expect("the PATCH body in the log");
     let quoted = &body[body.find("body=").unwrap() + 5..];
     let text: String = serde_json::from_str(quoted).expect("a quoted string");
