@@ -93,7 +93,7 @@ pub(super) const NAMESPACE: Printer = Printer {
 };
 
 pub(super) const CONFIG_MAP: Printer = Printer {
-    columns: &[NAME, col("Data", "integer"), AGE],
+    columns: &[NAME, col("Data", "string"), AGE],
     cells: |cm| {
         vec![
             name(cm),
@@ -104,7 +104,7 @@ pub(super) const CONFIG_MAP: Printer = Printer {
 };
 
 pub(super) const SECRET: Printer = Printer {
-    columns: &[NAME, col("Type", "string"), col("Data", "integer"), AGE],
+    columns: &[NAME, col("Type", "string"), col("Data", "string"), AGE],
     cells: |s| {
         vec![
             name(s),
@@ -134,10 +134,7 @@ pub(super) const EVENT: Printer = Printer {
         wide("Source"),
         col("Message", "string"),
         wide("First Seen"),
-        Column {
-            ty: "integer",
-            ..wide("Count")
-        },
+        wide("Count"),
         wide("Name"),
     ],
     cells: |ev| {

@@ -4,17 +4,24 @@ use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Printer, age, col, format_labels, items, name, text, wide};
 
-/// Load-balancer addresses (`status.loadBalancer.ingress`): IPs or host
-/// names, comma-separated.
+/// Load-balancer addresses (`status.loadBalancer.ingress`): each one's IP,
+/// or its host name, sorted and without repeats (Kubernetes keeps them in a
+/// string set).
 fn load_balancer(status: Option<&Value>) -> Vec<String> {
-    status
+    let mut addresses: Vec<String> = status
         .map(|s| items(s, "/ingress"))
         .into_iter()
         .flatten()
-        .filter_map(|i| i["ip"].as_str().or_else(|| i["hostname"].as_str()))
+        .filter_map(|i| match i["ip"].as_str() {
+            Some(ip) if !ip.is_empty() => Some(ip),
+            _ => i["hostname"].as_str(),
+        })
         .filter(|a| !a.is_empty())
         .map(String::from)
-        .collect()
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
 }
 
 /// EXTERNAL-IP: a LoadBalancer that has no address yet is `<pending>`;
@@ -87,8 +94,12 @@ pub(super) const SERVICE: Printer = Printer {
 };
 
 /// At most three `ip:port` pairs, then `+ N more...`, as kubectl shows
-/// endpoints: ports outer, addresses inner.
+/// endpoints: ports outer, addresses inner. `<none>` without subsets; a
+/// subset without addresses prints nothing.
 fn endpoints(ep: &Value) -> String {
+    if items(ep, "/subsets").next().is_none() {
+        return "<none>".into();
+    }
     const SHOWN: usize = 3;
     let mut all = Vec::new();
     for subset in items(ep, "/subsets") {
@@ -107,7 +118,6 @@ fn endpoints(ep: &Value) -> String {
         }
     }
     match all.len() {
-        0 => "<none>".into(),
         n if n <= SHOWN => all.join(","),
         n => format!("{} + {} more...", all[..SHOWN].join(","), n - SHOWN),
     }
@@ -118,16 +128,20 @@ pub(super) const ENDPOINTS: Printer = Printer {
     cells: |ep| vec![name(ep), json!(endpoints(ep)), age(ep)],
 };
 
-/// HOSTS: the rules' hosts (at most three, then `+ N more...`), or `*`.
+/// HOSTS: the hosts of the first rules (at most three, then `+ N more...`
+/// counting the other rules), or `*` when no rule names a host.
 fn hosts(ing: &Value) -> String {
-    let hosts: Vec<&str> = items(ing, "/spec/rules")
+    let rules: Vec<&Value> = items(ing, "/spec/rules").collect();
+    let hosts: Vec<&str> = rules
+        .iter()
+        .take(3)
         .filter_map(|r| r["host"].as_str())
         .filter(|h| !h.is_empty())
         .collect();
-    match hosts.len() {
-        0 => "*".into(),
-        n if n <= 3 => hosts.join(","),
-        n => format!("{} + {} more...", hosts[..3].join(","), n - 3),
+    match (hosts.len(), rules.len()) {
+        (0, _) => "*".into(),
+        (_, n) if n <= 3 => hosts.join(","),
+        (_, n) => format!("{} + {} more...", hosts.join(","), n - 3),
     }
 }
 

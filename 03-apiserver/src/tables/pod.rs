@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AGE, Column, NAME, Printer, age, col, int, items, name, since, text, wide};
+use super::{AGE, Column, NAME, Printer, age, col, int, items, name, text, wide};
 
 pub(super) const PRINTER: Printer = Printer {
     columns: &[
@@ -49,9 +49,30 @@ fn condition_true(pod: &Value, kind: &str) -> bool {
     items(pod, "/status/conditions").any(|c| c["type"] == kind && c["status"] == "True")
 }
 
-/// The STATUS cell, and the number of ready app containers.
+/// What the pod's row says about its containers.
+struct Summary {
+    /// The STATUS cell.
+    reason: String,
+    /// Ready containers, and all that count: app containers plus sidecars
+    /// (init containers with `restartPolicy: Always`, which keep running).
+    ready: usize,
+    total: usize,
+    /// Restarts, and when the last restarted container had finished (Unix
+    /// seconds).
+    restarts: i64,
+    last_restart: Option<i64>,
+}
+
+/// When a container's previous run finished, if it has one.
+fn finished(status: &Value) -> Option<i64> {
+    status
+        .pointer("/lastState/terminated/finishedAt")?
+        .as_str()
+        .and_then(crate::meta::parse_rfc3339)
+}
+
 // ANCHOR: pod_status
-fn status(pod: &Value) -> (String, usize) {
+fn summary(pod: &Value) -> Summary {
     let phase = text(pod, "/status/phase", "");
     let mut reason = text(pod, "/status/reason", &phase);
     if items(pod, "/status/conditions")
@@ -59,36 +80,63 @@ fn status(pod: &Value) -> (String, usize) {
     {
         reason = "SchedulingGated".into();
     }
+    let sidecars: Vec<&str> = items(pod, "/spec/initContainers")
+        .filter(|c| c["restartPolicy"] == "Always")
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let mut s = Summary {
+        reason,
+        ready: 0,
+        total: items(pod, "/spec/containers").count() + sidecars.len(),
+        restarts: 0,
+        last_restart: None,
+    };
     // The first init container that has not succeeded decides.
     let init_total = items(pod, "/spec/initContainers").count();
+    let (mut sidecar_restarts, mut sidecar_last) = (0, None);
     let mut initializing = false;
     for (i, c) in items(pod, "/status/initContainerStatuses").enumerate() {
+        s.restarts += int(c, "/restartCount");
+        s.last_restart = s.last_restart.max(finished(c));
+        let sidecar = sidecars.contains(&c["name"].as_str().unwrap_or_default());
+        if sidecar {
+            sidecar_restarts += int(c, "/restartCount");
+            sidecar_last = sidecar_last.max(finished(c));
+        }
         if c.pointer("/state/terminated/exitCode") == Some(&json!(0)) {
             continue;
         }
+        if sidecar && c["started"] == true {
+            s.ready += usize::from(c["ready"] == true);
+            continue;
+        }
         initializing = true;
-        reason = match container_reason(&c["state"], "Init:") {
+        s.reason = match container_reason(&c["state"], "Init:") {
             Some(r) if r != "Init:PodInitializing" => r,
             _ => format!("Init:{i}/{init_total}"),
         };
         break;
     }
-    let mut ready = 0;
     if !initializing || condition_true(pod, "Initialized") {
+        // Past initialization only sidecars' restarts count from the init
+        // containers.
+        (s.restarts, s.last_restart) = (sidecar_restarts, sidecar_last);
         let mut running = false;
         // Backwards, so the first container's reason wins.
         let statuses: Vec<&Value> = items(pod, "/status/containerStatuses").collect();
         for c in statuses.into_iter().rev() {
+            s.restarts += int(c, "/restartCount");
+            s.last_restart = s.last_restart.max(finished(c));
             if let Some(r) = container_reason(&c["state"], "") {
-                reason = r;
+                s.reason = r;
             } else if c["ready"] == true && c.pointer("/state/running").is_some() {
                 running = true;
-                ready += 1;
+                s.ready += 1;
             }
         }
         // A finished container next to a running one: the pod still runs.
-        if reason == "Completed" && running {
-            reason = if condition_true(pod, "Ready") {
+        if s.reason == "Completed" && running {
+            s.reason = if condition_true(pod, "Ready") {
                 "Running".into()
             } else {
                 "NotReady".into()
@@ -97,35 +145,29 @@ fn status(pod: &Value) -> (String, usize) {
     }
     if pod.pointer("/metadata/deletionTimestamp").is_some() {
         if text(pod, "/status/reason", "") == "NodeLost" {
-            reason = "Unknown".into();
+            s.reason = "Unknown".into();
         } else if phase != "Succeeded" && phase != "Failed" {
-            reason = "Terminating".into();
+            s.reason = "Terminating".into();
         }
     }
-    (reason, ready)
+    s
 }
 // ANCHOR_END: pod_status
 
 /// `0`, or `2 (5s ago)` when a container's last termination is known.
-fn restarts(pod: &Value) -> String {
-    let statuses = || {
-        items(pod, "/status/initContainerStatuses").chain(items(pod, "/status/containerStatuses"))
-    };
-    let total: i64 = statuses().map(|c| int(c, "/restartCount")).sum();
-    let last = statuses()
-        .filter_map(|c| c.pointer("/lastState/terminated/finishedAt")?.as_str())
-        .max();
-    match last {
-        Some(finished) if total != 0 => {
-            format!("{total} ({} ago)", since(&json!(finished), ""))
-        }
-        _ => total.to_string(),
+fn restarts(s: &Summary) -> String {
+    match s.last_restart {
+        Some(finished) if s.restarts != 0 => format!(
+            "{} ({} ago)",
+            s.restarts,
+            super::human_duration(crate::meta::unix_now() - finished)
+        ),
+        _ => s.restarts.to_string(),
     }
 }
 
 fn cells(pod: &Value) -> Vec<Value> {
-    let (status, ready) = status(pod);
-    let total = items(pod, "/spec/containers").count();
+    let s = summary(pod);
     let gates: Vec<&str> = items(pod, "/spec/readinessGates")
         .filter_map(|g| g["conditionType"].as_str())
         .collect();
@@ -137,10 +179,12 @@ fn cells(pod: &Value) -> Vec<Value> {
     };
     vec![
         name(pod),
-        json!(format!("{ready}/{total}")),
-        json!(status),
-        json!(restarts(pod)),
+        json!(format!("{}/{}", s.ready, s.total)),
+        json!(s.reason),
+        json!(restarts(&s)),
         age(pod),
+        // Kubernetes keeps `podIPs` in step with `podIP`; orc's agent writes
+        // only `podIP`, so it is the fallback.
         json!(text(
             pod,
             "/status/podIPs/0/ip",
@@ -213,6 +257,22 @@ mod tests {
         let exited = pod(json!({"phase": "Failed", "containerStatuses": [
             {"state": {"terminated": {"exitCode": 3}}}]}));
         assert_eq!(cells("Pod", exited)[2], "ExitCode:3");
+        // A sidecar counts as a container; its restarts stay, a finished
+        // init container's do not.
+        let mut sidecar = pod(
+            json!({"phase": "Running", "conditions": [{"type": "Initialized", "status": "True"}],
+            "initContainerStatuses": [
+                {"name": "setup", "restartCount": 4, "state": {"terminated": {"exitCode": 0}}},
+                {"name": "proxy", "restartCount": 1, "started": true, "ready": true, "state": {"running": {}}}],
+            "containerStatuses": [{"ready": true, "restartCount": 0, "state": {"running": {}}}]}),
+        );
+        sidecar["spec"]["initContainers"] =
+            json!([{"name": "setup"}, {"name": "proxy", "restartPolicy": "Always"}]);
+        sidecar["spec"]["containers"] = json!([{}]);
+        assert_eq!(
+            cells("Pod", sidecar)[1..4],
+            [json!("2/2"), json!("Running"), json!("1")]
+        );
         let mut deleting = pod(json!({"phase": "Running"}));
         deleting["metadata"]["deletionTimestamp"] = json!("2024-01-01T00:00:00Z");
         assert_eq!(cells("Pod", deleting)[2], "Terminating");

@@ -24,8 +24,8 @@ pub(super) const DEPLOYMENT: Printer = Printer {
     columns: &[
         NAME,
         col("Ready", "string"),
-        col("Up-to-date", "integer"),
-        col("Available", "integer"),
+        col("Up-to-date", "string"),
+        col("Available", "string"),
         AGE,
         TEMPLATE[0],
         TEMPLATE[1],
@@ -118,12 +118,10 @@ fn job_status(job: &Value) -> &'static str {
         "Failed"
     } else if job.pointer("/metadata/deletionTimestamp").is_some() {
         "Terminating"
-    } else if has("FailureTarget") {
-        "FailureTarget"
     } else if has("Suspended") {
         "Suspended"
-    } else if has("SuccessCriteriaMet") {
-        "SuccessCriteriaMet"
+    } else if has("FailureTarget") {
+        "FailureTarget"
     } else {
         "Running"
     }
