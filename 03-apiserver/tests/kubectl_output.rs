@@ -299,6 +299,20 @@ async fn version_cluster_info_and_discovery() {
     insta::assert_snapshot!("version", server_line);
     insta::assert_snapshot!("cluster_info", c.run(&["cluster-info"]).await);
     insta::assert_snapshot!("api_resources", c.run(&["api-resources"]).await);
+    // kubectl keeps what discovery said on disk, per server, and reads it
+    // from there for six hours.
+    let cache = c
+        .dir
+        .path()
+        .join("cache/discovery")
+        .join(format!("127.0.0.1_{}", c.server.addr.port()));
+    for document in [
+        "servergroups.json",
+        "v1/serverresources.json",
+        "apps/v1/serverresources.json",
+    ] {
+        assert!(cache.join(document).is_file(), "{} cached", document);
+    }
     insta::assert_snapshot!("api_versions", c.run(&["api-versions"]).await);
     insta::assert_snapshot!(
         "api_resources_namespaced",
