@@ -415,95 +415,114 @@ async fn get_output_formats() {
     insta::assert_snapshot!("get_formats", formats);
 }
 
-/// `kubectl get -w` prints the list, then one line per change; a deletion
-/// prints the object's last state.
-#[tokio::test]
-async fn get_watch_prints_changes() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use std::time::Duration;
+/// A `kubectl get -w` running in the background, its lines collected.
+struct Watching {
+    args: Vec<String>,
+    child: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
 
-    let c = Cluster::start().await;
-    c.create(
-        &format!("{NS}/configmaps"),
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "first"}, "data": {"a": "1"}}),
-    )
-    .await;
-    let kubectl_path = orc_testkit::require_command("kubectl");
-    let mut child = Command::new(kubectl_path)
-        .arg(format!("--kubeconfig={}", c.config.display()))
-        .arg(format!(
-            "--cache-dir={}",
-            c.dir.path().join("cache").display()
-        ))
-        .args(["get", "configmaps", "-w", "--output-watch-events"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    // A thread reads kubectl's lines; the test awaits them without
-    // blocking the runtime the server runs on.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
+impl Watching {
+    fn start(c: &Cluster, args: &[&str]) -> Watching {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(orc_testkit::require_command("kubectl"))
+            .arg(format!("--kubeconfig={}", c.config.display()))
+            .arg(format!(
+                "--cache-dir={}",
+                c.dir.path().join("cache").display()
+            ))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        // A thread reads kubectl's lines; the test awaits them without
+        // blocking the runtime the server runs on.
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
+        });
+        Watching {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            child,
+            lines,
+            seen: Vec::new(),
         }
-    });
-    let mut lines = Vec::new();
-    let mut take = async |n: usize| {
+    }
+
+    /// Waits for `n` more lines (at most ten seconds each).
+    async fn take(&mut self, n: usize) {
         for _ in 0..n {
-            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-                Ok(Some(line)) => lines.push(line),
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), self.lines.recv());
+            match next.await {
+                Ok(Some(line)) => self.seen.push(line),
                 _ => break,
             }
         }
-    };
-    take(2).await;
-    c.create(
-        &format!("{NS}/configmaps"),
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "second"}}),
-    )
-    .await;
-    take(1).await;
+    }
+
+    /// Stops kubectl (our own child, by its handle) and returns the
+    /// transcript. Each event is laid out on its own, as kubectl prints it;
+    /// AGE is the last column, so replacing it moves nothing.
+    fn stop(mut self, expected: usize) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        assert_eq!(self.seen.len(), expected, "{:#?}", self.seen);
+        let age = regex::Regex::new(r"\S+$").unwrap();
+        let lines: Vec<String> = self
+            .seen
+            .iter()
+            .enumerate()
+            .map(|(i, l)| match i {
+                0 => l.clone(),
+                _ => age.replace(l, "<age>").to_string(),
+            })
+            .collect();
+        format!("$ kubectl {}\n{}\n", self.args.join(" "), lines.join("\n"))
+    }
+}
+
+/// `kubectl get -w` prints the list, then one line per change: the first
+/// events are the objects that already exist (as ADDED with
+/// `--output-watch-events`), read by a list, and the watch starts at the
+/// list's resourceVersion so none comes twice. Watching one object by name
+/// watches with `metadata.name=<name>`; a deletion prints the last state.
+#[tokio::test]
+async fn get_watch_prints_changes() {
+    let c = Cluster::start().await;
+    let cm = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}});
+    c.create(&format!("{NS}/configmaps"), cm("first")).await;
+    let mut all = Watching::start(&c, &["get", "configmaps", "-w", "--output-watch-events"]);
+    all.take(2).await;
+    c.create(&format!("{NS}/configmaps"), cm("second")).await;
+    all.take(1).await;
+    let mut one = Watching::start(&c, &["get", "configmap", "second", "-w"]);
+    one.take(2).await;
+    let patch = r#"{"data": {"b": "2", "c": "3"}}"#;
+    let path = format!("{NS}/configmaps/second");
     let (code, _) = c
         .server
-        .patch(
-            &format!("{NS}/configmaps/second"),
-            "application/merge-patch+json",
-            r#"{"data": {"b": "2", "c": "3"}}"#,
-        )
+        .patch(&path, "application/merge-patch+json", patch)
         .await;
     assert_eq!(code, 200);
-    take(1).await;
+    all.take(1).await;
+    one.take(1).await;
     assert_eq!(
         c.server.delete(&format!("{NS}/configmaps/first")).await.0,
         200
     );
-    take(1).await;
-    // Our own child, by its handle.
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(lines.len(), 5, "{lines:#?}");
-    // Each event is laid out on its own, as kubectl prints it; AGE is the
-    // last column, so replacing it moves nothing.
-    let age = regex::Regex::new(r"\S+$").unwrap();
-    let redacted: Vec<String> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| match i {
-            0 => l.clone(),
-            _ => age.replace(l, "<age>").to_string(),
-        })
-        .collect();
-    let transcript = format!(
-        "$ kubectl get configmaps -w --output-watch-events\n{}\n",
-        redacted.join("\n")
-    );
+    all.take(1).await;
+    assert_eq!(c.server.delete(&path).await.0, 200);
+    all.take(1).await;
+    one.take(1).await;
+    let transcript = format!("{}\n{}", all.stop(6), one.stop(4));
     insta::assert_snapshot!("get_watch", transcript);
 }
 
