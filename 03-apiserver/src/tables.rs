@@ -37,9 +37,13 @@ pub fn wants_table(accept: &str) -> bool {
 /// when it must read fields the cells do not show: `--sort-by`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RowObject {
+    /// Cells only.
     None,
+    /// The object's metadata as a `PartialObjectMetadata`: names and
+    /// namespaces, which is what kubectl reads from a row.
     #[default]
     Metadata,
+    /// The whole object.
     Object,
 }
 
@@ -56,10 +60,10 @@ impl RowObject {
 
 /// One column of a kind's Table.
 #[derive(Clone, Copy)]
-pub struct Column {
+struct Column {
     /// The header as Kubernetes spells it; kubectl upper-cases it.
     name: &'static str,
-    /// `string` or `integer`: kubectl's `--sort-by` compares integers as numbers.
+    /// The cells' type (`string`, `integer`) as Kubernetes declares it.
     ty: &'static str,
     /// 0: always shown; 1: only with `-o wide`.
     priority: u8,
