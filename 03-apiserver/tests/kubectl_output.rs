@@ -170,6 +170,11 @@ async fn get_watch_prints_changes() {
     all.take(1).await;
     let mut one = Watching::start(&c, &["get", "configmap", "second", "-w"]);
     one.take(2).await;
+    let mut only = Watching::start(&c, &["get", "configmaps", "--watch-only"]);
+    // It prints nothing until something changes: wait until the server
+    // has seen its watch (after the list whose resourceVersion it resumes
+    // from), the third on config maps.
+    watchers(&c, 3).await;
     let patch = r#"{"data": {"b": "2", "c": "3"}}"#;
     let path = format!("{NS}/configmaps/second");
     let (code, _) = c
@@ -187,8 +192,23 @@ async fn get_watch_prints_changes() {
     assert_eq!(c.server.delete(&path).await.0, 200);
     all.take(1).await;
     one.take(1).await;
-    let transcript = format!("{}\n{}", all.stop(6), one.stop(4));
+    only.take(4).await;
+    let transcript = format!("{}\n{}\n{}", all.stop(6), one.stop(4), only.stop(4));
     insta::assert_snapshot!("get_watch", transcript);
+}
+
+/// Waits until the server has answered `n` watches of config maps.
+async fn watchers(c: &Cluster, n: usize) {
+    let line =
+        format!(r#"apiserver_request_total{{verb="watch",resource="configmaps",code="200"}} {n}"#);
+    for _ in 0..100 {
+        let (_, metrics) = c.server.get("/metrics").await;
+        if metrics.as_str().unwrap_or_default().contains(&line) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no {n} watches on config maps within ten seconds");
 }
 
 /// `kubectl describe` reads the object, then what it needs around it: the
