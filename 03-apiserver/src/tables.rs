@@ -4,8 +4,24 @@
 //! It asks the server for a `Table` (`Accept: application/json;as=Table;
 //! v=v1;g=meta.k8s.io`), and the server sends column definitions and
 //! pre-rendered cells. That is how `kubectl get` shows the right columns
-//! even for kinds it has never heard of. orc renders the columns Kubernetes
-//! shows for the kinds it serves; other kinds get NAME and AGE.
+//! even for kinds it has never heard of. orc renders the columns Kubernetes'
+//! printers (`pkg/printers/internalversion`) show for the kinds it serves;
+//! other kinds get NAME and AGE.
+//!
+//! Like Kubernetes, the server always renders every column, the `-o wide`
+//! ones included (priority 1); kubectl drops those unless asked for wide
+//! output. So one Table answers both `get` and `get -o wide`.
+//!
+//! Layout: this file holds the Table itself and the cell formats shared by
+//! every kind (ages, `<none>`, label lists); `tables/pod.rs` the pod's
+//! status logic, `tables/workloads.rs` deployments, replica sets, daemon
+//! sets and jobs, `tables/network.rs` services, endpoints and ingresses,
+//! `tables/cluster.rs` the rest.
+
+mod cluster;
+mod network;
+mod pod;
+mod workloads;
 
 use serde_json::{Value, json};
 
@@ -16,11 +32,102 @@ pub fn wants_table(accept: &str) -> bool {
     accept.contains("as=Table")
 }
 
+/// What each row carries besides its cells: `?includeObject=None`,
+/// `Metadata` (the default) or `Object`. kubectl asks for whole objects
+/// when it must read fields the cells do not show: `--sort-by`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RowObject {
+    /// Cells only.
+    None,
+    /// The object's metadata as a `PartialObjectMetadata`: names and
+    /// namespaces, which is what kubectl reads from a row.
+    #[default]
+    Metadata,
+    /// The whole object.
+    Object,
+}
+
+impl RowObject {
+    /// The `includeObject` query parameter; anything unknown reads as the default.
+    pub fn from_param(param: &str) -> RowObject {
+        match param {
+            "None" => RowObject::None,
+            "Object" => RowObject::Object,
+            _ => RowObject::Metadata,
+        }
+    }
+}
+
+/// One column of a kind's Table.
+#[derive(Clone, Copy)]
+struct Column {
+    /// The header as Kubernetes spells it; kubectl upper-cases it.
+    name: &'static str,
+    /// The cells' type (`string`, `integer`) as Kubernetes declares it.
+    ty: &'static str,
+    /// 0: always shown; 1: only with `-o wide`.
+    priority: u8,
+}
+
+/// A column shown by plain `kubectl get`.
+const fn col(name: &'static str, ty: &'static str) -> Column {
+    Column {
+        name,
+        ty,
+        priority: 0,
+    }
+}
+
+/// A column shown only by `kubectl get -o wide`.
+const fn wide(name: &'static str) -> Column {
+    Column {
+        name,
+        ty: "string",
+        priority: 1,
+    }
+}
+
+/// The columns of a kind and the function that renders one object's cells,
+/// in the same order.
+struct Printer {
+    columns: &'static [Column],
+    cells: fn(&Value) -> Vec<Value>,
+}
+
+const NAME: Column = col("Name", "string");
+const AGE: Column = col("Age", "string");
+
+fn printer(kind: &str) -> Printer {
+    match kind {
+        "Pod" => pod::PRINTER,
+        "Node" => cluster::NODE,
+        "Namespace" => cluster::NAMESPACE,
+        "ConfigMap" => cluster::CONFIG_MAP,
+        "Secret" => cluster::SECRET,
+        "Event" => cluster::EVENT,
+        "Lease" => cluster::LEASE,
+        "Deployment" => workloads::DEPLOYMENT,
+        "ReplicaSet" => workloads::REPLICA_SET,
+        "DaemonSet" => workloads::DAEMON_SET,
+        "Job" => workloads::JOB,
+        "Service" => network::SERVICE,
+        "Endpoints" => network::ENDPOINTS,
+        "Ingress" => network::INGRESS,
+        _ => Printer {
+            columns: &[NAME, AGE],
+            cells: |obj| vec![name(obj), age(obj)],
+        },
+    }
+}
+
+// ANCHOR: human_duration
 /// `kubectl`'s short ages: `45s`, `3m12s`, `5h`, `12d`, as Kubernetes'
-/// `duration.HumanDuration` writes them.
+/// `duration.HumanDuration` writes them: more precision while the number
+/// is small, less as it grows.
 pub fn human_duration(secs: i64) -> String {
     let (m, h, d) = (secs / 60, secs / 3600, secs / 86_400);
     match secs {
+        s if s < -1 => "<invalid>".into(),
         s if s < 0 => "0s".into(),
         s if s < 120 => format!("{s}s"),
         _ if m < 10 && secs % 60 != 0 => format!("{m}m{}s", secs % 60),
@@ -29,24 +136,42 @@ pub fn human_duration(secs: i64) -> String {
         _ if h < 48 => format!("{h}h"),
         _ if h < 192 && h % 24 != 0 => format!("{d}d{}h", h % 24),
         _ if d < 730 => format!("{d}d"),
-        _ => format!("{}y{}d", d / 365, d % 365),
+        _ if d % 365 != 0 && d < 8 * 365 => format!("{}y{}d", d / 365, d % 365),
+        _ => format!("{}y", d / 365),
     }
 }
+// ANCHOR_END: human_duration
 
-fn age(obj: &Value) -> String {
-    obj.pointer("/metadata/creationTimestamp")
+/// How long ago an RFC 3339 timestamp at `pointer` was, or `<unknown>`
+/// when it is missing (Kubernetes' `translateTimestampSince`).
+fn since(obj: &Value, pointer: &str) -> String {
+    obj.pointer(pointer)
         .and_then(Value::as_str)
         .and_then(parse_rfc3339)
-        .map(|created| human_duration(unix_now() - created))
+        .map(|t| human_duration(unix_now() - t))
         .unwrap_or_else(|| "<unknown>".into())
 }
 
+fn age(obj: &Value) -> Value {
+    json!(since(obj, "/metadata/creationTimestamp"))
+}
+
+fn name(obj: &Value) -> Value {
+    json!(text(obj, "/metadata/name", ""))
+}
+
+/// The string (or number) at `pointer`, or `default` when missing or empty.
 fn text(obj: &Value, pointer: &str, default: &str) -> String {
     match obj.pointer(pointer) {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => default.to_string(),
     }
+}
+
+/// The integer at `pointer`, 0 when missing: Go's zero value for counters.
+fn int(obj: &Value, pointer: &str) -> i64 {
+    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
 }
 
 fn count(obj: &Value, pointer: &str) -> usize {
@@ -57,359 +182,114 @@ fn count(obj: &Value, pointer: &str) -> usize {
     }
 }
 
-// ANCHOR: columns
-/// Column names (with priority: 1 means only with `-o wide`) and the cells
-/// of one object of `kind`.
-fn columns(kind: &str, obj: &Value) -> (Vec<(&'static str, u8)>, Vec<Value>) {
-    let name = json!(text(obj, "/metadata/name", ""));
-    let age = json!(age(obj));
-    match kind {
-        "Pod" => {
-            let statuses = obj
-                .pointer("/status/containerStatuses")
-                .and_then(Value::as_array);
-            let ready = statuses
-                .into_iter()
-                .flatten()
-                .filter(|s| s["ready"] == true)
-                .count();
-            let restarts: i64 = statuses
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s["restartCount"].as_i64())
-                .sum();
-            let status = text(
-                obj,
-                "/status/reason",
-                &text(obj, "/status/phase", "Unknown"),
-            );
-            let status = if obj.pointer("/metadata/deletionTimestamp").is_some() {
-                "Terminating".into()
-            } else {
-                status
-            };
-            (
-                vec![
-                    ("Name", 0),
-                    ("Ready", 0),
-                    ("Status", 0),
-                    ("Restarts", 0),
-                    ("Age", 0),
-                    ("IP", 1),
-                    ("Node", 1),
-                ],
-                vec![
-                    name,
-                    json!(format!("{ready}/{}", count(obj, "/spec/containers"))),
-                    json!(status),
-                    json!(restarts),
-                    age,
-                    json!(text(obj, "/status/podIP", "<none>")),
-                    json!(text(obj, "/spec/nodeName", "<none>")),
-                ],
-            )
-        }
-        "Node" => {
-            let conditions = obj.pointer("/status/conditions").and_then(Value::as_array);
-            let ready = conditions
-                .into_iter()
-                .flatten()
-                .find(|c| c["type"] == "Ready");
-            let mut status = match ready.and_then(|c| c["status"].as_str()) {
-                Some("True") => "Ready".to_string(),
-                Some("False") => "NotReady".to_string(),
-                _ => "Unknown".to_string(),
-            };
-            if obj.pointer("/spec/unschedulable") == Some(&json!(true)) {
-                status.push_str(",SchedulingDisabled");
-            }
-            (
-                vec![
-                    ("Name", 0),
-                    ("Status", 0),
-                    ("Roles", 0),
-                    ("Age", 0),
-                    ("Version", 0),
-                ],
-                vec![
-                    name,
-                    json!(status),
-                    json!("<none>"),
-                    age,
-                    json!(text(obj, "/status/nodeInfo/kubeletVersion", "")),
-                ],
-            )
-        }
-        "Namespace" => (
-            vec![("Name", 0), ("Status", 0), ("Age", 0)],
-            vec![name, json!(text(obj, "/status/phase", "Active")), age],
-        ),
-        "Deployment" => (
-            vec![
-                ("Name", 0),
-                ("Ready", 0),
-                ("Up-to-date", 0),
-                ("Available", 0),
-                ("Age", 0),
-            ],
-            vec![
-                name,
-                json!(format!(
-                    "{}/{}",
-                    text(obj, "/status/readyReplicas", "0"),
-                    text(obj, "/spec/replicas", "0")
-                )),
-                json!(
-                    obj.pointer("/status/updatedReplicas")
-                        .cloned()
-                        .unwrap_or(json!(0))
-                ),
-                json!(
-                    obj.pointer("/status/availableReplicas")
-                        .cloned()
-                        .unwrap_or(json!(0))
-                ),
-                age,
-            ],
-        ),
-        "ReplicaSet" => (
-            vec![
-                ("Name", 0),
-                ("Desired", 0),
-                ("Current", 0),
-                ("Ready", 0),
-                ("Age", 0),
-            ],
-            vec![
-                name,
-                obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0)),
-                obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
-                obj.pointer("/status/readyReplicas")
-                    .cloned()
-                    .unwrap_or(json!(0)),
-                age,
-            ],
-        ),
-        "Service" => {
-            let ports: Vec<String> = obj
-                .pointer("/spec/ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|p| match p.get("nodePort") {
-                    Some(n) => format!("{}:{}/{}", p["port"], n, text(p, "/protocol", "TCP")),
-                    None => format!("{}/{}", p["port"], text(p, "/protocol", "TCP")),
-                })
-                .collect();
-            (
-                vec![
-                    ("Name", 0),
-                    ("Type", 0),
-                    ("Cluster-IP", 0),
-                    ("External-IP", 0),
-                    ("Port(s)", 0),
-                    ("Age", 0),
-                ],
-                vec![
-                    name,
-                    json!(text(obj, "/spec/type", "ClusterIP")),
-                    json!(text(obj, "/spec/clusterIP", "<none>")),
-                    json!("<none>"),
-                    json!(if ports.is_empty() {
-                        "<none>".to_string()
-                    } else {
-                        ports.join(",")
-                    }),
-                    age,
-                ],
-            )
-        }
-        "ConfigMap" => (
-            vec![("Name", 0), ("Data", 0), ("Age", 0)],
-            vec![
-                name,
-                json!(count(obj, "/data") + count(obj, "/binaryData")),
-                age,
-            ],
-        ),
-        "Secret" => (
-            vec![("Name", 0), ("Type", 0), ("Data", 0), ("Age", 0)],
-            vec![
-                name,
-                json!(text(obj, "/type", "Opaque")),
-                json!(count(obj, "/data")),
-                age,
-            ],
-        ),
-        "Event" => {
-            let last = obj
-                .pointer("/lastTimestamp")
-                .or_else(|| obj.pointer("/eventTime"));
-            let last_seen = last
-                .and_then(Value::as_str)
-                .and_then(parse_rfc3339)
-                .map(|t| human_duration(unix_now() - t))
-                .unwrap_or_else(|| "<unknown>".into());
-            let object = format!(
-                "{}/{}",
-                text(obj, "/involvedObject/kind", "").to_lowercase(),
-                text(obj, "/involvedObject/name", "")
-            );
-            (
-                vec![
-                    ("Last Seen", 0),
-                    ("Type", 0),
-                    ("Reason", 0),
-                    ("Object", 0),
-                    ("Message", 0),
-                ],
-                vec![
-                    json!(last_seen),
-                    json!(text(obj, "/type", "")),
-                    json!(text(obj, "/reason", "")),
-                    json!(object),
-                    json!(text(obj, "/message", "")),
-                ],
-            )
-        }
-        "Endpoints" => {
-            let mut addresses = Vec::new();
-            for subset in obj
-                .pointer("/subsets")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let ports: Vec<String> = subset["ports"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| p["port"].to_string())
-                    .collect();
-                for a in subset["addresses"].as_array().into_iter().flatten() {
-                    let ip = a["ip"].as_str().unwrap_or("");
-                    if ports.is_empty() {
-                        addresses.push(ip.to_string());
-                    }
-                    addresses.extend(ports.iter().map(|p| format!("{ip}:{p}")));
-                }
-            }
-            let shown = if addresses.is_empty() {
-                "<none>".to_string()
-            } else {
-                addresses.join(",")
-            };
-            (
-                vec![("Name", 0), ("Endpoints", 0), ("Age", 0)],
-                vec![name, json!(shown), age],
-            )
-        }
-        "Lease" => (
-            vec![("Name", 0), ("Holder", 0), ("Age", 0)],
-            vec![name, json!(text(obj, "/spec/holderIdentity", "")), age],
-        ),
-        "DaemonSet" => {
-            let n = |p: &str| obj.pointer(p).cloned().unwrap_or(json!(0));
-            (
-                vec![
-                    ("Name", 0),
-                    ("Desired", 0),
-                    ("Current", 0),
-                    ("Ready", 0),
-                    ("Up-to-date", 0),
-                    ("Available", 0),
-                    ("Age", 0),
-                ],
-                vec![
-                    name,
-                    n("/status/desiredNumberScheduled"),
-                    n("/status/currentNumberScheduled"),
-                    n("/status/numberReady"),
-                    n("/status/updatedNumberScheduled"),
-                    n("/status/numberAvailable"),
-                    age,
-                ],
-            )
-        }
-        "Job" => {
-            let succeeded = text(obj, "/status/succeeded", "0");
-            let completions = text(obj, "/spec/completions", "1");
-            let status = if succeeded == completions {
-                "Complete"
-            } else {
-                "Running"
-            };
-            (
-                vec![("Name", 0), ("Status", 0), ("Completions", 0), ("Age", 0)],
-                vec![
-                    name,
-                    json!(status),
-                    json!(format!("{succeeded}/{completions}")),
-                    age,
-                ],
-            )
-        }
-        "Ingress" => {
-            let hosts: Vec<&str> = obj
-                .pointer("/spec/rules")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r["host"].as_str())
-                .collect();
-            (
-                vec![
-                    ("Name", 0),
-                    ("Class", 0),
-                    ("Hosts", 0),
-                    ("Address", 0),
-                    ("Ports", 0),
-                    ("Age", 0),
-                ],
-                vec![
-                    name,
-                    json!(text(obj, "/spec/ingressClassName", "<none>")),
-                    json!(if hosts.is_empty() {
-                        "*".to_string()
-                    } else {
-                        hosts.join(",")
-                    }),
-                    json!(""),
-                    json!(if obj.pointer("/spec/tls").is_some() {
-                        "80, 443"
-                    } else {
-                        "80"
-                    }),
-                    age,
-                ],
-            )
-        }
-        _ => (vec![("Name", 0), ("Age", 0)], vec![name, age]),
+/// The items of the array at `pointer` (none when missing).
+fn items<'a>(obj: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
+    obj.pointer(pointer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// `a=1,b=2` from a string map, sorted by key; `<none>` when empty
+/// (Kubernetes' `labels.FormatLabels`).
+fn format_labels(map: Option<&Value>) -> String {
+    let Some(Value::Object(map)) = map else {
+        return "<none>".into();
+    };
+    let mut pairs: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    pairs.sort();
+    if pairs.is_empty() {
+        "<none>".into()
+    } else {
+        pairs.join(",")
     }
 }
-// ANCHOR_END: columns
 
-/// A `Table` of `items` (objects of `kind`) read at `resource_version`.
-pub fn table(kind: &str, items: &[Value], resource_version: &str, next: Option<&str>) -> Value {
-    let (definitions, _) = columns(kind, &json!({}));
-    let column_definitions: Vec<Value> = definitions
+/// A `LabelSelector` (`matchLabels` and `matchExpressions`) written as
+/// `kubectl get -l` would accept it: `app=web,tier in (a,b)`, sorted by key,
+/// as Kubernetes' `LabelSelectorAsSelector(...).String()`. Empty when the
+/// selector selects everything.
+fn format_selector(selector: Option<&Value>) -> String {
+    let Some(selector) = selector else {
+        return String::new();
+    };
+    let mut terms: Vec<(String, String)> = Vec::new();
+    if let Some(Value::Object(labels)) = selector.get("matchLabels") {
+        for (k, v) in labels {
+            terms.push((k.clone(), format!("{k}={}", v.as_str().unwrap_or_default())));
+        }
+    }
+    for e in items(selector, "/matchExpressions") {
+        let key = e["key"].as_str().unwrap_or_default();
+        let mut values: Vec<&str> = items(e, "/values").filter_map(Value::as_str).collect();
+        values.sort();
+        let term = match e["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_string(),
+            _ => format!("!{key}"),
+        };
+        terms.push((key.to_string(), term));
+    }
+    terms.sort();
+    terms
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The CONTAINERS and IMAGES cells of a pod template: names and images,
+/// comma-separated.
+fn containers_and_images(pod_spec: &Value) -> [Value; 2] {
+    let containers: Vec<&Value> = items(pod_spec, "/containers").collect();
+    let join = |field: &str| {
+        containers
+            .iter()
+            .map(|c| c[field].as_str().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    [json!(join("name")), json!(join("image"))]
+}
+
+/// A `Table` of `items` (objects of `kind`) read at `resource_version`,
+/// each row carrying `row_object`.
+pub fn table(
+    kind: &str,
+    items: &[Value],
+    resource_version: &str,
+    next: Option<&str>,
+    row_object: RowObject,
+) -> Value {
+    let printer = printer(kind);
+    let column_definitions: Vec<Value> = printer
+        .columns
         .iter()
-        .map(|(name, priority)| {
-            let format = if *name == "Name" { "name" } else { "" };
-            json!({"name": name, "type": "string", "format": format, "description": "", "priority": priority})
+        .map(|c| {
+            let format = if c.name == "Name" { "name" } else { "" };
+            json!({"name": c.name, "type": c.ty, "format": format, "description": "", "priority": c.priority})
         })
         .collect();
     let rows: Vec<Value> = items
         .iter()
         .map(|obj| {
             // kubectl reads names and namespaces from the row's object;
-            // the metadata is all it needs (`PartialObjectMetadata`).
-            let object = json!({
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-            });
-            json!({"cells": columns(kind, obj).1, "object": object})
+            // unless it sorts, the metadata is all it needs
+            // (`PartialObjectMetadata`).
+            let object = match row_object {
+                RowObject::None => Value::Null,
+                RowObject::Object => obj.clone(),
+                RowObject::Metadata => json!({
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+                }),
+            };
+            json!({"cells": (printer.cells)(obj), "object": object})
         })
         .collect();
     let mut metadata = json!({"resourceVersion": resource_version});
@@ -425,6 +305,19 @@ pub fn table(kind: &str, items: &[Value], resource_version: &str, next: Option<&
     })
 }
 
+/// The cells of one object, for the kinds' unit tests.
+#[cfg(test)]
+fn cells(kind: &str, obj: Value) -> Vec<Value> {
+    let t = table(kind, &[obj], "1", None, RowObject::Metadata);
+    let cells = t["rows"][0]["cells"].as_array().unwrap().clone();
+    assert_eq!(
+        cells.len(),
+        t["columnDefinitions"].as_array().unwrap().len(),
+        "one cell per column"
+    );
+    cells
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,35 +331,23 @@ mod tests {
         assert_eq!(human_duration(30 * 3600), "30h");
         assert_eq!(human_duration(3 * 86_400 + 3600), "3d1h");
         assert_eq!(human_duration(40 * 86_400), "40d");
+        assert_eq!(human_duration(800 * 86_400), "2y70d");
+        assert_eq!(human_duration(-5), "<invalid>");
     }
 
     #[test]
-    fn endpoints_and_events() {
-        let ep = json!({"metadata": {"name": "web"}, "subsets": [{"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}], "ports": [{"port": 80}]}]});
-        assert_eq!(
-            table("Endpoints", &[ep], "1", None)["rows"][0]["cells"][1],
-            "10.0.0.1:80,10.0.0.2:80"
-        );
-        let ev = json!({"metadata": {"name": "e"}, "type": "Normal", "reason": "Scheduled", "involvedObject": {"kind": "Pod", "name": "web"}, "message": "ok"});
-        assert_eq!(
-            table("Event", &[ev], "1", None)["rows"][0]["cells"][3],
-            "pod/web"
-        );
+    fn selectors_and_labels_read_like_kubectl() {
+        let s = json!({"matchLabels": {"app": "web"}, "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["b", "a"]},
+            {"key": "canary", "operator": "DoesNotExist"}]});
+        assert_eq!(format_selector(Some(&s)), "app=web,!canary,tier in (a,b)");
+        assert_eq!(format_labels(Some(&json!({}))), "<none>");
+        assert_eq!(format_labels(Some(&json!({"b": "2", "a": "1"}))), "a=1,b=2");
     }
 
     #[test]
-    fn pods_show_ready_status_restarts() {
-        let pod = json!({"metadata": {"name": "web"}, "spec": {"containers": [{}, {}]},
-            "status": {"phase": "Running", "containerStatuses": [{"ready": true, "restartCount": 2}, {"ready": false, "restartCount": 1}]}});
-        let t = table("Pod", &[pod], "9", None);
-        let cells = t["rows"][0]["cells"].as_array().unwrap();
-        assert_eq!(
-            cells[..4],
-            [json!("web"), json!("1/2"), json!("Running"), json!(3)]
-        );
-        assert_eq!(
-            t["columnDefinitions"][5]["priority"], 1,
-            "IP only with -o wide"
-        );
+    fn unknown_kinds_get_name_and_age() {
+        let c = cells("Widget", json!({"metadata": {"name": "w"}}));
+        assert_eq!(c, [json!("w"), json!("<unknown>")]);
     }
 }

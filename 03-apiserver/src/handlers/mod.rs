@@ -66,6 +66,11 @@ impl ApiRequest {
         crate::tables::wants_table(accept)
     }
 
+    /// What a Table's rows carry (`?includeObject=`).
+    pub fn row_object(&self) -> crate::tables::RowObject {
+        crate::tables::RowObject::from_param(self.param("includeObject"))
+    }
+
     /// A query parameter, or `""`.
     pub fn param(&self, name: &str) -> &str {
         self.query.get(name).map(String::as_str).unwrap_or("")

@@ -57,6 +57,7 @@ pub async fn get_shaped(
         std::slice::from_ref(&reply.body),
         rv,
         None,
+        request.row_object(),
     )))
 }
 
@@ -157,6 +158,7 @@ pub async fn list(
             &items,
             &revision.to_string(),
             next.as_deref(),
+            request.row_object(),
         );
         return Ok(Reply::ok(table));
     }

@@ -147,7 +147,7 @@ async fn start(
                 after,
                 resource,
                 bookmark_every: bookmarks.then_some(state.bookmark_interval),
-                table: request.wants_table(),
+                table: request.wants_table().then(|| request.row_object()),
             };
             tokio::spawn(stream.run(initial, backlog, receiver, timeout));
         }
@@ -169,8 +169,9 @@ struct ClientStream {
     after: i64,
     resource: &'static Resource,
     bookmark_every: Option<Duration>,
-    /// Send each object as a one-row Table (`kubectl get -w`).
-    table: bool,
+    /// Send each object as a one-row Table (`kubectl get -w`), its row
+    /// carrying what `includeObject` asked for.
+    table: Option<crate::tables::RowObject>,
 }
 
 impl ClientStream {
@@ -190,9 +191,9 @@ impl ClientStream {
 
     /// One event line, the object shaped as the client asked.
     fn event(&self, kind: &str, object: Value) -> Bytes {
-        if !self.table {
+        let Some(row_object) = self.table else {
             return line(kind, object);
-        }
+        };
         let rv = object
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -200,7 +201,7 @@ impl ClientStream {
             .to_string();
         line(
             kind,
-            crate::tables::table(self.resource.kind, &[object], &rv, None),
+            crate::tables::table(self.resource.kind, &[object], &rv, None, row_object),
         )
     }
 
