@@ -11,6 +11,7 @@
 //! The verbs live in [`read`], [`mod@write`], [`watch`] and [`subresources`];
 //! this module only dispatches and shapes replies.
 
+pub mod graceful;
 pub mod namespaces;
 pub mod path;
 pub mod read;
