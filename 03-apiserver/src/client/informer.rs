@@ -266,7 +266,8 @@ impl Informer {
                     .watch_selected(
                         self.resource,
                         ns,
-                        (&self.labels, &self.fields),
+                        &self.labels,
+                        &self.fields,
                         &version,
                         timeout,
                     )

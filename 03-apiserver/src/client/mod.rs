@@ -273,16 +273,17 @@ impl Client {
         resource_version: &str,
         timeout_secs: u64,
     ) -> Result<WatchStream, ClientError> {
-        self.watch_selected(resource, ns, (labels, ""), resource_version, timeout_secs)
+        self.watch_selected(resource, ns, labels, "", resource_version, timeout_secs)
             .await
     }
 
-    /// A watch with a label and a field selector, `(labels, fields)`.
+    /// A watch with a label and a field selector (either may be empty).
     pub async fn watch_selected(
         &self,
         resource: &Resource,
         ns: Option<&str>,
-        (labels, fields): (&str, &str),
+        labels: &str,
+        fields: &str,
         resource_version: &str,
         timeout_secs: u64,
     ) -> Result<WatchStream, ClientError> {
