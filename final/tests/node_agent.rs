@@ -22,7 +22,6 @@ use orc_testkit::{Etcd, require_command};
 use serde_json::{Value, json};
 
 const NODE: &str = "node-e2e";
-const PORT: u16 = 10250;
 const LONG: Duration = Duration::from_secs(60);
 
 /// An API server on its own etcd.
@@ -91,7 +90,9 @@ struct AgentProcess {
 }
 
 impl AgentProcess {
-    fn start(node: &Node, api: &ApiServer, log_name: &str) -> AgentProcess {
+    /// Starts `orc agent` for `node`, its HTTP port on `port` (a free one:
+    /// tests run in parallel, so not the kubelet's 10250).
+    fn start(node: &Node, api: &ApiServer, port: u16, log_name: &str) -> AgentProcess {
         let log = node.dir.path().join(log_name);
         let out = std::fs::File::create(&log).unwrap();
         let c = &node.config;
@@ -114,7 +115,7 @@ impl AgentProcess {
             .arg("--node-netns")
             .arg(&c.node_netns)
             .args(["--cgroup-root", &c.cgroup_root, "--bridge", &c.bridge])
-            .args(["--port", &PORT.to_string()])
+            .args(["--port", &port.to_string()])
             .args(["--sync-period", "200ms", "--lease-period", "1s"])
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -199,7 +200,8 @@ fn kubeconfig(dir: &Path, api: &ApiServer) -> std::path::PathBuf {
 async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
     let node = Node::new();
     let api = ApiServer::start().await;
-    let mut agent = AgentProcess::start(&node, &api, "agent.log");
+    let port = orc_testkit::ports::free_port();
+    let mut agent = AgentProcess::start(&node, &api, port, "agent.log");
 
     // 1. The Node: capacity, addresses, pod CIDR, the agent's port, Ready.
     let node_obj = api
@@ -217,7 +219,7 @@ async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
         status["addresses"][0],
         json!({"type": "InternalIP", "address": "127.0.0.1"})
     );
-    assert_eq!(status["daemonEndpoints"]["kubeletEndpoint"]["Port"], PORT);
+    assert_eq!(status["daemonEndpoints"]["kubeletEndpoint"]["Port"], port);
     assert!(
         status["nodeInfo"]["containerRuntimeVersion"]
             .as_str()
@@ -227,6 +229,12 @@ async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
     let pod_cidr = node.config.pod_cidr.to_string();
     assert_eq!(node_obj["spec"]["podCIDR"], json!(pod_cidr));
     assert_eq!(node_obj["spec"]["podCIDRs"], json!([pod_cidr]));
+
+    // What an operator sees.
+    let config = kubeconfig(node.dir.path(), &api);
+    let nodes = kubectl(&config, &["get", "nodes"]).await;
+    let row = nodes.lines().find(|l| l.starts_with(NODE)).unwrap_or("");
+    assert!(row.contains(" Ready "), "kubectl get nodes:\n{nodes}");
 
     // 2. The Lease: held by the node, owned by the Node, renewed.
     let lease_path =
@@ -310,7 +318,7 @@ async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
     let before = container_ids(&node);
     assert_eq!(before.len(), 4, "{before:?}");
     agent.stop();
-    let mut agent = AgentProcess::start(&node, &api, "agent-restarted.log");
+    let mut agent = AgentProcess::start(&node, &api, port, "agent-restarted.log");
     // Renewed again by the new agent, which has synced by then several times.
     let renewed = api.get(&lease_path).await.unwrap()["spec"]["renewTime"]
         .as_str()
@@ -335,21 +343,8 @@ async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
 
     // 5. `kubectl delete pod` marks the pod; the agent stops it and deletes
     // the object; kubectl waits for that.
-    let kubectl = require_command("kubectl");
-    let config = kubeconfig(node.dir.path(), &api);
     let deleting = Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(kubectl)
-            .arg(format!("--kubeconfig={}", config.display()))
-            .args(["delete", "pod", "web", "--timeout=60s"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let text = kubectl(&config, &["delete", "pod", "web", "--timeout=60s"]).await;
     assert!(text.contains("pod \"web\" deleted"), "{text}");
     println!(
         "kubectl delete pod web (grace 1 s): {:?}",
@@ -390,6 +385,26 @@ async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
     );
     let ipam: Value = serde_json::from_slice(&std::fs::read(node.layout.ipam()).unwrap()).unwrap();
     assert_eq!(ipam["allocations"], json!({}), "addresses left");
+}
+
+/// Runs the installed kubectl off the async runtime; insists it succeeds
+/// and answers what it printed.
+async fn kubectl(config: &Path, args: &[&str]) -> String {
+    let mut command = Command::new(require_command("kubectl"));
+    command
+        .arg(format!("--kubeconfig={}", config.display()))
+        .arg(format!(
+            "--cache-dir={}",
+            config.with_file_name("kube-cache").display()
+        ))
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kubectl {args:?}: {text}");
+    text
 }
 
 fn agent_node_ready(node: &Value) -> bool {
