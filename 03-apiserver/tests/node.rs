@@ -89,6 +89,7 @@ async fn a_node_registers_heartbeats_and_registers_again() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut changed = config("n1");
     changed.identity.pod_cidr = "10.244.4.0/24".into();
+    changed.status_period = Duration::from_millis(300);
     let node = NodeAgent::start(client, changed).await.unwrap();
     let (_, again) = s.get("/api/v1/nodes/n1").await;
     assert_eq!(again["metadata"]["uid"], stored["metadata"]["uid"]);
@@ -98,6 +99,22 @@ async fn a_node_registers_heartbeats_and_registers_again() {
         ready(&again)["lastHeartbeatTime"],
         ready(&stored)["lastHeartbeatTime"]
     );
+
+    // A deleted Node comes back at the next status post, and the Lease
+    // names the new Node as its owner.
+    assert_eq!(s.delete("/api/v1/nodes/n1").await.0, 200);
+    let mut new_uid = Value::Null;
+    eventually("the node registers again", async || {
+        let (code, n) = s.get("/api/v1/nodes/n1").await;
+        new_uid = n["metadata"]["uid"].clone();
+        code == 200 && new_uid != stored["metadata"]["uid"]
+    })
+    .await;
+    eventually("the lease follows the new node", async || {
+        let (_, l) = s.get(lease).await;
+        l["metadata"]["ownerReferences"][0]["uid"] == new_uid
+    })
+    .await;
     node.stop(Duration::from_secs(1)).await;
 }
 

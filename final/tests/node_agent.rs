@@ -307,6 +307,18 @@ async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
     api.wait_for(&format!("{pods}/web2"), LONG, running).await;
     println!("web2: created to Running: {:?}", warm_at.elapsed());
 
+    // A status is sent when it changes, not at every sync (every 200 ms here).
+    let version = |pod: &Value| pod["metadata"]["resourceVersion"].clone();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = version(&api.get(&format!("{pods}/web2")).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later = api.get(&format!("{pods}/web2")).await.unwrap();
+    assert_eq!(
+        version(&later),
+        settled,
+        "no status update without a change"
+    );
+
     let elsewhere = api.get(&format!("{pods}/elsewhere")).await.unwrap();
     assert_eq!(
         elsewhere["status"],

@@ -187,8 +187,15 @@ async fn heartbeat(
         }
         let due = last_status.elapsed() >= config.status_period;
         match registration.refresh(&client, due).await {
-            Ok(()) if due => last_status = Instant::now(),
-            Ok(()) => {}
+            Ok(registered_again) => {
+                if due {
+                    last_status = Instant::now();
+                }
+                if let Some(node) = registered_again {
+                    let uid = node["metadata"]["uid"].as_str().unwrap_or("");
+                    lease = NodeLease::new(&config.identity.name, uid);
+                }
+            }
             Err(error) => tracing::warn!(%error, "posting the node status failed"),
         }
     }

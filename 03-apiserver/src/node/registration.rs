@@ -207,16 +207,22 @@ impl Registration {
     // ANCHOR_END: register
 
     /// Posts the status if a fact changed or `heartbeat` says it is time.
-    pub async fn refresh(&mut self, client: &Client, heartbeat: bool) -> Result<(), ClientError> {
+    /// Answers the new Node when it had to be registered again (someone
+    /// deleted it): it has a new uid, which the Lease's owner must name.
+    pub async fn refresh(
+        &mut self,
+        client: &Client,
+        heartbeat: bool,
+    ) -> Result<Option<Value>, ClientError> {
         let machine = Machine::read();
         let status = node_status(&self.node, &machine, "", &self.since);
         if !heartbeat && self.last_facts.as_ref() == Some(&facts(&status)) {
-            return Ok(());
+            return Ok(None);
         }
         match self.post_status(client, &machine).await {
-            // Someone deleted the Node: register again, as a restarted kubelet would.
-            Err(e) if e.is_not_found() => self.register(client).await.map(|_| ()),
-            other => other.map(|_| ()),
+            Ok(_) => Ok(None),
+            Err(e) if e.is_not_found() => self.register(client).await.map(Some),
+            Err(e) => Err(e),
         }
     }
 
