@@ -123,6 +123,9 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
     let s = TestServer::start().await;
     let client = Client::new(s.url(""));
     let (_, mine) = s.post(PODS, &bound_pod("mine", "n1")).await;
+    let mut host_network = bound_pod("host-network", "n1");
+    host_network["spec"]["hostNetwork"] = json!(true);
+    s.post(PODS, &host_network).await;
     s.post(PODS, &bound_pod("theirs", "n2")).await;
     s.post(PODS, &common::pod("unbound")).await;
     let node = NodeAgent::start(client, config("n1")).await.unwrap();
@@ -137,6 +140,17 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
         .collect();
     assert_eq!(names, ["mine"]);
     let pod = snapshot.pods[0].clone();
+    // The one orc cannot run is refused, and marked Failed in the API.
+    assert_eq!(snapshot.errors[0].field, "spec.hostNetwork");
+    eventually("the refused pod is Failed", async || {
+        let (_, p) = s.get(&format!("{PODS}/host-network")).await;
+        p["status"]["phase"] == "Failed"
+    })
+    .await;
+    let (_, refused) = s.get(&format!("{PODS}/host-network")).await;
+    assert_eq!(refused["status"]["reason"], "Unsupported");
+    let message = refused["status"]["message"].as_str().unwrap();
+    assert!(message.contains("spec.hostNetwork"), "{message}");
     assert_eq!(pod.metadata.uid, mine["metadata"]["uid"].as_str().unwrap());
 
     // A status handed to the sink reaches the API, with the node's address.

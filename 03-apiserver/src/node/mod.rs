@@ -136,7 +136,7 @@ impl NodeAgent {
     /// The pods bound to this node, for the agent.
     pub fn pod_source(&self) -> Box<dyn PodSource> {
         let name = self.node["metadata"]["name"].as_str().unwrap_or("");
-        Box::new(ApiPodSource::new(name, self.cache.clone()))
+        Box::new(ApiPodSource::new(name, self.cache.clone()).rejecting_through(self.sink.clone()))
     }
 
     /// Where the agent hands pod statuses.

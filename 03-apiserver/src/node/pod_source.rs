@@ -15,6 +15,11 @@
 //! A pod with a `deletionTimestamp` is being deleted gracefully: it is
 //! reported as [`Terminating`] with its `deletionGracePeriodSeconds`, and
 //! the agent stops it.
+//!
+//! A pod the agent cannot run must not look merely slow: like a kubelet
+//! whose admission refuses a pod, the source has its status set to
+//! `Failed`, with the reason in the message (through the status sink, once
+//! per pod).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,12 +31,15 @@ use orc_pod::source::{
 };
 use serde_json::Value;
 
+use super::status_sync::ApiStatusSink;
 use crate::client::informer::Cache;
 
 /// Desired pods from an informer's cache of the node's pods.
 pub struct ApiPodSource {
     node: String,
     cache: Arc<Cache>,
+    /// Where pods that cannot run are reported as `Failed`.
+    rejections: Option<Arc<ApiStatusSink>>,
 }
 
 impl ApiPodSource {
@@ -40,7 +48,14 @@ impl ApiPodSource {
         ApiPodSource {
             node: node.into(),
             cache,
+            rejections: None,
         }
+    }
+
+    /// Also marks the pods it cannot run `Failed` through `sink`.
+    pub fn rejecting_through(mut self, sink: Arc<ApiStatusSink>) -> ApiPodSource {
+        self.rejections = Some(sink);
+        self
     }
 }
 
@@ -63,7 +78,13 @@ impl PodSource for ApiPodSource {
             }
             match agent_pod(&object) {
                 Ok(pod) => snapshot.pods.push(pod),
-                Err(errors) => snapshot.errors.extend(errors),
+                Err(errors) => {
+                    if let Some(sink) = &self.rejections {
+                        let why: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                        sink.reject(&object, &why.join("; "));
+                    }
+                    snapshot.errors.extend(errors);
+                }
             }
         }
         snapshot

@@ -19,7 +19,7 @@
 //! *mirror pod* (an API object the kubelet creates to show it), which orc
 //! does not build yet.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
@@ -46,6 +46,10 @@ enum Work {
     Delete { namespace: String, name: String },
 }
 
+/// The `status.reason` of a pod the agent refuses (orc's own word; a
+/// kubelet names the admission check that failed, e.g. `OutOfcpu`).
+pub const REJECTED_REASON: &str = "Unsupported";
+
 /// The status manager: statuses queued by uid, sent by [`Self::run`].
 pub struct ApiStatusSink {
     /// The node's address, reported as every pod's `hostIP`.
@@ -56,6 +60,9 @@ pub struct ApiStatusSink {
     /// The newest work per pod uid. A std Mutex: held for a map operation,
     /// never across an `.await`.
     pending: Mutex<HashMap<String, Work>>,
+    /// Uids of the pods already reported `Failed` because the agent cannot
+    /// run them: the source finds them again at every sync.
+    rejected: Mutex<HashSet<String>>,
 }
 
 impl ApiStatusSink {
@@ -65,8 +72,39 @@ impl ApiStatusSink {
             cache,
             queue: Arc::new(WorkQueue::new()),
             pending: Mutex::new(HashMap::new()),
+            rejected: Mutex::new(HashSet::new()),
         }
     }
+
+    // ANCHOR: reject
+    /// Marks API pod `object` `Failed`, once: the agent cannot run it
+    /// (`message` says why, with field paths). A kubelet does the same when
+    /// its admission refuses a pod, so the pod's owner (a ReplicaSet, a
+    /// user) sees the refusal instead of a pod forever `Pending`.
+    pub fn reject(&self, object: &Value, message: &str) {
+        let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let uid = text("/metadata/uid");
+        let first = self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_string());
+        if !first || text("/status/phase") == "Failed" {
+            return;
+        }
+        let work = Work::Status {
+            namespace: text("/metadata/namespace").into(),
+            name: text("/metadata/name").into(),
+            status: json!({
+                "phase": "Failed",
+                "reason": REJECTED_REASON,
+                "message": format!("orc cannot run this pod: {message}"),
+                "hostIP": self.host_ip.to_string(),
+            }),
+        };
+        self.enqueue(uid, work);
+    }
+    // ANCHOR_END: reject
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Work>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
