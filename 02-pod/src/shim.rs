@@ -27,14 +27,21 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-/// What the shim needs to run one container.
-#[derive(Debug, Clone)]
+/// What the shim needs to run one container; also its command line
+/// (`shim --runtime P --root R --id I --bundle B --log L`), so every
+/// binary that can be a shim (`orc-agent`, `orc`) parses it alike.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ShimArgs {
+    #[arg(long)]
     pub runtime: PathBuf,
+    #[arg(long)]
     pub root: PathBuf,
+    #[arg(long)]
     pub id: String,
     /// The bundle; `started` and `exit.json` are written next to `config.json`.
+    #[arg(long)]
     pub bundle: PathBuf,
+    #[arg(long)]
     pub log: PathBuf,
 }
 

@@ -20,6 +20,21 @@ use crate::pod_spec::Pod;
 pub struct SourceSnapshot {
     pub pods: Vec<Pod>,
     pub errors: Vec<ManifestError>,
+    /// Pods the source still holds but that are being deleted: the API
+    /// server's graceful deletion marks a pod with a `deletionTimestamp`
+    /// and leaves it to the node to stop it. They are not desired any more;
+    /// the agent stops them with the grace period given here, and then
+    /// tells its status sinks that they are gone (chapter 03). Static
+    /// manifests never have any: a removed file is simply gone.
+    pub terminating: Vec<Terminating>,
+}
+
+/// A pod being deleted, by uid, and how long its containers get between
+/// SIGTERM and SIGKILL (`metadata.deletionGracePeriodSeconds`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terminating {
+    pub uid: String,
+    pub grace: std::time::Duration,
 }
 
 /// A provider of desired pods.

@@ -41,6 +41,9 @@
 //! - [`tls`]: HTTPS, so bearer tokens are not sent in clear.
 //! - [`client`]: the other side: a client, the informer (list, watch,
 //!   cache, re-list on 410) and the work queue later components build on.
+//! - [`node`]: chapter 02's node agent on the API: Node registration, the
+//!   Lease heartbeat, pods from an informer, statuses to the `status`
+//!   subresource, and the last step of graceful pod deletion.
 //!
 //! ## What it leaves out
 //!
@@ -48,8 +51,7 @@
 //! typed commands such as `kubectl create deployment` fail cleanly),
 //! OpenAPI schemas (`kubectl explain`), client certificates, authorization
 //! (every authenticated user may do everything), encryption key rotation,
-//! graceful pod deletion (pods go away at once unless they have
-//! finalizers), delete `propagationPolicy` (accepted and ignored until the
+//! delete `propagationPolicy` (accepted and ignored until the
 //! garbage collector of chapter 05), the `Terminating` phase of namespaces
 //! (a namespace delete sweeps its contents at once, see
 //! `handlers/namespaces.rs`), and `deletecollection`.
@@ -64,6 +66,7 @@ pub mod encryption;
 pub mod handlers;
 pub mod meta;
 pub mod metrics;
+pub mod node;
 pub mod openapi;
 pub mod patch;
 pub mod resources;

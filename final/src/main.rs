@@ -6,16 +6,17 @@
 //! orc demo            the most complete demo there is, on an embedded default
 //! orc server          etcd and the API server, with a kubeconfig for kubectl
 //! orc runtime ARGS    the chapter 01 OCI runtime, runc's command line
+//! orc agent           a node: chapter 02's agent on chapter 03's API
 //! orc apply|get|describe|delete|logs
 //!                     the client verbs, kubectl's, against the API server
 //! ```
 //!
-//! Still to come as the chapters land: `orc up` (an all-in-one cluster)
-//! and `orc agent`. The README's status table says what is
-//! built.
+//! Still to come as the chapters land: `orc up` (an all-in-one cluster).
+//! The README's status table says what is built.
 //!
 //! ## Layout
 //!
+//! - [`agent`]: `orc agent`, the node agent on the API.
 //! - [`cli`]: the client verbs, found through a kubeconfig and discovery.
 //! - [`demo`]: `orc demo`, one narrated step per chapter that exists.
 //! - [`etcd`]: running etcd as a child process.
@@ -24,8 +25,11 @@
 //! `main` routes the hidden `init` argument to the runtime first: the
 //! runtime becomes a container by re-executing *this* binary as
 //! `/proc/self/exe init` (chapter 01, "Why the runtime executes itself
-//! again").
+//! again"). Called as `orc-container` (the link `orc agent` makes), `orc`
+//! *is* the runtime, with the runtime's own command line; and the hidden
+//! `orc shim` is each container's shim. So one binary is a whole node.
 
+mod agent;
 mod cli;
 mod demo;
 mod etcd;
@@ -55,6 +59,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Join the cluster as a node: register, heartbeat, run the pods the
+    /// API server binds here.
+    Agent(Box<agent::AgentArgs>),
+    /// A container's shim (run by the agent, see `orc_pod::shim`).
+    #[command(hide = true)]
+    Shim(orc_pod::shim::ShimArgs),
     #[command(flatten)]
     Client(cli::Verb),
 }
@@ -64,9 +74,16 @@ fn main() -> anyhow::Result<()> {
     if args.get(1).map(String::as_str) == Some("init") {
         orc_container::init::main();
     }
+    let called = std::path::Path::new(args.first().map(String::as_str).unwrap_or(""));
+    if called.file_name().and_then(|n| n.to_str()) == Some(agent::RUNTIME_NAME) {
+        orc_container::cli::main(args);
+    }
     match Cli::parse_from(&args).command {
         Command::Demo => demo::run(),
         Command::Server(args) => server::run(args),
+        Command::Agent(agent_args) => agent::run(*agent_args),
+        // The shim forks and waits: it stays single-threaded (no tokio).
+        Command::Shim(shim_args) => std::process::exit(orc_pod::shim::run(&shim_args)),
         Command::Runtime { .. } => {
             // Hand the rest of the command line to the runtime's own parser,
             // named `orc runtime` in its help and errors.

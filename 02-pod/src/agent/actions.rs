@@ -334,11 +334,20 @@ fn is_running(shared: &Shared, id: &str) -> bool {
 // ANCHOR: stop_pod
 /// Stops a pod that is no longer desired: every container gracefully and in
 /// parallel, then the sandbox; then its address, cgroup and directory.
-pub async fn stop_pod(shared: Arc<Shared>, uid: String, observed: ObservedPod) {
+/// `deletion_grace` is the grace period a graceful API delete gave
+/// (`deletionGracePeriodSeconds`); otherwise the pod's own applies.
+pub async fn stop_pod(
+    shared: Arc<Shared>,
+    uid: String,
+    observed: ObservedPod,
+    deletion_grace: Option<Duration>,
+) {
     let pod: Option<Pod> = std::fs::read(shared.layout.pod_spec(&uid))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let grace = pod.as_ref().map(grace).unwrap_or(Duration::from_secs(30));
+    let grace = deletion_grace
+        .or_else(|| pod.as_ref().map(grace))
+        .unwrap_or(Duration::from_secs(30));
     let name = pod
         .as_ref()
         .map(|p| p.full_name())

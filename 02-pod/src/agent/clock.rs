@@ -9,6 +9,23 @@
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+/// Parses a period given on a command line: `500ms`, `10s`, `2m`, or bare
+/// seconds (the agent's `--sync-period`, `--lease-period`...).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let wrong = || format!("{text:?}: expected a duration such as 500ms, 10s or 2m");
+    let n: u64 = number.parse().map_err(|_| wrong())?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(wrong()),
+    }
+}
+
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync {
     fn now(&self) -> SystemTime;
@@ -50,4 +67,18 @@ pub fn rfc3339(time: SystemTime) -> String {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     orc_container::state::rfc3339(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("soon").is_err());
+    }
 }

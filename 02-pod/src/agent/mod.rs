@@ -7,7 +7,13 @@
 //!    pods to stop ([`sync::pods_to_stop`]),
 //! 4. hands each pod's actions to a task of its own ([`actions`]), so a pod
 //!    waiting out a 30 s grace period does not hold up the others,
-//! 5. starts and stops probe workers, and writes each pod's status ([`report`]).
+//! 5. starts and stops probe workers, and writes each pod's status ([`report`]),
+//!    handing the ones that changed to its [`StatusSink`]s.
+//!
+//! A pod a source reports as *terminating* (deleted through the API, with a
+//! grace period) is stopped like any pod that is no longer desired, with
+//! that grace period; once nothing of it is left, the sinks hear
+//! [`StatusSink::pod_terminated`] so the API object can go.
 //!
 //! Nothing is remembered between syncs that cannot be observed again, so
 //! the loop is level-triggered: a missed event, a crashed action or an
@@ -33,9 +39,11 @@ use crate::pod_spec::Pod;
 use crate::probes::{ProbeKey, ProbeKind, ProbeTarget, Prober};
 use crate::runtime::{RuntimeClient, RuntimeError};
 use crate::source::{ManifestError, PodSource};
+use crate::status::PodStatus;
 use crate::{Ipv4Cidr, NetError, NodeConfig, NodeNetwork};
 use clock::Clock;
 use layout::StateLayout;
+pub use report::StatusSink;
 use sync::{RunState, Waiting};
 
 /// Everything the agent needs to know about its node.
@@ -97,6 +105,12 @@ pub struct Agent {
     in_flight: HashMap<String, tokio::task::JoinHandle<()>>,
     /// The manifest errors last reported, so each is logged once.
     reported_errors: Vec<ManifestError>,
+    /// Where statuses go besides their files (chapter 03: the API server).
+    sinks: Vec<Arc<dyn StatusSink>>,
+    /// The status last handed to the sinks, by pod uid: only changes are
+    /// handed over. In memory only: after a restart every status is handed
+    /// over once more, which repairs whatever the last agent missed.
+    reported: HashMap<String, PodStatus>,
 }
 
 impl Agent {
@@ -142,7 +156,15 @@ impl Agent {
             sources,
             in_flight: HashMap::new(),
             reported_errors: vec![],
+            sinks: vec![],
+            reported: HashMap::new(),
         })
+    }
+
+    /// Also hands pod statuses (when they change) and finished
+    /// terminations to `sink`.
+    pub fn add_status_sink(&mut self, sink: Arc<dyn StatusSink>) {
+        self.sinks.push(sink);
     }
 
     /// The state shared with pod tasks (for tests and the CLI).
@@ -173,7 +195,7 @@ impl Agent {
     pub fn sync_once(&mut self) -> Result<(), AgentError> {
         self.in_flight.retain(|_, task| !task.is_finished());
         let shared = Arc::clone(&self.shared);
-        let desired = self.desired_pods();
+        let (desired, terminating) = self.desired_pods();
         let now = shared.clock.now();
         let observed = observe::observe(&shared.runtime.list()?, now);
         let pod_ips: BTreeMap<String, std::net::Ipv4Addr> =
@@ -194,22 +216,40 @@ impl Agent {
                 Arc::clone(&shared),
                 uid.clone(),
                 observed_pod,
+                terminating.get(&uid).copied(),
             ));
             self.in_flight.insert(uid, task);
         }
+        // Deleted pods with nothing left here: the API object may go now.
+        for uid in terminating.keys() {
+            if !actual.contains(uid) && !self.in_flight.contains_key(uid) {
+                for sink in &self.sinks {
+                    sink.pod_terminated(uid);
+                }
+            }
+        }
+        self.reported.retain(|uid, _| desired.contains_key(uid));
 
         let mut probes = vec![];
         for (uid, pod) in &desired {
             let observed_pod = observed.get(uid).cloned().unwrap_or_default();
             let unhealthy = self.unhealthy(pod, &observed_pod);
             let plan = sync::compute_pod_actions(pod, &observed_pod, &unhealthy, now);
-            report::write_status(
+            let status = report::write_status(
                 &shared,
                 pod,
                 &observed_pod,
                 &plan,
                 pod_ips.get(uid).copied(),
             );
+            if let Some(status) = status {
+                if self.reported.get(uid) != Some(&status) {
+                    for sink in &self.sinks {
+                        sink.status_changed(pod, &status);
+                    }
+                    self.reported.insert(uid.clone(), status);
+                }
+            }
             probes.extend(self.probes_for(pod, &observed_pod, pod_ips.get(uid).copied()));
             if plan.actions.is_empty() || self.in_flight.contains_key(uid) {
                 continue;
@@ -252,10 +292,12 @@ impl Agent {
         Ok(())
     }
 
-    /// All sources' pods by uid; errors are logged once and written to
+    /// All sources' pods by uid, and the grace period of each terminating
+    /// pod by uid; errors are logged once and written to
     /// `manifest-errors.json`.
-    fn desired_pods(&mut self) -> BTreeMap<String, Pod> {
+    fn desired_pods(&mut self) -> (BTreeMap<String, Pod>, BTreeMap<String, Duration>) {
         let mut pods = BTreeMap::new();
+        let mut terminating = BTreeMap::new();
         let mut errors = vec![];
         for source in &self.sources {
             let snapshot = source.snapshot();
@@ -263,7 +305,12 @@ impl Agent {
             for pod in snapshot.pods {
                 pods.insert(pod.metadata.uid.clone(), pod);
             }
+            for t in snapshot.terminating {
+                terminating.insert(t.uid, t.grace);
+            }
         }
+        // A pod being deleted is not desired, whatever another source says.
+        pods.retain(|uid, _| !terminating.contains_key(uid));
         if errors != self.reported_errors {
             for e in errors.iter().filter(|e| !self.reported_errors.contains(e)) {
                 tracing::warn!("manifest not used: {e}");
@@ -272,7 +319,7 @@ impl Agent {
             let _ = layout::write_atomic(&self.shared.layout.manifest_errors(), &json);
             self.reported_errors = errors;
         }
-        pods
+        (pods, terminating)
     }
 
     /// Names of the containers whose current run failed its liveness probe.

@@ -1,8 +1,10 @@
 //! Turning what was observed into the pod's Kubernetes status.
 //!
 //! Written to `pods/<uid>/status.json` at every sync (only when it
-//! changed). `orc-agent pods` renders these files like `kubectl get pods`;
-//! chapter 03 sends the same objects to the API server.
+//! changed). `orc-agent pods` renders these files like `kubectl get pods`.
+//! The same objects also go to every [`StatusSink`] the agent was given:
+//! chapter 03's sends them to the API server as each pod's `status`
+//! subresource, as the kubelet's status manager does.
 
 use std::net::Ipv4Addr;
 
@@ -34,18 +36,36 @@ pub fn read_statuses(layout: &StateLayout) -> Vec<(Pod, PodStatus)> {
     pods
 }
 
-/// Computes the pod's status and writes it (and the pod spec) to disk.
+// ANCHOR: status_sink
+/// Where pod statuses go besides their files: the seam chapter 03 plugs
+/// the API server into. Both calls come from the sync loop, so they must
+/// return at once: a sink that talks to a server queues the work.
+pub trait StatusSink: Send + Sync {
+    /// `pod`'s status differs from the one last handed over (every pod's
+    /// status is handed over once after the agent starts, so a restarted
+    /// agent repairs whatever it missed).
+    fn status_changed(&self, pod: &Pod, status: &PodStatus);
+    /// A pod its source reported as terminating has nothing left on the
+    /// node: no container, no address, no directory. Called at every sync
+    /// while the source still reports it (level, not edge), so a sink that
+    /// lost the call to a restart gets it again.
+    fn pod_terminated(&self, uid: &str);
+}
+// ANCHOR_END: status_sink
+
+/// Computes the pod's status and writes it (and the pod spec) to disk;
+/// returns the status (`None` when the pod's directory cannot be made).
 pub fn write_status(
     shared: &Shared,
     pod: &Pod,
     observed: &ObservedPod,
     plan: &PodPlan,
     pod_ip: Option<Ipv4Addr>,
-) {
+) -> Option<PodStatus> {
     let uid = &pod.metadata.uid;
     let dir = shared.layout.pod(uid);
     if std::fs::create_dir_all(&dir).is_err() {
-        return;
+        return None;
     }
     let spec_path = shared.layout.pod_spec(uid);
     if !spec_path.exists() {
@@ -58,6 +78,7 @@ pub fn write_status(
     if std::fs::read(&path).ok().as_deref() != Some(json.as_slice()) {
         let _ = write_atomic(&path, &json);
     }
+    Some(status)
 }
 
 // ANCHOR: pod_status

@@ -107,6 +107,25 @@ pub async fn serve(
         .await
 }
 
+/// Binds `addr` and serves [`router`] there in a task of its own until
+/// `shutdown` completes: how `orc-agent run --listen` and `orc agent` start
+/// it. Answers the address actually bound (port 0 picks one).
+pub async fn spawn(
+    addr: std::net::SocketAddr,
+    layout: StateLayout,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tracing::info!("serving /containerLogs and /healthz on {bound}");
+    let task = tokio::spawn(async move {
+        if let Err(e) = serve(listener, layout, shutdown).await {
+            tracing::error!("the agent's HTTP server on {bound} stopped: {e}");
+        }
+    });
+    Ok((bound, task))
+}
+
 async fn metrics(State(server): State<AgentServer>) -> String {
     format!(
         "# HELP orc_agent_log_streams Container log responses being streamed now.\n\

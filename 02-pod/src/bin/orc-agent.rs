@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use orc_container::image::registry::PullOptions;
 use orc_container::image::{DEFAULT_STORE, Store};
-use orc_pod::agent::clock::SystemClock;
+use orc_pod::agent::clock::{SystemClock, parse_duration};
 use orc_pod::agent::layout::StateLayout;
 use orc_pod::agent::report::read_statuses;
 use orc_pod::agent::server;
@@ -74,18 +74,7 @@ enum Command {
         args: LogArgs,
     },
     #[command(hide = true)]
-    Shim {
-        #[arg(long)]
-        runtime: PathBuf,
-        #[arg(long)]
-        root: PathBuf,
-        #[arg(long)]
-        id: String,
-        #[arg(long)]
-        bundle: PathBuf,
-        #[arg(long)]
-        log: PathBuf,
-    },
+    Shim(shim::ShimArgs),
 }
 
 /// What `orc-agent logs` shows: `kubectl logs`' flags.
@@ -162,35 +151,11 @@ impl NodeArgs {
     }
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("{s:?}: expected e.g. 500ms or 2s"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        _ => Err(format!("{s:?}: expected e.g. 500ms or 2s")),
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         // The shim must stay single-threaded: no tokio, no tracing set-up.
-        Command::Shim {
-            runtime,
-            root,
-            id,
-            bundle,
-            log,
-        } => std::process::exit(shim::run(&shim::ShimArgs {
-            runtime,
-            root,
-            id,
-            bundle,
-            log,
-        })),
+        Command::Shim(args) => std::process::exit(shim::run(&args)),
         Command::Pods => pods(&StateLayout::new(&cli.state)),
         Command::Logs { pod, args } => show_logs(&StateLayout::new(&cli.state), &pod, &args),
         Command::Run {
@@ -205,19 +170,12 @@ fn main() -> anyhow::Result<()> {
             let sources: Vec<Box<dyn PodSource>> = vec![Box::new(ManifestDir::new(manifests))];
             tokio::runtime::Runtime::new()?.block_on(async {
                 if let Some(addr) = listen {
-                    let listener = tokio::net::TcpListener::bind(addr)
+                    let stop = async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    };
+                    server::spawn(addr, StateLayout::new(&cli.state), stop)
                         .await
-                        .with_context(|| format!("listening on {addr}"))?;
-                    tracing::info!("serving container logs on {}", listener.local_addr()?);
-                    let layout = StateLayout::new(&cli.state);
-                    tokio::spawn(async move {
-                        let stop = async {
-                            let _ = tokio::signal::ctrl_c().await;
-                        };
-                        if let Err(e) = server::serve(listener, layout, stop).await {
-                            tracing::error!("agent server: {e}");
-                        }
-                    });
+                        .with_context(|| format!("listening on {addr} (--listen)"))?;
                 }
                 let mut agent = new_agent(config, sources, images).await?;
                 tracing::info!("agent running; Ctrl-C stops the agent and leaves pods running");

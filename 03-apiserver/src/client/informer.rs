@@ -181,6 +181,8 @@ pub struct Informer {
     resource: &'static Resource,
     namespace: Option<String>,
     labels: String,
+    /// A field selector (`spec.nodeName=node-1`), empty for none.
+    fields: String,
     cache: Arc<Cache>,
     /// Each watch asks the server to end after this long; re-watching is
     /// cheap and keeps connections from living forever (client-go uses 5-10
@@ -202,9 +204,17 @@ impl Informer {
             resource,
             namespace: namespace.map(String::from),
             labels: labels.to_string(),
+            fields: String::new(),
             cache: Arc::new(Cache::default()),
             watch_timeout: Duration::from_secs(300),
         }
+    }
+
+    /// Follows only the objects matching field selector `fields` as well:
+    /// how a node agent follows the pods bound to its node.
+    pub fn with_field_selector(mut self, fields: &str) -> Informer {
+        self.fields = fields.to_string();
+        self
     }
 
     /// The cache, for readers.
@@ -217,7 +227,11 @@ impl Informer {
     pub async fn run(self, notify: mpsc::Sender<Notification>) {
         let ns = self.namespace.as_deref();
         'relist: loop {
-            let list = match self.client.list(self.resource, ns, &self.labels).await {
+            let list = match self
+                .client
+                .list_selected(self.resource, ns, &self.labels, &self.fields)
+                .await
+            {
                 Ok(list) => list,
                 Err(error) => {
                     tracing::warn!(%error, resource = self.resource.plural, "informer list failed; retrying");
@@ -249,7 +263,14 @@ impl Informer {
                 let timeout = self.watch_timeout.as_secs().max(1);
                 let mut stream = match self
                     .client
-                    .watch(self.resource, ns, &self.labels, &version, timeout)
+                    .watch_selected(
+                        self.resource,
+                        ns,
+                        &self.labels,
+                        &self.fields,
+                        &version,
+                        timeout,
+                    )
                     .await
                 {
                     Ok(stream) => stream,

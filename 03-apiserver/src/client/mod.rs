@@ -171,10 +171,29 @@ impl Client {
         ns: Option<&str>,
         labels: &str,
     ) -> Result<Value, ClientError> {
-        let query = if labels.is_empty() {
+        self.list_selected(resource, ns, labels, "").await
+    }
+
+    /// LIST with a label and a field selector (either may be empty): a
+    /// node agent asks for `spec.nodeName=<node>`.
+    pub async fn list_selected(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        labels: &str,
+        fields: &str,
+    ) -> Result<Value, ClientError> {
+        let mut terms = vec![];
+        if !labels.is_empty() {
+            terms.push(format!("labelSelector={}", encode(labels)));
+        }
+        if !fields.is_empty() {
+            terms.push(format!("fieldSelector={}", encode(fields)));
+        }
+        let query = if terms.is_empty() {
             String::new()
         } else {
-            format!("?labelSelector={}", encode(labels))
+            format!("?{}", terms.join("&"))
         };
         Self::send(self.request(
             reqwest::Method::GET,
@@ -254,10 +273,25 @@ impl Client {
         resource_version: &str,
         timeout_secs: u64,
     ) -> Result<WatchStream, ClientError> {
+        self.watch_selected(resource, ns, labels, "", resource_version, timeout_secs)
+            .await
+    }
+
+    /// A watch with a label and a field selector (either may be empty).
+    pub async fn watch_selected(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        labels: &str,
+        fields: &str,
+        resource_version: &str,
+        timeout_secs: u64,
+    ) -> Result<WatchStream, ClientError> {
         let query = format!(
-            "?watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={timeout_secs}&labelSelector={}",
+            "?watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={timeout_secs}&labelSelector={}&fieldSelector={}",
             encode(resource_version),
-            encode(labels)
+            encode(labels),
+            encode(fields)
         );
         Self::open_watch(self.request(
             reqwest::Method::GET,

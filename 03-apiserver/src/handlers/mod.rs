@@ -12,6 +12,7 @@
 //! `pods/{name}/log` is [`logs`], which streams from the pod's node;
 //! this module only dispatches and shapes replies.
 
+pub mod graceful;
 pub mod logs;
 pub mod namespaces;
 pub mod path;

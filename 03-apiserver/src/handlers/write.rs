@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use super::graceful::{self, Deletion};
 use super::read::{conflict, resource_version, storage_error};
 use super::{ApiRequest, Reply, target};
 use crate::codec::{Format, decode};
-use crate::meta::{ObjectMeta, new_uid, now_rfc3339, random_suffix};
+use crate::meta::{ObjectMeta, new_uid, now_rfc3339, random_suffix, unix_now};
 use crate::resources::{Resource, lookup};
 use crate::server::AppState;
 use crate::status::{ApiError, Target};
@@ -277,8 +278,12 @@ pub async fn guaranteed_update(
         let mut next = prepare_update(resource, &current, proposed, part)?;
         let warnings = admit(resource, &mut next, Some(&current), directive)?;
         let meta = ObjectMeta::of(&next)?;
-        let result = if meta.deletion_timestamp.is_some() && meta.finalizers.is_empty() {
-            // The last finalizer is gone from an object being deleted: delete it now.
+        let result = if meta.deletion_timestamp.is_some()
+            && meta.finalizers.is_empty()
+            && meta.deletion_grace_period_seconds.unwrap_or(0) == 0
+        {
+            // The last finalizer is gone from an object being deleted: delete
+            // it now. (A pod in its grace period stays: its node deletes it.)
             state
                 .store
                 .delete(&key, revision)
@@ -401,9 +406,12 @@ fn decode_patched(resource: &Resource, patched: Value) -> Result<Value, ApiError
 }
 
 // ANCHOR: delete
-/// DELETE on an object. An object with finalizers is only *marked*
-/// (`deletionTimestamp`); whoever owns a finalizer removes it when done,
-/// and the update that removes the last one deletes the object.
+/// DELETE on an object. A pod bound to a node is only *marked*
+/// (`deletionTimestamp` = now + its grace period) and the node deletes it
+/// once its containers have stopped; an object with finalizers is marked
+/// too, and the update that removes the last finalizer deletes it (see
+/// [`graceful`]). DeleteOptions' `preconditions` (`uid`,
+/// `resourceVersion`) must match, or the answer is 409.
 pub async fn delete(
     state: &AppState,
     resource: &Resource,
@@ -421,6 +429,10 @@ pub async fn delete(
         .and_then(Value::as_str)
         .map(|rv| rv.parse::<i64>().unwrap_or(-1))
         .unwrap_or(0);
+    let uid_precondition = options
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str);
+    let requested_grace = grace_option(request, &options)?;
     let key = storage::key(resource, ns, name);
     for _ in 0..RETRIES {
         let current = state
@@ -432,27 +444,57 @@ pub async fn delete(
         if precondition != 0 && precondition != revision {
             return Err(conflict(resource, name));
         }
-        let mut meta = ObjectMeta::of(&current)?;
-        if !meta.finalizers.is_empty() {
-            if meta.deletion_timestamp.is_some() {
-                return Ok(Reply::ok(current));
+        let meta = ObjectMeta::of(&current)?;
+        if let Some(uid) = uid_precondition.filter(|uid| *uid != meta.uid) {
+            return Err(ApiError::Conflict(
+                target(resource, name),
+                format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta.uid
+                ),
+            ));
+        }
+        let grace = (resource.kind == "Pod")
+            .then(|| graceful::pod_grace_seconds(&current, requested_grace));
+        match graceful::decide(&meta, grace, unix_now()) {
+            Deletion::Pending => return Ok(Reply::ok(current)),
+            Deletion::Mark(marked_meta) => {
+                let mut marked = current.clone();
+                marked_meta.store(&mut marked);
+                match state.store.update(&key, &marked, revision).await {
+                    Ok(stored) => return Ok(Reply::ok(stored)),
+                    Err(StorageError::Conflict) => continue,
+                    Err(e) => return Err(storage_error(e, resource, name)),
+                }
             }
-            meta.deletion_timestamp = Some(now_rfc3339());
-            meta.deletion_grace_period_seconds = Some(0);
-            let mut marked = current.clone();
-            meta.store(&mut marked);
-            match state.store.update(&key, &marked, revision).await {
-                Ok(stored) => return Ok(Reply::ok(stored)),
+            Deletion::Now => match state.store.delete(&key, revision).await {
+                Ok(_) => return Ok(Reply::ok(current)),
                 Err(StorageError::Conflict) => continue,
                 Err(e) => return Err(storage_error(e, resource, name)),
-            }
-        }
-        match state.store.delete(&key, revision).await {
-            Ok(_) => return Ok(Reply::ok(current)),
-            Err(StorageError::Conflict) => continue,
-            Err(e) => return Err(storage_error(e, resource, name)),
+            },
         }
     }
     Err(conflict(resource, name))
 }
 // ANCHOR_END: delete
+
+/// DeleteOptions' `gracePeriodSeconds`, from the query (`?gracePeriodSeconds=`)
+/// or the body; the query wins, as in Kubernetes' parameter decoding.
+fn grace_option(request: &ApiRequest, options: &Value) -> Result<Option<i64>, ApiError> {
+    let query = request.param("gracePeriodSeconds");
+    if !query.is_empty() {
+        return query.parse().map(Some).map_err(|_| {
+            ApiError::BadRequest(format!(
+                "gracePeriodSeconds: {query:?} is not a whole number of seconds"
+            ))
+        });
+    }
+    match options.get("gracePeriodSeconds") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "DeleteOptions.gracePeriodSeconds: {v} is not a whole number of seconds"
+            ))
+        }),
+    }
+}

@@ -1,0 +1,232 @@
+//! `orc agent`: one machine becomes a node of the cluster.
+//!
+//! It composes chapter 02's [`Agent`] (the sync loop, the pod network, the
+//! containers) with chapter 03's [`NodeAgent`] (the Node object, the Lease,
+//! the pods bound to this node, their statuses): what a kubelet is. The
+//! `orc` binary is the whole node: it is also the container runtime (run as
+//! `orc-container`, see [`runtime_link`]) and each container's shim
+//! (`orc shim`), so nothing else needs installing.
+//!
+//! Stopping the agent (Ctrl-C, SIGTERM) leaves the pods running; the next
+//! `orc agent` with the same `--state-dir` adopts them.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use orc_apiserver::client::Client;
+use orc_apiserver::node::{NodeAgent, NodeConfig, NodeIdentity};
+use orc_container::image::registry::PullOptions;
+use orc_container::image::{DEFAULT_STORE, Store};
+use orc_pod::Ipv4Cidr;
+use orc_pod::agent::clock::{SystemClock, parse_duration};
+use orc_pod::agent::layout::StateLayout;
+use orc_pod::agent::{Agent, AgentConfig, server};
+use orc_pod::image::StoreImages;
+use orc_pod::source::{ManifestDir, PodSource};
+
+use crate::cli::kubeconfig;
+
+/// `orc agent`'s flags, named as the kubelet's where there is one.
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// The API server, e.g. `http://127.0.0.1:6443` (default: the
+    /// kubeconfig's current context).
+    #[arg(long, conflicts_with = "kubeconfig")]
+    pub server: Option<String>,
+    /// The kubeconfig naming the API server (default: $KUBECONFIG, else
+    /// ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The Node's name (default: the hostname).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// The node's address, reported as its InternalIP: where the API
+    /// server reaches the agent's port.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub node_ip: Ipv4Addr,
+    /// The block this node's pod addresses come from.
+    #[arg(long, default_value = "10.244.0.0/24")]
+    pub pod_cidr: Ipv4Cidr,
+    /// Every node's pods together: traffic to it is not masqueraded.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    pub cluster_cidr: Ipv4Cidr,
+    /// Pods, logs, the runtime's state and the IPAM file.
+    #[arg(long, default_value = "/var/lib/orc/agent")]
+    pub state_dir: PathBuf,
+    /// The image store (chapter 01's, shared with `orc runtime image`).
+    #[arg(long, default_value = DEFAULT_STORE)]
+    pub images: PathBuf,
+    /// Never pull: an image not in the store fails with `ErrImagePull`.
+    #[arg(long)]
+    pub no_pull: bool,
+    /// The port of the agent's HTTP server (logs, health), reported in the
+    /// Node's `daemonEndpoints`: the kubelet's 10250.
+    #[arg(long, default_value_t = 10250)]
+    pub port: u16,
+    /// Static pod manifests to run besides the API's pods (the kubelet's
+    /// `--pod-manifest-path`). Their status stays on the node: there are no
+    /// mirror pods yet.
+    #[arg(long)]
+    pub manifests: Option<PathBuf>,
+    /// The node's network namespace (default: the agent's own).
+    #[arg(long)]
+    pub node_netns: Option<PathBuf>,
+    #[arg(long, default_value = "orc0")]
+    pub bridge: String,
+    /// The cgroup every pod lives under (the kubelet's `kubepods`).
+    #[arg(long, default_value = "orc")]
+    pub cgroup_root: String,
+    /// How often the sync loop runs.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub sync_period: Duration,
+    /// How often the node's Lease is renewed.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub lease_period: Duration,
+    /// How often the Node status is posted when nothing changed.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub node_status_period: Duration,
+}
+
+/// The name `orc` answers to as the container runtime.
+pub const RUNTIME_NAME: &str = "orc-container";
+
+/// Runs the agent until SIGINT or SIGTERM.
+pub fn run(args: AgentArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    tokio::runtime::Runtime::new()?.block_on(serve(args))
+}
+
+async fn serve(args: AgentArgs) -> Result<()> {
+    let client = connect(&args)?;
+    let me = std::env::current_exe().context("finding the orc binary's own path")?;
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let node_name = args.node_name.clone().unwrap_or_else(|| hostname.clone());
+    let store = Store::open(&args.images)
+        .with_context(|| format!("opening the image store {}", args.images.display()))?;
+    let images = Arc::new(StoreImages::new(
+        store,
+        (!args.no_pull).then(PullOptions::default),
+    ));
+    let config = AgentConfig {
+        state_dir: args.state_dir.clone(),
+        runtime_program: runtime_link(&args.state_dir, &me)?,
+        shim_program: me,
+        node_netns: args
+            .node_netns
+            .clone()
+            .unwrap_or_else(|| orc_pod::netns::HOST_NETNS.into()),
+        pod_cidr: args.pod_cidr,
+        cluster_cidr: args.cluster_cidr,
+        bridge: args.bridge.clone(),
+        cgroup_root: args.cgroup_root.clone(),
+        sync_period: args.sync_period,
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    let node_config = NodeConfig {
+        identity: NodeIdentity {
+            name: node_name,
+            ip: args.node_ip,
+            hostname,
+            pod_cidr: args.pod_cidr.to_string(),
+            port: args.port,
+            runtime_version: format!("orc://{version}"),
+            agent_version: format!("v{version}"),
+        },
+        lease_period: args.lease_period,
+        status_period: args.node_status_period,
+    };
+
+    // ANCHOR: compose
+    let node = NodeAgent::start(client, node_config).await?;
+    let mut sources: Vec<Box<dyn PodSource>> = vec![node.pod_source()];
+    if let Some(dir) = &args.manifests {
+        sources.push(Box::new(ManifestDir::new(dir)));
+    }
+    let mut agent = Agent::new(config, sources, images, Arc::new(SystemClock)).await?;
+    agent.add_status_sink(node.status_sink());
+    // ANCHOR_END: compose
+
+    // The HTTP server the API server forwards `kubectl logs` to, on the
+    // address and port the Node reports (InternalIP, daemonEndpoints).
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let addr = std::net::SocketAddr::from((args.node_ip, args.port));
+    let layout = StateLayout::new(&args.state_dir);
+    let (_, server) = server::spawn(addr, layout, async {
+        let _ = server_stopped.await;
+    })
+    .await
+    .with_context(|| format!("listening on {addr} (--node-ip and --port)"))?;
+
+    tracing::info!(
+        port = args.port,
+        "agent running; SIGINT or SIGTERM stops it and leaves pods running"
+    );
+    agent.run(shutdown()).await;
+    agent.wait_idle().await;
+    let _ = stop_server.send(());
+    let _ = server.await;
+    node.stop(Duration::from_secs(2)).await;
+    Ok(())
+}
+
+/// A client for `--server`, or for the kubeconfig's current context.
+fn connect(args: &AgentArgs) -> Result<Client> {
+    if let Some(server) = &args.server {
+        if !server.starts_with("http://") {
+            bail!("--server {server}: orc's client speaks http:// only; give an http:// URL");
+        }
+        return Ok(Client::new(server.trim_end_matches('/')));
+    }
+    let connection = kubeconfig::load(&kubeconfig::locate(args.kubeconfig.as_deref()))?;
+    let mut client = Client::new(&connection.server);
+    if let Some(token) = &connection.token {
+        client = client.with_token(token);
+    }
+    Ok(client)
+}
+
+// ANCHOR: runtime_link
+/// `<state>/bin/orc-container`, a symbolic link to this binary. Chapter
+/// 02's agent runs the runtime as a program (`orc-container --root R
+/// create ...`, never forking containers from its own threaded process);
+/// `orc` is that program when called by that name, as busybox is `ls` when
+/// called `ls` (see `main.rs`).
+pub fn runtime_link(state_dir: &Path, me: &Path) -> Result<PathBuf> {
+    let dir = state_dir.join("bin");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let link = dir.join(RUNTIME_NAME);
+    if std::fs::read_link(&link).ok().as_deref() != Some(me) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(me, &link)
+            .with_context(|| format!("linking {} to {}", link.display(), me.display()))?;
+    }
+    Ok(link)
+}
+// ANCHOR_END: runtime_link
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("stopping the agent; pods keep running");
+}

@@ -1,0 +1,442 @@
+//! `orc agent` end to end: a real etcd, a real API server, the real `orc`
+//! binary as the node agent, runtime and shim, and real containers.
+//!
+//! Root only. The agent process stays in the host's network namespace (it
+//! reaches the API server on loopback) while its pod network lives in a
+//! throwaway namespace (`--node-netns`, chapter 02's test node). Everything
+//! is removed at the end: the pods through the API, the agent by its pid,
+//! the namespace, cgroups, mounts and state directories by the fixtures.
+
+#[path = "../../02-pod/tests/agent_node/mod.rs"]
+mod agent_node;
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use agent_node::Node;
+use orc_apiserver::client::{Client, Method};
+use orc_apiserver::{Config, Server};
+use orc_testkit::{Etcd, require_command};
+use serde_json::{Value, json};
+
+const NODE: &str = "node-e2e";
+const LONG: Duration = Duration::from_secs(60);
+
+/// An API server on its own etcd.
+struct ApiServer {
+    url: String,
+    client: Client,
+    task: tokio::task::JoinHandle<()>,
+    _etcd: Etcd,
+}
+
+impl ApiServer {
+    async fn start() -> ApiServer {
+        require_command("etcd");
+        let etcd = Etcd::start();
+        let config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
+        let server = Server::bind(config).await.expect("server binds");
+        let url = format!("http://{}", server.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = server.serve().await;
+        });
+        ApiServer {
+            client: Client::new(&url),
+            url,
+            task,
+            _etcd: etcd,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Option<Value> {
+        self.client
+            .send_path(Method::GET, path, None, None)
+            .await
+            .ok()
+    }
+
+    /// Polls `path` until `done` holds for the object; panics after `limit`
+    /// with the last answer.
+    async fn wait_for(&self, path: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let got = self.get(path).await;
+            if let Some(obj) = got.as_ref().filter(|o| done(o)) {
+                return obj.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path}: condition not met in {limit:?}; last: {}",
+                serde_json::to_string_pretty(&got).unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The `orc agent` process; stopped with SIGTERM (by pid) when dropped,
+/// and its log printed when the test failed.
+struct AgentProcess {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl AgentProcess {
+    /// Starts `orc agent` for `node`, its HTTP port on `port` (a free one:
+    /// tests run in parallel, so not the kubelet's 10250).
+    fn start(node: &Node, api: &ApiServer, port: u16, log_name: &str) -> AgentProcess {
+        let log = node.dir.path().join(log_name);
+        let out = std::fs::File::create(&log).unwrap();
+        let c = &node.config;
+        let child = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .arg("agent")
+            .args([
+                "--server",
+                &api.url,
+                "--node-name",
+                NODE,
+                "--node-ip",
+                "127.0.0.1",
+            ])
+            .args(["--pod-cidr", &c.pod_cidr.to_string()])
+            .args(["--cluster-cidr", &c.cluster_cidr.to_string()])
+            .arg("--state-dir")
+            .arg(&c.state_dir)
+            .arg("--images")
+            .arg(node.dir.path().join("images"))
+            .arg("--node-netns")
+            .arg(&c.node_netns)
+            .args(["--cgroup-root", &c.cgroup_root, "--bridge", &c.bridge])
+            .args(["--port", &port.to_string()])
+            .args(["--sync-period", "200ms", "--lease-period", "1s"])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("orc agent starts");
+        AgentProcess { child, log }
+    }
+
+    /// SIGTERM, then waits for the process to exit.
+    fn stop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("---- orc agent log ({}) ----\n{log}", self.log.display());
+        }
+    }
+}
+
+fn pod(name: &str, node: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": "busybox",
+                "command": ["sh", "-c", "echo started on $(hostname); exec sleep 3600"]}],
+        },
+    })
+}
+
+fn running(pod: &Value) -> bool {
+    pod.pointer("/status/phase") == Some(&json!("Running"))
+        && pod
+            .pointer("/status/containerStatuses/0/state/running")
+            .is_some()
+}
+
+/// The ids of the runtime's containers, sorted.
+fn container_ids(node: &Node) -> Vec<String> {
+    let mut ids: Vec<String> = node.containers().into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    ids
+}
+
+fn kubeconfig(dir: &Path, api: &ApiServer) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: orc\n  cluster:\n    server: {}\n\
+             users:\n- name: orc\n  user: {{}}\ncontexts:\n- name: orc\n  context: {{cluster: orc, user: orc}}\n\
+             current-context: orc\n",
+            api.url
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
+    let node = Node::new();
+    let api = ApiServer::start().await;
+    let port = orc_testkit::ports::free_port();
+    let mut agent = AgentProcess::start(&node, &api, port, "agent.log");
+
+    // 1. The Node: capacity, addresses, pod CIDR, the agent's port, Ready.
+    let node_obj = api
+        .wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, |n| {
+            agent_node_ready(n)
+        })
+        .await;
+    let status = &node_obj["status"];
+    let cpus: usize = status["capacity"]["cpu"].as_str().unwrap().parse().unwrap();
+    assert!(cpus >= 1, "{status}");
+    let memory = status["capacity"]["memory"].as_str().unwrap();
+    assert!(memory.ends_with("Ki") && memory.len() > 3, "{memory}");
+    assert_eq!(status["allocatable"]["pods"], "110");
+    assert_eq!(
+        status["addresses"][0],
+        json!({"type": "InternalIP", "address": "127.0.0.1"})
+    );
+    assert_eq!(status["daemonEndpoints"]["kubeletEndpoint"]["Port"], port);
+    assert!(
+        status["nodeInfo"]["containerRuntimeVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("orc://")
+    );
+    let pod_cidr = node.config.pod_cidr.to_string();
+    assert_eq!(node_obj["spec"]["podCIDR"], json!(pod_cidr));
+    assert_eq!(node_obj["spec"]["podCIDRs"], json!([pod_cidr]));
+
+    // What an operator sees.
+    let config = kubeconfig(node.dir.path(), &api);
+    let nodes = kubectl(&config, &["get", "nodes"]).await;
+    let row = nodes.lines().find(|l| l.starts_with(NODE)).unwrap_or("");
+    assert!(row.contains(" Ready "), "kubectl get nodes:\n{nodes}");
+
+    // 2. The Lease: held by the node, owned by the Node, renewed.
+    let lease_path =
+        format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{NODE}");
+    let lease = api.wait_for(&lease_path, LONG, |_| true).await;
+    assert_eq!(lease["spec"]["holderIdentity"], NODE);
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 40);
+    assert_eq!(
+        lease["metadata"]["ownerReferences"][0]["uid"],
+        node_obj["metadata"]["uid"]
+    );
+    let first = lease["spec"]["renewTime"].as_str().unwrap().to_string();
+    assert_eq!(first.len(), "2006-01-02T15:04:05.000000Z".len(), "{first}");
+    api.wait_for(&lease_path, LONG, |l| {
+        l["spec"]["renewTime"].as_str().unwrap_or("") > first.as_str()
+    })
+    .await;
+
+    // 3. A pod bound to this node runs; one bound to another node does not.
+    let pods = "/api/v1/namespaces/default/pods";
+    let post = |body: Value| {
+        let client = api.client.clone();
+        async move {
+            client
+                .send_path(
+                    Method::POST,
+                    pods,
+                    None,
+                    Some(("application/json", body.to_string())),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    post(pod("elsewhere", "another-node")).await;
+    let created_at = Instant::now();
+    let created = post(pod("web", NODE)).await;
+    let web = api.wait_for(&format!("{pods}/web"), LONG, running).await;
+    println!(
+        "web: created to Running (first pod, busybox image made on first use): {:?}",
+        created_at.elapsed()
+    );
+    // Its log travels kubectl → API server → this agent's HTTP server on
+    // the InternalIP and port its Node reports.
+    let logs_deadline = Instant::now() + LONG;
+    loop {
+        let logs = kubectl(&config, &["logs", "web"]).await;
+        if logs == "started on web\n" {
+            break;
+        }
+        assert!(Instant::now() < logs_deadline, "kubectl logs web: {logs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pod_ip: Ipv4Addr = web["status"]["podIP"].as_str().unwrap().parse().unwrap();
+    assert!(
+        node.config.pod_cidr.contains(pod_ip),
+        "{pod_ip} in {pod_cidr}"
+    );
+    assert_eq!(web["status"]["podIPs"], json!([{"ip": pod_ip.to_string()}]));
+    assert_eq!(web["status"]["hostIP"], "127.0.0.1");
+    let container = &web["status"]["containerStatuses"][0];
+    assert_eq!(container["name"], "main");
+    assert_eq!(container["ready"], true);
+    assert_eq!(container["restartCount"], 0);
+    assert!(
+        container["containerID"]
+            .as_str()
+            .unwrap()
+            .starts_with("orc://")
+    );
+    let uid = created["metadata"]["uid"].as_str().unwrap();
+    let ids = container_ids(&node);
+    assert_eq!(ids.len(), 2, "a sandbox and one container: {ids:?}");
+    assert!(
+        ids.iter().all(|id| id.starts_with(uid)),
+        "only web's: {ids:?}"
+    );
+
+    let warm_at = Instant::now();
+    post(pod("web2", NODE)).await;
+    api.wait_for(&format!("{pods}/web2"), LONG, running).await;
+    println!("web2: created to Running: {:?}", warm_at.elapsed());
+
+    // A status is sent when it changes, not at every sync (every 200 ms here).
+    let version = |pod: &Value| pod["metadata"]["resourceVersion"].clone();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = version(&api.get(&format!("{pods}/web2")).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later = api.get(&format!("{pods}/web2")).await.unwrap();
+    assert_eq!(
+        version(&later),
+        settled,
+        "no status update without a change"
+    );
+
+    let elsewhere = api.get(&format!("{pods}/elsewhere")).await.unwrap();
+    assert_eq!(
+        elsewhere["status"],
+        json!({"phase": "Pending"}),
+        "not run here"
+    );
+
+    // 4. A restarted agent adopts the running pods: same containers, no restart.
+    let before = container_ids(&node);
+    assert_eq!(before.len(), 4, "{before:?}");
+    agent.stop();
+    let mut agent = AgentProcess::start(&node, &api, port, "agent-restarted.log");
+    // Renewed again by the new agent, which has synced by then several times.
+    let renewed = api.get(&lease_path).await.unwrap()["spec"]["renewTime"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.wait_for(&lease_path, LONG, |l| {
+        l["spec"]["renewTime"].as_str().unwrap_or("") > renewed.as_str()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(container_ids(&node), before, "adopted, not duplicated");
+    let web_after = api.get(&format!("{pods}/web")).await.unwrap();
+    assert!(running(&web_after), "{web_after}");
+    assert_eq!(
+        web_after["status"]["containerStatuses"][0]["containerID"],
+        container["containerID"]
+    );
+    assert_eq!(
+        web_after["status"]["containerStatuses"][0]["restartCount"],
+        0
+    );
+
+    // 5. `kubectl delete pod` marks the pod; the agent stops it and deletes
+    // the object; kubectl waits for that.
+    let deleting = Instant::now();
+    let text = kubectl(&config, &["delete", "pod", "web", "--timeout=60s"]).await;
+    assert!(text.contains("pod \"web\" deleted"), "{text}");
+    println!(
+        "kubectl delete pod web (grace 1 s): {:?}",
+        deleting.elapsed()
+    );
+    assert!(
+        api.get(&format!("{pods}/web")).await.is_none(),
+        "gone from the API"
+    );
+    let left = container_ids(&node);
+    assert!(
+        !left.iter().any(|id| id.starts_with(uid)),
+        "web's containers stopped: {left:?}"
+    );
+    assert_eq!(left.len(), 2, "web2 still runs: {left:?}");
+
+    // 6. Clean up through the API too, then check the node is empty.
+    let client = api.client.clone();
+    client
+        .send_path(Method::DELETE, &format!("{pods}/web2"), None, None)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + LONG;
+    while api.get(&format!("{pods}/web2")).await.is_some() {
+        assert!(Instant::now() < deadline, "web2 not deleted by its node");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    agent.stop();
+    assert_eq!(
+        container_ids(&node),
+        Vec::<String>::new(),
+        "containers left"
+    );
+    assert_eq!(
+        node.mounts_left(),
+        Vec::<std::path::PathBuf>::new(),
+        "mounts left"
+    );
+    let ipam: Value = serde_json::from_slice(&std::fs::read(node.layout.ipam()).unwrap()).unwrap();
+    assert_eq!(ipam["allocations"], json!({}), "addresses left");
+}
+
+/// Runs the installed kubectl off the async runtime; insists it succeeds
+/// and answers what it printed.
+async fn kubectl(config: &Path, args: &[&str]) -> String {
+    let mut command = Command::new(require_command("kubectl"));
+    command
+        .arg(format!("--kubeconfig={}", config.display()))
+        .arg(format!(
+            "--cache-dir={}",
+            config.with_file_name("kube-cache").display()
+        ))
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kubectl {args:?}: {text}");
+    text
+}
+
+fn agent_node_ready(node: &Value) -> bool {
+    node.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c["type"] == "Ready" && c["status"] == "True" && c["reason"] == "KubeletReady"
+            })
+        })
+}
