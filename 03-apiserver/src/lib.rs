@@ -65,6 +65,7 @@ pub mod meta;
 pub mod metrics;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod schema;
 pub mod selectors;
