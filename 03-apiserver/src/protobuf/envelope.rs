@@ -21,6 +21,9 @@ static TYPE_META: Message = Message::new(
     &[one(1, "apiVersion", Str), one(2, "kind", Str)],
 );
 
+/// The "path" errors in the envelope name.
+const ENVELOPE: &str = "the envelope (runtime.Unknown)";
+
 /// An opened envelope.
 #[derive(Debug)]
 pub struct Envelope<'a> {
@@ -68,7 +71,7 @@ pub fn open(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     let mut r = Reader::new(rest, MAGIC.len());
     let wire_error = |e: super::wire::WireError| DecodeError {
         offset: e.offset,
-        path: "(envelope)".into(),
+        path: ENVELOPE.into(),
         what: e.what,
     };
     while !r.is_done() {
@@ -77,7 +80,7 @@ pub fn open(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
         if wire != WireType::Len {
             return Err(DecodeError {
                 offset: at,
-                path: "(envelope)".into(),
+                path: ENVELOPE.into(),
                 what: format!("field {number} of runtime.Unknown should be length-delimited"),
             }
             .into());
@@ -85,7 +88,7 @@ pub fn open(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
         let (bytes, offset) = r.len_delimited().map_err(wire_error)?;
         match number {
             1 => {
-                let meta = message(bytes, offset, &TYPE_META, "(envelope) typeMeta")?;
+                let meta = message(bytes, offset, &TYPE_META, "the envelope's typeMeta")?;
                 let text = |k: &str| {
                     meta.get(k)
                         .and_then(|v| v.as_str())
@@ -102,7 +105,7 @@ pub fn open(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
             n => {
                 return Err(DecodeError {
                     offset: at,
-                    path: "(envelope)".into(),
+                    path: ENVELOPE.into(),
                     what: format!("field number {n} is not a field of runtime.Unknown"),
                 }
                 .into());
