@@ -283,14 +283,22 @@ async fn typed_creates_as_stored() {
     }
 }
 
-/// The verbs around `create`: `run` and `expose` send JSON, `scale` a
-/// patch, so they work whatever the protobuf decoder does; here they act
-/// on objects the typed commands made.
+/// The verbs around `create`: `run` and `expose` send JSON; `scale`,
+/// `label`, `annotate`, `set image`, `rollout restart`, `cordon` and
+/// `drain` send patches. They work whatever the protobuf decoder does;
+/// here they act on objects the typed commands made.
 #[tokio::test]
-async fn run_expose_and_scale_act_on_typed_objects() {
+async fn other_verbs_act_on_typed_objects() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start().await;
     let config = kubeconfig(dir.path(), &s, "unused");
+    let node = dir.path().join("node.json");
+    std::fs::write(
+        &node,
+        r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"}}"#,
+    )
+    .unwrap();
+    let node = node.to_str().unwrap();
     let steps: &[(&[&str], &str)] = &[
         (
             &["create", "deployment", "web", "--image=nginx", "--port=80"],
@@ -311,6 +319,22 @@ async fn run_expose_and_scale_act_on_typed_objects() {
             "service/web exposed",
         ),
         (
+            &["label", "deployment", "web", "tier=front"],
+            "deployment.apps/web labeled",
+        ),
+        (
+            &["annotate", "deployment", "web", "owner=shop"],
+            "deployment.apps/web annotated",
+        ),
+        (
+            &["set", "image", "deployment/web", "nginx=nginx:1.27"],
+            "deployment.apps/web image updated",
+        ),
+        (
+            &["rollout", "restart", "deployment/web"],
+            "deployment.apps/web restarted",
+        ),
+        (
             &["run", "probe", "--image=busybox", "--labels=app=probe"],
             "pod/probe created",
         ),
@@ -318,6 +342,13 @@ async fn run_expose_and_scale_act_on_typed_objects() {
             &["expose", "pod", "probe", "--port=9000", "--name=probe-svc"],
             "service/probe-svc exposed",
         ),
+        (&["create", "-f", node], "node/n1 created"),
+        (&["cordon", "n1"], "node/n1 cordoned"),
+        (
+            &["drain", "n1", "--ignore-daemonsets"],
+            "node/n1 already cordoned\nnode/n1 drained",
+        ),
+        (&["uncordon", "n1"], "node/n1 uncordoned"),
     ];
     for (args, printed) in steps {
         let (ok, out) = kubectl(dir.path(), &config, args).await;
@@ -328,6 +359,14 @@ async fn run_expose_and_scale_act_on_typed_objects() {
         .get("/apis/apps/v1/namespaces/default/deployments/web")
         .await;
     assert_eq!(deployment["spec"]["replicas"], 4);
+    assert_eq!(deployment["metadata"]["labels"]["tier"], "front");
+    assert_eq!(deployment["metadata"]["annotations"]["owner"], "shop");
+    let template = &deployment["spec"]["template"];
+    assert_eq!(template["spec"]["containers"][0]["image"], "nginx:1.27");
+    assert!(
+        template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_string(),
+        "{template}"
+    );
     let (_, service) = s.get("/api/v1/namespaces/default/services/web").await;
     assert_eq!(service["spec"]["selector"], json!({"app": "web"}));
     assert_eq!(
@@ -336,6 +375,11 @@ async fn run_expose_and_scale_act_on_typed_objects() {
     );
     let (_, service) = s.get("/api/v1/namespaces/default/services/probe-svc").await;
     assert_eq!(service["spec"]["selector"], json!({"app": "probe"}));
+    let (_, node) = s.get("/api/v1/nodes/n1").await;
+    assert!(
+        node["spec"].get("unschedulable").is_none_or(|u| u == false),
+        "{node}"
+    );
 }
 
 /// `k8s\0` + `runtime.Unknown{typeMeta{apiVersion, kind}, raw}`, by hand.
@@ -408,4 +452,33 @@ async fn protobuf_bodies_orc_cannot_read_are_refused_clearly() {
     // Nothing of the above reached etcd.
     let (_, list) = s.get(path).await;
     assert_eq!(list["items"], json!([]));
+}
+
+/// A client-go program configured for protobuf sends `DeleteOptions` as
+/// protobuf too; a stale precondition inside it must still be honoured.
+#[tokio::test]
+async fn protobuf_delete_options_are_read() {
+    let s = TestServer::start().await;
+    let (code, _) = s
+        .post(
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"metadata": {"name": "x"}, "data": {"a": "b"}}),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let path = "/api/v1/namespaces/default/configmaps/x";
+    // DeleteOptions{preconditions{resourceVersion: "1"}}: stale.
+    let stale = [0x12, 0x03, 0x12, 0x01, b'1'];
+    let body = envelope("meta.k8s.io/v1", "DeleteOptions", &stale);
+    let (code, status) = s.raw(reqwest::Method::DELETE, path, PROTOBUF, body).await;
+    assert_eq!(code, 409, "{status}");
+    // DeleteOptions{propagationPolicy: "Background"}: deletes.
+    let background = [
+        0x22, 0x0a, b'B', b'a', b'c', b'k', b'g', b'r', b'o', b'u', b'n', b'd',
+    ];
+    let body = envelope("meta.k8s.io/v1", "DeleteOptions", &background);
+    let (code, status) = s.raw(reqwest::Method::DELETE, path, PROTOBUF, body).await;
+    assert_eq!(code, 200, "{status}");
+    let (code, _) = s.get(path).await;
+    assert_eq!(code, 404);
 }
