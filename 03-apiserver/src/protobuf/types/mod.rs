@@ -4,14 +4,15 @@
 //! Each table lists, per message, field number → JSON name and kind of
 //! value, for every field Kubernetes v1.32 defines on that message, so a
 //! body from kubectl or any client-go program decodes to exactly the JSON
-//! it would have sent. Core `v1` is split by topic (objects, pods, volumes,
-//! nodes) to keep each file about one thing.
+//! it would have sent. Core `v1` is split by topic (objects, pods,
+//! containers, volumes, nodes) to keep each file about one thing.
 
 use super::message::Message;
 
 pub mod apps;
 pub mod autoscaling;
 pub mod batch;
+pub mod container;
 pub mod coordination;
 pub mod core;
 pub mod meta;

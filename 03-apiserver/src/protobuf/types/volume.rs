@@ -7,7 +7,7 @@
 //!
 //! Field numbers and types as Kubernetes v1.32 defines them.
 
-use super::{core, meta, pod};
+use super::{container, core, meta};
 use crate::protobuf::message::Kind::{Bool, I32, I64, Msg, Quantity, Str};
 use crate::protobuf::message::{Message, inline, list, map, one, opt};
 
@@ -118,8 +118,12 @@ pub static DOWNWARD_API_VOLUME_FILE: Message = Message::new(
     "DownwardAPIVolumeFile",
     &[
         one(1, "path", Str),
-        opt(2, "fieldRef", Msg(&pod::OBJECT_FIELD_SELECTOR)),
-        opt(3, "resourceFieldRef", Msg(&pod::RESOURCE_FIELD_SELECTOR)),
+        opt(2, "fieldRef", Msg(&container::OBJECT_FIELD_SELECTOR)),
+        opt(
+            3,
+            "resourceFieldRef",
+            Msg(&container::RESOURCE_FIELD_SELECTOR),
+        ),
         opt(4, "mode", I32),
     ],
 );
