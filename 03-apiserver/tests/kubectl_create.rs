@@ -482,3 +482,44 @@ async fn protobuf_delete_options_are_read() {
     let (code, _) = s.get(path).await;
     assert_eq!(code, 404);
 }
+
+/// What a client-go scheduler and autoscaler send with protobuf clients:
+/// a `Binding` to `pods/<name>/binding`, a `Scale` to `.../scale`.
+#[tokio::test]
+async fn protobuf_subresource_bodies_are_read() {
+    let s = TestServer::start().await;
+    let (code, _) = s
+        .post("/api/v1/namespaces/default/pods", &common::pod("web"))
+        .await;
+    assert_eq!(code, 201);
+    // Binding{metadata{name: "web"}, target{kind: "Node", name: "node-1"}}.
+    let binding = [
+        0x0a, 0x05, 0x0a, 0x03, b'w', b'e', b'b', // metadata
+        0x12, 0x0e, 0x0a, 0x04, b'N', b'o', b'd', b'e', // target.kind
+        0x1a, 0x06, b'n', b'o', b'd', b'e', b'-', b'1', // target.name
+    ];
+    let body = envelope("v1", "Binding", &binding);
+    let path = "/api/v1/namespaces/default/pods/web/binding";
+    let (code, status) = s.raw(reqwest::Method::POST, path, PROTOBUF, body).await;
+    assert_eq!(code, 201, "{status}");
+    let (_, pod) = s.get("/api/v1/namespaces/default/pods/web").await;
+    assert_eq!(pod["spec"]["nodeName"], "node-1");
+
+    let deployment = json!({"metadata": {"name": "web"}, "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "main", "image": "busybox"}]}}}});
+    let (code, _) = s
+        .post("/apis/apps/v1/namespaces/default/deployments", &deployment)
+        .await;
+    assert_eq!(code, 201);
+    // Scale{metadata{name: "web"}, spec{replicas: 5}}.
+    let scale = [
+        0x0a, 0x05, 0x0a, 0x03, b'w', b'e', b'b', 0x12, 0x02, 0x08, 0x05,
+    ];
+    let body = envelope("autoscaling/v1", "Scale", &scale);
+    let path = "/apis/apps/v1/namespaces/default/deployments/web/scale";
+    let (code, reply) = s.raw(reqwest::Method::PUT, path, PROTOBUF, body).await;
+    assert_eq!(code, 200, "{reply}");
+    assert_eq!(reply["spec"]["replicas"], 5);
+}
