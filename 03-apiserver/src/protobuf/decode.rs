@@ -92,43 +92,53 @@ pub fn message(
                 ),
             ));
         };
-        let path = child(path, field.json);
+        let field_path = child(path, field.json);
         // Numbers in a list may come packed into one length-delimited record.
         let packed = field.shape == Shape::List && is_varint(&field.kind) && wire == WireType::Len;
         if !packed {
-            expect(wire, wire_of(&field.kind), at, &path)?;
+            expect(wire, wire_of(&field.kind), at, &field_path)?;
         }
         match field.shape {
             Shape::Value | Shape::Pointer => {
-                let value = value(&mut r, &field.kind, &path)?;
+                let value = value(&mut r, &field.kind, &field_path)?;
                 if field.shape == Shape::Value && is_zero_scalar(&value) {
                     out.remove(field.json);
                 } else {
                     merge_into(&mut out, field.json, value);
                 }
             }
-            Shape::List => list(&mut r, packed, field, &path, &mut out)?,
+            Shape::List => {
+                let index = out
+                    .get(field.json)
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let item_path = format!("{field_path}[{index}]");
+                let item = list_items(&mut r, packed, &field.kind, &item_path)?;
+                match out.entry(field.json).or_insert_with(|| json!([])) {
+                    Value::Array(items) => items.extend(item),
+                    _ => return Err(clash(at, &field_path)),
+                }
+            }
             Shape::Map => {
-                let (key, value) = map_entry(&mut r, field, &path)?;
-                let entries = out
-                    .entry(field.json)
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Value::Object(entries) = entries {
-                    entries.insert(key, value);
+                let (key, value) = map_entry(&mut r, field, &field_path)?;
+                match out.entry(field.json).or_insert_with(|| json!({})) {
+                    Value::Object(entries) => {
+                        entries.insert(key, value);
+                    }
+                    _ => return Err(clash(at, &field_path)),
                 }
             }
             Shape::Inline => {
                 let Kind::Msg(inner) = field.kind else {
                     return Err(DecodeError::new(
                         at,
-                        &path,
+                        &field_path,
                         "an inlined field must be a message",
                     ));
                 };
-                let (bytes, at) = len_delimited(&mut r, &path)?;
+                let (bytes, at) = len_delimited(&mut r, &field_path)?;
                 // The embedded struct's fields belong to this object in JSON.
-                let parent = path.rsplit_once('.').map_or("", |(p, _)| p);
-                for (k, v) in message(bytes, at, inner, parent)? {
+                for (k, v) in message(bytes, at, inner, path)? {
                     merge_into(&mut out, &k, v);
                 }
             }
@@ -250,33 +260,36 @@ fn utf8(bytes: &[u8], at: usize, path: &str) -> Result<String, DecodeError> {
     })
 }
 
-/// A repeated field: one element per record, or several varints packed
-/// into one length-delimited record.
-fn list(
+/// One record of a repeated field: one element, or several varints
+/// packed into one length-delimited record. `path` names the first
+/// element the record holds.
+fn list_items(
     r: &mut Reader,
     packed: bool,
-    field: &Field,
+    kind: &Kind,
     path: &str,
-    out: &mut Map<String, Value>,
-) -> Result<(), DecodeError> {
-    let items = out
-        .entry(field.json)
-        .or_insert_with(|| Value::Array(Vec::new()));
-    let Value::Array(items) = items else {
-        return Ok(());
-    };
-    if packed {
-        let (bytes, at) = len_delimited(r, path)?;
-        let mut packed = Reader::new(bytes, at);
-        while !packed.is_done() {
-            let raw = packed.varint().map_err(|e| DecodeError::wire(e, path))?;
-            items.push(number(raw, &field.kind));
-        }
-        return Ok(());
+) -> Result<Vec<Value>, DecodeError> {
+    if !packed {
+        return Ok(vec![value(r, kind, path)?]);
     }
-    let item_path = format!("{path}[{}]", items.len());
-    items.push(value(r, &field.kind, &item_path)?);
-    Ok(())
+    let (bytes, at) = len_delimited(r, path)?;
+    let mut packed = Reader::new(bytes, at);
+    let mut items = Vec::new();
+    while !packed.is_done() {
+        let raw = packed.varint().map_err(|e| DecodeError::wire(e, path))?;
+        items.push(number(raw, kind));
+    }
+    Ok(items)
+}
+
+/// Two table entries under one JSON name: a bug in orc's tables, refused
+/// rather than letting one overwrite the other.
+fn clash(at: usize, path: &str) -> DecodeError {
+    DecodeError::new(
+        at,
+        path,
+        "orc's protobuf table gives this JSON name to two fields of different shapes",
+    )
 }
 
 /// One entry of a map field: a message `{1: key, 2: value}`. A missing
