@@ -82,6 +82,30 @@ const FIXTURES: &[Fixture] = &[
     },
     Fixture {
         api_version: "v1",
+        kind: "Event",
+        raw: include_bytes!("testdata/event.pb"),
+        json: include_str!("testdata/event.json"),
+    },
+    Fixture {
+        api_version: "v1",
+        kind: "Endpoints",
+        raw: include_bytes!("testdata/endpoints.pb"),
+        json: include_str!("testdata/endpoints.json"),
+    },
+    Fixture {
+        api_version: "apps/v1",
+        kind: "DaemonSet",
+        raw: include_bytes!("testdata/daemonset.pb"),
+        json: include_str!("testdata/daemonset.json"),
+    },
+    Fixture {
+        api_version: "v1",
+        kind: "Service",
+        raw: include_bytes!("testdata/service.pb"),
+        json: include_str!("testdata/service.json"),
+    },
+    Fixture {
+        api_version: "v1",
         kind: "Secret",
         raw: include_bytes!("testdata/secret.pb"),
         json: include_str!("testdata/secret.json"),
