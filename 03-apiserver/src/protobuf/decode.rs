@@ -19,6 +19,7 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use super::message::{Field, Kind, Message, Shape};
+use super::path::Path;
 use super::types::meta;
 use super::wire::{Reader, WireError, WireType};
 
@@ -44,7 +45,7 @@ fn place(path: &str) -> String {
 }
 
 impl DecodeError {
-    fn new(offset: usize, path: &str, what: impl Into<String>) -> DecodeError {
+    fn new(offset: usize, path: &Path, what: impl Into<String>) -> DecodeError {
         DecodeError {
             offset,
             path: path.to_string(),
@@ -52,17 +53,8 @@ impl DecodeError {
         }
     }
 
-    fn wire(e: WireError, path: &str) -> DecodeError {
+    fn wire(e: WireError, path: &Path) -> DecodeError {
         DecodeError::new(e.offset, path, e.what)
-    }
-}
-
-/// `parent.name`, or `name` at the top.
-fn child(parent: &str, name: &str) -> String {
-    if parent.is_empty() {
-        name.to_string()
-    } else {
-        format!("{parent}.{name}")
     }
 }
 
@@ -73,7 +65,7 @@ pub fn message(
     bytes: &[u8],
     base: usize,
     msg: &'static Message,
-    path: &str,
+    path: &Path,
 ) -> Result<Map<String, Value>, DecodeError> {
     let mut out = Map::new();
     let mut r = Reader::new(bytes, base);
@@ -92,7 +84,7 @@ pub fn message(
                 ),
             ));
         };
-        let field_path = child(path, field.json);
+        let field_path = Path::Field(path, field.json);
         // Numbers in a list may come packed into one length-delimited record.
         let packed = field.shape == Shape::List && is_varint(&field.kind) && wire == WireType::Len;
         if !packed {
@@ -112,7 +104,7 @@ pub fn message(
                     .get(field.json)
                     .and_then(Value::as_array)
                     .map_or(0, Vec::len);
-                let item_path = format!("{field_path}[{index}]");
+                let item_path = Path::Index(&field_path, index);
                 let item = list_items(&mut r, packed, &field.kind, &item_path)?;
                 match out.entry(field.json).or_insert_with(|| json!([])) {
                     Value::Array(items) => items.extend(item),
@@ -170,7 +162,7 @@ fn is_zero_scalar(value: &Value) -> bool {
 }
 
 /// Checks the wire type a field's kind needs.
-fn expect(wire: WireType, want: WireType, at: usize, path: &str) -> Result<(), DecodeError> {
+fn expect(wire: WireType, want: WireType, at: usize, path: &Path) -> Result<(), DecodeError> {
     if wire == want {
         Ok(())
     } else {
@@ -196,7 +188,7 @@ fn wire_of(kind: &Kind) -> WireType {
 }
 
 /// A length-delimited value (the wire type already checked).
-fn len_delimited<'a>(r: &mut Reader<'a>, path: &str) -> Result<(&'a [u8], usize), DecodeError> {
+fn len_delimited<'a>(r: &mut Reader<'a>, path: &Path) -> Result<(&'a [u8], usize), DecodeError> {
     r.len_delimited().map_err(|e| DecodeError::wire(e, path))
 }
 
@@ -216,7 +208,7 @@ fn number(raw: u64, kind: &Kind) -> Value {
 }
 
 /// One value of `kind` (its wire type already checked against the key).
-fn value(r: &mut Reader, kind: &Kind, path: &str) -> Result<Value, DecodeError> {
+fn value(r: &mut Reader, kind: &Kind, path: &Path) -> Result<Value, DecodeError> {
     if is_varint(kind) {
         let raw = r.varint().map_err(|e| DecodeError::wire(e, path))?;
         return Ok(number(raw, kind));
@@ -226,7 +218,7 @@ fn value(r: &mut Reader, kind: &Kind, path: &str) -> Result<Value, DecodeError> 
 }
 
 /// A length-delimited value of `kind` as JSON.
-fn bytes_value(bytes: &[u8], at: usize, kind: &Kind, path: &str) -> Result<Value, DecodeError> {
+fn bytes_value(bytes: &[u8], at: usize, kind: &Kind, path: &Path) -> Result<Value, DecodeError> {
     Ok(match kind {
         Kind::Str => Value::String(utf8(bytes, at, path)?),
         Kind::Bytes => Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
@@ -250,7 +242,7 @@ fn bytes_value(bytes: &[u8], at: usize, kind: &Kind, path: &str) -> Result<Value
     })
 }
 
-fn utf8(bytes: &[u8], at: usize, path: &str) -> Result<String, DecodeError> {
+fn utf8(bytes: &[u8], at: usize, path: &Path) -> Result<String, DecodeError> {
     String::from_utf8(bytes.to_vec()).map_err(|e| {
         DecodeError::new(
             at + e.utf8_error().valid_up_to(),
@@ -267,7 +259,7 @@ fn list_items(
     r: &mut Reader,
     packed: bool,
     kind: &Kind,
-    path: &str,
+    path: &Path,
 ) -> Result<Vec<Value>, DecodeError> {
     if !packed {
         return Ok(vec![value(r, kind, path)?]);
@@ -284,7 +276,7 @@ fn list_items(
 
 /// Two table entries under one JSON name: a bug in orc's tables, refused
 /// rather than letting one overwrite the other.
-fn clash(at: usize, path: &str) -> DecodeError {
+fn clash(at: usize, path: &Path) -> DecodeError {
     DecodeError::new(
         at,
         path,
@@ -294,7 +286,7 @@ fn clash(at: usize, path: &str) -> DecodeError {
 
 /// One entry of a map field: a message `{1: key, 2: value}`. A missing
 /// value is the zero value, as in Go.
-fn map_entry(r: &mut Reader, field: &Field, path: &str) -> Result<(String, Value), DecodeError> {
+fn map_entry(r: &mut Reader, field: &Field, path: &Path) -> Result<(String, Value), DecodeError> {
     let (bytes, at) = len_delimited(r, path)?;
     let mut entry = Reader::new(bytes, at);
     let (mut key, mut value) = (String::new(), None);
@@ -308,7 +300,7 @@ fn map_entry(r: &mut Reader, field: &Field, path: &str) -> Result<(String, Value
                 key = utf8(bytes, at, path)?;
             }
             2 => {
-                let path = format!("{path}[{key}]");
+                let path = Path::Key(path, &key);
                 expect(wire, wire_of(&field.kind), at, &path)?;
                 value = Some(self::value(&mut entry, &field.kind, &path)?);
             }
@@ -336,7 +328,7 @@ fn map_entry(r: &mut Reader, field: &Field, path: &str) -> Result<(String, Value
 /// `metav1.Time` and `MicroTime`: seconds and nanos since the epoch. Go
 /// writes the zero time as an empty message, which JSON shows as `null`;
 /// `Time` is RFC 3339 to the second, `MicroTime` to the microsecond.
-fn time(bytes: &[u8], at: usize, path: &str, micro: bool) -> Result<Value, DecodeError> {
+fn time(bytes: &[u8], at: usize, path: &Path, micro: bool) -> Result<Value, DecodeError> {
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
@@ -364,7 +356,7 @@ fn time(bytes: &[u8], at: usize, path: &str, micro: bool) -> Result<Value, Decod
 
 /// `intstr.IntOrString`: `type` 0 is `intVal`, a JSON number; 1 is
 /// `strVal`, a JSON string ("http", "25%").
-fn int_or_string(bytes: &[u8], at: usize, path: &str) -> Result<Value, DecodeError> {
+fn int_or_string(bytes: &[u8], at: usize, path: &Path) -> Result<Value, DecodeError> {
     let fields = message(bytes, at, &meta::INT_OR_STRING, path)?;
     match fields.get("type").and_then(Value::as_i64).unwrap_or(0) {
         0 => Ok(fields.get("intVal").cloned().unwrap_or(json!(0))),
@@ -378,7 +370,7 @@ fn int_or_string(bytes: &[u8], at: usize, path: &str) -> Result<Value, DecodeErr
 }
 
 /// `metav1.FieldsV1`: field 1 holds the managed-fields set as JSON text.
-fn fields_v1(bytes: &[u8], at: usize, path: &str) -> Result<Value, DecodeError> {
+fn fields_v1(bytes: &[u8], at: usize, path: &Path) -> Result<Value, DecodeError> {
     let mut r = Reader::new(bytes, at);
     let mut raw: &[u8] = b"{}";
     while !r.is_done() {
@@ -436,7 +428,7 @@ mod tests {
     }
 
     fn decoded(bytes: &[u8]) -> Value {
-        Value::Object(message(bytes, 0, &TEST, "").unwrap())
+        Value::Object(message(bytes, 0, &TEST, &Path::Root("")).unwrap())
     }
 
     #[test]
@@ -483,7 +475,7 @@ mod tests {
         let mut negative = Vec::new();
         varint_field(&mut negative, 1, (-1i64) as u64);
         push_len(&mut before_1970, 7, &negative);
-        let err = message(&before_1970, 0, &TEST, "").unwrap_err();
+        let err = message(&before_1970, 0, &TEST, &Path::Root("")).unwrap_err();
         assert_eq!(err.what, "a time before 1970 (-1 seconds)");
         assert_eq!(err.path, "time");
     }
@@ -556,14 +548,14 @@ mod tests {
     fn bad_utf8_and_wrong_wire_types_name_offset_and_path() {
         let mut b = Vec::new();
         push_len(&mut b, 14, &[0x0a, 0x02, b'o', 0xff]);
-        let err = message(&b, 100, &TEST, "spec").unwrap_err();
+        let err = message(&b, 100, &TEST, &Path::Root("spec")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "a string that is not UTF-8 at byte 105 (in spec.msg.name)"
         );
         let mut b = Vec::new();
         varint_field(&mut b, 1, 5);
-        let err = message(&b, 0, &TEST, "").unwrap_err();
+        let err = message(&b, 0, &TEST, &Path::Root("")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "expected a length-delimited value, found wire type varint at byte 0 (in s)"

@@ -10,6 +10,7 @@
 use super::decode::{DecodeError, message};
 use super::message::Kind::Str;
 use super::message::{Message, one};
+use super::path::Path;
 use super::wire::{Reader, WireType};
 
 /// The bytes every Kubernetes protobuf body starts with.
@@ -88,7 +89,12 @@ pub fn open(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
         let (bytes, offset) = r.len_delimited().map_err(wire_error)?;
         match number {
             1 => {
-                let meta = message(bytes, offset, &TYPE_META, "the envelope's typeMeta")?;
+                let meta = message(
+                    bytes,
+                    offset,
+                    &TYPE_META,
+                    &Path::Root("the envelope's typeMeta"),
+                )?;
                 let text = |k: &str| {
                     meta.get(k)
                         .and_then(|v| v.as_str())

@@ -34,12 +34,15 @@
 //!    set and then kept even when zero.
 //!
 //! Nothing here panics on input: every read is bounds-checked and a bad
-//! body is a [`ProtobufError`] with the byte offset and the field path.
+//! body is a [`ProtobufError`] with the byte offset and the field path
+//! ([`path`]: built as a chain on the stack, turned into text only for an
+//! error).
 //! The chapter's section "Two encodings" tells the story.
 
 pub mod decode;
 pub mod envelope;
 pub mod message;
+pub mod path;
 pub mod types;
 pub mod wire;
 
@@ -47,6 +50,7 @@ use serde_json::{Map, Value, json};
 
 pub use decode::DecodeError;
 pub use envelope::MAGIC;
+pub use path::Path;
 
 /// Why a protobuf body could not become JSON.
 #[derive(Debug, thiserror::Error)]
@@ -93,12 +97,10 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
             kind: envelope.kind,
         });
     };
-    let fields =
-        decode::message(envelope.raw, envelope.raw_offset, schema, "").map_err(|source| {
-            ProtobufError::Object {
-                kind: envelope.kind.clone(),
-                source,
-            }
+    let fields = decode::message(envelope.raw, envelope.raw_offset, schema, &Path::Root(""))
+        .map_err(|source| ProtobufError::Object {
+            kind: envelope.kind.clone(),
+            source,
         })?;
     let mut object = Map::new();
     object.insert("apiVersion".into(), json!(envelope.api_version));
