@@ -44,7 +44,8 @@ impl Format {
 }
 
 // ANCHOR: decode
-/// Parses a body into a JSON object, or a 400 naming line and column.
+/// Parses a body into a JSON object, or a 400 saying where it went wrong
+/// (line and column, or byte offset and field path).
 pub fn decode(body: &[u8], format: Format) -> Result<Value, ApiError> {
     let value: Value = match format {
         Format::Protobuf => crate::protobuf::decode(body).map_err(|e| {
