@@ -13,7 +13,10 @@
 //! A field number orc's tables do not have is an error naming the number,
 //! the message and the field path. In JSON orc keeps an unknown field and
 //! warns; a protobuf field has no name to keep it under, and silently
-//! dropping it is the one thing orc promises never to do.
+//! dropping it is the one thing orc promises never to do. The exception is
+//! an unknown field holding a zero (varint 0, empty bytes): Go marshallers
+//! write every value field, so a client built against a newer Kubernetes
+//! sends its new fields on every object, and a zero says nothing to lose.
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -73,6 +76,12 @@ pub fn message(
         let at = r.offset();
         let (number, wire) = r.key().map_err(|e| DecodeError::wire(e, path))?;
         let Some(field) = msg.field(number) else {
+            // A newer client's marshaller writes its new value fields even
+            // when zero; a zero carries nothing, so stepping over it loses
+            // nothing (and JSON would have left it out).
+            if is_empty_record(&mut r, wire).map_err(|e| DecodeError::wire(e, path))? {
+                continue;
+            }
             return Err(DecodeError::new(
                 at,
                 path,
@@ -139,6 +148,22 @@ pub fn message(
     Ok(out)
 }
 // ANCHOR_END: message
+
+/// Consumes the value of a record orc has no field for, and says whether
+/// it was a zero: a varint 0 or an empty length-delimited value. Leaves
+/// the reader where it was otherwise, so the error can point at the key.
+fn is_empty_record(r: &mut Reader, wire: WireType) -> Result<bool, WireError> {
+    let mut ahead = r.clone();
+    let empty = match wire {
+        WireType::Varint => ahead.varint()? == 0,
+        WireType::Len => ahead.len_delimited()?.0.is_empty(),
+        WireType::Fixed64 | WireType::Fixed32 => false,
+    };
+    if empty {
+        *r = ahead;
+    }
+    Ok(empty)
+}
 
 /// Protobuf's rule for a non-repeated field seen twice: the last scalar
 /// wins, messages merge.

@@ -210,6 +210,23 @@ fn unknown_field_numbers_are_refused_not_dropped() {
 }
 
 #[test]
+fn unknown_fields_holding_zero_are_stepped_over() {
+    // A newer client's empty string field 42 and int field 43 next to the name.
+    let mut meta = Vec::new();
+    push_len(&mut meta, 1, b"x");
+    let mut cm = Vec::new();
+    push_len(&mut cm, 1, &meta);
+    push_len(&mut cm, 42, b"");
+    push_varint(&mut cm, 43 << 3);
+    push_varint(&mut cm, 0);
+    let got = decode(&envelope("v1", "ConfigMap", &cm)).unwrap();
+    assert_eq!(
+        got,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+    );
+}
+
+#[test]
 fn kinds_without_tables_are_named() {
     let err = decode(&envelope("apps/v1", "StatefulSet", b"")).unwrap_err();
     assert!(matches!(err, ProtobufError::UnknownKind { .. }));
