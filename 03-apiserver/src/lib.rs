@@ -24,7 +24,10 @@
 //! - [`storage`]: objects in etcd; create/update/delete as transactions.
 //! - [`encryption`]: Secrets sealed with AES-256-GCM before they reach etcd.
 //! - [`status`]: errors as `metav1.Status`.
-//! - [`codec`]: JSON and YAML bodies, with line and column on errors.
+//! - [`codec`]: JSON, YAML and protobuf bodies, with line and column (or
+//!   byte offset and field path) on errors.
+//! - [`protobuf`]: Kubernetes' protobuf encoding (what kubectl's typed
+//!   commands send) decoded into the JSON a JSON client would have sent.
 //! - [`defaults`], [`validation`], [`schema`]: what the server fills in,
 //!   what it refuses (422 with field paths), which fields it warns about.
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
@@ -47,8 +50,8 @@
 //!
 //! ## What it leaves out
 //!
-//! Server-side apply and protobuf bodies (both answered 415, so kubectl's
-//! typed commands such as `kubectl create deployment` fail cleanly),
+//! Server-side apply (answered 415), protobuf *responses* (protobuf
+//! bodies are read, answers are JSON, which every client accepts),
 //! OpenAPI schemas (`kubectl explain`), client certificates, authorization
 //! (every authenticated user may do everything), encryption key rotation,
 //! delete `propagationPolicy` (accepted and ignored until the
@@ -69,6 +72,7 @@ pub mod metrics;
 pub mod node;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod schema;
 pub mod selectors;

@@ -7,10 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::TestServer;
-use common::kubectl::{kubeconfig, kubectl};
+use common::kubectl::{kubeconfig, kubectl, self_signed_cert};
 
 const TOKEN: &str = "orc-test-token";
 
@@ -260,32 +259,7 @@ async fn discovery_documents() {
 #[tokio::test]
 async fn kubectl_over_https_with_a_token() {
     let dir = tempfile::tempdir().unwrap();
-    let openssl = orc_testkit::require_command("openssl");
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new(openssl)
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=orc", "-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (cert, key) = self_signed_cert(dir.path());
     let tokens = dir.path().join("tokens.csv");
     std::fs::write(&tokens, format!("{TOKEN},admin,1\n")).unwrap();
     let s = TestServer::start_with(|c| {

@@ -422,7 +422,7 @@ pub async fn delete(
     let options = if request.body.is_empty() {
         json!({})
     } else {
-        decode(&request.body, Format::Json)?
+        decode(&request.body, Format::of_body(request.content_type())?)?
     };
     let precondition = options
         .pointer("/preconditions/resourceVersion")

@@ -1,0 +1,251 @@
+//! The decoder against bodies encoded with Kubernetes' own schema, and
+//! against truncated and garbled bytes.
+//!
+//! `testdata/*.pb` are objects written in protobuf text format
+//! (`*.txtpb`) and encoded by `protoc` against the message descriptors
+//! kubectl v1.32 carries; `*.json` is the JSON of the same object, written
+//! by hand. Neither side uses orc's tables, so a wrong field number, name
+//! or kind in them fails here.
+//!
+//! To re-encode a fixture: extract the descriptors (Go's protobuf runtime
+//! keeps each `generated.proto` as a gzipped `FileDescriptorProto` inside
+//! the kubectl binary; decompress each gzip stream that starts with a
+//! `k8s.io/...` file name), concatenate them as a `FileDescriptorSet`
+//! together with a stub `gogo.proto` declaring its field options, then
+//! `protoc --descriptor_set_in=k8s.set --encode=k8s.io.api.core.v1.Pod`.
+
+use serde_json::{Value, json};
+
+use super::wire::Reader;
+use super::{MAGIC, ProtobufError, decode};
+
+/// Appends a length-delimited field.
+pub fn push_len(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
+    push_varint(out, number << 3 | 2);
+    push_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+pub fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// `k8s\0` + `runtime.Unknown{typeMeta, raw, contentEncoding, contentType}`,
+/// with every field written, as Kubernetes' marshaller does.
+pub fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
+    let mut type_meta = Vec::new();
+    push_len(&mut type_meta, 1, api_version.as_bytes());
+    push_len(&mut type_meta, 2, kind.as_bytes());
+    let mut body = MAGIC.to_vec();
+    push_len(&mut body, 1, &type_meta);
+    push_len(&mut body, 2, raw);
+    push_len(&mut body, 3, b"");
+    push_len(&mut body, 4, b"");
+    body
+}
+
+struct Fixture {
+    api_version: &'static str,
+    kind: &'static str,
+    raw: &'static [u8],
+    json: &'static str,
+}
+
+const FIXTURES: &[Fixture] = &[
+    Fixture {
+        api_version: "v1",
+        kind: "Pod",
+        raw: include_bytes!("testdata/pod.pb"),
+        json: include_str!("testdata/pod.json"),
+    },
+    Fixture {
+        api_version: "apps/v1",
+        kind: "Deployment",
+        raw: include_bytes!("testdata/deployment.pb"),
+        json: include_str!("testdata/deployment.json"),
+    },
+    Fixture {
+        api_version: "v1",
+        kind: "Node",
+        raw: include_bytes!("testdata/node.pb"),
+        json: include_str!("testdata/node.json"),
+    },
+    Fixture {
+        api_version: "coordination.k8s.io/v1",
+        kind: "Lease",
+        raw: include_bytes!("testdata/lease.pb"),
+        json: include_str!("testdata/lease.json"),
+    },
+    Fixture {
+        api_version: "v1",
+        kind: "Event",
+        raw: include_bytes!("testdata/event.pb"),
+        json: include_str!("testdata/event.json"),
+    },
+    Fixture {
+        api_version: "v1",
+        kind: "Endpoints",
+        raw: include_bytes!("testdata/endpoints.pb"),
+        json: include_str!("testdata/endpoints.json"),
+    },
+    Fixture {
+        api_version: "apps/v1",
+        kind: "DaemonSet",
+        raw: include_bytes!("testdata/daemonset.pb"),
+        json: include_str!("testdata/daemonset.json"),
+    },
+    Fixture {
+        api_version: "v1",
+        kind: "Service",
+        raw: include_bytes!("testdata/service.pb"),
+        json: include_str!("testdata/service.json"),
+    },
+    Fixture {
+        api_version: "v1",
+        kind: "Secret",
+        raw: include_bytes!("testdata/secret.pb"),
+        json: include_str!("testdata/secret.json"),
+    },
+];
+
+#[test]
+fn objects_encoded_by_kubernetes_schema_decode_to_their_json() {
+    for f in FIXTURES {
+        let got = decode(&envelope(f.api_version, f.kind, f.raw)).unwrap();
+        let want: Value = serde_json::from_str(f.json).unwrap();
+        assert_eq!(got, want, "{}", f.kind);
+    }
+}
+
+#[test]
+fn every_truncation_is_a_clean_error() {
+    for f in FIXTURES {
+        let body = envelope(f.api_version, f.kind, f.raw);
+        // A cut between two records of the envelope is a shorter, valid
+        // envelope (with no object, or no contentType); any other cut
+        // leaves a length prefix pointing past the end.
+        let mut boundaries = Vec::new();
+        let mut r = Reader::new(&body[MAGIC.len()..], MAGIC.len());
+        while !r.is_done() {
+            let (_, wire) = r.key().unwrap();
+            r.skip(wire).unwrap();
+            boundaries.push(r.offset());
+        }
+        for len in 0..body.len() {
+            if decode(&body[..len]).is_ok() {
+                assert!(boundaries.contains(&len), "{} cut at {len} decoded", f.kind);
+            }
+        }
+    }
+}
+
+#[test]
+fn garbled_bytes_never_panic() {
+    // A fixed xorshift sequence: the same garbling on every run.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut errors = 0;
+    for f in FIXTURES {
+        let body = envelope(f.api_version, f.kind, f.raw);
+        for _ in 0..2000 {
+            let mut garbled = body.clone();
+            for _ in 0..1 + next() % 4 {
+                let i = (next() as usize) % garbled.len();
+                garbled[i] = next() as u8;
+            }
+            // Either outcome is fine; a panic fails the test.
+            if decode(&garbled).is_err() {
+                errors += 1;
+            }
+        }
+    }
+    assert!(errors > 0, "garbling never produced an error");
+}
+
+#[test]
+fn errors_name_the_byte_and_the_field() {
+    // Pod{spec{containers{name: 99 as a varint}}}: wrong wire type for `name`.
+    let container = [0x08, 99];
+    let mut spec = Vec::new();
+    push_len(&mut spec, 2, &container);
+    let mut pod = Vec::new();
+    push_len(&mut pod, 2, &spec);
+    let body = envelope("v1", "Pod", &pod);
+    // The container's record is the last thing before the four bytes of
+    // the empty contentEncoding and contentType.
+    let at = body.len() - 4 - container.len();
+    let err = decode(&body).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Pod: expected a length-delimited value, found wire type varint at byte {at} \
+             (in spec.containers[0].name)"
+        )
+    );
+}
+
+#[test]
+fn unknown_field_numbers_are_refused_not_dropped() {
+    let mut meta = Vec::new();
+    push_len(&mut meta, 1, b"x");
+    let mut cm = Vec::new();
+    push_len(&mut cm, 1, &meta);
+    push_len(&mut cm, 42, b"?");
+    let err = decode(&envelope("v1", "ConfigMap", &cm)).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("field number 42 (length-delimited) is not a field of ConfigMap"),
+        "{message}"
+    );
+    assert!(message.contains("send this object as JSON"), "{message}");
+}
+
+#[test]
+fn unknown_fields_holding_zero_are_stepped_over() {
+    // A newer client's empty string field 42 and int field 43 next to the name.
+    let mut meta = Vec::new();
+    push_len(&mut meta, 1, b"x");
+    let mut cm = Vec::new();
+    push_len(&mut cm, 1, &meta);
+    push_len(&mut cm, 42, b"");
+    push_varint(&mut cm, 43 << 3);
+    push_varint(&mut cm, 0);
+    let got = decode(&envelope("v1", "ConfigMap", &cm)).unwrap();
+    assert_eq!(
+        got,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+    );
+}
+
+#[test]
+fn kinds_without_tables_are_named() {
+    let err = decode(&envelope("apps/v1", "StatefulSet", b"")).unwrap_err();
+    assert!(matches!(err, ProtobufError::UnknownKind { .. }));
+    assert!(err.to_string().contains("StatefulSet of apps/v1"), "{err}");
+}
+
+#[test]
+fn bodies_without_the_magic_are_refused() {
+    let err = decode(b"{\"kind\":\"Pod\"}").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the body does not start with Kubernetes' protobuf magic bytes \"k8s\\0\" (it starts with \"{\\\"ki\")"
+    );
+}
+
+#[test]
+fn an_empty_object_is_just_its_type() {
+    let got = decode(&envelope("v1", "Namespace", b"")).unwrap();
+    assert_eq!(got, json!({"apiVersion": "v1", "kind": "Namespace"}));
+    // And the reader agrees there is nothing after the envelope.
+    assert!(Reader::new(b"", 0).is_done());
+}
