@@ -33,6 +33,8 @@
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
 //! - [`selectors`]: label and field selectors (pure functions; lab 03).
 //! - [`watch`]: the watch hub, one etcd watch per resource, fan-out.
+//! - [`namespace_lifecycle`]: which namespaces exist, from the watch hub, so
+//!   a create need not ask etcd (Kubernetes' `NamespaceLifecycle`).
 //! - [`handlers`]: URL shapes and the verbs (read, write, watch, subresources,
 //!   and `pods/{name}/log`, streamed from the pod's node agent).
 //! - [`discovery`]: `/api`, `/apis` and the resource lists kubectl reads.
@@ -69,6 +71,7 @@ pub mod encryption;
 pub mod handlers;
 pub mod meta;
 pub mod metrics;
+pub mod namespace_lifecycle;
 pub mod node;
 pub mod openapi;
 pub mod patch;

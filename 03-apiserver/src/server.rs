@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 
 use crate::handlers::{self, ApiRequest};
 use crate::metrics::Metrics;
+use crate::namespace_lifecycle::NamespaceCache;
 use crate::resources::lookup;
 use crate::status::ApiError;
 use crate::storage::{self, StorageError, Store};
@@ -140,6 +141,8 @@ pub struct AppState {
     pub store: Store,
     /// The shared watches.
     pub hub: WatchHub,
+    /// Which namespaces exist, for creates (see `namespace_lifecycle.rs`).
+    pub namespaces: NamespaceCache,
     /// Request counters.
     pub metrics: Metrics,
     /// Accepted bearer tokens; `None` disables authentication.
@@ -210,8 +213,16 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
+        let hub = WatchHub::new(store.clone(), config.watch);
+        let namespaces =
+            lookup("", "v1", "namespaces").expect("the resource table serves namespaces");
+        let feed = hub
+            .feed(&storage::prefix(namespaces, None))
+            .await
+            .map_err(|e| etcd_error(StorageError::Etcd(e)))?;
         let state = Arc::new(AppState {
-            hub: WatchHub::new(store.clone(), config.watch),
+            namespaces: NamespaceCache::start(store.clone(), namespaces, feed),
+            hub,
             store,
             metrics: Metrics::default(),
             tokens,

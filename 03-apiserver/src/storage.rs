@@ -190,9 +190,9 @@ impl Store {
     // ANCHOR: create
     /// Writes a new object; `AlreadyExists` if the key is taken. With
     /// `parent`, the key of the object's namespace, the same transaction
-    /// checks that the namespace exists, so a namespace deleted a moment
-    /// before cannot end up with a new object in it, and a create costs one
-    /// round trip to etcd instead of two.
+    /// checks that the namespace exists: one round trip to etcd instead of
+    /// two. The API server passes it only for namespaces its cache does not
+    /// know yet (`namespace_lifecycle.rs`).
     pub async fn create(
         &self,
         key: &str,

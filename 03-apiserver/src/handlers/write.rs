@@ -149,8 +149,10 @@ pub async fn create(
     let warnings = admit(resource, &mut obj, None, request.param("fieldValidation"))?;
     let key = storage::key(resource, ns, &meta.name);
     let namespaces = namespaces()?;
+    // A namespace the cache knows needs no check in etcd; any other is
+    // checked in the create's own transaction.
     let parent = ns
-        .filter(|_| resource.namespaced)
+        .filter(|ns| resource.namespaced && !state.namespaces.exists(ns))
         .map(|ns| storage::key(namespaces, None, ns));
     let stored = match state.store.create(&key, &obj, parent.as_deref()).await {
         Ok(stored) => stored,
