@@ -241,7 +241,11 @@ async fn many_clients_share_one_etcd_watch() {
     for r in &mut readers {
         assert_eq!(r.take(1).await, [ev("ADDED", "a")]);
     }
-    assert_eq!(etcd_watchers(&s).await, before + 1, "one more, for all five");
+    assert_eq!(
+        etcd_watchers(&s).await,
+        before + 1,
+        "one more, for all five"
+    );
 }
 
 /// A client that stops reading falls behind the shared feed; rather than
