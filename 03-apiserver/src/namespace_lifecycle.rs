@@ -17,10 +17,12 @@
 //!   or the cache is not synced yet): the create keeps the namespace check
 //!   in its transaction, which is authoritative.
 //!
-//! The price is a window of a few milliseconds after a namespace is deleted
-//! in which a create can still land in it, the window Kubernetes has too
-//! (its namespace controller sweeps such stragglers; orc's sweep in
-//! `handlers/namespaces.rs` runs once, at the delete).
+//! A namespace this server deletes is dropped from the cache at once
+//! ([`NamespaceCache::forget`]). One deleted through *another* API server
+//! leaves a window of a few milliseconds in which a create here can still
+//! land in it, the window Kubernetes has too (its namespace controller
+//! sweeps such stragglers; orc's sweep in `handlers/namespaces.rs` runs
+//! once, at the delete).
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -63,6 +65,14 @@ impl NamespaceCache {
             known,
             task: task.abort_handle(),
         }
+    }
+
+    /// Drops a namespace this server is deleting, before its watch event
+    /// arrives: after a client's DELETE returns, its creates in that
+    /// namespace are checked in etcd (read your own writes).
+    pub fn forget(&self, namespace: &str) {
+        let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        known.names.remove(namespace);
     }
 
     /// Whether the namespace is known to exist. `false` means "ask etcd",

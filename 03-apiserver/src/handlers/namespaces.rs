@@ -38,6 +38,9 @@ pub async fn delete(
     }
     // The namespace must exist: a delete of a missing one is a 404, not a sweep.
     super::read::get(state, namespaces, None, name).await?;
+    // From now on creates in it ask etcd, not the cache: a client that saw
+    // this delete succeed must not create in the namespace afterwards.
+    state.namespaces.forget(name);
     for resource in RESOURCES.iter().filter(|r| r.namespaced) {
         let prefix = storage::prefix(resource, Some(name));
         state
