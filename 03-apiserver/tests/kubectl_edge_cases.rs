@@ -84,3 +84,62 @@ async fn a_scale_without_replicas_means_zero() {
     assert_eq!(code, 422, "{answer}");
     assert_eq!(answer["details"]["causes"][0]["field"], "spec.replicas");
 }
+
+#[tokio::test]
+async fn headless_and_external_name_services_need_no_ports() {
+    let s = TestServer::start().await;
+    let collection = "/api/v1/namespaces/default/services";
+    let headless = json!({"metadata": {"name": "db"}, "spec": {"clusterIP": "None", "selector": {"app": "db"}}});
+    let (code, answer) = s.post(collection, &headless).await;
+    assert_eq!(code, 201, "{answer}");
+    let external = json!({"metadata": {"name": "ext"}, "spec": {"type": "ExternalName", "externalName": "example.com"}});
+    let (code, answer) = s.post(collection, &external).await;
+    assert_eq!(code, 201, "{answer}");
+
+    // A ClusterIP service that is not headless still needs a port.
+    let portless = json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}}});
+    let (code, answer) = s.post(collection, &portless).await;
+    assert_eq!(code, 422, "{answer}");
+    assert_eq!(answer["details"]["causes"][0]["field"], "spec.ports");
+    let node_port =
+        json!({"metadata": {"name": "np"}, "spec": {"type": "NodePort", "clusterIP": "None"}});
+    let (code, answer) = s.post(collection, &node_port).await;
+    assert_eq!(code, 422, "{answer}");
+}
+
+#[tokio::test]
+async fn kubectl_creates_a_headless_service_without_ports() {
+    let s = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &s, "unused");
+    let args = ["create", "service", "clusterip", "db", "--clusterip=None"];
+    let (ok, out) = kubectl(dir.path(), &config, &args).await;
+    assert!(
+        ok,
+        "kubectl create service clusterip --clusterip=None: {out}"
+    );
+    assert_eq!(out.trim(), "service/db created");
+    let (code, svc) = s.get("/api/v1/namespaces/default/services/db").await;
+    assert_eq!(code, 200);
+    assert_eq!(svc["spec"]["clusterIP"], "None");
+    assert!(
+        svc["spec"]
+            .get("ports")
+            .is_none_or(|p| p.as_array().is_some_and(Vec::is_empty))
+    );
+
+    // kubectl's table shows it as Kubernetes does: no cluster IP, no ports.
+    let (ok, out) = kubectl(dir.path(), &config, &["get", "service", "db"]).await;
+    assert!(ok, "{out}");
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row.get(..5),
+        Some(&["db", "ClusterIP", "None", "<none>", "<none>"][..]),
+        "{out}"
+    );
+}
