@@ -143,3 +143,34 @@ async fn kubectl_creates_a_headless_service_without_ports() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn secrets_default_to_opaque() {
+    let s = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &s, "unused");
+    let collection = "/api/v1/namespaces/default/secrets";
+    let secret = json!({"metadata": {"name": "creds"}, "data": {"password": "aHVudGVyMg=="}});
+    let (code, created) = s.post(collection, &secret).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["type"], "Opaque");
+    let (_, stored) = s.get(&format!("{collection}/creds")).await;
+    assert_eq!(stored["type"], "Opaque");
+
+    // A type the user chose is kept.
+    let basic = json!({"metadata": {"name": "basic"}, "type": "kubernetes.io/basic-auth",
+        "stringData": {"username": "u"}});
+    let (code, created) = s.post(collection, &basic).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["type"], "kubernetes.io/basic-auth");
+
+    let (ok, out) = kubectl(dir.path(), &config, &["get", "secret", "creds"]).await;
+    assert!(ok, "{out}");
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(row.get(..3), Some(&["creds", "Opaque", "1"][..]), "{out}");
+}
