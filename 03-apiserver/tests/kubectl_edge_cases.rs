@@ -174,3 +174,49 @@ async fn secrets_default_to_opaque() {
         .collect();
     assert_eq!(row.get(..3), Some(&["creds", "Opaque", "1"][..]), "{out}");
 }
+
+/// Kubernetes' answer to a JSON patch it cannot apply (a failed `test`, a
+/// missing path): 422, reason Invalid, its generic text, empty details.
+const PATCH_REJECTED: &str = "the server rejected our request due to an error in our request";
+
+#[tokio::test]
+async fn a_json_patch_that_cannot_apply_is_invalid_like_kubernetes() {
+    let s = TestServer::start().await;
+    let url = "/api/v1/namespaces/default/configmaps/settings";
+    let cm = json!({"metadata": {"name": "settings"}, "data": {"mode": "fast"}});
+    assert_eq!(
+        s.post("/api/v1/namespaces/default/configmaps", &cm).await.0,
+        201
+    );
+    let failing = [
+        r#"[{"op":"test","path":"/data/mode","value":"slow"}]"#,
+        r#"[{"op":"replace","path":"/data/missing/deeper","value":"x"}]"#,
+        r#"[{"op":"remove","path":"/data/absent"}]"#,
+    ];
+    for patch in failing {
+        let (code, status) = s.patch(url, "application/json-patch+json", patch).await;
+        assert_eq!(code, 422, "{patch}: {status}");
+        assert_eq!(status["reason"], "Invalid");
+        assert_eq!(status["message"], PATCH_REJECTED);
+        assert_eq!(status["details"], json!({}), "{status}");
+    }
+    let (_, stored) = s.get(url).await;
+    assert_eq!(stored["data"], json!({"mode": "fast"}), "nothing applied");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &s, "unused");
+    let args = [
+        "patch",
+        "configmap",
+        "settings",
+        "--type=json",
+        "-p",
+        failing[0],
+    ];
+    let (ok, out) = kubectl(dir.path(), &config, &args).await;
+    assert!(!ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        format!("The request is invalid: {PATCH_REJECTED}")
+    );
+}
