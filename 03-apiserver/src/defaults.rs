@@ -63,6 +63,15 @@ pub fn apply(kind: &str, obj: &mut Value) {
             }
         }
         "Service" => service_spec(child(obj, "spec")),
+        "Secret" => {
+            // Kubernetes reads an empty type as no type: both become
+            // `Opaque`, "arbitrary user data", which `kubectl get secrets`
+            // shows in its TYPE column.
+            if obj.get("type").and_then(Value::as_str) == Some("") {
+                obj["type"] = Value::Null;
+            }
+            default(obj, "type", json!("Opaque"));
+        }
         _ => {}
     }
 }
@@ -137,6 +146,17 @@ mod tests {
             "IfNotPresent"
         );
         assert_eq!(pod["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn secrets_default_to_opaque() {
+        for mut secret in [json!({"data": {}}), json!({"type": ""})] {
+            apply("Secret", &mut secret);
+            assert_eq!(secret["type"], "Opaque");
+        }
+        let mut tls = json!({"type": "kubernetes.io/tls"});
+        apply("Secret", &mut tls);
+        assert_eq!(tls["type"], "kubernetes.io/tls");
     }
 
     #[test]

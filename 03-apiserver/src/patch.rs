@@ -72,16 +72,12 @@ pub fn apply(
             let ops: json_patch::Patch = serde_json::from_slice(patch)
                 .map_err(|e| ApiError::BadRequest(format!("couldn't parse the JSON patch: {e}")))?;
             // A failed `test` or a missing path rejects the whole patch:
-            // RFC 6902 patches are atomic.
+            // RFC 6902 patches are atomic. Kubernetes answers a generic 422
+            // that names no field and drops the patch library's reason;
+            // orc answers the same and keeps the reason in its debug log.
             json_patch::patch(&mut target, &ops).map_err(|e| {
-                ApiError::Invalid(
-                    Default::default(),
-                    vec![crate::status::FieldCause {
-                        field: String::new(),
-                        message: format!("the JSON patch could not be applied: {e}"),
-                        reason: "FieldValueInvalid",
-                    }],
-                )
+                tracing::debug!(error = %e, "JSON patch does not apply");
+                ApiError::Unprocessable
             })?;
         }
     }
@@ -121,15 +117,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, json!({"a": 2, "b": 3}));
-        assert!(
-            apply(
-                PatchKind::Json,
-                "ConfigMap",
-                &cur,
-                br#"[{"op":"test","path":"/a","value":9}]"#
-            )
-            .is_err()
+        let failed = apply(
+            PatchKind::Json,
+            "ConfigMap",
+            &cur,
+            br#"[{"op":"test","path":"/a","value":9}]"#,
         );
+        assert!(matches!(failed, Err(ApiError::Unprocessable)));
     }
 
     #[test]

@@ -85,6 +85,13 @@ pub enum ApiError {
     /// 422: the object breaks validation rules, field by field.
     #[error("{} \"{}\" is invalid: {}", .0.kind_title(), .0.name, join_causes(.1))]
     Invalid(Target, Vec<FieldCause>),
+    /// 422 with no field to blame: the request is well formed but cannot
+    /// be carried out on the object as it is. Kubernetes answers a JSON
+    /// patch that does not apply (a failed `test`, a missing path) with
+    /// this generic text and empty details, and kubectl prints
+    /// `The request is invalid: <this text>`.
+    #[error("the server rejected our request due to an error in our request")]
+    Unprocessable,
     /// 400: the request itself is malformed (bad JSON, bad selector, ...).
     #[error("{0}")]
     BadRequest(String),
@@ -146,7 +153,7 @@ impl ApiError {
             ApiError::NotFound(_) => "NotFound",
             ApiError::AlreadyExists(_) => "AlreadyExists",
             ApiError::Conflict(..) => "Conflict",
-            ApiError::Invalid(..) => "Invalid",
+            ApiError::Invalid(..) | ApiError::Unprocessable => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
@@ -163,7 +170,7 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::AlreadyExists(_) | ApiError::Conflict(..) => StatusCode::CONFLICT,
-            ApiError::Invalid(..) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid(..) | ApiError::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -190,6 +197,10 @@ impl ApiError {
         let target = match self {
             ApiError::NotFound(t) | ApiError::AlreadyExists(t) | ApiError::Conflict(t, _) => t,
             ApiError::Invalid(t, _) => t,
+            ApiError::Unprocessable => {
+                status["details"] = json!({});
+                return status;
+            }
             _ => return status,
         };
         let mut details = json!({ "name": target.name, "kind": target.kind });

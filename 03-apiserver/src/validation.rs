@@ -375,8 +375,12 @@ fn validate_workload(spec: &Value, causes: &mut Vec<FieldCause>) {
     validate_template(spec, "spec.template", causes);
 }
 
-/// Services need at least one port (unless headless ExternalName), each a
-/// real port number, and a known type.
+/// Services need at least one port, each a real port number, and a known
+/// type. Two kinds of Service route no ports, so Kubernetes lets them leave
+/// `ports` out: an `ExternalName` Service (a DNS alias) and a headless one
+/// (`clusterIP: None`, which `kubectl create service clusterip x
+/// --clusterip=None` writes without ports): DNS answers with the pods'
+/// own addresses, and clients pick the port themselves.
 fn validate_service(spec: &Value, causes: &mut Vec<FieldCause>) {
     let kind = spec
         .get("type")
@@ -393,7 +397,8 @@ fn validate_service(spec: &Value, causes: &mut Vec<FieldCause>) {
         });
     }
     let ports = spec.get("ports").and_then(Value::as_array);
-    if kind != "ExternalName" && ports.is_none_or(|p| p.is_empty()) {
+    let portless_allowed = kind == "ExternalName" || (kind == "ClusterIP" && is_headless(spec));
+    if !portless_allowed && ports.is_none_or(|p| p.is_empty()) {
         causes.push(FieldCause::required("spec.ports"));
     }
     for (i, p) in ports.into_iter().flatten().enumerate() {
@@ -417,6 +422,16 @@ fn validate_service(spec: &Value, causes: &mut Vec<FieldCause>) {
             }
         }
     }
+}
+
+/// A headless Service asks for no cluster IP: `clusterIP` (or the first of
+/// `clusterIPs`) is the word `None`.
+fn is_headless(spec: &Value) -> bool {
+    let first = spec
+        .get("clusterIP")
+        .or_else(|| spec.pointer("/clusterIPs/0"))
+        .and_then(Value::as_str);
+    first == Some("None")
 }
 
 #[cfg(test)]

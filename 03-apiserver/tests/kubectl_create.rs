@@ -522,4 +522,13 @@ async fn protobuf_subresource_bodies_are_read() {
     let (code, reply) = s.raw(reqwest::Method::PUT, path, PROTOBUF, body).await;
     assert_eq!(code, 200, "{reply}");
     assert_eq!(reply["spec"]["replicas"], 5);
+    // Scale{..., spec{replicas: 0}}: a zero the JSON form leaves out, so
+    // the decoded spec is empty, and an empty spec asks for zero.
+    let zero = [
+        0x0a, 0x05, 0x0a, 0x03, b'w', b'e', b'b', 0x12, 0x02, 0x08, 0x00,
+    ];
+    let body = envelope("autoscaling/v1", "Scale", &zero);
+    let (code, reply) = s.raw(reqwest::Method::PUT, path, PROTOBUF, body).await;
+    assert_eq!(code, 200, "{reply}");
+    assert_eq!(reply["spec"]["replicas"], 0);
 }

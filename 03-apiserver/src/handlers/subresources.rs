@@ -151,8 +151,7 @@ async fn scale(
                 let kind = crate::patch::PatchKind::from_content_type(request.content_type())?;
                 crate::patch::apply(kind, "Scale", &current_scale, &body)?
             };
-            let replicas = wanted.pointer("/spec/replicas").and_then(Value::as_i64);
-            let Some(replicas) = replicas.filter(|r| *r >= 0) else {
+            let Some(replicas) = wanted_replicas(&wanted).filter(|r| *r >= 0) else {
                 return Err(ApiError::Invalid(
                     target(resource, name),
                     vec![crate::status::FieldCause::invalid(
@@ -169,6 +168,18 @@ async fn scale(
     )
     .await?;
     Ok(Reply::ok(scale_of(&reply.body)))
+}
+
+/// The replica count a Scale body asks for. A missing (or null)
+/// `spec.replicas` means 0: `autoscaling/v1` declares the field
+/// `omitempty`, so client-go leaves it out of every Scale that asks for
+/// zero, and Kubernetes reads the absent field as Go's zero value. `None`
+/// for a count that is not an integer.
+fn wanted_replicas(scale: &Value) -> Option<i64> {
+    match scale.pointer("/spec/replicas") {
+        None | Some(Value::Null) => Some(0),
+        Some(count) => count.as_i64(),
+    }
 }
 
 // ANCHOR: binding
