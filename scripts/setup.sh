@@ -35,6 +35,10 @@ packages=(
   "curl:curl"                    # talking to the API server in the book and labs
   "unshare:util-linux"           # the benchmark floor: bare namespaces + exec
   "cc:gcc"                       # crates that build C code
+  "skopeo:skopeo"                # a second image tool, to check chapter 01's store
+  "docker-registry:docker-registry" # a real registry on loopback, for pulls
+  "htpasswd:apache2-utils"       # that registry's basic-auth password file
+  "openssl:openssl"              # test certificates for the API server's TLS
 )
 # ANCHOR_END: packages
 missing=()
@@ -67,6 +71,11 @@ if [ "${1:-}" = --for-tests ]; then
     docker info >/dev/null 2>&1 \
       || fail "the Docker engine is not running and could not be started: start it (systemctl start docker) and re-run"
   fi
+fi
+
+# ---- kubectl, which the tests drive against orc (no Debian package has it) --
+if [ "${1:-}" = --for-tests ] && ! command -v kubectl >/dev/null 2>&1; then
+  fail "kubectl is missing: the tests drive the real kubectl (v1.32 or near) against orc; install it from https://kubernetes.io/docs/tasks/tools/ and re-run"
 fi
 
 # ---- Rust and the book tool --------------------------------------------------
