@@ -7,13 +7,12 @@
 //! ```
 //!
 //! Everything runs on this machine: etcd (via orc-testkit), the API server
-//! in-process, the clients. The figures are ratios more than absolutes:
+//! (`orc-apiserver`, a process of its own like etcd), the clients. The figures are ratios more than absolutes:
 //! both sides share the same etcd, cores and payloads.
 
 use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
-use orc_apiserver::{Config, Server};
 use serde_json::{Value, json};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -202,6 +201,48 @@ async fn http_floor() -> std::net::SocketAddr {
     addr
 }
 
+/// `orc-apiserver` as a child process on a free loopback port, killed
+/// when dropped.
+struct ApiServerProcess {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl ApiServerProcess {
+    async fn start(etcd: &str) -> ApiServerProcess {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", orc_testkit::ports::free_port())
+            .parse()
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_orc-apiserver"))
+            .args(["--etcd", etcd, "--listen", &addr.to_string()])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("orc-apiserver starts");
+        let server = ApiServerProcess { child, addr };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("http://{addr}/readyz")).send().await {
+                if r.status().is_success() {
+                    return server;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("orc-apiserver did not become ready on {addr}");
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+}
+
+impl Drop for ApiServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<usize> = std::env::args()
@@ -212,18 +253,20 @@ async fn main() {
     let objects = args.get(1).copied().unwrap_or(4000);
     let watchers = args.get(2).copied().unwrap_or(1000);
     let etcd = orc_testkit::Etcd::start();
-    let server = Server::bind(Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap()))
-        .await
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.serve());
+    // The API server runs as its own process, as etcd does: each side's
+    // CPU is then read from its own /proc entry, and the clients do not
+    // share a runtime with the server they measure.
+    let server = ApiServerProcess::start(&etcd.endpoint()).await;
+    let addr = server.addr;
 
     println!("{clients} clients, {objects} creates of a 512-byte ConfigMap each side");
     let (t, l, raw_own, raw_etcd_cpu) =
         cpu_per_object(etcd.pid(), raw_etcd(&etcd.endpoint(), clients, objects)).await;
     let (etcd_tput, etcd_p99) = report("raw etcd create txn", t, l);
+    let api_cpu_before = cpu_time(&server.pid());
     let (t, l, api_own, api_etcd_cpu) =
         cpu_per_object(etcd.pid(), through_api(addr, clients, objects)).await;
+    let api_server_cpu = (cpu_time(&server.pid()) - api_cpu_before) / l.len().max(1) as u32;
     let (api_tput, api_p99) = report("orc-apiserver POST", t, l);
     let (_, _, http_own, _) = cpu_per_object(
         etcd.pid(),
@@ -232,8 +275,8 @@ async fn main() {
     .await;
     println!(
         "CPU per object: raw: clients {raw_own:.0?} + etcd {raw_etcd_cpu:.0?}; \
-         API: clients and API server {api_own:.0?} + etcd {api_etcd_cpu:.0?}; \
-         the same clients against an HTTP server that only echoes: {http_own:.0?}"
+         API: clients {api_own:.0?} + API server {api_server_cpu:.0?} + etcd {api_etcd_cpu:.0?}; \
+         the same clients against an in-process HTTP server that only echoes: {http_own:.0?} (both)"
     );
     println!(
         "ratio: throughput {:.2}x of etcd (target >= 0.8), p99 {:.2}x of etcd (target <= 1.5)",
