@@ -9,10 +9,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use common::TestServer;
-use common::kubectl::{kubeconfig, kubectl};
+use common::kubectl::{kubeconfig, kubectl, kubectl_with_env};
 use serde_json::{Value, json};
 
 struct Session {
@@ -290,24 +289,14 @@ async fn edit(s: &Session, script: &str) -> String {
     let editor = s.dir.path().join("editor.sh");
     std::fs::write(&editor, format!("#!/bin/sh\nsed -i '{script}' \"$1\"\n")).unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut command = Command::new(orc_testkit::require_command("kubectl"));
-    command
-        .env("KUBE_EDITOR", &editor)
-        .arg(format!("--kubeconfig={}", s.config.display()))
-        .arg(format!(
-            "--cache-dir={}",
-            s.dir.path().join("cache").display()
-        ))
-        .args(["edit", "deployment", "web"]);
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = kubectl_with_env(
+        s.dir.path(),
+        &s.config,
+        &["edit", "deployment", "web"],
+        &[("KUBE_EDITOR", &editor)],
+    )
+    .await;
+    assert!(ok, "{text}");
     text
 }
 

@@ -20,9 +20,20 @@ pub fn kubeconfig(dir: &Path, server: &TestServer, token: &str) -> PathBuf {
 
 /// Runs kubectl off the async runtime, with its own discovery cache.
 pub async fn kubectl(dir: &Path, config: &Path, args: &[&str]) -> (bool, String) {
+    kubectl_with_env(dir, config, args, &[]).await
+}
+
+/// [`kubectl`] with extra environment variables (`KUBE_EDITOR` for `edit`).
+pub async fn kubectl_with_env(
+    dir: &Path,
+    config: &Path,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> (bool, String) {
     let kubectl = orc_testkit::require_command("kubectl");
     let mut command = Command::new(kubectl);
     command
+        .envs(env.iter().copied())
         .arg(format!("--kubeconfig={}", config.display()))
         .arg(format!("--cache-dir={}", dir.join("cache").display()))
         .args(args);

@@ -10,7 +10,7 @@
 
 use super::core;
 use crate::protobuf::message::Kind::{Bool, I32, I64, IntOrString, Msg, Quantity, Str, Time};
-use crate::protobuf::message::{Message, inline, list, map, one, opt};
+use crate::protobuf::message::{Field, Message, inline, list, map, one, opt};
 
 pub static APP_ARMOR_PROFILE: Message = Message::new(
     "AppArmorProfile",
@@ -37,35 +37,36 @@ pub static CONFIG_MAP_KEY_SELECTOR: Message = Message::new(
     ],
 );
 
-pub static CONTAINER: Message = Message::new(
-    "Container",
-    &[
-        one(1, "name", Str),
-        one(2, "image", Str),
-        list(3, "command", Str),
-        list(4, "args", Str),
-        one(5, "workingDir", Str),
-        list(6, "ports", Msg(&CONTAINER_PORT)),
-        list(7, "env", Msg(&ENV_VAR)),
-        one(8, "resources", Msg(&RESOURCE_REQUIREMENTS)),
-        list(9, "volumeMounts", Msg(&VOLUME_MOUNT)),
-        opt(10, "livenessProbe", Msg(&PROBE)),
-        opt(11, "readinessProbe", Msg(&PROBE)),
-        opt(12, "lifecycle", Msg(&LIFECYCLE)),
-        one(13, "terminationMessagePath", Str),
-        one(14, "imagePullPolicy", Str),
-        opt(15, "securityContext", Msg(&SECURITY_CONTEXT)),
-        one(16, "stdin", Bool),
-        one(17, "stdinOnce", Bool),
-        one(18, "tty", Bool),
-        list(19, "envFrom", Msg(&ENV_FROM_SOURCE)),
-        one(20, "terminationMessagePolicy", Str),
-        list(21, "volumeDevices", Msg(&VOLUME_DEVICE)),
-        opt(22, "startupProbe", Msg(&PROBE)),
-        list(23, "resizePolicy", Msg(&CONTAINER_RESIZE_POLICY)),
-        opt(24, "restartPolicy", Str),
-    ],
-);
+/// A container's fields: `Container` and `EphemeralContainerCommon` share
+/// them number for number.
+static CONTAINER_FIELDS: &[Field] = &[
+    one(1, "name", Str),
+    one(2, "image", Str),
+    list(3, "command", Str),
+    list(4, "args", Str),
+    one(5, "workingDir", Str),
+    list(6, "ports", Msg(&CONTAINER_PORT)),
+    list(7, "env", Msg(&ENV_VAR)),
+    one(8, "resources", Msg(&RESOURCE_REQUIREMENTS)),
+    list(9, "volumeMounts", Msg(&VOLUME_MOUNT)),
+    opt(10, "livenessProbe", Msg(&PROBE)),
+    opt(11, "readinessProbe", Msg(&PROBE)),
+    opt(12, "lifecycle", Msg(&LIFECYCLE)),
+    one(13, "terminationMessagePath", Str),
+    one(14, "imagePullPolicy", Str),
+    opt(15, "securityContext", Msg(&SECURITY_CONTEXT)),
+    one(16, "stdin", Bool),
+    one(17, "stdinOnce", Bool),
+    one(18, "tty", Bool),
+    list(19, "envFrom", Msg(&ENV_FROM_SOURCE)),
+    one(20, "terminationMessagePolicy", Str),
+    list(21, "volumeDevices", Msg(&VOLUME_DEVICE)),
+    opt(22, "startupProbe", Msg(&PROBE)),
+    list(23, "resizePolicy", Msg(&CONTAINER_RESIZE_POLICY)),
+    opt(24, "restartPolicy", Str),
+];
+
+pub static CONTAINER: Message = Message::new("Container", CONTAINER_FIELDS);
 
 pub static CONTAINER_PORT: Message = Message::new(
     "ContainerPort",
@@ -174,35 +175,8 @@ pub static EPHEMERAL_CONTAINER: Message = Message::new(
     ],
 );
 
-pub static EPHEMERAL_CONTAINER_COMMON: Message = Message::new(
-    "EphemeralContainerCommon",
-    &[
-        one(1, "name", Str),
-        one(2, "image", Str),
-        list(3, "command", Str),
-        list(4, "args", Str),
-        one(5, "workingDir", Str),
-        list(6, "ports", Msg(&CONTAINER_PORT)),
-        list(7, "env", Msg(&ENV_VAR)),
-        one(8, "resources", Msg(&RESOURCE_REQUIREMENTS)),
-        list(9, "volumeMounts", Msg(&VOLUME_MOUNT)),
-        opt(10, "livenessProbe", Msg(&PROBE)),
-        opt(11, "readinessProbe", Msg(&PROBE)),
-        opt(12, "lifecycle", Msg(&LIFECYCLE)),
-        one(13, "terminationMessagePath", Str),
-        one(14, "imagePullPolicy", Str),
-        opt(15, "securityContext", Msg(&SECURITY_CONTEXT)),
-        one(16, "stdin", Bool),
-        one(17, "stdinOnce", Bool),
-        one(18, "tty", Bool),
-        list(19, "envFrom", Msg(&ENV_FROM_SOURCE)),
-        one(20, "terminationMessagePolicy", Str),
-        list(21, "volumeDevices", Msg(&VOLUME_DEVICE)),
-        opt(22, "startupProbe", Msg(&PROBE)),
-        list(23, "resizePolicy", Msg(&CONTAINER_RESIZE_POLICY)),
-        opt(24, "restartPolicy", Str),
-    ],
-);
+pub static EPHEMERAL_CONTAINER_COMMON: Message =
+    Message::new("EphemeralContainerCommon", CONTAINER_FIELDS);
 
 pub static EXEC_ACTION: Message = Message::new("ExecAction", &[list(1, "command", Str)]);
 
