@@ -131,12 +131,7 @@ async fn kubectl_creates_a_headless_service_without_ports() {
     // kubectl's table shows it as Kubernetes does: no cluster IP, no ports.
     let (ok, out) = kubectl(dir.path(), &config, &["get", "service", "db"]).await;
     assert!(ok, "{out}");
-    let row: Vec<&str> = out
-        .lines()
-        .nth(1)
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
+    let row = first_row(&out);
     assert_eq!(
         row.get(..5),
         Some(&["db", "ClusterIP", "None", "<none>", "<none>"][..]),
@@ -166,12 +161,7 @@ async fn secrets_default_to_opaque() {
 
     let (ok, out) = kubectl(dir.path(), &config, &["get", "secret", "creds"]).await;
     assert!(ok, "{out}");
-    let row: Vec<&str> = out
-        .lines()
-        .nth(1)
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
+    let row = first_row(&out);
     assert_eq!(row.get(..3), Some(&["creds", "Opaque", "1"][..]), "{out}");
 }
 
@@ -219,4 +209,14 @@ async fn a_json_patch_that_cannot_apply_is_invalid_like_kubernetes() {
         out.trim(),
         format!("The request is invalid: {PATCH_REJECTED}")
     );
+}
+
+/// The cells of a kubectl table's first row (after the header).
+fn first_row(table: &str) -> Vec<&str> {
+    table
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect()
 }
