@@ -146,6 +146,18 @@ async fn serve(args: AgentArgs) -> Result<()> {
         status_period: args.node_status_period,
     };
 
+    // The HTTP server the API server forwards `kubectl logs` to, on the
+    // address and port the Node will report (InternalIP, daemonEndpoints):
+    // bound first, so a busy port stops the agent before it registers.
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let addr = std::net::SocketAddr::from((args.node_ip, args.port));
+    let layout = StateLayout::new(&args.state_dir);
+    let (_, server) = server::spawn(addr, layout, async {
+        let _ = server_stopped.await;
+    })
+    .await
+    .with_context(|| format!("listening on {addr} (--node-ip and --port)"))?;
+
     // ANCHOR: compose
     let node = NodeAgent::start(client, node_config).await?;
     let mut sources: Vec<Box<dyn PodSource>> = vec![node.pod_source()];
@@ -155,17 +167,6 @@ async fn serve(args: AgentArgs) -> Result<()> {
     let mut agent = Agent::new(config, sources, images, Arc::new(SystemClock)).await?;
     agent.add_status_sink(node.status_sink());
     // ANCHOR_END: compose
-
-    // The HTTP server the API server forwards `kubectl logs` to, on the
-    // address and port the Node reports (InternalIP, daemonEndpoints).
-    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let addr = std::net::SocketAddr::from((args.node_ip, args.port));
-    let layout = StateLayout::new(&args.state_dir);
-    let (_, server) = server::spawn(addr, layout, async {
-        let _ = server_stopped.await;
-    })
-    .await
-    .with_context(|| format!("listening on {addr} (--node-ip and --port)"))?;
 
     tracing::info!(
         port = args.port,
