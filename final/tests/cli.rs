@@ -682,3 +682,60 @@ async fn logs_come_from_the_node_through_the_api_server() {
     assert_eq!(read_until("five\n").await, "vier \u{e9}\nfive\n");
     child.kill().await.unwrap();
 }
+
+/// An object with a finalizer is only marked by a DELETE: `orc delete`
+/// waits (as kubectl's `--wait` does) until it is really gone, gives up
+/// after `--timeout`, and `--wait=false` returns at once.
+#[tokio::test]
+async fn delete_waits_until_the_object_is_gone() {
+    let cluster = Cluster::start().await;
+    let held = cluster.file(
+        "held.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n",
+    );
+    cluster.ok(&format!("apply -f {held}")).await;
+    let run = cluster.orc("delete configmap held --timeout 1s").await;
+    assert_eq!(run.stdout, "configmap \"held\" deleted\n");
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (
+            1,
+            "error: timed out waiting for \"held\" to be deleted (it is marked; its node or a finalizer has not finished)\n"
+        )
+    );
+    assert_eq!(
+        cluster.ok("delete configmap held --wait=false").await,
+        "configmap \"held\" deleted\n"
+    );
+
+    // Waiting without a limit ends when the finalizer's owner lets go.
+    let waiting = cluster.orc("delete configmap held");
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        orc_apiserver::client::Client::new(format!("http://{}", cluster.addr))
+            .send_path(
+                orc_apiserver::client::Method::PATCH,
+                "/api/v1/namespaces/default/configmaps/held",
+                None,
+                Some((
+                    "application/merge-patch+json",
+                    r#"{"metadata":{"finalizers":null}}"#.into(),
+                )),
+            )
+            .await
+            .unwrap();
+    };
+    let (run, ()) = tokio::join!(waiting, release);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "configmap \"held\" deleted\n"),
+        "{}",
+        run.stderr
+    );
+    cluster
+        .fails(
+            "get configmap held",
+            "Error from server (NotFound): configmaps \"held\" not found\n",
+        )
+        .await;
+}
