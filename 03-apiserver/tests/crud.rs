@@ -1,22 +1,11 @@
 //! Create, get, list, update, patch and delete against a real etcd, and the
 //! exact `Status` of each error.
 
+#[macro_use]
 mod common;
 
 use common::{TestServer, pod};
 use serde_json::{Value, json};
-
-/// Snapshots an object with the server-made values replaced.
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::assert_json_snapshot!($name, $value, {
-            ".metadata.uid" => "[uid]",
-            ".metadata.creationTimestamp" => "[time]",
-            ".metadata.resourceVersion" => "[rv]",
-            ".metadata.deletionTimestamp" => "[time]",
-        })
-    };
-}
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
 

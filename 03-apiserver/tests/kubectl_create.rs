@@ -7,6 +7,7 @@
 //! (JSON on the wire), and the two stored objects must be equal but for
 //! their names, uids, resourceVersions and creation times.
 
+#[macro_use]
 mod common;
 
 use std::path::Path;
@@ -220,16 +221,6 @@ async fn typed_creates_store_what_their_json_twins_store() {
             case.words.join(" ")
         );
     }
-}
-
-macro_rules! snapshot {
-    ($name:expr, $value:expr) => {
-        insta::assert_json_snapshot!($name, $value, {
-            ".metadata.uid" => "[uid]",
-            ".metadata.creationTimestamp" => "[time]",
-            ".metadata.resourceVersion" => "[rv]",
-        })
-    };
 }
 
 /// What a few typed commands store, as a reader of the chapter sees it.

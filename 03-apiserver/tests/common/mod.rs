@@ -2,6 +2,20 @@
 
 #![allow(dead_code)]
 
+/// Snapshots an object with the server-made values (uid, times,
+/// resourceVersion) replaced. (`#[macro_use] mod common;` to use it.)
+#[allow(unused_macros)]
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::assert_json_snapshot!($name, $value, {
+            ".metadata.uid" => "[uid]",
+            ".metadata.creationTimestamp" => "[time]",
+            ".metadata.resourceVersion" => "[rv]",
+            ".metadata.deletionTimestamp" => "[time]",
+        })
+    };
+}
+
 pub mod kubectl;
 
 use std::net::SocketAddr;
