@@ -142,27 +142,11 @@ pub fn now_rfc3339() -> String {
     rfc3339(secs)
 }
 
-/// Seconds since the epoch as RFC 3339 UTC. Days to a civil date follow
-/// Howard Hinnant's `civil_from_days`, which is exact for the proleptic
-/// Gregorian calendar; no date crate needed for one format.
+/// Seconds since the epoch as RFC 3339 UTC: chapter 01's formatter (the
+/// runtime's `state` timestamps), so the whole course writes one format one
+/// way.
 pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    orc_container::state::rfc3339(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 // ANCHOR_END: timestamp
 

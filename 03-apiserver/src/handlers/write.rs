@@ -169,6 +169,28 @@ pub async fn create(
 }
 // ANCHOR_END: create
 
+/// The stored object at `key` and its revision, or 409 when the client's
+/// `precondition` (a resourceVersion; 0: none) no longer holds: the first
+/// step of every read-modify-write retry.
+async fn read_current(
+    state: &AppState,
+    resource: &Resource,
+    key: &str,
+    name: &str,
+    precondition: i64,
+) -> Result<(Value, i64), ApiError> {
+    let current = state
+        .store
+        .get(key)
+        .await
+        .map_err(|e| storage_error(e, resource, name))?;
+    let revision = resource_version(&current)?;
+    if precondition != 0 && precondition != revision {
+        return Err(conflict(resource, name));
+    }
+    Ok((current, revision))
+}
+
 /// The namespaces row of the resource table.
 fn namespaces() -> Result<&'static Resource, ApiError> {
     lookup("", "v1", "namespaces")
@@ -267,15 +289,7 @@ pub async fn guaranteed_update(
     } = rules;
     let key = storage::key(resource, ns, name);
     for _ in 0..RETRIES {
-        let current = state
-            .store
-            .get(&key)
-            .await
-            .map_err(|e| storage_error(e, resource, name))?;
-        let revision = resource_version(&current)?;
-        if precondition != 0 && precondition != revision {
-            return Err(conflict(resource, name));
-        }
+        let (current, revision) = read_current(state, resource, &key, name, precondition).await?;
         let proposed = change(&current)?;
         let mut next = prepare_update(resource, &current, proposed, part)?;
         let warnings = admit(resource, &mut next, Some(&current), directive)?;
@@ -437,15 +451,7 @@ pub async fn delete(
     let requested_grace = grace_option(request, &options)?;
     let key = storage::key(resource, ns, name);
     for _ in 0..RETRIES {
-        let current = state
-            .store
-            .get(&key)
-            .await
-            .map_err(|e| storage_error(e, resource, name))?;
-        let revision = resource_version(&current)?;
-        if precondition != 0 && precondition != revision {
-            return Err(conflict(resource, name));
-        }
+        let (current, revision) = read_current(state, resource, &key, name, precondition).await?;
         let meta = ObjectMeta::of(&current)?;
         if let Some(uid) = uid_precondition.filter(|uid| *uid != meta.uid) {
             return Err(ApiError::Conflict(
