@@ -231,8 +231,17 @@ async fn etcd_watchers(s: &TestServer) -> u64 {
 #[tokio::test]
 async fn many_clients_share_one_etcd_watch() {
     let s = TestServer::start().await;
-    // The server's own namespace cache already follows one feed.
-    let before = etcd_watchers(&s).await;
+    // The server's own namespace cache follows one feed, whose etcd watch
+    // a task opens just after start-up: count from when it is open.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let before = loop {
+        let watchers = etcd_watchers(&s).await;
+        if watchers >= 1 || tokio::time::Instant::now() > deadline {
+            break watchers;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(before, 1, "the namespace cache's feed is the only watch");
     let mut readers = Vec::new();
     for _ in 0..5 {
         readers.push(WatchReader::open(&s, &format!("{PODS}?watch=true")).await);
