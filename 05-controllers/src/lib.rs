@@ -19,6 +19,8 @@
 //!   - `graph.rs`: every object by uid, and its dependents;
 //!   - `decide.rs`: the verdicts, pure functions (lab 05);
 //!   - `mod.rs`: informers, the work queue and the API calls.
+//! - [`informers`]: informers that feed a controller's handler and say
+//!   when their first list is in (no judging before that).
 //! - [`run`]: the controller manager: every controller against one API
 //!   server, until dropped. `orc server` runs it beside the API server; the
 //!   `orc-controllers` binary runs it alone.
@@ -34,6 +36,7 @@
 //! The book's chapter is `chapters/src/05-controllers.md`.
 
 pub mod garbage_collector;
+pub mod informers;
 
 use orc_apiserver::client::Client;
 

@@ -27,14 +27,15 @@ pub mod owners;
 
 use std::sync::{Arc, Mutex};
 
-use orc_apiserver::client::informer::{Informer, Notification};
+use orc_apiserver::client::informer::Notification;
 use orc_apiserver::client::workqueue::WorkQueue;
 use orc_apiserver::client::{Client, ClientError};
 use orc_apiserver::handlers::propagation::{FOREGROUND, ORPHAN, Propagation};
-use orc_apiserver::resources::RESOURCES;
+use orc_apiserver::resources::{RESOURCES, Resource};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+
+use crate::informers;
 
 use decide::{OwnerState, OwnerVerdict, Verdict};
 pub use graph::{Graph, Node};
@@ -69,20 +70,19 @@ impl GarbageCollector {
     /// informers and workers stop with it).
     pub async fn run(self: Arc<Self>, workers: usize) {
         let mut tasks = JoinSet::new();
-        let (synced, mut synced_rx) = mpsc::channel(RESOURCES.len());
+        let mut synced = Vec::new();
         for resource in RESOURCES {
-            let (notify, notifications) = mpsc::channel(256);
-            let informer = Informer::new(self.client.clone(), resource, None, "");
-            tasks.spawn(informer.run(notify));
-            tasks.spawn(self.clone().follow(resource, notifications, synced.clone()));
+            let gc = self.clone();
+            let followed = informers::follow(&mut tasks, &self.client, resource, move |n| {
+                gc.observe(resource, n)
+            });
+            synced.push(followed.synced);
         }
         // Judging before every resource is listed would take a missing
         // owner for a deleted one more often (the live check would still
         // catch it, at the cost of a request per dependent).
-        for _ in RESOURCES {
-            if synced_rx.recv().await.is_none() {
-                return;
-            }
+        if !informers::wait_for_sync(synced).await {
+            return;
         }
         tracing::info!(objects = self.graph().len(), "garbage collector synced");
         for _ in 0..workers.max(1) {
@@ -92,37 +92,24 @@ impl GarbageCollector {
     }
     // ANCHOR_END: run
 
-    /// Applies one resource's notifications to the graph and queues what
-    /// they may have changed; says so on `synced` after the first list.
-    async fn follow(
-        self: Arc<Self>,
-        resource: &'static orc_apiserver::resources::Resource,
-        mut notifications: mpsc::Receiver<Notification>,
-        synced: mpsc::Sender<()>,
-    ) {
-        let mut first_sync = Some(synced);
-        while let Some(notification) = notifications.recv().await {
-            let work = match notification {
-                Notification::Added(obj) | Notification::Updated { new: obj, .. } => {
-                    match Node::of(resource, &obj) {
-                        Some(node) => self.graph().upsert(node),
-                        None => Vec::new(),
-                    }
-                }
-                Notification::Deleted(obj) => match uid_of(&obj) {
-                    Some(uid) => self.graph().remove(uid),
+    /// Applies one notification to the graph and queues what it may have
+    /// changed.
+    fn observe(&self, resource: &'static Resource, notification: Notification) {
+        let work = match notification {
+            Notification::Added(obj) | Notification::Updated { new: obj, .. } => {
+                match Node::of(resource, &obj) {
+                    Some(node) => self.graph().upsert(node),
                     None => Vec::new(),
-                },
-                Notification::Synced => {
-                    if let Some(synced) = first_sync.take() {
-                        let _ = synced.send(()).await;
-                    }
-                    Vec::new()
                 }
-            };
-            for uid in work {
-                self.queue.add(&uid);
             }
+            Notification::Deleted(obj) => match uid_of(&obj) {
+                Some(uid) => self.graph().remove(uid),
+                None => Vec::new(),
+            },
+            Notification::Synced => Vec::new(),
+        };
+        for uid in work {
+            self.queue.add(&uid);
         }
     }
 
