@@ -56,8 +56,9 @@
 //! bodies are read, answers are JSON, which every client accepts),
 //! OpenAPI schemas (`kubectl explain`), client certificates, authorization
 //! (every authenticated user may do everything), encryption key rotation,
-//! delete `propagationPolicy` (accepted and ignored until the
-//! garbage collector of chapter 05), the `Terminating` phase of namespaces
+//! cascading deletion itself (a delete's `propagationPolicy` is recorded
+//! as a finalizer; chapter 05's garbage collector acts on it), the
+//! `Terminating` phase of namespaces
 //! (a namespace delete sweeps its contents at once, see
 //! `handlers/namespaces.rs`), and `deletecollection`.
 //!

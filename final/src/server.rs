@@ -1,14 +1,15 @@
-//! `orc server`: the control plane's store and API, as one long-running
-//! command.
+//! `orc server`: the control plane's store, API and controllers, as one
+//! long-running command.
 //!
 //! A Kubernetes control plane starts etcd, then `kube-apiserver` pointed at
-//! it, then hands users a kubeconfig. `orc server` does the same three
-//! steps: it runs etcd as its own child process with its data in
+//! it and `kube-controller-manager` beside it, then hands users a
+//! kubeconfig. `orc server` does the same: it runs etcd as its own child process with its data in
 //! `--data-dir` (so the cluster survives a restart), serves chapter 03's API
-//! server, and writes `<data-dir>/kubeconfig`, which the real kubectl and
+//! server, runs chapter 05's controllers against it (the garbage
+//! collector), and writes `<data-dir>/kubeconfig`, which the real kubectl and
 //! `orc get|apply|...` read. With `--etcd URL` it uses an etcd that is
-//! already running instead. SIGINT or SIGTERM stops the API server and then
-//! etcd.
+//! already running instead. SIGINT or SIGTERM stops the controllers and the
+//! API server, then etcd.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -79,6 +80,22 @@ async fn serve(args: ServerArgs) -> Result<()> {
     println!("export KUBECONFIG={}", path.display());
 
     let serving = tokio::spawn(server.serve());
+    // The controller manager, as kube-controller-manager beside
+    // kube-apiserver: a client of the API like any other.
+    let controllers = match scheme {
+        "http" => {
+            let config = orc_controllers::Config {
+                token: client_token(&args)?,
+                ..orc_controllers::Config::new(url.clone())
+            };
+            println!("the controllers (garbage collector) are running");
+            Some(tokio::spawn(orc_controllers::run(config)))
+        }
+        _ => {
+            println!("the controllers are not started: orc's client speaks plain HTTP only");
+            None
+        }
+    };
     tokio::select! {
         result = serving => {
             result.context("the API server's task failed")?.context("serving the API")?;
@@ -87,18 +104,26 @@ async fn serve(args: ServerArgs) -> Result<()> {
             println!("{}: stopping the API server, then etcd", signal?);
         }
     }
+    if let Some(controllers) = controllers {
+        controllers.abort();
+    }
     drop(etcd);
     Ok(())
+}
+
+/// The token clients of this server use: the token file's first, if any.
+fn client_token(args: &ServerArgs) -> Result<Option<String>> {
+    match &args.security.token_file {
+        Some(file) => first_token(file),
+        None => Ok(None),
+    }
 }
 
 /// `<data-dir>/kubeconfig`: the server, the first token of the token file
 /// (if any), and for https the server's own certificate as the authority
 /// to trust.
 fn write_kubeconfig(args: &ServerArgs, url: &str) -> Result<PathBuf> {
-    let token = match &args.security.token_file {
-        Some(file) => first_token(file)?,
-        None => None,
-    };
+    let token = client_token(args)?;
     let text = kubeconfig::render(
         url,
         token.as_deref(),

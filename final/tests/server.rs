@@ -128,6 +128,36 @@ fn the_control_plane_serves_kubectl_stops_on_sigterm_and_keeps_its_data() {
     );
     assert!(ok, "{out}");
     assert_eq!(out, "b", "the object survived the restart");
+
+    // The controllers run too: the garbage collector deletes a dependent
+    // once its owner is gone.
+    let (ok, uid) = kubectl(
+        &server.kubeconfig,
+        &["get", "configmap", "kept", "-o", "jsonpath={.metadata.uid}"],
+    );
+    assert!(ok, "{uid}");
+    let child = dir.path().join("child.yaml");
+    std::fs::write(
+        &child,
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: child\n  ownerReferences:\n  \
+             - {{apiVersion: v1, kind: ConfigMap, name: kept, uid: {uid}}}\n"
+        ),
+    )
+    .unwrap();
+    let (ok, out) = kubectl(
+        &server.kubeconfig,
+        &["create", "-f", child.to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = kubectl(&server.kubeconfig, &["delete", "configmap", "kept"]);
+    assert!(ok, "{out}");
+    let gone = (0..100).any(|_| {
+        let (found, out) = kubectl(&server.kubeconfig, &["get", "configmap", "child"]);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        !found && out.contains("NotFound")
+    });
+    assert!(gone, "the collector deletes the dependent");
     assert!(server.stop().success());
 }
 

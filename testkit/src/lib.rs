@@ -15,11 +15,13 @@
 //!   by networking tests.
 //! - [`ports`]: free loopback ports.
 //! - [`metrics`]: one sample out of a `/metrics` page.
+//! - [`kubectl`]: the installed kubectl against a test API server.
 //!
 //! Fixtures are synchronous on purpose: they work the same from a plain
 //! `#[test]` and from `#[tokio::test]`, and never need a runtime to clean up.
 
 pub mod etcd;
+pub mod kubectl;
 pub mod metrics;
 pub mod netns;
 pub mod ports;

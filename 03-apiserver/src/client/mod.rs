@@ -264,6 +264,22 @@ impl Client {
         Self::send(self.request(reqwest::Method::DELETE, &path(resource, ns, Some(name)))).await
     }
 
+    /// DELETE an object with DeleteOptions (`propagationPolicy`,
+    /// `preconditions`, `gracePeriodSeconds`) in the body.
+    pub async fn delete_with(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        options: &Value,
+    ) -> Result<Value, ClientError> {
+        Self::send(
+            self.request(reqwest::Method::DELETE, &path(resource, ns, Some(name)))
+                .json(options),
+        )
+        .await
+    }
+
     /// Opens a watch from `resource_version`, ending after `timeout_secs`.
     pub async fn watch(
         &self,

@@ -16,6 +16,7 @@ pub mod graceful;
 pub mod logs;
 pub mod namespaces;
 pub mod path;
+pub mod propagation;
 pub mod read;
 pub mod subresources;
 pub mod watch;

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::graceful::{self, Deletion};
+use super::propagation;
 use super::read::{conflict, resource_version, storage_error};
 use super::{ApiRequest, Reply, target};
 use crate::codec::{Format, decode};
@@ -426,7 +427,8 @@ fn decode_patched(resource: &Resource, patched: Value) -> Result<Value, ApiError
 /// (`deletionTimestamp` = now + its grace period) and the node deletes it
 /// once its containers have stopped; an object with finalizers is marked
 /// too, and the update that removes the last finalizer deletes it (see
-/// [`graceful`]). DeleteOptions' `preconditions` (`uid`,
+/// [`graceful`]). `propagationPolicy` adds the garbage collector's
+/// finalizer for Foreground and Orphan (see [`propagation`]). DeleteOptions' `preconditions` (`uid`,
 /// `resourceVersion`) must match, or the answer is 409.
 pub async fn delete(
     state: &AppState,
@@ -449,10 +451,11 @@ pub async fn delete(
         .pointer("/preconditions/uid")
         .and_then(Value::as_str);
     let requested_grace = grace_option(request, &options)?;
+    let policy = propagation::requested(request.param("propagationPolicy"), &options)?;
     let key = storage::key(resource, ns, name);
     for _ in 0..RETRIES {
         let (current, revision) = read_current(state, resource, &key, name, precondition).await?;
-        let meta = ObjectMeta::of(&current)?;
+        let mut meta = ObjectMeta::of(&current)?;
         if let Some(uid) = uid_precondition.filter(|uid| *uid != meta.uid) {
             return Err(ApiError::Conflict(
                 target(resource, name),
@@ -464,7 +467,16 @@ pub async fn delete(
         }
         let grace = (resource.kind == "Pod")
             .then(|| graceful::pod_grace_seconds(&current, requested_grace));
-        match graceful::decide(&meta, grace, unix_now()) {
+        // The garbage collector's finalizer for the propagation asked for:
+        // a reason to keep the object, which `decide` weighs like any other.
+        let finalizers = propagation::finalizers(&meta.finalizers, policy);
+        let recorded = finalizers != meta.finalizers;
+        meta.finalizers = finalizers;
+        let deletion = match graceful::decide(&meta, grace, unix_now()) {
+            Deletion::Pending if recorded => Deletion::Mark(Box::new(meta)),
+            deletion => deletion,
+        };
+        match deletion {
             Deletion::Pending => return Ok(Reply::ok(current)),
             Deletion::Mark(marked_meta) => {
                 let mut marked = current.clone();

@@ -7,15 +7,7 @@ use super::TestServer;
 
 /// A kubeconfig for `server` with `token`, as a user would write it.
 pub fn kubeconfig(dir: &Path, server: &TestServer, token: &str) -> PathBuf {
-    let path = dir.join(format!("kubeconfig-{token}"));
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: orc\n  cluster:\n    server: http://{}\n\
-         users:\n- name: me\n  user:\n    token: {token}\ncontexts:\n- name: orc\n  context:\n    \
-         cluster: orc\n    user: me\n    namespace: default\ncurrent-context: orc\n",
-        server.addr
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    orc_testkit::kubectl::kubeconfig(dir, server.addr, token)
 }
 
 /// Runs kubectl off the async runtime, with its own discovery cache.
@@ -30,22 +22,11 @@ pub async fn kubectl_with_env(
     args: &[&str],
     env: &[(&str, &Path)],
 ) -> (bool, String) {
-    let kubectl = orc_testkit::require_command("kubectl");
-    let mut command = Command::new(kubectl);
-    command
-        .envs(env.iter().copied())
-        .arg(format!("--kubeconfig={}", config.display()))
-        .arg(format!("--cache-dir={}", dir.join("cache").display()))
-        .args(args);
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+    let mut command = orc_testkit::kubectl::command(dir, config);
+    command.envs(env.iter().copied()).args(args);
+    tokio::task::spawn_blocking(move || orc_testkit::kubectl::output(command))
         .await
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+        .unwrap()
 }
 
 /// A self-signed certificate and key for 127.0.0.1 (PEM files in `dir`),

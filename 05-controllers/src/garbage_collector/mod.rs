@@ -1,0 +1,295 @@
+//! The garbage collector: deletes objects whose owners are gone, and
+//! carries out the cascading a DELETE asked for.
+//!
+//! A Deployment owns ReplicaSets, which own Pods: each dependent names its
+//! owner in `metadata.ownerReferences`. Nothing in the API server follows
+//! those references. When a client deletes an owner, the API server only
+//! records how the deletion should cascade (`propagationPolicy`, see
+//! `orc_apiserver::handlers::propagation`), and this controller, like
+//! Kubernetes' garbage collector in kube-controller-manager, does the rest:
+//!
+//! 1. an informer per served resource feeds one [`Graph`] of every
+//!    object, indexed by the uids their owner references name;
+//! 2. each change queues the uids whose verdict it may change, on a
+//!    [`WorkQueue`] (de-duplicated, retried with back-off);
+//! 3. a worker judges one object at a time from the state *now*
+//!    ([`decide`]), checks with the API server before it believes an
+//!    owner is gone (the cache may be behind a create), and acts through
+//!    the API: a DELETE with a uid precondition (never a newer object of
+//!    the same name), or a patch pinned to the resourceVersion it judged.
+//!
+//! The chapter's section is "The garbage collector" in
+//! `chapters/src/05-controllers.md`.
+
+pub mod decide;
+pub mod graph;
+pub mod owners;
+
+use std::sync::{Arc, Mutex};
+
+use orc_apiserver::client::informer::Notification;
+use orc_apiserver::client::workqueue::WorkQueue;
+use orc_apiserver::client::{Client, ClientError};
+use orc_apiserver::handlers::propagation::{FOREGROUND, ORPHAN, Propagation};
+use orc_apiserver::resources::{RESOURCES, Resource};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::informers;
+
+use decide::{OwnerState, OwnerVerdict, Verdict};
+pub use graph::{Graph, Node};
+use owners::OwnerRef;
+
+/// The controller. Share it in an `Arc`; [`GarbageCollector::run`] drives it.
+pub struct GarbageCollector {
+    client: Client,
+    /// std's Mutex: held for a lookup or an insert, never across an
+    /// `.await` (workers clone what they need out of it).
+    graph: Mutex<Graph>,
+    queue: Arc<WorkQueue>,
+}
+
+impl GarbageCollector {
+    /// A collector that talks to the API through `client`.
+    pub fn new(client: Client) -> Arc<GarbageCollector> {
+        Arc::new(GarbageCollector {
+            client,
+            graph: Mutex::new(Graph::default()),
+            queue: Arc::new(WorkQueue::new()),
+        })
+    }
+
+    fn graph(&self) -> std::sync::MutexGuard<'_, Graph> {
+        self.graph.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ANCHOR: run
+    /// Follows every served resource, and once all have been listed, judges
+    /// queued objects with `workers` workers. Runs until dropped (its
+    /// informers and workers stop with it).
+    pub async fn run(self: Arc<Self>, workers: usize) {
+        let mut tasks = JoinSet::new();
+        let mut synced = Vec::new();
+        for resource in RESOURCES {
+            let gc = self.clone();
+            let followed = informers::follow(&mut tasks, &self.client, resource, move |n| {
+                gc.observe(resource, n)
+            });
+            synced.push(followed.synced);
+        }
+        // Judging before every resource is listed would take a missing
+        // owner for a deleted one more often (the live check would still
+        // catch it, at the cost of a request per dependent).
+        if !informers::wait_for_sync(synced).await {
+            return;
+        }
+        tracing::info!(objects = self.graph().len(), "garbage collector synced");
+        for _ in 0..workers.max(1) {
+            tasks.spawn(self.clone().work());
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+    // ANCHOR_END: run
+
+    /// Applies one notification to the graph and queues what it may have
+    /// changed.
+    fn observe(&self, resource: &'static Resource, notification: Notification) {
+        let work = match notification {
+            Notification::Added(obj) | Notification::Updated { new: obj, .. } => {
+                match Node::of(resource, &obj) {
+                    Some(node) => self.graph().upsert(node),
+                    None => Vec::new(),
+                }
+            }
+            Notification::Deleted(obj) => match uid_of(&obj) {
+                Some(uid) => self.graph().remove(uid),
+                None => Vec::new(),
+            },
+            Notification::Synced => Vec::new(),
+        };
+        for uid in work {
+            self.queue.add(&uid);
+        }
+    }
+
+    /// One worker: take a uid, judge it, retry it later if the API failed.
+    async fn work(self: Arc<Self>) {
+        while let Some(uid) = self.queue.next().await {
+            match self.reconcile(&uid).await {
+                Ok(()) => self.queue.forget(&uid),
+                Err(error) => {
+                    tracing::warn!(%uid, %error, "garbage collection failed; retrying");
+                    self.queue.add_rate_limited(&uid);
+                }
+            }
+            self.queue.done(&uid);
+        }
+    }
+
+    // ANCHOR: reconcile
+    /// Judges the object with `uid` as it is now.
+    pub async fn reconcile(&self, uid: &str) -> Result<(), ClientError> {
+        let Some(node) = self.graph().get(uid).cloned() else {
+            return Ok(()); // gone already
+        };
+        if node.awaits_collector() {
+            let dependents: Vec<Node> = self.graph().dependents(uid).into_iter().cloned().collect();
+            let refs: Vec<&Node> = dependents.iter().collect();
+            return match decide::deleting_owner(&node, &refs) {
+                OwnerVerdict::Wait => Ok(()),
+                OwnerVerdict::Orphan(uids) => {
+                    for dependent in dependents.iter().filter(|d| uids.contains(&d.uid)) {
+                        self.remove_references(dependent, std::slice::from_ref(&node.uid))
+                            .await?;
+                    }
+                    self.remove_finalizer(&node, ORPHAN).await
+                }
+                OwnerVerdict::RemoveFinalizer(finalizer) => {
+                    self.remove_finalizer(&node, finalizer).await
+                }
+            };
+        }
+        if node.deleting || node.owners.is_empty() {
+            return Ok(()); // on its way out already, or nobody's dependent
+        }
+        let mut states = Vec::new();
+        for owner in &node.owners {
+            states.push((owner.uid.clone(), self.owner_state(&node, owner).await?));
+        }
+        match decide::dependent(&node.finalizers, &states) {
+            Verdict::Keep => Ok(()),
+            Verdict::RemoveReferences(uids) => self.remove_references(&node, &uids).await,
+            Verdict::Delete(policy) => self.delete(&node, policy).await,
+        }
+    }
+    // ANCHOR_END: reconcile
+
+    /// Whether `owner`, referenced by `node`, is there: from the graph when
+    /// it knows the uid, else from the API server, because the graph may
+    /// not have seen an owner created a moment ago.
+    async fn owner_state(&self, node: &Node, owner: &OwnerRef) -> Result<OwnerState, ClientError> {
+        let Some((resource, ns)) = owners::locate(owner, node.namespace.as_deref()) else {
+            return Ok(OwnerState::Unresolvable);
+        };
+        if let Some(known) = self.graph().get(&owner.uid) {
+            return Ok(state_of(known.deleting, &known.finalizers));
+        }
+        match self.client.get(resource, ns.as_deref(), &owner.name).await {
+            Ok(obj) if uid_of(&obj) == Some(owner.uid.as_str()) => {
+                let Some(found) = Node::of(resource, &obj) else {
+                    return Ok(OwnerState::Dangling);
+                };
+                Ok(state_of(found.deleting, &found.finalizers))
+            }
+            // Another object now has that name: the referenced one is gone.
+            Ok(_) => Ok(OwnerState::Dangling),
+            Err(e) if e.is_not_found() => Ok(OwnerState::Dangling),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes `node` (and only that incarnation of it) with `policy`.
+    async fn delete(&self, node: &Node, policy: Propagation) -> Result<(), ClientError> {
+        tracing::info!(object = %node.display(), ?policy, "deleting: its owners are gone");
+        let options = json!({
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "propagationPolicy": format!("{policy:?}"),
+            "preconditions": {"uid": node.uid},
+        });
+        let ns = node.namespace.as_deref();
+        match self
+            .client
+            .delete_with(node.resource, ns, &node.name, &options)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Gone already, or the name now belongs to a newer object.
+            Err(e) if e.is_not_found() || e.is_conflict() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Drops `node`'s references to the owners with `uids`.
+    async fn remove_references(&self, node: &Node, uids: &[String]) -> Result<(), ClientError> {
+        self.patch_metadata(node, |meta| {
+            let kept: Vec<Value> = meta
+                .get("ownerReferences")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|r| {
+                    let uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
+                    !uids.iter().any(|u| u == uid)
+                })
+                .cloned()
+                .collect();
+            json!({"ownerReferences": kept})
+        })
+        .await
+    }
+
+    /// Removes the collector's `finalizer` from `node`; the API server
+    /// deletes an object being deleted once its last finalizer is gone.
+    async fn remove_finalizer(&self, node: &Node, finalizer: &str) -> Result<(), ClientError> {
+        tracing::info!(object = %node.display(), finalizer, "dependents done; removing finalizer");
+        self.patch_metadata(node, |meta| {
+            let kept: Vec<Value> = meta
+                .get("finalizers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|f| f.as_str() != Some(finalizer))
+                .cloned()
+                .collect();
+            json!({"finalizers": kept})
+        })
+        .await
+    }
+
+    /// Reads `node` fresh, and merge-patches the metadata fields `change`
+    /// computes from it, pinned to the resourceVersion read: a write in
+    /// between answers 409, and the worker retries with a fresh read.
+    async fn patch_metadata(
+        &self,
+        node: &Node,
+        change: impl FnOnce(&Value) -> Value,
+    ) -> Result<(), ClientError> {
+        let ns = node.namespace.as_deref();
+        let current = match self.client.get(node.resource, ns, &node.name).await {
+            Ok(obj) if uid_of(&obj) == Some(node.uid.as_str()) => obj,
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let meta = current.get("metadata").cloned().unwrap_or(Value::Null);
+        let mut patch = change(&meta);
+        patch["resourceVersion"] = meta.get("resourceVersion").cloned().unwrap_or(Value::Null);
+        let body = json!({"metadata": patch});
+        match self
+            .client
+            .merge_patch(node.resource, ns, &node.name, None, &body)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// An owner's state from its deletion mark and finalizers.
+fn state_of(deleting: bool, finalizers: &[String]) -> OwnerState {
+    if deleting && finalizers.iter().any(|f| f == FOREGROUND) {
+        OwnerState::Waiting
+    } else {
+        OwnerState::Solid
+    }
+}
+
+fn uid_of(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+}

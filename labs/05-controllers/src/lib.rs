@@ -1,0 +1,34 @@
+//! # Lab 05: controllers, starting with the garbage collector
+//!
+//! Chapter 05's first controller deletes objects whose owners are gone and
+//! carries out the cascading a DELETE asks for. Its decisions are pure
+//! functions; in this lab you write them.
+//!
+//! Your work goes in `src/student.rs`:
+//!
+//! 1. [`finalizers`]: how the API server records a DELETE's
+//!    `propagationPolicy` on the object (a finalizer for the collector).
+//! 2. [`dependent`]: whether a dependent stays, loses some owner
+//!    references, or is deleted (and with which policy).
+//! 3. [`deleting_owner`]: whether an owner being deleted in the
+//!    foreground or with orphaning may let its finalizer go.
+//!
+//! The walkthrough (`tests/scenario.rs`) runs etcd, the API server and the
+//! collector for real and deletes an owner with each policy. `cargo lab 05`
+//! shows which tasks pass; `cargo lab 05 --solution` runs the same tests
+//! against orc's own code.
+
+// The types are orc's: the lab is about the functions, not the data.
+pub use orc_apiserver::handlers::propagation::{FOREGROUND, ORPHAN, Propagation};
+pub use orc_controllers::garbage_collector::Node;
+pub use orc_controllers::garbage_collector::decide::{OwnerState, OwnerVerdict, Verdict};
+
+#[cfg(not(feature = "solution"))]
+mod student;
+#[cfg(not(feature = "solution"))]
+pub use student::{deleting_owner, dependent, finalizers};
+
+#[cfg(feature = "solution")]
+pub use orc_apiserver::handlers::propagation::finalizers;
+#[cfg(feature = "solution")]
+pub use orc_controllers::garbage_collector::decide::{deleting_owner, dependent};

@@ -1,0 +1,50 @@
+//! Your code for lab 05. Replace each `todo!()`; `cargo lab 05` tells you
+//! which tasks pass. The doc comments say what orc's version does; chapter 05
+//! explains why.
+
+// The parameters, and the imports you will need, are unused until you
+// write the bodies.
+#![allow(unused_variables, unused_imports)]
+
+use crate::{FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Verdict};
+
+/// Task 1. The object's finalizers once a DELETE asking for `policy` is
+/// recorded. `None` (the client chose nothing) keeps them as they are.
+/// Otherwise the collector's two finalizers, [`FOREGROUND`] and
+/// [`ORPHAN`], are removed, every other finalizer is kept in its order, and
+/// Foreground appends [`FOREGROUND`], Orphan appends [`ORPHAN`],
+/// Background appends nothing.
+pub fn finalizers(current: &[String], policy: Option<Propagation>) -> Vec<String> {
+    todo!()
+}
+
+/// Task 2. The verdict on a dependent that is not being deleted itself,
+/// given its own finalizers and, for each owner reference, the owner's uid
+/// and state:
+///
+/// - no owner references: [`Verdict::Keep`];
+/// - some owner is `Solid` or `Unresolvable` (it holds the dependent): keep
+///   it, but drop the references to `Dangling` and then `Waiting` owners
+///   ([`Verdict::RemoveReferences`] with their uids in that order), or
+///   [`Verdict::Keep`] if there are none;
+/// - otherwise, if some owner is `Waiting` (deleted in the foreground):
+///   `Delete(Foreground)`;
+/// - otherwise (every owner is gone): delete, passing on the dependent's
+///   own choice: Orphan if it has the [`ORPHAN`] finalizer, else
+///   Foreground if it has [`FOREGROUND`], else Background.
+pub fn dependent(finalizers: &[String], owners: &[(String, OwnerState)]) -> Verdict {
+    todo!()
+}
+
+/// Task 3. The verdict on `owner`, being deleted, given the objects that
+/// still reference it:
+///
+/// - with the [`ORPHAN`] finalizer: [`OwnerVerdict::Orphan`] with the uids
+///   of all its dependents (in the order given), or, when there are none,
+///   `RemoveFinalizer(ORPHAN)`;
+/// - otherwise (foreground): [`OwnerVerdict::Wait`] while any dependent's
+///   reference to this owner has `block_owner_deletion` set, else
+///   `RemoveFinalizer(FOREGROUND)`. Use [`Node::reference_to`].
+pub fn deleting_owner(owner: &Node, dependents: &[&Node]) -> OwnerVerdict {
+    todo!()
+}

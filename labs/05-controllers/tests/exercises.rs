@@ -1,0 +1,138 @@
+//! Lab 05's tasks: one test per function in `src/student.rs`.
+
+use lab_05::{
+    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Verdict, deleting_owner,
+    dependent, finalizers,
+};
+use serde_json::json;
+
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| v.to_string()).collect()
+}
+
+fn owners(states: &[(&str, OwnerState)]) -> Vec<(String, OwnerState)> {
+    states.iter().map(|(u, s)| (u.to_string(), *s)).collect()
+}
+
+/// A ConfigMap node being deleted, with `finalizers`, referencing each
+/// `(owner uid, blockOwnerDeletion)`.
+fn node(uid: &str, finalizers: &[&str], refs: &[(&str, bool)]) -> Node {
+    let refs: Vec<_> = refs
+        .iter()
+        .map(|(owner, block)| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "name": owner, "uid": owner,
+                "blockOwnerDeletion": block})
+        })
+        .collect();
+    let obj = json!({"metadata": {"name": uid, "namespace": "default", "uid": uid,
+        "deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": finalizers,
+        "ownerReferences": refs}});
+    let configmaps = orc_apiserver::resources::by_kind("v1", "ConfigMap").unwrap();
+    Node::of(configmaps, &obj).unwrap()
+}
+
+#[test]
+fn task_1_record_the_propagation_choice() {
+    let theirs = strings(&["example.com/backup", ORPHAN, "example.com/audit"]);
+    assert_eq!(
+        finalizers(&theirs, Some(Propagation::Foreground)),
+        strings(&["example.com/backup", "example.com/audit", FOREGROUND]),
+        "the collector's finalizers are exclusive; others keep their order"
+    );
+    assert_eq!(
+        finalizers(&theirs, Some(Propagation::Background)),
+        strings(&["example.com/backup", "example.com/audit"])
+    );
+    assert_eq!(
+        finalizers(&strings(&[FOREGROUND]), Some(Propagation::Orphan)),
+        strings(&[ORPHAN])
+    );
+    assert_eq!(
+        finalizers(&theirs, None),
+        theirs,
+        "no choice: nothing changes"
+    );
+    assert_eq!(
+        finalizers(&[], Some(Propagation::Foreground)),
+        strings(&[FOREGROUND])
+    );
+}
+
+#[test]
+fn task_2_judge_a_dependent() {
+    use OwnerState::*;
+    assert_eq!(dependent(&[], &[]), Verdict::Keep, "nobody's dependent");
+    assert_eq!(dependent(&[], &owners(&[("a", Solid)])), Verdict::Keep);
+    assert_eq!(
+        dependent(
+            &[],
+            &owners(&[("w", Waiting), ("a", Solid), ("d", Dangling)])
+        ),
+        Verdict::RemoveReferences(strings(&["d", "w"])),
+        "a solid owner holds it; dangling references go first, then waiting ones"
+    );
+    assert_eq!(
+        dependent(&[], &owners(&[("x", Unresolvable), ("d", Dangling)])),
+        Verdict::RemoveReferences(strings(&["d"])),
+        "an owner that cannot be looked up is never taken for gone"
+    );
+    assert_eq!(
+        dependent(&[], &owners(&[("x", Unresolvable)])),
+        Verdict::Keep
+    );
+    assert_eq!(
+        dependent(&[], &owners(&[("d", Dangling), ("w", Waiting)])),
+        Verdict::Delete(Propagation::Foreground),
+        "a foreground owner's dependents go in the foreground"
+    );
+    assert_eq!(
+        dependent(&[], &owners(&[("d", Dangling), ("e", Dangling)])),
+        Verdict::Delete(Propagation::Background)
+    );
+    assert_eq!(
+        dependent(&strings(&[FOREGROUND]), &owners(&[("d", Dangling)])),
+        Verdict::Delete(Propagation::Foreground),
+        "its own finalizer's choice is passed on"
+    );
+    assert_eq!(
+        dependent(&strings(&[FOREGROUND, ORPHAN]), &owners(&[("d", Dangling)])),
+        Verdict::Delete(Propagation::Orphan),
+        "orphaning wins: it loses nothing"
+    );
+}
+
+#[test]
+fn task_3_judge_a_deleting_owner() {
+    let foreground = node("p", &[FOREGROUND], &[]);
+    let blocking = node("a", &[], &[("p", true)]);
+    let loose = node("b", &[], &[("p", false)]);
+    let blocks_another = node("c", &[], &[("p", false), ("q", true)]);
+    assert_eq!(
+        deleting_owner(&foreground, &[&loose, &blocking]),
+        OwnerVerdict::Wait
+    );
+    assert_eq!(
+        deleting_owner(&foreground, &[&loose, &blocks_another]),
+        OwnerVerdict::RemoveFinalizer(FOREGROUND),
+        "only a reference to *this* owner can block it"
+    );
+    assert_eq!(
+        deleting_owner(&foreground, &[]),
+        OwnerVerdict::RemoveFinalizer(FOREGROUND)
+    );
+    let orphaning = node("p", &[ORPHAN], &[]);
+    assert_eq!(
+        deleting_owner(&orphaning, &[&blocking, &loose]),
+        OwnerVerdict::Orphan(strings(&["a", "b"]))
+    );
+    assert_eq!(
+        deleting_owner(&orphaning, &[]),
+        OwnerVerdict::RemoveFinalizer(ORPHAN)
+    );
+    let both = node("p", &[FOREGROUND, ORPHAN], &[]);
+    assert_eq!(
+        deleting_owner(&both, &[&blocking]),
+        OwnerVerdict::Orphan(strings(&["a"])),
+        "orphaning wins"
+    );
+}
