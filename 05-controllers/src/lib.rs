@@ -15,12 +15,15 @@
 //!   `metadata.ownerReferences`, deletes dependents whose owners are gone,
 //!   and carries out a DELETE's `propagationPolicy` (Background, Foreground,
 //!   Orphan), which the API server only records as a finalizer.
-//!   - `owners.rs`: owner references and where an owner lives;
 //!   - `graph.rs`: every object by uid, and its dependents;
 //!   - `decide.rs`: the verdicts, pure functions (lab 05);
 //!   - `mod.rs`: informers, the work queue and the API calls.
+//! - [`owners`]: owner references, the controller reference, and where an
+//!   owner lives.
 //! - [`informers`]: informers that feed a controller's handler and say
 //!   when their first list is in (no judging before that).
+//! - [`worker`]: the loop that takes keys off a work queue and
+//!   reconciles them, retrying with back-off.
 //! - [`run`]: the controller manager: every controller against one API
 //!   server, until dropped. `orc server` runs it beside the API server; the
 //!   `orc-controllers` binary runs it alone.
@@ -35,12 +38,17 @@
 //!
 //! The book's chapter is `chapters/src/05-controllers.md`.
 
+pub mod claims;
 pub mod garbage_collector;
 pub mod informers;
+pub mod owners;
+pub mod replicaset;
+pub mod worker;
 
 use orc_apiserver::client::Client;
 
 pub use garbage_collector::GarbageCollector;
+pub use replicaset::ReplicaSetController;
 
 /// Where the controllers find the API server.
 #[derive(Debug, Clone)]
@@ -51,6 +59,9 @@ pub struct Config {
     pub token: Option<String>,
     /// How many objects the garbage collector judges at once.
     pub gc_workers: usize,
+    /// How many objects each of the other controllers reconciles at once
+    /// (Kubernetes' `--concurrent-replicaset-syncs` and friends).
+    pub workers: usize,
 }
 
 impl Config {
@@ -60,6 +71,7 @@ impl Config {
             server: server.into(),
             token: None,
             gc_workers: 4,
+            workers: 4,
         }
     }
 
@@ -77,6 +89,9 @@ impl Config {
 /// Runs every controller until the returned future is dropped.
 pub async fn run(config: Config) {
     let gc = GarbageCollector::new(config.client());
-    gc.run(config.gc_workers).await;
+    tokio::join!(
+        gc.run(config.gc_workers),
+        ReplicaSetController::run(config.client(), config.workers),
+    );
 }
 // ANCHOR_END: run
