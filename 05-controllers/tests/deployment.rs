@@ -135,6 +135,12 @@ async fn rollout_status_set_image_history_and_undo() {
     assert_eq!(d["status"]["availableReplicas"], 3);
     assert_eq!(d["status"]["updatedReplicas"], 3);
 
+    let described = k.run(&["describe", "deployment", "web"]).await;
+    assert!(
+        described.contains("ScalingReplicaSet  ")
+            && described.contains("deployment-controller  Scaled up replica set web-"),
+        "{described}"
+    );
     // A new image: a second ReplicaSet takes over.
     k.run(&["set", "image", "deployment/web", "busybox=busybox:1.37"])
         .await;

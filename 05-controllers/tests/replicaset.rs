@@ -76,6 +76,17 @@ async fn a_replicaset_keeps_its_pods_and_follows_scaling() {
         assert_eq!(owner["uid"], rs["metadata"]["uid"]);
         assert_eq!(owner["blockOwnerDeletion"], true);
     }
+    // Each create is an event on the ReplicaSet, for `kubectl describe`.
+    let events = c
+        .list("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dweb")
+        .await;
+    let created: Vec<&str> = events
+        .iter()
+        .filter(|e| e["reason"] == "SuccessfulCreate")
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(created.len(), 3, "{events:?}");
+    assert!(created.iter().all(|m| m.starts_with("Created pod: web-")));
     // A pod deleted by hand is replaced.
     let gone = pod_name(&pods[0]);
     assert_eq!(c.delete(&format!("{PODS}/{gone}"), json!({})).await, 200);

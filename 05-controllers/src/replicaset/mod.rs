@@ -38,9 +38,9 @@ use tokio::task::JoinSet;
 pub use expectations::Expectations;
 
 use crate::claims::{self, Claim, is_deleting};
-use crate::informers;
 use crate::owners::controller_of;
 use crate::worker::{self, Requeue};
+use crate::{events, informers};
 
 /// The most pods one reconcile creates or deletes, as Kubernetes'
 /// `BurstReplicas`: a ReplicaSet scaled to 10 000 gets there in steps.
@@ -270,6 +270,10 @@ impl ReplicaSetController {
                     (0..size).map(|_| self.client.create(pods_resource(), Some(ns), &pod));
                 let results = futures::future::join_all(creates).await;
                 created += size;
+                for pod in results.iter().flatten() {
+                    let message = format!("Created pod: {}", namespace_and_name(pod).1);
+                    self.record(rs, "SuccessfulCreate", message).await;
+                }
                 let failed = results.iter().filter(|r| r.is_err()).count() as i64;
                 if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
                     // Failed creates, and those never tried, will not arrive.
@@ -295,11 +299,17 @@ impl ReplicaSetController {
                     .client
                     .delete_with(pods_resource(), Some(ns), pod_name, &options)
                     .await;
-                if let Err(error) = result {
-                    // No event will say it went: count it now.
-                    self.expectations.deletion_observed(key, uid(victim));
-                    if !(error.is_not_found() || error.is_conflict()) {
-                        return Err(error);
+                match result {
+                    Ok(_) => {
+                        let message = format!("Deleted pod: {pod_name}");
+                        self.record(rs, "SuccessfulDelete", message).await;
+                    }
+                    Err(error) => {
+                        // No event will say it went: count it now.
+                        self.expectations.deletion_observed(key, uid(victim));
+                        if !(error.is_not_found() || error.is_conflict()) {
+                            return Err(error);
+                        }
                     }
                 }
             }
@@ -308,6 +318,19 @@ impl ReplicaSetController {
         Ok(())
     }
     // ANCHOR_END: scale
+
+    async fn record(&self, rs: &Value, reason: &str, message: String) {
+        let kind = ("apps/v1", "ReplicaSet");
+        events::record(
+            &self.client,
+            "replicaset-controller",
+            rs,
+            kind,
+            reason,
+            message,
+        )
+        .await;
+    }
 }
 
 fn uid(obj: &Value) -> &str {
