@@ -194,16 +194,34 @@ async fn rollout_status_set_image_history_and_undo() {
     );
 }
 
-/// Watches the ReplicaSets while `rollout` runs; answers the largest total
-/// of `spec.replicas` seen, and whether two ReplicaSets ever both had some.
-async fn watch_replicas_during(c: &Cluster, done: impl Fn(&[Value]) -> bool) -> (i64, bool) {
-    let (mut max_total, mut overlap) = (0, false);
+/// What was seen of the ReplicaSets during a rollout.
+struct Seen {
+    /// The largest total of `spec.replicas`.
+    max_total: i64,
+    /// The smallest total of `status.availableReplicas`.
+    min_available: i64,
+    /// Whether two ReplicaSets ever both had replicas.
+    overlap: bool,
+}
+
+/// Watches the ReplicaSets until `done` holds for them.
+async fn watch_replicas_during(c: &Cluster, done: impl Fn(&[Value]) -> bool) -> Seen {
+    let mut seen = Seen {
+        max_total: 0,
+        min_available: i64::MAX,
+        overlap: false,
+    };
     for _ in 0..600 {
         let rs = replicasets(c).await;
-        max_total = max_total.max(rs.iter().map(spec_replicas).sum());
-        overlap |= rs.iter().filter(|r| spec_replicas(r) > 0).count() > 1;
+        seen.max_total = seen.max_total.max(rs.iter().map(spec_replicas).sum());
+        let available = rs
+            .iter()
+            .filter_map(|r| r["status"]["availableReplicas"].as_i64())
+            .sum();
+        seen.min_available = seen.min_available.min(available);
+        seen.overlap |= rs.iter().filter(|r| spec_replicas(r) > 0).count() > 1;
         if done(&rs) {
-            return (max_total, overlap);
+            return seen;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -237,12 +255,18 @@ async fn a_rolling_update_stays_within_its_surge() {
         .await;
     k.run(&["set", "image", "deployment/api", "c=busybox:1.37"])
         .await;
-    let (max_total, overlap) = watch_replicas_during(&c, finished_with("busybox:1.37")).await;
+    let seen = watch_replicas_during(&c, finished_with("busybox:1.37")).await;
     assert!(
-        max_total <= 5,
-        "never more than replicas + maxSurge: {max_total}"
+        seen.max_total <= 5,
+        "never more than replicas + maxSurge: {}",
+        seen.max_total
     );
-    assert!(overlap, "old and new pods ran side by side");
+    assert!(
+        seen.min_available >= 4,
+        "never fewer available than replicas - maxUnavailable: {}",
+        seen.min_available
+    );
+    assert!(seen.overlap, "old and new pods ran side by side");
 }
 
 #[tokio::test]
@@ -260,8 +284,11 @@ async fn recreate_empties_the_old_replicaset_first() {
         .await;
     k.run(&["set", "image", "deployment/db", "c=busybox:1.37"])
         .await;
-    let (_, overlap) = watch_replicas_during(&c, finished_with("busybox:1.37")).await;
-    assert!(!overlap, "old and new ReplicaSets never both had replicas");
+    let seen = watch_replicas_during(&c, finished_with("busybox:1.37")).await;
+    assert!(
+        !seen.overlap,
+        "old and new ReplicaSets never both had replicas"
+    );
     let out = k
         .run(&["rollout", "status", "deployment/db", "--timeout=30s"])
         .await;
