@@ -38,11 +38,15 @@ pub fn apply(kind: &str, obj: &mut Value) {
             default(spec, "replicas", json!(1));
             default(spec, "revisionHistoryLimit", json!(10));
             default(spec, "progressDeadlineSeconds", json!(600));
-            default(
-                spec,
-                "strategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
-            );
+            // Field by field, as Kubernetes' SetDefaults_Deployment: a client
+            // may send `strategy: {}` (kubectl's typed create does).
+            let strategy = child(spec, "strategy");
+            default(strategy, "type", json!("RollingUpdate"));
+            if strategy["type"] == "RollingUpdate" {
+                let rolling = child(strategy, "rollingUpdate");
+                default(rolling, "maxUnavailable", json!("25%"));
+                default(rolling, "maxSurge", json!("25%"));
+            }
             pod_template(spec);
         }
         "ReplicaSet" => {
@@ -146,6 +150,26 @@ mod tests {
             "IfNotPresent"
         );
         assert_eq!(pod["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn a_deployment_strategy_is_defaulted_field_by_field() {
+        let mut d = json!({"spec": {"strategy": {}}});
+        apply("Deployment", &mut d);
+        assert_eq!(
+            d["spec"]["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+        );
+        let mut d = json!({"spec": {"strategy": {"rollingUpdate": {"maxSurge": 1}}}});
+        apply("Deployment", &mut d);
+        assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], 1);
+        assert_eq!(
+            d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+            "25%"
+        );
+        let mut d = json!({"spec": {"strategy": {"type": "Recreate"}}});
+        apply("Deployment", &mut d);
+        assert_eq!(d["spec"]["strategy"], json!({"type": "Recreate"}));
     }
 
     #[test]

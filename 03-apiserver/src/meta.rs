@@ -93,14 +93,18 @@ pub fn new_uid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// The characters Kubernetes uses in generated names and hashes
+/// (`SafeEncodeString`): no vowels, so no accidental words, and no 0, 1
+/// or 3, which read like letters.
+pub const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
 /// Five lowercase alphanumerics for `generateName`, the alphabet Kubernetes
 /// uses (no vowels, so generated names never spell words).
 pub fn random_suffix() -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let bytes = uuid::Uuid::new_v4().into_bytes();
     bytes[..5]
         .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .map(|b| NAME_ALPHABET[*b as usize % NAME_ALPHABET.len()] as char)
         .collect()
 }
 

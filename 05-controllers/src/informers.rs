@@ -7,33 +7,21 @@
 //! starts before its pod list arrived would count zero pods and create a
 //! full set again.
 
-use std::sync::Arc;
-
 use orc_apiserver::client::Client;
-use orc_apiserver::client::informer::{Cache, Informer, Notification};
+use orc_apiserver::client::informer::{Informer, Notification};
 use orc_apiserver::resources::Resource;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-/// One resource, followed: its cache and the signal of its first list.
-pub struct Followed {
-    /// Every object of the resource, as of the latest event.
-    pub cache: Arc<Cache>,
-    /// Fires once the first list has been applied.
-    pub synced: oneshot::Receiver<()>,
-}
-
-/// Starts an informer on every `resource` object (all namespaces) in
-/// `tasks`, and a task that calls `handle` for each notification. Both
-/// stop when `tasks` is dropped.
+/// Runs `informer` in `tasks`, and a task that calls `handle` for each of
+/// its notifications; answers the signal of its first list. Both tasks
+/// stop when `tasks` is dropped. Read the informer's cache (take it with
+/// `Informer::cache` first): it is updated before `handle` is called.
 pub fn follow(
     tasks: &mut JoinSet<()>,
-    client: &Client,
-    resource: &'static Resource,
+    informer: Informer,
     mut handle: impl FnMut(Notification) + Send + 'static,
-) -> Followed {
-    let informer = Informer::new(client.clone(), resource, None, "");
-    let cache = informer.cache();
+) -> oneshot::Receiver<()> {
     let (notify, mut notifications) = mpsc::channel(256);
     let (synced, synced_rx) = oneshot::channel();
     tasks.spawn(informer.run(notify));
@@ -49,10 +37,12 @@ pub fn follow(
             handle(notification);
         }
     });
-    Followed {
-        cache,
-        synced: synced_rx,
-    }
+    synced_rx
+}
+
+/// An informer on every `resource` object, in all namespaces.
+pub fn everything(client: &Client, resource: &'static Resource) -> Informer {
+    Informer::new(client.clone(), resource, None, "")
 }
 
 /// Waits for every `synced` signal; false if an informer stopped first.

@@ -15,32 +15,59 @@
 //!   `metadata.ownerReferences`, deletes dependents whose owners are gone,
 //!   and carries out a DELETE's `propagationPolicy` (Background, Foreground,
 //!   Orphan), which the API server only records as a finalizer.
-//!   - `owners.rs`: owner references and where an owner lives;
 //!   - `graph.rs`: every object by uid, and its dependents;
 //!   - `decide.rs`: the verdicts, pure functions (lab 05);
 //!   - `mod.rs`: informers, the work queue and the API calls.
+//! - [`replicaset`]: keeps `spec.replicas` pods per ReplicaSet.
+//!   - `pods.rs`: active, ready, available pods; which go first; a new pod
+//!     from the template;
+//!   - `expectations.rs`: creates and deletes not yet seen in the cache;
+//!   - `status.rs`: the status observed;
+//!   - `mod.rs`: the controller.
+//! - [`deployment`]: rolls a Deployment from one template to the next
+//!   through ReplicaSets.
+//!   - `template.rs`: the pod-template hash and template comparison;
+//!   - `rolling.rs`: the rolling update's arithmetic (lab 05);
+//!   - `status.rs`: counts and the `Available`/`Progressing` conditions;
+//!   - `mod.rs`: the controller, RollingUpdate and Recreate, revisions.
+//! - [`claims`]: which objects a controller owns, adopts or releases.
+//! - [`owners`]: owner references, the controller reference, and where an
+//!   owner lives.
+//! - [`events`]: Events that `kubectl describe` shows.
 //! - [`informers`]: informers that feed a controller's handler and say
 //!   when their first list is in (no judging before that).
+//! - [`worker`]: the loop that takes keys off a work queue and
+//!   reconciles them, retrying with back-off.
 //! - [`run`]: the controller manager: every controller against one API
 //!   server, until dropped. `orc server` runs it beside the API server; the
 //!   `orc-controllers` binary runs it alone.
 //!
 //! ## What it leaves out (for now)
 //!
-//! The ReplicaSet, Deployment, node lifecycle, Job, DaemonSet and
-//! autoscaling controllers are the rest of this chapter and are not built
-//! yet. The garbage collector does not emit events, does not break cycles
-//! of `blockOwnerDeletion` references (Kubernetes unblocks them), and
-//! follows only the resources orc serves.
+//! The node lifecycle, Job, DaemonSet and autoscaling controllers are the
+//! rest of this chapter and are not built yet. The Deployment controller
+//! does not scale proportionally (a Deployment scaled in the middle of a
+//! rollout grows or shrinks its new ReplicaSet only), and a paused
+//! Deployment is not scaled at all. The garbage collector does not emit
+//! events, does not break cycles of `blockOwnerDeletion` references
+//! (Kubernetes unblocks them), and follows only the resources orc serves.
 //!
 //! The book's chapter is `chapters/src/05-controllers.md`.
 
+pub mod claims;
+pub mod deployment;
+pub mod events;
 pub mod garbage_collector;
 pub mod informers;
+pub mod owners;
+pub mod replicaset;
+pub mod worker;
 
 use orc_apiserver::client::Client;
 
+pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
+pub use replicaset::ReplicaSetController;
 
 /// Where the controllers find the API server.
 #[derive(Debug, Clone)]
@@ -51,6 +78,9 @@ pub struct Config {
     pub token: Option<String>,
     /// How many objects the garbage collector judges at once.
     pub gc_workers: usize,
+    /// How many objects each of the other controllers reconciles at once
+    /// (Kubernetes' `--concurrent-replicaset-syncs` and friends).
+    pub workers: usize,
 }
 
 impl Config {
@@ -60,6 +90,7 @@ impl Config {
             server: server.into(),
             token: None,
             gc_workers: 4,
+            workers: 4,
         }
     }
 
@@ -77,6 +108,10 @@ impl Config {
 /// Runs every controller until the returned future is dropped.
 pub async fn run(config: Config) {
     let gc = GarbageCollector::new(config.client());
-    gc.run(config.gc_workers).await;
+    tokio::join!(
+        gc.run(config.gc_workers),
+        ReplicaSetController::run(config.client(), config.workers),
+        DeploymentController::run(config.client(), config.workers),
+    );
 }
 // ANCHOR_END: run

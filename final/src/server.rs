@@ -88,7 +88,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
                 token: client_token(&args)?,
                 ..orc_controllers::Config::new(url.clone())
             };
-            println!("the controllers (garbage collector) are running");
+            println!("the controllers (garbage collector, ReplicaSet, Deployment) are running");
             Some(tokio::spawn(orc_controllers::run(config)))
         }
         _ => {

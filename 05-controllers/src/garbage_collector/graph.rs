@@ -17,7 +17,7 @@ use orc_apiserver::handlers::propagation::{FOREGROUND, ORPHAN};
 use orc_apiserver::resources::Resource;
 use serde_json::Value;
 
-use super::owners::{OwnerRef, owner_refs};
+use crate::owners::{OwnerRef, owner_refs};
 
 /// What the collector keeps of one object: enough to find and judge it,
 /// not the object itself.

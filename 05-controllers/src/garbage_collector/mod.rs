@@ -23,7 +23,6 @@
 
 pub mod decide;
 pub mod graph;
-pub mod owners;
 
 use std::sync::{Arc, Mutex};
 
@@ -35,11 +34,11 @@ use orc_apiserver::resources::{RESOURCES, Resource};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::informers;
+use crate::{informers, worker};
 
+use crate::owners::{self, OwnerRef};
 use decide::{OwnerState, OwnerVerdict, Verdict};
 pub use graph::{Graph, Node};
-use owners::OwnerRef;
 
 /// The controller. Share it in an `Arc`; [`GarbageCollector::run`] drives it.
 pub struct GarbageCollector {
@@ -73,10 +72,10 @@ impl GarbageCollector {
         let mut synced = Vec::new();
         for resource in RESOURCES {
             let gc = self.clone();
-            let followed = informers::follow(&mut tasks, &self.client, resource, move |n| {
+            let informer = informers::everything(&self.client, resource);
+            synced.push(informers::follow(&mut tasks, informer, move |n| {
                 gc.observe(resource, n)
-            });
-            synced.push(followed.synced);
+            }));
         }
         // Judging before every resource is listed would take a missing
         // owner for a deleted one more often (the live check would still
@@ -86,7 +85,16 @@ impl GarbageCollector {
         }
         tracing::info!(objects = self.graph().len(), "garbage collector synced");
         for _ in 0..workers.max(1) {
-            tasks.spawn(self.clone().work());
+            let gc = self.clone();
+            let reconcile = move |uid: String| {
+                let gc = gc.clone();
+                async move { gc.reconcile(&uid).await.map(|()| None) }
+            };
+            tasks.spawn(worker::work(
+                "garbage-collector",
+                self.queue.clone(),
+                reconcile,
+            ));
         }
         while tasks.join_next().await.is_some() {}
     }
@@ -110,20 +118,6 @@ impl GarbageCollector {
         };
         for uid in work {
             self.queue.add(&uid);
-        }
-    }
-
-    /// One worker: take a uid, judge it, retry it later if the API failed.
-    async fn work(self: Arc<Self>) {
-        while let Some(uid) = self.queue.next().await {
-            match self.reconcile(&uid).await {
-                Ok(()) => self.queue.forget(&uid),
-                Err(error) => {
-                    tracing::warn!(%uid, %error, "garbage collection failed; retrying");
-                    self.queue.add_rate_limited(&uid);
-                }
-            }
-            self.queue.done(&uid);
         }
     }
 

@@ -1,7 +1,8 @@
-//! # Lab 05: controllers, starting with the garbage collector
+//! # Lab 05: controllers
 //!
-//! Chapter 05's first controller deletes objects whose owners are gone and
-//! carries out the cascading a DELETE asks for. Its decisions are pure
+//! Chapter 05's garbage collector deletes objects whose owners are gone and
+//! carries out the cascading a DELETE asks for; its Deployment controller
+//! rolls pods from one template to the next. Their decisions are pure
 //! functions; in this lab you write them.
 //!
 //! Your work goes in `src/student.rs`:
@@ -12,6 +13,8 @@
 //!    references, or is deleted (and with which policy).
 //! 3. [`deleting_owner`]: whether an owner being deleted in the
 //!    foreground or with orphaning may let its finalizer go.
+//! 4. [`new_replicas`]: how far a rolling update grows the new ReplicaSet.
+//! 5. [`scale_down_old`]: how far it shrinks the old ones.
 //!
 //! The walkthrough (`tests/scenario.rs`) runs etcd, the API server and the
 //! collector for real and deletes an owner with each policy. `cargo lab 05`
@@ -20,15 +23,18 @@
 
 // The types are orc's: the lab is about the functions, not the data.
 pub use orc_apiserver::handlers::propagation::{FOREGROUND, ORPHAN, Propagation};
+pub use orc_controllers::deployment::rolling::Replicas;
 pub use orc_controllers::garbage_collector::Node;
 pub use orc_controllers::garbage_collector::decide::{OwnerState, OwnerVerdict, Verdict};
 
 #[cfg(not(feature = "solution"))]
 mod student;
 #[cfg(not(feature = "solution"))]
-pub use student::{deleting_owner, dependent, finalizers};
+pub use student::{deleting_owner, dependent, finalizers, new_replicas, scale_down_old};
 
 #[cfg(feature = "solution")]
 pub use orc_apiserver::handlers::propagation::finalizers;
+#[cfg(feature = "solution")]
+pub use orc_controllers::deployment::rolling::{new_replicas, scale_down_old};
 #[cfg(feature = "solution")]
 pub use orc_controllers::garbage_collector::decide::{deleting_owner, dependent};

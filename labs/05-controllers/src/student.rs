@@ -6,7 +6,7 @@
 // write the bodies.
 #![allow(unused_variables, unused_imports)]
 
-use crate::{FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Verdict};
+use crate::{FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Verdict};
 
 /// Task 1. The object's finalizers once a DELETE asking for `policy` is
 /// recorded. `None` (the client chose nothing) keeps them as they are.
@@ -46,5 +46,39 @@ pub fn dependent(finalizers: &[String], owners: &[(String, OwnerState)]) -> Verd
 ///   reference to this owner has `block_owner_deletion` set, else
 ///   `RemoveFinalizer(FOREGROUND)`. Use [`Node::reference_to`].
 pub fn deleting_owner(owner: &Node, dependents: &[&Node]) -> OwnerVerdict {
+    todo!()
+}
+
+/// Task 4. How many replicas the new ReplicaSet of a rolling update should
+/// have now. `desired` is the Deployment's `spec.replicas`, `max_surge` how
+/// many pods above it may exist at once, `all` the `spec.replicas` of every
+/// ReplicaSet (the new one included), `current` the new one's.
+///
+/// At or above `desired`, the answer is `desired`. Otherwise grow by the
+/// room the surge leaves (`desired + max_surge - all`), never past
+/// `desired`; with no room, stay at `current`.
+pub fn new_replicas(desired: i64, max_surge: i64, all: i64, current: i64) -> i64 {
+    todo!()
+}
+
+/// Task 5. The new `spec.replicas` of each old ReplicaSet (`old`, oldest
+/// first), so that at least `desired - max_unavailable` pods stay
+/// available. `new` is the new ReplicaSet.
+///
+/// 1. With no old replicas, change nothing. Otherwise let `all` be every
+///    ReplicaSet's `wanted` and `max_scaled_down = all - (desired -
+///    max_unavailable) - (new.wanted - new.available, at least 0)`; if that
+///    is not positive, change nothing.
+/// 2. First remove old pods that are not available (`wanted - available`,
+///    per ReplicaSet, oldest first), `max_scaled_down` of them at most.
+/// 3. Then, with `budget = (available pods of new and old) - (desired -
+///    max_unavailable)`, take available pods away, oldest ReplicaSet first,
+///    while the budget lasts.
+pub fn scale_down_old(
+    desired: i64,
+    max_unavailable: i64,
+    new: Replicas,
+    old: &[Replicas],
+) -> Vec<i64> {
     todo!()
 }

@@ -1,8 +1,8 @@
 //! Lab 05's tasks: one test per function in `src/student.rs`.
 
 use lab_05::{
-    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Verdict, deleting_owner,
-    dependent, finalizers,
+    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Verdict,
+    deleting_owner, dependent, finalizers, new_replicas, scale_down_old,
 };
 use serde_json::json;
 
@@ -135,4 +135,39 @@ fn task_3_judge_a_deleting_owner() {
         OwnerVerdict::Orphan(strings(&["a"])),
         "orphaning wins"
     );
+}
+
+#[test]
+fn task_4_grow_the_new_replicaset() {
+    // 10 wanted, surge 3: the first step makes 3 new pods beside 10 old.
+    assert_eq!(new_replicas(10, 3, 10, 0), 3);
+    assert_eq!(
+        new_replicas(10, 3, 13, 3),
+        3,
+        "no room until old ones shrink"
+    );
+    assert_eq!(new_replicas(10, 3, 11, 3), 5);
+    assert_eq!(new_replicas(10, 3, 2, 1), 10, "never past desired");
+    assert_eq!(new_replicas(10, 0, 10, 0), 0, "no surge: wait for room");
+    assert_eq!(new_replicas(3, 1, 8, 5), 3, "scaled down to desired");
+    assert_eq!(new_replicas(0, 1, 0, 0), 0);
+}
+
+#[test]
+fn task_5_shrink_the_old_replicasets() {
+    let rs = |wanted, available| Replicas { wanted, available };
+    // 10 wanted, 2 may be unavailable; 3 new pods not ready yet.
+    assert_eq!(scale_down_old(10, 2, rs(3, 0), &[rs(10, 10)]), vec![8]);
+    // Unavailable old pods go first, within max_scaled_down (2 here) ...
+    assert_eq!(scale_down_old(10, 2, rs(3, 0), &[rs(10, 6)]), vec![8]);
+    // ... (5 here: the new pods are available), then 1 available one.
+    assert_eq!(scale_down_old(10, 2, rs(3, 3), &[rs(10, 6)]), vec![5]);
+    // Oldest first across old ReplicaSets.
+    assert_eq!(
+        scale_down_old(10, 2, rs(6, 6), &[rs(2, 2), rs(4, 4)]),
+        vec![0, 2]
+    );
+    // Nothing may go while too few are available.
+    assert_eq!(scale_down_old(4, 0, rs(1, 0), &[rs(4, 4)]), vec![4]);
+    assert_eq!(scale_down_old(4, 1, rs(4, 4), &[rs(0, 0)]), vec![0]);
 }

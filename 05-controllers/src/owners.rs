@@ -23,6 +23,9 @@ pub struct OwnerRef {
     pub name: String,
     /// The owner's uid: which incarnation of that name owns the object.
     pub uid: String,
+    /// Whether the owner is the object's *controller*: the one owner that
+    /// manages it (a ReplicaSet for its pods). At most one per object.
+    pub controller: bool,
     /// Whether this dependent holds a foreground deletion of its owner
     /// until it is gone itself.
     pub block_owner_deletion: bool,
@@ -46,6 +49,10 @@ pub fn owner_refs(obj: &Value) -> Vec<OwnerRef> {
                 kind: text("kind"),
                 name: text("name"),
                 uid,
+                controller: r
+                    .get("controller")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 block_owner_deletion: r
                     .get("blockOwnerDeletion")
                     .and_then(Value::as_bool)
@@ -53,6 +60,11 @@ pub fn owner_refs(obj: &Value) -> Vec<OwnerRef> {
             })
         })
         .collect()
+}
+
+/// The object's controller: its owner reference marked `controller: true`.
+pub fn controller_of(obj: &Value) -> Option<OwnerRef> {
+    owner_refs(obj).into_iter().find(|r| r.controller)
 }
 
 /// Where the owner named by `owner` lives, for a dependent in namespace
@@ -86,7 +98,7 @@ mod tests {
         let refs = owner_refs(&obj);
         assert_eq!(refs.len(), 1);
         assert_eq!(refs[0].uid, "u1");
-        assert!(refs[0].block_owner_deletion);
+        assert!(refs[0].block_owner_deletion && refs[0].controller);
         assert!(owner_refs(&json!({"metadata": {}})).is_empty());
     }
 
@@ -97,6 +109,7 @@ mod tests {
             kind: "ReplicaSet".into(),
             name: "web".into(),
             uid: "u".into(),
+            controller: true,
             block_owner_deletion: false,
         };
         let (resource, ns) = locate(&rs, Some("shop")).unwrap();

@@ -1,0 +1,225 @@
+//! The arithmetic of a rolling update, as pure functions.
+//!
+//! A rolling update replaces pods of the old ReplicaSets with pods of the
+//! new one in steps, within two bounds from `spec.strategy.rollingUpdate`:
+//!
+//! - `maxSurge`: how many pods *above* `spec.replicas` may exist at once
+//!   (so the new ReplicaSet can grow before old ones shrink);
+//! - `maxUnavailable`: how many pods *below* `spec.replicas` may be
+//!   unavailable at once (so old ones can shrink before new pods are
+//!   ready).
+//!
+//! Each reconcile grows the new ReplicaSet as far as the surge allows, and
+//! shrinks old ones as far as availability allows; the ReplicaSets' status
+//! changes queue the Deployment again, until only the new one is left.
+
+use serde_json::Value;
+
+// ANCHOR: fenceposts
+/// `maxSurge` and `maxUnavailable` as pod counts for `desired` replicas:
+/// a percentage rounds up for the surge and down for unavailability, and
+/// both being 0 would stall the rollout, so unavailability is then 1
+/// (Kubernetes' `ResolveFenceposts`).
+pub fn fenceposts(rolling_update: Option<&Value>, desired: i64) -> (i64, i64) {
+    let field = |name| rolling_update.and_then(|r| r.get(name));
+    let surge = resolve(field("maxSurge"), desired, true).unwrap_or((desired * 25 + 99) / 100);
+    let unavailable =
+        resolve(field("maxUnavailable"), desired, false).unwrap_or(desired * 25 / 100);
+    if surge == 0 && unavailable == 0 {
+        (0, 1)
+    } else {
+        (surge, unavailable)
+    }
+}
+// ANCHOR_END: fenceposts
+
+/// An `IntOrString`: `3`, or `"25%"` of `total`, rounded up or down.
+fn resolve(value: Option<&Value>, total: i64, round_up: bool) -> Option<i64> {
+    match value? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => {
+            let percent: i64 = s.strip_suffix('%')?.trim().parse().ok()?;
+            let scaled = total * percent;
+            Some(if round_up {
+                (scaled + 99) / 100
+            } else {
+                scaled / 100
+            })
+        }
+        _ => None,
+    }
+}
+
+// ANCHOR: new_replicas
+/// How many replicas the new ReplicaSet should have now: `desired` once it
+/// has that many or more, else as many more as the surge leaves room for
+/// (`all`: the replicas of every ReplicaSet, new one included).
+pub fn new_replicas(desired: i64, max_surge: i64, all: i64, current: i64) -> i64 {
+    if current >= desired {
+        return desired;
+    }
+    let room = desired + max_surge - all;
+    if room <= 0 {
+        return current;
+    }
+    current + room.min(desired - current)
+}
+// ANCHOR_END: new_replicas
+
+/// One ReplicaSet, as the rolling update sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replicas {
+    /// `spec.replicas`.
+    pub wanted: i64,
+    /// `status.availableReplicas`.
+    pub available: i64,
+}
+
+// ANCHOR: scale_down_old
+/// The new `spec.replicas` of each old ReplicaSet (given oldest first), so
+/// that at least `desired - max_unavailable` pods stay available. Pods
+/// that are not available anyway go first (they cost no availability);
+/// then available ones, oldest ReplicaSet first.
+pub fn scale_down_old(
+    desired: i64,
+    max_unavailable: i64,
+    new: Replicas,
+    old: &[Replicas],
+) -> Vec<i64> {
+    let mut next: Vec<i64> = old.iter().map(|r| r.wanted).collect();
+    let old_total: i64 = next.iter().sum();
+    if old_total == 0 {
+        return next;
+    }
+    let all = old_total + new.wanted;
+    let min_available = desired - max_unavailable;
+    let new_unavailable = (new.wanted - new.available).max(0);
+    let max_scaled_down = all - min_available - new_unavailable;
+    if max_scaled_down <= 0 {
+        return next;
+    }
+    // 1. Unavailable old pods: removing them loses nothing.
+    let mut cleaned = 0;
+    for (i, rs) in old.iter().enumerate() {
+        let unhealthy = (next[i] - rs.available).max(0);
+        let step = unhealthy.min(max_scaled_down - cleaned);
+        next[i] -= step;
+        cleaned += step;
+    }
+    // 2. Available old pods, as long as enough stay available.
+    let available: i64 = new.available + old.iter().map(|r| r.available).sum::<i64>();
+    let mut budget = available - min_available;
+    for wanted in next.iter_mut() {
+        if budget <= 0 {
+            break;
+        }
+        let step = (*wanted).min(budget);
+        *wanted -= step;
+        budget -= step;
+    }
+    next
+}
+// ANCHOR_END: scale_down_old
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn percentages_round_like_kubernetes() {
+        let r = json!({"maxSurge": "25%", "maxUnavailable": "25%"});
+        assert_eq!(fenceposts(Some(&r), 10), (3, 2));
+        assert_eq!(fenceposts(Some(&r), 1), (1, 0));
+        let counts = json!({"maxSurge": 0, "maxUnavailable": 0});
+        assert_eq!(
+            fenceposts(Some(&counts), 4),
+            (0, 1),
+            "a rollout must be able to move"
+        );
+        assert_eq!(fenceposts(None, 4), (1, 1), "the defaults are 25% each");
+    }
+
+    #[test]
+    fn the_new_replicaset_grows_within_the_surge() {
+        // 4 wanted, surge 1: 4 old + 0 new may become 4 + 1.
+        assert_eq!(new_replicas(4, 1, 4, 0), 1);
+        // All room used: wait for old ones to shrink.
+        assert_eq!(new_replicas(4, 1, 5, 1), 1);
+        assert_eq!(new_replicas(4, 1, 3, 1), 3);
+        assert_eq!(new_replicas(4, 1, 1, 0), 4, "never more than desired");
+        assert_eq!(new_replicas(4, 1, 6, 6), 4, "scaled down to desired");
+    }
+
+    #[test]
+    fn old_replicasets_shrink_as_far_as_availability_allows() {
+        let new = Replicas {
+            wanted: 1,
+            available: 0,
+        };
+        // 4 wanted, 1 may be unavailable: of 4 available old pods, 1 may go.
+        let old = [Replicas {
+            wanted: 4,
+            available: 4,
+        }];
+        assert_eq!(scale_down_old(4, 1, new, &old), vec![3]);
+        // Unavailable old pods go first and cost nothing.
+        // (Only as many as the surge added: 4 + 1 pods, 3 must stay.)
+        let old = [Replicas {
+            wanted: 4,
+            available: 2,
+        }];
+        assert_eq!(scale_down_old(4, 1, new, &old), vec![3]);
+        let old = [Replicas {
+            wanted: 4,
+            available: 2,
+        }];
+        let new = Replicas {
+            wanted: 2,
+            available: 2,
+        };
+        assert_eq!(
+            scale_down_old(4, 1, new, &old),
+            vec![1],
+            "2 unavailable, then 1 available"
+        );
+        // The new pod is available: one more old pod may go.
+        let ready = Replicas {
+            wanted: 2,
+            available: 2,
+        };
+        let old = [Replicas {
+            wanted: 3,
+            available: 3,
+        }];
+        assert_eq!(scale_down_old(4, 1, ready, &old), vec![1]);
+        // Oldest first, across several old ReplicaSets.
+        let new = Replicas {
+            wanted: 2,
+            available: 2,
+        };
+        let old = [
+            Replicas {
+                wanted: 1,
+                available: 1,
+            },
+            Replicas {
+                wanted: 2,
+                available: 2,
+            },
+        ];
+        assert_eq!(scale_down_old(4, 1, new, &old), vec![0, 1]);
+        assert_eq!(
+            scale_down_old(
+                4,
+                1,
+                new,
+                &[Replicas {
+                    wanted: 0,
+                    available: 0
+                }]
+            ),
+            vec![0]
+        );
+    }
+}

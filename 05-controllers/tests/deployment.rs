@@ -1,0 +1,321 @@
+//! The Deployment controller (with the ReplicaSet controller and the
+//! garbage collector beside it) against a real etcd and API server, driven
+//! with the installed kubectl: create, rollout status, set image, rollout
+//! history and undo, the Recreate strategy, the rolling update's bounds,
+//! and cascading deletion.
+//!
+//! No node runs the pods. A stand-in node, [`ready_every_pod`], writes
+//! each new pod's status as Running and Ready, as a node agent would once
+//! its containers pass their readiness probes.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::Cluster;
+use serde_json::{Value, json};
+
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/default/deployments";
+const RS: &str = "/apis/apps/v1/namespaces/default/replicasets";
+const PODS: &str = "/api/v1/namespaces/default/pods";
+
+struct Kubectl {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Kubectl {
+    fn new(c: &Cluster) -> Kubectl {
+        let dir = tempfile::tempdir().unwrap();
+        let config = orc_testkit::kubectl::kubeconfig(dir.path(), c.addr, "any");
+        Kubectl { dir, config }
+    }
+
+    /// Runs kubectl off the async runtime; panics with its output when it fails.
+    async fn run(&self, args: &[&str]) -> String {
+        let mut command = orc_testkit::kubectl::command(self.dir.path(), &self.config);
+        command.args(args);
+        let (ok, out) = tokio::task::spawn_blocking(move || orc_testkit::kubectl::output(command))
+            .await
+            .unwrap();
+        assert!(ok, "kubectl {args:?}: {out}");
+        out
+    }
+}
+
+/// Marks every pod Running and Ready, over and over, until dropped.
+fn ready_every_pod(c: &Cluster) -> tokio::task::JoinHandle<()> {
+    let (http, base) = (c.http.clone(), c.url(""));
+    tokio::spawn(async move {
+        loop {
+            let list: Value = match http.get(format!("{base}{PODS}")).send().await {
+                Ok(r) => r.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
+            for pod in list["items"].as_array().into_iter().flatten() {
+                let ready = pod["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|c| !c.is_empty());
+                if ready || pod["metadata"]["deletionTimestamp"].is_string() {
+                    continue;
+                }
+                let name = pod["metadata"]["name"].as_str().unwrap_or("");
+                let status = json!({"status": {"phase": "Running", "conditions": [
+                    {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+                let _ = http
+                    .patch(format!("{base}{PODS}/{name}/status"))
+                    .header("content-type", "application/merge-patch+json")
+                    .body(status.to_string())
+                    .send()
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// The Deployment's ReplicaSets, oldest revision first.
+async fn replicasets(c: &Cluster) -> Vec<Value> {
+    let mut rs = c.list(RS).await;
+    rs.sort_by_key(revision);
+    rs
+}
+
+fn revision(rs: &Value) -> i64 {
+    rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+fn spec_replicas(rs: &Value) -> i64 {
+    rs["spec"]["replicas"].as_i64().unwrap_or(0)
+}
+
+fn image(obj: &Value) -> &str {
+    obj["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn rollout_status_set_image_history_and_undo() {
+    let c = Cluster::start().await;
+    let _node = ready_every_pod(&c);
+    let k = Kubectl::new(&c);
+    k.run(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=busybox:1.36",
+        "--replicas=3",
+    ])
+    .await;
+    let out = k
+        .run(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .await;
+    assert!(
+        out.ends_with("deployment \"web\" successfully rolled out\n"),
+        "{out}"
+    );
+    let first = replicasets(&c).await;
+    assert_eq!(first.len(), 1);
+    let hash = first[0]["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap();
+    assert_eq!(first[0]["metadata"]["name"], format!("web-{hash}"));
+    assert_eq!(revision(&first[0]), 1);
+    assert_eq!(c.list(PODS).await.len(), 3);
+    let d = c.get(&format!("{DEPLOYMENTS}/web")).await.unwrap();
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    assert_eq!(d["status"]["availableReplicas"], 3);
+    assert_eq!(d["status"]["updatedReplicas"], 3);
+
+    let described = k.run(&["describe", "deployment", "web"]).await;
+    assert!(
+        described.contains("ScalingReplicaSet  ")
+            && described.contains("deployment-controller  Scaled up replica set web-"),
+        "{described}"
+    );
+    // A new image: a second ReplicaSet takes over.
+    k.run(&["set", "image", "deployment/web", "busybox=busybox:1.37"])
+        .await;
+    k.run(&[
+        "annotate",
+        "deployment/web",
+        "kubernetes.io/change-cause=new image",
+    ])
+    .await;
+    k.run(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .await;
+    let second = replicasets(&c).await;
+    assert_eq!(second.len(), 2);
+    assert_eq!(
+        (spec_replicas(&second[0]), spec_replicas(&second[1])),
+        (0, 3)
+    );
+    assert_eq!(image(&second[1]), "busybox:1.37");
+    let history = k.run(&["rollout", "history", "deployment/web"]).await;
+    let lines: Vec<&str> = history.lines().map(str::trim_end).collect();
+    assert_eq!(
+        lines,
+        [
+            "deployment.apps/web ",
+            "REVISION  CHANGE-CAUSE",
+            "1         <none>",
+            "2         new image",
+            ""
+        ]
+        .map(str::trim_end),
+        "{history}"
+    );
+
+    // Undo: the first template comes back, as revision 3.
+    let out = k.run(&["rollout", "undo", "deployment/web"]).await;
+    assert_eq!(out.trim(), "deployment.apps/web rolled back");
+    k.run(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .await;
+    let d = c.get(&format!("{DEPLOYMENTS}/web")).await.unwrap();
+    assert_eq!(image(&d), "busybox:1.36");
+    let third = replicasets(&c).await;
+    assert_eq!(third.len(), 2, "the old ReplicaSet is reused, not copied");
+    assert_eq!(third[1]["metadata"]["name"], first[0]["metadata"]["name"]);
+    assert_eq!(revision(&third[1]), 3);
+    assert_eq!(spec_replicas(&third[1]), 3);
+    let pods = c.list(PODS).await;
+    assert_eq!(pods.len(), 3);
+    assert!(
+        pods.iter()
+            .all(|p| image(&json!({"spec": {"template": {"spec": p["spec"]}}})) == "busybox:1.36")
+    );
+}
+
+/// What was seen of the ReplicaSets during a rollout.
+struct Seen {
+    /// The largest total of `spec.replicas`.
+    max_total: i64,
+    /// The smallest total of `status.availableReplicas`.
+    min_available: i64,
+    /// Whether two ReplicaSets ever both had replicas.
+    overlap: bool,
+}
+
+/// Watches the ReplicaSets until `done` holds for them.
+async fn watch_replicas_during(c: &Cluster, done: impl Fn(&[Value]) -> bool) -> Seen {
+    let mut seen = Seen {
+        max_total: 0,
+        min_available: i64::MAX,
+        overlap: false,
+    };
+    for _ in 0..600 {
+        let rs = replicasets(c).await;
+        seen.max_total = seen.max_total.max(rs.iter().map(spec_replicas).sum());
+        let available = rs
+            .iter()
+            .filter_map(|r| r["status"]["availableReplicas"].as_i64())
+            .sum();
+        seen.min_available = seen.min_available.min(available);
+        seen.overlap |= rs.iter().filter(|r| spec_replicas(r) > 0).count() > 1;
+        if done(&rs) {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the rollout never finished: {:?}", replicasets(c).await);
+}
+
+fn finished_with(image_name: &'static str) -> impl Fn(&[Value]) -> bool {
+    move |rs: &[Value]| {
+        rs.len() == 2
+            && rs
+                .iter()
+                .all(|r| (image(r) == image_name) == (spec_replicas(r) == 4))
+            && rs
+                .iter()
+                .any(|r| r["status"]["availableReplicas"] == 4 && image(r) == image_name)
+    }
+}
+
+#[tokio::test]
+async fn a_rolling_update_stays_within_its_surge() {
+    let c = Cluster::start().await;
+    let _node = ready_every_pod(&c);
+    let k = Kubectl::new(&c);
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "api"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": {"app": "api"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}}});
+    c.create(DEPLOYMENTS, &d).await;
+    k.run(&["rollout", "status", "deployment/api", "--timeout=30s"])
+        .await;
+    k.run(&["set", "image", "deployment/api", "c=busybox:1.37"])
+        .await;
+    let seen = watch_replicas_during(&c, finished_with("busybox:1.37")).await;
+    assert!(
+        seen.max_total <= 5,
+        "never more than replicas + maxSurge: {}",
+        seen.max_total
+    );
+    assert!(
+        seen.min_available >= 4,
+        "never fewer available than replicas - maxUnavailable: {}",
+        seen.min_available
+    );
+    assert!(seen.overlap, "old and new pods ran side by side");
+}
+
+#[tokio::test]
+async fn recreate_empties_the_old_replicaset_first() {
+    let c = Cluster::start().await;
+    let _node = ready_every_pod(&c);
+    let k = Kubectl::new(&c);
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "db"},
+        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "db"}},
+            "strategy": {"type": "Recreate"},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}}});
+    c.create(DEPLOYMENTS, &d).await;
+    k.run(&["rollout", "status", "deployment/db", "--timeout=30s"])
+        .await;
+    k.run(&["set", "image", "deployment/db", "c=busybox:1.37"])
+        .await;
+    let seen = watch_replicas_during(&c, finished_with("busybox:1.37")).await;
+    assert!(
+        !seen.overlap,
+        "old and new ReplicaSets never both had replicas"
+    );
+    let out = k
+        .run(&["rollout", "status", "deployment/db", "--timeout=30s"])
+        .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+}
+
+#[tokio::test]
+async fn deleting_a_deployment_deletes_its_replicasets_and_pods() {
+    let c = Cluster::start().await;
+    let k = Kubectl::new(&c);
+    k.run(&[
+        "create",
+        "deployment",
+        "gone",
+        "--image=busybox",
+        "--replicas=2",
+    ])
+    .await;
+    c.until(&format!("{DEPLOYMENTS}/gone"), "observed", |d| {
+        d.is_some_and(|d| d["status"]["replicas"] == 2)
+    })
+    .await;
+    let out = k
+        .run(&["delete", "deployment", "gone", "--cascade=foreground"])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps \"gone\" deleted");
+    // kubectl waited for the whole tree: foreground deletion goes leaves first.
+    assert!(c.list(RS).await.is_empty());
+    assert!(c.list(PODS).await.is_empty());
+}
