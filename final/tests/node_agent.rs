@@ -440,3 +440,110 @@ fn agent_node_ready(node: &Value) -> bool {
             })
         })
 }
+
+/// The pod sandboxes `orc agent` runs on `node` (a container each, named
+/// `<pod uid>-pod`), waited for until there are `n` (old pods take their
+/// grace period to stop).
+async fn until_pods(node: &Node, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let ids: Vec<String> = container_ids(node)
+            .into_iter()
+            .filter(|id| id.ends_with("-pod"))
+            .collect();
+        if ids.len() == n {
+            return ids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} pods, not {n}: {ids:?}",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Chapter 05 on a real node: a Deployment's pods run as containers, its
+/// rollout waits for the node to report them ready, and a new version
+/// replaces them one at a time. (The template names the node: there is no
+/// scheduler before chapter 04.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_rolls_out_on_a_real_node() {
+    let node = Node::new();
+    let api = ApiServer::start().await;
+    let controllers = tokio::spawn(orc_controllers::run(orc_controllers::Config::new(&api.url)));
+    let port = orc_testkit::ports::free_port();
+    let _agent = AgentProcess::start(&node, &api, port, "agent.log");
+    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
+        .await;
+    let config = kubeconfig(node.dir.path(), &api);
+    let manifest = node.dir.path().join("web.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  \
+             selector: {{matchLabels: {{app: web}}}}\n  \
+             strategy: {{type: RollingUpdate, rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}}}\n  \
+             template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      nodeName: {NODE}\n      \
+             terminationGracePeriodSeconds: 1\n      containers:\n      - name: main\n        image: busybox\n        \
+             command: [sh, -c, 'echo version $VERSION; exec sleep 3600']\n        env: [{{name: VERSION, value: '1'}}]\n"
+        ),
+    )
+    .unwrap();
+    kubectl(&config, &["apply", "-f", manifest.to_str().unwrap()]).await;
+    let out = kubectl(
+        &config,
+        &["rollout", "status", "deployment/web", "--timeout=120s"],
+    )
+    .await;
+    assert!(
+        out.contains("deployment \"web\" successfully rolled out"),
+        "{out}"
+    );
+    let first = until_pods(&node, 2).await;
+
+    // A new version: new pods replace the old ones.
+    kubectl(&config, &["set", "env", "deployment/web", "VERSION=2"]).await;
+    let out = kubectl(
+        &config,
+        &["rollout", "status", "deployment/web", "--timeout=120s"],
+    )
+    .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let second = until_pods(&node, 2).await;
+    assert!(
+        second.iter().all(|id| !first.contains(id)),
+        "every pod replaced"
+    );
+    let pods = kubectl(
+        &config,
+        &[
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].env[0].value}",
+        ],
+    )
+    .await;
+    assert_eq!(pods, "2 2");
+
+    // Deleting the Deployment stops every container.
+    kubectl(
+        &config,
+        &[
+            "delete",
+            "deployment",
+            "web",
+            "--cascade=foreground",
+            "--timeout=120s",
+        ],
+    )
+    .await;
+    until_pods(&node, 0).await;
+    assert_eq!(
+        container_ids(&node),
+        Vec::<String>::new(),
+        "containers left"
+    );
+    controllers.abort();
+}
