@@ -11,6 +11,19 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Parser;
 
+/// The allocator of this program only; the library leaves that choice to
+/// whatever program links it. Every request allocates many small,
+/// short-lived values (the object's JSON tree, header maps, gRPC frames to
+/// etcd), often freed on another worker thread than the one that allocated
+/// them. mimalloc's per-thread free lists serve that pattern with less
+/// locking and bookkeeping than glibc's malloc, whose functions took about
+/// a tenth of the server's CPU samples under `perf` in
+/// `cargo bench -p orc-apiserver --bench create`. With mimalloc the server
+/// used about 8% less CPU over that benchmark (`perf stat` task-clock of
+/// the server process: 404-429 ms before, 358-397 ms after, 4 020 creates).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Kubernetes-shaped API server on etcd.
 #[derive(Debug, Parser)]
 #[command(version, about)]

@@ -285,7 +285,7 @@ async fn ensure_namespaces(store: &Store) -> Result<(), StorageError> {
             "status": {"phase": "Active"},
         });
         match store
-            .create(&storage::key(namespaces, None, name), &obj, None)
+            .create(&storage::key(namespaces, None, name), obj, None)
             .await
         {
             Ok(_) | Err(StorageError::AlreadyExists) => {}

@@ -155,7 +155,7 @@ pub async fn create(
     let parent = ns
         .filter(|ns| resource.namespaced && !state.namespaces.exists(ns))
         .map(|ns| storage::key(namespaces, None, ns));
-    let stored = match state.store.create(&key, &obj, parent.as_deref()).await {
+    let stored = match state.store.create(&key, obj, parent.as_deref()).await {
         Ok(stored) => stored,
         Err(StorageError::ParentNotFound) => {
             return Err(ApiError::NotFound(target(namespaces, ns.unwrap_or(""))));
