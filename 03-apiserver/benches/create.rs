@@ -3,7 +3,7 @@
 //! watch fan-out latency to many watchers.
 //!
 //! ```text
-//! cargo bench -p orc-apiserver --bench create [-- CLIENTS OBJECTS WATCHERS]
+//! cargo bench -p orc-apiserver --bench create [-- CLIENTS OBJECTS WATCHERS ROUNDS]
 //! ```
 //!
 //! Everything runs on this machine: etcd (via orc-testkit), the API server
@@ -252,44 +252,80 @@ async fn main() {
     let clients = args.first().copied().unwrap_or(16);
     let objects = args.get(1).copied().unwrap_or(4000);
     let watchers = args.get(2).copied().unwrap_or(1000);
-    let etcd = orc_testkit::Etcd::start();
-    // The API server runs as its own process, as etcd does: each side's
-    // CPU is then read from its own /proc entry, and the clients do not
-    // share a runtime with the server they measure.
-    let server = ApiServerProcess::start(&etcd.endpoint()).await;
-    let addr = server.addr;
+    let rounds = args.get(3).copied().unwrap_or(3).max(1);
 
-    println!("{clients} clients, {objects} creates of a 512-byte ConfigMap each side");
-    let (t, l, raw_own, raw_etcd_cpu) =
-        cpu_per_object(etcd.pid(), raw_etcd(&etcd.endpoint(), clients, objects)).await;
-    let (etcd_tput, etcd_p99) = report("raw etcd create txn", t, l);
-    let api_cpu_before = cpu_time(&server.pid());
-    let (t, l, api_own, api_etcd_cpu) =
-        cpu_per_object(etcd.pid(), through_api(addr, clients, objects)).await;
-    let api_server_cpu = (cpu_time(&server.pid()) - api_cpu_before) / l.len().max(1) as u32;
-    let (api_tput, api_p99) = report("orc-apiserver POST", t, l);
+    println!(
+        "{clients} clients, {objects} creates of a 512-byte ConfigMap each side, {rounds} rounds"
+    );
+    // Each side of each round gets a fresh etcd, and the sides alternate:
+    // neither runs on a store the other has filled, nor always second on a
+    // machine the other has warmed. The ratios are the median round's.
+    let (mut throughput_ratios, mut p99_ratios) = (Vec::new(), Vec::new());
+    let mut last_server = None;
+    for round in 1..=rounds {
+        println!("round {round}:");
+        let etcd = orc_testkit::Etcd::start();
+        let (t, l, raw_own, raw_etcd_cpu) =
+            cpu_per_object(etcd.pid(), raw_etcd(&etcd.endpoint(), clients, objects)).await;
+        let (etcd_tput, etcd_p99) = report("  raw etcd create txn", t, l);
+        drop(etcd);
+
+        let etcd = orc_testkit::Etcd::start();
+        // The API server runs as its own process, as etcd does: each side's
+        // CPU is then read from its own /proc entry, and the clients do not
+        // share a runtime with the server they measure.
+        let server = ApiServerProcess::start(&etcd.endpoint()).await;
+        let api_cpu_before = cpu_time(&server.pid());
+        let (t, l, api_own, api_etcd_cpu) =
+            cpu_per_object(etcd.pid(), through_api(server.addr, clients, objects)).await;
+        let api_server_cpu = (cpu_time(&server.pid()) - api_cpu_before) / l.len().max(1) as u32;
+        let (api_tput, api_p99) = report("  orc-apiserver POST", t, l);
+        println!(
+            "  CPU per object: raw: clients {raw_own:.0?} + etcd {raw_etcd_cpu:.0?}; \
+             API: clients {api_own:.0?} + API server {api_server_cpu:.0?} + etcd {api_etcd_cpu:.0?}"
+        );
+        throughput_ratios.push(api_tput / etcd_tput);
+        p99_ratios.push(api_p99.as_secs_f64() / etcd_p99.as_secs_f64());
+        last_server = Some((server, etcd));
+    }
     let (_, _, http_own, _) = cpu_per_object(
-        etcd.pid(),
+        std::process::id(),
         through_api(http_floor().await, clients, objects),
     )
     .await;
     println!(
-        "CPU per object: raw: clients {raw_own:.0?} + etcd {raw_etcd_cpu:.0?}; \
-         API: clients {api_own:.0?} + API server {api_server_cpu:.0?} + etcd {api_etcd_cpu:.0?}; \
-         the same clients against an in-process HTTP server that only echoes: {http_own:.0?} (both)"
+        "the same clients against an in-process HTTP server that only echoes: {http_own:.0?} per object (clients and server)"
     );
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     println!(
-        "ratio: throughput {:.2}x of etcd (target >= 0.8), p99 {:.2}x of etcd (target <= 1.5)",
-        api_tput / etcd_tput,
-        api_p99.as_secs_f64() / etcd_p99.as_secs_f64()
+        "ratio (median of {rounds} rounds): throughput {:.2}x of etcd (target >= 0.8; rounds {}), \
+         p99 {:.2}x of etcd (target <= 1.5; rounds {})",
+        median(throughput_ratios.clone()),
+        join(&throughput_ratios),
+        median(p99_ratios.clone()),
+        join(&p99_ratios),
     );
 
+    let Some((server, _etcd)) = last_server else {
+        return;
+    };
     let events = 20;
-    let mut l = fan_out(addr, watchers, events).await;
+    let mut l = fan_out(server.addr, watchers, events).await;
     l.sort();
     println!(
         "watch fan-out: {watchers} watchers x {events} events: p50 {:.2?}, p99 {:.2?} (target p99 < 50ms)",
         percentile(&l, 0.5),
         percentile(&l, 0.99)
     );
+}
+
+fn join(ratios: &[f64]) -> String {
+    ratios
+        .iter()
+        .map(|r| format!("{r:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -19,12 +19,15 @@
 //! controller adopting the same pod first) answers 409 and the controller
 //! judges again.
 
+use orc_apiserver::client::informer::Cache;
 use orc_apiserver::client::{Client, ClientError};
 use orc_apiserver::resources::Resource;
 use orc_apiserver::selectors::labels::Selector;
 use orc_apiserver::selectors::labels_of;
+use orc_apiserver::validation::selector_from_object;
 use serde_json::{Value, json};
 
+use crate::object::{key_of, namespace_and_name, uid};
 use crate::owners::controller_of;
 
 /// What a controller does with one candidate object.
@@ -65,6 +68,76 @@ pub fn claim(
     }
 }
 // ANCHOR_END: claim
+
+/// The selector of `owner` (`spec.selector`, a LabelSelector).
+pub fn selector_of(owner: &Value) -> Selector {
+    selector_from_object(owner.pointer("/spec/selector").unwrap_or(&Value::Null))
+}
+
+// ANCHOR: claim_all
+/// Claims `candidates` (objects of `resource`) for `owner`, of `kind`:
+/// adopts the orphans it should and releases the objects it should, through
+/// the API; answers those it owns. A candidate that changed or went away
+/// meanwhile is skipped: its own event queues the owner again.
+pub async fn claim_all(
+    client: &Client,
+    resource: &Resource,
+    (owner, kind): (&Value, &str),
+    candidates: Vec<Value>,
+) -> Result<Vec<Value>, ClientError> {
+    let selector = selector_of(owner);
+    let reference = controller_reference(owner, kind, "apps/v1");
+    let mut owned = Vec::new();
+    for candidate in candidates {
+        let outcome = match claim(&candidate, uid(owner), &selector, is_deleting(owner)) {
+            Claim::Owned => {
+                owned.push(candidate);
+                Ok(())
+            }
+            Claim::Adopt => {
+                let adopted = adopt(client, resource, &candidate, &reference).await;
+                if adopted.is_ok() {
+                    owned.push(candidate);
+                }
+                adopted
+            }
+            Claim::Release => release(client, resource, &candidate, uid(owner)).await,
+            Claim::Ignore => Ok(()),
+        };
+        match outcome {
+            Err(e) if !(e.is_conflict() || e.is_not_found()) => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(owned)
+}
+// ANCHOR_END: claim_all
+
+/// The key of the `kind` object that controls `obj`, if `owners` (a cache
+/// of that kind) knows it under the uid the reference names.
+pub fn controller_key(owners: &Cache, obj: &Value, kind: &str) -> Option<String> {
+    let controller = controller_of(obj).filter(|c| c.kind == kind)?;
+    let (ns, _) = namespace_and_name(obj);
+    let key = format!("{ns}/{}", controller.name);
+    let owner = owners.get(&key)?;
+    (uid(&owner) == controller.uid).then_some(key)
+}
+
+/// The keys of the objects in `owners` (in `obj`'s namespace) whose
+/// selector selects `obj`: the ones that might adopt it.
+pub fn selecting(owners: &Cache, obj: &Value) -> Vec<String> {
+    let (ns, _) = namespace_and_name(obj);
+    let labels = labels_of(obj);
+    owners
+        .in_namespace(ns)
+        .iter()
+        .filter(|owner| {
+            let selector = selector_of(owner);
+            !selector.requirements.is_empty() && selector.matches(&labels)
+        })
+        .map(key_of)
+        .collect()
+}
 
 /// Whether `obj` has a `deletionTimestamp`.
 pub fn is_deleting(obj: &Value) -> bool {

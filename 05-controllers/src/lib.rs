@@ -31,6 +31,7 @@
 //!   - `status.rs`: counts and the `Available`/`Progressing` conditions;
 //!   - `mod.rs`: the controller, RollingUpdate and Recreate, revisions.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
+//! - [`object`]: the metadata fields every controller reads.
 //! - [`owners`]: owner references, the controller reference, and where an
 //!   owner lives.
 //! - [`events`]: Events that `kubectl describe` shows.
@@ -59,6 +60,7 @@ pub mod deployment;
 pub mod events;
 pub mod garbage_collector;
 pub mod informers;
+pub mod object;
 pub mod owners;
 pub mod replicaset;
 pub mod worker;

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use orc_apiserver::client::ClientError;
 use orc_apiserver::client::workqueue::WorkQueue;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+
+use crate::informers;
 
 /// What a reconcile may ask for besides success: look again after a while
 /// (a pod becomes *available* `minReadySeconds` after it became ready, and
@@ -35,7 +39,13 @@ where
                 }
             }
             Err(error) => {
-                tracing::warn!(controller, %key, %error, "reconcile failed; retrying");
+                // A conflict is routine: someone wrote the object since the
+                // cache saw it, and the retry reads it fresh.
+                if error.is_conflict() {
+                    tracing::debug!(controller, %key, %error, "conflict; retrying");
+                } else {
+                    tracing::warn!(controller, %key, %error, "reconcile failed; retrying");
+                }
                 queue.add_rate_limited(&key);
             }
         }
@@ -43,3 +53,25 @@ where
     }
 }
 // ANCHOR_END: work
+
+/// The rest of every controller's `run`: once every informer in `synced`
+/// has its first list, starts `workers` workers on `queue`, and runs until
+/// `tasks` (the informers, then the workers) is dropped.
+pub async fn run_after_sync<F, Fut>(
+    mut tasks: JoinSet<()>,
+    synced: Vec<oneshot::Receiver<()>>,
+    (controller, queue): (&'static str, Arc<WorkQueue>),
+    workers: usize,
+    reconcile: F,
+) where
+    F: Fn(String) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Requeue, ClientError>> + Send + 'static,
+{
+    if !informers::wait_for_sync(synced).await {
+        return;
+    }
+    for _ in 0..workers.max(1) {
+        tasks.spawn(work(controller, queue.clone(), reconcile.clone()));
+    }
+    while tasks.join_next().await.is_some() {}
+}

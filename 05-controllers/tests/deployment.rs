@@ -160,19 +160,7 @@ async fn rollout_status_set_image_history_and_undo() {
     );
     assert_eq!(image(&second[1]), "busybox:1.37");
     let history = k.run(&["rollout", "history", "deployment/web"]).await;
-    let lines: Vec<&str> = history.lines().map(str::trim_end).collect();
-    assert_eq!(
-        lines,
-        [
-            "deployment.apps/web ",
-            "REVISION  CHANGE-CAUSE",
-            "1         <none>",
-            "2         new image",
-            ""
-        ]
-        .map(str::trim_end),
-        "{history}"
-    );
+    insta::assert_snapshot!("rollout_history", history);
 
     // Undo: the first template comes back, as revision 3.
     let out = k.run(&["rollout", "undo", "deployment/web"]).await;
@@ -181,6 +169,12 @@ async fn rollout_status_set_image_history_and_undo() {
         .await;
     let d = c.get(&format!("{DEPLOYMENTS}/web")).await.unwrap();
     assert_eq!(image(&d), "busybox:1.36");
+    let history = k.run(&["rollout", "history", "deployment/web"]).await;
+    insta::assert_snapshot!("rollout_history_after_undo", history);
+    let revision_three = k
+        .run(&["rollout", "history", "deployment/web", "--revision=3"])
+        .await;
+    insta::assert_snapshot!("rollout_history_revision_3", revision_three);
     let third = replicasets(&c).await;
     assert_eq!(third.len(), 2, "the old ReplicaSet is reused, not copied");
     assert_eq!(third[1]["metadata"]["name"], first[0]["metadata"]["name"]);

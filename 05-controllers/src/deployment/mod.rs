@@ -33,12 +33,11 @@ use orc_apiserver::client::workqueue::WorkQueue;
 use orc_apiserver::client::{Client, ClientError};
 use orc_apiserver::meta::{now_rfc3339, unix_now};
 use orc_apiserver::resources::{Resource, by_kind};
-use orc_apiserver::selectors::labels_of;
-use orc_apiserver::validation::selector_from_object;
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
-use crate::claims::{self, Claim, is_deleting};
+use crate::claims::{self, is_deleting};
+use crate::object::{key_of, namespace_and_name, replicas, uid};
 use crate::owners::controller_of;
 use crate::worker::{self, Requeue};
 use crate::{events, informers};
@@ -97,22 +96,14 @@ impl DeploymentController {
         let c = controller.clone();
         let rs_synced =
             informers::follow(&mut tasks, rs_informer, move |n| c.replicaset_changed(n));
-        if !informers::wait_for_sync(vec![d_synced, rs_synced]).await {
-            return;
-        }
-        for _ in 0..workers.max(1) {
-            let c = controller.clone();
-            let reconcile = move |key: String| {
-                let c = c.clone();
-                async move { c.reconcile(&key).await }
-            };
-            tasks.spawn(worker::work(
-                "deployment",
-                controller.queue.clone(),
-                reconcile,
-            ));
-        }
-        while tasks.join_next().await.is_some() {}
+        let c = controller.clone();
+        let reconcile = move |key: String| {
+            let c = c.clone();
+            async move { c.reconcile(&key).await }
+        };
+        let queue = ("deployment", controller.queue.clone());
+        let synced = vec![d_synced, rs_synced];
+        worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;
     }
 
     fn deployment_changed(&self, notification: Notification) {
@@ -144,22 +135,12 @@ impl DeploymentController {
     }
 
     fn controller_key(&self, rs: &Value) -> Option<String> {
-        let controller = controller_of(rs).filter(|c| c.kind == "Deployment")?;
-        let ns = rs.pointer("/metadata/namespace").and_then(Value::as_str)?;
-        let key = format!("{ns}/{}", controller.name);
-        let d = self.deployments.get(&key)?;
-        (uid(&d) == controller.uid).then_some(key)
+        claims::controller_key(&self.deployments, rs, "Deployment")
     }
 
     fn queue_matching(&self, rs: &Value) {
-        let (ns, _) = namespace_and_name(rs);
-        let labels = labels_of(rs);
-        for d in self.deployments.in_namespace(ns) {
-            let selector =
-                selector_from_object(d.pointer("/spec/selector").unwrap_or(&Value::Null));
-            if !selector.requirements.is_empty() && selector.matches(&labels) {
-                self.queue.add(&key_of(&d));
-            }
+        for key in claims::selecting(&self.deployments, rs) {
+            self.queue.add(&key);
         }
     }
 
@@ -199,29 +180,8 @@ impl DeploymentController {
     /// The ReplicaSets `d` controls after adopting and releasing.
     async fn claim_replicasets(&self, d: &Value) -> Result<Vec<Value>, ClientError> {
         let (ns, _) = namespace_and_name(d);
-        let selector = selector_from_object(d.pointer("/spec/selector").unwrap_or(&Value::Null));
-        let reference = claims::controller_reference(d, "Deployment", "apps/v1");
-        let mut owned = Vec::new();
-        for rs in self.replicasets.in_namespace(ns) {
-            match claims::claim(&rs, uid(d), &selector, is_deleting(d)) {
-                Claim::Owned => owned.push(rs),
-                Claim::Adopt => {
-                    match claims::adopt(&self.client, replicasets(), &rs, &reference).await {
-                        Ok(()) => owned.push(rs),
-                        Err(e) if e.is_conflict() || e.is_not_found() => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Claim::Release => {
-                    match claims::release(&self.client, replicasets(), &rs, uid(d)).await {
-                        Err(e) if !(e.is_conflict() || e.is_not_found()) => return Err(e),
-                        _ => {}
-                    }
-                }
-                Claim::Ignore => {}
-            }
-        }
-        Ok(owned)
+        let candidates = self.replicasets.in_namespace(ns);
+        claims::claim_all(&self.client, replicasets(), (d, "Deployment"), candidates).await
     }
 
     // ANCHOR: roll
@@ -356,15 +316,7 @@ impl DeploymentController {
         match self.client.create(replicasets(), Some(ns), &rs).await {
             Ok(created) => {
                 let message = format!("Scaled up replica set {name}-{hash} to {count}");
-                events::record(
-                    &self.client,
-                    COMPONENT,
-                    d,
-                    ("apps/v1", "Deployment"),
-                    "ScalingReplicaSet",
-                    message,
-                )
-                .await;
+                self.record_scaling(d, message).await;
                 Ok(created)
             }
             Err(e) if e.code() == Some(409) => {
@@ -443,16 +395,22 @@ impl DeploymentController {
             .merge_patch(replicasets(), Some(ns), name, None, &patch)
             .await?;
         let message = format!("Scaled {direction} replica set {name} to {count}");
+        self.record_scaling(d, message).await;
+        Ok(scaled)
+    }
+
+    /// Records a `ScalingReplicaSet` event on `d`, for `kubectl describe`.
+    async fn record_scaling(&self, d: &Value, message: String) {
+        let kind = ("apps/v1", "Deployment");
         events::record(
             &self.client,
             COMPONENT,
             d,
-            ("apps/v1", "Deployment"),
+            kind,
             "ScalingReplicaSet",
             message,
         )
         .await;
-        Ok(scaled)
     }
 
     // ANCHOR: sync_status
@@ -684,32 +642,10 @@ struct Step {
     done: bool,
 }
 
-fn key_of(obj: &Value) -> String {
-    orc_apiserver::client::informer::key_of(obj)
-}
-
-fn uid(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn namespace_and_name(obj: &Value) -> (&str, &str) {
-    let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
-    (text("/metadata/namespace"), text("/metadata/name"))
-}
-
 fn flag(obj: &Value, pointer: &str) -> bool {
     obj.pointer(pointer)
         .and_then(Value::as_bool)
         .unwrap_or(false)
-}
-
-/// `spec.replicas`, 1 when unset (the API server defaults it).
-fn replicas(obj: &Value) -> i64 {
-    obj.pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1)
 }
 
 fn view(rs: &Value) -> Replicas {

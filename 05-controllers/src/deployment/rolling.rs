@@ -153,73 +153,24 @@ mod tests {
 
     #[test]
     fn old_replicasets_shrink_as_far_as_availability_allows() {
-        let new = Replicas {
-            wanted: 1,
-            available: 0,
-        };
+        let rs = |wanted, available| Replicas { wanted, available };
         // 4 wanted, 1 may be unavailable: of 4 available old pods, 1 may go.
-        let old = [Replicas {
-            wanted: 4,
-            available: 4,
-        }];
-        assert_eq!(scale_down_old(4, 1, new, &old), vec![3]);
-        // Unavailable old pods go first and cost nothing.
-        // (Only as many as the surge added: 4 + 1 pods, 3 must stay.)
-        let old = [Replicas {
-            wanted: 4,
-            available: 2,
-        }];
-        assert_eq!(scale_down_old(4, 1, new, &old), vec![3]);
-        let old = [Replicas {
-            wanted: 4,
-            available: 2,
-        }];
-        let new = Replicas {
-            wanted: 2,
-            available: 2,
-        };
+        assert_eq!(scale_down_old(4, 1, rs(1, 0), &[rs(4, 4)]), vec![3]);
+        // Unavailable old pods go first and cost nothing, but only as many
+        // as the surge added (4 + 1 pods, 3 must stay).
+        assert_eq!(scale_down_old(4, 1, rs(1, 0), &[rs(4, 2)]), vec![3]);
         assert_eq!(
-            scale_down_old(4, 1, new, &old),
+            scale_down_old(4, 1, rs(2, 2), &[rs(4, 2)]),
             vec![1],
             "2 unavailable, then 1 available"
         );
-        // The new pod is available: one more old pod may go.
-        let ready = Replicas {
-            wanted: 2,
-            available: 2,
-        };
-        let old = [Replicas {
-            wanted: 3,
-            available: 3,
-        }];
-        assert_eq!(scale_down_old(4, 1, ready, &old), vec![1]);
+        // The new pods are available: more old ones may go.
+        assert_eq!(scale_down_old(4, 1, rs(2, 2), &[rs(3, 3)]), vec![1]);
         // Oldest first, across several old ReplicaSets.
-        let new = Replicas {
-            wanted: 2,
-            available: 2,
-        };
-        let old = [
-            Replicas {
-                wanted: 1,
-                available: 1,
-            },
-            Replicas {
-                wanted: 2,
-                available: 2,
-            },
-        ];
-        assert_eq!(scale_down_old(4, 1, new, &old), vec![0, 1]);
         assert_eq!(
-            scale_down_old(
-                4,
-                1,
-                new,
-                &[Replicas {
-                    wanted: 0,
-                    available: 0
-                }]
-            ),
-            vec![0]
+            scale_down_old(4, 1, rs(2, 2), &[rs(1, 1), rs(2, 2)]),
+            vec![0, 1]
         );
+        assert_eq!(scale_down_old(4, 1, rs(4, 4), &[rs(0, 0)]), vec![0]);
     }
 }

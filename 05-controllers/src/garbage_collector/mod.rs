@@ -80,23 +80,13 @@ impl GarbageCollector {
         // Judging before every resource is listed would take a missing
         // owner for a deleted one more often (the live check would still
         // catch it, at the cost of a request per dependent).
-        if !informers::wait_for_sync(synced).await {
-            return;
-        }
-        tracing::info!(objects = self.graph().len(), "garbage collector synced");
-        for _ in 0..workers.max(1) {
-            let gc = self.clone();
-            let reconcile = move |uid: String| {
-                let gc = gc.clone();
-                async move { gc.reconcile(&uid).await.map(|()| None) }
-            };
-            tasks.spawn(worker::work(
-                "garbage-collector",
-                self.queue.clone(),
-                reconcile,
-            ));
-        }
-        while tasks.join_next().await.is_some() {}
+        let gc = self.clone();
+        let reconcile = move |uid: String| {
+            let gc = gc.clone();
+            async move { gc.reconcile(&uid).await.map(|()| None) }
+        };
+        let queue = ("garbage-collector", self.queue.clone());
+        worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;
     }
     // ANCHOR_END: run
 
@@ -208,18 +198,8 @@ impl GarbageCollector {
     /// Drops `node`'s references to the owners with `uids`.
     async fn remove_references(&self, node: &Node, uids: &[String]) -> Result<(), ClientError> {
         self.patch_metadata(node, |meta| {
-            let kept: Vec<Value> = meta
-                .get("ownerReferences")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|r| {
-                    let uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
-                    !uids.iter().any(|u| u == uid)
-                })
-                .cloned()
-                .collect();
-            json!({"ownerReferences": kept})
+            let stays = |r: &Value| !uids.iter().any(|u| r.get("uid") == Some(&json!(u)));
+            json!({"ownerReferences": kept(meta, "ownerReferences", stays)})
         })
         .await
     }
@@ -229,15 +209,8 @@ impl GarbageCollector {
     async fn remove_finalizer(&self, node: &Node, finalizer: &str) -> Result<(), ClientError> {
         tracing::info!(object = %node.display(), finalizer, "dependents done; removing finalizer");
         self.patch_metadata(node, |meta| {
-            let kept: Vec<Value> = meta
-                .get("finalizers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|f| f.as_str() != Some(finalizer))
-                .cloned()
-                .collect();
-            json!({"finalizers": kept})
+            let stays = |f: &Value| f.as_str() != Some(finalizer);
+            json!({"finalizers": kept(meta, "finalizers", stays)})
         })
         .await
     }
@@ -273,6 +246,17 @@ impl GarbageCollector {
     }
 }
 
+/// The entries of the list `meta[field]` for which `stays` holds.
+fn kept(meta: &Value, field: &str, stays: impl Fn(&Value) -> bool) -> Vec<Value> {
+    meta.get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| stays(v))
+        .cloned()
+        .collect()
+}
+
 /// An owner's state from its deletion mark and finalizers.
 fn state_of(deleting: bool, finalizers: &[String]) -> OwnerState {
     if deleting && finalizers.iter().any(|f| f == FOREGROUND) {
@@ -283,7 +267,5 @@ fn state_of(deleting: bool, finalizers: &[String]) -> OwnerState {
 }
 
 fn uid_of(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .filter(|u| !u.is_empty())
+    Some(crate::object::uid(obj)).filter(|u| !u.is_empty())
 }

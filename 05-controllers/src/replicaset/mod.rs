@@ -31,14 +31,13 @@ use orc_apiserver::client::{Client, ClientError};
 use orc_apiserver::meta::unix_now;
 use orc_apiserver::resources::{Resource, by_kind};
 use orc_apiserver::selectors::labels_of;
-use orc_apiserver::validation::selector_from_object;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 pub use expectations::Expectations;
 
-use crate::claims::{self, Claim, is_deleting};
-use crate::owners::controller_of;
+use crate::claims::{self, is_deleting};
+use crate::object::{key_of, namespace_and_name, replicas, uid};
 use crate::worker::{self, Requeue};
 use crate::{events, informers};
 
@@ -63,11 +62,6 @@ fn pods_resource() -> &'static Resource {
     by_kind("v1", "Pod").expect("the resource table serves Pods")
 }
 
-/// `namespace/name` of an object.
-fn key_of(obj: &Value) -> String {
-    orc_apiserver::client::informer::key_of(obj)
-}
-
 impl ReplicaSetController {
     // ANCHOR: run
     /// Follows ReplicaSets and Pods through `client`, and once both are
@@ -88,22 +82,14 @@ impl ReplicaSetController {
             informers::follow(&mut tasks, rs_informer, move |n| c.replicaset_changed(n));
         let c = controller.clone();
         let pods_synced = informers::follow(&mut tasks, pod_informer, move |n| c.pod_changed(n));
-        if !informers::wait_for_sync(vec![rs_synced, pods_synced]).await {
-            return;
-        }
-        for _ in 0..workers.max(1) {
-            let c = controller.clone();
-            let reconcile = move |key: String| {
-                let c = c.clone();
-                async move { c.reconcile(&key).await }
-            };
-            tasks.spawn(worker::work(
-                "replicaset",
-                controller.queue.clone(),
-                reconcile,
-            ));
-        }
-        while tasks.join_next().await.is_some() {}
+        let c = controller.clone();
+        let reconcile = move |key: String| {
+            let c = c.clone();
+            async move { c.reconcile(&key).await }
+        };
+        let queue = ("replicaset", controller.queue.clone());
+        let synced = vec![rs_synced, pods_synced];
+        worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;
     }
     // ANCHOR_END: run
 
@@ -159,29 +145,15 @@ impl ReplicaSetController {
     }
     // ANCHOR_END: pod_changed
 
-    /// The key of the ReplicaSet controlling `pod`, if it is one this cache
-    /// knows under the same uid.
+    /// The key of the ReplicaSet controlling `pod`.
     fn controller_key(&self, pod: &Value) -> Option<String> {
-        let controller = controller_of(pod).filter(|c| c.kind == "ReplicaSet")?;
-        let ns = pod.pointer("/metadata/namespace").and_then(Value::as_str)?;
-        let key = format!("{ns}/{}", controller.name);
-        let rs = self.replicasets.get(&key)?;
-        (uid(&rs) == controller.uid).then_some(key)
+        claims::controller_key(&self.replicasets, pod, "ReplicaSet")
     }
 
-    /// Queues every ReplicaSet of the pod's namespace that selects it.
+    /// Queues every ReplicaSet that selects `pod` (one may adopt it).
     fn queue_matching(&self, pod: &Value) {
-        let ns = pod
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let labels = labels_of(pod);
-        for rs in self.replicasets.in_namespace(ns) {
-            let selector =
-                selector_from_object(rs.pointer("/spec/selector").unwrap_or(&Value::Null));
-            if !selector.requirements.is_empty() && selector.matches(&labels) {
-                self.queue.add(&key_of(&rs));
-            }
+        for key in claims::selecting(&self.replicasets, pod) {
+            self.queue.add(&key);
         }
     }
 
@@ -217,46 +189,19 @@ impl ReplicaSetController {
     /// The active pods `rs` owns after adopting and releasing.
     async fn claim_pods(&self, rs: &Value) -> Result<Vec<Value>, ClientError> {
         let (ns, _) = namespace_and_name(rs);
-        let selector = selector_from_object(rs.pointer("/spec/selector").unwrap_or(&Value::Null));
-        let rs_uid = uid(rs);
-        let reference = claims::controller_reference(rs, "ReplicaSet", "apps/v1");
-        let mut owned = Vec::new();
-        for pod in self
+        let active: Vec<Value> = self
             .pods
             .in_namespace(ns)
             .into_iter()
             .filter(pods::is_active)
-        {
-            match claims::claim(&pod, rs_uid, &selector, is_deleting(rs)) {
-                Claim::Owned => owned.push(pod),
-                Claim::Adopt => {
-                    match claims::adopt(&self.client, pods_resource(), &pod, &reference).await {
-                        Ok(()) => owned.push(pod),
-                        // Changed or gone meanwhile: its event queues us again.
-                        Err(e) if e.is_conflict() || e.is_not_found() => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Claim::Release => {
-                    match claims::release(&self.client, pods_resource(), &pod, rs_uid).await {
-                        Err(e) if !(e.is_conflict() || e.is_not_found()) => return Err(e),
-                        _ => {}
-                    }
-                }
-                Claim::Ignore => {}
-            }
-        }
-        Ok(owned)
+            .collect();
+        claims::claim_all(&self.client, pods_resource(), (rs, "ReplicaSet"), active).await
     }
 
     // ANCHOR: scale
     /// Creates or deletes pods so that `owned` becomes `spec.replicas`.
     async fn scale(&self, key: &str, rs: &Value, owned: &[Value]) -> Result<(), ClientError> {
-        let wanted = rs
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        let diff = owned.len() as i64 - wanted;
+        let diff = owned.len() as i64 - replicas(rs);
         let (ns, name) = namespace_and_name(rs);
         if diff < 0 {
             let count = (-diff).min(BURST);
@@ -331,17 +276,6 @@ impl ReplicaSetController {
         )
         .await;
     }
-}
-
-fn uid(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
-fn namespace_and_name(obj: &Value) -> (&str, &str) {
-    let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
-    (text("/metadata/namespace"), text("/metadata/name"))
 }
 
 /// When a ready pod will become available (`minReadySeconds` after it
