@@ -6,7 +6,9 @@
 //!   no ports;
 //! - a Secret written without `type` reads back as `Opaque`;
 //! - a JSON patch that cannot be applied is a 422 `Invalid` with
-//!   Kubernetes' generic text, not a cause with an empty field name.
+//!   Kubernetes' generic text, not a cause with an empty field name;
+//! - `apply --server-side`, which orc does not implement, is refused with a
+//!   415 that kubectl reports cleanly.
 
 mod common;
 
@@ -219,4 +221,30 @@ fn first_row(table: &str) -> Vec<&str> {
         .unwrap_or("")
         .split_whitespace()
         .collect()
+}
+
+/// Server-side apply is not built: kubectl's `apply --server-side` gets a
+/// 415 naming the patch types orc accepts, prints it as Kubernetes' own
+/// message for a server without it, and nothing is written.
+#[tokio::test]
+async fn kubectl_apply_server_side_is_refused_cleanly() {
+    let s = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &s, "unused");
+    let manifest = dir.path().join("cm.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: {a: b}\n",
+    )
+    .unwrap();
+    let file = manifest.to_str().unwrap();
+    let (ok, out) = kubectl(dir.path(), &config, &["apply", "--server-side", "-f", file]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.starts_with("error: Server-side apply not available on the server:")
+            && out.contains("application/strategic-merge-patch+json"),
+        "{out}"
+    );
+    let (code, _) = s.get("/api/v1/namespaces/default/configmaps/ssa").await;
+    assert_eq!(code, 404, "nothing was created");
 }

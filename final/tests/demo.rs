@@ -28,12 +28,21 @@ fn the_demo_runs_a_container_and_an_api_server_that_kubectl_uses() {
         "greeting: hello from orc",
         "/registry/core/pods/demo/hello",
         "  watch event: DELETED pod/hello",
+        "replicaset.apps/web-",
+        "deployment.apps/web   0/3     3            0",
+        "deployment.apps \"web\" deleted",
     ] {
         assert!(
             stdout.contains(expected),
             "the demo should print {expected:?}:\n{stdout}"
         );
     }
+    // kubectl says an empty list on its standard error, and so does the demo.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("No resources found in demo namespace."),
+        "the foreground delete left nothing:\n{stderr}"
+    );
     let demo_dirs = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .filter_map(|e| e.ok())

@@ -1,4 +1,5 @@
-//! Chapter 03 in the demo: etcd, the API server, and the real kubectl.
+//! Chapter 03 in the demo: etcd, the API server, and the real kubectl
+//! (then chapter 05's controllers on the same server, `controllers.rs`).
 
 use std::path::Path;
 use std::process::Command;
@@ -91,6 +92,7 @@ pub async fn run(dir: &Path) -> Result<()> {
         println!("  watch event: {kind} pod/{}", name.unwrap_or("?"));
         break;
     }
+    super::controllers::run(&client, &base, &kubeconfig).await?;
     serving.abort();
     drop(etcd);
     Ok(())
@@ -117,7 +119,7 @@ async fn create(client: &Client, object: &Value) -> Result<()> {
 }
 
 /// Runs the installed kubectl against the demo's server and prints its output.
-fn kubectl(kubeconfig: &Path, args: &str) -> Result<()> {
+pub(super) fn kubectl(kubeconfig: &Path, args: &str) -> Result<()> {
     println!();
     show_command(&format!("kubectl {args}"));
     let output = Command::new("kubectl")

@@ -8,9 +8,12 @@
 //!
 //! - [`container`]: chapter 01, a container from kernel parts.
 //! - [`cluster`]: chapter 03, an API server on etcd, driven by kubectl.
+//! - [`controllers`]: chapter 05, the Deployment's ReplicaSet and pods,
+//!   and a cascading delete.
 
 mod cluster;
 mod container;
+mod controllers;
 
 use anyhow::{Context, Result};
 
@@ -27,8 +30,8 @@ pub fn run() -> Result<()> {
     runtime.block_on(cluster::run(dir.path()))?;
     heading("What is not built yet");
     println!(
-        "The scheduler (04), the controllers (05), services (06) and ingress (07) are not\n\
-         built yet, so the Deployment above gets no pods and the Service no endpoints.\n\
+        "The scheduler (04), services (06) and ingress (07) are not built yet, so the\n\
+         Deployment's pods above waited for a node and the Service has no endpoints.\n\
          The README's status table says what works today."
     );
     Ok(())
