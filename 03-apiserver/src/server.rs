@@ -18,6 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -252,9 +253,19 @@ impl Server {
             }
             None => {
                 tracing::info!(?addr, "orc-apiserver serving plain HTTP");
-                axum::serve(self.listener, app).await
+                let listener = self.listener.tap_io(no_delay);
+                axum::serve(listener, app).await
             }
         }
+    }
+}
+
+/// Turns Nagle's algorithm off for a client connection: an answer is
+/// written when it is ready, not held back to be merged with more bytes
+/// (Go's net/http, and so kube-apiserver, do the same by default).
+pub fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::debug!(%error, "setting TCP_NODELAY");
     }
 }
 

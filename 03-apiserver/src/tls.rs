@@ -71,7 +71,7 @@ impl TlsListener {
         let (tx, ready) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let (stream, addr) = match tcp.accept().await {
+                let (mut stream, addr) = match tcp.accept().await {
                     Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of file descriptors and the like: back off, retry.
@@ -84,6 +84,7 @@ impl TlsListener {
                     // The server is gone; stop accepting.
                     return;
                 }
+                crate::server::no_delay(&mut stream);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
