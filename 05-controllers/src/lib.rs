@@ -46,7 +46,9 @@
 //! ## What it leaves out (for now)
 //!
 //! The node lifecycle, Job, DaemonSet and autoscaling controllers are the
-//! rest of this chapter and are not built yet. The Deployment controller
+//! rest of this chapter and are not built yet. There is no leader election:
+//! run one controller manager at a time (two would both create a
+//! ReplicaSet's missing pods). The Deployment controller
 //! does not scale proportionally (a Deployment scaled in the middle of a
 //! rollout grows or shrinks its new ReplicaSet only), and a paused
 //! Deployment is not scaled at all. The garbage collector does not emit
