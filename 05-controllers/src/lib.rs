@@ -50,8 +50,8 @@
 //! run one controller manager at a time (two would both create a
 //! ReplicaSet's missing pods). The Deployment controller
 //! does not scale proportionally (a Deployment scaled in the middle of a
-//! rollout grows or shrinks its new ReplicaSet only), and a paused
-//! Deployment is not scaled at all. The garbage collector does not emit
+//! rollout grows or shrinks its new ReplicaSet only; one paused in the
+//! middle of a rollout is not scaled). The garbage collector does not emit
 //! events, does not break cycles of `blockOwnerDeletion` references
 //! (Kubernetes unblocks them), and follows only the resources orc serves.
 //!

@@ -313,3 +313,42 @@ async fn deleting_a_deployment_deletes_its_replicasets_and_pods() {
     assert!(c.list(RS).await.is_empty());
     assert!(c.list(PODS).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_paused_deployment_scales_but_does_not_roll_until_resumed() {
+    let c = Cluster::start().await;
+    let _node = ready_every_pod(&c);
+    let k = Kubectl::new(&c);
+    k.run(&[
+        "create",
+        "deployment",
+        "paused",
+        "--image=busybox:1.36",
+        "--replicas=2",
+    ])
+    .await;
+    k.run(&["rollout", "status", "deployment/paused", "--timeout=30s"])
+        .await;
+    k.run(&["rollout", "pause", "deployment/paused"]).await;
+    k.run(&["set", "image", "deployment/paused", "busybox=busybox:1.37"])
+        .await;
+    k.run(&["scale", "deployment/paused", "--replicas=3"]).await;
+    // The one ReplicaSet follows the new count; no second one appears.
+    for _ in 0..300 {
+        let rs = replicasets(&c).await;
+        if rs.len() == 1 && rs[0]["status"]["replicas"] == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rs = replicasets(&c).await;
+    assert_eq!(rs.len(), 1, "paused: no rollout");
+    assert_eq!((spec_replicas(&rs[0]), image(&rs[0])), (3, "busybox:1.36"));
+    k.run(&["rollout", "resume", "deployment/paused"]).await;
+    k.run(&["rollout", "status", "deployment/paused", "--timeout=30s"])
+        .await;
+    let rs = replicasets(&c).await;
+    assert_eq!(rs.len(), 2);
+    assert_eq!((spec_replicas(&rs[1]), image(&rs[1])), (3, "busybox:1.37"));
+    assert_eq!(spec_replicas(&rs[0]), 0);
+}

@@ -159,7 +159,11 @@ impl DeploymentController {
             .position(|rs| equal_ignoring_hash(&rs["spec"]["template"], &d["spec"]["template"]));
         let new = current.map(|i| owned.remove(i));
         let old = owned;
-        if is_deleting(&d) || flag(&d, "/spec/paused") {
+        if is_deleting(&d) {
+            return self.sync_status(&d, new.as_ref(), &old, false).await;
+        }
+        if flag(&d, "/spec/paused") {
+            self.scale_paused(&d, new.as_ref(), &old).await?;
             return self.sync_status(&d, new.as_ref(), &old, false).await;
         }
         let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
@@ -371,6 +375,36 @@ impl DeploymentController {
         self.client
             .merge_patch(replicasets(), Some(ns), name, None, &patch)
             .await
+    }
+
+    /// A paused Deployment does not roll out (`kubectl rollout pause`), but
+    /// it still scales: the one ReplicaSet that has replicas (or, with none,
+    /// the current or newest one) follows `spec.replicas`. Several with
+    /// replicas (paused mid-rollout) are left as they are: Kubernetes would
+    /// scale them in proportion, which orc does not do yet.
+    async fn scale_paused(
+        &self,
+        d: &Value,
+        new: Option<&Value>,
+        old: &[Value],
+    ) -> Result<(), ClientError> {
+        let active: Vec<&Value> = new
+            .into_iter()
+            .chain(old)
+            .filter(|rs| replicas(rs) > 0)
+            .collect();
+        let target = match active.as_slice() {
+            [one] => Some(*one),
+            [] => new.or(old.last()),
+            _ => None,
+        };
+        match target {
+            Some(rs) if replicas(rs) != replicas(d) => {
+                self.scale(d, rs.clone(), replicas(d), replicas(d)).await?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Sets `rs`'s `spec.replicas` to `count`, recording it as an event.
