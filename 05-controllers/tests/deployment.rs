@@ -44,6 +44,26 @@ impl Kubectl {
     }
 }
 
+impl Kubectl {
+    /// `kubectl create deployment NAME --image=busybox:1.36 --replicas=N`,
+    /// then `kubectl rollout status` until it is rolled out; answers what
+    /// the latter printed.
+    async fn create_and_roll_out(&self, name: &str, replicas: u32) -> String {
+        let replicas = format!("--replicas={replicas}");
+        self.run(&[
+            "create",
+            "deployment",
+            name,
+            "--image=busybox:1.36",
+            &replicas,
+        ])
+        .await;
+        let target = format!("deployment/{name}");
+        self.run(&["rollout", "status", &target, "--timeout=30s"])
+            .await
+    }
+}
+
 /// Marks every pod Running and Ready, over and over, until dropped.
 fn ready_every_pod(c: &Cluster) -> tokio::task::JoinHandle<()> {
     let (http, base) = (c.http.clone(), c.url(""));
@@ -104,17 +124,7 @@ async fn rollout_status_set_image_history_and_undo() {
     let c = Cluster::start().await;
     let _node = ready_every_pod(&c);
     let k = Kubectl::new(&c);
-    k.run(&[
-        "create",
-        "deployment",
-        "web",
-        "--image=busybox:1.36",
-        "--replicas=3",
-    ])
-    .await;
-    let out = k
-        .run(&["rollout", "status", "deployment/web", "--timeout=30s"])
-        .await;
+    let out = k.create_and_roll_out("web", 3).await;
     assert!(
         out.ends_with("deployment \"web\" successfully rolled out\n"),
         "{out}"
@@ -319,16 +329,7 @@ async fn a_paused_deployment_scales_but_does_not_roll_until_resumed() {
     let c = Cluster::start().await;
     let _node = ready_every_pod(&c);
     let k = Kubectl::new(&c);
-    k.run(&[
-        "create",
-        "deployment",
-        "paused",
-        "--image=busybox:1.36",
-        "--replicas=2",
-    ])
-    .await;
-    k.run(&["rollout", "status", "deployment/paused", "--timeout=30s"])
-        .await;
+    k.create_and_roll_out("paused", 2).await;
     k.run(&["rollout", "pause", "deployment/paused"]).await;
     k.run(&["set", "image", "deployment/paused", "busybox=busybox:1.37"])
         .await;
