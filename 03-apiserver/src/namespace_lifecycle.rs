@@ -17,8 +17,10 @@
 //!   or the cache is not synced yet): the create keeps the namespace check
 //!   in its transaction, which is authoritative.
 //!
-//! A namespace this server deletes is dropped from the cache at once
-//! ([`NamespaceCache::forget`]). One deleted through *another* API server
+//! A namespace this server deletes is doubted from the moment the delete
+//! starts until the cache sees its DELETE event ([`NamespaceCache::forget`]):
+//! events already on their way (the namespace's own ADDED, a moment old)
+//! must not make it known again. One deleted through *another* API server
 //! leaves a window of a few milliseconds in which a create here can still
 //! land in it, the window Kubernetes has too (its namespace controller
 //! sweeps such stragglers; orc's sweep in `handlers/namespaces.rs` runs
@@ -48,6 +50,10 @@ struct Known {
     /// False until the first list arrived, and again while re-listing.
     synced: bool,
     names: HashSet<String>,
+    /// Namespaces this server is deleting, not trusted until their DELETE
+    /// event arrives (a delete that failed leaves its name here: creates
+    /// in it then ask etcd, slower but still right).
+    doubted: HashSet<String>,
 }
 
 impl Drop for NamespaceCache {
@@ -67,19 +73,20 @@ impl NamespaceCache {
         }
     }
 
-    /// Drops a namespace this server is deleting, before its watch event
+    /// Doubts a namespace this server is deleting until its DELETE event
     /// arrives: after a client's DELETE returns, its creates in that
-    /// namespace are checked in etcd (read your own writes).
+    /// namespace are checked in etcd (read your own writes), even if an
+    /// older event saying it exists is still on its way to the cache.
     pub fn forget(&self, namespace: &str) {
         let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
-        known.names.remove(namespace);
+        known.doubted.insert(namespace.to_string());
     }
 
     /// Whether the namespace is known to exist. `false` means "ask etcd",
     /// not "it does not exist".
     pub fn exists(&self, namespace: &str) -> bool {
         let known = self.known.read().unwrap_or_else(|p| p.into_inner());
-        known.synced && known.names.contains(namespace)
+        known.exists(namespace)
     }
 }
 
@@ -115,7 +122,7 @@ async fn follow(
                 .filter_map(|(key, _)| key.strip_prefix(&prefix).map(String::from))
                 .collect();
             for event in &backlog {
-                apply(&mut known.names, &prefix, event);
+                known.apply(&prefix, event);
             }
             known.synced = true;
         }
@@ -123,7 +130,7 @@ async fn follow(
             match events.recv().await {
                 Ok(FeedMessage::Event(event)) => {
                     let mut known = known.write().unwrap_or_else(|p| p.into_inner());
-                    apply(&mut known.names, &prefix, &event);
+                    known.apply(&prefix, &event);
                 }
                 // Missed events, or history lost: what is known may be wrong.
                 Ok(FeedMessage::Expired) | Err(RecvError::Lagged(_)) => break,
@@ -135,16 +142,27 @@ async fn follow(
 }
 // ANCHOR_END: follow
 
-/// One change to a namespace's key: created or updated (it exists), or
-/// deleted.
-fn apply(names: &mut HashSet<String>, prefix: &str, event: &StoredEvent) {
-    let Some(name) = event.key.strip_prefix(prefix) else {
-        return;
-    };
-    match event.object {
-        Some(_) => names.insert(name.to_string()),
-        None => names.remove(name),
-    };
+impl Known {
+    fn exists(&self, namespace: &str) -> bool {
+        self.synced && self.names.contains(namespace) && !self.doubted.contains(namespace)
+    }
+
+    /// One change to a namespace's key: created or updated (it exists), or
+    /// deleted (and no longer doubted: the delete has happened).
+    fn apply(&mut self, prefix: &str, event: &StoredEvent) {
+        let Some(name) = event.key.strip_prefix(prefix) else {
+            return;
+        };
+        match event.object {
+            Some(_) => {
+                self.names.insert(name.to_string());
+            }
+            None => {
+                self.names.remove(name);
+                self.doubted.remove(name);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -160,26 +178,37 @@ mod tests {
         }
     }
 
+    const PREFIX: &str = "/registry/core/namespaces/";
+
+    fn synced() -> Known {
+        Known {
+            synced: true,
+            ..Known::default()
+        }
+    }
+
     #[test]
     fn puts_add_and_deletes_remove() {
-        let prefix = "/registry/core/namespaces/";
-        let mut names = HashSet::new();
-        apply(
-            &mut names,
-            prefix,
-            &event("/registry/core/namespaces/a", true),
-        );
-        apply(
-            &mut names,
-            prefix,
-            &event("/registry/core/namespaces/b", true),
-        );
-        apply(
-            &mut names,
-            prefix,
-            &event("/registry/core/namespaces/a", false),
-        );
-        apply(&mut names, prefix, &event("/registry/core/pods/x/y", true));
-        assert_eq!(names, HashSet::from(["b".to_string()]));
+        let mut known = synced();
+        known.apply(PREFIX, &event("/registry/core/namespaces/a", true));
+        known.apply(PREFIX, &event("/registry/core/namespaces/b", true));
+        known.apply(PREFIX, &event("/registry/core/namespaces/a", false));
+        known.apply(PREFIX, &event("/registry/core/pods/x/y", true));
+        assert_eq!(known.names, HashSet::from(["b".to_string()]));
+        assert!(known.exists("b") && !known.exists("a"));
+    }
+
+    /// CI once created a namespace, deleted it and created in it at once:
+    /// the namespace's ADDED event reached the cache after the delete had
+    /// begun, and the create was let through.
+    #[test]
+    fn a_namespace_being_deleted_is_doubted_until_its_delete_event() {
+        let mut known = synced();
+        known.doubted.insert("fresh".into());
+        known.apply(PREFIX, &event("/registry/core/namespaces/fresh", true));
+        assert!(!known.exists("fresh"), "a late ADDED does not vouch for it");
+        known.apply(PREFIX, &event("/registry/core/namespaces/fresh", false));
+        known.apply(PREFIX, &event("/registry/core/namespaces/fresh", true));
+        assert!(known.exists("fresh"), "made again after the delete");
     }
 }
