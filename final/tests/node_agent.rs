@@ -515,6 +515,15 @@ async fn a_deployment_rolls_out_on_a_real_node() {
         second.iter().all(|id| !first.contains(id)),
         "every pod replaced"
     );
+    // As on Kubernetes, the rollout is done once the new pods are
+    // available; an old one may still be terminating until its node has
+    // stopped it and deleted it.
+    api.wait_for("/api/v1/namespaces/default/pods", LONG, |list| {
+        list["items"]
+            .as_array()
+            .is_some_and(|items| items.len() == 2)
+    })
+    .await;
     let pods = kubectl(
         &config,
         &[
