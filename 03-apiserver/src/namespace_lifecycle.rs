@@ -51,8 +51,10 @@ struct Known {
     synced: bool,
     names: HashSet<String>,
     /// Namespaces this server is deleting, not trusted until their DELETE
-    /// event arrives (a delete that failed leaves its name here: creates
-    /// in it then ask etcd, slower but still right).
+    /// event arrives. A delete that failed, or one whose event fell into a
+    /// re-list's gap, leaves its name here: creates in it then ask etcd,
+    /// slower but still right. (Dropping a doubt because a list lacks the
+    /// name would not be safe: the list may predate the namespace.)
     doubted: HashSet<String>,
 }
 
