@@ -48,10 +48,7 @@
 //! The node lifecycle, Job, DaemonSet and autoscaling controllers are the
 //! rest of this chapter and are not built yet. There is no leader election:
 //! run one controller manager at a time (two would both create a
-//! ReplicaSet's missing pods). The Deployment controller
-//! does not scale proportionally (a Deployment scaled in the middle of a
-//! rollout grows or shrinks its new ReplicaSet only; one paused in the
-//! middle of a rollout is not scaled). The garbage collector does not emit
+//! ReplicaSet's missing pods). The garbage collector does not emit
 //! events, does not break cycles of `blockOwnerDeletion` references
 //! (Kubernetes unblocks them), and follows only the resources orc serves.
 //!

@@ -2,7 +2,7 @@
 //! garbage collector beside it) against a real etcd and API server, driven
 //! with the installed kubectl: create, rollout status, set image, rollout
 //! history and undo, the Recreate strategy, the rolling update's bounds,
-//! and cascading deletion.
+//! a resize in the middle of a rollout, and cascading deletion.
 //!
 //! No node runs the pods. A stand-in node, [`ready_every_pod`], writes
 //! each new pod's status as Running and Ready, as a node agent would once
@@ -352,4 +352,52 @@ async fn a_paused_deployment_scales_but_does_not_roll_until_resumed() {
     assert_eq!(rs.len(), 2);
     assert_eq!((spec_replicas(&rs[1]), image(&rs[1])), (3, "busybox:1.37"));
     assert_eq!(spec_replicas(&rs[0]), 0);
+}
+
+/// Scaled in the middle of a rollout, a Deployment grows its old and new
+/// ReplicaSets in proportion to their sizes (Kubernetes' proportional
+/// scaling), keeping the rollout's mix of versions.
+#[tokio::test]
+async fn a_deployment_scaled_mid_rollout_grows_both_replicasets_in_proportion() {
+    let c = Cluster::start().await;
+    let node = ready_every_pod(&c);
+    let k = Kubectl::new(&c);
+    k.create_and_roll_out("mixed", 10).await;
+    // The node goes away: the new version's pods never become ready, and
+    // the rollout stops where its bounds hold it.
+    node.abort();
+    k.run(&["set", "image", "deployment/mixed", "busybox=busybox:1.37"])
+        .await;
+    // 10 replicas, 25% surge (3) and 25% unavailable (2): 8 old, 5 new.
+    until_sizes(&c, &[8, 5]).await;
+    k.run(&["scale", "deployment/mixed", "--replicas=20"]).await;
+    // 20 replicas allow 25 pods where 13 were allowed: each grows by 25/13.
+    until_sizes(&c, &[15, 10]).await;
+    let rs = replicasets(&c).await;
+    assert_eq!(
+        (image(&rs[0]), image(&rs[1])),
+        ("busybox:1.36", "busybox:1.37")
+    );
+    for set in &rs {
+        let annotations = &set["metadata"]["annotations"];
+        assert_eq!(
+            annotations["deployment.kubernetes.io/desired-replicas"],
+            "20"
+        );
+        assert_eq!(annotations["deployment.kubernetes.io/max-replicas"], "25");
+    }
+}
+
+/// Waits up to 30 s for the ReplicaSets' `spec.replicas`, oldest revision
+/// first, to be `want`.
+async fn until_sizes(c: &Cluster, want: &[i64]) {
+    let mut seen = Vec::new();
+    for _ in 0..600 {
+        seen = replicasets(c).await.iter().map(spec_replicas).collect();
+        if seen == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the ReplicaSets have {seen:?} replicas, not {want:?}");
 }

@@ -41,7 +41,7 @@ use crate::object::{key_of, namespace_and_name, replicas, uid};
 use crate::owners::controller_of;
 use crate::worker::{self, Requeue};
 use crate::{events, informers};
-use rolling::Replicas;
+use rolling::{Replicas, Share};
 use status::{Condition, Counts};
 use template::{HASH_LABEL, equal_ignoring_hash, pod_template_hash};
 
@@ -162,12 +162,13 @@ impl DeploymentController {
         if is_deleting(&d) {
             return self.sync_status(&d, new.as_ref(), &old, false).await;
         }
-        if flag(&d, "/spec/paused") {
-            self.scale_paused(&d, new.as_ref(), &old).await?;
+        // Paused, or resized (`kubectl scale`) since its ReplicaSets were
+        // last sized: follow the new size before rolling any further.
+        if flag(&d, "/spec/paused") || is_scaling_event(&d, new.as_ref(), &old) {
+            self.resize(&d, new.as_ref(), &old).await?;
             return self.sync_status(&d, new.as_ref(), &old, false).await;
         }
-        let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
-        let step = if recreate {
+        let step = if is_recreate(&d) {
             self.recreate(&d, new, &old).await?
         } else {
             self.roll(&d, new, &old).await?
@@ -212,7 +213,7 @@ impl DeploymentController {
         let target =
             rolling::new_replicas(desired, surge, old_total + replicas(&new), replicas(&new));
         if target != replicas(&new) {
-            let new = self.scale(d, new, target, desired + surge).await?;
+            let new = self.scale(d, new, target).await?;
             return Ok(Step {
                 new: Some(new),
                 created,
@@ -224,7 +225,7 @@ impl DeploymentController {
         let mut scaled = false;
         for (rs, wanted) in old.iter().zip(next) {
             if wanted != replicas(rs) {
-                self.scale(d, rs.clone(), wanted, desired + surge).await?;
+                self.scale(d, rs.clone(), wanted).await?;
                 scaled = true;
             }
         }
@@ -248,7 +249,7 @@ impl DeploymentController {
         let desired = replicas(d);
         let mut scaled = false;
         for rs in old.iter().filter(|rs| replicas(rs) > 0) {
-            self.scale(d, rs.clone(), 0, desired).await?;
+            self.scale(d, rs.clone(), 0).await?;
             scaled = true;
         }
         let old_pods: i64 = old
@@ -272,7 +273,7 @@ impl DeploymentController {
             None => (self.create_new(d, old, desired).await?, true),
         };
         if replicas(&new) != desired {
-            new = self.scale(d, new, desired, desired).await?;
+            new = self.scale(d, new, desired).await?;
         }
         let done = Counts::of(Some(&new), &all(&new, old)).complete(desired);
         Ok(Step {
@@ -300,6 +301,8 @@ impl DeploymentController {
         selector["matchLabels"][HASH_LABEL] = json!(hash);
         let mut annotations = copied_annotations(d);
         annotations.insert(REVISION.into(), json!((max_revision(old) + 1).to_string()));
+        annotations.insert(DESIRED.into(), json!(replicas(d).to_string()));
+        annotations.insert(MAX_REPLICAS.into(), json!(max_replicas(d).to_string()));
         let rs = json!({
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
@@ -377,46 +380,86 @@ impl DeploymentController {
             .await
     }
 
-    /// A paused Deployment does not roll out (`kubectl rollout pause`), but
-    /// it still scales: the one ReplicaSet that has replicas (or, with none,
-    /// the current or newest one) follows `spec.replicas`. Several with
-    /// replicas (paused mid-rollout) are left as they are: Kubernetes would
-    /// scale them in proportion, which orc does not do yet.
-    async fn scale_paused(
+    /// Follows a new `spec.replicas` without rolling (Kubernetes' `scale`):
+    /// the one ReplicaSet with replicas (or, with none, the current or the
+    /// newest) takes the new size; a current one already full sends the
+    /// old ones to zero; otherwise, with RollingUpdate, every ReplicaSet
+    /// with replicas grows or shrinks in proportion ([`rolling::proportional`]).
+    /// This is also how a paused Deployment (`kubectl rollout pause`)
+    /// follows `kubectl scale`.
+    async fn resize(
         &self,
         d: &Value,
         new: Option<&Value>,
         old: &[Value],
     ) -> Result<(), ClientError> {
-        let active: Vec<&Value> = new
+        let desired = replicas(d);
+        let mut active: Vec<&Value> = new
             .into_iter()
             .chain(old)
             .filter(|rs| replicas(rs) > 0)
             .collect();
-        let target = match active.as_slice() {
-            [one] => Some(*one),
-            [] => new.or(old.last()),
-            _ => None,
-        };
-        match target {
-            Some(rs) if replicas(rs) != replicas(d) => {
-                self.scale(d, rs.clone(), replicas(d), replicas(d)).await?;
+        match active.as_slice() {
+            [] => match new.or(old.last()) {
+                Some(rs) => self.size(d, rs, desired).await,
+                None => Ok(()),
+            },
+            [one] => self.size(d, one, desired).await,
+            _ if new.is_some_and(|rs| is_saturated(rs, desired)) => {
+                for rs in old.iter().filter(|rs| replicas(rs) > 0) {
+                    self.size(d, rs, 0).await?;
+                }
                 Ok(())
             }
-            _ => Ok(()),
+            // Recreate shares nothing: each keeps its size until the
+            // rollout empties the old ones, but records the new one, or
+            // every reconcile would take this path again.
+            _ if is_recreate(d) => {
+                for rs in active {
+                    self.size(d, rs, replicas(rs)).await?;
+                }
+                Ok(())
+            }
+            _ => {
+                active.sort_by(|a, b| by_age(a, b));
+                let shares: Vec<Share> = active
+                    .iter()
+                    .map(|rs| Share {
+                        replicas: replicas(rs),
+                        max_before: annotation_number(rs, MAX_REPLICAS),
+                    })
+                    .collect();
+                let surge = max_replicas(d) - desired;
+                let fallback = d
+                    .pointer("/status/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                let sizes = rolling::proportional(desired, surge, &shares, fallback);
+                for (rs, count) in active.into_iter().zip(sizes) {
+                    self.size(d, rs, count).await?;
+                }
+                Ok(())
+            }
         }
     }
 
-    /// Sets `rs`'s `spec.replicas` to `count`, recording it as an event.
-    async fn scale(
-        &self,
-        d: &Value,
-        rs: Value,
-        count: i64,
-        max: i64,
-    ) -> Result<Value, ClientError> {
+    /// Gives `rs` `count` replicas and the Deployment's current size in its
+    /// annotations, when either differs.
+    async fn size(&self, d: &Value, rs: &Value, count: i64) -> Result<(), ClientError> {
+        let recorded = annotation_number(rs, DESIRED) == Some(replicas(d))
+            && annotation_number(rs, MAX_REPLICAS) == Some(max_replicas(d));
+        if count != replicas(rs) || !recorded {
+            self.scale(d, rs.clone(), count).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets `rs`'s `spec.replicas` to `count` and records the Deployment's
+    /// size on it, with an event when the count changes.
+    async fn scale(&self, d: &Value, rs: Value, count: i64) -> Result<Value, ClientError> {
         let (ns, name) = namespace_and_name(&rs);
         let direction = if count > replicas(&rs) { "up" } else { "down" };
+        let max = max_replicas(d);
         let patch = json!({
             "metadata": {
                 "annotations": {DESIRED: replicas(d).to_string(), MAX_REPLICAS: max.to_string()},
@@ -424,12 +467,15 @@ impl DeploymentController {
             },
             "spec": {"replicas": count},
         });
+        let resized = count != replicas(&rs);
         let scaled = self
             .client
             .merge_patch(replicasets(), Some(ns), name, None, &patch)
             .await?;
-        let message = format!("Scaled {direction} replica set {name} to {count}");
-        self.record_scaling(d, message).await;
+        if resized {
+            let message = format!("Scaled {direction} replica set {name} to {count}");
+            self.record_scaling(d, message).await;
+        }
         Ok(scaled)
     }
 
@@ -460,8 +506,7 @@ impl DeploymentController {
     ) -> Result<Requeue, ClientError> {
         let (ns, name) = namespace_and_name(d);
         let desired = replicas(d);
-        let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
-        let max_unavailable = if recreate {
+        let max_unavailable = if is_recreate(d) {
             0
         } else {
             rolling::fenceposts(d.pointer("/spec/strategy/rollingUpdate"), desired).1
@@ -698,11 +743,50 @@ fn all<'a>(new: &'a Value, old: &'a [Value]) -> Vec<&'a Value> {
 
 /// A ReplicaSet's revision; 0 without one.
 pub fn revision(rs: &Value) -> i64 {
-    rs.pointer("/metadata/annotations")
-        .and_then(|a| a.get(REVISION))
-        .and_then(Value::as_str)
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0)
+    annotation_number(rs, REVISION).unwrap_or(0)
+}
+
+/// An annotation holding a number, as the Deployment controller writes
+/// its revision and sizes.
+fn annotation_number(obj: &Value, key: &str) -> Option<i64> {
+    obj.pointer("/metadata/annotations")?
+        .get(key)?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+fn is_recreate(d: &Value) -> bool {
+    d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate")
+}
+
+/// The most pods `d` may have at once: `spec.replicas` plus the surge of a
+/// rolling update.
+fn max_replicas(d: &Value) -> i64 {
+    let desired = replicas(d);
+    if is_recreate(d) {
+        return desired;
+    }
+    desired + rolling::fenceposts(d.pointer("/spec/strategy/rollingUpdate"), desired).0
+}
+
+/// Whether `d` was resized since its ReplicaSets with replicas were last
+/// sized: one of them records another `spec.replicas` (Kubernetes'
+/// `isScalingEvent`).
+fn is_scaling_event(d: &Value, new: Option<&Value>, old: &[Value]) -> bool {
+    new.into_iter()
+        .chain(old)
+        .filter(|rs| replicas(rs) > 0)
+        .filter_map(|rs| annotation_number(rs, DESIRED))
+        .any(|recorded| recorded != replicas(d))
+}
+
+/// Whether the current ReplicaSet alone holds the Deployment's size, all
+/// of it available.
+fn is_saturated(rs: &Value, desired: i64) -> bool {
+    annotation_number(rs, DESIRED) == Some(desired)
+        && replicas(rs) == desired
+        && view(rs).available == desired
 }
 
 fn max_revision(replicasets: &[Value]) -> i64 {

@@ -121,6 +121,71 @@ pub fn scale_down_old(
 }
 // ANCHOR_END: scale_down_old
 
+/// An active ReplicaSet (one with replicas) of a Deployment being resized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// `spec.replicas`.
+    pub replicas: i64,
+    /// The Deployment's `replicas + maxSurge` when this ReplicaSet was last
+    /// sized (its `deployment.kubernetes.io/max-replicas`), if recorded.
+    pub max_before: Option<i64>,
+}
+
+// ANCHOR: proportional
+/// The new `spec.replicas` of each active ReplicaSet (given oldest first)
+/// when their Deployment is resized to `desired` in the middle of a
+/// rollout: the difference between the pods allowed now (`desired +
+/// max_surge`) and those there are is shared out in proportion to each
+/// ReplicaSet's size, so the rollout keeps the same mix of old and new
+/// (Kubernetes' proportional scaling). The biggest ReplicaSets go first,
+/// between equals the newest when growing and the oldest when shrinking,
+/// and the first one takes what rounding left over. `fallback` stands in
+/// for a missing `max_before` (Kubernetes uses `status.replicas`).
+pub fn proportional(desired: i64, max_surge: i64, sets: &[Share], fallback: i64) -> Vec<i64> {
+    let mut sizes: Vec<i64> = sets.iter().map(|s| s.replicas).collect();
+    let allowed = if desired > 0 { desired + max_surge } else { 0 };
+    let to_add = allowed - sizes.iter().sum::<i64>();
+    if to_add == 0 {
+        return sizes;
+    }
+    let mut order: Vec<usize> = (0..sets.len()).collect();
+    order.sort_by(|&a, &b| {
+        let equals = if to_add > 0 { b.cmp(&a) } else { a.cmp(&b) };
+        sets[b].replicas.cmp(&sets[a].replicas).then(equals)
+    });
+    let mut added = 0;
+    for &i in &order {
+        let left = to_add - added;
+        let share = share_of(sets[i], allowed, fallback);
+        let step = match () {
+            _ if sets[i].replicas == 0 || left == 0 => 0,
+            _ if to_add > 0 => share.min(left),
+            _ => share.max(left),
+        };
+        sizes[i] += step;
+        added += step;
+    }
+    if let Some(&first) = order.first() {
+        sizes[first] = (sizes[first] + to_add - added).max(0);
+    }
+    sizes
+}
+
+/// How many replicas `set` gains (or, negative, loses) to keep its
+/// proportion when the pods allowed go from its `max_before` to `allowed`.
+fn share_of(set: Share, allowed: i64, fallback: i64) -> i64 {
+    if allowed == 0 {
+        return -set.replicas; // down to zero: everything goes
+    }
+    let before = set.max_before.filter(|&m| m > 0).unwrap_or(fallback);
+    if before <= 0 {
+        return 0; // nothing to compare with: the leftover goes to the biggest
+    }
+    // replicas * allowed / before, rounded half away from zero.
+    (2 * set.replicas * allowed + before) / (2 * before) - set.replicas
+}
+// ANCHOR_END: proportional
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +237,52 @@ mod tests {
             vec![0, 1]
         );
         assert_eq!(scale_down_old(4, 1, rs(4, 4), &[rs(0, 0)]), vec![0]);
+    }
+
+    #[test]
+    fn a_resize_mid_rollout_keeps_the_mix_of_old_and_new() {
+        let share = |replicas| Share {
+            replicas,
+            max_before: Some(13),
+        };
+        // 10 replicas, surge 3: old 8 and new 5 fill the 13 allowed. Scaled
+        // to 20 (surge 5, so 25 allowed): both grow by 25/13.
+        assert_eq!(proportional(20, 5, &[share(8), share(5)], 13), vec![15, 10]);
+        // Back down to 10: both shrink by 13/25 of their size.
+        let share = |replicas| Share {
+            replicas,
+            max_before: Some(25),
+        };
+        assert_eq!(proportional(10, 3, &[share(15), share(10)], 25), vec![8, 5]);
+        // To zero: everything goes.
+        assert_eq!(proportional(0, 0, &[share(15), share(10)], 25), vec![0, 0]);
+        // Nothing to share: unchanged.
+        assert_eq!(
+            proportional(20, 5, &[share(15), share(10)], 25),
+            vec![15, 10]
+        );
+    }
+
+    #[test]
+    fn leftovers_go_to_the_first_in_line_and_ties_follow_the_direction() {
+        let share = |replicas| Share {
+            replicas,
+            max_before: Some(4),
+        };
+        // Growing from 4 allowed to 5: 2 * 5/4 = 2.5 rounds to 3 for the
+        // newest of two equals, which uses up the one pod to add.
+        assert_eq!(proportional(4, 1, &[share(2), share(2)], 4), vec![2, 3]);
+        // Shrinking from 4 to 3: 2 * 3/4 = 1.5 rounds back to 2 for both,
+        // and the pod to remove is the leftover of the first in line, the
+        // oldest of the two.
+        assert_eq!(proportional(2, 1, &[share(2), share(2)], 4), vec![1, 2]);
+        // No max-replicas recorded: the fallback stands in for it.
+        let bare = |replicas| Share {
+            replicas,
+            max_before: None,
+        };
+        assert_eq!(proportional(20, 5, &[bare(8), bare(5)], 13), vec![15, 10]);
+        // Nothing to compare with: the biggest takes the whole difference.
+        assert_eq!(proportional(20, 5, &[bare(8), bare(5)], 0), vec![20, 5]);
     }
 }

@@ -15,6 +15,8 @@
 //!    foreground or with orphaning may let its finalizer go.
 //! 4. [`new_replicas`]: how far a rolling update grows the new ReplicaSet.
 //! 5. [`scale_down_old`]: how far it shrinks the old ones.
+//! 6. [`proportional`]: how a Deployment resized mid-rollout shares the
+//!    difference among its ReplicaSets.
 //!
 //! The walkthrough (`tests/scenario.rs`) runs etcd, the API server and the
 //! collector for real and deletes an owner with each policy. `cargo lab 05`
@@ -23,18 +25,20 @@
 
 // The types are orc's: the lab is about the functions, not the data.
 pub use orc_apiserver::handlers::propagation::{FOREGROUND, ORPHAN, Propagation};
-pub use orc_controllers::deployment::rolling::Replicas;
+pub use orc_controllers::deployment::rolling::{Replicas, Share};
 pub use orc_controllers::garbage_collector::Node;
 pub use orc_controllers::garbage_collector::decide::{OwnerState, OwnerVerdict, Verdict};
 
 #[cfg(not(feature = "solution"))]
 mod student;
 #[cfg(not(feature = "solution"))]
-pub use student::{deleting_owner, dependent, finalizers, new_replicas, scale_down_old};
+pub use student::{
+    deleting_owner, dependent, finalizers, new_replicas, proportional, scale_down_old,
+};
 
 #[cfg(feature = "solution")]
 pub use orc_apiserver::handlers::propagation::finalizers;
 #[cfg(feature = "solution")]
-pub use orc_controllers::deployment::rolling::{new_replicas, scale_down_old};
+pub use orc_controllers::deployment::rolling::{new_replicas, proportional, scale_down_old};
 #[cfg(feature = "solution")]
 pub use orc_controllers::garbage_collector::decide::{deleting_owner, dependent};

@@ -6,7 +6,9 @@
 // write the bodies.
 #![allow(unused_variables, unused_imports)]
 
-use crate::{FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Verdict};
+use crate::{
+    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Share, Verdict,
+};
 
 /// Task 1. The object's finalizers once a DELETE asking for `policy` is
 /// recorded. `None` (the client chose nothing) keeps them as they are.
@@ -80,5 +82,26 @@ pub fn scale_down_old(
     new: Replicas,
     old: &[Replicas],
 ) -> Vec<i64> {
+    todo!()
+}
+
+/// Task 6. The new `spec.replicas` of each active ReplicaSet (`sets`,
+/// oldest first) when their Deployment is resized to `desired` in the
+/// middle of a rollout (`max_surge` is the surge at the new size).
+///
+/// 1. `allowed` is `desired + max_surge` (0 when `desired` is 0) and
+///    `to_add = allowed - (sum of the sets' replicas)`; with 0 to add,
+///    change nothing.
+/// 2. Visit the sets biggest first; between equals, the newest first when
+///    growing and the oldest first when shrinking.
+/// 3. Each set's share: all of its replicas, negative, when `allowed` is 0;
+///    else `replicas * allowed / before` rounded half away from zero,
+///    minus `replicas`, where `before` is its `max_before` (or `fallback`
+///    when that is missing or 0); with `before` still 0, a share of 0.
+/// 4. A set gains `min(share, to_add - added so far)` when growing, `max(...)`
+///    when shrinking (nothing when it has 0 replicas or nothing is left).
+/// 5. The first set visited takes what is left (`to_add - added`), and
+///    never goes below 0.
+pub fn proportional(desired: i64, max_surge: i64, sets: &[Share], fallback: i64) -> Vec<i64> {
     todo!()
 }

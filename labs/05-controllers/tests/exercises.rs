@@ -1,8 +1,8 @@
 //! Lab 05's tasks: one test per function in `src/student.rs`.
 
 use lab_05::{
-    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Verdict,
-    deleting_owner, dependent, finalizers, new_replicas, scale_down_old,
+    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Share, Verdict,
+    deleting_owner, dependent, finalizers, new_replicas, proportional, scale_down_old,
 };
 use serde_json::json;
 
@@ -170,4 +170,41 @@ fn task_5_shrink_the_old_replicasets() {
     // Nothing may go while too few are available.
     assert_eq!(scale_down_old(4, 0, rs(1, 0), &[rs(4, 4)]), vec![4]);
     assert_eq!(scale_down_old(4, 1, rs(4, 4), &[rs(0, 0)]), vec![0]);
+}
+
+#[test]
+fn task_6_share_a_resize_out() {
+    let rs = |replicas, max_before| Share {
+        replicas,
+        max_before: Some(max_before),
+    };
+    // 8 old and 5 new pods fill the 13 allowed; 20 replicas allow 25.
+    assert_eq!(
+        proportional(20, 5, &[rs(8, 13), rs(5, 13)], 13),
+        vec![15, 10]
+    );
+    assert_eq!(
+        proportional(10, 3, &[rs(15, 25), rs(10, 25)], 25),
+        vec![8, 5]
+    );
+    assert_eq!(
+        proportional(0, 0, &[rs(15, 25), rs(10, 25)], 25),
+        vec![0, 0]
+    );
+    assert_eq!(
+        proportional(20, 5, &[rs(15, 25), rs(10, 25)], 25),
+        vec![15, 10],
+        "nothing to add"
+    );
+    // Equals: the newest grows first, the oldest shrinks first.
+    assert_eq!(proportional(4, 1, &[rs(2, 4), rs(2, 4)], 4), vec![2, 3]);
+    assert_eq!(proportional(2, 1, &[rs(2, 4), rs(2, 4)], 4), vec![1, 2]);
+    // A missing max-replicas: the fallback; no fallback either: the
+    // biggest takes it all.
+    let bare = |replicas| Share {
+        replicas,
+        max_before: None,
+    };
+    assert_eq!(proportional(20, 5, &[bare(8), bare(5)], 13), vec![15, 10]);
+    assert_eq!(proportional(20, 5, &[bare(8), bare(5)], 0), vec![20, 5]);
 }
