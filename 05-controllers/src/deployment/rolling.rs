@@ -239,50 +239,42 @@ mod tests {
         assert_eq!(scale_down_old(4, 1, rs(4, 4), &[rs(0, 0)]), vec![0]);
     }
 
+    /// ReplicaSets of these `(replicas, max_before)`, oldest first.
+    fn sets(sizes: &[(i64, Option<i64>)]) -> Vec<Share> {
+        let share = |&(replicas, max_before)| Share {
+            replicas,
+            max_before,
+        };
+        sizes.iter().map(share).collect()
+    }
+
     #[test]
     fn a_resize_mid_rollout_keeps_the_mix_of_old_and_new() {
-        let share = |replicas| Share {
-            replicas,
-            max_before: Some(13),
-        };
         // 10 replicas, surge 3: old 8 and new 5 fill the 13 allowed. Scaled
         // to 20 (surge 5, so 25 allowed): both grow by 25/13.
-        assert_eq!(proportional(20, 5, &[share(8), share(5)], 13), vec![15, 10]);
+        let stalled = sets(&[(8, Some(13)), (5, Some(13))]);
+        assert_eq!(proportional(20, 5, &stalled, 13), vec![15, 10]);
         // Back down to 10: both shrink by 13/25 of their size.
-        let share = |replicas| Share {
-            replicas,
-            max_before: Some(25),
-        };
-        assert_eq!(proportional(10, 3, &[share(15), share(10)], 25), vec![8, 5]);
-        // To zero: everything goes.
-        assert_eq!(proportional(0, 0, &[share(15), share(10)], 25), vec![0, 0]);
-        // Nothing to share: unchanged.
-        assert_eq!(
-            proportional(20, 5, &[share(15), share(10)], 25),
-            vec![15, 10]
-        );
+        let grown = sets(&[(15, Some(25)), (10, Some(25))]);
+        assert_eq!(proportional(10, 3, &grown, 25), vec![8, 5]);
+        assert_eq!(proportional(0, 0, &grown, 25), vec![0, 0], "to zero");
+        assert_eq!(proportional(20, 5, &grown, 25), vec![15, 10], "unchanged");
     }
 
     #[test]
     fn leftovers_go_to_the_first_in_line_and_ties_follow_the_direction() {
-        let share = |replicas| Share {
-            replicas,
-            max_before: Some(4),
-        };
+        let equals = sets(&[(2, Some(4)), (2, Some(4))]);
         // Growing from 4 allowed to 5: 2 * 5/4 = 2.5 rounds to 3 for the
         // newest of two equals, which uses up the one pod to add.
-        assert_eq!(proportional(4, 1, &[share(2), share(2)], 4), vec![2, 3]);
+        assert_eq!(proportional(4, 1, &equals, 4), vec![2, 3]);
         // Shrinking from 4 to 3: 2 * 3/4 = 1.5 rounds back to 2 for both,
         // and the pod to remove is the leftover of the first in line, the
         // oldest of the two.
-        assert_eq!(proportional(2, 1, &[share(2), share(2)], 4), vec![1, 2]);
-        // No max-replicas recorded: the fallback stands in for it.
-        let bare = |replicas| Share {
-            replicas,
-            max_before: None,
-        };
-        assert_eq!(proportional(20, 5, &[bare(8), bare(5)], 13), vec![15, 10]);
-        // Nothing to compare with: the biggest takes the whole difference.
-        assert_eq!(proportional(20, 5, &[bare(8), bare(5)], 0), vec![20, 5]);
+        assert_eq!(proportional(2, 1, &equals, 4), vec![1, 2]);
+        // No max-replicas recorded: the fallback stands in for it; without
+        // one either, the biggest takes the whole difference.
+        let bare = sets(&[(8, None), (5, None)]);
+        assert_eq!(proportional(20, 5, &bare, 13), vec![15, 10]);
+        assert_eq!(proportional(20, 5, &bare, 0), vec![20, 5]);
     }
 }
