@@ -19,12 +19,12 @@
 //! controller adopting the same pod first) answers 409 and the controller
 //! judges again.
 
-use orc_apiserver::client::informer::Cache;
-use orc_apiserver::client::{Client, ClientError};
-use orc_apiserver::resources::Resource;
-use orc_apiserver::selectors::labels::Selector;
-use orc_apiserver::selectors::labels_of;
-use orc_apiserver::validation::selector_from_object;
+use orc_client::informer::Cache;
+use orc_client::resources::Resource;
+use orc_client::selectors::labels::Selector;
+use orc_client::selectors::labels::from_label_selector;
+use orc_client::selectors::labels_of;
+use orc_client::{Client, ClientError};
 use serde_json::{Value, json};
 
 use crate::object::{key_of, namespace_and_name, uid};
@@ -71,7 +71,7 @@ pub fn claim(
 
 /// The selector of `owner` (`spec.selector`, a LabelSelector).
 pub fn selector_of(owner: &Value) -> Selector {
-    selector_from_object(owner.pointer("/spec/selector").unwrap_or(&Value::Null))
+    from_label_selector(owner.pointer("/spec/selector").unwrap_or(&Value::Null))
 }
 
 // ANCHOR: claim_all
@@ -214,7 +214,7 @@ async fn patch_references(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orc_apiserver::selectors::labels::parse;
+    use orc_client::selectors::labels::parse;
 
     fn pod(labels: Value, controller: Option<&str>, deleting: bool) -> Value {
         let refs: Vec<Value> = controller

@@ -7,9 +7,11 @@
 //! the controller's log. Recording is best effort: an event that cannot be
 //! written is logged and forgotten, never a reason to fail a reconcile.
 
-use orc_apiserver::client::Client;
-use orc_apiserver::meta::{now_rfc3339, random_suffix};
-use orc_apiserver::resources::by_kind;
+use jiff::Timestamp;
+use orc_client::Client;
+use orc_client::names::random_suffix;
+use orc_client::resources::by_kind;
+use orc_client::time;
 use serde_json::{Value, json};
 
 /// Records a `Normal` event `reason` about `object` (of `kind` in
@@ -28,7 +30,7 @@ pub async fn record(
     let meta = &object["metadata"];
     let ns = meta["namespace"].as_str().unwrap_or("default");
     let name = meta["name"].as_str().unwrap_or("");
-    let now = now_rfc3339();
+    let now = time::format(Timestamp::now());
     let event = json!({
         "apiVersion": "v1",
         "kind": "Event",

@@ -7,9 +7,9 @@
 //! starts before its pod list arrived would count zero pods and create a
 //! full set again.
 
-use orc_apiserver::client::Client;
-use orc_apiserver::client::informer::{Informer, Notification};
-use orc_apiserver::resources::Resource;
+use orc_client::Client;
+use orc_client::informer::{Informer, Notification};
+use orc_client::resources::Resource;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 

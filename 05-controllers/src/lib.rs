@@ -64,7 +64,7 @@ pub mod owners;
 pub mod replicaset;
 pub mod worker;
 
-use orc_apiserver::client::Client;
+use orc_client::Client;
 
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-pub use orc_apiserver::client::informer::key_of;
+pub use orc_client::informer::key_of;
 
 /// `metadata.uid`; empty when missing.
 pub fn uid(obj: &Value) -> &str {

@@ -9,7 +9,7 @@
 //! cluster-scoped one in no namespace (Kubernetes forbids owners across
 //! namespaces).
 
-use orc_apiserver::resources::{self, Resource};
+use orc_client::resources::{self, Resource};
 use serde_json::Value;
 
 /// One entry of `metadata.ownerReferences`.

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orc_apiserver::client::ClientError;
-use orc_apiserver::client::workqueue::WorkQueue;
+use orc_client::ClientError;
+use orc_client::workqueue::WorkQueue;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use orc_apiserver::client::Client;
-use orc_apiserver::node::{NodeAgent, NodeConfig, NodeIdentity};
+use orc_client::Client;
 use orc_container::image::registry::PullOptions;
 use orc_container::image::{DEFAULT_STORE, Store};
+use orc_node::{NodeAgent, NodeConfig, NodeIdentity};
 use orc_pod::Ipv4Cidr;
 use orc_pod::agent::clock::{SystemClock, parse_duration};
 use orc_pod::agent::layout::StateLayout;

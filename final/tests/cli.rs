@@ -557,9 +557,9 @@ impl Node {
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
             },
         });
-        orc_apiserver::client::Client::new(format!("http://{}", cluster.addr))
+        orc_client::Client::new(format!("http://{}", cluster.addr))
             .send_path(
-                orc_apiserver::client::Method::POST,
+                orc_client::Method::POST,
                 "/api/v1/nodes",
                 None,
                 Some(("application/json", node.to_string())),
@@ -712,9 +712,9 @@ async fn delete_waits_until_the_object_is_gone() {
     let waiting = cluster.orc("delete configmap held");
     let release = async {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        orc_apiserver::client::Client::new(format!("http://{}", cluster.addr))
+        orc_client::Client::new(format!("http://{}", cluster.addr))
             .send_path(
-                orc_apiserver::client::Method::PATCH,
+                orc_client::Method::PATCH,
                 "/api/v1/namespaces/default/configmaps/held",
                 None,
                 Some((

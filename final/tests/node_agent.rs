@@ -16,8 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agent_node::Node;
-use orc_apiserver::client::{Client, Method};
 use orc_apiserver::{Config, Server};
+use orc_client::{Client, Method};
 use orc_testkit::{Etcd, require_command};
 use serde_json::{Value, json};
 

@@ -16,10 +16,13 @@
 //! - [`ports`]: free loopback ports.
 //! - [`metrics`]: one sample out of a `/metrics` page.
 //! - [`kubectl`]: the installed kubectl against a test API server.
+//! - [`architecture`]: ARCHITECTURE.md's dependency rules, checked against
+//!   `cargo metadata` (`tests/architecture.rs`).
 //!
 //! Fixtures are synchronous on purpose: they work the same from a plain
 //! `#[test]` and from `#[tokio::test]`, and never need a runtime to clean up.
 
+pub mod architecture;
 pub mod etcd;
 pub mod kubectl;
 pub mod metrics;

@@ -92,16 +92,15 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
 }
 // ANCHOR_END: challenge
 
-/// Percent-encode a query parameter value (scopes hold `:` and `,`).
-pub fn query_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// The token server's URL: the realm, with `service` and `scope` as query
+/// parameters (a scope holds `:` and `/`, percent-encoded here).
+pub fn token_url(realm: &str, service: Option<&str>, scope: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(service) = service {
+        query.append_pair("service", service);
+    }
+    query.append_pair("scope", scope);
+    format!("{realm}?{}", query.finish())
 }
 
 /// Get a bearer token from the challenge's token server. `default_scope`
@@ -120,15 +119,12 @@ pub fn fetch_token(
             url: "(token challenge)".into(),
             problem: "Bearer challenge without a realm".into(),
         })?;
-    let mut url = format!("{realm}?");
-    if let Some(service) = challenge.params.get("service") {
-        url.push_str(&format!("service={}&", query_escape(service)));
-    }
     let scope = challenge
         .params
         .get("scope")
         .map_or(default_scope, String::as_str);
-    url.push_str(&format!("scope={}", query_escape(scope)));
+    let service = challenge.params.get("service").map(String::as_str);
+    let url = token_url(realm, service, scope);
     let mut request = agent.get(&url);
     if let Some(c) = credentials {
         request = request.header("Authorization", c.basic());
@@ -191,8 +187,12 @@ mod tests {
             "Basic YWxpY2U6c2VjcmV0"
         );
         assert_eq!(
-            query_escape("repository:a/b:pull"),
-            "repository%3Aa%2Fb%3Apull"
+            token_url("http://t/token", Some("reg"), "repository:a/b:pull"),
+            "http://t/token?service=reg&scope=repository%3Aa%2Fb%3Apull"
+        );
+        assert_eq!(
+            token_url("http://t/token", None, "x"),
+            "http://t/token?scope=x"
         );
     }
 }

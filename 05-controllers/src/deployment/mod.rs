@@ -28,11 +28,12 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orc_apiserver::client::informer::{Cache, Notification};
-use orc_apiserver::client::workqueue::WorkQueue;
-use orc_apiserver::client::{Client, ClientError};
-use orc_apiserver::meta::{now_rfc3339, unix_now};
-use orc_apiserver::resources::{Resource, by_kind};
+use jiff::Timestamp;
+use orc_client::informer::{Cache, Notification};
+use orc_client::resources::{Resource, by_kind};
+use orc_client::time;
+use orc_client::workqueue::WorkQueue;
+use orc_client::{Client, ClientError};
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
@@ -515,7 +516,8 @@ impl DeploymentController {
         all_rs.extend(new);
         let counts = Counts::of(new, &all_rs);
         let before = Counts::recorded(d.get("status"));
-        let now = now_rfc3339();
+        let clock = Timestamp::now();
+        let now = time::format(clock);
         let mut conditions = d
             .pointer("/status/conditions")
             .and_then(Value::as_array)
@@ -583,7 +585,7 @@ impl DeploymentController {
                 true,
             );
         } else if let (Some(deadline), Some(since)) = (deadline, last_progress) {
-            if since + deadline < unix_now() {
+            if time::add_seconds(since, deadline) < clock {
                 status::set_condition(
                     &mut conditions,
                     progressing(
@@ -640,8 +642,10 @@ impl DeploymentController {
         // Nothing queues a stuck rollout: look again when its deadline passes.
         let stuck_check = match (deadline, complete) {
             (Some(deadline), false) => {
-                let since = status::last_progress(&conditions).unwrap_or_else(unix_now);
-                let left = (since + deadline - unix_now()).max(0) + 1;
+                let now = Timestamp::now();
+                let since = status::last_progress(&conditions).unwrap_or(now);
+                let left =
+                    time::seconds_between(now, time::add_seconds(since, deadline)).max(0) + 1;
                 Some(Duration::from_secs(left as u64))
             }
             _ => None,
@@ -806,12 +810,7 @@ fn copied_annotations(d: &Value) -> Map<String, Value> {
 
 /// Oldest first, by creation time, then name.
 fn by_age(a: &Value, b: &Value) -> Ordering {
-    let created = |rs: &Value| {
-        rs.pointer("/metadata/creationTimestamp")
-            .and_then(Value::as_str)
-            .and_then(orc_apiserver::meta::parse_rfc3339)
-            .unwrap_or(0)
-    };
+    let created = |rs: &Value| time::at(rs, "/metadata/creationTimestamp");
     created(a)
         .cmp(&created(b))
         .then_with(|| namespace_and_name(a).1.cmp(namespace_and_name(b).1))

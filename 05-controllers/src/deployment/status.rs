@@ -7,6 +7,7 @@
 //!   `progressDeadlineSeconds` (`ProgressDeadlineExceeded`, status False),
 //!   which `kubectl rollout status` reports as a failure.
 
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 /// The counts of a Deployment's status, from its ReplicaSets' statuses.
@@ -125,14 +126,13 @@ pub fn set_condition(
 }
 // ANCHOR_END: set_condition
 
-/// When the `Progressing` condition last saw progress, in seconds since the
-/// epoch (for the progress deadline).
-pub fn last_progress(conditions: &[Value]) -> Option<i64> {
+/// When the `Progressing` condition last saw progress (for the progress
+/// deadline).
+pub fn last_progress(conditions: &[Value]) -> Option<Timestamp> {
     conditions
         .iter()
         .find(|c| c["type"] == "Progressing")
-        .and_then(|c| c["lastUpdateTime"].as_str())
-        .and_then(orc_apiserver::meta::parse_rfc3339)
+        .and_then(|c| orc_client::time::at(c, "/lastUpdateTime"))
 }
 
 #[cfg(test)]

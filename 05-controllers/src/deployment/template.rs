@@ -14,7 +14,7 @@
 //! the template's canonical JSON (keys sorted) the same way, so hashes
 //! differ from Kubernetes' but behave alike.
 
-use orc_apiserver::meta::NAME_ALPHABET as ALPHABET;
+use orc_client::names::NAME_ALPHABET as ALPHABET;
 use serde_json::Value;
 
 /// The label that ties pods to one ReplicaSet of a Deployment.

@@ -12,7 +12,7 @@
 //! - **an owner being deleted** with one of the collector's finalizers:
 //!   may the finalizer go?
 
-use orc_apiserver::handlers::propagation::{FOREGROUND, ORPHAN, Propagation};
+use orc_client::propagation::{FOREGROUND, ORPHAN, Propagation};
 
 use super::graph::Node;
 
@@ -127,7 +127,7 @@ pub fn deleting_owner(owner: &Node, dependents: &[&Node]) -> OwnerVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orc_apiserver::resources::by_kind;
+    use orc_client::resources::by_kind;
     use serde_json::json;
 
     fn owners(states: &[(&str, OwnerState)]) -> Vec<(String, OwnerState)> {

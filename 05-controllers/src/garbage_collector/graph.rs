@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use orc_apiserver::handlers::propagation::{FOREGROUND, ORPHAN};
-use orc_apiserver::resources::Resource;
+use orc_client::propagation::{FOREGROUND, ORPHAN};
+use orc_client::resources::Resource;
 use serde_json::Value;
 
 use crate::owners::{OwnerRef, owner_refs};
@@ -197,7 +197,7 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orc_apiserver::resources::by_kind;
+    use orc_client::resources::by_kind;
     use serde_json::json;
 
     fn cm(name: &str, uid: &str, owners: &[&str]) -> Node {

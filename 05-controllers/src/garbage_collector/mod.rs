@@ -5,7 +5,7 @@
 //! owner in `metadata.ownerReferences`. Nothing in the API server follows
 //! those references. When a client deletes an owner, the API server only
 //! records how the deletion should cascade (`propagationPolicy`, see
-//! `orc_apiserver::handlers::propagation`), and this controller, like
+//! `orc_client::propagation`), and this controller, like
 //! Kubernetes' garbage collector in kube-controller-manager, does the rest:
 //!
 //! 1. an informer per served resource feeds one [`Graph`] of every
@@ -26,11 +26,11 @@ pub mod graph;
 
 use std::sync::{Arc, Mutex};
 
-use orc_apiserver::client::informer::Notification;
-use orc_apiserver::client::workqueue::WorkQueue;
-use orc_apiserver::client::{Client, ClientError};
-use orc_apiserver::handlers::propagation::{FOREGROUND, ORPHAN, Propagation};
-use orc_apiserver::resources::{RESOURCES, Resource};
+use orc_client::informer::Notification;
+use orc_client::propagation::{FOREGROUND, ORPHAN, Propagation};
+use orc_client::resources::{RESOURCES, Resource};
+use orc_client::workqueue::WorkQueue;
+use orc_client::{Client, ClientError};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 

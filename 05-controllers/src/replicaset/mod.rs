@@ -25,12 +25,12 @@ pub mod status;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orc_apiserver::client::informer::{Cache, Notification};
-use orc_apiserver::client::workqueue::WorkQueue;
-use orc_apiserver::client::{Client, ClientError};
-use orc_apiserver::meta::unix_now;
-use orc_apiserver::resources::{Resource, by_kind};
-use orc_apiserver::selectors::labels_of;
+use jiff::Timestamp;
+use orc_client::informer::{Cache, Notification};
+use orc_client::resources::{Resource, by_kind};
+use orc_client::selectors::labels_of;
+use orc_client::workqueue::WorkQueue;
+use orc_client::{Client, ClientError};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -170,7 +170,7 @@ impl ReplicaSetController {
             self.scale(key, &rs, &owned).await?;
         }
         let refs: Vec<&Value> = owned.iter().collect();
-        let wanted = status::status(&rs, &refs, unix_now());
+        let wanted = status::status(&rs, &refs, Timestamp::now());
         if let Some(patch) = status::patch(rs.get("status"), &wanted) {
             let (ns, name) = namespace_and_name(&rs);
             match self
@@ -285,7 +285,7 @@ fn availability_check(rs: &Value, owned: &[&Value]) -> Requeue {
         .pointer("/spec/minReadySeconds")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    let now = unix_now();
+    let now = Timestamp::now();
     let waiting = owned
         .iter()
         .any(|p| pods::is_ready(p) && !pods::is_available(p, min_ready, now));

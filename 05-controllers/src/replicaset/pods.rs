@@ -4,7 +4,8 @@
 
 use std::cmp::Ordering;
 
-use orc_apiserver::meta::parse_rfc3339;
+use jiff::Timestamp;
+use orc_client::time;
 use serde_json::{Value, json};
 
 use crate::claims::{controller_reference, is_deleting};
@@ -22,9 +23,9 @@ fn phase(pod: &Value) -> &str {
         .unwrap_or("")
 }
 
-/// When the pod's `Ready` condition last became true (seconds since the
-/// epoch); `None` when it is not ready.
-pub fn ready_since(pod: &Value) -> Option<i64> {
+/// When the pod's `Ready` condition last became true; `None` when it is
+/// not ready.
+pub fn ready_since(pod: &Value) -> Option<Timestamp> {
     let ready = pod
         .pointer("/status/conditions")
         .and_then(Value::as_array)?
@@ -33,12 +34,7 @@ pub fn ready_since(pod: &Value) -> Option<i64> {
     if ready["status"] != "True" {
         return None;
     }
-    Some(
-        ready["lastTransitionTime"]
-            .as_str()
-            .and_then(parse_rfc3339)
-            .unwrap_or(0),
-    )
+    Some(time::at(ready, "/lastTransitionTime").unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
 /// Whether the pod is ready.
@@ -48,8 +44,10 @@ pub fn is_ready(pod: &Value) -> bool {
 
 /// Whether the pod has been ready for at least `min_ready_seconds` at
 /// `now`: *available*, in Kubernetes' words.
-pub fn is_available(pod: &Value, min_ready_seconds: i64, now: i64) -> bool {
-    ready_since(pod).is_some_and(|since| min_ready_seconds <= 0 || since + min_ready_seconds <= now)
+pub fn is_available(pod: &Value, min_ready_seconds: i64, now: Timestamp) -> bool {
+    ready_since(pod).is_some_and(|since| {
+        min_ready_seconds <= 0 || time::add_seconds(since, min_ready_seconds) <= now
+    })
 }
 
 // ANCHOR: deletion_order
@@ -79,12 +77,7 @@ pub fn deletion_order(a: &Value, b: &Value) -> Ordering {
             .max()
             .unwrap_or(0)
     };
-    let created = |p: &Value| {
-        p.pointer("/metadata/creationTimestamp")
-            .and_then(Value::as_str)
-            .and_then(parse_rfc3339)
-            .unwrap_or(0)
-    };
+    let created = |p: &Value| time::at(p, "/metadata/creationTimestamp");
     assigned(a)
         .cmp(&assigned(b))
         .then(phase_rank(a).cmp(&phase_rank(b)))
@@ -171,10 +164,10 @@ mod tests {
             0,
             "2026-01-01T00:00:00Z",
         );
-        let ready_at = parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        let ready_at = time::parse("2026-01-01T00:00:00Z").unwrap();
         assert!(is_available(&p, 0, ready_at));
-        assert!(!is_available(&p, 10, ready_at + 9));
-        assert!(is_available(&p, 10, ready_at + 10));
+        assert!(!is_available(&p, 10, time::add_seconds(ready_at, 9)));
+        assert!(is_available(&p, 10, time::add_seconds(ready_at, 10)));
         let finished = json!({"status": {"phase": "Succeeded"}});
         assert!(!is_active(&finished) && !is_ready(&finished));
     }

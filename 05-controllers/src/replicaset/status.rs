@@ -1,6 +1,7 @@
 //! A ReplicaSet's status, computed from the pods it owns.
 
-use orc_apiserver::selectors::labels_of;
+use jiff::Timestamp;
+use orc_client::selectors::labels_of;
 use serde_json::{Map, Value, json};
 
 use super::pods::{is_available, is_ready};
@@ -10,7 +11,7 @@ use super::pods::{is_available, is_ready};
 /// there are, how many carry all the template's labels, how many are ready
 /// and available, and which generation of the spec this is about.
 /// Counts that are zero are left out, as Kubernetes' JSON leaves them out.
-pub fn status(rs: &Value, pods: &[&Value], now: i64) -> Value {
+pub fn status(rs: &Value, pods: &[&Value], now: Timestamp) -> Value {
     let template_labels = rs
         .pointer("/spec/template/metadata/labels")
         .and_then(Value::as_object)
@@ -89,13 +90,17 @@ mod tests {
             "status": {"conditions": [{"type": "Ready", "status": "True",
                 "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
         let starting = json!({"metadata": {"labels": {"app": "web-old"}}});
-        let s = status(&rs, &[&ready, &starting], 2_000_000_000);
+        let s = status(
+            &rs,
+            &[&ready, &starting],
+            Timestamp::from_second(2_000_000_000).unwrap(),
+        );
         assert_eq!(
             s,
             json!({"replicas": 2, "fullyLabeledReplicas": 1, "readyReplicas": 1,
                 "availableReplicas": 1, "observedGeneration": 3})
         );
-        let none = status(&rs, &[], 0);
+        let none = status(&rs, &[], Timestamp::UNIX_EPOCH);
         assert_eq!(none, json!({"replicas": 0, "observedGeneration": 3}));
     }
 

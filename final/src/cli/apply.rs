@@ -10,7 +10,7 @@
 
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
-use orc_apiserver::client::{ClientError, Method};
+use orc_client::{ClientError, Method};
 use serde_json::Value;
 
 use super::last_applied;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
-use orc_apiserver::client::Method;
+use orc_client::Method;
 use orc_pod::agent::clock::parse_duration;
 use serde_json::Value;
 

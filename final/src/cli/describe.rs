@@ -8,9 +8,9 @@
 
 use anyhow::Result;
 use clap::Args;
-use orc_apiserver::client::{Method, encode};
-use orc_apiserver::meta::{parse_rfc3339, unix_now};
-use orc_apiserver::tables::human_duration;
+use jiff::Timestamp;
+use orc_client::time::{self, human_duration};
+use orc_client::{Method, encode};
 use serde_json::Value;
 
 use super::print;
@@ -139,11 +139,11 @@ async fn events(
             "/metadata/creationTimestamp",
         ]
         .iter()
-        .find_map(|p| e.pointer(p).and_then(Value::as_str).and_then(parse_rfc3339));
+        .find_map(|p| time::at(e, p));
         rows.push(vec![
             text(e, "/type"),
             text(e, "/reason"),
-            when.map(|t| human_duration(unix_now() - t))
+            when.map(|t| human_duration(time::seconds_between(t, Timestamp::now())))
                 .unwrap_or_else(|| "<unknown>".into()),
             text(e, "/source/component"),
             text(e, "/message"),

@@ -9,7 +9,7 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
-use orc_apiserver::client::{Method, encode};
+use orc_client::{Method, encode};
 use serde_json::{Value, json};
 
 use super::print::{self, Columns};

@@ -9,7 +9,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use orc_apiserver::client::encode;
+use orc_client::encode;
 
 use super::{Session, Target};
 

@@ -36,7 +36,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use orc_apiserver::client::{Client, ClientError};
+use orc_client::{Client, ClientError};
 
 use resolve::Discovery;
 

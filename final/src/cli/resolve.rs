@@ -7,7 +7,7 @@
 //! later works without a new CLI.
 
 use anyhow::{Context, Result, anyhow};
-use orc_apiserver::client::{Client, Method, path_of};
+use orc_client::{Client, Method, path_of};
 use serde_json::Value;
 
 /// One resource as discovery describes it.

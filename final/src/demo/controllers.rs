@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
-use orc_apiserver::client::Client;
-use orc_apiserver::resources::by_kind;
+use orc_client::Client;
+use orc_client::resources::by_kind;
 use serde_json::Value;
 
 use super::cluster::kubectl;

@@ -19,9 +19,9 @@
 //! orc's own code.
 
 // The types are orc's: the lab is about the functions, not the data.
-pub use orc_apiserver::client::informer::Notification;
-pub use orc_apiserver::client::workqueue::{BASE_DELAY, MAX_DELAY};
-pub use orc_apiserver::selectors::labels::{Requirement, Selector, SelectorError};
+pub use orc_client::informer::Notification;
+pub use orc_client::selectors::labels::{Requirement, Selector, SelectorError};
+pub use orc_client::workqueue::{BASE_DELAY, MAX_DELAY};
 
 #[cfg(not(feature = "solution"))]
 mod student;
@@ -29,8 +29,8 @@ mod student;
 pub use student::{backoff, matches, parse, relist_changes};
 
 #[cfg(feature = "solution")]
-pub use orc_apiserver::client::informer::relist_changes;
+pub use orc_client::informer::relist_changes;
 #[cfg(feature = "solution")]
-pub use orc_apiserver::client::workqueue::backoff;
+pub use orc_client::selectors::labels::{matches, parse};
 #[cfg(feature = "solution")]
-pub use orc_apiserver::selectors::labels::{matches, parse};
+pub use orc_client::workqueue::backoff;

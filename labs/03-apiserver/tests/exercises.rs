@@ -99,7 +99,7 @@ fn task_2_match_labels() {
 /// Task 2 is tested on selectors built by orc's parser, so it does not depend
 /// on task 1.
 fn parse_with_orc(selector: &str) -> Selector {
-    orc_apiserver::selectors::labels::parse(selector).unwrap()
+    orc_client::selectors::labels::parse(selector).unwrap()
 }
 
 fn pod(name: &str, version: &str) -> (String, Value) {

@@ -24,7 +24,7 @@
 //! against orc's own code.
 
 // The types are orc's: the lab is about the functions, not the data.
-pub use orc_apiserver::handlers::propagation::{FOREGROUND, ORPHAN, Propagation};
+pub use orc_client::propagation::{FOREGROUND, ORPHAN, Propagation};
 pub use orc_controllers::deployment::rolling::{Replicas, Share};
 pub use orc_controllers::garbage_collector::Node;
 pub use orc_controllers::garbage_collector::decide::{OwnerState, OwnerVerdict, Verdict};
@@ -37,7 +37,7 @@ pub use student::{
 };
 
 #[cfg(feature = "solution")]
-pub use orc_apiserver::handlers::propagation::finalizers;
+pub use orc_client::propagation::finalizers;
 #[cfg(feature = "solution")]
 pub use orc_controllers::deployment::rolling::{new_replicas, proportional, scale_down_old};
 #[cfg(feature = "solution")]

@@ -27,7 +27,7 @@ fn node(uid: &str, finalizers: &[&str], refs: &[(&str, bool)]) -> Node {
     let obj = json!({"metadata": {"name": uid, "namespace": "default", "uid": uid,
         "deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": finalizers,
         "ownerReferences": refs}});
-    let configmaps = orc_apiserver::resources::by_kind("v1", "ConfigMap").unwrap();
+    let configmaps = orc_client::resources::by_kind("v1", "ConfigMap").unwrap();
     Node::of(configmaps, &obj).unwrap()
 }
 

@@ -1,0 +1,452 @@
+//! [`Client`]: the API's verbs over HTTP, with `Status` errors turned back
+//! into a Rust error a caller can match on (`is_conflict()`,
+//! `is_not_found()`).
+//!
+//! Objects are `serde_json::Value`s: the client works for every resource of
+//! the table, and each component reads the fields it needs.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+pub use reqwest::Method;
+use serde_json::Value;
+
+use crate::resources::Resource;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a `Status` error.
+    #[error("{reason} ({code}): {message}")]
+    Api {
+        /// HTTP code, e.g. 409.
+        code: u16,
+        /// `Status.reason`, e.g. `Conflict`.
+        reason: String,
+        /// `Status.message`.
+        message: String,
+    },
+    /// The request did not complete (connection refused, ...).
+    #[error("http: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The body was not the JSON expected.
+    #[error("decoding the response: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// The HTTP code of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// 409: retry with a fresh read.
+    pub fn is_conflict(&self) -> bool {
+        self.code() == Some(409)
+    }
+
+    /// 404.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(404)
+    }
+
+    /// 410: re-list.
+    pub fn is_gone(&self) -> bool {
+        self.code() == Some(410)
+    }
+}
+
+/// The path of a collection or object of `resource`.
+pub fn path(resource: &Resource, ns: Option<&str>, name: Option<&str>) -> String {
+    let (group, version, plural) = (resource.group, resource.version, resource.plural);
+    path_of(group, version, plural, resource.namespaced, ns, name)
+}
+
+/// The same for a resource known from discovery rather than from the
+/// resource table (the `orc` CLI's, like kubectl's).
+pub fn path_of(
+    group: &str,
+    version: &str,
+    plural: &str,
+    namespaced: bool,
+    ns: Option<&str>,
+    name: Option<&str>,
+) -> String {
+    let mut p = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    if let Some(ns) = ns.filter(|_| namespaced) {
+        p.push_str(&format!("/namespaces/{ns}"));
+    }
+    p.push('/');
+    p.push_str(plural);
+    if let Some(name) = name {
+        p.push('/');
+        p.push_str(name);
+    }
+    p
+}
+
+/// An API server connection. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for the server at `base` (`http://127.0.0.1:6443`).
+    pub fn new(base: impl Into<String>) -> Client {
+        Client {
+            base: base.into(),
+            http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+
+    /// Sends `token` as a bearer token with every request.
+    pub fn with_token(mut self, token: impl Into<String>) -> Client {
+        self.token = Some(token.into());
+        self
+    }
+
+    fn request(&self, method: reqwest::Method, path_and_query: &str) -> reqwest::RequestBuilder {
+        let r = self
+            .http
+            .request(method, format!("{}{path_and_query}", self.base));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    async fn send(request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        let response = request.send().await?;
+        let code = response.status().as_u16();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        if code >= 400 {
+            let text = |k: &str| {
+                body.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            return Err(ClientError::Api {
+                code,
+                reason: text("reason"),
+                message: text("message"),
+            });
+        }
+        Ok(body)
+    }
+
+    /// GET one object.
+    pub async fn get(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ClientError> {
+        Self::send(self.request(reqwest::Method::GET, &path(resource, ns, Some(name)))).await
+    }
+
+    /// LIST, with an optional label selector.
+    pub async fn list(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        labels: &str,
+    ) -> Result<Value, ClientError> {
+        self.list_selected(resource, ns, labels, "").await
+    }
+
+    /// LIST with a label and a field selector (either may be empty): a
+    /// node agent asks for `spec.nodeName=<node>`.
+    pub async fn list_selected(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        labels: &str,
+        fields: &str,
+    ) -> Result<Value, ClientError> {
+        let mut terms = vec![];
+        if !labels.is_empty() {
+            terms.push(format!("labelSelector={}", encode(labels)));
+        }
+        if !fields.is_empty() {
+            terms.push(format!("fieldSelector={}", encode(fields)));
+        }
+        let query = if terms.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", terms.join("&"))
+        };
+        Self::send(self.request(
+            reqwest::Method::GET,
+            &format!("{}{query}", path(resource, ns, None)),
+        ))
+        .await
+    }
+
+    /// POST a new object.
+    pub async fn create(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ClientError> {
+        Self::send(
+            self.request(reqwest::Method::POST, &path(resource, ns, None))
+                .json(obj),
+        )
+        .await
+    }
+
+    /// PUT an object (compare-and-swap on its resourceVersion).
+    pub async fn update(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ClientError> {
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        Self::send(
+            self.request(reqwest::Method::PUT, &path(resource, ns, Some(name)))
+                .json(obj),
+        )
+        .await
+    }
+
+    /// PATCH with a JSON merge patch; `subresource` is e.g. `"status"`.
+    pub async fn merge_patch(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        patch: &Value,
+    ) -> Result<Value, ClientError> {
+        let mut p = path(resource, ns, Some(name));
+        if let Some(sub) = subresource {
+            p = format!("{p}/{sub}");
+        }
+        let request = self
+            .request(reqwest::Method::PATCH, &p)
+            .header("content-type", "application/merge-patch+json")
+            .body(patch.to_string());
+        Self::send(request).await
+    }
+
+    /// DELETE an object.
+    pub async fn delete(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ClientError> {
+        Self::send(self.request(reqwest::Method::DELETE, &path(resource, ns, Some(name)))).await
+    }
+
+    /// DELETE an object with DeleteOptions (`propagationPolicy`,
+    /// `preconditions`, `gracePeriodSeconds`) in the body.
+    pub async fn delete_with(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        options: &Value,
+    ) -> Result<Value, ClientError> {
+        Self::send(
+            self.request(reqwest::Method::DELETE, &path(resource, ns, Some(name)))
+                .json(options),
+        )
+        .await
+    }
+
+    /// Opens a watch from `resource_version`, ending after `timeout_secs`.
+    pub async fn watch(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        labels: &str,
+        resource_version: &str,
+        timeout_secs: u64,
+    ) -> Result<WatchStream, ClientError> {
+        self.watch_selected(resource, ns, labels, "", resource_version, timeout_secs)
+            .await
+    }
+
+    /// A watch with a label and a field selector (either may be empty).
+    pub async fn watch_selected(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        labels: &str,
+        fields: &str,
+        resource_version: &str,
+        timeout_secs: u64,
+    ) -> Result<WatchStream, ClientError> {
+        let query = format!(
+            "?watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={timeout_secs}&labelSelector={}&fieldSelector={}",
+            encode(resource_version),
+            encode(labels),
+            encode(fields)
+        );
+        Self::open_watch(self.request(
+            reqwest::Method::GET,
+            &format!("{}{query}", path(resource, ns, None)),
+        ))
+        .await
+    }
+
+    /// Sends a watch request; the stream of its events, or the error.
+    async fn open_watch(request: reqwest::RequestBuilder) -> Result<WatchStream, ClientError> {
+        let response = request.send().await?;
+        if !response.status().is_success() {
+            return Err(Self::send_error(response).await);
+        }
+        Ok(WatchStream {
+            response,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Any verb on any path, for clients that find URLs through discovery
+    /// rather than the resource table (the `orc` CLI, like kubectl). `accept`
+    /// selects a representation, e.g. a server-side Table; `body` is
+    /// `(content-type, text)`.
+    pub async fn send_path(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        accept: Option<&str>,
+        body: Option<(&str, String)>,
+    ) -> Result<Value, ClientError> {
+        let mut request = self.request(method, path_and_query);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        if let Some((content_type, text)) = body {
+            request = request.header("content-type", content_type).body(text);
+        }
+        Self::send(request).await
+    }
+
+    /// A watch on any path and query (`?watch=true&...` included by the
+    /// caller), with an `Accept` header: `kubectl get -w` watches Tables.
+    pub async fn watch_path(
+        &self,
+        path_and_query: &str,
+        accept: &str,
+    ) -> Result<WatchStream, ClientError> {
+        Self::open_watch(
+            self.request(reqwest::Method::GET, path_and_query)
+                .header("accept", accept),
+        )
+        .await
+    }
+
+    /// A GET whose answer is not JSON but a byte stream (`pods/NAME/log`):
+    /// the response, to read with `chunk()`, or the server's `Status` error.
+    pub async fn stream_path(
+        &self,
+        path_and_query: &str,
+    ) -> Result<reqwest::Response, ClientError> {
+        let response = self
+            .request(reqwest::Method::GET, path_and_query)
+            .send()
+            .await?;
+        if response.status().as_u16() >= 400 {
+            return Err(Self::send_error(response).await);
+        }
+        Ok(response)
+    }
+
+    async fn send_error(response: reqwest::Response) -> ClientError {
+        let code = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or_default();
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        ClientError::Api {
+            code,
+            reason: text("reason"),
+            message: text("message"),
+        }
+    }
+}
+
+/// What [`encode`] escapes: everything but RFC 3986's unreserved
+/// characters (letters, digits, `-`, `_`, `.`, `~`), so a selector such as
+/// `app in (a,b)` or `spec.nodeName=node-1` survives as one query value.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a query value.
+pub fn encode(s: &str) -> String {
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
+}
+
+/// The lines of a watch response, one event at a time.
+pub struct WatchStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl WatchStream {
+    /// The next `(type, object)`; `None` when the server ended the watch.
+    pub async fn next(&mut self) -> Option<Result<(String, Value), ClientError>> {
+        loop {
+            if let Some(i) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=i).collect();
+                let event: Value = match serde_json::from_slice(&line) {
+                    Ok(e) => e,
+                    Err(e) => return Some(Err(ClientError::Decode(e.to_string()))),
+                };
+                let kind = event["type"].as_str().unwrap_or("").to_string();
+                return Some(Ok((kind, event["object"].clone())));
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::lookup;
+
+    #[test]
+    fn paths() {
+        let pods = lookup("", "v1", "pods").unwrap();
+        assert_eq!(
+            path(pods, Some("d"), Some("w")),
+            "/api/v1/namespaces/d/pods/w"
+        );
+        let nodes = lookup("", "v1", "nodes").unwrap();
+        assert_eq!(path(nodes, Some("ignored"), None), "/api/v1/nodes");
+        let deploys = lookup("apps", "v1", "deployments").unwrap();
+        assert_eq!(path(deploys, None, None), "/apis/apps/v1/deployments");
+        assert_eq!(encode("app in (a,b)"), "app%20in%20%28a%2Cb%29");
+    }
+}

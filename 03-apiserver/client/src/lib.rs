@@ -1,0 +1,50 @@
+//! # orc-client: chapter 03, the client side of the API
+//!
+//! Every orc component other than the API server (the node agent, the
+//! scheduler, the controllers, the service proxy, DNS, the ingress, the
+//! `orc` command line) talks to the cluster only through the API server,
+//! and does it with this crate. It is what kube-rs's `kube-client` and
+//! `kube-runtime` are to a Rust operator, and client-go to a Go one.
+//!
+//! It is small on purpose: HTTP as a client, JSON, and nothing of the
+//! server (no etcd, no TLS server, no encryption). A component that links
+//! it can run anywhere the API server is reachable, which is what lets a
+//! student replace any one component with their own.
+//!
+//! ## Layout
+//!
+//! - [`client`]: [`Client`], the verbs over HTTP (get, list, create,
+//!   update, patch, delete, watch) and `Status` errors as [`ClientError`].
+//! - [`informer`]: list, then watch from the list's resourceVersion; a
+//!   local cache; notifications; a fresh list when the watch answers 410.
+//! - [`workqueue`]: de-duplicated keys with back-off retries, how a
+//!   controller turns notifications into one reconcile per object.
+//! - [`resources`]: the table of kinds the API serves (group, version,
+//!   plural, scope), shared with the server so both agree on every path.
+//! - [`selectors`]: label and field selectors, parsed and matched (pure;
+//!   the server filters lists and watches with the same code).
+//! - [`names`]: the DNS rules for names and labels, and generated suffixes.
+//! - [`propagation`]: the finalizers a DELETE's `propagationPolicy` leaves
+//!   for the garbage collector.
+//! - [`time`]: timestamps as the API writes them, and kubectl's ages.
+//!
+//! ## What it leaves out
+//!
+//! Typed objects (objects are `serde_json::Value`; each component reads the
+//! fields it needs), TLS (the client speaks plain HTTP; `orc up` and the
+//! tests serve the API on loopback), protobuf (JSON only), and
+//! server-side apply.
+//!
+//! The book's chapter is `chapters/src/03-apiserver.md`, sections "The
+//! client side" and "Informers and work queues".
+
+pub mod client;
+pub mod informer;
+pub mod names;
+pub mod propagation;
+pub mod resources;
+pub mod selectors;
+pub mod time;
+pub mod workqueue;
+
+pub use client::{Client, ClientError, Method, WatchStream, encode, path, path_of};

@@ -1,0 +1,214 @@
+//! # orc-node: chapter 03, the node agent on the API
+//!
+//! What turns chapter 02's agent into a kubelet.
+//!
+//! Chapter 02's agent runs the pods of a manifest directory and writes
+//! their status to files. On the API, a node agent does four more things,
+//! each in its own file:
+//!
+//! - [`registration`]: create (or update) the Node object, with the
+//!   machine's capacity ([`machine`]), addresses, pod CIDR, versions and
+//!   conditions, and post its status again periodically and on change;
+//! - [`lease`]: renew the node's Lease in `kube-node-lease` every 10 s,
+//!   the cheap heartbeat the control plane watches;
+//! - [`pod_source`]: a second `PodSource`, the pods bound to this node
+//!   (an informer with `fieldSelector=spec.nodeName=<node>`);
+//! - [`status_sync`]: a `StatusSink` that sends each pod's status to its
+//!   `status` subresource from a work queue, and deletes a gracefully
+//!   deleted pod once the agent has stopped it.
+//!
+//! [`NodeAgent`] starts them all; the `orc agent` command (the `final`
+//! crate) gives its source and sink to chapter 02's [`Agent`] and runs it.
+//! Nothing here forks or touches a container: the agent does, exactly as
+//! for static pods.
+//!
+//! ## Why a crate of its own
+//!
+//! It needs chapter 02 (the agent's `PodSource` and `StatusSink` seams and
+//! its pod types) and chapter 03's client, and nothing of the API server:
+//! in a cluster, the node agent is a client of the API server like any
+//! other component. Keeping it out of `orc-apiserver` keeps the server free
+//! of node code (it runs no pods), and keeping it out of `final/` lets its
+//! tests run against a real API server without the whole `orc` binary.
+//!
+//! [`Agent`]: orc_pod::agent::Agent
+
+pub mod lease;
+pub mod machine;
+pub mod pod_source;
+pub mod registration;
+pub mod status_sync;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use orc_pod::agent::StatusSink;
+use orc_pod::source::PodSource;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use lease::NodeLease;
+use orc_client::informer::{Cache, Informer, Notification};
+use orc_client::resources::lookup;
+use orc_client::{Client, ClientError};
+pub use pod_source::ApiPodSource;
+pub use registration::{NodeIdentity, Registration};
+pub use status_sync::ApiStatusSink;
+
+/// Everything [`NodeAgent::start`] needs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub identity: NodeIdentity,
+    /// How often the Lease is renewed (the kubelet's 10 s); also how often
+    /// the Node's facts are checked for a change.
+    pub lease_period: Duration,
+    /// How often the Node status is posted even when nothing changed, which
+    /// refreshes the conditions' `lastHeartbeatTime` (the kubelet's
+    /// `nodeStatusReportFrequency`, 5 minutes; 1 minute here).
+    pub status_period: Duration,
+}
+
+/// Why the node could not join the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("registering node {node} with the API server: {source}")]
+    Register { node: String, source: ClientError },
+}
+
+/// A running node: registration, lease and the pod informer, plus the
+/// source and sink to give chapter 02's agent. Dropping it stops them.
+pub struct NodeAgent {
+    /// The Node object as registered.
+    pub node: Value,
+    cache: Arc<Cache>,
+    sink: Arc<ApiStatusSink>,
+    sink_worker: Option<JoinHandle<()>>,
+    /// Heartbeat, informer and its notification drain.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl NodeAgent {
+    // ANCHOR: start
+    /// Registers the node (retrying while the server cannot be reached, as
+    /// the kubelet does), starts the heartbeat, and waits until the pod
+    /// informer has listed once: before that the agent would see no pods
+    /// and stop every pod it adopted after a restart.
+    pub async fn start(client: Client, config: NodeConfig) -> Result<NodeAgent, NodeError> {
+        let name = config.identity.name.clone();
+        let mut registration = Registration::new(config.identity.clone());
+        let node = loop {
+            match registration.register(&client).await {
+                Ok(node) => break node,
+                Err(e) if e.code().is_none_or(|code| code >= 500) => {
+                    tracing::warn!(node = %name, error = %e, "cannot register yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(source) => return Err(NodeError::Register { node: name, source }),
+            }
+        };
+        tracing::info!(node = %name, "registered");
+        let uid = node["metadata"]["uid"].as_str().unwrap_or("");
+        let lease = NodeLease::new(&name, uid);
+        let heartbeat = tokio::spawn(heartbeat(
+            client.clone(),
+            registration,
+            lease,
+            config.clone(),
+        ));
+
+        let pods = lookup("", "v1", "pods").expect("pods are in the resource table");
+        let informer = Informer::new(client.clone(), pods, None, "")
+            .with_field_selector(&format!("spec.nodeName={name}"));
+        let cache = informer.cache();
+        let (tx, mut rx) = mpsc::channel(64);
+        let informer = tokio::spawn(informer.run(tx));
+        while let Some(n) = rx.recv().await {
+            if n == Notification::Synced {
+                break;
+            }
+        }
+        // The agent reads the cache at every sync; the notifications are
+        // only drained, so the informer never waits on a full channel.
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+
+        let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
+        let sink_worker = tokio::spawn(sink.clone().run(client));
+        Ok(NodeAgent {
+            node,
+            cache,
+            sink,
+            sink_worker: Some(sink_worker),
+            tasks: vec![heartbeat, informer, drain],
+        })
+    }
+    // ANCHOR_END: start
+
+    /// The pods bound to this node, for the agent.
+    pub fn pod_source(&self) -> Box<dyn PodSource> {
+        let name = self.node["metadata"]["name"].as_str().unwrap_or("");
+        Box::new(ApiPodSource::new(name, self.cache.clone()).rejecting_through(self.sink.clone()))
+    }
+
+    /// Where the agent hands pod statuses.
+    pub fn status_sink(&self) -> Arc<dyn StatusSink> {
+        self.sink.clone()
+    }
+
+    /// Stops the heartbeat and the informer, and gives queued statuses up
+    /// to `flush` to reach the server.
+    pub async fn stop(mut self, flush: Duration) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        self.sink.shut_down();
+        if let Some(worker) = self.sink_worker.take() {
+            let _ = tokio::time::timeout(flush, worker).await;
+        }
+    }
+}
+
+impl Drop for NodeAgent {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Some(worker) = &self.sink_worker {
+            worker.abort();
+        }
+    }
+}
+
+// ANCHOR: heartbeat
+/// Renews the Lease every `lease_period`, and posts the Node status when a
+/// fact changed or `status_period` has passed since the last post.
+async fn heartbeat(
+    client: Client,
+    mut registration: Registration,
+    mut lease: NodeLease,
+    config: NodeConfig,
+) {
+    let mut tick = tokio::time::interval(config.lease_period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_status = Instant::now();
+    loop {
+        tick.tick().await;
+        if let Err(error) = lease.renew(&client).await {
+            tracing::warn!(%error, "renewing the node lease failed");
+        }
+        let due = last_status.elapsed() >= config.status_period;
+        match registration.refresh(&client, due).await {
+            Ok(registered_again) => {
+                if due {
+                    last_status = Instant::now();
+                }
+                if let Some(node) = registered_again {
+                    let uid = node["metadata"]["uid"].as_str().unwrap_or("");
+                    lease = NodeLease::new(&config.identity.name, uid);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "posting the node status failed"),
+        }
+    }
+}
+// ANCHOR_END: heartbeat

@@ -1,0 +1,323 @@
+//! Node registration: the Node object that says "this machine runs pods".
+//!
+//! A kubelet's first act is to create its Node (or, when one by that name
+//! exists from an earlier run, to update it). The Node carries what the
+//! rest of the cluster needs to know about the machine:
+//!
+//! - `spec.podCIDR`/`podCIDRs`: the block its pods' addresses come from
+//!   (chapter 02's node network; other nodes route it to this one);
+//! - `status.capacity`/`allocatable`: CPUs, memory, how many pods;
+//! - `status.addresses`: `InternalIP` and `Hostname`, where the API server
+//!   reaches the agent (logs, exec) and `kubectl get nodes -o wide` looks;
+//! - `status.daemonEndpoints.kubeletEndpoint.Port`: the agent's HTTP port;
+//! - `status.nodeInfo`: kernel, OS, architecture, runtime and agent versions;
+//! - `status.conditions`: `Ready` and the three pressure conditions, each
+//!   with `lastHeartbeatTime` (the last time the agent said so) and
+//!   `lastTransitionTime` (when it last changed).
+//!
+//! The status is posted again periodically and whenever it changes, through
+//! the `status` subresource. Liveness itself is the Lease's job
+//! ([`super::lease`]): a Node update is big, a Lease renewal is small.
+
+use std::net::Ipv4Addr;
+
+use serde_json::{Value, json};
+
+use super::machine::Machine;
+use orc_client::resources::{Resource, lookup};
+use orc_client::{Client, ClientError};
+
+/// How many pods a node accepts: the kubelet's default `--max-pods`.
+pub const MAX_PODS: u32 = 110;
+
+/// Who this node is: fixed for the agent's life.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    /// The Node's name (the kubelet defaults to the hostname).
+    pub name: String,
+    /// The address other nodes and the API server reach this one at.
+    pub ip: Ipv4Addr,
+    /// The machine's hostname, reported as the `Hostname` address.
+    pub hostname: String,
+    /// The node's pod CIDR, e.g. `10.244.1.0/24`.
+    pub pod_cidr: String,
+    /// The port of the agent's HTTP server (the kubelet's 10250).
+    pub port: u16,
+    /// `orc://<version>`, as the kubelet reports `containerd://1.7.2`.
+    pub runtime_version: String,
+    /// The agent's version, `kubeletVersion` (what `kubectl get nodes` prints).
+    pub agent_version: String,
+}
+
+// ANCHOR: conditions
+/// The four conditions the kubelet writes, healthy: the pressure conditions
+/// `False`, `Ready` `True`. `since` is when they last changed.
+pub fn conditions(now: &str, since: &str) -> Value {
+    let condition = |kind: &str, status: &str, reason: &str, message: &str| {
+        json!({
+            "type": kind,
+            "status": status,
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": since,
+            "reason": reason,
+            "message": message,
+        })
+    };
+    json!([
+        condition(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available"
+        ),
+        condition(
+            "DiskPressure",
+            "False",
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure"
+        ),
+        condition(
+            "PIDPressure",
+            "False",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available"
+        ),
+        condition(
+            "Ready",
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status"
+        ),
+    ])
+}
+// ANCHOR_END: conditions
+
+// ANCHOR: node_status
+/// The Node's `status`, at `now`, with conditions unchanged since `since`.
+pub fn node_status(node: &NodeIdentity, machine: &Machine, now: &str, since: &str) -> Value {
+    let resources = json!({
+        "cpu": machine.cpus.to_string(),
+        "memory": format!("{}Ki", machine.memory_kib),
+        "pods": MAX_PODS.to_string(),
+    });
+    json!({
+        "capacity": resources,
+        "allocatable": resources,
+        "conditions": conditions(now, since),
+        "addresses": [
+            {"type": "InternalIP", "address": node.ip.to_string()},
+            {"type": "Hostname", "address": node.hostname},
+        ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": node.port}},
+        "nodeInfo": {
+            "machineID": machine.machine_id,
+            "systemUUID": machine.machine_id,
+            "bootID": machine.boot_id,
+            "kernelVersion": machine.kernel_version,
+            "osImage": machine.os_image,
+            "containerRuntimeVersion": node.runtime_version,
+            "kubeletVersion": node.agent_version,
+            "kubeProxyVersion": "",
+            "operatingSystem": "linux",
+            "architecture": machine.architecture,
+        },
+    })
+}
+// ANCHOR_END: node_status
+
+/// The whole Node object, as first created.
+pub fn node_object(node: &NodeIdentity, machine: &Machine, now: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": node.name, "labels": node_labels(node, machine)},
+        "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]},
+        "status": node_status(node, machine, now, now),
+    })
+}
+
+/// The well-known labels the kubelet puts on its Node; selectors
+/// (`nodeSelector: {kubernetes.io/os: linux}`) rely on them.
+fn node_labels(node: &NodeIdentity, machine: &Machine) -> Value {
+    json!({
+        "kubernetes.io/hostname": node.hostname,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": machine.architecture,
+        "beta.kubernetes.io/os": "linux",
+        "beta.kubernetes.io/arch": machine.architecture,
+    })
+}
+
+/// The `nodes` row of the resource table.
+pub fn nodes() -> &'static Resource {
+    lookup("", "v1", "nodes").expect("nodes are in the resource table")
+}
+
+/// Keeps the Node object of one agent up to date.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub node: NodeIdentity,
+    /// When the conditions last changed (the agent's start, or the time an
+    /// earlier run recorded when it was already Ready).
+    since: String,
+    /// The status last posted, without heartbeat times: a change posts at once.
+    last_facts: Option<Value>,
+}
+
+impl Registration {
+    pub fn new(node: NodeIdentity) -> Registration {
+        Registration {
+            node,
+            since: orc_client::time::format(jiff::Timestamp::now()),
+            last_facts: None,
+        }
+    }
+
+    // ANCHOR: register
+    /// Creates the Node, or updates the one an earlier run left (labels,
+    /// pod CIDR, then status), as the kubelet's registration does. Returns
+    /// the stored Node (the Lease's owner reference needs its uid).
+    pub async fn register(&mut self, client: &Client) -> Result<Value, ClientError> {
+        let machine = Machine::read();
+        let now = orc_client::time::format(jiff::Timestamp::now());
+        let object = node_object(&self.node, &machine, &now);
+        match client.create(nodes(), None, &object).await {
+            Ok(created) => {
+                self.last_facts = Some(facts(&object["status"]));
+                return Ok(created);
+            }
+            Err(e) if e.code() == Some(409) => {}
+            Err(e) => return Err(e),
+        }
+        let existing = client.get(nodes(), None, &self.node.name).await?;
+        // Still Ready from a previous run: the transition happened then.
+        if let Some(ready) = ready_condition(&existing).filter(|c| c["status"] == "True") {
+            if let Some(t) = ready["lastTransitionTime"].as_str() {
+                self.since = t.to_string();
+            }
+        }
+        let patch =
+            json!({"metadata": {"labels": object["metadata"]["labels"]}, "spec": object["spec"]});
+        client
+            .merge_patch(nodes(), None, &self.node.name, None, &patch)
+            .await?;
+        self.post_status(client, &machine).await
+    }
+    // ANCHOR_END: register
+
+    /// Posts the status if a fact changed or `heartbeat` says it is time.
+    /// Answers the new Node when it had to be registered again (someone
+    /// deleted it): it has a new uid, which the Lease's owner must name.
+    pub async fn refresh(
+        &mut self,
+        client: &Client,
+        heartbeat: bool,
+    ) -> Result<Option<Value>, ClientError> {
+        let machine = Machine::read();
+        let status = node_status(&self.node, &machine, "", &self.since);
+        if !heartbeat && self.last_facts.as_ref() == Some(&facts(&status)) {
+            return Ok(None);
+        }
+        match self.post_status(client, &machine).await {
+            Ok(_) => Ok(None),
+            Err(e) if e.is_not_found() => self.register(client).await.map(Some),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn post_status(
+        &mut self,
+        client: &Client,
+        machine: &Machine,
+    ) -> Result<Value, ClientError> {
+        let status = node_status(
+            &self.node,
+            machine,
+            &orc_client::time::format(jiff::Timestamp::now()),
+            &self.since,
+        );
+        let stored = client
+            .merge_patch(
+                nodes(),
+                None,
+                &self.node.name,
+                Some("status"),
+                &json!({"status": status}),
+            )
+            .await?;
+        self.last_facts = Some(facts(&status));
+        Ok(stored)
+    }
+}
+
+/// The Ready condition of a Node object.
+pub fn ready_condition(node: &Value) -> Option<&Value> {
+    node.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+}
+
+/// A status without its heartbeat times: what "changed" compares.
+fn facts(status: &Value) -> Value {
+    let mut status = status.clone();
+    if let Some(conditions) = status["conditions"].as_array_mut() {
+        for c in conditions {
+            if let Some(c) = c.as_object_mut() {
+                c.remove("lastHeartbeatTime");
+            }
+        }
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> NodeIdentity {
+        NodeIdentity {
+            name: "node-1".into(),
+            ip: Ipv4Addr::new(192, 168, 1, 10),
+            hostname: "node-1".into(),
+            pod_cidr: "10.244.1.0/24".into(),
+            port: 10250,
+            runtime_version: "orc://0.1.0".into(),
+            agent_version: "v0.1.0".into(),
+        }
+    }
+
+    fn machine() -> Machine {
+        Machine {
+            cpus: 4,
+            memory_kib: 8_000_000,
+            kernel_version: "6.1.0".into(),
+            os_image: "Debian GNU/Linux 12 (bookworm)".into(),
+            architecture: "amd64".into(),
+            machine_id: "abc".into(),
+            boot_id: "def".into(),
+        }
+    }
+
+    #[test]
+    fn a_node_object_as_the_kubelet_writes_it() {
+        let node = node_object(&identity(), &machine(), "2024-05-01T12:00:00Z");
+        assert_eq!(node["spec"]["podCIDRs"], json!(["10.244.1.0/24"]));
+        let status = &node["status"];
+        assert_eq!(status["capacity"]["memory"], "8000000Ki");
+        assert_eq!(status["allocatable"]["pods"], "110");
+        assert_eq!(status["addresses"][0]["address"], "192.168.1.10");
+        assert_eq!(status["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10250);
+        let ready = ready_condition(&node).unwrap();
+        assert_eq!(ready["reason"], "KubeletReady");
+        assert_eq!(status["conditions"][0]["status"], "False");
+    }
+
+    #[test]
+    fn heartbeats_are_not_changes() {
+        let a = node_status(&identity(), &machine(), "t1", "t0");
+        let b = node_status(&identity(), &machine(), "t2", "t0");
+        assert_ne!(a, b);
+        assert_eq!(facts(&a), facts(&b));
+    }
+}

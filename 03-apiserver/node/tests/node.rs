@@ -1,0 +1,219 @@
+//! The node agent's API side against a real etcd and server, without
+//! containers: registration and re-registration, the Lease, the pods an
+//! informer on `spec.nodeName` sees, statuses through the work queue, and
+//! the final delete of a gracefully deleted pod.
+
+// The API server fixture the server's own tests use (a real etcd and a real
+// orc-apiserver on 127.0.0.1:0), shared rather than copied.
+#[path = "../../server/tests/common/mod.rs"]
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use orc_client::Client;
+use orc_node::{NodeAgent, NodeConfig, NodeIdentity};
+use orc_pod::status::{ContainerState, ContainerStatus, Phase, PodStatus};
+use serde_json::{Value, json};
+
+const PODS: &str = "/api/v1/namespaces/default/pods";
+
+fn config(name: &str) -> NodeConfig {
+    NodeConfig {
+        identity: NodeIdentity {
+            name: name.into(),
+            ip: Ipv4Addr::new(192, 168, 7, 1),
+            hostname: name.into(),
+            pod_cidr: "10.244.3.0/24".into(),
+            port: 10250,
+            runtime_version: "orc://0.1.0".into(),
+            agent_version: "v0.1.0".into(),
+        },
+        lease_period: Duration::from_millis(200),
+        status_period: Duration::from_secs(60),
+    }
+}
+
+fn bound_pod(name: &str, node: &str) -> Value {
+    let mut pod = common::pod(name);
+    pod["spec"]["nodeName"] = json!(node);
+    pod
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_node_registers_heartbeats_and_registers_again() {
+    let s = TestServer::start().await;
+    let client = Client::new(s.url(""));
+    let node = NodeAgent::start(client.clone(), config("n1"))
+        .await
+        .unwrap();
+    let (code, stored) = s.get("/api/v1/nodes/n1").await;
+    assert_eq!(code, 200);
+    assert_eq!(stored["status"]["addresses"][0]["address"], "192.168.7.1");
+    assert_eq!(stored["spec"]["podCIDR"], "10.244.3.0/24");
+    assert_eq!(stored["metadata"]["labels"]["kubernetes.io/os"], "linux");
+    let ready = |n: &Value| {
+        n["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .cloned()
+            .unwrap()
+    };
+    let since = ready(&stored)["lastTransitionTime"].clone();
+
+    let lease = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1";
+    let mut first = String::new();
+    eventually("the lease is created", async || {
+        let (code, l) = s.get(lease).await;
+        first = l["spec"]["renewTime"].as_str().unwrap_or("").to_string();
+        code == 200
+    })
+    .await;
+    eventually("the lease is renewed", async || {
+        let (_, l) = s.get(lease).await;
+        l["spec"]["renewTime"].as_str().unwrap_or("") > first.as_str()
+    })
+    .await;
+    node.stop(Duration::from_secs(1)).await;
+
+    // A second start (an agent restart) updates the Node instead of failing,
+    // and keeps when it became Ready.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut changed = config("n1");
+    changed.identity.pod_cidr = "10.244.4.0/24".into();
+    changed.status_period = Duration::from_millis(300);
+    let node = NodeAgent::start(client, changed).await.unwrap();
+    let (_, again) = s.get("/api/v1/nodes/n1").await;
+    assert_eq!(again["metadata"]["uid"], stored["metadata"]["uid"]);
+    assert_eq!(again["spec"]["podCIDRs"], json!(["10.244.4.0/24"]));
+    assert_eq!(ready(&again)["lastTransitionTime"], since);
+    assert_ne!(
+        ready(&again)["lastHeartbeatTime"],
+        ready(&stored)["lastHeartbeatTime"]
+    );
+
+    // A deleted Node comes back at the next status post, and the Lease
+    // names the new Node as its owner.
+    assert_eq!(s.delete("/api/v1/nodes/n1").await.0, 200);
+    let mut new_uid = Value::Null;
+    eventually("the node registers again", async || {
+        let (code, n) = s.get("/api/v1/nodes/n1").await;
+        new_uid = n["metadata"]["uid"].clone();
+        code == 200 && new_uid != stored["metadata"]["uid"]
+    })
+    .await;
+    eventually("the lease follows the new node", async || {
+        let (_, l) = s.get(lease).await;
+        l["metadata"]["ownerReferences"][0]["uid"] == new_uid
+    })
+    .await;
+    node.stop(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn pods_of_this_node_statuses_and_the_final_delete() {
+    let s = TestServer::start().await;
+    let client = Client::new(s.url(""));
+    let (_, mine) = s.post(PODS, &bound_pod("mine", "n1")).await;
+    let mut host_network = bound_pod("host-network", "n1");
+    host_network["spec"]["hostNetwork"] = json!(true);
+    s.post(PODS, &host_network).await;
+    s.post(PODS, &bound_pod("theirs", "n2")).await;
+    s.post(PODS, &common::pod("unbound")).await;
+    let node = NodeAgent::start(client, config("n1")).await.unwrap();
+
+    // The informer listed before start returned: the source has the pod.
+    let source = node.pod_source();
+    let snapshot = source.snapshot();
+    let names: Vec<&str> = snapshot
+        .pods
+        .iter()
+        .map(|p| p.metadata.name.as_str())
+        .collect();
+    assert_eq!(names, ["mine"]);
+    let pod = snapshot.pods[0].clone();
+    // The one orc cannot run is refused, and marked Failed in the API.
+    assert_eq!(snapshot.errors[0].field, "spec.hostNetwork");
+    eventually("the refused pod is Failed", async || {
+        let (_, p) = s.get(&format!("{PODS}/host-network")).await;
+        p["status"]["phase"] == "Failed"
+    })
+    .await;
+    let (_, refused) = s.get(&format!("{PODS}/host-network")).await;
+    assert_eq!(refused["status"]["reason"], "Unsupported");
+    let message = refused["status"]["message"].as_str().unwrap();
+    assert!(message.contains("spec.hostNetwork"), "{message}");
+    assert_eq!(pod.metadata.uid, mine["metadata"]["uid"].as_str().unwrap());
+
+    // A status handed to the sink reaches the API, with the node's address.
+    let sink = node.status_sink();
+    let status = PodStatus {
+        phase: Phase::Running,
+        conditions: vec![],
+        pod_ip: Some("10.244.3.2".into()),
+        start_time: Some("2024-05-01T12:00:00Z".into()),
+        container_statuses: vec![ContainerStatus {
+            name: "main".into(),
+            image: "busybox:1.36".into(),
+            state: ContainerState::Running {
+                started_at: "2024-05-01T12:00:01Z".into(),
+            },
+            last_state: None,
+            ready: true,
+            restart_count: 0,
+            container_id: Some("orc://x".into()),
+        }],
+    };
+    sink.status_changed(&pod, &status);
+    eventually("the status is sent", async || {
+        let (_, p) = s.get(&format!("{PODS}/mine")).await;
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    let (_, p) = s.get(&format!("{PODS}/mine")).await;
+    assert_eq!(p["status"]["podIPs"], json!([{"ip": "10.244.3.2"}]));
+    assert_eq!(p["status"]["hostIP"], "192.168.7.1");
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["containerID"],
+        "orc://x"
+    );
+
+    // Deleting marks the pod; the source reports it as terminating.
+    let (code, _) = s.delete(&format!("{PODS}/mine")).await;
+    assert_eq!(code, 200);
+    eventually("the source sees the mark", async || {
+        !source.snapshot().terminating.is_empty()
+    })
+    .await;
+    let snapshot = source.snapshot();
+    assert!(snapshot.pods.is_empty());
+    assert_eq!(snapshot.terminating[0].uid, pod.metadata.uid);
+    assert_eq!(snapshot.terminating[0].grace, Duration::from_secs(30));
+
+    // Once the agent says nothing is left, the sink deletes the object.
+    sink.pod_terminated(&pod.metadata.uid);
+    eventually("the pod is deleted", async || {
+        s.get(&format!("{PODS}/mine")).await.0 == 404
+    })
+    .await;
+    // Statuses of pods that are not the API's (static pods) are not sent.
+    let mut static_pod = pod.clone();
+    static_pod.metadata.uid = "0123456789abcdef".into();
+    static_pod.metadata.name = "theirs".into();
+    sink.status_changed(&static_pod, &status);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, theirs) = s.get(&format!("{PODS}/theirs")).await;
+    assert_eq!(theirs["status"], json!({"phase": "Pending"}));
+    node.stop(Duration::from_secs(1)).await;
+}

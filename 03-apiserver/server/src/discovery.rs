@@ -1,0 +1,150 @@
+//! Discovery: how clients learn which resources the server has.
+//!
+//! kubectl knows no resource by heart. `kubectl get deploy` first asks
+//! `/api` and `/apis` for the groups, then `/api/v1` and
+//! `/apis/<group>/<version>` for their resources, and finds the row whose
+//! name, singular name or short name is `deploy`. That row tells it the URL
+//! (`/apis/apps/v1/namespaces/<ns>/deployments`) and whether to put a
+//! namespace in it. Everything here is generated from the resource table.
+//!
+//! Newer kubectl first asks for *aggregated* discovery (one document with
+//! everything, selected by an `Accept` header). orc answers the classic
+//! documents with `Content-Type: application/json`, and kubectl falls back
+//! to walking them, as it does with older servers.
+
+use serde_json::{Value, json};
+
+use crate::status::{ApiError, Target};
+use orc_client::resources::{RESOURCES, groups};
+
+/// `/api`: the versions of the core group.
+pub fn core_versions() -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}],
+    })
+}
+
+/// `/apis`: every named group.
+pub fn group_list() -> Value {
+    let groups: Vec<Value> = groups()
+        .into_iter()
+        .map(|(group, version)| {
+            let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+            json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+        })
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+// ANCHOR: resource_list
+/// `/api/v1` or `/apis/<group>/<version>`: the resources of one group
+/// version, with their subresources as `pods/status`-style rows.
+pub fn resource_list(group: &str, version: &str) -> Result<axum::Json<Value>, ApiError> {
+    let mut rows = Vec::new();
+    for r in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        rows.push(json!({
+            "name": r.plural,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": r.verbs(),
+            "shortNames": r.short_names,
+            "categories": categories(r.kind),
+        }));
+        let sub = |name: &str, kind: &str, verbs: &[&str]| json!({"name": format!("{}/{name}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs});
+        if r.has_status {
+            rows.push(sub("status", r.kind, &["get", "patch", "update"]));
+        }
+        if r.has_scale {
+            let mut row = sub("scale", "Scale", &["get", "patch", "update"]);
+            row["group"] = json!("autoscaling");
+            row["version"] = json!("v1");
+            rows.push(row);
+        }
+        if r.kind == "Pod" {
+            rows.push(sub("binding", "Binding", &["create"]));
+            rows.push(sub("log", "Pod", &["get"]));
+        }
+    }
+    if rows.is_empty() {
+        return Err(ApiError::NotFound(Target {
+            group: group.into(),
+            kind: "groupversion".into(),
+            name: format!("{group}/{version}"),
+        }));
+    }
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Ok(axum::Json(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": rows,
+    })))
+}
+// ANCHOR_END: resource_list
+
+/// The categories a kind belongs to: `kubectl get all` lists the kinds in
+/// category `all` (Kubernetes' choice: workloads and services, not
+/// configuration or secrets).
+fn categories(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Pod" | "Service" | "Deployment" | "ReplicaSet" | "DaemonSet" | "Job" => &["all"],
+        _ => &[],
+    }
+}
+
+/// `/version`, in the shape of Kubernetes' `version.Info`. kubectl warns
+/// when client and server are more than one minor version apart, so orc
+/// claims the version of the kubectl it is tested with.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "32",
+        "gitVersion": concat!("v1.32.0-orc.", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_lists_pods_with_subresources() {
+        let list = resource_list("", "v1").unwrap().0;
+        let names: Vec<&str> = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"pods")
+                && names.contains(&"pods/status")
+                && names.contains(&"pods/binding")
+        );
+        let apps = resource_list("apps", "v1").unwrap().0;
+        assert!(
+            apps["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == "deployments/scale")
+        );
+        assert!(resource_list("nope", "v1").is_err());
+    }
+}

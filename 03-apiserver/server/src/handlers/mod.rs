@@ -1,0 +1,260 @@
+//! Request handling: from an HTTP request to a verb on a resource.
+//!
+//! Kubernetes routes by *path shape* (see [`path`]), then by HTTP method:
+//!
+//! | path         | GET          | POST   | PUT    | PATCH | DELETE |
+//! |--------------|--------------|--------|--------|-------|--------|
+//! | collection   | list / watch | create |        |       |        |
+//! | object       | get          |        | update | patch | delete |
+//! | subresource  | get          | (binding) | update | patch |     |
+//!
+//! The verbs live in [`read`], [`mod@write`], [`watch`] and [`subresources`];
+//! `pods/{name}/log` is [`logs`], which streams from the pod's node;
+//! this module only dispatches and shapes replies.
+
+pub mod graceful;
+pub mod logs;
+pub mod namespaces;
+pub mod path;
+pub mod propagation;
+pub mod read;
+pub mod subresources;
+pub mod watch;
+pub mod write;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::server::AppState;
+use crate::status::{ApiError, Target};
+use orc_client::resources::Resource;
+use path::ApiPath;
+use write::Part;
+
+/// A request, decoded as far as every verb needs.
+pub struct ApiRequest {
+    /// The HTTP method.
+    pub method: Method,
+    /// Query parameters (`labelSelector`, `watch`, `resourceVersion`, ...).
+    pub query: HashMap<String, String>,
+    /// Headers (`Content-Type` picks the body and patch format).
+    pub headers: HeaderMap,
+    /// The body, already limited in size.
+    pub body: Bytes,
+}
+
+impl ApiRequest {
+    /// The `Content-Type` header, or `""`.
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Whether the client asked for a `Table` (kubectl's human output).
+    pub fn wants_table(&self) -> bool {
+        let accept = self
+            .headers
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        crate::tables::wants_table(accept)
+    }
+
+    /// What a Table's rows carry (`?includeObject=`).
+    pub fn row_object(&self) -> crate::tables::RowObject {
+        crate::tables::RowObject::from_param(self.param("includeObject"))
+    }
+
+    /// A query parameter, or `""`.
+    pub fn param(&self, name: &str) -> &str {
+        self.query.get(name).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// A successful reply: a JSON body, its status code, and any warnings.
+pub struct Reply {
+    /// 200 or 201.
+    pub code: StatusCode,
+    /// The object, list or Status.
+    pub body: Value,
+    /// Each becomes one `Warning` header (unknown fields).
+    pub warnings: Vec<String>,
+}
+
+impl Reply {
+    /// 200 with `body`.
+    pub fn ok(body: Value) -> Reply {
+        Reply {
+            code: StatusCode::OK,
+            body,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut response = (self.code, axum::Json(self.body)).into_response();
+        for warning in self.warnings {
+            if let Ok(value) = crate::schema::warning_header(&warning).parse() {
+                response.headers_mut().append("warning", value);
+            }
+        }
+        response
+    }
+}
+
+/// The error target for a resource and name (`pods "web"`).
+pub fn target(resource: &Resource, name: &str) -> Target {
+    Target {
+        group: resource.group.into(),
+        kind: resource.plural.into(),
+        name: name.into(),
+    }
+}
+
+/// Handles everything under `/api` (`core`) or `/apis`.
+pub async fn dispatch(
+    state: Arc<AppState>,
+    core: bool,
+    path: &str,
+    request: ApiRequest,
+) -> Response {
+    let started = Instant::now();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let parsed = path::parse(core, &segments);
+    let (verb, resource) = describe(&parsed, &request);
+    let response = match parsed {
+        Ok(path) => route(&state, path, request).await,
+        Err(e) => e.into_response(),
+    };
+    let code = response.status().as_u16();
+    // Like the Kubernetes API server's httplog: one line per request, at a
+    // level that stays quiet unless asked (`RUST_LOG=orc_apiserver=debug`).
+    tracing::debug!(verb, resource, path, code, elapsed = ?started.elapsed(), "request");
+    state
+        .metrics
+        .observe(verb, resource, code, started.elapsed());
+    response
+}
+
+/// The Kubernetes verb and resource of a request, for metrics and logs.
+fn describe(
+    parsed: &Result<ApiPath, ApiError>,
+    request: &ApiRequest,
+) -> (&'static str, &'static str) {
+    let (resource, collection) = match parsed {
+        Ok(ApiPath::Collection { resource, .. }) => (resource.plural, true),
+        Ok(ApiPath::Object { resource, .. } | ApiPath::Subresource { resource, .. }) => {
+            (resource.plural, false)
+        }
+        _ => ("", false),
+    };
+    let watching = matches!(request.param("watch"), "true" | "1");
+    let verb = match (&request.method, collection) {
+        (&Method::GET, true) if watching => "watch",
+        (&Method::GET, true) => "list",
+        (&Method::GET, false) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, _) => "delete",
+        _ => "other",
+    };
+    (verb, resource)
+}
+
+async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Response {
+    let result = match (path, request.method.clone()) {
+        (ApiPath::GroupVersion { group, version }, Method::GET) => {
+            return crate::discovery::resource_list(&group, &version).into_response();
+        }
+        (
+            ApiPath::Collection {
+                resource,
+                namespace,
+            },
+            Method::GET,
+        ) => {
+            if matches!(request.param("watch"), "true" | "1") {
+                return watch::watch(state.clone(), resource, namespace, &request).await;
+            }
+            read::list(state, resource, namespace.as_deref(), &request).await
+        }
+        (
+            ApiPath::Collection {
+                resource,
+                namespace,
+            },
+            Method::POST,
+        ) => write::create(state, resource, namespace.as_deref(), &request).await,
+        (
+            ApiPath::Object {
+                resource,
+                namespace,
+                name,
+            },
+            method,
+        ) => {
+            let ns = namespace.as_deref();
+            match method {
+                Method::GET => read::get_shaped(state, resource, ns, &name, &request).await,
+                Method::PUT => {
+                    write::replace(state, resource, ns, &name, &request, Part::Main).await
+                }
+                Method::PATCH => {
+                    write::patch_part(state, resource, ns, &name, &request, Part::Main).await
+                }
+                Method::DELETE if resource.kind == "Namespace" => {
+                    namespaces::delete(state, resource, &name, &request).await
+                }
+                Method::DELETE => write::delete(state, resource, ns, &name, &request).await,
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
+        // Not JSON but a stream from the pod's node: see [`logs`].
+        (
+            ApiPath::Subresource {
+                resource,
+                namespace: Some(ns),
+                name,
+                subresource,
+            },
+            Method::GET,
+        ) if resource.kind == "Pod" && subresource == "log" => {
+            return logs::get(state, &ns, &name, &request).await;
+        }
+        (
+            ApiPath::Subresource {
+                resource,
+                namespace,
+                name,
+                subresource,
+            },
+            _,
+        ) => {
+            subresources::handle(
+                state,
+                resource,
+                namespace.as_deref(),
+                &name,
+                &subresource,
+                &request,
+            )
+            .await
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    };
+    match result {
+        Ok(reply) => reply.into_response(),
+        Err(error) => error.into_response(),
+    }
+}

@@ -1,0 +1,234 @@
+//! get and list.
+//!
+//! A list answers `{kind: PodList, metadata: {resourceVersion}, items}`.
+//! The list's resourceVersion is the etcd revision the list was read at,
+//! which is what makes "list, then watch from the list's version" lose no
+//! event in between: the watch replays everything after that revision.
+//!
+//! `limit` and `continue` page through big collections. Like Kubernetes,
+//! every page is read at the *first* page's revision, so the pages together
+//! are one consistent snapshot; if that revision is compacted meanwhile, the
+//! continue token has expired (410) and the client starts over.
+
+use serde_json::{Value, json};
+
+use super::{ApiRequest, Reply, target};
+use crate::server::AppState;
+use crate::status::ApiError;
+use crate::storage::{self, StorageError};
+use orc_client::resources::Resource;
+use orc_client::selectors::{ObjectFilter, fields, labels};
+
+/// GET on one object.
+pub async fn get(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    name: &str,
+) -> Result<Reply, ApiError> {
+    let key = storage::key(resource, ns, name);
+    let obj = state
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| storage_error(e, resource, name))?;
+    Ok(Reply::ok(obj))
+}
+
+/// GET on one object, as a Table when the client asks for one.
+pub async fn get_shaped(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<Reply, ApiError> {
+    let reply = get(state, resource, ns, name).await?;
+    if !request.wants_table() {
+        return Ok(reply);
+    }
+    let rv = reply
+        .body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Ok(Reply::ok(crate::tables::table(
+        resource.kind,
+        std::slice::from_ref(&reply.body),
+        rv,
+        None,
+        request.row_object(),
+    )))
+}
+
+/// Turns a storage failure into the `Status` a client expects.
+pub fn storage_error(error: StorageError, resource: &Resource, name: &str) -> ApiError {
+    let t = target(resource, name);
+    match error {
+        StorageError::NotFound => ApiError::NotFound(t),
+        StorageError::AlreadyExists => ApiError::AlreadyExists(t),
+        StorageError::Conflict => ApiError::Conflict(t, StorageError::Conflict.to_string()),
+        StorageError::Compacted => ApiError::Expired(
+            "The provided continue parameter is too old to display a consistent list result. \
+             You can start a new list without the continue parameter."
+                .into(),
+        ),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// The 409 a lost compare-and-swap answers.
+pub fn conflict(resource: &Resource, name: &str) -> ApiError {
+    storage_error(StorageError::Conflict, resource, name)
+}
+
+/// The filter a list or watch request asks for.
+pub fn filter(
+    resource: &Resource,
+    ns: Option<&str>,
+    request: &ApiRequest,
+) -> Result<ObjectFilter, ApiError> {
+    Ok(ObjectFilter {
+        namespace: ns.map(String::from),
+        labels: labels::parse(request.param("labelSelector"))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        fields: fields::parse(request.param("fieldSelector"), resource.kind)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+    })
+}
+
+// ANCHOR: list
+/// GET on a collection (without `watch`).
+pub async fn list(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    request: &ApiRequest,
+) -> Result<Reply, ApiError> {
+    let filter = filter(resource, ns, request)?;
+    let limit: i64 = match request.param("limit") {
+        "" => 0,
+        l => l
+            .parse()
+            .map_err(|_| ApiError::BadRequest(format!("limit must be a number, not {l:?}")))?,
+    };
+    let prefix = storage::prefix(resource, ns);
+    let (mut revision, mut start) = match request.param("continue") {
+        "" => (0, String::new()),
+        token => decode_continue(token, &prefix)?,
+    };
+    let mut items = Vec::new();
+    let mut next = None;
+    // Keep reading etcd pages until the *filtered* page is full: a selector
+    // may throw away most of what etcd returns.
+    loop {
+        let want = if limit > 0 {
+            limit - items.len() as i64
+        } else {
+            0
+        };
+        let page = state
+            .store
+            .list(&prefix, &start, revision, want)
+            .await
+            .map_err(|e| storage_error(e, resource, ""))?;
+        revision = page.revision;
+        let last_key = page.items.last().map(|(k, _)| k.clone());
+        items.extend(
+            page.items
+                .into_iter()
+                .map(|(_, obj)| obj)
+                .filter(|obj| filter.matches(obj)),
+        );
+        match last_key {
+            Some(last) if page.more => {
+                // The smallest key after `last`.
+                start = format!("{last}\0");
+                if limit > 0 && items.len() as i64 >= limit {
+                    next = Some(encode_continue(revision, &start));
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    if request.wants_table() {
+        let table = crate::tables::table(
+            resource.kind,
+            &items,
+            &revision.to_string(),
+            next.as_deref(),
+            request.row_object(),
+        );
+        return Ok(Reply::ok(table));
+    }
+    let mut metadata = json!({ "resourceVersion": revision.to_string() });
+    if let Some(token) = next {
+        metadata["continue"] = json!(token);
+    }
+    Ok(Reply::ok(json!({
+        "kind": resource.list_kind(),
+        "apiVersion": resource.api_version(),
+        "metadata": metadata,
+        "items": items,
+    })))
+}
+// ANCHOR_END: list
+
+/// A continue token: the revision and the next key, hex-encoded so it is
+/// opaque to clients and safe in a URL.
+fn encode_continue(revision: i64, start: &str) -> String {
+    format!("{revision}\n{start}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_continue(token: &str, prefix: &str) -> Result<(i64, String), ApiError> {
+    let bad = || ApiError::BadRequest(format!("invalid continue token {token:?}"));
+    if token.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (revision, start) = text.split_once('\n').ok_or_else(bad)?;
+    let revision: i64 = revision.parse().map_err(|_| bad())?;
+    // A token from another resource would read keys outside this prefix.
+    if !start.starts_with(prefix) {
+        return Err(bad());
+    }
+    Ok((revision, start.to_string()))
+}
+
+/// An object's `resourceVersion` as a number (0 when absent).
+pub fn resource_version(obj: &Value) -> Result<i64, ApiError> {
+    match obj
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+    {
+        None | Some("") => Ok(0),
+        Some(rv) => rv.parse().map_err(|_| {
+            ApiError::BadRequest(format!("invalid resourceVersion {rv:?}: must be a number"))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_round_trip() {
+        let token = encode_continue(42, "/registry/core/pods/a/b\0");
+        assert_eq!(
+            decode_continue(&token, "/registry/core/pods/").unwrap(),
+            (42, "/registry/core/pods/a/b\0".into())
+        );
+        assert!(decode_continue(&token, "/registry/core/secrets/").is_err());
+        assert!(decode_continue("zz", "/").is_err());
+    }
+}

@@ -1,0 +1,311 @@
+//! `?watch=true`: a never-ending response of change events.
+//!
+//! The body is one JSON object per line:
+//!
+//! ```text
+//! {"type":"ADDED","object":{"kind":"Pod",...}}
+//! {"type":"MODIFIED","object":{...}}
+//! {"type":"DELETED","object":{...}}
+//! {"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"42"}}}
+//! {"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired",...}}
+//! ```
+//!
+//! Where it starts depends on `resourceVersion`:
+//!
+//! - absent or `"0"`: one synthetic ADDED per existing object, then live
+//!   changes (what `kubectl get -w` shows);
+//! - `N`: every change after revision N, and nothing before (what an
+//!   informer sends after its list, or after reconnecting).
+//!
+//! Events come from the resource's shared [`Feed`](crate::watch::Feed);
+//! this module filters them for one client. Filtering is subtle: with a
+//! selector, an object that *stops* matching must be reported as DELETED
+//! (the client's view no longer contains it), and one that *starts*
+//! matching as ADDED, exactly as Kubernetes' watch cache does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use super::ApiRequest;
+use super::read::{filter, storage_error};
+use crate::server::AppState;
+use crate::status::ApiError;
+use crate::storage::{self, StorageError};
+use crate::watch::{FeedMessage, StoredEvent};
+use orc_client::resources::Resource;
+use orc_client::selectors::ObjectFilter;
+
+// ANCHOR: translate
+/// What one stored change looks like to a client with `filter`, if anything.
+pub fn translate(event: &StoredEvent, filter: &ObjectFilter) -> Option<(&'static str, Value)> {
+    let was = event.previous.as_ref().is_some_and(|p| filter.matches(p));
+    match &event.object {
+        Some(now) => match (filter.matches(now), was) {
+            (true, true) => Some(("MODIFIED", now.clone())),
+            (true, false) => Some(("ADDED", now.clone())),
+            // It left the client's view: to the client, it is gone.
+            (false, true) => Some(("DELETED", now.clone())),
+            (false, false) => None,
+        },
+        None if was => {
+            let mut gone = event.previous.clone().unwrap_or_default();
+            storage::set_resource_version(&mut gone, event.revision);
+            Some(("DELETED", gone))
+        }
+        None => None,
+    }
+}
+// ANCHOR_END: translate
+
+/// One event line. Written by hand so `type` comes first, as Kubernetes
+/// writes it: a human reading `curl` output sees the type before the object.
+fn line(kind: &str, object: Value) -> Bytes {
+    Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":{object}}}\n"))
+}
+
+fn expired(message: String) -> Bytes {
+    line("ERROR", ApiError::Expired(message).to_status())
+}
+
+/// Starts a watch; the reply streams until the client goes away, the
+/// `timeoutSeconds` pass, or the client falls behind (410).
+pub async fn watch(
+    state: Arc<AppState>,
+    resource: &'static Resource,
+    ns: Option<String>,
+    request: &ApiRequest,
+) -> Response {
+    match start(state, resource, ns, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn start(
+    state: Arc<AppState>,
+    resource: &'static Resource,
+    ns: Option<String>,
+    request: &ApiRequest,
+) -> Result<Response, ApiError> {
+    let filter = filter(resource, ns.as_deref(), request)?;
+    let bookmarks = matches!(request.param("allowWatchBookmarks"), "true" | "1");
+    let timeout = match request.param("timeoutSeconds") {
+        "" => None,
+        t => Some(Duration::from_secs(t.parse().map_err(|_| {
+            ApiError::BadRequest(format!("timeoutSeconds must be a number, not {t:?}"))
+        })?)),
+    };
+    let requested: i64 = match request.param("resourceVersion") {
+        "" => 0,
+        rv => rv
+            .parse()
+            .map_err(|_| ApiError::BadRequest(format!("invalid resourceVersion {rv:?}")))?,
+    };
+    // The feed first, the list second: the feed's history then surely
+    // reaches back to the list's revision.
+    let prefix = storage::prefix(resource, None);
+    let feed = state.hub.feed(&prefix).await.map_err(ApiError::from)?;
+    // A short hand-off queue: the broadcast channel is the real buffer, and
+    // its bound is what detects a client that stopped reading.
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(8);
+    let mut after = requested;
+    let mut initial = Vec::new();
+    if requested == 0 {
+        let page = state
+            .store
+            .list(&storage::prefix(resource, ns.as_deref()), "", 0, 0)
+            .await
+            .map_err(|e| storage_error(e, resource, ""))?;
+        after = page.revision;
+        initial = page
+            .items
+            .into_iter()
+            .map(|(_, o)| o)
+            .filter(|o| filter.matches(o))
+            .collect();
+    } else if let Err(StorageError::Compacted) = state.store.check_revision(requested).await {
+        // etcd compacted the revision away: nobody can replay from it.
+        // (A *future* revision is not an error: the watch simply waits.)
+        let message = format!("too old resource version: {requested}");
+        let _ = tx.send(Ok(expired(message))).await;
+        return Ok(stream_response(rx));
+    }
+    match feed.subscribe(after) {
+        Err(too_old) => {
+            let _ = tx.send(Ok(expired(too_old.to_string()))).await;
+        }
+        Ok((backlog, receiver)) => {
+            let stream = ClientStream {
+                tx,
+                filter,
+                after,
+                resource,
+                bookmark_every: bookmarks.then_some(state.bookmark_interval),
+                table: request.wants_table().then(|| request.row_object()),
+            };
+            tokio::spawn(stream.run(initial, backlog, receiver, timeout));
+        }
+    }
+    Ok(stream_response(rx))
+}
+
+fn stream_response(rx: mpsc::Receiver<Result<Bytes, std::convert::Infallible>>) -> Response {
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
+/// One client's side of a watch.
+struct ClientStream {
+    tx: mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
+    filter: ObjectFilter,
+    /// The newest revision this client has been told about (by an event or
+    /// a bookmark). Events at or below it are never sent again.
+    after: i64,
+    resource: &'static Resource,
+    bookmark_every: Option<Duration>,
+    /// Send each object as a one-row Table (`kubectl get -w`), its row
+    /// carrying what `includeObject` asked for.
+    table: Option<crate::tables::RowObject>,
+}
+
+impl ClientStream {
+    /// Sends `event` if the client should see it; false if the client left.
+    async fn send(&mut self, event: &StoredEvent) -> bool {
+        if event.revision <= self.after {
+            return true;
+        }
+        // Progress counts even for filtered-out events: a bookmark may then
+        // move the client past them.
+        self.after = event.revision;
+        match translate(event, &self.filter) {
+            Some((kind, object)) => self.tx.send(Ok(self.event(kind, object))).await.is_ok(),
+            None => true,
+        }
+    }
+
+    /// One event line, the object shaped as the client asked.
+    fn event(&self, kind: &str, object: Value) -> Bytes {
+        let Some(row_object) = self.table else {
+            return line(kind, object);
+        };
+        let rv = object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        line(
+            kind,
+            crate::tables::table(self.resource.kind, &[object], &rv, None, row_object),
+        )
+    }
+
+    // ANCHOR: client_loop
+    async fn run(
+        mut self,
+        initial: Vec<Value>,
+        backlog: Vec<Arc<StoredEvent>>,
+        mut receiver: broadcast::Receiver<FeedMessage>,
+        timeout: Option<Duration>,
+    ) {
+        // Sent from here, not before the response starts: the channel is
+        // bounded, and nobody reads it until the response is returned.
+        for object in initial {
+            if self.tx.send(Ok(self.event("ADDED", object))).await.is_err() {
+                return;
+            }
+        }
+        for event in backlog {
+            if !self.send(&event).await {
+                return;
+            }
+        }
+        let deadline = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(365 * 86_400)));
+        tokio::pin!(deadline);
+        let period = self.bookmark_every.unwrap_or(Duration::from_secs(3600));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                message = receiver.recv() => match message {
+                    Ok(FeedMessage::Event(event)) => {
+                        if !self.send(&event).await {
+                            return;
+                        }
+                    }
+                    Ok(FeedMessage::Expired) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Too slow or history lost: Kubernetes' answer is 410, re-list.
+                        let _ = self.tx.send(Ok(expired(format!("too old resource version: {}", self.after)))).await;
+                        return;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = ticker.tick(), if self.bookmark_every.is_some() => {
+                    let bookmark = json!({
+                        "kind": self.resource.kind,
+                        "apiVersion": self.resource.api_version(),
+                        "metadata": {"resourceVersion": self.after.to_string()},
+                    });
+                    if self.tx.send(Ok(line("BOOKMARK", bookmark))).await.is_err() {
+                        return;
+                    }
+                }
+                _ = &mut deadline => return,
+                _ = self.tx.closed() => return,
+            }
+        }
+    }
+    // ANCHOR_END: client_loop
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_client::selectors::labels;
+
+    fn pod(app: &str) -> Value {
+        json!({"metadata": {"name": "p", "namespace": "d", "labels": {"app": app}}})
+    }
+
+    fn event(previous: Option<Value>, object: Option<Value>) -> StoredEvent {
+        StoredEvent {
+            revision: 9,
+            key: "k".into(),
+            object,
+            previous,
+        }
+    }
+
+    #[test]
+    fn selectors_turn_leaving_into_deleted() {
+        let filter = ObjectFilter {
+            labels: labels::parse("app=web").unwrap(),
+            ..Default::default()
+        };
+        let kind = |e: &StoredEvent| translate(e, &filter).map(|(k, _)| k);
+        assert_eq!(kind(&event(None, Some(pod("web")))), Some("ADDED"));
+        assert_eq!(
+            kind(&event(Some(pod("web")), Some(pod("web")))),
+            Some("MODIFIED")
+        );
+        assert_eq!(
+            kind(&event(Some(pod("web")), Some(pod("db")))),
+            Some("DELETED")
+        );
+        assert_eq!(
+            kind(&event(Some(pod("db")), Some(pod("web")))),
+            Some("ADDED")
+        );
+        assert_eq!(kind(&event(Some(pod("db")), Some(pod("db")))), None);
+        assert_eq!(kind(&event(Some(pod("web")), None)), Some("DELETED"));
+        let (_, gone) = translate(&event(Some(pod("web")), None), &filter).unwrap();
+        assert_eq!(
+            gone["metadata"]["resourceVersion"], "9",
+            "DELETED carries the delete's revision"
+        );
+    }
+}

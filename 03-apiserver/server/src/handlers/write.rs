@@ -1,0 +1,524 @@
+//! create, update, patch and delete.
+//!
+//! Every write follows the same steps as in Kubernetes' generic registry:
+//! decode the body, check it names the resource of the URL, let the server
+//! set what the server owns (uid, creationTimestamp, generation, status on
+//! a main-resource update), default, validate, and only then write to etcd
+//! with a compare-and-swap. Nothing reaches etcd before validation passes,
+//! so a refused request leaves no partial write behind.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::graceful::{self, Deletion};
+use super::propagation;
+use super::read::{conflict, resource_version, storage_error};
+use super::{ApiRequest, Reply, target};
+use crate::codec::{Format, decode};
+use jiff::Timestamp;
+use orc_client::names::random_suffix;
+use orc_client::time;
+
+use crate::meta::{ObjectMeta, new_uid};
+use crate::server::AppState;
+use crate::status::{ApiError, Target};
+use crate::storage::{self, StorageError};
+use orc_client::resources::{Resource, lookup};
+
+/// Which part of an object a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The main resource: everything but `.status` (for kinds with a status subresource).
+    Main,
+    /// The status subresource: only `.status`.
+    Status,
+}
+
+/// How many times a write without a client-given resourceVersion retries
+/// after losing a compare-and-swap race before giving up with 409.
+const RETRIES: usize = 8;
+
+/// Decodes a body and checks `apiVersion`/`kind` against the URL.
+pub fn decode_body(resource: &Resource, request: &ApiRequest) -> Result<Value, ApiError> {
+    let mut obj = decode(&request.body, Format::of_body(request.content_type())?)?;
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    if (!kind.is_empty() && kind != resource.kind)
+        || (!api_version.is_empty() && api_version != resource.api_version())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the object has apiVersion {api_version:?} and kind {kind:?}, but the URL is for {} {}",
+            resource.api_version(),
+            resource.kind
+        )));
+    }
+    // Filling them in lets `curl -d '{"metadata":...}'` work, as Kubernetes does.
+    obj["apiVersion"] = json!(resource.api_version());
+    obj["kind"] = json!(resource.kind);
+    Ok(obj)
+}
+
+/// Checks the body's namespace against the URL's and fills it in.
+fn reconcile_namespace(
+    meta: &mut ObjectMeta,
+    resource: &Resource,
+    ns: Option<&str>,
+) -> Result<(), ApiError> {
+    match ns {
+        Some(ns) if resource.namespaced => {
+            if !meta.namespace.is_empty() && meta.namespace != ns {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                ));
+            }
+            meta.namespace = ns.to_string();
+        }
+        _ => meta.namespace.clear(),
+    }
+    Ok(())
+}
+
+/// Defaults and validates `obj`; `old` is the stored object on update.
+/// Answers the unknown-field warnings, or refuses them when the client
+/// asked for `fieldValidation=Strict` (kubectl does, once `/openapi/v3`
+/// says the server supports it); `Ignore` drops the warnings.
+fn admit(
+    resource: &Resource,
+    obj: &mut Value,
+    old: Option<&Value>,
+    directive: &str,
+) -> Result<Vec<String>, ApiError> {
+    crate::defaults::apply(resource.kind, obj);
+    let mut causes = crate::validation::validate(resource, obj);
+    if let Some(old) = old {
+        causes.extend(crate::validation::validate_update(resource, old, obj));
+    }
+    if !causes.is_empty() {
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let t = Target {
+            group: resource.group.into(),
+            kind: resource.kind.into(),
+            name: name.into(),
+        };
+        return Err(ApiError::Invalid(t, causes));
+    }
+    let unknown = crate::schema::unknown_fields(resource.kind, obj);
+    match directive {
+        "Strict" if !unknown.is_empty() => {
+            let named: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field {f:?}"))
+                .collect();
+            Err(ApiError::BadRequest(format!(
+                "strict decoding error: {}",
+                named.join(", ")
+            )))
+        }
+        "Ignore" => Ok(Vec::new()),
+        _ => Ok(unknown),
+    }
+}
+
+// ANCHOR: create
+/// POST on a collection.
+pub async fn create(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    request: &ApiRequest,
+) -> Result<Reply, ApiError> {
+    if resource.namespaced && ns.is_none() {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let mut obj = decode_body(resource, request)?;
+    let mut meta = ObjectMeta::of(&obj)?;
+    reconcile_namespace(&mut meta, resource, ns)?;
+    if meta.name.is_empty() && !meta.generate_name.is_empty() {
+        meta.name = format!("{}{}", meta.generate_name, random_suffix());
+    }
+    // What the server owns, whatever the client sent.
+    meta.uid = new_uid();
+    meta.resource_version.clear();
+    meta.generation = Some(1);
+    meta.creation_timestamp = Some(time::format(Timestamp::now()));
+    meta.deletion_timestamp = None;
+    meta.store(&mut obj);
+    if resource.kind == "Pod" && obj.pointer("/status/phase").is_none() {
+        obj["status"] = json!({"phase": "Pending"});
+    }
+    let warnings = admit(resource, &mut obj, None, request.param("fieldValidation"))?;
+    let key = storage::key(resource, ns, &meta.name);
+    let namespaces = namespaces()?;
+    // A namespace the cache knows needs no check in etcd; any other is
+    // checked in the create's own transaction.
+    let parent = ns
+        .filter(|ns| resource.namespaced && !state.namespaces.exists(ns))
+        .map(|ns| storage::key(namespaces, None, ns));
+    let stored = match state.store.create(&key, obj, parent.as_deref()).await {
+        Ok(stored) => stored,
+        Err(StorageError::ParentNotFound) => {
+            return Err(ApiError::NotFound(target(namespaces, ns.unwrap_or(""))));
+        }
+        Err(e) => return Err(storage_error(e, resource, &meta.name)),
+    };
+    Ok(Reply {
+        code: StatusCode::CREATED,
+        body: stored,
+        warnings,
+    })
+}
+// ANCHOR_END: create
+
+/// The stored object at `key` and its revision, or 409 when the client's
+/// `precondition` (a resourceVersion; 0: none) no longer holds: the first
+/// step of every read-modify-write retry.
+async fn read_current(
+    state: &AppState,
+    resource: &Resource,
+    key: &str,
+    name: &str,
+    precondition: i64,
+) -> Result<(Value, i64), ApiError> {
+    let current = state
+        .store
+        .get(key)
+        .await
+        .map_err(|e| storage_error(e, resource, name))?;
+    let revision = resource_version(&current)?;
+    if precondition != 0 && precondition != revision {
+        return Err(conflict(resource, name));
+    }
+    Ok((current, revision))
+}
+
+/// The namespaces row of the resource table.
+fn namespaces() -> Result<&'static Resource, ApiError> {
+    lookup("", "v1", "namespaces")
+        .ok_or_else(|| ApiError::Internal("no namespaces resource".into()))
+}
+
+// ANCHOR: prepare_update
+/// The object to store when `current` is replaced by `proposed` through `part`.
+///
+/// Server-owned metadata comes from `current`; a main update keeps the old
+/// status and a status update keeps everything but the status, so users
+/// (spec) and controllers (status) never overwrite each other's half.
+pub fn prepare_update(
+    resource: &Resource,
+    current: &Value,
+    mut proposed: Value,
+    part: Part,
+) -> Result<Value, ApiError> {
+    let old = ObjectMeta::of(current)?;
+    if part == Part::Status {
+        let mut next = current.clone();
+        next["status"] = proposed.get("status").cloned().unwrap_or(Value::Null);
+        return Ok(next);
+    }
+    let mut meta = ObjectMeta::of(&proposed)?;
+    meta.uid = old.uid;
+    meta.creation_timestamp = old.creation_timestamp;
+    meta.namespace = old.namespace;
+    // Once deletion has begun it cannot be undone.
+    meta.deletion_timestamp = old.deletion_timestamp.or(meta.deletion_timestamp);
+    meta.resource_version = old.resource_version;
+    if resource.has_status {
+        match current.get("status") {
+            Some(status) => proposed["status"] = status.clone(),
+            None => {
+                if let Some(map) = proposed.as_object_mut() {
+                    map.remove("status");
+                }
+            }
+        }
+    }
+    let generation = old.generation.unwrap_or(1);
+    meta.generation = Some(if spec_changed(current, &proposed) {
+        generation + 1
+    } else {
+        generation
+    });
+    meta.store(&mut proposed);
+    Ok(proposed)
+}
+// ANCHOR_END: prepare_update
+
+/// Whether anything but `metadata` and `status` differs: Kubernetes bumps
+/// `generation` only for such changes.
+fn spec_changed(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| -> Value {
+        let mut v = v.clone();
+        if let Some(map) = v.as_object_mut() {
+            map.remove("metadata");
+            map.remove("status");
+        }
+        v
+    };
+    strip(old) != strip(new)
+}
+
+/// The conditions of one guaranteed update.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    /// The resourceVersion the client pinned, 0 for none.
+    pub precondition: i64,
+    /// Which part of the object the write may change.
+    pub part: Part,
+    /// The `fieldValidation` directive (`Strict`, `Warn`, `Ignore`).
+    pub directive: &'a str,
+}
+
+// ANCHOR: guaranteed_update
+/// Read, change, compare-and-swap; retry on a lost race unless the client
+/// pinned a resourceVersion. This is Kubernetes' `GuaranteedUpdate`.
+///
+/// `change` turns the current object into the proposed one; `precondition`
+/// is the resourceVersion the client sent (0 for none).
+pub async fn guaranteed_update(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    rules: Rules<'_>,
+    change: impl Fn(&Value) -> Result<Value, ApiError>,
+) -> Result<Reply, ApiError> {
+    let Rules {
+        precondition,
+        part,
+        directive,
+    } = rules;
+    let key = storage::key(resource, ns, name);
+    for _ in 0..RETRIES {
+        let (current, revision) = read_current(state, resource, &key, name, precondition).await?;
+        let proposed = change(&current)?;
+        let mut next = prepare_update(resource, &current, proposed, part)?;
+        let warnings = admit(resource, &mut next, Some(&current), directive)?;
+        let meta = ObjectMeta::of(&next)?;
+        let result = if meta.deletion_timestamp.is_some()
+            && meta.finalizers.is_empty()
+            && meta.deletion_grace_period_seconds.unwrap_or(0) == 0
+        {
+            // The last finalizer is gone from an object being deleted: delete
+            // it now. (A pod in its grace period stays: its node deletes it.)
+            state
+                .store
+                .delete(&key, revision)
+                .await
+                .map(|_| next.clone())
+        } else {
+            state.store.update(&key, &next, revision).await
+        };
+        match result {
+            Ok(stored) => {
+                return Ok(Reply {
+                    code: StatusCode::OK,
+                    body: stored,
+                    warnings,
+                });
+            }
+            Err(StorageError::Conflict) if precondition == 0 => continue,
+            Err(StorageError::Conflict) => return Err(conflict(resource, name)),
+            Err(e) => return Err(storage_error(e, resource, name)),
+        }
+    }
+    Err(conflict(resource, name))
+}
+// ANCHOR_END: guaranteed_update
+
+/// Checks that a body's name (if any) is the URL's.
+pub fn check_name(obj: &Value, name: &str) -> Result<(), ApiError> {
+    match obj.pointer("/metadata/name").and_then(Value::as_str) {
+        Some(n) if !n.is_empty() && n != name => Err(ApiError::BadRequest(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// PUT on an object (or, with `part == Status`, on its status).
+pub async fn replace(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    request: &ApiRequest,
+    part: Part,
+) -> Result<Reply, ApiError> {
+    let mut obj = decode_body(resource, request)?;
+    check_name(&obj, name)?;
+    let mut meta = ObjectMeta::of(&obj)?;
+    reconcile_namespace(&mut meta, resource, ns)?;
+    meta.name = name.to_string();
+    meta.store(&mut obj);
+    let precondition = resource_version(&obj)?;
+    let directive = request.param("fieldValidation");
+    guaranteed_update(
+        state,
+        resource,
+        ns,
+        name,
+        Rules {
+            precondition,
+            part,
+            directive,
+        },
+        |_| Ok(obj.clone()),
+    )
+    .await
+}
+
+/// PATCH on an object or its status. A patch that sets
+/// `metadata.resourceVersion` pins it; otherwise it is re-applied to the
+/// newest object after a lost race, as Kubernetes does.
+pub async fn patch_part(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    request: &ApiRequest,
+    part: Part,
+) -> Result<Reply, ApiError> {
+    let kind = crate::patch::PatchKind::from_content_type(request.content_type())?;
+    let body = request.body.clone();
+    let pinned = AtomicI64::new(0);
+    let change = |current: &Value| {
+        let patched = crate::patch::apply(kind, resource.kind, current, &body)?;
+        check_name(&patched, name)?;
+        if patched.pointer("/metadata/resourceVersion")
+            != current.pointer("/metadata/resourceVersion")
+        {
+            pinned.store(resource_version(&patched)?, Ordering::Relaxed);
+        }
+        let pin = pinned.load(Ordering::Relaxed);
+        if pin != 0 && pin != resource_version(current)? {
+            return Err(conflict(resource, name));
+        }
+        decode_patched(resource, patched)
+    };
+    guaranteed_update(
+        state,
+        resource,
+        ns,
+        name,
+        Rules {
+            precondition: 0,
+            part,
+            directive: request.param("fieldValidation"),
+        },
+        change,
+    )
+    .await
+}
+
+/// A patched object must still be of the URL's kind.
+fn decode_patched(resource: &Resource, patched: Value) -> Result<Value, ApiError> {
+    let kind = patched.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind != resource.kind {
+        return Err(ApiError::BadRequest(format!(
+            "a patch may not change the kind ({kind:?})"
+        )));
+    }
+    Ok(patched)
+}
+
+// ANCHOR: delete
+/// DELETE on an object. A pod bound to a node is only *marked*
+/// (`deletionTimestamp` = now + its grace period) and the node deletes it
+/// once its containers have stopped; an object with finalizers is marked
+/// too, and the update that removes the last finalizer deletes it (see
+/// [`graceful`]). `propagationPolicy` adds the garbage collector's
+/// finalizer for Foreground and Orphan (see [`propagation`]). DeleteOptions' `preconditions` (`uid`,
+/// `resourceVersion`) must match, or the answer is 409.
+pub async fn delete(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<Reply, ApiError> {
+    let options = if request.body.is_empty() {
+        json!({})
+    } else {
+        decode(&request.body, Format::of_body(request.content_type())?)?
+    };
+    let precondition = options
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+        .map(|rv| rv.parse::<i64>().unwrap_or(-1))
+        .unwrap_or(0);
+    let uid_precondition = options
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str);
+    let requested_grace = grace_option(request, &options)?;
+    let policy = propagation::requested(request.param("propagationPolicy"), &options)?;
+    let key = storage::key(resource, ns, name);
+    for _ in 0..RETRIES {
+        let (current, revision) = read_current(state, resource, &key, name, precondition).await?;
+        let mut meta = ObjectMeta::of(&current)?;
+        if let Some(uid) = uid_precondition.filter(|uid| *uid != meta.uid) {
+            return Err(ApiError::Conflict(
+                target(resource, name),
+                format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta.uid
+                ),
+            ));
+        }
+        let grace = (resource.kind == "Pod")
+            .then(|| graceful::pod_grace_seconds(&current, requested_grace));
+        // The garbage collector's finalizer for the propagation asked for:
+        // a reason to keep the object, which `decide` weighs like any other.
+        let finalizers = orc_client::propagation::finalizers(&meta.finalizers, policy);
+        let recorded = finalizers != meta.finalizers;
+        meta.finalizers = finalizers;
+        let deletion = match graceful::decide(&meta, grace, Timestamp::now()) {
+            Deletion::Pending if recorded => Deletion::Mark(Box::new(meta)),
+            deletion => deletion,
+        };
+        match deletion {
+            Deletion::Pending => return Ok(Reply::ok(current)),
+            Deletion::Mark(marked_meta) => {
+                let mut marked = current.clone();
+                marked_meta.store(&mut marked);
+                match state.store.update(&key, &marked, revision).await {
+                    Ok(stored) => return Ok(Reply::ok(stored)),
+                    Err(StorageError::Conflict) => continue,
+                    Err(e) => return Err(storage_error(e, resource, name)),
+                }
+            }
+            Deletion::Now => match state.store.delete(&key, revision).await {
+                Ok(_) => return Ok(Reply::ok(current)),
+                Err(StorageError::Conflict) => continue,
+                Err(e) => return Err(storage_error(e, resource, name)),
+            },
+        }
+    }
+    Err(conflict(resource, name))
+}
+// ANCHOR_END: delete
+
+/// DeleteOptions' `gracePeriodSeconds`, from the query (`?gracePeriodSeconds=`)
+/// or the body; the query wins, as in Kubernetes' parameter decoding.
+fn grace_option(request: &ApiRequest, options: &Value) -> Result<Option<i64>, ApiError> {
+    let query = request.param("gracePeriodSeconds");
+    if !query.is_empty() {
+        return query.parse().map(Some).map_err(|_| {
+            ApiError::BadRequest(format!(
+                "gracePeriodSeconds: {query:?} is not a whole number of seconds"
+            ))
+        });
+    }
+    match options.get("gracePeriodSeconds") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "DeleteOptions.gracePeriodSeconds: {v} is not a whole number of seconds"
+            ))
+        }),
+    }
+}

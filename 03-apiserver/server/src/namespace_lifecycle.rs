@@ -1,0 +1,216 @@
+//! Which namespaces exist, known from memory: Kubernetes' `NamespaceLifecycle`.
+//!
+//! Every create in a namespace must check that the namespace exists. Asking
+//! etcd each time is correct but not free: orc's create transaction used to
+//! compare the namespace's key as well as the new object's, and that second
+//! comparison (and the read behind it) cost etcd about a tenth of its work
+//! per create in `benches/create.rs`. Kubernetes' admission plugin
+//! `NamespaceLifecycle` answers from an informer's cache of namespaces
+//! instead, and asks etcd only when the cache does not know the name (a
+//! namespace created a moment ago on another API server). orc does the same:
+//!
+//! - a task lists the namespaces, then follows the watch hub's shared feed
+//!   of them (no extra etcd watch when anything already watches
+//!   namespaces), and re-lists when the feed expires or it falls behind;
+//! - [`NamespaceCache::exists`] is a set lookup. `true`: the create writes
+//!   with one comparison, as for a cluster-scoped object. `false` (unknown,
+//!   or the cache is not synced yet): the create keeps the namespace check
+//!   in its transaction, which is authoritative.
+//!
+//! A namespace this server deletes is doubted from the moment the delete
+//! starts until the cache sees its DELETE event ([`NamespaceCache::forget`]):
+//! events already on their way (the namespace's own ADDED, a moment old)
+//! must not make it known again. One deleted through *another* API server
+//! leaves a window of a few milliseconds in which a create here can still
+//! land in it, the window Kubernetes has too (its namespace controller
+//! sweeps such stragglers; orc's sweep in `handlers/namespaces.rs` runs
+//! once, at the delete).
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::storage::{self, Store};
+use crate::watch::{Feed, FeedMessage, StoredEvent};
+use orc_client::resources::Resource;
+
+/// The names of the namespaces that exist, as far as this server knows.
+pub struct NamespaceCache {
+    /// std's RwLock: read on every create, written per namespace change,
+    /// never held across an `.await`.
+    known: Arc<RwLock<Known>>,
+    /// The task that keeps `known` current, stopped with the server.
+    task: tokio::task::AbortHandle,
+}
+
+#[derive(Default)]
+struct Known {
+    /// False until the first list arrived, and again while re-listing.
+    synced: bool,
+    names: HashSet<String>,
+    /// Namespaces this server is deleting, not trusted until their DELETE
+    /// event arrives. A delete that failed, or one whose event fell into a
+    /// re-list's gap, leaves its name here: creates in it then ask etcd,
+    /// slower but still right. (Dropping a doubt because a list lacks the
+    /// name would not be safe: the list may predate the namespace.)
+    doubted: HashSet<String>,
+}
+
+impl Drop for NamespaceCache {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl NamespaceCache {
+    /// Starts following `feed`, the watch hub's feed of `namespaces`' keys.
+    pub fn start(store: Store, namespaces: &'static Resource, feed: Arc<Feed>) -> NamespaceCache {
+        let known = Arc::new(RwLock::new(Known::default()));
+        let task = tokio::spawn(follow(store, namespaces, feed, Arc::clone(&known)));
+        NamespaceCache {
+            known,
+            task: task.abort_handle(),
+        }
+    }
+
+    /// Doubts a namespace this server is deleting until its DELETE event
+    /// arrives: after a client's DELETE returns, its creates in that
+    /// namespace are checked in etcd (read your own writes), even if an
+    /// older event saying it exists is still on its way to the cache.
+    pub fn forget(&self, namespace: &str) {
+        let mut known = self.known.write().unwrap_or_else(|p| p.into_inner());
+        known.doubted.insert(namespace.to_string());
+    }
+
+    /// Whether the namespace is known to exist. `false` means "ask etcd",
+    /// not "it does not exist".
+    pub fn exists(&self, namespace: &str) -> bool {
+        let known = self.known.read().unwrap_or_else(|p| p.into_inner());
+        known.exists(namespace)
+    }
+}
+
+// ANCHOR: follow
+/// List, then apply the feed's events from the list's revision; start over
+/// whenever the feed cannot continue the story without a gap.
+async fn follow(
+    store: Store,
+    namespaces: &'static Resource,
+    feed: Arc<Feed>,
+    known: Arc<RwLock<Known>>,
+) {
+    let prefix = storage::prefix(namespaces, None);
+    loop {
+        let page = match store.list(&prefix, "", 0, 0).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(%error, "listing namespaces for the namespace cache");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let Ok((backlog, mut events)) = feed.subscribe(page.revision) else {
+            // The feed no longer holds the list's revision: list again.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        {
+            let mut known = known.write().unwrap_or_else(|p| p.into_inner());
+            known.names = page
+                .items
+                .iter()
+                .filter_map(|(key, _)| key.strip_prefix(&prefix).map(String::from))
+                .collect();
+            for event in &backlog {
+                known.apply(&prefix, event);
+            }
+            known.synced = true;
+        }
+        loop {
+            match events.recv().await {
+                Ok(FeedMessage::Event(event)) => {
+                    let mut known = known.write().unwrap_or_else(|p| p.into_inner());
+                    known.apply(&prefix, &event);
+                }
+                // Missed events, or history lost: what is known may be wrong.
+                Ok(FeedMessage::Expired) | Err(RecvError::Lagged(_)) => break,
+                Err(RecvError::Closed) => return,
+            }
+        }
+        known.write().unwrap_or_else(|p| p.into_inner()).synced = false;
+    }
+}
+// ANCHOR_END: follow
+
+impl Known {
+    fn exists(&self, namespace: &str) -> bool {
+        self.synced && self.names.contains(namespace) && !self.doubted.contains(namespace)
+    }
+
+    /// One change to a namespace's key: created or updated (it exists), or
+    /// deleted (and no longer doubted: the delete has happened).
+    fn apply(&mut self, prefix: &str, event: &StoredEvent) {
+        let Some(name) = event.key.strip_prefix(prefix) else {
+            return;
+        };
+        match event.object {
+            Some(_) => {
+                self.names.insert(name.to_string());
+            }
+            None => {
+                self.names.remove(name);
+                self.doubted.remove(name);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(key: &str, exists: bool) -> StoredEvent {
+        StoredEvent {
+            revision: 1,
+            key: key.into(),
+            object: exists.then(|| serde_json::json!({})),
+            previous: None,
+        }
+    }
+
+    const PREFIX: &str = "/registry/core/namespaces/";
+
+    fn synced() -> Known {
+        Known {
+            synced: true,
+            ..Known::default()
+        }
+    }
+
+    #[test]
+    fn puts_add_and_deletes_remove() {
+        let mut known = synced();
+        known.apply(PREFIX, &event("/registry/core/namespaces/a", true));
+        known.apply(PREFIX, &event("/registry/core/namespaces/b", true));
+        known.apply(PREFIX, &event("/registry/core/namespaces/a", false));
+        known.apply(PREFIX, &event("/registry/core/pods/x/y", true));
+        assert_eq!(known.names, HashSet::from(["b".to_string()]));
+        assert!(known.exists("b") && !known.exists("a"));
+    }
+
+    /// CI once created a namespace, deleted it and created in it at once:
+    /// the namespace's ADDED event reached the cache after the delete had
+    /// begun, and the create was let through.
+    #[test]
+    fn a_namespace_being_deleted_is_doubted_until_its_delete_event() {
+        let mut known = synced();
+        known.doubted.insert("fresh".into());
+        known.apply(PREFIX, &event("/registry/core/namespaces/fresh", true));
+        assert!(!known.exists("fresh"), "a late ADDED does not vouch for it");
+        known.apply(PREFIX, &event("/registry/core/namespaces/fresh", false));
+        known.apply(PREFIX, &event("/registry/core/namespaces/fresh", true));
+        assert!(known.exists("fresh"), "made again after the delete");
+    }
+}

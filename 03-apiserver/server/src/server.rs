@@ -1,0 +1,457 @@
+//! The HTTP server: routes, authentication, body limits, start-up.
+//!
+//! Routing is deliberately thin: every path under `/api` and `/apis` goes to
+//! [`handlers::dispatch`], which parses the Kubernetes path shape itself
+//! (axum's router cannot express "`/namespaces/x/status` is a subresource
+//! but `/namespaces/x/pods` a collection"). Everything else is a handful of
+//! fixed endpoints: health, version, metrics, discovery roots.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::handlers::{self, ApiRequest};
+use crate::metrics::Metrics;
+use crate::namespace_lifecycle::NamespaceCache;
+use crate::status::ApiError;
+use crate::storage::{self, StorageError, Store};
+use crate::watch::{WatchHub, WatchLimits};
+use orc_client::resources::lookup;
+
+/// Request bodies above this are refused with 413. Kubernetes' limit is
+/// 3 MiB too: etcd refuses values above about 1.5 MiB anyway, and a bigger
+/// body is far more likely a mistake (or an attack) than an object.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// The namespaces every cluster has; created at start-up when missing.
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Everything `run` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// etcd client URL, e.g. `http://127.0.0.1:2379`.
+    pub etcd: String,
+    /// Where to listen, e.g. `127.0.0.1:6443` (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// A file of bearer tokens, one per line (`token[,user,uid]`, the
+    /// format of Kubernetes' `--token-auth-file`). None: no authentication.
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// A file holding a 64-hex-digit AES-256 key: Secrets are then
+    /// encrypted at rest. The file's stem names the key in stored values.
+    pub encryption_key_file: Option<PathBuf>,
+    /// How often a watch with `allowWatchBookmarks` gets a bookmark.
+    pub bookmark_interval: Duration,
+    /// Watch history and fan-out sizes.
+    pub watch: WatchLimits,
+}
+
+impl Config {
+    /// A configuration with Kubernetes-like defaults.
+    pub fn new(etcd: impl Into<String>, listen: SocketAddr) -> Config {
+        Config {
+            etcd: etcd.into(),
+            listen,
+            token_file: None,
+            encryption_key_file: None,
+            tls: None,
+            bookmark_interval: Duration::from_secs(60),
+            watch: WatchLimits::default(),
+        }
+    }
+}
+
+/// The API server's security options as command-line flags, shared by
+/// `orc-apiserver` and `orc server` (named as kube-apiserver names them).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SecurityFlags {
+    /// Bearer tokens, one per line (`token[,user,uid]`). Without it, no
+    /// authentication. (kubectl sends tokens only over https.)
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate chain to serve HTTPS with (needs --tls-private-key-file).
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
+    #[arg(long)]
+    pub encryption_key_file: Option<PathBuf>,
+}
+
+impl SecurityFlags {
+    /// `config` with these options set.
+    pub fn apply(&self, mut config: Config) -> Config {
+        config.token_file = self.token_file.clone();
+        config.encryption_key_file = self.encryption_key_file.clone();
+        config.tls = self
+            .tls_cert_file
+            .clone()
+            .zip(self.tls_private_key_file.clone());
+        config
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// etcd unreachable or failing.
+    #[error("etcd at {endpoint}: {source}")]
+    Etcd {
+        endpoint: String,
+        source: StorageError,
+    },
+    /// The token file could not be read.
+    #[error("reading token file {path}: {source}")]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The encryption key file could not be read or is malformed.
+    #[error("encryption key file {path}: {message}")]
+    EncryptionKey { path: PathBuf, message: String },
+    /// The certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    /// The listen address could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// etcd.
+    pub store: Store,
+    /// The shared watches.
+    pub hub: WatchHub,
+    /// Which namespaces exist, for creates (see `namespace_lifecycle.rs`).
+    pub namespaces: NamespaceCache,
+    /// Request counters.
+    pub metrics: Metrics,
+    /// Accepted bearer tokens; `None` disables authentication.
+    pub tokens: Option<HashSet<String>>,
+    /// See [`Config::bookmark_interval`].
+    pub bookmark_interval: Duration,
+}
+
+/// A bound server, not yet serving: tests read its address first.
+pub struct Server {
+    listener: TcpListener,
+    /// Set when serving HTTPS.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<AppState>,
+}
+
+/// Reads a token file: the first comma-separated field of each non-empty,
+/// non-comment line, in file order (collect into a set to check requests,
+/// into a `Vec` to find the first).
+pub fn read_tokens<C: FromIterator<String>>(text: &str) -> C {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split(',').next())
+        .map(|t| t.trim().to_string())
+        .collect()
+}
+
+impl Server {
+    /// Connects to etcd, creates the system namespaces, binds the address.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let etcd_error = |source| ServerError::Etcd {
+            endpoint: config.etcd.clone(),
+            source,
+        };
+        let mut store = Store::connect(&config.etcd).await.map_err(etcd_error)?;
+        if let Some(path) = &config.encryption_key_file {
+            let key_error = |message: String| ServerError::EncryptionKey {
+                path: path.clone(),
+                message,
+            };
+            let hex = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("key");
+            let cipher = crate::encryption::Cipher::from_hex(name, &hex)
+                .map_err(|e| key_error(e.to_string()))?;
+            store = store.with_cipher(cipher);
+        }
+        ensure_namespaces(&store).await.map_err(etcd_error)?;
+        let tokens = match &config.token_file {
+            None => None,
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ServerError::TokenFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+                Some(read_tokens(&text))
+            }
+        };
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let hub = WatchHub::new(store.clone(), config.watch);
+        let namespaces =
+            lookup("", "v1", "namespaces").expect("the resource table serves namespaces");
+        let feed = hub
+            .feed(&storage::prefix(namespaces, None))
+            .await
+            .map_err(|e| etcd_error(StorageError::Etcd(e)))?;
+        let state = Arc::new(AppState {
+            namespaces: NamespaceCache::start(store.clone(), namespaces, feed),
+            hub,
+            store,
+            metrics: Metrics::default(),
+            tokens,
+            bookmark_interval: config.bookmark_interval,
+        });
+        Ok(Server {
+            listener,
+            tls,
+            state,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until the task is dropped or the listener fails.
+    pub async fn serve(self) -> std::io::Result<()> {
+        let addr = self.listener.local_addr().ok();
+        let app = router(self.state);
+        match self.tls {
+            Some(acceptor) => {
+                tracing::info!(?addr, "orc-apiserver serving HTTPS");
+                let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
+                axum::serve(listener, app).await
+            }
+            None => {
+                tracing::info!(?addr, "orc-apiserver serving plain HTTP");
+                let listener = self.listener.tap_io(no_delay);
+                axum::serve(listener, app).await
+            }
+        }
+    }
+}
+
+/// Turns Nagle's algorithm off for a client connection: an answer is
+/// written when it is ready, not held back to be merged with more bytes
+/// (Go's net/http, and so kube-apiserver, do the same by default).
+pub fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::debug!(%error, "setting TCP_NODELAY");
+    }
+}
+
+/// Binds and serves `config` until an error: the entry the `orc` binary composes.
+pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let server = Server::bind(config).await?;
+    server.serve().await?;
+    Ok(())
+}
+
+/// Creates the system namespaces that do not exist yet.
+async fn ensure_namespaces(store: &Store) -> Result<(), StorageError> {
+    let Some(namespaces) = lookup("", "v1", "namespaces") else {
+        return Ok(());
+    };
+    for name in SYSTEM_NAMESPACES {
+        let obj = json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "uid": crate::meta::new_uid(),
+                "generation": 1,
+                "creationTimestamp": orc_client::time::format(jiff::Timestamp::now()),
+                "labels": {"kubernetes.io/metadata.name": name},
+            },
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        });
+        match store
+            .create(&storage::key(namespaces, None, name), obj, None)
+            .await
+        {
+            Ok(_) | Err(StorageError::AlreadyExists) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+// ANCHOR: router
+/// All routes. Health and version are open, as Kubernetes' default RBAC
+/// leaves them to anonymous users; everything else needs a token when a
+/// token file is configured.
+pub fn router(state: Arc<AppState>) -> Router {
+    let open = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route(
+            "/version",
+            get(|| async { axum::Json(crate::discovery::version()) }),
+        );
+    let api = Router::new()
+        .route(
+            "/api",
+            get(|| async { axum::Json(crate::discovery::core_versions()) }),
+        )
+        .route(
+            "/apis",
+            get(|| async { axum::Json(crate::discovery::group_list()) }),
+        )
+        .route("/api/{*rest}", axum::routing::any(api_core))
+        .route("/apis/{*rest}", axum::routing::any(api_groups))
+        .route(
+            "/openapi/v3",
+            get(|| async { axum::Json(crate::openapi::index()) }),
+        )
+        .route("/openapi/v3/{*rest}", get(openapi_document))
+        .route(
+            "/metrics",
+            get(|State(s): State<Arc<AppState>>| async move { s.metrics.render() }),
+        )
+        .fallback(|| async {
+            ApiError::NotFound(crate::status::Target {
+                kind: "path".into(),
+                ..Default::default()
+            })
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ));
+    open.merge(api).with_state(state)
+}
+// ANCHOR_END: router
+
+/// One group version's OpenAPI document, or 404.
+async fn openapi_document(axum::extract::Path(rest): axum::extract::Path<String>) -> Response {
+    match crate::openapi::document(rest.trim_matches('/')) {
+        Some(doc) => axum::Json(doc).into_response(),
+        None => ApiError::NotFound(crate::status::Target {
+            kind: "openapi".into(),
+            name: rest,
+            ..Default::default()
+        })
+        .into_response(),
+    }
+}
+
+/// Ready when etcd answers.
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.current_revision().await {
+        Ok(_) => "ok".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("etcd: {e}")).into_response(),
+    }
+}
+
+// ANCHOR: authenticate
+/// Bearer-token authentication: `Authorization: Bearer <token>` must name a
+/// token from the token file, or the answer is a 401 Status.
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(tokens) = &state.tokens {
+        let presented = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !presented.is_some_and(|t| tokens.contains(t)) {
+            return ApiError::Unauthorized.into_response();
+        }
+    }
+    next.run(request).await
+}
+// ANCHOR_END: authenticate
+
+async fn api_core(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    api(state, true, request).await
+}
+
+async fn api_groups(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    api(state, false, request).await
+}
+
+/// Reads the body (up to [`MAX_BODY`]) and the query, then dispatches.
+async fn api(state: Arc<AppState>, core: bool, request: Request) -> Response {
+    let (parts, body): (_, Body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => return ApiError::TooLarge(MAX_BODY).into_response(),
+    };
+    let query = query_pairs(parts.uri.query());
+    let prefix = if core { "/api" } else { "/apis" };
+    let path = parts
+        .uri
+        .path()
+        .strip_prefix(prefix)
+        .unwrap_or("")
+        .to_string();
+    let request = ApiRequest {
+        method: parts.method,
+        query,
+        headers: parts.headers,
+        body,
+    };
+    handlers::dispatch(state, core, &path, request).await
+}
+
+/// The query's `key=value` pairs, `%XX` and `+` decoded
+/// (`application/x-www-form-urlencoded`, as Go's `url.ParseQuery` reads
+/// it); a repeated key keeps its last value.
+fn query_pairs(query: Option<&str>) -> HashMap<String, String> {
+    let query = query.unwrap_or("").as_bytes();
+    form_urlencoded::parse(query).into_owned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_use_the_first_csv_field() {
+        let tokens: Vec<String> = read_tokens("# comment\nabc,admin,1\n\n  def \n");
+        assert_eq!(tokens, ["abc", "def"]);
+    }
+
+    #[test]
+    fn query_components_are_decoded() {
+        let query = query_pairs(Some("labelSelector=app%3Dweb%2Cenv+in&watch=1"));
+        assert_eq!(query["labelSelector"], "app=web,env in");
+        assert_eq!(query["watch"], "1");
+        assert!(query_pairs(None).is_empty());
+    }
+}
