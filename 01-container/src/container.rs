@@ -419,10 +419,10 @@ impl Runtime {
     }
 }
 
-/// Refuse to clone or fork from a multi-threaded process (DESIGN.md,
-/// decision 4). The child of a threaded process gets only the calling
-/// thread: a lock another thread held (in the allocator, in a logger) stays
-/// locked forever in the child, and `setns` into a mount or user namespace
+/// Architecture invariant: no clone or fork from a multi-threaded process.
+/// The child of a threaded process gets only the calling thread: a lock
+/// another thread held (in the allocator, in a logger) stays locked forever
+/// in the child, and `setns` into a mount or user namespace
 /// fails outright. A threaded program, such as an async node agent, should
 /// run the `orc-container` binary instead.
 pub(crate) fn require_single_thread(what: &str) -> Result<()> {

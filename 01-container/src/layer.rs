@@ -9,7 +9,7 @@
 //! - `dir/.wh..wh..opq` (opaque whiteout): everything lower layers put in
 //!   `dir` is hidden; only this layer's entries in `dir` remain.
 //!
-//! The `tar` crate knows nothing of this (DESIGN.md, crate notes), so
+//! The `tar` crate knows nothing of this, so
 //! [`unpack_layer`] applies the markers itself while extracting layers one
 //! after the other into the same directory. The markers themselves never
 //! appear in the result. This flattens layers into one directory (what a

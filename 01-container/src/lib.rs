@@ -12,8 +12,10 @@
 //! `create` command clones a child into new namespaces; the child re-executes
 //! this binary as `init`, configures the container from the inside, and
 //! waits on a fifo until `start`. [`Runtime::create`] and [`Runtime::exec`]
-//! refuse to run in a multi-threaded process (DESIGN.md, decision 4): the
-//! node agent of later chapters, an async program, runs the CLI instead.
+//! refuse to run in a multi-threaded process (an architecture invariant:
+//! a forked child of a threaded process gets only the calling thread, and
+//! a lock another thread held stays locked forever): the node agent of
+//! later chapters, an async program, runs the CLI instead.
 //!
 //! ## Layout
 //!
@@ -37,7 +39,7 @@
 //!
 //! Images:
 //! - [`layer`]: unpacking a layer tarball with OCI whiteouts
-//!   ([`layer::unpack_layer`]), the base of a future image store.
+//!   ([`layer::unpack_layer`]), on which the image store builds.
 //! - [`image`]: the image store: import, pull, overlayfs roots, image → bundle.
 //!
 //! The lifecycle:

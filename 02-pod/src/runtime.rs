@@ -2,7 +2,8 @@
 //!
 //! The kubelet never forks containers itself: it talks to a runtime over
 //! CRI, which runs runc. orc's agent is a multi-threaded tokio process, and
-//! forking namespaced children from one is unsafe (DESIGN.md, decision 4),
+//! forking namespaced children from one is unsafe (the architecture
+//! invariant "no fork or unshare from a multi-threaded process"),
 //! so it runs the `orc-container` binary for everything that changes a
 //! container: `create`/`start` through the [`shim`](crate::shim), `kill`,
 //! `delete` and `exec` directly. Only reading state (`list`) uses the

@@ -14,7 +14,8 @@
 //!
 //! It is started in its own session, so an agent that stops or restarts
 //! leaves its containers, and their exit codes, intact. It is single-threaded
-//! plain Rust (no tokio), so it may fork and wait freely (DESIGN.md, decision 4).
+//! plain Rust (no tokio), so it may fork and wait freely (the architecture
+//! invariant "no fork or unshare from a multi-threaded process").
 //! `orc-agent shim ...` runs [`run`]; the agent starts it with
 //! [`RuntimeClient::start_container`](crate::runtime::RuntimeClient::start_container).
 

@@ -9,6 +9,10 @@
 //! whole current state, never at "what just changed") and idempotent (the
 //! same state twice gives the same actions, so a retry is always safe).
 //!
+//! Architecture invariant: controllers meet other components only at the
+//! API. This crate links orc-client, never orc-apiserver (its tests start a
+//! real API server as a dev-dependency).
+//!
 //! ## Layout
 //!
 //! - [`garbage_collector`]: the first controller of the chapter. It follows

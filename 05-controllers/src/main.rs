@@ -6,7 +6,8 @@
 
 use clap::Parser;
 
-/// orc's controllers (the garbage collector) against one API server.
+/// orc's controllers (the garbage collector, ReplicaSets, Deployments)
+/// against one API server.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {

@@ -11,6 +11,9 @@
 //! it can run anywhere the API server is reachable, which is what lets a
 //! student replace any one component with their own.
 //!
+//! Architecture invariant: orc-client links no server part (etcd-client,
+//! axum, aes-gcm, tokio-rustls); `testkit/tests/architecture.rs` checks it.
+//!
 //! ## Layout
 //!
 //! - [`client`]: [`Client`], the verbs over HTTP (get, list, create,

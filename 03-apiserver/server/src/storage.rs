@@ -16,6 +16,10 @@
 //!
 //! Keys are `/registry/<group or core>/<plural>/<namespace>/<name>` and the
 //! values plain JSON, so `etcdctl get --prefix /registry` shows everything.
+//!
+//! Architecture invariant: this module is the only place in orc that talks
+//! to etcd. Every other component reads and writes objects through the API,
+//! where validation, admission and watch happen.
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use std::sync::Arc;
