@@ -40,6 +40,7 @@
 //! The chapter's section "Two encodings" tells the story.
 
 pub mod decode;
+pub mod descriptor;
 pub mod envelope;
 pub mod message;
 pub mod path;
