@@ -481,76 +481,12 @@ mod tests {
 
     use super::*;
     use crate::protobuf::schema::{self, DESCRIPTOR_SET};
-    use crate::protobuf::tests::{push_len, push_varint};
+    use crate::protobuf::tests::{
+        BOOL, BYTES, Go, INT32, INT64, MESSAGE, STRING, field_descriptor, message_descriptor,
+        push_len, push_varint, push_varint_field,
+    };
 
-    /// How a test field is declared: the gogoproto options go-to-protobuf
-    /// would write for the Go field.
-    #[derive(Clone, Copy, PartialEq)]
-    enum Go {
-        /// A value field: `(gogoproto.nullable) = false`.
-        Value,
-        /// A pointer field: no option.
-        Pointer,
-        /// A slice or map: `repeated`.
-        Repeated,
-        /// An embedded struct, listed as inline: a value named after its type.
-        Embedded(&'static str),
-    }
-
-    const STRING: u64 = 9;
-    const BYTES: u64 = 12;
-    const INT32: u64 = 5;
-    const INT64: u64 = 3;
-    const BOOL: u64 = 8;
-    const MESSAGE: u64 = 11;
     const META: &str = ".k8s.io.apimachinery.pkg.apis.meta.v1";
-
-    fn varint_field(out: &mut Vec<u8>, number: u64, v: u64) {
-        push_varint(out, number << 3);
-        push_varint(out, v);
-    }
-
-    /// A `FieldDescriptorProto`.
-    fn field(name: &str, number: u64, ty: u64, type_name: &str, go: Go) -> Vec<u8> {
-        let mut f = Vec::new();
-        push_len(&mut f, 1, name.as_bytes());
-        varint_field(&mut f, 3, number);
-        varint_field(&mut f, 4, if go == Go::Repeated { 3 } else { 1 });
-        varint_field(&mut f, 5, ty);
-        push_len(&mut f, 6, type_name.as_bytes());
-        let mut options = Vec::new();
-        if matches!(go, Go::Value | Go::Embedded(_)) {
-            varint_field(&mut options, 65001, 0);
-        }
-        if let Go::Embedded(go_name) = go {
-            push_len(&mut options, 65004, go_name.as_bytes());
-        }
-        push_len(&mut f, 8, &options);
-        f
-    }
-
-    /// A `DescriptorProto`.
-    fn message_type(
-        name: &str,
-        fields: &[Vec<u8>],
-        nested: &[Vec<u8>],
-        map_entry: bool,
-    ) -> Vec<u8> {
-        let mut m = Vec::new();
-        push_len(&mut m, 1, name.as_bytes());
-        for f in fields {
-            push_len(&mut m, 2, f);
-        }
-        for n in nested {
-            push_len(&mut m, 3, n);
-        }
-        if map_entry {
-            let mut options = Vec::new();
-            varint_field(&mut options, 7, 1);
-            push_len(&mut m, 7, &options);
-        }
-        m
-    }
 
     /// Kubernetes' messages (for `Time`, `Quantity`, `IntOrString`) plus
     /// a package `test` with `Inner` and `Test`, a field of every kind and
@@ -558,54 +494,54 @@ mod tests {
     fn schema() -> &'static Schema {
         static SCHEMA: OnceLock<Schema> = OnceLock::new();
         SCHEMA.get_or_init(|| {
-            let inner = message_type(
+            let inner = message_descriptor(
                 "Inner",
                 &[
-                    field("name", 1, STRING, "", Go::Value),
-                    field("n", 2, INT32, "", Go::Value),
+                    field_descriptor("name", 1, STRING, "", Go::Value),
+                    field_descriptor("n", 2, INT32, "", Go::Value),
                 ],
                 &[],
                 false,
             );
-            let entry = message_type(
+            let entry = message_descriptor(
                 "MEntry",
                 &[
-                    field("key", 1, STRING, "", Go::Pointer),
-                    field("value", 2, STRING, "", Go::Pointer),
+                    field_descriptor("key", 1, STRING, "", Go::Pointer),
+                    field_descriptor("value", 2, STRING, "", Go::Pointer),
                 ],
                 &[],
                 true,
             );
-            let test = message_type(
+            let test = message_descriptor(
                 "Test",
                 &[
-                    field("s", 1, STRING, "", Go::Value),
-                    field("b", 2, BYTES, "", Go::Value),
-                    field("i", 3, INT32, "", Go::Value),
-                    field("l", 4, INT64, "", Go::Value),
-                    field("t", 5, BOOL, "", Go::Value),
-                    field("p", 6, INT32, "", Go::Pointer),
-                    field("time", 7, MESSAGE, &format!("{META}.Time"), Go::Value),
-                    field("micro", 8, MESSAGE, &format!("{META}.MicroTime"), Go::Value),
-                    field(
+                    field_descriptor("s", 1, STRING, "", Go::Value),
+                    field_descriptor("b", 2, BYTES, "", Go::Value),
+                    field_descriptor("i", 3, INT32, "", Go::Value),
+                    field_descriptor("l", 4, INT64, "", Go::Value),
+                    field_descriptor("t", 5, BOOL, "", Go::Value),
+                    field_descriptor("p", 6, INT32, "", Go::Pointer),
+                    field_descriptor("time", 7, MESSAGE, &format!("{META}.Time"), Go::Value),
+                    field_descriptor("micro", 8, MESSAGE, &format!("{META}.MicroTime"), Go::Value),
+                    field_descriptor(
                         "q",
                         9,
                         MESSAGE,
                         ".k8s.io.apimachinery.pkg.api.resource.Quantity",
                         Go::Value,
                     ),
-                    field(
+                    field_descriptor(
                         "ios",
                         10,
                         MESSAGE,
                         ".k8s.io.apimachinery.pkg.util.intstr.IntOrString",
                         Go::Value,
                     ),
-                    field("nums", 11, INT64, "", Go::Repeated),
-                    field("m", 12, MESSAGE, ".test.Test.MEntry", Go::Repeated),
-                    field("inner", 13, MESSAGE, ".test.Inner", Go::Embedded("Inner")),
-                    field("msg", 14, MESSAGE, ".test.Inner", Go::Value),
-                    field("names", 15, STRING, "", Go::Repeated),
+                    field_descriptor("nums", 11, INT64, "", Go::Repeated),
+                    field_descriptor("m", 12, MESSAGE, ".test.Test.MEntry", Go::Repeated),
+                    field_descriptor("inner", 13, MESSAGE, ".test.Inner", Go::Embedded("Inner")),
+                    field_descriptor("msg", 14, MESSAGE, ".test.Inner", Go::Value),
+                    field_descriptor("names", 15, STRING, "", Go::Repeated),
                 ],
                 &[entry],
                 false,
@@ -634,9 +570,9 @@ mod tests {
         let mut b = Vec::new();
         push_len(&mut b, 1, b"hi");
         push_len(&mut b, 2, &[0x00, 0xff]);
-        varint_field(&mut b, 3, (-7i64) as u64); // int32 -7: ten bytes
-        varint_field(&mut b, 4, 1 << 40);
-        varint_field(&mut b, 5, 1);
+        push_varint_field(&mut b, 3, (-7i64) as u64); // int32 -7: ten bytes
+        push_varint_field(&mut b, 4, 1 << 40);
+        push_varint_field(&mut b, 5, 1);
         assert_eq!(
             decoded(&b),
             json!({"s": "hi", "b": "AP8=", "i": -7, "l": 1_099_511_627_776_i64, "t": true})
@@ -647,17 +583,17 @@ mod tests {
     fn zero_values_drop_but_zero_pointers_stay() {
         let mut b = Vec::new();
         push_len(&mut b, 1, b"");
-        varint_field(&mut b, 3, 0);
-        varint_field(&mut b, 5, 0);
-        varint_field(&mut b, 6, 0);
+        push_varint_field(&mut b, 3, 0);
+        push_varint_field(&mut b, 5, 0);
+        push_varint_field(&mut b, 6, 0);
         assert_eq!(decoded(&b), json!({"p": 0}));
     }
 
     #[test]
     fn times() {
         let mut stamp = Vec::new();
-        varint_field(&mut stamp, 1, 1_700_000_000);
-        varint_field(&mut stamp, 2, 5_000_000);
+        push_varint_field(&mut stamp, 1, 1_700_000_000);
+        push_varint_field(&mut stamp, 2, 5_000_000);
         let mut b = Vec::new();
         push_len(&mut b, 7, &stamp);
         push_len(&mut b, 8, &stamp);
@@ -671,7 +607,7 @@ mod tests {
         assert_eq!(decoded(&zero), json!({"time": null}));
         let mut before_1970 = Vec::new();
         let mut negative = Vec::new();
-        varint_field(&mut negative, 1, (-1i64) as u64);
+        push_varint_field(&mut negative, 1, (-1i64) as u64);
         push_len(&mut before_1970, 7, &negative);
         let err = message(schema(), test_message(), &before_1970, 0, &Path::Root("")).unwrap_err();
         assert_eq!(err.what, "a time before 1970 (-1 seconds)");
@@ -683,14 +619,14 @@ mod tests {
         let mut q = Vec::new();
         push_len(&mut q, 1, b"500m");
         let mut port_name = Vec::new();
-        varint_field(&mut port_name, 1, 1);
+        push_varint_field(&mut port_name, 1, 1);
         push_len(&mut port_name, 3, b"http");
         let mut b = Vec::new();
         push_len(&mut b, 9, &q);
         push_len(&mut b, 10, &port_name);
         assert_eq!(decoded(&b), json!({"q": "500m", "ios": "http"}));
         let mut port_number = Vec::new();
-        varint_field(&mut port_number, 2, 8080);
+        push_varint_field(&mut port_number, 2, 8080);
         let mut b = Vec::new();
         push_len(&mut b, 9, b"");
         push_len(&mut b, 10, &port_number);
@@ -700,7 +636,7 @@ mod tests {
     #[test]
     fn lists_plain_and_packed() {
         let mut b = Vec::new();
-        varint_field(&mut b, 11, 1);
+        push_varint_field(&mut b, 11, 1);
         let mut packed = Vec::new();
         push_varint(&mut packed, 2);
         push_varint(&mut packed, 300);
@@ -731,7 +667,7 @@ mod tests {
         let mut inner = Vec::new();
         push_len(&mut inner, 1, b"cfg");
         let mut n = Vec::new();
-        varint_field(&mut n, 2, 3);
+        push_varint_field(&mut n, 2, 3);
         let mut b = Vec::new();
         push_len(&mut b, 13, &inner);
         push_len(&mut b, 14, &inner);
@@ -752,7 +688,7 @@ mod tests {
             "a string that is not UTF-8 at byte 105 (in spec.msg.name)"
         );
         let mut b = Vec::new();
-        varint_field(&mut b, 1, 5);
+        push_varint_field(&mut b, 1, 5);
         let err = message(schema(), test_message(), &b, 0, &Path::Root("")).unwrap_err();
         assert_eq!(
             err.to_string(),

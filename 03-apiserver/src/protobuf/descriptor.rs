@@ -271,49 +271,40 @@ fn text(bytes: &[u8], at: usize) -> Result<String, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protobuf::tests::{push_len, push_varint};
-
-    fn varint_field(out: &mut Vec<u8>, number: u64, v: u64) {
-        push_varint(out, number << 3);
-        push_varint(out, v);
-    }
+    use crate::protobuf::tests::{
+        Go, INT32, MESSAGE, STRING, field_descriptor, message_descriptor, push_len,
+    };
 
     #[test]
     fn reads_packages_nesting_labels_types_and_gogo_options() {
-        // message Outer { map<string, string> tags = 1 [(gogoproto.customname) = "Tags"];
-        //                 optional int32 n = 2 [(gogoproto.nullable) = false]; }
-        let mut entry = Vec::new();
-        push_len(&mut entry, 1, b"TagsEntry");
-        let mut options = Vec::new();
-        varint_field(&mut options, 7, 1);
-        push_len(&mut entry, 7, &options);
-
-        let mut tags = Vec::new();
-        push_len(&mut tags, 1, b"tags");
-        varint_field(&mut tags, 3, 1);
-        varint_field(&mut tags, 4, LABEL_REPEATED);
-        varint_field(&mut tags, 5, 11);
-        push_len(&mut tags, 6, b".p.Outer.TagsEntry");
-        let mut options = Vec::new();
-        push_len(&mut options, GOGO_CUSTOMNAME, b"Tags");
-        push_len(&mut tags, 8, &options);
-
-        let mut n = Vec::new();
-        push_len(&mut n, 1, b"n");
-        varint_field(&mut n, 3, 2);
-        varint_field(&mut n, 4, 1);
-        varint_field(&mut n, 5, 5);
-        let mut options = Vec::new();
-        varint_field(&mut options, GOGO_NULLABLE, 0);
-        push_len(&mut n, 8, &options);
+        // message Outer {
+        //   map<string, string> tags = 1;
+        //   optional int32 n = 2 [(gogoproto.nullable) = false];
+        //   optional Inner inner = 3 [(gogoproto.nullable) = false, (gogoproto.customname) = "Inner"];
+        //   message Inner {}
+        // }
+        let entry = message_descriptor(
+            "TagsEntry",
+            &[
+                field_descriptor("key", 1, STRING, "", Go::Pointer),
+                field_descriptor("value", 2, STRING, "", Go::Pointer),
+            ],
+            &[],
+            true,
+        );
+        let mut n = field_descriptor("n", 2, INT32, "", Go::Value);
         // json_name (10): a field orc does not read, stepped over.
         push_len(&mut n, 10, b"n");
-
-        let mut outer = Vec::new();
-        push_len(&mut outer, 1, b"Outer");
-        push_len(&mut outer, 2, &tags);
-        push_len(&mut outer, 2, &n);
-        push_len(&mut outer, 3, &entry);
+        let outer = message_descriptor(
+            "Outer",
+            &[
+                field_descriptor("tags", 1, MESSAGE, ".p.Outer.TagsEntry", Go::Repeated),
+                n,
+                field_descriptor("inner", 3, MESSAGE, ".p.Outer.Inner", Go::Embedded("Inner")),
+            ],
+            &[entry, message_descriptor("Inner", &[], &[], false)],
+            false,
+        );
         let mut file = Vec::new();
         push_len(&mut file, 1, b"p.proto");
         push_len(&mut file, 4, &outer);
@@ -323,22 +314,25 @@ mod tests {
 
         let messages = read_set(&set).unwrap();
         let names: Vec<_> = messages.iter().map(|m| m.full_name.as_str()).collect();
-        assert_eq!(names, ["p.Outer.TagsEntry", "p.Outer"]);
+        assert_eq!(names, ["p.Outer.TagsEntry", "p.Outer.Inner", "p.Outer"]);
         assert!(messages[0].map_entry);
-        let outer = &messages[1];
+        let outer = &messages[2];
         assert!(!outer.map_entry);
-        let (tags, n) = (&outer.fields[0], &outer.fields[1]);
+        let [tags, n, inner] = &outer.fields[..] else {
+            panic!("{:?}", outer.fields)
+        };
         assert_eq!(
             (tags.number, tags.repeated, tags.ty),
             (1, true, ProtoType::Message)
         );
         assert_eq!(tags.type_name, ".p.Outer.TagsEntry");
-        assert_eq!(
-            (tags.nullable, tags.go_name.as_deref()),
-            (true, Some("Tags"))
-        );
+        assert_eq!((tags.nullable, tags.go_name.as_deref()), (true, None));
         assert_eq!((n.number, n.repeated, n.ty), (2, false, ProtoType::Int32));
         assert_eq!((n.nullable, n.go_name.as_deref()), (false, None));
+        assert_eq!(
+            (inner.nullable, inner.go_name.as_deref()),
+            (false, Some("Inner"))
+        );
     }
 
     #[test]

@@ -37,6 +37,78 @@ pub fn push_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Appends a varint field.
+pub fn push_varint_field(out: &mut Vec<u8>, number: u64, v: u64) {
+    push_varint(out, number << 3);
+    push_varint(out, v);
+}
+
+/// `FieldDescriptorProto.Type` numbers, for writing test descriptors.
+pub const STRING: u64 = 9;
+pub const BYTES: u64 = 12;
+pub const INT32: u64 = 5;
+pub const INT64: u64 = 3;
+pub const BOOL: u64 = 8;
+pub const MESSAGE: u64 = 11;
+
+/// How a test field is declared: what go-to-protobuf would write for the
+/// Go field.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Go {
+    /// A value field: `(gogoproto.nullable) = false`.
+    Value,
+    /// A pointer field: no option.
+    Pointer,
+    /// A slice or map: `repeated`.
+    Repeated,
+    /// An embedded struct: a value whose Go name (`customname`) is its type's.
+    Embedded(&'static str),
+}
+
+/// A `FieldDescriptorProto`; `type_name` is empty for a scalar.
+pub fn field_descriptor(name: &str, number: u64, ty: u64, type_name: &str, go: Go) -> Vec<u8> {
+    let mut f = Vec::new();
+    push_len(&mut f, 1, name.as_bytes());
+    push_varint_field(&mut f, 3, number);
+    push_varint_field(&mut f, 4, if go == Go::Repeated { 3 } else { 1 });
+    push_varint_field(&mut f, 5, ty);
+    if !type_name.is_empty() {
+        push_len(&mut f, 6, type_name.as_bytes());
+    }
+    let mut options = Vec::new();
+    if matches!(go, Go::Value | Go::Embedded(_)) {
+        push_varint_field(&mut options, 65001, 0);
+    }
+    if let Go::Embedded(go_name) = go {
+        push_len(&mut options, 65004, go_name.as_bytes());
+    }
+    push_len(&mut f, 8, &options);
+    f
+}
+
+/// A `DescriptorProto`.
+pub fn message_descriptor(
+    name: &str,
+    fields: &[Vec<u8>],
+    nested: &[Vec<u8>],
+    map_entry: bool,
+) -> Vec<u8> {
+    let mut m = Vec::new();
+    push_len(&mut m, 1, name.as_bytes());
+    for f in fields {
+        push_len(&mut m, 2, f);
+    }
+    for n in nested {
+        push_len(&mut m, 3, n);
+    }
+    if map_entry {
+        let mut options = Vec::new();
+        push_varint_field(&mut options, 7, 1);
+        push_len(&mut m, 7, &options);
+    }
+    m
+}
+
 /// `k8s\0` + `runtime.Unknown{typeMeta, raw, contentEncoding, contentType}`,
 /// with every field written, as Kubernetes' marshaller does.
 pub fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
