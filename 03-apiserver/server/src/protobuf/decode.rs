@@ -1,16 +1,16 @@
-//! Protobuf bytes + a [`Message`] table → the JSON object a JSON client
-//! would have sent.
+//! Protobuf bytes + a [`Message`] of the [`Schema`] → the JSON object a
+//! JSON client would have sent.
 //!
 //! The walk is the same for every message: read a key, find the field by
 //! number, read the value its wire type announces, convert it by its
-//! [`Kind`], place it by its [`Shape`]. The conversions that are not
-//! one-to-one are the reason this file exists: Go value fields are always
-//! on the wire but zero scalars are left out of JSON (`omitempty`),
-//! `[]byte` becomes base64, `Time` becomes RFC 3339, `Quantity` and
-//! `IntOrString` lose their wrapper message, embedded structs merge into
-//! their parent.
+//! [`Kind`] (a nested message by its [`Form`]), place it by its [`Shape`].
+//! The conversions that are not one-to-one are the reason this file
+//! exists: Go value fields are always on the wire but zero scalars are
+//! left out of JSON (`omitempty`), `[]byte` becomes base64, `Time` becomes
+//! RFC 3339, `Quantity` and `IntOrString` lose their wrapper message,
+//! embedded structs merge into their parent.
 //!
-//! A field number orc's tables do not have is an error naming the number,
+//! A field number the message does not have is an error naming the number,
 //! the message and the field path. In JSON orc keeps an unknown field and
 //! warns; a protobuf field has no name to keep it under, and silently
 //! dropping it is the one thing orc promises never to do. The exception is
@@ -21,9 +21,8 @@
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use super::message::{Field, Kind, Message, Shape};
+use super::message::{Field, Form, Kind, Message, Schema, Shape};
 use super::path::Path;
-use super::types::meta;
 use super::wire::{Reader, WireError, WireType};
 
 /// A malformed or undecodable body: what, at which byte, in which field.
@@ -62,12 +61,13 @@ impl DecodeError {
 }
 
 // ANCHOR: message
-/// Decodes one message; `base` is the body offset of `bytes`, `path` the
-/// JSON path of the message (for errors).
+/// Decodes one message of `schema`; `base` is the body offset of `bytes`,
+/// `path` the JSON path of the message (for errors).
 pub fn message(
+    schema: &Schema,
+    msg: &Message,
     bytes: &[u8],
     base: usize,
-    msg: &'static Message,
     path: &Path,
 ) -> Result<Map<String, Value>, DecodeError> {
     let mut out = Map::new();
@@ -93,36 +93,36 @@ pub fn message(
                 ),
             ));
         };
-        let field_path = Path::Field(path, field.json);
+        let field_path = Path::Field(path, &field.json);
         // Numbers in a list may come packed into one length-delimited record.
-        let packed = field.shape == Shape::List && is_varint(&field.kind) && wire == WireType::Len;
+        let packed = field.shape == Shape::List && is_varint(field.kind) && wire == WireType::Len;
         if !packed {
-            expect(wire, wire_of(&field.kind), at, &field_path)?;
+            expect(wire, wire_of(field.kind), at, &field_path)?;
         }
         match field.shape {
             Shape::Value | Shape::Pointer => {
-                let value = value(&mut r, &field.kind, &field_path)?;
+                let value = value(schema, &mut r, field.kind, &field_path)?;
                 if field.shape == Shape::Value && is_zero_scalar(&value) {
-                    out.remove(field.json);
+                    out.remove(&field.json);
                 } else {
-                    merge_into(&mut out, field.json, value);
+                    merge_into(&mut out, &field.json, value);
                 }
             }
             Shape::List => {
                 let index = out
-                    .get(field.json)
+                    .get(&field.json)
                     .and_then(Value::as_array)
                     .map_or(0, Vec::len);
                 let item_path = Path::Index(&field_path, index);
-                let item = list_items(&mut r, packed, &field.kind, &item_path)?;
-                match out.entry(field.json).or_insert_with(|| json!([])) {
+                let item = list_items(schema, &mut r, packed, field.kind, &item_path)?;
+                match out.entry(&field.json).or_insert_with(|| json!([])) {
                     Value::Array(items) => items.extend(item),
                     _ => return Err(clash(at, &field_path)),
                 }
             }
             Shape::Map => {
-                let (key, value) = map_entry(&mut r, field, &field_path)?;
-                match out.entry(field.json).or_insert_with(|| json!({})) {
+                let (key, value) = map_entry(schema, &mut r, field, &field_path)?;
+                match out.entry(&field.json).or_insert_with(|| json!({})) {
                     Value::Object(entries) => {
                         entries.insert(key, value);
                     }
@@ -139,7 +139,7 @@ pub fn message(
                 };
                 let (bytes, at) = len_delimited(&mut r, &field_path)?;
                 // The embedded struct's fields belong to this object in JSON.
-                for (k, v) in message(bytes, at, inner, path)? {
+                for (k, v) in message(schema, &schema[inner], bytes, at, path)? {
                     merge_into(&mut out, &k, v);
                 }
             }
@@ -204,7 +204,7 @@ fn expect(wire: WireType, want: WireType, at: usize, path: &Path) -> Result<(), 
 }
 
 /// The wire type a value of `kind` travels as.
-fn wire_of(kind: &Kind) -> WireType {
+fn wire_of(kind: Kind) -> WireType {
     if is_varint(kind) {
         WireType::Varint
     } else {
@@ -218,13 +218,13 @@ fn len_delimited<'a>(r: &mut Reader<'a>, path: &Path) -> Result<(&'a [u8], usize
 }
 
 /// Whether a kind travels as a varint (and so may come packed in a list).
-fn is_varint(kind: &Kind) -> bool {
+fn is_varint(kind: Kind) -> bool {
     matches!(kind, Kind::I32 | Kind::I64 | Kind::Bool)
 }
 
 /// A varint as the JSON value of `kind`. Go writes an int32 as the 64-bit
 /// two's complement of its value, so truncating gives negatives back.
-fn number(raw: u64, kind: &Kind) -> Value {
+fn number(raw: u64, kind: Kind) -> Value {
     match kind {
         Kind::I32 => json!(raw as i32),
         Kind::Bool => json!(raw != 0),
@@ -233,30 +233,27 @@ fn number(raw: u64, kind: &Kind) -> Value {
 }
 
 /// One value of `kind` (its wire type already checked against the key).
-fn value(r: &mut Reader, kind: &Kind, path: &Path) -> Result<Value, DecodeError> {
+fn value(schema: &Schema, r: &mut Reader, kind: Kind, path: &Path) -> Result<Value, DecodeError> {
     if is_varint(kind) {
         let raw = r.varint().map_err(|e| DecodeError::wire(e, path))?;
         return Ok(number(raw, kind));
     }
     let (bytes, at) = len_delimited(r, path)?;
-    bytes_value(bytes, at, kind, path)
+    bytes_value(schema, bytes, at, kind, path)
 }
 
 /// A length-delimited value of `kind` as JSON.
-fn bytes_value(bytes: &[u8], at: usize, kind: &Kind, path: &Path) -> Result<Value, DecodeError> {
+fn bytes_value(
+    schema: &Schema,
+    bytes: &[u8],
+    at: usize,
+    kind: Kind,
+    path: &Path,
+) -> Result<Value, DecodeError> {
     Ok(match kind {
         Kind::Str => Value::String(utf8(bytes, at, path)?),
         Kind::Bytes => Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
-        Kind::Msg(msg) => Value::Object(message(bytes, at, msg, path)?),
-        Kind::Time => time(bytes, at, path, false)?,
-        Kind::MicroTime => time(bytes, at, path, true)?,
-        Kind::Quantity => {
-            // `{1: "500m"}`; a zero Quantity is "0" in JSON.
-            let inner = message(bytes, at, &meta::QUANTITY, path)?;
-            inner.get("string").cloned().unwrap_or_else(|| json!("0"))
-        }
-        Kind::IntOrString => int_or_string(bytes, at, path)?,
-        Kind::FieldsV1 => fields_v1(bytes, at, path)?,
+        Kind::Msg(id) => nested(schema, &schema[id], bytes, at, path)?,
         Kind::I32 | Kind::I64 | Kind::Bool => {
             return Err(DecodeError::new(
                 at,
@@ -266,6 +263,32 @@ fn bytes_value(bytes: &[u8], at: usize, kind: &Kind, path: &Path) -> Result<Valu
         }
     })
 }
+
+// ANCHOR: nested
+/// A nested message as JSON: an object of its fields, or, for the Go
+/// types with JSON marshallers of their own, what those write.
+fn nested(
+    schema: &Schema,
+    msg: &Message,
+    bytes: &[u8],
+    at: usize,
+    path: &Path,
+) -> Result<Value, DecodeError> {
+    let fields = || message(schema, msg, bytes, at, path);
+    Ok(match msg.form {
+        Form::Object => Value::Object(fields()?),
+        Form::Time => time(schema, msg, bytes, at, path, false)?,
+        Form::MicroTime => time(schema, msg, bytes, at, path, true)?,
+        // `{string: "500m"}`; a zero Quantity is "0" in JSON.
+        Form::Quantity => fields()?.remove("string").unwrap_or_else(|| json!("0")),
+        Form::IntOrString => int_or_string(fields()?, at, path)?,
+        // `[]string` under a name of its own: `{items: [...]}` → `[...]`.
+        Form::Items => fields()?.remove("items").unwrap_or_else(|| json!([])),
+        Form::FieldsV1 => raw_json(bytes, at, path, "FieldsV1", json!({}))?,
+        Form::RawExtension => raw_json(bytes, at, path, "RawExtension", Value::Null)?,
+    })
+}
+// ANCHOR_END: nested
 
 fn utf8(bytes: &[u8], at: usize, path: &Path) -> Result<String, DecodeError> {
     String::from_utf8(bytes.to_vec()).map_err(|e| {
@@ -281,13 +304,14 @@ fn utf8(bytes: &[u8], at: usize, path: &Path) -> Result<String, DecodeError> {
 /// packed into one length-delimited record. `path` names the first
 /// element the record holds.
 fn list_items(
+    schema: &Schema,
     r: &mut Reader,
     packed: bool,
-    kind: &Kind,
+    kind: Kind,
     path: &Path,
 ) -> Result<Vec<Value>, DecodeError> {
     if !packed {
-        return Ok(vec![value(r, kind, path)?]);
+        return Ok(vec![value(schema, r, kind, path)?]);
     }
     let (bytes, at) = len_delimited(r, path)?;
     let mut packed = Reader::new(bytes, at);
@@ -299,19 +323,25 @@ fn list_items(
     Ok(items)
 }
 
-/// Two table entries under one JSON name: a bug in orc's tables, refused
-/// rather than letting one overwrite the other.
+/// Two fields under one JSON name with different shapes (an inlined
+/// struct's field named like one of its parent's): refused rather than
+/// letting one overwrite the other.
 fn clash(at: usize, path: &Path) -> DecodeError {
     DecodeError::new(
         at,
         path,
-        "orc's protobuf table gives this JSON name to two fields of different shapes",
+        "two fields of different shapes have this JSON name",
     )
 }
 
 /// One entry of a map field: a message `{1: key, 2: value}`. A missing
 /// value is the zero value, as in Go.
-fn map_entry(r: &mut Reader, field: &Field, path: &Path) -> Result<(String, Value), DecodeError> {
+fn map_entry(
+    schema: &Schema,
+    r: &mut Reader,
+    field: &Field,
+    path: &Path,
+) -> Result<(String, Value), DecodeError> {
     let (bytes, at) = len_delimited(r, path)?;
     let mut entry = Reader::new(bytes, at);
     let (mut key, mut value) = (String::new(), None);
@@ -326,8 +356,8 @@ fn map_entry(r: &mut Reader, field: &Field, path: &Path) -> Result<(String, Valu
             }
             2 => {
                 let path = Path::Key(path, &key);
-                expect(wire, wire_of(&field.kind), at, &path)?;
-                value = Some(self::value(&mut entry, &field.kind, &path)?);
+                expect(wire, wire_of(field.kind), at, &path)?;
+                value = Some(self::value(schema, &mut entry, field.kind, &path)?);
             }
             n => {
                 return Err(DecodeError::new(
@@ -342,9 +372,9 @@ fn map_entry(r: &mut Reader, field: &Field, path: &Path) -> Result<(String, Valu
     }
     let value = match value {
         Some(v) => v,
-        None if is_varint(&field.kind) => number(0, &field.kind),
+        None if is_varint(field.kind) => number(0, field.kind),
         // An empty message of the kind: "", {}, null for a Time, "0" for a Quantity.
-        None => bytes_value(&[], at, &field.kind, path)?,
+        None => bytes_value(schema, &[], at, field.kind, path)?,
     };
     Ok((key, value))
 }
@@ -353,11 +383,18 @@ fn map_entry(r: &mut Reader, field: &Field, path: &Path) -> Result<(String, Valu
 /// `metav1.Time` and `MicroTime`: seconds and nanos since the epoch. Go
 /// writes the zero time as an empty message, which JSON shows as `null`;
 /// `Time` is RFC 3339 to the second, `MicroTime` to the microsecond.
-fn time(bytes: &[u8], at: usize, path: &Path, micro: bool) -> Result<Value, DecodeError> {
+fn time(
+    schema: &Schema,
+    msg: &Message,
+    bytes: &[u8],
+    at: usize,
+    path: &Path,
+    micro: bool,
+) -> Result<Value, DecodeError> {
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
-    let fields = message(bytes, at, &meta::TIMESTAMP, path)?;
+    let fields = message(schema, msg, bytes, at, path)?;
     let seconds = fields.get("seconds").and_then(Value::as_i64).unwrap_or(0);
     let nanos = fields.get("nanos").and_then(Value::as_i64).unwrap_or(0);
     let seconds = u64::try_from(seconds).map_err(|_| {
@@ -384,13 +421,16 @@ fn time(bytes: &[u8], at: usize, path: &Path, micro: bool) -> Result<Value, Deco
 }
 // ANCHOR_END: time
 
-/// `intstr.IntOrString`: `type` 0 is `intVal`, a JSON number; 1 is
-/// `strVal`, a JSON string ("http", "25%").
-fn int_or_string(bytes: &[u8], at: usize, path: &Path) -> Result<Value, DecodeError> {
-    let fields = message(bytes, at, &meta::INT_OR_STRING, path)?;
+/// `intstr.IntOrString` (its fields decoded): `type` 0 is `intVal`, a
+/// JSON number; 1 is `strVal`, a JSON string ("http", "25%").
+fn int_or_string(
+    mut fields: Map<String, Value>,
+    at: usize,
+    path: &Path,
+) -> Result<Value, DecodeError> {
     match fields.get("type").and_then(Value::as_i64).unwrap_or(0) {
-        0 => Ok(fields.get("intVal").cloned().unwrap_or(json!(0))),
-        1 => Ok(fields.get("strVal").cloned().unwrap_or(json!(""))),
+        0 => Ok(fields.remove("intVal").unwrap_or(json!(0))),
+        1 => Ok(fields.remove("strVal").unwrap_or(json!(""))),
         other => Err(DecodeError::new(
             at,
             path,
@@ -399,66 +439,135 @@ fn int_or_string(bytes: &[u8], at: usize, path: &Path) -> Result<Value, DecodeEr
     }
 }
 
-/// `metav1.FieldsV1`: field 1 holds the managed-fields set as JSON text.
-fn fields_v1(bytes: &[u8], at: usize, path: &Path) -> Result<Value, DecodeError> {
+/// `metav1.FieldsV1` and `runtime.RawExtension`: field 1 holds JSON text
+/// (the managed-fields set; an embedded object), which becomes JSON
+/// itself rather than the base64 of its bytes. `absent` is the JSON of a
+/// value without it.
+fn raw_json(
+    bytes: &[u8],
+    at: usize,
+    path: &Path,
+    what: &str,
+    absent: Value,
+) -> Result<Value, DecodeError> {
     let mut r = Reader::new(bytes, at);
-    let mut raw: &[u8] = b"{}";
+    let mut raw = None;
     while !r.is_done() {
         let key_at = r.offset();
         match r.key().map_err(|e| DecodeError::wire(e, path))? {
             (1, wire) => {
                 expect(wire, WireType::Len, key_at, path)?;
-                raw = len_delimited(&mut r, path)?.0;
+                raw = Some(len_delimited(&mut r, path)?.0);
             }
             (n, _) => {
                 return Err(DecodeError::new(
                     key_at,
                     path,
-                    format!("field number {n} in FieldsV1"),
+                    format!("field number {n} in {what}"),
                 ));
             }
         }
     }
-    serde_json::from_slice(raw)
-        .map_err(|e| DecodeError::new(at, path, format!("FieldsV1 is not JSON: {e}")))
+    let Some(raw) = raw else {
+        return Ok(absent);
+    };
+    serde_json::from_slice(raw).map_err(|e| {
+        DecodeError::new(
+            at,
+            path,
+            format!("{what} is not JSON ({e}); orc reads only JSON inside a protobuf object"),
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::OnceLock;
+
     use super::*;
-    use crate::protobuf::message::Kind::*;
-    use crate::protobuf::message::{inline, list, map, one, opt};
-    use crate::protobuf::tests::{push_len, push_varint};
+    use crate::protobuf::schema::{self, DESCRIPTOR_SET};
+    use crate::protobuf::tests::{
+        BOOL, BYTES, Go, INT32, INT64, MESSAGE, STRING, field_descriptor, message_descriptor,
+        push_len, push_varint, push_varint_field,
+    };
 
-    static INNER: Message = Message::new("Inner", &[one(1, "name", Str), one(2, "n", I32)]);
-    static TEST: Message = Message::new(
-        "Test",
-        &[
-            one(1, "s", Str),
-            one(2, "b", Bytes),
-            one(3, "i", I32),
-            one(4, "l", I64),
-            one(5, "t", Bool),
-            opt(6, "p", I32),
-            one(7, "time", Time),
-            one(8, "micro", MicroTime),
-            one(9, "q", Quantity),
-            one(10, "ios", IntOrString),
-            list(11, "nums", I64),
-            map(12, "m", Str),
-            inline(13, "inner", &INNER),
-            one(14, "msg", Msg(&INNER)),
-            list(15, "names", Str),
-        ],
-    );
+    const META: &str = ".k8s.io.apimachinery.pkg.apis.meta.v1";
 
-    fn varint_field(out: &mut Vec<u8>, number: u64, v: u64) {
-        push_varint(out, number << 3);
-        push_varint(out, v);
+    /// Kubernetes' messages (for `Time`, `Quantity`, `IntOrString`) plus
+    /// a package `test` with `Inner` and `Test`, a field of every kind and
+    /// shape, going through the same loading as the real schema.
+    fn schema() -> &'static Schema {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SCHEMA.get_or_init(|| {
+            let inner = message_descriptor(
+                "Inner",
+                &[
+                    field_descriptor("name", 1, STRING, "", Go::Value),
+                    field_descriptor("n", 2, INT32, "", Go::Value),
+                ],
+                &[],
+                false,
+            );
+            let entry = message_descriptor(
+                "MEntry",
+                &[
+                    field_descriptor("key", 1, STRING, "", Go::Pointer),
+                    field_descriptor("value", 2, STRING, "", Go::Pointer),
+                ],
+                &[],
+                true,
+            );
+            let test = message_descriptor(
+                "Test",
+                &[
+                    field_descriptor("s", 1, STRING, "", Go::Value),
+                    field_descriptor("b", 2, BYTES, "", Go::Value),
+                    field_descriptor("i", 3, INT32, "", Go::Value),
+                    field_descriptor("l", 4, INT64, "", Go::Value),
+                    field_descriptor("t", 5, BOOL, "", Go::Value),
+                    field_descriptor("p", 6, INT32, "", Go::Pointer),
+                    field_descriptor("time", 7, MESSAGE, &format!("{META}.Time"), Go::Value),
+                    field_descriptor("micro", 8, MESSAGE, &format!("{META}.MicroTime"), Go::Value),
+                    field_descriptor(
+                        "q",
+                        9,
+                        MESSAGE,
+                        ".k8s.io.apimachinery.pkg.api.resource.Quantity",
+                        Go::Value,
+                    ),
+                    field_descriptor(
+                        "ios",
+                        10,
+                        MESSAGE,
+                        ".k8s.io.apimachinery.pkg.util.intstr.IntOrString",
+                        Go::Value,
+                    ),
+                    field_descriptor("nums", 11, INT64, "", Go::Repeated),
+                    field_descriptor("m", 12, MESSAGE, ".test.Test.MEntry", Go::Repeated),
+                    field_descriptor("inner", 13, MESSAGE, ".test.Inner", Go::Embedded("Inner")),
+                    field_descriptor("msg", 14, MESSAGE, ".test.Inner", Go::Value),
+                    field_descriptor("names", 15, STRING, "", Go::Repeated),
+                ],
+                &[entry],
+                false,
+            );
+            let mut file = Vec::new();
+            push_len(&mut file, 1, b"test.proto");
+            push_len(&mut file, 2, b"test");
+            push_len(&mut file, 4, &inner);
+            push_len(&mut file, 4, &test);
+            let mut set = DESCRIPTOR_SET.to_vec();
+            push_len(&mut set, 1, &file);
+            schema::load(&set, &["test.Test.inner"]).unwrap()
+        })
+    }
+
+    fn test_message() -> &'static Message {
+        schema().get("test.Test").unwrap()
     }
 
     fn decoded(bytes: &[u8]) -> Value {
-        Value::Object(message(bytes, 0, &TEST, &Path::Root("")).unwrap())
+        Value::Object(message(schema(), test_message(), bytes, 0, &Path::Root("")).unwrap())
     }
 
     #[test]
@@ -466,9 +575,9 @@ mod tests {
         let mut b = Vec::new();
         push_len(&mut b, 1, b"hi");
         push_len(&mut b, 2, &[0x00, 0xff]);
-        varint_field(&mut b, 3, (-7i64) as u64); // int32 -7: ten bytes
-        varint_field(&mut b, 4, 1 << 40);
-        varint_field(&mut b, 5, 1);
+        push_varint_field(&mut b, 3, (-7i64) as u64); // int32 -7: ten bytes
+        push_varint_field(&mut b, 4, 1 << 40);
+        push_varint_field(&mut b, 5, 1);
         assert_eq!(
             decoded(&b),
             json!({"s": "hi", "b": "AP8=", "i": -7, "l": 1_099_511_627_776_i64, "t": true})
@@ -479,17 +588,17 @@ mod tests {
     fn zero_values_drop_but_zero_pointers_stay() {
         let mut b = Vec::new();
         push_len(&mut b, 1, b"");
-        varint_field(&mut b, 3, 0);
-        varint_field(&mut b, 5, 0);
-        varint_field(&mut b, 6, 0);
+        push_varint_field(&mut b, 3, 0);
+        push_varint_field(&mut b, 5, 0);
+        push_varint_field(&mut b, 6, 0);
         assert_eq!(decoded(&b), json!({"p": 0}));
     }
 
     #[test]
     fn times() {
         let mut stamp = Vec::new();
-        varint_field(&mut stamp, 1, 1_700_000_000);
-        varint_field(&mut stamp, 2, 5_000_000);
+        push_varint_field(&mut stamp, 1, 1_700_000_000);
+        push_varint_field(&mut stamp, 2, 5_000_000);
         let mut b = Vec::new();
         push_len(&mut b, 7, &stamp);
         push_len(&mut b, 8, &stamp);
@@ -503,9 +612,9 @@ mod tests {
         assert_eq!(decoded(&zero), json!({"time": null}));
         let mut before_1970 = Vec::new();
         let mut negative = Vec::new();
-        varint_field(&mut negative, 1, (-1i64) as u64);
+        push_varint_field(&mut negative, 1, (-1i64) as u64);
         push_len(&mut before_1970, 7, &negative);
-        let err = message(&before_1970, 0, &TEST, &Path::Root("")).unwrap_err();
+        let err = message(schema(), test_message(), &before_1970, 0, &Path::Root("")).unwrap_err();
         assert_eq!(err.what, "a time before 1970 (-1 seconds)");
         assert_eq!(err.path, "time");
     }
@@ -515,14 +624,14 @@ mod tests {
         let mut q = Vec::new();
         push_len(&mut q, 1, b"500m");
         let mut port_name = Vec::new();
-        varint_field(&mut port_name, 1, 1);
+        push_varint_field(&mut port_name, 1, 1);
         push_len(&mut port_name, 3, b"http");
         let mut b = Vec::new();
         push_len(&mut b, 9, &q);
         push_len(&mut b, 10, &port_name);
         assert_eq!(decoded(&b), json!({"q": "500m", "ios": "http"}));
         let mut port_number = Vec::new();
-        varint_field(&mut port_number, 2, 8080);
+        push_varint_field(&mut port_number, 2, 8080);
         let mut b = Vec::new();
         push_len(&mut b, 9, b"");
         push_len(&mut b, 10, &port_number);
@@ -532,7 +641,7 @@ mod tests {
     #[test]
     fn lists_plain_and_packed() {
         let mut b = Vec::new();
-        varint_field(&mut b, 11, 1);
+        push_varint_field(&mut b, 11, 1);
         let mut packed = Vec::new();
         push_varint(&mut packed, 2);
         push_varint(&mut packed, 300);
@@ -563,7 +672,7 @@ mod tests {
         let mut inner = Vec::new();
         push_len(&mut inner, 1, b"cfg");
         let mut n = Vec::new();
-        varint_field(&mut n, 2, 3);
+        push_varint_field(&mut n, 2, 3);
         let mut b = Vec::new();
         push_len(&mut b, 13, &inner);
         push_len(&mut b, 14, &inner);
@@ -578,14 +687,14 @@ mod tests {
     fn bad_utf8_and_wrong_wire_types_name_offset_and_path() {
         let mut b = Vec::new();
         push_len(&mut b, 14, &[0x0a, 0x02, b'o', 0xff]);
-        let err = message(&b, 100, &TEST, &Path::Root("spec")).unwrap_err();
+        let err = message(schema(), test_message(), &b, 100, &Path::Root("spec")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "a string that is not UTF-8 at byte 105 (in spec.msg.name)"
         );
         let mut b = Vec::new();
-        varint_field(&mut b, 1, 5);
-        let err = message(&b, 0, &TEST, &Path::Root("")).unwrap_err();
+        push_varint_field(&mut b, 1, 5);
+        let err = message(schema(), test_message(), &b, 0, &Path::Root("")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "expected a length-delimited value, found wire type varint at byte 0 (in s)"

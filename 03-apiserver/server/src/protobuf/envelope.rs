@@ -6,21 +6,16 @@
 //! whose `raw` (field 2) is the object's own protobuf encoding.
 //! `contentEncoding` (3) is empty in practice and `contentType` (4) is
 //! empty or the protobuf media type.
+//!
+//! The envelope is read by hand, field numbers and all: it is what says
+//! which message the object is, so it has to be understood before any
+//! schema can be picked.
 
-use super::decode::{DecodeError, message};
-use super::message::Kind::Str;
-use super::message::{Message, one};
-use super::path::Path;
-use super::wire::{Reader, WireType};
+use super::decode::DecodeError;
+use super::wire::{Reader, WireError, WireType};
 
 /// The bytes every Kubernetes protobuf body starts with.
 pub const MAGIC: &[u8; 4] = b"k8s\0";
-
-/// `runtime.TypeMeta`, inside the envelope.
-static TYPE_META: Message = Message::new(
-    "TypeMeta",
-    &[one(1, "apiVersion", Str), one(2, "kind", Str)],
-);
 
 /// The "path" errors in the envelope name.
 const ENVELOPE: &str = "the envelope (runtime.Unknown)";
@@ -70,54 +65,63 @@ pub fn open(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
         content_encoding: String::new(),
     };
     let mut r = Reader::new(rest, MAGIC.len());
-    let wire_error = |e: super::wire::WireError| DecodeError {
-        offset: e.offset,
-        path: ENVELOPE.into(),
-        what: e.what,
-    };
     while !r.is_done() {
-        let at = r.offset();
-        let (number, wire) = r.key().map_err(wire_error)?;
-        if wire != WireType::Len {
-            return Err(DecodeError {
-                offset: at,
-                path: ENVELOPE.into(),
-                what: format!("field {number} of runtime.Unknown should be length-delimited"),
-            }
-            .into());
-        }
-        let (bytes, offset) = r.len_delimited().map_err(wire_error)?;
+        let (number, bytes, offset) = record(&mut r, "runtime.Unknown", 4, ENVELOPE)?;
         match number {
             1 => {
-                let meta = message(
-                    bytes,
-                    offset,
-                    &TYPE_META,
-                    &Path::Root("the envelope's typeMeta"),
-                )?;
-                let text = |k: &str| {
-                    meta.get(k)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                        .to_string()
-                };
-                envelope.api_version = text("apiVersion");
-                envelope.kind = text("kind");
+                // typeMeta: {apiVersion = 1, kind = 2}. Text that is not
+                // UTF-8 is kept with replacement characters: a kind orc
+                // does not serve is refused by name anyway.
+                let mut meta = Reader::new(bytes, offset);
+                while !meta.is_done() {
+                    let (number, bytes, _) = record(&mut meta, "TypeMeta", 2, TYPE_META)?;
+                    let text = String::from_utf8_lossy(bytes).into_owned();
+                    match number {
+                        1 => envelope.api_version = text,
+                        _ => envelope.kind = text,
+                    }
+                }
             }
             2 => (envelope.raw, envelope.raw_offset) = (bytes, offset),
             3 => envelope.content_encoding = String::from_utf8_lossy(bytes).into(),
             // contentType: informational; the request's header already said protobuf.
-            4 => {}
-            n => {
-                return Err(DecodeError {
-                    offset: at,
-                    path: ENVELOPE.into(),
-                    what: format!("field number {n} is not a field of runtime.Unknown"),
-                }
-                .into());
-            }
+            _ => {}
         }
     }
     Ok(envelope)
 }
 // ANCHOR_END: open
+
+/// The "path" errors inside `typeMeta` name.
+const TYPE_META: &str = "the envelope's typeMeta";
+
+/// One record of `message` (`runtime.Unknown` or `TypeMeta`), whose
+/// fields are numbered 1 to `fields` and all length-delimited: the field
+/// number, the value and the body offset of the value. `path` is what
+/// errors say they are in.
+fn record<'a>(
+    r: &mut Reader<'a>,
+    message: &str,
+    fields: u64,
+    path: &str,
+) -> Result<(u64, &'a [u8], usize), DecodeError> {
+    let error = |e: WireError| DecodeError {
+        offset: e.offset,
+        path: path.into(),
+        what: e.what,
+    };
+    let at = r.offset();
+    let (number, wire) = r.key().map_err(error)?;
+    let problem = if wire != WireType::Len {
+        format!("field {number} of {message} should be length-delimited")
+    } else if number > fields {
+        format!("field number {number} is not a field of {message}")
+    } else {
+        let (bytes, offset) = r.len_delimited().map_err(error)?;
+        return Ok((number, bytes, offset));
+    };
+    Err(error(WireError {
+        offset: at,
+        what: problem,
+    }))
+}

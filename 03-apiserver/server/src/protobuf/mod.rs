@@ -22,11 +22,15 @@
 //! 2. **Wire format** ([`wire`]): a message is records of `key, value`; the
 //!    key is `field_number << 3 | wire_type`, and the wire type (varint,
 //!    length-delimited, fixed 32/64) says how to read or skip the value.
-//! 3. **Schema** ([`message`], [`types`]): numbers mean nothing without
-//!    the message's definition. Kubernetes generates its `.proto` files from
-//!    the Go types, naming each field after its JSON name; orc's tables say,
-//!    per message, number → JSON name, value kind, and whether the Go field
-//!    is a value, a pointer, a list, a map or an embedded struct.
+//! 3. **Schema** ([`schema`], [`descriptor`], [`message`]): numbers mean
+//!    nothing without the message's definition. Kubernetes generates its
+//!    `.proto` files from the Go types, naming each field after its JSON
+//!    name, and kubectl carries the compiled definitions (descriptors);
+//!    orc keeps Kubernetes v1.32's in `k8s-v1.32.fds`, reads them once with
+//!    the same wire reader, and turns them into a view that says, per
+//!    message, number → JSON name, value kind, and whether the Go field is
+//!    a value, a pointer, a list, a map or an embedded struct. [`roots`]
+//!    picks the message for the envelope's `apiVersion` and `kind`.
 //! 4. **Values** ([`decode`]): strings and ints as themselves, `[]byte` as
 //!    base64, `Time` as RFC 3339, `Quantity` as its string, `IntOrString`
 //!    as a number or a string; a Go value field is always on the wire but a
@@ -40,10 +44,12 @@
 //! The chapter's section "Two encodings" tells the story.
 
 pub mod decode;
+pub mod descriptor;
 pub mod envelope;
 pub mod message;
 pub mod path;
-pub mod types;
+pub mod roots;
+pub mod schema;
 pub mod wire;
 
 use serde_json::{Map, Value, json};
@@ -58,7 +64,8 @@ pub enum ProtobufError {
     /// The envelope is missing or malformed.
     #[error(transparent)]
     Envelope(#[from] envelope::EnvelopeError),
-    /// orc has no table for this type.
+    /// orc does not serve this kind (or Kubernetes v1.32 has no such
+    /// message), so it does not decode it.
     #[error(
         "orc cannot decode a protobuf {kind} of {api_version}: it has protobuf tables only for the \
          kinds it serves; send the object as JSON (Content-Type: application/json)"
@@ -91,17 +98,24 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
     if !envelope.content_encoding.is_empty() {
         return Err(ProtobufError::ContentEncoding(envelope.content_encoding));
     }
-    let Some(schema) = types::root(&envelope.api_version, &envelope.kind) else {
+    let Some(root) = roots::root(&envelope.api_version, &envelope.kind) else {
         return Err(ProtobufError::UnknownKind {
             api_version: envelope.api_version,
             kind: envelope.kind,
         });
     };
-    let fields = decode::message(envelope.raw, envelope.raw_offset, schema, &Path::Root(""))
-        .map_err(|source| ProtobufError::Object {
-            kind: envelope.kind.clone(),
-            source,
-        })?;
+    let schema = schema::kubernetes();
+    let fields = decode::message(
+        schema,
+        root,
+        envelope.raw,
+        envelope.raw_offset,
+        &Path::Root(""),
+    )
+    .map_err(|source| ProtobufError::Object {
+        kind: envelope.kind.clone(),
+        source,
+    })?;
     let mut object = Map::new();
     object.insert("apiVersion".into(), json!(envelope.api_version));
     object.insert("kind".into(), json!(envelope.kind));

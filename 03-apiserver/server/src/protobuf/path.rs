@@ -14,7 +14,7 @@ pub enum Path<'a> {
     /// "the envelope's typeMeta".
     Root(&'a str),
     /// A named field of the parent: `.ports`.
-    Field(&'a Path<'a>, &'static str),
+    Field(&'a Path<'a>, &'a str),
     /// An element of a list: `[1]`.
     Index(&'a Path<'a>, usize),
     /// An entry of a map: `[app]`.
