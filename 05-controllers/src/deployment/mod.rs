@@ -40,7 +40,7 @@ use tokio::task::JoinSet;
 use crate::claims::{self, is_deleting};
 use crate::object::{key_of, namespace_and_name, replicas, uid};
 use crate::owners::controller_of;
-use crate::worker::{self, Requeue};
+use crate::worker::{self, Action};
 use crate::{events, informers};
 use rolling::{Replicas, Share};
 use status::{Condition, Counts};
@@ -147,9 +147,9 @@ impl DeploymentController {
 
     // ANCHOR: reconcile
     /// One step of the Deployment `key`'s rollout, then its status.
-    pub async fn reconcile(&self, key: &str) -> Result<Requeue, ClientError> {
+    pub async fn reconcile(&self, key: &str) -> Result<Action, ClientError> {
         let Some(d) = self.deployments.get(key) else {
-            return Ok(None); // deleted: its ReplicaSets are the collector's
+            return Ok(Action::await_change()); // deleted: its ReplicaSets are the collector's
         };
         let mut owned = self.claim_replicasets(&d).await?;
         // Oldest first: the order old ReplicaSets shrink in, and the first
@@ -175,11 +175,11 @@ impl DeploymentController {
             self.roll(&d, new, &old).await?
         };
         let Step { new, created, done } = step;
-        let requeue = self.sync_status(&d, new.as_ref(), &old, created).await?;
+        let action = self.sync_status(&d, new.as_ref(), &old, created).await?;
         if done {
             self.clean_up(&d, &old).await?;
         }
-        Ok(requeue)
+        Ok(action)
     }
     // ANCHOR_END: reconcile
 
@@ -504,7 +504,7 @@ impl DeploymentController {
         new: Option<&Value>,
         old: &[Value],
         created: bool,
-    ) -> Result<Requeue, ClientError> {
+    ) -> Result<Action, ClientError> {
         let (ns, name) = namespace_and_name(d);
         let desired = replicas(d);
         let max_unavailable = if is_recreate(d) {
@@ -646,9 +646,9 @@ impl DeploymentController {
                 let since = status::last_progress(&conditions).unwrap_or(now);
                 let left =
                     time::seconds_between(now, time::add_seconds(since, deadline)).max(0) + 1;
-                Some(Duration::from_secs(left as u64))
+                Action::requeue(Duration::from_secs(left as u64))
             }
-            _ => None,
+            _ => Action::await_change(),
         };
         Ok(stuck_check)
     }
