@@ -20,6 +20,7 @@
 //! Deployment; both are client-side, and work because of this bookkeeping.
 //! The status ([`status`]) is what `kubectl rollout status` waits on.
 
+pub mod object;
 pub mod rolling;
 pub mod status;
 pub mod template;
@@ -38,25 +39,23 @@ use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
 use crate::claims::{self, is_deleting};
-use crate::object::{key_of, namespace_and_name, replicas, uid};
+use crate::object::{ReplicaSet, annotation, generation, key_of, namespace_and_name, uid};
 use crate::owners::controller_of;
 use crate::worker::{self, Action};
 use crate::{events, informers};
+use object::{DESIRED_REPLICAS, MAX_REPLICAS};
+pub use object::{Deployment, REVISION, Strategy};
 use rolling::{Replicas, Share};
 use status::{Condition, Counts};
 use template::{HASH_LABEL, equal_ignoring_hash, pod_template_hash};
 
-/// The annotation holding a ReplicaSet's (and its Deployment's) revision.
-pub const REVISION: &str = "deployment.kubernetes.io/revision";
-const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
-const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 /// Annotations of a Deployment that are not copied to its ReplicaSets
 /// (Kubernetes' `annotationsToSkip`): they describe the Deployment itself.
 const NOT_COPIED: &[&str] = &[
     "kubectl.kubernetes.io/last-applied-configuration",
     REVISION,
     "deployment.kubernetes.io/revision-history",
-    DESIRED,
+    DESIRED_REPLICAS,
     MAX_REPLICAS,
     "deprecated.deployment.rollback.to",
 ];
@@ -155,9 +154,10 @@ impl DeploymentController {
         // Oldest first: the order old ReplicaSets shrink in, and the first
         // of several with the current template is the current one.
         owned.sort_by(by_age);
+        let template = Deployment(&d).template();
         let current = owned
             .iter()
-            .position(|rs| equal_ignoring_hash(&rs["spec"]["template"], &d["spec"]["template"]));
+            .position(|rs| equal_ignoring_hash(ReplicaSet(rs).template(), template));
         let new = current.map(|i| owned.remove(i));
         let old = owned;
         if is_deleting(&d) {
@@ -165,11 +165,11 @@ impl DeploymentController {
         }
         // Paused, or resized (`kubectl scale`) since its ReplicaSets were
         // last sized: follow the new size before rolling any further.
-        if flag(&d, "/spec/paused") || is_scaling_event(&d, new.as_ref(), &old) {
+        if Deployment(&d).paused() || is_scaling_event(&d, new.as_ref(), &old) {
             self.resize(&d, new.as_ref(), &old).await?;
             return self.sync_status(&d, new.as_ref(), &old, false).await;
         }
-        let step = if is_recreate(&d) {
+        let step = if Deployment(&d).strategy() == Strategy::Recreate {
             self.recreate(&d, new, &old).await?
         } else {
             self.roll(&d, new, &old).await?
@@ -200,10 +200,9 @@ impl DeploymentController {
         new: Option<Value>,
         old: &[Value],
     ) -> Result<Step, ClientError> {
-        let desired = replicas(d);
-        let (surge, unavailable) =
-            rolling::fenceposts(d.pointer("/spec/strategy/rollingUpdate"), desired);
-        let old_total: i64 = old.iter().map(replicas).sum();
+        let desired = Deployment(d).replicas();
+        let (surge, unavailable) = (Deployment(d).max_surge(), Deployment(d).max_unavailable());
+        let old_total: i64 = old.iter().map(|rs| ReplicaSet(rs).replicas()).sum();
         let (new, created) = match new {
             Some(rs) => (self.keep_current(d, rs, old).await?, false),
             None => {
@@ -211,9 +210,9 @@ impl DeploymentController {
                 (self.create_new(d, old, count).await?, true)
             }
         };
-        let target =
-            rolling::new_replicas(desired, surge, old_total + replicas(&new), replicas(&new));
-        if target != replicas(&new) {
+        let current = ReplicaSet(&new).replicas();
+        let target = rolling::new_replicas(desired, surge, old_total + current, current);
+        if target != current {
             let new = self.scale(d, new, target).await?;
             return Ok(Step {
                 new: Some(new),
@@ -225,7 +224,7 @@ impl DeploymentController {
         let next = rolling::scale_down_old(desired, unavailable, view(&new), &views);
         let mut scaled = false;
         for (rs, wanted) in old.iter().zip(next) {
-            if wanted != replicas(rs) {
+            if wanted != ReplicaSet(rs).replicas() {
                 self.scale(d, rs.clone(), wanted).await?;
                 scaled = true;
             }
@@ -247,20 +246,13 @@ impl DeploymentController {
         new: Option<Value>,
         old: &[Value],
     ) -> Result<Step, ClientError> {
-        let desired = replicas(d);
+        let desired = Deployment(d).replicas();
         let mut scaled = false;
-        for rs in old.iter().filter(|rs| replicas(rs) > 0) {
+        for rs in old.iter().filter(|rs| ReplicaSet(rs).replicas() > 0) {
             self.scale(d, rs.clone(), 0).await?;
             scaled = true;
         }
-        let old_pods: i64 = old
-            .iter()
-            .map(|rs| {
-                rs.pointer("/status/replicas")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
-            })
-            .sum();
+        let old_pods: i64 = old.iter().map(|rs| ReplicaSet(rs).status_replicas()).sum();
         if scaled || old_pods > 0 {
             // Their status changes queue this Deployment again.
             return Ok(Step {
@@ -273,7 +265,7 @@ impl DeploymentController {
             Some(rs) => (self.keep_current(d, rs, old).await?, false),
             None => (self.create_new(d, old, desired).await?, true),
         };
-        if replicas(&new) != desired {
+        if ReplicaSet(&new).replicas() != desired {
             new = self.scale(d, new, desired).await?;
         }
         let done = Counts::of(Some(&new), &all(&new, old)).complete(desired);
@@ -291,19 +283,22 @@ impl DeploymentController {
     /// next try hashes differently.
     async fn create_new(&self, d: &Value, old: &[Value], count: i64) -> Result<Value, ClientError> {
         let (ns, name) = namespace_and_name(d);
-        let collisions = d
-            .pointer("/status/collisionCount")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let hash = pod_template_hash(&d["spec"]["template"], collisions);
-        let mut template = d["spec"]["template"].clone();
+        let collisions = Deployment(d).collision_count();
+        let hash = pod_template_hash(Deployment(d).template(), collisions);
+        let mut template = Deployment(d).template().clone();
         template["metadata"]["labels"][HASH_LABEL] = json!(hash);
         let mut selector = d["spec"]["selector"].clone();
         selector["matchLabels"][HASH_LABEL] = json!(hash);
         let mut annotations = copied_annotations(d);
         annotations.insert(REVISION.into(), json!((max_revision(old) + 1).to_string()));
-        annotations.insert(DESIRED.into(), json!(replicas(d).to_string()));
-        annotations.insert(MAX_REPLICAS.into(), json!(max_replicas(d).to_string()));
+        annotations.insert(
+            DESIRED_REPLICAS.into(),
+            json!(Deployment(d).replicas().to_string()),
+        );
+        annotations.insert(
+            MAX_REPLICAS.into(),
+            json!(Deployment(d).max_replicas().to_string()),
+        );
         let rs = json!({
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
@@ -316,7 +311,7 @@ impl DeploymentController {
             },
             "spec": {
                 "replicas": count,
-                "minReadySeconds": d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0)),
+                "minReadySeconds": Deployment(d).min_ready_seconds(),
                 "selector": selector,
                 "template": template,
             },
@@ -334,7 +329,10 @@ impl DeploymentController {
                     .await?;
                 let ours = controller_of(&existing).is_some_and(|c| c.uid == uid(d));
                 if ours
-                    && equal_ignoring_hash(&existing["spec"]["template"], &d["spec"]["template"])
+                    && equal_ignoring_hash(
+                        ReplicaSet(&existing).template(),
+                        Deployment(d).template(),
+                    )
                 {
                     return Ok(existing); // created by an earlier try
                 }
@@ -365,7 +363,7 @@ impl DeploymentController {
         let before = wanted.clone();
         wanted.extend(copied_annotations(d));
         let next = max_revision(old) + 1;
-        if revision(&rs) < next {
+        if ReplicaSet(&rs).revision() < next {
             wanted.insert(REVISION.into(), json!(next.to_string()));
         } else if let Some(kept) = before.get(REVISION) {
             wanted.insert(REVISION.into(), kept.clone());
@@ -394,11 +392,11 @@ impl DeploymentController {
         new: Option<&Value>,
         old: &[Value],
     ) -> Result<(), ClientError> {
-        let desired = replicas(d);
+        let desired = Deployment(d).replicas();
         let mut active: Vec<&Value> = new
             .into_iter()
             .chain(old)
-            .filter(|rs| replicas(rs) > 0)
+            .filter(|rs| ReplicaSet(rs).replicas() > 0)
             .collect();
         match active.as_slice() {
             [] => match new.or(old.last()) {
@@ -407,7 +405,7 @@ impl DeploymentController {
             },
             [one] => self.size(d, one, desired).await,
             _ if new.is_some_and(|rs| is_saturated(rs, desired)) => {
-                for rs in old.iter().filter(|rs| replicas(rs) > 0) {
+                for rs in old.iter().filter(|rs| ReplicaSet(rs).replicas() > 0) {
                     self.size(d, rs, 0).await?;
                 }
                 Ok(())
@@ -415,9 +413,9 @@ impl DeploymentController {
             // Recreate shares nothing: each keeps its size until the
             // rollout empties the old ones, but records the new one, or
             // every reconcile would take this path again.
-            _ if is_recreate(d) => {
+            _ if Deployment(d).strategy() == Strategy::Recreate => {
                 for rs in active {
-                    self.size(d, rs, replicas(rs)).await?;
+                    self.size(d, rs, ReplicaSet(rs).replicas()).await?;
                 }
                 Ok(())
             }
@@ -426,15 +424,12 @@ impl DeploymentController {
                 let shares: Vec<Share> = active
                     .iter()
                     .map(|rs| Share {
-                        replicas: replicas(rs),
-                        max_before: annotation_number(rs, MAX_REPLICAS),
+                        replicas: ReplicaSet(rs).replicas(),
+                        max_before: ReplicaSet(rs).max_replicas_annotation(),
                     })
                     .collect();
-                let surge = max_replicas(d) - desired;
-                let fallback = d
-                    .pointer("/status/replicas")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
+                let surge = Deployment(d).max_surge();
+                let fallback = Deployment(d).status_replicas();
                 let sizes = rolling::proportional(desired, surge, &shares, fallback);
                 for (rs, count) in active.into_iter().zip(sizes) {
                     self.size(d, rs, count).await?;
@@ -447,9 +442,10 @@ impl DeploymentController {
     /// Gives `rs` `count` replicas and the Deployment's current size in its
     /// annotations, when either differs.
     async fn size(&self, d: &Value, rs: &Value, count: i64) -> Result<(), ClientError> {
-        let recorded = annotation_number(rs, DESIRED) == Some(replicas(d))
-            && annotation_number(rs, MAX_REPLICAS) == Some(max_replicas(d));
-        if count != replicas(rs) || !recorded {
+        let (view, deployment) = (ReplicaSet(rs), Deployment(d));
+        let recorded = view.desired_replicas_annotation() == Some(deployment.replicas())
+            && view.max_replicas_annotation() == Some(deployment.max_replicas());
+        if count != view.replicas() || !recorded {
             self.scale(d, rs.clone(), count).await?;
         }
         Ok(())
@@ -459,16 +455,17 @@ impl DeploymentController {
     /// size on it, with an event when the count changes.
     async fn scale(&self, d: &Value, rs: Value, count: i64) -> Result<Value, ClientError> {
         let (ns, name) = namespace_and_name(&rs);
-        let direction = if count > replicas(&rs) { "up" } else { "down" };
-        let max = max_replicas(d);
+        let before = ReplicaSet(&rs).replicas();
+        let direction = if count > before { "up" } else { "down" };
+        let (desired, max) = (Deployment(d).replicas(), Deployment(d).max_replicas());
         let patch = json!({
             "metadata": {
-                "annotations": {DESIRED: replicas(d).to_string(), MAX_REPLICAS: max.to_string()},
+                "annotations": {DESIRED_REPLICAS: desired.to_string(), MAX_REPLICAS: max.to_string()},
                 "resourceVersion": rs["metadata"]["resourceVersion"],
             },
             "spec": {"replicas": count},
         });
-        let resized = count != replicas(&rs);
+        let resized = count != before;
         let scaled = self
             .client
             .merge_patch(replicasets(), Some(ns), name, None, &patch)
@@ -506,23 +503,15 @@ impl DeploymentController {
         created: bool,
     ) -> Result<Action, ClientError> {
         let (ns, name) = namespace_and_name(d);
-        let desired = replicas(d);
-        let max_unavailable = if is_recreate(d) {
-            0
-        } else {
-            rolling::fenceposts(d.pointer("/spec/strategy/rollingUpdate"), desired).1
-        };
+        let desired = Deployment(d).replicas();
+        let max_unavailable = Deployment(d).max_unavailable();
         let mut all_rs: Vec<&Value> = old.iter().collect();
         all_rs.extend(new);
         let counts = Counts::of(new, &all_rs);
-        let before = Counts::recorded(d.get("status"));
+        let before = Counts::recorded(Deployment(d).status());
         let clock = Timestamp::now();
         let now = time::format(clock);
-        let mut conditions = d
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let mut conditions = Deployment(d).conditions().to_vec();
         let available = if counts.available >= desired - max_unavailable {
             Condition {
                 kind: "Available",
@@ -540,9 +529,7 @@ impl DeploymentController {
         };
         status::set_condition(&mut conditions, available, &now, false);
         let rs_name = new.map(|rs| namespace_and_name(rs).1).unwrap_or("");
-        let deadline = d
-            .pointer("/spec/progressDeadlineSeconds")
-            .and_then(Value::as_i64);
+        let deadline = Deployment(d).progress_deadline_seconds();
         let last_progress = status::last_progress(&conditions);
         let progressing = |status, reason, message: String| Condition {
             kind: "Progressing",
@@ -612,7 +599,7 @@ impl DeploymentController {
         }
         let optional = |n: i64| if n == 0 { Value::Null } else { json!(n) };
         let mut wanted = json!({
-            "observedGeneration": optional(d.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0)),
+            "observedGeneration": optional(generation(d)),
             "replicas": optional(counts.replicas),
             "updatedReplicas": optional(counts.updated),
             "readyReplicas": optional(counts.ready),
@@ -637,7 +624,7 @@ impl DeploymentController {
             }
         }
         if let Some(rs) = new {
-            self.record_revision(d, revision(rs)).await?;
+            self.record_revision(d, ReplicaSet(rs).revision()).await?;
         }
         // Nothing queues a stuck rollout: look again when its deadline passes.
         let stuck_check = match (deadline, complete) {
@@ -657,12 +644,7 @@ impl DeploymentController {
     /// Puts the current ReplicaSet's revision on the Deployment itself.
     async fn record_revision(&self, d: &Value, revision: i64) -> Result<(), ClientError> {
         let text = revision.to_string();
-        if revision == 0
-            || d.pointer("/metadata/annotations")
-                .and_then(|a| a.get(REVISION))
-                .and_then(Value::as_str)
-                == Some(text.as_str())
-        {
+        if revision == 0 || annotation(d, REVISION) == Some(text.as_str()) {
             return Ok(());
         }
         let (ns, name) = namespace_and_name(d);
@@ -681,26 +663,16 @@ impl DeploymentController {
     /// `spec.revisionHistoryLimit` (what `kubectl rollout undo` can go
     /// back to).
     async fn clean_up(&self, d: &Value, old: &[Value]) -> Result<(), ClientError> {
-        let limit = d
-            .pointer("/spec/revisionHistoryLimit")
-            .and_then(Value::as_i64)
-            .unwrap_or(10);
+        let limit = Deployment(d).revision_history_limit();
         let mut empty: Vec<&Value> = old
             .iter()
-            .filter(|rs| {
-                replicas(rs) == 0
-                    && rs
-                        .pointer("/status/replicas")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0)
-                        == 0
-            })
+            .filter(|rs| ReplicaSet(rs).replicas() == 0 && ReplicaSet(rs).status_replicas() == 0)
             .collect();
         let excess = empty.len() as i64 - limit;
         if excess <= 0 {
             return Ok(());
         }
-        empty.sort_by_key(|rs| revision(rs));
+        empty.sort_by_key(|rs| ReplicaSet(rs).revision());
         for rs in empty.into_iter().take(excess as usize) {
             let (ns, name) = namespace_and_name(rs);
             let options = json!({"preconditions": {"uid": uid(rs)}});
@@ -725,53 +697,16 @@ struct Step {
     done: bool,
 }
 
-fn flag(obj: &Value, pointer: &str) -> bool {
-    obj.pointer(pointer)
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
+/// A ReplicaSet as the rolling arithmetic sees it.
 fn view(rs: &Value) -> Replicas {
     Replicas {
-        wanted: replicas(rs),
-        available: rs
-            .pointer("/status/availableReplicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(0),
+        wanted: ReplicaSet(rs).replicas(),
+        available: ReplicaSet(rs).available_replicas(),
     }
 }
 
 fn all<'a>(new: &'a Value, old: &'a [Value]) -> Vec<&'a Value> {
     old.iter().chain([new]).collect()
-}
-
-/// A ReplicaSet's revision; 0 without one.
-pub fn revision(rs: &Value) -> i64 {
-    annotation_number(rs, REVISION).unwrap_or(0)
-}
-
-/// An annotation holding a number, as the Deployment controller writes
-/// its revision and sizes.
-fn annotation_number(obj: &Value, key: &str) -> Option<i64> {
-    obj.pointer("/metadata/annotations")?
-        .get(key)?
-        .as_str()?
-        .parse()
-        .ok()
-}
-
-fn is_recreate(d: &Value) -> bool {
-    d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate")
-}
-
-/// The most pods `d` may have at once: `spec.replicas` plus the surge of a
-/// rolling update.
-fn max_replicas(d: &Value) -> i64 {
-    let desired = replicas(d);
-    if is_recreate(d) {
-        return desired;
-    }
-    desired + rolling::fenceposts(d.pointer("/spec/strategy/rollingUpdate"), desired).0
 }
 
 /// Whether `d` was resized since its ReplicaSets with replicas were last
@@ -780,31 +715,35 @@ fn max_replicas(d: &Value) -> i64 {
 fn is_scaling_event(d: &Value, new: Option<&Value>, old: &[Value]) -> bool {
     new.into_iter()
         .chain(old)
-        .filter(|rs| replicas(rs) > 0)
-        .filter_map(|rs| annotation_number(rs, DESIRED))
-        .any(|recorded| recorded != replicas(d))
+        .map(ReplicaSet)
+        .filter(|rs| rs.replicas() > 0)
+        .filter_map(|rs| rs.desired_replicas_annotation())
+        .any(|recorded| recorded != Deployment(d).replicas())
 }
 
 /// Whether the current ReplicaSet alone holds the Deployment's size, all
 /// of it available.
 fn is_saturated(rs: &Value, desired: i64) -> bool {
-    annotation_number(rs, DESIRED) == Some(desired)
-        && replicas(rs) == desired
-        && view(rs).available == desired
+    let rs = ReplicaSet(rs);
+    rs.desired_replicas_annotation() == Some(desired)
+        && rs.replicas() == desired
+        && rs.available_replicas() == desired
 }
 
 fn max_revision(replicasets: &[Value]) -> i64 {
-    replicasets.iter().map(revision).max().unwrap_or(0)
+    replicasets
+        .iter()
+        .map(|rs| ReplicaSet(rs).revision())
+        .max()
+        .unwrap_or(0)
 }
 
 /// The Deployment's annotations a ReplicaSet carries (`change-cause`, ...).
 fn copied_annotations(d: &Value) -> Map<String, Value> {
-    d.pointer("/metadata/annotations")
-        .and_then(Value::as_object)
+    Deployment(d)
+        .annotations()
         .into_iter()
-        .flatten()
         .filter(|(k, _)| !NOT_COPIED.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 

@@ -10,6 +10,8 @@
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use crate::object::ReplicaSet;
+
 /// The counts of a Deployment's status, from its ReplicaSets' statuses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -26,17 +28,13 @@ pub struct Counts {
 impl Counts {
     /// Sums the statuses of `all` ReplicaSets; `new` is the current one.
     pub fn of(new: Option<&Value>, all: &[&Value]) -> Counts {
-        let count = |rs: &Value, field: &str| {
-            rs.pointer(&format!("/status/{field}"))
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-        };
-        let sum = |field: &str| all.iter().map(|rs| count(rs, field)).sum();
+        let sum =
+            |count: &dyn Fn(ReplicaSet) -> i64| all.iter().map(|rs| count(ReplicaSet(rs))).sum();
         Counts {
-            replicas: sum("replicas"),
-            updated: new.map_or(0, |rs| count(rs, "replicas")),
-            ready: sum("readyReplicas"),
-            available: sum("availableReplicas"),
+            replicas: sum(&|rs| rs.status_replicas()),
+            updated: new.map_or(0, |rs| ReplicaSet(rs).status_replicas()),
+            ready: sum(&|rs| rs.ready_replicas()),
+            available: sum(&|rs| rs.available_replicas()),
         }
     }
 

@@ -37,7 +37,7 @@ use tokio::task::JoinSet;
 pub use expectations::Expectations;
 
 use crate::claims::{self, is_deleting};
-use crate::object::{key_of, namespace_and_name, replicas, uid};
+use crate::object::{ReplicaSet, key_of, namespace_and_name, uid};
 use crate::worker::{self, Action};
 use crate::{events, informers};
 
@@ -201,7 +201,7 @@ impl ReplicaSetController {
     // ANCHOR: scale
     /// Creates or deletes pods so that `owned` becomes `spec.replicas`.
     async fn scale(&self, key: &str, rs: &Value, owned: &[Value]) -> Result<(), ClientError> {
-        let diff = owned.len() as i64 - replicas(rs);
+        let diff = owned.len() as i64 - ReplicaSet(rs).replicas();
         let (ns, name) = namespace_and_name(rs);
         if diff < 0 {
             let count = (-diff).min(BURST);
@@ -281,10 +281,7 @@ impl ReplicaSetController {
 /// When a ready pod will become available (`minReadySeconds` after it
 /// became ready), look again then: no event will say so.
 fn availability_check(rs: &Value, owned: &[&Value]) -> Action {
-    let min_ready = rs
-        .pointer("/spec/minReadySeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+    let min_ready = ReplicaSet(rs).min_ready_seconds();
     let now = Timestamp::now();
     let waiting = owned
         .iter()
