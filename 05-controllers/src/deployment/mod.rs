@@ -20,6 +20,7 @@
 //! Deployment; both are client-side, and work because of this bookkeeping.
 //! The status ([`status`]) is what `kubectl rollout status` waits on.
 
+pub mod conditions;
 pub mod object;
 pub mod rolling;
 pub mod status;
@@ -27,7 +28,6 @@ pub mod template;
 
 use std::cmp::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::Timestamp;
 use orc_client::informer::{Cache, Notification};
@@ -39,14 +39,15 @@ use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
 use crate::claims::{self, is_deleting};
-use crate::object::{ReplicaSet, annotation, generation, key_of, namespace_and_name, uid};
+use crate::object::{ReplicaSet, annotation, key_of, namespace_and_name, uid};
 use crate::owners::controller_of;
 use crate::worker::{self, Action};
 use crate::{events, informers};
+use conditions::last_progress;
 use object::{DESIRED_REPLICAS, MAX_REPLICAS};
 pub use object::{Deployment, REVISION, Strategy};
 use rolling::{Replicas, Share};
-use status::{Condition, Counts};
+use status::Counts;
 use template::{HASH_LABEL, equal_ignoring_hash, pod_template_hash};
 
 /// Annotations of a Deployment that are not copied to its ReplicaSets
@@ -493,8 +494,10 @@ impl DeploymentController {
 
     // ANCHOR: sync_status
     /// Writes the status observed now, and the current revision on the
-    /// Deployment. Asks to be queued again when the progress deadline
-    /// would pass before anything else queues it.
+    /// Deployment (Kubernetes' `syncRolloutStatus`): the decisions are
+    /// [`status`]'s and [`conditions`]' pure functions, this only writes
+    /// them. Asks to be queued again when the progress deadline would pass
+    /// before anything else queues it.
     async fn sync_status(
         &self,
         d: &Value,
@@ -502,121 +505,16 @@ impl DeploymentController {
         old: &[Value],
         created: bool,
     ) -> Result<Action, ClientError> {
-        let (ns, name) = namespace_and_name(d);
-        let desired = Deployment(d).replicas();
-        let max_unavailable = Deployment(d).max_unavailable();
-        let mut all_rs: Vec<&Value> = old.iter().collect();
-        all_rs.extend(new);
-        let counts = Counts::of(new, &all_rs);
-        let before = Counts::recorded(Deployment(d).status());
-        let clock = Timestamp::now();
-        let now = time::format(clock);
-        let mut conditions = Deployment(d).conditions().to_vec();
-        let available = if counts.available >= desired - max_unavailable {
-            Condition {
-                kind: "Available",
-                status: "True",
-                reason: "MinimumReplicasAvailable",
-                message: "Deployment has minimum availability.".into(),
-            }
-        } else {
-            Condition {
-                kind: "Available",
-                status: "False",
-                reason: "MinimumReplicasUnavailable",
-                message: "Deployment does not have minimum availability.".into(),
-            }
-        };
-        status::set_condition(&mut conditions, available, &now, false);
-        let rs_name = new.map(|rs| namespace_and_name(rs).1).unwrap_or("");
-        let deadline = Deployment(d).progress_deadline_seconds();
-        let last_progress = status::last_progress(&conditions);
-        let progressing = |status, reason, message: String| Condition {
-            kind: "Progressing",
-            status,
-            reason,
-            message,
-        };
-        let complete = counts.complete(desired) && new.is_some();
-        if created {
-            status::set_condition(
-                &mut conditions,
-                progressing(
-                    "True",
-                    "NewReplicaSetCreated",
-                    format!("Created new replica set \"{rs_name}\""),
-                ),
-                &now,
-                true,
-            );
-        } else if complete {
-            status::set_condition(
-                &mut conditions,
-                progressing(
-                    "True",
-                    "NewReplicaSetAvailable",
-                    format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
-                ),
-                &now,
-                false,
-            );
-        } else if counts.progressed_since(&before) {
-            status::set_condition(
-                &mut conditions,
-                progressing(
-                    "True",
-                    "ReplicaSetUpdated",
-                    format!("ReplicaSet \"{rs_name}\" is progressing."),
-                ),
-                &now,
-                true,
-            );
-        } else if let (Some(deadline), Some(since)) = (deadline, last_progress) {
-            if time::add_seconds(since, deadline) < clock {
-                status::set_condition(
-                    &mut conditions,
-                    progressing(
-                        "False",
-                        "ProgressDeadlineExceeded",
-                        format!("ReplicaSet \"{rs_name}\" has timed out progressing."),
-                    ),
-                    &now,
-                    false,
-                );
-            }
-        }
-        if new.is_some() && !conditions.iter().any(|c| c["type"] == "Progressing") {
-            status::set_condition(
-                &mut conditions,
-                progressing(
-                    "True",
-                    "FoundNewReplicaSet",
-                    format!("Found new replica set \"{rs_name}\""),
-                ),
-                &now,
-                true,
-            );
-        }
-        let optional = |n: i64| if n == 0 { Value::Null } else { json!(n) };
-        let mut wanted = json!({
-            "observedGeneration": optional(generation(d)),
-            "replicas": optional(counts.replicas),
-            "updatedReplicas": optional(counts.updated),
-            "readyReplicas": optional(counts.ready),
-            "availableReplicas": optional(counts.available),
-            "unavailableReplicas": optional((desired - counts.available).max(0)),
-            "conditions": conditions,
-        });
-        let current = d.get("status").cloned().unwrap_or(json!({}));
-        let unchanged = wanted.as_object().is_some_and(|w| {
-            w.iter()
-                .all(|(k, v)| current.get(k).unwrap_or(&Value::Null) == v)
-        });
-        if !unchanged {
-            wanted = json!({"status": wanted});
+        let now = Timestamp::now();
+        let (counts, rollout) = status::observe(Deployment(d), new, old, created);
+        let conditions = conditions::conditions(&rollout, Deployment(d).conditions(), now);
+        let recheck = conditions::progress_recheck(&rollout, last_progress(&conditions), now);
+        let wanted = status::status(Deployment(d), &counts, conditions);
+        if let Some(patch) = status::patch(Deployment(d).status(), &wanted) {
+            let (ns, name) = namespace_and_name(d);
             match self
                 .client
-                .merge_patch(deployments(), Some(ns), name, Some("status"), &wanted)
+                .merge_patch(deployments(), Some(ns), name, Some("status"), &patch)
                 .await
             {
                 Err(e) if !e.is_not_found() => return Err(e),
@@ -627,17 +525,10 @@ impl DeploymentController {
             self.record_revision(d, ReplicaSet(rs).revision()).await?;
         }
         // Nothing queues a stuck rollout: look again when its deadline passes.
-        let stuck_check = match (deadline, complete) {
-            (Some(deadline), false) => {
-                let now = Timestamp::now();
-                let since = status::last_progress(&conditions).unwrap_or(now);
-                let left =
-                    time::seconds_between(now, time::add_seconds(since, deadline)).max(0) + 1;
-                Action::requeue(Duration::from_secs(left as u64))
-            }
-            _ => Action::await_change(),
-        };
-        Ok(stuck_check)
+        Ok(match recheck {
+            Some(after) => Action::requeue(after),
+            None => Action::await_change(),
+        })
     }
     // ANCHOR_END: sync_status
 
