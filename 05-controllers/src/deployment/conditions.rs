@@ -152,58 +152,43 @@ pub fn available(rollout: &Rollout) -> Condition {
 /// The `Progressing` condition this reconcile sets, given the conditions
 /// written so far and the time `now`; `None` leaves it as it is. The first
 /// case that holds wins, as in Kubernetes' `syncRolloutStatus`: a new
-/// ReplicaSet, a finished rollout, progress, and only then, with no
-/// progress since the last one plus the deadline, a timeout.
+/// ReplicaSet, a finished rollout, progress, and only then a timeout.
 pub fn progressing(rollout: &Rollout, current: &[Value], now: Timestamp) -> Option<Condition> {
     let name = rollout.new_replicaset.unwrap_or("");
-    let condition = |status, reason, message, refresh| Condition {
-        kind: "Progressing",
+    let (status, reason, refresh, message) = if rollout.created {
+        let message = format!("Created new replica set \"{name}\"");
+        ("True", reason::NEW_RS_CREATED, Refresh::Progress, message)
+    } else if rollout.complete {
+        let message = format!("ReplicaSet \"{name}\" has successfully progressed.");
+        ("True", reason::NEW_RS_AVAILABLE, Refresh::OnChange, message)
+    } else if rollout.progressed {
+        let message = format!("ReplicaSet \"{name}\" is progressing.");
+        ("True", reason::RS_UPDATED, Refresh::Progress, message)
+    } else if deadline_passed(rollout, current, now) {
+        let message = format!("ReplicaSet \"{name}\" has timed out progressing.");
+        ("False", reason::TIMED_OUT, Refresh::OnChange, message)
+    } else {
+        return None;
+    };
+    let kind = "Progressing";
+    Some(Condition {
+        kind,
         status,
         reason,
         message,
         refresh,
-    };
-    if rollout.created {
-        let message = format!("Created new replica set \"{name}\"");
-        return Some(condition(
-            "True",
-            reason::NEW_RS_CREATED,
-            message,
-            Refresh::Progress,
-        ));
+    })
+}
+
+/// Whether the rollout has gone `progressDeadlineSeconds` without progress
+/// by `now`, counted from the `Progressing` condition's last update
+/// (Kubernetes' `DeploymentTimedOut`). Strictly after: a rollout that
+/// progressed exactly that long ago still has this instant.
+fn deadline_passed(rollout: &Rollout, current: &[Value], now: Timestamp) -> bool {
+    match (rollout.progress_deadline_seconds, last_progress(current)) {
+        (Some(deadline), Some(since)) => time::add_seconds(since, deadline) < now,
+        _ => false,
     }
-    if rollout.complete {
-        let message = format!("ReplicaSet \"{name}\" has successfully progressed.");
-        return Some(condition(
-            "True",
-            reason::NEW_RS_AVAILABLE,
-            message,
-            Refresh::OnChange,
-        ));
-    }
-    if rollout.progressed {
-        let message = format!("ReplicaSet \"{name}\" is progressing.");
-        return Some(condition(
-            "True",
-            reason::RS_UPDATED,
-            message,
-            Refresh::Progress,
-        ));
-    }
-    let deadline = rollout.progress_deadline_seconds?;
-    let since = last_progress(current)?;
-    // Strictly after: a rollout that progressed exactly `deadline` seconds
-    // ago still has this instant.
-    if time::add_seconds(since, deadline) >= now {
-        return None;
-    }
-    let message = format!("ReplicaSet \"{name}\" has timed out progressing.");
-    Some(condition(
-        "False",
-        reason::TIMED_OUT,
-        message,
-        Refresh::OnChange,
-    ))
 }
 // ANCHOR_END: progressing
 
