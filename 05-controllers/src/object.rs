@@ -7,6 +7,9 @@
 //! [`ReplicaSet`] is read through a typed view, as Kubernetes' controllers
 //! read the fields of an `apps.ReplicaSet` struct.
 
+use std::cmp::Ordering;
+
+use orc_client::time;
 use serde_json::Value;
 
 pub use orc_client::informer::key_of;
@@ -35,6 +38,16 @@ pub fn generation(obj: &Value) -> i64 {
 /// The annotation `key` of `obj`, when it is text.
 pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj.pointer("/metadata/annotations")?.get(key)?.as_str()
+}
+
+/// Oldest first, by `metadata.creationTimestamp`, then name (timestamps
+/// have whole seconds, so two objects often share one): the order in which
+/// old ReplicaSets shrink, and in which Kubernetes' controllers break ties.
+pub fn by_age(a: &Value, b: &Value) -> Ordering {
+    let created = |obj: &Value| time::at(obj, "/metadata/creationTimestamp");
+    created(a)
+        .cmp(&created(b))
+        .then_with(|| namespace_and_name(a).1.cmp(namespace_and_name(b).1))
 }
 
 /// The integer at `pointer` in `obj`.

@@ -23,30 +23,30 @@
 pub mod conditions;
 pub mod object;
 pub mod rolling;
+pub mod scaling;
 pub mod status;
 pub mod template;
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use orc_client::informer::{Cache, Notification};
 use orc_client::resources::{Resource, by_kind};
-use orc_client::time;
 use orc_client::workqueue::WorkQueue;
 use orc_client::{Client, ClientError};
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
 use crate::claims::{self, is_deleting};
-use crate::object::{ReplicaSet, annotation, key_of, namespace_and_name, uid};
+use crate::object::{ReplicaSet, annotation, by_age, key_of, namespace_and_name, uid};
 use crate::owners::controller_of;
 use crate::worker::{self, Action};
 use crate::{events, informers};
 use conditions::last_progress;
 use object::{DESIRED_REPLICAS, MAX_REPLICAS};
 pub use object::{Deployment, REVISION, Strategy};
-use rolling::{Replicas, Share};
+use rolling::Replicas;
+use scaling::{is_scaling_event, sizes_after_resize};
 use status::Counts;
 use template::{HASH_LABEL, equal_ignoring_hash, pod_template_hash};
 
@@ -155,10 +155,10 @@ impl DeploymentController {
         // Oldest first: the order old ReplicaSets shrink in, and the first
         // of several with the current template is the current one.
         owned.sort_by(by_age);
-        let template = Deployment(&d).template();
+        let deployment = Deployment(&d);
         let current = owned
             .iter()
-            .position(|rs| equal_ignoring_hash(ReplicaSet(rs).template(), template));
+            .position(|rs| equal_ignoring_hash(ReplicaSet(rs).template(), deployment.template()));
         let new = current.map(|i| owned.remove(i));
         let old = owned;
         if is_deleting(&d) {
@@ -166,11 +166,13 @@ impl DeploymentController {
         }
         // Paused, or resized (`kubectl scale`) since its ReplicaSets were
         // last sized: follow the new size before rolling any further.
-        if Deployment(&d).paused() || is_scaling_event(&d, new.as_ref(), &old) {
-            self.resize(&d, new.as_ref(), &old).await?;
+        if deployment.paused() || is_scaling_event(deployment, new.as_ref(), &old) {
+            for (rs, count) in sizes_after_resize(deployment, new.as_ref(), &old) {
+                self.scale(&d, rs, count).await?;
+            }
             return self.sync_status(&d, new.as_ref(), &old, false).await;
         }
-        let step = if Deployment(&d).strategy() == Strategy::Recreate {
+        let step = if deployment.strategy() == Strategy::Recreate {
             self.recreate(&d, new, &old).await?
         } else {
             self.roll(&d, new, &old).await?
@@ -201,8 +203,8 @@ impl DeploymentController {
         new: Option<Value>,
         old: &[Value],
     ) -> Result<Step, ClientError> {
-        let desired = Deployment(d).replicas();
-        let (surge, unavailable) = (Deployment(d).max_surge(), Deployment(d).max_unavailable());
+        let deployment = Deployment(d);
+        let (desired, surge) = (deployment.replicas(), deployment.max_surge());
         let old_total: i64 = old.iter().map(|rs| ReplicaSet(rs).replicas()).sum();
         let (new, created) = match new {
             Some(rs) => (self.keep_current(d, rs, old).await?, false),
@@ -214,7 +216,7 @@ impl DeploymentController {
         let current = ReplicaSet(&new).replicas();
         let target = rolling::new_replicas(desired, surge, old_total + current, current);
         if target != current {
-            let new = self.scale(d, new, target).await?;
+            let new = self.scale(d, &new, target).await?;
             return Ok(Step {
                 new: Some(new),
                 created,
@@ -222,11 +224,12 @@ impl DeploymentController {
             });
         }
         let views: Vec<Replicas> = old.iter().map(view).collect();
+        let unavailable = deployment.max_unavailable();
         let next = rolling::scale_down_old(desired, unavailable, view(&new), &views);
         let mut scaled = false;
         for (rs, wanted) in old.iter().zip(next) {
             if wanted != ReplicaSet(rs).replicas() {
-                self.scale(d, rs.clone(), wanted).await?;
+                self.scale(d, rs, wanted).await?;
                 scaled = true;
             }
         }
@@ -250,7 +253,7 @@ impl DeploymentController {
         let desired = Deployment(d).replicas();
         let mut scaled = false;
         for rs in old.iter().filter(|rs| ReplicaSet(rs).replicas() > 0) {
-            self.scale(d, rs.clone(), 0).await?;
+            self.scale(d, rs, 0).await?;
             scaled = true;
         }
         let old_pods: i64 = old.iter().map(|rs| ReplicaSet(rs).status_replicas()).sum();
@@ -267,7 +270,7 @@ impl DeploymentController {
             None => (self.create_new(d, old, desired).await?, true),
         };
         if ReplicaSet(&new).replicas() != desired {
-            new = self.scale(d, new, desired).await?;
+            new = self.scale(d, &new, desired).await?;
         }
         let done = Counts::of(Some(&new), &all(&new, old)).complete(desired);
         Ok(Step {
@@ -380,85 +383,19 @@ impl DeploymentController {
             .await
     }
 
-    /// Follows a new `spec.replicas` without rolling (Kubernetes' `scale`):
-    /// the one ReplicaSet with replicas (or, with none, the current or the
-    /// newest) takes the new size; a current one already full sends the
-    /// old ones to zero; otherwise, with RollingUpdate, every ReplicaSet
-    /// with replicas grows or shrinks in proportion ([`rolling::proportional`]).
-    /// This is also how a paused Deployment (`kubectl rollout pause`)
-    /// follows `kubectl scale`.
-    async fn resize(
-        &self,
-        d: &Value,
-        new: Option<&Value>,
-        old: &[Value],
-    ) -> Result<(), ClientError> {
-        let desired = Deployment(d).replicas();
-        let mut active: Vec<&Value> = new
-            .into_iter()
-            .chain(old)
-            .filter(|rs| ReplicaSet(rs).replicas() > 0)
-            .collect();
-        match active.as_slice() {
-            [] => match new.or(old.last()) {
-                Some(rs) => self.size(d, rs, desired).await,
-                None => Ok(()),
-            },
-            [one] => self.size(d, one, desired).await,
-            _ if new.is_some_and(|rs| is_saturated(rs, desired)) => {
-                for rs in old.iter().filter(|rs| ReplicaSet(rs).replicas() > 0) {
-                    self.size(d, rs, 0).await?;
-                }
-                Ok(())
-            }
-            // Recreate shares nothing: each keeps its size until the
-            // rollout empties the old ones, but records the new one, or
-            // every reconcile would take this path again.
-            _ if Deployment(d).strategy() == Strategy::Recreate => {
-                for rs in active {
-                    self.size(d, rs, ReplicaSet(rs).replicas()).await?;
-                }
-                Ok(())
-            }
-            _ => {
-                active.sort_by(|a, b| by_age(a, b));
-                let shares: Vec<Share> = active
-                    .iter()
-                    .map(|rs| Share {
-                        replicas: ReplicaSet(rs).replicas(),
-                        max_before: ReplicaSet(rs).max_replicas_annotation(),
-                    })
-                    .collect();
-                let surge = Deployment(d).max_surge();
-                let fallback = Deployment(d).status_replicas();
-                let sizes = rolling::proportional(desired, surge, &shares, fallback);
-                for (rs, count) in active.into_iter().zip(sizes) {
-                    self.size(d, rs, count).await?;
-                }
-                Ok(())
-            }
+    /// Gives `rs` `count` replicas and records the Deployment's size on
+    /// it, when either differs ([`scaling::needs_scaling`]), with an event
+    /// when the count changes (Kubernetes' `scaleReplicaSet`). Answers the
+    /// ReplicaSet as written.
+    async fn scale(&self, d: &Value, rs: &Value, count: i64) -> Result<Value, ClientError> {
+        let before = ReplicaSet(rs).replicas();
+        if !scaling::needs_scaling(Deployment(d), ReplicaSet(rs), count) {
+            return Ok(rs.clone());
         }
-    }
-
-    /// Gives `rs` `count` replicas and the Deployment's current size in its
-    /// annotations, when either differs.
-    async fn size(&self, d: &Value, rs: &Value, count: i64) -> Result<(), ClientError> {
-        let (view, deployment) = (ReplicaSet(rs), Deployment(d));
-        let recorded = view.desired_replicas_annotation() == Some(deployment.replicas())
-            && view.max_replicas_annotation() == Some(deployment.max_replicas());
-        if count != view.replicas() || !recorded {
-            self.scale(d, rs.clone(), count).await?;
-        }
-        Ok(())
-    }
-
-    /// Sets `rs`'s `spec.replicas` to `count` and records the Deployment's
-    /// size on it, with an event when the count changes.
-    async fn scale(&self, d: &Value, rs: Value, count: i64) -> Result<Value, ClientError> {
-        let (ns, name) = namespace_and_name(&rs);
-        let before = ReplicaSet(&rs).replicas();
-        let direction = if count > before { "up" } else { "down" };
+        let (ns, name) = namespace_and_name(rs);
         let (desired, max) = (Deployment(d).replicas(), Deployment(d).max_replicas());
+        // Pinned to the version read: a ReplicaSet changed since is judged
+        // again, never overwritten.
         let patch = json!({
             "metadata": {
                 "annotations": {DESIRED_REPLICAS: desired.to_string(), MAX_REPLICAS: max.to_string()},
@@ -466,12 +403,12 @@ impl DeploymentController {
             },
             "spec": {"replicas": count},
         });
-        let resized = count != before;
         let scaled = self
             .client
             .merge_patch(replicasets(), Some(ns), name, None, &patch)
             .await?;
-        if resized {
+        if count != before {
+            let direction = if count > before { "up" } else { "down" };
             let message = format!("Scaled {direction} replica set {name} to {count}");
             self.record_scaling(d, message).await;
         }
@@ -600,27 +537,6 @@ fn all<'a>(new: &'a Value, old: &'a [Value]) -> Vec<&'a Value> {
     old.iter().chain([new]).collect()
 }
 
-/// Whether `d` was resized since its ReplicaSets with replicas were last
-/// sized: one of them records another `spec.replicas` (Kubernetes'
-/// `isScalingEvent`).
-fn is_scaling_event(d: &Value, new: Option<&Value>, old: &[Value]) -> bool {
-    new.into_iter()
-        .chain(old)
-        .map(ReplicaSet)
-        .filter(|rs| rs.replicas() > 0)
-        .filter_map(|rs| rs.desired_replicas_annotation())
-        .any(|recorded| recorded != Deployment(d).replicas())
-}
-
-/// Whether the current ReplicaSet alone holds the Deployment's size, all
-/// of it available.
-fn is_saturated(rs: &Value, desired: i64) -> bool {
-    let rs = ReplicaSet(rs);
-    rs.desired_replicas_annotation() == Some(desired)
-        && rs.replicas() == desired
-        && rs.available_replicas() == desired
-}
-
 fn max_revision(replicasets: &[Value]) -> i64 {
     replicasets
         .iter()
@@ -636,12 +552,4 @@ fn copied_annotations(d: &Value) -> Map<String, Value> {
         .into_iter()
         .filter(|(k, _)| !NOT_COPIED.contains(&k.as_str()))
         .collect()
-}
-
-/// Oldest first, by creation time, then name.
-fn by_age(a: &Value, b: &Value) -> Ordering {
-    let created = |rs: &Value| time::at(rs, "/metadata/creationTimestamp");
-    created(a)
-        .cmp(&created(b))
-        .then_with(|| namespace_and_name(a).1.cmp(namespace_and_name(b).1))
 }
