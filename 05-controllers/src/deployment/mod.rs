@@ -22,6 +22,7 @@
 
 pub mod conditions;
 pub mod object;
+pub mod revisions;
 pub mod rolling;
 pub mod scaling;
 pub mod status;
@@ -34,32 +35,20 @@ use orc_client::informer::{Cache, Notification};
 use orc_client::resources::{Resource, by_kind};
 use orc_client::workqueue::WorkQueue;
 use orc_client::{Client, ClientError};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::claims::{self, is_deleting};
-use crate::object::{ReplicaSet, annotation, by_age, key_of, namespace_and_name, uid};
-use crate::owners::controller_of;
+use crate::object::{ReplicaSet, by_age, key_of, namespace_and_name, uid};
 use crate::worker::{self, Action};
 use crate::{events, informers};
 use conditions::last_progress;
-use object::{DESIRED_REPLICAS, MAX_REPLICAS};
 pub use object::{Deployment, REVISION, Strategy};
 use rolling::Replicas;
 use scaling::{is_scaling_event, sizes_after_resize};
 use status::Counts;
-use template::{HASH_LABEL, equal_ignoring_hash, pod_template_hash};
+use template::{equal_ignoring_hash, pod_template_hash};
 
-/// Annotations of a Deployment that are not copied to its ReplicaSets
-/// (Kubernetes' `annotationsToSkip`): they describe the Deployment itself.
-const NOT_COPIED: &[&str] = &[
-    "kubectl.kubernetes.io/last-applied-configuration",
-    REVISION,
-    "deployment.kubernetes.io/revision-history",
-    DESIRED_REPLICAS,
-    MAX_REPLICAS,
-    "deprecated.deployment.rollback.to",
-];
 /// The name events are recorded under, as Kubernetes'.
 const COMPONENT: &str = "deployment-controller";
 
@@ -289,56 +278,21 @@ impl DeploymentController {
         let (ns, name) = namespace_and_name(d);
         let collisions = Deployment(d).collision_count();
         let hash = pod_template_hash(Deployment(d).template(), collisions);
-        let mut template = Deployment(d).template().clone();
-        template["metadata"]["labels"][HASH_LABEL] = json!(hash);
-        let mut selector = d["spec"]["selector"].clone();
-        selector["matchLabels"][HASH_LABEL] = json!(hash);
-        let mut annotations = copied_annotations(d);
-        annotations.insert(REVISION.into(), json!((max_revision(old) + 1).to_string()));
-        annotations.insert(
-            DESIRED_REPLICAS.into(),
-            json!(Deployment(d).replicas().to_string()),
-        );
-        annotations.insert(
-            MAX_REPLICAS.into(),
-            json!(Deployment(d).max_replicas().to_string()),
-        );
-        let rs = json!({
-            "apiVersion": "apps/v1",
-            "kind": "ReplicaSet",
-            "metadata": {
-                "name": format!("{name}-{hash}"),
-                "namespace": ns,
-                "labels": template["metadata"]["labels"],
-                "annotations": annotations,
-                "ownerReferences": [claims::controller_reference(d, "Deployment", "apps/v1")],
-            },
-            "spec": {
-                "replicas": count,
-                "minReadySeconds": Deployment(d).min_ready_seconds(),
-                "selector": selector,
-                "template": template,
-            },
-        });
+        let annotations = revisions::new_annotations(Deployment(d), old);
+        let rs = template::new_replicaset(d, &hash, count, annotations);
+        let rs_name = namespace_and_name(&rs).1;
         match self.client.create(replicasets(), Some(ns), &rs).await {
             Ok(created) => {
-                let message = format!("Scaled up replica set {name}-{hash} to {count}");
+                let message = format!("Scaled up replica set {rs_name} to {count}");
                 self.record_scaling(d, message).await;
                 Ok(created)
             }
+            // The name is taken: by this template's ReplicaSet from an
+            // earlier try whose answer was lost, or by another template's.
             Err(e) if e.code() == Some(409) => {
-                let existing = self
-                    .client
-                    .get(replicasets(), Some(ns), &format!("{name}-{hash}"))
-                    .await?;
-                let ours = controller_of(&existing).is_some_and(|c| c.uid == uid(d));
-                if ours
-                    && equal_ignoring_hash(
-                        ReplicaSet(&existing).template(),
-                        Deployment(d).template(),
-                    )
-                {
-                    return Ok(existing); // created by an earlier try
+                let existing = self.client.get(replicasets(), Some(ns), rs_name).await?;
+                if template::is_current(d, &existing) {
+                    return Ok(existing);
                 }
                 let patch = json!({"status": {"collisionCount": collisions + 1}});
                 self.client
@@ -360,21 +314,10 @@ impl DeploymentController {
         rs: Value,
         old: &[Value],
     ) -> Result<Value, ClientError> {
-        let mut wanted = rs["metadata"]["annotations"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        let before = wanted.clone();
-        wanted.extend(copied_annotations(d));
-        let next = max_revision(old) + 1;
-        if ReplicaSet(&rs).revision() < next {
-            wanted.insert(REVISION.into(), json!(next.to_string()));
-        } else if let Some(kept) = before.get(REVISION) {
-            wanted.insert(REVISION.into(), kept.clone());
-        }
-        if wanted == before {
+        let Some(wanted) = revisions::current_annotations(Deployment(d), ReplicaSet(&rs), old)
+        else {
             return Ok(rs);
-        }
+        };
         let (ns, name) = namespace_and_name(&rs);
         let patch = json!({"metadata": {"annotations": wanted,
             "resourceVersion": rs["metadata"]["resourceVersion"]}});
@@ -393,12 +336,11 @@ impl DeploymentController {
             return Ok(rs.clone());
         }
         let (ns, name) = namespace_and_name(rs);
-        let (desired, max) = (Deployment(d).replicas(), Deployment(d).max_replicas());
         // Pinned to the version read: a ReplicaSet changed since is judged
         // again, never overwritten.
         let patch = json!({
             "metadata": {
-                "annotations": {DESIRED_REPLICAS: desired.to_string(), MAX_REPLICAS: max.to_string()},
+                "annotations": scaling::size_annotations(Deployment(d)),
                 "resourceVersion": rs["metadata"]["resourceVersion"],
             },
             "spec": {"replicas": count},
@@ -459,7 +401,7 @@ impl DeploymentController {
             }
         }
         if let Some(rs) = new {
-            self.record_revision(d, ReplicaSet(rs).revision()).await?;
+            self.record_revision(d, rs).await?;
         }
         // Nothing queues a stuck rollout: look again when its deadline passes.
         Ok(match recheck {
@@ -469,12 +411,12 @@ impl DeploymentController {
     }
     // ANCHOR_END: sync_status
 
-    /// Puts the current ReplicaSet's revision on the Deployment itself.
-    async fn record_revision(&self, d: &Value, revision: i64) -> Result<(), ClientError> {
-        let text = revision.to_string();
-        if revision == 0 || annotation(d, REVISION) == Some(text.as_str()) {
+    /// Puts the current ReplicaSet's revision on the Deployment itself
+    /// ([`revisions::revision_to_record`]).
+    async fn record_revision(&self, d: &Value, current: &Value) -> Result<(), ClientError> {
+        let Some(text) = revisions::revision_to_record(Deployment(d), ReplicaSet(current)) else {
             return Ok(());
-        }
+        };
         let (ns, name) = namespace_and_name(d);
         let patch = json!({"metadata": {"annotations": {REVISION: text}}});
         match self
@@ -487,21 +429,10 @@ impl DeploymentController {
         }
     }
 
-    /// Deletes the oldest empty old ReplicaSets beyond
-    /// `spec.revisionHistoryLimit` (what `kubectl rollout undo` can go
-    /// back to).
+    /// Deletes the old ReplicaSets beyond the history `kubectl rollout
+    /// undo` can go back to ([`revisions::history_to_delete`]).
     async fn clean_up(&self, d: &Value, old: &[Value]) -> Result<(), ClientError> {
-        let limit = Deployment(d).revision_history_limit();
-        let mut empty: Vec<&Value> = old
-            .iter()
-            .filter(|rs| ReplicaSet(rs).replicas() == 0 && ReplicaSet(rs).status_replicas() == 0)
-            .collect();
-        let excess = empty.len() as i64 - limit;
-        if excess <= 0 {
-            return Ok(());
-        }
-        empty.sort_by_key(|rs| ReplicaSet(rs).revision());
-        for rs in empty.into_iter().take(excess as usize) {
+        for rs in revisions::history_to_delete(Deployment(d), old) {
             let (ns, name) = namespace_and_name(rs);
             let options = json!({"preconditions": {"uid": uid(rs)}});
             match self
@@ -535,21 +466,4 @@ fn view(rs: &Value) -> Replicas {
 
 fn all<'a>(new: &'a Value, old: &'a [Value]) -> Vec<&'a Value> {
     old.iter().chain([new]).collect()
-}
-
-fn max_revision(replicasets: &[Value]) -> i64 {
-    replicasets
-        .iter()
-        .map(|rs| ReplicaSet(rs).revision())
-        .max()
-        .unwrap_or(0)
-}
-
-/// The Deployment's annotations a ReplicaSet carries (`change-cause`, ...).
-fn copied_annotations(d: &Value) -> Map<String, Value> {
-    Deployment(d)
-        .annotations()
-        .into_iter()
-        .filter(|(k, _)| !NOT_COPIED.contains(&k.as_str()))
-        .collect()
 }

@@ -9,9 +9,9 @@
 //! resize as done. The proportional arithmetic itself is
 //! [`rolling::proportional`] (lab 05).
 
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
-use super::object::{Deployment, Strategy};
+use super::object::{DESIRED_REPLICAS, Deployment, MAX_REPLICAS, Strategy};
 use super::rolling::{self, Share};
 use crate::object::{ReplicaSet, by_age};
 
@@ -43,6 +43,16 @@ pub fn needs_scaling(d: Deployment, rs: ReplicaSet, count: i64) -> bool {
     let recorded = rs.desired_replicas_annotation() == Some(d.replicas())
         && rs.max_replicas_annotation() == Some(d.max_replicas());
     count != rs.replicas() || !recorded
+}
+
+/// The Deployment's size as a ReplicaSet records it when sized:
+/// `desired-replicas` and `max-replicas` (Kubernetes'
+/// `SetReplicasAnnotations`).
+pub fn size_annotations(d: Deployment) -> Map<String, Value> {
+    let mut annotations = Map::new();
+    annotations.insert(DESIRED_REPLICAS.into(), json!(d.replicas().to_string()));
+    annotations.insert(MAX_REPLICAS.into(), json!(d.max_replicas().to_string()));
+    annotations
 }
 
 // ANCHOR: sizes_after_resize
@@ -96,8 +106,6 @@ pub fn sizes_after_resize<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deployment::object::{DESIRED_REPLICAS, MAX_REPLICAS};
-    use serde_json::json;
 
     /// A Deployment of `replicas` with a 25% surge and no unavailability.
     fn deployment(replicas: i64) -> Value {
