@@ -151,7 +151,7 @@ impl DeploymentController {
         let new = current.map(|i| owned.remove(i));
         let old = owned;
         if is_deleting(&d) {
-            return self.sync_status(&d, new.as_ref(), &old, false).await;
+            return self.sync_status(&d, &old, &Step::holding(new)).await;
         }
         // Paused, or resized (`kubectl scale`) since its ReplicaSets were
         // last sized: follow the new size before rolling any further.
@@ -159,16 +159,15 @@ impl DeploymentController {
             for (rs, count) in sizes_after_resize(deployment, new.as_ref(), &old) {
                 self.scale(&d, rs, count).await?;
             }
-            return self.sync_status(&d, new.as_ref(), &old, false).await;
+            return self.sync_status(&d, &old, &Step::holding(new)).await;
         }
         let step = if deployment.strategy() == Strategy::Recreate {
             self.recreate(&d, new, &old).await?
         } else {
             self.roll(&d, new, &old).await?
         };
-        let Step { new, created, done } = step;
-        let action = self.sync_status(&d, new.as_ref(), &old, created).await?;
-        if done {
+        let action = self.sync_status(&d, &old, &step).await?;
+        if step.done {
             self.clean_up(&d, &old).await?;
         }
         Ok(action)
@@ -204,6 +203,8 @@ impl DeploymentController {
         };
         let current = ReplicaSet(&new).replicas();
         let target = rolling::new_replicas(desired, surge, old_total + current, current);
+        // One move per reconcile: old ones shrink on a later one, which
+        // sees how many of the new pods became available.
         if target != current {
             let new = self.scale(d, &new, target).await?;
             return Ok(Step {
@@ -222,6 +223,8 @@ impl DeploymentController {
                 scaled = true;
             }
         }
+        // Complete only when this step changed nothing: counts read from
+        // statuses written before a change would not show it yet.
         let done = !scaled && !created && Counts::of(Some(&new), &all(&new, old)).complete(desired);
         Ok(Step {
             new: Some(new),
@@ -248,11 +251,7 @@ impl DeploymentController {
         let old_pods: i64 = old.iter().map(|rs| ReplicaSet(rs).status_replicas()).sum();
         if scaled || old_pods > 0 {
             // Their status changes queue this Deployment again.
-            return Ok(Step {
-                new,
-                created: false,
-                done: false,
-            });
+            return Ok(Step::holding(new));
         }
         let (mut new, created) = match new {
             Some(rs) => (self.keep_current(d, rs, old).await?, false),
@@ -380,12 +379,12 @@ impl DeploymentController {
     async fn sync_status(
         &self,
         d: &Value,
-        new: Option<&Value>,
         old: &[Value],
-        created: bool,
+        step: &Step,
     ) -> Result<Action, ClientError> {
         let now = Timestamp::now();
-        let (counts, rollout) = status::observe(Deployment(d), new, old, created);
+        let new = step.new.as_ref();
+        let (counts, rollout) = status::observe(Deployment(d), new, old, step.created);
         let conditions = conditions::conditions(&rollout, Deployment(d).conditions(), now);
         let recheck = conditions::progress_recheck(&rollout, last_progress(&conditions), now);
         let wanted = status::status(Deployment(d), &counts, conditions);
@@ -448,12 +447,26 @@ impl DeploymentController {
     }
 }
 
-/// What one rollout step left: the current ReplicaSet, whether it was
-/// created now, and whether the rollout is complete.
+/// What one rollout step left.
 struct Step {
+    /// The current ReplicaSet, as last written.
     new: Option<Value>,
+    /// This step created it (the `NewReplicaSetCreated` condition).
     created: bool,
+    /// The rollout is complete: time to trim the history.
     done: bool,
+}
+
+impl Step {
+    /// A reconcile that rolled nothing (deleting, paused, or resizing):
+    /// `new` stays current, and nothing is complete.
+    fn holding(new: Option<Value>) -> Step {
+        Step {
+            new,
+            created: false,
+            done: false,
+        }
+    }
 }
 
 /// A ReplicaSet as the rolling arithmetic sees it.
@@ -464,6 +477,7 @@ fn view(rs: &Value) -> Replicas {
     }
 }
 
+/// Every ReplicaSet, old ones first.
 fn all<'a>(new: &'a Value, old: &'a [Value]) -> Vec<&'a Value> {
     old.iter().chain([new]).collect()
 }
