@@ -8,11 +8,15 @@
 //!   or found (`FoundNewReplicaSet`), the rollout moves
 //!   (`ReplicaSetUpdated`), has finished (`NewReplicaSetAvailable`), or has
 //!   not moved for `progressDeadlineSeconds` (`ProgressDeadlineExceeded`,
-//!   status False), which `kubectl rollout status` reports as a failure.
+//!   status False), which `kubectl rollout status` reports as a failure. A
+//!   pause (`kubectl rollout pause`) sets `DeploymentPaused` and a resume
+//!   `DeploymentResumed` (status Unknown): the deadline does not run while
+//!   a Deployment is paused, and counts again from its resume.
 //!
-//! Kubernetes decides these in `syncRolloutStatus` and `getNewReplicaSet`
-//! (`pkg/controller/deployment/progress.go` and `sync.go`); the reasons are
-//! its own, so `kubectl describe` reads the same.
+//! Kubernetes decides these in `syncRolloutStatus`, `getNewReplicaSet` and
+//! `checkPausedConditions` (`pkg/controller/deployment/progress.go` and
+//! `sync.go`); the reasons are its own, so `kubectl describe` reads the
+//! same.
 
 use std::time::Duration;
 
@@ -36,6 +40,10 @@ pub mod reason {
     pub const NEW_RS_AVAILABLE: &str = "NewReplicaSetAvailable";
     /// Progressing, False: no progress within the deadline.
     pub const TIMED_OUT: &str = "ProgressDeadlineExceeded";
+    /// Progressing, Unknown: paused, so progress is not judged.
+    pub const PAUSED: &str = "DeploymentPaused";
+    /// Progressing, Unknown: resumed; the deadline counts from now.
+    pub const RESUMED: &str = "DeploymentResumed";
 }
 
 /// When setting a condition moves its `lastUpdateTime`.
@@ -55,7 +63,7 @@ pub enum Refresh {
 pub struct Condition {
     /// `Available` or `Progressing`.
     pub kind: &'static str,
-    /// `True` or `False`.
+    /// `True`, `False` or `Unknown`.
     pub status: &'static str,
     /// A CamelCase reason from [`reason`].
     pub reason: &'static str,
@@ -105,15 +113,25 @@ pub fn set_condition(conditions: &mut Vec<Value>, condition: Condition, now: Tim
 /// When the `Progressing` condition last saw progress (for the progress
 /// deadline).
 pub fn last_progress(conditions: &[Value]) -> Option<Timestamp> {
-    conditions
-        .iter()
-        .find(|c| c["type"] == "Progressing")
-        .and_then(|c| time::at(c, "/lastUpdateTime"))
+    progressing_condition(conditions).and_then(|c| time::at(c, "/lastUpdateTime"))
+}
+
+/// The reason of the `Progressing` condition; empty without one.
+fn progressing_reason(conditions: &[Value]) -> &str {
+    let reason = progressing_condition(conditions).and_then(|c| c["reason"].as_str());
+    reason.unwrap_or("")
+}
+
+fn progressing_condition(conditions: &[Value]) -> Option<&Value> {
+    conditions.iter().find(|c| c["type"] == "Progressing")
 }
 
 /// What the conditions are decided from: the facts one reconcile observed.
 #[derive(Debug, Clone, Default)]
 pub struct Rollout<'a> {
+    /// The Deployment's name, for messages when there is no current
+    /// ReplicaSet to name.
+    pub deployment: &'a str,
     /// The current ReplicaSet's name, when there is one.
     pub new_replicaset: Option<&'a str>,
     /// This reconcile created it.
@@ -128,6 +146,19 @@ pub struct Rollout<'a> {
     pub progressed: bool,
     /// `spec.progressDeadlineSeconds`; `None`: no deadline.
     pub progress_deadline_seconds: Option<i64>,
+    /// `spec.paused`: sizes are followed, progress is not judged.
+    pub paused: bool,
+}
+
+impl Rollout<'_> {
+    /// What messages name: the current ReplicaSet, else the Deployment,
+    /// as Kubernetes words them.
+    fn subject(&self) -> String {
+        match self.new_replicaset {
+            Some(name) => format!("ReplicaSet \"{name}\""),
+            None => format!("Deployment \"{}\"", self.deployment),
+        }
+    }
 }
 
 /// The `Available` condition.
@@ -154,18 +185,18 @@ pub fn available(rollout: &Rollout) -> Condition {
 /// case that holds wins, as in Kubernetes' `syncRolloutStatus`: a new
 /// ReplicaSet, a finished rollout, progress, and only then a timeout.
 pub fn progressing(rollout: &Rollout, current: &[Value], now: Timestamp) -> Option<Condition> {
-    let name = rollout.new_replicaset.unwrap_or("");
+    let (name, subject) = (rollout.new_replicaset.unwrap_or(""), rollout.subject());
     let (status, reason, refresh, message) = if rollout.created {
         let message = format!("Created new replica set \"{name}\"");
         ("True", reason::NEW_RS_CREATED, Refresh::Progress, message)
     } else if rollout.complete {
-        let message = format!("ReplicaSet \"{name}\" has successfully progressed.");
+        let message = format!("{subject} has successfully progressed.");
         ("True", reason::NEW_RS_AVAILABLE, Refresh::OnChange, message)
     } else if rollout.progressed {
-        let message = format!("ReplicaSet \"{name}\" is progressing.");
+        let message = format!("{subject} is progressing.");
         ("True", reason::RS_UPDATED, Refresh::Progress, message)
     } else if deadline_passed(rollout, current, now) {
-        let message = format!("ReplicaSet \"{name}\" has timed out progressing.");
+        let message = format!("{subject} has timed out progressing.");
         ("False", reason::TIMED_OUT, Refresh::OnChange, message)
     } else {
         return None;
@@ -192,13 +223,49 @@ fn deadline_passed(rollout: &Rollout, current: &[Value], now: Timestamp) -> bool
 }
 // ANCHOR_END: progressing
 
-/// The conditions after this reconcile: `current` with `Available` and
-/// `Progressing` set as [`available`] and [`progressing`] decide, and a
+// ANCHOR: pause
+/// The `Progressing` condition a pause or a resume sets, given the
+/// conditions so far (Kubernetes' `checkPausedConditions`). Paused,
+/// progress is not judged; resumed, the deadline counts from the resume,
+/// so a rollout paused for longer than its deadline is not reported stuck
+/// the moment it resumes. A timeout already reported stays, and without a
+/// deadline there is nothing to protect.
+pub fn pause(rollout: &Rollout, current: &[Value]) -> Option<Condition> {
+    let reason = progressing_reason(current);
+    if rollout.progress_deadline_seconds.is_none() || reason == reason::TIMED_OUT {
+        return None;
+    }
+    let (reason, message) = match (rollout.paused, reason == reason::PAUSED) {
+        (true, false) => (reason::PAUSED, "Deployment is paused"),
+        (false, true) => (reason::RESUMED, "Deployment is resumed"),
+        _ => return None,
+    };
+    Some(Condition {
+        kind: "Progressing",
+        status: "Unknown",
+        reason,
+        message: message.into(),
+        refresh: Refresh::OnChange,
+    })
+}
+// ANCHOR_END: pause
+
+/// The conditions after this reconcile: `current` with `Available` set as
+/// [`available`] decides, a pause or resume recorded ([`pause`]), and,
+/// unless paused, `Progressing` set as [`progressing`] decides, and a
 /// current ReplicaSet that no `Progressing` condition mentions yet found
 /// (Kubernetes sets `FoundNewReplicaSet` in `getNewReplicaSet`).
 pub fn conditions(rollout: &Rollout, current: &[Value], now: Timestamp) -> Vec<Value> {
     let mut conditions = current.to_vec();
     set_condition(&mut conditions, available(rollout), now);
+    if let Some(pause) = pause(rollout, &conditions) {
+        set_condition(&mut conditions, pause, now);
+    }
+    // Kubernetes runs a paused Deployment through `sync`, which leaves
+    // `Progressing` alone, never through `syncRolloutStatus`.
+    if rollout.paused {
+        return conditions;
+    }
     if let Some(progressing) = progressing(rollout, &conditions, now) {
         set_condition(&mut conditions, progressing, now);
     }
@@ -218,21 +285,24 @@ pub fn conditions(rollout: &Rollout, current: &[Value], now: Timestamp) -> Vec<V
 
 // ANCHOR: progress_recheck
 /// How long until the progress deadline of an unfinished rollout passes,
-/// counted from `last_progress` (now when unknown), plus a second so the
-/// look comes after it (Kubernetes' `requeueStuckDeployment` adds the same
-/// second against clock skew). No watch event announces a deadline passing:
-/// without this, a stuck rollout would never be reported stuck. `None`
-/// with no deadline, or a finished rollout.
+/// counted from the last progress in `conditions` (now when unknown), plus
+/// a second so the look comes after it (Kubernetes'
+/// `requeueStuckDeployment` adds the same second against clock skew). No
+/// watch event announces a deadline passing: without this, a stuck rollout
+/// would never be reported stuck. `None` with no deadline, or when there is
+/// nothing to judge: a finished rollout, a paused one, or one already
+/// reported stuck (the next change will queue it).
 pub fn progress_recheck(
     rollout: &Rollout,
-    last_progress: Option<Timestamp>,
+    conditions: &[Value],
     now: Timestamp,
 ) -> Option<Duration> {
     let deadline = rollout.progress_deadline_seconds?;
-    if rollout.complete {
+    let timed_out = progressing_reason(conditions) == reason::TIMED_OUT;
+    if rollout.complete || rollout.paused || timed_out {
         return None;
     }
-    let since = last_progress.unwrap_or(now);
+    let since = last_progress(conditions).unwrap_or(now);
     let left = time::seconds_between(now, time::add_seconds(since, deadline)).max(0) + 1;
     Some(Duration::from_secs(left as u64))
 }
@@ -256,6 +326,7 @@ mod tests {
     /// A rollout of `web-1` under way, with a 600 s deadline.
     fn under_way() -> Rollout<'static> {
         Rollout {
+            deployment: "web",
             new_replicaset: Some("web-1"),
             progress_deadline_seconds: Some(600),
             ..Rollout::default()
@@ -386,31 +457,99 @@ mod tests {
     #[test]
     fn a_stuck_rollout_is_looked_at_again_just_after_its_deadline() {
         let rollout = under_way();
-        let recheck = |since, now| progress_recheck(&rollout, since, now);
-        assert_eq!(recheck(Some(at(0)), at(0)), Some(Duration::from_secs(601)));
-        assert_eq!(
-            recheck(Some(at(0)), at(450)),
-            Some(Duration::from_secs(151))
-        );
-        assert_eq!(
-            recheck(Some(at(0)), at(900)),
-            Some(Duration::from_secs(1)),
-            "overdue"
-        );
-        assert_eq!(
-            recheck(None, at(7)),
-            Some(Duration::from_secs(601)),
-            "from now"
-        );
+        let updated = [progressing_condition("True", "ReplicaSetUpdated", 0)];
+        let recheck = |conditions: &[Value], now| progress_recheck(&rollout, conditions, now);
+        let secs = |n| Some(Duration::from_secs(n));
+        assert_eq!(recheck(&updated, at(0)), secs(601));
+        assert_eq!(recheck(&updated, at(450)), secs(151));
+        assert_eq!(recheck(&updated, at(900)), secs(1), "overdue");
+        assert_eq!(recheck(&[], at(7)), secs(601), "from now");
+        let stuck = [progressing_condition(
+            "False",
+            "ProgressDeadlineExceeded",
+            0,
+        )];
+        assert_eq!(recheck(&stuck, at(900)), None, "reported already");
         let finished = Rollout {
             complete: true,
             ..under_way()
         };
-        assert_eq!(progress_recheck(&finished, Some(at(0)), at(0)), None);
+        assert_eq!(progress_recheck(&finished, &updated, at(0)), None);
         let endless = Rollout {
             progress_deadline_seconds: None,
             ..under_way()
         };
-        assert_eq!(progress_recheck(&endless, Some(at(0)), at(0)), None);
+        assert_eq!(progress_recheck(&endless, &updated, at(0)), None);
+        let paused = Rollout {
+            paused: true,
+            ..under_way()
+        };
+        assert_eq!(progress_recheck(&paused, &updated, at(0)), None);
+    }
+
+    #[test]
+    fn without_a_current_replicaset_messages_name_the_deployment() {
+        let waiting = Rollout {
+            new_replicaset: None,
+            progressed: true,
+            ..under_way()
+        };
+        let condition = progressing(&waiting, &[], at(0)).unwrap();
+        assert_eq!(condition.message, "Deployment \"web\" is progressing.");
+    }
+
+    #[test]
+    fn a_pause_stops_the_deadline_and_a_resume_restarts_it() {
+        let paused = Rollout {
+            paused: true,
+            progressed: true,
+            ..under_way()
+        };
+        let updated = [progressing_condition("True", "ReplicaSetUpdated", 0)];
+        let pausing = conditions(&paused, &updated, at(10));
+        assert_eq!(reason_of(&pausing, "Progressing"), "DeploymentPaused");
+        assert_eq!(
+            reason_of(&pausing, "Available"),
+            "MinimumReplicasUnavailable"
+        );
+        let progressing_now = pausing.iter().find(|c| c["type"] == "Progressing").unwrap();
+        assert_eq!(progressing_now["status"], "Unknown");
+        // Paused for ten times the deadline: nothing is judged meanwhile.
+        let later = conditions(&paused, &pausing, at(6_000));
+        assert_eq!(later, pausing);
+        let resumed = Rollout {
+            paused: false,
+            progressed: false,
+            ..under_way()
+        };
+        let resuming = conditions(&resumed, &later, at(6_000));
+        assert_eq!(reason_of(&resuming, "Progressing"), "DeploymentResumed");
+        assert_eq!(
+            last_progress(&resuming),
+            Some(at(6_000)),
+            "the deadline restarts"
+        );
+        let recheck = progress_recheck(&resumed, &resuming, at(6_000));
+        assert_eq!(recheck, Some(Duration::from_secs(601)));
+    }
+
+    #[test]
+    fn a_reported_timeout_outlives_a_pause_and_no_deadline_means_no_pause() {
+        let paused = Rollout {
+            paused: true,
+            ..under_way()
+        };
+        let stuck = [progressing_condition(
+            "False",
+            "ProgressDeadlineExceeded",
+            0,
+        )];
+        assert_eq!(pause(&paused, &stuck), None);
+        let endless = Rollout {
+            progress_deadline_seconds: None,
+            ..paused
+        };
+        assert_eq!(pause(&endless, &[]), None);
+        assert_eq!(pause(&under_way(), &[]), None, "not paused, never was");
     }
 }

@@ -42,7 +42,6 @@ use crate::claims::{self, is_deleting};
 use crate::object::{ReplicaSet, by_age, key_of, namespace_and_name, uid};
 use crate::worker::{self, Action};
 use crate::{events, informers};
-use conditions::last_progress;
 pub use object::{Deployment, REVISION, Strategy};
 use rolling::Replicas;
 use scaling::{is_scaling_event, sizes_after_resize};
@@ -386,7 +385,7 @@ impl DeploymentController {
         let new = step.new.as_ref();
         let (counts, rollout) = status::observe(Deployment(d), new, old, step.created);
         let conditions = conditions::conditions(&rollout, Deployment(d).conditions(), now);
-        let recheck = conditions::progress_recheck(&rollout, last_progress(&conditions), now);
+        let recheck = conditions::progress_recheck(&rollout, &conditions, now);
         let wanted = status::status(Deployment(d), &counts, conditions);
         if let Some(patch) = status::patch(Deployment(d).status(), &wanted) {
             let (ns, name) = namespace_and_name(d);

@@ -72,7 +72,7 @@ impl Counts {
 /// the conditions are decided from ([`conditions`](super::conditions)).
 /// `created`: this reconcile created `new`.
 pub fn observe<'a>(
-    d: Deployment,
+    d: Deployment<'a>,
     new: Option<&'a Value>,
     old: &[Value],
     created: bool,
@@ -82,12 +82,14 @@ pub fn observe<'a>(
     let before = Counts::recorded(d.status());
     let desired = d.replicas();
     let rollout = Rollout {
+        deployment: namespace_and_name(d.object()).1,
         new_replicaset: new.map(|rs| namespace_and_name(rs).1),
         created,
         minimum_available: counts.available >= desired - d.max_unavailable(),
         complete: counts.complete(desired) && new.is_some(),
         progressed: counts.progressed_since(&before),
         progress_deadline_seconds: d.progress_deadline_seconds(),
+        paused: d.paused(),
     };
     (counts, rollout)
 }
