@@ -17,8 +17,18 @@
 //! `kubectl rollout undo`) makes its old ReplicaSet current again under
 //! the next number. `kubectl rollout history` lists these revisions and
 //! `kubectl rollout undo` copies an old ReplicaSet's template back into the
-//! Deployment; both are client-side, and work because of this bookkeeping.
-//! The status ([`status`]) is what `kubectl rollout status` waits on.
+//! Deployment; both are client-side, and work because of this bookkeeping
+//! ([`revisions`]). A resize (`kubectl scale`) or a pause is followed
+//! without rolling ([`scaling`]). The status ([`status`], [`conditions`])
+//! is what `kubectl rollout status` waits on.
+//!
+//! As in the garbage collector, the decisions are pure functions in those
+//! modules, unit-tested; this file reads the caches and writes what they
+//! decide. Kubernetes' controller is `pkg/controller/deployment/`:
+//! `syncDeployment` is [`DeploymentController::reconcile`],
+//! `getReplicaSetsForDeployment` is `claim_replicasets`, `rolloutRolling`
+//! and `rolloutRecreate` are `roll` and `recreate`, `scaleReplicaSet` is
+//! `scale`, and `syncRolloutStatus` is `sync_status`.
 
 pub mod conditions;
 pub mod object;
@@ -173,7 +183,8 @@ impl DeploymentController {
     }
     // ANCHOR_END: reconcile
 
-    /// The ReplicaSets `d` controls after adopting and releasing.
+    /// The ReplicaSets `d` controls after adopting and releasing
+    /// (Kubernetes' `getReplicaSetsForDeployment`).
     async fn claim_replicasets(&self, d: &Value) -> Result<Vec<Value>, ClientError> {
         let (ns, _) = namespace_and_name(d);
         let candidates = self.replicasets.in_namespace(ns);
@@ -183,7 +194,7 @@ impl DeploymentController {
     // ANCHOR: roll
     /// One step of a rolling update: grow the new ReplicaSet (creating it
     /// first if needed) within the surge; if it did not grow, shrink old
-    /// ones within availability.
+    /// ones within availability (Kubernetes' `rolloutRolling`).
     async fn roll(
         &self,
         d: &Value,
@@ -234,7 +245,8 @@ impl DeploymentController {
     // ANCHOR_END: roll
 
     /// One step of a Recreate rollout: old ReplicaSets to zero, wait until
-    /// their pods are gone, then the new one to `spec.replicas`.
+    /// their pods are gone, then the new one to `spec.replicas`
+    /// (Kubernetes' `rolloutRecreate`).
     async fn recreate(
         &self,
         d: &Value,
@@ -271,7 +283,7 @@ impl DeploymentController {
     /// Creates the ReplicaSet for `d`'s current template with `count`
     /// replicas, under the next revision. A name taken by another template
     /// (a hash collision) bumps `status.collisionCount` and fails, so the
-    /// next try hashes differently.
+    /// next try hashes differently (Kubernetes' `getNewReplicaSet`).
     async fn create_new(&self, d: &Value, old: &[Value], count: i64) -> Result<Value, ClientError> {
         let (ns, name) = namespace_and_name(d);
         let collisions = Deployment(d).collision_count();
@@ -428,7 +440,8 @@ impl DeploymentController {
     }
 
     /// Deletes the old ReplicaSets beyond the history `kubectl rollout
-    /// undo` can go back to ([`revisions::history_to_delete`]).
+    /// undo` can go back to ([`revisions::history_to_delete`], Kubernetes'
+    /// `cleanupDeployment`).
     async fn clean_up(&self, d: &Value, old: &[Value]) -> Result<(), ClientError> {
         for rs in revisions::history_to_delete(Deployment(d), old) {
             let (ns, name) = namespace_and_name(rs);
