@@ -40,8 +40,8 @@
 //!   - `mod.rs`: the controller: RollingUpdate and Recreate steps, and the
 //!     API calls.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
-//! - [`object`]: the metadata every controller reads, and a typed view of
-//!   a ReplicaSet.
+//! - [`object`]: the metadata every controller reads, and typed views:
+//!   `Workload` (what Deployments and ReplicaSets share) and `ReplicaSet`.
 //! - [`owners`]: owner references, the controller reference, and where an
 //!   owner lives.
 //! - [`events`]: Events that `kubectl describe` shows.

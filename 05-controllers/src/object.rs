@@ -4,8 +4,8 @@
 //! place that reads it.
 //!
 //! Metadata every object has is read through free functions; a
-//! [`ReplicaSet`] is read through a typed view, as Kubernetes' controllers
-//! read the fields of an `apps.ReplicaSet` struct.
+//! [`ReplicaSet`] is read through a typed view ([`Workload`]), as
+//! Kubernetes' controllers read the fields of an `apps.ReplicaSet` struct.
 
 use std::cmp::Ordering;
 
@@ -55,51 +55,60 @@ pub(crate) fn number(obj: &Value, pointer: &str) -> Option<i64> {
     obj.pointer(pointer).and_then(Value::as_i64)
 }
 
-/// A ReplicaSet, read through typed accessors. Both controllers of the
-/// chapter read one: the ReplicaSet controller its own spec, the
-/// Deployment controller the counts its ReplicaSets report (and, in
-/// `deployment::object`, the annotations it wrote on them).
-#[derive(Debug, Clone, Copy)]
-pub struct ReplicaSet<'a>(pub &'a Value);
-
-impl<'a> ReplicaSet<'a> {
+/// What the workload resources that run copies of one pod template have
+/// in common, read through typed accessors: a Deployment and a ReplicaSet
+/// both have `spec.replicas`, `spec.minReadySeconds`, `spec.template` and
+/// a status counting pods. Implemented by the views [`ReplicaSet`] and
+/// `deployment::Deployment`, which only say where their object is.
+pub trait Workload<'a>: Copy {
     /// The object itself, for what the view does not name.
-    pub fn object(self) -> &'a Value {
-        self.0
-    }
+    fn object(self) -> &'a Value;
 
     /// `spec.replicas`: the pods wanted; 1 when unset, the API server's
     /// default.
-    pub fn replicas(self) -> i64 {
-        number(self.0, "/spec/replicas").unwrap_or(1)
+    fn replicas(self) -> i64 {
+        number(self.object(), "/spec/replicas").unwrap_or(1)
     }
 
     /// `spec.minReadySeconds`: how long a pod must have been ready to count
     /// as available; 0 when unset.
-    pub fn min_ready_seconds(self) -> i64 {
-        number(self.0, "/spec/minReadySeconds").unwrap_or(0)
+    fn min_ready_seconds(self) -> i64 {
+        number(self.object(), "/spec/minReadySeconds").unwrap_or(0)
     }
 
     /// `spec.template`: the pod every replica is made from.
-    pub fn template(self) -> &'a Value {
-        &self.0["spec"]["template"]
+    fn template(self) -> &'a Value {
+        &self.object()["spec"]["template"]
     }
 
-    /// `status.replicas`: the pods it had at its controller's last count
-    /// (0 before the first).
-    pub fn status_replicas(self) -> i64 {
-        number(self.0, "/status/replicas").unwrap_or(0)
+    /// `status.replicas`: the pods at its controller's last count (0
+    /// before the first).
+    fn status_replicas(self) -> i64 {
+        number(self.object(), "/status/replicas").unwrap_or(0)
     }
 
     /// `status.readyReplicas`: of those, the ready ones.
-    pub fn ready_replicas(self) -> i64 {
-        number(self.0, "/status/readyReplicas").unwrap_or(0)
+    fn ready_replicas(self) -> i64 {
+        number(self.object(), "/status/readyReplicas").unwrap_or(0)
     }
 
     /// `status.availableReplicas`: of those, the ones ready for at least
     /// `minReadySeconds`.
-    pub fn available_replicas(self) -> i64 {
-        number(self.0, "/status/availableReplicas").unwrap_or(0)
+    fn available_replicas(self) -> i64 {
+        number(self.object(), "/status/availableReplicas").unwrap_or(0)
+    }
+}
+
+/// A ReplicaSet, read through typed accessors ([`Workload`]). Both
+/// controllers of the chapter read one: the ReplicaSet controller its own
+/// spec, the Deployment controller the counts its ReplicaSets report (and,
+/// in `deployment::object`, the annotations it wrote on them).
+#[derive(Debug, Clone, Copy)]
+pub struct ReplicaSet<'a>(pub &'a Value);
+
+impl<'a> Workload<'a> for ReplicaSet<'a> {
+    fn object(self) -> &'a Value {
+        self.0
     }
 }
 

@@ -49,7 +49,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::claims::{self, is_deleting};
-use crate::object::{ReplicaSet, by_age, key_of, namespace_and_name, uid};
+use crate::object::{ReplicaSet, Workload, by_age, key_of, namespace_and_name, uid};
 use crate::worker::{self, Action};
 use crate::{events, informers};
 pub use object::{Deployment, REVISION, Strategy};

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::rolling;
-use crate::object::{self, ReplicaSet, number};
+use crate::object::{self, ReplicaSet, Workload, number};
 
 /// The annotation holding a ReplicaSet's (and its Deployment's) revision.
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -32,21 +32,18 @@ pub enum Strategy {
     },
 }
 
-/// A Deployment, read through typed accessors.
+/// A Deployment, read through typed accessors: those of every
+/// [`Workload`] (`replicas`, `template`, `status_replicas`...) and its own.
 #[derive(Debug, Clone, Copy)]
 pub struct Deployment<'a>(pub &'a Value);
 
-impl<'a> Deployment<'a> {
-    /// The object itself, for what the view does not name.
-    pub fn object(self) -> &'a Value {
+impl<'a> Workload<'a> for Deployment<'a> {
+    fn object(self) -> &'a Value {
         self.0
     }
+}
 
-    /// `spec.replicas`; 1 when unset, the API server's default.
-    pub fn replicas(self) -> i64 {
-        number(self.0, "/spec/replicas").unwrap_or(1)
-    }
-
+impl<'a> Deployment<'a> {
     /// `spec.strategy`, its bounds resolved for `spec.replicas`.
     pub fn strategy(self) -> Strategy {
         if self
@@ -110,26 +107,10 @@ impl<'a> Deployment<'a> {
         number(self.0, "/spec/revisionHistoryLimit").unwrap_or(10)
     }
 
-    /// `spec.minReadySeconds`: how long a pod must have been ready to count
-    /// as available (its ReplicaSets get the same); 0 when unset.
-    pub fn min_ready_seconds(self) -> i64 {
-        number(self.0, "/spec/minReadySeconds").unwrap_or(0)
-    }
-
-    /// `spec.template`: the pod template of the current version.
-    pub fn template(self) -> &'a Value {
-        &self.0["spec"]["template"]
-    }
-
     /// `status.collisionCount`: how many times a new ReplicaSet's name was
     /// taken by another template's, which changes the next hash.
     pub fn collision_count(self) -> i64 {
         number(self.0, "/status/collisionCount").unwrap_or(0)
-    }
-
-    /// `status.replicas`: the pods of all its ReplicaSets at the last status.
-    pub fn status_replicas(self) -> i64 {
-        number(self.0, "/status/replicas").unwrap_or(0)
     }
 
     /// `status`, as last written (`None` before the first).

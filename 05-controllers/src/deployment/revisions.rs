@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::object::{DESIRED_REPLICAS, Deployment, MAX_REPLICAS, REVISION};
 use super::scaling::size_annotations;
-use crate::object::{ReplicaSet, annotation};
+use crate::object::{ReplicaSet, Workload, annotation};
 
 /// Annotations of a Deployment that are not copied to its ReplicaSets
 /// (Kubernetes' `annotationsToSkip`): they describe the Deployment itself.

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::object::{DESIRED_REPLICAS, Deployment, MAX_REPLICAS, Strategy};
 use super::rolling::{self, Share};
-use crate::object::{ReplicaSet, by_age};
+use crate::object::{ReplicaSet, Workload, by_age};
 
 /// Whether `d` was resized since its ReplicaSets with replicas were last
 /// sized: one of them records another `spec.replicas` (Kubernetes'

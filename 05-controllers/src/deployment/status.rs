@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::conditions::Rollout;
 use super::object::Deployment;
-use crate::object::{ReplicaSet, generation, namespace_and_name};
+use crate::object::{ReplicaSet, Workload, generation, namespace_and_name};
 
 /// The counts of a Deployment's status, from its ReplicaSets' statuses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

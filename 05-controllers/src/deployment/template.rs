@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::object::Deployment;
 use crate::claims::controller_reference;
-use crate::object::{ReplicaSet, namespace_and_name, uid};
+use crate::object::{ReplicaSet, Workload, namespace_and_name, uid};
 use crate::owners::controller_of;
 
 /// The label that ties pods to one ReplicaSet of a Deployment.

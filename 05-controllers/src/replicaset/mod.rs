@@ -37,7 +37,7 @@ use tokio::task::JoinSet;
 pub use expectations::Expectations;
 
 use crate::claims::{self, is_deleting};
-use crate::object::{ReplicaSet, key_of, namespace_and_name, uid};
+use crate::object::{ReplicaSet, Workload, key_of, namespace_and_name, uid};
 use crate::worker::{self, Action};
 use crate::{events, informers};
 

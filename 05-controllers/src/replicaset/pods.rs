@@ -9,7 +9,7 @@ use orc_client::time;
 use serde_json::{Value, json};
 
 use crate::claims::{controller_reference, is_deleting};
-use crate::object::{ReplicaSet, namespace_and_name};
+use crate::object::{ReplicaSet, Workload, namespace_and_name};
 
 /// Whether a pod counts towards its ReplicaSet: not finished (`Succeeded`
 /// or `Failed` pods are replaced, as Kubernetes' `IsPodActive` says) and

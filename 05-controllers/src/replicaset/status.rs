@@ -5,7 +5,7 @@ use orc_client::selectors::labels_of;
 use serde_json::{Map, Value, json};
 
 use super::pods::{is_available, is_ready};
-use crate::object::{ReplicaSet, generation};
+use crate::object::{ReplicaSet, Workload, generation};
 
 // ANCHOR: status
 /// The status of `rs` given its owned, active `pods` at `now`: how many
