@@ -29,20 +29,31 @@
 //!   - `status.rs`: the status observed;
 //!   - `mod.rs`: the controller.
 //! - [`deployment`]: rolls a Deployment from one template to the next
-//!   through ReplicaSets.
-//!   - `template.rs`: the pod-template hash and template comparison;
+//!   through ReplicaSets. Like the collector, it decides in pure
+//!   functions and acts in a thin shell:
+//!   - `object.rs`: the Deployment's fields (`Deployment`, `Strategy`) and
+//!     the annotations it writes on its ReplicaSets;
+//!   - `template.rs`: the pod-template hash, template comparison, and the
+//!     new ReplicaSet;
 //!   - `rolling.rs`: the rolling update's arithmetic (lab 05);
-//!   - `status.rs`: counts and the `Available`/`Progressing` conditions;
-//!   - `mod.rs`: the controller, RollingUpdate and Recreate, revisions.
+//!   - `scaling.rs`: who gets what when a Deployment is resized or paused;
+//!   - `revisions.rs`: revisions, copied annotations, and the history kept;
+//!   - `status.rs`: the counts and the status written;
+//!   - `conditions.rs`: the `Available`/`Progressing` conditions and when
+//!     a stuck rollout is looked at again;
+//!   - `mod.rs`: the controller: RollingUpdate and Recreate steps, and the
+//!     API calls.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
-//! - [`object`]: the metadata fields every controller reads.
+//! - [`object`]: the metadata every controller reads, and typed views:
+//!   `Workload` (what Deployments and ReplicaSets share) and `ReplicaSet`.
 //! - [`owners`]: owner references, the controller reference, and where an
 //!   owner lives.
 //! - [`events`]: Events that `kubectl describe` shows.
 //! - [`informers`]: informers that feed a controller's handler and say
 //!   when their first list is in (no judging before that).
 //! - [`worker`]: the loop that takes keys off a work queue and
-//!   reconciles them, retrying with back-off.
+//!   reconciles them, retrying with back-off, and the [`worker::Action`] a
+//!   reconcile answers (wait for a change, or look again after a while).
 //! - [`run`]: the controller manager: every controller against one API
 //!   server, until dropped. `orc server` runs it beside the API server; the
 //!   `orc-controllers` binary runs it alone.

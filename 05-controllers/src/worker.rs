@@ -1,6 +1,6 @@
 //! The worker loop every controller shares: take a key off the work queue,
 //! reconcile it, and put it back (after a back-off on failure, or after the
-//! delay the reconcile asked for).
+//! delay the reconcile's [`Action`] asked for).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,10 +13,39 @@ use tokio::task::JoinSet;
 
 use crate::informers;
 
-/// What a reconcile may ask for besides success: look again after a while
-/// (a pod becomes *available* `minReadySeconds` after it became ready, and
-/// no event says so).
-pub type Requeue = Option<Duration>;
+/// What a successful reconcile asks of the worker, in the manner of
+/// kube-runtime's `controller::Action`: wait for the next change, or look
+/// again after a while even if nothing changes. The second is for what no
+/// event announces: a pod becomes *available* `minReadySeconds` after it
+/// became ready, and a stuck rollout passes its progress deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Action {
+    /// `None`: only a change (a watch event) queues the key again.
+    requeue_after: Option<Duration>,
+}
+
+impl Action {
+    /// Reconcile again after `after`, changes or not (client-go's
+    /// `AddAfter`).
+    pub fn requeue(after: Duration) -> Action {
+        Action {
+            requeue_after: Some(after),
+        }
+    }
+
+    /// Reconcile again only when something changes: the state is as wanted,
+    /// or what is missing will announce itself through an informer.
+    pub fn await_change() -> Action {
+        Action {
+            requeue_after: None,
+        }
+    }
+
+    /// The delay before the next reconcile, if one is asked for.
+    pub fn requeue_after(&self) -> Option<Duration> {
+        self.requeue_after
+    }
+}
 
 // ANCHOR: work
 /// Reconciles keys from `queue` until it shuts down. `controller` names
@@ -24,13 +53,13 @@ pub type Requeue = Option<Duration>;
 pub async fn work<F, Fut>(controller: &'static str, queue: Arc<WorkQueue>, reconcile: F)
 where
     F: Fn(String) -> Fut,
-    Fut: Future<Output = Result<Requeue, ClientError>>,
+    Fut: Future<Output = Result<Action, ClientError>>,
 {
     while let Some(key) = queue.next().await {
         match reconcile(key.clone()).await {
-            Ok(requeue) => {
+            Ok(action) => {
                 queue.forget(&key);
-                if let Some(after) = requeue {
+                if let Some(after) = action.requeue_after() {
                     let (queue, key) = (queue.clone(), key.clone());
                     tokio::spawn(async move {
                         tokio::time::sleep(after).await;
@@ -65,7 +94,7 @@ pub async fn run_after_sync<F, Fut>(
     reconcile: F,
 ) where
     F: Fn(String) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<Requeue, ClientError>> + Send + 'static,
+    Fut: Future<Output = Result<Action, ClientError>> + Send + 'static,
 {
     if !informers::wait_for_sync(synced).await {
         return;

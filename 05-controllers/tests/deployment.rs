@@ -345,9 +345,13 @@ async fn a_paused_deployment_scales_but_does_not_roll_until_resumed() {
     let rs = replicasets(&c).await;
     assert_eq!(rs.len(), 1, "paused: no rollout");
     assert_eq!((spec_replicas(&rs[0]), image(&rs[0])), (3, "busybox:1.36"));
+    // Paused, its progress is not judged, and the condition says so, as
+    // Kubernetes' does (no deadline can pass while paused).
+    until_progressing(&c, "paused", "DeploymentPaused").await;
     k.run(&["rollout", "resume", "deployment/paused"]).await;
     k.run(&["rollout", "status", "deployment/paused", "--timeout=30s"])
         .await;
+    until_progressing(&c, "paused", "NewReplicaSetAvailable").await;
     let rs = replicasets(&c).await;
     assert_eq!(rs.len(), 2);
     assert_eq!((spec_replicas(&rs[1]), image(&rs[1])), (3, "busybox:1.37"));
@@ -400,4 +404,18 @@ async fn until_sizes(c: &Cluster, want: &[i64]) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the ReplicaSets have {seen:?} replicas, not {want:?}");
+}
+
+/// Waits until the Deployment `name`'s `Progressing` condition has `reason`.
+async fn until_progressing(c: &Cluster, name: &str, reason: &str) {
+    let reason_of = |d: &Value| -> Option<String> {
+        let conditions = d["status"]["conditions"].as_array()?;
+        let progressing = conditions.iter().find(|c| c["type"] == "Progressing")?;
+        progressing["reason"].as_str().map(String::from)
+    };
+    let path = format!("{DEPLOYMENTS}/{name}");
+    c.until(&path, reason, |d| {
+        d.and_then(reason_of).as_deref() == Some(reason)
+    })
+    .await;
 }

@@ -1,14 +1,13 @@
-//! A Deployment's status: counts summed over its ReplicaSets, and the two
-//! conditions `kubectl rollout status` and `kubectl describe` read.
-//!
-//! - `Available`: at least `replicas - maxUnavailable` pods are available.
-//! - `Progressing`: the rollout moves (`ReplicaSetUpdated`), has finished
-//!   (`NewReplicaSetAvailable`), or has not moved for
-//!   `progressDeadlineSeconds` (`ProgressDeadlineExceeded`, status False),
-//!   which `kubectl rollout status` reports as a failure.
+//! A Deployment's status, as pure functions: counts summed over its
+//! ReplicaSets (Kubernetes' `calculateStatus`), the facts of the rollout
+//! its conditions are decided from ([`super::conditions`]), and the patch
+//! that writes them. `kubectl rollout status` waits on this status.
 
-use jiff::Timestamp;
 use serde_json::{Value, json};
+
+use super::conditions::Rollout;
+use super::object::Deployment;
+use crate::object::{ReplicaSet, Workload, generation, namespace_and_name};
 
 /// The counts of a Deployment's status, from its ReplicaSets' statuses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,17 +25,13 @@ pub struct Counts {
 impl Counts {
     /// Sums the statuses of `all` ReplicaSets; `new` is the current one.
     pub fn of(new: Option<&Value>, all: &[&Value]) -> Counts {
-        let count = |rs: &Value, field: &str| {
-            rs.pointer(&format!("/status/{field}"))
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-        };
-        let sum = |field: &str| all.iter().map(|rs| count(rs, field)).sum();
+        let sum =
+            |count: &dyn Fn(ReplicaSet) -> i64| all.iter().map(|rs| count(ReplicaSet(rs))).sum();
         Counts {
-            replicas: sum("replicas"),
-            updated: new.map_or(0, |rs| count(rs, "replicas")),
-            ready: sum("readyReplicas"),
-            available: sum("availableReplicas"),
+            replicas: sum(&|rs| rs.status_replicas()),
+            updated: new.map_or(0, |rs| ReplicaSet(rs).status_replicas()),
+            ready: sum(&|rs| rs.ready_replicas()),
+            available: sum(&|rs| rs.available_replicas()),
         }
     }
 
@@ -73,66 +68,62 @@ impl Counts {
     }
 }
 
-/// One condition to set: type, status, reason, message.
-pub struct Condition<'a> {
-    /// `Available` or `Progressing`.
-    pub kind: &'a str,
-    /// `True` or `False`.
-    pub status: &'a str,
-    /// A CamelCase reason (`NewReplicaSetAvailable`).
-    pub reason: &'a str,
-    /// What a person reads.
-    pub message: String,
+/// What one reconcile observed: the counts for the status, and the facts
+/// the conditions are decided from ([`conditions`](super::conditions)).
+/// `created`: this reconcile created `new`.
+pub fn observe<'a>(
+    d: Deployment<'a>,
+    new: Option<&'a Value>,
+    old: &[Value],
+    created: bool,
+) -> (Counts, Rollout<'a>) {
+    let all: Vec<&Value> = old.iter().chain(new).collect();
+    let counts = Counts::of(new, &all);
+    let before = Counts::recorded(d.status());
+    let desired = d.replicas();
+    let rollout = Rollout {
+        deployment: namespace_and_name(d.object()).1,
+        new_replicaset: new.map(|rs| namespace_and_name(rs).1),
+        created,
+        minimum_available: counts.available >= desired - d.max_unavailable(),
+        complete: counts.complete(desired) && new.is_some(),
+        progressed: counts.progressed_since(&before),
+        progress_deadline_seconds: d.progress_deadline_seconds(),
+        paused: d.paused(),
+    };
+    (counts, rollout)
 }
 
-// ANCHOR: set_condition
-/// Sets `condition` in `conditions` at time `now`. The transition time
-/// changes only when the status does; the update time when the reason or
-/// message does, or always when `touch` (the rollout made progress: that
-/// resets the progress deadline).
-pub fn set_condition(
-    conditions: &mut Vec<Value>,
-    condition: Condition<'_>,
-    now: &str,
-    touch: bool,
-) {
-    let existing = conditions.iter_mut().find(|c| c["type"] == condition.kind);
-    let fresh = json!({
-        "type": condition.kind,
-        "status": condition.status,
-        "reason": condition.reason,
-        "message": condition.message,
-        "lastUpdateTime": now,
-        "lastTransitionTime": now,
+// ANCHOR: status
+/// The status to write: the generation it describes, the counts, and
+/// `conditions`. Counts that are zero are left out, as Kubernetes' JSON
+/// leaves them out.
+pub fn status(d: Deployment, counts: &Counts, conditions: Vec<Value>) -> Value {
+    let optional = |n: i64| if n == 0 { Value::Null } else { json!(n) };
+    json!({
+        "observedGeneration": optional(generation(d.object())),
+        "replicas": optional(counts.replicas),
+        "updatedReplicas": optional(counts.updated),
+        "readyReplicas": optional(counts.ready),
+        "availableReplicas": optional(counts.available),
+        "unavailableReplicas": optional((d.replicas() - counts.available).max(0)),
+        "conditions": conditions,
+    })
+}
+// ANCHOR_END: status
+
+/// The merge patch that turns `current` status into `wanted`, when any of
+/// `wanted`'s fields differs (a missing field reads as `null`); `None`
+/// when the write would change nothing, which saves a request and an event
+/// to every watcher on each reconcile.
+pub fn patch(current: Option<&Value>, wanted: &Value) -> Option<Value> {
+    let unchanged = wanted.as_object().is_some_and(|w| {
+        w.iter().all(|(k, v)| {
+            let now = current.and_then(|c| c.get(k)).unwrap_or(&Value::Null);
+            now == v
+        })
     });
-    match existing {
-        None => conditions.push(fresh),
-        Some(current) => {
-            let same_status = current["status"] == condition.status;
-            let same_text = current["reason"] == condition.reason
-                && current["message"] == condition.message.as_str();
-            if same_status && same_text && !touch {
-                return;
-            }
-            let transition = if same_status {
-                current["lastTransitionTime"].clone()
-            } else {
-                json!(now)
-            };
-            *current = fresh;
-            current["lastTransitionTime"] = transition;
-        }
-    }
-}
-// ANCHOR_END: set_condition
-
-/// When the `Progressing` condition last saw progress (for the progress
-/// deadline).
-pub fn last_progress(conditions: &[Value]) -> Option<Timestamp> {
-    conditions
-        .iter()
-        .find(|c| c["type"] == "Progressing")
-        .and_then(|c| orc_client::time::at(c, "/lastUpdateTime"))
+    (!unchanged).then(|| json!({"status": wanted}))
 }
 
 #[cfg(test)]
@@ -166,49 +157,50 @@ mod tests {
     }
 
     #[test]
-    fn conditions_keep_their_transition_time_while_the_status_holds() {
-        let mut conditions = Vec::new();
-        let progressing = |reason: &'static str| Condition {
-            kind: "Progressing",
-            status: "True",
-            reason,
-            message: format!("{reason}!"),
+    fn the_status_leaves_out_zero_counts_and_is_written_only_when_it_changes() {
+        let d = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3}});
+        let counts = Counts {
+            replicas: 3,
+            updated: 3,
+            ready: 3,
+            available: 1,
         };
-        set_condition(
-            &mut conditions,
-            progressing("ReplicaSetUpdated"),
-            "t1",
-            false,
+        let wanted = status(Deployment(&d), &counts, vec![]);
+        assert_eq!(
+            wanted,
+            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3,
+                "readyReplicas": 3, "availableReplicas": 1, "unavailableReplicas": 2,
+                "conditions": []})
         );
-        set_condition(
-            &mut conditions,
-            progressing("ReplicaSetUpdated"),
-            "t2",
-            false,
-        );
-        assert_eq!(conditions[0]["lastUpdateTime"], "t1", "nothing new");
-        set_condition(
-            &mut conditions,
-            progressing("ReplicaSetUpdated"),
-            "t3",
-            true,
-        );
-        assert_eq!(conditions[0]["lastUpdateTime"], "t3", "progress");
-        set_condition(
-            &mut conditions,
-            progressing("NewReplicaSetAvailable"),
-            "t4",
-            false,
-        );
-        assert_eq!(conditions[0]["lastTransitionTime"], "t1");
-        let stuck = Condition {
-            kind: "Progressing",
-            status: "False",
-            reason: "ProgressDeadlineExceeded",
-            message: String::new(),
+        assert_eq!(patch(None, &wanted), Some(json!({"status": wanted})));
+        assert_eq!(patch(Some(&wanted), &wanted), None);
+        let scaled_to_zero = json!({"spec": {"replicas": 0}});
+        let none = status(Deployment(&scaled_to_zero), &Counts::default(), vec![]);
+        assert_eq!(none["replicas"], Value::Null);
+        assert_eq!(patch(Some(&json!({"conditions": []})), &none), None);
+    }
+
+    #[test]
+    fn an_observation_states_the_facts_the_conditions_need() {
+        let d = json!({"spec": {"replicas": 2, "progressDeadlineSeconds": 600},
+            "status": {"replicas": 3, "updatedReplicas": 1, "availableReplicas": 2}});
+        let rs = |name: &str, replicas: i64| {
+            json!({"metadata": {"name": name},
+                "status": {"replicas": replicas, "availableReplicas": replicas}})
         };
-        set_condition(&mut conditions, stuck, "t5", false);
-        assert_eq!(conditions[0]["lastTransitionTime"], "t5");
-        assert_eq!(conditions.len(), 1);
+        let (new, old) = (rs("web-2", 2), [rs("web-1", 1)]);
+        let (counts, rollout) = observe(Deployment(&d), Some(&new), &old, false);
+        assert_eq!(
+            (counts.replicas, counts.updated, counts.available),
+            (3, 2, 3)
+        );
+        assert_eq!(rollout.new_replicaset, Some("web-2"));
+        assert!(rollout.minimum_available && rollout.progressed);
+        assert!(!rollout.complete, "an old pod is left");
+        assert_eq!(rollout.progress_deadline_seconds, Some(600));
+        let (_, done) = observe(Deployment(&d), Some(&new), &[], false);
+        assert!(done.complete);
+        let (_, missing) = observe(Deployment(&d), None, &[new], false);
+        assert!(!missing.complete, "no current ReplicaSet: not complete");
     }
 }

@@ -15,7 +15,12 @@
 //! differ from Kubernetes' but behave alike.
 
 use orc_client::names::NAME_ALPHABET as ALPHABET;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
+
+use super::object::Deployment;
+use crate::claims::controller_reference;
+use crate::object::{ReplicaSet, Workload, namespace_and_name, uid};
+use crate::owners::controller_of;
 
 /// The label that ties pods to one ReplicaSet of a Deployment.
 pub const HASH_LABEL: &str = "pod-template-hash";
@@ -112,10 +117,46 @@ pub fn equal_ignoring_hash(a: &Value, b: &Value) -> bool {
     empty_is_null(without_hash(a)) == empty_is_null(without_hash(b))
 }
 
+/// Whether `rs` is `d`'s ReplicaSet for its current template: `d` controls
+/// it, and its template is `d`'s but for the hash label.
+pub fn is_current(d: &Value, rs: &Value) -> bool {
+    let ours = controller_of(rs).is_some_and(|c| c.uid == uid(d));
+    ours && equal_ignoring_hash(ReplicaSet(rs).template(), Deployment(d).template())
+}
+
+/// The ReplicaSet for `d`'s current template, whose hash is `hash`:
+/// named `<deployment>-<hash>`, its pods and selector carrying the hash
+/// label (so its selector picks only its own pods, though every version's
+/// pods match the Deployment's), with `count` replicas, `annotations`, and
+/// `d` as its controller (the garbage collector deletes it with `d`).
+pub fn new_replicaset(d: &Value, hash: &str, count: i64, annotations: Map<String, Value>) -> Value {
+    let (ns, name) = namespace_and_name(d);
+    let mut template = Deployment(d).template().clone();
+    template["metadata"]["labels"][HASH_LABEL] = json!(hash);
+    let mut selector = d["spec"]["selector"].clone();
+    selector["matchLabels"][HASH_LABEL] = json!(hash);
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": format!("{name}-{hash}"),
+            "namespace": ns,
+            "labels": template["metadata"]["labels"],
+            "annotations": annotations,
+            "ownerReferences": [controller_reference(d, "Deployment", "apps/v1")],
+        },
+        "spec": {
+            "replicas": count,
+            "minReadySeconds": Deployment(d).min_ready_seconds(),
+            "selector": selector,
+            "template": template,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn the_hash_ignores_key_order_and_changes_with_content_and_collisions() {
@@ -141,5 +182,36 @@ mod tests {
         let hashed =
             json!({"metadata": {"labels": {"pod-template-hash": "abc"}}, "spec": {"x": 1}});
         assert!(equal_ignoring_hash(&bare, &hashed));
+    }
+
+    #[test]
+    fn a_new_replicaset_selects_only_its_own_pods_and_names_its_owner() {
+        let d = json!({"metadata": {"name": "web", "namespace": "shop", "uid": "d-1"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"x": 1}}}});
+        let rs = new_replicaset(&d, "abc", 2, Map::new());
+        assert_eq!(rs["metadata"]["name"], "web-abc");
+        assert_eq!(
+            rs["metadata"]["labels"],
+            json!({"app": "web", HASH_LABEL: "abc"})
+        );
+        let selector = json!({"matchLabels": {"app": "web", HASH_LABEL: "abc"}});
+        assert_eq!(rs["spec"]["selector"], selector);
+        assert_eq!(
+            rs["spec"]["template"]["metadata"]["labels"][HASH_LABEL],
+            "abc"
+        );
+        assert_eq!(rs["metadata"]["ownerReferences"][0]["uid"], "d-1");
+        assert_eq!(
+            (
+                rs["spec"]["replicas"].as_i64(),
+                rs["spec"]["minReadySeconds"].as_i64()
+            ),
+            (Some(2), Some(0))
+        );
+        assert!(equal_ignoring_hash(
+            &rs["spec"]["template"],
+            &d["spec"]["template"]
+        ));
     }
 }

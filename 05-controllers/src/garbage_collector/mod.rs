@@ -34,7 +34,8 @@ use orc_client::{Client, ClientError};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::{informers, worker};
+use crate::informers;
+use crate::worker::{self, Action};
 
 use crate::owners::{self, OwnerRef};
 use decide::{OwnerState, OwnerVerdict, Verdict};
@@ -81,9 +82,11 @@ impl GarbageCollector {
         // owner for a deleted one more often (the live check would still
         // catch it, at the cost of a request per dependent).
         let gc = self.clone();
+        // A verdict never waits on the clock: every change that may alter it
+        // arrives as a notification.
         let reconcile = move |uid: String| {
             let gc = gc.clone();
-            async move { gc.reconcile(&uid).await.map(|()| None) }
+            async move { gc.reconcile(&uid).await.map(|()| Action::await_change()) }
         };
         let queue = ("garbage-collector", self.queue.clone());
         worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;

@@ -37,8 +37,8 @@ use tokio::task::JoinSet;
 pub use expectations::Expectations;
 
 use crate::claims::{self, is_deleting};
-use crate::object::{key_of, namespace_and_name, replicas, uid};
-use crate::worker::{self, Requeue};
+use crate::object::{ReplicaSet, Workload, key_of, namespace_and_name, uid};
+use crate::worker::{self, Action};
 use crate::{events, informers};
 
 /// The most pods one reconcile creates or deletes, as Kubernetes'
@@ -160,10 +160,10 @@ impl ReplicaSetController {
     // ANCHOR: reconcile
     /// Brings the ReplicaSet `key` towards its `spec.replicas`, and writes
     /// what it observed to its status.
-    pub async fn reconcile(&self, key: &str) -> Result<Requeue, ClientError> {
+    pub async fn reconcile(&self, key: &str) -> Result<Action, ClientError> {
         let Some(rs) = self.replicasets.get(key) else {
             self.expectations.forget(key);
-            return Ok(None); // deleted: its pods are the garbage collector's
+            return Ok(Action::await_change()); // deleted: its pods are the garbage collector's
         };
         let owned = self.claim_pods(&rs).await?;
         if self.expectations.satisfied(key, Instant::now()) && !is_deleting(&rs) {
@@ -201,7 +201,7 @@ impl ReplicaSetController {
     // ANCHOR: scale
     /// Creates or deletes pods so that `owned` becomes `spec.replicas`.
     async fn scale(&self, key: &str, rs: &Value, owned: &[Value]) -> Result<(), ClientError> {
-        let diff = owned.len() as i64 - replicas(rs);
+        let diff = owned.len() as i64 - ReplicaSet(rs).replicas();
         let (ns, name) = namespace_and_name(rs);
         if diff < 0 {
             let count = (-diff).min(BURST);
@@ -280,14 +280,15 @@ impl ReplicaSetController {
 
 /// When a ready pod will become available (`minReadySeconds` after it
 /// became ready), look again then: no event will say so.
-fn availability_check(rs: &Value, owned: &[&Value]) -> Requeue {
-    let min_ready = rs
-        .pointer("/spec/minReadySeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+fn availability_check(rs: &Value, owned: &[&Value]) -> Action {
+    let min_ready = ReplicaSet(rs).min_ready_seconds();
     let now = Timestamp::now();
     let waiting = owned
         .iter()
         .any(|p| pods::is_ready(p) && !pods::is_available(p, min_ready, now));
-    (min_ready > 0 && waiting).then(|| Duration::from_secs(min_ready as u64))
+    if min_ready > 0 && waiting {
+        Action::requeue(Duration::from_secs(min_ready as u64))
+    } else {
+        Action::await_change()
+    }
 }

@@ -9,6 +9,7 @@ use orc_client::time;
 use serde_json::{Value, json};
 
 use crate::claims::{controller_reference, is_deleting};
+use crate::object::{ReplicaSet, Workload, namespace_and_name};
 
 /// Whether a pod counts towards its ReplicaSet: not finished (`Succeeded`
 /// or `Failed` pods are replaced, as Kubernetes' `IsPodActive` says) and
@@ -93,11 +94,8 @@ pub fn deletion_order(a: &Value, b: &Value) -> Ordering {
 /// generated name starting with the ReplicaSet's, and the ReplicaSet as
 /// controller.
 pub fn from_template(rs: &Value) -> Value {
-    let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    let name = rs
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let template = ReplicaSet(rs).template();
+    let (_, name) = namespace_and_name(rs);
     // Names are at most 63 characters, and the server adds 5 random ones.
     let prefix: String = format!("{name}-").chars().take(58).collect();
     let mut metadata = json!({

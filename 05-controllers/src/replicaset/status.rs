@@ -5,6 +5,7 @@ use orc_client::selectors::labels_of;
 use serde_json::{Map, Value, json};
 
 use super::pods::{is_available, is_ready};
+use crate::object::{ReplicaSet, Workload, generation};
 
 // ANCHOR: status
 /// The status of `rs` given its owned, active `pods` at `now`: how many
@@ -12,22 +13,15 @@ use super::pods::{is_available, is_ready};
 /// and available, and which generation of the spec this is about.
 /// Counts that are zero are left out, as Kubernetes' JSON leaves them out.
 pub fn status(rs: &Value, pods: &[&Value], now: Timestamp) -> Value {
-    let template_labels = rs
-        .pointer("/spec/template/metadata/labels")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let min_ready = rs
-        .pointer("/spec/minReadySeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+    let template_labels = labels_of(ReplicaSet(rs).template());
+    let min_ready = ReplicaSet(rs).min_ready_seconds();
     let fully_labeled = pods
         .iter()
         .filter(|p| {
             let labels = labels_of(p);
             template_labels
                 .iter()
-                .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str())
+                .all(|(k, v)| labels.get(k) == Some(v))
         })
         .count();
     let ready = pods.iter().filter(|p| is_ready(p)).count();
@@ -41,12 +35,7 @@ pub fn status(rs: &Value, pods: &[&Value], now: Timestamp) -> Value {
         ("fullyLabeledReplicas", fully_labeled as i64),
         ("readyReplicas", ready as i64),
         ("availableReplicas", available as i64),
-        (
-            "observedGeneration",
-            rs.pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
-        ),
+        ("observedGeneration", generation(rs)),
     ];
     for (field, count) in optional {
         if count != 0 {
