@@ -62,11 +62,8 @@ impl Clock for ManualClock {
 
 /// RFC 3339 (UTC, whole seconds), the format of Kubernetes timestamps.
 pub fn rfc3339(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    orc_container::state::rfc3339(secs)
+    let at = jiff::Timestamp::try_from(time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    format!("{at:.0}")
 }
 
 #[cfg(test)]
