@@ -198,17 +198,19 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             id, bundle, stdio, ..
         } => return Ok(stdio.around(|| rt.run(&id, &bundle))??),
         Command::List => {
+            // CREATED is up to 30 characters: RFC 3339 to the nanosecond.
             println!(
-                "{:<24} {:>8} {:<8} {:<21} BUNDLE",
+                "{:<24} {:>8} {:<8} {:<30} BUNDLE",
                 "ID", "PID", "STATUS", "CREATED"
             );
             for s in rt.list()? {
                 println!(
-                    "{:<24} {:>8} {:<8} {:<21} {}",
+                    "{:<24} {:>8} {:<8} {:<30} {}",
                     s.id,
                     s.pid,
                     s.status,
-                    s.created,
+                    // jiff's Display ignores width: pad the text instead.
+                    s.created.to_string(),
                     s.bundle.display()
                 );
             }

@@ -87,7 +87,7 @@ impl Runtime {
                     start_time,
                     bundle: bundle.dir.clone(),
                     rootfs: bundle.rootfs.clone(),
-                    created: state::now_rfc3339(),
+                    created: jiff::Timestamp::now(),
                     cgroup_path,
                     annotations: bundle.spec.annotations.clone(),
                 };
@@ -301,7 +301,7 @@ impl Runtime {
             bundle: record.bundle.clone(),
             annotations: record.annotations.clone(),
             rootfs: record.rootfs.clone(),
-            created: record.created.clone(),
+            created: record.created,
             oom_killed: stats.oom_kills > 0,
             exit_code: match status {
                 Status::Stopped => monitor::read_exit_code(&container_dir(&self.root, &record.id)),

@@ -86,7 +86,6 @@ pub mod signals;
 pub mod spec;
 pub mod state;
 pub mod sync;
-mod syscall_table;
 
 pub use bundle::Bundle;
 pub use container::{DEFAULT_ROOT, Runtime};

@@ -15,6 +15,7 @@
 //! when a container dies on its own.
 
 use crate::error::{Context, Error, Result};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,8 +56,11 @@ pub struct Record {
     pub start_time: u64,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
-    /// RFC 3339, UTC.
-    pub created: String,
+    /// When `create` ran. Written as RFC 3339 in UTC with as many
+    /// fractional digits as it needs, up to nanoseconds
+    /// (`2024-05-01T12:00:00.123456789Z`): what runc writes, Go's
+    /// `time.RFC3339Nano`.
+    pub created: Timestamp,
     pub cgroup_path: String,
     pub annotations: BTreeMap<String, String>,
 }
@@ -75,7 +79,9 @@ pub struct State {
     pub bundle: PathBuf,
     pub annotations: BTreeMap<String, String>,
     pub rootfs: PathBuf,
-    pub created: String,
+    /// When `create` ran: RFC 3339 text in the JSON, to the nanosecond, as
+    /// runc writes it.
+    pub created: Timestamp,
     /// Whether the kernel's OOM killer killed a process of this container.
     pub oom_killed: bool,
     /// How the process ended, as a shell reports it (128+N for signal N),
@@ -169,36 +175,6 @@ pub fn process_alive(pid: i32, start_time: u64) -> bool {
     }
 }
 
-/// Now, as RFC 3339 UTC with seconds precision (`2026-11-22T22:10:03Z`).
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    rfc3339(secs)
-}
-
-/// Format seconds since the epoch as RFC 3339 UTC (Howard Hinnant's
-/// days-to-civil algorithm; no date crate needed for one timestamp).
-pub fn rfc3339(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,11 +187,41 @@ mod tests {
         }
     }
 
+    fn record(created: Timestamp) -> Record {
+        Record {
+            oci_version: "1.0.2".into(),
+            id: "web".into(),
+            pid: 42,
+            start_time: 7,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created,
+            cgroup_path: "/orc/web".into(),
+            annotations: BTreeMap::new(),
+        }
+    }
+
     #[test]
-    fn formats_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_385_403), "2026-11-22T22:10:03Z");
+    fn created_is_rfc3339_in_utc_to_the_nanosecond_like_runc() {
+        let written = |t| serde_json::to_value(record(t)).unwrap()["created"].clone();
+        let t = Timestamp::new(1_714_564_800, 123_456_789).unwrap();
+        assert_eq!(written(t), "2024-05-01T12:00:00.123456789Z");
+        // Trailing zeros are dropped, as Go's RFC3339Nano drops them.
+        let t = Timestamp::new(951_782_400, 500_000_000).unwrap();
+        assert_eq!(written(t), "2000-02-29T00:00:00.5Z");
+        assert_eq!(written(Timestamp::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn a_state_file_with_whole_seconds_still_loads() {
+        // Earlier orc versions wrote `created` to the second.
+        let mut json = serde_json::to_value(record(Timestamp::UNIX_EPOCH)).unwrap();
+        json["created"] = "2026-11-22T22:10:03Z".into();
+        let loaded: Record = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            loaded.created,
+            Timestamp::from_second(1_795_385_403).unwrap()
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@
 mod agent_node;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
 
 use agent_node::Node;
 
@@ -23,7 +25,7 @@ fn manifest(name: &str) -> String {
 }
 
 /// When every container of pod `name` started, if it has.
-fn started(node: &Node, name: &str) -> Option<SystemTime> {
+fn started(node: &Node, name: &str) -> Option<Timestamp> {
     let uid = node.uid(name)?;
     orc_pod::shim::read_started(&node.layout.bundle(&uid, "main", 0))
 }
@@ -39,7 +41,7 @@ async fn scenario(node: &Node, names: &[String], rate: Option<u32>) -> Vec<Durat
             tokio::time::sleep_until(at.into()).await;
         }
         node.write_manifest(&format!("{name}.yaml"), &manifest(name));
-        written.insert(name.clone(), SystemTime::now());
+        written.insert(name.clone(), Timestamp::now());
     }
     let mut latencies = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -52,7 +54,7 @@ async fn scenario(node: &Node, names: &[String], rate: Option<u32>) -> Vec<Durat
             if let Some(at) = started(node, name) {
                 latencies.insert(
                     name.clone(),
-                    at.duration_since(written[name]).unwrap_or_default(),
+                    Duration::try_from(at.duration_since(written[name])).unwrap_or_default(),
                 );
             }
         }

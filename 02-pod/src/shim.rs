@@ -12,6 +12,11 @@
 //! - waits for the init and writes its exit code (and whether the OOM
 //!   killer struck) to `exit.json`.
 //!
+//! Its two times, when `start` succeeded (`started`) and when the init
+//! ended (`exit.json`'s `finishedAt`), are RFC 3339 text in UTC to the
+//! nanosecond (`2024-05-01T12:00:00.123456789Z`): what `cat` shows a
+//! person, and what the agent reads back as the same [`Timestamp`].
+//!
 //! It is started in its own session, so an agent that stops or restarts
 //! leaves its containers, and their exit codes, intact. It is single-threaded
 //! plain Rust (no tokio), so it may fork and wait freely (the architecture
@@ -22,8 +27,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::SystemTime;
 
+use jiff::Timestamp;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -53,8 +58,8 @@ pub struct ExitRecord {
     /// The shell's convention: the code, or 128 + N for death by signal N.
     pub exit_code: i32,
     pub oom_killed: bool,
-    /// Seconds since the epoch.
-    pub finished_at: f64,
+    /// When the shim saw the init end.
+    pub finished_at: Timestamp,
 }
 
 /// The file the exit record is written to, in the bundle.
@@ -62,7 +67,7 @@ pub fn exit_file(bundle: &Path) -> PathBuf {
     bundle.join("exit.json")
 }
 
-/// The file holding the start time (seconds since the epoch), in the bundle.
+/// The file holding the start time, in the bundle.
 pub fn started_file(bundle: &Path) -> PathBuf {
     bundle.join("started")
 }
@@ -74,16 +79,14 @@ pub fn read_exit(bundle: &Path) -> Option<ExitRecord> {
 }
 
 /// Reads when a bundle's run started.
-pub fn read_started(bundle: &Path) -> Option<SystemTime> {
+pub fn read_started(bundle: &Path) -> Option<Timestamp> {
     let text = std::fs::read_to_string(started_file(bundle)).ok()?;
-    Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(text.trim().parse().ok()?))
+    text.trim().parse().ok()
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+/// Records when a bundle's run started, for [`read_started`].
+fn write_started(bundle: &Path, at: Timestamp) -> std::io::Result<()> {
+    std::fs::write(started_file(bundle), at.to_string())
 }
 
 // ANCHOR: shim
@@ -113,7 +116,7 @@ pub fn run(args: &ShimArgs) -> i32 {
             let record = ExitRecord {
                 exit_code,
                 oom_killed,
-                finished_at: unix_now(),
+                finished_at: Timestamp::now(),
             };
             let tmp = args.bundle.join("exit.json.tmp");
             let json = serde_json::to_vec(&record).unwrap_or_default();
@@ -174,7 +177,7 @@ fn start(args: &ShimArgs) -> Result<i32, String> {
         let _ = runtime("delete").arg("--force").status();
         return Err(last_line(&args.log));
     }
-    let _ = std::fs::write(started_file(&args.bundle), unix_now().to_string());
+    let _ = write_started(&args.bundle, Timestamp::now());
     Ok(pid)
 }
 
@@ -212,4 +215,42 @@ fn last_line(log: &Path) -> String {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("the runtime failed without a message")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_record_holds_rfc3339_text() {
+        let record = ExitRecord {
+            exit_code: 3,
+            oom_killed: false,
+            finished_at: Timestamp::new(1_714_564_800, 123_456_789).unwrap(),
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "exitCode": 3,
+                "oomKilled": false,
+                "finishedAt": "2024-05-01T12:00:00.123456789Z"
+            })
+        );
+        let bundle = tempfile::tempdir().unwrap();
+        assert_eq!(read_exit(bundle.path()), None);
+        std::fs::write(exit_file(bundle.path()), json.to_string()).unwrap();
+        assert_eq!(read_exit(bundle.path()), Some(record));
+    }
+
+    #[test]
+    fn the_start_time_reads_back_to_the_nanosecond() {
+        let bundle = tempfile::tempdir().unwrap();
+        assert_eq!(read_started(bundle.path()), None);
+        let at = Timestamp::new(1_714_564_800, 5).unwrap();
+        write_started(bundle.path(), at).unwrap();
+        let text = std::fs::read_to_string(started_file(bundle.path())).unwrap();
+        assert_eq!(text, "2024-05-01T12:00:00.000000005Z");
+        assert_eq!(read_started(bundle.path()), Some(at));
+    }
 }

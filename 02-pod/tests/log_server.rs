@@ -47,7 +47,7 @@ impl Node {
         let record = ExitRecord {
             exit_code: 1,
             oom_killed: false,
-            finished_at: 0.0,
+            finished_at: jiff::Timestamp::UNIX_EPOCH,
         };
         std::fs::write(exit_file(&bundle), serde_json::to_vec(&record).unwrap()).unwrap();
     }

@@ -326,7 +326,7 @@ fn is_running(shared: &Shared, id: &str) -> bool {
     let Ok(list) = shared.runtime.list() else {
         return false;
     };
-    let now = std::time::SystemTime::now();
+    let now = shared.clock.now();
     list.iter()
         .any(|s| s.id == id && !matches!(observe::run_state(s, now), RunState::Exited { .. }))
 }

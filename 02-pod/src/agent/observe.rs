@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::SystemTime;
 
+use jiff::Timestamp;
 use orc_container::state::{State, Status};
 
 use super::sync::{ObservedContainer, ObservedPod, ObservedSandbox, RunState};
@@ -18,7 +18,7 @@ use crate::shim;
 
 /// Groups the runtime's containers by pod uid. Containers without orc's
 /// annotations are someone else's and are left out.
-pub fn observe(containers: &[State], now: SystemTime) -> BTreeMap<String, ObservedPod> {
+pub fn observe(containers: &[State], now: Timestamp) -> BTreeMap<String, ObservedPod> {
     let mut pods: BTreeMap<String, ObservedPod> = BTreeMap::new();
     // Sorted by attempt, so that the latest run of each name comes last.
     let mut sorted: Vec<(&State, u32)> = containers
@@ -58,7 +58,7 @@ pub fn observe(containers: &[State], now: SystemTime) -> BTreeMap<String, Observ
 }
 
 /// A container's run state from the runtime's status and the shim's files.
-pub fn run_state(state: &State, now: SystemTime) -> RunState {
+pub fn run_state(state: &State, now: Timestamp) -> RunState {
     let bundle = &state.bundle;
     match state.status {
         Status::Created => RunState::Created,
@@ -70,8 +70,7 @@ pub fn run_state(state: &State, now: SystemTime) -> RunState {
                 exit_code: exit.exit_code,
                 oom_killed: exit.oom_killed,
                 started_at: shim::read_started(bundle),
-                finished_at: SystemTime::UNIX_EPOCH
-                    + std::time::Duration::from_secs_f64(exit.finished_at),
+                finished_at: exit.finished_at,
             },
             // The process is gone but its shim has not written the record
             // yet: report it running for one more sync, unless the shim is

@@ -8,8 +8,9 @@
 
 use std::net::Ipv4Addr;
 
+use jiff::Timestamp;
+
 use super::Shared;
-use super::clock::rfc3339;
 use super::layout::{StateLayout, write_atomic};
 use super::sync::{ObservedPod, PodPlan, RunState};
 use crate::pod_spec::Pod;
@@ -127,7 +128,7 @@ pub fn pod_status(
                 };
                 (
                     ContainerState::Running {
-                        started_at: rfc3339(*started_at),
+                        started_at: metav1_time(*started_at),
                     },
                     last_state,
                     ready,
@@ -143,17 +144,13 @@ pub fn pod_status(
                 Some(w),
             ) => {
                 // Waiting to restart: the run that just ended is the last state.
-                let secs = finished_at
-                    .duration_since(std::time::SystemTime::UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64())
-                    .unwrap_or(0.0);
                 let state = ContainerState::Waiting {
                     reason: w.reason.clone(),
                     message: (!w.message.is_empty()).then(|| w.message.clone()),
                 };
                 (
                     state,
-                    Some(terminated(*exit_code, *oom_killed, secs)),
+                    Some(terminated(*exit_code, *oom_killed, *finished_at)),
                     false,
                 )
             }
@@ -169,7 +166,7 @@ pub fn pod_status(
                 let state = ContainerState::Terminated {
                     exit_code: *exit_code,
                     reason: status::termination_reason(*exit_code, *oom_killed).into(),
-                    finished_at: rfc3339(*finished_at),
+                    finished_at: metav1_time(*finished_at),
                 };
                 (state, last_state, false)
             }
@@ -205,18 +202,37 @@ pub fn pod_status(
         phase: status::pod_phase(pod.spec.restart_policy, &containers),
         conditions: status::conditions(sandbox_ready, &containers),
         pod_ip: pod_ip.map(|ip| ip.to_string()),
-        start_time: sandbox_started.map(rfc3339),
+        start_time: sandbox_started.map(metav1_time),
         container_statuses: containers,
     }
 }
 // ANCHOR_END: pod_status
 
-fn terminated(exit_code: i32, oom_killed: bool, finished_at: f64) -> ContainerState {
+fn terminated(exit_code: i32, oom_killed: bool, finished_at: Timestamp) -> ContainerState {
     ContainerState::Terminated {
         exit_code,
         reason: status::termination_reason(exit_code, oom_killed).into(),
-        finished_at: rfc3339(
-            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(finished_at),
-        ),
+        finished_at: metav1_time(finished_at),
+    }
+}
+
+/// A timestamp as Kubernetes writes `metav1.Time`: RFC 3339 in UTC, whole
+/// seconds (`2024-05-01T12:00:00Z`). Go's `time.RFC3339` drops the
+/// fraction; precision 0 in jiff's formatter truncates it the same way.
+/// (Chapter 03's `orc_client::time::format` is the same rule for the API's
+/// objects; this chapter comes before that crate.)
+fn metav1_time(time: Timestamp) -> String {
+    format!("{time:.0}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_write_whole_seconds_in_utc() {
+        let t = Timestamp::new(1_714_564_800, 999_999_999).unwrap();
+        assert_eq!(metav1_time(t), "2024-05-01T12:00:00Z");
+        assert_eq!(metav1_time(Timestamp::UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
 }

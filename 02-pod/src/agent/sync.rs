@@ -9,7 +9,9 @@
 //! the actions.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+use jiff::Timestamp;
 
 use crate::pod_spec::{Pod, RestartPolicy};
 
@@ -19,14 +21,14 @@ pub enum RunState {
     /// Created but never started (an agent stopped between the two steps).
     Created,
     Running {
-        started_at: SystemTime,
+        started_at: Timestamp,
     },
     Exited {
         exit_code: i32,
         oom_killed: bool,
         /// When the run started, if known: a long run resets the back-off.
-        started_at: Option<SystemTime>,
-        finished_at: SystemTime,
+        started_at: Option<Timestamp>,
+        finished_at: Timestamp,
     },
 }
 
@@ -153,7 +155,7 @@ pub fn compute_pod_actions(
     pod: &Pod,
     observed: &ObservedPod,
     unhealthy: &BTreeSet<String>,
-    now: SystemTime,
+    now: Timestamp,
 ) -> PodPlan {
     let mut plan = PodPlan::default();
     let policy = pod.spec.restart_policy;
@@ -223,10 +225,10 @@ pub fn compute_pod_actions(
                     continue;
                 }
                 let ran_for = started_at
-                    .and_then(|start| finished_at.duration_since(start).ok())
+                    .map(|start| elapsed(start, *finished_at))
                     .unwrap_or_default();
                 let delay = restart_delay(run.attempt, ran_for);
-                let waited = now.duration_since(*finished_at).unwrap_or_default();
+                let waited = elapsed(*finished_at, now);
                 if waited >= delay {
                     plan.actions.push(Action::StartContainer {
                         name: c.name.clone(),
@@ -271,6 +273,13 @@ pub fn pods_to_stop(desired: &BTreeSet<String>, actual: &BTreeSet<String>) -> Ve
 }
 // ANCHOR_END: pods_to_stop
 
+/// How long from `earlier` to `later`, as the `Duration` back-offs are
+/// counted in; zero if `later` is not later, since the wall clock can be
+/// set back between two readings.
+fn elapsed(earlier: Timestamp, later: Timestamp) -> Duration {
+    Duration::try_from(later.duration_since(earlier)).unwrap_or_default()
+}
+
 fn waiting(reason: &str, message: &str) -> Waiting {
     Waiting {
         reason: reason.into(),
@@ -302,7 +311,7 @@ mod tests {
         })
     }
 
-    fn exited(attempt: u32, code: i32, finished_at: SystemTime) -> ObservedContainer {
+    fn exited(attempt: u32, code: i32, finished_at: Timestamp) -> ObservedContainer {
         ObservedContainer {
             id: format!("u-a-{attempt}"),
             attempt,
@@ -353,7 +362,7 @@ mod tests {
             &pod("Always", &["a", "b"]),
             &ObservedPod::default(),
             &BTreeSet::new(),
-            SystemTime::now(),
+            Timestamp::now(),
         );
         assert_eq!(
             plan.actions,
@@ -362,8 +371,19 @@ mod tests {
     }
 
     #[test]
+    fn elapsed_time_is_never_negative() {
+        let t0 = Timestamp::now();
+        assert_eq!(
+            elapsed(t0, t0 + Duration::from_secs(9)),
+            Duration::from_secs(9)
+        );
+        // A clock set back between exit and now: no time has passed.
+        assert_eq!(elapsed(t0 + Duration::from_secs(9), t0), Duration::ZERO);
+    }
+
+    #[test]
     fn crash_loop_waits_then_restarts() {
-        let t0 = SystemTime::now();
+        let t0 = Timestamp::now();
         let mut observed = ObservedPod {
             sandbox: sandbox(),
             ..Default::default()
@@ -387,7 +407,7 @@ mod tests {
 
     #[test]
     fn finished_containers_stay_finished() {
-        let t0 = SystemTime::now();
+        let t0 = Timestamp::now();
         let mut observed = ObservedPod::default();
         observed.containers.insert("a".into(), exited(0, 0, t0));
         // OnFailure, exit 0, sandbox gone: the pod is done.
@@ -413,7 +433,7 @@ mod tests {
                 id: "u-a-1".into(),
                 attempt: 1,
                 state: RunState::Running {
-                    started_at: SystemTime::now(),
+                    started_at: Timestamp::now(),
                 },
             },
         );
@@ -422,7 +442,7 @@ mod tests {
             &pod("Always", &["a"]),
             &observed,
             &unhealthy,
-            SystemTime::now(),
+            Timestamp::now(),
         );
         assert_eq!(
             plan.actions,
