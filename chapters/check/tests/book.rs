@@ -1,5 +1,6 @@
-//! Every include in every chapter resolves, and every chapter on disk is in
-//! the table of contents (mdBook silently leaves out the ones that are not).
+//! Every include in every chapter resolves, every chapter on disk is in
+//! the table of contents (mdBook silently leaves out the ones that are not),
+//! and every chapter has one title, in one style, in both places.
 
 use std::path::{Path, PathBuf};
 
@@ -47,5 +48,34 @@ fn every_chapter_is_in_the_summary() {
                 "{name} is not linked from SUMMARY.md, so the book would leave it out"
             );
         }
+    }
+}
+
+/// One title style: `# 03 · The API server` at the top of the chapter, and
+/// the same words as its entry in SUMMARY.md, so the table of contents and
+/// the page never disagree.
+#[test]
+fn every_chapter_title_is_numbered_and_matches_the_summary() {
+    let summary = std::fs::read_to_string(chapters_src().join("SUMMARY.md")).unwrap();
+    for chapter in chapter_files() {
+        let name = chapter.file_name().unwrap().to_str().unwrap();
+        if name == "SUMMARY.md" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        let title = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# "))
+            .unwrap_or_else(|| panic!("{name} should start with its `# ` title"));
+        let number = &name[..2];
+        assert!(
+            title.starts_with(&format!("{number} · ")),
+            "{name}: the title `{title}` should read `{number} · <Title>`"
+        );
+        assert!(
+            summary.contains(&format!("[{title}]({name})")),
+            "SUMMARY.md should link {name} as `[{title}]({name})`"
+        );
     }
 }
