@@ -1,10 +1,11 @@
 //! Every include in every chapter resolves, every chapter on disk is in
 //! the table of contents (mdBook silently leaves out the ones that are not),
-//! and every chapter has one title, in one style, in both places.
+//! every listing of a source file names that file in a caption, and every
+//! chapter has one title, in one style, in both places.
 
 use std::path::{Path, PathBuf};
 
-use orc_book_check::{check_include, find_includes};
+use orc_book_check::{check_caption, check_include, find_includes};
 
 fn chapters_src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../src")
@@ -35,6 +36,24 @@ fn every_include_names_an_existing_file_and_anchor() {
     }
     assert!(errors.is_empty(), "broken includes:\n{}", errors.join("\n"));
     assert!(count > 0, "the book should show real code through includes");
+}
+
+#[test]
+fn every_listing_of_a_source_file_names_its_file() {
+    let mut errors = Vec::new();
+    for chapter in chapter_files() {
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        for include in find_includes(&text) {
+            if let Err(error) = check_caption(&text, Path::new("chapters/src"), &include) {
+                errors.push(format!("{}: {error}", chapter.display()));
+            }
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "listings without their caption:\n{}",
+        errors.join("\n")
+    );
 }
 
 #[test]
