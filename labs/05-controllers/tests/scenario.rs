@@ -182,8 +182,16 @@ impl Kubectl {
         let (ok, out) = tokio::task::spawn_blocking(move || orc_testkit::kubectl::output(command))
             .await
             .unwrap();
+        // Quoted as a reader would type them.
+        let typed: Vec<String> = args
+            .iter()
+            .map(|a| match a.split_once('=') {
+                Some((key, value)) if value.contains(' ') => format!("{key}=\"{value}\""),
+                _ => a.to_string(),
+            })
+            .collect();
         self.transcript
-            .push(format!("$ kubectl {}\n{}", args.join(" "), out.trim_end()));
+            .push(format!("$ kubectl {}\n{}", typed.join(" "), out.trim_end()));
         (ok, out)
     }
 
@@ -358,7 +366,8 @@ fn trailing_age_as_token(line: &str) -> String {
 }
 
 /// The chapter's Deployment session: create, wait for the rollout, the
-/// ReplicaSet it made, and the event that says so.
+/// ReplicaSet it made and the event that says so; then a new image rolled
+/// out, its history, and an undo back to the first template.
 #[tokio::test]
 async fn a_deployment_rolls_out() {
     let c = Cluster::start().await;
@@ -378,9 +387,28 @@ async fn a_deployment_rolls_out() {
     insta::assert_snapshot!("deployment_created", without_ages(&k.take()));
 
     let described = k.ok(&["describe", "deployment", "web"]).await;
+    k.take(); // the chapter shows only the events of it
     let events = described
         .split_once("Events:")
         .map(|(_, events)| format!("Events:{events}"))
         .expect("describe lists the events");
     insta::assert_snapshot!("deployment_events", without_ages(&events));
+
+    k.ok(&["set", "image", "deployment/web", "busybox=busybox:1.37"])
+        .await;
+    k.ok(&[
+        "annotate",
+        "deployment/web",
+        "kubernetes.io/change-cause=new image",
+    ])
+    .await;
+    until_rolled_out(&c, "web", 3).await;
+    k.ok(&["rollout", "status", "deployment/web"]).await;
+    k.ok(&["rollout", "history", "deployment/web"]).await;
+    insta::assert_snapshot!("deployment_new_image", k.take());
+
+    k.ok(&["rollout", "undo", "deployment/web"]).await;
+    until_rolled_out(&c, "web", 3).await;
+    k.ok(&["rollout", "history", "deployment/web"]).await;
+    insta::assert_snapshot!("deployment_undo", k.take());
 }
