@@ -293,11 +293,11 @@ impl Informer {
     }
     // ANCHOR_END: list
 
-    // ANCHOR: watch
     /// One watch from `version`: each event updates the cache, moves
     /// `version` on and is notified. A 410 Gone, or any error event, asks
     /// for a fresh list; so does a watch that cannot be opened, after a
     /// second.
+    // ANCHOR: watch
     async fn watch(&self, version: &mut String, notify: &mpsc::Sender<Notification>) -> WatchEnd {
         let timeout = self.watch_timeout.as_secs().max(1);
         let ns = self.namespace.as_deref();

@@ -96,11 +96,11 @@ pub fn message(
 }
 // ANCHOR_END: message
 
-// ANCHOR: place_field
 /// Reads one value of `field` (a whole packed list when `packed`) and
 /// places it in `out` by the field's shape: a scalar replaces (a Go value
 /// field's zero is left out, as JSON's `omitempty` does), a list item is
 /// appended, a map entry inserted, an inlined message merged.
+// ANCHOR: place_field
 fn place_field(
     out: &mut Map<String, Value>,
     r: &mut Reader,
