@@ -8,7 +8,7 @@
 use crate::bundle::Bundle;
 use crate::cgroups::{self, Cgroup};
 use crate::error::{Context, Error, Result};
-use crate::spec::NamespaceType;
+use crate::spec::{Linux, NamespaceType};
 use crate::state::{self, Record, State, Status, container_dir};
 use crate::sync::{self, Bootstrap, FIFO_FD, Report, SYNC_FD};
 use crate::{monitor, namespaces, signals};
@@ -110,6 +110,11 @@ impl Runtime {
 
     /// Clone the init, configure it from outside, and wait for its report.
     /// On any failure the child is killed and reaped before returning.
+    ///
+    /// The steps, in order: the exec fifo `start` will open
+    /// ([`make_exec_fifo`]), the cgroup, the clone that runs this program
+    /// again as `init` ([`Runtime::clone_init`]), and the conversation over
+    /// the socket pair ([`handshake`]).
     // ANCHOR: spawn_init
     fn spawn_init(
         &self,
@@ -119,20 +124,7 @@ impl Runtime {
         cgroup: &dyn Cgroup,
     ) -> Result<(i32, u64)> {
         let linux = bundle.spec.linux_or_default();
-        // The exec fifo: the init blocks opening it for writing until
-        // `start` opens it for reading. 0622 so that an init running as a
-        // mapped, unprivileged uid can still open it.
-        let fifo = dir.join("exec.fifo");
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-            .context(|| format!("mkfifo {}", fifo.display()))?;
-        std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o622))
-            .context(|| format!("chmod {}", fifo.display()))?;
-        let fifo_fd: OwnedFd = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-            .open(&fifo)
-            .context(|| format!("opening {}", fifo.display()))?
-            .into();
+        let fifo_fd = make_exec_fifo(dir)?;
 
         cgroup.create()?;
         if let Some(resources) = &linux.resources {
@@ -140,87 +132,11 @@ impl Runtime {
         }
 
         let (mut parent_sock, child_sock) = UnixStream::pair().context(|| "socketpair".into())?;
-        let exe = CString::new(self.init_program.as_os_str().as_encoded_bytes())
-            .map_err(std::io::Error::other)
-            .context(|| "init program path".into())?;
-        let argv0 = CString::new("orc-container").unwrap_or_default();
-        let arg1 = CString::new("init").unwrap_or_default();
-        let argv = [argv0.as_ptr(), arg1.as_ptr(), std::ptr::null()];
-        let (sock_fd, fifo_raw) = (child_sock.as_raw_fd(), fifo_fd.as_raw_fd());
-        let userns = linux.namespace(NamespaceType::User).is_some();
-        let child = Box::new(move || -> isize {
-            // SAFETY: we are the freshly cloned child of a single-threaded
-            // process; these calls only read one byte, set ids, shuffle
-            // descriptors and exec. Descriptors are first moved above 10 so
-            // that placing one at 3 cannot overwrite the other.
-            unsafe {
-                if userns {
-                    // execve recomputes capabilities, and keeps them only for
-                    // the namespace's root. Our uid is still the host's 0,
-                    // unmapped here: wait for the parent to write the maps,
-                    // then become uid 0 *of the namespace* before exec.
-                    let mut byte = 0u8;
-                    if libc::read(sock_fd, (&mut byte as *mut u8).cast(), 1) != 1
-                        || libc::setresgid(0, 0, 0) != 0
-                        || libc::setresuid(0, 0, 0) != 0
-                    {
-                        libc::_exit(125);
-                    }
-                }
-                let s = libc::fcntl(sock_fd, libc::F_DUPFD_CLOEXEC, 10);
-                let f = libc::fcntl(fifo_raw, libc::F_DUPFD_CLOEXEC, 10);
-                if s < 0 || f < 0 || libc::dup2(s, SYNC_FD) < 0 || libc::dup2(f, FIFO_FD) < 0 {
-                    libc::_exit(126);
-                }
-                libc::execv(exe.as_ptr(), argv.as_ptr());
-                libc::_exit(127)
-            }
-        });
-        let mut stack = vec![0u8; 256 * 1024];
-        let flags = namespaces::clone_flags(&linux);
-        // SAFETY: the process is single-threaded (the CLI never starts
-        // threads), the child runs only the closure above on its own stack,
-        // and without CLONE_VM it has its own copy of memory.
-        let pid = unsafe { nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) }
-            .context(|| format!("clone({flags:?})"))?;
-        drop(child_sock);
-        drop(fifo_fd);
+        let pid = self.clone_init(&linux, child_sock, fifo_fd)?;
 
-        let outcome = (|| {
-            if userns {
-                namespaces::write_id_maps(pid.as_raw(), &linux)?;
-                std::io::Write::write_all(&mut parent_sock, b"m")
-                    .context(|| "waking init after the id maps".into())?;
-            }
-            cgroup.add_process(pid.as_raw())?;
-            let boot = Bootstrap {
-                spec: bundle.spec.clone(),
-                bundle: bundle.dir.clone(),
-                rootfs: bundle.rootfs.clone(),
-            };
-            sync::send(&mut parent_sock, &boot)
-                .context(|| "sending the bootstrap to init".into())?;
-            match sync::recv::<Report>(&parent_sock).context(|| "reading init's report".into())? {
-                Some(Report::Ready) => Ok(()),
-                Some(Report::Failed(message)) => Err(Error::Init {
-                    id: id.to_string(),
-                    message,
-                }),
-                None => Err(Error::Init {
-                    id: id.to_string(),
-                    message: "init exited before reporting (was the runtime binary replaced?)"
-                        .into(),
-                }),
-            }
-        })();
-        match outcome.and_then(|_| {
-            state::proc_stat(pid.as_raw())
-                .map(|(_, start)| start)
-                .ok_or_else(|| Error::Init {
-                    id: id.to_string(),
-                    message: "init vanished after reporting ready".into(),
-                })
-        }) {
+        match handshake(id, pid, bundle, &linux, cgroup, &mut parent_sock)
+            .and_then(|_| init_start_time(id, pid))
+        {
             Ok(start_time) => Ok((pid.as_raw(), start_time)),
             Err(e) => {
                 let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
@@ -230,6 +146,38 @@ impl Runtime {
         }
     }
     // ANCHOR_END: spawn_init
+
+    /// Clone a child into the new namespaces and have it execute the init
+    /// program (`/proc/self/exe`) as `orc-container init`, with its end of
+    /// the socket pair at [`SYNC_FD`] and the exec fifo at [`FIFO_FD`]. Our
+    /// copies of both close when this returns: the child has its own.
+    // ANCHOR: clone_init
+    fn clone_init(&self, linux: &Linux, child_sock: UnixStream, fifo_fd: OwnedFd) -> Result<Pid> {
+        let exe = CString::new(self.init_program.as_os_str().as_encoded_bytes())
+            .map_err(std::io::Error::other)
+            .context(|| "init program path".into())?;
+        let argv0 = CString::new("orc-container").unwrap_or_default();
+        let arg1 = CString::new("init").unwrap_or_default();
+        let argv = [argv0.as_ptr(), arg1.as_ptr(), std::ptr::null()];
+        let (sock_fd, fifo_raw) = (child_sock.as_raw_fd(), fifo_fd.as_raw_fd());
+        let userns = linux.namespace(NamespaceType::User).is_some();
+        let child = Box::new(move || -> isize {
+            // SAFETY: this runs only in the freshly cloned child of a
+            // single-threaded process, as exec_init_in_child requires.
+            unsafe { exec_init_in_child(userns, sock_fd, fifo_raw, &exe, &argv) }
+        });
+        let mut stack = vec![0u8; 256 * 1024];
+        let flags = namespaces::clone_flags(linux);
+        // SAFETY: the process is single-threaded (the CLI never starts
+        // threads), the child runs only the closure above on its own stack,
+        // and without CLONE_VM it has its own copy of memory.
+        let pid = unsafe { nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) }
+            .context(|| format!("clone({flags:?})"))?;
+        drop(child_sock);
+        drop(fifo_fd);
+        Ok(pid)
+    }
+    // ANCHOR_END: clone_init
 
     /// Let a created container's init exec the user's program.
     // ANCHOR: start
@@ -417,6 +365,126 @@ impl Runtime {
         self.delete(id, true)?;
         code
     }
+}
+
+/// The exec fifo in the container's state directory: the init blocks
+/// opening it for writing until `start` opens it for reading. Answers an
+/// `O_PATH` descriptor to it, which the init inherits at [`FIFO_FD`] and
+/// reopens through `/proc` once the host's paths are out of its sight.
+// ANCHOR: make_exec_fifo
+fn make_exec_fifo(dir: &Path) -> Result<OwnedFd> {
+    // 0622 so that an init running as a mapped, unprivileged uid can
+    // still open it.
+    let fifo = dir.join("exec.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .context(|| format!("mkfifo {}", fifo.display()))?;
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o622))
+        .context(|| format!("chmod {}", fifo.display()))?;
+    let fifo_fd: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&fifo)
+        .context(|| format!("opening {}", fifo.display()))?
+        .into();
+    Ok(fifo_fd)
+}
+// ANCHOR_END: make_exec_fifo
+
+/// The clone callback, in the child: wait for the id maps if there is a
+/// user namespace, move the socket and the fifo to the descriptor numbers
+/// the init expects, and exec the init program. Never returns but by exec
+/// or `_exit` (125: the id maps never came; 126: no descriptors; 127:
+/// exec failed).
+///
+/// # Safety
+///
+/// Only for the freshly cloned child of a single-threaded process: these
+/// calls only read one byte, set ids, shuffle descriptors and exec. `argv`
+/// is NULL-terminated and, like `exe`, lives until the exec.
+// ANCHOR: exec_init_in_child
+unsafe fn exec_init_in_child(
+    userns: bool,
+    sock_fd: i32,
+    fifo_raw: i32,
+    exe: &CString,
+    argv: &[*const libc::c_char; 3],
+) -> isize {
+    // SAFETY: as the function's contract says. Descriptors are first moved
+    // above 10 so that placing one at 3 cannot overwrite the other.
+    unsafe {
+        if userns {
+            // execve recomputes capabilities, and keeps them only for
+            // the namespace's root. Our uid is still the host's 0,
+            // unmapped here: wait for the parent to write the maps,
+            // then become uid 0 *of the namespace* before exec.
+            let mut byte = 0u8;
+            if libc::read(sock_fd, (&mut byte as *mut u8).cast(), 1) != 1
+                || libc::setresgid(0, 0, 0) != 0
+                || libc::setresuid(0, 0, 0) != 0
+            {
+                libc::_exit(125);
+            }
+        }
+        let s = libc::fcntl(sock_fd, libc::F_DUPFD_CLOEXEC, 10);
+        let f = libc::fcntl(fifo_raw, libc::F_DUPFD_CLOEXEC, 10);
+        if s < 0 || f < 0 || libc::dup2(s, SYNC_FD) < 0 || libc::dup2(f, FIFO_FD) < 0 {
+            libc::_exit(126);
+        }
+        libc::execv(exe.as_ptr(), argv.as_ptr());
+        libc::_exit(127)
+    }
+}
+// ANCHOR_END: exec_init_in_child
+
+/// From outside, finish the init's setup and wait for its verdict: write
+/// its id maps and wake it (with a user namespace), put it in its cgroup,
+/// and only then send the bootstrap, so it never runs a setup step
+/// unmapped or unlimited. End-of-file instead of a report means the init
+/// died without a word.
+// ANCHOR: handshake
+fn handshake(
+    id: &str,
+    pid: Pid,
+    bundle: &Bundle,
+    linux: &Linux,
+    cgroup: &dyn Cgroup,
+    parent_sock: &mut UnixStream,
+) -> Result<()> {
+    if linux.namespace(NamespaceType::User).is_some() {
+        namespaces::write_id_maps(pid.as_raw(), linux)?;
+        std::io::Write::write_all(parent_sock, b"m")
+            .context(|| "waking init after the id maps".into())?;
+    }
+    cgroup.add_process(pid.as_raw())?;
+    let boot = Bootstrap {
+        spec: bundle.spec.clone(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+    };
+    sync::send(parent_sock, &boot).context(|| "sending the bootstrap to init".into())?;
+    match sync::recv::<Report>(parent_sock).context(|| "reading init's report".into())? {
+        Some(Report::Ready) => Ok(()),
+        Some(Report::Failed(message)) => Err(Error::Init {
+            id: id.to_string(),
+            message,
+        }),
+        None => Err(Error::Init {
+            id: id.to_string(),
+            message: "init exited before reporting (was the runtime binary replaced?)".into(),
+        }),
+    }
+}
+// ANCHOR_END: handshake
+
+/// The init's start time (from `/proc/<pid>/stat`), which the state record
+/// keeps so that a recycled pid is never taken for the container.
+fn init_start_time(id: &str, pid: Pid) -> Result<u64> {
+    state::proc_stat(pid.as_raw())
+        .map(|(_, start)| start)
+        .ok_or_else(|| Error::Init {
+            id: id.to_string(),
+            message: "init vanished after reporting ready".into(),
+        })
 }
 
 /// Architecture invariant: no clone or fork from a multi-threaded process.

@@ -122,31 +122,13 @@ pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<LayerSummary, Laye
         }
 
         if name == OPAQUE_MARKER {
-            // Clear the directory of everything not from this layer.
-            let dir = dest.join(&parent);
-            if let Ok(children) = std::fs::read_dir(&dir) {
-                for child in children.flatten() {
-                    if !ours.contains(&parent.join(child.file_name())) {
-                        remove_any(&child.path()).map_err(unpack_err)?;
-                    }
-                }
-            }
+            clear_lower_entries(dest, &parent, &ours).map_err(unpack_err)?;
             summary.opaque_dirs += 1;
         } else if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
             remove_any(&dest.join(&parent).join(hidden)).map_err(unpack_err)?;
             summary.whited_out += 1;
         } else {
-            // A file replacing a directory (or the reverse) from a lower
-            // layer: tar would refuse to overwrite it, so remove it first.
-            let target = dest.join(&rel);
-            if let Ok(meta) = std::fs::symlink_metadata(&target) {
-                if meta.is_dir() != entry.header().entry_type().is_dir() {
-                    remove_any(&target).map_err(unpack_err)?;
-                }
-            }
-            // unpack_in refuses entries (and hard-link targets) that would
-            // land outside `dest`, including through symlinks.
-            entry.unpack_in(dest).map_err(unpack_err)?;
+            unpack_entry(&mut entry, dest, &rel).map_err(unpack_err)?;
             ours.insert(rel);
             summary.unpacked += 1;
         }
@@ -154,6 +136,42 @@ pub fn unpack_layer<R: Read>(layer: R, dest: &Path) -> Result<LayerSummary, Laye
     Ok(summary)
 }
 // ANCHOR_END: unpack_layer
+
+// ANCHOR: unpack_steps
+/// An opaque marker in `parent`: clear the directory of everything that
+/// is not from this layer (`ours`), that is, of what lower layers put there.
+fn clear_lower_entries(dest: &Path, parent: &Path, ours: &HashSet<PathBuf>) -> std::io::Result<()> {
+    let dir = dest.join(parent);
+    if let Ok(children) = std::fs::read_dir(&dir) {
+        for child in children.flatten() {
+            if !ours.contains(&parent.join(child.file_name())) {
+                remove_any(&child.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An ordinary entry, unpacked at `rel` under `dest`.
+fn unpack_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    dest: &Path,
+    rel: &Path,
+) -> std::io::Result<()> {
+    // A file replacing a directory (or the reverse) from a lower
+    // layer: tar would refuse to overwrite it, so remove it first.
+    let target = dest.join(rel);
+    if let Ok(meta) = std::fs::symlink_metadata(&target) {
+        if meta.is_dir() != entry.header().entry_type().is_dir() {
+            remove_any(&target)?;
+        }
+    }
+    // unpack_in refuses entries (and hard-link targets) that would
+    // land outside `dest`, including through symlinks.
+    entry.unpack_in(dest)?;
+    Ok(())
+}
+// ANCHOR_END: unpack_steps
 
 #[cfg(test)]
 mod tests {

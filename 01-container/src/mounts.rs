@@ -8,7 +8,7 @@
 //! the mounts ([`crate::rootfs`]), where it can be unit-tested and
 //! reimplemented in the lab.
 
-use crate::spec::Spec;
+use crate::spec::{Mount, Spec};
 use nix::mount::MsFlags;
 
 /// One mount the container's init performs, with paths inside the container.
@@ -118,62 +118,75 @@ pub fn parse_options(options: &[String]) -> (MsFlags, Option<MsFlags>, String) {
 /// what a container without cgroup access should see.
 // ANCHOR: mount_plan
 pub fn mount_plan(spec: &Spec) -> Result<Vec<MountStep>, PlanError> {
-    let mut plan = Vec::new();
-    for (i, m) in spec.mounts.iter().enumerate() {
-        let field = |name: &str| format!("mounts[{i}].{name}");
-        if !m.destination.starts_with('/') {
-            return Err(PlanError {
-                field: field("destination"),
-                problem: format!("`{}` must be an absolute path", m.destination),
-            });
-        }
-        if m.destination.split('/').any(|part| part == "..") {
-            return Err(PlanError {
-                field: field("destination"),
-                problem: format!("`{}` must not contain `..`", m.destination),
-            });
-        }
-        let (mut flags, propagation, mut data) = parse_options(&m.options);
-        let mut fstype = m.kind.clone().unwrap_or_default();
-        let mut source = m.source.clone().unwrap_or_default();
-        if fstype == "bind" {
-            // runc accepts type "bind" without a bind option; so do we.
-            flags |= MsFlags::MS_BIND;
-        }
-        if flags.contains(MsFlags::MS_BIND) {
-            fstype = "bind".into();
-            if source.is_empty() {
-                return Err(PlanError {
-                    field: field("source"),
-                    problem: "a bind mount needs a source path on the host".into(),
-                });
-            }
-        } else if fstype == "cgroup" || fstype == "cgroup2" {
-            fstype = "tmpfs".into();
-            source = "cgroup".into();
-            flags |= MsFlags::MS_RDONLY;
-            data = "mode=755".into();
-        } else if fstype.is_empty() {
-            return Err(PlanError {
-                field: field("type"),
-                problem: "missing; say which filesystem to mount (tmpfs, proc...) or add the `bind` option".into(),
-            });
-        }
-        if source.is_empty() {
-            source = fstype.clone();
-        }
-        plan.push(MountStep {
-            source,
-            destination: m.destination.clone(),
-            fstype,
-            flags,
-            data,
-            propagation,
-        });
-    }
-    Ok(plan)
+    spec.mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| plan_mount(i, m))
+        .collect()
 }
 // ANCHOR_END: mount_plan
+
+/// The step for `mounts[i]`: a checked destination, the options split into
+/// flags, propagation and data, and the type and source filled in.
+// ANCHOR: plan_mount
+fn plan_mount(i: usize, m: &Mount) -> Result<MountStep, PlanError> {
+    let field = |name: &str| format!("mounts[{i}].{name}");
+    check_destination(&m.destination).map_err(|problem| PlanError {
+        field: field("destination"),
+        problem,
+    })?;
+    let (mut flags, propagation, mut data) = parse_options(&m.options);
+    let mut fstype = m.kind.clone().unwrap_or_default();
+    let mut source = m.source.clone().unwrap_or_default();
+    if fstype == "bind" {
+        // runc accepts type "bind" without a bind option; so do we.
+        flags |= MsFlags::MS_BIND;
+    }
+    if flags.contains(MsFlags::MS_BIND) {
+        fstype = "bind".into();
+        if source.is_empty() {
+            return Err(PlanError {
+                field: field("source"),
+                problem: "a bind mount needs a source path on the host".into(),
+            });
+        }
+    } else if fstype == "cgroup" || fstype == "cgroup2" {
+        fstype = "tmpfs".into();
+        source = "cgroup".into();
+        flags |= MsFlags::MS_RDONLY;
+        data = "mode=755".into();
+    } else if fstype.is_empty() {
+        return Err(PlanError {
+            field: field("type"),
+            problem:
+                "missing; say which filesystem to mount (tmpfs, proc...) or add the `bind` option"
+                    .into(),
+        });
+    }
+    if source.is_empty() {
+        source = fstype.clone();
+    }
+    Ok(MountStep {
+        source,
+        destination: m.destination.clone(),
+        fstype,
+        flags,
+        data,
+        propagation,
+    })
+}
+// ANCHOR_END: plan_mount
+
+/// A destination must be absolute and must not climb with `..`.
+fn check_destination(destination: &str) -> Result<(), String> {
+    if !destination.starts_with('/') {
+        return Err(format!("`{destination}` must be an absolute path"));
+    }
+    if destination.split('/').any(|part| part == "..") {
+        return Err(format!("`{destination}` must not contain `..`"));
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

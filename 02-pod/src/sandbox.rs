@@ -123,31 +123,31 @@ pub fn container_spec(
             .expect("image specs have a process")
             .cwd = dir.clone();
     }
-    for (i, mount) in container.volume_mounts.iter().enumerate() {
-        let source = volumes.get(&mount.name).ok_or_else(|| {
-            format!(
-                "volumeMounts[{i}].name: no volume {:?} in spec.volumes",
-                mount.name
-            )
-        })?;
-        let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
-        if mount.read_only {
-            options.push("ro".into());
-        }
-        spec.mounts.push(Mount {
-            destination: mount.mount_path.clone(),
-            kind: Some("bind".into()),
-            source: Some(source.display().to_string()),
-            options,
-        });
-    }
+    spec.mounts.extend(volume_mounts(container, volumes)?);
     let uid = &pod.metadata.uid;
     let linux = spec.linux.as_mut().expect("example has linux");
+    linux.namespaces = sandbox_namespaces(sandbox_pid);
+    let id = container_id(uid, &container.name, attempt);
+    linux.cgroups_path = Some(format!("{}/{id}", pod_cgroup(cgroup_root, uid)));
+    linux.resources = Some(linux_resources(&container.resources));
+    // The image's annotations (its name and digest) stay, next to orc's.
+    spec.annotations
+        .extend(annotations(pod, &container.name, attempt));
+    Ok(spec)
+}
+// ANCHOR_END: container_spec
+
+// ANCHOR: sandbox_namespaces
+/// An app container's namespaces: its own pid, mount and cgroup
+/// namespaces, and the network, IPC and UTS namespaces of the sandbox's
+/// pause process, joined by path: one address, one `localhost` and one
+/// hostname for the whole pod.
+fn sandbox_namespaces(sandbox_pid: i32) -> Vec<Namespace> {
     let join = |kind, file: &str| Namespace {
         kind,
         path: Some(format!("/proc/{sandbox_pid}/ns/{file}")),
     };
-    linux.namespaces = vec![
+    vec![
         Namespace {
             kind: NamespaceType::Pid,
             path: None,
@@ -163,16 +163,40 @@ pub fn container_spec(
         join(NamespaceType::Network, "net"),
         join(NamespaceType::Ipc, "ipc"),
         join(NamespaceType::Uts, "uts"),
-    ];
-    let id = container_id(uid, &container.name, attempt);
-    linux.cgroups_path = Some(format!("{}/{id}", pod_cgroup(cgroup_root, uid)));
-    linux.resources = Some(linux_resources(&container.resources));
-    // The image's annotations (its name and digest) stay, next to orc's.
-    spec.annotations
-        .extend(annotations(pod, &container.name, attempt));
-    Ok(spec)
+    ]
 }
-// ANCHOR_END: container_spec
+// ANCHOR_END: sandbox_namespaces
+
+// ANCHOR: volume_mounts
+/// The container's `volumeMounts` as bind mounts of the pod's volume
+/// directories (`volumes`, by volume name); a mount naming a volume the pod
+/// does not have is an error with its field path.
+fn volume_mounts(
+    container: &Container,
+    volumes: &BTreeMap<String, PathBuf>,
+) -> Result<Vec<Mount>, String> {
+    let mut mounts = vec![];
+    for (i, mount) in container.volume_mounts.iter().enumerate() {
+        let source = volumes.get(&mount.name).ok_or_else(|| {
+            format!(
+                "volumeMounts[{i}].name: no volume {:?} in spec.volumes",
+                mount.name
+            )
+        })?;
+        let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
+        if mount.read_only {
+            options.push("ro".into());
+        }
+        mounts.push(Mount {
+            destination: mount.mount_path.clone(),
+            kind: Some("bind".into()),
+            source: Some(source.display().to_string()),
+            options,
+        });
+    }
+    Ok(mounts)
+}
+// ANCHOR_END: volume_mounts
 
 fn annotations(pod: &Pod, container: &str, attempt: u32) -> BTreeMap<String, String> {
     BTreeMap::from([

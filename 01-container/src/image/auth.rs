@@ -140,22 +140,31 @@ pub fn fetch_token(
             response.status()
         )));
     }
+    let body = response
+        .body_mut()
+        .read_to_vec()
+        .map_err(|e| failed(e.to_string()))?;
+    token_of(realm, &url, &body)
+}
+// ANCHOR_END: fetch_token
+
+/// The token in a token server's answer from `url`: `token`, or OAuth2's
+/// `access_token` (Docker's servers send both, others one of them).
+fn token_of(realm: &str, url: &str, body: &[u8]) -> Result<String, ImageError> {
     #[derive(serde::Deserialize)]
     struct TokenResponse {
         token: Option<String>,
         access_token: Option<String>,
     }
-    let body = response
-        .body_mut()
-        .read_to_vec()
-        .map_err(|e| failed(e.to_string()))?;
-    let parsed: TokenResponse = super::parse_json(&format!("token response from {realm}"), &body)?;
+    let parsed: TokenResponse = super::parse_json(&format!("token response from {realm}"), body)?;
     parsed
         .token
         .or(parsed.access_token)
-        .ok_or_else(|| failed("token response has neither `token` nor `access_token`".into()))
+        .ok_or_else(|| ImageError::Registry {
+            url: url.to_string(),
+            problem: "token response has neither `token` nor `access_token`".into(),
+        })
 }
-// ANCHOR_END: fetch_token
 
 #[cfg(test)]
 mod tests {

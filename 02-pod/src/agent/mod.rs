@@ -206,14 +206,39 @@ impl Agent {
         actual.extend(pod_ips.keys().cloned());
         actual.extend(pod_dirs(&shared.layout));
         let desired_uids: BTreeSet<String> = desired.keys().cloned().collect();
+        self.stop_unwanted(&shared, &desired_uids, &actual, &observed, &terminating);
+        self.reported.retain(|uid, _| desired.contains_key(uid));
 
-        for uid in sync::pods_to_stop(&desired_uids, &actual) {
+        let mut probes = vec![];
+        for (uid, pod) in &desired {
+            let observed_pod = observed.get(uid).cloned().unwrap_or_default();
+            let pod_ip = pod_ips.get(uid).copied();
+            probes.extend(self.sync_pod(&shared, uid, pod, observed_pod, pod_ip, now));
+        }
+        shared.prober.sync(&shared.runtime, probes);
+        Ok(())
+    }
+    // ANCHOR_END: sync_once
+
+    // ANCHOR: stop_unwanted
+    /// Stops every pod that runs here (or left something behind) but is no
+    /// longer desired, in the background; a terminating pod gets its grace
+    /// period. Tells the sinks about deleted pods of which nothing is left.
+    fn stop_unwanted(
+        &mut self,
+        shared: &Arc<Shared>,
+        desired_uids: &BTreeSet<String>,
+        actual: &BTreeSet<String>,
+        observed: &BTreeMap<String, sync::ObservedPod>,
+        terminating: &BTreeMap<String, Duration>,
+    ) {
+        for uid in sync::pods_to_stop(desired_uids, actual) {
             if self.in_flight.contains_key(&uid) {
                 continue;
             }
             let observed_pod = observed.get(&uid).cloned().unwrap_or_default();
             let task = tokio::spawn(actions::stop_pod(
-                Arc::clone(&shared),
+                Arc::clone(shared),
                 uid.clone(),
                 observed_pod,
                 terminating.get(&uid).copied(),
@@ -228,44 +253,47 @@ impl Agent {
                 }
             }
         }
-        self.reported.retain(|uid, _| desired.contains_key(uid));
-
-        let mut probes = vec![];
-        for (uid, pod) in &desired {
-            let observed_pod = observed.get(uid).cloned().unwrap_or_default();
-            let unhealthy = self.unhealthy(pod, &observed_pod);
-            let plan = sync::compute_pod_actions(pod, &observed_pod, &unhealthy, now);
-            let status = report::write_status(
-                &shared,
-                pod,
-                &observed_pod,
-                &plan,
-                pod_ips.get(uid).copied(),
-            );
-            if let Some(status) = status {
-                if self.reported.get(uid) != Some(&status) {
-                    for sink in &self.sinks {
-                        sink.status_changed(pod, &status);
-                    }
-                    self.reported.insert(uid.clone(), status);
-                }
-            }
-            probes.extend(self.probes_for(pod, &observed_pod, pod_ips.get(uid).copied()));
-            if plan.actions.is_empty() || self.in_flight.contains_key(uid) {
-                continue;
-            }
-            let task = tokio::spawn(actions::run_actions(
-                Arc::clone(&shared),
-                pod.clone(),
-                observed_pod,
-                plan.actions,
-            ));
-            self.in_flight.insert(uid.clone(), task);
-        }
-        shared.prober.sync(&shared.runtime, probes);
-        Ok(())
     }
-    // ANCHOR_END: sync_once
+    // ANCHOR_END: stop_unwanted
+
+    // ANCHOR: sync_pod
+    /// One desired pod: decide, write its status (handing it to the sinks
+    /// when it changed), and start its actions in the background unless
+    /// the previous ones still run. Answers the probes it should have.
+    fn sync_pod(
+        &mut self,
+        shared: &Arc<Shared>,
+        uid: &String,
+        pod: &Pod,
+        observed_pod: sync::ObservedPod,
+        pod_ip: Option<std::net::Ipv4Addr>,
+        now: jiff::Timestamp,
+    ) -> Vec<(ProbeKey, ProbeTarget)> {
+        let unhealthy = self.unhealthy(pod, &observed_pod);
+        let plan = sync::compute_pod_actions(pod, &observed_pod, &unhealthy, now);
+        let status = report::write_status(shared, pod, &observed_pod, &plan, pod_ip);
+        if let Some(status) = status {
+            if self.reported.get(uid) != Some(&status) {
+                for sink in &self.sinks {
+                    sink.status_changed(pod, &status);
+                }
+                self.reported.insert(uid.clone(), status);
+            }
+        }
+        let probes = self.probes_for(pod, &observed_pod, pod_ip);
+        if plan.actions.is_empty() || self.in_flight.contains_key(uid) {
+            return probes;
+        }
+        let task = tokio::spawn(actions::run_actions(
+            Arc::clone(shared),
+            pod.clone(),
+            observed_pod,
+            plan.actions,
+        ));
+        self.in_flight.insert(uid.clone(), task);
+        probes
+    }
+    // ANCHOR_END: sync_pod
 
     /// Waits until every spawned pod task has finished.
     pub async fn wait_idle(&mut self) {

@@ -143,12 +143,9 @@ pub fn should_restart(policy: RestartPolicy, exit_code: i32) -> bool {
 /// What to do for one desired pod.
 ///
 /// - No running sandbox: create one, then start every container that
-///   should run (containers that already finished for good stay finished;
-///   a pod whose containers are all done gets no new sandbox).
-/// - Otherwise, per container: never ran → start it; running but failing
-///   its liveness probe (`unhealthy`) → kill it; exited → restart it if
-///   the policy says so, once its back-off has passed (until then it is
-///   waiting in `CrashLoopBackOff`).
+///   should run ([`plan_new_sandbox`]).
+/// - Otherwise, per container: never ran → start it; a run → what its
+///   state calls for ([`plan_run`]).
 /// - Runs that are not the latest are removed.
 /// - When every container has finished for good, the sandbox is stopped.
 pub fn compute_pod_actions(
@@ -157,41 +154,12 @@ pub fn compute_pod_actions(
     unhealthy: &BTreeSet<String>,
     now: Timestamp,
 ) -> PodPlan {
-    let mut plan = PodPlan::default();
-    let policy = pod.spec.restart_policy;
     let sandbox_ok = observed.sandbox.as_ref().is_some_and(|s| s.running);
-
     if !sandbox_ok {
-        let mut starts = vec![];
-        let mut any_ran = false;
-        for c in &pod.spec.containers {
-            match observed.containers.get(&c.name) {
-                None => starts.push((c.name.clone(), 0)),
-                Some(run) => {
-                    any_ran = true;
-                    let restart = match run.state {
-                        RunState::Exited { exit_code, .. } => should_restart(policy, exit_code),
-                        // Killed with the old sandbox: it did not finish.
-                        _ => policy != RestartPolicy::Never,
-                    };
-                    if restart {
-                        starts.push((c.name.clone(), run.attempt + 1));
-                    }
-                }
-            }
-        }
-        if starts.is_empty() && any_ran {
-            return plan; // the pod has finished; nothing is restarted.
-        }
-        plan.actions.push(Action::CreateSandbox);
-        for (name, attempt) in starts {
-            plan.waiting
-                .insert(name.clone(), waiting("ContainerCreating", ""));
-            plan.actions.push(Action::StartContainer { name, attempt });
-        }
-        return plan;
+        return plan_new_sandbox(pod, observed);
     }
 
+    let mut plan = PodPlan::default();
     for c in &pod.spec.containers {
         let Some(run) = observed.containers.get(&c.name) else {
             plan.waiting
@@ -202,61 +170,13 @@ pub fn compute_pod_actions(
             });
             continue;
         };
-        match &run.state {
-            RunState::Created => plan.actions.push(Action::StartContainer {
-                name: c.name.clone(),
-                attempt: run.attempt,
-            }),
-            RunState::Running { .. } if unhealthy.contains(&c.name) => {
-                plan.actions.push(Action::KillContainer {
-                    name: c.name.clone(),
-                    id: run.id.clone(),
-                    reason: "liveness probe failed".into(),
-                });
-            }
-            RunState::Running { .. } => {}
-            RunState::Exited {
-                exit_code,
-                started_at,
-                finished_at,
-                ..
-            } => {
-                if !should_restart(policy, *exit_code) {
-                    continue;
-                }
-                let ran_for = started_at
-                    .map(|start| elapsed(start, *finished_at))
-                    .unwrap_or_default();
-                let delay = restart_delay(run.attempt, ran_for);
-                let waited = elapsed(*finished_at, now);
-                if waited >= delay {
-                    plan.actions.push(Action::StartContainer {
-                        name: c.name.clone(),
-                        attempt: run.attempt + 1,
-                    });
-                } else {
-                    let message = format!(
-                        "back-off {}s restarting failed container={} pod={}",
-                        delay.as_secs(),
-                        c.name,
-                        pod.metadata.name
-                    );
-                    plan.waiting
-                        .insert(c.name.clone(), waiting("CrashLoopBackOff", &message));
-                }
-            }
-        }
+        plan_run(&mut plan, pod, &c.name, run, unhealthy, now);
     }
     for id in &observed.stale {
         plan.actions
             .push(Action::RemoveContainer { id: id.clone() });
     }
-    let finished = pod.spec.containers.iter().all(|c| {
-        matches!(observed.containers.get(&c.name),
-            Some(ObservedContainer { state: RunState::Exited { exit_code, .. }, .. })
-                if !should_restart(policy, *exit_code))
-    });
-    if let (true, Some(sandbox)) = (finished, &observed.sandbox) {
+    if let (true, Some(sandbox)) = (pod_finished(pod, observed), &observed.sandbox) {
         plan.actions.push(Action::StopSandbox {
             id: sandbox.id.clone(),
         });
@@ -264,6 +184,133 @@ pub fn compute_pod_actions(
     plan
 }
 // ANCHOR_END: compute_pod_actions
+
+// ANCHOR: plan_new_sandbox
+/// A pod without a running sandbox: a new sandbox, then every container
+/// that should run. A container that finished for good stays finished
+/// (a run killed with the old sandbox did not finish: it restarts unless
+/// the policy is `Never`), and a pod whose containers are all done gets
+/// no new sandbox at all.
+fn plan_new_sandbox(pod: &Pod, observed: &ObservedPod) -> PodPlan {
+    let mut plan = PodPlan::default();
+    let policy = pod.spec.restart_policy;
+    let mut starts = vec![];
+    let mut any_ran = false;
+    for c in &pod.spec.containers {
+        match observed.containers.get(&c.name) {
+            None => starts.push((c.name.clone(), 0)),
+            Some(run) => {
+                any_ran = true;
+                let restart = match run.state {
+                    RunState::Exited { exit_code, .. } => should_restart(policy, exit_code),
+                    // Killed with the old sandbox: it did not finish.
+                    _ => policy != RestartPolicy::Never,
+                };
+                if restart {
+                    starts.push((c.name.clone(), run.attempt + 1));
+                }
+            }
+        }
+    }
+    if starts.is_empty() && any_ran {
+        return plan; // the pod has finished; nothing is restarted.
+    }
+    plan.actions.push(Action::CreateSandbox);
+    for (name, attempt) in starts {
+        plan.waiting
+            .insert(name.clone(), waiting("ContainerCreating", ""));
+        plan.actions.push(Action::StartContainer { name, attempt });
+    }
+    plan
+}
+// ANCHOR_END: plan_new_sandbox
+
+// ANCHOR: plan_run
+/// A container with a run, in a running sandbox: start a run that was
+/// created but never started, kill a running one that fails its liveness
+/// probe (`unhealthy`), and restart an exited one if the policy says so,
+/// once its back-off has passed ([`restart_after_backoff`]).
+fn plan_run(
+    plan: &mut PodPlan,
+    pod: &Pod,
+    name: &str,
+    run: &ObservedContainer,
+    unhealthy: &BTreeSet<String>,
+    now: Timestamp,
+) {
+    match &run.state {
+        RunState::Created => plan.actions.push(Action::StartContainer {
+            name: name.to_string(),
+            attempt: run.attempt,
+        }),
+        RunState::Running { .. } if unhealthy.contains(name) => {
+            plan.actions.push(Action::KillContainer {
+                name: name.to_string(),
+                id: run.id.clone(),
+                reason: "liveness probe failed".into(),
+            });
+        }
+        RunState::Running { .. } => {}
+        RunState::Exited {
+            exit_code,
+            started_at,
+            finished_at,
+            ..
+        } => {
+            if !should_restart(pod.spec.restart_policy, *exit_code) {
+                return;
+            }
+            let ran_for = started_at
+                .map(|start| elapsed(start, *finished_at))
+                .unwrap_or_default();
+            let delay = restart_delay(run.attempt, ran_for);
+            let waited = elapsed(*finished_at, now);
+            restart_after_backoff(plan, pod, name, run.attempt, delay, waited);
+        }
+    }
+}
+// ANCHOR_END: plan_run
+
+// ANCHOR: restart_after_backoff
+/// An exited container that is to restart, `waited` after its exit: its
+/// next run starts once the back-off `delay` has passed; until then it is
+/// waiting in `CrashLoopBackOff`, with the kubelet's message.
+fn restart_after_backoff(
+    plan: &mut PodPlan,
+    pod: &Pod,
+    name: &str,
+    attempt: u32,
+    delay: Duration,
+    waited: Duration,
+) {
+    if waited >= delay {
+        plan.actions.push(Action::StartContainer {
+            name: name.to_string(),
+            attempt: attempt + 1,
+        });
+    } else {
+        let message = format!(
+            "back-off {}s restarting failed container={} pod={}",
+            delay.as_secs(),
+            name,
+            pod.metadata.name
+        );
+        plan.waiting
+            .insert(name.to_string(), waiting("CrashLoopBackOff", &message));
+    }
+}
+// ANCHOR_END: restart_after_backoff
+
+/// Whether every container has exited and is not to restart: the pod's
+/// work is done, and its sandbox can go.
+fn pod_finished(pod: &Pod, observed: &ObservedPod) -> bool {
+    let policy = pod.spec.restart_policy;
+    pod.spec.containers.iter().all(|c| {
+        matches!(observed.containers.get(&c.name),
+            Some(ObservedContainer { state: RunState::Exited { exit_code, .. }, .. })
+                if !should_restart(policy, *exit_code))
+    })
+}
 
 // ANCHOR: pods_to_stop
 /// The pods that run (or left something behind: containers, an address, a

@@ -175,6 +175,16 @@ impl Cache {
     }
 }
 
+/// How one watch ended.
+enum WatchEnd {
+    /// The server ended it (its timeout): watch again from the last version.
+    Ended,
+    /// The version is gone (410) or the watch failed: list again.
+    Relist,
+    /// Nobody listens to the notifications any more: stop.
+    Closed,
+}
+
 /// Follows one resource (optionally one namespace, one label selector).
 pub struct Informer {
     client: Client,
@@ -225,84 +235,112 @@ impl Informer {
     // ANCHOR: run
     /// Lists and watches until `notify`'s receiver is dropped.
     pub async fn run(self, notify: mpsc::Sender<Notification>) {
-        let ns = self.namespace.as_deref();
-        'relist: loop {
-            let list = match self
-                .client
-                .list_selected(self.resource, ns, &self.labels, &self.fields)
-                .await
-            {
-                Ok(list) => list,
-                Err(error) => {
-                    tracing::warn!(%error, resource = self.resource.plural, "informer list failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
+        loop {
+            let Some(mut version) = self.list(&notify).await else {
+                return;
             };
-            let mut version = list
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .unwrap_or("0")
-                .to_string();
-            let items = list
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for change in self
-                .cache
-                .replace(items)
-                .into_iter()
-                .chain([Notification::Synced])
-            {
-                if notify.send(change).await.is_err() {
-                    return;
-                }
-            }
             loop {
-                let timeout = self.watch_timeout.as_secs().max(1);
-                let mut stream = match self
-                    .client
-                    .watch_selected(
-                        self.resource,
-                        ns,
-                        &self.labels,
-                        &self.fields,
-                        &version,
-                        timeout,
-                    )
-                    .await
-                {
-                    Ok(stream) => stream,
-                    Err(e) if e.is_gone() => continue 'relist,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue 'relist;
-                    }
-                };
-                while let Some(event) = stream.next().await {
-                    let Ok((kind, obj)) = event else { break };
-                    if kind == "ERROR" {
-                        // 410 Expired (or any error): the only safe move is a fresh list.
-                        continue 'relist;
-                    }
-                    if let Some(rv) = obj
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str)
-                    {
-                        version = rv.to_string();
-                    }
-                    if let Some(change) = self.cache.apply(&kind, obj) {
-                        if notify.send(change).await.is_err() {
-                            return;
-                        }
-                    }
+                match self.watch(&mut version, &notify).await {
+                    // The watch ended normally: watch again from where we are.
+                    WatchEnd::Ended => continue,
+                    WatchEnd::Relist => break,
+                    WatchEnd::Closed => return,
                 }
-                // The watch ended normally: watch again from where we are.
             }
         }
     }
     // ANCHOR_END: run
+
+    // ANCHOR: list
+    /// Lists (retrying every second until the server answers), replaces the
+    /// cache, and notifies what changed, then [`Notification::Synced`].
+    /// Answers the list's resourceVersion, where the watch starts; `None`
+    /// when nobody listens any more.
+    async fn list(&self, notify: &mpsc::Sender<Notification>) -> Option<String> {
+        let ns = self.namespace.as_deref();
+        let list = loop {
+            match self
+                .client
+                .list_selected(self.resource, ns, &self.labels, &self.fields)
+                .await
+            {
+                Ok(list) => break list,
+                Err(error) => {
+                    tracing::warn!(%error, resource = self.resource.plural, "informer list failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let version = list
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("0")
+            .to_string();
+        let items = list
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for change in self
+            .cache
+            .replace(items)
+            .into_iter()
+            .chain([Notification::Synced])
+        {
+            notify.send(change).await.ok()?;
+        }
+        Some(version)
+    }
+    // ANCHOR_END: list
+
+    /// One watch from `version`: each event updates the cache, moves
+    /// `version` on and is notified. A 410 Gone, or any error event, asks
+    /// for a fresh list; so does a watch that cannot be opened, after a
+    /// second.
+    // ANCHOR: watch
+    async fn watch(&self, version: &mut String, notify: &mpsc::Sender<Notification>) -> WatchEnd {
+        let timeout = self.watch_timeout.as_secs().max(1);
+        let ns = self.namespace.as_deref();
+        let mut stream = match self
+            .client
+            .watch_selected(
+                self.resource,
+                ns,
+                &self.labels,
+                &self.fields,
+                version,
+                timeout,
+            )
+            .await
+        {
+            Ok(stream) => stream,
+            Err(e) if e.is_gone() => return WatchEnd::Relist,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return WatchEnd::Relist;
+            }
+        };
+        while let Some(event) = stream.next().await {
+            let Ok((kind, obj)) = event else { break };
+            if kind == "ERROR" {
+                // 410 Expired (or any error): the only safe move is a fresh list.
+                return WatchEnd::Relist;
+            }
+            if let Some(rv) = obj
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+            {
+                *version = rv.to_string();
+            }
+            if let Some(change) = self.cache.apply(&kind, obj) {
+                if notify.send(change).await.is_err() {
+                    return WatchEnd::Closed;
+                }
+            }
+        }
+        WatchEnd::Ended
+    }
+    // ANCHOR_END: watch
 }
 
 #[cfg(test)]

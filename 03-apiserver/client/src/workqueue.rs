@@ -91,6 +91,7 @@ impl WorkQueue {
     }
     // ANCHOR_END: add
 
+    // ANCHOR: next_done
     /// The next key to work on, waiting for one; `None` once shut down.
     pub async fn next(&self) -> Option<String> {
         loop {
@@ -122,7 +123,9 @@ impl WorkQueue {
             self.ready.notify_one();
         }
     }
+    // ANCHOR_END: next_done
 
+    // ANCHOR: retry
     /// Schedules `key` again after its backoff; call after a failed
     /// reconcile (and then `done`).
     pub fn add_rate_limited(self: &std::sync::Arc<Self>, key: &str) {
@@ -143,6 +146,7 @@ impl WorkQueue {
     pub fn forget(&self, key: &str) {
         self.lock().failures.remove(key);
     }
+    // ANCHOR_END: retry
 
     /// How many keys are waiting.
     pub fn len(&self) -> usize {

@@ -97,16 +97,7 @@ impl NodeAgent {
     pub async fn start(client: Client, config: NodeConfig) -> Result<NodeAgent, NodeError> {
         let name = config.identity.name.clone();
         let mut registration = Registration::new(config.identity.clone());
-        let node = loop {
-            match registration.register(&client).await {
-                Ok(node) => break node,
-                Err(e) if e.code().is_none_or(|code| code >= 500) => {
-                    tracing::warn!(node = %name, error = %e, "cannot register yet; retrying");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                Err(source) => return Err(NodeError::Register { node: name, source }),
-            }
-        };
+        let node = register_retrying(&client, &mut registration, &name).await?;
         tracing::info!(node = %name, "registered");
         let uid = node["metadata"]["uid"].as_str().unwrap_or("");
         let lease = NodeLease::new(&name, uid);
@@ -117,20 +108,7 @@ impl NodeAgent {
             config.clone(),
         ));
 
-        let pods = lookup("", "v1", "pods").expect("pods are in the resource table");
-        let informer = Informer::new(client.clone(), pods, None, "")
-            .with_field_selector(&format!("spec.nodeName={name}"));
-        let cache = informer.cache();
-        let (tx, mut rx) = mpsc::channel(64);
-        let informer = tokio::spawn(informer.run(tx));
-        while let Some(n) = rx.recv().await {
-            if n == Notification::Synced {
-                break;
-            }
-        }
-        // The agent reads the cache at every sync; the notifications are
-        // only drained, so the informer never waits on a full channel.
-        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let (cache, informer, drain) = follow_pods(&client, &name).await;
 
         let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
         let sink_worker = tokio::spawn(sink.clone().run(client));
@@ -167,6 +145,53 @@ impl NodeAgent {
         }
     }
 }
+
+/// Creates or updates the Node object, retrying while the server cannot be
+/// reached or answers 5xx, as the kubelet does; any other refusal is final.
+async fn register_retrying(
+    client: &Client,
+    registration: &mut Registration,
+    name: &str,
+) -> Result<Value, NodeError> {
+    loop {
+        match registration.register(client).await {
+            Ok(node) => return Ok(node),
+            Err(e) if e.code().is_none_or(|code| code >= 500) => {
+                tracing::warn!(node = %name, error = %e, "cannot register yet; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(source) => {
+                return Err(NodeError::Register {
+                    node: name.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+// ANCHOR: follow_pods
+/// An informer on the pods bound to node `name`, run until its first list
+/// is in; answers its cache, the informer's task and the task that drains
+/// its notifications.
+async fn follow_pods(client: &Client, name: &str) -> (Arc<Cache>, JoinHandle<()>, JoinHandle<()>) {
+    let pods = lookup("", "v1", "pods").expect("pods are in the resource table");
+    let informer = Informer::new(client.clone(), pods, None, "")
+        .with_field_selector(&format!("spec.nodeName={name}"));
+    let cache = informer.cache();
+    let (tx, mut rx) = mpsc::channel(64);
+    let informer = tokio::spawn(informer.run(tx));
+    while let Some(n) = rx.recv().await {
+        if n == Notification::Synced {
+            break;
+        }
+    }
+    // The agent reads the cache at every sync; the notifications are
+    // only drained, so the informer never waits on a full channel.
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    (cache, informer, drain)
+}
+// ANCHOR_END: follow_pods
 
 impl Drop for NodeAgent {
     fn drop(&mut self) {

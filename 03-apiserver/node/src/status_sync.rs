@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use orc_client::informer::Cache;
 use orc_client::resources::{Resource, lookup};
 use orc_client::workqueue::WorkQueue;
-use orc_client::{Client, Method, path};
+use orc_client::{Client, ClientError, Method, path};
 
 /// What the worker has to do for one pod.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,37 +132,7 @@ impl ApiStatusSink {
             let work = self.pending().get(&uid).cloned();
             let result = match &work {
                 None => Ok(()),
-                Some(Work::Status {
-                    namespace,
-                    name,
-                    status,
-                }) => client
-                    .merge_patch(
-                        pods,
-                        Some(namespace),
-                        name,
-                        Some("status"),
-                        &json!({"status": status}),
-                    )
-                    .await
-                    .map(|_| ()),
-                Some(Work::Delete { namespace, name }) => {
-                    let options = json!({
-                        "apiVersion": "v1",
-                        "kind": "DeleteOptions",
-                        "gracePeriodSeconds": 0,
-                        "preconditions": {"uid": uid},
-                    });
-                    client
-                        .send_path(
-                            Method::DELETE,
-                            &path(pods, Some(namespace), Some(name)),
-                            None,
-                            Some(("application/json", options.to_string())),
-                        )
-                        .await
-                        .map(|_| ())
-                }
+                Some(work) => send(&client, pods, &uid, work).await,
             };
             // Gone (404), or the name is another pod's now (409 on the uid
             // precondition): nothing is left to do for this uid either.
@@ -212,6 +182,45 @@ impl ApiStatusSink {
             value["startTime"] = Value::Null;
         }
         value
+    }
+}
+
+/// Sends one piece of work for pod `uid`: its status as a merge patch of
+/// the `status` subresource, or its final delete (grace period 0, only if
+/// the name still belongs to this uid).
+async fn send(client: &Client, pods: &Resource, uid: &str, work: &Work) -> Result<(), ClientError> {
+    match work {
+        Work::Status {
+            namespace,
+            name,
+            status,
+        } => client
+            .merge_patch(
+                pods,
+                Some(namespace),
+                name,
+                Some("status"),
+                &json!({"status": status}),
+            )
+            .await
+            .map(|_| ()),
+        Work::Delete { namespace, name } => {
+            let options = json!({
+                "apiVersion": "v1",
+                "kind": "DeleteOptions",
+                "gracePeriodSeconds": 0,
+                "preconditions": {"uid": uid},
+            });
+            client
+                .send_path(
+                    Method::DELETE,
+                    &path(pods, Some(namespace), Some(name)),
+                    None,
+                    Some(("application/json", options.to_string())),
+                )
+                .await
+                .map(|_| ())
+        }
     }
 }
 

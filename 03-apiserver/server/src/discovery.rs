@@ -15,7 +15,7 @@
 use serde_json::{Value, json};
 
 use crate::status::{ApiError, Target};
-use orc_client::resources::{RESOURCES, groups};
+use orc_client::resources::{RESOURCES, Resource, groups};
 
 /// `/api`: the versions of the core group.
 pub fn core_versions() -> Value {
@@ -42,35 +42,11 @@ pub fn group_list() -> Value {
 /// `/api/v1` or `/apis/<group>/<version>`: the resources of one group
 /// version, with their subresources as `pods/status`-style rows.
 pub fn resource_list(group: &str, version: &str) -> Result<axum::Json<Value>, ApiError> {
-    let mut rows = Vec::new();
-    for r in RESOURCES
+    let rows: Vec<Value> = RESOURCES
         .iter()
         .filter(|r| r.group == group && r.version == version)
-    {
-        rows.push(json!({
-            "name": r.plural,
-            "singularName": r.singular,
-            "namespaced": r.namespaced,
-            "kind": r.kind,
-            "verbs": r.verbs(),
-            "shortNames": r.short_names,
-            "categories": categories(r.kind),
-        }));
-        let sub = |name: &str, kind: &str, verbs: &[&str]| json!({"name": format!("{}/{name}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs});
-        if r.has_status {
-            rows.push(sub("status", r.kind, &["get", "patch", "update"]));
-        }
-        if r.has_scale {
-            let mut row = sub("scale", "Scale", &["get", "patch", "update"]);
-            row["group"] = json!("autoscaling");
-            row["version"] = json!("v1");
-            rows.push(row);
-        }
-        if r.kind == "Pod" {
-            rows.push(sub("binding", "Binding", &["create"]));
-            rows.push(sub("log", "Pod", &["get"]));
-        }
-    }
+        .flat_map(rows_of)
+        .collect();
     if rows.is_empty() {
         return Err(ApiError::NotFound(Target {
             group: group.into(),
@@ -91,6 +67,37 @@ pub fn resource_list(group: &str, version: &str) -> Result<axum::Json<Value>, Ap
     })))
 }
 // ANCHOR_END: resource_list
+
+// ANCHOR: rows_of
+/// The rows of one resource: its own, what `kubectl` matches names, short
+/// names and categories against, then one per subresource.
+fn rows_of(r: &Resource) -> Vec<Value> {
+    let mut rows = vec![json!({
+        "name": r.plural,
+        "singularName": r.singular,
+        "namespaced": r.namespaced,
+        "kind": r.kind,
+        "verbs": r.verbs(),
+        "shortNames": r.short_names,
+        "categories": categories(r.kind),
+    })];
+    let sub = |name: &str, kind: &str, verbs: &[&str]| json!({"name": format!("{}/{name}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs});
+    if r.has_status {
+        rows.push(sub("status", r.kind, &["get", "patch", "update"]));
+    }
+    if r.has_scale {
+        let mut row = sub("scale", "Scale", &["get", "patch", "update"]);
+        row["group"] = json!("autoscaling");
+        row["version"] = json!("v1");
+        rows.push(row);
+    }
+    if r.kind == "Pod" {
+        rows.push(sub("binding", "Binding", &["create"]));
+        rows.push(sub("log", "Pod", &["get"]));
+    }
+    rows
+}
+// ANCHOR_END: rows_of
 
 /// The categories a kind belongs to: `kubectl get all` lists the kinds in
 /// category `all` (Kubernetes' choice: workloads and services, not

@@ -116,18 +116,10 @@ async fn follow(
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        {
-            let mut known = known.write().unwrap_or_else(|p| p.into_inner());
-            known.names = page
-                .items
-                .iter()
-                .filter_map(|(key, _)| key.strip_prefix(&prefix).map(String::from))
-                .collect();
-            for event in &backlog {
-                known.apply(&prefix, event);
-            }
-            known.synced = true;
-        }
+        known
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .load(&prefix, &page, &backlog);
         loop {
             match events.recv().await {
                 Ok(FeedMessage::Event(event)) => {
@@ -147,6 +139,20 @@ async fn follow(
 impl Known {
     fn exists(&self, namespace: &str) -> bool {
         self.synced && self.names.contains(namespace) && !self.doubted.contains(namespace)
+    }
+
+    /// A fresh list of the namespaces, and the feed's events since it:
+    /// what is known from now on, complete.
+    fn load(&mut self, prefix: &str, page: &storage::Page, backlog: &[Arc<StoredEvent>]) {
+        self.names = page
+            .items
+            .iter()
+            .filter_map(|(key, _)| key.strip_prefix(prefix).map(String::from))
+            .collect();
+        for event in backlog {
+            self.apply(prefix, event);
+        }
+        self.synced = true;
     }
 
     /// One change to a namespace's key: created or updated (it exists), or

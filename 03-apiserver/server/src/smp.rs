@@ -132,7 +132,20 @@ fn merge_map(
         path.pop();
         out.insert(key.clone(), merged);
     }
-    // Directives that name a list: order and deletions from primitive lists.
+    list_directives(kind, path, &mut out, patch);
+    Value::Object(out)
+}
+// ANCHOR_END: merge_map
+
+// ANCHOR: list_directives
+/// The directives that name a list of the merged map `out`: deletions
+/// from a list of primitives, then the order of the merged list.
+fn list_directives(
+    kind: &str,
+    path: &mut Vec<String>,
+    out: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+) {
     for (key, value) in patch {
         if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
             if let (Some(Value::Array(list)), Some(gone)) = (out.get_mut(field), value.as_array()) {
@@ -151,9 +164,8 @@ fn merge_map(
             }
         }
     }
-    Value::Object(out)
 }
-// ANCHOR_END: merge_map
+// ANCHOR_END: list_directives
 
 fn merge_list(kind: &str, path: &mut Vec<String>, original: &[Value], patch: &[Value]) -> Value {
     let replace_all = patch

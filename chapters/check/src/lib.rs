@@ -7,12 +7,20 @@
 //! that into a failing test: rename a function's anchor and the suite says
 //! which chapter and line still point at it.
 //!
+//! A listing also says which file it comes from, in the Rust book's manner:
+//! a caption line `<span class="filename">Filename: 02-pod/src/agent/sync.rs</span>`
+//! just before the opening fence. [`check_caption`] makes a missing or
+//! wrong caption fail too, so a reader can always open the file a listing
+//! shows. Output taken from snapshots (`.snap` files) needs no caption.
+//!
 //! ## Layout
 //!
 //! - [`Include`] and [`find_includes`]: parsing the include directives out of a
 //!   chapter, in mdBook's syntax.
 //! - [`check_include`]: resolving one directive against the file system.
-//! - `tests/book.rs`: runs both over every chapter in `chapters/src`.
+//! - [`caption`] and [`check_caption`]: the caption a listing of a source
+//!   file carries, and checking it is there and names the right file.
+//! - `tests/book.rs`: runs them over every chapter in `chapters/src`.
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +68,98 @@ pub enum IncludeError {
         lines: usize,
         wanted: usize,
     },
+}
+
+impl Include {
+    /// Whether this includes a snapshot (`.snap`): program output, which
+    /// is shown without a file caption.
+    pub fn is_output(&self) -> bool {
+        self.path.ends_with(".snap")
+    }
+}
+
+/// Why a listing of a source file lacks the caption that names it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CaptionError {
+    #[error(
+        "line {line}: the listing of {file} needs the caption `{expected}` as the last line before its opening fence"
+    )]
+    Missing {
+        line: usize,
+        file: String,
+        expected: String,
+    },
+    #[error("line {line}: the caption says `{said}`, but the listing shows {file}")]
+    Wrong {
+        line: usize,
+        file: String,
+        said: String,
+    },
+}
+
+/// The caption of a listing of `file`, a path from the repository's root.
+pub fn caption(file: &str) -> String {
+    format!(r#"<span class="filename">Filename: {file}</span>"#)
+}
+
+/// Checks that the listing holding `include` is captioned with the file it
+/// shows: the last non-blank line before the listing's opening fence must
+/// be [`caption`] of the include's path, written from the repository's root.
+/// `chapter_dir` is the chapter's folder relative to that root
+/// (`chapters/src`). Snapshots ([`Include::is_output`]) pass as they are.
+pub fn check_caption(
+    markdown: &str,
+    chapter_dir: &Path,
+    include: &Include,
+) -> Result<(), CaptionError> {
+    if include.is_output() {
+        return Ok(());
+    }
+    let lines: Vec<&str> = markdown.lines().collect();
+    let at = include.line - 1;
+    let fence = (0..at)
+        .rev()
+        .find(|&i| lines[i].trim_start().starts_with("```"))
+        .unwrap_or(at);
+    let before = (0..fence)
+        .rev()
+        .map(|i| lines[i].trim())
+        .find(|l| !l.is_empty());
+    let file = from_root(chapter_dir, &include.path);
+    let said = before.and_then(|l| {
+        l.strip_prefix(r#"<span class="filename">Filename: "#)?
+            .strip_suffix("</span>")
+    });
+    match said {
+        Some(said) if said == file => Ok(()),
+        Some(said) => Err(CaptionError::Wrong {
+            line: include.line,
+            file,
+            said: said.to_string(),
+        }),
+        None => Err(CaptionError::Missing {
+            line: include.line,
+            expected: caption(&file),
+            file,
+        }),
+    }
+}
+
+/// `path`, written relative to `chapter_dir`, as a path from the root both
+/// are relative to: `../../02-pod/src/ipam.rs` from `chapters/src` is
+/// `02-pod/src/ipam.rs`. Purely lexical, like the caption it is compared to.
+fn from_root(chapter_dir: &Path, path: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for component in chapter_dir.join(path).components() {
+        match component {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    parts.join("/")
 }
 
 /// Finds every include directive in a chapter's Markdown.
@@ -249,6 +349,25 @@ mod tests {
             })
         ));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn listings_of_source_files_name_their_file() {
+        let dir = Path::new("chapters/src");
+        let check = |md: &str| check_caption(md, dir, &find_includes(md)[0]);
+        let good = "Text:\n\n<span class=\"filename\">Filename: 02-pod/src/ipam.rs</span>\n\n\
+                    ```rust\n{{#include ../../02-pod/src/ipam.rs:open}}\n```\n";
+        assert_eq!(check(good), Ok(()));
+        assert!(matches!(
+            check("Text:\n\n```rust\n{{#include ../../02-pod/src/ipam.rs:open}}\n```\n"),
+            Err(CaptionError::Missing { line: 4, file, .. }) if file == "02-pod/src/ipam.rs"
+        ));
+        assert!(matches!(
+            check(&good.replace("ipam.rs:open", "node.rs:setup")),
+            Err(CaptionError::Wrong { said, .. }) if said == "02-pod/src/ipam.rs"
+        ));
+        let output = "```text\n{{#include ../../labs/02-pod/tests/snapshots/s.snap:5:}}\n```\n";
+        assert_eq!(check(output), Ok(()), "output needs no caption");
     }
 
     /// A fresh directory under the system temp dir; the test removes it.

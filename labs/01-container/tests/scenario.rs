@@ -2,9 +2,11 @@
 //! runtime (the lab's `lab01-runtime` binary is exactly `orc-container`).
 //!
 //! The snapshots are the chapter's expected output: what a container sees
-//! of itself, its OCI state, the cgroup files its limits became, and the
-//! error a broken bundle gets. Process ids, times, temp paths and ids are
-//! redacted; everything else is what the code does today.
+//! of itself, its OCI state, the cgroup files its limits became, the errors
+//! a broken bundle gets (at load, and from the init at `create`), and an
+//! image made from a host binary going from layout to store to container.
+//! Process ids, times, temp paths, ids, digests and sizes are redacted;
+//! everything else is what the code does today.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -208,4 +210,82 @@ fn a_broken_config_is_named_precisely() {
     let message = text(&output.stderr);
     lab.settings()
         .bind(|| insta::assert_snapshot!("broken_config", message));
+}
+
+#[test]
+fn a_missing_cwd_fails_at_create() {
+    let lab = Lab::new(&["true"]);
+    let config = std::fs::read_to_string(lab.bundle().join("config.json")).unwrap();
+    lab.write_config(&config.replace(r#""cwd": "/""#, r#""cwd": "/nope""#));
+    let output = lab.runtime(&[
+        "create",
+        &lab.id,
+        "--bundle",
+        &lab.bundle().display().to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    // `create` shares its output with the container's, sent to the log.
+    let message = std::fs::read_to_string(lab.dir.path().join("container.log")).unwrap();
+    lab.settings()
+        .bind(|| insta::assert_snapshot!("missing_cwd", message));
+}
+
+/// The chapter's image session: a host binary and its libraries become an
+/// image in an OCI layout, the layout is imported into a store, the image
+/// becomes a bundle on overlayfs and runs, and removing the tag frees what
+/// nothing else uses.
+#[test]
+fn an_image_from_a_host_binary_runs() {
+    let lab = Lab::new(&["true"]);
+    let tmp = lab.dir.path();
+    let store = tmp.join("store");
+    let (layout, bundle) = (tmp.join("layout"), tmp.join("b1"));
+    let (layout, bundle) = (layout.to_str().unwrap(), bundle.to_str().unwrap());
+    let steps: [&[&str]; 7] = [
+        &[
+            "image",
+            "build",
+            layout,
+            "--name",
+            "echo:1",
+            "--binary",
+            "/usr/bin/echo",
+            "--",
+            "hi",
+            "there",
+        ],
+        &["image", "import", layout],
+        &["image", "list"],
+        &["image", "bundle", "echo:1", bundle],
+        &["run", &lab.id, "--bundle", bundle],
+        &["image", "unbundle", bundle],
+        &["image", "rm", "echo:1"],
+    ];
+    let mut session = String::new();
+    for args in steps {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lab01-runtime"));
+        command
+            .env("ORC_IMAGES", &store)
+            .arg("--root")
+            .arg(tmp.join("state"))
+            .args(args)
+            .stdin(Stdio::null());
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?} failed: {}",
+            text(&output.stderr)
+        );
+        session.push_str(&format!("# orc-container {}\n", args.join(" ")));
+        session.push_str(&text(&output.stdout));
+    }
+    let mut settings = lab.settings();
+    // The digests and the size depend on the host's echo and libraries.
+    settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]");
+    // `image list` pads the digest to 14 and the size to 10: so do the tokens.
+    settings.add_filter(
+        r"(?m)[0-9a-f]{12} +[0-9.]+ MB$",
+        "[DIGEST]           [SIZE]",
+    );
+    settings.bind(|| insta::assert_snapshot!("image_session", session));
 }

@@ -250,7 +250,6 @@ fn agents() -> &'static reqwest::Client {
     })
 }
 
-// ANCHOR: pod_log
 /// Serves `pods/{name}/log`.
 pub async fn get(state: &AppState, ns: &str, name: &str, request: &ApiRequest) -> Response {
     match forward(state, ns, name, request).await {
@@ -259,6 +258,9 @@ pub async fn get(state: &AppState, ns: &str, name: &str, request: &ApiRequest) -
     }
 }
 
+// ANCHOR: pod_log
+/// The pod, its container and its node, then the node agent's answer,
+/// streamed back as it comes.
 async fn forward(
     state: &AppState,
     ns: &str,
@@ -278,17 +280,7 @@ async fn forward(
     let node = read::get(state, resource("nodes")?, None, node_name)
         .await?
         .body;
-    let (host, port) = agent_address(&node)?;
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let mut url = format!("http://{authority}/containerLogs/{ns}/{name}/{container}");
-    let query = options.agent_query();
-    if !query.is_empty() {
-        url = format!("{url}?{query}");
-    }
+    let (authority, url) = agent_url(&node, ns, name, &container, &options)?;
     let upstream = agents().get(&url).send().await.map_err(|e| {
         ApiError::Internal(format!(
             "the agent of node {node_name:?} at {authority} cannot be reached: {}",
@@ -307,6 +299,29 @@ async fn forward(
     Ok(response)
 }
 // ANCHOR_END: pod_log
+
+/// The address of the agent of `node` (`host:port`), and the URL of the
+/// container's log there, carrying the client's options.
+fn agent_url(
+    node: &Value,
+    ns: &str,
+    name: &str,
+    container: &str,
+    options: &PodLogOptions,
+) -> Result<(String, String), ApiError> {
+    let (host, port) = agent_address(node)?;
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let mut url = format!("http://{authority}/containerLogs/{ns}/{name}/{container}");
+    let query = options.agent_query();
+    if !query.is_empty() {
+        url = format!("{url}?{query}");
+    }
+    Ok((authority, url))
+}
 
 fn resource(plural: &str) -> Result<&'static Resource, ApiError> {
     lookup("", "v1", plural).ok_or_else(|| ApiError::Internal(format!("no {plural} resource")))

@@ -299,21 +299,7 @@ pub async fn guaranteed_update(
         let mut next = prepare_update(resource, &current, proposed, part)?;
         let warnings = admit(resource, &mut next, Some(&current), directive)?;
         let meta = ObjectMeta::of(&next)?;
-        let result = if meta.deletion_timestamp.is_some()
-            && meta.finalizers.is_empty()
-            && meta.deletion_grace_period_seconds.unwrap_or(0) == 0
-        {
-            // The last finalizer is gone from an object being deleted: delete
-            // it now. (A pod in its grace period stays: its node deletes it.)
-            state
-                .store
-                .delete(&key, revision)
-                .await
-                .map(|_| next.clone())
-        } else {
-            state.store.update(&key, &next, revision).await
-        };
-        match result {
+        match store_or_delete(state, &key, &next, &meta, revision).await {
             Ok(stored) => {
                 return Ok(Reply {
                     code: StatusCode::OK,
@@ -329,6 +315,31 @@ pub async fn guaranteed_update(
     Err(conflict(resource, name))
 }
 // ANCHOR_END: guaranteed_update
+
+/// Stores `next` (whose metadata is `meta`) under `key` if the key is
+/// still at `revision`. But when the last finalizer is gone from an object
+/// being deleted, deletes it instead. (A pod in its grace period stays: its
+/// node deletes it.)
+async fn store_or_delete(
+    state: &AppState,
+    key: &str,
+    next: &Value,
+    meta: &ObjectMeta,
+    revision: i64,
+) -> Result<Value, StorageError> {
+    if meta.deletion_timestamp.is_some()
+        && meta.finalizers.is_empty()
+        && meta.deletion_grace_period_seconds.unwrap_or(0) == 0
+    {
+        state
+            .store
+            .delete(key, revision)
+            .await
+            .map(|_| next.clone())
+    } else {
+        state.store.update(key, next, revision).await
+    }
+}
 
 /// Checks that a body's name (if any) is the URL's.
 pub fn check_name(obj: &Value, name: &str) -> Result<(), ApiError> {

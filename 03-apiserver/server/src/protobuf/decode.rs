@@ -82,16 +82,7 @@ pub fn message(
             if is_empty_record(&mut r, wire).map_err(|e| DecodeError::wire(e, path))? {
                 continue;
             }
-            return Err(DecodeError::new(
-                at,
-                path,
-                format!(
-                    "field number {number} ({}) is not a field of {} that orc knows; \
-                     orc cannot keep a field it has no name for, so send this object as JSON",
-                    wire.name(),
-                    msg.name
-                ),
-            ));
+            return Err(unknown_field(number, wire, msg, at, path));
         };
         let field_path = Path::Field(path, &field.json);
         // Numbers in a list may come packed into one length-delimited record.
@@ -99,55 +90,116 @@ pub fn message(
         if !packed {
             expect(wire, wire_of(field.kind), at, &field_path)?;
         }
-        match field.shape {
-            Shape::Value | Shape::Pointer => {
-                let value = value(schema, &mut r, field.kind, &field_path)?;
-                if field.shape == Shape::Value && is_zero_scalar(&value) {
-                    out.remove(&field.json);
-                } else {
-                    merge_into(&mut out, &field.json, value);
-                }
-            }
-            Shape::List => {
-                let index = out
-                    .get(&field.json)
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                let item_path = Path::Index(&field_path, index);
-                let item = list_items(schema, &mut r, packed, field.kind, &item_path)?;
-                match out.entry(&field.json).or_insert_with(|| json!([])) {
-                    Value::Array(items) => items.extend(item),
-                    _ => return Err(clash(at, &field_path)),
-                }
-            }
-            Shape::Map => {
-                let (key, value) = map_entry(schema, &mut r, field, &field_path)?;
-                match out.entry(&field.json).or_insert_with(|| json!({})) {
-                    Value::Object(entries) => {
-                        entries.insert(key, value);
-                    }
-                    _ => return Err(clash(at, &field_path)),
-                }
-            }
-            Shape::Inline => {
-                let Kind::Msg(inner) = field.kind else {
-                    return Err(DecodeError::new(
-                        at,
-                        &field_path,
-                        "an inlined field must be a message",
-                    ));
-                };
-                let (bytes, at) = len_delimited(&mut r, &field_path)?;
-                // The embedded struct's fields belong to this object in JSON.
-                for (k, v) in message(schema, &schema[inner], bytes, at, path)? {
-                    merge_into(&mut out, &k, v);
-                }
-            }
-        }
+        place_field(
+            schema,
+            &mut out,
+            &mut r,
+            field,
+            packed,
+            at,
+            path,
+            &field_path,
+        )?;
     }
     Ok(out)
 }
 // ANCHOR_END: message
+
+/// Reads one value of `field` (a whole packed list when `packed`) and
+/// places it in `out` by the field's shape: a scalar replaces (a Go value
+/// field's zero is left out, as JSON's `omitempty` does), a list item is
+/// appended, a map entry inserted, an inlined message merged.
+// ANCHOR: place_field
+#[allow(clippy::too_many_arguments)]
+fn place_field(
+    schema: &Schema,
+    out: &mut Map<String, Value>,
+    r: &mut Reader,
+    field: &Field,
+    packed: bool,
+    at: usize,
+    path: &Path,
+    field_path: &Path,
+) -> Result<(), DecodeError> {
+    match field.shape {
+        Shape::Value | Shape::Pointer => {
+            let value = value(schema, r, field.kind, field_path)?;
+            if field.shape == Shape::Value && is_zero_scalar(&value) {
+                out.remove(&field.json);
+            } else {
+                merge_into(out, &field.json, value);
+            }
+        }
+        Shape::List => {
+            let index = out
+                .get(&field.json)
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let item_path = Path::Index(field_path, index);
+            let item = list_items(schema, r, packed, field.kind, &item_path)?;
+            match out.entry(&field.json).or_insert_with(|| json!([])) {
+                Value::Array(items) => items.extend(item),
+                _ => return Err(clash(at, field_path)),
+            }
+        }
+        Shape::Map => {
+            let (key, value) = map_entry(schema, r, field, field_path)?;
+            match out.entry(&field.json).or_insert_with(|| json!({})) {
+                Value::Object(entries) => {
+                    entries.insert(key, value);
+                }
+                _ => return Err(clash(at, field_path)),
+            }
+        }
+        Shape::Inline => inline_fields(schema, out, r, field, at, path, field_path)?,
+    }
+    Ok(())
+}
+// ANCHOR_END: place_field
+
+/// An embedded Go struct: its fields belong to the parent object in JSON.
+fn inline_fields(
+    schema: &Schema,
+    out: &mut Map<String, Value>,
+    r: &mut Reader,
+    field: &Field,
+    at: usize,
+    path: &Path,
+    field_path: &Path,
+) -> Result<(), DecodeError> {
+    let Kind::Msg(inner) = field.kind else {
+        return Err(DecodeError::new(
+            at,
+            field_path,
+            "an inlined field must be a message",
+        ));
+    };
+    let (bytes, at) = len_delimited(r, field_path)?;
+    for (k, v) in message(schema, &schema[inner], bytes, at, path)? {
+        merge_into(out, &k, v);
+    }
+    Ok(())
+}
+
+/// A field number `msg` does not have, holding more than a zero.
+fn unknown_field(
+    number: u64,
+    wire: WireType,
+    msg: &Message,
+    at: usize,
+    path: &Path,
+) -> DecodeError {
+    DecodeError::new(
+        at,
+        path,
+        format!(
+            "field number {number} ({}) is not a field of {} that orc knows; \
+             orc cannot keep a field it has no name for, so send this object as JSON",
+            wire.name(),
+            msg.name
+        ),
+    )
+}
 
 /// Consumes the value of a record orc has no field for, and says whether
 /// it was a zero: a varint 0 or an empty length-delimited value. Leaves

@@ -89,10 +89,37 @@ fn summary(pod: &Value) -> Summary {
         restarts: 0,
         last_restart: None,
     };
-    // The first init container that has not succeeded decides.
+    let (initializing, sidecar_restarts, sidecar_last) = init_containers(pod, &sidecars, &mut s);
+    if !initializing || condition_true(pod, "Initialized") {
+        // Past initialization only sidecars' restarts count from the init
+        // containers.
+        (s.restarts, s.last_restart) = (sidecar_restarts, sidecar_last);
+        app_containers(pod, &mut s);
+    }
+    if pod.pointer("/metadata/deletionTimestamp").is_some() {
+        if text(pod, "/status/reason", "") == "NodeLost" {
+            s.reason = "Unknown".into();
+        } else if phase != "Succeeded" && phase != "Failed" {
+            s.reason = "Terminating".into();
+        }
+    }
+    s
+}
+// ANCHOR_END: pod_status
+
+// ANCHOR: init_containers
+/// The init containers: the first one that has not succeeded decides the
+/// STATUS (`Init:0/2`, `Init:CrashLoopBackOff`), and a started sidecar
+/// counts as ready. Adds every init container's restarts to `s`; answers
+/// whether the pod is still initializing, and the sidecars' own restarts
+/// and last restart.
+fn init_containers(
+    pod: &Value,
+    sidecars: &[&str],
+    s: &mut Summary,
+) -> (bool, i64, Option<Timestamp>) {
     let init_total = items(pod, "/spec/initContainers").count();
     let (mut sidecar_restarts, mut sidecar_last) = (0, None);
-    let mut initializing = false;
     for (i, c) in items(pod, "/status/initContainerStatuses").enumerate() {
         s.restarts += int(c, "/restartCount");
         s.last_restart = s.last_restart.max(finished(c));
@@ -108,49 +135,42 @@ fn summary(pod: &Value) -> Summary {
             s.ready += usize::from(c["ready"] == true);
             continue;
         }
-        initializing = true;
         s.reason = match container_reason(&c["state"], "Init:") {
             Some(r) if r != "Init:PodInitializing" => r,
             _ => format!("Init:{i}/{init_total}"),
         };
-        break;
+        return (true, sidecar_restarts, sidecar_last);
     }
-    if !initializing || condition_true(pod, "Initialized") {
-        // Past initialization only sidecars' restarts count from the init
-        // containers.
-        (s.restarts, s.last_restart) = (sidecar_restarts, sidecar_last);
-        let mut running = false;
-        // Backwards, so the first container's reason wins.
-        let statuses: Vec<&Value> = items(pod, "/status/containerStatuses").collect();
-        for c in statuses.into_iter().rev() {
-            s.restarts += int(c, "/restartCount");
-            s.last_restart = s.last_restart.max(finished(c));
-            if let Some(r) = container_reason(&c["state"], "") {
-                s.reason = r;
-            } else if c["ready"] == true && c.pointer("/state/running").is_some() {
-                running = true;
-                s.ready += 1;
-            }
-        }
-        // A finished container next to a running one: the pod still runs.
-        if s.reason == "Completed" && running {
-            s.reason = if condition_true(pod, "Ready") {
-                "Running".into()
-            } else {
-                "NotReady".into()
-            };
-        }
-    }
-    if pod.pointer("/metadata/deletionTimestamp").is_some() {
-        if text(pod, "/status/reason", "") == "NodeLost" {
-            s.reason = "Unknown".into();
-        } else if phase != "Succeeded" && phase != "Failed" {
-            s.reason = "Terminating".into();
-        }
-    }
-    s
+    (false, sidecar_restarts, sidecar_last)
 }
-// ANCHOR_END: pod_status
+// ANCHOR_END: init_containers
+
+// ANCHOR: app_containers
+/// The app containers: restarts, ready ones, and the reason of the first
+/// one that is waiting or terminated (read backwards, so the first wins).
+fn app_containers(pod: &Value, s: &mut Summary) {
+    let mut running = false;
+    let statuses: Vec<&Value> = items(pod, "/status/containerStatuses").collect();
+    for c in statuses.into_iter().rev() {
+        s.restarts += int(c, "/restartCount");
+        s.last_restart = s.last_restart.max(finished(c));
+        if let Some(r) = container_reason(&c["state"], "") {
+            s.reason = r;
+        } else if c["ready"] == true && c.pointer("/state/running").is_some() {
+            running = true;
+            s.ready += 1;
+        }
+    }
+    // A finished container next to a running one: the pod still runs.
+    if s.reason == "Completed" && running {
+        s.reason = if condition_true(pod, "Ready") {
+            "Running".into()
+        } else {
+            "NotReady".into()
+        };
+    }
+}
+// ANCHOR_END: app_containers
 
 /// `0`, or `2 (5s ago)` when a container's last termination is known.
 fn restarts(s: &Summary) -> String {
