@@ -64,35 +64,9 @@ impl Kubectl {
     }
 }
 
-/// Marks every pod Running and Ready, over and over, until dropped.
+/// Marks every pod Running and Ready, over and over, until aborted.
 fn ready_every_pod(c: &Cluster) -> tokio::task::JoinHandle<()> {
-    let (http, base) = (c.http.clone(), c.url(""));
-    tokio::spawn(async move {
-        loop {
-            let list: Value = match http.get(format!("{base}{PODS}")).send().await {
-                Ok(r) => r.json().await.unwrap_or(Value::Null),
-                Err(_) => Value::Null,
-            };
-            for pod in list["items"].as_array().into_iter().flatten() {
-                let ready = pod["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|c| !c.is_empty());
-                if ready || pod["metadata"]["deletionTimestamp"].is_string() {
-                    continue;
-                }
-                let name = pod["metadata"]["name"].as_str().unwrap_or("");
-                let status = json!({"status": {"phase": "Running", "conditions": [
-                    {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
-                let _ = http
-                    .patch(format!("{base}{PODS}/{name}/status"))
-                    .header("content-type", "application/merge-patch+json")
-                    .body(status.to_string())
-                    .send()
-                    .await;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
+    common::stand_in_node::ready_every_pod(c.http.clone(), c.url(""))
 }
 
 /// The Deployment's ReplicaSets, oldest revision first.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod stand_in_node;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -7,6 +7,9 @@
 //! snapshots are what kubectl prints. uids, times, resourceVersions and
 //! ages are redacted.
 
+#[path = "../../../05-controllers/tests/common/stand_in_node.rs"]
+mod stand_in_node;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -247,37 +250,11 @@ async fn a_dependent_goes_with_its_owner() {
     });
 }
 
-/// A stand-in node: marks every new pod Running and Ready, over and over,
-/// as a node agent would once its containers pass their readiness probes.
+/// A stand-in node: marks every new pod Running and Ready, as a node agent
+/// would once its containers pass their readiness probes (the one chapter
+/// 05's own tests use).
 fn ready_every_pod(c: &Cluster) -> tokio::task::JoinHandle<()> {
-    const PODS: &str = "/api/v1/namespaces/default/pods";
-    let (http, base) = (c.http.clone(), c.base.clone());
-    tokio::spawn(async move {
-        loop {
-            let list: Value = match http.get(format!("{base}{PODS}")).send().await {
-                Ok(r) => r.json().await.unwrap_or(Value::Null),
-                Err(_) => Value::Null,
-            };
-            for pod in list["items"].as_array().into_iter().flatten() {
-                let ready = pod["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|c| !c.is_empty());
-                if ready || pod["metadata"]["deletionTimestamp"].is_string() {
-                    continue;
-                }
-                let name = pod["metadata"]["name"].as_str().unwrap_or("");
-                let status = json!({"status": {"phase": "Running", "conditions": [
-                    {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
-                let _ = http
-                    .patch(format!("{base}{PODS}/{name}/status"))
-                    .header("content-type", "application/merge-patch+json")
-                    .body(status.to_string())
-                    .send()
-                    .await;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
+    stand_in_node::ready_every_pod(c.http.clone(), c.base.clone())
 }
 
 /// Waits until Deployment `name` has rolled out `replicas` pods of its
