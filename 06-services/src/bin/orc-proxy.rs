@@ -19,7 +19,10 @@ use orc_services::ProxyConfig;
 
 /// Services as iptables rules on this node.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about = "orc-proxy: Services as iptables rules on this node (the course's kube-proxy)"
+)]
 struct Args {
     /// The API server (plain HTTP).
     #[arg(long, default_value = "http://127.0.0.1:6443")]

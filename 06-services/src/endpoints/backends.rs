@@ -173,6 +173,26 @@ pub fn backends(svc: &Value, pods: &[Value]) -> Vec<Backend> {
 }
 // ANCHOR_END: backends
 
+/// A backend for unit tests: `10.244.1.<last>` on node-1, port `http`
+/// at `port`.
+#[cfg(test)]
+pub(crate) fn test_backend(last: u8, port: u16, ready: bool, terminating: bool) -> Backend {
+    Backend {
+        ip: Ipv4Addr::new(10, 244, 1, last),
+        node_name: Some("node-1".into()),
+        target_ref: json!({"kind": "Pod", "name": format!("p{last}")}),
+        ports: vec![BackendPort {
+            name: "http".into(),
+            port,
+            protocol: "TCP".into(),
+            app_protocol: None,
+        }],
+        ready,
+        serving: ready || terminating,
+        terminating,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,8 +52,9 @@ impl SlicePlan {
     }
 }
 
-/// The `ports` of a slice for backends with these ports.
-fn ports_json(ports: &[BackendPort]) -> Value {
+/// The `ports` of a slice (and of an Endpoints subset) for backends
+/// with these ports.
+pub(crate) fn ports_json(ports: &[BackendPort]) -> Value {
     ports
         .iter()
         .map(|p| {
@@ -84,21 +85,26 @@ fn address(endpoint: &Value) -> &str {
     endpoint["addresses"][0].as_str().unwrap_or("")
 }
 
-/// The labels every slice of `svc` carries: the Service's own, whether it
-/// is headless, its name and this controller.
-pub fn labels(svc: &Value) -> Value {
+/// The Service's own labels, with the headless marker set or cleared:
+/// what both its slices and its Endpoints carry.
+pub(crate) fn service_labels(svc: &Value) -> serde_json::Map<String, Value> {
     let mut labels = svc
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    labels.remove(SERVICE_NAME_LABEL);
-    labels.remove(MANAGED_BY_LABEL);
     if svc.pointer("/spec/clusterIP") == Some(&json!("None")) {
         labels.insert(HEADLESS_LABEL.into(), json!(""));
     } else {
         labels.remove(HEADLESS_LABEL);
     }
+    labels
+}
+
+/// The labels every slice of `svc` carries: the Service's own, whether it
+/// is headless, its name and this controller.
+pub fn labels(svc: &Value) -> Value {
+    let mut labels = service_labels(svc);
     let name = svc.pointer("/metadata/name").cloned().unwrap_or_default();
     labels.insert(SERVICE_NAME_LABEL.into(), name);
     labels.insert(MANAGED_BY_LABEL.into(), json!(MANAGED_BY));
@@ -258,7 +264,6 @@ fn same_content(a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
 
     fn svc() -> Value {
         json!({"metadata": {"name": "web", "namespace": "default", "uid": "svc-uid", "labels": {"app": "web"}},
@@ -266,20 +271,7 @@ mod tests {
     }
 
     fn backend(last: u8, port: u16, ready: bool) -> Backend {
-        Backend {
-            ip: Ipv4Addr::new(10, 244, 1, last),
-            node_name: Some("node-1".into()),
-            target_ref: json!({"kind": "Pod", "name": format!("p{last}")}),
-            ports: vec![BackendPort {
-                name: "http".into(),
-                port,
-                protocol: "TCP".into(),
-                app_protocol: None,
-            }],
-            ready,
-            serving: ready,
-            terminating: false,
-        }
+        crate::endpoints::backends::test_backend(last, port, ready, false)
     }
 
     /// The stored form of planned slices: named `web-N`, as the API server
@@ -292,6 +284,13 @@ mod tests {
             all.push(slice);
         }
         all
+    }
+
+    /// Plans `before` from nothing, stores it, then plans `after` against
+    /// what was stored, dropping what would not change.
+    fn replan(before: &[Backend], after: &[Backend]) -> SlicePlan {
+        let existing = stored(&plan(&svc(), before, &[]));
+        without_unchanged(plan(&svc(), after, &existing), &existing)
     }
 
     fn addresses(slice: &Value) -> Vec<String> {
@@ -349,20 +348,10 @@ mod tests {
 
     #[test]
     fn endpoints_stay_in_their_slice_and_new_ones_fill_the_room() {
-        let first = plan(
-            &svc(),
-            &[backend(2, 8080, true), backend(3, 8080, true)],
-            &[],
-        );
-        let existing = stored(&first);
         // .2 becomes not ready, .3 leaves, .4 arrives.
-        let next = without_unchanged(
-            plan(
-                &svc(),
-                &[backend(2, 8080, false), backend(4, 8080, true)],
-                &existing,
-            ),
-            &existing,
+        let next = replan(
+            &[backend(2, 8080, true), backend(3, 8080, true)],
+            &[backend(2, 8080, false), backend(4, 8080, true)],
         );
         assert!(next.create.is_empty() && next.delete.is_empty(), "{next:?}");
         assert_eq!(next.update.len(), 1);
@@ -372,21 +361,11 @@ mod tests {
 
     #[test]
     fn other_port_numbers_go_to_other_slices_and_empty_ones_are_deleted() {
-        let first = plan(
-            &svc(),
-            &[backend(2, 8080, true), backend(3, 8080, true)],
-            &[],
-        );
-        let existing = stored(&first);
         // Every pod now listens on 8081: a slice for the new ports, the
         // old one deleted.
-        let next = without_unchanged(
-            plan(
-                &svc(),
-                &[backend(2, 8081, true), backend(3, 8081, true)],
-                &existing,
-            ),
-            &existing,
+        let next = replan(
+            &[backend(2, 8080, true), backend(3, 8080, true)],
+            &[backend(2, 8081, true), backend(3, 8081, true)],
         );
         assert_eq!(next.delete.len(), 1);
         assert_eq!(next.create.len(), 1);

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::backends::Backend;
-use super::slices::HEADLESS_LABEL;
+use super::slices::{ports_json, service_labels};
 
 /// One entry of `addresses` or `notReadyAddresses`.
 fn address(backend: &Backend) -> Value {
@@ -35,17 +35,7 @@ pub fn subsets(backends: &[Backend], publish_not_ready: bool) -> Value {
         .iter()
         .filter(|b| publish_not_ready || !b.terminating)
     {
-        let ports: Value = backend
-            .ports
-            .iter()
-            .map(|p| {
-                let mut port = json!({"name": p.name, "port": p.port, "protocol": p.protocol});
-                if let Some(app) = &p.app_protocol {
-                    port["appProtocol"] = json!(app);
-                }
-                port
-            })
-            .collect();
+        let ports = ports_json(&backend.ports);
         let group = groups
             .entry(ports.to_string())
             .or_insert((ports, Vec::new(), Vec::new()));
@@ -73,22 +63,6 @@ pub fn subsets(backends: &[Backend], publish_not_ready: bool) -> Value {
 }
 // ANCHOR_END: subsets
 
-/// The labels of a Service's Endpoints: the Service's own, and the
-/// headless marker for a headless Service.
-pub fn labels(svc: &Value) -> Value {
-    let mut labels = svc
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    if svc.pointer("/spec/clusterIP") == Some(&json!("None")) {
-        labels.insert(HEADLESS_LABEL.into(), json!(""));
-    } else {
-        labels.remove(HEADLESS_LABEL);
-    }
-    Value::Object(labels)
-}
-
 /// The Endpoints object `svc` should have (without server-set metadata).
 pub fn desired(svc: &Value, backends: &[Backend]) -> Value {
     let publish = svc.pointer("/spec/publishNotReadyAddresses") == Some(&json!(true));
@@ -98,7 +72,7 @@ pub fn desired(svc: &Value, backends: &[Backend]) -> Value {
         "metadata": {
             "name": svc["metadata"]["name"],
             "namespace": svc["metadata"]["namespace"],
-            "labels": labels(svc),
+            "labels": service_labels(svc),
         },
         "subsets": subsets(backends, publish),
     })
@@ -124,25 +98,8 @@ pub fn updated(stored: &Value, desired: &Value) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoints::backends::BackendPort;
-    use std::net::Ipv4Addr;
 
-    fn backend(last: u8, port: u16, ready: bool, terminating: bool) -> Backend {
-        Backend {
-            ip: Ipv4Addr::new(10, 244, 1, last),
-            node_name: Some("node-1".into()),
-            target_ref: json!({"kind": "Pod", "name": format!("p{last}")}),
-            ports: vec![BackendPort {
-                name: "http".into(),
-                port,
-                protocol: "TCP".into(),
-                app_protocol: None,
-            }],
-            ready,
-            serving: ready || terminating,
-            terminating,
-        }
-    }
+    use crate::endpoints::backends::test_backend as backend;
 
     #[test]
     fn ready_and_not_ready_addresses_are_grouped_by_ports() {

@@ -72,64 +72,35 @@ impl Jump {
 
 const NEW: &[&str] = &["-m", "conntrack", "--ctstate", "NEW"];
 
-/// kube-proxy's jumps (`iptablesJumpChains`), for the chains orc-proxy has.
+/// A [`JUMPS`] row.
+const fn jump(
+    table: &'static str,
+    hook: &'static str,
+    chain: &'static str,
+    comment: &'static str,
+    matches: &'static [&'static str],
+) -> Jump {
+    Jump {
+        table,
+        hook,
+        chain,
+        comment,
+        matches,
+    }
+}
+
+/// kube-proxy's jumps (`iptablesJumpChains`), for the chains orc-proxy
+/// has. One row per line, so the table reads as a table.
+#[rustfmt::skip]
 pub const JUMPS: &[Jump] = &[
-    Jump {
-        table: "filter",
-        hook: "INPUT",
-        chain: EXTERNAL_SERVICES,
-        comment: "orc externally-visible service portals",
-        matches: NEW,
-    },
-    Jump {
-        table: "filter",
-        hook: "FORWARD",
-        chain: EXTERNAL_SERVICES,
-        comment: "orc externally-visible service portals",
-        matches: NEW,
-    },
-    Jump {
-        table: "filter",
-        hook: "FORWARD",
-        chain: SERVICES,
-        comment: "orc service portals",
-        matches: NEW,
-    },
-    Jump {
-        table: "filter",
-        hook: "OUTPUT",
-        chain: SERVICES,
-        comment: "orc service portals",
-        matches: NEW,
-    },
-    Jump {
-        table: "filter",
-        hook: "FORWARD",
-        chain: FORWARD,
-        comment: "orc forwarding rules",
-        matches: &[],
-    },
-    Jump {
-        table: "nat",
-        hook: "OUTPUT",
-        chain: SERVICES,
-        comment: "orc service portals",
-        matches: &[],
-    },
-    Jump {
-        table: "nat",
-        hook: "PREROUTING",
-        chain: SERVICES,
-        comment: "orc service portals",
-        matches: &[],
-    },
-    Jump {
-        table: "nat",
-        hook: "POSTROUTING",
-        chain: POSTROUTING,
-        comment: "orc postrouting rules",
-        matches: &[],
-    },
+    jump("filter", "INPUT", EXTERNAL_SERVICES, "orc externally-visible service portals", NEW),
+    jump("filter", "FORWARD", EXTERNAL_SERVICES, "orc externally-visible service portals", NEW),
+    jump("filter", "FORWARD", SERVICES, "orc service portals", NEW),
+    jump("filter", "OUTPUT", SERVICES, "orc service portals", NEW),
+    jump("filter", "FORWARD", FORWARD, "orc forwarding rules", &[]),
+    jump("nat", "OUTPUT", SERVICES, "orc service portals", &[]),
+    jump("nat", "PREROUTING", SERVICES, "orc service portals", &[]),
+    jump("nat", "POSTROUTING", POSTROUTING, "orc postrouting rules", &[]),
 ];
 
 /// The tables of one network namespace.
@@ -198,37 +169,32 @@ impl Tables {
         Ok(saved_chains(&self.run("iptables-save", &[], "")?))
     }
 
-    /// Whether `jump` is in place.
-    fn has(&self, jump: &Jump) -> bool {
-        let mut args = vec![
-            "-w".to_string(),
-            "5".into(),
-            "-t".into(),
-            jump.table.into(),
-            "-C".into(),
-            jump.hook.into(),
-        ];
+    /// Runs `iptables -t <table> <op> <hook> [position] <jump's rule>`.
+    fn iptables(
+        &self,
+        jump: &Jump,
+        op: &str,
+        position: Option<&str>,
+    ) -> Result<String, IptablesError> {
+        let mut args: Vec<String> = ["-w", "5", "-t", jump.table, op, jump.hook]
+            .iter()
+            .chain(position.iter())
+            .map(|w| w.to_string())
+            .collect();
         args.extend(jump.rule());
-        self.run("iptables", &args, "").is_ok()
+        self.run("iptables", &args, "")
+    }
+
+    /// Whether `jump` is in place (`iptables -C`).
+    fn has(&self, jump: &Jump) -> bool {
+        self.iptables(jump, "-C", None).is_ok()
     }
 
     /// Inserts every missing jump at the top of its built-in chain (the
     /// chains must exist: apply a payload first).
     pub fn ensure_jumps(&self) -> Result<(), IptablesError> {
-        for jump in JUMPS {
-            if !self.has(jump) {
-                let mut args = vec![
-                    "-w".to_string(),
-                    "5".into(),
-                    "-t".into(),
-                    jump.table.into(),
-                    "-I".into(),
-                    jump.hook.into(),
-                    "1".into(),
-                ];
-                args.extend(jump.rule());
-                self.run("iptables", &args, "")?;
-            }
+        for jump in JUMPS.iter().filter(|jump| !self.has(jump)) {
+            self.iptables(jump, "-I", Some("1"))?;
         }
         Ok(())
     }
@@ -239,16 +205,7 @@ impl Tables {
     pub fn cleanup(&self) -> Result<(), IptablesError> {
         for jump in JUMPS {
             while self.has(jump) {
-                let mut args = vec![
-                    "-w".to_string(),
-                    "5".into(),
-                    "-t".into(),
-                    jump.table.into(),
-                    "-D".into(),
-                    jump.hook.into(),
-                ];
-                args.extend(jump.rule());
-                self.run("iptables", &args, "")?;
+                self.iptables(jump, "-D", None)?;
             }
         }
         let ours = |table: &str, chain: &str| match table {

@@ -68,16 +68,6 @@ impl RuleSet {
     }
 }
 
-/// A rule: `-A chain` and its words.
-fn rule(chain: &str, words: &[&str]) -> String {
-    let mut line = format!("-A {chain}");
-    for word in words.iter().filter(|w| !w.is_empty()) {
-        line.push(' ');
-        line.push_str(word);
-    }
-    line
-}
-
 /// A comment with spaces, quoted for iptables-restore.
 fn quoted(text: &str) -> String {
     format!("\"{text}\"")
@@ -104,332 +94,212 @@ pub fn usable(endpoints: &[&Endpoint]) -> Vec<Endpoint> {
 }
 
 // ANCHOR: render
-/// The ruleset for every routed Service port.
+/// The ruleset for every routed Service port. Rules are written as
+/// `iptables-save` prints them, so a payload reads like the tables.
 pub fn render(routes: &[Routed], config: &RenderConfig) -> RuleSet {
     let mut set = RuleSet::default();
-    set.nat.push(rule(
-        POSTROUTING,
-        &[
-            "-m",
-            "mark",
-            "!",
-            "--mark",
-            &format!("{MASQ_MARK}/{MASQ_MARK}"),
-            "-j",
-            "RETURN",
-        ],
-    ));
-    // Clear the mark, so a packet that goes round again is not masqueraded twice.
-    set.nat
-        .push(rule(POSTROUTING, &["-j", "MARK", "--xor-mark", MASQ_MARK]));
-    set.nat.push(rule(
-        POSTROUTING,
-        &[
-            "-m",
-            "comment",
-            "--comment",
-            &quoted("orc service traffic requiring SNAT"),
-            "-j",
-            "MASQUERADE",
-            "--random-fully",
-        ],
-    ));
-    set.nat
-        .push(rule(MARK_MASQ, &["-j", "MARK", "--or-mark", MASQ_MARK]));
+    let mark = format!("{MASQ_MARK}/{MASQ_MARK}");
+    set.nat.extend([
+        format!("-A {POSTROUTING} -m mark ! --mark {mark} -j RETURN"),
+        // Clear the mark, so a packet that goes round again is not
+        // masqueraded twice.
+        format!("-A {POSTROUTING} -j MARK --xor-mark {MASQ_MARK}"),
+        format!(
+            "-A {POSTROUTING} -m comment --comment \"orc service traffic requiring SNAT\" -j MASQUERADE --random-fully"
+        ),
+        format!("-A {MARK_MASQ} -j MARK --or-mark {MASQ_MARK}"),
+    ]);
     for (port, endpoints) in routes {
         render_port(&mut set, port, endpoints, config);
     }
     // Node ports last: any local address, but not loopback (which would
     // need `route_localnet`, a known hole).
-    set.nat.push(rule(
-        SERVICES,
-        &[
-            "-m",
-            "comment",
-            "--comment",
-            &quoted("orc service nodeports; NOTE: this must be the last rule in this chain"),
-            "-m",
-            "addrtype",
-            "--dst-type",
-            "LOCAL",
-            "!",
-            "-d",
-            "127.0.0.0/8",
-            "-j",
-            NODEPORTS,
-        ],
+    set.nat.push(format!(
+        "-A {SERVICES} -m comment --comment \"orc service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j {NODEPORTS}"
     ));
-    set.filter.push(rule(
-        FORWARD,
-        &["-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"],
-    ));
-    set.filter.push(rule(
-        FORWARD,
-        &[
-            "-m",
-            "comment",
-            "--comment",
-            &quoted("orc forwarding rules"),
-            "-m",
-            "mark",
-            "--mark",
-            &format!("{MASQ_MARK}/{MASQ_MARK}"),
-            "-j",
-            "ACCEPT",
-        ],
-    ));
-    set.filter.push(rule(
-        FORWARD,
-        &[
-            "-m",
-            "comment",
-            "--comment",
-            &quoted("orc forwarding conntrack rule"),
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "RELATED,ESTABLISHED",
-            "-j",
-            "ACCEPT",
-        ],
-    ));
+    set.filter.extend([
+        format!("-A {FORWARD} -m conntrack --ctstate INVALID -j DROP"),
+        format!(
+            "-A {FORWARD} -m comment --comment \"orc forwarding rules\" -m mark --mark {mark} -j ACCEPT"
+        ),
+        format!(
+            "-A {FORWARD} -m comment --comment \"orc forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+        ),
+    ]);
     set
 }
 // ANCHOR_END: render
+
+/// What one Service port needs, decided from its policies and endpoints
+/// (kube-proxy's `CategorizeEndpoints` and the flags around it).
+struct Plan {
+    /// The endpoints the Cluster policy picks from.
+    cluster: Vec<Endpoint>,
+    /// The endpoints the Local policy picks from (this node's).
+    local: Vec<Endpoint>,
+    /// Some endpoint, anywhere, is usable.
+    any: bool,
+    /// Cluster-IP traffic has somewhere to go.
+    internal: bool,
+    /// Node-port traffic from outside has somewhere to go.
+    external: bool,
+}
+
+impl Plan {
+    fn of(sp: &ServicePort, endpoints: &[Endpoint]) -> Plan {
+        let all: Vec<&Endpoint> = endpoints.iter().collect();
+        let local: Vec<&Endpoint> = endpoints.iter().filter(|e| e.local).collect();
+        let externally_accessible = sp.node_port.is_some();
+        // Cluster endpoints are needed for Cluster policies, and for the
+        // short cut a Local node port gives pods and the node itself.
+        let uses_cluster = !sp.internal_local || externally_accessible;
+        let uses_local = sp.internal_local || (externally_accessible && sp.external_local);
+        let cluster = if uses_cluster {
+            usable(&all)
+        } else {
+            Vec::new()
+        };
+        let local = if uses_local {
+            usable(&local)
+        } else {
+            Vec::new()
+        };
+        let any = !usable(&all).is_empty();
+        Plan {
+            internal: any && (!sp.internal_local || !local.is_empty()),
+            external: any && (!sp.external_local || !local.is_empty()),
+            cluster,
+            local,
+            any,
+        }
+    }
+
+    /// The target and comment of a filter rule refusing traffic that has
+    /// nowhere to go: REJECT without any endpoint (the client fails at
+    /// once instead of timing out), DROP without a local one.
+    fn refusal(&self, name: &str) -> (&'static str, String) {
+        match self.any {
+            false => ("REJECT", quoted(&format!("{name} has no endpoints"))),
+            true => ("DROP", quoted(&format!("{name} has no local endpoints"))),
+        }
+    }
+}
 
 /// The rules of one Service port (steps 1 to 4 of the module doc).
 fn render_port(set: &mut RuleSet, sp: &ServicePort, endpoints: &[Endpoint], config: &RenderConfig) {
     let name = sp.name_string();
     let proto = sp.protocol.as_str();
-    let all: Vec<&Endpoint> = endpoints.iter().collect();
-    let local: Vec<&Endpoint> = endpoints.iter().filter(|e| e.local).collect();
-    let externally_accessible = sp.node_port.is_some();
-    // Which endpoints each policy uses (kube-proxy's CategorizeEndpoints).
-    let uses_cluster = !sp.internal_local || externally_accessible;
-    let uses_local = sp.internal_local || (externally_accessible && sp.external_local);
-    let cluster_eps = if uses_cluster {
-        usable(&all)
-    } else {
-        Vec::new()
-    };
-    let local_eps = if uses_local {
-        usable(&local)
-    } else {
-        Vec::new()
-    };
-    let has_endpoints = !usable(&all).is_empty();
-    let (svc, svl, ext) = (
-        chains::service_chain(&name, proto),
-        chains::local_chain(&name, proto),
-        chains::external_chain(&name, proto),
-    );
+    let plan = Plan::of(sp, endpoints);
+    let svc = chains::service_chain(&name, proto);
+    let svl = chains::local_chain(&name, proto);
+    let ext = chains::external_chain(&name, proto);
     let internal_chain = if sp.internal_local { &svl } else { &svc };
-    let has_internal = has_endpoints && (!sp.internal_local || !local_eps.is_empty());
-    let external_policy_chain = if sp.external_local { &svl } else { &svc };
-    let has_external = has_endpoints && (!sp.external_local || !local_eps.is_empty());
-    let cluster_ip = sp.cluster_ip.to_string();
-    let port = sp.port.to_string();
-    let refusal = |local_only: bool| match has_endpoints {
-        false => ("REJECT", quoted(&format!("{name} has no endpoints"))),
-        true if local_only => ("DROP", quoted(&format!("{name} has no local endpoints"))),
-        true => ("", String::new()),
-    };
+    let external_chain = if sp.external_local { &svl } else { &svc };
+    let capture = format!(
+        "-m {proto} -p {proto} -d {} --dport {}",
+        sp.cluster_ip, sp.port
+    );
+    let cluster_ip = quoted(&format!("{name} cluster IP"));
 
     // 1. The cluster IP.
-    let capture = [
-        "-m",
-        proto,
-        "-p",
-        proto,
-        "-d",
-        &cluster_ip,
-        "--dport",
-        &port,
-    ];
-    if has_internal {
-        let comment = quoted(&format!("{name} cluster IP"));
-        let mut words = vec!["-m", "comment", "--comment", &comment];
-        words.extend(capture);
-        words.extend(["-j", internal_chain.as_str()]);
-        set.nat.push(rule(SERVICES, &words));
+    if plan.internal {
+        set.nat.push(format!(
+            "-A {SERVICES} -m comment --comment {cluster_ip} {capture} -j {internal_chain}"
+        ));
     } else {
-        let (target, comment) = refusal(true);
-        let mut words = vec!["-m", "comment", "--comment", &comment];
-        words.extend(capture);
-        words.extend(["-j", target]);
-        set.filter.push(rule(SERVICES, &words));
+        let (target, comment) = plan.refusal(&name);
+        set.filter.push(format!(
+            "-A {SERVICES} -m comment --comment {comment} {capture} -j {target}"
+        ));
     }
     // 2. The node port.
-    if let Some(node_port) = sp.node_port.map(|p| p.to_string()) {
-        if has_endpoints {
-            set.nat.push(rule(
-                NODEPORTS,
-                &[
-                    "-m",
-                    "comment",
-                    "--comment",
-                    &name,
-                    "-m",
-                    proto,
-                    "-p",
-                    proto,
-                    "--dport",
-                    &node_port,
-                    "-j",
-                    &ext,
-                ],
+    if let Some(node_port) = sp.node_port {
+        if plan.any {
+            set.nat.push(format!(
+                "-A {NODEPORTS} -m comment --comment {name} -m {proto} -p {proto} --dport {node_port} -j {ext}"
             ));
         }
-        if !has_external {
-            let (target, comment) = refusal(true);
-            set.filter.push(rule(
-                EXTERNAL_SERVICES,
-                &[
-                    "-m",
-                    "comment",
-                    "--comment",
-                    &comment,
-                    "-m",
-                    "addrtype",
-                    "--dst-type",
-                    "LOCAL",
-                    "-m",
-                    proto,
-                    "-p",
-                    proto,
-                    "--dport",
-                    &node_port,
-                    "-j",
-                    target,
-                ],
+        if !plan.external {
+            let (target, comment) = plan.refusal(&name);
+            set.filter.push(format!(
+                "-A {EXTERNAL_SERVICES} -m comment --comment {comment} -m addrtype --dst-type LOCAL -m {proto} -p {proto} --dport {node_port} -j {target}"
             ));
         }
     }
     // 3 and 4: the chains of this Service port, written as one unit.
     let mut own = ServiceChains::default();
-    if has_internal && let Some(cidr) = &config.cluster_cidr {
-        let comment = quoted(&format!("{name} cluster IP"));
-        let mut words = vec!["-m", "comment", "--comment", &comment];
-        words.extend(capture);
-        words.extend(["!", "-s", cidr.as_str(), "-j", MARK_MASQ]);
-        own.rules.push(rule(internal_chain, &words));
+    if plan.internal
+        && let Some(cidr) = &config.cluster_cidr
+    {
+        own.rules.push(format!(
+            "-A {internal_chain} -m comment --comment {cluster_ip} {capture} ! -s {cidr} -j {MARK_MASQ}"
+        ));
     }
-    if has_endpoints && externally_accessible {
+    if plan.any && sp.node_port.is_some() {
         own.chains.push(ext.clone());
-        if !sp.external_local {
-            let comment = quoted(&format!(
-                "masquerade traffic for {name} external destinations"
-            ));
-            own.rules.push(rule(
-                &ext,
-                &["-m", "comment", "--comment", &comment, "-j", MARK_MASQ],
-            ));
-        } else {
-            // Pods and the node itself reach a Local service through any
-            // endpoint; only traffic from outside keeps to this node's.
-            if let Some(cidr) = &config.cluster_cidr {
-                let comment = quoted(&format!("pod traffic for {name} external destinations"));
-                own.rules.push(rule(
-                    &ext,
-                    &[
-                        "-m",
-                        "comment",
-                        "--comment",
-                        &comment,
-                        "-s",
-                        cidr,
-                        "-j",
-                        &svc,
-                    ],
-                ));
-            }
-            let comment = quoted(&format!(
-                "masquerade LOCAL traffic for {name} external destinations"
-            ));
-            own.rules.push(rule(
-                &ext,
-                &[
-                    "-m",
-                    "comment",
-                    "--comment",
-                    &comment,
-                    "-m",
-                    "addrtype",
-                    "--src-type",
-                    "LOCAL",
-                    "-j",
-                    MARK_MASQ,
-                ],
-            ));
-            let comment = quoted(&format!(
-                "route LOCAL traffic for {name} external destinations"
-            ));
-            own.rules.push(rule(
-                &ext,
-                &[
-                    "-m",
-                    "comment",
-                    "--comment",
-                    &comment,
-                    "-m",
-                    "addrtype",
-                    "--src-type",
-                    "LOCAL",
-                    "-j",
-                    &svc,
-                ],
-            ));
-        }
-        if has_external {
-            own.rules.push(rule(&ext, &["-j", external_policy_chain]));
-        }
+        external_rules(&mut own, sp, (&ext, &svc, external_chain), &plan, config);
     }
-    if !cluster_eps.is_empty() {
+    if !plan.cluster.is_empty() {
         own.chains.push(svc.clone());
-        pick_endpoint(&mut own, sp, &svc, &cluster_eps);
+        pick_endpoint(&mut own, sp, &svc, &plan.cluster);
     }
-    if !local_eps.is_empty() {
+    if !plan.local.is_empty() {
         own.chains.push(svl.clone());
-        pick_endpoint(&mut own, sp, &svl, &local_eps);
+        pick_endpoint(&mut own, sp, &svl, &plan.local);
     }
-    let mut reachable: Vec<&Endpoint> = cluster_eps.iter().chain(&local_eps).collect();
+    let mut reachable: Vec<&Endpoint> = plan.cluster.iter().chain(&plan.local).collect();
     reachable.sort();
     reachable.dedup();
     for endpoint in reachable {
-        let sep = chains::endpoint_chain(&name, proto, &endpoint.address());
-        own.chains.push(sep.clone());
-        own.rules.push(rule(
-            &sep,
-            &[
-                "-m",
-                "comment",
-                "--comment",
-                &name,
-                "-s",
-                &endpoint.ip.to_string(),
-                "-j",
-                MARK_MASQ,
-            ],
-        ));
-        let mut words = vec!["-m", "comment", "--comment", name.as_str()];
-        if sp.affinity_seconds.is_some() {
-            words.extend(["-m", "recent", "--name", sep.as_str(), "--set"]);
-        }
-        let address = endpoint.address();
-        words.extend([
-            "-m",
-            proto,
-            "-p",
-            proto,
-            "-j",
-            "DNAT",
-            "--to-destination",
-            &address,
-        ]);
-        own.rules.push(rule(&sep, &words));
+        endpoint_rules(&mut own, sp, endpoint);
     }
     if !own.chains.is_empty() || !own.rules.is_empty() {
         set.services.insert(format!("{name}/{proto}"), own);
+    }
+}
+
+/// The external chain `ext`: node-port traffic is masqueraded (its reply
+/// must come back through this node) and goes to the Service chain
+/// `svc`; with `externalTrafficPolicy: Local` it keeps its source and
+/// goes to this node's endpoints (`policy`), except for pods and the node
+/// itself, which reach the Service as a cluster IP would.
+fn external_rules(
+    own: &mut ServiceChains,
+    sp: &ServicePort,
+    (ext, svc, policy): (&str, &str, &str),
+    plan: &Plan,
+    config: &RenderConfig,
+) {
+    let name = sp.name_string();
+    if !sp.external_local {
+        let comment = quoted(&format!(
+            "masquerade traffic for {name} external destinations"
+        ));
+        own.rules.push(format!(
+            "-A {ext} -m comment --comment {comment} -j {MARK_MASQ}"
+        ));
+    } else {
+        if let Some(cidr) = &config.cluster_cidr {
+            let comment = quoted(&format!("pod traffic for {name} external destinations"));
+            own.rules.push(format!(
+                "-A {ext} -m comment --comment {comment} -s {cidr} -j {svc}"
+            ));
+        }
+        let comment = quoted(&format!(
+            "masquerade LOCAL traffic for {name} external destinations"
+        ));
+        own.rules.push(format!(
+            "-A {ext} -m comment --comment {comment} -m addrtype --src-type LOCAL -j {MARK_MASQ}"
+        ));
+        let comment = quoted(&format!(
+            "route LOCAL traffic for {name} external destinations"
+        ));
+        own.rules.push(format!(
+            "-A {ext} -m comment --comment {comment} -m addrtype --src-type LOCAL -j {svc}"
+        ));
+    }
+    if plan.external {
+        own.rules.push(format!("-A {ext} -j {policy}"));
     }
 }
 
@@ -440,49 +310,51 @@ fn render_port(set: &mut RuleSet, sp: &ServicePort, endpoints: &[Endpoint], conf
 fn pick_endpoint(own: &mut ServiceChains, sp: &ServicePort, chain: &str, endpoints: &[Endpoint]) {
     let name = sp.name_string();
     let sep = |e: &Endpoint| chains::endpoint_chain(&name, &sp.protocol, &e.address());
-    if let Some(seconds) = sp.affinity_seconds.map(|s| s.to_string()) {
-        for endpoint in endpoints {
-            let comment = quoted(&format!("{name} -> {}", endpoint.address()));
-            let target = sep(endpoint);
-            own.rules.push(rule(
-                chain,
-                &[
-                    "-m",
-                    "comment",
-                    "--comment",
-                    &comment,
-                    "-m",
-                    "recent",
-                    "--name",
-                    &target,
-                    "--rcheck",
-                    "--seconds",
-                    &seconds,
-                    "--reap",
-                    "-j",
-                    &target,
-                ],
+    let comment = |e: &Endpoint| quoted(&format!("{name} -> {}", e.address()));
+    if let Some(seconds) = sp.affinity_seconds {
+        for e in endpoints {
+            let (comment, target) = (comment(e), sep(e));
+            own.rules.push(format!(
+                "-A {chain} -m comment --comment {comment} -m recent --name {target} --rcheck --seconds {seconds} --reap -j {target}"
             ));
         }
     }
     let n = endpoints.len();
-    for (i, endpoint) in endpoints.iter().enumerate() {
-        let comment = quoted(&format!("{name} -> {}", endpoint.address()));
-        let mut words = vec![
-            "-m".to_string(),
-            "comment".into(),
-            "--comment".into(),
-            comment,
-        ];
-        if i + 1 < n {
+    for (i, e) in endpoints.iter().enumerate() {
+        let (comment, target) = (comment(e), sep(e));
+        let rule = match i + 1 < n {
+            true => {
+                let p = chains::probability(i, n);
+                format!(
+                    "-A {chain} -m comment --comment {comment} -m statistic --mode random --probability {p} -j {target}"
+                )
+            }
             // The last rule needs no test: it takes all that is left.
-            words
-                .extend(["-m", "statistic", "--mode", "random", "--probability"].map(String::from));
-            words.push(chains::probability(i, n));
-        }
-        words.extend(["-j".to_string(), sep(endpoint)]);
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        own.rules.push(rule(chain, &words));
+            false => format!("-A {chain} -m comment --comment {comment} -j {target}"),
+        };
+        own.rules.push(rule);
     }
 }
 // ANCHOR_END: pick_endpoint
+
+/// The chain of one endpoint: masquerade what the endpoint sends to
+/// itself through the Service (hairpin), remember the client for
+/// affinity, and DNAT to the pod.
+fn endpoint_rules(own: &mut ServiceChains, sp: &ServicePort, endpoint: &Endpoint) {
+    let name = sp.name_string();
+    let proto = &sp.protocol;
+    let address = endpoint.address();
+    let sep = chains::endpoint_chain(&name, proto, &address);
+    own.chains.push(sep.clone());
+    own.rules.push(format!(
+        "-A {sep} -m comment --comment {name} -s {} -j {MARK_MASQ}",
+        endpoint.ip
+    ));
+    let recent = match sp.affinity_seconds {
+        Some(_) => format!(" -m recent --name {sep} --set"),
+        None => String::new(),
+    };
+    own.rules.push(format!(
+        "-A {sep} -m comment --comment {name}{recent} -m {proto} -p {proto} -j DNAT --to-destination {address}"
+    ));
+}
