@@ -244,7 +244,15 @@ impl Server {
                 source,
             })?;
         let advertised = SocketAddrV4::new(advertise_address(&config, bound), bound.port());
-        crate::services::kubernetes::ensure(&store, &config.services, advertised).await?;
+        match crate::services::kubernetes::ensure(&store, &config.services, advertised).await {
+            Ok(()) => {}
+            // Its address held by another Service (a range changed since,
+            // or a hand-made Service): the API still serves; say so.
+            Err(crate::services::kubernetes::EnsureError::Allocation(error)) => {
+                tracing::warn!(%error, "the kubernetes Service could not be created");
+            }
+            Err(error) => return Err(error.into()),
+        }
         let hub = WatchHub::new(store.clone(), config.watch);
         let namespaces =
             lookup("", "v1", "namespaces").expect("the resource table serves namespaces");

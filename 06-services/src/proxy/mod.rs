@@ -107,13 +107,14 @@ impl Proxy {
             _ => {
                 // Chains of Services gone while the proxy was not looking
                 // (or before a restart) are found in the tables themselves.
+                let wanted = next.service_chains();
                 let stale: BTreeSet<String> = self
                     .tables
                     .chains()?
                     .into_iter()
                     .filter(|(table, chain)| table == "nat" && chains::is_service_chain(chain))
                     .map(|(_, chain)| chain)
-                    .filter(|chain| !next.service_chains().contains(chain))
+                    .filter(|chain| !wanted.contains(chain))
                     .collect();
                 self.tables
                     .restore(&payload::payload(&next, Scope::Full, &stale))?;

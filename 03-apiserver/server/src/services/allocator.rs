@@ -251,7 +251,7 @@ pub fn choose(
 pub enum AllocError {
     /// A value the client named is outside the range or held by another
     /// Service: 422, in Kubernetes' words.
-    #[error("invalid: {0:?}")]
+    #[error("{}", .0.iter().map(|c| format!("{}: {}", c.field, c.message)).collect::<Vec<_>>().join(", "))]
     Invalid(Vec<FieldCause>),
     /// A range has no free value left: 500, as in Kubernetes.
     #[error("{0}")]

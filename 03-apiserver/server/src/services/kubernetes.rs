@@ -122,7 +122,7 @@ pub async fn ensure(
         Err(StorageError::NotFound) => match allocator.write(store, &key, svc, None, None).await {
             Ok(_) | Err(AllocError::Storage(StorageError::AlreadyExists)) => {}
             Err(AllocError::Storage(e)) => return Err(e.into()),
-            Err(other) => return Err(EnsureError::Allocation(format!("{other:?}"))),
+            Err(other) => return Err(EnsureError::Allocation(other.to_string())),
         },
         Ok(stored) => keep(store, &key, stored, &["spec", "ports"], &svc).await?,
         Err(e) => return Err(e.into()),
