@@ -1,7 +1,74 @@
-//! # orc-services: chapter 06, services (not built yet)
+//! # orc-services: chapter 06, Services
 //!
-//! This crate will give pods stable virtual addresses: Endpoints from ready
-//! pods, ClusterIP and NodePort rules rendered as one `iptables-restore`
-//! payload, and cluster DNS.
+//! Pods come and go, and with them their addresses. A Service is the
+//! stable part: a name, a virtual address (its cluster IP) and, for
+//! `NodePort` Services, a port on every node, in front of whichever pods
+//! its selector picks. Three components make that true; the API server
+//! hands out the addresses (chapter 03's `services/` module), and this
+//! crate holds the other two:
 //!
-//! Nothing is built here yet; see the README's status table.
+//! 1. the **endpoint controllers** ([`endpoints`]) watch Services and
+//!    pods and write which pods are behind each Service, with their
+//!    readiness, as EndpointSlices (and the older Endpoints object);
+//! 2. **orc-proxy** ([`proxy`]), on every node, watches Services and
+//!    EndpointSlices and renders them as one `iptables-restore` payload:
+//!    a packet to a cluster IP is DNATed to one ready pod, chosen
+//!    uniformly at random.
+//!
+//! Both reach the cluster only through the API (orc-client). The endpoint
+//! controllers live here rather than in chapter 05's controller manager
+//! because the chapter that teaches Services teaches them too; `orc
+//! server` runs them beside chapter 05's controllers, and `orc agent` runs
+//! a proxy for its node.
+//!
+//! ## Layout
+//!
+//! - [`endpoints`]: the EndpointSlice and Endpoints controllers.
+//!   - `backends.rs`: which pods back a Service, their conditions
+//!     (ready, serving, terminating) and their resolved ports (pure);
+//!   - `slices.rs`: backends cut into slices of at most 100, and the
+//!     writes that get there (pure, lab 06);
+//!   - `subsets.rs`: the v1 Endpoints object (pure);
+//!   - `mod.rs`: informers, work queues, the API calls.
+//! - [`proxy`]: orc-proxy, the rules on each node.
+//!   - `model.rs`: Service ports and their endpoints, from the objects;
+//!   - `chains.rs`: chain names (kube-proxy's hashes) and the
+//!     probabilities of the random choice (lab 06);
+//!   - `render.rs`: the whole ruleset, a pure function (lab 06,
+//!     snapshot-tested);
+//!   - `payload.rs`: a ruleset as iptables-restore input, whole or only
+//!     what changed;
+//!   - `sync.rs`: when to sync (minimum period, periodic full sync);
+//!   - `iptables.rs`: iptables-restore, iptables-save and the jumps,
+//!     inside the node's network namespace;
+//!   - `mod.rs`: the loop.
+//! - the `orc-proxy` binary (`src/bin/orc-proxy.rs`): the proxy alone,
+//!   and `--cleanup`.
+//!
+//! ## What it leaves out (for now)
+//!
+//! Cluster DNS (names for Services; `orc-dns` is the next part of this
+//! chapter), type `LoadBalancer`'s load balancer itself (such Services
+//! get node ports; nothing assigns them an external address, and
+//! `loadBalancerSourceRanges` and health-check node ports are not
+//! rendered), `externalIPs`, IPv6, IPVS and nftables modes, topology-aware
+//! routing, the EndpointSlice mirroring controller (Services without a
+//! selector keep their hand-written Endpoints but get no slice), and UDP
+//! conntrack cleanup when an endpoint goes away.
+//!
+//! The book's chapter is `chapters/src/06-services.md` (not written yet).
+
+pub mod endpoints;
+pub mod proxy;
+
+pub use endpoints::EndpointControllers;
+pub use proxy::{ProxyConfig, cleanup};
+
+use orc_client::Client;
+
+/// Runs the endpoint controllers against the API server `client` talks
+/// to, with `workers` workers each, until dropped: what `orc server`
+/// starts beside chapter 05's controllers.
+pub async fn run_controllers(client: Client, workers: usize) {
+    EndpointControllers::run(client, workers).await
+}

@@ -2,7 +2,8 @@
 //!
 //! It composes chapter 02's [`Agent`] (the sync loop, the pod network, the
 //! containers) with chapter 03's [`NodeAgent`] (the Node object, the Lease,
-//! the pods bound to this node, their statuses): what a kubelet is. The
+//! the pods bound to this node, their statuses): what a kubelet is; and
+//! runs chapter 06's proxy for the node: what kube-proxy is. The
 //! `orc` binary is the whole node: it is also the container runtime (run as
 //! `orc-container`, see [`runtime_link`]) and each container's shim
 //! (`orc shim`), so nothing else needs installing.
@@ -27,6 +28,7 @@ use orc_pod::agent::layout::StateLayout;
 use orc_pod::agent::{Agent, AgentConfig, server};
 use orc_pod::image::StoreImages;
 use orc_pod::source::{ManifestDir, PodSource};
+use orc_services::ProxyConfig;
 
 use crate::cli::kubeconfig;
 
@@ -89,6 +91,13 @@ pub struct AgentArgs {
     /// How often the Node status is posted when nothing changed.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub node_status_period: Duration,
+    /// The least time between two syncs of the service rules (chapter
+    /// 06's proxy; kube-proxy's flag of the same name).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub iptables_min_sync_period: Duration,
+    /// The most time between two full syncs of the service rules.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub iptables_sync_period: Duration,
 }
 
 /// The name `orc` answers to as the container runtime.
@@ -158,6 +167,17 @@ async fn serve(args: AgentArgs) -> Result<()> {
     .await
     .with_context(|| format!("listening on {addr} (--node-ip and --port)"))?;
 
+    // Chapter 06's proxy: Services as iptables rules in the node's
+    // namespace, what kube-proxy is beside a kubelet.
+    let proxy_config = ProxyConfig {
+        cluster_cidr: Some(args.cluster_cidr),
+        netns: config.node_netns.clone(),
+        min_sync_period: args.iptables_min_sync_period,
+        sync_period: args.iptables_sync_period,
+        ..ProxyConfig::new(node_config.identity.name.clone())
+    };
+    let proxy = tokio::spawn(orc_services::proxy::run(client.clone(), proxy_config));
+
     // ANCHOR: compose
     let node = NodeAgent::start(client, node_config).await?;
     let mut sources: Vec<Box<dyn PodSource>> = vec![node.pod_source()];
@@ -176,6 +196,9 @@ async fn serve(args: AgentArgs) -> Result<()> {
     agent.wait_idle().await;
     let _ = stop_server.send(());
     let _ = server.await;
+    // The rules stay, as kube-proxy leaves them: Services keep working
+    // while the agent restarts (`orc-proxy --cleanup` removes them).
+    proxy.abort();
     node.stop(Duration::from_secs(2)).await;
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! kubeconfig. `orc server` does the same: it runs etcd as its own child process with its data in
 //! `--data-dir` (so the cluster survives a restart), serves chapter 03's API
 //! server, runs chapter 05's controllers against it (the garbage
-//! collector), and writes `<data-dir>/kubeconfig`, which the real kubectl and
+//! collector, ReplicaSets, Deployments) and chapter 06's endpoint
+//! controllers, and writes `<data-dir>/kubeconfig`, which the real kubectl and
 //! `orc get|apply|...` read. With `--etcd URL` it uses an etcd that is
 //! already running instead. SIGINT or SIGTERM stops the controllers and the
 //! API server, then etcd.
@@ -34,6 +35,8 @@ pub struct ServerArgs {
     pub etcd: Option<String>,
     #[command(flatten)]
     pub security: orc_apiserver::server::SecurityFlags,
+    #[command(flatten)]
+    pub services: orc_apiserver::services::ServiceFlags,
 }
 
 /// Runs until SIGINT or SIGTERM.
@@ -61,6 +64,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     let config = args
         .security
         .apply(orc_apiserver::Config::new(&endpoint, args.listen));
+    let config = args.services.apply(config);
     let server = orc_apiserver::Server::bind(config)
         .await
         .map_err(|e| anyhow!("starting the API server: {e}"))?;
@@ -88,8 +92,16 @@ async fn serve(args: ServerArgs) -> Result<()> {
                 token: client_token(&args)?,
                 ..orc_controllers::Config::new(url.clone())
             };
-            println!("the controllers (garbage collector, ReplicaSet, Deployment) are running");
-            Some(tokio::spawn(orc_controllers::run(config)))
+            println!(
+                "the controllers (garbage collector, ReplicaSet, Deployment, EndpointSlice, Endpoints) are running"
+            );
+            // Chapter 06's endpoint controllers run beside chapter 05's, as
+            // in kube-controller-manager (they live in orc-services: the
+            // book teaches them with Services).
+            let endpoints = orc_services::run_controllers(config.client(), config.workers);
+            Some(tokio::spawn(async move {
+                tokio::join!(orc_controllers::run(config), endpoints);
+            }))
         }
         _ => {
             println!("the controllers are not started: orc's client speaks plain HTTP only");

@@ -317,7 +317,8 @@ async fn get_o_json_round_trips_through_apply() {
     assert_eq!(again["spec"], one["spec"]);
     assert_eq!(
         cluster.ok("get all -o name").await,
-        "pod/db\npod/web\ndeployment.apps/web\n"
+        // Every cluster has the kubernetes Service in default (chapter 06).
+        "pod/db\npod/web\nservice/kubernetes\ndeployment.apps/web\n"
     );
     let yaml = cluster.ok("get cm settings -n kube-system -o yaml").await;
     assert!(yaml.contains("greeting: hello"), "{yaml}");

@@ -9,150 +9,18 @@
 
 #[path = "../../02-pod/tests/agent_node/mod.rs"]
 mod agent_node;
+mod cluster;
 
 use std::net::Ipv4Addr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agent_node::Node;
-use orc_apiserver::{Config, Server};
-use orc_client::{Client, Method};
-use orc_testkit::{Etcd, require_command};
+use cluster::{AgentProcess, ApiServer, agent_node_ready, kubeconfig, kubectl, running};
+use orc_client::Method;
 use serde_json::{Value, json};
 
 const NODE: &str = "node-e2e";
 const LONG: Duration = Duration::from_secs(60);
-
-/// An API server on its own etcd.
-struct ApiServer {
-    url: String,
-    client: Client,
-    task: tokio::task::JoinHandle<()>,
-    _etcd: Etcd,
-}
-
-impl ApiServer {
-    async fn start() -> ApiServer {
-        require_command("etcd");
-        let etcd = Etcd::start();
-        let config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
-        let server = Server::bind(config).await.expect("server binds");
-        let url = format!("http://{}", server.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            let _ = server.serve().await;
-        });
-        ApiServer {
-            client: Client::new(&url),
-            url,
-            task,
-            _etcd: etcd,
-        }
-    }
-
-    async fn get(&self, path: &str) -> Option<Value> {
-        self.client
-            .send_path(Method::GET, path, None, None)
-            .await
-            .ok()
-    }
-
-    /// Polls `path` until `done` holds for the object; panics after `limit`
-    /// with the last answer.
-    async fn wait_for(&self, path: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let got = self.get(path).await;
-            if let Some(obj) = got.as_ref().filter(|o| done(o)) {
-                return obj.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path}: condition not met in {limit:?}; last: {}",
-                serde_json::to_string_pretty(&got).unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// The `orc agent` process; stopped with SIGTERM (by pid) when dropped,
-/// and its log printed when the test failed.
-struct AgentProcess {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl AgentProcess {
-    /// Starts `orc agent` for `node`, its HTTP port on `port` (a free one:
-    /// tests run in parallel, so not the kubelet's 10250).
-    fn start(node: &Node, api: &ApiServer, port: u16, log_name: &str) -> AgentProcess {
-        let log = node.dir.path().join(log_name);
-        let out = std::fs::File::create(&log).unwrap();
-        let c = &node.config;
-        let child = Command::new(env!("CARGO_BIN_EXE_orc"))
-            .arg("agent")
-            .args([
-                "--server",
-                &api.url,
-                "--node-name",
-                NODE,
-                "--node-ip",
-                "127.0.0.1",
-            ])
-            .args(["--pod-cidr", &c.pod_cidr.to_string()])
-            .args(["--cluster-cidr", &c.cluster_cidr.to_string()])
-            .arg("--state-dir")
-            .arg(&c.state_dir)
-            .arg("--images")
-            .arg(node.dir.path().join("images"))
-            .arg("--node-netns")
-            .arg(&c.node_netns)
-            .args(["--cgroup-root", &c.cgroup_root, "--bridge", &c.bridge])
-            .args(["--port", &port.to_string()])
-            .args(["--sync-period", "200ms", "--lease-period", "1s"])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("orc agent starts");
-        AgentProcess { child, log }
-    }
-
-    /// SIGTERM, then waits for the process to exit.
-    fn stop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("---- orc agent log ({}) ----\n{log}", self.log.display());
-        }
-    }
-}
 
 fn pod(name: &str, node: &str) -> Value {
     json!({
@@ -168,13 +36,6 @@ fn pod(name: &str, node: &str) -> Value {
     })
 }
 
-fn running(pod: &Value) -> bool {
-    pod.pointer("/status/phase") == Some(&json!("Running"))
-        && pod
-            .pointer("/status/containerStatuses/0/state/running")
-            .is_some()
-}
-
 /// The ids of the runtime's containers, sorted.
 fn container_ids(node: &Node) -> Vec<String> {
     let mut ids: Vec<String> = node.containers().into_iter().map(|(id, _)| id).collect();
@@ -182,27 +43,12 @@ fn container_ids(node: &Node) -> Vec<String> {
     ids
 }
 
-fn kubeconfig(dir: &Path, api: &ApiServer) -> std::path::PathBuf {
-    let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: orc\n  cluster:\n    server: {}\n\
-             users:\n- name: orc\n  user: {{}}\ncontexts:\n- name: orc\n  context: {{cluster: orc, user: orc}}\n\
-             current-context: orc\n",
-            api.url
-        ),
-    )
-    .unwrap();
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
     let node = Node::new();
     let api = ApiServer::start().await;
     let port = orc_testkit::ports::free_port();
-    let mut agent = AgentProcess::start(&node, &api, port, "agent.log");
+    let mut agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
 
     // 1. The Node: capacity, addresses, pod CIDR, the agent's port, Ready.
     let node_obj = api
@@ -342,7 +188,7 @@ async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
     let before = container_ids(&node);
     assert_eq!(before.len(), 4, "{before:?}");
     agent.stop();
-    let mut agent = AgentProcess::start(&node, &api, port, "agent-restarted.log");
+    let mut agent = AgentProcess::start(&node, NODE, &api, port, "agent-restarted.log");
     // Renewed again by the new agent, which has synced by then several times.
     let renewed = api.get(&lease_path).await.unwrap()["spec"]["renewTime"]
         .as_str()
@@ -411,36 +257,6 @@ async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
     assert_eq!(ipam["allocations"], json!({}), "addresses left");
 }
 
-/// Runs the installed kubectl off the async runtime; insists it succeeds
-/// and answers what it printed.
-async fn kubectl(config: &Path, args: &[&str]) -> String {
-    let mut command = Command::new(require_command("kubectl"));
-    command
-        .arg(format!("--kubeconfig={}", config.display()))
-        .arg(format!(
-            "--cache-dir={}",
-            config.with_file_name("kube-cache").display()
-        ))
-        .args(args);
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "kubectl {args:?}: {text}");
-    text
-}
-
-fn agent_node_ready(node: &Value) -> bool {
-    node.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter().any(|c| {
-                c["type"] == "Ready" && c["status"] == "True" && c["reason"] == "KubeletReady"
-            })
-        })
-}
-
 /// The pod sandboxes `orc agent` runs on `node` (a container each, named
 /// `<pod uid>-pod`), waited for until there are `n` (old pods take their
 /// grace period to stop).
@@ -473,7 +289,7 @@ async fn a_deployment_rolls_out_on_a_real_node() {
     let api = ApiServer::start().await;
     let controllers = tokio::spawn(orc_controllers::run(orc_controllers::Config::new(&api.url)));
     let port = orc_testkit::ports::free_port();
-    let _agent = AgentProcess::start(&node, &api, port, "agent.log");
+    let _agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
     api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
         .await;
     let config = kubeconfig(node.dir.path(), &api);

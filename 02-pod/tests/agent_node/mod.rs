@@ -89,7 +89,13 @@ pub struct Node {
 impl Node {
     pub fn new() -> Node {
         orc_testkit::require_root();
-        let host = NetnsHost::new();
+        Node::on(NetnsHost::new(), "10.244.7.0/24".parse().unwrap())
+    }
+
+    /// A node whose network namespace is `host` (one plugged into a test
+    /// underlay, say) and whose pods get addresses from `pod_cidr`.
+    pub fn on(host: NetnsHost, pod_cidr: orc_pod::Ipv4Cidr) -> Node {
+        orc_testkit::require_root();
         let dir = tempfile::tempdir().unwrap();
         let manifests = dir.path().join("manifests");
         std::fs::create_dir_all(&manifests).unwrap();
@@ -99,7 +105,7 @@ impl Node {
             runtime_program: runtime_binary(),
             shim_program: agent_binary(),
             node_netns: host.path().into(),
-            pod_cidr: "10.244.7.0/24".parse().unwrap(),
+            pod_cidr,
             cluster_cidr: "10.244.0.0/16".parse().unwrap(),
             bridge: "orc0".into(),
             cgroup_root: orc_testkit::unique_name("orc-agent-test"),
@@ -215,6 +221,18 @@ impl Node {
             .into_iter()
             .map(|s| (s.id, s.status.to_string()))
             .collect()
+    }
+
+    /// The pid of the running container whose id starts with `prefix`
+    /// (`<uid>-pod` is a pod's sandbox, whose namespaces its containers
+    /// share; `<uid>-<name>-` a container).
+    pub fn pid(&self, prefix: &str) -> Option<i32> {
+        orc_container::Runtime::new(self.layout.runtime_root())
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.id.starts_with(prefix) && s.status.to_string() == "running")
+            .map(|s| s.pid)
     }
 
     /// The cgroup directories left under this node's cgroup root, in any hierarchy.

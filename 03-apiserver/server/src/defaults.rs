@@ -119,9 +119,29 @@ fn pod_spec(spec: &mut Value) {
     }
 }
 
+/// Kubernetes' `SetDefaults_Service`. (The cluster IP, its families and
+/// the node ports are the allocator's: `services/`.)
 fn service_spec(spec: &mut Value) {
+    if !spec.is_object() {
+        return;
+    }
     default(spec, "type", json!("ClusterIP"));
     default(spec, "sessionAffinity", json!("None"));
+    let kind = spec["type"].as_str().unwrap_or("").to_string();
+    if matches!(kind.as_str(), "ClusterIP" | "NodePort" | "LoadBalancer") {
+        default(spec, "internalTrafficPolicy", json!("Cluster"));
+    }
+    if matches!(kind.as_str(), "NodePort" | "LoadBalancer") {
+        default(spec, "externalTrafficPolicy", json!("Cluster"));
+    }
+    if kind == "LoadBalancer" {
+        default(spec, "allocateLoadBalancerNodePorts", json!(true));
+    }
+    if spec["sessionAffinity"] == "ClientIP" {
+        // Three hours, as Kubernetes' `DefaultClientIPServiceAffinitySeconds`.
+        let client_ip = child(child(spec, "sessionAffinityConfig"), "clientIP");
+        default(client_ip, "timeoutSeconds", json!(10800));
+    }
     for p in spec
         .get_mut("ports")
         .and_then(Value::as_array_mut)

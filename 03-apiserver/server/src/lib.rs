@@ -37,6 +37,9 @@
 //!   and `pods/{name}/log`, streamed from the pod's node agent).
 //! - [`discovery`]: `/api`, `/apis` and the resource lists kubectl reads.
 //! - [`tables`]: the columns `kubectl get` prints, rendered by the server.
+//! - [`services`]: what chapter 06 asks of the API server: cluster IPs and
+//!   node ports allocated in the Service's own transaction, the repair
+//!   pass, and the `kubernetes` Service.
 //! - [`metrics`]: Prometheus text for `/metrics`.
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
@@ -75,6 +78,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod schema;
 pub mod server;
+pub mod services;
 pub mod smp;
 pub mod status;
 pub mod storage;

@@ -3,7 +3,8 @@
 //! ```text
 //! orc-apiserver --etcd http://127.0.0.1:2379 --listen 127.0.0.1:6443 \
 //!     [--token-file tokens.csv] [--tls-cert-file cert.pem --tls-private-key-file key.pem] \
-//!     [--encryption-key-file key1.hex]
+//!     [--encryption-key-file key1.hex] \
+//!     [--service-cluster-ip-range 10.96.0.0/12] [--service-node-port-range 30000-32767]
 //! ```
 
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ struct Args {
     listen: SocketAddr,
     #[command(flatten)]
     security: orc_apiserver::server::SecurityFlags,
+    #[command(flatten)]
+    services: orc_apiserver::services::ServiceFlags,
 }
 
 #[tokio::main]
@@ -49,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
     let config = args
         .security
         .apply(orc_apiserver::Config::new(args.etcd, args.listen));
+    let config = args.services.apply(config);
     orc_apiserver::run(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))

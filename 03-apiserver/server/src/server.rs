@@ -7,7 +7,7 @@
 //! fixed endpoints: health, version, metrics, discovery roots.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use crate::handlers::{self, ApiRequest};
 use crate::metrics::Metrics;
 use crate::namespace_lifecycle::NamespaceCache;
+use crate::services::Allocator;
 use crate::status::ApiError;
 use crate::storage::{self, StorageError, Store};
 use crate::watch::{WatchHub, WatchLimits};
@@ -58,6 +59,13 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// Watch history and fan-out sizes.
     pub watch: WatchLimits,
+    /// The ranges Services' cluster IPs and node ports come from.
+    pub services: Allocator,
+    /// The address the `kubernetes` Service's endpoints name; `None`: the
+    /// listen address (127.0.0.1 when that is 0.0.0.0 or IPv6).
+    pub advertise_address: Option<Ipv4Addr>,
+    /// How often the allocation repair pass runs after the one at start.
+    pub repair_interval: Duration,
 }
 
 impl Config {
@@ -71,6 +79,9 @@ impl Config {
             tls: None,
             bookmark_interval: Duration::from_secs(60),
             watch: WatchLimits::default(),
+            services: Allocator::default(),
+            advertise_address: None,
+            repair_interval: crate::services::REPAIR_INTERVAL,
         }
     }
 }
@@ -128,6 +139,9 @@ pub enum ServerError {
     /// The certificate or key could not be loaded.
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// The `kubernetes` Service could not be created or updated.
+    #[error("{0}")]
+    KubernetesService(#[from] crate::services::kubernetes::EnsureError),
     /// The listen address could not be bound.
     #[error("listening on {addr}: {source}")]
     Listen {
@@ -150,6 +164,8 @@ pub struct AppState {
     pub tokens: Option<HashSet<String>>,
     /// See [`Config::bookmark_interval`].
     pub bookmark_interval: Duration,
+    /// The ranges of Services' values (`services/`).
+    pub allocator: Allocator,
 }
 
 /// A bound server, not yet serving: tests read its address first.
@@ -158,6 +174,8 @@ pub struct Server {
     /// Set when serving HTTPS.
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<AppState>,
+    /// See [`Config::repair_interval`].
+    repair_interval: Duration,
 }
 
 /// Reads a token file: the first comma-separated field of each non-empty,
@@ -214,6 +232,27 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
+        // The allocation keys agree with the Services before the first
+        // write, and the `kubernetes` Service names this server.
+        crate::services::repair::run(&store, &config.services)
+            .await
+            .map_err(etcd_error)?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let advertised = SocketAddrV4::new(advertise_address(&config, bound), bound.port());
+        match crate::services::kubernetes::ensure(&store, &config.services, advertised).await {
+            Ok(()) => {}
+            // Its address held by another Service (a range changed since,
+            // or a hand-made Service): the API still serves; say so.
+            Err(crate::services::kubernetes::EnsureError::Allocation(error)) => {
+                tracing::warn!(%error, "the kubernetes Service could not be created");
+            }
+            Err(error) => return Err(error.into()),
+        }
         let hub = WatchHub::new(store.clone(), config.watch);
         let namespaces =
             lookup("", "v1", "namespaces").expect("the resource table serves namespaces");
@@ -228,11 +267,13 @@ impl Server {
             metrics: Metrics::default(),
             tokens,
             bookmark_interval: config.bookmark_interval,
+            allocator: config.services,
         });
         Ok(Server {
             listener,
             tls,
             state,
+            repair_interval: config.repair_interval,
         })
     }
 
@@ -241,8 +282,18 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until the task is dropped or the listener fails.
+    /// Serves until the task is dropped or the listener fails; repairs
+    /// the service allocations every [`Config::repair_interval`] meanwhile
+    /// (in this same task, so dropping it stops both).
     pub async fn serve(self) -> std::io::Result<()> {
+        let repairs = repair_every(self.state.clone(), self.repair_interval);
+        tokio::select! {
+            served = self.serve_http() => served,
+            () = repairs => Ok(()),
+        }
+    }
+
+    async fn serve_http(self) -> std::io::Result<()> {
         let addr = self.listener.local_addr().ok();
         let app = router(self.state);
         match self.tls {
@@ -258,6 +309,25 @@ impl Server {
             }
         }
     }
+}
+
+/// Runs the allocation repair pass every `interval`, for ever.
+async fn repair_every(state: Arc<AppState>, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        if let Err(error) = crate::services::repair::run(&state.store, &state.allocator).await {
+            tracing::warn!(%error, "repairing service allocations");
+        }
+    }
+}
+
+/// The address the `kubernetes` Service's endpoints name: the configured
+/// one, else the bound IPv4 address unless it is 0.0.0.0.
+fn advertise_address(config: &Config, bound: SocketAddr) -> Ipv4Addr {
+    config.advertise_address.unwrap_or(match bound.ip() {
+        IpAddr::V4(ip) if !ip.is_unspecified() => ip,
+        _ => Ipv4Addr::LOCALHOST,
+    })
 }
 
 /// Turns Nagle's algorithm off for a client connection: an answer is

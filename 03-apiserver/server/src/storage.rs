@@ -53,6 +53,10 @@ pub enum StorageError {
     /// The requested revision was compacted away.
     #[error("the requested revision has been compacted")]
     Compacted,
+    /// Keys a write meant to take (see [`Reservations`]) were already
+    /// held by another object: the write did not happen.
+    #[error("already reserved: {}", .0.join(", "))]
+    Taken(Vec<String>),
     /// The stored value is not JSON (someone wrote the key by hand).
     #[error("stored value at {key} is not JSON: {error}")]
     Corrupt { key: String, error: String },
@@ -362,6 +366,246 @@ impl Store {
     /// The current etcd revision.
     pub async fn current_revision(&self) -> Result<i64, StorageError> {
         self.check_revision(0).await
+    }
+}
+
+/// One key a write holds besides its object, and the value that names the
+/// holder (so a release can check it still holds it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// The key, e.g. `/registry/ranges/serviceips/10.96.0.12`.
+    pub key: String,
+    /// What is stored under it: who holds it.
+    pub holder: Vec<u8>,
+}
+
+/// Keys a write takes or gives back *in the same transaction* as its
+/// object.
+///
+/// A Service's cluster IP and node ports are such keys, one per value
+/// (`services/allocator.rs`): the Service and the keys it holds are
+/// written together or not at all, so two concurrent creates can never
+/// both get one address, and a crash can never leave an address taken by
+/// nobody. (Kubernetes kept a bitmap of the whole range in one key, then
+/// one `IPAddress` object per address; a key per value is the second idea
+/// without the object.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reservations {
+    /// Keys to create; the write fails with [`StorageError::Taken`] when
+    /// any of them exists.
+    pub take: Vec<Reservation>,
+    /// Keys to delete, each only while it still names the same holder: a
+    /// key someone else holds is left alone, never freed by mistake.
+    pub release: Vec<Reservation>,
+}
+
+impl Reservations {
+    /// Whether there is nothing to take or release.
+    pub fn is_empty(&self) -> bool {
+        self.take.is_empty() && self.release.is_empty()
+    }
+
+    /// The comparisons, the extra operations and the reads that explain a
+    /// failure, added to a write's own.
+    fn extend(&self, when: &mut Vec<Compare>, then: &mut Vec<TxnOp>, or_else: &mut Vec<TxnOp>) {
+        for take in &self.take {
+            when.push(Compare::create_revision(
+                take.key.as_str(),
+                CompareOp::Equal,
+                0,
+            ));
+            then.push(TxnOp::put(take.key.as_str(), take.holder.clone(), None));
+            or_else.push(TxnOp::get(take.key.as_str(), None));
+        }
+        for release in &self.release {
+            // A nested transaction: the delete happens only if the key
+            // still holds this holder, and its failure fails nothing else.
+            let only_if_ours = Txn::new()
+                .when([Compare::value(
+                    release.key.as_str(),
+                    CompareOp::Equal,
+                    release.holder.clone(),
+                )])
+                .and_then([TxnOp::delete(release.key.as_str(), None)]);
+            then.push(TxnOp::txn(only_if_ours));
+        }
+    }
+
+    /// The keys of `take` that the failed transaction found existing;
+    /// `reads` are its `or_else` answers for them, in order.
+    fn taken(&self, reads: &[TxnOpResponse]) -> Vec<String> {
+        self.take
+            .iter()
+            .zip(reads)
+            .filter(|(_, read)| matches!(read, TxnOpResponse::Get(get) if !get.kvs().is_empty()))
+            .map(|(take, _)| take.key.clone())
+            .collect()
+    }
+}
+
+/// What a write with reservations does to its object.
+#[derive(Clone, Copy)]
+enum Write<'a> {
+    /// Create it (the key must not exist), under `parent` if given.
+    Create {
+        obj: &'a Value,
+        parent: Option<&'a str>,
+    },
+    /// Replace it if still at `revision`.
+    Update { obj: &'a Value, revision: i64 },
+    /// Delete it if still at `revision`.
+    Delete { revision: i64 },
+}
+
+impl Store {
+    // ANCHOR: reserving
+    /// Writes the object at `key` and takes and releases `reservations`,
+    /// all in one etcd transaction: either everything happens or nothing.
+    /// Answers the revision of the write.
+    async fn write_reserving(
+        &self,
+        key: &str,
+        write: Write<'_>,
+        reservations: &Reservations,
+    ) -> Result<i64, StorageError> {
+        let (mut when, mut then) = match &write {
+            Write::Create { obj, .. } => (
+                vec![Compare::create_revision(key, CompareOp::Equal, 0)],
+                vec![TxnOp::put(key, self.encode(key, obj), None)],
+            ),
+            Write::Update { obj, revision } => (
+                vec![Compare::mod_revision(key, CompareOp::Equal, *revision)],
+                vec![TxnOp::put(key, self.encode(key, obj), None)],
+            ),
+            Write::Delete { revision } => (
+                vec![Compare::mod_revision(key, CompareOp::Equal, *revision)],
+                vec![TxnOp::delete(key, None)],
+            ),
+        };
+        // On failure, read back every key a condition is about, to say which
+        // one failed: the object's, the namespace's, then the reservations'.
+        let mut or_else = vec![TxnOp::get(key, None)];
+        let parent = match write {
+            Write::Create { parent, .. } => parent,
+            _ => None,
+        };
+        if let Some(parent) = parent {
+            when.push(Compare::create_revision(parent, CompareOp::Greater, 0));
+            or_else.push(TxnOp::get(parent, None));
+        }
+        reservations.extend(&mut when, &mut then, &mut or_else);
+        let txn = Txn::new().when(when).and_then(then).or_else(or_else);
+        let response = self.kv().txn(txn).await?;
+        if response.succeeded() {
+            return Ok(response.header().map(|h| h.revision()).unwrap_or(0));
+        }
+        let reads = response.op_responses();
+        let found = |read: Option<&TxnOpResponse>| match read {
+            Some(TxnOpResponse::Get(get)) => get.kvs().first().map(|kv| kv.mod_revision()),
+            _ => None,
+        };
+        let object = found(reads.first());
+        let object_failed = match write {
+            Write::Create { .. } => object.is_some(),
+            Write::Update { revision, .. } | Write::Delete { revision } => object != Some(revision),
+        };
+        if object_failed {
+            return Err(match (write, object) {
+                (Write::Create { .. }, _) => StorageError::AlreadyExists,
+                (_, Some(_)) => StorageError::Conflict,
+                (_, None) => StorageError::NotFound,
+            });
+        }
+        let skip = 1 + usize::from(parent.is_some());
+        if parent.is_some() && found(reads.get(1)).is_none() {
+            return Err(StorageError::ParentNotFound);
+        }
+        Err(StorageError::Taken(
+            reservations.taken(reads.get(skip..).unwrap_or_default()),
+        ))
+    }
+    // ANCHOR_END: reserving
+
+    /// [`Store::create`] that also takes and releases `reservations`.
+    pub async fn create_reserving(
+        &self,
+        key: &str,
+        mut obj: Value,
+        parent: Option<&str>,
+        reservations: &Reservations,
+    ) -> Result<Value, StorageError> {
+        let write = Write::Create { obj: &obj, parent };
+        let revision = self.write_reserving(key, write, reservations).await?;
+        set_resource_version(&mut obj, revision);
+        Ok(obj)
+    }
+
+    /// [`Store::update`] that also takes and releases `reservations`.
+    pub async fn update_reserving(
+        &self,
+        key: &str,
+        obj: &Value,
+        revision: i64,
+        reservations: &Reservations,
+    ) -> Result<Value, StorageError> {
+        let write = Write::Update { obj, revision };
+        let written = self.write_reserving(key, write, reservations).await?;
+        let mut stored = obj.clone();
+        set_resource_version(&mut stored, written);
+        Ok(stored)
+    }
+
+    /// [`Store::delete`] that also releases `reservations`.
+    pub async fn delete_reserving(
+        &self,
+        key: &str,
+        revision: i64,
+        reservations: &Reservations,
+    ) -> Result<i64, StorageError> {
+        self.write_reserving(key, Write::Delete { revision }, reservations)
+            .await
+    }
+
+    /// Every key under `prefix` with its value and its last write's
+    /// revision, read at `revision` (0: the latest). These are plain
+    /// keys, not objects: the holders of reservations.
+    pub async fn raw_range_at(
+        &self,
+        prefix: &str,
+        revision: i64,
+    ) -> Result<Vec<(String, Vec<u8>, i64)>, StorageError> {
+        let options = GetOptions::new()
+            .with_range(prefix_end(prefix))
+            .with_revision(revision);
+        let response = self.kv().get(prefix, Some(options)).await?;
+        Ok(response
+            .kvs()
+            .iter()
+            .map(|kv| {
+                let key = String::from_utf8_lossy(kv.key()).into_owned();
+                (key, kv.value().to_vec(), kv.mod_revision())
+            })
+            .collect())
+    }
+
+    /// Writes a plain key if it does not exist; whether it did.
+    pub async fn put_if_absent(&self, key: &str, value: Vec<u8>) -> Result<bool, StorageError> {
+        let txn = Txn::new()
+            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, value, None)]);
+        Ok(self.kv().txn(txn).await?.succeeded())
+    }
+
+    /// Deletes a plain key if it is still at `revision`; whether it did.
+    pub async fn delete_if_unchanged(
+        &self,
+        key: &str,
+        revision: i64,
+    ) -> Result<bool, StorageError> {
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key, CompareOp::Equal, revision)])
+            .and_then([TxnOp::delete(key, None)]);
+        Ok(self.kv().txn(txn).await?.succeeded())
     }
 }
 

@@ -15,7 +15,7 @@
 //! Layout: this file holds the Table itself and the cell formats shared by
 //! every kind (ages, `<none>`, label lists); `tables/pod.rs` the pod's
 //! status logic, `tables/workloads.rs` deployments, replica sets, daemon
-//! sets and jobs, `tables/network.rs` services, endpoints and ingresses,
+//! sets and jobs, `tables/network.rs` services, endpoints, endpoint slices and ingresses,
 //! `tables/cluster.rs` the rest.
 
 mod cluster;
@@ -113,6 +113,7 @@ fn printer(kind: &str) -> Printer {
         "Job" => workloads::JOB,
         "Service" => network::SERVICE,
         "Endpoints" => network::ENDPOINTS,
+        "EndpointSlice" => network::ENDPOINT_SLICE,
         "Ingress" => network::INGRESS,
         _ => Printer {
             columns: &[NAME, AGE],

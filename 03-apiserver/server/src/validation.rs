@@ -27,7 +27,8 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
         "Pod" => validate_pod_spec(spec, "spec", &mut causes),
         "Deployment" | "ReplicaSet" | "DaemonSet" => validate_workload(spec, &mut causes),
         "Job" => validate_template(spec, "spec.template", &mut causes),
-        "Service" => validate_service(spec, &mut causes),
+        "Service" => crate::services::validation::validate(obj, &mut causes),
+        "EndpointSlice" => validate_endpoint_slice(obj, &mut causes),
         _ => {}
     }
     causes
@@ -44,6 +45,9 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
             new.pointer("/spec/selector").unwrap_or(&Value::Null),
             "field is immutable",
         ));
+    }
+    if resource.kind == "Service" {
+        crate::services::validation::validate_update(old, new, &mut causes);
     }
     if resource.kind == "Pod" {
         let old_node = old
@@ -118,7 +122,12 @@ fn validate_meta(resource: &Resource, obj: &Value, causes: &mut Vec<FieldCause>)
     }
 }
 
-fn validate_port(port: Option<&Value>, field: &str, required: bool, causes: &mut Vec<FieldCause>) {
+pub(crate) fn validate_port(
+    port: Option<&Value>,
+    field: &str,
+    required: bool,
+    causes: &mut Vec<FieldCause>,
+) {
     match port {
         None | Some(Value::Null) if required => causes.push(FieldCause::required(field)),
         None | Some(Value::Null) => {}
@@ -241,63 +250,31 @@ fn validate_workload(spec: &Value, causes: &mut Vec<FieldCause>) {
     validate_template(spec, "spec.template", causes);
 }
 
-/// Services need at least one port, each a real port number, and a known
-/// type. Two kinds of Service route no ports, so Kubernetes lets them leave
-/// `ports` out: an `ExternalName` Service (a DNS alias) and a headless one
-/// (`clusterIP: None`, which `kubectl create service clusterip x
-/// --clusterip=None` writes without ports): DNS answers with the pods'
-/// own addresses, and clients pick the port themselves.
-fn validate_service(spec: &Value, causes: &mut Vec<FieldCause>) {
-    let kind = spec
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("ClusterIP");
-    if !matches!(
-        kind,
-        "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName"
-    ) {
-        causes.push(FieldCause {
-            field: "spec.type".into(),
-            message: format!("Unsupported value: {kind:?}: supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\""),
+/// An EndpointSlice names its address type (immutable in Kubernetes; the
+/// proxy reads only IPv4 ones) and holds at most 1000 endpoints.
+fn validate_endpoint_slice(slice: &Value, causes: &mut Vec<FieldCause>) {
+    match slice.get("addressType").and_then(Value::as_str) {
+        None | Some("") => causes.push(FieldCause::required("addressType")),
+        Some("IPv4" | "IPv6" | "FQDN") => {}
+        Some(other) => causes.push(FieldCause {
+            field: "addressType".into(),
+            message: format!(
+                "Unsupported value: {other:?}: supported values: \"FQDN\", \"IPv4\", \"IPv6\""
+            ),
             reason: "FieldValueNotSupported",
+        }),
+    }
+    let count = slice
+        .get("endpoints")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if count > 1000 {
+        causes.push(FieldCause {
+            field: "endpoints".into(),
+            message: format!("Too many: {count}: must have at most 1000 items"),
+            reason: "FieldValueTooMany",
         });
     }
-    let ports = spec.get("ports").and_then(Value::as_array);
-    let portless_allowed = kind == "ExternalName" || (kind == "ClusterIP" && is_headless(spec));
-    if !portless_allowed && ports.is_none_or(|p| p.is_empty()) {
-        causes.push(FieldCause::required("spec.ports"));
-    }
-    for (i, p) in ports.into_iter().flatten().enumerate() {
-        validate_port(
-            p.get("port"),
-            &format!("spec.ports[{i}].port"),
-            true,
-            causes,
-        );
-        if let Some(t) = p.get("targetPort").filter(|t| t.is_number()) {
-            validate_port(
-                Some(t),
-                &format!("spec.ports[{i}].targetPort"),
-                false,
-                causes,
-            );
-        }
-        if let Some(n) = p.get("nodePort").filter(|n| !n.is_null()) {
-            if !n.as_i64().is_some_and(|n| (30000..=32767).contains(&n)) {
-                causes.push(FieldCause::invalid(format!("spec.ports[{i}].nodePort"), n, "provided port is not in the valid range. The range of valid ports is 30000-32767"));
-            }
-        }
-    }
-}
-
-/// A headless Service asks for no cluster IP: `clusterIP` (or the first of
-/// `clusterIPs`) is the word `None`.
-fn is_headless(spec: &Value) -> bool {
-    let first = spec
-        .get("clusterIP")
-        .or_else(|| spec.pointer("/clusterIPs/0"))
-        .and_then(Value::as_str);
-    first == Some("None")
 }
 
 #[cfg(test)]

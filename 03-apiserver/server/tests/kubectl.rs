@@ -160,7 +160,13 @@ async fn health_version_metrics_and_discovery() {
         .collect();
     assert_eq!(
         groups,
-        ["coordination.k8s.io", "apps", "batch", "networking.k8s.io"]
+        [
+            "coordination.k8s.io",
+            "apps",
+            "batch",
+            "networking.k8s.io",
+            "discovery.k8s.io"
+        ]
     );
 }
 

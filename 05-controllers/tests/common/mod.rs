@@ -47,6 +47,12 @@ impl Cluster {
         }
     }
 
+    /// Runs `component` (another controller, say) until the cluster is
+    /// dropped.
+    pub fn spawn(&mut self, component: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(component));
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

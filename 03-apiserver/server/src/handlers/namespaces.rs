@@ -49,6 +49,10 @@ pub async fn delete(
             .await
             .map_err(|e| super::read::storage_error(e, resource, ""))?;
     }
+    // The swept Services' cluster IPs and node ports are free again.
+    crate::services::repair::run(&state.store, &state.allocator)
+        .await
+        .map_err(|e| super::read::storage_error(e, namespaces, name))?;
     write::delete(state, namespaces, None, name, request).await
 }
 // ANCHOR_END: delete_namespace

@@ -91,6 +91,10 @@ fn admit(
     directive: &str,
 ) -> Result<Vec<String>, ApiError> {
     crate::defaults::apply(resource.kind, obj);
+    if resource.kind == "Service" {
+        // Kept values, values given back, IP families (`services/spec.rs`).
+        crate::services::spec::normalize(obj, old);
+    }
     let mut causes = crate::validation::validate(resource, obj);
     if let Some(old) = old {
         causes.extend(crate::validation::validate_update(resource, old, obj));
@@ -159,7 +163,7 @@ pub async fn create(
     let parent = ns
         .filter(|ns| resource.namespaced && !state.namespaces.exists(ns))
         .map(|ns| storage::key(namespaces, None, ns));
-    let stored = match state.store.create(&key, obj, parent.as_deref()).await {
+    let stored = match store_new(state, resource, &key, obj, parent.as_deref()).await? {
         Ok(stored) => stored,
         Err(StorageError::ParentNotFound) => {
             return Err(ApiError::NotFound(target(namespaces, ns.unwrap_or(""))));
@@ -173,6 +177,53 @@ pub async fn create(
     })
 }
 // ANCHOR_END: create
+
+/// Stores a new object: a Service through its allocator, which takes its
+/// cluster IP and node ports in the same transaction (`services/`). A
+/// refused allocation is the outer error; the storage outcome the inner.
+async fn store_new(
+    state: &AppState,
+    resource: &Resource,
+    key: &str,
+    obj: Value,
+    parent: Option<&str>,
+) -> Result<Result<Value, StorageError>, ApiError> {
+    if resource.kind == "Service" {
+        return crate::services::create(state, key, obj, parent).await;
+    }
+    Ok(state.store.create(key, obj, parent).await)
+}
+
+/// Replaces `current`, read at `revision`, with `next`: a Service through
+/// its allocator, which takes the values `next` adds and gives back those
+/// it drops in the same transaction.
+async fn store_update(
+    state: &AppState,
+    resource: &Resource,
+    key: &str,
+    (current, revision): (&Value, i64),
+    next: &Value,
+) -> Result<Result<Value, StorageError>, ApiError> {
+    if resource.kind == "Service" {
+        return crate::services::update(state, key, current, next, revision).await;
+    }
+    Ok(state.store.update(key, next, revision).await)
+}
+
+/// Deletes `current`, read at `revision`: a Service gives back its
+/// cluster IP and node ports in the same transaction.
+async fn store_delete(
+    state: &AppState,
+    resource: &Resource,
+    key: &str,
+    current: &Value,
+    revision: i64,
+) -> Result<i64, StorageError> {
+    if resource.kind == "Service" {
+        return crate::services::delete(state, key, current, revision).await;
+    }
+    state.store.delete(key, revision).await
+}
 
 /// The stored object at `key` and its revision, or 409 when the client's
 /// `precondition` (a resourceVersion; 0: none) no longer holds: the first
@@ -299,7 +350,7 @@ pub async fn guaranteed_update(
         let mut next = prepare_update(resource, &current, proposed, part)?;
         let warnings = admit(resource, &mut next, Some(&current), directive)?;
         let meta = ObjectMeta::of(&next)?;
-        match store_or_delete(state, &key, &next, &meta, revision).await {
+        match store_or_delete(state, resource, &key, (&current, revision), &next, &meta).await? {
             Ok(stored) => {
                 return Ok(Reply {
                     code: StatusCode::OK,
@@ -322,22 +373,21 @@ pub async fn guaranteed_update(
 /// node deletes it.)
 async fn store_or_delete(
     state: &AppState,
+    resource: &Resource,
     key: &str,
+    (current, revision): (&Value, i64),
     next: &Value,
     meta: &ObjectMeta,
-    revision: i64,
-) -> Result<Value, StorageError> {
+) -> Result<Result<Value, StorageError>, ApiError> {
     if meta.deletion_timestamp.is_some()
         && meta.finalizers.is_empty()
         && meta.deletion_grace_period_seconds.unwrap_or(0) == 0
     {
-        state
-            .store
-            .delete(key, revision)
+        Ok(store_delete(state, resource, key, current, revision)
             .await
-            .map(|_| next.clone())
+            .map(|_| next.clone()))
     } else {
-        state.store.update(key, next, revision).await
+        store_update(state, resource, key, (current, revision), next).await
     }
 }
 
@@ -502,7 +552,7 @@ pub async fn delete(
                     Err(e) => return Err(storage_error(e, resource, name)),
                 }
             }
-            Deletion::Now => match state.store.delete(&key, revision).await {
+            Deletion::Now => match store_delete(state, resource, &key, &current, revision).await {
                 Ok(_) => return Ok(Reply::ok(current)),
                 Err(StorageError::Conflict) => continue,
                 Err(e) => return Err(storage_error(e, resource, name)),

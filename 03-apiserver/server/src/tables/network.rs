@@ -1,4 +1,5 @@
-//! Rows of the networking kinds: services, endpoints and ingresses.
+//! Rows of the networking kinds: services, endpoints, endpoint slices
+//! and ingresses.
 
 use serde_json::{Value, json};
 
@@ -128,6 +129,58 @@ pub(super) const ENDPOINTS: Printer = Printer {
     cells: |ep| vec![name(ep), json!(endpoints(ep)), age(ep)],
 };
 
+/// At most three items, then `+ N more...`; `<unset>` for none (the
+/// form of kubectl's endpoint-slice columns, `listWithMoreString`).
+fn three_then_count(all: Vec<String>) -> String {
+    const SHOWN: usize = 3;
+    match all.len() {
+        0 => "<unset>".into(),
+        n if n <= SHOWN => all.join(","),
+        n => format!("{} + {} more...", all[..SHOWN].join(","), n - SHOWN),
+    }
+}
+
+/// PORTS: each port's number (`*` when it has none, or its name).
+fn slice_ports(slice: &Value) -> String {
+    let ports = items(slice, "/ports")
+        .map(|p| match (p["port"].as_i64(), p["name"].as_str()) {
+            (Some(port), _) => port.to_string(),
+            (None, Some(name)) => name.to_string(),
+            (None, None) => "*".into(),
+        })
+        .collect();
+    three_then_count(ports)
+}
+
+/// ENDPOINTS: every endpoint's addresses, in order.
+fn slice_endpoints(slice: &Value) -> String {
+    let addresses = items(slice, "/endpoints")
+        .flat_map(|e| items(e, "/addresses"))
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect();
+    three_then_count(addresses)
+}
+
+pub(super) const ENDPOINT_SLICE: Printer = Printer {
+    columns: &[
+        NAME,
+        col("AddressType", "string"),
+        col("Ports", "string"),
+        col("Endpoints", "string"),
+        AGE,
+    ],
+    cells: |slice| {
+        vec![
+            name(slice),
+            json!(text(slice, "/addressType", "")),
+            json!(slice_ports(slice)),
+            json!(slice_endpoints(slice)),
+            age(slice),
+        ]
+    },
+};
+
 /// HOSTS: the hosts of the first rules (at most three, then `+ N more...`
 /// counting the other rules), or `*` when no rule names a host.
 fn hosts(ing: &Value) -> String {
@@ -211,6 +264,27 @@ mod tests {
         assert_eq!(
             cells("Endpoints", json!({"metadata": {"name": "e"}}))[1],
             "<none>"
+        );
+    }
+
+    #[test]
+    fn endpoint_slices_show_type_ports_and_addresses() {
+        let slice = json!({"metadata": {"name": "web-abcde"}, "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080}, {"name": "named"}],
+            "endpoints": [{"addresses": ["10.244.1.2"]}, {"addresses": ["10.244.1.3"]},
+                {"addresses": ["10.244.2.2"]}, {"addresses": ["10.244.2.3"]}]});
+        assert_eq!(
+            cells("EndpointSlice", slice)[1..4],
+            [
+                json!("IPv4"),
+                json!("8080,named"),
+                json!("10.244.1.2,10.244.1.3,10.244.2.2 + 1 more...")
+            ]
+        );
+        let empty = json!({"metadata": {"name": "e"}, "addressType": "IPv4"});
+        assert_eq!(
+            cells("EndpointSlice", empty)[2..4],
+            [json!("<unset>"), json!("<unset>")]
         );
     }
 

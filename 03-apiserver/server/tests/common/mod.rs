@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 /// Snapshots an object with the server-made values (uid, times,
-/// resourceVersion) replaced. (`#[macro_use] mod common;` to use it.)
+/// resourceVersion, a Service's cluster IP) replaced. (`#[macro_use] mod common;` to use it.)
 #[allow(unused_macros)]
 macro_rules! snapshot {
     ($name:expr, $value:expr) => {
@@ -12,6 +12,8 @@ macro_rules! snapshot {
             ".metadata.creationTimestamp" => "[time]",
             ".metadata.resourceVersion" => "[rv]",
             ".metadata.deletionTimestamp" => "[time]",
+            ".spec.clusterIP" => "[cluster-ip]",
+            ".spec.clusterIPs[]" => "[cluster-ip]",
         })
     };
 }

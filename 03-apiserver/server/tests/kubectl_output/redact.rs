@@ -72,7 +72,9 @@ fn redact_cell(header: &str, cell: &str) -> String {
     if AGE_COLUMNS.contains(&header) && !cell.is_empty() && cell != "<unknown>" {
         return "<age>".into();
     }
-    cell.to_string()
+    // The API server's own address (the `kubernetes` endpoints) has a
+    // port picked at random.
+    redact_text(cell)
 }
 
 fn layout(rows: &[Vec<String>]) -> Vec<String> {

@@ -1,0 +1,213 @@
+//! The pieces of a cluster the `orc` end-to-end tests share: an API server
+//! on its own etcd, `orc agent` processes for chapter 02's test nodes, and
+//! the installed kubectl against them.
+
+#![allow(dead_code)] // Each test file uses a different part.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use orc_apiserver::{Config, Server};
+use orc_client::{Client, Method};
+use orc_testkit::{Etcd, require_command};
+use serde_json::{Value, json};
+
+use crate::agent_node::Node;
+
+/// An API server on its own etcd.
+pub struct ApiServer {
+    pub url: String,
+    pub client: Client,
+    task: tokio::task::JoinHandle<()>,
+    _etcd: Etcd,
+}
+
+impl ApiServer {
+    pub async fn start() -> ApiServer {
+        require_command("etcd");
+        let etcd = Etcd::start();
+        let config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
+        let server = Server::bind(config).await.expect("server binds");
+        let url = format!("http://{}", server.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = server.serve().await;
+        });
+        ApiServer {
+            client: Client::new(&url),
+            url,
+            task,
+            _etcd: etcd,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Option<Value> {
+        self.client
+            .send_path(Method::GET, path, None, None)
+            .await
+            .ok()
+    }
+
+    /// Polls `path` until `done` holds for the object; panics after `limit`
+    /// with the last answer.
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let got = self.get(path).await;
+            if let Some(obj) = got.as_ref().filter(|o| done(o)) {
+                return obj.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path}: condition not met in {limit:?}; last: {}",
+                serde_json::to_string_pretty(&got).unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The `orc agent` process; stopped with SIGTERM (by pid) when dropped,
+/// and its log printed when the test failed.
+pub struct AgentProcess {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl AgentProcess {
+    /// Starts `orc agent` for `node`, its HTTP port on `port` (a free one:
+    /// tests run in parallel, so not the kubelet's 10250).
+    pub fn start(
+        node: &Node,
+        name: &str,
+        api: &ApiServer,
+        port: u16,
+        log_name: &str,
+    ) -> AgentProcess {
+        let log = node.dir.path().join(log_name);
+        let out = std::fs::File::create(&log).unwrap();
+        let c = &node.config;
+        let child = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .arg("agent")
+            .args([
+                "--server",
+                &api.url,
+                "--node-name",
+                name,
+                "--node-ip",
+                "127.0.0.1",
+            ])
+            .args(["--pod-cidr", &c.pod_cidr.to_string()])
+            .args(["--cluster-cidr", &c.cluster_cidr.to_string()])
+            .arg("--state-dir")
+            .arg(&c.state_dir)
+            .arg("--images")
+            .arg(node.dir.path().join("images"))
+            .arg("--node-netns")
+            .arg(&c.node_netns)
+            .args(["--cgroup-root", &c.cgroup_root, "--bridge", &c.bridge])
+            .args(["--port", &port.to_string()])
+            .args(["--sync-period", "200ms", "--lease-period", "1s"])
+            .args(["--iptables-min-sync-period", "200ms"])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("orc agent starts");
+        AgentProcess { child, log }
+    }
+
+    /// SIGTERM, then waits for the process to exit.
+    pub fn stop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("---- orc agent log ({}) ----\n{log}", self.log.display());
+        }
+    }
+}
+
+/// Whether the pod runs (its first container too).
+pub fn running(pod: &Value) -> bool {
+    pod.pointer("/status/phase") == Some(&json!("Running"))
+        && pod
+            .pointer("/status/containerStatuses/0/state/running")
+            .is_some()
+}
+
+/// A kubeconfig for `api` in `dir`.
+pub fn kubeconfig(dir: &Path, api: &ApiServer) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: orc\n  cluster:\n    server: {}\n\
+             users:\n- name: orc\n  user: {{}}\ncontexts:\n- name: orc\n  context: {{cluster: orc, user: orc}}\n\
+             current-context: orc\n",
+            api.url
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Runs the installed kubectl off the async runtime; insists it succeeds
+/// and answers what it printed.
+pub async fn kubectl(config: &Path, args: &[&str]) -> String {
+    let mut command = Command::new(require_command("kubectl"));
+    command
+        .arg(format!("--kubeconfig={}", config.display()))
+        .arg(format!(
+            "--cache-dir={}",
+            config.with_file_name("kube-cache").display()
+        ))
+        .args(args);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kubectl {args:?}: {text}");
+    text
+}
+
+/// Whether a Node object says its agent is ready.
+pub fn agent_node_ready(node: &Value) -> bool {
+    node.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c["type"] == "Ready" && c["status"] == "True" && c["reason"] == "KubeletReady"
+            })
+        })
+}
