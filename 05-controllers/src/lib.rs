@@ -34,9 +34,11 @@
 //! - [`object`]: the metadata fields every controller reads.
 //! - [`owners`]: owner references, the controller reference, and where an
 //!   owner lives.
-//! - [`events`]: Events that `kubectl describe` shows.
-//! - [`informers`]: informers that feed a controller's handler and say
-//!   when their first list is in (no judging before that).
+//! - Events that `kubectl describe` shows are written through chapter
+//!   03's `orc_client::events` (the scheduler writes them too).
+//! - informers that feed a controller's handler and say when their first
+//!   list is in (no judging before that) are chapter 03's
+//!   (`orc_client::informer::follow`): the scheduler needs them too.
 //! - [`worker`]: the loop that takes keys off a work queue and
 //!   reconciles them, retrying with back-off.
 //! - [`run`]: the controller manager: every controller against one API
@@ -56,9 +58,7 @@
 
 pub mod claims;
 pub mod deployment;
-pub mod events;
 pub mod garbage_collector;
-pub mod informers;
 pub mod object;
 pub mod owners;
 pub mod replicaset;

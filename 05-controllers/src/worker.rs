@@ -11,7 +11,7 @@ use orc_client::workqueue::WorkQueue;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-use crate::informers;
+use orc_client::informer as informers;
 
 /// What a reconcile may ask for besides success: look again after a while
 /// (a pod becomes *available* `minReadySeconds` after it became ready, and
