@@ -3,3 +3,4 @@ pub mod cache;
 pub mod framework;
 pub mod objects;
 pub mod plugins;
+pub mod queue;
