@@ -135,10 +135,29 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     /// The last decision about each pod.
     pub decisions: Arc<Decisions>,
+    cache: Arc<Mutex<Cache>>,
     tasks: JoinSet<()>,
 }
 
 impl Running {
+    /// Whether the scheduler has seen the node `name` (tests wait for
+    /// this before creating pods that must see it: watches of nodes and
+    /// pods are separate, and either may arrive first).
+    pub fn has_node(&self, name: &str) -> bool {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .has_node(name)
+    }
+
+    /// Whether the scheduler counts the pod `uid` on a node.
+    pub fn counts_pod(&self, uid: &str) -> bool {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_placed(uid)
+    }
+
     /// Runs until every task ends (they do not, short of a panic).
     pub async fn wait(mut self) {
         while self.tasks.join_next().await.is_some() {}
@@ -170,11 +189,12 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
     };
     let following = feed.follow(&client, &mut tasks);
     let decisions = Arc::new(Decisions::default());
+    let cache = feed.cache.clone();
     let scheduler = scheduler::Scheduler {
         recorder: Arc::new(Recorder::new(client.clone(), report::COMPONENT)),
         client,
         profile,
-        cache: feed.cache.clone(),
+        cache,
         queue,
         pods: following.pods,
         metrics,
@@ -191,6 +211,7 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
     Ok(Running {
         metrics_addr,
         decisions,
+        cache: feed.cache,
         tasks,
     })
 }

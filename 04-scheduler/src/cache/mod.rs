@@ -85,6 +85,11 @@ impl Cache {
         }
     }
 
+    /// Whether the node `name` is known.
+    pub fn has_node(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
     /// How many nodes there are.
     pub fn node_count(&self) -> usize {
         self.nodes.len()

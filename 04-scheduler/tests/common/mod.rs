@@ -48,7 +48,9 @@ impl Cluster {
         let mut config = orc_scheduler::Config::new(format!("http://{addr}"));
         config.listen = Some("127.0.0.1:0".parse().unwrap());
         adjust(&mut config);
-        let scheduler = orc_scheduler::start(config).await.expect("the scheduler starts");
+        let scheduler = orc_scheduler::start(config)
+            .await
+            .expect("the scheduler starts");
         Cluster {
             _etcd: etcd,
             addr,
@@ -58,7 +60,12 @@ impl Cluster {
         }
     }
 
-    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, orc_client::ClientError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, orc_client::ClientError> {
         let body = body.map(|b| ("application/json", b.to_string()));
         self.client.send_path(method, path, None, body).await
     }
@@ -70,14 +77,38 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
-    /// Creates a Node.
+    /// Creates a Node, and waits until the scheduler has seen it.
     pub async fn node(&self, node: Value) -> Value {
-        self.create("/api/v1/nodes", &node).await
+        let created = self.create("/api/v1/nodes", &node).await;
+        let name = created["metadata"]["name"].as_str().unwrap().to_string();
+        self.until_scheduler(&format!("knows node {name}"), || {
+            self.scheduler.has_node(&name)
+        })
+        .await;
+        created
     }
 
-    /// Creates a pod in `default`.
+    /// Creates a pod in `default`; one that names its node is waited for
+    /// until the scheduler counts it there.
     pub async fn pod(&self, pod: Value) -> Value {
-        self.create("/api/v1/namespaces/default/pods", &pod).await
+        let created = self.create("/api/v1/namespaces/default/pods", &pod).await;
+        if node_of(Some(&created)).is_some() {
+            let uid = created["metadata"]["uid"].as_str().unwrap().to_string();
+            self.until_scheduler(&format!("counts pod {uid}"), || {
+                self.scheduler.counts_pod(&uid)
+            })
+            .await;
+        }
+        created
+    }
+
+    /// Waits until `check` holds of the scheduler.
+    pub async fn until_scheduler(&self, what: &str, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + LIMIT;
+        while !check() {
+            assert!(Instant::now() < deadline, "the scheduler never {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// The object at `path`, or None.
@@ -90,14 +121,22 @@ impl Cluster {
     }
 
     /// Waits until `check` holds for what `path` answers; answers that.
-    pub async fn until(&self, path: &str, what: &str, check: impl Fn(Option<&Value>) -> bool) -> Option<Value> {
+    pub async fn until(
+        &self,
+        path: &str,
+        what: &str,
+        check: impl Fn(Option<&Value>) -> bool,
+    ) -> Option<Value> {
         let deadline = Instant::now() + LIMIT;
         loop {
             let now = self.get(path).await;
             if check(now.as_ref()) {
                 return now;
             }
-            assert!(Instant::now() < deadline, "{path}: still not {what} after {LIMIT:?}: {now:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{path}: still not {what} after {LIMIT:?}: {now:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -141,7 +180,10 @@ impl Cluster {
             if value >= at_least {
                 return;
             }
-            assert!(Instant::now() < deadline, "{name} = {value}, not {at_least}:\n{text}");
+            assert!(
+                Instant::now() < deadline,
+                "{name} = {value}, not {at_least}:\n{text}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -167,7 +209,8 @@ pub fn unscheduled(pod: Option<&Value>) -> Option<String> {
 pub fn node(name: &str, cpu: &str, memory: &str, labels: Value) -> Value {
     let mut labels = labels;
     labels["kubernetes.io/hostname"] = json!(name);
-    let resources = json!({"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "100Gi"});
+    let resources =
+        json!({"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "100Gi"});
     json!({
         "apiVersion": "v1",
         "kind": "Node",
