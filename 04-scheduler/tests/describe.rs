@@ -14,6 +14,7 @@ use serde_json::json;
 fn sections(described: &str) -> String {
     let mut out = Vec::new();
     let mut keep = false;
+    let gap = regex::Regex::new(r"\s{2,}").unwrap();
     for line in described.lines() {
         if !line.starts_with(' ') {
             keep = line.starts_with("Conditions:") || line.starts_with("Events:");
@@ -21,10 +22,7 @@ fn sections(described: &str) -> String {
         if !keep {
             continue;
         }
-        let columns: Vec<&str> = regex::Regex::new(r"\s{2,}")
-            .unwrap()
-            .split(line.trim())
-            .collect();
+        let columns: Vec<&str> = gap.split(line.trim()).collect();
         let mut columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
         // Events: Type, Reason, Age, From, Message.
         if columns.len() == 5 && !columns[2].starts_with('-') && columns[2] != "Age" {

@@ -133,13 +133,23 @@ async fn create(client: &Client, event: &Value) -> Option<String> {
 /// afresh (client-go's correlator keeps an LRU of 4096).
 const REMEMBERED: usize = 4096;
 
+/// An event already written: its namespace, its name, its count.
+#[derive(Debug, Clone)]
+struct Written {
+    namespace: String,
+    name: String,
+    count: u64,
+}
+
+/// (object uid, note) → the event written for it.
+type Seen = HashMap<(String, Note), Written>;
+
 /// Writes events for one component, folding repeats into one event.
 pub struct Recorder {
     client: Client,
     component: String,
-    /// (object uid, note) → (event namespace, event name, count). A std
-    /// Mutex: held for a map lookup, never across an `.await`.
-    seen: Mutex<HashMap<(String, Note), (String, String, u64)>>,
+    /// A std Mutex: held for a map lookup, never across an `.await`.
+    seen: Mutex<Seen>,
 }
 
 impl Recorder {
@@ -152,7 +162,7 @@ impl Recorder {
         }
     }
 
-    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Note), (String, String, u64)>> {
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -162,20 +172,18 @@ impl Recorder {
         let uid = object["metadata"]["uid"].as_str().unwrap_or("").to_string();
         let key = (uid, note);
         let earlier = self.seen().get(&key).cloned();
-        if let Some((ns, name, count)) = earlier {
-            let patch =
-                json!({"count": count + 1, "lastTimestamp": time::format(Timestamp::now())});
-            let events = by_kind("v1", "Event");
-            if let Some(events) = events {
-                if self
-                    .client
-                    .merge_patch(events, Some(&ns), &name, None, &patch)
-                    .await
-                    .is_ok()
-                {
-                    self.seen().insert(key, (ns, name, count + 1));
-                    return;
-                }
+        if let (Some(mut written), Some(events)) = (earlier, by_kind("v1", "Event")) {
+            written.count += 1;
+            let now = time::format(Timestamp::now());
+            let patch = json!({"count": written.count, "lastTimestamp": now});
+            let (ns, name) = (Some(written.namespace.as_str()), written.name.as_str());
+            let patched = self
+                .client
+                .merge_patch(events, ns, name, None, &patch)
+                .await;
+            if patched.is_ok() {
+                self.seen().insert(key, written);
+                return;
             }
         }
         // First time (or the earlier event is gone): a new event.
@@ -189,7 +197,12 @@ impl Recorder {
             if seen.len() >= REMEMBERED {
                 seen.clear();
             }
-            seen.insert(key, (ns, name, 1));
+            let written = Written {
+                namespace: ns,
+                name,
+                count: 1,
+            };
+            seen.insert(key, written);
         }
     }
 }

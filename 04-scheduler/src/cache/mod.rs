@@ -161,8 +161,7 @@ impl Cache {
         }
         self.count_images(&removed.node.clone(), -1);
         if !removed.pods.is_empty() {
-            self.orphans
-                .insert(name.to_string(), removed.pods.iter().cloned().collect());
+            self.orphans.insert(name.to_string(), removed.pods.to_vec());
         }
     }
 

@@ -102,7 +102,7 @@ mod tests {
             effect: Some(Effect::NoSchedule),
         };
         assert_eq!(
-            intolerable_prefer_no_schedule(&taints, &[a_for_no_schedule.clone()]),
+            intolerable_prefer_no_schedule(&taints, std::slice::from_ref(&a_for_no_schedule)),
             2,
             "a toleration for another effect does not count"
         );

@@ -113,7 +113,7 @@ impl QueueState {
         }
     }
 
-    fn to_active(&mut self, uid: &str) {
+    fn move_to_active(&mut self, uid: &str) {
         self.unlink(uid);
         let sequence = self.next_sequence();
         if let Some(entry) = self.entries.get_mut(uid) {
@@ -127,7 +127,7 @@ impl QueueState {
         }
     }
 
-    fn to_backoff(&mut self, uid: &str) {
+    fn move_to_backoff(&mut self, uid: &str) {
         self.unlink(uid);
         let sequence = self.next_sequence();
         if let Some(entry) = self.entries.get_mut(uid) {
@@ -167,14 +167,14 @@ impl QueueState {
                         events_in_flight: Events::NONE,
                     },
                 );
-                self.to_active(&uid);
+                self.move_to_active(&uid);
             }
             Some(entry) => {
                 entry.queued.pod = pod;
                 match entry.place {
                     Place::Unschedulable if spec_changed => self.requeue_parked(&uid, now),
                     // Its place in the activeQ depends on its priority.
-                    Place::Active(_) => self.to_active(&uid),
+                    Place::Active(_) => self.move_to_active(&uid),
                     Place::InFlight if spec_changed => entry.events_in_flight = Events::ALL,
                     _ => {}
                 }
@@ -197,9 +197,9 @@ impl QueueState {
         };
         let q = &entry.queued;
         if self.backoff.expiry(q.timestamp, q.attempts) > now {
-            self.to_backoff(uid);
+            self.move_to_backoff(uid);
         } else {
-            self.to_active(uid);
+            self.move_to_active(uid);
         }
     }
 
@@ -210,7 +210,7 @@ impl QueueState {
                 break;
             }
             if let Some(uid) = self.backoff_q.remove(&(expiry, seq)) {
-                self.to_active(&uid);
+                self.move_to_active(&uid);
             }
         }
         let stale: Vec<String> = self
@@ -265,7 +265,7 @@ impl QueueState {
         entry.queued.timestamp = now;
         entry.queued.waiting_for = waiting_for;
         if entry.events_in_flight.intersects(waiting_for) {
-            self.to_backoff(uid);
+            self.move_to_backoff(uid);
         } else {
             self.unlink(uid);
             if let Some(entry) = self.entries.get_mut(uid) {
@@ -291,7 +291,7 @@ impl QueueState {
         });
         entry.queued.timestamp = now;
         entry.queued.waiting_for = Events::ALL;
-        self.to_backoff(&uid);
+        self.move_to_backoff(&uid);
     }
     // ANCHOR_END: requeue
 

@@ -94,10 +94,9 @@ pub fn filter(cycle: Cycle, counts: &Counts, node: &NodeInfo) -> Status {
     // The first of a group of pods with affinity for each other has no one
     // to be near: if no pod anywhere matches, and the pod matches its own
     // terms, it may go anywhere that has the labels.
-    if !satisfied
-        && !(counts.affinity.is_empty()
-            && affinity.iter().all(|t| term_matches(cycle, t, cycle.pod)))
-    {
+    let first_of_its_group =
+        counts.affinity.is_empty() && affinity.iter().all(|t| term_matches(cycle, t, cycle.pod));
+    if !satisfied && !first_of_its_group {
         return Status::unresolvable(AFFINITY);
     }
     for term in &cycle.pod.affinity.required_anti_affinity {
