@@ -17,3 +17,12 @@ pub mod taints;
 pub use node::Node;
 pub use pod::PodInfo;
 pub use resources::{ResourceName, Resources};
+
+/// A label map from pairs, for tests.
+#[cfg(test)]
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

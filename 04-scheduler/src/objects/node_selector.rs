@@ -266,14 +266,8 @@ fn requirement(value: &Value, path: &str, field: bool) -> Result<NodeRequirement
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objects::labels;
     use serde_json::json;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn required(expressions: Value) -> NodePreferences {
         parse(

@@ -163,14 +163,8 @@ fn term(value: &Value, ns: &str, path: &str) -> Result<AffinityTerm, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objects::labels;
     use serde_json::json;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn one_term(t: Value) -> AffinityTerm {
         let spec = json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [t]}}});

@@ -179,14 +179,8 @@ fn constraint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objects::labels;
     use serde_json::json;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn constraints_parse_with_their_defaults() {
