@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use common::*;
 use futures::StreamExt;
-use orc_client::Method;
 use serde_json::{Value, json};
 
 const NODES: usize = 10;
@@ -53,8 +52,16 @@ async fn a_burst_of_500_pods_over_commits_no_node() {
     assert_eq!(done(&text, "scheduled"), fit, "{text}");
     assert_eq!(done(&text, "error"), 0, "{text}");
 
+    // The conditions are written in the background: wait for them all.
     let list = c
-        .send(Method::GET, "/api/v1/namespaces/default/pods", None)
+        .until("/api/v1/namespaces/default/pods", "all decided", |list| {
+            let items = list.and_then(|l| l["items"].as_array());
+            let decided = items
+                .into_iter()
+                .flatten()
+                .filter(|p| node_of(Some(p)).is_some() || unscheduled(Some(p)).is_some());
+            decided.count() == PODS
+        })
         .await
         .unwrap();
     let mut cpu: BTreeMap<String, i64> = BTreeMap::new();
