@@ -1,7 +1,224 @@
-//! # orc-scheduler: chapter 04, the scheduler (not built yet)
+//! # orc-scheduler: chapter 04, the scheduler
 //!
-//! This crate will watch for pods without a node and bind each to one, through
-//! filter plugins (does the pod fit?) and score plugins (where does it fit
-//! best?), explaining every decision.
+//! A pod created without a node waits until a scheduler chooses one. This
+//! crate is orc's `kube-scheduler`: it watches for pods whose
+//! `spec.nodeName` is empty and whose `spec.schedulerName` is
+//! `default-scheduler`, finds the best node for each through Kubernetes'
+//! default plugins (filters say which nodes *can* take the pod, scores
+//! which one *should*), and binds the pod there with
+//! `POST .../pods/{name}/binding`. Like every component, it meets the
+//! rest of the cluster only through the API server (`orc-client`).
 //!
-//! Nothing is built here yet; see the README's status table.
+//! Every decision is a pure function of a pod and a frozen snapshot of
+//! the cluster; the effects (binding, conditions, events) live in a thin
+//! shell around it, so the plugins are unit-tested without a cluster and
+//! each decision can be kept whole and explained.
+//!
+//! ## Layout
+//!
+//! - [`objects`]: pods and nodes as the scheduler reads them, parsed once
+//!   per watch event (`pod.rs`, `node.rs`, `resources.rs`, `taints.rs`,
+//!   `node_selector.rs`, `pod_affinity.rs`, `spread.rs`).
+//! - [`cache`]: every node and the pods on it, with their sums kept up to
+//!   date; pods *assumed* on a node as soon as they are chosen; snapshots
+//!   for decisions (`node_info.rs`, `snapshot.rs`).
+//! - [`framework`]: the extension points (PreFilter, Filter, PostFilter,
+//!   PreScore, Score, NormalizeScore, Reserve) behind one [`Plugin`] trait,
+//!   the profile, and [`framework::schedule`], one cycle, pure, returning
+//!   a [`framework::Decision`] with every node's verdict and every score.
+//! - [`plugins`]: kube-scheduler's default plugins, one per file, and
+//!   [`plugins::default_profile`] with Kubernetes' order and weights.
+//! - [`queue`]: the activeQ, per-pod back-off, and parked pods moved back
+//!   by the events that may let them fit.
+//! - [`feed`]: informers → cache and queue.
+//! - [`scheduler`]: the loop: pop, decide, assume, bind in the background.
+//! - [`binding`], [`report`]: the writes: the binding, `PodScheduled`
+//!   conditions and `Scheduled`/`FailedScheduling` events.
+//! - [`metrics`], [`http`]: kube-scheduler's metrics on `/metrics`, and
+//!   `/healthz`.
+//! - [`run`] and [`Config`]: the whole scheduler against one API server.
+//!   `orc server` runs it beside the controllers; the `orc-scheduler`
+//!   binary runs it alone.
+//!
+//! ## What it leaves out (for now)
+//!
+//! - Preemption: `plugins/default_preemption.rs` is the PostFilter's
+//!   place, and answers what Kubernetes answers when no pod can be
+//!   evicted (orc has no PriorityClass yet, so every pod has priority 0).
+//! - Explanations: [`scheduler::Decisions`] keeps the last decision per
+//!   pod for `orc explain`, which does not exist yet.
+//! - Leader election: run one scheduler per cluster (two would race; the
+//!   binding's 409 keeps them from both placing a pod, not from wasted
+//!   work).
+//! - Volumes, extended resources, DRA, scheduling gates, extenders, more
+//!   than one profile.
+//!
+//! The book's chapter is `chapters/src/04-scheduler.md` (to be written).
+
+pub mod binding;
+pub mod cache;
+pub mod feed;
+pub mod framework;
+pub mod http;
+pub mod metrics;
+pub mod objects;
+pub mod plugins;
+pub mod queue;
+pub mod report;
+pub mod scheduler;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use orc_client::Client;
+use orc_client::events::Recorder;
+use orc_client::informer::wait_for_sync;
+use tokio::task::JoinSet;
+
+pub use framework::Plugin;
+pub use plugins::ScoringStrategy;
+pub use scheduler::Decisions;
+
+use cache::Cache;
+use feed::Feed;
+use metrics::Metrics;
+use queue::{Backoff, SchedulingQueue};
+
+/// How to run the scheduler.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The API server's URL (`http://127.0.0.1:6443`).
+    pub server: String,
+    /// A bearer token, when the API server asks for one.
+    pub token: Option<String>,
+    /// How the fit score ranks nodes: spread (`LeastAllocated`, the
+    /// default) or pack (`MostAllocated`).
+    pub scoring_strategy: ScoringStrategy,
+    /// Kubernetes' `percentageOfNodesToScore`; 0 for its adaptive default.
+    pub percentage_of_nodes_to_score: usize,
+    /// Per-pod back-off after a failed attempt.
+    pub backoff: Backoff,
+    /// How long a pod that fits nowhere waits for an event before it is
+    /// tried anyway.
+    pub max_parked: Duration,
+    /// Where to serve `/healthz` and `/metrics`; `None`: not served.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Kubernetes' defaults, for the API server at `server`.
+    pub fn new(server: impl Into<String>) -> Config {
+        Config {
+            server: server.into(),
+            token: None,
+            scoring_strategy: ScoringStrategy::LeastAllocated,
+            percentage_of_nodes_to_score: 0,
+            backoff: Backoff::default(),
+            max_parked: Duration::from_secs(300),
+            listen: None,
+        }
+    }
+
+    fn client(&self) -> Client {
+        let client = Client::new(self.server.clone());
+        match &self.token {
+            Some(token) => client.with_token(token.clone()),
+            None => client,
+        }
+    }
+}
+
+/// A started scheduler; everything stops when it is dropped.
+pub struct Running {
+    /// Where `/healthz` and `/metrics` are served, if they are.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The last decision about each pod.
+    pub decisions: Arc<Decisions>,
+    cache: Arc<Mutex<Cache>>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Whether the scheduler has seen the node `name` (tests wait for
+    /// this before creating pods that must see it: watches of nodes and
+    /// pods are separate, and either may arrive first).
+    pub fn has_node(&self, name: &str) -> bool {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .has_node(name)
+    }
+
+    /// Whether the scheduler counts the pod `uid` on a node.
+    pub fn counts_pod(&self, uid: &str) -> bool {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_placed(uid)
+    }
+
+    /// Runs until every task ends (they do not, short of a panic).
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+// ANCHOR: start
+/// Starts the scheduler: its HTTP port (if any), its informers, and, once
+/// their first lists are in, the scheduling loop.
+pub async fn start(config: Config) -> std::io::Result<Running> {
+    let client = config.client();
+    let profile =
+        plugins::default_profile(config.scoring_strategy, config.percentage_of_nodes_to_score);
+    let metrics = Arc::new(Metrics::new(&profile.name));
+    let queue = Arc::new(SchedulingQueue::new(config.backoff, config.max_parked));
+    let mut tasks = JoinSet::new();
+    let metrics_addr = match config.listen {
+        Some(addr) => {
+            let listener = http::bind(addr).await?;
+            let bound = listener.local_addr()?;
+            tasks.spawn(http::serve(listener, metrics.clone(), queue.clone()));
+            Some(bound)
+        }
+        None => None,
+    };
+    let feed = Feed {
+        cache: Arc::new(Mutex::new(Cache::new())),
+        queue: queue.clone(),
+    };
+    let following = feed.follow(&client, &mut tasks);
+    let decisions = Arc::new(Decisions::default());
+    let cache = feed.cache.clone();
+    let scheduler = scheduler::Scheduler {
+        recorder: Arc::new(Recorder::new(client.clone(), report::COMPONENT)),
+        client,
+        profile,
+        cache,
+        queue,
+        pods: following.pods,
+        metrics,
+        decisions: decisions.clone(),
+        next_start: framework::NextStart::default(),
+    };
+    // No decision before the caches hold every node and every placed pod:
+    // an empty cache would see empty nodes and over-commit them.
+    tasks.spawn(async move {
+        if wait_for_sync(following.synced).await {
+            scheduler.run().await;
+        }
+    });
+    Ok(Running {
+        metrics_addr,
+        decisions,
+        cache: feed.cache,
+        tasks,
+    })
+}
+// ANCHOR_END: start
+
+/// Runs the scheduler until the returned future is dropped.
+pub async fn run(config: Config) -> std::io::Result<()> {
+    start(config).await?.wait().await;
+    Ok(())
+}

@@ -48,9 +48,11 @@
 //!   `Workload` (what Deployments and ReplicaSets share) and `ReplicaSet`.
 //! - [`owners`]: owner references, the controller reference, and where an
 //!   owner lives.
-//! - [`events`]: Events that `kubectl describe` shows.
-//! - [`informers`]: informers that feed a controller's handler and say
-//!   when their first list is in (no judging before that).
+//! - Events that `kubectl describe` shows are written through chapter
+//!   03's `orc_client::events` (the scheduler writes them too).
+//! - informers that feed a controller's handler and say when their first
+//!   list is in (no judging before that) are chapter 03's
+//!   (`orc_client::informer::follow`): the scheduler needs them too.
 //! - [`worker`]: the loop that takes keys off a work queue and
 //!   reconciles them, retrying with back-off, and the [`worker::Action`] a
 //!   reconcile answers (wait for a change, or look again after a while).
@@ -71,9 +73,7 @@
 
 pub mod claims;
 pub mod deployment;
-pub mod events;
 pub mod garbage_collector;
-pub mod informers;
 pub mod object;
 pub mod owners;
 pub mod replicaset;

@@ -11,7 +11,7 @@ use orc_client::workqueue::WorkQueue;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-use crate::informers;
+use orc_client::informer as informers;
 
 /// What a successful reconcile asks of the worker, in the manner of
 /// kube-runtime's `controller::Action`: wait for the next change, or look

@@ -1,16 +1,17 @@
-//! `orc server`: the control plane's store, API and controllers, as one
-//! long-running command.
+//! `orc server`: the control plane's store, API, scheduler and
+//! controllers, as one long-running command.
 //!
 //! A Kubernetes control plane starts etcd, then `kube-apiserver` pointed at
-//! it and `kube-controller-manager` beside it, then hands users a
+//! it and `kube-scheduler` and `kube-controller-manager` beside it, then
+//! hands users a
 //! kubeconfig. `orc server` does the same: it runs etcd as its own child process with its data in
 //! `--data-dir` (so the cluster survives a restart), serves chapter 03's API
-//! server, runs chapter 05's controllers against it (the garbage
-//! collector, ReplicaSets, Deployments) and chapter 06's endpoint
-//! controllers, and writes `<data-dir>/kubeconfig`, which the real kubectl and
+//! server, runs chapter 04's scheduler, chapter 05's controllers (the
+//! garbage collector, ReplicaSets, Deployments) and chapter 06's endpoint
+//! controllers against it, and writes `<data-dir>/kubeconfig`, which the real kubectl and
 //! `orc get|apply|...` read. With `--etcd URL` it uses an etcd that is
-//! already running instead. SIGINT or SIGTERM stops the controllers and the
-//! API server, then etcd.
+//! already running instead. SIGINT or SIGTERM stops the scheduler, the
+//! controllers and the API server, then etcd.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,11 @@ pub struct ServerArgs {
     /// Use this etcd (a client URL) instead of starting one.
     #[arg(long)]
     pub etcd: Option<String>,
+    /// Where the scheduler serves /healthz and /metrics (kube-scheduler's
+    /// port is 10259); not served unless given, so that several servers
+    /// (tests) can run side by side.
+    #[arg(long)]
+    pub scheduler_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub security: orc_apiserver::server::SecurityFlags,
     #[command(flatten)]
@@ -84,27 +90,45 @@ async fn serve(args: ServerArgs) -> Result<()> {
     println!("export KUBECONFIG={}", path.display());
 
     let serving = tokio::spawn(server.serve());
-    // The controller manager, as kube-controller-manager beside
-    // kube-apiserver: a client of the API like any other.
-    let controllers = match scheme {
+    // The scheduler and the controller manager, as kube-scheduler and
+    // kube-controller-manager beside kube-apiserver: clients of the API
+    // like any other.
+    let components = match scheme {
         "http" => {
-            let config = orc_controllers::Config {
-                token: client_token(&args)?,
+            let token = client_token(&args)?;
+            let controllers = orc_controllers::Config {
+                token: token.clone(),
                 ..orc_controllers::Config::new(url.clone())
             };
+            let mut scheduler = orc_scheduler::Config::new(url.clone());
+            scheduler.token = token;
+            scheduler.listen = args.scheduler_listen;
+            let scheduler = orc_scheduler::start(scheduler)
+                .await
+                .context("starting the scheduler (its --scheduler-listen port)")?;
+            if let Some(addr) = scheduler.metrics_addr {
+                println!("the scheduler serves /healthz and /metrics at http://{addr}");
+            }
             println!(
-                "the controllers (garbage collector, ReplicaSet, Deployment, EndpointSlice, Endpoints) are running"
+                "the scheduler and the controllers (garbage collector, ReplicaSet, Deployment, \
+                 EndpointSlice, Endpoints) are running"
             );
             // Chapter 06's endpoint controllers run beside chapter 05's, as
             // in kube-controller-manager (they live in orc-services: the
             // book teaches them with Services).
-            let endpoints = orc_services::run_controllers(config.client(), config.workers);
-            Some(tokio::spawn(async move {
-                tokio::join!(orc_controllers::run(config), endpoints);
-            }))
+            let endpoints =
+                orc_services::run_controllers(controllers.client(), controllers.workers);
+            Some((
+                tokio::spawn(scheduler.wait()),
+                tokio::spawn(async move {
+                    tokio::join!(orc_controllers::run(controllers), endpoints);
+                }),
+            ))
         }
         _ => {
-            println!("the controllers are not started: orc's client speaks plain HTTP only");
+            println!(
+                "the scheduler and the controllers are not started: orc's client speaks plain HTTP only"
+            );
             None
         }
     };
@@ -116,7 +140,8 @@ async fn serve(args: ServerArgs) -> Result<()> {
             println!("{}: stopping the API server, then etcd", signal?);
         }
     }
-    if let Some(controllers) = controllers {
+    if let Some((scheduler, controllers)) = components {
+        scheduler.abort();
         controllers.abort();
     }
     drop(etcd);

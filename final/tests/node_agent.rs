@@ -372,3 +372,77 @@ async fn a_deployment_rolls_out_on_a_real_node() {
     );
     controllers.abort();
 }
+
+/// Chapter 04 on a real node: `kubectl create deployment` names no node;
+/// the scheduler binds each pod to the one real node, whose agent runs
+/// it, and `kubectl describe pod` tells the story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_deployment_is_scheduled_onto_a_real_node() {
+    let node = Node::new();
+    let api = ApiServer::start().await;
+    let controllers = tokio::spawn(orc_controllers::run(orc_controllers::Config::new(&api.url)));
+    let scheduler = orc_scheduler::start(orc_scheduler::Config::new(&api.url))
+        .await
+        .expect("the scheduler starts");
+    let port = orc_testkit::ports::free_port();
+    let _agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
+    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
+        .await;
+    let config = kubeconfig(node.dir.path(), &api);
+    // The container ends on SIGTERM, so deleting it takes no grace period.
+    kubectl(
+        &config,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=busybox",
+            "--replicas=2",
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; sleep 3600 & wait",
+        ],
+    )
+    .await;
+    let out = kubectl(
+        &config,
+        &["rollout", "status", "deployment/web", "--timeout=120s"],
+    )
+    .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    until_pods(&node, 2).await;
+    let pods = api.get("/api/v1/namespaces/default/pods").await.unwrap();
+    let items = pods["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{pods}");
+    for pod in items {
+        assert_eq!(pod["spec"]["nodeName"], NODE, "bound by the scheduler");
+        assert!(running(pod), "{pod}");
+        let name = pod["metadata"]["name"].as_str().unwrap();
+        let described = kubectl(&config, &["describe", "pod", name]).await;
+        let assigned = format!("Successfully assigned default/{name} to {NODE}");
+        assert!(described.contains(&assigned), "{described}");
+        assert!(described.contains("default-scheduler"), "{described}");
+        let scheduled = pod["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "PodScheduled")
+            .cloned();
+        assert_eq!(scheduled.unwrap()["status"], "True");
+    }
+    kubectl(
+        &config,
+        &[
+            "delete",
+            "deployment",
+            "web",
+            "--cascade=foreground",
+            "--timeout=120s",
+        ],
+    )
+    .await;
+    until_pods(&node, 0).await;
+    drop(scheduler);
+    controllers.abort();
+}

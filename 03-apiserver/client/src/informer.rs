@@ -21,7 +21,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 
 use crate::Client;
 use crate::resources::Resource;
@@ -341,6 +342,55 @@ impl Informer {
         WatchEnd::Ended
     }
     // ANCHOR_END: watch
+}
+
+// Following informers from a component: a task per informer, a handler
+// per notification, and a signal once each has its first list. A
+// component must not judge before its caches hold the whole picture
+// (client-go calls this `WaitForCacheSync`): a ReplicaSet controller that
+// starts before its pod list arrived would count zero pods and create a
+// full set again; a scheduler would see empty nodes and over-commit them.
+
+/// Runs `informer` in `tasks`, and a task that calls `handle` for each of
+/// its notifications; answers the signal of its first list. Both tasks
+/// stop when `tasks` is dropped. Read the informer's cache (take it with
+/// `Informer::cache` first): it is updated before `handle` is called.
+pub fn follow(
+    tasks: &mut JoinSet<()>,
+    informer: Informer,
+    mut handle: impl FnMut(Notification) + Send + 'static,
+) -> oneshot::Receiver<()> {
+    let (notify, mut notifications) = mpsc::channel(256);
+    let (synced, synced_rx) = oneshot::channel();
+    tasks.spawn(informer.run(notify));
+    tasks.spawn(async move {
+        let mut synced = Some(synced);
+        while let Some(notification) = notifications.recv().await {
+            if matches!(notification, Notification::Synced) {
+                if let Some(synced) = synced.take() {
+                    let _ = synced.send(());
+                }
+                continue;
+            }
+            handle(notification);
+        }
+    });
+    synced_rx
+}
+
+/// An informer on every `resource` object, in all namespaces.
+pub fn everything(client: &Client, resource: &'static Resource) -> Informer {
+    Informer::new(client.clone(), resource, None, "")
+}
+
+/// Waits for every `synced` signal; false if an informer stopped first.
+pub async fn wait_for_sync(synced: Vec<oneshot::Receiver<()>>) -> bool {
+    for signal in synced {
+        if signal.await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -19,7 +19,10 @@
 //! - [`client`]: [`Client`], the verbs over HTTP (get, list, create,
 //!   update, patch, delete, watch) and `Status` errors as [`ClientError`].
 //! - [`informer`]: list, then watch from the list's resourceVersion; a
-//!   local cache; notifications; a fresh list when the watch answers 410.
+//!   local cache; notifications; a fresh list when the watch answers 410;
+//!   and `follow`, how a component runs informers and waits for their
+//!   first lists.
+//! - [`events`]: Events for `kubectl describe`, repeats folded into one.
 //! - [`workqueue`]: de-duplicated keys with back-off retries, how a
 //!   controller turns notifications into one reconcile per object.
 //! - [`resources`]: the table of kinds the API serves (group, version,
@@ -27,6 +30,7 @@
 //! - [`selectors`]: label and field selectors, parsed and matched (pure;
 //!   the server filters lists and watches with the same code).
 //! - [`names`]: the DNS rules for names and labels, and generated suffixes.
+//! - [`prometheus`]: the text format every `/metrics` is written in.
 //! - [`propagation`]: the finalizers a DELETE's `propagationPolicy` leaves
 //!   for the garbage collector.
 //! - [`time`]: timestamps as the API writes them, and kubectl's ages.
@@ -42,8 +46,10 @@
 //! client side" and "Informers and work queues".
 
 pub mod client;
+pub mod events;
 pub mod informer;
 pub mod names;
+pub mod prometheus;
 pub mod propagation;
 pub mod resources;
 pub mod selectors;

@@ -107,6 +107,7 @@ fn pod_spec(spec: &mut Value) {
             let policy = if latest { "Always" } else { "IfNotPresent" };
             default(c, "imagePullPolicy", json!(policy));
             default(c, "terminationMessagePath", json!("/dev/termination-log"));
+            requests_from_limits(c);
             for p in c
                 .get_mut("ports")
                 .and_then(Value::as_array_mut)
@@ -116,6 +117,23 @@ fn pod_spec(spec: &mut Value) {
                 default(p, "protocol", json!("TCP"));
             }
         }
+    }
+}
+
+/// A container that sets a limit but no request for a resource requests
+/// its limit (Kubernetes' `SetDefaults_Container`): the scheduler counts
+/// requests, and a pod limited to 1 CPU should not count as asking for none.
+fn requests_from_limits(container: &mut Value) {
+    let Some(limits) = container
+        .pointer("/resources/limits")
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return;
+    };
+    let requests = child(child(container, "resources"), "requests");
+    for (name, limit) in limits {
+        default(requests, &name, limit);
     }
 }
 
@@ -165,11 +183,26 @@ mod tests {
         let mut pod = json!({"spec": {"containers": [{"name": "a", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]}});
         apply("Pod", &mut pod);
         assert_eq!(pod["spec"]["restartPolicy"], "Always");
+        // The scheduler places only the pods that name it; unnamed is the
+        // default scheduler.
+        assert_eq!(pod["spec"]["schedulerName"], "default-scheduler");
         assert_eq!(
             pod["spec"]["containers"][0]["imagePullPolicy"],
             "IfNotPresent"
         );
         assert_eq!(pod["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn requests_default_to_limits() {
+        let mut pod = json!({"spec": {"containers": [{"name": "a", "resources": {
+            "limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "250m"}}}]}});
+        apply("Pod", &mut pod);
+        let requests = &pod["spec"]["containers"][0]["resources"]["requests"];
+        assert_eq!(requests, &json!({"cpu": "250m", "memory": "1Gi"}));
+        let mut plain = json!({"spec": {"containers": [{"name": "a"}]}});
+        apply("Pod", &mut plain);
+        assert!(plain["spec"]["containers"][0].get("resources").is_none());
     }
 
     #[test]

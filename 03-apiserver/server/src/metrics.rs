@@ -3,24 +3,17 @@
 //! Kubernetes' `apiserver_request_total{verb,resource,code}` and
 //! `apiserver_request_duration_seconds` are the first graphs anyone opens
 //! when a cluster is slow. orc keeps the same names and labels, with a
-//! small fixed set of histogram buckets, and renders the text format by
-//! hand: it is a few lines, and students see exactly what Prometheus reads.
+//! small fixed set of histogram buckets, in the text format written by
+//! `orc_client::prometheus` (shared with the scheduler).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use orc_client::prometheus::{self, Histogram};
+
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: &[f64] = &[0.005, 0.025, 0.1, 0.5, 1.0, 5.0];
-
-#[derive(Default)]
-struct Histogram {
-    /// Cumulative counts per bucket, as Prometheus expects.
-    buckets: [u64; 6],
-    sum: f64,
-    count: u64,
-}
 
 /// Counters and histograms, keyed by their labels.
 #[derive(Default)]
@@ -46,56 +39,38 @@ impl Metrics {
     ) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *inner.requests.entry((verb, resource, code)).or_default() += 1;
-        let h = inner.latency.entry((verb, resource)).or_default();
-        let secs = elapsed.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                h.buckets[i] += 1;
-            }
-        }
-        h.sum += secs;
-        h.count += 1;
+        inner
+            .latency
+            .entry((verb, resource))
+            .or_insert_with(|| Histogram::new(BUCKETS))
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The Prometheus text exposition of everything recorded.
     pub fn render(&self) -> String {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
-        out.push_str("# HELP apiserver_request_total Requests by verb, resource and HTTP code.\n");
-        out.push_str("# TYPE apiserver_request_total counter\n");
-        for ((verb, resource, code), n) in &inner.requests {
-            let _ = writeln!(
-                out,
-                "apiserver_request_total{{verb=\"{verb}\",resource=\"{resource}\",code=\"{code}\"}} {n}"
-            );
-        }
-        out.push_str(
-            "# HELP apiserver_request_duration_seconds Request latency by verb and resource.\n",
+        let name = "apiserver_request_total";
+        prometheus::header(
+            &mut out,
+            name,
+            "Requests by verb, resource and HTTP code.",
+            "counter",
         );
-        out.push_str("# TYPE apiserver_request_duration_seconds histogram\n");
+        for ((verb, resource, code), n) in &inner.requests {
+            let labels = format!("verb=\"{verb}\",resource=\"{resource}\",code=\"{code}\"");
+            prometheus::sample(&mut out, name, &labels, n);
+        }
+        let name = "apiserver_request_duration_seconds";
+        prometheus::header(
+            &mut out,
+            name,
+            "Request latency by verb and resource.",
+            "histogram",
+        );
         for ((verb, resource), h) in &inner.latency {
             let labels = format!("verb=\"{verb}\",resource=\"{resource}\"");
-            for (bound, n) in BUCKETS.iter().zip(h.buckets) {
-                let _ = writeln!(
-                    out,
-                    "apiserver_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "apiserver_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "apiserver_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "apiserver_request_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
+            prometheus::histogram(&mut out, name, &labels, h);
         }
         out
     }

@@ -236,6 +236,11 @@ async fn binding_assigns_a_node_once() {
     assert_eq!(code, 201, "{status}");
     let (_, p) = s.get(&format!("{PODS}/web")).await;
     assert_eq!(p["spec"]["nodeName"], "n1");
+    // The binding marks the pod scheduled, as Kubernetes' binding does.
+    let scheduled = &p["status"]["conditions"][0];
+    assert_eq!(scheduled["type"], "PodScheduled");
+    assert_eq!(scheduled["status"], "True");
+    assert!(scheduled["lastTransitionTime"].is_string(), "{scheduled}");
     let (code, status) = s.post(&format!("{PODS}/web/binding"), &binding).await;
     assert_eq!(code, 409);
     snapshot!("already_bound", &status);

@@ -34,8 +34,8 @@ use orc_client::{Client, ClientError};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::informers;
 use crate::worker::{self, Action};
+use orc_client::informer as informers;
 
 use crate::owners::{self, OwnerRef};
 use decide::{OwnerState, OwnerVerdict, Verdict};

@@ -39,7 +39,8 @@ pub use expectations::Expectations;
 use crate::claims::{self, is_deleting};
 use crate::object::{ReplicaSet, Workload, key_of, namespace_and_name, uid};
 use crate::worker::{self, Action};
-use crate::{events, informers};
+use orc_client::events;
+use orc_client::informer as informers;
 
 /// The most pods one reconcile creates or deletes, as Kubernetes'
 /// `BurstReplicas`: a ReplicaSet scaled to 10 000 gets there in steps.

@@ -32,11 +32,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use orc_client::informer as informers;
 use orc_client::informer::{Cache, Notification, key_of};
 use orc_client::resources::{Resource, by_kind};
 use orc_client::workqueue::WorkQueue;
 use orc_client::{Client, ClientError};
-use orc_controllers::informers;
 use orc_controllers::worker::{self, Action};
 use serde_json::Value;
 use tokio::task::JoinSet;

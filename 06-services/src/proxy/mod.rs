@@ -26,9 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orc_client::Client;
+use orc_client::informer as informers;
 use orc_client::informer::{Informer, Notification};
 use orc_client::resources::by_kind;
-use orc_controllers::informers;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;

@@ -253,6 +253,73 @@ impl Parser<'_> {
     }
 }
 
+/// The same as [`from_label_selector`], but strict, as Kubernetes'
+/// `LabelSelectorAsSelector` is: an unknown operator, `In`/`NotIn` without
+/// values, `Exists`/`DoesNotExist` with values, or a value that is not a
+/// string is an error (saying which expression), not a guess. For clients
+/// that must not act on a selector they misread (the scheduler reading a
+/// pod's affinity terms).
+pub fn try_from_label_selector(selector: &Value) -> Result<Selector, String> {
+    if !selector.is_object() {
+        return Err("must be an object with matchLabels and matchExpressions".into());
+    }
+    let mut requirements = Vec::new();
+    if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
+        for (k, v) in labels {
+            let v = v
+                .as_str()
+                .ok_or_else(|| format!("matchLabels.{k}: must be a string"))?;
+            requirements.push(Requirement::Equals(k.clone(), v.into()));
+        }
+    }
+    for (i, expr) in selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("matchExpressions[{i}]");
+        let key = expr.get("key").and_then(Value::as_str).unwrap_or("");
+        if key.is_empty() {
+            return Err(format!("{at}.key: required"));
+        }
+        let mut values = Vec::new();
+        for v in expr
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            values.push(
+                v.as_str()
+                    .ok_or_else(|| format!("{at}.values: {v} is not a string"))?
+                    .to_string(),
+            );
+        }
+        let key = key.to_string();
+        let op = expr.get("operator").and_then(Value::as_str).unwrap_or("");
+        requirements.push(match op {
+            "In" | "NotIn" if values.is_empty() => {
+                return Err(format!("{at}.values: {op} needs at least one value"));
+            }
+            "Exists" | "DoesNotExist" if !values.is_empty() => {
+                return Err(format!("{at}.values: {op} takes no values"));
+            }
+            "In" => Requirement::In(key, values),
+            "NotIn" => Requirement::NotIn(key, values),
+            "Exists" => Requirement::Exists(key),
+            "DoesNotExist" => Requirement::DoesNotExist(key),
+            other => {
+                return Err(format!(
+                    "{at}.operator: {other:?} is not In, NotIn, Exists or DoesNotExist"
+                ));
+            }
+        });
+    }
+    Ok(Selector { requirements })
+}
+
 /// The selector of a `LabelSelector` object (`matchLabels` and
 /// `matchExpressions`) as a parsed [`Selector`].
 pub fn from_label_selector(selector: &Value) -> Selector {
@@ -302,6 +369,26 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn strict_label_selectors_refuse_what_they_cannot_read() {
+        let ok = serde_json::json!({"matchLabels": {"a": "1"},
+            "matchExpressions": [{"key": "b", "operator": "In", "values": ["x"]}]});
+        assert_eq!(try_from_label_selector(&ok).unwrap().requirements.len(), 2);
+        let bad = serde_json::json!({"matchExpressions": [{"key": "b", "operator": "Near"}]});
+        assert_eq!(
+            try_from_label_selector(&bad).unwrap_err(),
+            "matchExpressions[0].operator: \"Near\" is not In, NotIn, Exists or DoesNotExist"
+        );
+        let empty_in = serde_json::json!({"matchExpressions": [{"key": "b", "operator": "In"}]});
+        assert!(try_from_label_selector(&empty_in).is_err());
+        assert!(
+            try_from_label_selector(&serde_json::json!({}))
+                .unwrap()
+                .requirements
+                .is_empty()
+        );
     }
 
     #[test]

@@ -183,7 +183,9 @@ fn wanted_replicas(scale: &Value) -> Option<i64> {
 }
 
 // ANCHOR: binding
-/// POST on `pods/<name>/binding`: set `spec.nodeName`, once.
+/// POST on `pods/<name>/binding`: set `spec.nodeName`, once, and mark the
+/// pod `PodScheduled: True`, as Kubernetes' binding storage does (the
+/// scheduler writes only the `False` side of that condition).
 async fn bind(
     state: &AppState,
     resource: &Resource,
@@ -219,7 +221,7 @@ async fn bind(
         name,
         Rules {
             precondition: 0,
-            part: Part::Main,
+            part: Part::Binding,
             directive: "Ignore",
         },
         |current| {
@@ -235,6 +237,7 @@ async fn bind(
             }
             let mut next = current.clone();
             next["spec"]["nodeName"] = json!(node);
+            set_scheduled(&mut next);
             Ok(next)
         },
     )
@@ -248,3 +251,26 @@ async fn bind(
     })
 }
 // ANCHOR_END: binding
+
+/// Sets the pod's `PodScheduled` condition to `True` (no reason, no
+/// message, as Kubernetes leaves them); its transition time moves only if
+/// the status changes.
+fn set_scheduled(pod: &mut Value) {
+    let now = orc_client::time::format(jiff::Timestamp::now());
+    if !pod.get("status").is_some_and(Value::is_object) {
+        pod["status"] = json!({});
+    }
+    if !pod["status"].get("conditions").is_some_and(Value::is_array) {
+        pod["status"]["conditions"] = json!([]);
+    }
+    let Some(conditions) = pod["status"]["conditions"].as_array_mut() else {
+        return;
+    };
+    let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+        "lastTransitionTime": now});
+    match conditions.iter_mut().find(|c| c["type"] == "PodScheduled") {
+        Some(c) if c["status"] == "True" => {}
+        Some(c) => *c = scheduled,
+        None => conditions.push(scheduled),
+    }
+}

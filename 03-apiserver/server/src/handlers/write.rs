@@ -34,6 +34,10 @@ pub enum Part {
     Main,
     /// The status subresource: only `.status`.
     Status,
+    /// The binding subresource: the whole pod, because a binding writes
+    /// `spec.nodeName` and the `PodScheduled` condition in one update, as
+    /// Kubernetes' `BindingREST` does.
+    Binding,
 }
 
 /// How many times a write without a client-given resourceVersion retries
@@ -278,7 +282,7 @@ pub fn prepare_update(
     // Once deletion has begun it cannot be undone.
     meta.deletion_timestamp = old.deletion_timestamp.or(meta.deletion_timestamp);
     meta.resource_version = old.resource_version;
-    if resource.has_status {
+    if resource.has_status && part != Part::Binding {
         match current.get("status") {
             Some(status) => proposed["status"] = status.clone(),
             None => {

@@ -1,0 +1,40 @@
+//! Bind: the scheduler's one write that places a pod (the `DefaultBinder`
+//! plugin's work), `POST .../pods/{name}/binding`.
+//!
+//! The API server sets `spec.nodeName` and the `PodScheduled` condition
+//! in one update, and refuses a second binding (409): two schedulers
+//! racing for one pod cannot both win.
+
+use orc_client::resources::by_kind;
+use orc_client::{Client, ClientError, Method, path};
+use serde_json::json;
+
+use crate::objects::PodInfo;
+
+/// Binds `pod` to `node`.
+pub async fn bind(client: &Client, pod: &PodInfo, node: &str) -> Result<(), ClientError> {
+    let Some(pods) = by_kind("v1", "Pod") else {
+        return Err(ClientError::Decode(
+            "pods are not in the resource table".into(),
+        ));
+    };
+    let url = format!(
+        "{}/binding",
+        path(pods, Some(&pod.namespace), Some(&pod.name))
+    );
+    let binding = json!({
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+    });
+    client
+        .send_path(
+            Method::POST,
+            &url,
+            None,
+            Some(("application/json", binding.to_string())),
+        )
+        .await
+        .map(|_| ())
+}

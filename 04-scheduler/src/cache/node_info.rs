@@ -1,0 +1,132 @@
+//! [`NodeInfo`]: one node and the pods on it, with the sums every
+//! decision needs already added up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::objects::pod::HostPort;
+use crate::objects::{Node, PodInfo, Resources};
+
+/// A node, the pods placed on it (bound, or assumed while their binding
+/// is on its way), and aggregates kept up to date as pods come and go, so
+/// a filter reads "requested CPU" as one field rather than a sum over
+/// pods (Kubernetes' `framework.NodeInfo`).
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub node: Arc<Node>,
+    pub pods: Vec<Arc<PodInfo>>,
+    /// The sum of the pods' requests (`pods` is their count).
+    pub requested: Resources,
+    /// The same, with a missing CPU or memory request counted as the
+    /// default (what the scores read).
+    pub non_zero_requested: Resources,
+    /// Every host port taken, one entry per pod that takes it.
+    pub used_ports: Vec<HostPort>,
+    /// Pods with any inter-pod affinity term: the only ones the
+    /// InterPodAffinity score visits when the incoming pod has none.
+    pub pods_with_affinity: Vec<Arc<PodInfo>>,
+    /// Pods with required anti-affinity: the only ones that can refuse a
+    /// newcomer by their own terms.
+    pub pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
+    /// Image name → size in bytes, from `status.images`.
+    pub images: HashMap<String, i64>,
+}
+
+impl NodeInfo {
+    /// A node without pods.
+    pub fn new(node: Arc<Node>) -> NodeInfo {
+        let images = node
+            .images
+            .iter()
+            .flat_map(|i| i.names.iter().map(move |n| (n.clone(), i.size_bytes)))
+            .collect();
+        NodeInfo {
+            node,
+            pods: Vec::new(),
+            requested: Resources::default(),
+            non_zero_requested: Resources::default(),
+            used_ports: Vec::new(),
+            pods_with_affinity: Vec::new(),
+            pods_with_required_anti_affinity: Vec::new(),
+            images,
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.node.name
+    }
+
+    /// Counts `pod` on this node.
+    pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        self.requested.add(&pod.requests);
+        self.requested.pods += 1;
+        self.non_zero_requested.add(&pod.non_zero_requests);
+        self.non_zero_requested.pods += 1;
+        self.used_ports.extend(pod.host_ports.iter().cloned());
+        if !pod.affinity.is_empty() {
+            self.pods_with_affinity.push(pod.clone());
+        }
+        if !pod.affinity.required_anti_affinity.is_empty() {
+            self.pods_with_required_anti_affinity.push(pod.clone());
+        }
+        self.pods.push(pod);
+    }
+
+    /// Stops counting the pod with `uid`; whether it was here.
+    pub fn remove_pod(&mut self, uid: &str) -> bool {
+        let Some(at) = self.pods.iter().position(|p| p.uid == uid) else {
+            return false;
+        };
+        let pod = self.pods.swap_remove(at);
+        self.requested.subtract(&pod.requests);
+        self.requested.pods -= 1;
+        self.non_zero_requested.subtract(&pod.non_zero_requests);
+        self.non_zero_requested.pods -= 1;
+        for port in &pod.host_ports {
+            if let Some(i) = self.used_ports.iter().position(|p| p == port) {
+                self.used_ports.swap_remove(i);
+            }
+        }
+        self.pods_with_affinity.retain(|p| p.uid != uid);
+        self.pods_with_required_anti_affinity
+            .retain(|p| p.uid != uid);
+        true
+    }
+
+    /// The same pods on an updated node object.
+    pub fn with_node(&self, node: Arc<Node>) -> NodeInfo {
+        let mut info = NodeInfo::new(node);
+        for pod in &self.pods {
+            info.add_pod(pod.clone());
+        }
+        info
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sums_follow_pods_in_and_out() {
+        let mut info = NodeInfo::new(Arc::new(Node::default()));
+        let pod = |uid: &str, cpu: &str| {
+            Arc::new(PodInfo::parse(&json!({
+                "metadata": {"uid": uid, "name": uid, "namespace": "d"},
+                "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}},
+                    "ports": [{"hostPort": 80}]}]},
+            })))
+        };
+        info.add_pod(pod("a", "100m"));
+        info.add_pod(pod("b", "300m"));
+        assert_eq!(info.requested.milli_cpu, 400);
+        assert_eq!(info.requested.pods, 2);
+        assert_eq!(info.used_ports.len(), 2);
+        assert!(info.remove_pod("a"));
+        assert!(!info.remove_pod("a"));
+        assert_eq!(info.requested.milli_cpu, 300);
+        assert_eq!(info.used_ports.len(), 1);
+    }
+}

@@ -1,0 +1,94 @@
+//! [`Snapshot`]: the cluster as one decision sees it, frozen.
+//!
+//! A decision reads many nodes, one after the other; if pods and nodes
+//! changed under it, two nodes could be judged against two different
+//! clusters. So a decision works on a snapshot that nothing changes. A
+//! snapshot is cheap: it shares every `NodeInfo` with the cache (`Arc`),
+//! and the cache copies a node only when it changes one that a snapshot
+//! still holds (copy on write, `Arc::make_mut`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use orc_client::selectors::labels::{Requirement, Selector};
+
+use super::node_info::NodeInfo;
+use crate::objects::PodInfo;
+
+/// What the Services and ReplicaSets of the cluster say, for the default
+/// topology spreading (Kubernetes' `DefaultSelector`).
+#[derive(Debug, Clone, Default)]
+pub struct Workloads {
+    /// Namespace → Service name → `spec.selector`.
+    pub services: HashMap<String, BTreeMap<String, BTreeMap<String, String>>>,
+    /// `namespace/name` of a ReplicaSet → its selector.
+    pub replica_sets: HashMap<String, Selector>,
+}
+
+impl Workloads {
+    /// The pods like `pod`, for spreading: the labels of every Service
+    /// selecting it, and the selector of the ReplicaSet controlling it.
+    /// Empty when nothing selects it (then it is not spread by default).
+    pub fn default_selector(&self, pod: &PodInfo) -> Selector {
+        let mut labels = BTreeMap::new();
+        for selector in self
+            .services
+            .get(&pod.namespace)
+            .into_iter()
+            .flat_map(|s| s.values())
+        {
+            if selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v)) {
+                labels.extend(selector.clone());
+            }
+        }
+        let mut requirements: Vec<Requirement> = labels
+            .into_iter()
+            .map(|(k, v)| Requirement::Equals(k, v))
+            .collect();
+        if let Some(rs) = &pod.replica_set {
+            let key = format!("{}/{rs}", pod.namespace);
+            if let Some(selector) = self.replica_sets.get(&key) {
+                requirements.extend(selector.requirements.iter().cloned());
+            }
+        }
+        Selector { requirements }
+    }
+}
+
+/// The cluster for one decision.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Every node, in the cache's order (which sampling rotates through).
+    pub nodes: Arc<Vec<Arc<NodeInfo>>>,
+    /// Image name → how many nodes hold it (ImageLocality favours images
+    /// that are on few nodes less: pulling them is rarely avoided).
+    pub image_nodes: Arc<HashMap<String, usize>>,
+    /// Namespace → its labels (affinity terms' namespace selectors).
+    pub namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
+    pub workloads: Arc<Workloads>,
+}
+
+/// Labels of a namespace that is not (or not yet) known: none.
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
+impl Snapshot {
+    /// The labels of namespace `ns`.
+    pub fn namespace_labels(&self, ns: &str) -> &BTreeMap<String, String> {
+        self.namespaces.get(ns).unwrap_or(&NO_LABELS)
+    }
+
+    /// A snapshot of `nodes` alone (tests and labs).
+    pub fn of_nodes(nodes: Vec<NodeInfo>) -> Snapshot {
+        let mut image_nodes: HashMap<String, usize> = HashMap::new();
+        for n in &nodes {
+            for name in n.images.keys() {
+                *image_nodes.entry(name.clone()).or_default() += 1;
+            }
+        }
+        Snapshot {
+            nodes: Arc::new(nodes.into_iter().map(Arc::new).collect()),
+            image_nodes: Arc::new(image_nodes),
+            ..Snapshot::default()
+        }
+    }
+}

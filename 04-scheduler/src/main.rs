@@ -1,0 +1,50 @@
+//! `orc-scheduler`: chapter 04's scheduler as a program.
+//!
+//! ```text
+//! orc-scheduler --server http://127.0.0.1:6443 [--token TOKEN]
+//!               [--listen 127.0.0.1:10259] [--most-allocated]
+//! ```
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// orc's scheduler against one API server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// The API server's URL.
+    #[arg(long, env = "ORC_SERVER", default_value = "http://127.0.0.1:6443")]
+    server: String,
+    /// A bearer token for the API server.
+    #[arg(long, env = "ORC_TOKEN")]
+    token: Option<String>,
+    /// Where to serve /healthz and /metrics (kube-scheduler's port is 10259).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Pack pods onto the fullest nodes (MostAllocated) instead of
+    /// spreading them (LeastAllocated).
+    #[arg(long)]
+    most_allocated: bool,
+    /// Kubernetes' percentageOfNodesToScore (0: adaptive).
+    #[arg(long, default_value_t = 0)]
+    percentage_of_nodes_to_score: usize,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let mut config = orc_scheduler::Config::new(args.server);
+    config.token = args.token;
+    config.listen = args.listen;
+    config.percentage_of_nodes_to_score = args.percentage_of_nodes_to_score;
+    if args.most_allocated {
+        config.scoring_strategy = orc_scheduler::ScoringStrategy::MostAllocated;
+    }
+    orc_scheduler::run(config).await
+}

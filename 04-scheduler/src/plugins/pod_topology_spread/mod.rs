@@ -1,0 +1,140 @@
+//! `PodTopologySpread`: keep pods that belong together spread over
+//! topology domains (hosts, zones). `DoNotSchedule` constraints are a
+//! filter (the skew a node would cause must stay within `maxSkew`);
+//! `ScheduleAnyway` constraints, and Kubernetes' system defaults for pods
+//! that declare none, a score (weight 2).
+//!
+//! - `filter.rs`: matching pods per domain (PreFilter) and the skew check;
+//! - `score.rs`: the soft constraints' counts, score and normalization.
+
+pub mod filter;
+pub mod score;
+
+use std::sync::Arc;
+
+use crate::cache::NodeInfo;
+use crate::framework::{Cycle, CycleState, Events, Plugin, PreFilterResult, Status};
+use crate::objects::PodInfo;
+use crate::objects::pod::Part;
+use crate::objects::spread::{self, InclusionPolicy, SpreadConstraint, WhenUnsatisfiable};
+use crate::objects::taints::{Effect, untolerated};
+
+/// The plugin.
+pub struct PodTopologySpread;
+
+const NAME: &str = "PodTopologySpread";
+
+/// The pod's constraints of kind `when`: its own, or (for a pod that
+/// declares none) the system defaults, which are all `ScheduleAnyway`
+/// and apply only when some Service or ReplicaSet selects the pod.
+pub fn constraints(cycle: Cycle, when: WhenUnsatisfiable) -> Vec<SpreadConstraint> {
+    let pod = cycle.pod;
+    let own = if pod.spread.is_empty() {
+        let selector = cycle.snapshot.workloads.default_selector(pod);
+        if selector.requirements.is_empty() {
+            return Vec::new();
+        }
+        spread::system_defaults(selector)
+    } else {
+        pod.spread.clone()
+    };
+    own.into_iter()
+        .filter(|c| c.when_unsatisfiable == when)
+        .collect()
+}
+
+/// Whether `node` counts as a domain for `constraint`, by its node
+/// affinity and taint policies (Kubernetes' `matchNodeInclusionPolicies`).
+pub fn node_included(constraint: &SpreadConstraint, pod: &PodInfo, node: &NodeInfo) -> bool {
+    if constraint.node_affinity_policy == InclusionPolicy::Honor
+        && !pod
+            .node_preferences
+            .required_match(node.name(), &node.node.labels)
+    {
+        return false;
+    }
+    if constraint.node_taints_policy == InclusionPolicy::Honor {
+        let hard = |e: Effect| matches!(e, Effect::NoSchedule | Effect::NoExecute);
+        if untolerated(&node.node.taints, &pod.tolerations, hard).is_some() {
+            return false;
+        }
+    }
+    true
+}
+
+/// How many pods on `node` the constraint counts: pods in the incoming
+/// pod's namespace, matching the selector, not being deleted.
+pub fn matching_pods(constraint: &SpreadConstraint, ns: &str, node: &NodeInfo) -> i64 {
+    node.pods
+        .iter()
+        .filter(|p| !p.terminating && p.namespace == ns && constraint.counts(&p.labels))
+        .count() as i64
+}
+
+impl Plugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn events(&self) -> Events {
+        Events::POD_ADDED
+            .or(Events::POD_LABELS)
+            .or(Events::POD_DELETED)
+            .or(Events::NODE_ADDED)
+            .or(Events::NODE_DELETED)
+            .or(Events::NODE_LABELS)
+            .or(Events::NODE_TAINTS)
+            .or(Events::WORKLOADS)
+    }
+
+    fn pre_filter(&self, cycle: Cycle, state: &mut CycleState) -> Result<PreFilterResult, Status> {
+        if let Some(problem) = cycle.pod.problem(Part::TopologySpread) {
+            return Err(Status::unresolvable(problem));
+        }
+        let hard = constraints(cycle, WhenUnsatisfiable::DoNotSchedule);
+        if hard.is_empty() {
+            return Ok(PreFilterResult::Skip);
+        }
+        state.write(NAME, filter::pre_filter(cycle, hard));
+        Ok(PreFilterResult::AllNodes)
+    }
+
+    fn filter(&self, cycle: Cycle, state: &CycleState, node: &NodeInfo) -> Status {
+        match state.read::<filter::Domains>(NAME) {
+            Some(domains) => filter::filter(cycle, domains, node),
+            None => Status::success(),
+        }
+    }
+
+    fn pre_score(&self, cycle: Cycle, state: &mut CycleState, nodes: &[Arc<NodeInfo>]) -> Status {
+        let soft = constraints(cycle, WhenUnsatisfiable::ScheduleAnyway);
+        if soft.is_empty() {
+            return Status::skip();
+        }
+        let require_all = !cycle.pod.spread.is_empty();
+        state.write(
+            score::STATE,
+            score::pre_score(cycle, soft, nodes, require_all),
+        );
+        Status::success()
+    }
+
+    fn score(&self, cycle: Cycle, state: &CycleState, node: &NodeInfo) -> i64 {
+        state
+            .read::<score::SoftCounts>(score::STATE)
+            .map(|counts| score::score(cycle, counts, node))
+            .unwrap_or(0)
+    }
+
+    fn normalize_score(
+        &self,
+        _: Cycle,
+        state: &CycleState,
+        nodes: &[Arc<NodeInfo>],
+        scores: &mut [i64],
+    ) {
+        if let Some(counts) = state.read::<score::SoftCounts>(score::STATE) {
+            score::normalize(counts, nodes, scores);
+        }
+    }
+}

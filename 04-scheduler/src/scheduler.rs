@@ -1,0 +1,218 @@
+//! The scheduling loop: take a pod off the queue, decide, assume, bind in
+//! the background, report (kube-scheduler's `scheduleOne`).
+//!
+//! Decisions are made one at a time, each against a fresh snapshot: the
+//! previous pod is already counted on its node (assumed) when the next
+//! decision starts, so a burst of pods never over-commits a node. Only the
+//! binding waits on the network, and it runs in its own task: a slow
+//! write never holds up the next decision.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+
+use orc_client::Client;
+use orc_client::events::Recorder;
+use orc_client::informer::Cache as InformerCache;
+use tokio::time::Instant;
+
+use crate::binding;
+use crate::cache::Cache;
+use crate::framework::{Cycle, Decision, Events, NextStart, Outcome, Profile, schedule};
+use crate::metrics::{Attempt, Metrics};
+use crate::objects::PodInfo;
+use crate::queue::{QueuedPod, SchedulingQueue};
+use crate::report::{self, Failure};
+
+/// How many decisions [`Decisions`] keeps before starting afresh.
+const KEPT_DECISIONS: usize = 10_000;
+
+/// The last decision about each pod, whole (every node's verdict, every
+/// plugin's score): what `orc explain` will print.
+#[derive(Default)]
+pub struct Decisions {
+    /// std's Mutex: held to insert or clone one entry.
+    last: Mutex<HashMap<String, Arc<Decision>>>,
+}
+
+impl Decisions {
+    /// The last decision about the pod `namespace/name`.
+    pub fn last(&self, key: &str) -> Option<Arc<Decision>> {
+        self.last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn keep(&self, key: String, decision: Arc<Decision>) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.len() >= KEPT_DECISIONS {
+            last.clear();
+        }
+        last.insert(key, decision);
+    }
+}
+
+/// Everything the loop and its binding tasks share.
+pub struct Scheduler {
+    pub client: Client,
+    pub profile: Profile,
+    pub cache: Arc<Mutex<Cache>>,
+    pub queue: Arc<SchedulingQueue>,
+    /// The pods informer's cache: is a pod still waiting?
+    pub pods: Arc<InformerCache>,
+    pub recorder: Arc<Recorder>,
+    pub metrics: Arc<Metrics>,
+    pub decisions: Arc<Decisions>,
+    /// Sampling resumes here.
+    pub next_start: NextStart,
+}
+
+impl Scheduler {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Schedules pods until the queue shuts down.
+    pub async fn run(mut self) {
+        while let Some(queued) = self.queue.pop().await {
+            self.schedule_one(queued);
+        }
+    }
+
+    /// Whether the pod popped is still one to schedule: it may have been
+    /// deleted, or bound by someone else, since it was queued.
+    fn still_pending(&self, pod: &PodInfo) -> bool {
+        let current = self.pods.get(&pod.key());
+        let same = current
+            .as_ref()
+            .is_some_and(|c| c.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(&pod.uid));
+        same && !self.cache().is_placed(&pod.uid)
+    }
+
+    // ANCHOR: schedule_one
+    /// One attempt for one pod.
+    fn schedule_one(&mut self, queued: QueuedPod) {
+        let started = Instant::now();
+        let pod = queued.pod.clone();
+        if !self.still_pending(&pod) {
+            self.queue.done(&pod.uid);
+            return;
+        }
+        let snapshot = self.cache().snapshot();
+        let random = RandomState::new().hash_one(&pod.uid);
+        let decision = Arc::new(schedule(
+            &self.profile,
+            &pod,
+            &snapshot,
+            &mut self.next_start,
+            random,
+        ));
+        self.decisions.keep(pod.key(), decision.clone());
+        match &decision.outcome {
+            Outcome::Selected(node) => {
+                let cycle = Cycle {
+                    pod: &pod,
+                    snapshot: &snapshot,
+                };
+                // Reserve (no default plugin holds anything yet: the seam
+                // for volume binding and the like).
+                if let Err(status) = self.profile.reserve(cycle, node) {
+                    let message = format!(
+                        "running Reserve plugin {:?}: {}",
+                        status.plugin,
+                        status.message()
+                    );
+                    drop(snapshot);
+                    self.failed(&queued, Failure::SchedulerError, message, started);
+                    return;
+                }
+                drop(snapshot);
+                self.assume_and_bind(&queued, node.clone(), started);
+            }
+            Outcome::Unschedulable(message) => {
+                drop(snapshot);
+                self.failed(&queued, Failure::Unschedulable, message.clone(), started);
+                // With no plugin to wait for (no nodes at all), retry after
+                // the back-off, as Kubernetes does.
+                let waiting_for = self
+                    .profile
+                    .events_for(decision.rejected_by.iter().copied());
+                if decision.rejected_by.is_empty() {
+                    self.queue.requeue_after_error(pod, queued.attempts);
+                } else {
+                    self.queue.requeue_unschedulable(&pod.uid, waiting_for);
+                }
+            }
+            Outcome::Error(message) => {
+                drop(snapshot);
+                self.failed(&queued, Failure::SchedulerError, message.clone(), started);
+                self.queue.requeue_after_error(pod, queued.attempts);
+            }
+        }
+    }
+    // ANCHOR_END: schedule_one
+
+    /// Counts and reports a failed attempt (in the background).
+    fn failed(&self, queued: &QueuedPod, failure: Failure, message: String, started: Instant) {
+        let result = match failure {
+            Failure::Unschedulable => Attempt::Unschedulable,
+            Failure::SchedulerError => Attempt::Error,
+        };
+        self.metrics.attempt(result, started.elapsed());
+        tracing::debug!(pod = %queued.pod.key(), %message, "not scheduled");
+        let (client, recorder, pod) = (
+            self.client.clone(),
+            self.recorder.clone(),
+            queued.pod.clone(),
+        );
+        tokio::spawn(
+            async move { report::failed(&client, &recorder, &pod, failure, message).await },
+        );
+    }
+
+    // ANCHOR: assume_and_bind
+    /// Counts the pod on `node` now, and writes the binding in its own
+    /// task. If the API server refuses it, the pod is forgotten (its room
+    /// is free again) and tried again after its back-off.
+    fn assume_and_bind(&self, queued: &QueuedPod, node: String, started: Instant) {
+        let pod = queued.pod.clone();
+        self.cache().assume(&pod, &node);
+        self.queue.done(&pod.uid);
+        let attempts = queued.attempts;
+        let (client, cache, queue) = (self.client.clone(), self.cache.clone(), self.queue.clone());
+        let (recorder, metrics, pods) = (
+            self.recorder.clone(),
+            self.metrics.clone(),
+            self.pods.clone(),
+        );
+        tokio::spawn(async move {
+            match binding::bind(&client, &pod, &node).await {
+                Ok(()) => {
+                    metrics.attempt(Attempt::Scheduled, started.elapsed());
+                    report::scheduled(&recorder, &pod, &node).await;
+                }
+                Err(error) => {
+                    cache
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .forget(&pod.uid);
+                    queue.on_event(Events::POD_DELETED);
+                    metrics.attempt(Attempt::Error, started.elapsed());
+                    tracing::warn!(pod = %pod.key(), %node, %error, "binding failed");
+                    // A pod deleted meanwhile is not retried.
+                    if error.is_not_found() || pods.get(&pod.key()).is_none() {
+                        return;
+                    }
+                    queue.requeue_after_error(pod.clone(), attempts);
+                    let message =
+                        format!("binding rejected: running Bind plugin \"DefaultBinder\": {error}");
+                    report::failed(&client, &recorder, &pod, Failure::SchedulerError, message)
+                        .await;
+                }
+            }
+        });
+    }
+    // ANCHOR_END: assume_and_bind
+}
