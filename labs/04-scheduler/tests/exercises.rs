@@ -173,6 +173,13 @@ fn task_4_score_the_share_left_free() {
     assert_eq!(least_allocated(1, 3), 66, "rounded down");
     assert_eq!(least_allocated(1500, 1000), 0, "over-full");
     assert_eq!(least_allocated(0, 0), 0, "none of it");
+    // Chapter 04's worked example: node-a, 2.5 of 4 CPUs and 2.5 of 8 GiB
+    // requested with the pod; node-b, 0.5 of 2 CPUs and 0.5 of 8 GiB.
+    const MIB: i64 = 1 << 20;
+    assert_eq!(least_allocated(2500, 4000), 37);
+    assert_eq!(least_allocated(2560 * MIB, 8192 * MIB), 68);
+    assert_eq!(least_allocated(500, 2000), 75);
+    assert_eq!(least_allocated(512 * MIB, 8192 * MIB), 93);
 }
 
 #[test]
@@ -211,6 +218,9 @@ fn task_6_score_the_balance() {
     assert_eq!(balanced_score(&[]), 100);
     // Mean 0.5, deviation sqrt(2/3 × 0.09) ≈ 0.245.
     assert_eq!(balanced_score(&[0.2, 0.5, 0.8]), 75);
+    // Chapter 04's worked example: node-a, then node-b.
+    assert_eq!(balanced_score(&[2500.0 / 4000.0, 2560.0 / 8192.0]), 84);
+    assert_eq!(balanced_score(&[500.0 / 2000.0, 512.0 / 8192.0]), 90);
 }
 
 #[test]

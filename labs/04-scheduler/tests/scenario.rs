@@ -66,23 +66,6 @@ async fn events_of(c: &Cluster, name: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Waits until pod `name` has an event with `reason`.
-async fn until_event(c: &Cluster, name: &str, reason: &str) {
-    c.until(
-        "/api/v1/namespaces/default/events",
-        &format!("holding a {reason} event for {name}"),
-        |list| {
-            list.and_then(|l| l["items"].as_array())
-                .is_some_and(|items| {
-                    items
-                        .iter()
-                        .any(|e| e["involvedObject"]["name"] == name && e["reason"] == reason)
-                })
-        },
-    )
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_pod_and_why() {
     let c = Cluster::start().await;
@@ -104,7 +87,7 @@ async fn a_pending_pod_and_why() {
     // nowhere.
     c.pod(pod("big", Some(("1", "1Gi")))).await;
     c.unschedulable("big").await;
-    until_event(&c, "big", "FailedScheduling").await;
+    c.until_event("big", "FailedScheduling").await;
     let pending = c.get(BIG).await.unwrap();
     assert_eq!(pending["status"]["phase"], "Pending");
     insta::assert_json_snapshot!("pending_condition", scheduled_condition(&pending));
@@ -114,7 +97,7 @@ async fn a_pending_pod_and_why() {
     // active queue, and the next attempt binds it.
     c.node(node("node-4", "4", "8Gi", json!({}))).await;
     assert_eq!(c.scheduled("big").await, "node-4");
-    until_event(&c, "big", "Scheduled").await;
+    c.until_event("big", "Scheduled").await;
     let placed = c.get(BIG).await.unwrap();
     insta::assert_json_snapshot!("placed_condition", scheduled_condition(&placed));
     insta::assert_json_snapshot!("placed_events", events_of(&c, "big").await);
