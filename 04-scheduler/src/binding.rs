@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::objects::PodInfo;
 
+// ANCHOR: bind
 /// Binds `pod` to `node`.
 pub async fn bind(client: &Client, pod: &PodInfo, node: &str) -> Result<(), ClientError> {
     let Some(pods) = by_kind("v1", "Pod") else {
@@ -38,3 +39,4 @@ pub async fn bind(client: &Client, pod: &PodInfo, node: &str) -> Result<(), Clie
         .await
         .map(|_| ())
 }
+// ANCHOR_END: bind

@@ -52,22 +52,8 @@ async fn kubectl_describe_shows_scheduled_and_failed_scheduling() {
         command.args(["describe", "pod", name]);
         command
     };
-    // Events are written after the binding and the condition: wait for them.
-    for (name, reason) in [("web", "Scheduled"), ("big", "FailedScheduling")] {
-        c.until(
-            "/api/v1/namespaces/default/events",
-            &format!("holding {reason}"),
-            |list| {
-                list.and_then(|l| l["items"].as_array())
-                    .is_some_and(|items| {
-                        items
-                            .iter()
-                            .any(|e| e["involvedObject"]["name"] == name && e["reason"] == reason)
-                    })
-            },
-        )
-        .await;
-    }
+    c.until_event("web", "Scheduled").await;
+    c.until_event("big", "FailedScheduling").await;
     // kubectl blocks: off the runtime that serves the API.
     let run = |command| async move {
         tokio::task::spawn_blocking(move || kubectl::output(command))

@@ -40,6 +40,7 @@ pub fn intolerable_prefer_no_schedule(taints: &[Taint], tolerations: &[Toleratio
 }
 // ANCHOR_END: prefer_no_schedule
 
+// ANCHOR: plugin
 impl Plugin for TaintToleration {
     fn name(&self) -> &'static str {
         NAME
@@ -73,6 +74,7 @@ impl Plugin for TaintToleration {
         default_normalize(scores, true);
     }
 }
+// ANCHOR_END: plugin
 
 #[cfg(test)]
 mod tests {

@@ -160,6 +160,24 @@ impl Cluster {
         unscheduled(pod.as_ref()).unwrap()
     }
 
+    /// Waits until pod `name` (in `default`) has an event with `reason`
+    /// (events are written after the binding and the condition).
+    pub async fn until_event(&self, name: &str, reason: &str) {
+        self.until(
+            "/api/v1/namespaces/default/events",
+            &format!("holding a {reason} event for {name}"),
+            |list| {
+                list.and_then(|l| l["items"].as_array())
+                    .is_some_and(|items| {
+                        items
+                            .iter()
+                            .any(|e| e["involvedObject"]["name"] == name && e["reason"] == reason)
+                    })
+            },
+        )
+        .await;
+    }
+
     /// The scheduler's `/metrics` page.
     pub async fn metrics(&self) -> String {
         let addr = self.scheduler.metrics_addr.expect("metrics are served");
