@@ -53,7 +53,7 @@
 //! - Volumes, extended resources, DRA, scheduling gates, extenders, more
 //!   than one profile.
 //!
-//! The book's chapter is `chapters/src/04-scheduler.md` (to be written).
+//! The book's chapter is `chapters/src/04-scheduler.md`.
 
 pub mod binding;
 pub mod cache;
