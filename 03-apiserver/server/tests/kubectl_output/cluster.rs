@@ -71,11 +71,17 @@ impl Cluster {
     }
 }
 
-/// `minutes` ago as RFC 3339. From ten minutes on, kubectl shows ages in
-/// whole minutes (`12m`), which read the same for a minute: no redaction.
-fn ago(minutes: u64) -> String {
-    assert!(minutes >= 10, "ages under ten minutes show seconds");
-    time::format(time::add_seconds(Timestamp::now(), -(minutes as i64) * 60))
+/// `hours` ago as RFC 3339. From eight hours on, kubectl shows ages in
+/// whole hours (`14h`), which read the same for an hour: a snapshot stays
+/// true however long a loaded machine takes to run the test, with no
+/// redaction. (Whole minutes, read the same for only a minute, were not
+/// enough: a run under load took 199 s and saw `14m` become `15m`.) The
+/// extra half minute keeps a timestamp truncated to whole seconds from
+/// reading an hour less.
+fn ago(hours: u64) -> String {
+    assert!(hours >= 8, "ages under eight hours show minutes");
+    let seconds = hours as i64 * 3600 + 30;
+    time::format(time::add_seconds(Timestamp::now(), -seconds))
 }
 
 pub const NS: &str = "/api/v1/namespaces/default";
@@ -250,7 +256,7 @@ async fn populate_events(c: &Cluster, web: &Value, crash: &Value, deployment: &V
     let node = json!({"kind": "Node", "name": "node-1", "uid": "node-1"});
     let kubelet = json!({"component": "kubelet", "host": "node-1"});
     // (name, involved object, type, reason, message, source, count,
-    // first seen and last seen in minutes ago)
+    // first seen and last seen in hours ago)
     #[rustfmt::skip]
     let events = [
         ("node-1.1", node, "Normal", "NodeReady", "Node node-1 status is now: NodeReady", kubelet.clone(), 1, 25, 25),

@@ -13,8 +13,8 @@ use regex::Regex;
 
 /// Columns whose cells are times relative to now that a test cannot fix:
 /// the server stamps `creationTimestamp`. (Events' LAST SEEN and restarts'
-/// `(12m ago)` come from timestamps the tests write, in whole minutes of
-/// ten or more, which read the same for a minute.)
+/// `(12h ago)` come from timestamps the tests write, in whole hours of
+/// eight or more, which read the same for an hour.)
 const AGE_COLUMNS: &[&str] = &["AGE"];
 
 /// kubectl's tabwriter: minimum cell width and padding
