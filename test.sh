@@ -46,9 +46,10 @@ run_tests() {
 }
 
 # ---- --stress NAME [N] --------------------------------------------------------
-# Runs the tests NAME selects N times, one run after another, while `yes`
-# keeps a core busy: what a loaded CI machine does to timing. Prints which
-# runs failed and the output of each failed run.
+# Runs the tests NAME selects N times over (nextest's --stress-count: one
+# build, then N runs, no retries) while `yes` keeps a core busy: what a
+# loaded CI machine does to timing. nextest prints each failed run with the
+# test's output; the last line says how many runs failed.
 stress() {
   local name=${1:-} count=${2:-20}
   [ -n "$name" ] || fail "--stress needs a test: ./test.sh --stress NAME [N]"
@@ -56,41 +57,38 @@ stress() {
   need_nextest
   local filter="test($name)"
   [[ $name == *'('* ]] && filter=$name   # already a filterset
-  local dir=target/stress
-  rm -rf "$dir" && mkdir -p "$dir"
+  local log=target/stress-output.log
 
   # Build first, without the hog, and refuse a filter that selects nothing.
-  cargo nextest list "${workspace[@]}" -E "$filter" >"$dir/list.txt" 2>"$dir/build.log" \
-    || { cat "$dir/build.log" >&2; fail "--stress: building or listing the tests failed"; }
   local tests
-  tests=$(grep -c . "$dir/list.txt" || true)
-  [ "$tests" -gt 0 ] || fail "--stress: no test matches $filter (see cargo nextest list)"
-  printf 'stress: %s test(s) matching %s, %s runs, a CPU hog beside them\n' "$tests" "$filter" "$count" >&2
+  tests=$(cargo nextest list "${workspace[@]}" -E "$filter" --message-format oneline) \
+    || fail "--stress: building or listing the tests failed (above)"
+  [ -n "$tests" ] || fail "--stress: no test matches $filter (see cargo nextest list)"
+  printf 'stress: %s runs of %s, a CPU hog beside them:\n%s\n' "$count" "$filter" "$tests" >&2
 
   yes >/dev/null &
-  local hog=$!
+  local hog=$! status=0
   trap 'kill "$hog" 2>/dev/null || true' EXIT
-  local failed=()
-  for i in $(seq 1 "$count"); do
-    if cargo nextest run "${workspace[@]}" --profile default --retries 0 --no-fail-fast \
-         -E "$filter" >"$dir/run-$i.log" 2>&1; then
-      printf 'stress: run %s/%s passed\n' "$i" "$count" >&2
-    else
-      printf 'stress: run %s/%s FAILED\n' "$i" "$count" >&2
-      failed+=("$i")
-    fi
-  done
+  cargo nextest run "${workspace[@]}" --profile default --retries 0 --no-fail-fast \
+    --stress-count "$count" -E "$filter" 2>&1 | tee "$log" || status=$?
   kill "$hog" 2>/dev/null || true
   trap - EXIT
 
-  for i in "${failed[@]}"; do
-    printf '\n== run %s failed (target/stress/run-%s.log) ==\n' "$i" "$i"
-    # nextest's own account of the failure: from the first failed test's
-    # output to the end of the run.
-    sed -n '/^ *\(FAIL\|TIMEOUT\|SIGSEGV\|SIGABRT\|ABORT\)/,$p' "$dir/run-$i.log"
-  done
-  printf '\nstress: %s failed of %s runs of %s\n' "${#failed[@]}" "$count" "$filter"
-  [ "${#failed[@]}" -eq 0 ]
+  # nextest's exit status after --stress-count follows the last run only,
+  # so the verdict is its summary line: "20/20 stress run iterations: 17
+  # passed, 3 failed".
+  local summary failed
+  summary=$(grep -E 'stress run iterations:' "$log" | tail -1)
+  [ -n "$summary" ] || { printf '\nstress: FAILED: nextest printed no summary (above)\n'; return 1; }
+  failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
+  if [ "$status" -eq 0 ] && [ -z "$failed" ]; then
+    printf '\nstress: all %s runs of %s passed\n' "$count" "$filter"
+  else
+    printf '\nstress: FAILED: %s of %s runs of %s failed; their output is above and in %s\n' \
+      "${failed:-some}" "$count" "$filter" "$log"
+    status=1
+  fi
+  return "$status"
 }
 
 # ---- --quick --------------------------------------------------------------------
