@@ -38,6 +38,10 @@ run_tests() {
   local profile=$1 log=target/test-output.log doclog=target/doctest-output.log status=0
   local junit="target/nextest/$profile/junit.xml"
   rm -f "$junit"
+  # The final/ end-to-end tests run orc-pod's `orc-agent` and build it on
+  # first use (02-pod/tests/agent_node); built here, outside any test's
+  # timeout, that build is a no-op inside the tests.
+  step "orc-agent for the tests" cargo build --locked -q -p orc-pod --bin orc-agent || return 1
   step "tests ($profile)" cargo nextest run "${workspace[@]}" --profile "$profile" \
     2>&1 | tee "$log" || status=1
   step "doctests" cargo test --doc "${workspace[@]}" 2>&1 | tee "$doclog" || status=1
