@@ -39,6 +39,7 @@ packages=(
   "docker-registry:docker-registry" # a real registry on loopback, for pulls
   "htpasswd:apache2-utils"       # that registry's basic-auth password file
   "openssl:openssl"              # test certificates for the API server's TLS
+  "python3:python3"              # test.sh's report: slowest and flaky tests
 )
 # ANCHOR_END: packages
 missing=()
@@ -87,6 +88,12 @@ if ! mdbook --version 2>/dev/null | grep -q "v$MDBOOK_VERSION"; then
   say "installing mdbook $MDBOOK_VERSION (builds the book in chapters/; takes a minute or two)"
   cargo install --quiet --locked --no-default-features mdbook --version "$MDBOOK_VERSION" \
     || fail "could not install mdbook with cargo install"
+fi
+# The test runner behind ./test.sh: a process and a timeout per test.
+if [ "${1:-}" = --for-tests ] && ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest (runs the tests; takes a few minutes)"
+  cargo install --quiet --locked cargo-nextest \
+    || fail "could not install cargo-nextest with cargo install"
 fi
 
 # ---- Kernel features ---------------------------------------------------------

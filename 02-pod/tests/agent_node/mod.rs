@@ -58,6 +58,26 @@ fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     let target_dir = profile_dir.parent().unwrap();
     let mut cargo = Command::new(env!("CARGO"));
+    // This test runs with the variables cargo sets for the package under
+    // test (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, ...). Some build scripts
+    // (ring's) rerun when those change, so passing them on would rebuild
+    // ring and everything above it here, and again in the next top-level
+    // build: minutes each time, inside a test with a timeout.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || key.starts_with("CARGO_BIN_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+            ]
+            .contains(&key.as_ref())
+        {
+            cargo.env_remove(key.as_ref());
+        }
+    }
     cargo
         .args(["build", "-q", "-p", package, "--bin", bin])
         .arg("--target-dir")
