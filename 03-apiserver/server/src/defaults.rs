@@ -108,6 +108,17 @@ fn pod_spec(spec: &mut Value) {
             default(c, "imagePullPolicy", json!(policy));
             default(c, "terminationMessagePath", json!("/dev/termination-log"));
             requests_from_limits(c);
+            // `fieldRef: {fieldPath: metadata.name}` reads v1's field.
+            for var in c
+                .get_mut("env")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(field_ref) = var.pointer_mut("/valueFrom/fieldRef") {
+                    default(field_ref, "apiVersion", json!("v1"));
+                }
+            }
             for p in c
                 .get_mut("ports")
                 .and_then(Value::as_array_mut)

@@ -69,6 +69,7 @@ pub mod codec;
 pub mod defaults;
 pub mod discovery;
 pub mod encryption;
+pub mod env_validation;
 pub mod handlers;
 pub mod meta;
 pub mod metrics;

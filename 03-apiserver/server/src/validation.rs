@@ -182,6 +182,7 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         {
             causes.push(FieldCause::required(format!("{at}.image")));
         }
+        crate::env_validation::validate_env(c, &at, causes);
         for (j, p) in c
             .get("ports")
             .and_then(Value::as_array)
