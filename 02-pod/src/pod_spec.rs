@@ -68,6 +68,14 @@ pub struct PodSpec {
     /// until the agent runs it. The downward API's `spec.nodeName`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node_name: String,
+    /// The pod's hostname; its name when empty, as in Kubernetes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+    /// Init containers are not run yet: a pod that has any is refused by
+    /// [`crate::source::validate`] (and so marked `Failed` on the API)
+    /// rather than run without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<serde_json::Value>,
     /// The downward API's `spec.serviceAccountName`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub service_account_name: String,
@@ -352,6 +360,15 @@ impl Pod {
     /// `namespace/name`, how people (and `kubectl`) name a pod.
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.metadata.namespace, self.metadata.name)
+    }
+
+    /// The pod's hostname: `spec.hostname`, else its name.
+    pub fn hostname(&self) -> &str {
+        if self.spec.hostname.is_empty() {
+            &self.metadata.name
+        } else {
+            &self.spec.hostname
+        }
     }
 
     /// The container named `name`.

@@ -54,12 +54,12 @@ pub fn pod_cgroup(cgroup_root: &str, uid: &str) -> String {
 }
 
 /// The sandbox's spec: pause in new pid, net, ipc, uts and mount namespaces,
-/// with the pod's name as hostname (a pod's hostname is its name).
+/// with the pod's hostname (`spec.hostname`, else its name).
 // ANCHOR: sandbox_spec
 pub fn sandbox_spec(pod: &Pod, rootfs: &Path, cgroup_root: &str) -> Spec {
     let mut spec = Spec::example(&["sleep", "infinity"]);
     spec.root.as_mut().expect("example has a root").path = rootfs.display().to_string();
-    spec.hostname = Some(pod.metadata.name.clone());
+    spec.hostname = Some(pod.hostname().to_string());
     let uid = &pod.metadata.uid;
     let linux = spec.linux.as_mut().expect("example has linux");
     linux.cgroups_path = Some(format!(
@@ -79,11 +79,11 @@ pub fn sandbox_spec(pod: &Pod, rootfs: &Path, cgroup_root: &str) -> Spec {
 /// arguments, and `env` (already resolved by [`crate::env::resolve`]) wins
 /// over the image's by name. `command` and `args` have their `$(VAR)`
 /// references expanded against `env` first. An empty list in the manifest
-/// means "not given". `HOSTNAME` is the pod's name, as in Kubernetes.
+/// means "not given". `HOSTNAME` is the pod's hostname, as in Kubernetes.
 // ANCHOR: overrides
 pub fn overrides(pod: &Pod, container: &Container, env: &[(String, String)]) -> Overrides {
     let given = |list: &Vec<String>| (!list.is_empty()).then(|| env::expand_all(list, env));
-    let mut vars: Vec<String> = vec![format!("HOSTNAME={}", pod.metadata.name)];
+    let mut vars: Vec<String> = vec![format!("HOSTNAME={}", pod.hostname())];
     vars.extend(env.iter().map(|(name, value)| format!("{name}={value}")));
     Overrides {
         command: given(&container.command),

@@ -78,13 +78,15 @@ async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process()
         "data": {"port": "8080", "MODE": "fast"}}),
     )
     .await;
-    post(
+    // `stringData`, as people write Secrets: the server stores it as data.
+    let secret = post(
         &api,
         "secrets",
-        json!({"metadata": {"name": "db"},
-        "data": {"password": "czNjcjN0"}}),
+        json!({"metadata": {"name": "db"}, "stringData": {"password": "s3cr3t"}}),
     )
     .await;
+    assert_eq!(secret["data"], json!({"password": "czNjcjN0"}));
+    assert!(secret.get("stringData").is_none(), "{secret}");
     let env = json!([
         {"name": "PORT", "valueFrom": {"configMapKeyRef": {"name": "web", "key": "port"}}},
         {"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
@@ -188,6 +190,28 @@ async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process()
     assert!(!created, "{bad}");
     assert!(
         bad.contains("The Pod \"bad\" is invalid: spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: Unsupported value: \"status.phase\""),
+        "{bad}"
+    );
+
+    // A volume the agent cannot mount is refused too, before any pod exists.
+    let (created, bad) = kubectl_status(
+        &config,
+        &[
+            "run",
+            "vol",
+            "--image=busybox",
+            "--overrides",
+            &json!({"spec": {"volumes": [{"name": "v", "configMap": {"name": "web"}}],
+            "containers": [{"name": "vol", "image": "busybox"}]}})
+            .to_string(),
+        ],
+    )
+    .await;
+    assert!(!created, "{bad}");
+    assert!(
+        bad.contains(
+            "The Pod \"vol\" is invalid: spec.volumes[0].configMap: Forbidden: not supported by orc"
+        ),
         "{bad}"
     );
 

@@ -76,6 +76,7 @@ pub mod metrics;
 pub mod namespace_lifecycle;
 pub mod openapi;
 pub mod patch;
+pub mod pod_fields;
 pub mod protobuf;
 pub mod schema;
 pub mod server;

@@ -152,6 +152,7 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         causes.push(FieldCause::required(format!("{path}.containers")));
         return;
     };
+    crate::pod_fields::check_pod_spec(spec, path, causes);
     let mut seen = Vec::new();
     for (i, c) in containers.iter().enumerate() {
         let at = format!("{path}.containers[{i}]");
