@@ -37,6 +37,10 @@
 //!
 //! - [`pod_spec`]: the Kubernetes `v1 Pod` subset, as serde types;
 //!   [`quantity`]: `"500m"` and `"64Mi"`.
+//! - [`env`]: a container's environment as the kubelet resolves it
+//!   (`envFrom`, then `env` with `valueFrom` from ConfigMaps, Secrets, the
+//!   downward API), `$(VAR)` expansion, and [`env::ObjectSource`], the seam
+//!   through which the agent reads ConfigMaps and Secrets.
 //! - [`status`]: pod status, with the phase and condition rules
 //!   ([`status::pod_phase`]).
 //! - [`source`]: [`source::PodSource`], where desired pods come from;
@@ -88,7 +92,7 @@
 //!
 //! IPv6, overlays for nodes on different layer-2 networks, and locking the
 //! IPAM file against a second process. In the agent: init containers,
-//! `valueFrom` environment, `imagePullPolicy` (a missing image is pulled,
+//! `imagePullPolicy` (a missing image is pulled,
 //! a present one never re-pulled, as `IfNotPresent`), image pull secrets,
 //! image pull back-off (`ImagePullBackOff`: a failed pull is retried at
 //! every sync), and image garbage collection on the node.
@@ -97,6 +101,7 @@ pub mod agent;
 pub mod bridge;
 pub mod chains;
 pub mod cidr;
+pub mod env;
 pub mod error;
 pub mod forward;
 pub mod image;

@@ -64,6 +64,21 @@ pub struct PodSpec {
     /// by validation rather than silently ignored.
     #[serde(default)]
     pub host_network: bool,
+    /// The node the scheduler bound the pod to; empty for a static pod
+    /// until the agent runs it. The downward API's `spec.nodeName`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node_name: String,
+    /// The pod's hostname; its name when empty, as in Kubernetes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+    /// Init containers are not run yet: a pod that has any is refused by
+    /// [`crate::source::validate`] (and so marked `Failed` on the API)
+    /// rather than run without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<serde_json::Value>,
+    /// The downward API's `spec.serviceAccountName`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service_account_name: String,
 }
 // ANCHOR_END: pod
 
@@ -100,6 +115,9 @@ pub struct Container {
     pub args: Vec<String>,
     #[serde(default)]
     pub env: Vec<EnvVar>,
+    /// Whole ConfigMaps and Secrets as variables, before `env` (which wins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
     #[serde(default)]
     pub working_dir: Option<String>,
     /// Informational, as in Kubernetes: every port the process opens is
@@ -116,12 +134,82 @@ pub struct Container {
     pub volume_mounts: Vec<VolumeMount>,
 }
 
-/// `name: value`. `valueFrom` (secrets, the downward API) is not built.
+/// `name: value`, or `name` with a `valueFrom` the agent resolves when
+/// the container starts ([`crate::env`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     pub name: String,
     #[serde(default)]
     pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvVarSource>,
+}
+
+/// Where a variable's value comes from: exactly one of the four is set
+/// (the API server refuses anything else).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVarSource {
+    /// The downward API: a field of the pod (`metadata.name`, `status.podIP`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<FieldRef>,
+    /// The downward API: the container's own requests or limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeyRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeyRef>,
+}
+
+/// `fieldPath: metadata.labels['app']`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldRef {
+    pub field_path: String,
+}
+
+/// `resource: limits.memory`, `divisor: 1Mi`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceFieldRef {
+    pub resource: String,
+    /// Which container's resources; empty means this container.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divisor: Option<Quantity>,
+}
+
+/// One key of a ConfigMap or Secret in the pod's namespace. A missing
+/// object or key stops the container from starting unless `optional`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRef {
+    pub name: String,
+    pub key: String,
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// Every key of a ConfigMap or Secret as a variable, `prefix` in front.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvFromSource {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<ObjectRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<ObjectRef>,
+}
+
+/// A whole ConfigMap or Secret, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectRef {
+    pub name: String,
+    #[serde(default)]
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -272,6 +360,15 @@ impl Pod {
     /// `namespace/name`, how people (and `kubectl`) name a pod.
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.metadata.namespace, self.metadata.name)
+    }
+
+    /// The pod's hostname: `spec.hostname`, else its name.
+    pub fn hostname(&self) -> &str {
+        if self.spec.hostname.is_empty() {
+            &self.metadata.name
+        } else {
+            &self.spec.hostname
+        }
     }
 
     /// The container named `name`.

@@ -25,7 +25,7 @@ use orc_container::spec::{
 };
 
 use crate::pod_spec::{Container, Pod, ResourceRequirements};
-use crate::quantity;
+use crate::{env, quantity};
 
 /// Annotations on every runtime container the agent creates. They are how
 /// the agent, after a restart, tells which pod a container belongs to:
@@ -54,12 +54,12 @@ pub fn pod_cgroup(cgroup_root: &str, uid: &str) -> String {
 }
 
 /// The sandbox's spec: pause in new pid, net, ipc, uts and mount namespaces,
-/// with the pod's name as hostname (a pod's hostname is its name).
+/// with the pod's hostname (`spec.hostname`, else its name).
 // ANCHOR: sandbox_spec
 pub fn sandbox_spec(pod: &Pod, rootfs: &Path, cgroup_root: &str) -> Spec {
     let mut spec = Spec::example(&["sleep", "infinity"]);
     spec.root.as_mut().expect("example has a root").path = rootfs.display().to_string();
-    spec.hostname = Some(pod.metadata.name.clone());
+    spec.hostname = Some(pod.hostname().to_string());
     let uid = &pod.metadata.uid;
     let linux = spec.linux.as_mut().expect("example has linux");
     linux.cgroups_path = Some(format!(
@@ -76,22 +76,19 @@ pub fn sandbox_spec(pod: &Pod, rootfs: &Path, cgroup_root: &str) -> Spec {
 /// meaning (applied by chapter 01's [`orc_container::image::bundle::process_args`]
 /// and [`orc_container::image::bundle::merge_env`], the one place the rule
 /// is written): `command` replaces the entrypoint, `args` the default
-/// arguments, and `env` wins over the image's by name. An empty list in the
-/// manifest means "not given". `HOSTNAME` is the pod's name, as in Kubernetes.
+/// arguments, and `env` (already resolved by [`crate::env::resolve`]) wins
+/// over the image's by name. `command` and `args` have their `$(VAR)`
+/// references expanded against `env` first. An empty list in the manifest
+/// means "not given". `HOSTNAME` is the pod's hostname, as in Kubernetes.
 // ANCHOR: overrides
-pub fn overrides(pod: &Pod, container: &Container) -> Overrides {
-    let given = |list: &Vec<String>| (!list.is_empty()).then(|| list.clone());
-    let mut env: Vec<String> = vec![format!("HOSTNAME={}", pod.metadata.name)];
-    env.extend(
-        container
-            .env
-            .iter()
-            .map(|v| format!("{}={}", v.name, v.value)),
-    );
+pub fn overrides(pod: &Pod, container: &Container, env: &[(String, String)]) -> Overrides {
+    let given = |list: &Vec<String>| (!list.is_empty()).then(|| env::expand_all(list, env));
+    let mut vars: Vec<String> = vec![format!("HOSTNAME={}", pod.hostname())];
+    vars.extend(env.iter().map(|(name, value)| format!("{name}={value}")));
     Overrides {
         command: given(&container.command),
         args: given(&container.args),
-        env,
+        env: vars,
     }
 }
 // ANCHOR_END: overrides
@@ -332,7 +329,7 @@ mod tests {
     fn containers_override_their_image_by_kubernetes_rules() {
         use orc_container::image::bundle::{merge_env, process_args};
         use orc_container::image::manifest::RunConfig;
-        let yaml = "metadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: i, args: [x], env: [{name: A, value: '1'}]}\n  - {name: b, image: i, command: [sh]}\n";
+        let yaml = "metadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: i, args: [x, $(A)]}\n  - {name: b, image: i, command: [sh]}\n";
         let pod: Pod = serde_yaml::from_str(yaml).unwrap();
         let run = RunConfig {
             entrypoint: vec!["/entry".into()],
@@ -340,11 +337,12 @@ mod tests {
             env: vec!["A=0".into()],
             ..RunConfig::default()
         };
-        let a = overrides(&pod, &pod.spec.containers[0]);
-        assert_eq!(process_args(&run, &a), ["/entry", "x"]);
+        let env = [("A".to_string(), "1".to_string())];
+        let a = overrides(&pod, &pod.spec.containers[0], &env);
+        assert_eq!(process_args(&run, &a), ["/entry", "x", "1"]);
         assert_eq!(merge_env(&run.env, &a.env)[1..], ["A=1", "HOSTNAME=p"]);
         // A command without args drops the image's default arguments too.
-        let b = overrides(&pod, &pod.spec.containers[1]);
+        let b = overrides(&pod, &pod.spec.containers[1], &[]);
         assert_eq!(process_args(&run, &b), ["sh"]);
     }
 

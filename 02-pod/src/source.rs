@@ -228,6 +228,12 @@ pub fn validate(pod: &Pod) -> Result<(), (String, String)> {
             "orc runs every pod in its own network namespace".into(),
         );
     }
+    if !pod.spec.init_containers.is_empty() {
+        return fail(
+            "spec.initContainers",
+            "orc's agent does not run init containers yet".into(),
+        );
+    }
     if pod.spec.containers.is_empty() {
         return fail(
             "spec.containers",

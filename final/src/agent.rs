@@ -139,6 +139,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
         bridge: args.bridge.clone(),
         cgroup_root: args.cgroup_root.clone(),
         sync_period: args.sync_period,
+        node_ip: Some(args.node_ip),
     };
     let version = env!("CARGO_PKG_VERSION");
     let node_config = NodeConfig {
@@ -186,6 +187,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
     }
     let mut agent = Agent::new(config, sources, images, Arc::new(SystemClock)).await?;
     agent.add_status_sink(node.status_sink());
+    agent.set_object_source(node.object_source());
     // ANCHOR_END: compose
 
     tracing::info!(

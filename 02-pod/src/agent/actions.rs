@@ -15,6 +15,7 @@ use super::{Shared, observe};
 use orc_container::image::ImageError;
 use orc_container::image::bundle::{ImageBundle, Overrides};
 
+use crate::env;
 use crate::image::waiting_reason;
 use crate::pod_spec::Pod;
 use crate::sandbox;
@@ -256,10 +257,16 @@ async fn start_container(
         };
         volumes.insert(v.name.clone(), path);
     }
+    // The environment first: a ConfigMap or Secret that is not there yet
+    // keeps the container waiting, and the next sync tries again.
+    let env = match env::resolve(pod, container, &pod_facts(shared, uid), shared.objects()) {
+        Ok(env) => env,
+        Err(message) => return fail("CreateContainerConfigError", message),
+    };
     let id = sandbox::container_id(uid, name, attempt);
     let _ = shared.runtime.delete(&id).await;
     let bundle = shared.layout.bundle(uid, name, attempt);
-    let overrides = sandbox::overrides(pod, container);
+    let overrides = sandbox::overrides(pod, container, &env);
     let root = match create_root(shared, &container.image, overrides, &bundle).await {
         Ok(root) => root,
         Err(e) => return fail(waiting_reason(&e), e.to_string()),
@@ -293,6 +300,22 @@ async fn start_container(
             Ok(())
         }
         Err(e) => fail("CreateContainerError", e.to_string()),
+    }
+}
+
+/// What the downward API may ask of pod `uid` that its spec does not say.
+fn pod_facts(shared: &Shared, uid: &str) -> env::PodFacts {
+    let (allocatable_millicpu, allocatable_memory) = env::machine_allocatable();
+    env::PodFacts {
+        pod_ip: shared
+            .network
+            .pods()
+            .into_iter()
+            .find(|(pod, _)| pod == uid)
+            .map(|(_, ip)| ip),
+        host_ip: shared.config.node_ip,
+        allocatable_millicpu,
+        allocatable_memory,
     }
 }
 

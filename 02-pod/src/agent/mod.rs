@@ -29,11 +29,12 @@ pub mod sync;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::env::{NoApiServer, ObjectSource};
 use crate::image::ImageSource;
 use crate::pod_spec::Pod;
 use crate::probes::{ProbeKey, ProbeKind, ProbeTarget, Prober};
@@ -64,6 +65,9 @@ pub struct AgentConfig {
     pub cgroup_root: String,
     /// How often the sync loop runs (the kubelet resyncs every 1 s to 10 s).
     pub sync_period: Duration,
+    /// The node's own address, when it has one to announce: pods read it
+    /// as `status.hostIP` through the downward API.
+    pub node_ip: Option<std::net::Ipv4Addr>,
 }
 
 /// What can stop the agent from starting.
@@ -94,6 +98,20 @@ pub struct Shared {
     /// (pod uid, container name), until it starts. A std `Mutex`: never
     /// held across an `.await`.
     pub start_errors: Mutex<HashMap<(String, String), Waiting>>,
+    /// Where ConfigMaps and Secrets named by a pod are read; set once by
+    /// [`Agent::set_object_source`], [`NoApiServer`] until then (static
+    /// pods on a node without an API server).
+    objects: OnceLock<Arc<dyn ObjectSource>>,
+}
+
+impl Shared {
+    /// The ConfigMaps and Secrets pods may name.
+    pub fn objects(&self) -> &dyn ObjectSource {
+        match self.objects.get() {
+            Some(objects) => objects.as_ref(),
+            None => &NoApiServer,
+        }
+    }
 }
 
 /// The node agent.
@@ -150,6 +168,7 @@ impl Agent {
             clock,
             prober: Prober::default(),
             start_errors: Mutex::new(HashMap::new()),
+            objects: OnceLock::new(),
         };
         Ok(Agent {
             shared: Arc::new(shared),
@@ -165,6 +184,15 @@ impl Agent {
     /// terminations to `sink`.
     pub fn add_status_sink(&mut self, sink: Arc<dyn StatusSink>) {
         self.sinks.push(sink);
+    }
+
+    /// Reads the ConfigMaps and Secrets that pods' `env` and `envFrom`
+    /// name from `objects` (chapter 03: the API server). Only the first
+    /// call counts; make it before the first sync.
+    pub fn set_object_source(&mut self, objects: Arc<dyn ObjectSource>) {
+        if self.shared.objects.set(objects).is_err() {
+            tracing::warn!("the agent's object source was already set; keeping the first");
+        }
     }
 
     /// The state shared with pod tasks (for tests and the CLI).

@@ -147,6 +147,8 @@ impl NodeArgs {
             bridge: self.bridge,
             cgroup_root: self.cgroup_root,
             sync_period,
+            // Static pods only: no Node object announces an address.
+            node_ip: None,
         })
     }
 }

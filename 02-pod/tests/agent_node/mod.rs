@@ -130,6 +130,7 @@ impl Node {
             bridge: "orc0".into(),
             cgroup_root: orc_testkit::unique_name("orc-agent-test"),
             sync_period: Duration::from_millis(100),
+            node_ip: None,
         };
         Node {
             host,

@@ -15,7 +15,9 @@
 //!   (an informer with `fieldSelector=spec.nodeName=<node>`);
 //! - [`status_sync`]: a `StatusSink` that sends each pod's status to its
 //!   `status` subresource from a work queue, and deletes a gracefully
-//!   deleted pod once the agent has stopped it.
+//!   deleted pod once the agent has stopped it;
+//! - [`objects`]: an `ObjectSource` over ConfigMap and Secret informers,
+//!   where the agent reads what `env[].valueFrom` and `envFrom` name.
 //!
 //! [`NodeAgent`] starts them all; the `orc agent` command (the `final`
 //! crate) gives its source and sink to chapter 02's [`Agent`] and runs it.
@@ -35,6 +37,7 @@
 
 pub mod lease;
 pub mod machine;
+pub mod objects;
 pub mod pod_source;
 pub mod registration;
 pub mod status_sync;
@@ -43,13 +46,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use orc_pod::agent::StatusSink;
+use orc_pod::env::ObjectSource;
 use orc_pod::source::PodSource;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use lease::NodeLease;
-use orc_client::informer::{Cache, Informer, Notification};
+pub use objects::ApiObjects;
+use orc_client::informer::{Cache, Informer, Notification, everything};
 use orc_client::resources::lookup;
 use orc_client::{Client, ClientError};
 pub use pod_source::ApiPodSource;
@@ -82,6 +87,7 @@ pub struct NodeAgent {
     /// The Node object as registered.
     pub node: Value,
     cache: Arc<Cache>,
+    objects: Arc<ApiObjects>,
     sink: Arc<ApiStatusSink>,
     sink_worker: Option<JoinHandle<()>>,
     /// Heartbeat, informer and its notification drain.
@@ -109,15 +115,19 @@ impl NodeAgent {
         ));
 
         let (cache, informer, drain) = follow_pods(&client, &name).await;
+        let (objects, object_tasks) = follow_objects(&client).await;
 
         let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
         let sink_worker = tokio::spawn(sink.clone().run(client));
+        let mut tasks = vec![heartbeat, informer, drain];
+        tasks.extend(object_tasks);
         Ok(NodeAgent {
             node,
             cache,
+            objects,
             sink,
             sink_worker: Some(sink_worker),
-            tasks: vec![heartbeat, informer, drain],
+            tasks,
         })
     }
     // ANCHOR_END: start
@@ -126,6 +136,11 @@ impl NodeAgent {
     pub fn pod_source(&self) -> Box<dyn PodSource> {
         let name = self.node["metadata"]["name"].as_str().unwrap_or("");
         Box::new(ApiPodSource::new(name, self.cache.clone()).rejecting_through(self.sink.clone()))
+    }
+
+    /// Where the agent reads the ConfigMaps and Secrets pods name.
+    pub fn object_source(&self) -> Arc<dyn ObjectSource> {
+        self.objects.clone()
     }
 
     /// Where the agent hands pod statuses.
@@ -179,6 +194,16 @@ async fn follow_pods(client: &Client, name: &str) -> (Arc<Cache>, JoinHandle<()>
     let informer = Informer::new(client.clone(), pods, None, "")
         .with_field_selector(&format!("spec.nodeName={name}"));
     let cache = informer.cache();
+    let (informer, drain) = run_until_synced(informer).await;
+    (cache, informer, drain)
+}
+// ANCHOR_END: follow_pods
+
+/// Runs `informer` until its first list is in; answers its task and the
+/// task that drains its notifications. The agent reads the cache at every
+/// sync; the notifications are only drained, so the informer never waits
+/// on a full channel.
+async fn run_until_synced(informer: Informer) -> (JoinHandle<()>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel(64);
     let informer = tokio::spawn(informer.run(tx));
     while let Some(n) = rx.recv().await {
@@ -186,12 +211,31 @@ async fn follow_pods(client: &Client, name: &str) -> (Arc<Cache>, JoinHandle<()>
             break;
         }
     }
-    // The agent reads the cache at every sync; the notifications are
-    // only drained, so the informer never waits on a full channel.
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    (cache, informer, drain)
+    (informer, drain)
 }
-// ANCHOR_END: follow_pods
+
+/// Informers on every ConfigMap and Secret, run until both have listed
+/// once (a container started before would wait for nothing); answers the
+/// agent's view of them and the informers' tasks.
+async fn follow_objects(client: &Client) -> (Arc<ApiObjects>, Vec<JoinHandle<()>>) {
+    let mut tasks = vec![];
+    let mut caches = vec![];
+    for plural in ["configmaps", "secrets"] {
+        let resource = lookup("", "v1", plural).expect("served kinds are in the resource table");
+        let informer = everything(client, resource);
+        caches.push(informer.cache());
+        let (informer, drain) = run_until_synced(informer).await;
+        tasks.extend([informer, drain]);
+    }
+    let secrets = caches.pop().expect("two caches");
+    let config_maps = caches.pop().expect("two caches");
+    let objects = ApiObjects {
+        config_maps,
+        secrets,
+    };
+    (Arc::new(objects), tasks)
+}
 
 impl Drop for NodeAgent {
     fn drop(&mut self) {

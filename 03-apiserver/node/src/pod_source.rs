@@ -8,7 +8,7 @@
 //!
 //! Each API pod is turned into chapter 02's [`Pod`] through the same parser
 //! and validation as a static manifest, so a pod orc cannot run (a named
-//! probe port, `hostNetwork`) is reported the same way, with its field
+//! probe port, init containers: what the API server lets through) is reported the same way, with its field
 //! path, and skipped. Its uid is the API object's: deleting a pod and
 //! creating one with the same name is a new pod, as in Kubernetes.
 //!

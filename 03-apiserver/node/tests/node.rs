@@ -126,9 +126,11 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
     let s = TestServer::start().await;
     let client = Client::new(s.url(""));
     let (_, mine) = s.post(PODS, &bound_pod("mine", "n1")).await;
-    let mut host_network = bound_pod("host-network", "n1");
-    host_network["spec"]["hostNetwork"] = json!(true);
-    s.post(PODS, &host_network).await;
+    // The API accepts init containers (the scheduler counts them); the
+    // agent does not run them yet, so the node refuses the pod.
+    let mut with_init = bound_pod("with-init", "n1");
+    with_init["spec"]["initContainers"] = json!([{"name": "setup", "image": "busybox"}]);
+    s.post(PODS, &with_init).await;
     s.post(PODS, &bound_pod("theirs", "n2")).await;
     s.post(PODS, &common::pod("unbound")).await;
     let node = NodeAgent::start(client, config("n1")).await.unwrap();
@@ -144,16 +146,16 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
     assert_eq!(names, ["mine"]);
     let pod = snapshot.pods[0].clone();
     // The one orc cannot run is refused, and marked Failed in the API.
-    assert_eq!(snapshot.errors[0].field, "spec.hostNetwork");
+    assert_eq!(snapshot.errors[0].field, "spec.initContainers");
     eventually("the refused pod is Failed", async || {
-        let (_, p) = s.get(&format!("{PODS}/host-network")).await;
+        let (_, p) = s.get(&format!("{PODS}/with-init")).await;
         p["status"]["phase"] == "Failed"
     })
     .await;
-    let (_, refused) = s.get(&format!("{PODS}/host-network")).await;
+    let (_, refused) = s.get(&format!("{PODS}/with-init")).await;
     assert_eq!(refused["status"]["reason"], "Unsupported");
     let message = refused["status"]["message"].as_str().unwrap();
-    assert!(message.contains("spec.hostNetwork"), "{message}");
+    assert!(message.contains("spec.initContainers"), "{message}");
     assert_eq!(pod.metadata.uid, mine["metadata"]["uid"].as_str().unwrap());
 
     // A status handed to the sink reaches the API, with the node's address.

@@ -75,11 +75,36 @@ pub fn apply(kind: &str, obj: &mut Value) {
                 obj["type"] = Value::Null;
             }
             default(obj, "type", json!("Opaque"));
+            merge_string_data(obj);
         }
         _ => {}
     }
 }
 // ANCHOR_END: defaults
+
+/// A Secret's `stringData` is write-only convenience: Kubernetes merges
+/// it into `data`, base64-encoded, on every write (a key in both takes
+/// `stringData`'s value) and never stores it, so `kubectl get secret`
+/// counts its keys and a reader finds every value in one place.
+fn merge_string_data(secret: &mut Value) {
+    use base64::Engine;
+    // Only a map is merged; anything else stays for validation to name.
+    if !secret.get("stringData").is_some_and(Value::is_object) {
+        return;
+    }
+    let Some(Value::Object(strings)) = secret.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    let data = child(secret, "data");
+    for (key, value) in strings {
+        let text = value.as_str().unwrap_or_default();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+        if let Value::Object(map) = data {
+            map.insert(key, Value::from(encoded));
+        }
+    }
+}
 
 fn pod_template(spec: &mut Value) {
     if let Some(template_spec) = spec.pointer_mut("/template/spec") {
@@ -108,6 +133,17 @@ fn pod_spec(spec: &mut Value) {
             default(c, "imagePullPolicy", json!(policy));
             default(c, "terminationMessagePath", json!("/dev/termination-log"));
             requests_from_limits(c);
+            // `fieldRef: {fieldPath: metadata.name}` reads v1's field.
+            for var in c
+                .get_mut("env")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(field_ref) = var.pointer_mut("/valueFrom/fieldRef") {
+                    default(field_ref, "apiVersion", json!("v1"));
+                }
+            }
             for p in c
                 .get_mut("ports")
                 .and_then(Value::as_array_mut)
@@ -177,6 +213,19 @@ fn service_spec(spec: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn string_data_becomes_base64_data_and_wins() {
+        let mut secret = json!({"metadata": {"name": "db"},
+            "data": {"user": "YWRtaW4=", "password": "b2xk"},
+            "stringData": {"password": "s3cr3t", "host": "db.local"}});
+        apply("Secret", &mut secret);
+        assert_eq!(
+            secret,
+            json!({"metadata": {"name": "db"}, "type": "Opaque", "data": {
+                "user": "YWRtaW4=", "password": "czNjcjN0", "host": "ZGIubG9jYWw="}})
+        );
+    }
 
     #[test]
     fn pods_get_kubernetes_defaults() {

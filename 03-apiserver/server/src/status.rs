@@ -45,6 +45,20 @@ impl FieldCause {
         }
     }
 
+    /// A value outside a fixed set (Kubernetes: `FieldValueNotSupported`):
+    /// `Unsupported value: "x": supported values: "a", "b"`.
+    pub fn not_supported(field: impl Into<String>, value: &str, supported: &[&str]) -> FieldCause {
+        let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+        FieldCause {
+            field: field.into(),
+            message: format!(
+                "Unsupported value: {value:?}: supported values: {}",
+                list.join(", ")
+            ),
+            reason: "FieldValueNotSupported",
+        }
+    }
+
     /// A field may not be changed after creation (Kubernetes: `FieldValueForbidden`).
     pub fn forbidden(field: impl Into<String>, why: impl Into<String>) -> FieldCause {
         FieldCause {

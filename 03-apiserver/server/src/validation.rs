@@ -152,6 +152,7 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         causes.push(FieldCause::required(format!("{path}.containers")));
         return;
     };
+    crate::pod_fields::check_pod_spec(spec, path, causes);
     let mut seen = Vec::new();
     for (i, c) in containers.iter().enumerate() {
         let at = format!("{path}.containers[{i}]");
@@ -182,6 +183,7 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         {
             causes.push(FieldCause::required(format!("{at}.image")));
         }
+        crate::env_validation::validate_env(c, &at, causes);
         for (j, p) in c
             .get("ports")
             .and_then(Value::as_array)

@@ -184,6 +184,14 @@ pub fn kubeconfig(dir: &Path, api: &ApiServer) -> std::path::PathBuf {
 /// Runs the installed kubectl off the async runtime; insists it succeeds
 /// and answers what it printed.
 pub async fn kubectl(config: &Path, args: &[&str]) -> String {
+    let (success, text) = kubectl_status(config, args).await;
+    assert!(success, "kubectl {args:?}: {text}");
+    text
+}
+
+/// Runs the installed kubectl; answers whether it succeeded and what it
+/// printed (stdout, then stderr).
+pub async fn kubectl_status(config: &Path, args: &[&str]) -> (bool, String) {
     let mut command = Command::new(require_command("kubectl"));
     command
         .arg(format!("--kubeconfig={}", config.display()))
@@ -197,8 +205,7 @@ pub async fn kubectl(config: &Path, args: &[&str]) -> String {
         .unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "kubectl {args:?}: {text}");
-    text
+    (out.status.success(), text)
 }
 
 /// Whether a Node object says its agent is ready.

@@ -21,15 +21,7 @@ use crate::validation::validate_port;
 
 /// `Unsupported value: "x": supported values: "a", "b"`.
 fn unsupported(field: &str, value: &str, supported: &[&str]) -> FieldCause {
-    let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
-    FieldCause {
-        field: field.into(),
-        message: format!(
-            "Unsupported value: {value:?}: supported values: {}",
-            list.join(", ")
-        ),
-        reason: "FieldValueNotSupported",
-    }
+    FieldCause::not_supported(field, value, supported)
 }
 
 /// `spec.<field>` as text, if set.

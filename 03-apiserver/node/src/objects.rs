@@ -1,0 +1,97 @@
+//! The ConfigMaps and Secrets a node's pods name, for chapter 02's agent.
+//!
+//! The agent resolves `env[].valueFrom` and `envFrom` when a container
+//! starts, through its [`ObjectSource`] seam. [`ApiObjects`] answers from
+//! two informers, one over ConfigMaps and one over Secrets, so a lookup
+//! costs no request and an object created after the pod is seen at the
+//! next sync (the agent retries a container waiting in
+//! `CreateContainerConfigError`).
+//!
+//! The kubelet watches only the objects its pods reference (its
+//! `configMapManager` and `secretManager`, one watch per object) and the
+//! API server's node authorizer lets it read no others. orc has no
+//! authorization yet (chapter 03), so one informer per kind is the simpler
+//! choice; it keeps every Secret of the cluster in the agent's memory,
+//! which a real cluster must not do.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use orc_client::informer::Cache;
+use orc_pod::env::ObjectSource;
+use serde_json::Value;
+
+/// ConfigMaps and Secrets from informers' caches.
+pub struct ApiObjects {
+    pub config_maps: Arc<Cache>,
+    pub secrets: Arc<Cache>,
+}
+
+impl ObjectSource for ApiObjects {
+    fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, String> {
+        let Some(object) = self.config_maps.get(&format!("{namespace}/{name}")) else {
+            return Ok(None);
+        };
+        Ok(Some(strings(&object["data"], |text| Ok(text.to_string()))?))
+    }
+
+    fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+        let Some(object) = self.secrets.get(&format!("{namespace}/{name}")) else {
+            return Ok(None);
+        };
+        // `data` is base64 on the wire; the API server has already merged
+        // `stringData` into it.
+        let decode = |text: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("secret {namespace}/{name}: data is not base64: {e}"))
+        };
+        Ok(Some(strings(&object["data"], decode)?))
+    }
+}
+
+/// A `data` map of strings, each converted by `convert`.
+fn strings<T>(
+    data: &Value,
+    convert: impl Fn(&str) -> Result<T, String>,
+) -> Result<BTreeMap<String, T>, String> {
+    let mut out = BTreeMap::new();
+    for (key, value) in data.as_object().into_iter().flatten() {
+        out.insert(key.clone(), convert(value.as_str().unwrap_or_default())?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn objects_come_from_the_caches_with_secrets_decoded() {
+        let objects = ApiObjects {
+            config_maps: Arc::new(Cache::default()),
+            secrets: Arc::new(Cache::default()),
+        };
+        objects.config_maps.replace(vec![json!({
+            "metadata": {"name": "web", "namespace": "shop"}, "data": {"port": "8080"}
+        })]);
+        objects.secrets.replace(vec![json!({
+            "metadata": {"name": "db", "namespace": "shop"}, "data": {"password": "czNjcjN0"}
+        })]);
+        let web = objects.config_map("shop", "web").unwrap().unwrap();
+        assert_eq!(web["port"], "8080");
+        assert_eq!(objects.config_map("default", "web"), Ok(None));
+        let db = objects.secret("shop", "db").unwrap().unwrap();
+        assert_eq!(db["password"], b"s3cr3t");
+    }
+}

@@ -1,0 +1,235 @@
+//! What the API accepts, the node runs: a pod's environment from ConfigMaps,
+//! Secrets and the downward API, `$(VAR)` in its command, and the status a
+//! missing reference gives, on a real etcd, API server and `orc agent`.
+//!
+//! Root only; the pod network lives in a throwaway namespace (chapter 02's
+//! test node), and everything is removed at the end.
+
+#[path = "../../02-pod/tests/agent_node/mod.rs"]
+mod agent_node;
+mod cluster;
+
+use std::time::{Duration, Instant};
+
+use agent_node::Node;
+use cluster::{
+    AgentProcess, ApiServer, agent_node_ready, kubeconfig, kubectl, kubectl_status, running,
+};
+use orc_client::Method;
+use serde_json::{Value, json};
+
+const NODE: &str = "node-spec";
+const LONG: Duration = Duration::from_secs(60);
+const NS: &str = "/api/v1/namespaces/default";
+
+async fn post(api: &ApiServer, plural: &str, body: Value) -> Value {
+    api.client
+        .send_path(
+            Method::POST,
+            &format!("{NS}/{plural}"),
+            None,
+            Some(("application/json", body.to_string())),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating {plural}: {e}"))
+}
+
+async fn delete(api: &ApiServer, plural: &str, name: &str) {
+    let path = format!("{NS}/{plural}/{name}");
+    let _ = api
+        .client
+        .send_path(Method::DELETE, &path, None, None)
+        .await;
+}
+
+/// `kubectl logs <pod>` once it says `want`.
+async fn wait_for_log(config: &std::path::Path, pod: &str, want: &str) {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let logs = kubectl(config, &["logs", pod]).await;
+        if logs == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "kubectl logs {pod}: {logs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn waiting(pod: &Value) -> (String, String) {
+    let state = &pod["status"]["containerStatuses"][0]["state"]["waiting"];
+    let text = |k: &str| state[k].as_str().unwrap_or("").to_string();
+    (text("reason"), text("message"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process() {
+    let node = Node::new();
+    let api = ApiServer::start().await;
+    let port = orc_testkit::ports::free_port();
+    let mut agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
+    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
+        .await;
+    let config = kubeconfig(node.dir.path(), &api);
+
+    post(
+        &api,
+        "configmaps",
+        json!({"metadata": {"name": "web"},
+        "data": {"port": "8080", "MODE": "fast"}}),
+    )
+    .await;
+    // `stringData`, as people write Secrets: the server stores it as data.
+    let secret = post(
+        &api,
+        "secrets",
+        json!({"metadata": {"name": "db"}, "stringData": {"password": "s3cr3t"}}),
+    )
+    .await;
+    assert_eq!(secret["data"], json!({"password": "czNjcjN0"}));
+    assert!(secret.get("stringData").is_none(), "{secret}");
+    let env = json!([
+        {"name": "PORT", "valueFrom": {"configMapKeyRef": {"name": "web", "key": "port"}}},
+        {"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+        {"name": "URL", "value": "http://$(POD):$(PORT)"},
+    ]);
+    let pod = post(&api, "pods", json!({
+        "metadata": {"name": "envy", "labels": {"app": "shop"}},
+        "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "main", "image": "busybox",
+            "resources": {"limits": {"memory": "32Mi"}},
+            "envFrom": [{"configMapRef": {"name": "web"}, "prefix": "CM_"}],
+            "env": env,
+            "command": ["sh", "-c"],
+            "args": ["echo $(URL) $PASS $APP $NODE $HOST $MEM $CM_MODE '$$(PORT)' '$(NOPE)'; echo ip=$IP; exec sleep 3600"],
+        }]},
+    }))
+    .await;
+    let running_pod = api
+        .wait_for(&format!("{NS}/pods/envy"), LONG, running)
+        .await;
+    let ip = running_pod["status"]["podIP"].as_str().unwrap();
+    assert!(!ip.is_empty(), "{running_pod}");
+    wait_for_log(
+        &config,
+        "envy",
+        &format!(
+            "http://envy:8080 s3cr3t shop {NODE} 127.0.0.1 32 fast $(PORT) $(NOPE)\nip={ip}\n"
+        ),
+    )
+    .await;
+    assert_eq!(
+        pod["spec"]["containers"][0]["env"][2]["valueFrom"]["fieldRef"]["apiVersion"],
+        "v1"
+    );
+
+    // A key that is not there: the container waits with Kubernetes'
+    // reason and message, and starts once the ConfigMap has it.
+    post(&api, "pods", json!({
+        "metadata": {"name": "waits"},
+        "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "main", "image": "busybox",
+            "command": ["sh", "-c", "echo level=$LEVEL; exec sleep 3600"],
+            "env": [{"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "late", "key": "level"}}}],
+        }]},
+    }))
+    .await;
+    let stuck = api
+        .wait_for(&format!("{NS}/pods/waits"), LONG, |p| {
+            waiting(p).0 == "CreateContainerConfigError"
+        })
+        .await;
+    assert_eq!(waiting(&stuck).1, "configmap \"late\" not found");
+    let table = kubectl(&config, &["get", "pod", "waits"]).await;
+    assert!(table.contains("CreateContainerConfigError"), "{table}");
+    post(
+        &api,
+        "configmaps",
+        json!({"metadata": {"name": "late"}, "data": {"other": "x"}}),
+    )
+    .await;
+    api.wait_for(&format!("{NS}/pods/waits"), LONG, |p| {
+        waiting(p).1 == "couldn't find key level in ConfigMap default/late"
+    })
+    .await;
+    api.client
+        .send_path(
+            Method::PATCH,
+            &format!("{NS}/configmaps/late"),
+            None,
+            Some((
+                "application/merge-patch+json",
+                json!({"data": {"level": "debug"}}).to_string(),
+            )),
+        )
+        .await
+        .unwrap();
+    api.wait_for(&format!("{NS}/pods/waits"), LONG, running)
+        .await;
+    wait_for_log(&config, "waits", "level=debug\n").await;
+
+    // The API refuses what the agent could not resolve, in kubectl's words.
+    let (created, bad) = kubectl_status(
+        &config,
+        &[
+            "run",
+            "bad",
+            "--image=busybox",
+            "--overrides",
+            &json!({"spec": {"containers": [{"name": "bad", "image": "busybox",
+            "env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "status.phase"}}}]}]}})
+            .to_string(),
+        ],
+    )
+    .await;
+    assert!(!created, "{bad}");
+    assert!(
+        bad.contains("The Pod \"bad\" is invalid: spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: Unsupported value: \"status.phase\""),
+        "{bad}"
+    );
+
+    // A volume the agent cannot mount is refused too, before any pod exists.
+    let (created, bad) = kubectl_status(
+        &config,
+        &[
+            "run",
+            "vol",
+            "--image=busybox",
+            "--overrides",
+            &json!({"spec": {"volumes": [{"name": "v", "configMap": {"name": "web"}}],
+            "containers": [{"name": "vol", "image": "busybox"}]}})
+            .to_string(),
+        ],
+    )
+    .await;
+    assert!(!created, "{bad}");
+    assert!(
+        bad.contains(
+            "The Pod \"vol\" is invalid: spec.volumes[0].configMap: Forbidden: not supported by orc"
+        ),
+        "{bad}"
+    );
+
+    for name in ["envy", "waits"] {
+        delete(&api, "pods", name).await;
+    }
+    for name in ["envy", "waits"] {
+        let deadline = Instant::now() + LONG;
+        while api.get(&format!("{NS}/pods/{name}")).await.is_some() {
+            assert!(Instant::now() < deadline, "{name} not deleted by its node");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    agent.stop();
+    assert_eq!(node.containers(), vec![], "containers left");
+    assert_eq!(
+        node.mounts_left(),
+        Vec::<std::path::PathBuf>::new(),
+        "mounts left"
+    );
+}
