@@ -32,6 +32,9 @@
 //!   by the events that may let them fit.
 //! - [`feed`]: informers → cache and queue.
 //! - [`scheduler`]: the loop: pop, decide, assume, bind in the background.
+//! - [`preemption`]: preemption's writes: victims deleted gracefully,
+//!   `status.nominatedNodeName` (the choice is
+//!   `plugins/default_preemption/`).
 //! - [`binding`], [`report`]: the writes: the binding, `PodScheduled`
 //!   conditions and `Scheduled`/`FailedScheduling` events.
 //! - [`metrics`], [`http`]: kube-scheduler's metrics on `/metrics`, and
@@ -42,14 +45,13 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! - Preemption: `plugins/default_preemption.rs` is the PostFilter's
-//!   place, and answers what Kubernetes answers when no pod can be
-//!   evicted (orc has no PriorityClass yet, so every pod has priority 0).
 //! - Explanations: [`scheduler::Decisions`] keeps the last decision per
 //!   pod for `orc explain`, which does not exist yet.
 //! - Leader election: run one scheduler per cluster (two would race; the
 //!   binding's 409 keeps them from both placing a pod, not from wasted
 //!   work).
+//! - Preemption's finer points: nominated pods do not yet hold their room
+//!   against other pods' decisions, PodDisruptionBudgets do not exist.
 //! - Volumes, extended resources, DRA, scheduling gates, extenders, more
 //!   than one profile.
 //!
@@ -63,6 +65,7 @@ pub mod http;
 pub mod metrics;
 pub mod objects;
 pub mod plugins;
+pub mod preemption;
 pub mod queue;
 pub mod report;
 pub mod scheduler;

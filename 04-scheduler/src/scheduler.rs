@@ -16,13 +16,15 @@ use orc_client::events::Recorder;
 use orc_client::informer::Cache as InformerCache;
 use tokio::time::Instant;
 
-use crate::binding;
 use crate::cache::Cache;
-use crate::framework::{Cycle, Decision, Events, NextStart, Outcome, Profile, schedule};
+use crate::framework::{
+    Cycle, Decision, Events, NextStart, Nomination, Outcome, Profile, schedule,
+};
 use crate::metrics::{Attempt, Metrics};
 use crate::objects::PodInfo;
 use crate::queue::{QueuedPod, SchedulingQueue};
 use crate::report::{self, Failure};
+use crate::{binding, preemption};
 
 /// How many decisions [`Decisions`] keeps before starting afresh.
 const KEPT_DECISIONS: usize = 10_000;
@@ -133,6 +135,9 @@ impl Scheduler {
             }
             Outcome::Unschedulable(message) => {
                 drop(snapshot);
+                if let Some(nomination) = decision.nomination.clone() {
+                    self.preempt(&pod, nomination);
+                }
                 self.failed(&queued, Failure::Unschedulable, message.clone(), started);
                 // With no plugin to wait for (no nodes at all), retry after
                 // the back-off, as Kubernetes does.
@@ -153,6 +158,17 @@ impl Scheduler {
         }
     }
     // ANCHOR_END: schedule_one
+
+    /// Evicts preemption's victims and nominates their node, in the
+    /// background (`preemption.rs`).
+    fn preempt(&self, pod: &Arc<PodInfo>, nomination: Nomination) {
+        tracing::info!(pod = %pod.key(), node = %nomination.node,
+            victims = nomination.victims.len(), "preempting");
+        let (client, recorder, pod) = (self.client.clone(), self.recorder.clone(), pod.clone());
+        tokio::spawn(async move {
+            preemption::carry_out(&client, &recorder, &pod, &nomination).await;
+        });
+    }
 
     /// Counts and reports a failed attempt (in the background).
     fn failed(&self, queued: &QueuedPod, failure: Failure, message: String, started: Instant) {

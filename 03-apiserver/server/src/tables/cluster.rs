@@ -1,5 +1,5 @@
 //! Rows of the remaining kinds: nodes, namespaces, config maps, secrets,
-//! events and leases.
+//! events, leases and priority classes.
 
 use serde_json::{Value, json};
 
@@ -118,6 +118,31 @@ pub(super) const SECRET: Printer = Printer {
 pub(super) const LEASE: Printer = Printer {
     columns: &[NAME, col("Holder", "string"), AGE],
     cells: |l| vec![name(l), json!(text(l, "/spec/holderIdentity", "")), age(l)],
+};
+
+/// PriorityClasses: VALUE, GLOBAL-DEFAULT, AGE and PREEMPTIONPOLICY, as
+/// Kubernetes prints them (`false` when `globalDefault` is unset).
+pub(super) const PRIORITY_CLASS: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Value", "integer"),
+        col("Global-Default", "boolean"),
+        AGE,
+        col("PreemptionPolicy", "string"),
+    ],
+    cells: |pc| {
+        vec![
+            name(pc),
+            json!(int(pc, "/value")),
+            json!(
+                pc.get("globalDefault")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            ),
+            age(pc),
+            json!(text(pc, "/preemptionPolicy", "")),
+        ]
+    },
 };
 
 // ANCHOR: event
