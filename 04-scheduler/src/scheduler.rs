@@ -30,16 +30,20 @@ use crate::{binding, preemption};
 const KEPT_DECISIONS: usize = 10_000;
 
 /// The last decision about each pod, whole (every node's verdict, every
-/// plugin's score): what `orc explain` will print.
+/// plugin's score), with the pod as it was decided: what `orc explain`
+/// prints.
 #[derive(Default)]
 pub struct Decisions {
     /// std's Mutex: held to insert or clone one entry.
-    last: Mutex<HashMap<String, Arc<Decision>>>,
+    last: Mutex<HashMap<String, Decided>>,
 }
+
+/// A pod and the last decision about it.
+pub type Decided = (Arc<PodInfo>, Arc<Decision>);
 
 impl Decisions {
     /// The last decision about the pod `namespace/name`.
-    pub fn last(&self, key: &str) -> Option<Arc<Decision>> {
+    pub fn last(&self, key: &str) -> Option<Decided> {
         self.last
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -47,12 +51,12 @@ impl Decisions {
             .cloned()
     }
 
-    fn keep(&self, key: String, decision: Arc<Decision>) {
+    fn keep(&self, pod: Arc<PodInfo>, decision: Arc<Decision>) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if last.len() >= KEPT_DECISIONS {
             last.clear();
         }
-        last.insert(key, decision);
+        last.insert(pod.key(), (pod, decision));
     }
 }
 
@@ -111,7 +115,7 @@ impl Scheduler {
             &mut self.next_start,
             random,
         ));
-        self.decisions.keep(pod.key(), decision.clone());
+        self.decisions.keep(pod.clone(), decision.clone());
         match &decision.outcome {
             Outcome::Selected(node) => {
                 let cycle = Cycle {

@@ -270,6 +270,13 @@ fn post_filter(profile: &Profile, cycle: Cycle, decision: &mut Decision) {
     }
 }
 
+/// Whether `cycle`'s pod fits `node` (a changed copy of one of the
+/// snapshot's nodes) by every PreFilter and Filter of `profile`: what
+/// preemption and `orc explain`'s suggestions ask.
+pub fn fits(profile: &Profile, cycle: Cycle, node: &NodeInfo) -> Status {
+    ProfileFilters(profile).fits(cycle, node)
+}
+
 /// The profile's filters, for PostFilter plugins to run again.
 struct ProfileFilters<'a>(&'a Profile);
 
