@@ -257,4 +257,20 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn priority_classes_show_value_default_and_policy() {
+        let pc = json!({"metadata": {"name": "high"}, "value": 1000,
+            "preemptionPolicy": "PreemptLowerPriority"});
+        assert_eq!(
+            cells("PriorityClass", pc)[..],
+            [
+                json!("high"),
+                json!(1000),
+                json!(false),
+                json!("<unknown>"),
+                json!("PreemptLowerPriority")
+            ]
+        );
+    }
 }
