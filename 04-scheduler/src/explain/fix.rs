@@ -24,6 +24,9 @@ use crate::objects::resources::ResourceName;
 use crate::objects::taints::{Effect, Operator, Toleration, untolerated};
 use crate::objects::{Node, PodInfo, Resources};
 
+/// The taint a cordoned node carries.
+const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
+
 /// At most this many changes for one node.
 pub const MAX_STEPS: usize = 3;
 
@@ -150,8 +153,18 @@ fn apply(change: &Change, pod: &mut PodInfo, node: &mut NodeInfo) {
             }
         }
         Change::Uncordon => {
+            // `kubectl uncordon` clears `spec.unschedulable`, and with it
+            // goes the taint that marks a cordoned node.
+            let taints = node
+                .node
+                .taints
+                .iter()
+                .filter(|t| t.key != UNSCHEDULABLE_TAINT)
+                .cloned()
+                .collect();
             let uncordoned = Node {
                 unschedulable: false,
+                taints,
                 ..(*node.node).clone()
             };
             *node = node.with_node(Arc::new(uncordoned));
