@@ -32,24 +32,25 @@
 //!   by the events that may let them fit.
 //! - [`feed`]: informers → cache and queue.
 //! - [`scheduler`]: the loop: pop, decide, assume, bind in the background.
+//! - [`preemption`]: preemption's writes: victims deleted gracefully,
+//!   `status.nominatedNodeName` (the choice is
+//!   `plugins/default_preemption/`).
 //! - [`binding`], [`report`]: the writes: the binding, `PodScheduled`
 //!   conditions and `Scheduled`/`FailedScheduling` events.
-//! - [`metrics`], [`http`]: kube-scheduler's metrics on `/metrics`, and
-//!   `/healthz`.
-//! - [`run`] and [`Config`]: the whole scheduler against one API server.
+//! - [`explain`]: a decision laid out node by node, and the smallest
+//!   change that would let a pending pod fit, for `orc explain pod`.
+//! - [`metrics`], [`http`]: kube-scheduler's metrics on `/metrics`,
+//!   `/healthz`, and `/explain/pods/{namespace}/{name}`.
+//! - [`run`] and [`Config`]: the whole scheduler against one API server,
+//!   optionally only while it leads (leader election on the
+//!   `kube-system/kube-scheduler` Lease, `orc_client::leader`).
 //!   `orc server` runs it beside the controllers; the `orc-scheduler`
 //!   binary runs it alone.
 //!
 //! ## What it leaves out (for now)
 //!
-//! - Preemption: `plugins/default_preemption.rs` is the PostFilter's
-//!   place, and answers what Kubernetes answers when no pod can be
-//!   evicted (orc has no PriorityClass yet, so every pod has priority 0).
-//! - Explanations: [`scheduler::Decisions`] keeps the last decision per
-//!   pod for `orc explain`, which does not exist yet.
-//! - Leader election: run one scheduler per cluster (two would race; the
-//!   binding's 409 keeps them from both placing a pod, not from wasted
-//!   work).
+//! - Preemption's finer points: nominated pods do not yet hold their room
+//!   against other pods' decisions, PodDisruptionBudgets do not exist.
 //! - Volumes, extended resources, DRA, scheduling gates, extenders, more
 //!   than one profile.
 //!
@@ -57,12 +58,14 @@
 
 pub mod binding;
 pub mod cache;
+pub mod explain;
 pub mod feed;
 pub mod framework;
 pub mod http;
 pub mod metrics;
 pub mod objects;
 pub mod plugins;
+pub mod preemption;
 pub mod queue;
 pub mod report;
 pub mod scheduler;
@@ -74,6 +77,8 @@ use std::time::Duration;
 use orc_client::Client;
 use orc_client::events::Recorder;
 use orc_client::informer::wait_for_sync;
+use orc_client::leader::LeaderElection;
+pub use orc_client::leader::Timings;
 use tokio::task::JoinSet;
 
 pub use framework::Plugin;
@@ -84,6 +89,10 @@ use cache::Cache;
 use feed::Feed;
 use metrics::Metrics;
 use queue::{Backoff, SchedulingQueue};
+
+/// The Lease schedulers elect their leader on, as kube-scheduler's.
+pub const LEASE_NAMESPACE: &str = "kube-system";
+pub const LEASE_NAME: &str = "kube-scheduler";
 
 /// How to run the scheduler.
 #[derive(Debug, Clone)]
@@ -104,6 +113,10 @@ pub struct Config {
     pub max_parked: Duration,
     /// Where to serve `/healthz` and `/metrics`; `None`: not served.
     pub listen: Option<SocketAddr>,
+    /// Schedule only while holding the `kube-system/kube-scheduler` Lease,
+    /// so several schedulers can run and one acts; `None`: always act
+    /// (run one scheduler per cluster).
+    pub leader_election: Option<Timings>,
 }
 
 impl Config {
@@ -117,6 +130,7 @@ impl Config {
             backoff: Backoff::default(),
             max_parked: Duration::from_secs(300),
             listen: None,
+            leader_election: None,
         }
     }
 
@@ -135,6 +149,8 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     /// The last decision about each pod.
     pub decisions: Arc<Decisions>,
+    /// This scheduler's identity in leader election, when it takes part.
+    pub identity: Option<String>,
     cache: Arc<Mutex<Cache>>,
     tasks: JoinSet<()>,
 }
@@ -158,6 +174,12 @@ impl Running {
             .is_placed(uid)
     }
 
+    /// Stops every task now, as if the process were killed: no more
+    /// decisions, no more lease renewals (tests kill a leader this way).
+    pub fn stop(&mut self) {
+        self.tasks.abort_all();
+    }
+
     /// Runs until every task ends (they do not, short of a panic).
     pub async fn wait(mut self) {
         while self.tasks.join_next().await.is_some() {}
@@ -174,21 +196,28 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
     let metrics = Arc::new(Metrics::new(&profile.name));
     let queue = Arc::new(SchedulingQueue::new(config.backoff, config.max_parked));
     let mut tasks = JoinSet::new();
-    let metrics_addr = match config.listen {
-        Some(addr) => {
-            let listener = http::bind(addr).await?;
-            let bound = listener.local_addr()?;
-            tasks.spawn(http::serve(listener, metrics.clone(), queue.clone()));
-            Some(bound)
-        }
-        None => None,
-    };
     let feed = Feed {
         cache: Arc::new(Mutex::new(Cache::new())),
         queue: queue.clone(),
     };
-    let following = feed.follow(&client, &mut tasks);
     let decisions = Arc::new(Decisions::default());
+    let metrics_addr = match config.listen {
+        Some(addr) => {
+            let listener = http::bind(addr).await?;
+            let bound = listener.local_addr()?;
+            let served = http::Served {
+                metrics: metrics.clone(),
+                queue: queue.clone(),
+                decisions: decisions.clone(),
+                cache: feed.cache.clone(),
+                profile: profile.clone(),
+            };
+            tasks.spawn(http::serve(listener, served));
+            Some(bound)
+        }
+        None => None,
+    };
+    let following = feed.follow(&client, &mut tasks);
     let cache = feed.cache.clone();
     let scheduler = scheduler::Scheduler {
         recorder: Arc::new(Recorder::new(client.clone(), report::COMPONENT)),
@@ -201,16 +230,25 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
         decisions: decisions.clone(),
         next_start: framework::NextStart::default(),
     };
+    let election = config
+        .leader_election
+        .map(|timings| LeaderElection::new(config.client(), LEASE_NAMESPACE, LEASE_NAME, timings));
+    let identity = election.as_ref().map(|e| e.identity.clone());
     // No decision before the caches hold every node and every placed pod:
-    // an empty cache would see empty nodes and over-commit them.
+    // an empty cache would see empty nodes and over-commit them. A
+    // standby keeps its caches warm, ready to lead at once.
     tasks.spawn(async move {
         if wait_for_sync(following.synced).await {
-            scheduler.run().await;
+            match election {
+                Some(election) => election.lead(scheduler.run()).await,
+                None => scheduler.run().await,
+            }
         }
     });
     Ok(Running {
         metrics_addr,
         decisions,
+        identity,
         cache: feed.cache,
         tasks,
     })

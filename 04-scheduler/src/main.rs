@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! orc-scheduler --server http://127.0.0.1:6443 [--token TOKEN]
-//!               [--listen 127.0.0.1:10259] [--most-allocated]
+//!               [--listen 127.0.0.1:10259] [--most-allocated] [--leader-elect]
 //! ```
 
 use std::net::SocketAddr;
@@ -26,6 +26,10 @@ struct Args {
     /// spreading them (LeastAllocated).
     #[arg(long)]
     most_allocated: bool,
+    /// Schedule only while holding the kube-system/kube-scheduler Lease,
+    /// so that several copies can run and one acts.
+    #[arg(long)]
+    leader_elect: bool,
     /// Kubernetes' percentageOfNodesToScore (0: adaptive).
     #[arg(long, default_value_t = 0)]
     percentage_of_nodes_to_score: usize,
@@ -43,6 +47,9 @@ async fn main() -> std::io::Result<()> {
     config.token = args.token;
     config.listen = args.listen;
     config.percentage_of_nodes_to_score = args.percentage_of_nodes_to_score;
+    if args.leader_elect {
+        config.leader_election = Some(orc_scheduler::Timings::default());
+    }
     if args.most_allocated {
         config.scoring_strategy = orc_scheduler::ScoringStrategy::MostAllocated;
     }

@@ -11,7 +11,7 @@
 use jiff::Timestamp;
 use orc_client::events::{Note, Recorder};
 use orc_client::resources::by_kind;
-use orc_client::{Client, Method, path, time};
+use orc_client::{Client, ClientError, Method, path, time};
 use serde_json::{Value, json};
 
 use crate::objects::PodInfo;
@@ -81,23 +81,13 @@ pub async fn failed(
     message: String,
 ) {
     if let Some(condition) = unscheduled_condition(pod, failure, &message, Timestamp::now()) {
-        if let Some(pods) = by_kind("v1", "Pod") {
-            // A strategic merge patch merges `conditions` by `type`, so the
-            // pod's other conditions are left alone.
-            let url = format!(
-                "{}/status",
-                path(pods, Some(&pod.namespace), Some(&pod.name))
-            );
-            let patch = json!({"status": {"conditions": [condition]}}).to_string();
-            let body = ("application/strategic-merge-patch+json", patch);
-            if let Err(error) = client
-                .send_path(Method::PATCH, &url, None, Some(body))
-                .await
-            {
-                if !error.is_not_found() {
-                    tracing::warn!(pod = %pod.key(), %error, "writing the PodScheduled condition");
-                }
-            }
+        // A strategic merge patch merges `conditions` by `type`, so the
+        // pod's other conditions are left alone.
+        let patch = json!({"status": {"conditions": [condition]}});
+        if let Err(error) = patch_status(client, &pod.namespace, &pod.name, &patch).await
+            && !error.is_not_found()
+        {
+            tracing::warn!(pod = %pod.key(), %error, "writing the PodScheduled condition");
         }
     }
     recorder
@@ -107,6 +97,22 @@ pub async fn failed(
             Note::warning("FailedScheduling", message),
         )
         .await;
+}
+
+/// Patches a pod's `status` subresource (strategic merge).
+pub async fn patch_status(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    patch: &Value,
+) -> Result<Value, ClientError> {
+    let pods = by_kind("v1", "Pod")
+        .ok_or_else(|| ClientError::Decode("pods are not in the resource table".into()))?;
+    let url = format!("{}/status", path(pods, Some(namespace), Some(name)));
+    let body = ("application/strategic-merge-patch+json", patch.to_string());
+    client
+        .send_path(Method::PATCH, &url, None, Some(body))
+        .await
 }
 
 /// Reports a pod bound to `node`.

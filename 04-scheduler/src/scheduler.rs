@@ -16,28 +16,34 @@ use orc_client::events::Recorder;
 use orc_client::informer::Cache as InformerCache;
 use tokio::time::Instant;
 
-use crate::binding;
 use crate::cache::Cache;
-use crate::framework::{Cycle, Decision, Events, NextStart, Outcome, Profile, schedule};
+use crate::framework::{
+    Cycle, Decision, Events, NextStart, Nomination, Outcome, Profile, schedule,
+};
 use crate::metrics::{Attempt, Metrics};
 use crate::objects::PodInfo;
 use crate::queue::{QueuedPod, SchedulingQueue};
 use crate::report::{self, Failure};
+use crate::{binding, preemption};
 
 /// How many decisions [`Decisions`] keeps before starting afresh.
 const KEPT_DECISIONS: usize = 10_000;
 
 /// The last decision about each pod, whole (every node's verdict, every
-/// plugin's score): what `orc explain` will print.
+/// plugin's score), with the pod as it was decided: what `orc explain`
+/// prints.
 #[derive(Default)]
 pub struct Decisions {
     /// std's Mutex: held to insert or clone one entry.
-    last: Mutex<HashMap<String, Arc<Decision>>>,
+    last: Mutex<HashMap<String, Decided>>,
 }
+
+/// A pod and the last decision about it.
+pub type Decided = (Arc<PodInfo>, Arc<Decision>);
 
 impl Decisions {
     /// The last decision about the pod `namespace/name`.
-    pub fn last(&self, key: &str) -> Option<Arc<Decision>> {
+    pub fn last(&self, key: &str) -> Option<Decided> {
         self.last
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -45,12 +51,12 @@ impl Decisions {
             .cloned()
     }
 
-    fn keep(&self, key: String, decision: Arc<Decision>) {
+    fn keep(&self, pod: Arc<PodInfo>, decision: Arc<Decision>) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if last.len() >= KEPT_DECISIONS {
             last.clear();
         }
-        last.insert(key, decision);
+        last.insert(pod.key(), (pod, decision));
     }
 }
 
@@ -109,7 +115,7 @@ impl Scheduler {
             &mut self.next_start,
             random,
         ));
-        self.decisions.keep(pod.key(), decision.clone());
+        self.decisions.keep(pod.clone(), decision.clone());
         match &decision.outcome {
             Outcome::Selected(node) => {
                 let cycle = Cycle {
@@ -133,6 +139,9 @@ impl Scheduler {
             }
             Outcome::Unschedulable(message) => {
                 drop(snapshot);
+                if let Some(nomination) = decision.nomination.clone() {
+                    self.preempt(&pod, nomination);
+                }
                 self.failed(&queued, Failure::Unschedulable, message.clone(), started);
                 // With no plugin to wait for (no nodes at all), retry after
                 // the back-off, as Kubernetes does.
@@ -153,6 +162,17 @@ impl Scheduler {
         }
     }
     // ANCHOR_END: schedule_one
+
+    /// Evicts preemption's victims and nominates their node, in the
+    /// background (`preemption.rs`).
+    fn preempt(&self, pod: &Arc<PodInfo>, nomination: Nomination) {
+        tracing::info!(pod = %pod.key(), node = %nomination.node,
+            victims = nomination.victims.len(), "preempting");
+        let (client, recorder, pod) = (self.client.clone(), self.recorder.clone(), pod.clone());
+        tokio::spawn(async move {
+            preemption::carry_out(&client, &recorder, &pod, &nomination).await;
+        });
+    }
 
     /// Counts and reports a failed attempt (in the background).
     fn failed(&self, queued: &QueuedPod, failure: Failure, message: String, started: Instant) {

@@ -25,6 +25,8 @@
 //! - [`events`]: Events for `kubectl describe`, repeats folded into one.
 //! - [`workqueue`]: de-duplicated keys with back-off retries, how a
 //!   controller turns notifications into one reconcile per object.
+//! - [`leader`]: leader election on a Lease, so that of several copies of
+//!   a component (schedulers, controller managers) only one acts.
 //! - [`resources`]: the table of kinds the API serves (group, version,
 //!   plural, scope), shared with the server so both agree on every path.
 //! - [`selectors`]: label and field selectors, parsed and matched (pure;
@@ -48,6 +50,7 @@
 pub mod client;
 pub mod events;
 pub mod informer;
+pub mod leader;
 pub mod names;
 pub mod prometheus;
 pub mod propagation;

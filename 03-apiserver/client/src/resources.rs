@@ -106,6 +106,7 @@ pub static RESOURCES: &[Resource] = &[
     row("", "v1", "Secret", "secrets", "secret", &[], true, false),
     row("", "v1", "Event", "events", "event", &["ev"], true, false),
     row("coordination.k8s.io", "v1", "Lease", "leases", "lease", &[], true, false),
+    row("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", &["pc"], false, false),
     Resource { has_scale: true, ..row("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], true, true) },
     Resource { has_scale: true, ..row("apps", "v1", "ReplicaSet", "replicasets", "replicaset", &["rs"], true, true) },
     row("apps", "v1", "DaemonSet", "daemonsets", "daemonset", &["ds"], true, true),

@@ -67,6 +67,11 @@ pub fn apply(kind: &str, obj: &mut Value) {
             }
         }
         "Service" => service_spec(child(obj, "spec")),
+        "PriorityClass" => default(
+            obj,
+            "preemptionPolicy",
+            json!(crate::priority::PREEMPT_LOWER),
+        ),
         "Secret" => {
             // Kubernetes reads an empty type as no type: both become
             // `Opaque`, "arbitrary user data", which `kubectl get secrets`

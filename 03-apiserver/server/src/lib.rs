@@ -29,6 +29,8 @@
 //!   commands send) decoded into the JSON a JSON client would have sent.
 //! - [`defaults`], [`validation`], [`schema`]: what the server fills in,
 //!   what it refuses (422 with field paths), which fields it warns about.
+//! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
+//!   admission step that gives a new pod its class's `spec.priority`.
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
 //! - [`watch`]: the watch hub, one etcd watch per resource, fan-out.
 //! - [`namespace_lifecycle`]: which namespaces exist, from the watch hub, so
@@ -77,6 +79,7 @@ pub mod namespace_lifecycle;
 pub mod openapi;
 pub mod patch;
 pub mod pod_fields;
+pub mod priority;
 pub mod protobuf;
 pub mod schema;
 pub mod server;

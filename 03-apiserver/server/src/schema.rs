@@ -77,6 +77,7 @@ fn top_fields(kind: &str) -> &'static [&'static str] {
         "ConfigMap" => &["data", "binaryData", "immutable"],
         "Secret" => &["data", "stringData", "type", "immutable"],
         "Endpoints" => &["subsets"],
+        "PriorityClass" => &["value", "globalDefault", "description", "preemptionPolicy"],
         "EndpointSlice" => &["addressType", "endpoints", "ports"],
         "Event" => &[
             "action",

@@ -210,6 +210,9 @@ impl Server {
             store = store.with_cipher(cipher);
         }
         ensure_namespaces(&store).await.map_err(etcd_error)?;
+        crate::priority::ensure_system_classes(&store)
+            .await
+            .map_err(etcd_error)?;
         let tokens = match &config.token_file {
             None => None,
             Some(path) => {

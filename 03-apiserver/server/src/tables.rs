@@ -107,6 +107,7 @@ fn printer(kind: &str) -> Printer {
         "Secret" => cluster::SECRET,
         "Event" => cluster::EVENT,
         "Lease" => cluster::LEASE,
+        "PriorityClass" => cluster::PRIORITY_CLASS,
         "Deployment" => workloads::DEPLOYMENT,
         "ReplicaSet" => workloads::REPLICA_SET,
         "DaemonSet" => workloads::DAEMON_SET,

@@ -29,6 +29,7 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
         "Job" => validate_template(spec, "spec.template", &mut causes),
         "Service" => crate::services::validation::validate(obj, &mut causes),
         "EndpointSlice" => validate_endpoint_slice(obj, &mut causes),
+        "PriorityClass" => crate::priority::validate(obj, &mut causes),
         _ => {}
     }
     causes
@@ -48,6 +49,9 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
     }
     if resource.kind == "Service" {
         crate::services::validation::validate_update(old, new, &mut causes);
+    }
+    if resource.kind == "PriorityClass" {
+        crate::priority::validate_update(old, new, &mut causes);
     }
     if resource.kind == "Pod" {
         let old_node = old

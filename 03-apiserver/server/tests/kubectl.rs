@@ -162,6 +162,7 @@ async fn health_version_metrics_and_discovery() {
         groups,
         [
             "coordination.k8s.io",
+            "scheduling.k8s.io",
             "apps",
             "batch",
             "networking.k8s.io",

@@ -77,6 +77,26 @@ impl Snapshot {
         self.namespaces.get(ns).unwrap_or(&NO_LABELS)
     }
 
+    /// The same cluster with `node` in place of the node of that name (what
+    /// preemption asks "would the pod fit if these pods were gone?" on).
+    pub fn with_node(&self, node: NodeInfo) -> Snapshot {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| {
+                if n.name() == node.name() {
+                    Arc::new(node.clone())
+                } else {
+                    n.clone()
+                }
+            })
+            .collect();
+        Snapshot {
+            nodes: Arc::new(nodes),
+            ..self.clone()
+        }
+    }
+
     /// A snapshot of `nodes` alone (tests and labs).
     pub fn of_nodes(nodes: Vec<NodeInfo>) -> Snapshot {
         let mut image_nodes: HashMap<String, usize> = HashMap::new();

@@ -51,6 +51,8 @@ pub struct Decision {
     pub verdicts: Vec<(String, Status)>,
     /// The PostFilter's answer when no node fit (preemption).
     pub post_filter: Option<Status>,
+    /// Where preemption made room, and whom it evicts.
+    pub nomination: Option<super::Nomination>,
     /// Each feasible node's scores (empty when one node or none fit).
     pub scores: Vec<NodeScore>,
     /// Plugins that refused the pod somewhere: the events they register

@@ -20,7 +20,10 @@ pub mod schedule;
 pub mod status;
 
 pub use decision::{Decision, NodeScore, Outcome, PluginScore};
-pub use plugin::{Cycle, CycleState, Events, Plugin, PreFilterResult};
+pub use plugin::{
+    Cycle, CycleState, Events, Filters, Nomination, Plugin, PostFilterResult, PreFilterResult,
+    Victim,
+};
 pub use profile::Profile;
 pub use schedule::{NextStart, schedule};
 pub use status::{Code, Status};

@@ -97,6 +97,40 @@ impl Events {
     }
 }
 
+/// The profile's PreFilters and Filters, as a PostFilter plugin runs them
+/// again on a node it changed (preemption removes pods from a copy of a
+/// node to see whether the pod would then fit).
+pub trait Filters {
+    /// Whether the cycle's pod fits `node`, a changed copy of one of the
+    /// snapshot's nodes (the other nodes are as the snapshot has them).
+    fn fits(&self, cycle: Cycle, node: &NodeInfo) -> Status;
+}
+
+/// A pod preemption evicts: enough to delete it and say why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Victim {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub priority: i64,
+}
+
+/// Where preemption made room: the node, and the pods to evict from it
+/// (Kubernetes' `NominatingInfo` and the candidate's victims).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nomination {
+    pub node: String,
+    pub victims: Vec<Victim>,
+}
+
+/// A PostFilter plugin's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostFilterResult {
+    /// Success when a nomination was made; otherwise why not.
+    pub status: Status,
+    pub nomination: Option<Nomination>,
+}
+
 /// A scheduling plugin: one Kubernetes plugin per type, one type per file.
 pub trait Plugin: Send + Sync {
     /// Kubernetes' name for it (`NodeResourcesFit`), which messages,
@@ -124,8 +158,15 @@ pub trait Plugin: Send + Sync {
     }
 
     /// Only when no node fits: can something be done (preemption)? The
-    /// answer's message ends the user's event (`preemption: ...`).
-    fn post_filter(&self, _cycle: Cycle, _rejections: &[(String, Status)]) -> Option<Status> {
+    /// answer's message ends the user's event (`preemption: ...`); a
+    /// nomination names the node made room on and the pods to evict.
+    /// `filters` re-runs the profile's filters on a changed node.
+    fn post_filter(
+        &self,
+        _cycle: Cycle,
+        _rejections: &[(String, Status)],
+        _filters: &dyn Filters,
+    ) -> Option<PostFilterResult> {
         None
     }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use super::decision::{Decision, NodeScore, Outcome, PluginScore, fit_error_message};
-use super::plugin::{Cycle, CycleState, PreFilterResult};
+use super::plugin::{Cycle, CycleState, Filters, PreFilterResult};
 use super::profile::Profile;
 use super::sampling::num_feasible_nodes_to_find;
 use super::status::{Code, Status};
@@ -41,6 +41,7 @@ pub fn schedule(
         pre_filter: None,
         verdicts: Vec::new(),
         post_filter: None,
+        nomination: None,
         scores: Vec::new(),
         rejected_by: BTreeSet::new(),
         outcome: Outcome::Error(String::new()),
@@ -256,10 +257,62 @@ fn post_filter(profile: &Profile, cycle: Cycle, decision: &mut Decision) {
         .filter(|(_, s)| !s.is_success())
         .cloned()
         .collect();
-    decision.post_filter = profile
-        .post_filters
-        .iter()
-        .find_map(|p| p.post_filter(cycle, &rejections).map(|s| s.by(p.name())));
+    let filters = ProfileFilters(profile);
+    let answer = profile.post_filters.iter().find_map(|p| {
+        p.post_filter(cycle, &rejections, &filters).map(|mut r| {
+            r.status = r.status.by(p.name());
+            r
+        })
+    });
+    if let Some(answer) = answer {
+        decision.post_filter = Some(answer.status);
+        decision.nomination = answer.nomination;
+    }
+}
+
+/// Whether `cycle`'s pod fits `node` (a changed copy of one of the
+/// snapshot's nodes) by every PreFilter and Filter of `profile`: what
+/// preemption and `orc explain`'s suggestions ask.
+pub fn fits(profile: &Profile, cycle: Cycle, node: &NodeInfo) -> Status {
+    ProfileFilters(profile).fits(cycle, node)
+}
+
+/// The profile's filters, for PostFilter plugins to run again.
+struct ProfileFilters<'a>(&'a Profile);
+
+impl Filters for ProfileFilters<'_> {
+    /// PreFilter runs again on a snapshot holding the changed node, since
+    /// what it computes (affinity and spreading counts) depends on the
+    /// pods of every node. Kubernetes updates the PreFilter state in place
+    /// instead (`AddPod`/`RemovePod`); orc recomputes it, slower but with
+    /// one way of counting. Then the node's filters, as for any node.
+    fn fits(&self, cycle: Cycle, node: &NodeInfo) -> Status {
+        let snapshot = cycle.snapshot.with_node(node.clone());
+        let cycle = Cycle {
+            pod: cycle.pod,
+            snapshot: &snapshot,
+        };
+        let mut state = CycleState::default();
+        let mut skipped = HashSet::new();
+        for plugin in &self.0.filters {
+            match plugin.pre_filter(cycle, &mut state) {
+                Ok(PreFilterResult::AllNodes) => {}
+                Ok(PreFilterResult::Skip) => {
+                    skipped.insert(plugin.name());
+                }
+                Ok(PreFilterResult::Only(nodes)) if nodes.contains(node.name()) => {}
+                Ok(PreFilterResult::Only(_)) => {
+                    return Status::unresolvable(format!(
+                        "node(s) didn't satisfy plugin {}",
+                        plugin.name()
+                    ))
+                    .by(plugin.name());
+                }
+                Err(status) => return status.by(plugin.name()),
+            }
+        }
+        filter_node(self.0, cycle, &state, &skipped, node)
+    }
 }
 
 // ANCHOR: prioritize

@@ -65,12 +65,19 @@ pub struct PodInfo {
     pub node_name: String,
     /// `spec.schedulerName`: this scheduler places only its own pods.
     pub scheduler_name: String,
-    /// `spec.priority`: orders the queue (0 until PriorityClasses exist).
+    /// `spec.priority`, which the API server resolved from the pod's
+    /// PriorityClass: orders the queue, and only a pod of higher priority
+    /// may preempt this one.
     pub priority: i64,
     /// `spec.preemptionPolicy: Never`.
     pub never_preempts: bool,
     /// `metadata.deletionTimestamp` is set.
     pub terminating: bool,
+    /// `status.startTime` (RFC 3339): of two victims of equal priority,
+    /// preemption spares the one that has run longer.
+    pub start_time: Option<String>,
+    /// `status.nominatedNodeName`: where preemption made room for it.
+    pub nominated_node: String,
     /// Requests, as the filters count them.
     pub requests: Resources,
     /// Requests with defaults for what is missing, as the scores count them.
@@ -126,6 +133,15 @@ impl PodInfo {
             priority: spec.get("priority").and_then(Value::as_i64).unwrap_or(0),
             never_preempts: spec.get("preemptionPolicy").and_then(Value::as_str) == Some("Never"),
             terminating: meta.get("deletionTimestamp").is_some_and(|t| !t.is_null()),
+            start_time: pod
+                .pointer("/status/startTime")
+                .and_then(Value::as_str)
+                .map(String::from),
+            nominated_node: pod
+                .pointer("/status/nominatedNodeName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             requests,
             non_zero_requests,
             host_ports,

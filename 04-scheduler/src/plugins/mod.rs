@@ -13,7 +13,7 @@
 //! | `InterPodAffinity` | required terms | 2 (preferred terms) |
 //! | `NodeResourcesBalancedAllocation` | | 1 |
 //! | `ImageLocality` | | 1 |
-//! | `DefaultPreemption` | PostFilter (no victims yet) | |
+//! | `DefaultPreemption` | PostFilter: evicts lower priorities | |
 
 pub mod balanced_allocation;
 pub mod default_preemption;

@@ -1,4 +1,5 @@
-//! The client verbs: `orc apply`, `get`, `describe`, `delete`, `logs`.
+//! The client verbs: `orc apply`, `get`, `describe`, `delete`, `logs`,
+//! `explain`.
 //!
 //! They do what kubectl does, against the same REST API, so the course can
 //! show that a CLI is nothing but an HTTP client with good manners:
@@ -17,13 +18,15 @@
 //! - [`resolve`]: discovery, and `po` / `deployments.apps` / `Pod` to a URL.
 //! - [`manifest`]: files, directories and stdin into documents, with the
 //!   file, document index, line and column of any that do not parse.
-//! - [`apply`], [`get`], [`describe`], [`delete`], [`logs`]: one verb each.
+//! - [`apply`], [`get`], [`describe`], [`delete`], [`logs`], [`explain`]:
+//!   one verb each.
 //! - [`last_applied`]: apply's three-way merge, which can delete fields.
 //! - [`print`]: table layout and `-o yaml|json`.
 
 pub mod apply;
 pub mod delete;
 pub mod describe;
+pub mod explain;
 pub mod get;
 pub mod kubeconfig;
 pub mod last_applied;
@@ -53,6 +56,9 @@ pub enum Verb {
     Delete(delete::DeleteArgs),
     /// Print a container's log, from its node: `orc logs web -c app -f`.
     Logs(logs::LogsArgs),
+    /// Why the scheduler placed a pod where it did, or why it could not:
+    /// `orc explain pod web`.
+    Explain(explain::ExplainArgs),
 }
 
 /// Flags every client verb takes: which server, which namespace.
@@ -132,6 +138,7 @@ pub fn run(verb: Verb) -> Result<()> {
             Verb::Describe(args) => describe::run(args).await,
             Verb::Delete(args) => delete::run(args).await,
             Verb::Logs(args) => logs::run(args).await,
+            Verb::Explain(args) => explain::run(args).await,
         }
     });
     if let Err(error) = result {

@@ -159,6 +159,12 @@ pub async fn create(
     if resource.kind == "Pod" && obj.pointer("/status/phase").is_none() {
         obj["status"] = json!({"phase": "Pending"});
     }
+    // Admission that reads other objects (Kubernetes' `Priority` plugin).
+    match resource.kind {
+        "Pod" => crate::priority::admit_pod(&state.store, &mut obj).await?,
+        "PriorityClass" => crate::priority::admit_class(&state.store, &obj).await?,
+        _ => {}
+    }
     let warnings = admit(resource, &mut obj, None, request.param("fieldValidation"))?;
     let key = storage::key(resource, ns, &meta.name);
     let namespaces = namespaces()?;

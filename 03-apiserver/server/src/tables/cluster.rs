@@ -1,5 +1,5 @@
 //! Rows of the remaining kinds: nodes, namespaces, config maps, secrets,
-//! events and leases.
+//! events, leases and priority classes.
 
 use serde_json::{Value, json};
 
@@ -120,6 +120,31 @@ pub(super) const LEASE: Printer = Printer {
     cells: |l| vec![name(l), json!(text(l, "/spec/holderIdentity", "")), age(l)],
 };
 
+/// PriorityClasses: VALUE, GLOBAL-DEFAULT, AGE and PREEMPTIONPOLICY, as
+/// Kubernetes prints them (`false` when `globalDefault` is unset).
+pub(super) const PRIORITY_CLASS: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Value", "integer"),
+        col("Global-Default", "boolean"),
+        AGE,
+        col("PreemptionPolicy", "string"),
+    ],
+    cells: |pc| {
+        vec![
+            name(pc),
+            json!(int(pc, "/value")),
+            json!(
+                pc.get("globalDefault")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            ),
+            age(pc),
+            json!(text(pc, "/preemptionPolicy", "")),
+        ]
+    },
+};
+
 // ANCHOR: event
 /// Events: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE; `-o wide` adds the
 /// subobject (`spec.containers{nginx}`), the source, when it was first
@@ -229,6 +254,22 @@ mod tests {
                 json!("<unknown>"),
                 json!(3),
                 json!("web.1")
+            ]
+        );
+    }
+
+    #[test]
+    fn priority_classes_show_value_default_and_policy() {
+        let pc = json!({"metadata": {"name": "high"}, "value": 1000,
+            "preemptionPolicy": "PreemptLowerPriority"});
+        assert_eq!(
+            cells("PriorityClass", pc)[..],
+            [
+                json!("high"),
+                json!(1000),
+                json!(false),
+                json!("<unknown>"),
+                json!("PreemptLowerPriority")
             ]
         );
     }
