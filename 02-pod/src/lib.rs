@@ -109,6 +109,7 @@ pub mod node;
 pub mod pod_spec;
 pub mod probes;
 pub mod quantity;
+pub mod resolv_conf;
 pub mod routes;
 pub mod runtime;
 pub mod sandbox;

@@ -58,6 +58,7 @@
 //!
 //! The book's chapter is `chapters/src/06-services.md` (not written yet).
 
+pub mod dns;
 pub mod endpoints;
 pub mod proxy;
 
