@@ -52,6 +52,8 @@
 //! - [`shim`]: the per-container process that runs `orc-container` and
 //!   records the exit code; [`runtime`]: the agent's client of the runtime.
 //! - [`probes`]: liveness and readiness probes (exec, httpGet, tcpSocket).
+//! - [`resolv_conf`]: a pod's `/etc/resolv.conf` from its `dnsPolicy` and
+//!   `dnsConfig` (pure; the agent writes it and mounts it in every container).
 //! - [`agent`]: the sync loop: [`agent::sync`] decides (pure:
 //!   [`agent::sync::compute_pod_actions`], [`agent::sync::restart_backoff`]),
 //!   [`agent::actions`] does, [`agent::observe`] and [`agent::report`] look.

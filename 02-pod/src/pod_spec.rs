@@ -64,6 +64,14 @@ pub struct PodSpec {
     /// by validation rather than silently ignored.
     #[serde(default)]
     pub host_network: bool,
+    /// How the pod's `/etc/resolv.conf` is made (`ClusterFirst` unless
+    /// given); see [`crate::resolv_conf`].
+    #[serde(default)]
+    pub dns_policy: crate::resolv_conf::DnsPolicy,
+    /// Nameservers, searches and options added to (or, with
+    /// `dnsPolicy: None`, making up) the pod's resolv.conf.
+    #[serde(default)]
+    pub dns_config: Option<crate::resolv_conf::PodDnsConfig>,
 }
 // ANCHOR_END: pod
 

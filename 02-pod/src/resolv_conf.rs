@@ -107,10 +107,10 @@ pub fn pod_resolv_conf(
     config: Option<&PodDnsConfig>,
     namespace: &str,
     host: &ResolvConf,
-    cluster: &ClusterDns,
+    cluster: Option<&ClusterDns>,
 ) -> ResolvConf {
-    let mut conf = match policy {
-        DnsPolicy::ClusterFirst | DnsPolicy::ClusterFirstWithHostNet => {
+    let mut conf = match (policy, cluster) {
+        (DnsPolicy::ClusterFirst | DnsPolicy::ClusterFirstWithHostNet, Some(cluster)) => {
             let domain = &cluster.domain;
             let mut searches = vec![
                 format!("{namespace}.svc.{domain}"),
@@ -124,8 +124,12 @@ pub fn pod_resolv_conf(
                 options: vec!["ndots:5".into()],
             }
         }
-        DnsPolicy::Default => host.clone(),
-        DnsPolicy::None => ResolvConf::default(),
+        // No cluster DNS configured: the kubelet falls back to the host's
+        // file for ClusterFirst pods too (and says so; the agent warns).
+        (DnsPolicy::ClusterFirst | DnsPolicy::ClusterFirstWithHostNet | DnsPolicy::Default, _) => {
+            host.clone()
+        }
+        (DnsPolicy::None, _) => ResolvConf::default(),
     };
     if let Some(extra) = config {
         conf.nameservers = once_each(
@@ -192,7 +196,13 @@ mod tests {
 
     #[test]
     fn cluster_first_puts_the_cluster_dns_and_the_namespace_first() {
-        let conf = pod_resolv_conf(DnsPolicy::ClusterFirst, None, "shop", &host(), &cluster());
+        let conf = pod_resolv_conf(
+            DnsPolicy::ClusterFirst,
+            None,
+            "shop",
+            &host(),
+            Some(&cluster()),
+        );
         assert_eq!(
             conf.render(),
             "nameserver 10.96.0.10\nsearch shop.svc.cluster.local svc.cluster.local cluster.local corp.example\noptions ndots:5\n"
@@ -200,8 +210,10 @@ mod tests {
     }
 
     #[test]
-    fn default_is_the_hosts_file() {
-        let conf = pod_resolv_conf(DnsPolicy::Default, None, "shop", &host(), &cluster());
+    fn default_is_the_hosts_file_and_so_is_cluster_first_without_a_cluster_dns() {
+        let conf = pod_resolv_conf(DnsPolicy::Default, None, "shop", &host(), Some(&cluster()));
+        assert_eq!(conf, host());
+        let conf = pod_resolv_conf(DnsPolicy::ClusterFirst, None, "shop", &host(), None);
         assert_eq!(conf, host());
     }
 
@@ -215,7 +227,13 @@ mod tests {
                 value: Some("2".into()),
             }],
         };
-        let conf = pod_resolv_conf(DnsPolicy::None, Some(&config), "shop", &host(), &cluster());
+        let conf = pod_resolv_conf(
+            DnsPolicy::None,
+            Some(&config),
+            "shop",
+            &host(),
+            Some(&cluster()),
+        );
         assert_eq!(
             conf.render(),
             "nameserver 192.0.2.1\nsearch ns1.example\noptions ndots:2\n"
@@ -243,7 +261,7 @@ mod tests {
             Some(&config),
             "shop",
             &ResolvConf::default(),
-            &cluster(),
+            Some(&cluster()),
         );
         assert_eq!(
             conf.nameservers,

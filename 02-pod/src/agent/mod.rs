@@ -64,6 +64,13 @@ pub struct AgentConfig {
     pub cgroup_root: String,
     /// How often the sync loop runs (the kubelet resyncs every 1 s to 10 s).
     pub sync_period: Duration,
+    /// The cluster DNS server and domain written into `ClusterFirst`
+    /// pods' resolv.conf (the kubelet's `--cluster-dns` and
+    /// `--cluster-domain`); `None`: they get the host's file.
+    pub cluster_dns: Option<crate::resolv_conf::ClusterDns>,
+    /// The host's resolv.conf, for `dnsPolicy: Default` and the host's
+    /// search domains (the kubelet's `--resolv-conf`).
+    pub host_resolv_conf: PathBuf,
 }
 
 /// What can stop the agent from starting.

@@ -147,6 +147,8 @@ impl NodeArgs {
             bridge: self.bridge,
             cgroup_root: self.cgroup_root,
             sync_period,
+            cluster_dns: None,
+            host_resolv_conf: "/etc/resolv.conf".into(),
         })
     }
 }

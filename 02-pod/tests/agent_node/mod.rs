@@ -110,6 +110,8 @@ impl Node {
             bridge: "orc0".into(),
             cgroup_root: orc_testkit::unique_name("orc-agent-test"),
             sync_period: Duration::from_millis(100),
+            cluster_dns: None,
+            host_resolv_conf: "/etc/resolv.conf".into(),
         };
         Node {
             host,

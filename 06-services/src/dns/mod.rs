@@ -20,6 +20,7 @@
 pub mod build;
 pub mod forward;
 pub mod handler;
+pub mod publish;
 pub mod records;
 
 use std::net::SocketAddr;

@@ -98,6 +98,10 @@ impl AgentProcess {
         let log = node.dir.path().join(log_name);
         let out = std::fs::File::create(&log).unwrap();
         let c = &node.config;
+        // The node's DNS forwards names outside the cluster to loopback
+        // only: tests send nothing to the machine's real resolvers.
+        let resolv_conf = node.dir.path().join("host-resolv.conf");
+        std::fs::write(&resolv_conf, "nameserver 127.0.0.1\n").unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_orc"))
             .arg("agent")
             .args([
@@ -120,6 +124,8 @@ impl AgentProcess {
             .args(["--port", &port.to_string()])
             .args(["--sync-period", "200ms", "--lease-period", "1s"])
             .args(["--iptables-min-sync-period", "200ms"])
+            .arg("--resolv-conf")
+            .arg(&resolv_conf)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
