@@ -97,37 +97,26 @@ async fn names_resolve_from_inside_a_pod() {
     api.wait_for("/api/v1/nodes/node-a", LONG, agent_node_ready)
         .await;
 
-    let post = |path: &'static str, body: Value| {
-        let client = api.client.clone();
-        async move {
-            client
-                .send_path(
-                    Method::POST,
-                    path,
-                    None,
-                    Some(("application/json", body.to_string())),
-                )
-                .await
-                .unwrap_or_else(|e| panic!("POST {path}: {e}"))
-        }
-    };
     for name in ["web-1", "web-2"] {
-        post(PODS, sleeper(name, json!({"app": "web"}))).await;
+        api.post(PODS, sleeper(name, json!({"app": "web"}))).await;
     }
-    let client_pod = post(PODS, sleeper("client", json!({"app": "client"}))).await;
-    let web = post(
-        SERVICES,
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+    let client_pod = api
+        .post(PODS, sleeper("client", json!({"app": "client"})))
+        .await;
+    let web = api
+        .post(
+            SERVICES,
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
             "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}]}}),
-    )
-    .await;
-    post(
+        )
+        .await;
+    api.post(
         SERVICES,
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web-headless"},
             "spec": {"clusterIP": "None", "selector": {"app": "web"}, "ports": [{"port": 80}]}}),
     )
     .await;
-    post(
+    api.post(
         SERVICES,
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext"},
             "spec": {"type": "ExternalName", "externalName": "web.default.svc.cluster.local"}}),

@@ -48,6 +48,20 @@ impl ApiServer {
             .ok()
     }
 
+    /// POSTs `body` (JSON) to `path` and returns the created object;
+    /// panics with the API's answer when it is refused.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.client
+            .send_path(
+                Method::POST,
+                path,
+                None,
+                Some(("application/json", body.to_string())),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
     /// Polls `path` until `done` holds for the object; panics after `limit`
     /// with the last answer.
     pub async fn wait_for(
