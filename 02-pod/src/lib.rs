@@ -56,6 +56,8 @@
 //! - [`shim`]: the per-container process that runs `orc-container` and
 //!   records the exit code; [`runtime`]: the agent's client of the runtime.
 //! - [`probes`]: liveness and readiness probes (exec, httpGet, tcpSocket).
+//! - [`resolv_conf`]: a pod's `/etc/resolv.conf` from its `dnsPolicy` and
+//!   `dnsConfig` (pure; the agent writes it and mounts it in every container).
 //! - [`agent`]: the sync loop: [`agent::sync`] decides (pure:
 //!   [`agent::sync::compute_pod_actions`], [`agent::sync::restart_backoff`]),
 //!   [`agent::actions`] does, [`agent::observe`] and [`agent::report`] look.
@@ -114,6 +116,7 @@ pub mod node;
 pub mod pod_spec;
 pub mod probes;
 pub mod quantity;
+pub mod resolv_conf;
 pub mod routes;
 pub mod runtime;
 pub mod sandbox;

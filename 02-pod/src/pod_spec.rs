@@ -79,6 +79,14 @@ pub struct PodSpec {
     /// The downward API's `spec.serviceAccountName`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub service_account_name: String,
+    /// How the pod's `/etc/resolv.conf` is made (`ClusterFirst` unless
+    /// given); see [`crate::resolv_conf`].
+    #[serde(default)]
+    pub dns_policy: crate::resolv_conf::DnsPolicy,
+    /// Nameservers, searches and options added to (or, with
+    /// `dnsPolicy: None`, making up) the pod's resolv.conf.
+    #[serde(default)]
+    pub dns_config: Option<crate::resolv_conf::PodDnsConfig>,
 }
 // ANCHOR_END: pod
 

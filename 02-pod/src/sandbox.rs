@@ -164,6 +164,17 @@ fn sandbox_namespaces(sandbox_pid: i32) -> Vec<Namespace> {
 }
 // ANCHOR_END: sandbox_namespaces
 
+/// The pod's resolv.conf (written by the agent) as the container's
+/// `/etc/resolv.conf`, read-only, as the kubelet mounts it.
+pub fn resolv_conf_mount(path: &Path) -> Mount {
+    Mount {
+        destination: "/etc/resolv.conf".into(),
+        kind: Some("bind".into()),
+        source: Some(path.display().to_string()),
+        options: vec!["rbind".into(), "rprivate".into(), "ro".into()],
+    }
+}
+
 // ANCHOR: volume_mounts
 /// The container's `volumeMounts` as bind mounts of the pod's volume
 /// directories (`volumes`, by volume name); a mount naming a volume the pod

@@ -3,9 +3,9 @@
 //! Pods come and go, and with them their addresses. A Service is the
 //! stable part: a name, a virtual address (its cluster IP) and, for
 //! `NodePort` Services, a port on every node, in front of whichever pods
-//! its selector picks. Three components make that true; the API server
+//! its selector picks. Four components make that true; the API server
 //! hands out the addresses (chapter 03's `services/` module), and this
-//! crate holds the other two:
+//! crate holds the other three:
 //!
 //! 1. the **endpoint controllers** ([`endpoints`]) watch Services and
 //!    pods and write which pods are behind each Service, with their
@@ -13,7 +13,9 @@
 //! 2. **orc-proxy** ([`proxy`]), on every node, watches Services and
 //!    EndpointSlices and renders them as one `iptables-restore` payload:
 //!    a packet to a cluster IP is DNATed to one ready pod, chosen
-//!    uniformly at random.
+//!    uniformly at random;
+//! 3. **orc-dns** ([`dns`]), on every node, answers the pods' DNS
+//!    questions: a Service's name becomes its cluster IP.
 //!
 //! Both reach the cluster only through the API (orc-client). The endpoint
 //! controllers live here rather than in chapter 05's controller manager
@@ -42,22 +44,31 @@
 //!   - `iptables.rs`: iptables-restore, iptables-save and the jumps,
 //!     inside the node's network namespace;
 //!   - `mod.rs`: the loop.
+//! - [`dns`]: orc-dns, the cluster DNS.
+//!   - `records.rs`: the name table and its lookup (pure);
+//!   - `build.rs`: the table from Services, EndpointSlices and pods (pure);
+//!   - `handler.rs`: hickory-server's request handler over the table;
+//!   - `forward.rs`: other names to the host's resolvers;
+//!   - `publish.rs`: the `kube-dns` Service and a node's slice of it;
+//!   - `mod.rs`: informers, rebuilding, serving.
 //! - the `orc-proxy` binary (`src/bin/orc-proxy.rs`): the proxy alone,
-//!   and `--cleanup`.
+//!   and `--cleanup`; the `orc-dns` binary (`src/bin/orc-dns.rs`): the
+//!   DNS server alone.
 //!
 //! ## What it leaves out (for now)
 //!
-//! Cluster DNS (names for Services; `orc-dns` is the next part of this
-//! chapter), type `LoadBalancer`'s load balancer itself (such Services
-//! get node ports; nothing assigns them an external address, and
+//! AAAA records, type `LoadBalancer`'s load balancer itself (such
+//! Services get node ports; nothing assigns them an external address, and
 //! `loadBalancerSourceRanges` and health-check node ports are not
 //! rendered), `externalIPs`, IPv6, IPVS and nftables modes, topology-aware
 //! routing, the EndpointSlice mirroring controller (Services without a
 //! selector keep their hand-written Endpoints but get no slice), and UDP
 //! conntrack cleanup when an endpoint goes away.
 //!
-//! The book's chapter is `chapters/src/06-services.md` (not written yet).
+//! The book's chapter is `chapters/src/06-services.md` (not written yet);
+//! its DNS section is `chapters/src/06-dns.md`.
 
+pub mod dns;
 pub mod endpoints;
 pub mod proxy;
 

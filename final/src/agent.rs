@@ -3,7 +3,8 @@
 //! It composes chapter 02's [`Agent`] (the sync loop, the pod network, the
 //! containers) with chapter 03's [`NodeAgent`] (the Node object, the Lease,
 //! the pods bound to this node, their statuses): what a kubelet is; and
-//! runs chapter 06's proxy for the node: what kube-proxy is. The
+//! runs chapter 06's proxy and cluster DNS for the node: what kube-proxy
+//! and a node-local CoreDNS are. The
 //! `orc` binary is the whole node: it is also the container runtime (run as
 //! `orc-container`, see [`runtime_link`]) and each container's shim
 //! (`orc shim`), so nothing else needs installing.
@@ -27,8 +28,10 @@ use orc_pod::agent::clock::{SystemClock, parse_duration};
 use orc_pod::agent::layout::StateLayout;
 use orc_pod::agent::{Agent, AgentConfig, server};
 use orc_pod::image::StoreImages;
+use orc_pod::resolv_conf::ClusterDns;
 use orc_pod::source::{ManifestDir, PodSource};
 use orc_services::ProxyConfig;
+use orc_services::dns::{DnsConfig, DnsSockets, Upstream};
 
 use crate::cli::kubeconfig;
 
@@ -98,7 +101,64 @@ pub struct AgentArgs {
     /// The most time between two full syncs of the service rules.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub iptables_sync_period: Duration,
+    /// The cluster DNS address written into pods' resolv.conf: the
+    /// `kube-dns` Service's cluster IP, which the agent creates if missing
+    /// (the kubelet's `--cluster-dns`; the service CIDR's `.10`).
+    #[arg(long, default_value = "10.96.0.10")]
+    pub cluster_dns: Ipv4Addr,
+    /// The cluster domain (the kubelet's `--cluster-domain`).
+    #[arg(long, default_value = orc_services::dns::CLUSTER_DOMAIN)]
+    pub cluster_domain: String,
+    /// The host's resolv.conf: `dnsPolicy: Default` pods get it, and its
+    /// resolvers answer every name outside the cluster domain.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
 }
+
+// ANCHOR: serve_dns
+/// Chapter 06's cluster DNS for this node: orc-dns on the pod bridge's
+/// address (port 53, in the node's network namespace, where every local
+/// pod reaches it), published as this node's endpoint of `kube-dns`.
+/// Called once the bridge is up.
+async fn serve_dns(
+    args: &AgentArgs,
+    client: &Client,
+    node_netns: &Path,
+    node_name: &str,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let address = args.pod_cidr.gateway();
+    let sockets = DnsSockets::bind_in(node_netns, (address, 53).into()).with_context(|| {
+        format!("binding the cluster DNS server to {address}:53 (the pod bridge's address)")
+    })?;
+    let resolv = std::fs::read_to_string(&args.resolv_conf).unwrap_or_else(|error| {
+        tracing::warn!(path = %args.resolv_conf.display(), %error,
+            "cannot read the host's resolv.conf: names outside the cluster will fail");
+        String::new()
+    });
+    let config = DnsConfig {
+        zone: args.cluster_domain.clone(),
+        upstream: Upstream::from_resolv_conf(&resolv),
+    };
+    let server = tokio::spawn({
+        let client = client.clone();
+        async move {
+            if let Err(error) = orc_services::dns::run(client, config, sockets).await {
+                tracing::error!(%error, "the cluster DNS server stopped");
+            }
+        }
+    });
+    // A Service the API server refuses (a --cluster-dns outside its
+    // service range) leaves pods without names: say what to change.
+    if let Err(error) =
+        orc_services::dns::publish::publish(client, args.cluster_dns, node_name, address).await
+    {
+        tracing::warn!(%error, cluster_dns = %args.cluster_dns,
+            "could not publish kube-dns at --cluster-dns: pods' names will not resolve; \
+             give --cluster-dns the service range's .10");
+    }
+    Ok(server)
+}
+// ANCHOR_END: serve_dns
 
 /// The name `orc` answers to as the container runtime.
 pub const RUNTIME_NAME: &str = "orc-container";
@@ -140,6 +200,11 @@ async fn serve(args: AgentArgs) -> Result<()> {
         cgroup_root: args.cgroup_root.clone(),
         sync_period: args.sync_period,
         node_ip: Some(args.node_ip),
+        cluster_dns: Some(ClusterDns {
+            nameserver: args.cluster_dns.to_string(),
+            domain: args.cluster_domain.clone(),
+        }),
+        host_resolv_conf: args.resolv_conf.clone(),
     };
     let version = env!("CARGO_PKG_VERSION");
     let node_config = NodeConfig {
@@ -179,8 +244,10 @@ async fn serve(args: AgentArgs) -> Result<()> {
     };
     let proxy = tokio::spawn(orc_services::proxy::run(client.clone(), proxy_config));
 
+    let node_name = node_config.identity.name.clone();
+    let node_netns = config.node_netns.clone();
     // ANCHOR: compose
-    let node = NodeAgent::start(client, node_config).await?;
+    let node = NodeAgent::start(client.clone(), node_config).await?;
     let mut sources: Vec<Box<dyn PodSource>> = vec![node.pod_source()];
     if let Some(dir) = &args.manifests {
         sources.push(Box::new(ManifestDir::new(dir)));
@@ -189,6 +256,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
     agent.add_status_sink(node.status_sink());
     agent.set_object_source(node.object_source());
     // ANCHOR_END: compose
+    let dns = serve_dns(&args, &client, &node_netns, &node_name).await?;
 
     tracing::info!(
         port = args.port,
@@ -201,6 +269,10 @@ async fn serve(args: AgentArgs) -> Result<()> {
     // The rules stay, as kube-proxy leaves them: Services keep working
     // while the agent restarts (`orc-proxy --cleanup` removes them).
     proxy.abort();
+    dns.abort();
+    if let Err(error) = orc_services::dns::publish::withdraw(&client, &node_name).await {
+        tracing::warn!(%error, "could not remove this node's kube-dns endpoint");
+    }
     node.stop(Duration::from_secs(2)).await;
     Ok(())
 }

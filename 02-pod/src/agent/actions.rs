@@ -18,6 +18,7 @@ use orc_container::image::bundle::{ImageBundle, Overrides};
 use crate::env;
 use crate::image::waiting_reason;
 use crate::pod_spec::Pod;
+use crate::resolv_conf;
 use crate::sandbox;
 
 /// Runs one pod's actions in order. The first failure ends the list: the
@@ -219,6 +220,32 @@ fn create_pod_cgroup(shared: &Shared, pod: &Pod) -> Result<(), String> {
         .map_err(|e| format!("pod cgroup {path}: {e}"))
 }
 
+// ANCHOR: write_resolv_conf
+/// Writes the pod's `/etc/resolv.conf` next to its other files, from its
+/// `dnsPolicy` and `dnsConfig`, the cluster's DNS and the host's own file
+/// (read at each write: a host whose resolvers change is followed), and
+/// returns its path. Every container of the pod mounts it.
+fn write_resolv_conf(shared: &Shared, pod: &Pod) -> Result<PathBuf, String> {
+    let config = &shared.config;
+    let host = std::fs::read_to_string(&config.host_resolv_conf).unwrap_or_else(|e| {
+        tracing::warn!(path = %config.host_resolv_conf.display(), error = %e,
+            "cannot read the host's resolv.conf: pods get none of its resolvers");
+        String::new()
+    });
+    let conf = resolv_conf::pod_resolv_conf(
+        pod.spec.dns_policy,
+        pod.spec.dns_config.as_ref(),
+        &pod.metadata.namespace,
+        &resolv_conf::ResolvConf::parse(&host),
+        config.cluster_dns.as_ref(),
+    );
+    let path = shared.layout.pod(&pod.metadata.uid).join("resolv.conf");
+    write_atomic(&path, conf.render().as_bytes())
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}
+// ANCHOR_END: write_resolv_conf
+
 /// Starts run `attempt` of container `name` inside the sandbox `sandbox_pid`.
 async fn start_container(
     shared: &Shared,
@@ -286,6 +313,9 @@ async fn start_container(
             return fail("CreateContainerConfigError", e);
         }
     };
+    let mut spec = spec;
+    spec.mounts
+        .push(sandbox::resolv_conf_mount(&write_resolv_conf(shared, pod)?));
     write_json(&bundle.join("config.json"), &spec)?;
     let log = shared.layout.log(uid, name, attempt);
     std::fs::create_dir_all(shared.layout.log_dir(uid, name)).map_err(|e| e.to_string())?;

@@ -68,6 +68,13 @@ pub struct AgentConfig {
     /// The node's own address, when it has one to announce: pods read it
     /// as `status.hostIP` through the downward API.
     pub node_ip: Option<std::net::Ipv4Addr>,
+    /// The cluster DNS server and domain written into `ClusterFirst`
+    /// pods' resolv.conf (the kubelet's `--cluster-dns` and
+    /// `--cluster-domain`); `None`: they get the host's file.
+    pub cluster_dns: Option<crate::resolv_conf::ClusterDns>,
+    /// The host's resolv.conf, for `dnsPolicy: Default` and the host's
+    /// search domains (the kubelet's `--resolv-conf`).
+    pub host_resolv_conf: PathBuf,
 }
 
 /// What can stop the agent from starting.

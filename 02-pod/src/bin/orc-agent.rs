@@ -149,6 +149,8 @@ impl NodeArgs {
             sync_period,
             // Static pods only: no Node object announces an address.
             node_ip: None,
+            cluster_dns: None,
+            host_resolv_conf: "/etc/resolv.conf".into(),
         })
     }
 }

@@ -131,6 +131,8 @@ impl Node {
             cgroup_root: orc_testkit::unique_name("orc-agent-test"),
             sync_period: Duration::from_millis(100),
             node_ip: None,
+            cluster_dns: None,
+            host_resolv_conf: "/etc/resolv.conf".into(),
         };
         Node {
             host,

@@ -63,10 +63,13 @@ pub const POD_SPEC: &[Rule] = &[
         Only(is_false, "orc mounts no ServiceAccount token yet"),
     ),
     ("containers", Honoured("agent")),
-    ("dnsConfig", Refused("orc has no cluster DNS yet")),
+    (
+        "dnsConfig",
+        Honoured("agent: merged into the pod's resolv.conf"),
+    ),
     (
         "dnsPolicy",
-        Gap("no cluster DNS yet: pods use their image's /etc/resolv.conf"),
+        Honoured("agent: the pod's resolv.conf (ClusterFirst, Default, None)"),
     ),
     (
         "enableServiceLinks",
@@ -153,13 +156,16 @@ pub const POD_SPEC: &[Rule] = &[
     ),
     (
         "setHostnameAsFQDN",
-        Only(is_false, "orc has no cluster DNS yet"),
+        Only(is_false, "the agent sets no fully qualified hostname yet"),
     ),
     (
         "shareProcessNamespace",
         Only(is_false, "every container has its own pid namespace"),
     ),
-    ("subdomain", Refused("orc has no cluster DNS yet")),
+    (
+        "subdomain",
+        Refused("the endpoint controllers publish no pod hostnames yet"),
+    ),
     (
         "terminationGracePeriodSeconds",
         Honoured("agent: SIGTERM, then SIGKILL"),
@@ -436,7 +442,6 @@ mod tests {
         assert_eq!(
             gaps,
             [
-                "dnsPolicy",
                 "initContainers",
                 "imagePullPolicy",
                 "terminationMessagePath"
@@ -477,7 +482,7 @@ mod tests {
             refused,
             [
                 "spec.hostNetwork: Invalid value: true: not supported by orc: every pod has its own network namespace",
-                "spec.subdomain: Forbidden: not supported by orc: orc has no cluster DNS yet",
+                "spec.subdomain: Forbidden: not supported by orc: the endpoint controllers publish no pod hostnames yet",
                 "spec.containers[0].securityContext: Invalid value: {\"runAsUser\":1000}: not supported by orc: the agent applies no container security context yet",
                 "spec.containers[0].volumeMounts[0].subPath: Forbidden: not supported by orc: subPath is not built yet",
                 "spec.containers[0].livenessProbe.grpc: Forbidden: not supported by orc: gRPC probes are not built",

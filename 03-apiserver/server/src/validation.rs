@@ -24,7 +24,10 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
     validate_meta(resource, obj, &mut causes);
     let spec = obj.get("spec").unwrap_or(&Value::Null);
     match resource.kind {
-        "Pod" => validate_pod_spec(spec, "spec", &mut causes),
+        "Pod" => {
+            validate_pod_spec(spec, "spec", &mut causes);
+            validate_pod_dns(spec, "spec", &mut causes);
+        }
         "Deployment" | "ReplicaSet" | "DaemonSet" => validate_workload(spec, &mut causes),
         "Job" => validate_template(spec, "spec.template", &mut causes),
         "Service" => crate::services::validation::validate(obj, &mut causes),
@@ -212,9 +215,79 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
 }
 // ANCHOR_END: pod_spec
 
+// ANCHOR: pod_dns
+/// `dnsPolicy` is one of Kubernetes' four, and `None` needs a `dnsConfig`
+/// with at least one nameserver: the node agent would otherwise write a
+/// resolv.conf that resolves nothing. At most 3 nameservers (what a libc
+/// resolver reads), each an IP address.
+fn validate_pod_dns(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
+    const POLICIES: &str = r#""ClusterFirst", "ClusterFirstWithHostNet", "Default", "None""#;
+    let policy = spec.get("dnsPolicy").and_then(Value::as_str);
+    if let Some(other) = policy.filter(|p| {
+        !matches!(
+            *p,
+            "ClusterFirst" | "ClusterFirstWithHostNet" | "Default" | "None"
+        )
+    }) {
+        causes.push(FieldCause {
+            field: format!("{path}.dnsPolicy"),
+            message: format!("Unsupported value: {other:?}: supported values: {POLICIES}"),
+            reason: "FieldValueNotSupported",
+        });
+    }
+    let config = spec.get("dnsConfig").filter(|c| !c.is_null());
+    let nameservers = config
+        .and_then(|c| c.get("nameservers"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if policy == Some("None") {
+        let required = |field: String, message: &str| FieldCause {
+            field,
+            message: format!("Required value: {message}"),
+            reason: "FieldValueRequired",
+        };
+        if config.is_none() {
+            causes.push(required(
+                format!("{path}.dnsConfig"),
+                "must provide `dnsConfig` when `dnsPolicy` is None",
+            ));
+            return;
+        }
+        if nameservers.is_empty() {
+            causes.push(required(
+                format!("{path}.dnsConfig.nameservers"),
+                "must provide at least one DNS nameserver when `dnsPolicy` is None",
+            ));
+        }
+    }
+    let at = format!("{path}.dnsConfig.nameservers");
+    if nameservers.len() > 3 {
+        causes.push(FieldCause::invalid(
+            &at,
+            &Value::Array(nameservers.clone()),
+            "must not have more than 3 nameservers",
+        ));
+    }
+    for (i, server) in nameservers.iter().enumerate() {
+        if server
+            .as_str()
+            .is_none_or(|s| s.parse::<std::net::IpAddr>().is_err())
+        {
+            causes.push(FieldCause::invalid(
+                format!("{at}[{i}]"),
+                server,
+                "must be a valid IP address",
+            ));
+        }
+    }
+}
+// ANCHOR_END: pod_dns
+
 fn validate_template(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
     let template_spec = spec.pointer("/template/spec").unwrap_or(&Value::Null);
     validate_pod_spec(template_spec, &format!("{path}.spec"), causes);
+    validate_pod_dns(template_spec, &format!("{path}.spec"), causes);
 }
 
 /// Deployments, ReplicaSets and DaemonSets must select the pods their own
@@ -304,6 +377,53 @@ mod tests {
                 "spec.containers[1].name",
                 "spec.containers[1].image"
             ]
+        );
+    }
+
+    #[test]
+    fn dns_policy_none_needs_nameservers_with_kubernetes_messages() {
+        let pods = lookup("", "v1", "pods").unwrap();
+        let pod = |dns: Value| {
+            let mut spec = json!({"containers": [{"name": "a", "image": "x"}]});
+            for (k, v) in dns.as_object().unwrap() {
+                spec[k] = v.clone();
+            }
+            json!({"metadata": {"name": "p"}, "spec": spec})
+        };
+        let causes = |dns: Value| -> Vec<(String, String)> {
+            validate(pods, &pod(dns))
+                .into_iter()
+                .map(|c| (c.field, c.message))
+                .collect()
+        };
+        assert_eq!(
+            causes(json!({"dnsPolicy": "None"})),
+            [(
+                "spec.dnsConfig".to_string(),
+                "Required value: must provide `dnsConfig` when `dnsPolicy` is None".to_string()
+            )]
+        );
+        assert_eq!(
+            causes(json!({"dnsPolicy": "None", "dnsConfig": {"searches": ["a.example"]}})),
+            [(
+                "spec.dnsConfig.nameservers".to_string(),
+                "Required value: must provide at least one DNS nameserver when `dnsPolicy` is None"
+                    .to_string()
+            )]
+        );
+        assert_eq!(
+            causes(json!({"dnsPolicy": "None", "dnsConfig": {"nameservers": ["192.0.2.1"]}})),
+            []
+        );
+        let bad = causes(json!({"dnsPolicy": "Cluster", "dnsConfig": {"nameservers": ["x"]}}));
+        assert_eq!(
+            bad.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+            ["spec.dnsPolicy", "spec.dnsConfig.nameservers[0]"]
+        );
+        assert!(
+            bad[0]
+                .1
+                .starts_with("Unsupported value: \"Cluster\": supported values: ")
         );
     }
 

@@ -48,6 +48,20 @@ impl ApiServer {
             .ok()
     }
 
+    /// POSTs `body` (JSON) to `path` and returns the created object;
+    /// panics with the API's answer when it is refused.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.client
+            .send_path(
+                Method::POST,
+                path,
+                None,
+                Some(("application/json", body.to_string())),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
     /// Polls `path` until `done` holds for the object; panics after `limit`
     /// with the last answer.
     pub async fn wait_for(
@@ -98,6 +112,10 @@ impl AgentProcess {
         let log = node.dir.path().join(log_name);
         let out = std::fs::File::create(&log).unwrap();
         let c = &node.config;
+        // The node's DNS forwards names outside the cluster to loopback
+        // only: tests send nothing to the machine's real resolvers.
+        let resolv_conf = node.dir.path().join("host-resolv.conf");
+        std::fs::write(&resolv_conf, "nameserver 127.0.0.1\n").unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_orc"))
             .arg("agent")
             .args([
@@ -120,6 +138,8 @@ impl AgentProcess {
             .args(["--port", &port.to_string()])
             .args(["--sync-period", "200ms", "--lease-period", "1s"])
             .args(["--iptables-min-sync-period", "200ms"])
+            .arg("--resolv-conf")
+            .arg(&resolv_conf)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
