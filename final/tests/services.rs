@@ -13,10 +13,10 @@
 //!   web-a1, web-a2, client                    web-b1, web-b2
 //! ```
 //!
-//! The underlay and the routes between the nodes are test scaffolding (an
-//! agent does not sync routes to other nodes yet); pods, their network,
-//! the Service's address, its endpoints and every iptables rule are made by
-//! the code under test. Requests come from inside the client pod's network
+//! The underlay is test scaffolding; pods, their network, the routes
+//! between the nodes (each agent routes to the others from their Node
+//! objects), the Service's address, its endpoints and every iptables rule
+//! are made by the code under test. Requests come from inside the client pod's network
 //! namespace (busybox `nc` through `nsenter`), and from the underlay.
 
 #[path = "../../02-pod/tests/agent_node/mod.rs"]
@@ -157,28 +157,8 @@ async fn a_service_answers_evenly_from_every_node_and_follows_readiness() {
         &["addr", "add", &format!("{OUTSIDE}/24"), "dev", "under0"],
     );
     let (a, b) = (underlay.node(), underlay.node());
-    // Scaffolding: each node routes the other's pods through it (host-gw).
-    a.host.run(
-        "ip",
-        &[
-            "route",
-            "add",
-            &b.pod_cidr.to_string(),
-            "via",
-            &b.address.to_string(),
-        ],
-    );
-    b.host.run(
-        "ip",
-        &[
-            "route",
-            "add",
-            &a.pod_cidr.to_string(),
-            "via",
-            &a.address.to_string(),
-        ],
-    );
     let addresses = [a.address, b.address];
+    let pod_cidrs = [a.pod_cidr, b.pod_cidr];
     let nodes = [
         ("node-a", Node::on(a.host, a.pod_cidr)),
         ("node-b", Node::on(b.host, b.pod_cidr)),
@@ -194,14 +174,25 @@ async fn a_service_answers_evenly_from_every_node_and_follows_readiness() {
     });
     let mut agents: Vec<AgentProcess> = nodes
         .iter()
-        .map(|(name, node)| {
+        .zip(addresses)
+        .map(|((name, node), address)| {
             let port = orc_testkit::ports::free_port();
-            AgentProcess::start(node, name, &api, port, &format!("{name}.log"))
+            AgentProcess::start_at(node, name, &api, port, &format!("{name}.log"), address)
         })
         .collect();
     for (name, _) in &nodes {
         api.wait_for(&format!("/api/v1/nodes/{name}"), LONG, agent_node_ready)
             .await;
+    }
+    // Each agent routes the other node's pods through it, from its Node.
+    for (i, (name, node)) in nodes.iter().enumerate() {
+        let (cidr, via) = (pod_cidrs[1 - i], addresses[1 - i]);
+        until(&format!("{name} routes {cidr} via {via}"), || {
+            node.host
+                .run("ip", &["route", "show", "proto", "79"])
+                .contains(&format!("{cidr} via {via} "))
+        })
+        .await;
     }
 
     // The backends, a client pod, and the Service (a NodePort, its target

@@ -15,7 +15,10 @@
 //!   (an informer with `fieldSelector=spec.nodeName=<node>`);
 //! - [`status_sync`]: a `StatusSink` that sends each pod's status to its
 //!   `status` subresource from a work queue, and deletes a gracefully
-//!   deleted pod once the agent has stopped it.
+//!   deleted pod once the agent has stopped it;
+//! - [`peer_routes`]: a route to every other node's pods, from the Node
+//!   objects (`spec.podCIDR` via the `InternalIP`), added when a node
+//!   joins and removed when its Node goes.
 //!
 //! [`NodeAgent`] starts them all; the `orc agent` command (the `final`
 //! crate) gives its source and sink to chapter 02's [`Agent`] and runs it.
@@ -35,10 +38,12 @@
 
 pub mod lease;
 pub mod machine;
+pub mod peer_routes;
 pub mod pod_source;
 pub mod registration;
 pub mod status_sync;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -126,6 +131,15 @@ impl NodeAgent {
     pub fn pod_source(&self) -> Box<dyn PodSource> {
         let name = self.node["metadata"]["name"].as_str().unwrap_or("");
         Box::new(ApiPodSource::new(name, self.cache.clone()).rejecting_through(self.sink.clone()))
+    }
+
+    /// Also keeps the routes to every other node's pods in the network
+    /// namespace `netns` (this node's own pod CIDR is `own`), from the Node
+    /// objects, until the agent stops: see [`peer_routes`]. Call it once
+    /// the node's network is set up, so the next hops are reachable.
+    pub fn route_to_peers(&mut self, client: Client, netns: PathBuf, own: orc_pod::Ipv4Cidr) {
+        self.tasks
+            .push(tokio::spawn(peer_routes::follow_peers(client, netns, own)));
     }
 
     /// Where the agent hands pod statuses.
