@@ -5,7 +5,7 @@
 //! `NodePort` Services, a port on every node, in front of whichever pods
 //! its selector picks. Three components make that true; the API server
 //! hands out the addresses (chapter 03's `services/` module), and this
-//! crate holds the other two:
+//! crate holds the other three:
 //!
 //! 1. the **endpoint controllers** ([`endpoints`]) watch Services and
 //!    pods and write which pods are behind each Service, with their
@@ -13,7 +13,10 @@
 //! 2. **orc-proxy** ([`proxy`]), on every node, watches Services and
 //!    EndpointSlices and renders them as one `iptables-restore` payload:
 //!    a packet to a cluster IP is DNATed to one ready pod, chosen
-//!    uniformly at random.
+//!    uniformly at random;
+//! 3. the **load-balancer controller** ([`loadbalancer`]) gives each
+//!    `LoadBalancer` Service the Ready nodes' addresses as its external
+//!    addresses (k3s' ServiceLB, with no cloud), which the proxy catches.
 //!
 //! Both reach the cluster only through the API (orc-client). The endpoint
 //! controllers live here rather than in chapter 05's controller manager
@@ -30,6 +33,9 @@
 //!     writes that get there (pure, lab 06);
 //!   - `subsets.rs`: the v1 Endpoints object (pure);
 //!   - `mod.rs`: informers, work queues, the API calls.
+//! - [`loadbalancer`]: the load-balancer controller.
+//!   - `ingress.rs`: a Service's external addresses from the Nodes (pure);
+//!   - `mod.rs`: informers, the status writes.
 //! - [`proxy`]: orc-proxy, the rules on each node.
 //!   - `model.rs`: Service ports and their endpoints, from the objects;
 //!   - `chains.rs`: chain names (kube-proxy's hashes) and the
@@ -48,10 +54,9 @@
 //! ## What it leaves out (for now)
 //!
 //! Cluster DNS (names for Services; `orc-dns` is the next part of this
-//! chapter), type `LoadBalancer`'s load balancer itself (such Services
-//! get node ports; nothing assigns them an external address, and
-//! `loadBalancerSourceRanges` and health-check node ports are not
-//! rendered), `externalIPs`, IPv6, IPVS and nftables modes, topology-aware
+//! chapter), a load balancer with its own addresses (MetalLB's pools;
+//! `loadBalancerIP`, `loadBalancerSourceRanges` and health-check node
+//! ports are not honoured), `externalIPs`, IPv6, IPVS and nftables modes, topology-aware
 //! routing, the EndpointSlice mirroring controller (Services without a
 //! selector keep their hand-written Endpoints but get no slice), and UDP
 //! conntrack cleanup when an endpoint goes away.
@@ -59,6 +64,7 @@
 //! The book's chapter is `chapters/src/06-services.md` (not written yet).
 
 pub mod endpoints;
+pub mod loadbalancer;
 pub mod proxy;
 
 pub use endpoints::EndpointControllers;
@@ -66,9 +72,13 @@ pub use proxy::{ProxyConfig, cleanup};
 
 use orc_client::Client;
 
-/// Runs the endpoint controllers against the API server `client` talks
-/// to, with `workers` workers each, until dropped: what `orc server`
-/// starts beside chapter 05's controllers.
+/// Runs the endpoint controllers (with `workers` workers each) and the
+/// load-balancer controller against the API server `client` talks to,
+/// until dropped: what `orc server` starts beside chapter 05's
+/// controllers.
 pub async fn run_controllers(client: Client, workers: usize) {
-    EndpointControllers::run(client, workers).await
+    tokio::join!(
+        EndpointControllers::run(client.clone(), workers),
+        loadbalancer::run(client),
+    );
 }
