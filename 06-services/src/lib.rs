@@ -61,7 +61,7 @@
 //! selector keep their hand-written Endpoints but get no slice), and UDP
 //! conntrack cleanup when an endpoint goes away.
 //!
-//! The book's chapter is `chapters/src/06-services.md` (not written yet).
+//! The book's chapter is `chapters/src/06-services.md`.
 
 pub mod endpoints;
 pub mod loadbalancer;

@@ -46,6 +46,7 @@ pub fn desired_ingress(service: &Value, nodes: &[Value]) -> Option<Value> {
         .collect();
     Some(Value::Array(ingress))
 }
+// ANCHOR_END: ingress
 
 /// The merge patch for the `status` subresource that makes `service`'s
 /// ingress `desired`, or `None` when it already is (no write, no event:
@@ -57,7 +58,6 @@ pub fn status_patch(service: &Value, desired: &Value) -> Option<Value> {
         current == desired || (desired.is_null() && current.as_array().is_some_and(Vec::is_empty));
     (!same).then(|| json!({"status": {"loadBalancer": {"ingress": desired}}}))
 }
-// ANCHOR_END: ingress
 
 /// A node whose `Ready` condition is `True`: a node that is down cannot
 /// answer for the Service.

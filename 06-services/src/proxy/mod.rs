@@ -79,8 +79,9 @@ pub enum Synced {
     Unchanged,
 }
 
-/// The proxy's state between syncs.
-struct Proxy {
+/// The proxy's state between syncs: what [`run`] drives, and what the
+/// `rule_sync` benchmark times.
+pub struct Proxy {
     config: ProxyConfig,
     tables: Tables,
     /// What the last successful sync applied.
@@ -88,9 +89,18 @@ struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy that has applied nothing yet: its first sync is full.
+    pub fn new(config: ProxyConfig) -> Proxy {
+        Proxy {
+            tables: Tables::new(&config.netns),
+            applied: None,
+            config,
+        }
+    }
+
     /// Renders the rules for `routes` and applies them: everything when
     /// `full`, else only what changed since the last sync.
-    fn sync(&mut self, routes: &[model::Routed], full: bool) -> Result<Synced, IptablesError> {
+    pub fn sync(&mut self, routes: &[model::Routed], full: bool) -> Result<Synced, IptablesError> {
         let render_config = RenderConfig {
             cluster_cidr: self.config.cluster_cidr.map(|c| c.to_string()),
         };
@@ -159,11 +169,7 @@ pub async fn run(client: Client, config: ProxyConfig) {
         return;
     }
     let mut timer = SyncTimer::new(config.min_sync_period, config.sync_period);
-    let proxy = Arc::new(std::sync::Mutex::new(Proxy {
-        tables: Tables::new(&config.netns),
-        applied: None,
-        config: config.clone(),
-    }));
+    let proxy = Arc::new(std::sync::Mutex::new(Proxy::new(config.clone())));
     loop {
         match timer.next(Instant::now()) {
             Next::WaitUntil(at) => tokio::select! {
