@@ -17,6 +17,8 @@
 //! first packet of each connection goes through the nat table, the rest
 //! follow conntrack.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
@@ -24,10 +26,10 @@ use std::path::Path;
 use orc_pod::{NodeConfig, NodeNetwork};
 use orc_services::ProxyConfig;
 use orc_services::proxy::Proxy;
-use orc_services::proxy::model::{Endpoint, ServicePort};
 use orc_testkit::NetnsHost;
 
 const CLUSTER_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 50);
+/// The server's port: the one `common::ready_endpoint` names.
 const PORT: u16 = 8080;
 const ROUNDS: usize = 3;
 /// wrk's settings: 2 threads, 32 connections kept alive, 5 s per run.
@@ -68,27 +70,8 @@ fn main() {
         netns: node.path().into(),
         ..ProxyConfig::new("bench-node")
     });
-    let service = ServicePort {
-        namespace: "bench".into(),
-        name: "web".into(),
-        port_name: String::new(),
-        protocol: "tcp".into(),
-        cluster_ip: CLUSTER_IP,
-        port: 80,
-        node_port: None,
-        load_balancer_ips: Vec::new(),
-        affinity_seconds: None,
-        external_local: false,
-        internal_local: false,
-    };
-    let endpoint = Endpoint {
-        ip: server_ip,
-        port: PORT,
-        ready: true,
-        serving: true,
-        terminating: false,
-        local: true,
-    };
+    let service = common::service_port("web", CLUSTER_IP);
+    let endpoint = common::ready_endpoint(server_ip);
     proxy
         .sync(&[(service, vec![endpoint])], true)
         .expect("the Service's rules apply");

@@ -22,6 +22,8 @@
 //! hours, so the peer runs at 1,000 Services only (set
 //! `ORC_BENCH_PER_RULE_SERVICES` to change that).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use orc_services::ProxyConfig;
 use orc_services::proxy::Proxy;
-use orc_services::proxy::model::{Endpoint, Routed, ServicePort};
+use orc_services::proxy::model::{Endpoint, Routed};
 use orc_services::proxy::payload::{self, Scope};
 use orc_services::proxy::render::{self, RenderConfig};
 use orc_testkit::NetnsHost;
@@ -111,19 +113,8 @@ fn services(n: usize) -> Vec<Routed> {
     (0..n)
         .map(|i| {
             let i = i as u32;
-            let port = ServicePort {
-                namespace: "bench".into(),
-                name: format!("svc-{i}"),
-                port_name: "http".into(),
-                protocol: "tcp".into(),
-                cluster_ip: Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 96, 0, 0)) + 10 + i),
-                port: 80,
-                node_port: None,
-                load_balancer_ips: Vec::new(),
-                affinity_seconds: None,
-                external_local: false,
-                internal_local: false,
-            };
+            let cluster_ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 96, 0, 0)) + 10 + i);
+            let port = common::service_port(&format!("svc-{i}"), cluster_ip);
             let endpoints = (0..2).map(|e| endpoint(2 * i + e)).collect();
             (port, endpoints)
         })
@@ -133,15 +124,7 @@ fn services(n: usize) -> Vec<Routed> {
 /// The `k`-th pod address in 10.244.0.0/16, skipping `.0`, `.1` of each /24.
 fn endpoint(k: u32) -> Endpoint {
     let base = u32::from(Ipv4Addr::new(10, 244, 0, 0));
-    let ip = Ipv4Addr::from(base + (k / 250) * 256 + 2 + k % 250);
-    Endpoint {
-        ip,
-        port: 8080,
-        ready: true,
-        serving: true,
-        terminating: false,
-        local: false,
-    }
+    common::ready_endpoint(Ipv4Addr::from(base + (k / 250) * 256 + 2 + k % 250))
 }
 
 /// One endpoint of Service `round` moves to a fresh address (as when a

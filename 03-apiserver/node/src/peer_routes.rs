@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orc_client::Client;
-use orc_client::informer::{self as informers, Notification};
+use orc_client::informer as informers;
 use orc_client::resources::by_kind;
 use orc_pod::routes::{self, NodeRoute};
 use orc_pod::{Ipv4Cidr, netns};
@@ -83,15 +83,9 @@ pub async fn follow_peers(client: Client, netns: PathBuf, own: Ipv4Cidr) {
     let cache = nodes.cache();
     let changed = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
-    let notify = changed.clone();
-    let synced = informers::follow(&mut tasks, nodes, move |n| {
-        if !matches!(n, Notification::Synced) {
-            notify.notify_one();
-        }
-    });
     // Before the first list the cache is empty, and syncing to an empty
     // list would remove every route a restarted agent had left in place.
-    if !informers::wait_for_sync(vec![synced]).await {
+    if !informers::follow_changes(&mut tasks, vec![nodes], &changed).await {
         return;
     }
     let mut reported = BTreeSet::new();

@@ -22,7 +22,7 @@ pub mod ingress;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orc_client::informer::{self as informers, Notification};
+use orc_client::informer as informers;
 use orc_client::resources::{Resource, by_kind};
 use orc_client::{Client, ClientError};
 use serde_json::Value;
@@ -46,18 +46,9 @@ pub async fn run(client: Client) {
     let (service_cache, node_cache) = (services.cache(), nodes.cache());
     let changed = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
-    let mut synced = Vec::new();
-    for informer in [services, nodes] {
-        let changed = changed.clone();
-        synced.push(informers::follow(&mut tasks, informer, move |n| {
-            if !matches!(n, Notification::Synced) {
-                changed.notify_one();
-            }
-        }));
-    }
     // Before both lists are in, every node would look absent and every
     // address would be taken back.
-    if !informers::wait_for_sync(synced).await {
+    if !informers::follow_changes(&mut tasks, vec![services, nodes], &changed).await {
         return;
     }
     loop {

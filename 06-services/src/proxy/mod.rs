@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use orc_client::Client;
 use orc_client::informer as informers;
-use orc_client::informer::{Informer, Notification};
+use orc_client::informer::Informer;
 use orc_client::resources::by_kind;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -153,19 +153,10 @@ pub async fn run(client: Client, config: ProxyConfig) {
     let (service_cache, slice_cache) = (services.cache(), slices.cache());
     let changed = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
-    let mut synced = Vec::new();
-    for informer in [services, slices] {
-        let changed = changed.clone();
-        synced.push(informers::follow(&mut tasks, informer, move |n| {
-            if !matches!(n, Notification::Synced) {
-                changed.notify_one();
-            }
-        }));
-    }
     // Rules from half a picture would drop traffic to Services whose
     // slices are not listed yet: wait for both lists (kube-proxy's
     // "initialized").
-    if !informers::wait_for_sync(synced).await {
+    if !informers::follow_changes(&mut tasks, vec![services, slices], &changed).await {
         return;
     }
     let mut timer = SyncTimer::new(config.min_sync_period, config.sync_period);
