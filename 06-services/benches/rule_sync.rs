@@ -20,7 +20,8 @@
 //! iptables-restore would do (kube-proxy's old userspace mode did close
 //! to it). Replaying the first full sync at 10,000 Services would take
 //! hours, so the peer runs at 1,000 Services only (set
-//! `ORC_BENCH_PER_RULE_SERVICES` to change that).
+//! `ORC_BENCH_PER_RULE_SERVICES` to change that; `ORC_BENCH_SIZES`
+//! picks the sizes, e.g. `1000,5000`).
 
 mod common;
 
@@ -47,6 +48,14 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000);
+    // A busy machine may not get through 10,000: `ORC_BENCH_SIZES=1000,5000`.
+    let sizes: Vec<usize> = match std::env::var("ORC_BENCH_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect(),
+        Err(_) => SIZES.to_vec(),
+    };
     println!(
         "rule sync after one endpoint change, Services x 2 endpoints, median of {ROUNDS} rounds"
     );
@@ -54,7 +63,7 @@ fn main() {
         "{:>9} {:>6} {:>11} {:>11} {:>11} {:>11} {:>11}",
         "services", "rules", "first full", "partial", "(render)", "full", "(render)"
     );
-    for n in SIZES {
+    for n in sizes {
         let row = measure(n);
         println!(
             "{n:>9} {:>6} {:>11} {:>11} {:>11} {:>11} {:>11}",
