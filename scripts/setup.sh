@@ -32,6 +32,7 @@ packages=(
   "runc:runc"                    # the peer runtime chapter 01 is compared with
   "crun:crun"                    # the fastest peer runtime, for the benchmark
   "hyperfine:hyperfine"          # side-by-side benchmarks
+  "wrk:wrk"                      # HTTP load for the data-path benchmark (06)
   "curl:curl"                    # talking to the API server in the book and labs
   "unshare:util-linux"           # the benchmark floor: bare namespaces + exec
   "cc:gcc"                       # crates that build C code

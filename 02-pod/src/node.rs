@@ -107,6 +107,9 @@ impl NodeNetwork {
         if host_end.is_none() || pod_end.is_none() {
             veth::create_pair(&self.node, &host_veth, self.bridge_index, pod_netns).await?;
         }
+        // Also for a pair an older agent made: a pod must reach itself
+        // through its own Service.
+        veth::enable_hairpin(&self.node, &host_veth).await?;
         let pod_cidr = self.config.pod_cidr;
         veth::configure_pod(&pod, address, pod_cidr.prefix(), pod_cidr.gateway()).await?;
         Ok(PodNetwork { address, host_veth })

@@ -16,8 +16,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+use futures::StreamExt;
+use rtnetlink::packet_core::{NLM_F_ACK, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
-use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 use crate::error::{Context, NetError};
 use crate::link;
@@ -75,6 +80,42 @@ pub async fn create_pair(
     // `pod_ns` is closed here, after the kernel has used the descriptor.
 }
 // ANCHOR_END: create_pair
+
+// ANCHOR: enable_hairpin
+/// Turns on hairpin mode on the bridge port `host_name` (`ip link set
+/// NAME type bridge_slave hairpin on`): the bridge may then send a frame
+/// back out of the port it came in on.
+///
+/// A bridge never does that by default, and it is exactly what a pod
+/// calling its own Service needs: the packet leaves the pod for the
+/// Service's address, the node's rules rewrite its destination to the pod
+/// itself (chapter 06), and the bridge must hand it back through the same
+/// veth. The kubelet does the same (`--hairpin-mode=hairpin-veth`).
+/// Setting it again changes nothing.
+pub async fn enable_hairpin(node: &Handle, host_name: &str) -> Result<(), NetError> {
+    let index = link::index_of(node, host_name).await?.ok_or_else(|| {
+        NetError::Unexpected(format!(
+            "bridge port {host_name} is gone just after it was made"
+        ))
+    })?;
+    // A bridge port's settings travel as "port data" in a link message.
+    // The kernel reads port data only in RTM_NEWLINK (RTM_SETLINK ignores
+    // it), so this is a NEWLINK for an existing link: without CREATE,
+    // EXCL or REPLACE it changes the link instead of making one, which is
+    // what `ip link set ... type bridge_slave` sends.
+    let port = LinkBridgePort::new(index).hairpin(true).build();
+    let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewLink(port));
+    request.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+    let what = || format!("turning hairpin mode on for bridge port {host_name}");
+    let mut answers = node.clone().request(request).context(what)?;
+    while let Some(answer) = answers.next().await {
+        if let NetlinkPayload::Error(e) = answer.payload {
+            return Err(rtnetlink::Error::NetlinkError(e)).context(what);
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: enable_hairpin
 
 // ANCHOR: configure_pod
 /// Configures the inside of a pod's namespace, through a netlink connection

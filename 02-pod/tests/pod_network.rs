@@ -38,6 +38,12 @@ async fn pods_on_one_node_reach_each_other_and_their_node() {
         routes.contains("default via 10.244.1.1 dev eth0"),
         "{routes}"
     );
+    // Its bridge port may send a frame back where it came from: how a
+    // pod reaches itself through its own Service (chapter 06).
+    let port = node
+        .host
+        .run("ip", &["-d", "link", "show", &pod_a.host_veth]);
+    assert!(port.contains("hairpin on"), "{port}");
 }
 
 #[tokio::test]

@@ -16,6 +16,9 @@
 //!    uniformly at random;
 //! 3. **orc-dns** ([`dns`]), on every node, answers the pods' DNS
 //!    questions: a Service's name becomes its cluster IP.
+//! 4. the **load-balancer controller** ([`loadbalancer`]) gives each
+//!    `LoadBalancer` Service the Ready nodes' addresses as its external
+//!    addresses (k3s' ServiceLB, with no cloud), which the proxy catches.
 //!
 //! Both reach the cluster only through the API (orc-client). The endpoint
 //! controllers live here rather than in chapter 05's controller manager
@@ -32,6 +35,9 @@
 //!     writes that get there (pure, lab 06);
 //!   - `subsets.rs`: the v1 Endpoints object (pure);
 //!   - `mod.rs`: informers, work queues, the API calls.
+//! - [`loadbalancer`]: the load-balancer controller.
+//!   - `ingress.rs`: a Service's external addresses from the Nodes (pure);
+//!   - `mod.rs`: informers, the status writes.
 //! - [`proxy`]: orc-proxy, the rules on each node.
 //!   - `model.rs`: Service ports and their endpoints, from the objects;
 //!   - `chains.rs`: chain names (kube-proxy's hashes) and the
@@ -57,19 +63,19 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! AAAA records, type `LoadBalancer`'s load balancer itself (such
-//! Services get node ports; nothing assigns them an external address, and
-//! `loadBalancerSourceRanges` and health-check node ports are not
-//! rendered), `externalIPs`, IPv6, IPVS and nftables modes, topology-aware
+//! AAAA records, a load balancer with its own addresses (MetalLB's pools;
+//! `loadBalancerIP`, `loadBalancerSourceRanges` and health-check node
+//! ports are not honoured), `externalIPs`, IPv6, IPVS and nftables modes, topology-aware
 //! routing, the EndpointSlice mirroring controller (Services without a
 //! selector keep their hand-written Endpoints but get no slice), and UDP
 //! conntrack cleanup when an endpoint goes away.
 //!
-//! The book's chapter is `chapters/src/06-services.md` (not written yet);
-//! its DNS section is `chapters/src/06-dns.md`.
+//! The book's chapter is `chapters/src/06-services.md`; its DNS section
+//! is `chapters/src/06-dns.md`.
 
 pub mod dns;
 pub mod endpoints;
+pub mod loadbalancer;
 pub mod proxy;
 
 pub use endpoints::EndpointControllers;
@@ -77,9 +83,13 @@ pub use proxy::{ProxyConfig, cleanup};
 
 use orc_client::Client;
 
-/// Runs the endpoint controllers against the API server `client` talks
-/// to, with `workers` workers each, until dropped: what `orc server`
-/// starts beside chapter 05's controllers.
+/// Runs the endpoint controllers (with `workers` workers each) and the
+/// load-balancer controller against the API server `client` talks to,
+/// until dropped: what `orc server` starts beside chapter 05's
+/// controllers.
 pub async fn run_controllers(client: Client, workers: usize) {
-    EndpointControllers::run(client, workers).await
+    tokio::join!(
+        EndpointControllers::run(client.clone(), workers),
+        loadbalancer::run(client),
+    );
 }

@@ -91,6 +91,33 @@ fn a_node_port_on_every_node_address() {
 }
 
 #[test]
+fn a_load_balancer_is_caught_at_its_addresses_and_port() {
+    let mut web = service(
+        "web",
+        json!({"type": "LoadBalancer", "clusterIP": "10.96.0.20", "externalTrafficPolicy": "Cluster",
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080, "nodePort": 30080}]}),
+    );
+    // What the load-balancer controller writes: both nodes' addresses.
+    // An address in Proxy mode belongs to a load balancer that forwards
+    // by itself: not caught.
+    web["status"] = json!({"loadBalancer": {"ingress": [
+        {"ip": "192.168.50.1", "ipMode": "VIP"}, {"ip": "192.168.50.2", "ipMode": "VIP"},
+        {"ip": "203.0.113.9", "ipMode": "Proxy"}]}});
+    let eps = slice("web", ("http", 8080), &[ready("10.244.1.2", "node-1")]);
+    let text = full(&[web.clone()], &[eps]);
+    assert!(!text.contains("203.0.113.9"), "{text}");
+    insta::assert_snapshot!("load_balancer", text);
+    // Without endpoints, its addresses refuse at once, as its node port does.
+    let refused = full(&[web], &[]);
+    assert!(
+        refused.contains(
+            "-A ORC-EXTERNAL-SERVICES -m comment --comment \"default/web:http has no endpoints\" -m tcp -p tcp -d 192.168.50.1 --dport 80 -j REJECT"
+        ),
+        "{refused}"
+    );
+}
+
+#[test]
 fn client_ip_affinity_remembers_each_clients_endpoint() {
     let web = service(
         "web",

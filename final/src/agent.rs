@@ -50,9 +50,15 @@ pub struct AgentArgs {
     #[arg(long)]
     pub node_name: Option<String>,
     /// The node's address, reported as its InternalIP: where the API
-    /// server reaches the agent's port.
+    /// server reaches the agent's port, and where the other nodes route
+    /// this node's pods.
     #[arg(long, default_value = "127.0.0.1")]
     pub node_ip: Ipv4Addr,
+    /// The address the agent's HTTP server listens on (the kubelet's
+    /// `--address`; default: `--node-ip`). Differs from `--node-ip` when
+    /// the node's address lives in `--node-netns` and the agent does not.
+    #[arg(long)]
+    pub address: Option<Ipv4Addr>,
     /// The block this node's pod addresses come from.
     #[arg(long, default_value = "10.244.0.0/24")]
     pub pod_cidr: Ipv4Cidr,
@@ -225,7 +231,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
     // address and port the Node will report (InternalIP, daemonEndpoints):
     // bound first, so a busy port stops the agent before it registers.
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let addr = std::net::SocketAddr::from((args.node_ip, args.port));
+    let addr = std::net::SocketAddr::from((args.address.unwrap_or(args.node_ip), args.port));
     let layout = StateLayout::new(&args.state_dir);
     let (_, server) = server::spawn(addr, layout, async {
         let _ = server_stopped.await;
@@ -247,14 +253,17 @@ async fn serve(args: AgentArgs) -> Result<()> {
     let node_name = node_config.identity.name.clone();
     let node_netns = config.node_netns.clone();
     // ANCHOR: compose
-    let node = NodeAgent::start(client.clone(), node_config).await?;
+    let mut node = NodeAgent::start(client.clone(), node_config).await?;
     let mut sources: Vec<Box<dyn PodSource>> = vec![node.pod_source()];
     if let Some(dir) = &args.manifests {
         sources.push(Box::new(ManifestDir::new(dir)));
     }
+    let config_netns = config.node_netns.clone();
     let mut agent = Agent::new(config, sources, images, Arc::new(SystemClock)).await?;
     agent.add_status_sink(node.status_sink());
     agent.set_object_source(node.object_source());
+    // The bridge and the node's address are up: route to the other nodes.
+    node.route_to_peers(client.clone(), config_netns, args.pod_cidr);
     // ANCHOR_END: compose
     let dns = serve_dns(&args, &client, &node_netns, &node_name).await?;
 

@@ -13,10 +13,10 @@
 //!   web-a1, web-a2, client                    web-b1, web-b2
 //! ```
 //!
-//! The underlay and the routes between the nodes are test scaffolding (an
-//! agent does not sync routes to other nodes yet); pods, their network,
-//! the Service's address, its endpoints and every iptables rule are made by
-//! the code under test. Requests come from inside the client pod's network
+//! The underlay is test scaffolding; pods, their network, the routes
+//! between the nodes (each agent routes to the others from their Node
+//! objects), the Service's address, its endpoints and every iptables rule
+//! are made by the code under test. Requests come from inside the client pod's network
 //! namespace (busybox `nc` through `nsenter`), and from the underlay.
 
 #[path = "../../02-pod/tests/agent_node/mod.rs"]
@@ -157,28 +157,8 @@ async fn a_service_answers_evenly_from_every_node_and_follows_readiness() {
         &["addr", "add", &format!("{OUTSIDE}/24"), "dev", "under0"],
     );
     let (a, b) = (underlay.node(), underlay.node());
-    // Scaffolding: each node routes the other's pods through it (host-gw).
-    a.host.run(
-        "ip",
-        &[
-            "route",
-            "add",
-            &b.pod_cidr.to_string(),
-            "via",
-            &b.address.to_string(),
-        ],
-    );
-    b.host.run(
-        "ip",
-        &[
-            "route",
-            "add",
-            &a.pod_cidr.to_string(),
-            "via",
-            &a.address.to_string(),
-        ],
-    );
     let addresses = [a.address, b.address];
+    let pod_cidrs = [a.pod_cidr, b.pod_cidr];
     let nodes = [
         ("node-a", Node::on(a.host, a.pod_cidr)),
         ("node-b", Node::on(b.host, b.pod_cidr)),
@@ -194,14 +174,25 @@ async fn a_service_answers_evenly_from_every_node_and_follows_readiness() {
     });
     let mut agents: Vec<AgentProcess> = nodes
         .iter()
-        .map(|(name, node)| {
+        .zip(addresses)
+        .map(|((name, node), address)| {
             let port = orc_testkit::ports::free_port();
-            AgentProcess::start(node, name, &api, port, &format!("{name}.log"))
+            AgentProcess::start_at(node, name, &api, port, &format!("{name}.log"), address)
         })
         .collect();
     for (name, _) in &nodes {
         api.wait_for(&format!("/api/v1/nodes/{name}"), LONG, agent_node_ready)
             .await;
+    }
+    // Each agent routes the other node's pods through it, from its Node.
+    for (i, (name, node)) in nodes.iter().enumerate() {
+        let (cidr, via) = (pod_cidrs[1 - i], addresses[1 - i]);
+        until(&format!("{name} routes {cidr} via {via}"), || {
+            node.host
+                .run("ip", &["route", "show", "proto", "79"])
+                .contains(&format!("{cidr} via {via} "))
+        })
+        .await;
     }
 
     // The backends, a client pod, and the Service (a NodePort, its target
@@ -284,7 +275,105 @@ async fn a_service_answers_evenly_from_every_node_and_follows_readiness() {
         );
     }
 
-    // 3. A pod that turns not ready leaves the rotation: web-a1's readiness
+    // 3. Hairpin: a pod calling a Service whose one endpoint is itself
+    //    gets its own answer. The packet leaves web-a2 for the cluster IP,
+    //    node-a rewrites it back to web-a2 and masquerades it (or web-a2
+    //    would answer itself directly and drop the reply), and the bridge
+    //    sends it back out of the port it came in on (hairpin mode).
+    let a2 = api.get(&format!("{PODS}/web-a2")).await.unwrap();
+    api.client
+        .merge_patch(
+            orc_client::resources::by_kind("v1", "Pod").unwrap(),
+            Some("default"),
+            "web-a2",
+            None,
+            &json!({"metadata": {"labels": {"solo": "yes"}}}),
+        )
+        .await
+        .unwrap();
+    let solo = post(
+        "/api/v1/namespaces/default/services",
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "solo"},
+        "spec": {"selector": {"solo": "yes"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+    )
+    .await;
+    let solo_ip = solo["spec"]["clusterIP"].as_str().unwrap().to_string();
+    until("node-a routes solo to web-a2", || {
+        node_a_host
+            .run("iptables-save", &["-t", "nat"])
+            .lines()
+            .any(|l| {
+                l.contains("default/solo")
+                    && l.contains(&format!("--to-destination {}:8080", ips["web-a2"]))
+            })
+    })
+    .await;
+    let a2_uid = a2["metadata"]["uid"].as_str().unwrap();
+    let a2_netns = format!(
+        "/proc/{}/ns/net",
+        nodes[0]
+            .1
+            .pid(&format!("{a2_uid}-pod"))
+            .expect("web-a2's sandbox runs")
+    );
+    let counts = tally(fetch(&a2_netns, &format!("{solo_ip}:80"), 10));
+    assert_eq!(
+        counts,
+        BTreeMap::from([("web-a2".to_string(), 10)]),
+        "web-a2 reaches itself through solo"
+    );
+
+    // 4. A LoadBalancer answers on the nodes' own addresses (the
+    //    load-balancer controller writes them as its ingress, k3s'
+    //    ServiceLB's way), at its own port, from outside.
+    post(
+        "/api/v1/namespaces/default/services",
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lb"},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 8000, "targetPort": "http"}]}}),
+    )
+    .await;
+    let lb = api
+        .wait_for("/api/v1/namespaces/default/services/lb", LONG, |svc| {
+            svc["status"]["loadBalancer"]["ingress"]
+                .as_array()
+                .is_some_and(|i| i.len() == 2)
+        })
+        .await;
+    assert_eq!(
+        lb["status"]["loadBalancer"]["ingress"],
+        json!([{"ip": "192.168.50.1", "ipMode": "VIP"}, {"ip": "192.168.50.2", "ipMode": "VIP"}])
+    );
+    let kubeconfig = cluster::kubeconfig(nodes[0].1.dir.path(), &api);
+    let table = cluster::kubectl(&kubeconfig, &["get", "svc", "lb", "--no-headers"]).await;
+    let columns: Vec<&str> = table.split_whitespace().collect();
+    assert_eq!(
+        (columns[1], columns[3]),
+        ("LoadBalancer", "192.168.50.1,192.168.50.2"),
+        "kubectl get svc lb: {table}"
+    );
+    for address in addresses {
+        until(&format!("{address} catches lb"), || {
+            nodes.iter().all(|(_, n)| {
+                n.host
+                    .run("iptables-save", &["-t", "nat"])
+                    .lines()
+                    .any(|l| {
+                        l.contains("lb:http loadbalancer IP")
+                            && l.contains(&format!("-d {address}/32"))
+                    })
+            })
+        })
+        .await;
+        let counts = tally(fetch(&outside, &format!("{address}:8000"), 40));
+        println!("40 requests to the load balancer at {address}:8000: {counts:?}");
+        assert!(
+            counts.len() >= 2,
+            "more than one pod behind {address}: {counts:?}"
+        );
+    }
+
+    // 5. A pod that turns not ready leaves the rotation: web-a1's readiness
     //    file goes (from its own root, as seen through /proc).
     let a1 = api.get(&format!("{PODS}/web-a1")).await.unwrap();
     let a1_uid = a1["metadata"]["uid"].as_str().unwrap();
@@ -303,7 +392,7 @@ async fn a_service_answers_evenly_from_every_node_and_follows_readiness() {
     assert!(!counts.contains_key("web-a1"), "{counts:?}");
     assert_eq!(counts.len(), 3, "{counts:?}");
 
-    // 4. A deleted pod leaves it too.
+    // 6. A deleted pod leaves it too.
     api.client
         .send_path(Method::DELETE, &format!("{PODS}/web-b1"), None, None)
         .await

@@ -393,6 +393,25 @@ pub async fn wait_for_sync(synced: Vec<oneshot::Receiver<()>>) -> bool {
     true
 }
 
+/// Runs `informers` in `tasks` and wakes `changed` at every change any of
+/// them sees; returns once all have their first list (false if one
+/// stopped first). For a component that recomputes everything from its
+/// caches on any change (a proxy, a route syncer) rather than
+/// reconciling one key at a time: a `Notify` holds at most one wake-up,
+/// so a burst of changes costs one recomputation.
+pub async fn follow_changes(
+    tasks: &mut JoinSet<()>,
+    informers: Vec<Informer>,
+    changed: &Arc<tokio::sync::Notify>,
+) -> bool {
+    let mut synced = Vec::new();
+    for informer in informers {
+        let changed = changed.clone();
+        synced.push(follow(tasks, informer, move |_| changed.notify_one()));
+    }
+    wait_for_sync(synced).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

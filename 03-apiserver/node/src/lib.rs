@@ -18,6 +18,9 @@
 //!   deleted pod once the agent has stopped it;
 //! - [`objects`]: an `ObjectSource` over ConfigMap and Secret informers,
 //!   where the agent reads what `env[].valueFrom` and `envFrom` name.
+//! - [`peer_routes`]: a route to every other node's pods, from the Node
+//!   objects (`spec.podCIDR` via the `InternalIP`), added when a node
+//!   joins and removed when its Node goes.
 //!
 //! [`NodeAgent`] starts them all; the `orc agent` command (the `final`
 //! crate) gives its source and sink to chapter 02's [`Agent`] and runs it.
@@ -38,10 +41,12 @@
 pub mod lease;
 pub mod machine;
 pub mod objects;
+pub mod peer_routes;
 pub mod pod_source;
 pub mod registration;
 pub mod status_sync;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -141,6 +146,15 @@ impl NodeAgent {
     /// Where the agent reads the ConfigMaps and Secrets pods name.
     pub fn object_source(&self) -> Arc<dyn ObjectSource> {
         self.objects.clone()
+    }
+
+    /// Also keeps the routes to every other node's pods in the network
+    /// namespace `netns` (this node's own pod CIDR is `own`), from the Node
+    /// objects, until the agent stops: see [`peer_routes`]. Call it once
+    /// the node's network is set up, so the next hops are reachable.
+    pub fn route_to_peers(&mut self, client: Client, netns: PathBuf, own: orc_pod::Ipv4Cidr) {
+        self.tasks
+            .push(tokio::spawn(peer_routes::follow_peers(client, netns, own)));
     }
 
     /// Where the agent hands pod statuses.

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use orc_client::Client;
 use orc_client::informer as informers;
-use orc_client::informer::{Informer, Notification};
+use orc_client::informer::Informer;
 use orc_client::resources::by_kind;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -79,8 +79,9 @@ pub enum Synced {
     Unchanged,
 }
 
-/// The proxy's state between syncs.
-struct Proxy {
+/// The proxy's state between syncs: what [`run`] drives, and what the
+/// `rule_sync` benchmark times.
+pub struct Proxy {
     config: ProxyConfig,
     tables: Tables,
     /// What the last successful sync applied.
@@ -88,9 +89,18 @@ struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy that has applied nothing yet: its first sync is full.
+    pub fn new(config: ProxyConfig) -> Proxy {
+        Proxy {
+            tables: Tables::new(&config.netns),
+            applied: None,
+            config,
+        }
+    }
+
     /// Renders the rules for `routes` and applies them: everything when
     /// `full`, else only what changed since the last sync.
-    fn sync(&mut self, routes: &[model::Routed], full: bool) -> Result<Synced, IptablesError> {
+    pub fn sync(&mut self, routes: &[model::Routed], full: bool) -> Result<Synced, IptablesError> {
         let render_config = RenderConfig {
             cluster_cidr: self.config.cluster_cidr.map(|c| c.to_string()),
         };
@@ -143,27 +153,14 @@ pub async fn run(client: Client, config: ProxyConfig) {
     let (service_cache, slice_cache) = (services.cache(), slices.cache());
     let changed = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
-    let mut synced = Vec::new();
-    for informer in [services, slices] {
-        let changed = changed.clone();
-        synced.push(informers::follow(&mut tasks, informer, move |n| {
-            if !matches!(n, Notification::Synced) {
-                changed.notify_one();
-            }
-        }));
-    }
     // Rules from half a picture would drop traffic to Services whose
     // slices are not listed yet: wait for both lists (kube-proxy's
     // "initialized").
-    if !informers::wait_for_sync(synced).await {
+    if !informers::follow_changes(&mut tasks, vec![services, slices], &changed).await {
         return;
     }
     let mut timer = SyncTimer::new(config.min_sync_period, config.sync_period);
-    let proxy = Arc::new(std::sync::Mutex::new(Proxy {
-        tables: Tables::new(&config.netns),
-        applied: None,
-        config: config.clone(),
-    }));
+    let proxy = Arc::new(std::sync::Mutex::new(Proxy::new(config.clone())));
     loop {
         match timer.next(Instant::now()) {
             Next::WaitUntil(at) => tokio::select! {

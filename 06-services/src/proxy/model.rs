@@ -28,6 +28,9 @@ pub struct ServicePort {
     pub port: u16,
     /// The port opened on every node, for NodePort and LoadBalancer.
     pub node_port: Option<u16>,
+    /// A LoadBalancer's external addresses (`status.loadBalancer.ingress`
+    /// in `VIP` mode), caught at the Service's own port.
+    pub load_balancer_ips: Vec<Ipv4Addr>,
     /// `sessionAffinity: ClientIP`: how long a client sticks to its
     /// endpoint, in seconds.
     pub affinity_seconds: Option<u32>,
@@ -40,6 +43,13 @@ pub struct ServicePort {
 }
 
 impl ServicePort {
+    /// Reached from outside the cluster too: through a node port or a
+    /// load balancer's address. Such traffic goes through the external
+    /// chain, where its policy and masquerading are decided.
+    pub fn externally_accessible(&self) -> bool {
+        self.node_port.is_some() || !self.load_balancer_ips.is_empty()
+    }
+
     /// `namespace/name:port`, or `namespace/name` for an unnamed port:
     /// kube-proxy's `ServicePortName`, which its comments and chain-name
     /// hashes are made from.
@@ -99,6 +109,7 @@ pub fn service_ports(svc: &Value) -> Vec<ServicePort> {
             .unwrap_or(10800)
     });
     let external = matches!(text(svc, "/spec/type"), "NodePort" | "LoadBalancer");
+    let load_balancer_ips = load_balancer_ips(svc);
     svc.pointer("/spec/ports")
         .and_then(Value::as_array)
         .into_iter()
@@ -115,11 +126,28 @@ pub fn service_ports(svc: &Value) -> Vec<ServicePort> {
                     .as_u64()
                     .and_then(|n| u16::try_from(n).ok())
                     .filter(|n| external && *n != 0),
+                load_balancer_ips: load_balancer_ips.clone(),
                 affinity_seconds,
                 external_local: external && text(svc, "/spec/externalTrafficPolicy") == "Local",
                 internal_local: text(svc, "/spec/internalTrafficPolicy") == "Local",
             })
         })
+        .collect()
+}
+
+/// A LoadBalancer Service's ingress addresses. An entry in `Proxy` mode
+/// is skipped, as kube-proxy skips it: that load balancer forwards to the
+/// nodes itself, and catching its address here would bypass it.
+fn load_balancer_ips(svc: &Value) -> Vec<Ipv4Addr> {
+    if text(svc, "/spec/type") != "LoadBalancer" {
+        return Vec::new();
+    }
+    svc.pointer("/status/loadBalancer/ingress")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|i| i["ipMode"] != "Proxy")
+        .filter_map(|i| i["ip"].as_str()?.parse().ok())
         .collect()
 }
 

@@ -149,7 +149,7 @@ impl Plan {
     fn of(sp: &ServicePort, endpoints: &[Endpoint]) -> Plan {
         let all: Vec<&Endpoint> = endpoints.iter().collect();
         let local: Vec<&Endpoint> = endpoints.iter().filter(|e| e.local).collect();
-        let externally_accessible = sp.node_port.is_some();
+        let externally_accessible = sp.externally_accessible();
         // Cluster endpoints are needed for Cluster policies, and for the
         // short cut a Local node port gives pods and the node itself.
         let uses_cluster = !sp.internal_local || externally_accessible;
@@ -226,6 +226,22 @@ fn render_port(set: &mut RuleSet, sp: &ServicePort, endpoints: &[Endpoint], conf
             ));
         }
     }
+    // 2b. A LoadBalancer's addresses, at the Service's own port: traffic
+    // from outside, handled as node-port traffic is.
+    for ip in &sp.load_balancer_ips {
+        let capture = format!("-m {proto} -p {proto} -d {ip} --dport {}", sp.port);
+        if plan.external {
+            let comment = quoted(&format!("{name} loadbalancer IP"));
+            set.nat.push(format!(
+                "-A {SERVICES} -m comment --comment {comment} {capture} -j {ext}"
+            ));
+        } else {
+            let (target, comment) = plan.refusal(&name);
+            set.filter.push(format!(
+                "-A {EXTERNAL_SERVICES} -m comment --comment {comment} {capture} -j {target}"
+            ));
+        }
+    }
     // 3 and 4: the chains of this Service port, written as one unit.
     let mut own = ServiceChains::default();
     if plan.internal
@@ -235,7 +251,7 @@ fn render_port(set: &mut RuleSet, sp: &ServicePort, endpoints: &[Endpoint], conf
             "-A {internal_chain} -m comment --comment {cluster_ip} {capture} ! -s {cidr} -j {MARK_MASQ}"
         ));
     }
-    if plan.any && sp.node_port.is_some() {
+    if plan.any && sp.externally_accessible() {
         own.chains.push(ext.clone());
         external_rules(&mut own, sp, (&ext, &svc, external_chain), &plan, config);
     }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // Each test file uses a different part.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -109,6 +110,22 @@ impl AgentProcess {
         port: u16,
         log_name: &str,
     ) -> AgentProcess {
+        Self::start_at(node, name, api, port, log_name, Ipv4Addr::LOCALHOST)
+    }
+
+    /// [`start`](Self::start) for a node whose address (its Node's
+    /// InternalIP, where the other nodes route its pods) is `node_ip`, on an
+    /// underlay inside the node's namespace. The agent's HTTP server still
+    /// listens on loopback, in the agent's own namespace: the API server
+    /// cannot reach it there, so `kubectl logs` does not work on such a node.
+    pub fn start_at(
+        node: &Node,
+        name: &str,
+        api: &ApiServer,
+        port: u16,
+        log_name: &str,
+        node_ip: Ipv4Addr,
+    ) -> AgentProcess {
         let log = node.dir.path().join(log_name);
         let out = std::fs::File::create(&log).unwrap();
         let c = &node.config;
@@ -124,6 +141,8 @@ impl AgentProcess {
                 "--node-name",
                 name,
                 "--node-ip",
+                &node_ip.to_string(),
+                "--address",
                 "127.0.0.1",
             ])
             .args(["--pod-cidr", &c.pod_cidr.to_string()])
