@@ -12,7 +12,7 @@
 //! name this cluster's data directory or id.
 
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -55,7 +55,14 @@ struct Place {
 impl Place {
     fn new() -> Place {
         require_root();
-        for tool in ["nsenter", "etcd", "kubectl", "busybox", "iptables-save"] {
+        for tool in [
+            "nsenter",
+            "etcd",
+            "kubectl",
+            "busybox",
+            "iptables-save",
+            "runuser",
+        ] {
             require_command(tool);
         }
         let host = NetnsHost::new();
@@ -282,6 +289,18 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
     );
     let status = place.orc(&["status"]);
     assert!(status.status.success(), "{}", text(&status));
+    // Neither the cluster's data nor its kubeconfig is for other users.
+    for private in [
+        place.dir().join("server/kubeconfig"),
+        place.kubeconfig.clone(),
+    ] {
+        let read = Command::new("runuser")
+            .args(["-u", "nobody", "--", "cat"])
+            .arg(&private)
+            .output()
+            .unwrap();
+        assert!(!read.status.success(), "nobody read {}", private.display());
+    }
     assert_eq!(
         text(&status).matches("/healthz: ok").count(),
         5,
@@ -474,4 +493,43 @@ fn with_the_scheduler_disabled_pods_stay_pending_until_a_scheduler_appears() {
     });
     assert_eq!(pod["status"]["phase"], "Running", "{pod:#}");
     assert_eq!(pod["spec"]["nodeName"], "node-1");
+}
+
+#[test]
+fn in_the_foreground_ctrl_c_takes_the_cluster_down() {
+    let place = Place::new();
+    let mut up = Command::new("nsenter")
+        .arg(format!("--net={}", place.host.path()))
+        .arg(env!("CARGO_BIN_EXE_orc"))
+        .args(["up", "--kubeconfig"])
+        .arg(&place.kubeconfig)
+        .arg("--data-dir")
+        .arg(place.dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // nsenter joins the namespace and executes orc: one process, one pid.
+    let mut lines = std::io::BufReader::new(up.stdout.take().unwrap()).lines();
+    let ready = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains(" is Ready in "))
+        .expect("orc up reports Ready");
+    let id = cluster_id(&ready);
+    assert!(place.orc(&["status"]).status.success());
+
+    let pid = nix::unistd::Pid::from_raw(up.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(up.wait().unwrap().success(), "{rest:?}");
+    let status = place.orc(&["status"]);
+    assert!(!status.status.success(), "{}", text(&status));
+    assert!(
+        text(&status).contains("no cluster is up"),
+        "{}",
+        text(&status)
+    );
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(!text(&left).contains(&id), "{}", text(&left));
 }

@@ -26,6 +26,7 @@ mod network;
 mod processes;
 mod record;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -118,6 +119,10 @@ pub fn up(args: UpArgs) -> Result<()> {
             data_dir.display()
         )
     })?;
+    // Root's only: etcd's data holds every Secret, and the logs and the
+    // server's kubeconfig are the cluster's too.
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", data_dir.display()))?;
     let id = record::cluster_id(&data_dir);
     let net = network::plan(&id, args.nodes, &network::current_routes()?)?;
     network::create(&net)?;
