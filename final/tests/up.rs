@@ -24,25 +24,16 @@ const LONG: Duration = Duration::from_secs(180);
 
 /// The Deployment: a busybox httpd answering its pod's name, one replica
 /// per node (a hard spread over the nodes' hostname label).
-const WEB: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      topologySpreadConstraints:
-      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
-         labelSelector: {matchLabels: {app: web}}}
-      containers:
-      - name: httpd
-        image: busybox
-        command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
-        ports: [{containerPort: 8080}]
+const HELLO: &str = r#"
+{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hello"},
+ "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "hello"}},
+  "template": {"metadata": {"labels": {"app": "hello"}},
+   "spec": {"terminationGracePeriodSeconds": 1,
+    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+     "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "hello"}}}],
+    "containers": [{"name": "httpd", "image": "busybox", "ports": [{"containerPort": 8080}],
+     "command": ["sh", "-c",
+      "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}}}}
 "#;
 
 /// The test's namespace, and `orc`/kubectl run inside it.
@@ -116,20 +107,11 @@ impl Place {
     }
 
     fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let mut child = self
-            .host
-            .command("kubectl")
+        let mut command = self.host.command("kubectl");
+        command
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-        drop(input);
-        let out = child.wait_with_output().unwrap();
+            .args(args);
+        let out = fed(command, stdin.unwrap_or(""), Eof::AfterInput);
         let text = text(&out);
         assert!(out.status.success(), "kubectl {args:?}: {text}");
         text
@@ -151,23 +133,19 @@ impl Place {
         }
     }
 
+    /// The node port of Service `name`.
+    fn node_port(&self, name: &str) -> String {
+        let path = "jsonpath={.spec.ports[0].nodePort}";
+        self.kubectl(&["get", "service", name, "-o", path], None)
+    }
+
     /// `GET /` on `address:port` from the test's namespace with busybox
     /// `nc`: the body, or `None` when the request failed.
     fn fetch(&self, target: &str) -> Option<String> {
         let (address, port) = target.split_once(':').unwrap();
-        let mut child = self
-            .host
-            .command("busybox")
-            .args(["nc", "-w", "3", address, port])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-        let out = child.wait_with_output().unwrap();
-        drop(input);
+        let mut nc = self.host.command("busybox");
+        nc.args(["nc", "-w", "3", address, port]);
+        let out = fed(nc, "GET / HTTP/1.0\r\n\r\n", Eof::AfterExit);
         let body = String::from_utf8_lossy(&out.stdout);
         let (head, body) = body.split_once("\r\n\r\n")?;
         head.starts_with("HTTP/1.1 200")
@@ -258,6 +236,37 @@ fn machine_lists() -> BTreeSet<String> {
     lines
 }
 
+/// When a program's stdin closes after its input is written.
+enum Eof {
+    /// Right away: the program reads to the end first (kubectl `-f -`).
+    AfterInput,
+    /// Once it exits: it answers before it reads to the end, and may stop
+    /// at the end (busybox `nc`).
+    AfterExit,
+}
+
+/// Runs `command` with `input` on its stdin; answers what it printed.
+fn fed(mut command: Command, input: &str, eof: Eof) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    let kept = match eof {
+        Eof::AfterInput => {
+            drop(stdin);
+            None
+        }
+        Eof::AfterExit => Some(stdin),
+    };
+    let out = child.wait_with_output().unwrap();
+    drop(kept);
+    out
+}
+
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
 }
@@ -308,12 +317,12 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         text(&status)
     );
 
-    place.kubectl(&["apply", "-f", "-"], Some(WEB));
+    place.kubectl(&["apply", "-f", "-"], Some(HELLO));
     place.kubectl(
         &[
             "expose",
             "deployment",
-            "web",
+            "hello",
             "--type=NodePort",
             "--port=80",
             "--target-port=8080",
@@ -321,8 +330,8 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         None,
     );
     let placed = place.until(
-        "three web pods run, one per node",
-        &["get", "pods", "-l", "app=web", "-o",
+        "three hello pods run, one per node",
+        &["get", "pods", "-l", "app=hello", "-o",
           "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{\"\\n\"}{end}"],
         |out| out.lines().filter(|l| l.ends_with(" Running")).count() == 3,
     );
@@ -341,16 +350,7 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
     );
 
     // Every replica answers through the node port of every node.
-    let port = place.kubectl(
-        &[
-            "get",
-            "service",
-            "web",
-            "-o",
-            "jsonpath={.spec.ports[0].nodePort}",
-        ],
-        None,
-    );
+    let port = place.node_port("hello");
     let addresses = place.kubectl(
         &[
             "get",
@@ -386,24 +386,15 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
     // Up again on the same data: the Deployment, its Service (the same
     // node port) and its pods are back.
     place.up(&["--nodes", "3"]);
-    let again = place.kubectl(
-        &[
-            "get",
-            "service",
-            "web",
-            "-o",
-            "jsonpath={.spec.ports[0].nodePort}",
-        ],
-        None,
-    );
+    let again = place.node_port("hello");
     assert_eq!(again, port);
     place.until(
-        "the web pods run again",
+        "the hello pods run again",
         &[
             "get",
             "pods",
             "-l",
-            "app=web",
+            "app=hello",
             "-o",
             "jsonpath={.items[*].status.phase}",
         ],

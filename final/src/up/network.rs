@@ -108,76 +108,42 @@ pub fn create(net: &Network) -> Result<()> {
 
 fn build(net: &Network) -> Result<()> {
     let lan = net.lan_netns.as_str();
-    ip(&["netns", "add", lan])?;
-    in_netns(lan, &["link", "add", "lan0", "type", "bridge"])?;
-    in_netns(lan, &["link", "set", "lan0", "up"])?;
+    ip_line(None, &format!("netns add {lan}"))?;
+    ip_line(Some(lan), "link add lan0 type bridge")?;
+    ip_line(Some(lan), "link set lan0 up")?;
     // The uplink: made here, its peer moved into the LAN's namespace.
-    ip(&[
-        "link",
-        "add",
-        &net.uplink,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "up0",
-        "netns",
-        lan,
-    ])?;
-    in_netns(lan, &["link", "set", "up0", "master", "lan0", "up"])?;
-    ip(&[
-        "addr",
-        "add",
-        &format!("{}/24", net.uplink_address),
-        "dev",
-        &net.uplink,
-    ])?;
-    ip(&["link", "set", &net.uplink, "up"])?;
+    let uplink = &net.uplink;
+    ip_line(
+        None,
+        &format!("link add {uplink} type veth peer name up0 netns {lan}"),
+    )?;
+    ip_line(Some(lan), "link set up0 master lan0 up")?;
+    ip_line(
+        None,
+        &format!("addr add {}/24 dev {uplink}", net.uplink_address),
+    )?;
+    ip_line(None, &format!("link set {uplink} up"))?;
     for (i, node) in net.nodes.iter().enumerate() {
-        let port = format!("n{}", i + 1);
-        ip(&["netns", "add", &node.netns])?;
-        in_netns(&node.netns, &["link", "set", "lo", "up"])?;
-        in_netns(
-            lan,
-            &[
-                "link",
-                "add",
-                &port,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                &node.netns,
-            ],
+        // Port nI on the bridge, eth0 inside the node.
+        let (port, netns) = (format!("n{}", i + 1), node.netns.as_str());
+        ip_line(None, &format!("netns add {netns}"))?;
+        ip_line(Some(netns), "link set lo up")?;
+        ip_line(
+            Some(lan),
+            &format!("link add {port} type veth peer name eth0 netns {netns}"),
         )?;
-        in_netns(lan, &["link", "set", &port, "master", "lan0", "up"])?;
-        in_netns(
-            &node.netns,
-            &[
-                "addr",
-                "add",
-                &format!("{}/24", node.address),
-                "dev",
-                "eth0",
-            ],
+        ip_line(Some(lan), &format!("link set {port} master lan0 up"))?;
+        ip_line(
+            Some(netns),
+            &format!("addr add {}/24 dev eth0", node.address),
         )?;
-        in_netns(&node.netns, &["link", "set", "eth0", "up"])?;
+        ip_line(Some(netns), "link set eth0 up")?;
     }
     // host-gw: every node reaches another node's pods through that node.
     for node in &net.nodes {
         for other in net.nodes.iter().filter(|o| o.name != node.name) {
-            in_netns(
-                &node.netns,
-                &[
-                    "route",
-                    "add",
-                    &other.pod_cidr.to_string(),
-                    "via",
-                    &other.address.to_string(),
-                ],
-            )?;
+            let route = format!("route add {} via {}", other.pod_cidr, other.address);
+            ip_line(Some(&node.netns), &route)?;
         }
     }
     Ok(())
@@ -205,10 +171,15 @@ pub fn delete(net: &Network) {
     }
 }
 
-fn in_netns(netns: &str, args: &[&str]) -> Result<String> {
-    let mut all = vec!["-n", netns];
-    all.extend_from_slice(args);
-    ip(&all)
+/// Runs `ip [-n NETNS] LINE`, the line split at spaces (no argument
+/// here has one).
+fn ip_line(netns: Option<&str>, line: &str) -> Result<String> {
+    let mut args: Vec<&str> = match netns {
+        Some(netns) => vec!["-n", netns],
+        None => vec![],
+    };
+    args.extend(line.split_whitespace());
+    ip(&args)
 }
 
 /// Runs `ip ARGS`; its stderr is the error.
