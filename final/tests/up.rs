@@ -174,8 +174,21 @@ impl Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        // A failed test still takes its cluster down.
+        // A failed test still takes its cluster down, and shows the logs.
         let _ = self.orc(&["down"]);
+        if std::thread::panicking() {
+            let logs = std::fs::read_dir(self.dir().join("logs"))
+                .into_iter()
+                .flatten();
+            for log in logs.flatten() {
+                let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                eprintln!("---- {} (last lines) ----", log.path().display());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
     }
 }
 
