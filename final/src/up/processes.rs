@@ -44,6 +44,11 @@ pub fn running(pid: u32, marker: &Path) -> bool {
         return false;
     }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if cmdline.is_empty() {
+        // In the middle of execve(2): the new program's memory is in place
+        // before its arguments are, and reads as empty meanwhile.
+        return true;
+    }
     let marker = marker.as_os_str().as_encoded_bytes();
     cmdline.windows(marker.len()).any(|w| w == marker)
 }
