@@ -20,8 +20,10 @@
 //! - [`processes`]: starting components detached, stopping them by pid.
 //! - [`record`]: `<data-dir>/up.json`, what `orc down` and `orc status` read.
 //! - [`kubeconfig`]: the context `orc up` adds to the user's kubeconfig.
+//! - [`leftovers`]: what an agent that could not drain its node left.
 
 mod kubeconfig;
+mod leftovers;
 mod network;
 mod processes;
 mod record;
@@ -343,6 +345,12 @@ fn down_recorded(record: &Record) {
             });
         }
     });
+    for node in &record.network.nodes {
+        let state = dir.join("nodes").join(&node.name);
+        for what in leftovers::remove(&state, &format!("{}-{}", record.id, node.name)) {
+            eprintln!("warning: {} left {what}; removed", node.name);
+        }
+    }
     if record.server_pid != 0 && !processes::stop(record.server_pid, dir, Duration::from_secs(20)) {
         eprintln!("warning: the server did not stop on SIGTERM and was killed");
     }
