@@ -49,6 +49,11 @@ pub struct AgentArgs {
     /// The Node's name (default: the hostname).
     #[arg(long)]
     pub node_name: Option<String>,
+    /// The node's host name, reported as its Hostname address and its
+    /// `kubernetes.io/hostname` label (default: this machine's). `orc up`
+    /// gives each of its nodes its own, as they share one machine.
+    #[arg(long)]
+    pub hostname_override: Option<String>,
     /// The node's address, reported as its InternalIP: where the API
     /// server reaches the agent's port, and where the other nodes route
     /// this node's pods.
@@ -119,6 +124,12 @@ pub struct AgentArgs {
     /// resolvers answer every name outside the cluster domain.
     #[arg(long, default_value = "/etc/resolv.conf")]
     pub resolv_conf: PathBuf,
+    /// On SIGINT or SIGTERM, stop every pod and remove the node's pod
+    /// network before exiting (what draining a node does), instead of
+    /// leaving the pods running for the next agent: `orc down` uses it to
+    /// leave the machine as it found it.
+    #[arg(long)]
+    pub drain_on_stop: bool,
 }
 
 // ANCHOR: serve_dns
@@ -182,9 +193,11 @@ pub fn run(args: AgentArgs) -> Result<()> {
 async fn serve(args: AgentArgs) -> Result<()> {
     let client = connect(&args)?;
     let me = std::env::current_exe().context("finding the orc binary's own path")?;
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
+    let hostname = args.hostname_override.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    });
     let node_name = args.node_name.clone().unwrap_or_else(|| hostname.clone());
     let store = Store::open(&args.images)
         .with_context(|| format!("opening the image store {}", args.images.display()))?;
@@ -272,7 +285,15 @@ async fn serve(args: AgentArgs) -> Result<()> {
         "agent running; SIGINT or SIGTERM stops it and leaves pods running"
     );
     agent.run(shutdown()).await;
-    agent.wait_idle().await;
+    if args.drain_on_stop {
+        tracing::info!("draining: stopping every pod, removing the pod network");
+        agent
+            .drain_and_teardown()
+            .await
+            .context("draining the node")?;
+    } else {
+        agent.wait_idle().await;
+    }
     let _ = stop_server.send(());
     let _ = server.await;
     // The rules stay, as kube-proxy leaves them: Services keep working

@@ -9,9 +9,9 @@
 //! orc agent           a node: chapter 02's agent on chapter 03's API
 //! orc apply|get|describe|delete|logs
 //!                     the client verbs, kubectl's, against the API server
+//! orc up|down|status  a whole cluster on this machine, nodes and all
 //! ```
 //!
-//! Still to come as the chapters land: `orc up` (an all-in-one cluster).
 //! The README's status table says what is built.
 //!
 //! ## Layout
@@ -21,6 +21,8 @@
 //! - [`demo`]: `orc demo`, one narrated step per chapter that exists.
 //! - [`etcd`]: running etcd as a child process.
 //! - [`server`]: `orc server`, the control plane's store and API.
+//! - [`up`]: `orc up`, `orc down`, `orc status`: a cluster of network
+//!   namespace nodes on this machine.
 //!
 //! `main` routes the hidden `init` argument to the runtime first: the
 //! runtime becomes a container by re-executing *this* binary as
@@ -34,6 +36,7 @@ mod cli;
 mod demo;
 mod etcd;
 mod server;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -65,6 +68,13 @@ enum Command {
     /// A container's shim (run by the agent, see `orc_pod::shim`).
     #[command(hide = true)]
     Shim(orc_pod::shim::ShimArgs),
+    /// Start a whole cluster on this machine: etcd, the control plane and
+    /// N nodes (network namespaces), with a kubectl context.
+    Up(up::UpArgs),
+    /// Stop the cluster `orc up` started and remove what it made.
+    Down(up::DownArgs),
+    /// Each component of the cluster and its /healthz.
+    Status(up::StatusArgs),
     #[command(flatten)]
     Client(cli::Verb),
 }
@@ -90,6 +100,9 @@ fn main() -> anyhow::Result<()> {
             args.splice(0..2, ["orc runtime".to_string()]);
             orc_container::cli::main(args)
         }
+        Command::Up(args) => up::up(args),
+        Command::Down(args) => up::down(args),
+        Command::Status(args) => up::status(args),
         Command::Client(verb) => cli::run(verb),
     }
 }

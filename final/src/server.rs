@@ -39,10 +39,21 @@ pub struct ServerArgs {
     /// (tests) can run side by side.
     #[arg(long)]
     pub scheduler_listen: Option<SocketAddr>,
+    /// Components not to start, left to a student's own binary (which
+    /// then works against this API server like the built-in one).
+    #[arg(long, value_enum)]
+    pub disable: Vec<Component>,
     #[command(flatten)]
     pub security: orc_apiserver::server::SecurityFlags,
     #[command(flatten)]
     pub services: orc_apiserver::services::ServiceFlags,
+}
+
+/// A component `orc server --disable` (and `orc up --disable`) leaves out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Component {
+    Scheduler,
+    Controllers,
 }
 
 /// Runs until SIGINT or SIGTERM.
@@ -103,27 +114,39 @@ async fn serve(args: ServerArgs) -> Result<()> {
             let mut scheduler = orc_scheduler::Config::new(url.clone());
             scheduler.token = token;
             scheduler.listen = args.scheduler_listen;
-            let scheduler = orc_scheduler::start(scheduler)
-                .await
-                .context("starting the scheduler (its --scheduler-listen port)")?;
-            if let Some(addr) = scheduler.metrics_addr {
-                println!("the scheduler serves /healthz and /metrics at http://{addr}");
-            }
-            println!(
-                "the scheduler and the controllers (garbage collector, ReplicaSet, Deployment, \
-                 EndpointSlice, Endpoints) are running"
-            );
-            // Chapter 06's endpoint controllers run beside chapter 05's, as
-            // in kube-controller-manager (they live in orc-services: the
-            // book teaches them with Services).
-            let endpoints =
-                orc_services::run_controllers(controllers.client(), controllers.workers);
-            Some((
-                tokio::spawn(scheduler.wait()),
-                tokio::spawn(async move {
+            let scheduler = if args.disable.contains(&Component::Scheduler) {
+                println!("the scheduler is disabled: pods stay Pending until one runs");
+                None
+            } else {
+                let scheduler = orc_scheduler::start(scheduler)
+                    .await
+                    .context("starting the scheduler (its --scheduler-listen port)")?;
+                if let Some(addr) = scheduler.metrics_addr {
+                    println!("the scheduler serves /healthz and /metrics at http://{addr}");
+                }
+                println!("the scheduler is running");
+                Some(tokio::spawn(async move {
+                    let _ = scheduler.wait().await;
+                }))
+            };
+            let controllers = if args.disable.contains(&Component::Controllers) {
+                println!("the controllers are disabled");
+                None
+            } else {
+                println!(
+                    "the controllers (garbage collector, ReplicaSet, Deployment, \
+                     EndpointSlice, Endpoints) are running"
+                );
+                // Chapter 06's endpoint controllers run beside chapter 05's, as
+                // in kube-controller-manager (they live in orc-services: the
+                // book teaches them with Services).
+                let endpoints =
+                    orc_services::run_controllers(controllers.client(), controllers.workers);
+                Some(tokio::spawn(async move {
                     tokio::join!(orc_controllers::run(controllers), endpoints);
-                }),
-            ))
+                }))
+            };
+            Some((scheduler, controllers))
         }
         _ => {
             println!(
@@ -141,8 +164,9 @@ async fn serve(args: ServerArgs) -> Result<()> {
         }
     }
     if let Some((scheduler, controllers)) = components {
-        scheduler.abort();
-        controllers.abort();
+        for task in scheduler.into_iter().chain(controllers) {
+            task.abort();
+        }
     }
     drop(etcd);
     Ok(())

@@ -1,0 +1,459 @@
+//! `orc up`, `orc down`, `orc status`: a whole cluster on this machine with
+//! one command, and gone again with another.
+//!
+//! `orc up` composes the commands that already run each part: one `orc
+//! server` (etcd as its child, the API server, the scheduler, the
+//! controllers) and one `orc agent` per node (the agent and its proxy),
+//! each node a network namespace on a private LAN ([`network`]). It waits
+//! until every Node is Ready and the `kubernetes` Service exists, prints
+//! the time that took, adds a context to the user's kubeconfig, and then
+//! stays in the foreground until Ctrl-C (or exits with `--detach`).
+//! `orc down` stops the agents (which stop their pods and remove their
+//! pod networks: `orc agent --drain-on-stop`), then the server (which stops
+//! etcd), then deletes the namespaces: the machine is left as it was
+//! found. The data directory stays, so the next `orc up` on it finds every
+//! object again; `--purge` removes it.
+//!
+//! ## Layout
+//!
+//! - [`network`]: the LAN and the nodes' namespaces (plan, create, delete).
+//! - [`processes`]: starting components detached, stopping them by pid.
+//! - [`record`]: `<data-dir>/up.json`, what `orc down` and `orc status` read.
+//! - [`kubeconfig`]: the context `orc up` adds to the user's kubeconfig.
+//! - [`leftovers`]: what an agent that could not drain its node left.
+
+mod kubeconfig;
+mod leftovers;
+mod network;
+mod processes;
+mod record;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+use crate::server::Component;
+use orc_client::{Client, Method};
+use serde_json::Value;
+
+use network::CLUSTER_CIDR;
+use record::Record;
+
+/// The API server's port (kube-apiserver's secure port).
+const API_PORT: u16 = 6443;
+/// The scheduler's /healthz port (kube-scheduler's).
+const SCHEDULER_PORT: u16 = 10259;
+/// The agents' port (the kubelet's).
+const AGENT_PORT: u16 = 10250;
+/// How long `orc up` waits for a Ready cluster.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an agent may take to stop its pods (their grace periods
+/// included) before it is killed.
+const AGENT_STOP: Duration = Duration::from_secs(60);
+
+/// The flags of `orc up`.
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// The cluster's data: etcd, the nodes' state, logs. It names the
+    /// cluster for `orc down` and `orc status`.
+    #[arg(long, default_value = "/var/lib/orc")]
+    pub data_dir: PathBuf,
+    /// How many nodes, each a network namespace with its own agent.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: u8,
+    /// Exit once the cluster is Ready, leaving it running.
+    #[arg(long)]
+    pub detach: bool,
+    /// The kubeconfig to add the cluster's context to (default:
+    /// $KUBECONFIG, else ~/.kube/config, as kubectl looks).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Components not to start, left to the student's own binary.
+    #[arg(long, value_enum)]
+    pub disable: Vec<Component>,
+}
+
+/// The flags of `orc down`.
+#[derive(Args, Debug)]
+pub struct DownArgs {
+    #[arg(long, default_value = "/var/lib/orc")]
+    pub data_dir: PathBuf,
+    /// Also remove the data directory: the cluster's objects are gone.
+    #[arg(long)]
+    pub purge: bool,
+}
+
+/// The flags of `orc status`.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[arg(long, default_value = "/var/lib/orc")]
+    pub data_dir: PathBuf,
+}
+
+/// `orc up`.
+pub fn up(args: UpArgs) -> Result<()> {
+    let started = Instant::now();
+    let data_dir = absolute(&args.data_dir)?;
+    if let Some(record) = Record::read(&data_dir)? {
+        if processes::running(record.server_pid, &data_dir) {
+            bail!(
+                "a cluster is already up on {} (API server {}); `orc down --data-dir {}` stops it",
+                data_dir.display(),
+                record.api_url,
+                data_dir.display()
+            );
+        }
+        // A record without its processes: a machine that rebooted, or an
+        // `orc up` that was killed. Clear what is left, then start afresh.
+        eprintln!(
+            "{}: clearing a cluster that no longer runs",
+            data_dir.display()
+        );
+        down_recorded(&record);
+    }
+    std::fs::create_dir_all(data_dir.join("logs")).with_context(|| {
+        format!(
+            "creating {} (choose another with --data-dir)",
+            data_dir.display()
+        )
+    })?;
+    // Root's only: etcd's data holds every Secret, and the logs and the
+    // server's kubeconfig are the cluster's too.
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", data_dir.display()))?;
+    let id = record::cluster_id(&data_dir);
+    let net = network::plan(&id, args.nodes, &network::current_routes()?)?;
+    network::create(&net)?;
+    let kubeconfig_path = crate::cli::kubeconfig::locate(args.kubeconfig.as_deref());
+    let mut record = Record {
+        api_url: format!("http://{}:{API_PORT}", net.uplink_address),
+        scheduler_url: (!args.disable.contains(&Component::Scheduler))
+            .then(|| format!("http://{}:{SCHEDULER_PORT}", net.uplink_address)),
+        id,
+        data_dir: data_dir.clone(),
+        network: net,
+        server_pid: 0,
+        agent_pids: vec![],
+        kubeconfig_created: !kubeconfig_path.exists(),
+        kubeconfig: kubeconfig_path,
+    };
+    // From here on, a failure takes down what was started.
+    match start(&mut record, &args.disable) {
+        Ok(()) => {}
+        Err(e) => {
+            down_recorded(&record);
+            return Err(e);
+        }
+    }
+    println!(
+        "cluster {} is Ready in {:.1} s: {} node(s), API server {}",
+        record.id,
+        started.elapsed().as_secs_f64(),
+        record.network.nodes.len(),
+        record.api_url
+    );
+    println!(
+        "kubectl context {} in {}",
+        record.id,
+        record.kubeconfig.display()
+    );
+    if args.detach {
+        println!("`orc down --data-dir {}` stops it", data_dir.display());
+        return Ok(());
+    }
+    println!("Ctrl-C stops it (`orc up --detach` leaves it running)");
+    wait_for_signal()?;
+    down_recorded(&record);
+    Ok(())
+}
+
+/// Starts the server and the agents, writes the record and the
+/// kubeconfig, and waits for Ready.
+fn start(record: &mut Record, disable: &[Component]) -> Result<()> {
+    let me = std::env::current_exe().context("finding the orc binary's own path")?;
+    let dir = record.data_dir.clone();
+    let listen = record.network.uplink_address;
+
+    let mut server = Command::new(&me);
+    server
+        .arg("server")
+        .arg("--data-dir")
+        .arg(dir.join("server"))
+        .arg(format!("--listen={listen}:{API_PORT}"));
+    if record.scheduler_url.is_some() {
+        server.arg(format!("--scheduler-listen={listen}:{SCHEDULER_PORT}"));
+    }
+    for component in disable {
+        let name = component
+            .to_possible_value()
+            .expect("every component has a name");
+        server.arg(format!("--disable={}", name.get_name()));
+    }
+    record.server_pid = processes::spawn(server, &dir.join("logs/server.log"))?;
+    println!(
+        "server (etcd, API server, scheduler, controllers): pid {}, log {}",
+        record.server_pid,
+        dir.join("logs/server.log").display()
+    );
+    record.write()?;
+
+    for node in &record.network.nodes {
+        // The agent runs inside its node's namespace (nsenter joins only
+        // the network namespace): its port and its Node's address are the
+        // node's own.
+        let mut agent = Command::new("nsenter");
+        agent
+            .arg(format!("--net={}", node.netns_path()))
+            .arg(&me)
+            .arg("agent")
+            .arg(format!("--server={}", record.api_url))
+            .arg(format!("--node-name={}", node.name))
+            .arg(format!("--hostname-override={}", node.name))
+            .arg(format!("--node-ip={}", node.address))
+            .arg(format!("--pod-cidr={}", node.pod_cidr))
+            .arg(format!("--cluster-cidr={CLUSTER_CIDR}"))
+            .arg("--state-dir")
+            .arg(dir.join("nodes").join(&node.name))
+            .arg("--images")
+            .arg(dir.join("nodes").join(&node.name).join("images"))
+            .arg(format!("--node-netns={}", node.netns_path()))
+            .arg(format!("--cgroup-root={}-{}", record.id, node.name))
+            .arg(format!("--port={AGENT_PORT}"))
+            .arg("--drain-on-stop");
+        let log = dir.join(format!("logs/{}.log", node.name));
+        let pid = processes::spawn(agent, &log)?;
+        println!(
+            "{} (agent, proxy) at {}: pid {pid}, log {}",
+            node.name,
+            node.address,
+            log.display()
+        );
+        record.agent_pids.push(pid);
+        record.write()?;
+    }
+
+    let existing = std::fs::read_to_string(&record.kubeconfig).ok();
+    let merged = kubeconfig::merge(existing.as_deref(), &record.id, &record.api_url)?;
+    kubeconfig::write_private(&record.kubeconfig, &merged)?;
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(wait_ready(record))
+}
+
+/// Polls the API until every node is Ready and the `kubernetes` Service
+/// exists; fails early, with the log to read, when a component exits.
+async fn wait_ready(record: &Record) -> Result<()> {
+    let client = Client::new(&record.api_url);
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let pids = std::iter::once((record.server_pid, "server".to_string())).chain(
+            record
+                .agent_pids
+                .iter()
+                .zip(&record.network.nodes)
+                .map(|(pid, node)| (*pid, node.name.clone())),
+        );
+        for (pid, name) in pids {
+            if !processes::running(pid, &record.data_dir) {
+                bail!(
+                    "{name} exited while the cluster started; its log is {}",
+                    record.data_dir.join(format!("logs/{name}.log")).display()
+                );
+            }
+        }
+        if ready(&client, record.network.nodes.len()).await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the cluster was not Ready within {READY_TIMEOUT:?}; the logs are in {}",
+                record.data_dir.join("logs").display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether `nodes` Nodes are Ready and the `kubernetes` Service exists.
+async fn ready(client: &Client, nodes: usize) -> bool {
+    let service = "/api/v1/namespaces/default/services/kubernetes";
+    if client
+        .send_path(Method::GET, service, None, None)
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let Ok(list) = client
+        .send_path(Method::GET, "/api/v1/nodes", None, None)
+        .await
+    else {
+        return false;
+    };
+    let ready = list["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|n| node_ready(n)).count())
+        .unwrap_or(0);
+    ready >= nodes
+}
+
+fn node_ready(node: &Value) -> bool {
+    node["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// `orc down`.
+pub fn down(args: DownArgs) -> Result<()> {
+    let data_dir = absolute(&args.data_dir)?;
+    match Record::read(&data_dir)? {
+        Some(record) => {
+            down_recorded(&record);
+            println!("cluster {} is down", record.id);
+        }
+        None => println!("no cluster is up on {}", data_dir.display()),
+    }
+    if args.purge && data_dir.exists() {
+        std::fs::remove_dir_all(&data_dir)
+            .with_context(|| format!("removing {}", data_dir.display()))?;
+        println!("removed {}", data_dir.display());
+    }
+    Ok(())
+}
+
+/// Stops what `record` names, in order: the agents (each stops its pods
+/// and removes its pod network), the server (then etcd), the namespaces,
+/// the kubeconfig context, the record. Each step goes on after a failed
+/// one, warning: what can be removed is.
+fn down_recorded(record: &Record) {
+    let dir = &record.data_dir;
+    // The agents in parallel: each waits for its own pods' grace periods.
+    std::thread::scope(|scope| {
+        for (pid, node) in record.agent_pids.iter().zip(&record.network.nodes) {
+            scope.spawn(move || {
+                if !processes::stop(*pid, dir, AGENT_STOP) {
+                    eprintln!(
+                        "warning: {} did not stop its pods in {AGENT_STOP:?} and was killed",
+                        node.name
+                    );
+                }
+            });
+        }
+    });
+    for node in &record.network.nodes {
+        let state = dir.join("nodes").join(&node.name);
+        for what in leftovers::remove(&state, &format!("{}-{}", record.id, node.name)) {
+            eprintln!("warning: {} left {what}; removed", node.name);
+        }
+    }
+    if record.server_pid != 0 && !processes::stop(record.server_pid, dir, Duration::from_secs(20)) {
+        eprintln!("warning: the server did not stop on SIGTERM and was killed");
+    }
+    network::delete(&record.network);
+    if let Err(e) = remove_context(record) {
+        eprintln!("warning: {e:#}");
+    }
+    if let Err(e) = Record::remove(dir) {
+        eprintln!("warning: {e:#}");
+    }
+}
+
+/// Takes the cluster's context out of the kubeconfig, or removes the file
+/// if `orc up` made it and nothing else is in it.
+fn remove_context(record: &Record) -> Result<()> {
+    let path = &record.kubeconfig;
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let (rest, left) =
+        kubeconfig::remove(&text, &record.id).with_context(|| format!("in {}", path.display()))?;
+    if record.kubeconfig_created && !left {
+        std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))
+    } else {
+        kubeconfig::write_private(path, &rest)
+    }
+}
+
+/// `orc status`: each component's process and `/healthz`.
+pub fn status(args: StatusArgs) -> Result<()> {
+    let data_dir = absolute(&args.data_dir)?;
+    let Some(record) = Record::read(&data_dir)? else {
+        bail!(
+            "no cluster is up on {}; `orc up --data-dir {}` starts one",
+            data_dir.display(),
+            data_dir.display()
+        );
+    };
+    println!("cluster {} on {}", record.id, data_dir.display());
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let mut checks = vec![(
+        "server".to_string(),
+        record.server_pid,
+        Some(record.api_url.clone()),
+    )];
+    if let Some(url) = &record.scheduler_url {
+        checks.push(("scheduler".into(), record.server_pid, Some(url.clone())));
+    }
+    for (pid, node) in record.agent_pids.iter().zip(&record.network.nodes) {
+        let url = format!("http://{}:{AGENT_PORT}", node.address);
+        checks.push((node.name.clone(), *pid, Some(url)));
+    }
+    let mut healthy = true;
+    for (name, pid, url) in checks {
+        let health = if !processes::running(pid, &data_dir) {
+            "not running".to_string()
+        } else if let Some(url) = url {
+            runtime.block_on(healthz(&url))
+        } else {
+            "running".to_string()
+        };
+        healthy &= health == "ok";
+        println!("{name:<10} pid {pid:<8} /healthz: {health}");
+    }
+    if !healthy {
+        bail!(
+            "not every component is healthy; the logs are in {}",
+            data_dir.join("logs").display()
+        );
+    }
+    Ok(())
+}
+
+/// What `url/healthz` answers, or why it did not.
+async fn healthz(url: &str) -> String {
+    let client = Client::new(url);
+    match client.stream_path("/healthz").await {
+        Ok(response) => response
+            .text()
+            .await
+            .map(|t| t.trim().to_string())
+            .unwrap_or_else(|e| e.to_string()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf> {
+    std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))
+}
+
+/// Blocks until SIGINT or SIGTERM.
+fn wait_for_signal() -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        println!("stopping the cluster");
+        anyhow::Ok(())
+    })
+}

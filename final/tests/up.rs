@@ -1,0 +1,539 @@
+//! `orc up` end to end: three nodes run a Deployment that kubectl creates
+//! and a NodePort reaches every replica; `orc down` leaves the machine as
+//! it found it; a second `orc up` on the same data directory finds every
+//! object again; `--disable scheduler` leaves pods Pending until a
+//! scheduler appears.
+//!
+//! Root only. `orc up` runs in a network namespace of the test's own
+//! (`nsenter --net`, which joins nothing else): the cluster's uplink, its
+//! routes and the traffic the test sends stay there, so tests run in
+//! parallel with others. The process list, mounts, cgroups and named
+//! namespaces are the machine's: the test compares the parts of them that
+//! name this cluster's data directory or id.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use orc_testkit::{NetnsHost, require_command, require_root};
+
+/// Generous: the suite also runs beside a CPU hog.
+const LONG: Duration = Duration::from_secs(180);
+
+/// The Deployment: a busybox httpd answering its pod's name, one replica
+/// per node (a hard spread over the nodes' hostname label).
+const HELLO: &str = r#"
+{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hello"},
+ "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "hello"}},
+  "template": {"metadata": {"labels": {"app": "hello"}},
+   "spec": {"terminationGracePeriodSeconds": 1,
+    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+     "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "hello"}}}],
+    "containers": [{"name": "httpd", "image": "busybox", "ports": [{"containerPort": 8080}],
+     "command": ["sh", "-c",
+      "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}}}}
+"#;
+
+/// The test's namespace, and `orc`/kubectl run inside it.
+struct Place {
+    host: NetnsHost,
+    data: tempfile::TempDir,
+    kubeconfig: std::path::PathBuf,
+}
+
+impl Place {
+    fn new() -> Place {
+        require_root();
+        for tool in [
+            "nsenter",
+            "etcd",
+            "kubectl",
+            "busybox",
+            "iptables-save",
+            "runuser",
+        ] {
+            require_command(tool);
+        }
+        let host = NetnsHost::new();
+        // Nothing the test sends may leave for the pod or service ranges.
+        for cidr in ["10.244.0.0/16", "10.96.0.0/12"] {
+            host.run("ip", &["route", "add", "blackhole", cidr]);
+        }
+        let data = tempfile::tempdir().unwrap();
+        let kubeconfig = data.path().with_extension("kubeconfig");
+        Place {
+            host,
+            data,
+            kubeconfig,
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// `orc ARGS --data-dir D` in the test's namespace.
+    fn orc(&self, args: &[&str]) -> Output {
+        Command::new("nsenter")
+            .arg(format!("--net={}", self.host.path()))
+            .arg(env!("CARGO_BIN_EXE_orc"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.dir())
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap()
+    }
+
+    /// `orc up ...`, which must succeed; answers what it printed.
+    fn up(&self, args: &[&str]) -> String {
+        let mut all = vec!["up", "--detach", "--kubeconfig"];
+        let kubeconfig = self.kubeconfig.to_str().unwrap();
+        all.push(kubeconfig);
+        all.extend_from_slice(args);
+        let out = self.orc(&all);
+        let text = text(&out);
+        assert!(out.status.success(), "orc up: {text}");
+        text
+    }
+
+    fn down(&self, args: &[&str]) {
+        let mut all = vec!["down"];
+        all.extend_from_slice(args);
+        let out = self.orc(&all);
+        assert!(out.status.success(), "orc down: {}", text(&out));
+    }
+
+    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let mut command = self.host.command("kubectl");
+        command
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .args(args);
+        let out = fed(command, stdin.unwrap_or(""), Eof::AfterInput);
+        let text = text(&out);
+        assert!(out.status.success(), "kubectl {args:?}: {text}");
+        text
+    }
+
+    /// Polls kubectl (a JSONPath query) until `done` holds for its output.
+    fn until(&self, what: &str, args: &[&str], done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + LONG;
+        loop {
+            let out = self.kubectl(args, None);
+            if done(&out) {
+                return out;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not so after {LONG:?}; last: {out}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The node port of Service `name`.
+    fn node_port(&self, name: &str) -> String {
+        let path = "jsonpath={.spec.ports[0].nodePort}";
+        self.kubectl(&["get", "service", name, "-o", path], None)
+    }
+
+    /// `GET /` on `address:port` from the test's namespace with busybox
+    /// `nc`: the body, or `None` when the request failed.
+    fn fetch(&self, target: &str) -> Option<String> {
+        let (address, port) = target.split_once(':').unwrap();
+        let mut nc = self.host.command("busybox");
+        nc.args(["nc", "-w", "3", address, port]);
+        let out = fed(nc, "GET / HTTP/1.0\r\n\r\n", Eof::AfterExit);
+        let body = String::from_utf8_lossy(&out.stdout);
+        let (head, body) = body.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.1 200")
+            .then(|| body.trim().to_string())
+    }
+
+    /// What the machine looks like to this test: the namespace's links,
+    /// routes and rules in full, and the machine-wide lists (processes,
+    /// mounts, cgroups, named namespaces) as whole lists, filtered later.
+    fn snapshot(&self) -> Snapshot {
+        let rules: String = self
+            .host
+            .run("iptables-save", &[])
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        Snapshot {
+            links: self.host.run("ip", &["-d", "link"]),
+            routes: self.host.run("ip", &["route"]),
+            rules,
+            machine: machine_lists(),
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        // A failed test still takes its cluster down, and shows the logs.
+        let _ = self.orc(&["down"]);
+        if std::thread::panicking() {
+            let logs = std::fs::read_dir(self.dir().join("logs"))
+                .into_iter()
+                .flatten();
+            for log in logs.flatten() {
+                let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                eprintln!("---- {} (last lines) ----", log.path().display());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    links: String,
+    routes: String,
+    rules: String,
+    machine: BTreeSet<String>,
+}
+
+impl Snapshot {
+    /// This snapshot with the machine-wide lists cut to lines naming one of `marks`.
+    fn about(mut self, marks: &[&str]) -> Snapshot {
+        self.machine.retain(|l| marks.iter().any(|m| l.contains(m)));
+        self
+    }
+}
+
+/// Every process (pid, command line, cgroups), mount, cgroup directory
+/// and named network namespace on the machine, one line each.
+fn machine_lists() -> BTreeSet<String> {
+    let mut lines = BTreeSet::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.parse::<u32>().is_err() {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cgroups = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
+        lines.insert(format!(
+            "process {name}: {} | {}",
+            String::from_utf8_lossy(&cmdline).replace('\0', " "),
+            cgroups.replace('\n', " ")
+        ));
+    }
+    for mount in std::fs::read_to_string("/proc/mounts").unwrap().lines() {
+        lines.insert(format!("mount {mount}"));
+    }
+    let mut dirs = vec![(std::path::PathBuf::from("/sys/fs/cgroup"), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                lines.insert(format!("cgroup {}", entry.path().display()));
+                if depth < 4 {
+                    dirs.push((entry.path(), depth + 1));
+                }
+            }
+        }
+    }
+    for entry in std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        lines.insert(format!("netns {}", entry.file_name().to_string_lossy()));
+    }
+    lines
+}
+
+/// When a program's stdin closes after its input is written.
+enum Eof {
+    /// Right away: the program reads to the end first (kubectl `-f -`).
+    AfterInput,
+    /// Once it exits: it answers before it reads to the end, and may stop
+    /// at the end (busybox `nc`).
+    AfterExit,
+}
+
+/// Runs `command` with `input` on its stdin; answers what it printed.
+fn fed(mut command: Command, input: &str, eof: Eof) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    let kept = match eof {
+        Eof::AfterInput => {
+            drop(stdin);
+            None
+        }
+        Eof::AfterExit => Some(stdin),
+    };
+    let out = child.wait_with_output().unwrap();
+    drop(kept);
+    out
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// The cluster id `orc up` printed (`cluster orc-XXXXXX is Ready in ...`).
+fn cluster_id(up: &str) -> String {
+    let line = up
+        .lines()
+        .find(|l| l.contains(" is Ready in "))
+        .unwrap_or_else(|| panic!("{up}"));
+    line.split_whitespace().nth(1).unwrap().to_string()
+}
+
+#[test]
+fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_the_host_as_found()
+{
+    let place = Place::new();
+    let before = place.snapshot();
+
+    let up = place.up(&["--nodes", "3"]);
+    println!("{up}");
+    let id = cluster_id(&up);
+    let again = place.orc(&["up", "--detach"]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("a cluster is already up"),
+        "{}",
+        text(&again)
+    );
+    let status = place.orc(&["status"]);
+    assert!(status.status.success(), "{}", text(&status));
+    // Neither the cluster's data nor its kubeconfig is for other users.
+    for private in [
+        place.dir().join("server/kubeconfig"),
+        place.kubeconfig.clone(),
+    ] {
+        let read = Command::new("runuser")
+            .args(["-u", "nobody", "--", "cat"])
+            .arg(&private)
+            .output()
+            .unwrap();
+        assert!(!read.status.success(), "nobody read {}", private.display());
+    }
+    assert_eq!(
+        text(&status).matches("/healthz: ok").count(),
+        5,
+        "{}",
+        text(&status)
+    );
+
+    place.kubectl(&["apply", "-f", "-"], Some(HELLO));
+    place.kubectl(
+        &[
+            "expose",
+            "deployment",
+            "hello",
+            "--type=NodePort",
+            "--port=80",
+            "--target-port=8080",
+        ],
+        None,
+    );
+    let placed = place.until(
+        "three hello pods run, one per node",
+        &["get", "pods", "-l", "app=hello", "-o",
+          "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{\"\\n\"}{end}"],
+        |out| out.lines().filter(|l| l.ends_with(" Running")).count() == 3,
+    );
+    let pods: BTreeSet<&str> = placed
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    let nodes: BTreeSet<&str> = placed
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        nodes,
+        BTreeSet::from(["node-1", "node-2", "node-3"]),
+        "{placed}"
+    );
+
+    // Every replica answers through the node port of every node.
+    let port = place.node_port("hello");
+    let addresses = place.kubectl(
+        &[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[*].status.addresses[0].address}",
+        ],
+        None,
+    );
+    let mut answered = BTreeSet::new();
+    let deadline = Instant::now() + LONG;
+    while answered.len() < 3 {
+        for address in addresses.split_whitespace() {
+            if let Some(pod) = place.fetch(&format!("{address}:{port}")) {
+                answered.insert(pod);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {answered:?} answered on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answered: BTreeSet<&str> = answered.iter().map(String::as_str).collect();
+    assert_eq!(answered, pods);
+
+    // Down, and the machine is as it was.
+    place.down(&[]);
+    let marks = [id.as_str(), place.dir().to_str().unwrap()];
+    assert_eq!(place.snapshot().about(&marks), before.about(&marks));
+    let before = place.snapshot();
+
+    // Up again on the same data: the Deployment, its Service (the same
+    // node port) and its pods are back.
+    place.up(&["--nodes", "3"]);
+    let again = place.node_port("hello");
+    assert_eq!(again, port);
+    place.until(
+        "the hello pods run again",
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=hello",
+            "-o",
+            "jsonpath={.items[*].status.phase}",
+        ],
+        |out| out.split_whitespace().filter(|p| *p == "Running").count() == 3,
+    );
+    place.down(&["--purge"]);
+    assert!(!place.dir().exists(), "--purge removes the data directory");
+    assert_eq!(place.snapshot().about(&marks), before.about(&marks));
+}
+
+/// A pod bound by hand, and one left to a scheduler.
+const PODS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: placed}
+spec:
+  nodeName: node-1
+  terminationGracePeriodSeconds: 1
+  containers: [{name: main, image: busybox, command: [sleep, "3600"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: waiting}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{name: main, image: busybox, command: [sleep, "3600"]}]
+"#;
+
+#[test]
+fn with_the_scheduler_disabled_pods_stay_pending_until_a_scheduler_appears() {
+    let place = Place::new();
+    let up = place.up(&["--disable", "scheduler"]);
+    let api = up
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("{up}"))
+        .to_string();
+    let status = text(&place.orc(&["status"]));
+    assert!(!status.contains("scheduler"), "{status}");
+
+    // The node runs what is bound to it by hand, while the other pod,
+    // created with it, stays unbound.
+    place.kubectl(&["apply", "-f", "-"], Some(PODS));
+    place.until(
+        "the placed pod runs",
+        &["get", "pod", "placed", "-o", "jsonpath={.status.phase}"],
+        |phase| phase == "Running",
+    );
+    let waiting = place.kubectl(
+        &[
+            "get",
+            "pod",
+            "waiting",
+            "-o",
+            "jsonpath={.status.phase}/{.spec.nodeName}",
+        ],
+        None,
+    );
+    assert_eq!(waiting, "Pending/");
+
+    // A scheduler of one's own appears (chapter 04's, run by this test on
+    // a thread in the cluster's network): the pod is bound and runs.
+    let pod = place.host.enter(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let scheduler = orc_scheduler::start(orc_scheduler::Config::new(&api))
+                .await
+                .unwrap();
+            let _scheduling = tokio::spawn(scheduler.wait());
+            let client = orc_client::Client::new(&api);
+            let path = "/api/v1/namespaces/default/pods/waiting";
+            let deadline = Instant::now() + LONG;
+            loop {
+                let pod = client
+                    .send_path(orc_client::Method::GET, path, None, None)
+                    .await
+                    .unwrap();
+                if pod["status"]["phase"] == "Running" || Instant::now() > deadline {
+                    return pod;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    });
+    assert_eq!(pod["status"]["phase"], "Running", "{pod:#}");
+    assert_eq!(pod["spec"]["nodeName"], "node-1");
+}
+
+#[test]
+fn in_the_foreground_ctrl_c_takes_the_cluster_down() {
+    let place = Place::new();
+    let mut up = Command::new("nsenter")
+        .arg(format!("--net={}", place.host.path()))
+        .arg(env!("CARGO_BIN_EXE_orc"))
+        .args(["up", "--kubeconfig"])
+        .arg(&place.kubeconfig)
+        .arg("--data-dir")
+        .arg(place.dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // nsenter joins the namespace and executes orc: one process, one pid.
+    let mut lines = std::io::BufReader::new(up.stdout.take().unwrap()).lines();
+    let ready = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains(" is Ready in "))
+        .expect("orc up reports Ready");
+    let id = cluster_id(&ready);
+    assert!(place.orc(&["status"]).status.success());
+
+    let pid = nix::unistd::Pid::from_raw(up.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(up.wait().unwrap().success(), "{rest:?}");
+    let status = place.orc(&["status"]);
+    assert!(!status.status.success(), "{}", text(&status));
+    assert!(
+        text(&status).contains("no cluster is up"),
+        "{}",
+        text(&status)
+    );
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(!text(&left).contains(&id), "{}", text(&left));
+}
