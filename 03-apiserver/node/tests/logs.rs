@@ -39,9 +39,14 @@ impl Node {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(server::serve(listener, layout.clone(), async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(server::serve(
+            listener,
+            layout.clone(),
+            "orc-container".into(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let node = json!({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name},
