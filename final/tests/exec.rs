@@ -51,6 +51,7 @@ fn text(bytes: &[u8]) -> String {
 /// A cluster of one node running pod `web` (containers `main` and `side`,
 /// told apart by `$WHO`); answers what the test needs to keep alive.
 async fn cluster_with_web() -> (Node, ApiServer, AgentProcess, std::path::PathBuf) {
+    let started = std::time::Instant::now();
     let node = Node::new();
     let api = ApiServer::start().await;
     let port = orc_testkit::ports::free_port();
@@ -85,6 +86,10 @@ async fn cluster_with_web() -> (Node, ApiServer, AgentProcess, std::path::PathBu
                 .is_some_and(|c| c.iter().all(|c| c["ready"] == true))
     })
     .await;
+    println!(
+        "web: cluster start to both containers ready: {:?}",
+        started.elapsed()
+    );
     let config = kubeconfig(node.dir.path(), &api);
     (node, api, agent, config)
 }
