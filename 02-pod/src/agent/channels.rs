@@ -17,7 +17,7 @@
 //! stdin ended, `v5.channel.k8s.io` (kubectl v1.30 on) can, which is what
 //! makes `kubectl exec -i pod -- wc -c < file` terminate. The kubelet's
 //! `wsstream` package and client-go's `remotecommand` are the two sides
-//! upstream (chapter 02, "How `kubectl exec` reaches a process").
+//! upstream (chapter 03, "How `kubectl exec` reaches a process").
 
 use serde_json::{Value, json};
 

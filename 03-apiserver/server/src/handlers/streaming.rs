@@ -14,7 +14,7 @@
 //!    until either side closes.
 //!
 //! So the WebSocket is kubectl's and the agent's, end to end; the API
-//! server only decided *whether* and *where* (chapter 02, "How `kubectl
+//! server only decided *whether* and *where* (chapter 03, "How `kubectl
 //! exec` reaches a process").
 
 use axum::body::Body;
@@ -152,6 +152,7 @@ async fn try_relay(
         return Ok(logs::agent_error(code, text.trim_end(), name, subresource));
     }
 
+    // ANCHOR: switch
     // Both connections switch protocols; from then on they are byte pipes.
     let from_client = hyper::upgrade::on(&mut request);
     let from_agent = hyper::upgrade::on(&mut answer);
@@ -166,6 +167,7 @@ async fn try_relay(
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     copy_headers(answer.headers(), response.headers_mut(), &ANSWER_HEADERS);
     Ok(response)
+    // ANCHOR_END: switch
 }
 // ANCHOR_END: relay
 
