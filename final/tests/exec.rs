@@ -12,13 +12,12 @@ mod agent_node;
 mod cluster;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use agent_node::Node;
-use cluster::{AgentProcess, ApiServer, kubeconfig, running};
+use cluster::{AgentProcess, ApiServer, kubeconfig, kubectl_command, running};
 use orc_client::Method;
-use orc_testkit::require_command;
 use serde_json::json;
 
 const NODE: &str = "node-exec";
@@ -27,18 +26,11 @@ const LONG: Duration = Duration::from_secs(60);
 /// Runs the installed kubectl off the async runtime with `stdin` as its
 /// standard input (none when `None`), and answers how it ended.
 async fn kubectl_output(config: &Path, args: &[&str], stdin: Option<&Path>) -> Output {
-    let mut command = Command::new(require_command("kubectl"));
-    command
-        .arg(format!("--kubeconfig={}", config.display()))
-        .arg(format!(
-            "--cache-dir={}",
-            config.with_file_name("kube-cache").display()
-        ))
-        .args(args)
-        .stdin(match stdin {
-            Some(path) => Stdio::from(std::fs::File::open(path).unwrap()),
-            None => Stdio::null(),
-        });
+    let mut command = kubectl_command(config, args);
+    command.stdin(match stdin {
+        Some(path) => Stdio::from(std::fs::File::open(path).unwrap()),
+        None => Stdio::null(),
+    });
     tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap()

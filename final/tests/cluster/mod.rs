@@ -184,6 +184,19 @@ pub fn kubeconfig(dir: &Path, api: &ApiServer) -> std::path::PathBuf {
 /// Runs the installed kubectl off the async runtime; insists it succeeds
 /// and answers what it printed.
 pub async fn kubectl(config: &Path, args: &[&str]) -> String {
+    let mut command = kubectl_command(config, args);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kubectl {args:?}: {text}");
+    text
+}
+
+/// The installed kubectl with `args`, against the cluster of `config`
+/// (its discovery cache beside it).
+pub fn kubectl_command(config: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(require_command("kubectl"));
     command
         .arg(format!("--kubeconfig={}", config.display()))
@@ -192,13 +205,7 @@ pub async fn kubectl(config: &Path, args: &[&str]) -> String {
             config.with_file_name("kube-cache").display()
         ))
         .args(args);
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "kubectl {args:?}: {text}");
-    text
+    command
 }
 
 /// Whether a Node object says its agent is ready.
