@@ -18,6 +18,8 @@ pub const BUSYBOX: &str = "/bin/busybox";
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "hostname", "id", "ls", "mount", "sleep", "true", "false", "touch",
     "mkdir", "tail", "grep", "pwd", "seq", "ps", "head", "wc", "readlink", "env", "sort", "tr",
+    // `kubectl cp` runs tar in the container.
+    "tar",
 ];
 
 /// Makes `dir` a busybox root filesystem: `/bin/busybox`, its applets as

@@ -74,9 +74,14 @@ impl Agent {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(server::serve(listener, node.layout.clone(), async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(server::serve(
+            listener,
+            node.layout.clone(),
+            "orc-container".into(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Agent {
             base,
             http: reqwest::Client::new(),

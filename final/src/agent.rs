@@ -246,7 +246,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let addr = std::net::SocketAddr::from((args.address.unwrap_or(args.node_ip), args.port));
     let layout = StateLayout::new(&args.state_dir);
-    let (_, server) = server::spawn(addr, layout, async {
+    let (_, server) = server::spawn(addr, layout, config.runtime_program.clone(), async {
         let _ = server_stopped.await;
     })
     .await

@@ -545,9 +545,14 @@ impl Node {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        tokio::spawn(server::serve(listener, layout.clone(), async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(server::serve(
+            listener,
+            layout.clone(),
+            "orc-container".into(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         // With its status, as the agent registers it (`orc apply` would
         // leave the status out, as kubectl does).
         let node = serde_json::json!({

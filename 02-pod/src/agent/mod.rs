@@ -20,7 +20,9 @@
 //! agent restart is repaired by the next sync.
 
 pub mod actions;
+pub mod channels;
 pub mod clock;
+pub mod exec;
 pub mod layout;
 pub mod observe;
 pub mod report;

@@ -10,6 +10,8 @@
 //! - `GET /metrics`: how many log responses are being streamed now, in
 //!   Prometheus' text format (a follow that outlives its client would show
 //!   here).
+//! - `GET /exec/{namespace}/{pod}/{container}?command=..`: a command in the
+//!   container, its streams over a WebSocket ([`super::exec`]).
 //! - `GET /containerLogs/{namespace}/{pod}/{container}`: the log, with the
 //!   query parameters of [`LogOptions::from_query`]. Errors are plain text,
 //!   with the kubelet's status codes and wording: 404 for a pod or
@@ -34,7 +36,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -42,6 +46,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::exec::{self, ExecRuntime};
 use super::layout::StateLayout;
 use crate::logs::{self, LogLimit, LogOptions, LogOptionsError};
 use crate::pod_spec::Pod;
@@ -56,6 +61,8 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 #[derive(Clone)]
 struct AgentServer {
     layout: StateLayout,
+    /// The runtime binary `exec` runs.
+    runtime: ExecRuntime,
     /// Log responses being streamed now: the `/metrics` gauge.
     open_streams: Arc<AtomicUsize>,
     /// Set to `true` when the server shuts down, so that followed logs end
@@ -65,9 +72,11 @@ struct AgentServer {
 
 // ANCHOR: router
 /// The agent's routes, for a state directory laid out as
-/// [`StateLayout`] says. Served by [`serve`], or merged into another router.
-pub fn router(layout: StateLayout) -> Router {
+/// [`StateLayout`] says, exec running `runtime` (the `orc-container`
+/// binary). Served by [`serve`], or merged into another router.
+pub fn router(layout: StateLayout, runtime: &std::path::Path) -> Router {
     routes(AgentServer {
+        runtime: ExecRuntime::new(runtime, &layout),
         layout,
         open_streams: Arc::default(),
         stopping: Arc::new(watch::channel(false).0),
@@ -82,6 +91,11 @@ fn routes(server: AgentServer) -> Router {
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
         )
+        // POST is the legacy SPDY upgrade: answered with what to use instead.
+        .route(
+            "/exec/{namespace}/{pod}/{container}",
+            get(exec_stream).post(exec_stream),
+        )
         .with_state(server)
 }
 // ANCHOR_END: router
@@ -91,10 +105,12 @@ fn routes(server: AgentServer) -> Router {
 pub async fn serve(
     listener: TcpListener,
     layout: StateLayout,
+    runtime: std::path::PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stopping = Arc::new(watch::channel(false).0);
     let server = AgentServer {
+        runtime: ExecRuntime::new(&runtime, &layout),
         layout,
         open_streams: Arc::default(),
         stopping: Arc::clone(&stopping),
@@ -113,13 +129,14 @@ pub async fn serve(
 pub async fn spawn(
     addr: std::net::SocketAddr,
     layout: StateLayout,
+    runtime: std::path::PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    tracing::info!("serving /containerLogs and /healthz on {bound}");
+    tracing::info!("serving /containerLogs, /exec and /healthz on {bound}");
     let task = tokio::spawn(async move {
-        if let Err(e) = serve(listener, layout, shutdown).await {
+        if let Err(e) = serve(listener, layout, runtime, shutdown).await {
             tracing::error!("the agent's HTTP server on {bound} stopped: {e}");
         }
     });
@@ -133,6 +150,16 @@ async fn metrics(State(server): State<AgentServer>) -> String {
          orc_agent_log_streams {}\n",
         server.open_streams.load(Ordering::Relaxed)
     )
+}
+
+async fn exec_stream(
+    State(server): State<AgentServer>,
+    Path(target): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let query = query.unwrap_or_default();
+    exec::handle(server.layout, server.runtime, target, &query, upgrade).await
 }
 
 /// A refusal, as the kubelet words it: a status code and a line of text.

@@ -177,9 +177,14 @@ fn main() -> anyhow::Result<()> {
                     let stop = async {
                         let _ = tokio::signal::ctrl_c().await;
                     };
-                    server::spawn(addr, StateLayout::new(&cli.state), stop)
-                        .await
-                        .with_context(|| format!("listening on {addr} (--listen)"))?;
+                    server::spawn(
+                        addr,
+                        StateLayout::new(&cli.state),
+                        config.runtime_program.clone(),
+                        stop,
+                    )
+                    .await
+                    .with_context(|| format!("listening on {addr} (--listen)"))?;
                 }
                 let mut agent = new_agent(config, sources, images).await?;
                 tracing::info!("agent running; Ctrl-C stops the agent and leaves pods running");

@@ -39,9 +39,14 @@ impl Node {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = oneshot::channel();
-        tokio::spawn(server::serve(listener, layout.clone(), async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(server::serve(
+            listener,
+            layout.clone(),
+            "orc-container".into(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let node = json!({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name},
@@ -464,4 +469,57 @@ async fn wait_for(chunks: &mpsc::Receiver<String>, seen: &mut String, want: &str
             Err(_) => panic!("no {want:?} from kubectl logs -f; got {seen:?}"),
         }
     }
+}
+
+/// `GET pods/{name}/exec` with the headers of a WebSocket upgrade, as
+/// kubectl sends them; the code and the body as text.
+async fn exec(api: &TestServer, pod: &str, query: &str, upgrade: bool) -> (u16, String) {
+    let url = api.url(&format!(
+        "/api/v1/namespaces/default/pods/{pod}/exec?{query}"
+    ));
+    let mut request = api.http.get(url);
+    if upgrade {
+        request = request
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("sec-websocket-protocol", "v5.channel.k8s.io");
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn exec_is_refused_with_a_reason_before_any_upgrade() {
+    let (api, _node, _web) = cluster().await;
+    let query = "command=true&stdout=true&container=app";
+
+    // Not an upgrade: nothing to relay.
+    let (code, body) = exec(&api, "web", query, false).await;
+    assert_eq!(status_message(code, &body), "Upgrade request required");
+    assert_eq!(code, 400);
+
+    // A container the pod does not have, and a pod no node runs yet.
+    let (code, body) = exec(&api, "web", "command=true&stdout=true&container=db", true).await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        status_message(code, &body),
+        "container db is not valid for pod web"
+    );
+    create_pod(&api, "pending", &["app"], None).await;
+    let (code, body) = exec(&api, "pending", query, true).await;
+    assert_eq!(
+        status_message(code, &body),
+        "pod pending does not have a host assigned"
+    );
+
+    // The agent's own refusal comes back in its words: `web` has a
+    // `pod.json` on the node but no running container.
+    let (code, body) = exec(&api, "web", query, true).await;
+    let message = status_message(code, &body);
+    assert!(
+        message.contains("container \"app\" in pod \"web\" is not running"),
+        "{code}: {message}"
+    );
 }

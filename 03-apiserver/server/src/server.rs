@@ -480,13 +480,22 @@ async fn api_groups(State(state): State<Arc<AppState>>, request: Request) -> Res
 
 /// Reads the body (up to [`MAX_BODY`]) and the query, then dispatches.
 async fn api(state: Arc<AppState>, core: bool, request: Request) -> Response {
+    // `pods/{name}/exec` is not a request with a body but a connection to
+    // hand over to the pod's node, still unread.
+    let prefix = if core { "/api" } else { "/apis" };
+    let rest = request.uri().path().strip_prefix(prefix).unwrap_or("");
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(target) =
+        handlers::streaming::stream_target(&handlers::path::parse(core, &segments))
+    {
+        return handlers::streaming::relay(&state, target, request).await;
+    }
     let (parts, body): (_, Body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => body,
         Err(_) => return ApiError::TooLarge(MAX_BODY).into_response(),
     };
     let query = query_pairs(parts.uri.query());
-    let prefix = if core { "/api" } else { "/apis" };
     let path = parts
         .uri
         .path()

@@ -231,6 +231,18 @@ pub async fn kubectl(config: &Path, args: &[&str]) -> String {
 /// Runs the installed kubectl; answers whether it succeeded and what it
 /// printed (stdout, then stderr).
 pub async fn kubectl_status(config: &Path, args: &[&str]) -> (bool, String) {
+    let mut command = kubectl_command(config, args);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The installed kubectl with `args`, against the cluster of `config`
+/// (its discovery cache beside it).
+pub fn kubectl_command(config: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(require_command("kubectl"));
     command
         .arg(format!("--kubeconfig={}", config.display()))
@@ -239,12 +251,7 @@ pub async fn kubectl_status(config: &Path, args: &[&str]) -> (bool, String) {
             config.with_file_name("kube-cache").display()
         ))
         .args(args);
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    command
 }
 
 /// Whether a Node object says its agent is ready.

@@ -290,7 +290,7 @@ async fn forward(
     let code = upstream.status().as_u16();
     if !(200..=206).contains(&code) {
         let text = upstream.text().await.unwrap_or_default();
-        return Ok(agent_error(code, text.trim_end(), name));
+        return Ok(agent_error(code, text.trim_end(), name, "log"));
     }
     let mut response = Body::from_stream(upstream.bytes_stream()).into_response();
     response
@@ -309,12 +309,7 @@ fn agent_url(
     container: &str,
     options: &PodLogOptions,
 ) -> Result<(String, String), ApiError> {
-    let (host, port) = agent_address(node)?;
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let authority = agent_authority(node)?;
     let mut url = format!("http://{authority}/containerLogs/{ns}/{name}/{container}");
     let query = options.agent_query();
     if !query.is_empty() {
@@ -323,12 +318,24 @@ fn agent_url(
     Ok((authority, url))
 }
 
-fn resource(plural: &str) -> Result<&'static Resource, ApiError> {
+/// `host:port` of the agent of `node` ([`agent_address`]), an IPv6
+/// host in brackets.
+pub fn agent_authority(node: &Value) -> Result<String, ApiError> {
+    let (host, port) = agent_address(node)?;
+    Ok(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// A core (`v1`) resource of the table, by plural.
+pub fn resource(plural: &str) -> Result<&'static Resource, ApiError> {
     lookup("", "v1", plural).ok_or_else(|| ApiError::Internal(format!("no {plural} resource")))
 }
 
 /// An error and its causes, each once (reqwest repeats its source's text).
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = vec![error.to_string()];
     let mut source = error.source();
     while let Some(cause) = source {
@@ -344,8 +351,9 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 // ANCHOR: agent_error
 /// The agent's error as a `Status`, the way Kubernetes converts a kubelet's
 /// error: 400 and 500 keep the agent's text, other codes get the generic
-/// sentence for the code, followed by `( pods/log <name>)`.
-pub fn agent_error(code: u16, text: &str, pod: &str) -> Response {
+/// sentence for the code, followed by `( pods/log <name>)` (or the
+/// subresource asked for: `exec`, `attach`).
+pub fn agent_error(code: u16, text: &str, pod: &str, subresource: &str) -> Response {
     match code {
         400 => return ApiError::BadRequest(text.to_string()).into_response(),
         500 => {
@@ -379,9 +387,9 @@ pub fn agent_error(code: u16, text: &str, pod: &str) -> Response {
         "apiVersion": "v1",
         "metadata": {},
         "status": "Failure",
-        "message": format!("{message} ( pods/log {pod})"),
+        "message": format!("{message} ( pods/{subresource} {pod})"),
         "reason": reason,
-        "details": {"name": pod, "kind": "pods/log"},
+        "details": {"name": pod, "kind": format!("pods/{subresource}")},
         "code": code,
     });
     let code = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);

@@ -10,6 +10,8 @@
 //!
 //! The verbs live in [`read`], [`mod@write`], [`watch`] and [`subresources`];
 //! `pods/{name}/log` is [`logs`], which streams from the pod's node;
+//! `pods/{name}/exec` is [`streaming`], which relays an upgraded connection
+//! to it (server.rs hands it over before reading a body);
 //! this module only dispatches and shapes replies.
 
 pub mod graceful;
@@ -18,6 +20,7 @@ pub mod namespaces;
 pub mod path;
 pub mod propagation;
 pub mod read;
+pub mod streaming;
 pub mod subresources;
 pub mod watch;
 pub mod write;
