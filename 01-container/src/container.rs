@@ -300,7 +300,19 @@ impl Runtime {
     /// With `force`, kill a running one first.
     // ANCHOR: delete
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
-        let record = Record::load(&self.root, id)?;
+        let record = match Record::load(&self.root, id) {
+            // A create stopped between making the directory and saving
+            // `state.json` (its caller killed mid-way) leaves a directory
+            // that every later create of this id refuses as "already
+            // exists". With --force it goes: it holds no record of a
+            // process to stop.
+            Err(Error::NotFound(_)) if force && container_dir(&self.root, id).is_dir() => {
+                let dir = container_dir(&self.root, id);
+                return std::fs::remove_dir_all(&dir)
+                    .context(|| format!("removing {}", dir.display()));
+            }
+            other => other?,
+        };
         let status = record.status(&self.root);
         if status != Status::Stopped {
             // Like runc, a created (never started) container may be deleted

@@ -115,6 +115,30 @@ fn nothing_is_left_after_delete() {
 }
 
 #[test]
+fn an_unfinished_create_is_removed_by_delete_force() {
+    let mut f = Fixture::new(&["sleep", "100"]);
+    // What a create killed before it saved its state leaves: the
+    // container's directory and no state.json. Without --force it is
+    // still "not found"; with it, it goes, and the id can be used again.
+    let id = f.id("unfinished");
+    std::fs::create_dir_all(f.state_dir(&id)).unwrap();
+    let bundle = f.bundle.display().to_string();
+    let out = f.orc(&["create", &id, "--bundle", &bundle]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!f.orc(&["delete", &id]).status.success());
+    let out = f.orc(&["delete", "--force", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!f.state_dir(&id).exists());
+    assert!(f.create(&id).status.success());
+    assert!(f.orc(&["delete", &id]).status.success());
+}
+
+#[test]
 fn exec_joins_a_running_container() {
     let mut f = Fixture::new(&["sleep", "100"]);
     let id = f.start_detached("exec");
