@@ -114,11 +114,17 @@ pub const POD_SPEC: &[Rule] = &[
         ),
     ),
     ("overhead", Refused("RuntimeClasses are not built")),
-    ("preemptionPolicy", Refused("preemption is not built")),
-    ("priority", Honoured("scheduler: the queue's order")),
+    (
+        "preemptionPolicy",
+        Honoured("scheduler: whether the pod may evict others"),
+    ),
+    (
+        "priority",
+        Honoured("scheduler: the queue's order and preemption"),
+    ),
     (
         "priorityClassName",
-        Refused("PriorityClasses are not built"),
+        Honoured("API server: resolved to priority at admission"),
     ),
     (
         "readinessGates",
