@@ -195,12 +195,13 @@ fn write_kubeconfig(args: &ServerArgs, url: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The first token in a token file (`token[,user,uid]` lines).
+/// The first token in a token file (`token,user,uid[,groups]` lines).
 fn first_token(file: &Path) -> Result<Option<String>> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading the token file {}", file.display()))?;
-    let tokens: Vec<String> = orc_apiserver::server::read_tokens(&text);
-    Ok(tokens.into_iter().next())
+    let tokens = orc_apiserver::authn::token_file::TokenFile::parse(&text)
+        .with_context(|| format!("reading the token file {}", file.display()))?;
+    Ok(tokens.first().map(str::to_string))
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM (what `kill` and service managers send).

@@ -45,7 +45,10 @@
 //! - [`metrics`]: Prometheus text for `/metrics`.
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
-//! - [`server`]: routes, authentication, body limit, start-up, [`run`].
+//! - [`authn`]: who is asking: the [`authn::UserInfo`] of each request,
+//!   from bearer tokens in a file (`--token-file`).
+//! - [`server`]: routes, the authentication middleware, body limit,
+//!   start-up, [`run`].
 //! - [`tls`]: HTTPS, so bearer tokens are not sent in clear.
 //!
 //! The resource table, label and field selectors, name rules and
@@ -67,6 +70,7 @@
 //!
 //! The book's chapter is `chapters/src/03-apiserver.md`.
 
+pub mod authn;
 pub mod codec;
 pub mod defaults;
 pub mod discovery;

@@ -6,7 +6,7 @@
 //! but `/namespaces/x/pods` a collection"). Everything else is a handful of
 //! fixed endpoints: health, version, metrics, discovery roots.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +22,8 @@ use axum::serve::ListenerExt;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::authn::token_file::{TokenFile, TokenFileError};
+use crate::authn::{UserInfo, bearer_token};
 use crate::handlers::{self, ApiRequest};
 use crate::metrics::Metrics;
 use crate::namespace_lifecycle::NamespaceCache;
@@ -133,6 +135,12 @@ pub enum ServerError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The token file is not `token,user,uid[,groups]` lines.
+    #[error("token file {path}: {error}")]
+    TokenFileFormat {
+        path: PathBuf,
+        error: TokenFileError,
+    },
     /// The encryption key file could not be read or is malformed.
     #[error("encryption key file {path}: {message}")]
     EncryptionKey { path: PathBuf, message: String },
@@ -160,8 +168,9 @@ pub struct AppState {
     pub namespaces: NamespaceCache,
     /// Request counters.
     pub metrics: Metrics,
-    /// Accepted bearer tokens; `None` disables authentication.
-    pub tokens: Option<HashSet<String>>,
+    /// Accepted bearer tokens and their users; `None` disables
+    /// authentication (every request is then `system:anonymous`).
+    pub tokens: Option<TokenFile>,
     /// See [`Config::bookmark_interval`].
     pub bookmark_interval: Duration,
     /// The ranges of Services' values (`services/`).
@@ -176,18 +185,6 @@ pub struct Server {
     state: Arc<AppState>,
     /// See [`Config::repair_interval`].
     repair_interval: Duration,
-}
-
-/// Reads a token file: the first comma-separated field of each non-empty,
-/// non-comment line, in file order (collect into a set to check requests,
-/// into a `Vec` to find the first).
-pub fn read_tokens<C: FromIterator<String>>(text: &str) -> C {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split(',').next())
-        .map(|t| t.trim().to_string())
-        .collect()
 }
 
 impl Server {
@@ -221,7 +218,12 @@ impl Server {
                         path: path.clone(),
                         source,
                     })?;
-                Some(read_tokens(&text))
+                Some(
+                    TokenFile::parse(&text).map_err(|error| ServerError::TokenFileFormat {
+                        path: path.clone(),
+                        error,
+                    })?,
+                )
             }
         };
         let tls = match &config.tls {
@@ -448,24 +450,24 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 // ANCHOR: authenticate
-/// Bearer-token authentication: `Authorization: Bearer <token>` must name a
-/// token from the token file, or the answer is a 401 Status.
+/// Authentication: finds the request's user and attaches it as a
+/// [`UserInfo`] extension for what comes after (authorization, audit).
+/// With a token file, `Authorization: Bearer <token>` must name one of its
+/// tokens, or the answer is a 401 Status; without one, every request is
+/// `system:anonymous` (plain HTTP for tests on loopback only).
 async fn authenticate(
     State(state): State<Arc<AppState>>,
-    request: Request,
+    mut request: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if let Some(tokens) = &state.tokens {
-        let presented = request
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if !presented.is_some_and(|t| tokens.contains(t)) {
-            return ApiError::Unauthorized.into_response();
-        }
-    }
+    let user = match &state.tokens {
+        None => UserInfo::anonymous(),
+        Some(tokens) => match bearer_token(request.headers()).and_then(|t| tokens.user(t)) {
+            Some(user) => user.clone(),
+            None => return ApiError::Unauthorized.into_response(),
+        },
+    };
+    request.extensions_mut().insert(user);
     next.run(request).await
 }
 // ANCHOR_END: authenticate
@@ -522,12 +524,6 @@ fn query_pairs(query: Option<&str>) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_use_the_first_csv_field() {
-        let tokens: Vec<String> = read_tokens("# comment\nabc,admin,1\n\n  def \n");
-        assert_eq!(tokens, ["abc", "def"]);
-    }
 
     #[test]
     fn query_components_are_decoded() {
