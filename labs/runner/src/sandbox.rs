@@ -36,7 +36,9 @@ const IMAGE: &str = "orc-lab-sandbox";
 /// Bump when the image's layout changes, so old images are not reused.
 const TAG: &str = "2";
 
-/// The label every sandbox container carries, to find leftovers by.
+/// The label every sandbox container carries, to find leftovers by. Its
+/// value is the checkout graded, so one grading's sandbox can be told
+/// from another's (and from a leftover of an earlier, killed run).
 pub const LABEL: &str = "org.orc.lab-sandbox";
 
 /// Where things appear inside the sandbox.
@@ -73,7 +75,7 @@ impl Sandbox {
 
         let mut request = GenericImage::new(IMAGE, TAG)
             .with_cmd(["/usr/bin/sleep", "infinity"])
-            .with_label(LABEL, "true")
+            .with_label(LABEL, path(checkout))
             .with_network("none")
             .with_mount(Mount::bind_mount("/usr", "/usr").with_access_mode(read_only()))
             .with_mount(Mount::bind_mount("/etc", "/etc").with_access_mode(read_only()))

@@ -94,8 +94,12 @@ fn grades_a_student_checkout_in_a_sandbox_with_a_line_per_task() {
         text.ends_with(&summary),
         "expected {summary:?} at the end of:\n{text}"
     );
+    // Only this grading's sandbox: one left by an earlier, killed run
+    // carries another checkout's path (the runner canonicalizes it).
+    let graded = checkout.path().canonicalize().unwrap();
+    let label = format!("label=org.orc.lab-sandbox={}", graded.display());
     let left = Command::new("docker")
-        .args(["ps", "-aq", "--filter", "label=org.orc.lab-sandbox"])
+        .args(["ps", "-aq", "--filter", &label])
         .output()
         .unwrap();
     assert_eq!(
