@@ -64,8 +64,9 @@
 //! ## What it leaves out (for now)
 //!
 //! AAAA records, a load balancer with its own addresses (MetalLB's pools;
-//! `loadBalancerIP`, `loadBalancerSourceRanges` and health-check node
-//! ports are not honoured), `externalIPs`, IPv6, IPVS and nftables modes, topology-aware
+//! the API server refuses `loadBalancerIP`, `loadBalancerSourceRanges`,
+//! explicit health-check node ports, `externalIPs` and
+//! `trafficDistribution`, since nothing here would act on them), IPv6, IPVS and nftables modes, topology-aware
 //! routing, the EndpointSlice mirroring controller (Services without a
 //! selector keep their hand-written Endpoints but get no slice), and UDP
 //! conntrack cleanup when an endpoint goes away.

@@ -43,6 +43,54 @@ pub fn validate(svc: &Value, causes: &mut Vec<FieldCause>) {
     validate_cluster_ips(svc, causes);
     validate_ports(svc, causes);
     validate_policies(svc, causes);
+    refuse_unbuilt(svc, causes);
+}
+
+/// Fields orc's proxy and load balancer do not act on. Accepting them
+/// would be a silent lie (a `loadBalancerSourceRanges` firewall that lets
+/// everyone in is worse than an error), so they are refused with the
+/// reason; chapter 06's "What is not built" lists them.
+const UNBUILT: &[(&str, &str)] = &[
+    (
+        "externalIPs",
+        "external IPs are not routed; use type NodePort or LoadBalancer",
+    ),
+    (
+        "loadBalancerIP",
+        "the load balancer answers on the nodes' addresses and cannot take a chosen one",
+    ),
+    (
+        "loadBalancerSourceRanges",
+        "the load balancer does not filter clients by source address",
+    ),
+    (
+        "healthCheckNodePort",
+        "no health-check node port is served for externalTrafficPolicy: Local",
+    ),
+    (
+        "trafficDistribution",
+        "topology-aware routing is not built; every ready endpoint is used",
+    ),
+];
+
+/// Refuses each [`UNBUILT`] field that is set to something (an empty list,
+/// an empty string or port 0 say nothing and pass).
+fn refuse_unbuilt(svc: &Value, causes: &mut Vec<FieldCause>) {
+    for (field, why) in UNBUILT {
+        let set = match svc.pointer(&format!("/spec/{field}")) {
+            None | Some(Value::Null) => false,
+            Some(Value::Array(items)) => !items.is_empty(),
+            Some(Value::String(text)) => !text.is_empty(),
+            Some(Value::Number(n)) => n.as_u64() != Some(0),
+            Some(_) => true,
+        };
+        if set {
+            causes.push(FieldCause::forbidden(
+                format!("spec.{field}"),
+                format!("not supported by orc: {why}"),
+            ));
+        }
+    }
 }
 
 /// The cluster IP: an IPv4 address or `None`, the same in `clusterIP`
@@ -324,6 +372,32 @@ mod tests {
                 "spec.externalTrafficPolicy: Invalid value: \"Local\": may only be set for externally-accessible services",
             ]
         );
+    }
+
+    #[test]
+    fn fields_the_proxy_does_not_act_on_are_refused_not_ignored() {
+        let svc = json!({"spec": {"type": "LoadBalancer", "ports": [{"port": 80}],
+            "loadBalancerSourceRanges": ["10.0.0.0/8"], "loadBalancerIP": "192.0.2.1",
+            "externalIPs": ["192.0.2.2"], "healthCheckNodePort": 31000,
+            "trafficDistribution": "PreferClose"}});
+        let fields: Vec<String> = causes(svc)
+            .into_iter()
+            .filter(|c| c.contains("not supported by orc"))
+            .map(|c| c.split(':').next().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.externalIPs",
+                "spec.loadBalancerIP",
+                "spec.loadBalancerSourceRanges",
+                "spec.healthCheckNodePort",
+                "spec.trafficDistribution"
+            ]
+        );
+        let empty = json!({"spec": {"ports": [{"port": 80}], "externalIPs": [],
+            "loadBalancerIP": "", "healthCheckNodePort": 0}});
+        assert!(causes(empty).is_empty());
     }
 
     #[test]
