@@ -13,7 +13,7 @@
 //! container. This is binary code kept in a library, so it uses anyhow like
 //! a binary does.
 
-use crate::{DEFAULT_ROOT, Runtime, Spec, parse_signal};
+use crate::{DEFAULT_ROOT, Runtime, Spec, Terminal, parse_signal};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -79,6 +79,11 @@ enum Command {
     /// Run a command inside a running container.
     Exec {
         id: String,
+        /// Standard input is a terminal (the slave of a pty the caller
+        /// opened): make it the command's controlling terminal, in a
+        /// session of its own, as a shell needs for Ctrl-C and job control.
+        #[arg(long, short)]
+        tty: bool,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
@@ -215,7 +220,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 );
             }
         }
-        Command::Exec { id, command } => return Ok(rt.exec(&id, &command)?),
+        Command::Exec { id, tty, command } => {
+            let terminal = if tty {
+                Terminal::Controlling
+            } else {
+                Terminal::Inherited
+            };
+            return Ok(rt.exec(&id, &command, terminal)?);
+        }
         Command::Spec { bundle } => {
             let path = bundle.join("config.json");
             let json = serde_json::to_string_pretty(&Spec::example(&["sh"]))?;

@@ -28,11 +28,23 @@ const JOIN_ORDER: &[NamespaceType] = &[
     NamespaceType::Mount,
 ];
 
+/// What the exec'd command's standard input is to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminal {
+    /// Whatever the caller passed (pipes, files): nothing to set up.
+    Inherited,
+    /// A terminal (a pty's slave, opened by the caller, for example the
+    /// agent serving `kubectl exec -t`): the command starts a session and
+    /// takes it as its controlling terminal, so Ctrl-C reaches it as
+    /// SIGINT and a shell gets job control, as under runc's `exec --tty`.
+    Controlling,
+}
+
 impl Runtime {
     /// Run `args` in the running container `id`, with its process settings
     /// (env, cwd, user, capabilities, seccomp), wait, and return the exit
     /// code. Must be called from a single-threaded process.
-    pub fn exec(&self, id: &str, args: &[String]) -> Result<i32> {
+    pub fn exec(&self, id: &str, args: &[String], terminal: Terminal) -> Result<i32> {
         crate::container::require_single_thread("exec")?;
         let record = Record::load(&self.root, id)?;
         let status = record.status(&self.root);
@@ -93,7 +105,10 @@ impl Runtime {
                 wait_exit_code(child)
             }
             nix::unistd::ForkResult::Child => {
-                let err = exec_child(&proc, filter.as_deref());
+                let err = match take_terminal(terminal) {
+                    Ok(()) => exec_child(&proc, filter.as_deref()),
+                    Err(err) => err,
+                };
                 eprintln!("orc-container exec: {err}");
                 std::process::exit(
                     if matches!(err, Error::Io { ref context, .. } if context == crate::init::NOT_FOUND_CONTEXT)
@@ -108,12 +123,38 @@ impl Runtime {
     }
 }
 
+/// In the forked child, before privileges drop: with
+/// [`Terminal::Controlling`], a new session whose controlling terminal is
+/// standard input. `TIOCSCTTY` needs a session leader without a terminal,
+/// which `setsid` just made us.
+fn take_terminal(terminal: Terminal) -> Result<()> {
+    if terminal == Terminal::Inherited {
+        return Ok(());
+    }
+    nix::unistd::setsid().context(|| "setsid for the terminal".into())?;
+    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal the
+    // terminal from another session) and touches no memory of ours.
+    let rc = unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .context(|| "making standard input the controlling terminal (is it a tty?)".into());
+    }
+    Ok(())
+}
+
 /// In the forked child, inside the container: drop privileges and exec.
 /// Only returns on failure.
 fn exec_child(proc: &crate::spec::Process, filter: Option<&[libc::sock_filter]>) -> Error {
     let result = (|| -> Result<std::convert::Infallible> {
         process::apply_rlimits(&proc.rlimits)?;
         let path = crate::init::become_process(proc)?;
+        // The command dies with this exec. Whoever ran the exec (the agent,
+        // for kubectl) kills it when its client goes away, and SIGKILL
+        // cannot be forwarded: without this the command would live on in
+        // the container, orphaned. Set after the credentials change, which
+        // clears it.
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
         if let Some(f) = filter {
             seccomp::install(f).context(|| "loading the seccomp filter".into())?;
         }

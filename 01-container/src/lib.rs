@@ -90,6 +90,7 @@ pub mod sync;
 pub use bundle::Bundle;
 pub use container::{DEFAULT_ROOT, Runtime};
 pub use error::{Error, Result};
+pub use exec::Terminal;
 pub use signals::parse_signal;
 pub use spec::Spec;
 pub use state::{State, Status};

@@ -171,6 +171,75 @@ fn exec_joins_a_running_container() {
     assert!(f.orc(&["delete", "--force", &id]).status.success());
 }
 
+#[test]
+fn exec_tty_makes_the_terminal_the_commands_own() {
+    use std::io::Read;
+    let mut f = Fixture::new(&["sleep", "100"]);
+    let id = f.start_detached("exectty");
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let stdio = || std::process::Stdio::from(pty.slave.try_clone().unwrap());
+    // A session leader (sid = its own pid) whose stdin is a terminal.
+    let script = "read -r _ _ _ _ _ sid _ < /proc/$$/stat; \
+                  [ \"$sid\" = \"$$\" ] && echo leader; [ -t 0 ] && echo terminal; exit 4";
+    let mut child = f
+        .command()
+        .args(["exec", "--tty", &id, "--", "sh", "-c", script])
+        .stdin(stdio())
+        .stdout(stdio())
+        .stderr(stdio())
+        .spawn()
+        .unwrap();
+    drop(pty.slave);
+    let status = child.wait().unwrap();
+    // Every slave is closed now: the master reads to EIO.
+    let mut master = std::fs::File::from(pty.master);
+    let mut output = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        output.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(status.code(), Some(4), "{}", text(&output));
+    assert_eq!(text(&output), "leader\r\nterminal\r\n");
+    assert!(f.orc(&["delete", "--force", &id]).status.success());
+}
+
+#[test]
+fn an_exec_dies_with_the_process_that_ran_it() {
+    let mut f = Fixture::new(&["sleep", "100"]);
+    let id = f.start_detached("execorphan");
+    let mut exec = f
+        .command()
+        .args(["exec", &id, "--", "sleep", "4242"])
+        .spawn()
+        .unwrap();
+    let running = |f: &Fixture| {
+        let ps = f.orc(&["exec", &id, "--", "ps", "-o", "args"]);
+        text(&ps.stdout).lines().any(|l| l.trim() == "sleep 4242")
+    };
+    wait_until("the exec'd sleep to run", || running(&f));
+    // SIGKILL cannot be forwarded to the command: the agent does this
+    // when kubectl goes away.
+    exec.kill().unwrap();
+    exec.wait().unwrap();
+    wait_until("the orphaned sleep to be gone", || !running(&f));
+    assert!(f.orc(&["delete", "--force", &id]).status.success());
+}
+
+/// Polls `done` until it holds, failing after 20 s with `what`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The error text of a failed `create`, after checking nothing was left.
 fn create_error(f: &mut Fixture) -> String {
     let id = f.id("bad");

@@ -18,6 +18,7 @@ use std::time::Duration;
 use agent_node::Node;
 use cluster::{AgentProcess, ApiServer, kubeconfig, kubectl_command, running};
 use orc_client::Method;
+use orc_testkit::require_command;
 use serde_json::json;
 
 const NODE: &str = "node-exec";
@@ -145,6 +146,50 @@ async fn kubectl_exec_runs_commands_in_the_container() {
     .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "200000");
+
+    // -t: the command gets a terminal of its own, sized as kubectl's.
+    // kubectl wants a terminal on its own stdin for that, so it runs
+    // under script(1), in a terminal of 30 rows and 100 columns.
+    let kubectl = require_command("kubectl");
+    let line = format!(
+        "stty rows 30 cols 100; {} --kubeconfig={} exec -it web -c main -- \
+         sh -c '[ -t 0 ] && echo terminal; stty size; exit 5'",
+        kubectl.display(),
+        config.display()
+    );
+    let mut script = std::process::Command::new(require_command("script"));
+    script
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut child = script.spawn().unwrap();
+        // Held open to the end: script types an end-of-file character
+        // into kubectl's terminal once its own stdin ends.
+        let _typing = child.stdin.take();
+        let mut stdout = Vec::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_end(&mut stdout)
+            .unwrap();
+        let status = child.wait().unwrap();
+        Output {
+            status,
+            stdout,
+            stderr: Vec::new(),
+        }
+    })
+    .await
+    .unwrap();
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{shown}{}", text(&out.stderr));
+    assert!(
+        shown.starts_with("terminal\r\n30 100\r\n"),
+        "expected the command's terminal and size: {shown:?}"
+    );
 
     // A container that does not exist is refused before any upgrade.
     let out = kubectl_output(&config, &["exec", "web", "-c", "db", "--", "true"], None).await;

@@ -8,9 +8,11 @@
 //! 2. accepts the upgrade with a [`channels::PROTOCOLS`] subprotocol,
 //! 3. runs `orc-container exec ID -- COMMAND` (chapter 01's exec: the
 //!    container's cgroup, then `setns` into each of its namespaces, then a
-//!    fork), with pipes for the streams kubectl asked for,
-//! 4. pumps each pipe into messages with its channel byte, and kubectl's
-//!    stdin messages into the process's stdin,
+//!    fork), with pipes for the streams kubectl asked for, or with `-t` a
+//!    terminal ([`super::terminal`]),
+//! 4. pumps each pipe (or the terminal) into messages with its channel
+//!    byte, and kubectl's stdin messages into the process's stdin (and its
+//!    window sizes into the terminal),
 //! 5. sends the exit as a `Status` on channel 3 and closes the WebSocket
 //!    normally.
 //!
@@ -26,13 +28,14 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
 use super::channels::{self, Incoming, StreamOptions};
 use super::layout::StateLayout;
 use super::server::{Refusal, find_pod};
+use super::terminal::{Master, Pty};
 use crate::sandbox::{ATTEMPT, CONTAINER_NAME};
 
 /// How long the agent waits for kubectl to answer its close frame before
@@ -136,8 +139,13 @@ async fn run(socket: WebSocket, runtime: ExecRuntime, id: String, options: Strea
     let (out, queue) = mpsc::channel::<Message>(16);
     let writer = tokio::spawn(write_all(sink, queue));
 
-    let mut child = match spawn_exec(&runtime, &id, &options) {
-        Ok(child) => child,
+    let Session {
+        mut child,
+        mut stdin,
+        outputs,
+        terminal,
+    } = match spawn_exec(&runtime, &id, &options) {
+        Ok(session) => session,
         Err(e) => {
             let message = format!("running {}: {e}", runtime.program.display());
             let status = channels::error_status(&message);
@@ -146,39 +154,58 @@ async fn run(socket: WebSocket, runtime: ExecRuntime, id: String, options: Strea
             return;
         }
     };
-    let mut pumps = vec![];
-    if let Some(stdout) = child.stdout.take() {
-        pumps.push(tokio::spawn(pump(stdout, channels::STDOUT, out.clone())));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        pumps.push(tokio::spawn(pump(stderr, channels::STDERR, out.clone())));
-    }
-    let mut stdin = child.stdin.take();
+    let pumps: Vec<_> = outputs
+        .into_iter()
+        .map(|(channel, output)| tokio::spawn(pump(output, channel, out.clone())))
+        .collect();
 
     // kubectl's messages until the process ends. If kubectl goes away
-    // first, the exec is killed (dropping `child` kills it).
+    // first, the exec is killed (dropping `child` kills it, and chapter
+    // 01's exec takes the command with it).
     let code = loop {
         tokio::select! {
             status = child.wait() => break status.ok().and_then(|s| s.code()).unwrap_or(255),
             message = incoming.next() => match message {
-                Some(Ok(Message::Binary(data))) => feed(&mut stdin, &data).await,
+                Some(Ok(Message::Binary(data))) => feed(&mut stdin, terminal.as_ref(), &data).await,
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return,
             },
         }
     };
-    // Everything the process wrote goes out before the status does.
-    for pump in pumps {
-        let _ = pump.await;
-    }
+    // Everything the process wrote goes out before the status does. A
+    // process it left in the background may hold the pipe or terminal
+    // open: its later output is not waited for beyond the grace.
+    let drained = futures::future::join_all(pumps);
+    let _ = tokio::time::timeout(CLOSE_GRACE, drained).await;
     let status = channels::exit_status(code, &options.command);
     let _ = out.send(status_message(&status)).await;
     close(out, writer, incoming).await;
 }
 // ANCHOR_END: run
 
-/// `orc-container --root ROOT exec ID -- COMMAND`, piped as asked.
-fn spawn_exec(runtime: &ExecRuntime, id: &str, options: &StreamOptions) -> std::io::Result<Child> {
+/// The exec'd process and its streams, however they are wired.
+struct Session {
+    child: Child,
+    /// Where kubectl's stdin goes: a pipe, or the terminal's master.
+    stdin: Option<Box<dyn AsyncWrite + Unpin + Send>>,
+    /// What is pumped to kubectl, each on its channel.
+    outputs: Vec<(u8, Box<dyn AsyncRead + Unpin + Send>)>,
+    /// With `-t`, the terminal kubectl's window sizes go to.
+    terminal: Option<Master>,
+}
+
+/// `orc-container --root ROOT exec ID -- COMMAND`, piped as asked, or
+/// with `--tty` on a terminal when kubectl asked for one.
+fn spawn_exec(
+    runtime: &ExecRuntime,
+    id: &str,
+    options: &StreamOptions,
+) -> std::io::Result<Session> {
+    let mut command = Command::new(&runtime.program);
+    command.arg("--root").arg(&runtime.root).arg("exec");
+    if options.tty {
+        return spawn_on_terminal(command, id, options);
+    }
     let pipe = |wanted: bool| {
         if wanted {
             Stdio::piped()
@@ -186,34 +213,93 @@ fn spawn_exec(runtime: &ExecRuntime, id: &str, options: &StreamOptions) -> std::
             Stdio::null()
         }
     };
-    Command::new(&runtime.program)
-        .arg("--root")
-        .arg(&runtime.root)
-        .args(["exec", id, "--"])
+    let mut child = command
+        .args([id, "--"])
         .args(&options.command)
         .stdin(pipe(options.stdin))
         .stdout(pipe(options.stdout))
         .stderr(pipe(options.stderr))
         .kill_on_drop(true)
-        .spawn()
+        .spawn()?;
+    let mut outputs: Vec<(u8, Box<dyn AsyncRead + Unpin + Send>)> = vec![];
+    if let Some(stdout) = child.stdout.take() {
+        outputs.push((channels::STDOUT, Box::new(stdout)));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        outputs.push((channels::STDERR, Box::new(stderr)));
+    }
+    let stdin = child
+        .stdin
+        .take()
+        .map(|pipe| Box::new(pipe) as Box<dyn AsyncWrite + Unpin + Send>);
+    Ok(Session {
+        child,
+        stdin,
+        outputs,
+        terminal: None,
+    })
+}
+
+/// `kubectl exec -t`: the command's three streams are one terminal, so
+/// its output (stderr included, as on any terminal) comes back on the
+/// stdout channel, and kubectl's keys go in through the master.
+fn spawn_on_terminal(
+    mut command: Command,
+    id: &str,
+    options: &StreamOptions,
+) -> std::io::Result<Session> {
+    let pty = Pty::open()?;
+    let child = command
+        .args(["--tty", id, "--"])
+        .args(&options.command)
+        .stdin(pty.stdio()?)
+        .stdout(pty.stdio()?)
+        .stderr(pty.stdio()?)
+        .kill_on_drop(true)
+        .spawn()?;
+    // `command` still holds copies of the slave: gone with it, here.
+    drop(command);
+    let master = pty.into_master();
+    let stdin: Option<Box<dyn AsyncWrite + Unpin + Send>> = if options.stdin {
+        Some(Box::new(master.writer()?))
+    } else {
+        None
+    };
+    Ok(Session {
+        child,
+        stdin,
+        outputs: vec![(channels::STDOUT, Box::new(master.reader()?))],
+        terminal: Some(master),
+    })
 }
 
 /// One message from kubectl, applied to the process.
-async fn feed(stdin: &mut Option<ChildStdin>, message: &[u8]) {
+async fn feed(
+    stdin: &mut Option<Box<dyn AsyncWrite + Unpin + Send>>,
+    terminal: Option<&Master>,
+    message: &[u8],
+) {
     match channels::parse(message) {
         Incoming::Stdin(data) => {
             if let Some(pipe) = stdin.as_mut() {
                 // A process that closed its stdin makes this fail: its
                 // further input has nowhere to go, as with any pipe.
-                if pipe.write_all(data).await.is_err() {
+                let written = pipe.write_all(data).await.and(pipe.flush().await);
+                if written.is_err() {
                     *stdin = None;
                 }
             }
         }
         // Dropping the pipe is what gives the process its end-of-file.
-        Incoming::StdinClosed => *stdin = None,
-        // Without a terminal there is nothing to resize.
-        Incoming::Resize { .. } | Incoming::Ignored => {}
+        // (On a terminal, end-of-file is the Ctrl-D kubectl passes on.)
+        Incoming::StdinClosed if terminal.is_none() => *stdin = None,
+        Incoming::Resize { width, height } => {
+            if let Some(terminal) = terminal {
+                // A failed resize leaves the old size; nothing to report.
+                let _ = terminal.resize(width, height);
+            }
+        }
+        Incoming::StdinClosed | Incoming::Ignored => {}
     }
 }
 

@@ -28,6 +28,7 @@ pub mod observe;
 pub mod report;
 pub mod server;
 pub mod sync;
+pub mod terminal;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;

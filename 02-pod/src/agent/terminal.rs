@@ -1,0 +1,119 @@
+//! `kubectl exec -t`: a pseudo-terminal between kubectl and the command.
+//!
+//! With `-t`, kubectl puts the user's terminal in raw mode and sends every
+//! key as it is typed; echo, line editing and Ctrl-C → SIGINT must then
+//! happen on the other side, in a terminal the command owns. The agent
+//! opens a pty pair: the *slave* becomes the command's stdin, stdout and
+//! stderr (and, through `orc-container exec --tty`, its controlling
+//! terminal), and the agent keeps the *master*: what the command prints
+//! is read from it, kubectl's keystrokes are written to it, and kubectl's
+//! window size messages become `TIOCSWINSZ` on it. The kubelet does the
+//! same through the container runtime's console.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Stdio;
+
+/// A freshly opened pty pair, before the command starts.
+pub struct Pty {
+    master: OwnedFd,
+    /// The command's end. The agent must not keep a copy once the command
+    /// runs: reading the master ends (EIO) only when every slave is closed.
+    slave: OwnedFd,
+}
+
+/// The agent's end of a command's terminal.
+pub struct Master {
+    fd: OwnedFd,
+}
+
+impl Pty {
+    /// Opens a pty pair (`posix_openpt`, `grantpt`, `unlockpt` in libc's
+    /// `openpty`; the slave opened with `O_NOCTTY`, so it does not become
+    /// the agent's own terminal).
+    pub fn open() -> std::io::Result<Pty> {
+        let pair = nix::pty::openpty(None, None)?;
+        Ok(Pty {
+            master: pair.master,
+            slave: pair.slave,
+        })
+    }
+
+    /// A copy of the slave for one of the command's standard streams.
+    pub fn stdio(&self) -> std::io::Result<Stdio> {
+        Ok(Stdio::from(self.slave.try_clone()?))
+    }
+
+    /// The master, once the command holds the slave: the agent's copy of
+    /// the slave is closed here.
+    pub fn into_master(self) -> Master {
+        Master { fd: self.master }
+    }
+}
+
+impl Master {
+    // ANCHOR: resize
+    /// Sets the terminal's size, as kubectl reports it on channel 4; the
+    /// kernel sends the command SIGWINCH.
+    pub fn resize(&self, width: u16, height: u16) -> std::io::Result<()> {
+        let size = nix::libc::winsize {
+            ws_row: height,
+            ws_col: width,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one `winsize`, which lives on our stack
+        // for the whole call; the fd is a pty master we own.
+        let rc = unsafe { nix::libc::ioctl(self.fd.as_raw_fd(), nix::libc::TIOCSWINSZ, &size) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+    // ANCHOR_END: resize
+
+    /// A handle to read what the command prints (and echoes). A pty
+    /// master is not a socket that epoll serves well in every kernel, so
+    /// tokio's file (a blocking read on its thread pool) reads it; the read
+    /// fails with EIO once the command and its children closed the slave.
+    pub fn reader(&self) -> std::io::Result<tokio::fs::File> {
+        Ok(tokio::fs::File::from_std(std::fs::File::from(
+            self.fd.try_clone()?,
+        )))
+    }
+
+    /// A handle to type into the terminal.
+    pub fn writer(&self) -> std::io::Result<tokio::fs::File> {
+        self.reader()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn the_slave_sees_the_size_set_on_the_master_and_echoes_input() {
+        let pty = Pty::open().unwrap();
+        let slave = std::fs::File::from(pty.slave.try_clone().unwrap());
+        let master = pty.into_master();
+        master.resize(100, 30).unwrap();
+        let mut size = nix::libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes one `winsize` into our stack variable.
+        let rc = unsafe { nix::libc::ioctl(slave.as_raw_fd(), nix::libc::TIOCGWINSZ, &mut size) };
+        assert_eq!(rc, 0);
+        assert_eq!((size.ws_col, size.ws_row), (100, 30));
+        // A terminal in its default (cooked, echoing) mode echoes what is
+        // typed on the master back to the master.
+        let mut typed = std::fs::File::from(master.fd.try_clone().unwrap());
+        typed.write_all(b"hi\n").unwrap();
+        let mut echoed = [0u8; 4];
+        typed.read_exact(&mut echoed).unwrap();
+        assert_eq!(&echoed, b"hi\r\n");
+    }
+}
