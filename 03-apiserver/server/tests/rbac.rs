@@ -367,3 +367,106 @@ async fn anonymous_requests_get_only_public_information() {
     let (code, _) = s.get("/version").await;
     assert_eq!(code, 200);
 }
+
+/// A user who may write Roles still cannot grant what they lack: the
+/// escalation check of Kubernetes' RBAC storage.
+#[tokio::test]
+async fn nobody_grants_rights_they_do_not_hold() {
+    let c = Cluster::start().await;
+    let (ok, out) = c.kubectl("admin", &["create", "namespace", "a"]).await;
+    assert!(ok, "{out}");
+    c.apply(POD_READER).await;
+    c.apply(ALICE_READS_PODS_IN_A).await;
+    let role_writer = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: role-writer\n  namespace: a\n\
+                       rules:\n- apiGroups: [rbac.authorization.k8s.io]\n  resources: [roles, rolebindings]\n  verbs: [create, get]\n";
+    c.apply(role_writer).await;
+    let (ok, out) = c
+        .kubectl(
+            "admin",
+            &[
+                "create",
+                "rolebinding",
+                "alice-writes",
+                "--role=role-writer",
+                "--user=alice",
+                "-n",
+                "a",
+            ],
+        )
+        .await;
+    assert!(ok, "{out}");
+    c.await_can_i("alice", &["create", "roles", "-n", "a"], true)
+        .await;
+    // Pods she may read: she may give that away.
+    let (ok, out) = c
+        .kubectl(
+            "alice",
+            &[
+                "create",
+                "role",
+                "pods",
+                "--verb=get,list",
+                "--resource=pods",
+                "-n",
+                "a",
+            ],
+        )
+        .await;
+    assert!(ok, "{out}");
+    let (ok, out) = c
+        .kubectl(
+            "alice",
+            &[
+                "create",
+                "role",
+                "secrets",
+                "--verb=get",
+                "--resource=secrets",
+                "-n",
+                "a",
+            ],
+        )
+        .await;
+    assert!(!ok);
+    assert!(
+        out.contains("roles.rbac.authorization.k8s.io \"secrets\" is forbidden: user \"alice\" (groups=[\"dev\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}"),
+        "{out}"
+    );
+    // Nor bind a role richer than her own rights.
+    let (ok, out) = c
+        .kubectl(
+            "alice",
+            &[
+                "create",
+                "rolebinding",
+                "bob-admin",
+                "--clusterrole=cluster-admin",
+                "--user=bob",
+                "-n",
+                "a",
+            ],
+        )
+        .await;
+    assert!(!ok);
+    assert!(
+        out.contains(
+            "rolebindings.rbac.authorization.k8s.io \"bob-admin\" is forbidden: user \"alice\""
+        ),
+        "{out}"
+    );
+    let (ok, out) = c
+        .kubectl(
+            "alice",
+            &[
+                "create",
+                "rolebinding",
+                "bob-pods",
+                "--clusterrole=pod-reader",
+                "--user=bob",
+                "-n",
+                "a",
+            ],
+        )
+        .await;
+    assert!(ok, "{out}");
+}

@@ -26,6 +26,8 @@
 //! - [`cache`]: the policy kept current from etcd through the watch hub.
 //! - [`bootstrap`]: Kubernetes' default roles and bindings, ensured at start.
 //! - [`validation`]: RBAC objects' field rules.
+//! - [`escalation`]: nobody writes a role or binding granting more than
+//!   they hold (unless allowed to `escalate` or `bind`).
 //! - [`reviews`]: SelfSubjectAccessReview, SubjectAccessReview and
 //!   SelfSubjectRulesReview, the questions `kubectl auth can-i` asks.
 //! - [`mode`]: `--authorization-mode`, parsed.
@@ -33,6 +35,7 @@
 
 pub mod bootstrap;
 pub mod cache;
+pub mod escalation;
 pub mod middleware;
 pub mod mode;
 pub mod policy;
@@ -104,6 +107,32 @@ impl Authorizer {
                 rbac::rules_for(&cache.policy(), user, namespace)
             }
             _ => (Vec::new(), Vec::new()),
+        }
+    }
+}
+
+impl Authorizer {
+    /// The rules of the role `role_ref` names, for a binding in
+    /// `namespace`; the error says which role is missing.
+    pub fn role_rules(
+        &self,
+        role_ref: &policy::RoleRef,
+        namespace: &str,
+    ) -> Result<Vec<policy::PolicyRule>, String> {
+        let binding = policy::Binding {
+            namespace: namespace.into(),
+            role_ref: role_ref.clone(),
+            ..policy::Binding::default()
+        };
+        let policy = self.policy.as_ref().map(|c| c.policy()).unwrap_or_default();
+        match policy.rules_of(&binding) {
+            Some(rules) => Ok(rules.to_vec()),
+            None => Err(format!(
+                "{}.{} {:?} not found",
+                role_ref.kind.to_lowercase(),
+                orc_client::resources::RBAC_GROUP,
+                role_ref.name
+            )),
         }
     }
 }
