@@ -80,7 +80,7 @@ fn path_matches(urls: &[String], path: &str) -> bool {
 pub fn applies_to(subject: &Subject, user: &UserInfo, namespace: &str) -> bool {
     match subject.kind.as_str() {
         "User" => user.name == subject.name,
-        "Group" => user.groups.iter().any(|g| *g == subject.name),
+        "Group" => user.groups.contains(&subject.name),
         "ServiceAccount" => {
             let ns = if subject.namespace.is_empty() {
                 namespace

@@ -28,4 +28,6 @@ pub async fn kubectl_with_env(
         .unwrap()
 }
 
+/// Re-exported for the tests that serve HTTPS (not every test binary does).
+#[allow(unused_imports)]
 pub use orc_testkit::kubectl::self_signed_cert;
