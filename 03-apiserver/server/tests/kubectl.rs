@@ -166,7 +166,9 @@ async fn health_version_metrics_and_discovery() {
             "apps",
             "batch",
             "networking.k8s.io",
-            "discovery.k8s.io"
+            "discovery.k8s.io",
+            "rbac.authorization.k8s.io",
+            "authorization.k8s.io"
         ]
     );
 }
