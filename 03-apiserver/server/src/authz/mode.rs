@@ -42,7 +42,7 @@ pub enum ModeError {
     Unknown(String),
     /// A Kubernetes mode orc does not have.
     #[error(
-        "--authorization-mode: {0} is not built in orc (no {0} authorizer); use RBAC, whose system:node role is bound to nothing by default, or bind it to the nodes' group"
+        "--authorization-mode: orc has no {0} authorizer (yet); use RBAC alone, and grant nodes what they need with a binding of the system:node ClusterRole to the system:nodes group"
     )]
     NotBuilt(String),
     /// The same mode twice, or none.
