@@ -43,6 +43,11 @@
 //!     a stuck rollout is looked at again;
 //!   - `mod.rs`: the controller: RollingUpdate and Recreate steps, and the
 //!     API calls.
+//! - [`clusterrole_aggregation`]: fills `admin`, `edit` and `view` (any
+//!   ClusterRole with an `aggregationRule`) with the rules of the
+//!   ClusterRoles labelled to join them.
+//!   - `aggregate.rs`: the rules a role should have (pure);
+//!   - `mod.rs`: the controller.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
 //! - [`object`]: the metadata every controller reads, and typed views:
 //!   `Workload` (what Deployments and ReplicaSets share) and `ReplicaSet`.
@@ -72,6 +77,7 @@
 //! The book's chapter is `chapters/src/05-controllers.md`.
 
 pub mod claims;
+pub mod clusterrole_aggregation;
 pub mod deployment;
 pub mod garbage_collector;
 pub mod object;
@@ -81,6 +87,7 @@ pub mod worker;
 
 use orc_client::Client;
 
+pub use clusterrole_aggregation::ClusterRoleAggregationController;
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
 pub use replicaset::ReplicaSetController;
@@ -128,6 +135,7 @@ pub async fn run(config: Config) {
         gc.run(config.gc_workers),
         ReplicaSetController::run(config.client(), config.workers),
         DeploymentController::run(config.client(), config.workers),
+        ClusterRoleAggregationController::run(config.client()),
     );
 }
 // ANCHOR_END: run

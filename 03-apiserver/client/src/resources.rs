@@ -6,6 +6,12 @@
 //! keys, discovery (what `kubectl api-resources` prints) and validation all
 //! look things up here: add a row and the resource is served everywhere.
 
+/// The group of RBAC's four kinds: Role, ClusterRole and their bindings.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+/// The group of the access reviews: questions put to the authorizer,
+/// answered at once and never stored.
+pub const REVIEW_GROUP: &str = "authorization.k8s.io";
+
 /// Verbs every plain resource supports, in the order discovery lists them.
 pub const ALL_VERBS: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
@@ -61,10 +67,21 @@ impl Resource {
     }
 
     /// The verbs this resource supports. Events, like in Kubernetes, are
-    /// plain objects; every row here supports every verb, but the function
-    /// is where a read-only resource would say so.
+    /// plain objects; every row supports every verb but the access
+    /// reviews, which are only ever created (a question, not an object).
     pub fn verbs(&self) -> &'static [&'static str] {
-        ALL_VERBS
+        if self.is_review() {
+            &["create"]
+        } else {
+            ALL_VERBS
+        }
+    }
+
+    /// Whether this is an access review (`authorization.k8s.io`): created
+    /// to ask the authorizer, answered in the reply, never stored, listed
+    /// or watched.
+    pub fn is_review(&self) -> bool {
+        self.group == REVIEW_GROUP
     }
 }
 
@@ -113,6 +130,13 @@ pub static RESOURCES: &[Resource] = &[
     row("batch", "v1", "Job", "jobs", "job", &[], true, true),
     row("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], true, true),
     row("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", &[], true, false),
+    row(RBAC_GROUP, "v1", "ClusterRole", "clusterroles", "clusterrole", &[], false, false),
+    row(RBAC_GROUP, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", &[], false, false),
+    row(RBAC_GROUP, "v1", "Role", "roles", "role", &[], true, false),
+    row(RBAC_GROUP, "v1", "RoleBinding", "rolebindings", "rolebinding", &[], true, false),
+    row(REVIEW_GROUP, "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", "selfsubjectaccessreview", &[], false, false),
+    row(REVIEW_GROUP, "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", "selfsubjectrulesreview", &[], false, false),
+    row(REVIEW_GROUP, "v1", "SubjectAccessReview", "subjectaccessreviews", "subjectaccessreview", &[], false, false),
 ];
 // ANCHOR_END: table
 

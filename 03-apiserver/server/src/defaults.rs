@@ -82,6 +82,7 @@ pub fn apply(kind: &str, obj: &mut Value) {
             default(obj, "type", json!("Opaque"));
             merge_string_data(obj);
         }
+        "RoleBinding" | "ClusterRoleBinding" => crate::authz::validation::default_subjects(obj),
         _ => {}
     }
 }

@@ -47,6 +47,9 @@
 //!   validation to the server.
 //! - [`authn`]: who is asking: the [`authn::UserInfo`] of each request,
 //!   from bearer tokens in a file (`--token-file`).
+//! - [`authz`]: may they do it: `--authorization-mode` (`AlwaysAllow`,
+//!   `AlwaysDeny`, `RBAC`), RBAC's decision, its policy cache and default
+//!   roles, escalation checks, impersonation and the access reviews.
 //! - [`server`]: routes, the authentication middleware, body limit,
 //!   start-up, [`run`].
 //! - [`tls`]: HTTPS, so bearer tokens are not sent in clear.
@@ -60,8 +63,8 @@
 //!
 //! Server-side apply (answered 415), protobuf *responses* (protobuf
 //! bodies are read, answers are JSON, which every client accepts),
-//! OpenAPI schemas (`kubectl explain`), client certificates, authorization
-//! (every authenticated user may do everything), encryption key rotation,
+//! OpenAPI schemas (`kubectl explain`), client certificates, the Node
+//! authorizer and NodeRestriction, encryption key rotation,
 //! cascading deletion itself (a delete's `propagationPolicy` is recorded
 //! as a finalizer; chapter 05's garbage collector acts on it), the
 //! `Terminating` phase of namespaces
@@ -71,6 +74,7 @@
 //! The book's chapter is `chapters/src/03-apiserver.md`.
 
 pub mod authn;
+pub mod authz;
 pub mod codec;
 pub mod defaults;
 pub mod discovery;

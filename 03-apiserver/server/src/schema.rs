@@ -78,6 +78,9 @@ fn top_fields(kind: &str) -> &'static [&'static str] {
         "Secret" => &["data", "stringData", "type", "immutable"],
         "Endpoints" => &["subsets"],
         "PriorityClass" => &["value", "globalDefault", "description", "preemptionPolicy"],
+        "Role" => &["rules"],
+        "ClusterRole" => &["rules", "aggregationRule"],
+        "RoleBinding" | "ClusterRoleBinding" => &["roleRef", "subjects"],
         "EndpointSlice" => &["addressType", "endpoints", "ports"],
         "Event" => &[
             "action",

@@ -57,6 +57,9 @@ pub struct Config {
     /// A file holding a 64-hex-digit AES-256 key: Secrets are then
     /// encrypted at rest. The file's stem names the key in stored values.
     pub encryption_key_file: Option<PathBuf>,
+    /// The authorizers, in order (`--authorization-mode`); the default,
+    /// `AlwaysAllow`, checks nothing, as kube-apiserver's default.
+    pub authorization: crate::authz::Modes,
     /// How often a watch with `allowWatchBookmarks` gets a bookmark.
     pub bookmark_interval: Duration,
     /// Watch history and fan-out sizes.
@@ -79,6 +82,7 @@ impl Config {
             token_file: None,
             encryption_key_file: None,
             tls: None,
+            authorization: crate::authz::Modes::default(),
             bookmark_interval: Duration::from_secs(60),
             watch: WatchLimits::default(),
             services: Allocator::default(),
@@ -105,6 +109,10 @@ pub struct SecurityFlags {
     /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
     #[arg(long)]
     pub encryption_key_file: Option<PathBuf>,
+    /// Authorizers to ask, in order: AlwaysAllow (the default: no
+    /// checks), AlwaysDeny, RBAC. Members of system:masters always pass.
+    #[arg(long, default_value = "AlwaysAllow")]
+    pub authorization_mode: crate::authz::Modes,
 }
 
 impl SecurityFlags {
@@ -112,6 +120,7 @@ impl SecurityFlags {
     pub fn apply(&self, mut config: Config) -> Config {
         config.token_file = self.token_file.clone();
         config.encryption_key_file = self.encryption_key_file.clone();
+        config.authorization = self.authorization_mode.clone();
         config.tls = self
             .tls_cert_file
             .clone()
@@ -175,6 +184,8 @@ pub struct AppState {
     pub bookmark_interval: Duration,
     /// The ranges of Services' values (`services/`).
     pub allocator: Allocator,
+    /// Who may do what (`authz/`), asked after authentication.
+    pub authorizer: crate::authz::Authorizer,
 }
 
 /// A bound server, not yet serving: tests read its address first.
@@ -208,6 +219,9 @@ impl Server {
         }
         ensure_namespaces(&store).await.map_err(etcd_error)?;
         crate::priority::ensure_system_classes(&store)
+            .await
+            .map_err(etcd_error)?;
+        crate::authz::bootstrap::ensure_bootstrap_policy(&store)
             .await
             .map_err(etcd_error)?;
         let tokens = match &config.token_file {
@@ -265,7 +279,11 @@ impl Server {
             .feed(&storage::prefix(namespaces, None))
             .await
             .map_err(|e| etcd_error(StorageError::Etcd(e)))?;
+        let authorizer = start_authorizer(&store, &hub, &config.authorization)
+            .await
+            .map_err(etcd_error)?;
         let state = Arc::new(AppState {
+            authorizer,
             namespaces: NamespaceCache::start(store.clone(), namespaces, feed),
             hub,
             store,
@@ -314,6 +332,25 @@ impl Server {
             }
         }
     }
+}
+
+/// The authorizers of `modes`, with the RBAC objects followed through the
+/// watch hub when RBAC is one of them.
+async fn start_authorizer(
+    store: &Store,
+    hub: &WatchHub,
+    modes: &crate::authz::Modes,
+) -> Result<crate::authz::Authorizer, StorageError> {
+    let policy = if modes.uses_rbac() {
+        let feed = hub
+            .feed(&crate::authz::cache::rbac_prefix())
+            .await
+            .map_err(StorageError::Etcd)?;
+        Some(crate::authz::cache::PolicyCache::start(store.clone(), feed).await?)
+    } else {
+        None
+    };
+    Ok(crate::authz::Authorizer::new(modes.clone(), policy))
 }
 
 /// Runs the allocation repair pass every `interval`, for ever.
@@ -384,7 +421,7 @@ async fn ensure_namespaces(store: &Store) -> Result<(), StorageError> {
 // ANCHOR: router
 /// All routes. Health and version are open, as Kubernetes' default RBAC
 /// leaves them to anonymous users; everything else needs a token when a
-/// token file is configured.
+/// token file is configured, and is then authorized (`authz/`).
 pub fn router(state: Arc<AppState>) -> Router {
     let open = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -420,6 +457,12 @@ pub fn router(state: Arc<AppState>) -> Router {
                 ..Default::default()
             })
         })
+        // Layers run outside in: the last added first. Authentication
+        // names the user, then authorization decides.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::authz::middleware::authorize,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
@@ -507,6 +550,11 @@ async fn api(state: Arc<AppState>, core: bool, request: Request) -> Response {
     let request = ApiRequest {
         method: parts.method,
         query,
+        user: parts
+            .extensions
+            .get::<UserInfo>()
+            .cloned()
+            .unwrap_or_else(UserInfo::anonymous),
         headers: parts.headers,
         body,
     };

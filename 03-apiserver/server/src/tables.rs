@@ -16,11 +16,12 @@
 //! every kind (ages, `<none>`, label lists); `tables/pod.rs` the pod's
 //! status logic, `tables/workloads.rs` deployments, replica sets, daemon
 //! sets and jobs, `tables/network.rs` services, endpoints, endpoint slices and ingresses,
-//! `tables/cluster.rs` the rest.
+//! `tables/rbac.rs` roles and bindings, `tables/cluster.rs` the rest.
 
 mod cluster;
 mod network;
 mod pod;
+mod rbac;
 mod workloads;
 
 use serde_json::{Value, json};
@@ -116,6 +117,8 @@ fn printer(kind: &str) -> Printer {
         "Endpoints" => network::ENDPOINTS,
         "EndpointSlice" => network::ENDPOINT_SLICE,
         "Ingress" => network::INGRESS,
+        "Role" | "ClusterRole" => rbac::ROLE,
+        "RoleBinding" | "ClusterRoleBinding" => rbac::BINDING,
         _ => Printer {
             columns: &[NAME, AGE],
             cells: |obj| vec![name(obj), age(obj)],

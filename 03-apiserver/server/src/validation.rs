@@ -33,6 +33,12 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
         "Service" => crate::services::validation::validate(obj, &mut causes),
         "EndpointSlice" => validate_endpoint_slice(obj, &mut causes),
         "PriorityClass" => crate::priority::validate(obj, &mut causes),
+        "Role" | "ClusterRole" => {
+            crate::authz::validation::validate_rules(obj, resource.namespaced, &mut causes)
+        }
+        "RoleBinding" | "ClusterRoleBinding" => {
+            crate::authz::validation::validate_binding(obj, resource.namespaced, &mut causes)
+        }
         _ => {}
     }
     causes
@@ -55,6 +61,9 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
     }
     if resource.kind == "PriorityClass" {
         crate::priority::validate_update(old, new, &mut causes);
+    }
+    if matches!(resource.kind, "RoleBinding" | "ClusterRoleBinding") {
+        crate::authz::validation::validate_binding_update(old, new, &mut causes);
     }
     if resource.kind == "Pod" {
         let old_node = old

@@ -166,7 +166,9 @@ async fn health_version_metrics_and_discovery() {
             "apps",
             "batch",
             "networking.k8s.io",
-            "discovery.k8s.io"
+            "discovery.k8s.io",
+            "rbac.authorization.k8s.io",
+            "authorization.k8s.io"
         ]
     );
 }
@@ -274,17 +276,8 @@ async fn kubectl_over_https_with_a_token() {
         c.token_file = Some(tokens);
     })
     .await;
-    let write_config = |token: &str| {
-        let path = dir.path().join(format!("tls-{token}"));
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: orc\n  cluster:\n    server: https://{}\n    insecure-skip-tls-verify: true\n\
-             users:\n- name: me\n  user:\n    token: {token}\ncontexts:\n- name: orc\n  context:\n    cluster: orc\n    user: me\n\
-             current-context: orc\n",
-            s.addr
-        );
-        std::fs::write(&path, text).unwrap();
-        path
-    };
+    let write_config =
+        |token: &str| orc_testkit::kubectl::https_kubeconfig(dir.path(), s.addr, token);
     let (ok, out) = kubectl(
         dir.path(),
         &write_config(TOKEN),

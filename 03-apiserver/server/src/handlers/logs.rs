@@ -404,6 +404,7 @@ mod tests {
 
     fn request(query: &[(&str, &str)]) -> ApiRequest {
         ApiRequest {
+            user: crate::authn::UserInfo::anonymous(),
             method: Method::GET,
             query: query
                 .iter()

@@ -50,6 +50,8 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     /// The body, already limited in size.
     pub body: Bytes,
+    /// Who is asking, as authentication (and impersonation) found.
+    pub user: crate::authn::UserInfo,
 }
 
 impl ApiRequest {
@@ -175,8 +177,25 @@ fn describe(
     (verb, resource)
 }
 
+/// Answers an access review (`authz/reviews.rs`) posted in any body format.
+fn review(state: &AppState, resource: &Resource, request: &ApiRequest) -> Result<Reply, ApiError> {
+    let format = crate::codec::Format::of_body(request.content_type())?;
+    let body = crate::codec::decode(&request.body, format)?;
+    crate::authz::reviews::create(&state.authorizer, resource, &request.user, body)
+}
+
 async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Response {
     let result = match (path, request.method.clone()) {
+        // Access reviews are questions, answered and never stored.
+        (ApiPath::Collection { resource, .. }, Method::POST) if resource.is_review() => {
+            review(state, resource, &request)
+        }
+        (
+            ApiPath::Collection { resource, .. }
+            | ApiPath::Object { resource, .. }
+            | ApiPath::Subresource { resource, .. },
+            _,
+        ) if resource.is_review() => Err(ApiError::MethodNotAllowed),
         (ApiPath::GroupVersion { group, version }, Method::GET) => {
             return crate::discovery::resource_list(&group, &version).into_response();
         }

@@ -165,6 +165,7 @@ pub async fn create(
         "PriorityClass" => crate::priority::admit_class(&state.store, &obj).await?,
         _ => {}
     }
+    crate::authz::escalation::check(&state.authorizer, &request.user, resource, &obj)?;
     let warnings = admit(resource, &mut obj, None, request.param("fieldValidation"))?;
     let key = storage::key(resource, ns, &meta.name);
     let namespaces = namespaces()?;
@@ -427,6 +428,7 @@ pub async fn replace(
     meta.name = name.to_string();
     meta.store(&mut obj);
     let precondition = resource_version(&obj)?;
+    crate::authz::escalation::check(&state.authorizer, &request.user, resource, &obj)?;
     let directive = request.param("fieldValidation");
     guaranteed_update(
         state,
@@ -469,7 +471,9 @@ pub async fn patch_part(
         if pin != 0 && pin != resource_version(current)? {
             return Err(conflict(resource, name));
         }
-        decode_patched(resource, patched)
+        let patched = decode_patched(resource, patched)?;
+        crate::authz::escalation::check(&state.authorizer, &request.user, resource, &patched)?;
+        Ok(patched)
     };
     guaranteed_update(
         state,

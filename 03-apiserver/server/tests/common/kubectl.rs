@@ -1,7 +1,6 @@
 //! Running the installed kubectl against a test server.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::TestServer;
 
@@ -29,25 +28,6 @@ pub async fn kubectl_with_env(
         .unwrap()
 }
 
-/// A self-signed certificate and key for 127.0.0.1 (PEM files in `dir`),
-/// made by `openssl`: for TLS servers and `kubectl create secret tls`.
-pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    let openssl = orc_testkit::require_command("openssl");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = Command::new(openssl)
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=orc", "-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    (cert, key)
-}
+/// Re-exported for the tests that serve HTTPS (not every test binary does).
+#[allow(unused_imports)]
+pub use orc_testkit::kubectl::self_signed_cert;
