@@ -14,6 +14,8 @@
 //! to it (server.rs hands it over before reading a body);
 //! this module only dispatches and shapes replies.
 
+pub mod delete;
+pub mod dry_run;
 pub mod graceful;
 pub mod logs;
 pub mod namespaces;
@@ -219,7 +221,7 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
                 Method::DELETE if resource.kind == "Namespace" => {
                     namespaces::delete(state, resource, &name, &request).await
                 }
-                Method::DELETE => write::delete(state, resource, ns, &name, &request).await,
+                Method::DELETE => delete::delete(state, resource, ns, &name, &request).await,
                 _ => Err(ApiError::MethodNotAllowed),
             }
         }
