@@ -43,6 +43,11 @@
 //!     a stuck rollout is looked at again;
 //!   - `mod.rs`: the controller: RollingUpdate and Recreate steps, and the
 //!     API calls.
+//! - [`namespace`]: empties a namespace being deleted (every namespaced
+//!   resource the API serves), then removes its `kubernetes` finalizer:
+//!   - `decide.rs`: ours or not, what to delete, the verdict and the
+//!     `NamespaceContentRemaining`-style conditions (pure);
+//!   - `mod.rs`: the informer and the API calls.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
 //! - [`object`]: the metadata every controller reads, and typed views:
 //!   `Workload` (what Deployments and ReplicaSets share) and `ReplicaSet`.
@@ -74,6 +79,7 @@
 pub mod claims;
 pub mod deployment;
 pub mod garbage_collector;
+pub mod namespace;
 pub mod object;
 pub mod owners;
 pub mod replicaset;
@@ -83,6 +89,7 @@ use orc_client::Client;
 
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
+pub use namespace::NamespaceController;
 pub use replicaset::ReplicaSetController;
 
 /// Where the controllers find the API server.
@@ -128,6 +135,7 @@ pub async fn run(config: Config) {
         gc.run(config.gc_workers),
         ReplicaSetController::run(config.client(), config.workers),
         DeploymentController::run(config.client(), config.workers),
+        NamespaceController::run(config.client(), config.workers),
     );
 }
 // ANCHOR_END: run
