@@ -144,7 +144,10 @@ mod tests {
             r#"[{"op":"move","from":"/data","path":""},{"op":"test","path":"/x","value":1}]"#,
         ] {
             let out = apply(PatchKind::Json, "ConfigMap", &cur, patch.as_bytes());
-            assert!(matches!(out, Err(ApiError::Unprocessable)), "{patch}: {out:?}");
+            assert!(
+                matches!(out, Err(ApiError::Unprocessable)),
+                "{patch}: {out:?}"
+            );
         }
     }
 

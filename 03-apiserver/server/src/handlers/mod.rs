@@ -137,7 +137,7 @@ pub async fn dispatch(
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let parsed = path::parse(core, &segments);
     let (verb, resource) = describe(&parsed, &request);
-    let response = match parsed {
+    let response = match parsed.and_then(|path| check_query(&request.query).map(|_| path)) {
         Ok(path) => route(&state, path, request).await,
         Err(e) => e.into_response(),
     };
@@ -149,6 +149,20 @@ pub async fn dispatch(
         .metrics
         .observe(verb, resource, code, started.elapsed());
     response
+}
+
+/// Refuses a query whose percent-encoding is not UTF-8 (`%FF`): decoded
+/// lossily it became U+FFFD, and `labelSelector=%FF` selected everything,
+/// `propagationPolicy=%FF` took the default. A parameter the server cannot
+/// read is a 400, never a parameter ignored.
+fn check_query(query: &HashMap<String, String>) -> Result<(), ApiError> {
+    let garbled = |s: &String| s.contains(char::REPLACEMENT_CHARACTER);
+    match query.iter().find(|(k, v)| garbled(k) || garbled(v)) {
+        Some((name, _)) => Err(ApiError::BadRequest(format!(
+            "the query parameter {name:?} is not valid percent-encoded UTF-8"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The Kubernetes verb and resource of a request, for metrics and logs.
