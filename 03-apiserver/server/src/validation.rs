@@ -33,6 +33,7 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
         "Service" => crate::services::validation::validate(obj, &mut causes),
         "EndpointSlice" => validate_endpoint_slice(obj, &mut causes),
         "PriorityClass" => crate::priority::validate(obj, &mut causes),
+        "Node" => crate::node_validation::validate(obj, &mut causes),
         _ => {}
     }
     causes
