@@ -52,6 +52,7 @@ impl DryRun {
         Ok(dry)
     }
 
+    // ANCHOR: parse
     /// The decision itself, pure: absent or empty is `Off`, `All` is
     /// `All`, anything else a 422 naming the value and the one supported.
     pub fn parse(value: Option<&str>, options: &str) -> Result<DryRun, ApiError> {
@@ -68,6 +69,7 @@ impl DryRun {
             )),
         }
     }
+    // ANCHOR_END: parse
 
     /// Whether nothing may be written.
     pub fn is_dry(self) -> bool {

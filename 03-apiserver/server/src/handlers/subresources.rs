@@ -133,7 +133,12 @@ async fn scale(
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
     let (is_put, body) = (request.method == Method::PUT, request.body.clone());
-    let format = Format::of_body(request.content_type())?;
+    // A PATCH's Content-Type names its patch format, read in the closure.
+    let format = if is_put {
+        Format::of_body(request.content_type())?
+    } else {
+        Format::Json
+    };
     let pinned = if is_put {
         read::resource_version(&decode(&body, format)?)?
     } else {
