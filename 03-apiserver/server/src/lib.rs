@@ -28,7 +28,8 @@
 //! - [`protobuf`]: Kubernetes' protobuf encoding (what kubectl's typed
 //!   commands send) decoded into the JSON a JSON client would have sent.
 //! - [`defaults`], [`validation`], [`schema`]: what the server fills in,
-//!   what it refuses (422 with field paths), which fields it warns about;
+//!   what it refuses (422 with field paths), which fields it warns about
+//!   ([`warnings`]: deduplicated, truncated past 4 KiB as Kubernetes does);
 //!   [`node_validation`]: a Node's addresses and agent port, the only
 //!   places the API server's own requests (logs, exec) are aimed from.
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
@@ -100,6 +101,7 @@ pub mod storage;
 pub mod tables;
 pub mod tls;
 pub mod validation;
+pub mod warnings;
 pub mod watch;
 
 pub use server::{Config, Server, run};

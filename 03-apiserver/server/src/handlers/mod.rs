@@ -90,7 +90,8 @@ pub struct Reply {
     pub code: StatusCode,
     /// The object, list or Status.
     pub body: Value,
-    /// Each becomes one `Warning` header (unknown fields).
+    /// Each becomes one `Warning` header (unknown fields), deduplicated
+    /// and truncated as Kubernetes does (`warnings.rs`).
     pub warnings: Vec<String>,
 }
 
@@ -108,7 +109,7 @@ impl Reply {
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let mut response = (self.code, axum::Json(self.body)).into_response();
-        for warning in self.warnings {
+        for warning in crate::warnings::cap(self.warnings) {
             if let Ok(value) = crate::schema::warning_header(&warning).parse() {
                 response.headers_mut().append("warning", value);
             }
