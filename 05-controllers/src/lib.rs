@@ -48,6 +48,11 @@
 //!   ClusterRoles labelled to join them.
 //!   - `aggregate.rs`: the rules a role should have (pure);
 //!   - `mod.rs`: the controller.
+//! - [`namespace`]: empties a namespace being deleted (every namespaced
+//!   resource the API serves), then removes its `kubernetes` finalizer:
+//!   - `decide.rs`: ours or not, what to delete, the verdict and the
+//!     `NamespaceContentRemaining`-style conditions (pure);
+//!   - `mod.rs`: the informer and the API calls.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
 //! - [`object`]: the metadata every controller reads, and typed views:
 //!   `Workload` (what Deployments and ReplicaSets share) and `ReplicaSet`.
@@ -80,6 +85,7 @@ pub mod claims;
 pub mod clusterrole_aggregation;
 pub mod deployment;
 pub mod garbage_collector;
+pub mod namespace;
 pub mod object;
 pub mod owners;
 pub mod replicaset;
@@ -90,6 +96,7 @@ use orc_client::Client;
 pub use clusterrole_aggregation::ClusterRoleAggregationController;
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
+pub use namespace::NamespaceController;
 pub use replicaset::ReplicaSetController;
 
 /// Where the controllers find the API server.
@@ -136,6 +143,7 @@ pub async fn run(config: Config) {
         ReplicaSetController::run(config.client(), config.workers),
         DeploymentController::run(config.client(), config.workers),
         ClusterRoleAggregationController::run(config.client()),
+        NamespaceController::run(config.client(), config.workers),
     );
 }
 // ANCHOR_END: run

@@ -15,7 +15,7 @@ use crate::status::ApiError;
 /// The formats a body can arrive in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// `application/json` (and anything unspecified: curl's default).
+    /// `application/json` (and a request without a `Content-Type`).
     Json,
     /// `application/yaml`.
     Yaml,
@@ -23,23 +23,28 @@ pub enum Format {
     Protobuf,
 }
 
+/// The media types [`Format::of_body`] accepts, as a 415 lists them.
+pub const ACCEPTED: &str =
+    "application/json, application/yaml, application/vnd.kubernetes.protobuf";
+
 impl Format {
-    /// The format a `Content-Type` header names.
-    pub fn from_content_type(content_type: &str) -> Format {
-        if content_type.contains("protobuf") {
-            Format::Protobuf
-        } else if content_type.contains("yaml") {
-            Format::Yaml
-        } else {
-            Format::Json
+    /// The format a `Content-Type` header names, by its media type
+    /// (parameters such as `charset` aside); `None` for any other.
+    pub fn from_content_type(content_type: &str) -> Option<Format> {
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        match media.to_ascii_lowercase().as_str() {
+            "" | "application/json" => Some(Format::Json),
+            "application/yaml" => Some(Format::Yaml),
+            "application/vnd.kubernetes.protobuf" => Some(Format::Protobuf),
+            _ => None,
         }
     }
 
-    /// The format of a request body. A `Result` so a format orc cannot read
-    /// is refused with 415 here, before any work is done; since protobuf
-    /// bodies are decoded, every `Content-Type` maps to a format today.
+    /// The format of a request body, or 415 before any work is done: a
+    /// body in another media type (`curl -d`'s form encoding, `text/plain`)
+    /// used to be parsed as JSON whatever it said it was.
     pub fn of_body(content_type: &str) -> Result<Format, ApiError> {
-        Ok(Format::from_content_type(content_type))
+        Format::from_content_type(content_type).ok_or(ApiError::UnsupportedMediaType(ACCEPTED))
     }
 }
 

@@ -28,13 +28,19 @@
 //! - [`protobuf`]: Kubernetes' protobuf encoding (what kubectl's typed
 //!   commands send) decoded into the JSON a JSON client would have sent.
 //! - [`defaults`], [`validation`], [`schema`]: what the server fills in,
-//!   what it refuses (422 with field paths), which fields it warns about.
+//!   what it refuses (422 with field paths), which fields it warns about
+//!   ([`warnings`]: deduplicated, truncated past 4 KiB as Kubernetes does);
+//!   [`node_validation`]: a Node's addresses and agent port, the only
+//!   places the API server's own requests (logs, exec) are aimed from.
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
 //!   admission step that gives a new pod its class's `spec.priority`.
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
 //! - [`watch`]: the watch hub, one etcd watch per resource, fan-out.
-//! - [`namespace_lifecycle`]: which namespaces exist, from the watch hub, so
-//!   a create need not ask etcd (Kubernetes' `NamespaceLifecycle`).
+//! - [`namespace_lifecycle`]: which namespaces exist and which are
+//!   terminating, from the watch hub, so a create need not ask etcd
+//!   (Kubernetes' `NamespaceLifecycle`); a DELETE marks a namespace
+//!   `Terminating` (`handlers/namespaces.rs`) and chapter 05's namespace
+//!   controller empties and finalizes it.
 //! - [`handlers`]: URL shapes and the verbs (read, write, watch, subresources,
 //!   and `pods/{name}/log`, streamed from the pod's node agent).
 //! - [`discovery`]: `/api`, `/apis` and the resource lists kubectl reads.
@@ -84,6 +90,7 @@ pub mod handlers;
 pub mod meta;
 pub mod metrics;
 pub mod namespace_lifecycle;
+pub mod node_validation;
 pub mod openapi;
 pub mod patch;
 pub mod pod_fields;
@@ -98,6 +105,7 @@ pub mod storage;
 pub mod tables;
 pub mod tls;
 pub mod validation;
+pub mod warnings;
 pub mod watch;
 
 pub use server::{Config, Server, run};

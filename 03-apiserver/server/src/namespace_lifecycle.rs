@@ -17,14 +17,18 @@
 //!   or the cache is not synced yet): the create keeps the namespace check
 //!   in its transaction, which is authoritative.
 //!
+//! A namespace being deleted (`Terminating`) takes no new objects: the
+//! namespace controller is emptying it, and an object created now would
+//! outlive it. [`admit_create`] refuses such creates with Kubernetes' 403.
+//!
 //! A namespace this server deletes is doubted from the moment the delete
 //! starts until the cache sees its DELETE event ([`NamespaceCache::forget`]):
 //! events already on their way (the namespace's own ADDED, a moment old)
 //! must not make it known again. One deleted through *another* API server
 //! leaves a window of a few milliseconds in which a create here can still
-//! land in it, the window Kubernetes has too (its namespace controller
-//! sweeps such stragglers; orc's sweep in `handlers/namespaces.rs` runs
-//! once, at the delete).
+//! land in it, the window Kubernetes has too: the namespace controller
+//! lists the namespace again before it finalizes it, and deletes such
+//! stragglers.
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -32,7 +36,12 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::storage::{self, Store};
+use serde_json::Value;
+
+use crate::handlers::target;
+use crate::server::AppState;
+use crate::status::ApiError;
+use crate::storage::{self, StorageError, Store};
 use crate::watch::{Feed, FeedMessage, StoredEvent};
 use orc_client::resources::Resource;
 
@@ -50,6 +59,8 @@ struct Known {
     /// False until the first list arrived, and again while re-listing.
     synced: bool,
     names: HashSet<String>,
+    /// Those of `names` being deleted.
+    terminating: HashSet<String>,
     /// Namespaces this server is deleting, not trusted until their DELETE
     /// event arrives. A delete that failed, or one whose event fell into a
     /// re-list's gap, leaves its name here: creates in it then ask etcd,
@@ -84,13 +95,77 @@ impl NamespaceCache {
         known.doubted.insert(namespace.to_string());
     }
 
-    /// Whether the namespace is known to exist. `false` means "ask etcd",
-    /// not "it does not exist".
-    pub fn exists(&self, namespace: &str) -> bool {
+    /// What the cache knows of the namespace. [`Lifecycle::Unknown`]
+    /// means "ask etcd", not "it does not exist".
+    pub fn lifecycle(&self, namespace: &str) -> Lifecycle {
         let known = self.known.read().unwrap_or_else(|p| p.into_inner());
-        known.exists(namespace)
+        known.lifecycle(namespace)
     }
 }
+
+/// A namespace as the cache sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// It exists and takes new objects.
+    Active,
+    /// It is being deleted: no new objects.
+    Terminating,
+    /// Not in the cache, doubted, or the cache is not synced: only etcd knows.
+    Unknown,
+}
+
+/// Whether a stored namespace is being deleted.
+pub fn is_terminating(namespace: &Value) -> bool {
+    namespace
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+        || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
+}
+
+// ANCHOR: admit_create
+/// Kubernetes' `NamespaceLifecycle` admission for a create of `name` in
+/// `namespace`: 404 when the namespace does not exist, 403 when it is
+/// terminating. Answers the namespace's key when the create must still
+/// check it in its own transaction (the cache did not know it, so it was
+/// read from etcd, and it may be deleted before the create lands).
+pub async fn admit_create(
+    state: &AppState,
+    resource: &Resource,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    let Some(namespace) = namespace.filter(|_| resource.namespaced) else {
+        return Ok(None);
+    };
+    let namespaces = crate::handlers::write::namespaces()?;
+    let key = storage::key(namespaces, None, namespace);
+    let terminating = match state.namespaces.lifecycle(namespace) {
+        Lifecycle::Active => return Ok(None),
+        Lifecycle::Terminating => true,
+        // A live lookup, as Kubernetes' plugin does for a namespace its
+        // informer has not seen.
+        Lifecycle::Unknown => match state.store.get(&key).await {
+            Ok(stored) => is_terminating(&stored),
+            Err(StorageError::NotFound) => {
+                return Err(ApiError::NotFound(target(namespaces, namespace)));
+            }
+            Err(e) => return Err(ApiError::Internal(e.to_string())),
+        },
+    };
+    if terminating {
+        let group = if resource.group.is_empty() {
+            String::new()
+        } else {
+            format!(".{}", resource.group)
+        };
+        return Err(ApiError::Forbidden(format!(
+            "{}{group} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+            resource.plural
+        )));
+    }
+    Ok(Some(key))
+}
+// ANCHOR_END: admit_create
 
 // ANCHOR: follow
 /// List, then apply the feed's events from the list's revision; start over
@@ -137,18 +212,26 @@ async fn follow(
 // ANCHOR_END: follow
 
 impl Known {
-    fn exists(&self, namespace: &str) -> bool {
-        self.synced && self.names.contains(namespace) && !self.doubted.contains(namespace)
+    fn lifecycle(&self, namespace: &str) -> Lifecycle {
+        if !self.synced || !self.names.contains(namespace) || self.doubted.contains(namespace) {
+            Lifecycle::Unknown
+        } else if self.terminating.contains(namespace) {
+            Lifecycle::Terminating
+        } else {
+            Lifecycle::Active
+        }
     }
 
     /// A fresh list of the namespaces, and the feed's events since it:
     /// what is known from now on, complete.
     fn load(&mut self, prefix: &str, page: &storage::Page, backlog: &[Arc<StoredEvent>]) {
-        self.names = page
-            .items
-            .iter()
-            .filter_map(|(key, _)| key.strip_prefix(prefix).map(String::from))
-            .collect();
+        self.names.clear();
+        self.terminating.clear();
+        for (key, namespace) in &page.items {
+            if let Some(name) = key.strip_prefix(prefix) {
+                self.put(name, namespace);
+            }
+        }
         for event in backlog {
             self.apply(prefix, event);
         }
@@ -161,14 +244,23 @@ impl Known {
         let Some(name) = event.key.strip_prefix(prefix) else {
             return;
         };
-        match event.object {
-            Some(_) => {
-                self.names.insert(name.to_string());
-            }
+        match &event.object {
+            Some(namespace) => self.put(name, namespace),
             None => {
                 self.names.remove(name);
+                self.terminating.remove(name);
                 self.doubted.remove(name);
             }
+        }
+    }
+
+    /// The namespace `name` exists as `namespace` says.
+    fn put(&mut self, name: &str, namespace: &Value) {
+        self.names.insert(name.to_string());
+        if is_terminating(namespace) {
+            self.terminating.insert(name.to_string());
+        } else {
+            self.terminating.remove(name);
         }
     }
 }
@@ -203,7 +295,24 @@ mod tests {
         known.apply(PREFIX, &event("/registry/core/namespaces/a", false));
         known.apply(PREFIX, &event("/registry/core/pods/x/y", true));
         assert_eq!(known.names, HashSet::from(["b".to_string()]));
-        assert!(known.exists("b") && !known.exists("a"));
+        assert_eq!(known.lifecycle("b"), Lifecycle::Active);
+        assert_eq!(known.lifecycle("a"), Lifecycle::Unknown);
+    }
+
+    #[test]
+    fn a_terminating_namespace_is_known_as_such() {
+        let mut known = synced();
+        let mut marked = event("/registry/core/namespaces/old", true);
+        marked.object = Some(serde_json::json!({"status": {"phase": "Terminating"}}));
+        known.apply(PREFIX, &marked);
+        assert_eq!(known.lifecycle("old"), Lifecycle::Terminating);
+        known.apply(PREFIX, &event("/registry/core/namespaces/old", false));
+        known.apply(PREFIX, &event("/registry/core/namespaces/old", true));
+        assert_eq!(
+            known.lifecycle("old"),
+            Lifecycle::Active,
+            "a new namespace of the name"
+        );
     }
 
     /// CI once created a namespace, deleted it and created in it at once:
@@ -214,9 +323,17 @@ mod tests {
         let mut known = synced();
         known.doubted.insert("fresh".into());
         known.apply(PREFIX, &event("/registry/core/namespaces/fresh", true));
-        assert!(!known.exists("fresh"), "a late ADDED does not vouch for it");
+        assert_eq!(
+            known.lifecycle("fresh"),
+            Lifecycle::Unknown,
+            "a late ADDED does not vouch for it"
+        );
         known.apply(PREFIX, &event("/registry/core/namespaces/fresh", false));
         known.apply(PREFIX, &event("/registry/core/namespaces/fresh", true));
-        assert!(known.exists("fresh"), "made again after the delete");
+        assert_eq!(
+            known.lifecycle("fresh"),
+            Lifecycle::Active,
+            "made again after the delete"
+        );
     }
 }

@@ -75,7 +75,13 @@ pub fn apply(
             // RFC 6902 patches are atomic. Kubernetes answers a generic 422
             // that names no field and drops the patch library's reason;
             // orc answers the same and keeps the reason in its debug log.
-            json_patch::patch(&mut target, &ops).map_err(|e| {
+            // `target` is a copy, dropped on failure, so the crate's undo
+            // log (`json_patch::patch`) buys nothing, and its undo of some
+            // patches panics: a `move` of a field onto the whole document
+            // (`"path": ""`) followed by a failing `test` is undone by a
+            // move of the document into its own child, which the crate
+            // refuses inside an `unreachable!`. Without the undo, a 422.
+            json_patch::patch_unsafe(&mut target, &ops).map_err(|e| {
                 tracing::debug!(error = %e, "JSON patch does not apply");
                 ApiError::Unprocessable
             })?;
@@ -124,6 +130,25 @@ mod tests {
             br#"[{"op":"test","path":"/a","value":9}]"#,
         );
         assert!(matches!(failed, Err(ApiError::Unprocessable)));
+    }
+
+    /// Issue 15: these patches panicked the handler inside json-patch's
+    /// undo; they are 422s.
+    #[test]
+    fn a_failing_patch_after_a_move_is_refused_not_a_panic() {
+        let cur = json!({"data": {"a": "1"}, "list": [1, 2]});
+        for patch in [
+            r#"[{"op":"move","from":"/list/0","path":"/list/-"},{"op":"test","path":"/x","value":1}]"#,
+            r#"[{"op":"move","from":"/data","path":"/data"},{"op":"test","path":"/x","value":1}]"#,
+            r#"[{"op":"move","from":"/data","path":"/data/inner"}]"#,
+            r#"[{"op":"move","from":"/data","path":""},{"op":"test","path":"/x","value":1}]"#,
+        ] {
+            let out = apply(PatchKind::Json, "ConfigMap", &cur, patch.as_bytes());
+            assert!(
+                matches!(out, Err(ApiError::Unprocessable)),
+                "{patch}: {out:?}"
+            );
+        }
     }
 
     #[test]

@@ -81,6 +81,10 @@ pub struct Target {
     pub name: String,
 }
 
+/// etcd's default `--max-request-bytes` (1.5 MiB), named in the 413 a
+/// larger object gets.
+pub const ETCD_REQUEST_LIMIT: usize = 1_572_864;
+
 /// Everything the API server can answer with besides success.
 ///
 /// Each variant maps to exactly one `reason` and HTTP code (see
@@ -124,6 +128,13 @@ pub enum ApiError {
     /// 413: the body is larger than the server accepts.
     #[error("the request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    /// 413: etcd refused the write as larger than its request limit
+    /// (`--max-request-bytes`); the body itself was within the server's.
+    #[error(
+        "Request entity too large: the object is larger than etcd's request limit \
+         (--max-request-bytes, {ETCD_REQUEST_LIMIT} bytes by default): {0}"
+    )]
+    TooLargeToStore(String),
     /// 415: a body (or PATCH) in a media type the server does not implement;
     /// the message lists the accepted ones.
     #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
@@ -173,7 +184,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Expired(_) => "Expired",
-            ApiError::TooLarge(_) => "RequestEntityTooLarge",
+            ApiError::TooLarge(_) | ApiError::TooLargeToStore(_) => "RequestEntityTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) => "InternalError",
         }
@@ -190,7 +201,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Expired(_) => StatusCode::GONE,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::TooLargeToStore(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -39,6 +39,7 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
         "RoleBinding" | "ClusterRoleBinding" => {
             crate::authz::validation::validate_binding(obj, resource.namespaced, &mut causes)
         }
+        "Node" => crate::node_validation::validate(obj, &mut causes),
         _ => {}
     }
     causes

@@ -110,3 +110,67 @@ async fn invalid_deployment_names_every_field() {
         "spec.ports[0].port"
     );
 }
+
+/// Issue 15: a body in a media type the server does not read was parsed
+/// as JSON anyway; it is a 415 naming the accepted ones.
+#[tokio::test]
+async fn an_unsupported_content_type_is_415() {
+    let s = TestServer::start().await;
+    let body = serde_json::to_vec(&pod("x")).unwrap();
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let (code, status) = s.raw(Method::POST, PODS, content_type, body.clone()).await;
+        assert_eq!(code, 415, "{content_type}: {status}");
+        assert_eq!(status["reason"], "UnsupportedMediaType");
+        assert!(
+            status["message"]
+                .as_str()
+                .unwrap()
+                .contains("application/json")
+        );
+    }
+    let (code, _) = s
+        .raw(Method::POST, PODS, "application/json; charset=utf-8", body)
+        .await;
+    assert_eq!(code, 201, "parameters aside, JSON is JSON");
+}
+
+/// Issue 15: `labelSelector=%FF` selected everything and a DELETE with
+/// `propagationPolicy=%FF` went ahead with the default.
+#[tokio::test]
+async fn malformed_percent_encoding_is_a_400() {
+    let s = TestServer::start().await;
+    assert_eq!(s.post(PODS, &pod("keep")).await.0, 201);
+    let (code, status) = s.get(&format!("{PODS}?labelSelector=%FF")).await;
+    assert_eq!(code, 400, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("labelSelector")
+    );
+    let (code, _) = s
+        .delete(&format!("{PODS}/keep?propagationPolicy=%FF"))
+        .await;
+    assert_eq!(code, 400);
+    assert_eq!(s.get(&format!("{PODS}/keep")).await.0, 200, "not deleted");
+}
+
+/// Issue 15: an object under the server's body limit but over etcd's
+/// request limit got a 500 carrying a raw gRPC message.
+#[tokio::test]
+async fn an_object_over_etcds_limit_is_413_naming_it() {
+    let s = TestServer::start().await;
+    // Over etcd's limit, then over its gRPC server's (the limit + 512 KiB).
+    for size in [1700 * 1024, 2 * 1024 * 1024] {
+        let big = "x".repeat(size);
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"big": big}});
+        let (code, status) = s.post("/api/v1/namespaces/default/configmaps", &cm).await;
+        assert_eq!(code, 413, "{size}: {}", status["message"]);
+        assert_eq!(status["reason"], "RequestEntityTooLarge");
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.contains("--max-request-bytes") && message.contains("1572864"),
+            "{message}"
+        );
+    }
+}

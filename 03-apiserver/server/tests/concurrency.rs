@@ -108,3 +108,38 @@ async fn concurrent_patches_all_land() {
     let (_, obj) = s.get(&format!("{CM}/p")).await;
     assert_eq!(obj["metadata"]["labels"].as_object().unwrap().len(), 6);
 }
+
+/// Kubernetes' GuaranteedUpdate: a PATCH without a resourceVersion
+/// precondition is re-applied to the newest object until it lands, however
+/// many writers race. (With a fixed number of retries, 32 writers got 409
+/// on more than half their patches.)
+#[tokio::test]
+async fn unconditional_patches_never_conflict() {
+    let s = TestServer::start().await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "many"}});
+    assert_eq!(s.post(CM, &cm).await.0, 201);
+    const WRITERS: usize = 32;
+    let mut tasks = Vec::new();
+    for i in 0..WRITERS {
+        let (http, url) = (s.http.clone(), s.url(&format!("{CM}/many")));
+        tasks.push(tokio::spawn(async move {
+            let patch = json!({"data": {format!("writer-{i}"): "done"}});
+            let response = http
+                .patch(url)
+                .header("content-type", "application/merge-patch+json")
+                .body(patch.to_string())
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    assert!(codes.iter().all(|c| *c == 200), "{codes:?}");
+    let (_, obj) = s.get(&format!("{CM}/many")).await;
+    let written = obj["data"].as_object().unwrap().len();
+    assert_eq!(written, WRITERS, "every writer's key is there: {obj}");
+}

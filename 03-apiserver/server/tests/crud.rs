@@ -294,8 +294,11 @@ async fn cluster_scoped_nodes() {
     );
 }
 
+/// Without chapter 05's namespace controller a deleted namespace stays
+/// Terminating with what is in it; no create gets in; the controller's
+/// last step (`/finalize`) removes it.
 #[tokio::test]
-async fn deleting_a_namespace_deletes_its_objects() {
+async fn deleting_a_namespace_marks_it_terminating_until_finalized() {
     let s = TestServer::start().await;
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}});
     assert_eq!(s.post("/api/v1/namespaces", &ns).await.0, 201);
@@ -308,7 +311,26 @@ async fn deleting_a_namespace_deletes_its_objects() {
         s.post("/api/v1/namespaces/team/configmaps", &cm).await.0,
         201
     );
-    assert_eq!(s.delete("/api/v1/namespaces/team").await.0, 200);
+    let (code, marked) = s.delete("/api/v1/namespaces/team").await;
+    assert_eq!(code, 200, "{marked}");
+    assert_eq!(marked["status"]["phase"], "Terminating");
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(marked["spec"]["finalizers"], json!(["kubernetes"]));
+    let (code, refused) = s.post("/api/v1/namespaces/team/pods", &pod("q")).await;
+    assert_eq!(code, 403, "{refused}");
+    assert_eq!(
+        refused["message"],
+        "pods \"q\" is forbidden: unable to create new content in namespace team because it is being terminated"
+    );
+    // What the controller would do: empty it, then finalize.
+    assert_eq!(s.delete("/api/v1/namespaces/team/pods/p").await.0, 200);
+    assert_eq!(
+        s.delete("/api/v1/namespaces/team/configmaps/c").await.0,
+        200
+    );
+    let (code, finalized) = s.finalize_namespace("team").await;
+    assert_eq!(code, 200, "{finalized}");
+    assert_eq!(s.get("/api/v1/namespaces/team").await.0, 404);
     let keys = s.etcdctl(&["get", "/registry/", "--prefix", "--keys-only"]);
     assert!(!keys.contains("/team"), "{keys}");
     assert_eq!(

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::TestServer;
-use orc_apiserver::namespace_lifecycle::NamespaceCache;
+use orc_apiserver::namespace_lifecycle::{Lifecycle, NamespaceCache};
 use orc_apiserver::storage::{self, Store};
 use orc_apiserver::watch::{WatchHub, WatchLimits};
 use orc_client::resources::lookup;
@@ -25,13 +25,13 @@ async fn cache_on(s: &TestServer, limits: WatchLimits) -> (NamespaceCache, Watch
 }
 
 /// Waits up to 10 s for the cache to say `want` about `name`.
-async fn eventually(cache: &NamespaceCache, name: &str, want: bool) {
+async fn eventually(cache: &NamespaceCache, name: &str, want: Lifecycle) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while cache.exists(name) != want {
+    while cache.lifecycle(name) != want {
         assert!(
             Instant::now() < deadline,
-            "the cache still says exists({name}) = {}",
-            !want
+            "the cache still says {name} is {:?}, not {want:?}",
+            cache.lifecycle(name)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -45,16 +45,18 @@ fn namespace(name: &str) -> serde_json::Value {
 async fn follows_namespaces_made_and_deleted_elsewhere() {
     let s = TestServer::start().await;
     let (cache, _hub) = cache_on(&s, WatchLimits::default()).await;
-    eventually(&cache, "default", true).await;
-    assert!(!cache.exists("team-a"));
+    eventually(&cache, "default", Lifecycle::Active).await;
+    assert_eq!(cache.lifecycle("team-a"), Lifecycle::Unknown);
 
     assert_eq!(
         s.post("/api/v1/namespaces", &namespace("team-a")).await.0,
         201
     );
-    eventually(&cache, "team-a", true).await;
+    eventually(&cache, "team-a", Lifecycle::Active).await;
     assert_eq!(s.delete("/api/v1/namespaces/team-a").await.0, 200);
-    eventually(&cache, "team-a", false).await;
+    eventually(&cache, "team-a", Lifecycle::Terminating).await;
+    assert_eq!(s.finalize_namespace("team-a").await.0, 200);
+    eventually(&cache, "team-a", Lifecycle::Unknown).await;
 }
 
 #[tokio::test]
@@ -68,7 +70,7 @@ async fn a_tiny_feed_and_a_compaction_lose_no_namespace() {
         channel: 2,
     };
     let (cache, _hub) = cache_on(&s, limits).await;
-    eventually(&cache, "kube-system", true).await;
+    eventually(&cache, "kube-system", Lifecycle::Active).await;
     for name in ["n1", "n2", "n3", "n4"] {
         assert_eq!(s.post("/api/v1/namespaces", &namespace(name)).await.0, 201);
     }
@@ -79,15 +81,20 @@ async fn a_tiny_feed_and_a_compaction_lose_no_namespace() {
         s.post("/api/v1/namespaces", &namespace("after")).await.0,
         201
     );
-    eventually(&cache, "after", true).await;
+    eventually(&cache, "after", Lifecycle::Active).await;
     for name in ["n1", "n2", "n3", "n4", "default"] {
-        assert!(cache.exists(name), "{name} known after the relist");
+        assert_eq!(
+            cache.lifecycle(name),
+            Lifecycle::Active,
+            "{name} known after the relist"
+        );
     }
 }
 
 /// Through the server: a create in a brand-new namespace works at once
-/// (the cache may not know it yet: the transaction checks), and right
-/// after the server deleted a namespace, creates in it are refused.
+/// (the cache may not know it yet: the transaction checks), right after
+/// the server deleted a namespace creates in it are refused (403 while it
+/// terminates, 404 once it is gone).
 #[tokio::test]
 async fn creates_are_right_whatever_the_cache_knows() {
     let s = TestServer::start().await;
@@ -98,8 +105,12 @@ async fn creates_are_right_whatever_the_cache_knows() {
         let path = format!("/api/v1/namespaces/{name}/configmaps");
         assert_eq!(s.post(&path, &configmap).await.0, 201, "round {round}");
         assert_eq!(s.delete(&format!("/api/v1/namespaces/{name}")).await.0, 200);
-        // This server forgot the namespace as it deleted it: no window.
+        // This server doubted the namespace as it deleted it: no window.
         let late = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "late"}});
+        assert_eq!(s.post(&path, &late).await.0, 403, "round {round}");
+        let leftover = format!("{path}/c");
+        assert_eq!(s.delete(&leftover).await.0, 200);
+        assert_eq!(s.finalize_namespace(&name).await.0, 200);
         assert_eq!(s.post(&path, &late).await.0, 404, "round {round}");
     }
     let (code, _) = s

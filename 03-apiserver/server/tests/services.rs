@@ -306,22 +306,6 @@ async fn a_full_range_is_a_500_and_a_restart_repairs_the_keys() {
         keys(&s, "/registry/ranges/servicenodeports/").is_empty(),
         "the orphan is freed"
     );
-
-    // A namespace swept at once gives its Services' values back.
-    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}});
-    assert_eq!(s.post("/api/v1/namespaces", &ns).await.0, 201);
-    let (code, _) = s.delete(&format!("{SERVICES}/s1")).await;
-    assert_eq!(code, 200);
-    let (code, created) = s
-        .post(
-            "/api/v1/namespaces/gone/services",
-            &service("doomed", "NodePort"),
-        )
-        .await;
-    assert_eq!(code, 201, "{created}");
-    assert_eq!(s.delete("/api/v1/namespaces/gone").await.0, 200);
-    assert_eq!(keys(&s, "/registry/ranges/serviceips/").len(), 12);
-    assert!(keys(&s, "/registry/ranges/servicenodeports/").is_empty());
 }
 
 #[tokio::test]

@@ -206,35 +206,25 @@ pub fn choose_container(pod: &Value, requested: &str) -> Result<String, ApiError
 // ANCHOR_END: choose_container
 
 // ANCHOR: agent_address
-/// Where a node's agent listens, from its Node object: the first
-/// `InternalIP` of `status.addresses`, else its `Hostname`, and the port
-/// of `status.daemonEndpoints.kubeletEndpoint` (10250 when unset, the
-/// kubelet's default).
+/// Where a node's agent listens, from its Node object: an IP address of
+/// `status.addresses` (`InternalIP`, else `ExternalIP`; never a hostname
+/// or anything else the object says, see `node_validation.rs`), and the
+/// port of `status.daemonEndpoints.kubeletEndpoint` (10250 when unset,
+/// the kubelet's default).
 pub fn agent_address(node: &Value) -> Result<(String, u16), ApiError> {
-    let addresses = node["status"]["addresses"].as_array();
-    let of_type = |kind: &str| {
-        addresses
-            .into_iter()
-            .flatten()
-            .find(|a| a["type"] == kind)
-            .and_then(|a| a["address"].as_str())
-            .filter(|a| !a.is_empty())
-    };
     let name = node["metadata"]["name"].as_str().unwrap_or("");
-    let host = of_type("InternalIP")
-        .or_else(|| of_type("Hostname"))
-        .ok_or_else(|| {
-            ApiError::Internal(format!(
-                "node {name:?} has no InternalIP or Hostname in status.addresses: \
+    let ip = crate::node_validation::agent_ip(node).ok_or_else(|| {
+        ApiError::Internal(format!(
+            "node {name:?} has no InternalIP or ExternalIP address in status.addresses: \
              its agent cannot be reached (has the agent registered the node?)"
-            ))
-        })?;
+        ))
+    })?;
     let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
         .as_u64()
         .and_then(|p| u16::try_from(p).ok())
         .filter(|p| *p != 0)
         .unwrap_or(DEFAULT_AGENT_PORT);
-    Ok((host.to_string(), port))
+    Ok((ip.to_string(), port))
 }
 // ANCHOR_END: agent_address
 
@@ -525,10 +515,15 @@ mod tests {
             agent_address(&node(both, json!(10300))).unwrap(),
             ("10.0.0.5".into(), 10300)
         );
-        let hostname = json!([{"type": "Hostname", "address": "n1.example"}]);
+        let ip = json!([{"type": "InternalIP", "address": "10.0.0.6"}]);
         assert_eq!(
-            agent_address(&node(hostname, Value::Null)).unwrap(),
-            ("n1.example".into(), DEFAULT_AGENT_PORT)
+            agent_address(&node(ip, Value::Null)).unwrap(),
+            ("10.0.0.6".into(), DEFAULT_AGENT_PORT)
+        );
+        let hostname = json!([{"type": "Hostname", "address": "n1.example"}]);
+        assert!(
+            agent_address(&node(hostname, Value::Null)).is_err(),
+            "never a hostname"
         );
         let e = agent_address(&node(json!([]), json!(1))).unwrap_err();
         assert_eq!(e.code(), 500);

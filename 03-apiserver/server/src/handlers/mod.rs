@@ -14,6 +14,8 @@
 //! to it (server.rs hands it over before reading a body);
 //! this module only dispatches and shapes replies.
 
+pub mod delete;
+pub mod dry_run;
 pub mod graceful;
 pub mod logs;
 pub mod namespaces;
@@ -90,7 +92,8 @@ pub struct Reply {
     pub code: StatusCode,
     /// The object, list or Status.
     pub body: Value,
-    /// Each becomes one `Warning` header (unknown fields).
+    /// Each becomes one `Warning` header (unknown fields), deduplicated
+    /// and truncated as Kubernetes does (`warnings.rs`).
     pub warnings: Vec<String>,
 }
 
@@ -108,7 +111,7 @@ impl Reply {
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let mut response = (self.code, axum::Json(self.body)).into_response();
-        for warning in self.warnings {
+        for warning in crate::warnings::cap(self.warnings) {
             if let Ok(value) = crate::schema::warning_header(&warning).parse() {
                 response.headers_mut().append("warning", value);
             }
@@ -137,7 +140,7 @@ pub async fn dispatch(
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let parsed = path::parse(core, &segments);
     let (verb, resource) = describe(&parsed, &request);
-    let response = match parsed {
+    let response = match parsed.and_then(|path| check_query(&request.query).map(|_| path)) {
         Ok(path) => route(&state, path, request).await,
         Err(e) => e.into_response(),
     };
@@ -149,6 +152,20 @@ pub async fn dispatch(
         .metrics
         .observe(verb, resource, code, started.elapsed());
     response
+}
+
+/// Refuses a query whose percent-encoding is not UTF-8 (`%FF`): decoded
+/// lossily it became U+FFFD, and `labelSelector=%FF` selected everything,
+/// `propagationPolicy=%FF` took the default. A parameter the server cannot
+/// read is a 400, never a parameter ignored.
+fn check_query(query: &HashMap<String, String>) -> Result<(), ApiError> {
+    let garbled = |s: &String| s.contains(char::REPLACEMENT_CHARACTER);
+    match query.iter().find(|(k, v)| garbled(k) || garbled(v)) {
+        Some((name, _)) => Err(ApiError::BadRequest(format!(
+            "the query parameter {name:?} is not valid percent-encoded UTF-8"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The Kubernetes verb and resource of a request, for metrics and logs.
@@ -238,7 +255,7 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
                 Method::DELETE if resource.kind == "Namespace" => {
                     namespaces::delete(state, resource, &name, &request).await
                 }
-                Method::DELETE => write::delete(state, resource, ns, &name, &request).await,
+                Method::DELETE => delete::delete(state, resource, ns, &name, &request).await,
                 _ => Err(ApiError::MethodNotAllowed),
             }
         }

@@ -73,6 +73,15 @@ pub fn storage_error(error: StorageError, resource: &Resource, name: &str) -> Ap
              You can start a new list without the continue parameter."
                 .into(),
         ),
+        // etcd refuses a request over `--max-request-bytes` itself, and
+        // its gRPC server one over that plus 512 KiB before etcd sees it.
+        StorageError::Etcd(e)
+            if ["request is too large", "received message larger than max"]
+                .iter()
+                .any(|m| e.to_string().contains(m)) =>
+        {
+            ApiError::TooLargeToStore(e.to_string())
+        }
         other => ApiError::Internal(other.to_string()),
     }
 }

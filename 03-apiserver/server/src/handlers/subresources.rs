@@ -15,6 +15,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use super::dry_run::DryRun;
 use super::write::{Part, Rules, guaranteed_update, patch_part, replace};
 use super::{ApiRequest, Reply, read, target};
 use crate::codec::{Format, decode};
@@ -49,10 +50,14 @@ pub async fn handle(
         ("scale", Method::PUT | Method::PATCH) if resource.has_scale => {
             scale(state, resource, ns, name, request).await
         }
+        // The namespace controller's door: only `spec.finalizers` changes.
+        ("finalize", Method::PUT) if resource.kind == "Namespace" => {
+            replace(state, resource, ns, name, request, Part::Finalize).await
+        }
         ("binding", Method::POST) if resource.kind == "Pod" => {
             bind(state, resource, ns, name, request).await
         }
-        ("status" | "scale" | "binding", _) if known(resource, subresource) => {
+        ("status" | "scale" | "binding" | "finalize", _) if known(resource, subresource) => {
             Err(ApiError::MethodNotAllowed)
         }
         _ => Err(ApiError::NotFound(target(
@@ -67,6 +72,7 @@ fn known(resource: &Resource, subresource: &str) -> bool {
         "status" => resource.has_status,
         "scale" => resource.has_scale,
         "binding" => resource.kind == "Pod",
+        "finalize" => resource.kind == "Namespace",
         _ => false,
     }
 }
@@ -127,7 +133,12 @@ async fn scale(
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
     let (is_put, body) = (request.method == Method::PUT, request.body.clone());
-    let format = Format::of_body(request.content_type())?;
+    // A PATCH's Content-Type names its patch format, read in the closure.
+    let format = if is_put {
+        Format::of_body(request.content_type())?
+    } else {
+        Format::Json
+    };
     let pinned = if is_put {
         read::resource_version(&decode(&body, format)?)?
     } else {
@@ -142,6 +153,14 @@ async fn scale(
             precondition: pinned,
             part: Part::Main,
             directive: "Ignore",
+            dry_run: DryRun::of(
+                request,
+                if is_put {
+                    "UpdateOptions"
+                } else {
+                    "PatchOptions"
+                },
+            )?,
         },
         |current| {
             let current_scale = scale_of(current);
@@ -223,6 +242,7 @@ async fn bind(
             precondition: 0,
             part: Part::Binding,
             directive: "Ignore",
+            dry_run: DryRun::of(request, "CreateOptions")?,
         },
         |current| {
             let bound = current

@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::graceful::{self, Deletion};
-use super::propagation;
+use super::dry_run::DryRun;
 use super::read::{conflict, resource_version, storage_error};
 use super::{ApiRequest, Reply, target};
 use crate::codec::{Format, decode};
@@ -38,11 +37,9 @@ pub enum Part {
     /// `spec.nodeName` and the `PodScheduled` condition in one update, as
     /// Kubernetes' `BindingREST` does.
     Binding,
+    /// A namespace's `finalize` subresource: only `spec.finalizers`.
+    Finalize,
 }
-
-/// How many times a write without a client-given resourceVersion retries
-/// after losing a compare-and-swap race before giving up with 409.
-const RETRIES: usize = 8;
 
 /// Decodes a body and checks `apiVersion`/`kind` against the URL.
 pub fn decode_body(resource: &Resource, request: &ApiRequest) -> Result<Value, ApiError> {
@@ -159,6 +156,12 @@ pub async fn create(
     if resource.kind == "Pod" && obj.pointer("/status/phase").is_none() {
         obj["status"] = json!({"phase": "Pending"});
     }
+    if resource.kind == "Namespace" {
+        super::namespaces::prepare_create(&mut obj);
+    }
+    // Kubernetes' `NamespaceLifecycle` admission: the namespace must exist
+    // and not be terminating. `parent` is its key when only etcd can tell.
+    let parent = crate::namespace_lifecycle::admit_create(state, resource, ns, &meta.name).await?;
     // Admission that reads other objects (Kubernetes' `Priority` plugin).
     match resource.kind {
         "Pod" => crate::priority::admit_pod(&state.store, &mut obj).await?,
@@ -168,16 +171,18 @@ pub async fn create(
     crate::authz::escalation::check(&state.authorizer, &request.user, resource, &obj)?;
     let warnings = admit(resource, &mut obj, None, request.param("fieldValidation"))?;
     let key = storage::key(resource, ns, &meta.name);
-    let namespaces = namespaces()?;
-    // A namespace the cache knows needs no check in etcd; any other is
-    // checked in the create's own transaction.
-    let parent = ns
-        .filter(|ns| resource.namespaced && !state.namespaces.exists(ns))
-        .map(|ns| storage::key(namespaces, None, ns));
+    if DryRun::of(request, "CreateOptions")?.is_dry() {
+        rehearse_create(state, resource, &key, parent.as_deref()).await?;
+        return Ok(Reply {
+            code: StatusCode::CREATED,
+            body: obj,
+            warnings,
+        });
+    }
     let stored = match store_new(state, resource, &key, obj, parent.as_deref()).await? {
         Ok(stored) => stored,
         Err(StorageError::ParentNotFound) => {
-            return Err(ApiError::NotFound(target(namespaces, ns.unwrap_or(""))));
+            return Err(ApiError::NotFound(target(namespaces()?, ns.unwrap_or(""))));
         }
         Err(e) => return Err(storage_error(e, resource, &meta.name)),
     };
@@ -188,6 +193,34 @@ pub async fn create(
     })
 }
 // ANCHOR_END: create
+
+/// The checks a create's transaction would make, made by reading: the
+/// name must be free and the namespace must exist. Kubernetes' dry-run
+/// storage does the same, so a dry run answers 409 or 404 where the real
+/// create would.
+async fn rehearse_create(
+    state: &AppState,
+    resource: &Resource,
+    key: &str,
+    parent: Option<&str>,
+) -> Result<(), ApiError> {
+    let name = key.rsplit('/').next().unwrap_or("");
+    match state.store.get(key).await {
+        Ok(_) => return Err(ApiError::AlreadyExists(target(resource, name))),
+        Err(StorageError::NotFound) => {}
+        Err(e) => return Err(storage_error(e, resource, name)),
+    }
+    if let Some(parent) = parent {
+        let namespaces = namespaces()?;
+        let ns = parent.rsplit('/').next().unwrap_or("");
+        match state.store.get(parent).await {
+            Ok(_) => {}
+            Err(StorageError::NotFound) => return Err(ApiError::NotFound(target(namespaces, ns))),
+            Err(e) => return Err(storage_error(e, namespaces, ns)),
+        }
+    }
+    Ok(())
+}
 
 /// Stores a new object: a Service through its allocator, which takes its
 /// cluster IP and node ports in the same transaction (`services/`). A
@@ -223,7 +256,7 @@ async fn store_update(
 
 /// Deletes `current`, read at `revision`: a Service gives back its
 /// cluster IP and node ports in the same transaction.
-async fn store_delete(
+pub(super) async fn store_delete(
     state: &AppState,
     resource: &Resource,
     key: &str,
@@ -239,7 +272,7 @@ async fn store_delete(
 /// The stored object at `key` and its revision, or 409 when the client's
 /// `precondition` (a resourceVersion; 0: none) no longer holds: the first
 /// step of every read-modify-write retry.
-async fn read_current(
+pub(super) async fn read_current(
     state: &AppState,
     resource: &Resource,
     key: &str,
@@ -259,7 +292,7 @@ async fn read_current(
 }
 
 /// The namespaces row of the resource table.
-fn namespaces() -> Result<&'static Resource, ApiError> {
+pub(crate) fn namespaces() -> Result<&'static Resource, ApiError> {
     lookup("", "v1", "namespaces")
         .ok_or_else(|| ApiError::Internal("no namespaces resource".into()))
 }
@@ -277,6 +310,12 @@ pub fn prepare_update(
     part: Part,
 ) -> Result<Value, ApiError> {
     let old = ObjectMeta::of(current)?;
+    if part == Part::Finalize {
+        return Ok(super::namespaces::finalize(current, &proposed));
+    }
+    if resource.kind == "Namespace" {
+        super::namespaces::keep_spec_finalizers(current, &mut proposed);
+    }
     if part == Part::Status {
         let mut next = current.clone();
         next["status"] = proposed.get("status").cloned().unwrap_or(Value::Null);
@@ -333,14 +372,21 @@ pub struct Rules<'a> {
     pub part: Part,
     /// The `fieldValidation` directive (`Strict`, `Warn`, `Ignore`).
     pub directive: &'a str,
+    /// `dryRun=All`: everything but the write.
+    pub dry_run: DryRun,
 }
 
 // ANCHOR: guaranteed_update
 /// Read, change, compare-and-swap; retry on a lost race unless the client
-/// pinned a resourceVersion. This is Kubernetes' `GuaranteedUpdate`.
+/// pinned a resourceVersion. This is Kubernetes' `GuaranteedUpdate`: a
+/// write without a precondition *will* apply, however many writers it
+/// races with, because each retry re-applies `change` to the newest
+/// object (a client that wants "only if nobody changed it" sends a
+/// resourceVersion, and gets 409).
 ///
 /// `change` turns the current object into the proposed one; `precondition`
-/// is the resourceVersion the client sent (0 for none).
+/// is the resourceVersion the client sent (0 for none). A dry run answers
+/// what would be stored, at the current object's resourceVersion.
 pub async fn guaranteed_update(
     state: &AppState,
     resource: &Resource,
@@ -353,13 +399,21 @@ pub async fn guaranteed_update(
         precondition,
         part,
         directive,
+        dry_run,
     } = rules;
     let key = storage::key(resource, ns, name);
-    for _ in 0..RETRIES {
+    loop {
         let (current, revision) = read_current(state, resource, &key, name, precondition).await?;
         let proposed = change(&current)?;
         let mut next = prepare_update(resource, &current, proposed, part)?;
         let warnings = admit(resource, &mut next, Some(&current), directive)?;
+        if dry_run.is_dry() {
+            return Ok(Reply {
+                code: StatusCode::OK,
+                body: next,
+                warnings,
+            });
+        }
         let meta = ObjectMeta::of(&next)?;
         match store_or_delete(state, resource, &key, (&current, revision), &next, &meta).await? {
             Ok(stored) => {
@@ -374,7 +428,6 @@ pub async fn guaranteed_update(
             Err(e) => return Err(storage_error(e, resource, name)),
         }
     }
-    Err(conflict(resource, name))
 }
 // ANCHOR_END: guaranteed_update
 
@@ -390,10 +443,14 @@ async fn store_or_delete(
     next: &Value,
     meta: &ObjectMeta,
 ) -> Result<Result<Value, StorageError>, ApiError> {
-    if meta.deletion_timestamp.is_some()
-        && meta.finalizers.is_empty()
-        && meta.deletion_grace_period_seconds.unwrap_or(0) == 0
-    {
+    let remove = if resource.kind == "Namespace" {
+        super::namespaces::ready_to_remove(next, meta)
+    } else {
+        meta.deletion_timestamp.is_some()
+            && meta.finalizers.is_empty()
+            && meta.deletion_grace_period_seconds.unwrap_or(0) == 0
+    };
+    if remove {
         Ok(store_delete(state, resource, key, current, revision)
             .await
             .map(|_| next.clone()))
@@ -430,6 +487,7 @@ pub async fn replace(
     let precondition = resource_version(&obj)?;
     crate::authz::escalation::check(&state.authorizer, &request.user, resource, &obj)?;
     let directive = request.param("fieldValidation");
+    let dry_run = DryRun::of(request, "UpdateOptions")?;
     guaranteed_update(
         state,
         resource,
@@ -439,6 +497,7 @@ pub async fn replace(
             precondition,
             part,
             directive,
+            dry_run,
         },
         |_| Ok(obj.clone()),
     )
@@ -457,6 +516,7 @@ pub async fn patch_part(
     part: Part,
 ) -> Result<Reply, ApiError> {
     let kind = crate::patch::PatchKind::from_content_type(request.content_type())?;
+    let dry_run = DryRun::of(request, "PatchOptions")?;
     let body = request.body.clone();
     let pinned = AtomicI64::new(0);
     let change = |current: &Value| {
@@ -484,6 +544,7 @@ pub async fn patch_part(
             precondition: 0,
             part,
             directive: request.param("fieldValidation"),
+            dry_run,
         },
         change,
     )
@@ -499,101 +560,4 @@ fn decode_patched(resource: &Resource, patched: Value) -> Result<Value, ApiError
         )));
     }
     Ok(patched)
-}
-
-// ANCHOR: delete
-/// DELETE on an object. A pod bound to a node is only *marked*
-/// (`deletionTimestamp` = now + its grace period) and the node deletes it
-/// once its containers have stopped; an object with finalizers is marked
-/// too, and the update that removes the last finalizer deletes it (see
-/// [`graceful`]). `propagationPolicy` adds the garbage collector's
-/// finalizer for Foreground and Orphan (see [`propagation`]). DeleteOptions' `preconditions` (`uid`,
-/// `resourceVersion`) must match, or the answer is 409.
-pub async fn delete(
-    state: &AppState,
-    resource: &Resource,
-    ns: Option<&str>,
-    name: &str,
-    request: &ApiRequest,
-) -> Result<Reply, ApiError> {
-    let options = if request.body.is_empty() {
-        json!({})
-    } else {
-        decode(&request.body, Format::of_body(request.content_type())?)?
-    };
-    let precondition = options
-        .pointer("/preconditions/resourceVersion")
-        .and_then(Value::as_str)
-        .map(|rv| rv.parse::<i64>().unwrap_or(-1))
-        .unwrap_or(0);
-    let uid_precondition = options
-        .pointer("/preconditions/uid")
-        .and_then(Value::as_str);
-    let requested_grace = grace_option(request, &options)?;
-    let policy = propagation::requested(request.param("propagationPolicy"), &options)?;
-    let key = storage::key(resource, ns, name);
-    for _ in 0..RETRIES {
-        let (current, revision) = read_current(state, resource, &key, name, precondition).await?;
-        let mut meta = ObjectMeta::of(&current)?;
-        if let Some(uid) = uid_precondition.filter(|uid| *uid != meta.uid) {
-            return Err(ApiError::Conflict(
-                target(resource, name),
-                format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta.uid
-                ),
-            ));
-        }
-        let grace = (resource.kind == "Pod")
-            .then(|| graceful::pod_grace_seconds(&current, requested_grace));
-        // The garbage collector's finalizer for the propagation asked for:
-        // a reason to keep the object, which `decide` weighs like any other.
-        let finalizers = orc_client::propagation::finalizers(&meta.finalizers, policy);
-        let recorded = finalizers != meta.finalizers;
-        meta.finalizers = finalizers;
-        let deletion = match graceful::decide(&meta, grace, Timestamp::now()) {
-            Deletion::Pending if recorded => Deletion::Mark(Box::new(meta)),
-            deletion => deletion,
-        };
-        match deletion {
-            Deletion::Pending => return Ok(Reply::ok(current)),
-            Deletion::Mark(marked_meta) => {
-                let mut marked = current.clone();
-                marked_meta.store(&mut marked);
-                match state.store.update(&key, &marked, revision).await {
-                    Ok(stored) => return Ok(Reply::ok(stored)),
-                    Err(StorageError::Conflict) => continue,
-                    Err(e) => return Err(storage_error(e, resource, name)),
-                }
-            }
-            Deletion::Now => match store_delete(state, resource, &key, &current, revision).await {
-                Ok(_) => return Ok(Reply::ok(current)),
-                Err(StorageError::Conflict) => continue,
-                Err(e) => return Err(storage_error(e, resource, name)),
-            },
-        }
-    }
-    Err(conflict(resource, name))
-}
-// ANCHOR_END: delete
-
-/// DeleteOptions' `gracePeriodSeconds`, from the query (`?gracePeriodSeconds=`)
-/// or the body; the query wins, as in Kubernetes' parameter decoding.
-fn grace_option(request: &ApiRequest, options: &Value) -> Result<Option<i64>, ApiError> {
-    let query = request.param("gracePeriodSeconds");
-    if !query.is_empty() {
-        return query.parse().map(Some).map_err(|_| {
-            ApiError::BadRequest(format!(
-                "gracePeriodSeconds: {query:?} is not a whole number of seconds"
-            ))
-        });
-    }
-    match options.get("gracePeriodSeconds") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_i64().map(Some).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "DeleteOptions.gracePeriodSeconds: {v} is not a whole number of seconds"
-            ))
-        }),
-    }
 }
