@@ -49,7 +49,10 @@
 //!   from bearer tokens in a file (`--token-file`).
 //! - [`server`]: routes, the authentication middleware, body limit,
 //!   start-up, [`run`].
-//! - [`tls`]: HTTPS, so bearer tokens are not sent in clear.
+//! - [`tls`]: HTTPS, so bearer tokens are not sent in clear, and the
+//!   verified client certificate handed to authentication.
+//! - [`pki`]: the cluster's CA and the certificates it signs (serving,
+//!   clients), kept in a 0700 directory with 0600 keys; `orc up` uses it.
 //!
 //! The resource table, label and field selectors, name rules and
 //! timestamps are shared with every client, so they live in `orc-client`
@@ -82,6 +85,8 @@ pub mod metrics;
 pub mod namespace_lifecycle;
 pub mod openapi;
 pub mod patch;
+pub mod pki;
+pub mod pki;
 pub mod pod_fields;
 pub mod priority;
 pub mod protobuf;
