@@ -46,9 +46,13 @@
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
 //! - [`authn`]: who is asking: the [`authn::UserInfo`] of each request,
-//!   from bearer tokens in a file (`--token-file`).
+//!   from a client certificate (`--client-ca-file`) or a bearer token in
+//!   a file (`--token-file`).
 //! - [`server`]: routes, the authentication middleware, body limit,
 //!   start-up, [`run`].
+//! - [`connection`]: each accepted connection served (HTTP/1 and 2), with
+//!   a deadline on request headers and the TLS peer certificate handed to
+//!   every request.
 //! - [`tls`]: HTTPS, so bearer tokens are not sent in clear, and the
 //!   verified client certificate handed to authentication.
 //! - [`pki`]: the cluster's CA and the certificates it signs (serving,
@@ -63,7 +67,7 @@
 //!
 //! Server-side apply (answered 415), protobuf *responses* (protobuf
 //! bodies are read, answers are JSON, which every client accepts),
-//! OpenAPI schemas (`kubectl explain`), client certificates, authorization
+//! OpenAPI schemas (`kubectl explain`), authorization
 //! (every authenticated user may do everything), encryption key rotation,
 //! cascading deletion itself (a delete's `propagationPolicy` is recorded
 //! as a finalizer; chapter 05's garbage collector acts on it), the
@@ -75,6 +79,7 @@
 
 pub mod authn;
 pub mod codec;
+pub mod connection;
 pub mod defaults;
 pub mod discovery;
 pub mod encryption;
@@ -85,7 +90,6 @@ pub mod metrics;
 pub mod namespace_lifecycle;
 pub mod openapi;
 pub mod patch;
-pub mod pki;
 pub mod pki;
 pub mod pod_fields;
 pub mod priority;

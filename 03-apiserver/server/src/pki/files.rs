@@ -129,7 +129,7 @@ mod tests {
         assert_eq!(mode(&pki.path("ca.key")), 0o600);
         let issued = ca
             .issue(
-                &super::super::Subject::new("a", &[]),
+                &super::super::Subject::new("a"),
                 &super::super::Usage::Client,
             )
             .unwrap();

@@ -18,6 +18,8 @@
 
 pub mod files;
 
+pub use files::PkiDir;
+
 use std::net::IpAddr;
 
 use rcgen::{
@@ -40,21 +42,30 @@ pub enum PkiError {
 }
 
 /// Who a certificate names: Kubernetes reads CN as the user, each O as a
-/// group.
+/// group. orc's certificates carry at most one O (rcgen keeps one value
+/// per attribute type), which is all Kubernetes' own identities use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
     /// `kubernetes-admin`, `system:node:node-1`, `kube-apiserver`.
     pub common_name: String,
     /// `system:masters`, `system:nodes`; often none.
-    pub organizations: Vec<String>,
+    pub organization: Option<String>,
 }
 
 impl Subject {
-    /// A subject with a name and groups.
-    pub fn new(common_name: &str, organizations: &[&str]) -> Subject {
+    /// A user in no group but `system:authenticated`.
+    pub fn new(common_name: &str) -> Subject {
         Subject {
             common_name: common_name.into(),
-            organizations: organizations.iter().map(|o| o.to_string()).collect(),
+            organization: None,
+        }
+    }
+
+    /// A user in `group`.
+    pub fn in_group(common_name: &str, group: &str) -> Subject {
+        Subject {
+            common_name: common_name.into(),
+            organization: Some(group.into()),
         }
     }
 }
@@ -133,7 +144,7 @@ impl CertificateAuthority {
         };
         let key = KeyPair::generate().map_err(failed)?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = distinguished_name(&Subject::new(common_name, &[]));
+        params.distinguished_name = distinguished_name(&Subject::new(common_name));
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -202,11 +213,11 @@ impl CertificateAuthority {
     }
 }
 
-/// CN, then one O per group, as Kubernetes reads them.
+/// CN, then O (the group), as Kubernetes reads them.
 fn distinguished_name(subject: &Subject) -> DistinguishedName {
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, subject.common_name.as_str());
-    for organization in &subject.organizations {
+    if let Some(organization) = &subject.organization {
         name.push(DnType::OrganizationName, organization.as_str());
     }
     name
@@ -257,7 +268,7 @@ mod tests {
         let ca = CertificateAuthority::generate("kubernetes").unwrap();
         let again = CertificateAuthority::load(ca.cert_pem(), &ca.key_pem()).unwrap();
         let issued = again
-            .issue(&Subject::new("alice", &["dev"]), &Usage::Client)
+            .issue(&Subject::in_group("alice", "dev"), &Usage::Client)
             .unwrap();
         assert!(issued.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(issued.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
