@@ -7,6 +7,9 @@
 
 use std::path::Path;
 
+use base64::Engine;
+use orc_apiserver::pki::Issued;
+
 pub use orc_client::kubeconfig::{Connection, locate};
 
 /// A kubeconfig with one cluster, one user and one context, all named
@@ -31,6 +34,22 @@ pub fn render(server: &str, token: Option<&str>, ca: Option<&Path>) -> String {
 /// (orc-client's loader: server, CA, client certificate or token).
 pub fn load(path: &Path) -> anyhow::Result<Connection> {
     Ok(orc_client::kubeconfig::load(path)?)
+}
+
+/// A kubeconfig for the https server at `server` that trusts `ca_pem` and
+/// presents `issued`, all embedded (`*-data`, base64 PEM), so the one file
+/// is the whole credential: written 0600, as kubeadm's `admin.conf`.
+pub fn render_embedded(server: &str, ca_pem: &str, issued: &Issued) -> String {
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: orc\n  cluster:\n    server: {server}\n    \
+         certificate-authority-data: {}\nusers:\n- name: orc\n  user:\n    client-certificate-data: {}\n    \
+         client-key-data: {}\ncontexts:\n- name: orc\n  context:\n    cluster: orc\n    user: orc\n\
+         current-context: orc\n",
+        b64(ca_pem),
+        b64(&issued.cert_pem),
+        b64(&issued.key_pem),
+    )
 }
 
 #[cfg(test)]
