@@ -204,7 +204,8 @@ fn client_token(args: &ServerArgs) -> Result<Option<String>> {
 /// How the API is served, and how its own components log in.
 enum Transport {
     /// HTTPS from the cluster CA; everyone logs in with a certificate.
-    Generated(ClusterCa),
+    /// (Boxed: the CA's key and certificate are large beside the others.)
+    Generated(Box<ClusterCa>),
     /// HTTPS with the operator's `--tls-cert-file`; components trust that
     /// certificate and use the token file's first token.
     Given(ClientTls),
@@ -235,7 +236,7 @@ impl Transport {
             .pki_dir
             .clone()
             .unwrap_or_else(|| args.data_dir.join("pki"));
-        Ok(Transport::Generated(ClusterCa::open(&dir)?))
+        Ok(Transport::Generated(Box::new(ClusterCa::open(&dir)?)))
     }
 
     /// The TLS an in-process component connects with, as `subject`.
