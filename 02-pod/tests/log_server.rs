@@ -84,7 +84,7 @@ impl Agent {
         ));
         Agent {
             base,
-            http: reqwest::Client::new(),
+            http: orc_testkit::http_client(),
             stop: Some(stop),
             task: Some(task),
         }

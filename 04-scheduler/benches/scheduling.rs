@@ -170,7 +170,7 @@ async fn scheduler(nodes: usize, pods: usize, shape: Shape) -> f64 {
     let metrics = format!("http://{}/metrics", running.metrics_addr.unwrap());
     let name =
         r#"scheduler_schedule_attempts_total{profile="default-scheduler",result="scheduled"}"#;
-    let http = reqwest::Client::new();
+    let http = orc_client::tls::http_client();
     loop {
         let text = http
             .get(&metrics)

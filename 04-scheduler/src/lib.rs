@@ -101,6 +101,9 @@ pub struct Config {
     pub server: String,
     /// A bearer token, when the API server asks for one.
     pub token: Option<String>,
+    /// The CA to trust and the client certificate to present, for an
+    /// `https://` server (`orc_client::kubeconfig::Connection::tls`).
+    pub tls: Option<orc_client::tls::ClientTls>,
     /// How the fit score ranks nodes: spread (`LeastAllocated`, the
     /// default) or pack (`MostAllocated`).
     pub scoring_strategy: ScoringStrategy,
@@ -125,6 +128,7 @@ impl Config {
         Config {
             server: server.into(),
             token: None,
+            tls: None,
             scoring_strategy: ScoringStrategy::LeastAllocated,
             percentage_of_nodes_to_score: 0,
             backoff: Backoff::default(),
@@ -135,7 +139,10 @@ impl Config {
     }
 
     fn client(&self) -> Client {
-        let client = Client::new(self.server.clone());
+        let mut client = Client::new(self.server.clone());
+        if let Some(tls) = &self.tls {
+            client = client.with_tls(tls);
+        }
         match &self.token {
             Some(token) => client.with_token(token.clone()),
             None => client,

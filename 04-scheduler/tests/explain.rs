@@ -11,7 +11,9 @@ use serde_json::json;
 
 async fn explain(c: &Cluster, name: &str) -> String {
     let addr = c.scheduler.metrics_addr.expect("the scheduler serves HTTP");
-    let answer = reqwest::get(format!("http://{addr}/explain/pods/default/{name}"))
+    let answer = orc_testkit::http_client()
+        .get(format!("http://{addr}/explain/pods/default/{name}"))
+        .send()
         .await
         .unwrap();
     assert!(answer.status().is_success(), "{name}: {}", answer.status());
@@ -41,7 +43,9 @@ async fn explain_a_placed_pod_and_a_pending_one() {
 
     // A pod the scheduler never decided about: a 404 that says why.
     let addr = c.scheduler.metrics_addr.unwrap();
-    let missing = reqwest::get(format!("http://{addr}/explain/pods/default/nobody"))
+    let missing = orc_testkit::http_client()
+        .get(format!("http://{addr}/explain/pods/default/nobody"))
+        .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);

@@ -106,6 +106,9 @@ pub struct Config {
     pub server: String,
     /// A bearer token, when the API server asks for one.
     pub token: Option<String>,
+    /// The CA to trust and the client certificate to present, for an
+    /// `https://` server (`orc_client::kubeconfig::Connection::tls`).
+    pub tls: Option<orc_client::tls::ClientTls>,
     /// How many objects the garbage collector judges at once.
     pub gc_workers: usize,
     /// How many objects each of the other controllers reconciles at once
@@ -119,6 +122,7 @@ impl Config {
         Config {
             server: server.into(),
             token: None,
+            tls: None,
             gc_workers: 4,
             workers: 4,
         }
@@ -126,7 +130,10 @@ impl Config {
 
     /// The client every controller shares.
     pub fn client(&self) -> Client {
-        let client = Client::new(self.server.clone());
+        let mut client = Client::new(self.server.clone());
+        if let Some(tls) = &self.tls {
+            client = client.with_tls(tls);
+        }
         match &self.token {
             Some(token) => client.with_token(token.clone()),
             None => client,

@@ -316,11 +316,7 @@ fn connect(args: &AgentArgs) -> Result<Client> {
         return Ok(Client::new(server.trim_end_matches('/')));
     }
     let connection = kubeconfig::load(&kubeconfig::locate(args.kubeconfig.as_deref()))?;
-    let mut client = Client::new(&connection.server);
-    if let Some(token) = &connection.token {
-        client = client.with_token(token);
-    }
-    Ok(client)
+    Ok(connection.client())
 }
 
 // ANCHOR: runtime_link

@@ -33,6 +33,7 @@
 
 mod agent;
 mod cli;
+mod credentials;
 mod demo;
 mod etcd;
 mod server;

@@ -12,15 +12,28 @@
 //! `orc get|apply|...` read. With `--etcd URL` it uses an etcd that is
 //! already running instead. SIGINT or SIGTERM stops the scheduler, the
 //! controllers and the API server, then etcd.
+//!
+//! Secure by default, as kube-apiserver is: the API is served over HTTPS
+//! with a serving certificate from the cluster CA (`<data-dir>/pki`, made
+//! on first start, or `--pki-dir`), client certificates from that CA
+//! authenticate, and anything else is 401. The scheduler and the
+//! controllers each log in with their own certificate, and the kubeconfig
+//! holds the admin's (`kubernetes-admin`, group `system:masters`), 0600.
+//! `--tls-cert-file` brings one's own certificate instead; plain HTTP with
+//! no authentication is only for tests, only on loopback, and only when
+//! asked for (`--insecure-plain-http`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 
 use crate::cli::kubeconfig;
+use crate::credentials::{self, ClusterCa};
 use crate::etcd::EtcdProcess;
+use orc_client::tls::ClientTls;
 
 /// Flags of `orc server`.
 #[derive(Args, Debug)]
@@ -43,6 +56,14 @@ pub struct ServerArgs {
     /// then works against this API server like the built-in one).
     #[arg(long, value_enum)]
     pub disable: Vec<Component>,
+    /// The cluster CA's directory (default: <data-dir>/pki); `orc up`
+    /// shares one with its nodes' credentials.
+    #[arg(long)]
+    pub pki_dir: Option<PathBuf>,
+    /// Serve plain HTTP with no authentication: anyone who reaches the
+    /// port is cluster admin. For tests on a loopback address only.
+    #[arg(long, conflicts_with_all = ["tls_cert_file", "client_ca_file", "pki_dir"])]
+    pub insecure_plain_http: bool,
     #[command(flatten)]
     pub security: orc_apiserver::server::SecurityFlags,
     #[command(flatten)]
@@ -69,6 +90,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
             args.data_dir.display()
         )
     })?;
+    // etcd's data holds every Secret, the kubeconfig the admin's key.
+    std::fs::set_permissions(&args.data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", args.data_dir.display()))?;
+    let transport = Transport::decide(&args)?;
     // Dropped last: etcd stops after the API server.
     let (etcd, endpoint) = match &args.etcd {
         Some(url) => (None, url.clone()),
@@ -78,21 +103,24 @@ async fn serve(args: ServerArgs) -> Result<()> {
             (Some(process), endpoint)
         }
     };
-    let config = args
+    let mut config = args
         .security
         .apply(orc_apiserver::Config::new(&endpoint, args.listen));
+    if let Transport::Generated(ca) = &transport {
+        config.tls = Some(ca.serving(&serving_addresses(args.listen))?);
+        config.client_ca_file = Some(ca.ca_file());
+    }
     let config = args.services.apply(config);
     let server = orc_apiserver::Server::bind(config)
         .await
         .map_err(|e| anyhow!("starting the API server: {e}"))?;
     let addr = server.local_addr()?;
-    let scheme = if args.security.tls_cert_file.is_some() {
-        "https"
-    } else {
-        "http"
+    let scheme = match transport {
+        Transport::PlainHttp => "http",
+        _ => "https",
     };
     let url = format!("{scheme}://{addr}");
-    let path = write_kubeconfig(&args, &url)?;
+    let path = write_kubeconfig(&args, &transport, &url)?;
     match &etcd {
         Some(etcd) => println!("etcd (pid {}) at {endpoint}", etcd.pid()),
         None => println!("etcd at {endpoint}"),
@@ -104,56 +132,50 @@ async fn serve(args: ServerArgs) -> Result<()> {
     // The scheduler and the controller manager, as kube-scheduler and
     // kube-controller-manager beside kube-apiserver: clients of the API
     // like any other.
-    let components = match scheme {
-        "http" => {
-            let token = client_token(&args)?;
-            let controllers = orc_controllers::Config {
-                token: token.clone(),
-                ..orc_controllers::Config::new(url.clone())
-            };
-            let mut scheduler = orc_scheduler::Config::new(url.clone());
-            scheduler.token = token;
-            scheduler.listen = args.scheduler_listen;
-            let scheduler = if args.disable.contains(&Component::Scheduler) {
-                println!("the scheduler is disabled: pods stay Pending until one runs");
-                None
-            } else {
-                let scheduler = orc_scheduler::start(scheduler)
-                    .await
-                    .context("starting the scheduler (its --scheduler-listen port)")?;
-                if let Some(addr) = scheduler.metrics_addr {
-                    println!("the scheduler serves /healthz and /metrics at http://{addr}");
-                }
-                println!("the scheduler is running");
-                Some(tokio::spawn(async move {
-                    let _ = scheduler.wait().await;
-                }))
-            };
-            let controllers = if args.disable.contains(&Component::Controllers) {
-                println!("the controllers are disabled");
-                None
-            } else {
-                println!(
-                    "the controllers (garbage collector, ReplicaSet, Deployment, \
-                     EndpointSlice, Endpoints) are running"
-                );
-                // Chapter 06's endpoint controllers run beside chapter 05's, as
-                // in kube-controller-manager (they live in orc-services: the
-                // book teaches them with Services).
-                let endpoints =
-                    orc_services::run_controllers(controllers.client(), controllers.workers);
-                Some(tokio::spawn(async move {
-                    tokio::join!(orc_controllers::run(controllers), endpoints);
-                }))
-            };
-            Some((scheduler, controllers))
-        }
-        _ => {
-            println!(
-                "the scheduler and the controllers are not started: orc's client speaks plain HTTP only"
-            );
+    let components = {
+        let token = client_token(&args)?;
+        let controllers = orc_controllers::Config {
+            token: token.clone(),
+            tls: transport.client_tls(&credentials::controller_manager())?,
+            ..orc_controllers::Config::new(url.clone())
+        };
+        let mut scheduler = orc_scheduler::Config::new(url.clone());
+        scheduler.token = token;
+        scheduler.tls = transport.client_tls(&credentials::scheduler())?;
+        scheduler.listen = args.scheduler_listen;
+        let scheduler = if args.disable.contains(&Component::Scheduler) {
+            println!("the scheduler is disabled: pods stay Pending until one runs");
             None
-        }
+        } else {
+            let scheduler = orc_scheduler::start(scheduler)
+                .await
+                .context("starting the scheduler (its --scheduler-listen port)")?;
+            if let Some(addr) = scheduler.metrics_addr {
+                println!("the scheduler serves /healthz and /metrics at http://{addr}");
+            }
+            println!("the scheduler is running");
+            Some(tokio::spawn(async move {
+                let _ = scheduler.wait().await;
+            }))
+        };
+        let controllers = if args.disable.contains(&Component::Controllers) {
+            println!("the controllers are disabled");
+            None
+        } else {
+            println!(
+                "the controllers (garbage collector, ReplicaSet, Deployment, \
+                     EndpointSlice, Endpoints) are running"
+            );
+            // Chapter 06's endpoint controllers run beside chapter 05's, as
+            // in kube-controller-manager (they live in orc-services: the
+            // book teaches them with Services).
+            let endpoints =
+                orc_services::run_controllers(controllers.client(), controllers.workers);
+            Some(tokio::spawn(async move {
+                tokio::join!(orc_controllers::run(controllers), endpoints);
+            }))
+        };
+        (scheduler, controllers)
     };
     tokio::select! {
         result = serving => {
@@ -163,10 +185,9 @@ async fn serve(args: ServerArgs) -> Result<()> {
             println!("{}: stopping the API server, then etcd", signal?);
         }
     }
-    if let Some((scheduler, controllers)) = components {
-        for task in scheduler.into_iter().chain(controllers) {
-            task.abort();
-        }
+    let (scheduler, controllers) = components;
+    for task in scheduler.into_iter().chain(controllers) {
+        task.abort();
     }
     drop(etcd);
     Ok(())
@@ -180,18 +201,81 @@ fn client_token(args: &ServerArgs) -> Result<Option<String>> {
     }
 }
 
-/// `<data-dir>/kubeconfig`: the server, the first token of the token file
-/// (if any), and for https the server's own certificate as the authority
-/// to trust.
-fn write_kubeconfig(args: &ServerArgs, url: &str) -> Result<PathBuf> {
-    let token = client_token(args)?;
-    let text = kubeconfig::render(
-        url,
-        token.as_deref(),
-        args.security.tls_cert_file.as_deref(),
-    );
+/// How the API is served, and how its own components log in.
+enum Transport {
+    /// HTTPS from the cluster CA; everyone logs in with a certificate.
+    /// (Boxed: the CA's key and certificate are large beside the others.)
+    Generated(Box<ClusterCa>),
+    /// HTTPS with the operator's `--tls-cert-file`; components trust that
+    /// certificate and use the token file's first token.
+    Given(ClientTls),
+    /// `--insecure-plain-http`: no TLS, no authentication.
+    PlainHttp,
+}
+
+impl Transport {
+    /// The flags' choice; plain HTTP is refused off loopback.
+    fn decide(args: &ServerArgs) -> Result<Transport> {
+        if args.insecure_plain_http {
+            if !args.listen.ip().is_loopback() {
+                bail!(
+                    "--insecure-plain-http on {}: anyone who reaches that address would be cluster \
+                     admin; listen on 127.0.0.1, or drop the flag to serve HTTPS with certificates",
+                    args.listen
+                );
+            }
+            return Ok(Transport::PlainHttp);
+        }
+        if let Some(cert) = &args.security.tls_cert_file {
+            let pem = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+            let trust = ClientTls::new(&pem, None)
+                .with_context(|| format!("{} as the authority to trust", cert.display()))?;
+            return Ok(Transport::Given(trust));
+        }
+        let dir = args
+            .pki_dir
+            .clone()
+            .unwrap_or_else(|| args.data_dir.join("pki"));
+        Ok(Transport::Generated(Box::new(ClusterCa::open(&dir)?)))
+    }
+
+    /// The TLS an in-process component connects with, as `subject`.
+    fn client_tls(&self, subject: &orc_apiserver::pki::Subject) -> Result<Option<ClientTls>> {
+        Ok(match self {
+            Transport::Generated(ca) => Some(ca.client_tls(subject)?),
+            Transport::Given(trust) => Some(trust.clone()),
+            Transport::PlainHttp => None,
+        })
+    }
+}
+
+/// The addresses the serving certificate names: loopback, and the listen
+/// address unless it is 0.0.0.0 (every address of the machine is more
+/// than orc can know; `orc up` listens on one).
+fn serving_addresses(listen: SocketAddr) -> Vec<IpAddr> {
+    let mut addresses = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+    if !listen.ip().is_unspecified() {
+        addresses.push(listen.ip());
+    }
+    addresses
+}
+
+/// `<data-dir>/kubeconfig`, 0600: the admin's certificate (generated
+/// PKI), or the token file's first token with the given certificate as
+/// the authority to trust, or just the URL (plain HTTP).
+fn write_kubeconfig(args: &ServerArgs, transport: &Transport, url: &str) -> Result<PathBuf> {
+    let text = match transport {
+        Transport::Generated(ca) => {
+            kubeconfig::render_embedded(url, ca.ca_pem(), &ca.client(&credentials::admin())?)
+        }
+        _ => kubeconfig::render(
+            url,
+            client_token(args)?.as_deref(),
+            args.security.tls_cert_file.as_deref(),
+        ),
+    };
     let path = args.data_dir.join("kubeconfig");
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    orc_apiserver::pki::files::write_private(&path, text.as_bytes())?;
     Ok(path)
 }
 

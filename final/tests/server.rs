@@ -91,6 +91,21 @@ fn the_control_plane_serves_kubectl_stops_on_sigterm_and_keeps_its_data() {
 
     let server = OrcServer::start(&data);
     assert_eq!(processes_mentioning(&etcd_data).len(), 1, "one etcd child");
+    // Secure by default: HTTPS, the admin's certificate in a 0600 file.
+    use std::os::unix::fs::PermissionsExt;
+    let kubeconfig = std::fs::read_to_string(&server.kubeconfig).unwrap();
+    assert!(
+        kubeconfig.contains("server: https://127.0.0.1:"),
+        "{kubeconfig}"
+    );
+    assert!(kubeconfig.contains("client-key-data: "), "{kubeconfig}");
+    let mode = std::fs::metadata(&server.kubeconfig)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let (ok, out) = kubectl(&server.kubeconfig, &["auth", "whoami"]);
+    assert!(ok && out.contains("kubernetes-admin"), "{out}");
     let (ok, out) = kubectl(
         &server.kubeconfig,
         &[
@@ -184,5 +199,23 @@ fn a_busy_address_is_a_clear_error() {
         processes_mentioning(&format!("--data-dir={}", dir.path().join("etcd").display())),
         Vec::<u32>::new(),
         "the etcd it started is gone"
+    );
+}
+
+#[test]
+fn plain_http_is_refused_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .arg("server")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen=0.0.0.0:0", "--insecure-plain-http"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--insecure-plain-http on 0.0.0.0:0: anyone who reaches that address would be cluster admin"),
+        "{stderr}"
     );
 }

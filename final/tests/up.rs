@@ -311,11 +311,19 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
     );
     let status = place.orc(&["status"]);
     assert!(status.status.success(), "{}", text(&status));
-    // Neither the cluster's data nor its kubeconfig is for other users.
+    // Neither the cluster's data nor its credentials are for other users.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(place.dir()), 0o700);
+    assert_eq!(mode(&place.dir().join("pki")), 0o700);
     for private in [
         place.dir().join("server/kubeconfig"),
         place.kubeconfig.clone(),
+        place.dir().join("pki/ca.key"),
+        place.dir().join("pki/apiserver.key"),
+        place.dir().join("kubeconfigs/node-1.conf"),
     ] {
+        assert_eq!(mode(&private), 0o600, "{}", private.display());
         let read = Command::new("runuser")
             .args(["-u", "nobody", "--", "cat"])
             .arg(&private)
@@ -329,6 +337,22 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         "{}",
         text(&status)
     );
+
+    // Every request is someone's: the admin is kubernetes-admin, each node
+    // its own system:node identity, and no credential at all is 401.
+    let whoami = place.kubectl(
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+        None,
+    );
+    assert_eq!(whoami, "kubernetes-admin");
+    let (anonymous, node) = identities(&place, &api_url(&up));
+    assert_eq!(anonymous, 401);
+    assert_eq!(node, "system:node:node-1");
 
     place.kubectl(&["apply", "-f", "-"], Some(HELLO));
     place.kubectl(
@@ -436,15 +460,60 @@ spec:
   containers: [{name: main, image: busybox, command: [sleep, "3600"]}]
 "#;
 
+/// The API server's URL in what `orc up` printed.
+fn api_url(up: &str) -> String {
+    up.split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("{up}"))
+        .to_string()
+}
+
+/// In the cluster's network: the status of a request with no credential
+/// (trusting the cluster CA), and who node-1's kubeconfig logs in as.
+fn identities(place: &Place, api: &str) -> (u16, String) {
+    let ca = std::fs::read(place.dir().join("pki/ca.crt")).unwrap();
+    let node = place.dir().join("kubeconfigs/node-1.conf");
+    let api = api.to_string();
+    place.host.enter(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let tls = orc_client::tls::ClientTls::new(&ca, None).unwrap();
+            let anonymous = orc_client::Client::new(&api).with_tls(&tls);
+            let refused = anonymous
+                .send_path(orc_client::Method::GET, "/api/v1/pods", None, None)
+                .await
+                .unwrap_err();
+            let node = orc_client::kubeconfig::load(&node).unwrap().client();
+            let review = serde_json::json!({
+                "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"
+            });
+            let review = node
+                .send_path(
+                    orc_client::Method::POST,
+                    "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                    None,
+                    Some(("application/json", review.to_string())),
+                )
+                .await
+                .unwrap();
+            let name = review["status"]["userInfo"]["username"]
+                .as_str()
+                .unwrap_or("");
+            (refused.code().unwrap_or(0), name.to_string())
+        })
+    })
+}
+
 #[test]
 fn with_the_scheduler_disabled_pods_stay_pending_until_a_scheduler_appears() {
     let place = Place::new();
     let up = place.up(&["--disable", "scheduler"]);
-    let api = up
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("{up}"))
-        .to_string();
+    let api = api_url(&up);
+    // The student's scheduler logs in as the admin, from the kubeconfig.
+    let connection = orc_client::kubeconfig::load(&place.kubeconfig).unwrap();
     let status = text(&place.orc(&["status"]));
     assert!(!status.contains("scheduler"), "{status}");
 
@@ -476,11 +545,13 @@ fn with_the_scheduler_disabled_pods_stay_pending_until_a_scheduler_appears() {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let scheduler = orc_scheduler::start(orc_scheduler::Config::new(&api))
-                .await
-                .unwrap();
+            let config = orc_scheduler::Config {
+                tls: connection.tls.clone(),
+                ..orc_scheduler::Config::new(&api)
+            };
+            let scheduler = orc_scheduler::start(config).await.unwrap();
             let _scheduling = tokio::spawn(scheduler.wait());
-            let client = orc_client::Client::new(&api);
+            let client = connection.client();
             let path = "/api/v1/namespaces/default/pods/waiting";
             let deadline = Instant::now() + LONG;
             loop {

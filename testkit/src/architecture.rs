@@ -14,8 +14,11 @@
 //! 3. **Components are clients.** Chapters 04 to 07 and `orc-node` reach
 //!    the API through `orc-client`, never by linking `orc-apiserver`.
 //! 4. **The client stays small.** Nothing `orc-client` links, directly or
-//!    not, is a server part: no etcd client, no axum, no AES-GCM, no TLS
-//!    server.
+//!    not, is a server part: no etcd client, no axum, no AES-GCM. It may
+//!    speak TLS as a client (rustls, reached through reqwest, whose
+//!    connector brings tokio-rustls along), but never depends on
+//!    tokio-rustls itself, whose acceptor is a TLS server; and it never
+//!    links aws-lc-rs (ring is orc's provider: no cmake, no C toolchain).
 //!
 //! The rules are a pure function over a [`Workspace`] description, so a
 //! test can plant a backwards dependency and see it caught.
@@ -50,7 +53,10 @@ pub type Workspace = BTreeMap<String, Crate>;
 const COMPONENT_CRATES: &[&str] = &["orc-node"];
 
 /// What `orc-client` must never link (rule 4).
-const SERVER_PARTS: &[&str] = &["etcd-client", "axum", "aes-gcm", "tokio-rustls"];
+const SERVER_PARTS: &[&str] = &["etcd-client", "axum", "aes-gcm", "aws-lc-rs"];
+
+/// What `orc-client` must not depend on directly (rule 4): a TLS server.
+const TLS_SERVER: &str = "tokio-rustls";
 
 /// Every broken rule, one sentence each; empty when the workspace keeps
 /// them all.
@@ -100,6 +106,12 @@ pub fn violations(workspace: &Workspace) -> Vec<String> {
                      so it must stay a client"
                 ));
             }
+        }
+        if client.depends_on.contains(TLS_SERVER) {
+            broken.push(format!(
+                "orc-client depends on {TLS_SERVER}, a TLS server (its acceptor): the client \
+                 speaks TLS through reqwest and rustls only"
+            ));
         }
     }
     broken

@@ -16,6 +16,8 @@
 //! - [`ports`]: free loopback ports.
 //! - [`metrics`]: one sample out of a `/metrics` page.
 //! - [`kubectl`]: the installed kubectl against a test API server.
+//! - [`http_client`]: a reqwest client that never panics for want of a
+//!   rustls crypto provider.
 //! - [`architecture`]: ARCHITECTURE.md's dependency rules, checked against
 //!   `cargo metadata` (`tests/architecture.rs`).
 //!
@@ -33,6 +35,16 @@ pub mod root;
 pub use etcd::Etcd;
 pub use netns::NetnsHost;
 pub use root::{require_command, require_root};
+
+/// A reqwest client for tests. orc-client builds reqwest with
+/// `rustls-no-provider` (ring is orc's provider), and Cargo unifies
+/// features: in a build with orc-client, `reqwest::Client::new()` panics
+/// unless a provider is installed. This installs ring first.
+pub fn http_client() -> reqwest::Client {
+    // An error means one is installed already; that one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
 
 /// A name no other fixture in this or any concurrent test process will pick:
 /// the process id tells processes apart, a counter tells fixtures apart.

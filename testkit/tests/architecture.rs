@@ -81,3 +81,17 @@ fn a_client_linking_a_server_part_is_caught() {
     assert_eq!(broken.len(), 1, "{broken:?}");
     assert!(broken[0].starts_with("orc-client links etcd-client"));
 }
+
+#[test]
+fn a_client_depending_on_a_tls_server_is_caught() {
+    let mut workspace = workspace();
+    // Through reqwest's connector it is allowed, and already there.
+    assert!(workspace["orc-client"].links.contains("tokio-rustls"));
+    assert!(violations(&workspace).is_empty());
+    plant(&mut workspace, "orc-client", |c| {
+        c.depends_on.insert("tokio-rustls".into());
+    });
+    let broken = violations(&workspace);
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert!(broken[0].starts_with("orc-client depends on tokio-rustls"));
+}

@@ -103,9 +103,21 @@ impl Client {
     pub fn new(base: impl Into<String>) -> Client {
         Client {
             base: base.into(),
-            http: reqwest::Client::new(),
+            http: crate::tls::http_client(),
             token: None,
         }
+    }
+
+    /// Speaks TLS with `tls`: trusts its CA and presents its client
+    /// certificate, if it has one (for an `https://` base).
+    pub fn with_tls(mut self, tls: &crate::tls::ClientTls) -> Client {
+        self.http = reqwest::Client::builder()
+            .tls_backend_preconfigured((*tls.config()).clone())
+            .build()
+            // Only an unknown TLS backend type fails here, and this is
+            // reqwest's own rustls ClientConfig.
+            .expect("reqwest takes a rustls ClientConfig");
+        self
     }
 
     /// Sends `token` as a bearer token with every request.

@@ -6,18 +6,23 @@
 //! and does it with this crate. It is what kube-rs's `kube-client` and
 //! `kube-runtime` are to a Rust operator, and client-go to a Go one.
 //!
-//! It is small on purpose: HTTP as a client, JSON, and nothing of the
-//! server (no etcd, no TLS server, no encryption). A component that links
+//! It is small on purpose: HTTP and TLS as a client, JSON, and nothing of
+//! the server (no etcd, no TLS server, no encryption). A component that links
 //! it can run anywhere the API server is reachable, which is what lets a
 //! student replace any one component with their own.
 //!
 //! Architecture invariant: orc-client links no server part (etcd-client,
-//! axum, aes-gcm, tokio-rustls); `testkit/tests/architecture.rs` checks it.
+//! axum, aes-gcm, tokio-rustls: rustls as a client is allowed, a TLS
+//! acceptor is not); `testkit/tests/architecture.rs` checks it.
 //!
 //! ## Layout
 //!
 //! - [`client`]: [`Client`], the verbs over HTTP (get, list, create,
 //!   update, patch, delete, watch) and `Status` errors as [`ClientError`].
+//! - [`tls`]: [`tls::ClientTls`], the CA a client trusts and the
+//!   certificate it presents (rustls with ring).
+//! - [`kubeconfig`]: the current context of a kubeconfig as a
+//!   [`kubeconfig::Connection`]: server, CA, client certificate or token.
 //! - [`informer`]: list, then watch from the list's resourceVersion; a
 //!   local cache; notifications; a fresh list when the watch answers 410;
 //!   and `follow`, how a component runs informers and waits for their
@@ -40,9 +45,8 @@
 //! ## What it leaves out
 //!
 //! Typed objects (objects are `serde_json::Value`; each component reads the
-//! fields it needs), TLS (the client speaks plain HTTP; `orc up` and the
-//! tests serve the API on loopback), protobuf (JSON only), and
-//! server-side apply.
+//! fields it needs), exec and auth-provider plugins in kubeconfigs,
+//! protobuf (JSON only), and server-side apply.
 //!
 //! The book's chapter is `chapters/src/03-apiserver.md`, sections "The
 //! client side" and "Informers and work queues".
@@ -50,6 +54,7 @@
 pub mod client;
 pub mod events;
 pub mod informer;
+pub mod kubeconfig;
 pub mod leader;
 pub mod names;
 pub mod prometheus;
@@ -57,6 +62,7 @@ pub mod propagation;
 pub mod resources;
 pub mod selectors;
 pub mod time;
+pub mod tls;
 pub mod workqueue;
 
 pub use client::{Client, ClientError, Method, WatchStream, encode, path, path_of};

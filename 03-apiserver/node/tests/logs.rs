@@ -111,7 +111,9 @@ impl Node {
 
     /// The agent's count of log responses it is streaming.
     async fn open_streams(&self) -> u64 {
-        let text = reqwest::get(format!("{}/metrics", self.agent))
+        let text = orc_testkit::http_client()
+            .get(format!("{}/metrics", self.agent))
+            .send()
             .await
             .unwrap()
             .text()

@@ -77,7 +77,7 @@ async fn through_api(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let http = reqwest::Client::new();
+        let http = orc_client::tls::http_client();
         let url = format!("http://{addr}/api/v1/namespaces/default/configmaps");
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -135,7 +135,9 @@ async fn raw_etcd(endpoint: &str, clients: usize, objects: usize) -> (Duration, 
 async fn fan_out(addr: std::net::SocketAddr, watchers: usize, events: usize) -> Vec<Duration> {
     // From the current version: an old one may be compacted or beyond the
     // watch window after a long create run, and the watch would end in 410.
-    let list: Value = reqwest::get(format!("http://{addr}/api/v1/namespaces/default/pods"))
+    let list: Value = orc_client::tls::http_client()
+        .get(format!("http://{addr}/api/v1/namespaces/default/pods"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -149,7 +151,11 @@ async fn fan_out(addr: std::net::SocketAddr, watchers: usize, events: usize) -> 
     for _ in 0..watchers {
         // One client per watcher: each watch is its own connection, as with
         // separate processes.
-        let r = reqwest::Client::new().get(&url).send().await.unwrap();
+        let r = orc_client::tls::http_client()
+            .get(&url)
+            .send()
+            .await
+            .unwrap();
         streams.push(r);
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
@@ -172,7 +178,7 @@ async fn fan_out(addr: std::net::SocketAddr, watchers: usize, events: usize) -> 
         });
     }
     drop(tx);
-    let http = reqwest::Client::new();
+    let http = orc_client::tls::http_client();
     let mut latencies = Vec::new();
     for i in 0..events {
         let name = format!("fan-{i}");
@@ -248,7 +254,7 @@ impl ApiServerProcess {
             .spawn()
             .unwrap_or_else(|e| panic!("{program} starts: {e}"));
         let server = ApiServerProcess { child, addr };
-        let http = reqwest::Client::new();
+        let http = orc_client::tls::http_client();
         for _ in 0..200 {
             if let Ok(r) = http.get(format!("http://{addr}/readyz")).send().await {
                 if r.status().is_success() {

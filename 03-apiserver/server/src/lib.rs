@@ -52,13 +52,20 @@
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
 //! - [`authn`]: who is asking: the [`authn::UserInfo`] of each request,
-//!   from bearer tokens in a file (`--token-file`).
+//!   from a client certificate (`--client-ca-file`) or a bearer token in
+//!   a file (`--token-file`).
 //! - [`authz`]: may they do it: `--authorization-mode` (`AlwaysAllow`,
 //!   `AlwaysDeny`, `RBAC`), RBAC's decision, its policy cache and default
 //!   roles, escalation checks, impersonation and the access reviews.
 //! - [`server`]: routes, the authentication middleware, body limit,
 //!   start-up, [`run`].
-//! - [`tls`]: HTTPS, so bearer tokens are not sent in clear.
+//! - [`connection`]: each accepted connection served (HTTP/1 and 2), with
+//!   a deadline on request headers and the TLS peer certificate handed to
+//!   every request.
+//! - [`tls`]: HTTPS, so bearer tokens are not sent in clear, and the
+//!   verified client certificate handed to authentication.
+//! - [`pki`]: the cluster's CA and the certificates it signs (serving,
+//!   clients), kept in a 0700 directory with 0600 keys; `orc up` uses it.
 //!
 //! The resource table, label and field selectors, name rules and
 //! timestamps are shared with every client, so they live in `orc-client`
@@ -82,6 +89,7 @@
 pub mod authn;
 pub mod authz;
 pub mod codec;
+pub mod connection;
 pub mod defaults;
 pub mod discovery;
 pub mod encryption;
@@ -93,6 +101,7 @@ pub mod namespace_lifecycle;
 pub mod node_validation;
 pub mod openapi;
 pub mod patch;
+pub mod pki;
 pub mod pod_fields;
 pub mod priority;
 pub mod protobuf;

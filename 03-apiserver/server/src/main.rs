@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! orc-apiserver --etcd http://127.0.0.1:2379 --listen 127.0.0.1:6443 \
-//!     [--token-file tokens.csv] [--tls-cert-file cert.pem --tls-private-key-file key.pem] \
+//!     [--token-file tokens.csv] [--tls-cert-file cert.pem --tls-private-key-file key.pem \
+//!     [--client-ca-file ca.crt]] \
 //!     [--encryption-key-file key1.hex] \
 //!     [--service-cluster-ip-range 10.96.0.0/12] [--service-node-port-range 30000-32767]
 //! ```

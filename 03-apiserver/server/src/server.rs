@@ -18,12 +18,12 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::authn::Authenticators;
 use crate::authn::token_file::{TokenFile, TokenFileError};
-use crate::authn::{UserInfo, bearer_token};
+use crate::connection::PeerCertificates;
 use crate::handlers::{self, ApiRequest};
 use crate::metrics::Metrics;
 use crate::namespace_lifecycle::NamespaceCache;
@@ -54,6 +54,12 @@ pub struct Config {
     pub token_file: Option<PathBuf>,
     /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// PEM CA certificates: client certificates chaining to them
+    /// authenticate (CN = user, O = groups). Needs `tls`.
+    pub client_ca_file: Option<PathBuf>,
+    /// How long a client may take to send a request's headers, or sit
+    /// idle between requests (see `connection.rs`).
+    pub header_read_timeout: Duration,
     /// A file holding a 64-hex-digit AES-256 key: Secrets are then
     /// encrypted at rest. The file's stem names the key in stored values.
     pub encryption_key_file: Option<PathBuf>,
@@ -83,6 +89,8 @@ impl Config {
             encryption_key_file: None,
             tls: None,
             authorization: crate::authz::Modes::default(),
+            client_ca_file: None,
+            header_read_timeout: crate::connection::HEADER_READ_TIMEOUT,
             bookmark_interval: Duration::from_secs(60),
             watch: WatchLimits::default(),
             services: Allocator::default(),
@@ -106,6 +114,10 @@ pub struct SecurityFlags {
     /// PEM private key of --tls-cert-file.
     #[arg(long, requires = "tls_cert_file")]
     pub tls_private_key_file: Option<PathBuf>,
+    /// PEM CA certificates: a client certificate signed by one of them
+    /// authenticates as its CN (user) and O (groups). Needs --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    pub client_ca_file: Option<PathBuf>,
     /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
     #[arg(long)]
     pub encryption_key_file: Option<PathBuf>,
@@ -121,6 +133,7 @@ impl SecurityFlags {
         config.token_file = self.token_file.clone();
         config.encryption_key_file = self.encryption_key_file.clone();
         config.authorization = self.authorization_mode.clone();
+        config.client_ca_file = self.client_ca_file.clone();
         config.tls = self
             .tls_cert_file
             .clone()
@@ -153,6 +166,11 @@ pub enum ServerError {
     /// The encryption key file could not be read or is malformed.
     #[error("encryption key file {path}: {message}")]
     EncryptionKey { path: PathBuf, message: String },
+    /// Client certificates need TLS.
+    #[error(
+        "--client-ca-file needs --tls-cert-file and --tls-private-key-file: client certificates are part of the TLS handshake"
+    )]
+    ClientCaWithoutTls,
     /// The certificate or key could not be loaded.
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
@@ -177,9 +195,9 @@ pub struct AppState {
     pub namespaces: NamespaceCache,
     /// Request counters.
     pub metrics: Metrics,
-    /// Accepted bearer tokens and their users; `None` disables
-    /// authentication (every request is then `system:anonymous`).
-    pub tokens: Option<TokenFile>,
+    /// Who may log in, and how (tokens, client certificates); none
+    /// configured: every request is `system:anonymous`.
+    pub authenticators: Authenticators,
     /// See [`Config::bookmark_interval`].
     pub bookmark_interval: Duration,
     /// The ranges of Services' values (`services/`).
@@ -193,6 +211,8 @@ pub struct Server {
     listener: TcpListener,
     /// Set when serving HTTPS.
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// See [`Config::header_read_timeout`].
+    header_read_timeout: Duration,
     state: Arc<AppState>,
     /// See [`Config::repair_interval`].
     repair_interval: Duration,
@@ -241,7 +261,12 @@ impl Server {
             }
         };
         let tls = match &config.tls {
-            Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
+            Some((cert, key)) => Some(crate::tls::acceptor(
+                cert,
+                key,
+                config.client_ca_file.as_deref(),
+            )?),
+            None if config.client_ca_file.is_some() => return Err(ServerError::ClientCaWithoutTls),
             None => None,
         };
         let listener =
@@ -288,13 +313,17 @@ impl Server {
             hub,
             store,
             metrics: Metrics::default(),
-            tokens,
+            authenticators: Authenticators {
+                tokens,
+                client_certificates: config.client_ca_file.is_some(),
+            },
             bookmark_interval: config.bookmark_interval,
             allocator: config.services,
         });
         Ok(Server {
             listener,
             tls,
+            header_read_timeout: config.header_read_timeout,
             state,
             repair_interval: config.repair_interval,
         })
@@ -319,18 +348,20 @@ impl Server {
     async fn serve_http(self) -> std::io::Result<()> {
         let addr = self.listener.local_addr().ok();
         let app = router(self.state);
+        let timeout = self.header_read_timeout;
         match self.tls {
             Some(acceptor) => {
                 tracing::info!(?addr, "orc-apiserver serving HTTPS");
                 let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
-                axum::serve(listener, app).await
+                crate::connection::serve(listener, app, timeout).await;
             }
             None => {
                 tracing::info!(?addr, "orc-apiserver serving plain HTTP");
-                let listener = self.listener.tap_io(no_delay);
-                axum::serve(listener, app).await
+                let listener = axum::serve::ListenerExt::tap_io(self.listener, no_delay);
+                crate::connection::serve(listener, app, timeout).await;
             }
         }
+        Ok(())
     }
 }
 
@@ -440,6 +471,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/apis",
             get(|| async { axum::Json(crate::discovery::group_list()) }),
         )
+        .route(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            axum::routing::post(crate::authn::self_subject_review::create),
+        )
         .route("/api/{*rest}", axum::routing::any(api_core))
         .route("/apis/{*rest}", axum::routing::any(api_groups))
         .route(
@@ -493,25 +528,29 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 // ANCHOR: authenticate
-/// Authentication: finds the request's user and attaches it as a
-/// [`UserInfo`] extension for what comes after (authorization, audit).
-/// With a token file, `Authorization: Bearer <token>` must name one of its
-/// tokens, or the answer is a 401 Status; without one, every request is
+/// Authentication: finds the request's user (from the client certificate
+/// TLS verified, else the bearer token; see [`Authenticators`]) and
+/// attaches it as a [`crate::authn::UserInfo`] extension for what comes
+/// after (authorization, audit). A request no authenticator recognises is
+/// answered 401; with none configured, every request is
 /// `system:anonymous` (plain HTTP for tests on loopback only).
 async fn authenticate(
     State(state): State<Arc<AppState>>,
     mut request: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let user = match &state.tokens {
-        None => UserInfo::anonymous(),
-        Some(tokens) => match bearer_token(request.headers()).and_then(|t| tokens.user(t)) {
-            Some(user) => user.clone(),
-            None => return ApiError::Unauthorized.into_response(),
-        },
-    };
-    request.extensions_mut().insert(user);
-    next.run(request).await
+    let peer = request.extensions().get::<PeerCertificates>().cloned();
+    let leaf = peer.as_ref().and_then(|p| p.leaf()).map(|c| c.as_ref());
+    match state.authenticators.authenticate(leaf, request.headers()) {
+        Ok(user) => {
+            request.extensions_mut().insert(user);
+            next.run(request).await
+        }
+        Err(reason) => {
+            tracing::debug!(%reason, path = %request.uri().path(), "unauthorized");
+            ApiError::Unauthorized.into_response()
+        }
+    }
 }
 // ANCHOR_END: authenticate
 

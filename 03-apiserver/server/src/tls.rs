@@ -5,9 +5,15 @@
 //! an `https://` server. So a real cluster serves its API over TLS, and
 //! with `--tls-cert-file` and `--tls-private-key-file` orc does too.
 //!
-//! axum serves anything that implements its `Listener` trait. A
-//! [`TlsListener`] accepts TCP connections and runs each TLS handshake in
-//! its own task, handing finished streams to axum through a channel, so a
+//! With `--client-ca-file` (kube-apiserver's flag) the handshake also
+//! asks for a client certificate. Asking, not demanding: a client without
+//! one may still log in with a token, but a certificate that is offered
+//! must chain to that CA, or the handshake fails. What rustls verified
+//! travels with each request ([`crate::connection::PeerCertificates`]) for
+//! `authn::x509` to read the user from.
+//!
+//! A [`TlsListener`] accepts TCP connections and runs each TLS handshake
+//! in its own task, handing finished streams over through a channel, so a
 //! slow (or malicious) client stuck in its handshake never delays others.
 
 use std::net::SocketAddr;
@@ -35,26 +41,69 @@ pub enum TlsError {
     /// rustls refused the pair (for example, the key does not match).
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
+    /// The client CA file holds no usable CA certificate.
+    #[error("{path}: no CA certificate rustls can use ({message})")]
+    ClientCa { path: String, message: String },
 }
 
-/// A TLS acceptor from PEM files: a certificate chain and its private key.
-pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsError> {
-    let pem = |path: &Path, e: rustls_pki_types::pem::Error| TlsError::Pem {
+fn pem_error(path: &Path, e: rustls_pki_types::pem::Error) -> TlsError {
+    TlsError::Pem {
         path: path.display().to_string(),
         message: e.to_string(),
-    };
-    let certs = CertificateDer::pem_file_iter(cert_file)
-        .map_err(|e| pem(cert_file, e))?
+    }
+}
+
+/// Every certificate in the PEM file at `path`.
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(path, e))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem(cert_file, e))?;
-    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| pem(key_file, e))?;
+        .map_err(|e| pem_error(path, e))
+}
+
+// ANCHOR: acceptor
+/// A TLS acceptor from PEM files: a certificate chain and its private key,
+/// and, when given, the CA that client certificates must chain to.
+pub fn acceptor(
+    cert_file: &Path,
+    key_file: &Path,
+    client_ca_file: Option<&Path>,
+) -> Result<TlsAcceptor, TlsError> {
+    let certs = certificates(cert_file)?;
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| pem_error(key_file, e))?;
     // ring, named explicitly: no reliance on a process-wide default provider.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => builder.with_client_cert_verifier(client_verifier(path, provider)?),
+    };
+    Ok(TlsAcceptor::from(Arc::new(
+        builder.with_single_cert(certs, key)?,
+    )))
+}
+// ANCHOR_END: acceptor
+
+/// Verifies client certificates against the CA in `path`, and lets a
+/// client without one through (it may still carry a token).
+fn client_verifier(
+    path: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(certificates(path)?);
+    let invalid = |message: String| TlsError::ClientCa {
+        path: path.display().to_string(),
+        message,
+    };
+    if added == 0 {
+        return Err(invalid("the file holds no certificate".into()));
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| invalid(e.to_string()))
 }
 
 // ANCHOR: listener

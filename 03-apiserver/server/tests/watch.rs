@@ -218,7 +218,9 @@ async fn bookmarks_carry_progress() {
 
 /// The etcd gauge of open watchers.
 async fn etcd_watchers(s: &TestServer) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", s.etcd.endpoint()))
+    let text = orc_testkit::http_client()
+        .get(format!("{}/metrics", s.etcd.endpoint()))
+        .send()
         .await
         .unwrap()
         .text()

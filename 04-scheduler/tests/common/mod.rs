@@ -181,7 +181,9 @@ impl Cluster {
     /// The scheduler's `/metrics` page.
     pub async fn metrics(&self) -> String {
         let addr = self.scheduler.metrics_addr.expect("metrics are served");
-        reqwest::get(format!("http://{addr}/metrics"))
+        orc_testkit::http_client()
+            .get(format!("http://{addr}/metrics"))
+            .send()
             .await
             .unwrap()
             .text()

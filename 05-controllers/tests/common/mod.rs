@@ -42,7 +42,7 @@ impl Cluster {
         Cluster {
             _etcd: etcd,
             addr,
-            http: reqwest::Client::new(),
+            http: orc_testkit::http_client(),
             tasks: vec![serving, controlling],
         }
     }

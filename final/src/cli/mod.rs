@@ -93,10 +93,7 @@ impl Session {
     pub async fn open(target: &Target) -> Result<Session> {
         let path = kubeconfig::locate(target.kubeconfig.as_deref());
         let connection = kubeconfig::load(&path)?;
-        let mut client = Client::new(&connection.server);
-        if let Some(token) = &connection.token {
-            client = client.with_token(token);
-        }
+        let client = connection.client();
         let discovery = Discovery::fetch(&client, &connection.server).await?;
         let namespace = target
             .namespace

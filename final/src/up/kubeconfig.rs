@@ -7,6 +7,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use base64::Engine;
+use orc_apiserver::pki::Issued;
 use serde_yaml::{Mapping, Value};
 
 /// The three lists a kubeconfig names its entries in.
@@ -16,14 +18,41 @@ const LISTS: [(&str, &str); 3] = [
     ("contexts", "context"),
 ];
 
+/// The credentials a context carries: the CA to trust and the client
+/// certificate to present, embedded (base64 PEM), as kubeadm's admin.conf.
+pub struct Credentials<'a> {
+    /// `https://ADDRESS:6443`.
+    pub server: &'a str,
+    /// The cluster CA, PEM.
+    pub ca_pem: &'a str,
+    /// The admin's certificate and key.
+    pub user: &'a Issued,
+}
+
 /// `existing` (a kubeconfig's text, or none) with a cluster, a user and a
-/// context all named `name` for the server at `server`, replacing only
-/// entries of that name, and `name` as the current context.
-pub fn merge(existing: Option<&str>, name: &str, server: &str) -> Result<String> {
+/// context all named `name` for `credentials`, replacing only entries of
+/// that name, and `name` as the current context.
+pub fn merge(existing: Option<&str>, name: &str, credentials: &Credentials) -> Result<String> {
     let mut config = parse(existing.unwrap_or(""))?;
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let mut cluster = Mapping::new();
+    cluster.insert("server".into(), credentials.server.into());
+    cluster.insert(
+        "certificate-authority-data".into(),
+        b64(credentials.ca_pem).into(),
+    );
+    let mut user = Mapping::new();
+    user.insert(
+        "client-certificate-data".into(),
+        b64(&credentials.user.cert_pem).into(),
+    );
+    user.insert(
+        "client-key-data".into(),
+        b64(&credentials.user.key_pem).into(),
+    );
     let entries = [
-        yaml(&format!("server: {server}")),
-        Value::Mapping(Mapping::new()),
+        Value::Mapping(cluster),
+        Value::Mapping(user),
         yaml(&format!("{{cluster: {name}, user: {name}}}")),
     ];
     for ((list, kind), value) in LISTS.into_iter().zip(entries) {
@@ -111,18 +140,44 @@ mod tests {
         contexts:\n- name: prod\n  context: {cluster: prod, user: prod}\n\
         current-context: prod\n";
 
+    fn issued() -> Issued {
+        Issued {
+            cert_pem: "CERT".into(),
+            key_pem: "KEY".into(),
+        }
+    }
+
+    fn at<'a>(server: &'a str, user: &'a Issued) -> Credentials<'a> {
+        Credentials {
+            server,
+            ca_pem: "CA",
+            user,
+        }
+    }
+
     #[test]
     fn adds_a_context_and_keeps_the_others() {
-        let merged = merge(Some(OTHER), "orc-1", "http://192.168.200.254:6443").unwrap();
+        let user = issued();
+        let merged = merge(
+            Some(OTHER),
+            "orc-1",
+            &at("https://192.168.200.254:6443", &user),
+        )
+        .unwrap();
         let config: Value = serde_yaml::from_str(&merged).unwrap();
         assert_eq!(config["current-context"], "orc-1");
         assert_eq!(config["users"][0]["user"]["token"], "secret");
         assert_eq!(
             config["clusters"][1]["cluster"]["server"],
-            "http://192.168.200.254:6443"
+            "https://192.168.200.254:6443"
         );
+        assert_eq!(
+            config["clusters"][1]["cluster"]["certificate-authority-data"],
+            "Q0E="
+        );
+        assert_eq!(config["users"][1]["user"]["client-key-data"], "S0VZ");
         // Merging again replaces, never duplicates.
-        let again = merge(Some(&merged), "orc-1", "http://x:1").unwrap();
+        let again = merge(Some(&merged), "orc-1", &at("https://x:1", &user)).unwrap();
         let config: Value = serde_yaml::from_str(&again).unwrap();
         assert_eq!(config["contexts"].as_sequence().unwrap().len(), 2);
 
@@ -135,9 +190,10 @@ mod tests {
 
     #[test]
     fn a_file_orc_made_alone_is_empty_after_removal() {
-        let made = merge(None, "orc-1", "http://h:1").unwrap();
+        let user = issued();
+        let made = merge(None, "orc-1", &at("https://h:1", &user)).unwrap();
         let (_, left) = remove(&made, "orc-1").unwrap();
         assert!(!left);
-        assert!(merge(Some("- a list"), "orc-1", "http://h:1").is_err());
+        assert!(merge(Some("- a list"), "orc-1", &at("https://h:1", &user)).is_err());
     }
 }

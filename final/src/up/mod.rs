@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
+use crate::credentials::{self, ClusterCa};
 use crate::server::Component;
 use orc_client::{Client, Method};
 use serde_json::Value;
@@ -125,12 +126,15 @@ pub fn up(args: UpArgs) -> Result<()> {
     // server's kubeconfig are the cluster's too.
     std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("making {} private", data_dir.display()))?;
+    // The cluster CA before anything that needs it: the server's serving
+    // certificate and every component's identity come from it.
+    let ca = ClusterCa::open(&data_dir.join("pki"))?;
     let id = record::cluster_id(&data_dir);
     let net = network::plan(&id, args.nodes, &network::current_routes()?)?;
     network::create(&net)?;
     let kubeconfig_path = crate::cli::kubeconfig::locate(args.kubeconfig.as_deref());
     let mut record = Record {
-        api_url: format!("http://{}:{API_PORT}", net.uplink_address),
+        api_url: format!("https://{}:{API_PORT}", net.uplink_address),
         scheduler_url: (!args.disable.contains(&Component::Scheduler))
             .then(|| format!("http://{}:{SCHEDULER_PORT}", net.uplink_address)),
         id,
@@ -142,7 +146,7 @@ pub fn up(args: UpArgs) -> Result<()> {
         kubeconfig: kubeconfig_path,
     };
     // From here on, a failure takes down what was started.
-    match start(&mut record, &args.disable) {
+    match start(&mut record, &ca, &args.disable) {
         Ok(()) => {}
         Err(e) => {
             down_recorded(&record);
@@ -173,7 +177,7 @@ pub fn up(args: UpArgs) -> Result<()> {
 
 /// Starts the server and the agents, writes the record and the
 /// kubeconfig, and waits for Ready.
-fn start(record: &mut Record, disable: &[Component]) -> Result<()> {
+fn start(record: &mut Record, ca: &ClusterCa, disable: &[Component]) -> Result<()> {
     let me = std::env::current_exe().context("finding the orc binary's own path")?;
     let dir = record.data_dir.clone();
     let listen = record.network.uplink_address;
@@ -183,6 +187,8 @@ fn start(record: &mut Record, disable: &[Component]) -> Result<()> {
         .arg("server")
         .arg("--data-dir")
         .arg(dir.join("server"))
+        .arg("--pki-dir")
+        .arg(dir.join("pki"))
         .arg(format!("--listen={listen}:{API_PORT}"));
     if record.scheduler_url.is_some() {
         server.arg(format!("--scheduler-listen={listen}:{SCHEDULER_PORT}"));
@@ -205,12 +211,15 @@ fn start(record: &mut Record, disable: &[Component]) -> Result<()> {
         // The agent runs inside its node's namespace (nsenter joins only
         // the network namespace): its port and its Node's address are the
         // node's own.
+        // Each agent logs in as its own node, `system:node:<name>`.
+        let kubeconfig = node_kubeconfig(record, ca, &node.name)?;
         let mut agent = Command::new("nsenter");
         agent
             .arg(format!("--net={}", node.netns_path()))
             .arg(&me)
             .arg("agent")
-            .arg(format!("--server={}", record.api_url))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
             .arg(format!("--node-name={}", node.name))
             .arg(format!("--hostname-override={}", node.name))
             .arg(format!("--node-ip={}", node.address))
@@ -237,17 +246,36 @@ fn start(record: &mut Record, disable: &[Component]) -> Result<()> {
     }
 
     let existing = std::fs::read_to_string(&record.kubeconfig).ok();
-    let merged = kubeconfig::merge(existing.as_deref(), &record.id, &record.api_url)?;
+    let admin = ca.client(&credentials::admin())?;
+    let credentials = kubeconfig::Credentials {
+        server: &record.api_url,
+        ca_pem: ca.ca_pem(),
+        user: &admin,
+    };
+    let merged = kubeconfig::merge(existing.as_deref(), &record.id, &credentials)?;
     kubeconfig::write_private(&record.kubeconfig, &merged)?;
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(wait_ready(record))
+    let client = Client::new(&record.api_url).with_tls(&ca.client_tls(&credentials::admin())?);
+    runtime.block_on(wait_ready(record, &client))
+}
+
+/// `<data-dir>/kubeconfigs/<node>.conf`, 0600: node `name`'s own
+/// credential (`system:node:<name>`, group `system:nodes`).
+fn node_kubeconfig(record: &Record, ca: &ClusterCa, name: &str) -> Result<PathBuf> {
+    let issued = ca.client(&credentials::node(name))?;
+    let text = crate::cli::kubeconfig::render_embedded(&record.api_url, ca.ca_pem(), &issued);
+    let path = record
+        .data_dir
+        .join("kubeconfigs")
+        .join(format!("{name}.conf"));
+    kubeconfig::write_private(&path, &text)?;
+    Ok(path)
 }
 
 /// Polls the API until every node is Ready and the `kubernetes` Service
 /// exists; fails early, with the log to read, when a component exits.
-async fn wait_ready(record: &Record) -> Result<()> {
-    let client = Client::new(&record.api_url);
+async fn wait_ready(record: &Record, client: &Client) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         let pids = std::iter::once((record.server_pid, "server".to_string())).chain(
@@ -265,7 +293,7 @@ async fn wait_ready(record: &Record) -> Result<()> {
                 );
             }
         }
-        if ready(&client, record.network.nodes.len()).await {
+        if ready(client, record.network.nodes.len()).await {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -391,6 +419,9 @@ pub fn status(args: StatusArgs) -> Result<()> {
     };
     println!("cluster {} on {}", record.id, data_dir.display());
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // The API server's /healthz over TLS, trusting the cluster CA.
+    let ca = ClusterCa::open(&data_dir.join("pki"))?;
+    let admin = ca.client_tls(&credentials::admin())?;
     let mut checks = vec![(
         "server".to_string(),
         record.server_pid,
@@ -408,7 +439,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
         let health = if !processes::running(pid, &data_dir) {
             "not running".to_string()
         } else if let Some(url) = url {
-            runtime.block_on(healthz(&url))
+            runtime.block_on(healthz(&url, &admin))
         } else {
             "running".to_string()
         };
@@ -425,8 +456,11 @@ pub fn status(args: StatusArgs) -> Result<()> {
 }
 
 /// What `url/healthz` answers, or why it did not.
-async fn healthz(url: &str) -> String {
-    let client = Client::new(url);
+async fn healthz(url: &str, tls: &orc_client::tls::ClientTls) -> String {
+    let client = match url.starts_with("https://") {
+        true => Client::new(url).with_tls(tls),
+        false => Client::new(url),
+    };
     match client.stream_path("/healthz").await {
         Ok(response) => response
             .text()

@@ -48,7 +48,7 @@ impl Cluster {
             _etcd: etcd,
             addr,
             base,
-            http: reqwest::Client::new(),
+            http: orc_testkit::http_client(),
             tasks: vec![serving, collector],
         }
     }

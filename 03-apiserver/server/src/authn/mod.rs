@@ -10,10 +10,20 @@
 //! log to read.
 //!
 //! Layout:
+//! - this file: [`UserInfo`], and [`Authenticators`], which asks each
+//!   authenticator in kube-apiserver's order (client certificate, then
+//!   bearer token) and decides between a user, anonymous and 401 (pure).
 //! - [`token_file`]: static bearer tokens from a file, the format of
 //!   kube-apiserver's `--token-auth-file`.
+//! - [`x509`]: client certificates (`--client-ca-file`): CN the user, O
+//!   the groups.
+//! - [`self_subject_review`]: "who am I?" (`kubectl auth whoami`).
 
+pub mod self_subject_review;
 pub mod token_file;
+pub mod x509;
+
+use token_file::TokenFile;
 
 /// The user a request was authenticated as, in Kubernetes' terms
 /// (`user.Info` in k8s.io/apiserver): RBAC subjects match on `name` (kind
@@ -58,6 +68,62 @@ impl UserInfo {
     }
 }
 
+/// The authenticators a server runs. With none configured, every request
+/// is `system:anonymous` (plain HTTP for tests on loopback only); with any,
+/// a request that none of them recognises is refused with 401.
+#[derive(Debug, Clone, Default)]
+pub struct Authenticators {
+    /// `--token-auth-file`'s tokens.
+    pub tokens: Option<TokenFile>,
+    /// Whether TLS verifies client certificates (`--client-ca-file`): a
+    /// certificate that reaches a request has then chained to that CA.
+    pub client_certificates: bool,
+}
+
+/// Why a request was refused (the 401's cause, for the server's log; the
+/// client is told only `Unauthorized`, as Kubernetes does).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unauthenticated {
+    #[error("no credentials")]
+    NoCredentials,
+    #[error("an unknown bearer token")]
+    UnknownToken,
+    #[error("{0}")]
+    Certificate(#[from] x509::X509Error),
+}
+
+impl Authenticators {
+    /// Whether any authenticator is configured.
+    pub fn enabled(&self) -> bool {
+        self.tokens.is_some() || self.client_certificates
+    }
+
+    // ANCHOR: decide
+    /// The user of a request with the client certificate `peer` (DER, as
+    /// TLS verified it) and `headers`. kube-apiserver's order: a
+    /// certificate first, then a bearer token; a credential that is
+    /// offered and wrong is refused, never ignored for anonymous.
+    pub fn authenticate(
+        &self,
+        peer: Option<&[u8]>,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<UserInfo, Unauthenticated> {
+        if let Some(der) = peer.filter(|_| self.client_certificates) {
+            return Ok(x509::user(der)?);
+        }
+        match (bearer_token(headers), &self.tokens) {
+            (Some(token), Some(tokens)) => tokens
+                .user(token)
+                .cloned()
+                .ok_or(Unauthenticated::UnknownToken),
+            (Some(_), None) if self.enabled() => Err(Unauthenticated::UnknownToken),
+            _ if self.enabled() => Err(Unauthenticated::NoCredentials),
+            _ => Ok(UserInfo::anonymous()),
+        }
+    }
+    // ANCHOR_END: decide
+}
+
 /// The bearer token of a request, if it has one. The scheme is matched
 /// case-insensitively (RFC 9110 §11.1), as Go's net/http and
 /// kube-apiserver do.
@@ -81,6 +147,62 @@ mod tests {
     fn authenticated_users_are_in_system_authenticated_once() {
         let user = UserInfo::authenticated("alice", "1", &["dev", AUTHENTICATED]);
         assert_eq!(user.groups, ["dev", AUTHENTICATED]);
+    }
+
+    fn bearer(token: &str) -> axum::http::HeaderMap {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn with_no_authenticator_everyone_is_anonymous() {
+        let none = Authenticators::default();
+        let user = none.authenticate(None, &bearer("x")).unwrap();
+        assert_eq!(user, UserInfo::anonymous());
+    }
+
+    #[test]
+    fn a_certificate_comes_first_and_wrong_credentials_are_refused() {
+        let ca = crate::pki::CertificateAuthority::generate("ca").unwrap();
+        let issued = ca
+            .issue(
+                &crate::pki::Subject::in_group("kubernetes-admin", MASTERS),
+                &crate::pki::Usage::Client,
+            )
+            .unwrap();
+        let der = {
+            use rustls_pki_types::pem::PemObject;
+            rustls_pki_types::CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).unwrap()
+        };
+        let authn = Authenticators {
+            tokens: Some(TokenFile::parse("t0k,alice,1").unwrap()),
+            client_certificates: true,
+        };
+        let user = authn.authenticate(Some(&der), &bearer("t0k")).unwrap();
+        assert_eq!(user.name, "kubernetes-admin");
+        assert_eq!(
+            authn.authenticate(None, &bearer("t0k")).unwrap().name,
+            "alice"
+        );
+        assert_eq!(
+            authn.authenticate(None, &bearer("nope")),
+            Err(Unauthenticated::UnknownToken)
+        );
+        let empty = axum::http::HeaderMap::new();
+        assert_eq!(
+            authn.authenticate(None, &empty),
+            Err(Unauthenticated::NoCredentials)
+        );
+        // Certificates only: a token is not a credential this server knows.
+        let certs_only = Authenticators {
+            tokens: None,
+            client_certificates: true,
+        };
+        assert_eq!(
+            certs_only.authenticate(None, &bearer("t0k")),
+            Err(Unauthenticated::UnknownToken)
+        );
     }
 
     #[test]

@@ -233,6 +233,8 @@ pub fn agent_address(node: &Value) -> Result<(String, u16), ApiError> {
 fn agents() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
+        // reqwest's rustls needs a crypto provider: ring, orc's.
+        orc_client::tls::install_crypto_provider();
         reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()

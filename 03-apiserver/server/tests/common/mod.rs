@@ -49,7 +49,7 @@ impl TestServer {
         TestServer {
             etcd,
             addr,
-            http: reqwest::Client::new(),
+            http: orc_testkit::http_client(),
             task,
             config,
         }

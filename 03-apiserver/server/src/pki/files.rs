@@ -1,0 +1,139 @@
+//! The PKI directory: `ca.crt`, `ca.key`, and `<name>.crt`/`<name>.key`
+//! for each certificate, as kubeadm lays out `/etc/kubernetes/pki`.
+//!
+//! Whoever reads a key is that identity, and whoever reads `ca.key` can
+//! mint any identity, `system:masters` included. So the directory is made
+//! 0700 and every key 0600, at creation (never a window where the file is
+//! world-readable) and again on every start (a directory someone opened up
+//! is closed again).
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::{CertificateAuthority, Issued, PkiError};
+
+/// A PKI directory on disk.
+#[derive(Debug, Clone)]
+pub struct PkiDir {
+    /// The directory, mode 0700.
+    path: PathBuf,
+}
+
+impl PkiDir {
+    /// Opens (or creates) `path`, mode 0700.
+    pub fn open(path: &Path) -> Result<PkiDir, PkiError> {
+        let failed = |source| PkiError::File {
+            path: path.into(),
+            source,
+        };
+        std::fs::create_dir_all(path).map_err(failed)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(failed)?;
+        Ok(PkiDir { path: path.into() })
+    }
+
+    /// `<dir>/<file>`.
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.path.join(file)
+    }
+
+    /// The cluster's CA: the one in `ca.crt`/`ca.key`, or a new one,
+    /// written there. Kept across restarts, so credentials issued before
+    /// (a user's kubeconfig) stay valid.
+    pub fn ca(&self) -> Result<CertificateAuthority, PkiError> {
+        let (cert, key) = (self.path("ca.crt"), self.path("ca.key"));
+        if cert.exists() && key.exists() {
+            let cert_pem = read(&cert)?;
+            let key_pem = read(&key)?;
+            private(&key)?;
+            return CertificateAuthority::load(&cert_pem, &key_pem);
+        }
+        let ca = CertificateAuthority::generate("kubernetes")?;
+        write_private(&cert, ca.cert_pem().as_bytes())?;
+        write_private(&key, ca.key_pem().as_bytes())?;
+        Ok(ca)
+    }
+
+    /// Writes `issued` as `<name>.crt` and `<name>.key`, both 0600;
+    /// answers their paths.
+    pub fn write(&self, name: &str, issued: &Issued) -> Result<(PathBuf, PathBuf), PkiError> {
+        let (cert, key) = (
+            self.path(&format!("{name}.crt")),
+            self.path(&format!("{name}.key")),
+        );
+        write_private(&cert, issued.cert_pem.as_bytes())?;
+        write_private(&key, issued.key_pem.as_bytes())?;
+        Ok((cert, key))
+    }
+}
+
+/// Writes `bytes` to `path`, readable and writable by its owner only:
+/// created 0600, and set 0600 if it existed with other bits.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
+    let failed = |source| PkiError::File {
+        path: path.into(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(failed)?;
+    private(path)?;
+    file.write_all(bytes).map_err(failed)
+}
+
+/// Sets `path` to 0600.
+fn private(path: &Path) -> Result<(), PkiError> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        PkiError::File {
+            path: path.into(),
+            source,
+        }
+    })
+}
+
+fn read(path: &Path) -> Result<String, PkiError> {
+    std::fs::read_to_string(path).map_err(|source| PkiError::File {
+        path: path.into(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_directory_is_0700_its_files_0600_and_the_ca_is_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("pki");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pki = PkiDir::open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        let ca = pki.ca().unwrap();
+        assert_eq!(mode(&pki.path("ca.key")), 0o600);
+        assert_eq!(mode(&pki.path("ca.crt")), 0o600);
+        // A key someone opened up is closed again on the next start.
+        std::fs::set_permissions(pki.path("ca.key"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let again = PkiDir::open(&dir).unwrap().ca().unwrap();
+        assert_eq!(again.cert_pem(), ca.cert_pem());
+        assert_eq!(mode(&pki.path("ca.key")), 0o600);
+        let issued = ca
+            .issue(
+                &super::super::Subject::new("a"),
+                &super::super::Usage::Client,
+            )
+            .unwrap();
+        let (cert, key) = pki.write("a", &issued).unwrap();
+        assert_eq!((mode(&cert), mode(&key)), (0o600, 0o600));
+    }
+}

@@ -1,0 +1,101 @@
+//! A cluster's credentials: the CA `orc server` and `orc up` keep in
+//! `<data-dir>/pki`, and one identity per component, named as Kubernetes
+//! names them, so the API server (and one day its authorizer) knows who
+//! each request comes from.
+//!
+//! | who                         | CN (user)                        | O (group)        |
+//! |-----------------------------|----------------------------------|------------------|
+//! | the user `orc up` serves    | `kubernetes-admin`               | `system:masters` |
+//! | the scheduler               | `system:kube-scheduler`          |                  |
+//! | the controllers             | `system:kube-controller-manager` |                  |
+//! | each node's agent           | `system:node:<name>`             | `system:nodes`   |
+//!
+//! The node's proxy and DNS run inside its agent and share its identity
+//! (Kubernetes' kube-proxy has its own, `system:kube-proxy`; see the
+//! README's list of what is not built).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use orc_apiserver::pki::{CertificateAuthority, Issued, PkiDir, Subject, Usage, serving_names};
+use orc_client::tls::{ClientTls, Identity};
+
+/// The first address of the default Service range (10.96.0.0/12): the
+/// `kubernetes` Service's cluster IP, a name the API server answers to.
+const FIRST_SERVICE_IP: [u8; 4] = [10, 96, 0, 1];
+
+/// `kubernetes-admin` in `system:masters`: the cluster's administrator.
+pub fn admin() -> Subject {
+    Subject::in_group("kubernetes-admin", "system:masters")
+}
+
+/// The scheduler's identity.
+pub fn scheduler() -> Subject {
+    Subject::new("system:kube-scheduler")
+}
+
+/// The controller manager's identity.
+pub fn controller_manager() -> Subject {
+    Subject::new("system:kube-controller-manager")
+}
+
+/// Node `name`'s agent: `system:node:<name>` in `system:nodes`, what
+/// Kubernetes' Node authorizer recognises a kubelet by.
+pub fn node(name: &str) -> Subject {
+    Subject::in_group(&format!("system:node:{name}"), "system:nodes")
+}
+
+/// The cluster's CA with its directory.
+pub struct ClusterCa {
+    /// `<data-dir>/pki`, 0700.
+    pki: PkiDir,
+    /// The CA, loaded from there or made there.
+    ca: CertificateAuthority,
+}
+
+impl ClusterCa {
+    /// The CA in `dir` (made there, 0700 and 0600, when missing).
+    pub fn open(dir: &Path) -> Result<ClusterCa> {
+        let pki =
+            PkiDir::open(dir).with_context(|| format!("opening the PKI {}", dir.display()))?;
+        let ca = pki.ca().context("the cluster CA")?;
+        Ok(ClusterCa { pki, ca })
+    }
+
+    /// `ca.crt`, what `--client-ca-file` names.
+    pub fn ca_file(&self) -> PathBuf {
+        self.pki.path("ca.crt")
+    }
+
+    /// The CA certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        self.ca.cert_pem()
+    }
+
+    /// A fresh serving certificate for the API server at `addresses`,
+    /// written as `apiserver.crt`/`apiserver.key`; answers the two paths.
+    pub fn serving(&self, addresses: &[IpAddr]) -> Result<(PathBuf, PathBuf)> {
+        let names = serving_names(addresses, IpAddr::from(FIRST_SERVICE_IP));
+        let issued = self
+            .ca
+            .issue(&Subject::new("kube-apiserver"), &Usage::Server { names })?;
+        Ok(self.pki.write("apiserver", &issued)?)
+    }
+
+    /// A fresh client certificate for `subject`.
+    pub fn client(&self, subject: &Subject) -> Result<Issued> {
+        Ok(self.ca.issue(subject, &Usage::Client)?)
+    }
+
+    /// TLS for an in-process component: trust this CA, present a fresh
+    /// certificate for `subject`.
+    pub fn client_tls(&self, subject: &Subject) -> Result<ClientTls> {
+        let issued = self.client(subject)?;
+        let identity = Identity {
+            cert_pem: issued.cert_pem.into_bytes(),
+            key_pem: issued.key_pem.into_bytes(),
+        };
+        Ok(ClientTls::new(self.ca_pem().as_bytes(), Some(&identity))?)
+    }
+}
