@@ -48,6 +48,11 @@ pub trait ObjectSource: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String>;
+    /// ConfigMap `namespace/name`'s `binaryData`, decoded: files in a
+    /// volume, never variables (the kubelet's `envFrom` reads `data` only).
+    fn config_map_binary_data(&self, _namespace: &str, _name: &str) -> BTreeMap<String, Vec<u8>> {
+        BTreeMap::new()
+    }
 }
 // ANCHOR_END: object_source
 

@@ -267,10 +267,18 @@ pub fn validate(pod: &Pod) -> Result<(), (String, String)> {
         }
     }
     for (i, v) in pod.spec.volumes.iter().enumerate() {
-        if v.empty_dir.is_some() == v.host_path.is_some() {
+        let sources = [
+            v.empty_dir.is_some(),
+            v.host_path.is_some(),
+            v.config_map.is_some(),
+            v.secret.is_some(),
+            v.downward_api.is_some(),
+            v.projected.is_some(),
+        ];
+        if sources.iter().filter(|set| **set).count() != 1 {
             return fail(
                 &format!("spec.volumes[{i}]"),
-                "exactly one of emptyDir and hostPath is supported".into(),
+                "exactly one of emptyDir, hostPath, configMap, secret, downwardAPI and projected is supported".into(),
             );
         }
     }

@@ -20,6 +20,7 @@ use crate::image::waiting_reason;
 use crate::pod_spec::Pod;
 use crate::resolv_conf;
 use crate::sandbox;
+use crate::volumes;
 
 /// Runs one pod's actions in order. The first failure ends the list: the
 /// next sync decides again from what actually happened.
@@ -271,19 +272,16 @@ async fn start_container(
         let repeated = errors.insert(key.clone(), waiting.clone()) == Some(waiting);
         Err(if repeated { String::new() } else { message })
     };
-    let mut volumes = BTreeMap::new();
-    for v in &pod.spec.volumes {
-        let path = match (&v.empty_dir, &v.host_path) {
-            (Some(_), _) => {
-                let dir = shared.layout.volume(uid, &v.name);
-                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                dir
-            }
-            (None, Some(host)) => PathBuf::from(&host.path),
-            (None, None) => continue,
-        };
-        volumes.insert(v.name.clone(), path);
-    }
+    // Volumes first, as the kubelet mounts them before it starts anything:
+    // a ConfigMap or Secret that is missing keeps the pod waiting.
+    let volumes = match set_up_volumes(shared, pod) {
+        Ok(volumes) => volumes,
+        Err(e) => return fail("ContainerCreating", e.to_string()),
+    };
+    let mount_sources = match volumes::mount_sources(container, &volumes) {
+        Ok(sources) => sources,
+        Err(message) => return fail("CreateContainerConfigError", message),
+    };
     // The environment first: a ConfigMap or Secret that is not there yet
     // keeps the container waiting, and the next sync tries again.
     let env = match env::resolve(pod, container, &pod_facts(shared, uid), shared.objects()) {
@@ -298,22 +296,15 @@ async fn start_container(
         Ok(root) => root,
         Err(e) => return fail(waiting_reason(&e), e.to_string()),
     };
-    let spec = match sandbox::container_spec(
+    let mut spec = sandbox::container_spec(
         pod,
         container,
         attempt,
         &root,
         sandbox_pid,
-        &volumes,
+        &mount_sources,
         &shared.config.cgroup_root,
-    ) {
-        Ok(spec) => spec,
-        Err(e) => {
-            let _ = remove_root(shared, root_dir(&bundle)).await;
-            return fail("CreateContainerConfigError", e);
-        }
-    };
-    let mut spec = spec;
+    );
     spec.mounts
         .push(sandbox::resolv_conf_mount(&write_resolv_conf(shared, pod)?));
     write_json(&bundle.join("config.json"), &spec)?;
@@ -332,6 +323,20 @@ async fn start_container(
         Err(e) => fail("CreateContainerError", e.to_string()),
     }
 }
+
+// ANCHOR: set_up_volumes
+/// Sets up (or refreshes) the pod's volumes: before each container start,
+/// and at every sync of a running pod ([`super::Agent`]), which is how an
+/// edited ConfigMap reaches the mounted files.
+pub fn set_up_volumes(
+    shared: &Shared,
+    pod: &Pod,
+) -> Result<BTreeMap<String, PathBuf>, volumes::MountError> {
+    let uid = &pod.metadata.uid;
+    let dir = shared.layout.pod(uid).join("volumes");
+    volumes::set_up(pod, &dir, shared.objects(), &pod_facts(shared, uid))
+}
+// ANCHOR_END: set_up_volumes
 
 /// What the downward API may ask of pod `uid` that its spec does not say.
 fn pod_facts(shared: &Shared, uid: &str) -> env::PodFacts {
@@ -435,6 +440,9 @@ pub async fn stop_pod(
         return;
     }
     remove_cgroup(&sandbox::pod_cgroup(&shared.config.cgroup_root, &uid));
+    // In-memory volumes are mounts of the node: unmounted before the
+    // directory goes, or its removal would stop at them.
+    volumes::tmpfs::unmount_all(&shared.layout.pod(&uid).join("volumes"));
     let _ = std::fs::remove_dir_all(shared.layout.pod(&uid));
     shared
         .start_errors

@@ -318,7 +318,11 @@ impl Agent {
             }
         }
         let probes = self.probes_for(pod, &observed_pod, pod_ip);
-        if plan.actions.is_empty() || self.in_flight.contains_key(uid) {
+        if self.in_flight.contains_key(uid) {
+            return probes;
+        }
+        if plan.actions.is_empty() {
+            refresh_volumes(shared, pod, &observed_pod);
             return probes;
         }
         let task = tokio::spawn(actions::run_actions(
@@ -424,6 +428,7 @@ impl Agent {
                         probe_key(pod, &c.name, &run.id, kind),
                         ProbeTarget {
                             probe: probe.clone(),
+                            port: crate::probes::probe_port(probe, c),
                             pod_ip,
                             node_netns: self.shared.config.node_netns.clone(),
                         },
@@ -434,6 +439,22 @@ impl Agent {
         wanted
     }
 }
+
+// ANCHOR: refresh_volumes
+/// Brings a running pod's ConfigMap, Secret and downward API files up to
+/// date, as the kubelet's periodic remount does. Only when no task of the
+/// pod runs: one writer per volume at a time. A failure (the ConfigMap was
+/// deleted) leaves the last files in place, as in Kubernetes.
+fn refresh_volumes(shared: &Shared, pod: &Pod, observed: &sync::ObservedPod) {
+    let running = observed.sandbox.as_ref().is_some_and(|s| s.running);
+    if !running || pod.spec.volumes.is_empty() {
+        return;
+    }
+    if let Err(e) = actions::set_up_volumes(shared, pod) {
+        tracing::warn!(pod = %pod.full_name(), "{e}");
+    }
+}
+// ANCHOR_END: refresh_volumes
 
 pub(crate) fn probe_key(pod: &Pod, container: &str, id: &str, kind: ProbeKind) -> ProbeKey {
     ProbeKey {
