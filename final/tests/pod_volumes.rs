@@ -1,0 +1,249 @@
+//! The issue's "ordinary web pod" on a real node: a ConfigMap and a Secret
+//! (with `stringData`) as variables *and* as files, the downward API as
+//! files, a `subPath` mount, an in-memory `emptyDir`, and probes that name
+//! their port; then a ConfigMap edit reaching the mounted file, and a pod
+//! whose ConfigMap is missing waiting in `ContainerCreating` until it exists.
+//! A real etcd, API server, `orc agent` and the installed kubectl.
+//!
+//! Root only; the pod network lives in a throwaway namespace (chapter 02's
+//! test node), and everything is removed at the end.
+
+#[path = "../../02-pod/tests/agent_node/mod.rs"]
+mod agent_node;
+mod cluster;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use agent_node::Node;
+use cluster::{AgentProcess, ApiServer, agent_node_ready, kubeconfig, kubectl, running};
+use orc_client::Method;
+use serde_json::{Value, json};
+
+const NODE: &str = "node-volumes";
+const LONG: Duration = Duration::from_secs(60);
+const NS: &str = "/api/v1/namespaces/default";
+
+/// What `cat`-like `command` prints inside pod `pod`, through kubectl exec.
+async fn exec(config: &Path, pod: &str, command: &str) -> String {
+    kubectl(config, &["exec", pod, "--", "sh", "-c", command]).await
+}
+
+/// Polls `exec` until it prints `want` (the file was updated).
+async fn wait_for_exec(config: &Path, pod: &str, command: &str, want: &str) {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let got = exec(config, pod, command).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{command}: {got:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn ready(pod: &Value) -> bool {
+    pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+/// The web pod: its configuration in env and in files, probes by port name.
+fn web_pod() -> Value {
+    json!({
+        "metadata": {"name": "web", "labels": {"app": "web", "tier": "front"}},
+        "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "web", "image": "busybox",
+                "command": ["sh", "-c", "mkdir -p /www && cp /etc/web/index.html /www/ && exec httpd -f -p $(PORT) -h /www"],
+                "ports": [{"name": "http", "containerPort": 8080}],
+                "env": [
+                    {"name": "PORT", "valueFrom": {"configMapKeyRef": {"name": "web", "key": "port"}}},
+                    {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+                ],
+                "readinessProbe": {"httpGet": {"path": "/index.html", "port": "http"}, "periodSeconds": 1},
+                "livenessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 1},
+                "volumeMounts": [
+                    {"name": "config", "mountPath": "/etc/web"},
+                    {"name": "config", "mountPath": "/etc/port", "subPath": "port"},
+                    {"name": "db", "mountPath": "/etc/db", "readOnly": true},
+                    {"name": "info", "mountPath": "/etc/podinfo"},
+                    {"name": "all", "mountPath": "/etc/all"},
+                    {"name": "cache", "mountPath": "/cache"},
+                ],
+            }],
+            "volumes": [
+                {"name": "config", "configMap": {"name": "web"}},
+                {"name": "db", "secret": {"secretName": "db", "defaultMode": 0o400,
+                    "items": [{"key": "password", "path": "creds/password"}]}},
+                {"name": "info", "downwardAPI": {"items": [
+                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                    {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+                {"name": "all", "projected": {"sources": [
+                    {"configMap": {"name": "web", "items": [{"key": "port", "path": "port"}]}},
+                    {"secret": {"name": "db"}}]}},
+                {"name": "cache", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+            ]},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_reaches_the_pod_as_files_and_follows_edits() {
+    let node = Node::new();
+    let api = ApiServer::start().await;
+    let port = orc_testkit::ports::free_port();
+    let mut agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
+    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
+        .await;
+    let config = kubeconfig(node.dir.path(), &api);
+
+    api.post(
+        &format!("{NS}/configmaps"),
+        json!({"metadata": {"name": "web"}, "data": {"port": "8080", "index.html": "hello"}}),
+    )
+    .await;
+    api.post(
+        &format!("{NS}/secrets"),
+        json!({"metadata": {"name": "db"}, "stringData": {"password": "s3cr3t"}}),
+    )
+    .await;
+    api.post(&format!("{NS}/pods"), web_pod()).await;
+    // Ready: the readiness probe found port `http` and got the page.
+    api.wait_for(&format!("{NS}/pods/web"), LONG, ready).await;
+
+    let files = exec(
+        &config,
+        "web",
+        "echo $PORT $PASSWORD; cat /etc/web/port /etc/port; echo; cat /etc/db/creds/password; echo; \
+         stat -L -c %a /etc/db/creds/password /etc/web/port; cat /etc/podinfo/labels; echo; \
+         cat /etc/podinfo/name /etc/all/port /etc/all/password; echo",
+    )
+    .await;
+    assert_eq!(
+        files,
+        "8080 s3cr3t\n80808080\ns3cr3t\n400\n644\napp=\"web\"\ntier=\"front\"\nweb8080s3cr3t\n"
+    );
+    // The files are the kubelet's: names through `..data`.
+    let link = exec(&config, "web", "readlink /etc/web/port").await;
+    assert_eq!(link, "..data/port\n");
+    // The emptyDir is a tmpfs of 1Mi; the Secret is in memory too.
+    let mounts = exec(
+        &config,
+        "web",
+        "grep -E ' /(cache|etc/db) ' /proc/mounts | cut -d' ' -f2,3",
+    )
+    .await;
+    assert_eq!(mounts, "/etc/db tmpfs\n/cache tmpfs\n");
+    let full = exec(
+        &config,
+        "web",
+        "dd if=/dev/zero of=/cache/big bs=1M count=2 2>&1; echo $?",
+    )
+    .await;
+    assert!(
+        full.ends_with("1\n") && full.contains("No space left"),
+        "{full}"
+    );
+
+    // An edit of the ConfigMap reaches the mounted file (not the subPath
+    // file, nor the variable: as in Kubernetes).
+    api.client
+        .send_path(
+            Method::PATCH,
+            &format!("{NS}/configmaps/web"),
+            None,
+            Some((
+                "application/merge-patch+json",
+                json!({"data": {"port": "9090"}}).to_string(),
+            )),
+        )
+        .await
+        .unwrap();
+    wait_for_exec(
+        &config,
+        "web",
+        "cat /etc/web/port /etc/all/port",
+        "90909090",
+    )
+    .await;
+    assert_eq!(
+        exec(&config, "web", "cat /etc/port; echo $PORT").await,
+        "80808080\n"
+    );
+
+    missing_config_map_waits(&api, &config).await;
+
+    for name in ["web", "late"] {
+        let path = format!("{NS}/pods/{name}");
+        let _ = api
+            .client
+            .send_path(Method::DELETE, &path, None, None)
+            .await;
+    }
+    for name in ["web", "late"] {
+        let deadline = Instant::now() + LONG;
+        while api.get(&format!("{NS}/pods/{name}")).await.is_some() {
+            assert!(Instant::now() < deadline, "{name} not deleted by its node");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    agent.stop();
+    assert_eq!(node.containers(), vec![], "containers left");
+    assert_eq!(
+        node.mounts_left(),
+        Vec::<std::path::PathBuf>::new(),
+        "mounts left"
+    );
+}
+
+/// A pod whose ConfigMap volume names a ConfigMap that does not exist yet
+/// waits in ContainerCreating, saying why, and starts once it is created.
+async fn missing_config_map_waits(api: &ApiServer, config: &Path) {
+    api.post(
+        &format!("{NS}/pods"),
+        json!({"metadata": {"name": "late"},
+            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": "busybox",
+                    "command": ["sh", "-c", "cat /etc/late/level; exec sleep 3600"],
+                    "volumeMounts": [{"name": "late", "mountPath": "/etc/late"}]}],
+                "volumes": [{"name": "late", "configMap": {"name": "late"}}]}}),
+    )
+    .await;
+    let waiting = |p: &Value| p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
+    let stuck = api
+        .wait_for(&format!("{NS}/pods/late"), LONG, |p| {
+            waiting(p)["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("MountVolume"))
+        })
+        .await;
+    assert_eq!(
+        waiting(&stuck),
+        json!({"reason": "ContainerCreating",
+            "message": "MountVolume.SetUp failed for volume \"late\" : configmap \"late\" not found"})
+    );
+    assert_eq!(stuck["status"]["phase"], "Pending");
+    let table = kubectl(config, &["get", "pod", "late", "--no-headers"]).await;
+    assert!(table.contains("ContainerCreating"), "{table}");
+    api.post(
+        &format!("{NS}/configmaps"),
+        json!({"metadata": {"name": "late"}, "data": {"level": "debug"}}),
+    )
+    .await;
+    api.wait_for(&format!("{NS}/pods/late"), LONG, running)
+        .await;
+    let deadline = Instant::now() + LONG;
+    loop {
+        let logs = kubectl(config, &["logs", "late"]).await;
+        if logs == "debug" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "kubectl logs late: {logs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
