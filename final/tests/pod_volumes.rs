@@ -29,6 +29,23 @@ async fn exec(config: &Path, pod: &str, command: &str) -> String {
     kubectl(config, &["exec", pod, "--", "sh", "-c", command]).await
 }
 
+/// Polls `kubectl describe pod` until its events hold every one of `want`.
+async fn wait_for_events(config: &Path, pod: &str, want: &[&str]) -> String {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let described = kubectl(config, &["describe", "pod", pod]).await;
+        let events = described.split("Events:").nth(1).unwrap_or("").to_string();
+        if want.iter().all(|w| events.contains(w)) {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubectl describe pod {pod}: {described}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Polls `exec` until it prints `want` (the file was updated).
 async fn wait_for_exec(config: &Path, pod: &str, command: &str, want: &str) {
     let deadline = Instant::now() + LONG;
@@ -128,6 +145,15 @@ async fn configuration_reaches_the_pod_as_files_and_follows_edits() {
         files,
         "8080 s3cr3t\n80808080\ns3cr3t\n400\n644\napp=\"web\"\ntier=\"front\"\nweb8080s3cr3t\n"
     );
+    // What the kubelet did, in `kubectl describe`, from `kubelet`.
+    let events = wait_for_events(
+        &config,
+        "web",
+        &["Pulled", "Created container web", "Started container web"],
+    )
+    .await;
+    assert!(events.contains("kubelet"), "{events}");
+
     // The files are the kubelet's: names through `..data`.
     let link = exec(&config, "web", "readlink /etc/web/port").await;
     assert_eq!(link, "..data/port\n");
@@ -228,6 +254,15 @@ async fn missing_config_map_waits(api: &ApiServer, config: &Path) {
             "message": "MountVolume.SetUp failed for volume \"late\" : configmap \"late\" not found"})
     );
     assert_eq!(stuck["status"]["phase"], "Pending");
+    wait_for_events(
+        config,
+        "late",
+        &[
+            "Warning  FailedMount",
+            "MountVolume.SetUp failed for volume \"late\" : configmap \"late\" not found",
+        ],
+    )
+    .await;
     let table = kubectl(config, &["get", "pod", "late", "--no-headers"]).await;
     assert!(table.contains("ContainerCreating"), "{table}");
     api.post(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::layout::write_atomic;
 use super::sync::{Action, ObservedPod, RunState, Waiting};
-use super::{Shared, observe};
+use super::{Shared, events, observe};
 use orc_container::image::ImageError;
 use orc_container::image::bundle::{ImageBundle, Overrides};
 
@@ -47,6 +47,7 @@ pub async fn run_actions(
             },
             Action::KillContainer { id, reason, name } => {
                 tracing::info!(pod = %pod.full_name(), container = %name, "killing: {reason}");
+                shared.event(&pod, events::killing(name, true));
                 stop_container(&shared, id, grace(&pod)).await;
                 Ok(())
             }
@@ -154,6 +155,26 @@ async fn create_root(
     })
     .await
     .expect("creating a root does not panic")
+}
+
+/// [`create_root`] for an app container, with the kubelet's image events:
+/// `Pulled` (already present), or `Pulling` and then `Pulled`.
+async fn create_root_with_events(
+    shared: &Shared,
+    pod: &Pod,
+    image: &str,
+    overrides: Overrides,
+    bundle: &Path,
+) -> Result<ImageBundle, ImageError> {
+    if shared.images.is_present(image) {
+        shared.event(pod, events::image_present(image));
+        return create_root(shared, image, overrides, bundle).await;
+    }
+    shared.event(pod, events::pulling(image));
+    let began = Instant::now();
+    let root = create_root(shared, image, overrides, bundle).await?;
+    shared.event(pod, events::pulled(image, began.elapsed()));
+    Ok(root)
 }
 
 /// Where a run bundle's root is made.
@@ -268,9 +289,19 @@ async fn start_container(
             message: message.clone(),
         };
         // The same failure at every sync (an image that is not there) is
-        // logged once; the status keeps showing it.
+        // logged and recorded once; the status keeps showing it.
         let repeated = errors.insert(key.clone(), waiting.clone()) == Some(waiting);
-        Err(if repeated { String::new() } else { message })
+        if repeated {
+            return Err(String::new());
+        }
+        shared.event(
+            pod,
+            match reason {
+                "ContainerCreating" => events::failed_mount(message.clone()),
+                _ => events::failed(reason, &message),
+            },
+        );
+        Err(message)
     };
     // Volumes first, as the kubelet mounts them before it starts anything:
     // a ConfigMap or Secret that is missing keeps the pod waiting.
@@ -292,10 +323,11 @@ async fn start_container(
     let _ = shared.runtime.delete(&id).await;
     let bundle = shared.layout.bundle(uid, name, attempt);
     let overrides = sandbox::overrides(pod, container, &env);
-    let root = match create_root(shared, &container.image, overrides, &bundle).await {
-        Ok(root) => root,
-        Err(e) => return fail(waiting_reason(&e), e.to_string()),
-    };
+    let root =
+        match create_root_with_events(shared, pod, &container.image, overrides, &bundle).await {
+            Ok(root) => root,
+            Err(e) => return fail(waiting_reason(&e), e.to_string()),
+        };
     let mut spec = sandbox::container_spec(
         pod,
         container,
@@ -318,6 +350,8 @@ async fn start_container(
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&key);
             tracing::info!(pod = %pod.full_name(), container = name, attempt, "started");
+            shared.event(pod, events::created(name));
+            shared.event(pod, events::started(name));
             Ok(())
         }
         Err(e) => fail("CreateContainerError", e.to_string()),
@@ -411,6 +445,15 @@ pub async fn stop_pod(
         .map(|p| p.full_name())
         .unwrap_or_else(|| uid.clone());
     tracing::info!(pod = %name, "stopping (grace period {grace:?})");
+    if let Some(pod) = &pod {
+        let running = observed
+            .containers
+            .iter()
+            .filter(|(_, run)| matches!(run.state, RunState::Running { .. }));
+        for (container, _) in running {
+            shared.event(pod, events::killing(container, false));
+        }
+    }
     let stops = observed
         .containers
         .values()
