@@ -75,11 +75,11 @@ pub struct PodSpec {
     /// The pod's hostname; its name when empty, as in Kubernetes.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
-    /// Init containers are not run yet: a pod that has any is refused by
-    /// [`crate::source::validate`] (and so marked `Failed` on the API)
-    /// rather than run without them.
+    /// Run one at a time, in order, each to completion, before any of
+    /// `containers` starts ([`crate::agent::sync`]). Sidecars (an init
+    /// container with `restartPolicy: Always`) are refused by validation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub init_containers: Vec<serde_json::Value>,
+    pub init_containers: Vec<Container>,
     /// The downward API's `spec.serviceAccountName`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub service_account_name: String,
@@ -144,6 +144,10 @@ pub struct Container {
     pub readiness_probe: Option<Probe>,
     #[serde(default)]
     pub volume_mounts: Vec<VolumeMount>,
+    /// Only on an init container: `Always` makes it a sidecar, which orc
+    /// does not run yet (validation refuses it by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
 }
 
 /// `name: value`, or `name` with a `valueFrom` the agent resolves when
@@ -413,9 +417,13 @@ impl Pod {
         }
     }
 
-    /// The container named `name`.
+    /// The container named `name`, app or init container.
     pub fn container(&self, name: &str) -> Option<&Container> {
-        self.spec.containers.iter().find(|c| c.name == name)
+        self.spec
+            .containers
+            .iter()
+            .chain(&self.spec.init_containers)
+            .find(|c| c.name == name)
     }
 }
 

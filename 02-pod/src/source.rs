@@ -228,11 +228,19 @@ pub fn validate(pod: &Pod) -> Result<(), (String, String)> {
             "orc runs every pod in its own network namespace".into(),
         );
     }
-    if !pod.spec.init_containers.is_empty() {
-        return fail(
-            "spec.initContainers",
-            "orc's agent does not run init containers yet".into(),
-        );
+    for (i, c) in pod.spec.init_containers.iter().enumerate() {
+        if c.restart_policy.is_some() {
+            return fail(
+                &format!("spec.initContainers[{i}].restartPolicy"),
+                "sidecar containers are not built in orc: run it as one of spec.containers".into(),
+            );
+        }
+        if c.image.is_empty() {
+            return fail(
+                &format!("spec.initContainers[{i}].image"),
+                "required".into(),
+            );
+        }
     }
     if pod.spec.containers.is_empty() {
         return fail(
@@ -240,7 +248,9 @@ pub fn validate(pod: &Pod) -> Result<(), (String, String)> {
             "a pod needs at least one container".into(),
         );
     }
-    let mut names = std::collections::BTreeSet::new();
+    // Init and app containers share one name space.
+    let mut names: std::collections::BTreeSet<&String> =
+        pod.spec.init_containers.iter().map(|c| &c.name).collect();
     for (i, c) in pod.spec.containers.iter().enumerate() {
         if !is_dns_label(&c.name, 63) {
             return fail(

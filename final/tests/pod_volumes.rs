@@ -3,7 +3,9 @@
 //! files, a `subPath` mount, an in-memory `emptyDir`, and probes that name
 //! their port; then a ConfigMap edit reaching the mounted file, and a pod
 //! whose ConfigMap is missing waiting in `ContainerCreating` until it exists.
-//! A real etcd, API server, `orc agent` and the installed kubectl.
+//! Init containers run in order before the app, and kubectl shows
+//! `Init:0/1`, `Init:Error` and `Init:CrashLoopBackOff`. A real etcd, API
+//! server, `orc agent` and the installed kubectl.
 //!
 //! Root only; the pod network lives in a throwaway namespace (chapter 02's
 //! test node), and everything is removed at the end.
@@ -281,4 +283,130 @@ async fn missing_config_map_waits(api: &ApiServer, config: &Path) {
         assert!(Instant::now() < deadline, "kubectl logs late: {logs:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `kubectl get pod NAME` once its STATUS column says `want`.
+async fn wait_for_status_column(config: &Path, pod: &str, want: &str) {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let row = kubectl(config, &["get", "pod", pod, "--no-headers"]).await;
+        if row.split_whitespace().nth(2) == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubectl get pod {pod}: {row:?}, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn busybox(name: &str, script: &str) -> Value {
+    json!({"name": name, "image": "busybox", "command": ["sh", "-c", script],
+        "volumeMounts": [{"name": "work", "mountPath": "/work"}]})
+}
+
+fn pod_with_init(name: &str, policy: &str, init: Vec<Value>) -> Value {
+    json!({"metadata": {"name": name},
+        "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1, "restartPolicy": policy,
+            "initContainers": init,
+            "containers": [busybox("app", "cat /work/log; exec sleep 3600")],
+            "volumes": [{"name": "work", "emptyDir": {}}]}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_containers_run_in_order_before_the_app() {
+    let node = Node::new();
+    let api = ApiServer::start().await;
+    let port = orc_testkit::ports::free_port();
+    let mut agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
+    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
+        .await;
+    let config = kubeconfig(node.dir.path(), &api);
+    let pods = format!("{NS}/pods");
+
+    // Each init container sees what the one before it wrote; so does the app.
+    let first = busybox("first", "echo one > /work/log");
+    let second = busybox("second", "cat /work/log && echo two >> /work/log");
+    api.post(
+        &pods,
+        pod_with_init("ordered", "Always", vec![first, second]),
+    )
+    .await;
+    let pod = api
+        .wait_for(&format!("{pods}/ordered"), LONG, running)
+        .await;
+    let init = &pod["status"]["initContainerStatuses"];
+    for i in 0..2 {
+        assert_eq!(
+            init[i]["state"]["terminated"]["reason"], "Completed",
+            "{pod}"
+        );
+        assert_eq!(init[i]["ready"], true, "{pod}");
+    }
+    let logs = |c: &'static str| {
+        let config = config.clone();
+        async move { kubectl(&config, &["logs", "ordered", "-c", c]).await }
+    };
+    assert_eq!(logs("second").await, "one\n");
+    let deadline = Instant::now() + LONG;
+    while logs("app").await != "one\ntwo\n" {
+        assert!(
+            Instant::now() < deadline,
+            "app log: {:?}",
+            logs("app").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // An init container that runs holds the app back: Init:0/1.
+    let wait = busybox("wait", "exec sleep 3600");
+    api.post(&pods, pod_with_init("blocked", "Always", vec![wait]))
+        .await;
+    wait_for_status_column(&config, "blocked", "Init:0/1").await;
+    // One that fails, with restartPolicy Never: the pod has failed.
+    let fail = busybox("fail", "exit 3");
+    api.post(&pods, pod_with_init("broken", "Never", vec![fail.clone()]))
+        .await;
+    api.wait_for(&format!("{pods}/broken"), LONG, |p| {
+        p["status"]["phase"] == "Failed"
+    })
+    .await;
+    wait_for_status_column(&config, "broken", "Init:Error").await;
+    // And with Always: restarted with back-off, and said so.
+    api.post(&pods, pod_with_init("looping", "Always", vec![fail]))
+        .await;
+    wait_for_status_column(&config, "looping", "Init:CrashLoopBackOff").await;
+    wait_for_events(
+        &config,
+        "looping",
+        &[
+            "BackOff",
+            "Back-off restarting failed container fail in pod looping_default(",
+        ],
+    )
+    .await;
+
+    let names = ["ordered", "blocked", "broken", "looping"];
+    for name in names {
+        let path = format!("{pods}/{name}");
+        let _ = api
+            .client
+            .send_path(Method::DELETE, &path, None, None)
+            .await;
+    }
+    for name in names {
+        let deadline = Instant::now() + LONG;
+        while api.get(&format!("{pods}/{name}")).await.is_some() {
+            assert!(Instant::now() < deadline, "{name} not deleted by its node");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    agent.stop();
+    assert_eq!(node.containers(), vec![], "containers left");
+    assert_eq!(
+        node.mounts_left(),
+        Vec::<std::path::PathBuf>::new(),
+        "mounts left"
+    );
 }

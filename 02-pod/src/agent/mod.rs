@@ -24,6 +24,7 @@ pub mod channels;
 pub mod clock;
 pub mod events;
 pub mod exec;
+pub mod init_containers;
 pub mod layout;
 pub mod observe;
 pub mod report;

@@ -100,9 +100,7 @@ pub const POD_SPEC: &[Rule] = &[
     ),
     (
         "initContainers",
-        Gap(
-            "the agent does not run init containers yet: the node marks such a pod Failed, saying so; the scheduler counts their requests",
-        ),
+        Honoured("agent: in order, each to completion, before the app containers"),
     ),
     ("nodeName", Honoured("scheduler (binding) and agent")),
     ("nodeSelector", Honoured("scheduler")),
@@ -367,10 +365,19 @@ pub fn check_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
             .cloned()
             .unwrap_or_default()
     };
-    for (i, c) in list(spec, "containers").iter().enumerate() {
-        let at = format!("{path}.containers[{i}]");
-        check(c, &at, CONTAINER, causes);
-        for (j, m) in list(c, "volumeMounts").iter().enumerate() {
+    let init = list(spec, "initContainers");
+    let all = list(spec, "containers")
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (format!("{path}.containers[{i}]"), c));
+    let all = all.chain(
+        init.into_iter()
+            .enumerate()
+            .map(|(i, c)| (format!("{path}.initContainers[{i}]"), c)),
+    );
+    for (at, c) in all {
+        check(&c, &at, CONTAINER, causes);
+        for (j, m) in list(&c, "volumeMounts").iter().enumerate() {
             check(m, &format!("{at}.volumeMounts[{j}]"), VOLUME_MOUNT, causes);
         }
         for probe in ["livenessProbe", "readinessProbe"] {
@@ -479,14 +486,7 @@ mod tests {
             .filter(|(_, s)| matches!(s, Gap(_)))
             .map(|(name, _)| *name)
             .collect();
-        assert_eq!(
-            gaps,
-            [
-                "initContainers",
-                "imagePullPolicy",
-                "terminationMessagePath"
-            ]
-        );
+        assert_eq!(gaps, ["imagePullPolicy", "terminationMessagePath"]);
     }
     // ANCHOR_END: every_field
 
