@@ -249,7 +249,7 @@ pub fn choose_log(
             format!("pod {pod_name:?} does not exist"),
         ));
     };
-    if !pod.spec.containers.iter().any(|c| c.name == container) {
+    if pod.container(container).is_none() {
         return Err((
             StatusCode::NOT_FOUND,
             format!("container {container:?} not found in pod {pod_name:?}"),

@@ -161,18 +161,8 @@ pub fn compute_pod_actions(
     }
 
     let mut plan = PodPlan::default();
-    match init_state(pod, observed) {
-        InitState::Done => {}
-        InitState::Next(c) => {
-            plan_init(&mut plan, pod, &c.name, observed, now);
-            remove_stale(&mut plan, observed);
-            return plan;
-        }
-        InitState::Failed(_) => {
-            remove_stale(&mut plan, observed);
-            stop_sandbox(&mut plan, observed);
-            return plan;
-        }
+    if let Some(plan) = plan_initializing(pod, observed, now) {
+        return plan;
     }
     for c in &pod.spec.containers {
         let Some(run) = observed.containers.get(&c.name) else {
@@ -208,6 +198,20 @@ fn stop_sandbox(plan: &mut PodPlan, observed: &ObservedPod) {
             id: sandbox.id.clone(),
         });
     }
+}
+
+/// The plan for a pod whose init containers have not all succeeded (run
+/// the next one, or stop a pod whose init failed for good); `None` once
+/// they have, and the app containers' turn has come.
+fn plan_initializing(pod: &Pod, observed: &ObservedPod, now: Timestamp) -> Option<PodPlan> {
+    let mut plan = PodPlan::default();
+    match init_state(pod, observed) {
+        InitState::Done => return None,
+        InitState::Next(c) => plan_init(&mut plan, pod, &c.name, observed, now),
+        InitState::Failed(_) => stop_sandbox(&mut plan, observed),
+    }
+    remove_stale(&mut plan, observed);
+    Some(plan)
 }
 
 // ANCHOR: plan_init

@@ -46,43 +46,35 @@ pub fn payload(
     facts: &PodFacts,
 ) -> Result<Option<Payload>, String> {
     let mut files = Payload::new();
+    let mode = |default: Option<u32>| default.unwrap_or(DEFAULT_MODE);
     if let Some(cm) = &volume.config_map {
-        let mode = cm.default_mode.unwrap_or(DEFAULT_MODE);
-        let data = object_data(pod, objects, Kind::ConfigMap, &cm.name, cm.optional)?;
-        project_keys(
-            &mut files,
-            data,
-            &cm.items,
-            mode,
-            cm.optional,
+        let source = (
             Kind::ConfigMap,
-        )?;
-    } else if let Some(secret) = &volume.secret {
-        let mode = secret.default_mode.unwrap_or(DEFAULT_MODE);
-        let name = &secret.secret_name;
-        let data = object_data(pod, objects, Kind::Secret, name, secret.optional)?;
-        project_keys(
-            &mut files,
-            data,
-            &secret.items,
-            mode,
-            secret.optional,
+            cm.name.as_str(),
+            &cm.items[..],
+            cm.optional,
+        );
+        project_object(&mut files, pod, objects, source, mode(cm.default_mode))?;
+    } else if let Some(s) = &volume.secret {
+        let source = (
             Kind::Secret,
-        )?;
+            s.secret_name.as_str(),
+            &s.items[..],
+            s.optional,
+        );
+        project_object(&mut files, pod, objects, source, mode(s.default_mode))?;
     } else if let Some(downward) = &volume.downward_api {
-        let mode = downward.default_mode.unwrap_or(DEFAULT_MODE);
+        let mode = mode(downward.default_mode);
         project_fields(&mut files, pod, &downward.items, mode, facts)?;
     } else if let Some(projected) = &volume.projected {
-        let mode = projected.default_mode.unwrap_or(DEFAULT_MODE);
+        let mode = mode(projected.default_mode);
         for source in &projected.sources {
             project_source(&mut files, pod, source, mode, objects, facts)?;
         }
     } else {
         return Ok(None);
     }
-    for path in files.keys() {
-        check_path(path)?;
-    }
+    files.keys().try_for_each(|path| check_path(path))?;
     Ok(Some(files))
 }
 // ANCHOR_END: payload
@@ -97,8 +89,8 @@ fn project_source(
     facts: &PodFacts,
 ) -> Result<(), String> {
     let object = |kind, p: &ObjectProjection, files: &mut Payload| {
-        let data = object_data(pod, objects, kind, &p.name, p.optional)?;
-        project_keys(files, data, &p.items, mode, p.optional, kind)
+        let source = (kind, p.name.as_str(), &p.items[..], p.optional);
+        project_object(files, pod, objects, source, mode)
     };
     match source {
         VolumeProjection {
@@ -124,6 +116,22 @@ fn project_source(
         } => Err("clusterTrustBundle projections are not built".into()),
         _ => Ok(()),
     }
+}
+
+/// A ConfigMap or Secret source: which kind, its name, its `items`, and
+/// whether it is `optional`.
+type ObjectSourceRef<'a> = (Kind, &'a str, &'a [KeyToPath], bool);
+
+/// The files of one ConfigMap or Secret source, added to `files`.
+fn project_object(
+    files: &mut Payload,
+    pod: &Pod,
+    objects: &dyn ObjectSource,
+    (kind, name, items, optional): ObjectSourceRef,
+    mode: u32,
+) -> Result<(), String> {
+    let data = object_data(pod, objects, kind, name, optional)?;
+    project_keys(files, data, items, mode, optional, kind)
 }
 
 /// The keys of ConfigMap or Secret `name` in the pod's namespace as bytes
