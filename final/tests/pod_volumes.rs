@@ -4,7 +4,8 @@
 //! their port; then a ConfigMap edit reaching the mounted file, and a pod
 //! whose ConfigMap is missing waiting in `ContainerCreating` until it exists.
 //! Init containers run in order before the app, and kubectl shows
-//! `Init:0/1`, `Init:Error` and `Init:CrashLoopBackOff`. A real etcd, API
+//! `Init:0/1`, `Init:Error` and `Init:CrashLoopBackOff`; an image that
+//! cannot be pulled is `ErrImagePull`, then `ImagePullBackOff`. A real etcd, API
 //! server, `orc agent` and the installed kubectl.
 //!
 //! Root only; the pod network lives in a throwaway namespace (chapter 02's
@@ -387,7 +388,22 @@ async fn init_containers_run_in_order_before_the_app() {
     )
     .await;
 
-    let names = ["ordered", "blocked", "broken", "looping"];
+    // An image no registry has (a registry on loopback that is not
+    // there): ErrImagePull, then ImagePullBackOff while the agent waits.
+    let image = "127.0.0.1:1/busybox:does-not-exist";
+    api.post(
+        &pods,
+        json!({"metadata": {"name": "typo"},
+            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "app", "image": image}]}}),
+    )
+    .await;
+    wait_for_status_column(&config, "typo", "ImagePullBackOff").await;
+    let want = format!("Back-off pulling image \"{image}\"");
+    let events = wait_for_events(&config, "typo", &["Failed", "ErrImagePull", &want]).await;
+    assert!(events.contains(image), "{events}");
+
+    let names = ["ordered", "blocked", "broken", "looping", "typo"];
     for name in names {
         let path = format!("{pods}/{name}");
         let _ = api

@@ -298,6 +298,7 @@ async fn start_container(
             pod,
             match reason {
                 "ContainerCreating" => events::failed_mount(message.clone()),
+                "ImagePullBackOff" => events::pull_back_off(&container.image),
                 _ => events::failed(reason, &message),
             },
         );
@@ -323,11 +324,19 @@ async fn start_container(
     let _ = shared.runtime.delete(&id).await;
     let bundle = shared.layout.bundle(uid, name, attempt);
     let overrides = sandbox::overrides(pod, container, &env);
-    let root =
-        match create_root_with_events(shared, pod, &container.image, overrides, &bundle).await {
-            Ok(root) => root,
-            Err(e) => return fail(waiting_reason(&e), e.to_string()),
-        };
+    let now = shared.clock.now();
+    if shared.pull_failures.waiting(&key, now) {
+        let message = format!("Back-off pulling image {:?}", container.image);
+        return fail("ImagePullBackOff", message);
+    }
+    let created = create_root_with_events(shared, pod, &container.image, overrides, &bundle).await;
+    // Only a failed pull backs off; a success forgets earlier failures.
+    let pull_failed = matches!(&created, Err(e) if waiting_reason(e) == "ErrImagePull");
+    shared.pull_failures.record(&key, pull_failed, now);
+    let root = match created {
+        Ok(root) => root,
+        Err(e) => return fail(waiting_reason(&e), e.to_string()),
+    };
     let mut spec = sandbox::container_spec(
         pod,
         container,
@@ -492,6 +501,7 @@ pub async fn stop_pod(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .retain(|(u, _), _| u != &uid);
+    shared.pull_failures.forget_pod(&uid);
 }
 // ANCHOR_END: stop_pod
 

@@ -89,6 +89,11 @@ pub fn failed(reason: &str, message: &str) -> PodEvent {
     warning("Failed", format!("Error: {reason}: {message}"))
 }
 
+/// A failed pull waits before the next try (`ImagePullBackOff`).
+pub fn pull_back_off(image: &str) -> PodEvent {
+    normal("BackOff", format!("Back-off pulling image {image:?}"))
+}
+
 /// A volume could not be set up; the pod waits.
 pub fn failed_mount(message: String) -> PodEvent {
     warning("FailedMount", message)

@@ -27,6 +27,7 @@ pub mod exec;
 pub mod init_containers;
 pub mod layout;
 pub mod observe;
+pub mod pull_backoff;
 pub mod report;
 pub mod server;
 pub mod sync;
@@ -109,6 +110,8 @@ pub struct Shared {
     /// (pod uid, container name), until it starts. A std `Mutex`: never
     /// held across an `.await`.
     pub start_errors: Mutex<HashMap<(String, String), Waiting>>,
+    /// Image pulls that failed, for `ImagePullBackOff`.
+    pub pull_failures: pull_backoff::PullFailures,
     /// Where pod events go; set once by [`Agent::set_event_sink`],
     /// [`events::LogEvents`] until then.
     events: OnceLock<Arc<dyn events::EventSink>>,
@@ -193,6 +196,7 @@ impl Agent {
             clock,
             prober: Prober::default(),
             start_errors: Mutex::new(HashMap::new()),
+            pull_failures: Default::default(),
             events: OnceLock::new(),
             objects: OnceLock::new(),
         };

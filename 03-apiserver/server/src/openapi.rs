@@ -12,6 +12,14 @@
 //! PATCH operations carry `x-kubernetes-group-version-kind` and the
 //! `fieldValidation` parameter. It has no schemas, so `kubectl explain`
 //! finds nothing; the server-side check (see `schema.rs`) does the work.
+//!
+//! For a kind orc does not serve (a ServiceAccount, a StatefulSet), the
+//! v3 documents have no PATCH, and kubectl falls back to validating
+//! against the OpenAPI v2 document. [`V2_EMPTY`] is that document with no
+//! definitions: kubectl then skips its client-side check, asks discovery
+//! for the kind and says what Kubernetes says, `no matches for kind
+//! "StatefulSet" in version "apps/v1"`, instead of `failed to download
+//! openapi`.
 
 use serde_json::{Map, Value, json};
 
@@ -70,6 +78,15 @@ pub fn document(path: &str) -> Option<Value> {
     }))
 }
 // ANCHOR_END: document
+
+/// `/openapi/v2`, as kubectl asks for it: Kubernetes' protobuf encoding
+/// of the Swagger 2.0 `Document`. Every field of the message is optional,
+/// so zero bytes are a valid, empty document: no definitions, nothing for
+/// kubectl to validate against.
+pub const V2_EMPTY: &[u8] = &[];
+
+/// The media type kubectl's discovery client accepts for `/openapi/v2`.
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
 
 #[cfg(test)]
 mod tests {
