@@ -381,7 +381,7 @@ pub fn machine_allocatable() -> (u64, u64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pod_spec::Pod;
 
@@ -405,7 +405,9 @@ mod tests {
         }
     }
 
-    struct Objects;
+    /// ConfigMap `web` (`port`, `mode`) and Secret `db` (`password`) in
+    /// `shop`; nothing else exists. Volume tests share it.
+    pub(crate) struct Objects;
     impl ObjectSource for Objects {
         fn config_map(
             &self,

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use agent_node::Node;
 use cluster::{
-    AgentProcess, ApiServer, agent_node_ready, kubeconfig, kubectl, kubectl_status, running,
+    AgentProcess, ApiServer, agent_node_ready, delete_pods, kubeconfig, kubectl, kubectl_status,
+    running,
 };
 use orc_client::Method;
 use serde_json::{Value, json};
@@ -32,14 +33,6 @@ async fn post(api: &ApiServer, plural: &str, body: Value) -> Value {
         )
         .await
         .unwrap_or_else(|e| panic!("creating {plural}: {e}"))
-}
-
-async fn delete(api: &ApiServer, plural: &str, name: &str) {
-    let path = format!("{NS}/{plural}/{name}");
-    let _ = api
-        .client
-        .send_path(Method::DELETE, &path, None, None)
-        .await;
 }
 
 /// `kubectl logs <pod>` once it says `want`.
@@ -215,16 +208,7 @@ async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process()
         "{bad}"
     );
 
-    for name in ["envy", "waits"] {
-        delete(&api, "pods", name).await;
-    }
-    for name in ["envy", "waits"] {
-        let deadline = Instant::now() + LONG;
-        while api.get(&format!("{NS}/pods/{name}")).await.is_some() {
-            assert!(Instant::now() < deadline, "{name} not deleted by its node");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    delete_pods(&api, &["envy", "waits"]).await;
     agent.stop();
     assert_eq!(node.containers(), vec![], "containers left");
     assert_eq!(

@@ -19,7 +19,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use agent_node::Node;
-use cluster::{AgentProcess, ApiServer, agent_node_ready, kubeconfig, kubectl, running};
+use cluster::{
+    AgentProcess, ApiServer, agent_node_ready, delete_pods, kubeconfig, kubectl, running,
+};
 use orc_client::Method;
 use serde_json::{Value, json};
 
@@ -207,20 +209,7 @@ async fn configuration_reaches_the_pod_as_files_and_follows_edits() {
 
     missing_config_map_waits(&api, &config).await;
 
-    for name in ["web", "late"] {
-        let path = format!("{NS}/pods/{name}");
-        let _ = api
-            .client
-            .send_path(Method::DELETE, &path, None, None)
-            .await;
-    }
-    for name in ["web", "late"] {
-        let deadline = Instant::now() + LONG;
-        while api.get(&format!("{NS}/pods/{name}")).await.is_some() {
-            assert!(Instant::now() < deadline, "{name} not deleted by its node");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    delete_pods(&api, &["web", "late"]).await;
     agent.stop();
     assert_eq!(node.containers(), vec![], "containers left");
     assert_eq!(
@@ -403,21 +392,7 @@ async fn init_containers_run_in_order_before_the_app() {
     let events = wait_for_events(&config, "typo", &["Failed", "ErrImagePull", &want]).await;
     assert!(events.contains(image), "{events}");
 
-    let names = ["ordered", "blocked", "broken", "looping", "typo"];
-    for name in names {
-        let path = format!("{pods}/{name}");
-        let _ = api
-            .client
-            .send_path(Method::DELETE, &path, None, None)
-            .await;
-    }
-    for name in names {
-        let deadline = Instant::now() + LONG;
-        while api.get(&format!("{pods}/{name}")).await.is_some() {
-            assert!(Instant::now() < deadline, "{name} not deleted by its node");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    delete_pods(&api, &["ordered", "blocked", "broken", "looping", "typo"]).await;
     agent.stop();
     assert_eq!(node.containers(), vec![], "containers left");
     assert_eq!(

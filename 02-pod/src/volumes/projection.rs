@@ -277,37 +277,14 @@ pub fn check_path(path: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// ConfigMap `web` and Secret `db` in `default`; nothing else exists.
-    struct Objects;
-    impl ObjectSource for Objects {
-        fn config_map(
-            &self,
-            ns: &str,
-            name: &str,
-        ) -> Result<Option<BTreeMap<String, String>>, String> {
-            Ok((ns == "default" && name == "web").then(|| {
-                BTreeMap::from([
-                    ("port".into(), "8080".into()),
-                    ("mode".into(), "fast".into()),
-                ])
-            }))
-        }
-        fn secret(
-            &self,
-            ns: &str,
-            name: &str,
-        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
-            Ok((ns == "default" && name == "db")
-                .then(|| BTreeMap::from([("password".into(), b"s3cr3t".to_vec())])))
-        }
-    }
+    use crate::env::tests::Objects;
 
     fn volume(yaml: &str) -> Volume {
         serde_yaml::from_str(yaml).unwrap()
     }
 
     fn pod() -> Pod {
-        let yaml = "metadata: {name: p, labels: {app: shop, tier: web}}\nspec:\n  containers:\n  - {name: a, image: i, resources: {limits: {memory: 64Mi}}}\n";
+        let yaml = "metadata: {name: p, namespace: shop, labels: {app: shop, tier: web}}\nspec:\n  containers:\n  - {name: a, image: i, resources: {limits: {memory: 64Mi}}}\n";
         serde_yaml::from_str(yaml).unwrap()
     }
 
@@ -381,7 +358,7 @@ mod tests {
         assert_eq!(
             files(projected).unwrap(),
             [
-                file("ns", "default", 0o440),
+                file("ns", "shop", 0o440),
                 file("password", "s3cr3t", 0o440),
                 file("port", "8080", 0o440)
             ]

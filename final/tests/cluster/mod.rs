@@ -196,6 +196,26 @@ impl Drop for AgentProcess {
     }
 }
 
+/// Deletes pods `names` of `default` and waits until their node has
+/// stopped them and the objects are gone.
+pub async fn delete_pods(api: &ApiServer, names: &[&str]) {
+    for name in names {
+        let path = format!("/api/v1/namespaces/default/pods/{name}");
+        let _ = api
+            .client
+            .send_path(Method::DELETE, &path, None, None)
+            .await;
+    }
+    for name in names {
+        let path = format!("/api/v1/namespaces/default/pods/{name}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while api.get(&path).await.is_some() {
+            assert!(Instant::now() < deadline, "{name} not deleted by its node");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// Whether the pod runs (its first container too).
 pub fn running(pod: &Value) -> bool {
     pod.pointer("/status/phase") == Some(&json!("Running"))
