@@ -11,11 +11,7 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use agent_node::Node;
-use cluster::{
-    AgentProcess, ApiServer, agent_node_ready, delete_pods, kubeconfig, kubectl, kubectl_status,
-    running,
-};
+use cluster::{ApiServer, delete_pods, kubectl, kubectl_status, one_node, running};
 use orc_client::Method;
 use serde_json::{Value, json};
 
@@ -56,13 +52,7 @@ fn waiting(pod: &Value) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process() {
-    let node = Node::new();
-    let api = ApiServer::start().await;
-    let port = orc_testkit::ports::free_port();
-    let mut agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
-    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
-        .await;
-    let config = kubeconfig(node.dir.path(), &api);
+    let (node, api, mut agent, config) = one_node(NODE).await;
 
     post(
         &api,

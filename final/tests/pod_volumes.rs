@@ -18,10 +18,7 @@ mod cluster;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use agent_node::Node;
-use cluster::{
-    AgentProcess, ApiServer, agent_node_ready, delete_pods, kubeconfig, kubectl, running,
-};
+use cluster::{ApiServer, delete_pods, kubectl, one_node, running};
 use orc_client::Method;
 use serde_json::{Value, json};
 
@@ -116,13 +113,7 @@ fn web_pod() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configuration_reaches_the_pod_as_files_and_follows_edits() {
-    let node = Node::new();
-    let api = ApiServer::start().await;
-    let port = orc_testkit::ports::free_port();
-    let mut agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
-    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
-        .await;
-    let config = kubeconfig(node.dir.path(), &api);
+    let (node, api, mut agent, config) = one_node(NODE).await;
 
     api.post(
         &format!("{NS}/configmaps"),
@@ -306,13 +297,7 @@ fn pod_with_init(name: &str, policy: &str, init: Vec<Value>) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_containers_run_in_order_before_the_app() {
-    let node = Node::new();
-    let api = ApiServer::start().await;
-    let port = orc_testkit::ports::free_port();
-    let mut agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
-    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
-        .await;
-    let config = kubeconfig(node.dir.path(), &api);
+    let (node, api, mut agent, config) = one_node(NODE).await;
     let pods = format!("{NS}/pods");
 
     // Each init container sees what the one before it wrote; so does the app.

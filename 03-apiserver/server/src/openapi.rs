@@ -85,8 +85,12 @@ pub fn document(path: &str) -> Option<Value> {
 /// kubectl to validate against.
 pub const V2_EMPTY: &[u8] = &[];
 
-/// The media type kubectl's discovery client accepts for `/openapi/v2`.
-pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The `Content-Type` of the v2 document. kubectl asks for
+/// `application/com.github.proto-openapi.spec.v2@v1.0+protobuf`, but that
+/// is no valid media type: Go's `mime` refuses the `@`, and kubectl then
+/// fails on the answer's header. So the answer is labelled as plain bytes,
+/// which kubectl reads without looking at the label.
+pub const V2_PROTOBUF: &str = "application/octet-stream";
 
 #[cfg(test)]
 mod tests {

@@ -196,6 +196,20 @@ impl Drop for AgentProcess {
     }
 }
 
+/// A cluster of one node `name`: an API server, `orc agent` on a test
+/// node (its Node Ready), and a kubeconfig for the installed kubectl.
+pub async fn one_node(name: &str) -> (Node, ApiServer, AgentProcess, std::path::PathBuf) {
+    let node = Node::new();
+    let api = ApiServer::start().await;
+    let port = orc_testkit::ports::free_port();
+    let agent = AgentProcess::start(&node, name, &api, port, "agent.log");
+    let limit = Duration::from_secs(60);
+    api.wait_for(&format!("/api/v1/nodes/{name}"), limit, agent_node_ready)
+        .await;
+    let config = kubeconfig(node.dir.path(), &api);
+    (node, api, agent, config)
+}
+
 /// Deletes pods `names` of `default` and waits until their node has
 /// stopped them and the objects are gone.
 pub async fn delete_pods(api: &ApiServer, names: &[&str]) {
