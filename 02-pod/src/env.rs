@@ -48,6 +48,11 @@ pub trait ObjectSource: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String>;
+    /// ConfigMap `namespace/name`'s `binaryData`, decoded: files in a
+    /// volume, never variables (the kubelet's `envFrom` reads `data` only).
+    fn config_map_binary_data(&self, _namespace: &str, _name: &str) -> BTreeMap<String, Vec<u8>> {
+        BTreeMap::new()
+    }
 }
 // ANCHOR_END: object_source
 
@@ -376,7 +381,7 @@ pub fn machine_allocatable() -> (u64, u64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pod_spec::Pod;
 
@@ -400,7 +405,9 @@ mod tests {
         }
     }
 
-    struct Objects;
+    /// ConfigMap `web` (`port`, `mode`) and Secret `db` (`password`) in
+    /// `shop`; nothing else exists. Volume tests share it.
+    pub(crate) struct Objects;
     impl ObjectSource for Objects {
         fn config_map(
             &self,

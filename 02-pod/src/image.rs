@@ -40,6 +40,13 @@ pub trait ImageSource: Send + Sync {
         dir: &Path,
     ) -> Result<ImageBundle, ImageError>;
 
+    /// Whether `image` is already on the node (no pull needed): the
+    /// kubelet's `Pulled ... already present on machine` event, or its
+    /// `Pulling` and `Pulled`.
+    fn is_present(&self, _image: &str) -> bool {
+        true
+    }
+
     /// Unmounts the root made in `dir` and deletes `dir` with the
     /// container's writable layer. Removing what is not there is not an
     /// error: the agent calls this again after a crash or a restart.
@@ -119,11 +126,14 @@ impl StoreImages {
     }
 }
 
-/// `busybox`, `busybox:1.36`, `docker.io/library/busybox:latest`: any tag
-/// of Docker Hub's busybox, which the node's own binary stands in for.
+/// `busybox`, that is `docker.io/library/busybox:latest`: the one name
+/// the node's own binary stands in for. Any other tag (`busybox:1.36`, or
+/// the typo `busybox:does-not-exist`) is an image like any other: in the
+/// store, pulled, or `ErrImagePull`; a typo must not run the host's busybox.
 fn is_busybox(reference: &Reference) -> bool {
     reference.registry == orc_container::image::reference::DOCKER_HUB
         && reference.repository == "library/busybox"
+        && reference.tag.as_deref() == Some("latest")
         && reference.digest.is_none()
 }
 
@@ -136,6 +146,10 @@ impl ImageSource for StoreImages {
     ) -> Result<ImageBundle, ImageError> {
         self.ensure(image)?;
         bundle::create(&self.store, image, dir, overrides)
+    }
+
+    fn is_present(&self, image: &str) -> bool {
+        self.store.image(image).is_ok()
     }
 }
 
@@ -165,7 +179,9 @@ mod tests {
     #[test]
     fn busybox_names() {
         assert!(busybox("busybox"));
-        assert!(busybox("docker.io/library/busybox:1.36"));
+        assert!(busybox("docker.io/library/busybox:latest"));
+        assert!(!busybox("busybox:1.36"));
+        assert!(!busybox("busybox:does-not-exist"));
         assert!(!busybox("nginx"));
         assert!(!busybox("127.0.0.1:5000/busybox"));
     }
@@ -179,6 +195,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(waiting_reason(&e), "ErrImagePull");
         assert!(e.to_string().contains("nginx:1.25"), "{e}");
+        // A tag typo is not the node's busybox.
+        let e = images
+            .create_root(
+                "busybox:does-not-exist",
+                &Overrides::default(),
+                &dir.path().join("b"),
+            )
+            .unwrap_err();
+        assert_eq!(waiting_reason(&e), "ErrImagePull");
+        assert!(e.to_string().contains("busybox:does-not-exist"), "{e}");
         assert!(!dir.path().join("b").exists());
     }
 }

@@ -56,6 +56,10 @@
 //! - [`shim`]: the per-container process that runs `orc-container` and
 //!   records the exit code; [`runtime`]: the agent's client of the runtime.
 //! - [`probes`]: liveness and readiness probes (exec, httpGet, tcpSocket).
+//! - [`volumes`]: a pod's volumes on the node: `emptyDir`, `hostPath`, and
+//!   the files of `configMap`, `secret`, `downwardAPI` and `projected`
+//!   volumes, written with the kubelet's `..data` swap and kept up to date;
+//!   `subPath`.
 //! - [`resolv_conf`]: a pod's `/etc/resolv.conf` from its `dnsPolicy` and
 //!   `dnsConfig` (pure; the agent writes it and mounts it in every container).
 //! - [`agent`]: the sync loop: [`agent::sync`] decides (pure:
@@ -124,6 +128,7 @@ pub mod shim;
 pub mod source;
 pub mod status;
 pub mod veth;
+pub mod volumes;
 
 pub use cidr::Ipv4Cidr;
 pub use error::NetError;

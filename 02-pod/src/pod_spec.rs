@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::quantity;
+pub use crate::volumes::source::{
+    ConfigMapVolumeSource, DownwardApiVolumeSource, EmptyDirSource, ProjectedVolumeSource,
+    SecretVolumeSource,
+};
 
 /// A whole Pod object: `apiVersion: v1`, `kind: Pod`.
 // ANCHOR: pod
@@ -71,11 +75,11 @@ pub struct PodSpec {
     /// The pod's hostname; its name when empty, as in Kubernetes.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
-    /// Init containers are not run yet: a pod that has any is refused by
-    /// [`crate::source::validate`] (and so marked `Failed` on the API)
-    /// rather than run without them.
+    /// Run one at a time, in order, each to completion, before any of
+    /// `containers` starts ([`crate::agent::sync`]). Sidecars (an init
+    /// container with `restartPolicy: Always`) are refused by validation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub init_containers: Vec<serde_json::Value>,
+    pub init_containers: Vec<Container>,
     /// The downward API's `spec.serviceAccountName`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub service_account_name: String,
@@ -140,6 +144,10 @@ pub struct Container {
     pub readiness_probe: Option<Probe>,
     #[serde(default)]
     pub volume_mounts: Vec<VolumeMount>,
+    /// Only on an init container: `Always` makes it a sidecar, which orc
+    /// does not run yet (validation refuses it by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
 }
 
 /// `name: value`, or `name` with a `valueFrom` the agent resolves when
@@ -319,8 +327,20 @@ pub struct ExecAction {
 pub struct HttpGetAction {
     #[serde(default = "default_path")]
     pub path: String,
-    pub port: u16,
+    pub port: PortRef,
 }
+
+/// A port as Kubernetes' `IntOrString`: a number, or the `name` of one of
+/// the container's `ports` (`httpGet.port: http`), looked up when the
+/// probe runs ([`Container::resolve_port`]).
+// ANCHOR: port_ref
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PortRef {
+    Number(u16),
+    Name(String),
+}
+// ANCHOR_END: port_ref
 
 fn default_path() -> String {
     "/".into()
@@ -329,7 +349,7 @@ fn default_path() -> String {
 /// Open a TCP connection to `<pod IP>:<port>`; connecting is success.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TcpSocketAction {
-    pub port: u16,
+    pub port: PortRef,
 }
 
 /// Where a volume appears inside a container.
@@ -340,9 +360,15 @@ pub struct VolumeMount {
     pub mount_path: String,
     #[serde(default)]
     pub read_only: bool,
+    /// One file or directory of the volume instead of its root. As in
+    /// Kubernetes, a ConfigMap file mounted this way is *not* updated: the
+    /// bind mount holds the file of the moment the container started.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub_path: String,
 }
 
-/// A named volume of the pod. Exactly one source should be set.
+/// A named volume of the pod. Exactly one source is set
+/// ([`crate::source::validate`] checks).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Volume {
@@ -353,11 +379,23 @@ pub struct Volume {
     /// A directory (or file) of the node.
     #[serde(default)]
     pub host_path: Option<HostPathSource>,
+    /// The keys of a ConfigMap as files ([`crate::volumes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapVolumeSource>,
+    /// The keys of a Secret as files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretVolumeSource>,
+    /// Fields of the pod as files.
+    #[serde(
+        default,
+        rename = "downwardAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub downward_api: Option<DownwardApiVolumeSource>,
+    /// ConfigMaps, Secrets and the downward API in one directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected: Option<ProjectedVolumeSource>,
 }
-
-/// `emptyDir: {}`; `medium` and `sizeLimit` are accepted and ignored.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EmptyDirSource {}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostPathSource {
@@ -379,10 +417,38 @@ impl Pod {
         }
     }
 
-    /// The container named `name`.
+    /// The container named `name`, app or init container.
     pub fn container(&self, name: &str) -> Option<&Container> {
-        self.spec.containers.iter().find(|c| c.name == name)
+        self.spec
+            .containers
+            .iter()
+            .chain(&self.spec.init_containers)
+            .find(|c| c.name == name)
     }
+}
+
+impl Container {
+    // ANCHOR: resolve_port
+    /// The number behind `port`, as the kubelet's `resolvePort`: a number
+    /// is itself; a name is the `containerPort` of the port so named, and
+    /// failing that a name that is all digits is that number.
+    pub fn resolve_port(&self, port: &PortRef) -> Result<u16, String> {
+        let name = match port {
+            PortRef::Number(n) => return Ok(*n),
+            PortRef::Name(name) => name,
+        };
+        let named = self.ports.iter().find(|p| p.name.as_deref() == Some(name));
+        match named {
+            Some(p) => Ok(p.container_port),
+            None => name.parse().map_err(|_| {
+                format!(
+                    "couldn't find port: {name} in container {:?}: name it in the container's ports",
+                    self.name
+                )
+            }),
+        }
+    }
+    // ANCHOR_END: resolve_port
 }
 
 impl Probe {

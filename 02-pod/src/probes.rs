@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::pod_spec::Probe;
+use crate::pod_spec::{Container, Probe};
 use crate::runtime::RuntimeClient;
 
 /// Liveness or readiness.
@@ -45,6 +45,10 @@ pub struct ProbeKey {
 #[derive(Debug, Clone)]
 pub struct ProbeTarget {
     pub probe: Probe,
+    /// The httpGet or tcpSocket port as a number, resolved from the
+    /// container's named `ports` ([`Container::resolve_port`]); the error
+    /// when the name is not there, which fails every check, as in the kubelet.
+    pub port: Result<u16, String>,
     pub pod_ip: Option<Ipv4Addr>,
     pub node_netns: PathBuf,
 }
@@ -181,10 +185,13 @@ pub async fn run_probe(key: &ProbeKey, target: &ProbeTarget, runtime: &RuntimeCl
     let Some(ip) = target.pod_ip else {
         return false;
     };
-    let (port, http_path) = match (&probe.http_get, &probe.tcp_socket) {
-        (Some(http), _) => (http.port, Some(http.path.clone())),
-        (None, Some(tcp)) => (tcp.port, None),
-        (None, None) => return false,
+    let http_path = probe.http_get.as_ref().map(|http| http.path.clone());
+    let port = match &target.port {
+        Ok(port) => *port,
+        Err(e) => {
+            tracing::warn!(pod = %key.pod_uid, container = %key.container, "probe failed: {e}");
+            return false;
+        }
     };
     let netns = target.node_netns.clone();
     let check = move || -> bool {
@@ -212,6 +219,17 @@ pub async fn run_probe(key: &ProbeKey, target: &ProbeTarget, runtime: &RuntimeCl
         .unwrap_or(false)
     };
     tokio::task::spawn_blocking(check).await.unwrap_or(false)
+}
+
+/// The port `probe`'s httpGet or tcpSocket handler names, as a number
+/// (`0` for an exec probe, which has none).
+pub fn probe_port(probe: &Probe, container: &Container) -> Result<u16, String> {
+    let port = match (&probe.http_get, &probe.tcp_socket) {
+        (Some(http), _) => &http.port,
+        (None, Some(tcp)) => &tcp.port,
+        (None, None) => return Ok(0),
+    };
+    container.resolve_port(port)
 }
 
 /// Kubernetes counts 200 to 399 as success.
@@ -260,6 +278,22 @@ mod tests {
         assert!(c.passing);
         record_result(&mut c, false, &p);
         assert!(!c.passing);
+    }
+
+    #[test]
+    fn named_ports_come_from_the_container() {
+        let yaml = "{name: web, image: i, ports: [{name: http, containerPort: 8080}, {containerPort: 9000}]}";
+        let c: Container = serde_yaml::from_str(yaml).unwrap();
+        let probe = |handler: &str| serde_yaml::from_str::<Probe>(handler).unwrap();
+        assert_eq!(probe_port(&probe("httpGet: {port: http}"), &c), Ok(8080));
+        assert_eq!(probe_port(&probe("tcpSocket: {port: 9000}"), &c), Ok(9000));
+        assert_eq!(
+            probe_port(&probe("tcpSocket: {port: '9001'}"), &c),
+            Ok(9001)
+        );
+        assert_eq!(probe_port(&probe("exec: {command: [true]}"), &c), Ok(0));
+        let e = probe_port(&probe("httpGet: {port: metrics}"), &c).unwrap_err();
+        assert!(e.contains("couldn't find port: metrics"), "{e}");
     }
 
     #[test]

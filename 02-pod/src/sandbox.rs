@@ -99,7 +99,8 @@ pub fn overrides(pod: &Pod, container: &Container, env: &[(String, String)]) -> 
 /// own pid and mount namespaces; mounts its volumes; gets the cgroup limits
 /// from its resources.
 ///
-/// `volumes` maps each pod volume name to the host directory behind it.
+/// `mount_sources` is the node path behind each of the container's
+/// `volumeMounts`, in order ([`crate::volumes::mount_sources`]).
 // ANCHOR: container_spec
 pub fn container_spec(
     pod: &Pod,
@@ -107,9 +108,9 @@ pub fn container_spec(
     attempt: u32,
     root: &ImageBundle,
     sandbox_pid: i32,
-    volumes: &BTreeMap<String, PathBuf>,
+    mount_sources: &[PathBuf],
     cgroup_root: &str,
-) -> Result<Spec, String> {
+) -> Spec {
     let mut spec = root.spec.clone();
     spec.root.as_mut().expect("image specs have a root").path = root.rootfs.display().to_string();
     // The hostname belongs to the sandbox's UTS namespace, which we join.
@@ -120,7 +121,7 @@ pub fn container_spec(
             .expect("image specs have a process")
             .cwd = dir.clone();
     }
-    spec.mounts.extend(volume_mounts(container, volumes)?);
+    spec.mounts.extend(volume_mounts(container, mount_sources));
     let uid = &pod.metadata.uid;
     let linux = spec.linux.as_mut().expect("example has linux");
     linux.namespaces = sandbox_namespaces(sandbox_pid);
@@ -130,7 +131,7 @@ pub fn container_spec(
     // The image's annotations (its name and digest) stay, next to orc's.
     spec.annotations
         .extend(annotations(pod, &container.name, attempt));
-    Ok(spec)
+    spec
 }
 // ANCHOR_END: container_spec
 
@@ -176,21 +177,11 @@ pub fn resolv_conf_mount(path: &Path) -> Mount {
 }
 
 // ANCHOR: volume_mounts
-/// The container's `volumeMounts` as bind mounts of the pod's volume
-/// directories (`volumes`, by volume name); a mount naming a volume the pod
-/// does not have is an error with its field path.
-fn volume_mounts(
-    container: &Container,
-    volumes: &BTreeMap<String, PathBuf>,
-) -> Result<Vec<Mount>, String> {
+/// The container's `volumeMounts` as bind mounts: `sources` holds the node
+/// path behind each mount, in order ([`crate::volumes::mount_sources`]).
+fn volume_mounts(container: &Container, sources: &[PathBuf]) -> Vec<Mount> {
     let mut mounts = vec![];
-    for (i, mount) in container.volume_mounts.iter().enumerate() {
-        let source = volumes.get(&mount.name).ok_or_else(|| {
-            format!(
-                "volumeMounts[{i}].name: no volume {:?} in spec.volumes",
-                mount.name
-            )
-        })?;
+    for (mount, source) in container.volume_mounts.iter().zip(sources) {
         let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
         if mount.read_only {
             options.push("ro".into());
@@ -202,7 +193,7 @@ fn volume_mounts(
             options,
         });
     }
-    Ok(mounts)
+    mounts
 }
 // ANCHOR_END: volume_mounts
 

@@ -228,11 +228,19 @@ pub fn validate(pod: &Pod) -> Result<(), (String, String)> {
             "orc runs every pod in its own network namespace".into(),
         );
     }
-    if !pod.spec.init_containers.is_empty() {
-        return fail(
-            "spec.initContainers",
-            "orc's agent does not run init containers yet".into(),
-        );
+    for (i, c) in pod.spec.init_containers.iter().enumerate() {
+        if c.restart_policy.is_some() {
+            return fail(
+                &format!("spec.initContainers[{i}].restartPolicy"),
+                "sidecar containers are not built in orc: run it as one of spec.containers".into(),
+            );
+        }
+        if c.image.is_empty() {
+            return fail(
+                &format!("spec.initContainers[{i}].image"),
+                "required".into(),
+            );
+        }
     }
     if pod.spec.containers.is_empty() {
         return fail(
@@ -240,7 +248,9 @@ pub fn validate(pod: &Pod) -> Result<(), (String, String)> {
             "a pod needs at least one container".into(),
         );
     }
-    let mut names = std::collections::BTreeSet::new();
+    // Init and app containers share one name space.
+    let mut names: std::collections::BTreeSet<&String> =
+        pod.spec.init_containers.iter().map(|c| &c.name).collect();
     for (i, c) in pod.spec.containers.iter().enumerate() {
         if !is_dns_label(&c.name, 63) {
             return fail(
@@ -267,10 +277,18 @@ pub fn validate(pod: &Pod) -> Result<(), (String, String)> {
         }
     }
     for (i, v) in pod.spec.volumes.iter().enumerate() {
-        if v.empty_dir.is_some() == v.host_path.is_some() {
+        let sources = [
+            v.empty_dir.is_some(),
+            v.host_path.is_some(),
+            v.config_map.is_some(),
+            v.secret.is_some(),
+            v.downward_api.is_some(),
+            v.projected.is_some(),
+        ];
+        if sources.iter().filter(|set| **set).count() != 1 {
             return fail(
                 &format!("spec.volumes[{i}]"),
-                "exactly one of emptyDir and hostPath is supported".into(),
+                "exactly one of emptyDir, hostPath, configMap, secret, downwardAPI and projected is supported".into(),
             );
         }
     }

@@ -42,6 +42,9 @@ pub struct PodStatus {
     pub pod_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
+    /// The init containers', in their order (what `Init:1/2` counts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_container_statuses: Vec<ContainerStatus>,
     pub container_statuses: Vec<ContainerStatus>,
 }
 
@@ -169,21 +172,54 @@ pub fn pod_phase(policy: RestartPolicy, containers: &[ContainerStatus]) -> Phase
 }
 // ANCHOR_END: pod_phase
 
-/// The four conditions of a pod without init containers or readiness gates:
-/// scheduled (a static pod is bound to its node by definition),
-/// initialized, and ready when every container is ready.
-pub fn conditions(sandbox_ready: bool, containers: &[ContainerStatus]) -> Vec<PodCondition> {
+// ANCHOR: pod_phase_with_init
+/// [`pod_phase`] for a pod with init containers: `Pending` until every
+/// one has completed, `Failed` when one failed and will not be restarted
+/// (`restartPolicy: Never`).
+pub fn pod_phase_with_init(
+    policy: RestartPolicy,
+    init: &[ContainerStatus],
+    containers: &[ContainerStatus],
+) -> Phase {
+    if init.iter().all(completed) {
+        return pod_phase(policy, containers);
+    }
+    let failed = init
+        .iter()
+        .any(|c| matches!(c.state, ContainerState::Terminated { exit_code, .. } if exit_code != 0));
+    if failed && policy == RestartPolicy::Never {
+        Phase::Failed
+    } else {
+        Phase::Pending
+    }
+}
+// ANCHOR_END: pod_phase_with_init
+
+/// Whether a container has exited 0: an init container's success.
+pub fn completed(c: &ContainerStatus) -> bool {
+    matches!(c.state, ContainerState::Terminated { exit_code: 0, .. })
+}
+
+/// The four conditions of a pod without readiness gates: scheduled (a
+/// static pod is bound to its node by definition), initialized (every init
+/// container has completed), and ready when every container is ready.
+pub fn conditions(
+    sandbox_ready: bool,
+    initialized: bool,
+    containers: &[ContainerStatus],
+) -> Vec<PodCondition> {
     let all_ready = sandbox_ready && !containers.is_empty() && containers.iter().all(|c| c.ready);
-    let condition = |kind: &str, ok: bool| PodCondition {
+    let condition = |kind: &str, ok: bool, why: &str| PodCondition {
         kind: kind.into(),
         status: if ok { "True" } else { "False" }.into(),
-        reason: (!ok && kind.ends_with("Ready")).then(|| "ContainersNotReady".into()),
+        reason: (!ok && !why.is_empty()).then(|| why.into()),
     };
+    let not_ready = "ContainersNotReady";
     vec![
-        condition("PodScheduled", true),
-        condition("Initialized", true),
-        condition("ContainersReady", all_ready),
-        condition("Ready", all_ready),
+        condition("PodScheduled", true, ""),
+        condition("Initialized", initialized, "ContainersNotInitialized"),
+        condition("ContainersReady", all_ready, not_ready),
+        condition("Ready", all_ready, not_ready),
     ]
 }
 

@@ -275,6 +275,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
     let mut agent = Agent::new(config, sources, images, Arc::new(SystemClock)).await?;
     agent.add_status_sink(node.status_sink());
     agent.set_object_source(node.object_source());
+    agent.set_event_sink(node.event_sink());
     // The bridge and the node's address are up: route to the other nodes.
     node.route_to_peers(client.clone(), config_netns, args.pod_cidr);
     // ANCHOR_END: compose

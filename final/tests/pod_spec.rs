@@ -11,10 +11,7 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use agent_node::Node;
-use cluster::{
-    AgentProcess, ApiServer, agent_node_ready, kubeconfig, kubectl, kubectl_status, running,
-};
+use cluster::{ApiServer, delete_pods, kubectl, kubectl_status, one_node, running};
 use orc_client::Method;
 use serde_json::{Value, json};
 
@@ -32,14 +29,6 @@ async fn post(api: &ApiServer, plural: &str, body: Value) -> Value {
         )
         .await
         .unwrap_or_else(|e| panic!("creating {plural}: {e}"))
-}
-
-async fn delete(api: &ApiServer, plural: &str, name: &str) {
-    let path = format!("{NS}/{plural}/{name}");
-    let _ = api
-        .client
-        .send_path(Method::DELETE, &path, None, None)
-        .await;
 }
 
 /// `kubectl logs <pod>` once it says `want`.
@@ -63,13 +52,7 @@ fn waiting(pod: &Value) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process() {
-    let node = Node::new();
-    let api = ApiServer::start().await;
-    let port = orc_testkit::ports::free_port();
-    let mut agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
-    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
-        .await;
-    let config = kubeconfig(node.dir.path(), &api);
+    let (node, api, mut agent, config) = one_node(NODE).await;
 
     post(
         &api,
@@ -201,7 +184,7 @@ async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process()
             "vol",
             "--image=busybox",
             "--overrides",
-            &json!({"spec": {"volumes": [{"name": "v", "configMap": {"name": "web"}}],
+            &json!({"spec": {"volumes": [{"name": "v", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}],
             "containers": [{"name": "vol", "image": "busybox"}]}})
             .to_string(),
         ],
@@ -210,21 +193,12 @@ async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process()
     assert!(!created, "{bad}");
     assert!(
         bad.contains(
-            "The Pod \"vol\" is invalid: spec.volumes[0].configMap: Forbidden: not supported by orc"
+            "The Pod \"vol\" is invalid: spec.volumes[0].projected.sources[0].serviceAccountToken: Forbidden: not supported by orc"
         ),
         "{bad}"
     );
 
-    for name in ["envy", "waits"] {
-        delete(&api, "pods", name).await;
-    }
-    for name in ["envy", "waits"] {
-        let deadline = Instant::now() + LONG;
-        while api.get(&format!("{NS}/pods/{name}")).await.is_some() {
-            assert!(Instant::now() < deadline, "{name} not deleted by its node");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    delete_pods(&api, &["envy", "waits"]).await;
     agent.stop();
     assert_eq!(node.containers(), vec![], "containers left");
     assert_eq!(

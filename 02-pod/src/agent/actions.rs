@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::layout::write_atomic;
 use super::sync::{Action, ObservedPod, RunState, Waiting};
-use super::{Shared, observe};
+use super::{Shared, events, observe};
 use orc_container::image::ImageError;
 use orc_container::image::bundle::{ImageBundle, Overrides};
 
@@ -20,6 +20,7 @@ use crate::image::waiting_reason;
 use crate::pod_spec::Pod;
 use crate::resolv_conf;
 use crate::sandbox;
+use crate::volumes;
 
 /// Runs one pod's actions in order. The first failure ends the list: the
 /// next sync decides again from what actually happened.
@@ -46,6 +47,7 @@ pub async fn run_actions(
             },
             Action::KillContainer { id, reason, name } => {
                 tracing::info!(pod = %pod.full_name(), container = %name, "killing: {reason}");
+                shared.event(&pod, events::killing(name, true));
                 stop_container(&shared, id, grace(&pod)).await;
                 Ok(())
             }
@@ -153,6 +155,26 @@ async fn create_root(
     })
     .await
     .expect("creating a root does not panic")
+}
+
+/// [`create_root`] for an app container, with the kubelet's image events:
+/// `Pulled` (already present), or `Pulling` and then `Pulled`.
+async fn create_root_with_events(
+    shared: &Shared,
+    pod: &Pod,
+    image: &str,
+    overrides: Overrides,
+    bundle: &Path,
+) -> Result<ImageBundle, ImageError> {
+    if shared.images.is_present(image) {
+        shared.event(pod, events::image_present(image));
+        return create_root(shared, image, overrides, bundle).await;
+    }
+    shared.event(pod, events::pulling(image));
+    let began = Instant::now();
+    let root = create_root(shared, image, overrides, bundle).await?;
+    shared.event(pod, events::pulled(image, began.elapsed()));
+    Ok(root)
 }
 
 /// Where a run bundle's root is made.
@@ -267,23 +289,31 @@ async fn start_container(
             message: message.clone(),
         };
         // The same failure at every sync (an image that is not there) is
-        // logged once; the status keeps showing it.
+        // logged and recorded once; the status keeps showing it.
         let repeated = errors.insert(key.clone(), waiting.clone()) == Some(waiting);
-        Err(if repeated { String::new() } else { message })
+        if repeated {
+            return Err(String::new());
+        }
+        shared.event(
+            pod,
+            match reason {
+                "ContainerCreating" => events::failed_mount(message.clone()),
+                "ImagePullBackOff" => events::pull_back_off(&container.image),
+                _ => events::failed(reason, &message),
+            },
+        );
+        Err(message)
     };
-    let mut volumes = BTreeMap::new();
-    for v in &pod.spec.volumes {
-        let path = match (&v.empty_dir, &v.host_path) {
-            (Some(_), _) => {
-                let dir = shared.layout.volume(uid, &v.name);
-                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                dir
-            }
-            (None, Some(host)) => PathBuf::from(&host.path),
-            (None, None) => continue,
-        };
-        volumes.insert(v.name.clone(), path);
-    }
+    // Volumes first, as the kubelet mounts them before it starts anything:
+    // a ConfigMap or Secret that is missing keeps the pod waiting.
+    let volumes = match set_up_volumes(shared, pod) {
+        Ok(volumes) => volumes,
+        Err(e) => return fail("ContainerCreating", e.to_string()),
+    };
+    let mount_sources = match volumes::mount_sources(container, &volumes) {
+        Ok(sources) => sources,
+        Err(message) => return fail("CreateContainerConfigError", message),
+    };
     // The environment first: a ConfigMap or Secret that is not there yet
     // keeps the container waiting, and the next sync tries again.
     let env = match env::resolve(pod, container, &pod_facts(shared, uid), shared.objects()) {
@@ -294,26 +324,28 @@ async fn start_container(
     let _ = shared.runtime.delete(&id).await;
     let bundle = shared.layout.bundle(uid, name, attempt);
     let overrides = sandbox::overrides(pod, container, &env);
-    let root = match create_root(shared, &container.image, overrides, &bundle).await {
+    let now = shared.clock.now();
+    if shared.pull_failures.waiting(&key, now) {
+        let message = format!("Back-off pulling image {:?}", container.image);
+        return fail("ImagePullBackOff", message);
+    }
+    let created = create_root_with_events(shared, pod, &container.image, overrides, &bundle).await;
+    // Only a failed pull backs off; a success forgets earlier failures.
+    let pull_failed = matches!(&created, Err(e) if waiting_reason(e) == "ErrImagePull");
+    shared.pull_failures.record(&key, pull_failed, now);
+    let root = match created {
         Ok(root) => root,
         Err(e) => return fail(waiting_reason(&e), e.to_string()),
     };
-    let spec = match sandbox::container_spec(
+    let mut spec = sandbox::container_spec(
         pod,
         container,
         attempt,
         &root,
         sandbox_pid,
-        &volumes,
+        &mount_sources,
         &shared.config.cgroup_root,
-    ) {
-        Ok(spec) => spec,
-        Err(e) => {
-            let _ = remove_root(shared, root_dir(&bundle)).await;
-            return fail("CreateContainerConfigError", e);
-        }
-    };
-    let mut spec = spec;
+    );
     spec.mounts
         .push(sandbox::resolv_conf_mount(&write_resolv_conf(shared, pod)?));
     write_json(&bundle.join("config.json"), &spec)?;
@@ -327,11 +359,27 @@ async fn start_container(
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&key);
             tracing::info!(pod = %pod.full_name(), container = name, attempt, "started");
+            shared.event(pod, events::created(name));
+            shared.event(pod, events::started(name));
             Ok(())
         }
         Err(e) => fail("CreateContainerError", e.to_string()),
     }
 }
+
+// ANCHOR: set_up_volumes
+/// Sets up (or refreshes) the pod's volumes: before each container start,
+/// and at every sync of a running pod ([`super::Agent`]), which is how an
+/// edited ConfigMap reaches the mounted files.
+pub fn set_up_volumes(
+    shared: &Shared,
+    pod: &Pod,
+) -> Result<BTreeMap<String, PathBuf>, volumes::MountError> {
+    let uid = &pod.metadata.uid;
+    let dir = shared.layout.pod(uid).join("volumes");
+    volumes::set_up(pod, &dir, shared.objects(), &pod_facts(shared, uid))
+}
+// ANCHOR_END: set_up_volumes
 
 /// What the downward API may ask of pod `uid` that its spec does not say.
 fn pod_facts(shared: &Shared, uid: &str) -> env::PodFacts {
@@ -406,6 +454,15 @@ pub async fn stop_pod(
         .map(|p| p.full_name())
         .unwrap_or_else(|| uid.clone());
     tracing::info!(pod = %name, "stopping (grace period {grace:?})");
+    if let Some(pod) = &pod {
+        let running = observed
+            .containers
+            .iter()
+            .filter(|(_, run)| matches!(run.state, RunState::Running { .. }));
+        for (container, _) in running {
+            shared.event(pod, events::killing(container, false));
+        }
+    }
     let stops = observed
         .containers
         .values()
@@ -435,12 +492,16 @@ pub async fn stop_pod(
         return;
     }
     remove_cgroup(&sandbox::pod_cgroup(&shared.config.cgroup_root, &uid));
+    // In-memory volumes are mounts of the node: unmounted before the
+    // directory goes, or its removal would stop at them.
+    volumes::tmpfs::unmount_all(&shared.layout.pod(&uid).join("volumes"));
     let _ = std::fs::remove_dir_all(shared.layout.pod(&uid));
     shared
         .start_errors
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .retain(|(u, _), _| u != &uid);
+    shared.pull_failures.forget_pod(&uid);
 }
 // ANCHOR_END: stop_pod
 

@@ -22,9 +22,12 @@
 pub mod actions;
 pub mod channels;
 pub mod clock;
+pub mod events;
 pub mod exec;
+pub mod init_containers;
 pub mod layout;
 pub mod observe;
+pub mod pull_backoff;
 pub mod report;
 pub mod server;
 pub mod sync;
@@ -108,6 +111,11 @@ pub struct Shared {
     /// (pod uid, container name), until it starts. A std `Mutex`: never
     /// held across an `.await`.
     pub start_errors: Mutex<HashMap<(String, String), Waiting>>,
+    /// Image pulls that failed, for `ImagePullBackOff`.
+    pub pull_failures: pull_backoff::PullFailures,
+    /// Where pod events go; set once by [`Agent::set_event_sink`],
+    /// [`events::LogEvents`] until then.
+    events: OnceLock<Arc<dyn events::EventSink>>,
     /// Where ConfigMaps and Secrets named by a pod are read; set once by
     /// [`Agent::set_object_source`], [`NoApiServer`] until then (static
     /// pods on a node without an API server).
@@ -115,6 +123,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Records `event` about `pod` (`kubectl describe pod` shows it).
+    pub fn event(&self, pod: &Pod, event: events::PodEvent) {
+        match self.events.get() {
+            Some(sink) => sink.pod_event(pod, event),
+            None => events::EventSink::pod_event(&events::LogEvents, pod, event),
+        }
+    }
+
     /// The ConfigMaps and Secrets pods may name.
     pub fn objects(&self) -> &dyn ObjectSource {
         match self.objects.get() {
@@ -139,6 +155,9 @@ pub struct Agent {
     /// handed over. In memory only: after a restart every status is handed
     /// over once more, which repairs whatever the last agent missed.
     reported: HashMap<String, PodStatus>,
+    /// The runs (runtime ids) whose `BackOff` event was recorded: one event
+    /// per crashed run, not one per sync while it waits.
+    backoffs_reported: BTreeSet<String>,
 }
 
 impl Agent {
@@ -178,6 +197,8 @@ impl Agent {
             clock,
             prober: Prober::default(),
             start_errors: Mutex::new(HashMap::new()),
+            pull_failures: Default::default(),
+            events: OnceLock::new(),
             objects: OnceLock::new(),
         };
         Ok(Agent {
@@ -187,6 +208,7 @@ impl Agent {
             reported_errors: vec![],
             sinks: vec![],
             reported: HashMap::new(),
+            backoffs_reported: BTreeSet::new(),
         })
     }
 
@@ -202,6 +224,14 @@ impl Agent {
     pub fn set_object_source(&mut self, objects: Arc<dyn ObjectSource>) {
         if self.shared.objects.set(objects).is_err() {
             tracing::warn!("the agent's object source was already set; keeping the first");
+        }
+    }
+
+    /// Hands pod events (Pulled, Started, BackOff, FailedMount, ...) to
+    /// `sink` (chapter 03: Event objects). Only the first call counts.
+    pub fn set_event_sink(&mut self, sink: Arc<dyn events::EventSink>) {
+        if self.shared.events.set(sink).is_err() {
+            tracing::warn!("the agent's event sink was already set; keeping the first");
         }
     }
 
@@ -246,6 +276,8 @@ impl Agent {
         let desired_uids: BTreeSet<String> = desired.keys().cloned().collect();
         self.stop_unwanted(&shared, &desired_uids, &actual, &observed, &terminating);
         self.reported.retain(|uid, _| desired.contains_key(uid));
+        self.backoffs_reported
+            .retain(|id| desired.keys().any(|uid| id.starts_with(uid.as_str())));
 
         let mut probes = vec![];
         for (uid, pod) in &desired {
@@ -309,6 +341,7 @@ impl Agent {
     ) -> Vec<(ProbeKey, ProbeTarget)> {
         let unhealthy = self.unhealthy(pod, &observed_pod);
         let plan = sync::compute_pod_actions(pod, &observed_pod, &unhealthy, now);
+        self.report_backoffs(shared, pod, &observed_pod, &plan);
         let status = report::write_status(shared, pod, &observed_pod, &plan, pod_ip);
         if let Some(status) = status {
             if self.reported.get(uid) != Some(&status) {
@@ -319,7 +352,11 @@ impl Agent {
             }
         }
         let probes = self.probes_for(pod, &observed_pod, pod_ip);
-        if plan.actions.is_empty() || self.in_flight.contains_key(uid) {
+        if self.in_flight.contains_key(uid) {
+            return probes;
+        }
+        if plan.actions.is_empty() {
+            refresh_volumes(shared, pod, &observed_pod);
             return probes;
         }
         let task = tokio::spawn(actions::run_actions(
@@ -332,6 +369,26 @@ impl Agent {
         probes
     }
     // ANCHOR_END: sync_pod
+
+    /// A `BackOff` event for each container the plan keeps waiting in
+    /// `CrashLoopBackOff`, once per crashed run.
+    fn report_backoffs(
+        &mut self,
+        shared: &Shared,
+        pod: &Pod,
+        observed: &sync::ObservedPod,
+        plan: &sync::PodPlan,
+    ) {
+        for (name, waiting) in &plan.waiting {
+            let Some(run) = observed.containers.get(name) else {
+                continue;
+            };
+            if waiting.reason == "CrashLoopBackOff" && self.backoffs_reported.insert(run.id.clone())
+            {
+                shared.event(pod, events::back_off(name, pod));
+            }
+        }
+    }
 
     /// Waits until every spawned pod task has finished.
     pub async fn wait_idle(&mut self) {
@@ -425,6 +482,7 @@ impl Agent {
                         probe_key(pod, &c.name, &run.id, kind),
                         ProbeTarget {
                             probe: probe.clone(),
+                            port: crate::probes::probe_port(probe, c),
                             pod_ip,
                             node_netns: self.shared.config.node_netns.clone(),
                         },
@@ -435,6 +493,22 @@ impl Agent {
         wanted
     }
 }
+
+// ANCHOR: refresh_volumes
+/// Brings a running pod's ConfigMap, Secret and downward API files up to
+/// date, as the kubelet's periodic remount does. Only when no task of the
+/// pod runs: one writer per volume at a time. A failure (the ConfigMap was
+/// deleted) leaves the last files in place, as in Kubernetes.
+fn refresh_volumes(shared: &Shared, pod: &Pod, observed: &sync::ObservedPod) {
+    let running = observed.sandbox.as_ref().is_some_and(|s| s.running);
+    if !running || pod.spec.volumes.is_empty() {
+        return;
+    }
+    if let Err(e) = actions::set_up_volumes(shared, pod) {
+        tracing::warn!(pod = %pod.full_name(), "{e}");
+    }
+}
+// ANCHOR_END: refresh_volumes
 
 pub(crate) fn probe_key(pod: &Pod, container: &str, id: &str, kind: ProbeKind) -> ProbeKey {
     ProbeKey {

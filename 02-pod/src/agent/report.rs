@@ -12,11 +12,12 @@ use jiff::Timestamp;
 
 use super::Shared;
 use super::layout::{StateLayout, write_atomic};
-use super::sync::{ObservedPod, PodPlan, RunState};
-use crate::pod_spec::Pod;
+use super::sync::{ObservedPod, PodPlan, RunState, Waiting};
+use crate::pod_spec::{Container, Pod};
 use crate::probes::ProbeKind;
 use crate::shim;
 use crate::status::{self, ContainerState, ContainerStatus, PodStatus};
+use std::collections::HashMap;
 
 /// Every pod the agent wrote a status for, sorted by `namespace/name`:
 /// what `orc-agent pods` lists (it reads the files; no agent needs to run).
@@ -99,112 +100,132 @@ pub fn pod_status(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let mut containers = vec![];
-    for c in &pod.spec.containers {
-        let run = observed.containers.get(&c.name);
-        let attempt = run.map(|r| r.attempt).unwrap_or(0);
-        // The previous run's end, from the exit record the shim left.
-        let last_state = attempt
-            .checked_sub(1)
-            .and_then(|prev| shim::read_exit(&shared.layout.bundle(uid, &c.name, prev)))
-            .map(|exit| terminated(exit.exit_code, exit.oom_killed, exit.finished_at));
-        // A failed start (ErrImagePull...) says more than "ContainerCreating".
-        let waiting = start_errors
-            .get(&(uid.clone(), c.name.clone()))
-            .or_else(|| plan.waiting.get(&c.name));
-        let (state, last_state, ready) = match (run.map(|r| &r.state), waiting) {
-            (Some(RunState::Running { started_at }), _) => {
-                let ready = match &c.readiness_probe {
-                    None => true,
-                    Some(_) => {
-                        let key = super::probe_key(
-                            pod,
-                            &c.name,
-                            &run.expect("some").id,
-                            ProbeKind::Readiness,
-                        );
-                        shared.prober.passing(&key) == Some(true)
-                    }
-                };
-                (
-                    ContainerState::Running {
-                        started_at: metav1_time(*started_at),
-                    },
-                    last_state,
-                    ready,
-                )
-            }
-            (
-                Some(RunState::Exited {
-                    exit_code,
-                    oom_killed,
-                    finished_at,
-                    ..
-                }),
-                Some(w),
-            ) => {
-                // Waiting to restart: the run that just ended is the last state.
-                let state = ContainerState::Waiting {
-                    reason: w.reason.clone(),
-                    message: (!w.message.is_empty()).then(|| w.message.clone()),
-                };
-                (
-                    state,
-                    Some(terminated(*exit_code, *oom_killed, *finished_at)),
-                    false,
-                )
-            }
-            (
-                Some(RunState::Exited {
-                    exit_code,
-                    oom_killed,
-                    finished_at,
-                    ..
-                }),
-                None,
-            ) => {
-                let state = ContainerState::Terminated {
-                    exit_code: *exit_code,
-                    reason: status::termination_reason(*exit_code, *oom_killed).into(),
-                    finished_at: metav1_time(*finished_at),
-                };
-                (state, last_state, false)
-            }
-            (_, Some(w)) => (
-                ContainerState::Waiting {
-                    reason: w.reason.clone(),
-                    message: (!w.message.is_empty()).then(|| w.message.clone()),
-                },
-                last_state,
-                false,
-            ),
-            (_, None) => (
-                ContainerState::Waiting {
-                    reason: "ContainerCreating".into(),
-                    message: None,
-                },
-                last_state,
-                false,
-            ),
-        };
-        containers.push(ContainerStatus {
-            name: c.name.clone(),
-            image: c.image.clone(),
-            state,
-            last_state,
-            ready,
-            restart_count: attempt,
-            container_id: run.map(|r| format!("orc://{}", r.id)),
-        });
-    }
+    let status_of = |c: &Container| container_status(shared, pod, c, observed, plan, &start_errors);
+    let init: Vec<ContainerStatus> = pod.spec.init_containers.iter().map(status_of).collect();
+    let containers: Vec<ContainerStatus> = pod.spec.containers.iter().map(status_of).collect();
     let sandbox_started = shim::read_started(&shared.layout.pod(uid).join("sandbox"));
+    let initialized = init.iter().all(status::completed);
     PodStatus {
-        phase: status::pod_phase(pod.spec.restart_policy, &containers),
-        conditions: status::conditions(sandbox_ready, &containers),
+        phase: status::pod_phase_with_init(pod.spec.restart_policy, &init, &containers),
+        conditions: status::conditions(sandbox_ready, initialized, &containers),
         pod_ip: pod_ip.map(|ip| ip.to_string()),
         start_time: sandbox_started.map(metav1_time),
+        init_container_statuses: init,
         container_statuses: containers,
     }
+}
+
+/// One container's status (app or init) from its latest run, the plan's
+/// waiting reasons and the last start error.
+fn container_status(
+    shared: &Shared,
+    pod: &Pod,
+    c: &Container,
+    observed: &ObservedPod,
+    plan: &PodPlan,
+    start_errors: &HashMap<(String, String), Waiting>,
+) -> ContainerStatus {
+    let uid = &pod.metadata.uid;
+    let run = observed.containers.get(&c.name);
+    let attempt = run.map(|r| r.attempt).unwrap_or(0);
+    // The previous run's end, from the exit record the shim left.
+    let last_state = attempt
+        .checked_sub(1)
+        .and_then(|prev| shim::read_exit(&shared.layout.bundle(uid, &c.name, prev)))
+        .map(|exit| terminated(exit.exit_code, exit.oom_killed, exit.finished_at));
+    // A failed start (ErrImagePull...) says more than "ContainerCreating".
+    let waiting = start_errors
+        .get(&(uid.clone(), c.name.clone()))
+        .or_else(|| plan.waiting.get(&c.name));
+    let (state, last_state, ready) = match (run.map(|r| &r.state), waiting) {
+        (Some(RunState::Running { started_at }), _) => {
+            let ready = match &c.readiness_probe {
+                None => true,
+                Some(_) => {
+                    let key = super::probe_key(
+                        pod,
+                        &c.name,
+                        &run.expect("some").id,
+                        ProbeKind::Readiness,
+                    );
+                    shared.prober.passing(&key) == Some(true)
+                }
+            };
+            (
+                ContainerState::Running {
+                    started_at: metav1_time(*started_at),
+                },
+                last_state,
+                ready,
+            )
+        }
+        (
+            Some(RunState::Exited {
+                exit_code,
+                oom_killed,
+                finished_at,
+                ..
+            }),
+            Some(w),
+        ) => {
+            // Waiting to restart: the run that just ended is the last state.
+            let state = ContainerState::Waiting {
+                reason: w.reason.clone(),
+                message: (!w.message.is_empty()).then(|| w.message.clone()),
+            };
+            (
+                state,
+                Some(terminated(*exit_code, *oom_killed, *finished_at)),
+                false,
+            )
+        }
+        (
+            Some(RunState::Exited {
+                exit_code,
+                oom_killed,
+                finished_at,
+                ..
+            }),
+            None,
+        ) => {
+            let state = ContainerState::Terminated {
+                exit_code: *exit_code,
+                reason: status::termination_reason(*exit_code, *oom_killed).into(),
+                finished_at: metav1_time(*finished_at),
+            };
+            (state, last_state, false)
+        }
+        (_, Some(w)) => (
+            ContainerState::Waiting {
+                reason: w.reason.clone(),
+                message: (!w.message.is_empty()).then(|| w.message.clone()),
+            },
+            last_state,
+            false,
+        ),
+        (_, None) => (
+            ContainerState::Waiting {
+                reason: super::init_containers::not_started_reason(pod).into(),
+                message: None,
+            },
+            last_state,
+            false,
+        ),
+    };
+    let mut status = ContainerStatus {
+        name: c.name.clone(),
+        image: c.image.clone(),
+        state,
+        last_state,
+        ready,
+        restart_count: attempt,
+        container_id: run.map(|r| format!("orc://{}", r.id)),
+    };
+    // An init container is ready once it has completed.
+    if pod.spec.init_containers.iter().any(|i| i.name == c.name) {
+        status.ready = status::completed(&status);
+    }
+    status
 }
 // ANCHOR_END: pod_status
 

@@ -249,7 +249,7 @@ pub fn choose_log(
             format!("pod {pod_name:?} does not exist"),
         ));
     };
-    if !pod.spec.containers.iter().any(|c| c.name == container) {
+    if pod.container(container).is_none() {
         return Err((
             StatusCode::NOT_FOUND,
             format!("container {container:?} not found in pod {pod_name:?}"),
@@ -325,8 +325,9 @@ fn waiting_reason(layout: &StateLayout, uid: &str, container: &str) -> String {
         .and_then(|bytes| serde_json::from_slice::<PodStatus>(&bytes).ok())
         .and_then(|status| {
             status
-                .container_statuses
+                .init_container_statuses
                 .into_iter()
+                .chain(status.container_statuses)
                 .find(|c| c.name == container)
         })
         .and_then(|c| match c.state {

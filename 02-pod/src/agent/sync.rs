@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::init_containers::{InitState, init_state, not_started_reason};
 use crate::pod_spec::{Pod, RestartPolicy};
 
 /// What the runtime says about one run of a container.
@@ -160,10 +161,13 @@ pub fn compute_pod_actions(
     }
 
     let mut plan = PodPlan::default();
+    if let Some(plan) = plan_initializing(pod, observed, now) {
+        return plan;
+    }
     for c in &pod.spec.containers {
         let Some(run) = observed.containers.get(&c.name) else {
             plan.waiting
-                .insert(c.name.clone(), waiting("ContainerCreating", ""));
+                .insert(c.name.clone(), waiting(not_started_reason(pod), ""));
             plan.actions.push(Action::StartContainer {
                 name: c.name.clone(),
                 attempt: 0,
@@ -172,18 +176,67 @@ pub fn compute_pod_actions(
         };
         plan_run(&mut plan, pod, &c.name, run, unhealthy, now);
     }
-    for id in &observed.stale {
-        plan.actions
-            .push(Action::RemoveContainer { id: id.clone() });
-    }
-    if let (true, Some(sandbox)) = (pod_finished(pod, observed), &observed.sandbox) {
-        plan.actions.push(Action::StopSandbox {
-            id: sandbox.id.clone(),
-        });
+    remove_stale(&mut plan, observed);
+    if pod_finished(pod, observed) {
+        stop_sandbox(&mut plan, observed);
     }
     plan
 }
 // ANCHOR_END: compute_pod_actions
+
+/// Runs that are not the latest, and containers the spec no longer has.
+fn remove_stale(plan: &mut PodPlan, observed: &ObservedPod) {
+    for id in &observed.stale {
+        plan.actions
+            .push(Action::RemoveContainer { id: id.clone() });
+    }
+}
+
+fn stop_sandbox(plan: &mut PodPlan, observed: &ObservedPod) {
+    if let Some(sandbox) = &observed.sandbox {
+        plan.actions.push(Action::StopSandbox {
+            id: sandbox.id.clone(),
+        });
+    }
+}
+
+/// The plan for a pod whose init containers have not all succeeded (run
+/// the next one, or stop a pod whose init failed for good); `None` once
+/// they have, and the app containers' turn has come.
+fn plan_initializing(pod: &Pod, observed: &ObservedPod, now: Timestamp) -> Option<PodPlan> {
+    let mut plan = PodPlan::default();
+    match init_state(pod, observed) {
+        InitState::Done => return None,
+        InitState::Next(c) => plan_init(&mut plan, pod, &c.name, observed, now),
+        InitState::Failed(_) => stop_sandbox(&mut plan, observed),
+    }
+    remove_stale(&mut plan, observed);
+    Some(plan)
+}
+
+// ANCHOR: plan_init
+/// The pod is initializing and `name` is the init container to run: start
+/// it, or restart it after a failure (with back-off), or wait while it
+/// runs. Every app container waits in `PodInitializing` meanwhile.
+fn plan_init(plan: &mut PodPlan, pod: &Pod, name: &str, observed: &ObservedPod, now: Timestamp) {
+    for c in &pod.spec.containers {
+        plan.waiting
+            .insert(c.name.clone(), waiting("PodInitializing", ""));
+    }
+    match observed.containers.get(name) {
+        None => {
+            plan.waiting
+                .insert(name.to_string(), waiting("PodInitializing", ""));
+            plan.actions.push(Action::StartContainer {
+                name: name.to_string(),
+                attempt: 0,
+            });
+        }
+        // Exited non-zero, to restart (else init_state said Failed).
+        Some(run) => plan_run(plan, pod, name, run, &BTreeSet::new(), now),
+    }
+}
+// ANCHOR_END: plan_init
 
 // ANCHOR: plan_new_sandbox
 /// A pod without a running sandbox: a new sandbox, then every container
@@ -192,6 +245,9 @@ pub fn compute_pod_actions(
 /// the policy is `Never`), and a pod whose containers are all done gets
 /// no new sandbox at all.
 fn plan_new_sandbox(pod: &Pod, observed: &ObservedPod) -> PodPlan {
+    if !pod.spec.init_containers.is_empty() {
+        return plan_new_sandbox_with_init(pod, observed);
+    }
     let mut plan = PodPlan::default();
     let policy = pod.spec.restart_policy;
     let mut starts = vec![];
@@ -224,6 +280,31 @@ fn plan_new_sandbox(pod: &Pod, observed: &ObservedPod) -> PodPlan {
     plan
 }
 // ANCHOR_END: plan_new_sandbox
+
+/// A new sandbox for a pod with init containers: they run again from the
+/// first, as the kubelet reruns them in a new sandbox, unless the pod has
+/// finished or failed for good.
+fn plan_new_sandbox_with_init(pod: &Pod, observed: &ObservedPod) -> PodPlan {
+    let mut plan = PodPlan::default();
+    if matches!(init_state(pod, observed), InitState::Failed(_)) || pod_finished(pod, observed) {
+        return plan;
+    }
+    let first = &pod.spec.init_containers[0].name;
+    let attempt = observed
+        .containers
+        .get(first)
+        .map_or(0, |run| run.attempt + 1);
+    plan.actions.push(Action::CreateSandbox);
+    plan.actions.push(Action::StartContainer {
+        name: first.clone(),
+        attempt,
+    });
+    for c in pod.spec.init_containers.iter().chain(&pod.spec.containers) {
+        plan.waiting
+            .insert(c.name.clone(), waiting("PodInitializing", ""));
+    }
+    plan
+}
 
 // ANCHOR: plan_run
 /// A container with a run, in a running sandbox: start a run that was
@@ -502,6 +583,30 @@ mod tests {
                 Action::RemoveContainer { id: "u-a-0".into() }
             ]
         );
+    }
+
+    #[test]
+    fn init_containers_run_first_one_at_a_time() {
+        let yaml = "metadata: {name: p, uid: u}\nspec:\n  restartPolicy: Never\n  initContainers: [{name: i, image: b}]\n  containers: [{name: a, image: b}]\n";
+        let p: Pod = serde_yaml::from_str(yaml).unwrap();
+        let none = BTreeSet::new();
+        let t0 = Timestamp::now();
+        // A new pod: the sandbox and the init container, nothing else.
+        let plan = compute_pod_actions(&p, &ObservedPod::default(), &none, t0);
+        assert_eq!(plan.actions, [Action::CreateSandbox, start("i", 0)]);
+        assert_eq!(plan.waiting["a"].reason, "PodInitializing");
+        // Init done: the app container starts.
+        let mut observed = ObservedPod {
+            sandbox: sandbox(),
+            ..Default::default()
+        };
+        observed.containers.insert("i".into(), exited(0, 0, t0));
+        let plan = compute_pod_actions(&p, &observed, &none, t0);
+        assert_eq!(plan.actions, [start("a", 0)]);
+        // Init failed, policy Never: the pod is over.
+        observed.containers.insert("i".into(), exited(0, 1, t0));
+        let plan = compute_pod_actions(&p, &observed, &none, t0);
+        assert_eq!(plan.actions, [Action::StopSandbox { id: "u-pod".into() }]);
     }
 
     #[test]

@@ -17,7 +17,11 @@
 //!   `status` subresource from a work queue, and deletes a gracefully
 //!   deleted pod once the agent has stopped it;
 //! - [`objects`]: an `ObjectSource` over ConfigMap and Secret informers,
-//!   where the agent reads what `env[].valueFrom` and `envFrom` name.
+//!   where the agent reads what `env[].valueFrom`, `envFrom` and
+//!   ConfigMap and Secret volumes name;
+//! - [`events`]: an `EventSink` writing the agent's pod events (`Pulled`,
+//!   `Started`, `BackOff`, `FailedMount`, ...) as Event objects from
+//!   component `kubelet`, for `kubectl describe pod`.
 //! - [`peer_routes`]: a route to every other node's pods, from the Node
 //!   objects (`spec.podCIDR` via the `InternalIP`), added when a node
 //!   joins and removed when its Node goes.
@@ -38,6 +42,7 @@
 //!
 //! [`Agent`]: orc_pod::agent::Agent
 
+pub mod events;
 pub mod lease;
 pub mod machine;
 pub mod objects;
@@ -93,6 +98,7 @@ pub struct NodeAgent {
     pub node: Value,
     cache: Arc<Cache>,
     objects: Arc<ApiObjects>,
+    events: Arc<events::KubeletEvents>,
     sink: Arc<ApiStatusSink>,
     sink_worker: Option<JoinHandle<()>>,
     /// Heartbeat, informer and its notification drain.
@@ -122,6 +128,7 @@ impl NodeAgent {
         let (cache, informer, drain) = follow_pods(&client, &name).await;
         let (objects, object_tasks) = follow_objects(&client).await;
 
+        let events = Arc::new(events::KubeletEvents::new(client.clone()));
         let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
         let sink_worker = tokio::spawn(sink.clone().run(client));
         let mut tasks = vec![heartbeat, informer, drain];
@@ -130,6 +137,7 @@ impl NodeAgent {
             node,
             cache,
             objects,
+            events,
             sink,
             sink_worker: Some(sink_worker),
             tasks,
@@ -146,6 +154,11 @@ impl NodeAgent {
     /// Where the agent reads the ConfigMaps and Secrets pods name.
     pub fn object_source(&self) -> Arc<dyn ObjectSource> {
         self.objects.clone()
+    }
+
+    /// Where the agent's pod events go: Event objects, from `kubelet`.
+    pub fn event_sink(&self) -> Arc<dyn orc_pod::agent::events::EventSink> {
+        self.events.clone()
     }
 
     /// Also keeps the routes to every other node's pods in the network

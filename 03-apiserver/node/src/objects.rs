@@ -50,13 +50,32 @@ impl ObjectSource for ApiObjects {
         };
         // `data` is base64 on the wire; the API server has already merged
         // `stringData` into it.
-        let decode = |text: &str| {
-            base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .map_err(|e| format!("secret {namespace}/{name}: data is not base64: {e}"))
-        };
-        Ok(Some(strings(&object["data"], decode)?))
+        Ok(Some(strings(&object["data"], |text| {
+            decode(text, "secret", namespace, name)
+        })?))
     }
+
+    fn config_map_binary_data(&self, namespace: &str, name: &str) -> BTreeMap<String, Vec<u8>> {
+        let Some(object) = self.config_maps.get(&format!("{namespace}/{name}")) else {
+            return BTreeMap::new();
+        };
+        // The API server checked the base64 on write; a value that is not
+        // is left out, and said so.
+        strings(&object["binaryData"], |text| {
+            decode(text, "configmap", namespace, name)
+        })
+        .unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            BTreeMap::new()
+        })
+    }
+}
+
+/// One base64 value of object `kind` `namespace/name`.
+fn decode(text: &str, kind: &str, namespace: &str, name: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("{kind} {namespace}/{name}: data is not base64: {e}"))
 }
 
 /// A `data` map of strings, each converted by `convert`.

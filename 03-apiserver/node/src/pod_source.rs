@@ -184,12 +184,9 @@ mod tests {
             PathBuf::from("/api/v1/namespaces/shop/pods/web")
         );
         object["spec"]["hostNetwork"] = json!(false);
-        object["spec"]["containers"][0]["livenessProbe"] = json!({"httpGet": {"port": "http"}});
+        object["spec"]["volumes"] = json!([{"name": "v"}]);
         let errors = agent_pod(&object).unwrap_err();
-        assert_eq!(
-            errors[0].field,
-            "spec.containers[0].livenessProbe.httpGet.port"
-        );
+        assert_eq!(errors[0].field, "spec.volumes[0]");
     }
 
     #[test]

@@ -126,10 +126,11 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
     let s = TestServer::start().await;
     let client = Client::new(s.url(""));
     let (_, mine) = s.post(PODS, &bound_pod("mine", "n1")).await;
-    // The API accepts init containers (the scheduler counts them); the
-    // agent does not run them yet, so the node refuses the pod.
+    // The API does not check that a volumeMount names a volume of the
+    // pod; the agent does, so the node refuses the pod.
     let mut with_init = bound_pod("with-init", "n1");
-    with_init["spec"]["initContainers"] = json!([{"name": "setup", "image": "busybox"}]);
+    with_init["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "nope", "mountPath": "/x"}]);
     s.post(PODS, &with_init).await;
     s.post(PODS, &bound_pod("theirs", "n2")).await;
     s.post(PODS, &common::pod("unbound")).await;
@@ -146,7 +147,10 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
     assert_eq!(names, ["mine"]);
     let pod = snapshot.pods[0].clone();
     // The one orc cannot run is refused, and marked Failed in the API.
-    assert_eq!(snapshot.errors[0].field, "spec.initContainers");
+    assert_eq!(
+        snapshot.errors[0].field,
+        "spec.containers[0].volumeMounts[0].name"
+    );
     eventually("the refused pod is Failed", async || {
         let (_, p) = s.get(&format!("{PODS}/with-init")).await;
         p["status"]["phase"] == "Failed"
@@ -155,7 +159,7 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
     let (_, refused) = s.get(&format!("{PODS}/with-init")).await;
     assert_eq!(refused["status"]["reason"], "Unsupported");
     let message = refused["status"]["message"].as_str().unwrap();
-    assert!(message.contains("spec.initContainers"), "{message}");
+    assert!(message.contains("no volume named"), "{message}");
     assert_eq!(pod.metadata.uid, mine["metadata"]["uid"].as_str().unwrap());
 
     // A status handed to the sink reaches the API, with the node's address.
@@ -165,6 +169,7 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
         conditions: vec![],
         pod_ip: Some("10.244.3.2".into()),
         start_time: Some("2024-05-01T12:00:00Z".into()),
+        init_container_statuses: vec![],
         container_statuses: vec![ContainerStatus {
             name: "main".into(),
             image: "busybox:1.36".into(),

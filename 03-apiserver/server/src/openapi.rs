@@ -12,6 +12,14 @@
 //! PATCH operations carry `x-kubernetes-group-version-kind` and the
 //! `fieldValidation` parameter. It has no schemas, so `kubectl explain`
 //! finds nothing; the server-side check (see `schema.rs`) does the work.
+//!
+//! For a kind orc does not serve (a ServiceAccount, a StatefulSet), the
+//! v3 documents have no PATCH, and kubectl falls back to validating
+//! against the OpenAPI v2 document. [`V2_EMPTY`] is that document with no
+//! definitions: kubectl then skips its client-side check, asks discovery
+//! for the kind and says what Kubernetes says, `no matches for kind
+//! "StatefulSet" in version "apps/v1"`, instead of `failed to download
+//! openapi`.
 
 use serde_json::{Map, Value, json};
 
@@ -70,6 +78,19 @@ pub fn document(path: &str) -> Option<Value> {
     }))
 }
 // ANCHOR_END: document
+
+/// `/openapi/v2`, as kubectl asks for it: Kubernetes' protobuf encoding
+/// of the Swagger 2.0 `Document`. Every field of the message is optional,
+/// so zero bytes are a valid, empty document: no definitions, nothing for
+/// kubectl to validate against.
+pub const V2_EMPTY: &[u8] = &[];
+
+/// The `Content-Type` of the v2 document. kubectl asks for
+/// `application/com.github.proto-openapi.spec.v2@v1.0+protobuf`, but that
+/// is no valid media type: Go's `mime` refuses the `@`, and kubectl then
+/// fails on the answer's header. So the answer is labelled as plain bytes,
+/// which kubectl reads without looking at the label.
+pub const V2_PROTOBUF: &str = "application/octet-stream";
 
 #[cfg(test)]
 mod tests {

@@ -100,9 +100,7 @@ pub const POD_SPEC: &[Rule] = &[
     ),
     (
         "initContainers",
-        Gap(
-            "the agent does not run init containers yet: the node marks such a pod Failed, saying so; the scheduler counts their requests",
-        ),
+        Honoured("agent: in order, each to completion, before the app containers"),
     ),
     ("nodeName", Honoured("scheduler (binding) and agent")),
     ("nodeSelector", Honoured("scheduler")),
@@ -180,7 +178,7 @@ pub const POD_SPEC: &[Rule] = &[
     ("topologySpreadConstraints", Honoured("scheduler")),
     (
         "volumes",
-        Honoured("agent: emptyDir and hostPath (each source below)"),
+        Honoured("agent: emptyDir, hostPath, configMap, secret, downwardAPI, projected"),
     ),
 ];
 // ANCHOR_END: pod_spec_fields
@@ -248,7 +246,10 @@ pub const CONTAINER: &[Rule] = &[
 /// `Volume`: its name and one source each.
 pub const VOLUME: &[Rule] = &[
     ("name", Honoured("agent")),
-    ("emptyDir", Honoured("agent: a directory of the pod")),
+    (
+        "emptyDir",
+        Honoured("agent: a directory of the pod; medium Memory is a tmpfs of sizeLimit"),
+    ),
     ("hostPath", Honoured("agent: a directory of the node")),
     (
         "awsElasticBlockStore",
@@ -260,13 +261,10 @@ pub const VOLUME: &[Rule] = &[
     ("cinder", Refused("network volumes are not built")),
     (
         "configMap",
-        Refused("configMap volumes are not built yet: use env or envFrom"),
+        Honoured("agent: files with the ..data swap, updated in place"),
     ),
     ("csi", Refused("CSI volumes are not built")),
-    (
-        "downwardAPI",
-        Refused("downwardAPI volumes are not built yet: use env fieldRef"),
-    ),
+    ("downwardAPI", Honoured("agent: the pod's fields as files")),
     (
         "ephemeral",
         Refused("generic ephemeral volumes are not built"),
@@ -295,13 +293,16 @@ pub const VOLUME: &[Rule] = &[
         Refused("network volumes are not built"),
     ),
     ("portworxVolume", Refused("network volumes are not built")),
-    ("projected", Refused("projected volumes are not built yet")),
+    (
+        "projected",
+        Honoured("agent: configMap, secret and downwardAPI sources"),
+    ),
     ("quobyte", Refused("network volumes are not built")),
     ("rbd", Refused("network volumes are not built")),
     ("scaleIO", Refused("network volumes are not built")),
     (
         "secret",
-        Refused("secret volumes are not built yet: use env or envFrom"),
+        Honoured("agent: files on a tmpfs, updated in place"),
     ),
     ("storageos", Refused("network volumes are not built")),
     ("vsphereVolume", Refused("network volumes are not built")),
@@ -323,7 +324,10 @@ pub const VOLUME_MOUNT: &[Rule] = &[
             "the agent's read-only is not recursive",
         ),
     ),
-    ("subPath", Refused("subPath is not built yet")),
+    (
+        "subPath",
+        Honoured("agent: a bind mount of one path, not updated"),
+    ),
     ("subPathExpr", Refused("subPathExpr is not built yet")),
 ];
 
@@ -361,10 +365,19 @@ pub fn check_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
             .cloned()
             .unwrap_or_default()
     };
-    for (i, c) in list(spec, "containers").iter().enumerate() {
-        let at = format!("{path}.containers[{i}]");
-        check(c, &at, CONTAINER, causes);
-        for (j, m) in list(c, "volumeMounts").iter().enumerate() {
+    let init = list(spec, "initContainers");
+    let all = list(spec, "containers")
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (format!("{path}.containers[{i}]"), c));
+    let all = all.chain(
+        init.into_iter()
+            .enumerate()
+            .map(|(i, c)| (format!("{path}.initContainers[{i}]"), c)),
+    );
+    for (at, c) in all {
+        check(&c, &at, CONTAINER, causes);
+        for (j, m) in list(&c, "volumeMounts").iter().enumerate() {
             check(m, &format!("{at}.volumeMounts[{j}]"), VOLUME_MOUNT, causes);
         }
         for probe in ["livenessProbe", "readinessProbe"] {
@@ -374,27 +387,55 @@ pub fn check_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         }
     }
     for (i, v) in list(spec, "volumes").iter().enumerate() {
-        check(v, &format!("{path}.volumes[{i}]"), VOLUME, causes);
+        let at = format!("{path}.volumes[{i}]");
+        check(v, &at, VOLUME, causes);
+        check_volume_source(v, &at, causes);
     }
 }
 
-/// A probe's handler: gRPC and named ports are not built.
+// ANCHOR: check_volume_source
+/// What inside a volume source orc cannot do: an `emptyDir` medium other
+/// than the disk or `Memory`, and projected sources other than configMap,
+/// secret and downwardAPI.
+fn check_volume_source(volume: &Value, at: &str, causes: &mut Vec<FieldCause>) {
+    let medium = volume.pointer("/emptyDir/medium").and_then(Value::as_str);
+    if let Some(medium) = medium.filter(|m| !m.is_empty() && *m != "Memory") {
+        causes.push(FieldCause::invalid(
+            format!("{at}.emptyDir.medium"),
+            &Value::from(medium),
+            "not supported by orc: huge pages are not built: leave medium out or use Memory",
+        ));
+    }
+    let sources = volume
+        .pointer("/projected/sources")
+        .and_then(Value::as_array);
+    for (j, source) in sources.into_iter().flatten().enumerate() {
+        for (key, why) in [
+            (
+                "serviceAccountToken",
+                "ServiceAccount tokens are not built yet",
+            ),
+            ("clusterTrustBundle", "ClusterTrustBundles are not built"),
+        ] {
+            if source.get(key).is_some_and(|v| !v.is_null()) {
+                causes.push(FieldCause::forbidden(
+                    format!("{at}.projected.sources[{j}].{key}"),
+                    format!("not supported by orc: {why}"),
+                ));
+            }
+        }
+    }
+}
+// ANCHOR_END: check_volume_source
+
+/// A probe's handler: gRPC is not built. (A named port is: the agent
+/// looks it up in the container's `ports`.)
 fn check_probe(probe: &Value, at: &str, causes: &mut Vec<FieldCause>) {
     if probe.get("grpc").is_some_and(|g| !g.is_null()) {
         causes.push(FieldCause::forbidden(
             format!("{at}.grpc"),
             "not supported by orc: gRPC probes are not built",
         ));
-    }
-    for handler in ["httpGet", "tcpSocket"] {
-        let port = probe.get(handler).and_then(|h| h.get("port"));
-        if let Some(name) = port.and_then(Value::as_str) {
-            causes.push(FieldCause::invalid(
-                format!("{at}.{handler}.port"),
-                &Value::from(name),
-                "not supported by orc: named probe ports are not built yet: use the port number",
-            ));
-        }
     }
 }
 
@@ -445,14 +486,7 @@ mod tests {
             .filter(|(_, s)| matches!(s, Gap(_)))
             .map(|(name, _)| *name)
             .collect();
-        assert_eq!(
-            gaps,
-            [
-                "initContainers",
-                "imagePullPolicy",
-                "terminationMessagePath"
-            ]
-        );
+        assert_eq!(gaps, ["imagePullPolicy", "terminationMessagePath"]);
     }
     // ANCHOR_END: every_field
 
@@ -471,8 +505,12 @@ mod tests {
             "hostNetwork": false, "securityContext": {}, "restartPolicy": "Always",
             "os": {"name": "linux"}, "nodeSelector": {"disk": "ssd"},
             "containers": [{"name": "a", "image": "busybox", "tty": false,
-                "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": true}]}],
-            "volumes": [{"name": "v", "emptyDir": {}}],
+                "readinessProbe": {"httpGet": {"port": "http"}},
+                "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": true},
+                    {"name": "c", "mountPath": "/etc/app.conf", "subPath": "app.conf"}]}],
+            "volumes": [{"name": "v", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+                {"name": "c", "configMap": {"name": "web", "items": [{"key": "a", "path": "app.conf"}]}},
+                {"name": "p", "projected": {"sources": [{"secret": {"name": "db"}}]}}],
         }));
         assert!(ok.is_empty(), "{ok:?}");
         let refused = messages(json!({
@@ -480,9 +518,9 @@ mod tests {
             "containers": [{"name": "a", "image": "busybox",
                 "securityContext": {"runAsUser": 1000},
                 "livenessProbe": {"grpc": {"port": 9000}},
-                "readinessProbe": {"httpGet": {"port": "http"}},
-                "volumeMounts": [{"name": "v", "mountPath": "/v", "subPath": "x"}]}],
-            "volumes": [{"name": "v", "configMap": {"name": "web"}}],
+                "volumeMounts": [{"name": "v", "mountPath": "/v", "subPathExpr": "$(POD)"}]}],
+            "volumes": [{"name": "v", "emptyDir": {"medium": "HugePages"}},
+                {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}],
         }));
         assert_eq!(
             refused,
@@ -490,10 +528,10 @@ mod tests {
                 "spec.hostNetwork: Invalid value: true: not supported by orc: every pod has its own network namespace",
                 "spec.subdomain: Forbidden: not supported by orc: the endpoint controllers publish no pod hostnames yet",
                 "spec.containers[0].securityContext: Invalid value: {\"runAsUser\":1000}: not supported by orc: the agent applies no container security context yet",
-                "spec.containers[0].volumeMounts[0].subPath: Forbidden: not supported by orc: subPath is not built yet",
+                "spec.containers[0].volumeMounts[0].subPathExpr: Forbidden: not supported by orc: subPathExpr is not built yet",
                 "spec.containers[0].livenessProbe.grpc: Forbidden: not supported by orc: gRPC probes are not built",
-                "spec.containers[0].readinessProbe.httpGet.port: Invalid value: \"http\": not supported by orc: named probe ports are not built yet: use the port number",
-                "spec.volumes[0].configMap: Forbidden: not supported by orc: configMap volumes are not built yet: use env or envFrom",
+                "spec.volumes[0].emptyDir.medium: Invalid value: \"HugePages\": not supported by orc: huge pages are not built: leave medium out or use Memory",
+                "spec.volumes[1].projected.sources[0].serviceAccountToken: Forbidden: not supported by orc: ServiceAccount tokens are not built yet",
             ]
         );
     }

@@ -483,6 +483,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/openapi/v3/{*rest}", get(openapi_document))
         .route(
+            "/openapi/v2",
+            get(|| async {
+                let kind = [(
+                    axum::http::header::CONTENT_TYPE,
+                    crate::openapi::V2_PROTOBUF,
+                )];
+                (kind, crate::openapi::V2_EMPTY)
+            }),
+        )
+        .route(
             "/metrics",
             get(|State(s): State<Arc<AppState>>| async move { s.metrics.render() }),
         )

@@ -248,3 +248,25 @@ async fn kubectl_apply_server_side_is_refused_cleanly() {
     let (code, _) = s.get("/api/v1/namespaces/default/configmaps/ssa").await;
     assert_eq!(code, 404, "nothing was created");
 }
+
+/// A kind orc does not serve gets kubectl's own "no matches for kind",
+/// not "failed to download openapi": the empty `/openapi/v2` document lets
+/// kubectl skip its client-side schema check and ask discovery.
+#[tokio::test]
+async fn unserved_kinds_are_no_matches_for_kind() {
+    let s = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &s, "unused");
+    for (api_version, kind) in [("apps/v1", "StatefulSet"), ("example.com/v1", "Widget")] {
+        let file = dir.path().join(format!("{kind}.yaml"));
+        let manifest =
+            format!("apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: web}}\n");
+        std::fs::write(&file, manifest).unwrap();
+        let path = file.to_str().unwrap();
+        let (ok, out) = kubectl(dir.path(), &config, &["apply", "-f", path]).await;
+        assert!(!ok, "{out}");
+        let want = format!("no matches for kind \"{kind}\" in version \"{api_version}\"");
+        assert!(out.contains(&want), "kubectl apply of a {kind}: {out}");
+        assert!(!out.contains("openapi"), "{out}");
+    }
+}

@@ -196,6 +196,40 @@ impl Drop for AgentProcess {
     }
 }
 
+/// A cluster of one node `name`: an API server, `orc agent` on a test
+/// node (its Node Ready), and a kubeconfig for the installed kubectl.
+pub async fn one_node(name: &str) -> (Node, ApiServer, AgentProcess, std::path::PathBuf) {
+    let node = Node::new();
+    let api = ApiServer::start().await;
+    let port = orc_testkit::ports::free_port();
+    let agent = AgentProcess::start(&node, name, &api, port, "agent.log");
+    let limit = Duration::from_secs(60);
+    api.wait_for(&format!("/api/v1/nodes/{name}"), limit, agent_node_ready)
+        .await;
+    let config = kubeconfig(node.dir.path(), &api);
+    (node, api, agent, config)
+}
+
+/// Deletes pods `names` of `default` and waits until their node has
+/// stopped them and the objects are gone.
+pub async fn delete_pods(api: &ApiServer, names: &[&str]) {
+    for name in names {
+        let path = format!("/api/v1/namespaces/default/pods/{name}");
+        let _ = api
+            .client
+            .send_path(Method::DELETE, &path, None, None)
+            .await;
+    }
+    for name in names {
+        let path = format!("/api/v1/namespaces/default/pods/{name}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while api.get(&path).await.is_some() {
+            assert!(Instant::now() < deadline, "{name} not deleted by its node");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// Whether the pod runs (its first container too).
 pub fn running(pod: &Value) -> bool {
     pod.pointer("/status/phase") == Some(&json!("Running"))

@@ -1,0 +1,156 @@
+//! The events the kubelet writes about a pod, with its reasons and
+//! messages, so that `kubectl describe pod` can tell a user why a pod does
+//! not run: `Pulling`, `Pulled`, `Created`, `Started`, `Killing`,
+//! `BackOff`, `Unhealthy`, `FailedMount`, `Failed`.
+//!
+//! orc-pod knows no API: the agent hands each [`PodEvent`] to an
+//! [`EventSink`] (chapter 03's node agent writes it as an Event object
+//! from component `kubelet`); without one, events only go to the log.
+//! The constructors below are pure and hold the kubelet's wording.
+
+use std::time::Duration;
+
+use crate::pod_spec::Pod;
+
+/// `Normal` (something happened) or `Warning` (something went wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+/// One thing that happened to a pod or one of its containers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodEvent {
+    pub kind: EventType,
+    /// The kubelet's CamelCase reason (`BackOff`).
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Where the agent's events go.
+pub trait EventSink: Send + Sync {
+    /// Records `event` about `pod`. Must not block: it is called from the
+    /// sync loop and pod tasks.
+    fn pod_event(&self, pod: &Pod, event: PodEvent);
+}
+
+/// No API server: events are logged, and that is all.
+pub struct LogEvents;
+
+impl EventSink for LogEvents {
+    fn pod_event(&self, pod: &Pod, event: PodEvent) {
+        tracing::info!(pod = %pod.full_name(), reason = event.reason, "{}", event.message);
+    }
+}
+
+fn normal(reason: &'static str, message: String) -> PodEvent {
+    PodEvent {
+        kind: EventType::Normal,
+        reason,
+        message,
+    }
+}
+
+fn warning(reason: &'static str, message: String) -> PodEvent {
+    PodEvent {
+        kind: EventType::Warning,
+        reason,
+        message,
+    }
+}
+
+// ANCHOR: kubelet_events
+/// The image was already in the node's store.
+pub fn image_present(image: &str) -> PodEvent {
+    normal(
+        "Pulled",
+        format!("Container image {image:?} already present on machine"),
+    )
+}
+
+/// The image is not in the store: the agent is about to fetch it.
+pub fn pulling(image: &str) -> PodEvent {
+    normal("Pulling", format!("Pulling image {image:?}"))
+}
+
+/// The image was fetched (or, for `busybox`, built from the node's own).
+pub fn pulled(image: &str, took: Duration) -> PodEvent {
+    normal(
+        "Pulled",
+        format!("Successfully pulled image {image:?} in {took:.3?}"),
+    )
+}
+
+/// The container could not be made (`reason` is its waiting reason,
+/// `ErrImagePull`, `CreateContainerConfigError`, ...), as the kubelet's
+/// `Failed` event says it.
+pub fn failed(reason: &str, message: &str) -> PodEvent {
+    warning("Failed", format!("Error: {reason}: {message}"))
+}
+
+/// A failed pull waits before the next try (`ImagePullBackOff`).
+pub fn pull_back_off(image: &str) -> PodEvent {
+    normal("BackOff", format!("Back-off pulling image {image:?}"))
+}
+
+/// A volume could not be set up; the pod waits.
+pub fn failed_mount(message: String) -> PodEvent {
+    warning("FailedMount", message)
+}
+
+pub fn created(container: &str) -> PodEvent {
+    normal("Created", format!("Created container {container}"))
+}
+
+pub fn started(container: &str) -> PodEvent {
+    normal("Started", format!("Started container {container}"))
+}
+
+/// The agent stops a container: the pod is going, or (`liveness`) the
+/// container failed its liveness probe and will be restarted.
+pub fn killing(container: &str, liveness: bool) -> PodEvent {
+    let message = if liveness {
+        format!("Container {container} failed liveness probe, will be restarted")
+    } else {
+        format!("Stopping container {container}")
+    };
+    normal("Killing", message)
+}
+
+/// An exited container waits out its back-off before the next start.
+pub fn back_off(container: &str, pod: &Pod) -> PodEvent {
+    let meta = &pod.metadata;
+    warning(
+        "BackOff",
+        format!(
+            "Back-off restarting failed container {container} in pod {}_{}({})",
+            meta.name, meta.namespace, meta.uid
+        ),
+    )
+}
+// ANCHOR_END: kubelet_events
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kubelets_words() {
+        let pod: Pod =
+            serde_yaml::from_str("metadata: {name: web, uid: u1}\nspec: {containers: []}").unwrap();
+        assert_eq!(
+            back_off("app", &pod).message,
+            "Back-off restarting failed container app in pod web_default(u1)"
+        );
+        assert_eq!(
+            image_present("busybox").message,
+            "Container image \"busybox\" already present on machine"
+        );
+        assert_eq!(
+            pulled("busybox", Duration::from_millis(1500)).message,
+            "Successfully pulled image \"busybox\" in 1.500s"
+        );
+        assert_eq!(killing("app", true).reason, "Killing");
+    }
+}

@@ -1,0 +1,48 @@
+//! The agent's pod events as Event objects: chapter 02's
+//! [`EventSink`] written through orc-client's [`Recorder`], as component
+//! `kubelet`, so `kubectl describe pod` lists them and a repeat (a crash
+//! loop's `BackOff`) is one line with a count.
+
+use orc_client::Client;
+use orc_client::events::{Note, Recorder};
+use orc_pod::agent::events::{EventSink, EventType, PodEvent};
+use orc_pod::pod_spec::Pod;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Writes pod events in the background.
+pub struct KubeletEvents {
+    recorder: Arc<Recorder>,
+    /// The runtime the writes run on: [`EventSink::pod_event`] is called
+    /// from the sync loop and from pod tasks, and must not wait for the API.
+    runtime: tokio::runtime::Handle,
+}
+
+impl KubeletEvents {
+    /// A sink writing with `client`; call it inside the tokio runtime.
+    pub fn new(client: Client) -> KubeletEvents {
+        KubeletEvents {
+            recorder: Arc::new(Recorder::new(client, "kubelet")),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+// ANCHOR: pod_event
+impl EventSink for KubeletEvents {
+    fn pod_event(&self, pod: &Pod, event: PodEvent) {
+        let meta = &pod.metadata;
+        // The Recorder needs only the involved object's identity.
+        let object = json!({"metadata": {
+            "name": meta.name, "namespace": meta.namespace, "uid": meta.uid}});
+        let note = match event.kind {
+            EventType::Normal => Note::normal(event.reason, event.message),
+            EventType::Warning => Note::warning(event.reason, event.message),
+        };
+        let recorder = self.recorder.clone();
+        self.runtime.spawn(async move {
+            recorder.record(&object, ("v1", "Pod"), note).await;
+        });
+    }
+}
+// ANCHOR_END: pod_event
