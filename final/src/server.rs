@@ -58,6 +58,7 @@ pub enum Component {
 
 /// Runs until SIGINT or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<()> {
+    orc_client::logging::init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(args))
 }
