@@ -14,7 +14,9 @@
 //! controllers and the API server, then etcd.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
@@ -70,6 +72,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
             args.data_dir.display()
         )
     })?;
+    // Root's only: it holds etcd (every Secret), its socket and the
+    // kubeconfig with the cluster's token.
+    std::fs::set_permissions(&args.data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private (mode 0700)", args.data_dir.display()))?;
     // Dropped last: etcd stops after the API server.
     let (etcd, endpoint) = match &args.etcd {
         Some(url) => (None, url.clone()),
@@ -101,7 +107,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
     println!("the API server is serving at {url}");
     println!("export KUBECONFIG={}", path.display());
 
-    let serving = tokio::spawn(server.serve());
+    let (stop_serving, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut serving = tokio::spawn(server.serve_until(async {
+        let _ = stopped.await;
+    }));
     // The scheduler and the controller manager, as kube-scheduler and
     // kube-controller-manager beside kube-apiserver: clients of the API
     // like any other.
@@ -157,20 +166,48 @@ async fn serve(args: ServerArgs) -> Result<()> {
         }
     };
     tokio::select! {
-        result = serving => {
+        result = &mut serving => {
             result.context("the API server's task failed")?.context("serving the API")?;
         }
         signal = shutdown_signal() => {
             println!("{}: stopping the API server, then etcd", signal?);
         }
     }
+    // The components first: their watches are connections the drain
+    // below would otherwise wait for.
     if let Some((scheduler, controllers)) = components {
         for task in scheduler.into_iter().chain(controllers) {
             task.abort();
         }
     }
-    drop(etcd);
+    drain(stop_serving, serving).await;
+    if let Some(etcd) = etcd {
+        tracing::info!(pid = etcd.pid(), "stopping etcd (SIGTERM)");
+        etcd.stop();
+    }
     Ok(())
+}
+
+/// How long a shutdown waits for the requests in flight (a watch lasts
+/// until its client leaves, so the wait is bounded).
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// Stops accepting connections and waits, up to [`DRAIN_GRACE`], for the
+/// requests in flight to be answered, so no write is cut between etcd's
+/// answer and the client's.
+async fn drain(
+    stop_serving: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let _ = stop_serving.send(());
+    let cut = serving.abort_handle();
+    match tokio::time::timeout(DRAIN_GRACE, serving).await {
+        Ok(_) => tracing::info!("the API server answered every request in flight"),
+        Err(_) => {
+            cut.abort();
+            tracing::warn!(grace = ?DRAIN_GRACE, "requests still open after the grace period were cut")
+        }
+    }
 }
 
 /// The token clients of this server use: the token file's first, if any.

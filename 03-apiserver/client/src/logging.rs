@@ -16,6 +16,8 @@
 //! depends only on earlier ones), so it cannot call this; `orc agent`,
 //! the agent `orc up` runs, does.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// What is shown when `RUST_LOG` is unset or unreadable.
@@ -46,5 +48,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, plain text for a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

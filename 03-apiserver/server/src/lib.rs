@@ -21,6 +21,7 @@
 //!
 //! - [`meta`]: `ObjectMeta` and uids: the metadata the server owns.
 //! - [`storage`]: objects in etcd; create/update/delete as transactions.
+//! - [`etcd_socket`]: reaching etcd over TCP or a root-only unix socket.
 //! - [`encryption`]: Secrets sealed with AES-256-GCM before they reach etcd.
 //! - [`status`]: errors as `metav1.Status`.
 //! - [`codec`]: JSON, YAML and protobuf bodies, with line and column (or
@@ -76,6 +77,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod encryption;
 pub mod env_validation;
+pub mod etcd_socket;
 pub mod handlers;
 pub mod meta;
 pub mod metrics;

@@ -291,26 +291,44 @@ impl Server {
     /// the service allocations every [`Config::repair_interval`] meanwhile
     /// (in this same task, so dropping it stops both).
     pub async fn serve(self) -> std::io::Result<()> {
+        self.serve_until(std::future::pending()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and
+    /// returns once the requests in flight have been answered (a graceful
+    /// shutdown; the caller bounds how long it waits, since a watch only
+    /// ends when its client leaves or its timeout passes).
+    pub async fn serve_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let repairs = repair_every(self.state.clone(), self.repair_interval);
         tokio::select! {
-            served = self.serve_http() => served,
+            served = self.serve_http(shutdown) => served,
             () = repairs => Ok(()),
         }
     }
 
-    async fn serve_http(self) -> std::io::Result<()> {
+    async fn serve_http(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let addr = self.listener.local_addr().ok();
         let app = router(self.state);
         match self.tls {
             Some(acceptor) => {
                 tracing::info!(?addr, "orc-apiserver serving HTTPS");
                 let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
-                axum::serve(listener, app).await
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
             }
             None => {
                 tracing::info!(?addr, "orc-apiserver serving plain HTTP");
                 let listener = self.listener.tap_io(no_delay);
-                axum::serve(listener, app).await
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
             }
         }
     }

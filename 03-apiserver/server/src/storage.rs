@@ -147,9 +147,10 @@ pub struct Store {
 const ENCRYPTED_PREFIX: &str = "/registry/core/secrets/";
 
 impl Store {
-    /// Connects to etcd at `endpoint` (`http://127.0.0.1:2379`).
+    /// Connects to etcd at `endpoint` (`http://127.0.0.1:2379`, or
+    /// `unix:///path/to/socket`, see `etcd_socket.rs`).
     pub async fn connect(endpoint: &str) -> Result<Store, StorageError> {
-        let client = etcd_client::Client::connect([endpoint], None).await?;
+        let client = crate::etcd_socket::connect(endpoint).await?;
         Ok(Store {
             client,
             cipher: None,
