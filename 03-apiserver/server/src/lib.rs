@@ -43,6 +43,8 @@
 //! - [`services`]: what chapter 06 asks of the API server: cluster IPs and
 //!   node ports allocated in the Service's own transaction, the repair
 //!   pass, and the `kubernetes` Service.
+//! - [`health`]: `/livez`, `/readyz`, `/healthz` with their named checks
+//!   (etcd reachable, no etcd alarm), `?verbose` as Kubernetes lists them.
 //! - [`metrics`]: Prometheus text for `/metrics`.
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
@@ -79,6 +81,7 @@ pub mod encryption;
 pub mod env_validation;
 pub mod etcd_socket;
 pub mod handlers;
+pub mod health;
 pub mod meta;
 pub mod metrics;
 pub mod namespace_lifecycle;

@@ -15,7 +15,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
@@ -405,8 +404,8 @@ async fn ensure_namespaces(store: &Store) -> Result<(), StorageError> {
 /// token file is configured.
 pub fn router(state: Arc<AppState>) -> Router {
     let open = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/livez", get(|| async { "ok" }))
+        .route("/healthz", get(livez))
+        .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route(
             "/version",
@@ -459,12 +458,24 @@ async fn openapi_document(axum::extract::Path(rest): axum::extract::Path<String>
     }
 }
 
-/// Ready when etcd answers.
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.current_revision().await {
-        Ok(_) => "ok".into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("etcd: {e}")).into_response(),
-    }
+/// `/livez` and `/healthz`: alive while etcd answers (see `health.rs`).
+async fn livez(state: State<Arc<AppState>>, request: Request) -> Response {
+    health(state, request, crate::health::Probe::Live).await
+}
+
+/// `/readyz`: ready while etcd answers and has raised no alarm.
+async fn readyz(state: State<Arc<AppState>>, request: Request) -> Response {
+    health(state, request, crate::health::Probe::Ready).await
+}
+
+async fn health(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    probe: crate::health::Probe,
+) -> Response {
+    let verbose = query_pairs(request.uri().query()).contains_key("verbose");
+    let checks = crate::health::probe(&state.store, probe).await;
+    crate::health::report(probe, &checks, verbose).into_response()
 }
 
 // ANCHOR: authenticate

@@ -60,9 +60,35 @@ pub enum StorageError {
     /// The stored value is not JSON (someone wrote the key by hand).
     #[error("stored value at {key} is not JSON: {error}")]
     Corrupt { key: String, error: String },
+    /// etcd reached its space quota and raised the NOSPACE alarm: it
+    /// refuses every write until it is compacted, defragmented and the
+    /// alarm disarmed. The message keeps etcd's own words (what
+    /// kube-apiserver passes on) and says what to do.
+    #[error(
+        "etcdserver: mvcc: database space exceeded (etcd is at its space quota and refuses \
+         writes: compact and defragment it with `orc etcd defrag`, then clear the alarm with \
+         `etcdctl alarm disarm`)"
+    )]
+    NoSpace,
     /// etcd itself failed.
     #[error("etcd: {0}")]
-    Etcd(#[from] etcd_client::Error),
+    Etcd(etcd_client::Error),
+}
+
+impl From<etcd_client::Error> for StorageError {
+    fn from(error: etcd_client::Error) -> StorageError {
+        if is_no_space(&error) {
+            StorageError::NoSpace
+        } else {
+            StorageError::Etcd(error)
+        }
+    }
+}
+
+/// Whether etcd refused a write for lack of space (`ErrNoSpace`,
+/// "etcdserver: mvcc: database space exceeded").
+pub fn is_no_space(error: &etcd_client::Error) -> bool {
+    error.to_string().contains("database space exceeded")
 }
 
 /// One page of a list.
