@@ -49,6 +49,8 @@ pub struct ServerArgs {
     pub security: orc_apiserver::server::SecurityFlags,
     #[command(flatten)]
     pub services: orc_apiserver::services::ServiceFlags,
+    #[command(flatten)]
+    pub limits: orc_apiserver::limits::LimitFlags,
 }
 
 /// A component `orc server --disable` (and `orc up --disable`) leaves out.
@@ -88,7 +90,8 @@ async fn serve(args: ServerArgs) -> Result<()> {
     let config = args
         .security
         .apply(orc_apiserver::Config::new(&endpoint, args.listen));
-    let config = args.services.apply(config);
+    let mut config = args.services.apply(config);
+    config.limits = args.limits.limits();
     let server = orc_apiserver::Server::bind(config)
         .await
         .map_err(|e| anyhow!("starting the API server: {e}"))?;

@@ -45,6 +45,8 @@
 //!   pass, and the `kubernetes` Service.
 //! - [`health`]: `/livez`, `/readyz`, `/healthz` with their named checks
 //!   (etcd reachable, no etcd alarm), `?verbose` as Kubernetes lists them.
+//! - [`limits`]: backpressure: in-flight limits answered 429, the
+//!   request timeout (504), the watch timeout the server picks.
 //! - [`metrics`]: Prometheus text for `/metrics`.
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
@@ -82,6 +84,7 @@ pub mod env_validation;
 pub mod etcd_socket;
 pub mod handlers;
 pub mod health;
+pub mod limits;
 pub mod meta;
 pub mod metrics;
 pub mod namespace_lifecycle;

@@ -39,6 +39,8 @@ struct Args {
     security: orc_apiserver::server::SecurityFlags,
     #[command(flatten)]
     services: orc_apiserver::services::ServiceFlags,
+    #[command(flatten)]
+    limits: orc_apiserver::limits::LimitFlags,
 }
 
 #[tokio::main]
@@ -48,7 +50,8 @@ async fn main() -> anyhow::Result<()> {
     let config = args
         .security
         .apply(orc_apiserver::Config::new(args.etcd, args.listen));
-    let config = args.services.apply(config);
+    let mut config = args.services.apply(config);
+    config.limits = args.limits.limits();
     orc_apiserver::run(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))

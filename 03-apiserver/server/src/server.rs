@@ -67,6 +67,8 @@ pub struct Config {
     pub advertise_address: Option<Ipv4Addr>,
     /// How often the allocation repair pass runs after the one at start.
     pub repair_interval: Duration,
+    /// In-flight limits and timeouts (`limits.rs`).
+    pub limits: crate::limits::Limits,
 }
 
 impl Config {
@@ -83,6 +85,7 @@ impl Config {
             services: Allocator::default(),
             advertise_address: None,
             repair_interval: crate::services::REPAIR_INTERVAL,
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -174,6 +177,8 @@ pub struct AppState {
     pub bookmark_interval: Duration,
     /// The ranges of Services' values (`services/`).
     pub allocator: Allocator,
+    /// Requests in flight against their limits (`limits.rs`).
+    pub in_flight: crate::limits::InFlight,
 }
 
 /// A bound server, not yet serving: tests read its address first.
@@ -272,6 +277,7 @@ impl Server {
             tokens,
             bookmark_interval: config.bookmark_interval,
             allocator: config.services,
+            in_flight: crate::limits::InFlight::new(config.limits),
         });
         Ok(Server {
             listener,
@@ -440,6 +446,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
+        ))
+        // Outermost: a request over the limits costs nothing more.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::limit,
         ));
     open.merge(api).with_state(state)
 }

@@ -75,3 +75,120 @@ async fn a_full_etcd_refuses_writes_clearly_and_the_server_is_not_ready() {
     // Alive all the same: a restart would not make room.
     assert_eq!(text(&server, "/livez").await, (200, "ok".into()));
 }
+
+/// Opens a raw connection and sends a POST whose body never finishes:
+/// a request the server holds in flight for as long as the test wants.
+async fn unfinished_post(server: &TestServer) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(
+        b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n\
+          Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"kind\":",
+    )
+    .await
+    .unwrap();
+    tcp
+}
+
+#[tokio::test]
+async fn a_request_over_the_inflight_limit_gets_429_with_retry_after() {
+    let server = TestServer::start_with(|c| c.limits.max_mutating_requests_inflight = 1).await;
+    let _held = unfinished_post(&server).await;
+    // The held request takes the only writing slot once the server reads
+    // its headers; from then on every other write is refused at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        let response = server
+            .http
+            .post(server.url("/api/v1/namespaces/default/configmaps"))
+            .header("content-type", "application/json")
+            .body("not json")
+            .send()
+            .await
+            .unwrap();
+        if response.status().as_u16() == 429 {
+            break response;
+        }
+        assert!(std::time::Instant::now() < deadline, "no 429");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let status: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(status["reason"], "TooManyRequests");
+    assert_eq!(status["code"], 429);
+    // Reads have their own slots, and watches are exempt.
+    assert_eq!(
+        server.get("/api/v1/namespaces/default/configmaps").await.0,
+        200
+    );
+    let watch = server
+        .http
+        .get(server.url("/api/v1/namespaces/default/configmaps?watch=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(watch.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_request_past_the_request_timeout_gets_504() {
+    use tokio::io::AsyncReadExt;
+    let server = TestServer::start_with(|c| {
+        c.limits.request_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let mut held = unfinished_post(&server).await;
+    let mut answer = Vec::new();
+    held.read_to_end(&mut answer).await.ok();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 504"), "{answer}");
+    assert!(answer.contains("\"reason\":\"Timeout\""), "{answer}");
+}
+
+/// Reads a watch to its end (the server closes it); the events seen.
+async fn read_to_end(mut watch: reqwest::Response) -> Vec<serde_json::Value> {
+    let mut body = Vec::new();
+    while let Some(chunk) = watch.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    body.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_watch_with_timeout_zero_or_none_lasts_the_servers_choice() {
+    let server = TestServer::start_with(|c| {
+        c.limits.min_request_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    for query in ["watch=1&timeoutSeconds=0", "watch=1"] {
+        let (_, list) = server.get("/api/v1/namespaces/default/configmaps").await;
+        let rv = list["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = format!("/api/v1/namespaces/default/configmaps?{query}&resourceVersion={rv}");
+        let watch = server.http.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(watch.status().as_u16(), 200);
+        let name = format!("cm-{}", query.len());
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        assert_eq!(
+            server
+                .post("/api/v1/namespaces/default/configmaps", &cm)
+                .await
+                .0,
+            201
+        );
+        // The watch saw the create (it did not end at once), then ended
+        // by itself (the server chose a timeout).
+        let events = read_to_end(watch).await;
+        assert!(
+            events
+                .iter()
+                .any(|e| e["object"]["metadata"]["name"] == name.as_str()),
+            "{query}: {events:?}"
+        );
+    }
+}
