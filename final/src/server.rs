@@ -51,6 +51,8 @@ pub struct ServerArgs {
     pub services: orc_apiserver::services::ServiceFlags,
     #[command(flatten)]
     pub limits: orc_apiserver::limits::LimitFlags,
+    #[command(flatten)]
+    pub compaction: orc_apiserver::compaction::CompactionFlags,
 }
 
 /// A component `orc server --disable` (and `orc up --disable`) leaves out.
@@ -92,6 +94,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         .apply(orc_apiserver::Config::new(&endpoint, args.listen));
     let mut config = args.services.apply(config);
     config.limits = args.limits.limits();
+    config.compaction_interval = args.compaction.interval();
     let server = orc_apiserver::Server::bind(config)
         .await
         .map_err(|e| anyhow!("starting the API server: {e}"))?;

@@ -23,6 +23,8 @@
 //! - [`storage`]: objects in etcd; create/update/delete as transactions.
 //! - [`etcd_socket`]: reaching etcd over TCP or a root-only unix socket.
 //! - [`encryption`]: Secrets sealed with AES-256-GCM before they reach etcd.
+//! - [`compaction`]: etcd compacted every interval to the revision of
+//!   the interval before, as kube-apiserver does.
 //! - [`status`]: errors as `metav1.Status`.
 //! - [`codec`]: JSON, YAML and protobuf bodies, with line and column (or
 //!   byte offset and field path) on errors.
@@ -77,6 +79,7 @@
 
 pub mod authn;
 pub mod codec;
+pub mod compaction;
 pub mod defaults;
 pub mod discovery;
 pub mod encryption;

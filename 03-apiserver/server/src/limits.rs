@@ -9,7 +9,8 @@
 //! - `--max-requests-inflight` (400) read-only and
 //!   `--max-mutating-requests-inflight` (200) writing requests at once; one
 //!   more is answered at once with 429 `TooManyRequests` and
-//!   `Retry-After: 1`, which client-go (and orc's client) retry after;
+//!   `Retry-After: 1`, which client-go retries after (orc's own client
+//!   does not retry yet: it reports the 429);
 //! - `--request-timeout` (1 minute): a request still running then is
 //!   answered 504 `Timeout`;
 //! - long-running requests (watches, `exec`, `attach`, `portforward`,
@@ -89,7 +90,7 @@ impl LimitFlags {
 }
 
 /// `60s`, `1m`, `1m30s`, `PT1M`: a duration as Kubernetes' flags take it.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let parsed: jiff::SignedDuration = text
         .parse()
         .map_err(|e| format!("{text:?} is not a duration such as 60s or 1m: {e}"))?;

@@ -41,6 +41,8 @@ struct Args {
     services: orc_apiserver::services::ServiceFlags,
     #[command(flatten)]
     limits: orc_apiserver::limits::LimitFlags,
+    #[command(flatten)]
+    compaction: orc_apiserver::compaction::CompactionFlags,
 }
 
 #[tokio::main]
@@ -52,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         .apply(orc_apiserver::Config::new(args.etcd, args.listen));
     let mut config = args.services.apply(config);
     config.limits = args.limits.limits();
+    config.compaction_interval = args.compaction.interval();
     orc_apiserver::run(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))

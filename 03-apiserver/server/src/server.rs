@@ -69,6 +69,10 @@ pub struct Config {
     pub repair_interval: Duration,
     /// In-flight limits and timeouts (`limits.rs`).
     pub limits: crate::limits::Limits,
+    /// How often etcd is compacted to the revision of one interval ago
+    /// (`compaction.rs`); `None`: never (another API server, or an
+    /// operator, does it).
+    pub compaction_interval: Option<Duration>,
 }
 
 impl Config {
@@ -86,6 +90,7 @@ impl Config {
             advertise_address: None,
             repair_interval: crate::services::REPAIR_INTERVAL,
             limits: crate::limits::Limits::default(),
+            compaction_interval: Some(crate::compaction::DEFAULT_INTERVAL),
         }
     }
 }
@@ -189,6 +194,8 @@ pub struct Server {
     state: Arc<AppState>,
     /// See [`Config::repair_interval`].
     repair_interval: Duration,
+    /// See [`Config::compaction_interval`].
+    compaction_interval: Option<Duration>,
 }
 
 impl Server {
@@ -284,6 +291,7 @@ impl Server {
             tls,
             state,
             repair_interval: config.repair_interval,
+            compaction_interval: config.compaction_interval,
         })
     }
 
@@ -308,9 +316,17 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let repairs = repair_every(self.state.clone(), self.repair_interval);
+        let (store, every) = (self.state.store.clone(), self.compaction_interval);
+        let compaction = async move {
+            match every {
+                Some(every) => crate::compaction::run(store, every).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             served = self.serve_http(shutdown) => served,
             () = repairs => Ok(()),
+            () = compaction => Ok(()),
         }
     }
 

@@ -192,3 +192,52 @@ async fn a_watch_with_timeout_zero_or_none_lasts_the_servers_choice() {
         );
     }
 }
+
+/// etcd's database file size, as etcd reports it.
+async fn db_size(server: &TestServer) -> i64 {
+    let mut etcd = etcd_client::Client::connect([server.etcd.endpoint()], None)
+        .await
+        .unwrap();
+    etcd.status().await.unwrap().db_size()
+}
+
+#[tokio::test]
+async fn compaction_expires_old_revisions_and_keeps_etcd_from_growing() {
+    let interval = std::time::Duration::from_millis(100);
+    let server = TestServer::start_with(|c| c.compaction_interval = Some(interval)).await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "churn"}});
+    let (code, created) = server
+        .post("/api/v1/namespaces/default/configmaps", &cm)
+        .await;
+    assert_eq!(code, 201, "{created}");
+    let first = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = db_size(&server).await;
+
+    // 400 updates of 32 KiB each: 12.8 MiB of history without compaction.
+    let (updates, value) = (400, "x".repeat(32 * 1024));
+    for i in 0..updates {
+        let patch = json!({"data": {"v": format!("{i}{value}")}}).to_string();
+        let path = "/api/v1/namespaces/default/configmaps/churn";
+        let (code, body) = server
+            .patch(path, "application/merge-patch+json", &patch)
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let written = (updates * value.len()) as i64;
+    let end = db_size(&server).await;
+    println!("etcd db size: {start} bytes before, {end} after {written} bytes of updates");
+    assert!(
+        end - start < written / 2,
+        "{start} → {end} for {written} written"
+    );
+
+    // The first revision is history now: a watch from it is told to re-list.
+    let path = format!("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={first}");
+    let watch = server.http.get(server.url(&path)).send().await.unwrap();
+    let events = read_to_end(watch).await;
+    assert_eq!(events[0]["type"], "ERROR", "{events:?}");
+    assert_eq!(events[0]["object"]["code"], 410, "{events:?}");
+}
