@@ -386,3 +386,49 @@ fn an_etcd_left_on_the_data_directory_is_named_in_the_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn orc_etcd_defrag_shrinks_the_database_to_its_live_data() {
+    let dir = open_tempdir();
+    let data = dir.path().join("server");
+    let server = OrcServer::start(&data);
+    // History to free: one ConfigMap rewritten with 256 KiB values.
+    let manifest = dir.path().join("cm.yaml");
+    for i in 0..20 {
+        let value = format!("{i}").repeat(256 * 1024);
+        std::fs::write(
+            &manifest,
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: churn\ndata:\n  v: \"{value}\"\n"),
+        )
+        .unwrap();
+        let (ok, out) = kubectl(
+            &server.kubeconfig,
+            &["apply", "-f", manifest.to_str().unwrap()],
+        );
+        assert!(ok, "{out}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["etcd", "defrag", "--compact", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "defragmented etcd at URL: BEFORE bytes → AFTER bytes"
+    let sizes: Vec<u64> = stdout
+        .lines()
+        .find(|l| l.starts_with("defragmented etcd at "))
+        .and_then(|l| l.rsplit(": ").next())
+        .map(|l| l.split(' ').filter_map(|w| w.parse().ok()).collect())
+        .unwrap_or_default();
+    assert_eq!(sizes.len(), 2, "{stdout}");
+    assert!(sizes[1] < sizes[0] / 2, "{stdout}");
+    // The cluster still has its object.
+    let (ok, out) = kubectl(&server.kubeconfig, &["get", "configmap", "churn"]);
+    assert!(ok, "{out}");
+    assert!(server.stop().success());
+}

@@ -90,8 +90,8 @@ pub fn alarms_check(alarms: Vec<&str>) -> Result<(), String> {
     let mut why = format!("etcd alarms raised: {}", alarms.join(", "));
     if alarms.contains(&"NOSPACE") {
         why.push_str(
-            " (etcd is at its space quota and refuses writes: run `orc etcd defrag`, \
-             then `etcdctl alarm disarm`)",
+            " (etcd is at its space quota and refuses writes: run \
+             `orc etcd defrag --compact`)",
         );
     }
     Err(why)

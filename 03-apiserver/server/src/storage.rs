@@ -66,8 +66,8 @@ pub enum StorageError {
     /// kube-apiserver passes on) and says what to do.
     #[error(
         "etcdserver: mvcc: database space exceeded (etcd is at its space quota and refuses \
-         writes: compact and defragment it with `orc etcd defrag`, then clear the alarm with \
-         `etcdctl alarm disarm`)"
+         writes: free space and clear the alarm with `orc etcd defrag --compact`, or raise \
+         etcd's --quota-backend-bytes)"
     )]
     NoSpace,
     /// etcd itself failed.

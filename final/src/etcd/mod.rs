@@ -25,7 +25,9 @@
 //! - [`supervisor`]: the thread that runs etcd and restarts it.
 //! - [`stale`]: finding an etcd already on the data directory.
 //! - [`log_file`]: `etcd.log`, appended and rotated.
+//! - [`command`]: `orc etcd defrag`.
 
+pub mod command;
 pub mod log_file;
 pub mod stale;
 pub mod supervisor;
@@ -97,7 +99,7 @@ impl EtcdProcess {
             })
             .context("starting etcd's supervisor thread")?;
         let etcd = EtcdProcess {
-            endpoint: format!("unix://{}", sockets.join(CLIENT_SOCKET).display()),
+            endpoint: client_endpoint(dir),
             log,
             shared,
         };
@@ -157,6 +159,12 @@ impl Drop for EtcdProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The client URL of the etcd started on `dir`.
+pub fn client_endpoint(dir: &Path) -> String {
+    let socket = dir.join("etcd-socket").join(CLIENT_SOCKET);
+    format!("unix://{}", socket.display())
 }
 
 /// The etcd command line: a one-member cluster on unix sockets, run in
