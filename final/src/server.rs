@@ -10,8 +10,10 @@
 //! garbage collector, ReplicaSets, Deployments) and chapter 06's endpoint
 //! controllers against it, and writes `<data-dir>/kubeconfig`, which the real kubectl and
 //! `orc get|apply|...` read. With `--etcd URL` it uses an etcd that is
-//! already running instead. SIGINT or SIGTERM stops the scheduler, the
-//! controllers and the API server, then etcd.
+//! already running instead. SIGINT or SIGTERM stops the scheduler and the
+//! controllers, lets the API server answer the requests in flight, then
+//! stops etcd with SIGTERM. The etcd child is supervised (`etcd/`):
+//! reachable by root alone, restarted when it crashes, gone with us.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;

@@ -43,6 +43,7 @@ impl CompactionFlags {
     }
 }
 
+// ANCHOR: compactor
 /// Remembers the revision seen at the last tick.
 #[derive(Debug, Default)]
 pub struct Compactor {
@@ -58,6 +59,7 @@ impl Compactor {
         target
     }
 }
+// ANCHOR_END: compactor
 
 /// Compacts every `interval`, for ever (until the task is dropped).
 pub async fn run(store: Store, interval: Duration) {

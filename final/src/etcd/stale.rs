@@ -21,7 +21,7 @@ pub fn holders<'a>(
     processes
         .into_iter()
         .filter(|(_, args)| {
-            args.iter().any(|a| *a == flag)
+            args.contains(&flag)
                 || args
                     .windows(2)
                     .any(|w| w[0] == "--data-dir" && Path::new(&w[1]) == data_dir)

@@ -110,6 +110,7 @@ pub fn supervise(launch: Launch, log: Arc<Mutex<LogFile>>, shared: Arc<Shared>, 
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // ANCHOR: restart_loop
     let mut delay = None;
     loop {
         for file in &stale_files {
@@ -132,6 +133,7 @@ pub fn supervise(launch: Launch, log: Arc<Mutex<LogFile>>, shared: Arc<Shared>, 
             break;
         }
     }
+    // ANCHOR_END: restart_loop
     shared.state.lock().unwrap_or_else(|e| e.into_inner()).done = true;
     shared.wake.notify_all();
 }
