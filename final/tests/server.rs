@@ -86,6 +86,11 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .unwrap();
+    success_and_text(&out)
+}
+
+/// Whether a command succeeded, and its standard output then error.
+fn success_and_text(out: &std::process::Output) -> (bool, String) {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
@@ -236,9 +241,7 @@ fn etcdctl(endpoint: &str, as_nobody: bool, args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    success_and_text(&out)
 }
 
 /// The etcd endpoint `orc server` printed ("etcd (pid N) at URL").
@@ -259,12 +262,20 @@ fn open_tempdir() -> tempfile::TempDir {
     dir
 }
 
-#[test]
-fn only_root_reaches_etcd_and_a_killed_server_leaves_no_etcd_behind() {
+/// `orc server` on a fresh data directory in an [`open_tempdir`]: the
+/// temp dir (removed on drop), the data directory, the `--data-dir=` flag
+/// its etcd runs with (to find it in /proc), and the server.
+fn fresh_server() -> (tempfile::TempDir, PathBuf, String, OrcServer) {
     let dir = open_tempdir();
     let data = dir.path().join("server");
     let etcd_data = format!("--data-dir={}", data.join("etcd").display());
     let server = OrcServer::start(&data);
+    (dir, data, etcd_data, server)
+}
+
+#[test]
+fn only_root_reaches_etcd_and_a_killed_server_leaves_no_etcd_behind() {
+    let (_dir, data, etcd_data, server) = fresh_server();
     let endpoint = printed_endpoint(&data);
 
     // Root (the API server's user) reads the cluster's keys...
@@ -312,10 +323,7 @@ fn only_root_reaches_etcd_and_a_killed_server_leaves_no_etcd_behind() {
 
 #[test]
 fn a_crashed_etcd_is_restarted_and_writes_work_again() {
-    let dir = open_tempdir();
-    let data = dir.path().join("server");
-    let etcd_data = format!("--data-dir={}", data.join("etcd").display());
-    let server = OrcServer::start(&data);
+    let (_dir, data, etcd_data, server) = fresh_server();
     let first = processes_mentioning(&etcd_data);
     assert_eq!(first.len(), 1);
     kill(Pid::from_raw(first[0] as i32), Signal::SIGKILL).unwrap();
@@ -389,9 +397,7 @@ fn an_etcd_left_on_the_data_directory_is_named_in_the_error() {
 
 #[test]
 fn orc_etcd_defrag_shrinks_the_database_to_its_live_data() {
-    let dir = open_tempdir();
-    let data = dir.path().join("server");
-    let server = OrcServer::start(&data);
+    let (dir, data, _, server) = fresh_server();
     // History to free: one ConfigMap rewritten with 256 KiB values.
     let manifest = dir.path().join("cm.yaml");
     for i in 0..20 {
