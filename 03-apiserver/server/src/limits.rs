@@ -148,7 +148,10 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>) -> RequestClas
 pub fn watch_timeout(requested: Option<u64>, min: Duration, random: f64) -> Duration {
     match requested {
         Some(seconds) if seconds > 0 => Duration::from_secs(seconds),
-        _ => min.mul_f64(1.0 + random.clamp(0.0, 1.0 - f64::EPSILON)),
+        // Capped below twice `min`: float rounding could reach it.
+        _ => min
+            .mul_f64(1.0 + random.clamp(0.0, 1.0))
+            .min((min * 2).saturating_sub(Duration::from_millis(1))),
     }
 }
 
