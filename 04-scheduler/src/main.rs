@@ -37,11 +37,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    orc_client::logging::init();
     let args = Args::parse();
     let mut config = orc_scheduler::Config::new(args.server);
     config.token = args.token;

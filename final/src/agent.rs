@@ -182,11 +182,7 @@ pub const RUNTIME_NAME: &str = "orc-container";
 
 /// Runs the agent until SIGINT or SIGTERM.
 pub fn run(args: AgentArgs) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    orc_client::logging::init();
     tokio::runtime::Runtime::new()?.block_on(serve(args))
 }
 

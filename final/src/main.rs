@@ -5,6 +5,7 @@
 //! ```text
 //! orc demo            the most complete demo there is, on an embedded default
 //! orc server          etcd and the API server, with a kubeconfig for kubectl
+//! orc etcd defrag     shrink etcd's file to its live data (and clear NOSPACE)
 //! orc runtime ARGS    the chapter 01 OCI runtime, runc's command line
 //! orc agent           a node: chapter 02's agent on chapter 03's API
 //! orc apply|get|describe|delete|logs
@@ -56,6 +57,9 @@ enum Command {
     /// Run the control plane: etcd and the API server, until SIGINT/SIGTERM;
     /// writes DATA_DIR/kubeconfig for kubectl and orc.
     Server(server::ServerArgs),
+    /// Operate the etcd of `orc server`: `orc etcd defrag`.
+    #[command(subcommand)]
+    Etcd(etcd::command::EtcdCommand),
     /// The OCI runtime (chapter 01), with runc's command line:
     /// `orc runtime run ID --bundle DIR`, `orc runtime state ID`, ...
     #[command(disable_help_flag = true)]
@@ -92,6 +96,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse_from(&args).command {
         Command::Demo => demo::run(),
         Command::Server(args) => server::run(args),
+        Command::Etcd(command) => etcd::command::run(command),
         Command::Agent(agent_args) => agent::run(*agent_args),
         // The shim forks and waits: it stays single-threaded (no tokio).
         Command::Shim(shim_args) => std::process::exit(orc_pod::shim::run(&shim_args)),

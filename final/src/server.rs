@@ -10,8 +10,10 @@
 //! garbage collector, ReplicaSets, Deployments) and chapter 06's endpoint
 //! controllers against it, and writes `<data-dir>/kubeconfig`, which the real kubectl and
 //! `orc get|apply|...` read. With `--etcd URL` it uses an etcd that is
-//! already running instead. SIGINT or SIGTERM stops the scheduler, the
-//! controllers and the API server, then etcd.
+//! already running instead. SIGINT or SIGTERM stops the scheduler and the
+//! controllers, lets the API server answer the requests in flight, then
+//! stops etcd with SIGTERM. The etcd child is supervised (`etcd/`):
+//! reachable by root alone, restarted when it crashes, gone with us.
 //!
 //! Secure by default, as kube-apiserver is: the API is served over HTTPS
 //! with a serving certificate from the cluster CA (`<data-dir>/pki`, made
@@ -26,6 +28,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
@@ -68,6 +71,10 @@ pub struct ServerArgs {
     pub security: orc_apiserver::server::SecurityFlags,
     #[command(flatten)]
     pub services: orc_apiserver::services::ServiceFlags,
+    #[command(flatten)]
+    pub limits: orc_apiserver::limits::LimitFlags,
+    #[command(flatten)]
+    pub compaction: orc_apiserver::compaction::CompactionFlags,
 }
 
 /// A component `orc server --disable` (and `orc up --disable`) leaves out.
@@ -79,6 +86,7 @@ pub enum Component {
 
 /// Runs until SIGINT or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<()> {
+    orc_client::logging::init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(args))
 }
@@ -90,9 +98,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
             args.data_dir.display()
         )
     })?;
-    // etcd's data holds every Secret, the kubeconfig the admin's key.
+    // Root's only: it holds etcd (every Secret), its socket and the
+    // kubeconfig with the admin's key.
     std::fs::set_permissions(&args.data_dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("making {} private", args.data_dir.display()))?;
+        .with_context(|| format!("making {} private (mode 0700)", args.data_dir.display()))?;
     let transport = Transport::decide(&args)?;
     // Dropped last: etcd stops after the API server.
     let (etcd, endpoint) = match &args.etcd {
@@ -110,7 +119,9 @@ async fn serve(args: ServerArgs) -> Result<()> {
         config.tls = Some(ca.serving(&serving_addresses(args.listen))?);
         config.client_ca_file = Some(ca.ca_file());
     }
-    let config = args.services.apply(config);
+    let mut config = args.services.apply(config);
+    config.limits = args.limits.limits();
+    config.compaction_interval = args.compaction.interval();
     let server = orc_apiserver::Server::bind(config)
         .await
         .map_err(|e| anyhow!("starting the API server: {e}"))?;
@@ -128,7 +139,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
     println!("the API server is serving at {url}");
     println!("export KUBECONFIG={}", path.display());
 
-    let serving = tokio::spawn(server.serve());
+    let (stop_serving, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut serving = tokio::spawn(server.serve_until(async {
+        let _ = stopped.await;
+    }));
     // The scheduler and the controller manager, as kube-scheduler and
     // kube-controller-manager beside kube-apiserver: clients of the API
     // like any other.
@@ -178,19 +192,47 @@ async fn serve(args: ServerArgs) -> Result<()> {
         (scheduler, controllers)
     };
     tokio::select! {
-        result = serving => {
+        result = &mut serving => {
             result.context("the API server's task failed")?.context("serving the API")?;
         }
         signal = shutdown_signal() => {
             println!("{}: stopping the API server, then etcd", signal?);
         }
     }
+    // The components first: their watches are connections the drain
+    // below would otherwise wait for.
     let (scheduler, controllers) = components;
     for task in scheduler.into_iter().chain(controllers) {
         task.abort();
     }
-    drop(etcd);
+    drain(stop_serving, serving).await;
+    if let Some(etcd) = etcd {
+        tracing::info!(pid = etcd.pid(), "stopping etcd (SIGTERM)");
+        etcd.stop();
+    }
     Ok(())
+}
+
+/// How long a shutdown waits for the requests in flight (a watch lasts
+/// until its client leaves, so the wait is bounded).
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// Stops accepting connections and waits, up to [`DRAIN_GRACE`], for the
+/// requests in flight to be answered, so no write is cut between etcd's
+/// answer and the client's.
+async fn drain(
+    stop_serving: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let _ = stop_serving.send(());
+    let cut = serving.abort_handle();
+    match tokio::time::timeout(DRAIN_GRACE, serving).await {
+        Ok(_) => tracing::info!("the API server answered every request in flight"),
+        Err(_) => {
+            cut.abort();
+            tracing::warn!(grace = ?DRAIN_GRACE, "requests still open after the grace period were cut")
+        }
+    }
 }
 
 /// The token clients of this server use: the token file's first, if any.

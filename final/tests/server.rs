@@ -27,8 +27,8 @@ impl OrcServer {
             .arg("--data-dir")
             .arg(data_dir)
             .arg(format!("--listen=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(output_file(data_dir, "out"))
+            .stderr(output_file(data_dir, "err"))
             .spawn()
             .expect("orc runs");
         let server = OrcServer {
@@ -41,6 +41,13 @@ impl OrcServer {
             std::thread::sleep(Duration::from_millis(100));
         }
         server
+    }
+
+    /// SIGKILL, which gives the server no chance to stop anything itself.
+    fn kill_hard(mut self) {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL).unwrap();
+        self.child.wait().unwrap();
+        std::mem::forget(self);
     }
 
     /// SIGTERM, then waits for the exit status.
@@ -59,12 +66,31 @@ impl Drop for OrcServer {
     }
 }
 
+/// `<data_dir>.out` or `.err` beside the data directory, appended to, so
+/// a test reads what every start printed.
+fn output_file(data_dir: &Path, extension: &str) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.with_extension(extension))
+        .unwrap()
+}
+
+fn output(data_dir: &Path, extension: &str) -> String {
+    std::fs::read_to_string(data_dir.with_extension(extension)).unwrap_or_default()
+}
+
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(require_command("kubectl"))
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
         .args(args)
         .output()
         .unwrap();
+    success_and_text(&out)
+}
+
+/// Whether a command succeeded, and its standard output then error.
+fn success_and_text(out: &std::process::Output) -> (bool, String) {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
@@ -218,4 +244,229 @@ fn plain_http_is_refused_off_loopback() {
         stderr.contains("--insecure-plain-http on 0.0.0.0:0: anyone who reaches that address would be cluster admin"),
         "{stderr}"
     );
+}
+/// Waits until `done` holds, polling every 50 ms, for at most 30 s.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// etcdctl against `endpoint`, as root or as `nobody` (uid 65534, no
+/// groups); success and output.
+fn etcdctl(endpoint: &str, as_nobody: bool, args: &[&str]) -> (bool, String) {
+    let etcdctl = require_command("etcdctl");
+    let mut command = if as_nobody {
+        let mut c = Command::new(require_command("setpriv"));
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(etcdctl);
+        c
+    } else {
+        Command::new(etcdctl)
+    };
+    let out = command
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoint}"))
+        .arg("--dial-timeout=2s")
+        .args(args)
+        .output()
+        .unwrap();
+    success_and_text(&out)
+}
+
+/// The etcd endpoint `orc server` printed ("etcd (pid N) at URL").
+fn printed_endpoint(data_dir: &Path) -> String {
+    let out = output(data_dir, "out");
+    out.lines()
+        .find_map(|l| l.strip_prefix("etcd (pid ")?.split(" at ").nth(1))
+        .unwrap_or_else(|| panic!("orc server names its etcd: {out}"))
+        .to_string()
+}
+
+/// A directory others may enter (tempfile makes 0700 ones), so only
+/// what orc itself restricts keeps them out.
+fn open_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// `orc server` on a fresh data directory in an [`open_tempdir`]: the
+/// temp dir (removed on drop), the data directory, the `--data-dir=` flag
+/// its etcd runs with (to find it in /proc), and the server.
+fn fresh_server() -> (tempfile::TempDir, PathBuf, String, OrcServer) {
+    let dir = open_tempdir();
+    let data = dir.path().join("server");
+    let etcd_data = format!("--data-dir={}", data.join("etcd").display());
+    let server = OrcServer::start(&data);
+    (dir, data, etcd_data, server)
+}
+
+#[test]
+fn only_root_reaches_etcd_and_a_killed_server_leaves_no_etcd_behind() {
+    let (_dir, data, etcd_data, server) = fresh_server();
+    let endpoint = printed_endpoint(&data);
+
+    // Root (the API server's user) reads the cluster's keys...
+    let (ok, out) = etcdctl(
+        &endpoint,
+        false,
+        &["get", "--prefix", "--keys-only", "/registry"],
+    );
+    assert!(ok && out.contains("/registry/"), "{out}");
+    // ...another local user can neither read nor write them.
+    let (ok, out) = etcdctl(&endpoint, true, &["get", "--prefix", "/registry"]);
+    assert!(
+        !ok && !out.contains("/registry/"),
+        "nobody read etcd: {out}"
+    );
+    let (ok, out) = etcdctl(&endpoint, true, &["put", "/registry/core/secrets/x", "y"]);
+    assert!(!ok, "nobody wrote etcd: {out}");
+    let (_, out) = etcdctl(&endpoint, false, &["get", "/registry/core/secrets/x"]);
+    assert!(!out.contains("/registry/core/secrets/x"), "{out}");
+    for private in [data.clone(), data.join("etcd")] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", private.display());
+    }
+    // The server logs with tracing on standard error.
+    assert!(
+        output(&data, "err").contains("orc-apiserver serving"),
+        "{}",
+        output(&data, "err")
+    );
+
+    // SIGKILL gives the server no chance to stop etcd: the kernel does.
+    server.kill_hard();
+    wait_until("etcd to die with its parent", || {
+        processes_mentioning(&etcd_data).is_empty()
+    });
+
+    // So the next start finds its data directory free, and etcd's log
+    // holds both runs.
+    let server = OrcServer::start(&data);
+    let log = std::fs::read_to_string(data.join("etcd.log")).unwrap();
+    assert_eq!(log.matches("etcdmain: etcd Version:").count(), 2, "{log}");
+    assert!(server.stop().success());
+}
+
+#[test]
+fn a_crashed_etcd_is_restarted_and_writes_work_again() {
+    let (_dir, data, etcd_data, server) = fresh_server();
+    let first = processes_mentioning(&etcd_data);
+    assert_eq!(first.len(), 1);
+    kill(Pid::from_raw(first[0] as i32), Signal::SIGKILL).unwrap();
+
+    wait_until("a new etcd", || {
+        let now = processes_mentioning(&etcd_data);
+        now.len() == 1 && now != first
+    });
+    // Writes go through once it answers (the API server's connection to
+    // the socket comes back by itself).
+    wait_until("a write after the restart", || {
+        kubectl(&server.kubeconfig, &["create", "configmap", "after-crash"]).0
+    });
+    let err = output(&data, "err");
+    assert!(err.contains("etcd stopped; restarting it"), "{err}");
+    assert!(server.stop().success());
+    assert!(
+        processes_mentioning(&etcd_data).is_empty(),
+        "SIGTERM stopped etcd"
+    );
+}
+
+#[test]
+fn an_etcd_left_on_the_data_directory_is_named_in_the_error() {
+    let dir = open_tempdir();
+    let data = dir.path().join("server");
+    let stray_dir = dir.path().join("stray");
+    std::fs::create_dir_all(&stray_dir).unwrap();
+    let (client, peer) = (
+        orc_testkit::ports::free_port(),
+        orc_testkit::ports::free_port(),
+    );
+    // An etcd on the data directory, as an older orc killed with SIGKILL
+    // left it.
+    let mut stray = Command::new(require_command("etcd"))
+        .current_dir(&stray_dir)
+        .arg(format!("--data-dir={}", data.join("etcd").display()))
+        .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
+        .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
+        .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+        .arg(format!(
+            "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+        ))
+        .arg(format!("--initial-cluster=default=http://127.0.0.1:{peer}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stray_pid = stray.id();
+    let out = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .arg("server")
+        .arg("--data-dir")
+        .arg(&data)
+        .arg(format!(
+            "--listen=127.0.0.1:{}",
+            orc_testkit::ports::free_port()
+        ))
+        .output()
+        .unwrap();
+    let _ = stray.kill();
+    let _ = stray.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("etcd (pid {stray_pid})"))
+            && stderr.contains(&data.join("etcd").display().to_string())
+            && stderr.contains(&format!("kill {stray_pid}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn orc_etcd_defrag_shrinks_the_database_to_its_live_data() {
+    let (dir, data, _, server) = fresh_server();
+    // History to free: one ConfigMap rewritten with 256 KiB values.
+    let manifest = dir.path().join("cm.yaml");
+    for i in 0..20 {
+        let value = format!("{i}").repeat(256 * 1024);
+        std::fs::write(
+            &manifest,
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: churn\ndata:\n  v: \"{value}\"\n"),
+        )
+        .unwrap();
+        let (ok, out) = kubectl(
+            &server.kubeconfig,
+            &["apply", "-f", manifest.to_str().unwrap()],
+        );
+        assert!(ok, "{out}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["etcd", "defrag", "--compact", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "defragmented etcd at URL: BEFORE bytes → AFTER bytes"
+    let sizes: Vec<u64> = stdout
+        .lines()
+        .find(|l| l.starts_with("defragmented etcd at "))
+        .and_then(|l| l.rsplit(": ").next())
+        .map(|l| l.split(' ').filter_map(|w| w.parse().ok()).collect())
+        .unwrap_or_default();
+    assert_eq!(sizes.len(), 2, "{stdout}");
+    assert!(sizes[1] < sizes[0] / 2, "{stdout}");
+    // The cluster still has its object.
+    let (ok, out) = kubectl(&server.kubeconfig, &["get", "configmap", "churn"]);
+    assert!(ok, "{out}");
+    assert!(server.stop().success());
 }

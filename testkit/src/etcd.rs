@@ -42,10 +42,17 @@ impl Etcd {
     /// does not become healthy; the panic message includes etcd's log.
     #[track_caller]
     pub fn start() -> Etcd {
+        Self::start_with_args(&[])
+    }
+
+    /// [`Etcd::start`] with more flags, e.g. `--quota-backend-bytes=...`
+    /// for a test that fills etcd up.
+    #[track_caller]
+    pub fn start_with_args(extra: &[&str]) -> Etcd {
         let binary = require_command("etcd");
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start(&binary) {
+            match Self::try_start(&binary, extra) {
                 Ok(etcd) => return etcd,
                 Err(error) => last_error = error,
             }
@@ -53,7 +60,7 @@ impl Etcd {
         panic!("etcd did not start after {START_ATTEMPTS} attempts: {last_error}");
     }
 
-    fn try_start(binary: &Path) -> Result<Etcd, String> {
+    fn try_start(binary: &Path, extra: &[&str]) -> Result<Etcd, String> {
         let dir = tempfile::Builder::new()
             .prefix("orc-etcd-")
             .tempdir()
@@ -71,6 +78,7 @@ impl Etcd {
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster=orc-test={peer}"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)

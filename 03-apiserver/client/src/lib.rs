@@ -36,6 +36,8 @@
 //!   plural, scope), shared with the server so both agree on every path.
 //! - [`selectors`]: label and field selectors, parsed and matched (pure;
 //!   the server filters lists and watches with the same code).
+//! - [`logging`]: [`logging::init`], the one log set-up every orc
+//!   program calls (standard error, `RUST_LOG`, `info` by default).
 //! - [`names`]: the DNS rules for names and labels, and generated suffixes.
 //! - [`prometheus`]: the text format every `/metrics` is written in.
 //! - [`propagation`]: the finalizers a DELETE's `propagationPolicy` leaves
@@ -56,6 +58,7 @@ pub mod events;
 pub mod informer;
 pub mod kubeconfig;
 pub mod leader;
+pub mod logging;
 pub mod names;
 pub mod prometheus;
 pub mod propagation;

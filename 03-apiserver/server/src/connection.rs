@@ -71,36 +71,51 @@ impl PeerIdentity for TlsStream<TcpStream> {
 // ANCHOR: serve
 /// Serves `app` on every connection `listener` accepts, for ever, each in
 /// its own task with a `header_read_timeout` deadline on request headers.
-pub async fn serve<L>(mut listener: L, app: Router, header_read_timeout: Duration)
-where
+pub async fn serve<L>(
+    mut listener: L,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) where
     L: Listener,
     L::Io: PeerIdentity,
 {
+    // Each connection is watched, so that a shutdown can stop accepting,
+    // tell every connection to finish the request it is answering and
+    // take no other (HTTP/1 keep-alive off, HTTP/2 GOAWAY), and wait for
+    // them: a graceful drain, as Go's `Server.Shutdown` does.
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (io, _addr) = listener.accept().await;
+        let (io, _addr) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
         let peer = io.peer_certificates();
         let app = app.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(peer.clone());
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {})) }
+        });
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout);
+        // WebSockets over HTTP/2 (kubectl exec may use them).
+        builder.http2().enable_connect_protocol();
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                let mut request = request.map(Body::new);
-                request.extensions_mut().insert(peer.clone());
-                let app = app.clone();
-                async move {
-                    Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {}))
-                }
-            });
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout);
-            // WebSockets over HTTP/2 (kubectl exec may use them).
-            builder.http2().enable_connect_protocol();
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended");
             }
         });
     }
+    graceful.shutdown().await;
 }
 // ANCHOR_END: serve

@@ -21,7 +21,10 @@
 //!
 //! - [`meta`]: `ObjectMeta` and uids: the metadata the server owns.
 //! - [`storage`]: objects in etcd; create/update/delete as transactions.
+//! - [`etcd_socket`]: reaching etcd over TCP or a root-only unix socket.
 //! - [`encryption`]: Secrets sealed with AES-256-GCM before they reach etcd.
+//! - [`compaction`]: etcd compacted every interval to the revision of
+//!   the interval before, as kube-apiserver does.
 //! - [`status`]: errors as `metav1.Status`.
 //! - [`codec`]: JSON, YAML and protobuf bodies, with line and column (or
 //!   byte offset and field path) on errors.
@@ -48,6 +51,10 @@
 //! - [`services`]: what chapter 06 asks of the API server: cluster IPs and
 //!   node ports allocated in the Service's own transaction, the repair
 //!   pass, and the `kubernetes` Service.
+//! - [`health`]: `/livez`, `/readyz`, `/healthz` with their named checks
+//!   (etcd reachable, no etcd alarm), `?verbose` as Kubernetes lists them.
+//! - [`limits`]: backpressure: in-flight limits answered 429, the
+//!   request timeout (504), the watch timeout the server picks.
 //! - [`metrics`]: Prometheus text for `/metrics`.
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
@@ -90,11 +97,15 @@ pub mod authn;
 pub mod authz;
 pub mod codec;
 pub mod connection;
+pub mod compaction;
 pub mod defaults;
 pub mod discovery;
 pub mod encryption;
 pub mod env_validation;
+pub mod etcd_socket;
 pub mod handlers;
+pub mod health;
+pub mod limits;
 pub mod meta;
 pub mod metrics;
 pub mod namespace_lifecycle;

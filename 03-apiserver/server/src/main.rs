@@ -5,7 +5,9 @@
 //!     [--token-file tokens.csv] [--tls-cert-file cert.pem --tls-private-key-file key.pem \
 //!     [--client-ca-file ca.crt]] \
 //!     [--encryption-key-file key1.hex] \
-//!     [--service-cluster-ip-range 10.96.0.0/12] [--service-node-port-range 30000-32767]
+//!     [--service-cluster-ip-range 10.96.0.0/12] [--service-node-port-range 30000-32767] \
+//!     [--max-requests-inflight 400] [--max-mutating-requests-inflight 200] \
+//!     [--request-timeout 60s] [--min-request-timeout 1800] [--etcd-compaction-interval 5m]
 //! ```
 
 use std::net::SocketAddr;
@@ -40,20 +42,22 @@ struct Args {
     security: orc_apiserver::server::SecurityFlags,
     #[command(flatten)]
     services: orc_apiserver::services::ServiceFlags,
+    #[command(flatten)]
+    limits: orc_apiserver::limits::LimitFlags,
+    #[command(flatten)]
+    compaction: orc_apiserver::compaction::CompactionFlags,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    orc_client::logging::init();
     let args = Args::parse();
     let config = args
         .security
         .apply(orc_apiserver::Config::new(args.etcd, args.listen));
-    let config = args.services.apply(config);
+    let mut config = args.services.apply(config);
+    config.limits = args.limits.limits();
+    config.compaction_interval = args.compaction.interval();
     orc_apiserver::run(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))

@@ -15,7 +15,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -77,6 +76,12 @@ pub struct Config {
     pub advertise_address: Option<Ipv4Addr>,
     /// How often the allocation repair pass runs after the one at start.
     pub repair_interval: Duration,
+    /// In-flight limits and timeouts (`limits.rs`).
+    pub limits: crate::limits::Limits,
+    /// How often etcd is compacted to the revision of one interval ago
+    /// (`compaction.rs`); `None`: never (another API server, or an
+    /// operator, does it).
+    pub compaction_interval: Option<Duration>,
 }
 
 impl Config {
@@ -96,6 +101,8 @@ impl Config {
             services: Allocator::default(),
             advertise_address: None,
             repair_interval: crate::services::REPAIR_INTERVAL,
+            limits: crate::limits::Limits::default(),
+            compaction_interval: Some(crate::compaction::DEFAULT_INTERVAL),
         }
     }
 }
@@ -204,6 +211,8 @@ pub struct AppState {
     pub allocator: Allocator,
     /// Who may do what (`authz/`), asked after authentication.
     pub authorizer: crate::authz::Authorizer,
+    /// Requests in flight against their limits (`limits.rs`).
+    pub in_flight: crate::limits::InFlight,
 }
 
 /// A bound server, not yet serving: tests read its address first.
@@ -216,6 +225,8 @@ pub struct Server {
     state: Arc<AppState>,
     /// See [`Config::repair_interval`].
     repair_interval: Duration,
+    /// See [`Config::compaction_interval`].
+    compaction_interval: Option<Duration>,
 }
 
 impl Server {
@@ -319,6 +330,7 @@ impl Server {
             },
             bookmark_interval: config.bookmark_interval,
             allocator: config.services,
+            in_flight: crate::limits::InFlight::new(config.limits),
         });
         Ok(Server {
             listener,
@@ -326,6 +338,7 @@ impl Server {
             header_read_timeout: config.header_read_timeout,
             state,
             repair_interval: config.repair_interval,
+            compaction_interval: config.compaction_interval,
         })
     }
 
@@ -338,14 +351,36 @@ impl Server {
     /// the service allocations every [`Config::repair_interval`] meanwhile
     /// (in this same task, so dropping it stops both).
     pub async fn serve(self) -> std::io::Result<()> {
+        self.serve_until(std::future::pending()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and
+    /// returns once the requests in flight have been answered (a graceful
+    /// shutdown; the caller bounds how long it waits, since a watch only
+    /// ends when its client leaves or its timeout passes).
+    pub async fn serve_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let repairs = repair_every(self.state.clone(), self.repair_interval);
+        let (store, every) = (self.state.store.clone(), self.compaction_interval);
+        let compaction = async move {
+            match every {
+                Some(every) => crate::compaction::run(store, every).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            served = self.serve_http() => served,
+            served = self.serve_http(shutdown) => served,
             () = repairs => Ok(()),
+            () = compaction => Ok(()),
         }
     }
 
-    async fn serve_http(self) -> std::io::Result<()> {
+    async fn serve_http(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let addr = self.listener.local_addr().ok();
         let app = router(self.state);
         let timeout = self.header_read_timeout;
@@ -353,12 +388,12 @@ impl Server {
             Some(acceptor) => {
                 tracing::info!(?addr, "orc-apiserver serving HTTPS");
                 let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
-                crate::connection::serve(listener, app, timeout).await;
+                crate::connection::serve(listener, app, timeout, shutdown).await;
             }
             None => {
                 tracing::info!(?addr, "orc-apiserver serving plain HTTP");
                 let listener = axum::serve::ListenerExt::tap_io(self.listener, no_delay);
-                crate::connection::serve(listener, app, timeout).await;
+                crate::connection::serve(listener, app, timeout, shutdown).await;
             }
         }
         Ok(())
@@ -455,8 +490,8 @@ async fn ensure_namespaces(store: &Store) -> Result<(), StorageError> {
 /// token file is configured, and is then authorized (`authz/`).
 pub fn router(state: Arc<AppState>) -> Router {
     let open = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/livez", get(|| async { "ok" }))
+        .route("/healthz", get(livez))
+        .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route(
             "/version",
@@ -511,6 +546,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
+        ))
+        // Outermost: a request over the limits costs nothing more.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::limit,
         ));
     open.merge(api).with_state(state)
 }
@@ -529,12 +569,24 @@ async fn openapi_document(axum::extract::Path(rest): axum::extract::Path<String>
     }
 }
 
-/// Ready when etcd answers.
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.current_revision().await {
-        Ok(_) => "ok".into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("etcd: {e}")).into_response(),
-    }
+/// `/livez` and `/healthz`: alive while etcd answers (see `health.rs`).
+async fn livez(state: State<Arc<AppState>>, request: Request) -> Response {
+    health(state, request, crate::health::Probe::Live).await
+}
+
+/// `/readyz`: ready while etcd answers and has raised no alarm.
+async fn readyz(state: State<Arc<AppState>>, request: Request) -> Response {
+    health(state, request, crate::health::Probe::Ready).await
+}
+
+async fn health(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    probe: crate::health::Probe,
+) -> Response {
+    let verbose = query_pairs(request.uri().query()).contains_key("verbose");
+    let checks = crate::health::probe(&state.store, probe).await;
+    crate::health::report(probe, &checks, verbose).into_response()
 }
 
 // ANCHOR: authenticate

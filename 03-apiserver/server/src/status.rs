@@ -246,7 +246,8 @@ impl ApiError {
 
 impl From<etcd_client::Error> for ApiError {
     fn from(error: etcd_client::Error) -> ApiError {
-        ApiError::Internal(format!("etcd: {error}"))
+        // Through StorageError, which words a full etcd for people.
+        ApiError::Internal(crate::storage::StorageError::from(error).to_string())
     }
 }
 

@@ -60,9 +60,35 @@ pub enum StorageError {
     /// The stored value is not JSON (someone wrote the key by hand).
     #[error("stored value at {key} is not JSON: {error}")]
     Corrupt { key: String, error: String },
+    /// etcd reached its space quota and raised the NOSPACE alarm: it
+    /// refuses every write until it is compacted, defragmented and the
+    /// alarm disarmed. The message keeps etcd's own words (what
+    /// kube-apiserver passes on) and says what to do.
+    #[error(
+        "etcdserver: mvcc: database space exceeded (etcd is at its space quota and refuses \
+         writes: free space and clear the alarm with `orc etcd defrag --compact`, or raise \
+         etcd's --quota-backend-bytes)"
+    )]
+    NoSpace,
     /// etcd itself failed.
     #[error("etcd: {0}")]
-    Etcd(#[from] etcd_client::Error),
+    Etcd(etcd_client::Error),
+}
+
+impl From<etcd_client::Error> for StorageError {
+    fn from(error: etcd_client::Error) -> StorageError {
+        if is_no_space(&error) {
+            StorageError::NoSpace
+        } else {
+            StorageError::Etcd(error)
+        }
+    }
+}
+
+/// Whether etcd refused a write for lack of space (`ErrNoSpace`,
+/// "etcdserver: mvcc: database space exceeded").
+pub fn is_no_space(error: &etcd_client::Error) -> bool {
+    error.to_string().contains("database space exceeded")
 }
 
 /// One page of a list.
@@ -147,9 +173,10 @@ pub struct Store {
 const ENCRYPTED_PREFIX: &str = "/registry/core/secrets/";
 
 impl Store {
-    /// Connects to etcd at `endpoint` (`http://127.0.0.1:2379`).
+    /// Connects to etcd at `endpoint` (`http://127.0.0.1:2379`, or
+    /// `unix:///path/to/socket`, see `etcd_socket.rs`).
     pub async fn connect(endpoint: &str) -> Result<Store, StorageError> {
-        let client = etcd_client::Client::connect([endpoint], None).await?;
+        let client = crate::etcd_socket::connect(endpoint).await?;
         Ok(Store {
             client,
             cipher: None,

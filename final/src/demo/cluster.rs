@@ -58,7 +58,7 @@ pub async fn run(dir: &Path) -> Result<()> {
         "etcdctl --endpoints {} get --prefix --keys-only /registry",
         etcd.endpoint()
     ));
-    let mut etcd_client = etcd_client::Client::connect([etcd.endpoint()], None).await?;
+    let mut etcd_client = orc_apiserver::etcd_socket::connect(etcd.endpoint()).await?;
     let keys = etcd_client
         .get(
             "/registry",

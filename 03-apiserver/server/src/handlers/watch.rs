@@ -95,12 +95,14 @@ async fn start(
 ) -> Result<Response, ApiError> {
     let filter = filter(resource, ns.as_deref(), request)?;
     let bookmarks = matches!(request.param("allowWatchBookmarks"), "true" | "1");
-    let timeout = match request.param("timeoutSeconds") {
+    let requested = match request.param("timeoutSeconds") {
         "" => None,
-        t => Some(Duration::from_secs(t.parse().map_err(|_| {
+        t => Some(t.parse().map_err(|_| {
             ApiError::BadRequest(format!("timeoutSeconds must be a number, not {t:?}"))
-        })?)),
+        })?),
     };
+    let min = state.in_flight.limits().min_request_timeout;
+    let timeout = crate::limits::watch_timeout(requested, min, fastrand::f64());
     let requested: i64 = match request.param("resourceVersion") {
         "" => 0,
         rv => rv
@@ -211,7 +213,7 @@ impl ClientStream {
         initial: Vec<Value>,
         backlog: Vec<Arc<StoredEvent>>,
         mut receiver: broadcast::Receiver<FeedMessage>,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) {
         // Sent from here, not before the response starts: the channel is
         // bounded, and nobody reads it until the response is returned.
@@ -225,7 +227,7 @@ impl ClientStream {
                 return;
             }
         }
-        let deadline = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(365 * 86_400)));
+        let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let period = self.bookmark_every.unwrap_or(Duration::from_secs(3600));
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);

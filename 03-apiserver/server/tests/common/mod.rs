@@ -42,7 +42,11 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let etcd = Etcd::start();
+        Self::start_on(Etcd::start(), tweak).await
+    }
+
+    /// An API server on an etcd the test started itself (with flags).
+    pub async fn start_on(etcd: Etcd, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
         tweak(&mut config);
         let (addr, task) = serve(config.clone()).await;

@@ -1,0 +1,243 @@
+//! What keeps the API server up, seen from outside: health checks that
+//! include etcd (`/readyz?verbose` as Kubernetes lists it), and a full
+//! etcd (the NOSPACE alarm) answered with a clear error and "not ready".
+
+mod common;
+
+use common::TestServer;
+use orc_testkit::Etcd;
+use serde_json::json;
+
+/// The status and body of a plain GET.
+async fn text(server: &TestServer, path: &str) -> (u16, String) {
+    let response = server.http.get(server.url(path)).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_health_endpoints_check_etcd() {
+    let server = TestServer::start().await;
+    let (code, body) = text(&server, "/readyz?verbose").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        "[+]ping ok\n[+]etcd ok\n[+]etcd-alarms ok\nreadyz check passed\n"
+    );
+    assert_eq!(text(&server, "/livez").await, (200, "ok".into()));
+
+    // Without etcd the server can serve nothing: neither alive nor ready.
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &server.etcd.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    for path in ["/livez", "/healthz", "/readyz"] {
+        let (code, body) = text(&server, path).await;
+        assert_eq!(code, 500, "{path}: {body}");
+        assert!(body.contains("[-]etcd failed: "), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_full_etcd_refuses_writes_clearly_and_the_server_is_not_ready() {
+    // A quota small enough to fill in a few writes.
+    let etcd = Etcd::start_with_args(&["--quota-backend-bytes=2097152"]);
+    let server = TestServer::start_on(etcd, |_| {}).await;
+    let big = "x".repeat(512 * 1024);
+    let mut refused = None;
+    for i in 0..64 {
+        let cm = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("big-{i}")},
+            "data": {"big": big},
+        });
+        let (code, body) = server
+            .post("/api/v1/namespaces/default/configmaps", &cm)
+            .await;
+        if code != 201 {
+            refused = Some((code, body));
+            break;
+        }
+    }
+    let (code, status) = refused.expect("etcd fills up within 32 MiB of writes");
+    assert_eq!(code, 500, "{status}");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("database space exceeded") && message.contains("orc etcd defrag"),
+        "{message}"
+    );
+    let (code, body) = text(&server, "/readyz?verbose").await;
+    assert_eq!(code, 500, "{body}");
+    assert!(
+        body.contains("[-]etcd-alarms failed: etcd alarms raised: NOSPACE"),
+        "{body}"
+    );
+    // Alive all the same: a restart would not make room.
+    assert_eq!(text(&server, "/livez").await, (200, "ok".into()));
+}
+
+/// Opens a raw connection and sends a POST whose body never finishes:
+/// a request the server holds in flight for as long as the test wants.
+async fn unfinished_post(server: &TestServer) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(
+        b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n\
+          Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"kind\":",
+    )
+    .await
+    .unwrap();
+    tcp
+}
+
+#[tokio::test]
+async fn a_request_over_the_inflight_limit_gets_429_with_retry_after() {
+    let server = TestServer::start_with(|c| c.limits.max_mutating_requests_inflight = 1).await;
+    let _held = unfinished_post(&server).await;
+    // The held request takes the only writing slot once the server reads
+    // its headers; from then on every other write is refused at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let refused = loop {
+        let response = server
+            .http
+            .post(server.url("/api/v1/namespaces/default/configmaps"))
+            .header("content-type", "application/json")
+            .body("not json")
+            .send()
+            .await
+            .unwrap();
+        if response.status().as_u16() == 429 {
+            break response;
+        }
+        assert!(std::time::Instant::now() < deadline, "no 429");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let status: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(status["reason"], "TooManyRequests");
+    assert_eq!(status["code"], 429);
+    // Reads have their own slots, and watches are exempt.
+    assert_eq!(
+        server.get("/api/v1/namespaces/default/configmaps").await.0,
+        200
+    );
+    let watch = server
+        .http
+        .get(server.url("/api/v1/namespaces/default/configmaps?watch=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(watch.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_request_past_the_request_timeout_gets_504() {
+    use tokio::io::AsyncReadExt;
+    let server = TestServer::start_with(|c| {
+        c.limits.request_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let mut held = unfinished_post(&server).await;
+    let mut answer = Vec::new();
+    held.read_to_end(&mut answer).await.ok();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 504"), "{answer}");
+    assert!(answer.contains("\"reason\":\"Timeout\""), "{answer}");
+}
+
+/// Reads a watch to its end (the server closes it); the events seen.
+async fn read_to_end(mut watch: reqwest::Response) -> Vec<serde_json::Value> {
+    let mut body = Vec::new();
+    while let Some(chunk) = watch.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    body.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_watch_with_timeout_zero_or_none_lasts_the_servers_choice() {
+    let server = TestServer::start_with(|c| {
+        c.limits.min_request_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    for query in ["watch=1&timeoutSeconds=0", "watch=1"] {
+        let (_, list) = server.get("/api/v1/namespaces/default/configmaps").await;
+        let rv = list["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = format!("/api/v1/namespaces/default/configmaps?{query}&resourceVersion={rv}");
+        let watch = server.http.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(watch.status().as_u16(), 200);
+        let name = format!("cm-{}", query.len());
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        assert_eq!(
+            server
+                .post("/api/v1/namespaces/default/configmaps", &cm)
+                .await
+                .0,
+            201
+        );
+        // The watch saw the create (it did not end at once), then ended
+        // by itself (the server chose a timeout).
+        let events = read_to_end(watch).await;
+        assert!(
+            events
+                .iter()
+                .any(|e| e["object"]["metadata"]["name"] == name.as_str()),
+            "{query}: {events:?}"
+        );
+    }
+}
+
+/// etcd's database file size, as etcd reports it.
+async fn db_size(server: &TestServer) -> i64 {
+    let mut etcd = etcd_client::Client::connect([server.etcd.endpoint()], None)
+        .await
+        .unwrap();
+    etcd.status().await.unwrap().db_size()
+}
+
+#[tokio::test]
+async fn compaction_expires_old_revisions_and_keeps_etcd_from_growing() {
+    let interval = std::time::Duration::from_millis(100);
+    let server = TestServer::start_with(|c| c.compaction_interval = Some(interval)).await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "churn"}});
+    let (code, created) = server
+        .post("/api/v1/namespaces/default/configmaps", &cm)
+        .await;
+    assert_eq!(code, 201, "{created}");
+    let first = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = db_size(&server).await;
+
+    // 400 updates of 32 KiB each: 12.8 MiB of history without compaction.
+    let (updates, value) = (400, "x".repeat(32 * 1024));
+    for i in 0..updates {
+        let patch = json!({"data": {"v": format!("{i}{value}")}}).to_string();
+        let path = "/api/v1/namespaces/default/configmaps/churn";
+        let (code, body) = server
+            .patch(path, "application/merge-patch+json", &patch)
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let written = (updates * value.len()) as i64;
+    let end = db_size(&server).await;
+    println!("etcd db size: {start} bytes before, {end} after {written} bytes of updates");
+    assert!(
+        end - start < written / 2,
+        "{start} → {end} for {written} written"
+    );
+
+    // The first revision is history now: a watch from it is told to re-list.
+    let path = format!("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={first}");
+    let watch = server.http.get(server.url(&path)).send().await.unwrap();
+    let events = read_to_end(watch).await;
+    assert_eq!(events[0]["type"], "ERROR", "{events:?}");
+    assert_eq!(events[0]["object"]["code"], 410, "{events:?}");
+}
