@@ -77,6 +77,7 @@ pub mod discovery;
 pub mod encryption;
 pub mod env_validation;
 pub mod handlers;
+pub mod ingress_validation;
 pub mod meta;
 pub mod metrics;
 pub mod namespace_lifecycle;

@@ -33,6 +33,8 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
         "Service" => crate::services::validation::validate(obj, &mut causes),
         "EndpointSlice" => validate_endpoint_slice(obj, &mut causes),
         "PriorityClass" => crate::priority::validate(obj, &mut causes),
+        "Ingress" => crate::ingress_validation::validate(obj, &mut causes),
+        "IngressClass" => crate::ingress_validation::validate_class(obj, &mut causes),
         _ => {}
     }
     causes
@@ -55,6 +57,9 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
     }
     if resource.kind == "PriorityClass" {
         crate::priority::validate_update(old, new, &mut causes);
+    }
+    if resource.kind == "IngressClass" {
+        crate::ingress_validation::validate_class_update(old, new, &mut causes);
     }
     if resource.kind == "Pod" {
         let old_node = old
