@@ -23,4 +23,5 @@
 //! binary. The README's chapter table says what is done.
 
 pub mod balance;
+pub mod proxy;
 pub mod routes;
