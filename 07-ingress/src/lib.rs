@@ -23,5 +23,6 @@
 //! binary. The README's chapter table says what is done.
 
 pub mod balance;
+pub mod controller;
 pub mod proxy;
 pub mod routes;

@@ -27,7 +27,7 @@ pub struct Objects {
 
 /// Something in an Ingress the controller cannot honour; it becomes a
 /// Warning Event on the Ingress, so `kubectl describe ingress` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Problem {
     /// `namespace/name` of the Ingress.
     pub ingress: String,
