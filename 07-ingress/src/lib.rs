@@ -26,3 +26,4 @@ pub mod balance;
 pub mod controller;
 pub mod proxy;
 pub mod routes;
+pub mod server;

@@ -120,6 +120,7 @@ async fn create_get_describe_and_route_an_ingress() {
         services: c.list("/api/v1/services").await,
         slices: c.list("/apis/discovery.k8s.io/v1/endpointslices").await,
         pods: c.list("/api/v1/pods").await,
+        secrets: c.list("/api/v1/secrets").await,
     };
     let (table, problems) = routes::build(&objects, CONTROLLER);
     assert_eq!(problems, []);

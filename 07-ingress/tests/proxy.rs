@@ -14,7 +14,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use orc_ingress::balance::Algorithm;
-use orc_ingress::proxy::{Config, Proxy, Scheme, serve_admin};
+use orc_ingress::proxy::{Config, Proxy, serve_admin};
 use orc_ingress::routes::{Backend, Endpoint, HostMatch, PathType, RouteTable, Rule};
 use orc_testkit::NetnsHost;
 use tokio::net::TcpListener;
@@ -120,7 +120,7 @@ fn table(rules: Vec<(&str, &str, Vec<Endpoint>, Algorithm)>) -> Arc<RouteTable> 
         .collect();
     Arc::new(RouteTable {
         rules,
-        default_backend: None,
+        ..RouteTable::default()
     })
 }
 
@@ -129,7 +129,7 @@ fn table(rules: Vec<(&str, &str, Vec<Endpoint>, Algorithm)>) -> Arc<RouteTable> 
 async fn proxy(tables: watch::Receiver<Arc<RouteTable>>, config: Config) -> (String, Arc<Proxy>) {
     let proxy = Proxy::new(config, tables);
     let listener = TcpListener::bind("127.0.0.1:80").await.unwrap();
-    tokio::spawn(proxy.clone().serve(listener, Scheme::Http));
+    tokio::spawn(proxy.clone().serve(listener, None));
     tokio::spawn(serve_admin(
         proxy.clone(),
         TcpListener::bind("127.0.0.1:10254").await.unwrap(),

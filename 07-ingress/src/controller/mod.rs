@@ -1,7 +1,7 @@
 //! The controller: from the API's objects to the proxy's table.
 //!
 //! Level-triggered like every orc controller: informers keep caches of
-//! Ingresses, IngressClasses, Services, EndpointSlices and Pods, and any
+//! Ingresses, IngressClasses, Services, EndpointSlices, Pods and Secrets, and any
 //! change to any of them rebuilds the whole table ([`crate::routes::build`],
 //! pure) and sends it to the proxy on a `watch` channel. Then it makes the
 //! world agree: each claimed Ingress publishes the addresses the proxy
@@ -45,18 +45,19 @@ fn resource(api_version: &str, kind: &str) -> &'static Resource {
     by_kind(api_version, kind).expect("the resource table serves the ingress controller's kinds")
 }
 
-/// The five caches the table is built from.
-struct Caches([Arc<Cache>; 5]);
+/// The six caches the table is built from.
+struct Caches([Arc<Cache>; 6]);
 
 impl Caches {
     fn objects(&self) -> Objects {
-        let [ingresses, classes, services, slices, pods] = &self.0;
+        let [ingresses, classes, services, slices, pods, secrets] = &self.0;
         Objects {
             ingresses: ingresses.list(),
             classes: classes.list(),
             services: services.list(),
             slices: slices.list(),
             pods: pods.list(),
+            secrets: secrets.list(),
         }
     }
 }
@@ -71,6 +72,7 @@ pub async fn run(client: Client, config: ControllerConfig, tables: watch::Sender
         ("v1", "Service"),
         ("discovery.k8s.io/v1", "EndpointSlice"),
         ("v1", "Pod"),
+        ("v1", "Secret"),
     ]
     .into_iter()
     .map(|(version, kind)| informers::everything(&client, resource(version, kind)))

@@ -4,7 +4,7 @@
 //! The statuses a proxy adds of its own: 404 (no rule and no default
 //! backend), 503 (a rule, but no ready endpoint), 413 (a body over the
 //! limit), 502 (no endpoint answered), 504 (the chosen endpoint did not
-//! answer in time), 501 (a protocol upgrade, which orc's proxy does not
+//! answer in time), 308 (plain HTTP for a host served over TLS), 501 (a protocol upgrade, which orc's proxy does not
 //! relay yet).
 
 use std::convert::Infallible;
@@ -22,7 +22,7 @@ use super::headers::{self, Scheme};
 use super::health::{self, EndpointState};
 use super::{Proxy, authority};
 use crate::balance::Balancer;
-use crate::routes::{Backend, Verdict};
+use crate::routes::{Backend, RouteTable, Verdict, normalize_host};
 
 /// A response body: a backend's, streamed, or one of the proxy's own.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -81,6 +81,19 @@ impl Proxy {
                 StatusCode::NOT_IMPLEMENTED,
                 "orc-ingress does not relay protocol upgrades (WebSocket) yet",
             );
+        }
+        if let Some(location) = https_redirect(&table, scheme, host, req.uri()) {
+            let mut outcome = own(
+                StatusCode::PERMANENT_REDIRECT,
+                &format!("moved to {location}"),
+            );
+            if let Ok(location) = location.parse() {
+                outcome
+                    .response
+                    .headers_mut()
+                    .insert(hyper::header::LOCATION, location);
+            }
+            return outcome;
         }
         let backend = match table.route(host, req.uri().path()) {
             Verdict::NotFound => {
@@ -248,6 +261,17 @@ fn upstream_request(
         request.headers_mut().insert(HOST, host);
     }
     request
+}
+
+/// Where to send a plain-HTTP request for a host that has a certificate:
+/// the same URL over HTTPS (308 keeps the method and body, unlike 301).
+fn https_redirect(table: &RouteTable, scheme: Scheme, host: &str, uri: &Uri) -> Option<String> {
+    let name = normalize_host(host);
+    if scheme != Scheme::Http || table.certificates.lookup(&name).is_none() {
+        return None;
+    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    Some(format!("https://{name}{path}"))
 }
 
 /// Methods that mean the same when sent twice (RFC 9110 §9.2.2), so a

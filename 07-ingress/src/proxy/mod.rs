@@ -13,7 +13,8 @@
 //! old table, so a change never disturbs it and the listener never restarts.
 //!
 //! Layout: `handle.rs` (one request: route, pick, forward, retry),
-//! `headers.rs` (`X-Forwarded-*`, hop-by-hop headers), `health.rs`
+//! `headers.rs` (`X-Forwarded-*`, hop-by-hop headers), `tls.rs` (the
+//! certificate for each handshake, by SNI), `health.rs`
 //! (in-flight counts and passive ejection), `metrics.rs`, this file
 //! (configuration, shared state, the accept loop, `/healthz` and
 //! `/metrics` on the admin listener).
@@ -22,6 +23,7 @@ pub mod handle;
 pub mod headers;
 pub mod health;
 pub mod metrics;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,6 +38,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::balance::{Algorithm, Balancer};
 use crate::routes::RouteTable;
@@ -65,6 +68,9 @@ impl Default for Config {
         }
     }
 }
+
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a balancer is kept for: one Service port with one algorithm.
 type BalancerKey = (String, String, Algorithm);
@@ -101,9 +107,16 @@ impl Proxy {
         })
     }
 
-    /// Serves HTTP (HTTP/1.1 with keep-alive, or HTTP/2 with prior
-    /// knowledge) on `listener` until the future is dropped.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, scheme: Scheme) {
+    /// The table's current certificates as a TLS acceptor.
+    pub fn tls_acceptor(&self) -> Result<TlsAcceptor, tokio_rustls::rustls::Error> {
+        tls::acceptor(self.table.clone())
+    }
+
+    // ANCHOR: serve
+    /// Serves `listener` until the future is dropped: plain HTTP, or with
+    /// `tls` HTTPS. HTTP/1.1 connections are kept alive; HTTP/2 is spoken
+    /// when the client asks (ALPN over TLS, prior knowledge without).
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, tls: Option<TlsAcceptor>) {
         let cleaner = tokio::spawn(self.clone().forget_old_state());
         let _cleaner = AbortOnDrop(cleaner);
         loop {
@@ -111,18 +124,38 @@ impl Proxy {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let proxy = self.clone();
+            let (proxy, tls) = (self.clone(), tls.clone());
+            // The handshake runs in the connection's own task, so a slow
+            // client never holds up the accept loop.
             tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |req| proxy.clone().handle(req, peer, scheme));
-                let builder = auto::Builder::new(TokioExecutor::new());
-                if let Err(e) = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(%peer, "connection ended: {e}");
+                let Some(tls) = tls else {
+                    return proxy
+                        .serve_connection(TokioIo::new(stream), peer, Scheme::Http)
+                        .await;
+                };
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        proxy
+                            .serve_connection(TokioIo::new(stream), peer, Scheme::Https)
+                            .await
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 }
             });
+        }
+    }
+    // ANCHOR_END: serve
+
+    /// Answers the requests of one client connection.
+    async fn serve_connection<I>(self: Arc<Self>, io: I, peer: SocketAddr, scheme: Scheme)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let service = hyper::service::service_fn(move |req| self.clone().handle(req, peer, scheme));
+        let builder = auto::Builder::new(TokioExecutor::new());
+        if let Err(e) = builder.serve_connection(io, service).await {
+            tracing::debug!(%peer, "connection ended: {e}");
         }
     }
 

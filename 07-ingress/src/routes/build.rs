@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::backend::{self, Backend, Index};
 use super::class::Claims;
-use super::{HostMatch, PathType, RouteTable, Rule};
+use super::{HostMatch, PathType, RouteTable, Rule, tls};
 use crate::balance::{ALGORITHM_ANNOTATION, Algorithm};
 
 /// Everything the table depends on, as lists from the informers' caches.
@@ -23,6 +23,8 @@ pub struct Objects {
     pub services: Vec<Value>,
     pub slices: Vec<Value>,
     pub pods: Vec<Value>,
+    /// Only `spec.tls` Secrets are read.
+    pub secrets: Vec<Value>,
 }
 
 /// Something in an Ingress the controller cannot honour; it becomes a
@@ -55,6 +57,7 @@ pub fn build(objects: &Objects, controller: &str) -> (RouteTable, Vec<Problem>) 
     let mut problems = Vec::new();
     let mut backends = Backends::new();
     for ing in ingresses {
+        certificates(ing, &objects.secrets, &mut table, &mut problems);
         let mut ctx = Context {
             ing,
             index: &index,
@@ -100,6 +103,50 @@ pub fn build(objects: &Objects, controller: &str) -> (RouteTable, Vec<Problem>) 
     (table, problems)
 }
 // ANCHOR_END: build
+
+/// Adds the certificates of `ing`'s `spec.tls`, each from its Secret in
+/// the Ingress's namespace; a missing or unusable Secret is a problem, and
+/// its hosts are served without TLS.
+fn certificates(
+    ing: &Value,
+    secrets: &[Value],
+    table: &mut RouteTable,
+    problems: &mut Vec<Problem>,
+) {
+    let namespace = text(ing, "/metadata/namespace");
+    for entry in items(ing, "/spec/tls") {
+        let problem = |reason, message| Problem {
+            ingress: key(ing),
+            reason,
+            message,
+        };
+        let name = entry["secretName"].as_str().unwrap_or_default();
+        let hosts: Vec<&str> = items(entry, "/hosts").filter_map(Value::as_str).collect();
+        if hosts.is_empty() {
+            let why = format!(
+                "TLS secret {name:?} lists no hosts; orc serves a certificate only for named hosts"
+            );
+            problems.push(problem("UnsupportedTLS", why));
+            continue;
+        }
+        let secret = secrets.iter().find(|s| {
+            text(s, "/metadata/namespace") == namespace && text(s, "/metadata/name") == name
+        });
+        let Some(secret) = secret else {
+            problems.push(problem(
+                "SecretNotFound",
+                format!("secret \"{namespace}/{name}\" not found"),
+            ));
+            continue;
+        };
+        match tls::certified_key(secret) {
+            Ok(key) => hosts
+                .iter()
+                .for_each(|h| table.certificates.insert(h, key.clone())),
+            Err(why) => problems.push(problem("InvalidSecret", why)),
+        }
+    }
+}
 
 /// Exact hosts first, then wildcards, then rules for any host.
 fn host_rank(host: &HostMatch) -> u8 {

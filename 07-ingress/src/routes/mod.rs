@@ -7,7 +7,8 @@
 //! through a proxy.
 //!
 //! Layout: `host.rs` (exact, wildcard and any-host rules), `path.rs`
-//! (`pathType` Exact, Prefix, ImplementationSpecific), `class.rs` (which
+//! (`pathType` Exact, Prefix, ImplementationSpecific), `tls.rs` (certificates
+//! from `spec.tls` Secrets, by SNI name), `class.rs` (which
 //! Ingresses this controller claims), `backend.rs` (a Service port to
 //! ready EndpointSlice addresses, with weights), `build.rs` (the table
 //! from Ingresses, Services, EndpointSlices and Pods), this file (the
@@ -18,6 +19,7 @@ pub mod build;
 pub mod class;
 pub mod host;
 pub mod path;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ pub use backend::{Backend, Endpoint};
 pub use build::{Objects, Problem, build};
 pub use host::{HostMatch, normalize_host};
 pub use path::{PathType, path_matches};
+pub use tls::Certificates;
 
 /// One `host` + `path` of an Ingress and where it leads.
 #[derive(Debug, Clone, Serialize)]
@@ -51,6 +54,9 @@ pub struct RouteTable {
     /// The `defaultBackend` of the oldest claimed Ingress that has one:
     /// where requests go that no rule takes.
     pub default_backend: Option<Arc<Backend>>,
+    /// The certificates of the claimed Ingresses' `spec.tls`, by host.
+    #[serde(skip)]
+    pub certificates: Certificates,
 }
 
 /// What the proxy does with a request, decided from the table alone.

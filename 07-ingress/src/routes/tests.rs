@@ -51,6 +51,7 @@ fn objects(ingresses: Vec<Value>) -> Objects {
             .map(|n| slice(n, &["10.0.0.1", "!10.0.0.9"]))
             .collect(),
         pods: Vec::new(),
+        secrets: Vec::new(),
     }
 }
 
