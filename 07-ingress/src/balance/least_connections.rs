@@ -28,28 +28,38 @@ pub struct WeightedLeastConnections {
 }
 
 impl LeastConnections {
-    /// The available candidate with the fewest requests in flight.
+    /// The next pick: see [`least_connections`].
     pub fn pick(&mut self, candidates: &[Candidate]) -> Option<usize> {
-        least(&mut self.next, candidates, |a, b| {
-            a.in_flight.cmp(&b.in_flight)
-        })
+        least_connections(&mut self.next, candidates)
     }
 }
 
 impl WeightedLeastConnections {
-    // ANCHOR: weighted
-    /// The available candidate with the smallest `in_flight / weight`,
-    /// compared as `a.in_flight * b.weight` against `b.in_flight * a.weight`
-    /// so no division rounds two loads into a false tie.
+    /// The next pick: see [`weighted_least_connections`].
     pub fn pick(&mut self, candidates: &[Candidate]) -> Option<usize> {
-        least(&mut self.next, candidates, |a, b| {
-            let a_load = u64::from(a.in_flight) * u64::from(b.weight);
-            let b_load = u64::from(b.in_flight) * u64::from(a.weight);
-            a_load.cmp(&b_load)
-        })
+        weighted_least_connections(&mut self.next, candidates)
     }
-    // ANCHOR_END: weighted
 }
+
+/// The available candidate with the fewest requests in flight; ties go
+/// to the first of them from the round-robin cursor `next` on.
+pub fn least_connections(next: &mut usize, candidates: &[Candidate]) -> Option<usize> {
+    least(next, candidates, |a, b| a.in_flight.cmp(&b.in_flight))
+}
+
+// ANCHOR: weighted
+/// The available candidate with the smallest `in_flight / weight`,
+/// compared as `a.in_flight * b.weight` against `b.in_flight * a.weight`
+/// so no division rounds two loads into a false tie; ties as in
+/// [`least_connections`].
+pub fn weighted_least_connections(next: &mut usize, candidates: &[Candidate]) -> Option<usize> {
+    least(next, candidates, |a, b| {
+        let a_load = u64::from(a.in_flight) * u64::from(b.weight);
+        let b_load = u64::from(b.in_flight) * u64::from(a.weight);
+        a_load.cmp(&b_load)
+    })
+}
+// ANCHOR_END: weighted
 
 // ANCHOR: least
 /// The least loaded available candidate by `order`, looking from the

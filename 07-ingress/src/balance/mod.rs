@@ -19,9 +19,11 @@ pub mod smooth_weighted;
 
 use serde::Serialize;
 
-pub use least_connections::{LeastConnections, WeightedLeastConnections};
-pub use round_robin::RoundRobin;
-pub use smooth_weighted::SmoothWeighted;
+pub use least_connections::{
+    LeastConnections, WeightedLeastConnections, least_connections, weighted_least_connections,
+};
+pub use round_robin::{RoundRobin, round_robin};
+pub use smooth_weighted::{SmoothWeighted, smooth_weighted};
 
 /// The annotation, on an Ingress or on a backend Service (the Service's
 /// wins), that chooses the algorithm.

@@ -15,15 +15,21 @@ pub struct RoundRobin {
 }
 
 impl RoundRobin {
-    // ANCHOR: pick
-    /// The first available candidate at or after the cursor.
+    /// The next turn: see [`round_robin`].
     pub fn pick(&mut self, candidates: &[Candidate]) -> Option<usize> {
-        let n = candidates.len();
-        let chosen = (0..n)
-            .map(|i| (self.next + i) % n)
-            .find(|&i| candidates[i].available)?;
-        self.next = chosen + 1;
-        Some(chosen)
+        round_robin(&mut self.next, candidates)
     }
-    // ANCHOR_END: pick
 }
+
+// ANCHOR: pick
+/// The first available candidate at or after the cursor `next`, which
+/// then moves past it.
+pub fn round_robin(next: &mut usize, candidates: &[Candidate]) -> Option<usize> {
+    let n = candidates.len();
+    let chosen = (0..n)
+        .map(|i| (*next + i) % n)
+        .find(|&i| candidates[i].available)?;
+    *next = chosen + 1;
+    Some(chosen)
+}
+// ANCHOR_END: pick

@@ -18,25 +18,31 @@ pub struct SmoothWeighted {
 }
 
 impl SmoothWeighted {
-    // ANCHOR: pick
-    /// Raise every available current weight by its weight, take the
-    /// largest (the first one on a tie), lower it by the total.
+    /// The next pick: see [`smooth_weighted`].
     pub fn pick(&mut self, candidates: &[Candidate]) -> Option<usize> {
-        if self.current.len() != candidates.len() {
-            self.current = vec![0; candidates.len()];
-        }
-        let mut total = 0;
-        let mut best: Option<usize> = None;
-        for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.available) {
-            self.current[i] += i64::from(c.weight);
-            total += i64::from(c.weight);
-            if best.is_none_or(|b| self.current[i] > self.current[b]) {
-                best = Some(i);
-            }
-        }
-        let best = best?;
-        self.current[best] -= total;
-        Some(best)
+        smooth_weighted(&mut self.current, candidates)
     }
-    // ANCHOR_END: pick
 }
+
+// ANCHOR: pick
+/// Raise every available current weight by its weight, take the largest
+/// (the first one on a tie), lower it by the total. `current` starts
+/// again from zeros when the number of candidates changes.
+pub fn smooth_weighted(current: &mut Vec<i64>, candidates: &[Candidate]) -> Option<usize> {
+    if current.len() != candidates.len() {
+        *current = vec![0; candidates.len()];
+    }
+    let mut total = 0;
+    let mut best: Option<usize> = None;
+    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.available) {
+        current[i] += i64::from(c.weight);
+        total += i64::from(c.weight);
+        if best.is_none_or(|b| current[i] > current[b]) {
+            best = Some(i);
+        }
+    }
+    let best = best?;
+    current[best] -= total;
+    Some(best)
+}
+// ANCHOR_END: pick

@@ -34,22 +34,28 @@ impl HostMatch {
         }
     }
 
-    // ANCHOR: host_matches
-    /// How precisely this matches the request's host (already
-    /// normalised by [`normalize_host`]); `None` if it does not.
+    /// How precisely this matches the request's host: see [`host_matches`].
     pub fn matches(&self, host: &str) -> Option<Precision> {
-        match self {
-            HostMatch::Exact(h) => (h == host).then_some(0),
-            HostMatch::Wildcard(suffix) => {
-                // One label, and only one, before the suffix.
-                let label = host.strip_suffix(suffix.as_str())?;
-                (!label.is_empty() && !label.contains('.')).then_some(1)
-            }
-            HostMatch::Any => Some(2),
-        }
+        host_matches(self, host)
     }
-    // ANCHOR_END: host_matches
 }
+
+// ANCHOR: host_matches
+/// How precisely `rule` matches the request's `host` (already normalised
+/// by [`normalize_host`]): 0 exact, 1 wildcard, 2 any host; `None` if it
+/// does not.
+pub fn host_matches(rule: &HostMatch, host: &str) -> Option<Precision> {
+    match rule {
+        HostMatch::Exact(h) => (h == host).then_some(0),
+        HostMatch::Wildcard(suffix) => {
+            // One label, and only one, before the suffix.
+            let label = host.strip_suffix(suffix.as_str())?;
+            (!label.is_empty() && !label.contains('.')).then_some(1)
+        }
+        HostMatch::Any => Some(2),
+    }
+}
+// ANCHOR_END: host_matches
 
 /// The name in a `Host` header or SNI: lower case, without a port or a
 /// trailing dot.

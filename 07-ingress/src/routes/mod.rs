@@ -27,7 +27,7 @@ use serde::Serialize;
 
 pub use backend::{Backend, Endpoint};
 pub use build::{Objects, Problem, build};
-pub use host::{HostMatch, normalize_host};
+pub use host::{HostMatch, Precision, host_matches, normalize_host};
 pub use path::{PathType, path_matches};
 pub use tls::Certificates;
 
