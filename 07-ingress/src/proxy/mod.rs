@@ -69,6 +69,10 @@ impl Default for Config {
     }
 }
 
+/// How long to wait after a failed accept (no file descriptors left, say)
+/// before the next, so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -120,8 +124,14 @@ impl Proxy {
         let cleaner = tokio::spawn(self.clone().forget_old_state());
         let _cleaner = AbortOnDrop(cleaner);
         loop {
-            let Ok((stream, peer)) = listener.accept().await else {
-                continue;
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, retry.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
             };
             let _ = stream.set_nodelay(true);
             let (proxy, tls) = (self.clone(), tls.clone());
@@ -202,6 +212,7 @@ impl Drop for AbortOnDrop {
 pub async fn serve_admin(proxy: Arc<Proxy>, listener: TcpListener) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
             continue;
         };
         let proxy = proxy.clone();
