@@ -129,6 +129,7 @@ pub static RESOURCES: &[Resource] = &[
     row("apps", "v1", "DaemonSet", "daemonsets", "daemonset", &["ds"], true, true),
     row("batch", "v1", "Job", "jobs", "job", &[], true, true),
     row("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], true, true),
+    row("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", &[], false, false),
     row("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", &[], true, false),
     row(RBAC_GROUP, "v1", "ClusterRole", "clusterroles", "clusterrole", &[], false, false),
     row(RBAC_GROUP, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", &[], false, false),

@@ -106,6 +106,7 @@ pub mod etcd_socket;
 pub mod handlers;
 pub mod health;
 pub mod limits;
+pub mod ingress_validation;
 pub mod meta;
 pub mod metrics;
 pub mod namespace_lifecycle;

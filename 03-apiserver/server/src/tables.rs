@@ -15,7 +15,7 @@
 //! Layout: this file holds the Table itself and the cell formats shared by
 //! every kind (ages, `<none>`, label lists); `tables/pod.rs` the pod's
 //! status logic, `tables/workloads.rs` deployments, replica sets, daemon
-//! sets and jobs, `tables/network.rs` services, endpoints, endpoint slices and ingresses,
+//! sets and jobs, `tables/network.rs` services, endpoints, endpoint slices, ingresses and ingress classes,
 //! `tables/rbac.rs` roles and bindings, `tables/cluster.rs` the rest.
 
 mod cluster;
@@ -119,6 +119,7 @@ fn printer(kind: &str) -> Printer {
         "Ingress" => network::INGRESS,
         "Role" | "ClusterRole" => rbac::ROLE,
         "RoleBinding" | "ClusterRoleBinding" => rbac::BINDING,
+        "IngressClass" => network::INGRESS_CLASS,
         _ => Printer {
             columns: &[NAME, AGE],
             cells: |obj| vec![name(obj), age(obj)],

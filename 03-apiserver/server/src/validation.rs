@@ -40,6 +40,8 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
             crate::authz::validation::validate_binding(obj, resource.namespaced, &mut causes)
         }
         "Node" => crate::node_validation::validate(obj, &mut causes),
+        "Ingress" => crate::ingress_validation::validate(obj, &mut causes),
+        "IngressClass" => crate::ingress_validation::validate_class(obj, &mut causes),
         _ => {}
     }
     causes
@@ -65,6 +67,9 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
     }
     if matches!(resource.kind, "RoleBinding" | "ClusterRoleBinding") {
         crate::authz::validation::validate_binding_update(old, new, &mut causes);
+    }
+    if resource.kind == "IngressClass" {
+        crate::ingress_validation::validate_class_update(old, new, &mut causes);
     }
     if resource.kind == "Pod" {
         let old_node = old

@@ -1,5 +1,5 @@
-//! Rows of the networking kinds: services, endpoints, endpoint slices
-//! and ingresses.
+//! Rows of the networking kinds: services, endpoints, endpoint slices,
+//! ingresses and ingress classes.
 
 use serde_json::{Value, json};
 
@@ -224,6 +224,37 @@ pub(super) const INGRESS: Printer = Printer {
     },
 };
 
+/// PARAMETERS: `Kind.group/name` of `spec.parameters`, or `<none>`
+/// (kubectl's `printIngressClass`).
+fn class_parameters(class: &Value) -> String {
+    let Some(params) = class.pointer("/spec/parameters").filter(|p| !p.is_null()) else {
+        return "<none>".into();
+    };
+    let kind = text(params, "/kind", "");
+    let kind = match params["apiGroup"].as_str() {
+        Some(group) if !group.is_empty() => format!("{kind}.{group}"),
+        _ => kind,
+    };
+    format!("{kind}/{}", text(params, "/name", ""))
+}
+
+pub(super) const INGRESS_CLASS: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Controller", "string"),
+        col("Parameters", "string"),
+        AGE,
+    ],
+    cells: |class| {
+        vec![
+            name(class),
+            json!(text(class, "/spec/controller", "")),
+            json!(class_parameters(class)),
+            age(class),
+        ]
+    },
+};
+
 #[cfg(test)]
 mod tests {
     use super::super::cells;
@@ -286,6 +317,21 @@ mod tests {
             cells("EndpointSlice", empty)[2..4],
             [json!("<unset>"), json!("<unset>")]
         );
+    }
+
+    #[test]
+    fn ingress_classes_show_controller_and_parameters() {
+        let class = json!({"metadata": {"name": "orc"}, "spec": {"controller": "orc.dev/ingress",
+            "parameters": {"apiGroup": "k8s.example.com", "kind": "IngressParameters", "name": "p"}}});
+        assert_eq!(
+            cells("IngressClass", class)[1..3],
+            [
+                json!("orc.dev/ingress"),
+                json!("IngressParameters.k8s.example.com/p")
+            ]
+        );
+        let bare = json!({"metadata": {"name": "orc"}, "spec": {"controller": "orc.dev/ingress"}});
+        assert_eq!(cells("IngressClass", bare)[2], "<none>");
     }
 
     #[test]

@@ -1,0 +1,157 @@
+//! Endpoint bookkeeping the pickers read: requests in flight, and passive
+//! health.
+//!
+//! The proxy never probes a backend. It learns that one is gone when a
+//! connection to it is refused or fails, and then *ejects* it for a while
+//! (nginx's `max_fails=1 fail_timeout=...`): no picker chooses it until
+//! the time is up, and then it gets real requests again, which is the
+//! probe. An endpoint whose pod was deleted disappears from the
+//! EndpointSlice soon after; ejection covers the moments between.
+//!
+//! Time is `tokio::time::Instant`, so tests advance a paused clock rather
+//! than sleep through an ejection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::time::{Duration, Instant};
+
+use crate::balance::Candidate;
+use crate::routes::Endpoint;
+
+/// One endpoint's shared state, kept across table swaps while its address
+/// stays in the table, so least-connections sees requests that started
+/// under an older table.
+#[derive(Debug, Default)]
+pub struct EndpointState {
+    /// Requests sent to it that have not finished (their response body
+    /// included); an atomic, because every request touches it.
+    in_flight: AtomicU32,
+    /// Until when it is ejected. A std `Mutex`: held for one read or
+    /// write, never across an `.await`.
+    ejected_until: Mutex<Option<Instant>>,
+}
+
+impl EndpointState {
+    /// Whether it may be picked at `now`.
+    pub fn available(&self, now: Instant) -> bool {
+        let until = *self.ejected_until.lock().unwrap();
+        until.is_none_or(|until| now >= until)
+    }
+
+    /// Takes it out of rotation until `now + period`.
+    pub fn eject(&self, now: Instant, period: Duration) {
+        *self.ejected_until.lock().unwrap() = Some(now + period);
+    }
+
+    /// Counts one request in flight until the guard is dropped.
+    pub fn start(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// One request in flight; dropping it (when the response body has been
+/// sent, or the request failed) counts it as finished.
+#[derive(Debug)]
+pub struct InFlight(Arc<EndpointState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Every endpoint's state, by address.
+#[derive(Debug, Default)]
+pub struct Endpoints {
+    states: Mutex<HashMap<SocketAddr, Arc<EndpointState>>>,
+}
+
+impl Endpoints {
+    /// The state of `address`, made on first use.
+    pub fn state(&self, address: SocketAddr) -> Arc<EndpointState> {
+        let mut states = self.states.lock().unwrap();
+        states.entry(address).or_default().clone()
+    }
+
+    /// Forgets the endpoints not in `keep` (after a table swap).
+    pub fn retain(&self, keep: impl Fn(&SocketAddr) -> bool) {
+        self.states.lock().unwrap().retain(|a, _| keep(a));
+    }
+}
+
+// ANCHOR: candidates
+/// What the picker sees of `endpoints` at `now`: weights, loads, and
+/// which may be picked: not ejected, and not already `tried` by this
+/// request. When every untried endpoint is ejected, ejections are ignored
+/// (as nginx does when all its peers are down): a request that may reach
+/// a recovered pod is better than a certain 502.
+pub fn candidates(
+    endpoints: &[Endpoint],
+    states: &[Arc<EndpointState>],
+    tried: &[SocketAddr],
+    now: Instant,
+) -> Vec<Candidate> {
+    let fresh = |e: &Endpoint| !tried.contains(&e.address);
+    let healthy = |i: usize| states[i].available(now);
+    let any_healthy = (0..endpoints.len()).any(|i| fresh(&endpoints[i]) && healthy(i));
+    (0..endpoints.len())
+        .map(|i| Candidate {
+            weight: endpoints[i].weight,
+            in_flight: states[i].in_flight(),
+            available: fresh(&endpoints[i]) && (healthy(i) || !any_healthy),
+        })
+        .collect()
+}
+// ANCHOR_END: candidates
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(last: u8) -> Endpoint {
+        Endpoint {
+            address: SocketAddr::from(([10, 0, 0, last], 80)),
+            weight: 1,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ejected_endpoint_returns_after_its_period() {
+        let (a, b) = (
+            Arc::new(EndpointState::default()),
+            Arc::new(EndpointState::default()),
+        );
+        let eps = [endpoint(1), endpoint(2)];
+        a.eject(Instant::now(), Duration::from_secs(10));
+        let states = [a.clone(), b.clone()];
+        let available = |tried: &[SocketAddr]| -> Vec<bool> {
+            candidates(&eps, &states, tried, Instant::now())
+                .iter()
+                .map(|c| c.available)
+                .collect()
+        };
+        assert_eq!(available(&[]), [false, true]);
+        // Only the ejected one is left untried: try it rather than fail.
+        assert_eq!(available(&[eps[1].address]), [true, false]);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(available(&[]), [true, true]);
+    }
+
+    #[test]
+    fn in_flight_counts_until_the_guard_drops() {
+        let state = Arc::new(EndpointState::default());
+        let guard = state.start();
+        let _other = state.start();
+        assert_eq!(state.in_flight(), 2);
+        drop(guard);
+        assert_eq!(state.in_flight(), 1);
+    }
+}

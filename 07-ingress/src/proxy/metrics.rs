@@ -1,0 +1,80 @@
+//! The proxy's `/metrics`: requests by Service and status code, and how
+//! long backends took to answer.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use orc_client::prometheus::{Histogram, header, histogram, sample};
+
+/// Upstream latency buckets, in seconds: from a fast in-cluster hop to a
+/// request near the timeout.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The counters. A std `Mutex`: each request holds it for one map update.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// By (`namespace/service`, or `-` when no rule matched; status code).
+    requests: BTreeMap<(String, u16), u64>,
+    /// Time to the backend's response headers, by Service.
+    upstream: BTreeMap<String, Histogram>,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn request(&self, service: &str, code: u16) {
+        let mut inner = self.inner.lock().unwrap();
+        *inner
+            .requests
+            .entry((service.to_string(), code))
+            .or_default() += 1;
+    }
+
+    /// Records how long a backend of `service` took to answer.
+    pub fn upstream(&self, service: &str, seconds: f64) {
+        let mut inner = self.inner.lock().unwrap();
+        let h = inner
+            .upstream
+            .entry(service.to_string())
+            .or_insert_with(|| Histogram::new(BUCKETS));
+        h.observe(seconds);
+    }
+
+    /// Prometheus' text format.
+    pub fn render(&self) -> String {
+        let inner = self.inner.lock().unwrap();
+        let mut out = String::new();
+        let name = "orc_ingress_requests_total";
+        header(
+            &mut out,
+            name,
+            "Requests answered, by backend Service and status code.",
+            "counter",
+        );
+        for ((service, code), n) in &inner.requests {
+            sample(
+                &mut out,
+                name,
+                &format!("service=\"{service}\",code=\"{code}\""),
+                n,
+            );
+        }
+        let name = "orc_ingress_upstream_duration_seconds";
+        header(
+            &mut out,
+            name,
+            "Time from sending a request to a backend to its response headers.",
+            "histogram",
+        );
+        for (service, h) in &inner.upstream {
+            histogram(&mut out, name, &format!("service=\"{service}\""), h);
+        }
+        out
+    }
+}

@@ -1,0 +1,246 @@
+//! The proxy: HTTP in, routed and balanced, HTTP out.
+//!
+//! Built on hyper, the HTTP library under axum and reqwest: the proxy is
+//! a hyper server whose one service looks each request up in the current
+//! [`RouteTable`], picks an endpoint with the backend's balancer, and
+//! sends the request on through a pooled hyper client. Clients keep their
+//! connections alive (HTTP/1.1) or multiplex them (HTTP/2); connections to
+//! backends are kept in the client's pool and reused.
+//!
+//! The table arrives on a `watch` channel: the controller sends a whole
+//! new table after every change, and each request reads whichever table is
+//! current when it starts. A request in flight keeps its own `Arc` of the
+//! old table, so a change never disturbs it and the listener never restarts.
+//!
+//! Layout: `handle.rs` (one request: route, pick, forward, retry),
+//! `headers.rs` (`X-Forwarded-*`, hop-by-hop headers), `tls.rs` (the
+//! certificate for each handshake, by SNI), `health.rs`
+//! (in-flight counts and passive ejection), `metrics.rs`, this file
+//! (configuration, shared state, the accept loop, `/healthz` and
+//! `/metrics` on the admin listener).
+
+pub mod handle;
+pub mod headers;
+pub mod health;
+pub mod metrics;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::balance::{Algorithm, Balancer};
+use crate::routes::RouteTable;
+pub use headers::Scheme;
+
+/// The proxy's limits and periods.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest request body accepted; more is 413 (nginx's
+    /// `client_max_body_size`, whose default is 1 MiB).
+    pub max_body: usize,
+    /// How long to wait for a connection to a backend.
+    pub connect_timeout: Duration,
+    /// How long to wait for a backend's response headers; then 504.
+    pub response_timeout: Duration,
+    /// How long an endpoint that refused a connection stays ejected.
+    pub eject_for: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_body: 1 << 20,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(60),
+            eject_for: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How long to wait after a failed accept (no file descriptors left, say)
+/// before the next, so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a balancer is kept for: one Service port with one algorithm.
+type BalancerKey = (String, String, Algorithm);
+
+/// Everything the requests share.
+pub struct Proxy {
+    pub config: Config,
+    /// The current table; a request clones the `Arc` once and keeps it.
+    table: watch::Receiver<Arc<RouteTable>>,
+    /// Pooled keep-alive connections to backends.
+    client: Client<HttpConnector, Full<Bytes>>,
+    endpoints: health::Endpoints,
+    /// The pickers' state. A std `Mutex`: a pick is a few arithmetic steps.
+    balancers: Mutex<HashMap<BalancerKey, Balancer>>,
+    pub metrics: metrics::Metrics,
+}
+
+impl Proxy {
+    /// A proxy that routes by whatever table `table` holds.
+    pub fn new(config: Config, table: watch::Receiver<Arc<RouteTable>>) -> Arc<Proxy> {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Arc::new(Proxy {
+            config,
+            table,
+            client,
+            endpoints: health::Endpoints::default(),
+            balancers: Mutex::default(),
+            metrics: metrics::Metrics::default(),
+        })
+    }
+
+    /// The table's current certificates as a TLS acceptor.
+    pub fn tls_acceptor(&self) -> Result<TlsAcceptor, tokio_rustls::rustls::Error> {
+        tls::acceptor(self.table.clone())
+    }
+
+    // ANCHOR: serve
+    /// Serves `listener` until the future is dropped: plain HTTP, or with
+    /// `tls` HTTPS. HTTP/1.1 connections are kept alive; HTTP/2 is spoken
+    /// when the client asks (ALPN over TLS, prior knowledge without).
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, tls: Option<TlsAcceptor>) {
+        let cleaner = tokio::spawn(self.clone().forget_old_state());
+        let _cleaner = AbortOnDrop(cleaner);
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, retry.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (proxy, tls) = (self.clone(), tls.clone());
+            // The handshake runs in the connection's own task, so a slow
+            // client never holds up the accept loop.
+            tokio::spawn(async move {
+                let Some(tls) = tls else {
+                    return proxy
+                        .serve_connection(TokioIo::new(stream), peer, Scheme::Http)
+                        .await;
+                };
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        proxy
+                            .serve_connection(TokioIo::new(stream), peer, Scheme::Https)
+                            .await
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            });
+        }
+    }
+    // ANCHOR_END: serve
+
+    /// Answers the requests of one client connection.
+    async fn serve_connection<I>(self: Arc<Self>, io: I, peer: SocketAddr, scheme: Scheme)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let service = hyper::service::service_fn(move |req| self.clone().handle(req, peer, scheme));
+        let builder = auto::Builder::new(TokioExecutor::new());
+        if let Err(e) = builder.serve_connection(io, service).await {
+            tracing::debug!(%peer, "connection ended: {e}");
+        }
+    }
+
+    /// After each table swap, drops the state of endpoints and backends
+    /// the new table no longer has.
+    async fn forget_old_state(self: Arc<Self>) {
+        let mut table = self.table.clone();
+        while table.changed().await.is_ok() {
+            let current = table.borrow_and_update().clone();
+            let backends: Vec<_> = current
+                .rules
+                .iter()
+                .map(|r| &r.backend)
+                .chain(&current.default_backend)
+                .collect();
+            self.endpoints.retain(|a| {
+                backends
+                    .iter()
+                    .any(|b| b.endpoints.iter().any(|e| e.address == *a))
+            });
+            let keys: Vec<BalancerKey> = backends
+                .iter()
+                .map(|b| (b.service.clone(), b.port.clone(), b.algorithm))
+                .collect();
+            self.balancers
+                .lock()
+                .unwrap()
+                .retain(|k, _| keys.contains(k));
+        }
+    }
+}
+
+/// Aborts a spawned task when the serving future is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `/healthz` and `/metrics` on their own listener, so no Ingress rule can
+/// shadow them (ingress-nginx serves them on its own port, 10254, too).
+pub async fn serve_admin(proxy: Arc<Proxy>, listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            continue;
+        };
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let body = match req.uri().path() {
+                        "/healthz" => Some("ok".to_string()),
+                        "/metrics" => Some(proxy.metrics.render()),
+                        _ => None,
+                    };
+                    let response = match body {
+                        Some(body) => handle::plain(hyper::StatusCode::OK, body.trim_end()),
+                        None => handle::plain(
+                            hyper::StatusCode::NOT_FOUND,
+                            "not found: try /healthz or /metrics",
+                        ),
+                    };
+                    std::future::ready(Ok::<_, std::convert::Infallible>(response))
+                });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The peer's address as the proxy's upstream URI authority.
+fn authority(address: SocketAddr) -> String {
+    address.to_string()
+}

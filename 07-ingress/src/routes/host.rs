@@ -1,0 +1,101 @@
+//! Host matching: which rules a request's `Host` reaches.
+//!
+//! A rule's `host` is exact (`foo.example.com`), a wildcard
+//! (`*.example.com`, exactly one label in place of the `*`: it matches
+//! `bar.example.com` but neither `example.com` nor `a.b.example.com`), or
+//! empty, which matches every host. When several kinds match, the most
+//! precise wins: exact, then wildcard, then any host, as ingress-nginx
+//! picks among its `server` blocks. The port in a `Host` header and the
+//! case of the name never matter (RFC 9110: host names are case-insensitive).
+
+use serde::Serialize;
+
+/// The host part of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum HostMatch {
+    /// `foo.example.com`: this host only.
+    Exact(String),
+    /// `*.example.com`, kept as its suffix `.example.com`.
+    Wildcard(String),
+    /// No host in the rule: every request.
+    Any,
+}
+
+/// How precise a host match is; lower wins.
+pub type Precision = u8;
+
+impl HostMatch {
+    /// A rule's `host` field as a `HostMatch`.
+    pub fn parse(host: &str) -> HostMatch {
+        match host {
+            "" => HostMatch::Any,
+            h if h.starts_with("*.") => HostMatch::Wildcard(h[1..].to_ascii_lowercase()),
+            h => HostMatch::Exact(h.to_ascii_lowercase()),
+        }
+    }
+
+    /// How precisely this matches the request's host: see [`host_matches`].
+    pub fn matches(&self, host: &str) -> Option<Precision> {
+        host_matches(self, host)
+    }
+}
+
+// ANCHOR: host_matches
+/// How precisely `rule` matches the request's `host` (already normalised
+/// by [`normalize_host`]): 0 exact, 1 wildcard, 2 any host; `None` if it
+/// does not.
+pub fn host_matches(rule: &HostMatch, host: &str) -> Option<Precision> {
+    match rule {
+        HostMatch::Exact(h) => (h == host).then_some(0),
+        HostMatch::Wildcard(suffix) => {
+            // One label, and only one, before the suffix.
+            let label = host.strip_suffix(suffix.as_str())?;
+            (!label.is_empty() && !label.contains('.')).then_some(1)
+        }
+        HostMatch::Any => Some(2),
+    }
+}
+// ANCHOR_END: host_matches
+
+/// The name in a `Host` header or SNI: lower case, without a port or a
+/// trailing dot.
+pub fn normalize_host(host: &str) -> String {
+    let name = match host.rsplit_once(':') {
+        // `[::1]:80` and `host:80`; a bare IPv6 address has more colons.
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') => {
+            name
+        }
+        _ => host,
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_stand_for_exactly_one_label() {
+        let wild = HostMatch::parse("*.example.com");
+        assert_eq!(wild.matches("bar.example.com"), Some(1));
+        assert_eq!(wild.matches("example.com"), None);
+        assert_eq!(wild.matches("a.b.example.com"), None);
+        assert_eq!(wild.matches(".example.com"), None);
+    }
+
+    #[test]
+    fn exact_beats_wildcard_beats_any() {
+        let host = "foo.example.com";
+        assert_eq!(HostMatch::parse("foo.example.com").matches(host), Some(0));
+        assert_eq!(HostMatch::parse("*.example.com").matches(host), Some(1));
+        assert_eq!(HostMatch::parse("").matches(host), Some(2));
+        assert_eq!(HostMatch::parse("bar.example.com").matches(host), None);
+    }
+
+    #[test]
+    fn host_headers_lose_port_case_and_trailing_dot() {
+        assert_eq!(normalize_host("Foo.Example.com:8080"), "foo.example.com");
+        assert_eq!(normalize_host("foo.example.com."), "foo.example.com");
+        assert_eq!(normalize_host("[::1]:80"), "[::1]");
+    }
+}

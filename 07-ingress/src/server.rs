@@ -1,0 +1,68 @@
+//! `run`: the controller, the proxy and its admin port, together.
+//!
+//! What the `orc-ingress` binary calls, and what `orc up` would: bind the
+//! listeners first (so a port already in use fails at once, with its
+//! address), then run the controller feeding the proxy's table.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use orc_client::Client;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::controller::{self, ControllerConfig};
+use crate::proxy::{self, Proxy};
+use crate::routes::RouteTable;
+
+/// Where orc-ingress listens and what it serves.
+#[derive(Debug, Clone)]
+pub struct IngressConfig {
+    /// Plain HTTP (port 80 of the node's address in a cluster).
+    pub http: SocketAddr,
+    /// HTTPS, with the certificates of the Ingresses' `spec.tls` (443).
+    pub https: SocketAddr,
+    /// `/healthz` and `/metrics`.
+    pub admin: SocketAddr,
+    /// The addresses Ingresses publish (the node's); by default the HTTP
+    /// listener's own when it is not a wildcard.
+    pub publish: Vec<IpAddr>,
+    /// The IngressClass controller name to serve.
+    pub controller: String,
+    pub proxy: proxy::Config,
+}
+
+// ANCHOR: run
+/// Runs orc-ingress until the future is dropped; fails only when a
+/// listener cannot be bound.
+pub async fn run(client: Client, config: IngressConfig) -> io::Result<()> {
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("binding {addr}: {e}")))
+    };
+    let http = bind(config.http).await?;
+    let https = bind(config.https).await?;
+    let admin = bind(config.admin).await?;
+    let (tables, table) = watch::channel(Arc::new(RouteTable::default()));
+    let proxy = Proxy::new(config.proxy.clone(), table);
+    let tls = proxy.tls_acceptor().map_err(io::Error::other)?;
+    let mut publish = config.publish.clone();
+    if publish.is_empty() && !config.http.ip().is_unspecified() {
+        publish.push(config.http.ip());
+    }
+    let controller = ControllerConfig {
+        controller: config.controller.clone(),
+        addresses: publish,
+    };
+    tracing::info!(http = %config.http, https = %config.https, admin = %config.admin, "orc-ingress serving");
+    tokio::select! {
+        () = controller::run(client, controller, tables) => {}
+        () = proxy.clone().serve(http, None) => {}
+        () = proxy.clone().serve(https, Some(tls)) => {}
+        () = proxy::serve_admin(proxy, admin) => {}
+    }
+    Ok(())
+}
+// ANCHOR_END: run
