@@ -71,6 +71,7 @@
 //! The book's chapter is `chapters/src/03-apiserver.md`.
 
 pub mod authn;
+pub mod batch;
 pub mod codec;
 pub mod defaults;
 pub mod discovery;
