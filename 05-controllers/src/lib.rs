@@ -72,17 +72,23 @@
 //! The book's chapter is `chapters/src/05-controllers.md`.
 
 pub mod claims;
+pub mod clock;
 pub mod deployment;
 pub mod garbage_collector;
+pub mod job;
 pub mod object;
 pub mod owners;
 pub mod replicaset;
 pub mod worker;
 
+use std::sync::Arc;
+
+use clock::{SharedClock, SystemClock};
 use orc_client::Client;
 
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
+pub use job::JobController;
 pub use replicaset::ReplicaSetController;
 
 /// Where the controllers find the API server.
@@ -123,11 +129,18 @@ impl Config {
 // ANCHOR: run
 /// Runs every controller until the returned future is dropped.
 pub async fn run(config: Config) {
+    run_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`run`], with the Job and CronJob controllers on `clock` (a test's
+/// [`clock::ManualClock`] jumps over back-offs and to the next schedule).
+pub async fn run_with_clock(config: Config, clock: SharedClock) {
     let gc = GarbageCollector::new(config.client());
     tokio::join!(
         gc.run(config.gc_workers),
         ReplicaSetController::run(config.client(), config.workers),
         DeploymentController::run(config.client(), config.workers),
+        JobController::run(config.client(), config.workers, clock.clone()),
     );
 }
 // ANCHOR_END: run

@@ -70,7 +70,9 @@ mod tests {
     #[test]
     fn next_after_is_strict_and_zoned() {
         let s = Schedule::parse("0 9 * * *").unwrap();
-        let next = s.next_after(&at("2024-01-01T09:00:00[Europe/Paris]")).unwrap();
+        let next = s
+            .next_after(&at("2024-01-01T09:00:00[Europe/Paris]"))
+            .unwrap();
         assert_eq!(next.to_string(), "2024-01-02T09:00:00+01:00[Europe/Paris]");
     }
 }

@@ -42,7 +42,10 @@ fn set_default(obj: &mut Value, key: &str, value: Value) {
 /// `obj` has its uid and name already (the server set them).
 pub fn default_job(job: &mut Value) {
     let uid = job.pointer("/metadata/uid").cloned().unwrap_or(Value::Null);
-    let name = job.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
+    let name = job
+        .pointer("/metadata/name")
+        .cloned()
+        .unwrap_or(Value::Null);
     let Some(spec) = job.get_mut("spec").filter(|s| s.is_object()) else {
         return;
     };
@@ -62,7 +65,11 @@ pub fn default_job(job: &mut Value) {
     }
     set_default(spec, "selector", json!({}));
     set_default(&mut spec["selector"], "matchLabels", json!({}));
-    set_default(&mut spec["selector"]["matchLabels"], CONTROLLER_UID, uid.clone());
+    set_default(
+        &mut spec["selector"]["matchLabels"],
+        CONTROLLER_UID,
+        uid.clone(),
+    );
     if let Some(template) = spec.get_mut("template").filter(|t| t.is_object()) {
         set_default(template, "metadata", json!({}));
         set_default(&mut template["metadata"], "labels", json!({}));
@@ -117,9 +124,18 @@ fn validate_job_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
             ));
         }
     }
-    for field in ["parallelism", "completions", "backoffLimit", "activeDeadlineSeconds"] {
+    for field in [
+        "parallelism",
+        "completions",
+        "backoffLimit",
+        "activeDeadlineSeconds",
+    ] {
         if let Some(v) = spec.get(field).filter(|v| !v.is_null()) {
-            let minimum = if field == "activeDeadlineSeconds" { 1 } else { 0 };
+            let minimum = if field == "activeDeadlineSeconds" {
+                1
+            } else {
+                0
+            };
             if v.as_i64().is_none_or(|n| n < minimum) {
                 let why = format!("must be greater than or equal to {minimum}");
                 causes.push(FieldCause::invalid(format!("{path}.{field}"), v, why));
@@ -162,8 +178,7 @@ fn validate_restart_policy(spec: &Value, path: &str, causes: &mut Vec<FieldCause
             policy,
             &["OnFailure", "Never"],
         ));
-    } else if policy == "OnFailure" && spec.get("podFailurePolicy").is_some_and(|p| !p.is_null())
-    {
+    } else if policy == "OnFailure" && spec.get("podFailurePolicy").is_some_and(|p| !p.is_null()) {
         causes.push(FieldCause::invalid(
             field,
             &json!(policy),
@@ -199,7 +214,11 @@ pub fn validate_cronjob(cronjob: &Value, causes: &mut Vec<FieldCause>) {
         )),
         Some(s) => {
             if let Err(e) = orc_client::cron::Schedule::parse(s) {
-                causes.push(FieldCause::invalid("spec.schedule", &json!(s), e.to_string()));
+                causes.push(FieldCause::invalid(
+                    "spec.schedule",
+                    &json!(s),
+                    e.to_string(),
+                ));
             }
         }
     }
@@ -209,7 +228,10 @@ pub fn validate_cronjob(cronjob: &Value, causes: &mut Vec<FieldCause>) {
             causes.push(FieldCause::invalid("spec.timeZone", &json!(zone), why));
         }
     }
-    let policy = spec.get("concurrencyPolicy").and_then(Value::as_str).unwrap_or("");
+    let policy = spec
+        .get("concurrencyPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if !matches!(policy, "Allow" | "Forbid" | "Replace") {
         causes.push(FieldCause::not_supported(
             "spec.concurrencyPolicy",
@@ -217,7 +239,11 @@ pub fn validate_cronjob(cronjob: &Value, causes: &mut Vec<FieldCause>) {
             &["Allow", "Forbid", "Replace"],
         ));
     }
-    for field in ["startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"] {
+    for field in [
+        "startingDeadlineSeconds",
+        "successfulJobsHistoryLimit",
+        "failedJobsHistoryLimit",
+    ] {
         if let Some(v) = spec.get(field).filter(|v| !v.is_null()) {
             if v.as_i64().is_none_or(|n| n < 0) {
                 let why = "must be greater than or equal to 0";
@@ -283,7 +309,11 @@ mod tests {
             fields,
             ["spec.successPolicy", "spec.template.spec.restartPolicy"]
         );
-        assert!(causes[1].message.contains(r#"supported values: "OnFailure", "Never""#));
+        assert!(
+            causes[1]
+                .message
+                .contains(r#"supported values: "OnFailure", "Never""#)
+        );
     }
 
     #[test]

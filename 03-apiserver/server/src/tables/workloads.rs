@@ -264,7 +264,13 @@ mod tests {
         let c = cells("CronJob", cj);
         assert_eq!(
             c[1..6],
-            [json!("*/1 * * * *"), json!("<none>"), json!("False"), json!(1), json!("<none>")]
+            [
+                json!("*/1 * * * *"),
+                json!("<none>"),
+                json!("False"),
+                json!(1),
+                json!("<none>")
+            ]
         );
         assert_eq!(c[9], "<none>");
     }
