@@ -50,10 +50,9 @@ pub fn default_job(job: &mut Value) {
         return;
     };
     // A work queue (parallelism without completions) keeps completions unset.
-    if spec.get("completions").is_none_or(Value::is_null) {
-        if spec.get("parallelism").is_none_or(Value::is_null) {
-            spec["completions"] = json!(1);
-        }
+    let unset = |field: &str| spec.get(field).is_none_or(Value::is_null);
+    if unset("completions") && unset("parallelism") {
+        spec["completions"] = json!(1);
     }
     set_default(spec, "parallelism", json!(1));
     set_default(spec, "backoffLimit", json!(6));

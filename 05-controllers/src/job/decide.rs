@@ -56,8 +56,9 @@ pub struct Counted {
     pub name: String,
     pub uid: String,
     /// Where its uid is parked while its finalizer goes: `succeeded` or
-    /// `failed`.
-    pub as_succeeded: bool,
+    /// `failed`; None for a pod that counts as neither (deleted because
+    /// its Job was suspended).
+    pub as_succeeded: Option<bool>,
 }
 
 /// The condition types Kubernetes 1.32 writes, and what each leads to.
@@ -175,12 +176,18 @@ impl Tally {
                 continue;
             }
             let succeeded = outcome == Outcome::Succeeded;
-            t.ended.push((pods::finished_at(pod), succeeded));
+            let phase = &pod["status"]["phase"];
+            let stopped =
+                crate::claims::is_deleting(pod) && phase != "Failed" && phase != "Succeeded";
+            // Suspending stops pods; that is no failure (nor back-off).
+            let suspended = stopped && j.suspended();
+            if !suspended {
+                t.ended.push((pods::finished_at(pod), succeeded));
+            }
             if succeeded {
                 t.done.extend(pods::index(pod));
             }
-            let phase = &pod["status"]["phase"];
-            if crate::claims::is_deleting(pod) && phase != "Failed" && phase != "Succeeded" {
+            if stopped {
                 t.terminating += 1;
             }
             if !pods::is_tracked(pod) {
@@ -190,9 +197,9 @@ impl Tally {
             d.to_count.push(Counted {
                 name: namespace_and_name(pod).1.to_string(),
                 uid: uid(pod).to_string(),
-                as_succeeded: succeeded,
+                as_succeeded: (!suspended).then_some(succeeded),
             });
-            if already {
+            if already || suspended {
                 continue;
             }
             match (succeeded, judge(j.failure_rules(), pod)) {
@@ -219,7 +226,8 @@ impl Tally {
             "succeeded": omit_zero(self.succeeded),
             "failed": omit_zero(self.failed),
             "startTime": j.0.pointer("/status/startTime").cloned().unwrap_or(Value::Null),
-            "uncountedTerminatedPods": {},
+            // Null members: a merge patch removes what was parked.
+            "uncountedTerminatedPods": {"succeeded": null, "failed": null},
         });
         if j.indexed() {
             status["completedIndexes"] = json!(indexes::format(&self.done));

@@ -155,7 +155,7 @@ impl JobController {
             self.expire(&job).await?;
             return Ok(Action::await_change());
         }
-        self.count(&job, &decision.to_count).await?;
+        let job = self.count(job, &decision.to_count).await?;
         let job = self.write_status(&job, &decision.status).await?;
         if self.expectations.satisfied(key, Instant::now()) {
             self.delete_pods(key, &job, &decision.delete).await?;
@@ -183,19 +183,18 @@ impl JobController {
     /// their finalizers off (the status written next moves them into
     /// `succeeded`/`failed`). A crash between the steps leaves them parked,
     /// never counted twice nor lost.
-    async fn count(&self, job: &Value, ended: &[Counted]) -> Result<(), ClientError> {
+    async fn count(&self, job: Value, ended: &[Counted]) -> Result<Value, ClientError> {
         if ended.is_empty() {
-            return Ok(());
+            return Ok(job);
         }
-        let j = object::Job(job);
+        let j = object::Job(&job);
         let mut parked =
             json!({"succeeded": j.uncounted("succeeded"), "failed": j.uncounted("failed")});
         for pod in ended {
-            let list = if pod.as_succeeded {
-                "succeeded"
-            } else {
-                "failed"
+            let Some(succeeded) = pod.as_succeeded else {
+                continue;
             };
+            let list = if succeeded { "succeeded" } else { "failed" };
             if let Some(uids) = parked[list]
                 .as_array_mut()
                 .filter(|u| !u.contains(&json!(pod.uid)))
@@ -203,15 +202,17 @@ impl JobController {
                 uids.push(json!(pod.uid));
             }
         }
-        let patch = json!({"status": {"uncountedTerminatedPods": parked}});
-        let (ns, name) = namespace_and_name(job);
-        self.client
+        let patch = json!({"status": {"uncountedTerminatedPods": parked},
+            "metadata": {"resourceVersion": job["metadata"]["resourceVersion"]}});
+        let (ns, name) = namespace_and_name(&job);
+        let parked = self
+            .client
             .merge_patch(jobs(), Some(ns), name, Some("status"), &patch)
             .await?;
         for pod in ended {
             self.remove_finalizer(ns, &pod.name).await?;
         }
-        Ok(())
+        Ok(parked)
     }
     // ANCHOR_END: count
 
@@ -256,17 +257,19 @@ impl JobController {
 
     /// Writes `status` if it differs; answers the Job as stored.
     async fn write_status(&self, job: &Value, status: &Value) -> Result<Value, ClientError> {
-        let current = job.get("status").cloned().unwrap_or(json!({}));
-        let unchanged = status
-            .as_object()
-            .into_iter()
-            .flatten()
-            .all(|(k, v)| current.get(k).unwrap_or(&Value::Null) == v);
-        if unchanged {
+        if status.is_null() {
+            return Ok(job.clone()); // a finished Job's status is final
+        }
+        // Pinned to the version decided on: a stale cache must not write
+        // over a newer status (the write conflicts and is retried).
+        let patch = json!({"status": status,
+            "metadata": {"resourceVersion": job["metadata"]["resourceVersion"]}});
+        let mut merged = job.clone();
+        json_patch::merge(&mut merged, &patch);
+        if merged == *job {
             return Ok(job.clone());
         }
         let (ns, name) = namespace_and_name(job);
-        let patch = json!({"status": status});
         self.client
             .merge_patch(jobs(), Some(ns), name, Some("status"), &patch)
             .await
