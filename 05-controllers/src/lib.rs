@@ -73,6 +73,7 @@
 
 pub mod claims;
 pub mod clock;
+pub mod cronjob;
 pub mod deployment;
 pub mod garbage_collector;
 pub mod job;
@@ -86,6 +87,7 @@ use std::sync::Arc;
 use clock::{SharedClock, SystemClock};
 use orc_client::Client;
 
+pub use cronjob::CronJobController;
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
 pub use job::JobController;
@@ -141,6 +143,7 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         ReplicaSetController::run(config.client(), config.workers),
         DeploymentController::run(config.client(), config.workers),
         JobController::run(config.client(), config.workers, clock.clone()),
+        CronJobController::run(config.client(), config.workers, clock),
     );
 }
 // ANCHOR_END: run
