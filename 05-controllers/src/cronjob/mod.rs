@@ -94,27 +94,55 @@ impl CronJobController {
         }
     }
 
-    /// The Jobs `cronjob` controls.
-    fn owned_jobs(&self, cronjob: &Value) -> Vec<Value> {
+    /// The Jobs `cronjob` controls: those in the cache, and those its
+    /// `status.active` names that the cache has not seen yet (read from
+    /// the API: a Job just created may not be in the cache, and Forbid and
+    /// Replace must not miss it; one the API no longer has drops out).
+    async fn owned_jobs(&self, cronjob: &Value) -> Result<Vec<Value>, ClientError> {
         let (ns, _) = namespace_and_name(cronjob);
-        self.jobs
+        let mut owned: Vec<Value> = self
+            .jobs
             .in_namespace(ns)
             .into_iter()
             .filter(|j| crate::owners::controller_of(j).is_some_and(|o| o.uid == uid(cronjob)))
-            .collect()
+            .collect();
+        let active = cronjob.pointer("/status/active").and_then(Value::as_array);
+        for reference in active.into_iter().flatten() {
+            let name = reference["name"].as_str().unwrap_or("");
+            if owned.iter().any(|j| namespace_and_name(j).1 == name) {
+                continue;
+            }
+            match self.client.get(jobs(), Some(ns), name).await {
+                Ok(job) if uid(&job) == reference["uid"].as_str().unwrap_or("") => owned.push(job),
+                Ok(_) => {}
+                Err(e) if !e.is_not_found() => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Ok(owned)
     }
 
     // ANCHOR: reconcile
     /// Starts what is due for the CronJob `key`, trims its history, and
     /// writes its status.
     pub async fn reconcile(&self, key: &str) -> Result<Action, ClientError> {
-        let Some(cronjob) = self.cronjobs.get(key) else {
+        let Some(cached) = self.cronjobs.get(key) else {
             return Ok(Action::await_change()); // its Jobs are the garbage collector's
+        };
+        // Read fresh: a reconcile woken by the clock often runs before the
+        // cache has seen this controller's own last status write, and a
+        // stale `lastScheduleTime` or `active` would start a Job twice.
+        let (ns, name) = namespace_and_name(&cached);
+        let cronjob = match self.client.get(cronjobs(), Some(ns), name).await {
+            Ok(fresh) if uid(&fresh) == uid(&cached) => fresh,
+            Ok(_) => return Ok(Action::await_change()),
+            Err(e) if e.is_not_found() => return Ok(Action::await_change()),
+            Err(e) => return Err(e),
         };
         if crate::claims::is_deleting(&cronjob) {
             return Ok(Action::await_change());
         }
-        let owned = self.owned_jobs(&cronjob);
+        let owned = self.owned_jobs(&cronjob).await?;
         let mut d = decide::decide(&cronjob, &owned, self.clock.now());
         let (ns, _) = namespace_and_name(&cronjob);
         for name in &d.delete {
