@@ -43,6 +43,13 @@
 //!     a stuck rollout is looked at again;
 //!   - `mod.rs`: the controller: RollingUpdate and Recreate steps, and the
 //!     API calls.
+//! - [`job`]: runs a Job's pods to completion (completions, parallelism,
+//!   the failure back-off, Indexed Jobs, suspend, pod failure policy,
+//!   deadline, TTL); `decide.rs` is the pure reconcile, `mod.rs` acts.
+//! - [`cronjob`]: creates a Job at each time a CronJob's schedule names;
+//!   `schedule.rs` (fire times, missed times), `decide.rs`, `mod.rs`.
+//! - [`clock`]: the time the Job and CronJob controllers run on,
+//!   injectable so tests jump over back-offs and minutes.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
 //! - [`object`]: the metadata every controller reads, and typed views:
 //!   `Workload` (what Deployments and ReplicaSets share) and `ReplicaSet`.
@@ -62,7 +69,7 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! The node lifecycle, Job, DaemonSet and autoscaling controllers are the
+//! The node lifecycle, DaemonSet and autoscaling controllers are the
 //! rest of this chapter and are not built yet. There is no leader election:
 //! run one controller manager at a time (two would both create a
 //! ReplicaSet's missing pods). The garbage collector does not emit

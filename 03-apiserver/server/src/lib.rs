@@ -29,6 +29,8 @@
 //!   commands send) decoded into the JSON a JSON client would have sent.
 //! - [`defaults`], [`validation`], [`schema`]: what the server fills in,
 //!   what it refuses (422 with field paths), which fields it warns about.
+//! - [`batch`]: Jobs' and CronJobs' defaults and rules (a Job's selector
+//!   generated from its uid, restart policy, immutable template).
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
 //!   admission step that gives a new pod its class's `spec.priority`.
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
