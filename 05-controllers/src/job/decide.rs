@@ -94,13 +94,13 @@ pub fn decide(job: &Value, pods: &[Value], now: Timestamp) -> Decision {
                 &verdict.message,
                 now,
             );
-            d.delete = tally.active.clone();
-            if tally.active.is_empty() && tally.terminating == 0 {
+            d.delete = [tally.active.clone(), tally.redundant.clone()].concat();
+            if d.delete.is_empty() && tally.terminating == 0 {
                 finish(&mut d, &mut status, &mut conditions, &verdict, now);
             }
         }
         None if j.suspended() => {
-            d.delete = tally.active.clone();
+            d.delete = [tally.active.clone(), tally.redundant.clone()].concat();
             status["startTime"] = Value::Null;
             if set_condition(
                 &mut conditions,
@@ -135,6 +135,10 @@ pub fn decide(job: &Value, pods: &[Value], now: Timestamp) -> Decision {
 struct Tally {
     /// Names of running pods.
     active: Vec<String>,
+    /// Running pods of an Indexed Job whose index another pod already
+    /// runs or finished (two reconciles raced), or that have none: they
+    /// go first.
+    redundant: Vec<String>,
     ready: i64,
     /// Pods being deleted whose end is already counted.
     terminating: i64,
@@ -164,15 +168,15 @@ impl Tally {
         // Parked uids count now; their pods lose their finalizer below.
         let parked: Vec<&str> = j.uncounted("succeeded");
         let parked_failed: Vec<&str> = j.uncounted("failed");
+        let mut running: Vec<(String, Option<i64>)> = Vec::new();
         t.succeeded += parked.len() as i64;
         t.failed += parked_failed.len() as i64;
         for pod in pods {
             let outcome = pods::outcome(pod);
             if outcome == Outcome::Active {
-                t.active.push(namespace_and_name(pod).1.to_string());
                 t.ready += pods::is_ready(pod) as i64;
                 t.restarts += pods::restarts(pod);
-                t.running.extend(pods::index(pod));
+                running.push((namespace_and_name(pod).1.to_string(), pods::index(pod)));
                 continue;
             }
             let succeeded = outcome == Outcome::Succeeded;
@@ -212,9 +216,28 @@ impl Tally {
                 }
             }
         }
+        t.sort_running(j, running);
         t
     }
     // ANCHOR_END: tally
+
+    /// Splits the running pods into active and, for an Indexed Job,
+    /// redundant ones (oldest name of an index kept).
+    fn sort_running(&mut self, j: Job, mut running: Vec<(String, Option<i64>)>) {
+        running.sort();
+        for (name, index) in running {
+            if !j.indexed() {
+                self.active.push(name);
+                continue;
+            }
+            match index {
+                Some(i) if !self.done.contains(&i) && self.running.insert(i) => {
+                    self.active.push(name)
+                }
+                _ => self.redundant.push(name),
+            }
+        }
+    }
 
     /// The counters of the status (conditions are added by the caller).
     fn status(&self, j: Job, _now: Timestamp) -> Value {
@@ -338,10 +361,11 @@ fn manage(j: Job, t: &Tally, now: Timestamp, d: &mut Decision) {
         None => j.parallelism(),
     }
     .max(0);
+    d.delete = t.redundant.clone();
     if active > wanted {
         // The newest go first: they have done the least work.
         let extra = (active - wanted) as usize;
-        d.delete = t.active.iter().rev().take(extra).cloned().collect();
+        d.delete.extend(t.active.iter().rev().take(extra).cloned());
         return;
     }
     let wait = backoff::remaining(&t.ended, now);

@@ -141,3 +141,23 @@ fn a_finished_job_expires_after_its_ttl() {
     );
     assert!(decide(&j, &[], at(60)).expired);
 }
+
+#[test]
+fn an_index_run_twice_keeps_one_pod() {
+    let spec = json!({"completions": 2, "parallelism": 2, "completionMode": "Indexed"});
+    let j = job(spec, json!({"startTime": time::format(at(0))}));
+    let with_index = |name: &str, i: &str| {
+        let mut p = running(name);
+        p["metadata"]["annotations"] = json!({super::super::object::COMPLETION_INDEX: i});
+        p
+    };
+    let pods = [
+        with_index("a", "0"),
+        with_index("b", "0"),
+        with_index("c", "1"),
+    ];
+    let d = decide(&j, &pods, at(1));
+    assert_eq!(d.delete, ["b"]);
+    assert!(d.create.is_empty());
+    assert_eq!(d.status["active"], 2);
+}
