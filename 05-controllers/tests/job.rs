@@ -39,6 +39,7 @@ async fn active_pods(c: &Cluster, job: &str) -> Vec<Value> {
     .await
     .into_iter()
     .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+    .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
     .collect()
 }
 
@@ -60,6 +61,40 @@ async fn until_active(c: &Cluster, job: &str, n: usize) -> Vec<Value> {
 /// Ends `pod` as the agent would after its container exited with `code`.
 async fn end(c: &Cluster, pod: &Value, code: i64) {
     let name = pod["metadata"]["name"].as_str().unwrap();
+    let status = ended_status(pod, code);
+    let path = format!("{PODS}/{name}/status");
+    assert_eq!(c.merge_patch(&path, &status).await, 200);
+}
+
+/// Ends, with success, the running pod of `job` that has `index`. Looked
+/// up afresh: under load two reconciles may race and start an index
+/// twice, and the controller deletes the second (the test must not end
+/// the one being deleted).
+async fn end_index(c: &Cluster, job: &str, index: i64) {
+    let (key, wanted) = (
+        "batch.kubernetes.io/job-completion-index",
+        index.to_string(),
+    );
+    for _ in 0..300 {
+        let pods: Vec<Value> = active_pods(c, job)
+            .await
+            .into_iter()
+            .filter(|p| p["metadata"]["annotations"][key] == wanted.as_str())
+            .collect();
+        if let [pod] = pods.as_slice() {
+            let name = pod["metadata"]["name"].as_str().unwrap();
+            let path = format!("{PODS}/{name}/status");
+            if c.merge_patch(&path, &ended_status(pod, 0)).await == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{job}: no single running pod of index {index}");
+}
+
+/// The status the agent writes when `pod`'s container exited with `code`.
+fn ended_status(pod: &Value, code: i64) -> Value {
     let phase = if code == 0 { "Succeeded" } else { "Failed" };
     let now = orc_client::time::format(jiff::Timestamp::now());
     let status = json!({"status": {"phase": phase, "containerStatuses": [{
@@ -67,11 +102,7 @@ async fn end(c: &Cluster, pod: &Value, code: i64) {
         "image": "busybox", "imageID": "", "started": false,
         "state": {"terminated": {"exitCode": code, "finishedAt": now, "startedAt": now,
             "reason": if code == 0 { "Completed" } else { "Error" }}}}]}});
-    assert_eq!(
-        c.merge_patch(&format!("{PODS}/{name}/status"), &status)
-            .await,
-        200
-    );
+    status
 }
 
 /// Waits until the Job's status satisfies `check`.
@@ -231,13 +262,13 @@ async fn an_indexed_job_gives_each_pod_its_index() {
             "metadata.annotations['batch.kubernetes.io/job-completion-index']"
         );
     }
-    end(&c, &pods[0], 0).await;
-    end(&c, &pods[2], 0).await;
+    end_index(&c, "sum", 0).await;
+    end_index(&c, "sum", 2).await;
     until_job(&c, "sum", "0 and 2 done", |j| {
         j["status"]["completedIndexes"] == "0,2"
     })
     .await;
-    end(&c, &pods[1], 0).await;
+    end_index(&c, "sum", 1).await;
     let done = until_job(&c, "sum", "complete", |j| {
         condition(j, "Complete").is_some()
     })
