@@ -160,6 +160,7 @@ fn validate_job_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         ));
     }
     validate_restart_policy(spec, path, causes);
+    validate_failure_rules(spec, path, causes);
     crate::validation::validate_template(spec, &format!("{path}.template"), causes);
 }
 
@@ -183,6 +184,24 @@ fn validate_restart_policy(spec: &Value, path: &str, causes: &mut Vec<FieldCause
             &json!(policy),
             "only \"Never\" is supported when podFailurePolicy is specified",
         ));
+    }
+}
+
+/// `podFailurePolicy` rules' actions: `FailIndex` needs
+/// `backoffLimitPerIndex`, which orc refuses, so it is refused too.
+fn validate_failure_rules(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
+    let rules = spec
+        .pointer("/podFailurePolicy/rules")
+        .and_then(Value::as_array);
+    for (i, rule) in rules.into_iter().flatten().enumerate() {
+        let action = rule["action"].as_str().unwrap_or("");
+        if !matches!(action, "FailJob" | "Ignore" | "Count") {
+            causes.push(FieldCause::not_supported(
+                format!("{path}.podFailurePolicy.rules[{i}].action"),
+                action,
+                &["Count", "FailJob", "Ignore"],
+            ));
+        }
     }
 }
 
@@ -313,6 +332,16 @@ mod tests {
                 .message
                 .contains(r#"supported values: "OnFailure", "Never""#)
         );
+    }
+
+    #[test]
+    fn fail_index_is_refused_with_its_field() {
+        let policy = json!({"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [1]}}]});
+        let mut j = job(json!({"template": template("Never"), "podFailurePolicy": policy}));
+        default_job(&mut j);
+        let mut causes = Vec::new();
+        validate_job(&j, &mut causes);
+        assert_eq!(causes[0].field, "spec.podFailurePolicy.rules[0].action");
     }
 
     #[test]
