@@ -86,7 +86,9 @@ pub async fn claim_all(
     candidates: Vec<Value>,
 ) -> Result<Vec<Value>, ClientError> {
     let selector = selector_of(owner);
-    let reference = controller_reference(owner, kind, "apps/v1");
+    // The owner's own group: apps/v1 for ReplicaSets, batch/v1 for Jobs.
+    let api_version = owner["apiVersion"].as_str().unwrap_or("apps/v1");
+    let reference = controller_reference(owner, kind, api_version);
     let mut owned = Vec::new();
     for candidate in candidates {
         let outcome = match claim(&candidate, uid(owner), &selector, is_deleting(owner)) {

@@ -53,6 +53,13 @@
 //!   - `decide.rs`: ours or not, what to delete, the verdict and the
 //!     `NamespaceContentRemaining`-style conditions (pure);
 //!   - `mod.rs`: the informer and the API calls.
+//! - [`job`]: runs a Job's pods to completion (completions, parallelism,
+//!   the failure back-off, Indexed Jobs, suspend, pod failure policy,
+//!   deadline, TTL); `decide.rs` is the pure reconcile, `mod.rs` acts.
+//! - [`cronjob`]: creates a Job at each time a CronJob's schedule names;
+//!   `schedule.rs` (fire times, missed times), `decide.rs`, `mod.rs`.
+//! - [`clock`]: the time the Job and CronJob controllers run on,
+//!   injectable so tests jump over back-offs and minutes.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
 //! - [`object`]: the metadata every controller reads, and typed views:
 //!   `Workload` (what Deployments and ReplicaSets share) and `ReplicaSet`.
@@ -72,7 +79,7 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! The node lifecycle, Job, DaemonSet and autoscaling controllers are the
+//! The node lifecycle, DaemonSet and autoscaling controllers are the
 //! rest of this chapter and are not built yet. There is no leader election:
 //! run one controller manager at a time (two would both create a
 //! ReplicaSet's missing pods). The garbage collector does not emit
@@ -82,20 +89,28 @@
 //! The book's chapter is `chapters/src/05-controllers.md`.
 
 pub mod claims;
+pub mod clock;
 pub mod clusterrole_aggregation;
+pub mod cronjob;
 pub mod deployment;
 pub mod garbage_collector;
+pub mod job;
 pub mod namespace;
 pub mod object;
 pub mod owners;
 pub mod replicaset;
 pub mod worker;
 
+use std::sync::Arc;
+
+use clock::{SharedClock, SystemClock};
 use orc_client::Client;
 
 pub use clusterrole_aggregation::ClusterRoleAggregationController;
+pub use cronjob::CronJobController;
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
+pub use job::JobController;
 pub use namespace::NamespaceController;
 pub use replicaset::ReplicaSetController;
 
@@ -144,6 +159,12 @@ impl Config {
 // ANCHOR: run
 /// Runs every controller until the returned future is dropped.
 pub async fn run(config: Config) {
+    run_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`run`], with the Job and CronJob controllers on `clock` (a test's
+/// [`clock::ManualClock`] jumps over back-offs and to the next schedule).
+pub async fn run_with_clock(config: Config, clock: SharedClock) {
     let gc = GarbageCollector::new(config.client());
     tokio::join!(
         gc.run(config.gc_workers),
@@ -151,6 +172,8 @@ pub async fn run(config: Config) {
         DeploymentController::run(config.client(), config.workers),
         ClusterRoleAggregationController::run(config.client()),
         NamespaceController::run(config.client(), config.workers),
+        JobController::run(config.client(), config.workers, clock.clone()),
+        CronJobController::run(config.client(), config.workers, clock),
     );
 }
 // ANCHOR_END: run

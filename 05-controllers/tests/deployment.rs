@@ -10,39 +10,14 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::Cluster;
+use common::{Cluster, Kubectl};
 use serde_json::{Value, json};
 
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/default/deployments";
 const RS: &str = "/apis/apps/v1/namespaces/default/replicasets";
 const PODS: &str = "/api/v1/namespaces/default/pods";
-
-struct Kubectl {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Kubectl {
-    fn new(c: &Cluster) -> Kubectl {
-        let dir = tempfile::tempdir().unwrap();
-        let config = orc_testkit::kubectl::kubeconfig(dir.path(), c.addr, "any");
-        Kubectl { dir, config }
-    }
-
-    /// Runs kubectl off the async runtime; panics with its output when it fails.
-    async fn run(&self, args: &[&str]) -> String {
-        let mut command = orc_testkit::kubectl::command(self.dir.path(), &self.config);
-        command.args(args);
-        let (ok, out) = tokio::task::spawn_blocking(move || orc_testkit::kubectl::output(command))
-            .await
-            .unwrap();
-        assert!(ok, "kubectl {args:?}: {out}");
-        out
-    }
-}
 
 impl Kubectl {
     /// `kubectl create deployment NAME --image=busybox:1.36 --replicas=N`,

@@ -43,6 +43,8 @@
 //! - [`propagation`]: the finalizers a DELETE's `propagationPolicy` leaves
 //!   for the garbage collector.
 //! - [`time`]: timestamps as the API writes them, and kubectl's ages.
+//! - [`cron`]: CronJob schedules parsed once, for the API server's
+//!   validation and the CronJob controller alike.
 //!
 //! ## What it leaves out
 //!
@@ -54,6 +56,7 @@
 //! client side" and "Informers and work queues".
 
 pub mod client;
+pub mod cron;
 pub mod events;
 pub mod informer;
 pub mod kubeconfig;

@@ -56,14 +56,13 @@ pub fn apply(kind: &str, obj: &mut Value) {
         }
         "DaemonSet" => pod_template(child(obj, "spec")),
         "Job" => {
-            let spec = child(obj, "spec");
-            default(spec, "completions", json!(1));
-            default(spec, "parallelism", json!(1));
-            default(spec, "backoffLimit", json!(6));
-            pod_template(spec);
-            // Jobs run to completion: "Always" would restart finished pods.
-            if let Some(template_spec) = spec.pointer_mut("/template/spec") {
-                default(template_spec, "restartPolicy", json!("Never"));
+            crate::batch::default_job(obj);
+            pod_template(child(obj, "spec"));
+        }
+        "CronJob" => {
+            crate::batch::default_cronjob(obj);
+            if let Some(job_spec) = obj.pointer_mut("/spec/jobTemplate/spec") {
+                pod_template(job_spec);
             }
         }
         "Service" => service_spec(child(obj, "spec")),

@@ -35,6 +35,8 @@
 //!   ([`warnings`]: deduplicated, truncated past 4 KiB as Kubernetes does);
 //!   [`node_validation`]: a Node's addresses and agent port, the only
 //!   places the API server's own requests (logs, exec) are aimed from.
+//! - [`batch`]: Jobs' and CronJobs' defaults and rules (a Job's selector
+//!   generated from its uid, restart policy, immutable template).
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
 //!   admission step that gives a new pod its class's `spec.priority`.
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
@@ -95,6 +97,7 @@
 
 pub mod authn;
 pub mod authz;
+pub mod batch;
 pub mod codec;
 pub mod connection;
 pub mod compaction;

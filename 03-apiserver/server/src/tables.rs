@@ -113,6 +113,7 @@ fn printer(kind: &str) -> Printer {
         "ReplicaSet" => workloads::REPLICA_SET,
         "DaemonSet" => workloads::DAEMON_SET,
         "Job" => workloads::JOB,
+        "CronJob" => workloads::CRON_JOB,
         "Service" => network::SERVICE,
         "Endpoints" => network::ENDPOINTS,
         "EndpointSlice" => network::ENDPOINT_SLICE,

@@ -29,7 +29,8 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
             validate_pod_dns(spec, "spec", &mut causes);
         }
         "Deployment" | "ReplicaSet" | "DaemonSet" => validate_workload(spec, &mut causes),
-        "Job" => validate_template(spec, "spec.template", &mut causes),
+        "Job" => crate::batch::validate_job(obj, &mut causes),
+        "CronJob" => crate::batch::validate_cronjob(obj, &mut causes),
         "Service" => crate::services::validation::validate(obj, &mut causes),
         "EndpointSlice" => validate_endpoint_slice(obj, &mut causes),
         "PriorityClass" => crate::priority::validate(obj, &mut causes),
@@ -58,6 +59,9 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
             new.pointer("/spec/selector").unwrap_or(&Value::Null),
             "field is immutable",
         ));
+    }
+    if resource.kind == "Job" {
+        crate::batch::validate_job_update(old, new, &mut causes);
     }
     if resource.kind == "Service" {
         crate::services::validation::validate_update(old, new, &mut causes);
@@ -299,7 +303,7 @@ fn validate_pod_dns(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
 }
 // ANCHOR_END: pod_dns
 
-fn validate_template(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
+pub(crate) fn validate_template(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
     let template_spec = spec.pointer("/template/spec").unwrap_or(&Value::Null);
     validate_pod_spec(template_spec, &format!("{path}.spec"), causes);
     validate_pod_dns(template_spec, &format!("{path}.spec"), causes);

@@ -5,6 +5,8 @@
 
 pub mod stand_in_node;
 
+use std::path::PathBuf;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -30,6 +32,12 @@ impl Drop for Cluster {
 
 impl Cluster {
     pub async fn start() -> Cluster {
+        let clock = std::sync::Arc::new(orc_controllers::clock::SystemClock);
+        Cluster::start_with_clock(clock).await
+    }
+
+    /// A cluster whose Job and CronJob controllers run on `clock`.
+    pub async fn start_with_clock(clock: orc_controllers::clock::SharedClock) -> Cluster {
         let etcd = Etcd::start();
         let config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
         let server = Server::bind(config).await.expect("the API server binds");
@@ -38,7 +46,7 @@ impl Cluster {
             let _ = server.serve().await;
         });
         let controllers = orc_controllers::Config::new(format!("http://{addr}"));
-        let controlling = tokio::spawn(orc_controllers::run(controllers));
+        let controlling = tokio::spawn(orc_controllers::run_with_clock(controllers, clock));
         Cluster {
             _etcd: etcd,
             addr,
@@ -125,5 +133,35 @@ impl Cluster {
 
     pub async fn until_gone(&self, path: &str) {
         self.until(path, "gone", |obj| obj.is_none()).await;
+    }
+}
+
+/// The installed kubectl, on a kubeconfig for the cluster.
+pub struct Kubectl {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Kubectl {
+    pub fn new(c: &Cluster) -> Kubectl {
+        let dir = tempfile::tempdir().unwrap();
+        let config = orc_testkit::kubectl::kubeconfig(dir.path(), c.addr, "any");
+        Kubectl { dir, config }
+    }
+
+    /// Runs kubectl off the async runtime: whether it succeeded, and its output.
+    pub async fn try_run(&self, args: &[&str]) -> (bool, String) {
+        let mut command = orc_testkit::kubectl::command(self.dir.path(), &self.config);
+        command.args(args);
+        tokio::task::spawn_blocking(move || orc_testkit::kubectl::output(command))
+            .await
+            .unwrap()
+    }
+
+    /// Runs kubectl; panics with its output when it fails.
+    pub async fn run(&self, args: &[&str]) -> String {
+        let (ok, out) = self.try_run(args).await;
+        assert!(ok, "kubectl {args:?}: {out}");
+        out
     }
 }

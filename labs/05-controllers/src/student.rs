@@ -6,8 +6,14 @@
 // write the bodies.
 #![allow(unused_variables, unused_imports)]
 
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
 use crate::{
-    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Share, Verdict,
+    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Schedule, Share,
+    Verdict,
 };
 
 /// Task 1. The object's finalizers once a DELETE asking for `policy` is
@@ -103,5 +109,24 @@ pub fn scale_down_old(
 /// 5. The first set visited takes what is left (`to_add - added`), and
 ///    never goes below 0.
 pub fn proportional(desired: i64, max_surge: i64, sets: &[Share], fallback: i64) -> Vec<i64> {
+    todo!()
+}
+
+/// Task 7. How long a Job waits, after `failures` pod failures in a row
+/// (since its last success), before it creates the next pod: nothing
+/// after none, 10 s after the first, then twice as long after each one
+/// more, but never more than 6 minutes. Mind the overflow: `failures` may
+/// be large.
+pub fn backoff_delay(failures: u32) -> Duration {
+    todo!()
+}
+
+/// Task 8. The first time strictly after `after` at which `schedule` (five
+/// fields, or a macro such as `@hourly`) fires, read in the time zone
+/// `zone` (an IANA name such as `Asia/Tokyo`; `None`: the system's zone);
+/// `None` when the schedule or the zone does not parse, or it never fires.
+/// `Schedule::parse` and `Schedule::next_after` do the cron part; the
+/// zone is yours: `Timestamp::to_zoned`, `TimeZone::get`, `Zoned::timestamp`.
+pub fn next_fire(schedule: &str, zone: Option<&str>, after: Timestamp) -> Option<Timestamp> {
     todo!()
 }

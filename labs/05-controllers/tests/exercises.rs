@@ -2,7 +2,8 @@
 
 use lab_05::{
     FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Share, Verdict,
-    deleting_owner, dependent, finalizers, new_replicas, proportional, scale_down_old,
+    backoff_delay, deleting_owner, dependent, finalizers, new_replicas, next_fire, proportional,
+    scale_down_old,
 };
 use serde_json::json;
 
@@ -207,4 +208,61 @@ fn task_6_share_a_resize_out() {
     };
     assert_eq!(proportional(20, 5, &[bare(8), bare(5)], 13), vec![15, 10]);
     assert_eq!(proportional(20, 5, &[bare(8), bare(5)], 0), vec![20, 5]);
+}
+
+#[test]
+fn task_7_back_off_after_failures() {
+    let delays: Vec<String> = [0, 1, 2, 3, 4, 5, 6, 7, 100, u32::MAX]
+        .iter()
+        .map(|&n| format!("{n:>10} failures: {:?}", backoff_delay(n)))
+        .collect();
+    insta::assert_snapshot!(delays.join("\n"), @r"
+             0 failures: 0ns
+             1 failures: 10s
+             2 failures: 20s
+             3 failures: 40s
+             4 failures: 80s
+             5 failures: 160s
+             6 failures: 320s
+             7 failures: 360s
+           100 failures: 360s
+    4294967295 failures: 360s
+    ");
+}
+
+#[test]
+fn task_8_next_cron_fire_time() {
+    let after: jiff::Timestamp = "2024-03-09T23:30:00Z".parse().unwrap();
+    let cases = [
+        ("*/15 * * * *", Some("UTC")),
+        ("@hourly", Some("UTC")),
+        ("0 9 * * *", Some("Asia/Tokyo")),
+        ("0 9 * * *", Some("America/New_York")),
+        // The 1st, or a Monday: whichever comes first (Vixie cron's OR).
+        ("0 0 1 * MON", Some("UTC")),
+        ("0 0 30 2 *", Some("UTC")),
+        ("61 * * * *", Some("UTC")),
+        ("* * * * *", Some("Mars/Olympus")),
+    ];
+    let lines: Vec<String> = cases
+        .iter()
+        .map(|(s, z)| {
+            format!(
+                "{s:<14} {:<18} {:?}",
+                z.unwrap_or("-"),
+                next_fire(s, *z, after).map(|t| t.to_string())
+            )
+        })
+        .collect();
+    // New York's 9:00 on 2024-03-10 is already daylight time (UTC-4).
+    insta::assert_snapshot!(lines.join("\n"), @r#"
+    */15 * * * *   UTC                Some("2024-03-09T23:45:00Z")
+    @hourly        UTC                Some("2024-03-10T00:00:00Z")
+    0 9 * * *      Asia/Tokyo         Some("2024-03-10T00:00:00Z")
+    0 9 * * *      America/New_York   Some("2024-03-10T13:00:00Z")
+    0 0 1 * MON    UTC                Some("2024-03-11T00:00:00Z")
+    0 0 30 2 *     UTC                None
+    61 * * * *     UTC                None
+    * * * * *      Mars/Olympus       None
+    "#);
 }

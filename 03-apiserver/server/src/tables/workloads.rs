@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{
     AGE, Column, NAME, Printer, age, col, containers_and_images, format_labels, format_selector,
-    int, items, name, since, wide,
+    int, items, name, since, text, wide,
 };
 
 const TEMPLATE: [Column; 3] = [wide("Containers"), wide("Images"), wide("Selector")];
@@ -177,6 +177,48 @@ pub(super) const JOB: Printer = Printer {
     },
 };
 
+/// Kubernetes' `printCronJob`: unset fields print `<none>`.
+pub(super) const CRON_JOB: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Schedule", "string"),
+        col("Timezone", "string"),
+        col("Suspend", "boolean"),
+        col("Active", "integer"),
+        col("Last Schedule", "string"),
+        AGE,
+        TEMPLATE[0],
+        TEMPLATE[1],
+        TEMPLATE[2],
+    ],
+    cells: |cj| {
+        let suspend = match cj.pointer("/spec/suspend").and_then(Value::as_bool) {
+            Some(true) => "True",
+            Some(false) => "False",
+            None => "<unset>",
+        };
+        let last = match cj.pointer("/status/lastScheduleTime") {
+            Some(_) => since(cj, "/status/lastScheduleTime"),
+            None => "<none>".to_string(),
+        };
+        let job = cj.pointer("/spec/jobTemplate").unwrap_or(&Value::Null);
+        let mut cells = vec![
+            name(cj),
+            json!(text(cj, "/spec/schedule", "")),
+            json!(text(cj, "/spec/timeZone", "<none>")),
+            json!(suspend),
+            json!(items(cj, "/status/active").count()),
+            json!(last),
+            age(cj),
+        ];
+        cells.extend(template_cells(job));
+        if cells[9] == "" {
+            cells[9] = json!("<none>");
+        }
+        cells
+    },
+};
+
 #[cfg(test)]
 mod tests {
     use super::super::cells;
@@ -212,6 +254,25 @@ mod tests {
             cells("Job", queue)[1..4],
             [json!("Running"), json!("0/1 of 4"), json!("")]
         );
+    }
+
+    #[test]
+    fn cron_jobs_show_none_for_what_is_unset() {
+        let cj = json!({"metadata": {"name": "hello"}, "spec": {"schedule": "*/1 * * * *", "suspend": false,
+            "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}},
+            "status": {"active": [{"name": "hello-1"}]}});
+        let c = cells("CronJob", cj);
+        assert_eq!(
+            c[1..6],
+            [
+                json!("*/1 * * * *"),
+                json!("<none>"),
+                json!("False"),
+                json!(1),
+                json!("<none>")
+            ]
+        );
+        assert_eq!(c[9], "<none>");
     }
 
     #[test]
