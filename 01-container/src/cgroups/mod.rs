@@ -59,15 +59,41 @@ pub trait Cgroup {
 /// The cgroup filesystem of this host.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// How a host lays out its cgroup filesystem. It decides the backend, and
+/// what a `cgroup` mount in a container's config becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One hierarchy per controller (and, on "hybrid" hosts, a controller-less
+    /// cgroup2 at `/sys/fs/cgroup/unified` beside them).
+    V1,
+    /// The unified hierarchy alone: what every recent distribution boots.
+    V2,
+}
+
+impl Layout {
+    /// The layout of the hierarchy mounted at `root`: only a cgroup2 root
+    /// has `cgroup.controllers`.
+    pub fn at(root: &Path) -> Layout {
+        if root.join("cgroup.controllers").exists() {
+            Layout::V2
+        } else {
+            Layout::V1
+        }
+    }
+
+    /// This host's layout, from `/sys/fs/cgroup`.
+    pub fn of_host() -> Layout {
+        Layout::at(Path::new(CGROUP_ROOT))
+    }
+}
+
 /// Open the container cgroup at `path` (e.g. `/orc/web`) on this host,
-/// picking the backend by looking at how `/sys/fs/cgroup` is mounted: only a
-/// v2 root has `cgroup.controllers`.
+/// with the backend for its [`Layout`].
 pub fn open(path: &str) -> Box<dyn Cgroup> {
     let root = Path::new(CGROUP_ROOT);
-    if root.join("cgroup.controllers").exists() {
-        Box::new(v2::CgroupV2::new(root, path))
-    } else {
-        Box::new(v1::CgroupV1::new(root, path))
+    match Layout::at(root) {
+        Layout::V2 => Box::new(v2::CgroupV2::new(root, path)),
+        Layout::V1 => Box::new(v1::CgroupV1::new(root, path)),
     }
 }
 
