@@ -110,9 +110,13 @@ pub fn container_path(cgroups_path: Option<&str>, id: &str) -> String {
 /// Convert v1 `cpu.shares` (2..=262144, default 1024) to v2 `cpu.weight`
 /// (1..=10000, default 100).
 ///
-/// This is the linear map runc, crun and systemd agree on: it sends the
-/// ends of one range to the ends of the other. (It maps 1024 to 39, not to
-/// 100; the ecosystem kept it for compatibility.)
+/// This is the linear map runc (before 1.3.2) and crun (before 1.23) use,
+/// the versions this machine's benchmarks compare with: it sends the ends
+/// of one range to the ends of the other, but maps the v1 default 1024 to
+/// 39, not to v2's default 100, so a container gets less CPU weight than
+/// the processes outside it. Newer runc and crun, and Kubernetes with them,
+/// switched in 2025 to a curve through log2(shares) that maps 1024 to 100;
+/// orc has not (see chapter 01, "v1 and v2, side by side").
 // ANCHOR: shares_to_weight
 pub fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {
