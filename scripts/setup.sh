@@ -43,6 +43,14 @@ packages=(
   "python3:python3"              # test.sh's report: slowest and flaky tests
 )
 # ANCHOR_END: packages
+# The tests' own: ./test.sh runs the cgroup tests again in a cgroup-v2-only
+# VM (scripts/vm), QEMU booting Debian's kernel with a busybox initramfs.
+if [ "${1:-}" = --for-tests ]; then
+  packages+=(
+    "qemu-system-x86_64:qemu-system-x86"
+    "cpio:cpio"                  # packs that VM's initramfs
+  )
+fi
 missing=()
 for entry in "${packages[@]}"; do
   tool=${entry%%:*} package=${entry#*:}

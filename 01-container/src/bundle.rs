@@ -134,7 +134,7 @@ pub fn validate(path: &Path, spec: &Spec) -> Result<()> {
             );
         }
     }
-    if let Err(e) = mounts::mount_plan(spec) {
+    if let Err(e) = mounts::mount_plan(spec, crate::cgroups::Layout::of_host()) {
         return bad(&e.field, &e.problem);
     }
     let linux = spec.linux_or_default();

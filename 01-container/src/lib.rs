@@ -61,7 +61,8 @@
 //! (freezer), checkpointing, device cgroup rules, seccomp argument filters,
 //! joining pid/mount/user namespaces by path, AppArmor/SELinux labels, and
 //! the image features listed in [`image`]'s own doc. A `cgroup` mount in
-//! the config becomes an empty read-only tmpfs.
+//! the config is the container's own cgroup2 on a v2 host, and an empty
+//! read-only tmpfs on a v1 host ([`mounts::cgroup_mount`]).
 
 pub mod bundle;
 pub mod busybox;

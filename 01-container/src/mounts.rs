@@ -8,6 +8,7 @@
 //! the mounts ([`crate::rootfs`]), where it can be unit-tested and
 //! reimplemented in the lab.
 
+use crate::cgroups::Layout;
 use crate::spec::{Mount, Spec};
 use nix::mount::MsFlags;
 
@@ -112,16 +113,14 @@ pub fn parse_options(options: &[String]) -> (MsFlags, Option<MsFlags>, String) {
 /// The ordered mounts the container's init performs, from the config.
 ///
 /// Order matters and is the config's: `/dev` must be mounted before
-/// `/dev/pts`, or the tmpfs would hide it. A `cgroup` mount becomes an empty
-/// read-only tmpfs: orc does not expose the host's cgroup tree (on a v1
-/// host that would need one mount per controller), and an empty directory is
-/// what a container without cgroup access should see.
+/// `/dev/pts`, or the tmpfs would hide it. A `cgroup` mount depends on the
+/// host's cgroup [`Layout`]: see [`cgroup_mount`].
 // ANCHOR: mount_plan
-pub fn mount_plan(spec: &Spec) -> Result<Vec<MountStep>, PlanError> {
+pub fn mount_plan(spec: &Spec, cgroups: Layout) -> Result<Vec<MountStep>, PlanError> {
     spec.mounts
         .iter()
         .enumerate()
-        .map(|(i, m)| plan_mount(i, m))
+        .map(|(i, m)| plan_mount(i, m, cgroups))
         .collect()
 }
 // ANCHOR_END: mount_plan
@@ -129,7 +128,7 @@ pub fn mount_plan(spec: &Spec) -> Result<Vec<MountStep>, PlanError> {
 /// The step for `mounts[i]`: a checked destination, the options split into
 /// flags, propagation and data, and the type and source filled in.
 // ANCHOR: plan_mount
-fn plan_mount(i: usize, m: &Mount) -> Result<MountStep, PlanError> {
+fn plan_mount(i: usize, m: &Mount, cgroups: Layout) -> Result<MountStep, PlanError> {
     let field = |name: &str| format!("mounts[{i}].{name}");
     check_destination(&m.destination).map_err(|problem| PlanError {
         field: field("destination"),
@@ -151,10 +150,10 @@ fn plan_mount(i: usize, m: &Mount) -> Result<MountStep, PlanError> {
             });
         }
     } else if fstype == "cgroup" || fstype == "cgroup2" {
-        fstype = "tmpfs".into();
-        source = "cgroup".into();
-        flags |= MsFlags::MS_RDONLY;
-        data = "mode=755".into();
+        (fstype, source, data) = cgroup_mount(cgroups, data);
+        if cgroups == Layout::V1 {
+            flags |= MsFlags::MS_RDONLY;
+        }
     } else if fstype.is_empty() {
         return Err(PlanError {
             field: field("type"),
@@ -176,6 +175,26 @@ fn plan_mount(i: usize, m: &Mount) -> Result<MountStep, PlanError> {
     })
 }
 // ANCHOR_END: plan_mount
+
+/// What a `cgroup` (or `cgroup2`) mount becomes: `(fstype, source, data)`.
+///
+/// - On a **v2** host, a real `cgroup2` mount, as runc and crun do. Made
+///   inside the container's cgroup namespace (created once the init is in
+///   its cgroup), it shows the container's own cgroup as its root, so
+///   `/sys/fs/cgroup/memory.max` is the container's limit: what JVMs and
+///   Go's and Node's runtimes read to size themselves. The config's options
+///   (`ro`, `nsdelegate`...) apply.
+/// - On a **v1** host, an empty read-only tmpfs: exposing v1 takes one mount
+///   per controller, which orc does not do (an empty directory is what a
+///   container without cgroup access sees).
+// ANCHOR: cgroup_mount
+pub fn cgroup_mount(cgroups: Layout, data: String) -> (String, String, String) {
+    match cgroups {
+        Layout::V2 => ("cgroup2".into(), "cgroup".into(), data),
+        Layout::V1 => ("tmpfs".into(), "cgroup".into(), "mode=755".into()),
+    }
+}
+// ANCHOR_END: cgroup_mount
 
 /// A destination must be absolute and must not climb with `..`.
 fn check_destination(destination: &str) -> Result<(), String> {
@@ -213,7 +232,7 @@ mod tests {
     #[test]
     fn plan_follows_config_order_and_normalises() {
         let spec = Spec::example(&["sh"]);
-        let plan = mount_plan(&spec).unwrap();
+        let plan = mount_plan(&spec, Layout::V1).unwrap();
         let dests: Vec<_> = plan.iter().map(|s| s.destination.as_str()).collect();
         assert_eq!(
             dests,
@@ -249,11 +268,39 @@ mod tests {
             ],
             ..Spec::default()
         };
-        let plan = mount_plan(&spec).unwrap();
+        let plan = mount_plan(&spec, Layout::V1).unwrap();
         assert!(plan[0].is_bind());
         assert_eq!(plan[0].fstype, "bind");
         assert_eq!(plan[1].fstype, "tmpfs");
         assert!(plan[1].flags.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn a_cgroup_mount_is_real_cgroup2_on_a_v2_host() {
+        // The failing case of issue 19: on a v2 host the container saw an
+        // empty tmpfs, with no memory.max to size itself from.
+        let spec = Spec {
+            mounts: vec![Mount {
+                destination: "/sys/fs/cgroup".into(),
+                kind: Some("cgroup".into()),
+                source: Some("cgroup".into()),
+                options: opts(&["nosuid", "noexec", "nodev", "relatime"]),
+            }],
+            ..Spec::default()
+        };
+        let plan = mount_plan(&spec, Layout::V2).unwrap();
+        assert_eq!(
+            (plan[0].fstype.as_str(), plan[0].data.as_str()),
+            ("cgroup2", "")
+        );
+        // Writable unless the config says `ro`: delegation inside is allowed.
+        assert!(!plan[0].flags.contains(MsFlags::MS_RDONLY));
+        assert!(plan[0].flags.contains(MsFlags::MS_NOEXEC));
+        let plan = mount_plan(&spec, Layout::V1).unwrap();
+        assert_eq!(
+            (plan[0].fstype.as_str(), plan[0].data.as_str()),
+            ("tmpfs", "mode=755")
+        );
     }
 
     #[test]
@@ -266,11 +313,14 @@ mod tests {
             ..Spec::default()
         };
         assert_eq!(
-            mount_plan(&spec).unwrap_err().field,
+            mount_plan(&spec, Layout::V1).unwrap_err().field,
             "mounts[0].destination"
         );
         spec.mounts[0].destination = "/data".into();
         spec.mounts[0].options = opts(&["bind"]);
-        assert_eq!(mount_plan(&spec).unwrap_err().field, "mounts[0].source");
+        assert_eq!(
+            mount_plan(&spec, Layout::V1).unwrap_err().field,
+            "mounts[0].source"
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! 4. `pivot_root` into it and detach the old root;
 //! 5. read-only paths, masked paths, and finally a read-only `/`.
 
+use crate::cgroups::Layout;
 use crate::devices;
 use crate::error::{Context, Result};
 use crate::mounts::{MountStep, mount_plan};
@@ -43,7 +44,7 @@ pub(crate) fn prepare(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<()> {
     .context(|| format!("bind-mounting the root filesystem {}", rootfs.display()))?;
 
     // Validated when the bundle was loaded, so this cannot fail here.
-    let plan = mount_plan(spec).unwrap_or_default();
+    let plan = mount_plan(spec, Layout::of_host()).unwrap_or_default();
     for step in &plan {
         perform(step, bundle, rootfs)?;
     }

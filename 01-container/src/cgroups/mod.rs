@@ -59,15 +59,41 @@ pub trait Cgroup {
 /// The cgroup filesystem of this host.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// How a host lays out its cgroup filesystem. It decides the backend, and
+/// what a `cgroup` mount in a container's config becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One hierarchy per controller (and, on "hybrid" hosts, a controller-less
+    /// cgroup2 at `/sys/fs/cgroup/unified` beside them).
+    V1,
+    /// The unified hierarchy alone: what every recent distribution boots.
+    V2,
+}
+
+impl Layout {
+    /// The layout of the hierarchy mounted at `root`: only a cgroup2 root
+    /// has `cgroup.controllers`.
+    pub fn at(root: &Path) -> Layout {
+        if root.join("cgroup.controllers").exists() {
+            Layout::V2
+        } else {
+            Layout::V1
+        }
+    }
+
+    /// This host's layout, from `/sys/fs/cgroup`.
+    pub fn of_host() -> Layout {
+        Layout::at(Path::new(CGROUP_ROOT))
+    }
+}
+
 /// Open the container cgroup at `path` (e.g. `/orc/web`) on this host,
-/// picking the backend by looking at how `/sys/fs/cgroup` is mounted: only a
-/// v2 root has `cgroup.controllers`.
+/// with the backend for its [`Layout`].
 pub fn open(path: &str) -> Box<dyn Cgroup> {
     let root = Path::new(CGROUP_ROOT);
-    if root.join("cgroup.controllers").exists() {
-        Box::new(v2::CgroupV2::new(root, path))
-    } else {
-        Box::new(v1::CgroupV1::new(root, path))
+    match Layout::at(root) {
+        Layout::V2 => Box::new(v2::CgroupV2::new(root, path)),
+        Layout::V1 => Box::new(v1::CgroupV1::new(root, path)),
     }
 }
 
@@ -84,9 +110,13 @@ pub fn container_path(cgroups_path: Option<&str>, id: &str) -> String {
 /// Convert v1 `cpu.shares` (2..=262144, default 1024) to v2 `cpu.weight`
 /// (1..=10000, default 100).
 ///
-/// This is the linear map runc, crun and systemd agree on: it sends the
-/// ends of one range to the ends of the other. (It maps 1024 to 39, not to
-/// 100; the ecosystem kept it for compatibility.)
+/// This is the linear map runc (before 1.3.2) and crun (before 1.23) use,
+/// the versions this machine's benchmarks compare with: it sends the ends
+/// of one range to the ends of the other, but maps the v1 default 1024 to
+/// 39, not to v2's default 100, so a container gets less CPU weight than
+/// the processes outside it. Newer runc and crun, and Kubernetes with them,
+/// switched in 2025 to a curve through log2(shares) that maps 1024 to 100;
+/// orc has not (see chapter 01, "v1 and v2, side by side").
 // ANCHOR: shares_to_weight
 pub fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {

@@ -5,7 +5,8 @@
 //!   `cgroup.subtree_control`, so creating `/orc/web` means enabling
 //!   controllers in `/` and `/orc` first;
 //! - processes may live only in leaves (the "no internal processes" rule),
-//!   so the container's cgroup has no children of its own;
+//!   so the container's cgroup has no children of its own, and a
+//!   `cgroupsPath` below another container's cgroup is refused, saying so;
 //! - new names and units: `memory.max`, `memory.swap.max` (swap *alone*,
 //!   where OCI's `swap` is memory+swap), `cpu.max` ("quota period"),
 //!   `cpu.weight` (1..10000) instead of `cpu.shares`.
@@ -117,7 +118,7 @@ impl Cgroup for CgroupV2 {
         let mut dir = self.root.clone();
         for part in self.path.split('/').filter(|p| !p.is_empty()) {
             if !enable.is_empty() {
-                write_file(&dir.join("cgroup.subtree_control"), &enable)?;
+                enable_for_children(&dir, &enable)?;
             }
             dir.push(part);
             match std::fs::create_dir(&dir) {
@@ -158,6 +159,28 @@ impl Cgroup for CgroupV2 {
     fn remove(&self) -> Result<()> {
         remove_dir(&self.dir())
     }
+}
+
+/// Enable controllers (`+cpu +memory +pids`) for the children of `dir`.
+///
+/// The kernel refuses (EBUSY) when `dir` holds processes of its own: v2's
+/// "no internal processes" rule lets only leaves hold processes once
+/// controllers are handed down. Said plainly, since the cause is the
+/// config's `cgroupsPath`.
+fn enable_for_children(dir: &Path, enable: &str) -> Result<()> {
+    let file = dir.join("cgroup.subtree_control");
+    write_file(&file, enable).map_err(|e| match e {
+        Error::Cgroup { source, .. } if source.raw_os_error() == Some(libc::EBUSY) => Error::Io {
+            context: format!(
+                "enabling {enable} in {}: the cgroup holds processes, and cgroup v2 \
+                 allows no internal processes (only a leaf may hold processes); \
+                 choose a cgroupsPath whose parents hold none",
+                file.display()
+            ),
+            source,
+        },
+        other => other,
+    })
 }
 
 /// Write `resources` into the v2 cgroup `path` of the hierarchy at `root`.
