@@ -21,10 +21,6 @@ const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
 const PODS: &str = "/api/v1/namespaces/default/pods";
 
 async fn cluster() -> (Cluster, Arc<ManualClock>, Kubectl) {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("orc_controllers=debug")
-        .try_init();
     let clock = ManualClock::new();
     let c = Cluster::start_with_clock(clock.clone()).await;
     let k = Kubectl::new(&c);

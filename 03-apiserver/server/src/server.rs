@@ -20,8 +20,8 @@ use axum::routing::get;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::authn::{Authenticators, UserInfo};
 use crate::authn::token_file::{TokenFile, TokenFileError};
+use crate::authn::{Authenticators, UserInfo};
 use crate::connection::PeerCertificates;
 use crate::handlers::{self, ApiRequest};
 use crate::metrics::Metrics;

@@ -52,11 +52,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    orc_client::logging::init();
     let args = Args::parse();
     let mut client = Client::new(args.server);
     if let Some(token) = args.token {
