@@ -162,7 +162,7 @@ fn routes_by_host_and_path_and_tells_the_backend_who_asked() {
             ("bar.test", "/down", vec![], Algorithm::RoundRobin),
         ]));
         let (url, _proxy) = proxy(rx, Config::default()).await;
-        let client = reqwest::Client::new();
+        let client = orc_testkit::http_client();
         assert_eq!(
             get(&client, &format!("{url}/api/v1?x=1"), "foo.example.com").await,
             (
@@ -237,7 +237,7 @@ fn weighted_round_robin_shares_1_2_3_over_real_requests() {
             Algorithm::WeightedRoundRobin,
         )]));
         let (url, _proxy) = proxy(rx, Config::default()).await;
-        let client = reqwest::Client::new();
+        let client = orc_testkit::http_client();
         let mut counts = [0; 3];
         for _ in 0..1000 {
             let (code, body) = get(&client, &format!("{url}/"), "any").await;
@@ -269,7 +269,7 @@ fn least_connections_sends_new_requests_away_from_a_slow_backend() {
             Algorithm::LeastConnections,
         )]));
         let (url, _proxy) = proxy(rx, Config::default()).await;
-        let client = reqwest::Client::new();
+        let client = orc_testkit::http_client();
         // The first request goes to the slow backend and hangs there.
         let stuck = tokio::spawn({
             let (client, url) = (client.clone(), url.clone());
@@ -302,7 +302,7 @@ fn a_refusing_endpoint_is_ejected_and_idempotent_requests_retried() {
         let endpoints = vec![endpoint(live.address, 1), endpoint(dead, 1)];
         let (_tx, rx) = watch::channel(table(vec![("", "/", endpoints, Algorithm::RoundRobin)]));
         let (url, _proxy) = proxy(rx, Config::default()).await;
-        let client = reqwest::Client::new();
+        let client = orc_testkit::http_client();
         for _ in 0..20 {
             assert_eq!(get(&client, &format!("{url}/"), "any").await.0, 200);
         }
@@ -332,7 +332,7 @@ fn a_backend_deleted_under_load_loses_no_idempotent_request() {
         for _ in 0..8 {
             let (url, running, answered) = (url.clone(), running.clone(), answered.clone());
             load.push(tokio::spawn(async move {
-                let client = reqwest::Client::new();
+                let client = orc_testkit::http_client();
                 let (mut ok, mut failed) = (0, 0);
                 while running.load(Ordering::Relaxed) {
                     match client

@@ -232,6 +232,8 @@ fn sni_chooses_the_certificate_and_http_is_redirected() {
             }
             // A name no Ingress has a certificate for: no handshake.
             assert!(get_tls(dir.path(), "c.example.com").await.is_err());
+            // reqwest brings no crypto provider of its own here (ring is orc's).
+            orc_client::tls::install_crypto_provider();
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

@@ -24,7 +24,10 @@ use crate::tls::{ClientTls, Identity, TlsError};
 #[derive(Debug, thiserror::Error)]
 pub enum KubeconfigError {
     /// The file could not be read.
-    #[error("no kubeconfig at {path} ({source}); pass --kubeconfig FILE")]
+    #[error(
+        "no kubeconfig at {path} ({source}); pass --kubeconfig FILE, or start a cluster \
+         that writes one: `sudo orc up` (or `sudo orc demo`)"
+    )]
     Read {
         path: PathBuf,
         source: std::io::Error,

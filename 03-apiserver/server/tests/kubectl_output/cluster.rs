@@ -177,7 +177,7 @@ pub async fn populate(c: &Cluster) {
     c.create("/apis/batch/v1/namespaces/default/jobs", json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": "pi"},
-        "spec": {"completions": 1, "selector": {"matchLabels": {"job-name": "pi"}},
+        "spec": {"completions": 1, "manualSelector": true, "selector": {"matchLabels": {"job-name": "pi"}},
             "template": {"metadata": {"labels": {"job-name": "pi"}}, "spec": {"restartPolicy": "Never",
                 "containers": [{"name": "pi", "image": "perl:5.34", "command": ["perl", "-Mbignum=bpi", "-wle", "print bpi(200)"]}]}}},
         "status": {"succeeded": 1, "startTime": "2024-01-01T00:00:00Z", "completionTime": "2024-01-01T00:00:42Z",
