@@ -190,17 +190,23 @@ fn exec_tty_makes_the_terminal_the_commands_own() {
         .spawn()
         .unwrap();
     drop(pty.slave);
-    let status = child.wait().unwrap();
-    // Every slave is closed now: the master reads to EIO.
+    // Read while the command runs: data left in the terminal when the last
+    // slave closes may be lost to a reader that starts only afterwards.
     let mut master = std::fs::File::from(pty.master);
-    let mut output = Vec::new();
-    let mut buf = [0u8; 1024];
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
+    let reader = std::thread::spawn(move || {
+        let mut output = Vec::new();
+        let mut buf = [0u8; 1024];
+        // Ends with EIO once every slave is closed.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            output.extend_from_slice(&buf[..n]);
         }
-        output.extend_from_slice(&buf[..n]);
-    }
+        output
+    });
+    let status = child.wait().unwrap();
+    let output = reader.join().unwrap();
     assert_eq!(status.code(), Some(4), "{}", text(&output));
     assert_eq!(text(&output), "leader\r\nterminal\r\n");
     assert!(f.orc(&["delete", "--force", &id]).status.success());
