@@ -57,6 +57,33 @@ impl ClientError {
     }
 }
 
+/// How many times a request the server answered with "retry later" is
+/// sent again (client-go's `maxRetries`).
+pub const MAX_RETRIES: u32 = 10;
+
+/// The longest wait a `Retry-After` is taken at: a server asking for an
+/// hour is answered sooner, and with its error if it still refuses.
+const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The wait `response` asks for before the same request is sent again, if
+/// it asks: a 429, or a 5xx with `Retry-After` (seconds, as the API server
+/// writes it; a 429 without one waits a second).
+fn retry_after(response: &reqwest::Response) -> Option<std::time::Duration> {
+    let code = response.status().as_u16();
+    let header = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs);
+    let wait = match code {
+        429 => header.unwrap_or(std::time::Duration::from_secs(1)),
+        500..=599 => header?,
+        _ => return None,
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
 /// The path of a collection or object of `resource`.
 pub fn path(resource: &Resource, ns: Option<&str>, name: Option<&str>) -> String {
     let (group, version, plural) = (resource.group, resource.version, resource.plural);
@@ -137,7 +164,7 @@ impl Client {
     }
 
     async fn send(request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
-        let response = request.send().await?;
+        let response = Self::send_retrying(request).await?;
         let code = response.status().as_u16();
         let body: Value = response
             .json()
@@ -158,6 +185,40 @@ impl Client {
         }
         Ok(body)
     }
+
+    /// Sends `request`, again after the wait the server asks for when it
+    /// answers "not now": 429 (too many requests in flight), or a 5xx
+    /// carrying `Retry-After` (a server shutting down, etcd restarting).
+    /// The server refused such a request before acting on it, so even a
+    /// create is safe to repeat. At most [`MAX_RETRIES`] times, as
+    /// client-go; then the last answer is the caller's.
+    // ANCHOR: retry
+    async fn send_retrying(
+        mut request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut retries = 0;
+        loop {
+            // A body that cannot be cloned (a stream) is sent once.
+            let again = request.try_clone();
+            let response = request.send().await?;
+            let wait = retry_after(&response);
+            match (wait, again) {
+                (Some(wait), Some(next)) if retries < MAX_RETRIES => {
+                    retries += 1;
+                    tracing::debug!(
+                        status = response.status().as_u16(),
+                        ?wait,
+                        retries,
+                        "the API server asked to retry"
+                    );
+                    tokio::time::sleep(wait).await;
+                    request = next;
+                }
+                _ => return Ok(response),
+            }
+        }
+    }
+    // ANCHOR_END: retry
 
     /// GET one object.
     pub async fn get(
@@ -323,7 +384,7 @@ impl Client {
 
     /// Sends a watch request; the stream of its events, or the error.
     async fn open_watch(request: reqwest::RequestBuilder) -> Result<WatchStream, ClientError> {
-        let response = request.send().await?;
+        let response = Self::send_retrying(request).await?;
         if !response.status().is_success() {
             return Err(Self::send_error(response).await);
         }
@@ -374,10 +435,8 @@ impl Client {
         &self,
         path_and_query: &str,
     ) -> Result<reqwest::Response, ClientError> {
-        let response = self
-            .request(reqwest::Method::GET, path_and_query)
-            .send()
-            .await?;
+        let response =
+            Self::send_retrying(self.request(reqwest::Method::GET, path_and_query)).await?;
         if response.status().as_u16() >= 400 {
             return Err(Self::send_error(response).await);
         }
@@ -447,6 +506,78 @@ impl WatchStream {
 mod tests {
     use super::*;
     use crate::resources::lookup;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server on loopback that answers its `n`th request (from 0) with
+    /// `answer(n)`: a status line and headers, then `{}`. Returns its
+    /// address and the count of requests it has read.
+    async fn scripted(answer: fn(usize) -> &'static str) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        break;
+                    }
+                    head.push(byte[0]);
+                }
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let reply = format!(
+                    "{}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}",
+                    answer(n)
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            }
+        });
+        (base, seen)
+    }
+
+    async fn get_pod(base: &str) -> Result<Value, ClientError> {
+        let pods = lookup("", "v1", "pods").unwrap();
+        Client::new(base).get(pods, Some("default"), "web").await
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_is_retried_after_the_wait_the_server_asks() {
+        let (base, seen) = scripted(|n| match n {
+            0 | 1 => "HTTP/1.1 429 Too Many Requests\r\nretry-after: 0",
+            _ => "HTTP/1.1 200 OK",
+        })
+        .await;
+        get_pod(&base).await.expect("the third answer is a 200");
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_after_ten_and_the_error_is_the_callers() {
+        let (base, seen) = scripted(|_| "HTTP/1.1 429 Too Many Requests\r\nretry-after: 0").await;
+        let error = get_pod(&base).await.unwrap_err();
+        assert_eq!(error.code(), Some(429));
+        assert_eq!(seen.load(Ordering::SeqCst), 1 + MAX_RETRIES as usize);
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_retried_only_when_it_says_when() {
+        let (base, seen) = scripted(|n| match n {
+            0 => "HTTP/1.1 503 Service Unavailable\r\nretry-after: 0",
+            _ => "HTTP/1.1 500 Internal Server Error",
+        })
+        .await;
+        let error = get_pod(&base).await.unwrap_err();
+        assert_eq!(error.code(), Some(500));
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            2,
+            "503+Retry-After retried, 500 not"
+        );
+    }
 
     #[test]
     fn paths() {

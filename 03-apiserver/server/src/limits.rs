@@ -9,8 +9,8 @@
 //! - `--max-requests-inflight` (400) read-only and
 //!   `--max-mutating-requests-inflight` (200) writing requests at once; one
 //!   more is answered at once with 429 `TooManyRequests` and
-//!   `Retry-After: 1`, which client-go retries after (orc's own client
-//!   does not retry yet: it reports the 429);
+//!   `Retry-After: 1`, which client-go retries after, and so does orc's
+//!   own client (`orc_client::client::MAX_RETRIES` times);
 //! - `--request-timeout` (1 minute): a request still running then is
 //!   answered 504 `Timeout`;
 //! - long-running requests (watches, `exec`, `attach`, `portforward`,

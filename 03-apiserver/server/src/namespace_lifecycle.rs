@@ -149,7 +149,7 @@ pub async fn admit_create(
             Err(StorageError::NotFound) => {
                 return Err(ApiError::NotFound(target(namespaces, namespace)));
             }
-            Err(e) => return Err(ApiError::Internal(e.to_string())),
+            Err(e) => return Err(ApiError::storage(e)),
         },
     };
     if terminating {

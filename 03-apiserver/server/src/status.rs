@@ -142,6 +142,11 @@ pub enum ApiError {
     /// 500: etcd or the server itself failed. Clients may retry.
     #[error("{0}")]
     Internal(String),
+    /// 503 with `Retry-After: 1`: etcd cannot be reached right now (it is
+    /// restarting, or down); nothing was read or written. Clients retry
+    /// after the wait, so a restart of etcd is a pause, not an error.
+    #[error("the API server's storage (etcd) is unavailable, try again later: {0}")]
+    Unavailable(String),
 }
 
 impl Target {
@@ -187,6 +192,7 @@ impl ApiError {
             ApiError::TooLarge(_) | ApiError::TooLargeToStore(_) => "RequestEntityTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) => "InternalError",
+            ApiError::Unavailable(_) => "ServiceUnavailable",
         }
     }
 
@@ -204,6 +210,7 @@ impl ApiError {
             ApiError::TooLarge(_) | ApiError::TooLargeToStore(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -244,8 +251,22 @@ impl ApiError {
     // ANCHOR_END: status_json
 }
 
+impl ApiError {
+    /// A storage failure that names no object (a lookup the request
+    /// depends on): 503 when etcd cannot be reached, 500 otherwise.
+    pub fn storage(error: crate::storage::StorageError) -> ApiError {
+        match error {
+            crate::storage::StorageError::Etcd(e) => e.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<etcd_client::Error> for ApiError {
     fn from(error: etcd_client::Error) -> ApiError {
+        if crate::storage::is_unavailable(&error) {
+            return ApiError::Unavailable(error.to_string());
+        }
         // Through StorageError, which words a full etcd for people.
         ApiError::Internal(crate::storage::StorageError::from(error).to_string())
     }
@@ -259,6 +280,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert("www-authenticate", "Bearer".parse().expect("static header"));
+        }
+        if matches!(self, ApiError::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert("retry-after", "1".parse().expect("static header"));
         }
         response
     }

@@ -91,6 +91,18 @@ pub fn is_no_space(error: &etcd_client::Error) -> bool {
     error.to_string().contains("database space exceeded")
 }
 
+/// Whether `error` says etcd could not be reached at all (connection
+/// refused or reset, or gRPC's `Unavailable`), rather than that it refused
+/// the request: the request did nothing, and the same one may succeed in a
+/// moment, when a restarted etcd is back.
+pub fn is_unavailable(error: &etcd_client::Error) -> bool {
+    match error {
+        etcd_client::Error::TransportError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => status.code() == tonic::Code::Unavailable,
+        _ => false,
+    }
+}
+
 /// One page of a list.
 #[derive(Debug)]
 pub struct Page {

@@ -39,6 +39,41 @@ async fn the_health_endpoints_check_etcd() {
 }
 
 #[tokio::test]
+async fn without_etcd_a_request_gets_503_with_retry_after_not_a_raw_500() {
+    let server = TestServer::start().await;
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &server.etcd.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // A request in flight when etcd died may or may not have been applied
+    // (a 500 says so); once the server has seen etcd gone, as /readyz
+    // shows, nothing reaches etcd and the answer is "not now".
+    loop {
+        let (code, _) = text(&server, "/readyz").await;
+        if code != 200 {
+            break;
+        }
+    }
+    // A write must reach etcd (no cache can answer it).
+    let response = server
+        .http
+        .post(server.url("/api/v1/namespaces/default/configmaps"))
+        .json(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}))
+        .send()
+        .await
+        .unwrap();
+    let code = response.status().as_u16();
+    let retry = response.headers().get("retry-after").cloned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(retry.as_ref().and_then(|v| v.to_str().ok()), Some("1"));
+    assert_eq!(body["reason"], "ServiceUnavailable", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("etcd"), "{message}");
+}
+
+#[tokio::test]
 async fn a_full_etcd_refuses_writes_clearly_and_the_server_is_not_ready() {
     // A quota small enough to fill in a few writes.
     let etcd = Etcd::start_with_args(&["--quota-backend-bytes=2097152"]);

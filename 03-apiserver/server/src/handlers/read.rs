@@ -82,6 +82,9 @@ pub fn storage_error(error: StorageError, resource: &Resource, name: &str) -> Ap
         {
             ApiError::TooLargeToStore(e.to_string())
         }
+        StorageError::Etcd(e) if crate::storage::is_unavailable(&e) => {
+            ApiError::Unavailable(e.to_string())
+        }
         other => ApiError::Internal(other.to_string()),
     }
 }
