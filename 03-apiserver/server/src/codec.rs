@@ -88,6 +88,105 @@ pub fn decode(body: &[u8], format: Format) -> Result<Value, ApiError> {
 }
 // ANCHOR_END: decode
 
+/// The fields a JSON body gives more than once, by path
+/// (`spec.replicas`, `spec.containers[0].name`). A JSON parser keeps the
+/// last and forgets the others, so without this a manifest with two
+/// `replicas:` lines is stored with one of them and nobody is told;
+/// Kubernetes warns (`fieldValidation=Warn`) or refuses (`Strict`). Other
+/// formats have none: YAML bodies with a repeated key fail to parse, and
+/// protobuf has no keys. A body that is not JSON at all has none either
+/// ([`decode`] reports that).
+pub fn duplicate_fields(body: &[u8], content_type: &str) -> Vec<String> {
+    if Format::from_content_type(content_type) != Some(Format::Json) {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    let mut parser = serde_json::Deserializer::from_slice(body);
+    let walk = Walk {
+        path: String::new(),
+        found: &mut found,
+    };
+    if serde::de::DeserializeSeed::deserialize(walk, &mut parser).is_err() {
+        return Vec::new();
+    }
+    found
+}
+
+/// One step of [`duplicate_fields`]' walk: the value at `path`.
+struct Walk<'a> {
+    path: String,
+    found: &'a mut Vec<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    // ANCHOR: duplicates
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if !seen.insert(key) {
+                self.found.push(path.clone());
+            }
+            map.next_value_seed(Walk {
+                path,
+                found: &mut *self.found,
+            })?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: duplicates
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while seq
+            .next_element_seed(Walk {
+                path: format!("{}[{index}]", self.path),
+                found: &mut *self.found,
+            })?
+            .is_some()
+        {
+            index += 1;
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
 /// serde's messages end in " at line L column C"; orc says it once, itself.
 fn strip_position(message: &str) -> &str {
     match message.find(" at line ") {
@@ -98,6 +197,21 @@ fn strip_position(message: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn repeated_keys_are_found_with_their_paths() {
+        let body = br#"{"spec":{"replicas":1,"replicas":2,"containers":[{"name":"a","name":"b"}]},"kind":"X"}"#;
+        assert_eq!(
+            duplicate_fields(body, "application/json"),
+            ["spec.replicas", "spec.containers[0].name"]
+        );
+        // The same key in two objects is no repeat.
+        let body = br#"{"a":{"x":1},"b":{"x":1},"c":[{"x":1},{"x":2}]}"#;
+        assert!(duplicate_fields(body, "application/json").is_empty());
+        // Not JSON, or not a JSON body: nothing to report here.
+        assert!(duplicate_fields(b"{\"a\":", "application/json").is_empty());
+        assert!(duplicate_fields(b"a: 1\na: 2\n", "application/yaml").is_empty());
+    }
+
     use super::*;
 
     #[test]

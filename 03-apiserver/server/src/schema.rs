@@ -167,10 +167,12 @@ pub fn unknown_fields(kind: &str, obj: &Value) -> Vec<String> {
 }
 // ANCHOR_END: unknown_fields
 
-/// The `Warning` header value for one unknown field (RFC 7234 warn-code 299,
-/// "miscellaneous persistent warning", which is what Kubernetes sends).
-pub fn warning_header(field: &str) -> String {
-    format!("299 - \"unknown field \\\"{field}\\\"\"")
+/// The `Warning` header value for one warning (`unknown field "spec.x"`):
+/// RFC 7234 warn-code 299, "miscellaneous persistent warning", which is
+/// what Kubernetes sends, and the text as a quoted string.
+pub fn warning_header(text: &str) -> String {
+    let quoted = text.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("299 - \"{quoted}\"")
 }
 
 #[cfg(test)]
@@ -191,7 +193,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            warning_header("spec.foo"),
+            warning_header("unknown field \"spec.foo\""),
             r#"299 - "unknown field \"spec.foo\"""#
         );
     }

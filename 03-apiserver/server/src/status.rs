@@ -142,6 +142,10 @@ pub enum ApiError {
     /// 500: etcd or the server itself failed. Clients may retry.
     #[error("{0}")]
     Internal(String),
+    /// 504: a LIST asked for a state newer than any etcd has (Kubernetes
+    /// waits a few seconds for its watch cache, then answers this).
+    #[error("Too large resource version: {asked}, current: {current}")]
+    TooLargeResourceVersion { asked: i64, current: i64 },
     /// 503 with `Retry-After: 1`: etcd cannot be reached right now (it is
     /// restarting, or down); nothing was read or written. Clients retry
     /// after the wait, so a restart of etcd is a pause, not an error.
@@ -193,6 +197,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) => "InternalError",
             ApiError::Unavailable(_) => "ServiceUnavailable",
+            ApiError::TooLargeResourceVersion { .. } => "Timeout",
         }
     }
 
@@ -211,6 +216,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooLargeResourceVersion { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -231,6 +237,13 @@ impl ApiError {
             ApiError::Invalid(t, _) => t,
             ApiError::Unprocessable => {
                 status["details"] = json!({});
+                return status;
+            }
+            ApiError::TooLargeResourceVersion { .. } => {
+                status["details"] = json!({
+                    "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                    "retryAfterSeconds": 1,
+                });
                 return status;
             }
             _ => return status,

@@ -4,7 +4,7 @@ mod common;
 
 use common::{TestServer, pod};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
 
@@ -173,4 +173,57 @@ async fn an_object_over_etcds_limit_is_413_naming_it() {
             "{message}"
         );
     }
+}
+
+/// A body that gives a field twice: a warning naming it by default (the
+/// last value is the one stored), a 400 with `fieldValidation=Strict`,
+/// nothing with `Ignore`, as Kubernetes does.
+#[tokio::test]
+async fn duplicate_fields_are_warned_about_or_refused() {
+    let s = TestServer::start().await;
+    let body = |name: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","name":"{name}"}},"data":{{"a":"first","a":"last"}}}}"#
+        )
+        .into_bytes()
+    };
+    let post = |query: &'static str, name: &str| {
+        s.http
+            .post(s.url(&format!("/api/v1/namespaces/default/configmaps{query}")))
+            .header("content-type", "application/json")
+            .body(body(name))
+            .send()
+    };
+
+    let response = post("", "warned").await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let warnings: Vec<String> = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            r#"299 - "duplicate field \"metadata.name\"""#,
+            r#"299 - "duplicate field \"data.a\"""#
+        ]
+    );
+    let stored: Value = response.json().await.unwrap();
+    assert_eq!(stored["data"]["a"], "last");
+
+    let response = post("?fieldValidation=Strict", "strict").await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let status: Value = response.json().await.unwrap();
+    assert_eq!(
+        status["message"],
+        r#"strict decoding error: duplicate field "metadata.name", duplicate field "data.a""#
+    );
+    let (code, _) = s.get("/api/v1/namespaces/default/configmaps/strict").await;
+    assert_eq!(code, 404, "a refused create stores nothing");
+
+    let response = post("?fieldValidation=Ignore", "ignored").await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert!(response.headers().get("warning").is_none());
 }

@@ -9,12 +9,18 @@
 //! every page is read at the *first* page's revision, so the pages together
 //! are one consistent snapshot; if that revision is compacted meanwhile, the
 //! continue token has expired (410) and the client starts over.
+//!
+//! `resourceVersion` and `resourceVersionMatch` say how fresh the list must
+//! be ([`ListRead`]): unset, the latest state; `NotOlderThan` (or a bare
+//! version), at least that version; `Exact`, the state at exactly that
+//! revision, read from etcd's history (410 once compacted). orc has no
+//! watch cache, so it always reads etcd: "at least" is the latest.
 
 use serde_json::{Value, json};
 
 use super::{ApiRequest, Reply, target};
 use crate::server::AppState;
-use crate::status::ApiError;
+use crate::status::{ApiError, FieldCause, Target};
 use crate::storage::{self, StorageError};
 use orc_client::resources::Resource;
 use orc_client::selectors::{ObjectFilter, fields, labels};
@@ -125,8 +131,9 @@ pub async fn list(
             .map_err(|_| ApiError::BadRequest(format!("limit must be a number, not {l:?}")))?,
     };
     let prefix = storage::prefix(resource, ns);
+    let read = ListRead::from_request(request)?;
     let (mut revision, mut start) = match request.param("continue") {
-        "" => (0, String::new()),
+        "" => (read.revision(), String::new()),
         token => decode_continue(token, &prefix)?,
     };
     let mut items = Vec::new();
@@ -143,7 +150,8 @@ pub async fn list(
             .store
             .list(&prefix, &start, revision, want)
             .await
-            .map_err(|e| storage_error(e, resource, ""))?;
+            .map_err(|e| read.error(e, resource))?;
+        read.check(page.revision)?;
         revision = page.revision;
         let last_key = page.items.last().map(|(k, _)| k.clone());
         items.extend(
@@ -186,6 +194,123 @@ pub async fn list(
     })))
 }
 // ANCHOR_END: list
+
+// ANCHOR: list_read
+/// How fresh a LIST must be, from its `resourceVersion` and
+/// `resourceVersionMatch` (Kubernetes' `ValidateListOptions` rules and
+/// words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListRead {
+    /// No version, or `0` ("any"): the latest state.
+    Latest,
+    /// `resourceVersion=N` bare or with `NotOlderThan`: a state at least
+    /// as new as N. orc reads the latest and refuses an N from the future.
+    NotOlderThan(i64),
+    /// `resourceVersionMatch=Exact`: the state at revision N exactly.
+    Exact(i64),
+}
+
+impl ListRead {
+    /// Reads and checks the parameters; what Kubernetes refuses, refused
+    /// with its messages (422 on `ListOptions`, 400 for a version that is
+    /// not a number or one given with `continue`).
+    pub fn from_request(request: &ApiRequest) -> Result<ListRead, ApiError> {
+        let rv = request.param("resourceVersion");
+        let matching = request.param("resourceVersionMatch");
+        let continues = !request.param("continue").is_empty();
+        let mut causes = Vec::new();
+        if !matching.is_empty() {
+            let field = "resourceVersionMatch";
+            if rv.is_empty() {
+                causes.push(FieldCause::forbidden(
+                    field,
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
+            }
+            if continues {
+                causes.push(FieldCause::forbidden(
+                    field,
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+            if matching != "Exact" && matching != "NotOlderThan" {
+                causes.push(FieldCause::not_supported(
+                    field,
+                    matching,
+                    &["Exact", "NotOlderThan", ""],
+                ));
+            }
+            if matching == "Exact" && rv == "0" {
+                causes.push(FieldCause::forbidden(
+                    field,
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
+            }
+        }
+        if !causes.is_empty() {
+            let options = Target {
+                group: String::new(),
+                kind: "ListOptions.meta.k8s.io".into(),
+                name: String::new(),
+            };
+            return Err(ApiError::Invalid(options, causes));
+        }
+        if continues && !rv.is_empty() && rv != "0" {
+            return Err(ApiError::BadRequest(
+                "specifying resource version is not allowed when using continue".into(),
+            ));
+        }
+        let version: i64 = match rv {
+            "" => 0,
+            v => v.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                ApiError::BadRequest(format!("invalid resourceVersion {v:?}: must be a number"))
+            })?,
+        };
+        Ok(match (version, matching) {
+            (0, _) => ListRead::Latest,
+            (n, "Exact") => ListRead::Exact(n),
+            (n, _) => ListRead::NotOlderThan(n),
+        })
+    }
+
+    // ANCHOR_END: list_read
+
+    /// The etcd revision to read at (0: the latest).
+    pub fn revision(self) -> i64 {
+        match self {
+            ListRead::Exact(n) => n,
+            _ => 0,
+        }
+    }
+
+    /// Whether a page read at `revision` is fresh enough.
+    pub fn check(self, revision: i64) -> Result<(), ApiError> {
+        match self {
+            ListRead::NotOlderThan(asked) if asked > revision => {
+                Err(ApiError::TooLargeResourceVersion {
+                    asked,
+                    current: revision,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A storage failure of this read as the client should see it.
+    pub fn error(self, error: StorageError, resource: &Resource) -> ApiError {
+        match (self, error) {
+            (ListRead::Exact(_), StorageError::Compacted) => {
+                ApiError::Expired("The resourceVersion for the provided list is too old.".into())
+            }
+            (ListRead::Exact(asked), StorageError::Etcd(e))
+                if e.to_string().contains("future revision") =>
+            {
+                ApiError::TooLargeResourceVersion { asked, current: 0 }
+            }
+            (_, error) => storage_error(error, resource, ""),
+        }
+    }
+}
 
 /// A continue token: the revision and the next key, hex-encoded so it is
 /// opaque to clients and safe in a URL.

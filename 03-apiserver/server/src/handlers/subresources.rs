@@ -153,6 +153,7 @@ async fn scale(
             precondition: pinned,
             part: Part::Main,
             directive: "Ignore",
+            duplicates: &[],
             dry_run: DryRun::of(
                 request,
                 if is_put {
@@ -242,6 +243,7 @@ async fn bind(
             precondition: 0,
             part: Part::Binding,
             directive: "Ignore",
+            duplicates: &[],
             dry_run: DryRun::of(request, "CreateOptions")?,
         },
         |current| {

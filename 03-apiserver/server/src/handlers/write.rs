@@ -90,6 +90,7 @@ fn admit(
     obj: &mut Value,
     old: Option<&Value>,
     directive: &str,
+    duplicates: &[String],
 ) -> Result<Vec<String>, ApiError> {
     crate::defaults::apply(resource.kind, obj);
     if resource.kind == "Service" {
@@ -112,20 +113,19 @@ fn admit(
         };
         return Err(ApiError::Invalid(t, causes));
     }
-    let unknown = crate::schema::unknown_fields(resource.kind, obj);
+    // Kubernetes' order: the unknown fields, then the duplicates.
+    let problems: Vec<String> = crate::schema::unknown_fields(resource.kind, obj)
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .chain(duplicates.iter().map(|f| format!("duplicate field {f:?}")))
+        .collect();
     match directive {
-        "Strict" if !unknown.is_empty() => {
-            let named: Vec<String> = unknown
-                .iter()
-                .map(|f| format!("unknown field {f:?}"))
-                .collect();
-            Err(ApiError::BadRequest(format!(
-                "strict decoding error: {}",
-                named.join(", ")
-            )))
-        }
+        "Strict" if !problems.is_empty() => Err(ApiError::BadRequest(format!(
+            "strict decoding error: {}",
+            problems.join(", ")
+        ))),
         "Ignore" => Ok(Vec::new()),
-        _ => Ok(unknown),
+        _ => Ok(problems),
     }
 }
 
@@ -169,7 +169,14 @@ pub async fn create(
         _ => {}
     }
     crate::authz::escalation::check(&state.authorizer, &request.user, resource, &obj)?;
-    let warnings = admit(resource, &mut obj, None, request.param("fieldValidation"))?;
+    let duplicates = crate::codec::duplicate_fields(&request.body, request.content_type());
+    let warnings = admit(
+        resource,
+        &mut obj,
+        None,
+        request.param("fieldValidation"),
+        &duplicates,
+    )?;
     let key = storage::key(resource, ns, &meta.name);
     if DryRun::of(request, "CreateOptions")?.is_dry() {
         rehearse_create(state, resource, &key, parent.as_deref()).await?;
@@ -372,6 +379,9 @@ pub struct Rules<'a> {
     pub part: Part,
     /// The `fieldValidation` directive (`Strict`, `Warn`, `Ignore`).
     pub directive: &'a str,
+    /// Fields the body gave twice (`spec.replicas`): the last one counts,
+    /// and `directive` says whether that is a warning or an error.
+    pub duplicates: &'a [String],
     /// `dryRun=All`: everything but the write.
     pub dry_run: DryRun,
 }
@@ -399,6 +409,7 @@ pub async fn guaranteed_update(
         precondition,
         part,
         directive,
+        duplicates,
         dry_run,
     } = rules;
     let key = storage::key(resource, ns, name);
@@ -406,7 +417,7 @@ pub async fn guaranteed_update(
         let (current, revision) = read_current(state, resource, &key, name, precondition).await?;
         let proposed = change(&current)?;
         let mut next = prepare_update(resource, &current, proposed, part)?;
-        let warnings = admit(resource, &mut next, Some(&current), directive)?;
+        let warnings = admit(resource, &mut next, Some(&current), directive, duplicates)?;
         if dry_run.is_dry() {
             return Ok(Reply {
                 code: StatusCode::OK,
@@ -487,6 +498,7 @@ pub async fn replace(
     let precondition = resource_version(&obj)?;
     crate::authz::escalation::check(&state.authorizer, &request.user, resource, &obj)?;
     let directive = request.param("fieldValidation");
+    let duplicates = crate::codec::duplicate_fields(&request.body, request.content_type());
     let dry_run = DryRun::of(request, "UpdateOptions")?;
     guaranteed_update(
         state,
@@ -497,6 +509,7 @@ pub async fn replace(
             precondition,
             part,
             directive,
+            duplicates: &duplicates,
             dry_run,
         },
         |_| Ok(obj.clone()),
@@ -544,6 +557,9 @@ pub async fn patch_part(
             precondition: 0,
             part,
             directive: request.param("fieldValidation"),
+            // A patch is not checked for repeated keys (a patch's keys are
+            // instructions, merged into the stored object).
+            duplicates: &[],
             dry_run,
         },
         change,
