@@ -408,6 +408,8 @@ async fn websocket_echo(n: u8) -> Server {
             let (stream, _) = listener.accept().await.unwrap();
             connections.spawn(async move {
                 let mut forwarded = String::new();
+                // The callback's type, error included, is tungstenite's.
+                #[allow(clippy::result_large_err)]
                 let callback = |req: &WsRequest, res: WsResponse| {
                     forwarded = req
                         .headers()
@@ -424,14 +426,11 @@ async fn websocket_echo(n: u8) -> Server {
                     return;
                 }
                 while let Some(Ok(message)) = ws.next().await {
-                    match message {
-                        Message::Text(_) | Message::Binary(_) => {
-                            if ws.send(message).await.is_err() {
-                                return;
-                            }
-                        }
-                        Message::Close(_) => return,
-                        _ => {}
+                    let echo = matches!(message, Message::Text(_) | Message::Binary(_));
+                    if matches!(message, Message::Close(_))
+                        || (echo && ws.send(message).await.is_err())
+                    {
+                        return;
                     }
                 }
             });
