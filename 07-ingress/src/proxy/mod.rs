@@ -50,7 +50,9 @@ pub struct Config {
     pub max_body: usize,
     /// How long to wait for a connection to a backend.
     pub connect_timeout: Duration,
-    /// How long to wait for a backend's response headers; then 504.
+    /// How long to wait for a backend's response headers; then 504. It
+    /// runs from the first byte sent, so a streamed upload that the backend
+    /// reads before answering must also arrive within it.
     pub response_timeout: Duration,
     /// How long an endpoint that refused a connection stays ejected.
     pub eject_for: Duration,
