@@ -68,6 +68,26 @@ if [ ${#missing[@]} -gt 0 ]; then
     || fail "could not install ${missing[*]} with apt-get; install them by hand and re-run"
 fi
 
+# ---- The ingress benchmark's peers (chapter 07) ----------------------------
+# nginx and HAProxy, beside which `cargo bench -p orc-ingress --bench nginx`
+# measures orc's proxy; the bench starts its own copies in a network
+# namespace. Where an init system runs, Debian's packages also start a system
+# service on port 80, the port orc's ingress serves: when this script is the
+# one that installs them, it stops and disables those services again.
+bench=()
+command -v nginx >/dev/null 2>&1 || bench+=(nginx-light)
+command -v haproxy >/dev/null 2>&1 || bench+=(haproxy)
+if [ ${#bench[@]} -gt 0 ]; then
+  say "installing ${bench[*]} (the ingress benchmark's peers)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || fail "apt-get update failed; check the package mirror in /etc/apt/sources.list"
+  apt-get install -y -qq --no-install-recommends "${bench[@]}" >/dev/null \
+    || fail "could not install ${bench[*]} with apt-get; install them by hand and re-run"
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now nginx haproxy >/dev/null 2>&1 || true
+  fi
+fi
+
 # ---- Docker, for grading labs in sandbox containers (tests only) ----------
 if [ "${1:-}" = --for-tests ]; then
   if ! command -v docker >/dev/null 2>&1; then

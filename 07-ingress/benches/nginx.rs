@@ -1,38 +1,55 @@
-//! orc-ingress beside nginx, as the same reverse proxy, in one run.
+//! orc-ingress beside nginx and HAProxy, as the same reverse proxy, in one run.
 //!
 //! ```text
 //! sudo cargo bench -p orc-ingress --bench nginx
 //! ```
 //!
 //! Everything runs in a network namespace of its own: two hyper backends
-//! (`127.0.0.2:8080`, `127.0.0.3:8080`, a two-byte answer), orc's proxy on
-//! `127.0.0.1:80` routing host `bench.test` to both by round robin, and
-//! Debian's nginx on `:8081` configured as the equivalent (an upstream of
-//! the same two, `keepalive 64`, HTTP/1.1 upstream, `X-Forwarded-For`,
-//! access log off). wrk drives each with keep-alive, 64 connections, two
-//! threads, and once straight at a backend for the latency a proxy adds.
-//! CPU per request counts only the proxy's own threads (orc's runtime
-//! threads are named `orc-ingress`; nginx's are its worker processes).
-//! Not measured: TLS, HAProxy.
+//! (`127.0.0.2:8080`, `127.0.0.3:8080`, a two-byte answer); orc's proxy on
+//! `127.0.0.1:80` and `:443`, routing any host to both by round robin;
+//! Debian's nginx on `:8081` and `:8443`, configured as the equivalent (an
+//! upstream of the same two, `keepalive 64`, HTTP/1.1 upstream,
+//! `X-Forwarded-For`, access log off); and Debian's HAProxy, when it is
+//! installed, on `:8082` and `:9443` (`balance roundrobin`,
+//! `http-reuse always`, `option forwardfor`). Each proxy runs two threads
+//! or worker processes. TLS terminates at each proxy, with one openssl
+//! certificate (P-256) for `secure.test`, which `/etc/netns/<ns>/hosts`
+//! points at `127.0.0.1` for wrk's SNI; the backends stay plain HTTP.
+//!
+//! wrk drives each with keep-alive, 64 connections, two threads, for
+//! `ORC_BENCH_SECONDS` (default 5) per run; the proxies take turns, three
+//! rounds, and each figure is the median run's. One more run goes straight
+//! at a backend, for the latency a proxy adds. CPU per request counts only
+//! the proxy's own threads (orc's runtime threads are named `orc-ingress`;
+//! nginx's are its worker processes; HAProxy's its one process). The load
+//! average is printed before and after: on a shared machine it says how
+//! far to trust the run.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
 
+use base64::Engine;
 use http_body_util::Full;
 use hyper::Response;
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use orc_ingress::balance::Algorithm;
 use orc_ingress::proxy::{Config, Proxy};
-use orc_ingress::routes::{Backend, Endpoint, HostMatch, PathType, RouteTable, Rule};
+use orc_ingress::routes::{
+    Backend, Certificates, Endpoint, HostMatch, PathType, RouteTable, Rule, tls,
+};
 use orc_testkit::NetnsHost;
+use serde_json::json;
 use tokio::sync::watch;
 
 const BACKENDS: [&str; 2] = ["127.0.0.2:8080", "127.0.0.3:8080"];
-const DURATION: &str = "5s";
+/// The host the TLS runs ask for; plain runs ask for `bench.test`, which
+/// has no certificate (a host with one is redirected to HTTPS).
+const TLS_HOST: &str = "secure.test";
+const ROUNDS: usize = 3;
 
 /// What one wrk run measured.
 #[derive(Debug, Clone, Copy)]
@@ -41,14 +58,36 @@ struct Run {
     p50_ms: f64,
     p99_ms: f64,
     requests: f64,
+    /// CPU seconds the proxy used during the run.
+    cpu: f64,
+}
+
+impl Run {
+    fn cpu_per_request_us(&self) -> f64 {
+        self.cpu * 1e6 / self.requests
+    }
+}
+
+/// One proxy under test: its name, its plain and TLS URLs, and how to read
+/// its CPU time.
+struct Peer {
+    name: &'static str,
+    plain: String,
+    tls: String,
+    cpu: Box<dyn Fn() -> f64>,
 }
 
 fn main() {
     orc_testkit::require_root();
     orc_testkit::require_command("wrk");
     orc_testkit::require_command("nginx");
+    orc_testkit::require_command("openssl");
+    let seconds = std::env::var("ORC_BENCH_SECONDS").unwrap_or_else(|_| "5".into());
     let host = NetnsHost::new();
     let dir = tempfile::tempdir().unwrap();
+    let hosts = EtcHosts::new(&host);
+    let (crt, key) = certificate(dir.path());
+    println!("load average before: {}", load_average());
     host.enter(|| {
         let backends = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -68,62 +107,177 @@ fn main() {
             .build()
             .unwrap();
         proxy.block_on(async {
-            let (_tx, rx) = watch::channel(table());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:80").await.unwrap();
-            tokio::spawn(Proxy::new(Config::default(), rx).serve(listener, None));
-            std::mem::forget(_tx);
+            let (tx, rx) = watch::channel(table(&crt, &key));
+            let proxy = Proxy::new(Config::default(), rx);
+            let plain = tokio::net::TcpListener::bind("127.0.0.1:80").await.unwrap();
+            let secure = tokio::net::TcpListener::bind("127.0.0.1:443").await.unwrap();
+            let acceptor = proxy.tls_acceptor().unwrap();
+            tokio::spawn(proxy.clone().serve(plain, None));
+            tokio::spawn(proxy.serve(secure, Some(acceptor)));
+            std::mem::forget(tx);
         });
-        let nginx = Nginx::start(&host, dir.path());
-        let direct = wrk(&host, &format!("http://{}/", BACKENDS[0]));
-        let (orc, orc_cpu) = measured(|| wrk(&host, "http://127.0.0.1/"), orc_cpu_seconds);
-        let nginx_pids = nginx.workers();
-        let (peer, peer_cpu) = measured(
-            || wrk(&host, "http://127.0.0.1:8081/"),
-            || pids_cpu_seconds(&nginx_pids),
+        let nginx = Nginx::start(&host, dir.path(), &crt, &key);
+        let haproxy = Haproxy::start(&host, dir.path(), &crt, &key);
+        let mut peers = vec![
+            Peer {
+                name: "orc-ingress",
+                plain: "http://bench.test:80/".into(),
+                tls: format!("https://{TLS_HOST}:443/"),
+                cpu: Box::new(orc_cpu_seconds),
+            },
+            Peer {
+                name: "nginx",
+                plain: "http://bench.test:8081/".into(),
+                tls: format!("https://{TLS_HOST}:8443/"),
+                cpu: {
+                    let pids = nginx.workers();
+                    Box::new(move || pids_cpu_seconds(&pids))
+                },
+            },
+        ];
+        if let Some(h) = &haproxy {
+            let pid = h.child.id();
+            peers.push(Peer {
+                name: "haproxy",
+                plain: "http://bench.test:8082/".into(),
+                tls: format!("https://{TLS_HOST}:9443/"),
+                cpu: Box::new(move || pids_cpu_seconds(&[pid])),
+            });
+        }
+        for peer in &peers {
+            wait_ready(&host, &peer.plain);
+            wait_ready(&host, &peer.tls);
+        }
+        let direct = wrk(&host, &seconds, &format!("http://{}/", BACKENDS[0]), &|| 0.0);
+        let mut plain: Vec<Vec<Run>> = vec![Vec::new(); peers.len()];
+        let mut secure: Vec<Vec<Run>> = vec![Vec::new(); peers.len()];
+        for _ in 0..ROUNDS {
+            for (i, peer) in peers.iter().enumerate() {
+                plain[i].push(wrk(&host, &seconds, &peer.plain, &peer.cpu));
+                secure[i].push(wrk(&host, &seconds, &peer.tls, &peer.cpu));
+            }
+        }
+        let names: Vec<&str> = peers.iter().map(|p| p.name).collect();
+        println!(
+            "\nkeep-alive, 64 connections, 2 wrk threads, {seconds} s per run, median of {ROUNDS} rounds; \
+             two backends, round robin; every proxy on 2 threads or workers"
         );
-        report(direct, orc, orc_cpu, peer, peer_cpu);
+        if haproxy.is_none() {
+            println!("(HAProxy is not installed: `apt-get install haproxy` adds its column)");
+        }
+        report("plain HTTP", &names, &median(plain), Some(direct));
+        report("TLS (terminated at the proxy)", &names, &median(secure), None);
         drop(nginx);
+        drop(haproxy);
         drop(proxy);
         drop(backends);
     });
+    println!("\nload average after: {}", load_average());
+    drop(hosts);
 }
 
-fn report(direct: Run, orc: Run, orc_cpu: f64, nginx: Run, nginx_cpu: f64) {
-    let cpu = |run: Run, seconds: f64| seconds * 1e6 / run.requests;
-    println!("keep-alive, 64 connections, {DURATION}, two backends, round robin\n");
-    println!(
-        "{:<26}{:>14}{:>14}{:>10}",
-        "", "orc-ingress", "nginx", "ratio"
-    );
-    let row = |name: &str, a: f64, b: f64| println!("{name:<26}{a:>14.1}{b:>14.1}{:>10.2}", a / b);
-    row(
-        "requests/s",
-        orc.requests_per_second,
-        nginx.requests_per_second,
-    );
-    row("p99 latency (ms)", orc.p99_ms, nginx.p99_ms);
-    row(
-        "CPU per request (µs)",
-        cpu(orc, orc_cpu),
-        cpu(nginx, nginx_cpu),
-    );
-    println!(
-        "\nstraight to a backend: {:.0} requests/s, p50 {:.3} ms; added p50: orc-ingress {:.3} ms, nginx {:.3} ms",
-        direct.requests_per_second,
-        direct.p50_ms,
-        orc.p50_ms - direct.p50_ms,
-        nginx.p50_ms - direct.p50_ms
-    );
+/// The run with the median requests/s of each peer's rounds.
+fn median(runs: Vec<Vec<Run>>) -> Vec<Run> {
+    runs.into_iter()
+        .map(|mut r| {
+            r.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+            r[r.len() / 2]
+        })
+        .collect()
 }
 
-/// Runs `f`, and answers its result and how much `cpu` grew meanwhile.
-fn measured(f: impl FnOnce() -> Run, cpu: impl Fn() -> f64) -> (Run, f64) {
-    let before = cpu();
-    let run = f();
-    (run, cpu() - before)
+fn report(title: &str, names: &[&str], runs: &[Run], direct: Option<Run>) {
+    println!("\n{title}");
+    print!("{:<24}", "");
+    for name in names {
+        print!("{name:>13}");
+    }
+    for name in &names[1..] {
+        print!("{:>13}", format!("orc/{name}"));
+    }
+    println!();
+    let row = |label: &str, value: &dyn Fn(&Run) -> f64, digits: usize| {
+        print!("{label:<24}");
+        for run in runs {
+            print!("{:>13.digits$}", value(run));
+        }
+        for run in &runs[1..] {
+            print!("{:>13.2}", value(&runs[0]) / value(run));
+        }
+        println!();
+    };
+    row("requests/s", &|r| r.requests_per_second, 0);
+    row("p50 latency (ms)", &|r| r.p50_ms, 3);
+    row("p99 latency (ms)", &|r| r.p99_ms, 3);
+    row("CPU per request (µs)", &|r| r.cpu_per_request_us(), 1);
+    if let Some(direct) = direct {
+        print!("{:<24}", "added p50 (ms)");
+        for run in runs {
+            print!("{:>13.3}", run.p50_ms - direct.p50_ms);
+        }
+        println!(
+            "\n(straight to one backend: {:.0} requests/s, p50 {:.3} ms, p99 {:.3} ms)",
+            direct.requests_per_second, direct.p50_ms, direct.p99_ms
+        );
+    }
 }
 
-fn table() -> Arc<RouteTable> {
+/// `/proc/loadavg`'s first three fields.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A self-signed P-256 certificate for `secure.test`: (crt, key) paths.
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", &format!("/CN={TLS_HOST}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{TLS_HOST}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (crt, key)
+}
+
+/// `/etc/netns/<ns>/hosts`, which `ip netns exec` mounts over `/etc/hosts`
+/// for the commands it runs: the test hosts at `127.0.0.1`, so wrk sends
+/// them as SNI. Removed on drop.
+struct EtcHosts(PathBuf);
+
+impl EtcHosts {
+    fn new(host: &NetnsHost) -> EtcHosts {
+        let dir = Path::new("/etc/netns").join(host.name());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("hosts"),
+            format!("127.0.0.1 localhost bench.test {TLS_HOST}\n"),
+        )
+        .unwrap();
+        EtcHosts(dir)
+    }
+}
+
+impl Drop for EtcHosts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn table(crt: &Path, key: &Path) -> Arc<RouteTable> {
     let endpoints = BACKENDS
         .iter()
         .map(|a| Endpoint {
@@ -138,13 +292,21 @@ fn table() -> Arc<RouteTable> {
         endpoints,
     };
     let rule = Rule {
-        host: HostMatch::parse("bench.test"),
+        ingress: "default/bench".into(),
+        host: HostMatch::Any,
         path: "/".into(),
         path_type: PathType::Prefix,
         backend: Arc::new(backend),
     };
+    let b64 =
+        |p: &Path| base64::engine::general_purpose::STANDARD.encode(std::fs::read(p).unwrap());
+    let secret = json!({"type": "kubernetes.io/tls", "metadata": {"name": "bench"},
+        "data": {"tls.crt": b64(crt), "tls.key": b64(key)}});
+    let mut certificates = Certificates::default();
+    certificates.insert(TLS_HOST, tls::certified_key(&secret).unwrap());
     Arc::new(RouteTable {
         rules: vec![rule],
+        certificates,
         ..RouteTable::default()
     })
 }
@@ -165,19 +327,32 @@ async fn backend(address: SocketAddr) {
     }
 }
 
-/// wrk against `url` with host `bench.test`, parsed.
-fn wrk(host: &NetnsHost, url: &str) -> Run {
-    let args = [
-        "-t2",
-        "-c64",
-        "-d",
-        DURATION,
-        "--latency",
-        "-H",
-        "Host: bench.test",
-        url,
-    ];
+/// Waits until `url` answers 200 (a proxy that is still starting would
+/// otherwise count refusals in its first run).
+fn wait_ready(host: &NetnsHost, url: &str) {
+    for _ in 0..200 {
+        let ok = host
+            .command("wrk")
+            .args(["-t1", "-c1", "-d1s", url])
+            .output()
+            .is_ok_and(|o| {
+                let out = String::from_utf8_lossy(&o.stdout);
+                out.contains("Requests/sec") && !out.contains("errors") && !out.contains("Non-2xx")
+            });
+        if ok {
+            return;
+        }
+    }
+    panic!("{url} did not answer 200");
+}
+
+/// wrk against `url`, parsed, with the CPU `cpu` counted meanwhile.
+fn wrk(host: &NetnsHost, seconds: &str, url: &str, cpu: &dyn Fn() -> f64) -> Run {
+    let duration = format!("{seconds}s");
+    let args = ["-t2", "-c64", "-d", &duration, "--latency", url];
+    let before = cpu();
     let out = host.run("wrk", &args);
+    let cpu = cpu() - before;
     let number_after = |label: &str| -> Option<&str> {
         out.lines()
             .find(|l| l.trim_start().starts_with(label))?
@@ -199,7 +374,7 @@ fn wrk(host: &NetnsHost, url: &str) -> Run {
         .find(|l| l.contains("requests in"))
         .and_then(|l| l.split_whitespace().next());
     assert!(
-        !out.contains("Non-2xx"),
+        !out.contains("Non-2xx") && !out.contains("Socket errors"),
         "wrk saw errors against {url}:\n{out}"
     );
     Run {
@@ -209,6 +384,7 @@ fn wrk(host: &NetnsHost, url: &str) -> Run {
         p50_ms: number_after("50%").map_or(f64::NAN, ms),
         p99_ms: number_after("99%").map_or(f64::NAN, ms),
         requests: requests.and_then(|n| n.parse().ok()).unwrap_or(f64::NAN),
+        cpu,
     }
 }
 
@@ -249,67 +425,90 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn start(host: &NetnsHost, dir: &Path) -> Nginx {
+    fn start(host: &NetnsHost, dir: &Path, crt: &Path, key: &Path) -> Nginx {
         let upstreams: String = BACKENDS
             .iter()
             .map(|b| format!("    server {b};\n"))
             .collect();
+        let location = "location / {\n      proxy_pass http://backends;\n      proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n\
+             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }";
         let conf = format!(
             "worker_processes 2;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
              events {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  upstream backends {{\n{upstreams}    keepalive 64;\n  }}\n\
-             server {{\n    listen 127.0.0.1:8081;\n    server_name bench.test;\n\
-             location / {{\n      proxy_pass http://backends;\n      proxy_http_version 1.1;\n\
-             proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n\
-             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }}\n  }}\n}}\n",
-            dir = dir.display()
+             server {{\n    listen 127.0.0.1:8081;\n    {location}\n  }}\n\
+             server {{\n    listen 127.0.0.1:8443 ssl;\n    ssl_certificate {crt};\n\
+             ssl_certificate_key {key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n    {location}\n  }}\n}}\n",
+            dir = dir.display(),
+            crt = crt.display(),
+            key = key.display(),
         );
         let file = dir.join("nginx.conf");
         std::fs::write(&file, conf).unwrap();
         let mut command: Command = host.command("nginx");
-        command.args([
-            "-p",
-            &dir.display().to_string(),
-            "-c",
-            &file.display().to_string(),
-            "-g",
-            "daemon off;",
-        ]);
+        command.arg("-p").arg(dir).arg("-c").arg(&file);
+        command.args(["-g", "daemon off;"]);
         let child = command.spawn().expect("nginx starts");
-        let nginx = Nginx { child };
-        // Ready when it answers: wrk's first run would otherwise count refusals.
-        for _ in 0..500 {
-            if host
-                .command("wrk")
-                .args(["-t1", "-c1", "-d1s", "http://127.0.0.1:8081/"])
-                .output()
-                .is_ok_and(|o| {
-                    String::from_utf8_lossy(&o.stdout).contains("Requests/sec")
-                        && !String::from_utf8_lossy(&o.stdout).contains("Socket errors")
-                })
-            {
-                return nginx;
-            }
-        }
-        panic!("nginx did not answer; see {}/error.log", dir.display());
+        Nginx { child }
     }
 
-    /// The worker processes' pids (children of the master).
+    /// The worker processes' pids (children of the master; `ip netns
+    /// exec` execs nginx in place, so the child is the master).
     fn workers(&self) -> Vec<u32> {
-        let children = format!("/proc/{0}/task/{0}/children", self.master());
+        let children = format!("/proc/{0}/task/{0}/children", self.child.id());
         let text = std::fs::read_to_string(children).unwrap_or_default();
         text.split_whitespace()
             .filter_map(|p| p.parse().ok())
             .collect()
     }
-
-    /// `ip netns exec` execs nginx in place, so the child is the master.
-    fn master(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// HAProxy as the same reverse proxy, when it is installed; stopped on drop.
+struct Haproxy {
+    child: Child,
+}
+
+impl Haproxy {
+    fn start(host: &NetnsHost, dir: &Path, crt: &Path, key: &Path) -> Option<Haproxy> {
+        if Command::new("haproxy").arg("-v").output().is_err() {
+            return None;
+        }
+        // HAProxy wants the certificate and its key in one file.
+        let pem = dir.join("haproxy.pem");
+        let both = [std::fs::read(crt).unwrap(), std::fs::read(key).unwrap()].concat();
+        std::fs::write(&pem, both).unwrap();
+        let servers: String = BACKENDS
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("  server b{i} {b}\n"))
+            .collect();
+        let conf = format!(
+            "global\n  nbthread 2\n  maxconn 4096\n\
+             defaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
+             option forwardfor\n\
+             frontend web\n  bind 127.0.0.1:8082\n  bind 127.0.0.1:9443 ssl crt {pem}\n\
+             default_backend backends\n\
+             backend backends\n  balance roundrobin\n  http-reuse always\n{servers}",
+            pem = pem.display()
+        );
+        let file = dir.join("haproxy.cfg");
+        std::fs::write(&file, conf).unwrap();
+        let mut command = host.command("haproxy");
+        command.arg("-db").arg("-f").arg(&file);
+        let child = command.spawn().expect("haproxy starts");
+        Some(Haproxy { child })
+    }
+}
+
+impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -107,6 +107,7 @@ fn table(rules: Vec<(&str, &str, Vec<Endpoint>, Algorithm)>) -> Arc<RouteTable> 
     let rules = rules
         .into_iter()
         .map(|(host, path, endpoints, algorithm)| Rule {
+            ingress: "default/web".into(),
             host: HostMatch::parse(host),
             path: path.into(),
             path_type: PathType::Prefix,
@@ -198,11 +199,20 @@ fn routes_by_host_and_path_and_tells_the_backend_who_asked() {
             .await
             .unwrap();
         assert!(
-            metrics.contains("orc_ingress_requests_total{service=\"default/api\",code=\"200\"} 1"),
+            metrics.contains(
+                "orc_ingress_requests_total{ingress=\"default/web\",service=\"default/api\",code=\"200\"} 1"
+            ),
             "{metrics}"
         );
         assert!(
-            metrics.contains("orc_ingress_requests_total{service=\"-\",code=\"404\"} 1"),
+            metrics
+                .contains("orc_ingress_requests_total{ingress=\"-\",service=\"-\",code=\"404\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(
+                "orc_ingress_requests_total{ingress=\"default/web\",service=\"default/api\",code=\"413\"} 1"
+            ),
             "{metrics}"
         );
         assert!(
@@ -375,6 +385,365 @@ fn a_backend_deleted_under_load_loses_no_idempotent_request() {
             "{} of {} requests failed",
             total.1,
             total.0 + total.1
+        );
+    });
+}
+
+/// A WebSocket echo server at `127.0.0.N:8080` (tokio-tungstenite, a
+/// real handshake): it answers each message with the same message, and
+/// first a text message naming the `X-Forwarded-For` it was sent.
+async fn websocket_echo(n: u8) -> Server {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::handshake::server::{
+        Request as WsRequest, Response as WsResponse,
+    };
+    let listener = TcpListener::bind(("127.0.0.".to_string() + &n.to_string(), 8080))
+        .await
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            connections.spawn(async move {
+                let mut forwarded = String::new();
+                // The callback's type, error included, is tungstenite's.
+                #[allow(clippy::result_large_err)]
+                let callback = |req: &WsRequest, res: WsResponse| {
+                    forwarded = req
+                        .headers()
+                        .get("x-forwarded-for")
+                        .map_or("-", |v| v.to_str().unwrap())
+                        .to_string();
+                    Ok(res)
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+                    return;
+                };
+                let hello = format!("{n} for={forwarded}");
+                if ws.send(Message::Text(hello.into())).await.is_err() {
+                    return;
+                }
+                while let Some(Ok(message)) = ws.next().await {
+                    let echo = matches!(message, Message::Text(_) | Message::Binary(_));
+                    if matches!(message, Message::Close(_))
+                        || (echo && ws.send(message).await.is_err())
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Server { address, task }
+}
+
+#[test]
+fn a_websocket_upgrade_is_relayed_and_both_directions_flow() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    in_netns(|| async {
+        let echo = websocket_echo(2).await;
+        let (_tx, rx) = watch::channel(table(vec![(
+            "ws.test",
+            "/",
+            vec![endpoint(echo.address, 1)],
+            Algorithm::LeastConnections,
+        )]));
+        let (_url, proxy) = proxy(rx, Config::default()).await;
+        let stream = tokio::net::TcpStream::connect("127.0.0.1:80")
+            .await
+            .unwrap();
+        let (mut ws, response) = tokio_tungstenite::client_async("ws://ws.test/chat", stream)
+            .await
+            .expect("the handshake goes through the proxy");
+        assert_eq!(response.status().as_u16(), 101);
+        // The backend speaks first: it saw the proxy's X-Forwarded-For.
+        let hello = ws.next().await.unwrap().unwrap();
+        assert_eq!(hello, Message::Text("2 for=127.0.0.1".into()));
+        for i in 0..20 {
+            let text = format!("message {i}");
+            ws.send(Message::Text(text.clone().into())).await.unwrap();
+            assert_eq!(
+                ws.next().await.unwrap().unwrap(),
+                Message::Text(text.into())
+            );
+        }
+        // A message far larger than any buffer on the way.
+        let big: Vec<u8> = (0..4 << 20).map(|i: u32| i as u8).collect();
+        ws.send(Message::Binary(big.clone().into())).await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Binary(big.into())
+        );
+        ws.close(None).await.unwrap();
+        // The close handshake comes back through the splice too.
+        while let Some(Ok(message)) = ws.next().await {
+            assert!(matches!(message, Message::Close(_)), "{message:?}");
+        }
+        assert!(
+            proxy
+                .metrics
+                .render()
+                .contains("orc_ingress_requests_total{ingress=\"default/web\",service=\"default/\",code=\"101\"} 1"),
+            "{}",
+            proxy.metrics.render()
+        );
+    });
+}
+
+#[test]
+fn an_upgrade_the_backend_refuses_is_an_ordinary_answer() {
+    in_netns(|| async {
+        // backend() speaks plain HTTP: it answers 200 and ignores Upgrade.
+        let plain = backend(2, None).await;
+        let (_tx, rx) = watch::channel(table(vec![(
+            "",
+            "/",
+            vec![endpoint(plain.address, 1)],
+            Algorithm::RoundRobin,
+        )]));
+        let (_url, _proxy) = proxy(rx, Config::default()).await;
+        let stream = tokio::net::TcpStream::connect("127.0.0.1:80")
+            .await
+            .unwrap();
+        let refused = tokio_tungstenite::client_async("ws://ws.test/", stream).await;
+        match refused {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status().as_u16(), 200);
+                let body = response.body().clone().unwrap_or_default();
+                assert!(
+                    String::from_utf8_lossy(&body).starts_with("2 /"),
+                    "{body:?}"
+                );
+            }
+            other => panic!("expected the backend's 200, got {other:?}"),
+        }
+    });
+}
+
+/// 64 KiB of one byte: streamed bodies are made of these.
+static CHUNK: [u8; 1 << 16] = [7; 1 << 16];
+
+/// This process's resident memory and its peak since the last reset, in
+/// bytes (`VmRSS`, `VmHWM`).
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resets `VmHWM` to the current resident size (proc(5), `clear_refs`).
+fn reset_peak_memory() {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+}
+
+/// A backend at `127.0.0.N:8080` that streams both ways: `POST /upload`
+/// reads the body as it comes, publishing the bytes received so far on
+/// `received`, and answers the total; `GET /download?chunks=K` sends K
+/// chunks, the first at once and the rest only after `go` is notified.
+async fn streaming_backend(
+    n: u8,
+    received: watch::Sender<usize>,
+    go: Arc<tokio::sync::Notify>,
+) -> Server {
+    use http_body_util::{BodyExt, StreamBody};
+    use hyper::body::Frame;
+    let listener = TcpListener::bind(("127.0.0.".to_string() + &n.to_string(), 8080))
+        .await
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = Arc::new(received);
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (received, go) = (received.clone(), go.clone());
+            connections.spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let (received, go) = (received.clone(), go.clone());
+                    async move {
+                        type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+                        if req.uri().path() == "/upload" {
+                            let mut body = req.into_body();
+                            let mut total = 0;
+                            while let Some(frame) = body.frame().await {
+                                let Ok(frame) = frame else { break };
+                                if let Some(data) = frame.data_ref() {
+                                    total += data.len();
+                                    received.send_replace(total);
+                                }
+                            }
+                            let answer: Body = Full::new(Bytes::from(total.to_string())).boxed();
+                            return Ok::<_, Infallible>(Response::new(answer));
+                        }
+                        let chunks: usize = req
+                            .uri()
+                            .query()
+                            .and_then(|q| q.strip_prefix("chunks="))
+                            .and_then(|k| k.parse().ok())
+                            .unwrap_or(1);
+                        let stream = futures::stream::unfold(0, move |sent| {
+                            let go = go.clone();
+                            async move {
+                                if sent == chunks {
+                                    return None;
+                                }
+                                if sent == 1 {
+                                    go.notified().await;
+                                }
+                                let frame = Frame::data(Bytes::from_static(&CHUNK));
+                                Some((Ok::<_, Infallible>(frame), sent + 1))
+                            }
+                        });
+                        let answer: Body = StreamBody::new(stream).boxed();
+                        Ok(Response::new(answer))
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Server { address, task }
+}
+
+/// A request body fed chunk by chunk from the test, through a channel.
+fn channel_body() -> (tokio::sync::mpsc::Sender<Bytes>, reqwest::Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    (tx, reqwest::Body::wrap_stream(stream))
+}
+
+/// Fails the test when `what` has not happened within a minute: a body
+/// the proxy held back instead of streaming would wait forever.
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not happen: the proxy is holding the body back"))
+}
+
+#[test]
+fn large_bodies_stream_through_both_ways_without_growing_the_proxy() {
+    const CHUNKS: usize = 1024; // 64 MiB each way, 64 times the default body limit.
+    in_netns(|| async {
+        let (received_tx, mut received) = watch::channel(0);
+        let go = Arc::new(tokio::sync::Notify::new());
+        let server = streaming_backend(2, received_tx, go.clone()).await;
+        let (_tx, rx) = watch::channel(table(vec![(
+            "",
+            "/",
+            vec![endpoint(server.address, 1)],
+            Algorithm::RoundRobin,
+        )]));
+        let config = Config {
+            max_body: 128 << 20,
+            ..Config::default()
+        };
+        let (url, _proxy) = proxy(rx, config).await;
+        let client = orc_testkit::http_client();
+        reset_peak_memory();
+        let (rss_before, _) = memory();
+
+        // Upload: the backend has the first chunk before the second is sent.
+        let (chunks, body) = channel_body();
+        let upload = tokio::spawn({
+            let request = client.post(format!("{url}/upload")).body(body);
+            async move { request.send().await.unwrap().text().await.unwrap() }
+        });
+        chunks.send(Bytes::from_static(&CHUNK)).await.unwrap();
+        within("the backend receiving the first chunk", async {
+            received.wait_for(|&n| n >= CHUNK.len()).await.unwrap();
+        })
+        .await;
+        for _ in 1..CHUNKS {
+            chunks.send(Bytes::from_static(&CHUNK)).await.unwrap();
+        }
+        drop(chunks);
+        let total = within("the upload's answer", upload).await.unwrap();
+        assert_eq!(total, (CHUNKS * CHUNK.len()).to_string());
+
+        // Download: the client has the first chunk before the backend sends the second.
+        let mut response = client
+            .get(format!("{url}/download?chunks={CHUNKS}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let mut got = within("the client receiving the first chunk", response.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .len();
+        go.notify_one();
+        while let Some(chunk) = within("the next chunk", response.chunk()).await.unwrap() {
+            got += chunk.len();
+        }
+        assert_eq!(got, CHUNKS * CHUNK.len());
+
+        // 128 MiB passed through this process (client, proxy and backend
+        // all live here); none of it stayed.
+        let (_, peak) = memory();
+        let grew = peak.saturating_sub(rss_before);
+        assert!(grew < 32 << 20, "the peak grew by {} MiB", grew >> 20);
+    });
+}
+
+#[test]
+fn a_streamed_body_over_the_limit_is_cut_off_with_413() {
+    in_netns(|| async {
+        let (received_tx, received) = watch::channel(0);
+        let go = Arc::new(tokio::sync::Notify::new());
+        let server = streaming_backend(2, received_tx, go).await;
+        let (_tx, rx) = watch::channel(table(vec![(
+            "up.test",
+            "/",
+            vec![endpoint(server.address, 1)],
+            Algorithm::RoundRobin,
+        )]));
+        let config = Config {
+            max_body: 1 << 20,
+            ..Config::default()
+        };
+        let (url, proxy) = proxy(rx, config).await;
+        let client = orc_testkit::http_client();
+        // No Content-Length (chunked): the proxy learns the size only as
+        // the bytes pass. 17 chunks of 64 KiB are 1 MiB and one chunk more.
+        let (chunks, body) = channel_body();
+        let upload = tokio::spawn({
+            let request = client
+                .post(format!("{url}/upload"))
+                .header("host", "up.test")
+                .body(body);
+            async move { request.send().await.map(|r| r.status().as_u16()) }
+        });
+        for _ in 0..17 {
+            if chunks.send(Bytes::from_static(&CHUNK)).await.is_err() {
+                break; // The proxy answered and closed the connection.
+            }
+        }
+        drop(chunks);
+        let status = within("the 413", upload).await.unwrap();
+        assert_eq!(status.ok(), Some(413));
+        assert!(
+            *received.borrow() <= 1 << 20,
+            "the backend got {} bytes",
+            *received.borrow()
+        );
+        assert!(
+            proxy.metrics.render().contains(
+                "orc_ingress_requests_total{ingress=\"default/web\",service=\"default/\",code=\"413\"} 1"
+            ),
+            "{}",
+            proxy.metrics.render()
         );
     });
 }

@@ -1,39 +1,80 @@
-//! One request through the proxy: route, read the body, pick, forward,
-//! retry once if the request is idempotent, log.
+//! One request through the proxy: route, take the body (streamed, or
+//! whole when small enough to resend), pick, forward, retry once if the
+//! request is idempotent and its body can be sent again, splice the two
+//! connections after a protocol upgrade (WebSocket), log.
 //!
 //! The statuses a proxy adds of its own: 404 (no rule and no default
 //! backend), 503 (a rule, but no ready endpoint), 413 (a body over the
-//! limit), 502 (no endpoint answered), 504 (the chosen endpoint did not
-//! answer in time), 308 (plain HTTP for a host served over TLS), 501 (a protocol upgrade, which orc's proxy does not
-//! relay yet).
+//! limit, declared or streamed), 502 (no endpoint answered), 504 (the
+//! chosen endpoint did not answer in time), 308 (plain HTTP for a host
+//! served over TLS).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONTENT_LENGTH, HOST, UPGRADE};
+use http_body_util::{BodyExt, Empty, Full, Limited};
+use hyper::body::{Body, Bytes, Incoming};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, HOST, HeaderValue, UPGRADE};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
 use super::headers::{self, Scheme};
-use super::health::{self, EndpointState};
+use super::health::{self, EndpointState, InFlight};
 use super::{Proxy, authority};
 use crate::balance::Balancer;
-use crate::routes::{Backend, RouteTable, Verdict, normalize_host};
+use crate::routes::{Backend, RouteTable, normalize_host};
 
 /// A response body: a backend's, streamed, or one of the proxy's own.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
+/// Any error a body passes on.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body on its way to a backend: the client's, streamed, or
+/// one kept whole for a retry.
+pub type UpstreamBody = BoxBody<Bytes, BoxError>;
+
+/// Bodies up to this size, declared by `Content-Length`, are read whole
+/// before an idempotent request is sent, so a retry can send them again.
+/// Larger ones, and bodies of unknown length, stream through and are
+/// never retried: no copy of what was sent is kept.
+pub const RETRY_BUFFER: usize = 64 * 1024;
+
 /// What one request came to, for the access log and the metrics.
 struct Outcome {
     response: Response<ProxyBody>,
+    /// `namespace/name` of the Ingress whose rule matched, `-` when none.
+    ingress: String,
     /// `namespace/name` of the backend Service, `-` when none was chosen.
     service: String,
     /// The endpoint that answered, if any.
     upstream: Option<SocketAddr>,
+}
+
+/// A request body as the forwarding loop holds it.
+enum RequestBody {
+    /// Known to be whole: sent again on a retry.
+    Replayable(Bytes),
+    /// The client's own stream, capped at the body limit; sent once.
+    Streamed(Option<UpstreamBody>),
+}
+
+impl RequestBody {
+    /// The body for the next attempt; `None` when a streamed body has
+    /// already gone to an endpoint.
+    fn next(&mut self) -> Option<UpstreamBody> {
+        match self {
+            RequestBody::Replayable(bytes) => Some(
+                Full::new(bytes.clone())
+                    .map_err(|never| match never {})
+                    .boxed(),
+            ),
+            RequestBody::Streamed(body) => body.take(),
+        }
+    }
 }
 
 impl Proxy {
@@ -50,12 +91,13 @@ impl Proxy {
         let host = host_of(&req);
         let outcome = self.respond(req, peer, scheme, &host).await;
         let status = outcome.response.status().as_u16();
-        self.metrics.request(&outcome.service, status);
+        self.metrics
+            .request(&outcome.ingress, &outcome.service, status);
         let upstream = outcome.upstream.map_or("-".to_string(), |a| a.to_string());
         tracing::info!(
             target: "orc_ingress::access",
             client = %peer.ip(), %method, %host, %path, status,
-            service = %outcome.service, %upstream,
+            ingress = %outcome.ingress, service = %outcome.service, %upstream,
             micros = started.elapsed().as_micros() as u64,
         );
         Ok(outcome.response)
@@ -65,7 +107,7 @@ impl Proxy {
     /// Route, then forward, or the proxy's own answer.
     async fn respond(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
         scheme: Scheme,
         host: &str,
@@ -73,15 +115,10 @@ impl Proxy {
         let table = self.table.borrow().clone();
         let own = |status, text: &str| Outcome {
             response: plain(status, text),
+            ingress: "-".into(),
             service: "-".into(),
             upstream: None,
         };
-        if req.headers().contains_key(UPGRADE) {
-            return own(
-                StatusCode::NOT_IMPLEMENTED,
-                "orc-ingress does not relay protocol upgrades (WebSocket) yet",
-            );
-        }
         if let Some(location) = https_redirect(&table, scheme, host, req.uri()) {
             let mut outcome = own(
                 StatusCode::PERMANENT_REDIRECT,
@@ -95,67 +132,91 @@ impl Proxy {
             }
             return outcome;
         }
-        let backend = match table.route(host, req.uri().path()) {
-            Verdict::NotFound => {
-                return own(
-                    StatusCode::NOT_FOUND,
-                    "no Ingress rule matches this host and path",
-                );
-            }
-            Verdict::Unavailable(b) => {
-                let text = format!("service {} has no ready endpoint", b.service);
-                return Outcome {
-                    service: b.service.clone(),
-                    ..own(StatusCode::SERVICE_UNAVAILABLE, &text)
-                };
-            }
-            Verdict::Proxy(b) => b.clone(),
+        let Some((ingress, backend)) = table.matched(host, req.uri().path()) else {
+            return own(
+                StatusCode::NOT_FOUND,
+                "no Ingress rule matches this host and path",
+            );
         };
+        let (ingress, backend) = (ingress.to_string(), backend.clone());
+        let labelled = |outcome: Outcome| Outcome {
+            ingress: ingress.clone(),
+            service: backend.service.clone(),
+            ..outcome
+        };
+        if backend.endpoints.is_empty() {
+            let text = format!("service {} has no ready endpoint", backend.service);
+            return labelled(own(StatusCode::SERVICE_UNAVAILABLE, &text));
+        }
+        // Taken before the request is torn apart: the client's side of a
+        // WebSocket (or other) upgrade, once the backend agrees to it.
+        let upgrade = upgrade_protocol(req.headers()).map(|p| (p, hyper::upgrade::on(&mut req)));
         let (mut parts, body) = req.into_parts();
-        let body = match self.read_body(&parts.headers, body).await {
+        let body = match self.request_body(&parts, body).await {
             Ok(body) => body,
             Err(status) => {
                 let text = format!("request body larger than {} bytes", self.config.max_body);
-                return Outcome {
-                    service: backend.service.clone(),
-                    ..own(status, &text)
-                };
+                return labelled(own(status, &text));
             }
         };
         headers::forwarded(&mut parts.headers, peer.ip(), scheme);
-        self.forward(&backend, parts, body).await
+        let (protocol, client_upgrade) = match upgrade {
+            Some((protocol, on)) => (Some(protocol), Some(on)),
+            None => (None, None),
+        };
+        if let Some(protocol) = protocol {
+            // The two hop-by-hop headers that ask the backend to switch.
+            parts
+                .headers
+                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(UPGRADE, protocol);
+        }
+        let outcome = self.forward(&backend, parts, body, client_upgrade).await;
+        Outcome { ingress, ..outcome }
     }
 
-    /// The whole request body, up to the limit: 413 beyond it. Read whole
-    /// so that a retry can send it again.
-    async fn read_body(
+    // ANCHOR: body
+    /// The request body as it will be forwarded: 413 at once for a
+    /// declared length over the limit; kept whole when small, known and
+    /// idempotent (so a retry can resend it); otherwise streamed, the
+    /// limit enforced as the bytes pass.
+    async fn request_body(
         &self,
-        headers: &hyper::HeaderMap,
+        parts: &hyper::http::request::Parts,
         body: Incoming,
-    ) -> Result<Bytes, StatusCode> {
-        let declared = headers
+    ) -> Result<RequestBody, StatusCode> {
+        let declared = parts
+            .headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         if declared.is_some_and(|n| n > self.config.max_body) {
             return Err(StatusCode::PAYLOAD_TOO_LARGE);
         }
-        match Limited::new(body, self.config.max_body).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                Err(StatusCode::PAYLOAD_TOO_LARGE)
-            }
-            Err(_) => Err(StatusCode::BAD_REQUEST),
+        if body.is_end_stream() {
+            return Ok(RequestBody::Replayable(Bytes::new()));
         }
+        let small = declared.is_some_and(|n| n <= RETRY_BUFFER);
+        if small && is_idempotent(&parts.method) {
+            return match Limited::new(body, RETRY_BUFFER).collect().await {
+                Ok(collected) => Ok(RequestBody::Replayable(collected.to_bytes())),
+                Err(_) => Err(StatusCode::BAD_REQUEST),
+            };
+        }
+        let limited = Limited::new(body, self.config.max_body).boxed();
+        Ok(RequestBody::Streamed(Some(limited)))
     }
+    // ANCHOR_END: body
 
     // ANCHOR: forward
     /// Sends the request to an endpoint; an idempotent request whose
-    /// endpoint failed before answering is sent once more, to another.
+    /// endpoint failed before answering is sent once more, to another,
+    /// if its body can be sent again.
     async fn forward(
         &self,
         backend: &Backend,
         parts: hyper::http::request::Parts,
-        body: Bytes,
+        mut body: RequestBody,
+        mut client_upgrade: Option<hyper::upgrade::OnUpgrade>,
     ) -> Outcome {
         let attempts = if is_idempotent(&parts.method) { 2 } else { 1 };
         let mut tried = Vec::new();
@@ -164,9 +225,12 @@ impl Proxy {
             let Some((address, state)) = self.pick(backend, &tried) else {
                 break;
             };
+            let Some(attempt_body) = body.next() else {
+                break; // A streamed body is gone: it cannot be sent twice.
+            };
             tried.push(address);
             let in_flight = state.start();
-            let request = upstream_request(&parts, address, body.clone());
+            let request = upstream_request(&parts, address, attempt_body);
             let sent = Instant::now();
             let answer =
                 tokio::time::timeout(self.config.response_timeout, self.client.request(request))
@@ -175,23 +239,37 @@ impl Proxy {
                 Ok(Ok(mut response)) => {
                     self.metrics
                         .upstream(&backend.service, sent.elapsed().as_secs_f64());
-                    headers::remove_hop_by_hop(response.headers_mut());
-                    // The guard lives as long as the body: least-connections
-                    // counts a request until its last byte is sent.
-                    let response = response.map(|b| {
-                        b.map_frame(move |f| {
-                            let _ = &in_flight;
-                            f
-                        })
-                        .boxed()
-                    });
+                    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+                    let response = match client_upgrade.take() {
+                        Some(client) if switching => {
+                            splice(client, hyper::upgrade::on(&mut response), in_flight);
+                            switched(response)
+                        }
+                        _ => {
+                            headers::remove_hop_by_hop(response.headers_mut());
+                            // The guard lives as long as the body: least-connections
+                            // counts a request until its last byte is sent.
+                            response.map(|b| {
+                                b.map_frame(move |f| {
+                                    let _ = &in_flight;
+                                    f
+                                })
+                                .boxed()
+                            })
+                        }
+                    };
                     return Outcome {
                         response,
+                        ingress: String::new(),
                         service: backend.service.clone(),
                         upstream: Some(address),
                     };
                 }
                 Ok(Err(e)) => {
+                    if over_limit(&e) {
+                        status = StatusCode::PAYLOAD_TOO_LARGE;
+                        break;
+                    }
                     tracing::warn!(service = %backend.service, %address, "backend failed: {e}");
                     if e.is_connect() {
                         state.eject(Instant::now(), self.config.eject_for);
@@ -203,9 +281,15 @@ impl Proxy {
                 }
             }
         }
-        let text = format!("no endpoint of service {} answered", backend.service);
+        let text = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                format!("request body larger than {} bytes", self.config.max_body)
+            }
+            _ => format!("no endpoint of service {} answered", backend.service),
+        };
         Outcome {
             response: plain(status, &text),
+            ingress: String::new(),
             service: backend.service.clone(),
             upstream: None,
         }
@@ -243,13 +327,13 @@ impl Proxy {
 fn upstream_request(
     parts: &hyper::http::request::Parts,
     address: SocketAddr,
-    body: Bytes,
-) -> Request<Full<Bytes>> {
+    body: UpstreamBody,
+) -> Request<UpstreamBody> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: Uri = format!("http://{}{path}", authority(address))
         .parse()
         .unwrap_or_default();
-    let mut request = Request::new(Full::new(body));
+    let mut request = Request::new(body);
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;
@@ -261,6 +345,71 @@ fn upstream_request(
         request.headers_mut().insert(HOST, host);
     }
     request
+}
+
+// ANCHOR: upgrade
+/// The protocol a client asks to switch to (`Upgrade: websocket`), when
+/// it asks properly: `Connection` names `upgrade` (RFC 9110 §7.8).
+fn upgrade_protocol(headers: &hyper::HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(UPGRADE).cloned()).flatten()
+}
+
+/// After a 101, joins the client's connection and the backend's, byte for
+/// byte in both directions, until either side closes. The endpoint counts
+/// as busy (least connections) for as long as the two are joined.
+fn splice(
+    client: hyper::upgrade::OnUpgrade,
+    backend: hyper::upgrade::OnUpgrade,
+    in_flight: InFlight,
+) {
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        let (client, backend) = match tokio::try_join!(client, backend) {
+            Ok(both) => both,
+            Err(e) => return tracing::debug!("upgrade failed: {e}"),
+        };
+        let (mut client, mut backend) = (TokioIo::new(client), TokioIo::new(backend));
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut backend).await {
+            tracing::debug!("upgraded connection ended: {e}");
+        }
+    });
+}
+
+/// The backend's 101 as the client gets it: its `Upgrade` and
+/// `Connection: upgrade` kept (they are the answer), other hop-by-hop
+/// headers dropped, and no body.
+fn switched(response: Response<Incoming>) -> Response<ProxyBody> {
+    let (mut parts, _) = response.into_parts();
+    let protocol = parts.headers.get(UPGRADE).cloned();
+    headers::remove_hop_by_hop(&mut parts.headers);
+    if let Some(protocol) = protocol {
+        parts
+            .headers
+            .insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(UPGRADE, protocol);
+    }
+    let body = Empty::new().map_err(|never| match never {}).boxed();
+    Response::from_parts(parts, body)
+}
+// ANCHOR_END: upgrade
+
+/// Whether a failed request failed because its streamed body passed the
+/// size limit on the way.
+fn over_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Where to send a plain-HTTP request for a host that has a certificate:

@@ -1,5 +1,6 @@
-//! The proxy's `/metrics`: requests by Service and status code, and how
-//! long backends took to answer.
+//! The proxy's `/metrics`: requests by Ingress, Service and status code
+//! (ingress-nginx's `nginx_ingress_controller_requests` has the same
+//! three), and how long backends took to answer.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -20,19 +21,20 @@ pub struct Metrics {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// By (`namespace/service`, or `-` when no rule matched; status code).
-    requests: BTreeMap<(String, u16), u64>,
+    /// By (`namespace/ingress` and `namespace/service`, each `-` when no
+    /// rule matched; status code).
+    requests: BTreeMap<(String, String, u16), u64>,
     /// Time to the backend's response headers, by Service.
     upstream: BTreeMap<String, Histogram>,
 }
 
 impl Metrics {
     /// Counts one answered request.
-    pub fn request(&self, service: &str, code: u16) {
+    pub fn request(&self, ingress: &str, service: &str, code: u16) {
         let mut inner = self.inner.lock().unwrap();
         *inner
             .requests
-            .entry((service.to_string(), code))
+            .entry((ingress.to_string(), service.to_string(), code))
             .or_default() += 1;
     }
 
@@ -54,14 +56,14 @@ impl Metrics {
         header(
             &mut out,
             name,
-            "Requests answered, by backend Service and status code.",
+            "Requests answered, by Ingress, backend Service and status code.",
             "counter",
         );
-        for ((service, code), n) in &inner.requests {
+        for ((ingress, service, code), n) in &inner.requests {
             sample(
                 &mut out,
                 name,
-                &format!("service=\"{service}\",code=\"{code}\""),
+                &format!("ingress=\"{ingress}\",service=\"{service}\",code=\"{code}\""),
                 n,
             );
         }

@@ -30,8 +30,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -52,7 +50,9 @@ pub struct Config {
     pub max_body: usize,
     /// How long to wait for a connection to a backend.
     pub connect_timeout: Duration,
-    /// How long to wait for a backend's response headers; then 504.
+    /// How long to wait for a backend's response headers; then 504. It
+    /// runs from the first byte sent, so a streamed upload that the backend
+    /// reads before answering must also arrive within it.
     pub response_timeout: Duration,
     /// How long an endpoint that refused a connection stays ejected.
     pub eject_for: Duration,
@@ -85,7 +85,7 @@ pub struct Proxy {
     /// The current table; a request clones the `Arc` once and keeps it.
     table: watch::Receiver<Arc<RouteTable>>,
     /// Pooled keep-alive connections to backends.
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, handle::UpstreamBody>,
     endpoints: health::Endpoints,
     /// The pickers' state. A std `Mutex`: a pick is a few arithmetic steps.
     balancers: Mutex<HashMap<BalancerKey, Balancer>>,
@@ -164,7 +164,9 @@ impl Proxy {
     {
         let service = hyper::service::service_fn(move |req| self.clone().handle(req, peer, scheme));
         let builder = auto::Builder::new(TokioExecutor::new());
-        if let Err(e) = builder.serve_connection(io, service).await {
+        // With upgrades: a WebSocket handshake's connection is handed over
+        // after the 101 instead of being closed.
+        if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
             tracing::debug!(%peer, "connection ended: {e}");
         }
     }

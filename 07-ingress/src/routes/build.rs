@@ -68,6 +68,7 @@ pub fn build(objects: &Objects, controller: &str) -> (RouteTable, Vec<Problem>) 
             && let Some(default) = ing.pointer("/spec/defaultBackend").filter(|d| !d.is_null())
         {
             table.default_backend = ctx.backend(default);
+            table.default_ingress = table.default_backend.as_ref().map(|_| key(ing));
         }
         for rule in items(ing, "/spec/rules") {
             let host = HostMatch::parse(rule["host"].as_str().unwrap_or_default());
@@ -84,6 +85,7 @@ pub fn build(objects: &Objects, controller: &str) -> (RouteTable, Vec<Problem>) 
                     .unwrap_or("/");
                 let path = path.to_string();
                 table.rules.push(Rule {
+                    ingress: key(ing),
                     host: host.clone(),
                     path,
                     path_type,

@@ -34,6 +34,9 @@ pub use tls::Certificates;
 /// One `host` + `path` of an Ingress and where it leads.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rule {
+    /// `namespace/name` of the Ingress the rule comes from: labels the
+    /// metrics and the access log.
+    pub ingress: String,
     /// Which requests' `Host` this rule takes.
     pub host: HostMatch,
     /// The rule's path (`/` when an ImplementationSpecific path is empty).
@@ -54,6 +57,8 @@ pub struct RouteTable {
     /// The `defaultBackend` of the oldest claimed Ingress that has one:
     /// where requests go that no rule takes.
     pub default_backend: Option<Arc<Backend>>,
+    /// `namespace/name` of the Ingress that gave `default_backend`.
+    pub default_ingress: Option<String>,
     /// The certificates of the claimed Ingresses' `spec.tls`, by host.
     #[serde(skip)]
     pub certificates: Certificates,
@@ -80,6 +85,16 @@ impl RouteTable {
     /// hosts (as ingress-nginx's `server` blocks): it gets the default
     /// backend, or 404.
     pub fn route(&self, host: &str, path: &str) -> Verdict<'_> {
+        match self.matched(host, path).map(|(_, b)| b) {
+            Some(b) if b.endpoints.is_empty() => Verdict::Unavailable(b),
+            Some(b) => Verdict::Proxy(b),
+            None => Verdict::NotFound,
+        }
+    }
+
+    /// The backend a request for `host` and `path` reaches, and the
+    /// `namespace/name` of the Ingress that sends it there.
+    pub fn matched(&self, host: &str, path: &str) -> Option<(&str, &Arc<Backend>)> {
         let host = normalize_host(host);
         let precision = self
             .rules
@@ -91,10 +106,12 @@ impl RouteTable {
                 r.host.matches(&host) == Some(best) && path_matches(r.path_type, &r.path, path)
             })
         });
-        match rule.map(|r| &r.backend).or(self.default_backend.as_ref()) {
-            Some(b) if b.endpoints.is_empty() => Verdict::Unavailable(b),
-            Some(b) => Verdict::Proxy(b),
-            None => Verdict::NotFound,
+        match rule {
+            Some(r) => Some((&r.ingress, &r.backend)),
+            None => {
+                let ingress = self.default_ingress.as_deref().unwrap_or("-");
+                self.default_backend.as_ref().map(|b| (ingress, b))
+            }
         }
     }
     // ANCHOR_END: route

@@ -126,6 +126,11 @@ fn the_oldest_ingress_wins_a_conflict_and_gives_the_default_backend() {
     );
     assert_eq!(reach(&t, "a.test", "/x"), "old");
     assert_eq!(reach(&t, "b.test", "/x"), "deflt");
+    // The metrics' `ingress` label: the Ingress whose rule (or default
+    // backend) a request reached.
+    let ingress_of = |host| t.matched(host, "/x").map(|(ingress, _)| ingress);
+    assert_eq!(ingress_of("a.test"), Some("default/a"));
+    assert_eq!(ingress_of("b.test"), Some("default/a"));
 }
 
 #[test]
