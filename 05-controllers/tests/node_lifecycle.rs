@@ -12,7 +12,6 @@ mod common;
 use std::time::Duration;
 
 use common::Cluster;
-use common::stand_in_node::ready_every_pod;
 use orc_controllers::clock::ManualClock;
 use serde_json::{Value, json};
 
@@ -23,13 +22,16 @@ const RS: &str = "/apis/apps/v1/namespaces/default/replicasets";
 const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 const NOT_READY: &str = "node.kubernetes.io/not-ready";
 
-/// Registers node `name` with a Lease, as an agent does.
+/// Registers node `name` with a Lease, as an agent does, first not ready
+/// (an agent whose runtime is still starting), then ready. The taints
+/// coming and going prove the controller has seen both, so its probe of
+/// the node is on the clock as it was before the test moves it.
 async fn register(c: &Cluster, name: &str) {
-    c.create(
-        NODES,
-        &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}),
-    )
-    .await;
+    let path = format!("{NODES}/{name}");
+    c.create(NODES, &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+        "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+            "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}))
+        .await;
     c.create(
         LEASES,
         &json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -37,7 +39,21 @@ async fn register(c: &Cluster, name: &str) {
         "spec": {"holderIdentity": name, "leaseDurationSeconds": 40}}),
     )
     .await;
+    c.until(&path, "tainted not-ready", |n| {
+        n.is_some_and(|n| {
+            taint_keys(n)
+                == [
+                    format!("{NOT_READY}:NoExecute"),
+                    format!("{NOT_READY}:NoSchedule"),
+                ]
+        })
+    })
+    .await;
     heartbeat(&c.http, &c.url(""), name).await;
+    c.until(&path, "untainted", |n| {
+        n.is_some_and(|n| taint_keys(n).is_empty())
+    })
+    .await;
 }
 
 /// One heartbeat of node `name`: the Lease renewed and the status posted
@@ -87,8 +103,9 @@ fn schedulable(node: &Value) -> bool {
     ready && !tainted
 }
 
-/// A stand-in scheduler: binds each unbound pod of `default` to the first
-/// schedulable node by name, until aborted.
+/// A stand-in scheduler and agent: binds each unbound pod of `default` to
+/// the first schedulable node by name, and marks bound pods Running and
+/// Ready, until aborted.
 fn bind_pending(c: &Cluster) -> impl std::future::Future<Output = ()> + use<> {
     let (http, base) = (c.http.clone(), c.url(""));
     async move {
@@ -112,10 +129,24 @@ fn bind_pending(c: &Cluster) -> impl std::future::Future<Output = ()> + use<> {
                 .find(|n| schedulable(n))
                 .map(|n| n["metadata"]["name"].clone());
             for pod in list(get(PODS.into()).await).await {
-                let (Some(node), true) = (&target, pod["spec"]["nodeName"].is_null()) else {
-                    continue;
-                };
                 let name = pod["metadata"]["name"].as_str().unwrap_or("");
+                if pod["spec"]["nodeName"].is_string() {
+                    // The node's agent: a bound pod starts and is Ready.
+                    let live = pod["metadata"]["deletionTimestamp"].is_null();
+                    if pod["status"]["phase"] != "Running" && live {
+                        let status = json!({"status": {"phase": "Running", "conditions": [
+                            {"type": "Ready", "status": "True",
+                             "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+                        let _ = http
+                            .patch(format!("{base}{PODS}/{name}/status"))
+                            .header("content-type", "application/merge-patch+json")
+                            .body(status.to_string())
+                            .send()
+                            .await;
+                    }
+                    continue;
+                }
+                let Some(node) = &target else { continue };
                 let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
                     "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
                 let _ = http
@@ -193,10 +224,6 @@ async fn a_silent_node_is_tainted_and_its_pod_replaced_elsewhere() {
     register(&c, "node-b").await;
     c.spawn(keep_alive(&c, "node-b"));
     c.spawn(bind_pending(&c));
-    let ready = ready_every_pod(c.http.clone(), c.url(""));
-    c.spawn(async move {
-        let _ = ready.await;
-    });
 
     // A pod that waits a minute on an unreachable node; the API server
     // adds the default five minutes for not-ready.
