@@ -13,11 +13,11 @@ pub mod pod_affinity;
 pub mod resources;
 pub mod spread;
 
+pub use node::Node;
 /// Taints and tolerations live in the client crate: the API server's
 /// `DefaultTolerationSeconds` admission and chapter 05's taint eviction
 /// read them too.
 pub use orc_client::taints;
-pub use node::Node;
 pub use pod::PodInfo;
 pub use resources::{ResourceName, Resources};
 
