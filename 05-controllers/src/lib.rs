@@ -58,8 +58,17 @@
 //!   deadline, TTL); `decide.rs` is the pure reconcile, `mod.rs` acts.
 //! - [`cronjob`]: creates a Job at each time a CronJob's schedule names;
 //!   `schedule.rs` (fire times, missed times), `decide.rs`, `mod.rs`.
-//! - [`clock`]: the time the Job and CronJob controllers run on,
-//!   injectable so tests jump over back-offs and minutes.
+//! - [`node_lifecycle`]: notices a node that stopped heartbeating (its
+//!   Lease in `kube-node-lease`, its status), sets its conditions
+//!   `Unknown` and taints it `unreachable` (or `not-ready` when its agent
+//!   says so); `heartbeats.rs` (when each node was last heard from),
+//!   `decide.rs` (conditions and taints, pure), `mod.rs`.
+//! - [`taint_eviction`]: deletes the pods of a `NoExecute`-tainted node
+//!   once their tolerations run out; `decide.rs` (now, later or never,
+//!   pure), `mod.rs`.
+//! - [`clock`]: the time the Job, CronJob, node lifecycle and taint
+//!   eviction controllers run on, injectable so tests jump over
+//!   back-offs, minutes and grace periods.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
 //! - [`object`]: the metadata every controller reads, and typed views:
 //!   `Workload` (what Deployments and ReplicaSets share) and `ReplicaSet`.
@@ -79,8 +88,9 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! The node lifecycle, DaemonSet and autoscaling controllers are the
-//! rest of this chapter and are not built yet. There is no leader election:
+//! The DaemonSet, StatefulSet and autoscaling controllers are the rest of
+//! this chapter and are not built yet; the node lifecycle controller has no
+//! per-zone disruption modes or eviction rate limit. There is no leader election:
 //! run one controller manager at a time (two would both create a
 //! ReplicaSet's missing pods). The garbage collector does not emit
 //! events, does not break cycles of `blockOwnerDeletion` references
@@ -96,9 +106,11 @@ pub mod deployment;
 pub mod garbage_collector;
 pub mod job;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod object;
 pub mod owners;
 pub mod replicaset;
+pub mod taint_eviction;
 pub mod worker;
 
 use std::sync::Arc;
@@ -112,7 +124,9 @@ pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
 pub use job::JobController;
 pub use namespace::NamespaceController;
+pub use node_lifecycle::NodeLifecycleController;
 pub use replicaset::ReplicaSetController;
+pub use taint_eviction::TaintEvictionController;
 
 /// Where the controllers find the API server.
 #[derive(Debug, Clone)]
@@ -129,6 +143,8 @@ pub struct Config {
     /// How many objects each of the other controllers reconciles at once
     /// (Kubernetes' `--concurrent-replicaset-syncs` and friends).
     pub workers: usize,
+    /// The node lifecycle controller's grace and monitor periods.
+    pub node_monitor: node_lifecycle::Timing,
 }
 
 impl Config {
@@ -140,6 +156,7 @@ impl Config {
             tls: None,
             gc_workers: 4,
             workers: 4,
+            node_monitor: node_lifecycle::Timing::default(),
         }
     }
 
@@ -162,8 +179,9 @@ pub async fn run(config: Config) {
     run_with_clock(config, Arc::new(SystemClock)).await
 }
 
-/// [`run`], with the Job and CronJob controllers on `clock` (a test's
-/// [`clock::ManualClock`] jumps over back-offs and to the next schedule).
+/// [`run`], with the controllers that keep time on `clock` (a test's
+/// [`clock::ManualClock`] jumps over back-offs, to the next schedule, past
+/// a node's grace period).
 pub async fn run_with_clock(config: Config, clock: SharedClock) {
     let gc = GarbageCollector::new(config.client());
     tokio::join!(
@@ -173,7 +191,9 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         ClusterRoleAggregationController::run(config.client()),
         NamespaceController::run(config.client(), config.workers),
         JobController::run(config.client(), config.workers, clock.clone()),
-        CronJobController::run(config.client(), config.workers, clock),
+        CronJobController::run(config.client(), config.workers, clock.clone()),
+        NodeLifecycleController::run(config.client(), clock.clone(), config.node_monitor),
+        TaintEvictionController::run(config.client(), config.workers, clock),
     );
 }
 // ANCHOR_END: run

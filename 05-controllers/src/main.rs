@@ -1,7 +1,7 @@
 //! `orc-controllers`: chapter 05's controller manager as a program.
 //!
 //! ```text
-//! orc-controllers --server http://127.0.0.1:6443 [--token TOKEN]
+//! orc-controllers --server http://127.0.0.1:6443 [--token TOKEN] [--node-monitor-grace-period 50]
 //! ```
 
 use clap::Parser;
@@ -17,14 +17,24 @@ struct Args {
     /// A bearer token for the API server.
     #[arg(long, env = "ORC_TOKEN")]
     token: Option<String>,
+    /// Seconds a node may go without a heartbeat before it is marked
+    /// Unknown and tainted unreachable (Kubernetes'
+    /// `--node-monitor-grace-period`).
+    #[arg(long, default_value_t = 50)]
+    node_monitor_grace_period: u64,
 }
 
 #[tokio::main]
 async fn main() {
     orc_client::logging::init();
     let args = Args::parse();
+    let node_monitor = orc_controllers::node_lifecycle::Timing {
+        grace_period: std::time::Duration::from_secs(args.node_monitor_grace_period),
+        ..Default::default()
+    };
     let config = orc_controllers::Config {
         token: args.token,
+        node_monitor,
         ..orc_controllers::Config::new(args.server)
     };
     orc_controllers::run(config).await;

@@ -36,6 +36,10 @@
 //!   plural, scope), shared with the server so both agree on every path.
 //! - [`selectors`]: label and field selectors, parsed and matched (pure;
 //!   the server filters lists and watches with the same code).
+//! - [`taints`]: node taints and pod tolerations, and whether one
+//!   tolerates the other (the scheduler filters with them, the API
+//!   server's `DefaultTolerationSeconds` adds two, taint eviction reads
+//!   them).
 //! - [`logging`]: [`logging::init`], the one log set-up every orc
 //!   program calls (standard error, `RUST_LOG`, `info` by default).
 //! - [`names`]: the DNS rules for names and labels, and generated suffixes.
@@ -67,6 +71,7 @@ pub mod prometheus;
 pub mod propagation;
 pub mod resources;
 pub mod selectors;
+pub mod taints;
 pub mod time;
 pub mod tls;
 pub mod workqueue;

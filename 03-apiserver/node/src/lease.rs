@@ -5,8 +5,9 @@
 //! Kubernetes gave each node a small Lease (`coordination.k8s.io/v1`) in
 //! the `kube-node-lease` namespace, named after the node. The agent renews
 //! it every 10 s (a quarter of its 40 s duration); the node lifecycle
-//! controller (chapter 05) marks a node whose lease has not been renewed
-//! for the duration as not ready, and moves its pods.
+//! controller (chapter 05) marks a node not heard from for its grace
+//! period (50 s) `Unknown` and taints it, and taint eviction moves its
+//! pods.
 //!
 //! `renewTime` is a `MicroTime`: RFC 3339 with six fractional digits,
 //! `2024-05-01T12:00:00.123456Z`. The Lease is owned by its Node (an

@@ -287,12 +287,19 @@ async fn heartbeat(
     let mut tick = tokio::time::interval(config.lease_period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_status = Instant::now();
+    let mut last_renewal = Instant::now();
     loop {
         tick.tick().await;
-        if let Err(error) = lease.renew(&client).await {
-            tracing::warn!(%error, "renewing the node lease failed");
+        // A gap of two periods without a renewal (the server away, the
+        // agent stopped): the node lifecycle controller may have marked
+        // the node Unknown meanwhile, and only a status post says Ready
+        // again, so it is due at once.
+        let gap = last_renewal.elapsed() >= 2 * config.lease_period;
+        match lease.renew(&client).await {
+            Ok(_) => last_renewal = Instant::now(),
+            Err(error) => tracing::warn!(%error, "renewing the node lease failed"),
         }
-        let due = last_status.elapsed() >= config.status_period;
+        let due = gap || last_status.elapsed() >= config.status_period;
         match registration.refresh(&client, due).await {
             Ok(registered_again) => {
                 if due {

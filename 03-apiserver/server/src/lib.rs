@@ -101,6 +101,7 @@ pub mod batch;
 pub mod codec;
 pub mod compaction;
 pub mod connection;
+pub mod default_tolerations;
 pub mod defaults;
 pub mod discovery;
 pub mod encryption;

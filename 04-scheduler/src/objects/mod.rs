@@ -12,9 +12,12 @@ pub mod pod;
 pub mod pod_affinity;
 pub mod resources;
 pub mod spread;
-pub mod taints;
 
 pub use node::Node;
+/// Taints and tolerations live in the client crate: the API server's
+/// `DefaultTolerationSeconds` admission and chapter 05's taint eviction
+/// read them too.
+pub use orc_client::taints;
 pub use pod::PodInfo;
 pub use resources::{ResourceName, Resources};
 

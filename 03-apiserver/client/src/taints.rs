@@ -9,6 +9,13 @@
 
 use serde_json::Value;
 
+/// The taint the node lifecycle controller (chapter 05) puts on a node
+/// whose `Ready` condition is `False`: its agent says it cannot run pods.
+pub const NOT_READY: &str = "node.kubernetes.io/not-ready";
+/// The taint it puts on a node whose `Ready` condition is `Unknown`: the
+/// agent stopped reporting, so nobody knows what still runs there.
+pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+
 /// A taint's effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
