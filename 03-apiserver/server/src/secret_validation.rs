@@ -68,16 +68,14 @@ pub fn validate(secret: &Value, causes: &mut Vec<FieldCause>) {
         "kubernetes.io/dockerconfigjson" => require_json(secret, ".dockerconfigjson", causes),
         "kubernetes.io/dockercfg" => require_json(secret, ".dockercfg", causes),
         // Either may be empty, but one of them must be there.
-        "kubernetes.io/basic-auth" => {
-            if !has(secret, "username") && !has(secret, "password") {
-                causes.push(FieldCause::required(data_key("username")));
-                causes.push(FieldCause::required(data_key("password")));
-            }
+        "kubernetes.io/basic-auth" if !has(secret, "username") && !has(secret, "password") => {
+            causes.push(FieldCause::required(data_key("username")));
+            causes.push(FieldCause::required(data_key("password")));
         }
-        "kubernetes.io/ssh-auth" => {
-            if bytes(secret, "ssh-privatekey").is_none_or(|b| b.is_empty()) {
-                causes.push(FieldCause::required(data_key("ssh-privatekey")));
-            }
+        "kubernetes.io/ssh-auth"
+            if bytes(secret, "ssh-privatekey").is_none_or(|b| b.is_empty()) =>
+        {
+            causes.push(FieldCause::required(data_key("ssh-privatekey")));
         }
         _ => {}
     }
