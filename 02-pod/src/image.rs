@@ -40,12 +40,16 @@ pub trait ImageSource: Send + Sync {
         dir: &Path,
     ) -> Result<ImageBundle, ImageError>;
 
-    /// Whether `image` is already on the node (no pull needed): the
-    /// kubelet's `Pulled ... already present on machine` event, or its
-    /// `Pulling` and `Pulled`.
-    fn is_present(&self, _image: &str) -> bool {
-        true
-    }
+    /// Whether `image` is already on the node: with `imagePullPolicy`
+    /// `IfNotPresent` or `Never`, the kubelet's `Pulled ... already present
+    /// on machine`; otherwise a pull, or `ErrImageNeverPull`.
+    fn is_present(&self, image: &str) -> bool;
+
+    /// Fetches `image` from where it comes from, whether the node has it
+    /// or not (`imagePullPolicy: Always` asks again at every start), so
+    /// that the next [`ImageSource::create_root`] uses what the name
+    /// stands for now.
+    fn pull(&self, image: &str) -> Result<(), ImageError>;
 
     /// Unmounts the root made in `dir` and deletes `dir` with the
     /// container's writable layer. Removing what is not there is not an
@@ -58,9 +62,9 @@ pub trait ImageSource: Send + Sync {
 /// Images from chapter 01's content-addressed store.
 pub struct StoreImages {
     store: Store,
-    /// How to pull an image that is not in the store, like the kubelet's
-    /// `imagePullPolicy: IfNotPresent`; `None` never pulls (tests, and
-    /// nodes without a registry).
+    /// How to pull an image from its registry, when the container's
+    /// `imagePullPolicy` asks for a pull; `None` never contacts a registry
+    /// (tests, and nodes without one: the store is then the only source).
     pull: Option<PullOptions>,
     /// Where the node's busybox comes from when the store has no
     /// `busybox`: `orc-agent` then builds the image itself, so the sandbox
@@ -87,21 +91,30 @@ impl StoreImages {
         &self.store
     }
 
-    /// Makes sure `image` is in the store: already there, the node's own
-    /// busybox, or pulled.
+    /// Makes sure `image` is in the store: already there, or fetched
+    /// ([`ImageSource::pull`]).
     // ANCHOR: ensure
     fn ensure(&self, image: &str) -> Result<(), ImageError> {
-        let missing = match self.store.image(image) {
-            Ok(_) => return Ok(()),
-            Err(e @ ImageError::UnknownImage { .. }) => e,
-            Err(e) => return Err(e),
-        };
+        match self.store.image(image) {
+            Ok(_) => Ok(()),
+            Err(ImageError::UnknownImage { .. }) => self.pull(image),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What "pull" means for `image` on this node: the node's own busybox
+    /// is built from its binary if missing (the binary is its only
+    /// source); a node that pulls asks the image's registry again (the
+    /// tag may have moved; layers already here are not fetched twice); a
+    /// node that never pulls has the store as its registry, and looks the
+    /// tag up again there (an `orc-container image import` is its push).
+    fn fetch(&self, image: &str) -> Result<(), ImageError> {
         if is_busybox(&Reference::parse(image)?) {
             return self.import_busybox(image);
         }
         match &self.pull {
             Some(options) => registry::pull(&self.store, image, options).map(|_| ()),
-            None => Err(missing),
+            None => self.store.image(image).map(|_| ()),
         }
     }
     // ANCHOR_END: ensure
@@ -150,6 +163,10 @@ impl ImageSource for StoreImages {
 
     fn is_present(&self, image: &str) -> bool {
         self.store.image(image).is_ok()
+    }
+
+    fn pull(&self, image: &str) -> Result<(), ImageError> {
+        self.fetch(image)
     }
 }
 

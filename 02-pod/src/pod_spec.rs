@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::image_pull::{self, PullPolicy};
 use crate::quantity;
 pub use crate::volumes::source::{
     ConfigMapVolumeSource, DownwardApiVolumeSource, EmptyDirSource, ProjectedVolumeSource,
@@ -119,6 +120,10 @@ pub struct Container {
     /// Unique within the pod; it names the container's log and status.
     pub name: String,
     pub image: String,
+    /// When the agent fetches `image` ([`crate::agent::image_pull`]);
+    /// unset means the API server's default for the image's tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
     /// Replaces the image's entrypoint (Docker's `ENTRYPOINT`).
     #[serde(default)]
     pub command: Vec<String>,
@@ -365,6 +370,11 @@ pub struct VolumeMount {
     /// bind mount holds the file of the moment the container started.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sub_path: String,
+    /// `subPath` with `$(VAR)` taken from the container's environment
+    /// (`logs/$(POD_NAME)`), expanded when the container starts
+    /// ([`crate::volumes::subpath::expand_expr`]). Exclusive with `subPath`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub_path_expr: String,
 }
 
 /// A named volume of the pod. Exactly one source is set
@@ -425,9 +435,26 @@ impl Pod {
             .chain(&self.spec.init_containers)
             .find(|c| c.name == name)
     }
+
+    /// Where container `name` is in the spec, as an event's
+    /// `involvedObject.fieldPath` names it (`spec.containers{web}`,
+    /// `spec.initContainers{setup}`), so `kubectl describe` can tell one
+    /// container's events from another's.
+    pub fn field_path(&self, name: &str) -> String {
+        let init = self.spec.init_containers.iter().any(|c| c.name == name);
+        let list = if init { "initContainers" } else { "containers" };
+        format!("spec.{list}{{{name}}}")
+    }
 }
 
 impl Container {
+    /// The `imagePullPolicy` that applies: the container's own, or the
+    /// default for its image's tag ([`image_pull::default_policy`]).
+    pub fn pull_policy(&self) -> PullPolicy {
+        self.image_pull_policy
+            .unwrap_or_else(|| image_pull::default_policy(&self.image))
+    }
+
     // ANCHOR: resolve_port
     /// The number behind `port`, as the kubelet's `resolvePort`: a number
     /// is itself; a name is the `containerPort` of the port so named, and

@@ -1,4 +1,5 @@
-//! Liveness and readiness probes.
+//! Liveness and readiness probes, and the `Unhealthy` event each failed
+//! check writes.
 //!
 //! The kubelet runs one worker per probe of each running container: wait
 //! `initialDelaySeconds`, then every `periodSeconds` run the check (exec a
@@ -21,7 +22,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::pod_spec::{Container, Probe};
+use crate::agent::events::{self as agent_events, EventSink};
+use crate::pod_spec::{Container, Pod, Probe};
 use crate::runtime::RuntimeClient;
 
 /// Liveness or readiness.
@@ -51,6 +53,8 @@ pub struct ProbeTarget {
     pub port: Result<u16, String>,
     pub pod_ip: Option<Ipv4Addr>,
     pub node_netns: PathBuf,
+    /// The pod, which a failed check's `Unhealthy` event is about.
+    pub pod: Arc<Pod>,
 }
 
 /// Consecutive results, and the verdict they add up to.
@@ -112,7 +116,13 @@ impl Prober {
     }
 
     /// Makes the running workers exactly `wanted`.
-    pub fn sync(&self, runtime: &RuntimeClient, wanted: Vec<(ProbeKey, ProbeTarget)>) {
+    /// New workers record their failures in `events`.
+    pub fn sync(
+        &self,
+        runtime: &RuntimeClient,
+        wanted: Vec<(ProbeKey, ProbeTarget)>,
+        events: &Arc<dyn EventSink>,
+    ) {
         let mut workers = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         let keep: std::collections::HashSet<&ProbeKey> = wanted.iter().map(|(k, _)| k).collect();
         workers.retain(|key, worker| {
@@ -139,6 +149,7 @@ impl Prober {
                 target,
                 runtime.clone(),
                 Arc::clone(&self.results),
+                Arc::clone(events),
             ));
             workers.insert(key, worker);
         }
@@ -150,19 +161,27 @@ async fn probe_worker(
     target: ProbeTarget,
     runtime: RuntimeClient,
     results: Arc<Mutex<HashMap<ProbeKey, ProbeCounter>>>,
+    events: Arc<dyn EventSink>,
 ) {
     let probe = &target.probe;
     tokio::time::sleep(Duration::from_secs(probe.initial_delay_seconds)).await;
     let mut tick = tokio::time::interval(Duration::from_secs(probe.period_seconds.max(1)));
     loop {
         tick.tick().await;
-        let success = run_probe(&key, &target, &runtime).await;
+        let result = run_probe(&key, &target, &runtime).await;
+        // Every failure is an event, as the kubelet records one per failed
+        // check; the event recorder folds the repeats into one count.
+        if let Err(output) = &result {
+            let event = agent_events::unhealthy(key.kind, output)
+                .about(target.pod.field_path(&key.container));
+            events.pod_event(&target.pod, event);
+        }
         let mut results = results.lock().unwrap_or_else(|p| p.into_inner());
         let Some(counter) = results.get_mut(&key) else {
             return;
         };
         let before = counter.passing;
-        record_result(counter, success, probe);
+        record_result(counter, result.is_ok(), probe);
         if before != counter.passing {
             tracing::info!(pod = %key.pod_uid, container = %key.container, kind = ?key.kind,
                 passing = counter.passing, "probe verdict changed");
@@ -170,55 +189,78 @@ async fn probe_worker(
     }
 }
 
-/// Runs one check; `true` is success.
-pub async fn run_probe(key: &ProbeKey, target: &ProbeTarget, runtime: &RuntimeClient) -> bool {
+// ANCHOR: run_probe
+/// Runs one check: `Ok` on success, else what went wrong in the kubelet's
+/// words (the exec's output, `HTTP probe failed with statuscode: 500`,
+/// `dial tcp 10.244.0.5:80: connect: connection refused`), which the
+/// `Unhealthy` event quotes.
+pub async fn run_probe(
+    key: &ProbeKey,
+    target: &ProbeTarget,
+    runtime: &RuntimeClient,
+) -> Result<(), String> {
     let probe = &target.probe;
     let timeout = Duration::from_secs(probe.timeout_seconds.max(1));
     if let Some(exec) = &probe.exec {
-        return matches!(
-            runtime
-                .exec(&key.container_id, &exec.command, timeout)
-                .await,
-            Ok(Some(0))
-        );
+        return match runtime
+            .exec(&key.container_id, &exec.command, timeout)
+            .await
+        {
+            Ok(Some((0, _))) => Ok(()),
+            Ok(Some((_, output))) => Err(output.trim_end().to_string()),
+            Ok(None) => Err(format!("command {:?} timed out", exec.command.join(" "))),
+            Err(e) => Err(e.to_string()),
+        };
     }
     let Some(ip) = target.pod_ip else {
-        return false;
+        return Err("the pod has no IP address yet".into());
     };
+    let port = target.port.clone()?;
     let http_path = probe.http_get.as_ref().map(|http| http.path.clone());
-    let port = match &target.port {
-        Ok(port) => *port,
-        Err(e) => {
-            tracing::warn!(pod = %key.pod_uid, container = %key.container, "probe failed: {e}");
-            return false;
-        }
-    };
     let netns = target.node_netns.clone();
-    let check = move || -> bool {
+    let check = move || -> Result<(), String> {
         // The socket is created in the node's namespace (this thread's),
         // where the pod IP is reachable through the bridge.
         crate::netns::run_in(&netns, || {
             let addr = SocketAddr::from((ip, port));
-            let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
-                return false;
-            };
+            let connected = TcpStream::connect_timeout(&addr, timeout)
+                .map_err(|e| format!("dial tcp {addr}: {}", dial_error(&e)));
             let Some(path) = http_path else {
-                return true;
+                return connected.map(drop);
             };
+            let url = format!("http://{addr}{path}");
+            let mut stream = connected.map_err(|e| format!("Get {url:?}: {e}"))?;
             let _ = stream.set_read_timeout(Some(timeout));
             let request = format!(
                 "GET {path} HTTP/1.0\r\nHost: {ip}:{port}\r\nUser-Agent: orc-probe\r\n\r\n"
             );
-            if stream.write_all(request.as_bytes()).is_err() {
-                return false;
-            }
+            stream
+                .write_all(request.as_bytes())
+                .map_err(|e| format!("Get {url:?}: {e}"))?;
             let mut head = [0u8; 16];
             let n = stream.read(&mut head).unwrap_or(0);
-            http_status_ok(&head[..n])
+            match http_status(&head[..n]) {
+                Some(code) if (200..400).contains(&code) => Ok(()),
+                Some(code) => Err(format!("HTTP probe failed with statuscode: {code}")),
+                None => Err(format!("Get {url:?}: no HTTP response")),
+            }
         })
-        .unwrap_or(false)
+        .unwrap_or_else(|e| Err(e.to_string()))
     };
-    tokio::task::spawn_blocking(check).await.unwrap_or(false)
+    tokio::task::spawn_blocking(check)
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+}
+// ANCHOR_END: run_probe
+
+/// A failed connect as Go's dialer words it, which is what a Kubernetes
+/// user sees in probe events.
+fn dial_error(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connect: connection refused".into(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "i/o timeout".into(),
+        _ => format!("connect: {error}"),
+    }
 }
 
 /// The port `probe`'s httpGet or tcpSocket handler names, as a number
@@ -232,15 +274,11 @@ pub fn probe_port(probe: &Probe, container: &Container) -> Result<u16, String> {
     container.resolve_port(port)
 }
 
-/// Kubernetes counts 200 to 399 as success.
-pub fn http_status_ok(head: &[u8]) -> bool {
+/// The status code of an HTTP response's first bytes; Kubernetes counts
+/// 200 to 399 as success.
+pub fn http_status(head: &[u8]) -> Option<u16> {
     let text = String::from_utf8_lossy(head);
-    let code: u16 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (200..400).contains(&code)
+    text.split_whitespace().nth(1).and_then(|c| c.parse().ok())
 }
 
 #[cfg(test)]
@@ -298,9 +336,17 @@ mod tests {
 
     #[test]
     fn http_codes() {
-        assert!(http_status_ok(b"HTTP/1.0 200 OK"));
-        assert!(http_status_ok(b"HTTP/1.1 302 Found"));
-        assert!(!http_status_ok(b"HTTP/1.0 404 Not"));
-        assert!(!http_status_ok(b""));
+        assert_eq!(http_status(b"HTTP/1.0 200 OK"), Some(200));
+        assert_eq!(http_status(b"HTTP/1.1 302 Found"), Some(302));
+        assert_eq!(http_status(b"HTTP/1.0 404 Not"), Some(404));
+        assert_eq!(http_status(b""), None);
+    }
+
+    #[test]
+    fn dial_errors_read_as_go_writes_them() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(dial_error(&refused), "connect: connection refused");
+        let timeout = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert_eq!(dial_error(&timeout), "i/o timeout");
     }
 }

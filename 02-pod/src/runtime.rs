@@ -131,29 +131,35 @@ impl RuntimeClient {
     }
 
     /// `orc-container exec ID -- COMMAND...` with a time limit; returns the
-    /// exit code (`None` on timeout, after killing the exec).
+    /// exit code and what the command wrote (stdout, then stderr: an exec
+    /// probe's failure event quotes it), or `None` on timeout, after
+    /// killing the exec.
     pub async fn exec(
         &self,
         id: &str,
         command: &[String],
         timeout: Duration,
-    ) -> Result<Option<i32>, RuntimeError> {
-        let mut child = Command::new(&self.program)
+    ) -> Result<Option<(i32, String)>, RuntimeError> {
+        let child = Command::new(&self.program)
             .arg("--root")
             .arg(&self.root)
             .args(["exec", id, "--"])
             .args(command)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| RuntimeError::Spawn {
                 program: self.program.clone(),
                 source,
             })?;
-        match tokio::time::timeout(timeout, child.wait()).await {
-            Ok(Ok(status)) => Ok(Some(status.code().unwrap_or(255))),
+        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => {
+                let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&out.stderr));
+                Ok(Some((out.status.code().unwrap_or(255), text)))
+            }
             Ok(Err(source)) => Err(RuntimeError::Spawn {
                 program: self.program.clone(),
                 source,

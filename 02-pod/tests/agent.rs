@@ -5,9 +5,10 @@
 
 mod agent_node;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent_node::Node;
+use agent_node::{Node, RecordedEvents};
 use orc_pod::status::{ContainerState, Phase};
 
 const LONG: Duration = Duration::from_secs(30);
@@ -352,7 +353,9 @@ spec:
       failureThreshold: 2
 "#,
     );
+    let events = Arc::new(RecordedEvents::default());
     let mut agent = node.agent().await;
+    agent.set_event_sink(events.clone());
     let status = node
         .sync_until(&mut agent, "probed", LONG, |s| s.phase == Phase::Running)
         .await;
@@ -383,6 +386,17 @@ spec:
         matches!(last, ContainerState::Terminated { exit_code: 137, .. }),
         "killed by SIGKILL after the grace period: {last:?}"
     );
+    // Every failed check was an `Unhealthy` event about the container,
+    // quoting what the probe's command said, as the kubelet's are.
+    let lines = events.lines("probed", "spec.containers{main}");
+    for (kind, file) in [("Readiness", "ready"), ("Liveness", "alive")] {
+        let want = format!(
+            "Unhealthy: {kind} probe failed: cat: can't open '/state/{file}': No such file or directory"
+        );
+        assert!(lines.contains(&want), "{want} in {lines:#?}");
+    }
+    let killing = "Killing: Container main failed liveness probe, will be restarted";
+    assert!(lines.iter().any(|l| l == killing), "{lines:#?}");
 
     agent.drain_and_teardown().await.unwrap();
     node.assert_clean();
@@ -511,6 +525,56 @@ async fn a_restarted_agent_adopts_running_pods() {
     let ipam: serde_json::Value =
         serde_json::from_slice(&std::fs::read(node.layout.ipam()).unwrap()).unwrap();
     assert_eq!(ipam["allocations"], serde_json::json!({}));
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_path_expr_mounts_the_directory_its_variables_name() {
+    let node = Node::new();
+    node.write_manifest(
+        "expr.yaml",
+        r#"
+metadata: {name: expr}
+spec:
+  terminationGracePeriodSeconds: 0
+  volumes: [{name: data, emptyDir: {}}]
+  containers:
+  - name: writer
+    image: busybox
+    env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
+    command: [sh, -c, "echo from $POD_NAME > /out/file; exec sleep 3600"]
+    volumeMounts: [{name: data, mountPath: /out, subPathExpr: "logs/$(POD_NAME)"}]
+  - name: unset
+    image: busybox
+    command: [sleep, "3600"]
+    volumeMounts: [{name: data, mountPath: /out, subPathExpr: "$(NODE_NAME)"}]
+"#,
+    );
+    let mut agent = node.agent().await;
+    let status = node
+        .sync_until(&mut agent, "expr", LONG, |s| {
+            reason(s, "writer") == "Running" && reason(s, "unset") == "CreateContainerConfigError"
+        })
+        .await;
+    let unset = status.container_statuses.iter().find(|c| c.name == "unset");
+    let ContainerState::Waiting { message, .. } = &unset.unwrap().state else {
+        unreachable!()
+    };
+    assert_eq!(message.as_deref(), Some("missing value for NODE_NAME"));
+
+    // The writer's /out is the volume's logs/expr directory.
+    let file = node
+        .layout
+        .volume(&node.uid("expr").unwrap(), "data")
+        .join("logs/expr/file");
+    node.sync_while(&mut agent, LONG, "the writer's file", || {
+        std::fs::read_to_string(&file).is_ok_and(|f| !f.is_empty())
+    })
+    .await;
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "from expr\n");
+
+    node.remove_manifest("expr.yaml");
     agent.drain_and_teardown().await.unwrap();
     node.assert_clean();
 }

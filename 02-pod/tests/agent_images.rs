@@ -9,11 +9,14 @@ mod agent_node;
 use std::path::Path;
 use std::time::Duration;
 
-use agent_node::{Node, runtime_binary};
+use std::sync::Arc;
+
+use agent_node::{Node, RecordedEvents, runtime_binary};
 use orc_container::image::build::{self, DEFAULT_PATH, LayerBuilder};
 use orc_container::image::manifest::RunConfig;
 use orc_container::image::oci_layout;
 use orc_pod::status::{ContainerState, Phase, PodStatus};
+use orc_testkit::registry::Registry;
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -172,6 +175,139 @@ async fn a_replaced_run_loses_its_root_but_keeps_how_it_ended() {
     assert_eq!(node.mounts_left().len(), 2, "the sandbox's and run 1's");
 
     node.remove_manifest("crasher.yaml");
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}
+
+/// An OCI layout holding `app:v`: busybox and a `/version` file saying
+/// `version`.
+fn version_layout(node: &Node, version: &str) -> std::path::PathBuf {
+    let mut app = LayerBuilder::new();
+    app.file("version", format!("{version}\n").as_bytes(), 0o644);
+    let run = RunConfig {
+        env: vec![DEFAULT_PATH.into()],
+        ..RunConfig::default()
+    };
+    let base = build::busybox_layer(Path::new("/bin/busybox")).unwrap();
+    let layout = node.dir.path().join(format!("layout-{version}"));
+    build::write_image(&layout, "app:v", &[base, app.finish()], run).unwrap();
+    layout
+}
+
+fn restarts(s: &PodStatus) -> u32 {
+    s.container_statuses[0].restart_count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_policy_always_fetches_the_tag_again_at_each_start() {
+    let node = Node::new();
+    let registry = Registry::start(None);
+    registry.push(&version_layout(&node, "1"), "app:v", "app:latest", &[]);
+    // No tag: the default policy is Always. The container prints the
+    // image's version, then exits when the test says so.
+    let image = format!("{}/app", registry.addr);
+    node.write_manifest(
+        "moving.yaml",
+        &format!(
+            "metadata: {{name: moving}}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - name: app\n    image: {image}\n    command: [sh, -c, 'cat /version; until [ -e /tmp/go ]; do sleep 0.1; done; exit 1']\n"
+        ),
+    );
+    let events = Arc::new(RecordedEvents::default());
+    let mut agent = node.pulling_agent().await;
+    agent.set_event_sink(events.clone());
+    node.sync_until(&mut agent, "moving", LONG, running).await;
+    let uid = node.uid("moving").unwrap();
+    let log = |attempt| node.layout.log(&uid, "app", attempt);
+    node.sync_while(&mut agent, LONG, "run 0's output", || {
+        std::fs::read_to_string(log(0)).is_ok_and(|l| !l.is_empty())
+    })
+    .await;
+    assert_eq!(std::fs::read_to_string(log(0)).unwrap(), "1\n");
+
+    // The tag moves on the registry; the next start fetches it again.
+    registry.push(&version_layout(&node, "2"), "app:v", "app:latest", &[]);
+    let run0 = orc_pod::sandbox::container_id(&uid, "app", 0);
+    let go = std::process::Command::new(runtime_binary())
+        .arg("--root")
+        .arg(node.layout.runtime_root())
+        .args(["exec", &run0, "--", "touch", "/tmp/go"])
+        .status()
+        .unwrap();
+    assert!(go.success());
+    node.sync_until(&mut agent, "moving", LONG, |s| {
+        restarts(s) == 1 && running(s)
+    })
+    .await;
+    node.sync_while(&mut agent, LONG, "run 1's output", || {
+        std::fs::read_to_string(log(1)).is_ok_and(|l| !l.is_empty())
+    })
+    .await;
+    assert_eq!(std::fs::read_to_string(log(1)).unwrap(), "2\n");
+
+    // Each start said Pulling and Pulled, about the container.
+    let lines = events.lines("moving", "spec.containers{app}");
+    let pulling = format!("Pulling: Pulling image {image:?}");
+    let pulled = format!("Pulled: Successfully pulled image {image:?} in ");
+    assert_eq!(
+        lines.iter().filter(|l| **l == pulling).count(),
+        2,
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with(&pulled)).count(),
+        2,
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("already present")),
+        "{lines:#?}"
+    );
+
+    node.remove_manifest("moving.yaml");
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_not_present_uses_the_store_and_never_does_not_fetch() {
+    let node = Node::new();
+    import_app_image(&node);
+    // `app:1` is in the store; `app:2` is nowhere. The agent may pull
+    // (from Docker Hub, for these names), but no policy here lets it.
+    node.write_manifest(
+        "local.yaml",
+        "metadata: {name: local}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - {name: present, image: 'app:1', command: [sleep, '3600']}\n  - {name: pinned, image: 'app:1', imagePullPolicy: Never, command: [sleep, '3600']}\n  - {name: absent, image: 'app:2', imagePullPolicy: Never}\n",
+    );
+    let events = Arc::new(RecordedEvents::default());
+    let mut agent = node.pulling_agent().await;
+    agent.set_event_sink(events.clone());
+    let want = "Container image \"app:2\" is not present with pull policy of Never";
+    let status = node
+        .sync_until(&mut agent, "local", LONG, |s| {
+            matches!(state(s, "present"), ContainerState::Running { .. })
+                && matches!(state(s, "pinned"), ContainerState::Running { .. })
+                && state(s, "absent").reason() == "ErrImageNeverPull"
+        })
+        .await;
+    let ContainerState::Waiting { message, .. } = state(&status, "absent") else {
+        unreachable!()
+    };
+    assert_eq!(message.as_deref(), Some(want));
+    assert_eq!(status.phase, Phase::Pending);
+
+    let present = "Pulled: Container image \"app:1\" already present on machine";
+    for container in ["present", "pinned"] {
+        let lines = events.lines("local", &format!("spec.containers{{{container}}}"));
+        assert_eq!(lines[0], present, "{lines:#?}");
+        assert!(
+            !lines.iter().any(|l| l.starts_with("Pulling")),
+            "{lines:#?}"
+        );
+    }
+    let lines = events.lines("local", "spec.containers{absent}");
+    assert_eq!(lines, [format!("ErrImageNeverPull: {want}")]);
+
+    node.remove_manifest("local.yaml");
     agent.drain_and_teardown().await.unwrap();
     node.assert_clean();
 }

@@ -386,3 +386,67 @@ async fn init_containers_run_in_order_before_the_app() {
         "mounts left"
     );
 }
+
+/// The pod's `Unhealthy` events, as Event objects.
+async fn unhealthy_events(api: &ApiServer, pod: &str) -> Vec<Value> {
+    let list = api.get(&format!("{NS}/events")).await.unwrap();
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    items
+        .into_iter()
+        .filter(|e| e["involvedObject"]["name"] == pod && e["reason"] == "Unhealthy")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_probe_is_one_unhealthy_event_with_a_count() {
+    let (node, api, mut agent, config) = one_node(NODE).await;
+    // `app` never gets ready; `side` is fine. Each failed check is an
+    // event about `app`, and the repeats fold into one with a count.
+    api.post(
+        &format!("{NS}/pods"),
+        json!({"metadata": {"name": "sick"},
+        "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {"name": "app", "image": "busybox", "command": ["sleep", "3600"],
+                 "readinessProbe": {"exec": {"command": ["cat", "/nope"]}, "periodSeconds": 1}},
+                {"name": "side", "image": "busybox", "command": ["sleep", "3600"]},
+            ]}}),
+    )
+    .await;
+    let message = "Readiness probe failed: cat: can't open '/nope': No such file or directory";
+    let events = wait_for_events(&config, "sick", &[message, " (x"]).await;
+    // kubectl's line: type, reason, age with the count, the component.
+    let line = events.lines().find(|l| l.contains("Unhealthy")).unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[..2], ["Warning", "Unhealthy"], "{events}");
+    assert!(
+        line.contains(" (x") && line.contains(" over ") && line.ends_with(message),
+        "{events}"
+    );
+    assert!(
+        line.contains("  kubelet  ") && !line.contains("kubelet,"),
+        "{events}"
+    );
+    // Pulled, Created and Started once per container.
+    for container in ["app", "side"] {
+        let started = format!("Started container {container}");
+        assert_eq!(events.matches(&started).count(), 1, "{events}");
+    }
+
+    // One object, counting; it names the container and the node.
+    let unhealthy = unhealthy_events(&api, "sick").await;
+    assert_eq!(unhealthy.len(), 1, "{unhealthy:#?}");
+    let event = &unhealthy[0];
+    assert!(event["count"].as_u64().unwrap() >= 2, "{event:#}");
+    assert_eq!(event["involvedObject"]["fieldPath"], "spec.containers{app}");
+    assert_eq!(
+        event["source"],
+        json!({"component": "kubelet", "host": NODE})
+    );
+    assert_eq!(event["type"], "Warning");
+    assert_ne!(event["firstTimestamp"], event["lastTimestamp"], "{event:#}");
+
+    delete_pods(&api, &["sick"]).await;
+    agent.stop();
+    assert_eq!(node.containers(), vec![], "containers left");
+}

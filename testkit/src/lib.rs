@@ -14,6 +14,8 @@
 //! - [`netns`]: [`NetnsHost`], a throwaway network namespace, used as a "host"
 //!   by networking tests.
 //! - [`ports`]: free loopback ports.
+//! - [`registry`]: [`registry::Registry`], a real `docker-registry` on
+//!   loopback, and `skopeo` to push to it.
 //! - [`metrics`]: one sample out of a `/metrics` page.
 //! - [`kubectl`]: the installed kubectl against a test API server.
 //! - [`http_client`]: a reqwest client that never panics for want of a
@@ -30,6 +32,7 @@ pub mod kubectl;
 pub mod metrics;
 pub mod netns;
 pub mod ports;
+pub mod registry;
 pub mod root;
 
 pub use etcd::Etcd;

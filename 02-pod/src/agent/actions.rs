@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::image_pull::{self, PullDecision};
 use super::layout::write_atomic;
 use super::sync::{Action, ObservedPod, RunState, Waiting};
 use super::{Shared, events, observe};
@@ -17,7 +18,7 @@ use orc_container::image::bundle::{ImageBundle, Overrides};
 
 use crate::env;
 use crate::image::waiting_reason;
-use crate::pod_spec::Pod;
+use crate::pod_spec::{Container, Pod};
 use crate::resolv_conf;
 use crate::sandbox;
 use crate::volumes;
@@ -47,7 +48,7 @@ pub async fn run_actions(
             },
             Action::KillContainer { id, reason, name } => {
                 tracing::info!(pod = %pod.full_name(), container = %name, "killing: {reason}");
-                shared.event(&pod, events::killing(name, true));
+                shared.container_event(&pod, name, events::killing(name, true));
                 stop_container(&shared, id, grace(&pod)).await;
                 Ok(())
             }
@@ -157,25 +158,44 @@ async fn create_root(
     .expect("creating a root does not panic")
 }
 
-/// [`create_root`] for an app container, with the kubelet's image events:
-/// `Pulled` (already present), or `Pulling` and then `Pulled`.
-async fn create_root_with_events(
+// ANCHOR: ensure_image
+/// The kubelet's `EnsureImageExists`: decides by the container's
+/// `imagePullPolicy` ([`image_pull::decide`]) whether to fetch its image,
+/// fetches it on a blocking thread, and says so in events: `Pulled`
+/// ("already present on machine"), or `Pulling` then `Pulled`. A failure
+/// is the container's waiting reason and message: `ErrImagePull`, or
+/// `ErrImageNeverPull` for a missing image the policy may not fetch.
+async fn ensure_image(
     shared: &Shared,
     pod: &Pod,
-    image: &str,
-    overrides: Overrides,
-    bundle: &Path,
-) -> Result<ImageBundle, ImageError> {
-    if shared.images.is_present(image) {
-        shared.event(pod, events::image_present(image));
-        return create_root(shared, image, overrides, bundle).await;
+    container: &Container,
+) -> Result<(), (&'static str, String)> {
+    let image = &container.image;
+    let present = shared.images.is_present(image);
+    match image_pull::decide(container.pull_policy(), present) {
+        PullDecision::UsePresent => {
+            shared.container_event(pod, &container.name, events::image_present(image));
+            Ok(())
+        }
+        PullDecision::NeverPull => {
+            Err(("ErrImageNeverPull", image_pull::never_pull_message(image)))
+        }
+        PullDecision::Pull => {
+            shared.container_event(pod, &container.name, events::pulling(image));
+            let began = Instant::now();
+            let images = shared.images.clone();
+            let name = image.clone();
+            tokio::task::spawn_blocking(move || images.pull(&name))
+                .await
+                .expect("pulling an image does not panic")
+                .map_err(|e| (waiting_reason(&e), e.to_string()))?;
+            let took = began.elapsed();
+            shared.container_event(pod, &container.name, events::pulled(image, took));
+            Ok(())
+        }
     }
-    shared.event(pod, events::pulling(image));
-    let began = Instant::now();
-    let root = create_root(shared, image, overrides, bundle).await?;
-    shared.event(pod, events::pulled(image, began.elapsed()));
-    Ok(root)
 }
+// ANCHOR_END: ensure_image
 
 /// Where a run bundle's root is made.
 fn root_dir(bundle: &Path) -> PathBuf {
@@ -294,14 +314,17 @@ async fn start_container(
         if repeated {
             return Err(String::new());
         }
-        shared.event(
-            pod,
-            match reason {
-                "ContainerCreating" => events::failed_mount(message.clone()),
-                "ImagePullBackOff" => events::pull_back_off(&container.image),
-                _ => events::failed(reason, &message),
-            },
-        );
+        // A volume is the pod's; everything else is about this container.
+        match reason {
+            "ContainerCreating" => shared.event(pod, events::failed_mount(message.clone())),
+            "ImagePullBackOff" => {
+                shared.container_event(pod, name, events::pull_back_off(&container.image))
+            }
+            "ErrImageNeverPull" => {
+                shared.container_event(pod, name, events::never_pull(&container.image))
+            }
+            _ => shared.container_event(pod, name, events::failed(reason, &message)),
+        }
         Err(message)
     };
     // Volumes first, as the kubelet mounts them before it starts anything:
@@ -310,14 +333,15 @@ async fn start_container(
         Ok(volumes) => volumes,
         Err(e) => return fail("ContainerCreating", e.to_string()),
     };
-    let mount_sources = match volumes::mount_sources(container, &volumes) {
-        Ok(sources) => sources,
-        Err(message) => return fail("CreateContainerConfigError", message),
-    };
-    // The environment first: a ConfigMap or Secret that is not there yet
-    // keeps the container waiting, and the next sync tries again.
+    // The environment before the mounts (a `subPathExpr` reads it): a
+    // ConfigMap or Secret that is not there yet keeps the container
+    // waiting, and the next sync tries again.
     let env = match env::resolve(pod, container, &pod_facts(shared, uid), shared.objects()) {
         Ok(env) => env,
+        Err(message) => return fail("CreateContainerConfigError", message),
+    };
+    let mount_sources = match volumes::mount_sources(container, &volumes, &env) {
+        Ok(sources) => sources,
         Err(message) => return fail("CreateContainerConfigError", message),
     };
     let id = sandbox::container_id(uid, name, attempt);
@@ -329,11 +353,14 @@ async fn start_container(
         let message = format!("Back-off pulling image {:?}", container.image);
         return fail("ImagePullBackOff", message);
     }
-    let created = create_root_with_events(shared, pod, &container.image, overrides, &bundle).await;
+    let pulled = ensure_image(shared, pod, container).await;
     // Only a failed pull backs off; a success forgets earlier failures.
-    let pull_failed = matches!(&created, Err(e) if waiting_reason(e) == "ErrImagePull");
+    let pull_failed = matches!(&pulled, Err((reason, _)) if *reason == "ErrImagePull");
     shared.pull_failures.record(&key, pull_failed, now);
-    let root = match created {
+    if let Err((reason, message)) = pulled {
+        return fail(reason, message);
+    }
+    let root = match create_root(shared, &container.image, overrides, &bundle).await {
         Ok(root) => root,
         Err(e) => return fail(waiting_reason(&e), e.to_string()),
     };
@@ -359,8 +386,8 @@ async fn start_container(
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&key);
             tracing::info!(pod = %pod.full_name(), container = name, attempt, "started");
-            shared.event(pod, events::created(name));
-            shared.event(pod, events::started(name));
+            shared.container_event(pod, name, events::created(name));
+            shared.container_event(pod, name, events::started(name));
             Ok(())
         }
         Err(e) => fail("CreateContainerError", e.to_string()),
@@ -460,7 +487,7 @@ pub async fn stop_pod(
             .iter()
             .filter(|(_, run)| matches!(run.state, RunState::Running { .. }));
         for (container, _) in running {
-            shared.event(pod, events::killing(container, false));
+            shared.container_event(pod, container, events::killing(container, false));
         }
     }
     let stops = observed

@@ -1,7 +1,9 @@
 //! The events the kubelet writes about a pod, with its reasons and
 //! messages, so that `kubectl describe pod` can tell a user why a pod does
 //! not run: `Pulling`, `Pulled`, `Created`, `Started`, `Killing`,
-//! `BackOff`, `Unhealthy`, `FailedMount`, `Failed`.
+//! `BackOff`, `Unhealthy`, `FailedMount`, `Failed`, `ErrImageNeverPull`.
+//! Each names the container it is about ([`PodEvent::field_path`]), as the
+//! kubelet's do.
 //!
 //! orc-pod knows no API: the agent hands each [`PodEvent`] to an
 //! [`EventSink`] (chapter 03's node agent writes it as an Event object
@@ -11,6 +13,7 @@
 use std::time::Duration;
 
 use crate::pod_spec::Pod;
+use crate::probes::ProbeKind;
 
 /// `Normal` (something happened) or `Warning` (something went wrong).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +29,21 @@ pub struct PodEvent {
     /// The kubelet's CamelCase reason (`BackOff`).
     pub reason: &'static str,
     pub message: String,
+    /// Which container it is about, as the event's
+    /// `involvedObject.fieldPath` says it (`spec.containers{web}`);
+    /// `None` for the pod as a whole (`FailedMount`).
+    pub field_path: Option<String>,
+}
+
+impl PodEvent {
+    /// The same event, about the container at `field_path`
+    /// ([`Pod::field_path`]).
+    pub fn about(self, field_path: String) -> PodEvent {
+        PodEvent {
+            field_path: Some(field_path),
+            ..self
+        }
+    }
 }
 
 /// Where the agent's events go.
@@ -49,6 +67,7 @@ fn normal(reason: &'static str, message: String) -> PodEvent {
         kind: EventType::Normal,
         reason,
         message,
+        field_path: None,
     }
 }
 
@@ -57,6 +76,7 @@ fn warning(reason: &'static str, message: String) -> PodEvent {
         kind: EventType::Warning,
         reason,
         message,
+        field_path: None,
     }
 }
 
@@ -92,6 +112,24 @@ pub fn failed(reason: &str, message: &str) -> PodEvent {
 /// A failed pull waits before the next try (`ImagePullBackOff`).
 pub fn pull_back_off(image: &str) -> PodEvent {
     normal("BackOff", format!("Back-off pulling image {image:?}"))
+}
+
+/// The image is missing and `imagePullPolicy: Never` forbids fetching it.
+pub fn never_pull(image: &str) -> PodEvent {
+    warning(
+        "ErrImageNeverPull",
+        crate::agent::image_pull::never_pull_message(image),
+    )
+}
+
+/// A probe failed (each failure, not only the one that crosses the
+/// threshold): `Liveness probe failed: <what the check said>`.
+pub fn unhealthy(kind: ProbeKind, output: &str) -> PodEvent {
+    let kind = match kind {
+        ProbeKind::Liveness => "Liveness",
+        ProbeKind::Readiness => "Readiness",
+    };
+    warning("Unhealthy", format!("{kind} probe failed: {output}"))
 }
 
 /// A volume could not be set up; the pod waits.

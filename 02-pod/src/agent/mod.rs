@@ -24,6 +24,7 @@ pub mod channels;
 pub mod clock;
 pub mod events;
 pub mod exec;
+pub mod image_pull;
 pub mod init_containers;
 pub mod layout;
 pub mod observe;
@@ -128,6 +129,20 @@ impl Shared {
         match self.events.get() {
             Some(sink) => sink.pod_event(pod, event),
             None => events::EventSink::pod_event(&events::LogEvents, pod, event),
+        }
+    }
+
+    /// Records `event` about container `name` of `pod`: the event names
+    /// the container (`involvedObject.fieldPath`), as the kubelet's do.
+    pub fn container_event(&self, pod: &Pod, name: &str, event: events::PodEvent) {
+        self.event(pod, event.about(pod.field_path(name)));
+    }
+
+    /// Where events go, for the probe workers, which outlive a sync.
+    pub fn event_sink(&self) -> Arc<dyn events::EventSink> {
+        match self.events.get() {
+            Some(sink) => sink.clone(),
+            None => Arc::new(events::LogEvents),
         }
     }
 
@@ -285,7 +300,9 @@ impl Agent {
             let pod_ip = pod_ips.get(uid).copied();
             probes.extend(self.sync_pod(&shared, uid, pod, observed_pod, pod_ip, now));
         }
-        shared.prober.sync(&shared.runtime, probes);
+        shared
+            .prober
+            .sync(&shared.runtime, probes, &shared.event_sink());
         Ok(())
     }
     // ANCHOR_END: sync_once
@@ -385,7 +402,7 @@ impl Agent {
             };
             if waiting.reason == "CrashLoopBackOff" && self.backoffs_reported.insert(run.id.clone())
             {
-                shared.event(pod, events::back_off(name, pod));
+                shared.container_event(pod, name, events::back_off(name, pod));
             }
         }
     }
@@ -404,7 +421,9 @@ impl Agent {
         self.sources.clear();
         self.sync_once()?;
         self.wait_idle().await;
-        self.shared.prober.sync(&self.shared.runtime, vec![]);
+        self.shared
+            .prober
+            .sync(&self.shared.runtime, vec![], &self.shared.event_sink());
         let shared = Arc::try_unwrap(self.shared).map_err(|_| AgentError::Io {
             what: "tearing down (a pod task still runs)",
             path: PathBuf::new(),
@@ -466,6 +485,8 @@ impl Agent {
         pod_ip: Option<std::net::Ipv4Addr>,
     ) -> Vec<(ProbeKey, ProbeTarget)> {
         let mut wanted = vec![];
+        // One copy of the pod for all its probes' events.
+        let shared_pod = Arc::new(pod.clone());
         for c in &pod.spec.containers {
             let Some(run) = observed.containers.get(&c.name) else {
                 continue;
@@ -485,6 +506,7 @@ impl Agent {
                             port: crate::probes::probe_port(probe, c),
                             pod_ip,
                             node_netns: self.shared.config.node_netns.clone(),
+                            pod: shared_pod.clone(),
                         },
                     ));
                 }

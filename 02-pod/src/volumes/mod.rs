@@ -111,11 +111,13 @@ fn in_memory(volume: &Volume) -> Result<Option<Option<u64>>, String> {
 }
 
 /// The node path each of `container`'s `volumeMounts` binds, in order: the
-/// volume's own path, or its `subPath` inside it. The error is the
-/// kubelet's `CreateContainerConfigError` message.
+/// volume's own path, or its `subPath` (or `subPathExpr`, expanded with the
+/// container's `env`) inside it. The error is the kubelet's
+/// `CreateContainerConfigError` message.
 pub fn mount_sources(
     container: &Container,
     volumes: &BTreeMap<String, PathBuf>,
+    env: &[(String, String)],
 ) -> Result<Vec<PathBuf>, String> {
     let mut sources = vec![];
     for (i, mount) in container.volume_mounts.iter().enumerate() {
@@ -125,11 +127,20 @@ pub fn mount_sources(
                 mount.name
             )
         })?;
-        if mount.sub_path.is_empty() {
-            sources.push(volume.clone());
-            continue;
-        }
-        let path = subpath::resolve(volume, &mount.sub_path).map_err(|e| {
+        let sub_path = match (mount.sub_path.as_str(), mount.sub_path_expr.as_str()) {
+            ("", "") => {
+                sources.push(volume.clone());
+                continue;
+            }
+            (path, "") => path.to_string(),
+            ("", expr) => subpath::expand_expr(expr, env)?,
+            _ => {
+                return Err(format!(
+                    "volumeMounts[{i}]: subPathExpr and subPath are mutually exclusive"
+                ));
+            }
+        };
+        let path = subpath::resolve(volume, &sub_path).map_err(|e| {
             tracing::warn!(container = %container.name, volume = %mount.name, "subPath: {e}");
             format!(
                 "failed to prepare subPath for volumeMount {:?} of container {:?}: {e}",

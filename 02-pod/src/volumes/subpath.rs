@@ -1,5 +1,7 @@
 //! `subPath`: one file or directory of a volume mounted instead of its
-//! root.
+//! root; `subPathExpr`, the same with `$(VAR)` from the container's
+//! environment ([`expand_expr`]), so that each pod of a Deployment can
+//! write under its own name in a shared volume.
 //!
 //! The path is checked to stay inside the volume twice: as written (no
 //! absolute path, no `..`), and as resolved on the node, because a
@@ -42,9 +44,48 @@ pub fn resolve(volume_dir: &Path, sub_path: &str) -> Result<PathBuf, String> {
 }
 // ANCHOR_END: resolve
 
+// ANCHOR: expand_expr
+/// A `subPathExpr` with each `$(VAR)` replaced by the container's variable
+/// (`env`, resolved as the container will see it), as the kubelet's
+/// `ExpandContainerVolumeMounts`: a variable that is missing *or empty* is
+/// an error naming it, since an empty segment would mount the volume's
+/// root where one directory was meant.
+pub fn expand_expr(expr: &str, env: &[(String, String)]) -> Result<String, String> {
+    let missing = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let expanded = crate::env::expand(expr, |name| {
+        let value = env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        if value.as_deref().unwrap_or("").is_empty() {
+            missing.borrow_mut().insert(name.to_string());
+        }
+        Some(value.unwrap_or_default())
+    });
+    let missing = missing.into_inner();
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.into_iter().collect();
+        return Err(format!("missing value for {}", names.join(", ")));
+    }
+    Ok(expanded)
+}
+// ANCHOR_END: expand_expr
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sub_path_exprs_expand_from_the_env() {
+        let env = vec![
+            ("POD_NAME".to_string(), "web-1".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ];
+        assert_eq!(expand_expr("logs/$(POD_NAME)", &env).unwrap(), "logs/web-1");
+        // `$$` is a literal `$`, as in command and args.
+        assert_eq!(expand_expr("a$$(POD_NAME)", &env).unwrap(), "a$(POD_NAME)");
+        assert_eq!(
+            expand_expr("$(NODE)/$(EMPTY)/$(POD_NAME)", &env).unwrap_err(),
+            "missing value for EMPTY, NODE"
+        );
+    }
 
     #[test]
     fn sub_paths_stay_inside_their_volume() {

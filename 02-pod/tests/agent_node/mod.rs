@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use orc_container::image::Store;
 use orc_pod::agent::clock::ManualClock;
+use orc_pod::agent::events::{EventSink, PodEvent};
 use orc_pod::agent::layout::StateLayout;
 use orc_pod::agent::{Agent, AgentConfig};
 use orc_pod::image::StoreImages;
@@ -149,6 +150,17 @@ impl Node {
     pub async fn agent(&self) -> Agent {
         let sources: Vec<Box<dyn PodSource>> = vec![Box::new(ManifestDir::new(&self.manifests))];
         let images = Arc::new(StoreImages::new(self.store(), None));
+        Agent::new(self.config.clone(), sources, images, self.clock.clone())
+            .await
+            .unwrap()
+    }
+
+    /// An agent that pulls from registries (loopback ones over plain
+    /// HTTP), as `orc agent` does unless `--no-pull`.
+    pub async fn pulling_agent(&self) -> Agent {
+        let sources: Vec<Box<dyn PodSource>> = vec![Box::new(ManifestDir::new(&self.manifests))];
+        let pull = orc_container::image::registry::PullOptions::default();
+        let images = Arc::new(StoreImages::new(self.store(), Some(pull)));
         Agent::new(self.config.clone(), sources, images, self.clock.clone())
             .await
             .unwrap()
@@ -308,6 +320,38 @@ impl Node {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .trim()
             .to_string()
+    }
+}
+
+/// The events an agent wrote, kept for a test to read.
+#[derive(Default)]
+pub struct RecordedEvents(Mutex<Vec<(String, PodEvent)>>);
+
+impl RecordedEvents {
+    /// Every event so far about pod `name`.
+    pub fn of(&self, name: &str) -> Vec<PodEvent> {
+        let events = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        events
+            .iter()
+            .filter(|(pod, _)| pod == name)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// `reason: message` of each event about pod `name`'s part `field_path`.
+    pub fn lines(&self, name: &str, field_path: &str) -> Vec<String> {
+        self.of(name)
+            .into_iter()
+            .filter(|e| e.field_path.as_deref() == Some(field_path))
+            .map(|e| format!("{}: {}", e.reason, e.message))
+            .collect()
+    }
+}
+
+impl EventSink for RecordedEvents {
+    fn pod_event(&self, pod: &Pod, event: PodEvent) {
+        let mut events = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        events.push((pod.metadata.name.clone(), event));
     }
 }
 

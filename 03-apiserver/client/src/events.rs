@@ -70,34 +70,67 @@ impl Note {
     }
 }
 
+/// Who writes an event: a component (`kubelet`), and for a component
+/// that runs on every node, the node (`source.host`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub component: String,
+    pub host: Option<String>,
+}
+
+impl Source {
+    fn json(&self) -> Value {
+        match &self.host {
+            Some(host) => json!({"component": self.component, "host": host}),
+            None => json!({"component": self.component}),
+        }
+    }
+}
+
 /// The Event object for `note` about `object` (of `kind` in `api_version`),
-/// written by `component`.
-fn event(component: &str, object: &Value, (api_version, kind): (&str, &str), note: &Note) -> Value {
+/// or about the part of it at `field_path` (`spec.containers{web}`),
+/// written by `source`.
+fn event(
+    source: &Source,
+    object: &Value,
+    (api_version, kind): (&str, &str),
+    field_path: Option<&str>,
+    note: &Note,
+) -> Value {
+    let component = &source.component;
     let meta = &object["metadata"];
     let ns = meta["namespace"].as_str().unwrap_or("default");
     let name = meta["name"].as_str().unwrap_or("");
     let now = time::format(Timestamp::now());
-    json!({
+    let mut involved = json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "namespace": ns,
+        "name": name,
+        "uid": meta["uid"],
+        "resourceVersion": meta["resourceVersion"],
+    });
+    if let Some(path) = field_path {
+        involved["fieldPath"] = json!(path);
+    }
+    let mut event = json!({
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"name": format!("{name}.{}", random_suffix()), "namespace": ns},
-        "involvedObject": {
-            "apiVersion": api_version,
-            "kind": kind,
-            "namespace": ns,
-            "name": name,
-            "uid": meta["uid"],
-            "resourceVersion": meta["resourceVersion"],
-        },
+        "involvedObject": involved,
         "reason": note.reason,
         "message": note.message,
         "type": note.kind.as_str(),
-        "source": {"component": component},
+        "source": source.json(),
         "reportingComponent": component,
         "firstTimestamp": now,
         "lastTimestamp": now,
         "count": 1,
-    })
+    });
+    if let Some(host) = &source.host {
+        event["reportingInstance"] = json!(host);
+    }
+    event
 }
 
 /// Records a `Normal` event `reason` about `object` (of `kind` in
@@ -110,11 +143,12 @@ pub async fn record(
     reason: &str,
     message: String,
 ) {
-    create(
-        client,
-        &event(component, object, kind, &Note::normal(reason, message)),
-    )
-    .await;
+    let source = Source {
+        component: component.into(),
+        host: None,
+    };
+    let note = Note::normal(reason, message);
+    create(client, &event(&source, object, kind, None, &note)).await;
 }
 
 async fn create(client: &Client, event: &Value) -> Option<String> {
@@ -141,13 +175,15 @@ struct Written {
     count: u64,
 }
 
-/// (object uid, note) → the event written for it.
-type Seen = HashMap<(String, Note), Written>;
+/// (object uid, field path, note) → the event written for it. The
+/// source is the recorder's own, so this is client-go's aggregation key:
+/// the same source, object (and part of it), type, reason and message.
+type Seen = HashMap<(String, Option<String>, Note), Written>;
 
 /// Writes events for one component, folding repeats into one event.
 pub struct Recorder {
     client: Client,
-    component: String,
+    source: Source,
     /// A std Mutex: held for a map lookup, never across an `.await`.
     seen: Mutex<Seen>,
 }
@@ -157,9 +193,20 @@ impl Recorder {
     pub fn new(client: Client, component: &str) -> Recorder {
         Recorder {
             client,
-            component: component.into(),
+            source: Source {
+                component: component.into(),
+                host: None,
+            },
             seen: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A recorder writing as `component` on node `host` (the kubelet's
+    /// `source.host`).
+    pub fn on_host(client: Client, component: &str, host: &str) -> Recorder {
+        let mut recorder = Recorder::new(client, component);
+        recorder.source.host = Some(host.into());
+        recorder
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
@@ -169,8 +216,20 @@ impl Recorder {
     /// Records `note` about `object`; a repeat raises the count of the
     /// event it repeats.
     pub async fn record(&self, object: &Value, kind: (&str, &str), note: Note) {
+        self.record_about(object, kind, None, note).await;
+    }
+
+    /// [`Recorder::record`] about the part of `object` at `field_path`
+    /// (`spec.containers{web}`): repeats fold only with the same part.
+    pub async fn record_about(
+        &self,
+        object: &Value,
+        kind: (&str, &str),
+        field_path: Option<&str>,
+        note: Note,
+    ) {
         let uid = object["metadata"]["uid"].as_str().unwrap_or("").to_string();
-        let key = (uid, note);
+        let key = (uid, field_path.map(String::from), note);
         let earlier = self.seen().get(&key).cloned();
         if let (Some(mut written), Some(events)) = (earlier, by_kind("v1", "Event")) {
             written.count += 1;
@@ -187,7 +246,7 @@ impl Recorder {
             }
         }
         // First time (or the earlier event is gone): a new event.
-        let event = event(&self.component, object, kind, &key.1);
+        let event = event(&self.source, object, kind, field_path, &key.2);
         let ns = event["metadata"]["namespace"]
             .as_str()
             .unwrap_or("")

@@ -1,7 +1,9 @@
 //! The agent's pod events as Event objects: chapter 02's
 //! [`EventSink`] written through orc-client's [`Recorder`], as component
-//! `kubelet`, so `kubectl describe pod` lists them and a repeat (a crash
-//! loop's `BackOff`) is one line with a count.
+//! `kubelet` on this node (`source.host`), each about the container it
+//! names (`involvedObject.fieldPath`), so `kubectl describe pod` lists
+//! them and a repeat (a crash loop's `BackOff`, a failing probe's
+//! `Unhealthy`) is one line with a count.
 
 use orc_client::Client;
 use orc_client::events::{Note, Recorder};
@@ -19,10 +21,11 @@ pub struct KubeletEvents {
 }
 
 impl KubeletEvents {
-    /// A sink writing with `client`; call it inside the tokio runtime.
-    pub fn new(client: Client) -> KubeletEvents {
+    /// A sink writing with `client` as node `node`'s kubelet; call it
+    /// inside the tokio runtime.
+    pub fn new(client: Client, node: &str) -> KubeletEvents {
         KubeletEvents {
-            recorder: Arc::new(Recorder::new(client, "kubelet")),
+            recorder: Arc::new(Recorder::on_host(client, "kubelet", node)),
             runtime: tokio::runtime::Handle::current(),
         }
     }
@@ -39,9 +42,13 @@ impl EventSink for KubeletEvents {
             EventType::Normal => Note::normal(event.reason, event.message),
             EventType::Warning => Note::warning(event.reason, event.message),
         };
+        let field_path = event.field_path;
         let recorder = self.recorder.clone();
         self.runtime.spawn(async move {
-            recorder.record(&object, ("v1", "Pod"), note).await;
+            let part = field_path.as_deref();
+            recorder
+                .record_about(&object, ("v1", "Pod"), part, note)
+                .await;
         });
     }
 }

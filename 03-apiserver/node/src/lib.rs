@@ -128,7 +128,7 @@ impl NodeAgent {
         let (cache, informer, drain) = follow_pods(&client, &name).await;
         let (objects, object_tasks) = follow_objects(&client).await;
 
-        let events = Arc::new(events::KubeletEvents::new(client.clone()));
+        let events = Arc::new(events::KubeletEvents::new(client.clone(), &name));
         let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
         let sink_worker = tokio::spawn(sink.clone().run(client));
         let mut tasks = vec![heartbeat, informer, drain];

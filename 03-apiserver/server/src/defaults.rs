@@ -130,10 +130,17 @@ fn pod_spec(spec: &mut Value) {
             continue;
         };
         for c in containers.iter_mut().filter(|c| c.is_object()) {
-            // `:latest` (or no tag) means "whatever is newest": pull every time.
+            // `:latest` (or no tag) means "whatever is newest": pull every
+            // time. A digest without a tag names one image for ever; a `:`
+            // before the last `/` is a registry's port. (The agent repeats
+            // this rule for static pods: orc-pod's `image_pull::default_policy`.)
             let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-            let last = image.rsplit('/').next().unwrap_or("");
-            let latest = !last.contains(':') || image.ends_with(":latest");
+            let name = image.split('@').next().unwrap_or("");
+            let last = name.rsplit('/').next().unwrap_or("");
+            let latest = match last.split_once(':') {
+                Some((_, tag)) => tag == "latest",
+                None => !image.contains('@'),
+            };
             let policy = if latest { "Always" } else { "IfNotPresent" };
             default(c, "imagePullPolicy", json!(policy));
             default(c, "terminationMessagePath", json!("/dev/termination-log"));
@@ -245,6 +252,20 @@ mod tests {
             "IfNotPresent"
         );
         assert_eq!(pod["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn pull_policy_follows_the_tag() {
+        let policy = |image: &str| {
+            let mut pod = json!({"spec": {"containers": [{"name": "a", "image": image}]}});
+            apply("Pod", &mut pod);
+            pod["spec"]["containers"][0]["imagePullPolicy"].clone()
+        };
+        assert_eq!(policy("busybox"), "Always");
+        assert_eq!(policy("127.0.0.1:5000/app"), "Always");
+        assert_eq!(policy("app:latest@sha256:ab"), "Always");
+        assert_eq!(policy("app@sha256:ab"), "IfNotPresent");
+        assert_eq!(policy("127.0.0.1:5000/app:v2"), "IfNotPresent");
     }
 
     #[test]

@@ -34,7 +34,9 @@
 //!   what it refuses (422 with field paths), which fields it warns about
 //!   ([`warnings`]: deduplicated, truncated past 4 KiB as Kubernetes does);
 //!   [`node_validation`]: a Node's addresses and agent port, the only
-//!   places the API server's own requests (logs, exec) are aimed from.
+//!   places the API server's own requests (logs, exec) are aimed from;
+//!   [`secret_validation`]: the keys each Secret `type` requires, and what
+//!   `immutable` freezes in Secrets and ConfigMaps.
 //! - [`batch`]: Jobs' and CronJobs' defaults and rules (a Job's selector
 //!   generated from its uid, restart policy, immutable template).
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
@@ -122,6 +124,7 @@ pub mod pod_fields;
 pub mod priority;
 pub mod protobuf;
 pub mod schema;
+pub mod secret_validation;
 pub mod server;
 pub mod services;
 pub mod smp;

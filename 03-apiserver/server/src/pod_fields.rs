@@ -192,9 +192,7 @@ pub const CONTAINER: &[Rule] = &[
     ("image", Honoured("agent: the node's image store")),
     (
         "imagePullPolicy",
-        Gap(
-            "the agent pulls a missing image and never re-pulls a present one, whatever the policy",
-        ),
+        Honoured("agent: Always, IfNotPresent, Never"),
     ),
     (
         "lifecycle",
@@ -328,7 +326,10 @@ pub const VOLUME_MOUNT: &[Rule] = &[
         "subPath",
         Honoured("agent: a bind mount of one path, not updated"),
     ),
-    ("subPathExpr", Refused("subPathExpr is not built yet")),
+    (
+        "subPathExpr",
+        Honoured("agent: $(VAR) from the container's env, then as subPath"),
+    ),
 ];
 
 // ANCHOR: check
@@ -486,7 +487,7 @@ mod tests {
             .filter(|(_, s)| matches!(s, Gap(_)))
             .map(|(name, _)| *name)
             .collect();
-        assert_eq!(gaps, ["imagePullPolicy", "terminationMessagePath"]);
+        assert_eq!(gaps, ["terminationMessagePath"]);
     }
     // ANCHOR_END: every_field
 
@@ -507,7 +508,8 @@ mod tests {
             "containers": [{"name": "a", "image": "busybox", "tty": false,
                 "readinessProbe": {"httpGet": {"port": "http"}},
                 "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": true},
-                    {"name": "c", "mountPath": "/etc/app.conf", "subPath": "app.conf"}]}],
+                    {"name": "c", "mountPath": "/etc/app.conf", "subPath": "app.conf"},
+                    {"name": "v", "mountPath": "/logs", "subPathExpr": "logs/$(POD)"}]}],
             "volumes": [{"name": "v", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
                 {"name": "c", "configMap": {"name": "web", "items": [{"key": "a", "path": "app.conf"}]}},
                 {"name": "p", "projected": {"sources": [{"secret": {"name": "db"}}]}}],
@@ -518,7 +520,7 @@ mod tests {
             "containers": [{"name": "a", "image": "busybox",
                 "securityContext": {"runAsUser": 1000},
                 "livenessProbe": {"grpc": {"port": 9000}},
-                "volumeMounts": [{"name": "v", "mountPath": "/v", "subPathExpr": "$(POD)"}]}],
+                "volumeMounts": [{"name": "v", "mountPath": "/v", "mountPropagation": "Bidirectional"}]}],
             "volumes": [{"name": "v", "emptyDir": {"medium": "HugePages"}},
                 {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}],
         }));
@@ -528,7 +530,7 @@ mod tests {
                 "spec.hostNetwork: Invalid value: true: not supported by orc: every pod has its own network namespace",
                 "spec.subdomain: Forbidden: not supported by orc: the endpoint controllers publish no pod hostnames yet",
                 "spec.containers[0].securityContext: Invalid value: {\"runAsUser\":1000}: not supported by orc: the agent applies no container security context yet",
-                "spec.containers[0].volumeMounts[0].subPathExpr: Forbidden: not supported by orc: subPathExpr is not built yet",
+                "spec.containers[0].volumeMounts[0].mountPropagation: Invalid value: \"Bidirectional\": not supported by orc: the agent's bind mounts are rprivate",
                 "spec.containers[0].livenessProbe.grpc: Forbidden: not supported by orc: gRPC probes are not built",
                 "spec.volumes[0].emptyDir.medium: Invalid value: \"HugePages\": not supported by orc: huge pages are not built: leave medium out or use Memory",
                 "spec.volumes[1].projected.sources[0].serviceAccountToken: Forbidden: not supported by orc: ServiceAccount tokens are not built yet",

@@ -41,6 +41,7 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
             crate::authz::validation::validate_binding(obj, resource.namespaced, &mut causes)
         }
         "Node" => crate::node_validation::validate(obj, &mut causes),
+        "Secret" => crate::secret_validation::validate(obj, &mut causes),
         "Ingress" => crate::ingress_validation::validate(obj, &mut causes),
         "IngressClass" => crate::ingress_validation::validate_class(obj, &mut causes),
         _ => {}
@@ -71,6 +72,12 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
     }
     if matches!(resource.kind, "RoleBinding" | "ClusterRoleBinding") {
         crate::authz::validation::validate_binding_update(old, new, &mut causes);
+    }
+    if resource.kind == "Secret" {
+        crate::secret_validation::validate_update(old, new, &mut causes);
+    }
+    if resource.kind == "ConfigMap" {
+        crate::secret_validation::validate_config_map_update(old, new, &mut causes);
     }
     if resource.kind == "IngressClass" {
         crate::ingress_validation::validate_class_update(old, new, &mut causes);
@@ -179,6 +186,12 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         return;
     };
     crate::pod_fields::check_pod_spec(spec, path, causes);
+    let init = spec.get("initContainers").and_then(Value::as_array);
+    for (i, c) in init.into_iter().flatten().enumerate() {
+        let at = format!("{path}.initContainers[{i}]");
+        validate_pull_policy(c, &at, causes);
+        validate_mounts(c, &at, causes);
+    }
     let mut seen = Vec::new();
     for (i, c) in containers.iter().enumerate() {
         let at = format!("{path}.containers[{i}]");
@@ -209,6 +222,8 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         {
             causes.push(FieldCause::required(format!("{at}.image")));
         }
+        validate_pull_policy(c, &at, causes);
+        validate_mounts(c, &at, causes);
         crate::env_validation::validate_env(c, &at, causes);
         for (j, p) in c
             .get("ports")
@@ -233,6 +248,42 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
     }
 }
 // ANCHOR_END: pod_spec
+
+/// A mount names one path in its volume, written (`subPath`) or expanded
+/// from the environment (`subPathExpr`), never both.
+fn validate_mounts(c: &Value, at: &str, causes: &mut Vec<FieldCause>) {
+    let mounts = c.get("volumeMounts").and_then(Value::as_array);
+    for (j, mount) in mounts.into_iter().flatten().enumerate() {
+        let set = |field: &str| mount.get(field).and_then(Value::as_str).unwrap_or("");
+        if !set("subPath").is_empty() && !set("subPathExpr").is_empty() {
+            causes.push(FieldCause::invalid(
+                format!("{at}.volumeMounts[{j}].subPathExpr"),
+                &Value::from(set("subPathExpr")),
+                "subPathExpr and subPath are mutually exclusive",
+            ));
+        }
+    }
+}
+
+/// `imagePullPolicy` is one of Kubernetes' three (the node agent reads no
+/// other), on app and init containers alike.
+fn validate_pull_policy(c: &Value, at: &str, causes: &mut Vec<FieldCause>) {
+    const POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
+    match c.get("imagePullPolicy") {
+        None => {}
+        Some(Value::String(p)) if POLICIES.contains(&p.as_str()) => {}
+        Some(other) => {
+            let value = other
+                .as_str()
+                .map_or_else(|| other.to_string(), String::from);
+            causes.push(FieldCause::not_supported(
+                format!("{at}.imagePullPolicy"),
+                &value,
+                &POLICIES,
+            ));
+        }
+    }
+}
 
 // ANCHOR: pod_dns
 /// `dnsPolicy` is one of Kubernetes' four, and `None` needs a `dnsConfig`
@@ -380,6 +431,30 @@ mod tests {
     use super::*;
     use orc_client::resources::lookup;
     use serde_json::json;
+
+    #[test]
+    fn pull_policies_and_sub_paths_with_kubernetes_messages() {
+        let pods = lookup("", "v1", "pods").unwrap();
+        let pod = json!({"metadata": {"name": "p"}, "spec": {
+            "initContainers": [{"name": "i", "image": "x", "imagePullPolicy": "Never"}],
+            "containers": [{"name": "a", "image": "x", "imagePullPolicy": "Sometimes",
+                "volumeMounts": [{"name": "v", "mountPath": "/v", "subPath": "a",
+                    "subPathExpr": "$(B)"}]}],
+            "volumes": [{"name": "v", "emptyDir": {}}]}});
+        let messages: Vec<String> = validate(pods, &pod)
+            .into_iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "spec.containers[0].imagePullPolicy: Unsupported value: \"Sometimes\": \
+              supported values: \"Always\", \"IfNotPresent\", \"Never\"",
+                "spec.containers[0].volumeMounts[0].subPathExpr: Invalid value: \"$(B)\": \
+              subPathExpr and subPath are mutually exclusive"
+            ]
+        );
+    }
 
     #[test]
     fn pod_rules_collect_every_cause() {
