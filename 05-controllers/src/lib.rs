@@ -53,6 +53,10 @@
 //!   - `decide.rs`: ours or not, what to delete, the verdict and the
 //!     `NamespaceContentRemaining`-style conditions (pure);
 //!   - `mod.rs`: the informer and the API calls.
+//! - [`serviceaccounts`]: gives every namespace its `default`
+//!   ServiceAccount, and gives it back when deleted;
+//!   - `decide.rs`: which namespaces need one (pure);
+//!   - `mod.rs`: the two informers and the create.
 //! - [`job`]: runs a Job's pods to completion (completions, parallelism,
 //!   the failure back-off, Indexed Jobs, suspend, pod failure policy,
 //!   deadline, TTL); `decide.rs` is the pure reconcile, `mod.rs` acts.
@@ -99,6 +103,7 @@ pub mod namespace;
 pub mod object;
 pub mod owners;
 pub mod replicaset;
+pub mod serviceaccounts;
 pub mod worker;
 
 use std::sync::Arc;
@@ -113,6 +118,7 @@ pub use garbage_collector::GarbageCollector;
 pub use job::JobController;
 pub use namespace::NamespaceController;
 pub use replicaset::ReplicaSetController;
+pub use serviceaccounts::ServiceAccountsController;
 
 /// Where the controllers find the API server.
 #[derive(Debug, Clone)]
@@ -174,6 +180,7 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         NamespaceController::run(config.client(), config.workers),
         JobController::run(config.client(), config.workers, clock.clone()),
         CronJobController::run(config.client(), config.workers, clock),
+        ServiceAccountsController::run(config.client(), config.workers),
     );
 }
 // ANCHOR_END: run
