@@ -53,6 +53,10 @@
 //!   - `decide.rs`: ours or not, what to delete, the verdict and the
 //!     `NamespaceContentRemaining`-style conditions (pure);
 //!   - `mod.rs`: the informer and the API calls.
+//! - [`serviceaccounts`]: gives every namespace its `default`
+//!   ServiceAccount, and gives it back when deleted;
+//!   - `decide.rs`: which namespaces need one (pure);
+//!   - `mod.rs`: the two informers and the create.
 //! - [`job`]: runs a Job's pods to completion (completions, parallelism,
 //!   the failure back-off, Indexed Jobs, suspend, pod failure policy,
 //!   deadline, TTL); `decide.rs` is the pure reconcile, `mod.rs` acts.
@@ -110,6 +114,7 @@ pub mod node_lifecycle;
 pub mod object;
 pub mod owners;
 pub mod replicaset;
+pub mod serviceaccounts;
 pub mod taint_eviction;
 pub mod worker;
 
@@ -126,6 +131,7 @@ pub use job::JobController;
 pub use namespace::NamespaceController;
 pub use node_lifecycle::NodeLifecycleController;
 pub use replicaset::ReplicaSetController;
+pub use serviceaccounts::ServiceAccountsController;
 pub use taint_eviction::TaintEvictionController;
 
 /// Where the controllers find the API server.
@@ -194,6 +200,7 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         CronJobController::run(config.client(), config.workers, clock.clone()),
         NodeLifecycleController::run(config.client(), clock.clone(), config.node_monitor),
         TaintEvictionController::run(config.client(), config.workers, clock),
+        ServiceAccountsController::run(config.client(), config.workers),
     );
 }
 // ANCHOR_END: run

@@ -83,6 +83,12 @@ impl ClusterCa {
         Ok(self.pki.write("apiserver", &issued)?)
     }
 
+    /// `sa.key`, the key service account tokens are signed with (made
+    /// beside the CA on first start, kept after).
+    pub fn service_account_key(&self) -> Result<PathBuf> {
+        Ok(self.pki.service_account_key()?)
+    }
+
     /// A fresh client certificate for `subject`.
     pub fn client(&self, subject: &Subject) -> Result<Issued> {
         Ok(self.ca.issue(subject, &Usage::Client)?)

@@ -56,7 +56,7 @@ enum Command {
     Demo,
     /// Run the control plane: etcd and the API server, until SIGINT/SIGTERM;
     /// writes DATA_DIR/kubeconfig for kubectl and orc.
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Operate the etcd of `orc server`: `orc etcd defrag`.
     #[command(subcommand)]
     Etcd(etcd::command::EtcdCommand),
@@ -95,7 +95,7 @@ fn main() -> anyhow::Result<()> {
     }
     match Cli::parse_from(&args).command {
         Command::Demo => demo::run(),
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => server::run(*args),
         Command::Etcd(command) => etcd::command::run(command),
         Command::Agent(agent_args) => agent::run(*agent_args),
         // The shim forks and waits: it stays single-threaded (no tokio).

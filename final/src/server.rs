@@ -21,6 +21,8 @@
 //! authenticate, and anything else is 401. The scheduler and the
 //! controllers each log in with their own certificate, and the kubeconfig
 //! holds the admin's (`kubernetes-admin`, group `system:masters`), 0600.
+//! Service account tokens (`kubectl create token`) are signed with the
+//! PKI's `sa.key`, made beside the CA on first start.
 //! `--tls-cert-file` brings one's own certificate instead; plain HTTP with
 //! no authentication is only for tests, only on loopback, and only when
 //! asked for (`--insecure-plain-http`).
@@ -118,6 +120,11 @@ async fn serve(args: ServerArgs) -> Result<()> {
     if let Transport::Generated(ca) = &transport {
         config.tls = Some(ca.serving(&serving_addresses(args.listen))?);
         config.client_ca_file = Some(ca.ca_file());
+        // Service account tokens (`kubectl create token`), signed with
+        // the PKI's `sa.key` unless the operator named a key.
+        if config.service_account_key_file.is_none() {
+            config.service_account_key_file = Some(ca.service_account_key()?);
+        }
     }
     let mut config = args.services.apply(config);
     config.limits = args.limits.limits();

@@ -321,6 +321,7 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         place.kubeconfig.clone(),
         place.dir().join("pki/ca.key"),
         place.dir().join("pki/apiserver.key"),
+        place.dir().join("pki/sa.key"),
         place.dir().join("kubeconfigs/node-1.conf"),
     ] {
         assert_eq!(mode(&private), 0o600, "{}", private.display());
@@ -353,6 +354,29 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
     let (anonymous, node) = identities(&place, &api_url(&up));
     assert_eq!(anonymous, 401);
     assert_eq!(node, "system:node:node-1");
+    // Software has identities too: the default ServiceAccount's token,
+    // signed with pki/sa.key, is that ServiceAccount.
+    place.until(
+        "the default ServiceAccount exists",
+        &["get", "serviceaccounts", "-o", "name"],
+        |out| out.lines().any(|l| l == "serviceaccount/default"),
+    );
+    // A kubeconfig of its own: with the admin's, kubectl would present
+    // the admin's certificate too, and a certificate is asked first.
+    let token = place.kubectl(&["create", "token", "default"], None);
+    let mut as_default = place.host.command("kubectl");
+    as_default
+        .arg("--kubeconfig=/dev/null")
+        .arg(format!("--server={}", api_url(&up)))
+        .arg(format!(
+            "--certificate-authority={}",
+            place.dir().join("pki/ca.crt").display()
+        ))
+        .args(["--token", token.trim(), "auth", "whoami"])
+        .args(["-o", "jsonpath={.status.userInfo.username}"]);
+    let whoami = fed(as_default, "", Eof::AfterInput);
+    assert!(whoami.status.success(), "{}", text(&whoami));
+    assert_eq!(text(&whoami), "system:serviceaccount:default:default");
 
     place.kubectl(&["apply", "-f", "-"], Some(HELLO));
     place.kubectl(

@@ -11,6 +11,9 @@ pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 /// The group of the access reviews: questions put to the authorizer,
 /// answered at once and never stored.
 pub const REVIEW_GROUP: &str = "authorization.k8s.io";
+/// The group of TokenReview: "who is this token?", put to the
+/// authenticators, answered at once and never stored either.
+pub const AUTHN_GROUP: &str = "authentication.k8s.io";
 
 /// Verbs every plain resource supports, in the order discovery lists them.
 pub const ALL_VERBS: &[&str] = &[
@@ -77,11 +80,12 @@ impl Resource {
         }
     }
 
-    /// Whether this is an access review (`authorization.k8s.io`): created
-    /// to ask the authorizer, answered in the reply, never stored, listed
-    /// or watched.
+    /// Whether this is a review (`authorization.k8s.io`'s access reviews,
+    /// `authentication.k8s.io`'s TokenReview): created to ask the
+    /// authorizer or the authenticators, answered in the reply, never
+    /// stored, listed or watched.
     pub fn is_review(&self) -> bool {
-        self.group == REVIEW_GROUP
+        self.group == REVIEW_GROUP || self.group == AUTHN_GROUP
     }
 }
 
@@ -122,6 +126,7 @@ pub static RESOURCES: &[Resource] = &[
     row("", "v1", "ConfigMap", "configmaps", "configmap", &["cm"], true, false),
     row("", "v1", "Secret", "secrets", "secret", &[], true, false),
     row("", "v1", "Event", "events", "event", &["ev"], true, false),
+    row("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", &["sa"], true, false),
     row("coordination.k8s.io", "v1", "Lease", "leases", "lease", &[], true, false),
     row("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", &["pc"], false, false),
     Resource { has_scale: true, ..row("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], true, true) },
@@ -136,6 +141,7 @@ pub static RESOURCES: &[Resource] = &[
     row(RBAC_GROUP, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", &[], false, false),
     row(RBAC_GROUP, "v1", "Role", "roles", "role", &[], true, false),
     row(RBAC_GROUP, "v1", "RoleBinding", "rolebindings", "rolebinding", &[], true, false),
+    row(AUTHN_GROUP, "v1", "TokenReview", "tokenreviews", "tokenreview", &[], false, false),
     row(REVIEW_GROUP, "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", "selfsubjectaccessreview", &[], false, false),
     row(REVIEW_GROUP, "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", "selfsubjectrulesreview", &[], false, false),
     row(REVIEW_GROUP, "v1", "SubjectAccessReview", "subjectaccessreviews", "subjectaccessreview", &[], false, false),

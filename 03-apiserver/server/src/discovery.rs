@@ -91,6 +91,12 @@ fn rows_of(r: &Resource) -> Vec<Value> {
         row["version"] = json!("v1");
         rows.push(row);
     }
+    if r.kind == "ServiceAccount" {
+        let mut row = sub("token", "TokenRequest", &["create"]);
+        row["group"] = json!("authentication.k8s.io");
+        row["version"] = json!("v1");
+        rows.push(row);
+    }
     if r.kind == "Pod" {
         rows.push(sub("binding", "Binding", &["create"]));
         rows.push(sub("log", "Pod", &["get"]));

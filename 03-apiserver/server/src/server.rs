@@ -59,6 +59,13 @@ pub struct Config {
     /// How long a client may take to send a request's headers, or sit
     /// idle between requests (see `connection.rs`).
     pub header_read_timeout: Duration,
+    /// The service account key, PKCS#8 PEM (ECDSA P-256): signs the
+    /// tokens TokenRequest issues and checks those requests present.
+    /// None: no service account tokens.
+    pub service_account_key_file: Option<PathBuf>,
+    /// `iss` of service account tokens, and the audience the API server
+    /// accepts them for.
+    pub service_account_issuer: String,
     /// A file holding a 64-hex-digit AES-256 key: Secrets are then
     /// encrypted at rest. The file's stem names the key in stored values.
     pub encryption_key_file: Option<PathBuf>,
@@ -91,6 +98,8 @@ impl Config {
             etcd: etcd.into(),
             listen,
             token_file: None,
+            service_account_key_file: None,
+            service_account_issuer: crate::authn::service_account::DEFAULT_ISSUER.into(),
             encryption_key_file: None,
             tls: None,
             authorization: crate::authz::Modes::default(),
@@ -128,6 +137,13 @@ pub struct SecurityFlags {
     /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
     #[arg(long)]
     pub encryption_key_file: Option<PathBuf>,
+    /// The service account key (PKCS#8 PEM, ECDSA P-256): signs the
+    /// tokens `kubectl create token` asks for, which then authenticate.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// The `iss` of service account tokens, and their default audience.
+    #[arg(long, default_value = crate::authn::service_account::DEFAULT_ISSUER)]
+    pub service_account_issuer: String,
     /// Authorizers to ask, in order: AlwaysAllow (the default: no
     /// checks), AlwaysDeny, RBAC. Members of system:masters always pass.
     #[arg(long, default_value = "AlwaysAllow")]
@@ -139,6 +155,12 @@ impl SecurityFlags {
     pub fn apply(&self, mut config: Config) -> Config {
         config.token_file = self.token_file.clone();
         config.encryption_key_file = self.encryption_key_file.clone();
+        if self.service_account_signing_key_file.is_some() {
+            config.service_account_key_file = self.service_account_signing_key_file.clone();
+        }
+        if !self.service_account_issuer.is_empty() {
+            config.service_account_issuer = self.service_account_issuer.clone();
+        }
         config.authorization = self.authorization_mode.clone();
         config.client_ca_file = self.client_ca_file.clone();
         config.tls = self
@@ -170,6 +192,9 @@ pub enum ServerError {
         path: PathBuf,
         error: TokenFileError,
     },
+    /// The service account key could not be read or used.
+    #[error("service account key {path}: {message}")]
+    ServiceAccountKey { path: PathBuf, message: String },
     /// The encryption key file could not be read or is malformed.
     #[error("encryption key file {path}: {message}")]
     EncryptionKey { path: PathBuf, message: String },
@@ -271,6 +296,22 @@ impl Server {
                 )
             }
         };
+        let service_accounts = match &config.service_account_key_file {
+            None => None,
+            Some(path) => {
+                let key_error = |message: String| ServerError::ServiceAccountKey {
+                    path: path.clone(),
+                    message,
+                };
+                let pem = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
+                let keys = crate::authn::service_account::TokenKeys::from_pem(
+                    &pem,
+                    &config.service_account_issuer,
+                )
+                .map_err(|e| key_error(e.to_string()))?;
+                Some(Arc::new(keys))
+            }
+        };
         let tls = match &config.tls {
             Some((cert, key)) => Some(crate::tls::acceptor(
                 cert,
@@ -327,6 +368,7 @@ impl Server {
             authenticators: Authenticators {
                 tokens,
                 client_certificates: config.client_ca_file.is_some(),
+                service_accounts,
             },
             bookmark_interval: config.bookmark_interval,
             allocator: config.services,
@@ -593,17 +635,33 @@ async fn health(
 /// Authentication: finds the request's user (from the client certificate
 /// TLS verified, else the bearer token; see [`Authenticators`]) and
 /// attaches it as a [`crate::authn::UserInfo`] extension for what comes
-/// after (authorization, audit). A request no authenticator recognises is
-/// answered 401; with none configured, every request is
+/// after (authorization, audit). A service account token is believed only
+/// while its ServiceAccount and pod exist. A request no authenticator
+/// recognises is answered 401; with none configured, every request is
 /// `system:anonymous` (plain HTTP for tests on loopback only).
 async fn authenticate(
     State(state): State<Arc<AppState>>,
     mut request: Request,
     next: axum::middleware::Next,
 ) -> Response {
+    use crate::authn::{Found, Unauthenticated, token_request};
     let peer = request.extensions().get::<PeerCertificates>().cloned();
     let leaf = peer.as_ref().and_then(|p| p.leaf()).map(|c| c.as_ref());
-    match state.authenticators.authenticate(leaf, request.headers()) {
+    let now = token_request::now();
+    let found = state
+        .authenticators
+        .authenticate(leaf, request.headers(), now);
+    let user = match found {
+        Ok(Found::User(user)) => Ok(user),
+        Ok(Found::ServiceAccount(claims)) => {
+            match token_request::check_bound(&state.store, &claims, now).await {
+                Ok(()) => Ok(claims.user()),
+                Err(error) => Err(Unauthenticated::ServiceAccount(error)),
+            }
+        }
+        Err(error) => Err(error),
+    };
+    match user {
         Ok(user) => {
             request.extensions_mut().insert(user);
             next.run(request).await

@@ -106,6 +106,7 @@ fn printer(kind: &str) -> Printer {
         "Namespace" => cluster::NAMESPACE,
         "ConfigMap" => cluster::CONFIG_MAP,
         "Secret" => cluster::SECRET,
+        "ServiceAccount" => cluster::SERVICE_ACCOUNT,
         "Event" => cluster::EVENT,
         "Lease" => cluster::LEASE,
         "PriorityClass" => cluster::PRIORITY_CLASS,

@@ -17,12 +17,22 @@
 //!   kube-apiserver's `--token-auth-file`.
 //! - [`x509`]: client certificates (`--client-ca-file`): CN the user, O
 //!   the groups.
+//! - [`service_account`]: service account tokens, JWTs the API server
+//!   signs (claims, sign, verify; pure).
+//! - [`token_request`]: `serviceaccounts/<name>/token` (TokenRequest),
+//!   TokenReview, and the check that a token's ServiceAccount and pod
+//!   still exist.
 //! - [`self_subject_review`]: "who am I?" (`kubectl auth whoami`).
 
 pub mod self_subject_review;
+pub mod service_account;
 pub mod token_file;
+pub mod token_request;
 pub mod x509;
 
+use std::sync::Arc;
+
+use service_account::{Claims, TokenError, TokenKeys};
 use token_file::TokenFile;
 
 /// The user a request was authenticated as, in Kubernetes' terms
@@ -78,6 +88,23 @@ pub struct Authenticators {
     /// Whether TLS verifies client certificates (`--client-ca-file`): a
     /// certificate that reaches a request has then chained to that CA.
     pub client_certificates: bool,
+    /// The service account key (`--service-account-signing-key-file`):
+    /// tokens it signed authenticate as their ServiceAccount, and
+    /// TokenRequest issues them. Shared: tokens are checked on every
+    /// request and the key never changes while the server runs.
+    pub service_accounts: Option<Arc<TokenKeys>>,
+}
+
+/// What authentication found in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A user, final.
+    User(UserInfo),
+    /// A service account token whose signature, dates and audience hold.
+    /// Whether its ServiceAccount and pod still exist is a lookup, left
+    /// to the caller (`token_request::check_bound`): until it passes, the
+    /// request has no user.
+    ServiceAccount(Claims),
 }
 
 /// Why a request was refused (the 401's cause, for the server's log; the
@@ -90,35 +117,67 @@ pub enum Unauthenticated {
     UnknownToken,
     #[error("{0}")]
     Certificate(#[from] x509::X509Error),
+    #[error("service account token: {0}")]
+    ServiceAccount(TokenError),
 }
 
 impl Authenticators {
     /// Whether any authenticator is configured.
     pub fn enabled(&self) -> bool {
-        self.tokens.is_some() || self.client_certificates
+        self.tokens.is_some() || self.client_certificates || self.service_accounts.is_some()
+    }
+
+    /// The audiences the API server accepts tokens for
+    /// (`--api-audiences`: the service account issuer).
+    pub fn api_audiences(&self) -> Vec<String> {
+        self.service_accounts
+            .as_ref()
+            .map(|keys| keys.audiences().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Who the bearer `token` is, for `audiences` at `now` (seconds since
+    /// the epoch): the token file first, then service account tokens.
+    pub fn authenticate_token(
+        &self,
+        token: &str,
+        audiences: &[String],
+        now: i64,
+    ) -> Result<Found, Unauthenticated> {
+        if let Some(user) = self.tokens.as_ref().and_then(|t| t.user(token)) {
+            return Ok(Found::User(user.clone()));
+        }
+        match &self.service_accounts {
+            Some(keys) => match keys.verify(token, audiences, now) {
+                Ok(claims) => Ok(Found::ServiceAccount(claims)),
+                Err(TokenError::NotOurs) => Err(Unauthenticated::UnknownToken),
+                Err(error) => Err(Unauthenticated::ServiceAccount(error)),
+            },
+            None => Err(Unauthenticated::UnknownToken),
+        }
     }
 
     // ANCHOR: decide
     /// The user of a request with the client certificate `peer` (DER, as
-    /// TLS verified it) and `headers`. kube-apiserver's order: a
-    /// certificate first, then a bearer token; a credential that is
-    /// offered and wrong is refused, never ignored for anonymous.
+    /// TLS verified it) and `headers`, at `now` (seconds since the epoch).
+    /// kube-apiserver's order: a certificate first, then a bearer token
+    /// (the token file's, then a service account's); a credential that
+    /// is offered and wrong is refused, never ignored for anonymous.
     pub fn authenticate(
         &self,
         peer: Option<&[u8]>,
         headers: &axum::http::HeaderMap,
-    ) -> Result<UserInfo, Unauthenticated> {
+        now: i64,
+    ) -> Result<Found, Unauthenticated> {
         if let Some(der) = peer.filter(|_| self.client_certificates) {
-            return Ok(x509::user(der)?);
+            return Ok(Found::User(x509::user(der)?));
         }
-        match (bearer_token(headers), &self.tokens) {
-            (Some(token), Some(tokens)) => tokens
-                .user(token)
-                .cloned()
-                .ok_or(Unauthenticated::UnknownToken),
-            (Some(_), None) if self.enabled() => Err(Unauthenticated::UnknownToken),
+        match bearer_token(headers) {
+            Some(token) if self.enabled() => {
+                self.authenticate_token(token, &self.api_audiences(), now)
+            }
             _ if self.enabled() => Err(Unauthenticated::NoCredentials),
-            _ => Ok(UserInfo::anonymous()),
+            _ => Ok(Found::User(UserInfo::anonymous())),
         }
     }
     // ANCHOR_END: decide
@@ -155,10 +214,18 @@ mod tests {
         headers
     }
 
+    /// The user found, for authenticators with no service account key.
+    fn user(found: Result<Found, Unauthenticated>) -> Result<UserInfo, Unauthenticated> {
+        found.map(|f| match f {
+            Found::User(user) => user,
+            Found::ServiceAccount(claims) => panic!("a service account token: {claims:?}"),
+        })
+    }
+
     #[test]
     fn with_no_authenticator_everyone_is_anonymous() {
         let none = Authenticators::default();
-        let user = none.authenticate(None, &bearer("x")).unwrap();
+        let user = user(none.authenticate(None, &bearer("x"), 0)).unwrap();
         assert_eq!(user, UserInfo::anonymous());
     }
 
@@ -178,29 +245,80 @@ mod tests {
         let authn = Authenticators {
             tokens: Some(TokenFile::parse("t0k,alice,1").unwrap()),
             client_certificates: true,
+            service_accounts: None,
         };
-        let user = authn.authenticate(Some(&der), &bearer("t0k")).unwrap();
-        assert_eq!(user.name, "kubernetes-admin");
+        let found = user(authn.authenticate(Some(&der), &bearer("t0k"), 0)).unwrap();
+        assert_eq!(found.name, "kubernetes-admin");
         assert_eq!(
-            authn.authenticate(None, &bearer("t0k")).unwrap().name,
+            user(authn.authenticate(None, &bearer("t0k"), 0))
+                .unwrap()
+                .name,
             "alice"
         );
         assert_eq!(
-            authn.authenticate(None, &bearer("nope")),
+            authn.authenticate(None, &bearer("nope"), 0),
             Err(Unauthenticated::UnknownToken)
         );
         let empty = axum::http::HeaderMap::new();
         assert_eq!(
-            authn.authenticate(None, &empty),
+            authn.authenticate(None, &empty, 0),
             Err(Unauthenticated::NoCredentials)
         );
         // Certificates only: a token is not a credential this server knows.
         let certs_only = Authenticators {
             tokens: None,
             client_certificates: true,
+            service_accounts: None,
         };
         assert_eq!(
-            certs_only.authenticate(None, &bearer("t0k")),
+            certs_only.authenticate(None, &bearer("t0k"), 0),
+            Err(Unauthenticated::UnknownToken)
+        );
+    }
+
+    #[test]
+    fn service_account_tokens_come_after_the_token_file() {
+        use service_account::*;
+        let keys = TokenKeys::from_pem(&generate_key_pem().unwrap(), DEFAULT_ISSUER).unwrap();
+        let claims = Claims {
+            aud: vec![DEFAULT_ISSUER.into()],
+            exp: 2000,
+            iat: 1000,
+            iss: DEFAULT_ISSUER.into(),
+            jti: String::new(),
+            kubernetes: Bound {
+                namespace: "ns".into(),
+                serviceaccount: ObjectRef {
+                    name: "sa".into(),
+                    uid: "u".into(),
+                },
+                pod: None,
+            },
+            nbf: 1000,
+            sub: "system:serviceaccount:ns:sa".into(),
+        };
+        let token = keys.sign(&claims);
+        let authn = Authenticators {
+            tokens: Some(TokenFile::parse("t0k,alice,1").unwrap()),
+            client_certificates: false,
+            service_accounts: Some(Arc::new(keys)),
+        };
+        assert_eq!(
+            authn.authenticate(None, &bearer(&token), 1500),
+            Ok(Found::ServiceAccount(claims))
+        );
+        assert_eq!(
+            authn.authenticate(None, &bearer(&token), 2000),
+            Err(Unauthenticated::ServiceAccount(TokenError::Expired))
+        );
+        assert_eq!(
+            user(authn.authenticate(None, &bearer("t0k"), 1500))
+                .unwrap()
+                .name,
+            "alice"
+        );
+        assert_eq!(
+            authn.authenticate(None, &bearer("a.b.c"), 1500),
             Err(Unauthenticated::UnknownToken)
         );
     }

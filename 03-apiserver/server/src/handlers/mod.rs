@@ -203,7 +203,10 @@ fn review(state: &AppState, resource: &Resource, request: &ApiRequest) -> Result
 
 async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Response {
     let result = match (path, request.method.clone()) {
-        // Access reviews are questions, answered and never stored.
+        // Reviews are questions, answered and never stored.
+        (ApiPath::Collection { resource, .. }, Method::POST) if resource.kind == "TokenReview" => {
+            crate::authn::token_request::review(state, &request).await
+        }
         (ApiPath::Collection { resource, .. }, Method::POST) if resource.is_review() => {
             review(state, resource, &request)
         }

@@ -11,6 +11,9 @@
 //!   and autoscalers use it without knowing the workload's kind).
 //! - `/binding`: the scheduler assigns a pod to a node, once. A second
 //!   binding is a 409, which is what makes two schedulers racing safe.
+//! - `serviceaccounts/<name>/token`: a TokenRequest, answered with a
+//!   signed token for the ServiceAccount (`authn/token_request.rs`);
+//!   nothing is stored.
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -57,7 +60,14 @@ pub async fn handle(
         ("binding", Method::POST) if resource.kind == "Pod" => {
             bind(state, resource, ns, name, request).await
         }
-        ("status" | "scale" | "binding" | "finalize", _) if known(resource, subresource) => {
+        // TokenRequest: a token for the ServiceAccount (`authn/token_request.rs`).
+        ("token", Method::POST) if resource.kind == "ServiceAccount" => {
+            let ns = ns.unwrap_or("default");
+            crate::authn::token_request::create_token(state, ns, name, request).await
+        }
+        ("status" | "scale" | "binding" | "finalize" | "token", _)
+            if known(resource, subresource) =>
+        {
             Err(ApiError::MethodNotAllowed)
         }
         _ => Err(ApiError::NotFound(target(
@@ -73,6 +83,7 @@ fn known(resource: &Resource, subresource: &str) -> bool {
         "scale" => resource.has_scale,
         "binding" => resource.kind == "Pod",
         "finalize" => resource.kind == "Namespace",
+        "token" => resource.kind == "ServiceAccount",
         _ => false,
     }
 }

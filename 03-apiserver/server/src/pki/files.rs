@@ -54,6 +54,32 @@ impl PkiDir {
         Ok(ca)
     }
 
+    // ANCHOR: service_account_key
+    /// The service account key, `sa.key` (and its public half `sa.pub`,
+    /// as kubeadm names them): the one there, or a new ECDSA P-256 key.
+    /// Kept across restarts, so tokens issued before stay valid. Answers
+    /// the path of `sa.key`, what `--service-account-signing-key-file`
+    /// names.
+    pub fn service_account_key(&self) -> Result<PathBuf, PkiError> {
+        let (key, public) = (self.path("sa.key"), self.path("sa.pub"));
+        let failed = |source| PkiError::Certificate {
+            what: "the service account key".into(),
+            source,
+        };
+        let pem = if key.exists() {
+            private(&key)?;
+            read(&key)?
+        } else {
+            let pem = crate::authn::service_account::generate_key_pem().map_err(failed)?;
+            write_private(&key, pem.as_bytes())?;
+            pem
+        };
+        let public_pem = crate::authn::service_account::public_key_pem(&pem).map_err(failed)?;
+        write_private(&public, public_pem.as_bytes())?;
+        Ok(key)
+    }
+    // ANCHOR_END: service_account_key
+
     /// Writes `issued` as `<name>.crt` and `<name>.key`, both 0600;
     /// answers their paths.
     pub fn write(&self, name: &str, issued: &Issued) -> Result<(PathBuf, PathBuf), PkiError> {
@@ -135,5 +161,21 @@ mod tests {
             .unwrap();
         let (cert, key) = pki.write("a", &issued).unwrap();
         assert_eq!((mode(&cert), mode(&key)), (0o600, 0o600));
+    }
+
+    #[test]
+    fn the_service_account_key_is_made_once_and_kept_private() {
+        let temp = tempfile::tempdir().unwrap();
+        let pki = PkiDir::open(&temp.path().join("pki")).unwrap();
+        let key = pki.service_account_key().unwrap();
+        assert_eq!(key, pki.path("sa.key"));
+        assert_eq!(mode(&key), 0o600);
+        let first = std::fs::read_to_string(&key).unwrap();
+        let public = std::fs::read_to_string(pki.path("sa.pub")).unwrap();
+        assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        pki.service_account_key().unwrap();
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), first);
+        assert_eq!(mode(&key), 0o600);
     }
 }

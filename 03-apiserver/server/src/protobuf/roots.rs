@@ -29,7 +29,9 @@ pub fn root(api_version: &str, kind: &str) -> Option<&'static Message> {
     let served = resources::by_kind(api_version, kind).is_some()
         || matches!(
             (api_version, kind),
-            ("v1", "Binding") | ("autoscaling/v1", "Scale")
+            ("v1", "Binding")
+                | ("autoscaling/v1", "Scale")
+                | ("authentication.k8s.io/v1", "TokenRequest")
         );
     let full_name = match kind {
         // Every group version registers DeleteOptions, so its apiVersion

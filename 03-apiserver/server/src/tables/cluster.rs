@@ -115,6 +115,11 @@ pub(super) const SECRET: Printer = Printer {
     },
 };
 
+pub(super) const SERVICE_ACCOUNT: Printer = Printer {
+    columns: &[NAME, col("Secrets", "string"), AGE],
+    cells: |sa| vec![name(sa), json!(count(sa, "/secrets")), age(sa)],
+};
+
 pub(super) const LEASE: Printer = Printer {
     columns: &[NAME, col("Holder", "string"), AGE],
     cells: |l| vec![name(l), json!(text(l, "/spec/holderIdentity", "")), age(l)],

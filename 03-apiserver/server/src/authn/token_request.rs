@@ -1,0 +1,445 @@
+//! Service account tokens served: TokenRequest, TokenReview, and the
+//! check that a token's ServiceAccount and pod still exist.
+//!
+//! - `POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token`
+//!   (`kubectl create token <name> --duration 1h`): a TokenRequest in, the
+//!   same TokenRequest out with `status.token` filled, signed by
+//!   [`TokenKeys`]. With `spec.boundObjectRef` naming a pod, the token is
+//!   bound to that pod and dies with it: that is how the node agent gets a
+//!   pod's token.
+//! - `POST /apis/authentication.k8s.io/v1/tokenreviews`: "who is this
+//!   token?", answered by the same authenticators requests go through.
+//!   Whoever receives a token (a webhook, another service) asks this
+//!   rather than trusting it.
+//! - [`check_bound`]: a token's signature and dates hold without a lookup,
+//!   but deleting the ServiceAccount or the pod must revoke it, so every
+//!   use reads both and compares their uids with the token's.
+
+use serde_json::{Value, json};
+
+use super::service_account::{Bound, Claims, ObjectRef, TokenError, USER_PREFIX};
+use super::{Found, Unauthenticated};
+use crate::handlers::{ApiRequest, Reply, read};
+use crate::server::AppState;
+use crate::status::{ApiError, FieldCause, Target};
+use crate::storage::{self, StorageError, Store};
+use orc_client::resources::lookup;
+
+/// A token's lifetime when the request names none (Kubernetes' default).
+pub const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
+/// The shortest lifetime a TokenRequest may ask for.
+const MIN_EXPIRATION_SECONDS: i64 = 600;
+/// The longest (Kubernetes' validation: 2^32 seconds).
+const MAX_EXPIRATION_SECONDS: i64 = 1 << 32;
+/// A pod being deleted keeps its token this long after its
+/// `deletionTimestamp` (kube-apiserver's grace for tokens in use while
+/// the pod stops).
+const DELETED_POD_GRACE_SECONDS: i64 = 60;
+
+/// Seconds since the epoch, now: the clock of token checks.
+pub fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+// ANCHOR: check_bound
+/// Whether what `claims` is bound to still exists: the ServiceAccount,
+/// with the uid the token recorded, and the pod if it names one, not
+/// deleted more than a minute before `now`.
+pub async fn check_bound(store: &Store, claims: &Claims, now: i64) -> Result<(), TokenError> {
+    let bound = &claims.kubernetes;
+    let ns = bound.namespace.as_str();
+    let account = current(store, "serviceaccounts", ns, &bound.serviceaccount).await?;
+    if account.is_none() {
+        return Err(TokenError::Revoked(format!(
+            "service account {ns}/{} has been deleted",
+            bound.serviceaccount.name
+        )));
+    }
+    if let Some(pod_ref) = &bound.pod {
+        let Some(pod) = current(store, "pods", ns, pod_ref).await? else {
+            return Err(TokenError::Revoked(format!(
+                "pod {ns}/{} has been deleted",
+                pod_ref.name
+            )));
+        };
+        let deleted = pod
+            .pointer("/metadata/deletionTimestamp")
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        if deleted.is_some_and(|t| t.as_second() + DELETED_POD_GRACE_SECONDS < now) {
+            return Err(TokenError::Revoked(format!(
+                "pod {ns}/{} has been deleted",
+                pod_ref.name
+            )));
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: check_bound
+
+/// The object `plural/ns/name` if it exists with `object.uid`; `None` if
+/// it is gone or was replaced by another of the same name.
+async fn current(
+    store: &Store,
+    plural: &str,
+    ns: &str,
+    object: &ObjectRef,
+) -> Result<Option<Value>, TokenError> {
+    let resource = lookup("", "v1", plural).ok_or(TokenError::Malformed("resource"))?;
+    match store
+        .get(&storage::key(resource, Some(ns), &object.name))
+        .await
+    {
+        Ok(found) => Ok((uid(&found) == object.uid).then_some(found)),
+        Err(StorageError::NotFound) => Ok(None),
+        // etcd unreachable: refuse (a 401), never let the token through.
+        Err(error) => Err(TokenError::Revoked(format!(
+            "checking {plural} {ns}/{}: {error}",
+            object.name
+        ))),
+    }
+}
+
+fn uid(obj: &Value) -> &str {
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn invalid(name: &str, causes: Vec<FieldCause>) -> ApiError {
+    ApiError::Invalid(
+        Target {
+            group: "authentication.k8s.io".into(),
+            kind: "TokenRequest".into(),
+            name: name.into(),
+        },
+        causes,
+    )
+}
+
+/// What a TokenRequest asks for, read and checked (pure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSpec {
+    /// Who the token is for; empty: the API server.
+    pub audiences: Vec<String>,
+    /// How long it lives.
+    pub expiration_seconds: i64,
+    /// The pod to bind it to: name, and the uid if the request gave one.
+    pub pod: Option<(String, Option<String>)>,
+}
+
+// ANCHOR: read_spec
+/// Reads a TokenRequest's `spec`, with Kubernetes' defaults and limits.
+pub fn read_spec(name: &str, body: &Value) -> Result<TokenSpec, ApiError> {
+    let spec = body.get("spec").cloned().unwrap_or(json!({}));
+    let audiences = spec
+        .get("audiences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let expiration = spec.get("expirationSeconds").filter(|v| !v.is_null());
+    let expiration_seconds = match expiration {
+        None => DEFAULT_EXPIRATION_SECONDS,
+        Some(v) => v.as_i64().ok_or_else(|| {
+            invalid(
+                name,
+                vec![FieldCause::invalid(
+                    "spec.expirationSeconds",
+                    v,
+                    "must be an integer",
+                )],
+            )
+        })?,
+    };
+    let field = "spec.expirationSeconds";
+    if expiration_seconds < MIN_EXPIRATION_SECONDS {
+        let cause = FieldCause::invalid(
+            field,
+            &json!(expiration_seconds),
+            "may not specify a duration less than 10 minutes",
+        );
+        return Err(invalid(name, vec![cause]));
+    }
+    if expiration_seconds > MAX_EXPIRATION_SECONDS {
+        let cause = FieldCause::invalid(
+            field,
+            &json!(expiration_seconds),
+            "may not specify a duration larger than 2^32 seconds",
+        );
+        return Err(invalid(name, vec![cause]));
+    }
+    let pod = match spec.get("boundObjectRef").filter(|v| !v.is_null()) {
+        None => None,
+        Some(reference) => {
+            let kind = reference.get("kind").and_then(Value::as_str).unwrap_or("");
+            if kind != "Pod" {
+                // Kubernetes also binds to Secrets and Nodes; orc binds
+                // to pods only, and says so rather than ignore the binding.
+                let cause = FieldCause::not_supported("spec.boundObjectRef.kind", kind, &["Pod"]);
+                return Err(invalid(name, vec![cause]));
+            }
+            let pod_name = reference.get("name").and_then(Value::as_str).unwrap_or("");
+            if pod_name.is_empty() {
+                return Err(invalid(
+                    name,
+                    vec![FieldCause::required("spec.boundObjectRef.name")],
+                ));
+            }
+            let uid = reference
+                .get("uid")
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string);
+            Some((pod_name.to_string(), uid))
+        }
+    };
+    Ok(TokenSpec {
+        audiences,
+        expiration_seconds,
+        pod,
+    })
+}
+// ANCHOR_END: read_spec
+
+/// `POST .../serviceaccounts/<name>/token`: a token for the
+/// ServiceAccount `ns/name`, bound to the pod the request names.
+pub async fn create_token(
+    state: &AppState,
+    ns: &str,
+    name: &str,
+    request: &ApiRequest,
+) -> Result<Reply, ApiError> {
+    let Some(keys) = state.authenticators.service_accounts.as_deref() else {
+        return Err(ApiError::BadRequest(
+            "this API server has no service account signing key, so it cannot issue tokens: \
+             start it with --service-account-signing-key-file (orc up and orc server make one \
+             in the cluster's PKI directory)"
+                .into(),
+        ));
+    };
+    let format = crate::codec::Format::of_body(request.content_type())?;
+    let body = crate::codec::decode(&request.body, format)?;
+    let spec = read_spec(name, &body)?;
+    let accounts = lookup("", "v1", "serviceaccounts").ok_or(ApiError::MethodNotAllowed)?;
+    let account = read::get(state, accounts, Some(ns), name).await?.body;
+    let pod = match &spec.pod {
+        None => None,
+        Some((pod_name, wanted_uid)) => {
+            let pods = lookup("", "v1", "pods").ok_or(ApiError::MethodNotAllowed)?;
+            let pod = read::get(state, pods, Some(ns), pod_name).await?.body;
+            if wanted_uid.as_deref().is_some_and(|u| u != uid(&pod)) {
+                return Err(ApiError::Conflict(
+                    crate::handlers::target(pods, pod_name),
+                    "the UID in the bound object reference does not match the UID in record; \
+                     the object might have been deleted and then recreated"
+                        .into(),
+                ));
+            }
+            let runs_as = pod
+                .pointer("/spec/serviceAccountName")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("default");
+            if runs_as != name {
+                return Err(ApiError::BadRequest(format!(
+                    "cannot bind token for serviceaccount \"{name}\" to pod running with \
+                     different serviceaccount name (\"{runs_as}\")"
+                )));
+            }
+            Some(ObjectRef {
+                name: pod_name.clone(),
+                uid: uid(&pod).into(),
+            })
+        }
+    };
+    let audiences = if spec.audiences.is_empty() {
+        keys.audiences().to_vec()
+    } else {
+        spec.audiences.clone()
+    };
+    let now = now();
+    let claims = Claims {
+        aud: audiences.clone(),
+        exp: now + spec.expiration_seconds,
+        iat: now,
+        iss: keys.issuer().into(),
+        jti: crate::meta::new_uid(),
+        kubernetes: Bound {
+            namespace: ns.into(),
+            serviceaccount: ObjectRef {
+                name: name.into(),
+                uid: uid(&account).into(),
+            },
+            pod: pod.clone(),
+        },
+        nbf: now,
+        sub: format!("{USER_PREFIX}{ns}:{name}"),
+    };
+    let token = keys.sign(&claims);
+    let expires = jiff::Timestamp::from_second(claims.exp)
+        .map(orc_client::time::format)
+        .unwrap_or_default();
+    let bound_ref = match &pod {
+        Some(p) => json!({"kind": "Pod", "apiVersion": "v1", "name": p.name, "uid": p.uid}),
+        None => Value::Null,
+    };
+    Ok(Reply {
+        code: axum::http::StatusCode::CREATED,
+        body: json!({
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "creationTimestamp": orc_client::time::format(jiff::Timestamp::now()),
+            },
+            "spec": {
+                "audiences": audiences,
+                "expirationSeconds": spec.expiration_seconds,
+                "boundObjectRef": bound_ref,
+            },
+            "status": {"token": token, "expirationTimestamp": expires},
+        }),
+        warnings: Vec::new(),
+    })
+}
+
+// ANCHOR: review
+/// `POST /apis/authentication.k8s.io/v1/tokenreviews`: authenticates
+/// `spec.token` for `spec.audiences` (default: the API server's own) and
+/// answers with the user, or `authenticated: false` and why.
+pub async fn review(state: &AppState, request: &ApiRequest) -> Result<Reply, ApiError> {
+    let format = crate::codec::Format::of_body(request.content_type())?;
+    let body = crate::codec::decode(&request.body, format)?;
+    let spec = body.get("spec").cloned().unwrap_or(json!({}));
+    let token = spec.get("token").and_then(Value::as_str).unwrap_or("");
+    if token.is_empty() {
+        return Err(ApiError::BadRequest(
+            "token is required for TokenReview in authentication".into(),
+        ));
+    }
+    let wanted: Vec<String> = spec
+        .get("audiences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let authn = &state.authenticators;
+    let audiences = if wanted.is_empty() {
+        authn.api_audiences()
+    } else {
+        wanted.clone()
+    };
+    let now = now();
+    let found = authn.authenticate_token(token, &audiences, now);
+    let status = match found {
+        Ok(Found::User(user)) => accepted(&user, json!({}), &audiences),
+        Ok(Found::ServiceAccount(claims)) => match check_bound(&state.store, &claims, now).await {
+            Ok(()) => {
+                let matched: Vec<String> = claims
+                    .aud
+                    .iter()
+                    .filter(|a| audiences.contains(a))
+                    .cloned()
+                    .collect();
+                accepted(&claims.user(), extra(&claims), &matched)
+            }
+            Err(error) => refused(&Unauthenticated::ServiceAccount(error)),
+        },
+        Err(error) => refused(&error),
+    };
+    let mut echo = spec.clone();
+    if let Some(map) = echo.as_object_mut() {
+        map.insert("audiences".into(), json!(wanted));
+    }
+    Ok(Reply {
+        code: axum::http::StatusCode::CREATED,
+        body: json!({
+            "kind": "TokenReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": null},
+            "spec": echo,
+            "status": status,
+        }),
+        warnings: Vec::new(),
+    })
+}
+// ANCHOR_END: review
+
+fn accepted(user: &super::UserInfo, extra: Value, audiences: &[String]) -> Value {
+    let mut info = json!({"username": user.name, "groups": user.groups});
+    if !user.uid.is_empty() {
+        info["uid"] = json!(user.uid);
+    }
+    if extra.as_object().is_some_and(|e| !e.is_empty()) {
+        info["extra"] = extra;
+    }
+    json!({"authenticated": true, "user": info, "audiences": audiences})
+}
+
+fn refused(error: &Unauthenticated) -> Value {
+    json!({"user": {}, "error": error.to_string()})
+}
+
+/// What Kubernetes adds to a pod-bound token's user: the pod, and the
+/// token's id (for audit logs to tell two tokens of one account apart).
+fn extra(claims: &Claims) -> Value {
+    let mut extra = json!({
+        "authentication.kubernetes.io/credential-id": [format!("JTI={}", claims.jti)],
+    });
+    if let Some(pod) = &claims.kubernetes.pod {
+        extra["authentication.kubernetes.io/pod-name"] = json!([pod.name]);
+        extra["authentication.kubernetes.io/pod-uid"] = json!([pod.uid]);
+    }
+    extra
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_request_defaults_to_an_hour_and_refuses_under_ten_minutes() {
+        let spec = read_spec("robot", &json!({"spec": {}})).unwrap();
+        assert_eq!(spec.expiration_seconds, 3600);
+        assert!(spec.audiences.is_empty() && spec.pod.is_none());
+        let short = read_spec("robot", &json!({"spec": {"expirationSeconds": 60}})).unwrap_err();
+        assert_eq!(
+            short.to_string(),
+            "TokenRequest \"robot\" is invalid: spec.expirationSeconds: Invalid value: 60: \
+             may not specify a duration less than 10 minutes"
+        );
+        assert!(read_spec("r", &json!({"spec": {"expirationSeconds": 1i64 << 33}})).is_err());
+    }
+
+    #[test]
+    fn a_token_binds_to_a_pod_only() {
+        let spec = read_spec(
+            "robot",
+            &json!({"spec": {"audiences": ["vault"], "boundObjectRef": {"kind": "Pod", "name": "web", "uid": "u1"}}}),
+        )
+        .unwrap();
+        assert_eq!(spec.audiences, ["vault"]);
+        assert_eq!(spec.pod, Some(("web".into(), Some("u1".into()))));
+        let secret = read_spec(
+            "robot",
+            &json!({"spec": {"boundObjectRef": {"kind": "Secret", "name": "s"}}}),
+        )
+        .unwrap_err();
+        assert!(
+            secret
+                .to_string()
+                .contains("spec.boundObjectRef.kind: Unsupported value: \"Secret\""),
+            "{secret}"
+        );
+    }
+}
