@@ -12,7 +12,9 @@ use agent_node::Node;
 use orc_container::cgroups::Layout;
 use orc_pod::status::{ContainerState, Phase};
 
-const LONG: Duration = Duration::from_secs(30);
+/// Generous: these tests also run in scripts/vm/suite's VM, under QEMU's
+/// software emulation, several times slower than the host.
+const LONG: Duration = Duration::from_secs(120);
 
 fn ready(s: &orc_pod::status::PodStatus) -> bool {
     s.conditions
