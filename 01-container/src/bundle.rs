@@ -5,6 +5,7 @@
 //! in `config.json` therefore comes back as one line naming the file, the
 //! field and the fix, instead of as a half-created container.
 
+use crate::cgroups::Layout;
 use crate::error::{Error, Result};
 use crate::spec::{NamespaceType, Spec};
 use crate::{capabilities, mounts, process, seccomp};
@@ -189,6 +190,42 @@ pub fn validate(path: &Path, spec: &Spec) -> Result<()> {
             return bad("linux.seccomp", &e.to_string());
         }
     }
+    if let Some(r) = &linux.resources {
+        if let Err((key, problem)) = check_unified(&r.unified, Layout::of_host()) {
+            return bad(&format!("linux.resources.unified.{key}"), &problem);
+        }
+    }
+    Ok(())
+}
+
+/// `linux.resources.unified` names cgroup v2 files of the container's own
+/// cgroup: `<controller>.<name>`, no directories. A v1 host has no such
+/// files, and writing them elsewhere would be silent, so it is refused.
+pub fn check_unified(
+    unified: &std::collections::BTreeMap<String, String>,
+    layout: Layout,
+) -> std::result::Result<(), (String, String)> {
+    for key in unified.keys() {
+        let well_formed = key
+            .split_once('.')
+            .is_some_and(|(controller, name)| !controller.is_empty() && !name.is_empty())
+            && !key.contains('/');
+        if !well_formed {
+            return Err((
+                key.clone(),
+                "not a cgroup v2 file name; use `<controller>.<file>`, such as memory.oom.group"
+                    .into(),
+            ));
+        }
+        if layout == Layout::V1 {
+            return Err((
+                key.clone(),
+                "unified settings are cgroup v2 files, and this host's cgroups are v1; \
+                 remove them, or run on a cgroup v2 host"
+                    .into(),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -203,6 +240,21 @@ mod tests {
             Ok(_) => panic!("expected an error for {text}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn unified_settings_are_v2_file_names_and_refused_on_v1() {
+        use std::collections::BTreeMap;
+        let one = |k: &str| BTreeMap::from([(k.to_string(), "1".to_string())]);
+        assert_eq!(check_unified(&one("memory.oom.group"), Layout::V2), Ok(()));
+        assert_eq!(check_unified(&BTreeMap::new(), Layout::V1), Ok(()));
+        for bad in ["oom", "../memory.max", "a/memory.max", ".max", "memory."] {
+            let (key, problem) = check_unified(&one(bad), Layout::V2).unwrap_err();
+            assert_eq!(key, bad);
+            assert!(problem.contains("<controller>.<file>"), "{problem}");
+        }
+        let (_, problem) = check_unified(&one("memory.oom.group"), Layout::V1).unwrap_err();
+        assert!(problem.contains("this host's cgroups are v1"), "{problem}");
     }
 
     #[test]

@@ -220,6 +220,11 @@ pub struct Resources {
     pub cpu: Option<CpuLimits>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids: Option<PidsLimit>,
+    /// cgroup v2 files to write as given, file name → value (OCI's
+    /// `unified`), after the limits above: the way to set what has no field
+    /// of its own, such as `memory.oom.group`. Refused on a v1 host.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unified: BTreeMap<String, String>,
 }
 
 /// Memory in bytes. The spec's `swap` is memory *plus* swap, as in cgroup

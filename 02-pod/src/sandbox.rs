@@ -12,9 +12,10 @@
 //! plugs into the node. Because containers join the sandbox, an app
 //! container can crash and restart without the pod losing its address.
 //!
-//! All containers of a pod live under one pod cgroup
-//! (`/<root>/pod<uid>/<container id>`), like the kubelet's
-//! `kubepods/pod<uid>/`. This module is pure: it only builds specs.
+//! All containers of a pod live under one pod cgroup, itself under the
+//! cgroup of the pod's QoS class ([`qos_class`]), like the kubelet's
+//! `kubepods/burstable/pod<uid>/`: `/<root>/[burstable/|besteffort/]pod<uid>/<container id>`.
+//! This module is pure: it only builds specs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,10 +49,98 @@ pub fn container_id(uid: &str, name: &str, attempt: u32) -> String {
     format!("{uid}-{name}-{attempt}")
 }
 
-/// The pod's cgroup: `/<root>/pod<uid>`.
-pub fn pod_cgroup(cgroup_root: &str, uid: &str) -> String {
-    format!("/{}/pod{uid}", cgroup_root.trim_matches('/'))
+// ANCHOR: qos
+/// A pod's Quality of Service class, from its containers' resources, as
+/// Kubernetes computes it (init containers count too):
+/// - `Guaranteed`: every container has a CPU and a memory limit, and its
+///   requests, where given, equal them;
+/// - `BestEffort`: no container asks for, or is limited in, CPU or memory;
+/// - `Burstable`: everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QosClass {
+    Guaranteed,
+    Burstable,
+    BestEffort,
 }
+
+pub fn qos_class(pod: &Pod) -> QosClass {
+    let containers = || pod.spec.containers.iter().chain(&pod.spec.init_containers);
+    let parse = |resource: &str, q: &crate::pod_spec::Quantity| match resource {
+        "cpu" => quantity::parse_cpu_millis(&q.0).ok(),
+        _ => quantity::parse_bytes(&q.0).ok(),
+    };
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in containers() {
+        let r = &c.resources;
+        for resource in ["cpu", "memory"] {
+            let request = r.requests.get(resource).and_then(|q| parse(resource, q));
+            let limit = r.limits.get(resource).and_then(|q| parse(resource, q));
+            any |= request.is_some_and(|v| v > 0) || limit.is_some_and(|v| v > 0);
+            match (request, limit) {
+                (_, None) => guaranteed = false,
+                (Some(request), Some(limit)) if request != limit => guaranteed = false,
+                _ => {}
+            }
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => QosClass::BestEffort,
+        (true, true) => QosClass::Guaranteed,
+        (true, false) => QosClass::Burstable,
+    }
+}
+
+/// The pod's cgroup, under its QoS class's, as the kubelet lays them out:
+/// `/<root>/pod<uid>` for Guaranteed pods, `/<root>/burstable/pod<uid>`
+/// and `/<root>/besteffort/pod<uid>` for the others.
+pub fn pod_cgroup(cgroup_root: &str, pod: &Pod) -> String {
+    format!(
+        "{}/pod{}",
+        qos_cgroup(cgroup_root, qos_class(pod)),
+        pod.metadata.uid
+    )
+}
+
+/// The cgroup of QoS class `qos`: the root itself for Guaranteed.
+pub fn qos_cgroup(cgroup_root: &str, qos: QosClass) -> String {
+    let root = format!("/{}", cgroup_root.trim_matches('/'));
+    match qos {
+        QosClass::Guaranteed => root,
+        QosClass::Burstable => format!("{root}/burstable"),
+        QosClass::BestEffort => format!("{root}/besteffort"),
+    }
+}
+
+/// Every place pod `uid`'s cgroup may be, whatever its class: what a
+/// teardown that no longer has the pod's spec removes.
+pub fn pod_cgroup_candidates(cgroup_root: &str, uid: &str) -> Vec<String> {
+    [
+        QosClass::Burstable,
+        QosClass::BestEffort,
+        QosClass::Guaranteed,
+    ]
+    .into_iter()
+    .map(|qos| format!("{}/pod{uid}", qos_cgroup(cgroup_root, qos)))
+    .collect()
+}
+
+/// The limits of a QoS class's own cgroup. BestEffort pods together weigh
+/// as little as the kernel allows (2 shares, as the kubelet sets), so any
+/// pod that asked for CPU wins over them. The kubelet also keeps
+/// Burstable's shares at the sum of its pods' requests; orc leaves that
+/// cgroup at the default weight (see chapter 02).
+pub fn qos_resources(qos: QosClass) -> Option<Resources> {
+    (qos == QosClass::BestEffort).then(|| Resources {
+        cpu: Some(CpuLimits {
+            shares: Some(2),
+            quota: None,
+            period: None,
+        }),
+        ..Resources::default()
+    })
+}
+// ANCHOR_END: qos
 
 /// The sandbox's spec: pause in new pid, net, ipc, uts and mount namespaces,
 /// with the pod's hostname (`spec.hostname`, else its name).
@@ -64,7 +153,7 @@ pub fn sandbox_spec(pod: &Pod, rootfs: &Path, cgroup_root: &str) -> Spec {
     let linux = spec.linux.as_mut().expect("example has linux");
     linux.cgroups_path = Some(format!(
         "{}/{}",
-        pod_cgroup(cgroup_root, uid),
+        pod_cgroup(cgroup_root, pod),
         sandbox_id(uid)
     ));
     spec.annotations = annotations(pod, SANDBOX_NAME, 0);
@@ -126,7 +215,7 @@ pub fn container_spec(
     let linux = spec.linux.as_mut().expect("example has linux");
     linux.namespaces = sandbox_namespaces(sandbox_pid);
     let id = container_id(uid, &container.name, attempt);
-    linux.cgroups_path = Some(format!("{}/{id}", pod_cgroup(cgroup_root, uid)));
+    linux.cgroups_path = Some(format!("{}/{id}", pod_cgroup(cgroup_root, pod)));
     linux.resources = Some(linux_resources(&container.resources));
     // The image's annotations (its name and digest) stay, next to orc's.
     spec.annotations
@@ -216,8 +305,9 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 ///   containers share a busy CPU in proportion to their requests;
 /// - CPU limit → a CFS quota of millicores × period / 1000 per 100 ms
 ///   period (minimum 1 ms), a hard cap;
-/// - memory limit → `memory.limit_in_bytes`; going over it wakes the OOM
-///   killer inside the cgroup. Memory requests only matter to the scheduler.
+/// - memory limit → `memory.limit_in_bytes` (`memory.max` on v2); going
+///   over it wakes the OOM killer inside the cgroup. Memory requests only
+///   matter to the scheduler.
 ///
 /// A limit without a request implies a request equal to the limit.
 pub fn linux_resources(resources: &ResourceRequirements) -> Resources {
@@ -243,7 +333,7 @@ pub fn linux_resources(resources: &ResourceRequirements) -> Resources {
             quota,
             period: quota.map(|_| CPU_PERIOD_US),
         }),
-        pids: None,
+        ..Resources::default()
     }
 }
 // ANCHOR_END: linux_resources
@@ -285,7 +375,7 @@ pub fn pod_resources(pod: &Pod) -> Resources {
             quota,
             period: quota.map(|_| CPU_PERIOD_US),
         }),
-        pids: None,
+        ..Resources::default()
     }
 }
 // ANCHOR_END: pod_resources
@@ -346,6 +436,80 @@ mod tests {
         // A command without args drops the image's default arguments too.
         let b = overrides(&pod, &pod.spec.containers[1], &[]);
         assert_eq!(process_args(&run, &b), ["sh"]);
+    }
+
+    #[test]
+    fn qos_classes_and_their_cgroups_follow_the_kubelet() {
+        let pod = |resources: &[&str]| -> Pod {
+            let mut yaml = "metadata: {name: p, uid: u1}\nspec:\n  containers:\n".to_string();
+            for (i, r) in resources.iter().enumerate() {
+                yaml += &format!("  - {{name: c{i}, image: i, resources: {r}}}\n");
+            }
+            serde_yaml::from_str(&yaml).unwrap()
+        };
+        let cases = [
+            (
+                vec!["{}"],
+                QosClass::BestEffort,
+                "/kubepods/besteffort/podu1",
+            ),
+            // Limits alone imply equal requests.
+            (
+                vec!["{limits: {cpu: 1, memory: 1Gi}}"],
+                QosClass::Guaranteed,
+                "/kubepods/podu1",
+            ),
+            // Equal by value, not by spelling.
+            (
+                vec!["{requests: {cpu: 1000m, memory: 1024Mi}, limits: {cpu: '1', memory: 1Gi}}"],
+                QosClass::Guaranteed,
+                "/kubepods/podu1",
+            ),
+            (
+                vec!["{requests: {cpu: 500m}, limits: {cpu: 1, memory: 1Gi}}"],
+                QosClass::Burstable,
+                "/kubepods/burstable/podu1",
+            ),
+            // A CPU limit alone, no memory limit.
+            (
+                vec!["{limits: {cpu: 1}}"],
+                QosClass::Burstable,
+                "/kubepods/burstable/podu1",
+            ),
+            // One container without resources spoils Guaranteed.
+            (
+                vec!["{limits: {cpu: 1, memory: 1Gi}}", "{}"],
+                QosClass::Burstable,
+                "/kubepods/burstable/podu1",
+            ),
+        ];
+        for (resources, qos, path) in cases {
+            let p = pod(&resources);
+            assert_eq!(qos_class(&p), qos, "{resources:?}");
+            assert_eq!(pod_cgroup("kubepods", &p), path, "{resources:?}");
+        }
+        // Init containers count too.
+        let mut p = pod(&["{limits: {cpu: 1, memory: 1Gi}}"]);
+        p.spec.init_containers = pod(&["{}"]).spec.containers;
+        assert_eq!(qos_class(&p), QosClass::Burstable);
+        // Teardown looks in every class.
+        assert_eq!(
+            pod_cgroup_candidates("/kubepods/", "u1"),
+            [
+                "/kubepods/burstable/podu1",
+                "/kubepods/besteffort/podu1",
+                "/kubepods/podu1"
+            ]
+        );
+        assert_eq!(
+            qos_resources(QosClass::BestEffort)
+                .unwrap()
+                .cpu
+                .unwrap()
+                .shares,
+            Some(2)
+        );
+        assert!(qos_resources(QosClass::Burstable).is_none());
     }
 
     #[test]

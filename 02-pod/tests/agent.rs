@@ -5,13 +5,17 @@
 
 mod agent_node;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent_node::{Node, RecordedEvents};
+use orc_container::cgroups::Layout;
 use orc_pod::status::{ContainerState, Phase};
 
-const LONG: Duration = Duration::from_secs(30);
+/// Generous: these tests also run in scripts/vm/suite's VM, under QEMU's
+/// software emulation, several times slower than the host.
+const LONG: Duration = Duration::from_secs(120);
 
 fn ready(s: &orc_pod::status::PodStatus) -> bool {
     s.conditions
@@ -116,22 +120,36 @@ spec:
     );
     assert_eq!(page, "hello from web\n");
 
-    // Resources became cgroup settings inside the pod's cgroup.
+    // Resources became cgroup settings inside the pod's cgroup, under the
+    // Burstable class's cgroup (the server has requests below its limits,
+    // the client none), in v1's or v2's files and units.
     let uid = node.uid("web").unwrap();
     let id = format!("{uid}-server-0");
+    let server = |v1, v2| node.cgroup_file("burstable/", &uid, &id, v1, v2);
+    let pod = |v1, v2| node.cgroup_file("burstable/", &uid, "", v1, v2);
     assert_eq!(
-        node.cgroup_file("memory", &uid, &id, "memory.limit_in_bytes"),
+        server(("memory", "memory.limit_in_bytes"), "memory.max"),
         (64u64 << 20).to_string()
     );
-    assert_eq!(
-        node.cgroup_file("cpu", &uid, &id, "cpu.cfs_quota_us"),
-        "50000"
-    );
-    assert_eq!(node.cgroup_file("cpu", &uid, &id, "cpu.shares"), "256");
     // The pod cgroup: shares from all requests (server's 250m; the client
     // has none), no pod-wide limits since the client has none.
-    assert_eq!(node.cgroup_file("cpu", &uid, "", "cpu.shares"), "256");
-    assert_eq!(node.cgroup_file("cpu", &uid, "", "cpu.cfs_quota_us"), "-1");
+    match Layout::of_host() {
+        Layout::V1 => {
+            assert_eq!(server(("cpu", "cpu.cfs_quota_us"), ""), "50000");
+            assert_eq!(server(("cpu", "cpu.shares"), ""), "256");
+            assert_eq!(pod(("cpu", "cpu.shares"), ""), "256");
+            assert_eq!(pod(("cpu", "cpu.cfs_quota_us"), ""), "-1");
+        }
+        Layout::V2 => {
+            assert_eq!(server(("", ""), "cpu.max"), "50000 100000");
+            // 256 shares on the curve runc and crun use: weight 35.
+            assert_eq!(server(("", ""), "cpu.weight"), "35");
+            assert_eq!(server(("", ""), "memory.oom.group"), "1");
+            assert_eq!(pod(("", ""), "cpu.weight"), "35");
+            assert_eq!(pod(("", ""), "cpu.max"), "max 100000");
+            assert_eq!(pod(("", ""), "memory.max"), "max");
+        }
+    }
 
     // Logs are on disk, per container and run.
     let log = std::fs::read_to_string(node.layout.log(&uid, "client", 0)).unwrap();
@@ -429,6 +447,179 @@ spec:
         matches!(&main.state, ContainerState::Terminated { exit_code: 137, reason, .. } if reason == "OOMKilled"),
         "{main:?}"
     );
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}
+
+/// An OOM kill in a container of several processes: on cgroup v2 the agent
+/// asks for `memory.oom.group`, and the kernel kills the whole container
+/// (its shell and the `sleep` beside the hog), which ends as OOMKilled. v1
+/// has no such switch: only the hog dies and the shell lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oom_kill_ends_the_whole_container_on_cgroup_v2() {
+    let node = Node::new();
+    node.write_manifest(
+        "group.yaml",
+        r#"
+metadata: {name: group}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, "sleep 3600 & head -c 200m /dev/zero | tail; exec sleep 3600"]
+    resources:
+      limits: {memory: 16Mi}
+"#,
+    );
+    let mut agent = node.agent().await;
+    match Layout::of_host() {
+        Layout::V2 => {
+            let status = node
+                .sync_until(&mut agent, "group", LONG, |s| s.phase == Phase::Failed)
+                .await;
+            let main = &status.container_statuses[0];
+            assert!(
+                matches!(&main.state, ContainerState::Terminated { exit_code: 137, reason, .. } if reason == "OOMKilled"),
+                "{main:?}"
+            );
+        }
+        Layout::V1 => {
+            node.sync_until(&mut agent, "group", LONG, |s| s.phase == Phase::Running)
+                .await;
+            let uid = node.uid("group").unwrap();
+            let id = format!("{uid}-main-0");
+            let oom_kills = || {
+                let text = node.cgroup_file(
+                    "burstable/",
+                    &uid,
+                    &id,
+                    ("memory", "memory.oom_control"),
+                    "",
+                );
+                text.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill ")?.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            node.sync_while(&mut agent, LONG, "the hog OOM-killed", || oom_kills() > 0)
+                .await;
+            agent.sync_once().unwrap();
+            let status = node.status("group").unwrap();
+            assert_eq!(status.phase, Phase::Running, "{status:?}");
+            assert_eq!(reason(&status, "main"), "Running");
+        }
+    }
+    agent.drain_and_teardown().await.unwrap();
+    node.assert_clean();
+}
+
+/// The kubelet's cgroup tree: Guaranteed pods right under the root,
+/// Burstable and BestEffort ones under a cgroup of their class; each pod's
+/// limits the sum of its containers'; BestEffort weighing the least.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_live_in_the_cgroup_of_their_qos_class() {
+    let node = Node::new();
+    let pod = |name: &str, resources: &str| {
+        format!(
+            "metadata: {{name: {name}}}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - {{name: a, image: busybox, command: [sleep, '3600'], resources: {resources}}}\n  - {{name: b, image: busybox, command: [sleep, '3600'], resources: {resources}}}\n"
+        )
+    };
+    node.write_manifest(
+        "guaranteed.yaml",
+        &pod("guaranteed", "{limits: {cpu: 100m, memory: 16Mi}}"),
+    );
+    node.write_manifest(
+        "burstable.yaml",
+        &pod("burstable", "{requests: {cpu: 100m}}"),
+    );
+    node.write_manifest("besteffort.yaml", &pod("besteffort", "{}"));
+    let mut agent = node.agent().await;
+    for name in ["guaranteed", "burstable", "besteffort"] {
+        node.sync_until(&mut agent, name, LONG, |s| s.phase == Phase::Running)
+            .await;
+    }
+    let root = Path::new("/sys/fs/cgroup");
+    let hierarchy = match Layout::of_host() {
+        Layout::V1 => root.join("cpu"),
+        Layout::V2 => root.to_path_buf(),
+    };
+    let base = hierarchy.join(&node.config.cgroup_root);
+    for (name, qos) in [
+        ("guaranteed", ""),
+        ("burstable", "burstable/"),
+        ("besteffort", "besteffort/"),
+    ] {
+        let uid = node.uid(name).unwrap();
+        let places: Vec<bool> = ["", "burstable/", "besteffort/"]
+            .iter()
+            .map(|q| base.join(format!("{q}pod{uid}")).is_dir())
+            .collect();
+        let expected: Vec<bool> = ["", "burstable/", "besteffort/"]
+            .iter()
+            .map(|q| *q == qos)
+            .collect();
+        assert_eq!(
+            places, expected,
+            "pod {name} under {qos:?} and nowhere else"
+        );
+        // Both containers' cgroups are inside the pod's.
+        for c in ["a", "b"] {
+            assert!(base.join(format!("{qos}pod{uid}/{uid}-{c}-0")).is_dir());
+        }
+    }
+    let g = node.uid("guaranteed").unwrap();
+    let b = node.uid("burstable").unwrap();
+    let e = node.uid("besteffort").unwrap();
+    let read = |rel: &str, v1, v2| node.cgroup_read(rel, v1, v2);
+    match Layout::of_host() {
+        Layout::V1 => {
+            let g = format!("pod{g}");
+            assert_eq!(read(&g, ("cpu", "cpu.cfs_quota_us"), ""), "20000");
+            assert_eq!(read(&g, ("cpu", "cpu.shares"), ""), "204");
+            assert_eq!(
+                read(&g, ("memory", "memory.limit_in_bytes"), ""),
+                (32u64 << 20).to_string()
+            );
+            let b = format!("burstable/pod{b}");
+            assert_eq!(read(&b, ("cpu", "cpu.shares"), ""), "204");
+            assert_eq!(read(&b, ("cpu", "cpu.cfs_quota_us"), ""), "-1");
+            assert_eq!(read("besteffort", ("cpu", "cpu.shares"), ""), "2");
+            assert_eq!(
+                read(&format!("besteffort/pod{e}"), ("cpu", "cpu.shares"), ""),
+                "2"
+            );
+        }
+        Layout::V2 => {
+            let g = format!("pod{g}");
+            assert_eq!(read(&g, ("", ""), "cpu.max"), "20000 100000");
+            assert_eq!(read(&g, ("", ""), "cpu.weight"), "29");
+            assert_eq!(read(&g, ("", ""), "memory.max"), (32u64 << 20).to_string());
+            let b = format!("burstable/pod{b}");
+            assert_eq!(read(&b, ("", ""), "cpu.weight"), "29");
+            assert_eq!(read(&b, ("", ""), "cpu.max"), "max 100000");
+            assert_eq!(read(&b, ("", ""), "memory.max"), "max");
+            assert_eq!(read("besteffort", ("", ""), "cpu.weight"), "1");
+            assert_eq!(
+                read(&format!("besteffort/pod{e}"), ("", ""), "cpu.weight"),
+                "1"
+            );
+            // Controllers handed down the whole way, to each container.
+            for dir in ["", "burstable", b.as_str()] {
+                assert_eq!(
+                    read(dir, ("", ""), "cgroup.subtree_control"),
+                    "cpu memory pids"
+                );
+            }
+        }
+    }
+    // A pod that goes takes its cgroup with it; its class's stays.
+    node.remove_manifest("burstable.yaml");
+    node.sync_while(&mut agent, LONG, "burstable pod's cgroup removed", || {
+        !base.join(format!("burstable/pod{b}")).exists()
+    })
+    .await;
+    assert!(base.join("burstable").is_dir());
     agent.drain_and_teardown().await.unwrap();
     node.assert_clean();
 }

@@ -632,3 +632,78 @@ fn in_the_foreground_ctrl_c_takes_the_cluster_down() {
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
     assert!(!text(&left).contains(&id), "{}", text(&left));
 }
+
+/// The smoke test the cgroup v2 VM runs too (scripts/vm/suite): one node,
+/// a pod with limits Running, its limits in the container's cgroup files
+/// (by their v1 or v2 names), and `orc down` removing the node's cgroups.
+#[test]
+fn one_node_runs_a_pod_with_its_limits_in_the_cgroup_and_down_removes_it() {
+    use orc_container::cgroups::{Layout, shares_to_weight};
+    let place = Place::new();
+    let up = place.up(&["--nodes", "1"]);
+    let id = cluster_id(&up);
+    place.kubectl(
+        &["apply", "-f", "-"],
+        Some(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: limited}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: [sleep, "3600"]
+    resources: {limits: {cpu: 250m, memory: 32Mi}}
+"#,
+        ),
+    );
+    place.until(
+        "the pod runs",
+        &["get", "pod", "limited", "-o", "jsonpath={.status.phase}"],
+        |phase| phase == "Running",
+    );
+    let uid = place.kubectl(
+        &["get", "pod", "limited", "-o", "jsonpath={.metadata.uid}"],
+        None,
+    );
+    // Limits on both resources, requests equal: Guaranteed, so the pod's
+    // cgroup is right under the node's root.
+    let root = format!("{id}-node-1");
+    let container = format!("{root}/pod{uid}/{uid}-main-0");
+    let cgroup = Path::new("/sys/fs/cgroup");
+    let read = |hierarchy: &str, file: &str| {
+        let path = cgroup.join(hierarchy).join(&container).join(file);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .to_string()
+    };
+    let memory = (32u64 << 20).to_string();
+    match Layout::of_host() {
+        Layout::V1 => {
+            assert_eq!(read("memory", "memory.limit_in_bytes"), memory);
+            assert_eq!(read("cpu", "cpu.cfs_quota_us"), "25000");
+            assert_eq!(read("cpu", "cpu.shares"), "256");
+        }
+        Layout::V2 => {
+            assert_eq!(read("", "memory.max"), memory);
+            assert_eq!(read("", "cpu.max"), "25000 100000");
+            assert_eq!(read("", "cpu.weight"), shares_to_weight(256).to_string());
+            assert_eq!(read("", "memory.oom.group"), "1");
+        }
+    }
+    place.down(&[]);
+    let left: Vec<_> = std::iter::once(cgroup.to_path_buf())
+        .chain(
+            std::fs::read_dir(cgroup)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path()),
+        )
+        .map(|h| h.join(&root))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(left.is_empty(), "cgroups left after orc down: {left:?}");
+}

@@ -110,20 +110,28 @@ pub fn container_path(cgroups_path: Option<&str>, id: &str) -> String {
 /// Convert v1 `cpu.shares` (2..=262144, default 1024) to v2 `cpu.weight`
 /// (1..=10000, default 100).
 ///
-/// This is the linear map runc (before 1.3.2) and crun (before 1.23) use,
-/// the versions this machine's benchmarks compare with: it sends the ends
-/// of one range to the ends of the other, but maps the v1 default 1024 to
-/// 39, not to v2's default 100, so a container gets less CPU weight than
-/// the processes outside it. Newer runc and crun, and Kubernetes with them,
-/// switched in 2025 to a curve through log2(shares) that maps 1024 to 100;
-/// orc has not (see chapter 01, "v1 and v2, side by side").
+/// The conversion Kubernetes asked the runtimes for in 2025, and runc
+/// (1.3.2 and 1.4) and crun (1.23) write: a curve through both ranges on a
+/// log scale. With `l = log2(shares)` (1 at the bottom of the range, 10 at
+/// v1's default, 18 at the top), `weight = ⌈10^((l² + 125·l) / 612 − 7/34)⌉`:
+/// the exponent is a parabola in `l` worth 0, 2 and 4 there, so 2 shares
+/// become 1, 1024 (v1's default) become 100 (v2's default) and 262144
+/// become 10000. The older linear map (`1 + (shares − 2) · 9999 / 262142`,
+/// runc before 1.3.2, crun before 1.23) gave the v1 default only 39, less
+/// than any process outside a container, and squeezed small requests
+/// (100m of CPU, 102 shares) to a weight of 4.
 // ANCHOR: shares_to_weight
 pub fn shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 {
-        return 0; // "not set": leave the default alone
+    match shares {
+        0 => 0, // "not set": leave the default alone
+        1..=2 => 1,
+        262_144.. => 10_000,
+        _ => {
+            let l = (shares as f64).log2();
+            let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+            10f64.powf(exponent).ceil() as u64
+        }
     }
-    let shares = shares.clamp(2, 262_144);
-    1 + ((shares - 2) * 9999) / 262_142
 }
 // ANCHOR_END: shares_to_weight
 
@@ -196,11 +204,25 @@ mod tests {
 
     #[test]
     fn shares_map_onto_weights() {
+        // The ends of both ranges, and the defaults, meet.
         assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 100);
         assert_eq!(shares_to_weight(262_144), 10_000);
-        assert_eq!(shares_to_weight(1024), 39);
+        // Values runc 1.3.2 / 1.4 write for the same shares.
+        assert_eq!(shares_to_weight(2000), 170);
+        assert_eq!(shares_to_weight(22_000), 1204);
+        // Kubernetes' requests: 250m is 256 shares, 500m is 512.
+        assert_eq!(shares_to_weight(256), 35);
+        assert_eq!(shares_to_weight(512), 59);
+        // Out of range: clamped; zero: not set.
         assert_eq!(shares_to_weight(1), 1);
+        assert_eq!(shares_to_weight(3), 2);
+        assert_eq!(shares_to_weight(262_143), 10_000);
+        assert_eq!(shares_to_weight(1 << 20), 10_000);
         assert_eq!(shares_to_weight(0), 0);
+        // Monotonic over the whole range: more shares never less weight.
+        let weights: Vec<u64> = (2..=262_144).map(shares_to_weight).collect();
+        assert!(weights.windows(2).all(|w| w[0] <= w[1]));
     }
 
     #[test]

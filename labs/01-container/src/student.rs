@@ -64,9 +64,11 @@ pub fn limit_files(r: &Resources) -> Vec<(&'static str, &'static str, String)> {
 }
 
 /// Task 5. cgroup v1 `cpu.shares` (2..=262144, default 1024) as a v2
-/// `cpu.weight` (1..=10000): the linear map that sends 2 to 1 and 262144 to
-/// 10000, `1 + (shares - 2) * 9999 / 262142` in integers, after clamping
-/// shares into range. Zero means "not set" and stays zero.
+/// `cpu.weight` (1..=10000, default 100), on the curve runc and crun use
+/// since 2025: with `l = log2(shares)`, the weight is
+/// `10^((l² + 125·l) / 612 − 7/34)` rounded up, which sends 2 to 1, 1024
+/// to 100 and 262144 to 10000. Shares below 2 weigh 1, above 262144 weigh
+/// 10000. Zero means "not set" and stays zero.
 pub fn shares_to_weight(shares: u64) -> u64 {
     todo!()
 }

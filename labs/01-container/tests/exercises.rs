@@ -102,6 +102,7 @@ fn task_4_cgroup_v1_limit_files() {
             period: Some(100_000),
         }),
         pids: Some(PidsLimit { limit: 32 }),
+        ..Resources::default()
     };
     insta::assert_debug_snapshot!(limit_files(&resources), @r#"
     [
@@ -149,9 +150,11 @@ fn task_5_shares_to_weight() {
     assert_eq!(shares_to_weight(262_144), 10_000);
     assert_eq!(
         shares_to_weight(1024),
-        39,
-        "the default maps to 39, not 100"
+        100,
+        "v1's default maps to v2's default"
     );
+    assert_eq!(shares_to_weight(512), 59, "rounded up");
+    assert_eq!(shares_to_weight(2000), 170);
     assert_eq!(shares_to_weight(1), 1, "below the range is clamped");
     assert_eq!(
         shares_to_weight(1 << 20),
