@@ -164,7 +164,9 @@ pub async fn create(
     let parent = crate::namespace_lifecycle::admit_create(state, resource, ns, &meta.name).await?;
     // Admission that reads other objects (Kubernetes' `Priority` plugin).
     match resource.kind {
-        "Pod" => crate::priority::admit_pod(&state.store, &mut obj).await?,
+        "Pod" => {
+            crate::priority::admit_pod(&state.priority_classes, &state.store, &mut obj).await?
+        }
         "PriorityClass" => crate::priority::admit_class(&state.store, &obj).await?,
         _ => {}
     }
