@@ -2,7 +2,8 @@
 //! scheduler (kube-scheduler's `eventhandlers.go`).
 //!
 //! - A pod without a node, for this scheduler, not being deleted: the
-//!   queue (added, or updated in place).
+//!   queue (added, or updated in place); if its `status.nominatedNodeName`
+//!   names a node, the cache holds room for it there.
 //! - A pod with a node: the cache, on that node. Its arrival confirms a
 //!   pod the scheduler assumed; its deletion frees room, so parked pods
 //!   waiting for that may move back.
@@ -124,11 +125,30 @@ impl Feed {
         }
         if !info.needs_scheduling() {
             self.queue.delete(&info.uid);
+            self.cache().unnominate(&info.uid);
         } else if !self.cache().is_placed(&info.uid) {
             // (A pod this scheduler assumed is on its way to being bound:
-            // its own status update is not a reason to try it again.)
+            // its own status update is not a reason to try it again, and
+            // its nomination is over.)
             let spec_changed =
                 old.is_some_and(|o| o["spec"] != new["spec"] || labels_of(o) != info.labels);
+            // `status.nominatedNodeName` holds its room there. An update
+            // without one clears a nomination only if the old object had
+            // one: the scheduler nominates in memory before its status
+            // write lands, and updates written meanwhile (its own
+            // `PodScheduled` condition) do not carry it yet (as
+            // Kubernetes' `UpdateNominatedPod`).
+            let was_nominated = old
+                .and_then(|o| o.pointer("/status/nominatedNodeName"))
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            let mut cache = self.cache();
+            if !info.nominated_node.is_empty() {
+                cache.nominate(info.clone(), &info.nominated_node.clone());
+            } else if was_nominated {
+                cache.unnominate(&info.uid);
+            }
+            drop(cache);
             self.queue.add_or_update(info, spec_changed);
         }
         Events::NONE

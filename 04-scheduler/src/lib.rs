@@ -49,8 +49,11 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! - Preemption's finer points: nominated pods do not yet hold their room
-//!   against other pods' decisions, PodDisruptionBudgets do not exist.
+//! - Preemption's finer points: PodDisruptionBudgets do not exist, and a
+//!   nominated pod's node is not tried first on its next attempt
+//!   (Kubernetes' `evaluateNominatedNode`); it holds its room there
+//!   against pods of lower or equal priority (`cache::Cache::nominate`),
+//!   as Kubernetes' nominator does.
 //! - Volumes, extended resources, DRA, scheduling gates, extenders, more
 //!   than one profile.
 //!
@@ -179,6 +182,16 @@ impl Running {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_placed(uid)
+    }
+
+    /// The node the pod `uid` is nominated to, if the scheduler holds
+    /// room for it anywhere.
+    pub fn nominated_node(&self, uid: &str) -> Option<String> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .nominated_node(uid)
+            .map(str::to_string)
     }
 
     /// Stops every task now, as if the process were killed: no more

@@ -163,11 +163,17 @@ impl Scheduler {
     }
     // ANCHOR_END: schedule_one
 
-    /// Evicts preemption's victims and nominates their node, in the
-    /// background (`preemption.rs`).
+    /// Holds the room on the nominated node for the pod from now on (the
+    /// next decision already sees it), then evicts preemption's victims
+    /// and writes the nomination, in the background (`preemption.rs`).
     fn preempt(&self, pod: &Arc<PodInfo>, nomination: Nomination) {
         tracing::info!(pod = %pod.key(), node = %nomination.node,
             victims = nomination.victims.len(), "preempting");
+        let nominated = Arc::new(PodInfo {
+            nominated_node: nomination.node.clone(),
+            ..(**pod).clone()
+        });
+        self.cache().nominate(nominated, &nomination.node);
         let (client, recorder, pod) = (self.client.clone(), self.recorder.clone(), pod.clone());
         tokio::spawn(async move {
             preemption::carry_out(&client, &recorder, &pod, &nomination).await;

@@ -1,6 +1,7 @@
 //! Priority and preemption on a real API server: PriorityClasses resolve
-//! into `spec.priority` when a pod is created, and a pod that fits nowhere
-//! evicts the right lower-priority pod.
+//! into `spec.priority` when a pod is created, a pod that fits nowhere
+//! evicts the right lower-priority pod, and the room its victims free is
+//! held for it against lower-priority pods arriving meanwhile.
 
 mod common;
 
@@ -167,4 +168,81 @@ async fn preemption_evicts_the_right_victim() {
         .await
         .unwrap();
     assert_eq!(c.scheduled("urgent").await, "node-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nominated_pod_holds_the_room_preemption_freed() {
+    // A long back-off keeps the preemptor waiting after its victim is
+    // gone, so another pod is decided in that window, as on a busy
+    // cluster where the preemptor's retry comes after a newcomer's try.
+    let backoff = std::time::Duration::from_secs(10);
+    let c = Cluster::start_with(|config| {
+        config.backoff = orc_scheduler::queue::Backoff {
+            initial: backoff,
+            max: backoff,
+        }
+    })
+    .await;
+    c.create(CLASSES, &class("low", 10, false)).await;
+    c.create(CLASSES, &class("high", 1000, false)).await;
+    c.node(node("node-1", "1", "4Gi", json!({}))).await;
+    c.node(node("node-2", "1", "4Gi", json!({}))).await;
+    let mut low = with_class(pod("low", Some(("800m", "64Mi"))), "low");
+    low["spec"]["nodeName"] = json!("node-1");
+    let low = c.pod(low).await;
+    let mut busy = with_class(pod("busy", Some(("800m", "64Mi"))), "high");
+    busy["spec"]["nodeName"] = json!("node-2");
+    c.pod(busy).await;
+
+    // urgent evicts low and is nominated to node-1.
+    c.pod(with_class(pod("urgent", Some(("500m", "64Mi"))), "high"))
+        .await;
+    let path = "/api/v1/namespaces/default/pods";
+    c.until(&format!("{path}/urgent"), "nominated", |p| {
+        p.is_some_and(|p| p["status"]["nominatedNodeName"] == "node-1")
+    })
+    .await;
+    // low's node agent finishes its delete: node-1 is empty.
+    let uid = low["metadata"]["uid"].as_str().unwrap();
+    let finish = json!({"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+        "preconditions": {"uid": uid}});
+    c.send(Method::DELETE, &format!("{path}/low"), Some(&finish))
+        .await
+        .unwrap();
+
+    // A pod of priority 0 arrives while urgent backs off. node-1 alone
+    // could take it (600m of 1 CPU), but that room is urgent's.
+    c.pod(pod("latecomer", Some(("600m", "64Mi")))).await;
+    c.until_scheduler("decides about latecomer", || {
+        c.scheduler.decisions.last("default/latecomer").is_some()
+    })
+    .await;
+    let (_, decision) = c.scheduler.decisions.last("default/latecomer").unwrap();
+    let urgent_now = c.get(&format!("{path}/urgent")).await;
+    assert!(
+        node_of(urgent_now.as_ref()).is_none(),
+        "the latecomer was decided before urgent's retry (within its {backoff:?} back-off)"
+    );
+    assert_eq!(decision.selected(), None, "{:?}", decision.outcome);
+    let node_1 = decision
+        .verdicts
+        .iter()
+        .find(|(node, _)| node == "node-1")
+        .map(|(_, status)| status)
+        .expect("node-1 was filtered");
+    assert_eq!(node_1.plugin, "NodeResourcesFit");
+    assert_eq!(node_1.message(), "Insufficient cpu");
+    assert!(decision.nomination.is_none(), "no preemption for it either");
+
+    // urgent takes its room; the latecomer still fits nowhere.
+    assert_eq!(c.scheduled("urgent").await, "node-1");
+    let urgent = c.get(&format!("{path}/urgent")).await.unwrap();
+    let urgent_uid = urgent["metadata"]["uid"].as_str().unwrap();
+    assert_eq!(
+        c.scheduler.nominated_node(urgent_uid),
+        None,
+        "placed, it holds no room beside itself"
+    );
+    let latecomer = c.get(&format!("{path}/latecomer")).await;
+    assert!(node_of(latecomer.as_ref()).is_none(), "{latecomer:?}");
 }

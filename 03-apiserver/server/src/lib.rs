@@ -122,6 +122,7 @@ pub mod patch;
 pub mod pki;
 pub mod pod_fields;
 pub mod priority;
+pub mod priority_cache;
 pub mod protobuf;
 pub mod schema;
 pub mod secret_validation;

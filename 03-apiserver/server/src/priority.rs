@@ -15,6 +15,9 @@
 //! - a pod that writes `spec.priority` itself must agree with its class;
 //! - two classes cannot both be the global default.
 //!
+//! The classes are read from memory, not etcd: [`ClassCache`]
+//! (`priority_cache.rs`) follows them through the watch hub.
+//!
 //! The two classes every Kubernetes cluster has, `system-cluster-critical`
 //! and `system-node-critical`, are created when the server starts
 //! ([`ensure_system_classes`]); other names starting with `system-` are
@@ -22,6 +25,7 @@
 
 use serde_json::{Value, json};
 
+use crate::priority_cache::{ClassCache, Known};
 use crate::status::{ApiError, FieldCause};
 use crate::storage::{self, StorageError, Store};
 use orc_client::resources::{Resource, lookup};
@@ -54,6 +58,11 @@ pub const SYSTEM_CLASSES: &[(&str, i64, &str)] = &[
 fn priority_classes() -> &'static Resource {
     lookup("scheduling.k8s.io", "v1", "priorityclasses")
         .expect("the resource table serves priorityclasses")
+}
+
+/// The etcd prefix of every PriorityClass (`/registry/priorityclasses/`).
+pub fn prefix() -> String {
+    storage::prefix(priority_classes(), None)
 }
 
 /// Creates the system's classes if they are missing (Kubernetes' API
@@ -145,7 +154,8 @@ pub fn validate_update(old: &Value, new: &Value, causes: &mut Vec<FieldCause>) {
     }
 }
 
-fn is_global_default(class: &Value) -> bool {
+/// Whether the class is marked `globalDefault`.
+pub fn is_global_default(class: &Value) -> bool {
     class.get("globalDefault").and_then(Value::as_bool) == Some(true)
 }
 
@@ -183,7 +193,11 @@ pub async fn admit_class(store: &Store, class: &Value) -> Result<(), ApiError> {
 // ANCHOR: admit_pod
 /// Resolves a new pod's `spec.priority` and `spec.preemptionPolicy` from
 /// its PriorityClass (or the global default).
-pub async fn admit_pod(store: &Store, pod: &mut Value) -> Result<(), ApiError> {
+pub async fn admit_pod(
+    classes: &ClassCache,
+    store: &Store,
+    pod: &mut Value,
+) -> Result<(), ApiError> {
     let name = pod
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -196,8 +210,15 @@ pub async fn admit_pod(store: &Store, pod: &mut Value) -> Result<(), ApiError> {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    // From memory when the cache is sure; etcd otherwise (see
+    // `priority_cache.rs`).
     let class = if class_name.is_empty() {
-        global_default(store).await?
+        match classes.global_default() {
+            Known::Answer(class) => class,
+            Known::Ask => global_default(store).await?,
+        }
+    } else if let Known::Answer(Some(class)) = classes.class(&class_name) {
+        Some(class)
     } else {
         let key = storage::key(priority_classes(), None, &class_name);
         match store.get(&key).await {

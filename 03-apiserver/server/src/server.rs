@@ -234,6 +234,8 @@ pub struct AppState {
     pub bookmark_interval: Duration,
     /// The ranges of Services' values (`services/`).
     pub allocator: Allocator,
+    /// The PriorityClasses pods are admitted with (`priority_cache.rs`).
+    pub priority_classes: crate::priority_cache::ClassCache,
     /// Who may do what (`authz/`), asked after authentication.
     pub authorizer: crate::authz::Authorizer,
     /// Requests in flight against their limits (`limits.rs`).
@@ -356,12 +358,17 @@ impl Server {
             .feed(&storage::prefix(namespaces, None))
             .await
             .map_err(|e| etcd_error(StorageError::Etcd(e)))?;
+        let classes_feed = hub
+            .feed(&crate::priority::prefix())
+            .await
+            .map_err(|e| etcd_error(StorageError::Etcd(e)))?;
         let authorizer = start_authorizer(&store, &hub, &config.authorization)
             .await
             .map_err(etcd_error)?;
         let state = Arc::new(AppState {
             authorizer,
             namespaces: NamespaceCache::start(store.clone(), namespaces, feed),
+            priority_classes: crate::priority_cache::ClassCache::start(store.clone(), classes_feed),
             hub,
             store,
             metrics: Metrics::default(),

@@ -67,6 +67,10 @@ pub struct Cache {
     image_nodes: Arc<HashMap<String, usize>>,
     namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
     workloads: Arc<Workloads>,
+    /// Node name → pending pods nominated to it; shared with snapshots.
+    nominated: Arc<HashMap<String, Vec<Arc<PodInfo>>>>,
+    /// Pod uid → the node it is nominated to.
+    nominations: HashMap<String, String>,
 }
 
 impl Cache {
@@ -82,6 +86,7 @@ impl Cache {
             image_nodes: self.image_nodes.clone(),
             namespaces: self.namespaces.clone(),
             workloads: self.workloads.clone(),
+            nominated: self.nominated.clone(),
         }
     }
 
@@ -195,6 +200,7 @@ impl Cache {
         if let Some(old) = self.pods.remove(&uid) {
             self.unplace(&uid, &old.node);
         }
+        self.unnominate(&uid);
         let node = pod.node_name.clone();
         self.place(pod, &node);
         self.pods.insert(
@@ -208,6 +214,7 @@ impl Cache {
 
     /// A pod is gone (deleted); whether it was counted.
     pub fn remove_pod(&mut self, uid: &str) -> bool {
+        self.unnominate(uid);
         match self.pods.remove(uid) {
             Some(old) => {
                 self.unplace(uid, &old.node);
@@ -224,6 +231,7 @@ impl Cache {
             node_name: node.to_string(),
             ..pod.clone()
         });
+        self.unnominate(&pod.uid);
         if let Some(old) = self.pods.remove(&pod.uid) {
             self.unplace(&pod.uid, &old.node);
         }
@@ -245,6 +253,49 @@ impl Cache {
         }
     }
     // ANCHOR_END: assume
+
+    // ANCHOR: nominate
+    /// Holds room on `node` for the pending `pod`, which preemption
+    /// nominated there: until it is placed (assumed or bound) or deleted,
+    /// decisions for pods of lower or equal priority count it on `node`
+    /// (Kubernetes' nominator in the scheduling queue).
+    pub fn nominate(&mut self, pod: Arc<PodInfo>, node: &str) {
+        if self.nominations.get(&pod.uid).map(String::as_str) == Some(node) {
+            // The same nomination, maybe a newer copy of the pod.
+            let pods = Arc::make_mut(&mut self.nominated)
+                .entry(node.to_string())
+                .or_default();
+            pods.retain(|p| p.uid != pod.uid);
+            pods.push(pod);
+            return;
+        }
+        self.unnominate(&pod.uid);
+        self.nominations.insert(pod.uid.clone(), node.to_string());
+        Arc::make_mut(&mut self.nominated)
+            .entry(node.to_string())
+            .or_default()
+            .push(pod);
+    }
+
+    /// Stops holding room for the pod `uid`, if it was nominated.
+    pub fn unnominate(&mut self, uid: &str) {
+        let Some(node) = self.nominations.remove(uid) else {
+            return;
+        };
+        let nominated = Arc::make_mut(&mut self.nominated);
+        if let Some(pods) = nominated.get_mut(&node) {
+            pods.retain(|p| p.uid != uid);
+            if pods.is_empty() {
+                nominated.remove(&node);
+            }
+        }
+    }
+
+    /// The node the pod `uid` is nominated to, if any.
+    pub fn nominated_node(&self, uid: &str) -> Option<&str> {
+        self.nominations.get(uid).map(String::as_str)
+    }
+    // ANCHOR_END: nominate
 
     /// Whether the pod is assumed (chosen, not yet confirmed).
     pub fn is_assumed(&self, uid: &str) -> bool {
@@ -358,6 +409,58 @@ mod tests {
         assert_eq!(requested(&cache, "n2"), 100, "the index follows the swap");
         assert!(cache.remove_pod("a"));
         assert_eq!(requested(&cache, "n2"), 0);
+    }
+
+    #[test]
+    fn nominations_last_until_the_pod_is_placed_or_gone() {
+        let mut cache = Cache::new();
+        cache.set_node(node("n1"));
+        let mut high = pod("high", "");
+        high.priority = 10;
+        let low = pod("low", "");
+        cache.nominate(Arc::new(high.clone()), "n1");
+        let held = cache.snapshot();
+        assert_eq!(
+            held.nominated_for("n1", &low).len(),
+            1,
+            "held against lower"
+        );
+        assert!(
+            held.nominated_for("n1", &high).is_empty(),
+            "not against itself"
+        );
+        assert!(held.nominated_for("n2", &low).is_empty());
+        let mut higher = pod("higher", "");
+        higher.priority = 11;
+        assert!(
+            held.nominated_for("n1", &higher).is_empty(),
+            "not against higher"
+        );
+
+        cache.assume(&high, "n1");
+        assert!(
+            cache.snapshot().nominated_for("n1", &low).is_empty(),
+            "placed"
+        );
+        assert_eq!(
+            held.nominated_for("n1", &low).len(),
+            1,
+            "snapshots are frozen"
+        );
+
+        cache.nominate(Arc::new(low.clone()), "n1");
+        cache.nominate(Arc::new(low.clone()), "n1");
+        let mut lower = pod("lower", "");
+        lower.priority = -1;
+        assert_eq!(
+            cache.snapshot().nominated_for("n1", &lower).len(),
+            1,
+            "once"
+        );
+        assert_eq!(cache.nominated_node("low"), Some("n1"));
+        cache.remove_pod("low");
+        assert_eq!(cache.nominated_node("low"), None, "deleted");
+        assert!(cache.snapshot().nominated.is_empty());
     }
 
     #[test]

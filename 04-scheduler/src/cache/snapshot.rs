@@ -66,6 +66,9 @@ pub struct Snapshot {
     /// Namespace → its labels (affinity terms' namespace selectors).
     pub namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
     pub workloads: Arc<Workloads>,
+    /// Node name → the pending pods nominated to it (preemption made room
+    /// for them there; their victims may still be leaving).
+    pub nominated: Arc<HashMap<String, Vec<Arc<PodInfo>>>>,
 }
 
 /// Labels of a namespace that is not (or not yet) known: none.
@@ -76,6 +79,25 @@ impl Snapshot {
     pub fn namespace_labels(&self, ns: &str) -> &BTreeMap<String, String> {
         self.namespaces.get(ns).unwrap_or(&NO_LABELS)
     }
+
+    // ANCHOR: nominated_for
+    /// The pods nominated to `node` that hold their room against `pod`:
+    /// those of equal or higher priority, other than `pod` itself
+    /// (Kubernetes' `addNominatedPods`). A lower-priority pod must not
+    /// take the room preemption freed for them.
+    pub fn nominated_for(&self, node: &str, pod: &PodInfo) -> Vec<Arc<PodInfo>> {
+        if self.nominated.is_empty() {
+            return Vec::new();
+        }
+        self.nominated
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter(|p| p.priority >= pod.priority && p.uid != pod.uid)
+            .cloned()
+            .collect()
+    }
+    // ANCHOR_END: nominated_for
 
     /// The same cluster with `node` in place of the node of that name (what
     /// preemption asks "would the pod fit if these pods were gone?" on).

@@ -205,7 +205,7 @@ fn filter(
         }
         let node = nodes[(start + i) % nodes.len()];
         processed += 1;
-        let status = filter_node(profile, cycle, state, skipped, node);
+        let status = filter_with_nominated(profile, cycle, state, skipped, node);
         if status.code == Code::Error {
             decision.outcome = Outcome::Error(format!(
                 "running Filter plugin {:?} on node {:?}: {}",
@@ -227,6 +227,28 @@ fn filter(
     }
     feasible
 }
+
+// ANCHOR: filter_with_nominated
+/// Every filter on one node, counting the pods nominated there that hold
+/// their room against this pod. As Kubernetes, the filters run twice when
+/// there are such pods: with them on the node (PreFilter recomputed with
+/// them counted, since affinity and spreading see them too), so the pod
+/// cannot take the room preemption freed for them; then, if that passes,
+/// without them, since they may never land (a pod's anti-affinity to a
+/// nominated pod must not be satisfied by a pod that is not there).
+fn filter_with_nominated(
+    profile: &Profile,
+    cycle: Cycle,
+    state: &CycleState,
+    skipped: &HashSet<&'static str>,
+    node: &NodeInfo,
+) -> Status {
+    if let Some(refused) = ProfileFilters(profile).refused_with_nominated(cycle, node) {
+        return refused;
+    }
+    filter_node(profile, cycle, state, skipped, node)
+}
+// ANCHOR_END: filter_with_nominated
 
 /// Every filter on one node, stopping at the first refusal.
 fn filter_node(
@@ -281,12 +303,40 @@ pub fn fits(profile: &Profile, cycle: Cycle, node: &NodeInfo) -> Status {
 struct ProfileFilters<'a>(&'a Profile);
 
 impl Filters for ProfileFilters<'_> {
+    /// With the pods nominated to the node that hold their room against
+    /// this one, then without them, as a first decision filters
+    /// ([`filter_with_nominated`]): preemption must not count room that
+    /// is promised to another pod.
+    fn fits(&self, cycle: Cycle, node: &NodeInfo) -> Status {
+        match self.refused_with_nominated(cycle, node) {
+            Some(refused) => refused,
+            None => self.fits_as_is(cycle, node),
+        }
+    }
+}
+
+impl ProfileFilters<'_> {
+    /// The refusal of the pod on `node` with the nominated pods that hold
+    /// their room against it counted there; `None` when there are none,
+    /// or the pod fits beside them.
+    fn refused_with_nominated(&self, cycle: Cycle, node: &NodeInfo) -> Option<Status> {
+        let nominated = cycle.snapshot.nominated_for(node.name(), cycle.pod);
+        if nominated.is_empty() {
+            return None;
+        }
+        let mut with = node.clone();
+        for pod in nominated {
+            with.add_pod(pod);
+        }
+        Some(self.fits_as_is(cycle, &with)).filter(|s| !s.is_success())
+    }
+
     /// PreFilter runs again on a snapshot holding the changed node, since
     /// what it computes (affinity and spreading counts) depends on the
     /// pods of every node. Kubernetes updates the PreFilter state in place
     /// instead (`AddPod`/`RemovePod`); orc recomputes it, slower but with
     /// one way of counting. Then the node's filters, as for any node.
-    fn fits(&self, cycle: Cycle, node: &NodeInfo) -> Status {
+    fn fits_as_is(&self, cycle: Cycle, node: &NodeInfo) -> Status {
         let snapshot = cycle.snapshot.with_node(node.clone());
         let cycle = Cycle {
             pod: cycle.pod,

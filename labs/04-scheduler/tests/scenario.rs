@@ -3,8 +3,9 @@
 //! them). A pod lands on the one node that can take it; a second pod fits
 //! none of the three, each for its own reason, and the snapshots show
 //! what the scheduler writes about it: the `PodScheduled` condition and
-//! the `FailedScheduling` event, with Kubernetes' aggregated message.
-//! Then a node that fits is added, the queue moves the parked pod back,
+//! the `FailedScheduling` event, with Kubernetes' aggregated message,
+//! and `orc explain pod big`: each node's verdict, and the smallest change
+//! that would let the pod fit. Then a node that fits is added, the queue moves the parked pod back,
 //! and the snapshot shows its events in order.
 
 // The scheduler's own test cluster: etcd, the API server and the
@@ -13,6 +14,7 @@
 mod common;
 
 use common::{Cluster, node, pod};
+use orc_scheduler::explain::{Explanation, render};
 use serde_json::{Value, json};
 
 const BIG: &str = "/api/v1/namespaces/default/pods/big";
@@ -66,6 +68,20 @@ async fn events_of(c: &Cluster, name: &str) -> Vec<Value> {
         .collect()
 }
 
+/// What `orc explain pod NAME` prints: the scheduler's
+/// `/explain/pods/default/NAME` answer, laid out by the CLI's renderer.
+async fn explain(c: &Cluster, name: &str) -> String {
+    let addr = c.scheduler.metrics_addr.expect("the scheduler serves HTTP");
+    let answer = orc_testkit::http_client()
+        .get(format!("http://{addr}/explain/pods/default/{name}"))
+        .send()
+        .await
+        .expect("the scheduler answers");
+    assert!(answer.status().is_success(), "{name}: {}", answer.status());
+    let explanation: Explanation = answer.json().await.expect("an explanation");
+    render(&explanation)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_pod_and_why() {
     let c = Cluster::start().await;
@@ -92,6 +108,9 @@ async fn a_pending_pod_and_why() {
     assert_eq!(pending["status"]["phase"], "Pending");
     insta::assert_json_snapshot!("pending_condition", scheduled_condition(&pending));
     insta::assert_json_snapshot!("pending_events", events_of(&c, "big").await);
+    // Why, node by node, and what would change it: the numbers are
+    // NodeResourcesFit's and TaintToleration's, the functions of this lab.
+    insta::assert_snapshot!("pending_explain", explain(&c, "big").await);
 
     // A node with room: adding it moves the parked pod back to the
     // active queue, and the next attempt binds it.

@@ -201,7 +201,27 @@ fn review(state: &AppState, resource: &Resource, request: &ApiRequest) -> Result
     crate::authz::reviews::create(&state.authorizer, resource, &request.user, body)
 }
 
+/// For a write of PriorityClasses that stores something: `Some(name)`
+/// (`Some(None)` for a create, whose name is in the body).
+fn class_write<'a>(path: &'a ApiPath, request: &ApiRequest) -> Option<Option<&'a str>> {
+    if request.method == Method::GET || !request.param("dryRun").is_empty() {
+        return None;
+    }
+    match path {
+        ApiPath::Collection { resource, .. } if resource.kind == "PriorityClass" => Some(None),
+        ApiPath::Object { resource, name, .. } if resource.kind == "PriorityClass" => {
+            Some(Some(name.as_str()))
+        }
+        _ => None,
+    }
+}
+
 async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Response {
+    // A PriorityClass this server writes is read from etcd, not the
+    // admission cache, until the cache has seen the write.
+    let class_write = class_write(&path, &request);
+    let deleting = request.method == Method::DELETE;
+    let class_write = class_write.map(|name| state.priority_classes.begin_write(name));
     let result = match (path, request.method.clone()) {
         // Reviews are questions, answered and never stored.
         (ApiPath::Collection { resource, .. }, Method::POST) if resource.kind == "TokenReview" => {
@@ -295,6 +315,10 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
         }
         _ => Err(ApiError::MethodNotAllowed),
     };
+    if let Some(write) = class_write {
+        let stored = result.as_ref().ok().map(|reply| &reply.body);
+        state.priority_classes.end_write(write, stored, deleting);
+    }
     match result {
         Ok(reply) => reply.into_response(),
         Err(error) => error.into_response(),

@@ -165,7 +165,7 @@ pub async fn create(
     // Admission that reads other objects (Kubernetes' `Priority` plugin).
     match resource.kind {
         "Pod" => {
-            crate::priority::admit_pod(&state.store, &mut obj).await?;
+            crate::priority::admit_pod(&state.priority_classes, &state.store, &mut obj).await?;
             crate::default_tolerations::admit_pod(&mut obj);
         }
         "PriorityClass" => crate::priority::admit_class(&state.store, &obj).await?,

@@ -129,3 +129,36 @@ fn never_and_terminating_victims_stop_preemption() {
         "preemption: not eligible due to a terminating pod on the nominated node."
     );
 }
+
+#[test]
+fn room_freed_for_a_nominated_pod_is_held_against_lower_priorities() {
+    // node a is empty now: its victims are gone, and `urgent` (priority
+    // 10) is nominated there, waiting for its next attempt.
+    let mut nominated = pod("urgent", 10, "500m");
+    nominated.nominated_node = "a".into();
+    let mut snapshot = Snapshot::of_nodes(vec![node("a", "1", &[], json!({}))]);
+    snapshot.nominated = Arc::new([("a".to_string(), vec![Arc::new(nominated.clone())])].into());
+    let profile = default_profile(ScoringStrategy::LeastAllocated, 0);
+    let decide = |pod: &PodInfo| schedule(&profile, pod, &snapshot, &mut NextStart::default(), 1);
+
+    // A lower (or equal) priority pod that would fit the empty node does
+    // not: the nominated pod counts there. Nor can it preempt its way in.
+    for (name, priority) in [("latecomer", 0), ("peer", 10)] {
+        let decision = decide(&pod(name, priority, "600m"));
+        assert_eq!(
+            decision.outcome,
+            Outcome::Unschedulable(
+                "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are \
+                 available: 1 No preemption victims found for incoming pod."
+                    .into()
+            ),
+            "{name}"
+        );
+        assert!(decision.nomination.is_none(), "{name}");
+    }
+    // Beside it, a small one still fits; a higher priority pod is not held
+    // back; the nominated pod itself takes its room.
+    assert_eq!(decide(&pod("small", 0, "400m")).selected(), Some("a"));
+    assert_eq!(decide(&pod("vip", 11, "600m")).selected(), Some("a"));
+    assert_eq!(decide(&nominated).selected(), Some("a"));
+}
