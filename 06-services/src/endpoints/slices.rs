@@ -125,7 +125,7 @@ pub fn owner(svc: &Value) -> Value {
 }
 
 /// A new slice for `svc` with these ports and endpoints.
-fn new_slice(svc: &Value, ports: &Value, endpoints: Vec<Value>) -> Value {
+pub fn new_slice(svc: &Value, ports: &Value, endpoints: Vec<Value>) -> Value {
     let name = svc["metadata"]["name"].as_str().unwrap_or("");
     json!({
         "apiVersion": "discovery.k8s.io/v1",
