@@ -157,3 +157,132 @@ async fn an_upstream_that_never_answers_is_servfail_not_a_hang() {
     let version = ask(server, "dns-version.cluster.local.", RecordType::TXT).await;
     assert_eq!(version.answers.len(), 1, "{version:?}");
 }
+
+#[tokio::test]
+async fn aaaa_for_a_cluster_name_is_noerror_without_answers() {
+    // orc is IPv4-only. A resolver asks A and AAAA for every name (musl
+    // and glibc both do); for a name that exists, "no AAAA" must read as
+    // NOERROR with an empty answer (NODATA), so the A answer is used. An
+    // NXDOMAIN would tell the resolver the name does not exist at all,
+    // and a SERVFAIL would make it retry and fail.
+    let mut cluster = Cluster::start().await;
+    let upstream = answering_upstream().await;
+    let server = start_dns(&mut cluster, vec![upstream]).await;
+    cluster
+        .create(
+            "/api/v1/namespaces/default/services",
+            &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+        )
+        .await;
+    let name = "web.default.svc.cluster.local.";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ask(server, name, RecordType::A)
+        .await
+        .metadata
+        .response_code
+        != ResponseCode::NoError
+    {
+        assert!(Instant::now() < deadline, "web never resolved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let aaaa = ask(server, name, RecordType::AAAA).await;
+    assert_eq!(
+        aaaa.metadata.response_code,
+        ResponseCode::NoError,
+        "{aaaa:?}"
+    );
+    assert!(aaaa.answers.is_empty(), "{aaaa:?}");
+    assert!(aaaa.metadata.authoritative);
+    // A cluster name that does not exist is still NXDOMAIN for AAAA.
+    let missing = ask(server, "nope.default.svc.cluster.local.", RecordType::AAAA).await;
+    assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[tokio::test]
+async fn a_pod_with_hostname_and_subdomain_is_named_under_its_headless_service() {
+    // As Kubernetes does for StatefulSet pods: `spec.hostname: db-0` and
+    // `spec.subdomain: db` with a headless Service `db` selecting the pod
+    // give `db-0.db.default.svc.cluster.local`. The endpoint controller
+    // writes the hostname into the slice; orc-dns answers from the slice.
+    let mut cluster = Cluster::start().await;
+    let client = orc_client::Client::new(cluster.url(""));
+    cluster.spawn(orc_services::run_controllers(client, 1));
+    let upstream = answering_upstream().await;
+    let server = start_dns(&mut cluster, vec![upstream]).await;
+    cluster
+        .create(
+            "/api/v1/namespaces/default/services",
+            &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
+                "spec": {"clusterIP": "None", "selector": {"app": "db"},
+                    "ports": [{"name": "pg", "port": 5432}]}}),
+        )
+        .await;
+    for (name, subdomain, ip) in [
+        ("db-0", "db", "10.244.1.5"),
+        // Same Service, but its subdomain names another: no name of its own.
+        ("db-1", "other", "10.244.1.6"),
+    ] {
+        cluster
+            .create(
+                "/api/v1/namespaces/default/pods",
+                &json!({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": name, "labels": {"app": "db"}},
+                    "spec": {"hostname": name, "subdomain": subdomain, "nodeName": "node-1",
+                        "containers": [{"name": "pg", "image": "busybox"}]}}),
+            )
+            .await;
+        let status = json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+            "conditions": [{"type": "Ready", "status": "True"}]}});
+        let code = cluster
+            .merge_patch(
+                &format!("/api/v1/namespaces/default/pods/{name}/status"),
+                &status,
+            )
+            .await;
+        assert_eq!(code, 200);
+    }
+    // Both pods are behind the Service once its name lists both.
+    let both = [Ipv4Addr::new(10, 244, 1, 5), Ipv4Addr::new(10, 244, 1, 6)];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = ask(server, "db.default.svc.cluster.local.", RecordType::A).await;
+        let mut found = addresses(&answer);
+        found.sort();
+        if found == both {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "db never listed both: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The pod whose subdomain is the Service's has its own name.
+    let answer = ask(server, "db-0.db.default.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(addresses(&answer), [both[0]], "{answer:?}");
+    // The slice says so, as Kubernetes' does.
+    let slices = cluster
+        .list("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io/service-name%3Ddb")
+        .await;
+    let hostnames: Vec<(&str, Option<&str>)> = slices
+        .iter()
+        .flat_map(|s| s["endpoints"].as_array().into_iter().flatten())
+        .map(|e| (e["addresses"][0].as_str().unwrap(), e["hostname"].as_str()))
+        .collect();
+    assert_eq!(
+        hostnames,
+        [("10.244.1.5", Some("db-0")), ("10.244.1.6", None)]
+    );
+    // The other pod is reachable only by its address's name: its own
+    // hostname under this Service does not exist.
+    let other = ask(server, "db-1.db.default.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(other.metadata.response_code, ResponseCode::NXDomain);
+    let dashed = ask(
+        server,
+        "10-244-1-6.db.default.svc.cluster.local.",
+        RecordType::A,
+    )
+    .await;
+    assert_eq!(addresses(&dashed), [both[1]]);
+}

@@ -168,7 +168,9 @@ pub const POD_SPEC: &[Rule] = &[
     ),
     (
         "subdomain",
-        Refused("the endpoint controllers publish no pod hostnames yet"),
+        Honoured(
+            "endpoint controllers and orc-dns: <hostname>.<subdomain>.<namespace>.svc A records",
+        ),
     ),
     (
         "terminationGracePeriodSeconds",
@@ -516,7 +518,7 @@ mod tests {
         }));
         assert!(ok.is_empty(), "{ok:?}");
         let refused = messages(json!({
-            "hostNetwork": true, "subdomain": "web",
+            "hostNetwork": true,
             "containers": [{"name": "a", "image": "busybox",
                 "securityContext": {"runAsUser": 1000},
                 "livenessProbe": {"grpc": {"port": 9000}},
@@ -528,7 +530,6 @@ mod tests {
             refused,
             [
                 "spec.hostNetwork: Invalid value: true: not supported by orc: every pod has its own network namespace",
-                "spec.subdomain: Forbidden: not supported by orc: the endpoint controllers publish no pod hostnames yet",
                 "spec.containers[0].securityContext: Invalid value: {\"runAsUser\":1000}: not supported by orc: the agent applies no container security context yet",
                 "spec.containers[0].volumeMounts[0].mountPropagation: Invalid value: \"Bidirectional\": not supported by orc: the agent's bind mounts are rprivate",
                 "spec.containers[0].livenessProbe.grpc: Forbidden: not supported by orc: gRPC probes are not built",

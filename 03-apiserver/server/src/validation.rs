@@ -291,6 +291,20 @@ fn validate_pull_policy(c: &Value, at: &str, causes: &mut Vec<FieldCause>) {
 /// resolv.conf that resolves nothing. At most 3 nameservers (what a libc
 /// resolver reads), each an IP address.
 fn validate_pod_dns(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
+    // `hostname` and `subdomain` become labels of a DNS name
+    // (`web-0.web.default.svc.cluster.local`), so each must be one label.
+    for field in ["hostname", "subdomain"] {
+        let value = spec.get(field).and_then(Value::as_str).unwrap_or("");
+        if !value.is_empty()
+            && let Err(why) = check_dns1123_label(value)
+        {
+            causes.push(FieldCause::invalid(
+                format!("{path}.{field}"),
+                &Value::from(value),
+                why,
+            ));
+        }
+    }
     const POLICIES: &str = r#""ClusterFirst", "ClusterFirstWithHostNet", "Default", "None""#;
     let policy = spec.get("dnsPolicy").and_then(Value::as_str);
     if let Some(other) = policy.filter(|p| {
@@ -508,6 +522,18 @@ mod tests {
         assert_eq!(
             causes(json!({"dnsPolicy": "None", "dnsConfig": {"nameservers": ["192.0.2.1"]}})),
             []
+        );
+        assert_eq!(
+            causes(json!({"hostname": "web-0", "subdomain": "web"})),
+            [],
+            "a pod named in its headless Service's domain"
+        );
+        assert_eq!(
+            causes(json!({"subdomain": "Web.Svc"})),
+            [(
+                "spec.subdomain".to_string(),
+                "Invalid value: \"Web.Svc\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')".to_string()
+            )]
         );
         let bad = causes(json!({"dnsPolicy": "Cluster", "dnsConfig": {"nameservers": ["x"]}}));
         assert_eq!(

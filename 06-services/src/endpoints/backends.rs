@@ -47,6 +47,10 @@ pub struct Backend {
     pub node_name: Option<String>,
     /// `{kind: Pod, namespace, name, uid}`.
     pub target_ref: Value,
+    /// The pod's `spec.hostname`, when its `spec.subdomain` names this
+    /// Service: orc-dns then answers `<hostname>.<service>.<ns>.svc.<zone>`
+    /// with the pod's address (a StatefulSet's stable pod names).
+    pub hostname: Option<String>,
     /// Its ports, in the Service's order.
     pub ports: Vec<BackendPort>,
     /// May get new connections.
@@ -94,6 +98,19 @@ pub fn is_terminating(pod: &Value) -> bool {
     pod.pointer("/metadata/deletionTimestamp")
         .is_some_and(|t| !t.is_null())
 }
+
+// ANCHOR: hostname
+/// The name `pod` has under `svc`: its `spec.hostname` when it sets one
+/// and its `spec.subdomain` is the Service's name (the namespace is
+/// already the same: the Service selects it). Kubernetes'
+/// `podToEndpoint` sets the endpoint's `hostname` on the same test.
+pub fn hostname(svc: &Value, pod: &Value) -> Option<String> {
+    let hostname = pod.pointer("/spec/hostname")?.as_str()?;
+    let subdomain = pod.pointer("/spec/subdomain")?.as_str()?;
+    let service = svc.pointer("/metadata/name")?.as_str()?;
+    (!hostname.is_empty() && subdomain == service).then(|| hostname.to_string())
+}
+// ANCHOR_END: hostname
 
 // ANCHOR: resolve_port
 /// The number `service_port` reaches on `pod`: its `targetPort` if that is
@@ -161,6 +178,7 @@ pub fn backends(svc: &Value, pods: &[Value]) -> Vec<Backend> {
                 node_name: pod["spec"]["nodeName"].as_str().map(String::from),
                 target_ref: json!({"kind": "Pod", "namespace": meta["namespace"],
                     "name": meta["name"], "uid": meta["uid"]}),
+                hostname: hostname(svc, pod),
                 ports,
                 ready: publish_not_ready || (serving && !terminating),
                 serving: publish_not_ready || serving,
@@ -181,6 +199,7 @@ pub(crate) fn test_backend(last: u8, port: u16, ready: bool, terminating: bool) 
         ip: Ipv4Addr::new(10, 244, 1, last),
         node_name: Some("node-1".into()),
         target_ref: json!({"kind": "Pod", "name": format!("p{last}")}),
+        hostname: None,
         ports: vec![BackendPort {
             name: "http".into(),
             port,
@@ -250,6 +269,23 @@ mod tests {
         let mut selectorless = service();
         selectorless["spec"]["selector"] = json!({});
         assert!(backends(&selectorless, &[pod("a", "10.244.1.2", true)]).is_empty());
+    }
+
+    #[test]
+    fn a_pod_has_a_hostname_only_under_the_service_its_subdomain_names() {
+        let mut named = pod("web-0", "10.244.1.2", true);
+        named["spec"]["hostname"] = json!("web-0");
+        named["spec"]["subdomain"] = json!("web");
+        let mut elsewhere = pod("web-1", "10.244.1.3", true);
+        elsewhere["spec"]["hostname"] = json!("web-1");
+        elsewhere["spec"]["subdomain"] = json!("other");
+        let mut no_hostname = pod("web-2", "10.244.1.4", true);
+        no_hostname["spec"]["subdomain"] = json!("web");
+        let hostnames: Vec<Option<String>> = backends(&service(), &[named, elsewhere, no_hostname])
+            .into_iter()
+            .map(|b| b.hostname)
+            .collect();
+        assert_eq!(hostnames, [Some("web-0".to_string()), None, None]);
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl SlicePlan {
 
 /// The `ports` of a slice (and of an Endpoints subset) for backends
 /// with these ports.
-pub(crate) fn ports_json(ports: &[BackendPort]) -> Value {
+pub fn ports_json(ports: &[BackendPort]) -> Value {
     ports
         .iter()
         .map(|p| {
@@ -76,6 +76,9 @@ pub fn endpoint_json(backend: &Backend) -> Value {
     });
     if let Some(node) = &backend.node_name {
         endpoint["nodeName"] = json!(node);
+    }
+    if let Some(hostname) = &backend.hostname {
+        endpoint["hostname"] = json!(hostname);
     }
     endpoint
 }
@@ -122,7 +125,7 @@ pub fn owner(svc: &Value) -> Value {
 }
 
 /// A new slice for `svc` with these ports and endpoints.
-fn new_slice(svc: &Value, ports: &Value, endpoints: Vec<Value>) -> Value {
+pub fn new_slice(svc: &Value, ports: &Value, endpoints: Vec<Value>) -> Value {
     let name = svc["metadata"]["name"].as_str().unwrap_or("");
     json!({
         "apiVersion": "discovery.k8s.io/v1",

@@ -19,6 +19,9 @@ use super::slices::{ports_json, service_labels};
 /// One entry of `addresses` or `notReadyAddresses`.
 fn address(backend: &Backend) -> Value {
     let mut address = json!({"ip": backend.ip.to_string(), "targetRef": backend.target_ref});
+    if let Some(hostname) = &backend.hostname {
+        address["hostname"] = json!(hostname);
+    }
     if let Some(node) = &backend.node_name {
         address["nodeName"] = json!(node);
     }

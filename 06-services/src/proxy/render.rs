@@ -257,11 +257,11 @@ fn render_port(set: &mut RuleSet, sp: &ServicePort, endpoints: &[Endpoint], conf
     }
     if !plan.cluster.is_empty() {
         own.chains.push(svc.clone());
-        pick_endpoint(&mut own, sp, &svc, &plan.cluster);
+        own.rules.extend(pick_rules(sp, &svc, &plan.cluster));
     }
     if !plan.local.is_empty() {
         own.chains.push(svl.clone());
-        pick_endpoint(&mut own, sp, &svl, &plan.local);
+        own.rules.extend(pick_rules(sp, &svl, &plan.local));
     }
     let mut reachable: Vec<&Endpoint> = plan.cluster.iter().chain(&plan.local).collect();
     reachable.sort();
@@ -322,15 +322,18 @@ fn external_rules(
 // ANCHOR: pick_endpoint
 /// The rules of a Service chain `chain` that send each new connection to
 /// one of `endpoints`: first to the endpoint a client already has when
-/// affinity is on, else uniformly at random.
-fn pick_endpoint(own: &mut ServiceChains, sp: &ServicePort, chain: &str, endpoints: &[Endpoint]) {
+/// affinity is on, else uniformly at random (lab 06, task 3).
+pub fn pick_rules(sp: &ServicePort, chain: &str, endpoints: &[Endpoint]) -> Vec<String> {
     let name = sp.name_string();
     let sep = |e: &Endpoint| chains::endpoint_chain(&name, &sp.protocol, &e.address());
     let comment = |e: &Endpoint| quoted(&format!("{name} -> {}", e.address()));
+    let mut rules = Vec::new();
+    // Affinity first: a client the `recent` module saw within the timeout
+    // goes back to the endpoint it went to, before any dice are rolled.
     if let Some(seconds) = sp.affinity_seconds {
         for e in endpoints {
             let (comment, target) = (comment(e), sep(e));
-            own.rules.push(format!(
+            rules.push(format!(
                 "-A {chain} -m comment --comment {comment} -m recent --name {target} --rcheck --seconds {seconds} --reap -j {target}"
             ));
         }
@@ -348,8 +351,9 @@ fn pick_endpoint(own: &mut ServiceChains, sp: &ServicePort, chain: &str, endpoin
             // The last rule needs no test: it takes all that is left.
             false => format!("-A {chain} -m comment --comment {comment} -j {target}"),
         };
-        own.rules.push(rule);
+        rules.push(rule);
     }
+    rules
 }
 // ANCHOR_END: pick_endpoint
 
