@@ -189,11 +189,7 @@ async fn tunnel(socket: WebSocket, target: Target, gone: impl Future<Output = ()
     let inbound = tokio::spawn(async move {
         while let Some(Ok(message)) = incoming.next().await {
             match message {
-                Message::Binary(bytes) => {
-                    if pipe_writer.write_all(&bytes).await.is_err() {
-                        break;
-                    }
-                }
+                Message::Binary(bytes) if pipe_writer.write_all(&bytes).await.is_err() => break,
                 Message::Close(_) => break,
                 _ => {}
             }
@@ -225,15 +221,13 @@ async fn tunnel(socket: WebSocket, target: Target, gone: impl Future<Output = ()
 
 /// Completes once pod `uid` is gone from the node (its directory is
 /// removed when the agent has stopped its containers).
-fn pod_gone(layout: StateLayout, uid: String) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let spec = layout.pod_spec(&uid);
-        let mut tick = tokio::time::interval(POD_CHECK);
-        loop {
-            tick.tick().await;
-            if !tokio::fs::try_exists(&spec).await.unwrap_or(true) {
-                return;
-            }
+async fn pod_gone(layout: StateLayout, uid: String) {
+    let spec = layout.pod_spec(&uid);
+    let mut tick = tokio::time::interval(POD_CHECK);
+    loop {
+        tick.tick().await;
+        if !tokio::fs::try_exists(&spec).await.unwrap_or(true) {
+            return;
         }
     }
 }

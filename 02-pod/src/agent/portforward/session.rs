@@ -44,6 +44,9 @@ pub struct Target {
     pub uid: String,
 }
 
+/// A stream's channel towards its forward, made before the pair is whole.
+type Channel = (mpsc::Sender<Vec<u8>>, mpsc::Receiver<Vec<u8>>);
+
 /// A pair being forwarded: where kubectl's bytes go, and its task.
 struct Forwarding {
     pair: StreamPair,
@@ -67,8 +70,7 @@ pub async fn serve(
     let mut headers = HeaderDecompressor::new();
     let mut pairing = Pairing::default();
     // Streams seen but not yet paired: their first DATA waits here.
-    let mut unpaired: HashMap<u32, (mpsc::Sender<Vec<u8>>, mpsc::Receiver<Vec<u8>>)> =
-        HashMap::new();
+    let mut unpaired: HashMap<u32, Channel> = HashMap::new();
     // Forwardings by data stream id; `owner` maps both ids of a pair to it.
     let mut forwardings: HashMap<u32, Forwarding> = HashMap::new();
     let mut owner: HashMap<u32, u32> = HashMap::new();
@@ -167,12 +169,11 @@ pub async fn serve(
                     // without flow control can only push back this way.
                     let _ = sender.send(data).await;
                 }
-                if fin {
-                    if let Some(f) = owner.get(&stream_id).and_then(|k| forwardings.get_mut(k))
-                        && f.pair.data == stream_id
-                    {
-                        f.to_pod = None;
-                    }
+                if fin
+                    && let Some(f) = owner.get(&stream_id).and_then(|k| forwardings.get_mut(k))
+                    && f.pair.data == stream_id
+                {
+                    f.to_pod = None;
                 }
             }
             Ok(Some(Frame::RstStream { stream_id, .. })) => {
