@@ -29,7 +29,9 @@ use tokio::task::JoinHandle;
 
 use super::pairs::{Pairing, StreamPair, parse_request};
 use crate::agent::spdy::frame::PROTOCOL_ERROR;
-use crate::agent::spdy::{Frame, HeaderCompressor, HeaderDecompressor, encode, read_frame};
+use crate::agent::spdy::{
+    Frame, FrameError, HeaderCompressor, HeaderDecompressor, encode, read_frame,
+};
 
 /// How much of a pod connection's output goes into one DATA frame.
 const CHUNK: usize = 32 * 1024;
@@ -59,7 +61,7 @@ struct Forwarding {
 /// Serves one session until kubectl ends it or `gone` completes (the pod
 /// was deleted): then a GOAWAY goes out and the connection closes.
 pub async fn serve(
-    mut reader: impl AsyncRead + Unpin,
+    reader: impl AsyncRead + Unpin + Send + 'static,
     writer: impl AsyncWrite + Unpin + Send + 'static,
     target: Target,
     gone: impl Future<Output = ()>,
@@ -67,7 +69,11 @@ pub async fn serve(
     let (out, queue) = mpsc::channel::<Frame>(64);
     let writer = tokio::spawn(write_frames(writer, queue));
     let (done_tx, mut done) = mpsc::unbounded_channel::<u32>();
-    let mut headers = HeaderDecompressor::new();
+    // Frames are read in a task of their own and queued: a frame read
+    // half-way must not be dropped when another branch of the loop's
+    // select wins (read_exact is not cancel-safe; a queue's recv is).
+    let (frames_tx, mut frames) = mpsc::channel(16);
+    let reading = tokio::spawn(read_frames(reader, frames_tx));
     let mut pairing = Pairing::default();
     // Streams seen but not yet paired: their first DATA waits here.
     let mut unpaired: HashMap<u32, Channel> = HashMap::new();
@@ -79,7 +85,7 @@ pub async fn serve(
 
     loop {
         let frame = tokio::select! {
-            frame = read_frame(&mut reader, &mut headers) => frame,
+            frame = frames.recv() => frame.transpose(),
             Some(data) = done.recv() => {
                 if let Some(f) = forwardings.remove(&data) {
                     owner.remove(&f.pair.data);
@@ -198,6 +204,7 @@ pub async fn serve(
             }
         }
     }
+    reading.abort();
     for (_, forwarding) in forwardings {
         forwarding.task.abort();
     }
@@ -207,6 +214,23 @@ pub async fn serve(
     let _ = writer.await;
 }
 // ANCHOR_END: serve
+
+/// Reads frames until the connection ends or fails (the failure is
+/// queued last) or the session stops listening.
+async fn read_frames(
+    mut reader: impl AsyncRead + Unpin,
+    frames: mpsc::Sender<Result<Frame, FrameError>>,
+) {
+    let mut headers = HeaderDecompressor::new();
+    loop {
+        let next = read_frame(&mut reader, &mut headers).await;
+        let last = !matches!(next, Ok(Some(_)));
+        let Some(next) = next.transpose() else { return };
+        if frames.send(next).await.is_err() || last {
+            return;
+        }
+    }
+}
 
 /// Encodes and sends frames in queue order; shuts the connection's
 /// sending side at the end.
