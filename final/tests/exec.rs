@@ -232,3 +232,86 @@ async fn kubectl_cp_copies_a_directory_in_and_out_byte_for_byte() {
     );
     assert!(std::fs::read(back.join("deep/er/blob.bin")).unwrap() == blob);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_attach_follows_the_output_and_run_rm_prints_then_deletes() {
+    let (_node, api, _agent, config) = cluster_with_web().await;
+    let ticker = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "ticker", "namespace": "default"},
+        "spec": {
+            "nodeName": NODE,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "tick", "image": "busybox", "command": ["sh", "-c",
+                "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"]}],
+        },
+    });
+    api.post("/api/v1/namespaces/default/pods", ticker).await;
+    api.wait_for("/api/v1/namespaces/default/pods/ticker", LONG, running)
+        .await;
+
+    // attach: what the container writes from now on, as it writes it.
+    let mut attach = kubectl_command(&config, &["attach", "ticker"]);
+    attach
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = attach.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .take(3)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    });
+    let lines = tokio::time::timeout(LONG, lines).await.unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let numbers: Vec<u32> = lines
+        .iter()
+        .map(|l| l.strip_prefix("tick ").unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive ticks: {lines:?}"
+    );
+
+    // stdin cannot be attached: refused before the upgrade, with a way out.
+    let out = kubectl_output(&config, &["attach", "-i", "ticker"], None).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("orc cannot attach stdin to container \"tick\""),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // run -i --rm: the command's output, then the pod is gone.
+    let overrides = json!({"spec": {"nodeName": NODE}}).to_string();
+    let out = kubectl_output(
+        &config,
+        &[
+            "run",
+            "-i",
+            "--rm",
+            "--restart=Never",
+            "--image=busybox",
+            &format!("--overrides={overrides}"),
+            "once",
+            "--",
+            "echo",
+            "hi",
+        ],
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("hi\n"), "{}", text(&out.stdout));
+    assert!(
+        api.get("/api/v1/namespaces/default/pods/once")
+            .await
+            .is_none(),
+        "run --rm left the pod"
+    );
+}

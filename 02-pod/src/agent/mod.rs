@@ -20,6 +20,7 @@
 //! agent restart is repaired by the next sync.
 
 pub mod actions;
+pub mod attach;
 pub mod channels;
 pub mod clock;
 pub mod events;
@@ -28,9 +29,11 @@ pub mod image_pull;
 pub mod init_containers;
 pub mod layout;
 pub mod observe;
+pub mod portforward;
 pub mod pull_backoff;
 pub mod report;
 pub mod server;
+pub mod spdy;
 pub mod sync;
 pub mod terminal;
 

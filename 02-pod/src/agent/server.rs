@@ -12,6 +12,11 @@
 //!   here).
 //! - `GET /exec/{namespace}/{pod}/{container}?command=..`: a command in the
 //!   container, its streams over a WebSocket ([`super::exec`]).
+//! - `GET /attach/{namespace}/{pod}/{container}`: the container's output
+//!   as it is written, on exec's channels ([`super::attach`]).
+//! - `GET|POST /portForward/{namespace}/{pod}`: `kubectl port-forward`'s
+//!   SPDY session, tunnelled in a WebSocket or on a SPDY upgrade
+//!   ([`super::portforward`]).
 //! - `GET /containerLogs/{namespace}/{pod}/{container}`: the log, with the
 //!   query parameters of [`LogOptions::from_query`]. Errors are plain text,
 //!   with the kubelet's status codes and wording: 404 for a pod or
@@ -96,6 +101,15 @@ fn routes(server: AgentServer) -> Router {
             "/exec/{namespace}/{pod}/{container}",
             get(exec_stream).post(exec_stream),
         )
+        .route(
+            "/attach/{namespace}/{pod}/{container}",
+            get(attach_stream).post(attach_stream),
+        )
+        // GET: SPDY tunnelled in WebSocket; POST: the SPDY upgrade.
+        .route(
+            "/portForward/{namespace}/{pod}",
+            get(port_forward).post(port_forward),
+        )
         .with_state(server)
 }
 // ANCHOR_END: router
@@ -134,7 +148,7 @@ pub async fn spawn(
 ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    tracing::info!("serving /containerLogs, /exec and /healthz on {bound}");
+    tracing::info!("serving /containerLogs, /exec, /attach, /portForward and /healthz on {bound}");
     let task = tokio::spawn(async move {
         if let Err(e) = serve(listener, layout, runtime, shutdown).await {
             tracing::error!("the agent's HTTP server on {bound} stopped: {e}");
@@ -160,6 +174,24 @@ async fn exec_stream(
 ) -> Response {
     let query = query.unwrap_or_default();
     exec::handle(server.layout, server.runtime, target, &query, upgrade).await
+}
+
+async fn attach_stream(
+    State(server): State<AgentServer>,
+    Path(target): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let query = query.unwrap_or_default();
+    super::attach::handle(server.layout, target, &query, upgrade).await
+}
+
+async fn port_forward(
+    State(server): State<AgentServer>,
+    Path(target): Path<(String, String)>,
+    request: axum::extract::Request,
+) -> Response {
+    super::portforward::handle(server.layout, target, request).await
 }
 
 /// A refusal, as the kubelet words it: a status code and a line of text.

@@ -221,8 +221,16 @@ pub const CONTAINER: &[Rule] = &[
         ),
     ),
     ("startupProbe", Refused("startup probes are not built")),
-    ("stdin", Only(is_false, "kubectl attach is not built")),
-    ("stdinOnce", Only(is_false, "kubectl attach is not built")),
+    // kubectl run -i sets both; the run still works (kubectl falls back
+    // from attach -i, which the agent refuses, to streaming the logs).
+    (
+        "stdin",
+        Gap("the agent gives a container no stdin: kubectl attach streams its output only"),
+    ),
+    (
+        "stdinOnce",
+        Gap("the agent gives a container no stdin: kubectl attach streams its output only"),
+    ),
     (
         "terminationMessagePath",
         Gap("the agent does not read a termination message yet"),
@@ -489,7 +497,7 @@ mod tests {
             .filter(|(_, s)| matches!(s, Gap(_)))
             .map(|(name, _)| *name)
             .collect();
-        assert_eq!(gaps, ["terminationMessagePath"]);
+        assert_eq!(gaps, ["stdin", "stdinOnce", "terminationMessagePath"]);
     }
     // ANCHOR_END: every_field
 

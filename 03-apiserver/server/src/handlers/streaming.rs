@@ -1,13 +1,17 @@
-//! `pods/{name}/exec`: a stream from kubectl to the pod's node, relayed.
+//! `pods/{name}/exec` and `pods/{name}/portforward`: a stream from kubectl
+//! to the pod's node, relayed.
 //!
 //! kubectl asks for exec with an HTTP upgrade (to WebSocket, subprotocol
-//! `v5.channel.k8s.io`). The API server does not speak that protocol at
-//! all: like Kubernetes' `UpgradeAwareHandler`, it
+//! `v5.channel.k8s.io`), and for port-forward with an upgrade to WebSocket
+//! carrying SPDY (`SPDY/3.1+portforward.k8s.io`) or, as a fallback, to
+//! SPDY itself. The API server speaks none of these protocols: like
+//! Kubernetes' `UpgradeAwareHandler`, it
 //! 1. checks the request as any other (authentication ran before),
 //! 2. reads the pod, picks the container ([`logs::choose_container`]) and
 //!    finds the node's agent ([`logs::agent_authority`]),
 //! 3. sends the same upgrade request, headers and query unchanged, to the
-//!    agent's `/exec/{namespace}/{pod}/{container}`,
+//!    agent's `/exec/{namespace}/{pod}/{container}` or
+//!    `/portForward/{namespace}/{pod}`,
 //! 4. answers kubectl with the agent's `101 Switching Protocols` (its
 //!    `Sec-WebSocket-Accept` was computed from kubectl's own key), and
 //! 5. from then on copies bytes both ways between the two connections
@@ -31,7 +35,7 @@ use crate::server::AppState;
 use crate::status::ApiError;
 
 /// The pod subresources that are streams rather than objects.
-pub const STREAMS: [&str; 1] = ["exec"];
+pub const STREAMS: [&str; 3] = ["exec", "attach", "portforward"];
 
 /// The headers an upgrade needs on both hops. Everything else (above all
 /// `Authorization`: the client's credentials are for the API server) stays
@@ -95,11 +99,9 @@ async fn try_relay(
         return Err(ApiError::BadRequest("Upgrade request required".into()));
     }
     let query = request.uri().query().unwrap_or("").to_string();
-    let container = query_container(&query);
     let pod = read::get(state, resource("pods")?, Some(ns), name)
         .await?
         .body;
-    let container = choose_container(&pod, &container)?;
     let phase = pod["status"]["phase"].as_str().unwrap_or("");
     if phase == "Succeeded" || phase == "Failed" {
         return Err(ApiError::BadRequest(format!(
@@ -116,7 +118,14 @@ async fn try_relay(
         .await?
         .body;
     let authority = agent_authority(&node)?;
-    let path = format!("/{subresource}/{ns}/{name}/{container}?{query}");
+    // The kubelet's paths: exec and attach name a container,
+    // port-forward a pod.
+    let path = if subresource == "portforward" {
+        format!("/portForward/{ns}/{name}?{query}")
+    } else {
+        let container = choose_container(&pod, &query_container(&query))?;
+        format!("/{subresource}/{ns}/{name}/{container}?{query}")
+    };
 
     // The agent's side: the same upgrade request on a connection of its own.
     let unreachable = |e: &dyn std::error::Error| {
