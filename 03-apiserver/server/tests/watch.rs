@@ -233,17 +233,23 @@ async fn etcd_watchers(s: &TestServer) -> u64 {
 #[tokio::test]
 async fn many_clients_share_one_etcd_watch() {
     let s = TestServer::start().await;
-    // The server's own namespace cache follows one feed, whose etcd watch
-    // a task opens just after start-up: count from when it is open.
+    // The server's own caches follow feeds of their own, whose etcd
+    // watches tasks open just after start-up: the namespace cache's and the
+    // PriorityClass cache's (the RBAC cache runs only in RBAC mode). Count
+    // from when both are open.
+    const OWN_FEEDS: u64 = 2;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let before = loop {
         let watchers = etcd_watchers(&s).await;
-        if watchers >= 1 || tokio::time::Instant::now() > deadline {
+        if watchers >= OWN_FEEDS || tokio::time::Instant::now() > deadline {
             break watchers;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(before, 1, "the namespace cache's feed is the only watch");
+    assert_eq!(
+        before, OWN_FEEDS,
+        "the namespace and PriorityClass caches' feeds are the only watches"
+    );
     let mut readers = Vec::new();
     for _ in 0..5 {
         readers.push(WatchReader::open(&s, &format!("{PODS}?watch=true")).await);
