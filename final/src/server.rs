@@ -94,6 +94,7 @@ pub fn run(args: ServerArgs) -> Result<()> {
 }
 
 async fn serve(args: ServerArgs) -> Result<()> {
+    let mut signals = ShutdownSignals::install()?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| {
         format!(
             "creating the data directory {} (choose another with --data-dir)",
@@ -202,8 +203,8 @@ async fn serve(args: ServerArgs) -> Result<()> {
         result = &mut serving => {
             result.context("the API server's task failed")?.context("serving the API")?;
         }
-        signal = shutdown_signal() => {
-            println!("{}: stopping the API server, then etcd", signal?);
+        signal = signals.recv() => {
+            println!("{signal}: stopping the API server, then etcd");
         }
     }
     // The components first: their watches are connections the drain
@@ -337,12 +338,29 @@ fn first_token(file: &Path) -> Result<Option<String>> {
     Ok(tokens.first().map(str::to_string))
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM (what `kill` and service managers send).
-async fn shutdown_signal() -> Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
-    })
+/// SIGINT (Ctrl-C) and SIGTERM (what `kill` and service managers send),
+/// caught from the moment the server starts: a handler installed only when
+/// the server is up would leave a window in which SIGTERM kills it outright,
+/// with no drain (a test that stopped a freshly started server saw it).
+struct ShutdownSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<ShutdownSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            interrupt: signal(SignalKind::interrupt()).context("catching SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("catching SIGTERM")?,
+        })
+    }
+
+    /// Waits for either; its name.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
 }
