@@ -159,7 +159,7 @@ async fn an_upstream_that_never_answers_is_servfail_not_a_hang() {
 }
 
 #[tokio::test]
-async fn aaaa_for_a_cluster_name_is_noerror_without_answers() {
+async fn aaaa_for_a_cluster_name_is_noerror_without_answers_and_negatives_carry_the_soa() {
     // orc is IPv4-only. A resolver asks A and AAAA for every name (musl
     // and glibc both do); for a name that exists, "no AAAA" must read as
     // NOERROR with an empty answer (NODATA), so the A answer is used. An
@@ -197,6 +197,31 @@ async fn aaaa_for_a_cluster_name_is_noerror_without_answers() {
     // A cluster name that does not exist is still NXDOMAIN for AAAA.
     let missing = ask(server, "nope.default.svc.cluster.local.", RecordType::AAAA).await;
     assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+
+    // Both negative answers carry the zone's SOA, whose minimum (5 s) is
+    // how long a resolver may cache them (RFC 2308).
+    for negative in [&aaaa, &missing] {
+        assert!(
+            matches!(&negative.authorities[..], [r] if r.name.to_ascii() == "cluster.local."
+                && matches!(&r.data, RData::SOA(soa) if soa.minimum == 5)),
+            "{negative:?}"
+        );
+    }
+    // The zone's apex answers its SOA; a name with names under it exists.
+    let apex = ask(server, "cluster.local.", RecordType::SOA).await;
+    assert_eq!(apex.metadata.response_code, ResponseCode::NoError);
+    assert!(
+        matches!(&apex.answers[..], [r] if matches!(&r.data, RData::SOA(soa)
+            if soa.mname.to_ascii() == "ns.dns.cluster.local." && soa.serial > 0)),
+        "{apex:?}"
+    );
+    let parent = ask(server, "default.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(
+        parent.metadata.response_code,
+        ResponseCode::NoError,
+        "{parent:?}"
+    );
+    assert!(parent.answers.is_empty(), "{parent:?}");
 }
 
 #[tokio::test]

@@ -7,13 +7,13 @@ use std::sync::{Arc, RwLock};
 
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{Metadata, ResponseCode};
-use hickory_server::proto::rr::rdata::{A, CNAME, PTR, SRV, TXT};
+use hickory_server::proto::rr::rdata::{A, CNAME, PTR, SOA, SRV, TXT};
 use hickory_server::proto::rr::{Name, RData, Record as HickoryRecord, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
 use super::forward::Upstream;
-use super::records::{Answer, Kind, Rdata, Record, Records, TTL};
+use super::records::{Answer, Kind, Rdata, Record, Records, TTL, absolute};
 
 /// The current name table, swapped whole when the cluster changes: a
 /// question holds the read lock only to clone the `Arc`, so a rebuild
@@ -35,6 +35,7 @@ pub fn kind(query_type: RecordType) -> Kind {
         RecordType::SRV => Kind::Srv,
         RecordType::PTR => Kind::Ptr,
         RecordType::TXT => Kind::Txt,
+        RecordType::SOA => Kind::Soa,
         _ => Kind::Other,
     }
 }
@@ -54,6 +55,22 @@ fn to_hickory(record: &Record) -> Option<HickoryRecord> {
             port,
             target,
         } => RData::SRV(SRV::new(*priority, *weight, *port, name(target)?)),
+        // Refresh, retry and expire matter only to secondary servers,
+        // which orc has none of; the values are CoreDNS'. The minimum is
+        // how long a resolver caches a negative answer.
+        Rdata::Soa {
+            mname,
+            rname,
+            serial,
+        } => RData::SOA(SOA::new(
+            name(mname)?,
+            name(rname)?,
+            *serial,
+            7200,
+            1800,
+            86400,
+            TTL,
+        )),
     };
     Some(HickoryRecord::from_rdata(name(&record.name)?, TTL, data))
 }
@@ -79,17 +96,23 @@ impl RequestHandler for ClusterDns {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        // A negative answer for a name of the zone carries the zone's SOA
+        // in its authority section (RFC 2308), as CoreDNS' does.
+        let soa = || to_hickory(&table.soa());
         match table.answer(&name, kind(info.query.query_type())) {
             Answer::Records(records) => {
                 metadata.authoritative = true;
                 let answers: Vec<HickoryRecord> = records.iter().filter_map(to_hickory).collect();
-                let message = builder.build(metadata, answers.iter(), None, None, None);
+                let nodata = answers.is_empty() && table.in_zone(&absolute(&name));
+                let authority = if nodata { soa() } else { None };
+                let message = builder.build(metadata, answers.iter(), None, authority.iter(), None);
                 send(&mut response, message, &request.metadata).await
             }
             Answer::NoSuchName => {
                 metadata.authoritative = true;
                 metadata.response_code = ResponseCode::NXDomain;
-                let message = builder.build_no_records(metadata);
+                let authority = soa();
+                let message = builder.build(metadata, None, None, authority.iter(), None);
                 send(&mut response, message, &request.metadata).await
             }
             Answer::Forward => match self

@@ -78,10 +78,28 @@ pub struct DnsSockets {
 impl DnsSockets {
     /// Binds `addr` over UDP and TCP inside the network namespace at
     /// `netns` (a socket stays in the namespace it was made in).
+    ///
+    /// With port 0 the kernel picks a free UDP port, and that same port
+    /// may be taken over TCP by someone else: then another UDP port is
+    /// tried, a few times, before giving up.
     pub fn bind_in(netns: &Path, addr: SocketAddr) -> std::io::Result<DnsSockets> {
+        const TRIES: usize = 16;
         let bind = move || -> std::io::Result<DnsSockets> {
-            let udp = std::net::UdpSocket::bind(addr)?;
-            let tcp = std::net::TcpListener::bind(udp.local_addr()?)?;
+            let mut tries = 0;
+            let (udp, tcp) = loop {
+                let udp = std::net::UdpSocket::bind(addr)?;
+                match std::net::TcpListener::bind(udp.local_addr()?) {
+                    Ok(tcp) => break (udp, tcp),
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::AddrInUse
+                            && addr.port() == 0
+                            && tries < TRIES =>
+                    {
+                        tries += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
             udp.set_nonblocking(true)?;
             tcp.set_nonblocking(true)?;
             Ok(DnsSockets { udp, tcp })
@@ -127,12 +145,15 @@ pub async fn run(client: Client, config: DnsConfig, sockets: DnsSockets) -> std:
         return Ok(());
     }
     let rebuild = || {
-        build::records(
+        let mut table = build::records(
             &config.zone,
             &caches.0.list(),
             &caches.1.list(),
             &caches.2.list(),
-        )
+        );
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        table.set_serial(now.map_or(0, |d| d.as_secs() as u32));
+        table
     };
     let records: SharedRecords = Arc::new(RwLock::new(Arc::new(rebuild())));
     let mut server = Server::new(ClusterDns {

@@ -10,7 +10,7 @@
 //! The records are the Kubernetes DNS specification's (version 1.1.0,
 //! `dns-version` says so), all with a 5-second TTL, as CoreDNS' default.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 /// Every record's time to live, in seconds: how long a client may keep
@@ -40,6 +40,16 @@ pub enum Rdata {
     Ptr(String),
     /// Free text (`dns-version`).
     Txt(String),
+    /// The zone's start of authority: who answers for `cluster.local`
+    /// and how long a resolver may remember that a name is not there.
+    Soa {
+        /// The zone's name server (`ns.dns.cluster.local.`).
+        mname: String,
+        /// Its keeper's mailbox, `@` as a dot (`hostmaster.cluster.local.`).
+        rname: String,
+        /// The table's version: the Unix time of its last rebuild.
+        serial: u32,
+    },
 }
 
 /// The kinds of question the table can answer; anything else (AAAA,
@@ -51,6 +61,7 @@ pub enum Kind {
     Srv,
     Ptr,
     Txt,
+    Soa,
     /// A type the cluster has no records of (AAAA on an IPv4 cluster).
     Other,
 }
@@ -63,6 +74,7 @@ impl Rdata {
             Rdata::Srv { .. } => Kind::Srv,
             Rdata::Ptr(_) => Kind::Ptr,
             Rdata::Txt(_) => Kind::Txt,
+            Rdata::Soa { .. } => Kind::Soa,
         }
     }
 }
@@ -98,6 +110,12 @@ pub struct Records {
     names: BTreeMap<String, Vec<Rdata>>,
     /// Reverse names: an address and the names that point at it.
     reverse: BTreeMap<Ipv4Addr, Vec<String>>,
+    /// Names that hold no record but have names under them
+    /// (`svc.cluster.local.`, `default.svc.cluster.local.`): they exist,
+    /// so a question for them is answered "no data", never NXDOMAIN.
+    parents: BTreeSet<String>,
+    /// The SOA record's serial (see [`Records::set_serial`]).
+    serial: u32,
 }
 // ANCHOR_END: table
 
@@ -152,10 +170,40 @@ impl Records {
 
     /// Adds a record for `name` (kept once however often it is added).
     pub fn add(&mut self, name: &str, data: Rdata) {
-        let all = self.names.entry(absolute(name)).or_default();
+        let name = absolute(name);
+        // Every name between this one and the zone now exists too.
+        let mut parent = name.as_str();
+        while let Some((_, rest)) = parent.split_once('.') {
+            if rest.len() <= self.zone.len() || !self.parents.insert(rest.to_string()) {
+                break;
+            }
+            parent = rest;
+        }
+        let all = self.names.entry(name).or_default();
         if !all.contains(&data) {
             all.push(data);
             all.sort();
+        }
+    }
+
+    /// Sets the SOA serial: the Unix time (seconds) of the rebuild that
+    /// made this table, as CoreDNS does, so it grows with every change.
+    pub fn set_serial(&mut self, serial: u32) {
+        self.serial = serial;
+    }
+
+    /// The zone's SOA record, which an answer that finds nothing carries
+    /// in its authority section (RFC 2308): a resolver remembers the
+    /// "no such name" for the record's minimum TTL, [`TTL`], and no
+    /// longer, so a Service created a moment later resolves at once.
+    pub fn soa(&self) -> Record {
+        Record {
+            name: self.zone.clone(),
+            data: Rdata::Soa {
+                mname: format!("ns.dns.{}", self.zone),
+                rname: format!("hostmaster.{}", self.zone),
+                serial: self.serial,
+            },
         }
     }
 
@@ -196,6 +244,15 @@ impl Records {
         if !self.in_zone(&name) {
             return Answer::Forward;
         }
+        if name == self.zone {
+            // The zone's apex: its SOA, and no data of any other type.
+            let soa = if kind == Kind::Soa {
+                vec![self.soa()]
+            } else {
+                vec![]
+            };
+            return Answer::Records(soa);
+        }
         let mut answers = Vec::new();
         let mut current = name;
         // Follow aliases inside the cluster, as a resolver would, so one
@@ -204,7 +261,9 @@ impl Records {
             let Some(data) = self.names.get(&current) else {
                 // The first name missing is NXDOMAIN; an alias whose target
                 // is outside the table ends the chain (the client asks on).
-                return if answers.is_empty() {
+                return if answers.is_empty() && self.parents.contains(&current) {
+                    Answer::Records(answers)
+                } else if answers.is_empty() {
                     Answer::NoSuchName
                 } else {
                     Answer::Records(answers)
@@ -324,6 +383,44 @@ mod tests {
         assert_eq!(t.answer("example.org", Kind::A), Answer::Forward);
         // Not fooled by a name that merely ends in the same letters.
         assert_eq!(t.answer("notcluster.local", Kind::A), Answer::Forward);
+    }
+
+    #[test]
+    fn the_apex_and_the_names_above_a_record_exist_without_data() {
+        let mut t = table();
+        t.set_serial(1_700_000_000);
+        assert_eq!(
+            records(t.answer("cluster.local", Kind::Soa)),
+            [(
+                "cluster.local.".into(),
+                Rdata::Soa {
+                    mname: "ns.dns.cluster.local.".into(),
+                    rname: "hostmaster.cluster.local.".into(),
+                    serial: 1_700_000_000
+                }
+            )]
+        );
+        assert_eq!(t.answer("cluster.local", Kind::A), Answer::Records(vec![]));
+        // Empty non-terminals: NODATA, so a resolver that walks a name
+        // label by label (QNAME minimisation) does not conclude that
+        // nothing exists under them (RFC 8020).
+        for parent in ["svc.cluster.local", "default.svc.cluster.local"] {
+            assert_eq!(
+                t.answer(parent, Kind::A),
+                Answer::Records(vec![]),
+                "{parent}"
+            );
+        }
+        assert_eq!(
+            t.answer("other.svc.cluster.local", Kind::A),
+            Answer::NoSuchName
+        );
+        assert_eq!(t.answer("pod.cluster.local", Kind::A), Answer::NoSuchName);
+        // SOA is asked of the apex only.
+        assert_eq!(
+            t.answer("web.default.svc.cluster.local", Kind::Soa),
+            Answer::Records(vec![])
+        );
     }
 
     #[test]

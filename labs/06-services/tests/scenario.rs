@@ -95,6 +95,7 @@ fn the_same_services_as_orc_dns_answers_them() {
         ("db-0.db.default.svc.cluster.local", Kind::A),
         ("web.default.svc.cluster.local", Kind::Other),
         ("nope.default.svc.cluster.local", Kind::A),
+        ("default.svc.cluster.local", Kind::A),
         ("example.org", Kind::A),
     ] {
         let answer = match table.answer(name, kind) {
