@@ -14,6 +14,7 @@
 
 use serde_json::{Value, json};
 
+use crate::batch::set_default;
 use crate::status::FieldCause;
 
 /// The spec fields an update may change, in Kubernetes' own message order.
@@ -26,15 +27,6 @@ const MUTABLE_SPEC: &[&str] = &[
     "persistentVolumeClaimRetentionPolicy",
     "minReadySeconds",
 ];
-
-fn set_default(obj: &mut Value, key: &str, value: Value) {
-    if let Some(map) = obj.as_object_mut() {
-        let slot = map.entry(key).or_insert(Value::Null);
-        if slot.is_null() {
-            *slot = value;
-        }
-    }
-}
 
 // ANCHOR: defaults
 /// Kubernetes' `SetDefaults_StatefulSet` (the pod template's own defaults
