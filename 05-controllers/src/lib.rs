@@ -43,6 +43,15 @@
 //!     a stuck rollout is looked at again;
 //!   - `mod.rs`: the controller: RollingUpdate and Recreate steps, and the
 //!     API calls.
+//! - [`statefulset`]: pods with stable names and identities (`web-0`,
+//!   `web-1`, ...), made and removed in order, updated from the top down:
+//!   - `object.rs`: the StatefulSet's fields (`PodManagement`,
+//!     `UpdateStrategy`);
+//!   - `identity.rs`: pod names, ordinals, identity labels, a new pod;
+//!   - `revisions.rs`: the ControllerRevisions that record each template;
+//!   - `decide.rs`: create, delete or wait (pure; `decide_tests.rs`);
+//!   - `status.rs`: the counts and revisions written;
+//!   - `mod.rs`: the controller.
 //! - [`clusterrole_aggregation`]: fills `admin`, `edit` and `view` (any
 //!   ClusterRole with an `aggregationRule`) with the rules of the
 //!   ClusterRoles labelled to join them.
@@ -70,8 +79,8 @@
 //! - [`taint_eviction`]: deletes the pods of a `NoExecute`-tainted node
 //!   once their tolerations run out; `decide.rs` (now, later or never,
 //!   pure), `mod.rs`.
-//! - [`clock`]: the time the Job, CronJob, node lifecycle and taint
-//!   eviction controllers run on, injectable so tests jump over
+//! - [`clock`]: the time the Job, CronJob, StatefulSet, node lifecycle
+//!   and taint eviction controllers run on, injectable so tests jump over
 //!   back-offs, minutes and grace periods.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
 //! - [`object`]: the metadata every controller reads, and typed views:
@@ -92,8 +101,9 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! The DaemonSet, StatefulSet and autoscaling controllers are the rest of
-//! this chapter and are not built yet; the node lifecycle controller has no
+//! The DaemonSet and autoscaling controllers are the rest of this chapter
+//! and are not built yet; StatefulSets get no PersistentVolumeClaims (the
+//! API server refuses `volumeClaimTemplates` until claims are built); the node lifecycle controller has no
 //! per-zone disruption modes or eviction rate limit. There is no leader election:
 //! run one controller manager at a time (two would both create a
 //! ReplicaSet's missing pods). The garbage collector does not emit
@@ -115,6 +125,7 @@ pub mod object;
 pub mod owners;
 pub mod replicaset;
 pub mod serviceaccounts;
+pub mod statefulset;
 pub mod taint_eviction;
 pub mod worker;
 
@@ -132,6 +143,7 @@ pub use namespace::NamespaceController;
 pub use node_lifecycle::NodeLifecycleController;
 pub use replicaset::ReplicaSetController;
 pub use serviceaccounts::ServiceAccountsController;
+pub use statefulset::StatefulSetController;
 pub use taint_eviction::TaintEvictionController;
 
 /// Where the controllers find the API server.
@@ -199,8 +211,9 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         JobController::run(config.client(), config.workers, clock.clone()),
         CronJobController::run(config.client(), config.workers, clock.clone()),
         NodeLifecycleController::run(config.client(), clock.clone(), config.node_monitor),
-        TaintEvictionController::run(config.client(), config.workers, clock),
+        TaintEvictionController::run(config.client(), config.workers, clock.clone()),
         ServiceAccountsController::run(config.client(), config.workers),
+        StatefulSetController::run(config.client(), config.workers, clock.clone()),
     );
 }
 // ANCHOR_END: run

@@ -125,7 +125,8 @@ mod tests {
         };
         assert_eq!(locate(&node, Some("shop")).unwrap().1, None);
         let unknown = OwnerRef {
-            kind: "StatefulSet".into(),
+            api_version: "policy/v1".into(),
+            kind: "PodDisruptionBudget".into(),
             ..rs
         };
         assert!(locate(&unknown, Some("shop")).is_none());

@@ -28,7 +28,9 @@ const UNSUPPORTED_JOB_FIELDS: &[(&str, &str)] = &[
     ("managedBy", "orc's job controller manages every Job"),
 ];
 
-fn set_default(obj: &mut Value, key: &str, value: Value) {
+/// Sets `obj[key]` to `value` when it is absent or null (Kubernetes'
+/// defaulting of a nil field); StatefulSets' defaults use it too.
+pub(crate) fn set_default(obj: &mut Value, key: &str, value: Value) {
     if let Some(map) = obj.as_object_mut() {
         let slot = map.entry(key).or_insert(Value::Null);
         if slot.is_null() {

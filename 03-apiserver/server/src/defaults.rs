@@ -55,6 +55,10 @@ pub fn apply(kind: &str, obj: &mut Value) {
             pod_template(spec);
         }
         "DaemonSet" => pod_template(child(obj, "spec")),
+        "StatefulSet" => {
+            crate::statefulset::default_statefulset(obj);
+            pod_template(child(obj, "spec"));
+        }
         "Job" => {
             crate::batch::default_job(obj);
             pod_template(child(obj, "spec"));

@@ -110,7 +110,9 @@ fn rows_of(r: &Resource) -> Vec<Value> {
 /// configuration or secrets).
 fn categories(kind: &str) -> &'static [&'static str] {
     match kind {
-        "Pod" | "Service" | "Deployment" | "ReplicaSet" | "DaemonSet" | "Job" => &["all"],
+        "Pod" | "Service" | "Deployment" | "ReplicaSet" | "DaemonSet" | "StatefulSet" | "Job" => {
+            &["all"]
+        }
         _ => &[],
     }
 }

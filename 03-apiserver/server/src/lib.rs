@@ -37,6 +37,8 @@
 //!   places the API server's own requests (logs, exec) are aimed from;
 //!   [`secret_validation`]: the keys each Secret `type` requires, and what
 //!   `immutable` freezes in Secrets and ConfigMaps.
+//! - [`statefulset`]: StatefulSets' and ControllerRevisions' defaults and
+//!   rules (what may change, and the refusal of claim templates).
 //! - [`batch`]: Jobs' and CronJobs' defaults and rules (a Job's selector
 //!   generated from its uid, restart policy, immutable template).
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
@@ -129,6 +131,7 @@ pub mod secret_validation;
 pub mod server;
 pub mod services;
 pub mod smp;
+pub mod statefulset;
 pub mod status;
 pub mod storage;
 pub mod tables;

@@ -9,9 +9,9 @@
 //! and fails when a field is missing from them, so a new field cannot slip
 //! through unclassified.
 //!
-//! Pods inside Deployment, ReplicaSet, DaemonSet and Job templates go
-//! through the same check, so a Deployment is refused before its
-//! controller makes a single pod.
+//! Pods inside Deployment, ReplicaSet, DaemonSet, StatefulSet and Job
+//! templates go through the same check, so a Deployment is refused before
+//! its controller makes a single pod.
 
 use serde_json::Value;
 

@@ -56,6 +56,12 @@ const REPLICASET_SPEC: &[&str] = &["minReadySeconds", "replicas", "selector", "t
 #[rustfmt::skip]
 const DAEMONSET_SPEC: &[&str] = &["minReadySeconds", "revisionHistoryLimit", "selector", "template", "updateStrategy"];
 #[rustfmt::skip]
+const STATEFULSET_SPEC: &[&str] = &[
+    "minReadySeconds", "ordinals", "persistentVolumeClaimRetentionPolicy",
+    "podManagementPolicy", "replicas", "revisionHistoryLimit", "selector", "serviceName",
+    "template", "updateStrategy", "volumeClaimTemplates",
+];
+#[rustfmt::skip]
 const JOB_SPEC: &[&str] = &[
     "activeDeadlineSeconds", "backoffLimit", "backoffLimitPerIndex", "completionMode",
     "completions", "managedBy", "manualSelector", "maxFailedIndexes", "parallelism",
@@ -82,6 +88,7 @@ fn top_fields(kind: &str) -> &'static [&'static str] {
         "ClusterRole" => &["rules", "aggregationRule"],
         "RoleBinding" | "ClusterRoleBinding" => &["roleRef", "subjects"],
         "EndpointSlice" => &["addressType", "endpoints", "ports"],
+        "ControllerRevision" => &["data", "revision"],
         "Event" => &[
             "action",
             "count",
@@ -150,6 +157,7 @@ pub fn unknown_fields(kind: &str, obj: &Value) -> Vec<String> {
         "Deployment" => Some(DEPLOYMENT_SPEC),
         "ReplicaSet" => Some(REPLICASET_SPEC),
         "DaemonSet" => Some(DAEMONSET_SPEC),
+        "StatefulSet" => Some(STATEFULSET_SPEC),
         "Job" => Some(JOB_SPEC),
         "Service" => {
             check(spec, "spec", SERVICE_SPEC, &mut out);

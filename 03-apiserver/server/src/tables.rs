@@ -15,7 +15,7 @@
 //! Layout: this file holds the Table itself and the cell formats shared by
 //! every kind (ages, `<none>`, label lists); `tables/pod.rs` the pod's
 //! status logic, `tables/workloads.rs` deployments, replica sets, daemon
-//! sets and jobs, `tables/network.rs` services, endpoints, endpoint slices, ingresses and ingress classes,
+//! sets, stateful sets, controller revisions and jobs, `tables/network.rs` services, endpoints, endpoint slices, ingresses and ingress classes,
 //! `tables/rbac.rs` roles and bindings, `tables/cluster.rs` the rest.
 
 mod cluster;
@@ -113,6 +113,8 @@ fn printer(kind: &str) -> Printer {
         "Deployment" => workloads::DEPLOYMENT,
         "ReplicaSet" => workloads::REPLICA_SET,
         "DaemonSet" => workloads::DAEMON_SET,
+        "StatefulSet" => workloads::STATEFUL_SET,
+        "ControllerRevision" => workloads::CONTROLLER_REVISION,
         "Job" => workloads::JOB,
         "CronJob" => workloads::CRON_JOB,
         "Service" => network::SERVICE,

@@ -28,7 +28,14 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
             validate_pod_spec(spec, "spec", &mut causes);
             validate_pod_dns(spec, "spec", &mut causes);
         }
-        "Deployment" | "ReplicaSet" | "DaemonSet" => validate_workload(spec, &mut causes),
+        "Deployment" | "ReplicaSet" | "DaemonSet" => {
+            validate_workload(spec, "deployment", &mut causes)
+        }
+        "StatefulSet" => {
+            validate_workload(spec, "statefulset", &mut causes);
+            crate::statefulset::validate_statefulset(obj, &mut causes);
+        }
+        "ControllerRevision" => crate::statefulset::validate_controller_revision(obj, &mut causes),
         "Job" => crate::batch::validate_job(obj, &mut causes),
         "CronJob" => crate::batch::validate_cronjob(obj, &mut causes),
         "Service" => crate::services::validation::validate(obj, &mut causes),
@@ -60,6 +67,12 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
             new.pointer("/spec/selector").unwrap_or(&Value::Null),
             "field is immutable",
         ));
+    }
+    if resource.kind == "StatefulSet" {
+        crate::statefulset::validate_statefulset_update(old, new, &mut causes);
+    }
+    if resource.kind == "ControllerRevision" {
+        crate::statefulset::validate_controller_revision_update(old, new, &mut causes);
     }
     if resource.kind == "Job" {
         crate::batch::validate_job_update(old, new, &mut causes);
@@ -374,10 +387,11 @@ pub(crate) fn validate_template(spec: &Value, path: &str, causes: &mut Vec<Field
     validate_pod_dns(template_spec, &format!("{path}.spec"), causes);
 }
 
-/// Deployments, ReplicaSets and DaemonSets must select the pods their own
-/// template makes; otherwise their controller would create pods forever
-/// without ever counting one.
-fn validate_workload(spec: &Value, causes: &mut Vec<FieldCause>) {
+/// Deployments, ReplicaSets, DaemonSets and StatefulSets must select the
+/// pods their own template makes; otherwise their controller would create
+/// pods forever without ever counting one. `what` names the kind in the
+/// empty-selector message, as Kubernetes words it.
+fn validate_workload(spec: &Value, what: &str, causes: &mut Vec<FieldCause>) {
     let selector = spec.get("selector").filter(|s| s.is_object());
     match selector {
         None => causes.push(FieldCause::required("spec.selector")),
@@ -387,7 +401,7 @@ fn validate_workload(spec: &Value, causes: &mut Vec<FieldCause>) {
                 causes.push(FieldCause::invalid(
                     "spec.selector",
                     selector,
-                    "empty selector is invalid for deployment",
+                    format!("empty selector is invalid for {what}"),
                 ));
             }
             let labels =

@@ -257,7 +257,10 @@ async fn unserved_kinds_are_no_matches_for_kind() {
     let s = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = kubeconfig(dir.path(), &s, "unused");
-    for (api_version, kind) in [("apps/v1", "StatefulSet"), ("example.com/v1", "Widget")] {
+    for (api_version, kind) in [
+        ("policy/v1", "PodDisruptionBudget"),
+        ("example.com/v1", "Widget"),
+    ] {
         let file = dir.path().join(format!("{kind}.yaml"));
         let manifest =
             format!("apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: web}}\n");

@@ -76,6 +76,8 @@ async fn get_shows_kubernetes_columns() {
         "secrets",
         "events",
         "daemonsets",
+        "statefulsets",
+        "controllerrevisions",
         "jobs",
         "ingresses",
         "leases",

@@ -87,10 +87,10 @@ mod tests {
     fn kinds_orc_does_not_serve_are_not_roots_though_described() {
         assert!(
             schema::kubernetes()
-                .get("k8s.io.api.apps.v1.StatefulSet")
+                .get("k8s.io.api.policy.v1.PodDisruptionBudget")
                 .is_some()
         );
-        assert!(root("apps/v1", "StatefulSet").is_none());
+        assert!(root("policy/v1", "PodDisruptionBudget").is_none());
         assert!(root("storage.k8s.io/v1", "StorageClass").is_none());
         // A served kind under the wrong version, or no such kind at all.
         assert!(root("apps/v1beta1", "Deployment").is_none());

@@ -303,9 +303,12 @@ fn unknown_fields_holding_zero_are_stepped_over() {
 
 #[test]
 fn kinds_without_tables_are_named() {
-    let err = decode(&envelope("apps/v1", "StatefulSet", b"")).unwrap_err();
+    let err = decode(&envelope("policy/v1", "PodDisruptionBudget", b"")).unwrap_err();
     assert!(matches!(err, ProtobufError::UnknownKind { .. }));
-    assert!(err.to_string().contains("StatefulSet of apps/v1"), "{err}");
+    assert!(
+        err.to_string().contains("PodDisruptionBudget of policy/v1"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Rows of the workload controllers: deployments, replica sets, daemon sets
-//! and jobs. Each shows counts from its status, and with `-o wide` the
+//! Rows of the workload controllers: deployments, replica sets, daemon sets,
+//! stateful sets (and the controller revisions that record their
+//! templates) and jobs. Each shows counts from its status, and with `-o wide` the
 //! containers and images of its pod template and its selector.
 
 use serde_json::{Value, json};
@@ -103,6 +104,57 @@ pub(super) const DAEMON_SET: Printer = Printer {
         cells.push(age(ds));
         cells.extend(template_cells(ds));
         cells
+    },
+};
+
+/// A StatefulSet: READY is ready pods over wanted ones, like a
+/// Deployment's; with `-o wide` its containers and images (Kubernetes shows
+/// no selector for it).
+pub(super) const STATEFUL_SET: Printer = Printer {
+    columns: &[NAME, col("Ready", "string"), AGE, TEMPLATE[0], TEMPLATE[1]],
+    cells: |sts| {
+        let ready = format!(
+            "{}/{}",
+            int(sts, "/status/readyReplicas"),
+            int(sts, "/spec/replicas")
+        );
+        let [containers, images, _] = template_cells(sts);
+        vec![name(sts), json!(ready), age(sts), containers, images]
+    },
+};
+
+/// A ControllerRevision: the controller that owns it, written as
+/// `kubectl` names a resource (`statefulset.apps/web`), and its number.
+pub(super) const CONTROLLER_REVISION: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Controller", "string"),
+        col("Revision", "integer"),
+        AGE,
+    ],
+    cells: |revision| {
+        let controller = items(revision, "/metadata/ownerReferences")
+            .find(|r| r["controller"] == true)
+            .map_or_else(
+                || "<none>".to_string(),
+                |r| {
+                    let kind = r["kind"].as_str().unwrap_or("").to_lowercase();
+                    let api_version = r["apiVersion"].as_str().unwrap_or("");
+                    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+                    let name = r["name"].as_str().unwrap_or("");
+                    if group.is_empty() {
+                        format!("{kind}/{name}")
+                    } else {
+                        format!("{kind}.{group}/{name}")
+                    }
+                },
+            );
+        vec![
+            name(revision),
+            json!(controller),
+            json!(int(revision, "/revision")),
+            age(revision),
+        ]
     },
 };
 
@@ -279,5 +331,24 @@ mod tests {
     fn daemon_sets_show_node_selector() {
         let ds = json!({"metadata": {"name": "agent"}, "spec": {"template": {"spec": {"nodeSelector": {"disk": "ssd"}}}}});
         assert_eq!(cells("DaemonSet", ds)[6], "disk=ssd");
+    }
+
+    #[test]
+    fn stateful_sets_show_ready_and_revisions_their_controller() {
+        let sts = json!({"metadata": {"name": "web"}, "spec": {"replicas": 3,
+            "template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:1.25"}]}}},
+            "status": {"readyReplicas": 2}});
+        let c = cells("StatefulSet", sts);
+        assert_eq!(
+            (&c[1], &c[3], &c[4]),
+            (&json!("2/3"), &json!("nginx"), &json!("nginx:1.25"))
+        );
+        let revision = json!({"metadata": {"name": "web-5d8f", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "controller": true}]},
+            "revision": 2});
+        let c = cells("ControllerRevision", revision);
+        assert_eq!(c[1..3], [json!("statefulset.apps/web"), json!(2)]);
+        let orphan = json!({"metadata": {"name": "x"}, "revision": 1});
+        assert_eq!(cells("ControllerRevision", orphan)[1], "<none>");
     }
 }

@@ -174,6 +174,21 @@ pub async fn populate(c: &Cluster) {
         "status": {"desiredNumberScheduled": 1, "currentNumberScheduled": 1, "numberReady": 1, "updatedNumberScheduled": 1,
             "numberAvailable": 1, "numberMisscheduled": 0}
     })).await;
+    let sts = c.create(&format!("{APPS}/statefulsets"), json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "postgres", "image": "postgres:16"}]}}},
+        "status": {"replicas": 2, "readyReplicas": 1, "currentReplicas": 2, "updatedReplicas": 2}
+    })).await;
+    c.create(&format!("{APPS}/controllerrevisions"), json!({
+        "apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": "db-6c9f8", "labels": {"app": "db"}, "ownerReferences": [{"apiVersion": "apps/v1",
+            "kind": "StatefulSet", "name": "db", "uid": sts["metadata"]["uid"], "controller": true}]},
+        "data": {"spec": {"template": {"$patch": "replace"}}},
+        "revision": 1
+    })).await;
     c.create("/apis/batch/v1/namespaces/default/jobs", json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": "pi"},
