@@ -130,6 +130,26 @@ pub struct AgentArgs {
     /// leave the machine as it found it.
     #[arg(long)]
     pub drain_on_stop: bool,
+    /// The kubeconfig the node's proxy logs in with, as kube-proxy has its
+    /// own (`orc up` gives it `system:kube-proxy`'s); default: the agent's.
+    #[arg(long)]
+    pub proxy_kubeconfig: Option<PathBuf>,
+    /// The kubeconfig the node's cluster DNS logs in with (`orc up` gives
+    /// it `orc:node-dns`'s); default: the agent's.
+    #[arg(long)]
+    pub dns_kubeconfig: Option<PathBuf>,
+    /// A part of the node not to run, left to a student's own binary
+    /// (repeatable): `proxy` (Services' iptables rules) or `dns` (the
+    /// cluster DNS, and the `kube-dns` Service it publishes).
+    #[arg(long, value_enum)]
+    pub disable: Vec<NodePart>,
+}
+
+/// What `orc agent --disable` leaves out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NodePart {
+    Proxy,
+    Dns,
 }
 
 // ANCHOR: serve_dns
@@ -188,6 +208,9 @@ pub fn run(args: AgentArgs) -> Result<()> {
 
 async fn serve(args: AgentArgs) -> Result<()> {
     let client = connect(&args)?;
+    // The proxy and the DNS log in as themselves when given a kubeconfig.
+    let proxy_client = client_from(&args, args.proxy_kubeconfig.as_deref())?;
+    let dns_client = client_from(&args, args.dns_kubeconfig.as_deref())?;
     let me = std::env::current_exe().context("finding the orc binary's own path")?;
     let hostname = args.hostname_override.clone().unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -257,7 +280,16 @@ async fn serve(args: AgentArgs) -> Result<()> {
         sync_period: args.iptables_sync_period,
         ..ProxyConfig::new(node_config.identity.name.clone())
     };
-    let proxy = tokio::spawn(orc_services::proxy::run(client.clone(), proxy_config));
+    let proxy = match args.disable.contains(&NodePart::Proxy) {
+        true => {
+            tracing::info!("the proxy is disabled: Services need a proxy of one's own");
+            None
+        }
+        false => Some(tokio::spawn(orc_services::proxy::run(
+            proxy_client,
+            proxy_config,
+        ))),
+    };
 
     let node_name = node_config.identity.name.clone();
     let node_netns = config.node_netns.clone();
@@ -275,7 +307,14 @@ async fn serve(args: AgentArgs) -> Result<()> {
     // The bridge and the node's address are up: route to the other nodes.
     node.route_to_peers(client.clone(), config_netns, args.pod_cidr);
     // ANCHOR_END: compose
-    let dns = serve_dns(&args, &client, &node_netns, &node_name).await?;
+    let dns = match args.disable.contains(&NodePart::Dns) {
+        true => {
+            tracing::info!(cluster_dns = %args.cluster_dns,
+                "the cluster DNS is disabled: pods' resolv.conf names --cluster-dns, which a DNS of one's own must serve");
+            None
+        }
+        false => Some(serve_dns(&args, &dns_client, &node_netns, &node_name).await?),
+    };
 
     tracing::info!(
         port = args.port,
@@ -295,13 +334,25 @@ async fn serve(args: AgentArgs) -> Result<()> {
     let _ = server.await;
     // The rules stay, as kube-proxy leaves them: Services keep working
     // while the agent restarts (`orc-proxy --cleanup` removes them).
-    proxy.abort();
-    dns.abort();
-    if let Err(error) = orc_services::dns::publish::withdraw(&client, &node_name).await {
-        tracing::warn!(%error, "could not remove this node's kube-dns endpoint");
+    if let Some(proxy) = proxy {
+        proxy.abort();
+    }
+    if let Some(dns) = dns {
+        dns.abort();
+        if let Err(error) = orc_services::dns::publish::withdraw(&dns_client, &node_name).await {
+            tracing::warn!(%error, "could not remove this node's kube-dns endpoint");
+        }
     }
     node.stop(Duration::from_secs(2)).await;
     Ok(())
+}
+
+/// A client for the kubeconfig `path`, or the agent's own (see [`connect`]).
+fn client_from(args: &AgentArgs, path: Option<&Path>) -> Result<Client> {
+    match path {
+        Some(path) => Ok(kubeconfig::load(path)?.client()),
+        None => connect(args),
+    }
 }
 
 /// A client for `--server`, or for the kubeconfig's current context.

@@ -9,10 +9,15 @@
 //! | the scheduler               | `system:kube-scheduler`          |                  |
 //! | the controllers             | `system:kube-controller-manager` |                  |
 //! | each node's agent           | `system:node:<name>`             | `system:nodes`   |
+//! | the nodes' proxy            | `system:kube-proxy`              |                  |
+//! | the nodes' cluster DNS      | `orc:node-dns`                   |                  |
 //!
-//! The node's proxy and DNS run inside its agent and share its identity
-//! (Kubernetes' kube-proxy has its own, `system:kube-proxy`; see the
-//! README's list of what is not built).
+//! Each name is what the API server's bootstrap policy binds a role to
+//! (`03-apiserver/server/src/authz/bootstrap-policy.yaml`): with
+//! `--authorization-mode=RBAC`, which `orc up` turns on, a component may do
+//! what its Kubernetes role allows and nothing more. The proxy and DNS run
+//! inside each agent's process but log in as themselves, as kube-proxy
+//! and CoreDNS do beside a kubelet.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -44,6 +49,17 @@ pub fn controller_manager() -> Subject {
 /// Kubernetes' Node authorizer recognises a kubelet by.
 pub fn node(name: &str) -> Subject {
     Subject::in_group(&format!("system:node:{name}"), "system:nodes")
+}
+
+/// The nodes' proxy: kube-proxy's user, bound to `system:node-proxier`.
+pub fn proxy() -> Subject {
+    Subject::new("system:kube-proxy")
+}
+
+/// The nodes' cluster DNS, bound to orc's `orc:node-dns` role (CoreDNS's
+/// reads, and the writes that publish it as `kube-dns`).
+pub fn node_dns() -> Subject {
+    Subject::new("orc:node-dns")
 }
 
 /// The cluster's CA with its directory.

@@ -1,8 +1,10 @@
-//! `orc up` end to end: three nodes run a Deployment that kubectl creates
-//! and a NodePort reaches every replica; `orc down` leaves the machine as
-//! it found it; a second `orc up` on the same data directory finds every
-//! object again; `--disable scheduler` leaves pods Pending until a
-//! scheduler appears.
+//! `orc up` end to end: three nodes run a Deployment that kubectl creates,
+//! with RBAC on and every component under its own role; a NodePort reaches
+//! every replica and a pod finds the Service by name; a user no binding
+//! names is refused; `orc down` leaves the machine as it found it; a
+//! second `orc up` on the same data directory finds every object again;
+//! `--disable scheduler` leaves pods Pending until a scheduler appears, and
+//! `--disable proxy|dns` leaves those out of every node.
 //!
 //! Root only. `orc up` runs in a network namespace of the test's own
 //! (`nsenter --net`, which joins nothing else): the cluster's uplink, its
@@ -115,6 +117,15 @@ impl Place {
         let text = text(&out);
         assert!(out.status.success(), "kubectl {args:?}: {text}");
         text
+    }
+
+    /// kubectl, which may fail: its output.
+    fn try_kubectl(&self, args: &[&str]) -> Output {
+        let mut command = self.host.command("kubectl");
+        command
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .args(args);
+        fed(command, "", Eof::AfterInput)
     }
 
     /// Polls kubectl (a JSONPath query) until `done` holds for its output.
@@ -378,6 +389,21 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
     assert!(whoami.status.success(), "{}", text(&whoami));
     assert_eq!(text(&whoami), "system:serviceaccount:default:default");
 
+    // RBAC is on: a user the cluster CA vouches for, but whom no binding
+    // names, may ask what they may do, and is refused the rest in
+    // Kubernetes' words.
+    let refused = as_unbound_user(&place, &api_url(&up), &["get", "pods"]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused).contains(
+            r#"pods is forbidden: User "jane" cannot list resource "pods" in API group "" in the namespace "default""#
+        ),
+        "{}",
+        text(&refused)
+    );
+    let can_i = as_unbound_user(&place, &api_url(&up), &["auth", "can-i", "create", "pods"]);
+    assert_eq!(text(&can_i).trim(), "no");
+
     place.kubectl(&["apply", "-f", "-"], Some(HELLO));
     place.kubectl(
         &[
@@ -438,6 +464,47 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
     let answered: BTreeSet<&str> = answered.iter().map(String::as_str).collect();
     assert_eq!(answered, pods);
 
+    // The controllers wrote the Deployment's status, and a pod finds the
+    // Service by its name (the node's DNS) and reaches a replica through
+    // its cluster IP (the node's proxy).
+    let available = place.kubectl(
+        &[
+            "get",
+            "deployment",
+            "hello",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ],
+        None,
+    );
+    assert_eq!(available, "3");
+    let first = pods.iter().next().unwrap().to_string();
+    // busybox `nc`, not `wget`: Debian's static busybox wget crashes.
+    let fetch = r"printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 hello.default.svc.cluster.local 80";
+    let deadline = Instant::now() + LONG;
+    let answer = loop {
+        let out = place.try_kubectl(&["exec", &first, "--", "sh", "-c", fetch]);
+        let reply = String::from_utf8_lossy(&out.stdout).to_string();
+        if let Some((head, body)) = reply.split_once("\r\n\r\n") {
+            if head.starts_with("HTTP/1.1 200") {
+                break body.trim().to_string();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hello.default.svc.cluster.local from {first}: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        pods.contains(answer.as_str()),
+        "{answer} is not one of {pods:?}"
+    );
+    // No component was refused anything along the way: each one's role
+    // covers what it does.
+    assert_eq!(refusals(&place), Vec::<String>::new());
+
     // Down, and the machine is as it was.
     place.down(&[]);
     let marks = [id.as_str(), place.dir().to_str().unwrap()];
@@ -483,6 +550,47 @@ spec:
   terminationGracePeriodSeconds: 1
   containers: [{name: main, image: busybox, command: [sleep, "3600"]}]
 "#;
+
+/// kubectl `args` as `jane`, a user with a certificate from the cluster CA
+/// whom no binding names.
+fn as_unbound_user(place: &Place, api: &str, args: &[&str]) -> Output {
+    use orc_apiserver::pki::{PkiDir, Subject, Usage};
+    let pki = PkiDir::open(&place.dir().join("pki")).unwrap();
+    let issued = pki
+        .ca()
+        .unwrap()
+        .issue(&Subject::new("jane"), &Usage::Client)
+        .unwrap();
+    let (cert, key) = pki.write("jane", &issued).unwrap();
+    let mut kubectl = place.host.command("kubectl");
+    kubectl
+        .arg("--kubeconfig=/dev/null")
+        .arg(format!("--server={api}"))
+        .arg(format!(
+            "--certificate-authority={}",
+            pki.path("ca.crt").display()
+        ))
+        .arg(format!("--client-certificate={}", cert.display()))
+        .arg(format!("--client-key={}", key.display()))
+        .args(args);
+    fed(kubectl, "", Eof::AfterInput)
+}
+
+/// Lines of the cluster's logs where the API server refused one of the
+/// cluster's own components (a client error reads `Forbidden (403): ...`).
+fn refusals(place: &Place) -> Vec<String> {
+    let logs = std::fs::read_dir(place.dir().join("logs")).unwrap();
+    let mut found = Vec::new();
+    for log in logs.flatten() {
+        let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+        found.extend(
+            text.lines()
+                .filter(|l| l.contains("Forbidden (403)") || l.contains("is forbidden"))
+                .map(|l| format!("{}: {l}", log.path().display())),
+        );
+    }
+    found
+}
 
 /// The API server's URL in what `orc up` printed.
 fn api_url(up: &str) -> String {
@@ -534,12 +642,36 @@ fn identities(place: &Place, api: &str) -> (u16, String) {
 #[test]
 fn with_the_scheduler_disabled_pods_stay_pending_until_a_scheduler_appears() {
     let place = Place::new();
-    let up = place.up(&["--disable", "scheduler"]);
+    let up = place.up(&[
+        "--disable",
+        "scheduler",
+        "--disable",
+        "proxy",
+        "--disable",
+        "dns",
+    ]);
     let api = api_url(&up);
     // The student's scheduler logs in as the admin, from the kubeconfig.
     let connection = orc_client::kubeconfig::load(&place.kubeconfig).unwrap();
     let status = text(&place.orc(&["status"]));
     assert!(!status.contains("scheduler"), "{status}");
+    // What runs is said, and what does not is absent: the server has no
+    // scheduler, the node neither Services' rules nor the DNS and its
+    // `kube-dns` Service.
+    assert!(
+        up.contains("server (etcd, API server, controllers): pid"),
+        "{up}"
+    );
+    assert!(up.contains("node-1 (agent) at "), "{up}");
+    let id = cluster_id(&up);
+    let rules = place.host.run(
+        "ip",
+        &["netns", "exec", &format!("{id}-node-1"), "iptables-save"],
+    );
+    assert!(!rules.contains("ORC-SERVICES"), "{rules}");
+    let dns = place.try_kubectl(&["get", "service", "kube-dns", "-n", "kube-system"]);
+    assert!(!dns.status.success(), "{}", text(&dns));
+    assert!(text(&dns).contains("NotFound"), "{}", text(&dns));
 
     // The node runs what is bound to it by hand, while the other pod,
     // created with it, stays unbound.

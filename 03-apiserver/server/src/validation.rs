@@ -114,6 +114,18 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
     causes
 }
 
+/// A name that can stand as one segment of a URL path (apimachinery's
+/// `IsValidPathSegmentName`, with its messages).
+fn check_path_segment(name: &str) -> Result<(), String> {
+    if name == "." || name == ".." {
+        return Err(format!("may not be '{name}'"));
+    }
+    match ['/', '%'].into_iter().find(|c| name.contains(*c)) {
+        Some(c) => Err(format!("may not contain '{c}'")),
+        None => Ok(()),
+    }
+}
+
 fn validate_meta(resource: &Resource, obj: &Value, causes: &mut Vec<FieldCause>) {
     let name = obj
         .pointer("/metadata/name")
@@ -124,6 +136,12 @@ fn validate_meta(resource: &Resource, obj: &Value, causes: &mut Vec<FieldCause>)
     } else {
         let check = match resource.kind {
             "Namespace" | "Service" => check_dns1123_label(name),
+            // RBAC names are path segments, not DNS names, so that
+            // `system:kube-scheduler` and `system:controller:*` are names
+            // (Kubernetes' `ValidateRBACName`).
+            "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => {
+                check_path_segment(name)
+            }
             _ => check_dns1123_subdomain(name),
         };
         if let Err(why) = check {
@@ -456,6 +474,18 @@ fn validate_endpoint_slice(slice: &Value, causes: &mut Vec<FieldCause>) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn rbac_names_are_path_segments_so_system_names_pass() {
+        assert_eq!(
+            check_path_segment("system:controller:job-controller"),
+            Ok(())
+        );
+        assert_eq!(check_path_segment(".."), Err("may not be '..'".into()));
+        assert_eq!(check_path_segment("a/b"), Err("may not contain '/'".into()));
+        assert_eq!(check_path_segment("a%b"), Err("may not contain '%'".into()));
+    }
+
     use super::*;
     use orc_client::resources::lookup;
     use serde_json::json;

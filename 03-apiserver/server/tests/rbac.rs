@@ -470,3 +470,92 @@ async fn nobody_grants_rights_they_do_not_hold() {
         .await;
     assert!(ok, "{out}");
 }
+
+/// Each component's user against the bootstrap policy (`orc up` runs them
+/// under RBAC): what its Kubernetes role allows, and a sample of what it
+/// does not. Asked as the admin impersonating them.
+#[tokio::test]
+async fn every_component_has_its_kubernetes_role_and_no_more() {
+    let c = Cluster::start().await;
+    // RBAC names are path segments: a `system:` name is one kubectl may
+    // write too (a default binding deleted by mistake is put back so).
+    c.apply("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: \"system:example\"}\nrules: []\n")
+        .await;
+    let node = ["--as", "system:node:n1", "--as-group", "system:nodes"];
+    let cases: &[(&[&str], &[&str], bool)] = &[
+        (
+            &["--as", "system:kube-scheduler"],
+            &["create", "pods", "--subresource=binding"],
+            true,
+        ),
+        (
+            &["--as", "system:kube-scheduler"],
+            &["patch", "pods", "--subresource=status"],
+            true,
+        ),
+        (
+            &["--as", "system:kube-scheduler"],
+            &["create", "pods"],
+            false,
+        ),
+        (
+            &["--as", "system:kube-controller-manager"],
+            &["create", "pods"],
+            true,
+        ),
+        (
+            &["--as", "system:kube-controller-manager"],
+            &["patch", "replicasets.apps", "--subresource=status"],
+            true,
+        ),
+        (
+            &["--as", "system:kube-controller-manager"],
+            &["update", "namespaces", "--subresource=finalize"],
+            true,
+        ),
+        (
+            &["--as", "system:kube-controller-manager"],
+            &["escalate", "clusterroles"],
+            true,
+        ),
+        (
+            &["--as", "system:kube-controller-manager"],
+            &["create", "clusterrolebindings"],
+            false,
+        ),
+        (
+            &["--as", "system:kube-proxy"],
+            &["watch", "endpointslices.discovery.k8s.io"],
+            true,
+        ),
+        (&["--as", "system:kube-proxy"], &["create", "pods"], false),
+        (&node, &["patch", "nodes", "--subresource=status"], true),
+        (&node, &["get", "secrets"], true),
+        (
+            &node,
+            &["create", "serviceaccounts", "--subresource=token"],
+            true,
+        ),
+        (&node, &["delete", "nodes"], false),
+        (
+            &["--as", "orc:node-dns"],
+            &[
+                "create",
+                "endpointslices.discovery.k8s.io",
+                "-n",
+                "kube-system",
+            ],
+            true,
+        ),
+        (
+            &["--as", "orc:node-dns"],
+            &["list", "pods", "--all-namespaces"],
+            true,
+        ),
+        (&["--as", "orc:node-dns"], &["delete", "pods"], false),
+    ];
+    for (who, what, want) in cases {
+        let args: Vec<&str> = what.iter().chain(who.iter()).copied().collect();
+        assert_eq!(c.can_i("admin", &args).await, *want, "{who:?} {what:?}");
+    }
+}

@@ -37,7 +37,6 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use crate::credentials::{self, ClusterCa};
-use crate::server::Component;
 use orc_client::{Client, Method};
 use serde_json::Value;
 
@@ -73,10 +72,36 @@ pub struct UpArgs {
     /// $KUBECONFIG, else ~/.kube/config, as kubectl looks).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
-    /// Components not to start, left to the student's own binary.
+    /// A component not to start, left to the student's own binary
+    /// (repeatable): `scheduler`, `controllers` (the control plane's),
+    /// `proxy`, `dns` (every node's).
     #[arg(long, value_enum)]
-    pub disable: Vec<Component>,
+    pub disable: Vec<Part>,
 }
+
+// ANCHOR: part
+/// A part of the cluster `orc up --disable` leaves out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    Scheduler,
+    Controllers,
+    Proxy,
+    Dns,
+}
+
+impl Part {
+    /// The `--disable` value `orc server` or `orc agent` takes for it.
+    fn flag(self) -> String {
+        let value = self.to_possible_value().expect("every part has a name");
+        format!("--disable={}", value.get_name())
+    }
+
+    /// Whether it runs in `orc server` (else in each `orc agent`).
+    fn in_server(self) -> bool {
+        matches!(self, Part::Scheduler | Part::Controllers)
+    }
+}
+// ANCHOR_END: part
 
 /// The flags of `orc down`.
 #[derive(Args, Debug)]
@@ -135,7 +160,7 @@ pub fn up(args: UpArgs) -> Result<()> {
     let kubeconfig_path = crate::cli::kubeconfig::locate(args.kubeconfig.as_deref());
     let mut record = Record {
         api_url: format!("https://{}:{API_PORT}", net.uplink_address),
-        scheduler_url: (!args.disable.contains(&Component::Scheduler))
+        scheduler_url: (!args.disable.contains(&Part::Scheduler))
             .then(|| format!("http://{}:{SCHEDULER_PORT}", net.uplink_address)),
         id,
         data_dir: data_dir.clone(),
@@ -177,7 +202,7 @@ pub fn up(args: UpArgs) -> Result<()> {
 
 /// Starts the server and the agents, writes the record and the
 /// kubeconfig, and waits for Ready.
-fn start(record: &mut Record, ca: &ClusterCa, disable: &[Component]) -> Result<()> {
+fn start(record: &mut Record, ca: &ClusterCa, disable: &[Part]) -> Result<()> {
     let me = std::env::current_exe().context("finding the orc binary's own path")?;
     let dir = record.data_dir.clone();
     let listen = record.network.uplink_address;
@@ -189,24 +214,43 @@ fn start(record: &mut Record, ca: &ClusterCa, disable: &[Component]) -> Result<(
         .arg(dir.join("server"))
         .arg("--pki-dir")
         .arg(dir.join("pki"))
-        .arg(format!("--listen={listen}:{API_PORT}"));
+        .arg(format!("--listen={listen}:{API_PORT}"))
+        // Every request is authorized, as kube-apiserver's
+        // `--authorization-mode=Node,RBAC` (orc has no Node authorizer:
+        // the bootstrap policy binds `system:node` to the nodes' group).
+        // Each component below logs in as the user its role is bound to.
+        .arg("--authorization-mode=RBAC");
     if record.scheduler_url.is_some() {
         server.arg(format!("--scheduler-listen={listen}:{SCHEDULER_PORT}"));
     }
-    for component in disable {
-        let name = component
-            .to_possible_value()
-            .expect("every component has a name");
-        server.arg(format!("--disable={}", name.get_name()));
-    }
+    server.args(disable.iter().filter(|p| p.in_server()).map(|p| p.flag()));
     record.server_pid = processes::spawn(server, &dir.join("logs/server.log"))?;
     println!(
-        "server (etcd, API server, scheduler, controllers): pid {}, log {}",
+        "server ({}): pid {}, log {}",
+        started(
+            &["etcd", "API server"],
+            &[
+                (Part::Scheduler, "scheduler"),
+                (Part::Controllers, "controllers")
+            ],
+            disable
+        ),
         record.server_pid,
         dir.join("logs/server.log").display()
     );
     record.write()?;
 
+    // ANCHOR: identities
+    // The nodes' proxy and DNS log in as themselves, as kube-proxy and
+    // CoreDNS do: one credential each, shared by every node.
+    let proxy = component_kubeconfig(record, ca, "proxy", &credentials::proxy())?;
+    let dns = component_kubeconfig(record, ca, "dns", &credentials::node_dns())?;
+    // ANCHOR_END: identities
+    let parts = started(
+        &["agent"],
+        &[(Part::Proxy, "proxy"), (Part::Dns, "DNS")],
+        disable,
+    );
     for node in &record.network.nodes {
         // The agent runs inside its node's namespace (nsenter joins only
         // the network namespace): its port and its Node's address are the
@@ -232,11 +276,16 @@ fn start(record: &mut Record, ca: &ClusterCa, disable: &[Component]) -> Result<(
             .arg(format!("--node-netns={}", node.netns_path()))
             .arg(format!("--cgroup-root={}-{}", record.id, node.name))
             .arg(format!("--port={AGENT_PORT}"))
-            .arg("--drain-on-stop");
+            .arg("--drain-on-stop")
+            .arg("--proxy-kubeconfig")
+            .arg(&proxy)
+            .arg("--dns-kubeconfig")
+            .arg(&dns)
+            .args(disable.iter().filter(|p| !p.in_server()).map(|p| p.flag()));
         let log = dir.join(format!("logs/{}.log", node.name));
         let pid = processes::spawn(agent, &log)?;
         println!(
-            "{} (agent, proxy) at {}: pid {pid}, log {}",
+            "{} ({parts}) at {}: pid {pid}, log {}",
             node.name,
             node.address,
             log.display()
@@ -260,15 +309,36 @@ fn start(record: &mut Record, ca: &ClusterCa, disable: &[Component]) -> Result<(
     runtime.block_on(wait_ready(record, &client))
 }
 
+/// What a process runs: `always`, then each of `optional` not disabled.
+fn started(always: &[&str], optional: &[(Part, &str)], disable: &[Part]) -> String {
+    let optional = optional
+        .iter()
+        .filter(|(part, _)| !disable.contains(part))
+        .map(|(_, name)| *name);
+    let names: Vec<&str> = always.iter().copied().chain(optional).collect();
+    names.join(", ")
+}
+
 /// `<data-dir>/kubeconfigs/<node>.conf`, 0600: node `name`'s own
 /// credential (`system:node:<name>`, group `system:nodes`).
 fn node_kubeconfig(record: &Record, ca: &ClusterCa, name: &str) -> Result<PathBuf> {
-    let issued = ca.client(&credentials::node(name))?;
+    component_kubeconfig(record, ca, name, &credentials::node(name))
+}
+
+/// `<data-dir>/kubeconfigs/<file>.conf`, 0600: a fresh certificate for
+/// `subject`, embedded beside the CA and the API server's URL.
+fn component_kubeconfig(
+    record: &Record,
+    ca: &ClusterCa,
+    file: &str,
+    subject: &orc_apiserver::pki::Subject,
+) -> Result<PathBuf> {
+    let issued = ca.client(subject)?;
     let text = crate::cli::kubeconfig::render_embedded(&record.api_url, ca.ca_pem(), &issued);
     let path = record
         .data_dir
         .join("kubeconfigs")
-        .join(format!("{name}.conf"));
+        .join(format!("{file}.conf"));
     kubeconfig::write_private(&path, &text)?;
     Ok(path)
 }

@@ -54,6 +54,9 @@ struct DefaultBinding {
     users: Vec<String>,
     #[serde(default)]
     groups: Vec<String>,
+    /// `namespace/name` of each ServiceAccount it names.
+    #[serde(default, rename = "serviceAccounts")]
+    service_accounts: Vec<String>,
 }
 
 /// Labels and annotations every default object carries, as in Kubernetes:
@@ -100,7 +103,13 @@ pub fn default_objects() -> (Vec<Value>, Vec<Value>) {
         .iter()
         .map(|b| {
             let subject = |kind: &str, name: &String| json!({"kind": kind, "apiGroup": RBAC_GROUP, "name": name});
-            let subjects: Vec<Value> = (b.users.iter().map(|u| subject("User", u)))
+            // A ServiceAccount subject has a namespace and no API group.
+            let account = |sa: &String| {
+                let (namespace, name) = sa.split_once('/').unwrap_or(("default", sa));
+                json!({"kind": "ServiceAccount", "namespace": namespace, "name": name})
+            };
+            let subjects: Vec<Value> = (b.service_accounts.iter().map(account))
+                .chain(b.users.iter().map(|u| subject("User", u)))
                 .chain(b.groups.iter().map(|g| subject("Group", g)))
                 .collect();
             json!({
@@ -187,6 +196,19 @@ mod tests {
         assert_eq!(
             masters["subjects"][0],
             json!({"kind": "Group", "apiGroup": RBAC_GROUP, "name": "system:masters"})
+        );
+        // A controller's role: its ServiceAccount, as in Kubernetes, and
+        // orc's controller manager, which runs every loop as itself.
+        let replicasets = bindings
+            .iter()
+            .find(|b| b["metadata"]["name"] == "system:controller:replicaset-controller")
+            .unwrap();
+        assert_eq!(
+            replicasets["subjects"],
+            json!([
+                {"kind": "ServiceAccount", "namespace": "kube-system", "name": "replicaset-controller"},
+                {"kind": "User", "apiGroup": RBAC_GROUP, "name": "system:kube-controller-manager"},
+            ])
         );
     }
 }
