@@ -106,6 +106,7 @@ pub mod claims;
 pub mod clock;
 pub mod clusterrole_aggregation;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod garbage_collector;
 pub mod job;
@@ -125,6 +126,7 @@ use orc_client::Client;
 
 pub use clusterrole_aggregation::ClusterRoleAggregationController;
 pub use cronjob::CronJobController;
+pub use daemonset::DaemonSetController;
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
 pub use job::JobController;
@@ -194,6 +196,7 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         gc.run(config.gc_workers),
         ReplicaSetController::run(config.client(), config.workers),
         DeploymentController::run(config.client(), config.workers),
+        DaemonSetController::run(config.client(), config.workers),
         ClusterRoleAggregationController::run(config.client()),
         NamespaceController::run(config.client(), config.workers),
         JobController::run(config.client(), config.workers, clock.clone()),

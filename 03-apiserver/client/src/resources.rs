@@ -132,6 +132,7 @@ pub static RESOURCES: &[Resource] = &[
     Resource { has_scale: true, ..row("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], true, true) },
     Resource { has_scale: true, ..row("apps", "v1", "ReplicaSet", "replicasets", "replicaset", &["rs"], true, true) },
     row("apps", "v1", "DaemonSet", "daemonsets", "daemonset", &["ds"], true, true),
+    row("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", &[], true, false),
     row("batch", "v1", "Job", "jobs", "job", &[], true, true),
     row("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"], true, true),
     row("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], true, true),

@@ -113,6 +113,7 @@ fn printer(kind: &str) -> Printer {
         "Deployment" => workloads::DEPLOYMENT,
         "ReplicaSet" => workloads::REPLICA_SET,
         "DaemonSet" => workloads::DAEMON_SET,
+        "ControllerRevision" => workloads::CONTROLLER_REVISION,
         "Job" => workloads::JOB,
         "CronJob" => workloads::CRON_JOB,
         "Service" => network::SERVICE,

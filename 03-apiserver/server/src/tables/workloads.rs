@@ -106,6 +106,39 @@ pub(super) const DAEMON_SET: Printer = Printer {
     },
 };
 
+/// A ControllerRevision: which object it is a revision of
+/// (`daemonset.apps/web`, Kubernetes' lower-cased `Kind.group/name`) and
+/// its number.
+pub(super) const CONTROLLER_REVISION: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Controller", "string"),
+        col("Revision", "integer"),
+        AGE,
+    ],
+    cells: |cr| {
+        let controller = items(cr, "/metadata/ownerReferences")
+            .find(|r| r["controller"] == true)
+            .map(|r| {
+                let group = r["apiVersion"]
+                    .as_str()
+                    .and_then(|v| v.split_once('/'))
+                    .map(|(group, _)| format!(".{group}"))
+                    .unwrap_or_default();
+                let kind = r["kind"].as_str().unwrap_or("");
+                let name = r["name"].as_str().unwrap_or("");
+                format!("{}{group}/{name}", kind.to_lowercase())
+            })
+            .unwrap_or_else(|| "<none>".into());
+        vec![
+            name(cr),
+            json!(controller),
+            json!(int(cr, "/revision")),
+            age(cr),
+        ]
+    },
+};
+
 /// A job's STATUS: its terminal condition if it has one, else what it is
 /// doing (Kubernetes ≥ 1.30 shows this column).
 fn job_status(job: &Value) -> &'static str {
