@@ -43,6 +43,16 @@
 //!     a stuck rollout is looked at again;
 //!   - `mod.rs`: the controller: RollingUpdate and Recreate steps, and the
 //!     API calls.
+//! - [`daemonset`]: one pod on every eligible node, pinned there by node
+//!   affinity and bound by the scheduler; rolls a new template with
+//!   `RollingUpdate` (`maxUnavailable`, `maxSurge`) or `OnDelete`, and
+//!   keeps its history in ControllerRevisions:
+//!   - `placement.rs`: which nodes, the DaemonSet tolerations, the pin
+//!     (lab 05);
+//!   - `revisions.rs`: the current revision, renumbering, history;
+//!   - `decide.rs`: per-node actions, the rolling update, the status;
+//!   - `object.rs`, `pods.rs`, `mod.rs`: the fields, a new pod, the
+//!     controller.
 //! - [`clusterrole_aggregation`]: fills `admin`, `edit` and `view` (any
 //!   ClusterRole with an `aggregationRule`) with the rules of the
 //!   ClusterRoles labelled to join them.
@@ -92,8 +102,9 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! The DaemonSet, StatefulSet and autoscaling controllers are the rest of
-//! this chapter and are not built yet; the node lifecycle controller has no
+//! The StatefulSet and autoscaling controllers are the rest of this
+//! chapter and are not built yet; the DaemonSet controller has no back-off
+//! for a daemon pod that keeps failing; the node lifecycle controller has no
 //! per-zone disruption modes or eviction rate limit. There is no leader election:
 //! run one controller manager at a time (two would both create a
 //! ReplicaSet's missing pods). The garbage collector does not emit
