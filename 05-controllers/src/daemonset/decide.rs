@@ -8,9 +8,10 @@
 //!    may stay (Kubernetes' `podsShouldBeOnNode`). Finished pods are
 //!    replaced; a node with two pods keeps the oldest (or, while a surge
 //!    is under way, one old and one new);
-//! 2. [`rolling_update`]: for `RollingUpdate`, old pods are deleted (and,
-//!    with `maxSurge`, new pods created beside them) within the strategy's
-//!    bounds; the next `manage` fills each emptied node with a new pod.
+//! 2. [`rolling_update`], only when pass 1 has nothing to do: for
+//!    `RollingUpdate`, old pods are deleted (and, with `maxSurge`, new pods
+//!    created beside them) within the strategy's bounds; the next `manage`
+//!    fills each emptied node with a new pod.
 
 use jiff::Timestamp;
 use orc_client::time;
@@ -60,15 +61,6 @@ pub struct Plan<'a> {
     pub create_on: Vec<String>,
     /// Pods to delete, and why.
     pub delete: Vec<(&'a Value, Why)>,
-}
-
-impl<'a> Plan<'a> {
-    /// Both plans' actions.
-    pub fn and(mut self, other: Plan<'a>) -> Plan<'a> {
-        self.create_on.extend(other.create_on);
-        self.delete.extend(other.delete);
-        self
-    }
 }
 
 fn phase(pod: &Value) -> &str {

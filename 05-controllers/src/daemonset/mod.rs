@@ -522,8 +522,11 @@ impl DaemonSetController {
 }
 
 // ANCHOR: plan
-/// Both passes for `ds` over `nodes`, for `desired` eligible nodes; a pod
-/// both passes delete is deleted once.
+/// What to do for `ds` over `nodes`, for `desired` eligible nodes: pass 1,
+/// and only when it has nothing to do, pass 2. As in Kubernetes, which
+/// checks its expectations again between the two: a node whose old pod
+/// just went has no pod at all for a moment, and the rolling update would
+/// count it as available and take a second node's pod.
 fn plan<'a>(
     nodes: &[NodePods<'a>],
     ds: &Value,
@@ -534,21 +537,15 @@ fn plan<'a>(
     let strategy = DaemonSet(ds).strategy(desired);
     let surge =
         matches!(strategy, UpdateStrategy::RollingUpdate { max_surge, .. } if max_surge > 0);
-    let mut plan = decide::manage(nodes, ds, hash, surge, now);
-    if let UpdateStrategy::RollingUpdate {
-        max_unavailable,
-        max_surge,
-    } = strategy
-    {
-        let rolling = decide::rolling_update(nodes, ds, hash, (max_unavailable, max_surge), now);
-        plan = plan.and(rolling);
+    let plan = decide::manage(nodes, ds, hash, surge, now);
+    match strategy {
+        UpdateStrategy::RollingUpdate {
+            max_unavailable,
+            max_surge,
+        } if plan == Plan::default() => {
+            decide::rolling_update(nodes, ds, hash, (max_unavailable, max_surge), now)
+        }
+        _ => plan,
     }
-    let mut seen = BTreeSet::new();
-    plan.delete
-        .retain(|(pod, _)| seen.insert(uid(pod).to_string()));
-    let mut nodes_seen = BTreeSet::new();
-    plan.create_on
-        .retain(|node| nodes_seen.insert(node.clone()));
-    plan
 }
 // ANCHOR_END: plan
