@@ -52,6 +52,16 @@
 //!   - `decide.rs`: create, delete or wait (pure; `decide_tests.rs`);
 //!   - `status.rs`: the counts and revisions written;
 //!   - `mod.rs`: the controller.
+//! - [`daemonset`]: one pod on every eligible node, pinned there by node
+//!   affinity and bound by the scheduler; rolls a new template with
+//!   `RollingUpdate` (`maxUnavailable`, `maxSurge`) or `OnDelete`, and
+//!   keeps its history in ControllerRevisions:
+//!   - `placement.rs`: which nodes, the DaemonSet tolerations, the pin
+//!     (lab 05);
+//!   - `revisions.rs`: the current revision, renumbering, history;
+//!   - `decide.rs`: per-node actions, the rolling update, the status;
+//!   - `object.rs`, `pods.rs`, `mod.rs`: the fields, a new pod, the
+//!     controller.
 //! - [`clusterrole_aggregation`]: fills `admin`, `edit` and `view` (any
 //!   ClusterRole with an `aggregationRule`) with the rules of the
 //!   ClusterRoles labelled to join them.
@@ -101,9 +111,11 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! The DaemonSet and autoscaling controllers are the rest of this chapter
-//! and are not built yet; StatefulSets get no PersistentVolumeClaims (the
-//! API server refuses `volumeClaimTemplates` until claims are built); the node lifecycle controller has no
+//! The autoscaling controller is the rest of this chapter and is not
+//! built yet; StatefulSets get no PersistentVolumeClaims (the API server
+//! refuses `volumeClaimTemplates` until claims are built); the DaemonSet
+//! controller has no back-off for a daemon pod that keeps failing; the
+//! node lifecycle controller has no
 //! per-zone disruption modes or eviction rate limit. There is no leader election:
 //! run one controller manager at a time (two would both create a
 //! ReplicaSet's missing pods). The garbage collector does not emit
@@ -116,6 +128,7 @@ pub mod claims;
 pub mod clock;
 pub mod clusterrole_aggregation;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod garbage_collector;
 pub mod job;
@@ -136,6 +149,7 @@ use orc_client::Client;
 
 pub use clusterrole_aggregation::ClusterRoleAggregationController;
 pub use cronjob::CronJobController;
+pub use daemonset::DaemonSetController;
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
 pub use job::JobController;
@@ -206,6 +220,7 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         gc.run(config.gc_workers),
         ReplicaSetController::run(config.client(), config.workers),
         DeploymentController::run(config.client(), config.workers),
+        DaemonSetController::run(config.client(), config.workers),
         ClusterRoleAggregationController::run(config.client()),
         NamespaceController::run(config.client(), config.workers),
         JobController::run(config.client(), config.workers, clock.clone()),

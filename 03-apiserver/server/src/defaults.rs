@@ -54,7 +54,20 @@ pub fn apply(kind: &str, obj: &mut Value) {
             default(spec, "replicas", json!(1));
             pod_template(spec);
         }
-        "DaemonSet" => pod_template(child(obj, "spec")),
+        "DaemonSet" => {
+            // As Kubernetes' SetDefaults_DaemonSet: roll one node at a time,
+            // never two pods on a node, keep ten old revisions.
+            let spec = child(obj, "spec");
+            default(spec, "revisionHistoryLimit", json!(10));
+            let strategy = child(spec, "updateStrategy");
+            default(strategy, "type", json!("RollingUpdate"));
+            if strategy["type"] == "RollingUpdate" {
+                let rolling = child(strategy, "rollingUpdate");
+                default(rolling, "maxUnavailable", json!(1));
+                default(rolling, "maxSurge", json!(0));
+            }
+            pod_template(spec);
+        }
         "StatefulSet" => {
             crate::statefulset::default_statefulset(obj);
             pod_template(child(obj, "spec"));

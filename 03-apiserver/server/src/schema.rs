@@ -84,6 +84,7 @@ fn top_fields(kind: &str) -> &'static [&'static str] {
         "Secret" => &["data", "stringData", "type", "immutable"],
         "Endpoints" => &["subsets"],
         "PriorityClass" => &["value", "globalDefault", "description", "preemptionPolicy"],
+        "ControllerRevision" => &["data", "revision"],
         "Role" => &["rules"],
         "ClusterRole" => &["rules", "aggregationRule"],
         "RoleBinding" | "ClusterRoleBinding" => &["roleRef", "subjects"],

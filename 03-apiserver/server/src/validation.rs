@@ -28,8 +28,10 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
             validate_pod_spec(spec, "spec", &mut causes);
             validate_pod_dns(spec, "spec", &mut causes);
         }
-        "Deployment" | "ReplicaSet" | "DaemonSet" => {
-            validate_workload(spec, "deployment", &mut causes)
+        "Deployment" | "ReplicaSet" => validate_workload(spec, "deployment", &mut causes),
+        "DaemonSet" => {
+            validate_workload(spec, "daemonset", &mut causes);
+            validate_daemonset(spec, &mut causes);
         }
         "StatefulSet" => {
             validate_workload(spec, "statefulset", &mut causes);
@@ -445,6 +447,69 @@ fn validate_workload(spec: &Value, what: &str, causes: &mut Vec<FieldCause>) {
     validate_template(spec, "spec.template", causes);
 }
 
+/// What a DaemonSet adds to a workload's rules, as Kubernetes'
+/// `ValidateDaemonSetSpec`: its pods run until the node goes (only
+/// `restartPolicy: Always`), it updates with `RollingUpdate` or `OnDelete`,
+/// and a rolling update that may neither surge nor leave a node without
+/// its pod could never start.
+fn validate_daemonset(spec: &Value, causes: &mut Vec<FieldCause>) {
+    let restart = spec
+        .pointer("/template/spec/restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("Always");
+    if restart != "Always" {
+        causes.push(FieldCause::not_supported(
+            "spec.template.spec.restartPolicy",
+            restart,
+            &["Always"],
+        ));
+    }
+    let strategy = spec.get("updateStrategy").unwrap_or(&Value::Null);
+    match strategy.get("type").and_then(Value::as_str) {
+        Some("OnDelete") => {}
+        Some("RollingUpdate") => {
+            let rolling = strategy.get("rollingUpdate").unwrap_or(&Value::Null);
+            let zero = |field: &str| match rolling.get(field) {
+                Some(Value::Number(n)) => n.as_i64() == Some(0),
+                Some(Value::String(s)) => s.trim_end_matches('%').trim() == "0",
+                _ => true,
+            };
+            for field in ["maxUnavailable", "maxSurge"] {
+                let value = rolling.get(field).unwrap_or(&Value::Null);
+                let valid = match value {
+                    Value::Null => true,
+                    Value::Number(n) => n.as_i64().is_some_and(|n| n >= 0),
+                    Value::String(s) => s
+                        .strip_suffix('%')
+                        .and_then(|p| p.parse::<i64>().ok())
+                        .is_some_and(|p| (0..=100).contains(&p)),
+                    _ => false,
+                };
+                if !valid {
+                    let path = format!("spec.updateStrategy.rollingUpdate.{field}");
+                    causes.push(FieldCause::invalid(
+                        path,
+                        value,
+                        "must be a non-negative integer or a percentage from 0% to 100%",
+                    ));
+                }
+            }
+            if zero("maxUnavailable") && zero("maxSurge") {
+                causes.push(FieldCause::invalid(
+                    "spec.updateStrategy.rollingUpdate.maxUnavailable",
+                    rolling.get("maxUnavailable").unwrap_or(&Value::Null),
+                    "may not be 0 when `maxSurge` is 0",
+                ));
+            }
+        }
+        other => causes.push(FieldCause::not_supported(
+            "spec.updateStrategy.type",
+            other.unwrap_or(""),
+            &["OnDelete", "RollingUpdate"],
+        )),
+    }
+}
+
 /// An EndpointSlice names its address type (immutable in Kubernetes; the
 /// proxy reads only IPv4 ones) and holds at most 1000 endpoints.
 fn validate_endpoint_slice(slice: &Value, causes: &mut Vec<FieldCause>) {
@@ -510,6 +575,47 @@ mod tests {
               supported values: \"Always\", \"IfNotPresent\", \"Never\"",
                 "spec.containers[0].volumeMounts[0].subPathExpr: Invalid value: \"$(B)\": \
               subPathExpr and subPath are mutually exclusive"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_daemonset_restarts_always_and_can_roll() {
+        let daemonsets = lookup("apps", "v1", "daemonsets").unwrap();
+        let ds = |restart: &str, strategy: Value| {
+            json!({"metadata": {"name": "d"}, "spec": {
+                "selector": {"matchLabels": {"app": "d"}},
+                "updateStrategy": strategy,
+                "template": {"metadata": {"labels": {"app": "d"}}, "spec": {
+                    "restartPolicy": restart,
+                    "containers": [{"name": "c", "image": "x"}]}}}})
+        };
+        let messages = |obj: &Value| -> Vec<String> {
+            validate(daemonsets, obj)
+                .into_iter()
+                .map(|c| format!("{}: {}", c.field, c.message))
+                .collect()
+        };
+        let rolling = json!({"type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}});
+        assert!(messages(&ds("Always", rolling)).is_empty());
+        let stuck = json!({"type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": "0%", "maxSurge": 0}});
+        assert_eq!(
+            messages(&ds("Never", stuck)),
+            [
+                "spec.template.spec.restartPolicy: Unsupported value: \"Never\": \
+                 supported values: \"Always\"",
+                "spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: \"0%\": \
+                 may not be 0 when `maxSurge` is 0"
+            ]
+        );
+        let unknown = json!({"type": "Recreate"});
+        assert_eq!(
+            messages(&ds("Always", unknown)),
+            [
+                "spec.updateStrategy.type: Unsupported value: \"Recreate\": \
+              supported values: \"OnDelete\", \"RollingUpdate\""
             ]
         );
     }

@@ -33,8 +33,9 @@ pub fn fenceposts(rolling_update: Option<&Value>, desired: i64) -> (i64, i64) {
 }
 // ANCHOR_END: fenceposts
 
-/// An `IntOrString`: `3`, or `"25%"` of `total`, rounded up or down.
-fn resolve(value: Option<&Value>, total: i64, round_up: bool) -> Option<i64> {
+/// An `IntOrString`: `3`, or `"25%"` of `total`, rounded up or down
+/// (DaemonSets resolve their bounds with it too).
+pub fn resolve(value: Option<&Value>, total: i64, round_up: bool) -> Option<i64> {
     match value? {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => {

@@ -20,6 +20,8 @@
 //! 7. [`backoff_delay`]: how long a Job waits before replacing a failed
 //!    pod.
 //! 8. [`next_fire`]: when a CronJob's schedule next fires, in its zone.
+//! 9. [`daemon_placement`]: whether a node should run a DaemonSet's pod,
+//!    or at least keep the one it has.
 //!
 //! The walkthrough (`tests/scenario.rs`) runs etcd, the API server and the
 //! collector for real and deletes an owner with each policy. `cargo lab 05`
@@ -33,19 +35,26 @@ pub use orc_controllers::garbage_collector::Node;
 pub use orc_controllers::garbage_collector::decide::{OwnerState, OwnerVerdict, Verdict};
 // Task 8 parses with orc's parser; the lab is about the time zone.
 pub use orc_client::cron::Schedule;
+// Task 9 reads node affinity and taints with the parsers the scheduler
+// uses; the lab is about what they decide together.
+pub use orc_client::taints;
+pub use orc_controllers::daemonset::placement::Placement;
+pub use orc_scheduler::objects::node_selector;
 
 #[cfg(not(feature = "solution"))]
 mod student;
 #[cfg(not(feature = "solution"))]
 pub use student::{
-    backoff_delay, deleting_owner, dependent, finalizers, new_replicas, next_fire, proportional,
-    scale_down_old,
+    backoff_delay, daemon_placement, deleting_owner, dependent, finalizers, new_replicas,
+    next_fire, proportional, scale_down_old,
 };
 
 #[cfg(feature = "solution")]
 pub use orc_client::propagation::finalizers;
 #[cfg(feature = "solution")]
 pub use orc_controllers::cronjob::schedule::next_fire;
+#[cfg(feature = "solution")]
+pub use orc_controllers::daemonset::placement::placement as daemon_placement;
 #[cfg(feature = "solution")]
 pub use orc_controllers::deployment::rolling::{new_replicas, proportional, scale_down_old};
 #[cfg(feature = "solution")]

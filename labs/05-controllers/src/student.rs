@@ -11,9 +11,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use serde_json::Value;
+
+use crate::taints::{Effect, parse_taints, parse_tolerations, untolerated};
 use crate::{
-    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Schedule, Share,
-    Verdict,
+    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Placement, Propagation, Replicas, Schedule,
+    Share, Verdict, node_selector,
 };
 
 /// Task 1. The object's finalizers once a DELETE asking for `policy` is
@@ -128,5 +131,23 @@ pub fn backoff_delay(failures: u32) -> Duration {
 /// `Schedule::parse` and `Schedule::next_after` do the cron part; the
 /// zone is yours: `Timestamp::to_zoned`, `TimeZone::get`, `Zoned::timestamp`.
 pub fn next_fire(schedule: &str, zone: Option<&str>, after: Timestamp) -> Option<Timestamp> {
+    todo!()
+}
+
+/// Task 9. What `node` (a Node object) means for a DaemonSet whose pods
+/// have the spec `spec` (the DaemonSet tolerations already added), as
+/// Kubernetes' `NodeShouldRunDaemonPod`:
+///
+/// - a `spec.nodeName` that names another node: neither run nor stay;
+/// - the node must pass `nodeSelector` and the required node affinity
+///   (`node_selector::parse(spec)?` reads both, `required_match` judges;
+///   the node's labels are `orc_client::selectors::labels_of(node)`),
+///   else neither run nor stay;
+/// - then its `spec.taints`: none untolerated among `NoSchedule` and
+///   `NoExecute` → run and stay; otherwise do not run, but stay unless an
+///   untolerated taint is `NoExecute`.
+///
+/// An error is the parser's (a malformed affinity or toleration).
+pub fn daemon_placement(spec: &Value, node: &Value) -> Result<Placement, String> {
     todo!()
 }

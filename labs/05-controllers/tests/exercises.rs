@@ -2,8 +2,8 @@
 
 use lab_05::{
     FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Share, Verdict,
-    backoff_delay, deleting_owner, dependent, finalizers, new_replicas, next_fire, proportional,
-    scale_down_old,
+    backoff_delay, daemon_placement, deleting_owner, dependent, finalizers, new_replicas,
+    next_fire, proportional, scale_down_old,
 };
 use serde_json::json;
 
@@ -265,4 +265,85 @@ fn task_8_next_cron_fire_time() {
     61 * * * *     UTC                None
     * * * * *      Mars/Olympus       None
     "#);
+}
+
+#[test]
+fn task_9_daemonset_node_eligibility() {
+    // A DaemonSet for SSD nodes outside zone b, tolerating `gpu`, with
+    // the tolerations every DaemonSet pod gets.
+    let spec = json!({
+        "nodeSelector": {"disk": "ssd"},
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": [{"matchExpressions":
+                [{"key": "zone", "operator": "NotIn", "values": ["b"]}]}]}}},
+        "tolerations": [
+            {"key": "gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
+            {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+        ],
+    });
+    let node = |name: &str, labels: serde_json::Value, taints: serde_json::Value| json!({"metadata": {"name": name, "labels": labels}, "spec": {"taints": taints}});
+    let ssd = json!({"disk": "ssd", "zone": "a"});
+    let cases = [
+        node("plain-ssd", ssd.clone(), json!([])),
+        node("hdd", json!({"disk": "hdd", "zone": "a"}), json!([])),
+        node("zone-b", json!({"disk": "ssd", "zone": "b"}), json!([])),
+        node(
+            "gpu",
+            ssd.clone(),
+            json!([{"key": "gpu", "effect": "NoSchedule"}]),
+        ),
+        node(
+            "dedicated",
+            ssd.clone(),
+            json!([{"key": "team", "value": "db", "effect": "NoSchedule"}]),
+        ),
+        node(
+            "draining",
+            ssd.clone(),
+            json!([{"key": "drain", "effect": "NoExecute"}]),
+        ),
+        node(
+            "unreachable",
+            ssd.clone(),
+            json!([
+            {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
+            {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]),
+        ),
+        node(
+            "soft",
+            ssd.clone(),
+            json!([{"key": "x", "effect": "PreferNoSchedule"}]),
+        ),
+    ];
+    let lines: Vec<String> = cases
+        .iter()
+        .map(|n| {
+            let verdict = match daemon_placement(&spec, n) {
+                Ok(p) => format!("run {:<5} stay {}", p.should_run, p.should_continue_running),
+                Err(e) => e,
+            };
+            format!("{:<12} {verdict}", n["metadata"]["name"].as_str().unwrap())
+        })
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"), @r"
+    plain-ssd    run true  stay true
+    hdd          run false stay false
+    zone-b       run false stay false
+    gpu          run true  stay true
+    dedicated    run false stay true
+    draining     run false stay false
+    unreachable  run true  stay true
+    soft         run true  stay true
+    ");
+    let pinned = json!({"nodeName": "elsewhere"});
+    let verdict = daemon_placement(&pinned, &cases[0]).unwrap();
+    assert!(!verdict.should_run && !verdict.should_continue_running);
+    let broken = json!({"affinity": {"nodeAffinity":
+        {"requiredDuringSchedulingIgnoredDuringExecution": {}}}});
+    assert!(
+        daemon_placement(&broken, &cases[0])
+            .unwrap_err()
+            .contains("nodeSelectorTerms")
+    );
 }
