@@ -77,8 +77,10 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
     /// Run one at a time, in order, each to completion, before any of
-    /// `containers` starts ([`crate::agent::sync`]). Sidecars (an init
-    /// container with `restartPolicy: Always`) are refused by validation.
+    /// `containers` starts ([`crate::agent::sync`]). A sidecar (an init
+    /// container with `restartPolicy: Always`) is started in its turn and
+    /// keeps running beside the app containers
+    /// ([`crate::agent::init_containers`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<Container>,
     /// The downward API's `spec.serviceAccountName`.
@@ -147,10 +149,15 @@ pub struct Container {
     pub liveness_probe: Option<Probe>,
     #[serde(default)]
     pub readiness_probe: Option<Probe>,
+    /// Holds the other two probes back until it passes once: a slow
+    /// starter is not killed by its liveness probe while it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
     #[serde(default)]
     pub volume_mounts: Vec<VolumeMount>,
-    /// Only on an init container: `Always` makes it a sidecar, which orc
-    /// does not run yet (validation refuses it by name).
+    /// Only on an init container, and only `Always`: that makes it a
+    /// sidecar ([`Container::is_sidecar`]), restarted whenever it exits,
+    /// whatever the pod's own `restartPolicy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_policy: Option<String>,
 }
@@ -436,6 +443,27 @@ impl Pod {
             .find(|c| c.name == name)
     }
 
+    /// The sidecars, in the order written: the init containers with
+    /// `restartPolicy: Always`.
+    pub fn sidecars(&self) -> impl DoubleEndedIterator<Item = &Container> {
+        self.spec.init_containers.iter().filter(|c| c.is_sidecar())
+    }
+
+    /// Whether container `name` is one of the sidecars.
+    pub fn is_sidecar(&self, name: &str) -> bool {
+        self.sidecars().any(|c| c.name == name)
+    }
+
+    /// The restart policy that applies to container `name`: `Always` for
+    /// a sidecar, the pod's for everything else.
+    pub fn restart_policy_of(&self, name: &str) -> RestartPolicy {
+        if self.is_sidecar(name) {
+            RestartPolicy::Always
+        } else {
+            self.spec.restart_policy
+        }
+    }
+
     /// Where container `name` is in the spec, as an event's
     /// `involvedObject.fieldPath` names it (`spec.containers{web}`,
     /// `spec.initContainers{setup}`), so `kubectl describe` can tell one
@@ -448,6 +476,12 @@ impl Pod {
 }
 
 impl Container {
+    /// Whether this (init) container is a sidecar: Kubernetes' "restartable
+    /// init container", `restartPolicy: Always`.
+    pub fn is_sidecar(&self) -> bool {
+        self.restart_policy.as_deref() == Some("Always")
+    }
+
     /// The `imagePullPolicy` that applies: the container's own, or the
     /// default for its image's tag ([`image_pull::default_policy`]).
     pub fn pull_policy(&self) -> PullPolicy {

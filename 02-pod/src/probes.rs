@@ -1,5 +1,5 @@
-//! Liveness and readiness probes, and the `Unhealthy` event each failed
-//! check writes.
+//! Startup, liveness and readiness probes, and the `Unhealthy` event each
+//! failed check writes.
 //!
 //! The kubelet runs one worker per probe of each running container: wait
 //! `initialDelaySeconds`, then every `periodSeconds` run the check (exec a
@@ -9,6 +9,14 @@
 //! liveness probe gets the container killed and restarted by its restart
 //! policy; readiness decides the container's `ready` flag, and so the pod's
 //! `Ready` condition (which is what takes a pod out of a Service).
+//!
+//! A startup probe comes first: until it passes once, the container is
+//! not `started`, its liveness and readiness probes do not run (the agent
+//! does not ask for them) and it is not ready. It stops once it has
+//! decided: passed (the container has started, for good), or failed
+//! `failureThreshold` times, and then the container is killed like one
+//! that failed its liveness probe. A restarted container is a new run,
+//! with a new startup probe.
 //!
 //! [`Prober::sync`] is level-triggered like the rest of the agent: given the
 //! probes that should run, it starts the missing workers and stops the rest.
@@ -26,9 +34,10 @@ use crate::agent::events::{self as agent_events, EventSink};
 use crate::pod_spec::{Container, Pod, Probe};
 use crate::runtime::RuntimeClient;
 
-/// Liveness or readiness.
+/// Which of a container's three probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProbeKind {
+    Startup,
     Liveness,
     Readiness,
 }
@@ -55,6 +64,10 @@ pub struct ProbeTarget {
     pub node_netns: PathBuf,
     /// The pod, which a failed check's `Unhealthy` event is about.
     pub pod: Arc<Pod>,
+    /// What is left of `initialDelaySeconds` when the worker starts: the
+    /// delay counts from the container's start, as the kubelet counts it,
+    /// also for a liveness probe that waited for the startup probe.
+    pub initial_delay: Duration,
 }
 
 /// Consecutive results, and the verdict they add up to.
@@ -62,19 +75,30 @@ pub struct ProbeTarget {
 pub struct ProbeCounter {
     pub successes: u32,
     pub failures: u32,
-    /// The current verdict: healthy (liveness) or ready (readiness).
+    /// The current verdict: healthy (liveness), ready (readiness) or
+    /// started (startup).
     pub passing: bool,
+    /// Whether a threshold has been reached at least once. A startup probe
+    /// that has not decided yet is neither passed nor failed.
+    pub decided: bool,
 }
 
 impl ProbeCounter {
     /// A liveness probe starts passing (the container is presumed alive);
-    /// a readiness probe starts failing (not ready until proven).
+    /// readiness and startup probes start failing (not ready, not started
+    /// until proven).
     pub fn new(kind: ProbeKind) -> ProbeCounter {
         ProbeCounter {
             successes: 0,
             failures: 0,
             passing: kind == ProbeKind::Liveness,
+            decided: false,
         }
+    }
+
+    /// A startup probe's verdict: `None` while it has not decided.
+    pub fn started(&self) -> Option<bool> {
+        self.decided.then_some(self.passing)
     }
 }
 
@@ -88,12 +112,14 @@ pub fn record_result(counter: &mut ProbeCounter, success: bool, probe: &Probe) {
         counter.failures = 0;
         if counter.successes >= probe.success_threshold.max(1) {
             counter.passing = true;
+            counter.decided = true;
         }
     } else {
         counter.failures += 1;
         counter.successes = 0;
         if counter.failures >= probe.failure_threshold.max(1) {
             counter.passing = false;
+            counter.decided = true;
         }
     }
 }
@@ -111,8 +137,14 @@ pub struct Prober {
 impl Prober {
     /// The verdict for `key`; `None` while no worker has been started.
     pub fn passing(&self, key: &ProbeKey) -> Option<bool> {
+        self.counter(key).map(|c| c.passing)
+    }
+
+    /// The counter behind `key`'s verdict; `None` while no worker has
+    /// been started.
+    pub fn counter(&self, key: &ProbeKey) -> Option<ProbeCounter> {
         let results = self.results.lock().unwrap_or_else(|p| p.into_inner());
-        results.get(key).map(|c| c.passing)
+        results.get(key).copied()
     }
 
     /// Makes the running workers exactly `wanted`.
@@ -164,7 +196,7 @@ async fn probe_worker(
     events: Arc<dyn EventSink>,
 ) {
     let probe = &target.probe;
-    tokio::time::sleep(Duration::from_secs(probe.initial_delay_seconds)).await;
+    tokio::time::sleep(target.initial_delay).await;
     let mut tick = tokio::time::interval(Duration::from_secs(probe.period_seconds.max(1)));
     loop {
         tick.tick().await;
@@ -185,6 +217,11 @@ async fn probe_worker(
         if before != counter.passing {
             tracing::info!(pod = %key.pod_uid, container = %key.container, kind = ?key.kind,
                 passing = counter.passing, "probe verdict changed");
+        }
+        // A startup probe's work ends with its verdict, which stays for
+        // the agent to read until the run is gone.
+        if key.kind == ProbeKind::Startup && counter.decided {
+            return;
         }
     }
 }
@@ -316,6 +353,21 @@ mod tests {
         assert!(c.passing);
         record_result(&mut c, false, &p);
         assert!(!c.passing);
+    }
+
+    #[test]
+    fn a_startup_probe_decides_once() {
+        let p = probe(2, 1);
+        let mut c = ProbeCounter::new(ProbeKind::Startup);
+        assert_eq!(c.started(), None, "undecided until a threshold is met");
+        record_result(&mut c, false, &p);
+        assert_eq!(c.started(), None, "one failure of two");
+        record_result(&mut c, false, &p);
+        assert_eq!(c.started(), Some(false), "failed: the run is killed");
+        let mut c = ProbeCounter::new(ProbeKind::Startup);
+        record_result(&mut c, false, &p);
+        record_result(&mut c, true, &p);
+        assert_eq!(c.started(), Some(true));
     }
 
     #[test]

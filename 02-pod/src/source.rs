@@ -229,10 +229,23 @@ pub fn validate(pod: &Pod) -> Result<(), (String, String)> {
         );
     }
     for (i, c) in pod.spec.init_containers.iter().enumerate() {
-        if c.restart_policy.is_some() {
+        // `Always` is the one value: it makes the init container a sidecar.
+        if c.restart_policy.is_some() && !c.is_sidecar() {
             return fail(
                 &format!("spec.initContainers[{i}].restartPolicy"),
-                "sidecar containers are not built in orc: run it as one of spec.containers".into(),
+                format!(
+                    "{:?}: the only supported value is \"Always\" (a sidecar); leave it out for an init container that runs to completion",
+                    c.restart_policy.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+        // Only a sidecar runs long enough to be probed.
+        let probed =
+            c.liveness_probe.is_some() || c.readiness_probe.is_some() || c.startup_probe.is_some();
+        if probed && !c.is_sidecar() {
+            return fail(
+                &format!("spec.initContainers[{i}]"),
+                "probes may not be set for init containers without restartPolicy=Always".into(),
             );
         }
         if c.image.is_empty() {
@@ -266,6 +279,21 @@ pub fn validate(pod: &Pod) -> Result<(), (String, String)> {
         }
         if c.image.is_empty() {
             return fail(&format!("spec.containers[{i}].image"), "required".into());
+        }
+        if c.restart_policy.is_some() {
+            return fail(
+                &format!("spec.containers[{i}].restartPolicy"),
+                "may not be set for non-init containers: the pod's restartPolicy applies".into(),
+            );
+        }
+        if c.startup_probe
+            .as_ref()
+            .is_some_and(|p| p.success_threshold != 1)
+        {
+            return fail(
+                &format!("spec.containers[{i}].startupProbe.successThreshold"),
+                "must be 1".into(),
+            );
         }
         for (j, m) in c.volume_mounts.iter().enumerate() {
             if !pod.spec.volumes.iter().any(|v| v.name == m.name) {

@@ -72,6 +72,11 @@ pub struct ContainerStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_state: Option<ContainerState>,
     pub ready: bool,
+    /// Running, and past its startup probe if it has one: the kubelet
+    /// reports it for every container (`false` when not running). What
+    /// lets a sidecar count as initialized in `kubectl get pods`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<bool>,
     pub restart_count: u32,
     /// The runtime's id of the current run. Kubernetes spells the JSON
     /// field `containerID`, which camelCase alone would not produce.
@@ -173,15 +178,19 @@ pub fn pod_phase(policy: RestartPolicy, containers: &[ContainerStatus]) -> Phase
 // ANCHOR_END: pod_phase
 
 // ANCHOR: pod_phase_with_init
-/// [`pod_phase`] for a pod with init containers: `Pending` until every
-/// one has completed, `Failed` when one failed and will not be restarted
-/// (`restartPolicy: Never`).
+/// [`pod_phase`] for a pod with init containers: `Pending` until it is
+/// `initialized` (every init container completed, every sidecar started),
+/// `Failed` when an init container failed and will not be restarted
+/// (`restartPolicy: Never`). `init` holds the init containers that run to
+/// completion; sidecars count only through `initialized`, as the phase
+/// follows the app containers.
 pub fn pod_phase_with_init(
     policy: RestartPolicy,
+    initialized: bool,
     init: &[ContainerStatus],
     containers: &[ContainerStatus],
 ) -> Phase {
-    if init.iter().all(completed) {
+    if initialized {
         return pod_phase(policy, containers);
     }
     let failed = init
@@ -202,7 +211,9 @@ pub fn completed(c: &ContainerStatus) -> bool {
 
 /// The four conditions of a pod without readiness gates: scheduled (a
 /// static pod is bound to its node by definition), initialized (every init
-/// container has completed), and ready when every container is ready.
+/// container has completed and every sidecar started), and ready when
+/// every container in `containers` is ready: the app containers and the
+/// sidecars, whose readiness counts as Kubernetes counts it.
 pub fn conditions(
     sandbox_ready: bool,
     initialized: bool,
@@ -234,6 +245,7 @@ mod tests {
             last_state: restarted.then(|| exited(1)),
             state,
             ready: false,
+            started: Some(false),
             restart_count: restarted as u32,
             container_id: None,
         }

@@ -4,7 +4,8 @@
 //! their port; then a ConfigMap edit reaching the mounted file, and a pod
 //! whose ConfigMap is missing waiting in `ContainerCreating` until it exists.
 //! Init containers run in order before the app, and kubectl shows
-//! `Init:0/1`, `Init:Error` and `Init:CrashLoopBackOff`; an image that
+//! `Init:0/1`, `Init:Error` and `Init:CrashLoopBackOff`; a sidecar held
+//! back by its startup probe is `Init:0/1`, then counts in READY; an image that
 //! cannot be pulled is `ErrImagePull`, then `ImagePullBackOff`. A real etcd, API
 //! server, `orc agent` and the installed kubectl.
 //!
@@ -447,6 +448,73 @@ async fn a_failing_probe_is_one_unhealthy_event_with_a_count() {
     assert_ne!(event["firstTimestamp"], event["lastTimestamp"], "{event:#}");
 
     delete_pods(&api, &["sick"]).await;
+    agent.stop();
+    assert_eq!(node.containers(), vec![], "containers left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_waits_for_its_startup_probe_then_counts_as_ready() {
+    let (node, api, mut agent, config) = one_node(NODE).await;
+    // The proxy sidecar has started once /work/up exists; until then the
+    // app waits and kubectl says Init:0/1.
+    let mut proxy = busybox("proxy", "exec sleep 3600");
+    proxy["restartPolicy"] = json!("Always");
+    proxy["startupProbe"] = json!({"exec": {"command": ["cat", "/work/up"]},
+        "periodSeconds": 1, "failureThreshold": 600});
+    api.post(
+        &format!("{NS}/pods"),
+        json!({"metadata": {"name": "sided"},
+            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                "initContainers": [proxy],
+                "containers": [busybox("app", "exec sleep 3600")],
+                "volumes": [{"name": "work", "emptyDir": {}}]}}),
+    )
+    .await;
+    wait_for_status_column(&config, "sided", "Init:0/1").await;
+    let failed = "Startup probe failed: cat: can't open '/work/up': No such file or directory";
+    wait_for_events(&config, "sided", &[failed]).await;
+    let pod = api.get(&format!("{NS}/pods/sided")).await.unwrap();
+    let proxy = &pod["status"]["initContainerStatuses"][0];
+    assert!(proxy["state"]["running"].is_object(), "{pod:#}");
+    assert_eq!(
+        (&proxy["started"], &proxy["ready"]),
+        (&json!(false), &json!(false))
+    );
+
+    // kubectl exec reaches a sidecar as any container: it starts.
+    kubectl(
+        &config,
+        &["exec", "sided", "-c", "proxy", "--", "touch", "/work/up"],
+    )
+    .await;
+    let pod = api.wait_for(&format!("{NS}/pods/sided"), LONG, ready).await;
+    wait_for_status_column(&config, "sided", "Running").await;
+    let row = kubectl(&config, &["get", "pod", "sided", "--no-headers"]).await;
+    assert_eq!(row.split_whitespace().nth(1), Some("2/2"), "{row}");
+    let proxy = &pod["status"]["initContainerStatuses"][0];
+    assert_eq!(
+        (&proxy["started"], &proxy["ready"]),
+        (&json!(true), &json!(true))
+    );
+    assert_eq!(pod["status"]["containerStatuses"][0]["started"], true);
+
+    // kubectl describe shows the probe with the defaults the server filled
+    // in, under the init container, and the story in events.
+    let described = kubectl(&config, &["describe", "pod", "sided"]).await;
+    let init = described
+        .split("Init Containers:")
+        .nth(1)
+        .and_then(|rest| rest.split("\nContainers:").next())
+        .unwrap_or_else(|| panic!("{described}"));
+    let startup =
+        "Startup:        exec [cat /work/up] delay=0s timeout=1s period=1s #success=1 #failure=600";
+    assert!(init.contains(startup), "{described}");
+    assert!(init.contains("Ready:          True"), "{described}");
+    for event in ["Started container proxy", "Started container app", failed] {
+        assert!(described.contains(event), "{event} in {described}");
+    }
+
+    delete_pods(&api, &["sided"]).await;
     agent.stop();
     assert_eq!(node.containers(), vec![], "containers left");
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::image_pull::{self, PullDecision};
 use super::layout::write_atomic;
-use super::sync::{Action, ObservedPod, RunState, Waiting};
+use super::sync::{Action, KillReason, ObservedPod, RunState, Waiting};
 use super::{Shared, events, observe};
 use orc_container::image::ImageError;
 use orc_container::image::bundle::{ImageBundle, Overrides};
@@ -47,8 +47,8 @@ pub async fn run_actions(
                 None => Err("the pod has no running sandbox".into()),
             },
             Action::KillContainer { id, reason, name } => {
-                tracing::info!(pod = %pod.full_name(), container = %name, "killing: {reason}");
-                shared.container_event(&pod, name, events::killing(name, true));
+                tracing::info!(pod = %pod.full_name(), container = %name, "killing: {reason:?}");
+                shared.container_event(&pod, name, events::killing(name, *reason));
                 stop_container(&shared, id, grace(&pod)).await;
                 Ok(())
             }
@@ -479,10 +479,11 @@ fn is_running(shared: &Shared, id: &str) -> bool {
 }
 
 // ANCHOR: stop_pod
-/// Stops a pod that is no longer desired: every container gracefully and in
-/// parallel, then the sandbox; then its address, cgroup and directory.
-/// `deletion_grace` is the grace period a graceful API delete gave
-/// (`deletionGracePeriodSeconds`); otherwise the pod's own applies.
+/// Stops a pod that is no longer desired: every app container gracefully
+/// and in parallel, then the sidecars one at a time, the last one first
+/// ([`stop_containers`]), then the sandbox; then its address, cgroup and
+/// directory. `deletion_grace` is the grace period a graceful API delete
+/// gave (`deletionGracePeriodSeconds`); otherwise the pod's own applies.
 pub async fn stop_pod(
     shared: Arc<Shared>,
     uid: String,
@@ -506,14 +507,11 @@ pub async fn stop_pod(
             .iter()
             .filter(|(_, run)| matches!(run.state, RunState::Running { .. }));
         for (container, _) in running {
-            shared.container_event(pod, container, events::killing(container, false));
+            let event = events::killing(container, KillReason::Stopping);
+            shared.container_event(pod, container, event);
         }
     }
-    let stops = observed
-        .containers
-        .values()
-        .map(|run| stop_container(&shared, &run.id, grace));
-    futures::future::join_all(stops).await;
+    stop_containers(&shared, pod.as_ref(), &observed, grace).await;
     let ids = observed
         .containers
         .values()
@@ -552,6 +550,41 @@ pub async fn stop_pod(
     shared.pull_failures.forget_pod(&uid);
 }
 // ANCHOR_END: stop_pod
+
+// ANCHOR: stop_containers
+/// The kubelet's termination order: the app containers (and anything not
+/// a sidecar) together, then the sidecars in the reverse of their start
+/// order, each after the one behind it has exited, so a logging or proxy
+/// sidecar outlives the containers that use it. The sidecars share what
+/// is left of `grace`, each getting at least the kubelet's minimum of 2 s.
+async fn stop_containers(
+    shared: &Shared,
+    pod: Option<&Pod>,
+    observed: &ObservedPod,
+    grace: Duration,
+) {
+    let began = Instant::now();
+    let is_sidecar = |name: &str| pod.is_some_and(|p| p.is_sidecar(name));
+    let first = observed
+        .containers
+        .iter()
+        .filter(|(name, _)| !is_sidecar(name))
+        .map(|(_, run)| stop_container(shared, &run.id, grace));
+    futures::future::join_all(first).await;
+    let sidecars = pod.into_iter().flat_map(|p| p.sidecars().rev());
+    for c in sidecars {
+        let Some(run) = observed.containers.get(&c.name) else {
+            continue;
+        };
+        let left = grace.saturating_sub(began.elapsed()).max(MINIMUM_GRACE);
+        stop_container(shared, &run.id, left).await;
+    }
+}
+// ANCHOR_END: stop_containers
+
+/// The shortest grace period the kubelet gives a container it stops
+/// (`minimumGracePeriodInSeconds`).
+const MINIMUM_GRACE: Duration = Duration::from_secs(2);
 
 /// Removes cgroup `path` (already emptied by the runtime's deletes) from
 /// every hierarchy: each v1 controller, or the v2 unified tree.

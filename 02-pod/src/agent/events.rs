@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use super::sync::KillReason;
 use crate::pod_spec::Pod;
 use crate::probes::ProbeKind;
 
@@ -126,6 +127,7 @@ pub fn never_pull(image: &str) -> PodEvent {
 /// threshold): `Liveness probe failed: <what the check said>`.
 pub fn unhealthy(kind: ProbeKind, output: &str) -> PodEvent {
     let kind = match kind {
+        ProbeKind::Startup => "Startup",
         ProbeKind::Liveness => "Liveness",
         ProbeKind::Readiness => "Readiness",
     };
@@ -145,13 +147,22 @@ pub fn started(container: &str) -> PodEvent {
     normal("Started", format!("Started container {container}"))
 }
 
-/// The agent stops a container: the pod is going, or (`liveness`) the
-/// container failed its liveness probe and will be restarted.
-pub fn killing(container: &str, liveness: bool) -> PodEvent {
-    let message = if liveness {
-        format!("Container {container} failed liveness probe, will be restarted")
-    } else {
-        format!("Stopping container {container}")
+/// The agent stops a container: the pod is going (`Stopping container
+/// web`), or the container failed a probe (`Container web failed liveness
+/// probe, will be restarted`; without the last words when the restart
+/// policy is `Never`).
+pub fn killing(container: &str, reason: KillReason) -> PodEvent {
+    let message = match reason {
+        KillReason::Stopping => format!("Stopping container {container}"),
+        KillReason::FailedProbe { probe, restart } => {
+            let probe = match probe {
+                ProbeKind::Startup => "startup",
+                ProbeKind::Liveness => "liveness",
+                ProbeKind::Readiness => "readiness",
+            };
+            let then = if restart { ", will be restarted" } else { "" };
+            format!("Container {container} failed {probe} probe{then}")
+        }
     };
     normal("Killing", message)
 }
@@ -189,6 +200,22 @@ mod tests {
             pulled("busybox", Duration::from_millis(1500)).message,
             "Successfully pulled image \"busybox\" in 1.500s"
         );
-        assert_eq!(killing("app", true).reason, "Killing");
+        let startup = KillReason::FailedProbe {
+            probe: ProbeKind::Startup,
+            restart: true,
+        };
+        assert_eq!(
+            killing("app", startup).message,
+            "Container app failed startup probe, will be restarted"
+        );
+        let never = KillReason::FailedProbe {
+            probe: ProbeKind::Liveness,
+            restart: false,
+        };
+        assert_eq!(
+            killing("app", never).message,
+            "Container app failed liveness probe"
+        );
+        assert_eq!(killing("app", KillReason::Stopping).reason, "Killing");
     }
 }

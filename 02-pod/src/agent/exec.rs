@@ -63,7 +63,9 @@ pub fn running_container(
             format!("pod {pod_name:?} does not exist"),
         )
     })?;
-    if !pod.spec.containers.iter().any(|c| c.name == container) {
+    // App or init container: a running sidecar takes `kubectl exec -c`
+    // as any container does.
+    if pod.container(container).is_none() {
         return Err((
             StatusCode::NOT_FOUND,
             format!("container {container:?} not found in pod {pod_name:?}"),

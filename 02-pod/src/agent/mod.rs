@@ -359,8 +359,8 @@ impl Agent {
         pod_ip: Option<std::net::Ipv4Addr>,
         now: jiff::Timestamp,
     ) -> Vec<(ProbeKey, ProbeTarget)> {
-        let unhealthy = self.unhealthy(pod, &observed_pod);
-        let plan = sync::compute_pod_actions(pod, &observed_pod, &unhealthy, now);
+        let verdicts = self.probe_verdicts(pod, &observed_pod);
+        let plan = sync::compute_pod_actions(pod, &observed_pod, &verdicts, now);
         self.report_backoffs(shared, pod, &observed_pod, &plan);
         let status = report::write_status(shared, pod, &observed_pod, &plan, pod_ip);
         if let Some(status) = status {
@@ -371,7 +371,7 @@ impl Agent {
                 self.reported.insert(uid.clone(), status);
             }
         }
-        let probes = self.probes_for(pod, &observed_pod, pod_ip);
+        let probes = self.probes_for(pod, &observed_pod, pod_ip, now);
         if self.in_flight.contains_key(uid) {
             return probes;
         }
@@ -475,56 +475,100 @@ impl Agent {
         (pods, terminating)
     }
 
-    /// Names of the containers whose current run failed its liveness probe.
-    fn unhealthy(&self, pod: &Pod, observed: &sync::ObservedPod) -> BTreeSet<String> {
-        observed
-            .containers
-            .iter()
-            .filter(|(name, run)| {
-                let key = probe_key(pod, name, &run.id, ProbeKind::Liveness);
-                self.shared.prober.passing(&key) == Some(false)
-            })
-            .map(|(name, _)| name.clone())
-            .collect()
-    }
-
-    /// The probes that should run: those of running containers.
-    fn probes_for(
-        &self,
-        pod: &Pod,
-        observed: &sync::ObservedPod,
-        pod_ip: Option<std::net::Ipv4Addr>,
-    ) -> Vec<(ProbeKey, ProbeTarget)> {
-        let mut wanted = vec![];
-        // One copy of the pod for all its probes' events.
-        let shared_pod = Arc::new(pod.clone());
-        for c in &pod.spec.containers {
-            let Some(run) = observed.containers.get(&c.name) else {
+    // ANCHOR: probe_verdicts
+    /// What the probes of each running container's current run say: its
+    /// startup probe has not passed yet (or failed), or its liveness probe
+    /// failed. A startup probe whose worker has not started yet counts as
+    /// not passed: a container with one is not started until it passes.
+    fn probe_verdicts(&self, pod: &Pod, observed: &sync::ObservedPod) -> sync::ProbeVerdicts {
+        let mut verdicts = sync::ProbeVerdicts::default();
+        let prober = &self.shared.prober;
+        for (name, run) in &observed.containers {
+            let Some(c) = pod.container(name) else {
                 continue;
             };
             if !matches!(run.state, RunState::Running { .. }) {
                 continue;
             }
-            for (kind, probe) in [
-                (ProbeKind::Liveness, &c.liveness_probe),
-                (ProbeKind::Readiness, &c.readiness_probe),
-            ] {
-                if let Some(probe) = probe {
-                    wanted.push((
-                        probe_key(pod, &c.name, &run.id, kind),
-                        ProbeTarget {
-                            probe: probe.clone(),
-                            port: crate::probes::probe_port(probe, c),
-                            pod_ip,
-                            node_netns: self.shared.config.node_netns.clone(),
-                            pod: shared_pod.clone(),
-                        },
-                    ));
+            let key = |kind| probe_key(pod, name, &run.id, kind);
+            if c.startup_probe.is_some() {
+                let counter = prober.counter(&key(ProbeKind::Startup));
+                match counter.and_then(|c| c.started()) {
+                    Some(true) => {}
+                    Some(false) => {
+                        verdicts.startup_failed.insert(name.clone());
+                        continue;
+                    }
+                    None => {
+                        verdicts.not_started.insert(name.clone());
+                        continue;
+                    }
                 }
+            }
+            if prober.passing(&key(ProbeKind::Liveness)) == Some(false) {
+                verdicts.liveness_failed.insert(name.clone());
+            }
+        }
+        verdicts
+    }
+    // ANCHOR_END: probe_verdicts
+
+    // ANCHOR: probes_for
+    /// The probes that should run: those of the running app containers
+    /// and sidecars; the startup probe first, and liveness and readiness
+    /// once it has passed (a container without one has started at once).
+    fn probes_for(
+        &self,
+        pod: &Pod,
+        observed: &sync::ObservedPod,
+        pod_ip: Option<std::net::Ipv4Addr>,
+        now: jiff::Timestamp,
+    ) -> Vec<(ProbeKey, ProbeTarget)> {
+        let mut wanted = vec![];
+        // One copy of the pod for all its probes' events.
+        let shared_pod = Arc::new(pod.clone());
+        for c in pod.sidecars().chain(&pod.spec.containers) {
+            let Some(run) = observed.containers.get(&c.name) else {
+                continue;
+            };
+            let RunState::Running { started_at } = run.state else {
+                continue;
+            };
+            let startup_key = probe_key(pod, &c.name, &run.id, ProbeKind::Startup);
+            let started = match &c.startup_probe {
+                None => true,
+                Some(_) => {
+                    let counter = self.shared.prober.counter(&startup_key);
+                    counter.and_then(|c| c.started()) == Some(true)
+                }
+            };
+            let mut probes = vec![(ProbeKind::Startup, &c.startup_probe)];
+            if started {
+                probes.push((ProbeKind::Liveness, &c.liveness_probe));
+                probes.push((ProbeKind::Readiness, &c.readiness_probe));
+            }
+            // The initial delay counts from the container's start.
+            let running_for =
+                Duration::try_from(now.duration_since(started_at)).unwrap_or_default();
+            for (kind, probe) in probes {
+                let Some(probe) = probe else { continue };
+                let delay = Duration::from_secs(probe.initial_delay_seconds);
+                wanted.push((
+                    probe_key(pod, &c.name, &run.id, kind),
+                    ProbeTarget {
+                        probe: probe.clone(),
+                        port: crate::probes::probe_port(probe, c),
+                        pod_ip,
+                        node_netns: self.shared.config.node_netns.clone(),
+                        pod: shared_pod.clone(),
+                        initial_delay: delay.saturating_sub(running_for),
+                    },
+                ));
             }
         }
         wanted
     }
+    // ANCHOR_END: probes_for
 }
 
 // ANCHOR: refresh_volumes

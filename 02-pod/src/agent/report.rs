@@ -104,10 +104,36 @@ pub fn pod_status(
     let init: Vec<ContainerStatus> = pod.spec.init_containers.iter().map(status_of).collect();
     let containers: Vec<ContainerStatus> = pod.spec.containers.iter().map(status_of).collect();
     let sandbox_started = shim::read_started(&shared.layout.pod(uid).join("sandbox"));
-    let initialized = init.iter().all(status::completed);
+    // Sidecars apart from the init containers that run to completion:
+    // their readiness counts with the app containers'.
+    let (sidecars, to_complete): (Vec<_>, Vec<_>) = pod
+        .spec
+        .init_containers
+        .iter()
+        .zip(init.iter().cloned())
+        .partition(|(c, _)| c.is_sidecar());
+    let sidecars: Vec<ContainerStatus> = sidecars.into_iter().map(|(_, s)| s).collect();
+    let to_complete: Vec<ContainerStatus> = to_complete.into_iter().map(|(_, s)| s).collect();
+    // Initialized: each init container completed and each sidecar
+    // started, or (later) an app container has run, after which a sidecar
+    // that restarts does not take the condition back.
+    let app_ran = pod
+        .spec
+        .containers
+        .iter()
+        .any(|c| observed.containers.contains_key(&c.name));
+    let initialized = app_ran
+        || (to_complete.iter().all(status::completed)
+            && sidecars.iter().all(|s| s.started == Some(true)));
+    let counted: Vec<ContainerStatus> = sidecars.into_iter().chain(containers.clone()).collect();
     PodStatus {
-        phase: status::pod_phase_with_init(pod.spec.restart_policy, &init, &containers),
-        conditions: status::conditions(sandbox_ready, initialized, &containers),
+        phase: status::pod_phase_with_init(
+            pod.spec.restart_policy,
+            initialized,
+            &to_complete,
+            &containers,
+        ),
+        conditions: status::conditions(sandbox_ready, initialized, &counted),
         pod_ip: pod_ip.map(|ip| ip.to_string()),
         start_time: sandbox_started.map(metav1_time),
         init_container_statuses: init,
@@ -137,20 +163,25 @@ fn container_status(
     let waiting = start_errors
         .get(&(uid.clone(), c.name.clone()))
         .or_else(|| plan.waiting.get(&c.name));
+    let mut started = false;
     let (state, last_state, ready) = match (run.map(|r| &r.state), waiting) {
         (Some(RunState::Running { started_at }), _) => {
-            let ready = match &c.readiness_probe {
+            let id = &run.expect("some").id;
+            let key = |kind| super::probe_key(pod, &c.name, id, kind);
+            // Not started while the startup probe has not passed; not
+            // ready before it has started, whatever readiness says.
+            started = match &c.startup_probe {
                 None => true,
                 Some(_) => {
-                    let key = super::probe_key(
-                        pod,
-                        &c.name,
-                        &run.expect("some").id,
-                        ProbeKind::Readiness,
-                    );
-                    shared.prober.passing(&key) == Some(true)
+                    let counter = shared.prober.counter(&key(ProbeKind::Startup));
+                    counter.and_then(|c| c.started()) == Some(true)
                 }
             };
+            let ready = started
+                && match &c.readiness_probe {
+                    None => true,
+                    Some(_) => shared.prober.passing(&key(ProbeKind::Readiness)) == Some(true),
+                };
             (
                 ContainerState::Running {
                     started_at: metav1_time(*started_at),
@@ -218,11 +249,14 @@ fn container_status(
         state,
         last_state,
         ready,
+        started: Some(started),
         restart_count: attempt,
         container_id: run.map(|r| format!("orc://{}", r.id)),
     };
-    // An init container is ready once it has completed.
-    if pod.spec.init_containers.iter().any(|i| i.name == c.name) {
+    // An init container that runs to completion is ready once it has
+    // completed; a sidecar is ready as an app container is.
+    let to_complete = pod.spec.init_containers.iter().any(|i| i.name == c.name);
+    if to_complete && !c.is_sidecar() {
         status.ready = status::completed(&status);
     }
     status

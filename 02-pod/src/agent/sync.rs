@@ -15,6 +15,7 @@ use jiff::Timestamp;
 
 use super::init_containers::{InitState, init_state, not_started_reason};
 use crate::pod_spec::{Pod, RestartPolicy};
+use crate::probes::ProbeKind;
 
 /// What the runtime says about one run of a container.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +75,7 @@ pub enum Action {
     KillContainer {
         name: String,
         id: String,
-        reason: String,
+        reason: KillReason,
     },
     /// Delete an exited container from the runtime.
     RemoveContainer { id: String },
@@ -82,6 +83,51 @@ pub enum Action {
     /// the pod's address back, as the kubelet does for a terminated pod.
     StopSandbox { id: String },
 }
+
+/// Why the agent stops a running container; the `Killing` event says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillReason {
+    /// It failed its liveness or startup probe. `restart`: the restart
+    /// policy starts it again (anything but `Never`; always for a sidecar).
+    FailedProbe { probe: ProbeKind, restart: bool },
+    /// Its pod's work is over: a sidecar once the app containers of a
+    /// `Never` or `OnFailure` pod have finished.
+    Stopping,
+}
+
+// ANCHOR: probe_verdicts
+/// What the probes say about the running containers, by name: the part of
+/// the prober's state the decisions need. A container without probes is
+/// in none of the sets: started, and healthy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeVerdicts {
+    /// Failed their liveness probe: to be killed.
+    pub liveness_failed: BTreeSet<String>,
+    /// Failed their startup probe `failureThreshold` times: to be killed.
+    pub startup_failed: BTreeSet<String>,
+    /// Running, but their startup probe has not passed yet: not started,
+    /// so a sidecar still holds back the init container after it.
+    pub not_started: BTreeSet<String>,
+}
+
+impl ProbeVerdicts {
+    /// Whether running container `name` counts as started.
+    pub fn started(&self, name: &str) -> bool {
+        !self.not_started.contains(name) && !self.startup_failed.contains(name)
+    }
+
+    /// The probe whose failure gets container `name` killed, if any.
+    pub fn failed_probe(&self, name: &str) -> Option<ProbeKind> {
+        if self.liveness_failed.contains(name) {
+            Some(ProbeKind::Liveness)
+        } else if self.startup_failed.contains(name) {
+            Some(ProbeKind::Startup)
+        } else {
+            None
+        }
+    }
+}
+// ANCHOR_END: probe_verdicts
 
 /// Why a container is not running although it should be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,14 +191,17 @@ pub fn should_restart(policy: RestartPolicy, exit_code: i32) -> bool {
 ///
 /// - No running sandbox: create one, then start every container that
 ///   should run ([`plan_new_sandbox`]).
-/// - Otherwise, per container: never ran → start it; a run → what its
-///   state calls for ([`plan_run`]).
+/// - When every app container has finished for good, the sidecars stop
+///   and then the sandbox ([`finish_pod`]).
+/// - Until an app container has run, the init containers and sidecars
+///   have their turn ([`plan_initializing`]).
+/// - Otherwise, per sidecar and app container: never ran → start it; a
+///   run → what its state calls for ([`plan_run`]).
 /// - Runs that are not the latest are removed.
-/// - When every container has finished for good, the sandbox is stopped.
 pub fn compute_pod_actions(
     pod: &Pod,
     observed: &ObservedPod,
-    unhealthy: &BTreeSet<String>,
+    probes: &ProbeVerdicts,
     now: Timestamp,
 ) -> PodPlan {
     let sandbox_ok = observed.sandbox.as_ref().is_some_and(|s| s.running);
@@ -161,10 +210,19 @@ pub fn compute_pod_actions(
     }
 
     let mut plan = PodPlan::default();
-    if let Some(plan) = plan_initializing(pod, observed, now) {
+    if pod_finished(pod, observed) {
+        finish_pod(&mut plan, pod, observed);
+        remove_stale(&mut plan, observed);
         return plan;
     }
-    for c in &pod.spec.containers {
+    if !initialized(pod, observed) {
+        if let Some(plan) = plan_initializing(pod, observed, probes, now) {
+            return plan;
+        }
+    }
+    // Past initialization the sidecars run beside the app containers,
+    // restarted whenever they exit.
+    for c in pod.sidecars().chain(&pod.spec.containers) {
         let Some(run) = observed.containers.get(&c.name) else {
             plan.waiting
                 .insert(c.name.clone(), waiting(not_started_reason(pod), ""));
@@ -174,15 +232,49 @@ pub fn compute_pod_actions(
             });
             continue;
         };
-        plan_run(&mut plan, pod, &c.name, run, unhealthy, now);
+        plan_run(&mut plan, pod, &c.name, run, probes, now);
     }
     remove_stale(&mut plan, observed);
-    if pod_finished(pod, observed) {
-        stop_sandbox(&mut plan, observed);
-    }
     plan
 }
 // ANCHOR_END: compute_pod_actions
+
+/// Whether the pod is past its init containers: an app container has run
+/// in this sandbox. From then on a sidecar that crashes is restarted
+/// beside the app, and does not send the pod back to initializing (the
+/// kubelet's `hasAnyRegularContainerCreated`).
+fn initialized(pod: &Pod, observed: &ObservedPod) -> bool {
+    pod.spec
+        .containers
+        .iter()
+        .any(|c| observed.containers.contains_key(&c.name))
+}
+
+// ANCHOR: finish_pod
+/// A pod whose work is over (its app containers finished for good, or an
+/// init container failed under `Never`): the sidecars still running are
+/// stopped one at a time, the last one first, as the kubelet stops them
+/// in the reverse of their start order; once nothing runs, the sandbox.
+fn finish_pod(plan: &mut PodPlan, pod: &Pod, observed: &ObservedPod) {
+    let running: Vec<(&String, &ObservedContainer)> = pod
+        .sidecars()
+        .rev()
+        .filter_map(|c| Some((&c.name, observed.containers.get(&c.name)?)))
+        .filter(|(_, run)| !matches!(run.state, RunState::Exited { .. }))
+        .collect();
+    if running.is_empty() {
+        stop_sandbox(plan, observed);
+        return;
+    }
+    for (name, run) in running {
+        plan.actions.push(Action::KillContainer {
+            name: name.clone(),
+            id: run.id.clone(),
+            reason: KillReason::Stopping,
+        });
+    }
+}
+// ANCHOR_END: finish_pod
 
 /// Runs that are not the latest, and containers the spec no longer has.
 fn remove_stale(plan: &mut PodPlan, observed: &ObservedPod) {
@@ -200,15 +292,32 @@ fn stop_sandbox(plan: &mut PodPlan, observed: &ObservedPod) {
     }
 }
 
-/// The plan for a pod whose init containers have not all succeeded (run
-/// the next one, or stop a pod whose init failed for good); `None` once
-/// they have, and the app containers' turn has come.
-fn plan_initializing(pod: &Pod, observed: &ObservedPod, now: Timestamp) -> Option<PodPlan> {
+/// The plan for a pod whose init containers have not all succeeded and
+/// whose sidecars have not all started (run the next one, keep the
+/// sidecars before it running, or stop a pod whose init failed for good);
+/// `None` once they have, and the app containers' turn has come.
+fn plan_initializing(
+    pod: &Pod,
+    observed: &ObservedPod,
+    probes: &ProbeVerdicts,
+    now: Timestamp,
+) -> Option<PodPlan> {
     let mut plan = PodPlan::default();
-    match init_state(pod, observed) {
+    match init_state(pod, observed, probes) {
         InitState::Done => return None,
-        InitState::Next(c) => plan_init(&mut plan, pod, &c.name, observed, now),
-        InitState::Failed(_) => stop_sandbox(&mut plan, observed),
+        InitState::Next(next) => {
+            // The sidecars before it have started and keep running: one
+            // that fails its liveness probe is restarted meanwhile.
+            let before = pod.spec.init_containers.iter();
+            let before = before.take_while(|c| c.name != next.name);
+            for c in before.filter(|c| c.is_sidecar()) {
+                if let Some(run) = observed.containers.get(&c.name) {
+                    plan_run(&mut plan, pod, &c.name, run, probes, now);
+                }
+            }
+            plan_init(&mut plan, pod, &next.name, observed, probes, now);
+        }
+        InitState::Failed(_) => finish_pod(&mut plan, pod, observed),
     }
     remove_stale(&mut plan, observed);
     Some(plan)
@@ -217,8 +326,16 @@ fn plan_initializing(pod: &Pod, observed: &ObservedPod, now: Timestamp) -> Optio
 // ANCHOR: plan_init
 /// The pod is initializing and `name` is the init container to run: start
 /// it, or restart it after a failure (with back-off), or wait while it
-/// runs. Every app container waits in `PodInitializing` meanwhile.
-fn plan_init(plan: &mut PodPlan, pod: &Pod, name: &str, observed: &ObservedPod, now: Timestamp) {
+/// runs (a sidecar: until its startup probe has passed). Every app
+/// container waits in `PodInitializing` meanwhile.
+fn plan_init(
+    plan: &mut PodPlan,
+    pod: &Pod,
+    name: &str,
+    observed: &ObservedPod,
+    probes: &ProbeVerdicts,
+    now: Timestamp,
+) {
     for c in &pod.spec.containers {
         plan.waiting
             .insert(c.name.clone(), waiting("PodInitializing", ""));
@@ -232,8 +349,9 @@ fn plan_init(plan: &mut PodPlan, pod: &Pod, name: &str, observed: &ObservedPod, 
                 attempt: 0,
             });
         }
-        // Exited non-zero, to restart (else init_state said Failed).
-        Some(run) => plan_run(plan, pod, name, run, &BTreeSet::new(), now),
+        // Exited non-zero, to restart (else init_state said Failed); or a
+        // sidecar that runs, exited, or failed its startup probe.
+        Some(run) => plan_run(plan, pod, name, run, probes, now),
     }
 }
 // ANCHOR_END: plan_init
@@ -286,7 +404,9 @@ fn plan_new_sandbox(pod: &Pod, observed: &ObservedPod) -> PodPlan {
 /// finished or failed for good.
 fn plan_new_sandbox_with_init(pod: &Pod, observed: &ObservedPod) -> PodPlan {
     let mut plan = PodPlan::default();
-    if matches!(init_state(pod, observed), InitState::Failed(_)) || pod_finished(pod, observed) {
+    let no_probes = ProbeVerdicts::default();
+    let failed = matches!(init_state(pod, observed, &no_probes), InitState::Failed(_));
+    if failed || pod_finished(pod, observed) {
         return plan;
     }
     let first = &pod.spec.init_containers[0].name;
@@ -308,37 +428,43 @@ fn plan_new_sandbox_with_init(pod: &Pod, observed: &ObservedPod) -> PodPlan {
 
 // ANCHOR: plan_run
 /// A container with a run, in a running sandbox: start a run that was
-/// created but never started, kill a running one that fails its liveness
-/// probe (`unhealthy`), and restart an exited one if the policy says so,
-/// once its back-off has passed ([`restart_after_backoff`]).
+/// created but never started, kill a running one that failed its liveness
+/// or startup probe, and restart an exited one if its restart policy says
+/// so (a sidecar's is always `Always`), once its back-off has passed
+/// ([`restart_after_backoff`]).
 fn plan_run(
     plan: &mut PodPlan,
     pod: &Pod,
     name: &str,
     run: &ObservedContainer,
-    unhealthy: &BTreeSet<String>,
+    probes: &ProbeVerdicts,
     now: Timestamp,
 ) {
+    let policy = pod.restart_policy_of(name);
     match &run.state {
         RunState::Created => plan.actions.push(Action::StartContainer {
             name: name.to_string(),
             attempt: run.attempt,
         }),
-        RunState::Running { .. } if unhealthy.contains(name) => {
-            plan.actions.push(Action::KillContainer {
-                name: name.to_string(),
-                id: run.id.clone(),
-                reason: "liveness probe failed".into(),
-            });
+        RunState::Running { .. } => {
+            if let Some(probe) = probes.failed_probe(name) {
+                // The kubelet restarts a killed container unless the
+                // policy is Never, whatever the exit code the kill gives.
+                let restart = policy != RestartPolicy::Never;
+                plan.actions.push(Action::KillContainer {
+                    name: name.to_string(),
+                    id: run.id.clone(),
+                    reason: KillReason::FailedProbe { probe, restart },
+                });
+            }
         }
-        RunState::Running { .. } => {}
         RunState::Exited {
             exit_code,
             started_at,
             finished_at,
             ..
         } => {
-            if !should_restart(pod.spec.restart_policy, *exit_code) {
+            if !should_restart(policy, *exit_code) {
                 return;
             }
             let ran_for = started_at
@@ -382,8 +508,8 @@ fn restart_after_backoff(
 }
 // ANCHOR_END: restart_after_backoff
 
-/// Whether every container has exited and is not to restart: the pod's
-/// work is done, and its sandbox can go.
+/// Whether every app container has exited and is not to restart: the
+/// pod's work is done, its sidecars stop, and its sandbox can go.
 fn pod_finished(pod: &Pod, observed: &ObservedPod) -> bool {
     let policy = pod.spec.restart_policy;
     pod.spec.containers.iter().all(|c| {
@@ -489,7 +615,7 @@ mod tests {
         let plan = compute_pod_actions(
             &pod("Always", &["a", "b"]),
             &ObservedPod::default(),
-            &BTreeSet::new(),
+            &ProbeVerdicts::default(),
             Timestamp::now(),
         );
         assert_eq!(
@@ -518,7 +644,7 @@ mod tests {
         };
         observed.containers.insert("a".into(), exited(0, 1, t0));
         let p = pod("Always", &["a"]);
-        let none = BTreeSet::new();
+        let none = ProbeVerdicts::default();
         // The first restart is immediate.
         assert_eq!(
             compute_pod_actions(&p, &observed, &none, t0).actions,
@@ -539,12 +665,22 @@ mod tests {
         let mut observed = ObservedPod::default();
         observed.containers.insert("a".into(), exited(0, 0, t0));
         // OnFailure, exit 0, sandbox gone: the pod is done.
-        let plan = compute_pod_actions(&pod("OnFailure", &["a"]), &observed, &BTreeSet::new(), t0);
+        let plan = compute_pod_actions(
+            &pod("OnFailure", &["a"]),
+            &observed,
+            &ProbeVerdicts::default(),
+            t0,
+        );
         assert!(plan.actions.is_empty());
         // Never, running sandbox, exit 1: the pod is over, its sandbox goes.
         observed.sandbox = sandbox();
         observed.containers.insert("a".into(), exited(0, 1, t0));
-        let plan = compute_pod_actions(&pod("Never", &["a"]), &observed, &BTreeSet::new(), t0);
+        let plan = compute_pod_actions(
+            &pod("Never", &["a"]),
+            &observed,
+            &ProbeVerdicts::default(),
+            t0,
+        );
         assert_eq!(plan.actions, [Action::StopSandbox { id: "u-pod".into() }]);
     }
 
@@ -565,7 +701,10 @@ mod tests {
                 },
             },
         );
-        let unhealthy = BTreeSet::from(["a".to_string()]);
+        let unhealthy = ProbeVerdicts {
+            liveness_failed: BTreeSet::from(["a".to_string()]),
+            ..Default::default()
+        };
         let plan = compute_pod_actions(
             &pod("Always", &["a"]),
             &observed,
@@ -578,7 +717,10 @@ mod tests {
                 Action::KillContainer {
                     name: "a".into(),
                     id: "u-a-1".into(),
-                    reason: "liveness probe failed".into()
+                    reason: KillReason::FailedProbe {
+                        probe: ProbeKind::Liveness,
+                        restart: true
+                    }
                 },
                 Action::RemoveContainer { id: "u-a-0".into() }
             ]
@@ -589,7 +731,7 @@ mod tests {
     fn init_containers_run_first_one_at_a_time() {
         let yaml = "metadata: {name: p, uid: u}\nspec:\n  restartPolicy: Never\n  initContainers: [{name: i, image: b}]\n  containers: [{name: a, image: b}]\n";
         let p: Pod = serde_yaml::from_str(yaml).unwrap();
-        let none = BTreeSet::new();
+        let none = ProbeVerdicts::default();
         let t0 = Timestamp::now();
         // A new pod: the sandbox and the init container, nothing else.
         let plan = compute_pod_actions(&p, &ObservedPod::default(), &none, t0);
@@ -607,6 +749,118 @@ mod tests {
         observed.containers.insert("i".into(), exited(0, 1, t0));
         let plan = compute_pod_actions(&p, &observed, &none, t0);
         assert_eq!(plan.actions, [Action::StopSandbox { id: "u-pod".into() }]);
+    }
+
+    fn running(attempt: u32) -> ObservedContainer {
+        ObservedContainer {
+            id: format!("u-s-{attempt}"),
+            attempt,
+            state: RunState::Running {
+                started_at: Timestamp::now(),
+            },
+        }
+    }
+
+    /// A `Never` pod with two sidecars (s1, s2) and an app container.
+    fn sidecar_pod() -> Pod {
+        let yaml = "metadata: {name: p, uid: u}\nspec:\n  restartPolicy: Never\n  initContainers: [{name: s1, image: b, restartPolicy: Always}, {name: s2, image: b, restartPolicy: Always}]\n  containers: [{name: a, image: b}]\n";
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn sidecars_start_in_turn_and_restart_whatever_the_pods_policy() {
+        let p = sidecar_pod();
+        let t0 = Timestamp::now();
+        let mut observed = ObservedPod {
+            sandbox: sandbox(),
+            ..Default::default()
+        };
+        observed.containers.insert("s1".into(), running(0));
+        // s1 runs but its startup probe has not passed: s2 waits.
+        let starting = ProbeVerdicts {
+            not_started: BTreeSet::from(["s1".to_string()]),
+            ..Default::default()
+        };
+        let plan = compute_pod_actions(&p, &observed, &starting, t0);
+        assert!(plan.actions.is_empty(), "{plan:?}");
+        assert_eq!(plan.waiting["a"].reason, "PodInitializing");
+        let none = ProbeVerdicts::default();
+        let plan = compute_pod_actions(&p, &observed, &none, t0);
+        assert_eq!(plan.actions, [start("s2", 0)]);
+        observed.containers.insert("s2".into(), running(0));
+        let plan = compute_pod_actions(&p, &observed, &none, t0);
+        assert_eq!(plan.actions, [start("a", 0)]);
+        // Past initialization a sidecar that exits is restarted, under
+        // Never, even after exit 0, while the app runs.
+        observed.containers.insert("a".into(), running(0));
+        observed.containers.insert("s1".into(), exited(0, 0, t0));
+        let plan = compute_pod_actions(&p, &observed, &none, t0);
+        assert_eq!(plan.actions, [start("s1", 1)]);
+    }
+
+    #[test]
+    fn sidecars_stop_last_first_once_the_app_has_finished() {
+        let p = sidecar_pod();
+        let t0 = Timestamp::now();
+        let mut observed = ObservedPod {
+            sandbox: sandbox(),
+            ..Default::default()
+        };
+        observed.containers.insert("s1".into(), running(0));
+        observed.containers.insert("s2".into(), running(0));
+        observed.containers.insert("a".into(), exited(0, 0, t0));
+        let none = ProbeVerdicts::default();
+        let plan = compute_pod_actions(&p, &observed, &none, t0);
+        let kill = |name: &str| Action::KillContainer {
+            name: name.into(),
+            id: "u-s-0".into(),
+            reason: KillReason::Stopping,
+        };
+        assert_eq!(plan.actions, [kill("s2"), kill("s1")]);
+        // Once they have exited (killed: 137), nothing restarts them and
+        // the sandbox goes.
+        observed.containers.insert("s1".into(), exited(0, 137, t0));
+        observed.containers.insert("s2".into(), exited(0, 137, t0));
+        let plan = compute_pod_actions(&p, &observed, &none, t0);
+        assert_eq!(plan.actions, [Action::StopSandbox { id: "u-pod".into() }]);
+        // Nor does a new sandbox bring them back.
+        observed.sandbox = None;
+        let plan = compute_pod_actions(&p, &observed, &none, t0);
+        assert!(plan.actions.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn a_failed_startup_probe_kills_by_the_restart_policy() {
+        let t0 = Timestamp::now();
+        let mut observed = ObservedPod {
+            sandbox: sandbox(),
+            ..Default::default()
+        };
+        observed.containers.insert("a".into(), running(0));
+        let failed = ProbeVerdicts {
+            startup_failed: BTreeSet::from(["a".to_string()]),
+            ..Default::default()
+        };
+        for (policy, restart) in [("Always", true), ("OnFailure", true), ("Never", false)] {
+            let plan = compute_pod_actions(&pod(policy, &["a"]), &observed, &failed, t0);
+            let probe = ProbeKind::Startup;
+            assert_eq!(
+                plan.actions,
+                [Action::KillContainer {
+                    name: "a".into(),
+                    id: "u-s-0".into(),
+                    reason: KillReason::FailedProbe { probe, restart },
+                }],
+                "{policy}"
+            );
+        }
+        // Still starting: nothing to do, whatever liveness would say.
+        let starting = ProbeVerdicts {
+            not_started: BTreeSet::from(["a".to_string()]),
+            ..Default::default()
+        };
+        let plan = compute_pod_actions(&pod("Always", &["a"]), &observed, &starting, t0);
+        assert!(plan.actions.is_empty());
     }
 
     #[test]

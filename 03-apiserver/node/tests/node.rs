@@ -178,6 +178,7 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
             },
             last_state: None,
             ready: true,
+            started: Some(true),
             restart_count: 0,
             container_id: Some("orc://x".into()),
         }],

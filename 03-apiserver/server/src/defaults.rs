@@ -162,6 +162,11 @@ fn pod_spec(spec: &mut Value) {
             default(c, "imagePullPolicy", json!(policy));
             default(c, "terminationMessagePath", json!("/dev/termination-log"));
             requests_from_limits(c);
+            for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                if let Some(probe) = c.get_mut(probe).filter(|p| p.is_object()) {
+                    probe_defaults(probe);
+                }
+            }
             // `fieldRef: {fieldPath: metadata.name}` reads v1's field.
             for var in c
                 .get_mut("env")
@@ -182,6 +187,20 @@ fn pod_spec(spec: &mut Value) {
                 default(p, "protocol", json!("TCP"));
             }
         }
+    }
+}
+
+/// A probe's timing, as `SetDefaults_Probe` and `SetDefaults_HTTPGetAction`
+/// fill it in: the agent reads the same numbers, and `kubectl describe`
+/// prints them (`delay=0s timeout=1s period=10s #success=1 #failure=3`).
+fn probe_defaults(probe: &mut Value) {
+    default(probe, "timeoutSeconds", json!(1));
+    default(probe, "periodSeconds", json!(10));
+    default(probe, "successThreshold", json!(1));
+    default(probe, "failureThreshold", json!(3));
+    if let Some(http) = probe.get_mut("httpGet").filter(|h| h.is_object()) {
+        default(http, "path", json!("/"));
+        default(http, "scheme", json!("HTTP"));
     }
 }
 
@@ -269,6 +288,20 @@ mod tests {
             "IfNotPresent"
         );
         assert_eq!(pod["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn probes_get_kubernetes_timing() {
+        let mut pod = json!({"spec": {"initContainers": [{"name": "s", "image": "b",
+            "restartPolicy": "Always", "startupProbe": {"httpGet": {"port": 80}, "periodSeconds": 2}}],
+            "containers": [{"name": "a", "image": "b"}]}});
+        apply("Pod", &mut pod);
+        assert_eq!(
+            pod["spec"]["initContainers"][0]["startupProbe"],
+            json!({"httpGet": {"port": 80, "path": "/", "scheme": "HTTP"}, "periodSeconds": 2,
+                "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3})
+        );
+        assert!(pod["spec"]["containers"][0].get("livenessProbe").is_none());
     }
 
     #[test]

@@ -36,7 +36,8 @@
 //!   [`node_validation`]: a Node's addresses and agent port, the only
 //!   places the API server's own requests (logs, exec) are aimed from;
 //!   [`secret_validation`]: the keys each Secret `type` requires, and what
-//!   `immutable` freezes in Secrets and ConfigMaps.
+//!   `immutable` freezes in Secrets and ConfigMaps; [`probe_validation`]:
+//!   sidecars (`restartPolicy: Always` on an init container) and probes.
 //! - [`statefulset`]: StatefulSets' and ControllerRevisions' defaults and
 //!   rules (what may change, and the refusal of claim templates).
 //! - [`batch`]: Jobs' and CronJobs' defaults and rules (a Job's selector
@@ -125,6 +126,7 @@ pub mod pki;
 pub mod pod_fields;
 pub mod priority;
 pub mod priority_cache;
+pub mod probe_validation;
 pub mod protobuf;
 pub mod schema;
 pub mod secret_validation;

@@ -212,7 +212,10 @@ pub const CONTAINER: &[Rule] = &[
         "resources",
         Honoured("agent: cpu and memory as cgroup settings; scheduler: requests"),
     ),
-    ("restartPolicy", Refused("sidecar containers are not built")),
+    (
+        "restartPolicy",
+        Honoured("agent: Always on an init container makes it a sidecar"),
+    ),
     (
         "securityContext",
         Only(
@@ -220,7 +223,10 @@ pub const CONTAINER: &[Rule] = &[
             "the agent applies no container security context yet",
         ),
     ),
-    ("startupProbe", Refused("startup probes are not built")),
+    (
+        "startupProbe",
+        Honoured("agent: exec, httpGet, tcpSocket; holds liveness and readiness back"),
+    ),
     // kubectl run -i sets both; the run still works (kubectl falls back
     // from attach -i, which the agent refuses, to streaming the logs).
     (
@@ -391,7 +397,7 @@ pub fn check_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         for (j, m) in list(&c, "volumeMounts").iter().enumerate() {
             check(m, &format!("{at}.volumeMounts[{j}]"), VOLUME_MOUNT, causes);
         }
-        for probe in ["livenessProbe", "readinessProbe"] {
+        for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
             if let Some(probe_spec) = c.get(probe) {
                 check_probe(probe_spec, &format!("{at}.{probe}"), causes);
             }
@@ -439,13 +445,22 @@ fn check_volume_source(volume: &Value, at: &str, causes: &mut Vec<FieldCause>) {
 }
 // ANCHOR_END: check_volume_source
 
-/// A probe's handler: gRPC is not built. (A named port is: the agent
-/// looks it up in the container's `ports`.)
+/// A probe's handler: gRPC is not built, nor HTTPS (the agent's check
+/// speaks plain HTTP). (A named port is: the agent looks it up in the
+/// container's `ports`.)
 fn check_probe(probe: &Value, at: &str, causes: &mut Vec<FieldCause>) {
     if probe.get("grpc").is_some_and(|g| !g.is_null()) {
         causes.push(FieldCause::forbidden(
             format!("{at}.grpc"),
             "not supported by orc: gRPC probes are not built",
+        ));
+    }
+    let scheme = probe.pointer("/httpGet/scheme").filter(|v| !v.is_null());
+    if let Some(scheme) = scheme.filter(|s| *s != "HTTP") {
+        causes.push(FieldCause::invalid(
+            format!("{at}.httpGet.scheme"),
+            scheme,
+            "not supported by orc: HTTPS probes are not built: use HTTP or a tcpSocket probe",
         ));
     }
 }
@@ -515,8 +530,11 @@ mod tests {
         let ok = messages(json!({
             "hostNetwork": false, "securityContext": {}, "restartPolicy": "Always",
             "os": {"name": "linux"}, "nodeSelector": {"disk": "ssd"},
+            "initContainers": [{"name": "log", "image": "busybox", "restartPolicy": "Always",
+                "startupProbe": {"exec": {"command": ["true"]}}}],
             "containers": [{"name": "a", "image": "busybox", "tty": false,
                 "readinessProbe": {"httpGet": {"port": "http"}},
+                "startupProbe": {"tcpSocket": {"port": 80}},
                 "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": true},
                     {"name": "c", "mountPath": "/etc/app.conf", "subPath": "app.conf"},
                     {"name": "v", "mountPath": "/logs", "subPathExpr": "logs/$(POD)"}]}],
@@ -530,6 +548,8 @@ mod tests {
             "containers": [{"name": "a", "image": "busybox",
                 "securityContext": {"runAsUser": 1000},
                 "livenessProbe": {"grpc": {"port": 9000}},
+                "startupProbe": {"grpc": {"port": 9000}},
+                "readinessProbe": {"httpGet": {"port": 443, "scheme": "HTTPS"}},
                 "volumeMounts": [{"name": "v", "mountPath": "/v", "mountPropagation": "Bidirectional"}]}],
             "volumes": [{"name": "v", "emptyDir": {"medium": "HugePages"}},
                 {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}],
@@ -541,6 +561,8 @@ mod tests {
                 "spec.containers[0].securityContext: Invalid value: {\"runAsUser\":1000}: not supported by orc: the agent applies no container security context yet",
                 "spec.containers[0].volumeMounts[0].mountPropagation: Invalid value: \"Bidirectional\": not supported by orc: the agent's bind mounts are rprivate",
                 "spec.containers[0].livenessProbe.grpc: Forbidden: not supported by orc: gRPC probes are not built",
+                "spec.containers[0].readinessProbe.httpGet.scheme: Invalid value: \"HTTPS\": not supported by orc: HTTPS probes are not built: use HTTP or a tcpSocket probe",
+                "spec.containers[0].startupProbe.grpc: Forbidden: not supported by orc: gRPC probes are not built",
                 "spec.volumes[0].emptyDir.medium: Invalid value: \"HugePages\": not supported by orc: huge pages are not built: leave medium out or use Memory",
                 "spec.volumes[1].projected.sources[0].serviceAccountToken: Forbidden: not supported by orc: ServiceAccount tokens are not built yet",
             ]

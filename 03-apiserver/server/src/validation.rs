@@ -224,6 +224,7 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         let at = format!("{path}.initContainers[{i}]");
         validate_pull_policy(c, &at, causes);
         validate_mounts(c, &at, causes);
+        crate::probe_validation::validate_init_container(c, &at, causes);
     }
     let mut seen = Vec::new();
     for (i, c) in containers.iter().enumerate() {
@@ -257,6 +258,7 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         }
         validate_pull_policy(c, &at, causes);
         validate_mounts(c, &at, causes);
+        crate::probe_validation::validate_app_container(c, &at, causes);
         crate::env_validation::validate_env(c, &at, causes);
         for (j, p) in c
             .get("ports")
