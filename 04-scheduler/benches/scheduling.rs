@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use orc_client::resources::by_kind;
 use orc_client::{Client, Method, path};
-use orc_scheduler::cache::Cache;
+use orc_scheduler::cache::{Cache, Snapshot};
 use orc_scheduler::framework::{NextStart, schedule};
 use orc_scheduler::objects::{Node, PodInfo};
 use orc_scheduler::plugins::{ScoringStrategy, default_profile};
@@ -113,7 +113,9 @@ fn pod(i: usize, shape: Shape) -> Value {
     pod
 }
 
-/// Decisions per second on an in-memory cache: no API, no etcd.
+/// Decisions per second on an in-memory cache: no API, no etcd. Each
+/// decision is what the scheduler's loop does for a pod: bring its
+/// snapshot up to date with the cache, decide, assume.
 fn algorithm(nodes: usize, pods: usize, shape: Shape) -> f64 {
     let mut cache = Cache::new();
     for i in 0..nodes {
@@ -122,9 +124,11 @@ fn algorithm(nodes: usize, pods: usize, shape: Shape) -> f64 {
     let profile = default_profile(ScoringStrategy::LeastAllocated, 0);
     let pods: Vec<PodInfo> = (0..pods).map(|i| PodInfo::parse(&pod(i, shape))).collect();
     let mut next = NextStart::default();
+    let mut snapshot = Snapshot::default();
     let started = Instant::now();
     for (i, p) in pods.iter().enumerate() {
-        let decision = schedule(&profile, p, &cache.snapshot(), &mut next, i as u64 + 1);
+        cache.update_snapshot(&mut snapshot);
+        let decision = schedule(&profile, p, &snapshot, &mut next, i as u64 + 1);
         match decision.selected() {
             Some(n) => cache.assume(p, n),
             None => panic!("pod {i} fit nowhere: {:?}", decision.outcome),

@@ -249,6 +249,7 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
         metrics,
         decisions: decisions.clone(),
         next_start: framework::NextStart::default(),
+        snapshot: cache::Snapshot::default(),
     };
     let election = config
         .leader_election

@@ -1,9 +1,10 @@
 //! The scheduling loop: take a pod off the queue, decide, assume, bind in
 //! the background, report (kube-scheduler's `scheduleOne`).
 //!
-//! Decisions are made one at a time, each against a fresh snapshot: the
-//! previous pod is already counted on its node (assumed) when the next
-//! decision starts, so a burst of pods never over-commits a node. Only the
+//! Decisions are made one at a time, each against a snapshot brought up
+//! to date just before: the previous pod is already counted on its node
+//! (assumed) when the next decision starts, so a burst of pods never
+//! over-commits a node. Only the
 //! binding waits on the network, and it runs in its own task: a slow
 //! write never holds up the next decision.
 
@@ -16,7 +17,7 @@ use orc_client::events::Recorder;
 use orc_client::informer::Cache as InformerCache;
 use tokio::time::Instant;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Snapshot};
 use crate::framework::{
     Cycle, Decision, Events, NextStart, Nomination, Outcome, Profile, schedule,
 };
@@ -73,6 +74,10 @@ pub struct Scheduler {
     pub decisions: Arc<Decisions>,
     /// Sampling resumes here.
     pub next_start: NextStart,
+    /// The cluster as the last decision saw it, updated from the cache
+    /// before each decision with the nodes changed since (only the loop
+    /// reads it, so it needs no lock).
+    pub snapshot: Snapshot,
 }
 
 impl Scheduler {
@@ -106,12 +111,16 @@ impl Scheduler {
             self.queue.done(&pod.uid);
             return;
         }
-        let snapshot = self.cache().snapshot();
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .update_snapshot(&mut self.snapshot);
+        let snapshot = &self.snapshot;
         let random = RandomState::new().hash_one(&pod.uid);
         let decision = Arc::new(schedule(
             &self.profile,
             &pod,
-            &snapshot,
+            snapshot,
             &mut self.next_start,
             random,
         ));
@@ -120,7 +129,7 @@ impl Scheduler {
             Outcome::Selected(node) => {
                 let cycle = Cycle {
                     pod: &pod,
-                    snapshot: &snapshot,
+                    snapshot,
                 };
                 // Reserve (no default plugin holds anything yet: the seam
                 // for volume binding and the like).
@@ -130,15 +139,12 @@ impl Scheduler {
                         status.plugin,
                         status.message()
                     );
-                    drop(snapshot);
                     self.failed(&queued, Failure::SchedulerError, message, started);
                     return;
                 }
-                drop(snapshot);
                 self.assume_and_bind(&queued, node.clone(), started);
             }
             Outcome::Unschedulable(message) => {
-                drop(snapshot);
                 if let Some(nomination) = decision.nomination.clone() {
                     self.preempt(&pod, nomination);
                 }
@@ -155,7 +161,6 @@ impl Scheduler {
                 }
             }
             Outcome::Error(message) => {
-                drop(snapshot);
                 self.failed(&queued, Failure::SchedulerError, message.clone(), started);
                 self.queue.requeue_after_error(pod, queued.attempts);
             }

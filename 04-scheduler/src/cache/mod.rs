@@ -10,7 +10,8 @@
 //! scheduler cache works the same way (`AssumePod`, `ForgetPod`, `AddPod`).
 //!
 //! - `node_info.rs`: one node and its pods, with the sums kept up to date;
-//! - `snapshot.rs`: the frozen view one decision works on.
+//! - `snapshot.rs`: the frozen view one decision works on, brought up to
+//!   date by [`Cache::update_snapshot`] with only the nodes that changed.
 
 pub mod node_info;
 pub mod snapshot;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use orc_client::selectors::labels::Selector;
 
 pub use node_info::NodeInfo;
-pub use snapshot::{Snapshot, Workloads};
+pub use snapshot::{Lists, Snapshot, Workloads};
 
 use crate::objects::{Node, PodInfo};
 
@@ -55,10 +56,25 @@ impl NodeChange {
 /// it behind a mutex that no `.await` ever holds.
 #[derive(Debug, Default)]
 pub struct Cache {
-    /// Shared with snapshots; copied only when a snapshot still holds it.
-    nodes: Arc<Vec<Arc<NodeInfo>>>,
+    /// Every node. Each `NodeInfo` is shared with the snapshot that last
+    /// copied it, and copied by the cache only when it changes while a
+    /// snapshot still holds it.
+    nodes: Vec<Arc<NodeInfo>>,
     /// Node name → position in `nodes`.
     index: HashMap<String, usize>,
+    /// Counts every change to a node (and every node added or removed);
+    /// the node keeps the count of its last change in
+    /// `NodeInfo::generation`.
+    generation: u64,
+    /// Generation → the node changed then, one entry per node (its last
+    /// change), so that a snapshot finds the nodes changed since its own
+    /// generation without looking at the others. Kubernetes keeps a list
+    /// with the most recently changed node at its head, for the same walk.
+    changed: BTreeMap<u64, String>,
+    /// The generation of the last node added or removed: a snapshot older
+    /// than that lists different nodes (or the same in another order), so
+    /// it takes the whole list again.
+    list_generation: u64,
     /// Pod uid → where it is counted.
     pods: HashMap<String, Placement>,
     /// Pods bound to a node the cache does not know (yet): counted once
@@ -79,16 +95,51 @@ impl Cache {
         Cache::default()
     }
 
-    /// The frozen view for one decision.
+    /// A new frozen view (one-off readers: `orc explain`, tests). The
+    /// scheduler keeps one snapshot and updates it instead.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            nodes: self.nodes.clone(),
-            image_nodes: self.image_nodes.clone(),
-            namespaces: self.namespaces.clone(),
-            workloads: self.workloads.clone(),
-            nominated: self.nominated.clone(),
-        }
+        let mut snapshot = Snapshot::default();
+        self.update_snapshot(&mut snapshot);
+        snapshot
     }
+
+    // ANCHOR: update_snapshot
+    /// Brings `snapshot` up to date with the cache, copying in only the
+    /// nodes changed since its generation (kube-scheduler's
+    /// `UpdateSnapshot`): the cost of a decision's snapshot follows what
+    /// changed since the last one, not the size of the cluster.
+    pub fn update_snapshot(&self, snapshot: &mut Snapshot) {
+        let mut lists = Lists::default();
+        if snapshot.generation < self.list_generation || snapshot.nodes.len() != self.nodes.len() {
+            // Nodes came or went: the whole list, in the cache's order.
+            snapshot.nodes = Arc::new(self.nodes.clone());
+            lists = Lists::BOTH;
+        } else if snapshot.generation < self.generation {
+            // The same nodes at the same positions: replace the changed.
+            let nodes = Arc::make_mut(&mut snapshot.nodes);
+            for name in self
+                .changed
+                .range(snapshot.generation + 1..)
+                .map(|(_, n)| n)
+            {
+                let at = self.index[name];
+                let now = &self.nodes[at];
+                lists = lists
+                    .or(Lists::touched_by(&nodes[at]))
+                    .or(Lists::touched_by(now));
+                nodes[at] = now.clone();
+            }
+        }
+        // The lists hold the copies just replaced: list those again.
+        snapshot.list_nodes_with_affinity(lists);
+        // The rest is copied on write by the cache: sharing is free.
+        snapshot.image_nodes = self.image_nodes.clone();
+        snapshot.namespaces = self.namespaces.clone();
+        snapshot.workloads = self.workloads.clone();
+        snapshot.nominated = self.nominated.clone();
+        snapshot.generation = self.generation;
+    }
+    // ANCHOR_END: update_snapshot
 
     /// Whether the node `name` is known.
     pub fn has_node(&self, name: &str) -> bool {
@@ -100,9 +151,23 @@ impl Cache {
         self.nodes.len()
     }
 
+    /// Records that the node at `at` changes now: a new generation, and
+    /// the node moved to the newest end of `changed`.
+    fn touch(&mut self, at: usize) -> u64 {
+        self.generation += 1;
+        let info = &self.nodes[at];
+        self.changed.remove(&info.generation);
+        self.changed
+            .insert(self.generation, info.name().to_string());
+        self.generation
+    }
+
     /// Changes the node at `at`, copying it first if a snapshot holds it.
     fn node_mut(&mut self, at: usize) -> &mut NodeInfo {
-        Arc::make_mut(&mut Arc::make_mut(&mut self.nodes)[at])
+        let generation = self.touch(at);
+        let info = Arc::make_mut(&mut self.nodes[at]);
+        info.generation = generation;
+        info
     }
 
     fn count_images(&mut self, node: &Node, delta: isize) {
@@ -133,8 +198,9 @@ impl Cache {
                     self.count_images(&old, -1);
                     self.count_images(&node, 1);
                 }
-                let updated = self.nodes[at].with_node(node);
-                *self.node_mut(at) = updated;
+                let mut updated = self.nodes[at].with_node(node);
+                updated.generation = self.touch(at);
+                self.nodes[at] = Arc::new(updated);
                 change
             }
             None => {
@@ -143,8 +209,12 @@ impl Cache {
                 for pod in self.orphans.remove(&node.name).unwrap_or_default() {
                     info.add_pod(pod);
                 }
+                self.generation += 1;
+                info.generation = self.generation;
+                self.list_generation = self.generation;
+                self.changed.insert(self.generation, node.name.clone());
                 self.index.insert(node.name.clone(), self.nodes.len());
-                Arc::make_mut(&mut self.nodes).push(Arc::new(info));
+                self.nodes.push(Arc::new(info));
                 NodeChange {
                     added: true,
                     ..NodeChange::default()
@@ -159,11 +229,13 @@ impl Cache {
         let Some(at) = self.index.remove(name) else {
             return;
         };
-        let nodes = Arc::make_mut(&mut self.nodes);
-        let removed = nodes.swap_remove(at);
-        if let Some(moved) = nodes.get(at) {
+        let removed = self.nodes.swap_remove(at);
+        if let Some(moved) = self.nodes.get(at) {
             self.index.insert(moved.name().to_string(), at);
         }
+        self.changed.remove(&removed.generation);
+        self.generation += 1;
+        self.list_generation = self.generation;
         self.count_images(&removed.node.clone(), -1);
         if !removed.pods.is_empty() {
             self.orphans.insert(name.to_string(), removed.pods.to_vec());
@@ -461,6 +533,100 @@ mod tests {
         cache.remove_pod("low");
         assert_eq!(cache.nominated_node("low"), None, "deleted");
         assert!(cache.snapshot().nominated.is_empty());
+    }
+
+    fn anti_affine(uid: &str) -> PodInfo {
+        PodInfo::parse(&json!({
+            "metadata": {"uid": uid, "name": uid, "namespace": "d", "labels": {"app": "a"}},
+            "spec": {"containers": [{"name": "c"}], "affinity": {"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [{
+                    "labelSelector": {"matchLabels": {"app": "a"}},
+                    "topologyKey": "kubernetes.io/hostname"}]}}},
+        }))
+    }
+
+    fn names(nodes: &[Arc<NodeInfo>]) -> Vec<&str> {
+        nodes.iter().map(|n| n.name()).collect()
+    }
+
+    #[test]
+    fn a_kept_snapshot_takes_only_the_nodes_changed_since() {
+        let mut cache = Cache::new();
+        for name in ["n1", "n2", "n3"] {
+            cache.set_node(node(name));
+        }
+        let mut snapshot = Snapshot::default();
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(names(&snapshot.nodes), ["n1", "n2", "n3"]);
+        let before = snapshot.nodes.clone();
+
+        cache.assume(&pod("a", ""), "n2");
+        cache.update_snapshot(&mut snapshot);
+        assert!(Arc::ptr_eq(&before[0], &snapshot.nodes[0]), "n1 not copied");
+        assert!(Arc::ptr_eq(&before[2], &snapshot.nodes[2]), "n3 not copied");
+        assert!(!Arc::ptr_eq(&before[1], &snapshot.nodes[1]), "n2 changed");
+        assert_eq!(snapshot.nodes[1].requested.milli_cpu, 100);
+        assert_eq!(before[1].requested.milli_cpu, 0, "the old copy is frozen");
+        assert_eq!(snapshot.generation, cache.generation);
+
+        // Nothing changed: nothing copied.
+        let current = snapshot.nodes.clone();
+        cache.update_snapshot(&mut snapshot);
+        assert!(Arc::ptr_eq(&current, &snapshot.nodes));
+
+        // A node gone: the list is taken again, in the cache's order.
+        cache.remove_node("n1");
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(names(&snapshot.nodes), ["n3", "n2"]);
+        cache.assume(&pod("b", ""), "n3");
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(snapshot.nodes[0].requested.milli_cpu, 100);
+        assert_eq!(snapshot.nodes[1].requested.milli_cpu, 100);
+    }
+
+    #[test]
+    fn a_kept_snapshot_lists_the_nodes_holding_pods_with_affinity() {
+        let mut cache = Cache::new();
+        for name in ["n1", "n2", "n3"] {
+            cache.set_node(node(name));
+        }
+        let mut snapshot = Snapshot::default();
+        cache.update_snapshot(&mut snapshot);
+        assert!(snapshot.have_pods_with_required_anti_affinity.is_empty());
+
+        cache.assume(&anti_affine("a"), "n3");
+        cache.assume(&pod("plain", ""), "n1");
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(
+            names(&snapshot.have_pods_with_required_anti_affinity),
+            ["n3"]
+        );
+        assert_eq!(names(&snapshot.have_pods_with_affinity), ["n3"]);
+
+        // The listed node changes again: the list holds its new copy.
+        cache.assume(&anti_affine("b"), "n3");
+        cache.update_snapshot(&mut snapshot);
+        let listed = &snapshot.have_pods_with_required_anti_affinity;
+        assert_eq!(listed[0].pods_with_required_anti_affinity.len(), 2);
+
+        cache.remove_pod("a");
+        cache.remove_pod("b");
+        cache.update_snapshot(&mut snapshot);
+        assert!(snapshot.have_pods_with_required_anti_affinity.is_empty());
+        assert!(snapshot.have_pods_with_affinity.is_empty());
+    }
+
+    #[test]
+    fn namespaces_and_nominations_reach_a_kept_snapshot() {
+        let mut cache = Cache::new();
+        cache.set_node(node("n1"));
+        let mut snapshot = Snapshot::default();
+        cache.update_snapshot(&mut snapshot);
+        cache.set_namespace("d", Some(BTreeMap::from([("k".into(), "v".into())])));
+        cache.nominate(Arc::new(pod("high", "")), "n1");
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(snapshot.namespace_labels("d").get("k").unwrap(), "v");
+        assert_eq!(snapshot.nominated.len(), 1);
     }
 
     #[test]

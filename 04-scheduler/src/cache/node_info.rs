@@ -28,8 +28,14 @@ pub struct NodeInfo {
     /// Pods with required anti-affinity: the only ones that can refuse a
     /// newcomer by their own terms.
     pub pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
-    /// Image name → size in bytes, from `status.images`.
-    pub images: HashMap<String, i64>,
+    /// Image name → size in bytes, from `status.images`. Shared: it
+    /// changes only with the Node object, while the node is copied each
+    /// time a pod lands on it.
+    pub images: Arc<HashMap<String, i64>>,
+    /// The cache's generation when this node last changed (Kubernetes'
+    /// `NodeInfo.Generation`): a snapshot copies only the nodes changed
+    /// since its own generation.
+    pub generation: u64,
 }
 
 impl NodeInfo {
@@ -48,7 +54,8 @@ impl NodeInfo {
             used_ports: Vec::new(),
             pods_with_affinity: Vec::new(),
             pods_with_required_anti_affinity: Vec::new(),
-            images,
+            images: Arc::new(images),
+            generation: 0,
         }
     }
 

@@ -15,7 +15,7 @@
 //! effect, is the scheduler's shell (`binding.rs`).
 
 use std::any::Any;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::status::Status;
@@ -34,18 +34,22 @@ pub struct Cycle<'a> {
 /// own type under its own name.
 #[derive(Default)]
 pub struct CycleState {
-    entries: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    /// A few entries (one or two per plugin), read at every node: a
+    /// short list searched in order costs less than hashing the name.
+    entries: Vec<(&'static str, Box<dyn Any + Send + Sync>)>,
 }
 
 impl CycleState {
-    /// Stores `value` for `plugin`.
+    /// Stores `value` for `plugin`, in place of what it stored before.
     pub fn write<T: Any + Send + Sync>(&mut self, plugin: &'static str, value: T) {
-        self.entries.insert(plugin, Box::new(value));
+        self.entries.retain(|(name, _)| *name != plugin);
+        self.entries.push((plugin, Box::new(value)));
     }
 
     /// What `plugin` stored, if it stored a `T`.
     pub fn read<T: Any>(&self, plugin: &'static str) -> Option<&T> {
-        self.entries.get(plugin)?.downcast_ref()
+        let (_, value) = self.entries.iter().find(|(name, _)| *name == plugin)?;
+        value.downcast_ref()
     }
 }
 

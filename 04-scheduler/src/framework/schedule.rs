@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use super::decision::{Decision, NodeScore, Outcome, PluginScore, fit_error_message};
-use super::plugin::{Cycle, CycleState, Filters, PreFilterResult};
+use super::plugin::{Cycle, CycleState, Filters, Plugin, PreFilterResult};
 use super::profile::Profile;
 use super::sampling::num_feasible_nodes_to_find;
 use super::status::{Code, Status};
@@ -190,6 +190,9 @@ fn filter(
         Some(c) => all.iter().filter(|n| c.contains(n.name())).collect(),
         None => all.iter().collect(),
     };
+    // The filters to run on each node, decided once for the pod rather
+    // than looked up at every node.
+    let active = active_filters(profile, skipped);
     let wanted = num_feasible_nodes_to_find(profile.percentage_of_nodes_to_score, nodes.len());
     // Resume where the last pod stopped, but only when walking all nodes.
     let start = if candidates.is_none() {
@@ -205,7 +208,7 @@ fn filter(
         }
         let node = nodes[(start + i) % nodes.len()];
         processed += 1;
-        let status = filter_with_nominated(profile, cycle, state, skipped, node);
+        let status = filter_with_nominated(profile, cycle, state, &active, node);
         if status.code == Code::Error {
             decision.outcome = Outcome::Error(format!(
                 "running Filter plugin {:?} on node {:?}: {}",
@@ -240,29 +243,37 @@ fn filter_with_nominated(
     profile: &Profile,
     cycle: Cycle,
     state: &CycleState,
-    skipped: &HashSet<&'static str>,
+    active: &[&dyn Plugin],
     node: &NodeInfo,
 ) -> Status {
     if let Some(refused) = ProfileFilters(profile).refused_with_nominated(cycle, node) {
         return refused;
     }
-    filter_node(profile, cycle, state, skipped, node)
+    filter_node(active, cycle, state, node)
 }
 // ANCHOR_END: filter_with_nominated
 
-/// Every filter on one node, stopping at the first refusal.
-fn filter_node(
-    profile: &Profile,
-    cycle: Cycle,
-    state: &CycleState,
+/// The profile's filters but those whose PreFilter said `Skip`, in order.
+fn active_filters<'a>(
+    profile: &'a Profile,
     skipped: &HashSet<&'static str>,
-    node: &NodeInfo,
-) -> Status {
-    for plugin in profile
+) -> Vec<&'a dyn Plugin> {
+    profile
         .filters
         .iter()
+        .map(|p| &**p)
         .filter(|p| !skipped.contains(p.name()))
-    {
+        .collect()
+}
+
+/// Every active filter on one node, stopping at the first refusal.
+fn filter_node(
+    active: &[&dyn Plugin],
+    cycle: Cycle,
+    state: &CycleState,
+    node: &NodeInfo,
+) -> Status {
+    for plugin in active {
         let status = plugin.filter(cycle, state, node);
         if !status.is_success() {
             return status.by(plugin.name());
@@ -361,7 +372,7 @@ impl ProfileFilters<'_> {
                 Err(status) => return status.by(plugin.name()),
             }
         }
-        filter_node(self.0, cycle, &state, &skipped, node)
+        filter_node(&active_filters(self.0, &skipped), cycle, &state, node)
     }
 }
 
@@ -378,7 +389,7 @@ fn prioritize(
         .iter()
         .map(|n| NodeScore {
             node: n.name().to_string(),
-            plugins: Vec::new(),
+            plugins: Vec::with_capacity(profile.scores.len()),
             total: 0,
         })
         .collect();

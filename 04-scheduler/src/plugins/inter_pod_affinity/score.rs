@@ -42,12 +42,18 @@ pub fn pre_score(cycle: Cycle) -> Option<Weights> {
     let pod = cycle.pod;
     let has_preferences = !pod.affinity.preferred_affinity.is_empty()
         || !pod.affinity.preferred_anti_affinity.is_empty();
+    // Without preferences of its own, only pods with terms can weigh: the
+    // nodes the snapshot lists as holding some, and those pods alone.
+    let nodes = if has_preferences {
+        &cycle.snapshot.nodes
+    } else {
+        &cycle.snapshot.have_pods_with_affinity
+    };
     let mut weights = Weights::new();
-    for node in cycle.snapshot.nodes.iter() {
+    for node in nodes.iter() {
         if node.node.labels.is_empty() {
             continue;
         }
-        // Without preferences of its own, only pods with terms can weigh.
         let pods = if has_preferences {
             &node.pods
         } else {

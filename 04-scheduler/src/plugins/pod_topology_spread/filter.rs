@@ -17,6 +17,11 @@ pub const MISSING_LABEL: &str =
 pub struct Domains {
     pub constraints: Vec<SpreadConstraint>,
     pub counts: Vec<HashMap<String, i64>>,
+    /// For each constraint, the fewest matching pods in any domain (`None`
+    /// with no eligible domain): taken once per pod, since with the
+    /// hostname as topology there are as many domains as nodes
+    /// (Kubernetes keeps the two smallest, its `criticalPaths`).
+    pub min: Vec<Option<i64>>,
 }
 
 /// Counts matching pods per domain, over the nodes that have every
@@ -37,14 +42,21 @@ pub fn pre_filter(cycle: Cycle, constraints: Vec<SpreadConstraint>) -> Domains {
                 continue;
             }
             let n = matching_pods(c, &cycle.pod.namespace, node);
-            *counts[i]
-                .entry(labels[&c.topology_key].clone())
-                .or_default() += n;
+            let value = &labels[&c.topology_key];
+            // Look up before inserting: no new key for a known domain.
+            match counts[i].get_mut(value) {
+                Some(count) => *count += n,
+                None => {
+                    counts[i].insert(value.clone(), n);
+                }
+            }
         }
     }
+    let min = counts.iter().map(|c| c.values().min().copied()).collect();
     Domains {
         constraints,
         counts,
+        min,
     }
 }
 
@@ -77,7 +89,7 @@ pub fn filter(cycle: Cycle, domains: &Domains, node: &NodeInfo) -> Status {
         };
         let counts = &domains.counts[i];
         // With no eligible domain at all there is no minimum to exceed.
-        let Some(min) = counts.values().min().copied() else {
+        let Some(min) = domains.min[i] else {
             continue;
         };
         let self_match = c
