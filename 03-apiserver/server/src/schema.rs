@@ -89,7 +89,6 @@ fn top_fields(kind: &str) -> &'static [&'static str] {
         "ClusterRole" => &["rules", "aggregationRule"],
         "RoleBinding" | "ClusterRoleBinding" => &["roleRef", "subjects"],
         "EndpointSlice" => &["addressType", "endpoints", "ports"],
-        "ControllerRevision" => &["data", "revision"],
         "Event" => &[
             "action",
             "count",
