@@ -367,7 +367,10 @@ async fn etcd_is_compacted_each_pass_and_defragmented_once_an_hour_on_the_clock(
         if size.mostly_free() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never freed: {size:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never freed: {size:?}"
+        );
     }
     // An hour later on the clock, the pass defragments and the file
     // shrinks to its live data.
