@@ -96,6 +96,26 @@ async fn a_deleted_namespace_is_emptied_then_removed() {
     cluster
         .until_gone("/apis/apps/v1/namespaces/team/deployments/web")
         .await;
+    // As Kubernetes' controller does, it emptied each resource with one
+    // DELETE of the collection (the verb RBAC grants it by).
+    let metrics = cluster
+        .http
+        .get(cluster.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for resource in ["pods", "configmaps", "deployments"] {
+        let sample = format!(
+            "apiserver_request_total{{verb=\"deletecollection\",resource=\"{resource}\",code=\"200\"}}"
+        );
+        assert!(
+            metrics.contains(&sample),
+            "{sample} missing from:\n{metrics}"
+        );
+    }
     let (code, refused) = cluster
         .send(
             cluster

@@ -130,6 +130,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     let mut config = args.services.apply(config);
     config.limits = args.limits.limits();
     config.compaction_interval = args.compaction.interval();
+    config.defrag_interval = args.compaction.defrag_interval();
     let server = orc_apiserver::Server::bind(config)
         .await
         .map_err(|e| anyhow!("starting the API server: {e}"))?;

@@ -249,22 +249,35 @@ impl Client {
         labels: &str,
         fields: &str,
     ) -> Result<Value, ClientError> {
-        let mut terms = vec![];
-        if !labels.is_empty() {
-            terms.push(format!("labelSelector={}", encode(labels)));
-        }
-        if !fields.is_empty() {
-            terms.push(format!("fieldSelector={}", encode(fields)));
-        }
-        let query = if terms.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", terms.join("&"))
-        };
+        let query = selector_query(labels, fields);
         Self::send(self.request(
             reqwest::Method::GET,
             &format!("{}{query}", path(resource, ns, None)),
         ))
+        .await
+    }
+
+    /// DELETE on a collection (`deletecollection`): every object a LIST
+    /// with these selectors (either may be empty) returns is deleted as a
+    /// DELETE of it with `options` (DeleteOptions: `propagationPolicy`,
+    /// `gracePeriodSeconds`, `dryRun`) would delete it. Answers the list
+    /// of what was deleted, as it was before the deletes.
+    pub async fn delete_collection(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        labels: &str,
+        fields: &str,
+        options: &Value,
+    ) -> Result<Value, ClientError> {
+        let query = selector_query(labels, fields);
+        Self::send(
+            self.request(
+                reqwest::Method::DELETE,
+                &format!("{}{query}", path(resource, ns, None)),
+            )
+            .json(options),
+        )
         .await
     }
 
@@ -468,6 +481,22 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// `?labelSelector=...&fieldSelector=...`, or `""` without selectors.
+fn selector_query(labels: &str, fields: &str) -> String {
+    let mut terms = vec![];
+    if !labels.is_empty() {
+        terms.push(format!("labelSelector={}", encode(labels)));
+    }
+    if !fields.is_empty() {
+        terms.push(format!("fieldSelector={}", encode(fields)));
+    }
+    if terms.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", terms.join("&"))
+    }
+}
 
 /// Percent-encodes a query value.
 pub fn encode(s: &str) -> String {

@@ -46,6 +46,8 @@
 //! - [`prometheus`]: the text format every `/metrics` is written in.
 //! - [`propagation`]: the finalizers a DELETE's `propagationPolicy` leaves
 //!   for the garbage collector.
+//! - [`clock`]: time a test can move ([`clock::ManualClock`]), for every
+//!   component with a timer.
 //! - [`time`]: timestamps as the API writes them, and kubectl's ages.
 //! - [`cron`]: CronJob schedules parsed once, for the API server's
 //!   validation and the CronJob controller alike.
@@ -60,6 +62,7 @@
 //! client side" and "Informers and work queues".
 
 pub mod client;
+pub mod clock;
 pub mod cron;
 pub mod events;
 pub mod informer;

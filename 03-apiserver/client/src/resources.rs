@@ -15,8 +15,23 @@ pub const REVIEW_GROUP: &str = "authorization.k8s.io";
 /// authenticators, answered at once and never stored either.
 pub const AUTHN_GROUP: &str = "authentication.k8s.io";
 
-/// Verbs every plain resource supports, in the order discovery lists them.
+/// Verbs every plain resource supports, in the order discovery lists them:
+/// `deletecollection` is a DELETE on the collection (with a selector, it
+/// deletes what a LIST with that selector returns).
 pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// Namespaces' verbs: no `deletecollection`, as in Kubernetes, where one
+/// request must not be able to start emptying every namespace at once.
+pub const NAMESPACE_VERBS: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 
@@ -71,13 +86,21 @@ impl Resource {
 
     /// The verbs this resource supports. Events, like in Kubernetes, are
     /// plain objects; every row supports every verb but the access
-    /// reviews, which are only ever created (a question, not an object).
+    /// reviews, which are only ever created (a question, not an object),
+    /// and namespaces, which cannot be deleted as a collection.
     pub fn verbs(&self) -> &'static [&'static str] {
         if self.is_review() {
             &["create"]
+        } else if self.kind == "Namespace" {
+            NAMESPACE_VERBS
         } else {
             ALL_VERBS
         }
+    }
+
+    /// Whether a DELETE on this resource's collection is served.
+    pub fn deletes_collections(&self) -> bool {
+        self.verbs().contains(&"deletecollection")
     }
 
     /// Whether this is a review (`authorization.k8s.io`'s access reviews,

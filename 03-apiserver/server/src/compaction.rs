@@ -11,9 +11,12 @@
 //! kube-apiserver compacts every `--etcd-compaction-interval` (5 minutes)
 //! to the revision it saw one interval earlier, so a client that read a
 //! resourceVersion always has at least one interval to resume a watch from
-//! it. orc does the same: [`Compactor`] decides (pure), [`run`] acts on a
-//! timer. Compaction frees space *inside* etcd's file for new writes; the
-//! file itself shrinks only by defragmentation (`orc etcd defrag`).
+//! it. orc does the same: [`Compactor`] decides (pure), [`Maintenance`]
+//! acts, and [`run`] calls it once an interval on an injected clock.
+//! Compaction frees space *inside* etcd's file for new writes; the file
+//! itself shrinks only by defragmentation, which [`Maintenance`] does
+//! after a compaction when `defrag.rs` says it is due (or an operator,
+//! with `orc etcd defrag`).
 //!
 //! What it leaves out: kube-apiserver coordinates several API servers
 //! through a `compact_rev_key` transaction so that only one compacts per
@@ -22,24 +25,55 @@
 
 use std::time::Duration;
 
+use orc_client::clock::{SharedClock, SystemClock};
+
+use crate::defrag::{DbSize, Defragmenter};
 use crate::storage::Store;
 
 /// kube-apiserver's default `--etcd-compaction-interval`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 
-/// `--etcd-compaction-interval`, as kube-apiserver names it.
+/// `--etcd-compaction-interval`, as kube-apiserver names it, and orc's
+/// own `--etcd-defrag-interval`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompactionFlags {
     /// How often etcd is compacted to the revision of one interval ago
     /// (e.g. `5m`); `0` never compacts (leave it to another API server).
     #[arg(long, default_value = "5m", value_parser = crate::limits::parse_duration)]
     pub etcd_compaction_interval: Duration,
+    /// The least time between two defragmentations of etcd, each after a
+    /// compaction that left at least half of etcd's file free (e.g. `1h`);
+    /// `0` never defragments (leave it to `orc etcd defrag`).
+    #[arg(long, default_value = "1h", value_parser = crate::limits::parse_duration)]
+    pub etcd_defrag_interval: Duration,
 }
 
 impl CompactionFlags {
     /// The configuration's `compaction_interval`.
     pub fn interval(&self) -> Option<Duration> {
         Some(self.etcd_compaction_interval).filter(|d| !d.is_zero())
+    }
+
+    /// The configuration's `defrag_interval`.
+    pub fn defrag_interval(&self) -> Option<Duration> {
+        Some(self.etcd_defrag_interval).filter(|d| !d.is_zero())
+    }
+}
+
+/// The clock etcd's maintenance runs on (a wrapper, so that `Config`
+/// stays `Debug`): the system's, or a test's `ManualClock`.
+#[derive(Clone)]
+pub struct MaintenanceClock(pub SharedClock);
+
+impl Default for MaintenanceClock {
+    fn default() -> MaintenanceClock {
+        MaintenanceClock(std::sync::Arc::new(SystemClock))
+    }
+}
+
+impl std::fmt::Debug for MaintenanceClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MaintenanceClock")
     }
 }
 
@@ -61,30 +95,104 @@ impl Compactor {
 }
 // ANCHOR_END: compactor
 
-/// Compacts every `interval`, for ever (until the task is dropped).
-pub async fn run(store: Store, interval: Duration) {
-    let mut compactor = Compactor::default();
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let current = match store.current_revision().await {
+/// What one maintenance pass did, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// The revision compacted to, if the pass compacted.
+    pub compacted: Option<i64>,
+    /// etcd's file size before and after, if the pass defragmented.
+    pub defragmented: Option<(i64, i64)>,
+}
+
+// ANCHOR: maintenance
+/// Compaction and, after it, defragmentation when due: one [`pass`]
+/// an interval.
+///
+/// [`pass`]: Maintenance::pass
+pub struct Maintenance {
+    store: Store,
+    clock: SharedClock,
+    compactor: Compactor,
+    /// `None`: never defragment.
+    defragmenter: Option<Defragmenter>,
+}
+
+impl Maintenance {
+    /// Maintenance of `store`'s etcd, defragmenting at most once per
+    /// `defrag_every` (`None`: never), measured on `clock`.
+    pub fn new(store: Store, defrag_every: Option<Duration>, clock: SharedClock) -> Maintenance {
+        let now = clock.now();
+        Maintenance {
+            store,
+            defragmenter: defrag_every.map(|every| Defragmenter::new(every, now)),
+            clock,
+            compactor: Compactor::default(),
+        }
+    }
+
+    /// One pass: compact to the revision seen a pass ago, then
+    /// defragment if the schedule says so. Failures are logged and left
+    /// to the next pass (etcd may be restarting).
+    pub async fn pass(&mut self) -> Pass {
+        let mut pass = Pass::default();
+        let current = match self.store.current_revision().await {
             Ok(revision) => revision,
             Err(error) => {
                 tracing::warn!(%error, "compaction: reading etcd's revision");
-                continue;
+                return pass;
             }
         };
-        let Some(target) = compactor.tick(current) else {
-            continue;
+        let Some(target) = self.compactor.tick(current) else {
+            return pass;
         };
-        let mut client = store.client();
-        match client.compact(target, None).await {
+        let mut client = self.store.client();
+        // Physical: answered once the history is dropped from the file,
+        // so the free space the defragmenter weighs next is already there.
+        let physical = etcd_client::CompactionOptions::new().with_physical();
+        match client.compact(target, Some(physical)).await {
             Ok(_) => tracing::debug!(revision = target, "compacted etcd"),
             // Another API server (or an operator) got there first.
             Err(error) if crate::storage::is_compacted(&error) => {}
-            Err(error) => tracing::warn!(%error, revision = target, "compacting etcd"),
+            Err(error) => {
+                tracing::warn!(%error, revision = target, "compacting etcd");
+                return pass;
+            }
         }
+        pass.compacted = Some(target);
+        pass.defragmented = self.defragment_if_due().await;
+        pass
+    }
+
+    /// Defragments when the schedule and the file's free space say so:
+    /// the file's size before and after.
+    async fn defragment_if_due(&mut self) -> Option<(i64, i64)> {
+        let defragmenter = self.defragmenter.as_mut()?;
+        let mut client = self.store.client();
+        let status = client.status().await.ok()?;
+        let size = DbSize {
+            file: status.db_size(),
+            in_use: status.raft_used_db_size(),
+        };
+        if !defragmenter.after_compaction(self.clock.now(), size) {
+            return None;
+        }
+        if let Err(error) = client.defragment().await {
+            tracing::warn!(%error, "defragmenting etcd");
+            return None;
+        }
+        let after = client.status().await.map(|s| s.db_size()).unwrap_or(-1);
+        tracing::info!(before = size.file, after, "defragmented etcd");
+        Some((size.file, after))
+    }
+}
+// ANCHOR_END: maintenance
+
+/// A [`Maintenance`] pass every `interval` on `clock`, for ever (until
+/// the task is dropped).
+pub async fn run(mut maintenance: Maintenance, interval: Duration) {
+    loop {
+        maintenance.clock.sleep(interval).await;
+        maintenance.pass().await;
     }
 }
 

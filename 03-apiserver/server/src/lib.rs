@@ -24,7 +24,9 @@
 //! - [`etcd_socket`]: reaching etcd over TCP or a root-only unix socket.
 //! - [`encryption`]: Secrets sealed with AES-256-GCM before they reach etcd.
 //! - [`compaction`]: etcd compacted every interval to the revision of
-//!   the interval before, as kube-apiserver does.
+//!   the interval before, as kube-apiserver does, on an injected clock.
+//! - [`defrag`]: after a compaction, etcd's file defragmented when an
+//!   interval has passed and at least half of it is free.
 //! - [`status`]: errors as `metav1.Status`.
 //! - [`codec`]: JSON, YAML and protobuf bodies, with line and column (or
 //!   byte offset and field path) on errors.
@@ -51,7 +53,8 @@
 //!   (Kubernetes' `NamespaceLifecycle`); a DELETE marks a namespace
 //!   `Terminating` (`handlers/namespaces.rs`) and chapter 05's namespace
 //!   controller empties and finalizes it.
-//! - [`handlers`]: URL shapes and the verbs (read, write, watch, subresources,
+//! - [`handlers`]: URL shapes and the verbs (read, write, delete, delete a
+//!   collection, watch, subresources,
 //!   and `pods/{name}/log`, streamed from the pod's node agent).
 //! - [`discovery`]: `/api`, `/apis` and the resource lists kubectl reads.
 //! - [`tables`]: the columns `kubectl get` prints, rendered by the server.
@@ -93,10 +96,9 @@
 //! OpenAPI schemas (`kubectl explain`), client certificates, the Node
 //! authorizer and NodeRestriction, encryption key rotation,
 //! cascading deletion itself (a delete's `propagationPolicy` is recorded
-//! as a finalizer; chapter 05's garbage collector acts on it), the
-//! `Terminating` phase of namespaces
-//! (a namespace delete sweeps its contents at once, see
-//! `handlers/namespaces.rs`), and `deletecollection`.
+//! as a finalizer; chapter 05's garbage collector acts on it), and
+//! emptying a Terminating namespace (chapter 05's namespace controller
+//! does it, one `deletecollection` per resource).
 //!
 //! The book's chapter is `chapters/src/03-apiserver.md`.
 
@@ -108,6 +110,7 @@ pub mod compaction;
 pub mod connection;
 pub mod default_tolerations;
 pub mod defaults;
+pub mod defrag;
 pub mod discovery;
 pub mod encryption;
 pub mod env_validation;

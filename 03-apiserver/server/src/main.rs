@@ -7,7 +7,8 @@
 //!     [--encryption-key-file key1.hex] \
 //!     [--service-cluster-ip-range 10.96.0.0/12] [--service-node-port-range 30000-32767] \
 //!     [--max-requests-inflight 400] [--max-mutating-requests-inflight 200] \
-//!     [--request-timeout 60s] [--min-request-timeout 1800] [--etcd-compaction-interval 5m]
+//!     [--request-timeout 60s] [--min-request-timeout 1800] [--etcd-compaction-interval 5m] \
+//!     [--etcd-defrag-interval 1h]
 //! ```
 
 use std::net::SocketAddr;
@@ -58,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let mut config = args.services.apply(config);
     config.limits = args.limits.limits();
     config.compaction_interval = args.compaction.interval();
+    config.defrag_interval = args.compaction.defrag_interval();
     orc_apiserver::run(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))

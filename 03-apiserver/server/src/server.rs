@@ -89,6 +89,11 @@ pub struct Config {
     /// (`compaction.rs`); `None`: never (another API server, or an
     /// operator, does it).
     pub compaction_interval: Option<Duration>,
+    /// The least time between two defragmentations of etcd, each after a
+    /// compaction (`defrag.rs`); `None`: never.
+    pub defrag_interval: Option<Duration>,
+    /// The clock compaction and defragmentation run on.
+    pub maintenance_clock: crate::compaction::MaintenanceClock,
 }
 
 impl Config {
@@ -112,6 +117,8 @@ impl Config {
             repair_interval: crate::services::REPAIR_INTERVAL,
             limits: crate::limits::Limits::default(),
             compaction_interval: Some(crate::compaction::DEFAULT_INTERVAL),
+            defrag_interval: Some(crate::defrag::DEFAULT_INTERVAL),
+            maintenance_clock: crate::compaction::MaintenanceClock::default(),
         }
     }
 }
@@ -254,6 +261,10 @@ pub struct Server {
     repair_interval: Duration,
     /// See [`Config::compaction_interval`].
     compaction_interval: Option<Duration>,
+    /// See [`Config::defrag_interval`].
+    defrag_interval: Option<Duration>,
+    /// See [`Config::maintenance_clock`].
+    maintenance_clock: crate::compaction::MaintenanceClock,
 }
 
 impl Server {
@@ -388,6 +399,8 @@ impl Server {
             state,
             repair_interval: config.repair_interval,
             compaction_interval: config.compaction_interval,
+            defrag_interval: config.defrag_interval,
+            maintenance_clock: config.maintenance_clock.clone(),
         })
     }
 
@@ -412,10 +425,15 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let repairs = repair_every(self.state.clone(), self.repair_interval);
-        let (store, every) = (self.state.store.clone(), self.compaction_interval);
+        let maintenance = crate::compaction::Maintenance::new(
+            self.state.store.clone(),
+            self.defrag_interval,
+            self.maintenance_clock.0.clone(),
+        );
+        let every = self.compaction_interval;
         let compaction = async move {
             match every {
-                Some(every) => crate::compaction::run(store, every).await,
+                Some(every) => crate::compaction::run(maintenance, every).await,
                 None => std::future::pending().await,
             }
         };

@@ -151,6 +151,14 @@ pub enum ApiError {
     /// after the wait, so a restart of etcd is a pause, not an error.
     #[error("the API server's storage (etcd) is unavailable, try again later: {0}")]
     Unavailable(String),
+    /// 507: etcd is full (its NOSPACE alarm is raised) and refuses every
+    /// write until an operator frees space; reads still work. Kubernetes
+    /// passes etcd's words on as a 500, which reads like a server bug and
+    /// invites retries that cannot succeed; orc answers HTTP's own code
+    /// for "the server cannot store this", and the message (etcd's words,
+    /// then what to do) is the storage layer's.
+    #[error("{0}")]
+    InsufficientStorage(String),
 }
 
 impl Target {
@@ -197,6 +205,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) => "InternalError",
             ApiError::Unavailable(_) => "ServiceUnavailable",
+            ApiError::InsufficientStorage(_) => "InsufficientStorage",
             ApiError::TooLargeResourceVersion { .. } => "Timeout",
         }
     }
@@ -216,6 +225,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::TooLargeResourceVersion { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -270,6 +280,9 @@ impl ApiError {
     pub fn storage(error: crate::storage::StorageError) -> ApiError {
         match error {
             crate::storage::StorageError::Etcd(e) => e.into(),
+            full @ crate::storage::StorageError::NoSpace => {
+                ApiError::InsufficientStorage(full.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -280,8 +293,13 @@ impl From<etcd_client::Error> for ApiError {
         if crate::storage::is_unavailable(&error) {
             return ApiError::Unavailable(error.to_string());
         }
-        // Through StorageError, which words a full etcd for people.
-        ApiError::Internal(crate::storage::StorageError::from(error).to_string())
+        // Through StorageError, which recognises a full etcd.
+        match crate::storage::StorageError::from(error) {
+            full @ crate::storage::StorageError::NoSpace => {
+                ApiError::InsufficientStorage(full.to_string())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

@@ -61,13 +61,16 @@ pub enum StorageError {
     #[error("stored value at {key} is not JSON: {error}")]
     Corrupt { key: String, error: String },
     /// etcd reached its space quota and raised the NOSPACE alarm: it
-    /// refuses every write until it is compacted, defragmented and the
-    /// alarm disarmed. The message keeps etcd's own words (what
-    /// kube-apiserver passes on) and says what to do.
+    /// refuses every write until its history is compacted, its file
+    /// defragmented and the alarm disarmed (reads still work). The message
+    /// keeps etcd's own words (what kube-apiserver passes on) and says
+    /// what to do, step by step.
     #[error(
-        "etcdserver: mvcc: database space exceeded (etcd is at its space quota and refuses \
-         writes: free space and clear the alarm with `orc etcd defrag --compact`, or raise \
-         etcd's --quota-backend-bytes)"
+        "etcdserver: mvcc: database space exceeded: etcd is at its space quota (its NOSPACE \
+         alarm is raised) and refuses every write until space is freed; reads still work. \
+         To free space, compact etcd's history, defragment it, then disarm the alarm: \
+         `orc etcd defrag --compact` does all three (with etcdctl: `compact <revision>`, \
+         `defrag`, `alarm disarm`), or restart etcd with a larger --quota-backend-bytes"
     )]
     NoSpace,
     /// etcd itself failed.

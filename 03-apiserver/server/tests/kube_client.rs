@@ -159,6 +159,46 @@ async fn typed_config_maps_and_deployments() {
     );
 }
 
+/// kube-rs's `delete_collection` decodes the answer as Kubernetes sends
+/// it: the typed list of what was deleted (`Left`), not a `Status`.
+#[tokio::test]
+async fn delete_collection_answers_the_typed_list() {
+    let s = TestServer::start().await;
+    let maps: Api<ConfigMap> = Api::default_namespaced(client(&s));
+    for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        let cm: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": app}},
+        }))
+        .unwrap();
+        maps.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    let deleted = maps
+        .delete_collection(
+            &DeleteParams::background(),
+            &ListParams::default().labels("app=web"),
+        )
+        .await
+        .unwrap();
+    let list = deleted.left().expect("a ConfigMapList, not a Status");
+    let mut names: Vec<String> = list
+        .items
+        .iter()
+        .map(|cm| cm.metadata.name.clone().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
+    let left = maps
+        .list(&ListParams::default().labels("app"))
+        .await
+        .unwrap();
+    let names: Vec<String> = left
+        .items
+        .iter()
+        .map(|cm| cm.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["c"]);
+}
+
 #[tokio::test]
 async fn every_patch_type() {
     let s = TestServer::start().await;

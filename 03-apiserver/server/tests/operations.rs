@@ -74,7 +74,7 @@ async fn without_etcd_a_request_gets_503_with_retry_after_not_a_raw_500() {
 }
 
 #[tokio::test]
-async fn a_full_etcd_refuses_writes_clearly_and_the_server_is_not_ready() {
+async fn a_full_etcd_refuses_writes_with_507_and_what_to_do_while_reads_still_work() {
     // A quota small enough to fill in a few writes.
     let etcd = Etcd::start_with_args(&["--quota-backend-bytes=2097152"]);
     let server = TestServer::start_on(etcd, |_| {}).await;
@@ -95,12 +95,37 @@ async fn a_full_etcd_refuses_writes_clearly_and_the_server_is_not_ready() {
         }
     }
     let (code, status) = refused.expect("etcd fills up within 32 MiB of writes");
-    assert_eq!(code, 500, "{status}");
+    assert_eq!(code, 507, "{status}");
+    assert_eq!(status["reason"], "InsufficientStorage", "{status}");
     let message = status["message"].as_str().unwrap();
-    assert!(
-        message.contains("database space exceeded") && message.contains("orc etcd defrag"),
-        "{message}"
-    );
+    for what in [
+        "database space exceeded",
+        "reads still work",
+        "orc etcd defrag --compact",
+        "compact <revision>",
+        "defrag",
+        "alarm disarm",
+        "--quota-backend-bytes",
+    ] {
+        assert!(message.contains(what), "{what:?} missing from: {message}");
+    }
+    // Every kind of write is refused the same way, not only creates.
+    let (code, body) = server
+        .patch(
+            "/api/v1/namespaces/default/configmaps/big-0",
+            "application/merge-patch+json",
+            r#"{"metadata":{"labels":{"a":"b"}}}"#,
+        )
+        .await;
+    assert_eq!(code, 507, "{body}");
+    // Reads still work: one object, and a list.
+    let (code, body) = server
+        .get("/api/v1/namespaces/default/configmaps/big-0")
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = server.get("/api/v1/namespaces/default/configmaps").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(!body["items"].as_array().unwrap().is_empty(), "{body}");
     let (code, body) = text(&server, "/readyz?verbose").await;
     assert_eq!(code, 500, "{body}");
     assert!(
@@ -109,6 +134,27 @@ async fn a_full_etcd_refuses_writes_clearly_and_the_server_is_not_ready() {
     );
     // Alive all the same: a restart would not make room.
     assert_eq!(text(&server, "/livez").await, (200, "ok".into()));
+
+    // The way out the message names, with etcdctl: delete what filled
+    // it (etcd takes deletes even when full), compact, defragment,
+    // disarm. Then writes work again and the server is ready.
+    for name in ["big-0", "big-1"] {
+        let path = format!("/api/v1/namespaces/default/configmaps/{name}");
+        let (code, body) = server.delete(&path).await;
+        assert_eq!(code, 200, "a delete frees space and is allowed: {body}");
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&server.etcdctl(&["endpoint", "status", "-w", "json"])).unwrap();
+    let revision = status[0]["Status"]["header"]["revision"].as_i64().unwrap();
+    server.etcdctl(&["compact", &revision.to_string()]);
+    server.etcdctl(&["defrag"]);
+    server.etcdctl(&["alarm", "disarm"]);
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "small"}});
+    let (code, body) = server
+        .post("/api/v1/namespaces/default/configmaps", &cm)
+        .await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(text(&server, "/readyz").await, (200, "ok".into()));
 }
 
 /// Opens a raw connection and sends a POST whose body never finishes:
@@ -275,4 +321,69 @@ async fn compaction_expires_old_revisions_and_keeps_etcd_from_growing() {
     let events = read_to_end(watch).await;
     assert_eq!(events[0]["type"], "ERROR", "{events:?}");
     assert_eq!(events[0]["object"]["code"], 410, "{events:?}");
+}
+
+#[tokio::test]
+async fn etcd_is_compacted_each_pass_and_defragmented_once_an_hour_on_the_clock() {
+    use orc_apiserver::compaction::{Maintenance, Pass};
+    use orc_client::clock::{ManualClock, SharedClock};
+    use std::time::Duration;
+
+    let etcd = Etcd::start();
+    let store = orc_apiserver::storage::Store::connect(&etcd.endpoint())
+        .await
+        .unwrap();
+    let clock = ManualClock::new();
+    let hour = Duration::from_secs(3600);
+    let mut maintenance = Maintenance::new(store.clone(), Some(hour), clock.clone() as SharedClock);
+    // A burst of big writes, then their deletion: etcd's file keeps its
+    // high-water mark, mostly free pages once the history is compacted.
+    let mut kv = store.client();
+    for i in 0..24 {
+        kv.put(format!("/burst/{i}"), vec![b'x'; 256 * 1024], None)
+            .await
+            .unwrap();
+    }
+    let prefix = etcd_client::DeleteOptions::new().with_prefix();
+    kv.delete("/burst/", Some(prefix)).await.unwrap();
+
+    // The first pass only remembers the revision.
+    assert_eq!(maintenance.pass().await, Pass::default());
+    // The next compacts to it, but an hour has not passed: no defrag.
+    let second = maintenance.pass().await;
+    assert!(second.compacted.is_some(), "{second:?}");
+    assert_eq!(second.defragmented, None);
+    // etcd's backend counts the pages compaction freed as free only after
+    // its next commits; a live cluster writes all the time (every node
+    // heartbeats), so this test writes until etcd reports them free.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        kv.put("/heartbeat", "x", None).await.unwrap();
+        let status = kv.status().await.unwrap();
+        let size = orc_apiserver::defrag::DbSize {
+            file: status.db_size(),
+            in_use: status.raft_used_db_size(),
+        };
+        if size.mostly_free() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never freed: {size:?}"
+        );
+    }
+    // An hour later on the clock, the pass defragments and the file
+    // shrinks to its live data.
+    clock.advance(hour);
+    let third = maintenance.pass().await;
+    let (before, after) = third
+        .defragmented
+        .unwrap_or_else(|| panic!("due and mostly free, yet: {third:?}"));
+    assert!(
+        after * 2 < before && before > 24 * 256 * 1024,
+        "{before} -> {after}"
+    );
+    // Just done: not again within the hour.
+    clock.advance(hour / 2);
+    assert_eq!(maintenance.pass().await.defragmented, None);
 }

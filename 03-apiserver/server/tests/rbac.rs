@@ -187,6 +187,70 @@ async fn a_role_binding_grants_in_its_namespace_only_and_at_once() {
         .await;
 }
 
+const CONFIGMAP_DELETER: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: cm-deleter\n  namespace: a\n\
+rules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get, list, delete]\n---\n\
+apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: alice-deletes\n  namespace: a\n\
+roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: cm-deleter\n\
+subjects:\n- kind: User\n  name: alice\n  apiGroup: rbac.authorization.k8s.io\n";
+
+#[tokio::test]
+async fn deleting_a_collection_needs_the_deletecollection_verb_not_delete() {
+    let c = Cluster::start().await;
+    let (ok, out) = c.kubectl("admin", &["create", "namespace", "a"]).await;
+    assert!(ok, "{out}");
+    let (ok, out) = c
+        .kubectl("admin", &["create", "configmap", "cm", "-n", "a"])
+        .await;
+    assert!(ok, "{out}");
+    c.apply(CONFIGMAP_DELETER).await;
+    c.await_can_i("alice", &["delete", "configmaps", "-n", "a"], true)
+        .await;
+    assert!(
+        !c.can_i("alice", &["deletecollection", "configmaps", "-n", "a"])
+            .await
+    );
+    let collection = "/api/v1/namespaces/a/configmaps";
+    let (ok, out) = c.kubectl("alice", &["delete", "--raw", collection]).await;
+    assert!(!ok);
+    assert!(
+        out.contains("configmaps is forbidden: User \"alice\" cannot deletecollection resource \"configmaps\" in API group \"\" in the namespace \"a\""),
+        "{out}"
+    );
+    let (ok, out) = c
+        .kubectl("alice", &["get", "configmap", "cm", "-n", "a"])
+        .await;
+    assert!(ok, "refused, so nothing was deleted: {out}");
+    // Granted the verb, the same request deletes the collection.
+    let (ok, out) = c
+        .kubectl(
+            "admin",
+            &[
+                "patch",
+                "role",
+                "cm-deleter",
+                "-n",
+                "a",
+                "--type=json",
+                "-p",
+                r#"[{"op":"add","path":"/rules/0/verbs/-","value":"deletecollection"}]"#,
+            ],
+        )
+        .await;
+    assert!(ok, "{out}");
+    c.await_can_i(
+        "alice",
+        &["deletecollection", "configmaps", "-n", "a"],
+        true,
+    )
+    .await;
+    let (ok, out) = c.kubectl("alice", &["delete", "--raw", collection]).await;
+    assert!(ok && out.contains("ConfigMapList"), "{out}");
+    let (ok, out) = c
+        .kubectl("alice", &["get", "configmap", "cm", "-n", "a"])
+        .await;
+    assert!(!ok && out.contains("NotFound"), "{out}");
+}
+
 #[tokio::test]
 async fn impersonation_needs_the_impersonate_verb() {
     let c = Cluster::start().await;

@@ -13,8 +13,10 @@
 //!    everywhere: it removes `kubernetes` from `spec.finalizers` through
 //!    the `finalize` subresource, and the API server removes the
 //!    namespace when no finalizer is left;
-//! 4. otherwise it deletes each object not already being deleted (a pod
-//!    takes its grace period, an object with finalizers waits for them),
+//! 4. otherwise, for each resource holding an object not already being
+//!    deleted, it deletes the whole collection with one DELETE (the
+//!    `deletecollection` verb; a pod takes its grace period, an object
+//!    with finalizers waits for them),
 //!    writes `NamespaceContentRemaining`-style conditions into the
 //!    namespace's status, and looks again shortly.
 //!
@@ -143,10 +145,15 @@ impl NamespaceController {
         (contents, failures)
     }
 
-    /// Deletes what is not being deleted yet; answers the failures. A 404
-    /// is no failure: someone else deleted it first.
+    /// Deletes the content of every resource that still holds something
+    /// not being deleted yet, with one DELETE of its collection, as
+    /// Kubernetes' `namespacedResourcesDeleter` does (Background
+    /// propagation: dependents elsewhere are the garbage collector's).
+    /// The collection DELETE takes what was created since the list too.
+    /// Answers the failures.
     async fn delete_content(&self, namespace: &str, contents: &[Content]) -> Vec<String> {
         let mut failures = Vec::new();
+        let background = json!({"propagationPolicy": "Background"});
         for content in contents {
             let Some(resource) = RESOURCES
                 .iter()
@@ -154,12 +161,15 @@ impl NamespaceController {
             else {
                 continue;
             };
-            for name in decide::to_delete(&content.items) {
-                match self.client.delete(resource, Some(namespace), &name).await {
-                    Ok(_) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(error) => failures.push(format!("{}: {error}", content.resource)),
-                }
+            if decide::to_delete(&content.items).is_empty() {
+                continue;
+            }
+            let deleted = self
+                .client
+                .delete_collection(resource, Some(namespace), "", "", &background)
+                .await;
+            if let Err(error) = deleted {
+                failures.push(format!("{}: {error}", content.resource));
             }
         }
         failures

@@ -18,7 +18,7 @@ use crate::storage::{self, StorageError};
 use orc_client::resources::Resource;
 
 /// DeleteOptions as far as a delete reads them.
-pub(super) struct Options {
+pub struct Options {
     /// `preconditions.resourceVersion`, 0 for none.
     pub(super) precondition: i64,
     /// `preconditions.uid`.
@@ -33,7 +33,7 @@ pub(super) struct Options {
 
 impl Options {
     /// The query's and the body's options, checked.
-    pub(super) fn of(request: &ApiRequest) -> Result<Options, ApiError> {
+    pub fn of(request: &ApiRequest) -> Result<Options, ApiError> {
         let options = if request.body.is_empty() {
             json!({})
         } else {
@@ -74,7 +74,18 @@ pub async fn delete(
     name: &str,
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
-    let options = Options::of(request)?;
+    delete_with(state, resource, ns, name, &Options::of(request)?).await
+}
+
+/// [`delete`] with DeleteOptions already read: a DELETE on a collection
+/// (`delete_collection.rs`) deletes each object it lists with this.
+pub async fn delete_with(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    options: &Options,
+) -> Result<Reply, ApiError> {
     let key = storage::key(resource, ns, name);
     // Without a resourceVersion precondition a lost race is retried until
     // the delete applies, as Kubernetes' GuaranteedUpdate does.

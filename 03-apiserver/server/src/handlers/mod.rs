@@ -4,17 +4,19 @@
 //!
 //! | path         | GET          | POST   | PUT    | PATCH | DELETE |
 //! |--------------|--------------|--------|--------|-------|--------|
-//! | collection   | list / watch | create |        |       |        |
+//! | collection   | list / watch | create |        |       | deletecollection |
 //! | object       | get          |        | update | patch | delete |
 //! | subresource  | get          | (binding) | update | patch |     |
 //!
-//! The verbs live in [`read`], [`mod@write`], [`watch`] and [`subresources`];
+//! The verbs live in [`read`], [`mod@write`], [`delete`],
+//! [`delete_collection`], [`watch`] and [`subresources`];
 //! `pods/{name}/log` is [`logs`], which streams from the pod's node;
 //! `pods/{name}/exec` is [`streaming`], which relays an upgraded connection
 //! to it (server.rs hands it over before reading a body);
 //! this module only dispatches and shapes replies.
 
 pub mod delete;
+pub mod delete_collection;
 pub mod dry_run;
 pub mod graceful;
 pub mod logs;
@@ -188,7 +190,8 @@ fn describe(
         (&Method::POST, _) => "create",
         (&Method::PUT, _) => "update",
         (&Method::PATCH, _) => "patch",
-        (&Method::DELETE, _) => "delete",
+        (&Method::DELETE, true) => "deletecollection",
+        (&Method::DELETE, false) => "delete",
         _ => "other",
     };
     (verb, resource)
@@ -208,7 +211,13 @@ fn class_write<'a>(path: &'a ApiPath, request: &ApiRequest) -> Option<Option<&'a
         return None;
     }
     match path {
-        ApiPath::Collection { resource, .. } if resource.kind == "PriorityClass" => Some(None),
+        // A DELETE of the collection doubts each class it deletes, one by
+        // one (`delete_collection.rs`).
+        ApiPath::Collection { resource, .. }
+            if resource.kind == "PriorityClass" && request.method == Method::POST =>
+        {
+            Some(None)
+        }
         ApiPath::Object { resource, name, .. } if resource.kind == "PriorityClass" => {
             Some(Some(name.as_str()))
         }
@@ -258,6 +267,16 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
             },
             Method::POST,
         ) => write::create(state, resource, namespace.as_deref(), &request).await,
+        (
+            ApiPath::Collection {
+                resource,
+                namespace,
+            },
+            Method::DELETE,
+        ) => {
+            let ns = namespace.as_deref();
+            delete_collection::delete_collection(state, resource, ns, &request).await
+        }
         (
             ApiPath::Object {
                 resource,

@@ -91,6 +91,7 @@ pub fn storage_error(error: StorageError, resource: &Resource, name: &str) -> Ap
         StorageError::Etcd(e) if crate::storage::is_unavailable(&e) => {
             ApiError::Unavailable(e.to_string())
         }
+        full @ StorageError::NoSpace => ApiError::InsufficientStorage(full.to_string()),
         other => ApiError::Internal(other.to_string()),
     }
 }
