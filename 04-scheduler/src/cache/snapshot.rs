@@ -14,6 +14,7 @@ use orc_client::selectors::labels::{Requirement, Selector};
 
 use super::node_info::NodeInfo;
 use crate::objects::PodInfo;
+use crate::objects::volumes::Volumes;
 
 /// What the Services and ReplicaSets of the cluster say, for the default
 /// topology spreading (Kubernetes' `DefaultSelector`).
@@ -69,6 +70,8 @@ pub struct Snapshot {
     /// Node name → the pending pods nominated to it (preemption made room
     /// for them there; their victims may still be leaving).
     pub nominated: Arc<HashMap<String, Vec<Arc<PodInfo>>>>,
+    /// Claims, volumes and classes (`VolumeBinding`).
+    pub volumes: Arc<Volumes>,
 }
 
 /// Labels of a namespace that is not (or not yet) known: none.
