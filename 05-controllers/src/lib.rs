@@ -70,6 +70,11 @@
 //! - [`taint_eviction`]: deletes the pods of a `NoExecute`-tainted node
 //!   once their tolerations run out; `decide.rs` (now, later or never,
 //!   pure), `mod.rs`.
+//! - [`persistentvolume`]: binds PersistentVolumeClaims to volumes that
+//!   fit (class, access modes, size), provisions `local-path` volumes on
+//!   the node the scheduler chose, and reclaims a volume whose claim is
+//!   gone (`Retain`: Released; `Delete`: deleted); `decide.rs` (pure),
+//!   `local_path.rs` (the built-in provisioner), `mod.rs`.
 //! - [`clock`]: the time the Job, CronJob, node lifecycle and taint
 //!   eviction controllers run on, injectable so tests jump over
 //!   back-offs, minutes and grace periods.
@@ -113,6 +118,7 @@ pub mod namespace;
 pub mod node_lifecycle;
 pub mod object;
 pub mod owners;
+pub mod persistentvolume;
 pub mod replicaset;
 pub mod serviceaccounts;
 pub mod taint_eviction;
@@ -130,6 +136,7 @@ pub use garbage_collector::GarbageCollector;
 pub use job::JobController;
 pub use namespace::NamespaceController;
 pub use node_lifecycle::NodeLifecycleController;
+pub use persistentvolume::PersistentVolumeController;
 pub use replicaset::ReplicaSetController;
 pub use serviceaccounts::ServiceAccountsController;
 pub use taint_eviction::TaintEvictionController;
@@ -201,6 +208,7 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         NodeLifecycleController::run(config.client(), clock.clone(), config.node_monitor),
         TaintEvictionController::run(config.client(), config.workers, clock),
         ServiceAccountsController::run(config.client(), config.workers),
+        PersistentVolumeController::run(config.client(), config.workers),
     );
 }
 // ANCHOR_END: run
