@@ -27,7 +27,8 @@ pub const BOUND_BY_CONTROLLER: &str = "pv.kubernetes.io/bound-by-controller";
 /// The label a node's name is matched through in a volume's node affinity.
 pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 
-fn text<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+/// The string at `pointer`, empty when missing.
+pub(crate) fn text<'a>(obj: &'a Value, pointer: &str) -> &'a str {
     obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 

@@ -18,7 +18,7 @@ pub use orc_client::local_path::{
 };
 use serde_json::{Value, json};
 
-use super::decide::{self, HOSTNAME_LABEL};
+use super::decide::{self, HOSTNAME_LABEL, text};
 
 /// The `local-path` StorageClass: the default, deleting its volumes with
 /// their claims, binding when the first pod is placed.
@@ -47,10 +47,6 @@ pub async fn ensure_class(client: &Client) {
         Err(e) if e.code() == Some(409) => {}
         Err(e) => tracing::warn!(error = %e, "creating the local-path StorageClass"),
     }
-}
-
-fn text<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 // ANCHOR: volume_for

@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::worker::{self, Action};
-use decide::{ClaimVerdict, VolumeVerdict};
+use decide::{ClaimVerdict, VolumeVerdict, text};
 use orc_client::informer as informers;
 
 /// The kind of claims, for events.
@@ -53,10 +53,6 @@ pub(crate) fn classes() -> &'static Resource {
 
 fn nodes() -> &'static Resource {
     lookup("", "v1", "nodes").expect("the resource table serves Nodes")
-}
-
-fn text<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 /// The controller. [`PersistentVolumeController::run`] starts it.
