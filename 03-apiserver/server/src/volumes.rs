@@ -354,7 +354,7 @@ pub async fn admit_claim(store: &Store, claim: &mut Value) -> Result<(), ApiErro
         .items
         .into_iter()
         .map(|(_, class)| class)
-        .filter(|class| crate::tables::storage::is_default_class(class))
+        .filter(crate::tables::storage::is_default_class)
         .max_by(|a, b| {
             let created = |c: &Value| {
                 str_at(c, "/metadata/creationTimestamp")
