@@ -53,6 +53,27 @@ pub trait ObjectSource: Send + Sync {
     fn config_map_binary_data(&self, _namespace: &str, _name: &str) -> BTreeMap<String, Vec<u8>> {
         BTreeMap::new()
     }
+    /// The node directory of the PersistentVolume bound to claim
+    /// `namespace/name`; the error is why there is none yet (the claim is
+    /// missing or unbound, its volume missing or of a kind orc cannot
+    /// mount), in the kubelet's words.
+    fn claimed_volume(&self, namespace: &str, name: &str) -> Result<ClaimedVolume, String> {
+        Err(format!(
+            "persistentvolumeclaim \"{name}\" not found in namespace {namespace:?}: this node has no API server"
+        ))
+    }
+}
+
+/// Where a claim's volume lives on the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedVolume {
+    /// The directory (`hostPath.path` or `local.path` of the volume).
+    pub path: std::path::PathBuf,
+    /// Whether the agent makes the directory when it is missing: true for
+    /// volumes orc's local-path provisioner made (the directory is the
+    /// node's to create), false for a person's volumes, whose directory
+    /// must already be there.
+    pub create: bool,
 }
 // ANCHOR_END: object_source
 

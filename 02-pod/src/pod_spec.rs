@@ -412,6 +412,21 @@ pub struct Volume {
     /// ConfigMaps, Secrets and the downward API in one directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projected: Option<ProjectedVolumeSource>,
+    /// The PersistentVolume bound to a claim: the agent asks the API for
+    /// the claim, then its volume, and mounts the volume's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<ClaimSource>,
+}
+
+/// `persistentVolumeClaim: {claimName, readOnly}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimSource {
+    /// A claim in the pod's namespace.
+    pub claim_name: String,
+    /// Every mount of the volume is read-only, whatever the mounts say.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

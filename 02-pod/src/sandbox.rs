@@ -210,7 +210,8 @@ pub fn container_spec(
             .expect("image specs have a process")
             .cwd = dir.clone();
     }
-    spec.mounts.extend(volume_mounts(container, mount_sources));
+    spec.mounts
+        .extend(volume_mounts(pod, container, mount_sources));
     let uid = &pod.metadata.uid;
     let linux = spec.linux.as_mut().expect("example has linux");
     linux.namespaces = sandbox_namespaces(sandbox_pid);
@@ -268,11 +269,20 @@ pub fn resolv_conf_mount(path: &Path) -> Mount {
 // ANCHOR: volume_mounts
 /// The container's `volumeMounts` as bind mounts: `sources` holds the node
 /// path behind each mount, in order ([`crate::volumes::mount_sources`]).
-fn volume_mounts(container: &Container, sources: &[PathBuf]) -> Vec<Mount> {
+/// A claim the pod mounts `readOnly` is read-only in every mount of it.
+fn volume_mounts(pod: &Pod, container: &Container, sources: &[PathBuf]) -> Vec<Mount> {
+    let read_only_claim = |name: &str| {
+        pod.spec.volumes.iter().any(|v| {
+            v.name == name
+                && v.persistent_volume_claim
+                    .as_ref()
+                    .is_some_and(|c| c.read_only)
+        })
+    };
     let mut mounts = vec![];
     for (mount, source) in container.volume_mounts.iter().zip(sources) {
         let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
-        if mount.read_only {
+        if mount.read_only || read_only_claim(&mount.name) {
             options.push("ro".into());
         }
         mounts.push(Mount {

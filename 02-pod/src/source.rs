@@ -312,11 +312,12 @@ pub fn validate(pod: &Pod) -> Result<(), (String, String)> {
             v.secret.is_some(),
             v.downward_api.is_some(),
             v.projected.is_some(),
+            v.persistent_volume_claim.is_some(),
         ];
         if sources.iter().filter(|set| **set).count() != 1 {
             return fail(
                 &format!("spec.volumes[{i}]"),
-                "exactly one of emptyDir, hostPath, configMap, secret, downwardAPI and projected is supported".into(),
+                "exactly one of emptyDir, hostPath, configMap, secret, downwardAPI, projected and persistentVolumeClaim is supported".into(),
             );
         }
     }

@@ -10,6 +10,31 @@ use orc_client::{Client, ClientError, Method, path};
 use serde_json::json;
 
 use crate::objects::PodInfo;
+use crate::objects::volumes::SELECTED_NODE;
+
+// ANCHOR: select_node
+/// Writes `node` on each of `claims` (in the pod's namespace) that waits
+/// for its first consumer (`volume.kubernetes.io/selected-node`), before
+/// the pod is bound: the local-path provisioner then makes the claim's
+/// volume on that node (Kubernetes' `VolumeBinding` PreBind).
+pub async fn select_node(
+    client: &Client,
+    pod: &PodInfo,
+    claims: &[String],
+    node: &str,
+) -> Result<(), ClientError> {
+    let Some(resource) = by_kind("v1", "PersistentVolumeClaim") else {
+        return Ok(());
+    };
+    let patch = json!({"metadata": {"annotations": {SELECTED_NODE: node}}});
+    for claim in claims {
+        client
+            .merge_patch(resource, Some(&pod.namespace), claim, None, &patch)
+            .await?;
+    }
+    Ok(())
+}
+// ANCHOR_END: select_node
 
 // ANCHOR: bind
 /// Binds `pod` to `node`.

@@ -63,6 +63,17 @@ impl Feed {
             let feed = self.clone();
             synced.push(follow(tasks, informer, move |n| feed.handle(kind, n)));
         }
+        for (api_version, kind) in [
+            ("v1", "PersistentVolumeClaim"),
+            ("v1", "PersistentVolume"),
+            ("storage.k8s.io/v1", "StorageClass"),
+        ] {
+            if let Some(resource) = by_kind(api_version, kind) {
+                let feed = self.clone();
+                let informer = everything(client, resource);
+                synced.push(follow(tasks, informer, move |n| feed.volume(kind, n)));
+            }
+        }
         if let Some(resource) = by_kind("apps/v1", "ReplicaSet") {
             let feed = self.clone();
             let informer = everything(client, resource);
@@ -74,6 +85,20 @@ impl Feed {
             synced,
             pods: pods.unwrap_or_default(),
         }
+    }
+
+    /// A claim, volume or class changed: kept for `VolumeBinding`, and a
+    /// reason to try the pods it refused again.
+    fn volume(&self, kind: &str, notification: Notification) {
+        let (key, object) = match notification {
+            Notification::Added(o) | Notification::Updated { new: o, .. } => {
+                (orc_client::informer::key_of(&o), Some(o))
+            }
+            Notification::Deleted(o) => (orc_client::informer::key_of(&o), None),
+            Notification::Synced => return,
+        };
+        self.cache().set_volume_object(kind, key, object);
+        self.queue.on_event(Events::VOLUMES);
     }
 
     /// One notification about an object of `kind`.

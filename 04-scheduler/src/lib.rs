@@ -18,7 +18,7 @@
 //!
 //! - [`objects`]: pods and nodes as the scheduler reads them, parsed once
 //!   per watch event (`pod.rs`, `node.rs`, `resources.rs`, `taints.rs`,
-//!   `node_selector.rs`, `pod_affinity.rs`, `spread.rs`).
+//!   `node_selector.rs`, `pod_affinity.rs`, `spread.rs`, `volumes.rs`).
 //! - [`cache`]: every node and the pods on it, with their sums kept up to
 //!   date; pods *assumed* on a node as soon as they are chosen; snapshots
 //!   for decisions (`node_info.rs`, `snapshot.rs`).
@@ -54,7 +54,9 @@
 //!   (Kubernetes' `evaluateNominatedNode`); it holds its room there
 //!   against pods of lower or equal priority (`cache::Cache::nominate`),
 //!   as Kubernetes' nominator does.
-//! - Volumes, extended resources, DRA, scheduling gates, extenders, more
+//! - Volumes beyond `VolumeBinding`'s two rules (claims exist and are
+//!   bound or wait for a consumer; bound volumes' node affinity): no
+//!   volume limits, zones or restrictions; extended resources, DRA, scheduling gates, extenders, more
 //!   than one profile.
 //!
 //! The book's chapter is `chapters/src/04-scheduler.md`.

@@ -209,6 +209,12 @@ impl Scheduler {
     /// is free again) and tried again after its back-off.
     fn assume_and_bind(&self, queued: &QueuedPod, node: String, started: Instant) {
         let pod = queued.pod.clone();
+        // The claims that wait for this pod to pick their node (read
+        // before the pod is counted, from the same cache).
+        let select = self
+            .cache()
+            .volumes()
+            .to_select(&pod.namespace, &pod.claims);
         self.cache().assume(&pod, &node);
         self.queue.done(&pod.uid);
         let attempts = queued.attempts;
@@ -219,7 +225,11 @@ impl Scheduler {
             self.pods.clone(),
         );
         tokio::spawn(async move {
-            match binding::bind(&client, &pod, &node).await {
+            let bound = match binding::select_node(&client, &pod, &select, &node).await {
+                Ok(()) => binding::bind(&client, &pod, &node).await,
+                Err(e) => Err(e),
+            };
+            match bound {
                 Ok(()) => {
                     metrics.attempt(Attempt::Scheduled, started.elapsed());
                     report::scheduled(&recorder, &pod, &node).await;

@@ -89,6 +89,11 @@
 //! - [`taint_eviction`]: deletes the pods of a `NoExecute`-tainted node
 //!   once their tolerations run out; `decide.rs` (now, later or never,
 //!   pure), `mod.rs`.
+//! - [`persistentvolume`]: binds PersistentVolumeClaims to volumes that
+//!   fit (class, access modes, size), provisions `local-path` volumes on
+//!   the node the scheduler chose, and reclaims a volume whose claim is
+//!   gone (`Retain`: Released; `Delete`: deleted); `decide.rs` (pure),
+//!   `local_path.rs` (the built-in provisioner), `mod.rs`.
 //! - [`clock`]: the time the Job, CronJob, StatefulSet, node lifecycle
 //!   and taint eviction controllers run on, injectable so tests jump over
 //!   back-offs, minutes and grace periods.
@@ -136,6 +141,7 @@ pub mod namespace;
 pub mod node_lifecycle;
 pub mod object;
 pub mod owners;
+pub mod persistentvolume;
 pub mod replicaset;
 pub mod serviceaccounts;
 pub mod statefulset;
@@ -155,6 +161,7 @@ pub use garbage_collector::GarbageCollector;
 pub use job::JobController;
 pub use namespace::NamespaceController;
 pub use node_lifecycle::NodeLifecycleController;
+pub use persistentvolume::PersistentVolumeController;
 pub use replicaset::ReplicaSetController;
 pub use serviceaccounts::ServiceAccountsController;
 pub use statefulset::StatefulSetController;
@@ -229,6 +236,7 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         TaintEvictionController::run(config.client(), config.workers, clock.clone()),
         ServiceAccountsController::run(config.client(), config.workers),
         StatefulSetController::run(config.client(), config.workers, clock.clone()),
+        PersistentVolumeController::run(config.client(), config.workers),
     );
 }
 // ANCHOR_END: run

@@ -254,6 +254,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
             port: args.port,
             runtime_version: format!("orc://{version}"),
             agent_version: format!("v{version}"),
+            state_dir: Some(std::path::absolute(&args.state_dir)?.display().to_string()),
         },
         lease_period: args.lease_period,
         status_period: args.node_status_period,

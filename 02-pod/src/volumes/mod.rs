@@ -67,6 +67,12 @@ pub fn set_up(
             paths.insert(volume.name.clone(), PathBuf::from(&host.path));
             continue;
         }
+        if let Some(claim) = &volume.persistent_volume_claim {
+            let ns = pod.metadata.namespace.as_str();
+            let path = claimed_path(objects, ns, &claim.claim_name).map_err(fail)?;
+            paths.insert(volume.name.clone(), path);
+            continue;
+        }
         let dir = volumes_dir.join(&volume.name);
         if let Some(size) = in_memory(volume).map_err(fail)? {
             tmpfs::mount(&dir, size).map_err(fail)?;
@@ -84,6 +90,26 @@ pub fn set_up(
     Ok(paths)
 }
 // ANCHOR_END: set_up
+
+// ANCHOR: claimed_path
+/// The node directory behind a `persistentVolumeClaim` volume: the claim's
+/// bound volume, made first when it is the node's to make. A claim not yet
+/// bound keeps the pod waiting (`FailedMount`), as the kubelet's volume
+/// manager does, and the next sync looks again.
+fn claimed_path(objects: &dyn ObjectSource, ns: &str, claim: &str) -> Result<PathBuf, String> {
+    let volume = objects.claimed_volume(ns, claim)?;
+    if volume.create {
+        std::fs::create_dir_all(&volume.path)
+            .map_err(|e| format!("creating {}: {e}", volume.path.display()))?;
+    } else if !volume.path.is_dir() {
+        return Err(format!(
+            "path {:?} does not exist on the node: create the directory of the PersistentVolume bound to claim {claim:?}",
+            volume.path.display().to_string()
+        ));
+    }
+    Ok(volume.path)
+}
+// ANCHOR_END: claimed_path
 
 /// Whether `volume` lives in memory, and then its size cap: `Some(None)`
 /// for an unbounded tmpfs. Secret and projected volumes always do.

@@ -68,6 +68,7 @@ pub mod events;
 pub mod informer;
 pub mod kubeconfig;
 pub mod leader;
+pub mod local_path;
 pub mod logging;
 pub mod names;
 pub mod prometheus;

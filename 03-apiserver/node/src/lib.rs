@@ -16,6 +16,9 @@
 //! - [`status_sync`]: a `StatusSink` that sends each pod's status to its
 //!   `status` subresource from a work queue, and deletes a gracefully
 //!   deleted pod once the agent has stopped it;
+//! - [`local_volumes`]: the directory a `persistentVolumeClaim` volume
+//!   mounts (through the claim's bound volume), and removing the
+//!   directories of this node's deleted local-path volumes.
 //! - [`objects`]: an `ObjectSource` over ConfigMap and Secret informers,
 //!   where the agent reads what `env[].valueFrom`, `envFrom` and
 //!   ConfigMap and Secret volumes name;
@@ -44,6 +47,7 @@
 
 pub mod events;
 pub mod lease;
+pub mod local_volumes;
 pub mod machine;
 pub mod objects;
 pub mod peer_routes;
@@ -130,9 +134,13 @@ impl NodeAgent {
 
         let events = Arc::new(events::KubeletEvents::new(client.clone(), &name));
         let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
-        let sink_worker = tokio::spawn(sink.clone().run(client));
         let mut tasks = vec![heartbeat, informer, drain];
         tasks.extend(object_tasks);
+        if let Some(dir) = &config.identity.state_dir {
+            let cleanup = local_volumes::clean_up(client.clone(), dir.into());
+            tasks.push(tokio::spawn(cleanup));
+        }
+        let sink_worker = tokio::spawn(sink.clone().run(client));
         Ok(NodeAgent {
             node,
             cache,
@@ -242,24 +250,32 @@ async fn run_until_synced(informer: Informer) -> (JoinHandle<()>, JoinHandle<()>
     (informer, drain)
 }
 
-/// Informers on every ConfigMap and Secret, run until both have listed
-/// once (a container started before would wait for nothing); answers the
-/// agent's view of them and the informers' tasks.
+/// Informers on every ConfigMap, Secret, PersistentVolumeClaim and
+/// PersistentVolume, run until each has listed once (a container started
+/// before would wait for nothing); answers the agent's view of them and
+/// the informers' tasks.
 async fn follow_objects(client: &Client) -> (Arc<ApiObjects>, Vec<JoinHandle<()>>) {
     let mut tasks = vec![];
     let mut caches = vec![];
-    for plural in ["configmaps", "secrets"] {
+    for plural in [
+        "configmaps",
+        "secrets",
+        "persistentvolumeclaims",
+        "persistentvolumes",
+    ] {
         let resource = lookup("", "v1", plural).expect("served kinds are in the resource table");
         let informer = everything(client, resource);
         caches.push(informer.cache());
         let (informer, drain) = run_until_synced(informer).await;
         tasks.extend([informer, drain]);
     }
-    let secrets = caches.pop().expect("two caches");
-    let config_maps = caches.pop().expect("two caches");
+    let [config_maps, secrets, claims, volumes]: [Arc<Cache>; 4] =
+        caches.try_into().expect("four caches");
     let objects = ApiObjects {
         config_maps,
         secrets,
+        claims,
+        volumes,
     };
     (Arc::new(objects), tasks)
 }

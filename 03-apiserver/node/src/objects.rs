@@ -1,4 +1,5 @@
-//! The ConfigMaps and Secrets a node's pods name, for chapter 02's agent.
+//! The ConfigMaps, Secrets and PersistentVolumeClaims a node's pods name,
+//! for chapter 02's agent.
 //!
 //! The agent resolves `env[].valueFrom` and `envFrom` when a container
 //! starts, through its [`ObjectSource`] seam. [`ApiObjects`] answers from
@@ -19,13 +20,17 @@ use std::sync::Arc;
 
 use base64::Engine;
 use orc_client::informer::Cache;
-use orc_pod::env::ObjectSource;
+use orc_pod::env::{ClaimedVolume, ObjectSource};
 use serde_json::Value;
 
-/// ConfigMaps and Secrets from informers' caches.
+/// ConfigMaps, Secrets, claims and volumes from informers' caches.
 pub struct ApiObjects {
     pub config_maps: Arc<Cache>,
     pub secrets: Arc<Cache>,
+    /// PersistentVolumeClaims (keys `namespace/name`).
+    pub claims: Arc<Cache>,
+    /// PersistentVolumes (keys: names).
+    pub volumes: Arc<Cache>,
 }
 
 impl ObjectSource for ApiObjects {
@@ -69,6 +74,13 @@ impl ObjectSource for ApiObjects {
             BTreeMap::new()
         })
     }
+
+    fn claimed_volume(&self, namespace: &str, name: &str) -> Result<ClaimedVolume, String> {
+        let Some(claim) = self.claims.get(&format!("{namespace}/{name}")) else {
+            return Err(format!("persistentvolumeclaim \"{name}\" not found"));
+        };
+        crate::local_volumes::claimed_volume(&claim, |pv| self.volumes.get(pv))
+    }
 }
 
 /// One base64 value of object `kind` `namespace/name`.
@@ -100,6 +112,8 @@ mod tests {
         let objects = ApiObjects {
             config_maps: Arc::new(Cache::default()),
             secrets: Arc::new(Cache::default()),
+            claims: Arc::new(Cache::default()),
+            volumes: Arc::new(Cache::default()),
         };
         objects.config_maps.replace(vec![json!({
             "metadata": {"name": "web", "namespace": "shop"}, "data": {"port": "8080"}

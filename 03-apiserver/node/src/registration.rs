@@ -47,6 +47,10 @@ pub struct NodeIdentity {
     pub runtime_version: String,
     /// The agent's version, `kubeletVersion` (what `kubectl get nodes` prints).
     pub agent_version: String,
+    /// The agent's state directory, published on the Node (annotation
+    /// `orc.dev/state-dir`) so the local-path provisioner knows where this
+    /// node's volumes go; `None` for a node that serves none.
+    pub state_dir: Option<String>,
 }
 
 // ANCHOR: conditions
@@ -130,10 +134,19 @@ pub fn node_object(node: &NodeIdentity, machine: &Machine, now: &str) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": node.name, "labels": node_labels(node, machine)},
+        "metadata": {"name": node.name, "labels": node_labels(node, machine),
+            "annotations": node_annotations(node)},
         "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]},
         "status": node_status(node, machine, now, now),
     })
+}
+
+/// The annotations orc's agent puts on its Node: where its state is.
+fn node_annotations(node: &NodeIdentity) -> Value {
+    match &node.state_dir {
+        Some(dir) => json!({orc_client::local_path::STATE_DIR_ANNOTATION: dir}),
+        None => json!({}),
+    }
 }
 
 /// The well-known labels the kubelet puts on its Node; selectors
@@ -196,8 +209,8 @@ impl Registration {
                 self.since = t.to_string();
             }
         }
-        let patch =
-            json!({"metadata": {"labels": object["metadata"]["labels"]}, "spec": object["spec"]});
+        let patch = json!({"metadata": {"labels": object["metadata"]["labels"],
+            "annotations": object["metadata"]["annotations"]}, "spec": object["spec"]});
         client
             .merge_patch(nodes(), None, &self.node.name, None, &patch)
             .await?;
@@ -284,6 +297,7 @@ mod tests {
             port: 10250,
             runtime_version: "orc://0.1.0".into(),
             agent_version: "v0.1.0".into(),
+            state_dir: None,
         }
     }
 

@@ -29,6 +29,7 @@ fn config(name: &str) -> NodeConfig {
             port: 10250,
             runtime_version: "orc://0.1.0".into(),
             agent_version: "v0.1.0".into(),
+            state_dir: None,
         },
         lease_period: Duration::from_millis(200),
         status_period: Duration::from_secs(60),

@@ -25,6 +25,7 @@ fn identity(name: &str, ip: [u8; 4], pod_cidr: &str) -> NodeIdentity {
         port: 10250,
         runtime_version: "orc://0.1.0".into(),
         agent_version: "v0.1.0".into(),
+        state_dir: None,
     }
 }
 

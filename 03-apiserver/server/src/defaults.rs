@@ -99,6 +99,9 @@ pub fn apply(kind: &str, obj: &mut Value) {
             merge_string_data(obj);
         }
         "RoleBinding" | "ClusterRoleBinding" => crate::authz::validation::default_subjects(obj),
+        "PersistentVolume" | "PersistentVolumeClaim" | "StorageClass" => {
+            crate::volumes::apply_defaults(kind, obj)
+        }
         _ => {}
     }
 }

@@ -46,6 +46,9 @@
 //!   generated from its uid, restart policy, immutable template).
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
 //!   admission step that gives a new pod its class's `spec.priority`.
+//! - [`volumes`]: PersistentVolumes, claims and StorageClasses: their
+//!   defaults and checks, and the `DefaultStorageClass` admission step
+//!   that gives a claim without a class the default one.
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
 //! - [`watch`]: the watch hub, one etcd watch per resource, fan-out.
 //! - [`namespace_lifecycle`]: which namespaces exist and which are
@@ -142,6 +145,7 @@ pub mod storage;
 pub mod tables;
 pub mod tls;
 pub mod validation;
+pub mod volumes;
 pub mod warnings;
 pub mod watch;
 

@@ -180,7 +180,9 @@ pub const POD_SPEC: &[Rule] = &[
     ("topologySpreadConstraints", Honoured("scheduler")),
     (
         "volumes",
-        Honoured("agent: emptyDir, hostPath, configMap, secret, downwardAPI, projected"),
+        Honoured(
+            "agent: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim",
+        ),
     ),
 ];
 // ANCHOR_END: pod_spec_fields
@@ -300,7 +302,7 @@ pub const VOLUME: &[Rule] = &[
     ("nfs", Refused("network volumes are not built")),
     (
         "persistentVolumeClaim",
-        Refused("persistent volumes are not built"),
+        Honoured("agent: the bound PersistentVolume's hostPath or local directory"),
     ),
     (
         "photonPersistentDisk",

@@ -89,6 +89,15 @@ fn top_fields(kind: &str) -> &'static [&'static str] {
         "ClusterRole" => &["rules", "aggregationRule"],
         "RoleBinding" | "ClusterRoleBinding" => &["roleRef", "subjects"],
         "EndpointSlice" => &["addressType", "endpoints", "ports"],
+        "StorageClass" => &[
+            "allowVolumeExpansion",
+            "allowedTopologies",
+            "mountOptions",
+            "parameters",
+            "provisioner",
+            "reclaimPolicy",
+            "volumeBindingMode",
+        ],
         "Event" => &[
             "action",
             "count",

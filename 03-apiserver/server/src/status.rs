@@ -36,6 +36,16 @@ impl FieldCause {
         }
     }
 
+    /// A required field is missing, with why it is required
+    /// (`Required value: Local volumes require node affinity`).
+    pub fn required_because(field: impl Into<String>, why: impl AsRef<str>) -> FieldCause {
+        FieldCause {
+            field: field.into(),
+            message: format!("Required value: {}", why.as_ref()),
+            reason: "FieldValueRequired",
+        }
+    }
+
     /// A field has a value that breaks a rule (Kubernetes: `FieldValueInvalid`).
     pub fn invalid(field: impl Into<String>, value: &Value, why: impl AsRef<str>) -> FieldCause {
         FieldCause {

@@ -16,12 +16,14 @@
 //! every kind (ages, `<none>`, label lists); `tables/pod.rs` the pod's
 //! status logic, `tables/workloads.rs` deployments, replica sets, daemon
 //! sets, stateful sets, controller revisions and jobs, `tables/network.rs` services, endpoints, endpoint slices, ingresses and ingress classes,
-//! `tables/rbac.rs` roles and bindings, `tables/cluster.rs` the rest.
+//! `tables/rbac.rs` roles and bindings, `tables/storage.rs` volumes,
+//! claims and storage classes, `tables/cluster.rs` the rest.
 
 mod cluster;
 mod network;
 mod pod;
 mod rbac;
+pub(crate) mod storage;
 mod workloads;
 
 use serde_json::{Value, json};
@@ -124,6 +126,9 @@ fn printer(kind: &str) -> Printer {
         "Role" | "ClusterRole" => rbac::ROLE,
         "RoleBinding" | "ClusterRoleBinding" => rbac::BINDING,
         "IngressClass" => network::INGRESS_CLASS,
+        "PersistentVolume" => storage::PERSISTENT_VOLUME,
+        "PersistentVolumeClaim" => storage::PERSISTENT_VOLUME_CLAIM,
+        "StorageClass" => storage::STORAGE_CLASS,
         _ => Printer {
             columns: &[NAME, AGE],
             cells: |obj| vec![name(obj), age(obj)],

@@ -53,6 +53,9 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
         "Secret" => crate::secret_validation::validate(obj, &mut causes),
         "Ingress" => crate::ingress_validation::validate(obj, &mut causes),
         "IngressClass" => crate::ingress_validation::validate_class(obj, &mut causes),
+        "PersistentVolume" => crate::volumes::validate_volume(obj, &mut causes),
+        "PersistentVolumeClaim" => crate::volumes::validate_claim(obj, &mut causes),
+        "StorageClass" => crate::volumes::validate_class(obj, &mut causes),
         _ => {}
     }
     causes
@@ -96,6 +99,12 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
     }
     if resource.kind == "IngressClass" {
         crate::ingress_validation::validate_class_update(old, new, &mut causes);
+    }
+    if resource.kind == "StorageClass" {
+        crate::volumes::validate_class_update(old, new, &mut causes);
+    }
+    if resource.kind == "PersistentVolumeClaim" {
+        crate::volumes::validate_claim_update(old, new, &mut causes);
     }
     if resource.kind == "Pod" {
         let old_node = old

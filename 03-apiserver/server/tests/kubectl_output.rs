@@ -81,6 +81,9 @@ async fn get_shows_kubernetes_columns() {
         "jobs",
         "ingresses",
         "leases",
+        "persistentvolumes",
+        "persistentvolumeclaims",
+        "storageclasses",
     ] {
         let snapshot = c
             .session(&[&["get", kind], &["get", kind, "-o", "wide"]])

@@ -24,6 +24,9 @@ use orc_client::selectors::labels::Selector;
 pub use node_info::NodeInfo;
 pub use snapshot::{Lists, Snapshot, Workloads};
 
+use serde_json::Value;
+
+use crate::objects::volumes::Volumes;
 use crate::objects::{Node, PodInfo};
 
 /// Where a pod is counted.
@@ -87,6 +90,8 @@ pub struct Cache {
     nominated: Arc<HashMap<String, Vec<Arc<PodInfo>>>>,
     /// Pod uid → the node it is nominated to.
     nominations: HashMap<String, String>,
+    /// Claims, volumes and classes; shared with snapshots.
+    volumes: Arc<Volumes>,
 }
 
 impl Cache {
@@ -137,9 +142,31 @@ impl Cache {
         snapshot.namespaces = self.namespaces.clone();
         snapshot.workloads = self.workloads.clone();
         snapshot.nominated = self.nominated.clone();
+        snapshot.volumes = self.volumes.clone();
         snapshot.generation = self.generation;
     }
     // ANCHOR_END: update_snapshot
+
+    /// Sets (or, with `None`, removes) a claim, volume or class: `kind` is
+    /// `PersistentVolumeClaim`, `PersistentVolume` or `StorageClass`, `key`
+    /// the informer's key.
+    pub fn set_volume_object(&mut self, kind: &str, key: String, object: Option<Value>) {
+        let volumes = Arc::make_mut(&mut self.volumes);
+        let map = match kind {
+            "PersistentVolumeClaim" => &mut volumes.claims,
+            "PersistentVolume" => &mut volumes.volumes,
+            _ => &mut volumes.classes,
+        };
+        match object {
+            Some(object) => map.insert(key, object),
+            None => map.remove(&key),
+        };
+    }
+
+    /// The claims, volumes and classes as the cache has them now.
+    pub fn volumes(&self) -> Arc<Volumes> {
+        self.volumes.clone()
+    }
 
     /// Whether the node `name` is known.
     pub fn has_node(&self, name: &str) -> bool {

@@ -21,6 +21,7 @@ use orc_client::selectors::labels::{Requirement, Selector};
 
 use super::node_info::NodeInfo;
 use crate::objects::PodInfo;
+use crate::objects::volumes::Volumes;
 
 /// What the Services and ReplicaSets of the cluster say, for the default
 /// topology spreading (Kubernetes' `DefaultSelector`).
@@ -87,6 +88,8 @@ pub struct Snapshot {
     /// Node name → the pending pods nominated to it (preemption made room
     /// for them there; their victims may still be leaving).
     pub nominated: Arc<HashMap<String, Vec<Arc<PodInfo>>>>,
+    /// Claims, volumes and classes (`VolumeBinding`).
+    pub volumes: Arc<Volumes>,
 }
 
 /// Which of the snapshot's lists of nodes with affinity pods to redo.

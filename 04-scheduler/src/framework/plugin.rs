@@ -88,6 +88,8 @@ impl Events {
     pub const NAMESPACE_LABELS: Events = Events(1 << 8);
     /// Services or ReplicaSets (the default spreading's selector).
     pub const WORKLOADS: Events = Events(1 << 9);
+    /// A PersistentVolumeClaim, PersistentVolume or StorageClass changed.
+    pub const VOLUMES: Events = Events(1 << 10);
     pub const ALL: Events = Events(u32::MAX);
 
     /// Both sets of events.

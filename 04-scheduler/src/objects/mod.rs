@@ -12,6 +12,7 @@ pub mod pod;
 pub mod pod_affinity;
 pub mod resources;
 pub mod spread;
+pub mod volumes;
 
 pub use node::Node;
 /// Taints and tolerations live in the client crate: the API server's

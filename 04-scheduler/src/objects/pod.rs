@@ -96,6 +96,8 @@ pub struct PodInfo {
     /// The ReplicaSet that controls the pod (its controller owner
     /// reference), whose selector the default spreading uses.
     pub replica_set: Option<String>,
+    /// The claims of its `persistentVolumeClaim` volumes (`VolumeBinding`).
+    pub claims: Vec<String>,
     /// Parts of the spec that could not be read, with what is wrong.
     pub problems: Vec<(Part, String)>,
 }
@@ -152,6 +154,7 @@ impl PodInfo {
             images: images_of(spec),
             scheduled: scheduled_of(pod),
             replica_set: replica_set_of(meta),
+            claims: super::volumes::claims_of(spec),
             problems,
         }
     }

@@ -9,6 +9,7 @@
 //! | `NodeAffinity` | `nodeSelector`, required terms | 2 (preferred terms) |
 //! | `NodePorts` | host ports | |
 //! | `NodeResourcesFit` | requests vs allocatable | 1 (Least/MostAllocated) |
+//! | `VolumeBinding` | claims exist and are bound or wait for a consumer; bound volumes' node affinity | |
 //! | `PodTopologySpread` | `DoNotSchedule` | 2 (`ScheduleAnyway`, defaults) |
 //! | `InterPodAffinity` | required terms | 2 (preferred terms) |
 //! | `NodeResourcesBalancedAllocation` | | 1 |
@@ -26,6 +27,7 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_topology_spread;
 pub mod taint_toleration;
+pub mod volume_binding;
 
 use std::sync::Arc;
 
@@ -52,6 +54,7 @@ pub fn default_profile(strategy: ScoringStrategy, percentage_of_nodes_to_score: 
             affinity.clone(),
             Arc::new(node_ports::NodePorts),
             fit.clone(),
+            Arc::new(volume_binding::VolumeBinding),
             spread.clone(),
             inter_pod.clone(),
         ],

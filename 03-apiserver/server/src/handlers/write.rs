@@ -159,6 +159,7 @@ pub async fn create(
     if resource.kind == "Namespace" {
         super::namespaces::prepare_create(&mut obj);
     }
+    crate::volumes::prepare_create(resource.kind, &mut obj, &time::format(Timestamp::now()));
     // Kubernetes' `NamespaceLifecycle` admission: the namespace must exist
     // and not be terminating. `parent` is its key when only etcd can tell.
     let parent = crate::namespace_lifecycle::admit_create(state, resource, ns, &meta.name).await?;
@@ -169,6 +170,7 @@ pub async fn create(
             crate::default_tolerations::admit_pod(&mut obj);
         }
         "PriorityClass" => crate::priority::admit_class(&state.store, &obj).await?,
+        "PersistentVolumeClaim" => crate::volumes::admit_claim(&state.store, &mut obj).await?,
         _ => {}
     }
     crate::authz::escalation::check(&state.authorizer, &request.user, resource, &obj)?;

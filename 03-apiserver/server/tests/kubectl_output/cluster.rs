@@ -256,7 +256,81 @@ pub async fn populate(c: &Cluster) {
         }),
     )
     .await;
+    populate_storage(c).await;
     populate_events(c, &web, &crash, &deployment).await;
+}
+
+/// A default StorageClass, a volume bound to a claim, a volume still
+/// free and a claim still waiting: what `get pv,pvc,sc` show mid-life.
+async fn populate_storage(c: &Cluster) {
+    c.create(
+        "/apis/storage.k8s.io/v1/storageclasses",
+        json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "local-path",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"
+        }),
+    )
+    .await;
+    // (name, size, modes, reclaim policy, bound claim)
+    for (name, size, modes, policy, claim) in [
+        (
+            "pv-data",
+            "5Gi",
+            json!(["ReadWriteOnce"]),
+            "Delete",
+            Some("data"),
+        ),
+        (
+            "pv-spare",
+            "1Gi",
+            json!(["ReadWriteMany", "ReadOnlyMany"]),
+            "Retain",
+            None,
+        ),
+    ] {
+        let mut pv = json!({
+            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"capacity": {"storage": size}, "accessModes": modes,
+                "persistentVolumeReclaimPolicy": policy, "storageClassName": "local-path",
+                "hostPath": {"path": format!("/var/lib/orc/{name}")}}
+        });
+        if let Some(claim) = claim {
+            pv["spec"]["claimRef"] =
+                json!({"kind": "PersistentVolumeClaim", "namespace": "default", "name": claim});
+        }
+        let mut stored = c.create("/api/v1/persistentvolumes", pv).await;
+        stored["status"] = json!({"phase": if claim.is_some() { "Bound" } else { "Available" }});
+        let (code, body) = c
+            .server
+            .put(&format!("/api/v1/persistentvolumes/{name}/status"), &stored)
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+    for (name, volume) in [("data", Some("pv-data")), ("logs", None)] {
+        let mut claim = json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}
+        });
+        if let Some(volume) = volume {
+            claim["spec"]["volumeName"] = json!(volume);
+        }
+        let mut stored = c
+            .create(&format!("{NS}/persistentvolumeclaims"), claim)
+            .await;
+        if volume.is_some() {
+            stored["status"] = json!({"phase": "Bound", "capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"]});
+            let (code, body) = c
+                .server
+                .put(
+                    &format!("{NS}/persistentvolumeclaims/{name}/status"),
+                    &stored,
+                )
+                .await;
+            assert_eq!(code, 200, "{body}");
+        }
+    }
 }
 
 /// Events whose `involvedObject` points at the pods, the deployment and
