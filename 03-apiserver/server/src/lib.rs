@@ -39,6 +39,9 @@
 //!   `immutable` freezes in Secrets and ConfigMaps.
 //! - [`batch`]: Jobs' and CronJobs' defaults and rules (a Job's selector
 //!   generated from its uid, restart policy, immutable template).
+//! - [`service_account_admission`]: the `ServiceAccount` admission step:
+//!   a pod runs as `default` unless it names an account, which must exist,
+//!   and gets the `kube-api-access-*` projected volume with its token.
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
 //!   admission step that gives a new pod its class's `spec.priority`.
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
@@ -127,6 +130,7 @@ pub mod protobuf;
 pub mod schema;
 pub mod secret_validation;
 pub mod server;
+pub mod service_account_admission;
 pub mod services;
 pub mod smp;
 pub mod status;
