@@ -30,6 +30,7 @@ use std::net::Ipv4Addr;
 
 use crate::pod_spec::{Container, EnvVar, EnvVarSource, KeyRef, Pod, ResourceFieldRef};
 use crate::quantity;
+use crate::volumes::source::ServiceAccountTokenProjection;
 
 // ANCHOR: object_source
 /// The ConfigMaps and Secrets a pod's environment (and, later, its
@@ -62,6 +63,28 @@ pub trait ObjectSource: Send + Sync {
             "persistentvolumeclaim \"{name}\" not found in namespace {namespace:?}: this node has no API server"
         ))
     }
+    /// Gets the tokens `pod`'s `serviceAccountToken` projections need
+    /// that are missing, so that [`ObjectSource::service_account_token`]
+    /// has them: awaited before a pod's volumes are first set up (a
+    /// request to the API server, which the synchronous reads here must
+    /// not make).
+    fn fetch_service_account_tokens<'a>(&'a self, _pod: &'a Pod) -> TokensFetched<'a> {
+        Box::pin(std::future::ready(()))
+    }
+    /// The token for `projection` of `pod`, bound to the pod. An answer
+    /// from memory: one due for renewal is renewed in the background and
+    /// the next sync writes the new one.
+    fn service_account_token(
+        &self,
+        pod: &Pod,
+        _projection: &ServiceAccountTokenProjection,
+    ) -> Result<String, String> {
+        Err(format!(
+            "cannot get a token for pod {}/{}: no API server (a static pod may not use a \
+             ServiceAccount token)",
+            pod.metadata.namespace, pod.metadata.name
+        ))
+    }
 }
 
 /// Where a claim's volume lives on the node.
@@ -75,6 +98,10 @@ pub struct ClaimedVolume {
     /// must already be there.
     pub create: bool,
 }
+
+/// What [`ObjectSource::fetch_service_account_tokens`] answers: a future
+/// the agent awaits (boxed, so the trait stays object-safe).
+pub type TokensFetched<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 // ANCHOR_END: object_source
 
 /// A node without an API server (static pods only): every reference fails,
@@ -444,6 +471,15 @@ pub(crate) mod tests {
         }
         fn secret(&self, _: &str, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
             Ok((name == "db").then(|| BTreeMap::from([("password".into(), b"s3cr3t".to_vec())])))
+        }
+        /// A fake token naming what it was asked for.
+        fn service_account_token(
+            &self,
+            pod: &Pod,
+            t: &ServiceAccountTokenProjection,
+        ) -> Result<String, String> {
+            let account = &pod.spec.service_account_name;
+            Ok(format!("{account}@{}:{}", t.audience, t.expiration()))
         }
     }
 

@@ -74,6 +74,9 @@
 //!   - `mod.rs`: the informer and the API calls.
 //! - [`serviceaccounts`]: gives every namespace its `default`
 //!   ServiceAccount, and gives it back when deleted;
+//! - [`root_ca_publisher`]: gives every namespace the ConfigMap
+//!   `kube-root-ca.crt` with the cluster's CA, which pods' token volumes
+//!   mount (runs when the controllers are given the CA);
 //!   - `decide.rs`: which namespaces need one (pure);
 //!   - `mod.rs`: the two informers and the create.
 //! - [`job`]: runs a Job's pods to completion (completions, parallelism,
@@ -143,6 +146,7 @@ pub mod object;
 pub mod owners;
 pub mod persistentvolume;
 pub mod replicaset;
+pub mod root_ca_publisher;
 pub mod serviceaccounts;
 pub mod statefulset;
 pub mod taint_eviction;
@@ -163,6 +167,7 @@ pub use namespace::NamespaceController;
 pub use node_lifecycle::NodeLifecycleController;
 pub use persistentvolume::PersistentVolumeController;
 pub use replicaset::ReplicaSetController;
+pub use root_ca_publisher::RootCaPublisher;
 pub use serviceaccounts::ServiceAccountsController;
 pub use statefulset::StatefulSetController;
 pub use taint_eviction::TaintEvictionController;
@@ -184,6 +189,11 @@ pub struct Config {
     pub workers: usize,
     /// The node lifecycle controller's grace and monitor periods.
     pub node_monitor: node_lifecycle::Timing,
+    /// The cluster's CA bundle (PEM), published in every namespace as
+    /// `kube-root-ca.crt` (kube-controller-manager's `--root-ca-file`).
+    /// `None`: the root CA publisher does not run (a plain-HTTP cluster
+    /// has no CA to publish).
+    pub root_ca: Option<String>,
 }
 
 impl Config {
@@ -196,6 +206,7 @@ impl Config {
             gc_workers: 4,
             workers: 4,
             node_monitor: node_lifecycle::Timing::default(),
+            root_ca: None,
         }
     }
 
@@ -237,6 +248,14 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         ServiceAccountsController::run(config.client(), config.workers),
         StatefulSetController::run(config.client(), config.workers, clock.clone()),
         PersistentVolumeController::run(config.client(), config.workers),
+        publish_root_ca(&config),
     );
 }
 // ANCHOR_END: run
+
+/// The root CA publisher, when there is a CA to publish; else nothing.
+async fn publish_root_ca(config: &Config) {
+    if let Some(ca) = &config.root_ca {
+        RootCaPublisher::run(config.client(), ca.clone(), config.workers).await;
+    }
+}

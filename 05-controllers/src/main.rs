@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! orc-controllers --server http://127.0.0.1:6443 [--token TOKEN] [--node-monitor-grace-period 50]
+//!                 [--root-ca-file ca.crt]
 //! ```
 
 use clap::Parser;
@@ -22,6 +23,11 @@ struct Args {
     /// `--node-monitor-grace-period`).
     #[arg(long, default_value_t = 50)]
     node_monitor_grace_period: u64,
+    /// The CA bundle (PEM) to publish in every namespace as the ConfigMap
+    /// `kube-root-ca.crt`, which pods' token volumes mount. Without it,
+    /// the root CA publisher does not run.
+    #[arg(long)]
+    root_ca_file: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -32,8 +38,19 @@ async fn main() {
         grace_period: std::time::Duration::from_secs(args.node_monitor_grace_period),
         ..Default::default()
     };
+    let root_ca = match &args.root_ca_file {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                eprintln!("error: reading --root-ca-file {}: {e}", path.display());
+                std::process::exit(1);
+            }
+        },
+    };
     let config = orc_controllers::Config {
         token: args.token,
+        root_ca,
         node_monitor,
         ..orc_controllers::Config::new(args.server)
     };

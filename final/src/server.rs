@@ -160,6 +160,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
         let controllers = orc_controllers::Config {
             token: token.clone(),
             tls: transport.client_tls(&credentials::controller_manager())?,
+            root_ca: transport.root_ca(&args)?,
             ..orc_controllers::Config::new(url.clone())
         };
         let mut scheduler = orc_scheduler::Config::new(url.clone());
@@ -291,6 +292,21 @@ impl Transport {
     }
 
     /// The TLS an in-process component connects with, as `subject`.
+    /// The CA bundle pods verify the API server with, published in every
+    /// namespace as `kube-root-ca.crt`: the cluster CA, or the operator's
+    /// serving certificate (what the components trust too); none over
+    /// plain HTTP.
+    fn root_ca(&self, args: &ServerArgs) -> Result<Option<String>> {
+        Ok(match (self, &args.security.tls_cert_file) {
+            (Transport::Generated(ca), _) => Some(ca.ca_pem().to_string()),
+            (Transport::Given(_), Some(cert)) => Some(
+                std::fs::read_to_string(cert)
+                    .with_context(|| format!("reading --tls-cert-file {}", cert.display()))?,
+            ),
+            _ => None,
+        })
+    }
+
     fn client_tls(&self, subject: &orc_apiserver::pki::Subject) -> Result<Option<ClientTls>> {
         Ok(match self {
             Transport::Generated(ca) => Some(ca.client_tls(subject)?),

@@ -184,7 +184,7 @@ async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process()
             "vol",
             "--image=busybox",
             "--overrides",
-            &json!({"spec": {"volumes": [{"name": "v", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}],
+            &json!({"spec": {"volumes": [{"name": "v", "projected": {"sources": [{"clusterTrustBundle": {"path": "t"}}]}}],
             "containers": [{"name": "vol", "image": "busybox"}]}})
             .to_string(),
         ],
@@ -193,7 +193,7 @@ async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process()
     assert!(!created, "{bad}");
     assert!(
         bad.contains(
-            "The Pod \"vol\" is invalid: spec.volumes[0].projected.sources[0].serviceAccountToken: Forbidden: not supported by orc"
+            "The Pod \"vol\" is invalid: spec.volumes[0].projected.sources[0].clusterTrustBundle: Forbidden: not supported by orc"
         ),
         "{bad}"
     );

@@ -339,7 +339,10 @@ async fn start_container(
         Err(message)
     };
     // Volumes first, as the kubelet mounts them before it starts anything:
-    // a ConfigMap or Secret that is missing keeps the pod waiting.
+    // a ConfigMap or Secret that is missing keeps the pod waiting. The
+    // ServiceAccount tokens they hold are asked for first (the one step
+    // that waits on the API server).
+    shared.objects().fetch_service_account_tokens(pod).await;
     let volumes = match set_up_volumes(shared, pod) {
         Ok(volumes) => volumes,
         Err(e) => return fail("ContainerCreating", e.to_string()),

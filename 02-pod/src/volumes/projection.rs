@@ -105,11 +105,16 @@ fn project_source(
             ..
         } => project_fields(files, pod, &d.items, mode, facts),
         VolumeProjection {
-            service_account_token: Some(_),
+            service_account_token: Some(t),
             ..
-        } => Err(
-            "serviceAccountToken projections are not built: orc has no ServiceAccounts yet".into(),
-        ),
+        } => {
+            // The volume's mode, as the kubelet writes it for a pod
+            // without `fsUser`/`fsGroup` (orc has neither).
+            let token = objects.service_account_token(pod, t)?;
+            let data = token.into_bytes();
+            files.insert(t.path.clone(), FileProjection { data, mode });
+            Ok(())
+        }
         VolumeProjection {
             cluster_trust_bundle: Some(_),
             ..
@@ -363,8 +368,26 @@ mod tests {
                 file("port", "8080", 0o440)
             ]
         );
-        let token = "{name: v, projected: {sources: [{serviceAccountToken: {path: token}}]}}";
-        assert!(files(token).unwrap_err().contains("no ServiceAccounts"));
+        // The token as the object source answers it, at `path`; the
+        // CA and namespace beside it, as the API server's admission
+        // step lays out every pod's `kube-api-access-*` volume.
+        let token = "{name: v, projected: {defaultMode: 420, sources: [{serviceAccountToken: {path: token, expirationSeconds: 3607}}, {configMap: {name: web, items: [{key: port, path: ca.crt}]}}, {downwardAPI: {items: [{path: namespace, fieldRef: {fieldPath: metadata.namespace}}]}}]}}";
+        assert_eq!(
+            files(token).unwrap(),
+            [
+                file("ca.crt", "8080", 0o644),
+                file("namespace", "shop", 0o644),
+                file("token", "@:3607", 0o644)
+            ]
+        );
+        // A static pod (no API server) cannot have one.
+        let payload = payload(
+            &pod(),
+            &volume(token),
+            &crate::env::NoApiServer,
+            &PodFacts::default(),
+        );
+        assert!(payload.unwrap_err().contains("no API server"));
     }
 
     #[test]

@@ -101,6 +101,32 @@ pub struct DownwardApiProjection {
     pub items: Vec<DownwardApiVolumeFile>,
 }
 
+/// `serviceAccountToken: {audience, expirationSeconds, path}`: a token of
+/// the pod's ServiceAccount in file `path`, which the node agent asks
+/// TokenRequest for, bound to the pod, and replaces before it expires.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountTokenProjection {
+    /// Who the token is for; empty: the API server itself.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub audience: String,
+    /// How long each token lives (Kubernetes' default: an hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_seconds: Option<i64>,
+    pub path: String,
+}
+
+impl ServiceAccountTokenProjection {
+    /// Kubernetes' default lifetime when `expirationSeconds` is unset.
+    pub const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
+
+    /// The lifetime to ask for.
+    pub fn expiration(&self) -> i64 {
+        self.expiration_seconds
+            .unwrap_or(Self::DEFAULT_EXPIRATION_SECONDS)
+    }
+}
+
 /// One source of a `projected` volume: exactly one field is set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -115,10 +141,10 @@ pub struct VolumeProjection {
         skip_serializing_if = "Option::is_none"
     )]
     pub downward_api: Option<DownwardApiProjection>,
-    /// Kept so that a source orc cannot fill is refused by name rather
-    /// than dropped: ServiceAccounts do not exist yet.
+    /// A token of the pod's ServiceAccount, bound to the pod (the API
+    /// server's `ServiceAccount` admission step adds one to every pod).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_account_token: Option<serde_json::Value>,
+    pub service_account_token: Option<ServiceAccountTokenProjection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_trust_bundle: Option<serde_json::Value>,
 }

@@ -22,6 +22,9 @@
 //! - [`objects`]: an `ObjectSource` over ConfigMap and Secret informers,
 //!   where the agent reads what `env[].valueFrom`, `envFrom` and
 //!   ConfigMap and Secret volumes name;
+//! - [`tokens`]: the pods' ServiceAccount tokens, asked of TokenRequest
+//!   bound to each pod and renewed at 80 % of their life, for the
+//!   `serviceAccountToken` source of their projected volumes;
 //! - [`events`]: an `EventSink` writing the agent's pod events (`Pulled`,
 //!   `Started`, `BackOff`, `FailedMount`, ...) as Event objects from
 //!   component `kubelet`, for `kubectl describe pod`.
@@ -54,6 +57,7 @@ pub mod peer_routes;
 pub mod pod_source;
 pub mod registration;
 pub mod status_sync;
+pub mod tokens;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -276,6 +280,7 @@ async fn follow_objects(client: &Client) -> (Arc<ApiObjects>, Vec<JoinHandle<()>
         secrets,
         claims,
         volumes,
+        tokens: tokens::ServiceAccountTokens::new(client.clone()),
     };
     (Arc::new(objects), tasks)
 }

@@ -20,10 +20,15 @@ use std::sync::Arc;
 
 use base64::Engine;
 use orc_client::informer::Cache;
-use orc_pod::env::{ClaimedVolume, ObjectSource};
+use orc_pod::env::{ClaimedVolume, ObjectSource, TokensFetched};
+use orc_pod::pod_spec::Pod;
+use orc_pod::volumes::source::ServiceAccountTokenProjection;
 use serde_json::Value;
 
-/// ConfigMaps, Secrets, claims and volumes from informers' caches.
+use crate::tokens::ServiceAccountTokens;
+
+/// ConfigMaps, Secrets, claims and volumes from informers' caches, and
+/// the pods' ServiceAccount tokens from TokenRequest (`tokens.rs`).
 pub struct ApiObjects {
     pub config_maps: Arc<Cache>,
     pub secrets: Arc<Cache>,
@@ -31,6 +36,7 @@ pub struct ApiObjects {
     pub claims: Arc<Cache>,
     /// PersistentVolumes (keys: names).
     pub volumes: Arc<Cache>,
+    pub tokens: ServiceAccountTokens,
 }
 
 impl ObjectSource for ApiObjects {
@@ -58,6 +64,18 @@ impl ObjectSource for ApiObjects {
         Ok(Some(strings(&object["data"], |text| {
             decode(text, "secret", namespace, name)
         })?))
+    }
+
+    fn fetch_service_account_tokens<'a>(&'a self, pod: &'a Pod) -> TokensFetched<'a> {
+        Box::pin(self.tokens.fetch_for(pod))
+    }
+
+    fn service_account_token(
+        &self,
+        pod: &Pod,
+        projection: &ServiceAccountTokenProjection,
+    ) -> Result<String, String> {
+        self.tokens.token(pod, projection)
     }
 
     fn config_map_binary_data(&self, namespace: &str, name: &str) -> BTreeMap<String, Vec<u8>> {
@@ -114,6 +132,7 @@ mod tests {
             secrets: Arc::new(Cache::default()),
             claims: Arc::new(Cache::default()),
             volumes: Arc::new(Cache::default()),
+            tokens: ServiceAccountTokens::new(orc_client::Client::new("http://127.0.0.1:1")),
         };
         objects.config_maps.replace(vec![json!({
             "metadata": {"name": "web", "namespace": "shop"}, "data": {"port": "8080"}

@@ -44,6 +44,9 @@
 //!   rules (what may change, and the refusal of claim templates).
 //! - [`batch`]: Jobs' and CronJobs' defaults and rules (a Job's selector
 //!   generated from its uid, restart policy, immutable template).
+//! - [`service_account_admission`]: the `ServiceAccount` admission step:
+//!   a pod runs as `default` unless it names an account, which must exist,
+//!   and gets the `kube-api-access-*` projected volume with its token.
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
 //!   admission step that gives a new pod its class's `spec.priority`.
 //! - [`volumes`]: PersistentVolumes, claims and StorageClasses: their
@@ -137,6 +140,7 @@ pub mod protobuf;
 pub mod schema;
 pub mod secret_validation;
 pub mod server;
+pub mod service_account_admission;
 pub mod services;
 pub mod smp;
 pub mod statefulset;

@@ -60,7 +60,7 @@ pub const POD_SPEC: &[Rule] = &[
     ),
     (
         "automountServiceAccountToken",
-        Only(is_false, "orc mounts no ServiceAccount token yet"),
+        Honoured("API server: the ServiceAccount admission step"),
     ),
     ("containers", Honoured("agent")),
     (
@@ -414,8 +414,8 @@ pub fn check_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
 
 // ANCHOR: check_volume_source
 /// What inside a volume source orc cannot do: an `emptyDir` medium other
-/// than the disk or `Memory`, and projected sources other than configMap,
-/// secret and downwardAPI.
+/// than the disk or `Memory`, and a `clusterTrustBundle` projection; and
+/// what Kubernetes refuses in a `serviceAccountToken` projection.
 fn check_volume_source(volume: &Value, at: &str, causes: &mut Vec<FieldCause>) {
     let medium = volume.pointer("/emptyDir/medium").and_then(Value::as_str);
     if let Some(medium) = medium.filter(|m| !m.is_empty() && *m != "Memory") {
@@ -429,21 +429,41 @@ fn check_volume_source(volume: &Value, at: &str, causes: &mut Vec<FieldCause>) {
         .pointer("/projected/sources")
         .and_then(Value::as_array);
     for (j, source) in sources.into_iter().flatten().enumerate() {
-        for (key, why) in [
-            (
-                "serviceAccountToken",
-                "ServiceAccount tokens are not built yet",
-            ),
-            ("clusterTrustBundle", "ClusterTrustBundles are not built"),
-        ] {
-            if source.get(key).is_some_and(|v| !v.is_null()) {
-                causes.push(FieldCause::forbidden(
-                    format!("{at}.projected.sources[{j}].{key}"),
-                    format!("not supported by orc: {why}"),
-                ));
-            }
+        let key = "clusterTrustBundle";
+        if source.get(key).is_some_and(|v| !v.is_null()) {
+            causes.push(FieldCause::forbidden(
+                format!("{at}.projected.sources[{j}].{key}"),
+                "not supported by orc: ClusterTrustBundles are not built",
+            ));
+        }
+        if let Some(token) = source.get("serviceAccountToken").filter(|v| !v.is_null()) {
+            let at = format!("{at}.projected.sources[{j}].serviceAccountToken");
+            check_token_projection(token, &at, causes);
         }
     }
+}
+
+/// Kubernetes' rules for a `serviceAccountToken` source: a `path`, and a
+/// lifetime TokenRequest would grant (ten minutes to 2^32 seconds).
+fn check_token_projection(token: &Value, at: &str, causes: &mut Vec<FieldCause>) {
+    let path = token.get("path").and_then(Value::as_str).unwrap_or("");
+    if path.is_empty() {
+        causes.push(FieldCause::required(format!("{at}.path")));
+    }
+    let Some(seconds) = token.get("expirationSeconds").filter(|v| !v.is_null()) else {
+        return;
+    };
+    let why = match seconds.as_i64() {
+        Some(s) if s < 600 => "may not specify a duration less than 10 minutes",
+        Some(s) if s > 1 << 32 => "may not specify a duration larger than 2^32 seconds",
+        Some(_) => return,
+        None => "must be an integer",
+    };
+    causes.push(FieldCause::invalid(
+        format!("{at}.expirationSeconds"),
+        seconds,
+        why,
+    ));
 }
 // ANCHOR_END: check_volume_source
 
@@ -554,7 +574,8 @@ mod tests {
                 "readinessProbe": {"httpGet": {"port": 443, "scheme": "HTTPS"}},
                 "volumeMounts": [{"name": "v", "mountPath": "/v", "mountPropagation": "Bidirectional"}]}],
             "volumes": [{"name": "v", "emptyDir": {"medium": "HugePages"}},
-                {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}],
+                {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 60}},
+                    {"clusterTrustBundle": {"path": "b"}}, {"serviceAccountToken": {}}]}}],
         }));
         assert_eq!(
             refused,
@@ -566,7 +587,9 @@ mod tests {
                 "spec.containers[0].readinessProbe.httpGet.scheme: Invalid value: \"HTTPS\": not supported by orc: HTTPS probes are not built: use HTTP or a tcpSocket probe",
                 "spec.containers[0].startupProbe.grpc: Forbidden: not supported by orc: gRPC probes are not built",
                 "spec.volumes[0].emptyDir.medium: Invalid value: \"HugePages\": not supported by orc: huge pages are not built: leave medium out or use Memory",
-                "spec.volumes[1].projected.sources[0].serviceAccountToken: Forbidden: not supported by orc: ServiceAccount tokens are not built yet",
+                "spec.volumes[1].projected.sources[0].serviceAccountToken.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes",
+                "spec.volumes[1].projected.sources[1].clusterTrustBundle: Forbidden: not supported by orc: ClusterTrustBundles are not built",
+                "spec.volumes[1].projected.sources[2].serviceAccountToken.path: Required value",
             ]
         );
     }

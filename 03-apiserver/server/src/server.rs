@@ -66,6 +66,16 @@ pub struct Config {
     /// `iss` of service account tokens, and the audience the API server
     /// accepts them for.
     pub service_account_issuer: String,
+    /// Whether the `ServiceAccount` admission step runs on pod creates
+    /// (`service_account_admission.rs`): pods then need their account to
+    /// exist and get its token mounted. Off in [`Config::new`], so a test
+    /// server without chapter 05's ServiceAccounts controller accepts
+    /// pods (Kubernetes' own integration tests turn it off too);
+    /// [`SecurityFlags::apply`] turns it on unless told
+    /// `--disable-admission-plugins ServiceAccount`. It runs only on a
+    /// server with a service account key: without one, no pod could be
+    /// given the token it would mount.
+    pub service_account_admission: bool,
     /// A file holding a 64-hex-digit AES-256 key: Secrets are then
     /// encrypted at rest. The file's stem names the key in stored values.
     pub encryption_key_file: Option<PathBuf>,
@@ -105,6 +115,7 @@ impl Config {
             token_file: None,
             service_account_key_file: None,
             service_account_issuer: crate::authn::service_account::DEFAULT_ISSUER.into(),
+            service_account_admission: false,
             encryption_key_file: None,
             tls: None,
             authorization: crate::authz::Modes::default(),
@@ -155,6 +166,18 @@ pub struct SecurityFlags {
     /// checks), AlwaysDeny, RBAC. Members of system:masters always pass.
     #[arg(long, default_value = "AlwaysAllow")]
     pub authorization_mode: crate::authz::Modes,
+    /// Admission plugins not to run. Only `ServiceAccount` can be named:
+    /// it runs whenever the server has a service account key (pods then
+    /// need their ServiceAccount and get its token mounted).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub disable_admission_plugins: Vec<AdmissionPlugin>,
+}
+
+/// An admission plugin `--disable-admission-plugins` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdmissionPlugin {
+    #[value(name = "ServiceAccount")]
+    ServiceAccount,
 }
 
 impl SecurityFlags {
@@ -169,6 +192,9 @@ impl SecurityFlags {
             config.service_account_issuer = self.service_account_issuer.clone();
         }
         config.authorization = self.authorization_mode.clone();
+        config.service_account_admission = !self
+            .disable_admission_plugins
+            .contains(&AdmissionPlugin::ServiceAccount);
         config.client_ca_file = self.client_ca_file.clone();
         config.tls = self
             .tls_cert_file
@@ -247,6 +273,8 @@ pub struct AppState {
     pub authorizer: crate::authz::Authorizer,
     /// Requests in flight against their limits (`limits.rs`).
     pub in_flight: crate::limits::InFlight,
+    /// See [`Config::service_account_admission`].
+    pub service_account_admission: bool,
 }
 
 /// A bound server, not yet serving: tests read its address first.
@@ -376,6 +404,8 @@ impl Server {
         let authorizer = start_authorizer(&store, &hub, &config.authorization)
             .await
             .map_err(etcd_error)?;
+        // Pods get tokens only from a server that can sign them.
+        let service_accounts_configured = service_accounts.is_some();
         let state = Arc::new(AppState {
             authorizer,
             namespaces: NamespaceCache::start(store.clone(), namespaces, feed),
@@ -391,6 +421,8 @@ impl Server {
             bookmark_interval: config.bookmark_interval,
             allocator: config.services,
             in_flight: crate::limits::InFlight::new(config.limits),
+            service_account_admission: config.service_account_admission
+                && service_accounts_configured,
         });
         Ok(Server {
             listener,

@@ -369,3 +369,120 @@ async fn a_token_review_needs_a_token_and_says_no_to_strangers() {
     assert_eq!(status["authenticated"], true, "{status}");
     assert_eq!(status["user"]["username"], "admin");
 }
+
+/// A pod as created through `server` in `ns`: the answer's code and body.
+async fn create_pod(server: &TestServer, ns: &str, pod: &Value) -> (u16, Value) {
+    let path = format!("/api/v1/namespaces/{ns}/pods");
+    call(server, reqwest::Method::POST, &path, pod).await
+}
+
+async fn create_account(server: &TestServer, ns: &str, account: Value) {
+    let path = format!("/api/v1/namespaces/{ns}/serviceaccounts");
+    let (code, answer) = call(server, reqwest::Method::POST, &path, &account).await;
+    assert_eq!(code, 201, "{answer}");
+}
+
+#[tokio::test]
+async fn the_service_account_admission_names_checks_and_mounts() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = server(temp.path(), |c| c.service_account_admission = true).await;
+
+    // No `default` account yet (no controller here): refused, in
+    // Kubernetes' words, after looking again for a while.
+    let (code, answer) = create_pod(&server, "default", &common::pod("web")).await;
+    assert_eq!(code, 403, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "pods \"web\" is forbidden: error looking up service account default/default: \
+         serviceaccount \"default\" not found"
+    );
+    assert_eq!(answer["reason"], "Forbidden");
+
+    // A pod racing its namespace's `default` account: the account made
+    // while the create is looking for it is found.
+    let racing = {
+        let http = server.http.clone();
+        let url = server.url("/api/v1/namespaces/default/pods");
+        tokio::spawn(send(
+            http.post(url)
+                .bearer_auth("admin-token")
+                .json(&common::pod("early")),
+        ))
+    };
+    create_account(&server, "default", json!({"metadata": {"name": "default"}})).await;
+    let (code, early) = racing.await.unwrap();
+    assert_eq!(code, 201, "{early}");
+
+    let mut pod = common::pod("web");
+    pod["spec"]["initContainers"] = json!([{"name": "init", "image": "busybox:1.36"}]);
+    let (code, web) = create_pod(&server, "default", &pod).await;
+    assert_eq!(code, 201, "{web}");
+    let spec = &web["spec"];
+    assert_eq!(spec["serviceAccountName"], "default");
+    assert_eq!(spec["serviceAccount"], "default");
+    let volume = &spec["volumes"][0];
+    let name = volume["name"].as_str().unwrap();
+    assert!(
+        name.len() == "kube-api-access-".len() + 5 && name.starts_with("kube-api-access-"),
+        "{name}"
+    );
+    assert_eq!(
+        volume["projected"],
+        json!({"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace",
+                "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+        ]})
+    );
+    let mount = json!([{"name": name, "readOnly": true,
+        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]);
+    assert_eq!(spec["containers"][0]["volumeMounts"], mount);
+    assert_eq!(spec["initContainers"][0]["volumeMounts"], mount);
+
+    // An account that does not exist is refused at once.
+    let mut robot = common::pod("robot");
+    robot["spec"]["serviceAccountName"] = json!("robot");
+    let (code, answer) = create_pod(&server, "default", &robot).await;
+    assert_eq!(code, 403, "{answer}");
+    assert_eq!(
+        answer["message"],
+        "pods \"robot\" is forbidden: error looking up service account default/robot: \
+         serviceaccount \"robot\" not found"
+    );
+}
+
+#[tokio::test]
+async fn automount_false_on_the_account_or_the_pod_leaves_the_token_out() {
+    let temp = tempfile::tempdir().unwrap();
+    let server = server(temp.path(), |c| c.service_account_admission = true).await;
+    let quiet = json!({"metadata": {"name": "quiet"}, "automountServiceAccountToken": false});
+    create_account(&server, "default", quiet).await;
+    create_account(&server, "default", json!({"metadata": {"name": "default"}})).await;
+
+    let mut pod = common::pod("a");
+    pod["spec"]["serviceAccountName"] = json!("quiet");
+    let (code, a) = create_pod(&server, "default", &pod).await;
+    assert_eq!(code, 201, "{a}");
+    assert!(a["spec"].get("volumes").is_none(), "{a}");
+    assert!(
+        a["spec"]["containers"][0].get("volumeMounts").is_none(),
+        "{a}"
+    );
+
+    // The pod's own flag wins over its account's, both ways.
+    pod["metadata"]["name"] = json!("b");
+    pod["spec"]["automountServiceAccountToken"] = json!(true);
+    let (code, b) = create_pod(&server, "default", &pod).await;
+    assert_eq!(code, 201, "{b}");
+    assert_eq!(
+        b["spec"]["volumes"].as_array().map(Vec::len),
+        Some(1),
+        "{b}"
+    );
+    let mut off = common::pod("c");
+    off["spec"]["automountServiceAccountToken"] = json!(false);
+    let (code, c) = create_pod(&server, "default", &off).await;
+    assert_eq!(code, 201, "{c}");
+    assert!(c["spec"].get("volumes").is_none(), "{c}");
+}

@@ -163,9 +163,14 @@ pub async fn create(
     // Kubernetes' `NamespaceLifecycle` admission: the namespace must exist
     // and not be terminating. `parent` is its key when only etcd can tell.
     let parent = crate::namespace_lifecycle::admit_create(state, resource, ns, &meta.name).await?;
-    // Admission that reads other objects (Kubernetes' `Priority` plugin).
+    // Admission that reads other objects (Kubernetes' `ServiceAccount` and
+    // `Priority` plugins, in Kubernetes' order).
     match resource.kind {
         "Pod" => {
+            if state.service_account_admission {
+                let ns = ns.unwrap_or("");
+                crate::service_account_admission::admit_pod(&state.store, ns, &mut obj).await?;
+            }
             crate::priority::admit_pod(&state.priority_classes, &state.store, &mut obj).await?;
             crate::default_tolerations::admit_pod(&mut obj);
         }
