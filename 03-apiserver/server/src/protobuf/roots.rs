@@ -91,7 +91,7 @@ mod tests {
                 .is_some()
         );
         assert!(root("policy/v1", "PodDisruptionBudget").is_none());
-        assert!(root("storage.k8s.io/v1", "StorageClass").is_none());
+        assert!(root("storage.k8s.io/v1", "CSIDriver").is_none());
         // A served kind under the wrong version, or no such kind at all.
         assert!(root("apps/v1beta1", "Deployment").is_none());
         assert!(root("v1", "Nothing").is_none());
