@@ -167,6 +167,7 @@ async fn health_version_metrics_and_discovery() {
             "batch",
             "networking.k8s.io",
             "discovery.k8s.io",
+            "storage.k8s.io",
             "rbac.authorization.k8s.io",
             "authentication.k8s.io",
             "authorization.k8s.io"
