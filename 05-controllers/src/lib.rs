@@ -124,9 +124,10 @@
 //! refuses `volumeClaimTemplates` until claims are built); the DaemonSet
 //! controller has no back-off for a daemon pod that keeps failing; the
 //! node lifecycle controller has no
-//! per-zone disruption modes or eviction rate limit. There is no leader election:
-//! run one controller manager at a time (two would both create a
-//! ReplicaSet's missing pods). The garbage collector does not emit
+//! per-zone disruption modes or eviction rate limit. Several controller
+//! managers may run side by side only with leader election
+//! ([`Config::leader_election`], `orc-controllers --leader-elect`): without
+//! it two would both create a ReplicaSet's missing pods. The garbage collector does not emit
 //! events, does not break cycles of `blockOwnerDeletion` references
 //! (Kubernetes unblocks them), and follows only the resources orc serves.
 //!
@@ -156,6 +157,8 @@ use std::sync::Arc;
 
 use clock::{SharedClock, SystemClock};
 use orc_client::Client;
+use orc_client::leader::LeaderElection;
+pub use orc_client::leader::Timings;
 
 pub use clusterrole_aggregation::ClusterRoleAggregationController;
 pub use cronjob::CronJobController;
@@ -194,6 +197,10 @@ pub struct Config {
     /// `None`: the root CA publisher does not run (a plain-HTTP cluster
     /// has no CA to publish).
     pub root_ca: Option<String>,
+    /// Take part in leader election on the `kube-system/kube-controller-manager`
+    /// Lease and act only while leading (kube-controller-manager's
+    /// `--leader-elect`); `None`: act at once, alone.
+    pub leader_election: Option<Timings>,
 }
 
 impl Config {
@@ -207,6 +214,7 @@ impl Config {
             workers: 4,
             node_monitor: node_lifecycle::Timing::default(),
             root_ca: None,
+            leader_election: None,
         }
     }
 
@@ -231,8 +239,35 @@ pub async fn run(config: Config) {
 
 /// [`run`], with the controllers that keep time on `clock` (a test's
 /// [`clock::ManualClock`] jumps over back-offs, to the next schedule, past
-/// a node's grace period).
+/// a node's grace period). With `config.leader_election`, first waits to
+/// lead, and returns when leadership is lost.
 pub async fn run_with_clock(config: Config, clock: SharedClock) {
+    match config.leader_election {
+        None => run_controllers(&config, clock).await,
+        Some(timings) => {
+            let election =
+                LeaderElection::new(config.client(), LEASE_NAMESPACE, LEASE_NAME, timings);
+            run_elected(config, clock, &election).await
+        }
+    }
+}
+
+/// The Lease controller managers elect their leader on, as
+/// kube-controller-manager's: `kube-system/kube-controller-manager`.
+pub const LEASE_NAMESPACE: &str = "kube-system";
+pub const LEASE_NAME: &str = "kube-controller-manager";
+
+// ANCHOR: elected
+/// Every controller, once `election` leads; they stop together when it
+/// loses the Lease, so two managers never act at once. A standby starts
+/// no informer until it leads (kube-controller-manager starts its
+/// controllers only then, too).
+pub async fn run_elected(config: Config, clock: SharedClock, election: &LeaderElection) {
+    election.lead(run_controllers(&config, clock)).await
+}
+// ANCHOR_END: elected
+
+async fn run_controllers(config: &Config, clock: SharedClock) {
     let gc = GarbageCollector::new(config.client());
     tokio::join!(
         gc.run(config.gc_workers),
@@ -248,7 +283,7 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) {
         ServiceAccountsController::run(config.client(), config.workers),
         StatefulSetController::run(config.client(), config.workers, clock.clone()),
         PersistentVolumeController::run(config.client(), config.workers),
-        publish_root_ca(&config),
+        publish_root_ca(config),
     );
 }
 // ANCHOR_END: run

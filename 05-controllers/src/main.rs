@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! orc-controllers --server http://127.0.0.1:6443 [--token TOKEN] [--node-monitor-grace-period 50]
-//!                 [--root-ca-file ca.crt]
+//!                 [--root-ca-file ca.crt] [--leader-elect]
 //! ```
 
 use clap::Parser;
@@ -28,6 +28,12 @@ struct Args {
     /// the root CA publisher does not run.
     #[arg(long)]
     root_ca_file: Option<std::path::PathBuf>,
+    /// Act only while holding the `kube-system/kube-controller-manager`
+    /// Lease (kube-controller-manager's `--leader-elect`, with its 15 s
+    /// lease, 10 s renew deadline and 2 s retry period), so that several
+    /// copies can run and one acts. Exits when leadership is lost.
+    #[arg(long)]
+    leader_elect: bool,
 }
 
 #[tokio::main]
@@ -52,7 +58,14 @@ async fn main() {
         token: args.token,
         root_ca,
         node_monitor,
+        leader_election: args.leader_elect.then(orc_controllers::Timings::default),
         ..orc_controllers::Config::new(args.server)
     };
     orc_controllers::run(config).await;
+    if args.leader_elect {
+        // As kube-controller-manager: a manager that lost the Lease exits,
+        // and whatever supervises it starts a fresh candidate.
+        eprintln!("error: leadership of kube-system/kube-controller-manager lost");
+        std::process::exit(1);
+    }
 }

@@ -38,6 +38,14 @@ impl Cluster {
 
     /// A cluster whose Job and CronJob controllers run on `clock`.
     pub async fn start_with_clock(clock: orc_controllers::clock::SharedClock) -> Cluster {
+        let mut cluster = Cluster::start_control_plane().await;
+        let controllers = orc_controllers::Config::new(format!("http://{}", cluster.addr));
+        cluster.spawn(orc_controllers::run_with_clock(controllers, clock));
+        cluster
+    }
+
+    /// etcd and the API server, and no controller: the test starts its own.
+    pub async fn start_control_plane() -> Cluster {
         let etcd = Etcd::start();
         let config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
         let server = Server::bind(config).await.expect("the API server binds");
@@ -45,13 +53,11 @@ impl Cluster {
         let serving = tokio::spawn(async move {
             let _ = server.serve().await;
         });
-        let controllers = orc_controllers::Config::new(format!("http://{addr}"));
-        let controlling = tokio::spawn(orc_controllers::run_with_clock(controllers, clock));
         Cluster {
             _etcd: etcd,
             addr,
             http: orc_testkit::http_client(),
-            tasks: vec![serving, controlling],
+            tasks: vec![serving],
         }
     }
 
