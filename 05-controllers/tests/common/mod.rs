@@ -38,6 +38,15 @@ impl Cluster {
 
     /// A cluster whose Job and CronJob controllers run on `clock`.
     pub async fn start_with_clock(clock: orc_controllers::clock::SharedClock) -> Cluster {
+        Cluster::start_with(clock, None).await
+    }
+
+    /// A cluster on `clock` whose HPA controller reads pod usage from
+    /// `metrics` (`None`: the metrics API).
+    pub async fn start_with(
+        clock: orc_controllers::clock::SharedClock,
+        metrics: Option<orc_controllers::hpa::metrics::SharedMetrics>,
+    ) -> Cluster {
         let etcd = Etcd::start();
         let config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
         let server = Server::bind(config).await.expect("the API server binds");
@@ -45,7 +54,10 @@ impl Cluster {
         let serving = tokio::spawn(async move {
             let _ = server.serve().await;
         });
-        let controllers = orc_controllers::Config::new(format!("http://{addr}"));
+        let controllers = orc_controllers::Config {
+            pod_metrics: metrics,
+            ..orc_controllers::Config::new(format!("http://{addr}"))
+        };
         let controlling = tokio::spawn(orc_controllers::run_with_clock(controllers, clock));
         Cluster {
             _etcd: etcd,
