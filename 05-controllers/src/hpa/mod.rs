@@ -192,13 +192,7 @@ impl HorizontalPodAutoscalerController {
     /// Sets the target's replicas through its scale subresource; records
     /// the outcome in the decision's status and events.
     async fn rescale(&self, hpa: &Value, replicas: i64, reason: &str, d: &mut decide::Decision) {
-        let mut conditions = decide::Conditions {
-            list: d.status["conditions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default(),
-            ..decide::Conditions::of(hpa, self.clock.now())
-        };
+        let mut conditions = decide::Conditions::of(&json!({"status": d.status}), self.clock.now());
         let target = &hpa["spec"]["scaleTargetRef"];
         let (ns, _) = namespace_and_name(hpa);
         let written = match target_resource(target) {
