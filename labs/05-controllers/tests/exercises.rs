@@ -453,8 +453,23 @@ fn task_10_hpa_desired_replicas() {
                 Err(CalculationError::NoMetrics) => "error: no metrics".into(),
                 Err(CalculationError::NoRequests) => "error: no requests".into(),
             };
-            format!("{name:>22} from {current}: {result}")
+            format!("{name:<22} from {current}: {result}")
         })
         .collect();
-    insta::assert_snapshot!(lines.join("\n"), @"");
+    insta::assert_snapshot!(lines.join("\n"), @r"
+    3x the target          from 1: 3 replicas (150%, average 150)
+    the chapter's example  from 4: 6 replicas (75%, average 75)
+    within tolerance       from 2: 2 replicas (54%, average 54)
+    just outside           from 2: 3 replicas (56%, average 56)
+    idle                   from 4: 1 replicas (5%, average 5)
+    missing, scale-up      from 2: 3 replicas (300%, average 300)
+    missing, scale-down    from 2: 2 replicas (10%, average 10)
+    starting, scale-up     from 3: 3 replicas (300%, average 300)
+    starting, scale-down   from 3: 1 replicas (10%, average 10)
+    failed pods ignored    from 2: 2 replicas (100%, average 100)
+    average value          from 2: 4 replicas (0%, average 200)
+    no pods                from 1: error: no pods
+    no metrics             from 1: error: no metrics
+    no requests            from 1: error: no requests
+    ");
 }
