@@ -236,7 +236,7 @@ fn validate_target(target: Option<&Value>, at: &str, causes: &mut Vec<FieldCause
         },
         Some("AverageValue") => {
             let value = target.get("averageValue").unwrap_or(&Value::Null);
-            if !value.as_str().is_some_and(|q| quantity_is_positive(q)) {
+            if !value.as_str().is_some_and(quantity_is_positive) {
                 causes.push(FieldCause::invalid(
                     format!("{at}.averageValue"),
                     value,
