@@ -29,6 +29,9 @@ pub fn parse_scaled(text: &str, scale: u64) -> Result<u64, QuantityError> {
     let value: f64 = number.parse().map_err(|_| error())?;
     let multiplier: f64 = match suffix {
         "" => 1.0,
+        // Nano and micro: the metrics API writes CPU in nanocores (`123456789n`).
+        "n" => 1e-9,
+        "u" => 1e-6,
         "m" => 1e-3,
         "k" => 1e3,
         "M" => 1e6,
@@ -77,6 +80,8 @@ mod tests {
         assert_eq!(parse_cpu_millis("2"), Ok(2000));
         assert_eq!(parse_cpu_millis("0.1"), Ok(100));
         assert_eq!(parse_cpu_millis("1.5"), Ok(1500));
+        assert_eq!(parse_cpu_millis("250000000n"), Ok(250));
+        assert_eq!(parse_cpu_millis("1500u"), Ok(2));
         assert_eq!(
             parse_cpu_millis("0.0001"),
             Ok(1),

@@ -62,6 +62,16 @@
 //!   - `decide.rs`: per-node actions, the rolling update, the status;
 //!   - `object.rs`, `pods.rs`, `mod.rs`: the fields, a new pod, the
 //!     controller.
+//! - [`hpa`]: the HorizontalPodAutoscaler controller: every 15 s, sets a
+//!   target's replicas from its pods' CPU or memory against a target
+//!   (Kubernetes' algorithm, behaviour policies, conditions, events):
+//!   - `replicas.rs`: the replica calculator (pure; lab 05);
+//!   - `pods.rs`: which pods count and their requests (pure);
+//!   - `behavior.rs`: the stabilization window and scaling policies (pure);
+//!   - `metrics.rs`: the metrics API behind a trait, and a fixed table
+//!     for tests;
+//!   - `decide.rs`: the reconcile (pure; `decide_tests.rs`);
+//!   - `mod.rs`: the controller.
 //! - [`clusterrole_aggregation`]: fills `admin`, `edit` and `view` (any
 //!   ClusterRole with an `aggregationRule`) with the rules of the
 //!   ClusterRoles labelled to join them.
@@ -97,8 +107,8 @@
 //!   the node the scheduler chose, and reclaims a volume whose claim is
 //!   gone (`Retain`: Released; `Delete`: deleted); `decide.rs` (pure),
 //!   `local_path.rs` (the built-in provisioner), `mod.rs`.
-//! - [`clock`]: the time the Job, CronJob, StatefulSet, node lifecycle
-//!   and taint eviction controllers run on, injectable so tests jump over
+//! - [`clock`]: the time the Job, CronJob, StatefulSet, node lifecycle,
+//!   taint eviction and HPA controllers run on, injectable so tests jump over
 //!   back-offs, minutes and grace periods.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
 //! - [`object`]: the metadata every controller reads, and typed views:
@@ -119,8 +129,11 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! The autoscaling controller is the rest of this chapter and is not
-//! built yet; StatefulSets get no PersistentVolumeClaims (the API server
+//! The HPA controller reads only resource metrics (CPU, memory: the API
+//! server refuses `Pods`, `Object`, `External` and `ContainerResource`
+//! metrics), and an HPA without `behavior` gets the default policies
+//! (Kubernetes keeps an older rule for that case: at most double, or 4,
+//! per reconcile). StatefulSets get no PersistentVolumeClaims (the API server
 //! refuses `volumeClaimTemplates` until claims are built); the DaemonSet
 //! controller has no back-off for a daemon pod that keeps failing; the
 //! node lifecycle controller has no
@@ -140,6 +153,7 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod garbage_collector;
+pub mod hpa;
 pub mod job;
 pub mod namespace;
 pub mod node_lifecycle;
@@ -165,6 +179,7 @@ pub use cronjob::CronJobController;
 pub use daemonset::DaemonSetController;
 pub use deployment::DeploymentController;
 pub use garbage_collector::GarbageCollector;
+pub use hpa::HorizontalPodAutoscalerController;
 pub use job::JobController;
 pub use namespace::NamespaceController;
 pub use node_lifecycle::NodeLifecycleController;
@@ -201,6 +216,10 @@ pub struct Config {
     /// Lease and act only while leading (kube-controller-manager's
     /// `--leader-elect`); `None`: act at once, alone.
     pub leader_election: Option<Timings>,
+    /// Where the HPA controller reads pod usage. `None`: the resource
+    /// metrics API (`metrics.k8s.io`) through the API server; tests give
+    /// an [`hpa::metrics::FixedMetrics`] table instead.
+    pub pod_metrics: Option<hpa::metrics::SharedMetrics>,
 }
 
 impl Config {
@@ -215,6 +234,7 @@ impl Config {
             node_monitor: node_lifecycle::Timing::default(),
             root_ca: None,
             leader_election: None,
+            pod_metrics: None,
         }
     }
 
@@ -283,10 +303,25 @@ async fn run_controllers(config: &Config, clock: SharedClock) {
         ServiceAccountsController::run(config.client(), config.workers),
         StatefulSetController::run(config.client(), config.workers, clock.clone()),
         PersistentVolumeController::run(config.client(), config.workers),
+        HorizontalPodAutoscalerController::run(
+            config.client(),
+            config.workers,
+            clock.clone(),
+            pod_metrics(config),
+        ),
         publish_root_ca(config),
     );
 }
 // ANCHOR_END: run
+
+/// The HPA controller's metrics: the configured source, or the metrics API.
+fn pod_metrics(config: &Config) -> hpa::metrics::SharedMetrics {
+    config.pod_metrics.clone().unwrap_or_else(|| {
+        Arc::new(hpa::metrics::MetricsApi {
+            client: config.client(),
+        })
+    })
+}
 
 /// The root CA publisher, when there is a CA to publish; else nothing.
 async fn publish_root_ca(config: &Config) {

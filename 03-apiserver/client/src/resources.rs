@@ -58,6 +58,12 @@ pub struct Resource {
     pub has_status: bool,
     /// Whether the object has a `/scale` subresource (autoscaling/v1 Scale).
     pub has_scale: bool,
+    /// `Some(version)` when this row is an older version of the group,
+    /// served by converting to and from `version`, which is what etcd
+    /// holds (Kubernetes' storage version). HorizontalPodAutoscalers are
+    /// stored as `autoscaling/v2` and also served as `autoscaling/v1`,
+    /// for `kubectl autoscale`. `None` for every row etcd holds itself.
+    pub converts_to: Option<&'static str>,
 }
 
 impl Resource {
@@ -110,6 +116,14 @@ impl Resource {
     pub fn is_review(&self) -> bool {
         self.group == REVIEW_GROUP || self.group == AUTHN_GROUP
     }
+
+    /// Whether etcd holds objects in this row's version: every row but
+    /// the older versions served through conversion. Whoever walks every
+    /// resource (the garbage collector, the namespace controller) walks
+    /// only these, so each object is seen once.
+    pub fn is_stored(&self) -> bool {
+        self.converts_to.is_none()
+    }
 }
 
 // ANCHOR: table
@@ -135,6 +149,7 @@ const fn row(
         namespaced,
         has_status,
         has_scale: false,
+        converts_to: None,
     }
 }
 
@@ -161,6 +176,8 @@ pub static RESOURCES: &[Resource] = &[
     row("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", &[], true, false),
     row("batch", "v1", "Job", "jobs", "job", &[], true, true),
     row("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"], true, true),
+    row("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, true),
+    Resource { converts_to: Some("v2"), ..row("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, true) },
     row("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], true, true),
     row("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", &[], false, false),
     row("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", &[], true, false),
@@ -207,16 +224,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plurals_are_unique_within_a_group() {
+    fn plurals_are_unique_within_a_group_version() {
         for (i, a) in RESOURCES.iter().enumerate() {
             for b in &RESOURCES[i + 1..] {
                 assert!(
-                    !(a.group == b.group && a.plural == b.plural),
+                    !(a.group == b.group && a.version == b.version && a.plural == b.plural),
                     "{} twice",
                     a.plural
                 );
             }
         }
+    }
+
+    #[test]
+    fn converted_rows_name_a_stored_row() {
+        for r in RESOURCES.iter() {
+            if let Some(version) = r.converts_to {
+                let stored = lookup(r.group, version, r.plural).unwrap();
+                assert!(stored.is_stored() && stored.kind == r.kind);
+            }
+        }
+        assert!(
+            !by_kind("autoscaling/v1", "HorizontalPodAutoscaler")
+                .unwrap()
+                .is_stored()
+        );
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub fn apply(kind: &str, obj: &mut Value) {
                 pod_template(job_spec);
             }
         }
+        "HorizontalPodAutoscaler" => crate::autoscaling::default_hpa(obj),
         "Service" => service_spec(child(obj, "spec")),
         "PriorityClass" => default(
             obj,

@@ -26,13 +26,22 @@ pub fn core_versions() -> Value {
     })
 }
 
-/// `/apis`: every named group.
+/// `/apis`: every named group, with its versions in table order; the
+/// first is the preferred one (`autoscaling`: v2, then v1), which is the
+/// version kubectl reads and writes unless told otherwise.
 pub fn group_list() -> Value {
-    let groups: Vec<Value> = groups()
+    let mut named: Vec<(&str, Vec<Value>)> = Vec::new();
+    for (group, version) in groups() {
+        let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+        match named.iter_mut().find(|(name, _)| *name == group) {
+            Some((_, versions)) => versions.push(gv),
+            None => named.push((group, vec![gv])),
+        }
+    }
+    let groups: Vec<Value> = named
         .into_iter()
-        .map(|(group, version)| {
-            let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
-            json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+        .map(|(group, versions)| {
+            json!({"name": group, "preferredVersion": versions[0].clone(), "versions": versions})
         })
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})

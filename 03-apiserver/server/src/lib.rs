@@ -42,6 +42,10 @@
 //!   sidecars (`restartPolicy: Always` on an init container) and probes.
 //! - [`statefulset`]: StatefulSets' and ControllerRevisions' defaults and
 //!   rules (what may change, and the refusal of claim templates).
+//! - [`autoscaling`]: HorizontalPodAutoscalers' defaults and rules (the
+//!   replica bounds, the target, the metrics orc can read, `behavior`);
+//!   [`autoscaling_v1`]: the `autoscaling/v1` version `kubectl autoscale`
+//!   writes, converted to and from the stored `autoscaling/v2`.
 //! - [`batch`]: Jobs' and CronJobs' defaults and rules (a Job's selector
 //!   generated from its uid, restart policy, immutable template).
 //! - [`service_account_admission`]: the `ServiceAccount` admission step:
@@ -110,6 +114,8 @@
 
 pub mod authn;
 pub mod authz;
+pub mod autoscaling;
+pub mod autoscaling_v1;
 pub mod batch;
 pub mod codec;
 pub mod compaction;

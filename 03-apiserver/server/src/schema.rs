@@ -172,6 +172,18 @@ pub fn unknown_fields(kind: &str, obj: &Value) -> Vec<String> {
             check(spec, "spec", SERVICE_SPEC, &mut out);
             None
         }
+        "HorizontalPodAutoscaler" => {
+            // autoscaling/v2's spec: a v1 body is converted before this.
+            let known = [
+                "scaleTargetRef",
+                "minReplicas",
+                "maxReplicas",
+                "metrics",
+                "behavior",
+            ];
+            check(spec, "spec", &known, &mut out);
+            None
+        }
         _ => None,
     };
     if let Some(known) = workload {

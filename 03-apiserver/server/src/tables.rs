@@ -17,8 +17,10 @@
 //! status logic, `tables/workloads.rs` deployments, replica sets, daemon
 //! sets, stateful sets, controller revisions and jobs, `tables/network.rs` services, endpoints, endpoint slices, ingresses and ingress classes,
 //! `tables/rbac.rs` roles and bindings, `tables/storage.rs` volumes,
-//! claims and storage classes, `tables/cluster.rs` the rest.
+//! claims and storage classes, `tables/autoscaling.rs` horizontal pod
+//! autoscalers, `tables/cluster.rs` the rest.
 
+mod autoscaling;
 mod cluster;
 mod network;
 mod pod;
@@ -119,6 +121,7 @@ fn printer(kind: &str) -> Printer {
         "ControllerRevision" => workloads::CONTROLLER_REVISION,
         "Job" => workloads::JOB,
         "CronJob" => workloads::CRON_JOB,
+        "HorizontalPodAutoscaler" => autoscaling::HORIZONTAL_POD_AUTOSCALER,
         "Service" => network::SERVICE,
         "Endpoints" => network::ENDPOINTS,
         "EndpointSlice" => network::ENDPOINT_SLICE,

@@ -40,6 +40,7 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
         "ControllerRevision" => crate::statefulset::validate_controller_revision(obj, &mut causes),
         "Job" => crate::batch::validate_job(obj, &mut causes),
         "CronJob" => crate::batch::validate_cronjob(obj, &mut causes),
+        "HorizontalPodAutoscaler" => crate::autoscaling::validate_hpa(obj, &mut causes),
         "Service" => crate::services::validation::validate(obj, &mut causes),
         "EndpointSlice" => validate_endpoint_slice(obj, &mut causes),
         "PriorityClass" => crate::priority::validate(obj, &mut causes),

@@ -165,6 +165,7 @@ async fn health_version_metrics_and_discovery() {
             "scheduling.k8s.io",
             "apps",
             "batch",
+            "autoscaling",
             "networking.k8s.io",
             "discovery.k8s.io",
             "storage.k8s.io",

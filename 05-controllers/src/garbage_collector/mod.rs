@@ -72,7 +72,7 @@ impl GarbageCollector {
         let mut tasks = JoinSet::new();
         let mut synced = Vec::new();
         // Access reviews are questions, never stored: nothing to follow.
-        for resource in RESOURCES.iter().filter(|r| !r.is_review()) {
+        for resource in RESOURCES.iter().filter(|r| !r.is_review() && r.is_stored()) {
             let gc = self.clone();
             let informer = informers::everything(&self.client, resource);
             synced.push(informers::follow(&mut tasks, informer, move |n| {

@@ -132,7 +132,7 @@ impl NamespaceController {
     async fn list_content(&self, namespace: &str) -> (Vec<Content>, Vec<String>) {
         let mut contents = Vec::new();
         let mut failures = Vec::new();
-        for resource in RESOURCES.iter().filter(|r| r.namespaced) {
+        for resource in RESOURCES.iter().filter(|r| r.namespaced && r.is_stored()) {
             let label = format!("{}.{}", resource.plural, resource.group);
             match self.client.list(resource, Some(namespace), "").await {
                 Ok(list) => contents.push(Content {

@@ -38,8 +38,20 @@ impl Cluster {
 
     /// A cluster whose Job and CronJob controllers run on `clock`.
     pub async fn start_with_clock(clock: orc_controllers::clock::SharedClock) -> Cluster {
+        Cluster::start_with(clock, None).await
+    }
+
+    /// A cluster on `clock` whose HPA controller reads pod usage from
+    /// `metrics` (`None`: the metrics API).
+    pub async fn start_with(
+        clock: orc_controllers::clock::SharedClock,
+        metrics: Option<orc_controllers::hpa::metrics::SharedMetrics>,
+    ) -> Cluster {
         let mut cluster = Cluster::start_control_plane().await;
-        let controllers = orc_controllers::Config::new(format!("http://{}", cluster.addr));
+        let controllers = orc_controllers::Config {
+            pod_metrics: metrics,
+            ..orc_controllers::Config::new(format!("http://{}", cluster.addr))
+        };
         cluster.spawn(orc_controllers::run_with_clock(controllers, clock));
         cluster
     }

@@ -26,7 +26,8 @@ pub fn ready_every_pod(http: reqwest::Client, base: String) -> tokio::task::Join
                     continue;
                 }
                 let name = pod["metadata"]["name"].as_str().unwrap_or("");
-                let status = json!({"status": {"phase": "Running", "conditions": [
+                // `startTime` as an agent sets it: the HPA's CPU rule reads it.
+                let status = json!({"status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z", "conditions": [
                     {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
                 let _ = http
                     .patch(format!("{base}{PODS}/{name}/status"))

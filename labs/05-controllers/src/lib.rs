@@ -22,6 +22,8 @@
 //! 8. [`next_fire`]: when a CronJob's schedule next fires, in its zone.
 //! 9. [`daemon_placement`]: whether a node should run a DaemonSet's pod,
 //!    or at least keep the one it has.
+//! 10. [`hpa_desired_replicas`]: how many replicas a HorizontalPodAutoscaler
+//!     asks for, from its pods' usage against the target.
 //!
 //! The walkthrough (`tests/scenario.rs`) runs etcd, the API server and the
 //! collector for real and deletes an owner with each policy. `cargo lab 05`
@@ -40,13 +42,15 @@ pub use orc_client::cron::Schedule;
 pub use orc_client::taints;
 pub use orc_controllers::daemonset::placement::Placement;
 pub use orc_scheduler::objects::node_selector;
+// Task 10's pods and targets are the HPA controller's types.
+pub use orc_controllers::hpa::replicas::{CalculationError, PodSample, PodState, Proposal, Target};
 
 #[cfg(not(feature = "solution"))]
 mod student;
 #[cfg(not(feature = "solution"))]
 pub use student::{
-    backoff_delay, daemon_placement, deleting_owner, dependent, finalizers, new_replicas,
-    next_fire, proportional, scale_down_old,
+    backoff_delay, daemon_placement, deleting_owner, dependent, finalizers, hpa_desired_replicas,
+    new_replicas, next_fire, proportional, scale_down_old,
 };
 
 #[cfg(feature = "solution")]
@@ -59,5 +63,7 @@ pub use orc_controllers::daemonset::placement::placement as daemon_placement;
 pub use orc_controllers::deployment::rolling::{new_replicas, proportional, scale_down_old};
 #[cfg(feature = "solution")]
 pub use orc_controllers::garbage_collector::decide::{deleting_owner, dependent};
+#[cfg(feature = "solution")]
+pub use orc_controllers::hpa::replicas::desired_replicas as hpa_desired_replicas;
 #[cfg(feature = "solution")]
 pub use orc_controllers::job::backoff::delay as backoff_delay;

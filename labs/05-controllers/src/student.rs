@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use crate::taints::{Effect, parse_taints, parse_tolerations, untolerated};
 use crate::{
-    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Placement, Propagation, Replicas, Schedule,
-    Share, Verdict, node_selector,
+    CalculationError, FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Placement, PodSample,
+    PodState, Propagation, Proposal, Replicas, Schedule, Share, Target, Verdict, node_selector,
 };
 
 /// Task 1. The object's finalizers once a DELETE asking for `policy` is
@@ -149,5 +149,34 @@ pub fn next_fire(schedule: &str, zone: Option<&str>, after: Timestamp) -> Option
 ///
 /// An error is the parser's (a malformed affinity or toleration).
 pub fn daemon_placement(spec: &Value, node: &Value) -> Result<Placement, String> {
+    todo!()
+}
+
+/// Task 10. How many replicas one metric asks for (Kubernetes' replica
+/// calculator), from the `current` replica count and the target's pods.
+///
+/// 1. No pods: `Err(CalculationError::NoPods)`.
+/// 2. The signal is the `Ready` pods that have a `usage`: sum their usage
+///    and their requests. None: `Err(NoMetrics)`. The ratio to the target:
+///    for `Utilization(p)`, `utilization = usage * 100 / requests` (whole
+///    percent, rounded down; `Err(NoRequests)` when requests sum to 0) and
+///    `ratio = utilization / p`; for `AverageValue(v)`, `average = usage /
+///    pods` and `ratio = average / v`. The `Proposal` always reports that
+///    `utilization` (0 for an average) and `average = usage / pods`.
+/// 3. With no `Ready` pod missing its usage, and no `NotReady` pod while
+///    `ratio > 1`: `current` if `|1 - ratio| <= 0.1`, else
+///    `ceil(ratio * pods)`.
+/// 4. Otherwise assume what damps the change: a missing pod uses nothing
+///    when `ratio > 1`, and when `ratio < 1` its whole request (times
+///    `max(p, 100) / 100`) or `v`; when `ratio > 1` each `NotReady` pod
+///    joins, using nothing. Take the new ratio over all those pods: keep
+///    `current` when it is within 0.1 of 1 or on the other side of 1 than
+///    `ratio`; else `ceil(new ratio * pods)`, unless that moves against
+///    the new ratio's direction (then `current`). `Ignored` pods never count.
+pub fn hpa_desired_replicas(
+    current: i64,
+    pods: &[PodSample],
+    target: Target,
+) -> Result<Proposal, CalculationError> {
     todo!()
 }

@@ -1,9 +1,10 @@
 //! Lab 05's tasks: one test per function in `src/student.rs`.
 
 use lab_05::{
-    FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, Propagation, Replicas, Share, Verdict,
-    backoff_delay, daemon_placement, deleting_owner, dependent, finalizers, new_replicas,
-    next_fire, proportional, scale_down_old,
+    CalculationError, FOREGROUND, Node, ORPHAN, OwnerState, OwnerVerdict, PodSample, PodState,
+    Propagation, Replicas, Share, Target, Verdict, backoff_delay, daemon_placement, deleting_owner,
+    dependent, finalizers, hpa_desired_replicas, new_replicas, next_fire, proportional,
+    scale_down_old,
 };
 use serde_json::json;
 
@@ -346,4 +347,129 @@ fn task_9_daemonset_node_eligibility() {
             .unwrap_err()
             .contains("nodeSelectorTerms")
     );
+}
+
+#[test]
+fn task_10_hpa_desired_replicas() {
+    let pod = |state, request, usage| PodSample {
+        state,
+        request,
+        usage,
+    };
+    let ready = |usage| pod(PodState::Ready, 100, Some(usage));
+    let missing = pod(PodState::Ready, 100, None);
+    let starting = pod(PodState::NotReady, 100, Some(900));
+    let failed = pod(PodState::Ignored, 100, Some(900));
+    let cases: Vec<(&str, i64, Vec<PodSample>, Target)> = vec![
+        (
+            "3x the target",
+            1,
+            vec![ready(150)],
+            Target::Utilization(50),
+        ),
+        (
+            "the chapter's example",
+            4,
+            vec![ready(90), ready(70), ready(80), ready(60)],
+            Target::Utilization(50),
+        ),
+        (
+            "within tolerance",
+            2,
+            vec![ready(54), ready(54)],
+            Target::Utilization(50),
+        ),
+        (
+            "just outside",
+            2,
+            vec![ready(56), ready(56)],
+            Target::Utilization(50),
+        ),
+        (
+            "idle",
+            4,
+            vec![ready(5), ready(5), ready(5), ready(5)],
+            Target::Utilization(50),
+        ),
+        (
+            "missing, scale-up",
+            2,
+            vec![ready(300), missing],
+            Target::Utilization(100),
+        ),
+        (
+            "missing, scale-down",
+            2,
+            vec![ready(10), missing],
+            Target::Utilization(100),
+        ),
+        (
+            "starting, scale-up",
+            3,
+            vec![ready(300), missing, starting],
+            Target::Utilization(100),
+        ),
+        (
+            "starting, scale-down",
+            3,
+            vec![ready(10), ready(10), starting],
+            Target::Utilization(100),
+        ),
+        (
+            "failed pods ignored",
+            2,
+            vec![ready(100), failed],
+            Target::Utilization(50),
+        ),
+        (
+            "average value",
+            2,
+            vec![ready(300), ready(100)],
+            Target::AverageValue(100),
+        ),
+        ("no pods", 1, vec![], Target::Utilization(50)),
+        (
+            "no metrics",
+            1,
+            vec![missing, starting],
+            Target::Utilization(50),
+        ),
+        (
+            "no requests",
+            1,
+            vec![pod(PodState::Ready, 0, Some(10))],
+            Target::Utilization(50),
+        ),
+    ];
+    let lines: Vec<String> = cases
+        .into_iter()
+        .map(|(name, current, pods, target)| {
+            let result = match hpa_desired_replicas(current, &pods, target) {
+                Ok(p) => format!(
+                    "{} replicas ({}%, average {})",
+                    p.replicas, p.utilization, p.average
+                ),
+                Err(CalculationError::NoPods) => "error: no pods".into(),
+                Err(CalculationError::NoMetrics) => "error: no metrics".into(),
+                Err(CalculationError::NoRequests) => "error: no requests".into(),
+            };
+            format!("{name:<22} from {current}: {result}")
+        })
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"), @r"
+    3x the target          from 1: 3 replicas (150%, average 150)
+    the chapter's example  from 4: 6 replicas (75%, average 75)
+    within tolerance       from 2: 2 replicas (54%, average 54)
+    just outside           from 2: 3 replicas (56%, average 56)
+    idle                   from 4: 1 replicas (5%, average 5)
+    missing, scale-up      from 2: 3 replicas (300%, average 300)
+    missing, scale-down    from 2: 2 replicas (10%, average 10)
+    starting, scale-up     from 3: 3 replicas (300%, average 300)
+    starting, scale-down   from 3: 1 replicas (10%, average 10)
+    failed pods ignored    from 2: 2 replicas (100%, average 100)
+    average value          from 2: 4 replicas (0%, average 200)
+    no pods                from 1: error: no pods
+    no metrics             from 1: error: no metrics
+    no requests            from 1: error: no requests
+    ");
 }

@@ -229,6 +229,16 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
     // A PriorityClass this server writes is read from etcd, not the
     // admission cache, until the cache has seen the write.
     let class_write = class_write(&path, &request);
+    let converted = match &path {
+        ApiPath::Collection { resource, .. }
+        | ApiPath::Object { resource, .. }
+        | ApiPath::Subresource { resource, .. }
+            if !resource.is_stored() =>
+        {
+            Some(*resource)
+        }
+        _ => None,
+    };
     let deleting = request.method == Method::DELETE;
     let class_write = class_write.map(|name| state.priority_classes.begin_write(name));
     let result = match (path, request.method.clone()) {
@@ -339,7 +349,14 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
         state.priority_classes.end_write(write, stored, deleting);
     }
     match result {
-        Ok(reply) => reply.into_response(),
+        Ok(mut reply) => {
+            // Objects leave in the URL's version (autoscaling/v1 is
+            // converted from the stored v2: `autoscaling_v1.rs`).
+            if let Some(resource) = converted {
+                reply.body = crate::autoscaling_v1::served(resource, reply.body);
+            }
+            reply.into_response()
+        }
         Err(error) => error.into_response(),
     }
 }

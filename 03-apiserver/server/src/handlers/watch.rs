@@ -193,6 +193,8 @@ impl ClientStream {
 
     /// One event line, the object shaped as the client asked.
     fn event(&self, kind: &str, object: Value) -> Bytes {
+        // In the URL's version (autoscaling/v1 is converted from v2).
+        let object = crate::autoscaling_v1::served(self.resource, object);
         let Some(row_object) = self.table else {
             return line(kind, object);
         };

@@ -58,7 +58,8 @@ pub fn decode_body(resource: &Resource, request: &ApiRequest) -> Result<Value, A
     // Filling them in lets `curl -d '{"metadata":...}'` work, as Kubernetes does.
     obj["apiVersion"] = json!(resource.api_version());
     obj["kind"] = json!(resource.kind);
-    Ok(obj)
+    // An older version (autoscaling/v1) is stored as the version etcd holds.
+    Ok(crate::autoscaling_v1::stored(resource, obj))
 }
 
 /// Checks the body's namespace against the URL's and fills it in.
@@ -543,7 +544,11 @@ pub async fn patch_part(
     let body = request.body.clone();
     let pinned = AtomicI64::new(0);
     let change = |current: &Value| {
-        let patched = crate::patch::apply(kind, resource.kind, current, &body)?;
+        // A patch is written against the URL's version: applied to the
+        // object as that version, then stored as the version etcd holds.
+        let served = crate::autoscaling_v1::served(resource, current.clone());
+        let patched = crate::patch::apply(kind, resource.kind, &served, &body)?;
+        let patched = crate::autoscaling_v1::stored(resource, patched);
         check_name(&patched, name)?;
         if patched.pointer("/metadata/resourceVersion")
             != current.pointer("/metadata/resourceVersion")
