@@ -163,7 +163,9 @@ pub struct SecurityFlags {
     #[arg(long, default_value = crate::authn::service_account::DEFAULT_ISSUER)]
     pub service_account_issuer: String,
     /// Authorizers to ask, in order: AlwaysAllow (the default: no
-    /// checks), AlwaysDeny, RBAC. Members of system:masters always pass.
+    /// checks), AlwaysDeny, Node (a node's credential limited to its own
+    /// objects), RBAC; `orc up` runs Node,RBAC. Members of system:masters
+    /// always pass.
     #[arg(long, default_value = "AlwaysAllow")]
     pub authorization_mode: crate::authz::Modes,
     /// Admission plugins not to run. Only `ServiceAccount` can be named:
@@ -500,7 +502,7 @@ impl Server {
 }
 
 /// The authorizers of `modes`, with the RBAC objects followed through the
-/// watch hub when RBAC is one of them.
+/// watch hub when RBAC is one of them, and the pods when Node is.
 async fn start_authorizer(
     store: &Store,
     hub: &WatchHub,
@@ -515,7 +517,15 @@ async fn start_authorizer(
     } else {
         None
     };
-    Ok(crate::authz::Authorizer::new(modes.clone(), policy))
+    let authorizer = crate::authz::Authorizer::new(modes.clone(), policy);
+    if !modes.uses_node() {
+        return Ok(authorizer);
+    }
+    // The Node authorizer follows every pod: who is bound where, naming what.
+    let prefix = crate::authz::node_graph::pods_prefix();
+    let feed = hub.feed(&prefix).await.map_err(StorageError::Etcd)?;
+    let graph = crate::authz::node_graph::GraphCache::start(store.clone(), feed).await?;
+    Ok(authorizer.with_nodes(graph))
 }
 
 /// Runs the allocation repair pass every `interval`, for ever.
