@@ -162,12 +162,13 @@ pub struct SecurityFlags {
     /// The `iss` of service account tokens, and their default audience.
     #[arg(long, default_value = crate::authn::service_account::DEFAULT_ISSUER)]
     pub service_account_issuer: String,
-    /// Authorizers to ask, in order: AlwaysAllow (the default: no
-    /// checks), AlwaysDeny, Node (a node's credential limited to its own
-    /// objects), RBAC; `orc up` runs Node,RBAC. Members of system:masters
-    /// always pass.
-    #[arg(long, default_value = "AlwaysAllow")]
-    pub authorization_mode: crate::authz::Modes,
+    /// Authorizers to ask, in order: AlwaysAllow, AlwaysDeny, Node (a
+    /// node's credential limited to its own objects), RBAC. Default:
+    /// AlwaysAllow for orc-apiserver (as kube-apiserver's), Node,RBAC for
+    /// `orc server` with its generated credentials. Members of
+    /// system:masters always pass.
+    #[arg(long)]
+    pub authorization_mode: Option<crate::authz::Modes>,
     /// Admission plugins not to run. Only `ServiceAccount` can be named:
     /// it runs whenever the server has a service account key (pods then
     /// need their ServiceAccount and get its token mounted).
@@ -193,7 +194,7 @@ impl SecurityFlags {
         if !self.service_account_issuer.is_empty() {
             config.service_account_issuer = self.service_account_issuer.clone();
         }
-        config.authorization = self.authorization_mode.clone();
+        config.authorization = self.authorization_mode.clone().unwrap_or_default();
         config.service_account_admission = !self
             .disable_admission_plugins
             .contains(&AdmissionPlugin::ServiceAccount);
