@@ -93,10 +93,10 @@ fn write(dir: &Path, text: &str) -> PathBuf {
 const PODS: &str = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web}\n---\n\
 apiVersion: v1\nkind: Secret\nmetadata: {name: s-a}\nstringData: {p: one}\n---\n\
 apiVersion: v1\nkind: Secret\nmetadata: {name: s-b}\nstringData: {p: two}\n---\n\
-apiVersion: v1\nkind: Pod\nmetadata: {name: p-a}\nspec:\n  nodeName: a\n  serviceAccountName: web\n  containers:\n\
-  - name: c\n    image: busybox\n    env: [{name: P, valueFrom: {secretKeyRef: {name: s-a, key: p}}}]\n---\n\
-apiVersion: v1\nkind: Pod\nmetadata: {name: p-b}\nspec:\n  nodeName: b\n  serviceAccountName: web\n  containers:\n\
-  - {name: c, image: busybox}\n  volumes: [{name: s, secret: {secretName: s-b}}]\n";
+apiVersion: v1\nkind: Pod\nmetadata: {name: p-a}\nspec: {nodeName: a, serviceAccountName: web, \
+containers: [{name: c, image: busybox, env: [{name: P, valueFrom: {secretKeyRef: {name: s-a, key: p}}}]}]}\n\
+---\napiVersion: v1\nkind: Pod\nmetadata: {name: p-b}\nspec: {nodeName: b, serviceAccountName: web, \
+containers: [{name: c, image: busybox}], volumes: [{name: s, secret: {secretName: s-b}}]}\n";
 
 #[tokio::test]
 async fn a_node_reads_only_the_secrets_its_own_pods_name() {
@@ -123,13 +123,13 @@ async fn a_node_reads_only_the_secrets_its_own_pods_name() {
     // `kubectl auth can-i` as the node answers as Kubernetes does.
     let as_a = ["--as", "system:node:a", "--as-group", "system:nodes"];
     let can_i = |what: &'static str| {
-        let mut args = vec!["auth", "can-i", "get", "secret", what];
+        let mut args = vec!["auth", "can-i", "get", what];
         args.extend(as_a);
         args
     };
-    let (ok, out) = c.kubectl("admin", &can_i("s-a")).await;
+    let (ok, out) = c.kubectl("admin", &can_i("secret/s-a")).await;
     assert!(ok && out.trim() == "yes", "{out}");
-    let (ok, out) = c.kubectl("admin", &can_i("s-b")).await;
+    let (ok, out) = c.kubectl("admin", &can_i("secret/s-b")).await;
     assert!(!ok);
     assert_eq!(
         out.trim(),
@@ -144,7 +144,8 @@ async fn a_node_writes_only_its_own_node_and_its_own_pods() {
     let node = |name: &str| {
         write(
             c.dir.path(),
-            &format!("apiVersion: v1\nkind: Node\nmetadata: {{name: {name}}}\n"),
+            // JSON, which `--raw` sends as it is.
+            &format!(r#"{{"apiVersion":"v1","kind":"Node","metadata":{{"name":"{name}"}}}}"#),
         )
     };
     let (ok, out) = c
@@ -161,15 +162,27 @@ async fn a_node_writes_only_its_own_node_and_its_own_pods() {
     );
     c.admin(&["create", "-f", node("b").to_str().unwrap()])
         .await;
+    // kubectl reads the Node before patching it: only its own.
     let unschedulable = ["-p", r#"{"spec":{"unschedulable":true}}"#];
-    let (ok, out) = c
-        .kubectl(
-            "node-a",
-            &[&["patch", "node", "b"][..], &unschedulable].concat(),
-        )
-        .await;
+    let patch_b = [&["patch", "node", "b"][..], &unschedulable].concat();
+    let (ok, out) = c.kubectl("node-a", &patch_b).await;
     assert!(
-        !ok && out.contains("is not allowed to modify node \"b\""),
+        !ok && out.contains("node 'a' cannot read 'b', only its own Node object"),
+        "{out}"
+    );
+    // A write without a read: the authorizer lets an update through, and
+    // NodeRestriction, with the Node in hand, refuses it.
+    let b = node("b");
+    let replace_b = [
+        "replace",
+        "--raw",
+        "/api/v1/nodes/b",
+        "-f",
+        b.to_str().unwrap(),
+    ];
+    let (ok, out) = c.kubectl("node-a", &replace_b).await;
+    assert!(
+        !ok && out.contains("node \"a\" is not allowed to modify node \"b\""),
         "{out}"
     );
     // Its own Node, but not the labels that steer workloads to it.
@@ -194,19 +207,36 @@ async fn a_node_writes_only_its_own_node_and_its_own_pods() {
         .await;
     assert!(ok, "{out}");
 
-    // Pod status: its own pods only; deletion likewise.
-    let running = [
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"phase":"Running"}}"#,
-    ];
+    // Pod status: its own pods only (a PUT of the status, as the agent
+    // sends it; kubectl's patch would read `pods/status` first, which a
+    // node may not); deletion likewise.
+    let status = |pod: &str| format!("/api/v1/namespaces/default/pods/{pod}/status");
+    let file = running(&c, "p-a").await;
     let (ok, out) = c
-        .kubectl("node-a", &[&["patch", "pod", "p-a"][..], &running].concat())
+        .kubectl(
+            "node-a",
+            &[
+                "replace",
+                "--raw",
+                &status("p-a"),
+                "-f",
+                file.to_str().unwrap(),
+            ],
+        )
         .await;
     assert!(ok, "{out}");
+    let file = running(&c, "p-b").await;
     let (ok, out) = c
-        .kubectl("node-a", &[&["patch", "pod", "p-b"][..], &running].concat())
+        .kubectl(
+            "node-a",
+            &[
+                "replace",
+                "--raw",
+                &status("p-b"),
+                "-f",
+                file.to_str().unwrap(),
+            ],
+        )
         .await;
     assert!(!ok);
     assert!(
@@ -227,6 +257,14 @@ async fn a_node_writes_only_its_own_node_and_its_own_pods() {
         .admin(&["get", "pod", "p-b", "-o", "jsonpath={.status.phase}"])
         .await;
     assert_eq!(phase, "Pending");
+}
+
+/// Pod `pod` as stored, with `status.phase` Running, in a file.
+async fn running(c: &Cluster, pod: &str) -> PathBuf {
+    let json = c.admin(&["get", "pod", pod, "-o", "json"]).await;
+    let mut object: serde_json::Value = serde_json::from_str(&json).unwrap();
+    object["status"]["phase"] = "Running".into();
+    write(c.dir.path(), &object.to_string())
 }
 
 /// A TokenRequest for ServiceAccount `account` as `user`, with `spec`.
@@ -287,8 +325,8 @@ async fn a_pod_bound_later_makes_its_secret_readable_without_a_restart() {
     let c = Cluster::start().await;
     c.apply(
         "apiVersion: v1\nkind: Secret\nmetadata: {name: late}\nstringData: {p: x}\n---\n\
-         apiVersion: v1\nkind: Pod\nmetadata: {name: waiting}\nspec:\n  containers:\n\
-         - {name: c, image: busybox, envFrom: [{secretRef: {name: late}}]}\n",
+         apiVersion: v1\nkind: Pod\nmetadata: {name: waiting}\n\
+         spec: {containers: [{name: c, image: busybox, envFrom: [{secretRef: {name: late}}]}]}\n",
     )
     .await;
     let (ok, out) = c.kubectl("node-a", &["get", "secret", "late"]).await;
