@@ -63,12 +63,14 @@ pub trait ObjectSource: Send + Sync {
             "persistentvolumeclaim \"{name}\" not found in namespace {namespace:?}: this node has no API server"
         ))
     }
-    /// Gets the tokens `pod`'s `serviceAccountToken` projections need
-    /// that are missing, so that [`ObjectSource::service_account_token`]
-    /// has them: awaited before a pod's volumes are first set up (a
-    /// request to the API server, which the synchronous reads here must
-    /// not make).
-    fn fetch_service_account_tokens<'a>(&'a self, _pod: &'a Pod) -> TokensFetched<'a> {
+    /// Gets what `pod` needs from the API server that is not in memory
+    /// yet: the first copy of each ConfigMap and Secret it names (which
+    /// the node then follows) and the tokens its `serviceAccountToken`
+    /// projections need, so that the reads here (and
+    /// [`ObjectSource::service_account_token`]) have them. Awaited before
+    /// a pod's volumes are set up: the requests the synchronous reads
+    /// here must not make.
+    fn fetch_for_pod<'a>(&'a self, _pod: &'a Pod) -> Fetched<'a> {
         Box::pin(std::future::ready(()))
     }
     /// The token for `projection` of `pod`, bound to the pod. An answer
@@ -99,9 +101,9 @@ pub struct ClaimedVolume {
     pub create: bool,
 }
 
-/// What [`ObjectSource::fetch_service_account_tokens`] answers: a future
-/// the agent awaits (boxed, so the trait stays object-safe).
-pub type TokensFetched<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+/// What [`ObjectSource::fetch_for_pod`] answers: a future the agent
+/// awaits (boxed, so the trait stays object-safe).
+pub type Fetched<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 // ANCHOR_END: object_source
 
 /// A node without an API server (static pods only): every reference fails,

@@ -287,7 +287,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
             None
         }
         false => Some(tokio::spawn(orc_services::proxy::run(
-            proxy_client,
+            proxy_client.clone(),
             proxy_config,
         ))),
     };
@@ -306,7 +306,10 @@ async fn serve(args: AgentArgs) -> Result<()> {
     agent.set_object_source(node.object_source());
     agent.set_event_sink(node.event_sink());
     // The bridge and the node's address are up: route to the other nodes.
-    node.route_to_peers(client.clone(), config_netns, args.pod_cidr);
+    // Reading every Node is the network's part, as a CNI daemon's: the
+    // Node authorizer lets a node read only its own, so the routes follow
+    // them with the proxy's credential, which may read them all.
+    node.route_to_peers(proxy_client.clone(), config_netns, args.pod_cidr);
     // ANCHOR_END: compose
     let dns = match args.disable.contains(&NodePart::Dns) {
         true => {

@@ -14,10 +14,12 @@
 //!
 //! Each name is what the API server's bootstrap policy binds a role to
 //! (`03-apiserver/server/src/authz/bootstrap-policy.yaml`): with
-//! `--authorization-mode=RBAC`, which `orc up` turns on, a component may do
-//! what its Kubernetes role allows and nothing more. The proxy and DNS run
+//! `--authorization-mode=Node,RBAC`, which `orc up` turns on, a component
+//! may do what its Kubernetes role allows and nothing more; a node, what
+//! the Node authorizer allows it for its own objects. The proxy and DNS run
 //! inside each agent's process but log in as themselves, as kube-proxy
-//! and CoreDNS do beside a kubelet.
+//! and CoreDNS do beside a kubelet (the routes to other nodes' pods read
+//! every Node with the proxy's credential).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -119,6 +119,11 @@ async fn serve(args: ServerArgs) -> Result<()> {
         .security
         .apply(orc_apiserver::Config::new(&endpoint, args.listen));
     if let Transport::Generated(ca) = &transport {
+        // Every request authorized unless the operator chose otherwise:
+        // `Node,RBAC`, as kube-apiserver's documentation recommends.
+        if args.security.authorization_mode.is_none() {
+            config.authorization = orc_apiserver::authz::Modes::node_and_rbac();
+        }
         config.tls = Some(ca.serving(&serving_addresses(args.listen))?);
         config.client_ca_file = Some(ca.ca_file());
         // Service account tokens (`kubectl create token`), signed with

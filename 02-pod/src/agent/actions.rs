@@ -339,10 +339,11 @@ async fn start_container(
         Err(message)
     };
     // Volumes first, as the kubelet mounts them before it starts anything:
-    // a ConfigMap or Secret that is missing keeps the pod waiting. The
-    // ServiceAccount tokens they hold are asked for first (the one step
-    // that waits on the API server).
-    shared.objects().fetch_service_account_tokens(pod).await;
+    // a ConfigMap or Secret that is missing keeps the pod waiting. What
+    // they hold from the API server (the objects the pod names, its
+    // ServiceAccount tokens) is fetched first: the one step that waits on
+    // the API server.
+    shared.objects().fetch_for_pod(pod).await;
     let volumes = match set_up_volumes(shared, pod) {
         Ok(volumes) => volumes,
         Err(e) => return fail("ContainerCreating", e.to_string()),

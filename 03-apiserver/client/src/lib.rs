@@ -43,6 +43,9 @@
 //! - [`logging`]: [`logging::init`], the one log set-up every orc
 //!   program calls (standard error, `RUST_LOG`, `info` by default).
 //! - [`names`]: the DNS rules for names and labels, and generated suffixes.
+//! - [`pod_references`]: the Secrets, ConfigMaps, claims and ServiceAccount
+//!   a pod names (what the Node authorizer lets its node read, and what
+//!   the agent follows).
 //! - [`prometheus`]: the text format every `/metrics` is written in.
 //! - [`propagation`]: the finalizers a DELETE's `propagationPolicy` leaves
 //!   for the garbage collector.
@@ -71,6 +74,7 @@ pub mod leader;
 pub mod local_path;
 pub mod logging;
 pub mod names;
+pub mod pod_references;
 pub mod prometheus;
 pub mod propagation;
 pub mod resources;

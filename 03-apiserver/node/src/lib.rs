@@ -19,9 +19,10 @@
 //! - [`local_volumes`]: the directory a `persistentVolumeClaim` volume
 //!   mounts (through the claim's bound volume), and removing the
 //!   directories of this node's deleted local-path volumes.
-//! - [`objects`]: an `ObjectSource` over ConfigMap and Secret informers,
-//!   where the agent reads what `env[].valueFrom`, `envFrom` and
-//!   ConfigMap and Secret volumes name;
+//! - [`objects`]: an `ObjectSource` over one watch per ConfigMap and
+//!   Secret a pod of the node names ([`object_watches`]), where the agent
+//!   reads what `env[].valueFrom`, `envFrom` and ConfigMap and Secret
+//!   volumes name;
 //! - [`tokens`]: the pods' ServiceAccount tokens, asked of TokenRequest
 //!   bound to each pod and renewed at 80 % of their life, for the
 //!   `serviceAccountToken` source of their projected volumes;
@@ -52,6 +53,7 @@ pub mod events;
 pub mod lease;
 pub mod local_volumes;
 pub mod machine;
+pub mod object_watches;
 pub mod objects;
 pub mod peer_routes;
 pub mod pod_source;
@@ -71,6 +73,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use lease::NodeLease;
+pub use object_watches::ObjectWatches;
 pub use objects::ApiObjects;
 use orc_client::informer::{Cache, Informer, Notification, everything};
 use orc_client::resources::lookup;
@@ -133,8 +136,12 @@ impl NodeAgent {
             config.clone(),
         ));
 
-        let (cache, informer, drain) = follow_pods(&client, &name).await;
-        let (objects, object_tasks) = follow_objects(&client).await;
+        let pods = lookup("", "v1", "pods").expect("pods are in the resource table");
+        let informer = Informer::new(client.clone(), pods, None, "")
+            .with_field_selector(&format!("spec.nodeName={name}"));
+        let cache = informer.cache();
+        let (objects, object_tasks) = follow_objects(&client, cache.clone()).await;
+        let (informer, drain) = follow_pods(informer, objects.clone()).await;
 
         let events = Arc::new(events::KubeletEvents::new(client.clone(), &name));
         let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
@@ -225,16 +232,27 @@ async fn register_retrying(
 }
 
 // ANCHOR: follow_pods
-/// An informer on the pods bound to node `name`, run until its first list
-/// is in; answers its cache, the informer's task and the task that drains
-/// its notifications.
-async fn follow_pods(client: &Client, name: &str) -> (Arc<Cache>, JoinHandle<()>, JoinHandle<()>) {
-    let pods = lookup("", "v1", "pods").expect("pods are in the resource table");
-    let informer = Informer::new(client.clone(), pods, None, "")
-        .with_field_selector(&format!("spec.nodeName={name}"));
-    let cache = informer.cache();
-    let (informer, drain) = run_until_synced(informer).await;
-    (cache, informer, drain)
+/// Runs `informer`, on the pods bound to this node, until its first list
+/// is in; answers its task and the task that follows its notifications:
+/// at each change, `objects` follows what the pods name, and only that.
+async fn follow_pods(
+    informer: Informer,
+    objects: Arc<ApiObjects>,
+) -> (JoinHandle<()>, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel(64);
+    let informer = tokio::spawn(informer.run(tx));
+    while let Some(n) = rx.recv().await {
+        if n == Notification::Synced {
+            break;
+        }
+    }
+    let follow = tokio::spawn(async move {
+        objects.follow_referenced();
+        while rx.recv().await.is_some() {
+            objects.follow_referenced();
+        }
+    });
+    (informer, follow)
 }
 // ANCHOR_END: follow_pods
 
@@ -254,30 +272,33 @@ async fn run_until_synced(informer: Informer) -> (JoinHandle<()>, JoinHandle<()>
     (informer, drain)
 }
 
-/// Informers on every ConfigMap, Secret, PersistentVolumeClaim and
-/// PersistentVolume, run until each has listed once (a container started
-/// before would wait for nothing); answers the agent's view of them and
+/// The agent's view of what pods name: informers on every
+/// PersistentVolumeClaim and PersistentVolume, run until each has listed
+/// once (a container started before would wait for nothing), and the
+/// watches of Secrets and ConfigMaps, started pod by pod; answers it and
 /// the informers' tasks.
-async fn follow_objects(client: &Client) -> (Arc<ApiObjects>, Vec<JoinHandle<()>>) {
+async fn follow_objects(
+    client: &Client,
+    pods: Arc<Cache>,
+) -> (Arc<ApiObjects>, Vec<JoinHandle<()>>) {
     let mut tasks = vec![];
     let mut caches = vec![];
-    for plural in [
-        "configmaps",
-        "secrets",
-        "persistentvolumeclaims",
-        "persistentvolumes",
-    ] {
+    for plural in ["persistentvolumeclaims", "persistentvolumes"] {
         let resource = lookup("", "v1", plural).expect("served kinds are in the resource table");
         let informer = everything(client, resource);
         caches.push(informer.cache());
         let (informer, drain) = run_until_synced(informer).await;
         tasks.extend([informer, drain]);
     }
-    let [config_maps, secrets, claims, volumes]: [Arc<Cache>; 4] =
-        caches.try_into().expect("four caches");
+    let [claims, volumes]: [Arc<Cache>; 2] = caches.try_into().expect("two caches");
+    let watches = |plural| {
+        let resource = lookup("", "v1", plural).expect("served kinds are in the resource table");
+        ObjectWatches::new(client.clone(), resource)
+    };
     let objects = ApiObjects {
-        config_maps,
-        secrets,
+        pods,
+        config_maps: watches("configmaps"),
+        secrets: watches("secrets"),
         claims,
         volumes,
         tokens: tokens::ServiceAccountTokens::new(client.clone()),

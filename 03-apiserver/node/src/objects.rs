@@ -2,36 +2,43 @@
 //! for chapter 02's agent.
 //!
 //! The agent resolves `env[].valueFrom` and `envFrom` when a container
-//! starts, through its [`ObjectSource`] seam. [`ApiObjects`] answers from
-//! two informers, one over ConfigMaps and one over Secrets, so a lookup
-//! costs no request and an object created after the pod is seen at the
-//! next sync (the agent retries a container waiting in
-//! `CreateContainerConfigError`).
+//! starts, and fills ConfigMap and Secret volumes at every sync, through
+//! its [`ObjectSource`] seam. [`ApiObjects`] answers from memory, so a
+//! lookup costs no request: before a pod's volumes are first set up the
+//! agent awaits [`ObjectSource::fetch_for_pod`], which starts one watch
+//! per Secret and ConfigMap the pod names ([`ObjectWatches`], as the
+//! kubelet's managers do: the Node authorizer lets a node read only
+//! those) and asks for its ServiceAccount tokens. An object created after
+//! the pod is seen at the next sync (the agent retries a container
+//! waiting in `CreateContainerConfigError`).
 //!
-//! The kubelet watches only the objects its pods reference (its
-//! `configMapManager` and `secretManager`, one watch per object) and the
-//! API server's node authorizer lets it read no others. orc has no
-//! authorization yet (chapter 03), so one informer per kind is the simpler
-//! choice; it keeps every Secret of the cluster in the agent's memory,
-//! which a real cluster must not do.
+//! Claims and their volumes still come from one informer each over the
+//! whole cluster (orc's Node authorizer lets nodes list them; Kubernetes'
+//! lets a node get only its pods' ones).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use base64::Engine;
 use orc_client::informer::Cache;
-use orc_pod::env::{ClaimedVolume, ObjectSource, TokensFetched};
+use orc_client::pod_references::references;
+use orc_pod::env::{ClaimedVolume, Fetched, ObjectSource};
 use orc_pod::pod_spec::Pod;
 use orc_pod::volumes::source::ServiceAccountTokenProjection;
 use serde_json::Value;
 
+use crate::object_watches::ObjectWatches;
 use crate::tokens::ServiceAccountTokens;
 
-/// ConfigMaps, Secrets, claims and volumes from informers' caches, and
-/// the pods' ServiceAccount tokens from TokenRequest (`tokens.rs`).
+/// ConfigMaps and Secrets from one watch each, claims and volumes from
+/// informers' caches, and the pods' ServiceAccount tokens from
+/// TokenRequest (`tokens.rs`).
 pub struct ApiObjects {
-    pub config_maps: Arc<Cache>,
-    pub secrets: Arc<Cache>,
+    /// The node's pods as the API has them (keys `namespace/name`): what
+    /// they name is what is followed.
+    pub pods: Arc<Cache>,
+    pub config_maps: ObjectWatches,
+    pub secrets: ObjectWatches,
     /// PersistentVolumeClaims (keys `namespace/name`).
     pub claims: Arc<Cache>,
     /// PersistentVolumes (keys: names).
@@ -66,8 +73,19 @@ impl ObjectSource for ApiObjects {
         })?))
     }
 
-    fn fetch_service_account_tokens<'a>(&'a self, pod: &'a Pod) -> TokensFetched<'a> {
-        Box::pin(self.tokens.fetch_for(pod))
+    fn fetch_for_pod<'a>(&'a self, pod: &'a Pod) -> Fetched<'a> {
+        Box::pin(async move {
+            let key = format!("{}/{}", pod.metadata.namespace, pod.metadata.name);
+            // A static pod (from a manifest file) is not in the API: it
+            // may name nothing there.
+            if let Some(object) = self.pods.get(&key) {
+                let names = references(&object);
+                let ns = &pod.metadata.namespace;
+                self.secrets.ensure(ns, &names.secrets).await;
+                self.config_maps.ensure(ns, &names.config_maps).await;
+            }
+            self.tokens.fetch_for(pod).await;
+        })
     }
 
     fn service_account_token(
@@ -101,6 +119,25 @@ impl ObjectSource for ApiObjects {
     }
 }
 
+impl ApiObjects {
+    // ANCHOR: follow_referenced
+    /// Follows the Secrets and ConfigMaps the node's pods name, and no
+    /// others: called at every change to the node's pods.
+    pub fn follow_referenced(&self) {
+        let (mut secrets, mut config_maps) = (BTreeSet::new(), BTreeSet::new());
+        for pod in self.pods.list() {
+            let ns = pod.pointer("/metadata/namespace").and_then(Value::as_str);
+            let ns = ns.unwrap_or_default();
+            let names = references(&pod);
+            secrets.extend(names.secrets.iter().map(|n| format!("{ns}/{n}")));
+            config_maps.extend(names.config_maps.iter().map(|n| format!("{ns}/{n}")));
+        }
+        self.secrets.follow_only(&secrets);
+        self.config_maps.follow_only(&config_maps);
+    }
+    // ANCHOR_END: follow_referenced
+}
+
 /// One base64 value of object `kind` `namespace/name`.
 fn decode(text: &str, kind: &str, namespace: &str, name: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
@@ -127,19 +164,20 @@ mod tests {
 
     #[test]
     fn objects_come_from_the_caches_with_secrets_decoded() {
+        let client = orc_client::Client::new("http://127.0.0.1:1");
+        let kind = |plural| orc_client::resources::lookup("", "v1", plural).unwrap();
         let objects = ApiObjects {
-            config_maps: Arc::new(Cache::default()),
-            secrets: Arc::new(Cache::default()),
+            pods: Arc::new(Cache::default()),
+            config_maps: ObjectWatches::new(client.clone(), kind("configmaps")).holding(vec![
+                json!({"metadata": {"name": "web", "namespace": "shop"}, "data": {"port": "8080"}}),
+            ]),
+            secrets: ObjectWatches::new(client.clone(), kind("secrets")).holding(vec![json!({
+                "metadata": {"name": "db", "namespace": "shop"}, "data": {"password": "czNjcjN0"}
+            })]),
             claims: Arc::new(Cache::default()),
             volumes: Arc::new(Cache::default()),
-            tokens: ServiceAccountTokens::new(orc_client::Client::new("http://127.0.0.1:1")),
+            tokens: ServiceAccountTokens::new(client),
         };
-        objects.config_maps.replace(vec![json!({
-            "metadata": {"name": "web", "namespace": "shop"}, "data": {"port": "8080"}
-        })]);
-        objects.secrets.replace(vec![json!({
-            "metadata": {"name": "db", "namespace": "shop"}, "data": {"password": "czNjcjN0"}
-        })]);
         let web = objects.config_map("shop", "web").unwrap().unwrap();
         assert_eq!(web["port"], "8080");
         assert_eq!(objects.config_map("default", "web"), Ok(None));

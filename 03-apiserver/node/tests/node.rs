@@ -226,3 +226,64 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
     assert_eq!(theirs["status"], json!({"phase": "Pending"}));
     node.stop(Duration::from_secs(1)).await;
 }
+
+/// Under `--authorization-mode=Node,RBAC`, with its own node's token, the
+/// agent is refused nothing it needs: it registers and renews its Lease,
+/// lists its pods, and reads the Secret its pod names through one watch of
+/// that name (never the list of every Secret, which a node may not read).
+/// A Secret no pod of the node names stays out of its reach.
+#[tokio::test]
+async fn under_the_node_authorizer_the_agent_reads_only_its_pods_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    let users =
+        "admin-token,admin,1,\"system:masters\"\nn1-token,system:node:n1,2,\"system:nodes\"\n";
+    std::fs::write(&tokens, users).unwrap();
+    let s = TestServer::start_with(|c| {
+        c.token_file = Some(tokens);
+        c.authorization = orc_apiserver::authz::Modes::node_and_rbac();
+    })
+    .await;
+    let admin = Client::new(s.url("")).with_token("admin-token");
+    let secrets = orc_client::resources::lookup("", "v1", "secrets").unwrap();
+    let pods = orc_client::resources::lookup("", "v1", "pods").unwrap();
+    for name in ["db", "other"] {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": "default"}, "data": {"p": "czNjcjN0"}});
+        admin
+            .create(secrets, Some("default"), &secret)
+            .await
+            .unwrap();
+    }
+    let mut pod = bound_pod("web", "n1");
+    pod["spec"]["containers"][0]["env"] =
+        json!([{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db", "key": "p"}}}]);
+    admin.create(pods, Some("default"), &pod).await.unwrap();
+
+    let node_client = Client::new(s.url("")).with_token("n1-token");
+    let node = NodeAgent::start(node_client.clone(), config("n1"))
+        .await
+        .unwrap();
+    let snapshot = node.pod_source().snapshot();
+    assert_eq!(snapshot.pods.len(), 1, "{:?}", snapshot.errors);
+    let objects = node.object_source();
+    objects.fetch_for_pod(&snapshot.pods[0]).await;
+    let db = objects.secret("default", "db").unwrap().unwrap();
+    assert_eq!(db["p"], b"s3cr3t");
+    assert_eq!(objects.secret("default", "other"), Ok(None));
+    let refused = node_client
+        .get(secrets, Some("default"), "other")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(403), "{refused}");
+    // The Lease is renewed with the node's own credential.
+    eventually("the lease is created", async || {
+        let leases = orc_client::resources::lookup("coordination.k8s.io", "v1", "leases").unwrap();
+        admin
+            .get(leases, Some("kube-node-lease"), "n1")
+            .await
+            .is_ok()
+    })
+    .await;
+    node.stop(Duration::from_secs(1)).await;
+}

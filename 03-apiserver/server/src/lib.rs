@@ -51,6 +51,9 @@
 //! - [`service_account_admission`]: the `ServiceAccount` admission step:
 //!   a pod runs as `default` unless it names an account, which must exist,
 //!   and gets the `kube-api-access-*` projected volume with its token.
+//! - [`node_restriction`]: the `NodeRestriction` admission step: a node
+//!   writes only its own Node (not its taints or restricted labels), its
+//!   own pods' status, mirror pods, and tokens bound to its own pods.
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
 //!   admission step that gives a new pod its class's `spec.priority`.
 //! - [`volumes`]: PersistentVolumes, claims and StorageClasses: their
@@ -82,8 +85,9 @@
 //!   from a client certificate (`--client-ca-file`) or a bearer token in
 //!   a file (`--token-file`).
 //! - [`authz`]: may they do it: `--authorization-mode` (`AlwaysAllow`,
-//!   `AlwaysDeny`, `RBAC`), RBAC's decision, its policy cache and default
-//!   roles, escalation checks, impersonation and the access reviews.
+//!   `AlwaysDeny`, `Node`, `RBAC`), RBAC's decision, its policy cache and
+//!   default roles, the Node authorizer and its graph of pods, escalation
+//!   checks, impersonation and the access reviews.
 //! - [`server`]: routes, the authentication middleware, body limit,
 //!   start-up, [`run`].
 //! - [`connection`]: each accepted connection served (HTTP/1 and 2), with
@@ -134,6 +138,7 @@ pub mod limits;
 pub mod meta;
 pub mod metrics;
 pub mod namespace_lifecycle;
+pub mod node_restriction;
 pub mod node_validation;
 pub mod openapi;
 pub mod patch;

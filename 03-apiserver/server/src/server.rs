@@ -162,10 +162,13 @@ pub struct SecurityFlags {
     /// The `iss` of service account tokens, and their default audience.
     #[arg(long, default_value = crate::authn::service_account::DEFAULT_ISSUER)]
     pub service_account_issuer: String,
-    /// Authorizers to ask, in order: AlwaysAllow (the default: no
-    /// checks), AlwaysDeny, RBAC. Members of system:masters always pass.
-    #[arg(long, default_value = "AlwaysAllow")]
-    pub authorization_mode: crate::authz::Modes,
+    /// Authorizers to ask, in order: AlwaysAllow, AlwaysDeny, Node (a
+    /// node's credential limited to its own objects), RBAC. Default:
+    /// AlwaysAllow for orc-apiserver (as kube-apiserver's), Node,RBAC for
+    /// `orc server` with its generated credentials. Members of
+    /// system:masters always pass.
+    #[arg(long)]
+    pub authorization_mode: Option<crate::authz::Modes>,
     /// Admission plugins not to run. Only `ServiceAccount` can be named:
     /// it runs whenever the server has a service account key (pods then
     /// need their ServiceAccount and get its token mounted).
@@ -191,7 +194,7 @@ impl SecurityFlags {
         if !self.service_account_issuer.is_empty() {
             config.service_account_issuer = self.service_account_issuer.clone();
         }
-        config.authorization = self.authorization_mode.clone();
+        config.authorization = self.authorization_mode.clone().unwrap_or_default();
         config.service_account_admission = !self
             .disable_admission_plugins
             .contains(&AdmissionPlugin::ServiceAccount);
@@ -500,7 +503,7 @@ impl Server {
 }
 
 /// The authorizers of `modes`, with the RBAC objects followed through the
-/// watch hub when RBAC is one of them.
+/// watch hub when RBAC is one of them, and the pods when Node is.
 async fn start_authorizer(
     store: &Store,
     hub: &WatchHub,
@@ -515,7 +518,15 @@ async fn start_authorizer(
     } else {
         None
     };
-    Ok(crate::authz::Authorizer::new(modes.clone(), policy))
+    let authorizer = crate::authz::Authorizer::new(modes.clone(), policy);
+    if !modes.uses_node() {
+        return Ok(authorizer);
+    }
+    // The Node authorizer follows every pod: who is bound where, naming what.
+    let prefix = crate::authz::node_graph::pods_prefix();
+    let feed = hub.feed(&prefix).await.map_err(StorageError::Etcd)?;
+    let graph = crate::authz::node_graph::GraphCache::start(store.clone(), feed).await?;
+    Ok(authorizer.with_nodes(graph))
 }
 
 /// Runs the allocation repair pass every `interval`, for ever.

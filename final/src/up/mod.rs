@@ -215,11 +215,11 @@ fn start(record: &mut Record, ca: &ClusterCa, disable: &[Part]) -> Result<()> {
         .arg("--pki-dir")
         .arg(dir.join("pki"))
         .arg(format!("--listen={listen}:{API_PORT}"))
-        // Every request is authorized, as kube-apiserver's
-        // `--authorization-mode=Node,RBAC` (orc has no Node authorizer:
-        // the bootstrap policy binds `system:node` to the nodes' group).
-        // Each component below logs in as the user its role is bound to.
-        .arg("--authorization-mode=RBAC");
+        // Every request is authorized, as kube-apiserver's recommended
+        // `--authorization-mode=Node,RBAC`: each agent below logs in as its
+        // own node and may touch only its own Node, Lease and pods and what
+        // they name; every other component as the user its role is bound to.
+        .arg("--authorization-mode=Node,RBAC");
     if record.scheduler_url.is_some() {
         server.arg(format!("--scheduler-listen={listen}:{SCHEDULER_PORT}"));
     }

@@ -228,7 +228,10 @@ pub async fn create_token(
     let accounts = lookup("", "v1", "serviceaccounts").ok_or(ApiError::MethodNotAllowed)?;
     let account = read::get(state, accounts, Some(ns), name).await?.body;
     let pod = match &spec.pod {
-        None => None,
+        None => {
+            crate::node_restriction::admit_token(&request.user, accounts, name, None)?;
+            None
+        }
         Some((pod_name, wanted_uid)) => {
             let pods = lookup("", "v1", "pods").ok_or(ApiError::MethodNotAllowed)?;
             let pod = read::get(state, pods, Some(ns), pod_name).await?.body;
@@ -245,6 +248,9 @@ pub async fn create_token(
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .unwrap_or("default");
+            // A node asks only for tokens bound to its own pods.
+            let bound = Some((&pod, wanted_uid.as_deref()));
+            crate::node_restriction::admit_token(&request.user, accounts, name, bound)?;
             if runs_as != name {
                 return Err(ApiError::BadRequest(format!(
                     "cannot bind token for serviceaccount \"{name}\" to pod running with \

@@ -124,6 +124,21 @@ pub fn default_objects() -> (Vec<Value>, Vec<Value>) {
     (roles, bindings)
 }
 
+/// The rules of the `system:node` ClusterRole: what the Node authorizer
+/// grants every node for the resources it does not narrow to the node's
+/// own objects (Kubernetes' `NodeRules()`, compiled into the authorizer
+/// the same way rather than read from the editable role).
+pub fn node_rules() -> Vec<PolicyRule> {
+    let policy: BootstrapPolicy =
+        serde_yaml::from_str(POLICY).expect("bootstrap-policy.yaml is valid (unit-tested)");
+    policy
+        .cluster_roles
+        .into_iter()
+        .find(|role| role.name == "system:node")
+        .map(|role| role.rules)
+        .unwrap_or_default()
+}
+
 /// Creates the default ClusterRoles and ClusterRoleBindings that do not
 /// exist; existing ones are left as they are.
 pub async fn ensure_bootstrap_policy(store: &Store) -> Result<(), StorageError> {
@@ -171,6 +186,14 @@ mod tests {
         ] {
             assert!(names.contains(&wanted), "{wanted}");
         }
+        assert!(!node_rules().is_empty());
+        // Bound to nobody, as since Kubernetes 1.8: the Node authorizer
+        // grants nodes its rules, each for its own objects.
+        let node = bindings
+            .iter()
+            .find(|b| b["metadata"]["name"] == "system:node")
+            .unwrap();
+        assert_eq!(node["subjects"], json!([]));
         for b in &bindings {
             assert!(
                 names.contains(&b["roleRef"]["name"].as_str().unwrap()),

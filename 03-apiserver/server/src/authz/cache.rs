@@ -60,9 +60,15 @@ impl PolicyCache {
     pub async fn start(store: Store, feed: Arc<Feed>) -> Result<PolicyCache, StorageError> {
         let prefix = rbac_prefix();
         let page = store.list(&prefix, "", 0, 0).await?;
-        let objects: Objects = page.items.into_iter().collect();
-        let current = Arc::new(RwLock::new(Arc::new(build(&prefix, &objects))));
-        let task = tokio::spawn(follow(store, feed, current.clone(), objects, page.revision));
+        let mut mirror = PolicyMirror {
+            prefix: prefix.clone(),
+            objects: Objects::new(),
+            current: Arc::default(),
+        };
+        mirror.reset(page.items, page.revision);
+        mirror.publish();
+        let current = mirror.current.clone();
+        let task = tokio::spawn(follow(store, feed, prefix, mirror, page.revision));
         Ok(PolicyCache {
             current,
             task: task.abort_handle(),
@@ -108,55 +114,88 @@ fn apply(objects: &mut Objects, event: &StoredEvent) {
     };
 }
 
-/// Applies the feed's events after `revision`, rebuilding the policy after
-/// each batch; lists again whenever the feed cannot continue without a gap.
-async fn follow(
+/// What an authorizer keeps of the objects under one etcd prefix, fed by
+/// [`follow`]: the RBAC policy here, the Node authorizer's graph of pods
+/// in `node_graph.rs`.
+pub trait Mirror: Send + 'static {
+    /// Starts again from a complete list, `(key, object)` pairs, as of
+    /// etcd revision `revision`.
+    fn reset(&mut self, items: Vec<(String, Value)>, revision: i64);
+    /// One change (`object` is `None` for a delete).
+    fn apply(&mut self, event: &StoredEvent);
+    /// A batch of changes is in: make it visible to requests.
+    fn publish(&mut self);
+}
+
+/// The RBAC objects, and the policy built from them after each batch.
+struct PolicyMirror {
+    prefix: String,
+    objects: Objects,
+    current: Arc<RwLock<Arc<Policy>>>,
+}
+
+impl Mirror for PolicyMirror {
+    fn reset(&mut self, items: Vec<(String, Value)>, _revision: i64) {
+        self.objects = items.into_iter().collect();
+    }
+
+    fn apply(&mut self, event: &StoredEvent) {
+        apply(&mut self.objects, event);
+    }
+
+    fn publish(&mut self) {
+        let policy = Arc::new(build(&self.prefix, &self.objects));
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+}
+
+// ANCHOR: follow
+/// Applies the feed's events after `revision` to `mirror`, publishing
+/// after each batch; lists `prefix` again whenever the feed cannot
+/// continue without a gap (meanwhile requests are decided from what was
+/// last published).
+pub async fn follow(
     store: Store,
     feed: Arc<Feed>,
-    current: Arc<RwLock<Arc<Policy>>>,
-    mut objects: Objects,
+    prefix: String,
+    mut mirror: impl Mirror,
     mut revision: i64,
 ) {
-    let prefix = rbac_prefix();
     loop {
         if let Ok((backlog, mut events)) = feed.subscribe(revision) {
             for event in &backlog {
-                apply(&mut objects, event);
+                mirror.apply(event);
             }
-            publish(&current, &prefix, &objects);
+            mirror.publish();
             loop {
                 match events.recv().await {
                     Ok(FeedMessage::Event(event)) => {
-                        apply(&mut objects, &event);
-                        // Take whatever else already arrived before rebuilding.
+                        mirror.apply(&event);
+                        // Take whatever else already arrived before publishing.
                         while let Ok(FeedMessage::Event(more)) = events.try_recv() {
-                            apply(&mut objects, &more);
+                            mirror.apply(&more);
                         }
-                        publish(&current, &prefix, &objects);
+                        mirror.publish();
                     }
                     Ok(FeedMessage::Expired) | Err(RecvError::Lagged(_)) => break,
                     Err(RecvError::Closed) => return,
                 }
             }
         }
-        // A gap: list again, keeping the last policy until the list is in.
+        // A gap: list again, keeping what was published until the list is in.
         match store.list(&prefix, "", 0, 0).await {
             Ok(page) => {
-                objects = page.items.into_iter().collect();
+                mirror.reset(page.items, page.revision);
                 revision = page.revision;
             }
             Err(error) => {
-                tracing::warn!(%error, "listing RBAC objects for the authorizer");
+                tracing::warn!(%error, %prefix, "listing objects for the authorizer");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }
 }
-
-fn publish(current: &RwLock<Arc<Policy>>, prefix: &str, objects: &Objects) {
-    let policy = Arc::new(build(prefix, objects));
-    *current.write().unwrap_or_else(|p| p.into_inner()) = policy;
-}
+// ANCHOR_END: follow
 
 #[cfg(test)]
 mod tests {

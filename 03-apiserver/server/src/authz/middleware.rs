@@ -48,7 +48,7 @@ pub async fn authorize(
                 .into_owned()
                 .collect();
         let info = request_info(request.method().as_str(), request.uri().path(), &query);
-        let decision = state.authorizer.authorize(&user, &info);
+        let decision = state.authorizer.authorize_request(&user, &info).await;
         if let super::Decision::Deny(reason) = decision {
             tracing::debug!(user = user.name, ?info, "forbidden");
             let message = forbidden_message(&user.name, &info, &reason);

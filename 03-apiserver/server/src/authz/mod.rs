@@ -12,8 +12,8 @@
 //!
 //! orc has the same modes: `AlwaysAllow` (the default, as kube-apiserver's
 //! is, so a test server on loopback needs no policy), `AlwaysDeny`, `RBAC`
-//! (`Node`, a node's credential limited to its own objects, is not built
-//! yet and is refused by name). Before
+//! and `Node`, a node's credential limited to its own objects (`orc up`
+//! and `orc server` run `Node,RBAC`, as Kubernetes recommends). Before
 //! them, as in Kubernetes, members of `system:masters` are always allowed:
 //! the group cannot lock itself out by editing RBAC.
 //!
@@ -23,7 +23,10 @@
 //! - [`policy`]: RBAC's kinds as the authorizer reads them, and the
 //!   [`policy::Policy`] snapshot.
 //! - [`rbac`]: the RBAC decision and the rules a user has (pure).
-//! - [`cache`]: the policy kept current from etcd through the watch hub.
+//! - [`cache`]: the policy kept current from etcd through the watch hub
+//!   (and [`cache::follow`], how every authorizer's cache follows it).
+//! - [`node`]: the Node authorizer's decision (pure); [`node_graph`]: the
+//!   pods' relationships it decides from, kept current the same way.
 //! - [`bootstrap`]: Kubernetes' default roles and bindings, ensured at start.
 //! - [`validation`]: RBAC objects' field rules.
 //! - [`escalation`]: nobody writes a role or binding granting more than
@@ -38,6 +41,8 @@ pub mod cache;
 pub mod escalation;
 pub mod middleware;
 pub mod mode;
+pub mod node;
+pub mod node_graph;
 pub mod policy;
 pub mod rbac;
 pub mod request_info;
@@ -58,12 +63,37 @@ pub struct Authorizer {
     modes: Modes,
     /// The RBAC objects; `None` when no mode reads them.
     policy: Option<PolicyCache>,
+    /// The Node authorizer's graph and the `system:node` rules; `None`
+    /// without `Node`.
+    nodes: Option<NodeAuthorizer>,
+}
+
+/// What the Node authorizer decides from.
+pub struct NodeAuthorizer {
+    /// Which objects each node's pods name.
+    pub graph: node_graph::GraphCache,
+    /// The `system:node` ClusterRole's rules, for the resources it does
+    /// not narrow.
+    pub rules: Vec<policy::PolicyRule>,
 }
 
 impl Authorizer {
     /// Authorizers for `modes`; `policy` must be given when a mode needs it.
     pub fn new(modes: Modes, policy: Option<PolicyCache>) -> Authorizer {
-        Authorizer { modes, policy }
+        Authorizer {
+            modes,
+            policy,
+            nodes: None,
+        }
+    }
+
+    /// The same, with the Node authorizer's graph (`Node` in `modes`).
+    pub fn with_nodes(mut self, graph: node_graph::GraphCache) -> Authorizer {
+        self.nodes = Some(NodeAuthorizer {
+            graph,
+            rules: bootstrap::node_rules(),
+        });
+        self
     }
 
     /// Whether requests are checked at all (`AlwaysAllow` alone: no).
@@ -85,6 +115,12 @@ impl Authorizer {
                     Some(cache) => rbac::decide(&cache.policy(), user, request),
                     None => Decision::Deny("RBAC: no policy loaded".into()),
                 },
+                Mode::Node => match &self.nodes {
+                    Some(nodes) => nodes
+                        .graph
+                        .read(|graph| node::decide(graph, &nodes.rules, user, request)),
+                    None => Decision::Deny("Node: no graph loaded".into()),
+                },
             };
             match decision {
                 Decision::Allow(reason) => return Decision::Allow(reason),
@@ -95,6 +131,21 @@ impl Authorizer {
         Decision::Deny(reasons.join("\n"))
     }
 
+    /// [`Authorizer::authorize`], but a node refused is asked again once
+    /// the Node authorizer's graph has applied every pod event already
+    /// delivered (see [`node_graph::GraphCache::caught_up`]): a request
+    /// never loses a race with the graph it depends on.
+    pub async fn authorize_request(&self, user: &UserInfo, request: &RequestInfo) -> Decision {
+        let decision = self.authorize(user, request);
+        match (&decision, &self.nodes) {
+            (Decision::Deny(_), Some(nodes)) if node::node_name(user).is_some() => {
+                nodes.graph.caught_up().await;
+                self.authorize(user, request)
+            }
+            _ => decision,
+        }
+    }
+
     /// The RBAC rules `user` has in `namespace`, and errors met: what
     /// `SelfSubjectRulesReview` answers. Empty without RBAC.
     pub fn rules_for(
@@ -102,12 +153,18 @@ impl Authorizer {
         user: &UserInfo,
         namespace: &str,
     ) -> (Vec<policy::PolicyRule>, Vec<String>) {
-        match &self.policy {
+        let (rules, mut errors) = match &self.policy {
             Some(cache) if self.modes.0.contains(&Mode::Rbac) => {
                 rbac::rules_for(&cache.policy(), user, namespace)
             }
             _ => (Vec::new(), Vec::new()),
+        };
+        // A node's rules depend on its pods: Kubernetes' Node authorizer
+        // says the list is incomplete rather than list them.
+        if self.modes.uses_node() && node::node_name(user).is_some() {
+            errors.push("node authorizer does not support user rule resolution".into());
         }
+        (rules, errors)
     }
 }
 

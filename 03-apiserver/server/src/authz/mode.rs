@@ -12,6 +12,9 @@ pub enum Mode {
     AlwaysDeny,
     /// Role-based access control from the four `rbac.authorization.k8s.io` kinds.
     Rbac,
+    /// A node's credential (`system:node:<name>` in `system:nodes`) may
+    /// touch only its own objects and what its pods name (`node.rs`).
+    Node,
 }
 
 /// The modes in the order they are asked, never empty.
@@ -30,6 +33,18 @@ impl Modes {
     pub fn uses_rbac(&self) -> bool {
         self.0.contains(&Mode::Rbac)
     }
+
+    /// Whether the Node authorizer is one of them (its graph of pods must
+    /// then be followed).
+    pub fn uses_node(&self) -> bool {
+        self.0.contains(&Mode::Node)
+    }
+
+    /// `Node,RBAC`, what kube-apiserver's documentation recommends and
+    /// `orc up` and `orc server` run.
+    pub fn node_and_rbac() -> Modes {
+        Modes(vec![Mode::Node, Mode::Rbac])
+    }
 }
 
 /// Why a `--authorization-mode` value was refused.
@@ -37,13 +52,11 @@ impl Modes {
 pub enum ModeError {
     /// A name that is not an authorization mode.
     #[error(
-        "--authorization-mode: unknown mode {0:?}; use a comma-separated list of AlwaysAllow, AlwaysDeny, RBAC"
+        "--authorization-mode: unknown mode {0:?}; use a comma-separated list of AlwaysAllow, AlwaysDeny, Node, RBAC"
     )]
     Unknown(String),
     /// A Kubernetes mode orc does not have.
-    #[error(
-        "--authorization-mode: orc has no {0} authorizer (yet); use RBAC alone, and grant nodes what they need with a binding of the system:node ClusterRole to the system:nodes group"
-    )]
+    #[error("--authorization-mode: orc has no {0} authorizer; use Node,RBAC")]
     NotBuilt(String),
     /// The same mode twice, or none.
     #[error("--authorization-mode: {0}")]
@@ -60,7 +73,8 @@ impl FromStr for Modes {
                 "AlwaysAllow" => Mode::AlwaysAllow,
                 "AlwaysDeny" => Mode::AlwaysDeny,
                 "RBAC" => Mode::Rbac,
-                "Node" | "ABAC" | "Webhook" => return Err(ModeError::NotBuilt(name.into())),
+                "Node" => Mode::Node,
+                "ABAC" | "Webhook" => return Err(ModeError::NotBuilt(name.into())),
                 "" => return Err(ModeError::Invalid("empty mode in the list".into())),
                 other => return Err(ModeError::Unknown(other.into())),
             };
@@ -82,6 +96,7 @@ impl fmt::Display for Modes {
                 Mode::AlwaysAllow => "AlwaysAllow",
                 Mode::AlwaysDeny => "AlwaysDeny",
                 Mode::Rbac => "RBAC",
+                Mode::Node => "Node",
             })
             .collect();
         f.write_str(&names.join(","))
@@ -98,7 +113,10 @@ mod tests {
         let both: Modes = "AlwaysDeny, RBAC".parse().unwrap();
         assert_eq!(both.to_string(), "AlwaysDeny,RBAC");
         assert!(both.uses_rbac());
-        assert!(matches!("Node,RBAC".parse::<Modes>(), Err(ModeError::NotBuilt(n)) if n == "Node"));
+        let recommended: Modes = "Node,RBAC".parse().unwrap();
+        assert_eq!(recommended, Modes::node_and_rbac());
+        assert!(recommended.uses_node() && recommended.uses_rbac());
+        assert!(matches!("ABAC,RBAC".parse::<Modes>(), Err(ModeError::NotBuilt(n)) if n == "ABAC"));
         assert!(matches!(
             "rbac".parse::<Modes>(),
             Err(ModeError::Unknown(_))

@@ -43,6 +43,10 @@ pub struct RequestInfo {
     pub subresource: String,
     /// The object's name, empty for a collection.
     pub name: String,
+    /// A list's or watch's `fieldSelector`, as sent: the Node authorizer
+    /// lets a node list pods only with `spec.nodeName=<itself>`
+    /// (Kubernetes 1.32's `AuthorizeNodeWithSelectors`).
+    pub field_selector: String,
 }
 
 /// Path segments after a namespace's name that are the namespace's own
@@ -134,11 +138,15 @@ fn refine_collection_verb(info: &mut RequestInfo, query: &[(String, String)]) {
                 Some("1" | "t" | "T" | "true" | "TRUE" | "True")
             );
             info.verb = if watching { "watch" } else { "list" }.into();
+            info.field_selector = param("fieldSelector").unwrap_or("").to_string();
             if let Some(name) = param("fieldSelector").and_then(exact_name) {
                 info.name = name.to_string();
             }
         }
-        "delete" => info.verb = "deletecollection".into(),
+        "delete" => {
+            info.verb = "deletecollection".into();
+            info.field_selector = param("fieldSelector").unwrap_or("").to_string();
+        }
         _ => {}
     }
 }

@@ -40,6 +40,12 @@ pub fn attributes(spec: &Value) -> Result<RequestInfo, FieldCause> {
             subresource: text(r, "subresource"),
             name: text(r, "name"),
             path: String::new(),
+            // Kubernetes 1.32 asks with `fieldSelector.rawSelector`.
+            field_selector: r
+                .pointer("/fieldSelector/rawSelector")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         }),
         (None, Some(n)) => Ok(RequestInfo {
             verb: text(n, "verb"),

@@ -74,7 +74,15 @@ pub async fn delete(
     name: &str,
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
-    delete_with(state, resource, ns, name, &Options::of(request)?).await
+    let options = Options::of(request)?;
+    // A node deletes only pods bound to it (`NodeRestriction`), which only
+    // the stored pod can tell.
+    if crate::authz::node::node_name(&request.user).is_some() {
+        let key = storage::key(resource, ns, name);
+        let (current, _) = read_current(state, resource, &key, name, 0).await?;
+        crate::node_restriction::admit_delete(&request.user, resource, &current)?;
+    }
+    delete_with(state, resource, ns, name, &options).await
 }
 
 /// [`delete`] with DeleteOptions already read: a DELETE on a collection

@@ -164,6 +164,8 @@ pub async fn create(
     // Kubernetes' `NamespaceLifecycle` admission: the namespace must exist
     // and not be terminating. `parent` is its key when only etcd can tell.
     let parent = crate::namespace_lifecycle::admit_create(state, resource, ns, &meta.name).await?;
+    // A node creates only its own Node and mirror pods (`NodeRestriction`).
+    crate::node_restriction::admit_create(&request.user, resource, &obj)?;
     // Admission that reads other objects (Kubernetes' `ServiceAccount` and
     // `Priority` plugins, in Kubernetes' order).
     match resource.kind {
@@ -523,7 +525,11 @@ pub async fn replace(
             duplicates: &duplicates,
             dry_run,
         },
-        |_| Ok(obj.clone()),
+        |current| {
+            let status = part == Part::Status;
+            crate::node_restriction::admit_update(&request.user, resource, status, current, &obj)?;
+            Ok(obj.clone())
+        },
     )
     .await
 }
@@ -561,6 +567,8 @@ pub async fn patch_part(
         }
         let patched = decode_patched(resource, patched)?;
         crate::authz::escalation::check(&state.authorizer, &request.user, resource, &patched)?;
+        let status = part == Part::Status;
+        crate::node_restriction::admit_update(&request.user, resource, status, current, &patched)?;
         Ok(patched)
     };
     guaranteed_update(
