@@ -153,7 +153,14 @@ fn check(recipe: &Recipe) -> Result<(), (String, String)> {
     }
     for (i, program) in recipe.programs.iter().enumerate() {
         let field = format!("programs[{i}]");
-        if program.contains('/') {
+        if program.contains('/') && !program.starts_with('/') {
+            return Err((
+                field,
+                format!(
+                    "`{program}` must be an absolute host path (/usr/bin/node) or a bare name found beside orc or on PATH (node)"
+                ),
+            ));
+        } else if program.contains('/') {
             image_path(program).map_err(|p| (field, p))?;
         } else if program.is_empty() {
             return Err((
