@@ -209,8 +209,22 @@ mod tests {
             "Container image \"busybox\" already present on machine"
         );
         assert_eq!(
-            pulled("busybox", Duration::from_millis(1500)).message,
+            pulled(
+                "busybox",
+                ImageOrigin::Registry,
+                Duration::from_millis(1500)
+            )
+            .message,
             "Successfully pulled image \"busybox\" in 1.500s"
+        );
+        assert_eq!(
+            pulled(
+                "echoserver",
+                ImageOrigin::Recipe,
+                Duration::from_millis(1500)
+            )
+            .message,
+            "Successfully built image \"echoserver\" from orc's recipe in 1.500s"
         );
         let startup = KillReason::FailedProbe {
             probe: ProbeKind::Startup,
