@@ -41,6 +41,7 @@ packages=(
   "htpasswd:apache2-utils"       # that registry's basic-auth password file
   "openssl:openssl"              # test certificates for the API server's TLS
   "python3:python3"              # test.sh's report: slowest and flaky tests
+  "node:nodejs"                  # runs hello-node, the Hello Minikube app (08)
 )
 # ANCHOR_END: packages
 # The tests' own: ./test.sh runs the cgroup tests again in a cgroup-v2-only

@@ -13,6 +13,12 @@
 //! of the image, never see it. [`ImageSource::remove_root`] unmounts the
 //! root and deletes the writable layer when the agent removes the container.
 //!
+//! Some images the node makes itself instead of fetching: its own
+//! `busybox`, built from the host's static binary, and the images of
+//! orc's shipped [`Recipes`] (the tutorials' apps, built from the host's
+//! programs by the `orc` binary, which plugs them in with
+//! [`StoreImages::with_recipes`]).
+//!
 //! An image that is neither in the store nor pullable fails the way a
 //! missing image does in Kubernetes: the container waits with reason
 //! `ErrImagePull` and the store's message, which names the image.
@@ -51,12 +57,41 @@ pub trait ImageSource: Send + Sync {
     /// stands for now.
     fn pull(&self, image: &str) -> Result<(), ImageError>;
 
+    /// Where a fetch of `image` comes from, for the `Pulling` and
+    /// `Pulled` events: a student who sees "Pulling" on a machine without
+    /// a registry should also read that the image was built here.
+    fn origin(&self, image: &str) -> ImageOrigin {
+        let _ = image;
+        ImageOrigin::Registry
+    }
+
     /// Unmounts the root made in `dir` and deletes `dir` with the
     /// container's writable layer. Removing what is not there is not an
     /// error: the agent calls this again after a crash or a restart.
     fn remove_root(&self, dir: &Path) -> Result<(), ImageError> {
         bundle::remove(dir)
     }
+}
+
+/// Where a fetched image comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageOrigin {
+    /// Its registry (or, on a node that never pulls, the store itself).
+    Registry,
+    /// A recipe the node builds from its own programs ([`Recipes`]).
+    Recipe,
+}
+
+/// Images the node can build itself when its store lacks them: the
+/// kubelet would pull them, but a machine with no registry has only its
+/// own programs to make them from. A trait because the recipes belong to
+/// the `orc` binary (chapter 08), above this crate.
+pub trait Recipes: Send + Sync {
+    /// Whether a recipe makes `reference`.
+    fn makes(&self, reference: &Reference) -> bool;
+
+    /// Builds the image `reference` names into `store`, under that name.
+    fn build(&self, store: &Store, reference: &Reference) -> Result<(), ImageError>;
 }
 
 /// Images from chapter 01's content-addressed store.
@@ -71,8 +106,12 @@ pub struct StoreImages {
     /// (whose pause is busybox's `sleep`) and the book's examples run on a
     /// machine that has never seen a registry.
     busybox: PathBuf,
-    /// A std `Mutex`, held only while busybox is built and imported, so
-    /// that two pods starting at once do not both build it.
+    /// Images built from recipes when missing, before any registry is
+    /// asked: `None` for a node with only busybox.
+    recipes: Option<Box<dyn Recipes>>,
+    /// A std `Mutex`, held only while an image (busybox, a recipe's) is
+    /// built and imported, so that two pods starting at once do not both
+    /// build it. Blocking threads hold it, never async tasks.
     building: Mutex<()>,
 }
 
@@ -83,8 +122,22 @@ impl StoreImages {
             store,
             pull,
             busybox: PathBuf::from("/bin/busybox"),
+            recipes: None,
             building: Mutex::new(()),
         }
+    }
+
+    /// These images, and those `recipes` make, built on first use.
+    pub fn with_recipes(mut self, recipes: Box<dyn Recipes>) -> StoreImages {
+        self.recipes = Some(recipes);
+        self
+    }
+
+    /// The recipes that make `image`, if any do.
+    fn recipe_for(&self, image: &str) -> Option<(&dyn Recipes, Reference)> {
+        let reference = Reference::parse(image).ok()?;
+        let recipes = self.recipes.as_deref()?;
+        recipes.makes(&reference).then_some((recipes, reference))
     }
 
     pub fn store(&self) -> &Store {
@@ -104,13 +157,16 @@ impl StoreImages {
 
     /// What "pull" means for `image` on this node: the node's own busybox
     /// is built from its binary if missing (the binary is its only
-    /// source); a node that pulls asks the image's registry again (the
+    /// source), and so is an image a recipe makes; a node that pulls asks the image's registry again (the
     /// tag may have moved; layers already here are not fetched twice); a
     /// node that never pulls has the store as its registry, and looks the
     /// tag up again there (an `orc-container image import` is its push).
     fn fetch(&self, image: &str) -> Result<(), ImageError> {
         if is_busybox(&Reference::parse(image)?) {
             return self.import_busybox(image);
+        }
+        if let Some((recipes, reference)) = self.recipe_for(image) {
+            return self.build_once(|| recipes.build(&self.store, &reference), image);
         }
         match &self.pull {
             Some(options) => registry::pull(&self.store, image, options).map(|_| ()),
@@ -122,10 +178,24 @@ impl StoreImages {
     /// Builds a busybox image from the node's static busybox (chapter 01's
     /// [`build::busybox_image`]) and imports it under the name asked for.
     fn import_busybox(&self, image: &str) -> Result<(), ImageError> {
+        self.build_once(|| self.build_busybox(image), image)
+    }
+
+    /// Runs `build` unless `image` is already in the store, one build at
+    /// a time: a second pod waiting here finds the first one's image.
+    fn build_once(
+        &self,
+        build: impl FnOnce() -> Result<(), ImageError>,
+        image: &str,
+    ) -> Result<(), ImageError> {
         let _building = self.building.lock().unwrap_or_else(|p| p.into_inner());
         if self.store.image(image).is_ok() {
             return Ok(());
         }
+        build()
+    }
+
+    fn build_busybox(&self, image: &str) -> Result<(), ImageError> {
         let layout = self
             .store
             .root()
@@ -168,6 +238,13 @@ impl ImageSource for StoreImages {
     fn pull(&self, image: &str) -> Result<(), ImageError> {
         self.fetch(image)
     }
+
+    fn origin(&self, image: &str) -> ImageOrigin {
+        match self.recipe_for(image) {
+            Some(_) => ImageOrigin::Recipe,
+            None => ImageOrigin::Registry,
+        }
+    }
 }
 
 /// Why a container could not be made from its image, as the kubelet names
@@ -179,7 +256,8 @@ pub fn waiting_reason(error: &ImageError) -> &'static str {
         ImageError::UnknownImage { .. }
         | ImageError::BadReference { .. }
         | ImageError::Registry { .. }
-        | ImageError::DigestMismatch { .. } => "ErrImagePull",
+        | ImageError::DigestMismatch { .. }
+        | ImageError::Recipe { .. } => "ErrImagePull",
         ImageError::User { .. } | ImageError::InvalidImage(_) => "CreateContainerConfigError",
         _ => "CreateContainerError",
     }
@@ -201,6 +279,48 @@ mod tests {
         assert!(!busybox("busybox:does-not-exist"));
         assert!(!busybox("nginx"));
         assert!(!busybox("127.0.0.1:5000/busybox"));
+    }
+
+    /// Recipes for `app:1` only, counting its builds.
+    struct AppRecipe(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Recipes for AppRecipe {
+        fn makes(&self, reference: &Reference) -> bool {
+            *reference == Reference::parse("app:1").unwrap()
+        }
+
+        fn build(&self, store: &Store, reference: &Reference) -> Result<(), ImageError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let layout = store.root().join("app-layout");
+            build::busybox_image(&layout, "app:1")?;
+            oci_layout::import(store, &layout, Some(&reference.to_string())).map(|_| ())
+        }
+    }
+
+    #[test]
+    fn recipe_images_are_built_once_and_other_names_still_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let builds = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let images = StoreImages::new(Store::open(dir.path()).unwrap(), None)
+            .with_recipes(Box::new(AppRecipe(builds.clone())));
+        assert_eq!(images.origin("app:1"), ImageOrigin::Recipe);
+        assert_eq!(
+            images.origin("docker.io/library/app:1"),
+            ImageOrigin::Recipe
+        );
+        assert_eq!(images.origin("app:2"), ImageOrigin::Registry);
+        assert!(!images.is_present("app:1"));
+        images.pull("app:1").unwrap();
+        images.pull("app:1").unwrap();
+        assert!(images.is_present("app:1"));
+        assert_eq!(
+            builds.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "built once"
+        );
+        let e = images.pull("app:2").unwrap_err();
+        assert_eq!(waiting_reason(&e), "ErrImagePull");
+        assert!(e.to_string().contains("app:2"), "{e}");
     }
 
     #[test]

@@ -220,10 +220,12 @@ async fn serve(args: AgentArgs) -> Result<()> {
     let node_name = args.node_name.clone().unwrap_or_else(|| hostname.clone());
     let store = Store::open(&args.images)
         .with_context(|| format!("opening the image store {}", args.images.display()))?;
-    let images = Arc::new(StoreImages::new(
-        store,
-        (!args.no_pull).then(PullOptions::default),
-    ));
+    // The shipped recipes (the tutorials' apps) are built on first use,
+    // before any registry is asked: this machine may have none.
+    let images = Arc::new(
+        StoreImages::new(store, (!args.no_pull).then(PullOptions::default))
+            .with_recipes(Box::new(crate::image::builtin::ShippedRecipes)),
+    );
     let config = AgentConfig {
         state_dir: args.state_dir.clone(),
         runtime_program: runtime_link(&args.state_dir, &me)?,

@@ -11,6 +11,8 @@
 //! orc apply|get|describe|delete|logs
 //!                     the client verbs, kubectl's, against the API server
 //! orc up|down|status  a whole cluster on this machine, nodes and all
+//! orc image build|load|ls
+//!                     the node's image store: the tutorials' apps, built here
 //! ```
 //!
 //! The README's status table says what is built.
@@ -21,6 +23,7 @@
 //! - [`cli`]: the client verbs, found through a kubeconfig and discovery.
 //! - [`demo`]: `orc demo`, one narrated step per chapter that exists.
 //! - [`etcd`]: running etcd as a child process.
+//! - [`image`]: `orc image`, images built from recipes with no registry.
 //! - [`server`]: `orc server`, the control plane's store and API.
 //! - [`up`]: `orc up`, `orc down`, `orc status`: a cluster of network
 //!   namespace nodes on this machine.
@@ -37,6 +40,7 @@ mod cli;
 mod credentials;
 mod demo;
 mod etcd;
+mod image;
 mod server;
 mod up;
 
@@ -80,6 +84,9 @@ enum Command {
     Down(up::DownArgs),
     /// Each component of the cluster and its /healthz.
     Status(up::StatusArgs),
+    /// The node's image store: `build` from a recipe, `load` a
+    /// `docker save` tarball, `ls`.
+    Image(image::ImageArgs),
     #[command(flatten)]
     Client(cli::Verb),
 }
@@ -109,6 +116,7 @@ fn main() -> anyhow::Result<()> {
         Command::Up(args) => up::up(args),
         Command::Down(args) => up::down(args),
         Command::Status(args) => up::status(args),
+        Command::Image(args) => image::run(args),
         Command::Client(verb) => cli::run(verb),
     }
 }

@@ -124,7 +124,7 @@ impl LayerBuilder {
 }
 
 /// The directories the runtime mounts over, and a minimal user database.
-fn base_layer(layer: &mut LayerBuilder) {
+pub fn base_layer(layer: &mut LayerBuilder) {
     for d in ["bin", "dev", "proc", "sys", "root", "etc", "var"] {
         layer.dir(d, 0o755);
     }

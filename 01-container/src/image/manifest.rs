@@ -130,6 +130,22 @@ pub struct RunConfig {
     pub cmd: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub working_dir: String,
+    /// `"8080/tcp": {}` per port the image says it listens on. Only
+    /// documentation, as in Docker: nothing is published from it (a pod's
+    /// `ports` do that, and Kubernetes ignores this field too).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_is_empty_map"
+    )]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+}
+
+/// Docker writes `"ExposedPorts": null` too.
+fn null_is_empty_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, serde_json::Value>, D::Error> {
+    Ok(Option::deserialize(d)?.unwrap_or_default())
 }
 
 /// Docker writes `"Cmd": null`; treat it as empty.

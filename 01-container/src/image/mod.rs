@@ -95,6 +95,8 @@ pub enum ImageError {
         path: PathBuf,
         source: nix::Error,
     },
+    #[error("building image `{image}` from orc's recipe: {problem}")]
+    Recipe { image: String, problem: String },
     #[error("user `{user}` of the image: {problem}")]
     User { user: String, problem: String },
 }

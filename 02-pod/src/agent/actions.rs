@@ -181,7 +181,8 @@ async fn ensure_image(
             Err(("ErrImageNeverPull", image_pull::never_pull_message(image)))
         }
         PullDecision::Pull => {
-            shared.container_event(pod, &container.name, events::pulling(image));
+            let origin = shared.images.origin(image);
+            shared.container_event(pod, &container.name, events::pulling(image, origin));
             let began = Instant::now();
             let images = shared.images.clone();
             let name = image.clone();
@@ -190,7 +191,7 @@ async fn ensure_image(
                 .expect("pulling an image does not panic")
                 .map_err(|e| (waiting_reason(&e), e.to_string()))?;
             let took = began.elapsed();
-            shared.container_event(pod, &container.name, events::pulled(image, took));
+            shared.container_event(pod, &container.name, events::pulled(image, origin, took));
             Ok(())
         }
     }

@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use super::sync::KillReason;
+use crate::image::ImageOrigin;
 use crate::pod_spec::Pod;
 use crate::probes::ProbeKind;
 
@@ -90,17 +91,28 @@ pub fn image_present(image: &str) -> PodEvent {
     )
 }
 
-/// The image is not in the store: the agent is about to fetch it.
-pub fn pulling(image: &str) -> PodEvent {
-    normal("Pulling", format!("Pulling image {image:?}"))
+/// The image is not in the store: the agent is about to fetch it, from
+/// its registry or, for an image orc ships a recipe for, by building it.
+pub fn pulling(image: &str, origin: ImageOrigin) -> PodEvent {
+    let message = match origin {
+        ImageOrigin::Registry => format!("Pulling image {image:?}"),
+        ImageOrigin::Recipe => {
+            format!("Pulling image {image:?}: no registry, building it from orc's recipe")
+        }
+    };
+    normal("Pulling", message)
 }
 
-/// The image was fetched (or, for `busybox`, built from the node's own).
-pub fn pulled(image: &str, took: Duration) -> PodEvent {
-    normal(
-        "Pulled",
-        format!("Successfully pulled image {image:?} in {took:.3?}"),
-    )
+/// The image was fetched (or, for `busybox`, built from the node's own),
+/// or built from orc's recipe.
+pub fn pulled(image: &str, origin: ImageOrigin, took: Duration) -> PodEvent {
+    let message = match origin {
+        ImageOrigin::Registry => format!("Successfully pulled image {image:?} in {took:.3?}"),
+        ImageOrigin::Recipe => {
+            format!("Successfully built image {image:?} from orc's recipe in {took:.3?}")
+        }
+    };
+    normal("Pulled", message)
 }
 
 /// The container could not be made (`reason` is its waiting reason,
@@ -197,8 +209,22 @@ mod tests {
             "Container image \"busybox\" already present on machine"
         );
         assert_eq!(
-            pulled("busybox", Duration::from_millis(1500)).message,
+            pulled(
+                "busybox",
+                ImageOrigin::Registry,
+                Duration::from_millis(1500)
+            )
+            .message,
             "Successfully pulled image \"busybox\" in 1.500s"
+        );
+        assert_eq!(
+            pulled(
+                "echoserver",
+                ImageOrigin::Recipe,
+                Duration::from_millis(1500)
+            )
+            .message,
+            "Successfully built image \"echoserver\" from orc's recipe in 1.500s"
         );
         let startup = KillReason::FailedProbe {
             probe: ProbeKind::Startup,
