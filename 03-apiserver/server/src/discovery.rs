@@ -26,10 +26,13 @@ pub fn core_versions() -> Value {
     })
 }
 
-/// `/apis`: every named group.
+/// `/apis`: every named group, then `metrics.k8s.io`, which is not in the
+/// resource table (nothing of it is stored: `metrics_api/` serves it from
+/// memory). On Kubernetes it comes last too, as aggregated groups do.
 pub fn group_list() -> Value {
     let groups: Vec<Value> = groups()
         .into_iter()
+        .chain([(crate::metrics_api::GROUP, "v1beta1")])
         .map(|(group, version)| {
             let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
             json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
