@@ -24,7 +24,11 @@ const LONG: Duration = Duration::from_secs(90);
 /// The scrape interval in this test (15 s by default).
 const RESOLUTION: Duration = Duration::from_secs(1);
 
-fn pod(name: &str, script: &str) -> Value {
+/// A pod of one busybox container running `script`, asking for `cpu`: a
+/// request gives the pod CPU shares to compete with (a BestEffort pod
+/// weighs 2 shares against 1024 and, on a busy machine, gets next to
+/// nothing).
+fn pod(name: &str, script: &str, cpu: &str) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -32,7 +36,8 @@ fn pod(name: &str, script: &str) -> Value {
         "spec": {
             "nodeName": NODE,
             "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", script]}],
+            "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", script],
+                "resources": {"requests": {"cpu": cpu}}}],
         },
     })
 }
@@ -89,8 +94,9 @@ async fn kubectl_top_shows_a_burning_pod_an_idle_pod_and_the_node() {
     insta::assert_snapshot!("top_api_resources", resources);
 
     let pods = "/api/v1/namespaces/default/pods";
-    api.post(pods, pod("burn", "while :; do :; done")).await;
-    api.post(pods, pod("idle", "exec sleep 3600")).await;
+    api.post(pods, pod("burn", "while :; do :; done", "1"))
+        .await;
+    api.post(pods, pod("idle", "exec sleep 3600", "10m")).await;
     for name in ["burn", "idle"] {
         api.wait_for(&format!("{pods}/{name}"), LONG, running).await;
     }
