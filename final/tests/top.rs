@@ -102,19 +102,23 @@ async fn kubectl_top_shows_a_burning_pod_an_idle_pod_and_the_node() {
     }
     let started = Instant::now();
 
-    // The burning pod reaches half a core (a busy loop takes a whole one
-    // unless the machine is crowded); the idle one stays near zero.
+    // The burning pod shows a busy loop's share of the CPU, the idle one
+    // stays near zero. On an idle machine the loop takes a whole core
+    // (1000m); on this shared two-core development machine, at a load
+    // average near 20, it was measured at about 200m, which is what the
+    // kernel gave it (cpuacct agrees): so the bar is a clear 100m, not half
+    // a core.
     let table = top_until(&config, &["top", "pod"], |rows| {
         let cpu = |name: &str| {
             rows.iter()
                 .find(|r| r[0] == name)
                 .map(|r| millicores(&r[1]))
         };
-        cpu("burn").is_some_and(|m| m >= 500) && cpu("idle").is_some_and(|m| m <= 50)
+        cpu("burn").is_some_and(|m| m >= 100) && cpu("idle").is_some_and(|m| m <= 20)
     })
     .await;
     println!(
-        "burn at >= 500m after {:?} (resolution {RESOLUTION:?}):\n{table}",
+        "burn at >= 100m after {:?} (resolution {RESOLUTION:?}):\n{table}",
         started.elapsed()
     );
     let header = table.lines().next().unwrap_or("");
@@ -155,7 +159,7 @@ async fn kubectl_top_shows_a_burning_pod_an_idle_pod_and_the_node() {
     insta::assert_snapshot!("top_node_header", nodes.lines().next().unwrap().trim_end());
     let row = rows(&nodes).into_iter().find(|r| r[0] == NODE).unwrap();
     assert!(
-        millicores(&row[1]) >= 500,
+        millicores(&row[1]) >= 100,
         "the node runs the busy loop: {nodes}"
     );
     assert!(
