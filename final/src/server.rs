@@ -77,6 +77,8 @@ pub struct ServerArgs {
     pub limits: orc_apiserver::limits::LimitFlags,
     #[command(flatten)]
     pub compaction: orc_apiserver::compaction::CompactionFlags,
+    #[command(flatten)]
+    pub metrics: orc_apiserver::metrics_api::MetricsFlags,
 }
 
 /// A component `orc server --disable` (and `orc up --disable`) leaves out.
@@ -136,6 +138,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     config.limits = args.limits.limits();
     config.compaction_interval = args.compaction.interval();
     config.defrag_interval = args.compaction.defrag_interval();
+    config.metric_resolution = args.metrics.metric_resolution;
     let server = orc_apiserver::Server::bind(config)
         .await
         .map_err(|e| anyhow!("starting the API server: {e}"))?;

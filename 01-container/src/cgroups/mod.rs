@@ -31,12 +31,30 @@ use std::path::{Path, PathBuf};
 #[serde(rename_all = "camelCase")]
 pub struct CgroupStats {
     pub memory_usage_bytes: u64,
+    #[serde(default)]
+    /// Memory the processes would miss at once if the kernel reclaimed
+    /// what it easily can: the usage less the page cache on the inactive
+    /// file list ([`working_set`]). What `kubectl top` shows as MEMORY, and
+    /// what the kubelet evicts on.
+    pub memory_working_set_bytes: u64,
     /// Total CPU time of all processes, in nanoseconds.
     pub cpu_usage_ns: u64,
     /// How many times the kernel's OOM killer killed a process here.
     pub oom_kills: u64,
     pub pids: u64,
 }
+
+// ANCHOR: working_set
+/// The working set of a cgroup, as cAdvisor computes it for the kubelet
+/// (and so for `kubectl top`): memory usage less `inactive_file`, the page
+/// cache the kernel has not touched lately and would reclaim first. Page
+/// cache counts in a cgroup's usage, so a container that once read a big
+/// file would look big without this; clamped at zero, because the two
+/// counters are read one after the other and may disagree for a moment.
+pub fn working_set(usage_bytes: u64, inactive_file_bytes: u64) -> u64 {
+    usage_bytes.saturating_sub(inactive_file_bytes)
+}
+// ANCHOR_END: working_set
 
 /// One container's cgroup, whichever the layout.
 // ANCHOR: cgroup_trait
@@ -230,5 +248,14 @@ mod tests {
         assert_eq!(container_path(None, "web"), "/orc/web");
         assert_eq!(container_path(Some("pods/a"), "web"), "/pods/a");
         assert_eq!(container_path(Some("/pods/a"), "web"), "/pods/a");
+    }
+
+    #[test]
+    fn working_set_leaves_out_inactive_page_cache() {
+        // 100 MiB used, 30 MiB of it cache nobody touched lately: 70 MiB.
+        assert_eq!(working_set(100 << 20, 30 << 20), 70 << 20);
+        // Read apart, the counters can cross: never below zero.
+        assert_eq!(working_set(4096, 8192), 0);
+        assert_eq!(working_set(4096, 0), 4096);
     }
 }

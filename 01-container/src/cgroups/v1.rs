@@ -5,7 +5,9 @@
 //! cgroup starts with empty `cpuset.cpus`, and adding a process to it fails
 //! until those are copied from the parent.
 
-use super::{Cgroup, CgroupStats, read_keyed, read_procs, read_u64, remove_dir, write_file};
+use super::{
+    Cgroup, CgroupStats, read_keyed, read_procs, read_u64, remove_dir, working_set, write_file,
+};
 use crate::error::{Error, Result};
 use crate::spec::Resources;
 use std::path::{Path, PathBuf};
@@ -116,8 +118,17 @@ impl Cgroup for CgroupV1 {
     }
 
     fn stats(&self) -> CgroupStats {
+        let usage = read_u64(&self.dir("memory").join("memory.usage_in_bytes"));
+        // `total_inactive_file` counts this cgroup and its children (the
+        // pod's cgroup holds its containers'); `inactive_file` alone would
+        // leave the children's cache in.
+        let inactive = read_keyed(
+            &self.dir("memory").join("memory.stat"),
+            "total_inactive_file",
+        );
         CgroupStats {
-            memory_usage_bytes: read_u64(&self.dir("memory").join("memory.usage_in_bytes")),
+            memory_usage_bytes: usage,
+            memory_working_set_bytes: working_set(usage, inactive),
             cpu_usage_ns: read_u64(&self.dir("cpuacct").join("cpuacct.usage")),
             // `oom_kill` in memory.oom_control counts kills (kernel >= 4.13);
             // `under_oom` would only say whether it is happening right now.
@@ -195,5 +206,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cg.stats().oom_kills, 2);
+        std::fs::write(
+            root.path().join("memory/orc/t1/memory.usage_in_bytes"),
+            "10485760\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.path().join("memory/orc/t1/memory.stat"),
+            "cache 4194304\ninactive_file 1048576\ntotal_inactive_file 3145728\n",
+        )
+        .unwrap();
+        // The hierarchy's total, not the cgroup's own inactive_file.
+        assert_eq!(cg.stats().memory_working_set_bytes, 10485760 - 3145728);
     }
 }

@@ -12,7 +12,8 @@
 //!   `cpu.weight` (1..10000) instead of `cpu.shares`.
 
 use super::{
-    Cgroup, CgroupStats, read_keyed, read_procs, read_u64, remove_dir, shares_to_weight, write_file,
+    Cgroup, CgroupStats, read_keyed, read_procs, read_u64, remove_dir, shares_to_weight,
+    working_set, write_file,
 };
 use crate::error::{Error, Result};
 use crate::spec::Resources;
@@ -144,8 +145,12 @@ impl Cgroup for CgroupV2 {
 
     fn stats(&self) -> CgroupStats {
         let dir = self.dir();
+        let usage = read_u64(&dir.join("memory.current"));
+        // v2's memory.stat is hierarchical already: `inactive_file`.
+        let inactive = read_keyed(&dir.join("memory.stat"), "inactive_file");
         CgroupStats {
-            memory_usage_bytes: read_u64(&dir.join("memory.current")),
+            memory_usage_bytes: usage,
+            memory_working_set_bytes: working_set(usage, inactive),
             cpu_usage_ns: read_keyed(&dir.join("cpu.stat"), "usage_usec") * 1000,
             oom_kills: read_keyed(&dir.join("memory.events"), "oom_kill"),
             pids: read_u64(&dir.join("pids.current")),
@@ -282,8 +287,15 @@ mod tests {
         )
         .unwrap();
         std::fs::write(root.path().join("orc/web/cgroup.procs"), "12\n34\n").unwrap();
+        std::fs::write(root.path().join("orc/web/memory.current"), "8192000\n").unwrap();
+        std::fs::write(
+            root.path().join("orc/web/memory.stat"),
+            "anon 4096000\nfile 4096000\nactive_file 2048000\ninactive_file 2048000\n",
+        )
+        .unwrap();
         let stats = cg.stats();
         assert_eq!((stats.oom_kills, stats.cpu_usage_ns), (1, 1_500_000));
+        assert_eq!(stats.memory_working_set_bytes, 8192000 - 2048000);
         assert_eq!(cg.processes(), [12, 34]);
     }
 

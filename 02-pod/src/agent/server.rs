@@ -93,6 +93,10 @@ fn routes(server: AgentServer) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route(
+            "/stats/summary",
+            get(|State(s): State<AgentServer>| super::stats::summary(s.layout)),
+        )
+        .route(
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
         )

@@ -28,7 +28,10 @@ pub fn core_versions() -> Value {
 
 /// `/apis`: every named group, with its versions in table order; the
 /// first is the preferred one (`autoscaling`: v2, then v1), which is the
-/// version kubectl reads and writes unless told otherwise.
+/// version kubectl reads and writes unless told otherwise. Then
+/// `metrics.k8s.io`, which is not in the resource table (nothing of it is
+/// stored: `metrics_api/` serves it from memory). On Kubernetes it comes
+/// last too, as aggregated groups do.
 pub fn group_list() -> Value {
     let mut named: Vec<(&str, Vec<Value>)> = Vec::new();
     for (group, version) in groups() {
@@ -40,6 +43,10 @@ pub fn group_list() -> Value {
     }
     let groups: Vec<Value> = named
         .into_iter()
+        .chain([(
+            crate::metrics_api::GROUP,
+            vec![json!({"groupVersion": format!("{}/v1beta1", crate::metrics_api::GROUP), "version": "v1beta1"})],
+        )])
         .map(|(group, versions)| {
             json!({"name": group, "preferredVersion": versions[0].clone(), "versions": versions})
         })

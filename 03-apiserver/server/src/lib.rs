@@ -79,6 +79,9 @@
 //! - [`limits`]: backpressure: in-flight limits answered 429, the
 //!   request timeout (504), the watch timeout the server picks.
 //! - [`metrics`]: Prometheus text for `/metrics`.
+//! - [`metrics_api`]: `metrics.k8s.io` for `kubectl top`: a scraper of
+//!   the agents' `/stats/summary`, CPU rates over a window, NodeMetrics
+//!   and PodMetrics served from memory.
 //! - [`openapi`]: the minimal `/openapi/v3` that lets kubectl leave
 //!   validation to the server.
 //! - [`authn`]: who is asking: the [`authn::UserInfo`] of each request,
@@ -137,6 +140,7 @@ pub mod ingress_validation;
 pub mod limits;
 pub mod meta;
 pub mod metrics;
+pub mod metrics_api;
 pub mod namespace_lifecycle;
 pub mod node_restriction;
 pub mod node_validation;

@@ -47,6 +47,8 @@ struct Args {
     limits: orc_apiserver::limits::LimitFlags,
     #[command(flatten)]
     compaction: orc_apiserver::compaction::CompactionFlags,
+    #[command(flatten)]
+    metrics: orc_apiserver::metrics_api::MetricsFlags,
 }
 
 #[tokio::main]
@@ -60,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
     config.limits = args.limits.limits();
     config.compaction_interval = args.compaction.interval();
     config.defrag_interval = args.compaction.defrag_interval();
+    config.metric_resolution = args.metrics.metric_resolution;
     orc_apiserver::run(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))

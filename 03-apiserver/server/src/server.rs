@@ -104,6 +104,9 @@ pub struct Config {
     pub defrag_interval: Option<Duration>,
     /// The clock compaction and defragmentation run on.
     pub maintenance_clock: crate::compaction::MaintenanceClock,
+    /// How often the agents are scraped for the Metrics API
+    /// (`metrics_api/`): the window `kubectl top`'s CPU rates span.
+    pub metric_resolution: Duration,
 }
 
 impl Config {
@@ -130,6 +133,7 @@ impl Config {
             compaction_interval: Some(crate::compaction::DEFAULT_INTERVAL),
             defrag_interval: Some(crate::defrag::DEFAULT_INTERVAL),
             maintenance_clock: crate::compaction::MaintenanceClock::default(),
+            metric_resolution: crate::metrics_api::DEFAULT_RESOLUTION,
         }
     }
 }
@@ -278,6 +282,8 @@ pub struct AppState {
     pub in_flight: crate::limits::InFlight,
     /// See [`Config::service_account_admission`].
     pub service_account_admission: bool,
+    /// What the Metrics API's scraper last read from the agents.
+    pub usage: crate::metrics_api::SharedUsage,
 }
 
 /// A bound server, not yet serving: tests read its address first.
@@ -296,6 +302,8 @@ pub struct Server {
     defrag_interval: Option<Duration>,
     /// See [`Config::maintenance_clock`].
     maintenance_clock: crate::compaction::MaintenanceClock,
+    /// See [`Config::metric_resolution`].
+    metric_resolution: Duration,
 }
 
 impl Server {
@@ -426,6 +434,7 @@ impl Server {
             in_flight: crate::limits::InFlight::new(config.limits),
             service_account_admission: config.service_account_admission
                 && service_accounts_configured,
+            usage: crate::metrics_api::SharedUsage::default(),
         });
         Ok(Server {
             listener,
@@ -436,6 +445,7 @@ impl Server {
             compaction_interval: config.compaction_interval,
             defrag_interval: config.defrag_interval,
             maintenance_clock: config.maintenance_clock.clone(),
+            metric_resolution: config.metric_resolution,
         })
     }
 
@@ -472,9 +482,12 @@ impl Server {
                 None => std::future::pending().await,
             }
         };
+        let scrapes =
+            crate::metrics_api::scraper::scrape_every(self.state.clone(), self.metric_resolution);
         tokio::select! {
             served = self.serve_http(shutdown) => served,
             () = repairs => Ok(()),
+            () = scrapes => Ok(()),
             () = compaction => Ok(()),
         }
     }

@@ -171,7 +171,8 @@ async fn health_version_metrics_and_discovery() {
             "storage.k8s.io",
             "rbac.authorization.k8s.io",
             "authentication.k8s.io",
-            "authorization.k8s.io"
+            "authorization.k8s.io",
+            "metrics.k8s.io"
         ]
     );
 }

@@ -26,9 +26,16 @@ pub struct ApiServer {
 
 impl ApiServer {
     pub async fn start() -> ApiServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`start`](Self::start) with `configure` applied to the server's
+    /// configuration first (a shorter metric resolution, ...).
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> ApiServer {
         require_command("etcd");
         let etcd = Etcd::start();
-        let config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
+        let mut config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
+        configure(&mut config);
         let server = Server::bind(config).await.expect("server binds");
         let url = format!("http://{}", server.local_addr().unwrap());
         let task = tokio::spawn(async move {

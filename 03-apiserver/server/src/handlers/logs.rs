@@ -228,6 +228,15 @@ pub fn agent_address(node: &Value) -> Result<(String, u16), ApiError> {
 }
 // ANCHOR_END: agent_address
 
+/// How the API server reaches the agent of `node`: the base URL of its
+/// port (`http://host:port`, no trailing slash) and the client to send
+/// with. Every request the server makes to an agent (logs here, the
+/// metrics scraper's `/stats/summary`) starts from this one function, so
+/// securing the hop changes one place.
+pub fn agent_client(node: &Value) -> Result<(String, &'static reqwest::Client), ApiError> {
+    Ok((format!("http://{}", agent_authority(node)?), agents()))
+}
+
 /// One HTTP client for every log request: connections to agents are
 /// pooled, as the API server's kubelet client does.
 fn agents() -> &'static reqwest::Client {
@@ -302,7 +311,8 @@ fn agent_url(
     options: &PodLogOptions,
 ) -> Result<(String, String), ApiError> {
     let authority = agent_authority(node)?;
-    let mut url = format!("http://{authority}/containerLogs/{ns}/{name}/{container}");
+    let (base, _) = agent_client(node)?;
+    let mut url = format!("{base}/containerLogs/{ns}/{name}/{container}");
     let query = options.agent_query();
     if !query.is_empty() {
         url = format!("{url}?{query}");

@@ -143,6 +143,9 @@ pub async fn dispatch(
     let parsed = path::parse(core, &segments);
     let (verb, resource) = describe(&parsed, &request);
     let response = match parsed.and_then(|path| check_query(&request.query).map(|_| path)) {
+        _ if !core && crate::metrics_api::serves(path) => {
+            crate::metrics_api::serve(&state, path, &request).await
+        }
         Ok(path) => route(&state, path, request).await,
         Err(e) => e.into_response(),
     };
