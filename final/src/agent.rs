@@ -23,6 +23,7 @@ use clap::Args;
 use orc_client::Client;
 use orc_container::image::registry::PullOptions;
 use orc_container::image::{DEFAULT_STORE, Store};
+use orc_ingress::server::IngressConfig;
 use orc_node::{NodeAgent, NodeConfig, NodeIdentity};
 use orc_pod::Ipv4Cidr;
 use orc_pod::agent::clock::{SystemClock, parse_duration};
@@ -33,7 +34,6 @@ use orc_pod::resolv_conf::ClusterDns;
 use orc_pod::source::{ManifestDir, PodSource};
 use orc_services::ProxyConfig;
 use orc_services::dns::{DnsConfig, DnsSockets, Upstream};
-use orc_ingress::server::IngressConfig;
 
 use crate::cli::kubeconfig;
 
@@ -229,10 +229,7 @@ async fn serve_dns(
 /// claiming the Ingresses of orc's IngressClass and publishing
 /// `--ingress-publish-address` (else the node's address) as where they
 /// are served. Bound here, so a port in use stops the agent at once.
-async fn serve_ingress(
-    args: &AgentArgs,
-    client: Client,
-) -> Result<tokio::task::JoinHandle<()>> {
+async fn serve_ingress(args: &AgentArgs, client: Client) -> Result<tokio::task::JoinHandle<()>> {
     let address = IpAddr::V4(args.address.unwrap_or(args.node_ip));
     let publish = match args.ingress_publish_address.is_empty() {
         true => vec![IpAddr::V4(args.node_ip)],

@@ -909,7 +909,13 @@ fn an_ingress_routes_host_and_path_to_the_pods_on_every_node_address() {
 
     place.kubectl(&["apply", "-f", "-"], Some(WEB));
     place.kubectl(
-        &["expose", "deployment", "web", "--port=80", "--target-port=8080"],
+        &[
+            "expose",
+            "deployment",
+            "web",
+            "--port=80",
+            "--target-port=8080",
+        ],
         None,
     );
     place.kubectl(
@@ -940,7 +946,14 @@ fn an_ingress_routes_host_and_path_to_the_pods_on_every_node_address() {
     // Through either node's port 80, the host and path reach both
     // replicas (each answers its own name), wherever each runs.
     let pods = place.kubectl(
-        &["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}"],
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ],
         None,
     );
     for node in &nodes {
@@ -983,12 +996,21 @@ fn with_the_ingress_disabled_nothing_listens_on_port_80_and_ingresses_get_no_add
         None,
     );
     let node = node_addresses(&place).remove(0);
-    assert_eq!(place.request(&format!("{node}:80"), Some("web.test"), "/"), None);
+    assert_eq!(
+        place.request(&format!("{node}:80"), Some("web.test"), "/"),
+        None
+    );
     // The node's agent serves (its /healthz answers), yet no ingress is
     // in it to publish an address.
     assert!(place.orc(&["status"]).status.success());
     let published = place.kubectl(
-        &["get", "ingress", "web", "-o", "jsonpath={.status.loadBalancer}"],
+        &[
+            "get",
+            "ingress",
+            "web",
+            "-o",
+            "jsonpath={.status.loadBalancer}",
+        ],
         None,
     );
     assert!(published.is_empty() || published == "{}", "{published}");

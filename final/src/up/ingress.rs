@@ -68,7 +68,13 @@ mod tests {
     #[test]
     fn every_node_publishes_every_node_address() {
         let net = super::super::network::plan("orc-abc123", 2, "").unwrap();
-        let flags = agent_flags(&net, Ports { http: 80, https: 443 });
+        let flags = agent_flags(
+            &net,
+            Ports {
+                http: 80,
+                https: 443,
+            },
+        );
         assert_eq!(
             flags,
             [

@@ -179,8 +179,7 @@ pub fn up(args: UpArgs) -> Result<()> {
         network: net,
         server_pid: 0,
         agent_pids: vec![],
-        ingress_admin_port: (!args.disable.contains(&Part::Ingress))
-            .then_some(ingress::ADMIN_PORT),
+        ingress_admin_port: (!args.disable.contains(&Part::Ingress)).then_some(ingress::ADMIN_PORT),
         kubeconfig_created: !kubeconfig_path.exists(),
         kubeconfig: kubeconfig_path,
     };
