@@ -117,4 +117,11 @@ mod tests {
         assert!(default.claims(&classless));
         assert!(!default.claims(&named("other")));
     }
+
+    #[test]
+    fn orcs_default_class_claims_an_ingress_with_no_class() {
+        let claims = Claims::new(&[default_class()], CONTROLLER);
+        assert!(claims.claims(&json!({"spec": {}})));
+        assert!(claims.claims(&json!({"spec": {"ingressClassName": CLASS}})));
+    }
 }
