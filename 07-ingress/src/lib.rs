@@ -17,10 +17,15 @@
 //!   robin, nginx's smooth weighted round robin, least connections and
 //!   weighted least connections.
 //!
-//! Not built yet: the proxy itself (hyper, keep-alive, pooled upstream
-//! connections, passive health, TLS by SNI), the controller loop that
-//! watches the API and publishes `status.loadBalancer`, the `orc-ingress`
-//! binary. The README's chapter table says what is done.
+//! - [`proxy`]: the shell: hyper listeners, pooled upstream connections,
+//!   passive health, TLS by SNI, `/healthz` and `/metrics`.
+//! - [`controller`]: informers on the API, the table rebuilt on every
+//!   change, `status.loadBalancer` and Events on the Ingresses.
+//! - [`server`]: the listeners bound, then the controller and the proxy
+//!   run together: what the `orc-ingress` binary and `orc agent` (so every
+//!   node of `orc up`) call.
+//!
+//! The README's chapter table says what is done and what is not.
 
 pub mod balance;
 pub mod controller;

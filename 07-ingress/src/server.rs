@@ -1,8 +1,9 @@
 //! `run`: the controller, the proxy and its admin port, together.
 //!
-//! What the `orc-ingress` binary calls, and what `orc up` would: bind the
-//! listeners first (so a port already in use fails at once, with its
-//! address), then run the controller feeding the proxy's table.
+//! What the `orc-ingress` binary calls, and what `orc agent` (so `orc up`)
+//! calls on every node: bind the listeners first (so a port already in use
+//! fails at once, with its address), then run the controller feeding the
+//! proxy's table.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -37,32 +38,63 @@ pub struct IngressConfig {
 /// Runs orc-ingress until the future is dropped; fails only when a
 /// listener cannot be bound.
 pub async fn run(client: Client, config: IngressConfig) -> io::Result<()> {
+    bind(config).await?.serve(client).await
+}
+
+/// The three listeners, bound: what [`bind`] answers before anything runs.
+pub struct Bound {
+    config: IngressConfig,
+    http: TcpListener,
+    https: TcpListener,
+    admin: TcpListener,
+}
+
+/// Binds the three listeners, so that a port already in use fails at once,
+/// with its address, before the caller goes on (`orc agent` binds before
+/// it registers its Node, as it does its own port).
+pub async fn bind(config: IngressConfig) -> io::Result<Bound> {
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("binding {addr}: {e}")))
     };
-    let http = bind(config.http).await?;
-    let https = bind(config.https).await?;
-    let admin = bind(config.admin).await?;
-    let (tables, table) = watch::channel(Arc::new(RouteTable::default()));
-    let proxy = Proxy::new(config.proxy.clone(), table);
-    let tls = proxy.tls_acceptor().map_err(io::Error::other)?;
-    let mut publish = config.publish.clone();
-    if publish.is_empty() && !config.http.ip().is_unspecified() {
-        publish.push(config.http.ip());
+    Ok(Bound {
+        http: bind(config.http).await?,
+        https: bind(config.https).await?,
+        admin: bind(config.admin).await?,
+        config,
+    })
+}
+
+impl Bound {
+    /// Serves the bound listeners, the controller feeding their table,
+    /// until the future is dropped.
+    pub async fn serve(self, client: Client) -> io::Result<()> {
+        let Bound {
+            config,
+            http,
+            https,
+            admin,
+        } = self;
+        let (tables, table) = watch::channel(Arc::new(RouteTable::default()));
+        let proxy = Proxy::new(config.proxy.clone(), table);
+        let tls = proxy.tls_acceptor().map_err(io::Error::other)?;
+        let mut publish = config.publish.clone();
+        if publish.is_empty() && !config.http.ip().is_unspecified() {
+            publish.push(config.http.ip());
+        }
+        let controller = ControllerConfig {
+            controller: config.controller.clone(),
+            addresses: publish,
+        };
+        tracing::info!(http = %config.http, https = %config.https, admin = %config.admin, "orc-ingress serving");
+        tokio::select! {
+            () = controller::run(client, controller, tables) => {}
+            () = proxy.clone().serve(http, None) => {}
+            () = proxy.clone().serve(https, Some(tls)) => {}
+            () = proxy::serve_admin(proxy, admin) => {}
+        }
+        Ok(())
     }
-    let controller = ControllerConfig {
-        controller: config.controller.clone(),
-        addresses: publish,
-    };
-    tracing::info!(http = %config.http, https = %config.https, admin = %config.admin, "orc-ingress serving");
-    tokio::select! {
-        () = controller::run(client, controller, tables) => {}
-        () = proxy.clone().serve(http, None) => {}
-        () = proxy.clone().serve(https, Some(tls)) => {}
-        () = proxy::serve_admin(proxy, admin) => {}
-    }
-    Ok(())
 }
 // ANCHOR_END: run

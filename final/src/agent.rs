@@ -3,8 +3,9 @@
 //! It composes chapter 02's [`Agent`] (the sync loop, the pod network, the
 //! containers) with chapter 03's [`NodeAgent`] (the Node object, the Lease,
 //! the pods bound to this node, their statuses): what a kubelet is; and
-//! runs chapter 06's proxy and cluster DNS for the node: what kube-proxy
-//! and a node-local CoreDNS are. The
+//! runs chapter 06's proxy and cluster DNS and chapter 07's ingress for
+//! the node: what kube-proxy, a node-local CoreDNS and an ingress
+//! controller on every node (ingress-nginx as a DaemonSet) are. The
 //! `orc` binary is the whole node: it is also the container runtime (run as
 //! `orc-container`, see [`runtime_link`]) and each container's shim
 //! (`orc shim`), so nothing else needs installing.
@@ -12,7 +13,7 @@
 //! Stopping the agent (Ctrl-C, SIGTERM) leaves the pods running; the next
 //! `orc agent` with the same `--state-dir` adopts them.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use clap::Args;
 use orc_client::Client;
 use orc_container::image::registry::PullOptions;
 use orc_container::image::{DEFAULT_STORE, Store};
+use orc_ingress::server::IngressConfig;
 use orc_node::{NodeAgent, NodeConfig, NodeIdentity};
 use orc_pod::Ipv4Cidr;
 use orc_pod::agent::clock::{SystemClock, parse_duration};
@@ -138,9 +140,32 @@ pub struct AgentArgs {
     /// it `orc:node-dns`'s); default: the agent's.
     #[arg(long)]
     pub dns_kubeconfig: Option<PathBuf>,
+    /// The kubeconfig the node's ingress controller logs in with (`orc up`
+    /// gives it `orc:ingress`'s); default: the agent's.
+    #[arg(long)]
+    pub ingress_kubeconfig: Option<PathBuf>,
+    /// The port the ingress serves plain HTTP on, on the node's address
+    /// (`--address`, else `--node-ip`).
+    #[arg(long, default_value_t = 80)]
+    pub ingress_http_port: u16,
+    /// The port the ingress serves HTTPS on (certificates from the
+    /// Ingresses' `spec.tls`).
+    #[arg(long, default_value_t = 443)]
+    pub ingress_https_port: u16,
+    /// The port of the ingress's `/healthz` and `/metrics`
+    /// (ingress-nginx's 10254), on the node's address.
+    #[arg(long, default_value_t = 10254)]
+    pub ingress_admin_port: u16,
+    /// An address the claimed Ingresses publish in `status.loadBalancer`
+    /// (repeatable; default: `--node-ip`). Every node of a cluster must
+    /// give the same list, or their controllers rewrite each other's
+    /// status: `orc up` gives every node's address to each.
+    #[arg(long)]
+    pub ingress_publish_address: Vec<IpAddr>,
     /// A part of the node not to run, left to a student's own binary
-    /// (repeatable): `proxy` (Services' iptables rules) or `dns` (the
-    /// cluster DNS, and the `kube-dns` Service it publishes).
+    /// (repeatable): `proxy` (Services' iptables rules), `dns` (the
+    /// cluster DNS, and the `kube-dns` Service it publishes) or `ingress`
+    /// (the HTTP routing of Ingresses).
     #[arg(long, value_enum)]
     pub disable: Vec<NodePart>,
 }
@@ -150,6 +175,7 @@ pub struct AgentArgs {
 pub enum NodePart {
     Proxy,
     Dns,
+    Ingress,
 }
 
 // ANCHOR: serve_dns
@@ -197,6 +223,38 @@ async fn serve_dns(
 }
 // ANCHOR_END: serve_dns
 
+// ANCHOR: serve_ingress
+/// Chapter 07's ingress for this node: orc-ingress on ports 80 and 443
+/// (`--ingress-http-port`, `--ingress-https-port`) of the node's address,
+/// claiming the Ingresses of orc's IngressClass and publishing
+/// `--ingress-publish-address` (else the node's address) as where they
+/// are served. Bound here, so a port in use stops the agent at once.
+async fn serve_ingress(args: &AgentArgs, client: Client) -> Result<tokio::task::JoinHandle<()>> {
+    let address = IpAddr::V4(args.address.unwrap_or(args.node_ip));
+    let publish = match args.ingress_publish_address.is_empty() {
+        true => vec![IpAddr::V4(args.node_ip)],
+        false => args.ingress_publish_address.clone(),
+    };
+    let config = IngressConfig {
+        http: SocketAddr::new(address, args.ingress_http_port),
+        https: SocketAddr::new(address, args.ingress_https_port),
+        admin: SocketAddr::new(address, args.ingress_admin_port),
+        publish,
+        controller: orc_ingress::routes::class::CONTROLLER.to_string(),
+        proxy: orc_ingress::proxy::Config::default(),
+    };
+    let bound = orc_ingress::server::bind(config).await.context(
+        "starting the ingress (--ingress-http-port, --ingress-https-port, \
+         --ingress-admin-port; or --disable ingress)",
+    )?;
+    Ok(tokio::spawn(async move {
+        if let Err(error) = bound.serve(client).await {
+            tracing::error!(%error, "the ingress stopped");
+        }
+    }))
+}
+// ANCHOR_END: serve_ingress
+
 /// The name `orc` answers to as the container runtime.
 pub const RUNTIME_NAME: &str = "orc-container";
 
@@ -211,6 +269,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
     // The proxy and the DNS log in as themselves when given a kubeconfig.
     let proxy_client = client_from(&args, args.proxy_kubeconfig.as_deref())?;
     let dns_client = client_from(&args, args.dns_kubeconfig.as_deref())?;
+    let ingress_client = client_from(&args, args.ingress_kubeconfig.as_deref())?;
     let me = std::env::current_exe().context("finding the orc binary's own path")?;
     let hostname = args.hostname_override.clone().unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -294,6 +353,16 @@ async fn serve(args: AgentArgs) -> Result<()> {
         ))),
     };
 
+    // Chapter 07's ingress, bound before the Node registers (as the
+    // agent's own port is): a busy port 80 fails here, naming the flag.
+    let ingress = match args.disable.contains(&NodePart::Ingress) {
+        true => {
+            tracing::info!("the ingress is disabled: Ingresses need a controller of one's own");
+            None
+        }
+        false => Some(serve_ingress(&args, ingress_client).await?),
+    };
+
     let node_name = node_config.identity.name.clone();
     let node_netns = config.node_netns.clone();
     // ANCHOR: compose
@@ -342,6 +411,11 @@ async fn serve(args: AgentArgs) -> Result<()> {
     // while the agent restarts (`orc-proxy --cleanup` removes them).
     if let Some(proxy) = proxy {
         proxy.abort();
+    }
+    // The Ingresses keep their published addresses, as a node that
+    // restarts serves them again on the same ones.
+    if let Some(ingress) = ingress {
+        ingress.abort();
     }
     if let Some(dns) = dns {
         dns.abort();

@@ -11,15 +11,16 @@
 //! | each node's agent           | `system:node:<name>`             | `system:nodes`   |
 //! | the nodes' proxy            | `system:kube-proxy`              |                  |
 //! | the nodes' cluster DNS      | `orc:node-dns`                   |                  |
+//! | the nodes' ingress          | `orc:ingress`                    |                  |
 //!
 //! Each name is what the API server's bootstrap policy binds a role to
 //! (`03-apiserver/server/src/authz/bootstrap-policy.yaml`): with
 //! `--authorization-mode=Node,RBAC`, which `orc up` turns on, a component
 //! may do what its Kubernetes role allows and nothing more; a node, what
-//! the Node authorizer allows it for its own objects. The proxy and DNS run
-//! inside each agent's process but log in as themselves, as kube-proxy
-//! and CoreDNS do beside a kubelet (the routes to other nodes' pods read
-//! every Node with the proxy's credential).
+//! the Node authorizer allows it for its own objects. The proxy, DNS and
+//! ingress run inside each agent's process but log in as themselves, as
+//! kube-proxy, CoreDNS and ingress-nginx do beside a kubelet (the routes
+//! to other nodes' pods read every Node with the proxy's credential).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -62,6 +63,14 @@ pub fn proxy() -> Subject {
 /// reads, and the writes that publish it as `kube-dns`).
 pub fn node_dns() -> Subject {
     Subject::new("orc:node-dns")
+}
+
+/// The nodes' ingress controller, bound to orc's `orc:ingress` role (what
+/// ingress-nginx's ServiceAccount may: read Ingresses, their classes,
+/// Services, EndpointSlices, Pods and Secrets; write Ingress status and
+/// Events).
+pub fn ingress() -> Subject {
+    Subject::new("orc:ingress")
 }
 
 /// The cluster's CA with its directory.

@@ -4,7 +4,9 @@
 //! names is refused; `orc down` leaves the machine as it found it; a
 //! second `orc up` on the same data directory finds every object again;
 //! `--disable scheduler` leaves pods Pending until a scheduler appears, and
-//! `--disable proxy|dns` leaves those out of every node.
+//! `--disable proxy|dns|ingress` leaves those out of every node; an
+//! Ingress made with `kubectl create ingress` routes to the pods through
+//! every node's port 80, and publishes the nodes' addresses.
 //!
 //! Root only. `orc up` runs in a network namespace of the test's own
 //! (`nsenter --net`, which joins nothing else): the cluster's uplink, its
@@ -153,14 +155,23 @@ impl Place {
     /// `GET /` on `address:port` from the test's namespace with busybox
     /// `nc`: the body, or `None` when the request failed.
     fn fetch(&self, target: &str) -> Option<String> {
+        let (head, body) = self.request(target, None, "/")?;
+        head.starts_with("HTTP/1.1 200").then_some(body)
+    }
+
+    /// `GET path` on `address:port` (with `Host: host` when given) from
+    /// the test's namespace: the response's head and trimmed body, or
+    /// `None` when no response came.
+    fn request(&self, target: &str, host: Option<&str>, path: &str) -> Option<(String, String)> {
         let (address, port) = target.split_once(':').unwrap();
         let mut nc = self.host.command("busybox");
         nc.args(["nc", "-w", "3", address, port]);
-        let out = fed(nc, "GET / HTTP/1.0\r\n\r\n", Eof::AfterExit);
+        let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+        let request = format!("GET {path} HTTP/1.0\r\n{host}\r\n");
+        let out = fed(nc, &request, Eof::AfterExit);
         let body = String::from_utf8_lossy(&out.stdout);
         let (head, body) = body.split_once("\r\n\r\n")?;
-        head.starts_with("HTTP/1.1 200")
-            .then(|| body.trim().to_string())
+        Some((head.to_string(), body.trim().to_string()))
     }
 
     /// What the machine looks like to this test: the namespace's links,
@@ -344,8 +355,9 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         assert!(!read.status.success(), "nobody read {}", private.display());
     }
     assert_eq!(
+        // The server, the scheduler, three agents and their ingresses.
         text(&status).matches("/healthz: ok").count(),
-        5,
+        8,
         "{}",
         text(&status)
     );
@@ -649,6 +661,8 @@ fn with_the_scheduler_disabled_pods_stay_pending_until_a_scheduler_appears() {
         "proxy",
         "--disable",
         "dns",
+        "--disable",
+        "ingress",
     ]);
     let api = api_url(&up);
     // The student's scheduler logs in as the admin, from the kubeconfig.
@@ -838,4 +852,172 @@ spec:
         .filter(|p| p.exists())
         .collect();
     assert!(left.is_empty(), "cgroups left after orc down: {left:?}");
+}
+
+/// The Deployment behind the Ingress: busybox httpd answering its pod's
+/// name under `/app/`, one replica per node.
+const WEB: &str = r#"
+{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+ "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+  "template": {"metadata": {"labels": {"app": "web"}},
+   "spec": {"terminationGracePeriodSeconds": 1,
+    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+     "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}],
+    "containers": [{"name": "httpd", "image": "busybox", "ports": [{"containerPort": 8080}],
+     "command": ["sh", "-c",
+      "mkdir -p /www/app && hostname > /www/app/index.html && exec httpd -f -p 8080 -h /www"]}]}}}}
+"#;
+
+/// The status code of a response's head (`HTTP/1.x 200 OK`).
+fn status_code(head: &str) -> &str {
+    head.split_whitespace().nth(1).unwrap_or_default()
+}
+
+/// The nodes' InternalIPs, in node order.
+fn node_addresses(place: &Place) -> Vec<String> {
+    let path = r#"jsonpath={.items[*].status.addresses[?(@.type=="InternalIP")].address}"#;
+    let out = place.kubectl(&["get", "nodes", "-o", path], None);
+    let mut addresses: Vec<String> = out.split_whitespace().map(String::from).collect();
+    addresses.sort();
+    addresses
+}
+
+#[test]
+fn an_ingress_routes_host_and_path_to_the_pods_on_every_node_address() {
+    let place = Place::new();
+    let up = place.up(&["--nodes", "2"]);
+    assert!(
+        up.contains("node-1 (agent, proxy, DNS, ingress) at "),
+        "{up}"
+    );
+    // Each node's ingress answers /healthz in `orc status`.
+    let status = text(&place.orc(&["status"]));
+    for node in ["node-1", "node-2"] {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(&format!("{node} ingress")))
+            .unwrap_or_else(|| panic!("no ingress line for {node}: {status}"));
+        assert!(line.ends_with("/healthz: ok"), "{status}");
+    }
+    // orc's class is the default: an Ingress that names none is served.
+    let class = place.kubectl(
+        &[
+            "get",
+            "ingressclass",
+            "orc",
+            "-o",
+            r"jsonpath={.metadata.annotations.ingressclass\.kubernetes\.io/is-default-class} {.spec.controller}",
+        ],
+        None,
+    );
+    assert_eq!(class, "true orc.dev/ingress");
+
+    place.kubectl(&["apply", "-f", "-"], Some(WEB));
+    place.kubectl(
+        &[
+            "expose",
+            "deployment",
+            "web",
+            "--port=80",
+            "--target-port=8080",
+        ],
+        None,
+    );
+    place.kubectl(
+        &["create", "ingress", "web", "--rule=web.test/app*=web:80"],
+        None,
+    );
+
+    // Both nodes' controllers publish the same list: every node's address.
+    let nodes = node_addresses(&place);
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    let published = place.until(
+        "the Ingress publishes the nodes' addresses",
+        &[
+            "get",
+            "ingress",
+            "web",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[*].ip}",
+        ],
+        |ips| !ips.is_empty(),
+    );
+    assert_eq!(published, nodes.join(" "));
+    let table = place.kubectl(&["get", "ingress", "web"], None);
+    let (header, row) = table.split_once('\n').unwrap();
+    assert!(header.contains("ADDRESS"), "{table}");
+    assert!(row.contains(&nodes.join(",")), "{table}");
+
+    // Through either node's port 80, the host and path reach both
+    // replicas (each answers its own name), wherever each runs.
+    let pods = place.kubectl(
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ],
+        None,
+    );
+    for node in &nodes {
+        let target = format!("{node}:80");
+        let mut seen = BTreeSet::new();
+        let deadline = Instant::now() + LONG;
+        while seen.len() < 2 {
+            let answer = place.request(&target, Some("web.test"), "/app/");
+            match &answer {
+                Some((head, body)) if status_code(head) == "200" => {
+                    assert!(pods.split_whitespace().any(|p| p == body), "{body}");
+                    seen.insert(body.clone());
+                }
+                // Before the replicas are Ready: 503 from the ingress.
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "through {target}, only {seen:?} of the pods {pods} answered; last: {answer:?}"
+            );
+        }
+        // A host no rule names is the ingress's 404, not a pod's page.
+        let (head, _) = place
+            .request(&target, Some("other.test"), "/app/")
+            .expect("the ingress answers");
+        assert_eq!(status_code(&head), "404", "{head}");
+    }
+}
+
+#[test]
+fn with_the_ingress_disabled_nothing_listens_on_port_80_and_ingresses_get_no_address() {
+    let place = Place::new();
+    let up = place.up(&["--nodes", "1", "--disable", "ingress"]);
+    assert!(up.contains("node-1 (agent, proxy, DNS) at "), "{up}");
+    let status = text(&place.orc(&["status"]));
+    assert!(!status.contains("ingress"), "{status}");
+    // The class is there for a controller of one's own to serve.
+    place.kubectl(&["get", "ingressclass", "orc"], None);
+    place.kubectl(
+        &["create", "ingress", "web", "--rule=web.test/=web:80"],
+        None,
+    );
+    let node = node_addresses(&place).remove(0);
+    assert_eq!(
+        place.request(&format!("{node}:80"), Some("web.test"), "/"),
+        None
+    );
+    // The node's agent serves (its /healthz answers), yet no ingress is
+    // in it to publish an address.
+    assert!(place.orc(&["status"]).status.success());
+    let published = place.kubectl(
+        &[
+            "get",
+            "ingress",
+            "web",
+            "-o",
+            "jsonpath={.status.loadBalancer}",
+        ],
+        None,
+    );
+    assert!(published.is_empty() || published == "{}", "{published}");
 }

@@ -617,6 +617,26 @@ async fn every_component_has_its_kubernetes_role_and_no_more() {
             true,
         ),
         (&["--as", "orc:node-dns"], &["delete", "pods"], false),
+        (
+            &["--as", "orc:ingress"],
+            &[
+                "patch",
+                "ingresses.networking.k8s.io",
+                "--subresource=status",
+            ],
+            true,
+        ),
+        (
+            &["--as", "orc:ingress"],
+            &["watch", "secrets", "--all-namespaces"],
+            true,
+        ),
+        (
+            &["--as", "orc:ingress"],
+            &["patch", "ingresses.networking.k8s.io"],
+            false,
+        ),
+        (&["--as", "orc:ingress"], &["get", "secrets"], false),
     ];
     for (who, what, want) in cases {
         let args: Vec<&str> = what.iter().chain(who.iter()).copied().collect();

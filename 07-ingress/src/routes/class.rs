@@ -16,6 +16,22 @@ pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-defaul
 /// The class annotation from before `spec.ingressClassName` existed.
 pub const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 
+/// The name of orc's own IngressClass, which `orc up` creates.
+pub const CLASS: &str = "orc";
+
+/// orc's IngressClass, marked the default, so an Ingress that names no
+/// class (`kubectl create ingress` without `--class`) is orc's. What an
+/// installation of ingress-nginx creates beside its controller (its
+/// chart's `controller.ingressClassResource.default`).
+pub fn default_class() -> Value {
+    serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": CLASS, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+        "spec": {"controller": CONTROLLER},
+    })
+}
+
 /// The IngressClasses that belong to one controller.
 #[derive(Debug, Clone, Default)]
 pub struct Claims {
@@ -100,5 +116,12 @@ mod tests {
         let default = Claims::new(&[class("orc", CONTROLLER, true)], CONTROLLER);
         assert!(default.claims(&classless));
         assert!(!default.claims(&named("other")));
+    }
+
+    #[test]
+    fn orcs_default_class_claims_an_ingress_with_no_class() {
+        let claims = Claims::new(&[default_class()], CONTROLLER);
+        assert!(claims.claims(&json!({"spec": {}})));
+        assert!(claims.claims(&json!({"spec": {"ingressClassName": CLASS}})));
     }
 }

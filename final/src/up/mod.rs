@@ -3,10 +3,12 @@
 //!
 //! `orc up` composes the commands that already run each part: one `orc
 //! server` (etcd as its child, the API server, the scheduler, the
-//! controllers) and one `orc agent` per node (the agent and its proxy),
+//! controllers) and one `orc agent` per node (the agent, its proxy, DNS
+//! and ingress),
 //! each node a network namespace on a private LAN ([`network`]). It waits
 //! until every Node is Ready and the `kubernetes` Service exists, prints
-//! the time that took, adds a context to the user's kubeconfig, and then
+//! the time that took, makes orc's IngressClass the default ([`ingress`]),
+//! adds a context to the user's kubeconfig, and then
 //! stays in the foreground until Ctrl-C (or exits with `--detach`).
 //! `orc down` stops the agents (which stop their pods and remove their
 //! pod networks: `orc agent --drain-on-stop`), then the server (which stops
@@ -21,7 +23,9 @@
 //! - [`record`]: `<data-dir>/up.json`, what `orc down` and `orc status` read.
 //! - [`kubeconfig`]: the context `orc up` adds to the user's kubeconfig.
 //! - [`leftovers`]: what an agent that could not drain its node left.
+//! - [`ingress`]: the default IngressClass, and the nodes' ingress ports.
 
+mod ingress;
 mod kubeconfig;
 mod leftovers;
 mod network;
@@ -74,9 +78,16 @@ pub struct UpArgs {
     pub kubeconfig: Option<PathBuf>,
     /// A component not to start, left to the student's own binary
     /// (repeatable): `scheduler`, `controllers` (the control plane's),
-    /// `proxy`, `dns` (every node's).
+    /// `proxy`, `dns`, `ingress` (every node's).
     #[arg(long, value_enum)]
     pub disable: Vec<Part>,
+    /// The port every node's ingress serves plain HTTP on, on the node's
+    /// address.
+    #[arg(long, default_value_t = 80)]
+    pub ingress_http_port: u16,
+    /// The port every node's ingress serves HTTPS on.
+    #[arg(long, default_value_t = 443)]
+    pub ingress_https_port: u16,
 }
 
 // ANCHOR: part
@@ -87,6 +98,7 @@ pub enum Part {
     Controllers,
     Proxy,
     Dns,
+    Ingress,
 }
 
 impl Part {
@@ -167,11 +179,16 @@ pub fn up(args: UpArgs) -> Result<()> {
         network: net,
         server_pid: 0,
         agent_pids: vec![],
+        ingress_admin_port: (!args.disable.contains(&Part::Ingress)).then_some(ingress::ADMIN_PORT),
         kubeconfig_created: !kubeconfig_path.exists(),
         kubeconfig: kubeconfig_path,
     };
     // From here on, a failure takes down what was started.
-    match start(&mut record, &ca, &args.disable) {
+    let ports = ingress::Ports {
+        http: args.ingress_http_port,
+        https: args.ingress_https_port,
+    };
+    match start(&mut record, &ca, &args.disable, ports) {
         Ok(()) => {}
         Err(e) => {
             down_recorded(&record);
@@ -202,7 +219,12 @@ pub fn up(args: UpArgs) -> Result<()> {
 
 /// Starts the server and the agents, writes the record and the
 /// kubeconfig, and waits for Ready.
-fn start(record: &mut Record, ca: &ClusterCa, disable: &[Part]) -> Result<()> {
+fn start(
+    record: &mut Record,
+    ca: &ClusterCa,
+    disable: &[Part],
+    ingress_ports: ingress::Ports,
+) -> Result<()> {
     let me = std::env::current_exe().context("finding the orc binary's own path")?;
     let dir = record.data_dir.clone();
     let listen = record.network.uplink_address;
@@ -246,9 +268,15 @@ fn start(record: &mut Record, ca: &ClusterCa, disable: &[Part]) -> Result<()> {
     let proxy = component_kubeconfig(record, ca, "proxy", &credentials::proxy())?;
     let dns = component_kubeconfig(record, ca, "dns", &credentials::node_dns())?;
     // ANCHOR_END: identities
+    // The ingress too, as ingress-nginx under its own ServiceAccount.
+    let ingress = component_kubeconfig(record, ca, "ingress", &credentials::ingress())?;
     let parts = started(
         &["agent"],
-        &[(Part::Proxy, "proxy"), (Part::Dns, "DNS")],
+        &[
+            (Part::Proxy, "proxy"),
+            (Part::Dns, "DNS"),
+            (Part::Ingress, "ingress"),
+        ],
         disable,
     );
     for node in &record.network.nodes {
@@ -281,6 +309,9 @@ fn start(record: &mut Record, ca: &ClusterCa, disable: &[Part]) -> Result<()> {
             .arg(&proxy)
             .arg("--dns-kubeconfig")
             .arg(&dns)
+            .arg("--ingress-kubeconfig")
+            .arg(&ingress)
+            .args(ingress::agent_flags(&record.network, ingress_ports))
             .args(disable.iter().filter(|p| !p.in_server()).map(|p| p.flag()));
         let log = dir.join(format!("logs/{}.log", node.name));
         let pid = processes::spawn(agent, &log)?;
@@ -306,7 +337,10 @@ fn start(record: &mut Record, ca: &ClusterCa, disable: &[Part]) -> Result<()> {
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let client = Client::new(&record.api_url).with_tls(&ca.client_tls(&credentials::admin())?);
-    runtime.block_on(wait_ready(record, &client))
+    runtime.block_on(async {
+        wait_ready(record, &client).await?;
+        ingress::ensure_default_class(&client).await
+    })
 }
 
 /// What a process runs: `always`, then each of `optional` not disabled.
@@ -503,6 +537,11 @@ pub fn status(args: StatusArgs) -> Result<()> {
     for (pid, node) in record.agent_pids.iter().zip(&record.network.nodes) {
         let url = format!("http://{}:{AGENT_PORT}", node.address);
         checks.push((node.name.clone(), *pid, Some(url)));
+        // The node's ingress, in the agent's process, on its own port.
+        if let Some(port) = record.ingress_admin_port {
+            let url = format!("http://{}:{port}", node.address);
+            checks.push((format!("{} ingress", node.name), *pid, Some(url)));
+        }
     }
     let mut healthy = true;
     for (name, pid, url) in checks {
@@ -514,7 +553,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
             "running".to_string()
         };
         healthy &= health == "ok";
-        println!("{name:<10} pid {pid:<8} /healthz: {health}");
+        println!("{name:<14} pid {pid:<8} /healthz: {health}");
     }
     if !healthy {
         bail!(

@@ -31,6 +31,10 @@ pub struct Record {
     pub server_pid: u32,
     /// One `orc agent` per node, in node order.
     pub agent_pids: Vec<u32>,
+    /// The port of every node's ingress `/healthz`, when it runs (absent
+    /// in the records of clusters started before it did).
+    #[serde(default)]
+    pub ingress_admin_port: Option<u16>,
     /// The kubeconfig `orc up` added its context to.
     pub kubeconfig: PathBuf,
     /// Whether `orc up` created that file (then `orc down` removes it).

@@ -164,6 +164,9 @@ impl AgentProcess {
             .args(["--port", &port.to_string()])
             .args(["--sync-period", "200ms", "--lease-period", "1s"])
             .args(["--iptables-min-sync-period", "200ms"])
+            // Tests run in parallel, several agents on loopback: the
+            // ingress's ports 80 and 443 would be taken by the first.
+            .arg("--disable=ingress")
             .arg("--resolv-conf")
             .arg(&resolv_conf)
             .stdin(Stdio::null())
