@@ -104,6 +104,10 @@ pub struct Config {
     pub defrag_interval: Option<Duration>,
     /// The clock compaction and defragmentation run on.
     pub maintenance_clock: crate::compaction::MaintenanceClock,
+    /// The client certificate shown to the nodes' agents and the CA their
+    /// certificates must chain to (`--kubelet-*`, `agent_client.rs`);
+    /// `None`: agents are reached over plain HTTP (tests on loopback).
+    pub agent_client: Option<crate::agent_client::AgentClientFiles>,
 }
 
 impl Config {
@@ -130,6 +134,7 @@ impl Config {
             compaction_interval: Some(crate::compaction::DEFAULT_INTERVAL),
             defrag_interval: Some(crate::defrag::DEFAULT_INTERVAL),
             maintenance_clock: crate::compaction::MaintenanceClock::default(),
+            agent_client: None,
         }
     }
 }
@@ -171,6 +176,8 @@ pub struct SecurityFlags {
     /// need their ServiceAccount and get its token mounted).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub disable_admission_plugins: Vec<AdmissionPlugin>,
+    #[command(flatten)]
+    pub agent_client: crate::agent_client::AgentClientFlags,
 }
 
 /// An admission plugin `--disable-admission-plugins` may name.
@@ -200,6 +207,7 @@ impl SecurityFlags {
             .tls_cert_file
             .clone()
             .zip(self.tls_private_key_file.clone());
+        config.agent_client = self.agent_client.files();
         config
     }
 }
@@ -239,6 +247,9 @@ pub enum ServerError {
     /// The certificate or key could not be loaded.
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// The `--kubelet-*` files could not be used.
+    #[error("{0}")]
+    AgentClient(#[from] crate::agent_client::AgentClientError),
     /// The `kubernetes` Service could not be created or updated.
     #[error("{0}")]
     KubernetesService(#[from] crate::services::kubernetes::EnsureError),
@@ -275,6 +286,8 @@ pub struct AppState {
     pub in_flight: crate::limits::InFlight,
     /// See [`Config::service_account_admission`].
     pub service_account_admission: bool,
+    /// How the nodes' agents are reached (`agent_client.rs`).
+    pub agents: crate::agent_client::AgentClient,
 }
 
 /// A bound server, not yet serving: tests read its address first.
@@ -353,6 +366,10 @@ impl Server {
                 Some(Arc::new(keys))
             }
         };
+        let agents = match &config.agent_client {
+            Some(files) => crate::agent_client::AgentClient::from_files(files)?,
+            None => crate::agent_client::AgentClient::plain(),
+        };
         let tls = match &config.tls {
             Some((cert, key)) => Some(crate::tls::acceptor(
                 cert,
@@ -423,6 +440,7 @@ impl Server {
             in_flight: crate::limits::InFlight::new(config.limits),
             service_account_admission: config.service_account_admission
                 && service_accounts_configured,
+            agents,
         });
         Ok(Server {
             listener,
