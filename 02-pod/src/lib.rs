@@ -69,7 +69,8 @@
 //!   the pure choices of what to send (`tail_start`, `LogLimit`, `LogOptions`).
 //! - [`agent::server`]: the agent's HTTP server (the kubelet's port 10250):
 //!   `/containerLogs` for the API server's `pods/{name}/log`, `/healthz`,
-//!   `/metrics`.
+//!   `/metrics`; over TLS ([`agent::tls`]) to the API server alone
+//!   ([`agent::auth`]).
 //! - `src/bin/orc-agent.rs`: the `orc-agent` command (`run [--listen ADDR]`,
 //!   `pods`, `logs`).
 //!

@@ -1,16 +1,24 @@
 //! The agent's HTTP server over a state directory laid out as the agent
 //! lays it out: real files, a real server on 127.0.0.1:0, a real client.
 //! No root needed: no container runs, the shim's outputs are written here.
+//!
+//! The server speaks TLS, as `orc agent` serves it, with certificates from
+//! a CA of the test's own ([`Pki`]); the client is the API server's
+//! (`kube-apiserver-kubelet-client`). Anyone else is refused: 401 without
+//! a certificate, 403 with another user's.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use orc_pod::agent::layout::{StateLayout, write_atomic};
 use orc_pod::agent::server;
+use orc_pod::agent::tls::AgentTls;
 use orc_pod::pod_spec::Pod;
 use orc_pod::shim::{ExitRecord, exit_file};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio_rustls::rustls;
 
 const UID: &str = "3f2a-uid";
 
@@ -61,10 +69,87 @@ impl Node {
     }
 }
 
-/// The agent's server on a free loopback port; stopped when dropped.
+/// A CA of the test's own, the agent's serving certificate for 127.0.0.1,
+/// and what clients present.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
+    ca_der: rustls::pki_types::CertificateDer<'static>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.crt"), cert.pem()).unwrap();
+        Pki {
+            dir,
+            ca_der: cert.der().clone(),
+            ca: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// The agent's TLS: a serving certificate for 127.0.0.1, clients
+    /// checked against this CA.
+    fn agent_tls(&self) -> AgentTls {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        let (cert_file, key_file) = (
+            self.dir.path().join("agent.crt"),
+            self.dir.path().join("agent.key"),
+        );
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        AgentTls::from_files(&cert_file, &key_file, Some(&self.dir.path().join("ca.crt"))).unwrap()
+    }
+
+    /// An HTTPS client trusting this CA, presenting a certificate for
+    /// `user` (CN) when given one.
+    fn client(&self, user: Option<&str>) -> reqwest::Client {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca_der.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = match user {
+            None => builder.with_no_client_auth(),
+            Some(user) => {
+                let key = rcgen::KeyPair::generate().unwrap();
+                let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+                params
+                    .distinguished_name
+                    .push(rcgen::DnType::CommonName, user);
+                params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+                let cert = params.signed_by(&key, &self.ca).unwrap();
+                let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+                builder
+                    .with_client_auth_cert(vec![cert.der().clone()], key)
+                    .unwrap()
+            }
+        };
+        orc_testkit::http_client(); // installs ring for reqwest
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .build()
+            .unwrap()
+    }
+}
+
+/// The API server's user on the agent's port.
+const API_SERVER: &str = orc_pod::agent::auth::API_SERVER_CLIENT;
+
+/// The agent's server over TLS on a free loopback port, and the API
+/// server's client; stopped when dropped.
 struct Agent {
     base: String,
     http: reqwest::Client,
+    pki: Pki,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -72,10 +157,12 @@ struct Agent {
 impl Agent {
     async fn start(node: &Node) -> Agent {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let base = format!("https://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(server::serve(
+        let pki = Pki::new();
+        let task = tokio::spawn(server::serve_tls(
             listener,
+            pki.agent_tls(),
             node.layout.clone(),
             "orc-container".into(),
             async {
@@ -84,15 +171,19 @@ impl Agent {
         ));
         Agent {
             base,
-            http: orc_testkit::http_client(),
+            http: pki.client(Some(API_SERVER)),
+            pki,
             stop: Some(stop),
             task: Some(task),
         }
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
-        let response = self
-            .http
+        self.get_as(&self.http, path).await
+    }
+
+    async fn get_as(&self, client: &reqwest::Client, path: &str) -> (u16, String) {
+        let response = client
             .get(format!("{}{path}", self.base))
             .send()
             .await
@@ -142,6 +233,37 @@ async fn serves_health_and_the_current_run() {
     assert_eq!(agent.get("/healthz").await, (200, "ok".into()));
     assert_eq!(agent.get(APP).await, (200, "one\ntwo\nthree\n".into()));
     assert_eq!(agent.open_streams().await, 0);
+}
+
+#[tokio::test]
+async fn only_the_api_server_is_served() {
+    let node = Node::new();
+    let agent = Agent::start(&node).await;
+    let anonymous = agent.pki.client(None);
+    assert_eq!(
+        agent.get_as(&anonymous, APP).await,
+        (401, "Unauthorized".into())
+    );
+    assert_eq!(
+        agent.get_as(&anonymous, "/healthz").await,
+        (200, "ok".into())
+    );
+    let node_user = agent.pki.client(Some("system:node:n1"));
+    assert_eq!(
+        agent.get_as(&node_user, "/metrics").await,
+        (
+            403,
+            "Forbidden (user=system:node:n1, verb=get, resource=nodes, subresource=metrics)".into()
+        )
+    );
+    // The client checks the agent too: one trusting another CA refuses it.
+    let wary = Pki::new().client(None);
+    assert!(
+        wary.get(format!("{}/healthz", agent.base))
+            .send()
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]

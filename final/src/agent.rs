@@ -12,6 +12,11 @@
 //!
 //! Stopping the agent (Ctrl-C, SIGTERM) leaves the pods running; the next
 //! `orc agent` with the same `--state-dir` adopts them.
+//!
+//! Its port (logs, exec, attach, port-forward) is HTTPS, served only to
+//! the API server's client certificate, as the kubelet's: the kubelet's
+//! `--tls-cert-file`, `--tls-private-key-file` and `--client-ca-file`
+//! ([`agent_tls`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -28,6 +33,7 @@ use orc_node::{NodeAgent, NodeConfig, NodeIdentity};
 use orc_pod::Ipv4Cidr;
 use orc_pod::agent::clock::{SystemClock, parse_duration};
 use orc_pod::agent::layout::StateLayout;
+use orc_pod::agent::tls::AgentTls;
 use orc_pod::agent::{Agent, AgentConfig, server};
 use orc_pod::image::StoreImages;
 use orc_pod::resolv_conf::ClusterDns;
@@ -85,6 +91,21 @@ pub struct AgentArgs {
     /// Node's `daemonEndpoints`: the kubelet's 10250.
     #[arg(long, default_value_t = 10250)]
     pub port: u16,
+    /// PEM certificate the agent's port is served with, for the node's
+    /// address (`orc up` issues one from the cluster CA). Without it, a
+    /// self-signed one is made at start, which an API server checking
+    /// agents' certificates refuses.
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// PEM CA client certificates must chain to; only the API server's
+    /// (CN `kube-apiserver-kubelet-client`, or group `system:masters`) may
+    /// then use the port. Without it no client can be authenticated, and
+    /// everything but /healthz is refused (401).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
     /// Static pod manifests to run besides the API's pods (the kubelet's
     /// `--pod-manifest-path`). Their status stays on the node: there are no
     /// mirror pods yet.
@@ -254,6 +275,37 @@ async fn serve_ingress(args: &AgentArgs, client: Client) -> Result<tokio::task::
     }))
 }
 // ANCHOR_END: serve_ingress
+// ANCHOR: agent_tls
+/// How the agent's port is served: TLS with the given certificate, or
+/// with one made up at start (warned about); clients checked against
+/// `--client-ca-file` (without it, warned about: no one may use the port).
+pub fn agent_tls(args: &AgentArgs) -> Result<server::Listening> {
+    let client_ca = args.client_ca_file.as_deref();
+    if client_ca.is_none() {
+        tracing::warn!(
+            "no --client-ca-file: the agent cannot authenticate the API server, so \
+             `kubectl logs`, `exec`, `attach` and `port-forward` are refused (401) on this node; \
+             give it the cluster CA"
+        );
+    }
+    let tls = match (&args.tls_cert_file, &args.tls_private_key_file) {
+        (Some(cert), Some(key)) => AgentTls::from_files(cert, key, client_ca)
+            .with_context(|| format!("--tls-cert-file {}", cert.display()))?,
+        _ => {
+            tracing::warn!(
+                node_ip = %args.node_ip,
+                "no --tls-cert-file: serving a self-signed certificate, which the API server \
+                 cannot verify and refuses; give the agent a certificate for its node's \
+                 address from the CA of the API server's --kubelet-certificate-authority"
+            );
+            let mut addresses = vec![std::net::IpAddr::from(args.node_ip)];
+            addresses.extend(args.address.map(std::net::IpAddr::from));
+            AgentTls::self_signed(&addresses, client_ca).context("the agent's TLS")?
+        }
+    };
+    Ok(server::Listening::Tls(tls))
+}
+// ANCHOR_END: agent_tls
 
 /// The name `orc` answers to as the container runtime.
 pub const RUNTIME_NAME: &str = "orc-container";
@@ -327,7 +379,9 @@ async fn serve(args: AgentArgs) -> Result<()> {
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let addr = std::net::SocketAddr::from((args.address.unwrap_or(args.node_ip), args.port));
     let layout = StateLayout::new(&args.state_dir);
-    let (_, server) = server::spawn(addr, layout, config.runtime_program.clone(), async {
+    let listening = agent_tls(&args)?;
+    let runtime = config.runtime_program.clone();
+    let (_, server) = server::spawn(addr, listening, layout, runtime, async {
         let _ = server_stopped.await;
     })
     .await

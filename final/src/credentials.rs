@@ -12,6 +12,7 @@
 //! | the nodes' proxy            | `system:kube-proxy`              |                  |
 //! | the nodes' cluster DNS      | `orc:node-dns`                   |                  |
 //! | the nodes' ingress          | `orc:ingress`                    |                  |
+//! | the API server, to agents   | `kube-apiserver-kubelet-client`  |                  |
 //!
 //! Each name is what the API server's bootstrap policy binds a role to
 //! (`03-apiserver/server/src/authz/bootstrap-policy.yaml`): with
@@ -21,6 +22,13 @@
 //! ingress run inside each agent's process but log in as themselves, as
 //! kube-proxy, CoreDNS and ingress-nginx do beside a kubelet (the routes
 //! to other nodes' pods read every Node with the proxy's credential).
+//!
+//! The hop the other way, from the API server to a node's agent (logs,
+//! exec, port-forward), is TLS too: each agent serves with a certificate
+//! for its node's address ([`ClusterCa::agent_serving`]), and the API
+//! server presents `kube-apiserver-kubelet-client`
+//! ([`ClusterCa::agent_client`]), the only user an agent serves
+//! (`02-pod/src/agent/auth.rs`).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -73,6 +81,13 @@ pub fn ingress() -> Subject {
     Subject::new("orc:ingress")
 }
 
+/// The API server's identity towards the nodes' agents (kubeadm's
+/// `apiserver-kubelet-client.crt` has this CN). No group: it opens the
+/// agents' port and nothing on the API.
+pub fn agent_client() -> Subject {
+    Subject::new(orc_pod::agent::auth::API_SERVER_CLIENT)
+}
+
 /// The cluster's CA with its directory.
 pub struct ClusterCa {
     /// `<data-dir>/pki`, 0700.
@@ -115,6 +130,31 @@ impl ClusterCa {
     pub fn service_account_key(&self) -> Result<PathBuf> {
         Ok(self.pki.service_account_key()?)
     }
+
+    // ANCHOR: agent_certificates
+    /// A fresh serving certificate for node `name`'s agent at `address`,
+    /// written as `agent-<name>.crt`/`.key`; answers the two paths (the
+    /// kubelet's `--tls-cert-file` and `--tls-private-key-file`).
+    pub fn agent_serving(&self, name: &str, address: IpAddr) -> Result<(PathBuf, PathBuf)> {
+        let subject = Subject::new(&format!("system:node:{name}"));
+        let names = vec![address.to_string()];
+        let issued = self.ca.issue(&subject, &Usage::Server { names })?;
+        Ok(self.pki.write(&format!("agent-{name}"), &issued)?)
+    }
+
+    /// The API server's client certificate for the agents, written as
+    /// `apiserver-kubelet-client.crt`/`.key`, with the CA that vouches for
+    /// the agents: kube-apiserver's three `--kubelet-*` files.
+    pub fn agent_client(&self) -> Result<orc_apiserver::agent_client::AgentClientFiles> {
+        let issued = self.client(&agent_client())?;
+        let (certificate, key) = self.pki.write("apiserver-kubelet-client", &issued)?;
+        Ok(orc_apiserver::agent_client::AgentClientFiles {
+            certificate,
+            key,
+            certificate_authority: self.ca_file(),
+        })
+    }
+    // ANCHOR_END: agent_certificates
 
     /// A fresh client certificate for `subject`.
     pub fn client(&self, subject: &Subject) -> Result<Issued> {

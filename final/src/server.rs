@@ -128,6 +128,11 @@ async fn serve(args: ServerArgs) -> Result<()> {
         }
         config.tls = Some(ca.serving(&serving_addresses(args.listen))?);
         config.client_ca_file = Some(ca.ca_file());
+        // The hop to the agents: TLS both ways (unless the operator named
+        // other `--kubelet-*` files).
+        if config.agent_client.is_none() {
+            config.agent_client = Some(ca.agent_client()?);
+        }
         // Service account tokens (`kubectl create token`), signed with
         // the PKI's `sa.key` unless the operator named a key.
         if config.service_account_key_file.is_none() {

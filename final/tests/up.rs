@@ -6,7 +6,9 @@
 //! `--disable scheduler` leaves pods Pending until a scheduler appears, and
 //! `--disable proxy|dns|ingress` leaves those out of every node; an
 //! Ingress made with `kubectl create ingress` routes to the pods through
-//! every node's port 80, and publishes the nodes' addresses.
+//! every node's port 80, and publishes the nodes' addresses; the agents'
+//! port serves `kubectl logs` and `exec` through the API server, and no
+//! one else.
 //!
 //! Root only. `orc up` runs in a network namespace of the test's own
 //! (`nsenter --net`, which joins nothing else): the cluster's uplink, its
@@ -553,7 +555,7 @@ metadata: {name: placed}
 spec:
   nodeName: node-1
   terminationGracePeriodSeconds: 1
-  containers: [{name: main, image: busybox, command: [sleep, "3600"]}]
+  containers: [{name: main, image: busybox, command: [sh, -c, "echo placed is up; exec sleep 3600"]}]
 ---
 apiVersion: v1
 kind: Pod
@@ -562,6 +564,80 @@ spec:
   terminationGracePeriodSeconds: 1
   containers: [{name: main, image: busybox, command: [sleep, "3600"]}]
 "#;
+
+// ANCHOR: agent_hop_test
+/// The API server → node hop: `kubectl logs` and `exec` reach pod `placed`
+/// on node-1 through the API server, over TLS with its client
+/// certificate; the agent's port itself answers no one else: 401 without
+/// a certificate (`curl -k`), 403 to a certificate from the cluster CA for
+/// another user. Its own certificate is the cluster CA's, for the node's
+/// address.
+fn the_agent_serves_the_api_server_alone(place: &Place) {
+    require_command("curl");
+    let deadline = Instant::now() + LONG;
+    loop {
+        let logs = place.try_kubectl(&["logs", "placed"]);
+        if text(&logs).contains("placed is up") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "kubectl logs: {}", text(&logs));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let said = place.kubectl(&["exec", "placed", "--", "echo", "through the hop"], None);
+    assert_eq!(said.trim(), "through the hop");
+
+    let address = place.kubectl(
+        &[
+            "get",
+            "node",
+            "node-1",
+            "-o",
+            r#"jsonpath={.status.addresses[?(@.type=="InternalIP")].address}"#,
+        ],
+        None,
+    );
+    let agent = format!("https://{address}:10250");
+    let curl = |args: &[&str], path: &str| -> String {
+        let mut command = place.host.command("curl");
+        command
+            .args(["-s", "--max-time", "10", "-w", " %{http_code}"])
+            .args(args)
+            .arg(format!("{agent}{path}"));
+        text(&fed(command, "", Eof::AfterInput))
+    };
+    let logs = "/containerLogs/default/placed/main";
+    assert_eq!(curl(&["-k"], logs), "Unauthorized 401");
+    assert_eq!(
+        curl(
+            &["-k", "-X", "POST"],
+            "/exec/default/placed/main?command=id"
+        ),
+        "Unauthorized 401"
+    );
+    let pki = orc_apiserver::pki::PkiDir::open(&place.dir().join("pki")).unwrap();
+    let jane = pki
+        .ca()
+        .unwrap()
+        .issue(
+            &orc_apiserver::pki::Subject::new("jane"),
+            &orc_apiserver::pki::Usage::Client,
+        )
+        .unwrap();
+    let (cert, key) = pki.write("jane", &jane).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    assert_eq!(
+        curl(&["-k", "--cert", cert, "--key", key], logs),
+        "Forbidden (user=jane, verb=get, resource=nodes, subresource=proxy) 403"
+    );
+    // Verified, not `-k`: the agent's certificate is the cluster CA's, for
+    // the address the Node registered.
+    let ca = pki.path("ca.crt");
+    assert_eq!(
+        curl(&["--cacert", ca.to_str().unwrap()], "/healthz"),
+        "ok 200"
+    );
+}
+// ANCHOR_END: agent_hop_test
 
 /// kubectl `args` as `jane`, a user with a certificate from the cluster CA
 /// whom no binding names.
@@ -706,6 +782,7 @@ fn with_the_scheduler_disabled_pods_stay_pending_until_a_scheduler_appears() {
         None,
     );
     assert_eq!(waiting, "Pending/");
+    the_agent_serves_the_api_server_alone(&place);
 
     // A scheduler of one's own appears (chapter 04's, run by this test on
     // a thread in the cluster's network): the pod is bound and runs.

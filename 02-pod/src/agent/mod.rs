@@ -21,6 +21,7 @@
 
 pub mod actions;
 pub mod attach;
+pub mod auth;
 pub mod channels;
 pub mod clock;
 pub mod events;
@@ -37,6 +38,7 @@ pub mod spdy;
 pub mod stats;
 pub mod sync;
 pub mod terminal;
+pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;

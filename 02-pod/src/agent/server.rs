@@ -29,9 +29,11 @@
 //! body, and with it the stream and its file. No task is left behind,
 //! because there is no task: the stream is only polled while hyper writes it.
 //!
-//! The kubelet serves HTTPS and checks the API server's client
-//! certificate; orc's agent serves plain HTTP and is meant for loopback or
-//! a trusted node network (chapter 03, "How `kubectl logs` travels").
+//! `orc agent` serves all of this over TLS ([`serve_tls`], [`super::tls`])
+//! and only to the API server's client certificate ([`super::auth`]), as the
+//! kubelet does (chapter 03, "The API server → node hop"). Plain HTTP
+//! without authentication ([`serve`]) is left for chapter 02's stand-alone
+//! `orc-agent run --listen` and for tests, on loopback.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -80,12 +82,7 @@ struct AgentServer {
 /// [`StateLayout`] says, exec running `runtime` (the `orc-container`
 /// binary). Served by [`serve`], or merged into another router.
 pub fn router(layout: StateLayout, runtime: &std::path::Path) -> Router {
-    routes(AgentServer {
-        runtime: ExecRuntime::new(runtime, &layout),
-        layout,
-        open_streams: Arc::default(),
-        stopping: Arc::new(watch::channel(false).0),
-    })
+    routes(AgentServer::new(layout, runtime))
 }
 
 fn routes(server: AgentServer) -> Router {
@@ -118,44 +115,107 @@ fn routes(server: AgentServer) -> Router {
 }
 // ANCHOR_END: router
 
-/// Serves [`router`] on `listener` until `shutdown` completes; followed
-/// logs are then ended, and open requests allowed to finish.
+/// How the agent's port is served.
+#[derive(Clone)]
+pub enum Listening {
+    /// HTTPS, and only the API server's client certificate may use it.
+    Tls(super::tls::AgentTls),
+    /// Plain HTTP, no authentication: anyone who reaches the port may exec
+    /// into every pod. For chapter 02's stand-alone agent and tests, on
+    /// loopback only.
+    PlainHttp,
+}
+
+impl AgentServer {
+    fn new(layout: StateLayout, runtime: &std::path::Path) -> AgentServer {
+        AgentServer {
+            runtime: ExecRuntime::new(runtime, &layout),
+            layout,
+            open_streams: Arc::default(),
+            stopping: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Completes when `shutdown` does, after ending followed logs.
+    fn until(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let stopping = Arc::clone(&self.stopping);
+        async move {
+            shutdown.await;
+            stopping.send_replace(true);
+        }
+    }
+}
+
+/// Serves [`router`] over plain HTTP on `listener` until `shutdown`
+/// completes; followed logs are then ended, and open requests allowed to
+/// finish. No authentication: for loopback (see [`Listening::PlainHttp`]).
 pub async fn serve(
     listener: TcpListener,
     layout: StateLayout,
     runtime: std::path::PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let stopping = Arc::new(watch::channel(false).0);
-    let server = AgentServer {
-        runtime: ExecRuntime::new(&runtime, &layout),
-        layout,
-        open_streams: Arc::default(),
-        stopping: Arc::clone(&stopping),
-    };
+    let server = AgentServer::new(layout, &runtime);
+    let stop = server.until(shutdown);
     axum::serve(listener, routes(server))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stopping.send_replace(true);
-        })
+        .with_graceful_shutdown(stop)
         .await
 }
 
-/// Binds `addr` and serves [`router`] there in a task of its own until
-/// `shutdown` completes: how `orc-agent run --listen` and `orc agent` start
-/// it. Answers the address actually bound (port 0 picks one).
+// ANCHOR: serve_tls
+/// Serves [`router`] over TLS on `listener` until `shutdown` completes,
+/// every request but `/healthz` authorized first ([`super::auth`]) by the
+/// client certificate its connection presented.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: super::tls::AgentTls,
+    layout: StateLayout,
+    runtime: std::path::PathBuf,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let server = AgentServer::new(layout, &runtime);
+    let stop = server.until(shutdown);
+    let app = routes(server).layer(axum::middleware::from_fn(super::auth::require_api_server));
+    let listener = super::tls::TlsListener::new(listener, &tls);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<super::tls::Client>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
+}
+// ANCHOR_END: serve_tls
+
+/// Binds `addr` and serves [`router`] there as `listening` says, in a task
+/// of its own until `shutdown` completes: how `orc-agent run --listen` and
+/// `orc agent` start it. Answers the address actually bound (port 0 picks
+/// one).
 pub async fn spawn(
     addr: std::net::SocketAddr,
+    listening: Listening,
     layout: StateLayout,
     runtime: std::path::PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    tracing::info!("serving /containerLogs, /exec, /attach, /portForward and /healthz on {bound}");
+    let scheme = match &listening {
+        Listening::Tls(_) => "https",
+        Listening::PlainHttp => "http",
+    };
+    tracing::info!(
+        "serving /containerLogs, /exec, /attach, /portForward and /healthz at {scheme}://{bound}"
+    );
     let task = tokio::spawn(async move {
-        if let Err(e) = serve(listener, layout, runtime, shutdown).await {
-            tracing::error!("the agent's HTTP server on {bound} stopped: {e}");
+        let served = match listening {
+            Listening::Tls(tls) => serve_tls(listener, tls, layout, runtime, shutdown).await,
+            Listening::PlainHttp => serve(listener, layout, runtime, shutdown).await,
+        };
+        if let Err(e) = served {
+            tracing::error!("the agent's server on {bound} stopped: {e}");
         }
     });
     Ok((bound, task))

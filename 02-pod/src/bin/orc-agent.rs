@@ -54,8 +54,9 @@ enum Command {
         node: NodeArgs,
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         sync_period: Duration,
-        /// Serve `/containerLogs` and `/healthz` here, as the kubelet does on
-        /// port 10250 (the API server forwards `kubectl logs` to it).
+        /// Serve `/containerLogs`, `/exec`, ... and `/healthz` here, as the
+        /// kubelet does on port 10250. Plain HTTP without authentication, so
+        /// a loopback address only (`orc agent` serves TLS to the API server).
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
@@ -174,11 +175,21 @@ fn main() -> anyhow::Result<()> {
             let sources: Vec<Box<dyn PodSource>> = vec![Box::new(ManifestDir::new(manifests))];
             tokio::runtime::Runtime::new()?.block_on(async {
                 if let Some(addr) = listen {
+                    if !addr.ip().is_loopback() {
+                        bail!(
+                            "--listen {addr}: this port runs commands in every pod for \
+                             anyone who reaches it, over plain HTTP; give a loopback \
+                             address (127.0.0.1), or run `orc agent`, which serves TLS"
+                        );
+                    }
                     let stop = async {
                         let _ = tokio::signal::ctrl_c().await;
                     };
+                    // Chapter 02's agent alone: plain HTTP, for loopback
+                    // (`orc agent` serves TLS to the API server only).
                     server::spawn(
                         addr,
+                        server::Listening::PlainHttp,
                         StateLayout::new(&cli.state),
                         config.runtime_program.clone(),
                         stop,

@@ -36,7 +36,8 @@
 //!   what it refuses (422 with field paths), which fields it warns about
 //!   ([`warnings`]: deduplicated, truncated past 4 KiB as Kubernetes does);
 //!   [`node_validation`]: a Node's addresses and agent port, the only
-//!   places the API server's own requests (logs, exec) are aimed from;
+//!   places the API server's own requests (logs, exec) are aimed from
+//!   ([`agent_client`]: over TLS, with the API server's client certificate);
 //!   [`secret_validation`]: the keys each Secret `type` requires, and what
 //!   `immutable` freezes in Secrets and ConfigMaps; [`probe_validation`]:
 //!   sidecars (`restartPolicy: Always` on an init container) and probes.
@@ -119,6 +120,7 @@
 //!
 //! The book's chapter is `chapters/src/03-apiserver.md`.
 
+pub mod agent_client;
 pub mod authn;
 pub mod authz;
 pub mod autoscaling;

@@ -9,12 +9,16 @@
 //!
 //! - each `status.addresses[i].address` is an IP address, or for the
 //!   `Hostname` and DNS types a DNS-1123 hostname: no scheme, port, path,
-//!   query or spaces;
+//!   query or spaces; an `InternalIP` or `ExternalIP` is one host's
+//!   address, not `0.0.0.0`, `::` (which Linux dials as this host) or a
+//!   multicast or broadcast group;
 //! - `status.daemonEndpoints.kubeletEndpoint.Port` is a port, 1 to 65535
 //!   (0 or absent: the default);
 //!
 //! and the relay dials only an IP address (`InternalIP`, then
-//! `ExternalIP`) with that port, never a hostname from the object.
+//! `ExternalIP`) with that port, never a hostname from the object, over
+//! TLS, checking the agent's certificate against the cluster CA when the
+//! API server has `--kubelet-certificate-authority` (`agent_client.rs`).
 
 use std::net::IpAddr;
 
@@ -74,7 +78,11 @@ pub fn validate(node: &Value, causes: &mut Vec<FieldCause>) {
 
 /// What is wrong with `value` as an address of type `kind`, if anything.
 fn address_problem(kind: &str, value: &str) -> Option<&'static str> {
-    if value.parse::<IpAddr>().is_ok() {
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+        if IP_TYPES.contains(&kind) && (ip.is_unspecified() || ip.is_multicast() || broadcast) {
+            return Some("must be one host's address, not unspecified, multicast or broadcast");
+        }
         return None;
     }
     if IP_TYPES.contains(&kind) {
@@ -101,6 +109,8 @@ pub fn agent_ip(node: &Value) -> Option<IpAddr> {
             .iter()
             .filter(|a| a["type"] == *kind)
             .find_map(|a| a["address"].as_str()?.parse().ok())
+            // Stored before validation refused them: still never dialled.
+            .filter(|ip: &IpAddr| !ip.is_unspecified() && !ip.is_multicast())
     })
 }
 
@@ -138,6 +148,8 @@ mod tests {
             {"type": "Hostname", "address": "db:5432"},
             {"type": "InternalIP", "address": "n1.example"},
             {"type": "Elsewhere", "address": "10.0.0.1"},
+            {"type": "InternalIP", "address": "0.0.0.0"},
+            {"type": "ExternalIP", "address": "224.0.0.1"},
         ]);
         assert_eq!(
             fields(&node(bad, json!(70000))),
@@ -147,6 +159,8 @@ mod tests {
                 "status.addresses[2].address",
                 "status.addresses[3].address",
                 "status.addresses[4].type",
+                "status.addresses[5].address",
+                "status.addresses[6].address",
                 "status.daemonEndpoints.kubeletEndpoint.Port",
             ]
         );

@@ -107,6 +107,10 @@ pub struct Config {
     /// How often the agents are scraped for the Metrics API
     /// (`metrics_api/`): the window `kubectl top`'s CPU rates span.
     pub metric_resolution: Duration,
+    /// The client certificate shown to the nodes' agents and the CA their
+    /// certificates must chain to (`--kubelet-*`, `agent_client.rs`);
+    /// `None`: agents are reached over plain HTTP (tests on loopback).
+    pub agent_client: Option<crate::agent_client::AgentClientFiles>,
 }
 
 impl Config {
@@ -134,6 +138,7 @@ impl Config {
             defrag_interval: Some(crate::defrag::DEFAULT_INTERVAL),
             maintenance_clock: crate::compaction::MaintenanceClock::default(),
             metric_resolution: crate::metrics_api::DEFAULT_RESOLUTION,
+            agent_client: None,
         }
     }
 }
@@ -178,6 +183,8 @@ pub struct SecurityFlags {
     /// need their ServiceAccount and get its token mounted).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub disable_admission_plugins: Vec<AdmissionPlugin>,
+    #[command(flatten)]
+    pub agent_client: crate::agent_client::AgentClientFlags,
 }
 
 /// An admission plugin `--disable-admission-plugins` may name.
@@ -207,6 +214,7 @@ impl SecurityFlags {
             .tls_cert_file
             .clone()
             .zip(self.tls_private_key_file.clone());
+        config.agent_client = self.agent_client.files();
         config
     }
 }
@@ -246,6 +254,9 @@ pub enum ServerError {
     /// The certificate or key could not be loaded.
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// The `--kubelet-*` files could not be used.
+    #[error("{0}")]
+    AgentClient(#[from] crate::agent_client::AgentClientError),
     /// The `kubernetes` Service could not be created or updated.
     #[error("{0}")]
     KubernetesService(#[from] crate::services::kubernetes::EnsureError),
@@ -284,6 +295,8 @@ pub struct AppState {
     pub service_account_admission: bool,
     /// What the Metrics API's scraper last read from the agents.
     pub usage: crate::metrics_api::SharedUsage,
+    /// How the nodes' agents are reached (`agent_client.rs`).
+    pub agents: crate::agent_client::AgentClient,
 }
 
 /// A bound server, not yet serving: tests read its address first.
@@ -364,6 +377,10 @@ impl Server {
                 Some(Arc::new(keys))
             }
         };
+        let agents = match &config.agent_client {
+            Some(files) => crate::agent_client::AgentClient::from_files(files)?,
+            None => crate::agent_client::AgentClient::plain(),
+        };
         let tls = match &config.tls {
             Some((cert, key)) => Some(crate::tls::acceptor(
                 cert,
@@ -435,6 +452,7 @@ impl Server {
             service_account_admission: config.service_account_admission
                 && service_accounts_configured,
             usage: crate::metrics_api::SharedUsage::default(),
+            agents,
         });
         Ok(Server {
             listener,

@@ -28,6 +28,13 @@ async fn a_node_cannot_aim_the_log_relay_elsewhere() {
         "{message}"
     );
 
+    // 0.0.0.0 is no one's address, and Linux dials it as this host.
+    let everywhere = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "all"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "0.0.0.0"}],
+                   "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}});
+    let (code, status) = s.post("/api/v1/nodes", &everywhere).await;
+    assert_eq!(code, 422, "{status}");
+
     // A valid hostname is accepted, but the relay never dials a name.
     let named = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "named"},
         "status": {"addresses": [{"type": "Hostname", "address": "localhost"}],

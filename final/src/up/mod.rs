@@ -285,6 +285,9 @@ fn start(
         // node's own.
         // Each agent logs in as its own node, `system:node:<name>`.
         let kubeconfig = node_kubeconfig(record, ca, &node.name)?;
+        // Its port serves TLS for the node's address, to the API server
+        // alone (the client certificate `orc server` presents).
+        let (cert, key) = ca.agent_serving(&node.name, node.address.into())?;
         let mut agent = Command::new("nsenter");
         agent
             .arg(format!("--net={}", node.netns_path()))
@@ -304,6 +307,12 @@ fn start(
             .arg(format!("--node-netns={}", node.netns_path()))
             .arg(format!("--cgroup-root={}-{}", record.id, node.name))
             .arg(format!("--port={AGENT_PORT}"))
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-private-key-file")
+            .arg(&key)
+            .arg("--client-ca-file")
+            .arg(ca.ca_file())
             .arg("--drain-on-stop")
             .arg("--proxy-kubeconfig")
             .arg(&proxy)
@@ -535,7 +544,8 @@ pub fn status(args: StatusArgs) -> Result<()> {
         checks.push(("scheduler".into(), record.server_pid, Some(url.clone())));
     }
     for (pid, node) in record.agent_pids.iter().zip(&record.network.nodes) {
-        let url = format!("http://{}:{AGENT_PORT}", node.address);
+        // The agents serve TLS with certificates from the cluster CA.
+        let url = format!("https://{}:{AGENT_PORT}", node.address);
         checks.push((node.name.clone(), *pid, Some(url)));
         // The node's ingress, in the agent's process, on its own port.
         if let Some(port) = record.ingress_admin_port {

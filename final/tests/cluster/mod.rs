@@ -9,6 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use orc_apiserver::agent_client::AgentClientFiles;
+use orc_apiserver::pki::{PkiDir, Subject, Usage};
 use orc_apiserver::{Config, Server};
 use orc_client::{Client, Method};
 use orc_testkit::{Etcd, require_command};
@@ -16,12 +18,17 @@ use serde_json::{Value, json};
 
 use crate::agent_node::Node;
 
-/// An API server on its own etcd.
+/// An API server on its own etcd. Its clients speak plain HTTP on
+/// loopback, but its hop to the agents is what `orc up` makes it: TLS with
+/// a certificate from a CA of the test's own, which the agents trust.
 pub struct ApiServer {
     pub url: String,
     pub client: Client,
+    /// The CA the agents' and the API server's hop certificates come from.
+    pub pki: PkiDir,
     task: tokio::task::JoinHandle<()>,
     _etcd: Etcd,
+    _pki_dir: tempfile::TempDir,
 }
 
 impl ApiServer {
@@ -34,7 +41,22 @@ impl ApiServer {
     pub async fn start_with(configure: impl FnOnce(&mut Config)) -> ApiServer {
         require_command("etcd");
         let etcd = Etcd::start();
+        let pki_dir = tempfile::tempdir().unwrap();
+        let pki = PkiDir::open(pki_dir.path()).unwrap();
+        let ca = pki.ca().unwrap();
+        let subject = Subject::new("kube-apiserver-kubelet-client");
+        let (certificate, key) = pki
+            .write(
+                "apiserver-kubelet-client",
+                &ca.issue(&subject, &Usage::Client).unwrap(),
+            )
+            .unwrap();
         let mut config = Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
+        config.agent_client = Some(AgentClientFiles {
+            certificate,
+            key,
+            certificate_authority: pki.path("ca.crt"),
+        });
         configure(&mut config);
         let server = Server::bind(config).await.expect("server binds");
         let url = format!("http://{}", server.local_addr().unwrap());
@@ -44,8 +66,10 @@ impl ApiServer {
         ApiServer {
             client: Client::new(&url),
             url,
+            pki,
             task,
             _etcd: etcd,
+            _pki_dir: pki_dir,
         }
     }
 
@@ -140,6 +164,18 @@ impl AgentProcess {
         // only: tests send nothing to the machine's real resolvers.
         let resolv_conf = node.dir.path().join("host-resolv.conf");
         std::fs::write(&resolv_conf, "nameserver 127.0.0.1\n").unwrap();
+        // Its port serves TLS for its addresses, to the API server alone.
+        let names = vec!["127.0.0.1".to_string(), node_ip.to_string()];
+        let serving = api
+            .pki
+            .ca()
+            .unwrap()
+            .issue(
+                &Subject::new(&format!("system:node:{name}")),
+                &Usage::Server { names },
+            )
+            .unwrap();
+        let (cert, key) = api.pki.write(&format!("agent-{name}"), &serving).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_orc"))
             .arg("agent")
             .args([
@@ -162,6 +198,12 @@ impl AgentProcess {
             .arg(&c.node_netns)
             .args(["--cgroup-root", &c.cgroup_root, "--bridge", &c.bridge])
             .args(["--port", &port.to_string()])
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-private-key-file")
+            .arg(&key)
+            .arg("--client-ca-file")
+            .arg(api.pki.path("ca.crt"))
             .args(["--sync-period", "200ms", "--lease-period", "1s"])
             .args(["--iptables-min-sync-period", "200ms"])
             // Tests run in parallel, several agents on loopback: the

@@ -8,7 +8,9 @@
 //!    `status.addresses` and `status.daemonEndpoints.kubeletEndpoint.Port`,
 //!    which the agent wrote when it registered,
 //! 4. forwards the request to the agent's `/containerLogs/{ns}/{pod}/{container}`
-//!    and streams the answer back as it comes, chunk by chunk.
+//!    ([`agent_client`]: over TLS, presenting the API server's client
+//!    certificate, when `--kubelet-client-certificate` is given) and streams
+//!    the answer back as it comes, chunk by chunk.
 //!
 //! When the client goes away, axum drops the response body, which drops
 //! the upstream response and closes the connection to the agent; the agent
@@ -20,15 +22,13 @@
 //! found`), a 404 becomes `the server could not find the requested resource
 //! ( pods/log web)`.
 
-use std::sync::OnceLock;
-use std::time::Duration;
-
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{ApiRequest, read};
+use crate::agent_client::{AgentClient, AgentEndpoint};
 use crate::server::AppState;
 use crate::status::{ApiError, FieldCause, Target};
 use orc_client::encode;
@@ -211,7 +211,7 @@ pub fn choose_container(pod: &Value, requested: &str) -> Result<String, ApiError
 /// or anything else the object says, see `node_validation.rs`), and the
 /// port of `status.daemonEndpoints.kubeletEndpoint` (10250 when unset,
 /// the kubelet's default).
-pub fn agent_address(node: &Value) -> Result<(String, u16), ApiError> {
+pub fn agent_address(node: &Value) -> Result<AgentEndpoint, ApiError> {
     let name = node["metadata"]["name"].as_str().unwrap_or("");
     let ip = crate::node_validation::agent_ip(node).ok_or_else(|| {
         ApiError::Internal(format!(
@@ -224,32 +224,23 @@ pub fn agent_address(node: &Value) -> Result<(String, u16), ApiError> {
         .and_then(|p| u16::try_from(p).ok())
         .filter(|p| *p != 0)
         .unwrap_or(DEFAULT_AGENT_PORT);
-    Ok((ip.to_string(), port))
+    Ok(AgentEndpoint { ip, port })
 }
 // ANCHOR_END: agent_address
 
-/// How the API server reaches the agent of `node`: the base URL of its
-/// port (`http://host:port`, no trailing slash) and the client to send
-/// with. Every request the server makes to an agent (logs here, the
-/// metrics scraper's `/stats/summary`) starts from this one function, so
-/// securing the hop changes one place.
-pub fn agent_client(node: &Value) -> Result<(String, &'static reqwest::Client), ApiError> {
-    Ok((format!("http://{}", agent_authority(node)?), agents()))
+// ANCHOR: agent_client
+/// The agent of `node` as the API server reaches it: its base URL
+/// (`https://10.0.0.5:10250`) and the one shared client that speaks to
+/// agents (its client certificate, the CA it checks them by). Every
+/// request the API server makes to a node goes through here.
+pub fn agent_client<'a>(
+    state: &'a AppState,
+    node: &Value,
+) -> Result<(String, &'a AgentClient), ApiError> {
+    let endpoint = agent_address(node)?;
+    Ok((state.agents.base_url(endpoint), &state.agents))
 }
-
-/// One HTTP client for every log request: connections to agents are
-/// pooled, as the API server's kubelet client does.
-fn agents() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        // reqwest's rustls needs a crypto provider: ring, orc's.
-        orc_client::tls::install_crypto_provider();
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default()
-    })
-}
+// ANCHOR_END: agent_client
 
 /// Serves `pods/{name}/log`.
 pub async fn get(state: &AppState, ns: &str, name: &str, request: &ApiRequest) -> Response {
@@ -281,10 +272,11 @@ async fn forward(
     let node = read::get(state, resource("nodes")?, None, node_name)
         .await?
         .body;
-    let (authority, url) = agent_url(&node, ns, name, &container, &options)?;
-    let upstream = agents().get(&url).send().await.map_err(|e| {
+    let (base, agents) = agent_client(state, &node)?;
+    let url = log_url(&base, ns, name, &container, &options);
+    let upstream = agents.http().get(&url).send().await.map_err(|e| {
         ApiError::Internal(format!(
-            "the agent of node {node_name:?} at {authority} cannot be reached: {}",
+            "the agent of node {node_name:?} at {base} cannot be reached: {}",
             error_chain(&e)
         ))
     })?;
@@ -301,34 +293,14 @@ async fn forward(
 }
 // ANCHOR_END: pod_log
 
-/// The address of the agent of `node` (`host:port`), and the URL of the
-/// container's log there, carrying the client's options.
-fn agent_url(
-    node: &Value,
-    ns: &str,
-    name: &str,
-    container: &str,
-    options: &PodLogOptions,
-) -> Result<(String, String), ApiError> {
-    let authority = agent_authority(node)?;
-    let (base, _) = agent_client(node)?;
-    let mut url = format!("{base}/containerLogs/{ns}/{name}/{container}");
-    let query = options.agent_query();
-    if !query.is_empty() {
-        url = format!("{url}?{query}");
+/// The URL of a container's log on the agent at `base`, carrying the
+/// client's options.
+fn log_url(base: &str, ns: &str, name: &str, container: &str, options: &PodLogOptions) -> String {
+    let url = format!("{base}/containerLogs/{ns}/{name}/{container}");
+    match options.agent_query() {
+        query if query.is_empty() => url,
+        query => format!("{url}?{query}"),
     }
-    Ok((authority, url))
-}
-
-/// `host:port` of the agent of `node` ([`agent_address`]), an IPv6
-/// host in brackets.
-pub fn agent_authority(node: &Value) -> Result<String, ApiError> {
-    let (host, port) = agent_address(node)?;
-    Ok(if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    })
 }
 
 /// A core (`v1`) resource of the table, by plural.
@@ -523,14 +495,13 @@ mod tests {
             {"type": "Hostname", "address": "n1.example"},
             {"type": "InternalIP", "address": "10.0.0.5"},
         ]);
+        let endpoint = agent_address(&node(both, json!(10300))).unwrap();
+        assert_eq!(endpoint.authority(), "10.0.0.5:10300");
+        let ip = json!([{"type": "InternalIP", "address": "fd00::6"}]);
+        let endpoint = agent_address(&node(ip, Value::Null)).unwrap();
         assert_eq!(
-            agent_address(&node(both, json!(10300))).unwrap(),
-            ("10.0.0.5".into(), 10300)
-        );
-        let ip = json!([{"type": "InternalIP", "address": "10.0.0.6"}]);
-        assert_eq!(
-            agent_address(&node(ip, Value::Null)).unwrap(),
-            ("10.0.0.6".into(), DEFAULT_AGENT_PORT)
+            endpoint.authority(),
+            format!("[fd00::6]:{DEFAULT_AGENT_PORT}")
         );
         let hostname = json!([{"type": "Hostname", "address": "n1.example"}]);
         assert!(

@@ -8,8 +8,9 @@
 //! Kubernetes' `UpgradeAwareHandler`, it
 //! 1. checks the request as any other (authentication ran before),
 //! 2. reads the pod, picks the container ([`logs::choose_container`]) and
-//!    finds the node's agent ([`logs::agent_authority`]),
-//! 3. sends the same upgrade request, headers and query unchanged, to the
+//!    finds the node's agent ([`logs::agent_address`]),
+//! 3. sends the same upgrade request, headers and query unchanged (over
+//!    TLS with the API server's client certificate: `agent_client.rs`), to the
 //!    agent's `/exec/{namespace}/{pod}/{container}` or
 //!    `/portForward/{namespace}/{pod}`,
 //! 4. answers kubectl with the agent's `101 Switching Protocols` (its
@@ -26,9 +27,8 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
-use super::logs::{self, agent_authority, choose_container, error_chain, resource};
+use super::logs::{self, agent_address, choose_container, error_chain, resource};
 use super::path::ApiPath;
 use super::read;
 use crate::server::AppState;
@@ -117,7 +117,8 @@ async fn try_relay(
     let node = read::get(state, resource("nodes")?, None, node_name)
         .await?
         .body;
-    let authority = agent_authority(&node)?;
+    let agent = agent_address(&node)?;
+    let authority = agent.authority();
     // The kubelet's paths: exec and attach name a container,
     // port-forward a pod.
     let path = if subresource == "portforward" {
@@ -134,10 +135,12 @@ async fn try_relay(
             error_chain(e)
         ))
     };
-    let tcp = TcpStream::connect(&authority)
+    let io = state
+        .agents
+        .connect(agent)
         .await
         .map_err(|e| unreachable(&e))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| unreachable(&e))?;
     tokio::spawn(connection.with_upgrades());

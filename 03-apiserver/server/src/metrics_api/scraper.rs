@@ -43,9 +43,13 @@ pub async fn scrape_once(state: &AppState, usage: &SharedUsage, timeout: Duratio
     };
     let mut requests = tokio::task::JoinSet::new();
     for node in nodes {
+        let name = node["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let agent = agent_client(state, &node).map(|(base, agents)| (base, agents.http().clone()));
         requests.spawn(async move {
-            let name = node["metadata"]["name"].as_str().unwrap_or("").to_string();
-            let summary = fetch(&node, timeout).await;
+            let summary = match agent {
+                Ok((base, client)) => fetch(&base, &client, timeout).await,
+                Err(error) => Err(error.to_string()),
+            };
             (name, summary)
         });
     }
@@ -84,9 +88,8 @@ async fn lookup_nodes(state: &AppState) -> Option<Vec<Value>> {
     }
 }
 
-/// Node `node`'s summary, or why there is none.
-async fn fetch(node: &Value, timeout: Duration) -> Result<Summary, String> {
-    let (base, client) = agent_client(node).map_err(|e| e.to_string())?;
+/// The summary of the agent at `base`, or why there is none.
+async fn fetch(base: &str, client: &reqwest::Client, timeout: Duration) -> Result<Summary, String> {
     let url = format!("{base}/stats/summary");
     let response = client
         .get(&url)
