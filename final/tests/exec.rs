@@ -16,7 +16,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use agent_node::Node;
-use cluster::{AgentProcess, ApiServer, kubeconfig, kubectl_command, running};
+use cluster::{AgentProcess, ApiServer, kubeconfig, kubectl, kubectl_command, running};
 use orc_client::Method;
 use orc_testkit::require_command;
 use serde_json::json;
@@ -278,11 +278,12 @@ async fn kubectl_attach_follows_the_output_and_run_rm_prints_then_deletes() {
         "consecutive ticks: {lines:?}"
     );
 
-    // stdin cannot be attached: refused before the upgrade, with a way out.
+    // A container started without `stdin: true` has no stdin to attach:
+    // refused before the upgrade, with a way out.
     let out = kubectl_output(&config, &["attach", "-i", "ticker"], None).await;
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("orc cannot attach stdin to container \"tick\""),
+        text(&out.stderr).contains("cannot attach stdin to container \"tick\""),
         "{}",
         text(&out.stderr)
     );
@@ -312,6 +313,213 @@ async fn kubectl_attach_follows_the_output_and_run_rm_prints_then_deletes() {
         api.get("/api/v1/namespaces/default/pods/once")
             .await
             .is_none(),
+        "run --rm left the pod"
+    );
+}
+
+/// A pod of one busybox container on the test node running `script`, with
+/// `extra` merged into the container (`stdin`, `tty`, ...); never restarted.
+fn interactive_pod(name: &str, script: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut container = json!({"name": "main", "image": "busybox",
+        "command": ["sh", "-c", script]});
+    for (key, value) in extra.as_object().unwrap() {
+        container[key] = value.clone();
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "nodeName": NODE,
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "containers": [container],
+        },
+    })
+}
+
+/// Lines kubectl prints, read on a thread of their own, so that a test can
+/// wait for one with a deadline.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    fn of(out: impl std::io::Read + Send + 'static) -> Lines {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    /// Waits for a line that ends with `wanted` (a terminal's lines end
+    /// in `\r`, and a shell's prompt may come first); panics with what came
+    /// instead after [`LONG`].
+    fn wait_for(&self, wanted: &str) {
+        let deadline = std::time::Instant::now() + LONG;
+        let mut seen = vec![];
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.0.recv_timeout(left) {
+                Ok(line) if line.trim_end_matches('\r').ends_with(wanted) => return,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("expected the line {wanted:?}; kubectl printed {seen:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_attach_i_writes_to_the_stdin_the_shim_holds_open() {
+    let (node, api, _agent, config) = cluster_with_web().await;
+    let pods = "/api/v1/namespaces/default/pods";
+    // `stdin: true`: every attach writes to the same stdin, which stays
+    // open in between.
+    let echo = "while read line; do echo \"got $line\"; done; echo eof";
+    api.post(pods, interactive_pod("echo", echo, json!({"stdin": true})))
+        .await;
+    // `stdinOnce: true`: the first attach's end of input is the container's.
+    api.post(
+        pods,
+        interactive_pod(
+            "count",
+            "wc -c; echo done",
+            json!({"stdin": true, "stdinOnce": true}),
+        ),
+    )
+    .await;
+    for pod in ["echo", "count"] {
+        api.wait_for(&format!("{pods}/{pod}"), LONG, running).await;
+    }
+
+    for word in ["one", "two"] {
+        let input = node.dir.path().join(word);
+        std::fs::write(&input, format!("{word}\n")).unwrap();
+        let mut attach = kubectl_command(&config, &["attach", "-i", "echo"]);
+        attach
+            .stdin(std::fs::File::open(&input).unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = attach.spawn().unwrap();
+        let lines = Lines::of(child.stdout.take().unwrap());
+        tokio::task::spawn_blocking(move || lines.wait_for(&format!("got {word}")))
+            .await
+            .unwrap();
+        // kubectl's stdin ended, the container's did not: it still runs.
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let echo_pod = api.get(&format!("{pods}/echo")).await.unwrap();
+    assert!(running(&echo_pod), "the echo loop ended: {echo_pod}");
+
+    // The whole input, then end-of-file: wc counts and the run ends,
+    // which ends the attach (its output replayed from the run's start).
+    let input = node.dir.path().join("count-input");
+    std::fs::write(&input, vec![b'x'; 1000]).unwrap();
+    let out = kubectl_output(&config, &["attach", "-i", "count"], Some(&input)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1000\ndone\n");
+    api.wait_for(&format!("{pods}/count"), LONG, |p| {
+        p["status"]["phase"] == "Succeeded"
+    })
+    .await;
+}
+
+/// kubectl under script(1), in a terminal of 30 rows and 100 columns:
+/// `-t` wants a terminal on kubectl's stdin. Answers the session's input
+/// and its output.
+fn on_terminal(
+    config: &Path,
+    args: &str,
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    std::process::ChildStdout,
+) {
+    let kubectl = require_command("kubectl");
+    let line = format!(
+        "stty rows 30 cols 100; {} --kubeconfig={} --cache-dir={} {args}",
+        kubectl.display(),
+        config.display(),
+        config.with_file_name("kube-cache").display(),
+    );
+    let mut child = std::process::Command::new(require_command("script"))
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    (child, stdin, stdout)
+}
+
+/// Everything `stdout` shows until it ends, read off the async runtime.
+async fn read_all(mut stdout: std::process::ChildStdout) -> String {
+    let read = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut shown = Vec::new();
+        let _ = stdout.read_to_end(&mut shown);
+        shown
+    });
+    text(&tokio::time::timeout(LONG, read).await.unwrap().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_attach_it_drives_the_containers_terminal_and_run_it_rm_prints_then_deletes() {
+    let (_node, api, _agent, config) = cluster_with_web().await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let shell = interactive_pod("shell", "exec sh", json!({"stdin": true, "tty": true}));
+    api.post(pods, shell).await;
+    api.wait_for(&format!("{pods}/shell"), LONG, running).await;
+
+    // The shell reads its terminal; kubectl's window size reached it.
+    let (mut child, mut typing, stdout) = on_terminal(&config, "attach -it shell");
+    let output = Lines::of(stdout);
+    use std::io::Write;
+    // `re""ady` so that the terminal's echo of the line is not the answer.
+    typing.write_all(b"echo re\"\"ady\n").unwrap();
+    tokio::task::spawn_blocking(move || output.wait_for("ready"))
+        .await
+        .unwrap();
+    typing.write_all(b"stty size; exit\n").unwrap();
+    let status = tokio::time::timeout(
+        LONG,
+        tokio::task::spawn_blocking(move || child.wait().unwrap()),
+    )
+    .await
+    .expect("kubectl attach -it ends with the shell")
+    .unwrap();
+    assert!(status.success(), "kubectl attach -it: {status}");
+    let logs = kubectl(&config, &["logs", "shell"]).await;
+    assert!(
+        logs.contains("30 100"),
+        "stty size in the shell's terminal: {logs:?}"
+    );
+
+    // kubectl run -it --rm: stdin, stdinOnce and tty; the whole output,
+    // then the pod is deleted.
+    let overrides = json!({"spec": {"nodeName": NODE}}).to_string();
+    let (mut child, typing, stdout) = on_terminal(
+        &config,
+        &format!(
+            "run -it --rm --restart=Never --image=busybox '--overrides={overrides}' t -- echo hi"
+        ),
+    );
+    let shown = read_all(stdout).await;
+    drop(typing);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "kubectl run -it --rm: {shown}");
+    assert!(shown.contains("hi\r\n"), "{shown:?}");
+    assert!(shown.contains("pod \"t\" deleted"), "{shown:?}");
+    assert!(
+        api.get(&format!("{pods}/t")).await.is_none(),
         "run --rm left the pod"
     );
 }

@@ -142,7 +142,16 @@ pub async fn handle(
 /// goes away (the container runs on).
 async fn attach(socket: WebSocket, target: AttachTarget, options: StreamOptions) {
     let (sink, incoming) = socket.split();
-    let output = std::pin::pin!(send_output(sink, &target));
+    // Where the output starts is fixed before any input goes in: what
+    // the container answers to kubectl's first keys is not lost.
+    let Ok(mut log) = tokio::fs::File::open(&target.log.path).await else {
+        return;
+    };
+    let start = start_at(target.mode, &target.bundle);
+    if log.seek(start).await.is_err() {
+        return;
+    }
+    let output = std::pin::pin!(send_output(sink, log, &target));
     let input = std::pin::pin!(take_input(incoming, &target, &options));
     tokio::select! {
         () = output => {
@@ -151,7 +160,8 @@ async fn attach(socket: WebSocket, target: AttachTarget, options: StreamOptions)
         }
         () = input => {}
     }
-    // Kubernetes' stdinOnce: the first attach that used stdin closes it.
+    // Kubernetes' stdinOnce: the first attach that used stdin closes it
+    // when it ends, whatever ended it (the shim ignores a second close).
     if options.stdin && target.mode.stdin_once {
         send_control(&target.bundle, Control::CloseStdin);
     }
@@ -161,17 +171,11 @@ async fn attach(socket: WebSocket, target: AttachTarget, options: StreamOptions)
 // ANCHOR: follow
 /// Sends what the run writes, then a success status and a normal close
 /// once the run has ended.
-async fn send_output(mut sink: SplitSink<WebSocket, Message>, target: &AttachTarget) {
-    let Ok(mut file) = tokio::fs::File::open(&target.log.path).await else {
-        return;
-    };
-    if file
-        .seek(start_at(target.mode, &target.bundle))
-        .await
-        .is_err()
-    {
-        return;
-    }
+async fn send_output(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut file: tokio::fs::File,
+    target: &AttachTarget,
+) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         // Looked at before reading: the exit record comes after the
@@ -235,9 +239,16 @@ async fn take_input(
                     stdin = None;
                 }
             }
-            // kubectl's stdin ended (v5): our end of the FIFO goes; a
-            // stdinOnce container's stdin closes when the attach ends.
-            Incoming::StdinClosed => stdin = None,
+            // kubectl's stdin ended (v5): our end of the FIFO goes, and
+            // a stdinOnce container's stdin closes now (it may be what
+            // the container waits for before it ends, and the attach
+            // with it: `kubectl attach -i pod < file`).
+            Incoming::StdinClosed => {
+                stdin = None;
+                if target.mode.stdin_once {
+                    send_control(&target.bundle, Control::CloseStdin);
+                }
+            }
             Incoming::Resize { width, height } if target.mode.tty => {
                 send_control(&target.bundle, Control::Resize { width, height });
             }
