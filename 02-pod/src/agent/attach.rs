@@ -152,13 +152,15 @@ async fn attach(socket: WebSocket, target: AttachTarget, options: StreamOptions)
         return;
     }
     let output = std::pin::pin!(send_output(sink, log, &target));
-    let input = std::pin::pin!(take_input(incoming, &target, &options));
-    tokio::select! {
-        () = output => {
-            // kubectl answers the close frame; the input loop ends then.
-            let _ = tokio::time::timeout(CLOSE_GRACE, input).await;
-        }
-        () = input => {}
+    let mut input = std::pin::pin!(take_input(incoming, &target, &options));
+    let run_ended = tokio::select! {
+        () = output => true,
+        // kubectl went away: the container runs on.
+        () = &mut input => false,
+    };
+    if run_ended {
+        // kubectl answers the close frame; the input loop ends then.
+        let _ = tokio::time::timeout(CLOSE_GRACE, input).await;
     }
     // Kubernetes' stdinOnce: the first attach that used stdin closes it
     // when it ends, whatever ended it (the shim ignores a second close).
