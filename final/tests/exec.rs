@@ -440,12 +440,29 @@ fn on_terminal(
     std::process::ChildStdin,
     std::process::ChildStdout,
 ) {
-    let kubectl = require_command("kubectl");
+    let cache = format!(
+        "--cache-dir={} {args}",
+        config.with_file_name("kube-cache").display()
+    );
+    on_terminal_with(require_command("kubectl"), config, &cache)
+}
+
+/// [`on_terminal`] for any client: `program ARGS` with `$KUBECONFIG` set.
+fn on_terminal_with(
+    program: impl AsRef<Path>,
+    config: &Path,
+    args: &str,
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    std::process::ChildStdout,
+) {
+    // The kubeconfig in the environment: both clients read $KUBECONFIG,
+    // and orc's flags belong after its verb.
     let line = format!(
-        "stty rows 30 cols 100; {} --kubeconfig={} --cache-dir={} {args}",
-        kubectl.display(),
+        "stty rows 30 cols 100; KUBECONFIG={} {} {args}",
         config.display(),
-        config.with_file_name("kube-cache").display(),
+        program.as_ref().display(),
     );
     let mut child = std::process::Command::new(require_command("script"))
         .args(["-qec", &line, "/dev/null"])
@@ -521,5 +538,85 @@ async fn kubectl_attach_it_drives_the_containers_terminal_and_run_it_rm_prints_t
     assert!(
         api.get(&format!("{pods}/t")).await.is_none(),
         "run --rm left the pod"
+    );
+}
+
+/// `orc exec ARGS` against the cluster of `config`, with `stdin` (a file)
+/// as its standard input.
+async fn orc_exec(config: &Path, args: &[&str], stdin: Option<&Path>) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orc"));
+    command
+        .arg("exec")
+        .arg(format!("--kubeconfig={}", config.display()))
+        .args(args)
+        .stdin(match stdin {
+            Some(path) => Stdio::from(std::fs::File::open(path).unwrap()),
+            None => Stdio::null(),
+        });
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orc_exec_speaks_kubectls_protocol_and_exits_with_the_commands_code() {
+    let (node, _api, _agent, config) = cluster_with_web().await;
+
+    let out = orc_exec(
+        &config,
+        &[
+            "web",
+            "-c",
+            "main",
+            "--",
+            "sh",
+            "-c",
+            "hostname; echo err >&2; exit 3",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "web\n");
+    assert_eq!(
+        text(&out.stderr),
+        "err\ncommand terminated with exit code 3\n"
+    );
+
+    // -i: the whole input, then its end.
+    let input = node.dir.path().join("input");
+    std::fs::write(&input, vec![7u8; 100_000]).unwrap();
+    let out = orc_exec(
+        &config,
+        &["-i", "web", "-c", "side", "--", "wc", "-c"],
+        Some(&input),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "100000");
+
+    // -t: a terminal of the local terminal's size.
+    let (mut child, typing, stdout) = on_terminal_with(
+        env!("CARGO_BIN_EXE_orc"),
+        &config,
+        "exec -it web -c main -- sh -c '[ -t 0 ] && echo terminal; stty size; exit 5'",
+    );
+    let shown = read_all(stdout).await;
+    drop(typing);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(5), "{shown}");
+    assert!(
+        shown.starts_with("terminal\r\n30 100\r\n"),
+        "expected the command's terminal and size: {shown:?}"
+    );
+
+    // What the API server refuses is printed as kubectl prints it.
+    let out = orc_exec(&config, &["nothere", "--", "true"], None).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "Error from server (NotFound): pods \"nothere\" not found\n"
     );
 }
