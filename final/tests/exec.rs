@@ -27,7 +27,21 @@ const LONG: Duration = Duration::from_secs(60);
 /// Runs the installed kubectl off the async runtime with `stdin` as its
 /// standard input (none when `None`), and answers how it ended.
 async fn kubectl_output(config: &Path, args: &[&str], stdin: Option<&Path>) -> Output {
+    kubectl_output_env(config, args, stdin, &[]).await
+}
+
+/// kubectl's own switch back to the SPDY upgrade for exec, attach and cp.
+const SPDY: [(&str, &str); 1] = [("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")];
+
+/// [`kubectl_output`] with variables `env` set for kubectl.
+async fn kubectl_output_env(
+    config: &Path,
+    args: &[&str],
+    stdin: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Output {
     let mut command = kubectl_command(config, args);
+    command.envs(env.iter().copied());
     command.stdin(match stdin {
         Some(path) => Stdio::from(std::fs::File::open(path).unwrap()),
         None => Stdio::null(),
@@ -435,6 +449,7 @@ async fn kubectl_attach_i_writes_to_the_stdin_the_shim_holds_open() {
 fn on_terminal(
     config: &Path,
     args: &str,
+    env: &[(&str, &str)],
 ) -> (
     std::process::Child,
     std::process::ChildStdin,
@@ -444,7 +459,13 @@ fn on_terminal(
         "--cache-dir={} {args}",
         config.with_file_name("kube-cache").display()
     );
-    on_terminal_with(require_command("kubectl"), config, &cache)
+    let kubectl = require_command("kubectl");
+    let mut program = String::new();
+    for (name, value) in env {
+        program.push_str(&format!("{name}={value} "));
+    }
+    program.push_str(&kubectl.display().to_string());
+    on_terminal_with(program, config, &cache)
 }
 
 /// [`on_terminal`] for any client: `program ARGS` with `$KUBECONFIG` set.
@@ -495,7 +516,7 @@ async fn kubectl_attach_it_drives_the_containers_terminal_and_run_it_rm_prints_t
     api.wait_for(&format!("{pods}/shell"), LONG, running).await;
 
     // The shell reads its terminal; kubectl's window size reached it.
-    let (mut child, mut typing, stdout) = on_terminal(&config, "attach -it shell");
+    let (mut child, mut typing, stdout) = on_terminal(&config, "attach -it shell", &[]);
     let output = Lines::of(stdout);
     use std::io::Write;
     // `re""ady` so that the terminal's echo of the line is not the answer.
@@ -526,6 +547,7 @@ async fn kubectl_attach_it_drives_the_containers_terminal_and_run_it_rm_prints_t
         &format!(
             "run -it --rm --restart=Never --image=busybox '--overrides={overrides}' t -- echo hi"
         ),
+        &[],
     );
     let shown = read_all(stdout).await;
     drop(typing);
@@ -619,4 +641,81 @@ async fn orc_exec_speaks_kubectls_protocol_and_exits_with_the_commands_code() {
         text(&out.stderr),
         "Error from server (NotFound): pods \"nothere\" not found\n"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_exec_attach_and_cp_work_over_spdy_too() {
+    let (node, api, _agent, config) = cluster_with_web().await;
+
+    // The exit code travels in the error stream's Status.
+    let script = "hostname; echo err >&2; exit 3";
+    let out = kubectl_output_env(
+        &config,
+        &["exec", "web", "-c", "main", "--", "sh", "-c", script],
+        None,
+        &SPDY,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "web\n");
+    assert_eq!(
+        text(&out.stderr),
+        "err\ncommand terminated with exit code 3\n"
+    );
+
+    // stdin's end is its stream's FIN.
+    let input = node.dir.path().join("input");
+    std::fs::write(&input, vec![1u8; 150_000]).unwrap();
+    let args = ["exec", "-i", "web", "-c", "side", "--", "wc", "-c"];
+    let out = kubectl_output_env(&config, &args, Some(&input), &SPDY).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "150000");
+
+    // cp is tar over exec.
+    let local = node.dir.path().join("site");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("a.txt"), "spdy\n").unwrap();
+    let site = local.to_str().unwrap();
+    let out = kubectl_output_env(
+        &config,
+        &["cp", site, "web:/tmp/site", "-c", "main"],
+        None,
+        &SPDY,
+    )
+    .await;
+    assert!(out.status.success(), "kubectl cp in: {}", text(&out.stderr));
+    let args = ["exec", "web", "-c", "main", "--", "cat", "/tmp/site/a.txt"];
+    let out = kubectl_output_env(&config, &args, None, &SPDY).await;
+    assert_eq!(text(&out.stdout), "spdy\n", "{}", text(&out.stderr));
+
+    // -t: a terminal, and the resize stream's size.
+    let (mut child, typing, stdout) = on_terminal(
+        &config,
+        "exec -it web -c main -- sh -c '[ -t 0 ] && echo terminal; stty size; exit 5'",
+        &SPDY,
+    );
+    let shown = read_all(stdout).await;
+    drop(typing);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(5), "{shown}");
+    assert!(shown.starts_with("terminal\r\n30 100\r\n"), "{shown:?}");
+
+    // attach -i to a stdinOnce container: the whole input, then its end.
+    api.post(
+        "/api/v1/namespaces/default/pods",
+        interactive_pod(
+            "count",
+            "wc -c; echo done",
+            json!({"stdin": true, "stdinOnce": true}),
+        ),
+    )
+    .await;
+    api.wait_for("/api/v1/namespaces/default/pods/count", LONG, running)
+        .await;
+    std::fs::write(&input, vec![b'x'; 1000]).unwrap();
+    let out = kubectl_output_env(&config, &["attach", "-i", "count"], Some(&input), &SPDY).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1000\ndone\n");
 }

@@ -1,5 +1,6 @@
 //! `GET /attach/{namespace}/{pod}/{container}`: a running container's
-//! own streams, live, over the same WebSocket channels as exec.
+//! own streams, live, over the same channels as exec (a WebSocket, or
+//! SPDY streams: [`super::streams`]).
 //!
 //! The kubelet's attach joins the container's stdio as the runtime holds
 //! it. orc's shim sends a container's output to its log file, and, when
@@ -25,26 +26,25 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
+use tokio::sync::mpsc;
 
 use super::channels::{self, Incoming, StreamOptions};
 use super::exec::running_container;
 use super::layout::StateLayout;
 use super::server::{ChosenLog, Refusal, choose_log, find_pod};
+use super::streams::{self, Link};
 use crate::logs::LogOptions;
 use crate::shim::stdio::{Control, StdioMode, control_fifo, stdin_closed_file, stdin_fifo};
 
 /// How often the log is checked for new output, as `kubectl logs -f`.
 const POLL: Duration = Duration::from_millis(100);
 
-/// How long the agent waits for kubectl to answer its close frame.
+/// How long the agent waits for kubectl to answer the connection's close.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// The run an attach joins: its log, its bundle (where the shim's FIFOs
@@ -106,19 +106,11 @@ pub async fn handle(
     layout: StateLayout,
     (namespace, pod, container): (String, String, String),
     query: &str,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    request: Request,
 ) -> Response {
     let options = match StreamOptions::from_query(query) {
         Ok(options) => options,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
-    };
-    let Ok(upgrade) = upgrade else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "orc's agent streams attach over WebSocket only (v5.channel.k8s.io or \
-             v4.channel.k8s.io); kubectl v1.30 or newer uses it by default",
-        )
-            .into_response();
     };
     let names = (pod.clone(), container.clone());
     let lookup =
@@ -131,17 +123,19 @@ pub async fn handle(
     if let Some(text) = refusal(&options, target.mode, &names.1, &names.0) {
         return (StatusCode::BAD_REQUEST, text).into_response();
     }
-    upgrade
-        .protocols(channels::PROTOCOLS)
-        .on_upgrade(move |socket| attach(socket, target, options))
+    let attach_options = options.clone();
+    streams::accept(request, "attach", options, move |link| {
+        attach(link, target, attach_options)
+    })
+    .await
 }
 
 // ANCHOR: attach
 /// One attach: the output goes out while kubectl's input comes in, until
 /// the run ends (then a success status and a normal close) or kubectl
 /// goes away (the container runs on).
-async fn attach(socket: WebSocket, target: AttachTarget, options: StreamOptions) {
-    let (sink, incoming) = socket.split();
+async fn attach(link: Link, target: AttachTarget, options: StreamOptions) {
+    let Link { incoming, outgoing } = link;
     // Where the output starts is fixed before any input goes in: what
     // the container answers to kubectl's first keys is not lost.
     let Ok(mut log) = tokio::fs::File::open(&target.log.path).await else {
@@ -151,7 +145,7 @@ async fn attach(socket: WebSocket, target: AttachTarget, options: StreamOptions)
     if log.seek(start).await.is_err() {
         return;
     }
-    let output = std::pin::pin!(send_output(sink, log, &target));
+    let output = std::pin::pin!(send_output(outgoing, log, &target));
     let mut input = std::pin::pin!(take_input(incoming, &target, &options));
     let run_ended = tokio::select! {
         () = output => true,
@@ -159,7 +153,8 @@ async fn attach(socket: WebSocket, target: AttachTarget, options: StreamOptions)
         () = &mut input => false,
     };
     if run_ended {
-        // kubectl answers the close frame; the input loop ends then.
+        // The link closes the connection; the input ends once kubectl
+        // has answered.
         let _ = tokio::time::timeout(CLOSE_GRACE, input).await;
     }
     // Kubernetes' stdinOnce: the first attach that used stdin closes it
@@ -171,13 +166,9 @@ async fn attach(socket: WebSocket, target: AttachTarget, options: StreamOptions)
 // ANCHOR_END: attach
 
 // ANCHOR: follow
-/// Sends what the run writes, then a success status and a normal close
-/// once the run has ended.
-async fn send_output(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut file: tokio::fs::File,
-    target: &AttachTarget,
-) {
+/// Sends what the run writes, then a success status once the run has
+/// ended (letting go of `out` then closes the connection normally).
+async fn send_output(out: mpsc::Sender<Vec<u8>>, mut file: tokio::fs::File, target: &AttachTarget) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         // Looked at before reading: the exit record comes after the
@@ -187,8 +178,11 @@ async fn send_output(
             .unwrap_or(false);
         let n = file.read(&mut buf).await.unwrap_or(0);
         if n > 0 {
-            let message = channels::frame(channels::STDOUT, &buf[..n]);
-            if sink.send(Message::Binary(message.into())).await.is_err() {
+            if out
+                .send(channels::frame(channels::STDOUT, &buf[..n]))
+                .await
+                .is_err()
+            {
                 return;
             }
             continue;
@@ -199,13 +193,9 @@ async fn send_output(
         tokio::time::sleep(POLL).await;
     }
     let status = channels::exit_status(0, &[]).to_string();
-    let message = channels::frame(channels::STATUS, status.as_bytes());
-    let _ = sink.send(Message::Binary(message.into())).await;
-    let close = CloseFrame {
-        code: axum::extract::ws::close_code::NORMAL,
-        reason: "".into(),
-    };
-    let _ = sink.send(Message::Close(Some(close))).await;
+    let _ = out
+        .send(channels::frame(channels::STATUS, status.as_bytes()))
+        .await;
 }
 // ANCHOR_END: follow
 
@@ -213,7 +203,7 @@ async fn send_output(
 /// kubectl's messages until it closes: stdin into the shim's FIFO, window
 /// sizes to the shim's control FIFO.
 async fn take_input(
-    mut incoming: SplitStream<WebSocket>,
+    mut incoming: mpsc::Receiver<Vec<u8>>,
     target: &AttachTarget,
     options: &StreamOptions,
 ) {
@@ -227,12 +217,7 @@ async fn take_input(
     } else {
         None
     };
-    while let Some(Ok(message)) = incoming.next().await {
-        let data = match message {
-            Message::Binary(data) => data,
-            Message::Close(_) => return,
-            _ => continue,
-        };
+    while let Some(data) = incoming.recv().await {
         match channels::parse(&data) {
             Incoming::Stdin(bytes) => {
                 if let Some(fifo) = stdin.as_mut()

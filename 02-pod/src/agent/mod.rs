@@ -34,6 +34,7 @@ pub mod pull_backoff;
 pub mod report;
 pub mod server;
 pub mod spdy;
+pub mod streams;
 pub mod sync;
 pub mod terminal;
 
