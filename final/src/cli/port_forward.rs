@@ -240,9 +240,20 @@ fn open_route(session: &Session, id: u32) -> mpsc::UnboundedReceiver<Option<Vec<
     rx
 }
 
-// ANCHOR: forward
-/// One local connection: its pair of streams, then bytes both ways.
-async fn forward(tcp: TcpStream, remote: u16, session: Session) {
+/// The two streams of one forwarded connection, and what the node
+/// sends on each.
+struct Pair {
+    error_id: u32,
+    data_id: u32,
+    errors: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
+    from_pod: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
+}
+
+// ANCHOR: open_pair
+/// Opens a connection's pair as kubectl does: the error stream (which
+/// kubectl ends at once: only the node writes on it), then the data
+/// stream, both with the port and the same `requestID`.
+async fn open_pair(session: &Session, remote: u16) -> Option<Pair> {
     let (error_id, data_id, request_id) = {
         let mut next = session.next.lock().unwrap_or_else(|p| p.into_inner());
         let ids = (next.0, next.0 + 2, next.1);
@@ -256,19 +267,48 @@ async fn forward(tcp: TcpStream, remote: u16, session: Session) {
             ("requestID".into(), request_id.to_string()),
         ]
     };
-    let mut errors = open_route(&session, error_id);
-    let mut from_pod = open_route(&session, data_id);
-    // The error stream is the node's to write: ours ends at once (FIN).
-    for (stream_id, kind, fin) in [(error_id, "error", true), (data_id, "data", false)] {
-        let syn = Frame::SynStream {
-            stream_id,
-            fin,
-            headers: headers(kind),
-        };
-        if session.out.send(syn).await.is_err() {
-            return;
-        }
+    let pair = Pair {
+        error_id,
+        data_id,
+        errors: open_route(session, error_id),
+        from_pod: open_route(session, data_id),
+    };
+    let frames = [
+        Frame::SynStream {
+            stream_id: error_id,
+            fin: false,
+            headers: headers("error"),
+        },
+        Frame::Data {
+            stream_id: error_id,
+            fin: true,
+            data: vec![],
+        },
+        Frame::SynStream {
+            stream_id: data_id,
+            fin: false,
+            headers: headers("data"),
+        },
+    ];
+    for frame in frames {
+        session.out.send(frame).await.ok()?;
     }
+    Some(pair)
+}
+// ANCHOR_END: open_pair
+
+/// One local connection: its pair of streams, then bytes both ways until
+/// the pod's side ends.
+async fn forward(tcp: TcpStream, remote: u16, session: Session) {
+    let Some(Pair {
+        error_id,
+        data_id,
+        mut errors,
+        mut from_pod,
+    }) = open_pair(&session, remote).await
+    else {
+        return;
+    };
     let (mut local_in, mut local_out) = tcp.into_split();
     let out = session.out.clone();
     let upload = async move {
@@ -319,7 +359,6 @@ async fn forward(tcp: TcpStream, remote: u16, session: Session) {
     routes.remove(&error_id);
     routes.remove(&data_id);
 }
-// ANCHOR_END: forward
 
 #[cfg(test)]
 mod tests {
