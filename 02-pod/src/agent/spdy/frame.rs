@@ -410,8 +410,14 @@ mod tests {
     #[tokio::test]
     async fn frames_captured_from_kubectl_exec_decode() {
         // `echo hi | kubectl exec -i web -c main -- cat`: one stream per
-        // channel, stdin's bytes, then stdin's FIN.
+        // channel, stdin's bytes, then stdin's FIN; once it has read the
+        // status, kubectl resets the streams it read (CANCEL, 5) and
+        // ends the session.
         let frames = decode_all(include_bytes!("fixtures/kubectl-exec.bin")).await;
+        let cancel = |stream_id| Frame::RstStream {
+            stream_id,
+            status: 5,
+        };
         assert_eq!(
             frames,
             [
@@ -421,6 +427,13 @@ mod tests {
                 syn(7, &[("streamtype", "stderr")]),
                 data(3, false, b"hi\n"),
                 data(3, true, b""),
+                cancel(5),
+                cancel(7),
+                cancel(1),
+                Frame::GoAway {
+                    last_good: 0,
+                    status: 0
+                },
             ]
         );
     }
