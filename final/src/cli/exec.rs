@@ -159,7 +159,7 @@ async fn session(socket: stream::Socket, stdin: bool, tty: bool) -> Result<i32> 
             }
             Some((&STATUS, json)) => {
                 let status: Value = serde_json::from_slice(json)?;
-                return exit_code(&status).or_else(|message| bail!("{message}"));
+                return exit_code(&status).map_err(anyhow::Error::msg);
             }
             _ => {}
         }
