@@ -55,6 +55,18 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// How `sh -c '...; echo err >&2; exit 3'` ends through any client:
+/// its stdout, its stderr apart, then kubectl's last line (as against any
+/// Kubernetes), and the command's code as the client's own.
+fn assert_exited_3(out: &Output, stdout: &str) {
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), stdout);
+    assert_eq!(
+        text(&out.stderr),
+        "err\ncommand terminated with exit code 3\n"
+    );
+}
+
 /// A cluster of one node running pod `web` (containers `main` and `side`,
 /// told apart by `$WHO`); answers what the test needs to keep alive.
 async fn cluster_with_web() -> (Node, ApiServer, AgentProcess, std::path::PathBuf) {
@@ -131,13 +143,7 @@ async fn kubectl_exec_runs_commands_in_the_container() {
         None,
     )
     .await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "out\n");
-    // The last line is kubectl's own, as against any Kubernetes.
-    assert_eq!(
-        text(&out.stderr),
-        "err\ncommand terminated with exit code 3\n"
-    );
+    assert_exited_3(&out, "out\n");
 
     // -c picks the container: each sees its own environment.
     let out = kubectl_output(
@@ -603,12 +609,7 @@ async fn orc_exec_speaks_kubectls_protocol_and_exits_with_the_commands_code() {
         None,
     )
     .await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "web\n");
-    assert_eq!(
-        text(&out.stderr),
-        "err\ncommand terminated with exit code 3\n"
-    );
+    assert_exited_3(&out, "web\n");
 
     // -i: the whole input, then its end.
     let input = node.dir.path().join("input");
@@ -661,12 +662,7 @@ async fn kubectl_exec_attach_and_cp_work_over_spdy_too() {
         &SPDY,
     )
     .await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "web\n");
-    assert_eq!(
-        text(&out.stderr),
-        "err\ncommand terminated with exit code 3\n"
-    );
+    assert_exited_3(&out, "web\n");
 
     // stdin's end is its stream's FIN.
     let input = node.dir.path().join("input");

@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{Exit, Target, kubeconfig, stream};
+use super::{Exit, Target, stream};
 
 #[derive(Args)]
 pub struct ExecArgs {
@@ -88,30 +88,15 @@ pub fn exit_code(status: &Value) -> Result<i32, String> {
 // ANCHOR_END: exit_code
 
 pub async fn run(args: ExecArgs) -> Result<()> {
-    let connection = kubeconfig::load(&kubeconfig::locate(args.target.kubeconfig.as_deref()))?;
-    let namespace = args
-        .target
-        .namespace
-        .clone()
-        .or(connection.namespace.clone())
-        .unwrap_or_else(|| "default".into());
-    let name = args
-        .pod
-        .strip_prefix("pod/")
-        .or(args.pod.strip_prefix("pods/"))
-        .unwrap_or(&args.pod);
+    let target = stream::pod_stream(&args.target, &args.pod, "exec")?;
     // kubectl's rule: a terminal only when stdin is one.
     let tty = args.tty && std::io::stdin().is_terminal();
     if args.tty && !tty {
         eprintln!("Unable to use a TTY - input is not a terminal or the right kind of file");
     }
     let query = exec_query(&args.command, args.container.as_deref(), args.stdin, tty);
-    let path = format!(
-        "/api/v1/namespaces/{}/pods/{}/exec?{query}",
-        encode(&namespace),
-        encode(name)
-    );
-    let socket = stream::open(&connection, &path, channels::PROTOCOLS[0]).await?;
+    let path = format!("{}?{query}", target.path);
+    let socket = stream::open(&target.connection, &path, channels::PROTOCOLS[0]).await?;
     let raw = if tty { Some(RawMode::enter()?) } else { None };
     let ended = session(socket, args.stdin, tty).await;
     drop(raw);

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use futures::{SinkExt, StreamExt};
-use orc_client::encode;
 use orc_pod::agent::portforward::TUNNEL_PROTOCOL;
 use orc_pod::agent::spdy::{
     Frame, HeaderCompressor, HeaderDecompressor, Headers, encode as encode_frame, read_frame,
@@ -29,7 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{Target, kubeconfig, stream};
+use super::{Target, stream};
 
 #[derive(Args)]
 pub struct PortForwardArgs {
@@ -81,24 +80,8 @@ pub async fn run(args: PortForwardArgs) -> Result<()> {
         .iter()
         .map(|spec| parse_ports(spec).map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
-    let connection = kubeconfig::load(&kubeconfig::locate(args.target.kubeconfig.as_deref()))?;
-    let namespace = args
-        .target
-        .namespace
-        .clone()
-        .or(connection.namespace.clone())
-        .unwrap_or_else(|| "default".into());
-    let name = args
-        .pod
-        .strip_prefix("pod/")
-        .or(args.pod.strip_prefix("pods/"))
-        .unwrap_or(&args.pod);
-    let path = format!(
-        "/api/v1/namespaces/{}/pods/{}/portforward",
-        encode(&namespace),
-        encode(name)
-    );
-    let socket = stream::open(&connection, &path, TUNNEL_PROTOCOL).await?;
+    let target = stream::pod_stream(&args.target, &args.pod, "portforward")?;
+    let socket = stream::open(&target.connection, &target.path, TUNNEL_PROTOCOL).await?;
     let (reader, writer) = tunnel(socket);
     let session = Session {
         out: spawn_writer(writer),
@@ -119,7 +102,7 @@ pub async fn run(args: PortForwardArgs) -> Result<()> {
         () = read_session(reader, session.clone()) => {}
         _ = tokio::signal::ctrl_c() => return Ok(()),
     }
-    bail!("lost connection to pod {namespace}/{name}")
+    bail!("lost connection to pod {}", target.pod)
 }
 
 // ANCHOR: tunnel

@@ -17,7 +17,41 @@ use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 
-use super::{Reported, server_error};
+use super::{Reported, Target, kubeconfig, server_error};
+
+/// Where a streaming verb goes: the server, and one pod's subresource.
+pub struct PodStream {
+    pub connection: Connection,
+    /// `/api/v1/namespaces/NS/pods/NAME/VERB`.
+    pub path: String,
+    /// `NS/NAME`, for messages.
+    pub pod: String,
+}
+
+/// Subresource `verb` of the pod typed as `web` or `pod/web`, in `-n`'s
+/// namespace, else the context's, else `default`.
+pub fn pod_stream(target: &Target, pod: &str, verb: &str) -> Result<PodStream> {
+    let connection = kubeconfig::load(&kubeconfig::locate(target.kubeconfig.as_deref()))?;
+    let namespace = target
+        .namespace
+        .clone()
+        .or(connection.namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    let name = pod
+        .strip_prefix("pod/")
+        .or(pod.strip_prefix("pods/"))
+        .unwrap_or(pod);
+    let path = format!(
+        "/api/v1/namespaces/{}/pods/{}/{verb}",
+        orc_client::encode(&namespace),
+        orc_client::encode(name)
+    );
+    Ok(PodStream {
+        connection,
+        path,
+        pod: format!("{namespace}/{name}"),
+    })
+}
 
 /// A byte stream the WebSocket runs on: TCP, or TLS over TCP.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
