@@ -12,7 +12,6 @@
 //!   p50 and p99 and their ratios.
 
 #[path = "../../02-pod/tests/agent_node/mod.rs"]
-#[allow(dead_code)]
 mod agent_node;
 #[path = "../tests/cluster/mod.rs"]
 mod cluster;
