@@ -160,6 +160,16 @@ pub struct Container {
     /// whatever the pod's own `restartPolicy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_policy: Option<String>,
+    /// Keep the container's stdin open for `kubectl attach -i`; the shim
+    /// holds it ([`crate::shim::stdio`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin: bool,
+    /// Close that stdin once the first attach ends (`kubectl run -i`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin_once: bool,
+    /// Give the container a terminal (`kubectl run -t`, `attach -t`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
 }
 
 /// `name: value`, or `name` with a `valueFrom` the agent resolves when
@@ -491,6 +501,15 @@ impl Pod {
 }
 
 impl Container {
+    /// What the shim holds for this container's stdio.
+    pub fn stdio_mode(&self) -> crate::shim::stdio::StdioMode {
+        crate::shim::stdio::StdioMode {
+            stdin: self.stdin,
+            stdin_once: self.stdin && self.stdin_once,
+            tty: self.tty,
+        }
+    }
+
     /// Whether this (init) container is a sidecar: Kubernetes' "restartable
     /// init container", `restartPolicy: Always`.
     pub fn is_sidecar(&self) -> bool {

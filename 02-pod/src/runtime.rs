@@ -15,6 +15,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::shim::stdio::StdioMode;
 use tokio::io::AsyncBufReadExt;
 use tokio::process::Command;
 
@@ -56,6 +58,7 @@ impl RuntimeClient {
         id: &str,
         bundle: &Path,
         log: &Path,
+        stdio: StdioMode,
     ) -> Result<i32, RuntimeError> {
         let mut child = Command::new(&self.shim)
             .arg("shim")
@@ -69,6 +72,7 @@ impl RuntimeClient {
             .arg(bundle)
             .arg("--log")
             .arg(log)
+            .args(stdio.args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -17,6 +17,10 @@
 //! nanosecond (`2024-05-01T12:00:00.123456789Z`): what `cat` shows a
 //! person, and what the agent reads back as the same [`Timestamp`].
 //!
+//! With `--stdin`, `--stdin-once` or `--tty` (the container's `stdin`,
+//! `stdinOnce` and `tty`), it also holds the container's stdin open, or
+//! its terminal, for `kubectl attach` ([`stdio`]).
+//!
 //! It is started in its own session, so an agent that stops or restarts
 //! leaves its containers, and their exit codes, intact. It is single-threaded
 //! plain Rust (no tokio), so it may fork and wait freely (the architecture
@@ -24,9 +28,12 @@
 //! `orc-agent shim ...` runs [`run`]; the agent starts it with
 //! [`RuntimeClient::start_container`](crate::runtime::RuntimeClient::start_container).
 
+pub mod stdio;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use nix::sys::wait::{WaitStatus, waitpid};
@@ -49,7 +56,15 @@ pub struct ShimArgs {
     pub bundle: PathBuf,
     #[arg(long)]
     pub log: PathBuf,
+    /// The container's stdin and terminal, as its spec asks.
+    #[command(flatten)]
+    pub stdio: stdio::StdioMode,
 }
+
+/// How long the shim waits, after the container ended, for a terminal's
+/// last output to reach the log (a process left in the background may
+/// hold the terminal open for ever).
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
 /// How a container's run ended, as the shim saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,7 +110,7 @@ fn write_started(bundle: &Path, at: Timestamp) -> std::io::Result<()> {
 pub fn run(args: &ShimArgs) -> i32 {
     let mut report = std::io::stdout();
     match start(args) {
-        Ok(pid) => {
+        Ok((pid, serving)) => {
             let _ = writeln!(report, "ok {pid}");
             let _ = report.flush();
             // Nobody reads stdout any more: point it at /dev/null so a
@@ -104,6 +119,8 @@ pub fn run(args: &ShimArgs) -> i32 {
                 let _ = nix::unistd::dup2_stdout(null);
             }
             let waited = wait_exit(pid);
+            // The run's last byte goes into the log before its exit record.
+            serving.finish(OUTPUT_GRACE);
             let state = runtime_state(args);
             // `orc-container create` leaves a monitor process as the init's
             // parent (chapter 01): we then reap the monitor, not the init,
@@ -132,7 +149,7 @@ pub fn run(args: &ShimArgs) -> i32 {
 }
 // ANCHOR_END: shim
 
-fn start(args: &ShimArgs) -> Result<i32, String> {
+fn start(args: &ShimArgs) -> Result<(i32, stdio::Serving), String> {
     // Orphans among our descendants (the init, once `create` exits) become
     // our children instead of pid 1's.
     nix::sys::prctl::set_child_subreaper(true)
@@ -152,13 +169,16 @@ fn start(args: &ShimArgs) -> Result<i32, String> {
         cmd
     };
     let clone = |f: &std::fs::File| f.try_clone().map(Stdio::from).map_err(|e| e.to_string());
-    // The container inherits create's stdio: that is how its output reaches the log.
+    // The container inherits create's stdio: that is how its output
+    // reaches the log, and how it gets the stdin or terminal we hold.
+    let mut container_stdio = stdio::prepare(&args.bundle, args.stdio, &log)?;
+    let (stdin, stdout, stderr) = container_stdio.streams();
     let created = runtime("create")
         .arg("--bundle")
         .arg(&args.bundle)
-        .stdin(Stdio::null())
-        .stdout(clone(&log)?)
-        .stderr(clone(&log)?)
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(stderr)
         .status()
         .map_err(|e| format!("running {}: {e}", args.runtime.display()))?;
     if !created.success() {
@@ -178,7 +198,31 @@ fn start(args: &ShimArgs) -> Result<i32, String> {
         return Err(last_line(&args.log));
     }
     let _ = write_started(&args.bundle, Timestamp::now());
-    Ok(pid)
+    if args.stdio.tty {
+        ignore_terminal_signals();
+    }
+    Ok((pid, container_stdio.serve(&args.bundle, args.stdio, &log)))
+}
+
+/// With a terminal the container shares our session and our process
+/// group, which is the terminal's foreground group: Ctrl-C typed by an
+/// attached user is SIGINT for us too, and a job-control stop would stop
+/// us. Ignored, here, only after `create`: ignored signals are inherited
+/// through exec, and the container must get the default dispositions.
+fn ignore_terminal_signals() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGHUP,
+    ] {
+        // SAFETY: SIG_IGN installs no handler code; nothing of ours runs
+        // in signal context.
+        let _ = unsafe { signal(sig, SigHandler::SigIgn) };
+    }
 }
 
 /// Waits for `pid` to end, reaping every orphan that lands on us meanwhile:

@@ -40,7 +40,25 @@ impl PortForward {
     /// Starts `kubectl port-forward ARGS` and waits for its
     /// "Forwarding from" line: from then on the local port listens.
     fn start(config: &Path, args: &[&str], env: &[(&str, &str)]) -> PortForward {
-        let mut command = kubectl_command(config, &[&["port-forward"], args].concat());
+        let command = kubectl_command(config, &[&["port-forward"], args].concat());
+        Self::spawn(command, args, env)
+    }
+
+    /// `orc port-forward ARGS`, which prints the same first line.
+    fn orc(config: &Path, args: &[&str]) -> PortForward {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orc"));
+        command
+            .arg("port-forward")
+            .arg(format!("--kubeconfig={}", config.display()))
+            .args(args);
+        Self::spawn(command, args, &[])
+    }
+
+    fn spawn(
+        mut command: std::process::Command,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> PortForward {
         command
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -58,7 +76,7 @@ impl PortForward {
         stdout.read_line(&mut line).unwrap();
         assert!(
             line.starts_with("Forwarding from 127.0.0.1:"),
-            "kubectl port-forward {args:?} printed {line:?}"
+            "port-forward {args:?} printed {line:?}"
         );
         // The rest of stdout (the [::1] line, "Handling connection for")
         // is drained so kubectl never blocks on a full pipe.
@@ -196,6 +214,33 @@ async fn kubectl_port_forward_reaches_the_pods_port_and_ends_with_the_pod() {
         }
     }
 
+    // orc's own client, the same protocol: bytes intact, many at once.
+    let orc_local = orc_testkit::ports::free_port();
+    let orc_forward = PortForward::orc(&config, &["pod/web", &format!("{orc_local}:80")]);
+    let mut gets = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let path = if i % 5 == 0 {
+            "/blob.bin"
+        } else {
+            "/index.html"
+        };
+        gets.spawn(async move { (path, http_get(orc_local, path).await) });
+    }
+    for (path, answer) in gets.join_all().await {
+        let (status, body) = answer.unwrap_or_else(|e| panic!("orc: GET {path}: {e}"));
+        assert!(status.contains("200"), "orc: GET {path}: {status}");
+        let expected = if path == "/blob.bin" {
+            &expected_blob[..]
+        } else {
+            PAGE.as_bytes()
+        };
+        assert!(
+            body == expected,
+            "orc: {path} came back changed ({} bytes)",
+            body.len()
+        );
+    }
+
     // The SPDY upgrade, as kubectl falls back to it, and svc/NAME, which
     // kubectl resolves itself to a pod and the Service's target port.
     let spdy_local = orc_testkit::ports::free_port();
@@ -237,4 +282,12 @@ async fn kubectl_port_forward_reaches_the_pods_port_and_ends_with_the_pod() {
         .expect("kubectl port-forward ends when the pod is deleted");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("lost connection to pod"), "{stderr}");
+    let (code, stderr) = tokio::time::timeout(LONG, orc_forward.exited())
+        .await
+        .expect("orc port-forward ends when the pod is deleted");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("lost connection to pod default/web"),
+        "{stderr}"
+    );
 }

@@ -21,6 +21,7 @@ use crate::image::waiting_reason;
 use crate::pod_spec::{Container, Pod};
 use crate::resolv_conf;
 use crate::sandbox;
+use crate::shim::stdio::StdioMode;
 use crate::volumes;
 
 /// Runs one pod's actions in order. The first failure ends the list: the
@@ -101,7 +102,12 @@ async fn create_sandbox(shared: &Shared, pod: &Pod, observed: &ObservedPod) -> R
     write_json(&bundle.join("config.json"), &spec)?;
     let pid = shared
         .runtime
-        .start_container(&id, &bundle, &bundle.join("sandbox.log"))
+        .start_container(
+            &id,
+            &bundle,
+            &bundle.join("sandbox.log"),
+            StdioMode::default(),
+        )
         .await
         .map_err(|e| e.to_string())?;
     let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
@@ -402,7 +408,11 @@ async fn start_container(
     write_json(&bundle.join("config.json"), &spec)?;
     let log = shared.layout.log(uid, name, attempt);
     std::fs::create_dir_all(shared.layout.log_dir(uid, name)).map_err(|e| e.to_string())?;
-    match shared.runtime.start_container(&id, &bundle, &log).await {
+    match shared
+        .runtime
+        .start_container(&id, &bundle, &log, container.stdio_mode())
+        .await
+    {
         Ok(_) => {
             shared
                 .start_errors

@@ -1,11 +1,13 @@
 //! `GET /exec/{namespace}/{pod}/{container}`: a command in a running
-//! container, its streams carried over a WebSocket.
+//! container, its streams carried over a WebSocket (or, from an older
+//! or configured kubectl, SPDY streams: [`super::streams`]).
 //!
 //! The kubelet's streaming server does the same for `kubectl exec`: the API
 //! server forwards kubectl's upgrade request here unchanged, so the
 //! WebSocket is in fact kubectl's, end to end. The agent then
 //! 1. finds the container's current run ([`running_container`]),
-//! 2. accepts the upgrade with a [`channels::PROTOCOLS`] subprotocol,
+//! 2. accepts the upgrade with a [`channels::PROTOCOLS`] subprotocol (or
+//!    the SPDY upgrade, translated to the same messages),
 //! 3. runs `orc-container exec ID -- COMMAND` (chapter 01's exec: the
 //!    container's cgroup, then `setns` into each of its namespaces, then a
 //!    fork), with pipes for the streams kubectl asked for, or with `-t` a
@@ -13,8 +15,8 @@
 //! 4. pumps each pipe (or the terminal) into messages with its channel
 //!    byte, and kubectl's stdin messages into the process's stdin (and its
 //!    window sizes into the terminal),
-//! 5. sends the exit as a `Status` on channel 3 and closes the WebSocket
-//!    normally.
+//! 5. sends the exit as a `Status` on channel 3 and lets go of the link,
+//!    which closes the connection normally.
 //!
 //! The agent is multi-threaded, so it runs the runtime's binary rather
 //! than forking into namespaces itself (the architecture invariant "no fork
@@ -24,10 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -35,12 +36,13 @@ use tokio::sync::mpsc;
 use super::channels::{self, Incoming, StreamOptions};
 use super::layout::StateLayout;
 use super::server::{Refusal, find_pod};
+use super::streams::{self, Link};
 use super::terminal::{Master, Pty};
 use crate::sandbox::{ATTEMPT, CONTAINER_NAME};
 
-/// How long the agent waits for kubectl to answer its close frame before
-/// it drops the connection anyway.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long a command's output is waited for after it exited (a process
+/// it left in the background may hold the pipe or terminal open).
+const OUTPUT_GRACE: Duration = Duration::from_secs(5);
 
 /// How to run `orc-container exec`: the binary and the agent's `--root`.
 #[derive(Debug, Clone)]
@@ -95,13 +97,13 @@ pub fn running_container(
 }
 
 // ANCHOR: handler
-/// Checks the request, then accepts the WebSocket and runs the command.
+/// Checks the request, then accepts the upgrade and runs the command.
 pub async fn handle(
     layout: StateLayout,
     runtime: ExecRuntime,
     (namespace, pod, container): (String, String, String),
     query: &str,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    request: Request,
 ) -> Response {
     let options = match StreamOptions::from_query(query) {
         Ok(o) if o.command.is_empty() => {
@@ -109,14 +111,6 @@ pub async fn handle(
         }
         Ok(o) => o,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
-    };
-    let Ok(upgrade) = upgrade else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "orc's agent streams exec over WebSocket only (v5.channel.k8s.io or \
-             v4.channel.k8s.io); kubectl v1.30 or newer uses it by default",
-        )
-            .into_response();
     };
     let lookup = tokio::task::spawn_blocking(move || {
         running_container(&layout, &namespace, &pod, &container)
@@ -126,21 +120,21 @@ pub async fn handle(
         Ok(Err(refusal)) => return refusal.into_response(),
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
-    upgrade
-        .protocols(channels::PROTOCOLS)
-        .on_upgrade(move |socket| run(socket, runtime, id, options))
+    let run_options = options.clone();
+    streams::accept(request, "exec", options, move |link| {
+        run(link, runtime, id, run_options)
+    })
+    .await
 }
 // ANCHOR_END: handler
 
 // ANCHOR: run
-/// One exec, from the accepted WebSocket to its close.
-async fn run(socket: WebSocket, runtime: ExecRuntime, id: String, options: StreamOptions) {
-    let (sink, mut incoming) = socket.split();
-    // One writer owns the socket's sending half; the stdout and stderr
-    // pumps and the final status queue their messages to it.
-    let (out, queue) = mpsc::channel::<Message>(16);
-    let writer = tokio::spawn(write_all(sink, queue));
-
+/// One exec, from the accepted connection to its close.
+async fn run(link: Link, runtime: ExecRuntime, id: String, options: StreamOptions) {
+    let Link {
+        mut incoming,
+        outgoing: out,
+    } = link;
     let Session {
         mut child,
         mut stdin,
@@ -152,7 +146,6 @@ async fn run(socket: WebSocket, runtime: ExecRuntime, id: String, options: Strea
             let message = format!("running {}: {e}", runtime.program.display());
             let status = channels::error_status(&message);
             let _ = out.send(status_message(&status)).await;
-            close(out, writer, incoming).await;
             return;
         }
     };
@@ -167,10 +160,9 @@ async fn run(socket: WebSocket, runtime: ExecRuntime, id: String, options: Strea
     let code = loop {
         tokio::select! {
             status = child.wait() => break status.ok().and_then(|s| s.code()).unwrap_or(255),
-            message = incoming.next() => match message {
-                Some(Ok(Message::Binary(data))) => feed(&mut stdin, terminal.as_ref(), &data).await,
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return,
+            message = incoming.recv() => match message {
+                Some(data) => feed(&mut stdin, terminal.as_ref(), &data).await,
+                None => return,
             },
         }
     };
@@ -178,10 +170,10 @@ async fn run(socket: WebSocket, runtime: ExecRuntime, id: String, options: Strea
     // process it left in the background may hold the pipe or terminal
     // open: its later output is not waited for beyond the grace.
     let drained = futures::future::join_all(pumps);
-    let _ = tokio::time::timeout(CLOSE_GRACE, drained).await;
+    let _ = tokio::time::timeout(OUTPUT_GRACE, drained).await;
     let status = channels::exit_status(code, &options.command);
     let _ = out.send(status_message(&status)).await;
-    close(out, writer, incoming).await;
+    // Dropping the link's sender ends the connection, as the link says.
 }
 // ANCHOR_END: run
 
@@ -306,14 +298,13 @@ async fn feed(
 }
 
 /// Copies one pipe into messages on `channel` until end-of-file.
-async fn pump(mut pipe: impl AsyncRead + Unpin, channel: u8, out: mpsc::Sender<Message>) {
+async fn pump(mut pipe: impl AsyncRead + Unpin, channel: u8, out: mpsc::Sender<Vec<u8>>) {
     let mut buf = vec![0; 32 * 1024];
     loop {
         match pipe.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                let message = Message::Binary(channels::frame(channel, &buf[..n]).into());
-                if out.send(message).await.is_err() {
+                if out.send(channels::frame(channel, &buf[..n])).await.is_err() {
                     return;
                 }
             }
@@ -321,48 +312,8 @@ async fn pump(mut pipe: impl AsyncRead + Unpin, channel: u8, out: mpsc::Sender<M
     }
 }
 
-fn status_message(status: &serde_json::Value) -> Message {
-    Message::Binary(channels::frame(channels::STATUS, status.to_string().as_bytes()).into())
-}
-
-/// Sends every queued message, in order, until the queue closes.
-async fn write_all(
-    mut sink: futures::stream::SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Message>,
-) -> futures::stream::SplitSink<WebSocket, Message> {
-    while let Some(message) = queue.recv().await {
-        if sink.send(message).await.is_err() {
-            break;
-        }
-    }
-    sink
-}
-
-/// Ends the WebSocket as the kubelet does: a normal close frame after the
-/// last message, then kubectl's answering close, so no buffered output is
-/// lost to a reset connection.
-async fn close(
-    out: mpsc::Sender<Message>,
-    writer: tokio::task::JoinHandle<futures::stream::SplitSink<WebSocket, Message>>,
-    mut incoming: futures::stream::SplitStream<WebSocket>,
-) {
-    drop(out);
-    let Ok(mut sink) = writer.await else { return };
-    let frame = CloseFrame {
-        code: axum::extract::ws::close_code::NORMAL,
-        reason: "".into(),
-    };
-    if sink.send(Message::Close(Some(frame))).await.is_err() {
-        return;
-    }
-    let answered = async {
-        while let Some(Ok(message)) = incoming.next().await {
-            if matches!(message, Message::Close(_)) {
-                return;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, answered).await;
+fn status_message(status: &serde_json::Value) -> Vec<u8> {
+    channels::frame(channels::STATUS, status.to_string().as_bytes())
 }
 
 /// The runtime the `orc agent` and `orc-agent run` servers exec with.

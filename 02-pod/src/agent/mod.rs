@@ -36,6 +36,7 @@ pub mod report;
 pub mod server;
 pub mod spdy;
 pub mod stats;
+pub mod streams;
 pub mod sync;
 pub mod terminal;
 pub mod tls;

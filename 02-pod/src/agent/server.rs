@@ -10,10 +10,12 @@
 //! - `GET /metrics`: how many log responses are being streamed now, in
 //!   Prometheus' text format (a follow that outlives its client would show
 //!   here).
-//! - `GET /exec/{namespace}/{pod}/{container}?command=..`: a command in the
-//!   container, its streams over a WebSocket ([`super::exec`]).
-//! - `GET /attach/{namespace}/{pod}/{container}`: the container's output
-//!   as it is written, on exec's channels ([`super::attach`]).
+//! - `GET|POST /exec/{namespace}/{pod}/{container}?command=..`: a command
+//!   in the container, its streams over a WebSocket or SPDY
+//!   ([`super::exec`], [`super::streams`]).
+//! - `GET|POST /attach/{namespace}/{pod}/{container}`: the container's
+//!   output as it is written, and its stdin or terminal when it holds
+//!   one, on exec's channels ([`super::attach`]).
 //! - `GET|POST /portForward/{namespace}/{pod}`: `kubectl port-forward`'s
 //!   SPDY session, tunnelled in a WebSocket or on a SPDY upgrade
 //!   ([`super::portforward`]).
@@ -43,8 +45,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -97,7 +97,7 @@ fn routes(server: AgentServer) -> Router {
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
         )
-        // POST is the legacy SPDY upgrade: answered with what to use instead.
+        // GET: a WebSocket; POST: the legacy SPDY upgrade.
         .route(
             "/exec/{namespace}/{pod}/{container}",
             get(exec_stream).post(exec_stream),
@@ -234,20 +234,20 @@ async fn exec_stream(
     State(server): State<AgentServer>,
     Path(target): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    request: axum::extract::Request,
 ) -> Response {
     let query = query.unwrap_or_default();
-    exec::handle(server.layout, server.runtime, target, &query, upgrade).await
+    exec::handle(server.layout, server.runtime, target, &query, request).await
 }
 
 async fn attach_stream(
     State(server): State<AgentServer>,
     Path(target): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    request: axum::extract::Request,
 ) -> Response {
     let query = query.unwrap_or_default();
-    super::attach::handle(server.layout, target, &query, upgrade).await
+    super::attach::handle(server.layout, target, &query, request).await
 }
 
 async fn port_forward(

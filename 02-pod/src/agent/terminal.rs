@@ -43,6 +43,22 @@ impl Pty {
         Ok(Stdio::from(self.slave.try_clone()?))
     }
 
+    /// Makes the slave the controlling terminal of the caller's session
+    /// (`TIOCSCTTY`): the caller must lead a session that has none. The
+    /// shim does this for a `tty: true` container, which stays in the
+    /// shim's session, so the kernel turns Ctrl-C into SIGINT and a resize
+    /// into SIGWINCH for the container's foreground processes.
+    pub fn make_controlling(&self) -> std::io::Result<()> {
+        // SAFETY: TIOCSCTTY takes an int argument (0: do not steal the
+        // terminal from another session) and touches no memory of ours;
+        // the fd is a pty slave we own.
+        let rc = unsafe { nix::libc::ioctl(self.slave.as_raw_fd(), nix::libc::TIOCSCTTY, 0) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// The master, once the command holds the slave: the agent's copy of
     /// the slave is closed here.
     pub fn into_master(self) -> Master {
@@ -84,6 +100,12 @@ impl Master {
     /// A handle to type into the terminal.
     pub fn writer(&self) -> std::io::Result<tokio::fs::File> {
         self.reader()
+    }
+
+    /// A blocking handle on the master, for the shim's threads (the shim
+    /// has no async runtime).
+    pub fn file(&self) -> std::io::Result<std::fs::File> {
+        Ok(std::fs::File::from(self.fd.try_clone()?))
     }
 }
 

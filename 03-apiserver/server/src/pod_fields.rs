@@ -229,15 +229,14 @@ pub const CONTAINER: &[Rule] = &[
         "startupProbe",
         Honoured("agent: exec, httpGet, tcpSocket; holds liveness and readiness back"),
     ),
-    // kubectl run -i sets both; the run still works (kubectl falls back
-    // from attach -i, which the agent refuses, to streaming the logs).
+    // kubectl run -i sets both; kubectl attach -i writes to it.
     (
         "stdin",
-        Gap("the agent gives a container no stdin: kubectl attach streams its output only"),
+        Honoured("agent: the shim holds the container's stdin open for attach"),
     ),
     (
         "stdinOnce",
-        Gap("the agent gives a container no stdin: kubectl attach streams its output only"),
+        Honoured("agent: stdin is closed when the first attach ends"),
     ),
     (
         "terminationMessagePath",
@@ -252,7 +251,7 @@ pub const CONTAINER: &[Rule] = &[
     ),
     (
         "tty",
-        Only(is_false, "the agent gives containers no terminal"),
+        Honoured("agent: a pty held by the shim, the container's controlling terminal"),
     ),
     ("volumeDevices", Refused("block volumes are not built")),
     ("volumeMounts", Honoured("agent: bind mounts, readOnly")),
@@ -534,7 +533,7 @@ mod tests {
             .filter(|(_, s)| matches!(s, Gap(_)))
             .map(|(name, _)| *name)
             .collect();
-        assert_eq!(gaps, ["stdin", "stdinOnce", "terminationMessagePath"]);
+        assert_eq!(gaps, ["terminationMessagePath"]);
     }
     // ANCHOR_END: every_field
 

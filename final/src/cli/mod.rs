@@ -1,5 +1,5 @@
 //! The client verbs: `orc apply`, `get`, `describe`, `delete`, `logs`,
-//! `explain`.
+//! `explain`, `exec`, `port-forward`.
 //!
 //! They do what kubectl does, against the same REST API, so the course can
 //! show that a CLI is nothing but an HTTP client with good manners:
@@ -20,20 +20,25 @@
 //!   file, document index, line and column of any that do not parse.
 //! - [`apply`], [`get`], [`describe`], [`delete`], [`logs`], [`explain`]:
 //!   one verb each.
+//! - [`exec`], [`port_forward`]: the streaming verbs, over a WebSocket to
+//!   the pod's subresource ([`stream`]).
 //! - [`last_applied`]: apply's three-way merge, which can delete fields.
 //! - [`print`]: table layout and `-o yaml|json`.
 
 pub mod apply;
 pub mod delete;
 pub mod describe;
+pub mod exec;
 pub mod explain;
 pub mod get;
 pub mod kubeconfig;
 pub mod last_applied;
 pub mod logs;
 pub mod manifest;
+pub mod port_forward;
 pub mod print;
 pub mod resolve;
+pub mod stream;
 
 use std::path::PathBuf;
 
@@ -59,6 +64,11 @@ pub enum Verb {
     /// Why the scheduler placed a pod where it did, or why it could not:
     /// `orc explain pod web`.
     Explain(explain::ExplainArgs),
+    /// Run a command in a container, exiting with its code:
+    /// `orc exec -it web -- sh`.
+    Exec(exec::ExecArgs),
+    /// Forward local ports to a pod's: `orc port-forward web 8080:80`.
+    PortForward(port_forward::PortForwardArgs),
 }
 
 /// Flags every client verb takes: which server, which namespace.
@@ -123,6 +133,19 @@ impl std::fmt::Display for Reported {
 
 impl std::error::Error for Reported {}
 
+/// The remote command's exit code, which `orc exec` exits with (as
+/// kubectl does), printing nothing more.
+#[derive(Debug)]
+pub struct Exit(pub i32);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "command terminated with exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 /// Runs one verb; on failure prints the error as kubectl would and exits 1.
 pub fn run(verb: Verb) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -136,8 +159,15 @@ pub fn run(verb: Verb) -> Result<()> {
             Verb::Delete(args) => delete::run(args).await,
             Verb::Logs(args) => logs::run(args).await,
             Verb::Explain(args) => explain::run(args).await,
+            Verb::Exec(args) => exec::run(args).await,
+            Verb::PortForward(args) => port_forward::run(args).await,
         }
     });
+    if let Some(exit) = result.as_ref().err().and_then(|e| e.downcast_ref::<Exit>()) {
+        // kubectl's last line, on stderr, then the command's own code.
+        eprintln!("{exit}");
+        std::process::exit(exit.0);
+    }
     if let Err(error) = result {
         if error.downcast_ref::<Reported>().is_none() {
             eprintln!("{}", report(&error));

@@ -25,18 +25,17 @@ pub mod session;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::extract::Request;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::layout::StateLayout;
 use super::server::{Refusal, find_pod};
+use super::spdy::connection;
 use crate::sandbox;
 use session::Target;
 
@@ -113,12 +112,12 @@ pub async fn handle(
             Err(rejection) => rejection.into_response(),
         };
     }
-    if upgrade.starts_with("spdy/3.1")
-        && header_text(&request, "x-stream-protocol-version")
-            .split(',')
-            .any(|p| p.trim() == SPDY_PROTOCOL)
-    {
-        return spdy_upgrade(request, target, gone);
+    if connection::asks_for(&request, SPDY_PROTOCOL) {
+        // The legacy upgrade: we answer 101 ourselves, then the
+        // connection is SPDY.
+        return connection::upgrade(request, SPDY_PROTOCOL, move |reader, writer| {
+            session::serve(reader, writer, target, gone)
+        });
     }
     refuse_protocol()
 }
@@ -144,37 +143,6 @@ fn refuse_protocol() -> Response {
         ),
     )
         .into_response()
-}
-
-/// The legacy upgrade: answer 101 ourselves, then the connection is SPDY.
-fn spdy_upgrade(
-    mut request: Request,
-    target: Target,
-    gone: impl Future<Output = ()> + Send + 'static,
-) -> Response {
-    let upgraded = hyper::upgrade::on(&mut request);
-    tokio::spawn(async move {
-        match upgraded.await {
-            Ok(connection) => {
-                let (reader, writer) = tokio::io::split(TokioIo::new(connection));
-                session::serve(reader, writer, target, gone).await;
-            }
-            Err(e) => tracing::warn!(
-                "port-forward to {}: the SPDY upgrade failed: {e}",
-                target.pod
-            ),
-        }
-    });
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
-    headers.insert(
-        "x-stream-protocol-version",
-        HeaderValue::from_static(SPDY_PROTOCOL),
-    );
-    response
 }
 
 // ANCHOR: tunnel

@@ -28,10 +28,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::pairs::{Pairing, StreamPair, parse_request};
+use crate::agent::spdy::Frame;
+use crate::agent::spdy::connection::{read_frames, write_frames};
 use crate::agent::spdy::frame::PROTOCOL_ERROR;
-use crate::agent::spdy::{
-    Frame, FrameError, HeaderCompressor, HeaderDecompressor, encode, read_frame,
-};
 
 /// How much of a pod connection's output goes into one DATA frame.
 const CHUNK: usize = 32 * 1024;
@@ -214,36 +213,6 @@ pub async fn serve(
     let _ = writer.await;
 }
 // ANCHOR_END: serve
-
-/// Reads frames until the connection ends or fails (the failure is
-/// queued last) or the session stops listening.
-async fn read_frames(
-    mut reader: impl AsyncRead + Unpin,
-    frames: mpsc::Sender<Result<Frame, FrameError>>,
-) {
-    let mut headers = HeaderDecompressor::new();
-    loop {
-        let next = read_frame(&mut reader, &mut headers).await;
-        let last = !matches!(next, Ok(Some(_)));
-        let Some(next) = next.transpose() else { return };
-        if frames.send(next).await.is_err() || last {
-            return;
-        }
-    }
-}
-
-/// Encodes and sends frames in queue order; shuts the connection's
-/// sending side at the end.
-async fn write_frames(mut writer: impl AsyncWrite + Unpin, mut queue: mpsc::Receiver<Frame>) {
-    let mut headers = HeaderCompressor::new();
-    while let Some(frame) = queue.recv().await {
-        let bytes = encode(&frame, &mut headers);
-        if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = writer.shutdown().await;
-}
 
 // ANCHOR: forward
 /// One forwarded connection: dials the pod's port, then copies kubectl's

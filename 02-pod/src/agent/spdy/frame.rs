@@ -351,4 +351,90 @@ mod tests {
         let cut = [0, 0, 0, 3, 0, 0, 0, 9, b'x'];
         assert!(read_frame(&mut &cut[..], &mut back).await.is_err());
     }
+
+    /// Every frame of a capture, in order.
+    async fn decode_all(mut bytes: &[u8]) -> Vec<Frame> {
+        let mut headers = HeaderDecompressor::new();
+        let mut frames = vec![];
+        while let Some(frame) = read_frame(&mut bytes, &mut headers).await.unwrap() {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    fn syn(stream_id: u32, pairs: &[(&str, &str)]) -> Frame {
+        Frame::SynStream {
+            stream_id,
+            fin: false,
+            headers: pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn data(stream_id: u32, fin: bool, data: &[u8]) -> Frame {
+        Frame::Data {
+            stream_id,
+            fin,
+            data: data.to_vec(),
+        }
+    }
+
+    // The fixtures are the bytes kubectl v1.32 wrote after its SPDY
+    // upgrade (`KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false`,
+    // `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`) to a server on loopback
+    // that answered every SYN_STREAM: Go's zlib, not ours, compressed the
+    // header blocks.
+
+    #[tokio::test]
+    async fn frames_captured_from_kubectl_port_forward_decode() {
+        // `kubectl port-forward web 18998:80`, one connection that sent
+        // "ping\n" and closed its side; then kubectl's pings.
+        let frames = decode_all(include_bytes!("fixtures/kubectl-port-forward.bin")).await;
+        let pair = |kind| [("streamtype", kind), ("port", "80"), ("requestid", "0")];
+        assert_eq!(
+            frames,
+            [
+                syn(1, &pair("error")),
+                data(1, true, b""),
+                syn(3, &pair("data")),
+                data(3, false, b"ping\n"),
+                data(3, true, b""),
+                Frame::Ping { id: 1 },
+                Frame::Ping { id: 3 },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn frames_captured_from_kubectl_exec_decode() {
+        // `echo hi | kubectl exec -i web -c main -- cat`: one stream per
+        // channel, stdin's bytes, then stdin's FIN; once it has read the
+        // status, kubectl resets the streams it read (CANCEL, 5) and
+        // ends the session.
+        let frames = decode_all(include_bytes!("fixtures/kubectl-exec.bin")).await;
+        let cancel = |stream_id| Frame::RstStream {
+            stream_id,
+            status: 5,
+        };
+        assert_eq!(
+            frames,
+            [
+                syn(1, &[("streamtype", "error")]),
+                syn(3, &[("streamtype", "stdin")]),
+                syn(5, &[("streamtype", "stdout")]),
+                syn(7, &[("streamtype", "stderr")]),
+                data(3, false, b"hi\n"),
+                data(3, true, b""),
+                cancel(5),
+                cancel(7),
+                cancel(1),
+                Frame::GoAway {
+                    last_good: 0,
+                    status: 0
+                },
+            ]
+        );
+    }
 }

@@ -10,12 +10,17 @@
 //! - [`dictionary`]: the fixed zlib dictionary of SPDY/3 header blocks,
 //! - [`headers`]: header blocks, and the one zlib stream per direction
 //!   that compresses them,
-//! - [`frame`]: the frames, read from a byte stream and encoded.
+//! - [`frame`]: the frames, read from a byte stream and encoded;
+//! - [`connection`]: a connection's reading and writing tasks, and the
+//!   SPDY upgrade that starts one.
 //!
 //! What the streams *mean* for port-forward (pairs of data and error
-//! streams, keyed by `requestID`) is [`super::portforward`]'s business.
+//! streams, keyed by `requestID`) is [`super::portforward`]'s business;
+//! for exec and attach (one stream per stdio channel) it is
+//! [`super::streams`]'.
 //! See chapter 03, "What port-forward tunnels".
 
+pub mod connection;
 pub mod dictionary;
 pub mod frame;
 pub mod headers;
