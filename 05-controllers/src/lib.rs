@@ -120,8 +120,8 @@
 //! ## What it leaves out (for now)
 //!
 //! The autoscaling controller is the rest of this chapter and is not
-//! built yet; StatefulSets get no PersistentVolumeClaims (the API server
-//! refuses `volumeClaimTemplates` until claims are built); the DaemonSet
+//! built yet; a claim a StatefulSet's pod uses may be deleted while the
+//! pod still runs (no `kubernetes.io/pvc-protection` finalizer); the DaemonSet
 //! controller has no back-off for a daemon pod that keeps failing; the
 //! node lifecycle controller has no
 //! per-zone disruption modes or eviction rate limit. There is no leader election:
