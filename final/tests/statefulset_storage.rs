@@ -92,7 +92,6 @@ async fn until_removed(path: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_follows_web_0_through_deletion_and_scaling_then_goes_with_the_set() {
     let (node, api, _agent, config) = one_node(NODE).await;
-    eprintln!("DEBUG node up {:?}", Instant::now());
     let scheduler = orc_scheduler::Config::new(&api.url);
     let controllers = orc_controllers::Config::new(&api.url);
     let _components = Aborting(vec![
@@ -111,11 +110,9 @@ async fn a_claim_follows_web_0_through_deletion_and_scaling_then_goes_with_the_s
     let manifest = node.dir.path().join("web.yaml");
     std::fs::write(&manifest, WEB).unwrap();
     kubectl(&config, &["apply", "-f", manifest.to_str().unwrap()]).await;
-    eprintln!("DEBUG applied {:?}", Instant::now());
 
     // web-0 runs on its claim, bound to a volume on this node.
     let first = until_web_0_runs(&api, "").await;
-    eprintln!("DEBUG web-0 runs {:?}", Instant::now());
     let claim = api
         .wait_for(
             &format!("{NS}/persistentvolumeclaims/data-web-0"),
@@ -156,13 +153,11 @@ async fn a_claim_follows_web_0_through_deletion_and_scaling_then_goes_with_the_s
     // kubectl waits for this web-0 (by uid) to be gone; the set has made
     // the next one of the same name by then, or soon.
     kubectl(&config, &["delete", "pod", "web-0", "--timeout=120s"]).await;
-    eprintln!("DEBUG deleted {:?}", Instant::now());
     let second = until_web_0_runs(&api, uid(&first)).await;
     assert_eq!(greeting(&config).await, "kept\n");
 
     // Scaled to none and back: the same claim, the same file.
     kubectl(&config, &["scale", "sts", "web", "--replicas=0"]).await;
-    eprintln!("DEBUG scaled 0 {:?}", Instant::now());
     let pod = format!("{NS}/pods/web-0");
     let deadline = Instant::now() + LONG;
     while api.get(&pod).await.is_some() {
@@ -175,7 +170,6 @@ async fn a_claim_follows_web_0_through_deletion_and_scaling_then_goes_with_the_s
         .expect("whenScaled: Retain keeps the claim");
     assert_eq!(uid(&kept), uid(&claim));
     kubectl(&config, &["scale", "sts", "web", "--replicas=1"]).await;
-    eprintln!("DEBUG scaled 1 {:?}", Instant::now());
     until_web_0_runs(&api, uid(&second)).await;
     assert_eq!(greeting(&config).await, "kept\n");
 
