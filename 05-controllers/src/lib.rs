@@ -133,8 +133,8 @@
 //! server refuses `Pods`, `Object`, `External` and `ContainerResource`
 //! metrics), and an HPA without `behavior` gets the default policies
 //! (Kubernetes keeps an older rule for that case: at most double, or 4,
-//! per reconcile). StatefulSets get no PersistentVolumeClaims (the API server
-//! refuses `volumeClaimTemplates` until claims are built); the DaemonSet
+//! per reconcile). A claim a StatefulSet's pod uses may be deleted while the
+//! pod still runs (no `kubernetes.io/pvc-protection` finalizer); the DaemonSet
 //! controller has no back-off for a daemon pod that keeps failing; the
 //! node lifecycle controller has no
 //! per-zone disruption modes or eviction rate limit. Several controller

@@ -3,8 +3,10 @@
 //! ordered creation with stable names and identity labels, Parallel
 //! creation, scale-down in reverse order with `kubectl scale`, a rolling
 //! update with a partition, `kubectl rollout status|history|undo`,
-//! OnDelete, `minReadySeconds` on an injected clock, the refusal of
-//! `volumeClaimTemplates`, and cascading deletion.
+//! OnDelete, `minReadySeconds` on an injected clock, cascading deletion,
+//! and `volumeClaimTemplates`: a claim per pod made before it, kept on
+//! scale-down and reused, owned as `persistentVolumeClaimRetentionPolicy`
+//! says and removed by the garbage collector when it says Delete.
 //!
 //! No node runs the pods. Either the test marks a pod Running and Ready
 //! itself (to hold the next one back), or a stand-in node does it for
@@ -431,26 +433,194 @@ async fn min_ready_seconds_holds_the_next_pod_until_the_clock_passes_it() {
     .await;
 }
 
-#[tokio::test]
-async fn volume_claim_templates_are_refused_until_claims_are_built() {
-    let c = Cluster::start().await;
-    let k = Kubectl::new(&c);
-    let claims = "  volumeClaimTemplates:
-  - metadata: {name: data}
+const CLAIMS: &str = "/api/v1/namespaces/default/persistentvolumeclaims";
+
+/// A claim template `data` asking for 1Gi, and the retention policy.
+fn claim_template(when_deleted: &str, when_scaled: &str) -> String {
+    format!(
+        "  persistentVolumeClaimRetentionPolicy: {{whenDeleted: {when_deleted}, whenScaled: {when_scaled}}}
+  volumeClaimTemplates:
+  - metadata:
+      name: data
+      labels: {{tier: storage}}
     spec:
       accessModes: [ReadWriteOnce]
-      resources: {requests: {storage: 1Gi}}
+      resources: {{requests: {{storage: 1Gi}}}}
+"
+    )
+}
+
+/// The names and uids of the claims, by name.
+async fn claims(c: &Cluster) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = c
+        .list(CLAIMS)
+        .await
+        .iter()
+        .map(|c| {
+            let meta = &c["metadata"];
+            let text = |k: &str| meta[k].as_str().unwrap_or("").to_string();
+            (text("name"), text("uid"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+async fn until_claims(c: &Cluster, want: &[&str]) -> Vec<(String, String)> {
+    c.until(CLAIMS, &format!("claims {want:?}"), |l| {
+        let mut got: Vec<&str> = l
+            .and_then(|l| l["items"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["metadata"]["name"].as_str())
+            .collect();
+        got.sort();
+        got == want
+    })
+    .await;
+    claims(c).await
+}
+
+fn owner_uids(obj: &Value) -> Vec<&str> {
+    obj["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["uid"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_pod_gets_its_claims_which_outlive_it_and_come_back_with_its_name() {
+    let c = Cluster::start().await;
+    let _node = common::stand_in_node::ready_every_pod(c.http.clone(), c.url(""));
+    let k = Kubectl::new(&c);
+    // A template the claims could not be made from is refused up front.
+    let no_modes = "  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {resources: {requests: {storage: 1Gi}}}
 ";
-    let (ok, out) = k.apply(&manifest("web", 1, claims)).await;
+    let (ok, out) = k.apply(&manifest("web", 1, no_modes)).await;
     assert!(!ok, "{out}");
-    assert!(out.contains("The StatefulSet \"web\" is invalid"), "{out}");
     assert!(
-        out.contains(
-            "spec.volumeClaimTemplates: Forbidden: orc does not build PersistentVolumeClaims yet"
-        ),
+        out.contains("spec.volumeClaimTemplates[0].spec.accessModes: Required value"),
         "{out}"
     );
-    // An immutable field is named too.
+
+    let (ok, out) = k
+        .apply(&manifest("web", 2, &claim_template("Retain", "Retain")))
+        .await;
+    assert!(ok, "{out}");
+    k.run(&["rollout", "status", "sts/web", "--timeout=30s"])
+        .await;
+    let made = until_claims(&c, &["data-web-0", "data-web-1"]).await;
+    for (i, (name, _)) in made.iter().enumerate() {
+        let claim = c.get(&format!("{CLAIMS}/{name}")).await.unwrap();
+        assert_eq!(label(&claim, "app"), "web", "the selector's labels");
+        assert_eq!(label(&claim, "tier"), "storage", "the template's labels");
+        assert!(owner_uids(&claim).is_empty(), "Retain: no owner: {claim}");
+        // The default class was filled in by the API server.
+        assert_eq!(claim["spec"]["storageClassName"], "local-path");
+        let pod = c.get(&format!("{PODS}/web-{i}")).await.unwrap();
+        let volumes = pod["spec"]["volumes"].as_array().unwrap();
+        assert!(
+            volumes
+                .contains(&json!({"name": "data", "persistentVolumeClaim": {"claimName": name}})),
+            "{volumes:?}"
+        );
+    }
+    let described = k.run(&["describe", "statefulset", "web"]).await;
+    assert!(
+        described.contains("create Claim data-web-1 Pod web-1 in StatefulSet web success"),
+        "{described}"
+    );
+
+    // A deleted pod comes back on the same claim.
+    let old = c.get(&format!("{PODS}/web-0")).await.unwrap();
+    k.run(&["delete", "pod", "web-0"]).await;
+    c.until(&format!("{PODS}/web-0"), "made again", |p| {
+        p.is_some_and(|p| p["metadata"]["uid"] != old["metadata"]["uid"])
+    })
+    .await;
+    assert_eq!(claims(&c).await, made);
+
+    // Scaled to none and back: the same claims, kept and reused.
+    k.run(&["scale", "sts", "web", "--replicas=0"]).await;
+    until_pods(&c, &[]).await;
+    assert_eq!(claims(&c).await, made, "claims outlive a scale-down");
+    k.run(&["scale", "sts", "web", "--replicas=2"]).await;
+    until_pods(&c, &["web-0", "web-1"]).await;
+    assert_eq!(claims(&c).await, made, "and are reused on scale-up");
+
+    // Deleting the set (whenDeleted: Retain) keeps them too.
+    k.run(&["delete", "statefulset", "web"]).await;
+    until_pods(&c, &[]).await;
+    assert_eq!(claims(&c).await, made);
+}
+
+#[tokio::test]
+async fn delete_policies_make_the_set_or_the_scaled_away_pod_the_claims_owner() {
+    let c = Cluster::start().await;
+    let _node = common::stand_in_node::ready_every_pod(c.http.clone(), c.url(""));
+    let k = Kubectl::new(&c);
+    let extra = format!(
+        "  podManagementPolicy: Parallel\n{}",
+        claim_template("Delete", "Delete")
+    );
+    let (ok, out) = k.apply(&manifest("db", 3, &extra)).await;
+    assert!(ok, "{out}");
+    k.run(&["rollout", "status", "sts/db", "--timeout=30s"])
+        .await;
+    until_claims(&c, &["data-db-0", "data-db-1", "data-db-2"]).await;
+    let sts = c.get(&format!("{SETS}/db")).await.unwrap();
+    let set_uid = sts["metadata"]["uid"].as_str().unwrap();
+    for i in 0..3 {
+        let claim = c.get(&format!("{CLAIMS}/data-db-{i}")).await.unwrap();
+        assert_eq!(owner_uids(&claim), [set_uid], "{claim}");
+        assert_eq!(claim["metadata"]["ownerReferences"][0]["controller"], true);
+    }
+
+    // whenScaled: Delete: the pods scaled away take their claims along;
+    // the claim of the pod that stays keeps the set as its owner.
+    k.run(&["scale", "sts", "db", "--replicas=1"]).await;
+    until_pods(&c, &["db-0"]).await;
+    until_claims(&c, &["data-db-0"]).await;
+    let kept = c.get(&format!("{CLAIMS}/data-db-0")).await.unwrap();
+    assert_eq!(owner_uids(&kept), [set_uid]);
+
+    // whenDeleted: Delete: the set's deletion takes the last one.
+    k.run(&["delete", "statefulset", "db"]).await;
+    until_pods(&c, &[]).await;
+    until_claims(&c, &[]).await;
+
+    // Retain on deletion, Delete on scaling: no owner while wanted.
+    let extra = format!(
+        "  podManagementPolicy: Parallel\n{}",
+        claim_template("Retain", "Delete")
+    );
+    k.apply(&manifest("db", 2, &extra)).await;
+    until_claims(&c, &["data-db-0", "data-db-1"]).await;
+    k.run(&["rollout", "status", "sts/db", "--timeout=30s"])
+        .await;
+    for i in 0..2 {
+        let claim = c.get(&format!("{CLAIMS}/data-db-{i}")).await.unwrap();
+        assert!(owner_uids(&claim).is_empty(), "{claim}");
+    }
+    k.run(&["scale", "sts", "db", "--replicas=1"]).await;
+    until_claims(&c, &["data-db-0"]).await;
+    k.run(&["delete", "statefulset", "db"]).await;
+    until_pods(&c, &[]).await;
+    assert_eq!(
+        claims(&c).await.len(),
+        1,
+        "whenDeleted: Retain keeps data-db-0"
+    );
+}
+
+#[tokio::test]
+async fn only_the_mutable_spec_fields_change() {
+    let c = Cluster::start().await;
+    let k = Kubectl::new(&c);
     k.apply(&manifest("db", 1, "")).await;
     let patch = json!({"spec": {"serviceName": "other"}});
     assert_eq!(c.merge_patch(&format!("{SETS}/db"), &patch).await, 422);

@@ -151,9 +151,14 @@ fn node_annotations(node: &NodeIdentity) -> Value {
 
 /// The well-known labels the kubelet puts on its Node; selectors
 /// (`nodeSelector: {kubernetes.io/os: linux}`) rely on them.
+///
+/// `kubernetes.io/hostname` is the node's name, as the kubelet's is
+/// under `--hostname-override` (which `--node-name` plays here): several
+/// orc nodes may share one machine, and a local volume's node affinity
+/// (`kubernetes.io/hostname In [node-1]`) must pick out one of them.
 fn node_labels(node: &NodeIdentity, machine: &Machine) -> Value {
     json!({
-        "kubernetes.io/hostname": node.hostname,
+        "kubernetes.io/hostname": node.name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": machine.architecture,
         "beta.kubernetes.io/os": "linux",

@@ -8,14 +8,17 @@
 //! governing Service's name, the pod management policy) are what its pods'
 //! identities were made from.
 //!
-//! `volumeClaimTemplates` are refused with a 422: orc does not build
-//! PersistentVolumeClaims yet, and a StatefulSet whose pods silently came
-//! up without their storage would be worse than none.
+//! `volumeClaimTemplates` are checked here as the claims the controller
+//! will make from them (Kubernetes checks them since v1.34; before, a bad
+//! template showed only as the controller's `FailedCreate` events, one
+//! per retry): what orc's binder or node could not honour is refused now,
+//! naming the template's field.
 
 use serde_json::{Value, json};
 
 use crate::batch::set_default;
 use crate::status::FieldCause;
+use orc_client::names::check_dns1123_subdomain;
 
 /// The spec fields an update may change, in Kubernetes' own message order.
 const MUTABLE_SPEC: &[&str] = &[
@@ -79,7 +82,7 @@ fn one_of(spec: &Value, path: &str, at: &str, allowed: &[&str], causes: &mut Vec
 
 // ANCHOR: validate
 /// Kubernetes' `ValidateStatefulSetSpec`, beyond the selector and template
-/// rules every workload shares, plus orc's refusal of claim templates.
+/// rules every workload shares, with its claim templates checked.
 pub fn validate_statefulset(sts: &Value, causes: &mut Vec<FieldCause>) {
     let spec = sts.get("spec").unwrap_or(&Value::Null);
     one_of(
@@ -148,17 +151,53 @@ pub fn validate_statefulset(sts: &Value, causes: &mut Vec<FieldCause>) {
             "activeDeadlineSeconds in StatefulSet is not Supported",
         ));
     }
-    let claims = spec.get("volumeClaimTemplates").and_then(Value::as_array);
-    if claims.is_some_and(|c| !c.is_empty()) {
-        causes.push(FieldCause::forbidden(
-            "spec.volumeClaimTemplates",
-            "orc does not build PersistentVolumeClaims yet, so it cannot give each pod its claim; \
-             remove volumeClaimTemplates (an emptyDir or hostPath volume in the pod template \
-             works meanwhile)",
-        ));
-    }
+    validate_claim_templates(sts, causes);
 }
 // ANCHOR_END: validate
+
+// ANCHOR: claim_templates
+/// Each claim template is validated as the claims made from it will be
+/// (Kubernetes' `ValidateVolumeClaimTemplates`), its causes named under
+/// `spec.volumeClaimTemplates[i]`; and it needs a name, which with the
+/// set's name and an ordinal makes a valid claim name.
+fn validate_claim_templates(sts: &Value, causes: &mut Vec<FieldCause>) {
+    let set = sts
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let templates = sts.pointer("/spec/volumeClaimTemplates");
+    for (i, template) in templates
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("spec.volumeClaimTemplates[{i}]");
+        match template.pointer("/metadata/name").and_then(Value::as_str) {
+            None | Some("") => causes.push(FieldCause::required(format!("{at}.metadata.name"))),
+            Some(name) => {
+                // The longest claim name is the first pod's at most a few
+                // digits longer: checking ordinal 0 finds bad characters.
+                if let Err(why) = check_dns1123_subdomain(&format!("{name}-{set}-0")) {
+                    causes.push(FieldCause::invalid(
+                        format!("{at}.metadata.name"),
+                        &Value::from(name),
+                        format!(
+                            "the claims made from it (\"{name}-{set}-0\") would be invalid: {why}"
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut own = Vec::new();
+        crate::volumes::validate_claim(template, &mut own);
+        causes.extend(own.into_iter().map(|mut c| {
+            c.field = format!("{at}.{}", c.field);
+            c
+        }));
+    }
+}
+// ANCHOR_END: claim_templates
 
 /// Kubernetes' `ValidateStatefulSetUpdate`: only the fields of
 /// [`MUTABLE_SPEC`] may change.
@@ -231,23 +270,62 @@ mod tests {
 
     #[test]
     fn bad_policies_partitions_and_claims_are_named() {
-        let mut sts = json!({"spec": {"podManagementPolicy": "Random",
+        let mut sts = json!({"metadata": {"name": "web"}, "spec": {"podManagementPolicy": "Random",
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": -1}},
             "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
             "template": {"spec": {"restartPolicy": "Never"}}}});
         default_statefulset(&mut sts);
         let out = messages(&sts);
-        assert_eq!(out.len(), 4, "{out:?}");
+        assert_eq!(out.len(), 5, "{out:?}");
         assert!(out[0].starts_with("spec.podManagementPolicy: Unsupported value: \"Random\""));
         assert_eq!(
             out[1],
             "spec.updateStrategy.rollingUpdate.partition: Invalid value: -1: must be greater than or equal to 0"
         );
         assert!(out[2].starts_with("spec.template.spec.restartPolicy: Unsupported value"));
-        assert!(out[3].starts_with("spec.volumeClaimTemplates: Forbidden: orc does not build"));
+        // The template is checked as the claims made from it will be.
+        assert_eq!(
+            out[3],
+            "spec.volumeClaimTemplates[0].spec.accessModes: Required value: at least 1 access mode is required"
+        );
+        assert_eq!(
+            out[4],
+            "spec.volumeClaimTemplates[0].spec.resources[storage]: Required value"
+        );
         let mut fine = json!({"spec": {"volumeClaimTemplates": []}});
         default_statefulset(&mut fine);
         assert!(messages(&fine).is_empty(), "{:?}", messages(&fine));
+    }
+
+    #[test]
+    fn claim_templates_need_a_name_that_makes_valid_claim_names() {
+        let spec = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
+        let mut sts = json!({"metadata": {"name": "web"}, "spec": {"volumeClaimTemplates": [
+            {"metadata": {"name": "data"}, "spec": spec},
+            {"metadata": {}, "spec": spec},
+            {"metadata": {"name": "Data_1"}, "spec": spec},
+            {"metadata": {"name": "picked"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}}, "selector": {"matchLabels": {"a": "b"}}}},
+        ]}});
+        default_statefulset(&mut sts);
+        let out = messages(&sts);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(
+            out[0],
+            "spec.volumeClaimTemplates[1].metadata.name: Required value"
+        );
+        assert!(
+            out[1].starts_with("spec.volumeClaimTemplates[2].metadata.name: Invalid value: \"Data_1\": the claims made from it (\"Data_1-web-0\") would be invalid"),
+            "{}",
+            out[1]
+        );
+        assert!(
+            out[2].starts_with(
+                "spec.volumeClaimTemplates[3].spec.selector: Forbidden: not supported by orc"
+            ),
+            "{}",
+            out[2]
+        );
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! pods of a StatefulSet named `web` are `web-0`, `web-1`, ...: the same
 //! name comes back when a pod is replaced, and with it the same DNS name
 //! (`web-0.web.<ns>.svc.cluster.local`, through the governing headless
-//! Service named in `spec.serviceName`) and, once claims are built, the
-//! same storage. Chapter 05, "Stable identity".
+//! Service named in `spec.serviceName`) and the same storage: the claims
+//! of `volumeClaimTemplates` are named after the ordinal too
+//! ([`super::storage`]). Chapter 05, "Stable identity".
 
 use serde_json::{Value, json};
 
@@ -49,7 +50,8 @@ pub fn revision_of(pod: &Value) -> &str {
 // ANCHOR: new_pod
 /// The pod with `ordinal` for `sts`, from `template` (the template of the
 /// revision named `revision`): its fixed name, the identity labels, host
-/// name and subdomain, and the StatefulSet as controller.
+/// name and subdomain, its own claims as the volumes named like the claim
+/// templates, and the StatefulSet as controller.
 pub fn new_pod(sts: &Value, template: &Value, revision: &str, ordinal: i64) -> Value {
     let (ns, set) = namespace_and_name(sts);
     let name = pod_name(set, ordinal);
@@ -78,6 +80,8 @@ pub fn new_pod(sts: &Value, template: &Value, revision: &str, ordinal: i64) -> V
     if !service.is_empty() {
         spec["subdomain"] = json!(service);
     }
+    // The volumes named like claim templates mount this pod's own claims.
+    super::storage::attach(sts, &mut spec, ordinal);
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec})
 }
 // ANCHOR_END: new_pod

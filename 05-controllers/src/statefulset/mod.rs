@@ -9,9 +9,11 @@
 //!    controller, or for an orphan every set whose selector matches);
 //! 2. a worker reconciles one set: it claims its pods (only those named
 //!    `<set>-<n>`) and its revisions, makes sure a revision records the
-//!    current template ([`revisions`]), then carries out what
-//!    [`decide::decide`] says (create, delete, or wait), writes the
-//!    status ([`status`]) and prunes old revisions.
+//!    current template ([`revisions`]), gives its pods' claims the owners
+//!    the retention policy asks for ([`storage`]), then carries out what
+//!    [`decide::decide`] says (create, delete, or wait; a pod's claims
+//!    before the pod), writes the status ([`status`]) and prunes old
+//!    revisions.
 //!
 //! No expectations are kept, unlike the ReplicaSet controller: a pod's name
 //! is fixed, so creating one the cache has not seen yet answers
@@ -19,13 +21,15 @@
 //! reconcile takes one step and waits for its event.
 //!
 //! Deleting a StatefulSet is the garbage collector's business: its pods
-//! and revisions name it as their owner.
+//! and revisions name it as their owner, and so do its claims when
+//! `persistentVolumeClaimRetentionPolicy.whenDeleted` is `Delete`.
 
 pub mod decide;
 pub mod identity;
 pub mod object;
 pub mod revisions;
 pub mod status;
+pub mod storage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,12 +54,24 @@ use revisions::UpdateRevision;
 
 const KIND: (&str, &str) = ("apps/v1", "StatefulSet");
 
+/// Whether a pod's claims are there for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claims {
+    /// All exist (or were just made): the pod may be created.
+    Ready,
+    /// One is being deleted: the pod waits for it to go.
+    Blocked,
+}
+
 /// The controller. [`StatefulSetController::run`] starts it.
 pub struct StatefulSetController {
     client: Client,
     sets: Arc<Cache>,
     pods: Arc<Cache>,
     revisions: Arc<Cache>,
+    /// PersistentVolumeClaims: a pod's claims are looked up here before
+    /// they are created, and their owners checked.
+    volume_claims: Arc<Cache>,
     queue: Arc<WorkQueue>,
     /// `minReadySeconds` is measured on it.
     clock: SharedClock,
@@ -74,19 +90,25 @@ fn pods_resource() -> &'static Resource {
     by_kind("v1", "Pod").expect("the resource table serves Pods")
 }
 
+fn claims_resource() -> &'static Resource {
+    by_kind("v1", "PersistentVolumeClaim").expect("the resource table serves claims")
+}
+
 impl StatefulSetController {
     // ANCHOR: run
-    /// Follows StatefulSets, Pods and ControllerRevisions through `client`,
+    /// Follows StatefulSets, Pods, ControllerRevisions and claims through `client`,
     /// and once all are listed, reconciles with `workers` workers until
     /// dropped; time (for `minReadySeconds`) is `clock`'s.
     pub async fn run(client: Client, workers: usize, clock: SharedClock) {
         let set_informer = informers::everything(&client, statefulsets());
         let pod_informer = informers::everything(&client, pods_resource());
         let revision_informer = informers::everything(&client, controller_revisions());
+        let claim_informer = informers::everything(&client, claims_resource());
         let controller = Arc::new(StatefulSetController {
             sets: set_informer.cache(),
             pods: pod_informer.cache(),
             revisions: revision_informer.cache(),
+            volume_claims: claim_informer.cache(),
             recorder: Recorder::new(client.clone(), "statefulset-controller"),
             client,
             queue: Arc::new(WorkQueue::new()),
@@ -101,12 +123,15 @@ impl StatefulSetController {
         let revisions_synced =
             informers::follow(&mut tasks, revision_informer, move |n| c.owned_changed(n));
         let c = controller.clone();
+        let claims_synced =
+            informers::follow(&mut tasks, claim_informer, move |n| c.claim_changed(n));
+        let c = controller.clone();
         let reconcile = move |key: String| {
             let c = c.clone();
             async move { c.reconcile(&key).await }
         };
         let queue = ("statefulset", controller.queue.clone());
-        let synced = vec![sets_synced, pods_synced, revisions_synced];
+        let synced = vec![sets_synced, pods_synced, revisions_synced, claims_synced];
         worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;
     }
     // ANCHOR_END: run
@@ -140,6 +165,21 @@ impl StatefulSetController {
         }
     }
 
+    /// A claim went: the sets of its namespace that make claims look again,
+    /// for a pod waiting on it may need it made anew (a claim deleted
+    /// with its scaled-away pod, wanted again after a scale-up).
+    fn claim_changed(&self, notification: Notification) {
+        let Notification::Deleted(claim) = notification else {
+            return;
+        };
+        let (ns, _) = namespace_and_name(&claim);
+        for sts in self.sets.in_namespace(ns) {
+            if !StatefulSet(&sts).volume_claim_templates().is_empty() {
+                self.queue.add(&key_of(&sts));
+            }
+        }
+    }
+
     // ANCHOR: reconcile
     /// Takes the StatefulSet `key` one step towards its spec, and writes
     /// what it observed to its status.
@@ -162,6 +202,10 @@ impl StatefulSetController {
             .cloned()
             .unwrap_or_else(|| update.clone());
         let current_name = revisions::name_of(&current).to_string();
+        // Claims first: a scaled-away pod must own its claims before it
+        // is deleted, and a pending pod needs its claims to start.
+        self.fix_claim_owners(&sts, &pods).await?;
+        self.claims_for_pending(&sts, &pods).await?;
         let now = self.clock.now();
         for step in decide::decide(&sts, &pods, &update_name, now) {
             match step {
@@ -170,7 +214,9 @@ impl StatefulSetController {
                         Revision::Current => (&current, &current_name),
                         Revision::Update => (&update, &update_name),
                     };
-                    self.create_pod(&sts, revision, name, ordinal).await?;
+                    if self.create_claims(&sts, ordinal).await? == Claims::Ready {
+                        self.create_pod(&sts, revision, name, ordinal).await?;
+                    }
                 }
                 Step::Delete(pod) => self.delete_pod(&sts, pod).await?,
             }
@@ -263,6 +309,98 @@ impl StatefulSetController {
         }
     }
     // ANCHOR_END: update_revision
+
+    // ANCHOR: create_claims
+    /// Creates the claims of the pod with `ordinal` that do not exist yet
+    /// (Kubernetes' `createPersistentVolumeClaims`); an existing one, left
+    /// by an earlier pod of that ordinal, is used as it is.
+    async fn create_claims(&self, sts: &Value, ordinal: i64) -> Result<Claims, ClientError> {
+        let (ns, set) = namespace_and_name(sts);
+        let pod_name = identity::pod_name(set, ordinal);
+        for claim in storage::new_claims(sts, ordinal) {
+            let (_, name) = namespace_and_name(&claim);
+            match self.volume_claims.get(&format!("{ns}/{name}")) {
+                Some(existing) if is_deleting(&existing) => {
+                    // Its replacement waits until it is gone (the claim's
+                    // deletion queues the set again).
+                    let message = format!(
+                        "create Pod {pod_name} in StatefulSet {set} failed error: pvc {name} is being deleted"
+                    );
+                    self.recorder
+                        .record(sts, KIND, Note::warning("FailedCreate", message))
+                        .await;
+                    return Ok(Claims::Blocked);
+                }
+                Some(_) => continue,
+                None => {}
+            }
+            match self
+                .client
+                .create(claims_resource(), Some(ns), &claim)
+                .await
+            {
+                Ok(_) => {
+                    let message =
+                        format!("create Claim {name} Pod {pod_name} in StatefulSet {set} success");
+                    self.recorder
+                        .record(sts, KIND, Note::normal("SuccessfulCreate", message))
+                        .await;
+                }
+                // Made already; the cache has not seen it yet.
+                Err(e) if e.is_conflict() => {}
+                Err(e) => {
+                    let message = format!(
+                        "create Claim {name} for Pod {pod_name} in StatefulSet {set} failed error: {e}"
+                    );
+                    self.recorder
+                        .record(sts, KIND, Note::warning("FailedCreate", message))
+                        .await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Claims::Ready)
+    }
+    // ANCHOR_END: create_claims
+
+    /// Makes the claims of pods still `Pending` that have lost one (deleted
+    /// with a pod scaled away before this one came back), as Kubernetes'
+    /// `createMissingPersistentVolumeClaims` does: the pod cannot start
+    /// without them.
+    async fn claims_for_pending(&self, sts: &Value, pods: &[Value]) -> Result<(), ClientError> {
+        let (_, set) = namespace_and_name(sts);
+        for pod in pods {
+            let pending = pod.pointer("/status/phase").and_then(Value::as_str) == Some("Pending");
+            if let Some(ordinal) = identity::ordinal_of(set, pod).filter(|_| pending) {
+                self.create_claims(sts, ordinal).await?;
+            }
+        }
+        Ok(())
+    }
+
+    // ANCHOR: fix_claim_owners
+    /// Gives the claims of `pods` the owner references the retention
+    /// policy wants ([`storage::retention_fixes`]), by update, as the
+    /// statefulset-controller role allows.
+    async fn fix_claim_owners(&self, sts: &Value, pods: &[Value]) -> Result<(), ClientError> {
+        let (ns, _) = namespace_and_name(sts);
+        let claims = self.volume_claims.in_namespace(ns);
+        let by_name = |name: &str| claims.iter().find(|c| namespace_and_name(c).1 == name);
+        for (claim, owners) in storage::retention_fixes(sts, pods, by_name) {
+            let mut updated = claim.clone();
+            updated["metadata"]["ownerReferences"] = Value::Array(owners);
+            match self
+                .client
+                .update(claims_resource(), Some(ns), &updated)
+                .await
+            {
+                Err(e) if !e.is_not_found() => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: fix_claim_owners
 
     /// Creates the pod with `ordinal` from `revision` (named `name`).
     async fn create_pod(

@@ -28,6 +28,27 @@ pub enum UpdateStrategy {
     OnDelete,
 }
 
+/// What happens to a pod's claims (`spec.persistentVolumeClaimRetentionPolicy`):
+/// for each of two events, kept or deleted with the pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// The claims stay (and a later pod of the same ordinal reuses them).
+    /// The default.
+    Retain,
+    /// The claims go: the garbage collector deletes them with their owner.
+    Delete,
+}
+
+/// `spec.persistentVolumeClaimRetentionPolicy`: what happens to the claims
+/// when the set is deleted, and when a pod is scaled away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// `whenDeleted`: the StatefulSet itself is deleted.
+    pub when_deleted: Retention,
+    /// `whenScaled`: `replicas` drops below a pod's ordinal.
+    pub when_scaled: Retention,
+}
+
 /// A StatefulSet, read through typed accessors ([`Workload`] has what it
 /// shares with ReplicaSets: replicas, minReadySeconds, the template).
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +108,30 @@ impl<'a> StatefulSet<'a> {
             .max(0)
     }
 
+    /// `spec.volumeClaimTemplates`: one claim per pod made from each.
+    pub fn volume_claim_templates(self) -> &'a [Value] {
+        self.0
+            .pointer("/spec/volumeClaimTemplates")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// `spec.persistentVolumeClaimRetentionPolicy` (Retain and Retain
+    /// unless set: an unknown value reads as Retain, as Kubernetes treats it).
+    pub fn retention_policy(self) -> RetentionPolicy {
+        let read = |when: &str| match self.0.pointer(&format!(
+            "/spec/persistentVolumeClaimRetentionPolicy/{when}"
+        )) {
+            Some(Value::String(p)) if p == "Delete" => Retention::Delete,
+            _ => Retention::Retain,
+        };
+        RetentionPolicy {
+            when_deleted: read("whenDeleted"),
+            when_scaled: read("whenScaled"),
+        }
+    }
+
     /// `status.collisionCount`: bumped when a revision's name is taken by
     /// other data, so the next hash differs.
     pub fn collision_count(self) -> i64 {
@@ -131,5 +176,18 @@ mod tests {
             UpdateStrategy::RollingUpdate { partition: 0 }
         );
         assert_eq!((s.ordinals(), s.revision_history_limit()), (0..1, 10));
+        let retain = RetentionPolicy {
+            when_deleted: Retention::Retain,
+            when_scaled: Retention::Retain,
+        };
+        assert_eq!(s.retention_policy(), retain);
+        assert!(s.volume_claim_templates().is_empty());
+        let deleting = json!({"spec": {"persistentVolumeClaimRetentionPolicy":
+            {"whenDeleted": "Delete", "whenScaled": "Retain"}}});
+        let policy = StatefulSet(&deleting).retention_policy();
+        assert_eq!(
+            (policy.when_deleted, policy.when_scaled),
+            (Retention::Delete, Retention::Retain)
+        );
     }
 }
