@@ -294,7 +294,10 @@ mod tests {
         assert_eq!(s.point().unwrap().nano_cores, 0);
     }
 
-    fn summary(pods: &[(&str, &str, &[(&str, u64)])], secs: i64) -> Summary {
+    /// A pod's namespace, name and its containers' CPU times.
+    type PodCpu<'a> = (&'a str, &'a str, &'a [(&'a str, u64)]);
+
+    fn summary(pods: &[PodCpu], secs: i64) -> Summary {
         let usage = |cpu: u64| {
             serde_json::json!({
                 "cpu": {"time": at(secs).to_string(), "usageCoreNanoSeconds": cpu},
