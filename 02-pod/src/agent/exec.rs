@@ -44,6 +44,12 @@ use crate::sandbox::{ATTEMPT, CONTAINER_NAME};
 /// it left in the background may hold the pipe or terminal open).
 const OUTPUT_GRACE: Duration = Duration::from_secs(5);
 
+/// How long an exec with a terminal waits for kubectl's first window size
+/// before it starts the command on a terminal of no size (kubectl sends
+/// the size as soon as the stream is up; a client that never does still
+/// gets its command).
+const FIRST_SIZE_WAIT: Duration = Duration::from_secs(2);
+
 /// How to run `orc-container exec`: the binary and the agent's `--root`.
 #[derive(Debug, Clone)]
 pub struct ExecRuntime {
@@ -135,12 +141,29 @@ async fn run(link: Link, runtime: ExecRuntime, id: String, options: StreamOption
         mut incoming,
         outgoing: out,
     } = link;
+    // With a terminal, kubectl's first message is its window's size. The
+    // terminal is opened with it, so the command never starts on a 0×0
+    // terminal that a resize fixes only a moment later (`stty size` would
+    // fail in between; Docker passes the size with the exec for the same
+    // reason). Anything else that came first is fed after the start.
+    let mut early = None;
+    let mut size = None;
+    if options.tty {
+        match tokio::time::timeout(FIRST_SIZE_WAIT, incoming.recv()).await {
+            Ok(None) => return,
+            Ok(Some(data)) => match channels::parse(&data) {
+                Incoming::Resize { width, height } => size = Some((width, height)),
+                _ => early = Some(data),
+            },
+            Err(_) => {}
+        }
+    }
     let Session {
         mut child,
         mut stdin,
         outputs,
         terminal,
-    } = match spawn_exec(&runtime, &id, &options) {
+    } = match spawn_exec(&runtime, &id, &options, size) {
         Ok(session) => session,
         Err(e) => {
             let message = format!("running {}: {e}", runtime.program.display());
@@ -153,6 +176,9 @@ async fn run(link: Link, runtime: ExecRuntime, id: String, options: StreamOption
         .into_iter()
         .map(|(channel, output)| tokio::spawn(pump(output, channel, out.clone())))
         .collect();
+    if let Some(data) = early {
+        feed(&mut stdin, terminal.as_ref(), &data).await;
+    }
 
     // kubectl's messages until the process ends. If kubectl goes away
     // first, the exec is killed (dropping `child` kills it, and chapter
@@ -194,11 +220,12 @@ fn spawn_exec(
     runtime: &ExecRuntime,
     id: &str,
     options: &StreamOptions,
+    size: Option<(u16, u16)>,
 ) -> std::io::Result<Session> {
     let mut command = Command::new(&runtime.program);
     command.arg("--root").arg(&runtime.root).arg("exec");
     if options.tty {
-        return spawn_on_terminal(command, id, options);
+        return spawn_on_terminal(command, id, options, size);
     }
     let pipe = |wanted: bool| {
         if wanted {
@@ -241,8 +268,9 @@ fn spawn_on_terminal(
     mut command: Command,
     id: &str,
     options: &StreamOptions,
+    size: Option<(u16, u16)>,
 ) -> std::io::Result<Session> {
-    let pty = Pty::open()?;
+    let pty = Pty::open_sized(size)?;
     let child = command
         .args(["--tty", id, "--"])
         .args(&options.command)

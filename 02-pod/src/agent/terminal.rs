@@ -31,7 +31,19 @@ impl Pty {
     /// `openpty`; the slave opened with `O_NOCTTY`, so it does not become
     /// the agent's own terminal).
     pub fn open() -> std::io::Result<Pty> {
-        let pair = nix::pty::openpty(None, None)?;
+        Pty::open_sized(None)
+    }
+
+    /// [`Pty::open`], with the window size (`width`, `height`) the command
+    /// finds when it starts, rather than 0×0 until a first resize.
+    pub fn open_sized(size: Option<(u16, u16)>) -> std::io::Result<Pty> {
+        let size = size.map(|(width, height)| nix::pty::Winsize {
+            ws_row: height,
+            ws_col: width,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        });
+        let pair = nix::pty::openpty(size.as_ref(), None)?;
         Ok(Pty {
             master: pair.master,
             slave: pair.slave,
