@@ -94,6 +94,34 @@ async fn a_claim_binds_the_smallest_fitting_volume_and_reclaim_follows_policy() 
     );
 }
 
+/// A claim that found nothing binds when a fitting volume appears later:
+/// the volume's turning Available is what the claim waits for, and
+/// nothing else (no resync) would wake it.
+#[tokio::test]
+async fn a_waiting_claim_binds_the_volume_created_after_it() {
+    let c = Cluster::start().await;
+    c.create(CLAIMS, &claim("early", "1Gi", Some("manual")))
+        .await;
+    // The controller has looked at the claim and found nothing to bind
+    // (no volume, and no class "manual" to provision one: its event says
+    // so, as Kubernetes' does).
+    c.until(
+        "/api/v1/namespaces/default/events",
+        "an event for the claim",
+        |list| {
+            list.and_then(|l| l["items"].as_array())
+                .is_some_and(|items| items.iter().any(|e| e["involvedObject"]["name"] == "early"))
+        },
+    )
+    .await;
+    c.create(PVS, &volume("late", "1Gi", "Retain")).await;
+    let bound = c
+        .until(&format!("{CLAIMS}/early"), "Bound", |v| phase(v) == "Bound")
+        .await
+        .unwrap();
+    assert_eq!(bound["spec"]["volumeName"], "late", "{bound}");
+}
+
 #[tokio::test]
 async fn local_path_claims_wait_for_their_node_then_get_a_volume_there() {
     let c = Cluster::start().await;

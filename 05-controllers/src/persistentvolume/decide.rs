@@ -117,10 +117,16 @@ pub fn reserved_for(volume: &Value, claim: &Value) -> bool {
 
 /// Whether a volume is free to take: no claim reserved it and it is not
 /// on its way out.
-fn free(volume: &Value) -> bool {
+pub fn free(volume: &Value) -> bool {
     volume.pointer("/spec/claimRef").is_none_or(Value::is_null)
         && text(volume, "/status/phase") == "Available"
         && !deleting(volume)
+}
+
+/// Whether `claim` is still looking for a volume and `volume` could be
+/// it: the claim names none yet and the volume fits it.
+pub fn may_take(claim: &Value, volume: &Value) -> bool {
+    text(claim, "/spec/volumeName").is_empty() && !deleting(claim) && fits(claim, volume)
 }
 
 /// The smallest volume of `volumes` that `claim` may take: one already

@@ -60,6 +60,36 @@ fn a_taken_volume_is_not_offered_again() {
 }
 
 #[test]
+fn a_free_volume_wakes_only_the_unbound_claims_it_fits() {
+    let free_volume = volume("new", "2Gi", "manual");
+    assert!(free(&free_volume));
+    assert!(may_take(
+        &claim("waiting", "1Gi", Some("manual")),
+        &free_volume
+    ));
+    assert!(!may_take(
+        &claim("too-big", "5Gi", Some("manual")),
+        &free_volume
+    ));
+    assert!(!may_take(
+        &claim("other", "1Gi", Some("fast")),
+        &free_volume
+    ));
+    let mut bound = claim("bound", "1Gi", Some("manual"));
+    bound["spec"]["volumeName"] = json!("elsewhere");
+    assert!(
+        !may_take(&bound, &free_volume),
+        "a bound claim needs no other volume"
+    );
+    let mut reserved = volume("reserved", "2Gi", "manual");
+    reserved["spec"]["claimRef"] = json!({"namespace": "shop", "name": "first"});
+    assert!(!free(&reserved));
+    let mut pending = volume("pending", "2Gi", "manual");
+    pending["status"]["phase"] = json!("Pending");
+    assert!(!free(&pending), "only an Available volume is offered");
+}
+
+#[test]
 fn waiting_for_a_consumer_until_the_scheduler_picks_a_node() {
     let class = json!({"metadata": {"name": "local-path"}, "provisioner": "orc.dev/local-path",
         "volumeBindingMode": "WaitForFirstConsumer"});

@@ -111,7 +111,12 @@ impl PersistentVolumeController {
         worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;
     }
 
-    /// A volume changed: it, and the claim it names, may need a look.
+    /// A volume changed: it, and the claim it names, may need a look. A
+    /// volume that is free to take may be what an unbound claim of its
+    /// class has been waiting for: those claims get a look too (a claim
+    /// seen before the volume turned Available would otherwise wait for
+    /// ever; Kubernetes' binder hides this behind a 15 s resync of every
+    /// claim).
     fn volume_changed(&self, notification: Notification) {
         if let Notification::Added(v)
         | Notification::Updated { new: v, .. }
@@ -125,6 +130,12 @@ impl PersistentVolumeController {
                     text(r, "/namespace"),
                     text(r, "/name")
                 ));
+            } else if decide::free(&v) {
+                for c in self.claims.list() {
+                    if decide::may_take(&c, &v) {
+                        self.queue.add(&format!("claim/{}", informers::key_of(&c)));
+                    }
+                }
             }
         }
     }
