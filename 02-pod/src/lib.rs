@@ -111,6 +111,7 @@ pub mod cidr;
 pub mod env;
 pub mod error;
 pub mod forward;
+pub mod hosts_file;
 pub mod image;
 pub mod ipam;
 pub mod link;

@@ -76,6 +76,21 @@ pub struct PodSpec {
     /// The pod's hostname; its name when empty, as in Kubernetes.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
+    /// With a subdomain the pod's fully qualified name is
+    /// `<hostname>.<subdomain>.<namespace>.svc.<cluster domain>`
+    /// ([`crate::hosts_file`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subdomain: String,
+    /// `true`: the kernel hostname is the pod's fully qualified name.
+    #[serde(
+        default,
+        rename = "setHostnameAsFQDN",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub set_hostname_as_fqdn: Option<bool>,
+    /// Lines added to the pod's `/etc/hosts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_aliases: Vec<HostAlias>,
     /// Run one at a time, in order, each to completion, before any of
     /// `containers` starts ([`crate::agent::sync`]). A sidecar (an init
     /// container with `restartPolicy: Always`) is started in its turn and
@@ -96,6 +111,14 @@ pub struct PodSpec {
     pub dns_config: Option<crate::resolv_conf::PodDnsConfig>,
 }
 // ANCHOR_END: pod
+
+/// One `spec.hostAliases` entry: names for an address in `/etc/hosts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostAlias {
+    pub ip: String,
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+}
 
 fn default_grace() -> u64 {
     30

@@ -143,12 +143,13 @@ pub fn qos_resources(qos: QosClass) -> Option<Resources> {
 // ANCHOR_END: qos
 
 /// The sandbox's spec: pause in new pid, net, ipc, uts and mount namespaces,
-/// with the pod's hostname (`spec.hostname`, else its name).
+/// with the pod's `hostname` (`spec.hostname`, else its name, or its fully
+/// qualified name: [`crate::hosts_file::kernel_hostname`]).
 // ANCHOR: sandbox_spec
-pub fn sandbox_spec(pod: &Pod, rootfs: &Path, cgroup_root: &str) -> Spec {
+pub fn sandbox_spec(pod: &Pod, hostname: &str, rootfs: &Path, cgroup_root: &str) -> Spec {
     let mut spec = Spec::example(&["sleep", "infinity"]);
     spec.root.as_mut().expect("example has a root").path = rootfs.display().to_string();
-    spec.hostname = Some(pod.hostname().to_string());
+    spec.hostname = Some(hostname.to_string());
     let uid = &pod.metadata.uid;
     let linux = spec.linux.as_mut().expect("example has linux");
     linux.cgroups_path = Some(format!(
@@ -263,6 +264,18 @@ pub fn resolv_conf_mount(path: &Path) -> Mount {
         kind: Some("bind".into()),
         source: Some(path.display().to_string()),
         options: vec!["rbind".into(), "rprivate".into(), "ro".into()],
+    }
+}
+
+/// The bind mount of the pod's `/etc/hosts` (written by the agent,
+/// [`crate::hosts_file`]). Writable, as the kubelet mounts it: what a
+/// container writes there is the pod's, and is gone when the pod is.
+pub fn hosts_mount(path: &Path) -> Mount {
+    Mount {
+        destination: crate::hosts_file::PATH.into(),
+        kind: Some("bind".into()),
+        source: Some(path.display().to_string()),
+        options: vec!["rbind".into(), "rprivate".into(), "rw".into()],
     }
 }
 

@@ -449,18 +449,17 @@ async fn kubectl_attach_i_writes_to_the_stdin_the_shim_holds_open() {
     .await;
 }
 
-/// kubectl under script(1), in a terminal of 30 rows and 100 columns:
-/// `-t` wants a terminal on kubectl's stdin. Answers the session's input
-/// and its output.
-fn on_terminal(
-    config: &Path,
-    args: &str,
-    env: &[(&str, &str)],
-) -> (
+/// A client running on a terminal: the process, what it types, what it shows.
+type Session = (
     std::process::Child,
     std::process::ChildStdin,
     std::process::ChildStdout,
-) {
+);
+
+/// kubectl under script(1), in a terminal of 30 rows and 100 columns:
+/// `-t` wants a terminal on kubectl's stdin. Answers the session's input
+/// and its output.
+fn on_terminal(config: &Path, args: &str, env: &[(&str, &str)]) -> Session {
     let cache = format!(
         "--cache-dir={} {args}",
         config.with_file_name("kube-cache").display()
@@ -475,15 +474,7 @@ fn on_terminal(
 }
 
 /// [`on_terminal`] for any client: `program ARGS` with `$KUBECONFIG` set.
-fn on_terminal_with(
-    program: impl AsRef<Path>,
-    config: &Path,
-    args: &str,
-) -> (
-    std::process::Child,
-    std::process::ChildStdin,
-    std::process::ChildStdout,
-) {
+fn on_terminal_with(program: impl AsRef<Path>, config: &Path, args: &str) -> Session {
     // The kubeconfig in the environment: both clients read $KUBECONFIG,
     // and orc's flags belong after its verb.
     let line = format!(

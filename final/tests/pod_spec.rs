@@ -33,13 +33,21 @@ async fn post(api: &ApiServer, plural: &str, body: Value) -> Value {
 
 /// `kubectl logs <pod>` once it says `want`.
 async fn wait_for_log(config: &std::path::Path, pod: &str, want: &str) {
+    wait_for_logs(config, &[pod], want).await;
+}
+
+/// `kubectl logs ARGS` once it says `want`.
+async fn wait_for_logs(config: &std::path::Path, args: &[&str], want: &str) {
     let deadline = Instant::now() + LONG;
+    let args: Vec<&str> = std::iter::once("logs")
+        .chain(args.iter().copied())
+        .collect();
     loop {
-        let logs = kubectl(config, &["logs", pod]).await;
+        let logs = kubectl(config, &args).await;
         if logs == want {
             return;
         }
-        assert!(Instant::now() < deadline, "kubectl logs {pod}: {logs:?}");
+        assert!(Instant::now() < deadline, "kubectl {args:?}: {logs:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -199,6 +207,102 @@ async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process()
     );
 
     delete_pods(&api, &["envy", "waits"]).await;
+    agent.stop();
+    assert_eq!(node.containers(), vec![], "containers left");
+    assert_eq!(
+        node.mounts_left(),
+        Vec::<std::path::PathBuf>::new(),
+        "mounts left"
+    );
+}
+
+/// The pod's /etc/hosts as the kubelet writes it (its FQDN from its
+/// subdomain, then `hostAliases`), and `setHostnameAsFQDN` as the kernel
+/// hostname; a container that mounts its own /etc/hosts keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pod_gets_the_kubelets_hosts_file_and_its_fqdn_as_hostname() {
+    let (node, api, mut agent, config) = one_node(NODE).await;
+    post(&api, "pods", json!({
+        "metadata": {"name": "named"},
+        "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+            "hostname": "db-0", "subdomain": "db", "setHostnameAsFQDN": true,
+            "hostAliases": [{"ip": "10.1.2.3", "hostnames": ["foo.remote", "bar.remote"]}],
+            "volumes": [{"name": "own", "emptyDir": {}}],
+            "containers": [
+                {"name": "main", "image": "busybox",
+                 "command": ["sh", "-c", "cat /etc/hosts; echo name=$(hostname); exec sleep 3600"]},
+                {"name": "own", "image": "busybox",
+                 "volumeMounts": [{"name": "own", "mountPath": "/etc/hosts"}],
+                 "command": ["sh", "-c", "ls -A /etc/hosts; echo own-done; exec sleep 3600"]},
+            ]},
+    }))
+    .await;
+    let pod = api
+        .wait_for(&format!("{NS}/pods/named"), LONG, running)
+        .await;
+    let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
+    let fqdn = "db-0.db.default.svc.cluster.local";
+    wait_for_logs(
+        &config,
+        &["named", "-c", "main"],
+        &format!(
+            "# Kubernetes-managed hosts file.\n\
+             127.0.0.1\tlocalhost\n\
+             ::1\tlocalhost ip6-localhost ip6-loopback\n\
+             fe00::0\tip6-localnet\n\
+             fe00::0\tip6-mcastprefix\n\
+             fe00::1\tip6-allnodes\n\
+             fe00::2\tip6-allrouters\n\
+             {ip}\t{fqdn}\tdb-0\n\
+             \n\
+             # Entries added by HostAliases.\n\
+             10.1.2.3\tfoo.remote\tbar.remote\n\
+             name={fqdn}\n"
+        ),
+    )
+    .await;
+    // The container's own mount is an (empty) directory, not the file.
+    wait_for_logs(&config, &["named", "-c", "own"], "own-done\n").await;
+
+    // An FQDN longer than the kernel holds: the sandbox is not made, and
+    // an event says why in the kubelet's words.
+    let long = "a".repeat(40);
+    post(
+        &api,
+        "pods",
+        json!({
+            "metadata": {"name": "long"},
+            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 1,
+                "hostname": long, "subdomain": "db", "setHostnameAsFQDN": true,
+                "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]},
+        }),
+    )
+    .await;
+    let events = api
+        .wait_for(&format!("{NS}/events"), LONG, |list| {
+            list["items"].as_array().is_some_and(|items| {
+                items.iter().any(|e| {
+                    e["involvedObject"]["name"] == "long" && e["reason"] == "FailedCreatePodSandBox"
+                })
+            })
+        })
+        .await;
+    let event = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reason"] == "FailedCreatePodSandBox")
+        .unwrap();
+    assert_eq!(
+        event["message"],
+        format!(
+            "Failed to create pod sandbox: failed to construct FQDN from pod hostname and cluster \
+             domain, FQDN {long}.db.default.svc.cluster.local is too long (64 characters is the \
+             max, 69 characters requested)"
+        )
+    );
+
+    delete_pods(&api, &["named", "long"]).await;
     agent.stop();
     assert_eq!(node.containers(), vec![], "containers left");
     assert_eq!(

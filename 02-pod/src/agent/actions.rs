@@ -17,6 +17,7 @@ use orc_container::image::ImageError;
 use orc_container::image::bundle::{ImageBundle, Overrides};
 
 use crate::env;
+use crate::hosts_file;
 use crate::image::waiting_reason;
 use crate::pod_spec::{Container, Pod};
 use crate::resolv_conf;
@@ -40,9 +41,17 @@ pub async fn run_actions(
         .map(|s| s.pid);
     for action in actions {
         let result = match &action {
-            Action::CreateSandbox => create_sandbox(&shared, &pod, &observed).await.map(|pid| {
-                sandbox_pid = Some(pid);
-            }),
+            Action::CreateSandbox => match create_sandbox(&shared, &pod, &observed).await {
+                Ok(pid) => {
+                    sandbox_pid = Some(pid);
+                    sandbox_failed(&shared, &pod, None);
+                    Ok(())
+                }
+                Err(message) => {
+                    sandbox_failed(&shared, &pod, Some(&message));
+                    Err(message)
+                }
+            },
             Action::StartContainer { name, attempt } => match sandbox_pid {
                 Some(pid) => start_container(&shared, &pod, name, *attempt, pid).await,
                 None => Err("the pod has no running sandbox".into()),
@@ -75,6 +84,30 @@ pub async fn run_actions(
     }
 }
 
+/// Remembers why the pod's sandbox could not be made (`None`: it was),
+/// and records a `FailedCreatePodSandBox` event when the reason is new:
+/// the same failure at every sync is one event, not one per sync. Kept
+/// with the containers' start errors under the container name "".
+fn sandbox_failed(shared: &Shared, pod: &Pod, message: Option<&str>) {
+    let key = (pod.metadata.uid.clone(), String::new());
+    let mut errors = shared
+        .start_errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let Some(message) = message else {
+        errors.remove(&key);
+        return;
+    };
+    let waiting = Waiting {
+        reason: "FailedCreatePodSandBox".into(),
+        message: message.into(),
+    };
+    if errors.insert(key, waiting.clone()) != Some(waiting) {
+        drop(errors);
+        shared.event(pod, events::failed_create_sandbox(message));
+    }
+}
+
 fn grace(pod: &Pod) -> Duration {
     Duration::from_secs(pod.spec.termination_grace_period_seconds)
 }
@@ -90,6 +123,9 @@ async fn create_sandbox(shared: &Shared, pod: &Pod, observed: &ObservedPod) -> R
     let id = sandbox::sandbox_id(uid);
     let _ = remove_container(shared, &id).await;
     create_pod_cgroup(shared, pod)?;
+    // A new sandbox has a new address: the pod's /etc/hosts is written
+    // again for it.
+    let _ = std::fs::remove_file(shared.layout.pod(uid).join("hosts"));
     let bundle = shared.layout.pod(uid).join("sandbox");
     let pause = Overrides {
         command: Some(vec!["sleep".into(), "infinity".into()]),
@@ -98,7 +134,8 @@ async fn create_sandbox(shared: &Shared, pod: &Pod, observed: &ObservedPod) -> R
     let root = create_root(shared, PAUSE_IMAGE, pause, &bundle)
         .await
         .map_err(|e| format!("pause image: {e}"))?;
-    let spec = sandbox::sandbox_spec(pod, &root.rootfs, &shared.config.cgroup_root);
+    let hostname = hosts_file::kernel_hostname(pod, pod_domain(shared, pod).as_deref())?;
+    let spec = sandbox::sandbox_spec(pod, &hostname, &root.rootfs, &shared.config.cgroup_root);
     write_json(&bundle.join("config.json"), &spec)?;
     let pid = shared
         .runtime
@@ -306,6 +343,34 @@ fn write_resolv_conf(shared: &Shared, pod: &Pod) -> Result<PathBuf, String> {
 }
 // ANCHOR_END: write_resolv_conf
 
+/// The pod's domain (`<subdomain>.<namespace>.svc.<cluster domain>`),
+/// when it has a subdomain and the node knows the cluster's domain.
+fn pod_domain(shared: &Shared, pod: &Pod) -> Option<String> {
+    let cluster_domain = shared
+        .config
+        .cluster_dns
+        .as_ref()
+        .map(|d| d.domain.as_str());
+    hosts_file::host_domain(pod, cluster_domain)
+}
+
+/// Writes the pod's `/etc/hosts` next to its other files, naming the pod
+/// by the address its sandbox got, and returns its path. Written once per
+/// sandbox, before its first container: containers started later
+/// (restarts, the next init container) see what earlier ones wrote there,
+/// as in Kubernetes, where the file is the pod's.
+fn write_hosts_file(shared: &Shared, pod: &Pod) -> Result<PathBuf, String> {
+    let path = shared.layout.pod(&pod.metadata.uid).join("hosts");
+    if path.exists() {
+        return Ok(path);
+    }
+    let address = pod_facts(shared, &pod.metadata.uid).pod_ip;
+    let addresses: Vec<std::net::IpAddr> = address.into_iter().map(Into::into).collect();
+    let text = hosts_file::managed(pod, &addresses, pod_domain(shared, pod).as_deref());
+    write_atomic(&path, text.as_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 /// Starts run `attempt` of container `name` inside the sandbox `sandbox_pid`.
 async fn start_container(
     shared: &Shared,
@@ -405,6 +470,10 @@ async fn start_container(
     }
     spec.mounts
         .push(sandbox::resolv_conf_mount(&write_resolv_conf(shared, pod)?));
+    if hosts_file::is_managed_for(container) {
+        spec.mounts
+            .push(sandbox::hosts_mount(&write_hosts_file(shared, pod)?));
+    }
     write_json(&bundle.join("config.json"), &spec)?;
     let log = shared.layout.log(uid, name, attempt);
     std::fs::create_dir_all(shared.layout.log_dir(uid, name)).map_err(|e| e.to_string())?;

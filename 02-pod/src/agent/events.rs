@@ -146,6 +146,15 @@ pub fn unhealthy(kind: ProbeKind, output: &str) -> PodEvent {
     warning("Unhealthy", format!("{kind} probe failed: {output}"))
 }
 
+/// The pod's sandbox could not be made (its network, its cgroup, a
+/// hostname that does not fit); the next sync tries again.
+pub fn failed_create_sandbox(message: &str) -> PodEvent {
+    warning(
+        "FailedCreatePodSandBox",
+        format!("Failed to create pod sandbox: {message}"),
+    )
+}
+
 /// A volume could not be set up; the pod waits.
 pub fn failed_mount(message: String) -> PodEvent {
     warning("FailedMount", message)

@@ -79,7 +79,10 @@ pub const POD_SPEC: &[Rule] = &[
         ),
     ),
     ("ephemeralContainers", Refused("kubectl debug is not built")),
-    ("hostAliases", Refused("the agent writes no /etc/hosts yet")),
+    (
+        "hostAliases",
+        Honoured("agent: lines of the pod's /etc/hosts"),
+    ),
     (
         "hostIPC",
         Only(is_false, "every pod has its own IPC namespace"),
@@ -160,7 +163,7 @@ pub const POD_SPEC: &[Rule] = &[
     ),
     (
         "setHostnameAsFQDN",
-        Only(is_false, "the agent sets no fully qualified hostname yet"),
+        Honoured("agent: the sandbox's hostname is the pod's FQDN when it has a subdomain"),
     ),
     (
         "shareProcessNamespace",

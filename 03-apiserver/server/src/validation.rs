@@ -229,6 +229,7 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         return;
     };
     crate::pod_fields::check_pod_spec(spec, path, causes);
+    validate_host_aliases(spec, path, causes);
     let init = spec.get("initContainers").and_then(Value::as_array);
     for (i, c) in init.into_iter().flatten().enumerate() {
         let at = format!("{path}.initContainers[{i}]");
@@ -293,6 +294,37 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
     }
 }
 // ANCHOR_END: pod_spec
+
+/// Each `hostAliases` entry names an IP address and hostnames that are
+/// DNS subdomains: the lines the node writes into the pod's /etc/hosts.
+fn validate_host_aliases(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
+    let aliases = spec.get("hostAliases").and_then(Value::as_array);
+    for (i, alias) in aliases.into_iter().flatten().enumerate() {
+        let at = format!("{path}.hostAliases[{i}]");
+        let ip = alias.get("ip").unwrap_or(&Value::Null);
+        if ip
+            .as_str()
+            .is_none_or(|s| s.parse::<std::net::IpAddr>().is_err())
+        {
+            causes.push(FieldCause::invalid(
+                format!("{at}.ip"),
+                ip,
+                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+            ));
+        }
+        let hostnames = alias.get("hostnames").and_then(Value::as_array);
+        for (j, name) in hostnames.into_iter().flatten().enumerate() {
+            let text = name.as_str().unwrap_or("");
+            if let Err(why) = check_dns1123_subdomain(text) {
+                causes.push(FieldCause::invalid(
+                    format!("{at}.hostnames[{j}]"),
+                    name,
+                    why,
+                ));
+            }
+        }
+    }
+}
 
 /// A mount names one path in its volume, written (`subPath`) or expanded
 /// from the environment (`subPathExpr`), never both.
@@ -588,6 +620,30 @@ mod tests {
                 "spec.containers[0].volumeMounts[0].subPathExpr: Invalid value: \"$(B)\": \
               subPathExpr and subPath are mutually exclusive"
             ]
+        );
+    }
+
+    #[test]
+    fn host_aliases_need_an_ip_and_dns_hostnames() {
+        let pods = lookup("", "v1", "pods").unwrap();
+        let pod = json!({"metadata": {"name": "p"}, "spec": {
+            "hostAliases": [{"ip": "10.1.2.3", "hostnames": ["foo.remote", "bar.remote"]},
+                {"ip": "not-an-ip", "hostnames": ["Bad_Name"]}],
+            "setHostnameAsFQDN": true, "hostname": "web", "subdomain": "svc",
+            "containers": [{"name": "a", "image": "x"}]}});
+        let messages: Vec<String> = validate(pods, &pod)
+            .into_iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert_eq!(
+            messages[0],
+            "spec.hostAliases[1].ip: Invalid value: \"not-an-ip\": \
+             must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+        );
+        assert!(
+            messages[1].starts_with("spec.hostAliases[1].hostnames[0]: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"),
+            "{messages:?}"
         );
     }
 
