@@ -84,6 +84,10 @@ enum Command {
         /// session of its own, as a shell needs for Ctrl-C and job control.
         #[arg(long, short)]
         tty: bool,
+        /// `NAME=VALUE` set for the command, over the container's own
+        /// environment (repeatable; runc's `exec --env`).
+        #[arg(long = "env", short = 'e', value_name = "NAME=VALUE")]
+        env: Vec<String>,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
@@ -220,13 +224,21 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 );
             }
         }
-        Command::Exec { id, tty, command } => {
+        Command::Exec {
+            id,
+            tty,
+            env,
+            command,
+        } => {
             let terminal = if tty {
                 Terminal::Controlling
             } else {
                 Terminal::Inherited
             };
-            return Ok(rt.exec(&id, &command, terminal)?);
+            if let Some(bad) = env.iter().find(|kv| !kv.contains('=')) {
+                anyhow::bail!("--env {bad:?}: give NAME=VALUE");
+            }
+            return Ok(rt.exec(&id, &command, &env, terminal)?);
         }
         Command::Spec { bundle } => {
             let path = bundle.join("config.json");

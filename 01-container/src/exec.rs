@@ -42,9 +42,16 @@ pub enum Terminal {
 
 impl Runtime {
     /// Run `args` in the running container `id`, with its process settings
-    /// (env, cwd, user, capabilities, seccomp), wait, and return the exit
-    /// code. Must be called from a single-threaded process.
-    pub fn exec(&self, id: &str, args: &[String], terminal: Terminal) -> Result<i32> {
+    /// (env, cwd, user, capabilities, seccomp) and `env` (`NAME=VALUE`)
+    /// over its environment, wait, and return the exit code. Must be
+    /// called from a single-threaded process.
+    pub fn exec(
+        &self,
+        id: &str,
+        args: &[String],
+        env: &[String],
+        terminal: Terminal,
+    ) -> Result<i32> {
         crate::container::require_single_thread("exec")?;
         let record = Record::load(&self.root, id)?;
         let status = record.status(&self.root);
@@ -64,6 +71,7 @@ impl Runtime {
         let spec = Bundle::load(&record.bundle)?.spec;
         let mut proc = spec.process.clone().unwrap_or_default();
         proc.args = args.to_vec();
+        proc.env = crate::image::bundle::merge_env(&proc.env, env);
         let filter = match spec.linux_or_default().seccomp {
             Some(p) => Some(seccomp::compile(&p).map_err(|e| Error::Init {
                 id: id.into(),

@@ -169,11 +169,16 @@ pub fn sandbox_spec(pod: &Pod, hostname: &str, rootfs: &Path, cgroup_root: &str)
 /// arguments, and `env` (already resolved by [`crate::env::resolve`]) wins
 /// over the image's by name. `command` and `args` have their `$(VAR)`
 /// references expanded against `env` first. An empty list in the manifest
-/// means "not given". `HOSTNAME` is the pod's hostname, as in Kubernetes.
+/// means "not given". `HOSTNAME` is the pod's hostname, as in Kubernetes,
+/// and a `tty: true` container gets `TERM=xterm`, as containerd gives it
+/// (the manifest's own `TERM` wins).
 // ANCHOR: overrides
 pub fn overrides(pod: &Pod, container: &Container, env: &[(String, String)]) -> Overrides {
     let given = |list: &Vec<String>| (!list.is_empty()).then(|| env::expand_all(list, env));
     let mut vars: Vec<String> = vec![format!("HOSTNAME={}", pod.hostname())];
+    if container.tty {
+        vars.push(crate::agent::exec::TERM.into());
+    }
     vars.extend(env.iter().map(|(name, value)| format!("{name}={value}")));
     Overrides {
         command: given(&container.command),
@@ -459,6 +464,20 @@ mod tests {
         // A command without args drops the image's default arguments too.
         let b = overrides(&pod, &pod.spec.containers[1], &[]);
         assert_eq!(process_args(&run, &b), ["sh"]);
+        // A terminal announces its type, unless the manifest says another.
+        let mut tty = pod.spec.containers[1].clone();
+        tty.tty = true;
+        let t = overrides(&pod, &tty, &[]);
+        assert_eq!(
+            merge_env(&run.env, &t.env)[2..],
+            ["HOSTNAME=p", "TERM=xterm"]
+        );
+        let own = [("TERM".to_string(), "vt100".to_string())];
+        let t = overrides(&pod, &tty, &own);
+        assert_eq!(
+            merge_env(&run.env, &t.env)[2..],
+            ["HOSTNAME=p", "TERM=vt100"]
+        );
     }
 
     #[test]

@@ -173,7 +173,7 @@ async fn kubectl_exec_runs_commands_in_the_container() {
     let kubectl = require_command("kubectl");
     let line = format!(
         "stty rows 30 cols 100; {} --kubeconfig={} exec -it web -c main -- \
-         sh -c '[ -t 0 ] && echo terminal; stty size; exit 5'",
+         sh -c '[ -t 0 ] && echo terminal; stty size; echo TERM=$TERM; exit 5'",
         kubectl.display(),
         config.display()
     );
@@ -207,8 +207,8 @@ async fn kubectl_exec_runs_commands_in_the_container() {
     let shown = text(&out.stdout);
     assert_eq!(out.status.code(), Some(5), "{shown}{}", text(&out.stderr));
     assert!(
-        shown.starts_with("terminal\r\n30 100\r\n"),
-        "expected the command's terminal and size: {shown:?}"
+        shown.starts_with("terminal\r\n30 100\r\nTERM=xterm\r\n"),
+        "expected the command's terminal, size and type: {shown:?}"
     );
 
     // A container that does not exist is refused before any upgrade.
@@ -521,7 +521,9 @@ async fn kubectl_attach_it_drives_the_containers_terminal_and_run_it_rm_prints_t
     tokio::task::spawn_blocking(move || output.wait_for("ready"))
         .await
         .unwrap();
-    typing.write_all(b"stty size; exit\n").unwrap();
+    typing
+        .write_all(b"stty size; echo TERM=$TERM; exit\n")
+        .unwrap();
     let status = tokio::time::timeout(
         LONG,
         tokio::task::spawn_blocking(move || child.wait().unwrap()),
@@ -532,8 +534,8 @@ async fn kubectl_attach_it_drives_the_containers_terminal_and_run_it_rm_prints_t
     assert!(status.success(), "kubectl attach -it: {status}");
     let logs = kubectl(&config, &["logs", "shell"]).await;
     assert!(
-        logs.contains("30 100"),
-        "stty size in the shell's terminal: {logs:?}"
+        logs.contains("30 100") && logs.contains("TERM=xterm"),
+        "stty size and TERM in the shell's terminal: {logs:?}"
     );
 
     // kubectl run -it --rm: stdin, stdinOnce and tty; the whole output,
@@ -627,8 +629,8 @@ async fn orc_exec_speaks_kubectls_protocol_and_exits_with_the_commands_code() {
         .unwrap();
     assert_eq!(status.code(), Some(5), "{shown}");
     assert!(
-        shown.starts_with("terminal\r\n30 100\r\n"),
-        "expected the command's terminal and size: {shown:?}"
+        shown.starts_with("terminal\r\n30 100\r\nTERM=xterm\r\n"),
+        "expected the command's terminal, size and type: {shown:?}"
     );
 
     // What the API server refuses is printed as kubectl prints it.

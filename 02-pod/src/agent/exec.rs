@@ -214,6 +214,9 @@ struct Session {
     terminal: Option<Master>,
 }
 
+/// The terminal type a container's terminal announces.
+pub const TERM: &str = "TERM=xterm";
+
 /// `orc-container --root ROOT exec ID -- COMMAND`, piped as asked, or
 /// with `--tty` on a terminal when kubectl asked for one.
 fn spawn_exec(
@@ -272,7 +275,9 @@ fn spawn_on_terminal(
 ) -> std::io::Result<Session> {
     let pty = Pty::open_sized(size)?;
     let child = command
-        .args(["--tty", id, "--"])
+        // TERM as containerd's CRI sets it for a terminal: programs that
+        // draw (top, vi, less) need to know what they draw on.
+        .args(["--tty", "--env", TERM, id, "--"])
         .args(&options.command)
         .stdin(pty.stdio()?)
         .stdout(pty.stdio()?)
