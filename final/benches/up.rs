@@ -7,7 +7,10 @@
 //! on the data an earlier one left (`orc down` without `--purge`), which
 //! is what a student does most. Memory is the sum of the resident set of
 //! every process of the cluster (etcd, `orc server`, the agents), read
-//! from /proc once it is Ready and idle.
+//! from /proc once it is Ready and idle. Then one pod, from `kubectl
+//! apply` to `kubectl wait` seeing it Running: the first (its image is
+//! loaded into the node's store) and a second one (the image is there);
+//! both include the two kubectl processes' own start.
 //!
 //! No peer runs here: k3s and kind are not installed. k3s' published
 //! memory figure is printed beside orc's; neither project publishes a
@@ -33,6 +36,8 @@ fn main() {
         let data = tempfile::tempdir().unwrap();
         let cold = up(&host, data.path(), nodes);
         let memory = cluster_rss_mib(data.path());
+        let first_pod = pod_to_running(&host, data.path(), "first");
+        let second_pod = pod_to_running(&host, data.path(), "second");
         down(&host, data.path(), false);
         let mut warm: Vec<f64> = (0..RUNS)
             .map(|_| {
@@ -43,7 +48,8 @@ fn main() {
             .collect();
         warm.sort_by(f64::total_cmp);
         println!(
-            "{nodes} node(s): cold {cold:.2} s, warm {:.2} s (min {:.2}, max {:.2}), idle memory {memory:.0} MiB",
+            "{nodes} node(s): cold {cold:.2} s, warm {:.2} s (min {:.2}, max {:.2}), idle memory {memory:.0} MiB; \
+             a pod from apply to Running: first {first_pod:.2} s, second {second_pod:.2} s",
             warm[RUNS / 2],
             warm[0],
             warm[RUNS - 1]
@@ -71,6 +77,53 @@ fn up(host: &NetnsHost, dir: &Path, nodes: u8) -> f64 {
         "orc up: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    seconds
+}
+
+/// Seconds from `kubectl apply` of a busybox pod `name` to `kubectl wait`
+/// seeing it Running (a watch, not a poll). The pod is deleted again, so
+/// that the warm runs start from the same objects.
+fn pod_to_running(host: &NetnsHost, dir: &Path, name: &str) -> f64 {
+    let kubectl = |args: &[&str], stdin: Option<&str>| {
+        let mut command = host.command("kubectl");
+        command
+            .arg(format!(
+                "--kubeconfig={}",
+                dir.with_extension("kubeconfig").display()
+            ))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut input, stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let pod = format!(
+        r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}"}},
+            "spec": {{"terminationGracePeriodSeconds": 0, "containers": [{{"name": "main",
+            "image": "busybox", "command": ["sleep", "3600"]}}]}}}}"#
+    );
+    let started = Instant::now();
+    kubectl(&["apply", "-f", "-"], Some(&pod));
+    kubectl(
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Running",
+            &format!("pod/{name}"),
+            "--timeout=120s",
+        ],
+        None,
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    kubectl(&["delete", "pod", name, "--wait=false"], None);
     seconds
 }
 

@@ -11,6 +11,8 @@
 //! orc apply|get|describe|delete|logs
 //!                     the client verbs, kubectl's, against the API server
 //! orc up|down|status  a whole cluster on this machine, nodes and all
+//! orc node stop|start|partition|heal NODE
+//!                     one of its nodes fails, and comes back
 //! orc image build|load|ls
 //!                     the node's image store: the tutorials' apps, built here
 //! ```
@@ -84,6 +86,10 @@ enum Command {
     Down(up::DownArgs),
     /// Each component of the cluster and its /healthz.
     Status(up::StatusArgs),
+    /// Make a node of the `orc up` cluster fail, and recover:
+    /// `orc node stop|start|partition|heal NODE`.
+    #[command(subcommand)]
+    Node(up::node::NodeCommand),
     /// The node's image store: `build` from a recipe, `load` a
     /// `docker save` tarball, `ls`.
     Image(image::ImageArgs),
@@ -116,6 +122,7 @@ fn main() -> anyhow::Result<()> {
         Command::Up(args) => up::up(args),
         Command::Down(args) => up::down(args),
         Command::Status(args) => up::status(args),
+        Command::Node(command) => up::node::run(command),
         Command::Image(args) => image::run(args),
         Command::Client(verb) => cli::run(verb),
     }

@@ -39,6 +39,7 @@ use crate::cli::kubeconfig;
 use crate::credentials::{self, ClusterCa};
 use crate::etcd::EtcdProcess;
 use orc_client::tls::ClientTls;
+use orc_pod::agent::clock::parse_duration;
 
 /// Flags of `orc server`.
 #[derive(Args, Debug)]
@@ -61,6 +62,15 @@ pub struct ServerArgs {
     /// then works against this API server like the built-in one).
     #[arg(long, value_enum)]
     pub disable: Vec<Component>,
+    /// How long a node may go unheard (no Lease renewal, no status) before
+    /// the node lifecycle controller marks it `Unknown` and taints it
+    /// unreachable: kube-controller-manager's flag, 50s by default.
+    #[arg(long, default_value = "50s", value_parser = parse_duration)]
+    pub node_monitor_grace_period: Duration,
+    /// How often the node lifecycle controller looks at every node:
+    /// kube-controller-manager's flag, 5s by default.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub node_monitor_period: Duration,
     /// The cluster CA's directory (default: <data-dir>/pki); `orc up`
     /// shares one with its nodes' credentials.
     #[arg(long)]
@@ -174,6 +184,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
             token: token.clone(),
             tls: transport.client_tls(&credentials::controller_manager())?,
             root_ca: transport.root_ca(&args)?,
+            node_monitor: orc_controllers::node_lifecycle::Timing {
+                grace_period: args.node_monitor_grace_period,
+                monitor_period: args.node_monitor_period,
+            },
             ..orc_controllers::Config::new(url.clone())
         };
         let mut scheduler = orc_scheduler::Config::new(url.clone());

@@ -8,7 +8,9 @@
 //! Ingress made with `kubectl create ingress` routes to the pods through
 //! every node's port 80, and publishes the nodes' addresses; the agents'
 //! port serves `kubectl logs` and `exec` through the API server, and no
-//! one else.
+//! one else; a node stopped (`orc node stop`) or cut off (`orc node
+//! partition`) goes NotReady, its pods are evicted and replaced on the
+//! other node, and it comes back Ready (`orc node start`, `heal`).
 //!
 //! Root only. `orc up` runs in a network namespace of the test's own
 //! (`nsenter --net`, which joins nothing else): the cluster's uplink, its
@@ -1097,4 +1099,243 @@ fn with_the_ingress_disabled_nothing_listens_on_port_80_and_ingresses_get_no_add
         None,
     );
     assert!(published.is_empty() || published == "{}", "{published}");
+}
+
+/// The Deployment whose pods leave a dead node: two busybox httpd
+/// replicas answering their pod's name, which tolerate an unreachable or
+/// not-ready node for 2 s instead of the default 300 s.
+const MOVING: &str = r#"
+{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "moving"},
+ "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "moving"}},
+  "template": {"metadata": {"labels": {"app": "moving"}},
+   "spec": {"terminationGracePeriodSeconds": 1,
+    "tolerations": [
+     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+      "tolerationSeconds": 2},
+     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+      "tolerationSeconds": 2}],
+    "containers": [{"name": "httpd", "image": "busybox", "ports": [{"containerPort": 8080}],
+     "command": ["sh", "-c",
+      "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}}}}
+"#;
+
+/// One pod as the node test reads it.
+#[derive(Debug)]
+struct PodRow {
+    name: String,
+    node: String,
+    phase: String,
+    ip: String,
+    deleting: bool,
+}
+
+/// The `moving` Deployment's pods.
+fn moving_pods(place: &Place) -> Vec<PodRow> {
+    let path = "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase} \
+                {.status.podIP} {.metadata.deletionTimestamp}{\"\\n\"}{end}";
+    let out = place.kubectl(&["get", "pods", "-l", "app=moving", "-o", path], None);
+    out.lines()
+        .map(|line| {
+            let words: Vec<&str> = line.split(' ').collect();
+            let word = |i: usize| words.get(i).copied().unwrap_or("").to_string();
+            PodRow {
+                name: word(0),
+                node: word(1),
+                phase: word(2),
+                ip: word(3),
+                deleting: !word(4).is_empty(),
+            }
+        })
+        .collect()
+}
+
+/// `GET /` on a pod's port 8080 from inside its node's namespace (where
+/// the pod's bridge is), with busybox `nc`: the page, or `None`.
+fn from_the_node(id: &str, node: &str, ip: &str) -> Option<String> {
+    let mut nc = Command::new("ip");
+    nc.args(["netns", "exec", &format!("{id}-{node}"), "busybox", "nc"])
+        .args(["-w", "3", ip, "8080"]);
+    let out = fed(nc, "GET / HTTP/1.0\r\n\r\n", Eof::AfterExit);
+    let answer = String::from_utf8_lossy(&out.stdout);
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.trim().to_string())
+}
+
+/// Polls the `moving` pods until `done` holds for them.
+fn until_pods(place: &Place, what: &str, done: impl Fn(&[PodRow]) -> bool) -> Vec<PodRow> {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let pods = moving_pods(place);
+        if done(&pods) {
+            return pods;
+        }
+        assert!(Instant::now() < deadline, "{what}: not so; last {pods:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// How a node fails in one round of the test, and how it comes back.
+struct Failure {
+    fail: &'static str,
+    recover: &'static str,
+    /// What `orc status` says of the failed node.
+    status: &'static str,
+    /// What repeating the recovery answers.
+    again: &'static str,
+}
+
+/// One round: `victim` fails while it runs at least one `moving` pod;
+/// the pods move to `survivor`; the victim recovers.
+fn fails_and_recovers(place: &Place, id: &str, victim: &str, survivor: &str, how: &Failure) {
+    let pods = until_pods(place, "two replicas Running", |pods| {
+        pods.len() == 2 && pods.iter().all(|p| p.phase == "Running" && !p.deleting)
+    });
+    let doomed: Vec<&PodRow> = pods.iter().filter(|p| p.node == victim).collect();
+    assert!(!doomed.is_empty(), "{victim} runs none of {pods:?}");
+
+    let failed = place.orc(&["node", how.fail, victim]);
+    assert!(failed.status.success(), "{}", text(&failed));
+    let status = text(&place.orc(&["status"]));
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with(victim) && l.contains(how.status)),
+        "{status}"
+    );
+    // Its pods run on: neither a crashed agent nor a cut cable stops them.
+    assert_eq!(
+        from_the_node(id, victim, &doomed[0].ip).as_deref(),
+        Some(doomed[0].name.as_str())
+    );
+
+    // Unheard for the grace period: NotReady, and tainted unreachable.
+    place.until(
+        "the failed node is NotReady",
+        &["get", "node", victim, "--no-headers"],
+        |row| row.split_whitespace().nth(1) == Some("NotReady"),
+    );
+    place.until(
+        "the failed node is tainted unreachable",
+        &[
+            "get",
+            "node",
+            victim,
+            "-o",
+            "jsonpath={.spec.taints[*].key}",
+        ],
+        |keys| keys.contains("node.kubernetes.io/unreachable"),
+    );
+    // After their 2 s: its pods are evicted (Terminating, as nobody on
+    // the node confirms they stopped), and replaced on the survivor.
+    until_pods(place, "the pods moved", |pods| {
+        let evicted = doomed
+            .iter()
+            .all(|d| pods.iter().any(|p| p.name == d.name && p.deleting));
+        let replaced = pods
+            .iter()
+            .filter(|p| p.node == survivor && p.phase == "Running" && !p.deleting)
+            .count();
+        evicted && replaced == 2
+    });
+    let reasons = place.kubectl(
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={}", doomed[0].name),
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ],
+        None,
+    );
+    assert!(reasons.contains("TaintManagerEviction"), "{reasons}");
+
+    // Back: the agent hears of the evictions, stops those pods and
+    // confirms; the node is Ready and untainted.
+    let recovered = place.orc(&["node", how.recover, victim]);
+    assert!(recovered.status.success(), "{}", text(&recovered));
+    let again = place.orc(&["node", how.recover, victim]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains(how.again), "{}", text(&again));
+    place.until(
+        "the node is Ready again",
+        &["get", "node", victim, "--no-headers"],
+        |row| row.split_whitespace().nth(1) == Some("Ready"),
+    );
+    place.until(
+        "the evicted pods are gone",
+        &["get", "pods", "-l", "app=moving", "-o", "name"],
+        |names| doomed.iter().all(|d| !names.contains(&d.name)),
+    );
+    place.until(
+        "the taint is removed",
+        &[
+            "get",
+            "node",
+            victim,
+            "-o",
+            "jsonpath={.spec.taints[*].key}",
+        ],
+        |keys| !keys.contains("unreachable"),
+    );
+    assert_eq!(from_the_node(id, victim, &doomed[0].ip), None);
+    let status = place.orc(&["status"]);
+    assert!(status.status.success(), "{}", text(&status));
+}
+
+#[test]
+fn a_stopped_or_partitioned_node_goes_not_ready_its_pods_move_and_it_comes_back() {
+    let place = Place::new();
+    // Heartbeats in seconds, not Kubernetes' 10 s lease and 50 s grace.
+    let up = place.up(&[
+        "--nodes",
+        "2",
+        "--disable",
+        "proxy",
+        "--disable",
+        "dns",
+        "--disable",
+        "ingress",
+        "--node-monitor-grace-period",
+        "4s",
+        "--node-monitor-period",
+        "500ms",
+        "--node-lease-period",
+        "1s",
+    ]);
+    let id = cluster_id(&up);
+    let unknown = place.orc(&["node", "stop", "node-9"]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown).contains("has no node \"node-9\"; its nodes are node-1, node-2"),
+        "{}",
+        text(&unknown)
+    );
+    place.kubectl(&["apply", "-f", "-"], Some(MOVING));
+    let pods = until_pods(&place, "two replicas Running", |pods| {
+        pods.len() == 2 && pods.iter().all(|p| p.phase == "Running")
+    });
+    // The node the first replica runs on crashes; the other survives.
+    // (The scheduler may have put both on one node: then both move.)
+    let first = pods[0].node.clone();
+    let other = match first.as_str() {
+        "node-1" => "node-2".to_string(),
+        _ => "node-1".to_string(),
+    };
+    let crash = Failure {
+        fail: "stop",
+        recover: "start",
+        status: "not running",
+        again: "agent is already running",
+    };
+    fails_and_recovers(&place, &id, &first, &other, &crash);
+    // Now every replica runs on the other node: its cable is pulled.
+    let cut = Failure {
+        fail: "partition",
+        recover: "heal",
+        status: "partitioned",
+        again: "is not partitioned",
+    };
+    fails_and_recovers(&place, &id, &other, &first, &cut);
 }

@@ -24,11 +24,14 @@
 //! - [`kubeconfig`]: the context `orc up` adds to the user's kubeconfig.
 //! - [`leftovers`]: what an agent that could not drain its node left.
 //! - [`ingress`]: the default IngressClass, and the nodes' ingress ports.
+//! - [`node`]: `orc node stop|start|partition|heal`, a node's failures
+//!   on purpose.
 
 mod ingress;
 mod kubeconfig;
 mod leftovers;
 mod network;
+pub mod node;
 mod processes;
 mod record;
 
@@ -44,7 +47,8 @@ use crate::credentials::{self, ClusterCa};
 use orc_client::{Client, Method};
 use serde_json::Value;
 
-use network::CLUSTER_CIDR;
+use network::{CLUSTER_CIDR, Cable};
+use orc_pod::agent::clock::parse_duration;
 use record::Record;
 
 /// The API server's port (kube-apiserver's secure port).
@@ -88,6 +92,54 @@ pub struct UpArgs {
     /// The port every node's ingress serves HTTPS on.
     #[arg(long, default_value_t = 443)]
     pub ingress_https_port: u16,
+    #[command(flatten)]
+    pub heartbeats: Heartbeats,
+}
+
+/// How fast the control plane notices a node that went silent, and how
+/// often the nodes speak: Kubernetes' defaults unless given. Shorter
+/// periods show a node failure in seconds (`orc node stop`), at the cost
+/// of more requests.
+#[derive(Args, Debug, Default)]
+pub struct Heartbeats {
+    /// How long a node may go unheard before it is marked NotReady and
+    /// tainted unreachable (kube-controller-manager's flag; 50s).
+    #[arg(long, value_parser = parse_duration)]
+    pub node_monitor_grace_period: Option<Duration>,
+    /// How often the node lifecycle controller looks at every node
+    /// (kube-controller-manager's flag; 5s).
+    #[arg(long, value_parser = parse_duration)]
+    pub node_monitor_period: Option<Duration>,
+    /// How often every node renews its Lease (the kubelet renews every
+    /// quarter of `--node-lease-duration-seconds`: 10s). Keep it well
+    /// under the grace period.
+    #[arg(long, value_parser = parse_duration)]
+    pub node_lease_period: Option<Duration>,
+}
+
+impl Heartbeats {
+    /// The flags `orc server` takes for these.
+    fn server_flags(&self) -> Vec<String> {
+        let flags = [
+            (
+                "--node-monitor-grace-period",
+                self.node_monitor_grace_period,
+            ),
+            ("--node-monitor-period", self.node_monitor_period),
+        ];
+        flags
+            .iter()
+            .filter_map(|(flag, value)| value.map(|d| format!("{flag}={}ms", d.as_millis())))
+            .collect()
+    }
+
+    /// The flags every `orc agent` takes for these.
+    fn agent_flags(&self) -> Vec<String> {
+        self.node_lease_period
+            .map(|d| format!("--lease-period={}ms", d.as_millis()))
+            .into_iter()
+            .collect()
+    }
 }
 
 // ANCHOR: part
@@ -179,6 +231,7 @@ pub fn up(args: UpArgs) -> Result<()> {
         network: net,
         server_pid: 0,
         agent_pids: vec![],
+        agent_commands: vec![],
         ingress_admin_port: (!args.disable.contains(&Part::Ingress)).then_some(ingress::ADMIN_PORT),
         kubeconfig_created: !kubeconfig_path.exists(),
         kubeconfig: kubeconfig_path,
@@ -188,7 +241,7 @@ pub fn up(args: UpArgs) -> Result<()> {
         http: args.ingress_http_port,
         https: args.ingress_https_port,
     };
-    match start(&mut record, &ca, &args.disable, ports) {
+    match start(&mut record, &ca, &args, ports) {
         Ok(()) => {}
         Err(e) => {
             down_recorded(&record);
@@ -213,6 +266,9 @@ pub fn up(args: UpArgs) -> Result<()> {
     }
     println!("Ctrl-C stops it (`orc up --detach` leaves it running)");
     wait_for_signal()?;
+    // Read again: `orc node start` may have started an agent anew since,
+    // under another pid.
+    let record = Record::read(&data_dir)?.unwrap_or(record);
     down_recorded(&record);
     Ok(())
 }
@@ -222,9 +278,10 @@ pub fn up(args: UpArgs) -> Result<()> {
 fn start(
     record: &mut Record,
     ca: &ClusterCa,
-    disable: &[Part],
+    args: &UpArgs,
     ingress_ports: ingress::Ports,
 ) -> Result<()> {
+    let disable = &args.disable;
     let me = std::env::current_exe().context("finding the orc binary's own path")?;
     let dir = record.data_dir.clone();
     let listen = record.network.uplink_address;
@@ -246,6 +303,7 @@ fn start(
         server.arg(format!("--scheduler-listen={listen}:{SCHEDULER_PORT}"));
     }
     server.args(disable.iter().filter(|p| p.in_server()).map(|p| p.flag()));
+    server.args(args.heartbeats.server_flags());
     record.server_pid = processes::spawn(server, &dir.join("logs/server.log"))?;
     println!(
         "server ({}): pid {}, log {}",
@@ -321,7 +379,9 @@ fn start(
             .arg("--ingress-kubeconfig")
             .arg(&ingress)
             .args(ingress::agent_flags(&record.network, ingress_ports))
+            .args(args.heartbeats.agent_flags())
             .args(disable.iter().filter(|p| !p.in_server()).map(|p| p.flag()));
+        record.agent_commands.push(command_line(&agent)?);
         let log = dir.join(format!("logs/{}.log", node.name));
         let pid = processes::spawn(agent, &log)?;
         println!(
@@ -350,6 +410,19 @@ fn start(
         wait_ready(record, &client).await?;
         ingress::ensure_default_class(&client).await
     })
+}
+
+/// `command` as words, its program first: kept in the record so that
+/// `orc node start` can run it again.
+fn command_line(command: &Command) -> Result<Vec<String>> {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|word| {
+            word.to_str().map(String::from).with_context(|| {
+                format!("{word:?} is not UTF-8; choose a --data-dir whose path is")
+            })
+        })
+        .collect()
 }
 
 /// What a process runs: `always`, then each of `optional` not disabled.
@@ -473,6 +546,15 @@ pub fn down(args: DownArgs) -> Result<()> {
 /// one, warning: what can be removed is.
 fn down_recorded(record: &Record) {
     let dir = &record.data_dir;
+    // A partitioned node (`orc node partition`) gets its cable back first,
+    // so that its agent can tell the API server about the pods it stops.
+    for index in 0..record.network.nodes.len() {
+        if network::cable(&record.network, index).ok() == Some(Cable::Pulled) {
+            if let Err(e) = network::set_cable(&record.network, index, Cable::Connected) {
+                eprintln!("warning: {e:#}");
+            }
+        }
+    }
     // The agents in parallel: each waits for its own pods' grace periods.
     std::thread::scope(|scope| {
         for (pid, node) in record.agent_pids.iter().zip(&record.network.nodes) {
@@ -543,7 +625,18 @@ pub fn status(args: StatusArgs) -> Result<()> {
     if let Some(url) = &record.scheduler_url {
         checks.push(("scheduler".into(), record.server_pid, Some(url.clone())));
     }
-    for (pid, node) in record.agent_pids.iter().zip(&record.network.nodes) {
+    for (index, (pid, node)) in record
+        .agent_pids
+        .iter()
+        .zip(&record.network.nodes)
+        .enumerate()
+    {
+        if network::cable(&record.network, index).ok() == Some(Cable::Pulled) {
+            println!(
+                "{:<14} partitioned: `orc node heal {}` reconnects it",
+                node.name, node.name
+            );
+        }
         // The agents serve TLS with certificates from the cluster CA.
         let url = format!("https://{}:{AGENT_PORT}", node.address);
         checks.push((node.name.clone(), *pid, Some(url)));

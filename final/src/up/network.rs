@@ -125,7 +125,7 @@ fn build(net: &Network) -> Result<()> {
     ip_line(None, &format!("link set {uplink} up"))?;
     for (i, node) in net.nodes.iter().enumerate() {
         // Port nI on the bridge, eth0 inside the node.
-        let (port, netns) = (format!("n{}", i + 1), node.netns.as_str());
+        let (port, netns) = (port(i), node.netns.as_str());
         ip_line(None, &format!("netns add {netns}"))?;
         ip_line(Some(netns), "link set lo up")?;
         ip_line(
@@ -147,6 +147,60 @@ fn build(net: &Network) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The name of node `index`'s port on the LAN's bridge (0-based index:
+/// `n1` is node-1's): the other end of the node's `eth0`.
+fn port(index: usize) -> String {
+    format!("n{}", index + 1)
+}
+
+// ANCHOR: cable
+/// Whether a node's cable is in: `orc node partition` pulls it, `orc node
+/// heal` puts it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cable {
+    Connected,
+    Pulled,
+}
+
+/// Sets node `index`'s cable. Pulling it sets the node's port on the
+/// LAN's bridge down, as a switch port that failed: the node's `eth0`
+/// loses its carrier, and every frame to or from the node is dropped
+/// without an answer, so neither side learns more than a real partition
+/// would tell it (connections stall; nothing is refused). The node itself,
+/// its agent and its pods run on untouched.
+pub fn set_cable(net: &Network, index: usize, cable: Cable) -> Result<()> {
+    let state = match cable {
+        Cable::Connected => "up",
+        Cable::Pulled => "down",
+    };
+    ip_line(
+        Some(&net.lan_netns),
+        &format!("link set {} {state}", port(index)),
+    )?;
+    Ok(())
+}
+// ANCHOR_END: cable
+
+/// Node `index`'s cable, read from its port's flags (`UP` when set up).
+pub fn cable(net: &Network, index: usize) -> Result<Cable> {
+    let shown = ip(&["-n", &net.lan_netns, "-o", "link", "show", &port(index)])?;
+    Ok(cable_from_flags(&shown))
+}
+
+/// `ip -o link show` prints the flags between `<` and `>`; `UP` among
+/// them is the administrative state this module sets.
+fn cable_from_flags(shown: &str) -> Cable {
+    let flags = shown
+        .split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(flags, _)| flags)
+        .unwrap_or("");
+    match flags.split(',').any(|f| f == "UP") {
+        true => Cable::Connected,
+        false => Cable::Pulled,
+    }
 }
 
 /// Deletes the uplink, then the nodes' and the LAN's namespaces (and with
@@ -212,5 +266,15 @@ mod tests {
         assert_eq!(net.nodes[2].pod_cidr.to_string(), "10.244.3.0/24");
         assert_eq!(net.nodes[0].netns, "orc-abc123-node-1");
         assert!(plan("orc-abc123", 0, "").is_err());
+    }
+
+    #[test]
+    fn a_port_set_down_is_a_pulled_cable_whatever_its_carrier() {
+        let up = "5: n2@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 master lan0 state UP";
+        let down = "5: n2@if2: <BROADCAST,MULTICAST> mtu 1500 master lan0 state DOWN";
+        let no_carrier = "5: n2@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP> state LOWERLAYERDOWN";
+        assert_eq!(cable_from_flags(up), Cable::Connected);
+        assert_eq!(cable_from_flags(down), Cable::Pulled);
+        assert_eq!(cable_from_flags(no_carrier), Cable::Connected);
     }
 }

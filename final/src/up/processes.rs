@@ -16,9 +16,25 @@ use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-/// Starts `command` with stdin closed and its output in `log`; answers its pid.
-pub fn spawn(mut command: Command, log: &Path) -> Result<u32> {
+/// Starts `command` with stdin closed and its output in `log` (made
+/// afresh); answers its pid.
+pub fn spawn(command: Command, log: &Path) -> Result<u32> {
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    spawn_into(command, file)
+}
+
+/// [`spawn`], its output added to the end of `log`: a component started
+/// again (`orc node start`) keeps the log of its first life above.
+pub fn respawn(command: Command, log: &Path) -> Result<u32> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    spawn_into(command, file)
+}
+
+fn spawn_into(mut command: Command, file: std::fs::File) -> Result<u32> {
     let child = command
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
@@ -29,6 +45,16 @@ pub fn spawn(mut command: Command, log: &Path) -> Result<u32> {
     // Not waited for here: `orc down` (maybe another process) stops it
     // by pid; a foreground `orc up` reaps it when it exits.
     Ok(child.id())
+}
+
+/// Sends SIGKILL, as a crash would end the process, and waits for it to be
+/// gone. Its children (the containers' shims) are not signalled.
+pub fn kill_now(pid: u32, marker: &Path) -> Result<()> {
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    if !wait_gone(pid, marker, Duration::from_secs(10)) {
+        anyhow::bail!("pid {pid} still runs 10 s after SIGKILL");
+    }
+    Ok(())
 }
 
 /// Whether `pid` is a live (not zombie) process whose command line

@@ -31,6 +31,12 @@ pub struct Record {
     pub server_pid: u32,
     /// One `orc agent` per node, in node order.
     pub agent_pids: Vec<u32>,
+    /// Each agent's command line (program first), in node order: what
+    /// `orc node start` runs again after `orc node stop`, with the same
+    /// flags and credentials. Empty in the records of clusters started
+    /// before `orc node` existed.
+    #[serde(default)]
+    pub agent_commands: Vec<Vec<String>>,
     /// The port of every node's ingress `/healthz`, when it runs (absent
     /// in the records of clusters started before it did).
     #[serde(default)]
