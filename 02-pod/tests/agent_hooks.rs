@@ -139,7 +139,10 @@ spec:
     let main = container(&status, "main");
     // The killed run is the last state; it never counted as Running.
     assert!(
-        matches!(&main.last_state, Some(ContainerState::Terminated { exit_code: 137, .. })),
+        matches!(
+            &main.last_state,
+            Some(ContainerState::Terminated { exit_code: 137, .. })
+        ),
         "{main:?}"
     );
     let lines = events.lines("failing", "spec.containers{main}");
@@ -167,7 +170,10 @@ async fn pre_stop_runs_before_sigterm_and_eats_the_grace_period() {
     // `broken`'s hook fails, and it is stopped all the same.
     let mut containers = String::new();
     for (name, hook) in [
-        ("exec", r#"{exec: {command: [sh, -c, "echo prestop >> /out/order"]}}"#),
+        (
+            "exec",
+            r#"{exec: {command: [sh, -c, "echo prestop >> /out/order"]}}"#,
+        ),
         ("sleeper", "{sleep: {seconds: 3}}"),
         ("broken", "{exec: {command: [sh, -c, \"exit 1\"]}}"),
     ] {
@@ -198,9 +204,7 @@ spec:
     let mut agent = node.agent().await;
     agent.set_event_sink(events.clone());
     node.sync_until(&mut agent, "stopping", LONG, |s| {
-        ["exec", "sleeper", "broken"]
-            .iter()
-            .all(|c| running(s, c))
+        ["exec", "sleeper", "broken"].iter().all(|c| running(s, c))
     })
     .await;
     let uid = node.uid("stopping").unwrap();
@@ -213,7 +217,10 @@ spec:
     let exec = read(&out.join("exec"), "order");
     let lines: Vec<&str> = exec.lines().collect();
     assert_eq!(lines.len(), 2, "{exec}");
-    assert_eq!(lines[0], "prestop", "the hook did not run before SIGTERM: {exec}");
+    assert_eq!(
+        lines[0], "prestop",
+        "the hook did not run before SIGTERM: {exec}"
+    );
     assert!(lines[1].starts_with("term "), "{exec}");
     // The sleep came first: SIGTERM at least 3 s (2 in whole seconds of
     // `date`) after the stop began.
@@ -223,16 +230,23 @@ spec:
         .strip_prefix("term ")
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("sleeper got no SIGTERM: {sleeper:?}"));
-    assert!(term >= began + 2, "SIGTERM at {term}, stop began at {began}");
+    assert!(
+        term >= began + 2,
+        "SIGTERM at {term}, stop began at {began}"
+    );
     assert!(read(&out.join("broken"), "order").starts_with("term "));
     let broken = events.lines("stopping", "spec.containers{broken}");
     assert!(
-        broken.iter().any(|l| l == "FailedPreStopHook: PreStopHook failed"),
+        broken
+            .iter()
+            .any(|l| l == "FailedPreStopHook: PreStopHook failed"),
         "{broken:#?}"
     );
     let exec_events = events.lines("stopping", "spec.containers{exec}");
     assert!(
-        !exec_events.iter().any(|l| l.starts_with("FailedPreStopHook")),
+        !exec_events
+            .iter()
+            .any(|l| l.starts_with("FailedPreStopHook")),
         "{exec_events:#?}"
     );
 }

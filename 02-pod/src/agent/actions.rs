@@ -445,7 +445,11 @@ async fn run_post_start(
     container: &Container,
     id: &str,
 ) -> Result<(), String> {
-    let Some(handler) = container.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) else {
+    let Some(handler) = container
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.post_start.as_ref())
+    else {
         return Ok(());
     };
     let ran = {

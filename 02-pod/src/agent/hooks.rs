@@ -195,8 +195,12 @@ async fn http_get(
                 .map_err(|e| fail(format!("dial tcp: lookup {host}: {e}")))?
                 .next()
                 .ok_or_else(|| fail(format!("dial tcp: lookup {host}: no such host")))?;
-            let mut stream = TcpStream::connect_timeout(&addr, limit)
-                .map_err(|e| fail(format!("dial tcp {addr}: {}", crate::probes::dial_error(&e))))?;
+            let mut stream = TcpStream::connect_timeout(&addr, limit).map_err(|e| {
+                fail(format!(
+                    "dial tcp {addr}: {}",
+                    crate::probes::dial_error(&e)
+                ))
+            })?;
             let _ = stream.set_read_timeout(Some(limit));
             stream
                 .write_all(request.as_bytes())

@@ -39,8 +39,8 @@ pub mod spdy;
 pub mod stats;
 pub mod streams;
 pub mod sync;
-pub mod termination_message;
 pub mod terminal;
+pub mod termination_message;
 pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

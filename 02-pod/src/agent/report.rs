@@ -170,7 +170,12 @@ fn container_status(
     // The previous run's end, from the exit record the shim left.
     let last_state = attempt.checked_sub(1).and_then(|prev| {
         let exit = shim::read_exit(&shared.layout.bundle(uid, &c.name, prev))?;
-        Some(ended(prev, exit.exit_code, exit.oom_killed, exit.finished_at))
+        Some(ended(
+            prev,
+            exit.exit_code,
+            exit.oom_killed,
+            exit.finished_at,
+        ))
     });
     // A failed start (ErrImagePull...) says more than "ContainerCreating";
     // but once the plan has decided after a failed postStart hook (a

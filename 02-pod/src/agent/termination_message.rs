@@ -133,16 +133,27 @@ mod tests {
         assert_eq!(read(dir.path(), &log, &container(None), 1, 4096), None);
         assert_eq!(read(dir.path(), &log, &fallback, 0, 4096), None);
         let tail = read(dir.path(), &log, &fallback, 1, 4096).unwrap();
-        assert!(tail.starts_with("line 21\n") && tail.ends_with("line 100\n"), "{tail}");
+        assert!(
+            tail.starts_with("line 21\n") && tail.ends_with("line 100\n"),
+            "{tail}"
+        );
         // The 2048-byte cap on the log's share.
         std::fs::write(&log, "x".repeat(5000)).unwrap();
-        assert_eq!(read(dir.path(), &log, &fallback, 1, 4096).unwrap().len(), 2048);
+        assert_eq!(
+            read(dir.path(), &log, &fallback, 1, 4096).unwrap().len(),
+            2048
+        );
         // The file, its last 4096 bytes, or less when the pod's budget is smaller.
         let long = format!("{}END", "y".repeat(5000));
         std::fs::write(file(dir.path()), &long).unwrap();
         let m = read(dir.path(), &log, &fallback, 1, 4096).unwrap();
         assert_eq!(m.len(), 4096);
         assert!(m.ends_with("END"));
-        assert_eq!(read(dir.path(), &log, &fallback, 1, budget(4)).unwrap().len(), 3072);
+        assert_eq!(
+            read(dir.path(), &log, &fallback, 1, budget(4))
+                .unwrap()
+                .len(),
+            3072
+        );
     }
 }
