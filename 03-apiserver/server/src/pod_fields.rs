@@ -35,7 +35,7 @@ pub enum Support {
 /// One field and what orc does with it.
 pub type Rule = (&'static str, Support);
 
-use Support::{Gap, Honoured, Only, Refused};
+use Support::{Honoured, Only, Refused};
 
 fn is_false(v: &Value) -> bool {
     v == &Value::Bool(false)
@@ -544,7 +544,7 @@ mod tests {
         let gaps: Vec<&str> = [POD_SPEC, CONTAINER, VOLUME, VOLUME_MOUNT]
             .concat()
             .iter()
-            .filter(|(_, s)| matches!(s, Gap(_)))
+            .filter(|(_, s)| matches!(s, Support::Gap(_)))
             .map(|(name, _)| *name)
             .collect();
         assert_eq!(gaps, Vec::<&str>::new());
