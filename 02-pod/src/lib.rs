@@ -64,7 +64,9 @@
 //!   `dnsConfig` (pure; the agent writes it and mounts it in every container).
 //! - [`agent`]: the sync loop: [`agent::sync`] decides (pure:
 //!   [`agent::sync::compute_pod_actions`], [`agent::sync::restart_backoff`]),
-//!   [`agent::actions`] does, [`agent::observe`] and [`agent::report`] look.
+//!   [`agent::actions`] does, [`agent::observe`] and [`agent::report`] look;
+//!   [`agent::hooks`] runs `postStart`/`preStop`, and
+//!   [`agent::termination_message`] reports why a container ended.
 //! - [`logs`]: per-container log files, read and followed by `orc-agent logs`;
 //!   the pure choices of what to send (`tail_start`, `LogLimit`, `LogOptions`).
 //! - [`agent::server`]: the agent's HTTP server (the kubelet's port 10250):

@@ -193,7 +193,91 @@ pub struct Container {
     /// Give the container a terminal (`kubectl run -t`, `attach -t`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tty: bool,
+    /// Hooks run right after the start and before the stop
+    /// ([`crate::agent::hooks`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+    /// Where the container may write why it ended; the agent bind-mounts
+    /// a file of its own there and reports what it holds
+    /// ([`crate::agent::termination_message`]). Unset: `/dev/termination-log`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_message_path: Option<String>,
+    /// Whether an empty message file falls back to the log's tail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_message_policy: Option<TerminationMessagePolicy>,
 }
+
+// ANCHOR: lifecycle
+/// A container's lifecycle hooks: `postStart` runs right after the
+/// container starts (it is not Running until the hook returns), `preStop`
+/// right before it is stopped, within its grace period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lifecycle {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_start: Option<LifecycleHandler>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_stop: Option<LifecycleHandler>,
+}
+
+/// What a hook does: exactly one of these is set (the API server refuses
+/// anything else). `tcpSocket` is deprecated: Kubernetes accepts it and
+/// its kubelet fails the hook at run time, and so does orc's agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleHandler {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HookHttpGet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep: Option<SleepAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_socket: Option<TcpSocketAction>,
+}
+
+/// A hook's `GET`: to `host` (the pod's IP when unset) on `port`, a
+/// number or the name of one of the container's ports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookHttpGet {
+    #[serde(default = "default_path")]
+    pub path: String,
+    pub port: PortRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_headers: Vec<HttpHeader>,
+}
+
+/// One request header a hook's `GET` sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpHeader {
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+/// Wait `seconds` (the kubelet's `PodLifecycleSleepAction`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SleepAction {
+    pub seconds: u64,
+}
+// ANCHOR_END: lifecycle
+
+/// Where a terminated container's `message` comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TerminationMessagePolicy {
+    /// Only the file at `terminationMessagePath` (the default).
+    #[default]
+    File,
+    /// The file, or when it is empty and the container failed, the tail
+    /// of its log.
+    FallbackToLogsOnError,
+}
+
+/// Kubernetes' default `terminationMessagePath`.
+pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 
 /// `name: value`, or `name` with a `valueFrom` the agent resolves when
 /// the container starts ([`crate::env`]).

@@ -292,7 +292,7 @@ pub async fn run_probe(
 
 /// A failed connect as Go's dialer words it, which is what a Kubernetes
 /// user sees in probe events.
-fn dial_error(error: &std::io::Error) -> String {
+pub(crate) fn dial_error(error: &std::io::Error) -> String {
     match error.kind() {
         std::io::ErrorKind::ConnectionRefused => "connect: connection refused".into(),
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "i/o timeout".into(),

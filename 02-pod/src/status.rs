@@ -109,6 +109,10 @@ pub enum ContainerState {
         reason: String,
         #[serde(rename = "finishedAt")]
         finished_at: String,
+        /// What the container wrote to its termination message file (or
+        /// its log's tail): `kubectl describe pod`'s `Message:`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
 }
 
@@ -255,6 +259,7 @@ mod tests {
             exit_code: code,
             reason: termination_reason(code, false).into(),
             finished_at: String::new(),
+            message: None,
         }
     }
     fn running() -> ContainerState {

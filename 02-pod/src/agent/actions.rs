@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::image_pull::{self, PullDecision};
 use super::layout::write_atomic;
 use super::sync::{Action, KillReason, ObservedPod, RunState, Waiting};
-use super::{Shared, events, observe};
+use super::{Shared, events, hooks, observe, termination_message};
 use orc_container::image::ImageError;
 use orc_container::image::bundle::{ImageBundle, Overrides};
 
@@ -59,7 +59,7 @@ pub async fn run_actions(
             Action::KillContainer { id, reason, name } => {
                 tracing::info!(pod = %pod.full_name(), container = %name, "killing: {reason:?}");
                 shared.container_event(&pod, name, events::killing(name, *reason));
-                stop_container(&shared, id, grace(&pod)).await;
+                stop_container(&shared, Some(&pod), name, id, grace(&pod)).await;
                 Ok(())
             }
             Action::StopSandbox { id } => {
@@ -474,6 +474,10 @@ async fn start_container(
         spec.mounts
             .push(sandbox::hosts_mount(&write_hosts_file(shared, pod)?));
     }
+    // Last, so that it lands on top of /dev and of any volume.
+    let message_file = termination_message::prepare(&bundle, container)
+        .map_err(|e| format!("termination message file in {}: {e}", bundle.display()))?;
+    spec.mounts.push(message_file);
     write_json(&bundle.join("config.json"), &spec)?;
     let log = shared.layout.log(uid, name, attempt);
     std::fs::create_dir_all(shared.layout.log_dir(uid, name)).map_err(|e| e.to_string())?;
@@ -491,10 +495,85 @@ async fn start_container(
             tracing::info!(pod = %pod.full_name(), container = name, attempt, "started");
             shared.container_event(pod, name, events::created(name));
             shared.container_event(pod, name, events::started(name));
-            Ok(())
+            run_post_start(shared, pod, container, &id).await
         }
         Err(e) => fail("CreateContainerError", e.to_string()),
     }
+}
+
+// ANCHOR: run_post_start
+/// The container's `postStart` hook, if it has one, right after its
+/// start; it is not Running (nor probed) until the hook returns. A hook
+/// that fails gets the kubelet's `FailedPostStartHook` event, the
+/// container is killed (its `preStop` runs first, as for any kill), and
+/// its waiting reason is `PostStartHookError` with the hook's message
+/// until the restart policy decides what comes next.
+async fn run_post_start(
+    shared: &Shared,
+    pod: &Pod,
+    container: &Container,
+    id: &str,
+) -> Result<(), String> {
+    let Some(handler) = container
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.post_start.as_ref())
+    else {
+        return Ok(());
+    };
+    let ran = {
+        let _running = shared.hooks.mark(id);
+        let target = hook_target(shared, &pod.metadata.uid, id);
+        hooks::run_hook(&target, pod, container, handler, POST_START_LIMIT).await
+    };
+    let Err(message) = ran else {
+        return Ok(());
+    };
+    let name = &container.name;
+    tracing::warn!(pod = %pod.full_name(), container = %name, "{message}");
+    shared.container_event(pod, name, events::failed_post_start_hook());
+    let killing = events::killing(name, KillReason::FailedPostStartHook);
+    shared.container_event(pod, name, killing);
+    stop_container(shared, Some(pod), name, id, grace(pod)).await;
+    let waiting = Waiting {
+        reason: POST_START_HOOK_ERROR.into(),
+        message: message.clone(),
+    };
+    shared
+        .start_errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((pod.metadata.uid.clone(), name.clone()), waiting);
+    Err(message)
+}
+// ANCHOR_END: run_post_start
+
+/// The waiting reason after a failed `postStart` (the kubelet's
+/// `ErrPostStartHook`).
+pub const POST_START_HOOK_ERROR: &str = "PostStartHookError";
+
+/// The kubelet gives a `postStart` hook no time limit; a day stands in
+/// for none, so that a hook that hangs does not hold a task for ever.
+const POST_START_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
+/// Where container `id` of pod `uid` runs its hooks.
+fn hook_target<'a>(shared: &'a Shared, uid: &str, id: &'a str) -> hooks::HookTarget<'a> {
+    hooks::HookTarget {
+        runtime: &shared.runtime,
+        container_id: id,
+        pod_ip: pod_facts_ip(shared, uid),
+        node_netns: shared.config.node_netns.clone(),
+    }
+}
+
+/// The pod's address, if it has one.
+fn pod_facts_ip(shared: &Shared, uid: &str) -> Option<std::net::Ipv4Addr> {
+    shared
+        .network
+        .pods()
+        .into_iter()
+        .find(|(pod, _)| pod == uid)
+        .map(|(_, ip)| ip)
 }
 
 // ANCHOR: set_up_volumes
@@ -515,12 +594,7 @@ pub fn set_up_volumes(
 fn pod_facts(shared: &Shared, uid: &str) -> env::PodFacts {
     let (allocatable_millicpu, allocatable_memory) = env::machine_allocatable();
     env::PodFacts {
-        pod_ip: shared
-            .network
-            .pods()
-            .into_iter()
-            .find(|(pod, _)| pod == uid)
-            .map(|(_, ip)| ip),
+        pod_ip: pod_facts_ip(shared, uid),
         host_ip: shared.config.node_ip,
         allocatable_millicpu,
         allocatable_memory,
@@ -528,12 +602,24 @@ fn pod_facts(shared: &Shared, uid: &str) -> env::PodFacts {
 }
 
 // ANCHOR: stop_container
-/// Graceful termination, as the kubelet does it: SIGTERM, up to `grace`
-/// for the process to exit, then SIGKILL; then the container is deleted.
-/// A container's main process is pid 1 of its pid namespace, and the
-/// kernel does not deliver SIGTERM to a namespace's init unless it
-/// installed a handler: a plain `sleep` is only stopped by the SIGKILL.
-pub async fn stop_container(shared: &Shared, id: &str, grace: Duration) {
+/// Graceful termination, as the kubelet does it: the container's
+/// `preStop` hook ([`run_pre_stop`]), then SIGTERM, up to what is left of
+/// `grace` for the process to exit, then SIGKILL; then the container is
+/// deleted. A container's main process is pid 1 of its pid namespace,
+/// and the kernel does not deliver SIGTERM to a namespace's init unless
+/// it installed a handler: a plain `sleep` is only stopped by the SIGKILL.
+/// `pod` is `None` when the pod's spec is gone: no hook can run then.
+pub async fn stop_container(
+    shared: &Shared,
+    pod: Option<&Pod>,
+    name: &str,
+    id: &str,
+    grace: Duration,
+) {
+    let mut grace = grace;
+    if let Some(pod) = pod {
+        grace = run_pre_stop(shared, pod, name, id, grace).await;
+    }
     if shared.runtime.kill(id, "TERM").await.is_ok() {
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && is_running(shared, id) {
@@ -549,6 +635,49 @@ pub async fn stop_container(shared: &Shared, id: &str, grace: Duration) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+// ANCHOR_END: stop_container
+
+// ANCHOR: run_pre_stop
+/// Runs container `name`'s `preStop` hook, if it has one and still runs,
+/// for at most `grace`, and answers the grace period left for the SIGTERM:
+/// `grace` less the whole seconds the hook took, and never under the
+/// kubelet's 2 s minimum (a hook that used it all still leaves 2 s). A
+/// failed hook gets a `FailedPreStopHook` event; the stop goes on.
+async fn run_pre_stop(
+    shared: &Shared,
+    pod: &Pod,
+    name: &str,
+    id: &str,
+    grace: Duration,
+) -> Duration {
+    let container = pod.container(name);
+    let handler = container
+        .and_then(|c| c.lifecycle.as_ref())
+        .and_then(|l| l.pre_stop.as_ref());
+    let (Some(container), Some(handler)) = (container, handler) else {
+        return grace;
+    };
+    if grace.is_zero() || !is_running(shared, id) {
+        return grace;
+    }
+    let began = Instant::now();
+    let target = hook_target(shared, &pod.metadata.uid, id);
+    let hook = hooks::run_hook(&target, pod, container, handler, grace);
+    match tokio::time::timeout(grace, hook).await {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => {
+            tracing::warn!(pod = %pod.full_name(), container = name, "{message}");
+            shared.container_event(pod, name, events::failed_pre_stop_hook());
+        }
+        Err(_) => {
+            tracing::info!(pod = %pod.full_name(), container = name,
+                "preStop hook not completed in the grace period ({grace:?})");
+        }
+    }
+    let used = Duration::from_secs(began.elapsed().as_secs());
+    grace.saturating_sub(used).max(MINIMUM_GRACE)
+}
+// ANCHOR_END: run_pre_stop
 // ANCHOR_END: stop_container
 
 /// Whether container `id` still runs: the runtime says so, or its process
@@ -653,7 +782,7 @@ async fn stop_containers(
         .containers
         .iter()
         .filter(|(name, _)| !is_sidecar(name))
-        .map(|(_, run)| stop_container(shared, &run.id, grace));
+        .map(|(name, run)| stop_container(shared, pod, name, &run.id, grace));
     futures::future::join_all(first).await;
     let sidecars = pod.into_iter().flat_map(|p| p.sidecars().rev());
     for c in sidecars {
@@ -661,7 +790,7 @@ async fn stop_containers(
             continue;
         };
         let left = grace.saturating_sub(began.elapsed()).max(MINIMUM_GRACE);
-        stop_container(shared, &run.id, left).await;
+        stop_container(shared, pod, &c.name, &run.id, left).await;
     }
 }
 // ANCHOR_END: stop_containers

@@ -1,7 +1,8 @@
 //! The events the kubelet writes about a pod, with its reasons and
 //! messages, so that `kubectl describe pod` can tell a user why a pod does
 //! not run: `Pulling`, `Pulled`, `Created`, `Started`, `Killing`,
-//! `BackOff`, `Unhealthy`, `FailedMount`, `Failed`, `ErrImageNeverPull`.
+//! `BackOff`, `Unhealthy`, `FailedMount`, `Failed`, `ErrImageNeverPull`,
+//! `FailedPostStartHook`, `FailedPreStopHook`.
 //! Each names the container it is about ([`PodEvent::field_path`]), as the
 //! kubelet's do.
 //!
@@ -175,6 +176,8 @@ pub fn started(container: &str) -> PodEvent {
 pub fn killing(container: &str, reason: KillReason) -> PodEvent {
     let message = match reason {
         KillReason::Stopping => format!("Stopping container {container}"),
+        // The kubelet passes the reason itself as the message here.
+        KillReason::FailedPostStartHook => "FailedPostStartHook".into(),
         KillReason::FailedProbe { probe, restart } => {
             let probe = match probe {
                 ProbeKind::Startup => "startup",
@@ -186,6 +189,18 @@ pub fn killing(container: &str, reason: KillReason) -> PodEvent {
         }
     };
     normal("Killing", message)
+}
+
+/// A container's `postStart` hook failed (it is killed next). The
+/// kubelet leaves the hook's output out of the event, which anyone who
+/// may read events would see: a hook's output can hold a secret.
+pub fn failed_post_start_hook() -> PodEvent {
+    warning("FailedPostStartHook", "PostStartHook failed".into())
+}
+
+/// A container's `preStop` hook failed (it is stopped all the same).
+pub fn failed_pre_stop_hook() -> PodEvent {
+    warning("FailedPreStopHook", "PreStopHook failed".into())
 }
 
 /// An exited container waits out its back-off before the next start.
@@ -252,5 +267,9 @@ mod tests {
             "Container app failed liveness probe"
         );
         assert_eq!(killing("app", KillReason::Stopping).reason, "Killing");
+        let hook = killing("app", KillReason::FailedPostStartHook);
+        assert_eq!(hook.message, "FailedPostStartHook");
+        assert_eq!(failed_post_start_hook().reason, "FailedPostStartHook");
+        assert_eq!(failed_pre_stop_hook().message, "PreStopHook failed");
     }
 }

@@ -26,6 +26,7 @@ pub mod channels;
 pub mod clock;
 pub mod events;
 pub mod exec;
+pub mod hooks;
 pub mod image_pull;
 pub mod init_containers;
 pub mod layout;
@@ -39,6 +40,7 @@ pub mod stats;
 pub mod streams;
 pub mod sync;
 pub mod terminal;
+pub mod termination_message;
 pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -115,6 +117,8 @@ pub struct Shared {
     pub images: Arc<dyn ImageSource>,
     pub clock: Arc<dyn Clock>,
     pub prober: Prober,
+    /// The containers whose `postStart` hook runs: not Running yet.
+    pub hooks: hooks::RunningHooks,
     /// Why the last start of a container failed (`ErrImagePull`, ...), by
     /// (pod uid, container name), until it starts. A std `Mutex`: never
     /// held across an `.await`.
@@ -218,6 +222,7 @@ impl Agent {
             images,
             clock,
             prober: Prober::default(),
+            hooks: Default::default(),
             start_errors: Mutex::new(HashMap::new()),
             pull_failures: Default::default(),
             events: OnceLock::new(),
@@ -494,6 +499,11 @@ impl Agent {
             if !matches!(run.state, RunState::Running { .. }) {
                 continue;
             }
+            // Not started while its postStart hook runs.
+            if post_start_running(&self.shared, &run.id) {
+                verdicts.not_started.insert(name.clone());
+                continue;
+            }
             let key = |kind| probe_key(pod, name, &run.id, kind);
             if c.startup_probe.is_some() {
                 let counter = prober.counter(&key(ProbeKind::Startup));
@@ -538,6 +548,10 @@ impl Agent {
             let RunState::Running { started_at } = run.state else {
                 continue;
             };
+            // Probes start once the postStart hook has returned.
+            if post_start_running(&self.shared, &run.id) {
+                continue;
+            }
             let startup_key = probe_key(pod, &c.name, &run.id, ProbeKind::Startup);
             let started = match &c.startup_probe {
                 None => true,
@@ -590,6 +604,11 @@ fn refresh_volumes(shared: &Shared, pod: &Pod, observed: &sync::ObservedPod) {
     }
 }
 // ANCHOR_END: refresh_volumes
+
+/// Whether container `id`'s `postStart` hook has not returned yet.
+fn post_start_running(shared: &Shared, id: &str) -> bool {
+    shared.hooks.post_start_running(id)
+}
 
 pub(crate) fn probe_key(pod: &Pod, container: &str, id: &str, kind: ProbeKind) -> ProbeKey {
     ProbeKey {

@@ -100,7 +100,11 @@ pub fn pod_status(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let status_of = |c: &Container| container_status(shared, pod, c, observed, plan, &start_errors);
+    let budget = super::termination_message::budget(
+        pod.spec.init_containers.len() + pod.spec.containers.len(),
+    );
+    let status_of =
+        |c: &Container| container_status(shared, pod, c, observed, plan, &start_errors, budget);
     let init: Vec<ContainerStatus> = pod.spec.init_containers.iter().map(status_of).collect();
     let containers: Vec<ContainerStatus> = pod.spec.containers.iter().map(status_of).collect();
     let sandbox_started = shim::read_started(&shared.layout.pod(uid).join("sandbox"));
@@ -142,7 +146,8 @@ pub fn pod_status(
 }
 
 /// One container's status (app or init) from its latest run, the plan's
-/// waiting reasons and the last start error.
+/// waiting reasons and the last start error. `budget`: the most bytes of
+/// termination message each run may report.
 fn container_status(
     shared: &Shared,
     pod: &Pod,
@@ -150,21 +155,50 @@ fn container_status(
     observed: &ObservedPod,
     plan: &PodPlan,
     start_errors: &HashMap<(String, String), Waiting>,
+    budget: usize,
 ) -> ContainerStatus {
     let uid = &pod.metadata.uid;
     let run = observed.containers.get(&c.name);
     let attempt = run.map(|r| r.attempt).unwrap_or(0);
+    // How run `n` ended, with what it said about it.
+    let ended = |n: u32, exit_code: i32, oom_killed: bool, finished_at: Timestamp| {
+        let bundle = shared.layout.bundle(uid, &c.name, n);
+        let log = shared.layout.log(uid, &c.name, n);
+        let message = super::termination_message::read(&bundle, &log, c, exit_code, budget);
+        terminated(exit_code, oom_killed, finished_at, message)
+    };
     // The previous run's end, from the exit record the shim left.
-    let last_state = attempt
-        .checked_sub(1)
-        .and_then(|prev| shim::read_exit(&shared.layout.bundle(uid, &c.name, prev)))
-        .map(|exit| terminated(exit.exit_code, exit.oom_killed, exit.finished_at));
-    // A failed start (ErrImagePull...) says more than "ContainerCreating".
-    let waiting = start_errors
-        .get(&(uid.clone(), c.name.clone()))
-        .or_else(|| plan.waiting.get(&c.name));
+    let last_state = attempt.checked_sub(1).and_then(|prev| {
+        let exit = shim::read_exit(&shared.layout.bundle(uid, &c.name, prev))?;
+        Some(ended(
+            prev,
+            exit.exit_code,
+            exit.oom_killed,
+            exit.finished_at,
+        ))
+    });
+    // A failed start (ErrImagePull...) says more than "ContainerCreating";
+    // but once the plan has decided after a failed postStart hook (a
+    // back-off), its word is the newer one, as in the kubelet.
+    let start_error = start_errors.get(&(uid.clone(), c.name.clone()));
+    let waiting = match (start_error, plan.waiting.get(&c.name)) {
+        (Some(e), Some(w)) if e.reason == super::actions::POST_START_HOOK_ERROR => Some(w),
+        (e, w) => e.or(w),
+    };
     let mut started = false;
+    let in_post_start = run.is_some_and(|r| shared.hooks.post_start_running(&r.id));
     let (state, last_state, ready) = match (run.map(|r| &r.state), waiting) {
+        // Its process runs, but the postStart hook has not returned: the
+        // kubelet's sync of the pod has not finished, so it still reports
+        // the container as being created.
+        (Some(RunState::Running { .. }), _) if in_post_start => (
+            ContainerState::Waiting {
+                reason: "ContainerCreating".into(),
+                message: None,
+            },
+            last_state,
+            false,
+        ),
         (Some(RunState::Running { started_at }), _) => {
             let id = &run.expect("some").id;
             let key = |kind| super::probe_key(pod, &c.name, id, kind);
@@ -206,7 +240,7 @@ fn container_status(
             };
             (
                 state,
-                Some(terminated(*exit_code, *oom_killed, *finished_at)),
+                Some(ended(attempt, *exit_code, *oom_killed, *finished_at)),
                 false,
             )
         }
@@ -219,11 +253,7 @@ fn container_status(
             }),
             None,
         ) => {
-            let state = ContainerState::Terminated {
-                exit_code: *exit_code,
-                reason: status::termination_reason(*exit_code, *oom_killed).into(),
-                finished_at: metav1_time(*finished_at),
-            };
+            let state = ended(attempt, *exit_code, *oom_killed, *finished_at);
             (state, last_state, false)
         }
         (_, Some(w)) => (
@@ -263,11 +293,17 @@ fn container_status(
 }
 // ANCHOR_END: pod_status
 
-fn terminated(exit_code: i32, oom_killed: bool, finished_at: Timestamp) -> ContainerState {
+fn terminated(
+    exit_code: i32,
+    oom_killed: bool,
+    finished_at: Timestamp,
+    message: Option<String>,
+) -> ContainerState {
     ContainerState::Terminated {
         exit_code,
         reason: status::termination_reason(exit_code, oom_killed).into(),
         finished_at: metav1_time(finished_at),
+        message,
     }
 }
 

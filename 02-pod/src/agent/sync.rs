@@ -93,6 +93,8 @@ pub enum KillReason {
     /// Its pod's work is over: a sidecar once the app containers of a
     /// `Never` or `OnFailure` pod have finished.
     Stopping,
+    /// Its `postStart` hook failed ([`super::hooks`]).
+    FailedPostStartHook,
 }
 
 // ANCHOR: probe_verdicts

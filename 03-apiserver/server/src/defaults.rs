@@ -165,6 +165,15 @@ fn pod_spec(spec: &mut Value) {
             let policy = if latest { "Always" } else { "IfNotPresent" };
             default(c, "imagePullPolicy", json!(policy));
             default(c, "terminationMessagePath", json!("/dev/termination-log"));
+            default(c, "terminationMessagePolicy", json!("File"));
+            // `SetDefaults_HTTPGetAction` covers a hook's GET as a probe's.
+            for hook in ["postStart", "preStop"] {
+                let path = format!("/lifecycle/{hook}/httpGet");
+                if let Some(http) = c.pointer_mut(&path).filter(|h| h.is_object()) {
+                    default(http, "path", json!("/"));
+                    default(http, "scheme", json!("HTTP"));
+                }
+            }
             requests_from_limits(c);
             for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
                 if let Some(probe) = c.get_mut(probe).filter(|p| p.is_object()) {
@@ -292,6 +301,20 @@ mod tests {
             "IfNotPresent"
         );
         assert_eq!(pod["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+        let c = &pod["spec"]["containers"][0];
+        assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
+        assert_eq!(c["terminationMessagePolicy"], "File");
+    }
+
+    #[test]
+    fn a_hooks_get_is_defaulted_as_a_probes() {
+        let mut pod = json!({"spec": {"containers": [{"name": "a", "image": "b",
+            "lifecycle": {"preStop": {"httpGet": {"port": "web"}}}}]}});
+        apply("Pod", &mut pod);
+        assert_eq!(
+            pod["spec"]["containers"][0]["lifecycle"]["preStop"],
+            json!({"httpGet": {"port": "web", "path": "/", "scheme": "HTTP"}})
+        );
     }
 
     #[test]

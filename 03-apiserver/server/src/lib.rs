@@ -40,7 +40,9 @@
 //!   ([`agent_client`]: over TLS, with the API server's client certificate);
 //!   [`secret_validation`]: the keys each Secret `type` requires, and what
 //!   `immutable` freezes in Secrets and ConfigMaps; [`probe_validation`]:
-//!   sidecars (`restartPolicy: Always` on an init container) and probes.
+//!   sidecars (`restartPolicy: Always` on an init container) and probes;
+//!   [`lifecycle_validation`]: postStart and preStop hooks and
+//!   `terminationMessagePolicy`.
 //! - [`statefulset`]: StatefulSets' and ControllerRevisions' defaults and
 //!   rules (what may change, and the refusal of claim templates).
 //! - [`autoscaling`]: HorizontalPodAutoscalers' defaults and rules (the
@@ -139,6 +141,7 @@ pub mod etcd_socket;
 pub mod handlers;
 pub mod health;
 pub mod ingress_validation;
+pub mod lifecycle_validation;
 pub mod limits;
 pub mod meta;
 pub mod metrics;

@@ -35,7 +35,7 @@ pub enum Support {
 /// One field and what orc does with it.
 pub type Rule = (&'static str, Support);
 
-use Support::{Gap, Honoured, Only, Refused};
+use Support::{Honoured, Only, Refused};
 
 fn is_false(v: &Value) -> bool {
     v == &Value::Bool(false)
@@ -203,7 +203,7 @@ pub const CONTAINER: &[Rule] = &[
     ),
     (
         "lifecycle",
-        Refused("postStart and preStop hooks are not built"),
+        Honoured("agent: postStart and preStop hooks (exec, httpGet, sleep)"),
     ),
     ("livenessProbe", Honoured("agent: exec, httpGet, tcpSocket")),
     ("name", Honoured("agent")),
@@ -243,14 +243,11 @@ pub const CONTAINER: &[Rule] = &[
     ),
     (
         "terminationMessagePath",
-        Gap("the agent does not read a termination message yet"),
+        Honoured("agent: a file bind-mounted there, read into state.terminated.message"),
     ),
     (
         "terminationMessagePolicy",
-        Only(
-            |v| v == "File",
-            "the agent does not read a termination message yet",
-        ),
+        Honoured("agent: File, or the log's tail for a failure (FallbackToLogsOnError)"),
     ),
     (
         "tty",
@@ -406,6 +403,11 @@ pub fn check_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
                 check_probe(probe_spec, &format!("{at}.{probe}"), causes);
             }
         }
+        for hook in ["postStart", "preStop"] {
+            if let Some(handler) = c.pointer(&format!("/lifecycle/{hook}")) {
+                check_hook(handler, &format!("{at}.lifecycle.{hook}"), causes);
+            }
+        }
     }
     for (i, v) in list(spec, "volumes").iter().enumerate() {
         let at = format!("{path}.volumes[{i}]");
@@ -489,6 +491,18 @@ fn check_probe(probe: &Value, at: &str, causes: &mut Vec<FieldCause>) {
     }
 }
 
+/// A hook's `httpGet` speaks plain HTTP only, as the agent's probes do.
+fn check_hook(handler: &Value, at: &str, causes: &mut Vec<FieldCause>) {
+    let scheme = handler.pointer("/httpGet/scheme").filter(|v| !v.is_null());
+    if let Some(scheme) = scheme.filter(|s| *s == "HTTPS") {
+        causes.push(FieldCause::invalid(
+            format!("{at}.httpGet.scheme"),
+            scheme,
+            "not supported by orc: HTTPS hooks are not built: use HTTP",
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,10 +547,10 @@ mod tests {
         let gaps: Vec<&str> = [POD_SPEC, CONTAINER, VOLUME, VOLUME_MOUNT]
             .concat()
             .iter()
-            .filter(|(_, s)| matches!(s, Gap(_)))
+            .filter(|(_, s)| matches!(s, Support::Gap(_)))
             .map(|(name, _)| *name)
             .collect();
-        assert_eq!(gaps, ["terminationMessagePath"]);
+        assert_eq!(gaps, Vec::<&str>::new());
     }
     // ANCHOR_END: every_field
 
@@ -574,6 +588,7 @@ mod tests {
                 "livenessProbe": {"grpc": {"port": 9000}},
                 "startupProbe": {"grpc": {"port": 9000}},
                 "readinessProbe": {"httpGet": {"port": 443, "scheme": "HTTPS"}},
+                "lifecycle": {"preStop": {"httpGet": {"port": 443, "scheme": "HTTPS"}}},
                 "volumeMounts": [{"name": "v", "mountPath": "/v", "mountPropagation": "Bidirectional"}]}],
             "volumes": [{"name": "v", "emptyDir": {"medium": "HugePages"}},
                 {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 60}},
@@ -588,6 +603,7 @@ mod tests {
                 "spec.containers[0].livenessProbe.grpc: Forbidden: not supported by orc: gRPC probes are not built",
                 "spec.containers[0].readinessProbe.httpGet.scheme: Invalid value: \"HTTPS\": not supported by orc: HTTPS probes are not built: use HTTP or a tcpSocket probe",
                 "spec.containers[0].startupProbe.grpc: Forbidden: not supported by orc: gRPC probes are not built",
+                "spec.containers[0].lifecycle.preStop.httpGet.scheme: Invalid value: \"HTTPS\": not supported by orc: HTTPS hooks are not built: use HTTP",
                 "spec.volumes[0].emptyDir.medium: Invalid value: \"HugePages\": not supported by orc: huge pages are not built: leave medium out or use Memory",
                 "spec.volumes[1].projected.sources[0].serviceAccountToken.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes",
                 "spec.volumes[1].projected.sources[1].clusterTrustBundle: Forbidden: not supported by orc: ClusterTrustBundles are not built",

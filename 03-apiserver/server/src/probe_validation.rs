@@ -33,6 +33,14 @@ pub fn validate_init_container(c: &Value, at: &str, causes: &mut Vec<FieldCause>
             &["Always"],
         ));
     }
+    // Only a sidecar runs long enough to have hooks (the agent runs a
+    // sidecar's as an app container's).
+    if is_set(c, "lifecycle") && !sidecar {
+        causes.push(FieldCause::forbidden(
+            format!("{at}.lifecycle"),
+            "may not be set for init containers without restartPolicy=Always",
+        ));
+    }
     for probe in PROBES {
         if !is_set(c, probe) {
             continue;
@@ -103,11 +111,13 @@ mod tests {
         let sidecar = json!({"restartPolicy": "Always", "startupProbe": probe,
             "livenessProbe": probe, "readinessProbe": probe});
         assert!(messages(validate_init_container, sidecar).is_empty());
-        let wrong = json!({"restartPolicy": "OnFailure", "readinessProbe": probe});
+        let wrong = json!({"restartPolicy": "OnFailure", "readinessProbe": probe,
+            "lifecycle": {"preStop": {"sleep": {"seconds": 1}}}});
         assert_eq!(
             messages(validate_init_container, wrong),
             [
                 "spec.c[0].restartPolicy: Unsupported value: \"OnFailure\": supported values: \"Always\"",
+                "spec.c[0].lifecycle: Forbidden: may not be set for init containers without restartPolicy=Always",
                 "spec.c[0].readinessProbe: Forbidden: may not be set for init containers without restartPolicy=Always",
             ]
         );

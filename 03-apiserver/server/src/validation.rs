@@ -230,12 +230,17 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
     };
     crate::pod_fields::check_pod_spec(spec, path, causes);
     validate_host_aliases(spec, path, causes);
+    // Bounds a preStop sleep (defaulted to 30 s before validation runs).
+    let grace = spec
+        .get("terminationGracePeriodSeconds")
+        .and_then(Value::as_i64);
     let init = spec.get("initContainers").and_then(Value::as_array);
     for (i, c) in init.into_iter().flatten().enumerate() {
         let at = format!("{path}.initContainers[{i}]");
         validate_pull_policy(c, &at, causes);
         validate_mounts(c, &at, causes);
         crate::probe_validation::validate_init_container(c, &at, causes);
+        crate::lifecycle_validation::validate_container(c, &at, grace, causes);
     }
     let mut seen = Vec::new();
     for (i, c) in containers.iter().enumerate() {
@@ -270,6 +275,7 @@ fn validate_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
         validate_pull_policy(c, &at, causes);
         validate_mounts(c, &at, causes);
         crate::probe_validation::validate_app_container(c, &at, causes);
+        crate::lifecycle_validation::validate_container(c, &at, grace, causes);
         crate::env_validation::validate_env(c, &at, causes);
         for (j, p) in c
             .get("ports")
