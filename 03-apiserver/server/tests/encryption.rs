@@ -25,7 +25,7 @@ async fn secrets_are_encrypted_at_rest() {
 
     let raw = s.etcdctl(&[
         "get",
-        "/registry/core/secrets/default/db",
+        "/registry/secrets/default/db",
         "--print-value-only",
     ]);
     assert!(raw.starts_with("k8s:enc:aesgcm:v1:key1:"), "{raw}");
@@ -47,7 +47,7 @@ async fn secrets_are_encrypted_at_rest() {
     s.post("/api/v1/namespaces/default/configmaps", &cm).await;
     let raw = s.etcdctl(&[
         "get",
-        "/registry/core/configmaps/default/c",
+        "/registry/configmaps/default/c",
         "--print-value-only",
     ]);
     assert!(raw.starts_with('{'), "{raw}");
