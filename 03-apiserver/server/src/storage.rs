@@ -715,7 +715,8 @@ mod tests {
     /// it, each checked against Kubernetes' storage factory
     /// (`SpecialDefaultResourcePrefixes`, else the plural): `(group,
     /// plural, key of an object named "x" in namespace "ns", or of the
-    /// cluster-scoped object "x")`.
+    /// cluster-scoped object "x")`. One row per line, as a table.
+    #[rustfmt::skip]
     const KUBERNETES_KEYS: &[(&str, &str, &str)] = &[
         ("", "namespaces", "/registry/namespaces/x"),
         ("", "nodes", "/registry/minions/x"),

@@ -26,11 +26,7 @@ async fn pod_round_trip() {
     assert_eq!(got, created);
 
     // etcd holds plain JSON at the Kubernetes-style key, without resourceVersion.
-    let raw = s.etcdctl(&[
-        "get",
-        "/registry/pods/default/web",
-        "--print-value-only",
-    ]);
+    let raw = s.etcdctl(&["get", "/registry/pods/default/web", "--print-value-only"]);
     let stored: Value = serde_json::from_str(raw.trim()).unwrap();
     assert_eq!(stored["metadata"]["uid"], created["metadata"]["uid"]);
     assert!(stored["metadata"].get("resourceVersion").is_none());

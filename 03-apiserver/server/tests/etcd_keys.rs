@@ -54,7 +54,10 @@ async fn objects_are_where_kubernetes_keeps_them() {
     assert_eq!(code, 201, "{created}");
     assert!(exists(&s, "/registry/services/specs/default/web"));
     // The `kubernetes` Service's Endpoints, which the server writes itself.
-    assert!(exists(&s, "/registry/services/endpoints/default/kubernetes"));
+    assert!(exists(
+        &s,
+        "/registry/services/endpoints/default/kubernetes"
+    ));
 
     // Nothing in orc's first layout, and nothing under a group's name.
     for old in ["/registry/core/", "/registry/rbac.authorization.k8s.io/"] {
@@ -166,7 +169,10 @@ async fn an_old_data_directory_moves_once_on_start() {
     for (old, _) in old_objects() {
         assert!(!exists(&s, old), "{old} is left");
     }
-    assert_eq!(s.etcdctl(&["get", MARKER, "--print-value-only"]).trim(), "kubernetes");
+    assert_eq!(
+        s.etcdctl(&["get", MARKER, "--print-value-only"]).trim(),
+        "kubernetes"
+    );
 
     // The second start does nothing: a key written in the old layout now
     // stays where it is, and moved objects keep their resourceVersion.
@@ -217,7 +223,10 @@ async fn migrate_reports_moves_and_keeps_an_occupied_key() {
     );
     assert_eq!(report.kept, ["/registry/core/configmaps/a/both"]);
     let get = |key: &'static str| store.get(key);
-    assert_eq!(get("/registry/configmaps/b/two").await.unwrap(), json!({"n": 2}));
+    assert_eq!(
+        get("/registry/configmaps/b/two").await.unwrap(),
+        json!({"n": 2})
+    );
     assert_eq!(
         get("/registry/services/endpoints/a/web").await.unwrap(),
         json!({"n": 4})

@@ -122,11 +122,7 @@ fn create_read_and_store_a_pod() {
         .collect();
     insta::assert_snapshot!("etcd_keys", keys.join("\n"));
 
-    let stored = cluster.etcdctl(&[
-        "get",
-        "--print-value-only",
-        "/registry/pods/default/web",
-    ]);
+    let stored = cluster.etcdctl(&["get", "--print-value-only", "/registry/pods/default/web"]);
     let stored = json(stored.trim());
     assert_eq!(
         stored.pointer("/metadata/resourceVersion"),

@@ -231,7 +231,10 @@ mod tests {
             prefixes,
             [
                 ("ClusterRole", "/registry/clusterroles/".to_string()),
-                ("ClusterRoleBinding", "/registry/clusterrolebindings/".into()),
+                (
+                    "ClusterRoleBinding",
+                    "/registry/clusterrolebindings/".into()
+                ),
                 ("Role", "/registry/roles/".into()),
                 ("RoleBinding", "/registry/rolebindings/".into()),
             ]

@@ -172,7 +172,10 @@ async fn move_key(
                 Compare::mod_revision(old, CompareOp::Equal, revision),
                 Compare::create_revision(new, CompareOp::Equal, 0),
             ])
-            .and_then([TxnOp::put(new, value.clone(), None), TxnOp::delete(old, None)])
+            .and_then([
+                TxnOp::put(new, value.clone(), None),
+                TxnOp::delete(old, None),
+            ])
             // On failure, read both keys to tell why.
             .or_else([TxnOp::get(new, None), TxnOp::get(old, None)]);
         let response = store.kv().txn(txn).await?;
