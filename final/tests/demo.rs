@@ -26,7 +26,7 @@ fn the_demo_runs_a_container_and_an_api_server_that_kubectl_uses() {
         "pod/hello   0/1     Pending",
         "deployment.apps/web   0/3",
         "greeting: hello from orc",
-        "/registry/core/pods/demo/hello",
+        "/registry/pods/demo/hello",
         "  watch event: DELETED pod/hello",
         "replicaset.apps/web-",
         "deployment.apps/web   0/3     3            0",

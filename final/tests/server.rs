@@ -323,10 +323,10 @@ fn only_root_reaches_etcd_and_a_killed_server_leaves_no_etcd_behind() {
         !ok && !out.contains("/registry/"),
         "nobody read etcd: {out}"
     );
-    let (ok, out) = etcdctl(&endpoint, true, &["put", "/registry/core/secrets/x", "y"]);
+    let (ok, out) = etcdctl(&endpoint, true, &["put", "/registry/secrets/x", "y"]);
     assert!(!ok, "nobody wrote etcd: {out}");
-    let (_, out) = etcdctl(&endpoint, false, &["get", "/registry/core/secrets/x"]);
-    assert!(!out.contains("/registry/core/secrets/x"), "{out}");
+    let (_, out) = etcdctl(&endpoint, false, &["get", "/registry/secrets/x"]);
+    assert!(!out.contains("/registry/secrets/x"), "{out}");
     for private in [data.clone(), data.join("etcd")] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&private).unwrap().permissions().mode();

@@ -44,7 +44,9 @@ pub struct Resource {
     pub version: &'static str,
     /// The `kind` field of an object (`Pod`).
     pub kind: &'static str,
-    /// The URL segment and etcd key segment (`pods`).
+    /// The URL segment (`pods`), and the etcd key segment but for the few
+    /// resources Kubernetes stores under older names (the API server's
+    /// `storage::SPECIAL_PREFIXES`: nodes are `/registry/minions/`).
     pub plural: &'static str,
     /// What `kubectl get pod` accepts besides the plural.
     pub singular: &'static str,
@@ -73,15 +75,6 @@ impl Resource {
             self.version.to_string()
         } else {
             format!("{}/{}", self.group, self.version)
-        }
-    }
-
-    /// The group segment of the etcd key: the group, or `core` for the core group.
-    pub fn storage_group(&self) -> &'static str {
-        if self.group.is_empty() {
-            "core"
-        } else {
-            self.group
         }
     }
 

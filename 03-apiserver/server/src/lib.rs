@@ -20,7 +20,9 @@
 //! ## Layout
 //!
 //! - [`meta`]: `ObjectMeta` and uids: the metadata the server owns.
-//! - [`storage`]: objects in etcd; create/update/delete as transactions.
+//! - [`storage`]: objects in etcd at Kubernetes' keys; create/update/delete
+//!   as transactions; [`storage::key_migration`], the one-time move of data
+//!   written in orc's first key layout.
 //! - [`etcd_socket`]: reaching etcd over TCP or a root-only unix socket.
 //! - [`encryption`]: Secrets sealed with AES-256-GCM before they reach etcd.
 //! - [`compaction`]: etcd compacted every interval to the revision of

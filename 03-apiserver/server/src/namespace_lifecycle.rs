@@ -278,7 +278,7 @@ mod tests {
         }
     }
 
-    const PREFIX: &str = "/registry/core/namespaces/";
+    const PREFIX: &str = "/registry/namespaces/";
 
     fn synced() -> Known {
         Known {
@@ -290,10 +290,10 @@ mod tests {
     #[test]
     fn puts_add_and_deletes_remove() {
         let mut known = synced();
-        known.apply(PREFIX, &event("/registry/core/namespaces/a", true));
-        known.apply(PREFIX, &event("/registry/core/namespaces/b", true));
-        known.apply(PREFIX, &event("/registry/core/namespaces/a", false));
-        known.apply(PREFIX, &event("/registry/core/pods/x/y", true));
+        known.apply(PREFIX, &event("/registry/namespaces/a", true));
+        known.apply(PREFIX, &event("/registry/namespaces/b", true));
+        known.apply(PREFIX, &event("/registry/namespaces/a", false));
+        known.apply(PREFIX, &event("/registry/pods/x/y", true));
         assert_eq!(known.names, HashSet::from(["b".to_string()]));
         assert_eq!(known.lifecycle("b"), Lifecycle::Active);
         assert_eq!(known.lifecycle("a"), Lifecycle::Unknown);
@@ -302,12 +302,12 @@ mod tests {
     #[test]
     fn a_terminating_namespace_is_known_as_such() {
         let mut known = synced();
-        let mut marked = event("/registry/core/namespaces/old", true);
+        let mut marked = event("/registry/namespaces/old", true);
         marked.object = Some(serde_json::json!({"status": {"phase": "Terminating"}}));
         known.apply(PREFIX, &marked);
         assert_eq!(known.lifecycle("old"), Lifecycle::Terminating);
-        known.apply(PREFIX, &event("/registry/core/namespaces/old", false));
-        known.apply(PREFIX, &event("/registry/core/namespaces/old", true));
+        known.apply(PREFIX, &event("/registry/namespaces/old", false));
+        known.apply(PREFIX, &event("/registry/namespaces/old", true));
         assert_eq!(
             known.lifecycle("old"),
             Lifecycle::Active,
@@ -322,14 +322,14 @@ mod tests {
     fn a_namespace_being_deleted_is_doubted_until_its_delete_event() {
         let mut known = synced();
         known.doubted.insert("fresh".into());
-        known.apply(PREFIX, &event("/registry/core/namespaces/fresh", true));
+        known.apply(PREFIX, &event("/registry/namespaces/fresh", true));
         assert_eq!(
             known.lifecycle("fresh"),
             Lifecycle::Unknown,
             "a late ADDED does not vouch for it"
         );
-        known.apply(PREFIX, &event("/registry/core/namespaces/fresh", false));
-        known.apply(PREFIX, &event("/registry/core/namespaces/fresh", true));
+        known.apply(PREFIX, &event("/registry/namespaces/fresh", false));
+        known.apply(PREFIX, &event("/registry/namespaces/fresh", true));
         assert_eq!(
             known.lifecycle("fresh"),
             Lifecycle::Active,

@@ -320,7 +320,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Connects to etcd, creates the system namespaces, binds the address.
+    /// Connects to etcd, moves keys of orc's first layout to Kubernetes'
+    /// (once), creates the system namespaces, binds the address.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         let etcd_error = |source| ServerError::Etcd {
             endpoint: config.etcd.clone(),
@@ -337,6 +338,19 @@ impl Server {
             let cipher = crate::encryption::Cipher::from_hex(name, &hex)
                 .map_err(|e| key_error(e.to_string()))?;
             store = store.with_cipher(cipher);
+        }
+        // Before anything reads or writes objects: data written in orc's
+        // first key layout moves to Kubernetes' (once; `key_migration.rs`).
+        let migration = crate::storage::key_migration::migrate(&store)
+            .await
+            .map_err(etcd_error)?;
+        if !migration.already_done {
+            let moved: usize = migration.moved.iter().map(|m| m.count).sum();
+            tracing::info!(
+                moved,
+                kept = migration.kept.len(),
+                "etcd keys are in Kubernetes' layout"
+            );
         }
         ensure_namespaces(&store).await.map_err(etcd_error)?;
         crate::priority::ensure_system_classes(&store)
@@ -541,11 +555,12 @@ async fn start_authorizer(
     modes: &crate::authz::Modes,
 ) -> Result<crate::authz::Authorizer, StorageError> {
     let policy = if modes.uses_rbac() {
-        let feed = hub
-            .feed(&crate::authz::cache::rbac_prefix())
-            .await
-            .map_err(StorageError::Etcd)?;
-        Some(crate::authz::cache::PolicyCache::start(store.clone(), feed).await?)
+        let mut feeds = Vec::new();
+        for (kind, prefix) in crate::authz::cache::rbac_prefixes() {
+            let feed = hub.feed(&prefix).await.map_err(StorageError::Etcd)?;
+            feeds.push((kind, prefix, feed));
+        }
+        Some(crate::authz::cache::PolicyCache::start(store.clone(), feeds).await?)
     } else {
         None
     };

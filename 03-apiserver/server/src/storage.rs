@@ -14,12 +14,21 @@
 //! - a list's `resourceVersion` is the revision of the read, which a watch
 //!   can resume from without missing or repeating an event.
 //!
-//! Keys are `/registry/<group or core>/<plural>/<namespace>/<name>` and the
-//! values plain JSON, so `etcdctl get --prefix /registry` shows everything.
+//! Keys are laid out as kube-apiserver lays them out,
+//! `/registry/<resource prefix>/<namespace>/<name>` (no namespace for
+//! cluster-scoped kinds), where the resource prefix is the plural with a
+//! few historical exceptions ([`SPECIAL_PREFIXES`]): so
+//! `etcdctl get /registry/secrets/default/db` finds the same key on orc as
+//! on Kubernetes. The values are plain JSON, so
+//! `etcdctl get --prefix /registry` shows everything. (orc once used
+//! `/registry/<group or core>/<plural>/...`; `key_migration.rs` moves a
+//! data directory written that way.)
 //!
 //! Architecture invariant: this module is the only place in orc that talks
 //! to etcd. Every other component reads and writes objects through the API,
 //! where validation, admission and watch happen.
+
+pub mod key_migration;
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use std::sync::Arc;
@@ -117,9 +126,35 @@ pub struct Page {
     pub more: bool,
 }
 
+// ANCHOR: special_prefixes
+/// The resources kube-apiserver does not store under their plural: its
+/// `SpecialDefaultResourcePrefixes` (pkg/kubeapiserver), kept for the
+/// names early Kubernetes gave them. Nodes were "minions"; a Service and
+/// its Endpoints shared a `services/` directory; Ingresses lived in the
+/// `extensions` group as `ingress`. Every other resource is stored under
+/// its plural, whatever its group (k8s.io/apiserver's `ResourcePrefix`):
+/// the group is not part of the key.
+pub const SPECIAL_PREFIXES: &[(&str, &str, &str)] = &[
+    // (group, plural, prefix under /registry)
+    ("", "nodes", "minions"),
+    ("", "services", "services/specs"),
+    ("", "endpoints", "services/endpoints"),
+    ("networking.k8s.io", "ingresses", "ingress"),
+];
+// ANCHOR_END: special_prefixes
+
+/// The directory of a resource under [`ROOT`], as kube-apiserver names it:
+/// `pods`, `minions`, `services/specs`.
+pub fn resource_prefix(resource: &Resource) -> &'static str {
+    SPECIAL_PREFIXES
+        .iter()
+        .find(|(group, plural, _)| *group == resource.group && *plural == resource.plural)
+        .map_or(resource.plural, |(_, _, prefix)| prefix)
+}
+
 /// The etcd key prefix of a resource, or of one namespace of it.
 pub fn prefix(resource: &Resource, namespace: Option<&str>) -> String {
-    let base = format!("{ROOT}/{}/{}/", resource.storage_group(), resource.plural);
+    let base = format!("{ROOT}/{}/", resource_prefix(resource));
     match namespace {
         Some(ns) if resource.namespaced => format!("{base}{ns}/"),
         _ => base,
@@ -184,8 +219,9 @@ pub struct Store {
     cipher: Option<Arc<Cipher>>,
 }
 
-/// Keys whose values are encrypted when a cipher is configured.
-const ENCRYPTED_PREFIX: &str = "/registry/core/secrets/";
+/// Keys whose values are encrypted when a cipher is configured: the
+/// Secrets' prefix (a unit test checks it is [`prefix`] of `secrets`).
+const ENCRYPTED_PREFIX: &str = "/registry/secrets/";
 
 impl Store {
     /// Connects to etcd at `endpoint` (`http://127.0.0.1:2379`, or
@@ -673,19 +709,95 @@ pub fn prefix_end(prefix: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orc_client::resources::lookup;
+    use orc_client::resources::{RESOURCES, lookup};
+
+    /// Every stored resource orc serves and where kube-apiserver keeps
+    /// it, each checked against Kubernetes' storage factory
+    /// (`SpecialDefaultResourcePrefixes`, else the plural): `(group,
+    /// plural, key of an object named "x" in namespace "ns", or of the
+    /// cluster-scoped object "x")`. One row per line, as a table.
+    #[rustfmt::skip]
+    const KUBERNETES_KEYS: &[(&str, &str, &str)] = &[
+        ("", "namespaces", "/registry/namespaces/x"),
+        ("", "nodes", "/registry/minions/x"),
+        ("", "pods", "/registry/pods/ns/x"),
+        ("", "services", "/registry/services/specs/ns/x"),
+        ("", "endpoints", "/registry/services/endpoints/ns/x"),
+        ("", "configmaps", "/registry/configmaps/ns/x"),
+        ("", "secrets", "/registry/secrets/ns/x"),
+        ("", "events", "/registry/events/ns/x"),
+        ("", "serviceaccounts", "/registry/serviceaccounts/ns/x"),
+        ("", "persistentvolumes", "/registry/persistentvolumes/x"),
+        ("", "persistentvolumeclaims", "/registry/persistentvolumeclaims/ns/x"),
+        ("coordination.k8s.io", "leases", "/registry/leases/ns/x"),
+        ("scheduling.k8s.io", "priorityclasses", "/registry/priorityclasses/x"),
+        ("apps", "deployments", "/registry/deployments/ns/x"),
+        ("apps", "replicasets", "/registry/replicasets/ns/x"),
+        ("apps", "daemonsets", "/registry/daemonsets/ns/x"),
+        ("apps", "statefulsets", "/registry/statefulsets/ns/x"),
+        ("apps", "controllerrevisions", "/registry/controllerrevisions/ns/x"),
+        ("batch", "jobs", "/registry/jobs/ns/x"),
+        ("batch", "cronjobs", "/registry/cronjobs/ns/x"),
+        ("autoscaling", "horizontalpodautoscalers", "/registry/horizontalpodautoscalers/ns/x"),
+        ("networking.k8s.io", "ingresses", "/registry/ingress/ns/x"),
+        ("networking.k8s.io", "ingressclasses", "/registry/ingressclasses/x"),
+        ("discovery.k8s.io", "endpointslices", "/registry/endpointslices/ns/x"),
+        ("storage.k8s.io", "storageclasses", "/registry/storageclasses/x"),
+        ("rbac.authorization.k8s.io", "clusterroles", "/registry/clusterroles/x"),
+        ("rbac.authorization.k8s.io", "clusterrolebindings", "/registry/clusterrolebindings/x"),
+        ("rbac.authorization.k8s.io", "roles", "/registry/roles/ns/x"),
+        ("rbac.authorization.k8s.io", "rolebindings", "/registry/rolebindings/ns/x"),
+    ];
+
+    /// The rows etcd holds: not the reviews (never stored) nor the
+    /// versions served by conversion (stored as another row).
+    fn stored() -> impl Iterator<Item = &'static Resource> {
+        RESOURCES.iter().filter(|r| r.is_stored() && !r.is_review())
+    }
 
     #[test]
     fn keys_follow_the_kubernetes_layout() {
+        for r in stored() {
+            let expected = KUBERNETES_KEYS
+                .iter()
+                .find(|(group, plural, _)| *group == r.group && *plural == r.plural)
+                .unwrap_or_else(|| panic!("{}/{} has no checked key: add it", r.group, r.plural))
+                .2;
+            assert_eq!(key(r, Some("ns"), "x"), expected, "{}", r.plural);
+        }
+        // And every checked row is served: the table holds no stale line.
+        for (group, plural, _) in KUBERNETES_KEYS {
+            assert!(
+                stored().any(|r| r.group == *group && r.plural == *plural),
+                "{group}/{plural}"
+            );
+        }
         let pods = lookup("", "v1", "pods").unwrap();
-        assert_eq!(
-            key(pods, Some("default"), "web"),
-            "/registry/core/pods/default/web"
-        );
-        let nodes = lookup("", "v1", "nodes").unwrap();
-        assert_eq!(key(nodes, None, "n1"), "/registry/core/nodes/n1");
-        let deploys = lookup("apps", "v1", "deployments").unwrap();
-        assert_eq!(prefix(deploys, None), "/registry/apps/deployments/");
+        assert_eq!(prefix(pods, None), "/registry/pods/");
+        assert_eq!(prefix(pods, Some("default")), "/registry/pods/default/");
+    }
+
+    #[test]
+    fn no_resource_prefix_holds_another() {
+        // A list or watch of one resource's prefix must never see another's
+        // keys: `/registry/services/specs/` and `/registry/services/endpoints/`
+        // share a parent, but neither holds the other.
+        for a in stored() {
+            for b in stored().filter(|b| b != &a) {
+                assert!(
+                    !prefix(b, None).starts_with(&prefix(a, None)),
+                    "{} inside {}",
+                    prefix(b, None),
+                    prefix(a, None)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_are_the_encrypted_prefix() {
+        let secrets = lookup("", "v1", "secrets").unwrap();
+        assert_eq!(prefix(secrets, None), ENCRYPTED_PREFIX);
     }
 
     #[test]

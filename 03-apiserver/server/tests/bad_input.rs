@@ -10,7 +10,7 @@ const PODS: &str = "/api/v1/namespaces/default/pods";
 
 /// No pod key at all may exist after a refused request.
 fn assert_no_pods(s: &TestServer) {
-    let keys = s.etcdctl(&["get", "/registry/core/pods/", "--prefix", "--keys-only"]);
+    let keys = s.etcdctl(&["get", "/registry/pods/", "--prefix", "--keys-only"]);
     assert!(keys.trim().is_empty(), "partial write: {keys}");
 }
 

@@ -26,11 +26,7 @@ async fn pod_round_trip() {
     assert_eq!(got, created);
 
     // etcd holds plain JSON at the Kubernetes-style key, without resourceVersion.
-    let raw = s.etcdctl(&[
-        "get",
-        "/registry/core/pods/default/web",
-        "--print-value-only",
-    ]);
+    let raw = s.etcdctl(&["get", "/registry/pods/default/web", "--print-value-only"]);
     let stored: Value = serde_json::from_str(raw.trim()).unwrap();
     assert_eq!(stored["metadata"]["uid"], created["metadata"]["uid"]);
     assert!(stored["metadata"].get("resourceVersion").is_none());
@@ -289,8 +285,8 @@ async fn cluster_scoped_nodes() {
     assert_eq!(code, 201, "{created}");
     assert!(created["metadata"].get("namespace").is_none());
     assert!(
-        s.etcdctl(&["get", "/registry/core/nodes/n1", "--keys-only"])
-            .contains("/registry/core/nodes/n1")
+        s.etcdctl(&["get", "/registry/minions/n1", "--keys-only"])
+            .contains("/registry/minions/n1")
     );
 }
 

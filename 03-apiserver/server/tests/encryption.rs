@@ -23,11 +23,7 @@ async fn secrets_are_encrypted_at_rest() {
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "data": {"password": "aHVudGVyMg=="}});
     assert_eq!(s.post(secrets, &secret).await.0, 201);
 
-    let raw = s.etcdctl(&[
-        "get",
-        "/registry/core/secrets/default/db",
-        "--print-value-only",
-    ]);
+    let raw = s.etcdctl(&["get", "/registry/secrets/default/db", "--print-value-only"]);
     assert!(raw.starts_with("k8s:enc:aesgcm:v1:key1:"), "{raw}");
     assert!(
         !raw.contains("aHVudGVyMg==") && !raw.contains("\"data\""),
@@ -47,7 +43,7 @@ async fn secrets_are_encrypted_at_rest() {
     s.post("/api/v1/namespaces/default/configmaps", &cm).await;
     let raw = s.etcdctl(&[
         "get",
-        "/registry/core/configmaps/default/c",
+        "/registry/configmaps/default/c",
         "--print-value-only",
     ]);
     assert!(raw.starts_with('{'), "{raw}");

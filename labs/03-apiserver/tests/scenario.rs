@@ -110,17 +110,19 @@ fn create_read_and_store_a_pod() {
     let keys = cluster.etcdctl(&["get", "--prefix", "--keys-only", "/registry"]);
     // The default RBAC roles and bindings (chapter 03, "Who may do what")
     // are dozens of keys of their own: left out here.
+    const RBAC: [&str; 4] = [
+        "/registry/clusterroles/",
+        "/registry/clusterrolebindings/",
+        "/registry/roles/",
+        "/registry/rolebindings/",
+    ];
     let keys: Vec<&str> = keys
         .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with("/registry/rbac.authorization.k8s.io/"))
+        .filter(|l| !l.is_empty() && !RBAC.iter().any(|rbac| l.starts_with(rbac)))
         .collect();
     insta::assert_snapshot!("etcd_keys", keys.join("\n"));
 
-    let stored = cluster.etcdctl(&[
-        "get",
-        "--print-value-only",
-        "/registry/core/pods/default/web",
-    ]);
+    let stored = cluster.etcdctl(&["get", "--print-value-only", "/registry/pods/default/web"]);
     let stored = json(stored.trim());
     assert_eq!(
         stored.pointer("/metadata/resourceVersion"),

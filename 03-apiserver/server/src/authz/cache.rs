@@ -3,18 +3,20 @@
 //! Every request is authorized, so reading etcd for each would double the
 //! API server's reads. Kubernetes' RBAC authorizer reads informers' caches
 //! of the four kinds instead; orc's [`PolicyCache`] is the same idea on
-//! the server's own [`WatchHub`](crate::watch::WatchHub): one feed of
-//! every key under `/registry/rbac.authorization.k8s.io/`, a map of those
-//! objects, and a [`Policy`] rebuilt whole after each change and swapped
-//! in. A RoleBinding created a moment ago applies as soon as its event
-//! arrives (milliseconds), with no restart.
+//! the server's own [`WatchHub`](crate::watch::WatchHub): one feed per
+//! kind (`/registry/clusterroles/`, `/registry/clusterrolebindings/`,
+//! `/registry/roles/`, `/registry/rolebindings/`: Kubernetes keys objects
+//! by resource, not by group), a map of those objects, and a [`Policy`]
+//! rebuilt whole after each change and swapped in. A RoleBinding created a
+//! moment ago applies as soon as its event arrives (milliseconds), with no
+//! restart.
 //!
-//! If the feed loses events (history compacted, or this reader fell
-//! behind), the cache lists again; meanwhile it keeps deciding from the
-//! last complete policy.
+//! If a feed loses events (history compacted, or this reader fell
+//! behind), that kind is listed again; meanwhile the cache keeps deciding
+//! from the last complete policy.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -25,16 +27,13 @@ use crate::storage::{self, StorageError, Store};
 use crate::watch::{Feed, FeedMessage, StoredEvent};
 use orc_client::resources::{RBAC_GROUP, RESOURCES};
 
-/// The etcd prefix holding every Role, ClusterRole and binding.
-pub fn rbac_prefix() -> String {
-    let any = RESOURCES
+/// The four RBAC kinds, each with the etcd prefix holding its objects.
+pub fn rbac_prefixes() -> Vec<(&'static str, String)> {
+    RESOURCES
         .iter()
-        .find(|r| r.group == RBAC_GROUP)
-        .expect("the resource table serves RBAC");
-    let role_prefix = storage::prefix(any, None);
-    // `/registry/rbac.authorization.k8s.io/clusterroles/` → its group's.
-    let group_end = role_prefix.trim_end_matches('/').rfind('/').unwrap_or(0);
-    role_prefix[..=group_end].to_string()
+        .filter(|r| r.group == RBAC_GROUP)
+        .map(|r| (r.kind, storage::prefix(r, None)))
+        .collect()
 }
 
 /// The current [`Policy`], shared by every request.
@@ -43,36 +42,51 @@ pub struct PolicyCache {
     /// go at once, so a decision never holds the lock, and a rebuild
     /// swaps the whole snapshot.
     current: Arc<RwLock<Arc<Policy>>>,
-    /// The task following etcd, stopped with the server.
-    task: tokio::task::AbortHandle,
+    /// The tasks following etcd, one per kind, stopped with the server.
+    tasks: Vec<tokio::task::AbortHandle>,
 }
 
 impl Drop for PolicyCache {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
 impl PolicyCache {
     /// Lists the RBAC objects (so the first request is decided on a
-    /// complete policy), then follows `feed`, the hub's feed of
-    /// [`rbac_prefix`].
-    pub async fn start(store: Store, feed: Arc<Feed>) -> Result<PolicyCache, StorageError> {
-        let prefix = rbac_prefix();
-        let page = store.list(&prefix, "", 0, 0).await?;
-        let mut mirror = PolicyMirror {
-            prefix: prefix.clone(),
-            objects: Objects::new(),
-            current: Arc::default(),
-        };
-        mirror.reset(page.items, page.revision);
-        mirror.publish();
-        let current = mirror.current.clone();
-        let task = tokio::spawn(follow(store, feed, prefix, mirror, page.revision));
-        Ok(PolicyCache {
-            current,
-            task: task.abort_handle(),
-        })
+    /// complete policy), then follows `feeds`: for each kind, the hub's
+    /// feed of its prefix from [`rbac_prefixes`].
+    pub async fn start(
+        store: Store,
+        feeds: Vec<(&'static str, String, Arc<Feed>)>,
+    ) -> Result<PolicyCache, StorageError> {
+        let kinds = Arc::new(Mutex::new(Kinds::new()));
+        let current = Arc::new(RwLock::new(Arc::default()));
+        let mut followers = Vec::new();
+        for (kind, prefix, feed) in feeds {
+            let page = store.list(&prefix, "", 0, 0).await?;
+            let mut mirror = PolicyMirror {
+                kind,
+                kinds: kinds.clone(),
+                current: current.clone(),
+            };
+            mirror.reset(page.items, page.revision);
+            followers.push((feed, prefix, mirror, page.revision));
+        }
+        // Publish once every kind is in, then let each follow its feed.
+        if let Some((_, _, mirror, _)) = followers.first_mut() {
+            mirror.publish();
+        }
+        let tasks = followers
+            .into_iter()
+            .map(|(feed, prefix, mirror, revision)| {
+                let task = tokio::spawn(follow(store.clone(), feed, prefix, mirror, revision));
+                task.abort_handle()
+            })
+            .collect();
+        Ok(PolicyCache { current, tasks })
     }
 
     /// The policy as of the last change seen.
@@ -84,23 +98,18 @@ impl PolicyCache {
     }
 }
 
-/// The stored RBAC objects by etcd key.
+/// The stored objects of one kind by etcd key.
 type Objects = BTreeMap<String, Value>;
 
-/// The policy of `objects`; the kind comes from the key
-/// (`<prefix><plural>/...`), as the resource table maps it.
-fn build(prefix: &str, objects: &Objects) -> Policy {
+/// Each RBAC kind's objects.
+type Kinds = BTreeMap<&'static str, Objects>;
+
+/// The policy of every kind's objects.
+fn build(kinds: &Kinds) -> Policy {
     let mut policy = Policy::default();
-    for (key, obj) in objects {
-        let plural = key
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default();
-        if let Some(r) = RESOURCES
-            .iter()
-            .find(|r| r.group == RBAC_GROUP && r.plural == plural)
-        {
-            policy.insert(r.kind, obj);
+    for (kind, objects) in kinds {
+        for obj in objects.values() {
+            policy.insert(kind, obj);
         }
     }
     policy
@@ -115,7 +124,7 @@ fn apply(objects: &mut Objects, event: &StoredEvent) {
 }
 
 /// What an authorizer keeps of the objects under one etcd prefix, fed by
-/// [`follow`]: the RBAC policy here, the Node authorizer's graph of pods
+/// [`follow`]: one RBAC kind here, the Node authorizer's graph of pods
 /// in `node_graph.rs`.
 pub trait Mirror: Send + 'static {
     /// Starts again from a complete list, `(key, object)` pairs, as of
@@ -127,24 +136,37 @@ pub trait Mirror: Send + 'static {
     fn publish(&mut self);
 }
 
-/// The RBAC objects, and the policy built from them after each batch.
+/// One RBAC kind's share of the objects; publishing rebuilds the policy
+/// from all four kinds. Each kind follows its own feed, so a policy may
+/// hold one kind a few milliseconds ahead of another, as Kubernetes' four
+/// informers do.
 struct PolicyMirror {
-    prefix: String,
-    objects: Objects,
+    kind: &'static str,
+    /// std's Mutex: held only to change a map or build a policy, never
+    /// across an await.
+    kinds: Arc<Mutex<Kinds>>,
     current: Arc<RwLock<Arc<Policy>>>,
+}
+
+impl PolicyMirror {
+    fn kinds(&self) -> std::sync::MutexGuard<'_, Kinds> {
+        self.kinds.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Mirror for PolicyMirror {
     fn reset(&mut self, items: Vec<(String, Value)>, _revision: i64) {
-        self.objects = items.into_iter().collect();
+        let kind = self.kind;
+        self.kinds().insert(kind, items.into_iter().collect());
     }
 
     fn apply(&mut self, event: &StoredEvent) {
-        apply(&mut self.objects, event);
+        let kind = self.kind;
+        apply(self.kinds().entry(kind).or_default(), event);
     }
 
     fn publish(&mut self) {
-        let policy = Arc::new(build(&self.prefix, &self.objects));
+        let policy = Arc::new(build(&self.kinds()));
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = policy;
     }
 }
@@ -203,23 +225,44 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn kinds_come_from_keys_and_deletes_remove() {
-        let prefix = rbac_prefix();
-        assert_eq!(prefix, "/registry/rbac.authorization.k8s.io/");
-        let mut objects = Objects::new();
-        let key = format!("{prefix}clusterroles/view");
+    fn each_kind_has_its_own_prefix() {
+        let prefixes = rbac_prefixes();
+        assert_eq!(
+            prefixes,
+            [
+                ("ClusterRole", "/registry/clusterroles/".to_string()),
+                (
+                    "ClusterRoleBinding",
+                    "/registry/clusterrolebindings/".into()
+                ),
+                ("Role", "/registry/roles/".into()),
+                ("RoleBinding", "/registry/rolebindings/".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn kinds_come_from_their_feed_and_deletes_remove() {
+        let mut mirror = PolicyMirror {
+            kind: "ClusterRole",
+            kinds: Arc::default(),
+            current: Arc::default(),
+        };
         let event = |object| StoredEvent {
             revision: 2,
-            key: key.clone(),
+            key: "/registry/clusterroles/view".into(),
             object,
             previous: None,
         };
-        apply(
-            &mut objects,
-            &event(Some(json!({"metadata": {"name": "view"}, "rules": []}))),
-        );
-        assert!(build(&prefix, &objects).cluster_roles.contains_key("view"));
-        apply(&mut objects, &event(None));
-        assert!(build(&prefix, &objects).cluster_roles.is_empty());
+        mirror.apply(&event(Some(
+            json!({"metadata": {"name": "view"}, "rules": []}),
+        )));
+        mirror.publish();
+        let policy = mirror.current.read().unwrap().clone();
+        assert!(policy.cluster_roles.contains_key("view"));
+        mirror.apply(&event(None));
+        mirror.publish();
+        let policy = mirror.current.read().unwrap().clone();
+        assert!(policy.cluster_roles.is_empty());
     }
 }
