@@ -60,6 +60,8 @@
 //!     (lab 05);
 //!   - `revisions.rs`: the current revision, renumbering, history;
 //!   - `decide.rs`: per-node actions, the rolling update, the status;
+//!   - `backoff.rs`: the delay, per node, before a failed daemon pod is
+//!     replaced (1 s doubling to 15 min);
 //!   - `object.rs`, `pods.rs`, `mod.rs`: the fields, a new pod, the
 //!     controller.
 //! - [`hpa`]: the HorizontalPodAutoscaler controller: every 15 s, sets a
@@ -107,8 +109,12 @@
 //!   the node the scheduler chose, and reclaims a volume whose claim is
 //!   gone (`Retain`: Released; `Delete`: deleted); `decide.rs` (pure),
 //!   `local_path.rs` (the built-in provisioner), `mod.rs`.
-//! - [`clock`]: the time the Job, CronJob, StatefulSet, node lifecycle,
-//!   taint eviction and HPA controllers run on, injectable so tests jump over
+//! - [`storage_protection`]: the pvc-protection and pv-protection
+//!   controllers: a deleted claim stays `Terminating` while a pod uses it,
+//!   a deleted volume while it is bound; `decide.rs` (pure), `pvc.rs`,
+//!   `pv.rs`.
+//! - [`clock`]: the time the Job, CronJob, StatefulSet, DaemonSet, node
+//!   lifecycle, taint eviction and HPA controllers run on, injectable so tests jump over
 //!   back-offs, minutes and grace periods.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
 //! - [`object`]: the metadata every controller reads, and typed views:
@@ -133,9 +139,7 @@
 //! server refuses `Pods`, `Object`, `External` and `ContainerResource`
 //! metrics), and an HPA without `behavior` gets the default policies
 //! (Kubernetes keeps an older rule for that case: at most double, or 4,
-//! per reconcile). A claim a StatefulSet's pod uses may be deleted while the
-//! pod still runs (no `kubernetes.io/pvc-protection` finalizer); the DaemonSet
-//! controller has no back-off for a daemon pod that keeps failing; the
+//! per reconcile). The
 //! node lifecycle controller has no
 //! per-zone disruption modes or eviction rate limit. Several controller
 //! managers may run side by side only with leader election
@@ -164,6 +168,7 @@ pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccounts;
 pub mod statefulset;
+pub mod storage_protection;
 pub mod taint_eviction;
 pub mod worker;
 
@@ -188,6 +193,7 @@ pub use replicaset::ReplicaSetController;
 pub use root_ca_publisher::RootCaPublisher;
 pub use serviceaccounts::ServiceAccountsController;
 pub use statefulset::StatefulSetController;
+pub use storage_protection::{PvProtectionController, PvcProtectionController};
 pub use taint_eviction::TaintEvictionController;
 
 /// Where the controllers find the API server.
@@ -293,7 +299,7 @@ async fn run_controllers(config: &Config, clock: SharedClock) {
         gc.run(config.gc_workers),
         ReplicaSetController::run(config.client(), config.workers),
         DeploymentController::run(config.client(), config.workers),
-        DaemonSetController::run(config.client(), config.workers),
+        DaemonSetController::run(config.client(), config.workers, clock.clone()),
         ClusterRoleAggregationController::run(config.client()),
         NamespaceController::run(config.client(), config.workers),
         JobController::run(config.client(), config.workers, clock.clone()),
@@ -303,6 +309,8 @@ async fn run_controllers(config: &Config, clock: SharedClock) {
         ServiceAccountsController::run(config.client(), config.workers),
         StatefulSetController::run(config.client(), config.workers, clock.clone()),
         PersistentVolumeController::run(config.client(), config.workers),
+        PvcProtectionController::run(config.client()),
+        PvProtectionController::run(config.client()),
         HorizontalPodAutoscalerController::run(
             config.client(),
             config.workers,

@@ -63,7 +63,9 @@
 //!   admission step that gives a new pod its class's `spec.priority`.
 //! - [`volumes`]: PersistentVolumes, claims and StorageClasses: their
 //!   defaults and checks, and the `DefaultStorageClass` admission step
-//!   that gives a claim without a class the default one.
+//!   that gives a claim without a class the default one;
+//!   [`storage_protection`]: the `StorageObjectInUseProtection` step that
+//!   gives every new claim and volume its protection finalizer.
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
 //! - [`watch`]: the watch hub, one etcd watch per resource, fan-out.
 //! - [`namespace_lifecycle`]: which namespaces exist and which are
@@ -168,6 +170,7 @@ pub mod smp;
 pub mod statefulset;
 pub mod status;
 pub mod storage;
+pub mod storage_protection;
 pub mod tables;
 pub mod tls;
 pub mod validation;

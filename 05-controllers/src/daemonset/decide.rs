@@ -6,7 +6,7 @@
 //!
 //! 1. [`manage`]: one pod per node that should run one, none where no pod
 //!    may stay (Kubernetes' `podsShouldBeOnNode`). Finished pods are
-//!    replaced; a node with two pods keeps the oldest (or, while a surge
+//!    replaced (failed ones within the back-off of `backoff.rs`); a node with two pods keeps the oldest (or, while a surge
 //!    is under way, one old and one new);
 //! 2. [`rolling_update`], only when pass 1 has nothing to do: for
 //!    `RollingUpdate`, old pods are deleted (and, with `maxSurge`, new pods
@@ -39,8 +39,11 @@ pub struct NodePods<'a> {
 /// Why a pod is deleted; it decides the event and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
-    /// It finished (`Failed` or `Succeeded`): a daemon should not.
+    /// It succeeded: a daemon should not finish. Replaced at once.
     Finished,
+    /// It failed: replaced, but no faster than the failed-pod back-off
+    /// of its node allows (`backoff.rs`), with a `FailedDaemonPod` event.
+    Failed,
     /// A second pod on a node that needs one.
     Excess,
     /// The node no longer accepts it (selector, affinity, a `NoExecute`
@@ -121,7 +124,9 @@ pub fn manage<'a>(
         } else if placement.should_continue_running {
             let mut running: Vec<&Value> = Vec::new();
             for pod in pods.iter().copied().filter(|p| !is_deleting(p)) {
-                if is_terminal(pod) {
+                if phase(pod) == "Failed" {
+                    plan.delete.push((pod, Why::Failed));
+                } else if is_terminal(pod) {
                     plan.delete.push((pod, Why::Finished));
                 } else {
                     running.push(pod);

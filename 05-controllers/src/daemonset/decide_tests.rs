@@ -74,7 +74,7 @@ fn each_node_gets_one_pod_and_loses_what_it_should_not_have() {
         deleted(&plan),
         [
             ("b".to_string(), Why::Excess),
-            ("failed".to_string(), Why::Finished),
+            ("failed".to_string(), Why::Failed),
             ("off".to_string(), Why::NotEligible),
             ("orphan".to_string(), Why::NodeGone),
         ]

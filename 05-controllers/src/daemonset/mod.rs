@@ -22,8 +22,10 @@
 //! Layout: `object.rs` (the DaemonSet's fields, its labels),
 //! `placement.rs` (which nodes, default tolerations, pinning; lab 05),
 //! `pods.rs` (a new pod), `revisions.rs` (ControllerRevisions),
-//! `decide.rs` (per-node actions, rolling update, status; pure).
+//! `decide.rs` (per-node actions, rolling update, status; pure),
+//! `backoff.rs` (the delay between replacements of a failing daemon pod).
 
+pub mod backoff;
 pub mod decide;
 pub mod object;
 pub mod placement;
@@ -45,9 +47,11 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::claims::{self, is_deleting};
+use crate::clock::SharedClock;
 use crate::object::{key_of, namespace_and_name, uid};
 use crate::replicaset::Expectations;
 use crate::worker::{self, Action};
+use backoff::{FailedPodBackoff, Gate};
 use decide::{NodePods, Plan, Why};
 use object::{DaemonSet, UpdateStrategy};
 use orc_client::informer as informers;
@@ -71,6 +75,11 @@ pub struct DaemonSetController {
     expectations: Expectations,
     /// Events, repeats folded.
     recorder: Recorder,
+    /// The time `minReadySeconds` and the failed-pod back-off are
+    /// measured on (a test's `ManualClock` jumps over the back-off).
+    clock: SharedClock,
+    /// The delay per (DaemonSet, node) before a failed pod is replaced.
+    failed_backoff: FailedPodBackoff,
 }
 
 fn resource(api_version: &str, kind: &str) -> &'static Resource {
@@ -94,7 +103,7 @@ impl DaemonSetController {
     /// Follows DaemonSets, Pods, Nodes and ControllerRevisions through
     /// `client`, and once all are listed, reconciles with `workers`
     /// workers until dropped.
-    pub async fn run(client: Client, workers: usize) {
+    pub async fn run(client: Client, workers: usize, clock: SharedClock) {
         let ds_informer = informers::everything(&client, daemonsets());
         let pod_informer = informers::everything(&client, pods_resource());
         let node_informer = informers::everything(&client, resource("v1", "Node"));
@@ -108,6 +117,8 @@ impl DaemonSetController {
             client,
             queue: Arc::new(WorkQueue::new()),
             expectations: Expectations::default(),
+            clock,
+            failed_backoff: FailedPodBackoff::default(),
         });
         let mut tasks = JoinSet::new();
         let c = controller.clone();
@@ -243,10 +254,11 @@ impl DaemonSetController {
         let hash = current.hash().to_string();
         let owned = self.claim_pods(&ds).await?;
         let nodes = self.nodes_and_pods(&ds, &owned).await;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let counts = decide::count(&nodes, &ds, &hash, now);
         if self.expectations.satisfied(key, Instant::now()) {
             let plan = plan(&nodes, &ds, &hash, counts.desired, now);
+            let plan = self.hold_failed(key, &ds, plan, now);
             self.carry_out(key, &ds, &hash, plan).await?;
             self.clean_up_history(&ds, &revisions, current.name(), &owned)
                 .await?;
@@ -259,6 +271,39 @@ impl DaemonSetController {
         })
     }
     // ANCHOR_END: reconcile
+
+    // ANCHOR: hold_failed
+    /// Takes out of `plan` the failed pods whose node's back-off has not
+    /// passed, and looks at `key` again when the first of them has (on
+    /// the controller's clock). The others go, each with a
+    /// `FailedDaemonPod` event (`delete_pod`).
+    fn hold_failed<'a>(
+        &self,
+        key: &str,
+        ds: &Value,
+        mut plan: Plan<'a>,
+        now: Timestamp,
+    ) -> Plan<'a> {
+        let mut again: Option<Duration> = None;
+        plan.delete.retain(|(pod, why)| {
+            if *why != Why::Failed {
+                return true;
+            }
+            let pair = backoff::key(uid(ds), target_node(pod).unwrap_or(""));
+            match self.failed_backoff.gate(&pair, now) {
+                Gate::Delete => true,
+                Gate::Wait(after) => {
+                    again = Some(again.map_or(after, |a| a.min(after)));
+                    false
+                }
+            }
+        });
+        if let Some(after) = again {
+            crate::clock::requeue_after(&self.clock, &self.queue, key, after);
+        }
+        plan
+    }
+    // ANCHOR_END: hold_failed
 
     /// The ControllerRevisions `ds` controls.
     fn revisions_of(&self, ds: &Value) -> Vec<Value> {
@@ -457,7 +502,7 @@ impl DaemonSetController {
     /// once (grace 0), since no agent is left to stop it.
     async fn delete_pod(&self, ds: &Value, pod: &Value, why: Why) -> Result<(), ClientError> {
         let (ns, name) = namespace_and_name(pod);
-        if why == Why::Finished && pod["status"]["phase"] == "Failed" {
+        if why == Why::Failed {
             let node = target_node(pod).unwrap_or("");
             let message =
                 format!("Found failed daemon pod {ns}/{name} on node {node}, will try to kill it");

@@ -325,9 +325,8 @@ pub fn volume_verdict(volume: &Value, claim: Option<&Value>) -> VolumeVerdict {
             VolumeVerdict::Phase(p)
         }
     };
-    if deleting(volume) {
-        return VolumeVerdict::Done;
-    }
+    // A volume being deleted still gets its phase: the pv-protection
+    // controller lets it go only once it is no longer `Bound`.
     let Some(r) = volume.pointer("/spec/claimRef").filter(|r| r.is_object()) else {
         // Unreserved: free, unless it was released (a person must clear
         // a Retained volume's claimRef, which brings it here as Available).
@@ -340,10 +339,13 @@ pub fn volume_verdict(volume: &Value, claim: Option<&Value>) -> VolumeVerdict {
         // the pair.
         Some(_) => want("Available"),
         None if text(r, "/uid").is_empty() => want("Available"),
-        // The claim it was bound to is gone: reclaim.
+        // The claim it was bound to is gone: Released first (as
+        // Kubernetes' binder does; pv-protection waits for it), then
+        // reclaimed by policy.
+        None if phase != "Released" => want("Released"),
         None => match text(volume, "/spec/persistentVolumeReclaimPolicy") {
-            "Delete" => VolumeVerdict::Delete,
-            _ => want("Released"),
+            "Delete" if !deleting(volume) => VolumeVerdict::Delete,
+            _ => VolumeVerdict::Done,
         },
     }
 }

@@ -159,5 +159,20 @@ fn a_volume_follows_its_claim_and_is_reclaimed_by_policy() {
     assert_eq!(volume_verdict(&v, Some(&c)), VolumeVerdict::Done);
     assert_eq!(volume_verdict(&v, None), VolumeVerdict::Phase("Released"));
     v["spec"]["persistentVolumeReclaimPolicy"] = json!("Delete");
+    assert_eq!(volume_verdict(&v, None), VolumeVerdict::Phase("Released"));
+    v["status"]["phase"] = json!("Released");
     assert_eq!(volume_verdict(&v, None), VolumeVerdict::Delete);
+}
+
+#[test]
+fn a_volume_being_deleted_is_released_but_not_deleted_again() {
+    let mut v = volume("disk", "1Gi", "");
+    v["spec"]["claimRef"] = json!({"namespace": "shop", "name": "data", "uid": "uid-data"});
+    v["status"]["phase"] = json!("Bound");
+    v["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    // Its claim is gone: Released, so pv-protection lets it go.
+    assert_eq!(volume_verdict(&v, None), VolumeVerdict::Phase("Released"));
+    v["status"]["phase"] = json!("Released");
+    v["spec"]["persistentVolumeReclaimPolicy"] = json!("Delete");
+    assert_eq!(volume_verdict(&v, None), VolumeVerdict::Done);
 }

@@ -181,6 +181,8 @@ pub async fn create(
         "PersistentVolumeClaim" => crate::volumes::admit_claim(&state.store, &mut obj).await?,
         _ => {}
     }
+    // `StorageObjectInUseProtection`: a claim or volume is kept while in use.
+    crate::storage_protection::admit_create(resource.kind, &mut obj);
     crate::authz::escalation::check(&state.authorizer, &request.user, resource, &obj)?;
     let duplicates = crate::codec::duplicate_fields(&request.body, request.content_type());
     let warnings = admit(
