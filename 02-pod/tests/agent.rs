@@ -142,10 +142,11 @@ spec:
         }
         Layout::V2 => {
             assert_eq!(server(("", ""), "cpu.max"), "50000 100000");
-            // 256 shares on the curve runc and crun use: weight 35.
+            // 256 shares on the curve runc and crun use: weight 35. The
+            // pod cgroup is the kubelet's, which maps shares linearly: 10.
             assert_eq!(server(("", ""), "cpu.weight"), "35");
             assert_eq!(server(("", ""), "memory.oom.group"), "1");
-            assert_eq!(pod(("", ""), "cpu.weight"), "35");
+            assert_eq!(pod(("", ""), "cpu.weight"), "10");
             assert_eq!(pod(("", ""), "cpu.max"), "max 100000");
             assert_eq!(pod(("", ""), "memory.max"), "max");
         }
@@ -516,7 +517,10 @@ spec:
 
 /// The kubelet's cgroup tree: Guaranteed pods right under the root,
 /// Burstable and BestEffort ones under a cgroup of their class; each pod's
-/// limits the sum of its containers'; BestEffort weighing the least.
+/// limits the sum of its containers'; BestEffort weighing the least, and
+/// Burstable as much as its pods' requests together, following them as
+/// pods come and go. On v2 the pod and class cgroups carry the kubelet's
+/// linear shares-to-weight map (204 shares: weight 8).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_live_in_the_cgroup_of_their_qos_class() {
     let node = Node::new();
@@ -534,11 +538,37 @@ async fn pods_live_in_the_cgroup_of_their_qos_class() {
         &pod("burstable", "{requests: {cpu: 100m}}"),
     );
     node.write_manifest("besteffort.yaml", &pod("besteffort", "{}"));
+    // A busy pod for the agent's figures (kept to a tenth of a CPU: the
+    // suite's VM has one).
+    node.write_manifest(
+        "busy.yaml",
+        "metadata: {name: busy}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - {name: spin, image: busybox, command: [sh, -c, 'while :; do :; done'], resources: {limits: {cpu: 100m, memory: 16Mi}}}\n",
+    );
     let mut agent = node.agent().await;
-    for name in ["guaranteed", "burstable", "besteffort"] {
+    for name in ["guaranteed", "burstable", "besteffort", "busy"] {
         node.sync_until(&mut agent, name, LONG, |s| s.phase == Phase::Running)
             .await;
     }
+
+    // `/stats/summary` (what `kubectl top` and the HPA read) from the pod's
+    // and the container's cgroups: CPU time that grows, a working set.
+    let busy = |summary: &orc_pod::agent::stats::Summary| {
+        let pod = summary.pods.iter().find(|p| p.pod_ref.name == "busy").cloned();
+        pod.expect("the busy pod in the summary")
+    };
+    let first = busy(&orc_pod::agent::stats::read_summary(&node.layout).unwrap());
+    node.sync_while(&mut agent, LONG, "the busy pod's CPU time grows", || {
+        let now = busy(&orc_pod::agent::stats::read_summary(&node.layout).unwrap());
+        now.cpu.usage_core_nano_seconds > first.cpu.usage_core_nano_seconds + 20_000_000
+    })
+    .await;
+    let stats = busy(&orc_pod::agent::stats::read_summary(&node.layout).unwrap());
+    let spin = &stats.containers[0];
+    assert_eq!(spin.name, "spin");
+    assert!(spin.cpu.usage_core_nano_seconds > 0, "{stats:?}");
+    assert!(spin.memory.working_set_bytes > 0, "{stats:?}");
+    assert!(stats.memory.working_set_bytes >= spin.memory.working_set_bytes, "{stats:?}");
+    assert!(stats.memory.working_set_bytes < 16 << 20, "under its limit: {stats:?}");
     let root = Path::new("/sys/fs/cgroup");
     let hierarchy = match Layout::of_host() {
         Layout::V1 => root.join("cpu"),
@@ -583,6 +613,7 @@ async fn pods_live_in_the_cgroup_of_their_qos_class() {
             );
             let b = format!("burstable/pod{b}");
             assert_eq!(read(&b, ("cpu", "cpu.shares"), ""), "204");
+            assert_eq!(read("burstable", ("cpu", "cpu.shares"), ""), "204");
             assert_eq!(read(&b, ("cpu", "cpu.cfs_quota_us"), ""), "-1");
             assert_eq!(read("besteffort", ("cpu", "cpu.shares"), ""), "2");
             assert_eq!(
@@ -593,10 +624,14 @@ async fn pods_live_in_the_cgroup_of_their_qos_class() {
         Layout::V2 => {
             let g = format!("pod{g}");
             assert_eq!(read(&g, ("", ""), "cpu.max"), "20000 100000");
-            assert_eq!(read(&g, ("", ""), "cpu.weight"), "29");
+            assert_eq!(read(&g, ("", ""), "cpu.weight"), "8");
             assert_eq!(read(&g, ("", ""), "memory.max"), (32u64 << 20).to_string());
             let b = format!("burstable/pod{b}");
-            assert_eq!(read(&b, ("", ""), "cpu.weight"), "29");
+            assert_eq!(read(&b, ("", ""), "cpu.weight"), "8");
+            assert_eq!(read("burstable", ("", ""), "cpu.weight"), "8");
+            // The containers' cgroups are the runtime's: 102 shares on
+            // runc's curve.
+            assert_eq!(read(&format!("{b}/{}-a-0", node.uid("burstable").unwrap()), ("", ""), "cpu.weight"), "17");
             assert_eq!(read(&b, ("", ""), "cpu.max"), "max 100000");
             assert_eq!(read(&b, ("", ""), "memory.max"), "max");
             assert_eq!(read("besteffort", ("", ""), "cpu.weight"), "1");
@@ -620,6 +655,13 @@ async fn pods_live_in_the_cgroup_of_their_qos_class() {
     })
     .await;
     assert!(base.join("burstable").is_dir());
+    // With no Burstable pod left, the class weighs the least again.
+    let (v1, v2) = (("cpu", "cpu.shares"), "cpu.weight");
+    let least = if Layout::of_host() == Layout::V1 { "2" } else { "1" };
+    node.sync_while(&mut agent, LONG, "the Burstable class back to the minimum", || {
+        read("burstable", v1, v2) == least
+    })
+    .await;
     agent.drain_and_teardown().await.unwrap();
     node.assert_clean();
 }
