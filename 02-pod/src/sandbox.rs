@@ -92,6 +92,8 @@ pub fn qos_class(pod: &Pod) -> QosClass {
     }
 }
 
+// ANCHOR_END: qos
+
 /// The pod's cgroup, under its QoS class's, as the kubelet lays them out:
 /// `/<root>/pod<uid>` for Guaranteed pods, `/<root>/burstable/pod<uid>`
 /// and `/<root>/besteffort/pod<uid>` for the others.
@@ -126,6 +128,7 @@ pub fn pod_cgroup_candidates(cgroup_root: &str, uid: &str) -> Vec<String> {
     .collect()
 }
 
+// ANCHOR: qos_resources
 /// The limits of a QoS class's own cgroup, given every pod the node runs,
 /// as the kubelet's QoS container manager sets them:
 /// - BestEffort pods together weigh as little as the kernel allows (2
@@ -159,6 +162,8 @@ pub fn qos_resources(qos: QosClass, pods: &[&Pod]) -> Option<Resources> {
     })
 }
 
+// ANCHOR_END: qos_resources
+
 /// The kubelet's `MilliCPUToShares`: 1024 shares per CPU, at least 2.
 pub fn millis_to_shares(millis: u64) -> u64 {
     (millis * 1024 / 1000).max(2)
@@ -178,6 +183,7 @@ pub fn pod_cpu_request_millis(pod: &Pod) -> u64 {
         .sum()
 }
 
+// ANCHOR: kubelet_cpu_weight
 /// The `cpu.weight` the kubelet writes on cgroup v2 for the cgroups it
 /// manages itself (the QoS classes' and each pod's): its `getCPUWeight`,
 /// the linear map of shares 2..262144 onto weights 1..10000. Containers'
@@ -207,7 +213,7 @@ pub fn node_cgroup_resources(mut resources: Resources, layout: Layout) -> Resour
     }
     resources
 }
-// ANCHOR_END: qos
+// ANCHOR_END: kubelet_cpu_weight
 
 /// The sandbox's spec: pause in new pid, net, ipc, uts and mount namespaces,
 /// with the pod's hostname (`spec.hostname`, else its name).
@@ -600,7 +606,11 @@ mod tests {
         let v1 = node_cgroup_resources(r.clone(), Layout::V1);
         assert_eq!(v1, r, "v1 keeps its shares");
         let v2 = node_cgroup_resources(r, Layout::V2);
-        assert_eq!(v2.cpu.unwrap().shares, None, "no second conversion by the runtime");
+        assert_eq!(
+            v2.cpu.unwrap().shares,
+            None,
+            "no second conversion by the runtime"
+        );
         assert_eq!(v2.unified["cpu.weight"], "10");
     }
 

@@ -296,8 +296,8 @@ pub fn update_qos_cgroups(
     for qos in [sandbox::QosClass::Burstable, sandbox::QosClass::BestEffort] {
         let path = sandbox::qos_cgroup(cgroup_root, qos);
         let needed = pods.iter().any(|p| sandbox::qos_class(p) == qos);
-        let Some(resources) = sandbox::qos_resources(qos, pods)
-            .map(|r| sandbox::node_cgroup_resources(r, layout))
+        let Some(resources) =
+            sandbox::qos_resources(qos, pods).map(|r| sandbox::node_cgroup_resources(r, layout))
         else {
             continue;
         };
@@ -311,7 +311,9 @@ pub fn update_qos_cgroups(
             Ok(()) => {
                 written.insert(path, resources);
             }
-            Err(e) => tracing::warn!(cgroup = %path, error = %e, "cannot set the QoS class's limits"),
+            Err(e) => {
+                tracing::warn!(cgroup = %path, error = %e, "cannot set the QoS class's limits")
+            }
         }
     }
 }

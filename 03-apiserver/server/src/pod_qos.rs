@@ -211,7 +211,10 @@ mod tests {
             // One Guaranteed-looking container beside a BestEffort one.
             (
                 pod(&[
-                    (json!({"cpu": "1", "memory": "1Gi"}), json!({"cpu": "1", "memory": "1Gi"})),
+                    (
+                        json!({"cpu": "1", "memory": "1Gi"}),
+                        json!({"cpu": "1", "memory": "1Gi"}),
+                    ),
                     (none.clone(), none.clone()),
                 ]),
                 "Burstable",
@@ -248,7 +251,10 @@ mod tests {
         let mut p = pod(&[(json!({"cpu": "100m"}), json!({}))]);
         p["status"] = json!({"phase": "Pending", "qosClass": "Guaranteed"});
         prepare_create(&mut p);
-        assert_eq!(p["status"]["qosClass"], "Burstable", "the client's value is replaced");
+        assert_eq!(
+            p["status"]["qosClass"], "Burstable",
+            "the client's value is replaced"
+        );
         assert_eq!(p["status"]["phase"], "Pending");
 
         // A node's status write without the field keeps it.
