@@ -114,8 +114,10 @@ quick() {
 
 # ---- cgroup v2 ---------------------------------------------------------------------
 # This machine is cgroup v1; most students' machines are cgroup v2. The
-# same cgroup tests run again in a cgroup-v2-only VM (scripts/vm/suite, about
-# two minutes), and its summary goes into the test log.
+# same cgroup tests run again in a cgroup-v2-only VM (scripts/vm/suite:
+# chapter 01's take about a minute under emulation, chapter 02's two agent
+# tests three more on a quiet host and up to nine at a load of 30), and its
+# summary goes into the test log.
 cgroup_v2() {
   local log=target/vm-suite-output.log start=$SECONDS status=0
   step "cgroup v2 (in a VM)" scripts/vm/suite 2>&1 | tee "$log" || status=1

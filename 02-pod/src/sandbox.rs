@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use orc_container::cgroups::Layout;
 use orc_container::image::bundle::{ImageBundle, Overrides};
 use orc_container::spec::{
     CpuLimits, MemoryLimits, Mount, Namespace, NamespaceType, Resources, Spec,
@@ -91,6 +92,8 @@ pub fn qos_class(pod: &Pod) -> QosClass {
     }
 }
 
+// ANCHOR_END: qos
+
 /// The pod's cgroup, under its QoS class's, as the kubelet lays them out:
 /// `/<root>/pod<uid>` for Guaranteed pods, `/<root>/burstable/pod<uid>`
 /// and `/<root>/besteffort/pod<uid>` for the others.
@@ -125,22 +128,92 @@ pub fn pod_cgroup_candidates(cgroup_root: &str, uid: &str) -> Vec<String> {
     .collect()
 }
 
-/// The limits of a QoS class's own cgroup. BestEffort pods together weigh
-/// as little as the kernel allows (2 shares, as the kubelet sets), so any
-/// pod that asked for CPU wins over them. The kubelet also keeps
-/// Burstable's shares at the sum of its pods' requests; orc leaves that
-/// cgroup at the default weight (see chapter 02).
-pub fn qos_resources(qos: QosClass) -> Option<Resources> {
-    (qos == QosClass::BestEffort).then(|| Resources {
+// ANCHOR: qos_resources
+/// The limits of a QoS class's own cgroup, given every pod the node runs,
+/// as the kubelet's QoS container manager sets them:
+/// - BestEffort pods together weigh as little as the kernel allows (2
+///   shares), so any pod that asked for CPU wins over them;
+/// - Burstable pods together weigh the sum of their CPU requests (as
+///   shares, 1024 per CPU), so that class as a whole gets what its pods
+///   asked for against the Guaranteed pods beside it; the kubelet updates
+///   it whenever the node's pods change, and so does the agent's sync.
+///
+/// Guaranteed pods live in the root itself, which has no limits of its own.
+pub fn qos_resources(qos: QosClass, pods: &[&Pod]) -> Option<Resources> {
+    let shares = match qos {
+        QosClass::Guaranteed => return None,
+        QosClass::BestEffort => 2,
+        QosClass::Burstable => {
+            let millis: u64 = pods
+                .iter()
+                .filter(|p| qos_class(p) == QosClass::Burstable)
+                .map(|p| pod_cpu_request_millis(p))
+                .sum();
+            millis_to_shares(millis)
+        }
+    };
+    Some(Resources {
         cpu: Some(CpuLimits {
-            shares: Some(2),
+            shares: Some(shares),
             quota: None,
             period: None,
         }),
         ..Resources::default()
     })
 }
-// ANCHOR_END: qos
+
+// ANCHOR_END: qos_resources
+
+/// The kubelet's `MilliCPUToShares`: 1024 shares per CPU, at least 2.
+pub fn millis_to_shares(millis: u64) -> u64 {
+    (millis * 1024 / 1000).max(2)
+}
+
+/// The CPU a pod asks for, in millicores: the sum of its containers'
+/// requests (a limit without a request counts as the request).
+pub fn pod_cpu_request_millis(pod: &Pod) -> u64 {
+    pod.spec
+        .containers
+        .iter()
+        .filter_map(|c| {
+            let r = &c.resources;
+            let q = r.requests.get("cpu").or_else(|| r.limits.get("cpu"))?;
+            quantity::parse_cpu_millis(&q.0).ok()
+        })
+        .sum()
+}
+
+// ANCHOR: kubelet_cpu_weight
+/// The `cpu.weight` the kubelet writes on cgroup v2 for the cgroups it
+/// manages itself (the QoS classes' and each pod's): its `getCPUWeight`,
+/// the linear map of shares 2..262144 onto weights 1..10000. Containers'
+/// cgroups are the runtime's, and runc and crun convert on their newer
+/// curve instead ([`orc_container::cgroups::shares_to_weight`]): on a v2
+/// node a pod with 250m gets weight 10 on its pod cgroup and 35 on its
+/// container's, in Kubernetes as in orc.
+pub fn kubelet_cpu_weight(shares: u64) -> u64 {
+    if shares >= 262_144 {
+        10_000
+    } else {
+        1 + (shares.saturating_sub(2) * 9_999) / 262_142
+    }
+}
+
+/// `resources` as the agent writes them on a pod or QoS cgroup of a host
+/// laid out as `layout`: on v2 the shares become the kubelet's
+/// [`kubelet_cpu_weight`], written as OCI's `unified` `cpu.weight` so the
+/// runtime library's own conversion does not apply.
+pub fn node_cgroup_resources(mut resources: Resources, layout: Layout) -> Resources {
+    if layout == Layout::V2
+        && let Some(shares) = resources.cpu.as_mut().and_then(|c| c.shares.take())
+    {
+        resources
+            .unified
+            .insert("cpu.weight".into(), kubelet_cpu_weight(shares).to_string());
+    }
+    resources
+}
+// ANCHOR_END: kubelet_cpu_weight
 
 /// The sandbox's spec: pause in new pid, net, ipc, uts and mount namespaces,
 /// with the pod's `hostname` (`spec.hostname`, else its name, or its fully
@@ -345,7 +418,7 @@ pub fn linux_resources(resources: &ResourceRequirements) -> Resources {
     };
     let cpu_limit = millis(&resources.limits);
     let cpu_request = millis(&resources.requests).or(cpu_limit);
-    let shares = (cpu_request.unwrap_or(0) * 1024 / 1000).max(2);
+    let shares = millis_to_shares(cpu_request.unwrap_or(0));
     let quota = cpu_limit.map(|m| ((m * CPU_PERIOD_US / 1000).max(1000)) as i64);
     let memory = resources
         .limits
@@ -378,16 +451,7 @@ pub fn pod_resources(pod: &Pod) -> Resources {
         .iter()
         .map(|c| linux_resources(&c.resources))
         .collect();
-    let requests: u64 = pod
-        .spec
-        .containers
-        .iter()
-        .filter_map(|c| {
-            let r = &c.resources;
-            let q = r.requests.get("cpu").or_else(|| r.limits.get("cpu"))?;
-            quantity::parse_cpu_millis(&q.0).ok()
-        })
-        .sum();
+    let requests = pod_cpu_request_millis(pod);
     let sum_if_all = |get: &dyn Fn(&Resources) -> Option<i64>| -> Option<i64> {
         per_container.iter().map(get).sum()
     };
@@ -399,7 +463,7 @@ pub fn pod_resources(pod: &Pod) -> Resources {
             swap: None,
         }),
         cpu: Some(CpuLimits {
-            shares: Some((requests * 1024 / 1000).max(2)),
+            shares: Some(millis_to_shares(requests)),
             quota,
             period: quota.map(|_| CPU_PERIOD_US),
         }),
@@ -423,6 +487,15 @@ mod tests {
             requests: map(requests),
             limits: map(limits),
         }
+    }
+
+    /// A pod (uid `u1`) of containers with these `resources`, as YAML.
+    fn pod(resources: &[&str]) -> Pod {
+        let mut yaml = "metadata: {name: p, uid: u1}\nspec:\n  containers:\n".to_string();
+        for (i, r) in resources.iter().enumerate() {
+            yaml += &format!("  - {{name: c{i}, image: i, resources: {r}}}\n");
+        }
+        serde_yaml::from_str(&yaml).unwrap()
     }
 
     #[test]
@@ -482,13 +555,6 @@ mod tests {
 
     #[test]
     fn qos_classes_and_their_cgroups_follow_the_kubelet() {
-        let pod = |resources: &[&str]| -> Pod {
-            let mut yaml = "metadata: {name: p, uid: u1}\nspec:\n  containers:\n".to_string();
-            for (i, r) in resources.iter().enumerate() {
-                yaml += &format!("  - {{name: c{i}, image: i, resources: {r}}}\n");
-            }
-            serde_yaml::from_str(&yaml).unwrap()
-        };
         let cases = [
             (
                 vec!["{}"],
@@ -543,15 +609,41 @@ mod tests {
                 "/kubepods/podu1"
             ]
         );
+    }
+
+    #[test]
+    fn qos_class_cgroups_weigh_what_their_pods_ask_for() {
+        let shares = |qos, pods: &[&Pod]| qos_resources(qos, pods).unwrap().cpu.unwrap().shares;
+        let a = pod(&["{requests: {cpu: 250m}, limits: {cpu: 500m}}"]);
+        let b = pod(&["{requests: {cpu: 1}}", "{}"]);
+        let guaranteed = pod(&["{limits: {cpu: 2, memory: 1Gi}}"]);
+        let best_effort = pod(&["{}"]);
+        let all = [&a, &b, &guaranteed, &best_effort];
+        // Burstable: (250m + 1000m) * 1024 / 1000; the Guaranteed pod's
+        // 2 CPUs do not count.
+        assert_eq!(shares(QosClass::Burstable, &all), Some(1280));
+        // No Burstable pod: the kernel's minimum, as MilliCPUToShares(0).
+        assert_eq!(shares(QosClass::Burstable, &[&guaranteed]), Some(2));
+        assert_eq!(shares(QosClass::BestEffort, &all), Some(2));
+        assert!(qos_resources(QosClass::Guaranteed, &all).is_none());
+    }
+
+    #[test]
+    fn the_kubelet_converts_its_own_cgroups_shares_linearly_on_v2() {
+        // getCPUWeight: 1 + (shares - 2) * 9999 / 262142.
+        for (shares, weight) in [(2, 1), (256, 10), (1024, 39), (1280, 49), (262_144, 10_000)] {
+            assert_eq!(kubelet_cpu_weight(shares), weight, "{shares} shares");
+        }
+        let r = linux_resources(&req(&[("cpu", "250m")], &[]));
+        let v1 = node_cgroup_resources(r.clone(), Layout::V1);
+        assert_eq!(v1, r, "v1 keeps its shares");
+        let v2 = node_cgroup_resources(r, Layout::V2);
         assert_eq!(
-            qos_resources(QosClass::BestEffort)
-                .unwrap()
-                .cpu
-                .unwrap()
-                .shares,
-            Some(2)
+            v2.cpu.unwrap().shares,
+            None,
+            "no second conversion by the runtime"
         );
-        assert!(qos_resources(QosClass::Burstable).is_none());
+        assert_eq!(v2.unified["cpu.weight"], "10");
     }
 
     #[test]

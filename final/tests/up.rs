@@ -893,8 +893,14 @@ spec:
         &["get", "pod", "limited", "-o", "jsonpath={.metadata.uid}"],
         None,
     );
-    // Limits on both resources, requests equal: Guaranteed, so the pod's
-    // cgroup is right under the node's root.
+    // Limits on both resources, requests equal: Guaranteed, as the API
+    // server recorded at creation, so the pod's cgroup is right under the
+    // node's root.
+    let qos = place.kubectl(
+        &["get", "pod", "limited", "-o", "jsonpath={.status.qosClass}"],
+        None,
+    );
+    assert_eq!(qos, "Guaranteed");
     let root = format!("{id}-node-1");
     let container = format!("{root}/pod{uid}/{uid}-main-0");
     let cgroup = Path::new("/sys/fs/cgroup");

@@ -13,8 +13,10 @@ use super::image_pull::{self, PullDecision};
 use super::layout::write_atomic;
 use super::sync::{Action, KillReason, ObservedPod, RunState, Waiting};
 use super::{Shared, events, hooks, observe, termination_message};
+use orc_container::cgroups::Layout;
 use orc_container::image::ImageError;
 use orc_container::image::bundle::{ImageBundle, Overrides};
+use orc_container::spec::Resources;
 
 use crate::env;
 use crate::hosts_file;
@@ -296,26 +298,63 @@ fn pod_roots(shared: &Shared, uid: &str) -> Vec<PathBuf> {
 }
 
 /// The pod cgroup, with the pod's limits, before anything runs in it, under
-/// its QoS class's cgroup (made on first use, with that class's limits).
-/// Writing cgroup files forks nothing, so the runtime library does it here.
+/// its QoS class's cgroup (made here if the sync has not yet; the sync
+/// keeps that one's limits, [`update_qos_cgroups`]). On cgroup v2 the
+/// pod's CPU weight is the kubelet's, not the runtime's
+/// ([`sandbox::node_cgroup_resources`]). Writing cgroup files forks
+/// nothing, so the runtime library does it here.
 fn create_pod_cgroup(shared: &Shared, pod: &Pod) -> Result<(), String> {
-    let qos = sandbox::qos_class(pod);
-    let qos_path = sandbox::qos_cgroup(&shared.config.cgroup_root, qos);
-    let qos_cgroup = orc_container::cgroups::open(&qos_path);
-    qos_cgroup
+    let qos_path = sandbox::qos_cgroup(&shared.config.cgroup_root, sandbox::qos_class(pod));
+    orc_container::cgroups::open(&qos_path)
         .create()
-        .and_then(|_| match sandbox::qos_resources(qos) {
-            Some(r) => qos_cgroup.apply(&r),
-            None => Ok(()),
-        })
         .map_err(|e| format!("QoS cgroup {qos_path}: {e}"))?;
     let path = sandbox::pod_cgroup(&shared.config.cgroup_root, pod);
     let cgroup = orc_container::cgroups::open(&path);
+    let resources = sandbox::node_cgroup_resources(sandbox::pod_resources(pod), Layout::of_host());
     cgroup
         .create()
-        .and_then(|_| cgroup.apply(&sandbox::pod_resources(pod)))
+        .and_then(|_| cgroup.apply(&resources))
         .map_err(|e| format!("pod cgroup {path}: {e}"))
 }
+
+// ANCHOR: update_qos_cgroups
+/// The QoS classes' cgroups, with the limits every pod the node runs adds
+/// up to ([`sandbox::qos_resources`]): the kubelet's `UpdateCgroups`, which
+/// it runs whenever pods come or go. Only a class some pod needs is made,
+/// and it stays until teardown; `written` holds the values last written, by class, so an unchanged node
+/// writes nothing. Errors are logged: a pod still runs under a class
+/// cgroup with the default weight.
+pub fn update_qos_cgroups(
+    cgroup_root: &str,
+    pods: &[&Pod],
+    written: &mut BTreeMap<String, Resources>,
+) {
+    let layout = Layout::of_host();
+    for qos in [sandbox::QosClass::Burstable, sandbox::QosClass::BestEffort] {
+        let path = sandbox::qos_cgroup(cgroup_root, qos);
+        let needed = pods.iter().any(|p| sandbox::qos_class(p) == qos);
+        let Some(resources) =
+            sandbox::qos_resources(qos, pods).map(|r| sandbox::node_cgroup_resources(r, layout))
+        else {
+            continue;
+        };
+        // A class no pod has needed yet is not made; one whose pods all
+        // went back to the minimum, as the kubelet's does.
+        if (!needed && !written.contains_key(&path)) || written.get(&path) == Some(&resources) {
+            continue;
+        }
+        let cgroup = orc_container::cgroups::open(&path);
+        match cgroup.create().and_then(|_| cgroup.apply(&resources)) {
+            Ok(()) => {
+                written.insert(path, resources);
+            }
+            Err(e) => {
+                tracing::warn!(cgroup = %path, error = %e, "cannot set the QoS class's limits")
+            }
+        }
+    }
+}
+// ANCHOR_END: update_qos_cgroups
 
 // ANCHOR: write_resolv_conf
 /// Writes the pod's `/etc/resolv.conf` next to its other files, from its

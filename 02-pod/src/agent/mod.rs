@@ -184,6 +184,10 @@ pub struct Agent {
     /// The runs (runtime ids) whose `BackOff` event was recorded: one event
     /// per crashed run, not one per sync while it waits.
     backoffs_reported: BTreeSet<String>,
+    /// The limits last written on each QoS class's cgroup, by path
+    /// ([`actions::update_qos_cgroups`]): a sync that changes nothing
+    /// writes nothing.
+    qos_written: BTreeMap<String, orc_container::spec::Resources>,
 }
 
 impl Agent {
@@ -236,6 +240,7 @@ impl Agent {
             sinks: vec![],
             reported: HashMap::new(),
             backoffs_reported: BTreeSet::new(),
+            qos_written: BTreeMap::new(),
         })
     }
 
@@ -305,6 +310,11 @@ impl Agent {
         self.reported.retain(|uid, _| desired.contains_key(uid));
         self.backoffs_reported
             .retain(|id| desired.keys().any(|uid| id.starts_with(uid.as_str())));
+
+        // The QoS classes' limits follow the pods, before any pod's work
+        // makes its pod cgroup under them.
+        let pods: Vec<&Pod> = desired.values().collect();
+        actions::update_qos_cgroups(&shared.config.cgroup_root, &pods, &mut self.qos_written);
 
         let mut probes = vec![];
         for (uid, pod) in &desired {

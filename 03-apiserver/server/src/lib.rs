@@ -59,6 +59,8 @@
 //! - [`node_restriction`]: the `NodeRestriction` admission step: a node
 //!   writes only its own Node (not its taints or restricted labels), its
 //!   own pods' status, mirror pods, and tokens bound to its own pods.
+//! - [`pod_qos`]: a pod's `status.qosClass` (Guaranteed, Burstable,
+//!   BestEffort), set at creation from its requests and limits, immutable.
 //! - [`priority`]: PriorityClasses, the system's two, and the `Priority`
 //!   admission step that gives a new pod its class's `spec.priority`.
 //! - [`volumes`]: PersistentVolumes, claims and StorageClasses: their
@@ -157,6 +159,7 @@ pub mod openapi;
 pub mod patch;
 pub mod pki;
 pub mod pod_fields;
+pub mod pod_qos;
 pub mod priority;
 pub mod priority_cache;
 pub mod probe_validation;

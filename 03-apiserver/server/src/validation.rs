@@ -122,6 +122,7 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
                 "pod updates may not change nodeName",
             ));
         }
+        crate::pod_qos::validate_update(old, new, &mut causes);
     }
     causes
 }

@@ -338,3 +338,46 @@ async fn deleting_a_namespace_marks_it_terminating_until_finalized() {
     assert_eq!(code, 403);
     snapshot!("immortal_namespace", &status);
 }
+
+/// `status.qosClass` is the API server's: computed at creation from the
+/// requests and limits (after defaulting, so limits alone make requests),
+/// kept when a status write leaves it out, and never changed.
+#[tokio::test]
+async fn a_pods_qos_class_is_set_at_creation_and_immutable() {
+    let s = TestServer::start().await;
+    let mut guaranteed = pod("g");
+    guaranteed["spec"]["containers"][0]["resources"] =
+        json!({"limits": {"cpu": "500m", "memory": "64Mi"}});
+    // What a client sends in the status does not count.
+    guaranteed["status"] = json!({"qosClass": "BestEffort"});
+    let (code, created) = s.post(PODS, &guaranteed).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["status"]["qosClass"], "Guaranteed");
+    assert_eq!(created["status"]["phase"], "Pending");
+
+    let (_, best_effort) = s.post(PODS, &pod("b")).await;
+    assert_eq!(best_effort["status"]["qosClass"], "BestEffort");
+
+    // A node's status write without the field keeps it.
+    let mut running = created.clone();
+    running["status"] = json!({"phase": "Running"});
+    let (code, after) = s.put(&format!("{PODS}/g/status"), &running).await;
+    assert_eq!(code, 200, "{after}");
+    assert_eq!(after["status"]["phase"], "Running");
+    assert_eq!(after["status"]["qosClass"], "Guaranteed");
+
+    // Changing it is refused, naming the field, as Kubernetes does.
+    let (code, status) = s
+        .patch(
+            &format!("{PODS}/g/status"),
+            "application/merge-patch+json",
+            r#"{"status":{"qosClass":"BestEffort"}}"#,
+        )
+        .await;
+    assert_eq!(code, 422, "{status}");
+    assert_eq!(
+        status["message"],
+        "Pod \"g\" is invalid: status.qosClass: Invalid value: \"BestEffort\": field is immutable"
+    );
+    assert_eq!(status["details"]["causes"][0]["field"], "status.qosClass");
+}

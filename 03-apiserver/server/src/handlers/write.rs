@@ -192,6 +192,11 @@ pub async fn create(
         request.param("fieldValidation"),
         &duplicates,
     )?;
+    // After defaulting, which `admit` did: a limit without a request has
+    // become a request, as the class expects.
+    if resource.kind == "Pod" {
+        crate::pod_qos::prepare_create(&mut obj);
+    }
     let key = storage::key(resource, ns, &meta.name);
     if DryRun::of(request, "CreateOptions")?.is_dry() {
         rehearse_create(state, resource, &key, parent.as_deref()).await?;
@@ -341,6 +346,9 @@ pub fn prepare_update(
     if part == Part::Status {
         let mut next = current.clone();
         next["status"] = proposed.get("status").cloned().unwrap_or(Value::Null);
+        if resource.kind == "Pod" {
+            crate::pod_qos::keep_on_status_update(current, &mut next);
+        }
         return Ok(next);
     }
     let mut meta = ObjectMeta::of(&proposed)?;
