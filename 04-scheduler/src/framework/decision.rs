@@ -169,7 +169,7 @@ mod tests {
         let pre =
             Status::unresolvable("spec.tolerations[0].operator: \"Maybe\" is not Equal or Exists");
         assert_eq!(
-            fit_error_message(3, Some(&pre), &[], None),
+            fit_error_message::<&str>(3, Some(&pre), &[], None),
             "0/3 nodes are available: spec.tolerations[0].operator: \"Maybe\" is not Equal or Exists."
         );
     }
