@@ -18,7 +18,8 @@
 //! CASE is `basic:NODES:PODS` (SchedulingBasic), `anti:NODES:PODS` (every
 //! pod refuses a node holding another of its kind, topology
 //! `kubernetes.io/hostname`, so PODS <= NODES), `spread:NODES:PODS` (maxSkew 1 over three
-//! zones, DoNotSchedule) or `algorithm:NODES:PODS`. Default: every case
+//! zones, DoNotSchedule) or `algorithm:NODES:PODS[:SHAPE]` (every shape,
+//! or the one named: `basic`, `anti`, `spread`). Default: every case
 //! of issue 12, [`DEFAULT_CASES`]. Each case prints its ratios: the
 //! scheduler to the bind floor, and to the target where there is one
 //! (kube-scheduler's published CI floors: SchedulingBasic 5000 nodes 810
@@ -67,8 +68,9 @@ fn against(measured: f64, target: Option<f64>) -> String {
     }
 }
 
-/// Bindings (and creates) in flight at once from the floor's client.
-const IN_FLIGHT: usize = 64;
+/// Bindings (and creates) in flight at once from the floor's client: as
+/// many as the scheduler allows itself.
+const IN_FLIGHT: usize = orc_scheduler::binding::MAX_IN_FLIGHT;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Shape {
@@ -260,12 +262,27 @@ async fn bind_floor(nodes: usize, pods: usize, shape: Shape) -> f64 {
     pods as f64 / started.elapsed().as_secs_f64()
 }
 
-fn parse(case: &str) -> Option<(&str, usize, usize)> {
+/// `KIND:NODES:PODS`, and for `algorithm` an optional `:SHAPE` (`basic`,
+/// `anti` or `spread`: that shape alone, for a profiler).
+fn parse(case: &str) -> Option<(&str, usize, usize, Option<Shape>)> {
     let mut parts = case.split(':');
     let kind = parts.next()?;
     let nodes = parts.next()?.parse().ok()?;
     let pods = parts.next()?.parse().ok()?;
-    Some((kind, nodes, pods))
+    let only = match parts.next() {
+        None => None,
+        Some(shape) => Some(shape_named(shape)?),
+    };
+    Some((kind, nodes, pods, only))
+}
+
+fn shape_named(name: &str) -> Option<Shape> {
+    match name {
+        "basic" => Some(Shape::Basic),
+        "anti" => Some(Shape::AntiAffinity),
+        "spread" => Some(Shape::Spread),
+        _ => None,
+    }
 }
 
 fn main() {
@@ -281,17 +298,19 @@ fn main() {
         .build()
         .unwrap();
     for case in &cases {
-        let Some((kind, nodes, pods)) = parse(case) else {
-            eprintln!("{case:?}: expected KIND:NODES:PODS (basic, anti, spread, algorithm)");
+        let Some((kind, nodes, pods, only)) = parse(case) else {
+            eprintln!(
+                "{case:?}: expected KIND:NODES:PODS (basic, anti, spread, algorithm[:SHAPE])"
+            );
             std::process::exit(2);
         };
-        let shape = match kind {
-            "anti" => Shape::AntiAffinity,
-            "spread" => Shape::Spread,
-            _ => Shape::Basic,
-        };
+        let shape = shape_named(kind).unwrap_or(Shape::Basic);
         if kind == "algorithm" {
-            for shape in [Shape::Basic, Shape::AntiAffinity, Shape::Spread] {
+            let shapes = match only {
+                Some(shape) => vec![shape],
+                None => vec![Shape::Basic, Shape::AntiAffinity, Shape::Spread],
+            };
+            for shape in shapes {
                 // One pod per node at most with anti-affinity.
                 let pods = if shape == Shape::AntiAffinity {
                     pods.min(nodes)

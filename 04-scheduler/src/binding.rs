@@ -12,6 +12,12 @@ use serde_json::json;
 use crate::objects::PodInfo;
 use crate::objects::volumes::SELECTED_NODE;
 
+/// Bindings the scheduler writes at once, at most. Enough to keep the API
+/// server and etcd busy (the bench's bind floor reaches its rate with as
+/// many), and well under the API server's limit on writes in flight
+/// (`--max-mutating-requests-inflight`, 200), which answers 429 past it.
+pub const MAX_IN_FLIGHT: usize = 64;
+
 // ANCHOR: select_node
 /// Writes `node` on each of `claims` (in the pod's namespace) that waits
 /// for its first consumer (`volume.kubernetes.io/selected-node`), before

@@ -37,6 +37,8 @@
 //!   `plugins/default_preemption/`).
 //! - [`binding`], [`report`]: the writes: the binding, `PodScheduled`
 //!   conditions and `Scheduled`/`FailedScheduling` events.
+//! - [`events`]: the queue those events wait on, written one at a time in
+//!   the background (client-go's event broadcaster).
 //! - [`explain`]: a decision laid out node by node, and the smallest
 //!   change that would let a pending pod fit, for `orc explain pod`.
 //! - [`metrics`], [`http`]: kube-scheduler's metrics on `/metrics`,
@@ -63,6 +65,7 @@
 
 pub mod binding;
 pub mod cache;
+pub mod events;
 pub mod explain;
 pub mod feed;
 pub mod framework;
@@ -241,8 +244,17 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
     };
     let following = feed.follow(&client, &mut tasks);
     let cache = feed.cache.clone();
+    let recorder = Arc::new(Recorder::new(client.clone(), report::COMPONENT));
+    let events = events::EventQueue::start(
+        recorder.clone(),
+        metrics.clone(),
+        events::MAX_QUEUED_EVENTS,
+        &mut tasks,
+    );
     let scheduler = scheduler::Scheduler {
-        recorder: Arc::new(Recorder::new(client.clone(), report::COMPONENT)),
+        recorder,
+        events: Arc::new(events),
+        bindings: Arc::new(tokio::sync::Semaphore::new(binding::MAX_IN_FLIGHT)),
         client,
         profile,
         cache,

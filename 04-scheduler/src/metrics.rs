@@ -7,10 +7,14 @@
 //!   failing), a histogram;
 //! - `scheduler_pending_pods{queue}`: pods waiting in the `active`,
 //!   `backoff` and `unschedulable` sub-queues (and `gated`, always 0:
-//!   orc has no scheduling gates).
+//!   orc has no scheduling gates);
+//! - `scheduler_events_dropped_total`: orc's own, events not written
+//!   because [`crate::events::EventQueue`] was full (kube-scheduler's
+//!   event broadcaster drops them the same way, and only logs it).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use orc_client::prometheus::{self, Histogram};
@@ -46,6 +50,9 @@ pub struct Metrics {
     profile: String,
     /// std's Mutex: held for a map update, never across an `.await`.
     inner: Mutex<BTreeMap<Attempt, (u64, Histogram)>>,
+    /// Events the full event queue dropped. An atomic: the scheduling
+    /// loop counts without taking the lock `render` holds.
+    events_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -54,7 +61,18 @@ impl Metrics {
         Metrics {
             profile: profile.to_string(),
             inner: Mutex::new(BTreeMap::new()),
+            events_dropped: AtomicU64::new(0),
         }
+    }
+
+    /// Counts an event dropped because the event queue was full.
+    pub fn event_dropped(&self) {
+        self.events_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many events were dropped so far.
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped.load(Ordering::Relaxed)
     }
 
     /// Records one finished attempt and how long it took.
@@ -116,6 +134,14 @@ impl Metrics {
         ] {
             prometheus::sample(&mut out, name, &format!("queue=\"{queue}\""), n);
         }
+        let name = "scheduler_events_dropped_total";
+        prometheus::header(
+            &mut out,
+            name,
+            "Number of events not written because the event queue was full.",
+            "counter",
+        );
+        prometheus::sample(&mut out, name, "", self.events_dropped());
         out
     }
 }

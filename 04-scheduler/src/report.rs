@@ -7,13 +7,18 @@
 //!   `Unschedulable` (or `SchedulerError`) and the message, and a
 //!   `FailedScheduling` warning event with the same message, which
 //!   `kubectl describe pod` and `kubectl get events` show.
+//!
+//! Events go through the [`EventQueue`] and are written in the
+//! background, one at a time, as kube-scheduler's event broadcaster does;
+//! the condition is written at once, by the caller's task.
 
 use jiff::Timestamp;
-use orc_client::events::{Note, Recorder};
+use orc_client::events::Note;
 use orc_client::resources::by_kind;
 use orc_client::{Client, ClientError, Method, path, time};
 use serde_json::{Value, json};
 
+use crate::events::EventQueue;
 use crate::objects::PodInfo;
 
 /// The component events are written as: kube-scheduler's profile name.
@@ -72,10 +77,10 @@ fn object(pod: &PodInfo) -> Value {
     json!({"metadata": {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid}})
 }
 
-/// Reports a pod that was not placed: condition, then event.
+/// Reports a pod that was not placed: condition, then event (queued).
 pub async fn failed(
     client: &Client,
-    recorder: &Recorder,
+    events: &EventQueue,
     pod: &PodInfo,
     failure: Failure,
     message: String,
@@ -90,13 +95,11 @@ pub async fn failed(
             tracing::warn!(pod = %pod.key(), %error, "writing the PodScheduled condition");
         }
     }
-    recorder
-        .record(
-            &object(pod),
-            ("v1", "Pod"),
-            Note::warning("FailedScheduling", message),
-        )
-        .await;
+    events.record(
+        object(pod),
+        ("v1", "Pod"),
+        Note::warning("FailedScheduling", message),
+    );
 }
 
 /// Patches a pod's `status` subresource (strategic merge).
@@ -115,19 +118,17 @@ pub async fn patch_status(
         .await
 }
 
-/// Reports a pod bound to `node`.
-pub async fn scheduled(recorder: &Recorder, pod: &PodInfo, node: &str) {
+/// Reports a pod bound to `node` (queues its event).
+pub fn scheduled(events: &EventQueue, pod: &PodInfo, node: &str) {
     let message = format!(
         "Successfully assigned {}/{} to {node}",
         pod.namespace, pod.name
     );
-    recorder
-        .record(
-            &object(pod),
-            ("v1", "Pod"),
-            Note::normal("Scheduled", message),
-        )
-        .await;
+    events.record(
+        object(pod),
+        ("v1", "Pod"),
+        Note::normal("Scheduled", message),
+    );
 }
 
 #[cfg(test)]

@@ -6,7 +6,11 @@
 //! (assumed) when the next decision starts, so a burst of pods never
 //! over-commits a node. Only the
 //! binding waits on the network, and it runs in its own task: a slow
-//! write never holds up the next decision.
+//! write never holds up the next decision. At most
+//! [`binding::MAX_IN_FLIGHT`] bindings are written at once; the others
+//! wait for a slot in their tasks (the pods are already assumed, so the
+//! decisions go on). Events are queued and written apart
+//! (`events.rs`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -15,9 +19,11 @@ use std::sync::{Arc, Mutex};
 use orc_client::Client;
 use orc_client::events::Recorder;
 use orc_client::informer::Cache as InformerCache;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::cache::{Cache, Snapshot};
+use crate::events::EventQueue;
 use crate::framework::{
     Cycle, Decision, Events, NextStart, Nomination, Outcome, Profile, schedule,
 };
@@ -69,7 +75,16 @@ pub struct Scheduler {
     pub queue: Arc<SchedulingQueue>,
     /// The pods informer's cache: is a pod still waiting?
     pub pods: Arc<InformerCache>,
+    /// Writes preemption's events about its victims.
     pub recorder: Arc<Recorder>,
+    /// `Scheduled` and `FailedScheduling` events, written in the
+    /// background.
+    pub events: Arc<EventQueue>,
+    /// One permit per binding in flight ([`binding::MAX_IN_FLIGHT`]). A
+    /// burst of thousands of pods would otherwise open as many requests
+    /// at once, past the API server's limit on writes in flight (answered
+    /// 429, and retried only after a second).
+    pub bindings: Arc<Semaphore>,
     pub metrics: Arc<Metrics>,
     pub decisions: Arc<Decisions>,
     /// Sampling resumes here.
@@ -193,14 +208,8 @@ impl Scheduler {
         };
         self.metrics.attempt(result, started.elapsed());
         tracing::debug!(pod = %queued.pod.key(), %message, "not scheduled");
-        let (client, recorder, pod) = (
-            self.client.clone(),
-            self.recorder.clone(),
-            queued.pod.clone(),
-        );
-        tokio::spawn(
-            async move { report::failed(&client, &recorder, &pod, failure, message).await },
-        );
+        let (client, events, pod) = (self.client.clone(), self.events.clone(), queued.pod.clone());
+        tokio::spawn(async move { report::failed(&client, &events, &pod, failure, message).await });
     }
 
     // ANCHOR: assume_and_bind
@@ -219,12 +228,13 @@ impl Scheduler {
         self.queue.done(&pod.uid);
         let attempts = queued.attempts;
         let (client, cache, queue) = (self.client.clone(), self.cache.clone(), self.queue.clone());
-        let (recorder, metrics, pods) = (
-            self.recorder.clone(),
-            self.metrics.clone(),
-            self.pods.clone(),
-        );
+        let (events, metrics, pods) =
+            (self.events.clone(), self.metrics.clone(), self.pods.clone());
+        let slots = self.bindings.clone();
         tokio::spawn(async move {
+            // Held until the binding is answered. The semaphore is never
+            // closed, so a permit always comes.
+            let _slot = slots.acquire_owned().await;
             let bound = match binding::select_node(&client, &pod, &select, &node).await {
                 Ok(()) => binding::bind(&client, &pod, &node).await,
                 Err(e) => Err(e),
@@ -232,7 +242,7 @@ impl Scheduler {
             match bound {
                 Ok(()) => {
                     metrics.attempt(Attempt::Scheduled, started.elapsed());
-                    report::scheduled(&recorder, &pod, &node).await;
+                    report::scheduled(&events, &pod, &node);
                 }
                 Err(error) => {
                     cache
@@ -249,8 +259,7 @@ impl Scheduler {
                     queue.requeue_after_error(pod.clone(), attempts);
                     let message =
                         format!("binding rejected: running Bind plugin \"DefaultBinder\": {error}");
-                    report::failed(&client, &recorder, &pod, Failure::SchedulerError, message)
-                        .await;
+                    report::failed(&client, &events, &pod, Failure::SchedulerError, message).await;
                 }
             }
         });

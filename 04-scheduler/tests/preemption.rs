@@ -227,7 +227,7 @@ async fn a_nominated_pod_holds_the_room_preemption_freed() {
     let node_1 = decision
         .verdicts
         .iter()
-        .find(|(node, _)| node == "node-1")
+        .find(|(node, _)| &**node == "node-1")
         .map(|(_, status)| status)
         .expect("node-1 was filtered");
     assert_eq!(node_1.plugin, "NodeResourcesFit");

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use orc_client::selectors::labels::Selector;
 
 pub use node_info::NodeInfo;
+use snapshot::relist;
 pub use snapshot::{Lists, Snapshot, Workloads};
 
 use serde_json::Value;
@@ -120,7 +121,9 @@ impl Cache {
             snapshot.nodes = Arc::new(self.nodes.clone());
             lists = Lists::BOTH;
         } else if snapshot.generation < self.generation {
-            // The same nodes at the same positions: replace the changed.
+            // The same nodes at the same positions: replace the changed,
+            // in the lists of nodes with affinity pods too (each list is
+            // searched for the old copy, not rebuilt from every node).
             let nodes = Arc::make_mut(&mut snapshot.nodes);
             for name in self
                 .changed
@@ -129,13 +132,19 @@ impl Cache {
             {
                 let at = self.index[name];
                 let now = &self.nodes[at];
-                lists = lists
-                    .or(Lists::touched_by(&nodes[at]))
-                    .or(Lists::touched_by(now));
-                nodes[at] = now.clone();
+                let before = std::mem::replace(&mut nodes[at], now.clone());
+                relist(&mut snapshot.have_pods_with_affinity, &before, now, |n| {
+                    !n.pods_with_affinity.is_empty()
+                });
+                relist(
+                    &mut snapshot.have_pods_with_required_anti_affinity,
+                    &before,
+                    now,
+                    |n| !n.pods_with_required_anti_affinity.is_empty(),
+                );
             }
         }
-        // The lists hold the copies just replaced: list those again.
+        // After a new list of nodes, the lists are taken again.
         snapshot.list_nodes_with_affinity(lists);
         // The rest is copied on write by the cache: sharing is free.
         snapshot.image_nodes = self.image_nodes.clone();
@@ -641,6 +650,78 @@ mod tests {
         cache.update_snapshot(&mut snapshot);
         assert!(snapshot.have_pods_with_required_anti_affinity.is_empty());
         assert!(snapshot.have_pods_with_affinity.is_empty());
+    }
+
+    /// A preferred-affinity pod: on the affinity list only.
+    fn preferring(uid: &str) -> PodInfo {
+        PodInfo::parse(&json!({
+            "metadata": {"uid": uid, "name": uid, "namespace": "d"},
+            "spec": {"containers": [{"name": "c"}], "affinity": {"podAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 5,
+                    "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "a"}},
+                    "topologyKey": "kubernetes.io/hostname"}}]}}},
+        }))
+    }
+
+    /// The lists as sets of (name, the copy held), to compare the lists
+    /// kept up to date with lists taken whole (their orders differ).
+    fn listed(nodes: &[Arc<NodeInfo>]) -> BTreeMap<String, usize> {
+        nodes
+            .iter()
+            .map(|n| (n.name().to_string(), Arc::as_ptr(n) as usize))
+            .collect()
+    }
+
+    #[test]
+    fn lists_kept_up_to_date_match_lists_taken_whole() {
+        // A fixed seed: random pods of three kinds come and go on random
+        // nodes, and after every change the kept snapshot's lists hold
+        // exactly the nodes (and copies) a full pass would list.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut cache = Cache::new();
+        for i in 0..12 {
+            cache.set_node(node(&format!("n{i}")));
+        }
+        let mut snapshot = Snapshot::default();
+        cache.update_snapshot(&mut snapshot);
+        let mut placed: Vec<String> = Vec::new();
+        for step in 0..2_000 {
+            let changes = 1 + random(3);
+            for _ in 0..changes {
+                if !placed.is_empty() && random(3) == 0 {
+                    let uid = placed.swap_remove(random(placed.len() as u64) as usize);
+                    assert!(cache.remove_pod(&uid));
+                } else {
+                    let uid = format!("p{step}-{}", random(1_000_000));
+                    let pod = match random(3) {
+                        0 => anti_affine(&uid),
+                        1 => preferring(&uid),
+                        _ => pod(&uid, ""),
+                    };
+                    cache.assume(&pod, &format!("n{}", random(12)));
+                    placed.push(uid);
+                }
+            }
+            cache.update_snapshot(&mut snapshot);
+            let mut whole = snapshot.clone();
+            whole.list_nodes_with_affinity(Lists::BOTH);
+            assert_eq!(
+                listed(&snapshot.have_pods_with_affinity),
+                listed(&whole.have_pods_with_affinity),
+                "step {step}"
+            );
+            assert_eq!(
+                listed(&snapshot.have_pods_with_required_anti_affinity),
+                listed(&whole.have_pods_with_required_anti_affinity),
+                "step {step}"
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,10 @@ use crate::objects::{Node, PodInfo, Resources};
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
     pub node: Arc<Node>,
+    /// The node's name, shared: every decision names each node it filters
+    /// and scores (hundreds per pod), and cloning an `Arc` costs no
+    /// allocation where a `String` would.
+    pub shared_name: Arc<str>,
     pub pods: Vec<Arc<PodInfo>>,
     /// The sum of the pods' requests (`pods` is their count).
     pub requested: Resources,
@@ -47,6 +51,7 @@ impl NodeInfo {
             .flat_map(|i| i.names.iter().map(move |n| (n.clone(), i.size_bytes)))
             .collect();
         NodeInfo {
+            shared_name: Arc::from(node.name.as_str()),
             node,
             pods: Vec::new(),
             requested: Resources::default(),

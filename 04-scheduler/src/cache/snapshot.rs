@@ -104,21 +104,33 @@ impl Lists {
         affinity: true,
         required_anti_affinity: true,
     };
+}
 
-    /// The lists `node` is on, or was on before it changed.
-    pub fn touched_by(node: &NodeInfo) -> Lists {
-        Lists {
-            affinity: !node.pods_with_affinity.is_empty(),
-            required_anti_affinity: !node.pods_with_required_anti_affinity.is_empty(),
-        }
+/// Brings one of a snapshot's lists of nodes with affinity pods up to
+/// date after the node `before` became `now` (`has` says whether a node
+/// belongs on the list): the old copy is found by pointer and replaced,
+/// removed, or the new one added. A list keeps the cache's order only
+/// when it is taken whole ([`Snapshot::list_nodes_with_affinity`]); its
+/// readers add up counts, which no order changes.
+pub(crate) fn relist(
+    list: &mut Arc<Vec<Arc<NodeInfo>>>,
+    before: &Arc<NodeInfo>,
+    now: &Arc<NodeInfo>,
+    has: fn(&NodeInfo) -> bool,
+) {
+    let (was, is) = (has(before), has(now));
+    if !was && !is {
+        return;
     }
-
-    /// Either's lists.
-    pub fn or(self, other: Lists) -> Lists {
-        Lists {
-            affinity: self.affinity || other.affinity,
-            required_anti_affinity: self.required_anti_affinity || other.required_anti_affinity,
+    let list = Arc::make_mut(list);
+    let at = list.iter().position(|n| Arc::ptr_eq(n, before));
+    match (at, is) {
+        (Some(i), true) => list[i] = now.clone(),
+        (Some(i), false) => {
+            list.remove(i);
         }
+        (None, true) => list.push(now.clone()),
+        (None, false) => {}
     }
 }
 

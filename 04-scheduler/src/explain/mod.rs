@@ -79,7 +79,7 @@ pub fn explain(pod: &str, decision: &Decision, fixes: Vec<String>) -> Explanatio
             };
             let scored = decision.scores.iter().find(|s| &s.node == node);
             Row {
-                node: node.clone(),
+                node: node.to_string(),
                 filters,
                 scores: scored
                     .map(|s| {

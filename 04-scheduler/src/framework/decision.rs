@@ -3,8 +3,13 @@
 //! the outcome, with the message a user reads when no node fits.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::status::{Code, Status};
+
+/// A node's name in a decision: shared with the snapshot's `NodeInfo`
+/// (`NodeInfo::shared_name`), so naming 500 nodes allocates nothing.
+pub type NodeName = Arc<str>;
 
 /// How one plugin scored one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +25,7 @@ pub struct PluginScore {
 /// How a feasible node scored in all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeScore {
-    pub node: String,
+    pub node: NodeName,
     /// One entry per score plugin that ran for this pod.
     pub plugins: Vec<PluginScore>,
     /// The sum of normalized × weight.
@@ -48,7 +53,7 @@ pub struct Decision {
     /// Each node filtered, with its verdict: success, or the status of the
     /// first plugin that refused it (filters stop at the first refusal,
     /// as Kubernetes' do). Nodes not looked at (sampling) are absent.
-    pub verdicts: Vec<(String, Status)>,
+    pub verdicts: Vec<(NodeName, Status)>,
     /// The PostFilter's answer when no node fit (preemption).
     pub post_filter: Option<Status>,
     /// Where preemption made room, and whom it evicts.
@@ -83,10 +88,10 @@ impl Decision {
 /// counted over the nodes that gave it, written `count reason`, and the
 /// lines are sorted *as text* (so `10 x` comes before `2 y`, as in
 /// Kubernetes). The PostFilter's message follows.
-pub fn fit_error_message(
+pub fn fit_error_message<N>(
     nodes_total: usize,
     pre_filter: Option<&Status>,
-    verdicts: &[(String, Status)],
+    verdicts: &[(N, Status)],
     post_filter: Option<&Status>,
 ) -> String {
     let mut message = format!("0/{nodes_total} nodes are available:");
@@ -164,7 +169,7 @@ mod tests {
         let pre =
             Status::unresolvable("spec.tolerations[0].operator: \"Maybe\" is not Equal or Exists");
         assert_eq!(
-            fit_error_message(3, Some(&pre), &[], None),
+            fit_error_message::<&str>(3, Some(&pre), &[], None),
             "0/3 nodes are available: spec.tolerations[0].operator: \"Maybe\" is not Equal or Exists."
         );
     }

@@ -19,7 +19,7 @@ pub mod sampling;
 pub mod schedule;
 pub mod status;
 
-pub use decision::{Decision, NodeScore, Outcome, PluginScore};
+pub use decision::{Decision, NodeName, NodeScore, Outcome, PluginScore};
 pub use plugin::{
     Cycle, CycleState, Events, Filters, Nomination, Plugin, PostFilterResult, PreFilterResult,
     Victim,

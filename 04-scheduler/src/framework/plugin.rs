@@ -18,6 +18,7 @@ use std::any::Any;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::decision::NodeName;
 use super::status::Status;
 use crate::cache::{NodeInfo, Snapshot};
 use crate::objects::PodInfo;
@@ -170,7 +171,7 @@ pub trait Plugin: Send + Sync {
     fn post_filter(
         &self,
         _cycle: Cycle,
-        _rejections: &[(String, Status)],
+        _rejections: &[(NodeName, Status)],
         _filters: &dyn Filters,
     ) -> Option<PostFilterResult> {
         None

@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use super::decision::{Decision, NodeScore, Outcome, PluginScore, fit_error_message};
+use super::decision::{Decision, NodeName, NodeScore, Outcome, PluginScore, fit_error_message};
 use super::plugin::{Cycle, CycleState, Filters, Plugin, PreFilterResult};
 use super::profile::Profile;
 use super::sampling::num_feasible_nodes_to_find;
@@ -156,7 +156,7 @@ fn pre_filter(
         {
             decision
                 .verdicts
-                .push((node.name().to_string(), status.clone()));
+                .push((node.shared_name.clone(), status.clone()));
         }
         decision.rejected_by.extend(narrowed_by);
     }
@@ -170,7 +170,7 @@ fn refuse_everywhere(status: Status, cycle: Cycle, decision: &mut Decision) {
         .snapshot
         .nodes
         .iter()
-        .map(|n| (n.name().to_string(), status.clone()))
+        .map(|n| (n.shared_name.clone(), status.clone()))
         .collect();
     decision.pre_filter = Some(status);
 }
@@ -223,7 +223,7 @@ fn filter(
         } else {
             decision.rejected_by.insert(status.plugin);
         }
-        decision.verdicts.push((node.name().to_string(), status));
+        decision.verdicts.push((node.shared_name.clone(), status));
     }
     if candidates.is_none() && !nodes.is_empty() {
         next_start.0 = (start + processed) % nodes.len();
@@ -284,7 +284,7 @@ fn filter_node(
 
 /// PostFilter: the first plugin with something to say says it.
 fn post_filter(profile: &Profile, cycle: Cycle, decision: &mut Decision) {
-    let rejections: Vec<(String, Status)> = decision
+    let rejections: Vec<(NodeName, Status)> = decision
         .verdicts
         .iter()
         .filter(|(_, s)| !s.is_success())
@@ -388,7 +388,7 @@ fn prioritize(
     let mut scores: Vec<NodeScore> = feasible
         .iter()
         .map(|n| NodeScore {
-            node: n.name().to_string(),
+            node: n.shared_name.clone(),
             plugins: Vec::with_capacity(profile.scores.len()),
             total: 0,
         })
@@ -441,7 +441,7 @@ pub fn select_host(scores: &[NodeScore], mut random: u64) -> String {
             }
         }
     }
-    best.map(|b| b.node.clone()).unwrap_or_default()
+    best.map(|b| b.node.to_string()).unwrap_or_default()
 }
 
 /// xorshift64*: a small, fast generator, plenty for breaking ties.
@@ -459,7 +459,7 @@ mod tests {
 
     fn score(node: &str, total: i64) -> NodeScore {
         NodeScore {
-            node: node.into(),
+            node: Arc::from(node),
             plugins: Vec::new(),
             total,
         }

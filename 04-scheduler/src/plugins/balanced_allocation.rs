@@ -62,12 +62,17 @@ impl Plugin for BalancedAllocation {
     fn score(&self, cycle: Cycle, _state: &CycleState, node: &NodeInfo) -> i64 {
         let mut requested = node.requested;
         requested.add(&cycle.pod.requests);
-        let fractions: Vec<f64> = [ResourceName::Cpu, ResourceName::Memory]
-            .into_iter()
-            .filter(|r| node.node.allocatable.get(*r) > 0)
-            .map(|r| (requested.get(r) as f64 / node.node.allocatable.get(r) as f64).min(1.0))
-            .collect();
-        balanced_score(&fractions)
+        // On the stack: this runs for every feasible node of every pod.
+        let mut fractions = [0.0; 2];
+        let mut n = 0;
+        for r in [ResourceName::Cpu, ResourceName::Memory] {
+            let allocatable = node.node.allocatable.get(r);
+            if allocatable > 0 {
+                fractions[n] = (requested.get(r) as f64 / allocatable as f64).min(1.0);
+                n += 1;
+            }
+        }
+        balanced_score(&fractions[..n])
     }
 }
 

@@ -25,7 +25,9 @@ pub mod victims;
 use std::collections::HashMap;
 
 use crate::framework::decision::fit_error_message;
-use crate::framework::{Code, Cycle, Filters, Nomination, Plugin, PostFilterResult, Status};
+use crate::framework::{
+    Code, Cycle, Filters, NodeName, Nomination, Plugin, PostFilterResult, Status,
+};
 
 pub use victims::NO_VICTIMS;
 
@@ -74,7 +76,7 @@ pub fn eligible(cycle: Cycle) -> Result<(), &'static str> {
 /// Finds where to preempt, or says why nowhere.
 pub fn preempt(
     cycle: Cycle,
-    rejections: &[(String, Status)],
+    rejections: &[(NodeName, Status)],
     filters: &dyn Filters,
 ) -> PostFilterResult {
     if let Err(reason) = eligible(cycle) {
@@ -85,7 +87,7 @@ pub fn preempt(
     let mut verdicts = Vec::new();
     let mut helpable = Vec::new();
     for (name, status) in rejections {
-        match (status.code, nodes.get(name.as_str())) {
+        match (status.code, nodes.get(&**name)) {
             (Code::Unschedulable, Some(node)) => helpable.push(*node),
             _ => verdicts.push((name.clone(), Status::unresolvable(NOT_HELPFUL))),
         }
@@ -113,7 +115,7 @@ pub fn preempt(
                     earliest_top_start,
                 });
             }
-            Err(status) => verdicts.push((node.name().to_string(), status)),
+            Err(status) => verdicts.push((node.shared_name.clone(), status)),
         }
     }
     match pick::pick(candidates) {
@@ -136,7 +138,7 @@ fn refused(message: String) -> PostFilterResult {
 // ANCHOR: preemption_message
 /// The PostFilter message when no node can be helped: each node's reason
 /// counted as in the filters' message, after `preemption:`.
-pub fn message(nodes_total: usize, verdicts: &[(String, Status)]) -> String {
+pub fn message<N>(nodes_total: usize, verdicts: &[(N, Status)]) -> String {
     format!(
         "preemption: {}",
         fit_error_message(nodes_total, None, verdicts, None)
@@ -152,7 +154,7 @@ impl Plugin for DefaultPreemption {
     fn post_filter(
         &self,
         cycle: Cycle,
-        rejections: &[(String, Status)],
+        rejections: &[(NodeName, Status)],
         filters: &dyn Filters,
     ) -> Option<PostFilterResult> {
         Some(preempt(cycle, rejections, filters))
