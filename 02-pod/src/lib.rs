@@ -125,6 +125,7 @@ pub mod resolv_conf;
 pub mod routes;
 pub mod runtime;
 pub mod sandbox;
+pub mod security_context;
 pub mod shim;
 pub mod source;
 pub mod status;

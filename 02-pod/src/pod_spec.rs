@@ -94,6 +94,10 @@ pub struct PodSpec {
     /// `dnsPolicy: None`, making up) the pod's resolv.conf.
     #[serde(default)]
     pub dns_config: Option<crate::resolv_conf::PodDnsConfig>,
+    /// Who every container runs as, its groups and the owner of the
+    /// pod's volumes ([`crate::security_context`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<crate::security_context::PodSecurityContext>,
 }
 // ANCHOR_END: pod
 
@@ -170,6 +174,10 @@ pub struct Container {
     /// Give the container a terminal (`kubectl run -t`, `attach -t`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tty: bool,
+    /// The container's user, capabilities, seccomp and root
+    /// ([`crate::security_context`]); its user fields win over the pod's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<crate::security_context::SecurityContext>,
 }
 
 /// `name: value`, or `name` with a `valueFrom` the agent resolves when
