@@ -40,7 +40,9 @@
 //!   ([`agent_client`]: over TLS, with the API server's client certificate);
 //!   [`secret_validation`]: the keys each Secret `type` requires, and what
 //!   `immutable` freezes in Secrets and ConfigMaps; [`probe_validation`]:
-//!   sidecars (`restartPolicy: Always` on an init container) and probes.
+//!   sidecars (`restartPolicy: Always` on an init container) and probes;
+//!   [`security_context`]: ids in range and `allowPrivilegeEscalation`'s
+//!   conflicts in pod and container security contexts.
 //! - [`statefulset`]: StatefulSets' and ControllerRevisions' defaults and
 //!   rules (what may change, and the refusal of claim templates).
 //! - [`autoscaling`]: HorizontalPodAutoscalers' defaults and rules (the
@@ -156,6 +158,7 @@ pub mod probe_validation;
 pub mod protobuf;
 pub mod schema;
 pub mod secret_validation;
+pub mod security_context;
 pub mod server;
 pub mod service_account_admission;
 pub mod services;
