@@ -268,18 +268,15 @@ fn refuse_unsupported(sc: &SecurityContext, eff: &Effective) -> Result<(), Strin
 ///   `/etc/group` makes the user a member of (`supplementalGroupsPolicy:
 ///   Merge`, the default), `supplementalGroups` and `fsGroup`, sorted as
 ///   the kernel keeps them.
-pub fn user(
-    pod: &Pod,
-    container: &Container,
-    image: &User,
-    rootfs: &Path,
-) -> Result<User, String> {
+pub fn user(pod: &Pod, container: &Container, image: &User, rootfs: &Path) -> Result<User, String> {
     let eff = effective(pod, container);
     let id = |v: i64, field: &str| -> Result<u32, String> {
         u32::try_from(v)
             .ok()
             .filter(|v| *v <= i32::MAX as u32)
-            .ok_or_else(|| format!("securityContext.{field}: {v} must be between 0 and 2147483647, inclusive"))
+            .ok_or_else(|| {
+                format!("securityContext.{field}: {v} must be between 0 and 2147483647, inclusive")
+            })
     };
     let uid = match eff.run_as_user {
         Some(u) => id(u, "runAsUser")?,
@@ -321,7 +318,10 @@ pub fn apply(
     let sc = container.security_context.clone().unwrap_or_default();
     let eff = effective(pod, container);
     refuse_unsupported(&sc, &eff)?;
-    let process = spec.process.as_mut().ok_or("the image's spec has no process")?;
+    let process = spec
+        .process
+        .as_mut()
+        .ok_or("the image's spec has no process")?;
     process.user = user(pod, container, &process.user, rootfs)?;
     process.capabilities = Some(capabilities(sc.capabilities.as_ref())?);
     // The kubelet sets no_new_privs only when asked: a setuid binary (su,
@@ -354,14 +354,21 @@ mod tests {
 
     #[test]
     fn the_container_overrides_the_pod() {
-        let p = pod(&format!("{BASE}  securityContext: {{runAsUser: 1000, runAsGroup: 3000, runAsNonRoot: true}}\n  containers:\n  - name: a\n    image: i\n    securityContext: {{runAsUser: 2000}}\n"));
+        let p = pod(&format!(
+            "{BASE}  securityContext: {{runAsUser: 1000, runAsGroup: 3000, runAsNonRoot: true}}\n  containers:\n  - name: a\n    image: i\n    securityContext: {{runAsUser: 2000}}\n"
+        ));
         let e = effective(&p, &p.spec.containers[0]);
-        assert_eq!((e.run_as_user, e.run_as_group, e.run_as_non_root), (Some(2000), Some(3000), true));
+        assert_eq!(
+            (e.run_as_user, e.run_as_group, e.run_as_non_root),
+            (Some(2000), Some(3000), true)
+        );
     }
 
     #[test]
     fn run_as_non_root_has_the_kubelet_words() {
-        let p = pod(&format!("{BASE}  securityContext: {{runAsNonRoot: true}}\n  containers:\n  - {{name: a, image: i}}\n  - {{name: b, image: i, securityContext: {{runAsUser: 0}}}}\n  - {{name: c, image: i, securityContext: {{runAsUser: 5}}}}\n"));
+        let p = pod(&format!(
+            "{BASE}  securityContext: {{runAsNonRoot: true}}\n  containers:\n  - {{name: a, image: i}}\n  - {{name: b, image: i, securityContext: {{runAsUser: 0}}}}\n  - {{name: c, image: i, securityContext: {{runAsUser: 5}}}}\n"
+        ));
         let [a, b, c] = [0, 1, 2].map(|i| &p.spec.containers[i]);
         assert_eq!(
             verify_run_as_non_root(&p, a, "").unwrap_err(),
@@ -379,7 +386,10 @@ mod tests {
         );
         assert_eq!(verify_run_as_non_root(&p, c, ""), Ok(()));
         let free = pod(&format!("{BASE}  containers:\n  - {{name: a, image: i}}\n"));
-        assert_eq!(verify_run_as_non_root(&free, &free.spec.containers[0], ""), Ok(()));
+        assert_eq!(
+            verify_run_as_non_root(&free, &free.spec.containers[0], ""),
+            Ok(())
+        );
     }
 
     fn caps(yaml: &str) -> Vec<String> {
@@ -393,14 +403,22 @@ mod tests {
         assert_eq!(default.bounding.len(), 14);
         assert!(default.ambient.is_empty() && default.inheritable.is_empty());
         assert_eq!(caps("{drop: [ALL]}"), Vec::<String>::new());
-        assert_eq!(caps("{drop: [ALL], add: [NET_BIND_SERVICE]}"), ["CAP_NET_BIND_SERVICE"]);
+        assert_eq!(
+            caps("{drop: [ALL], add: [NET_BIND_SERVICE]}"),
+            ["CAP_NET_BIND_SERVICE"]
+        );
         let admin = caps("{add: [NET_ADMIN, cap_sys_time], drop: [CAP_CHOWN]}");
         assert!(admin.contains(&"CAP_NET_ADMIN".into()) && admin.contains(&"CAP_SYS_TIME".into()));
         assert!(!admin.contains(&"CAP_CHOWN".into()));
         assert_eq!(admin.len(), 15);
         let all_but = caps("{add: [ALL], drop: [CHOWN]}");
-        assert!(all_but.contains(&"CAP_SYS_ADMIN".into()) && !all_but.contains(&"CAP_CHOWN".into()));
-        let bad = CapabilityChanges { add: vec!["FLY".into()], drop: vec![] };
+        assert!(
+            all_but.contains(&"CAP_SYS_ADMIN".into()) && !all_but.contains(&"CAP_CHOWN".into())
+        );
+        let bad = CapabilityChanges {
+            add: vec!["FLY".into()],
+            drop: vec![],
+        };
         assert!(capabilities(Some(&bad)).unwrap_err().contains("\"FLY\""));
     }
 
@@ -408,19 +426,40 @@ mod tests {
     fn users_and_groups_follow_containerd() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("etc")).unwrap();
-        std::fs::write(root.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n").unwrap();
-        std::fs::write(root.path().join("etc/group"), "root:x:0:\napp:x:1001:\nvideo:x:44:app,other\n").unwrap();
-        let image = User { uid: 0, gid: 0, additional_gids: vec![] };
-        let p = pod(&format!("{BASE}  securityContext: {{runAsUser: 1000, supplementalGroups: [4000], fsGroup: 2000}}\n  containers:\n  - {{name: a, image: i}}\n  - {{name: b, image: i, securityContext: {{runAsGroup: 3000}}}}\n"));
+        std::fs::write(
+            root.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.path().join("etc/group"),
+            "root:x:0:\napp:x:1001:\nvideo:x:44:app,other\n",
+        )
+        .unwrap();
+        let image = User {
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+        };
+        let p = pod(&format!(
+            "{BASE}  securityContext: {{runAsUser: 1000, supplementalGroups: [4000], fsGroup: 2000}}\n  containers:\n  - {{name: a, image: i}}\n  - {{name: b, image: i, securityContext: {{runAsGroup: 3000}}}}\n"
+        ));
         let a = user(&p, &p.spec.containers[0], &image, root.path()).unwrap();
         // The gid comes from the image's passwd for uid 1000; the image's
         // /etc/group adds 44.
-        assert_eq!((a.uid, a.gid, a.additional_gids), (1000, 1001, vec![44, 1001, 2000, 4000]));
+        assert_eq!(
+            (a.uid, a.gid, a.additional_gids),
+            (1000, 1001, vec![44, 1001, 2000, 4000])
+        );
         let b = user(&p, &p.spec.containers[1], &image, root.path()).unwrap();
         assert_eq!((b.uid, b.gid), (1000, 3000));
         // Nothing set: the image's user, untouched.
         let plain = pod(&format!("{BASE}  containers:\n  - {{name: a, image: i}}\n"));
-        let img = User { uid: 7, gid: 8, additional_gids: vec![] };
+        let img = User {
+            uid: 7,
+            gid: 8,
+            additional_gids: vec![],
+        };
         let u = user(&plain, &plain.spec.containers[0], &img, root.path()).unwrap();
         assert_eq!((u.uid, u.gid, u.additional_gids), (7, 8, vec![8]));
     }
@@ -428,19 +467,30 @@ mod tests {
     #[test]
     fn the_spec_gets_every_setting_and_refuses_what_orc_cannot_do() {
         let root = tempfile::tempdir().unwrap();
-        let p = pod(&format!("{BASE}  securityContext: {{seccompProfile: {{type: Unconfined}}}}\n  containers:\n  - name: a\n    image: i\n    securityContext: {{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {{drop: [ALL]}}}}\n  - {{name: b, image: i, securityContext: {{seccompProfile: {{type: RuntimeDefault}}}}}}\n  - {{name: c, image: i, securityContext: {{privileged: true}}}}\n  - {{name: d, image: i, securityContext: {{procMount: Unmasked}}}}\n  - {{name: e, image: i, securityContext: {{seccompProfile: {{type: Localhost, localhostProfile: x.json}}}}}}\n"));
+        let p = pod(&format!(
+            "{BASE}  securityContext: {{seccompProfile: {{type: Unconfined}}}}\n  containers:\n  - name: a\n    image: i\n    securityContext: {{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {{drop: [ALL]}}}}\n  - {{name: b, image: i, securityContext: {{seccompProfile: {{type: RuntimeDefault}}}}}}\n  - {{name: c, image: i, securityContext: {{privileged: true}}}}\n  - {{name: d, image: i, securityContext: {{procMount: Unmasked}}}}\n  - {{name: e, image: i, securityContext: {{seccompProfile: {{type: Localhost, localhostProfile: x.json}}}}}}\n"
+        ));
         let mut spec = Spec::example(&["true"]);
         apply(&p, &p.spec.containers[0], root.path(), &mut spec).unwrap();
         let process = spec.process.as_ref().unwrap();
         assert!(process.no_new_privileges);
         assert!(spec.root.as_ref().unwrap().readonly);
-        assert_eq!(process.capabilities.as_ref().unwrap().bounding, Vec::<String>::new());
+        assert_eq!(
+            process.capabilities.as_ref().unwrap().bounding,
+            Vec::<String>::new()
+        );
         assert!(spec.linux.as_ref().unwrap().seccomp.is_none(), "Unconfined");
         let mut spec = Spec::example(&["true"]);
         apply(&p, &p.spec.containers[1], root.path(), &mut spec).unwrap();
-        assert!(!spec.process.as_ref().unwrap().no_new_privileges, "allowed unless false");
+        assert!(
+            !spec.process.as_ref().unwrap().no_new_privileges,
+            "allowed unless false"
+        );
         assert!(!spec.root.as_ref().unwrap().readonly);
-        assert!(spec.linux.as_ref().unwrap().seccomp.is_some(), "RuntimeDefault");
+        assert!(
+            spec.linux.as_ref().unwrap().seccomp.is_some(),
+            "RuntimeDefault"
+        );
         for (i, word) in [(2, "privileged"), (3, "procMount"), (4, "Localhost")] {
             let err = apply(&p, &p.spec.containers[i], root.path(), &mut spec).unwrap_err();
             assert!(err.contains(word), "{err}");

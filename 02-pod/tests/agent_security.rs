@@ -142,7 +142,11 @@ async fn run_as_non_root_with_a_root_image_is_a_create_container_config_error() 
     // Nothing runs but the sandbox, and the refused container's root was
     // not left mounted.
     let app = format!("{}-app-", node.uid("nonroot").unwrap());
-    assert!(node.containers().iter().all(|(id, _)| !id.starts_with(&app)));
+    assert!(
+        node.containers()
+            .iter()
+            .all(|(id, _)| !id.starts_with(&app))
+    );
     agent.drain_and_teardown().await.unwrap();
     node.assert_clean();
 }

@@ -56,7 +56,11 @@ fn mask(access: Access, is_dir: bool) -> u32 {
         Access::ReadWrite => RW_MASK,
         Access::ReadOnly => RO_MASK,
     };
-    if is_dir { base | SETGID | EXEC_MASK } else { base }
+    if is_dir {
+        base | SETGID | EXEC_MASK
+    } else {
+        base
+    }
 }
 
 // ANCHOR: set_ownership
@@ -108,7 +112,10 @@ mod tests {
         set(&root, 2000, Access::ReadWrite, ChangePolicy::Always).unwrap();
         let meta = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap();
         assert_eq!((meta("").gid(), meta("").mode() & 0o7777), (2000, 0o2775));
-        assert_eq!((meta("sub/f").gid(), meta("sub/f").mode() & 0o7777), (2000, 0o660));
+        assert_eq!(
+            (meta("sub/f").gid(), meta("sub/f").mode() & 0o7777),
+            (2000, 0o660)
+        );
         assert_eq!(meta("link").gid(), 2000);
         // OnRootMismatch: a root that matches is not walked again.
         std::fs::write(root.join("late"), "y").unwrap();

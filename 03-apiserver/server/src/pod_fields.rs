@@ -272,7 +272,9 @@ pub const POD_SECURITY_CONTEXT: &[Rule] = &[
     ),
     (
         "fsGroup",
-        Honoured("agent: group owner (setgid) of emptyDir, configMap, secret, downwardAPI and projected volumes; a supplementary group"),
+        Honoured(
+            "agent: group owner (setgid) of emptyDir, configMap, secret, downwardAPI and projected volumes; a supplementary group",
+        ),
     ),
     (
         "fsGroupChangePolicy",

@@ -121,8 +121,16 @@ mod tests {
             "capabilities": {"add": ["CAP_SYS_ADMIN"]}, "runAsGroup": -2});
         let m = messages(validate_container, both);
         assert_eq!(m.len(), 3, "{m:?}");
-        assert!(m[0].ends_with("runAsGroup: Invalid value: -2: must be between 0 and 2147483647, inclusive"));
-        assert!(m[1].ends_with("cannot set `allowPrivilegeEscalation` to false and `privileged` to true"));
-        assert!(m[2].ends_with("cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"));
+        assert!(m[0].ends_with(
+            "runAsGroup: Invalid value: -2: must be between 0 and 2147483647, inclusive"
+        ));
+        assert!(
+            m[1].ends_with(
+                "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"
+            )
+        );
+        assert!(m[2].ends_with(
+            "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"
+        ));
     }
 }
