@@ -3,8 +3,11 @@
 //! Field names are Kubernetes' own (camelCase), so an unchanged manifest
 //! from the Kubernetes documentation parses. Fields orc does not implement
 //! are accepted and ignored (serde's default): a manifest written for a
-//! real cluster must not be refused for a `securityContext` or a
-//! `nodeSelector`. The status types live in [`crate::status`].
+//! real cluster must not be refused for a `nodeSelector` the agent never
+//! reads. What the agent cannot do is refused by the API server
+//! (`pod_fields.rs`) and, for a static pod, when the container starts
+//! ([`crate::security_context`]). The status types live in
+//! [`crate::status`].
 
 use std::collections::BTreeMap;
 
