@@ -248,13 +248,25 @@ spec:
     assert!(out.contains("deployment.apps/restricted created"), "{out}");
     let out = kubectl(
         &config,
-        &["rollout", "status", "deployment/restricted", "--timeout=120s"],
+        &[
+            "rollout",
+            "status",
+            "deployment/restricted",
+            "--timeout=120s",
+        ],
     )
     .await;
     assert!(out.contains("successfully rolled out"), "{out}");
     let pod = kubectl(
         &config,
-        &["get", "pods", "-l", "app=restricted", "-o", "jsonpath={.items[0].metadata.name}"],
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=restricted",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ],
     )
     .await;
     // No runAsGroup, and the image has no user 1000: group root, as
@@ -287,11 +299,19 @@ spec:
 
     kubectl(
         &config,
-        &["delete", "deployment", "restricted", "--cascade=foreground", "--timeout=120s"],
+        &[
+            "delete",
+            "deployment",
+            "restricted",
+            "--cascade=foreground",
+            "--timeout=120s",
+        ],
     )
     .await;
     api.wait_for(&format!("{NS}/pods"), LONG, |list| {
-        list["items"].as_array().is_some_and(|items| items.is_empty())
+        list["items"]
+            .as_array()
+            .is_some_and(|items| items.is_empty())
     })
     .await;
     controllers.abort();
