@@ -63,6 +63,12 @@ const CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// Every capability name orc knows, in kernel number order: what
+/// `add: [ALL]` grants, and the names a pod may add or drop.
+pub fn all_names() -> &'static [&'static str] {
+    CAPS
+}
+
 /// Turn capability names into a bit mask (bit `n` = capability `n`).
 ///
 /// Returns the first unknown name as the error. This is the form the kernel

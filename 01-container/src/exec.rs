@@ -155,6 +155,16 @@ fn take_terminal(terminal: Terminal) -> Result<()> {
 fn exec_child(proc: &crate::spec::Process, filter: Option<&[libc::sock_filter]>) -> Error {
     let result = (|| -> Result<std::convert::Infallible> {
         process::apply_rlimits(&proc.rlimits)?;
+        // Without no_new_privs the kernel loads a filter only for a holder
+        // of CAP_SYS_ADMIN, which become_process is about to drop: load it
+        // first, as the init does (and runc's exec).
+        let (early, late) = match proc.no_new_privileges {
+            true => (None, filter),
+            false => (filter, None),
+        };
+        if let Some(f) = early {
+            seccomp::install(f).context(|| "loading the seccomp filter".into())?;
+        }
         let path = crate::init::become_process(proc)?;
         // The command dies with this exec. Whoever ran the exec (the agent,
         // for kubectl) kills it when its client goes away, and SIGKILL
@@ -163,7 +173,7 @@ fn exec_child(proc: &crate::spec::Process, filter: Option<&[libc::sock_filter]>)
         // clears it.
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
-        if let Some(f) = filter {
+        if let Some(f) = late {
             seccomp::install(f).context(|| "loading the seccomp filter".into())?;
         }
         let cstr = |s: &str| {

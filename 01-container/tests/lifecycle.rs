@@ -171,6 +171,30 @@ fn exec_joins_a_running_container() {
     assert!(f.orc(&["delete", "--force", &id]).status.success());
 }
 
+/// Without no_new_privs (Kubernetes' default unless
+/// `allowPrivilegeEscalation: false`) the seccomp filter must be loaded
+/// while the exec still holds CAP_SYS_ADMIN: a filter loaded after the
+/// capabilities are dropped is refused with EACCES, and every exec (every
+/// exec probe) failed.
+#[test]
+fn exec_without_no_new_privs_still_gets_the_seccomp_filter() {
+    let mut f = Fixture::new(&["sleep", "100"]);
+    f.edit(|spec| spec.process.as_mut().unwrap().no_new_privileges = false);
+    let id = f.start_detached("exec-nnp");
+    let out = f.orc(&[
+        "exec",
+        &id,
+        "--",
+        "grep",
+        "-E",
+        "^(NoNewPrivs|Seccomp):",
+        "/proc/self/status",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "NoNewPrivs:\t0\nSeccomp:\t2\n");
+    assert!(f.orc(&["delete", "--force", &id]).status.success());
+}
+
 #[test]
 fn exec_tty_makes_the_terminal_the_commands_own() {
     use std::io::Read;

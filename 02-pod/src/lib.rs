@@ -53,6 +53,9 @@
 //! - [`sandbox`]: the OCI specs of a pod's sandbox (the pause process) and
 //!   of its containers, which join the sandbox's namespaces; resources as
 //!   cgroup settings ([`sandbox::linux_resources`]).
+//! - [`security_context`]: a pod's and a container's `securityContext` in
+//!   the container's spec (user, groups, capabilities, seccomp,
+//!   no_new_privs, read-only root), and the kubelet's `runAsNonRoot` check.
 //! - [`shim`]: the per-container process that runs `orc-container` and
 //!   records the exit code; [`runtime`]: the agent's client of the runtime.
 //! - [`probes`]: liveness and readiness probes (exec, httpGet, tcpSocket).
@@ -128,6 +131,7 @@ pub mod resolv_conf;
 pub mod routes;
 pub mod runtime;
 pub mod sandbox;
+pub mod security_context;
 pub mod shim;
 pub mod source;
 pub mod status;

@@ -3,8 +3,11 @@
 //! Field names are Kubernetes' own (camelCase), so an unchanged manifest
 //! from the Kubernetes documentation parses. Fields orc does not implement
 //! are accepted and ignored (serde's default): a manifest written for a
-//! real cluster must not be refused for a `securityContext` or a
-//! `nodeSelector`. The status types live in [`crate::status`].
+//! real cluster must not be refused for a `nodeSelector` the agent never
+//! reads. What the agent cannot do is refused by the API server
+//! (`pod_fields.rs`) and, for a static pod, when the container starts
+//! ([`crate::security_context`]). The status types live in
+//! [`crate::status`].
 
 use std::collections::BTreeMap;
 
@@ -109,6 +112,10 @@ pub struct PodSpec {
     /// `dnsPolicy: None`, making up) the pod's resolv.conf.
     #[serde(default)]
     pub dns_config: Option<crate::resolv_conf::PodDnsConfig>,
+    /// Who every container runs as, its groups and the owner of the
+    /// pod's volumes ([`crate::security_context`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<crate::security_context::PodSecurityContext>,
 }
 // ANCHOR_END: pod
 
@@ -205,6 +212,10 @@ pub struct Container {
     /// Whether an empty message file falls back to the log's tail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_message_policy: Option<TerminationMessagePolicy>,
+    /// The container's user, capabilities, seccomp and root
+    /// ([`crate::security_context`]); its user fields win over the pod's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<crate::security_context::SecurityContext>,
 }
 
 // ANCHOR: lifecycle

@@ -311,3 +311,114 @@ async fn the_pod_gets_the_kubelets_hosts_file_and_its_fqdn_as_hostname() {
         "mounts left"
     );
 }
+
+/// The Pod Security Standards' "restricted" profile, as a user writes it
+/// in a Deployment: accepted by the API, run by the node as uid 1000 with
+/// no capabilities, no_new_privs and the seccomp filter; and a privileged
+/// container refused by name before any pod exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_deployment_runs_as_its_security_context_says() {
+    let (node, api, mut agent, config) = one_node("node-restricted").await;
+    let controllers = tokio::spawn(orc_controllers::run(orc_controllers::Config::new(&api.url)));
+    let manifest = node.dir.path().join("restricted.yaml");
+    std::fs::write(
+        &manifest,
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: restricted}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: restricted}}
+  template:
+    metadata: {labels: {app: restricted}}
+    spec:
+      nodeName: node-restricted
+      terminationGracePeriodSeconds: 1
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 1000
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+      - name: app
+        image: busybox
+        command: [sh, -c, "id; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; exec sleep 3600"]
+        securityContext:
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+"#,
+    )
+    .unwrap();
+    let out = kubectl(&config, &["apply", "-f", manifest.to_str().unwrap()]).await;
+    assert!(out.contains("deployment.apps/restricted created"), "{out}");
+    let out = kubectl(
+        &config,
+        &[
+            "rollout",
+            "status",
+            "deployment/restricted",
+            "--timeout=120s",
+        ],
+    )
+    .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let pod = kubectl(
+        &config,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=restricted",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ],
+    )
+    .await;
+    // No runAsGroup, and the image has no user 1000: group root, as
+    // containerd does.
+    wait_for_log(
+        &config,
+        &pod,
+        "uid=1000 gid=0(root) groups=0(root)\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n",
+    )
+    .await;
+
+    let (created, bad) = kubectl_status(
+        &config,
+        &[
+            "run",
+            "priv",
+            "--image=busybox",
+            "--overrides",
+            &json!({"spec": {"containers": [{"name": "priv", "image": "busybox",
+                "securityContext": {"privileged": true}}]}})
+            .to_string(),
+        ],
+    )
+    .await;
+    assert!(!created, "{bad}");
+    assert!(
+        bad.contains("The Pod \"priv\" is invalid: spec.containers[0].securityContext.privileged: Invalid value: true: not supported by orc"),
+        "{bad}"
+    );
+
+    kubectl(
+        &config,
+        &[
+            "delete",
+            "deployment",
+            "restricted",
+            "--cascade=foreground",
+            "--timeout=120s",
+        ],
+    )
+    .await;
+    api.wait_for(&format!("{NS}/pods"), LONG, |list| {
+        list["items"]
+            .as_array()
+            .is_some_and(|items| items.is_empty())
+    })
+    .await;
+    controllers.abort();
+    agent.stop();
+    assert_eq!(node.containers(), vec![], "containers left");
+}

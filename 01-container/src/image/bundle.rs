@@ -37,6 +37,11 @@ pub struct ImageBundle {
     pub dir: PathBuf,
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// The image config's `User` as written (`""`, `1000`, `app:app`),
+    /// before [`resolve_user`] turned it into numbers: Kubernetes'
+    /// `runAsNonRoot` check refuses a user given by name, which it cannot
+    /// verify without trusting the image's `/etc/passwd`.
+    pub image_user: String,
 }
 
 /// Make a bundle at `dir` (which must not exist or be empty) from the image
@@ -49,6 +54,7 @@ pub fn create(
     overrides: &Overrides,
 ) -> Result<ImageBundle, ImageError> {
     let image = store.image(reference)?;
+    let image_user = image.config.config.user.clone();
     // Unpack (or find already unpacked) every layer, bottom first.
     let mut lowers = vec![];
     for (i, layer) in image.manifest.layers.iter().enumerate() {
@@ -78,6 +84,7 @@ pub fn create(
             dir: dir.to_path_buf(),
             rootfs,
             spec,
+            image_user,
         }),
         Err(e) => {
             let _ = remove(dir);
@@ -264,6 +271,28 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<User, ImageError> {
     })
 }
 // ANCHOR_END: resolve_user
+
+/// The groups the image's `/etc/group` lists user `uid` (by its name in
+/// the image's `/etc/passwd`) as a member of: what containerd adds to a
+/// container's supplementary groups (Kubernetes'
+/// `supplementalGroupsPolicy: Merge`). None for a uid the image does not
+/// name.
+pub fn member_groups(rootfs: &Path, uid: u32) -> Vec<u32> {
+    let passwd = read_db(rootfs, "etc/passwd");
+    let Some(name) = passwd
+        .iter()
+        .find(|f| f[2] == uid.to_string())
+        .map(|f| f[0].clone())
+    else {
+        return vec![];
+    };
+    // group lines: name:x:gid:member,member
+    read_db(rootfs, "etc/group")
+        .iter()
+        .filter(|f| f[3].split(',').any(|m| m == name))
+        .filter_map(|f| f[2].parse().ok())
+        .collect()
+}
 
 /// The `:`-separated lines of a user database with at least four fields.
 /// A database reached through a symlink is ignored: through the mounted

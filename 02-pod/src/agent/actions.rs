@@ -24,6 +24,7 @@ use crate::image::waiting_reason;
 use crate::pod_spec::{Container, Pod};
 use crate::resolv_conf;
 use crate::sandbox;
+use crate::security_context;
 use crate::shim::stdio::StdioMode;
 use crate::volumes;
 
@@ -499,6 +500,17 @@ async fn start_container(
         &mount_sources,
         &shared.config.cgroup_root,
     );
+    // The kubelet checks runAsNonRoot once it knows the image's user, then
+    // the runtime turns the security context into the spec. Either
+    // failing leaves nothing behind: the root just made is removed.
+    let secured = security_context::verify_run_as_non_root(pod, container, &root.image_user)
+        .and_then(|()| security_context::apply(pod, container, &root.rootfs, &mut spec));
+    if let Err(message) = secured {
+        if let Err(e) = remove_root(shared, root_dir(&bundle)).await {
+            tracing::warn!(error = %e, "removing the root of a container that cannot start");
+        }
+        return fail("CreateContainerConfigError", message);
+    }
     // On cgroup v2 an OOM kill ends the whole container, not one of its
     // processes (the kubelet asks runc and crun for the same): a container
     // whose worker was killed would otherwise live on, half dead.

@@ -24,8 +24,10 @@
 //! - [`atomic_writer`]: the timestamped directory and the `..data` swap.
 //! - [`subpath`]: `volumeMounts[].subPath`, checked to stay inside.
 //! - [`tmpfs`]: the in-memory volumes.
+//! - [`ownership`]: `fsGroup`, the group that owns the pod's volumes.
 
 pub mod atomic_writer;
+pub mod ownership;
 pub mod projection;
 pub mod source;
 pub mod subpath;
@@ -74,16 +76,45 @@ pub fn set_up(
             continue;
         }
         let dir = volumes_dir.join(&volume.name);
+        let fresh = !dir.exists();
         if let Some(size) = in_memory(volume).map_err(fail)? {
             tmpfs::mount(&dir, size).map_err(fail)?;
         }
-        match projection::payload(pod, volume, objects, facts).map_err(fail)? {
-            Some(payload) => {
-                atomic_writer::write(&dir, &payload)
-                    .map_err(|e| fail(format!("writing {}: {e}", dir.display())))?;
-            }
-            None => std::fs::create_dir_all(&dir)
-                .map_err(|e| fail(format!("creating {}: {e}", dir.display())))?,
+        let (changed, access) =
+            match projection::payload(pod, volume, objects, facts).map_err(fail)? {
+                Some(payload) => {
+                    let changed = atomic_writer::write(&dir, &payload)
+                        .map_err(|e| fail(format!("writing {}: {e}", dir.display())))?;
+                    (changed, ownership::Access::ReadOnly)
+                }
+                None => {
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
+                    // Writable by any user, as the kubelet makes an emptyDir:
+                    // a container running as uid 1000 can write it without an
+                    // fsGroup.
+                    if fresh {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+                            .map_err(|e| fail(format!("making {} writable: {e}", dir.display())))?;
+                    }
+                    (false, ownership::Access::ReadWrite)
+                }
+            };
+        // fsGroup at each (re)write, as the kubelet at each mount.
+        let sc = pod.spec.security_context.as_ref();
+        if let Some(gid) = sc.and_then(|sc| sc.fs_group).filter(|_| fresh || changed) {
+            let policy = ownership::ChangePolicy::from_spec(
+                sc.and_then(|sc| sc.fs_group_change_policy.as_deref()),
+            );
+            let gid =
+                u32::try_from(gid).map_err(|_| fail(format!("fsGroup {gid} is not a group id")))?;
+            ownership::set(&dir, gid, access, policy).map_err(|e| {
+                fail(format!(
+                    "setting the ownership of {} to fsGroup {gid}: {e}",
+                    dir.display()
+                ))
+            })?;
         }
         paths.insert(volume.name.clone(), dir);
     }

@@ -45,6 +45,8 @@
 //!   sidecars (`restartPolicy: Always` on an init container) and probes;
 //!   [`lifecycle_validation`]: postStart and preStop hooks and
 //!   `terminationMessagePolicy`.
+//!   [`security_context`]: ids in range and `allowPrivilegeEscalation`'s
+//!   conflicts in pod and container security contexts.
 //! - [`statefulset`]: StatefulSets' and ControllerRevisions' defaults and
 //!   rules (what may change, and the refusal of claim templates).
 //! - [`autoscaling`]: HorizontalPodAutoscalers' defaults and rules (the
@@ -166,6 +168,7 @@ pub mod probe_validation;
 pub mod protobuf;
 pub mod schema;
 pub mod secret_validation;
+pub mod security_context;
 pub mod server;
 pub mod service_account_admission;
 pub mod services;

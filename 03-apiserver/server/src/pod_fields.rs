@@ -15,6 +15,7 @@
 
 use serde_json::Value;
 
+use crate::security_context;
 use crate::status::FieldCause;
 
 /// What orc does with one field.
@@ -43,8 +44,11 @@ fn is_false(v: &Value) -> bool {
 fn is_true(v: &Value) -> bool {
     v == &Value::Bool(true)
 }
-fn is_empty_object(v: &Value) -> bool {
-    v.as_object().is_some_and(|o| o.is_empty())
+fn is_unconfined(v: &Value) -> bool {
+    v.get("type") == Some(&Value::from("Unconfined"))
+}
+fn is_honoured_seccomp(v: &Value) -> bool {
+    is_unconfined(v) || v.get("type") == Some(&Value::from("RuntimeDefault"))
 }
 
 // ANCHOR: pod_spec_fields
@@ -148,10 +152,7 @@ pub const POD_SPEC: &[Rule] = &[
     ("schedulingGates", Refused("scheduling gates are not built")),
     (
         "securityContext",
-        Only(
-            is_empty_object,
-            "the agent applies no pod security context yet",
-        ),
+        Honoured("agent: field by field in POD_SECURITY_CONTEXT"),
     ),
     (
         "serviceAccount",
@@ -223,10 +224,7 @@ pub const CONTAINER: &[Rule] = &[
     ),
     (
         "securityContext",
-        Only(
-            is_empty_object,
-            "the agent applies no container security context yet",
-        ),
+        Honoured("agent: field by field in SECURITY_CONTEXT"),
     ),
     (
         "startupProbe",
@@ -257,6 +255,114 @@ pub const CONTAINER: &[Rule] = &[
     ("volumeMounts", Honoured("agent: bind mounts, readOnly")),
     ("workingDir", Honoured("agent")),
 ];
+
+// ANCHOR: security_context_fields
+/// `PodSecurityContext`: what every container of the pod runs as, and the
+/// pod-only fields. The agent's `security_context` module applies them.
+///
+/// SELinux, AppArmor and Windows options are refused rather than accepted
+/// with a warning: a kubelet on a node without SELinux or AppArmor would
+/// ignore the first and refuse the second, but a manifest that asks for a
+/// label is asking for confinement orc would silently not give.
+/// `appArmorProfile: Unconfined` asks for nothing and passes.
+pub const POD_SECURITY_CONTEXT: &[Rule] = &[
+    (
+        "appArmorProfile",
+        Only(is_unconfined, "orc nodes run without AppArmor"),
+    ),
+    (
+        "fsGroup",
+        Honoured(
+            "agent: group owner (setgid) of emptyDir, configMap, secret, downwardAPI and projected volumes; a supplementary group",
+        ),
+    ),
+    (
+        "fsGroupChangePolicy",
+        Honoured("agent: Always, or OnRootMismatch skips a volume whose root matches"),
+    ),
+    ("runAsGroup", Honoured("agent: the process's gid")),
+    (
+        "runAsNonRoot",
+        Honoured("agent: the kubelet's check against runAsUser and the image's user"),
+    ),
+    ("runAsUser", Honoured("agent: the process's uid")),
+    (
+        "seLinuxChangePolicy",
+        Refused("orc nodes run without SELinux"),
+    ),
+    ("seLinuxOptions", Refused("orc nodes run without SELinux")),
+    (
+        "seccompProfile",
+        Only(
+            is_honoured_seccomp,
+            "Localhost profiles are not built: use RuntimeDefault or Unconfined",
+        ),
+    ),
+    (
+        "supplementalGroups",
+        Honoured("agent: supplementary groups of the process"),
+    ),
+    (
+        "supplementalGroupsPolicy",
+        Only(
+            |v| v == "Merge",
+            "the agent always merges the image's /etc/group memberships (Merge)",
+        ),
+    ),
+    ("sysctls", Refused("the agent sets no sysctls yet")),
+    ("windowsOptions", Refused("orc nodes run Linux")),
+];
+
+/// `SecurityContext` of a container: its user fields and `seccompProfile`
+/// override the pod's.
+pub const SECURITY_CONTEXT: &[Rule] = &[
+    (
+        "allowPrivilegeEscalation",
+        Honoured("agent: false sets no_new_privs"),
+    ),
+    (
+        "appArmorProfile",
+        Only(is_unconfined, "orc nodes run without AppArmor"),
+    ),
+    (
+        "capabilities",
+        Honoured("agent: add and drop on containerd's default set"),
+    ),
+    (
+        "privileged",
+        Only(
+            is_false,
+            "privileged containers (every host device and capability) are not built: add the capabilities the container needs",
+        ),
+    ),
+    (
+        "procMount",
+        Only(
+            |v| v == "Default",
+            "an unmasked /proc needs user namespaces, which orc does not run",
+        ),
+    ),
+    (
+        "readOnlyRootFilesystem",
+        Honoured("agent: the root is remounted read-only"),
+    ),
+    ("runAsGroup", Honoured("agent: the process's gid")),
+    (
+        "runAsNonRoot",
+        Honoured("agent: the kubelet's check against runAsUser and the image's user"),
+    ),
+    ("runAsUser", Honoured("agent: the process's uid")),
+    ("seLinuxOptions", Refused("orc nodes run without SELinux")),
+    (
+        "seccompProfile",
+        Only(
+            is_honoured_seccomp,
+            "Localhost profiles are not built: use RuntimeDefault or Unconfined",
+        ),
+    ),
+    ("windowsOptions", Refused("orc nodes run Linux")),
+];
+// ANCHOR_END: security_context_fields
 
 /// `Volume`: its name and one source each.
 pub const VOLUME: &[Rule] = &[
@@ -377,6 +483,11 @@ fn check(obj: &Value, path: &str, rules: &[Rule], causes: &mut Vec<FieldCause>) 
 /// Every rule for a pod spec at `path` (`spec`, `spec.template.spec`).
 pub fn check_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
     check(spec, path, POD_SPEC, causes);
+    if let Some(sc) = spec.get("securityContext").filter(|v| !v.is_null()) {
+        let at = format!("{path}.securityContext");
+        check(sc, &at, POD_SECURITY_CONTEXT, causes);
+        security_context::validate_pod(sc, &at, causes);
+    }
     let list = |obj: &Value, key: &str| -> Vec<Value> {
         obj.get(key)
             .and_then(Value::as_array)
@@ -395,6 +506,11 @@ pub fn check_pod_spec(spec: &Value, path: &str, causes: &mut Vec<FieldCause>) {
     );
     for (at, c) in all {
         check(&c, &at, CONTAINER, causes);
+        if let Some(sc) = c.get("securityContext").filter(|v| !v.is_null()) {
+            let at = format!("{at}.securityContext");
+            check(sc, &at, SECURITY_CONTEXT, causes);
+            security_context::validate_container(sc, &at, causes);
+        }
         for (j, m) in list(&c, "volumeMounts").iter().enumerate() {
             check(m, &format!("{at}.volumeMounts[{j}]"), VOLUME_MOUNT, causes);
         }
@@ -519,6 +635,8 @@ mod tests {
             ("Container", CONTAINER),
             ("Volume", VOLUME),
             ("VolumeMount", VOLUME_MOUNT),
+            ("PodSecurityContext", POD_SECURITY_CONTEXT),
+            ("SecurityContext", SECURITY_CONTEXT),
         ] {
             let full = format!("k8s.io.api.core.v1.{message}");
             let descriptor = kubernetes().get(&full).expect("in the descriptors");
@@ -566,11 +684,17 @@ mod tests {
     #[test]
     fn what_orc_does_passes_and_the_rest_is_named() {
         let ok = messages(json!({
-            "hostNetwork": false, "securityContext": {}, "restartPolicy": "Always",
+            "hostNetwork": false, "restartPolicy": "Always",
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 1000, "fsGroup": 2000,
+                "supplementalGroups": [4000], "seccompProfile": {"type": "RuntimeDefault"},
+                "appArmorProfile": {"type": "Unconfined"}, "supplementalGroupsPolicy": "Merge"},
             "os": {"name": "linux"}, "nodeSelector": {"disk": "ssd"},
             "initContainers": [{"name": "log", "image": "busybox", "restartPolicy": "Always",
                 "startupProbe": {"exec": {"command": ["true"]}}}],
             "containers": [{"name": "a", "image": "busybox", "tty": false,
+                "securityContext": {"allowPrivilegeEscalation": false, "privileged": false,
+                    "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]},
+                    "procMount": "Default", "seccompProfile": {"type": "Unconfined"}},
                 "readinessProbe": {"httpGet": {"port": "http"}},
                 "startupProbe": {"tcpSocket": {"port": 80}},
                 "volumeMounts": [{"name": "v", "mountPath": "/v", "readOnly": true},
@@ -583,8 +707,11 @@ mod tests {
         assert!(ok.is_empty(), "{ok:?}");
         let refused = messages(json!({
             "hostNetwork": true,
+            "securityContext": {"sysctls": [{"name": "net.core.somaxconn", "value": "1024"}],
+                "seLinuxOptions": {"level": "s0:c1"}, "runAsUser": -1},
             "containers": [{"name": "a", "image": "busybox",
-                "securityContext": {"runAsUser": 1000},
+                "securityContext": {"privileged": true, "procMount": "Unmasked",
+                    "seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}},
                 "livenessProbe": {"grpc": {"port": 9000}},
                 "startupProbe": {"grpc": {"port": 9000}},
                 "readinessProbe": {"httpGet": {"port": 443, "scheme": "HTTPS"}},
@@ -598,7 +725,12 @@ mod tests {
             refused,
             [
                 "spec.hostNetwork: Invalid value: true: not supported by orc: every pod has its own network namespace",
-                "spec.containers[0].securityContext: Invalid value: {\"runAsUser\":1000}: not supported by orc: the agent applies no container security context yet",
+                "spec.securityContext.seLinuxOptions: Forbidden: not supported by orc: orc nodes run without SELinux",
+                "spec.securityContext.sysctls: Forbidden: not supported by orc: the agent sets no sysctls yet",
+                "spec.securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive",
+                "spec.containers[0].securityContext.privileged: Invalid value: true: not supported by orc: privileged containers (every host device and capability) are not built: add the capabilities the container needs",
+                "spec.containers[0].securityContext.procMount: Invalid value: \"Unmasked\": not supported by orc: an unmasked /proc needs user namespaces, which orc does not run",
+                "spec.containers[0].securityContext.seccompProfile: Invalid value: {\"localhostProfile\":\"p.json\",\"type\":\"Localhost\"}: not supported by orc: Localhost profiles are not built: use RuntimeDefault or Unconfined",
                 "spec.containers[0].volumeMounts[0].mountPropagation: Invalid value: \"Bidirectional\": not supported by orc: the agent's bind mounts are rprivate",
                 "spec.containers[0].livenessProbe.grpc: Forbidden: not supported by orc: gRPC probes are not built",
                 "spec.containers[0].readinessProbe.httpGet.scheme: Invalid value: \"HTTPS\": not supported by orc: HTTPS probes are not built: use HTTP or a tcpSocket probe",
