@@ -23,6 +23,9 @@
 //! holds the admin's (`kubernetes-admin`, group `system:masters`), 0600.
 //! Service account tokens (`kubectl create token`) are signed with the
 //! PKI's `sa.key`, made beside the CA on first start.
+//! Secrets are encrypted at rest in etcd: with the keys of
+//! `--encryption-provider-config` when given, else with a key generated
+//! into the PKI's `encryption-config.yaml` (0600) on first start.
 //! `--tls-cert-file` brings one's own certificate instead; plain HTTP with
 //! no authentication is only for tests, only on loopback, and only when
 //! asked for (`--insecure-plain-http`).
@@ -148,6 +151,24 @@ async fn serve(args: ServerArgs) -> Result<()> {
         if config.service_account_key_file.is_none() {
             config.service_account_key_file = Some(ca.service_account_key()?);
         }
+    }
+    // Secrets encrypted at rest unless the operator chose a
+    // configuration: a generated key beside the CA, root's alone.
+    if config.encryption_provider_config.is_none() && config.encryption_key_file.is_none() {
+        let dir = args
+            .pki_dir
+            .clone()
+            .unwrap_or_else(|| args.data_dir.join("pki"));
+        let pki = orc_apiserver::pki::PkiDir::open(&dir)
+            .with_context(|| format!("opening the PKI {}", dir.display()))?;
+        let path = pki
+            .encryption_config()
+            .context("the generated encryption configuration")?;
+        println!(
+            "Secrets are encrypted at rest with the keys in {}",
+            path.display()
+        );
+        config.encryption_provider_config = Some(path);
     }
     let mut config = args.services.apply(config);
     config.limits = args.limits.limits();

@@ -470,3 +470,84 @@ fn orc_etcd_defrag_shrinks_the_database_to_its_live_data() {
     assert!(ok, "{out}");
     assert!(server.stop().success());
 }
+
+/// The stored value of Secret `name` in `default`.
+fn stored_secret(endpoint: &str, name: &str) -> String {
+    let key = format!("/registry/secrets/default/{name}");
+    let (ok, out) = etcdctl(endpoint, false, &["get", &key, "--print-value-only"]);
+    assert!(ok, "{out}");
+    out
+}
+
+/// `orc secrets reencrypt` with the kubeconfig `orc server` wrote.
+fn reencrypt(kubeconfig: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["secrets", "reencrypt", "--kubeconfig"])
+        .arg(kubeconfig)
+        .output()
+        .unwrap();
+    success_and_text(&out)
+}
+
+/// Secrets are ciphertext in etcd with no flag at all, under a key `orc
+/// server` generated into the PKI directory (root's only); rotating it by
+/// Kubernetes' procedure with `orc secrets reencrypt` leaves every Secret
+/// readable and sealed with the new key.
+#[test]
+fn secrets_are_encrypted_by_default_and_the_key_rotates() {
+    let (_dir, data, _, server) = fresh_server();
+    let endpoint = printed_endpoint(&data);
+    let config = data.join("pki/encryption-config.yaml");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", config.display());
+    for name in ["one", "two"] {
+        let (ok, out) = kubectl(
+            &server.kubeconfig,
+            &[
+                "create",
+                "secret",
+                "generic",
+                name,
+                "--from-literal=pw=hunter2",
+            ],
+        );
+        assert!(ok, "{out}");
+        let raw = stored_secret(&endpoint, name);
+        assert!(raw.starts_with("k8s:enc:aesgcm:v1:key1:"), "{raw}");
+        assert!(
+            !raw.contains("hunter2") && !raw.contains("aHVudGVyMg"),
+            "{raw}"
+        );
+    }
+
+    // Rotation: key2 first, key1 still there to read the old values.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let key2 = "            - name: key2\n              secret: MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=\n";
+    let rotated = text.replacen("          keys:\n", &format!("          keys:\n{key2}"), 1);
+    assert_ne!(rotated, text, "the generated file has a keys list: {text}");
+    std::fs::write(&config, rotated).unwrap();
+    assert!(server.stop().success());
+    let server = OrcServer::start(&data);
+    let endpoint = printed_endpoint(&data);
+    assert!(stored_secret(&endpoint, "one").starts_with("k8s:enc:aesgcm:v1:key1:"));
+
+    let (ok, out) = reencrypt(&server.kubeconfig);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(
+            "2 secrets re-encrypted, 0 rewritten meanwhile by another client, 0 unreadable"
+        ),
+        "{out}"
+    );
+    for name in ["one", "two"] {
+        let raw = stored_secret(&endpoint, name);
+        assert!(raw.starts_with("k8s:enc:aesgcm:v1:key2:"), "{raw}");
+        let (ok, out) = kubectl(
+            &server.kubeconfig,
+            &["get", "secret", name, "-o", "jsonpath={.data.pw}"],
+        );
+        assert_eq!((ok, out.as_str()), (true, "aHVudGVyMg=="));
+    }
+    assert!(server.stop().success());
+}

@@ -8,9 +8,10 @@
 //! Ingress made with `kubectl create ingress` routes to the pods through
 //! every node's port 80, and publishes the nodes' addresses; the agents'
 //! port serves `kubectl logs` and `exec` through the API server, and no
-//! one else; a node stopped (`orc node stop`) or cut off (`orc node
-//! partition`) goes NotReady, its pods are evicted and replaced on the
-//! other node, and it comes back Ready (`orc node start`, `heal`).
+//! one else; Secrets are ciphertext in etcd; a node stopped (`orc node
+//! stop`) or cut off (`orc node partition`) goes NotReady, its pods are
+//! evicted and replaced on the other node, and it comes back Ready (`orc
+//! node start`, `heal`).
 //!
 //! Root only. `orc up` runs in a network namespace of the test's own
 //! (`nsenter --net`, which joins nothing else): the cluster's uplink, its
@@ -348,6 +349,7 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         place.dir().join("pki/ca.key"),
         place.dir().join("pki/apiserver.key"),
         place.dir().join("pki/sa.key"),
+        place.dir().join("pki/encryption-config.yaml"),
         place.dir().join("kubeconfigs/node-1.conf"),
     ] {
         assert_eq!(mode(&private), 0o600, "{}", private.display());
@@ -365,6 +367,41 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         "{}",
         text(&status)
     );
+
+    // Secrets are encrypted at rest by default: etcd holds the generated
+    // key's ciphertext, the API the Secret.
+    place.kubectl(
+        &[
+            "create",
+            "secret",
+            "generic",
+            "db",
+            "--from-literal=pw=hunter2",
+        ],
+        None,
+    );
+    let etcd = format!(
+        "--endpoints=unix://{}",
+        place.dir().join("server/etcd-socket/etcd:2379").display()
+    );
+    let raw = Command::new(require_command("etcdctl"))
+        .env("ETCDCTL_API", "3")
+        .args([
+            &etcd,
+            "get",
+            "/registry/secrets/default/db",
+            "--print-value-only",
+        ])
+        .output()
+        .unwrap();
+    let raw = text(&raw);
+    assert!(raw.starts_with("k8s:enc:aesgcm:v1:key1:"), "{raw}");
+    assert!(
+        !raw.contains("hunter2") && !raw.contains("aHVudGVyMg"),
+        "{raw}"
+    );
+    let pw = place.kubectl(&["get", "secret", "db", "-o", "jsonpath={.data.pw}"], None);
+    assert_eq!(pw, "aHVudGVyMg==");
 
     // Every request is someone's: the admin is kubernetes-admin, each node
     // its own system:node identity, and no credential at all is 401.

@@ -164,7 +164,22 @@ impl Client {
     }
 
     async fn send(request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        Self::send_warned(request).await.map(|(body, _)| body)
+    }
+
+    /// [`Client::send`], and the text of each `Warning` header of the
+    /// answer (RFC 7234's `299 - "text"`, unquoted).
+    async fn send_warned(
+        request: reqwest::RequestBuilder,
+    ) -> Result<(Value, Vec<String>), ClientError> {
         let response = Self::send_retrying(request).await?;
+        let warnings = response
+            .headers()
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(warning_text)
+            .collect();
         let code = response.status().as_u16();
         let body: Value = response
             .json()
@@ -183,7 +198,7 @@ impl Client {
                 message: text("message"),
             });
         }
-        Ok(body)
+        Ok((body, warnings))
     }
 
     /// Sends `request`, again after the wait the server asks for when it
@@ -428,6 +443,15 @@ impl Client {
         Self::send(request).await
     }
 
+    /// A GET on any path, with the answer's warnings (a LIST names the
+    /// objects it could not read in them, for example).
+    pub async fn get_path_warned(
+        &self,
+        path_and_query: &str,
+    ) -> Result<(Value, Vec<String>), ClientError> {
+        Self::send_warned(self.request(reqwest::Method::GET, path_and_query)).await
+    }
+
     /// A watch on any path and query (`?watch=true&...` included by the
     /// caller), with an `Accept` header: `kubectl get -w` watches Tables.
     pub async fn watch_path(
@@ -498,6 +522,26 @@ fn selector_query(labels: &str, fields: &str) -> String {
     }
 }
 
+/// The text of a `Warning` header value, `299 - "text"` with `\"` and
+/// `\\` escapes, as kubectl prints it; a value of another shape as it is.
+pub fn warning_text(header: &str) -> String {
+    let Some(quoted) = header
+        .strip_prefix("299 - \"")
+        .and_then(|rest| rest.rfind('"').map(|end| &rest[..end]))
+    else {
+        return header.to_string();
+    };
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Percent-encodes a query value.
 pub fn encode(s: &str) -> String {
     utf8_percent_encode(s, QUERY_VALUE).to_string()
@@ -538,6 +582,15 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn warning_headers_are_unquoted() {
+        assert_eq!(
+            warning_text(r#"299 - "secrets \"lost\" could not be read""#),
+            r#"secrets "lost" could not be read"#
+        );
+        assert_eq!(warning_text("something else"), "something else");
+    }
 
     /// A server on loopback that answers its `n`th request (from 0) with
     /// `answer(n)`: a status line and headers, then `{}`. Returns its

@@ -24,7 +24,8 @@
 //!   as transactions; [`storage::key_migration`], the one-time move of data
 //!   written in orc's first key layout.
 //! - [`etcd_socket`]: reaching etcd over TCP or a root-only unix socket.
-//! - [`encryption`]: Secrets sealed with AES-256-GCM before they reach etcd.
+//! - [`encryption`]: Secrets (or any resource) sealed before they reach etcd,
+//!   from an EncryptionConfiguration (aesgcm, aescbc, identity).
 //! - [`compaction`]: etcd compacted every interval to the revision of
 //!   the interval before, as kube-apiserver does, on an injected clock.
 //! - [`defrag`]: after a compaction, etcd's file defragmented when an
@@ -122,7 +123,8 @@
 //! Server-side apply (answered 415), protobuf *responses* (protobuf
 //! bodies are read, answers are JSON, which every client accepts),
 //! OpenAPI schemas (`kubectl explain`), client certificates, the Node
-//! authorizer and NodeRestriction, encryption key rotation,
+//! authorizer and NodeRestriction, the `kms` and `secretbox` encryption
+//! providers, reloading the encryption configuration without a restart,
 //! cascading deletion itself (a delete's `propagationPolicy` is recorded
 //! as a finalizer; chapter 05's garbage collector acts on it), and
 //! emptying a Terminating namespace (chapter 05's namespace controller

@@ -4,7 +4,7 @@
 //! orc-apiserver --etcd http://127.0.0.1:2379 --listen 127.0.0.1:6443 \
 //!     [--token-file tokens.csv] [--tls-cert-file cert.pem --tls-private-key-file key.pem \
 //!     [--client-ca-file ca.crt]] \
-//!     [--encryption-key-file key1.hex] \
+//!     [--encryption-provider-config encryption.yaml] \
 //!     [--service-cluster-ip-range 10.96.0.0/12] [--service-node-port-range 30000-32767] \
 //!     [--max-requests-inflight 400] [--max-mutating-requests-inflight 200] \
 //!     [--request-timeout 60s] [--min-request-timeout 1800] [--etcd-compaction-interval 5m] \

@@ -76,8 +76,13 @@ pub struct Config {
     /// server with a service account key: without one, no pod could be
     /// given the token it would mount.
     pub service_account_admission: bool,
-    /// A file holding a 64-hex-digit AES-256 key: Secrets are then
-    /// encrypted at rest. The file's stem names the key in stored values.
+    /// Kubernetes' EncryptionConfiguration file: which resources are
+    /// encrypted at rest, with which keys (`encryption/`).
+    pub encryption_provider_config: Option<PathBuf>,
+    /// orc's older flag: a file holding a 64-hex-digit AES-256 key, read
+    /// as a configuration of that one aesgcm key (named after the file's
+    /// stem) for Secrets, then `identity`. Kept so existing clusters
+    /// start; `--encryption-provider-config` supersedes it.
     pub encryption_key_file: Option<PathBuf>,
     /// The authorizers, in order (`--authorization-mode`); the default,
     /// `AlwaysAllow`, checks nothing, as kube-apiserver's default.
@@ -123,6 +128,7 @@ impl Config {
             service_account_key_file: None,
             service_account_issuer: crate::authn::service_account::DEFAULT_ISSUER.into(),
             service_account_admission: false,
+            encryption_provider_config: None,
             encryption_key_file: None,
             tls: None,
             authorization: crate::authz::Modes::default(),
@@ -161,8 +167,14 @@ pub struct SecurityFlags {
     /// authenticates as its CN (user) and O (groups). Needs --tls-cert-file.
     #[arg(long, requires = "tls_cert_file")]
     pub client_ca_file: Option<PathBuf>,
-    /// A file with a 64-hex-digit AES-256 key: Secrets are encrypted in etcd.
+    /// Kubernetes' EncryptionConfiguration (apiserver.config.k8s.io/v1):
+    /// which resources are encrypted in etcd, with which providers and
+    /// keys (aesgcm, aescbc, identity). The first key writes; all read.
     #[arg(long)]
+    pub encryption_provider_config: Option<PathBuf>,
+    /// Deprecated: a file with a 64-hex-digit AES-256 key, read as an
+    /// aesgcm key for Secrets. Use --encryption-provider-config.
+    #[arg(long, conflicts_with = "encryption_provider_config")]
     pub encryption_key_file: Option<PathBuf>,
     /// The service account key (PKCS#8 PEM, ECDSA P-256): signs the
     /// tokens `kubectl create token` asks for, which then authenticate.
@@ -199,6 +211,7 @@ impl SecurityFlags {
     pub fn apply(&self, mut config: Config) -> Config {
         config.token_file = self.token_file.clone();
         config.encryption_key_file = self.encryption_key_file.clone();
+        config.encryption_provider_config = self.encryption_provider_config.clone();
         if self.service_account_signing_key_file.is_some() {
             config.service_account_key_file = self.service_account_signing_key_file.clone();
         }
@@ -243,9 +256,16 @@ pub enum ServerError {
     /// The service account key could not be read or used.
     #[error("service account key {path}: {message}")]
     ServiceAccountKey { path: PathBuf, message: String },
-    /// The encryption key file could not be read or is malformed.
-    #[error("encryption key file {path}: {message}")]
-    EncryptionKey { path: PathBuf, message: String },
+    /// The encryption configuration (or the older key file) could not
+    /// be read or is malformed.
+    #[error("{0}")]
+    Encryption(#[from] crate::encryption::LoadError),
+    /// Both encryption flags were given: which one should win?
+    #[error(
+        "--encryption-key-file and --encryption-provider-config both given: keep only \
+         --encryption-provider-config (write the old key into it as an aesgcm key)"
+    )]
+    TwoEncryptionConfigs,
     /// Client certificates need TLS.
     #[error(
         "--client-ca-file needs --tls-cert-file and --tls-private-key-file: client certificates are part of the TLS handshake"
@@ -328,16 +348,24 @@ impl Server {
             source,
         };
         let mut store = Store::connect(&config.etcd).await.map_err(etcd_error)?;
-        if let Some(path) = &config.encryption_key_file {
-            let key_error = |message: String| ServerError::EncryptionKey {
-                path: path.clone(),
-                message,
-            };
-            let hex = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
-            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("key");
-            let cipher = crate::encryption::Cipher::from_hex(name, &hex)
-                .map_err(|e| key_error(e.to_string()))?;
-            store = store.with_cipher(cipher);
+        match (
+            &config.encryption_provider_config,
+            &config.encryption_key_file,
+        ) {
+            (Some(_), Some(_)) => return Err(ServerError::TwoEncryptionConfigs),
+            (Some(path), None) => {
+                store = store.with_encryption(crate::encryption::Encryption::load(path)?);
+            }
+            (None, Some(path)) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "--encryption-key-file is deprecated: write an EncryptionConfiguration \
+                     with this key as an aesgcm key and pass --encryption-provider-config"
+                );
+                let encryption = crate::encryption::Encryption::from_key_file(path)?;
+                store = store.with_encryption(encryption);
+            }
+            (None, None) => {}
         }
         // Before anything reads or writes objects: data written in orc's
         // first key layout moves to Kubernetes' (once; `key_migration.rs`).

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::encryption::Cipher;
+use crate::encryption::{Encryption, OpenError};
 
 use orc_client::resources::Resource;
 
@@ -69,6 +69,23 @@ pub enum StorageError {
     /// The stored value is not JSON (someone wrote the key by hand).
     #[error("stored value at {key} is not JSON: {error}")]
     Corrupt { key: String, error: String },
+    /// The stored value is encrypted and no configured key opens it
+    /// (Kubernetes' "corrupt object": the key was removed from
+    /// `--encryption-provider-config` before every value it wrote was
+    /// rewritten). The message keeps kube-apiserver's words and adds what
+    /// to do.
+    #[error(
+        "StorageError: corrupt object, Code: 7, Key: {key}, ResourceVersion: {revision}, \
+         AdditionalErrorMsg: data from the storage is not transformable revision={revision}: \
+         {error}{}", unreadable_hint(written_with.as_deref())
+    )]
+    Unreadable {
+        key: String,
+        revision: i64,
+        error: OpenError,
+        /// The prefix of the key that wrote it, when it has one.
+        written_with: Option<String>,
+    },
     /// etcd reached its space quota and raised the NOSPACE alarm: it
     /// refuses every write until its history is compacted, its file
     /// defragmented and the alarm disarmed (reads still work). The message
@@ -85,6 +102,30 @@ pub enum StorageError {
     /// etcd itself failed.
     #[error("etcd: {0}")]
     Etcd(etcd_client::Error),
+}
+
+/// What to do about an unreadable value written with `prefix`.
+fn unreadable_hint(prefix: Option<&str>) -> String {
+    let key = match prefix {
+        Some(prefix) => format!("the key of prefix {prefix:?}"),
+        None => "the key it was written with".into(),
+    };
+    format!(
+        " ({key} is not in --encryption-provider-config, or has another secret there: put it \
+         back and restart the API server; or, if the data is lost for good, delete the object \
+         with the DeleteOptions ignoreStoreReadErrorWithClusterBreakingPotential=true)"
+    )
+}
+
+impl StorageError {
+    /// Whether this is a value that could not be read (undecryptable, or
+    /// not JSON): the object exists but cannot be shown.
+    pub fn is_unreadable(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Unreadable { .. } | StorageError::Corrupt { .. }
+        )
+    }
 }
 
 impl From<etcd_client::Error> for StorageError {
@@ -124,6 +165,20 @@ pub struct Page {
     pub revision: i64,
     /// Whether etcd has more keys after the last one returned.
     pub more: bool,
+    /// Keys in the page whose values could not be read, and why: left out
+    /// of `items`, so one undecryptable Secret does not hide the others
+    /// (the handler names them in warnings).
+    pub unreadable: Vec<(String, StorageError)>,
+}
+
+impl Page {
+    /// The last key etcd returned, readable or not: where the next page
+    /// starts.
+    pub fn last_key(&self) -> Option<&str> {
+        let readable = self.items.last().map(|(k, _)| k.as_str());
+        let unreadable = self.unreadable.last().map(|(k, _)| k.as_str());
+        readable.max(unreadable)
+    }
 }
 
 // ANCHOR: special_prefixes
@@ -150,6 +205,15 @@ pub fn resource_prefix(resource: &Resource) -> &'static str {
         .iter()
         .find(|(group, plural, _)| *group == resource.group && *plural == resource.plural)
         .map_or(resource.plural, |(_, _, prefix)| prefix)
+}
+
+/// The stored resource whose objects live at etcd key `key` (the one
+/// whose [`prefix`] it starts with; no prefix holds another), if any.
+pub fn resource_at(key: &str) -> Option<&'static Resource> {
+    orc_client::resources::RESOURCES
+        .iter()
+        .filter(|r| r.is_stored() && !r.is_review())
+        .find(|r| key.starts_with(&prefix(r, None)))
 }
 
 /// The etcd key prefix of a resource, or of one namespace of it.
@@ -215,13 +279,10 @@ pub const MAX_ETCD_MESSAGE: usize = i32::MAX as usize;
 #[derive(Clone)]
 pub struct Store {
     client: etcd_client::Client,
-    /// Encrypts Secrets at rest when set (see `encryption.rs`).
-    cipher: Option<Arc<Cipher>>,
+    /// Which resources are encrypted at rest, with which keys (see
+    /// `encryption/`); the default encrypts nothing.
+    encryption: Arc<Encryption>,
 }
-
-/// Keys whose values are encrypted when a cipher is configured: the
-/// Secrets' prefix (a unit test checks it is [`prefix`] of `secrets`).
-const ENCRYPTED_PREFIX: &str = "/registry/secrets/";
 
 impl Store {
     /// Connects to etcd at `endpoint` (`http://127.0.0.1:2379`, or
@@ -230,37 +291,35 @@ impl Store {
         let client = crate::etcd_socket::connect(endpoint).await?;
         Ok(Store {
             client,
-            cipher: None,
+            encryption: Arc::default(),
         })
     }
 
-    /// Encrypts Secrets with `cipher` from now on.
-    pub fn with_cipher(mut self, cipher: Cipher) -> Store {
-        self.cipher = Some(Arc::new(cipher));
+    /// Encrypts what `encryption` covers from now on.
+    pub fn with_encryption(mut self, encryption: Encryption) -> Store {
+        self.encryption = Arc::new(encryption);
         self
     }
 
-    /// The bytes to store for `obj` at `key`: JSON, sealed for Secrets.
+    /// The bytes to store for `obj` at `key`: JSON, sealed when the
+    /// encryption configuration covers its resource.
     fn encode(&self, key: &str, obj: &Value) -> Vec<u8> {
-        let plain = encode_plain(obj);
-        match &self.cipher {
-            Some(cipher) if key.starts_with(ENCRYPTED_PREFIX) => cipher.seal(&plain),
-            _ => plain,
-        }
+        self.encryption.seal(key, &encode_plain(obj))
     }
 
     /// The object stored at `key`, opened if sealed, with its revision.
     pub fn decode(&self, key: &[u8], value: &[u8], revision: i64) -> Result<Value, StorageError> {
-        match &self.cipher {
-            Some(cipher) => {
-                let plain = cipher.open(value).map_err(|e| StorageError::Corrupt {
-                    key: String::from_utf8_lossy(key).into_owned(),
-                    error: e.to_string(),
-                })?;
-                decode_plain(key, &plain, revision)
-            }
-            None => decode_plain(key, value, revision),
-        }
+        let at = String::from_utf8_lossy(key);
+        let plain = self
+            .encryption
+            .open(&at, value)
+            .map_err(|error| StorageError::Unreadable {
+                key: at.clone().into_owned(),
+                revision,
+                error,
+                written_with: crate::encryption::written_with(value),
+            })?;
+        decode_plain(key, &plain, revision)
     }
 
     /// A KV client that accepts messages up to [`MAX_ETCD_MESSAGE`].
@@ -367,6 +426,16 @@ impl Store {
         Ok(response.header().map(|h| h.revision()).unwrap_or(0))
     }
 
+    /// Deletes the object at `key` whatever its value, if it is still at
+    /// the revision it has now: the unsafe delete of an object that cannot
+    /// be read (so neither its finalizers nor its preconditions can be
+    /// checked). Answers the revision of the delete.
+    pub async fn delete_unreadable(&self, key: &str) -> Result<i64, StorageError> {
+        let response = self.kv().get(key, None).await?;
+        let kv = response.kvs().first().ok_or(StorageError::NotFound)?;
+        self.delete(key, kv.mod_revision()).await
+    }
+
     /// Deletes every key under `prefix` in one request; answers how many.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<i64, StorageError> {
         let options = etcd_client::DeleteOptions::new().with_prefix();
@@ -410,19 +479,21 @@ impl Store {
         } else {
             response.header().map(|h| h.revision()).unwrap_or(0)
         };
-        let items = response
-            .kvs()
-            .iter()
-            .map(|kv| {
-                let key = String::from_utf8_lossy(kv.key()).into_owned();
-                self.decode(kv.key(), kv.value(), kv.mod_revision())
-                    .map(|obj| (key, obj))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = Vec::with_capacity(response.kvs().len());
+        let mut unreadable = Vec::new();
+        for kv in response.kvs() {
+            let key = String::from_utf8_lossy(kv.key()).into_owned();
+            match self.decode(kv.key(), kv.value(), kv.mod_revision()) {
+                Ok(obj) => items.push((key, obj)),
+                // Set aside, not fatal: the rest of the list is still true.
+                Err(error) => unreadable.push((key, error)),
+            }
+        }
         Ok(Page {
             items,
             revision,
             more: response.more(),
+            unreadable,
         })
     }
     // ANCHOR_END: list
@@ -795,9 +866,33 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_the_encrypted_prefix() {
-        let secrets = lookup("", "v1", "secrets").unwrap();
-        assert_eq!(prefix(secrets, None), ENCRYPTED_PREFIX);
+    fn a_key_names_its_resource() {
+        let at = |key: &str| resource_at(key).map(|r| (r.group, r.plural));
+        assert_eq!(at("/registry/secrets/default/db"), Some(("", "secrets")));
+        assert_eq!(at("/registry/minions/n1"), Some(("", "nodes")));
+        assert_eq!(
+            at("/registry/services/specs/default/web"),
+            Some(("", "services"))
+        );
+        assert_eq!(
+            at("/registry/services/endpoints/default/web"),
+            Some(("", "endpoints"))
+        );
+        assert_eq!(
+            at("/registry/deployments/default/web"),
+            Some(("apps", "deployments"))
+        );
+        assert_eq!(
+            at("/registry/ingress/default/i"),
+            Some(("networking.k8s.io", "ingresses"))
+        );
+        assert_eq!(at("/registry/ranges/serviceips"), None);
+        assert_eq!(at("/orc/key-layout"), None);
+        // Every stored resource is found again from its own keys.
+        for r in stored() {
+            let found = resource_at(&key(r, Some("ns"), "x")).unwrap();
+            assert_eq!((found.group, found.plural), (r.group, r.plural));
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! - [`exec`], [`port_forward`]: the streaming verbs, over a WebSocket to
 //!   the pod's subresource ([`stream`]).
 //! - [`last_applied`]: apply's three-way merge, which can delete fields.
+//! - [`secrets`]: `orc secrets reencrypt`, step 3 of a key rotation.
 //! - [`print`]: table layout and `-o yaml|json`.
 
 pub mod apply;
@@ -38,6 +39,7 @@ pub mod manifest;
 pub mod port_forward;
 pub mod print;
 pub mod resolve;
+pub mod secrets;
 pub mod stream;
 
 use std::path::PathBuf;
@@ -69,6 +71,10 @@ pub enum Verb {
     Exec(exec::ExecArgs),
     /// Forward local ports to a pod's: `orc port-forward web 8080:80`.
     PortForward(port_forward::PortForwardArgs),
+    /// Secrets at rest: `orc secrets reencrypt` writes every Secret again
+    /// with the API server's current encryption key.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
 }
 
 /// Flags every client verb takes: which server, which namespace.
@@ -161,6 +167,7 @@ pub fn run(verb: Verb) -> Result<()> {
             Verb::Explain(args) => explain::run(args).await,
             Verb::Exec(args) => exec::run(args).await,
             Verb::PortForward(args) => port_forward::run(args).await,
+            Verb::Secrets(command) => secrets::run(command).await,
         }
     });
     if let Some(exit) = result.as_ref().err().and_then(|e| e.downcast_ref::<Exit>()) {

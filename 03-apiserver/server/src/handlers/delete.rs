@@ -29,6 +29,9 @@ pub struct Options {
     pub(super) policy: Option<orc_client::propagation::Propagation>,
     /// `dryRun`.
     pub(super) dry_run: DryRun,
+    /// `ignoreStoreReadErrorWithClusterBreakingPotential`: delete the
+    /// object even if it cannot be read (see [`delete_unreadable`]).
+    pub(super) ignore_read_error: bool,
 }
 
 impl Options {
@@ -48,7 +51,23 @@ impl Options {
             .pointer("/preconditions/uid")
             .and_then(Value::as_str)
             .map(String::from);
+        let ignore_read_error = match request
+            .param("ignoreStoreReadErrorWithClusterBreakingPotential")
+        {
+            "" => options
+                .get("ignoreStoreReadErrorWithClusterBreakingPotential")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "ignoreStoreReadErrorWithClusterBreakingPotential must be true or false, not {other:?}"
+                )));
+            }
+        };
         Ok(Options {
+            ignore_read_error,
             precondition,
             uid,
             grace: grace_option(request, &options)?,
@@ -75,6 +94,14 @@ pub async fn delete(
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
     let options = Options::of(request)?;
+    if options.ignore_read_error {
+        let key = storage::key(resource, ns, name);
+        if let Err(error) = state.store.get(&key).await
+            && error.is_unreadable()
+        {
+            return delete_unreadable(state, resource, ns, name, request, &options).await;
+        }
+    }
     // A node deletes only pods bound to it (`NodeRestriction`), which only
     // the stored pod can tell.
     if crate::authz::node::node_name(&request.user).is_some() {
@@ -84,6 +111,77 @@ pub async fn delete(
     }
     delete_with(state, resource, ns, name, &options).await
 }
+
+// ANCHOR: delete_unreadable
+/// The unsafe delete of an object that cannot be read (Kubernetes 1.32's
+/// `AllowUnsafeMalformedObjectDeletion`): its finalizers and
+/// preconditions cannot be checked, so it is removed from etcd at once.
+/// Only for a caller allowed the extra verb
+/// `unsafe-delete-ignore-read-errors` on the resource, as kube-apiserver
+/// asks, and never on a dry run (the option's whole point is the write).
+async fn delete_unreadable(
+    state: &AppState,
+    resource: &Resource,
+    ns: Option<&str>,
+    name: &str,
+    request: &ApiRequest,
+    options: &Options,
+) -> Result<Reply, ApiError> {
+    const VERB: &str = "unsafe-delete-ignore-read-errors";
+    if options.dry_run.is_dry() {
+        return Err(ApiError::BadRequest(
+            "ignoreStoreReadErrorWithClusterBreakingPotential cannot be used with dryRun: \
+             the unsafe delete writes at once"
+                .into(),
+        ));
+    }
+    let info = crate::authz::request_info::RequestInfo {
+        is_resource_request: true,
+        verb: VERB.into(),
+        api_group: resource.group.into(),
+        api_version: resource.version.into(),
+        namespace: ns.unwrap_or("").into(),
+        resource: resource.plural.into(),
+        name: name.into(),
+        ..crate::authz::request_info::RequestInfo::default()
+    };
+    if let crate::authz::rbac::Decision::Deny(reason) = state
+        .authorizer
+        .authorize_request(&request.user, &info)
+        .await
+    {
+        let why = format!("not permitted to do {VERB:?} operation");
+        let reason = if reason.is_empty() {
+            why
+        } else {
+            format!("{why}: {reason}")
+        };
+        return Err(ApiError::Forbidden(crate::authz::forbidden_message(
+            &request.user.name,
+            &info,
+            &reason,
+        )));
+    }
+    let key = storage::key(resource, ns, name);
+    tracing::warn!(%key, user = %request.user.name, "unsafe delete of an unreadable object");
+    state
+        .store
+        .delete_unreadable(&key)
+        .await
+        .map_err(|e| storage_error(e, resource, name))?;
+    let mut details = json!({"name": name, "kind": resource.plural});
+    if !resource.group.is_empty() {
+        details["group"] = json!(resource.group);
+    }
+    Ok(Reply::ok(json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    })))
+}
+// ANCHOR_END: delete_unreadable
 
 /// [`delete`] with DeleteOptions already read: a DELETE on a collection
 /// (`delete_collection.rs`) deletes each object it lists with this.

@@ -92,6 +92,10 @@ pub fn storage_error(error: StorageError, resource: &Resource, name: &str) -> Ap
             ApiError::Unavailable(e.to_string())
         }
         full @ StorageError::NoSpace => ApiError::InsufficientStorage(full.to_string()),
+        // kube-apiserver's words for any failure it did not foresee.
+        unreadable @ StorageError::Unreadable { .. } => {
+            ApiError::Internal(format!("Internal error occurred: {unreadable}"))
+        }
         other => ApiError::Internal(other.to_string()),
     }
 }
@@ -139,6 +143,7 @@ pub async fn list(
     };
     let mut items = Vec::new();
     let mut next = None;
+    let mut warnings = Vec::new();
     // Keep reading etcd pages until the *filtered* page is full: a selector
     // may throw away most of what etcd returns.
     loop {
@@ -154,7 +159,15 @@ pub async fn list(
             .map_err(|e| read.error(e, resource))?;
         read.check(page.revision)?;
         revision = page.revision;
-        let last_key = page.items.last().map(|(k, _)| k.clone());
+        let last_key = page.last_key().map(String::from);
+        // Kubernetes fails the whole LIST over one unreadable object
+        // (`StorageReadError`); orc answers the rest and names each one
+        // left out, so one lost key does not hide every Secret.
+        warnings.extend(
+            page.unreadable
+                .iter()
+                .map(|(key, error)| unreadable_warning(resource, key, error)),
+        );
         items.extend(
             page.items
                 .into_iter()
@@ -181,20 +194,42 @@ pub async fn list(
             next.as_deref(),
             request.row_object(),
         );
-        return Ok(Reply::ok(table));
+        return Ok(Reply {
+            warnings,
+            ..Reply::ok(table)
+        });
     }
     let mut metadata = json!({ "resourceVersion": revision.to_string() });
     if let Some(token) = next {
         metadata["continue"] = json!(token);
     }
-    Ok(Reply::ok(json!({
-        "kind": resource.list_kind(),
-        "apiVersion": resource.api_version(),
-        "metadata": metadata,
-        "items": items,
-    })))
+    Ok(Reply {
+        warnings,
+        ..Reply::ok(json!({
+            "kind": resource.list_kind(),
+            "apiVersion": resource.api_version(),
+            "metadata": metadata,
+            "items": items,
+        }))
+    })
 }
 // ANCHOR_END: list
+
+/// The warning a LIST carries for an object it could not read:
+/// `secrets "db" in namespace "default" could not be read from storage
+/// and is left out of this list: <why and what to do>`.
+pub fn unreadable_warning(resource: &Resource, key: &str, error: &StorageError) -> String {
+    let mut parts = key.rsplit('/');
+    let name = parts.next().unwrap_or(key);
+    let place = match (resource.namespaced, parts.next()) {
+        (true, Some(ns)) => format!(" in namespace {ns:?}"),
+        _ => String::new(),
+    };
+    format!(
+        "{} {name:?}{place} could not be read from storage and is left out of this list: {error}",
+        resource.plural
+    )
+}
 
 // ANCHOR: list_read
 /// How fresh a LIST must be, from its `resourceVersion` and

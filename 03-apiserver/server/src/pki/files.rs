@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use super::{CertificateAuthority, Issued, PkiError};
 
+/// The generated encryption configuration's file name in the directory.
+pub const ENCRYPTION_CONFIG: &str = "encryption-config.yaml";
+
 /// A PKI directory on disk.
 #[derive(Debug, Clone)]
 pub struct PkiDir {
@@ -79,6 +82,24 @@ impl PkiDir {
         Ok(key)
     }
     // ANCHOR_END: service_account_key
+
+    // ANCHOR: encryption_config
+    /// The encryption configuration `orc server` uses when given none,
+    /// `encryption-config.yaml` (0600: it holds the keys that open every
+    /// Secret): the one there, or a new one with a fresh AES-256-GCM key
+    /// for Secrets. Kept across restarts, so the Secrets it sealed stay
+    /// readable; rotating means editing it (chapter 03). Answers its path,
+    /// what `--encryption-provider-config` names.
+    pub fn encryption_config(&self) -> Result<PathBuf, PkiError> {
+        let path = self.path(ENCRYPTION_CONFIG);
+        if path.exists() {
+            private(&path)?;
+        } else {
+            write_private(&path, crate::encryption::config::generated().as_bytes())?;
+        }
+        Ok(path)
+    }
+    // ANCHOR_END: encryption_config
 
     /// Writes `issued` as `<name>.crt` and `<name>.key`, both 0600;
     /// answers their paths.
