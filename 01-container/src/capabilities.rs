@@ -63,6 +63,29 @@ const CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+// ANCHOR: default_capabilities
+/// The capabilities containerd gives a container that asks for nothing
+/// else (its `DefaultUnixCaps`, Docker's list): enough for an image's
+/// root to chown files, bind port 80 and switch users, far short of
+/// root on the host (no CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_PTRACE...).
+pub const CONTAINERD_DEFAULT: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+// ANCHOR_END: default_capabilities
+
 /// Every capability name orc knows, in kernel number order: what
 /// `add: [ALL]` grants, and the names a pod may add or drop.
 pub fn all_names() -> &'static [&'static str] {
@@ -201,22 +224,7 @@ mod tests {
         assert_eq!(mask(&names(&["CAP_CHOWN"])), Ok(1));
         assert_eq!(mask(&names(&["CAP_SYS_ADMIN"])), Ok(1 << 21));
         // Docker's default set, as /proc/PID/status prints it.
-        let docker = names(&[
-            "CAP_CHOWN",
-            "CAP_DAC_OVERRIDE",
-            "CAP_FSETID",
-            "CAP_FOWNER",
-            "CAP_MKNOD",
-            "CAP_NET_RAW",
-            "CAP_SETGID",
-            "CAP_SETUID",
-            "CAP_SETFCAP",
-            "CAP_SETPCAP",
-            "CAP_NET_BIND_SERVICE",
-            "CAP_SYS_CHROOT",
-            "CAP_KILL",
-            "CAP_AUDIT_WRITE",
-        ]);
+        let docker = names(&CONTAINERD_DEFAULT);
         assert_eq!(mask(&docker), Ok(0xa80425fb));
         assert_eq!(
             mask(&names(&["cap_bpf", "CAP_NOPE"])),

@@ -96,28 +96,9 @@ pub struct SeccompProfile {
     pub localhost_profile: Option<String>,
 }
 
-// ANCHOR: default_capabilities
-/// The capabilities containerd gives a container that asks for nothing
-/// else (its `DefaultUnixCaps`, Docker's list): enough for an image's
-/// root to chown files, bind port 80 and switch users, far short of
-/// root on the host (no CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_PTRACE...).
-pub const DEFAULT_CAPABILITIES: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-// ANCHOR_END: default_capabilities
+/// The capabilities a container that asks for nothing else gets: see
+/// [`orc_container::capabilities::CONTAINERD_DEFAULT`].
+pub use orc_container::capabilities::CONTAINERD_DEFAULT as DEFAULT_CAPABILITIES;
 
 /// The settings that apply to one container: the container's, else the
 /// pod's (the kubelet's `DetermineEffectiveSecurityContext`).

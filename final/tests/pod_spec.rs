@@ -11,7 +11,7 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use cluster::{ApiServer, delete_pods, kubectl, kubectl_status, one_node, running};
+use cluster::{ApiServer, kubectl, kubectl_status, one_node, running, tear_down};
 use orc_client::Method;
 use serde_json::{Value, json};
 
@@ -206,14 +206,7 @@ async fn env_from_config_maps_secrets_and_the_downward_api_reaches_the_process()
         "{bad}"
     );
 
-    delete_pods(&api, &["envy", "waits"]).await;
-    agent.stop();
-    assert_eq!(node.containers(), vec![], "containers left");
-    assert_eq!(
-        node.mounts_left(),
-        Vec::<std::path::PathBuf>::new(),
-        "mounts left"
-    );
+    tear_down(&node, &api, &mut agent, &["envy", "waits"]).await;
 }
 
 /// The pod's /etc/hosts as the kubelet writes it (its FQDN from its
@@ -302,14 +295,7 @@ async fn the_pod_gets_the_kubelets_hosts_file_and_its_fqdn_as_hostname() {
         )
     );
 
-    delete_pods(&api, &["named", "long"]).await;
-    agent.stop();
-    assert_eq!(node.containers(), vec![], "containers left");
-    assert_eq!(
-        node.mounts_left(),
-        Vec::<std::path::PathBuf>::new(),
-        "mounts left"
-    );
+    tear_down(&node, &api, &mut agent, &["named", "long"]).await;
 }
 
 /// The Pod Security Standards' "restricted" profile, as a user writes it

@@ -19,7 +19,7 @@ mod cluster;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cluster::{ApiServer, delete_pods, kubectl, one_node, running};
+use cluster::{ApiServer, delete_pods, kubectl, one_node, running, tear_down};
 use orc_client::Method;
 use serde_json::{Value, json};
 
@@ -201,14 +201,7 @@ async fn configuration_reaches_the_pod_as_files_and_follows_edits() {
 
     missing_config_map_waits(&api, &config).await;
 
-    delete_pods(&api, &["web", "late"]).await;
-    agent.stop();
-    assert_eq!(node.containers(), vec![], "containers left");
-    assert_eq!(
-        node.mounts_left(),
-        Vec::<std::path::PathBuf>::new(),
-        "mounts left"
-    );
+    tear_down(&node, &api, &mut agent, &["web", "late"]).await;
 }
 
 /// A pod whose ConfigMap volume names a ConfigMap that does not exist yet
@@ -378,14 +371,13 @@ async fn init_containers_run_in_order_before_the_app() {
     let events = wait_for_events(&config, "typo", &["Failed", "ErrImagePull", &want]).await;
     assert!(events.contains(image), "{events}");
 
-    delete_pods(&api, &["ordered", "blocked", "broken", "looping", "typo"]).await;
-    agent.stop();
-    assert_eq!(node.containers(), vec![], "containers left");
-    assert_eq!(
-        node.mounts_left(),
-        Vec::<std::path::PathBuf>::new(),
-        "mounts left"
-    );
+    tear_down(
+        &node,
+        &api,
+        &mut agent,
+        &["ordered", "blocked", "broken", "looping", "typo"],
+    )
+    .await;
 }
 
 /// The pod's `Unhealthy` events, as Event objects.

@@ -282,6 +282,20 @@ pub async fn delete_pods(api: &ApiServer, names: &[&str]) {
     }
 }
 
+/// The end of a one-node test: pods `names` deleted through the API, the
+/// agent stopped, and nothing of theirs left on the node (no container,
+/// no mount).
+pub async fn tear_down(node: &Node, api: &ApiServer, agent: &mut AgentProcess, names: &[&str]) {
+    delete_pods(api, names).await;
+    agent.stop();
+    assert_eq!(node.containers(), vec![], "containers left");
+    assert_eq!(
+        node.mounts_left(),
+        Vec::<std::path::PathBuf>::new(),
+        "mounts left"
+    );
+}
+
 /// Whether the pod runs (its first container too).
 pub fn running(pod: &Value) -> bool {
     pod.pointer("/status/phase") == Some(&json!("Running"))
