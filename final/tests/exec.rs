@@ -620,7 +620,7 @@ async fn orc_exec_speaks_kubectls_protocol_and_exits_with_the_commands_code() {
     let (mut child, typing, stdout) = on_terminal_with(
         env!("CARGO_BIN_EXE_orc"),
         &config,
-        "exec -it web -c main -- sh -c '[ -t 0 ] && echo terminal; stty size; exit 5'",
+        "exec -it web -c main -- sh -c '[ -t 0 ] && echo terminal; stty size; echo TERM=$TERM; exit 5'",
     );
     let shown = read_all(stdout).await;
     drop(typing);

@@ -180,8 +180,8 @@ async fn orc_agent_registers_runs_api_pods_and_deletes_them_gracefully() {
     let elsewhere = api.get(&format!("{pods}/elsewhere")).await.unwrap();
     assert_eq!(
         elsewhere["status"],
-        json!({"phase": "Pending"}),
-        "not run here"
+        json!({"phase": "Pending", "qosClass": "BestEffort"}),
+        "not run here (the API server set only the QoS class)"
     );
 
     // 4. A restarted agent adopts the running pods: same containers, no restart.

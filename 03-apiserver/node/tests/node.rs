@@ -223,7 +223,10 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
     sink.status_changed(&static_pod, &status);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, theirs) = s.get(&format!("{PODS}/theirs")).await;
-    assert_eq!(theirs["status"], json!({"phase": "Pending"}));
+    assert_eq!(
+        theirs["status"],
+        json!({"phase": "Pending", "qosClass": "BestEffort"})
+    );
     node.stop(Duration::from_secs(1)).await;
 }
 

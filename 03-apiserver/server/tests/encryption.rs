@@ -75,7 +75,7 @@ const KEY2: (&str, &str) = ("key2", "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI
 fn stored(s: &TestServer, name: &str) -> String {
     s.etcdctl(&[
         "get",
-        &format!("/registry/core/secrets/default/{name}"),
+        &format!("/registry/secrets/default/{name}"),
         "--print-value-only",
     ])
 }
@@ -232,7 +232,7 @@ async fn an_unreadable_secret_is_named_and_can_be_deleted() {
     let message = status["message"].as_str().unwrap();
     assert!(
         message.starts_with(
-            "Internal error occurred: StorageError: corrupt object, Code: 7, Key: /registry/core/secrets/default/lost"
+            "Internal error occurred: StorageError: corrupt object, Code: 7, Key: /registry/secrets/default/lost"
         ) && message.contains("no matching prefix found")
             && message.contains("\"k8s:enc:aesgcm:v1:key1:\""),
         "{message}"
