@@ -56,7 +56,7 @@ missing=()
 for entry in "${packages[@]}"; do
   tool=${entry%%:*} package=${entry#*:}
   if [ "$tool" = - ]; then
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep 'ok installed' >/dev/null || missing+=("$package")
   else
     command -v "$tool" >/dev/null 2>&1 || missing+=("$package")
   fi
@@ -114,7 +114,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo >/dev/null 2>&1 \
   || fail "cargo is missing: install Rust 1.85 or newer (https://rustup.rs), then re-run"
 MDBOOK_VERSION=0.5.4
-if ! mdbook --version 2>/dev/null | grep -q "v$MDBOOK_VERSION"; then
+if ! mdbook --version 2>/dev/null | grep "v$MDBOOK_VERSION" >/dev/null; then
   say "installing mdbook $MDBOOK_VERSION (builds the book in chapters/; takes a minute or two)"
   cargo install --quiet --locked --no-default-features mdbook --version "$MDBOOK_VERSION" \
     || fail "could not install mdbook with cargo install"
