@@ -69,17 +69,20 @@ if [ ${#missing[@]} -gt 0 ]; then
     || fail "could not install ${missing[*]} with apt-get; install them by hand and re-run"
 fi
 
-# ---- The ingress benchmark's peers (chapter 07) ----------------------------
+# ---- The benchmarks' peers (chapters 06 and 07) ---------------------------
 # nginx and HAProxy, beside which `cargo bench -p orc-ingress --bench nginx`
-# measures orc's proxy; the bench starts its own copies in a network
-# namespace. Where an init system runs, Debian's packages also start a system
+# measures orc's proxy (the bench starts its own copies in a network
+# namespace), and dnsperf and dnsmasq, beside which `cargo bench -p
+# orc-services --bench dns` measures orc-dns. Where an init system runs, Debian's packages also start a system
 # service on port 80, the port orc's ingress serves: when this script is the
 # one that installs them, it stops and disables those services again.
 bench=()
 command -v nginx >/dev/null 2>&1 || bench+=(nginx-light)
 command -v haproxy >/dev/null 2>&1 || bench+=(haproxy)
+command -v dnsperf >/dev/null 2>&1 || bench+=(dnsperf)
+command -v dnsmasq >/dev/null 2>&1 || bench+=(dnsmasq-base)
 if [ ${#bench[@]} -gt 0 ]; then
-  say "installing ${bench[*]} (the ingress benchmark's peers)"
+  say "installing ${bench[*]} (the benchmarks' peers)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null || fail "apt-get update failed; check the package mirror in /etc/apt/sources.list"
   apt-get install -y -qq --no-install-recommends "${bench[@]}" >/dev/null \
