@@ -42,6 +42,7 @@ packages=(
   "openssl:openssl"              # test certificates for the API server's TLS
   "python3:python3"              # test.sh's report: slowest and flaky tests
   "node:nodejs"                  # runs hello-node, the Hello Minikube app (08)
+  "redis-server:redis-server"    # the guestbook's Redis leader and followers (08)
 )
 # ANCHOR_END: packages
 # The tests' own: ./test.sh runs the cgroup tests again in a cgroup-v2-only
@@ -67,6 +68,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null || fail "apt-get update failed; check the package mirror in /etc/apt/sources.list"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || fail "could not install ${missing[*]} with apt-get; install them by hand and re-run"
+  # Debian's redis-server package starts a system Redis where an init
+  # system runs; orc only needs the program, copied into the guestbook's
+  # images. Stopped and disabled again when this script installed it.
+  if [[ " ${missing[*]} " == *" redis-server "* ]] \
+    && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
 fi
 
 # ---- The benchmarks' peers (chapters 06 and 07) ---------------------------

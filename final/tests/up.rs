@@ -1382,3 +1382,91 @@ fn a_stopped_or_partitioned_node_goes_not_ready_its_pods_move_and_it_comes_back(
     };
     fails_and_recovers(&place, &id, &other, &first, &cut);
 }
+
+/// The guestbook tutorial, from its manifests (final/tests/guestbook/,
+/// the tutorial's images by their own names): a Redis leader, two
+/// followers replicating it by its Service's DNS name, and the frontend
+/// scaled to 5; an entry written through the NodePort of one node is read
+/// back, from the followers, through every node's.
+#[test]
+fn the_guestbook_runs_from_its_manifests_and_keeps_an_entry() {
+    require_command("redis-server");
+    let place = Place::new();
+    place.up(&["--nodes", "2"]);
+    let manifests = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/guestbook");
+    place.kubectl(&["apply", "-f", manifests], None);
+    place.kubectl(&["scale", "deployment", "frontend", "--replicas=5"], None);
+    for (deployment, replicas) in [
+        ("redis-leader", "1"),
+        ("redis-follower", "2"),
+        ("frontend", "5"),
+    ] {
+        place.until(
+            &format!("{deployment} has {replicas} ready replicas"),
+            &[
+                "get",
+                "deployment",
+                deployment,
+                "-o",
+                "jsonpath={.status.readyReplicas}",
+            ],
+            |out| out == replicas,
+        );
+    }
+    // The tutorial's overlapping selectors (both Redis Deployments select
+    // `app: redis`) still give each Deployment only its own pods.
+    let roles = place.kubectl(
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=redis",
+            "-o",
+            "jsonpath={.items[*].metadata.labels.role}",
+        ],
+        None,
+    );
+    let mut roles: Vec<&str> = roles.split_whitespace().collect();
+    roles.sort();
+    assert_eq!(roles, ["follower", "follower", "leader"]);
+
+    let port = place.node_port("frontend");
+    let nodes = node_addresses(&place);
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    let set = "/guestbook.php?cmd=set&key=messages&value=hello,from,orc";
+    let (head, body) = place
+        .request(&format!("{}:{port}", nodes[0]), None, set)
+        .expect("the frontend answers the write");
+    assert_eq!(status_code(&head), "200", "{head}\n{body}");
+    assert_eq!(body, r#"{"message":"Updated"}"#);
+    // Reads go to the followers, which have the entry once replication
+    // caught up: through every node's port.
+    for node in &nodes {
+        let target = format!("{node}:{port}");
+        let deadline = Instant::now() + LONG;
+        loop {
+            let read = place.request(&target, None, "/guestbook.php?cmd=get&key=messages");
+            if read
+                .as_ref()
+                .is_some_and(|(_, b)| b == r#"{"data":"hello,from,orc"}"#)
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "read through {target}: {read:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // The followers replicate the leader they found by name.
+    let logs = place.kubectl(&["logs", "deployment/redis-follower"], None);
+    assert!(
+        logs.contains("MASTER <-> REPLICA sync: Finished with success"),
+        "{logs}"
+    );
+    // The page is served at `/`.
+    let (head, page) = place
+        .request(&format!("{}:{port}", nodes[1]), None, "/")
+        .expect("the page");
+    assert_eq!(status_code(&head), "200", "{head}");
+    assert!(page.contains("<h1>Guestbook</h1>"), "{page}");
+    place.down(&["--purge"]);
+}

@@ -65,6 +65,14 @@ impl Reference {
             None => (rest, None),
         };
         let (registry, repository) = match name.split_once('/') {
+            // Docker Hub named in full keeps the same rules as when it is
+            // left out: `docker.io/redis` is the official `library/redis`
+            // (what Kubernetes' manifests write, e.g. the guestbook's
+            // `docker.io/redis:6.0.5`), and `index.docker.io` is its old name.
+            Some((DOCKER_HUB | "index.docker.io", path)) if !path.contains('/') => {
+                (DOCKER_HUB.to_string(), format!("library/{path}"))
+            }
+            Some(("index.docker.io", path)) => (DOCKER_HUB.to_string(), path.to_string()),
             Some((first, path))
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
             {
@@ -160,6 +168,20 @@ mod tests {
         assert_eq!(canon("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(canon("busybox:1.36"), "docker.io/library/busybox:1.36");
         assert_eq!(canon("team/app"), "docker.io/team/app:latest");
+        // Docker Hub written out names the same images.
+        assert_eq!(
+            canon("docker.io/redis:6.0.5"),
+            "docker.io/library/redis:6.0.5"
+        );
+        assert_eq!(
+            canon("index.docker.io/redis"),
+            "docker.io/library/redis:latest"
+        );
+        assert_eq!(canon("docker.io/team/app"), "docker.io/team/app:latest");
+        assert_eq!(
+            canon("docker.io/library/busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(canon("localhost/app"), "localhost/app:latest");
         let d = format!("sha256:{}", "a".repeat(64));
         let r = Reference::parse(&format!("127.0.0.1:5000/team/app@{d}")).unwrap();

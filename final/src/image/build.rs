@@ -186,7 +186,12 @@ pub fn find_program(name: &str) -> Result<Program, String> {
 fn install_hint(name: &str) -> &'static str {
     match name.rsplit('/').next() {
         Some("node") => "install Node.js (`apt-get install nodejs`, as scripts/setup.sh does)",
-        Some("orc-echoserver") => "build it with orc (`cargo build -p orc` builds both)",
+        Some("orc-echoserver" | "orc-guestbook") => {
+            "build it with orc (`cargo build -p orc` builds it beside orc)"
+        }
+        Some("redis-server") => {
+            "install Redis (`apt-get install redis-server`, as scripts/setup.sh does)"
+        }
         _ => "install it, or change the recipe's `programs`",
     }
 }

@@ -27,6 +27,25 @@ const SHIPPED: &[(&str, &str)] = &[
         "echoserver.yaml",
         include_str!("../../recipes/echoserver.yaml"),
     ),
+    // The guestbook: Redis leader and followers, and the frontend, under
+    // the current tutorial's names and the older walkthrough's.
+    ("redis.yaml", include_str!("../../recipes/redis.yaml")),
+    (
+        "gb-redis-follower.yaml",
+        include_str!("../../recipes/gb-redis-follower.yaml"),
+    ),
+    (
+        "gb-redisslave.yaml",
+        include_str!("../../recipes/gb-redisslave.yaml"),
+    ),
+    (
+        "gb-frontend-v5.yaml",
+        include_str!("../../recipes/gb-frontend-v5.yaml"),
+    ),
+    (
+        "gb-frontend-v4.yaml",
+        include_str!("../../recipes/gb-frontend-v4.yaml"),
+    ),
 ];
 
 /// Every shipped recipe, parsed. They are checked by a test, so one that
@@ -103,5 +122,20 @@ mod tests {
         assert_eq!(find("hello-node"), None);
         assert_eq!(find("echoserver:1.5"), None);
         assert_eq!(find("registry.example/echoserver:1.4"), None);
+        // The guestbook's images, by the names its manifests use.
+        assert_eq!(
+            find("docker.io/redis:6.0.5").as_deref(),
+            Some("redis:6.0.5")
+        );
+        assert_eq!(find("k8s.gcr.io/redis:e2e").as_deref(), Some("redis:6.0.5"));
+        let follower = "us-docker.pkg.dev/google-samples/containers/gke/gb-redis-follower:v2";
+        assert_eq!(find(follower).as_deref(), Some(follower));
+        let frontend = "us-docker.pkg.dev/google-samples/containers/gke/gb-frontend:v5";
+        assert_eq!(find(frontend).as_deref(), Some(frontend));
+        assert_eq!(
+            find("gcr.io/google-samples/gb-frontend:v4").as_deref(),
+            Some("gcr.io/google-samples/gb-frontend:v4")
+        );
+        assert_eq!(find("redis:7"), None);
     }
 }
