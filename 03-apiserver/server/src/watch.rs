@@ -295,7 +295,11 @@ async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>)
 /// its key, counted (`apiserver_storage_decode_errors_total`, in
 /// [`Store::decode`]) and, when it is the event's own object, published
 /// as `unreadable` so that watchers learn of it.
-fn stored_event(store: &Store, event: &etcd_client::Event, kv: &etcd_client::KeyValue) -> StoredEvent {
+fn stored_event(
+    store: &Store,
+    event: &etcd_client::Event,
+    kv: &etcd_client::KeyValue,
+) -> StoredEvent {
     let revision = kv.mod_revision();
     let key = String::from_utf8_lossy(kv.key()).into_owned();
     let open = |kv: &etcd_client::KeyValue, which: &str| match store.decode(

@@ -172,12 +172,18 @@ async fn kubectl_create_get_delete_are_recorded_with_verb_user_object_and_code()
         json!({"resource": "deployments", "namespace": "default", "name": "web",
                "apiGroup": "apps", "apiVersion": "v1"})
     );
-    assert_eq!(create["responseStatus"], json!({"metadata": {}, "code": 201}));
+    assert_eq!(
+        create["responseStatus"],
+        json!({"metadata": {}, "code": 201})
+    );
     assert_eq!(create["requestObject"]["metadata"]["name"], "web");
     assert!(create.get("responseObject").is_none());
     assert_eq!(create["sourceIPs"], json!(["127.0.0.1"]));
     assert!(create["userAgent"].as_str().unwrap().starts_with("kubectl"));
-    assert_eq!(create["annotations"]["authorization.k8s.io/decision"], "allow");
+    assert_eq!(
+        create["annotations"]["authorization.k8s.io/decision"],
+        "allow"
+    );
     assert!(
         create["requestURI"]
             .as_str()
@@ -210,7 +216,10 @@ async fn a_forbidden_request_is_recorded_with_forbid_and_403() {
     let event = c
         .event(|e| is(e, "get", "secrets", "db") && e["user"]["username"] == "bob")
         .await;
-    assert_eq!(event["annotations"]["authorization.k8s.io/decision"], "forbid");
+    assert_eq!(
+        event["annotations"]["authorization.k8s.io/decision"],
+        "forbid"
+    );
     assert!(event["annotations"]["authorization.k8s.io/reason"].is_string());
     assert_eq!(event["responseStatus"]["code"], 403);
     assert_eq!(event["responseStatus"]["reason"], "Forbidden");
@@ -229,7 +238,13 @@ async fn a_secret_is_recorded_without_its_body_at_the_default_policy() {
     let (ok, out) = c
         .kubectl(
             "admin",
-            &["create", "secret", "generic", "db", "--from-literal=pw=hunter2"],
+            &[
+                "create",
+                "secret",
+                "generic",
+                "db",
+                "--from-literal=pw=hunter2",
+            ],
         )
         .await;
     assert!(ok, "{out}");
@@ -250,7 +265,12 @@ async fn a_secret_is_recorded_without_its_body_at_the_default_policy() {
 async fn the_audit_id_header_names_the_event_and_401s_are_recorded_without_a_user() {
     let c = Cluster::start(DEFAULT_POLICY).await;
     let response = c
-        .request(Some("admin"), reqwest::Method::GET, "/api/v1/namespaces", None)
+        .request(
+            Some("admin"),
+            reqwest::Method::GET,
+            "/api/v1/namespaces",
+            None,
+        )
         .await;
     assert_eq!(response.status(), 200);
     let id = response.headers()["audit-id"].to_str().unwrap().to_string();
@@ -344,7 +364,11 @@ async fn omit_stages_are_honoured() {
     assert_eq!(events[0]["verb"], "watch");
     assert_eq!(events[0]["responseStatus"]["code"], 200);
     let events = watch("/api/v1/namespaces/default/pods").await;
-    assert_eq!(stages(&events), ["ResponseComplete"], "the rule omits ResponseStarted");
+    assert_eq!(
+        stages(&events),
+        ["ResponseComplete"],
+        "the rule omits ResponseStarted"
+    );
 
     // No rule for Secrets: not recorded, though answered with an ID.
     let response = c
@@ -357,13 +381,22 @@ async fn omit_stages_are_honoured() {
         .await;
     let id = response.headers()["audit-id"].to_str().unwrap().to_string();
     let marker = c
-        .request(Some("admin"), reqwest::Method::GET, "/api/v1/namespaces/default", None)
+        .request(
+            Some("admin"),
+            reqwest::Method::GET,
+            "/api/v1/namespaces/default",
+            None,
+        )
         .await;
     let marker = marker.headers()["audit-id"].to_str().unwrap().to_string();
     let events = c.events_of(&marker).await;
     assert_eq!(events.len(), 1);
     // The writer keeps order: what came before the marker is written.
-    assert!(read_events(&c.log).iter().all(|e| e["auditID"] != id.as_str()));
+    assert!(
+        read_events(&c.log)
+            .iter()
+            .all(|e| e["auditID"] != id.as_str())
+    );
 }
 
 #[tokio::test]

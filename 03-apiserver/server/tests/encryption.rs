@@ -362,11 +362,18 @@ async fn the_unsafe_delete_needs_its_own_verb() {
             break;
         }
         assert_eq!(code, 403);
-        assert!(tokio::time::Instant::now() < deadline, "the binding never applied");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the binding never applied"
+        );
     }
     let (code, status) =
         common::send(as_user("carol", reqwest::Method::DELETE, &unsafe_delete)).await;
-    assert_eq!((code, &status["reason"]), (403, &json!("Forbidden")), "{status}");
+    assert_eq!(
+        (code, &status["reason"]),
+        (403, &json!("Forbidden")),
+        "{status}"
+    );
     let message = status["message"].as_str().unwrap();
     assert!(
         message.starts_with(
@@ -378,8 +385,12 @@ async fn the_unsafe_delete_needs_its_own_verb() {
     let (code, _) = common::send(as_user("admin", reqwest::Method::GET, lost)).await;
     assert_eq!(code, 500, "the refused delete removed nothing");
 
-    let update = as_user("admin", reqwest::Method::PUT, &format!("{roles}/secret-deleter"))
-        .json(&role(&["delete", "unsafe-delete-ignore-read-errors"]));
+    let update = as_user(
+        "admin",
+        reqwest::Method::PUT,
+        &format!("{roles}/secret-deleter"),
+    )
+    .json(&role(&["delete", "unsafe-delete-ignore-read-errors"]));
     assert_eq!(common::send(update).await.0, 200);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -389,7 +400,10 @@ async fn the_unsafe_delete_needs_its_own_verb() {
             break;
         }
         assert_eq!(code, 403, "{status}");
-        assert!(tokio::time::Instant::now() < deadline, "the role's update never applied");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the role's update never applied"
+        );
     }
     let (code, _) = common::send(as_user("admin", reqwest::Method::GET, lost)).await;
     assert_eq!(code, 404);
@@ -425,7 +439,8 @@ async fn an_unreadable_watch_event_ends_the_watch_with_an_error() {
     assert!(here.ended(Duration::from_secs(10)).await, "the watch ends");
 
     // Another namespace's watch saw nothing of it and goes on.
-    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "fine"}, "data": {}});
+    let secret =
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "fine"}, "data": {}});
     assert_eq!(
         s.post("/api/v1/namespaces/kube-system/secrets", &secret)
             .await
@@ -439,7 +454,9 @@ async fn an_unreadable_watch_event_ends_the_watch_with_an_error() {
     let text = metrics.text().await.unwrap();
     let count: u64 = text
         .lines()
-        .find_map(|l| l.strip_prefix("apiserver_storage_decode_errors_total{resource=\"secrets\"} "))
+        .find_map(|l| {
+            l.strip_prefix("apiserver_storage_decode_errors_total{resource=\"secrets\"} ")
+        })
         .expect("the decode errors counter")
         .parse()
         .unwrap();

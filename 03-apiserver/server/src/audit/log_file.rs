@@ -75,7 +75,10 @@ fn backup_time(path: &Path, name: &str) -> Option<jiff::Timestamp> {
     let (stem, ext) = stem_and_ext(path);
     let time = name.strip_prefix(&format!("{stem}-"))?.strip_suffix(&ext)?;
     let civil = jiff::civil::DateTime::strptime("%Y-%m-%dT%H-%M-%S%.f", time).ok()?;
-    civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+    civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp())
 }
 
 // ANCHOR: expired
@@ -93,9 +96,9 @@ pub fn expired(
         .enumerate()
         .filter(|(i, (_, at))| {
             let too_many = rotation.max_backups > 0 && *i >= rotation.max_backups;
-            let too_old = rotation.max_age.is_some_and(|age| {
-                now.duration_since(*at).unsigned_abs() > age && now > *at
-            });
+            let too_old = rotation
+                .max_age
+                .is_some_and(|age| now.duration_since(*at).unsigned_abs() > age && now > *at);
             too_many || too_old
         })
         .map(|(_, (path, _))| path.clone())
@@ -193,14 +196,26 @@ mod tests {
 
     #[test]
     fn backups_are_named_as_lumberjack_names_them() {
-        let name = backup_name(Path::new("/var/log/audit.log"), at("2026-12-06T12:00:01.5Z"));
-        assert_eq!(name, Path::new("/var/log/audit-2026-12-06T12-00-01.500.log"));
+        let name = backup_name(
+            Path::new("/var/log/audit.log"),
+            at("2026-12-06T12:00:01.5Z"),
+        );
         assert_eq!(
-            backup_time(Path::new("/var/log/audit.log"), "audit-2026-12-06T12-00-01.500.log"),
+            name,
+            Path::new("/var/log/audit-2026-12-06T12-00-01.500.log")
+        );
+        assert_eq!(
+            backup_time(
+                Path::new("/var/log/audit.log"),
+                "audit-2026-12-06T12-00-01.500.log"
+            ),
             Some(at("2026-12-06T12:00:01.5Z"))
         );
         assert_eq!(backup_time(Path::new("/x/audit.log"), "audit.log"), None);
-        assert_eq!(backup_time(Path::new("/x/audit.log"), "other-2026.log"), None);
+        assert_eq!(
+            backup_time(Path::new("/x/audit.log"), "other-2026.log"),
+            None
+        );
     }
 
     #[test]

@@ -24,9 +24,9 @@ use futures::FutureExt;
 use serde_json::Value;
 use tokio_stream::StreamExt;
 
+use super::Auditor;
 use super::event::{self, Event, ObjectRef, User};
 use super::policy::{Decision, Level, Stage};
-use super::Auditor;
 use crate::authn::UserInfo;
 use crate::authz::request_info::{RequestInfo, request_info};
 use crate::server::{AppState, MAX_BODY, OPEN_PATHS};
@@ -223,8 +223,10 @@ fn attempted(headers: &HeaderMap, certificate: bool) -> String {
 /// Whether a request carries a body worth copying: not a read, and not
 /// a connection to upgrade (`exec`, `attach`, `portforward`).
 fn has_body(request: &Request) -> bool {
-    !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        && !request.headers().contains_key(axum::http::header::UPGRADE)
+    !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) && !request.headers().contains_key(axum::http::header::UPGRADE)
 }
 
 /// Sends `ResponseComplete` when a long-running answer's body is dropped:
@@ -259,19 +261,15 @@ pub async fn audit(
         context.authenticated(&UserInfo::anonymous());
     }
     let long_running = matches!(
-        crate::limits::classify(request.method(), request.uri().path(), request.uri().query()),
+        crate::limits::classify(
+            request.method(),
+            request.uri().path(),
+            request.uri().query()
+        ),
         crate::limits::RequestClass::LongRunning
     );
     if has_body(&request) {
-        let (parts, body) = request.into_parts();
-        let copier = context.clone();
-        let stream = body.into_data_stream().map(move |chunk| {
-            if let Ok(bytes) = &chunk {
-                copier.capture(bytes);
-            }
-            chunk
-        });
-        request = Request::from_parts(parts, Body::from_stream(stream));
+        request = copying_body(&context, request);
     }
     // A panicking handler is recorded at the `Panic` stage and answered
     // 500, as kube-apiserver's panic recovery does.
@@ -285,6 +283,20 @@ pub async fn audit(
     response
 }
 // ANCHOR_END: audit
+
+/// `request` with a body that copies each chunk into `context` as the
+/// handler reads it.
+fn copying_body(context: &Context, request: Request) -> Request {
+    let (parts, body) = request.into_parts();
+    let copier = context.clone();
+    let stream = body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            copier.capture(bytes);
+        }
+        chunk
+    });
+    Request::from_parts(parts, Body::from_stream(stream))
+}
 
 /// The client's `Audit-ID` when it sent one (a proxy in front already
 /// named the request), else a new UUID.

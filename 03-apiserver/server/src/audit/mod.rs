@@ -212,9 +212,6 @@ mod tests {
         assert_eq!(rotation.max_size, 2 * 1024 * 1024);
         assert_eq!(rotation.max_backups, 3);
         assert_eq!(rotation.max_age, Some(Duration::from_secs(86_400)));
-        assert_eq!(
-            flags.destination(Path::new("-")),
-            sink::Destination::Stdout
-        );
+        assert_eq!(flags.destination(Path::new("-")), sink::Destination::Stdout);
     }
 }

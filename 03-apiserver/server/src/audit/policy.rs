@@ -172,7 +172,11 @@ impl Policy {
         let file: File = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
             .map_err(|e| {
                 let at = e.path().to_string();
-                let at = if at == "." { String::new() } else { format!("{at}: ") };
+                let at = if at == "." {
+                    String::new()
+                } else {
+                    format!("{at}: ")
+                };
                 PolicyError(format!(
                     "{at}{} (the format is Kubernetes' audit Policy: apiVersion: {API_VERSION}, \
                      kind: Policy, rules: [...])",
@@ -205,7 +209,12 @@ impl Policy {
             .into_iter()
             .enumerate()
             .map(|(i, rule)| {
-                checked(&format!("rules[{i}]"), rule, &omit_stages, file.omit_managed_fields)
+                checked(
+                    &format!("rules[{i}]"),
+                    rule,
+                    &omit_stages,
+                    file.omit_managed_fields,
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Policy {
@@ -220,7 +229,11 @@ impl Policy {
     /// before authentication found one): the first rule that matches
     /// decides; no rule, no record.
     pub fn decide(&self, user: Option<&UserInfo>, request: &RequestInfo) -> Decision {
-        match self.rules.iter().find(|r| matches(&r.matcher, user, request)) {
+        match self
+            .rules
+            .iter()
+            .find(|r| matches(&r.matcher, user, request))
+        {
             Some(rule) => Decision {
                 level: rule.level,
                 omit_stages: rule.omit_stages.clone(),
@@ -420,8 +433,7 @@ fn matches_resource(rule: &PolicyRule, request: &RequestInfo) -> bool {
                 && gr.resources.iter().any(|spec| {
                     spec == "*"
                         || *spec == combined
-                        || (!subresource.is_empty()
-                            && spec.strip_prefix("*/") == Some(subresource))
+                        || (!subresource.is_empty() && spec.strip_prefix("*/") == Some(subresource))
                         || spec.strip_suffix("/*") == Some(resource)
                 })
         })
@@ -468,7 +480,10 @@ rules:
         let policy = Policy::parse(POLICY).unwrap();
         let alice = UserInfo::authenticated("alice", "", &[]);
         let node = UserInfo::authenticated("system:node:a", "", &["system:nodes"]);
-        assert_eq!(level_of(&policy, &alice, "GET", "/healthz/etcd"), Level::None);
+        assert_eq!(
+            level_of(&policy, &alice, "GET", "/healthz/etcd"),
+            Level::None
+        );
         assert_eq!(level_of(&policy, &alice, "GET", "/version"), Level::None);
         // A prefix needs its `*`: `/version` does not match `/versions`.
         assert_eq!(level_of(&policy, &alice, "GET", "/versionx"), Level::None);
@@ -488,11 +503,19 @@ rules:
         );
         // `deployments/*` is any subresource of web, for alice only.
         let scale = "/apis/apps/v1/namespaces/d/deployments/web/scale";
-        assert_eq!(level_of(&policy, &alice, "GET", scale), Level::RequestResponse);
+        assert_eq!(
+            level_of(&policy, &alice, "GET", scale),
+            Level::RequestResponse
+        );
         let other = "/apis/apps/v1/namespaces/d/deployments/api/scale";
         assert_eq!(level_of(&policy, &alice, "GET", other), Level::None);
         assert_eq!(
-            level_of(&policy, &alice, "GET", "/api/v1/namespaces/kube-system/pods"),
+            level_of(
+                &policy,
+                &alice,
+                "GET",
+                "/api/v1/namespaces/kube-system/pods"
+            ),
             Level::Metadata
         );
         assert_eq!(
@@ -533,13 +556,17 @@ rules:
         );
         assert!(error(&format!("{head}- verbs: [get]\n")).starts_with("rules[0].level: Required"));
         assert_eq!(
-            error(&format!("{head}- level: None\n- level: None\n  omitStages: [Done]\n")),
+            error(&format!(
+                "{head}- level: None\n- level: None\n  omitStages: [Done]\n"
+            )),
             "rules[1].omitStages[0]: Invalid value: \"Done\": allowed stages are \
              RequestReceived,ResponseStarted,ResponseComplete,Panic"
         );
         assert!(
-            error(&format!("{head}- level: None\n  nonResourceURLs: [\"/a*b\"]\n"))
-                .contains("must be the final character")
+            error(&format!(
+                "{head}- level: None\n  nonResourceURLs: [\"/a*b\"]\n"
+            ))
+            .contains("must be the final character")
         );
         assert!(
             error(&format!(
@@ -555,7 +582,11 @@ rules:
         );
         let unknown = error(&format!("{head}- level: None\n  omitStage: [Panic]\n"));
         assert!(unknown.contains("unknown field `omitStage`"), "{unknown}");
-        assert!(error("apiVersion: audit.k8s.io/v1beta1\nkind: Policy\n").starts_with("apiVersion"));
-        assert!(error("apiVersion: audit.k8s.io/v1\nkind: Policy\n").starts_with("rules: Required"));
+        assert!(
+            error("apiVersion: audit.k8s.io/v1beta1\nkind: Policy\n").starts_with("apiVersion")
+        );
+        assert!(
+            error("apiVersion: audit.k8s.io/v1\nkind: Policy\n").starts_with("rules: Required")
+        );
     }
 }
