@@ -90,7 +90,7 @@ pub fn expired(
     rotation: &Rotation,
 ) -> Vec<PathBuf> {
     let mut newest_first: Vec<&(PathBuf, jiff::Timestamp)> = backups.iter().collect();
-    newest_first.sort_by(|a, b| b.1.cmp(&a.1));
+    newest_first.sort_by_key(|(_, at)| std::cmp::Reverse(*at));
     newest_first
         .iter()
         .enumerate()
