@@ -94,6 +94,43 @@ pub struct ServerArgs {
     pub metrics: orc_apiserver::metrics_api::MetricsFlags,
 }
 
+// ANCHOR: audit
+/// `config` with the audit log on: `--audit-policy-file` or
+/// `<data-dir>/audit-policy.yaml` (orc's default policy, written when
+/// missing), `--audit-log-path` or `<data-dir>/audit.log`.
+fn audit(args: &ServerArgs, mut config: orc_apiserver::Config) -> Result<orc_apiserver::Config> {
+    let flags = &args.security.audit;
+    let policy_file = match &flags.audit_policy_file {
+        Some(path) => path.clone(),
+        None => {
+            let path = args.data_dir.join("audit-policy.yaml");
+            if !path.exists() {
+                orc_apiserver::pki::files::write_private(
+                    &path,
+                    orc_apiserver::audit::DEFAULT_POLICY.as_bytes(),
+                )
+                .with_context(|| format!("writing the default audit policy {}", path.display()))?;
+            }
+            path
+        }
+    };
+    let log = flags
+        .audit_log_path
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("audit.log"));
+    println!(
+        "requests are audited to {} (policy {})",
+        log.display(),
+        policy_file.display()
+    );
+    config.audit = Some(orc_apiserver::audit::AuditConfig {
+        policy_file,
+        destination: flags.destination(&log),
+    });
+    Ok(config)
+}
+// ANCHOR_END: audit
+
 /// A component `orc server --disable` (and `orc up --disable`) leaves out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Component {
@@ -170,6 +207,10 @@ async fn serve(args: ServerArgs) -> Result<()> {
         );
         config.encryption_provider_config = Some(path);
     }
+    // Every request audited: the operator's policy, or orc's default
+    // one written beside the data (root's alone, kept once written so it
+    // can be edited); the log in the data directory unless named.
+    let config = audit(&args, config)?;
     let mut config = args.services.apply(config);
     config.limits = args.limits.limits();
     config.compaction_interval = args.compaction.interval();

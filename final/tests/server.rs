@@ -153,6 +153,25 @@ fn the_control_plane_serves_kubectl_stops_on_sigterm_and_keeps_its_data() {
     );
     assert!(ok, "{out}");
     assert_eq!(out.trim(), "configmap/kept created");
+    // Audited by default: the create in `<data-dir>/audit.log`, root's
+    // alone, under orc's policy written beside it.
+    let log = data.join("audit.log");
+    wait_until("the create in the audit log", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|line| {
+                let event: serde_json::Value = serde_json::from_str(line).unwrap();
+                event["verb"] == "create"
+                    && event["objectRef"]["name"] == "kept"
+                    && event["user"]["username"] == "kubernetes-admin"
+                    && event["responseStatus"]["code"] == 201
+            })
+    });
+    for file in [log, data.join("audit-policy.yaml")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    }
 
     let status = server.stop();
     assert!(status.success(), "orc server exits 0 on SIGTERM: {status}");

@@ -47,6 +47,11 @@ impl PeerCertificates {
     }
 }
 
+/// The client's address (the TCP peer), as a request extension: the
+/// last of an audit event's `sourceIPs`.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteAddr(pub std::net::SocketAddr);
+
 /// A connection that may know its client's certificate.
 pub trait PeerIdentity {
     /// The verified client certificates (none over plain TCP).
@@ -77,7 +82,7 @@ pub async fn serve<L>(
     header_read_timeout: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) where
-    L: Listener,
+    L: Listener<Addr = std::net::SocketAddr>,
     L::Io: PeerIdentity,
 {
     // Each connection is watched, so that a shutdown can stop accepting,
@@ -87,7 +92,7 @@ pub async fn serve<L>(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (io, _addr) = tokio::select! {
+        let (io, addr) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
@@ -96,6 +101,7 @@ pub async fn serve<L>(
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(peer.clone());
+            request.extensions_mut().insert(RemoteAddr(addr));
             let app = app.clone();
             async move { Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {})) }
         });

@@ -103,6 +103,9 @@
 //!   `AlwaysDeny`, `Node`, `RBAC`), RBAC's decision, its policy cache and
 //!   default roles, the Node authorizer and its graph of pods, escalation
 //!   checks, impersonation and the access reviews.
+//! - [`audit`]: the audit log (`--audit-policy-file`, `--audit-log-path`):
+//!   Kubernetes' audit Policy and Event, one JSON line per request stage,
+//!   written by a thread behind a bounded queue, rotated.
 //! - [`server`]: routes, the authentication middleware, body limit,
 //!   start-up, [`run`].
 //! - [`connection`]: each accepted connection served (HTTP/1 and 2), with
@@ -133,6 +136,7 @@
 //! The book's chapter is `chapters/src/03-apiserver.md`.
 
 pub mod agent_client;
+pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod autoscaling;

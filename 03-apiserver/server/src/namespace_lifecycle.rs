@@ -275,6 +275,7 @@ mod tests {
             key: key.into(),
             object: exists.then(|| serde_json::json!({})),
             previous: None,
+            unreadable: None,
         }
     }
 

@@ -286,6 +286,7 @@ mod tests {
             key: format!("{}{name}", crate::priority::prefix()),
             object: class,
             previous: None,
+            unreadable: None,
         }
     }
 

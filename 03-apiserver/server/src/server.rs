@@ -37,6 +37,10 @@ use orc_client::resources::lookup;
 /// body is far more likely a mistake (or an attack) than an object.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
+/// The fixed endpoints served to anyone, unauthenticated (Kubernetes'
+/// default RBAC gives them to `system:unauthenticated` too).
+pub const OPEN_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version"];
+
 /// The namespaces every cluster has; created at start-up when missing.
 pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -116,6 +120,8 @@ pub struct Config {
     /// certificates must chain to (`--kubelet-*`, `agent_client.rs`);
     /// `None`: agents are reached over plain HTTP (tests on loopback).
     pub agent_client: Option<crate::agent_client::AgentClientFiles>,
+    /// The audit policy and log (`audit/`); `None`: nothing audited.
+    pub audit: Option<crate::audit::AuditConfig>,
 }
 
 impl Config {
@@ -145,6 +151,7 @@ impl Config {
             maintenance_clock: crate::compaction::MaintenanceClock::default(),
             metric_resolution: crate::metrics_api::DEFAULT_RESOLUTION,
             agent_client: None,
+            audit: None,
         }
     }
 }
@@ -197,6 +204,8 @@ pub struct SecurityFlags {
     pub disable_admission_plugins: Vec<AdmissionPlugin>,
     #[command(flatten)]
     pub agent_client: crate::agent_client::AgentClientFlags,
+    #[command(flatten)]
+    pub audit: crate::audit::AuditFlags,
 }
 
 /// An admission plugin `--disable-admission-plugins` may name.
@@ -228,6 +237,7 @@ impl SecurityFlags {
             .clone()
             .zip(self.tls_private_key_file.clone());
         config.agent_client = self.agent_client.files();
+        config.audit = self.audit.config();
         config
     }
 }
@@ -277,6 +287,9 @@ pub enum ServerError {
     /// The `--kubelet-*` files could not be used.
     #[error("{0}")]
     AgentClient(#[from] crate::agent_client::AgentClientError),
+    /// The audit policy could not be read, or the log opened.
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
     /// The `kubernetes` Service could not be created or updated.
     #[error("{0}")]
     KubernetesService(#[from] crate::services::kubernetes::EnsureError),
@@ -317,6 +330,8 @@ pub struct AppState {
     pub usage: crate::metrics_api::SharedUsage,
     /// How the nodes' agents are reached (`agent_client.rs`).
     pub agents: crate::agent_client::AgentClient,
+    /// The audit policy and log; `None`: nothing audited.
+    pub auditor: Option<Arc<crate::audit::Auditor>>,
 }
 
 /// A bound server, not yet serving: tests read its address first.
@@ -419,6 +434,11 @@ impl Server {
                 Some(Arc::new(keys))
             }
         };
+        // Before etcd is touched further: a bad policy stops the start.
+        let auditor = match &config.audit {
+            Some(audit) => Some(Arc::new(crate::audit::Auditor::start(audit)?)),
+            None => None,
+        };
         let agents = match &config.agent_client {
             Some(files) => crate::agent_client::AgentClient::from_files(files)?,
             None => crate::agent_client::AgentClient::plain(),
@@ -495,6 +515,7 @@ impl Server {
                 && service_accounts_configured,
             usage: crate::metrics_api::SharedUsage::default(),
             agents,
+            auditor,
         });
         Ok(Server {
             listener,
@@ -713,7 +734,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/metrics",
-            get(|State(s): State<Arc<AppState>>| async move { s.metrics.render() }),
+            get(|State(s): State<Arc<AppState>>| async move {
+                let mut text = s.metrics.render();
+                text.push_str(&s.store.decode_errors().render());
+                if let Some(auditor) = &s.auditor {
+                    text.push_str(&auditor.sink.render_metrics());
+                }
+                text
+            }),
         )
         .fallback(|| async {
             ApiError::NotFound(crate::status::Target {
@@ -736,7 +764,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             crate::limits::limit,
         ));
-    open.merge(api).with_state(state)
+    // Around everything, health checks and refusals included: the audit
+    // log (`audit/`), which the layers inside tell who and whether.
+    open.merge(api)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::middleware::audit,
+        ))
+        .with_state(state)
 }
 // ANCHOR_END: router
 
@@ -793,6 +828,7 @@ async fn authenticate(
     let found = state
         .authenticators
         .authenticate(leaf, request.headers(), now);
+    let audit = crate::audit::Context::of(request.extensions());
     let user = match found {
         Ok(Found::User(user)) => Ok(user),
         Ok(Found::ServiceAccount(claims)) => {
@@ -805,11 +841,17 @@ async fn authenticate(
     };
     match user {
         Ok(user) => {
+            if let Some(audit) = audit {
+                audit.authenticated(&user);
+            }
             request.extensions_mut().insert(user);
             next.run(request).await
         }
         Err(reason) => {
             tracing::debug!(%reason, path = %request.uri().path(), "unauthorized");
+            if let Some(audit) = audit {
+                audit.unauthenticated(request.headers(), leaf.is_some());
+            }
             ApiError::Unauthorized.into_response()
         }
     }

@@ -282,6 +282,48 @@ pub struct Store {
     /// Which resources are encrypted at rest, with which keys (see
     /// `encryption/`); the default encrypts nothing.
     encryption: Arc<Encryption>,
+    /// Values that could not be opened or decoded, by resource: shared
+    /// by every clone, rendered on `/metrics`.
+    decode_errors: Arc<DecodeErrors>,
+}
+
+/// `apiserver_storage_decode_errors_total{resource}`: Kubernetes' count
+/// of stored values it could not read, here also those no key opens.
+#[derive(Debug, Default)]
+pub struct DecodeErrors {
+    /// std's Mutex: held for one increment or one render.
+    counts: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl DecodeErrors {
+    /// Counts one failure for the resource of `key`
+    /// (`/registry/<resource>/...`).
+    fn count(&self, key: &str) {
+        let resource = key
+            .strip_prefix("/registry/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or("unknown")
+            .to_string();
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *counts.entry(resource).or_default() += 1;
+    }
+
+    /// The counter in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let name = "apiserver_storage_decode_errors_total";
+        let mut out = String::new();
+        orc_client::prometheus::header(
+            &mut out,
+            name,
+            "Stored values that could not be opened or decoded, by resource.",
+            "counter",
+        );
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        for (resource, n) in counts.iter() {
+            out.push_str(&format!("{name}{{resource=\"{resource}\"}} {n}\n"));
+        }
+        out
+    }
 }
 
 impl Store {
@@ -292,6 +334,7 @@ impl Store {
         Ok(Store {
             client,
             encryption: Arc::default(),
+            decode_errors: Arc::default(),
         })
     }
 
@@ -308,9 +351,10 @@ impl Store {
     }
 
     /// The object stored at `key`, opened if sealed, with its revision.
+    /// Every failure is counted in [`Store::decode_errors`].
     pub fn decode(&self, key: &[u8], value: &[u8], revision: i64) -> Result<Value, StorageError> {
         let at = String::from_utf8_lossy(key);
-        let plain = self
+        let decoded = self
             .encryption
             .open(&at, value)
             .map_err(|error| StorageError::Unreadable {
@@ -318,8 +362,17 @@ impl Store {
                 revision,
                 error,
                 written_with: crate::encryption::written_with(value),
-            })?;
-        decode_plain(key, &plain, revision)
+            })
+            .and_then(|plain| decode_plain(key, &plain, revision));
+        if decoded.is_err() {
+            self.decode_errors.count(&at);
+        }
+        decoded
+    }
+
+    /// The count of values that could not be read, for `/metrics`.
+    pub fn decode_errors(&self) -> &DecodeErrors {
+        &self.decode_errors
     }
 
     /// A KV client that accepts messages up to [`MAX_ETCD_MESSAGE`].

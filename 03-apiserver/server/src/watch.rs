@@ -40,6 +40,12 @@ pub struct StoredEvent {
     pub object: Option<Value>,
     /// The object before the change (`None` for a create).
     pub previous: Option<Value>,
+    /// Why the event's own object (the new one; for a delete, the one
+    /// deleted) could not be read: a value no configured key opens, or
+    /// one that is not an object. `object` and `previous` then say
+    /// nothing; watchers are told with an ERROR event
+    /// (`handlers/watch.rs`).
+    pub unreadable: Option<String>,
 }
 
 /// What the broadcast channel carries.
@@ -263,21 +269,8 @@ async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>)
                         }
                         for event in response.events() {
                             let Some(kv) = event.kv() else { continue };
-                            let revision = kv.mod_revision();
-                            let previous = event.prev_kv().and_then(|p| {
-                                store.decode(p.key(), p.value(), p.mod_revision()).ok()
-                            });
-                            let object = match event.event_type() {
-                                EventType::Put => store.decode(kv.key(), kv.value(), revision).ok(),
-                                EventType::Delete => None,
-                            };
-                            start = revision + 1;
-                            feed.publish(StoredEvent {
-                                revision,
-                                key: String::from_utf8_lossy(kv.key()).into_owned(),
-                                object,
-                                previous,
-                            });
+                            start = kv.mod_revision() + 1;
+                            feed.publish(stored_event(&store, event, kv));
                         }
                         if response.canceled() {
                             break;
@@ -295,3 +288,53 @@ async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>)
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+// ANCHOR: stored_event
+/// One etcd event as the feed publishes it, its values opened. A value
+/// that cannot be opened is never dropped in silence: it is logged with
+/// its key, counted (`apiserver_storage_decode_errors_total`, in
+/// [`Store::decode`]) and, when it is the event's own object, published
+/// as `unreadable` so that watchers learn of it.
+fn stored_event(
+    store: &Store,
+    event: &etcd_client::Event,
+    kv: &etcd_client::KeyValue,
+) -> StoredEvent {
+    let revision = kv.mod_revision();
+    let key = String::from_utf8_lossy(kv.key()).into_owned();
+    let open = |kv: &etcd_client::KeyValue, which: &str| match store.decode(
+        kv.key(),
+        kv.value(),
+        kv.mod_revision(),
+    ) {
+        Ok(object) => Ok(object),
+        Err(error) => {
+            tracing::error!(%key, revision, %error, which, "a watch event's object cannot be read");
+            Err(error.to_string())
+        }
+    };
+    let previous = event.prev_kv().map(|p| open(p, "previous"));
+    let (object, unreadable) = match event.event_type() {
+        EventType::Put => match open(kv, "new") {
+            Ok(object) => (Some(object), None),
+            Err(error) => (None, Some(error)),
+        },
+        // A delete's own object is the one deleted.
+        EventType::Delete => match &previous {
+            Some(Err(error)) => (None, Some(error.clone())),
+            _ => (None, None),
+        },
+    };
+    StoredEvent {
+        revision,
+        key,
+        object: if unreadable.is_some() { None } else { object },
+        previous: if unreadable.is_some() {
+            None
+        } else {
+            previous.and_then(Result::ok)
+        },
+        unreadable,
+    }
+}
+// ANCHOR_END: stored_event

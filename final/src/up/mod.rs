@@ -92,6 +92,14 @@ pub struct UpArgs {
     /// The port every node's ingress serves HTTPS on.
     #[arg(long, default_value_t = 443)]
     pub ingress_https_port: u16,
+    /// Where the API server's audit log goes (default:
+    /// <data-dir>/audit.log; `-`: the server's own log).
+    #[arg(long)]
+    pub audit_log_path: Option<PathBuf>,
+    /// The audit policy, Kubernetes' audit.k8s.io/v1 Policy (default:
+    /// orc's, written to <data-dir>/server/audit-policy.yaml).
+    #[arg(long)]
+    pub audit_policy_file: Option<PathBuf>,
     #[command(flatten)]
     pub heartbeats: Heartbeats,
 }
@@ -188,6 +196,14 @@ pub struct StatusArgs {
 pub fn up(args: UpArgs) -> Result<()> {
     let started = Instant::now();
     let data_dir = absolute(&args.data_dir)?;
+    // A bad policy stops `orc up` before anything starts, not the
+    // server after the network is made.
+    if let Some(path) = &args.audit_policy_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the audit policy file {}", path.display()))?;
+        orc_apiserver::audit::Policy::parse(&text)
+            .map_err(|e| anyhow::anyhow!("audit policy file {}: {e}", path.display()))?;
+    }
     if let Some(record) = Record::read(&data_dir)? {
         if processes::running(record.server_pid, &data_dir) {
             bail!(
@@ -299,6 +315,17 @@ fn start(
         // own node and may touch only its own Node, Lease and pods and what
         // they name; every other component as the user its role is bound to.
         .arg("--authorization-mode=Node,RBAC");
+    // Every request audited (`orc server` writes its default policy
+    // unless given one); the log beside the cluster's other data.
+    let audit_log = match &args.audit_log_path {
+        Some(path) if path.as_os_str() == "-" => path.clone(),
+        Some(path) => absolute(path)?,
+        None => dir.join("audit.log"),
+    };
+    server.arg("--audit-log-path").arg(audit_log);
+    if let Some(policy) = &args.audit_policy_file {
+        server.arg("--audit-policy-file").arg(absolute(policy)?);
+    }
     if record.scheduler_url.is_some() {
         server.arg(format!("--scheduler-listen={listen}:{SCHEDULER_PORT}"));
     }

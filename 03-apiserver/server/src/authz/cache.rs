@@ -253,6 +253,7 @@ mod tests {
             key: "/registry/clusterroles/view".into(),
             object,
             previous: None,
+            unreadable: None,
         };
         mirror.apply(&event(Some(
             json!({"metadata": {"name": "view"}, "rules": []}),

@@ -37,18 +37,35 @@ pub async fn authorize(
         .get::<UserInfo>()
         .cloned()
         .unwrap_or_else(UserInfo::anonymous);
+    let audit = crate::audit::Context::of(request.extensions());
     let user = match impersonate(&state, &caller, request.headers()) {
-        Ok(Some(user)) => user,
+        Ok(Some(user)) => {
+            if let Some(audit) = &audit {
+                audit.impersonated(&user);
+            }
+            user
+        }
         Ok(None) => caller,
         Err(refused) => return refused.into_response(),
     };
-    if state.authorizer.enabled() {
+    if !state.authorizer.enabled() {
+        // `AlwaysAllow`: allowed, for no particular reason.
+        if let Some(audit) = &audit {
+            audit.authorized(true, "");
+        }
+    } else {
         let query: Vec<(String, String)> =
             form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
                 .into_owned()
                 .collect();
         let info = request_info(request.method().as_str(), request.uri().path(), &query);
         let decision = state.authorizer.authorize_request(&user, &info).await;
+        if let Some(audit) = &audit {
+            match &decision {
+                super::Decision::Allow(reason) => audit.authorized(true, reason),
+                super::Decision::Deny(reason) => audit.authorized(false, reason),
+            }
+        }
         if let super::Decision::Deny(reason) = decision {
             tracing::debug!(user = user.name, ?info, "forbidden");
             let message = forbidden_message(&user.name, &info, &reason);

@@ -150,16 +150,15 @@ async fn delete_unreadable(
         .authorize_request(&request.user, &info)
         .await
     {
-        let why = format!("not permitted to do {VERB:?} operation");
-        let reason = if reason.is_empty() {
-            why
-        } else {
-            format!("{why}: {reason}")
+        // Kubernetes' words (`authorizeUnsafeDelete`, an admission
+        // refusal): the object, then the verb and the authorizers' reason,
+        // which RBAC leaves empty.
+        let qualified = match resource.group {
+            "" => resource.plural.to_string(),
+            group => format!("{}.{group}", resource.plural),
         };
-        return Err(ApiError::Forbidden(crate::authz::forbidden_message(
-            &request.user.name,
-            &info,
-            &reason,
+        return Err(ApiError::Forbidden(format!(
+            "{qualified} {name:?} is forbidden: not permitted to do {VERB:?}, reason: {reason}"
         )));
     }
     let key = storage::key(resource, ns, name);

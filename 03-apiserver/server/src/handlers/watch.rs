@@ -146,6 +146,7 @@ async fn start(
             let stream = ClientStream {
                 tx,
                 filter,
+                prefix: storage::prefix(resource, ns.as_deref()),
                 after,
                 resource,
                 bookmark_every: bookmarks.then_some(state.bookmark_interval),
@@ -166,6 +167,9 @@ fn stream_response(rx: mpsc::Receiver<Result<Bytes, std::convert::Infallible>>) 
 struct ClientStream {
     tx: mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
     filter: ObjectFilter,
+    /// The keys this client watches (its namespace's, or all): an
+    /// unreadable object under them ends the watch.
+    prefix: String,
     /// The newest revision this client has been told about (by an event or
     /// a bookmark). Events at or below it are never sent again.
     after: i64,
@@ -177,7 +181,8 @@ struct ClientStream {
 }
 
 impl ClientStream {
-    /// Sends `event` if the client should see it; false if the client left.
+    /// Sends `event` if the client should see it; false if the client left
+    /// or the watch must end (an object it covers cannot be read).
     async fn send(&mut self, event: &StoredEvent) -> bool {
         if event.revision <= self.after {
             return true;
@@ -185,6 +190,19 @@ impl ClientStream {
         // Progress counts even for filtered-out events: a bookmark may then
         // move the client past them.
         self.after = event.revision;
+        if let Some(error) = &event.unreadable {
+            // Its selector cannot be evaluated on what cannot be read.
+            // Kubernetes' etcd watcher sends the error and ends the watch
+            // (behind its watch cache, every watcher of the resource is
+            // cut off): either way the client re-lists, and a LIST names
+            // the unreadable object in a warning. orc says why.
+            if event.key.starts_with(&self.prefix) {
+                let status = ApiError::Internal(format!("Internal error occurred: {error}"));
+                let _ = self.tx.send(Ok(line("ERROR", status.to_status()))).await;
+                return false;
+            }
+            return true;
+        }
         match translate(event, &self.filter) {
             Some((kind, object)) => self.tx.send(Ok(self.event(kind, object))).await.is_ok(),
             None => true,
@@ -281,6 +299,7 @@ mod tests {
             key: "k".into(),
             object,
             previous,
+            unreadable: None,
         }
     }
 

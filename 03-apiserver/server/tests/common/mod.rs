@@ -207,6 +207,19 @@ impl WatchReader {
         }
     }
 
+    /// Whether the server ends the stream within `wait` (any event still
+    /// buffered or sent meanwhile is skipped).
+    pub async fn ended(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Ok(Ok(Some(_))) => continue,
+                Ok(Ok(None)) => return true,
+                Ok(Err(_)) | Err(_) => return false,
+            }
+        }
+    }
+
     /// `(type, name)` of the next `n` events.
     pub async fn take(&mut self, n: usize) -> Vec<(String, String)> {
         let mut out = Vec::new();
