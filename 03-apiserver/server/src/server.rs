@@ -713,7 +713,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/metrics",
-            get(|State(s): State<Arc<AppState>>| async move { s.metrics.render() }),
+            get(|State(s): State<Arc<AppState>>| async move {
+                s.metrics.render() + &crate::metrics::storage(&s.store)
+            }),
         )
         .fallback(|| async {
             ApiError::NotFound(crate::status::Target {
