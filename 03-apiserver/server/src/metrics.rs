@@ -86,9 +86,19 @@ pub fn storage(store: &crate::storage::Store) -> String {
     let reads = store.list_reads();
     let mut out = String::new();
     let name = "orc_storage_list_requests_total";
-    prometheus::header(&mut out, name, "Range reads of etcd made by LISTs.", "counter");
+    prometheus::header(
+        &mut out,
+        name,
+        "Range reads of etcd made by LISTs.",
+        "counter",
+    );
     for (resource, requests, _) in &reads {
-        prometheus::sample(&mut out, name, &format!("resource=\"{resource}\""), requests);
+        prometheus::sample(
+            &mut out,
+            name,
+            &format!("resource=\"{resource}\""),
+            requests,
+        );
     }
     let name = "orc_storage_list_fetched_objects_total";
     prometheus::header(&mut out, name, "Keys those range reads fetched.", "counter");

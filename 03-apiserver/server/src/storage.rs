@@ -614,7 +614,9 @@ impl Store {
         };
         match response.kvs().first() {
             None => Ok(None),
-            Some(kv) => self.decode(kv.key(), kv.value(), kv.mod_revision()).map(Some),
+            Some(kv) => self
+                .decode(kv.key(), kv.value(), kv.mod_revision())
+                .map(Some),
         }
     }
 

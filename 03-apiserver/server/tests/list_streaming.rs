@@ -94,13 +94,13 @@ async fn a_filtered_list_with_limit_reads_etcd_in_doubling_chunks() {
     assert_eq!(first[19], "cm-0190");
     // The continue token points after the last key looked at (cm-0190),
     // not after the chunk: the next page starts with cm-0200.
-    let token = page["metadata"]["continue"].as_str().expect("a continue token");
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .expect("a continue token");
     let mut all = first;
     let mut token = token.to_string();
     loop {
-        let (code, page) = server
-            .get(&format!("{path}&continue={token}"))
-            .await;
+        let (code, page) = server.get(&format!("{path}&continue={token}")).await;
         assert_eq!(code, 200, "{page}");
         all.extend(names(&page));
         match page["metadata"]["continue"].as_str() {
@@ -128,8 +128,17 @@ async fn a_big_list_is_streamed_in_chunks_of_one_revision() {
         .unwrap();
     assert_eq!(response.status(), 200);
     // Streamed: no Content-Length, the size is not known up front.
-    assert!(response.content_length().is_none(), "{:?}", response.headers());
-    let mut body = response.chunk().await.unwrap().expect("a first chunk").to_vec();
+    assert!(
+        response.content_length().is_none(),
+        "{:?}",
+        response.headers()
+    );
+    let mut body = response
+        .chunk()
+        .await
+        .unwrap()
+        .expect("a first chunk")
+        .to_vec();
     // Change the collection mid-stream: a new object, a late one deleted.
     let (code, created) = server
         .post(
@@ -152,9 +161,20 @@ async fn a_big_list_is_streamed_in_chunks_of_one_revision() {
     assert_eq!(names.len(), 1200);
     assert_eq!(names.last().unwrap(), "cm-1199");
     assert!(!names.contains(&"cm-9999".to_string()));
-    let revision: i64 = list["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
-    let created_at: i64 = created["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
-    assert!(revision < created_at, "list at {revision}, create at {created_at}");
+    let revision: i64 = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let created_at: i64 = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        revision < created_at,
+        "list at {revision}, create at {created_at}"
+    );
     // Chunks of 500 keys: three reads.
     let (reads, _) = configmap_reads(&server).await;
     assert_eq!(reads - reads_before, 3);

@@ -184,7 +184,10 @@ impl ListBody {
     async fn next_bytes(&mut self) -> Result<Option<Bytes>, std::io::Error> {
         while self.out.is_empty() && !self.closed {
             let page = self.listing.read_chunk().await.map_err(|e| {
-                let why = format!("LIST of {} failed mid-stream: {e}", self.listing.resource.plural);
+                let why = format!(
+                    "LIST of {} failed mid-stream: {e}",
+                    self.listing.resource.plural
+                );
                 tracing::warn!("{why}");
                 std::io::Error::other(why)
             })?;

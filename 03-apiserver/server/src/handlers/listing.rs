@@ -108,9 +108,9 @@ impl Listing {
         let filter = filter(resource, ns, request)?;
         let limit: i64 = match request.param("limit") {
             "" => 0,
-            l => l.parse().map_err(|_| {
-                ApiError::BadRequest(format!("limit must be a number, not {l:?}"))
-            })?,
+            l => l
+                .parse()
+                .map_err(|_| ApiError::BadRequest(format!("limit must be a number, not {l:?}")))?,
         };
         let prefix = storage::prefix(resource, ns);
         let read = ListRead::from_request(request)?;
@@ -129,7 +129,11 @@ impl Listing {
             limit,
             revision,
             start,
-            chunk: if limit > 0 { limit.min(MAX_CHUNK) } else { CHUNK },
+            chunk: if limit > 0 {
+                limit.min(MAX_CHUNK)
+            } else {
+                CHUNK
+            },
             returned: 0,
             finished: false,
             next: None,
@@ -215,11 +219,7 @@ impl Listing {
         for key in self.store.known_unreadable(&self.prefix, &self.start) {
             match self.store.get_at(&key, self.revision).await {
                 Err(error) if error.is_unreadable() => {
-                    warnings.push(super::read::unreadable_warning(
-                        self.resource,
-                        &key,
-                        &error,
-                    ));
+                    warnings.push(super::read::unreadable_warning(self.resource, &key, &error));
                     self.warned.insert(key);
                 }
                 Ok(_) => self.store.forget_unreadable(&key),
