@@ -79,7 +79,8 @@
 //!   `Terminating` (`handlers/namespaces.rs`) and chapter 05's namespace
 //!   controller empties and finalizes it.
 //! - [`handlers`]: URL shapes and the verbs (read, write, delete, delete a
-//!   collection, watch, subresources,
+//!   collection, watch, subresources; a LIST streamed from etcd a chunk
+//!   at a time, `handlers/listing.rs` and `handlers/list_body.rs`,
 //!   and `pods/{name}/log`, streamed from the pod's node agent).
 //! - [`discovery`]: `/api`, `/apis` and the resource lists kubectl reads.
 //! - [`tables`]: the columns `kubectl get` prints, rendered by the server.

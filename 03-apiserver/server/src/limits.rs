@@ -26,11 +26,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::json;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::server::AppState;
 
@@ -197,16 +199,35 @@ pub async fn limit(
         RequestClass::Mutating => &state.in_flight.mutating,
     };
     // Held until the answer is ready: the slot is the work, not the wait.
-    let Ok(_slot) = slots.clone().try_acquire_owned() else {
+    let Ok(slot) = slots.clone().try_acquire_owned() else {
         return too_many_requests();
     };
     let timeout = state.in_flight.limits.request_timeout;
     match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
+        Ok(response) => hold_while_streaming(response, slot),
         Err(_) => timed_out(),
     }
 }
 // ANCHOR_END: limit
+
+/// A streamed body (a big LIST, `handlers/list_body.rs`) is still being
+/// read from etcd after the handler returned: it keeps the slot until its
+/// last byte is sent, so `--max-requests-inflight` bounds the LISTs in
+/// progress and the memory they hold, not only their first chunks. A body
+/// of known size (every other answer) is already complete: the slot goes
+/// with the handler. The request timeout covers the work up to the
+/// headers; a streamed body is bounded by the client reading it.
+fn hold_while_streaming(response: Response, slot: OwnedSemaphorePermit) -> Response {
+    if response.body().size_hint().exact().is_some() {
+        return response;
+    }
+    response.map(|body| {
+        Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let _held = &slot;
+            chunk
+        }))
+    })
+}
 
 /// 429 with `Retry-After: 1`, in kube-apiserver's words.
 fn too_many_requests() -> Response {

@@ -76,6 +76,38 @@ impl Metrics {
     }
 }
 
+/// The range reads LISTs made of etcd, and the keys they fetched:
+/// what shows whether a filtered LIST with `limit` reads etcd in a few
+/// growing chunks (`handlers/listing.rs`) or in many small ones.
+/// (Kubernetes counts the second per resource as
+/// `apiserver_storage_list_fetched_objects_total`; orc counts round trips
+/// too, under names of its own.)
+pub fn storage(store: &crate::storage::Store) -> String {
+    let reads = store.list_reads();
+    let mut out = String::new();
+    let name = "orc_storage_list_requests_total";
+    prometheus::header(
+        &mut out,
+        name,
+        "Range reads of etcd made by LISTs.",
+        "counter",
+    );
+    for (resource, requests, _) in &reads {
+        prometheus::sample(
+            &mut out,
+            name,
+            &format!("resource=\"{resource}\""),
+            requests,
+        );
+    }
+    let name = "orc_storage_list_fetched_objects_total";
+    prometheus::header(&mut out, name, "Keys those range reads fetched.", "counter");
+    for (resource, _, keys) in &reads {
+        prometheus::sample(&mut out, name, &format!("resource=\"{resource}\""), keys);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -735,7 +735,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/metrics",
             get(|State(s): State<Arc<AppState>>| async move {
-                let mut text = s.metrics.render();
+                let mut text = s.metrics.render() + &crate::metrics::storage(&s.store);
                 text.push_str(&s.store.decode_errors().render());
                 if let Some(auditor) = &s.auditor {
                     text.push_str(&auditor.sink.render_metrics());

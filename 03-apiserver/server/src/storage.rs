@@ -31,7 +31,8 @@
 pub mod key_migration;
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -181,6 +182,43 @@ impl Page {
     }
 }
 
+/// One page of a list as etcd sent it: keys and stored bytes, not yet
+/// decoded.
+#[derive(Debug)]
+pub struct RawPage {
+    /// The keys and values in key order.
+    pub kvs: Vec<etcd_client::KeyValue>,
+    /// The etcd revision the page was read at.
+    pub revision: i64,
+    /// Whether etcd has more keys after the last one returned.
+    pub more: bool,
+}
+
+/// Counts of the range reads lists make, per resource: what the test of
+/// a filtered LIST with `limit` and `/metrics` read
+/// (`orc_storage_list_requests_total`, `orc_storage_list_fetched_objects_total`).
+#[derive(Debug, Default)]
+struct ListReads {
+    /// Resource plural → (range requests sent to etcd, keys they brought
+    /// back). A std Mutex: held for one map update, never across an `.await`.
+    counts: Mutex<BTreeMap<&'static str, (u64, u64)>>,
+}
+
+impl ListReads {
+    fn count(&self, prefix: &str, keys: usize) {
+        let resource = resource_at(prefix).map_or("other", |r| r.plural);
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = counts.entry(resource).or_default();
+        entry.0 += 1;
+        entry.1 += keys as u64;
+    }
+
+    fn get(&self) -> Vec<(&'static str, u64, u64)> {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.iter().map(|(r, (n, k))| (*r, *n, *k)).collect()
+    }
+}
+
 // ANCHOR: special_prefixes
 /// The resources kube-apiserver does not store under their plural: its
 /// `SpecialDefaultResourcePrefixes` (pkg/kubeapiserver), kept for the
@@ -282,6 +320,13 @@ pub struct Store {
     /// Which resources are encrypted at rest, with which keys (see
     /// `encryption/`); the default encrypts nothing.
     encryption: Arc<Encryption>,
+    /// Range reads of lists, counted (shared by every clone).
+    list_reads: Arc<ListReads>,
+    /// Keys a streamed LIST met unreadable after its headers had gone out,
+    /// so it could not name them in a `Warning`: every later LIST checks
+    /// these before its headers (`handlers/listing.rs`). A std Mutex: held
+    /// for a set operation, never across an `.await`.
+    unreadable_keys: Arc<Mutex<BTreeSet<String>>>,
     /// Values that could not be opened or decoded, by resource: shared
     /// by every clone, rendered on `/metrics`.
     decode_errors: Arc<DecodeErrors>,
@@ -335,6 +380,8 @@ impl Store {
             client,
             encryption: Arc::default(),
             decode_errors: Arc::default(),
+            list_reads: Arc::default(),
+            unreadable_keys: Arc::default(),
         })
     }
 
@@ -515,12 +562,44 @@ impl Store {
         revision: i64,
         limit: i64,
     ) -> Result<Page, StorageError> {
+        let raw = self.list_raw(prefix, start, revision, limit).await?;
+        let mut items = Vec::with_capacity(raw.kvs.len());
+        let mut unreadable = Vec::new();
+        for kv in &raw.kvs {
+            let key = String::from_utf8_lossy(kv.key()).into_owned();
+            match self.decode(kv.key(), kv.value(), kv.mod_revision()) {
+                Ok(obj) => items.push((key, obj)),
+                // Set aside, not fatal: the rest of the list is still true.
+                Err(error) => unreadable.push((key, error)),
+            }
+        }
+        Ok(Page {
+            items,
+            revision: raw.revision,
+            more: raw.more,
+            unreadable,
+        })
+    }
+    // ANCHOR_END: list
+
+    // ANCHOR: list_raw
+    /// [`Store::list`] without decoding: the stored bytes of up to `limit`
+    /// keys, for a reader that decodes one at a time and lets each go
+    /// (the streamed LIST, `handlers/listing.rs`), so a page costs its
+    /// bytes once rather than bytes plus a JSON tree per object.
+    pub async fn list_raw(
+        &self,
+        prefix: &str,
+        start: &str,
+        revision: i64,
+        limit: i64,
+    ) -> Result<RawPage, StorageError> {
         let from = if start.is_empty() { prefix } else { start };
         let options = GetOptions::new()
             .with_range(prefix_end(prefix))
             .with_revision(revision)
             .with_limit(limit);
-        let response = match self.kv().get(from, Some(options)).await {
+        let mut response = match self.kv().get(from, Some(options)).await {
             Ok(response) => response,
             Err(e) if is_compacted(&e) => return Err(StorageError::Compacted),
             Err(e) => return Err(e.into()),
@@ -532,24 +611,67 @@ impl Store {
         } else {
             response.header().map(|h| h.revision()).unwrap_or(0)
         };
-        let mut items = Vec::with_capacity(response.kvs().len());
-        let mut unreadable = Vec::new();
-        for kv in response.kvs() {
-            let key = String::from_utf8_lossy(kv.key()).into_owned();
-            match self.decode(kv.key(), kv.value(), kv.mod_revision()) {
-                Ok(obj) => items.push((key, obj)),
-                // Set aside, not fatal: the rest of the list is still true.
-                Err(error) => unreadable.push((key, error)),
-            }
-        }
-        Ok(Page {
-            items,
+        let kvs = response.take_kvs();
+        self.list_reads.count(prefix, kvs.len());
+        Ok(RawPage {
+            kvs,
             revision,
             more: response.more(),
-            unreadable,
         })
     }
-    // ANCHOR_END: list
+    // ANCHOR_END: list_raw
+
+    /// Per resource plural, how many range reads lists have made and how
+    /// many keys they fetched, since the server started.
+    pub fn list_reads(&self) -> Vec<(&'static str, u64, u64)> {
+        self.list_reads.get()
+    }
+
+    /// Remembers that the value at `key` could not be read by a LIST that
+    /// had already sent its headers (see `handlers/listing.rs`).
+    pub fn remember_unreadable(&self, key: &str) {
+        self.unreadable_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string());
+    }
+
+    /// Forgets `key`: it is readable again, or gone.
+    pub fn forget_unreadable(&self, key: &str) {
+        self.unreadable_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// The remembered unreadable keys under `prefix`, from `start` on.
+    pub fn known_unreadable(&self, prefix: &str, start: &str) -> Vec<String> {
+        let keys = self
+            .unreadable_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        keys.range(start.max(prefix).to_string()..)
+            .take_while(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// The object at `key` as it was at `revision`: `Ok(None)` when the
+    /// key did not exist then.
+    pub async fn get_at(&self, key: &str, revision: i64) -> Result<Option<Value>, StorageError> {
+        let options = GetOptions::new().with_revision(revision);
+        let response = match self.kv().get(key, Some(options)).await {
+            Ok(response) => response,
+            Err(e) if is_compacted(&e) => return Err(StorageError::Compacted),
+            Err(e) => return Err(e.into()),
+        };
+        match response.kvs().first() {
+            None => Ok(None),
+            Some(kv) => self
+                .decode(kv.key(), kv.value(), kv.mod_revision())
+                .map(Some),
+        }
+    }
 
     /// The current etcd revision, and whether `revision` can still be read
     /// (it has not been compacted): a watch from it is possible.

@@ -249,6 +249,52 @@ fn containers_and_images(pod_spec: &Value) -> [Value; 2] {
     [json!(join("name")), json!(join("image"))]
 }
 
+/// The columns of one kind's Table and how to render a row: what a
+/// streamed LIST (`handlers/list_body.rs`) writes row by row.
+pub struct TableRows {
+    printer: Printer,
+}
+
+impl TableRows {
+    /// The rows of `kind`.
+    pub fn of(kind: &str) -> TableRows {
+        TableRows {
+            printer: printer(kind),
+        }
+    }
+
+    /// The `columnDefinitions`.
+    pub fn column_definitions(&self) -> Value {
+        let columns: Vec<Value> = self
+            .printer
+            .columns
+            .iter()
+            .map(|c| {
+                let format = if c.name == "Name" { "name" } else { "" };
+                json!({"name": c.name, "type": c.ty, "format": format, "description": "", "priority": c.priority})
+            })
+            .collect();
+        Value::Array(columns)
+    }
+
+    /// One object's row: its cells, and what `row_object` asks for.
+    pub fn row(&self, obj: &Value, row_object: RowObject) -> Value {
+        // kubectl reads names and namespaces from the row's object;
+        // unless it sorts, the metadata is all it needs
+        // (`PartialObjectMetadata`).
+        let object = match row_object {
+            RowObject::None => Value::Null,
+            RowObject::Object => obj.clone(),
+            RowObject::Metadata => json!({
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+            }),
+        };
+        json!({"cells": (self.printer.cells)(obj), "object": object})
+    }
+}
+
 /// A `Table` of `items` (objects of `kind`) read at `resource_version`,
 /// each row carrying `row_object`.
 pub fn table(
@@ -258,33 +304,7 @@ pub fn table(
     next: Option<&str>,
     row_object: RowObject,
 ) -> Value {
-    let printer = printer(kind);
-    let column_definitions: Vec<Value> = printer
-        .columns
-        .iter()
-        .map(|c| {
-            let format = if c.name == "Name" { "name" } else { "" };
-            json!({"name": c.name, "type": c.ty, "format": format, "description": "", "priority": c.priority})
-        })
-        .collect();
-    let rows: Vec<Value> = items
-        .iter()
-        .map(|obj| {
-            // kubectl reads names and namespaces from the row's object;
-            // unless it sorts, the metadata is all it needs
-            // (`PartialObjectMetadata`).
-            let object = match row_object {
-                RowObject::None => Value::Null,
-                RowObject::Object => obj.clone(),
-                RowObject::Metadata => json!({
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-                }),
-            };
-            json!({"cells": (printer.cells)(obj), "object": object})
-        })
-        .collect();
+    let rows = TableRows::of(kind);
     let mut metadata = json!({"resourceVersion": resource_version});
     if let Some(token) = next {
         metadata["continue"] = json!(token);
@@ -293,8 +313,8 @@ pub fn table(
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": metadata,
-        "columnDefinitions": column_definitions,
-        "rows": rows,
+        "columnDefinitions": rows.column_definitions(),
+        "rows": items.iter().map(|obj| rows.row(obj, row_object)).collect::<Vec<_>>(),
     })
 }
 

@@ -35,7 +35,7 @@ use orc_client::resources::Resource;
 /// DELETE on the collection of `resource` (in namespace `ns`).
 pub async fn delete_collection(
     state: &AppState,
-    resource: &Resource,
+    resource: &'static Resource,
     ns: Option<&str>,
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
@@ -48,7 +48,7 @@ pub async fn delete_collection(
     let options = Options::of(request)?;
     // The LIST the request describes, as JSON even when the client asked
     // for a Table: the names are read from its items.
-    let listed = read::list(state, resource, ns, &as_json(request))
+    let listed = read::list_buffered(state, resource, ns, &as_json(request))
         .await?
         .body;
     let items = listed["items"].as_array().cloned().unwrap_or_default();

@@ -19,6 +19,8 @@ pub mod delete;
 pub mod delete_collection;
 pub mod dry_run;
 pub mod graceful;
+pub mod list_body;
+pub mod listing;
 pub mod logs;
 pub mod namespaces;
 pub mod path;
@@ -113,12 +115,18 @@ impl Reply {
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let mut response = (self.code, axum::Json(self.body)).into_response();
-        for warning in crate::warnings::cap(self.warnings) {
-            if let Ok(value) = crate::schema::warning_header(&warning).parse() {
-                response.headers_mut().append("warning", value);
-            }
-        }
+        add_warnings(&mut response, self.warnings);
         response
+    }
+}
+
+/// Adds one `Warning` header per warning, deduplicated and truncated as
+/// Kubernetes does (`warnings.rs`).
+pub fn add_warnings(response: &mut Response, warnings: Vec<String>) {
+    for warning in crate::warnings::cap(warnings) {
+        if let Ok(value) = crate::schema::warning_header(&warning).parse() {
+            response.headers_mut().append("warning", value);
+        }
     }
 }
 
@@ -271,7 +279,12 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
             if matches!(request.param("watch"), "true" | "1") {
                 return watch::watch(state.clone(), resource, namespace, &request).await;
             }
-            read::list(state, resource, namespace.as_deref(), &request).await
+            // Streamed: converted item by item (`list_body.rs`), so it
+            // leaves here and not with the replies below.
+            return match read::list(state, resource, namespace.as_deref(), &request).await {
+                Ok(response) => response,
+                Err(error) => error.into_response(),
+            };
         }
         (
             ApiPath::Collection {

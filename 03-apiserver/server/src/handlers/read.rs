@@ -15,9 +15,17 @@
 //! version), at least that version; `Exact`, the state at exactly that
 //! revision, read from etcd's history (410 once compacted). orc has no
 //! watch cache, so it always reads etcd: "at least" is the latest.
+//!
+//! A LIST is streamed: read in chunks at one revision (`listing.rs`) and
+//! encoded object by object (`list_body.rs`), never the whole collection
+//! in memory.
 
 use serde_json::{Value, json};
 
+use axum::response::Response;
+
+use super::list_body::{ListBody, Shape};
+use super::listing::{Entry, Listing};
 use super::{ApiRequest, Reply, target};
 use crate::server::AppState;
 use crate::status::{ApiError, FieldCause, Target};
@@ -121,86 +129,59 @@ pub fn filter(
 }
 
 // ANCHOR: list
-/// GET on a collection (without `watch`).
+/// GET on a collection (without `watch`), streamed: read from etcd a
+/// chunk at a time (`listing.rs`) and encoded object by object into the
+/// response (`list_body.rs`), so a LIST holds one chunk in memory, not
+/// the collection.
 pub async fn list(
     state: &AppState,
-    resource: &Resource,
+    resource: &'static Resource,
+    ns: Option<&str>,
+    request: &ApiRequest,
+) -> Result<Response, ApiError> {
+    let listing = Listing::new(state, resource, ns, request)?;
+    let shape = if request.wants_table() {
+        Shape::Table {
+            rows: crate::tables::TableRows::of(resource.kind),
+            row_object: request.row_object(),
+        }
+    } else {
+        Shape::List { resource }
+    };
+    let mut body = ListBody::new(listing, shape);
+    // The first chunk before the headers: its errors are still a Status,
+    // its unreadable objects still a Warning.
+    let warnings = body.first().await?;
+    let mut response = body.into_response();
+    super::add_warnings(&mut response, warnings);
+    Ok(response)
+}
+// ANCHOR_END: list
+
+/// The same LIST as one JSON value in memory: for DELETE of a
+/// collection, which needs the names of everything it deletes anyway.
+pub async fn list_buffered(
+    state: &AppState,
+    resource: &'static Resource,
     ns: Option<&str>,
     request: &ApiRequest,
 ) -> Result<Reply, ApiError> {
-    let filter = filter(resource, ns, request)?;
-    let limit: i64 = match request.param("limit") {
-        "" => 0,
-        l => l
-            .parse()
-            .map_err(|_| ApiError::BadRequest(format!("limit must be a number, not {l:?}")))?,
-    };
-    let prefix = storage::prefix(resource, ns);
-    let read = ListRead::from_request(request)?;
-    let (mut revision, mut start) = match request.param("continue") {
-        "" => (read.revision(), String::new()),
-        token => decode_continue(token, &prefix)?,
-    };
+    let mut listing = Listing::new(state, resource, ns, request)?;
     let mut items = Vec::new();
-    let mut next = None;
     let mut warnings = Vec::new();
-    // Keep reading etcd pages until the *filtered* page is full: a selector
-    // may throw away most of what etcd returns.
-    loop {
-        let want = if limit > 0 {
-            limit - items.len() as i64
-        } else {
-            0
-        };
-        let page = state
-            .store
-            .list(&prefix, &start, revision, want)
-            .await
-            .map_err(|e| read.error(e, resource))?;
-        read.check(page.revision)?;
-        revision = page.revision;
-        let last_key = page.last_key().map(String::from);
-        // Kubernetes fails the whole LIST over one unreadable object
-        // (`StorageReadError`); orc answers the rest and names each one
-        // left out, so one lost key does not hide every Secret.
-        warnings.extend(
-            page.unreadable
-                .iter()
-                .map(|(key, error)| unreadable_warning(resource, key, error)),
-        );
-        items.extend(
-            page.items
-                .into_iter()
-                .map(|(_, obj)| obj)
-                .filter(|obj| filter.matches(obj)),
-        );
-        match last_key {
-            Some(last) if page.more => {
-                // The smallest key after `last`.
-                start = format!("{last}\0");
-                if limit > 0 && items.len() as i64 >= limit {
-                    next = Some(encode_continue(revision, &start));
-                    break;
-                }
+    while let Some(page) = listing.read_chunk().await? {
+        listing.walk(page, |entry| match entry {
+            Entry::Item(obj) => items.push(obj),
+            // Kubernetes fails the whole LIST over one unreadable object
+            // (`StorageReadError`); orc answers the rest and names each one
+            // left out, so one lost key does not hide every Secret.
+            Entry::Unreadable(key, error) => {
+                warnings.push(unreadable_warning(resource, &key, &error))
             }
-            _ => break,
-        }
-    }
-    if request.wants_table() {
-        let table = crate::tables::table(
-            resource.kind,
-            &items,
-            &revision.to_string(),
-            next.as_deref(),
-            request.row_object(),
-        );
-        return Ok(Reply {
-            warnings,
-            ..Reply::ok(table)
         });
     }
-    let mut metadata = json!({ "resourceVersion": revision.to_string() });
-    if let Some(token) = next {
+    let mut metadata = json!({ "resourceVersion": listing.revision.to_string() });
+    if let Some(token) = &listing.next {
         metadata["continue"] = json!(token);
     }
     Ok(Reply {
@@ -213,7 +194,6 @@ pub async fn list(
         }))
     })
 }
-// ANCHOR_END: list
 
 /// The warning a LIST carries for an object it could not read:
 /// `secrets "db" in namespace "default" could not be read from storage
@@ -350,14 +330,14 @@ impl ListRead {
 
 /// A continue token: the revision and the next key, hex-encoded so it is
 /// opaque to clients and safe in a URL.
-fn encode_continue(revision: i64, start: &str) -> String {
+pub(super) fn encode_continue(revision: i64, start: &str) -> String {
     format!("{revision}\n{start}")
         .bytes()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
-fn decode_continue(token: &str, prefix: &str) -> Result<(i64, String), ApiError> {
+pub(super) fn decode_continue(token: &str, prefix: &str) -> Result<(i64, String), ApiError> {
     let bad = || ApiError::BadRequest(format!("invalid continue token {token:?}"));
     if token.len() % 2 != 0 {
         return Err(bad());
