@@ -496,6 +496,18 @@ fn on_terminal_with(program: impl AsRef<Path>, config: &Path, args: &str) -> Ses
     (child, stdin, stdout)
 }
 
+/// A terminal session that needs no input, to its end: its exit code and
+/// everything it showed.
+async fn finished(session: Session) -> (Option<i32>, String) {
+    let (mut child, typing, stdout) = session;
+    let shown = read_all(stdout).await;
+    drop(typing);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    (status.code(), shown)
+}
+
 /// Everything `stdout` shows until it ends, read off the async runtime.
 async fn read_all(mut stdout: std::process::ChildStdout) -> String {
     let read = tokio::task::spawn_blocking(move || {
@@ -631,17 +643,12 @@ async fn orc_exec_speaks_kubectls_protocol_and_exits_with_the_commands_code() {
     assert_eq!(text(&out.stdout).trim(), "100000");
 
     // -t: a terminal of the local terminal's size.
-    let (mut child, typing, stdout) = on_terminal_with(
+    let (code, shown) = finished(on_terminal_with(
         env!("CARGO_BIN_EXE_orc"),
         &config,
         "exec -it web -c main -- sh -c '[ -t 0 ] && echo terminal; stty size; echo TERM=$TERM; exit 5'",
-    );
-    let shown = read_all(stdout).await;
-    drop(typing);
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(status.code(), Some(5), "{shown}");
+    )).await;
+    assert_eq!(code, Some(5), "{shown}");
     assert!(
         shown.starts_with("terminal\r\n30 100\r\nTERM=xterm\r\n"),
         "expected the command's terminal, size and type: {shown:?}"
@@ -697,17 +704,13 @@ async fn kubectl_exec_attach_and_cp_work_over_spdy_too() {
     assert_eq!(text(&out.stdout), "spdy\n", "{}", text(&out.stderr));
 
     // -t: a terminal, and the resize stream's size.
-    let (mut child, typing, stdout) = on_terminal(
+    let (code, shown) = finished(on_terminal(
         &config,
         "exec -it web -c main -- sh -c '[ -t 0 ] && echo terminal; stty size; exit 5'",
         &SPDY,
-    );
-    let shown = read_all(stdout).await;
-    drop(typing);
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(status.code(), Some(5), "{shown}");
+    ))
+    .await;
+    assert_eq!(code, Some(5), "{shown}");
     assert!(shown.starts_with("terminal\r\n30 100\r\n"), "{shown:?}");
 
     // attach -i to a stdinOnce container: the whole input, then its end.
@@ -742,17 +745,13 @@ async fn kubectl_exec_attach_and_cp_work_over_spdy_too() {
         "ORC_REMOTE_COMMAND_WEBSOCKETS=false {}",
         env!("CARGO_BIN_EXE_orc")
     );
-    let (mut child, typing, stdout) = on_terminal_with(
+    let (code, shown) = finished(on_terminal_with(
         program,
         &config,
         "exec -it web -c main -- sh -c '[ -t 0 ] && echo terminal; stty size; exit 5'",
-    );
-    let shown = read_all(stdout).await;
-    drop(typing);
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(status.code(), Some(5), "{shown}");
+    ))
+    .await;
+    assert_eq!(code, Some(5), "{shown}");
     assert!(shown.starts_with("terminal\r\n30 100\r\n"), "{shown:?}");
     // A refusal over SPDY reads as over a WebSocket.
     let out = orc_exec_env(&config, &["nothere", "--", "true"], None, &orc_spdy).await;

@@ -273,6 +273,8 @@ fn more_active(a: &Value, b: &Value) -> Ordering {
         ))
 }
 
+// ANCHOR_END: first_pod
+
 /// The pod kubectl would forward to among those `selector` matches, not
 /// being deleted; `None` when there is none.
 pub fn first_pod<'a>(pods: &'a [Value], selector: &Selector) -> Option<&'a Value> {
@@ -291,7 +293,6 @@ pub fn first_pod<'a>(pods: &'a [Value], selector: &Selector) -> Option<&'a Value
         })
         .min_by(|a, b| more_active(a, b))
 }
-// ANCHOR_END: first_pod
 
 /// kubectl's refusal of a pod that is not running (`Current status=...`).
 pub fn check_running(pod: &Value) -> Result<(), String> {

@@ -69,8 +69,8 @@ pub struct StreamIds {
     pub resize: Option<u32>,
 }
 
-// ANCHOR: streams
 impl StreamIds {
+    // ANCHOR: streams
     /// kubectl's set for the query it sent: error and stdout always, stdin
     /// with `-i`, stderr without a terminal (a terminal has one output),
     /// resize with one.
@@ -89,6 +89,8 @@ impl StreamIds {
             resize: tty.then(&mut take),
         }
     }
+
+    // ANCHOR_END: streams
 
     /// `(id, streamType)` of each stream to open, in order.
     pub fn opened(&self) -> Vec<(u32, &'static str)> {
@@ -120,7 +122,6 @@ impl StreamIds {
         }
     }
 }
-// ANCHOR_END: streams
 
 /// Opens the exec's streams on a SPDY connection and translates both
 /// ways until the connection ends.

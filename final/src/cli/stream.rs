@@ -99,7 +99,6 @@ fn server_of(connection: &Connection) -> Result<Server> {
     Ok(Server { host, port, https })
 }
 
-// ANCHOR: fallback
 /// Whether a kubectl-style switch allows the WebSocket: `false` (any
 /// case) in any of `variables` turns it off, as
 /// `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false` does kubectl's; unset,
@@ -126,6 +125,7 @@ fn websockets_switch(variables: &[&str], lookup: impl Fn(&str) -> Option<String>
     Ok(true)
 }
 
+// ANCHOR: fallback
 /// Opens `path` as kubectl does: a WebSocket offering `websocket`, and
 /// when the server refuses that upgrade (an older server, a proxy that
 /// drops it) or `websockets` is off, the SPDY upgrade with
