@@ -17,7 +17,7 @@
 //!    ([`pod_ports`], [`service_ports`]).
 //!
 //! The Service's ClusterIP plays no part: traffic goes to that one pod,
-//! never balanced (chapter 03, "What port-forward tunnels").
+//! never balanced (chapter 03, "`port-forward svc/web`").
 
 use std::cmp::Ordering;
 

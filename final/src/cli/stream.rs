@@ -8,7 +8,7 @@
 //! server must echo the subprotocol in its `101`: a server that does not
 //! speak it answers without one, and the verb stops there. A server that
 //! refuses the WebSocket upgrade altogether gets kubectl's older request,
-//! the SPDY upgrade ([`open`]; chapter 03, "Two transports").
+//! the SPDY upgrade ([`open`]; chapter 03, "The same streams over SPDY").
 
 use anyhow::{Context, Result, bail};
 use hyper_util::rt::TokioIo;
