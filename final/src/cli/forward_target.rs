@@ -317,12 +317,11 @@ mod tests {
 
     #[test]
     fn ports_are_read_as_kubectl_reads_them() {
-        let number = |n| Remote::Number(n);
         assert_eq!(
             spec("8080:80"),
             PortSpec {
                 local: Local::Port(8080),
-                remote: number(80)
+                remote: Remote::Number(80)
             }
         );
         assert_eq!(spec("80").local, Local::Same);

@@ -62,6 +62,10 @@ pub struct PortForwardArgs {
     pub target: Target,
 }
 
+/// The session's byte stream, whichever upgrade carries it.
+type SessionReader = Box<dyn AsyncRead + Unpin + Send>;
+type SessionWriter = Box<dyn AsyncWrite + Unpin + Send>;
+
 /// Where the bytes of each open stream go: `Some(bytes)`, then `None`
 /// at the peer's FIN.
 type Routes = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Option<Vec<u8>>>>>>;
@@ -86,20 +90,18 @@ pub async fn run(args: PortForwardArgs) -> Result<()> {
     let target = stream::pod_stream(&args.target, &pod, "portforward")?;
     let websockets = stream::websockets_allowed(&WEBSOCKETS_SWITCH)?;
     let protocols = (TUNNEL_PROTOCOL, SPDY_PROTOCOL);
-    let (reader, writer): (
-        Box<dyn AsyncRead + Unpin + Send>,
-        Box<dyn AsyncWrite + Unpin + Send>,
-    ) = match stream::open(&target.connection, &target.path, protocols, websockets).await? {
-        Upgraded::WebSocket(socket) => {
-            let (reader, writer) = tunnel(socket);
-            (Box::new(reader), Box::new(writer))
-        }
-        // The SPDY upgrade: the connection carries the frames itself.
-        Upgraded::Spdy(io) => {
-            let (reader, writer) = tokio::io::split(io);
-            (Box::new(reader), Box::new(writer))
-        }
-    };
+    let (reader, writer): (SessionReader, SessionWriter) =
+        match stream::open(&target.connection, &target.path, protocols, websockets).await? {
+            Upgraded::WebSocket(socket) => {
+                let (reader, writer) = tunnel(socket);
+                (Box::new(reader), Box::new(writer))
+            }
+            // The SPDY upgrade: the connection carries the frames itself.
+            Upgraded::Spdy(io) => {
+                let (reader, writer) = tokio::io::split(io);
+                (Box::new(reader), Box::new(writer))
+            }
+        };
     let session = Session {
         out: spawn_writer(writer),
         routes: Arc::default(),
