@@ -93,7 +93,7 @@ pub async fn run(args: PortForwardArgs) -> Result<()> {
     let (reader, writer): (SessionReader, SessionWriter) =
         match stream::open(&target.connection, &target.path, protocols, websockets).await? {
             Upgraded::WebSocket(socket) => {
-                let (reader, writer) = tunnel(socket);
+                let (reader, writer) = tunnel(*socket);
                 (Box::new(reader), Box::new(writer))
             }
             // The SPDY upgrade: the connection carries the frames itself.

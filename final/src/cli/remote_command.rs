@@ -32,7 +32,7 @@ pub struct Channels {
 }
 
 /// The WebSocket's binary messages are the channel messages.
-pub fn over_websocket(socket: Socket) -> Channels {
+pub fn over_websocket(socket: Box<Socket>) -> Channels {
     let (mut sink, mut stream) = socket.split();
     let (to_client, incoming) = mpsc::channel(16);
     let (outgoing, mut queue) = mpsc::channel::<Vec<u8>>(16);
@@ -46,11 +46,7 @@ pub fn over_websocket(socket: Socket) -> Channels {
     tokio::spawn(async move {
         while let Some(Ok(message)) = stream.next().await {
             match message {
-                Message::Binary(data) => {
-                    if to_client.send(data.to_vec()).await.is_err() {
-                        return;
-                    }
-                }
+                Message::Binary(data) if to_client.send(data.to_vec()).await.is_err() => return,
                 Message::Close(_) => return,
                 _ => {}
             }

@@ -67,7 +67,8 @@ pub type Socket = WebSocketStream<Box<dyn Io>>;
 /// subprotocol, or the legacy SPDY upgrade, after which the connection
 /// carries SPDY frames itself.
 pub enum Upgraded {
-    WebSocket(Socket),
+    /// Boxed: a WebSocket's state is hundreds of bytes, the other a pointer.
+    WebSocket(Box<Socket>),
     Spdy(Box<dyn Io>),
 }
 
@@ -139,7 +140,7 @@ pub async fn open(
 ) -> Result<Upgraded> {
     if websockets {
         match open_websocket(connection, path, websocket).await? {
-            Ok(socket) => return Ok(Upgraded::WebSocket(socket)),
+            Ok(socket) => return Ok(Upgraded::WebSocket(Box::new(socket))),
             Err(code) => {
                 tracing::info!("the WebSocket upgrade was refused with {code}: trying SPDY");
             }
