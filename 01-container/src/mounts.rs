@@ -249,7 +249,7 @@ mod tests {
             plan[5].flags,
             MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV | MsFlags::MS_RDONLY
         );
-        assert_eq!(plan[2].data, "newinstance,ptmxmode=0666,mode=0620");
+        assert_eq!(plan[2].data, "newinstance,ptmxmode=0666,mode=0620,gid=5");
 
         let spec = Spec {
             mounts: vec![

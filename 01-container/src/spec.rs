@@ -366,6 +366,7 @@ impl Spec {
                         "newinstance",
                         "ptmxmode=0666",
                         "mode=0620",
+                        "gid=5",
                     ],
                 ),
                 mount(

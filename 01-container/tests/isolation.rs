@@ -68,6 +68,37 @@ fn dev_has_the_standard_nodes_and_masked_paths_are_empty() {
 }
 
 #[test]
+fn ptys_come_from_the_containers_own_devpts_instance() {
+    // A pty the host allocates on its own devpts while the container runs:
+    // a container sharing the host's instance would list it.
+    let host = nix::pty::openpty(None, None).expect("a pty on the host's devpts");
+    let host_pts = nix::unistd::ttyname(&host.slave).unwrap();
+    assert!(host_pts.starts_with("/dev/pts/"), "{}", host_pts.display());
+    // Opening /dev/ptmx (a link to pts/ptmx) allocates a pty in the
+    // container's instance: the first, number 0, group tty (5), mode 0620.
+    let mut f = Fixture::new(&[
+        "sh",
+        "-c",
+        "readlink /dev/ptmx; echo before: $(ls /dev/pts); exec 3<>/dev/ptmx; \
+         echo after: $(ls /dev/pts); stat -c '%a %g' /dev/pts/0; grep ' /dev/pts ' /proc/self/mounts",
+    ]);
+    let (code, out, err) = f.run();
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..4],
+        ["pts/ptmx", "before: ptmx", "after: 0 ptmx", "620 5"],
+        "{out}"
+    );
+    let options = lines[4];
+    for option in ["gid=5", "mode=620", "ptmxmode=666", "nosuid", "noexec"] {
+        assert!(options.contains(option), "{option} missing: {options}");
+    }
+    // The host's pty is still there, on the host's instance only.
+    assert!(host_pts.exists());
+}
+
+#[test]
 fn env_cwd_and_user_come_from_the_config() {
     let mut f = Fixture::new(&[
         "sh",

@@ -173,7 +173,7 @@ async fn kubectl_exec_runs_commands_in_the_container() {
     let kubectl = require_command("kubectl");
     let line = format!(
         "stty rows 30 cols 100; {} --kubeconfig={} exec -it web -c main -- \
-         sh -c '[ -t 0 ] && echo terminal; stty size; echo TERM=$TERM; exit 5'",
+         sh -c '[ -t 0 ] && echo terminal; tty; stty size; echo TERM=$TERM; exit 5'",
         kubectl.display(),
         config.display()
     );
@@ -206,9 +206,12 @@ async fn kubectl_exec_runs_commands_in_the_container() {
     .unwrap();
     let shown = text(&out.stdout);
     assert_eq!(out.status.code(), Some(5), "{shown}{}", text(&out.stderr));
+    // The terminal is one of the container's own /dev/pts (runc's console
+    // is too), so `tty` names it.
     assert!(
-        shown.starts_with("terminal\r\n30 100\r\nTERM=xterm\r\n"),
-        "expected the command's terminal, size and type: {shown:?}"
+        shown.starts_with("terminal\r\n/dev/pts/")
+            && shown.contains("\r\n30 100\r\nTERM=xterm\r\n"),
+        "expected the command's terminal, its name, size and type: {shown:?}"
     );
 
     // A container that does not exist is refused before any upgrade.
@@ -493,6 +496,18 @@ fn on_terminal_with(program: impl AsRef<Path>, config: &Path, args: &str) -> Ses
     (child, stdin, stdout)
 }
 
+/// A terminal session that needs no input, to its end: its exit code and
+/// everything it showed.
+async fn finished(session: Session) -> (Option<i32>, String) {
+    let (mut child, typing, stdout) = session;
+    let shown = read_all(stdout).await;
+    drop(typing);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    (status.code(), shown)
+}
+
 /// Everything `stdout` shows until it ends, read off the async runtime.
 async fn read_all(mut stdout: std::process::ChildStdout) -> String {
     let read = tokio::task::spawn_blocking(move || {
@@ -570,8 +585,19 @@ async fn kubectl_attach_it_drives_the_containers_terminal_and_run_it_rm_prints_t
 /// `orc exec ARGS` against the cluster of `config`, with `stdin` (a file)
 /// as its standard input.
 async fn orc_exec(config: &Path, args: &[&str], stdin: Option<&Path>) -> Output {
+    orc_exec_env(config, args, stdin, &[]).await
+}
+
+/// [`orc_exec`] with variables `env` set for orc.
+async fn orc_exec_env(
+    config: &Path,
+    args: &[&str],
+    stdin: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orc"));
     command
+        .envs(env.iter().copied())
         .arg("exec")
         .arg(format!("--kubeconfig={}", config.display()))
         .args(args)
@@ -617,17 +643,12 @@ async fn orc_exec_speaks_kubectls_protocol_and_exits_with_the_commands_code() {
     assert_eq!(text(&out.stdout).trim(), "100000");
 
     // -t: a terminal of the local terminal's size.
-    let (mut child, typing, stdout) = on_terminal_with(
+    let (code, shown) = finished(on_terminal_with(
         env!("CARGO_BIN_EXE_orc"),
         &config,
         "exec -it web -c main -- sh -c '[ -t 0 ] && echo terminal; stty size; echo TERM=$TERM; exit 5'",
-    );
-    let shown = read_all(stdout).await;
-    drop(typing);
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(status.code(), Some(5), "{shown}");
+    )).await;
+    assert_eq!(code, Some(5), "{shown}");
     assert!(
         shown.starts_with("terminal\r\n30 100\r\nTERM=xterm\r\n"),
         "expected the command's terminal, size and type: {shown:?}"
@@ -683,17 +704,13 @@ async fn kubectl_exec_attach_and_cp_work_over_spdy_too() {
     assert_eq!(text(&out.stdout), "spdy\n", "{}", text(&out.stderr));
 
     // -t: a terminal, and the resize stream's size.
-    let (mut child, typing, stdout) = on_terminal(
+    let (code, shown) = finished(on_terminal(
         &config,
         "exec -it web -c main -- sh -c '[ -t 0 ] && echo terminal; stty size; exit 5'",
         &SPDY,
-    );
-    let shown = read_all(stdout).await;
-    drop(typing);
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(status.code(), Some(5), "{shown}");
+    ))
+    .await;
+    assert_eq!(code, Some(5), "{shown}");
     assert!(shown.starts_with("terminal\r\n30 100\r\n"), "{shown:?}");
 
     // attach -i to a stdinOnce container: the whole input, then its end.
@@ -712,4 +729,35 @@ async fn kubectl_exec_attach_and_cp_work_over_spdy_too() {
     let out = kubectl_output_env(&config, &["attach", "-i", "count"], Some(&input), &SPDY).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "1000\ndone\n");
+
+    // orc's own client switched to SPDY as kubectl is: the same streams,
+    // the same exit code, stdin's end, a terminal of the right size.
+    let orc_spdy = [("ORC_REMOTE_COMMAND_WEBSOCKETS", "false")];
+    let args = ["web", "-c", "main", "--", "sh", "-c", script];
+    let out = orc_exec_env(&config, &args, None, &orc_spdy).await;
+    assert_exited_3(&out, "web\n");
+    std::fs::write(&input, vec![2u8; 120_000]).unwrap();
+    let args = ["-i", "web", "-c", "side", "--", "wc", "-c"];
+    let out = orc_exec_env(&config, &args, Some(&input), &orc_spdy).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "120000");
+    let program = format!(
+        "ORC_REMOTE_COMMAND_WEBSOCKETS=false {}",
+        env!("CARGO_BIN_EXE_orc")
+    );
+    let (code, shown) = finished(on_terminal_with(
+        program,
+        &config,
+        "exec -it web -c main -- sh -c '[ -t 0 ] && echo terminal; stty size; exit 5'",
+    ))
+    .await;
+    assert_eq!(code, Some(5), "{shown}");
+    assert!(shown.starts_with("terminal\r\n30 100\r\n"), "{shown:?}");
+    // A refusal over SPDY reads as over a WebSocket.
+    let out = orc_exec_env(&config, &["nothere", "--", "true"], None, &orc_spdy).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "Error from server (NotFound): pods \"nothere\" not found\n"
+    );
 }

@@ -46,12 +46,12 @@ impl PortForward {
 
     /// `orc port-forward ARGS`, which prints the same first line.
     fn orc(config: &Path, args: &[&str]) -> PortForward {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orc"));
-        command
-            .arg("port-forward")
-            .arg(format!("--kubeconfig={}", config.display()))
-            .args(args);
-        Self::spawn(command, args, &[])
+        Self::orc_env(config, args, &[])
+    }
+
+    /// [`PortForward::orc`] with variables `env` set for orc.
+    fn orc_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> PortForward {
+        Self::spawn(orc_command(config, args), args, env)
     }
 
     fn spawn(
@@ -98,6 +98,44 @@ impl PortForward {
     }
 }
 
+/// `orc port-forward ARGS` against the cluster of `config`.
+fn orc_command(config: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orc"));
+    command
+        .arg("port-forward")
+        .arg(format!("--kubeconfig={}", config.display()))
+        .args(args);
+    command
+}
+
+/// `orc port-forward ARGS` that is expected to fail before it forwards
+/// anything: its exit code and stderr.
+async fn orc_refused(config: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut command = orc_command(config, args);
+    command.stdin(Stdio::null());
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `n` GETs of [`PAGE`] at once through `port`; each must be answered
+/// whole (`who` names the client in a failure).
+async fn all_answered(port: u16, n: usize, who: &str) {
+    let mut gets = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        gets.spawn(http_get(port, "/index.html"));
+    }
+    for answer in gets.join_all().await {
+        let (status, body) = answer.unwrap_or_else(|e| panic!("{who}: GET: {e}"));
+        assert!(status.contains("200"), "{who}: {status}");
+        assert_eq!(String::from_utf8_lossy(&body), PAGE, "{who}");
+    }
+}
+
 /// A finished child to leave behind in a [`PortForward`] given away.
 fn dummy_child() -> Child {
     let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -137,8 +175,8 @@ fn blob() -> Vec<u8> {
 }
 
 /// A cluster of one node running pod `web` (labels `app: web`): busybox
-/// httpd on port 80 serving [`PAGE`] and the blob, and Service `web`
-/// (port 8080 → 80) selecting it.
+/// httpd on port 80 (named `http`) serving [`PAGE`] and the blob, and
+/// Service `web` (port 8080, named `web`, → `http`) selecting it.
 async fn cluster_with_httpd() -> (Node, ApiServer, AgentProcess, std::path::PathBuf) {
     let node = Node::new();
     let api = ApiServer::start().await;
@@ -170,7 +208,8 @@ async fn cluster_with_httpd() -> (Node, ApiServer, AgentProcess, std::path::Path
     let service = json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "web", "namespace": "default"},
-        "spec": {"selector": {"app": "web"}, "ports": [{"port": 8080, "targetPort": 80}]},
+        "spec": {"selector": {"app": "web"},
+                 "ports": [{"name": "web", "port": 8080, "targetPort": "http"}]},
     });
     api.post("/api/v1/namespaces/default/services", service)
         .await;
@@ -242,23 +281,89 @@ async fn kubectl_port_forward_reaches_the_pods_port_and_ends_with_the_pod() {
     }
 
     // The SPDY upgrade, as kubectl falls back to it, and svc/NAME, which
-    // kubectl resolves itself to a pod and the Service's target port.
+    // kubectl resolves itself to a pod and the Service's target port
+    // (here a name: `http`, the pod's port 80).
     let spdy_local = orc_testkit::ports::free_port();
     let spdy = PortForward::start(
         &config,
         &["svc/web", &format!("{spdy_local}:8080")],
         &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")],
     );
-    let mut gets = tokio::task::JoinSet::new();
-    for _ in 0..10 {
-        gets.spawn(http_get(spdy_local, "/index.html"));
-    }
-    for answer in gets.join_all().await {
-        let (status, body) = answer.unwrap();
-        assert!(status.contains("200"), "{status}");
-        assert_eq!(String::from_utf8_lossy(&body), PAGE);
-    }
+    all_answered(spdy_local, 50, "kubectl svc/web over SPDY").await;
     drop(spdy);
+    let kubectl_svc_local = orc_testkit::ports::free_port();
+    let kubectl_svc = PortForward::start(
+        &config,
+        &["svc/web", &format!("{kubectl_svc_local}:8080")],
+        &[],
+    );
+    all_answered(kubectl_svc_local, 50, "kubectl svc/web").await;
+    drop(kubectl_svc);
+
+    // orc resolves svc/NAME as kubectl does: the Service's pod, the
+    // target port through its name; over the WebSocket, and over SPDY.
+    for (env, who) in [
+        (&[][..], "orc svc/web"),
+        (
+            &[("ORC_PORT_FORWARD_WEBSOCKETS", "false")][..],
+            "orc svc/web over SPDY",
+        ),
+    ] {
+        let local = orc_testkit::ports::free_port();
+        let forward = PortForward::orc_env(&config, &["svc/web", &format!("{local}:8080")], env);
+        all_answered(local, 50, who).await;
+        drop(forward);
+    }
+    // The Service port by its name, and a workload's selector.
+    let local = orc_testkit::ports::free_port();
+    let named = PortForward::orc(&config, &["service/web", &format!("{local}:web")]);
+    all_answered(local, 5, "orc service/web by port name").await;
+    drop(named);
+    // (No controllers run here: the Deployment only lends its selector.)
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "httpd", "image": "busybox"}]},
+            },
+        },
+    });
+    api.post("/apis/apps/v1/namespaces/default/deployments", deployment)
+        .await;
+    let local = orc_testkit::ports::free_port();
+    let workload = PortForward::orc(&config, &["deploy/web", &format!("{local}:http")]);
+    all_answered(local, 5, "orc deploy/web by container port name").await;
+    drop(workload);
+
+    // What cannot be forwarded is said, before anything listens.
+    let (code, stderr) = orc_refused(&config, &["svc/nothere", "8080"]).await;
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        "Error from server (NotFound): services \"nothere\" not found\n"
+    );
+    let (code, stderr) = orc_refused(&config, &["svc/web", "9999"]).await;
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        "error: Service web does not have a service port 9999: its ports are 8080 (web)\n"
+    );
+    let lonely = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "lonely", "namespace": "default"},
+        "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80}]},
+    });
+    api.post("/api/v1/namespaces/default/services", lonely)
+        .await;
+    let (code, stderr) = orc_refused(&config, &["svc/lonely", "80"]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.starts_with("error: no pod to forward to: Service default/lonely selects none"),
+        "{stderr}"
+    );
 
     // A port nothing listens on: the connection is closed without an
     // answer, and kubectl reports the node's reason.

@@ -57,14 +57,23 @@ pub struct ExecRuntime {
     pub root: PathBuf,
 }
 
-/// The runtime id of the container `namespace/pod/container` while it
-/// runs; its newest run when it restarted. The refusal is the kubelet's.
+/// A container's current run, as exec needs it.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The runtime's id, for `orc-container exec`.
+    pub id: String,
+    /// Its init's pid on the host: the way into its `/dev/pts`.
+    pub pid: i32,
+}
+
+/// The run of the container `namespace/pod/container` while it runs; its
+/// newest run when it restarted. The refusal is the kubelet's.
 pub fn running_container(
     layout: &StateLayout,
     namespace: &str,
     pod_name: &str,
     container: &str,
-) -> Result<String, Refusal> {
+) -> Result<Run, Refusal> {
     let pod = find_pod(layout, namespace, pod_name).ok_or_else(|| {
         (
             StatusCode::NOT_FOUND,
@@ -93,7 +102,10 @@ pub fn running_container(
                 .get(ATTEMPT)
                 .and_then(|a| a.parse::<u32>().ok())
         })
-        .map(|s| s.id)
+        .map(|s| Run {
+            id: s.id,
+            pid: s.pid,
+        })
         .ok_or_else(|| {
             (
                 StatusCode::BAD_REQUEST,
@@ -121,14 +133,14 @@ pub async fn handle(
     let lookup = tokio::task::spawn_blocking(move || {
         running_container(&layout, &namespace, &pod, &container)
     });
-    let id = match lookup.await {
-        Ok(Ok(id)) => id,
+    let container = match lookup.await {
+        Ok(Ok(run)) => run,
         Ok(Err(refusal)) => return refusal.into_response(),
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     let run_options = options.clone();
     streams::accept(request, "exec", options, move |link| {
-        run(link, runtime, id, run_options)
+        run(link, runtime, container, run_options)
     })
     .await
 }
@@ -136,7 +148,7 @@ pub async fn handle(
 
 // ANCHOR: run
 /// One exec, from the accepted connection to its close.
-async fn run(link: Link, runtime: ExecRuntime, id: String, options: StreamOptions) {
+async fn run(link: Link, runtime: ExecRuntime, container: Run, options: StreamOptions) {
     let Link {
         mut incoming,
         outgoing: out,
@@ -163,7 +175,7 @@ async fn run(link: Link, runtime: ExecRuntime, id: String, options: StreamOption
         mut stdin,
         outputs,
         terminal,
-    } = match spawn_exec(&runtime, &id, &options, size) {
+    } = match spawn_exec(&runtime, &container, &options, size) {
         Ok(session) => session,
         Err(e) => {
             let message = format!("running {}: {e}", runtime.program.display());
@@ -221,15 +233,16 @@ pub const TERM: &str = "TERM=xterm";
 /// with `--tty` on a terminal when kubectl asked for one.
 fn spawn_exec(
     runtime: &ExecRuntime,
-    id: &str,
+    container: &Run,
     options: &StreamOptions,
     size: Option<(u16, u16)>,
 ) -> std::io::Result<Session> {
     let mut command = Command::new(&runtime.program);
     command.arg("--root").arg(&runtime.root).arg("exec");
     if options.tty {
-        return spawn_on_terminal(command, id, options, size);
+        return spawn_on_terminal(command, container, options, size);
     }
+    let id = container.id.as_str();
     let pipe = |wanted: bool| {
         if wanted {
             Stdio::piped()
@@ -266,14 +279,25 @@ fn spawn_exec(
 
 /// `kubectl exec -t`: the command's three streams are one terminal, so
 /// its output (stderr included, as on any terminal) comes back on the
-/// stdout channel, and kubectl's keys go in through the master.
+/// stdout channel, and kubectl's keys go in through the master. The
+/// terminal is allocated on the container's own devpts, as runc's console
+/// is, so `tty` inside names it; a container without one (a config that
+/// mounts no `/dev/pts`) gets one of the node's.
 fn spawn_on_terminal(
     mut command: Command,
-    id: &str,
+    container: &Run,
     options: &StreamOptions,
     size: Option<(u16, u16)>,
 ) -> std::io::Result<Session> {
-    let pty = Pty::open_sized(size)?;
+    let ptmx = PathBuf::from(format!("/proc/{}/root/dev/pts/ptmx", container.pid));
+    let pty = Pty::open_on(&ptmx, size).or_else(|e| {
+        tracing::info!(
+            "{}: no terminal on the container's devpts ({e}); using the node's",
+            container.id
+        );
+        Pty::open_sized(size)
+    })?;
+    let id = container.id.as_str();
     let child = command
         // TERM as containerd's CRI sets it for a terminal: programs that
         // draw (top, vi, less) need to know what they draw on.

@@ -10,7 +10,8 @@
 //! window size messages become `TIOCSWINSZ` on it. The kubelet does the
 //! same through the container runtime's console.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
 use std::process::Stdio;
 
 /// A freshly opened pty pair, before the command starts.
@@ -50,6 +51,51 @@ impl Pty {
         })
     }
 
+    // ANCHOR: open_on
+    /// A pty pair on the devpts instance whose multiplexer is `ptmx`: a
+    /// container's own (`/proc/PID/root/dev/pts/ptmx`), so the slave is a
+    /// `/dev/pts/N` *inside* the container and `tty` there names it. The
+    /// slave is reached from the master (`TIOCGPTPEER`), never by a path
+    /// an image could have replaced.
+    pub fn open_on(ptmx: &Path, size: Option<(u16, u16)>) -> std::io::Result<Pty> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let flags = nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC;
+        let master = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(flags)
+            .open(ptmx)?;
+        let unlock: nix::libc::c_int = 0;
+        // SAFETY: TIOCSPTLCK reads one int (0: unlock the slave) from our
+        // stack; the fd is the pty master just opened.
+        if unsafe { nix::libc::ioctl(master.as_raw_fd(), nix::libc::TIOCSPTLCK, &unlock) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: TIOCGPTPEER takes open flags by value and returns a new
+        // fd for the slave, which we own from here on.
+        let slave = unsafe {
+            nix::libc::ioctl(
+                master.as_raw_fd(),
+                nix::libc::TIOCGPTPEER,
+                nix::libc::O_RDWR | flags,
+            )
+        };
+        if slave < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `slave` is a fresh fd nothing else owns.
+        let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+        let pty = Pty {
+            master: master.into(),
+            slave,
+        };
+        if let Some((width, height)) = size {
+            Master::resize_fd(&pty.master, width, height)?;
+        }
+        Ok(pty)
+    }
+    // ANCHOR_END: open_on
+
     /// A copy of the slave for one of the command's standard streams.
     pub fn stdio(&self) -> std::io::Result<Stdio> {
         Ok(Stdio::from(self.slave.try_clone()?))
@@ -83,6 +129,11 @@ impl Master {
     /// Sets the terminal's size, as kubectl reports it on channel 4; the
     /// kernel sends the command SIGWINCH.
     pub fn resize(&self, width: u16, height: u16) -> std::io::Result<()> {
+        Master::resize_fd(&self.fd, width, height)
+    }
+    // ANCHOR_END: resize
+
+    fn resize_fd(fd: &OwnedFd, width: u16, height: u16) -> std::io::Result<()> {
         let size = nix::libc::winsize {
             ws_row: height,
             ws_col: width,
@@ -91,13 +142,12 @@ impl Master {
         };
         // SAFETY: TIOCSWINSZ reads one `winsize`, which lives on our stack
         // for the whole call; the fd is a pty master we own.
-        let rc = unsafe { nix::libc::ioctl(self.fd.as_raw_fd(), nix::libc::TIOCSWINSZ, &size) };
+        let rc = unsafe { nix::libc::ioctl(fd.as_raw_fd(), nix::libc::TIOCSWINSZ, &size) };
         if rc != 0 {
             return Err(std::io::Error::last_os_error());
         }
         Ok(())
     }
-    // ANCHOR_END: resize
 
     /// A handle to read what the command prints (and echoes). A pty
     /// master is not a socket that epoll serves well in every kernel, so

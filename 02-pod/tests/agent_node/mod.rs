@@ -32,12 +32,32 @@ pub fn runtime_binary() -> PathBuf {
 
 /// The `orc-agent` binary, which the agent also runs as each container's
 /// shim. Cargo names it in `CARGO_BIN_EXE_orc-agent` for this package's
-/// tests; lab 02, which includes this module, has it built.
+/// tests; `orc`'s own tests (which include this module) have `orc shim`,
+/// the same shim; lab 02, which includes this module, has it built.
 pub fn agent_binary() -> PathBuf {
-    match option_env!("CARGO_BIN_EXE_orc-agent") {
+    match option_env!("CARGO_BIN_EXE_orc-agent").or(option_env!("CARGO_BIN_EXE_orc")) {
         Some(path) => path.into(),
         None => workspace_binary("orc-pod", "orc-agent"),
     }
+}
+
+/// The runtime for a node whose files are under `dir`. In `orc`'s own
+/// tests that is `orc` itself, which is the runtime when called
+/// `orc-container` (final/src/main.rs; `orc agent` links it the same
+/// way): a link in the node's directory, gone with it. Building
+/// `orc-container` from inside every test process instead ran cargo there,
+/// which waits for cargo's lock on the target directory and, after a
+/// change to chapter 01, compiles and links the runtime inside the test:
+/// minutes at nice 19 on a loaded machine, while the test's timeout runs.
+fn runtime_for(dir: &Path) -> PathBuf {
+    let Some(orc) = option_env!("CARGO_BIN_EXE_orc") else {
+        return runtime_binary();
+    };
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let link = bin.join("orc-container");
+    std::os::unix::fs::symlink(orc, &link).unwrap();
+    link
 }
 
 /// Binary `bin` of workspace package `package`, built on first use.
@@ -141,7 +161,7 @@ impl Node {
         let state = dir.path().join("state");
         let config = AgentConfig {
             state_dir: state.clone(),
-            runtime_program: runtime_binary(),
+            runtime_program: runtime_for(dir.path()),
             shim_program: agent_binary(),
             node_netns: host.path().into(),
             pod_cidr,

@@ -10,19 +10,32 @@
 //!   its window size on channel 4, again at every SIGWINCH;
 //! - writes channel 1 to stdout and channel 2 to stderr;
 //! - reads how the command ended on channel 3, and exits with its code.
+//!
+//! When the server refuses the WebSocket, or `ORC_REMOTE_COMMAND_WEBSOCKETS`
+//! (or kubectl's `KUBECTL_REMOTE_COMMAND_WEBSOCKETS`) is `false`, the same
+//! messages travel as SPDY streams instead ([`super::remote_command`]).
 
 use std::io::{IsTerminal, Read, Write};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use futures::{SinkExt, StreamExt};
 use orc_client::encode;
 use orc_pod::agent::channels::{self, CLOSE, RESIZE, STATUS, STDERR, STDIN, STDOUT};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
 
-use super::{Exit, Target, stream};
+use orc_pod::agent::streams::SPDY_PROTOCOL;
+
+use super::remote_command::{self, Channels};
+use super::stream::{self, Upgraded};
+use super::{Exit, Target};
+
+/// kubectl's switch back to the SPDY upgrade, and orc's own name for it:
+/// `false` in either skips the WebSocket.
+pub const WEBSOCKETS_SWITCH: [&str; 2] = [
+    "ORC_REMOTE_COMMAND_WEBSOCKETS",
+    "KUBECTL_REMOTE_COMMAND_WEBSOCKETS",
+];
 
 #[derive(Args)]
 pub struct ExecArgs {
@@ -96,9 +109,14 @@ pub async fn run(args: ExecArgs) -> Result<()> {
     }
     let query = exec_query(&args.command, args.container.as_deref(), args.stdin, tty);
     let path = format!("{}?{query}", target.path);
-    let socket = stream::open(&target.connection, &path, channels::PROTOCOLS[0]).await?;
+    let websockets = stream::websockets_allowed(&WEBSOCKETS_SWITCH)?;
+    let protocols = (channels::PROTOCOLS[0], SPDY_PROTOCOL);
+    let channels = match stream::open(&target.connection, &path, protocols, websockets).await? {
+        Upgraded::WebSocket(socket) => remote_command::over_websocket(socket),
+        Upgraded::Spdy(io) => remote_command::over_spdy(io, args.stdin, tty),
+    };
     let raw = if tty { Some(RawMode::enter()?) } else { None };
-    let ended = session(socket, args.stdin, tty).await;
+    let ended = session(channels, args.stdin, tty).await;
     drop(raw);
     match ended? {
         0 => Ok(()),
@@ -108,17 +126,11 @@ pub async fn run(args: ExecArgs) -> Result<()> {
 
 // ANCHOR: session
 /// Pumps the streams until the status arrives; answers the exit code.
-async fn session(socket: stream::Socket, stdin: bool, tty: bool) -> Result<i32> {
-    let (mut sink, mut incoming) = socket.split();
-    // One writer owns the sending half: stdin and resizes queue to it.
-    let (out, mut queue) = mpsc::channel::<Vec<u8>>(16);
-    tokio::spawn(async move {
-        while let Some(message) = queue.recv().await {
-            if sink.send(Message::Binary(message.into())).await.is_err() {
-                return;
-            }
-        }
-    });
+async fn session(channels: Channels, stdin: bool, tty: bool) -> Result<i32> {
+    let Channels {
+        mut incoming,
+        outgoing: out,
+    } = channels;
     if tty {
         tokio::spawn(send_window_sizes(out.clone()));
     }
@@ -127,12 +139,7 @@ async fn session(socket: stream::Socket, stdin: bool, tty: bool) -> Result<i32> 
     }
     drop(out);
     let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
-    while let Some(message) = incoming.next().await {
-        let data = match message? {
-            Message::Binary(data) => data,
-            Message::Close(_) => break,
-            _ => continue,
-        };
+    while let Some(data) = incoming.recv().await {
         match data.split_first() {
             Some((&STDOUT, bytes)) => {
                 stdout.write_all(bytes)?;

@@ -21,7 +21,9 @@
 //! - [`apply`], [`get`], [`describe`], [`delete`], [`logs`], [`explain`]:
 //!   one verb each.
 //! - [`exec`], [`port_forward`]: the streaming verbs, over a WebSocket to
-//!   the pod's subresource ([`stream`]).
+//!   the pod's subresource, or the SPDY upgrade when that is refused
+//!   ([`stream`]); [`remote_command`] carries exec's channels on either;
+//!   [`forward_target`] turns `svc/web` into a pod and its ports.
 //! - [`last_applied`]: apply's three-way merge, which can delete fields.
 //! - [`secrets`]: `orc secrets reencrypt`, step 3 of a key rotation.
 //! - [`print`]: table layout and `-o yaml|json`.
@@ -31,6 +33,7 @@ pub mod delete;
 pub mod describe;
 pub mod exec;
 pub mod explain;
+pub mod forward_target;
 pub mod get;
 pub mod kubeconfig;
 pub mod last_applied;
@@ -38,6 +41,7 @@ pub mod logs;
 pub mod manifest;
 pub mod port_forward;
 pub mod print;
+pub mod remote_command;
 pub mod resolve;
 pub mod secrets;
 pub mod stream;
@@ -69,7 +73,8 @@ pub enum Verb {
     /// Run a command in a container, exiting with its code:
     /// `orc exec -it web -- sh`.
     Exec(exec::ExecArgs),
-    /// Forward local ports to a pod's: `orc port-forward web 8080:80`.
+    /// Forward local ports to a pod's: `orc port-forward web 8080:80`, or
+    /// to a Service's pod: `orc port-forward svc/web 8080`.
     PortForward(port_forward::PortForwardArgs),
     /// Secrets at rest: `orc secrets reencrypt` writes every Secret again
     /// with the API server's current encryption key.

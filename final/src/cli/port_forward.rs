@@ -12,6 +12,13 @@
 //! writes why a forward failed, and a *data* stream with the
 //! connection's bytes both ways, FIN for each side's end. Both carry the
 //! headers `streamType`, `port` and a `requestID` that pairs them.
+//!
+//! When the server refuses the WebSocket, or `ORC_PORT_FORWARD_WEBSOCKETS`
+//! (or kubectl's `KUBECTL_PORT_FORWARD_WEBSOCKETS`) is `false`, the same
+//! session runs on the legacy SPDY upgrade, the connection itself.
+//!
+//! `svc/NAME`, `deploy/NAME` and the like are resolved first, to one of
+//! their pods and its container ports ([`super::forward_target`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +26,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use futures::{SinkExt, StreamExt};
-use orc_pod::agent::portforward::TUNNEL_PROTOCOL;
+use orc_client::Method;
+use orc_pod::agent::portforward::{SPDY_PROTOCOL, TUNNEL_PROTOCOL};
 use orc_pod::agent::spdy::{
     Frame, HeaderCompressor, HeaderDecompressor, Headers, encode as encode_frame, read_frame,
 };
@@ -28,37 +36,35 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{Target, stream};
+use super::Target;
+use super::forward_target::{self, PortSpec, parse_ports};
+use super::stream::{self, Upgraded};
+
+/// kubectl's switch back to the SPDY upgrade for port-forward, and orc's
+/// own name for it: `false` in either skips the WebSocket.
+pub const WEBSOCKETS_SWITCH: [&str; 2] = [
+    "ORC_PORT_FORWARD_WEBSOCKETS",
+    "KUBECTL_PORT_FORWARD_WEBSOCKETS",
+];
 
 #[derive(Args)]
 pub struct PortForwardArgs {
-    /// The pod (`web` or `pod/web`).
+    /// The pod (`web` or `pod/web`), or an object with a pod selector
+    /// (`svc/web`, `deploy/web`): one of its running pods, as kubectl
+    /// picks it.
     pub pod: String,
     /// `LOCAL:REMOTE`, `PORT` (the same on both sides) or `:REMOTE` (a
-    /// free local port), one or more.
+    /// free local port), one or more; REMOTE is a Service's port for a
+    /// Service, and may be a port's name.
     #[arg(required = true)]
     pub ports: Vec<String>,
     #[command(flatten)]
     pub target: Target,
 }
 
-// ANCHOR: ports
-/// One `LOCAL:REMOTE` as kubectl reads it: `(local, remote)`, with local
-/// 0 for "any free port".
-pub fn parse_ports(spec: &str) -> Result<(u16, u16), String> {
-    let port = |text: &str, what: &str| match text.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!(
-            "{what} port {text:?} in {spec:?} is not a number from 1 to 65535"
-        )),
-        Ok(port) => Ok(port),
-    };
-    match spec.split_once(':') {
-        None => port(spec, "the").map(|p| (p, p)),
-        Some(("", remote)) => Ok((0, port(remote, "the remote")?)),
-        Some((local, remote)) => Ok((port(local, "the local")?, port(remote, "the remote")?)),
-    }
-}
-// ANCHOR_END: ports
+/// The session's byte stream, whichever upgrade carries it.
+type SessionReader = Box<dyn AsyncRead + Unpin + Send>;
+type SessionWriter = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// Where the bytes of each open stream go: `Some(bytes)`, then `None`
 /// at the peer's FIN.
@@ -75,14 +81,27 @@ struct Session {
 }
 
 pub async fn run(args: PortForwardArgs) -> Result<()> {
-    let ports = args
+    let specs = args
         .ports
         .iter()
         .map(|spec| parse_ports(spec).map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
-    let target = stream::pod_stream(&args.target, &args.pod, "portforward")?;
-    let socket = stream::open(&target.connection, &target.path, TUNNEL_PROTOCOL).await?;
-    let (reader, writer) = tunnel(socket);
+    let (pod, ports) = resolve(&args.target, &args.pod, &specs).await?;
+    let target = stream::pod_stream(&args.target, &pod, "portforward")?;
+    let websockets = stream::websockets_allowed(&WEBSOCKETS_SWITCH)?;
+    let protocols = (TUNNEL_PROTOCOL, SPDY_PROTOCOL);
+    let (reader, writer): (SessionReader, SessionWriter) =
+        match stream::open(&target.connection, &target.path, protocols, websockets).await? {
+            Upgraded::WebSocket(socket) => {
+                let (reader, writer) = tunnel(*socket);
+                (Box::new(reader), Box::new(writer))
+            }
+            // The SPDY upgrade: the connection carries the frames itself.
+            Upgraded::Spdy(io) => {
+                let (reader, writer) = tokio::io::split(io);
+                (Box::new(reader), Box::new(writer))
+            }
+        };
     let session = Session {
         out: spawn_writer(writer),
         routes: Arc::default(),
@@ -104,6 +123,65 @@ pub async fn run(args: PortForwardArgs) -> Result<()> {
     }
     bail!("lost connection to pod {}", target.pod)
 }
+
+// ANCHOR: resolve
+/// The pod `typed` means (`web`, `pod/web`, `svc/web`, `deploy/web`, any
+/// kind with a pod selector) and the `(local, remote)` ports in it, as
+/// kubectl works them out before it opens the session
+/// ([`forward_target`]).
+async fn resolve(
+    target: &Target,
+    typed: &str,
+    specs: &[PortSpec],
+) -> Result<(String, Vec<(u16, u16)>)> {
+    let session = super::Session::open(target).await?;
+    let ns = session.namespace.as_str();
+    let (resource, name) = match typed.split_once('/') {
+        Some((kind, name)) => (session.discovery.by_name(kind)?.clone(), name),
+        None => (session.discovery.by_name("pods")?.clone(), typed),
+    };
+    let get = |path: String| {
+        let client = session.client.clone();
+        async move { client.send_path(Method::GET, &path, None, None).await }
+    };
+    let object = get(resource.path(Some(ns), Some(name))).await?;
+    if resource.kind == "Pod" {
+        forward_target::check_running(&object).map_err(anyhow::Error::msg)?;
+        let ports = forward_target::pod_ports(specs, &object).map_err(anyhow::Error::msg)?;
+        return Ok((name.to_string(), ports));
+    }
+    let Some(selector) = forward_target::selector_of(&resource.kind, &object) else {
+        bail!(
+            "cannot forward to {} {ns}/{name}: it has no pod selector; forward to one of its pods (pod/NAME)",
+            resource.kind
+        );
+    };
+    let pods = session.discovery.by_name("pods")?;
+    let list = get(pods.path(Some(ns), None)).await?;
+    let items = list["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let Some(pod) = forward_target::first_pod(items, &selector) else {
+        bail!(
+            "no pod to forward to: {} {ns}/{name} selects none; check its selector against the pods' labels (orc get pods --show-labels)",
+            resource.kind
+        );
+    };
+    forward_target::check_running(pod).map_err(anyhow::Error::msg)?;
+    let ports = if resource.kind == "Service" {
+        forward_target::service_ports(specs, &object, pod)
+    } else {
+        forward_target::pod_ports(specs, pod)
+    }
+    .map_err(anyhow::Error::msg)?;
+    let pod_name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Ok((pod_name, ports))
+}
+// ANCHOR_END: resolve
 
 // ANCHOR: tunnel
 /// SPDY inside WebSocket: the session reads and writes a byte stream; the
@@ -341,19 +419,4 @@ async fn forward(tcp: TcpStream, remote: u16, session: Session) {
     let mut routes = session.routes.lock().unwrap_or_else(|p| p.into_inner());
     routes.remove(&error_id);
     routes.remove(&data_id);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ports_are_read_as_kubectl_reads_them() {
-        assert_eq!(parse_ports("8080:80"), Ok((8080, 80)));
-        assert_eq!(parse_ports("80"), Ok((80, 80)));
-        assert_eq!(parse_ports(":80"), Ok((0, 80)));
-        assert!(parse_ports("http").unwrap_err().contains("\"http\""));
-        assert!(parse_ports("8080:0").unwrap_err().contains("remote"));
-        assert!(parse_ports("99999:80").unwrap_err().contains("local"));
-    }
 }
