@@ -362,13 +362,22 @@ async fn drain_evicts_down_to_the_budget_and_waits() {
         "the budget held the drain back at least once: {out}"
     );
     assert!(out.contains("node/node-a drained"), "{out}");
-    let live: Vec<Value> = c
-        .list(PODS)
-        .await
-        .into_iter()
-        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
-        .collect();
-    assert_eq!(live.len(), 3);
+    // Drain waits for the evicted pods to be gone, not for their
+    // replacements: the last one may still be on its way.
+    let mut live = Vec::new();
+    for _ in 0..300 {
+        live = c
+            .list(PODS)
+            .await
+            .into_iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .collect::<Vec<Value>>();
+        if live.len() == 3 && live.iter().all(|p| p["spec"]["nodeName"] == "node-b") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(live.len(), 3, "{live:?}");
     assert!(
         live.iter().all(|p| p["spec"]["nodeName"] == "node-b"),
         "{live:?}"
