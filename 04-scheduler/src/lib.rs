@@ -34,7 +34,9 @@
 //! - [`scheduler`]: the loop: pop, decide, assume, bind in the background.
 //! - [`preemption`]: preemption's writes: victims deleted gracefully,
 //!   `status.nominatedNodeName` (the choice is
-//!   `plugins/default_preemption/`).
+//!   `plugins/default_preemption/`, which spares the pods
+//!   PodDisruptionBudgets protect where it can: the budgets come from an
+//!   informer [`start`] runs).
 //! - [`binding`], [`report`]: the writes: the binding, `PodScheduled`
 //!   conditions and `Scheduled`/`FailedScheduling` events.
 //! - [`events`]: the queue those events wait on, written one at a time in
@@ -51,8 +53,7 @@
 //!
 //! ## What it leaves out (for now)
 //!
-//! - Preemption's finer points: PodDisruptionBudgets do not exist, and a
-//!   nominated pod's node is not tried first on its next attempt
+//! - Preemption's finer points: a nominated pod's node is not tried first on its next attempt
 //!   (Kubernetes' `evaluateNominatedNode`); it holds its room there
 //!   against pods of lower or equal priority (`cache::Cache::nominate`),
 //!   as Kubernetes' nominator does.
@@ -96,6 +97,7 @@ pub use scheduler::Decisions;
 use cache::Cache;
 use feed::Feed;
 use metrics::Metrics;
+use plugins::default_preemption::DefaultPreemption;
 use queue::{Backoff, SchedulingQueue};
 
 /// The Lease schedulers elect their leader on, as kube-scheduler's.
@@ -167,6 +169,8 @@ pub struct Running {
     /// This scheduler's identity in leader election, when it takes part.
     pub identity: Option<String>,
     cache: Arc<Mutex<Cache>>,
+    /// The PodDisruptionBudgets preemption reads (their informer's cache).
+    budgets: Arc<orc_client::informer::Cache>,
     tasks: JoinSet<()>,
 }
 
@@ -179,6 +183,12 @@ impl Running {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .has_node(name)
+    }
+
+    /// The PodDisruptionBudget `namespace/name` as preemption sees it now
+    /// (tests wait for its status before making a pod preempt).
+    pub fn budget(&self, key: &str) -> Option<serde_json::Value> {
+        self.budgets.get(key)
     }
 
     /// Whether the scheduler counts the pod `uid` on a node.
@@ -216,8 +226,19 @@ impl Running {
 /// their first lists are in, the scheduling loop.
 pub async fn start(config: Config) -> std::io::Result<Running> {
     let client = config.client();
-    let profile =
-        plugins::default_profile(config.scoring_strategy, config.percentage_of_nodes_to_score);
+    // Preemption weighs PodDisruptionBudgets, read from their informer.
+    let budgets = orc_client::resources::by_kind("policy/v1", "PodDisruptionBudget")
+        .map(|resource| orc_client::informer::everything(&client, resource));
+    let budget_cache = budgets
+        .as_ref()
+        .map(|informer| informer.cache())
+        .unwrap_or_default();
+    let preemption = DefaultPreemption::with_budgets(budget_cache.clone());
+    let profile = plugins::profile_with_preemption(
+        config.scoring_strategy,
+        config.percentage_of_nodes_to_score,
+        preemption,
+    );
     let metrics = Arc::new(Metrics::new(&profile.name));
     let queue = Arc::new(SchedulingQueue::new(config.backoff, config.max_parked));
     let mut tasks = JoinSet::new();
@@ -242,7 +263,11 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
         }
         None => None,
     };
-    let following = feed.follow(&client, &mut tasks);
+    let mut following = feed.follow(&client, &mut tasks);
+    if let Some(informer) = budgets {
+        let synced = orc_client::informer::follow(&mut tasks, informer, |_| {});
+        following.synced.push(synced);
+    }
     let cache = feed.cache.clone();
     let recorder = Arc::new(Recorder::new(client.clone(), report::COMPONENT));
     let events = events::EventQueue::start(
@@ -285,6 +310,7 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
         decisions,
         identity,
         cache: feed.cache,
+        budgets: budget_cache,
         tasks,
     })
 }

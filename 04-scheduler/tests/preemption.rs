@@ -1,7 +1,9 @@
 //! Priority and preemption on a real API server: PriorityClasses resolve
 //! into `spec.priority` when a pod is created, a pod that fits nowhere
-//! evicts the right lower-priority pod, and the room its victims free is
-//! held for it against lower-priority pods arriving meanwhile.
+//! evicts the right lower-priority pod, a pod a PodDisruptionBudget
+//! protects is spared when another victim will do, and the room its
+//! victims free is held for it against lower-priority pods arriving
+//! meanwhile.
 
 mod common;
 
@@ -245,4 +247,65 @@ async fn a_nominated_pod_holds_the_room_preemption_freed() {
     );
     let latecomer = c.get(&format!("{path}/latecomer")).await;
     assert!(node_of(latecomer.as_ref()).is_none(), "{latecomer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preemption_spares_the_pod_a_budget_protects() {
+    let c = Cluster::start().await;
+    c.create(CLASSES, &class("lower", 5, false)).await;
+    c.create(CLASSES, &class("low", 10, false)).await;
+    c.create(CLASSES, &class("high", 1000, false)).await;
+    // A budget allowing no disruption of `app: guarded`, its status as
+    // the disruption controller would write it.
+    let pdbs = "/apis/policy/v1/namespaces/default/poddisruptionbudgets";
+    let pdb = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "guarded"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}});
+    c.create(pdbs, &pdb).await;
+    let status = json!({"status": {"disruptionsAllowed": 0, "currentHealthy": 1,
+        "desiredHealthy": 1, "expectedPods": 1, "observedGeneration": 1}});
+    c.client
+        .send_path(
+            Method::PATCH,
+            &format!("{pdbs}/guarded/status"),
+            None,
+            Some(("application/merge-patch+json", status.to_string())),
+        )
+        .await
+        .unwrap();
+    c.until_scheduler("sees the budget's status", || {
+        c.scheduler
+            .budget("default/guarded")
+            .is_some_and(|b| b["status"]["disruptionsAllowed"] == 0)
+    })
+    .await;
+
+    // node-1 has room for one more 500m pod only if one of its two goes.
+    // Without the budget, `guarded` (the lower priority) would be the
+    // victim; with it, `plain` goes instead.
+    c.node(node("node-1", "1", "4Gi", json!({}))).await;
+    let mut guarded = with_class(pod("guarded", Some(("400m", "64Mi"))), "lower");
+    guarded["metadata"]["labels"] = json!({"app": "guarded"});
+    guarded["spec"]["nodeName"] = json!("node-1");
+    c.pod(guarded).await;
+    let mut plain = with_class(pod("plain", Some(("400m", "64Mi"))), "low");
+    plain["spec"]["nodeName"] = json!("node-1");
+    c.pod(plain).await;
+    c.pod(with_class(pod("urgent", Some(("500m", "64Mi"))), "high"))
+        .await;
+
+    let path = "/api/v1/namespaces/default/pods";
+    c.until(&format!("{path}/plain"), "terminating", |p| {
+        p.is_some_and(|p| p["metadata"]["deletionTimestamp"].is_string())
+    })
+    .await;
+    c.until(&format!("{path}/urgent"), "nominated", |p| {
+        p.is_some_and(|p| p["status"]["nominatedNodeName"] == "node-1")
+    })
+    .await;
+    let guarded = c.get(&format!("{path}/guarded")).await.unwrap();
+    assert!(
+        guarded["metadata"]["deletionTimestamp"].is_null(),
+        "the protected pod is spared"
+    );
 }

@@ -104,6 +104,11 @@
 //! - [`taint_eviction`]: deletes the pods of a `NoExecute`-tainted node
 //!   once their tolerations run out; `decide.rs` (now, later or never,
 //!   pure), `mod.rs`.
+//! - [`disruption`]: keeps each PodDisruptionBudget's status (pods
+//!   expected, healthy, wanted healthy; the disruptions allowed now)
+//!   for the API server's eviction subresource to spend, and forgets an
+//!   eviction whose pod was not deleted within 2 minutes (injected
+//!   clock); `decide.rs` (the counts, pure), `mod.rs`.
 //! - [`persistentvolume`]: binds PersistentVolumeClaims to volumes that
 //!   fit (class, access modes, size), provisions `local-path` volumes on
 //!   the node the scheduler chose, and reclaims a volume whose claim is
@@ -114,7 +119,7 @@
 //!   a deleted volume while it is bound; `decide.rs` (pure), `pvc.rs`,
 //!   `pv.rs`.
 //! - [`clock`]: the time the Job, CronJob, StatefulSet, DaemonSet, node
-//!   lifecycle, taint eviction and HPA controllers run on, injectable so tests jump over
+//!   lifecycle, taint eviction, disruption and HPA controllers run on, injectable so tests jump over
 //!   back-offs, minutes and grace periods.
 //! - [`claims`]: which objects a controller owns, adopts or releases.
 //! - [`object`]: the metadata every controller reads, and typed views:
@@ -156,6 +161,7 @@ pub mod clusterrole_aggregation;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod garbage_collector;
 pub mod hpa;
 pub mod job;
@@ -183,6 +189,7 @@ pub use clusterrole_aggregation::ClusterRoleAggregationController;
 pub use cronjob::CronJobController;
 pub use daemonset::DaemonSetController;
 pub use deployment::DeploymentController;
+pub use disruption::DisruptionController;
 pub use garbage_collector::GarbageCollector;
 pub use hpa::HorizontalPodAutoscalerController;
 pub use job::JobController;
@@ -306,6 +313,7 @@ async fn run_controllers(config: &Config, clock: SharedClock) {
         CronJobController::run(config.client(), config.workers, clock.clone()),
         NodeLifecycleController::run(config.client(), clock.clone(), config.node_monitor),
         TaintEvictionController::run(config.client(), config.workers, clock.clone()),
+        DisruptionController::run(config.client(), config.workers, clock.clone()),
         ServiceAccountsController::run(config.client(), config.workers),
         StatefulSetController::run(config.client(), config.workers, clock.clone()),
         PersistentVolumeController::run(config.client(), config.workers),

@@ -52,6 +52,9 @@
 //! - [`clock`]: time a test can move ([`clock::ManualClock`]), for every
 //!   component with a timer.
 //! - [`time`]: timestamps as the API writes them, and kubectl's ages.
+//! - [`disruption`]: PodDisruptionBudgets as the eviction, the
+//!   disruption controller and preemption all read them: which pods one
+//!   guards, "healthy", the `DisruptionAllowed` condition.
 //! - [`cron`]: CronJob schedules parsed once, for the API server's
 //!   validation and the CronJob controller alike.
 //!
@@ -67,6 +70,7 @@
 pub mod client;
 pub mod clock;
 pub mod cron;
+pub mod disruption;
 pub mod events;
 pub mod informer;
 pub mod kubeconfig;

@@ -171,6 +171,7 @@ pub static RESOURCES: &[Resource] = &[
     row("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"], true, true),
     row("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, true),
     Resource { converts_to: Some("v2"), ..row("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, true) },
+    row("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", &["pdb"], true, true),
     row("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], true, true),
     row("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", &[], false, false),
     row("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", &[], true, false),

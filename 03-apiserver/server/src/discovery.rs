@@ -115,6 +115,12 @@ fn rows_of(r: &Resource) -> Vec<Value> {
     }
     if r.kind == "Pod" {
         rows.push(sub("binding", "Binding", &["create"]));
+        // `kubectl drain` looks for this row (group and version included)
+        // to decide between evicting and plainly deleting.
+        let mut eviction = sub("eviction", "Eviction", &["create"]);
+        eviction["group"] = json!("policy");
+        eviction["version"] = json!("v1");
+        rows.push(eviction);
         rows.push(sub("log", "Pod", &["get"]));
     }
     rows
@@ -167,6 +173,17 @@ mod tests {
             names.contains(&"pods")
                 && names.contains(&"pods/status")
                 && names.contains(&"pods/binding")
+        );
+        let eviction = &list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "pods/eviction")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (&eviction["group"], &eviction["version"], &eviction["kind"]),
+            (&json!("policy"), &json!("v1"), &json!("Eviction"))
         );
         let apps = resource_list("apps", "v1").unwrap().0;
         assert!(

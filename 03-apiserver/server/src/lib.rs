@@ -71,6 +71,11 @@
 //!   that gives a claim without a class the default one;
 //!   [`storage_protection`]: the `StorageObjectInUseProtection` step that
 //!   gives every new claim and volume its protection finalizer.
+//! - [`disruption_budget`]: PodDisruptionBudgets' rules (`minAvailable`
+//!   or `maxUnavailable`, a count or a percentage; the unhealthy-pod
+//!   policy); [`eviction`]: the eviction subresource's decisions (which
+//!   budget guards a pod, spending one disruption), pure; its effects are
+//!   `handlers/eviction.rs`.
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
 //! - [`watch`]: the watch hub, one etcd watch per resource, fan-out.
 //! - [`namespace_lifecycle`]: which namespaces exist and which are
@@ -150,9 +155,11 @@ pub mod default_tolerations;
 pub mod defaults;
 pub mod defrag;
 pub mod discovery;
+pub mod disruption_budget;
 pub mod encryption;
 pub mod env_validation;
 pub mod etcd_socket;
+pub mod eviction;
 pub mod handlers;
 pub mod health;
 pub mod ingress_validation;

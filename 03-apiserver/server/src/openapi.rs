@@ -13,12 +13,12 @@
 //! `fieldValidation` parameter. It has no schemas, so `kubectl explain`
 //! finds nothing; the server-side check (see `schema.rs`) does the work.
 //!
-//! For a kind orc does not serve (a PodDisruptionBudget, say), the
+//! For a kind orc does not serve (a CSIDriver, say), the
 //! v3 documents have no PATCH, and kubectl falls back to validating
 //! against the OpenAPI v2 document. [`V2_EMPTY`] is that document with no
 //! definitions: kubectl then skips its client-side check, asks discovery
 //! for the kind and says what Kubernetes says, `no matches for kind
-//! "PodDisruptionBudget" in version "policy/v1"`, instead of `failed to download
+//! "CSIDriver" in version "storage.k8s.io/v1"`, instead of `failed to download
 //! openapi`.
 
 use serde_json::{Map, Value, json};

@@ -172,6 +172,16 @@ pub fn unknown_fields(kind: &str, obj: &Value) -> Vec<String> {
             check(spec, "spec", SERVICE_SPEC, &mut out);
             None
         }
+        "PodDisruptionBudget" => {
+            let known = [
+                "maxUnavailable",
+                "minAvailable",
+                "selector",
+                "unhealthyPodEvictionPolicy",
+            ];
+            check(spec, "spec", &known, &mut out);
+            None
+        }
         "HorizontalPodAutoscaler" => {
             // autoscaling/v2's spec: a v1 body is converted before this.
             let known = [

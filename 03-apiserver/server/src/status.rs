@@ -152,6 +152,17 @@ pub enum ApiError {
     /// 500: etcd or the server itself failed. Clients may retry.
     #[error("{0}")]
     Internal(String),
+    /// 429: the request is refused *for now*, and may pass later (an
+    /// eviction that a PodDisruptionBudget does not allow yet). `causes`
+    /// are `(reason, message)` pairs; `retry_after` seconds (0: none) go
+    /// in `details` and a `Retry-After` header, as Kubernetes'
+    /// `NewTooManyRequests`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        causes: Vec<(String, String)>,
+        retry_after: u32,
+    },
     /// 504: a LIST asked for a state newer than any etcd has (Kubernetes
     /// waits a few seconds for its watch cache, then answers this).
     #[error("Too large resource version: {asked}, current: {current}")]
@@ -214,6 +225,7 @@ impl ApiError {
             ApiError::TooLarge(_) | ApiError::TooLargeToStore(_) => "RequestEntityTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) => "InternalError",
+            ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::Unavailable(_) => "ServiceUnavailable",
             ApiError::InsufficientStorage(_) => "InsufficientStorage",
             ApiError::TooLargeResourceVersion { .. } => "Timeout",
@@ -234,6 +246,7 @@ impl ApiError {
             ApiError::TooLarge(_) | ApiError::TooLargeToStore(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::TooLargeResourceVersion { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -257,6 +270,21 @@ impl ApiError {
             ApiError::Invalid(t, _) => t,
             ApiError::Unprocessable => {
                 status["details"] = json!({});
+                return status;
+            }
+            ApiError::TooManyRequests {
+                causes,
+                retry_after,
+                ..
+            } => {
+                let causes: Vec<Value> = causes
+                    .iter()
+                    .map(|(reason, message)| json!({"reason": reason, "message": message}))
+                    .collect();
+                status["details"] = json!({"causes": causes});
+                if *retry_after > 0 {
+                    status["details"]["retryAfterSeconds"] = json!(retry_after);
+                }
                 return status;
             }
             ApiError::TooLargeResourceVersion { .. } => {
@@ -326,6 +354,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert("retry-after", "1".parse().expect("static header"));
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = self
+            && retry_after > 0
+        {
+            response
+                .headers_mut()
+                .insert("retry-after", retry_after.into());
         }
         response
     }

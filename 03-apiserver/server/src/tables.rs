@@ -18,7 +18,7 @@
 //! sets, stateful sets, controller revisions and jobs, `tables/network.rs` services, endpoints, endpoint slices, ingresses and ingress classes,
 //! `tables/rbac.rs` roles and bindings, `tables/storage.rs` volumes,
 //! claims and storage classes, `tables/autoscaling.rs` horizontal pod
-//! autoscalers, `tables/cluster.rs` the rest.
+//! autoscalers, `tables/cluster.rs` the rest (pod disruption budgets among them).
 
 mod autoscaling;
 mod cluster;
@@ -114,6 +114,7 @@ fn printer(kind: &str) -> Printer {
         "Event" => cluster::EVENT,
         "Lease" => cluster::LEASE,
         "PriorityClass" => cluster::PRIORITY_CLASS,
+        "PodDisruptionBudget" => cluster::POD_DISRUPTION_BUDGET,
         "Deployment" => workloads::DEPLOYMENT,
         "ReplicaSet" => workloads::REPLICA_SET,
         "DaemonSet" => workloads::DAEMON_SET,

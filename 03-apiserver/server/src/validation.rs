@@ -44,6 +44,7 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
         "Service" => crate::services::validation::validate(obj, &mut causes),
         "EndpointSlice" => validate_endpoint_slice(obj, &mut causes),
         "PriorityClass" => crate::priority::validate(obj, &mut causes),
+        "PodDisruptionBudget" => crate::disruption_budget::validate(obj, &mut causes),
         "Role" | "ClusterRole" => {
             crate::authz::validation::validate_rules(obj, resource.namespaced, &mut causes)
         }

@@ -166,6 +166,7 @@ async fn health_version_metrics_and_discovery() {
             "apps",
             "batch",
             "autoscaling",
+            "policy",
             "networking.k8s.io",
             "discovery.k8s.io",
             "storage.k8s.io",

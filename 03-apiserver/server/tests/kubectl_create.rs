@@ -416,12 +416,12 @@ async fn protobuf_bodies_orc_cannot_read_are_refused_clearly() {
     let path = "/apis/apps/v1/namespaces/default/deployments";
     let post = |body: Vec<u8>| s.raw(reqwest::Method::POST, path, PROTOBUF, body);
 
-    let (code, status) = post(envelope("policy/v1", "PodDisruptionBudget", b"")).await;
+    let (code, status) = post(envelope("storage.k8s.io/v1", "CSIDriver", b"")).await;
     assert_eq!(code, 400, "{status}");
     assert_eq!(
         status["message"],
-        "couldn't decode the protobuf request body: orc cannot decode a protobuf PodDisruptionBudget \
-         of policy/v1: it has protobuf tables only for the kinds it serves; send the object as JSON \
+        "couldn't decode the protobuf request body: orc cannot decode a protobuf CSIDriver \
+         of storage.k8s.io/v1: it has protobuf tables only for the kinds it serves; send the object as JSON \
          (Content-Type: application/json)"
     );
 

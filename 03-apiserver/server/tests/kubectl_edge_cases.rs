@@ -258,7 +258,7 @@ async fn unserved_kinds_are_no_matches_for_kind() {
     let dir = tempfile::tempdir().unwrap();
     let config = kubeconfig(dir.path(), &s, "unused");
     for (api_version, kind) in [
-        ("policy/v1", "PodDisruptionBudget"),
+        ("storage.k8s.io/v1", "CSIDriver"),
         ("example.com/v1", "Widget"),
     ] {
         let file = dir.path().join(format!("{kind}.yaml"));

@@ -36,10 +36,21 @@ use crate::objects::pod::DEFAULT_SCHEDULER;
 
 pub use node_resources_fit::ScoringStrategy;
 
-// ANCHOR: default_profile
 /// Kubernetes' default profile (v1.32): the filters in its order, the
 /// scores with its weights.
 pub fn default_profile(strategy: ScoringStrategy, percentage_of_nodes_to_score: usize) -> Profile {
+    let preemption = default_preemption::DefaultPreemption::default();
+    profile_with_preemption(strategy, percentage_of_nodes_to_score, preemption)
+}
+
+// ANCHOR: default_profile
+/// [`default_profile`] with its PostFilter given: the scheduler's own
+/// `DefaultPreemption` reads PodDisruptionBudgets from an informer.
+pub fn profile_with_preemption(
+    strategy: ScoringStrategy,
+    percentage_of_nodes_to_score: usize,
+    preemption: default_preemption::DefaultPreemption,
+) -> Profile {
     let taints: Arc<dyn Plugin> = Arc::new(taint_toleration::TaintToleration);
     let affinity: Arc<dyn Plugin> = Arc::new(node_affinity::NodeAffinity);
     let fit: Arc<dyn Plugin> = Arc::new(node_resources_fit::NodeResourcesFit { strategy });
@@ -58,7 +69,7 @@ pub fn default_profile(strategy: ScoringStrategy, percentage_of_nodes_to_score: 
             spread.clone(),
             inter_pod.clone(),
         ],
-        post_filters: vec![Arc::new(default_preemption::DefaultPreemption)],
+        post_filters: vec![Arc::new(preemption)],
         scores: vec![
             (taints, 3),
             (affinity, 2),

@@ -18,6 +18,7 @@ use crate::storage::{self, StorageError};
 use orc_client::resources::Resource;
 
 /// DeleteOptions as far as a delete reads them.
+#[derive(Clone)]
 pub struct Options {
     /// `preconditions.resourceVersion`, 0 for none.
     pub(super) precondition: i64,
@@ -42,6 +43,12 @@ impl Options {
         } else {
             decode(&request.body, Format::of_body(request.content_type())?)?
         };
+        Options::of_value(request, &options)
+    }
+
+    /// The query's options and those of the DeleteOptions `options` (the
+    /// body of a DELETE, or an Eviction's `deleteOptions`), checked.
+    pub fn of_value(request: &ApiRequest, options: &Value) -> Result<Options, ApiError> {
         let precondition = options
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
@@ -70,9 +77,9 @@ impl Options {
             ignore_read_error,
             precondition,
             uid,
-            grace: grace_option(request, &options)?,
-            policy: propagation::requested(request.param("propagationPolicy"), &options)?,
-            dry_run: DryRun::of_delete(request, &options)?,
+            grace: grace_option(request, options)?,
+            policy: propagation::requested(request.param("propagationPolicy"), options)?,
+            dry_run: DryRun::of_delete(request, options)?,
         })
     }
 }

@@ -6,10 +6,11 @@
 //! |--------------|--------------|--------|--------|-------|--------|
 //! | collection   | list / watch | create |        |       | deletecollection |
 //! | object       | get          |        | update | patch | delete |
-//! | subresource  | get          | (binding) | update | patch |     |
+//! | subresource  | get          | (binding, eviction) | update | patch |     |
 //!
 //! The verbs live in [`read`], [`mod@write`], [`delete`],
-//! [`delete_collection`], [`watch`] and [`subresources`];
+//! [`delete_collection`], [`watch`] and [`subresources`] (with
+//! [`eviction`], the delete that asks a PodDisruptionBudget first);
 //! `pods/{name}/log` is [`logs`], which streams from the pod's node;
 //! `pods/{name}/exec` is [`streaming`], which relays an upgraded connection
 //! to it (server.rs hands it over before reading a body);
@@ -18,6 +19,7 @@
 pub mod delete;
 pub mod delete_collection;
 pub mod dry_run;
+pub mod eviction;
 pub mod graceful;
 pub mod list_body;
 pub mod listing;

@@ -1,4 +1,4 @@
-//! Subresources: `status`, `scale` and `binding`.
+//! Subresources: `status`, `scale`, `binding` and `eviction`.
 //!
 //! A subresource is a second door into the same stored object, with its
 //! own rules about what may change, so that different actors can hold
@@ -11,6 +11,9 @@
 //!   and autoscalers use it without knowing the workload's kind).
 //! - `/binding`: the scheduler assigns a pod to a node, once. A second
 //!   binding is a 409, which is what makes two schedulers racing safe.
+//! - `/eviction`: a delete that asks the pod's PodDisruptionBudget
+//!   first, and is refused with a 429 while the budget allows no
+//!   disruption (`eviction.rs`).
 //! - `serviceaccounts/<name>/token`: a TokenRequest, answered with a
 //!   signed token for the ServiceAccount (`authn/token_request.rs`);
 //!   nothing is stored.
@@ -60,12 +63,16 @@ pub async fn handle(
         ("binding", Method::POST) if resource.kind == "Pod" => {
             bind(state, resource, ns, name, request).await
         }
+        ("eviction", Method::POST) if resource.kind == "Pod" => {
+            let ns = ns.unwrap_or("default");
+            super::eviction::evict(state, resource, ns, name, request).await
+        }
         // TokenRequest: a token for the ServiceAccount (`authn/token_request.rs`).
         ("token", Method::POST) if resource.kind == "ServiceAccount" => {
             let ns = ns.unwrap_or("default");
             crate::authn::token_request::create_token(state, ns, name, request).await
         }
-        ("status" | "scale" | "binding" | "finalize" | "token", _)
+        ("status" | "scale" | "binding" | "eviction" | "finalize" | "token", _)
             if known(resource, subresource) =>
         {
             Err(ApiError::MethodNotAllowed)
@@ -81,7 +88,7 @@ fn known(resource: &Resource, subresource: &str) -> bool {
     match subresource {
         "status" => resource.has_status,
         "scale" => resource.has_scale,
-        "binding" => resource.kind == "Pod",
+        "binding" | "eviction" => resource.kind == "Pod",
         "finalize" => resource.kind == "Namespace",
         "token" => resource.kind == "ServiceAccount",
         _ => false,

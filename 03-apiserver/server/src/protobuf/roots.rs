@@ -23,14 +23,15 @@ const META_V1: &str = "k8s.io.apimachinery.pkg.apis.meta.v1";
 
 // ANCHOR: roots
 /// The message a top-level object of `api_version` and `kind` is encoded
-/// with: the kinds orc serves, plus the bodies of the `scale` and
-/// `binding` subresources and `DeleteOptions`.
+/// with: the kinds orc serves, plus the bodies of the `scale`, `binding`
+/// and `eviction` subresources and `DeleteOptions`.
 pub fn root(api_version: &str, kind: &str) -> Option<&'static Message> {
     let served = resources::by_kind(api_version, kind).is_some()
         || matches!(
             (api_version, kind),
             ("v1", "Binding")
                 | ("autoscaling/v1", "Scale")
+                | ("policy/v1", "Eviction")
                 | ("authentication.k8s.io/v1", "TokenRequest")
         );
     let full_name = match kind {
@@ -87,10 +88,9 @@ mod tests {
     fn kinds_orc_does_not_serve_are_not_roots_though_described() {
         assert!(
             schema::kubernetes()
-                .get("k8s.io.api.policy.v1.PodDisruptionBudget")
+                .get("k8s.io.api.storage.v1.CSIDriver")
                 .is_some()
         );
-        assert!(root("policy/v1", "PodDisruptionBudget").is_none());
         assert!(root("storage.k8s.io/v1", "CSIDriver").is_none());
         // A served kind under the wrong version, or no such kind at all.
         assert!(root("apps/v1beta1", "Deployment").is_none());

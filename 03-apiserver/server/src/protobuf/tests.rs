@@ -303,10 +303,10 @@ fn unknown_fields_holding_zero_are_stepped_over() {
 
 #[test]
 fn kinds_without_tables_are_named() {
-    let err = decode(&envelope("policy/v1", "PodDisruptionBudget", b"")).unwrap_err();
+    let err = decode(&envelope("storage.k8s.io/v1", "CSIDriver", b"")).unwrap_err();
     assert!(matches!(err, ProtobufError::UnknownKind { .. }));
     assert!(
-        err.to_string().contains("PodDisruptionBudget of policy/v1"),
+        err.to_string().contains("CSIDriver of storage.k8s.io/v1"),
         "{err}"
     );
 }

@@ -1,5 +1,5 @@
 //! Rows of the remaining kinds: nodes, namespaces, config maps, secrets,
-//! events, leases and priority classes.
+//! events, leases, priority classes and pod disruption budgets.
 
 use serde_json::{Value, json};
 
@@ -150,6 +150,28 @@ pub(super) const PRIORITY_CLASS: Printer = Printer {
     },
 };
 
+/// A PodDisruptionBudget: MIN AVAILABLE and MAX UNAVAILABLE as written
+/// (a count or a percentage; `N/A` for the one not set) and the
+/// disruptions its status allows now (Kubernetes' `printPodDisruptionBudget`).
+pub(super) const POD_DISRUPTION_BUDGET: Printer = Printer {
+    columns: &[
+        NAME,
+        col("Min Available", "string"),
+        col("Max Unavailable", "string"),
+        col("Allowed Disruptions", "integer"),
+        AGE,
+    ],
+    cells: |pdb| {
+        vec![
+            name(pdb),
+            json!(text(pdb, "/spec/minAvailable", "N/A")),
+            json!(text(pdb, "/spec/maxUnavailable", "N/A")),
+            json!(int(pdb, "/status/disruptionsAllowed")),
+            age(pdb),
+        ]
+    },
+};
+
 // ANCHOR: event
 /// Events: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE; `-o wide` adds the
 /// subobject (`spec.containers{nginx}`), the source, when it was first
@@ -276,6 +298,21 @@ mod tests {
                 json!("<unknown>"),
                 json!("PreemptLowerPriority")
             ]
+        );
+    }
+
+    #[test]
+    fn disruption_budgets_show_either_bound_and_the_allowance() {
+        let pdb = json!({"metadata": {"name": "web"}, "spec": {"minAvailable": 2},
+            "status": {"disruptionsAllowed": 1}});
+        assert_eq!(
+            cells("PodDisruptionBudget", pdb)[..4],
+            [json!("web"), json!("2"), json!("N/A"), json!(1)]
+        );
+        let pdb = json!({"metadata": {"name": "web"}, "spec": {"maxUnavailable": "25%"}});
+        assert_eq!(
+            cells("PodDisruptionBudget", pdb)[1..4],
+            [json!("N/A"), json!("25%"), json!(0)]
         );
     }
 }

@@ -10,8 +10,15 @@
 //! 2. on every node refused for a reason evictions could fix (a
 //!    `Unschedulable` verdict such as `Insufficient cpu`, not an
 //!    unresolvable one such as a taint), which pods would have to go
-//!    (`victims.rs`);
-//! 3. which of those nodes costs least (`pick.rs`).
+//!    (`victims.rs`), sparing those a PodDisruptionBudget protects where
+//!    it can (`budgets.rs`);
+//! 3. which of those nodes costs least, fewest broken budgets first
+//!    (`pick.rs`).
+//!
+//! The budgets are read from the informer cache the plugin is given
+//! ([`DefaultPreemption::with_budgets`]; kube-scheduler's plugin reads
+//! its `pdbLister` the same way). Victims are deleted, not evicted: a
+//! budget steers the choice, it cannot stop a preemption.
 //!
 //! The answer is a [`Nomination`]: the scheduler's shell deletes the
 //! victims gracefully, writes the node into the pod's
@@ -19,10 +26,14 @@
 //! are gone. When no node can be helped, the message says why, node by
 //! node, after `preemption:` in the pod's `FailedScheduling` event.
 
+pub mod budgets;
 pub mod pick;
 pub mod victims;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use orc_client::informer::Cache;
 
 use crate::framework::decision::fit_error_message;
 use crate::framework::{
@@ -31,8 +42,19 @@ use crate::framework::{
 
 pub use victims::NO_VICTIMS;
 
-/// The plugin.
-pub struct DefaultPreemption;
+/// The plugin, with the PodDisruptionBudgets it weighs: an informer's
+/// cache of them (empty by default: no budget protects anything).
+#[derive(Default)]
+pub struct DefaultPreemption {
+    budgets: Arc<Cache>,
+}
+
+impl DefaultPreemption {
+    /// The plugin reading budgets from `budgets`, an informer's cache.
+    pub fn with_budgets(budgets: Arc<Cache>) -> DefaultPreemption {
+        DefaultPreemption { budgets }
+    }
+}
 
 /// Kubernetes' reason for a node where evictions cannot help.
 pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
@@ -73,11 +95,13 @@ pub fn eligible(cycle: Cycle) -> Result<(), &'static str> {
 }
 
 // ANCHOR: preempt
-/// Finds where to preempt, or says why nowhere.
+/// Finds where to preempt, or says why nowhere; `budgets` are the
+/// PodDisruptionBudgets to spare.
 pub fn preempt(
     cycle: Cycle,
     rejections: &[(NodeName, Status)],
     filters: &dyn Filters,
+    budgets: &[budgets::Budget],
 ) -> PostFilterResult {
     if let Err(reason) = eligible(cycle) {
         return refused(format!("preemption: {reason}"));
@@ -98,8 +122,11 @@ pub fn preempt(
         if candidates.len() >= wanted {
             break;
         }
-        match victims::select_victims(cycle, node, filters) {
-            Ok(victims) => {
+        match victims::select_victims(cycle, node, filters, budgets) {
+            Ok(victims::Victims {
+                victims,
+                budget_violations,
+            }) => {
                 let top = victims.iter().map(|v| v.priority).max();
                 let earliest_top_start = node
                     .pods
@@ -108,6 +135,7 @@ pub fn preempt(
                     .filter_map(|p| p.start_time.clone())
                     .min();
                 candidates.push(pick::Candidate {
+                    budget_violations,
                     nomination: Nomination {
                         node: node.name().to_string(),
                         victims,
@@ -157,7 +185,8 @@ impl Plugin for DefaultPreemption {
         rejections: &[(NodeName, Status)],
         filters: &dyn Filters,
     ) -> Option<PostFilterResult> {
-        Some(preempt(cycle, rejections, filters))
+        let budgets = budgets::Budget::all(&self.budgets.list());
+        Some(preempt(cycle, rejections, filters, &budgets))
     }
 }
 

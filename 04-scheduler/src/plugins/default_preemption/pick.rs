@@ -5,22 +5,22 @@
 //! before it:
 //!
 //! 1. a node that needs no victim at all;
-//! 2. the lowest priority among each node's most important victim;
-//! 3. the smallest sum of victims' priorities (each shifted up by 2³¹ so
+//! 2. the fewest victims that break a PodDisruptionBudget;
+//! 3. the lowest priority among each node's most important victim;
+//! 4. the smallest sum of victims' priorities (each shifted up by 2³¹ so
 //!    that a negative priority still counts as a loss);
-//! 4. the fewest victims;
-//! 5. the node whose most important victims started *latest* (evicting
+//! 5. the fewest victims;
+//! 6. the node whose most important victims started *latest* (evicting
 //!    recent work loses less);
-//! 6. the first.
-//!
-//! Kubernetes ranks by PodDisruptionBudgets violated before all of these;
-//! orc has none.
+//! 7. the first.
 
 use crate::framework::Nomination;
 
 /// A node's victims, with the start times of its most important ones.
 pub struct Candidate {
     pub nomination: Nomination,
+    /// How many of the victims break a PodDisruptionBudget.
+    pub budget_violations: usize,
     /// The earliest `status.startTime` among the victims of the highest
     /// priority (RFC 3339 text sorts as time; `None`: not started).
     pub earliest_top_start: Option<String>,
@@ -51,6 +51,7 @@ pub fn pick(candidates: Vec<Candidate>) -> Option<Candidate> {
             .sum()
     };
     let mut best: Vec<Candidate> = candidates;
+    best = keep_min(best, |c| c.budget_violations);
     best = keep_min(best, top);
     best = keep_min(best, sum);
     best = keep_min(best, |c| c.nomination.victims.len());
@@ -80,6 +81,7 @@ mod tests {
 
     fn candidate(node: &str, priorities: &[i64], start: Option<&str>) -> Candidate {
         Candidate {
+            budget_violations: 0,
             nomination: Nomination {
                 node: node.into(),
                 victims: priorities
@@ -143,5 +145,14 @@ mod tests {
             "b"
         );
         assert!(pick(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn fewer_broken_budgets_come_first() {
+        let mut a = candidate("a", &[1], None);
+        a.budget_violations = 1;
+        // b's victims matter more, but a's would break a budget.
+        let b = candidate("b", &[100, 100], None);
+        assert_eq!(picked(vec![a, b]), "b");
     }
 }

@@ -5,21 +5,29 @@
 //!    node cannot be helped.
 //! 2. Remove them all from a copy of the node. If the pod still does not
 //!    fit, evicting cannot help here either.
-//! 3. Put them back one at a time, most important first (higher priority,
-//!    then longer running), keeping each one the pod still fits beside.
-//!    Those that cannot come back are the victims: the fewest and least
-//!    important pods that make room.
-//!
-//! Kubernetes first reprieves the victims a PodDisruptionBudget protects;
-//! orc has no PodDisruptionBudgets, so every victim is reprieved in one
-//! pass.
+//! 3. Put them back one at a time, keeping each one the pod still fits
+//!    beside: first those whose eviction would break a
+//!    PodDisruptionBudget (`budgets.rs`), then the others, each group
+//!    most important first (higher priority, then longer running). Those
+//!    that cannot come back are the victims: the fewest and least
+//!    important pods that make room, sparing budgets where they can. How
+//!    many victims still break a budget is counted for `pick.rs`.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use super::budgets::{Budget, split_by_budgets};
 use crate::cache::NodeInfo;
 use crate::framework::{Cycle, Filters, Status, Victim};
 use crate::objects::PodInfo;
+
+/// A node's victims, most important first within each group, and how
+/// many of them break a PodDisruptionBudget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Victims {
+    pub victims: Vec<Victim>,
+    pub budget_violations: usize,
+}
 
 /// Kubernetes' reason for a node without a pod of lower priority.
 pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
@@ -39,13 +47,14 @@ pub fn more_important(a: &PodInfo, b: &PodInfo) -> Ordering {
 }
 
 // ANCHOR: select_victims
-/// The victims on `node` that let the cycle's pod fit, most important
-/// first; or why there are none.
+/// The victims on `node` that let the cycle's pod fit, sparing the pods
+/// `budgets` protect where possible; or why there are none.
 pub fn select_victims(
     cycle: Cycle,
     node: &NodeInfo,
     filters: &dyn Filters,
-) -> Result<Vec<Victim>, Status> {
+    budgets: &[Budget],
+) -> Result<Victims, Status> {
     let preemptor = cycle.pod.priority;
     let mut potential: Vec<Arc<PodInfo>> = node
         .pods
@@ -65,14 +74,24 @@ pub fn select_victims(
     if !status.is_success() {
         return Err(status);
     }
-    // Step 3: give back the most important first; what cannot stay goes.
+    // Step 3: give back the pods a budget protects, then the others,
+    // the most important first; what cannot stay goes.
     potential.sort_by(|a, b| more_important(a, b));
-    let mut victims = Vec::new();
-    for pod in potential {
+    let (violating, others) = split_by_budgets(potential, budgets);
+    let mut chosen = Victims {
+        victims: Vec::new(),
+        budget_violations: 0,
+    };
+    for (breaks_budget, pod) in violating
+        .into_iter()
+        .map(|p| (true, p))
+        .chain(others.into_iter().map(|p| (false, p)))
+    {
         trial.add_pod(pod.clone());
         if !filters.fits(cycle, &trial).is_success() {
             trial.remove_pod(&pod.uid);
-            victims.push(Victim {
+            chosen.budget_violations += usize::from(breaks_budget);
+            chosen.victims.push(Victim {
                 namespace: pod.namespace.clone(),
                 name: pod.name.clone(),
                 uid: pod.uid.clone(),
@@ -80,6 +99,6 @@ pub fn select_victims(
             });
         }
     }
-    Ok(victims)
+    Ok(chosen)
 }
 // ANCHOR_END: select_victims
