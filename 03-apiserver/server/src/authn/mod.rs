@@ -293,6 +293,7 @@ mod tests {
                     uid: "u".into(),
                 },
                 pod: None,
+                secret: None,
             },
             nbf: 1000,
             sub: "system:serviceaccount:ns:sa".into(),
