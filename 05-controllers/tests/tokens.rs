@@ -157,14 +157,30 @@ async fn a_token_secret_is_filled_logs_in_as_its_account_and_goes_with_it() {
 
     // Filled by the controller: token, CA, namespace, the account's uid.
     let token_path = "jsonpath={.data.token}";
-    let secret = ["get", "secret", "robot-token", "-n", "team", "-o", token_path];
+    let secret = [
+        "get",
+        "secret",
+        "robot-token",
+        "-n",
+        "team",
+        "-o",
+        token_path,
+    ];
     c.until(&secret, |ok, out| ok && !out.trim().is_empty())
         .await;
     let token = c.data("robot-token", "token").await;
     assert_eq!(c.data("robot-token", "ca.crt").await, c.ca);
     assert_eq!(c.data("robot-token", "namespace").await, "team");
     let uid = c
-        .admin(&["get", "sa", "robot", "-n", "team", "-o", "jsonpath={.metadata.uid}"])
+        .admin(&[
+            "get",
+            "sa",
+            "robot",
+            "-n",
+            "team",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
         .await;
     let recorded = c
         .admin(&[
@@ -204,9 +220,7 @@ async fn a_token_secret_must_name_an_account_that_exists() {
     let (ok, out) = c.create(unnamed).await;
     assert!(!ok, "{out}");
     assert!(
-        out.contains(
-            "metadata.annotations[kubernetes.io/service-account.name]: Required value"
-        ),
+        out.contains("metadata.annotations[kubernetes.io/service-account.name]: Required value"),
         "{out}"
     );
     // Naming an account that does not exist: accepted, then deleted by

@@ -21,11 +21,11 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::resources::Resource;
-use crate::{Client, ClientError};
 use crate::names::random_suffix;
+use crate::resources::Resource;
 use crate::resources::by_kind;
 use crate::time;
+use crate::{Client, ClientError};
 
 /// `Normal` (something happened) or `Warning` (something went wrong).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -152,7 +152,14 @@ pub async fn record(
     };
     let note = Note::normal(reason, message);
     let name = object["metadata"]["name"].as_str().unwrap_or("");
-    let event = event(&source, object, kind, None, &note, format!("{name}.{}", random_suffix()));
+    let event = event(
+        &source,
+        object,
+        kind,
+        None,
+        &note,
+        format!("{name}.{}", random_suffix()),
+    );
     let Some(events) = by_kind("v1", "Event") else {
         return;
     };
@@ -315,7 +322,9 @@ impl Recorder {
                 Ok(event) => return self.remember(key, Written::of(&event)),
                 // Lost a race (or the event already exists): read what won.
                 Err(error) if error.is_conflict() => {
-                    let ns = object["metadata"]["namespace"].as_str().unwrap_or("default");
+                    let ns = object["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("default");
                     known = match self.client.get(events, Some(ns), &name).await {
                         Ok(current) => Some(Written::of(&current)),
                         Err(error) if error.is_not_found() => None,
@@ -362,7 +371,11 @@ mod tests {
     use super::*;
 
     fn key(message: &str) -> Key {
-        ("uid-1".into(), None, Note::warning("BackOff", message.into()))
+        (
+            "uid-1".into(),
+            None,
+            Note::warning("BackOff", message.into()),
+        )
     }
 
     #[test]
@@ -373,7 +386,10 @@ mod tests {
         };
         let name = event_name(&kubelet, "web", &key("back-off"));
         assert_eq!(name, event_name(&kubelet, "web", &key("back-off")));
-        assert!(name.starts_with("web.") && name.len() == "web.".len() + 16, "{name}");
+        assert!(
+            name.starts_with("web.") && name.len() == "web.".len() + 16,
+            "{name}"
+        );
         // Any part of the key changes the name.
         assert_ne!(name, event_name(&kubelet, "web", &key("back-off 2")));
         let elsewhere = Source {

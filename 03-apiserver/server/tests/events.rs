@@ -56,7 +56,12 @@ async fn concurrent_recorders_of_one_event_count_every_write_on_one_object() {
         let web = web.clone();
         writers.spawn(async move {
             recorder
-                .record_about(&web, ("v1", "Pod"), Some("spec.containers{main}"), back_off())
+                .record_about(
+                    &web,
+                    ("v1", "Pod"),
+                    Some("spec.containers{main}"),
+                    back_off(),
+                )
                 .await;
         });
     }
@@ -82,9 +87,7 @@ async fn one_recorder_called_at_once_from_many_tasks_counts_every_call() {
     // As the kubelet does: pod tasks share one recorder and do not wait
     // for each other. One first event, then the rest at once, so most
     // start from the recorder's memory of it.
-    recorder
-        .record(&web, ("v1", "Pod"), back_off())
-        .await;
+    recorder.record(&web, ("v1", "Pod"), back_off()).await;
     let mut writers = tokio::task::JoinSet::new();
     for _ in 1..WRITERS {
         let (recorder, web) = (recorder.clone(), web.clone());

@@ -171,7 +171,11 @@ mod tests {
         let Verdict::Fill {
             secret: filled,
             needs_token,
-        } = decide(&secret(complete.clone(), Some("sa-1")), Some(&robot()), Some("new CA"))
+        } = decide(
+            &secret(complete.clone(), Some("sa-1")),
+            Some(&robot()),
+            Some("new CA"),
+        )
         else {
             panic!("the CA was not replaced");
         };
@@ -179,7 +183,8 @@ mod tests {
         assert_eq!(filled["data"][TOKEN_KEY], STANDARD.encode("jwt"));
         assert_eq!(filled["data"][CA_KEY], STANDARD.encode("new CA"));
         // No CA to hand out (a plain-HTTP cluster): none is asked for.
-        let no_ca = json!({TOKEN_KEY: STANDARD.encode("jwt"), NAMESPACE_KEY: STANDARD.encode("team")});
+        let no_ca =
+            json!({TOKEN_KEY: STANDARD.encode("jwt"), NAMESPACE_KEY: STANDARD.encode("team")});
         assert_eq!(
             decide(&secret(no_ca, Some("sa-1")), Some(&robot()), None),
             Verdict::InSync
@@ -188,7 +193,10 @@ mod tests {
 
     #[test]
     fn a_secret_of_a_missing_or_replaced_account_is_deleted() {
-        assert_eq!(decide(&secret(json!({}), None), None, None), Verdict::Delete);
+        assert_eq!(
+            decide(&secret(json!({}), None), None, None),
+            Verdict::Delete
+        );
         // Recorded for another account of the same name.
         assert_eq!(
             decide(&secret(json!({}), Some("sa-0")), Some(&robot()), None),

@@ -212,7 +212,10 @@ impl TokensController {
         });
         let path = format!("/api/v1/namespaces/{ns}/serviceaccounts/{account}/token");
         let body = Some(("application/json", request.to_string()));
-        let answer = self.client.send_path(Method::POST, &path, None, body).await?;
+        let answer = self
+            .client
+            .send_path(Method::POST, &path, None, body)
+            .await?;
         match answer.pointer("/status/token").and_then(Value::as_str) {
             Some(token) if !token.is_empty() => Ok(token.to_string()),
             _ => Err(ClientError::Decode(format!(

@@ -301,8 +301,11 @@ pub async fn create_token(
             (None, None)
         }
         Some(bound) => {
-            let resource = lookup("", "v1", bound.kind.plural()).ok_or(ApiError::MethodNotAllowed)?;
-            let object = read::get(state, resource, Some(ns), &bound.name).await?.body;
+            let resource =
+                lookup("", "v1", bound.kind.plural()).ok_or(ApiError::MethodNotAllowed)?;
+            let object = read::get(state, resource, Some(ns), &bound.name)
+                .await?
+                .body;
             if bound.uid.as_deref().is_some_and(|u| u != uid(&object)) {
                 return Err(ApiError::Conflict(
                     crate::handlers::target(resource, &bound.name),
