@@ -16,6 +16,7 @@ use serde_json::Value;
 /// How many writers record the same event at once: no more than a
 /// recorder's tries, since each lost race is another writer's success.
 const WRITERS: usize = 10;
+const _: () = assert!(WRITERS <= MAX_TRIES);
 
 /// The events about the pod named `name`, as `kubectl describe` finds them.
 async fn events_about(client: &Client, name: &str) -> Vec<Value> {
@@ -44,7 +45,6 @@ fn back_off() -> Note {
 
 #[tokio::test]
 async fn concurrent_recorders_of_one_event_count_every_write_on_one_object() {
-    assert!(WRITERS <= MAX_TRIES);
     let s = TestServer::start().await;
     let client = Client::new(format!("http://{}", s.addr));
     let web = created_pod(&client, "web").await;
