@@ -157,6 +157,144 @@ spec:
     delete_pod(&node, &mut agent, "failing.yaml", &uid).await;
 }
 
+/// A sidecar serving HTTP on port 8080 of the pod (busybox httpd, each
+/// request's URL logged to /out/httpd), started (its startup probe
+/// passed) before any app container: so an app container's `postStart`
+/// `httpGet` finds the server listening, with no race against its start.
+const HTTP_SIDECAR: &str = r#"
+  initContainers:
+  - name: server
+    image: busybox
+    restartPolicy: Always
+    command: [sh, -c, "mkdir -p /www && exec httpd -f -vv -p 8080 -h /www 2>>/out/httpd"]
+    volumeMounts: [{name: out, mountPath: /out}]
+    startupProbe:
+      tcpSocket: {port: 8080}
+      periodSeconds: 1
+      failureThreshold: 60"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_post_start_hook_reaches_the_pod_by_port_number_and_by_name() {
+    let node = Node::new();
+    let out = out_dir(&node);
+    // `number` names port 8080; `named` names its own port `web`, which
+    // is 8080, served by the sidecar: the pod shares one network.
+    node.write_manifest(
+        "hooks.yaml",
+        &format!(
+            r#"
+metadata: {{name: hooks}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{{name: out, hostPath: {{path: {out}}}}}]{HTTP_SIDECAR}
+  containers:
+  - name: number
+    image: busybox
+    command: [sleep, "3600"]
+    lifecycle:
+      postStart:
+        httpGet: {{path: /by-number, port: 8080}}
+  - name: named
+    image: busybox
+    command: [sleep, "3600"]
+    ports: [{{name: web, containerPort: 8080}}]
+    lifecycle:
+      postStart:
+        httpGet: {{path: /by-name, port: web, httpHeaders: [{{name: X-Hook, value: start}}]}}
+"#,
+            out = out.display()
+        ),
+    );
+    let events = Arc::new(RecordedEvents::default());
+    let mut agent = node.agent().await;
+    agent.set_event_sink(events.clone());
+    let status = node
+        .sync_until(&mut agent, "hooks", LONG, |s| {
+            running(s, "number") && running(s, "named")
+        })
+        .await;
+    // Each hook's GET reached the server before its container ran.
+    let log = read(&out, "httpd");
+    assert!(log.contains("url:/by-number"), "no hook request in {log:?}");
+    assert!(log.contains("url:/by-name"), "no hook request in {log:?}");
+    for name in ["number", "named"] {
+        assert_eq!(container(&status, name).restart_count, 0, "{status:?}");
+        let lines = events.lines("hooks", &format!("spec.containers{{{name}}}"));
+        assert!(
+            !lines.iter().any(|l| l.starts_with("FailedPostStartHook")),
+            "{name}: {lines:#?}"
+        );
+    }
+    let uid = node.uid("hooks").unwrap();
+    delete_pod(&node, &mut agent, "hooks.yaml", &uid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_post_start_hook_nobody_answers_kills_the_container_and_it_restarts() {
+    let node = Node::new();
+    let out = out_dir(&node);
+    // The server listens on 8080; the hook asks 8081, where nothing does.
+    node.write_manifest(
+        "unanswered.yaml",
+        &format!(
+            r#"
+metadata: {{name: unanswered}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{{name: out, hostPath: {{path: {out}}}}}]{HTTP_SIDECAR}
+  containers:
+  - name: main
+    image: busybox
+    command: [sleep, "3600"]
+    lifecycle:
+      postStart:
+        httpGet: {{path: /warm-up, port: 8081}}
+"#,
+            out = out.display()
+        ),
+    );
+    let events = Arc::new(RecordedEvents::default());
+    let mut agent = node.agent().await;
+    agent.set_event_sink(events.clone());
+    let status = node
+        .sync_until(&mut agent, "unanswered", LONG, |s| {
+            container(s, "main").restart_count >= 1
+                && matches!(container(s, "main").state, ContainerState::Waiting { .. })
+        })
+        .await;
+    let main = container(&status, "main");
+    assert!(
+        matches!(
+            &main.last_state,
+            Some(ContainerState::Terminated { exit_code: 137, .. })
+        ),
+        "{main:?}"
+    );
+    let lines = events.lines("unanswered", "spec.containers{main}");
+    for want in [
+        "FailedPostStartHook: PostStartHook failed",
+        "Killing: FailedPostStartHook",
+    ] {
+        assert!(lines.iter().any(|l| l == want), "no {want:?} in {lines:#?}");
+    }
+    // The sidecar's server was up and saw no request: the hook asked
+    // the port it named, not another.
+    assert!(!read(&out, "httpd").contains("/warm-up"));
+    // The sidecar is untouched: it never restarted.
+    assert_eq!(container_restarts(&status, "server"), 0);
+    let uid = node.uid("unanswered").unwrap();
+    delete_pod(&node, &mut agent, "unanswered.yaml", &uid).await;
+}
+
+/// The restart count of init container (or sidecar) `name`.
+fn container_restarts(s: &PodStatus, name: &str) -> u32 {
+    s.init_container_statuses
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no init status for {name}: {s:?}"))
+        .restart_count
+}
+
 /// pid 1 that notes `term <seconds since the epoch>` in /out/order on
 /// SIGTERM and exits.
 const TRAPS_TERM: &str =

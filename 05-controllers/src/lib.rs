@@ -91,6 +91,13 @@
 //!   mount (runs when the controllers are given the CA);
 //!   - `decide.rs`: which namespaces need one (pure);
 //!   - `mod.rs`: the two informers and the create.
+//! - [`tokens`]: the tokens controller: fills a
+//!   `kubernetes.io/service-account-token` Secret a user creates with a
+//!   long-lived token of the ServiceAccount it names (through a
+//!   TokenRequest bound to the Secret), the CA and the namespace, and
+//!   deletes it when the account goes;
+//!   - `decide.rs`: fill, delete or leave (pure);
+//!   - `mod.rs`: the two informers, the TokenRequest and the writes.
 //! - [`job`]: runs a Job's pods to completion (completions, parallelism,
 //!   the failure back-off, Indexed Jobs, suspend, pod failure policy,
 //!   deadline, TTL); `decide.rs` is the pure reconcile, `mod.rs` acts.
@@ -176,6 +183,7 @@ pub mod serviceaccounts;
 pub mod statefulset;
 pub mod storage_protection;
 pub mod taint_eviction;
+pub mod tokens;
 pub mod worker;
 
 use std::sync::Arc;
@@ -202,6 +210,7 @@ pub use serviceaccounts::ServiceAccountsController;
 pub use statefulset::StatefulSetController;
 pub use storage_protection::{PvProtectionController, PvcProtectionController};
 pub use taint_eviction::TaintEvictionController;
+pub use tokens::TokensController;
 
 /// Where the controllers find the API server.
 #[derive(Debug, Clone)]
@@ -315,6 +324,7 @@ async fn run_controllers(config: &Config, clock: SharedClock) {
         TaintEvictionController::run(config.client(), config.workers, clock.clone()),
         DisruptionController::run(config.client(), config.workers, clock.clone()),
         ServiceAccountsController::run(config.client(), config.workers),
+        TokensController::run(config.client(), config.root_ca.clone(), config.workers),
         StatefulSetController::run(config.client(), config.workers, clock.clone()),
         PersistentVolumeController::run(config.client(), config.workers),
         PvcProtectionController::run(config.client()),

@@ -19,11 +19,13 @@ use std::sync::Mutex;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
-use crate::Client;
 use crate::names::random_suffix;
+use crate::resources::Resource;
 use crate::resources::by_kind;
 use crate::time;
+use crate::{Client, ClientError};
 
 /// `Normal` (something happened) or `Warning` (something went wrong).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,13 +91,14 @@ impl Source {
 
 /// The Event object for `note` about `object` (of `kind` in `api_version`),
 /// or about the part of it at `field_path` (`spec.containers{web}`),
-/// written by `source`.
+/// written by `source`, named `event_name` (`web.<suffix>`).
 fn event(
     source: &Source,
     object: &Value,
     (api_version, kind): (&str, &str),
     field_path: Option<&str>,
     note: &Note,
+    event_name: String,
 ) -> Value {
     let component = &source.component;
     let meta = &object["metadata"];
@@ -116,7 +119,7 @@ fn event(
     let mut event = json!({
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": format!("{name}.{}", random_suffix()), "namespace": ns},
+        "metadata": {"name": event_name, "namespace": ns},
         "involvedObject": involved,
         "reason": note.reason,
         "message": note.message,
@@ -148,18 +151,21 @@ pub async fn record(
         host: None,
     };
     let note = Note::normal(reason, message);
-    create(client, &event(&source, object, kind, None, &note)).await;
-}
-
-async fn create(client: &Client, event: &Value) -> Option<String> {
-    let events = by_kind("v1", "Event")?;
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    let event = event(
+        &source,
+        object,
+        kind,
+        None,
+        &note,
+        format!("{name}.{}", random_suffix()),
+    );
+    let Some(events) = by_kind("v1", "Event") else {
+        return;
+    };
     let ns = event["metadata"]["namespace"].as_str();
-    match client.create(events, ns, event).await {
-        Ok(created) => created["metadata"]["name"].as_str().map(String::from),
-        Err(error) => {
-            tracing::warn!(%error, reason = %event["reason"], "recording an event");
-            None
-        }
+    if let Err(error) = client.create(events, ns, &event).await {
+        tracing::warn!(%error, reason = %event["reason"], "recording an event");
     }
 }
 
@@ -167,18 +173,72 @@ async fn create(client: &Client, event: &Value) -> Option<String> {
 /// afresh (client-go's correlator keeps an LRU of 4096).
 const REMEMBERED: usize = 4096;
 
-/// An event already written: its namespace, its name, its count.
+/// How many writes a [`Recorder`] tries for one event before it gives up
+/// and logs it (client-go's `maxTriesPerEvent`). Each lost race means
+/// another writer's write went through, so `n` writers of one event at
+/// once all succeed within `n` tries.
+pub const MAX_TRIES: usize = 12;
+
+/// An event as last written or read: where it is, its count, and the
+/// `resourceVersion` that count was read at (the next write's
+/// precondition).
 #[derive(Debug, Clone)]
 struct Written {
     namespace: String,
     name: String,
     count: u64,
+    resource_version: String,
+}
+
+impl Written {
+    /// `event` as the API server answered it.
+    fn of(event: &Value) -> Written {
+        let meta = &event["metadata"];
+        Written {
+            namespace: meta["namespace"].as_str().unwrap_or("").into(),
+            name: meta["name"].as_str().unwrap_or("").into(),
+            count: event["count"].as_u64().unwrap_or(1),
+            resource_version: meta["resourceVersion"].as_str().unwrap_or("").into(),
+        }
+    }
 }
 
 /// (object uid, field path, note) → the event written for it. The
 /// source is the recorder's own, so this is client-go's aggregation key:
 /// the same source, object (and part of it), type, reason and message.
-type Seen = HashMap<(String, Option<String>, Note), Written>;
+type Key = (String, Option<String>, Note);
+type Seen = HashMap<Key, Written>;
+
+// ANCHOR: event_name
+/// The name of the event for `key` written by `source` about the object
+/// named `object_name`: the object's name and 16 hex digits of a SHA-256
+/// of the whole aggregation key. Every writer of the same event names the
+/// same object, so a second create is refused (409) instead of making a
+/// second event; different keys get different names. (client-go names an
+/// event `<object>.<the time in hex>`: the same shape, but unique per
+/// writer, which is why its folding happens only inside one process.)
+fn event_name(source: &Source, object_name: &str, key: &Key) -> String {
+    let (uid, field_path, note) = key;
+    let mut hash = Sha256::new();
+    let parts = [
+        source.component.as_str(),
+        source.host.as_deref().unwrap_or(""),
+        uid,
+        field_path.as_deref().unwrap_or(""),
+        note.kind.as_str(),
+        &note.reason,
+        &note.message,
+    ];
+    for part in parts {
+        // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{object_name}.{hex}")
+}
+// ANCHOR_END: event_name
 
 /// Writes events for one component, folding repeats into one event.
 pub struct Recorder {
@@ -213,12 +273,21 @@ impl Recorder {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn remember(&self, key: Key, written: Written) {
+        let mut seen = self.seen();
+        if seen.len() >= REMEMBERED {
+            seen.clear();
+        }
+        seen.insert(key, written);
+    }
+
     /// Records `note` about `object`; a repeat raises the count of the
     /// event it repeats.
     pub async fn record(&self, object: &Value, kind: (&str, &str), note: Note) {
         self.record_about(object, kind, None, note).await;
     }
 
+    // ANCHOR: record_about
     /// [`Recorder::record`] about the part of `object` at `field_path`
     /// (`spec.containers{web}`): repeats fold only with the same part.
     pub async fn record_about(
@@ -228,40 +297,108 @@ impl Recorder {
         field_path: Option<&str>,
         note: Note,
     ) {
+        let Some(events) = by_kind("v1", "Event") else {
+            return;
+        };
         let uid = object["metadata"]["uid"].as_str().unwrap_or("").to_string();
         let key = (uid, field_path.map(String::from), note);
-        let earlier = self.seen().get(&key).cloned();
-        if let (Some(mut written), Some(events)) = (earlier, by_kind("v1", "Event")) {
-            written.count += 1;
-            let now = time::format(Timestamp::now());
-            let patch = json!({"count": written.count, "lastTimestamp": now});
-            let (ns, name) = (Some(written.namespace.as_str()), written.name.as_str());
-            let patched = self
-                .client
-                .merge_patch(events, ns, name, None, &patch)
-                .await;
-            if patched.is_ok() {
-                self.seen().insert(key, written);
-                return;
-            }
-        }
-        // First time (or the earlier event is gone): a new event.
-        let event = event(&self.source, object, kind, field_path, &key.2);
-        let ns = event["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        if let Some(name) = create(&self.client, &event).await {
-            let mut seen = self.seen();
-            if seen.len() >= REMEMBERED {
-                seen.clear();
-            }
-            let written = Written {
-                namespace: ns,
-                name,
-                count: 1,
+        let object_name = object["metadata"]["name"].as_str().unwrap_or("");
+        let name = event_name(&self.source, object_name, &key);
+        // What this recorder last wrote saves a read; if another writer
+        // has written since, the precondition fails and we read then.
+        let mut known = self.seen().get(&key).cloned();
+        for _ in 0..MAX_TRIES {
+            let written = match &known {
+                // Seen before: one more, at the version it was read at.
+                Some(earlier) => self.raise(events, earlier).await,
+                // New to us: create it; a 409 means another writer did.
+                None => {
+                    let event = event(&self.source, object, kind, field_path, &key.2, name.clone());
+                    let ns = event["metadata"]["namespace"].as_str();
+                    self.client.create(events, ns, &event).await
+                }
             };
-            seen.insert(key, written);
+            match written {
+                Ok(event) => return self.remember(key, Written::of(&event)),
+                // Lost a race (or the event already exists): read what won.
+                Err(error) if error.is_conflict() => {
+                    let ns = object["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("default");
+                    known = match self.client.get(events, Some(ns), &name).await {
+                        Ok(current) => Some(Written::of(&current)),
+                        Err(error) if error.is_not_found() => None,
+                        Err(error) => return self.give_up(&key.2, &error),
+                    };
+                }
+                // Deleted since (events expire): write it afresh.
+                Err(error) if error.is_not_found() => known = None,
+                Err(error) => return self.give_up(&key.2, &error),
+            }
         }
+        tracing::warn!(
+            reason = %key.2.reason,
+            event = %name,
+            "recording an event: still conflicting after {MAX_TRIES} tries, dropped"
+        );
+    }
+    // ANCHOR_END: record_about
+
+    /// Raises `earlier`'s count by one, if it is still at the
+    /// `resourceVersion` it was read at (a merge patch that names a
+    /// `resourceVersion` is refused with 409 when the object moved on).
+    async fn raise(&self, events: &Resource, earlier: &Written) -> Result<Value, ClientError> {
+        let now = time::format(Timestamp::now());
+        let patch = json!({
+            "metadata": {"resourceVersion": earlier.resource_version},
+            "count": earlier.count + 1,
+            "lastTimestamp": now,
+        });
+        let ns = Some(earlier.namespace.as_str());
+        self.client
+            .merge_patch(events, ns, &earlier.name, None, &patch)
+            .await
+    }
+
+    /// Events are best effort: one that cannot be written is logged.
+    fn give_up(&self, note: &Note, error: &ClientError) {
+        tracing::warn!(%error, reason = %note.reason, "recording an event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(message: &str) -> Key {
+        (
+            "uid-1".into(),
+            None,
+            Note::warning("BackOff", message.into()),
+        )
+    }
+
+    #[test]
+    fn one_aggregation_key_names_one_event() {
+        let kubelet = Source {
+            component: "kubelet".into(),
+            host: Some("node-1".into()),
+        };
+        let name = event_name(&kubelet, "web", &key("back-off"));
+        assert_eq!(name, event_name(&kubelet, "web", &key("back-off")));
+        assert!(
+            name.starts_with("web.") && name.len() == "web.".len() + 16,
+            "{name}"
+        );
+        // Any part of the key changes the name.
+        assert_ne!(name, event_name(&kubelet, "web", &key("back-off 2")));
+        let elsewhere = Source {
+            host: Some("node-2".into()),
+            ..kubelet.clone()
+        };
+        assert_ne!(name, event_name(&elsewhere, "web", &key("back-off")));
+        let mut part = key("back-off");
+        part.1 = Some("spec.containers{app}".into());
+        assert_ne!(name, event_name(&kubelet, "web", &part));
     }
 }

@@ -53,6 +53,12 @@ fn require_json(secret: &Value, key: &str, causes: &mut Vec<FieldCause>) {
     }
 }
 
+/// The type of a Secret holding a long-lived ServiceAccount token.
+pub const SERVICE_ACCOUNT_TOKEN: &str = "kubernetes.io/service-account-token";
+
+/// The annotation naming that ServiceAccount.
+pub const SERVICE_ACCOUNT_NAME: &str = "kubernetes.io/service-account.name";
+
 // ANCHOR: secret_types
 /// The keys each built-in Secret type requires.
 pub fn validate(secret: &Value, causes: &mut Vec<FieldCause>) {
@@ -76,6 +82,19 @@ pub fn validate(secret: &Value, causes: &mut Vec<FieldCause>) {
             if bytes(secret, "ssh-privatekey").is_none_or(|b| b.is_empty()) =>
         {
             causes.push(FieldCause::required(data_key("ssh-privatekey")));
+        }
+        // A long-lived token names the ServiceAccount it is for; the
+        // token controller (chapter 05) fills in the token.
+        SERVICE_ACCOUNT_TOKEN => {
+            let name = secret
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(SERVICE_ACCOUNT_NAME))
+                .and_then(Value::as_str);
+            if name.is_none_or(str::is_empty) {
+                causes.push(FieldCause::required(format!(
+                    "metadata.annotations[{SERVICE_ACCOUNT_NAME}]"
+                )));
+            }
         }
         _ => {}
     }
@@ -159,6 +178,15 @@ mod tests {
         assert!(check(basic).is_empty());
         let ssh = json!({"type": "kubernetes.io/ssh-auth", "data": {"ssh-privatekey": ""}});
         assert_eq!(check(ssh), ["data[ssh-privatekey]: Required value"]);
+        let token = json!({"type": "kubernetes.io/service-account-token",
+            "metadata": {"annotations": {"kubernetes.io/service-account.name": ""}}});
+        assert_eq!(
+            check(token),
+            ["metadata.annotations[kubernetes.io/service-account.name]: Required value"]
+        );
+        let token = json!({"type": "kubernetes.io/service-account-token",
+            "metadata": {"annotations": {"kubernetes.io/service-account.name": "robot"}}});
+        assert!(check(token).is_empty());
         let opaque = json!({"type": "Opaque"});
         assert!(check(opaque).is_empty());
         let custom = json!({"type": "example.com/anything"});

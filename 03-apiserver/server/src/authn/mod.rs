@@ -103,8 +103,8 @@ pub enum Found {
     /// A service account token whose signature, dates and audience hold.
     /// Whether its ServiceAccount and pod still exist is a lookup, left
     /// to the caller (`token_request::check_bound`): until it passes, the
-    /// request has no user.
-    ServiceAccount(Claims),
+    /// request has no user. Boxed: the claims are far larger than a user.
+    ServiceAccount(Box<Claims>),
 }
 
 /// Why a request was refused (the 401's cause, for the server's log; the
@@ -149,7 +149,7 @@ impl Authenticators {
         }
         match &self.service_accounts {
             Some(keys) => match keys.verify(token, audiences, now) {
-                Ok(claims) => Ok(Found::ServiceAccount(claims)),
+                Ok(claims) => Ok(Found::ServiceAccount(Box::new(claims))),
                 Err(TokenError::NotOurs) => Err(Unauthenticated::UnknownToken),
                 Err(error) => Err(Unauthenticated::ServiceAccount(error)),
             },
@@ -293,6 +293,7 @@ mod tests {
                     uid: "u".into(),
                 },
                 pod: None,
+                secret: None,
             },
             nbf: 1000,
             sub: "system:serviceaccount:ns:sa".into(),
@@ -305,7 +306,7 @@ mod tests {
         };
         assert_eq!(
             authn.authenticate(None, &bearer(&token), 1500),
-            Ok(Found::ServiceAccount(claims))
+            Ok(Found::ServiceAccount(Box::new(claims)))
         );
         assert_eq!(
             authn.authenticate(None, &bearer(&token), 2000),

@@ -70,6 +70,10 @@ pub struct Bound {
     /// The pod the token was requested for, if any: the token dies with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<ObjectRef>,
+    /// The Secret the token was requested for, if any (the token
+    /// controller's long-lived tokens): the token dies with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<ObjectRef>,
 }
 
 /// A name and the uid it had when the token was made: a new object with
@@ -311,6 +315,7 @@ mod tests {
                     name: "web".into(),
                     uid: "pod-uid".into(),
                 }),
+                secret: None,
             },
             nbf: now,
             sub: "system:serviceaccount:team:robot".into(),

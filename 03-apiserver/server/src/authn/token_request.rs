@@ -6,7 +6,9 @@
 //!   same TokenRequest out with `status.token` filled, signed by
 //!   [`TokenKeys`]. With `spec.boundObjectRef` naming a pod, the token is
 //!   bound to that pod and dies with it: that is how the node agent gets a
-//!   pod's token.
+//!   pod's token. Naming a Secret binds it to the Secret: that is how the
+//!   token controller (chapter 05) fills a `kubernetes.io/service-account-token`
+//!   Secret with a token that lives as long as the Secret does.
 //! - `POST /apis/authentication.k8s.io/v1/tokenreviews`: "who is this
 //!   token?", answered by the same authenticators requests go through.
 //!   Whoever receives a token (a webhook, another service) asks this
@@ -43,8 +45,8 @@ pub fn now() -> i64 {
 
 // ANCHOR: check_bound
 /// Whether what `claims` is bound to still exists: the ServiceAccount,
-/// with the uid the token recorded, and the pod if it names one, not
-/// deleted more than a minute before `now`.
+/// with the uid the token recorded, the pod if it names one, not
+/// deleted more than a minute before `now`, and the Secret if it names one.
 pub async fn check_bound(store: &Store, claims: &Claims, now: i64) -> Result<(), TokenError> {
     let bound = &claims.kubernetes;
     let ns = bound.namespace.as_str();
@@ -70,6 +72,14 @@ pub async fn check_bound(store: &Store, claims: &Claims, now: i64) -> Result<(),
             return Err(TokenError::Revoked(format!(
                 "pod {ns}/{} has been deleted",
                 pod_ref.name
+            )));
+        }
+    }
+    if let Some(secret_ref) = &bound.secret {
+        if current(store, "secrets", ns, secret_ref).await?.is_none() {
+            return Err(TokenError::Revoked(format!(
+                "secret {ns}/{} has been deleted",
+                secret_ref.name
             )));
         }
     }
@@ -124,8 +134,34 @@ pub struct TokenSpec {
     pub audiences: Vec<String>,
     /// How long it lives.
     pub expiration_seconds: i64,
-    /// The pod to bind it to: name, and the uid if the request gave one.
-    pub pod: Option<(String, Option<String>)>,
+    /// The object to bind it to.
+    pub bound: Option<BoundObject>,
+}
+
+/// The kinds a token can be bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoundKind {
+    Pod,
+    Secret,
+}
+
+impl BoundKind {
+    /// The resource's plural.
+    fn plural(self) -> &'static str {
+        match self {
+            BoundKind::Pod => "pods",
+            BoundKind::Secret => "secrets",
+        }
+    }
+}
+
+/// A token's `boundObjectRef`: kind, name, and the uid if the request
+/// gave one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundObject {
+    pub kind: BoundKind,
+    pub name: String,
+    pub uid: Option<String>,
 }
 
 // ANCHOR: read_spec
@@ -173,18 +209,22 @@ pub fn read_spec(name: &str, body: &Value) -> Result<TokenSpec, ApiError> {
         );
         return Err(invalid(name, vec![cause]));
     }
-    let pod = match spec.get("boundObjectRef").filter(|v| !v.is_null()) {
+    let bound = match spec.get("boundObjectRef").filter(|v| !v.is_null()) {
         None => None,
         Some(reference) => {
-            let kind = reference.get("kind").and_then(Value::as_str).unwrap_or("");
-            if kind != "Pod" {
-                // Kubernetes also binds to Secrets and Nodes; orc binds
-                // to pods only, and says so rather than ignore the binding.
-                let cause = FieldCause::not_supported("spec.boundObjectRef.kind", kind, &["Pod"]);
-                return Err(invalid(name, vec![cause]));
-            }
-            let pod_name = reference.get("name").and_then(Value::as_str).unwrap_or("");
-            if pod_name.is_empty() {
+            let kind = match reference.get("kind").and_then(Value::as_str).unwrap_or("") {
+                "Pod" => BoundKind::Pod,
+                "Secret" => BoundKind::Secret,
+                // Kubernetes also binds to Nodes; orc binds to pods and
+                // Secrets only, and says so rather than ignore the binding.
+                other => {
+                    let kinds = &["Pod", "Secret"];
+                    let cause = FieldCause::not_supported("spec.boundObjectRef.kind", other, kinds);
+                    return Err(invalid(name, vec![cause]));
+                }
+            };
+            let bound_name = reference.get("name").and_then(Value::as_str).unwrap_or("");
+            if bound_name.is_empty() {
                 return Err(invalid(
                     name,
                     vec![FieldCause::required("spec.boundObjectRef.name")],
@@ -195,16 +235,44 @@ pub fn read_spec(name: &str, body: &Value) -> Result<TokenSpec, ApiError> {
                 .and_then(Value::as_str)
                 .filter(|u| !u.is_empty())
                 .map(str::to_string);
-            Some((pod_name.to_string(), uid))
+            Some(BoundObject {
+                kind,
+                name: bound_name.to_string(),
+                uid,
+            })
         }
     };
     Ok(TokenSpec {
         audiences,
         expiration_seconds,
-        pod,
+        bound,
     })
 }
 // ANCHOR_END: read_spec
+
+/// A token for ServiceAccount `name` bound to `pod`: a node asks only for
+/// its own pods' tokens, and the pod must run as that ServiceAccount.
+fn check_pod_binding(
+    user: &super::UserInfo,
+    accounts: &orc_client::resources::Resource,
+    name: &str,
+    pod: &Value,
+    bound: &BoundObject,
+) -> Result<(), ApiError> {
+    let runs_as = pod
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default");
+    crate::node_restriction::admit_token(user, accounts, name, Some((pod, bound.uid.as_deref())))?;
+    if runs_as != name {
+        return Err(ApiError::BadRequest(format!(
+            "cannot bind token for serviceaccount \"{name}\" to pod running with \
+             different serviceaccount name (\"{runs_as}\")"
+        )));
+    }
+    Ok(())
+}
 
 /// `POST .../serviceaccounts/<name>/token`: a token for the
 /// ServiceAccount `ns/name`, bound to the pod the request names.
@@ -227,40 +295,40 @@ pub async fn create_token(
     let spec = read_spec(name, &body)?;
     let accounts = lookup("", "v1", "serviceaccounts").ok_or(ApiError::MethodNotAllowed)?;
     let account = read::get(state, accounts, Some(ns), name).await?.body;
-    let pod = match &spec.pod {
+    let (pod, secret) = match &spec.bound {
         None => {
             crate::node_restriction::admit_token(&request.user, accounts, name, None)?;
-            None
+            (None, None)
         }
-        Some((pod_name, wanted_uid)) => {
-            let pods = lookup("", "v1", "pods").ok_or(ApiError::MethodNotAllowed)?;
-            let pod = read::get(state, pods, Some(ns), pod_name).await?.body;
-            if wanted_uid.as_deref().is_some_and(|u| u != uid(&pod)) {
+        Some(bound) => {
+            let resource =
+                lookup("", "v1", bound.kind.plural()).ok_or(ApiError::MethodNotAllowed)?;
+            let object = read::get(state, resource, Some(ns), &bound.name)
+                .await?
+                .body;
+            if bound.uid.as_deref().is_some_and(|u| u != uid(&object)) {
                 return Err(ApiError::Conflict(
-                    crate::handlers::target(pods, pod_name),
+                    crate::handlers::target(resource, &bound.name),
                     "the UID in the bound object reference does not match the UID in record; \
                      the object might have been deleted and then recreated"
                         .into(),
                 ));
             }
-            let runs_as = pod
-                .pointer("/spec/serviceAccountName")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .unwrap_or("default");
-            // A node asks only for tokens bound to its own pods.
-            let bound = Some((&pod, wanted_uid.as_deref()));
-            crate::node_restriction::admit_token(&request.user, accounts, name, bound)?;
-            if runs_as != name {
-                return Err(ApiError::BadRequest(format!(
-                    "cannot bind token for serviceaccount \"{name}\" to pod running with \
-                     different serviceaccount name (\"{runs_as}\")"
-                )));
+            let reference = ObjectRef {
+                name: bound.name.clone(),
+                uid: uid(&object).into(),
+            };
+            match bound.kind {
+                BoundKind::Pod => {
+                    check_pod_binding(&request.user, accounts, name, &object, bound)?;
+                    (Some(reference), None)
+                }
+                BoundKind::Secret => {
+                    // A node asks only for tokens bound to its own pods.
+                    crate::node_restriction::admit_token(&request.user, accounts, name, None)?;
+                    (None, Some(reference))
+                }
             }
-            Some(ObjectRef {
-                name: pod_name.clone(),
-                uid: uid(&pod).into(),
-            })
         }
     };
     let audiences = if spec.audiences.is_empty() {
@@ -282,6 +350,7 @@ pub async fn create_token(
                 uid: uid(&account).into(),
             },
             pod: pod.clone(),
+            secret: secret.clone(),
         },
         nbf: now,
         sub: format!("{USER_PREFIX}{ns}:{name}"),
@@ -290,9 +359,10 @@ pub async fn create_token(
     let expires = jiff::Timestamp::from_second(claims.exp)
         .map(orc_client::time::format)
         .unwrap_or_default();
-    let bound_ref = match &pod {
-        Some(p) => json!({"kind": "Pod", "apiVersion": "v1", "name": p.name, "uid": p.uid}),
-        None => Value::Null,
+    let bound_ref = match (&pod, &secret) {
+        (Some(p), _) => json!({"kind": "Pod", "apiVersion": "v1", "name": p.name, "uid": p.uid}),
+        (_, Some(s)) => json!({"kind": "Secret", "apiVersion": "v1", "name": s.name, "uid": s.uid}),
+        _ => Value::Null,
     };
     Ok(Reply {
         code: axum::http::StatusCode::CREATED,
@@ -417,7 +487,7 @@ mod tests {
     fn a_token_request_defaults_to_an_hour_and_refuses_under_ten_minutes() {
         let spec = read_spec("robot", &json!({"spec": {}})).unwrap();
         assert_eq!(spec.expiration_seconds, 3600);
-        assert!(spec.audiences.is_empty() && spec.pod.is_none());
+        assert!(spec.audiences.is_empty() && spec.bound.is_none());
         let short = read_spec("robot", &json!({"spec": {"expirationSeconds": 60}})).unwrap_err();
         assert_eq!(
             short.to_string(),
@@ -428,24 +498,39 @@ mod tests {
     }
 
     #[test]
-    fn a_token_binds_to_a_pod_only() {
+    fn a_token_binds_to_a_pod_or_a_secret() {
         let spec = read_spec(
             "robot",
             &json!({"spec": {"audiences": ["vault"], "boundObjectRef": {"kind": "Pod", "name": "web", "uid": "u1"}}}),
         )
         .unwrap();
         assert_eq!(spec.audiences, ["vault"]);
-        assert_eq!(spec.pod, Some(("web".into(), Some("u1".into()))));
+        let web = BoundObject {
+            kind: BoundKind::Pod,
+            name: "web".into(),
+            uid: Some("u1".into()),
+        };
+        assert_eq!(spec.bound, Some(web));
         let secret = read_spec(
             "robot",
             &json!({"spec": {"boundObjectRef": {"kind": "Secret", "name": "s"}}}),
         )
+        .unwrap();
+        let s = BoundObject {
+            kind: BoundKind::Secret,
+            name: "s".into(),
+            uid: None,
+        };
+        assert_eq!(secret.bound, Some(s));
+        let node = read_spec(
+            "robot",
+            &json!({"spec": {"boundObjectRef": {"kind": "Node", "name": "n"}}}),
+        )
         .unwrap_err();
         assert!(
-            secret
-                .to_string()
-                .contains("spec.boundObjectRef.kind: Unsupported value: \"Secret\""),
-            "{secret}"
+            node.to_string()
+                .contains("spec.boundObjectRef.kind: Unsupported value: \"Node\""),
+            "{node}"
         );
     }
 }

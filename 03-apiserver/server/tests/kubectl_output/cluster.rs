@@ -134,7 +134,8 @@ pub async fn populate(c: &Cluster) {
             "containerStatuses": [{"name": "app", "ready": false, "started": false, "restartCount": 5,
                 "image": "busybox:1.36", "imageID": "", "containerID": "orc://crash-app",
                 "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 2m40s restarting failed container"}},
-                "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": "2024-01-01T00:00:00Z", "finishedAt": ago(11)}}}]}
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": "2024-01-01T00:00:00Z", "finishedAt": ago(11),
+                    "message": "open /etc/app/config.yaml: no such file or directory"}}}]}
     })).await;
     c.create(
         &format!("{NS}/pods"),
