@@ -30,9 +30,9 @@ use std::sync::Arc;
 use orc_client::selectors::labels::Selector;
 
 use super::node_info::NodeInfo;
-use crate::objects::{PodInfo, hash_selector};
 use crate::objects::pod_affinity::AffinityTerm;
 use crate::objects::spread::{self, SpreadConstraint, WhenUnsatisfiable};
+use crate::objects::{PodInfo, hash_selector};
 
 /// Which pods a kept count counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,7 +253,9 @@ impl DomainCounts {
                     d.pods += pods;
                 }
                 None => {
-                    counts.domains.insert(domain.clone(), Domain { nodes: 1, pods });
+                    counts
+                        .domains
+                        .insert(domain.clone(), Domain { nodes: 1, pods });
                 }
             }
             counts.total += pods;
@@ -354,10 +356,12 @@ impl KeptCounts {
     /// The kept answers to "where are the pods carrying this term?", for
     /// every required anti-affinity term of a placed pod.
     pub fn carrying(&self) -> impl Iterator<Item = (&AffinityTerm, &Arc<DomainCounts>)> {
-        self.kept.iter().filter_map(|(key, counts)| match &key.counted {
-            Counted::Carrying(term) => Some((term, counts)),
-            _ => None,
-        })
+        self.kept
+            .iter()
+            .filter_map(|(key, counts)| match &key.counted {
+                Counted::Carrying(term) => Some((term, counts)),
+                _ => None,
+            })
     }
 
     /// How many answers are kept.
@@ -459,8 +463,7 @@ impl KeptCounts {
         if self.kept.is_empty() {
             return;
         }
-        let mut old: HashMap<&str, &Arc<NodeInfo>> =
-            before.iter().map(|n| (n.name(), n)).collect();
+        let mut old: HashMap<&str, &Arc<NodeInfo>> = before.iter().map(|n| (n.name(), n)).collect();
         for node in now {
             match old.remove(node.name()) {
                 Some(was) if Arc::ptr_eq(was, node) => {}
@@ -485,7 +488,10 @@ impl KeptCounts {
 
 /// The pods on `now` not on `before`, and those on `before` not on `now`,
 /// told apart by the shared `PodInfo` (a pod updated is a new one).
-fn pods_changed<'a>(before: &'a NodeInfo, now: &'a NodeInfo) -> (Vec<&'a PodInfo>, Vec<&'a PodInfo>) {
+fn pods_changed<'a>(
+    before: &'a NodeInfo,
+    now: &'a NodeInfo,
+) -> (Vec<&'a PodInfo>, Vec<&'a PodInfo>) {
     // Most often one pod was added at the end: no sets needed.
     let (b, n) = (&before.pods, &now.pods);
     if n.len() == b.len() + 1 && b.iter().zip(n.iter()).all(|(x, y)| Arc::ptr_eq(x, y)) {
@@ -601,7 +607,10 @@ mod tests {
         let mut kept_reads = 0;
         for step in 0..800 {
             let uid = format!("p{step}");
-            let (ns, app) = (["d", "e"][random(2) as usize], ["a", "b"][random(2) as usize]);
+            let (ns, app) = (
+                ["d", "e"][random(2) as usize],
+                ["a", "b"][random(2) as usize],
+            );
             match random(10) {
                 0..=3 => {
                     let kind = random(8);
@@ -644,7 +653,8 @@ mod tests {
                 continue;
             }
             // A what-if copy without one pod of one node.
-            let mut changed = (*snapshot.nodes[random(snapshot.nodes.len() as u64) as usize]).clone();
+            let mut changed =
+                (*snapshot.nodes[random(snapshot.nodes.len() as u64) as usize]).clone();
             if let Some(p) = changed.pods.first().map(|p| p.uid.clone()) {
                 changed.remove_pod(&p);
             }
@@ -686,7 +696,10 @@ mod tests {
         let mut counts = key.count(&[]);
         counts.change("z0", 1, 2);
         counts.change("z1", 1, 0);
-        assert_eq!((counts.min(), counts.domains(), counts.total()), (Some(0), 2, 2));
+        assert_eq!(
+            (counts.min(), counts.domains(), counts.total()),
+            (Some(0), 2, 2)
+        );
         counts.change("z1", -1, 0);
         assert_eq!((counts.min(), counts.domains()), (Some(2), 1));
         assert_eq!(counts.pods_in("z1"), 0);

@@ -185,7 +185,10 @@ impl Snapshot {
     /// over the nodes, a length checked on each, done only when the
     /// snapshot took a new list of nodes.
     pub fn list_nodes_with_affinity(&mut self) {
-        let listed = self.nodes.iter().filter(|n| !n.pods_with_affinity.is_empty());
+        let listed = self
+            .nodes
+            .iter()
+            .filter(|n| !n.pods_with_affinity.is_empty());
         self.have_pods_with_affinity = Arc::new(listed.cloned().collect());
     }
 
