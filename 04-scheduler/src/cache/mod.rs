@@ -11,8 +11,11 @@
 //!
 //! - `node_info.rs`: one node and its pods, with the sums kept up to date;
 //! - `snapshot.rs`: the frozen view one decision works on, brought up to
-//!   date by [`Cache::update_snapshot`] with only the nodes that changed.
+//!   date by [`Cache::update_snapshot`] with only the nodes that changed;
+//! - `domain_counts.rs`: matching pods per topology domain, for spreading
+//!   and inter-pod affinity, kept in the snapshot from the same changes.
 
+pub mod domain_counts;
 pub mod node_info;
 pub mod snapshot;
 
@@ -21,9 +24,10 @@ use std::sync::Arc;
 
 use orc_client::selectors::labels::Selector;
 
+pub use domain_counts::{CountKey, DomainCounts, KeptCounts};
 pub use node_info::NodeInfo;
 use snapshot::relist;
-pub use snapshot::{Lists, Snapshot, Workloads};
+pub use snapshot::{Snapshot, Workloads};
 
 use serde_json::Value;
 
@@ -36,6 +40,8 @@ struct Placement {
     node: String,
     /// Chosen by this scheduler, binding not yet seen in a pod event.
     assumed: bool,
+    /// The pod as counted: what it declared is undeclared with it.
+    pod: Arc<PodInfo>,
 }
 
 /// What changed about a node, for the queue to decide which waiting pods
@@ -93,6 +99,13 @@ pub struct Cache {
     nominations: HashMap<String, String>,
     /// Claims, volumes and classes; shared with snapshots.
     volumes: Arc<Volumes>,
+    /// The questions placed pods ask of spreading and inter-pod affinity
+    /// (`domain_counts::declared_by`) → how many placed pods ask each: a
+    /// snapshot keeps the answers to these, and to these only.
+    declared: HashMap<CountKey, usize>,
+    /// Counts the changes to the set of `declared` questions (a question
+    /// asked for the first time, or no longer asked).
+    declared_generation: u64,
 }
 
 impl Cache {
@@ -115,15 +128,16 @@ impl Cache {
     /// `UpdateSnapshot`): the cost of a decision's snapshot follows what
     /// changed since the last one, not the size of the cluster.
     pub fn update_snapshot(&self, snapshot: &mut Snapshot) {
-        let mut lists = Lists::default();
+        let mut relisted = false;
         if snapshot.generation < self.list_generation || snapshot.nodes.len() != self.nodes.len() {
             // Nodes came or went: the whole list, in the cache's order.
-            snapshot.nodes = Arc::new(self.nodes.clone());
-            lists = Lists::BOTH;
+            let before = std::mem::replace(&mut snapshot.nodes, Arc::new(self.nodes.clone()));
+            snapshot.counts.relist(&before, &snapshot.nodes);
+            relisted = true;
         } else if snapshot.generation < self.generation {
             // The same nodes at the same positions: replace the changed,
-            // in the lists of nodes with affinity pods too (each list is
-            // searched for the old copy, not rebuilt from every node).
+            // in the list of nodes with affinity pods too (searched for
+            // the old copy, not rebuilt from every node).
             let nodes = Arc::make_mut(&mut snapshot.nodes);
             for name in self
                 .changed
@@ -133,19 +147,24 @@ impl Cache {
                 let at = self.index[name];
                 let now = &self.nodes[at];
                 let before = std::mem::replace(&mut nodes[at], now.clone());
-                relist(&mut snapshot.have_pods_with_affinity, &before, now, |n| {
-                    !n.pods_with_affinity.is_empty()
-                });
-                relist(
-                    &mut snapshot.have_pods_with_required_anti_affinity,
-                    &before,
-                    now,
-                    |n| !n.pods_with_required_anti_affinity.is_empty(),
-                );
+                relist(&mut snapshot.have_pods_with_affinity, &before, now);
+                // And the kept counts: by the pods that came or went.
+                snapshot.counts.replace(Some(&before), Some(now));
             }
         }
-        // After a new list of nodes, the lists are taken again.
-        snapshot.list_nodes_with_affinity(lists);
+        // Questions asked for the first time are counted once, over the
+        // nodes as they are now; those no longer asked are dropped.
+        if snapshot.counts.generation != self.declared_generation {
+            snapshot.counts.follow(
+                self.declared.keys(),
+                self.declared_generation,
+                &snapshot.nodes,
+            );
+        }
+        // After a new list of nodes, the list is taken again.
+        if relisted {
+            snapshot.list_nodes_with_affinity();
+        }
         // The rest is copied on write by the cache: sharing is free.
         snapshot.image_nodes = self.image_nodes.clone();
         snapshot.namespaces = self.namespaces.clone();
@@ -204,6 +223,30 @@ impl Cache {
         let info = Arc::make_mut(&mut self.nodes[at]);
         info.generation = generation;
         info
+    }
+
+    /// Counts the questions `pod` asks as asked once more.
+    fn declare(&mut self, pod: &PodInfo) {
+        for key in domain_counts::declared_by(pod) {
+            let askers = self.declared.entry(key).or_default();
+            *askers += 1;
+            if *askers == 1 {
+                self.declared_generation += 1;
+            }
+        }
+    }
+
+    /// Counts the questions `pod` asks as asked once less.
+    fn undeclare(&mut self, pod: &PodInfo) {
+        for key in domain_counts::declared_by(pod) {
+            if let Some(askers) = self.declared.get_mut(&key) {
+                *askers -= 1;
+                if *askers == 0 {
+                    self.declared.remove(&key);
+                    self.declared_generation += 1;
+                }
+            }
+        }
     }
 
     fn count_images(&mut self, node: &Node, delta: isize) {
@@ -307,15 +350,18 @@ impl Cache {
         let uid = pod.uid.clone();
         if let Some(old) = self.pods.remove(&uid) {
             self.unplace(&uid, &old.node);
+            self.undeclare(&old.pod);
         }
         self.unnominate(&uid);
         let node = pod.node_name.clone();
-        self.place(pod, &node);
+        self.place(pod.clone(), &node);
+        self.declare(&pod);
         self.pods.insert(
             uid,
             Placement {
                 node,
                 assumed: false,
+                pod,
             },
         );
     }
@@ -326,6 +372,7 @@ impl Cache {
         match self.pods.remove(uid) {
             Some(old) => {
                 self.unplace(uid, &old.node);
+                self.undeclare(&old.pod);
                 true
             }
             None => false,
@@ -342,13 +389,16 @@ impl Cache {
         self.unnominate(&pod.uid);
         if let Some(old) = self.pods.remove(&pod.uid) {
             self.unplace(&pod.uid, &old.node);
+            self.undeclare(&old.pod);
         }
-        self.place(assumed, node);
+        self.place(assumed.clone(), node);
+        self.declare(&assumed);
         self.pods.insert(
             pod.uid.clone(),
             Placement {
                 node: node.to_string(),
                 assumed: true,
+                pod: assumed,
             },
         );
     }
@@ -628,27 +678,22 @@ mod tests {
         }
         let mut snapshot = Snapshot::default();
         cache.update_snapshot(&mut snapshot);
-        assert!(snapshot.have_pods_with_required_anti_affinity.is_empty());
+        assert!(snapshot.have_pods_with_affinity.is_empty());
 
         cache.assume(&anti_affine("a"), "n3");
         cache.assume(&pod("plain", ""), "n1");
         cache.update_snapshot(&mut snapshot);
-        assert_eq!(
-            names(&snapshot.have_pods_with_required_anti_affinity),
-            ["n3"]
-        );
         assert_eq!(names(&snapshot.have_pods_with_affinity), ["n3"]);
 
         // The listed node changes again: the list holds its new copy.
         cache.assume(&anti_affine("b"), "n3");
         cache.update_snapshot(&mut snapshot);
-        let listed = &snapshot.have_pods_with_required_anti_affinity;
-        assert_eq!(listed[0].pods_with_required_anti_affinity.len(), 2);
+        let listed = &snapshot.have_pods_with_affinity;
+        assert_eq!(listed[0].pods_with_affinity.len(), 2);
 
         cache.remove_pod("a");
         cache.remove_pod("b");
         cache.update_snapshot(&mut snapshot);
-        assert!(snapshot.have_pods_with_required_anti_affinity.is_empty());
         assert!(snapshot.have_pods_with_affinity.is_empty());
     }
 
@@ -675,7 +720,7 @@ mod tests {
     #[test]
     fn lists_kept_up_to_date_match_lists_taken_whole() {
         // A fixed seed: random pods of three kinds come and go on random
-        // nodes, and after every change the kept snapshot's lists hold
+        // nodes, and after every change the kept snapshot's list holds
         // exactly the nodes (and copies) a full pass would list.
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut random = |n: u64| {
@@ -710,15 +755,10 @@ mod tests {
             }
             cache.update_snapshot(&mut snapshot);
             let mut whole = snapshot.clone();
-            whole.list_nodes_with_affinity(Lists::BOTH);
+            whole.list_nodes_with_affinity();
             assert_eq!(
                 listed(&snapshot.have_pods_with_affinity),
                 listed(&whole.have_pods_with_affinity),
-                "step {step}"
-            );
-            assert_eq!(
-                listed(&snapshot.have_pods_with_required_anti_affinity),
-                listed(&whole.have_pods_with_required_anti_affinity),
                 "step {step}"
             );
         }

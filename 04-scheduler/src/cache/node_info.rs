@@ -29,9 +29,6 @@ pub struct NodeInfo {
     /// Pods with any inter-pod affinity term: the only ones the
     /// InterPodAffinity score visits when the incoming pod has none.
     pub pods_with_affinity: Vec<Arc<PodInfo>>,
-    /// Pods with required anti-affinity: the only ones that can refuse a
-    /// newcomer by their own terms.
-    pub pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
     /// Image name → size in bytes, from `status.images`. Shared: it
     /// changes only with the Node object, while the node is copied each
     /// time a pod lands on it.
@@ -58,7 +55,6 @@ impl NodeInfo {
             non_zero_requested: Resources::default(),
             used_ports: Vec::new(),
             pods_with_affinity: Vec::new(),
-            pods_with_required_anti_affinity: Vec::new(),
             images: Arc::new(images),
             generation: 0,
         }
@@ -79,9 +75,6 @@ impl NodeInfo {
         if !pod.affinity.is_empty() {
             self.pods_with_affinity.push(pod.clone());
         }
-        if !pod.affinity.required_anti_affinity.is_empty() {
-            self.pods_with_required_anti_affinity.push(pod.clone());
-        }
         self.pods.push(pod);
     }
 
@@ -101,8 +94,6 @@ impl NodeInfo {
             }
         }
         self.pods_with_affinity.retain(|p| p.uid != uid);
-        self.pods_with_required_anti_affinity
-            .retain(|p| p.uid != uid);
         true
     }
 

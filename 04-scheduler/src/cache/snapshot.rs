@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use orc_client::selectors::labels::{Requirement, Selector};
 
+use super::domain_counts::KeptCounts;
 use super::node_info::NodeInfo;
 use crate::objects::PodInfo;
 use crate::objects::volumes::Volumes;
@@ -72,11 +73,14 @@ pub struct Snapshot {
     /// (Kubernetes' `havePodsWithAffinityNodeInfoList`): InterPodAffinity's
     /// score visits only these when the incoming pod has no preferences.
     pub have_pods_with_affinity: Arc<Vec<Arc<NodeInfo>>>,
-    /// The nodes holding a pod with required anti-affinity
-    /// (`havePodsWithRequiredAntiAffinityNodeInfoList`): only their pods
-    /// can refuse a newcomer by their own terms, so InterPodAffinity's
-    /// PreFilter visits these rather than every node.
-    pub have_pods_with_required_anti_affinity: Arc<Vec<Arc<NodeInfo>>>,
+    /// Matching pods per topology domain, for the questions placed pods
+    /// ask of spreading and inter-pod affinity, kept up to date with the
+    /// nodes (`domain_counts.rs`). Among them, where the pods carrying
+    /// each required anti-affinity term are: only those pods can refuse a
+    /// newcomer by their own terms, so InterPodAffinity's PreFilter reads
+    /// these rather than visiting nodes (where Kubernetes walks its
+    /// `havePodsWithRequiredAntiAffinityNodeInfoList`).
+    pub counts: KeptCounts,
     /// The cache's generation this snapshot is up to date with.
     pub generation: u64,
     /// Image name → how many nodes hold it (ImageLocality favours images
@@ -92,32 +96,18 @@ pub struct Snapshot {
     pub volumes: Arc<Volumes>,
 }
 
-/// Which of the snapshot's lists of nodes with affinity pods to redo.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Lists {
-    pub affinity: bool,
-    pub required_anti_affinity: bool,
-}
-
-impl Lists {
-    pub const BOTH: Lists = Lists {
-        affinity: true,
-        required_anti_affinity: true,
-    };
-}
-
-/// Brings one of a snapshot's lists of nodes with affinity pods up to
-/// date after the node `before` became `now` (`has` says whether a node
-/// belongs on the list): the old copy is found by pointer and replaced,
-/// removed, or the new one added. A list keeps the cache's order only
-/// when it is taken whole ([`Snapshot::list_nodes_with_affinity`]); its
-/// readers add up counts, which no order changes.
+/// Brings the snapshot's list of nodes with affinity pods up to date
+/// after the node `before` became `now`: the old copy is found by pointer
+/// and replaced, removed, or the new one added. The list keeps the
+/// cache's order only when it is taken whole
+/// ([`Snapshot::list_nodes_with_affinity`]); its reader adds up weights,
+/// which no order changes.
 pub(crate) fn relist(
     list: &mut Arc<Vec<Arc<NodeInfo>>>,
     before: &Arc<NodeInfo>,
     now: &Arc<NodeInfo>,
-    has: fn(&NodeInfo) -> bool,
 ) {
+    let has = |n: &NodeInfo| !n.pods_with_affinity.is_empty();
     let (was, is) = (has(before), has(now));
     if !was && !is {
         return;
@@ -165,40 +155,41 @@ impl Snapshot {
     /// The same cluster with `node` in place of the node of that name (what
     /// preemption asks "would the pod fit if these pods were gone?" on).
     pub fn with_node(&self, node: NodeInfo) -> Snapshot {
-        let nodes = self
+        let mut counts = self.counts.clone();
+        let nodes: Vec<Arc<NodeInfo>> = self
             .nodes
             .iter()
             .map(|n| {
                 if n.name() == node.name() {
+                    // The kept counts follow the change, copied on write.
+                    counts.replace(Some(n), Some(&node));
                     Arc::new(node.clone())
                 } else {
                     n.clone()
                 }
             })
             .collect();
+        // A pod added to the node (a nominated one) may ask questions no
+        // placed pod asks: their answers are counted now.
+        counts.declare(node.pods.iter(), &nodes);
         let mut snapshot = Snapshot {
             nodes: Arc::new(nodes),
+            counts,
             ..self.clone()
         };
-        snapshot.list_nodes_with_affinity(Lists::BOTH);
+        snapshot.list_nodes_with_affinity();
         snapshot
     }
 
-    /// Lists again the nodes holding pods with affinity terms, for the
-    /// lists in `which`: one pass over the nodes, a length checked on
-    /// each, done only when a node on (or joining) a list changed.
-    pub fn list_nodes_with_affinity(&mut self, which: Lists) {
-        fn with(nodes: &[Arc<NodeInfo>], has: fn(&NodeInfo) -> bool) -> Arc<Vec<Arc<NodeInfo>>> {
-            Arc::new(nodes.iter().filter(|n| has(n)).cloned().collect())
-        }
-        if which.affinity {
-            self.have_pods_with_affinity = with(&self.nodes, |n| !n.pods_with_affinity.is_empty());
-        }
-        if which.required_anti_affinity {
-            self.have_pods_with_required_anti_affinity = with(&self.nodes, |n| {
-                !n.pods_with_required_anti_affinity.is_empty()
-            });
-        }
+    /// Lists again the nodes holding pods with affinity terms: one pass
+    /// over the nodes, a length checked on each, done only when the
+    /// snapshot took a new list of nodes.
+    pub fn list_nodes_with_affinity(&mut self) {
+        let listed = self
+            .nodes
+            .iter()
+            .filter(|n| !n.pods_with_affinity.is_empty());
+        self.have_pods_with_affinity = Arc::new(listed.cloned().collect());
     }
 
     /// A snapshot of `nodes` alone (tests and labs).
@@ -209,12 +200,14 @@ impl Snapshot {
                 *image_nodes.entry(name.clone()).or_default() += 1;
             }
         }
+        let nodes: Vec<Arc<NodeInfo>> = nodes.into_iter().map(Arc::new).collect();
         let mut snapshot = Snapshot {
-            nodes: Arc::new(nodes.into_iter().map(Arc::new).collect()),
+            counts: KeptCounts::of_nodes(&nodes),
+            nodes: Arc::new(nodes),
             image_nodes: Arc::new(image_nodes),
             ..Snapshot::default()
         };
-        snapshot.list_nodes_with_affinity(Lists::BOTH);
+        snapshot.list_nodes_with_affinity();
         snapshot
     }
 }

@@ -22,6 +22,32 @@ pub use orc_client::taints;
 pub use pod::PodInfo;
 pub use resources::{ResourceName, Resources};
 
+/// Hashes a label selector by its requirements. orc-client's `Selector`
+/// is not `Hash`; the scheduler keys counts by selectors
+/// (`cache/domain_counts.rs`), so it hashes them here, consistently with
+/// their `==` (equal selectors hash equal).
+pub(crate) fn hash_selector<H: std::hash::Hasher>(
+    selector: Option<&orc_client::selectors::labels::Selector>,
+    state: &mut H,
+) {
+    use orc_client::selectors::labels::Requirement;
+    use std::hash::Hash;
+    let Some(selector) = selector else {
+        return 0u8.hash(state);
+    };
+    1u8.hash(state);
+    for r in &selector.requirements {
+        match r {
+            Requirement::Equals(k, v) => (0u8, k, v).hash(state),
+            Requirement::NotEquals(k, v) => (1u8, k, v).hash(state),
+            Requirement::In(k, values) => (2u8, k, values).hash(state),
+            Requirement::NotIn(k, values) => (3u8, k, values).hash(state),
+            Requirement::Exists(k) => (4u8, k).hash(state),
+            Requirement::DoesNotExist(k) => (5u8, k).hash(state),
+        }
+    }
+}
+
 /// A label map from pairs, for tests.
 #[cfg(test)]
 pub(crate) fn labels(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {

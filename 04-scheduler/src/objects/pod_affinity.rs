@@ -8,6 +8,7 @@
 //! preferred, discourages it with a weight).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 
 use orc_client::selectors::labels::{Selector, try_from_label_selector};
 use serde_json::Value;
@@ -25,6 +26,17 @@ pub struct AffinityTerm {
     pub selector: Option<Selector>,
     /// The node label that defines "near".
     pub topology_key: String,
+}
+
+/// The counts of the pods a term names are kept per term
+/// (`cache/domain_counts.rs`): terms are hash keys.
+impl Hash for AffinityTerm {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.namespaces.hash(state);
+        super::hash_selector(self.namespace_selector.as_ref(), state);
+        super::hash_selector(self.selector.as_ref(), state);
+        self.topology_key.hash(state);
+    }
 }
 
 // ANCHOR: term_matches

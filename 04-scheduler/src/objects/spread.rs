@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use orc_client::selectors::labels::{Requirement, Selector, try_from_label_selector};
 use serde_json::Value;
 
+use super::PodInfo;
+
 /// `whenUnsatisfiable`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WhenUnsatisfiable {
@@ -51,10 +53,30 @@ pub struct SpreadConstraint {
 impl SpreadConstraint {
     /// Whether a pod in the constraint's namespace with `labels` counts.
     pub fn counts(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.selector
-            .as_ref()
-            .is_some_and(|s| !s.requirements.is_empty() && s.matches(labels))
+        selects(self.selector.as_ref(), labels)
     }
+
+    /// Whether every node with the topology labels is a domain whatever
+    /// the pod: neither inclusion policy looks at the pod's own node
+    /// affinity or tolerations. Only then can the counts be shared by all
+    /// pods asking with this selector (`cache/domain_counts.rs`).
+    pub fn includes_every_node(&self, pod: &PodInfo) -> bool {
+        let by_affinity = self.node_affinity_policy == InclusionPolicy::Honor
+            && pod.node_preferences.has_required();
+        !by_affinity && self.node_taints_policy == InclusionPolicy::Ignore
+    }
+}
+
+/// Whether a constraint's `selector` counts a pod with `labels`: a
+/// constraint without a selector, or with an empty one, counts none.
+fn selects(selector: Option<&Selector>, labels: &BTreeMap<String, String>) -> bool {
+    selector.is_some_and(|s| !s.requirements.is_empty() && s.matches(labels))
+}
+
+/// Whether `pod` counts for a constraint with `selector` of a pod in
+/// `namespace`: in that namespace, selected, and not being deleted.
+pub fn counted(selector: Option<&Selector>, namespace: &str, pod: &PodInfo) -> bool {
+    !pod.terminating && pod.namespace == namespace && selects(selector, &pod.labels)
 }
 
 /// Kubernetes' system default constraints, used for pods that declare

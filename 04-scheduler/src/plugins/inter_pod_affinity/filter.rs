@@ -1,14 +1,20 @@
 //! The filter half of `InterPodAffinity`.
 //!
-//! Once per pod, three counts per topology domain are taken (Kubernetes'
-//! `preFilterState`): over the nodes the snapshot lists as holding pods
-//! with required anti-affinity, and over every node only when the pod has
-//! required terms of its own. Each node is then judged by looking up its
-//! own domains, so the cost per node does not grow with the number of pods.
+//! Once per pod, the pods per topology domain that can refuse it are
+//! looked up (Kubernetes' `preFilterState` counts them afresh): the
+//! snapshot keeps them for every required anti-affinity term of a placed
+//! pod, and for the terms of pods like this one already placed
+//! (`cache/domain_counts.rs`); only a term no placed pod has is counted
+//! over every node. Each node is then judged by looking up its own
+//! domains, so the cost per node does not grow with the number of pods.
 
-use super::{DomainCounts, count, holds, term_matches};
-use crate::cache::NodeInfo;
+use std::sync::Arc;
+
+use super::term_matches;
+use crate::cache::domain_counts::keepable;
+use crate::cache::{CountKey, DomainCounts, NodeInfo};
 use crate::framework::{Cycle, Status};
+use crate::objects::pod_affinity::AffinityTerm;
 
 /// Kubernetes' reasons.
 pub const AFFINITY: &str = "node(s) didn't match pod affinity rules";
@@ -18,14 +24,15 @@ pub const EXISTING_ANTI_AFFINITY: &str = "node(s) didn't satisfy existing pods a
 /// The counts the filter reads.
 #[derive(Debug, Default, Clone)]
 pub struct Counts {
-    /// Domains holding a pod whose required anti-affinity forbids the
-    /// incoming pod.
-    pub existing_anti_affinity: DomainCounts,
-    /// Domains holding pods that match *all* the incoming pod's required
-    /// affinity terms, counted under each term's key.
-    pub affinity: DomainCounts,
-    /// Domains holding pods matching one of its anti-affinity terms.
-    pub anti_affinity: DomainCounts,
+    /// For each required anti-affinity term of placed pods that forbids
+    /// the incoming pod: its topology key, and the pods carrying it per
+    /// domain.
+    pub existing_anti_affinity: Vec<(String, Arc<DomainCounts>)>,
+    /// For each of the incoming pod's required affinity terms, in order:
+    /// the pods matching *all* its terms, per domain of this term's key.
+    pub affinity: Vec<Arc<DomainCounts>>,
+    /// For each of its required anti-affinity terms: the pods it names.
+    pub anti_affinity: Vec<Arc<DomainCounts>>,
 }
 
 // ANCHOR: affinity_pre_filter
@@ -33,51 +40,52 @@ pub struct Counts {
 /// required terms and no placed pod has required anti-affinity.
 pub fn pre_filter(cycle: Cycle) -> Option<Counts> {
     let pod = cycle.pod;
-    // Only the nodes the snapshot lists as holding pods with required
-    // anti-affinity can refuse the pod by those pods' terms; on most
-    // clusters that is few nodes or none.
-    let refusing = &cycle.snapshot.have_pods_with_required_anti_affinity;
+    // Every placed pod with required anti-affinity has its terms' pods
+    // counted per domain in the snapshot: the terms that name the
+    // incoming pod are the ones that can refuse it.
+    let mut carrying = cycle.snapshot.counts.carrying().peekable();
     let has_terms = !pod.affinity.required_affinity.is_empty()
         || !pod.affinity.required_anti_affinity.is_empty();
-    if !has_terms && refusing.is_empty() {
+    if !has_terms && carrying.peek().is_none() {
         return None;
     }
-    let mut counts = Counts::default();
-    for node in refusing.iter() {
-        // Placed pods whose own anti-affinity names the incoming pod.
-        for existing in &node.pods_with_required_anti_affinity {
-            for term in &existing.affinity.required_anti_affinity {
-                if term_matches(cycle, term, pod) {
-                    count(
-                        &mut counts.existing_anti_affinity,
-                        node,
-                        &term.topology_key,
-                        1,
-                    );
-                }
-            }
+    let existing_anti_affinity = carrying
+        .filter(|(term, _)| term_matches(cycle, term, pod))
+        .map(|(term, counts)| (term.topology_key.clone(), counts.clone()))
+        .collect();
+    // The pod's own terms: pods matching all its affinity terms, counted
+    // under each term's key, and the pods each anti-affinity term names.
+    let affinity = &pod.affinity.required_affinity;
+    let anti_affinity = &pod.affinity.required_anti_affinity;
+    Some(Counts {
+        existing_anti_affinity,
+        affinity: affinity
+            .iter()
+            .map(|t| named_by(cycle, affinity, &t.topology_key))
+            .collect(),
+        anti_affinity: anti_affinity
+            .iter()
+            .map(|t| named_by(cycle, std::slice::from_ref(t), &t.topology_key))
+            .collect(),
+    })
+}
+
+/// The pods all of `terms` name, per domain of `topology_key`: kept by
+/// the snapshot when a placed pod has the same terms, else counted here.
+fn named_by(cycle: Cycle, terms: &[AffinityTerm], topology_key: &str) -> Arc<DomainCounts> {
+    let key = CountKey::named_by(terms, topology_key);
+    if keepable(terms) {
+        if let Some(kept) = cycle.snapshot.counts.get(&key) {
+            return kept.clone();
         }
     }
-    if !has_terms {
-        return Some(counts);
-    }
-    // The pod's own terms may name any placed pod: every node is visited.
-    for node in cycle.snapshot.nodes.iter() {
-        for existing in &node.pods {
-            let affinity = &pod.affinity.required_affinity;
-            if !affinity.is_empty() && affinity.iter().all(|t| term_matches(cycle, t, existing)) {
-                for term in affinity {
-                    count(&mut counts.affinity, node, &term.topology_key, 1);
-                }
-            }
-            for term in &pod.affinity.required_anti_affinity {
-                if term_matches(cycle, term, existing) {
-                    count(&mut counts.anti_affinity, node, &term.topology_key, 1);
-                }
-            }
-        }
-    }
-    Some(counts)
+    let named = |p: &_| i64::from(terms.iter().all(|t| term_matches(cycle, t, p)));
+    Arc::new(DomainCounts::count(
+        &key,
+        &cycle.snapshot.nodes,
+        |_| true,
+        named,
+    ))
 }
 // ANCHOR_END: affinity_pre_filter
 
@@ -89,30 +97,31 @@ pub fn filter(cycle: Cycle, counts: &Counts, node: &NodeInfo) -> Status {
     // Affinity: every term's domain must hold a matching pod, and the node
     // must have every term's topology label.
     let mut satisfied = true;
-    for term in affinity {
+    for (term, matching) in affinity.iter().zip(&counts.affinity) {
         if !labels.contains_key(&term.topology_key) {
             return Status::unresolvable(AFFINITY);
         }
-        satisfied &= holds(&counts.affinity, labels, &term.topology_key);
+        satisfied &= matching.holds(labels, &term.topology_key);
     }
     // The first of a group of pods with affinity for each other has no one
     // to be near: if no pod anywhere matches, and the pod matches its own
     // terms, it may go anywhere that has the labels.
-    let first_of_its_group =
-        counts.affinity.is_empty() && affinity.iter().all(|t| term_matches(cycle, t, cycle.pod));
+    let first_of_its_group = counts.affinity.iter().all(|c| c.total() == 0)
+        && affinity.iter().all(|t| term_matches(cycle, t, cycle.pod));
     if !satisfied && !first_of_its_group {
         return Status::unresolvable(AFFINITY);
     }
-    for term in &cycle.pod.affinity.required_anti_affinity {
-        if holds(&counts.anti_affinity, labels, &term.topology_key) {
+    let anti_affinity = &cycle.pod.affinity.required_anti_affinity;
+    for (term, named) in anti_affinity.iter().zip(&counts.anti_affinity) {
+        if named.holds(labels, &term.topology_key) {
             return Status::unschedulable(vec![ANTI_AFFINITY.into()]);
         }
     }
     // A placed pod forbids it by its own terms, in a domain of this node.
     let forbidden = counts
         .existing_anti_affinity
-        .keys()
-        .any(|key| holds(&counts.existing_anti_affinity, labels, key));
+        .iter()
+        .any(|(key, carrying)| carrying.holds(labels, key));
     if forbidden {
         return Status::unschedulable(vec![EXISTING_ANTI_AFFINITY.into()]);
     }

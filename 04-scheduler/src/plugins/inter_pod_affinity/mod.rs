@@ -12,7 +12,7 @@
 pub mod filter;
 pub mod score;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::cache::NodeInfo;
@@ -26,12 +26,6 @@ pub struct InterPodAffinity;
 
 const NAME: &str = "InterPodAffinity";
 
-/// How many matching pods each topology domain holds: topology key (a
-/// node label) → its value → count. Two levels rather than one keyed by
-/// the pair, so that a node's domain is looked up with the node's own
-/// label strings, without building a key for every node filtered.
-pub type DomainCounts = HashMap<String, HashMap<String, i64>>;
-
 /// Whether `pod` is named by `term` (the namespace labels come from the
 /// snapshot, looked up only for a term with a namespace selector).
 fn term_matches(cycle: Cycle, term: &AffinityTerm, pod: &PodInfo) -> bool {
@@ -41,32 +35,6 @@ fn term_matches(cycle: Cycle, term: &AffinityTerm, pod: &PodInfo) -> bool {
         None => &no_labels,
     };
     term.matches(&pod.namespace, &pod.labels, ns_labels)
-}
-
-/// Counts `delta` for the domain `node` is in for `key`, if it has the label.
-fn count(counts: &mut DomainCounts, node: &NodeInfo, key: &str, delta: i64) {
-    let Some(value) = node.node.labels.get(key) else {
-        return;
-    };
-    if !counts.contains_key(key) {
-        counts.insert(key.to_string(), HashMap::new());
-    }
-    let values = counts.get_mut(key).expect("inserted above");
-    match values.get_mut(value) {
-        Some(n) => *n += delta,
-        None => {
-            values.insert(value.clone(), delta);
-        }
-    }
-}
-
-/// Whether the domain a node with `labels` is in for `key` holds any of
-/// the counted pods (not when the node lacks the label).
-fn holds(counts: &DomainCounts, labels: &BTreeMap<String, String>, key: &str) -> bool {
-    labels
-        .get(key)
-        .and_then(|value| counts.get(key)?.get(value))
-        .is_some_and(|n| *n > 0)
 }
 
 impl Plugin for InterPodAffinity {

@@ -1,64 +1,59 @@
 //! The filter half of `PodTopologySpread`.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::{matching_pods, node_included};
-use crate::cache::NodeInfo;
+use super::node_included;
+use crate::cache::{CountKey, DomainCounts, NodeInfo};
 use crate::framework::{Cycle, Status};
-use crate::objects::spread::SpreadConstraint;
+use crate::objects::spread::{self, SpreadConstraint};
 
 /// Kubernetes' reasons.
 pub const SKEW: &str = "node(s) didn't match pod topology spread constraints";
 pub const MISSING_LABEL: &str =
     "node(s) didn't match pod topology spread constraints (missing required label)";
 
-/// For each hard constraint, matching pods per domain (label value).
+/// For each hard constraint, matching pods per domain (label value), with
+/// the fewest in any domain kept beside them (with the hostname as
+/// topology there are as many domains as nodes; Kubernetes keeps the two
+/// smallest, its `criticalPaths`).
 #[derive(Debug, Clone)]
 pub struct Domains {
     pub constraints: Vec<SpreadConstraint>,
-    pub counts: Vec<HashMap<String, i64>>,
-    /// For each constraint, the fewest matching pods in any domain (`None`
-    /// with no eligible domain): taken once per pod, since with the
-    /// hostname as topology there are as many domains as nodes
-    /// (Kubernetes keeps the two smallest, its `criticalPaths`).
-    pub min: Vec<Option<i64>>,
+    pub counts: Vec<Arc<DomainCounts>>,
 }
 
-/// Counts matching pods per domain, over the nodes that have every
-/// constraint's topology label and that each constraint's inclusion
-/// policies admit.
+// ANCHOR: spread_pre_filter
+/// Matching pods per domain, over the nodes that have every constraint's
+/// topology label and that each constraint's inclusion policies admit.
+/// The snapshot keeps them for the constraints placed pods have (the
+/// replicas before this one): then this is one lookup per constraint.
+/// Otherwise they are counted over every node, for this pod alone.
 pub fn pre_filter(cycle: Cycle, constraints: Vec<SpreadConstraint>) -> Domains {
-    let mut counts = vec![HashMap::new(); constraints.len()];
-    for node in cycle.snapshot.nodes.iter() {
-        let labels = &node.node.labels;
-        if !constraints
-            .iter()
-            .all(|c| labels.contains_key(&c.topology_key))
-        {
-            continue;
-        }
-        for (i, c) in constraints.iter().enumerate() {
-            if !node_included(c, cycle.pod, node) {
-                continue;
-            }
-            let n = matching_pods(c, &cycle.pod.namespace, node);
-            let value = &labels[&c.topology_key];
-            // Look up before inserting: no new key for a known domain.
-            match counts[i].get_mut(value) {
-                Some(count) => *count += n,
-                None => {
-                    counts[i].insert(value.clone(), n);
+    let (pod, snapshot) = (cycle.pod, cycle.snapshot);
+    let counts = constraints
+        .iter()
+        .map(|c| {
+            let key = CountKey::spread(pod, c, &constraints);
+            if c.includes_every_node(pod) {
+                if let Some(kept) = snapshot.counts.get(&key) {
+                    return kept.clone();
                 }
             }
-        }
-    }
-    let min = counts.iter().map(|c| c.values().min().copied()).collect();
+            let selector = c.selector.as_ref();
+            Arc::new(DomainCounts::count(
+                &key,
+                &snapshot.nodes,
+                |node| node_included(c, pod, node),
+                |p| i64::from(spread::counted(selector, &pod.namespace, p)),
+            ))
+        })
+        .collect();
     Domains {
         constraints,
         counts,
-        min,
     }
 }
+// ANCHOR_END: spread_pre_filter
 
 // ANCHOR: skew
 /// The skew placing the pod in a domain holding `matching` pods would
@@ -89,15 +84,15 @@ pub fn filter(cycle: Cycle, domains: &Domains, node: &NodeInfo) -> Status {
         };
         let counts = &domains.counts[i];
         // With no eligible domain at all there is no minimum to exceed.
-        let Some(min) = domains.min[i] else {
+        let Some(min) = counts.min() else {
             continue;
         };
         let self_match = c
             .selector
             .as_ref()
             .is_some_and(|s| s.matches(&cycle.pod.labels));
-        let matching = counts.get(value).copied().unwrap_or(0);
-        if skew(matching, self_match, min, counts.len(), c.min_domains) > c.max_skew {
+        let matching = counts.pods_in(value);
+        if skew(matching, self_match, min, counts.domains(), c.min_domains) > c.max_skew {
             return Status::unschedulable(vec![SKEW.into()]);
         }
     }

@@ -65,9 +65,10 @@ pub fn node_included(constraint: &SpreadConstraint, pod: &PodInfo, node: &NodeIn
 /// How many pods on `node` the constraint counts: pods in the incoming
 /// pod's namespace, matching the selector, not being deleted.
 pub fn matching_pods(constraint: &SpreadConstraint, ns: &str, node: &NodeInfo) -> i64 {
+    let selector = constraint.selector.as_ref();
     node.pods
         .iter()
-        .filter(|p| !p.terminating && p.namespace == ns && constraint.counts(&p.labels))
+        .filter(|p| spread::counted(selector, ns, p))
         .count() as i64
 }
 
