@@ -174,11 +174,14 @@ impl NodeLifecycleController {
         }
     }
 
-    /// A pod bound to a node, new or changed: its node is judged again (a
-    /// pod that reads Ready on a silent node is marked again).
+    /// A pod bound to a node that reads Ready, new or changed: its node is
+    /// judged again (on a silent node, the pod is marked not ready). Pods
+    /// already not ready change nothing here.
     fn pod_changed(&self, notification: Notification) {
         if let Notification::Added(pod) | Notification::Updated { new: pod, .. } = notification {
-            if let Some(node) = pod.pointer("/spec/nodeName").and_then(Value::as_str) {
+            let node = pod.pointer("/spec/nodeName").and_then(Value::as_str);
+            let reads_ready = pods::not_ready_conditions(&pod, self.clock.now()).is_some();
+            if let (Some(node), true) = (node, reads_ready) {
                 self.queue.add(node);
             }
         }
