@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! orc-controllers --server http://127.0.0.1:6443 [--token TOKEN] [--node-monitor-grace-period 50]
+//!                 [--node-eviction-rate 0.1] [--secondary-node-eviction-rate 0.01]
+//!                 [--unhealthy-zone-threshold 0.55] [--large-cluster-size-threshold 50]
 //!                 [--root-ca-file ca.crt] [--leader-elect]
 //! ```
 
@@ -23,6 +25,8 @@ struct Args {
     /// `--node-monitor-grace-period`).
     #[arg(long, default_value_t = 50)]
     node_monitor_grace_period: u64,
+    #[command(flatten)]
+    eviction: orc_controllers::node_lifecycle::flags::EvictionFlags,
     /// The CA bundle (PEM) to publish in every namespace as the ConfigMap
     /// `kube-root-ca.crt`, which pods' token volumes mount. Without it,
     /// the root CA publisher does not run.
@@ -42,6 +46,7 @@ async fn main() {
     let args = Args::parse();
     let node_monitor = orc_controllers::node_lifecycle::Timing {
         grace_period: std::time::Duration::from_secs(args.node_monitor_grace_period),
+        eviction: args.eviction.rates(),
         ..Default::default()
     };
     let root_ca = match &args.root_ca_file {

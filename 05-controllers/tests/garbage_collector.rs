@@ -163,6 +163,68 @@ async fn a_reference_to_an_older_incarnation_or_a_missing_owner_dangles() {
     assert!(c.get(&cm("unknown-owner")).await.is_some());
 }
 
+/// Kubernetes' rule for an owner in the wrong place: a namespaced owner
+/// lives in its dependent's namespace, so a dependent in `other` that
+/// names (by uid) a ConfigMap of `default` has no owner there: it gets an
+/// `OwnerRefInvalidNamespace` warning and is collected; a cluster-scoped
+/// dependent naming it gets the warning too, and, its owner never
+/// resolvable, is kept.
+#[tokio::test]
+async fn an_owner_in_another_namespace_is_reported_and_not_an_owner() {
+    let c = Cluster::start().await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}});
+    c.create("/api/v1/namespaces", &ns).await;
+    let owner = configmap(&c, "owner", &[], &[]).await;
+    let reference = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+        "uid": owner.uid}]);
+    let stray = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "stray", "ownerReferences": reference}});
+    let stray_path = "/api/v1/namespaces/other/configmaps/stray";
+    let stray_uid = c
+        .create("/api/v1/namespaces/other/configmaps", &stray)
+        .await["metadata"]["uid"]
+        .clone();
+    let cluster_scoped = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "scoped", "ownerReferences": reference}});
+    c.create("/api/v1/namespaces", &cluster_scoped).await;
+    c.until_gone(stray_path).await;
+    let message = |ns: &str| {
+        format!(
+            "ownerRef [v1/ConfigMap, namespace: {ns}, name: owner, uid: {}] \
+             does not exist in namespace \"{ns}\"",
+            owner.uid
+        )
+    };
+    let warned = |events: &[Value], name: &str, ns: &str| {
+        events.iter().any(|e| {
+            e["reason"] == "OwnerRefInvalidNamespace"
+                && e["type"] == "Warning"
+                && e["involvedObject"]["name"] == name
+                && e["message"] == message(ns)
+                && e["source"]["component"] == "garbage-collector-controller"
+        })
+    };
+    let events = c.list("/api/v1/namespaces/other/events").await;
+    assert!(warned(&events, "stray", "other"), "{events:?}");
+    let on_stray = events
+        .iter()
+        .find(|e| e["involvedObject"]["name"] == "stray")
+        .unwrap();
+    assert_eq!(on_stray["involvedObject"]["uid"], stray_uid);
+    // The cluster-scoped dependent's warning (its events live in
+    // `default`, as a Node's do); it stays.
+    c.until("/api/v1/namespaces/default/events", "warned", |list| {
+        let items = list.and_then(|l| l["items"].as_array());
+        items.is_some_and(|items| warned(items, "scoped", ""))
+    })
+    .await;
+    assert!(c.get("/api/v1/namespaces/scoped").await.is_some());
+    assert!(
+        c.get(&cm("owner")).await.is_some(),
+        "the owner is untouched"
+    );
+}
+
 #[tokio::test]
 async fn kubectl_delete_cascades_as_asked() {
     let c = Cluster::start().await;

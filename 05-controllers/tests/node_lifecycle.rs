@@ -25,10 +25,17 @@ const NOT_READY: &str = "node.kubernetes.io/not-ready";
 /// Registers node `name` with a Lease, as an agent does, first not ready
 /// (an agent whose runtime is still starting), then ready. The taints
 /// coming and going prove the controller has seen both, so its probe of
-/// the node is on the clock as it was before the test moves it.
+/// the node is on the clock as it was before the test moves it. (Only
+/// `NoSchedule` is sure to come: a first node not ready is a whole zone
+/// dark, and then no node is tainted `NoExecute`; see `zones.rs`.)
 async fn register(c: &Cluster, name: &str) {
+    register_labelled(c, name, json!({})).await;
+}
+
+/// [`register`] with the node's `labels`.
+async fn register_labelled(c: &Cluster, name: &str, labels: Value) {
     let path = format!("{NODES}/{name}");
-    c.create(NODES, &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+    c.create(NODES, &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
         "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady",
             "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}))
         .await;
@@ -40,13 +47,7 @@ async fn register(c: &Cluster, name: &str) {
     )
     .await;
     c.until(&path, "tainted not-ready", |n| {
-        n.is_some_and(|n| {
-            taint_keys(n)
-                == [
-                    format!("{NOT_READY}:NoExecute"),
-                    format!("{NOT_READY}:NoSchedule"),
-                ]
-        })
+        n.is_some_and(|n| taint_keys(n).contains(&format!("{NOT_READY}:NoSchedule")))
     })
     .await;
     heartbeat(&c.http, &c.url(""), name).await;
@@ -83,6 +84,30 @@ fn keep_alive(c: &Cluster, name: &'static str) -> impl std::future::Future<Outpu
         loop {
             heartbeat(&http, &base, name).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Moves `clock` on by `total`, in steps under half the grace period,
+/// letting the node `alive` (kept alive in real time by [`keep_alive`])
+/// renew its Lease a few times between steps: as on a real clock, the
+/// controller hears it all along, and never takes it for silent (a jump
+/// of the whole grace period at once would, until its next heartbeat;
+/// and with every node silent, the zone rules stop evictions).
+async fn advance_hearing(c: &Cluster, clock: &ManualClock, total: Duration, alive: &str) {
+    let step = Duration::from_secs(20);
+    let mut left = total;
+    while !left.is_zero() {
+        let now = left.min(step);
+        clock.advance(now);
+        left -= now;
+        let lease = format!("{LEASES}/{alive}");
+        for _ in 0..3 {
+            let before = c.get(&lease).await.unwrap()["spec"]["renewTime"].clone();
+            c.until(&lease, "renewed", |l| {
+                l.is_some_and(|l| l["spec"]["renewTime"] != before)
+            })
+            .await;
         }
     }
 }
@@ -258,7 +283,7 @@ async fn a_silent_node_is_tainted_and_its_pod_replaced_elsewhere() {
     );
 
     // node-a falls silent; past the 50 s grace period it is Unknown.
-    clock.advance(Duration::from_secs(51));
+    advance_hearing(&c, &clock, Duration::from_secs(51), "node-b").await;
     let path_a = format!("{NODES}/node-a");
     let a = c
         .until(&path_a, "unreachable", |n| {
@@ -290,7 +315,7 @@ async fn a_silent_node_is_tainted_and_its_pod_replaced_elsewhere() {
     );
 
     // The toleration runs out: the pod is evicted, and replaced on node-b.
-    clock.advance(Duration::from_secs(61));
+    advance_hearing(&c, &clock, Duration::from_secs(61), "node-b").await;
     let evicted = c
         .until(&first_path, "evicted", |p| {
             p.is_none_or(|p| p["metadata"]["deletionTimestamp"].is_string())
@@ -331,4 +356,201 @@ async fn a_silent_node_is_tainted_and_its_pod_replaced_elsewhere() {
         })
         .await;
     assert_eq!(ready_status(&back.unwrap()), "True");
+}
+
+/// Whether `node` has a `NoExecute` taint of the node lifecycle controller.
+fn no_execute(node: &Value) -> bool {
+    taint_keys(node)
+        .iter()
+        .any(|k| k == &format!("{UNREACHABLE}:NoExecute") || k == &format!("{NOT_READY}:NoExecute"))
+}
+
+/// Kubernetes' safeguard against the control plane's own network failure:
+/// three nodes of one zone fall silent together. The zone is fully
+/// disrupted, and it is the only one, so the controller enters master
+/// disruption mode: the nodes go Unknown and `NoSchedule`, their pods not
+/// ready, but no node is tainted `NoExecute` and no pod is evicted (the
+/// pod here would go at once), and an `EvictionsStopped` warning on every
+/// node says why. One node back ends the mode, and evictions resume at
+/// `--node-eviction-rate` (0.1: one node per 10 s of the clock).
+#[tokio::test]
+async fn a_whole_zone_gone_silent_is_not_evicted_and_then_evicted_at_the_rate() {
+    let clock = ManualClock::new();
+    let c = Cluster::start_with_clock(clock.clone()).await;
+    let zone = json!({"topology.kubernetes.io/zone": "zone-1"});
+    for name in ["node-a", "node-b", "node-c"] {
+        register_labelled(&c, name, zone.clone()).await;
+    }
+    let toleration = json!({"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute",
+        "tolerationSeconds": 0});
+    c.create(
+        PODS,
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"nodeName": "node-b", "tolerations": [toleration],
+            "containers": [{"name": "c", "image": "busybox"}]}}),
+    )
+    .await;
+    let ready = json!({"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True"}]}});
+    assert_eq!(
+        c.merge_patch(&format!("{PODS}/p/status"), &ready).await,
+        200
+    );
+
+    clock.advance(Duration::from_secs(51));
+    let only_no_schedule = [format!("{UNREACHABLE}:NoSchedule")];
+    for name in ["node-a", "node-b", "node-c"] {
+        let node = c
+            .until(&format!("{NODES}/{name}"), "unreachable, NoSchedule", |n| {
+                n.is_some_and(|n| ready_status(n) == "Unknown" && !taint_keys(n).is_empty())
+            })
+            .await
+            .unwrap();
+        assert_eq!(taint_keys(&node), only_no_schedule, "{name}: no NoExecute");
+    }
+    let warned = |events: Option<&Value>| {
+        let items = events.and_then(|e| e["items"].as_array());
+        ["node-a", "node-b", "node-c"].iter().all(|name| {
+            items.into_iter().flatten().any(|e| {
+                e["reason"] == "EvictionsStopped"
+                    && e["type"] == "Warning"
+                    && e["involvedObject"]["name"] == *name
+                    && e["message"] == orc_controllers::node_lifecycle::MASTER_DISRUPTION
+            })
+        })
+    };
+    c.until("/api/v1/events", "EvictionsStopped on every node", warned)
+        .await;
+    let pod = c
+        .until(&format!("{PODS}/p"), "not ready", |p| {
+            p.is_some_and(|p| p["status"]["conditions"][0]["status"] == "False")
+        })
+        .await
+        .unwrap();
+    assert!(
+        pod["metadata"]["deletionTimestamp"].is_null(),
+        "not evicted"
+    );
+
+    // node-a speaks again: the mode ends, and the others, still Unknown,
+    // wait for their turn (the zone's limit starts empty, as Kubernetes'
+    // does when it swaps limiters).
+    heartbeat(&c.http, &c.url(""), "node-a").await;
+    c.until(&format!("{NODES}/node-a"), "Ready, untainted", |n| {
+        n.is_some_and(|n| ready_status(n) == "True" && taint_keys(n).is_empty())
+    })
+    .await;
+    let tainted = async || {
+        let mut names = Vec::new();
+        for name in ["node-b", "node-c"] {
+            if c.get(&format!("{NODES}/{name}"))
+                .await
+                .is_some_and(|n| no_execute(&n))
+            {
+                names.push(name);
+            }
+        }
+        names
+    };
+    assert!(tainted().await.is_empty(), "{:?}", tainted().await);
+    // One node per 10 s.
+    clock.advance(Duration::from_secs(10));
+    for _ in 0..300 {
+        if !tainted().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(tainted().await.len(), 1, "one node in the first 10 s");
+    clock.advance(Duration::from_secs(10));
+    for _ in 0..300 {
+        if tainted().await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(tainted().await, ["node-b", "node-c"]);
+    // Evictions run again: the pod, which tolerates 0 s, goes.
+    c.until(&format!("{PODS}/p"), "evicted", |p| {
+        p.is_none_or(|p| p["metadata"]["deletionTimestamp"].is_string())
+    })
+    .await;
+}
+
+/// Kubernetes' `MarkPodsNotReady`: the pods of a node that falls silent
+/// turn `Ready=False` at once (`ContainersReady` as it was), each with a
+/// `NodeNotReady` warning, minutes before taint eviction would move them.
+#[tokio::test]
+async fn a_silent_nodes_pods_go_not_ready_at_once() {
+    let clock = ManualClock::new();
+    let c = Cluster::start_with_clock(clock.clone()).await;
+    register(&c, "node-a").await;
+    c.create(
+        PODS,
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "c", "image": "busybox"}]}}),
+    )
+    .await;
+    let ready = json!({"status": {"phase": "Running", "conditions": [
+        {"type": "ContainersReady", "status": "True"},
+        {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+    assert_eq!(
+        c.merge_patch(&format!("{PODS}/p/status"), &ready).await,
+        200
+    );
+
+    clock.advance(Duration::from_secs(51));
+    let pod = c
+        .until(&format!("{PODS}/p"), "not ready", |p| {
+            p.is_some_and(|p| p["status"]["conditions"][1]["status"] == "False")
+        })
+        .await
+        .unwrap();
+    let conditions = &pod["status"]["conditions"];
+    assert_eq!(
+        conditions[0],
+        json!({"type": "ContainersReady", "status": "True"})
+    );
+    assert_ne!(conditions[1]["lastTransitionTime"], "2026-01-01T00:00:00Z");
+    assert!(
+        pod["metadata"]["deletionTimestamp"].is_null(),
+        "not evicted yet"
+    );
+    // (The node's own NodeNotReady event is Normal, and about the Node.)
+    let on_pod = |e: &Value| e["reason"] == "NodeNotReady" && e["involvedObject"]["kind"] == "Pod";
+    let events = c
+        .until(
+            "/api/v1/namespaces/default/events",
+            "a warning on the pod",
+            |list| {
+                list.and_then(|l| l["items"].as_array())
+                    .is_some_and(|items| items.iter().any(on_pod))
+            },
+        )
+        .await
+        .unwrap();
+    let event = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| on_pod(e))
+        .unwrap();
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["message"], "Node is not ready");
+    assert_eq!(event["involvedObject"]["kind"], "Pod");
+    assert_eq!(event["involvedObject"]["name"], "p");
+
+    // The agent back: its status first, then the pod's true state, which
+    // the controller leaves alone.
+    heartbeat(&c.http, &c.url(""), "node-a").await;
+    c.until(&format!("{NODES}/node-a"), "Ready", |n| {
+        n.is_some_and(|n| ready_status(n) == "True" && taint_keys(n).is_empty())
+    })
+    .await;
+    assert_eq!(
+        c.merge_patch(&format!("{PODS}/p/status"), &ready).await,
+        200
+    );
+    let pod = c.get(&format!("{PODS}/p")).await.unwrap();
+    assert_eq!(pod["status"]["conditions"][1]["status"], "True");
 }

@@ -276,3 +276,77 @@ async fn a_service_without_pods_has_a_placeholder_and_selectorless_ones_are_left
     let ep = c.get(&format!("{ENDPOINTS}/kubernetes")).await.unwrap();
     assert_eq!(ep["subsets"][0]["addresses"][0]["ip"], "127.0.0.1");
 }
+
+/// Chapter 05's node lifecycle controller and this chapter's EndpointSlice
+/// controller together: a node falls silent (the test stops its Lease and
+/// moves the controllers' clock past the grace period), its pod is marked
+/// not ready, and the slice lists it not ready at once, minutes before any
+/// eviction; the node's agent back, it reports the pod ready, and the
+/// slice follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_nodes_pod_leaves_the_ready_endpoints() {
+    let clock = orc_controllers::clock::ManualClock::new();
+    let mut c = Cluster::start_with_clock(clock.clone()).await;
+    let client = orc_client::Client::new(c.url(""));
+    c.spawn(orc_services::run_controllers(client, 2));
+    let node = |ready: &str, beat: &str| {
+        json!({"status": {"conditions": [{"type": "Ready", "status": ready,
+            "lastHeartbeatTime": beat, "lastTransitionTime": beat}]}})
+    };
+    let mut registered = node("False", "2026-01-01T00:00:00Z");
+    registered["apiVersion"] = json!("v1");
+    registered["kind"] = json!("Node");
+    registered["metadata"] = json!({"name": "node-1"});
+    c.create("/api/v1/nodes", &registered).await;
+    // Seen not ready, then ready: the controller knows the node, and its
+    // clock has a heartbeat to count the silence from.
+    let tainted = |n: Option<&Value>| {
+        n.and_then(|n| n["spec"]["taints"].as_array())
+            .is_some_and(|t| !t.is_empty())
+    };
+    c.until("/api/v1/nodes/node-1", "tainted not-ready", tainted)
+        .await;
+    let back = node("True", "2026-01-01T00:00:10Z");
+    assert_eq!(
+        c.merge_patch("/api/v1/nodes/node-1/status", &back).await,
+        200
+    );
+    c.until("/api/v1/nodes/node-1", "untainted", |n| !tainted(n))
+        .await;
+
+    c.create(SERVICES, &service("web", json!({"app": "web"})))
+        .await;
+    c.create(PODS, &pod("a", "web", 8080)).await;
+    report(&c, "a", "10.244.1.2", true).await;
+    until_slices(&c, "web", |eps| {
+        eps == [("10.244.1.2".to_string(), true, true, false)]
+    })
+    .await;
+
+    clock.advance(Duration::from_secs(51));
+    until_slices(&c, "web", |eps| {
+        eps == [("10.244.1.2".to_string(), false, false, false)]
+    })
+    .await;
+    let (_, pod) = c.send(c.http.get(c.url(&format!("{PODS}/a")))).await;
+    assert!(
+        pod["metadata"]["deletionTimestamp"].is_null(),
+        "not evicted"
+    );
+
+    // The agent back: the node's status, then the pod's true state.
+    let again = node("True", "2026-01-01T00:01:00Z");
+    assert_eq!(
+        c.merge_patch("/api/v1/nodes/node-1/status", &again).await,
+        200
+    );
+    c.until("/api/v1/nodes/node-1", "Ready, untainted", |n| {
+        !tainted(n) && n.is_some_and(|n| n["status"]["conditions"][0]["status"] == "True")
+    })
+    .await;
+    report(&c, "a", "10.244.1.2", true).await;
+    until_slices(&c, "web", |eps| {
+        eps == [("10.244.1.2".to_string(), true, true, false)]
+    })
+    .await;
+}

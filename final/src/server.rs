@@ -74,6 +74,10 @@ pub struct ServerArgs {
     /// kube-controller-manager's flag, 5s by default.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub node_monitor_period: Duration,
+    /// How fast the node lifecycle controller lets evictions start, zone
+    /// by zone (kube-controller-manager's flags).
+    #[command(flatten)]
+    pub eviction: orc_controllers::node_lifecycle::flags::EvictionFlags,
     /// The cluster CA's directory (default: <data-dir>/pki); `orc up`
     /// shares one with its nodes' credentials.
     #[arg(long)]
@@ -249,6 +253,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
             node_monitor: orc_controllers::node_lifecycle::Timing {
                 grace_period: args.node_monitor_grace_period,
                 monitor_period: args.node_monitor_period,
+                eviction: args.eviction.rates(),
             },
             ..orc_controllers::Config::new(url.clone())
         };

@@ -141,10 +141,10 @@ impl NodeAgent {
             .with_field_selector(&format!("spec.nodeName={name}"));
         let cache = informer.cache();
         let (objects, object_tasks) = follow_objects(&client, cache.clone()).await;
-        let (informer, drain) = follow_pods(informer, objects.clone()).await;
+        let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
+        let (informer, drain) = follow_pods(informer, objects.clone(), sink.clone()).await;
 
         let events = Arc::new(events::KubeletEvents::new(client.clone(), &name));
-        let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
         let mut tasks = vec![heartbeat, informer, drain];
         tasks.extend(object_tasks);
         if let Some(dir) = &config.identity.state_dir {
@@ -234,10 +234,12 @@ async fn register_retrying(
 // ANCHOR: follow_pods
 /// Runs `informer`, on the pods bound to this node, until its first list
 /// is in; answers its task and the task that follows its notifications:
-/// at each change, `objects` follows what the pods name, and only that.
+/// at each change, `objects` follows what the pods name, and only that,
+/// and `sink` puts back a status someone else overwrote.
 async fn follow_pods(
     informer: Informer,
     objects: Arc<ApiObjects>,
+    sink: Arc<ApiStatusSink>,
 ) -> (JoinHandle<()>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel(64);
     let informer = tokio::spawn(informer.run(tx));
@@ -248,8 +250,11 @@ async fn follow_pods(
     }
     let follow = tokio::spawn(async move {
         objects.follow_referenced();
-        while rx.recv().await.is_some() {
+        while let Some(notification) = rx.recv().await {
             objects.follow_referenced();
+            if let Notification::Updated { new, .. } = notification {
+                sink.reconcile(&new);
+            }
         }
     });
     (informer, follow)

@@ -15,6 +15,13 @@
 //! API object with `gracePeriodSeconds: 0` and a uid precondition (the pod
 //! of that name may meanwhile be a new one, which must not be deleted).
 //!
+//! It also puts back what someone else overwrote, as the kubelet's status
+//! manager does (`needsReconcile`): when the pod in the API no longer says
+//! what the agent last sent for the fields the agent owns (the phase and
+//! the kubelet's conditions), say because the node lifecycle controller
+//! marked the pods of a silent node `Ready=False`, the worker sends the
+//! agent's status again ([`needs_reconcile`]).
+//!
 //! Only pods that came from the API are sent. A static pod would need a
 //! *mirror pod* (an API object the kubelet creates to show it), which orc
 //! does not build yet.
@@ -60,6 +67,9 @@ pub struct ApiStatusSink {
     /// The newest work per pod uid. A std Mutex: held for a map operation,
     /// never across an `.await`.
     pending: Mutex<HashMap<String, Work>>,
+    /// The status last sent for each pod uid, to notice when the API's
+    /// copy has been changed by someone else.
+    sent: Mutex<HashMap<String, Value>>,
     /// Uids of the pods already reported `Failed` because the agent cannot
     /// run them: the source finds them again at every sync.
     rejected: Mutex<HashSet<String>>,
@@ -72,6 +82,7 @@ impl ApiStatusSink {
             cache,
             queue: Arc::new(WorkQueue::new()),
             pending: Mutex::new(HashMap::new()),
+            sent: Mutex::new(HashMap::new()),
             rejected: Mutex::new(HashSet::new()),
         }
     }
@@ -117,6 +128,35 @@ impl ApiStatusSink {
             .filter(|o| o.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid))
     }
 
+    fn sent(&self) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ANCHOR: reconcile
+    /// Looks at `api_pod` as the informer now has it: if nothing is on its
+    /// way for it and it no longer says what the agent last sent, sends
+    /// that again.
+    pub fn reconcile(&self, api_pod: &Value) {
+        let text = |p: &str| api_pod.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let uid = text("/metadata/uid");
+        if self.pending().contains_key(uid) {
+            return;
+        }
+        let Some(sent) = self.sent().get(uid).cloned() else {
+            return;
+        };
+        if needs_reconcile(&api_pod["status"], &sent) {
+            tracing::info!(pod = %text("/metadata/name"), "pod status changed by another; sending ours again");
+            let work = Work::Status {
+                namespace: text("/metadata/namespace").into(),
+                name: text("/metadata/name").into(),
+                status: keeping_others(sent, &api_pod["status"]),
+            };
+            self.enqueue(uid, work);
+        }
+    }
+    // ANCHOR_END: reconcile
+
     fn enqueue(&self, uid: &str, work: Work) {
         self.pending().insert(uid.to_string(), work);
         self.queue.add(uid);
@@ -140,6 +180,15 @@ impl ApiStatusSink {
                 Ok(()) => true,
                 Err(e) => e.is_not_found() || e.is_conflict(),
             };
+            match (&work, &result) {
+                (Some(Work::Status { status, .. }), Ok(())) => {
+                    self.sent().insert(uid.clone(), status.clone());
+                }
+                (Some(Work::Delete { .. }), _) if finished => {
+                    self.sent().remove(&uid);
+                }
+                _ => {}
+            }
             if finished {
                 let mut pending = self.pending();
                 if pending.get(&uid) == work.as_ref() {
@@ -183,6 +232,57 @@ impl ApiStatusSink {
         }
         value
     }
+}
+
+/// The pod conditions the kubelet owns (Kubernetes'
+/// `PodConditionByKubelet`); others (`DisruptionTarget`, readiness gates)
+/// belong to someone else.
+const KUBELET_CONDITIONS: [&str; 5] = [
+    "PodScheduled",
+    "Ready",
+    "Initialized",
+    "ContainersReady",
+    "PodReadyToStartContainers",
+];
+
+// ANCHOR: needs_reconcile
+/// Whether the API's `status` of a pod has drifted from `sent`, the status
+/// the agent last sent, in what the agent owns: the phase, and the status
+/// of each kubelet condition it sent.
+pub fn needs_reconcile(api: &Value, sent: &Value) -> bool {
+    if api.get("phase") != sent.get("phase") {
+        return true;
+    }
+    let conditions = |status: &Value| -> Vec<Value> {
+        status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| KUBELET_CONDITIONS.iter().any(|k| c["type"] == *k))
+            .cloned()
+            .collect()
+    };
+    let in_api = conditions(api);
+    conditions(sent).iter().any(|ours| {
+        let theirs = in_api.iter().find(|c| c["type"] == ours["type"]);
+        theirs.is_none_or(|c| c["status"] != ours["status"])
+    })
+}
+// ANCHOR_END: needs_reconcile
+
+/// `ours` with the conditions of `api` that other components own (a
+/// `DisruptionTarget`) added back: a merge patch replaces the whole list.
+fn keeping_others(mut ours: Value, api: &Value) -> Value {
+    let others = api["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| !KUBELET_CONDITIONS.iter().any(|k| c["type"] == *k))
+        .cloned();
+    if let Some(list) = ours["conditions"].as_array_mut() {
+        list.extend(others);
+    }
+    ours
 }
 
 /// Sends one piece of work for pod `uid`: its status as a merge patch of
@@ -268,4 +368,32 @@ impl StatusSink for ApiStatusSink {
 /// The `pods` row of the resource table.
 fn pods() -> &'static Resource {
     lookup("", "v1", "pods").expect("pods are in the resource table")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kubelet_condition_overwritten_is_sent_again_and_others_are_not_ours() {
+        let sent = json!({"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}]});
+        assert!(!needs_reconcile(&sent, &sent));
+        let marked = json!({"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "False", "lastTransitionTime": "later"},
+            {"type": "ContainersReady", "status": "True"}]});
+        assert!(needs_reconcile(&marked, &sent));
+        let with_others = json!({"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"},
+            {"type": "DisruptionTarget", "status": "True"}]});
+        assert!(
+            !needs_reconcile(&with_others, &sent),
+            "a condition another component owns is left alone"
+        );
+        let failed = json!({"phase": "Failed", "conditions": sent["conditions"]});
+        assert!(needs_reconcile(&failed, &sent));
+        let again = keeping_others(sent.clone(), &with_others);
+        assert_eq!(again["conditions"].as_array().unwrap().len(), 3);
+        assert_eq!(again["conditions"][2]["type"], "DisruptionTarget");
+    }
 }

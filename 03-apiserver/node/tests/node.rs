@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::TestServer;
 use orc_client::Client;
 use orc_node::{NodeAgent, NodeConfig, NodeIdentity};
-use orc_pod::status::{ContainerState, ContainerStatus, Phase, PodStatus};
+use orc_pod::status::{ContainerState, ContainerStatus, Phase, PodCondition, PodStatus};
 use serde_json::{Value, json};
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
@@ -227,6 +227,67 @@ async fn pods_of_this_node_statuses_and_the_final_delete() {
         theirs["status"],
         json!({"phase": "Pending", "qosClass": "BestEffort"})
     );
+    node.stop(Duration::from_secs(1)).await;
+}
+
+/// The agent puts back what another component overwrote in the status it
+/// owns, as the kubelet's status manager does: the node lifecycle
+/// controller marked the pod `Ready=False` while the node was silent; the
+/// node's agent, still running it, sends `Ready=True` again, and keeps the
+/// condition that is not its own.
+#[tokio::test]
+async fn a_ready_condition_overwritten_by_another_is_sent_again() {
+    let s = TestServer::start().await;
+    let client = Client::new(s.url(""));
+    s.post(PODS, &bound_pod("mine", "n1")).await;
+    let node = NodeAgent::start(client, config("n1")).await.unwrap();
+    let pod = node.pod_source().snapshot().pods[0].clone();
+    let condition = |kind: &str| PodCondition {
+        kind: kind.into(),
+        status: "True".into(),
+        reason: None,
+    };
+    let status = PodStatus {
+        phase: Phase::Running,
+        conditions: vec![condition("ContainersReady"), condition("Ready")],
+        pod_ip: Some("10.244.3.2".into()),
+        start_time: Some("2024-05-01T12:00:00Z".into()),
+        init_container_statuses: vec![],
+        container_statuses: vec![],
+    };
+    node.status_sink().status_changed(&pod, &status);
+    let ready = async |want: &str| {
+        let (_, p) = s.get(&format!("{PODS}/mine")).await;
+        p["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == want)
+    };
+    eventually("the pod is Ready", async || ready("True").await).await;
+
+    // The node lifecycle controller's write, and another's condition.
+    let marked = json!({"status": {"conditions": [
+        {"type": "ContainersReady", "status": "True"},
+        {"type": "Ready", "status": "False", "lastTransitionTime": "2024-05-01T12:05:00Z"},
+        {"type": "DisruptionTarget", "status": "True", "reason": "Test"}]}});
+    let (code, written) = s
+        .patch(
+            &format!("{PODS}/mine/status"),
+            "application/merge-patch+json",
+            &marked.to_string(),
+        )
+        .await;
+    assert_eq!(code, 200, "{written}");
+    eventually("Ready again", async || ready("True").await).await;
+    let (_, p) = s.get(&format!("{PODS}/mine")).await;
+    let kinds: Vec<&str> = p["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ContainersReady", "Ready", "DisruptionTarget"]);
     node.stop(Duration::from_secs(1)).await;
 }
 

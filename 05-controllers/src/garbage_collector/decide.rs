@@ -15,6 +15,7 @@
 use orc_client::propagation::{FOREGROUND, ORPHAN, Propagation};
 
 use super::graph::Node;
+use crate::owners::OwnerRef;
 
 /// What the collector knows of one owner of a dependent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +125,30 @@ pub fn deleting_owner(owner: &Node, dependents: &[&Node]) -> OwnerVerdict {
 }
 // ANCHOR_END: deleting_owner
 
+// ANCHOR: invalid_namespace
+/// Whether a dependent in `dependent_ns` (`None`: cluster-scoped) names,
+/// by uid, an owner the collector has seen in `owner_ns`: a namespaced
+/// owner must live in its dependent's own namespace (an owner reference
+/// has no namespace field), so one seen anywhere else is a mistake.
+/// Kubernetes looks for such an owner where it should be, finds nothing,
+/// and says so with an `OwnerRefInvalidNamespace` warning on the
+/// dependent ([`invalid_namespace_message`]).
+pub fn invalid_namespace(dependent_ns: Option<&str>, owner_ns: Option<&str>) -> bool {
+    owner_ns.is_some() && owner_ns != dependent_ns
+}
+
+/// The message of that warning, worded as Kubernetes' garbage collector
+/// words it: the reference, placed in the dependent's namespace, and
+/// where it was looked for.
+pub fn invalid_namespace_message(owner: &OwnerRef, dependent_ns: Option<&str>) -> String {
+    let ns = dependent_ns.unwrap_or("");
+    format!(
+        "ownerRef [{}/{}, namespace: {ns}, name: {}, uid: {}] does not exist in namespace {ns:?}",
+        owner.api_version, owner.kind, owner.name, owner.uid
+    )
+}
+// ANCHOR_END: invalid_namespace
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +235,38 @@ mod tests {
         assert_eq!(
             deleting_owner(&owner, &[]),
             OwnerVerdict::RemoveFinalizer(ORPHAN)
+        );
+    }
+
+    #[test]
+    fn an_owner_seen_in_another_namespace_is_reported() {
+        assert!(invalid_namespace(Some("a"), Some("b")));
+        assert!(
+            invalid_namespace(None, Some("b")),
+            "a cluster-scoped dependent"
+        );
+        assert!(!invalid_namespace(Some("a"), Some("a")));
+        assert!(
+            !invalid_namespace(Some("a"), None),
+            "a cluster-scoped owner"
+        );
+        let owner = OwnerRef {
+            api_version: "apps/v1".into(),
+            kind: "ReplicaSet".into(),
+            name: "web".into(),
+            uid: "u1".into(),
+            controller: true,
+            block_owner_deletion: false,
+        };
+        assert_eq!(
+            invalid_namespace_message(&owner, Some("a")),
+            "ownerRef [apps/v1/ReplicaSet, namespace: a, name: web, uid: u1] \
+             does not exist in namespace \"a\""
+        );
+        assert_eq!(
+            invalid_namespace_message(&owner, None),
+            "ownerRef [apps/v1/ReplicaSet, namespace: , name: web, uid: u1] \
+             does not exist in namespace \"\""
         );
     }
 }

@@ -131,10 +131,14 @@ impl Graph {
     // ANCHOR: upsert
     /// Records a new or changed object; answers the uids to look at again:
     /// the object itself when it has owners or waits for the collector,
-    /// owners it no longer references (one may be waiting for it), and,
-    /// for an owner being deleted in the foreground, its dependents.
+    /// owners it no longer references (one may be waiting for it), for an
+    /// owner being deleted in the foreground, its dependents, and for an
+    /// object seen for the first time, the dependents already naming it
+    /// (judged before it was seen: one in another namespace must hear
+    /// that its reference is wrong).
     pub fn upsert(&mut self, node: Node) -> Vec<String> {
         let uid = node.uid.clone();
+        let first_seen = !self.nodes.contains_key(&uid);
         let old_owners: Vec<String> = self
             .nodes
             .get(&uid)
@@ -156,7 +160,7 @@ impl Graph {
         if !node.owners.is_empty() || node.awaits_collector() {
             work.push(uid.clone());
         }
-        if node.deleting && node.has_finalizer(FOREGROUND) {
+        if first_seen || (node.deleting && node.has_finalizer(FOREGROUND)) {
             work.extend(self.dependents.get(&uid).into_iter().flatten().cloned());
         }
         self.nodes.insert(uid, node);
@@ -215,8 +219,16 @@ mod tests {
         let mut g = Graph::default();
         assert_eq!(g.upsert(cm("child", "c", &["p"])), ["c"]);
         assert_eq!(g.dependents("p").len(), 1, "the owner is not known yet");
-        assert!(g.upsert(cm("parent", "p", &[])).is_empty());
+        assert_eq!(
+            g.upsert(cm("parent", "p", &[])),
+            ["c"],
+            "the owner seen at last: its dependent is judged again"
+        );
         assert_eq!(g.dependents("p")[0].name, "child");
+        assert!(
+            g.upsert(cm("parent", "p", &[])).is_empty(),
+            "only the first time"
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod graph;
 
 use std::sync::{Arc, Mutex};
 
+use orc_client::events::{Note, Recorder};
 use orc_client::informer::Notification;
 use orc_client::propagation::{FOREGROUND, ORPHAN, Propagation};
 use orc_client::resources::{RESOURCES, Resource};
@@ -48,12 +49,16 @@ pub struct GarbageCollector {
     /// `.await` (workers clone what they need out of it).
     graph: Mutex<Graph>,
     queue: Arc<WorkQueue>,
+    /// Warnings about references that cannot be right
+    /// (`OwnerRefInvalidNamespace`), as `garbage-collector-controller`.
+    recorder: Recorder,
 }
 
 impl GarbageCollector {
     /// A collector that talks to the API through `client`.
     pub fn new(client: Client) -> Arc<GarbageCollector> {
         Arc::new(GarbageCollector {
+            recorder: Recorder::new(client.clone(), "garbage-collector-controller"),
             client,
             graph: Mutex::new(Graph::default()),
             queue: Arc::new(WorkQueue::new()),
@@ -156,11 +161,23 @@ impl GarbageCollector {
     /// Whether `owner`, referenced by `node`, is there: from the graph when
     /// it knows the uid, else from the API server, because the graph may
     /// not have seen an owner created a moment ago.
+    ///
+    /// An owner the graph has seen in another namespace is not this
+    /// dependent's owner: a warning says so, and the owner is looked for
+    /// where it should be (the dependent's namespace), as Kubernetes does.
     async fn owner_state(&self, node: &Node, owner: &OwnerRef) -> Result<OwnerState, ClientError> {
-        let Some((resource, ns)) = owners::locate(owner, node.namespace.as_deref()) else {
+        let dependent_ns = node.namespace.as_deref();
+        let known = self.graph().get(&owner.uid).cloned();
+        let misplaced = known
+            .as_ref()
+            .is_some_and(|k| decide::invalid_namespace(dependent_ns, k.namespace.as_deref()));
+        if misplaced {
+            self.report_invalid_namespace(node, owner).await;
+        }
+        let Some((resource, ns)) = owners::locate(owner, dependent_ns) else {
             return Ok(OwnerState::Unresolvable);
         };
-        if let Some(known) = self.graph().get(&owner.uid) {
+        if let Some(known) = known.filter(|_| !misplaced) {
             return Ok(state_of(known.deleting, &known.finalizers));
         }
         match self.client.get(resource, ns.as_deref(), &owner.name).await {
@@ -175,6 +192,23 @@ impl GarbageCollector {
             Err(e) if e.is_not_found() => Ok(OwnerState::Dangling),
             Err(e) => Err(e),
         }
+    }
+
+    /// Records Kubernetes' `OwnerRefInvalidNamespace` warning on `node`,
+    /// whose reference `owner` names an object of another namespace (a
+    /// repeat only counts up the event).
+    async fn report_invalid_namespace(&self, node: &Node, owner: &OwnerRef) {
+        let dependent_ns = node.namespace.as_deref();
+        tracing::warn!(object = %node.display(), owner = %owner.name,
+            "owner reference names an object of another namespace");
+        let object = json!({"metadata": {"name": node.name, "namespace": dependent_ns,
+            "uid": node.uid}});
+        let message = decide::invalid_namespace_message(owner, dependent_ns);
+        let note = Note::warning("OwnerRefInvalidNamespace", message);
+        let api_version = node.resource.api_version();
+        self.recorder
+            .record(&object, (&api_version, node.resource.kind), note)
+            .await;
     }
 
     /// Deletes `node` (and only that incarnation of it) with `policy`.

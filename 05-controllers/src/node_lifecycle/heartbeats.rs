@@ -99,6 +99,16 @@ impl Heartbeats {
         probes.get(node).map(|p| p.seen)
     }
 
+    /// Counts every node as heard from at `now`: leaving master disruption
+    /// mode gives each node a fresh grace period, as Kubernetes does, since
+    /// the silence was (most likely) the control plane's own.
+    pub fn reset_all(&self, now: Timestamp) {
+        let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+        for probe in probes.values_mut() {
+            probe.seen = now;
+        }
+    }
+
     /// Forgets a deleted node.
     pub fn forget(&self, node: &str) {
         let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());

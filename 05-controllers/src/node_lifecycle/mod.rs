@@ -1,25 +1,32 @@
-//! The node lifecycle controller: notices a node that stopped reporting
-//! and taints it, so that the scheduler sends no new pods there and taint
-//! eviction ([`crate::taint_eviction`]) moves the old ones.
+//! The node lifecycle controller: notices a node that stopped reporting,
+//! marks its pods not ready and taints it, so that Services stop sending
+//! them traffic, the scheduler sends no new pods there and taint eviction
+//! ([`crate::taint_eviction`]) moves the old ones.
 //!
-//! Informers on Nodes and on the Leases in `kube-node-lease` feed
+//! Informers on Nodes, on the Leases in `kube-node-lease` and on Pods feed
 //! [`heartbeats::Heartbeats`] (when each node was last heard from, on the
 //! injected clock) and queue the node; a monitor loop queues every node
 //! each `monitor_period` (Kubernetes' `--node-monitor-period`, 5 s), since
-//! silence is what no event announces. A worker [`decide::decide`]s, then
-//! this shell writes the conditions (the `status` subresource), the taints
-//! (the Node's `spec`) and a `NodeNotReady` event.
+//! silence is what no event announces. A worker first judges every zone
+//! ([`zones`], kept in [`evictions::Evictions`]), then [`decide::decide`]s
+//! for the node, and this shell writes the conditions (the `status`
+//! subresource), the taints (the Node's `spec`), a `NodeNotReady` event,
+//! and the `Ready=False` of a silent node's pods ([`pods`]).
 //!
-//! Layout: `heartbeats.rs` (probe times), `decide.rs` (the verdict, pure).
-//!
-//! Not built: Kubernetes' per-zone disruption modes (it slows tainting to
-//! `--node-eviction-rate` and stops it when a whole zone goes dark, taking
-//! that for the control plane's own network trouble) and its marking of a
-//! silent node's pods not ready.
+//! Layout: `heartbeats.rs` (probe times), `decide.rs` (a node's verdict,
+//! pure), `zones.rs` (zone states and rates, pure), `rate_limit.rs` (a
+//! zone's token bucket), `evictions.rs` (the zones remembered), `pods.rs`
+//! (a pod marked not ready, pure).
 
 pub mod decide;
+pub mod evictions;
+pub mod flags;
 pub mod heartbeats;
+pub mod pods;
+pub mod rate_limit;
+pub mod zones;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,16 +38,21 @@ use orc_client::{Client, ClientError};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::clock::SharedClock;
+use crate::clock::{self, SharedClock};
 use crate::object::namespace_and_name;
 use crate::worker::{self, Action};
+use decide::Gate;
+use evictions::Evictions;
 use heartbeats::{Beat, Heartbeats};
 use orc_client::informer as informers;
+use rate_limit::Refused;
+use zones::{EvictionRates, Transition};
 
 /// Where node Leases live.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 
-/// The controller's two periods.
+/// How fast the controller notices a silent node, and how fast it lets
+/// evictions start.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     /// How long a node may be silent before its conditions go `Unknown`
@@ -48,6 +60,9 @@ pub struct Timing {
     pub grace_period: Duration,
     /// How often every node is looked at (`--node-monitor-period`, 5 s).
     pub monitor_period: Duration,
+    /// The zones' eviction rates and thresholds (`--node-eviction-rate`
+    /// and friends).
+    pub eviction: EvictionRates,
 }
 
 impl Default for Timing {
@@ -55,15 +70,26 @@ impl Default for Timing {
         Timing {
             grace_period: Duration::from_secs(50),
             monitor_period: Duration::from_secs(5),
+            eviction: EvictionRates::default(),
         }
     }
 }
+
+/// The warning every node gets when the controller enters master
+/// disruption mode (orc's own event: Kubernetes only logs it).
+pub const MASTER_DISRUPTION: &str = "Every node is not Ready: the node controller takes it for a \
+    failure of the control plane's own network (master disruption mode), and taints no node \
+    NoExecute, so evicts no pod, until a node is Ready again";
 
 /// The controller. [`NodeLifecycleController::run`] starts it.
 pub struct NodeLifecycleController {
     client: Client,
     nodes: Arc<Cache>,
+    /// Every pod, to find a silent node's.
+    pods: Arc<Cache>,
     heartbeats: Heartbeats,
+    /// Each zone's state and eviction rate limit.
+    evictions: Evictions,
     queue: Arc<WorkQueue>,
     clock: SharedClock,
     timing: Timing,
@@ -72,6 +98,10 @@ pub struct NodeLifecycleController {
 
 fn nodes() -> &'static Resource {
     lookup("", "v1", "nodes").expect("the resource table serves nodes")
+}
+
+fn pods() -> &'static Resource {
+    lookup("", "v1", "pods").expect("the resource table serves pods")
 }
 
 fn leases() -> &'static Resource {
@@ -85,9 +115,12 @@ impl NodeLifecycleController {
         let node_informer = informers::everything(&client, nodes());
         let lease_informer =
             informers::Informer::new(client.clone(), leases(), Some(LEASE_NAMESPACE), "");
+        let pod_informer = informers::everything(&client, pods());
         let controller = Arc::new(NodeLifecycleController {
             nodes: node_informer.cache(),
+            pods: pod_informer.cache(),
             heartbeats: Heartbeats::default(),
+            evictions: Evictions::new(timing.eviction),
             recorder: Recorder::new(client.clone(), "node-controller"),
             queue: Arc::new(WorkQueue::new()),
             client,
@@ -101,6 +134,8 @@ impl NodeLifecycleController {
         let c = controller.clone();
         let leases_synced =
             informers::follow(&mut tasks, lease_informer, move |n| c.heard(n, Beat::Lease));
+        let c = controller.clone();
+        let pods_synced = informers::follow(&mut tasks, pod_informer, move |n| c.pod_changed(n));
         tasks.spawn(controller.clone().monitor());
         let c = controller.clone();
         let reconcile = move |key: String| {
@@ -110,7 +145,7 @@ impl NodeLifecycleController {
         let queue = ("node-lifecycle", controller.queue.clone());
         worker::run_after_sync(
             tasks,
-            vec![nodes_synced, leases_synced],
+            vec![nodes_synced, leases_synced, pods_synced],
             queue,
             1,
             reconcile,
@@ -139,6 +174,19 @@ impl NodeLifecycleController {
         }
     }
 
+    /// A pod bound to a node that reads Ready, new or changed: its node is
+    /// judged again (on a silent node, the pod is marked not ready). Pods
+    /// already not ready change nothing here.
+    fn pod_changed(&self, notification: Notification) {
+        if let Notification::Added(pod) | Notification::Updated { new: pod, .. } = notification {
+            let node = pod.pointer("/spec/nodeName").and_then(Value::as_str);
+            let reads_ready = pods::not_ready_conditions(&pod, self.clock.now()).is_some();
+            if let (Some(node), true) = (node, reads_ready) {
+                self.queue.add(node);
+            }
+        }
+    }
+
     /// Queues every node each monitor period, on the injected clock (a
     /// test that moves it wakes this loop at once).
     async fn monitor(self: Arc<Self>) {
@@ -151,14 +199,27 @@ impl NodeLifecycleController {
     }
 
     // ANCHOR: reconcile
-    /// Writes what [`decide::decide`] says for the node `name`.
+    /// Writes what [`decide::decide`] says for the node `name`, once the
+    /// zones are judged.
     pub async fn reconcile(&self, name: &str) -> Result<Action, ClientError> {
+        self.judge_zones().await;
         let Some(node) = self.nodes.get(name) else {
             return Ok(Action::await_change());
         };
         let now = self.clock.now();
         let last_seen = self.heartbeats.last_seen(name).unwrap_or(now);
-        let verdict = decide::decide(&node, last_seen, now, self.timing.grace_period);
+        let grace = self.timing.grace_period;
+        let verdict = match self.gate(&node, last_seen, now) {
+            Ok(gate) => decide::decide(&node, last_seen, now, grace, gate),
+            Err(wait) => {
+                // The zone's rate limit holds a new NoExecute taint back:
+                // the rest now, the taint when its turn comes.
+                if let Some(wait) = wait {
+                    clock::requeue_after(&self.clock, &self.queue, name, wait);
+                }
+                decide::decide(&node, last_seen, now, grace, Gate::Closed)
+            }
+        };
         let mut stored = node.clone();
         if let Some(conditions) = &verdict.conditions {
             tracing::info!(
@@ -181,9 +242,119 @@ impl NodeLifecycleController {
             );
             self.recorder.record(&stored, ("v1", "Node"), note).await;
         }
+        if now > verdict.silent_at {
+            self.mark_pods_not_ready(name, now).await?;
+        }
         Ok(Action::await_change())
     }
     // ANCHOR_END: reconcile
+
+    /// The gate for `node`'s `NoExecute` taint: stopped in master
+    /// disruption mode; open if the verdict adds none, or if the zone's
+    /// rate limit lets one more through; else the wait for the next turn
+    /// (`None`: a rate of 0, which only the next zone change lifts, and
+    /// that queues every node).
+    fn gate(
+        &self,
+        node: &Value,
+        last_seen: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<Gate, Option<Duration>> {
+        if self.evictions.master_disruption() {
+            return Ok(Gate::Stopped);
+        }
+        let open = decide::decide(node, last_seen, now, self.timing.grace_period, Gate::Open);
+        if !open.adds_no_execute {
+            return Ok(Gate::Open);
+        }
+        let zone = zones::zone_key(node);
+        match self.evictions.try_take(&zone, now) {
+            Ok(()) => Ok(Gate::Open),
+            Err(Refused::For(wait)) => Err(Some(wait)),
+            Err(Refused::Stopped) => Err(None),
+        }
+    }
+
+    // ANCHOR: judge_zones
+    /// Judges every zone from its nodes' `Ready` as it stands now (silent
+    /// nodes counted `Unknown` before the write lands), and acts on what
+    /// changed: entering master disruption mode lifts every `NoExecute`
+    /// taint of the controller's, leaving it gives every node a fresh
+    /// grace period; any change queues every node.
+    async fn judge_zones(&self) {
+        let now = self.clock.now();
+        let nodes = self.nodes.list();
+        let mut ready: BTreeMap<String, Vec<Option<&str>>> = BTreeMap::new();
+        for node in nodes.iter().filter(|n| zones::counted(n)) {
+            let name = namespace_and_name(node).1;
+            let last_seen = self.heartbeats.last_seen(name).unwrap_or(now);
+            let status = decide::ready_now(node, last_seen, now, self.timing.grace_period);
+            ready.entry(zones::zone_key(node)).or_default().push(status);
+        }
+        let transition = self.evictions.observe(&ready, now);
+        match &transition {
+            Transition::Same => return,
+            Transition::EnterMasterDisruption => {
+                tracing::warn!(
+                    "every node is not Ready: taking it for the control plane's own network \
+                     trouble (master disruption mode); no NoExecute taints, no evictions"
+                );
+                for node in &nodes {
+                    let note = Note::warning("EvictionsStopped", MASTER_DISRUPTION.to_string());
+                    self.recorder.record(node, ("v1", "Node"), note).await;
+                }
+            }
+            Transition::ExitMasterDisruption(_) => {
+                tracing::info!("a node is Ready again: leaving master disruption mode");
+                self.heartbeats.reset_all(now);
+            }
+            Transition::Zones(changed) => {
+                for (zone, state, rate) in changed {
+                    tracing::info!(zone = %zones::display(zone), ?state, rate, "zone state changed");
+                }
+            }
+        }
+        for node in &nodes {
+            self.queue.add(namespace_and_name(node).1);
+        }
+    }
+    // ANCHOR_END: judge_zones
+
+    /// Sets `Ready=False` on every pod of the silent node `name` that still
+    /// reads Ready, with Kubernetes' `NodeNotReady` warning on each.
+    async fn mark_pods_not_ready(
+        &self,
+        name: &str,
+        now: jiff::Timestamp,
+    ) -> Result<(), ClientError> {
+        let on_node = |p: &Value| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(name);
+        for pod in self.pods.list().iter().filter(|p| on_node(p)) {
+            let Some(conditions) = pods::not_ready_conditions(pod, now) else {
+                continue;
+            };
+            let (ns, pod_name) = namespace_and_name(pod);
+            tracing::info!(
+                node = name,
+                namespace = ns,
+                pod = pod_name,
+                "marking pod not ready"
+            );
+            let patch = json!({"metadata": {"resourceVersion": pod["metadata"]["resourceVersion"]},
+                "status": {"conditions": conditions}});
+            match self
+                .client
+                .merge_patch(pods(), Some(ns), pod_name, Some("status"), &patch)
+                .await
+            {
+                Err(e) if e.is_not_found() => continue, // deleted meanwhile
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+            let note = Note::warning("NodeNotReady", "Node is not ready".to_string());
+            self.recorder.record(pod, ("v1", "Pod"), note).await;
+        }
+        Ok(())
+    }
 
     /// A merge patch of the node, pinned to the version decided on (a
     /// conflict retries with the node read afresh).
