@@ -8,11 +8,15 @@
 //! (`127.0.0.2:8080`, `127.0.0.3:8080`, a two-byte answer); orc's proxy on
 //! `127.0.0.1:80` and `:443`, routing any host to both by round robin;
 //! Debian's nginx on `:8081` and `:8443`, configured as the equivalent (an
-//! upstream of the same two, `keepalive 64`, HTTP/1.1 upstream,
-//! `X-Forwarded-For`, access log off); and Debian's HAProxy, when it is
-//! installed, on `:8082` and `:9443` (`balance roundrobin`,
-//! `http-reuse always`, `option forwardfor`). Each proxy runs two threads
-//! or worker processes. TLS terminates at each proxy, with one openssl
+//! upstream of the same two, `keepalive 64`, HTTP/1.1 upstream, the same
+//! three `X-Forwarded-*` headers orc adds, access log off); and Debian's
+//! HAProxy, when it is installed, on `:8082` and `:9443` (`balance
+//! roundrobin`, `http-reuse always`, `option forwardfor` and the other two
+//! headers). Each proxy runs one thread or worker process per CPU (orc's
+//! default, nginx's `worker_processes auto`, HAProxy's default `nbthread`).
+//! Access logs are off for all three: nginx's `access_log off`, and orc's
+//! `orc_ingress::access` events go nowhere because the bench installs no
+//! tracing subscriber. TLS terminates at each proxy, with one openssl
 //! certificate (P-256) for `secure.test`, which `/etc/netns/<ns>/hosts`
 //! points at `127.0.0.1` for wrk's SNI; the backends stay plain HTTP.
 //!
@@ -37,7 +41,7 @@ use hyper::Response;
 use hyper::body::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use orc_ingress::balance::Algorithm;
-use orc_ingress::proxy::{Config, Proxy};
+use orc_ingress::proxy::{Config, Listener, Proxy};
 use orc_ingress::routes::{
     Backend, Certificates, Endpoint, HostMatch, PathType, RouteTable, Rule, tls,
 };
@@ -100,17 +104,22 @@ fn main() {
                 tokio::spawn(backend(address.parse().unwrap()));
             }
         });
+        // orc's proxy makes its own worker threads (one per CPU, each with
+        // its own runtime, named `orc-ingress-N`); this runtime only binds
+        // the sockets and polls the serving futures, which start them.
         let proxy = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("orc-ingress")
+            .worker_threads(1)
+            .thread_name("serving")
             .enable_all()
             .build()
             .unwrap();
+        let workers = Config::default().workers;
         proxy.block_on(async {
             let (tx, rx) = watch::channel(table(&crt, &key));
             let proxy = Proxy::new(Config::default(), rx);
-            let plain = tokio::net::TcpListener::bind("127.0.0.1:80").await.unwrap();
-            let secure = tokio::net::TcpListener::bind("127.0.0.1:443").await.unwrap();
+            let listen = |addr: &str| Listener::bind(addr.parse().unwrap(), workers);
+            let plain = listen("127.0.0.1:80").await.unwrap();
+            let secure = listen("127.0.0.1:443").await.unwrap();
             let acceptor = proxy.tls_acceptor().unwrap();
             tokio::spawn(proxy.clone().serve(plain, None));
             tokio::spawn(proxy.serve(secure, Some(acceptor)));
@@ -160,7 +169,8 @@ fn main() {
         let names: Vec<&str> = peers.iter().map(|p| p.name).collect();
         println!(
             "\nkeep-alive, 64 connections, 2 wrk threads, {seconds} s per run, median of {ROUNDS} rounds; \
-             two backends, round robin; every proxy on 2 threads or workers"
+             two backends, round robin; every proxy on {workers} threads or workers (one per CPU); \
+             access logs off for all"
         );
         if haproxy.is_none() {
             println!("(HAProxy is not installed: `apt-get install haproxy` adds its column)");
@@ -432,9 +442,10 @@ impl Nginx {
             .collect();
         let location = "location / {\n      proxy_pass http://backends;\n      proxy_http_version 1.1;\n\
              proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n\
-             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }";
+             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+             proxy_set_header X-Forwarded-Proto $scheme;\n      proxy_set_header X-Forwarded-Host $host;\n    }";
         let conf = format!(
-            "worker_processes 2;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
+            "worker_processes auto;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
              events {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  upstream backends {{\n{upstreams}    keepalive 64;\n  }}\n\
              server {{\n    listen 127.0.0.1:8081;\n    {location}\n  }}\n\
@@ -491,9 +502,11 @@ impl Haproxy {
             .map(|(i, b)| format!("  server b{i} {b}\n"))
             .collect();
         let conf = format!(
-            "global\n  nbthread 2\n  maxconn 4096\n\
+            "global\n  maxconn 4096\n\
              defaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
              option forwardfor\n\
+             http-request set-header X-Forwarded-Proto %[ssl_fc,iif(https,http)]\n\
+             http-request set-header X-Forwarded-Host %[req.hdr(host)]\n\
              frontend web\n  bind 127.0.0.1:8082\n  bind 127.0.0.1:9443 ssl crt {pem}\n\
              default_backend backends\n\
              backend backends\n  balance roundrobin\n  http-reuse always\n{servers}",

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::controller::{self, ControllerConfig};
-use crate::proxy::{self, Proxy};
+use crate::proxy::{self, Listener, Proxy};
 use crate::routes::RouteTable;
 
 /// Where orc-ingress listens and what it serves.
@@ -44,8 +44,9 @@ pub async fn run(client: Client, config: IngressConfig) -> io::Result<()> {
 /// The three listeners, bound: what [`bind`] answers before anything runs.
 pub struct Bound {
     config: IngressConfig,
-    http: TcpListener,
-    https: TcpListener,
+    /// One socket per worker thread on each proxy port.
+    http: Listener,
+    https: Listener,
     admin: TcpListener,
 }
 
@@ -53,15 +54,19 @@ pub struct Bound {
 /// with its address, before the caller goes on (`orc agent` binds before
 /// it registers its Node, as it does its own port).
 pub async fn bind(config: IngressConfig) -> io::Result<Bound> {
-    let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|e| io::Error::new(e.kind(), format!("binding {addr}: {e}")))
+    let context = |addr: SocketAddr| {
+        move |e: io::Error| io::Error::new(e.kind(), format!("binding {addr}: {e}"))
+    };
+    let workers = config.proxy.workers;
+    let proxy_port = |addr: SocketAddr| async move {
+        Listener::bind(addr, workers).await.map_err(context(addr))
     };
     Ok(Bound {
-        http: bind(config.http).await?,
-        https: bind(config.https).await?,
-        admin: bind(config.admin).await?,
+        http: proxy_port(config.http).await?,
+        https: proxy_port(config.https).await?,
+        admin: TcpListener::bind(config.admin)
+            .await
+            .map_err(context(config.admin))?,
         config,
     })
 }
@@ -89,12 +94,11 @@ impl Bound {
         };
         tracing::info!(http = %config.http, https = %config.https, admin = %config.admin, "orc-ingress serving");
         tokio::select! {
-            () = controller::run(client, controller, tables) => {}
-            () = proxy.clone().serve(http, None) => {}
-            () = proxy.clone().serve(https, Some(tls)) => {}
-            () = proxy::serve_admin(proxy, admin) => {}
+            () = controller::run(client, controller, tables) => Ok(()),
+            served = proxy.clone().serve(http, None) => served,
+            served = proxy.clone().serve(https, Some(tls)) => served,
+            () = proxy::serve_admin(proxy, admin) => Ok(()),
         }
-        Ok(())
     }
 }
 // ANCHOR_END: run

@@ -14,7 +14,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use orc_ingress::balance::Algorithm;
-use orc_ingress::proxy::{Config, Proxy, serve_admin};
+use orc_ingress::proxy::{Config, Listener, Proxy, serve_admin};
 use orc_ingress::routes::{Backend, Endpoint, HostMatch, PathType, RouteTable, Rule};
 use orc_testkit::NetnsHost;
 use tokio::net::TcpListener;
@@ -129,7 +129,10 @@ fn table(rules: Vec<(&str, &str, Vec<Endpoint>, Algorithm)>) -> Arc<RouteTable> 
 /// routing by `tables`; answers the base URL.
 async fn proxy(tables: watch::Receiver<Arc<RouteTable>>, config: Config) -> (String, Arc<Proxy>) {
     let proxy = Proxy::new(config, tables);
-    let listener = TcpListener::bind("127.0.0.1:80").await.unwrap();
+    // One socket per worker thread, as in production.
+    let listener = Listener::bind("127.0.0.1:80".parse().unwrap(), proxy.config.workers)
+        .await
+        .unwrap();
     tokio::spawn(proxy.clone().serve(listener, None));
     tokio::spawn(serve_admin(
         proxy.clone(),
@@ -520,6 +523,143 @@ fn an_upgrade_the_backend_refuses_is_an_ordinary_answer() {
             }
             other => panic!("expected the backend's 200, got {other:?}"),
         }
+    });
+}
+
+/// An HTTP/2 connection to the proxy (prior knowledge, no TLS), after one
+/// ordinary GET: by its answer the proxy's SETTINGS have surely arrived
+/// (an extended CONNECT sent before them would be refused by the client).
+/// Answers the sender and the GET's body.
+async fn h2_connection() -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    String,
+) {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect("127.0.0.1:80")
+        .await
+        .unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let get = Request::get("http://ws.test/plain")
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let response = sender.send_request(get).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (sender, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// RFC 8441's request: `CONNECT` with `:protocol: websocket`.
+fn extended_connect(protocol: &'static str) -> Request<http_body_util::Empty<Bytes>> {
+    let mut request = Request::connect("http://ws.test/chat")
+        .header("sec-websocket-version", "13")
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static(protocol));
+    request
+}
+
+#[test]
+fn a_websocket_over_http2_reaches_an_http1_backend() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    in_netns(|| async {
+        let echo = websocket_echo(2).await;
+        let plain = backend(3, None).await;
+        let (_tx, rx) = watch::channel(table(vec![
+            (
+                "ws.test",
+                "/chat",
+                vec![endpoint(echo.address, 1)],
+                Algorithm::RoundRobin,
+            ),
+            (
+                "ws.test",
+                "/plain",
+                vec![endpoint(plain.address, 1)],
+                Algorithm::RoundRobin,
+            ),
+        ]));
+        let (_url, proxy) = proxy(rx, Config::default()).await;
+        let (mut sender, body) = h2_connection().await;
+        assert!(body.starts_with("3 /plain"), "{body}");
+        // h2's client refuses to send `:protocol` unless the server's
+        // SETTINGS_ENABLE_CONNECT_PROTOCOL arrived: the 200 proves both.
+        let response = sender
+            .send_request(extended_connect("websocket"))
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{response:?}");
+        assert!(!response.headers().contains_key("sec-websocket-accept"));
+        let stream = hyper::upgrade::on(response).await.unwrap();
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(stream),
+            Role::Client,
+            None,
+        )
+        .await;
+        // The backend speaks first: it saw an HTTP/1.1 upgrade (with a
+        // key: tungstenite refuses one without) and the proxy's
+        // X-Forwarded-For.
+        let hello = ws.next().await.unwrap().unwrap();
+        assert_eq!(hello, Message::Text("2 for=127.0.0.1".into()));
+        for i in 0..20 {
+            let text = format!("message {i}");
+            ws.send(Message::Text(text.clone().into())).await.unwrap();
+            assert_eq!(
+                ws.next().await.unwrap().unwrap(),
+                Message::Text(text.into())
+            );
+        }
+        // Larger than HTTP/2's flow-control windows: they must move on.
+        let big: Vec<u8> = (0..4 << 20).map(|i: u32| i as u8).collect();
+        ws.send(Message::Binary(big.clone().into())).await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::Binary(big.into())
+        );
+        ws.close(None).await.unwrap();
+        while let Some(Ok(message)) = ws.next().await {
+            assert!(matches!(message, Message::Close(_)), "{message:?}");
+        }
+        let metrics = proxy.metrics.render();
+        assert!(
+            metrics.contains("ingress=\"default/web\",service=\"default/chat\",code=\"200\"} 1"),
+            "{metrics}"
+        );
+    });
+}
+
+#[test]
+fn an_http2_websocket_the_backend_does_not_switch_to_is_refused() {
+    in_netns(|| async {
+        // backend() speaks plain HTTP: it answers 200 and ignores Upgrade.
+        let plain = backend(2, None).await;
+        let (_tx, rx) = watch::channel(table(vec![(
+            "ws.test",
+            "/",
+            vec![endpoint(plain.address, 1)],
+            Algorithm::RoundRobin,
+        )]));
+        let (_url, _proxy) = proxy(rx, Config::default()).await;
+        let (mut sender, _) = h2_connection().await;
+        // A 200 passed on would open a WebSocket stream to plain HTTP.
+        let response = sender
+            .send_request(extended_connect("websocket"))
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 502, "{response:?}");
+        // A protocol with no HTTP/1.1 upgrade a pod would know.
+        let response = sender
+            .send_request(extended_connect("connect-udp"))
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 501, "{response:?}");
     });
 }
 

@@ -13,7 +13,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use orc_ingress::proxy::{Config, Proxy};
+use orc_ingress::proxy::{Config, Listener, Proxy};
 use orc_ingress::routes::{self, Objects, class::CONTROLLER};
 use orc_testkit::NetnsHost;
 use rustls_pki_types::pem::PemObject;
@@ -213,16 +213,11 @@ fn sni_chooses_the_certificate_and_http_is_redirected() {
             let (_tx, rx) = watch::channel(Arc::new(table));
             let proxy = Proxy::new(Config::default(), rx);
             let tls = proxy.tls_acceptor().unwrap();
-            tokio::spawn(
-                proxy
-                    .clone()
-                    .serve(TcpListener::bind("127.0.0.1:443").await.unwrap(), Some(tls)),
-            );
-            tokio::spawn(
-                proxy
-                    .clone()
-                    .serve(TcpListener::bind("127.0.0.1:80").await.unwrap(), None),
-            );
+            let workers = proxy.config.workers;
+            let listen = |addr: &str| Listener::bind(addr.parse().unwrap(), workers);
+            let (secure, plain) = (listen("127.0.0.1:443").await, listen("127.0.0.1:80").await);
+            tokio::spawn(proxy.clone().serve(secure.unwrap(), Some(tls)));
+            tokio::spawn(proxy.clone().serve(plain.unwrap(), None));
             // Each name gets the certificate for that name: a wrong one
             // would fail the client's host name check.
             for name in ["a.example.com", "b.example.com"] {

@@ -1,29 +1,30 @@
 //! One request through the proxy: route, take the body (streamed, or
 //! whole when small enough to resend), pick, forward, retry once if the
-//! request is idempotent and its body can be sent again, splice the two
-//! connections after a protocol upgrade (WebSocket), log.
+//! request is idempotent and its body can be sent again, hand a protocol
+//! upgrade (WebSocket) to `upgrade.rs`, log.
 //!
 //! The statuses a proxy adds of its own: 404 (no rule and no default
 //! backend), 503 (a rule, but no ready endpoint), 413 (a body over the
 //! limit, declared or streamed), 502 (no endpoint answered), 504 (the
 //! chosen endpoint did not answer in time), 308 (plain HTTP for a host
-//! served over TLS).
+//! served over TLS), 501 (an HTTP/2 extended CONNECT for a protocol other
+//! than WebSocket).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Bytes, Incoming};
-use hyper::header::{CONNECTION, CONTENT_LENGTH, HOST, HeaderValue, UPGRADE};
+use hyper::header::{CONTENT_LENGTH, HOST};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
 use super::headers::{self, Scheme};
 use super::health::{self, EndpointState, InFlight};
-use super::{Proxy, authority};
+use super::upgrade::{self, Requested};
+use super::{Pool, Proxy, authority};
 use crate::balance::Balancer;
 use crate::routes::{Backend, RouteTable, normalize_host};
 
@@ -79,17 +80,19 @@ impl RequestBody {
 
 impl Proxy {
     // ANCHOR: handle
-    /// Answers one client request, and logs it.
+    /// Answers one client request, forwarding over the worker's `pool`,
+    /// and logs it.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
+        pool: Pool,
         peer: SocketAddr,
         scheme: Scheme,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let started = Instant::now();
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let host = host_of(&req);
-        let outcome = self.respond(req, peer, scheme, &host).await;
+        let outcome = self.respond(req, &pool, peer, scheme, &host).await;
         let status = outcome.response.status().as_u16();
         self.metrics
             .request(&outcome.ingress, &outcome.service, status);
@@ -108,6 +111,7 @@ impl Proxy {
     async fn respond(
         &self,
         mut req: Request<Incoming>,
+        pool: &Pool,
         peer: SocketAddr,
         scheme: Scheme,
         host: &str,
@@ -150,7 +154,17 @@ impl Proxy {
         }
         // Taken before the request is torn apart: the client's side of a
         // WebSocket (or other) upgrade, once the backend agrees to it.
-        let upgrade = upgrade_protocol(req.headers()).map(|p| (p, hyper::upgrade::on(&mut req)));
+        let upgrade = match upgrade::requested(&mut req) {
+            Ok(upgrade) => upgrade,
+            Err(refused) => {
+                return labelled(Outcome {
+                    response: refused,
+                    ingress: String::new(),
+                    service: String::new(),
+                    upstream: None,
+                });
+            }
+        };
         let (mut parts, body) = req.into_parts();
         let body = match self.request_body(&parts, body).await {
             Ok(body) => body,
@@ -160,18 +174,10 @@ impl Proxy {
             }
         };
         headers::forwarded(&mut parts.headers, peer.ip(), scheme);
-        let (protocol, client_upgrade) = match upgrade {
-            Some((protocol, on)) => (Some(protocol), Some(on)),
-            None => (None, None),
-        };
-        if let Some(protocol) = protocol {
-            // The two hop-by-hop headers that ask the backend to switch.
-            parts
-                .headers
-                .insert(CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(UPGRADE, protocol);
+        if let Some(upgrade) = &upgrade {
+            upgrade.to_backend(&mut parts);
         }
-        let outcome = self.forward(&backend, parts, body, client_upgrade).await;
+        let outcome = self.forward(pool, &backend, parts, body, upgrade).await;
         Outcome { ingress, ..outcome }
     }
 
@@ -213,10 +219,11 @@ impl Proxy {
     /// if its body can be sent again.
     async fn forward(
         &self,
+        pool: &Pool,
         backend: &Backend,
         parts: hyper::http::request::Parts,
         mut body: RequestBody,
-        mut client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        mut upgrade: Option<Requested>,
     ) -> Outcome {
         let attempts = if is_idempotent(&parts.method) { 2 } else { 1 };
         let mut tried = Vec::new();
@@ -233,30 +240,14 @@ impl Proxy {
             let request = upstream_request(&parts, address, attempt_body);
             let sent = Instant::now();
             let answer =
-                tokio::time::timeout(self.config.response_timeout, self.client.request(request))
-                    .await;
+                tokio::time::timeout(self.config.response_timeout, pool.request(request)).await;
             match answer {
-                Ok(Ok(mut response)) => {
+                Ok(Ok(response)) => {
                     self.metrics
                         .upstream(&backend.service, sent.elapsed().as_secs_f64());
-                    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-                    let response = match client_upgrade.take() {
-                        Some(client) if switching => {
-                            splice(client, hyper::upgrade::on(&mut response), in_flight);
-                            switched(response)
-                        }
-                        _ => {
-                            headers::remove_hop_by_hop(response.headers_mut());
-                            // The guard lives as long as the body: least-connections
-                            // counts a request until its last byte is sent.
-                            response.map(|b| {
-                                b.map_frame(move |f| {
-                                    let _ = &in_flight;
-                                    f
-                                })
-                                .boxed()
-                            })
-                        }
+                    let response = match upgrade.take() {
+                        Some(upgrade) => upgrade.answer(response, in_flight),
+                        None => passed_on(response, in_flight),
                     };
                     return Outcome {
                         response,
@@ -347,57 +338,22 @@ fn upstream_request(
     request
 }
 
-// ANCHOR: upgrade
-/// The protocol a client asks to switch to (`Upgrade: websocket`), when
-/// it asks properly: `Connection` names `upgrade` (RFC 9110 §7.8).
-fn upgrade_protocol(headers: &hyper::HeaderMap) -> Option<HeaderValue> {
-    let asks = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| headers.get(UPGRADE).cloned()).flatten()
-}
-
-/// After a 101, joins the client's connection and the backend's, byte for
-/// byte in both directions, until either side closes. The endpoint counts
-/// as busy (least connections) for as long as the two are joined.
-fn splice(
-    client: hyper::upgrade::OnUpgrade,
-    backend: hyper::upgrade::OnUpgrade,
+/// The backend's response as the client gets it: hop-by-hop headers
+/// gone, the body streamed. The in-flight guard lives as long as the
+/// body: least connections counts a request until its last byte is sent.
+pub(super) fn passed_on(
+    mut response: Response<Incoming>,
     in_flight: InFlight,
-) {
-    tokio::spawn(async move {
-        let _in_flight = in_flight;
-        let (client, backend) = match tokio::try_join!(client, backend) {
-            Ok(both) => both,
-            Err(e) => return tracing::debug!("upgrade failed: {e}"),
-        };
-        let (mut client, mut backend) = (TokioIo::new(client), TokioIo::new(backend));
-        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut backend).await {
-            tracing::debug!("upgraded connection ended: {e}");
-        }
-    });
+) -> Response<ProxyBody> {
+    headers::remove_hop_by_hop(response.headers_mut());
+    response.map(|b| {
+        b.map_frame(move |f| {
+            let _ = &in_flight;
+            f
+        })
+        .boxed()
+    })
 }
-
-/// The backend's 101 as the client gets it: its `Upgrade` and
-/// `Connection: upgrade` kept (they are the answer), other hop-by-hop
-/// headers dropped, and no body.
-fn switched(response: Response<Incoming>) -> Response<ProxyBody> {
-    let (mut parts, _) = response.into_parts();
-    let protocol = parts.headers.get(UPGRADE).cloned();
-    headers::remove_hop_by_hop(&mut parts.headers);
-    if let Some(protocol) = protocol {
-        parts
-            .headers
-            .insert(CONNECTION, HeaderValue::from_static("upgrade"));
-        parts.headers.insert(UPGRADE, protocol);
-    }
-    let body = Empty::new().map_err(|never| match never {}).boxed();
-    Response::from_parts(parts, body)
-}
-// ANCHOR_END: upgrade
 
 /// Whether a failed request failed because its streamed body passed the
 /// size limit on the way.

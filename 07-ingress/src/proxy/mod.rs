@@ -5,14 +5,18 @@
 //! [`RouteTable`], picks an endpoint with the backend's balancer, and
 //! sends the request on through a pooled hyper client. Clients keep their
 //! connections alive (HTTP/1.1) or multiplex them (HTTP/2); connections to
-//! backends are kept in the client's pool and reused.
+//! backends are kept in the client's pool and reused. It runs as one
+//! worker thread per core, each with its own listening socket, event loop
+//! and backend pool (`workers.rs` says why).
 //!
 //! The table arrives on a `watch` channel: the controller sends a whole
 //! new table after every change, and each request reads whichever table is
 //! current when it starts. A request in flight keeps its own `Arc` of the
 //! old table, so a change never disturbs it and the listener never restarts.
 //!
-//! Layout: `handle.rs` (one request: route, pick, forward, retry),
+//! Layout: `workers.rs` (the listening sockets and the worker threads),
+//! `handle.rs` (one request: route, pick, forward, retry), `upgrade.rs`
+//! (WebSocket: HTTP/1.1's `Upgrade` and HTTP/2's extended CONNECT),
 //! `headers.rs` (`X-Forwarded-*`, hop-by-hop headers), `tls.rs` (the
 //! certificate for each handshake, by SNI), `health.rs`
 //! (in-flight counts and passive ejection), `metrics.rs`, this file
@@ -24,8 +28,11 @@ pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod tls;
+pub mod upgrade;
+pub mod workers;
 
 use std::collections::HashMap;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,6 +48,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::balance::{Algorithm, Balancer};
 use crate::routes::RouteTable;
 pub use headers::Scheme;
+pub use workers::Listener;
 
 /// The proxy's limits and periods.
 #[derive(Debug, Clone)]
@@ -56,6 +64,10 @@ pub struct Config {
     pub response_timeout: Duration,
     /// How long an endpoint that refused a connection stays ejected.
     pub eject_for: Duration,
+    /// Worker threads, each with its own event loop, listening socket and
+    /// backend pool; by default one per CPU (nginx's `worker_processes
+    /// auto`). [`Listener::bind`] makes one socket per worker.
+    pub workers: usize,
 }
 
 impl Default for Config {
@@ -65,6 +77,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(60),
             eject_for: Duration::from_secs(10),
+            workers: workers::default_count(),
         }
     }
 }
@@ -79,13 +92,15 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a balancer is kept for: one Service port with one algorithm.
 type BalancerKey = (String, String, Algorithm);
 
-/// Everything the requests share.
+/// One worker's keep-alive connections to backends. Each worker has its
+/// own, so a request never waits on a connection another thread polls.
+pub type Pool = Arc<Client<HttpConnector, handle::UpstreamBody>>;
+
+/// Everything the requests of every worker share.
 pub struct Proxy {
     pub config: Config,
     /// The current table; a request clones the `Arc` once and keeps it.
     table: watch::Receiver<Arc<RouteTable>>,
-    /// Pooled keep-alive connections to backends.
-    client: Client<HttpConnector, handle::UpstreamBody>,
     endpoints: health::Endpoints,
     /// The pickers' state. A std `Mutex`: a pick is a few arithmetic steps.
     balancers: Mutex<HashMap<BalancerKey, Balancer>>,
@@ -95,16 +110,9 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy that routes by whatever table `table` holds.
     pub fn new(config: Config, table: watch::Receiver<Arc<RouteTable>>) -> Arc<Proxy> {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
         Arc::new(Proxy {
             config,
             table,
-            client,
             endpoints: health::Endpoints::default(),
             balancers: Mutex::default(),
             metrics: metrics::Metrics::default(),
@@ -118,11 +126,26 @@ impl Proxy {
 
     // ANCHOR: serve
     /// Serves `listener` until the future is dropped: plain HTTP, or with
-    /// `tls` HTTPS. HTTP/1.1 connections are kept alive; HTTP/2 is spoken
-    /// when the client asks (ALPN over TLS, prior knowledge without).
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, tls: Option<TlsAcceptor>) {
-        let cleaner = tokio::spawn(self.clone().forget_old_state());
-        let _cleaner = AbortOnDrop(cleaner);
+    /// `tls` HTTPS, on one worker thread per socket of the listener.
+    /// Fails only when a worker cannot be started.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: Listener,
+        tls: Option<TlsAcceptor>,
+    ) -> io::Result<()> {
+        // Dropped with this future: stops the workers and waits for them.
+        let _workers = workers::start(self.clone(), listener, tls)?;
+        self.forget_old_state().await;
+        // The table's sender is gone: the last table stays, and so do we.
+        std::future::pending().await
+    }
+    // ANCHOR_END: serve
+
+    // ANCHOR: accept
+    /// One worker's loop: accepts connections on its own socket and serves
+    /// each in a task of its own runtime, forwarding over its own pool.
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener, tls: Option<TlsAcceptor>) {
+        let pool = self.pool();
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -133,21 +156,20 @@ impl Proxy {
                     continue;
                 }
             };
+            // Small answers go out at once, not after Nagle's 40 ms.
             let _ = stream.set_nodelay(true);
-            let (proxy, tls) = (self.clone(), tls.clone());
+            let (proxy, tls, pool) = (self.clone(), tls.clone(), pool.clone());
             // The handshake runs in the connection's own task, so a slow
             // client never holds up the accept loop.
             tokio::spawn(async move {
                 let Some(tls) = tls else {
-                    return proxy
-                        .serve_connection(TokioIo::new(stream), peer, Scheme::Http)
-                        .await;
+                    let io = TokioIo::new(stream);
+                    return proxy.serve_connection(io, pool, peer, Scheme::Http).await;
                 };
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
                     Ok(Ok(stream)) => {
-                        proxy
-                            .serve_connection(TokioIo::new(stream), peer, Scheme::Https)
-                            .await
+                        let io = TokioIo::new(stream);
+                        proxy.serve_connection(io, pool, peer, Scheme::Https).await
                     }
                     Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -155,15 +177,37 @@ impl Proxy {
             });
         }
     }
-    // ANCHOR_END: serve
+    // ANCHOR_END: accept
+
+    /// A backend pool for one worker: keep-alive connections, reused for
+    /// up to a minute of idleness, `TCP_NODELAY` as on the client side.
+    fn pool(&self) -> Pool {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(self.config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Arc::new(client)
+    }
 
     /// Answers the requests of one client connection.
-    async fn serve_connection<I>(self: Arc<Self>, io: I, peer: SocketAddr, scheme: Scheme)
-    where
+    async fn serve_connection<I>(
+        self: Arc<Self>,
+        io: I,
+        pool: Pool,
+        peer: SocketAddr,
+        scheme: Scheme,
+    ) where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
-        let service = hyper::service::service_fn(move |req| self.clone().handle(req, peer, scheme));
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let service = hyper::service::service_fn(move |req| {
+            self.clone().handle(req, pool.clone(), peer, scheme)
+        });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // HTTP/2 clients may open WebSockets with extended CONNECT
+        // (RFC 8441): advertised in SETTINGS_ENABLE_CONNECT_PROTOCOL.
+        builder.http2().enable_connect_protocol();
         // With upgrades: a WebSocket handshake's connection is handed over
         // after the 101 instead of being closed.
         if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
@@ -173,7 +217,7 @@ impl Proxy {
 
     /// After each table swap, drops the state of endpoints and backends
     /// the new table no longer has.
-    async fn forget_old_state(self: Arc<Self>) {
+    async fn forget_old_state(&self) {
         let mut table = self.table.clone();
         while table.changed().await.is_ok() {
             let current = table.borrow_and_update().clone();
@@ -197,15 +241,6 @@ impl Proxy {
                 .unwrap()
                 .retain(|k, _| keys.contains(k));
         }
-    }
-}
-
-/// Aborts a spawned task when the serving future is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
