@@ -158,7 +158,7 @@ impl Proxy {
             Ok(upgrade) => upgrade,
             Err(refused) => {
                 return labelled(Outcome {
-                    response: refused,
+                    response: *refused,
                     ingress: String::new(),
                     service: String::new(),
                     upstream: None,

@@ -56,7 +56,9 @@ enum Kind {
 /// (HTTP/2, RFC 8441). An extended CONNECT for anything but `websocket`
 /// has no HTTP/1.1 equivalent a pod would know: the error is the
 /// proxy's answer.
-pub fn requested(req: &mut Request<Incoming>) -> Result<Option<Requested>, Response<ProxyBody>> {
+pub fn requested(
+    req: &mut Request<Incoming>,
+) -> Result<Option<Requested>, Box<Response<ProxyBody>>> {
     if let Some(protocol) = req.extensions().get::<hyper::ext::Protocol>() {
         if !protocol.as_str().eq_ignore_ascii_case("websocket") {
             let text = format!(
@@ -64,7 +66,7 @@ pub fn requested(req: &mut Request<Incoming>) -> Result<Option<Requested>, Respo
                  websocket (RFC 8441)",
                 protocol.as_str()
             );
-            return Err(plain(StatusCode::NOT_IMPLEMENTED, &text));
+            return Err(Box::new(plain(StatusCode::NOT_IMPLEMENTED, &text)));
         }
         let kind = Kind::ExtendedConnect { key: new_key() };
         let client = hyper::upgrade::on(req);
@@ -246,7 +248,7 @@ mod tests {
             .into_parts();
         let requested = Requested {
             // Nothing to upgrade here: only the request is looked at.
-            client: hyper::upgrade::on(&mut Request::new(())),
+            client: hyper::upgrade::on(Request::new(())),
             kind: Kind::ExtendedConnect {
                 key: "dGhlIHNhbXBsZSBub25jZQ==".into(),
             },
