@@ -125,8 +125,8 @@ mod tests {
         };
         assert_eq!(locate(&node, Some("shop")).unwrap().1, None);
         let unknown = OwnerRef {
-            api_version: "policy/v1".into(),
-            kind: "PodDisruptionBudget".into(),
+            api_version: "storage.k8s.io/v1".into(),
+            kind: "CSIDriver".into(),
             ..rs
         };
         assert!(locate(&unknown, Some("shop")).is_none());

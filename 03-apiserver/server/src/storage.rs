@@ -977,6 +977,7 @@ mod tests {
         ("", "persistentvolumeclaims", "/registry/persistentvolumeclaims/ns/x"),
         ("coordination.k8s.io", "leases", "/registry/leases/ns/x"),
         ("scheduling.k8s.io", "priorityclasses", "/registry/priorityclasses/x"),
+        ("policy", "poddisruptionbudgets", "/registry/poddisruptionbudgets/ns/x"),
         ("apps", "deployments", "/registry/deployments/ns/x"),
         ("apps", "replicasets", "/registry/replicasets/ns/x"),
         ("apps", "daemonsets", "/registry/daemonsets/ns/x"),
