@@ -235,19 +235,48 @@ fn a_partial_sync_writes_only_the_changed_service_and_deletes_stale_chains() {
     );
     // 10.244.1.3 leaves web; api is untouched.
     let after = rules(
-        &[web, api],
-        &[web_eps(&[ready("10.244.1.2", "node-1")]), api_eps],
+        &[web.clone(), api.clone()],
+        &[web_eps(&[ready("10.244.1.2", "node-1")]), api_eps.clone()],
     );
     let text = payload::partial(&after, &before).expect("web changed");
-    // api's capture in ORC-SERVICES is written (that chain is always
-    // whole), its own chains are not.
+    // Neither api's chains nor the top-level ones changed: none is
+    // written, and the filter table is left out altogether.
     let api_chain = orc_services::proxy::chains::service_chain("default/api:http", "tcp");
     assert!(
         !text.contains(&format!(":{api_chain}")),
         "api's chains are not rewritten:\n{text}"
     );
     assert!(!text.contains(&format!("-A {api_chain}")), "{text}");
+    assert!(!text.contains(":ORC-SERVICES "), "{text}");
+    assert!(!text.contains("*filter"), "{text}");
     insta::assert_snapshot!("partial", text);
+    // A new Service changes ORC-SERVICES: that chain is written whole,
+    // and the other top-level chains still are not.
+    let (cache, cache_eps) = (
+        service(
+            "cache",
+            json!({"clusterIP": "10.96.0.22",
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}),
+        ),
+        slice("cache", ("http", 80), &[ready("10.244.1.9", "node-1")]),
+    );
+    let grown = rules(
+        &[web, api, cache],
+        &[
+            web_eps(&[ready("10.244.1.2", "node-1")]),
+            api_eps,
+            cache_eps,
+        ],
+    );
+    let text = payload::partial(&grown, &after).expect("cache is new");
+    assert!(text.contains(":ORC-SERVICES - [0:0]"), "{text}");
+    assert_eq!(
+        text.matches("-A ORC-SERVICES ").count(),
+        4,
+        "every capture, and the node ports' jump:\n{text}"
+    );
+    assert!(!text.contains(":ORC-NODEPORTS"), "{text}");
+    assert!(!text.contains(":ORC-PROXY-POSTROUTING"), "{text}");
 }
 
 #[test]

@@ -132,7 +132,8 @@ pub struct AgentArgs {
     /// 06's proxy; kube-proxy's flag of the same name).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub iptables_min_sync_period: Duration,
-    /// The most time between two full syncs of the service rules.
+    /// How often the service rules' jumps are checked (a missing one
+    /// brings a full sync; full syncs also come every hour).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub iptables_sync_period: Duration,
     /// The cluster DNS address written into pods' resolv.conf: the

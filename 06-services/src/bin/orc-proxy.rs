@@ -42,7 +42,8 @@ struct Args {
     /// The least time between two syncs.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     iptables_min_sync_period: Duration,
-    /// The most time between two full syncs.
+    /// How often the jumps into the proxy's chains are checked (a missing
+    /// one brings a full sync; full syncs also come every hour).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     iptables_sync_period: Duration,
     /// Remove every rule and chain orc-proxy made, then exit.

@@ -190,6 +190,11 @@ impl Tables {
         self.iptables(jump, "-C", None).is_ok()
     }
 
+    /// Whether every jump from a built-in chain into orc's is there.
+    pub fn jumps_in_place(&self) -> bool {
+        JUMPS.iter().all(|jump| self.has(jump))
+    }
+
     /// Inserts every missing jump at the top of its built-in chain (the
     /// chains must exist: apply a payload first).
     pub fn ensure_jumps(&self) -> Result<(), IptablesError> {

@@ -36,7 +36,7 @@ use tokio::time::Instant;
 use iptables::{IptablesError, Tables};
 use payload::Scope;
 use render::{RenderConfig, RuleSet};
-use sync::{Next, SyncTimer};
+use sync::{FULL_SYNC_PERIOD, Next, SyncTimer};
 
 /// Where and how a proxy runs.
 #[derive(Debug, Clone)]
@@ -50,7 +50,9 @@ pub struct ProxyConfig {
     pub netns: PathBuf,
     /// The least time between two syncs (`--iptables-min-sync-period`).
     pub min_sync_period: Duration,
-    /// The most time between two full syncs (`--iptables-sync-period`).
+    /// The time between two checks that the jumps into orc's chains are
+    /// in place (`--iptables-sync-period`); a missing one brings a full
+    /// sync. Full syncs also come every [`sync::FULL_SYNC_PERIOD`].
     pub sync_period: Duration,
 }
 
@@ -98,6 +100,11 @@ impl Proxy {
         }
     }
 
+    /// Whether every jump from the built-in chains into orc's is in place.
+    pub fn jumps_in_place(&self) -> bool {
+        self.tables.jumps_in_place()
+    }
+
     /// Renders the rules for `routes` and applies them: everything when
     /// `full`, else only what changed since the last sync.
     pub fn sync(&mut self, routes: &[model::Routed], full: bool) -> Result<Synced, IptablesError> {
@@ -110,9 +117,9 @@ impl Proxy {
                 let Some(text) = payload::partial(&next, applied) else {
                     return Ok(Synced::Unchanged);
                 };
-                let (changed, _) = payload::changes(&next, applied);
+                let changed = payload::changes(&next, applied).services.len();
                 self.tables.restore(&text)?;
-                Synced::Partial(changed.len())
+                Synced::Partial(changed)
             }
             _ => {
                 // Chains of Services gone while the proxy was not looking
@@ -159,7 +166,7 @@ pub async fn run(client: Client, config: ProxyConfig) {
     if !informers::follow_changes(&mut tasks, vec![services, slices], &changed).await {
         return;
     }
-    let mut timer = SyncTimer::new(config.min_sync_period, config.sync_period);
+    let mut timer = SyncTimer::new(config.min_sync_period, config.sync_period, FULL_SYNC_PERIOD);
     let proxy = Arc::new(std::sync::Mutex::new(Proxy::new(config.clone())));
     loop {
         match timer.next(Instant::now()) {
@@ -167,6 +174,21 @@ pub async fn run(client: Client, config: ProxyConfig) {
                 () = tokio::time::sleep_until(at) => {}
                 () = changed.notified() => timer.changed(),
             },
+            Next::Check => {
+                let proxy = proxy.clone();
+                let in_place = tokio::task::spawn_blocking(move || {
+                    proxy
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .jumps_in_place()
+                })
+                .await
+                .unwrap_or(false);
+                if !in_place {
+                    tracing::warn!("a jump into orc-proxy's chains is gone; a full sync follows");
+                }
+                timer.checked(Instant::now(), in_place);
+            }
             Next::Sync { full } => {
                 let routes = model::routes(
                     &service_cache.list(),
