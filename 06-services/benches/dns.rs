@@ -6,7 +6,8 @@
 //! ```
 //!
 //! orc-dns here is the real server (hickory-server with orc's request
-//! handler) over a table built by orc's own [`build::records`] from
+//! handler, on a UDP socket per CPU answered on threads of their own, as
+//! `orc agent` serves it) over a table built by orc's own [`build::records`] from
 //! `ORC_BENCH_DNS_SERVICES` Services (default 1,000); dnsmasq (Debian's
 //! `dnsmasq-base`) serves the same names from a hosts file, with no
 //! upstream, the classic small DNS server. Both listen on loopback.
@@ -27,16 +28,15 @@
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use hickory_server::Server;
 use hickory_server::proto::op::{Message, Query, ResponseCode};
 use hickory_server::proto::rr::{Name, RData, RecordType};
-use orc_services::dns::Upstream;
 use orc_services::dns::build;
-use orc_services::dns::handler::ClusterDns;
+use orc_services::dns::handler::{ClusterDns, SharedRecords};
+use orc_services::dns::{DnsServer, DnsSockets, Upstream};
 use serde_json::json;
 
 const CLIENTS: &str = "8";
@@ -164,7 +164,7 @@ fn us(seconds: f64) -> String {
 }
 
 /// orc-dns over a table of `ips.len()` Services, on a loopback port.
-async fn start_orc_dns(ips: &[Ipv4Addr]) -> (SocketAddr, Server<ClusterDns>) {
+async fn start_orc_dns(ips: &[Ipv4Addr]) -> (SocketAddr, DnsServer) {
     let services: Vec<_> = ips
         .iter()
         .enumerate()
@@ -174,17 +174,23 @@ async fn start_orc_dns(ips: &[Ipv4Addr]) -> (SocketAddr, Server<ClusterDns>) {
         })
         .collect();
     let table = build::records("cluster.local", &services, &[], &[]);
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    let mut server = Server::new(ClusterDns {
-        records: Arc::new(RwLock::new(Arc::new(table))),
-        // Every name asked is the cluster's: nothing is forwarded.
-        upstream: Upstream {
-            servers: vec![],
-            timeout: Duration::from_secs(1),
-        },
-    });
-    server.register_socket(socket);
+    // Bound as `orc agent` binds it: a UDP socket per CPU on one port.
+    let sockets = DnsSockets::bind_in(
+        Path::new(orc_pod::netns::HOST_NETNS),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let addr = sockets.local_addr().unwrap();
+    let server = sockets
+        .serve(ClusterDns {
+            records: SharedRecords::new(table),
+            // Every name asked is the cluster's: nothing is forwarded.
+            upstream: Upstream {
+                servers: vec![],
+                timeout: Duration::from_secs(1),
+            },
+        })
+        .unwrap();
     (addr, server)
 }
 

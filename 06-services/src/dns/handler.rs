@@ -1,8 +1,10 @@
-//! The DNS server's side of orc-dns: hickory-server parses each question
-//! and calls [`ClusterDns::handle_request`], which answers from the name
-//! table ([`Records`]) or forwards ([`Upstream`]), and writes the answer.
+//! The DNS server's side of orc-dns: [`local`] decides, for one question,
+//! the answer from the name table ([`Records`]) or forwarding
+//! ([`Upstream`]). Datagrams reach it through [`super::udp`]; TCP
+//! through hickory-server, which calls [`ClusterDns::handle_request`].
 //! This file only translates between hickory's types and the table's.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use hickory_server::net::runtime::Time;
@@ -16,14 +18,51 @@ use super::forward::Upstream;
 use super::records::{Answer, Kind, Rdata, Record, Records, TTL, absolute};
 
 /// The current name table, swapped whole when the cluster changes: a
-/// question holds the read lock only to clone the `Arc`, so a rebuild
-/// never waits for lookups nor a lookup for a rebuild. A std lock: it is
-/// never held across an `.await`.
-pub type SharedRecords = Arc<RwLock<Arc<Records>>>;
+/// reader holds the lock only to clone the `Arc`, so a rebuild never
+/// waits for lookups nor a lookup for a rebuild. A std lock: it is never
+/// held across an `.await`.
+///
+/// Each swap also bumps a version number. The UDP threads keep their own
+/// `Arc` of the table and take a new one only when the version moved: a
+/// question then reads one number nobody writes, where taking the lock
+/// and the `Arc` would make the threads write the same cache lines for
+/// every question.
+#[derive(Debug)]
+pub struct SharedRecords {
+    table: RwLock<Arc<Records>>,
+    version: AtomicU64,
+}
+
+impl SharedRecords {
+    /// Shares `table`.
+    pub fn new(table: Records) -> Arc<SharedRecords> {
+        Arc::new(SharedRecords {
+            table: RwLock::new(Arc::new(table)),
+            version: AtomicU64::new(0),
+        })
+    }
+
+    /// The table as it is now.
+    pub fn get(&self) -> Arc<Records> {
+        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Swaps `table` in.
+    pub fn set(&self, table: Records) {
+        *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many times the table was swapped.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+}
 
 /// orc-dns' request handler.
+#[derive(Clone)]
 pub struct ClusterDns {
-    pub records: SharedRecords,
+    pub records: Arc<SharedRecords>,
     pub upstream: Upstream,
 }
 
@@ -75,6 +114,57 @@ fn to_hickory(record: &Record) -> Option<HickoryRecord> {
     Some(HickoryRecord::from_rdata(name(&record.name)?, TTL, data))
 }
 
+// ANCHOR: local
+/// An answer from the cluster's own names: the response code, the
+/// answers, and the authority section (the zone's SOA for a negative
+/// answer, RFC 2308).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub code: ResponseCode,
+    pub answers: Vec<HickoryRecord>,
+    pub authority: Vec<HickoryRecord>,
+}
+
+/// What orc-dns does with a question: answer it from the table (as the
+/// zone's authority), or forward it upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Local {
+    Answer(Reply),
+    Forward,
+}
+
+/// The decision for a question about `name` of type `query_type`, the
+/// one both transports share (hickory-server's handler for TCP and
+/// forwarded questions, [`super::udp`] for datagrams).
+pub fn local(table: &Records, name: &str, query_type: RecordType) -> Local {
+    let soa = || to_hickory(&table.soa()).into_iter().collect::<Vec<_>>();
+    match table.answer(name, kind(query_type)) {
+        Answer::Records(records) => {
+            let answers: Vec<HickoryRecord> = records.iter().filter_map(to_hickory).collect();
+            let nodata = answers.is_empty() && table.in_zone(&absolute(name));
+            Local::Answer(Reply {
+                code: ResponseCode::NoError,
+                answers,
+                authority: if nodata { soa() } else { Vec::new() },
+            })
+        }
+        Answer::NoSuchName => Local::Answer(Reply {
+            code: ResponseCode::NXDomain,
+            answers: Vec::new(),
+            authority: soa(),
+        }),
+        Answer::Forward => Local::Forward,
+    }
+}
+// ANCHOR_END: local
+
+impl ClusterDns {
+    /// The table as it is now.
+    pub fn table(&self) -> Arc<Records> {
+        self.records.get()
+    }
+}
+
 #[async_trait::async_trait]
 impl RequestHandler for ClusterDns {
     async fn handle_request<R: ResponseHandler, T: Time>(
@@ -91,31 +181,21 @@ impl RequestHandler for ClusterDns {
             return send(&mut response, message, &request.metadata).await;
         };
         let name = info.query.name().to_string();
-        let table = self
-            .records
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        // A negative answer for a name of the zone carries the zone's SOA
-        // in its authority section (RFC 2308), as CoreDNS' does.
-        let soa = || to_hickory(&table.soa());
-        match table.answer(&name, kind(info.query.query_type())) {
-            Answer::Records(records) => {
+        let table = self.table();
+        match local(&table, &name, info.query.query_type()) {
+            Local::Answer(reply) => {
                 metadata.authoritative = true;
-                let answers: Vec<HickoryRecord> = records.iter().filter_map(to_hickory).collect();
-                let nodata = answers.is_empty() && table.in_zone(&absolute(&name));
-                let authority = if nodata { soa() } else { None };
-                let message = builder.build(metadata, answers.iter(), None, authority.iter(), None);
+                metadata.response_code = reply.code;
+                let message = builder.build(
+                    metadata,
+                    reply.answers.iter(),
+                    None,
+                    reply.authority.iter(),
+                    None,
+                );
                 send(&mut response, message, &request.metadata).await
             }
-            Answer::NoSuchName => {
-                metadata.authoritative = true;
-                metadata.response_code = ResponseCode::NXDomain;
-                let authority = soa();
-                let message = builder.build(metadata, None, None, authority.iter(), None);
-                send(&mut response, message, &request.metadata).await
-            }
-            Answer::Forward => match self
+            Local::Forward => match self
                 .upstream
                 .forward(request.as_slice(), request.metadata.id)
                 .await

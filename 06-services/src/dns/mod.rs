@@ -22,10 +22,11 @@ pub mod forward;
 pub mod handler;
 pub mod publish;
 pub mod records;
+pub mod udp;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_server::Server;
@@ -68,26 +69,43 @@ impl DnsConfig {
     }
 }
 
-/// A DNS server's two sockets (UDP for most questions, TCP for answers
-/// too long for a datagram), bound but not yet serving.
+/// A DNS server's sockets, bound but not yet serving: UDP for most
+/// questions, one socket per CPU on the same address (`SO_REUSEPORT`:
+/// the kernel spreads clients over them, so every core receives and
+/// answers, where one socket would make a single task read every
+/// question), and TCP for answers too long for a datagram.
 pub struct DnsSockets {
-    pub udp: std::net::UdpSocket,
+    pub udp: Vec<std::net::UdpSocket>,
     pub tcp: std::net::TcpListener,
 }
 
+/// A non-blocking UDP socket bound to `addr` with `SO_REUSEPORT`, so
+/// that more can be bound beside it (only by this user: Linux keeps a
+/// port's group to one user id).
+fn reuseport_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 impl DnsSockets {
-    /// Binds `addr` over UDP and TCP inside the network namespace at
-    /// `netns` (a socket stays in the namespace it was made in).
+    /// Binds `addr` over UDP (a socket per CPU) and TCP inside the
+    /// network namespace at `netns` (a socket stays in the namespace it
+    /// was made in).
     ///
     /// With port 0 the kernel picks a free UDP port, and that same port
     /// may be taken over TCP by someone else: then another UDP port is
     /// tried, a few times, before giving up.
     pub fn bind_in(netns: &Path, addr: SocketAddr) -> std::io::Result<DnsSockets> {
         const TRIES: usize = 16;
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let bind = move || -> std::io::Result<DnsSockets> {
             let mut tries = 0;
-            let (udp, tcp) = loop {
-                let udp = std::net::UdpSocket::bind(addr)?;
+            let (first, tcp) = loop {
+                let udp = reuseport_udp(addr)?;
                 match std::net::TcpListener::bind(udp.local_addr()?) {
                     Ok(tcp) => break (udp, tcp),
                     Err(e)
@@ -100,8 +118,12 @@ impl DnsSockets {
                     Err(e) => return Err(e),
                 }
             };
-            udp.set_nonblocking(true)?;
             tcp.set_nonblocking(true)?;
+            let bound = first.local_addr()?;
+            let mut udp = vec![first];
+            for _ in 1..cpus {
+                udp.push(reuseport_udp(bound)?);
+            }
             Ok(DnsSockets { udp, tcp })
         };
         orc_pod::netns::run_in(netns, bind).map_err(std::io::Error::other)?
@@ -109,8 +131,32 @@ impl DnsSockets {
 
     /// The address served (the real port when bound to port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.udp.local_addr()
+        self.tcp.local_addr()
     }
+
+    /// A server answering with `handler` on these sockets: UDP on a
+    /// thread per socket ([`udp`]), TCP by hickory-server. It serves
+    /// while it lives; call it inside a tokio runtime, which runs TCP and
+    /// forwarded questions.
+    pub fn serve(self, handler: ClusterDns) -> std::io::Result<DnsServer> {
+        let mut tcp = Server::new(handler.clone());
+        tcp.register_listener(
+            tokio::net::TcpListener::from_std(self.tcp)?,
+            Duration::from_secs(5),
+            64,
+        );
+        let udp = udp::UdpServers::start(self.udp, Arc::new(handler))?;
+        Ok(DnsServer {
+            _tcp: tcp,
+            _udp: udp,
+        })
+    }
+}
+
+/// A serving DNS server (see [`DnsSockets::serve`]); dropping it stops it.
+pub struct DnsServer {
+    _tcp: Server<ClusterDns>,
+    _udp: udp::UdpServers,
 }
 
 // ANCHOR: run
@@ -155,22 +201,16 @@ pub async fn run(client: Client, config: DnsConfig, sockets: DnsSockets) -> std:
         table.set_serial(now.map_or(0, |d| d.as_secs() as u32));
         table
     };
-    let records: SharedRecords = Arc::new(RwLock::new(Arc::new(rebuild())));
-    let mut server = Server::new(ClusterDns {
+    let records = SharedRecords::new(rebuild());
+    let _server = sockets.serve(ClusterDns {
         records: records.clone(),
         upstream: config.upstream.clone(),
-    });
-    server.register_socket(tokio::net::UdpSocket::from_std(sockets.udp)?);
-    server.register_listener(
-        tokio::net::TcpListener::from_std(sockets.tcp)?,
-        Duration::from_secs(5),
-        64,
-    );
+    })?;
     loop {
         changed.notified().await;
         let table: Records = rebuild();
         tracing::debug!(names = table.len(), "DNS names rebuilt");
-        *records.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+        records.set(table);
     }
 }
 // ANCHOR_END: run
