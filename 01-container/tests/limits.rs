@@ -37,7 +37,11 @@ fn memory_hog_is_oom_killed_and_state_says_so() {
         f.container_output(&id)
     );
     let limit = cgroup_file(&id, ("memory", "memory.limit_in_bytes"), "memory.max");
-    assert_eq!(limit, (16u64 << 20).to_string());
+    assert_eq!(
+        limit,
+        (16u64 << 20).to_string(),
+        "the memory limit (memory.limit_in_bytes on v1, memory.max on v2)"
+    );
     let swap = cgroup_file(
         &id,
         ("memory", "memory.memsw.limit_in_bytes"),
@@ -126,8 +130,8 @@ fn cpu_limits_and_stats_are_written_and_read() {
         Layout::V2 => {
             // 512 shares is weight 59 on the curve of runc 1.3.2+ and
             // crun 1.23+ (20 on the older linear map).
-            assert_eq!(weight, shares_to_weight(512).to_string());
-            assert_eq!(weight, "59");
+            assert_eq!(weight, shares_to_weight(512).to_string(), "cpu.weight");
+            assert_eq!(weight, "59", "cpu.weight");
             assert_eq!(cgroup_file(&id, ("", ""), "cpu.max"), "50000 100000");
         }
     }
