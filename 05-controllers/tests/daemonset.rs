@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::{Cluster, Kubectl};
+use orc_client::conditions::is_ready;
 use serde_json::{Value, json};
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
@@ -236,13 +237,6 @@ async fn one_pod_per_eligible_node_follows_the_nodes() {
             && described.contains("daemonset-controller  Deleted pod: logs-"),
         "{described}"
     );
-}
-
-fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"].as_array().is_some_and(|c| {
-        c.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
 }
 
 /// The smallest number of ready pods not being deleted seen while `done`

@@ -505,9 +505,9 @@ impl Haproxy {
             "global\n  maxconn 4096\n\
              defaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
              option forwardfor\n\
+             frontend web\n  bind 127.0.0.1:8082\n  bind 127.0.0.1:9443 ssl crt {pem}\n\
              http-request set-header X-Forwarded-Proto %[ssl_fc,iif(https,http)]\n\
              http-request set-header X-Forwarded-Host %[req.hdr(host)]\n\
-             frontend web\n  bind 127.0.0.1:8082\n  bind 127.0.0.1:9443 ssl crt {pem}\n\
              default_backend backends\n\
              backend backends\n  balance roundrobin\n  http-reuse always\n{servers}",
             pem = pem.display()

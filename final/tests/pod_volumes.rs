@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use cluster::{ApiServer, delete_pods, kubectl, one_node, running, tear_down};
 use orc_client::Method;
+use orc_client::conditions::is_ready as ready;
 use serde_json::{Value, json};
 
 const NODE: &str = "node-volumes";
@@ -63,14 +64,6 @@ async fn wait_for_exec(config: &Path, pod: &str, command: &str, want: &str) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
 /// The web pod: its configuration in env and in files, probes by port name.

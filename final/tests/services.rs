@@ -64,11 +64,7 @@ fn backend(name: &str, node: &str) -> Value {
 }
 
 fn ready(pod: &Value) -> bool {
-    running(pod)
-        && pod["status"]["conditions"].as_array().is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
+    running(pod) && orc_client::conditions::is_ready(pod)
 }
 
 /// The pod names behind `GET http://{target}/` from inside network

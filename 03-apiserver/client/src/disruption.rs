@@ -12,16 +12,6 @@ use serde_json::{Value, json};
 
 use crate::selectors::labels::try_from_label_selector;
 
-/// Whether the pod's `Ready` condition is `True`: what a budget counts as
-/// healthy (Kubernetes' `IsPodReady`).
-pub fn is_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-}
-
 // ANCHOR: guards
 /// Whether the budget `pdb` guards a pod with `labels`, as the eviction
 /// and preemption ask it: a selector that is missing, empty or unreadable
@@ -123,12 +113,5 @@ mod tests {
         assert_eq!(condition["reason"], "InsufficientPods");
         assert_eq!(condition["lastTransitionTime"], crate::time::format(at(9)));
         assert_eq!(pdb["status"]["conditions"].as_array().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn readiness_is_the_ready_condition() {
-        let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
-        assert!(is_ready(&ready));
-        assert!(!is_ready(&json!({"status": {"phase": "Running"}})));
     }
 }

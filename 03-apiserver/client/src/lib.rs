@@ -52,6 +52,8 @@
 //! - [`clock`]: time a test can move ([`clock::ManualClock`]), for every
 //!   component with a timer.
 //! - [`time`]: timestamps as the API writes them, and kubectl's ages.
+//! - [`conditions`]: status conditions (`Ready` above all), found and
+//!   read one way for pods, nodes and workloads.
 //! - [`disruption`]: PodDisruptionBudgets as the eviction, the
 //!   disruption controller and preemption all read them: which pods one
 //!   guards, "healthy", the `DisruptionAllowed` condition.
@@ -69,6 +71,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod conditions;
 pub mod cron;
 pub mod disruption;
 pub mod events;

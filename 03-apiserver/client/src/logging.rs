@@ -20,8 +20,12 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// What is shown when `RUST_LOG` is unset or unreadable.
-pub const DEFAULT_FILTER: &str = "info";
+/// What is shown when `RUST_LOG` is unset or unreadable: `info`, except
+/// hickory-server's, which logs two `info` lines for every DNS question
+/// orc-dns answers (a line per pod lookup, as CoreDNS would only with its
+/// `log` plugin on): warnings only. `RUST_LOG=hickory_server=info` brings
+/// them back.
+pub const DEFAULT_FILTER: &str = "info,hickory_server=warn";
 
 /// The filter `RUST_LOG` asks for, or [`DEFAULT_FILTER`]. A malformed
 /// `RUST_LOG` is reported on standard error (nothing silent) and the
@@ -51,4 +55,44 @@ pub fn init() {
         // Colours for a person at a terminal, plain text for a log file.
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn the_default_shows_info_but_not_each_dns_question() {
+        let lines = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(DEFAULT_FILTER))
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "hickory_server::server", "request:1 src:udp://10.244.1.2#5353");
+            tracing::warn!(target: "hickory_server::server", "request id:1 does not match");
+            tracing::info!(target: "orc_services::dns", "DNS names rebuilt");
+        });
+        let text = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("request:1"), "{text}");
+        assert!(text.contains("does not match"), "{text}");
+        assert!(text.contains("DNS names rebuilt"), "{text}");
+    }
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

@@ -270,10 +270,7 @@ impl Registration {
 
 /// The Ready condition of a Node object.
 pub fn ready_condition(node: &Value) -> Option<&Value> {
-    node.pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == "Ready")
+    orc_client::conditions::find(node, "Ready")
 }
 
 /// A status without its heartbeat times: what "changed" compares.

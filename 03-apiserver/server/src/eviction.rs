@@ -16,7 +16,8 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::status::ApiError;
-use orc_client::disruption::{guards, is_ready, set_disruption_allowed, status_int};
+use orc_client::conditions::is_ready;
+use orc_client::disruption::{guards, set_disruption_allowed, status_int};
 use orc_client::selectors::labels_of;
 
 /// The message of every refusal a budget gives (Kubernetes' words).

@@ -14,6 +14,7 @@
 //!    fills each emptied node with a new pod.
 
 use jiff::Timestamp;
+use orc_client::conditions::is_ready;
 use orc_client::time;
 use serde_json::{Map, Value, json};
 
@@ -22,7 +23,7 @@ use super::placement::Placement;
 use super::revisions::is_updated;
 use crate::claims::is_deleting;
 use crate::object::generation;
-use crate::replicaset::pods::{is_available, is_ready};
+use crate::replicaset::pods::is_available;
 
 /// One node and the DaemonSet's pods meant for it.
 #[derive(Debug, Clone)]

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use orc_client::disruption::is_ready;
+use orc_client::conditions::is_ready;
 use serde_json::{Map, Value, json};
 
 use crate::claims::is_deleting;

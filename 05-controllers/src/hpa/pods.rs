@@ -2,7 +2,7 @@
 //! `groupPods` and `calculatePodRequests`, pure.
 
 use jiff::{SignedDuration, Timestamp};
-use orc_client::time;
+use orc_client::{conditions, time};
 use serde_json::Value;
 
 use super::metrics::{PodUsage, parse_milli};
@@ -71,10 +71,7 @@ pub fn state(pod: &Value, resource: &str, usage: Option<&PodUsage>, now: Timesta
     if resource != "cpu" {
         return PodState::Ready;
     }
-    let ready = pod
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
+    let ready = conditions::find(pod, "Ready");
     let (Some(ready), Some(started)) = (ready, time::at(pod, "/status/startTime")) else {
         return PodState::NotReady;
     };

@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use orc_client::conditions::is_ready;
 use orc_client::events::Note;
 use orc_client::time;
 use serde_json::{Value, json};
@@ -174,7 +175,7 @@ impl Tally {
         for pod in pods {
             let outcome = pods::outcome(pod);
             if outcome == Outcome::Active {
-                t.ready += pods::is_ready(pod) as i64;
+                t.ready += is_ready(pod) as i64;
                 t.restarts += pods::restarts(pod);
                 running.push((namespace_and_name(pod).1.to_string(), pods::index(pod)));
                 continue;

@@ -46,16 +46,6 @@ pub fn is_tracked(pod: &Value) -> bool {
         .is_some_and(|f| f.iter().any(|f| f == TRACKING_FINALIZER))
 }
 
-/// The `Ready` condition is true.
-pub fn is_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True")
-        })
-}
-
 /// When the pod ended: the last container's `finishedAt`, else when its
 /// deletion began, else its creation (Kubernetes' `getFinishedTime`).
 pub fn finished_at(pod: &Value) -> Timestamp {

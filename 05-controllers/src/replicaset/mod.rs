@@ -286,7 +286,7 @@ fn availability_check(rs: &Value, owned: &[&Value]) -> Action {
     let now = Timestamp::now();
     let waiting = owned
         .iter()
-        .any(|p| pods::is_ready(p) && !pods::is_available(p, min_ready, now));
+        .any(|p| orc_client::conditions::is_ready(p) && !pods::is_available(p, min_ready, now));
     if min_ready > 0 && waiting {
         Action::requeue(Duration::from_secs(min_ready as u64))
     } else {

@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 
 use jiff::Timestamp;
+use orc_client::conditions::{self, is_ready};
 use orc_client::time;
 use serde_json::{Value, json};
 
@@ -27,20 +28,11 @@ fn phase(pod: &Value) -> &str {
 /// When the pod's `Ready` condition last became true; `None` when it is
 /// not ready.
 pub fn ready_since(pod: &Value) -> Option<Timestamp> {
-    let ready = pod
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| c["type"] == "Ready")?;
+    let ready = conditions::find(pod, "Ready")?;
     if ready["status"] != "True" {
         return None;
     }
     Some(time::at(ready, "/lastTransitionTime").unwrap_or(Timestamp::UNIX_EPOCH))
-}
-
-/// Whether the pod is ready.
-pub fn is_ready(pod: &Value) -> bool {
-    ready_since(pod).is_some()
 }
 
 /// Whether the pod has been ready for at least `min_ready_seconds` at

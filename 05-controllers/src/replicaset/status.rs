@@ -1,10 +1,11 @@
 //! A ReplicaSet's status, computed from the pods it owns.
 
 use jiff::Timestamp;
+use orc_client::conditions::is_ready;
 use orc_client::selectors::labels_of;
 use serde_json::{Map, Value, json};
 
-use super::pods::{is_available, is_ready};
+use super::pods::is_available;
 use crate::object::{ReplicaSet, Workload, generation};
 
 // ANCHOR: status

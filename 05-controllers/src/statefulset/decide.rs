@@ -19,13 +19,14 @@
 //!    any pod not yet healthy: one pod at a time, under both policies.
 
 use jiff::Timestamp;
+use orc_client::conditions::is_ready;
 use serde_json::Value;
 
 use super::identity::{ordinal_of, revision_of};
 use super::object::{PodManagement, StatefulSet, UpdateStrategy};
 use crate::claims::is_deleting;
 use crate::object::{Workload, namespace_and_name};
-use crate::replicaset::pods::{is_available, is_ready};
+use crate::replicaset::pods::is_available;
 
 /// Which revision's template a new pod is made from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

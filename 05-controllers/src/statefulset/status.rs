@@ -3,6 +3,7 @@
 //! pods, and the revisions. `kubectl rollout status sts/x` reads these.
 
 use jiff::Timestamp;
+use orc_client::conditions::is_ready;
 use serde_json::{Map, Value, json};
 
 use super::decide::is_healthy;
@@ -10,7 +11,6 @@ use super::identity::revision_of;
 use super::object::{StatefulSet, UpdateStrategy};
 use crate::claims::is_deleting;
 use crate::object::{Workload, generation};
-use crate::replicaset::pods::is_ready;
 
 /// The revisions the status names.
 pub struct Revisions<'a> {

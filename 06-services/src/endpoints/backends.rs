@@ -21,6 +21,7 @@
 
 use std::net::Ipv4Addr;
 
+use orc_client::conditions::is_ready;
 use orc_client::selectors::{labels, labels_of};
 use serde_json::{Value, json};
 
@@ -82,15 +83,6 @@ pub fn selects(svc: &Value, pod: &Value) -> bool {
 /// The pod's address, if it has one.
 fn pod_ip(pod: &Value) -> Option<Ipv4Addr> {
     pod.pointer("/status/podIP")?.as_str()?.parse().ok()
-}
-
-/// Whether the pod's `Ready` condition is true.
-pub fn is_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
 /// Whether the pod is being deleted.

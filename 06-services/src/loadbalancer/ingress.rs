@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use orc_client::conditions::is_ready;
 use serde_json::{Value, json};
 
 // ANCHOR: ingress
@@ -57,16 +58,6 @@ pub fn status_patch(service: &Value, desired: &Value) -> Option<Value> {
     let same =
         current == desired || (desired.is_null() && current.as_array().is_some_and(Vec::is_empty));
     (!same).then(|| json!({"status": {"loadBalancer": {"ingress": desired}}}))
-}
-
-/// A node whose `Ready` condition is `True`: a node that is down cannot
-/// answer for the Service.
-fn is_ready(node: &Value) -> bool {
-    node["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
 /// The node's first `InternalIP`, if it reported a readable one.

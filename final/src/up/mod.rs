@@ -45,7 +45,6 @@ use clap::{Args, ValueEnum};
 
 use crate::credentials::{self, ClusterCa};
 use orc_client::{Client, Method};
-use serde_json::Value;
 
 use network::{CLUSTER_CIDR, Cable};
 use orc_pod::agent::clock::parse_duration;
@@ -537,16 +536,14 @@ async fn ready(client: &Client, nodes: usize) -> bool {
     };
     let ready = list["items"]
         .as_array()
-        .map(|items| items.iter().filter(|n| node_ready(n)).count())
+        .map(|items| {
+            items
+                .iter()
+                .filter(|n| orc_client::conditions::is_ready(n))
+                .count()
+        })
         .unwrap_or(0);
     ready >= nodes
-}
-
-fn node_ready(node: &Value) -> bool {
-    node["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
 }
 
 /// `orc down`.

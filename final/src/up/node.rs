@@ -232,7 +232,7 @@ fn wait_ready(target: &Target) -> Result<()> {
                 );
             }
             let node = client.send_path(Method::GET, &path, None, None).await;
-            if node.is_ok_and(|node| super::node_ready(&node)) {
+            if node.is_ok_and(|node| orc_client::conditions::is_ready(&node)) {
                 return Ok(());
             }
             if Instant::now() > deadline {
