@@ -30,6 +30,7 @@ use std::sync::Arc;
 use orc_client::selectors::labels::Selector;
 
 use super::node_info::NodeInfo;
+use super::snapshot::Workloads;
 use crate::objects::pod_affinity::AffinityTerm;
 use crate::objects::spread::{self, SpreadConstraint, WhenUnsatisfiable};
 use crate::objects::{PodInfo, hash_selector};
@@ -51,6 +52,14 @@ pub enum Counted {
     /// Pods carrying this required anti-affinity term, once per time they
     /// carry it: where they are, no pod the term names may go.
     Carrying(AffinityTerm),
+    /// The weight pods carrying this term give a pod it names, by
+    /// InterPodAffinity's score: `+weight` for each preferred affinity
+    /// term, `−weight` for each preferred anti-affinity term,
+    /// `+hardPodAffinityWeight` for each required affinity term.
+    Weight(AffinityTerm),
+    /// How many times pods carry this term among those three lists: a
+    /// domain whose weights cancel out still counts as weighed.
+    Weighers(AffinityTerm),
 }
 
 /// By hand: a `Selector` (orc-client's) is not `Hash`.
@@ -66,12 +75,15 @@ impl Hash for Counted {
             }
             Counted::NamedBy(terms) => (1u8, terms).hash(state),
             Counted::Carrying(term) => (2u8, term).hash(state),
+            Counted::Weight(term) => (3u8, term).hash(state),
+            Counted::Weighers(term) => (4u8, term).hash(state),
         }
     }
 }
 
 impl Counted {
-    /// How many times `pod` counts (0 or 1 but for `Carrying`).
+    /// How many times `pod` counts (0 or 1 but for `Carrying`,
+    /// `Weighers`; a weight, maybe negative, for `Weight`).
     pub fn times(&self, pod: &PodInfo) -> i64 {
         match self {
             Counted::Spread {
@@ -89,8 +101,34 @@ impl Counted {
                 .iter()
                 .filter(|t| *t == term)
                 .count() as i64,
+            Counted::Weight(term) => weighing(pod, term).map(|(_, w)| w).sum(),
+            Counted::Weighers(term) => weighing(pod, term).count() as i64,
         }
     }
+}
+
+/// Kubernetes' default `hardPodAffinityWeight`: what a placed pod's
+/// required affinity term weighs for a pod it names, at Score.
+pub const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
+
+/// The weights `pod` gives by `term` to a pod the term names: one per
+/// time it carries the term as preferred affinity, preferred
+/// anti-affinity or required affinity.
+fn weighing<'a>(
+    pod: &'a PodInfo,
+    term: &'a AffinityTerm,
+) -> impl Iterator<Item = (&'a AffinityTerm, i64)> + 'a {
+    weighed_terms(pod).filter(move |(t, _)| *t == term)
+}
+
+/// Every term by which `pod` weighs for the pods it names, with its
+/// signed weight.
+pub fn weighed_terms(pod: &PodInfo) -> impl Iterator<Item = (&AffinityTerm, i64)> {
+    let a = &pod.affinity;
+    let preferred = a.preferred_affinity.iter().map(|w| (&w.term, w.weight));
+    let against = (a.preferred_anti_affinity.iter()).map(|w| (&w.term, -w.weight));
+    let required = (a.required_affinity.iter()).map(|t| (t, HARD_POD_AFFINITY_WEIGHT));
+    preferred.chain(against).chain(required)
 }
 
 /// No namespace labels: `NamedBy` terms have no namespace selector.
@@ -126,6 +164,34 @@ impl CountKey {
         }
     }
 
+    /// The question soft (`ScheduleAnyway`) constraint `c` of a pod in
+    /// `namespace` asks at PreScore; `soft` is every soft constraint of
+    /// the pod. With `require_all` (the pod's own constraints, not the
+    /// system defaults) a node counts only with every soft constraint's
+    /// topology label, as at PreFilter.
+    pub fn soft_spread(
+        namespace: &str,
+        c: &SpreadConstraint,
+        soft: &[SpreadConstraint],
+        require_all: bool,
+    ) -> CountKey {
+        let mut node_labels: Vec<String> = if require_all {
+            soft.iter().map(|c| c.topology_key.clone()).collect()
+        } else {
+            vec![c.topology_key.clone()]
+        };
+        node_labels.sort();
+        node_labels.dedup();
+        CountKey {
+            counted: Counted::Spread {
+                namespace: namespace.to_string(),
+                selector: c.selector.clone(),
+            },
+            topology_key: c.topology_key.clone(),
+            node_labels,
+        }
+    }
+
     /// The pods all of `terms` name, counted under `topology_key`.
     pub fn named_by(terms: &[AffinityTerm], topology_key: &str) -> CountKey {
         CountKey {
@@ -141,6 +207,21 @@ impl CountKey {
             counted: Counted::Carrying(term.clone()),
             topology_key: term.topology_key.clone(),
             node_labels: vec![term.topology_key.clone()],
+        }
+    }
+
+    /// The weight the pods carrying `term` give, or (`weighers`) how many
+    /// times they carry it.
+    pub fn weight(term: &AffinityTerm, weighers: bool) -> CountKey {
+        let term = term.clone();
+        CountKey {
+            topology_key: term.topology_key.clone(),
+            node_labels: vec![term.topology_key.clone()],
+            counted: if weighers {
+                Counted::Weighers(term)
+            } else {
+                Counted::Weight(term)
+            },
         }
     }
 
@@ -165,15 +246,36 @@ pub fn keepable(terms: &[AffinityTerm]) -> bool {
     terms.iter().all(|t| t.namespace_selector.is_none())
 }
 
-/// The questions `pod` asks at PreFilter that can be kept: what a placed
-/// pod *declares*, so that the next pod like it finds the answers ready.
-pub fn declared_by(pod: &PodInfo) -> Vec<CountKey> {
+/// The soft spread constraints of `pod`, its own `ScheduleAnyway` ones
+/// or, when it declares no constraint at all, Kubernetes' system
+/// defaults for the Services and ReplicaSets of `workloads` that select
+/// it; and whether a node needs every one's topology label to count (only
+/// for the pod's own).
+pub fn soft_constraints(pod: &PodInfo, workloads: &Workloads) -> (Vec<SpreadConstraint>, bool) {
+    if pod.spread.is_empty() {
+        let selector = workloads.default_selector(pod);
+        if selector.requirements.is_empty() {
+            return (Vec::new(), false);
+        }
+        return (spread::system_defaults(selector), false);
+    }
+    let soft = pod
+        .spread
+        .iter()
+        .filter(|c| c.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway)
+        .cloned()
+        .collect();
+    (soft, true)
+}
+
+/// The questions `pod` asks at PreFilter and PreScore that can be kept:
+/// what a placed pod *declares*, so that the next pod like it finds the
+/// answers ready. `workloads` say which system default spreading it has.
+pub fn declared_by(pod: &PodInfo, workloads: &Workloads) -> Vec<CountKey> {
     let mut keys = Vec::new();
     let terms = &pod.affinity;
-    if pod.spread.is_empty()
-        && terms.required_affinity.is_empty()
-        && terms.required_anti_affinity.is_empty()
-    {
+    let (soft, require_all) = soft_constraints(pod, workloads);
+    if pod.spread.is_empty() && soft.is_empty() && terms.is_empty() {
         // Most pods: nothing to ask, and nothing allocated to say so.
         return keys;
     }
@@ -185,6 +287,9 @@ pub fn declared_by(pod: &PodInfo) -> Vec<CountKey> {
         .collect();
     for c in hard.iter().filter(|c| c.includes_every_node(pod)) {
         keys.push(CountKey::spread(pod, c, &hard));
+    }
+    for c in soft.iter().filter(|c| c.includes_every_node(pod)) {
+        keys.push(CountKey::soft_spread(&pod.namespace, c, &soft, require_all));
     }
     let affinity = &pod.affinity.required_affinity;
     if keepable(affinity) {
@@ -200,6 +305,19 @@ pub fn declared_by(pod: &PodInfo) -> Vec<CountKey> {
             ));
         }
         keys.push(CountKey::carrying(term));
+    }
+    // InterPodAffinity's score: the pods the pod's own preferred terms
+    // name, and the weight it gives to the pods its terms name.
+    let preferred = terms.preferred_affinity.iter();
+    for w in preferred.chain(&terms.preferred_anti_affinity) {
+        if keepable(std::slice::from_ref(&w.term)) {
+            let key = CountKey::named_by(std::slice::from_ref(&w.term), &w.term.topology_key);
+            keys.push(key);
+        }
+    }
+    for (term, _) in weighed_terms(pod) {
+        keys.push(CountKey::weight(term, false));
+        keys.push(CountKey::weight(term, true));
     }
     let mut seen = HashSet::new();
     keys.retain(|k| seen.insert(k.clone()));
@@ -271,6 +389,11 @@ impl DomainCounts {
         self.domains.get(domain).map_or(0, |d| d.pods)
     }
 
+    /// Nodes counted in `domain` (0 if it is not one).
+    pub fn nodes_in(&self, domain: &str) -> i64 {
+        self.domains.get(domain).map_or(0, |d| d.nodes)
+    }
+
     /// Whether the domain a node with `labels` is in for `key` holds any
     /// pod counted (not when the node lacks the label).
     pub fn holds(&self, labels: &BTreeMap<String, String>, key: &str) -> bool {
@@ -337,11 +460,11 @@ pub struct KeptCounts {
 impl KeptCounts {
     /// The kept answers to the questions the pods on `nodes` declare
     /// (tests and labs' snapshots, made without a cache).
-    pub fn of_nodes(nodes: &[Arc<NodeInfo>]) -> KeptCounts {
+    pub fn of_nodes(nodes: &[Arc<NodeInfo>], workloads: &Workloads) -> KeptCounts {
         let keys: HashSet<CountKey> = nodes
             .iter()
             .flat_map(|n| n.pods.iter())
-            .flat_map(|p| declared_by(p))
+            .flat_map(|p| declared_by(p, workloads))
             .collect();
         let mut counts = KeptCounts::default();
         counts.follow(keys.iter(), 0, nodes);
@@ -364,6 +487,18 @@ impl KeptCounts {
             })
     }
 
+    /// The kept answers to "what weight do the pods carrying this term
+    /// give?", for every term by which a placed pod weighs (see
+    /// [`Counted::Weight`]).
+    pub fn weights(&self) -> impl Iterator<Item = (&AffinityTerm, &Arc<DomainCounts>)> {
+        self.kept
+            .iter()
+            .filter_map(|(key, counts)| match &key.counted {
+                Counted::Weight(term) => Some((term, counts)),
+                _ => None,
+            })
+    }
+
     /// How many answers are kept.
     pub fn len(&self) -> usize {
         self.kept.len()
@@ -380,8 +515,9 @@ impl KeptCounts {
         &mut self,
         pods: impl Iterator<Item = &'p Arc<PodInfo>>,
         nodes: &[Arc<NodeInfo>],
+        workloads: &Workloads,
     ) {
-        for key in pods.flat_map(|p| declared_by(p)) {
+        for key in pods.flat_map(|p| declared_by(p, workloads)) {
             if !self.kept.contains_key(&key) {
                 let counts = Arc::new(key.count(nodes));
                 Arc::make_mut(&mut self.kept).insert(key, counts);
@@ -519,11 +655,13 @@ mod tests {
     use crate::framework::{NextStart, schedule};
     use crate::objects::Node;
     use crate::plugins::{ScoringStrategy, default_profile};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    /// A node in zone `zone` (`None`: without the zone label).
+    /// A node in zone `zone` (`None`: without the zone label); `n7`
+    /// carries `n6`'s hostname label.
     fn node(name: &str, zone: Option<&str>) -> Node {
-        let mut labels = json!({"kubernetes.io/hostname": name});
+        let hostname = if name == "n7" { "n6" } else { name };
+        let mut labels = json!({"kubernetes.io/hostname": hostname});
         if let Some(zone) = zone {
             labels["zone"] = json!(zone);
         }
@@ -531,17 +669,25 @@ mod tests {
             "status": {"allocatable": {"cpu": "100", "pods": "500"}}}))
     }
 
+    /// How many kinds of pod [`pod`] makes.
+    const KINDS: u64 = 12;
+
     /// The pods the test places and schedules, by kind: plain pods of two
-    /// apps, spread over zones (alone, or with hosts too, or honouring a
-    /// node selector, which no snapshot keeps), required anti-affinity and
-    /// affinity, and terms with a namespace selector.
+    /// apps (spread by the system defaults where a Service selects them),
+    /// spread over zones (alone, or with hosts too, or honouring a node
+    /// selector, which no snapshot keeps, or as a score), required
+    /// anti-affinity and affinity, terms with a namespace selector, and
+    /// preferred terms (some that cancel out, some with a namespace
+    /// selector).
     fn pod(uid: &str, ns: &str, kind: u64, app: &str, terminating: bool) -> PodInfo {
         let selector = json!({"matchLabels": {"app": app}});
-        let zone = |key: &str| {
-            json!({"maxSkew": 1, "topologyKey": key,
-                "whenUnsatisfiable": "DoNotSchedule", "labelSelector": selector})
+        let spread = |key: &str, skew: i64, when: &str| {
+            json!({"maxSkew": skew, "topologyKey": key,
+                "whenUnsatisfiable": when, "labelSelector": selector})
         };
+        let zone = |key: &str| spread(key, 1, "DoNotSchedule");
         let term = |key: &str| json!({"labelSelector": selector, "topologyKey": key});
+        let weighed = |weight: i64, term: Value| json!({"weight": weight, "podAffinityTerm": term});
         let mut spec = json!({"containers": [{"name": "c"}]});
         match kind {
             0 | 1 => {}
@@ -562,11 +708,38 @@ mod tests {
                 spec["affinity"] = json!({"podAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": [term("zone"), term("kubernetes.io/hostname")]}})
             }
-            _ => {
+            7 => {
                 let mut t = term("zone");
                 t["namespaceSelector"] = json!({});
                 spec["affinity"] = json!({"podAntiAffinity": {
                     "requiredDuringSchedulingIgnoredDuringExecution": [t]}});
+            }
+            8 => {
+                spec["topologySpreadConstraints"] = json!([
+                    spread("zone", 2, "ScheduleAnyway"),
+                    spread("kubernetes.io/hostname", 1, "ScheduleAnyway"),
+                ])
+            }
+            9 => {
+                spec["affinity"] = json!({
+                    "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution":
+                        [weighed(7, term("zone"))]},
+                    "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution":
+                        [weighed(3, term("kubernetes.io/hostname"))]}})
+            }
+            10 => {
+                // The same term both ways: its weights cancel out.
+                spec["affinity"] = json!({
+                    "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution":
+                        [weighed(4, term("zone"))]},
+                    "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution":
+                        [weighed(4, term("zone"))]}})
+            }
+            _ => {
+                let mut t = term("zone");
+                t["namespaceSelector"] = json!({});
+                spec["affinity"] = json!({"podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [weighed(5, t)]}});
             }
         }
         let mut meta = json!({"uid": uid, "name": uid, "namespace": ns, "labels": {"app": app}});
@@ -574,6 +747,54 @@ mod tests {
             meta["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         }
         PodInfo::parse(&json!({"metadata": meta, "spec": spec}))
+    }
+
+    /// InterPodAffinity's raw score of each node as Kubernetes computes
+    /// it, walking every (incoming pod, placed pod) pair; `None` when no
+    /// pair weighs (the plugin is skipped).
+    fn walked_affinity_scores(
+        incoming: &PodInfo,
+        snapshot: &Snapshot,
+    ) -> Option<HashMap<String, i64>> {
+        let mut sums: HashMap<(String, String), i64> = HashMap::new();
+        let mut weighed = false;
+        let matches = |t: &&AffinityTerm, p: &PodInfo| {
+            t.matches(
+                &p.namespace,
+                &p.labels,
+                snapshot.namespace_labels(&p.namespace),
+            )
+        };
+        for node in snapshot.nodes.iter() {
+            for placed in &node.pods {
+                let a = &incoming.affinity;
+                let own = (a.preferred_affinity.iter()).map(|w| (&w.term, w.weight));
+                let against = (a.preferred_anti_affinity.iter()).map(|w| (&w.term, -w.weight));
+                let pairs = own
+                    .chain(against)
+                    .filter(|(t, _)| matches(t, &**placed))
+                    .chain(weighed_terms(placed).filter(|(t, _)| matches(t, incoming)));
+                for (term, weight) in pairs {
+                    if let Some(value) = node.node.labels.get(&term.topology_key) {
+                        weighed = true;
+                        *sums
+                            .entry((term.topology_key.clone(), value.clone()))
+                            .or_default() += weight;
+                    }
+                }
+            }
+        }
+        let score = |node: &NodeInfo| {
+            (sums.iter())
+                .filter(|((key, value), _)| node.node.labels.get(key) == Some(value))
+                .map(|(_, w)| w)
+                .sum::<i64>()
+        };
+        weighed.then(|| {
+            (snapshot.nodes.iter())
+                .map(|n| (n.name().to_string(), score(n.as_ref())))
+                .collect()
+        })
     }
 
     /// The snapshot's kept questions are exactly the cache's declared.
@@ -588,7 +809,10 @@ mod tests {
         // relabelled, removed and added again. After each step the kept
         // snapshot's answers equal answers counted afresh, so do a
         // preemption-style what-if copy's, and a decision reads the same
-        // verdicts from them as from counting everything for itself.
+        // verdicts and scores from them as from counting everything for
+        // itself (a Service spreading pods by default comes and goes;
+        // two nodes share a hostname label, so that hostname domain is
+        // not one node).
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut random = |n: u64| {
             seed ^= seed << 13;
@@ -598,6 +822,8 @@ mod tests {
         };
         let zones = [Some("z0"), Some("z1"), Some("z2"), None];
         let mut cache = Cache::new();
+        let web = || Some(BTreeMap::from([("app".to_string(), "a".to_string())]));
+        cache.set_service("d", "web", web());
         for i in 0..8 {
             cache.set_node(node(&format!("n{i}"), zones[i % 4]));
         }
@@ -605,6 +831,7 @@ mod tests {
         let profile = default_profile(ScoringStrategy::LeastAllocated, 0);
         let mut placed: Vec<(String, u64)> = Vec::new();
         let mut kept_reads = 0;
+        let mut affinity_scored = 0;
         for step in 0..800 {
             let uid = format!("p{step}");
             let (ns, app) = (
@@ -613,7 +840,7 @@ mod tests {
             );
             match random(10) {
                 0..=3 => {
-                    let kind = random(8);
+                    let kind = random(KINDS);
                     let at = format!("n{}", random(9)); // n8: not (yet) a node
                     cache.assume(&pod(&uid, ns, kind, app, false), &at);
                     placed.push((uid.clone(), kind));
@@ -638,6 +865,9 @@ mod tests {
                     cache.set_node(node(&format!("n{i}"), zones[random(4) as usize]));
                 }
                 7 => cache.remove_node(&format!("n{}", random(9))),
+                // The Service comes and goes: the system default
+                // spreading of placed pods is undeclared as declared.
+                8 => cache.set_service("d", "web", web().filter(|_| random(2) == 0)),
                 _ => {}
             }
             cache.update_snapshot(&mut snapshot);
@@ -665,9 +895,15 @@ mod tests {
             // A decision on the kept answers, and on none but those of
             // the placed pods' anti-affinity terms (always kept: no
             // decision counts them for itself).
-            let incoming = pod("incoming", ns, random(8), app, false);
+            let incoming = pod("incoming", ns, random(KINDS), app, false);
+            let always = |k: &&CountKey| {
+                matches!(
+                    k.counted,
+                    Counted::Carrying(_) | Counted::Weight(_) | Counted::Weighers(_)
+                )
+            };
             let carrying: Vec<CountKey> = (snapshot.counts.kept.keys())
-                .filter(|k| matches!(k.counted, Counted::Carrying(_)))
+                .filter(always)
                 .cloned()
                 .collect();
             let mut unkept = snapshot.clone();
@@ -678,9 +914,34 @@ mod tests {
             let (kept, counted) = (decide(&snapshot), decide(&unkept));
             assert_eq!(kept.outcome, counted.outcome, "step {step}");
             assert_eq!(kept.verdicts, counted.verdicts, "step {step}");
+            assert_eq!(kept.scores, counted.scores, "step {step}");
+            // InterPodAffinity's score reads only kept weights: it equals
+            // the walk over every pair, plugin skipped or not.
+            let walked = walked_affinity_scores(&incoming, &snapshot);
+            let read: Vec<(&str, i64)> = (kept.scores.iter())
+                .flat_map(|n| {
+                    let plugins = n.plugins.iter();
+                    (plugins.filter(|p| p.plugin == "InterPodAffinity"))
+                        .map(move |p| (&*n.node, p.raw))
+                })
+                .collect();
+            match &walked {
+                Some(walked) if kept.scores.len() > 1 => {
+                    affinity_scored += 1;
+                    assert_eq!(read.len(), kept.scores.len(), "step {step}: scored");
+                    for (node, raw) in read {
+                        assert_eq!(raw, walked[node], "step {step}: {node}");
+                    }
+                }
+                _ => assert!(read.is_empty(), "step {step}: skipped"),
+            }
             kept_reads += usize::from(!snapshot.counts.is_empty());
         }
         assert!(kept_reads > 500, "most decisions read kept answers");
+        assert!(
+            affinity_scored > 100,
+            "affinity weighed {affinity_scored} times"
+        );
     }
 
     #[test]

@@ -26,7 +26,6 @@ use orc_client::selectors::labels::Selector;
 
 pub use domain_counts::{CountKey, DomainCounts, KeptCounts};
 pub use node_info::NodeInfo;
-use snapshot::relist;
 pub use snapshot::{Snapshot, Workloads};
 
 use serde_json::Value;
@@ -40,8 +39,10 @@ struct Placement {
     node: String,
     /// Chosen by this scheduler, binding not yet seen in a pod event.
     assumed: bool,
-    /// The pod as counted: what it declared is undeclared with it.
-    pod: Arc<PodInfo>,
+    /// The questions it declared when placed, undeclared with it: kept
+    /// rather than asked again, since the system default spreading it
+    /// declared depends on the Services and ReplicaSets of that moment.
+    declared: Vec<CountKey>,
 }
 
 /// What changed about a node, for the queue to decide which waiting pods
@@ -128,16 +129,12 @@ impl Cache {
     /// `UpdateSnapshot`): the cost of a decision's snapshot follows what
     /// changed since the last one, not the size of the cluster.
     pub fn update_snapshot(&self, snapshot: &mut Snapshot) {
-        let mut relisted = false;
         if snapshot.generation < self.list_generation || snapshot.nodes.len() != self.nodes.len() {
             // Nodes came or went: the whole list, in the cache's order.
             let before = std::mem::replace(&mut snapshot.nodes, Arc::new(self.nodes.clone()));
             snapshot.counts.relist(&before, &snapshot.nodes);
-            relisted = true;
         } else if snapshot.generation < self.generation {
-            // The same nodes at the same positions: replace the changed,
-            // in the list of nodes with affinity pods too (searched for
-            // the old copy, not rebuilt from every node).
+            // The same nodes at the same positions: replace the changed.
             let nodes = Arc::make_mut(&mut snapshot.nodes);
             for name in self
                 .changed
@@ -147,7 +144,6 @@ impl Cache {
                 let at = self.index[name];
                 let now = &self.nodes[at];
                 let before = std::mem::replace(&mut nodes[at], now.clone());
-                relist(&mut snapshot.have_pods_with_affinity, &before, now);
                 // And the kept counts: by the pods that came or went.
                 snapshot.counts.replace(Some(&before), Some(now));
             }
@@ -160,10 +156,6 @@ impl Cache {
                 self.declared_generation,
                 &snapshot.nodes,
             );
-        }
-        // After a new list of nodes, the list is taken again.
-        if relisted {
-            snapshot.list_nodes_with_affinity();
         }
         // The rest is copied on write by the cache: sharing is free.
         snapshot.image_nodes = self.image_nodes.clone();
@@ -225,24 +217,26 @@ impl Cache {
         info
     }
 
-    /// Counts the questions `pod` asks as asked once more.
-    fn declare(&mut self, pod: &PodInfo) {
-        for key in domain_counts::declared_by(pod) {
-            let askers = self.declared.entry(key).or_default();
+    /// Counts the questions `pod` asks as asked once more; answers them.
+    fn declare(&mut self, pod: &PodInfo) -> Vec<CountKey> {
+        let keys = domain_counts::declared_by(pod, &self.workloads);
+        for key in &keys {
+            let askers = self.declared.entry(key.clone()).or_default();
             *askers += 1;
             if *askers == 1 {
                 self.declared_generation += 1;
             }
         }
+        keys
     }
 
-    /// Counts the questions `pod` asks as asked once less.
-    fn undeclare(&mut self, pod: &PodInfo) {
-        for key in domain_counts::declared_by(pod) {
-            if let Some(askers) = self.declared.get_mut(&key) {
+    /// Counts the questions a placed pod declared as asked once less.
+    fn undeclare(&mut self, keys: &[CountKey]) {
+        for key in keys {
+            if let Some(askers) = self.declared.get_mut(key) {
                 *askers -= 1;
                 if *askers == 0 {
-                    self.declared.remove(&key);
+                    self.declared.remove(key);
                     self.declared_generation += 1;
                 }
             }
@@ -350,18 +344,18 @@ impl Cache {
         let uid = pod.uid.clone();
         if let Some(old) = self.pods.remove(&uid) {
             self.unplace(&uid, &old.node);
-            self.undeclare(&old.pod);
+            self.undeclare(&old.declared);
         }
         self.unnominate(&uid);
         let node = pod.node_name.clone();
-        self.place(pod.clone(), &node);
-        self.declare(&pod);
+        let declared = self.declare(&pod);
+        self.place(pod, &node);
         self.pods.insert(
             uid,
             Placement {
                 node,
                 assumed: false,
-                pod,
+                declared,
             },
         );
     }
@@ -372,7 +366,7 @@ impl Cache {
         match self.pods.remove(uid) {
             Some(old) => {
                 self.unplace(uid, &old.node);
-                self.undeclare(&old.pod);
+                self.undeclare(&old.declared);
                 true
             }
             None => false,
@@ -389,16 +383,16 @@ impl Cache {
         self.unnominate(&pod.uid);
         if let Some(old) = self.pods.remove(&pod.uid) {
             self.unplace(&pod.uid, &old.node);
-            self.undeclare(&old.pod);
+            self.undeclare(&old.declared);
         }
         self.place(assumed.clone(), node);
-        self.declare(&assumed);
+        let declared = self.declare(&assumed);
         self.pods.insert(
             pod.uid.clone(),
             Placement {
                 node: node.to_string(),
                 assumed: true,
-                pod: assumed,
+                declared,
             },
         );
     }
@@ -621,16 +615,6 @@ mod tests {
         assert!(cache.snapshot().nominated.is_empty());
     }
 
-    fn anti_affine(uid: &str) -> PodInfo {
-        PodInfo::parse(&json!({
-            "metadata": {"uid": uid, "name": uid, "namespace": "d", "labels": {"app": "a"}},
-            "spec": {"containers": [{"name": "c"}], "affinity": {"podAntiAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": [{
-                    "labelSelector": {"matchLabels": {"app": "a"}},
-                    "topologyKey": "kubernetes.io/hostname"}]}}},
-        }))
-    }
-
     fn names(nodes: &[Arc<NodeInfo>]) -> Vec<&str> {
         nodes.iter().map(|n| n.name()).collect()
     }
@@ -668,100 +652,6 @@ mod tests {
         cache.update_snapshot(&mut snapshot);
         assert_eq!(snapshot.nodes[0].requested.milli_cpu, 100);
         assert_eq!(snapshot.nodes[1].requested.milli_cpu, 100);
-    }
-
-    #[test]
-    fn a_kept_snapshot_lists_the_nodes_holding_pods_with_affinity() {
-        let mut cache = Cache::new();
-        for name in ["n1", "n2", "n3"] {
-            cache.set_node(node(name));
-        }
-        let mut snapshot = Snapshot::default();
-        cache.update_snapshot(&mut snapshot);
-        assert!(snapshot.have_pods_with_affinity.is_empty());
-
-        cache.assume(&anti_affine("a"), "n3");
-        cache.assume(&pod("plain", ""), "n1");
-        cache.update_snapshot(&mut snapshot);
-        assert_eq!(names(&snapshot.have_pods_with_affinity), ["n3"]);
-
-        // The listed node changes again: the list holds its new copy.
-        cache.assume(&anti_affine("b"), "n3");
-        cache.update_snapshot(&mut snapshot);
-        let listed = &snapshot.have_pods_with_affinity;
-        assert_eq!(listed[0].pods_with_affinity.len(), 2);
-
-        cache.remove_pod("a");
-        cache.remove_pod("b");
-        cache.update_snapshot(&mut snapshot);
-        assert!(snapshot.have_pods_with_affinity.is_empty());
-    }
-
-    /// A preferred-affinity pod: on the affinity list only.
-    fn preferring(uid: &str) -> PodInfo {
-        PodInfo::parse(&json!({
-            "metadata": {"uid": uid, "name": uid, "namespace": "d"},
-            "spec": {"containers": [{"name": "c"}], "affinity": {"podAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 5,
-                    "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "a"}},
-                    "topologyKey": "kubernetes.io/hostname"}}]}}},
-        }))
-    }
-
-    /// The lists as sets of (name, the copy held), to compare the lists
-    /// kept up to date with lists taken whole (their orders differ).
-    fn listed(nodes: &[Arc<NodeInfo>]) -> BTreeMap<String, usize> {
-        nodes
-            .iter()
-            .map(|n| (n.name().to_string(), Arc::as_ptr(n) as usize))
-            .collect()
-    }
-
-    #[test]
-    fn lists_kept_up_to_date_match_lists_taken_whole() {
-        // A fixed seed: random pods of three kinds come and go on random
-        // nodes, and after every change the kept snapshot's list holds
-        // exactly the nodes (and copies) a full pass would list.
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut random = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
-        let mut cache = Cache::new();
-        for i in 0..12 {
-            cache.set_node(node(&format!("n{i}")));
-        }
-        let mut snapshot = Snapshot::default();
-        cache.update_snapshot(&mut snapshot);
-        let mut placed: Vec<String> = Vec::new();
-        for step in 0..2_000 {
-            let changes = 1 + random(3);
-            for _ in 0..changes {
-                if !placed.is_empty() && random(3) == 0 {
-                    let uid = placed.swap_remove(random(placed.len() as u64) as usize);
-                    assert!(cache.remove_pod(&uid));
-                } else {
-                    let uid = format!("p{step}-{}", random(1_000_000));
-                    let pod = match random(3) {
-                        0 => anti_affine(&uid),
-                        1 => preferring(&uid),
-                        _ => pod(&uid, ""),
-                    };
-                    cache.assume(&pod, &format!("n{}", random(12)));
-                    placed.push(uid);
-                }
-            }
-            cache.update_snapshot(&mut snapshot);
-            let mut whole = snapshot.clone();
-            whole.list_nodes_with_affinity();
-            assert_eq!(
-                listed(&snapshot.have_pods_with_affinity),
-                listed(&whole.have_pods_with_affinity),
-                "step {step}"
-            );
-        }
     }
 
     #[test]

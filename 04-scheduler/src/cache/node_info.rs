@@ -26,9 +26,6 @@ pub struct NodeInfo {
     pub non_zero_requested: Resources,
     /// Every host port taken, one entry per pod that takes it.
     pub used_ports: Vec<HostPort>,
-    /// Pods with any inter-pod affinity term: the only ones the
-    /// InterPodAffinity score visits when the incoming pod has none.
-    pub pods_with_affinity: Vec<Arc<PodInfo>>,
     /// Image name → size in bytes, from `status.images`. Shared: it
     /// changes only with the Node object, while the node is copied each
     /// time a pod lands on it.
@@ -54,7 +51,6 @@ impl NodeInfo {
             requested: Resources::default(),
             non_zero_requested: Resources::default(),
             used_ports: Vec::new(),
-            pods_with_affinity: Vec::new(),
             images: Arc::new(images),
             generation: 0,
         }
@@ -72,9 +68,6 @@ impl NodeInfo {
         self.non_zero_requested.add(&pod.non_zero_requests);
         self.non_zero_requested.pods += 1;
         self.used_ports.extend(pod.host_ports.iter().cloned());
-        if !pod.affinity.is_empty() {
-            self.pods_with_affinity.push(pod.clone());
-        }
         self.pods.push(pod);
     }
 
@@ -93,7 +86,6 @@ impl NodeInfo {
                 self.used_ports.swap_remove(i);
             }
         }
-        self.pods_with_affinity.retain(|p| p.uid != uid);
         true
     }
 

@@ -69,10 +69,6 @@ impl Workloads {
 pub struct Snapshot {
     /// Every node, in the cache's order (which sampling rotates through).
     pub nodes: Arc<Vec<Arc<NodeInfo>>>,
-    /// The nodes holding a pod with any inter-pod affinity term
-    /// (Kubernetes' `havePodsWithAffinityNodeInfoList`): InterPodAffinity's
-    /// score visits only these when the incoming pod has no preferences.
-    pub have_pods_with_affinity: Arc<Vec<Arc<NodeInfo>>>,
     /// Matching pods per topology domain, for the questions placed pods
     /// ask of spreading and inter-pod affinity, kept up to date with the
     /// nodes (`domain_counts.rs`). Among them, where the pods carrying
@@ -94,34 +90,6 @@ pub struct Snapshot {
     pub nominated: Arc<HashMap<String, Vec<Arc<PodInfo>>>>,
     /// Claims, volumes and classes (`VolumeBinding`).
     pub volumes: Arc<Volumes>,
-}
-
-/// Brings the snapshot's list of nodes with affinity pods up to date
-/// after the node `before` became `now`: the old copy is found by pointer
-/// and replaced, removed, or the new one added. The list keeps the
-/// cache's order only when it is taken whole
-/// ([`Snapshot::list_nodes_with_affinity`]); its reader adds up weights,
-/// which no order changes.
-pub(crate) fn relist(
-    list: &mut Arc<Vec<Arc<NodeInfo>>>,
-    before: &Arc<NodeInfo>,
-    now: &Arc<NodeInfo>,
-) {
-    let has = |n: &NodeInfo| !n.pods_with_affinity.is_empty();
-    let (was, is) = (has(before), has(now));
-    if !was && !is {
-        return;
-    }
-    let list = Arc::make_mut(list);
-    let at = list.iter().position(|n| Arc::ptr_eq(n, before));
-    match (at, is) {
-        (Some(i), true) => list[i] = now.clone(),
-        (Some(i), false) => {
-            list.remove(i);
-        }
-        (None, true) => list.push(now.clone()),
-        (None, false) => {}
-    }
 }
 
 /// Labels of a namespace that is not (or not yet) known: none.
@@ -171,25 +139,12 @@ impl Snapshot {
             .collect();
         // A pod added to the node (a nominated one) may ask questions no
         // placed pod asks: their answers are counted now.
-        counts.declare(node.pods.iter(), &nodes);
-        let mut snapshot = Snapshot {
+        counts.declare(node.pods.iter(), &nodes, &self.workloads);
+        Snapshot {
             nodes: Arc::new(nodes),
             counts,
             ..self.clone()
-        };
-        snapshot.list_nodes_with_affinity();
-        snapshot
-    }
-
-    /// Lists again the nodes holding pods with affinity terms: one pass
-    /// over the nodes, a length checked on each, done only when the
-    /// snapshot took a new list of nodes.
-    pub fn list_nodes_with_affinity(&mut self) {
-        let listed = self
-            .nodes
-            .iter()
-            .filter(|n| !n.pods_with_affinity.is_empty());
-        self.have_pods_with_affinity = Arc::new(listed.cloned().collect());
+        }
     }
 
     /// A snapshot of `nodes` alone (tests and labs).
@@ -201,13 +156,11 @@ impl Snapshot {
             }
         }
         let nodes: Vec<Arc<NodeInfo>> = nodes.into_iter().map(Arc::new).collect();
-        let mut snapshot = Snapshot {
-            counts: KeptCounts::of_nodes(&nodes),
+        Snapshot {
+            counts: KeptCounts::of_nodes(&nodes, &Workloads::default()),
             nodes: Arc::new(nodes),
             image_nodes: Arc::new(image_nodes),
             ..Snapshot::default()
-        };
-        snapshot.list_nodes_with_affinity();
-        snapshot
+        }
     }
 }

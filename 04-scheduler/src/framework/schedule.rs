@@ -186,9 +186,15 @@ fn filter(
     decision: &mut Decision,
 ) -> Vec<Arc<NodeInfo>> {
     let all = &cycle.snapshot.nodes;
-    let nodes: Vec<&Arc<NodeInfo>> = match &candidates {
+    // Every node, or the candidates: no list of 5,000 references made
+    // for each pod when every node is a candidate.
+    let narrowed: Vec<&Arc<NodeInfo>> = match &candidates {
         Some(c) => all.iter().filter(|n| c.contains(n.name())).collect(),
-        None => all.iter().collect(),
+        None => Vec::new(),
+    };
+    let nodes = Nodes {
+        narrowed: candidates.is_some().then_some(&narrowed[..]),
+        all,
     };
     // The filters to run on each node, decided once for the pod rather
     // than looked up at every node.
@@ -206,7 +212,7 @@ fn filter(
         if feasible.len() >= wanted {
             break;
         }
-        let node = nodes[(start + i) % nodes.len()];
+        let node = nodes.at((start + i) % nodes.len());
         processed += 1;
         let status = filter_with_nominated(profile, cycle, state, &active, node);
         if status.code == Code::Error {
@@ -229,6 +235,30 @@ fn filter(
         next_start.0 = (start + processed) % nodes.len();
     }
     feasible
+}
+
+/// The nodes to filter: every node, or those the PreFilters narrowed
+/// them to.
+struct Nodes<'a> {
+    narrowed: Option<&'a [&'a Arc<NodeInfo>]>,
+    all: &'a [Arc<NodeInfo>],
+}
+
+impl<'a> Nodes<'a> {
+    fn len(&self) -> usize {
+        self.narrowed.map_or(self.all.len(), <[_]>::len)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn at(&self, i: usize) -> &'a Arc<NodeInfo> {
+        match self.narrowed {
+            Some(narrowed) => narrowed[i],
+            None => &self.all[i],
+        }
+    }
 }
 
 // ANCHOR: filter_with_nominated

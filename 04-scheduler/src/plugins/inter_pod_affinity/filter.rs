@@ -33,6 +33,9 @@ pub struct Counts {
     pub affinity: Vec<Arc<DomainCounts>>,
     /// For each of its required anti-affinity terms: the pods it names.
     pub anti_affinity: Vec<Arc<DomainCounts>>,
+    /// The first of a group of pods with affinity for each other: no pod
+    /// anywhere matches its affinity terms, and it matches them itself.
+    pub first_of_its_group: bool,
 }
 
 // ANCHOR: affinity_pre_filter
@@ -57,12 +60,16 @@ pub fn pre_filter(cycle: Cycle) -> Option<Counts> {
     // under each term's key, and the pods each anti-affinity term names.
     let affinity = &pod.affinity.required_affinity;
     let anti_affinity = &pod.affinity.required_anti_affinity;
+    let affinity_counts: Vec<Arc<DomainCounts>> = affinity
+        .iter()
+        .map(|t| named_by(cycle, affinity, &t.topology_key))
+        .collect();
+    let first_of_its_group = affinity_counts.iter().all(|c| c.total() == 0)
+        && affinity.iter().all(|t| term_matches(cycle, t, pod));
     Some(Counts {
         existing_anti_affinity,
-        affinity: affinity
-            .iter()
-            .map(|t| named_by(cycle, affinity, &t.topology_key))
-            .collect(),
+        first_of_its_group,
+        affinity: affinity_counts,
         anti_affinity: anti_affinity
             .iter()
             .map(|t| named_by(cycle, std::slice::from_ref(t), &t.topology_key))
@@ -105,10 +112,9 @@ pub fn filter(cycle: Cycle, counts: &Counts, node: &NodeInfo) -> Status {
     }
     // The first of a group of pods with affinity for each other has no one
     // to be near: if no pod anywhere matches, and the pod matches its own
-    // terms, it may go anywhere that has the labels.
-    let first_of_its_group = counts.affinity.iter().all(|c| c.total() == 0)
-        && affinity.iter().all(|t| term_matches(cycle, t, cycle.pod));
-    if !satisfied && !first_of_its_group {
+    // terms, it may go anywhere that has the labels (decided at
+    // PreFilter, once).
+    if !satisfied && !counts.first_of_its_group {
         return Status::unresolvable(AFFINITY);
     }
     let anti_affinity = &cycle.pod.affinity.required_anti_affinity;

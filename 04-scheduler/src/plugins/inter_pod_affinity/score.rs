@@ -7,90 +7,97 @@
 //! affinity (+weight) and anti-affinity (−weight) for the incoming pod. A
 //! node scores the sum over the domains it is in; scores are then brought
 //! to 0..=100 between the lowest and the highest.
+//!
+//! kube-scheduler visits the pairs for each pod it scores (every placed
+//! pod when the incoming one has preferences). orc reads the sums per
+//! domain that the snapshot keeps (`cache/domain_counts.rs`): the pods
+//! each of the incoming pod's preferred terms names, and the weight the
+//! pods carrying each term give. Only a preferred term with a namespace
+//! selector no placed pod shares is counted over every node.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::term_matches;
-use crate::cache::NodeInfo;
+use crate::cache::domain_counts::keepable;
+use crate::cache::{CountKey, DomainCounts, NodeInfo};
 use crate::framework::Cycle;
 use crate::framework::normalize::MAX_NODE_SCORE;
-use crate::objects::PodInfo;
-use crate::objects::pod_affinity::WeightedTerm;
+use crate::objects::pod_affinity::AffinityTerm;
+
+pub use crate::cache::domain_counts::HARD_POD_AFFINITY_WEIGHT;
 
 /// Where the weights are kept in the cycle state.
 pub const STATE: &str = "InterPodAffinity/score";
 
-/// Kubernetes' default `hardPodAffinityWeight`.
-pub const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
-
-/// Topology key → value → weight.
-pub type Weights = HashMap<String, HashMap<String, i64>>;
-
-fn add(weights: &mut Weights, node: &NodeInfo, key: &str, weight: i64) {
-    if let Some(value) = node.node.labels.get(key) {
-        *weights
-            .entry(key.to_string())
-            .or_default()
-            .entry(value.clone())
-            .or_default() += weight;
-    }
+/// What a node's raw score adds up: per topology key, a sum per domain
+/// times a multiplier (a preferred term's signed weight, or 1 for sums
+/// that are weights already).
+#[derive(Debug, Clone, Default)]
+pub struct Weights {
+    pub sums: Vec<(String, Arc<DomainCounts>, i64)>,
 }
 
-/// The weights per domain; `None` when nothing weighs (the scores are
-/// then skipped for this pod).
+// ANCHOR: affinity_pre_score
+/// The sums per domain; `None` when no pair weighs (the scores are then
+/// skipped for this pod, as Kubernetes' PreScore `Skip`).
 pub fn pre_score(cycle: Cycle) -> Option<Weights> {
     let pod = cycle.pod;
-    let has_preferences = !pod.affinity.preferred_affinity.is_empty()
-        || !pod.affinity.preferred_anti_affinity.is_empty();
-    // Without preferences of its own, only pods with terms can weigh: the
-    // nodes the snapshot lists as holding some, and those pods alone.
-    let nodes = if has_preferences {
-        &cycle.snapshot.nodes
-    } else {
-        &cycle.snapshot.have_pods_with_affinity
-    };
-    let mut weights = Weights::new();
-    for node in nodes.iter() {
-        if node.node.labels.is_empty() {
+    let mut weights = Weights::default();
+    let mut weighed = false;
+    // The pods the incoming pod's preferred terms name, per domain.
+    let own = pod.affinity.preferred_affinity.iter().map(|w| (w, 1));
+    let against = pod.affinity.preferred_anti_affinity.iter().map(|w| (w, -1));
+    for (w, sign) in own.chain(against) {
+        let named = named_by(cycle, &w.term);
+        weighed |= named.total() > 0;
+        weights
+            .sums
+            .push((w.term.topology_key.clone(), named, sign * w.weight));
+    }
+    // The weight placed pods give it by the terms that name it.
+    for (term, sum) in cycle.snapshot.counts.weights() {
+        if !term_matches(cycle, term, pod) {
             continue;
         }
-        let pods = if has_preferences {
-            &node.pods
-        } else {
-            &node.pods_with_affinity
-        };
-        for existing in pods {
-            weigh_pair(cycle, existing, node, &mut weights);
-        }
+        // Weights that cancel out still weigh; a sum that is not 0 has
+        // carriers without asking.
+        weighed |= sum.total() != 0
+            || (cycle.snapshot.counts)
+                .get(&CountKey::weight(term, true))
+                .is_some_and(|carriers| carriers.total() > 0);
+        weights
+            .sums
+            .push((term.topology_key.clone(), sum.clone(), 1));
     }
-    (!weights.is_empty()).then_some(weights)
+    weighed.then_some(weights)
 }
 
-fn weigh_pair(cycle: Cycle, existing: &PodInfo, node: &NodeInfo, weights: &mut Weights) {
-    let pod = cycle.pod;
-    let mut terms = |list: &[WeightedTerm], named: &PodInfo, sign: i64| {
-        for w in list {
-            if term_matches(cycle, &w.term, named) {
-                add(weights, node, &w.term.topology_key, sign * w.weight);
-            }
-        }
-    };
-    terms(&pod.affinity.preferred_affinity, existing, 1);
-    terms(&pod.affinity.preferred_anti_affinity, existing, -1);
-    terms(&existing.affinity.preferred_affinity, pod, 1);
-    terms(&existing.affinity.preferred_anti_affinity, pod, -1);
-    for term in &existing.affinity.required_affinity {
-        if term_matches(cycle, term, pod) {
-            add(weights, node, &term.topology_key, HARD_POD_AFFINITY_WEIGHT);
+/// The pods `term` names per domain: kept by the snapshot when a placed
+/// pod has the same preferred term, else counted here over every node.
+fn named_by(cycle: Cycle, term: &AffinityTerm) -> Arc<DomainCounts> {
+    let terms = std::slice::from_ref(term);
+    let key = CountKey::named_by(terms, &term.topology_key);
+    if keepable(terms) {
+        if let Some(kept) = cycle.snapshot.counts.get(&key) {
+            return kept.clone();
         }
     }
+    let named = |p: &_| i64::from(term_matches(cycle, term, p));
+    Arc::new(DomainCounts::count(
+        &key,
+        &cycle.snapshot.nodes,
+        |_| true,
+        named,
+    ))
 }
+// ANCHOR_END: affinity_pre_score
 
 /// A node's raw score: the weights of the domains it is in.
 pub fn score(weights: &Weights, node: &NodeInfo) -> i64 {
     weights
+        .sums
         .iter()
-        .filter_map(|(key, values)| values.get(node.node.labels.get(key)?))
+        .filter_map(|(key, sums, times)| Some(times * sums.pods_in(node.node.labels.get(key)?)))
         .sum()
 }
 

@@ -20,6 +20,9 @@ pub const MISSING_LABEL: &str =
 pub struct Domains {
     pub constraints: Vec<SpreadConstraint>,
     pub counts: Vec<Arc<DomainCounts>>,
+    /// Per constraint: whether it counts the pod itself (its selector
+    /// matches the pod's labels), decided once rather than at each node.
+    pub self_match: Vec<bool>,
 }
 
 // ANCHOR: spread_pre_filter
@@ -48,9 +51,14 @@ pub fn pre_filter(cycle: Cycle, constraints: Vec<SpreadConstraint>) -> Domains {
             ))
         })
         .collect();
+    let self_match = constraints
+        .iter()
+        .map(|c| c.selector.as_ref().is_some_and(|s| s.matches(&pod.labels)))
+        .collect();
     Domains {
         constraints,
         counts,
+        self_match,
     }
 }
 // ANCHOR_END: spread_pre_filter
@@ -77,7 +85,7 @@ pub fn skew(
 // ANCHOR_END: skew
 
 /// Judges one node against every hard constraint.
-pub fn filter(cycle: Cycle, domains: &Domains, node: &NodeInfo) -> Status {
+pub fn filter(domains: &Domains, node: &NodeInfo) -> Status {
     for (i, c) in domains.constraints.iter().enumerate() {
         let Some(value) = node.node.labels.get(&c.topology_key) else {
             return Status::unresolvable(MISSING_LABEL);
@@ -87,11 +95,8 @@ pub fn filter(cycle: Cycle, domains: &Domains, node: &NodeInfo) -> Status {
         let Some(min) = counts.min() else {
             continue;
         };
-        let self_match = c
-            .selector
-            .as_ref()
-            .is_some_and(|s| s.matches(&cycle.pod.labels));
         let matching = counts.pods_in(value);
+        let self_match = domains.self_match[i];
         if skew(matching, self_match, min, counts.domains(), c.min_domains) > c.max_skew {
             return Status::unschedulable(vec![SKEW.into()]);
         }

@@ -13,6 +13,7 @@ pub mod score;
 use std::sync::Arc;
 
 use crate::cache::NodeInfo;
+use crate::cache::domain_counts::soft_constraints;
 use crate::framework::{Cycle, CycleState, Events, Plugin, PreFilterResult, Status};
 use crate::objects::PodInfo;
 use crate::objects::pod::Part;
@@ -24,22 +25,14 @@ pub struct PodTopologySpread;
 
 const NAME: &str = "PodTopologySpread";
 
-/// The pod's constraints of kind `when`: its own, or (for a pod that
-/// declares none) the system defaults, which are all `ScheduleAnyway`
-/// and apply only when some Service or ReplicaSet selects the pod.
-pub fn constraints(cycle: Cycle, when: WhenUnsatisfiable) -> Vec<SpreadConstraint> {
-    let pod = cycle.pod;
-    let own = if pod.spread.is_empty() {
-        let selector = cycle.snapshot.workloads.default_selector(pod);
-        if selector.requirements.is_empty() {
-            return Vec::new();
-        }
-        spread::system_defaults(selector)
-    } else {
-        pod.spread.clone()
-    };
-    own.into_iter()
-        .filter(|c| c.when_unsatisfiable == when)
+/// The pod's hard (`DoNotSchedule`) constraints: its own only, since
+/// the system defaults are all `ScheduleAnyway` (the soft ones are
+/// `cache::domain_counts::soft_constraints`).
+pub fn hard_constraints(pod: &PodInfo) -> Vec<SpreadConstraint> {
+    pod.spread
+        .iter()
+        .filter(|c| c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule)
+        .cloned()
         .collect()
 }
 
@@ -92,7 +85,7 @@ impl Plugin for PodTopologySpread {
         if let Some(problem) = cycle.pod.problem(Part::TopologySpread) {
             return Err(Status::unresolvable(problem));
         }
-        let hard = constraints(cycle, WhenUnsatisfiable::DoNotSchedule);
+        let hard = hard_constraints(cycle.pod);
         if hard.is_empty() {
             return Ok(PreFilterResult::Skip);
         }
@@ -100,19 +93,19 @@ impl Plugin for PodTopologySpread {
         Ok(PreFilterResult::AllNodes)
     }
 
-    fn filter(&self, cycle: Cycle, state: &CycleState, node: &NodeInfo) -> Status {
+    fn filter(&self, _cycle: Cycle, state: &CycleState, node: &NodeInfo) -> Status {
         match state.read::<filter::Domains>(NAME) {
-            Some(domains) => filter::filter(cycle, domains, node),
+            Some(domains) => filter::filter(domains, node),
             None => Status::success(),
         }
     }
 
     fn pre_score(&self, cycle: Cycle, state: &mut CycleState, nodes: &[Arc<NodeInfo>]) -> Status {
-        let soft = constraints(cycle, WhenUnsatisfiable::ScheduleAnyway);
+        // The same constraints a placed pod declares its questions by.
+        let (soft, require_all) = soft_constraints(cycle.pod, &cycle.snapshot.workloads);
         if soft.is_empty() {
             return Status::skip();
         }
-        let require_all = !cycle.pod.spread.is_empty();
         state.write(
             score::STATE,
             score::pre_score(cycle, soft, nodes, require_all),

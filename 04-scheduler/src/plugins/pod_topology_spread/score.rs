@@ -1,14 +1,20 @@
 //! The score half of `PodTopologySpread`: fewer matching pods in a
 //! node's domains is better.
+//!
+//! kube-scheduler's PreScore counts the matching pods of every node for
+//! each pod it scores. orc reads the counts the snapshot keeps for the
+//! questions placed pods declared (`cache/domain_counts.rs`): replicas of
+//! one workload ask the same, so from the second on PreScore is one
+//! lookup per constraint and a pass over the feasible nodes' labels.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::{matching_pods, node_included};
-use crate::cache::NodeInfo;
+use crate::cache::{CountKey, DomainCounts, NodeInfo};
 use crate::framework::Cycle;
 use crate::framework::normalize::MAX_NODE_SCORE;
-use crate::objects::spread::SpreadConstraint;
+use crate::objects::spread::{self, SpreadConstraint};
 
 /// Where the counts are kept in the cycle state.
 pub const STATE: &str = "PodTopologySpread/score";
@@ -20,8 +26,10 @@ const HOSTNAME: &str = "kubernetes.io/hostname";
 #[derive(Debug, Clone)]
 pub struct SoftCounts {
     pub constraints: Vec<SpreadConstraint>,
-    /// Per constraint: matching pods per domain (not for hostname).
-    pub counts: Vec<HashMap<String, i64>>,
+    /// Per constraint: matching pods per domain, over every node that
+    /// counts. For the hostname `None` unless kept: each node's own pods
+    /// are counted at Score, as Kubernetes does.
+    pub counts: Vec<Option<Arc<DomainCounts>>>,
     /// Per constraint: `ln(domains + 2)`, so a constraint over many
     /// domains weighs more than one over few.
     pub weights: Vec<f64>,
@@ -39,21 +47,27 @@ pub fn score_for_count(count: i64, max_skew: i64, weight: f64) -> f64 {
 }
 // ANCHOR_END: spread_score
 
-/// Counts matching pods per domain over every node, for the domains the
-/// feasible `nodes` are in. `require_all`: the pod's own constraints need
-/// every topology label on a node (the system defaults do not).
+// ANCHOR: spread_pre_score
+/// Matching pods per domain, and each constraint's weight from the number
+/// of domains the feasible `nodes` are in. `require_all`: the pod's own
+/// constraints need every topology label on a node (the system defaults
+/// do not; a node without the label is then in the domain "", which is
+/// counted in the weight but never read). The counts are the snapshot's
+/// when a placed pod asked the same question, else counted here over
+/// every node, for this pod alone.
 pub fn pre_score(
     cycle: Cycle,
     constraints: Vec<SpreadConstraint>,
     nodes: &[Arc<NodeInfo>],
     require_all: bool,
 ) -> SoftCounts {
+    let pod = cycle.pod;
     let has_all = |node: &NodeInfo| {
         constraints
             .iter()
             .all(|c| node.node.labels.contains_key(&c.topology_key))
     };
-    let mut counts = vec![HashMap::new(); constraints.len()];
+    let mut domains: Vec<HashSet<&str>> = vec![HashSet::new(); constraints.len()];
     let mut ignored = HashSet::new();
     for node in nodes {
         if require_all && !has_all(node) {
@@ -62,13 +76,8 @@ pub fn pre_score(
         }
         for (i, c) in constraints.iter().enumerate() {
             if c.topology_key != HOSTNAME {
-                let value = node
-                    .node
-                    .labels
-                    .get(&c.topology_key)
-                    .cloned()
-                    .unwrap_or_default();
-                counts[i].entry(value).or_insert(0);
+                let value = node.node.labels.get(&c.topology_key);
+                domains[i].insert(value.map_or("", String::as_str));
             }
         }
     }
@@ -79,30 +88,32 @@ pub fn pre_score(
             let size = if c.topology_key == HOSTNAME {
                 nodes.len() - ignored.len()
             } else {
-                counts[i].len()
+                domains[i].len()
             };
             ((size + 2) as f64).ln()
         })
         .collect();
-    for node in cycle.snapshot.nodes.iter() {
-        if require_all && !has_all(node) {
-            continue;
-        }
-        for (i, c) in constraints.iter().enumerate() {
-            if c.topology_key == HOSTNAME || !node_included(c, cycle.pod, node) {
-                continue;
+    let counts = constraints
+        .iter()
+        .map(|c| {
+            let key = CountKey::soft_spread(&pod.namespace, c, &constraints, require_all);
+            if c.includes_every_node(pod) {
+                if let Some(kept) = cycle.snapshot.counts.get(&key) {
+                    return Some(kept.clone());
+                }
             }
-            let value = node
-                .node
-                .labels
-                .get(&c.topology_key)
-                .cloned()
-                .unwrap_or_default();
-            if let Some(n) = counts[i].get_mut(&value) {
-                *n += matching_pods(c, &cycle.pod.namespace, node);
+            if c.topology_key == HOSTNAME {
+                return None;
             }
-        }
-    }
+            let selector = c.selector.as_ref();
+            Some(Arc::new(DomainCounts::count(
+                &key,
+                &cycle.snapshot.nodes,
+                |node| node_included(c, pod, node),
+                |p| i64::from(spread::counted(selector, &pod.namespace, p)),
+            )))
+        })
+        .collect();
     SoftCounts {
         constraints,
         counts,
@@ -110,6 +121,7 @@ pub fn pre_score(
         ignored,
     }
 }
+// ANCHOR_END: spread_pre_score
 
 /// A node's raw score (lower is better; normalization reverses it).
 pub fn score(cycle: Cycle, soft: &SoftCounts, node: &NodeInfo) -> i64 {
@@ -121,10 +133,14 @@ pub fn score(cycle: Cycle, soft: &SoftCounts, node: &NodeInfo) -> i64 {
         let Some(value) = node.node.labels.get(&c.topology_key) else {
             continue;
         };
-        let count = if c.topology_key == HOSTNAME {
-            matching_pods(c, &cycle.pod.namespace, node)
-        } else {
-            soft.counts[i].get(value).copied().unwrap_or(0)
+        let count = match &soft.counts[i] {
+            // A hostname domain is one node, unless two nodes share the
+            // label's value: then this node's own pods are counted.
+            Some(kept) if c.topology_key == HOSTNAME && kept.nodes_in(value) != 1 => {
+                matching_pods(c, &cycle.pod.namespace, node)
+            }
+            Some(counts) => counts.pods_in(value),
+            None => matching_pods(c, &cycle.pod.namespace, node),
         };
         total += score_for_count(count, c.max_skew, soft.weights[i]);
     }
