@@ -4,6 +4,17 @@
 //!
 //! Objects are `serde_json::Value`s: the client works for every resource of
 //! the table, and each component reads the fields it needs.
+//!
+//! Every request has a timeout ([`DEFAULT_TIMEOUT`], 30 s; configurable with
+//! [`Client::with_timeout`], as client-go's `rest.Config.Timeout` and
+//! kubectl's `--request-timeout`), so a server that accepts the connection
+//! and never answers fails the call instead of hanging it. It bounds the
+//! wait for the answer's headers and then each wait for more of its body:
+//! a streamed LIST that keeps arriving is never cut however long it takes
+//! (client-go's timeout bounds the whole request instead). A watch's or a
+//! log stream's body has no timeout at all: it may rightly stay silent for
+//! minutes. A watch ends on the server's `timeoutSeconds`, and if the
+//! server forgets to end it, the client ends it one request timeout later.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 pub use reqwest::Method;
@@ -30,6 +41,15 @@ pub enum ClientError {
     /// The body was not the JSON expected.
     #[error("decoding the response: {0}")]
     Decode(String),
+    /// The server did not answer within the client's request timeout.
+    #[error(
+        "{method} {url}: no answer from the API server within {after:?} (the client's request timeout; is the server overloaded or stuck?)"
+    )]
+    Timeout {
+        method: Method,
+        url: String,
+        after: std::time::Duration,
+    },
 }
 
 impl ClientError {
@@ -55,7 +75,18 @@ impl ClientError {
     pub fn is_gone(&self) -> bool {
         self.code() == Some(410)
     }
+
+    /// The server did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ClientError::Timeout { .. })
+    }
 }
+
+/// How long a request waits for the server's answer, and then for each
+/// further piece of its body, by default: 30 s. Kubernetes' controllers
+/// bound their calls at about this (client-go's own default, like
+/// kubectl's `--request-timeout=0`, is no timeout at all).
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How many times a request the server answered with "retry later" is
 /// sent again (client-go's `maxRetries`).
@@ -123,6 +154,8 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     token: Option<String>,
+    /// See [`DEFAULT_TIMEOUT`]; `None`: wait for ever.
+    timeout: Option<std::time::Duration>,
 }
 
 impl Client {
@@ -132,7 +165,21 @@ impl Client {
             base: base.into(),
             http: crate::tls::http_client(),
             token: None,
+            timeout: Some(DEFAULT_TIMEOUT),
         }
+    }
+
+    /// Waits at most `timeout` for each answer (and then for each piece of
+    /// its body, but for watches and streams); `None` waits for ever, as
+    /// kubectl's `--request-timeout=0`. See [`DEFAULT_TIMEOUT`].
+    pub fn with_timeout(mut self, timeout: Option<std::time::Duration>) -> Client {
+        self.timeout = timeout.filter(|t| !t.is_zero());
+        self
+    }
+
+    /// The request timeout in force.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout
     }
 
     /// Speaks TLS with `tls`: trusts its CA and presents its client
@@ -153,26 +200,30 @@ impl Client {
         self
     }
 
-    fn request(&self, method: reqwest::Method, path_and_query: &str) -> reqwest::RequestBuilder {
-        let r = self
-            .http
-            .request(method, format!("{}{path_and_query}", self.base));
-        match &self.token {
+    fn request(&self, method: reqwest::Method, path_and_query: &str) -> Request {
+        let url = format!("{}{path_and_query}", self.base);
+        let r = self.http.request(method.clone(), &url);
+        let builder = match &self.token {
             Some(t) => r.bearer_auth(t),
             None => r,
+        };
+        Request {
+            builder,
+            method,
+            url,
+            timeout: self.timeout,
         }
     }
 
-    async fn send(request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+    async fn send(request: Request) -> Result<Value, ClientError> {
         Self::send_warned(request).await.map(|(body, _)| body)
     }
 
     /// [`Client::send`], and the text of each `Warning` header of the
     /// answer (RFC 7234's `299 - "text"`, unquoted).
-    async fn send_warned(
-        request: reqwest::RequestBuilder,
-    ) -> Result<(Value, Vec<String>), ClientError> {
-        let response = Self::send_retrying(request).await?;
+    async fn send_warned(request: Request) -> Result<(Value, Vec<String>), ClientError> {
+        let (method, url, timeout) = (request.method.clone(), request.url.clone(), request.timeout);
+        let mut response = Self::send_retrying(request).await?;
         let warnings = response
             .headers()
             .get_all("warning")
@@ -181,10 +232,25 @@ impl Client {
             .map(warning_text)
             .collect();
         let code = response.status().as_u16();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        // The body a piece at a time, each piece within the timeout: a
+        // streamed LIST may take long, but never goes quiet for long.
+        let mut bytes = Vec::new();
+        loop {
+            let piece =
+                within(timeout, response.chunk())
+                    .await
+                    .ok_or_else(|| ClientError::Timeout {
+                        method: method.clone(),
+                        url: url.clone(),
+                        after: timeout.unwrap_or_default(),
+                    })??;
+            match piece {
+                Some(piece) => bytes.extend_from_slice(&piece),
+                None => break,
+            }
+        }
+        let body: Value =
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
         if code >= 400 {
             let text = |k: &str| {
                 body.get(k)
@@ -208,14 +274,25 @@ impl Client {
     /// create is safe to repeat. At most [`MAX_RETRIES`] times, as
     /// client-go; then the last answer is the caller's.
     // ANCHOR: retry
-    async fn send_retrying(
-        mut request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, ClientError> {
+    async fn send_retrying(request: Request) -> Result<reqwest::Response, ClientError> {
+        let Request {
+            builder: mut request,
+            method,
+            url,
+            timeout,
+        } = request;
         let mut retries = 0;
         loop {
             // A body that cannot be cloned (a stream) is sent once.
             let again = request.try_clone();
-            let response = request.send().await?;
+            let response =
+                within(timeout, request.send())
+                    .await
+                    .ok_or_else(|| ClientError::Timeout {
+                        method: method.clone(),
+                        url: url.clone(),
+                        after: timeout.unwrap_or_default(),
+                    })??;
             let wait = retry_after(&response);
             match (wait, again) {
                 (Some(wait), Some(next)) if retries < MAX_RETRIES => {
@@ -403,22 +480,35 @@ impl Client {
             encode(labels),
             encode(fields)
         );
-        Self::open_watch(self.request(
-            reqwest::Method::GET,
-            &format!("{}{query}", path(resource, ns, None)),
-        ))
+        Self::open_watch(
+            self.request(
+                reqwest::Method::GET,
+                &format!("{}{query}", path(resource, ns, None)),
+            ),
+            Some(std::time::Duration::from_secs(timeout_secs)),
+        )
         .await
     }
 
-    /// Sends a watch request; the stream of its events, or the error.
-    async fn open_watch(request: reqwest::RequestBuilder) -> Result<WatchStream, ClientError> {
+    /// Sends a watch request; the stream of its events, or the error. A
+    /// watch asked to end after `ends_after` is ended by the client one
+    /// request timeout later if the server has not ended it.
+    async fn open_watch(
+        request: Request,
+        ends_after: Option<std::time::Duration>,
+    ) -> Result<WatchStream, ClientError> {
+        let grace = request.timeout;
         let response = Self::send_retrying(request).await?;
         if !response.status().is_success() {
             return Err(Self::send_error(response).await);
         }
+        let deadline = ends_after
+            .zip(grace)
+            .map(|(ends, grace)| tokio::time::Instant::now() + ends + grace);
         Ok(WatchStream {
             response,
             buffer: Vec::new(),
+            deadline,
         })
     }
 
@@ -435,10 +525,13 @@ impl Client {
     ) -> Result<Value, ClientError> {
         let mut request = self.request(method, path_and_query);
         if let Some(accept) = accept {
-            request = request.header("accept", accept);
+            request.builder = request.builder.header("accept", accept);
         }
         if let Some((content_type, text)) = body {
-            request = request.header("content-type", content_type).body(text);
+            request.builder = request
+                .builder
+                .header("content-type", content_type)
+                .body(text);
         }
         Self::send(request).await
     }
@@ -459,11 +552,9 @@ impl Client {
         path_and_query: &str,
         accept: &str,
     ) -> Result<WatchStream, ClientError> {
-        Self::open_watch(
-            self.request(reqwest::Method::GET, path_and_query)
-                .header("accept", accept),
-        )
-        .await
+        let mut request = self.request(reqwest::Method::GET, path_and_query);
+        request.builder = request.builder.header("accept", accept);
+        Self::open_watch(request, None).await
     }
 
     /// A GET whose answer is not JSON but a byte stream (`pods/NAME/log`):
@@ -547,14 +638,55 @@ pub fn encode(s: &str) -> String {
     utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
+/// A request being built, with what its timeout error names.
+struct Request {
+    builder: reqwest::RequestBuilder,
+    method: Method,
+    url: String,
+    timeout: Option<std::time::Duration>,
+}
+
+impl Request {
+    fn header(mut self, name: &str, value: &str) -> Request {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    fn json(mut self, body: &Value) -> Request {
+        self.builder = self.builder.json(body);
+        self
+    }
+
+    fn body(mut self, body: String) -> Request {
+        self.builder = self.builder.body(body);
+        self
+    }
+}
+
+/// `future`'s output, or `None` if `timeout` passed first (never, for no
+/// timeout).
+async fn within<T>(
+    timeout: Option<std::time::Duration>,
+    future: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, future).await.ok(),
+        None => Some(future.await),
+    }
+}
+
 /// The lines of a watch response, one event at a time.
 pub struct WatchStream {
     response: reqwest::Response,
     buffer: Vec<u8>,
+    /// When the client ends the watch if the server has not (its
+    /// `timeoutSeconds` plus a request timeout); `None`: never.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl WatchStream {
-    /// The next `(type, object)`; `None` when the server ended the watch.
+    /// The next `(type, object)`; `None` when the watch ended (the server
+    /// ended it, or it outlived its `timeoutSeconds` by a request timeout).
     pub async fn next(&mut self) -> Option<Result<(String, Value), ClientError>> {
         loop {
             if let Some(i) = self.buffer.iter().position(|b| *b == b'\n') {
@@ -566,7 +698,13 @@ impl WatchStream {
                 let kind = event["type"].as_str().unwrap_or("").to_string();
                 return Some(Ok((kind, event["object"].clone())));
             }
-            match self.response.chunk().await {
+            let chunk = match self.deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, self.response.chunk())
+                    .await
+                    .ok()?,
+                None => self.response.chunk().await,
+            };
+            match chunk {
                 Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e.into())),
@@ -659,6 +797,150 @@ mod tests {
             2,
             "503+Retry-After retried, 500 not"
         );
+    }
+
+    /// A server on loopback that reads each request's head, then hands the
+    /// connection to `reply`. Returns its address.
+    async fn serving<F, Fut>(reply: F) -> String
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        break;
+                    }
+                    head.push(byte[0]);
+                }
+                tokio::spawn(reply(stream));
+            }
+        });
+        base
+    }
+
+    /// Holds the connection open, saying nothing, until the test ends.
+    async fn silent(stream: tokio::net::TcpStream) {
+        std::future::pending::<()>().await;
+        drop(stream);
+    }
+
+    const SHORT: std::time::Duration = std::time::Duration::from_millis(300);
+
+    #[tokio::test]
+    async fn a_server_that_accepts_and_never_answers_is_a_timeout_error() {
+        let base = serving(silent).await;
+        let pods = lookup("", "v1", "pods").unwrap();
+        let client = Client::new(&base).with_timeout(Some(SHORT));
+        let error = client
+            .get(pods, Some("default"), "web")
+            .await
+            .expect_err("no answer is an error, not a hang");
+        assert!(error.is_timeout(), "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "GET {base}/api/v1/namespaces/default/pods/web: no answer from the API server within 300ms (the client's request timeout; is the server overloaded or stuck?)"
+            )
+        );
+        // Every verb, and the watch's opening, are bounded alike.
+        let error = client
+            .create(pods, Some("default"), &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error}");
+        let error = client
+            .watch(pods, Some("default"), "", "1", 60)
+            .await
+            .err()
+            .unwrap();
+        assert!(error.is_timeout(), "{error}");
+        // The default is 30 s, and none means none.
+        assert_eq!(Client::new(&base).timeout(), Some(DEFAULT_TIMEOUT));
+        assert_eq!(DEFAULT_TIMEOUT, std::time::Duration::from_secs(30));
+        assert_eq!(client.clone().with_timeout(None).timeout(), None);
+        assert_eq!(
+            client
+                .with_timeout(Some(std::time::Duration::ZERO))
+                .timeout(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_halfway_times_out_and_one_that_keeps_coming_does_not() {
+        // Headers and half an object, then nothing.
+        let base = serving(|mut stream| async move {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(b"5\r\n{\"a\":\r\n").await;
+            silent(stream).await;
+        })
+        .await;
+        let client = Client::new(&base).with_timeout(Some(SHORT));
+        let error = client
+            .send_path(Method::GET, "/api/v1/pods", None, None)
+            .await
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error}");
+
+        // A streamed LIST: a piece every tenth of the timeout, for three
+        // timeouts in all. Slow, but never silent for long: it arrives.
+        let base = serving(|mut stream| async move {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes()).await;
+            let mut pieces = vec!["{\"items\":[".to_string()];
+            pieces.extend((0..29).map(|i| format!("{i},")));
+            pieces.push("29]}".to_string());
+            for piece in pieces {
+                let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
+                if stream.write_all(chunk.as_bytes()).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(SHORT / 10).await;
+            }
+            let _ = stream.write_all(b"0\r\n\r\n").await;
+        })
+        .await;
+        let client = Client::new(&base).with_timeout(Some(SHORT));
+        let list = client
+            .send_path(Method::GET, "/api/v1/pods", None, None)
+            .await
+            .expect("a slow, steady body is not cut");
+        assert_eq!(list["items"].as_array().unwrap().len(), 30);
+    }
+
+    #[tokio::test]
+    async fn a_quiet_watch_is_not_cut_but_one_the_server_forgets_to_end_is() {
+        // The server opens the watch and never sends an event, nor ends it.
+        let base = serving(|mut stream| async move {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes()).await;
+            silent(stream).await;
+        })
+        .await;
+        let pods = lookup("", "v1", "pods").unwrap();
+        let client = Client::new(&base).with_timeout(Some(SHORT));
+        // Asked to last a minute: three request timeouts of silence are
+        // just a quiet watch.
+        let mut watch = client
+            .watch(pods, Some("default"), "", "1", 60)
+            .await
+            .unwrap();
+        let quiet = tokio::time::timeout(SHORT * 3, watch.next()).await;
+        assert!(quiet.is_err(), "the quiet watch ended: {:?}", quiet.ok());
+        // Asked to last a second: the client ends it a request timeout
+        // after that, as if the server had.
+        let mut watch = client
+            .watch(pods, Some("default"), "", "1", 1)
+            .await
+            .unwrap();
+        assert!(watch.next().await.is_none());
     }
 
     #[test]

@@ -177,6 +177,13 @@ impl Cache {
 }
 
 /// How one watch ended.
+/// The `timeoutSeconds` of one watch: from `shortest` to twice as long,
+/// by `random` in [0, 1) (client-go's reflector), and at least a second.
+pub fn watch_timeout_seconds(shortest: Duration, random: f64) -> u64 {
+    let seconds = shortest.as_secs_f64() * (1.0 + random.clamp(0.0, 1.0));
+    (seconds as u64).max(1)
+}
+
 enum WatchEnd {
     /// The server ended it (its timeout): watch again from the last version.
     Ended,
@@ -195,9 +202,10 @@ pub struct Informer {
     /// A field selector (`spec.nodeName=node-1`), empty for none.
     fields: String,
     cache: Arc<Cache>,
-    /// Each watch asks the server to end after this long; re-watching is
-    /// cheap and keeps connections from living forever (client-go uses 5-10
-    /// minutes, at random).
+    /// Each watch asks the server to end after this long to twice as long,
+    /// at random (client-go's reflector: 5 to 10 minutes, so informers
+    /// started together do not all re-watch together); re-watching is
+    /// cheap and keeps connections from living forever.
     pub watch_timeout: Duration,
 }
 
@@ -300,7 +308,7 @@ impl Informer {
     /// second.
     // ANCHOR: watch
     async fn watch(&self, version: &mut String, notify: &mpsc::Sender<Notification>) -> WatchEnd {
-        let timeout = self.watch_timeout.as_secs().max(1);
+        let timeout = watch_timeout_seconds(self.watch_timeout, fastrand::f64());
         let ns = self.namespace.as_deref();
         let mut stream = match self
             .client
@@ -414,6 +422,16 @@ pub async fn follow_changes(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn watches_end_after_five_to_ten_minutes_at_random() {
+        use super::watch_timeout_seconds;
+        let five = Duration::from_secs(300);
+        assert_eq!(watch_timeout_seconds(five, 0.0), 300);
+        assert_eq!(watch_timeout_seconds(five, 0.5), 450);
+        assert_eq!(watch_timeout_seconds(five, 0.999_999), 599);
+        assert_eq!(watch_timeout_seconds(Duration::from_millis(100), 0.0), 1);
+    }
+
     use super::*;
     use serde_json::json;
 
