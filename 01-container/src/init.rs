@@ -108,6 +108,7 @@ fn setup(boot: &Bootstrap) -> Result<Prepared> {
     }
     rootfs::prepare(spec, &boot.bundle, &boot.rootfs)?;
     rootfs::pivot(&boot.rootfs)?;
+    rootfs::create_cwd(&proc.cwd)?;
     rootfs::finish(spec)?;
     process::apply_rlimits(&proc.rlimits)?;
 

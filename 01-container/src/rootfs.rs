@@ -7,6 +7,7 @@
 //! 2. bind the root filesystem onto itself (pivot_root wants a mount point);
 //! 3. perform the [`mount_plan`], then create `/dev`'s nodes;
 //! 4. `pivot_root` into it and detach the old root;
+//!    then create `process.cwd` if the image lacks it;
 //! 5. read-only paths, masked paths, and finally a read-only `/`.
 
 use crate::cgroups::Layout;
@@ -228,6 +229,66 @@ pub(crate) fn pivot(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: pivot
+
+/// Between steps 4 and 5: create `process.cwd` when the image lacks it.
+///
+/// runc and crun both do this (runc since PR 1604, crun since PR 914), so a
+/// Kubernetes pod whose `workingDir` is not in its image runs: the kubelet
+/// passes `workingDir` through as `cwd` and expects the runtime to make it.
+/// As in runc, the directories are made by the init while it is still the
+/// container's root, before the user switch and before `/` turns
+/// read-only: they belong to uid 0 and gid 0 *of the container* (its user
+/// namespace's root when there is one), with mode 0755 whatever the umask.
+///
+/// We are already inside the new root, so no path can lead back to the
+/// host; [`resolve_in_root`] still does the walk, so the error can name the
+/// component in the way when one is a file (the container then fails at
+/// `create`, as with runc).
+// ANCHOR: create_cwd
+pub(crate) fn create_cwd(cwd: &str) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let target = resolve_in_root(Path::new("/"), cwd)
+        .context(|| format!("process.cwd {cwd}: resolving it in the root filesystem"))?;
+    // Walk up to the deepest directory that exists; everything below it is
+    // ours to create.
+    let mut missing = Vec::new();
+    let mut at = target.as_path();
+    loop {
+        match std::fs::metadata(at) {
+            Ok(meta) if meta.is_dir() => break,
+            Ok(_) => {
+                let in_the_way = at.display().to_string();
+                return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)).context(|| {
+                    format!(
+                        "process.cwd {cwd}: {in_the_way} exists in the root filesystem and is \
+                         not a directory (a missing cwd is created, but not over a file)"
+                    )
+                });
+            }
+            // ENOTDIR: a file higher up; the walk will reach it.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                missing.push(at);
+                // `target` is absolute, so "/" (which exists) ends the walk.
+                at = at.parent().unwrap_or(Path::new("/"));
+            }
+            Err(e) => return Err(e).context(|| format!("process.cwd {cwd}: {}", at.display())),
+        }
+    }
+    for dir in missing.into_iter().rev() {
+        let creating = || format!("process.cwd {cwd}: creating {}", dir.display());
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(dir)
+            .context(creating)?;
+        // The umask may have taken bits off; runc's directories are 0755.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).context(creating)?;
+    }
+    Ok(())
+}
+// ANCHOR_END: create_cwd
 
 /// Step 5, after `pivot_root`: protect, hide, and freeze the root.
 pub(crate) fn finish(spec: &Spec) -> Result<()> {

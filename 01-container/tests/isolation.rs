@@ -118,6 +118,39 @@ fn env_cwd_and_user_come_from_the_config() {
     assert_eq!(out, "bar baz\n/tmp\n1000\n1001\n1001 1002\n/\n");
 }
 
+/// A `cwd` missing from the image is created, as runc and crun do (a
+/// Kubernetes `workingDir` absent from the image must not fail the pod):
+/// by the container's root before the user switch and before `/` turns
+/// read-only, so it is 0:0 and 0755 however the process runs; a symlink in
+/// the path resolves inside the root, never on the host.
+#[test]
+fn a_missing_cwd_is_created_inside_the_root_as_runc_does() {
+    let mut f = Fixture::new(&["sh", "-c", "pwd -P; stat -c '%u %g %a' . .."]);
+    let rootfs = f.bundle.join("rootfs");
+    // An image symlink pointing "up and out": followed on the host, it
+    // would reach this directory beside the bundle.
+    let outside = f.dir.path().join("outside");
+    let up = "../".repeat(f.bundle.components().count() + 2);
+    std::os::unix::fs::symlink(format!("{up}{}", outside.display()), rootfs.join("app")).unwrap();
+    f.edit(|s| {
+        let p = s.process.as_mut().unwrap();
+        p.cwd = "/app/src/deep".into();
+        p.user.uid = 1000;
+        p.user.gid = 1000;
+        s.root.as_mut().unwrap().readonly = true;
+    });
+    let (code, out, err) = f.run();
+    assert_eq!(code, 0, "{err}");
+    // Inside the root, the link led to the same path as on the host.
+    let physical = outside.join("src/deep");
+    assert_eq!(out, format!("{}\n0 0 755\n0 0 755\n", physical.display()));
+    assert!(!outside.exists(), "the cwd was created on the host");
+    let inside = rootfs
+        .join(outside.strip_prefix("/").unwrap())
+        .join("src/deep");
+    assert!(inside.is_dir(), "{} missing", inside.display());
+}
+
 #[test]
 fn capabilities_are_dropped_to_the_config() {
     let mut f = Fixture::new(&[

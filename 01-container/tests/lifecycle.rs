@@ -294,11 +294,15 @@ fn setup_failures_in_the_child_are_reported_by_create() {
     f.edit(|s| {
         let p = s.process.as_mut().unwrap();
         p.args = vec!["true".into()];
-        p.cwd = "/nope".into();
+        // A missing cwd is created; a file in its way is an error.
+        p.cwd = "/bin/busybox/work".into();
     });
     let err = create_error(&mut f);
     assert!(
-        err.contains("process.cwd /nope: No such file or directory"),
+        err.contains(
+            "process.cwd /bin/busybox/work: /bin/busybox exists in the root filesystem \
+             and is not a directory"
+        ),
         "{err}"
     );
 

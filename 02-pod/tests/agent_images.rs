@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use agent_node::{Node, RecordedEvents, runtime_binary};
+use agent_node::{Node, RecordedEvents};
 use orc_container::image::build::{self, DEFAULT_PATH, LayerBuilder};
 use orc_container::image::manifest::RunConfig;
 use orc_container::image::oci_layout;
@@ -95,7 +95,7 @@ async fn pods_run_store_images_each_container_on_its_own_overlay() {
         assert!(!layer.unwrap().path().join("app/note").exists());
     }
     let exec = |id: &str, script: &str| {
-        std::process::Command::new(runtime_binary())
+        std::process::Command::new(&node.config.runtime_program)
             .arg("--root")
             .arg(node.layout.runtime_root())
             .args(["exec", id, "--", "sh", "-c", script])
@@ -231,7 +231,7 @@ async fn pull_policy_always_fetches_the_tag_again_at_each_start() {
     // The tag moves on the registry; the next start fetches it again.
     registry.push(&version_layout(&node, "2"), "app:v", "app:latest", &[]);
     let run0 = orc_pod::sandbox::container_id(&uid, "app", 0);
-    let go = std::process::Command::new(runtime_binary())
+    let go = std::process::Command::new(&node.config.runtime_program)
         .arg("--root")
         .arg(node.layout.runtime_root())
         .args(["exec", &run0, "--", "touch", "/tmp/go"])

@@ -8,6 +8,9 @@
 //! - `run --listen ADDR` also serves the logs over HTTP for the API server
 //!   (`orc_pod::agent::server`).
 //! - `shim` (hidden) is the per-container shim, see `orc_pod::shim`.
+//!
+//! Called through a link named `orc-container`, the binary is chapter 01's
+//! runtime instead, with the runtime's own command line (as `orc` is).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -157,7 +160,21 @@ impl NodeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // Called as `orc-container` (a link to this binary), orc-agent *is*
+    // chapter 01's runtime, which it links as a library anyway; the runtime
+    // re-executes `/proc/self/exe init` to become a container, so `init`
+    // goes to it too. `orc` does the same (final/src/main.rs): the tests
+    // then need no separate runtime binary, which cargo only names to the
+    // tests of orc-container's own package.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("init") {
+        orc_container::init::main();
+    }
+    let called = Path::new(args.first().map(String::as_str).unwrap_or(""));
+    if called.file_name().and_then(|n| n.to_str()) == Some("orc-container") {
+        orc_container::cli::main(args);
+    }
+    let cli = Cli::parse_from(args);
     match cli.command {
         // The shim must stay single-threaded: no tokio, no tracing set-up.
         Command::Shim(args) => std::process::exit(shim::run(&args)),

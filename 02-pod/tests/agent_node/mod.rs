@@ -41,22 +41,28 @@ pub fn agent_binary() -> PathBuf {
     }
 }
 
-/// The runtime for a node whose files are under `dir`. In `orc`'s own
-/// tests that is `orc` itself, which is the runtime when called
-/// `orc-container` (final/src/main.rs; `orc agent` links it the same
-/// way): a link in the node's directory, gone with it. Building
-/// `orc-container` from inside every test process instead ran cargo there,
-/// which waits for cargo's lock on the target directory and, after a
-/// change to chapter 01, compiles and links the runtime inside the test:
-/// minutes at nice 19 on a loaded machine, while the test's timeout runs.
+/// The runtime for a node whose files are under `dir`: a link named
+/// `orc-container` (in the node's directory, gone with it) to a binary
+/// cargo built before the tests ran. `orc` is the runtime when called
+/// `orc-container` (final/src/main.rs; `orc agent` links it the same way),
+/// and so is `orc-agent` (src/bin/orc-agent.rs): chapter 02's tests get
+/// the agent's binary from cargo as `CARGO_BIN_EXE_orc-agent`, `orc`'s get
+/// `CARGO_BIN_EXE_orc`. Building `orc-container` from inside every test
+/// process instead ran cargo there, which waits for cargo's lock on the
+/// target directory and, after a change to chapter 01, compiles and links
+/// the runtime inside the test: minutes at nice 19 on a loaded machine,
+/// while the test's timeout runs. Only lab 02, which has neither binary,
+/// still builds it (once per test process).
 fn runtime_for(dir: &Path) -> PathBuf {
-    let Some(orc) = option_env!("CARGO_BIN_EXE_orc") else {
+    let Some(node_binary) =
+        option_env!("CARGO_BIN_EXE_orc").or(option_env!("CARGO_BIN_EXE_orc-agent"))
+    else {
         return runtime_binary();
     };
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let link = bin.join("orc-container");
-    std::os::unix::fs::symlink(orc, &link).unwrap();
+    std::os::unix::fs::symlink(node_binary, &link).unwrap();
     link
 }
 

@@ -3,8 +3,9 @@
 //!
 //! The snapshots are the chapter's expected output: what a container sees
 //! of itself, its OCI state, the cgroup files its limits became, the errors
-//! a broken bundle gets (at load, and from the init at `create`), and an
-//! image made from a host binary going from layout to store to container.
+//! a broken bundle gets (at load, and from the init at `create`), a missing
+//! `cwd` created as runc does, and an image made from a host binary going
+//! from layout to store to container.
 //! Process ids, times, temp paths, ids, digests and sizes are redacted;
 //! everything else is what the code does today.
 
@@ -212,11 +213,29 @@ fn a_broken_config_is_named_precisely() {
         .bind(|| insta::assert_snapshot!("broken_config", message));
 }
 
+/// A `cwd` the image lacks is created, as runc does (a Kubernetes pod's
+/// `workingDir` need not exist in its image).
 #[test]
-fn a_missing_cwd_fails_at_create() {
+fn a_missing_cwd_is_created() {
+    let lab = Lab::new(&["sh", "-c", "pwd; stat -c '%u:%g %a' ."]);
+    let config = std::fs::read_to_string(lab.bundle().join("config.json")).unwrap();
+    lab.write_config(&config.replace(r#""cwd": "/""#, r#""cwd": "/srv/www""#));
+    let output = lab.runtime(&[
+        "run",
+        &lab.id,
+        "--bundle",
+        &lab.bundle().display().to_string(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "/srv/www\n0:0 755\n");
+}
+
+/// ...but not over a file: that is an error at `create`, from the init.
+#[test]
+fn a_cwd_that_is_a_file_fails_at_create() {
     let lab = Lab::new(&["true"]);
     let config = std::fs::read_to_string(lab.bundle().join("config.json")).unwrap();
-    lab.write_config(&config.replace(r#""cwd": "/""#, r#""cwd": "/nope""#));
+    lab.write_config(&config.replace(r#""cwd": "/""#, r#""cwd": "/look-around.sh""#));
     let output = lab.runtime(&[
         "create",
         &lab.id,
@@ -227,7 +246,7 @@ fn a_missing_cwd_fails_at_create() {
     // `create` shares its output with the container's, sent to the log.
     let message = std::fs::read_to_string(lab.dir.path().join("container.log")).unwrap();
     lab.settings()
-        .bind(|| insta::assert_snapshot!("missing_cwd", message));
+        .bind(|| insta::assert_snapshot!("cwd_not_a_directory", message));
 }
 
 /// The chapter's image session: a host binary and its libraries become an
