@@ -102,6 +102,9 @@ pub struct Pass {
     pub compacted: Option<i64>,
     /// etcd's file size before and after, if the pass defragmented.
     pub defragmented: Option<(i64, i64)>,
+    /// Whether the pass disarmed etcd's NOSPACE alarm (after a
+    /// defragmentation that gave space back).
+    pub disarmed: bool,
 }
 
 // ANCHOR: maintenance
@@ -159,13 +162,40 @@ impl Maintenance {
             }
         }
         pass.compacted = Some(target);
-        pass.defragmented = self.defragment_if_due().await;
+        let full = self.nospace_members().await;
+        pass.defragmented = self.defragment_if_due(!full.is_empty()).await;
+        if let Some((before, after)) = pass.defragmented {
+            if !full.is_empty() {
+                pass.disarmed = self.disarm(&full, before, after).await;
+            }
+        }
         pass
     }
 
-    /// Defragments when the schedule and the file's free space say so:
-    /// the file's size before and after.
-    async fn defragment_if_due(&mut self) -> Option<(i64, i64)> {
+    /// The members that raised the NOSPACE alarm (none when etcd cannot
+    /// say: the next pass asks again).
+    async fn nospace_members(&self) -> Vec<u64> {
+        let mut client = self.store.client();
+        let get = etcd_client::AlarmAction::Get;
+        match client.alarm(get, etcd_client::AlarmType::None, None).await {
+            Ok(response) => response
+                .alarms()
+                .iter()
+                .filter(|a| a.alarm() == etcd_client::AlarmType::Nospace)
+                .map(|a| a.member_id())
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "listing etcd's alarms");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Defragments when the schedule and the file's free space say so,
+    /// or at once when etcd is full (`full`: its NOSPACE alarm is
+    /// raised, and only a smaller file lets it take writes again): the
+    /// file's size before and after.
+    async fn defragment_if_due(&mut self, full: bool) -> Option<(i64, i64)> {
         let defragmenter = self.defragmenter.as_mut()?;
         let mut client = self.store.client();
         let status = client.status().await.ok()?;
@@ -173,7 +203,10 @@ impl Maintenance {
             file: status.db_size(),
             in_use: status.raft_used_db_size(),
         };
-        if !defragmenter.after_compaction(self.clock.now(), size) {
+        let now = self.clock.now();
+        if full {
+            defragmenter.forced(now);
+        } else if !defragmenter.after_compaction(now, size) {
             return None;
         }
         if let Err(error) = client.defragment().await {
@@ -183,6 +216,41 @@ impl Maintenance {
         let after = client.status().await.map(|s| s.db_size()).unwrap_or(-1);
         tracing::info!(before = size.file, after, "defragmented etcd");
         Some((size.file, after))
+    }
+
+    /// Disarms the NOSPACE alarm of `members` when the defragmentation
+    /// gave space back (`after < before`), as an operator's `etcdctl
+    /// alarm disarm` would: etcd takes writes again, and raises the alarm
+    /// anew if they fill it (each refused write then says what to do). A
+    /// file that did not shrink at all is all live data: disarming could
+    /// only fail the next write again, so the pass says so instead.
+    async fn disarm(&self, members: &[u64], before: i64, after: i64) -> bool {
+        if after < 0 || after >= before {
+            tracing::warn!(
+                size = before,
+                "etcd is full of live data (its NOSPACE alarm stays raised): delete \
+                 objects, or restart etcd with a larger --quota-backend-bytes, then run \
+                 `orc etcd defrag --compact`"
+            );
+            return false;
+        }
+        let mut client = self.store.client();
+        for member in members {
+            let mut options = etcd_client::AlarmOptions::new();
+            options.with_member(*member);
+            let deactivate = etcd_client::AlarmAction::Deactivate;
+            let nospace = etcd_client::AlarmType::Nospace;
+            if let Err(error) = client.alarm(deactivate, nospace, Some(options)).await {
+                tracing::warn!(%error, member, "disarming etcd's NOSPACE alarm");
+                return false;
+            }
+        }
+        tracing::info!(
+            before,
+            after,
+            "disarmed etcd's NOSPACE alarm: writes are accepted again"
+        );
+        true
     }
 }
 // ANCHOR_END: maintenance

@@ -11,6 +11,10 @@
 //! keep-alive connection between requests. A long watch is not cut: while
 //! its answer streams, no headers are awaited.
 //!
+//! The same holds for a client that stops reading a streamed answer: a
+//! request's `ConnectionAbort` (`limits.rs`) closes its connection once
+//! the answer outlives `--request-timeout`.
+//!
 //! axum's own `serve` cannot set that timeout, and cannot pass per-
 //! connection facts to requests except the remote address; this loop is
 //! axum's, with both added.
@@ -98,10 +102,13 @@ pub async fn serve<L>(
         };
         let peer = io.peer_certificates();
         let app = app.clone();
+        let abort = crate::limits::ConnectionAbort::default();
+        let cut = abort.0.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(peer.clone());
             request.extensions_mut().insert(RemoteAddr(addr));
+            request.extensions_mut().insert(abort.clone());
             let app = app.clone();
             async move { Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {})) }
         });
@@ -117,8 +124,14 @@ pub async fn serve<L>(
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended");
+            tokio::select! {
+                ended = connection => if let Err(error) = ended {
+                    tracing::debug!(%error, "connection ended");
+                },
+                // A response outlived --request-timeout with its client
+                // not reading (`limits.rs`): dropping the connection
+                // closes it, and ends the response's body.
+                () = cut.notified() => {}
             }
         });
     }

@@ -73,6 +73,12 @@ impl Defragmenter {
         self.last = now;
         true
     }
+
+    /// A defragmentation done off the schedule (etcd was full): the next
+    /// scheduled one waits a whole interval from `now`.
+    pub fn forced(&mut self, now: Timestamp) {
+        self.last = now;
+    }
 }
 // ANCHOR_END: defragmenter
 

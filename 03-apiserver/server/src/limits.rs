@@ -12,7 +12,8 @@
 //!   `Retry-After: 1`, which client-go retries after, and so does orc's
 //!   own client (`orc_client::client::MAX_RETRIES` times);
 //! - `--request-timeout` (1 minute): a request still running then is
-//!   answered 504 `Timeout`;
+//!   answered 504 `Timeout`, and a streamed LIST still sending its body
+//!   then is cut (its status line is already gone);
 //! - long-running requests (watches, `exec`, `attach`, `portforward`,
 //!   `log`, `proxy`) are exempt from both: they are meant to last, and
 //!   they are bounded instead by a watch timeout the server picks when the
@@ -198,35 +199,117 @@ pub async fn limit(
         RequestClass::ReadOnly => &state.in_flight.read_only,
         RequestClass::Mutating => &state.in_flight.mutating,
     };
-    // Held until the answer is ready: the slot is the work, not the wait.
+    // Held until the answer is sent: the slot is the work, not the wait.
     let Ok(slot) = slots.clone().try_acquire_owned() else {
         return too_many_requests();
     };
-    let timeout = state.in_flight.limits.request_timeout;
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => hold_while_streaming(response, slot),
+    let deadline = tokio::time::Instant::now() + state.in_flight.limits.request_timeout;
+    let abort = request.extensions().get::<ConnectionAbort>().cloned();
+    match tokio::time::timeout_at(deadline, next.run(request)).await {
+        Ok(response) => bound_streaming(response, slot, deadline, abort),
         Err(_) => timed_out(),
     }
 }
 // ANCHOR_END: limit
 
+/// How long past `--request-timeout` a streamed answer whose client
+/// stopped reading may hold its connection before the server closes it.
+pub const STALLED_CLIENT_GRACE: Duration = Duration::from_secs(1);
+
+/// Closes the connection a request came on: the way to stop a response
+/// whose client stopped reading (hyper then never asks the body for
+/// more, so the body cannot end itself). `connection.rs` inserts one in
+/// every request.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionAbort(pub Arc<tokio::sync::Notify>);
+
+// ANCHOR: bound_streaming
 /// A streamed body (a big LIST, `handlers/list_body.rs`) is still being
-/// read from etcd after the handler returned: it keeps the slot until its
+/// read from etcd after the handler returned. It keeps the slot until its
 /// last byte is sent, so `--max-requests-inflight` bounds the LISTs in
-/// progress and the memory they hold, not only their first chunks. A body
-/// of known size (every other answer) is already complete: the slot goes
-/// with the handler. The request timeout covers the work up to the
-/// headers; a streamed body is bounded by the client reading it.
-fn hold_while_streaming(response: Response, slot: OwnedSemaphorePermit) -> Response {
+/// progress and the memory they hold, not only their first chunks; and
+/// the request timeout covers it to its last byte, as kube-apiserver's
+/// covers a whole request: past the deadline the body ends with an error
+/// (the client sees a cut transfer, never a list that looks complete).
+/// A client that stopped reading is never asked for more bytes, so a
+/// watchdog closes its connection [`STALLED_CLIENT_GRACE`] later if the
+/// body is still alive. A body of known size (every other answer) is
+/// already complete: the slot goes with the handler.
+fn bound_streaming(
+    response: Response,
+    slot: OwnedSemaphorePermit,
+    deadline: tokio::time::Instant,
+    abort: Option<ConnectionAbort>,
+) -> Response {
     if response.body().size_hint().exact().is_some() {
         return response;
     }
+    // Dropped with the body, however it ends.
+    let (alive, ended) = tokio::sync::oneshot::channel::<()>();
+    if let Some(ConnectionAbort(abort)) = abort {
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = ended => {}
+                () = tokio::time::sleep_until(deadline + STALLED_CLIENT_GRACE) => {
+                    tracing::warn!(
+                        "closing a connection whose client stopped reading a response \
+                         past --request-timeout"
+                    );
+                    abort.notify_one();
+                }
+            }
+        });
+    }
     response.map(|body| {
-        Body::from_stream(body.into_data_stream().map(move |chunk| {
-            let _held = &slot;
-            chunk
-        }))
+        Body::from_stream(Deadlined {
+            body: body.into_data_stream(),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            expired: false,
+            _slot: slot,
+            _alive: alive,
+        })
     })
+}
+// ANCHOR_END: bound_streaming
+
+/// A body stream cut at a deadline.
+struct Deadlined<S> {
+    body: S,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// The deadline passed and the error was handed out: the end.
+    expired: bool,
+    _slot: OwnedSemaphorePermit,
+    _alive: tokio::sync::oneshot::Sender<()>,
+}
+
+impl<S> futures::Stream for Deadlined<S>
+where
+    S: futures::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin,
+{
+    type Item = Result<axum::body::Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::task::Poll;
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.expired = true;
+            let why = "response cut: still streaming at --request-timeout";
+            tracing::warn!("{why}");
+            return Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                why,
+            ))));
+        }
+        self.body
+            .poll_next_unpin(cx)
+            .map(|item| item.map(|chunk| chunk.map_err(std::io::Error::other)))
+    }
 }
 
 /// 429 with `Retry-After: 1`, in kube-apiserver's words.

@@ -26,6 +26,8 @@ pub struct Metrics {
 struct Inner {
     requests: BTreeMap<(&'static str, &'static str, u16), u64>,
     latency: BTreeMap<(&'static str, &'static str), Histogram>,
+    /// Watches being served now, by verb and resource.
+    long_running: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 impl Metrics {
@@ -44,6 +46,23 @@ impl Metrics {
             .entry((verb, resource))
             .or_insert_with(|| Histogram::new(BUCKETS))
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// A long-running request (a watch) began streaming: counted in
+    /// `apiserver_longrunning_requests` until [`Metrics::ended`]. (Its
+    /// `apiserver_request_total` and duration come when it ends, as in
+    /// Kubernetes, so this gauge is what shows watches open now.)
+    pub fn started(&self, verb: &'static str, resource: &'static str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *inner.long_running.entry((verb, resource)).or_default() += 1;
+    }
+
+    /// A long-running request [`Metrics::started`] ended.
+    pub fn ended(&self, verb: &'static str, resource: &'static str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = inner.long_running.get_mut(&(verb, resource)) {
+            *n = n.saturating_sub(1);
+        }
     }
 
     /// The Prometheus text exposition of everything recorded.
@@ -71,6 +90,17 @@ impl Metrics {
         for ((verb, resource), h) in &inner.latency {
             let labels = format!("verb=\"{verb}\",resource=\"{resource}\"");
             prometheus::histogram(&mut out, name, &labels, h);
+        }
+        let name = "apiserver_longrunning_requests";
+        prometheus::header(
+            &mut out,
+            name,
+            "Long-running requests (watches) being served now, by verb and resource.",
+            "gauge",
+        );
+        for ((verb, resource), n) in &inner.long_running {
+            let labels = format!("verb=\"{verb}\",resource=\"{resource}\"");
+            prometheus::sample(&mut out, name, &labels, n);
         }
         out
     }

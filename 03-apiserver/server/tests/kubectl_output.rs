@@ -202,10 +202,10 @@ async fn get_watch_prints_changes() {
     insta::assert_snapshot!("get_watch", transcript);
 }
 
-/// Waits until the server has answered `n` watches of config maps.
+/// Waits until the server is serving `n` watches of config maps.
 async fn watchers(c: &Cluster, n: usize) {
     let line =
-        format!(r#"apiserver_request_total{{verb="watch",resource="configmaps",code="200"}} {n}"#);
+        format!(r#"apiserver_longrunning_requests{{verb="watch",resource="configmaps"}} {n}"#);
     for _ in 0..100 {
         let (_, metrics) = c.server.get("/metrics").await;
         if metrics.as_str().unwrap_or_default().contains(&line) {

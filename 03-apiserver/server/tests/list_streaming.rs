@@ -235,3 +235,113 @@ async fn an_object_unreadable_after_the_headers_breaks_the_stream_then_is_warned
     let list: Value = response.json().await.unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 600);
 }
+
+/// `apiserver_request_total` of LISTs of ConfigMaps answered 200.
+async fn lists_counted(server: &TestServer) -> u64 {
+    let text = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = "apiserver_request_total{verb=\"list\",resource=\"configmaps\",code=\"200\"} ";
+    text.lines()
+        .find_map(|l| l.strip_prefix(line))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// Stops (`STOP`) or resumes (`CONT`) the test's etcd.
+fn signal_etcd(server: &TestServer, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &server.etcd.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// 2,400 ConfigMaps of 8 KiB: 20 MB, five chunks, far more than
+/// loopback's socket buffers hold, so a client that has the headers and
+/// reads nothing leaves the server with chunks still to read.
+const MANY: usize = 2400;
+
+#[tokio::test]
+async fn a_streamed_list_is_counted_in_the_metrics_at_its_last_byte() {
+    let server = TestServer::start().await;
+    seed(&server, MANY, |_| true, 8 * 1024).await;
+    let response = server
+        .http
+        .get(server.url("/api/v1/namespaces/default/configmaps"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.content_length().is_none(), "streamed");
+    // The headers are out, the body is not: the request is not over.
+    assert_eq!(lists_counted(&server).await, 0);
+    let list: Value = response.json().await.unwrap();
+    assert_eq!(names(&list).len(), MANY);
+    assert_eq!(lists_counted(&server).await, 1);
+}
+
+#[tokio::test]
+async fn a_streamed_list_still_running_at_the_request_timeout_is_cut() {
+    let timeout = std::time::Duration::from_secs(2);
+    let server = TestServer::start_with(|c| c.limits.request_timeout = timeout).await;
+    seed(&server, MANY, |_| true, 8 * 1024).await;
+    let response = server
+        .http
+        .get(server.url("/api/v1/namespaces/default/configmaps"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // etcd stops answering: the next chunk's read hangs, and the client,
+    // reading all the while, would wait for ever.
+    signal_etcd(&server, "STOP");
+    let started = std::time::Instant::now();
+    let read = tokio::time::timeout(timeout * 30, response.bytes()).await;
+    signal_etcd(&server, "CONT");
+    let read = read.expect("the body ends at the request timeout, not never");
+    assert!(read.is_err(), "a cut body, never a list that looks whole");
+    println!("cut after {:?}", started.elapsed());
+    // Counted, with the status it was sent with.
+    assert_eq!(lists_counted(&server).await, 1);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_loses_its_connection_and_slot_at_the_timeout() {
+    let timeout = std::time::Duration::from_secs(2);
+    let server = TestServer::start_with(|c| {
+        c.limits.request_timeout = timeout;
+        c.limits.max_requests_inflight = 1;
+    })
+    .await;
+    seed(&server, MANY, |_| true, 8 * 1024).await;
+    let stalled = server
+        .http
+        .get(server.url("/api/v1/namespaces/default/configmaps"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stalled.status(), 200);
+    // The stalled LIST holds the only reading slot...
+    let probe = "/api/v1/namespaces/default/configmaps?limit=1";
+    let (code, _) = server.get(probe).await;
+    assert_eq!(code, 429);
+    // ...until the timeout (and a grace) closes its connection.
+    let deadline = std::time::Instant::now() + timeout * 30;
+    loop {
+        let (code, body) = server.get(probe).await;
+        if code == 200 {
+            break;
+        }
+        assert_eq!(code, 429, "{body}");
+        assert!(std::time::Instant::now() < deadline, "never released");
+        tokio::task::yield_now().await;
+    }
+    let read = tokio::time::timeout(timeout * 30, stalled.bytes()).await;
+    assert!(read.expect("closed").is_err(), "a cut body");
+}

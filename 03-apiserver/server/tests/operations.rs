@@ -157,6 +157,71 @@ async fn a_full_etcd_refuses_writes_with_507_and_what_to_do_while_reads_still_wo
     assert_eq!(text(&server, "/readyz").await, (200, "ok".into()));
 }
 
+/// Fills a tiny etcd through the server until it refuses a write; the
+/// names of the ConfigMaps stored.
+async fn fill(server: &TestServer) -> Vec<String> {
+    let big = "x".repeat(512 * 1024);
+    let mut stored = Vec::new();
+    for i in 0..64 {
+        let name = format!("big-{i}");
+        let cm = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name},
+            "data": {"big": big},
+        });
+        let (code, body) = server
+            .post("/api/v1/namespaces/default/configmaps", &cm)
+            .await;
+        match code {
+            201 => stored.push(name),
+            507 => return stored,
+            _ => panic!("{code}: {body}"),
+        }
+    }
+    panic!("etcd never filled up within 32 MiB of writes");
+}
+
+#[tokio::test]
+async fn the_maintenance_pass_frees_a_full_etcd_and_disarms_its_nospace_alarm() {
+    use orc_apiserver::compaction::Maintenance;
+    use orc_client::clock::{ManualClock, SharedClock};
+
+    let etcd = Etcd::start_with_args(&["--quota-backend-bytes=2097152"]);
+    let server = TestServer::start_on(etcd, |c| c.compaction_interval = None).await;
+    let store = orc_apiserver::storage::Store::connect(&server.etcd.endpoint())
+        .await
+        .unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    let clock = ManualClock::new();
+    let mut maintenance = Maintenance::new(store, Some(hour), clock.clone() as SharedClock);
+    let stored = fill(&server).await;
+    assert!(!stored.is_empty());
+    assert_eq!(text(&server, "/readyz").await.0, 500);
+    // An operator (or a controller) deletes what filled it: etcd takes
+    // deletes when full. The space is still held by their history.
+    for name in &stored {
+        let path = format!("/api/v1/namespaces/default/configmaps/{name}");
+        let (code, body) = server.delete(&path).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "small"}});
+    let path = "/api/v1/namespaces/default/configmaps";
+    assert_eq!(server.post(path, &cm).await.0, 507, "still full");
+
+    // The first pass remembers the revision; the next compacts to it
+    // and, etcd being full, defragments at once (no hour's wait) and
+    // disarms the alarm.
+    let first = maintenance.pass().await;
+    assert!(!first.disarmed, "{first:?}");
+    let second = maintenance.pass().await;
+    let (before, after) = second.defragmented.expect("defragmented off schedule");
+    assert!(after < before, "{before} -> {after}");
+    assert!(second.disarmed, "{second:?}");
+    let (code, body) = server.post(path, &cm).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(text(&server, "/readyz").await, (200, "ok".into()));
+}
+
 /// Opens a raw connection and sends a POST whose body never finishes:
 /// a request the server holds in flight for as long as the test wants.
 async fn unfinished_post(server: &TestServer) -> tokio::net::TcpStream {

@@ -160,13 +160,65 @@ pub async fn dispatch(
         Err(e) => e.into_response(),
     };
     let code = response.status().as_u16();
-    // Like the Kubernetes API server's httplog: one line per request, at a
-    // level that stays quiet unless asked (`RUST_LOG=orc_apiserver=debug`).
-    tracing::debug!(verb, resource, path, code, elapsed = ?started.elapsed(), "request");
-    state
-        .metrics
-        .observe(verb, resource, code, started.elapsed());
-    response
+    let mut observed = Observed {
+        state: state.clone(),
+        verb,
+        resource,
+        path: path.to_string(),
+        code,
+        started,
+        streamed: false,
+    };
+    use axum::body::HttpBody;
+    use futures::StreamExt;
+    if response.body().size_hint().exact().is_some() {
+        drop(observed);
+        return response;
+    }
+    observed.streamed = true;
+    // A streamed answer (a big LIST, a watch) is still being read from
+    // etcd and sent: its duration is counted when its last byte is, or
+    // when it is cut, as kube-apiserver counts a request when its handler
+    // returns. A watch is meanwhile in `apiserver_longrunning_requests`.
+    if verb == "watch" {
+        state.metrics.started(verb, resource);
+    }
+    response.map(|body| {
+        axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let _until_the_end = &observed;
+            chunk
+        }))
+    })
+}
+
+/// A request to count in the metrics (and log) when this is dropped:
+/// when its answer is complete.
+struct Observed {
+    state: Arc<AppState>,
+    verb: &'static str,
+    resource: &'static str,
+    path: String,
+    code: u16,
+    started: Instant,
+    /// Whether the answer was streamed (a watch is then counted in
+    /// `apiserver_longrunning_requests` until this drops).
+    streamed: bool,
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        let (verb, resource, code) = (self.verb, self.resource, self.code);
+        let elapsed = self.started.elapsed();
+        // Like the Kubernetes API server's httplog: one line per request,
+        // at a level that stays quiet unless asked
+        // (`RUST_LOG=orc_apiserver=debug`).
+        let path = &self.path;
+        tracing::debug!(verb, resource, path, code, ?elapsed, "request");
+        self.state.metrics.observe(verb, resource, code, elapsed);
+        if verb == "watch" && self.streamed {
+            self.state.metrics.ended(verb, resource);
+        }
+    }
 }
 
 /// Refuses a query whose percent-encoding is not UTF-8 (`%FF`): decoded
