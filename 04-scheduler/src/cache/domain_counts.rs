@@ -772,7 +772,7 @@ mod tests {
                 let against = (a.preferred_anti_affinity.iter()).map(|w| (&w.term, -w.weight));
                 let pairs = own
                     .chain(against)
-                    .filter(|(t, _)| matches(t, &**placed))
+                    .filter(|(t, _)| matches(t, placed))
                     .chain(weighed_terms(placed).filter(|(t, _)| matches(t, incoming)));
                 for (term, weight) in pairs {
                     if let Some(value) = node.node.labels.get(&term.topology_key) {
