@@ -734,28 +734,19 @@ mod tests {
     /// `answer(n)`: a status line and headers, then `{}`. Returns its
     /// address and the count of requests it has read.
     async fn scripted(answer: fn(usize) -> &'static str) -> (String, Arc<AtomicUsize>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(AtomicUsize::new(0));
         let count = seen.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                        break;
-                    }
-                    head.push(byte[0]);
-                }
-                let n = count.fetch_add(1, Ordering::SeqCst);
+        let base = serving(move |mut stream| {
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            async move {
                 let reply = format!(
                     "{}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}",
                     answer(n)
                 );
                 let _ = stream.write_all(reply.as_bytes()).await;
             }
-        });
+        })
+        .await;
         (base, seen)
     }
 

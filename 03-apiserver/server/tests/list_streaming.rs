@@ -42,15 +42,7 @@ async fn seed(server: &TestServer, n: usize, labelled: impl Fn(usize) -> bool, p
 /// `(range reads, keys fetched)` of LISTs of ConfigMaps so far, from
 /// `/metrics`.
 async fn configmap_reads(server: &TestServer) -> (u64, u64) {
-    let text = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(server).await;
     let read = |name: &str| {
         let line = format!("{name}{{resource=\"configmaps\"}} ");
         text.lines()
@@ -238,15 +230,7 @@ async fn an_object_unreadable_after_the_headers_breaks_the_stream_then_is_warned
 
 /// `apiserver_request_total` of LISTs of ConfigMaps answered 200.
 async fn lists_counted(server: &TestServer) -> u64 {
-    let text = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(server).await;
     let line = "apiserver_request_total{verb=\"list\",resource=\"configmaps\",code=\"200\"} ";
     text.lines()
         .find_map(|l| l.strip_prefix(line))
@@ -344,4 +328,17 @@ async fn a_client_that_stops_reading_loses_its_connection_and_slot_at_the_timeou
     }
     let read = tokio::time::timeout(timeout * 30, stalled.bytes()).await;
     assert!(read.expect("closed").is_err(), "a cut body");
+}
+
+/// The server's `/metrics` page.
+async fn metrics(server: &TestServer) -> String {
+    server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
