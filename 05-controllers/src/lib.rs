@@ -73,6 +73,8 @@
 //!   - `metrics.rs`: the metrics API behind a trait, and a fixed table
 //!     for tests;
 //!   - `decide.rs`: the reconcile (pure; `decide_tests.rs`);
+//!   - `flags.rs`: kube-controller-manager's `--horizontal-pod-autoscaler-*`
+//!     flags, which make the controller's `Tuning`;
 //!   - `mod.rs`: the controller.
 //! - [`clusterrole_aggregation`]: fills `admin`, `edit` and `view` (any
 //!   ClusterRole with an `aggregationRule`) with the rules of the
@@ -242,6 +244,9 @@ pub struct Config {
     /// metrics API (`metrics.k8s.io`) through the API server; tests give
     /// an [`hpa::metrics::FixedMetrics`] table instead.
     pub pod_metrics: Option<hpa::metrics::SharedMetrics>,
+    /// The HPA controller's loop period, tolerance and windows
+    /// (kube-controller-manager's `--horizontal-pod-autoscaler-*` flags).
+    pub hpa: hpa::Tuning,
 }
 
 impl Config {
@@ -257,6 +262,7 @@ impl Config {
             root_ca: None,
             leader_election: None,
             pod_metrics: None,
+            hpa: hpa::Tuning::default(),
         }
     }
 
@@ -334,6 +340,7 @@ async fn run_controllers(config: &Config, clock: SharedClock) {
             config.workers,
             clock.clone(),
             pod_metrics(config),
+            config.hpa,
         ),
         publish_root_ca(config),
     );

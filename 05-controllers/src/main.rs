@@ -5,6 +5,11 @@
 //!                 [--node-eviction-rate 0.1] [--secondary-node-eviction-rate 0.01]
 //!                 [--unhealthy-zone-threshold 0.55] [--large-cluster-size-threshold 50]
 //!                 [--root-ca-file ca.crt] [--leader-elect]
+//!                 [--horizontal-pod-autoscaler-sync-period 15s]
+//!                 [--horizontal-pod-autoscaler-tolerance 0.1]
+//!                 [--horizontal-pod-autoscaler-downscale-stabilization 5m0s]
+//!                 [--horizontal-pod-autoscaler-initial-readiness-delay 30s]
+//!                 [--horizontal-pod-autoscaler-cpu-initialization-period 5m0s]
 //! ```
 
 use clap::Parser;
@@ -38,6 +43,8 @@ struct Args {
     /// copies can run and one acts. Exits when leadership is lost.
     #[arg(long)]
     leader_elect: bool,
+    #[command(flatten)]
+    hpa: orc_controllers::hpa::flags::HpaFlags,
 }
 
 #[tokio::main]
@@ -64,6 +71,7 @@ async fn main() {
         root_ca,
         node_monitor,
         leader_election: args.leader_elect.then(orc_controllers::Timings::default),
+        hpa: args.hpa.tuning(),
         ..orc_controllers::Config::new(args.server)
     };
     orc_controllers::run(config).await;

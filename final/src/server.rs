@@ -78,6 +78,10 @@ pub struct ServerArgs {
     /// by zone (kube-controller-manager's flags).
     #[command(flatten)]
     pub eviction: orc_controllers::node_lifecycle::flags::EvictionFlags,
+    /// The HorizontalPodAutoscaler controller's period, tolerance and
+    /// windows (kube-controller-manager's flags).
+    #[command(flatten)]
+    pub hpa: orc_controllers::hpa::flags::HpaFlags,
     /// The cluster CA's directory (default: <data-dir>/pki); `orc up`
     /// shares one with its nodes' credentials.
     #[arg(long)]
@@ -255,6 +259,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
                 monitor_period: args.node_monitor_period,
                 eviction: args.eviction.rates(),
             },
+            hpa: args.hpa.tuning(),
             ..orc_controllers::Config::new(url.clone())
         };
         let mut scheduler = orc_scheduler::Config::new(url.clone());

@@ -7,6 +7,7 @@ use orc_client::events::Note;
 use orc_client::time;
 use serde_json::{Value, json};
 
+use super::Tuning;
 use super::behavior::{self, Bounds, History, Rules};
 use super::metrics::{PodUsage, format_milli, parse_milli};
 use super::pods;
@@ -25,6 +26,8 @@ pub struct Observed<'a> {
     pub usage: Result<&'a [PodUsage], String>,
     /// The controller's clock.
     pub now: Timestamp,
+    /// The controller's flags: tolerance, windows, delays.
+    pub tuning: &'a Tuning,
 }
 
 /// What to do.
@@ -53,7 +56,9 @@ struct Spec {
 }
 
 impl Spec {
-    fn of(hpa: &Value) -> Spec {
+    /// The spec of `hpa`; a scale-down window it does not set is
+    /// `--horizontal-pod-autoscaler-downscale-stabilization`'s.
+    fn of(hpa: &Value, tuning: &Tuning) -> Spec {
         let behavior = hpa.pointer("/spec/behavior");
         Spec {
             min: hpa
@@ -67,7 +72,11 @@ impl Spec {
             up: Rules::from_spec(behavior.and_then(|b| b.get("scaleUp")), Rules::default_up()),
             down: Rules::from_spec(
                 behavior.and_then(|b| b.get("scaleDown")),
-                Rules::default_down(),
+                Rules {
+                    stabilization_seconds: i64::try_from(tuning.downscale_stabilization.as_secs())
+                        .unwrap_or(i64::MAX),
+                    ..Rules::default_down()
+                },
             ),
         }
     }
@@ -101,7 +110,7 @@ pub fn decide(observed: &Observed, history: &mut History) -> Decision {
         "SucceededGetScale",
         "the HPA controller was able to get the target's current scale",
     );
-    let spec = Spec::of(hpa);
+    let spec = Spec::of(hpa, observed.tuning);
     let current = scale
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
@@ -302,10 +311,18 @@ fn resource_metric(observed: &Observed, metric: &Value, current: i64) -> MetricR
         )));
     }
     let needs_requests = matches!(target, Target::Utilization(_));
-    let samples =
-        pods::samples(observed.pods, name, usage, needs_requests, observed.now).map_err(fail)?;
+    let samples = pods::samples(
+        observed.pods,
+        name,
+        usage,
+        needs_requests,
+        observed.now,
+        observed.tuning,
+    )
+    .map_err(fail)?;
     let proposal =
-        replicas::desired_replicas(current, &samples, target).map_err(|e| fail(e.to_string()))?;
+        replicas::desired_replicas_within(current, &samples, target, observed.tuning.tolerance)
+            .map_err(|e| fail(e.to_string()))?;
     let mut current_value = json!({"averageValue": format_milli(proposal.average)});
     if needs_requests {
         current_value["averageUtilization"] = json!(proposal.utilization);

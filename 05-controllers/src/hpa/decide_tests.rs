@@ -52,6 +52,7 @@ fn three_times_the_target_triples_the_pods() {
         pods: &pods,
         usage: Ok(&usage),
         now: at(0),
+        tuning: &Tuning::default(),
     };
     let d = decide(&observed, &mut History::default());
     let reason = "cpu resource utilization (percentage of request) above target";
@@ -80,6 +81,7 @@ fn bounds_come_before_metrics() {
         pods: &pods,
         usage: Ok(&usage),
         now: at(0),
+        tuning: &Tuning::default(),
     };
     let d = decide(&observed, &mut History::default());
     assert_eq!(
@@ -108,6 +110,7 @@ fn missing_metrics_and_scale_are_conditions_and_events() {
         pods: &pods,
         usage: Ok(&[]),
         now: at(0),
+        tuning: &Tuning::default(),
     };
     let d = decide(&observed, &mut History::default());
     assert_eq!(d.rescale, None);
@@ -126,4 +129,99 @@ fn missing_metrics_and_scale_are_conditions_and_events() {
     };
     let d = decide(&observed, &mut History::default());
     assert_eq!(condition(&d, "AbleToScale")["reason"], "FailedGetScale");
+}
+
+#[test]
+fn a_wider_tolerance_holds_what_the_default_one_scales() {
+    // 56% of a 50% target: 12% off, outside 0.1 and inside 0.2.
+    let (hpa, scale, pods) = (hpa(), scale(2), [pod("a"), pod("b")]);
+    let usage = [usage("a", 56), usage("b", 56)];
+    let defaults = Tuning::default();
+    let observed = Observed {
+        hpa: &hpa,
+        scale: Ok(&scale),
+        pods: &pods,
+        usage: Ok(&usage),
+        now: at(0),
+        tuning: &defaults,
+    };
+    let d = decide(&observed, &mut History::default());
+    assert_eq!(d.rescale.map(|r| r.0), Some(3));
+    let wide = Tuning {
+        tolerance: 0.2,
+        ..Tuning::default()
+    };
+    let observed = Observed {
+        tuning: &wide,
+        ..observed
+    };
+    let d = decide(&observed, &mut History::default());
+    assert_eq!(d.rescale, None);
+    assert_eq!(d.status["desiredReplicas"], 2);
+}
+
+#[test]
+fn the_downscale_stabilization_flag_sets_the_window_an_hpa_leaves_out() {
+    // Busy at 4 replicas, then idle a minute later: on the clock the
+    // decisions are taken at, the default 5 minutes hold the 4, a 30 s
+    // window lets them go.
+    let (hpa, busy_scale, idle_scale) = (hpa(), scale(4), scale(4));
+    let pods = [pod("a"), pod("b"), pod("c"), pod("d")];
+    let busy = [
+        usage("a", 50),
+        usage("b", 50),
+        usage("c", 50),
+        usage("d", 50),
+    ];
+    let idle = [usage("a", 5), usage("b", 5), usage("c", 5), usage("d", 5)];
+    let decide_at = |tuning: &Tuning| {
+        let mut history = History::default();
+        let observed = Observed {
+            hpa: &hpa,
+            scale: Ok(&busy_scale),
+            pods: &pods,
+            usage: Ok(&busy),
+            now: at(0),
+            tuning,
+        };
+        assert_eq!(decide(&observed, &mut history).rescale, None);
+        let observed = Observed {
+            scale: Ok(&idle_scale),
+            usage: Ok(&idle),
+            now: at(60),
+            ..observed
+        };
+        decide(&observed, &mut history)
+    };
+    let held = decide_at(&Tuning::default());
+    assert_eq!(held.rescale, None);
+    assert_eq!(
+        condition(&held, "AbleToScale")["reason"],
+        "ScaleDownStabilized"
+    );
+    let short = Tuning {
+        downscale_stabilization: std::time::Duration::from_secs(30),
+        ..Tuning::default()
+    };
+    let d = decide_at(&short);
+    assert_eq!(d.rescale, Some((1, "All metrics below target".to_string())));
+    // An HPA's own window wins over the flag.
+    let mut own = hpa.clone();
+    own["spec"]["behavior"] = json!({"scaleDown": {"stabilizationWindowSeconds": 600}});
+    let observed = Observed {
+        hpa: &own,
+        scale: Ok(&idle_scale),
+        pods: &pods,
+        usage: Ok(&busy),
+        now: at(0),
+        tuning: &short,
+    };
+    let mut history = History::default();
+    decide(&observed, &mut history);
+    let observed = Observed {
+        usage: Ok(&idle),
+        now: at(60),
+        ..observed
+    };
+    assert_eq!(decide(&observed, &mut history).rescale, None);
 }

@@ -3,8 +3,8 @@
 //! metrics, and sets the target's replica count.
 //!
 //! An informer on HPAs queues a new or changed HPA at once; after that each
-//! HPA is looked at again every [`SYNC_PERIOD`] on the injected clock
-//! (Kubernetes' `--horizontal-pod-autoscaler-sync-period`), since load
+//! HPA is looked at again every [`Tuning::sync_period`] on the injected
+//! clock (Kubernetes' `--horizontal-pod-autoscaler-sync-period`), since load
 //! changes without any event. The controller's own status writes do not
 //! queue the HPA again (their generation is unchanged), so one HPA is
 //! decided once per period, as in Kubernetes.
@@ -12,11 +12,13 @@
 //! Layout: `replicas.rs` (the replica calculator; lab 05), `pods.rs` (which
 //! pods count, their requests), `behavior.rs` (the stabilization window
 //! and the scaling policies), `metrics.rs` (the metrics API, and the table
-//! tests use), `decide.rs` (the reconcile, pure); this file reads and
-//! writes through the API.
+//! tests use), `decide.rs` (the reconcile, pure), `flags.rs`
+//! (kube-controller-manager's `--horizontal-pod-autoscaler-*` flags, which
+//! make a [`Tuning`]); this file reads and writes through the API.
 
 pub mod behavior;
 pub mod decide;
+pub mod flags;
 pub mod metrics;
 pub mod pods;
 pub mod replicas;
@@ -40,8 +42,40 @@ use behavior::History;
 use metrics::SharedMetrics;
 use orc_client::informer as informers;
 
-/// How often every HPA is looked at again.
-pub const SYNC_PERIOD: Duration = Duration::from_secs(15);
+// ANCHOR: tuning
+/// The controller's knobs, kube-controller-manager's
+/// `--horizontal-pod-autoscaler-*` flags ([`flags::HpaFlags`]). The
+/// defaults are Kubernetes'.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    /// How often every HPA is looked at again (15 s).
+    pub sync_period: Duration,
+    /// Within this fraction of the target nothing changes (0.1).
+    pub tolerance: f64,
+    /// The scale-down stabilization window of an HPA whose
+    /// `behavior.scaleDown` does not set `stabilizationWindowSeconds`
+    /// (300 s).
+    pub downscale_stabilization: Duration,
+    /// A pod that turned unready within this long of starting has not
+    /// been ready yet (30 s).
+    pub initial_readiness_delay: Duration,
+    /// For this long after a pod starts, its CPU counts only once measured
+    /// entirely while the pod was ready: start-up work is not load (300 s).
+    pub cpu_initialization_period: Duration,
+}
+// ANCHOR_END: tuning
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            sync_period: Duration::from_secs(15),
+            tolerance: replicas::TOLERANCE,
+            downscale_stabilization: Duration::from_secs(300),
+            initial_readiness_delay: Duration::from_secs(30),
+            cpu_initialization_period: Duration::from_secs(300),
+        }
+    }
+}
 
 const KIND: (&str, &str) = ("autoscaling/v2", "HorizontalPodAutoscaler");
 
@@ -60,6 +94,7 @@ pub struct HorizontalPodAutoscalerController {
     queue: Arc<WorkQueue>,
     clock: SharedClock,
     metrics: SharedMetrics,
+    tuning: Tuning,
     recorder: Recorder,
     /// Each HPA's recommendations and scale events, by key. std's Mutex:
     /// held only while deciding, which never awaits.
@@ -72,8 +107,14 @@ pub struct HorizontalPodAutoscalerController {
 impl HorizontalPodAutoscalerController {
     /// Follows HPAs through `client` and, once they are listed, reconciles
     /// with `workers` workers, reading pod usage from `metrics`, on
-    /// `clock`, until dropped.
-    pub async fn run(client: Client, workers: usize, clock: SharedClock, metrics: SharedMetrics) {
+    /// `clock`, with `tuning`, until dropped.
+    pub async fn run(
+        client: Client,
+        workers: usize,
+        clock: SharedClock,
+        metrics: SharedMetrics,
+        tuning: Tuning,
+    ) {
         let informer = informers::everything(&client, hpas());
         let controller = Arc::new(HorizontalPodAutoscalerController {
             hpas: informer.cache(),
@@ -82,6 +123,7 @@ impl HorizontalPodAutoscalerController {
             queue: Arc::new(WorkQueue::new()),
             clock,
             metrics,
+            tuning,
             histories: Mutex::new(HashMap::new()),
             pending: Arc::new(Mutex::new(HashSet::new())),
         });
@@ -111,13 +153,13 @@ impl HorizontalPodAutoscalerController {
         }
     }
 
-    /// Queues `key` again after [`SYNC_PERIOD`] on the clock, unless a
+    /// Queues `key` again after the sync period on the clock, unless a
     /// timer for it is running already.
     fn resync(&self, key: &str) {
         if !lock(&self.pending).insert(key.to_string()) {
             return;
         }
-        let sleep = self.clock.sleep(SYNC_PERIOD);
+        let sleep = self.clock.sleep(self.tuning.sync_period);
         let (queue, pending, key) = (self.queue.clone(), self.pending.clone(), key.to_string());
         tokio::spawn(async move {
             sleep.await;
@@ -159,6 +201,7 @@ impl HorizontalPodAutoscalerController {
             pods: &pod_list,
             usage: usage.as_deref().map_err(Clone::clone),
             now: self.clock.now(),
+            tuning: &self.tuning,
         };
         let mut d = {
             let mut histories = lock(&self.histories);

@@ -8,16 +8,14 @@ use serde_json::Value;
 use super::metrics::{PodUsage, parse_milli};
 use super::replicas::{PodSample, PodState};
 
-/// For this long after a pod starts its CPU is start-up work, not load
-/// (Kubernetes' `--horizontal-pod-autoscaler-cpu-initialization-period`).
-const CPU_INITIALIZATION: SignedDuration = SignedDuration::from_secs(300);
-/// A pod that turned unready within this long of starting has not been
-/// ready yet (`--horizontal-pod-autoscaler-initial-readiness-delay`).
-const INITIAL_READINESS_DELAY: SignedDuration = SignedDuration::from_secs(30);
+use super::Tuning;
 
 /// `t + d`, saturating: the times come from objects users write.
-fn plus(t: Timestamp, d: SignedDuration) -> Timestamp {
-    t.checked_add(d).unwrap_or(Timestamp::MAX)
+fn plus(t: Timestamp, d: impl TryInto<SignedDuration>) -> Timestamp {
+    d.try_into()
+        .ok()
+        .and_then(|d| t.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
 }
 
 /// The sum of the pod's containers' requests of `resource`, in
@@ -52,8 +50,15 @@ pub fn request(pod: &Value, resource: &str) -> Result<i64, String> {
 /// Where `pod` stands, given its metric (Kubernetes' `groupPods`): failed
 /// or deleting pods are ignored, pending ones are not ready, and for CPU a
 /// pod still in its first five minutes counts only once its metric was
-/// taken entirely after it became ready.
-pub fn state(pod: &Value, resource: &str, usage: Option<&PodUsage>, now: Timestamp) -> PodState {
+/// taken entirely after it became ready (the five minutes and the 30 s
+/// of the readiness delay are `tuning`'s).
+pub fn state(
+    pod: &Value,
+    resource: &str,
+    usage: Option<&PodUsage>,
+    now: Timestamp,
+    tuning: &Tuning,
+) -> PodState {
     let phase = pod.pointer("/status/phase").and_then(Value::as_str);
     if pod
         .pointer("/metadata/deletionTimestamp")
@@ -77,13 +82,13 @@ pub fn state(pod: &Value, resource: &str, usage: Option<&PodUsage>, now: Timesta
     };
     let is_ready = ready["status"] == "True";
     let changed = time::at(ready, "/lastTransitionTime").unwrap_or(Timestamp::UNIX_EPOCH);
-    let unready = if plus(started, CPU_INITIALIZATION) > now {
+    let unready = if plus(started, tuning.cpu_initialization_period) > now {
         // Starting: the window must begin after the pod became ready.
         let window = SignedDuration::from_secs(usage.window_seconds);
         !is_ready || usage.timestamp < plus(changed, window)
     } else {
         // Started long ago: unready only if it never was ready.
-        !is_ready && plus(started, INITIAL_READINESS_DELAY) > changed
+        !is_ready && plus(started, tuning.initial_readiness_delay) > changed
     };
     if unready {
         PodState::NotReady
@@ -102,6 +107,7 @@ pub fn samples(
     usage: &[PodUsage],
     needs_requests: bool,
     now: Timestamp,
+    tuning: &Tuning,
 ) -> Result<Vec<PodSample>, String> {
     let mut samples = Vec::new();
     for pod in pods {
@@ -113,7 +119,7 @@ pub fn samples(
             request(pod, resource).unwrap_or(0)
         };
         samples.push(PodSample {
-            state: state(pod, resource, found, now),
+            state: state(pod, resource, found, now, tuning),
             request,
             usage: found.and_then(|u| u.usage.get(resource).copied()),
         });
@@ -153,26 +159,97 @@ mod tests {
         // Started 60 s ago, ready 40 s ago; a window of 30 s ending now
         // began after it became ready: counted.
         assert_eq!(
-            state(&pod(-60, -40, true), "cpu", Some(&usage(0)), at(0)),
+            state(
+                &pod(-60, -40, true),
+                "cpu",
+                Some(&usage(0)),
+                at(0),
+                &Tuning::default()
+            ),
             PodState::Ready
         );
         // Ready only 10 s ago: the window saw start-up work.
         assert_eq!(
-            state(&pod(-60, -10, true), "cpu", Some(&usage(0)), at(0)),
+            state(
+                &pod(-60, -10, true),
+                "cpu",
+                Some(&usage(0)),
+                at(0),
+                &Tuning::default()
+            ),
             PodState::NotReady
         );
         // Started long ago and ready: counted; memory never waits.
         assert_eq!(
-            state(&pod(-900, -10, true), "cpu", Some(&usage(0)), at(0)),
+            state(
+                &pod(-900, -10, true),
+                "cpu",
+                Some(&usage(0)),
+                at(0),
+                &Tuning::default()
+            ),
             PodState::Ready
         );
         assert_eq!(
-            state(&pod(-60, -10, true), "memory", Some(&usage(0)), at(0)),
+            state(
+                &pod(-60, -10, true),
+                "memory",
+                Some(&usage(0)),
+                at(0),
+                &Tuning::default()
+            ),
             PodState::Ready
         );
         // No metric: missing, whatever its readiness.
         assert_eq!(
-            state(&pod(-60, -10, false), "cpu", None, at(0)),
+            state(
+                &pod(-60, -10, false),
+                "cpu",
+                None,
+                at(0),
+                &Tuning::default()
+            ),
+            PodState::Ready
+        );
+    }
+
+    #[test]
+    fn the_start_up_periods_are_the_tuning() {
+        // Ready only 10 s ago, 60 s after start: inside the default five
+        // minutes it waits; with a 30 s initialization period it counts.
+        let short = Tuning {
+            cpu_initialization_period: std::time::Duration::from_secs(30),
+            ..Tuning::default()
+        };
+        assert_eq!(
+            state(&pod(-60, -10, true), "cpu", Some(&usage(0)), at(0), &short),
+            PodState::Ready
+        );
+        // Past initialization, never ready, turned unready 20 s after
+        // starting: within the 30 s delay it is not ready yet; a 10 s
+        // delay says it was ready once, and counts its CPU.
+        assert_eq!(
+            state(
+                &pod(-900, -880, false),
+                "cpu",
+                Some(&usage(0)),
+                at(0),
+                &Tuning::default()
+            ),
+            PodState::NotReady
+        );
+        let quick = Tuning {
+            initial_readiness_delay: std::time::Duration::from_secs(10),
+            ..Tuning::default()
+        };
+        assert_eq!(
+            state(
+                &pod(-900, -880, false),
+                "cpu",
+                Some(&usage(0)),
+                at(0),
+                &quick
+            ),
             PodState::Ready
         );
     }

@@ -16,8 +16,8 @@
 //! The chapter works an example through: `chapters/src/05-controllers.md`,
 //! "Autoscaling".
 
-/// Within this fraction of the target nothing changes (Kubernetes'
-/// `--horizontal-pod-autoscaler-tolerance`).
+/// Within this fraction of the target nothing changes: the default of
+/// Kubernetes' `--horizontal-pod-autoscaler-tolerance`.
 pub const TOLERANCE: f64 = 0.1;
 
 /// One pod, as the calculator sees it: its state, its request and what
@@ -129,13 +129,25 @@ impl Sums {
     }
 }
 
-// ANCHOR: desired_replicas
 /// The replicas one metric asks for, from `current` replicas and their
-/// pods (Kubernetes' `GetResourceReplicas` and `GetRawResourceReplicas`).
+/// pods, with the default [`TOLERANCE`] (lab 05's exercise).
 pub fn desired_replicas(
     current: i64,
     pods: &[PodSample],
     target: Target,
+) -> Result<Proposal, CalculationError> {
+    desired_replicas_within(current, pods, target, TOLERANCE)
+}
+
+// ANCHOR: desired_replicas
+/// The replicas one metric asks for, from `current` replicas and their
+/// pods, no change within `tolerance` of the target (Kubernetes'
+/// `GetResourceReplicas` and `GetRawResourceReplicas`).
+pub fn desired_replicas_within(
+    current: i64,
+    pods: &[PodSample],
+    target: Target,
+    tolerance: f64,
 ) -> Result<Proposal, CalculationError> {
     if pods.is_empty() {
         return Err(CalculationError::NoPods);
@@ -160,7 +172,7 @@ pub fn desired_replicas(
     let scale_up_with_not_ready = ratio > 1.0 && not_ready.clone().next().is_some();
     if !scale_up_with_not_ready && missing.clone().next().is_none() {
         // The plain proportion, unless within the tolerance.
-        if (1.0 - ratio).abs() <= TOLERANCE {
+        if (1.0 - ratio).abs() <= tolerance {
             return Ok(report(current));
         }
         return Ok(report((ratio * measured.pods as f64).ceil() as i64));
@@ -185,7 +197,7 @@ pub fn desired_replicas(
     let (new_ratio, _, _) = assumed.ratio(target)?;
     // Within the tolerance now, or the assumptions reversed the direction:
     // no change.
-    if (1.0 - new_ratio).abs() <= TOLERANCE
+    if (1.0 - new_ratio).abs() <= tolerance
         || (ratio < 1.0 && new_ratio > 1.0)
         || (ratio > 1.0 && new_ratio < 1.0)
     {
