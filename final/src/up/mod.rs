@@ -101,6 +101,10 @@ pub struct UpArgs {
     pub audit_policy_file: Option<PathBuf>,
     #[command(flatten)]
     pub heartbeats: Heartbeats,
+    /// The HorizontalPodAutoscaler controller's period, tolerance and
+    /// windows, passed to `orc server` (kube-controller-manager's flags).
+    #[command(flatten)]
+    pub hpa: orc_controllers::hpa::flags::HpaFlags,
 }
 
 /// How fast the control plane notices a node that went silent, and how
@@ -330,6 +334,7 @@ fn start(
     }
     server.args(disable.iter().filter(|p| p.in_server()).map(|p| p.flag()));
     server.args(args.heartbeats.server_flags());
+    server.args(args.hpa.to_args());
     record.server_pid = processes::spawn(server, &dir.join("logs/server.log"))?;
     println!(
         "server ({}): pid {}, log {}",
