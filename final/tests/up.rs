@@ -1470,3 +1470,48 @@ fn the_guestbook_runs_from_its_manifests_and_keeps_an_entry() {
     assert!(page.contains("<h1>Guestbook</h1>"), "{page}");
     place.down(&["--purge"]);
 }
+
+/// kube-controller-manager's HPA flags, as `orc up` takes them (and passes
+/// to `orc server`, which takes them too), with Kubernetes' defaults.
+#[test]
+fn up_and_server_take_the_autoscaler_flags_with_kubernetes_defaults() {
+    let flags = [
+        ("--horizontal-pod-autoscaler-sync-period", "15s"),
+        ("--horizontal-pod-autoscaler-tolerance", "0.1"),
+        (
+            "--horizontal-pod-autoscaler-downscale-stabilization",
+            "5m0s",
+        ),
+        ("--horizontal-pod-autoscaler-initial-readiness-delay", "30s"),
+        (
+            "--horizontal-pod-autoscaler-cpu-initialization-period",
+            "5m0s",
+        ),
+    ];
+    for command in ["up", "server"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args([command, "--help"])
+            .output()
+            .expect("orc runs");
+        let help = text(&out);
+        assert!(out.status.success(), "orc {command} --help: {help}");
+        for (flag, default) in flags {
+            // The flag's entry: its line and those up to the next flag.
+            let mut lines = help
+                .lines()
+                .skip_while(|l| !l.trim_start().starts_with(&format!("{flag} ")));
+            let first = lines
+                .next()
+                .unwrap_or_else(|| panic!("orc {command} --help lacks {flag}:\n{help}"));
+            let rest = lines.take_while(|l| !l.trim_start().starts_with('-'));
+            let shown = std::iter::once(first)
+                .chain(rest)
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(
+                shown.contains(&format!("[default: {default}]")),
+                "orc {command} --help: {flag} should default to {default}:\n{shown}"
+            );
+        }
+    }
+}
