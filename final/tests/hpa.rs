@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use agent_node::Node;
 use clap::Parser;
-use cluster::{AgentProcess, ApiServer, agent_node_ready, kubeconfig, kubectl};
+use cluster::{AgentProcess, ApiServer, agent_node_ready, kubeconfig, kubectl, tear_down};
 use orc_client::resources::{Resource, by_kind};
 use serde_json::{Value, json};
 
@@ -332,11 +332,5 @@ async fn a_burning_deployment_scales_out_and_back_in_when_it_idles() {
     })
     .await;
     drop(components);
-    agent.stop();
-    assert_eq!(node.containers(), vec![], "containers left");
-    assert_eq!(
-        node.mounts_left(),
-        Vec::<std::path::PathBuf>::new(),
-        "mounts left"
-    );
+    tear_down(&node, &api, &mut agent, &[]).await;
 }
