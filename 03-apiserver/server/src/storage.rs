@@ -436,9 +436,20 @@ impl Store {
 
     /// Reads one object; `NotFound` if absent.
     pub async fn get(&self, key: &str) -> Result<Value, StorageError> {
+        self.get_with_staleness(key).await.map(|(obj, _)| obj)
+    }
+
+    /// [`get`](Self::get), and whether the stored bytes were written with
+    /// an encryption key other than the one that writes now (the
+    /// configuration changed since): such an object is rewritten even by
+    /// an update that changes nothing in it.
+    pub async fn get_with_staleness(&self, key: &str) -> Result<(Value, bool), StorageError> {
         let response = self.kv().get(key, None).await?;
         let kv = response.kvs().first().ok_or(StorageError::NotFound)?;
-        self.decode(kv.key(), kv.value(), kv.mod_revision())
+        let stale = self
+            .encryption
+            .is_stale(&String::from_utf8_lossy(kv.key()), kv.value());
+        Ok((self.decode(kv.key(), kv.value(), kv.mod_revision())?, stale))
     }
 
     // ANCHOR: create

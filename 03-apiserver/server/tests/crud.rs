@@ -223,6 +223,57 @@ async fn status_and_scale_subresources() {
     assert_eq!(d["metadata"]["generation"], 2);
 }
 
+/// A write that changes nothing is not written: the same resourceVersion
+/// comes back and watchers see no event, for a PUT, a patch and a status
+/// update alike (Kubernetes' GuaranteedUpdate skips such writes, so a
+/// controller writing back what it read wakes no watcher).
+#[tokio::test]
+async fn a_write_that_changes_nothing_is_not_stored() {
+    let s = TestServer::start().await;
+    let base = "/apis/apps/v1/namespaces/default/deployments";
+    let (code, created) = s.post(base, &deployment()).await;
+    assert_eq!(code, 201, "{created}");
+    let rv = created["metadata"]["resourceVersion"].clone();
+    let mut watch = common::WatchReader::open(
+        &s,
+        &format!("{base}?watch=true&resourceVersion={}", rv.as_str().unwrap()),
+    )
+    .await;
+
+    let (code, same) = s.put(&format!("{base}/d"), &created).await;
+    assert_eq!(code, 200, "{same}");
+    assert_eq!(same, created, "an unchanged PUT answers the stored object");
+    let (code, patched) = s
+        .patch(
+            &format!("{base}/d"),
+            "application/merge-patch+json",
+            r#"{"spec":{"replicas":2}}"#,
+        )
+        .await;
+    assert_eq!(code, 200, "{patched}");
+    assert_eq!(patched["metadata"]["resourceVersion"], rv);
+    let (code, status) = s.put(&format!("{base}/d/status"), &created).await;
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["metadata"]["resourceVersion"], rv);
+
+    // A real change is stored, and it is the first event the watch sees.
+    let (code, scaled) = s
+        .patch(
+            &format!("{base}/d"),
+            "application/merge-patch+json",
+            r#"{"spec":{"replicas":3}}"#,
+        )
+        .await;
+    assert_eq!(code, 200, "{scaled}");
+    assert_ne!(scaled["metadata"]["resourceVersion"], rv);
+    let event = watch
+        .next(std::time::Duration::from_secs(30))
+        .await
+        .expect("the change is watched");
+    assert_eq!(event["type"], "MODIFIED", "{event}");
+    assert_eq!(event["object"]["spec"]["replicas"], 3, "{event}");
+}
+
 #[tokio::test]
 async fn binding_assigns_a_node_once() {
     let s = TestServer::start().await;

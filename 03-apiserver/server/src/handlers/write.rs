@@ -306,16 +306,29 @@ pub(super) async fn read_current(
     name: &str,
     precondition: i64,
 ) -> Result<(Value, i64), ApiError> {
-    let current = state
+    let (current, revision, _) = read_for_update(state, resource, key, name, precondition).await?;
+    Ok((current, revision))
+}
+
+/// [`read_current`], and whether the stored bytes are stale: written with
+/// an encryption key other than the one that writes now.
+async fn read_for_update(
+    state: &AppState,
+    resource: &Resource,
+    key: &str,
+    name: &str,
+    precondition: i64,
+) -> Result<(Value, i64, bool), ApiError> {
+    let (current, stale) = state
         .store
-        .get(key)
+        .get_with_staleness(key)
         .await
         .map_err(|e| storage_error(e, resource, name))?;
     let revision = resource_version(&current)?;
     if precondition != 0 && precondition != revision {
         return Err(conflict(resource, name));
     }
-    Ok((current, revision))
+    Ok((current, revision, stale))
 }
 
 /// The namespaces row of the resource table.
@@ -345,7 +358,16 @@ pub fn prepare_update(
     }
     if part == Part::Status {
         let mut next = current.clone();
-        next["status"] = proposed.get("status").cloned().unwrap_or(Value::Null);
+        // A body without a status clears it (Go's zero value), which orc
+        // stores as no `status` at all rather than `"status": null`.
+        match proposed.get("status").filter(|s| !s.is_null()) {
+            Some(status) => next["status"] = status.clone(),
+            None => {
+                if let Some(map) = next.as_object_mut() {
+                    map.remove("status");
+                }
+            }
+        }
         if resource.kind == "Pod" {
             crate::pod_qos::keep_on_status_update(current, &mut next);
         }
@@ -437,7 +459,8 @@ pub async fn guaranteed_update(
     } = rules;
     let key = storage::key(resource, ns, name);
     loop {
-        let (current, revision) = read_current(state, resource, &key, name, precondition).await?;
+        let (current, revision, stale) =
+            read_for_update(state, resource, &key, name, precondition).await?;
         let proposed = change(&current)?;
         let mut next = prepare_update(resource, &current, proposed, part)?;
         let warnings = admit(resource, &mut next, Some(&current), directive, duplicates)?;
@@ -445,6 +468,20 @@ pub async fn guaranteed_update(
             return Ok(Reply {
                 code: StatusCode::OK,
                 body: next,
+                warnings,
+            });
+        }
+        if next == current && !stale {
+            // Nothing changed: no write, no new revision, no watch event,
+            // as Kubernetes' GuaranteedUpdate skips a write whose bytes are
+            // the stored ones. A controller writing back the status it
+            // read would otherwise wake every watcher of the object,
+            // itself included, for nothing. An object written with an
+            // older encryption key is rewritten all the same: that is how
+            // `kubectl replace` of every Secret rotates keys.
+            return Ok(Reply {
+                code: StatusCode::OK,
+                body: current,
                 warnings,
             });
         }
