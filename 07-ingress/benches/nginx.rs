@@ -9,10 +9,11 @@
 //! `127.0.0.1:80` and `:443`, routing any host to both by round robin;
 //! Debian's nginx on `:8081` and `:8443`, configured as the equivalent (an
 //! upstream of the same two, `keepalive 64`, HTTP/1.1 upstream, the same
-//! three `X-Forwarded-*` headers orc adds, access log off); and Debian's
+//! four `X-Forwarded-*` headers orc adds, access log off); and Debian's
 //! HAProxy, when it is installed, on `:8082` and `:9443` (`balance
-//! roundrobin`, `http-reuse always`, `option forwardfor` and the other two
-//! headers). Each proxy runs one thread or worker process per CPU (orc's
+//! roundrobin`, `http-reuse always`, `option forwardfor` and the other
+//! three headers). `benches/instructions.rs` counts instructions per
+//! request of the same set-up, which a noisy machine does not move. Each proxy runs one thread or worker process per CPU (orc's
 //! default, nginx's `worker_processes auto`, HAProxy's default `nbthread`).
 //! Access logs are off for all three: nginx's `access_log off`, and orc's
 //! `orc_ingress::access` events go nowhere because the bench installs no
@@ -29,27 +30,21 @@
 //! average is printed before and after: on a shared machine it says how
 //! far to trust the run.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
+#[path = "shared/mod.rs"]
+mod shared;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
 
 use base64::Engine;
-use http_body_util::Full;
-use hyper::Response;
-use hyper::body::Bytes;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use orc_ingress::balance::Algorithm;
 use orc_ingress::proxy::{Config, Listener, Proxy};
-use orc_ingress::routes::{
-    Backend, Certificates, Endpoint, HostMatch, PathType, RouteTable, Rule, tls,
-};
+use orc_ingress::routes::{Certificates, RouteTable, tls};
 use orc_testkit::NetnsHost;
 use serde_json::json;
+use shared::BACKENDS;
 use tokio::sync::watch;
 
-const BACKENDS: [&str; 2] = ["127.0.0.2:8080", "127.0.0.3:8080"];
 /// The host the TLS runs ask for; plain runs ask for `bench.test`, which
 /// has no certificate (a host with one is redirected to HTTPS).
 const TLS_HOST: &str = "secure.test";
@@ -101,7 +96,7 @@ fn main() {
             .unwrap();
         backends.block_on(async {
             for address in BACKENDS {
-                tokio::spawn(backend(address.parse().unwrap()));
+                tokio::spawn(shared::backend(address.parse().unwrap()));
             }
         });
         // orc's proxy makes its own worker threads (one per CPU, each with
@@ -287,27 +282,8 @@ impl Drop for EtcHosts {
     }
 }
 
+/// The shared table, with a certificate for `secure.test`.
 fn table(crt: &Path, key: &Path) -> Arc<RouteTable> {
-    let endpoints = BACKENDS
-        .iter()
-        .map(|a| Endpoint {
-            address: a.parse().unwrap(),
-            weight: 1,
-        })
-        .collect();
-    let backend = Backend {
-        service: "default/bench".into(),
-        port: "80".into(),
-        algorithm: Algorithm::RoundRobin,
-        endpoints,
-    };
-    let rule = Rule {
-        ingress: "default/bench".into(),
-        host: HostMatch::Any,
-        path: "/".into(),
-        path_type: PathType::Prefix,
-        backend: Arc::new(backend),
-    };
     let b64 =
         |p: &Path| base64::engine::general_purpose::STANDARD.encode(std::fs::read(p).unwrap());
     let secret = json!({"type": "kubernetes.io/tls", "metadata": {"name": "bench"},
@@ -315,26 +291,9 @@ fn table(crt: &Path, key: &Path) -> Arc<RouteTable> {
     let mut certificates = Certificates::default();
     certificates.insert(TLS_HOST, tls::certified_key(&secret).unwrap());
     Arc::new(RouteTable {
-        rules: vec![rule],
         certificates,
-        ..RouteTable::default()
+        ..shared::table()
     })
-}
-
-async fn backend(address: SocketAddr) {
-    let listener = tokio::net::TcpListener::bind(address).await.unwrap();
-    loop {
-        let (stream, _) = listener.accept().await.unwrap();
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(|_| async {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
 }
 
 /// Waits until `url` answers 200 (a proxy that is still starting would
@@ -436,18 +395,11 @@ struct Nginx {
 
 impl Nginx {
     fn start(host: &NetnsHost, dir: &Path, crt: &Path, key: &Path) -> Nginx {
-        let upstreams: String = BACKENDS
-            .iter()
-            .map(|b| format!("    server {b};\n"))
-            .collect();
-        let location = "location / {\n      proxy_pass http://backends;\n      proxy_http_version 1.1;\n\
-             proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n\
-             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-             proxy_set_header X-Forwarded-Proto $scheme;\n      proxy_set_header X-Forwarded-Host $host;\n    }";
+        let (upstream, location) = (shared::nginx_upstream(), shared::NGINX_LOCATION);
         let conf = format!(
             "worker_processes auto;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
              events {{ worker_connections 1024; }}\n\
-             http {{\n  access_log off;\n  upstream backends {{\n{upstreams}    keepalive 64;\n  }}\n\
+             http {{\n  access_log off;\n{upstream}\
              server {{\n    listen 127.0.0.1:8081;\n    {location}\n  }}\n\
              server {{\n    listen 127.0.0.1:8443 ssl;\n    ssl_certificate {crt};\n\
              ssl_certificate_key {key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n    {location}\n  }}\n}}\n",
@@ -508,6 +460,7 @@ impl Haproxy {
              frontend web\n  bind 127.0.0.1:8082\n  bind 127.0.0.1:9443 ssl crt {pem}\n\
              http-request set-header X-Forwarded-Proto %[ssl_fc,iif(https,http)]\n\
              http-request set-header X-Forwarded-Host %[req.hdr(host)]\n\
+             http-request set-header X-Forwarded-Port %[dst_port]\n\
              default_backend backends\n\
              backend backends\n  balance roundrobin\n  http-reuse always\n{servers}",
             pem = pem.display()

@@ -6,13 +6,14 @@
 //! proxy's table.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use orc_client::Client;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::controller::status::Publish;
 use crate::controller::{self, ControllerConfig};
 use crate::proxy::{self, Listener, Proxy};
 use crate::routes::RouteTable;
@@ -26,9 +27,8 @@ pub struct IngressConfig {
     pub https: SocketAddr,
     /// `/healthz` and `/metrics`.
     pub admin: SocketAddr,
-    /// The addresses Ingresses publish (the node's); by default the HTTP
-    /// listener's own when it is not a wildcard.
-    pub publish: Vec<IpAddr>,
+    /// What the Ingresses publish: the serving nodes' addresses, or fixed ones.
+    pub publish: Publish,
     /// The IngressClass controller name to serve.
     pub controller: String,
     pub proxy: proxy::Config,
@@ -84,13 +84,9 @@ impl Bound {
         let (tables, table) = watch::channel(Arc::new(RouteTable::default()));
         let proxy = Proxy::new(config.proxy.clone(), table);
         let tls = proxy.tls_acceptor().map_err(io::Error::other)?;
-        let mut publish = config.publish.clone();
-        if publish.is_empty() && !config.http.ip().is_unspecified() {
-            publish.push(config.http.ip());
-        }
         let controller = ControllerConfig {
             controller: config.controller.clone(),
-            addresses: publish,
+            publish: config.publish.clone(),
         };
         tracing::info!(http = %config.http, https = %config.https, admin = %config.admin, "orc-ingress serving");
         tokio::select! {

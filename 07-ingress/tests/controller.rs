@@ -1,7 +1,9 @@
 //! The controller against a real API server: the table follows the
 //! objects (a new endpoint reaches the proxy's channel without a restart),
-//! claimed Ingresses publish the proxy's address, and a missing Service is
-//! a Warning Event on its Ingress.
+//! claimed Ingresses publish the given address, or else the addresses of
+//! the Ready nodes labelled as serving (`kubectl get ingress` shows them
+//! as ADDRESS, following a node that goes NotReady or loses its label),
+//! and a missing Service is a Warning Event on its Ingress.
 
 #[path = "../../05-controllers/tests/common/mod.rs"]
 mod common;
@@ -9,7 +11,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Cluster;
+use common::{Cluster, Kubectl};
+use orc_ingress::controller::status::{PROXY_LABEL, Publish};
 use orc_ingress::controller::{ControllerConfig, run};
 use orc_ingress::routes::{RouteTable, Verdict, class::CONTROLLER};
 use serde_json::{Value, json};
@@ -81,7 +84,7 @@ async fn the_table_status_and_events_follow_the_objects() {
     // A documentation address (RFC 5737): published, never sent traffic.
     let config = ControllerConfig {
         controller: CONTROLLER.into(),
-        addresses: vec!["192.0.2.10".parse().unwrap()],
+        publish: Publish::Fixed(vec!["192.0.2.10".parse().unwrap()]),
     };
     c.spawn(run(orc_client::Client::new(c.url("")), config, tx));
 
@@ -122,4 +125,117 @@ async fn the_table_status_and_events_follow_the_objects() {
         200
     );
     until_table(&mut rx, |t| endpoints(t, "web.example.com") == Some(2)).await;
+}
+
+/// orc's IngressClass, the default.
+fn default_class() -> Value {
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": {"name": "orc", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+        "spec": {"controller": CONTROLLER}})
+}
+
+/// A Node named `name` at `ip` whose agent runs the ingress, Ready.
+async fn serving_node(c: &Cluster, name: &str, ip: &str) {
+    c.create(
+        "/api/v1/nodes",
+        &json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, PROXY_LABEL: "true"}}}),
+    )
+    .await;
+    let status = json!({"status": {
+        "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}});
+    let path = format!("/api/v1/nodes/{name}/status");
+    assert_eq!(c.merge_patch(&path, &status).await, 200);
+}
+
+/// Sets node `name`'s Ready condition to `status`.
+async fn set_ready(c: &Cluster, name: &str, status: &str) {
+    let patch = json!({"status": {"conditions": [{"type": "Ready", "status": status}]}});
+    let path = format!("/api/v1/nodes/{name}/status");
+    assert_eq!(c.merge_patch(&path, &patch).await, 200);
+}
+
+/// Sets (`Some`) or removes (`None`) node `name`'s serving label.
+async fn set_label(c: &Cluster, name: &str, value: Option<&str>) {
+    let patch = json!({"metadata": {"labels": {PROXY_LABEL: value}}});
+    assert_eq!(
+        c.merge_patch(&format!("/api/v1/nodes/{name}"), &patch)
+            .await,
+        200
+    );
+}
+
+/// Waits (at most 15 s, then fails) until `kubectl get ingress web`
+/// shows `address` as ADDRESS.
+async fn until_address(kubectl: &Kubectl, address: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let table = kubectl.run(&["get", "ingress", "web"]).await;
+        let shown = table
+            .lines()
+            .nth(1)
+            .and_then(|row| row.split_whitespace().nth(3));
+        if shown == Some(address) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ADDRESS is not {address} after 15 s:\n{table}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_follows_the_ready_labelled_nodes() {
+    // No node lifecycle controller: the test alone says which node is Ready.
+    let mut c = Cluster::start_control_plane().await;
+    let kubectl = Kubectl::new(&c);
+    c.create(
+        "/apis/networking.k8s.io/v1/ingressclasses",
+        &default_class(),
+    )
+    .await;
+    // Documentation addresses (RFC 5737): published, never sent traffic.
+    serving_node(&c, "n1", "192.0.2.1").await;
+    serving_node(&c, "n2", "192.0.2.2").await;
+    // A Ready node without the label runs no proxy: never published.
+    serving_node(&c, "n3", "192.0.2.3").await;
+    set_label(&c, "n3", None).await;
+    let ingresses = "/apis/networking.k8s.io/v1/namespaces/default/ingresses";
+    c.create(ingresses, &ingress("web", "web")).await;
+
+    let (tx, _rx) = watch::channel(Arc::new(RouteTable::default()));
+    let config = ControllerConfig {
+        controller: CONTROLLER.into(),
+        publish: Publish::ProxyNodes,
+    };
+    c.spawn(run(orc_client::Client::new(c.url("")), config, tx));
+    until_address(&kubectl, "192.0.2.1,192.0.2.2").await;
+
+    // n2 stops being Ready, then is Ready again.
+    set_ready(&c, "n2", "False").await;
+    until_address(&kubectl, "192.0.2.1").await;
+    set_ready(&c, "n2", "True").await;
+    until_address(&kubectl, "192.0.2.1,192.0.2.2").await;
+
+    // n1's agent stops running the ingress (its label goes), then again.
+    set_label(&c, "n1", None).await;
+    until_address(&kubectl, "192.0.2.2").await;
+    set_label(&c, "n1", Some("true")).await;
+    until_address(&kubectl, "192.0.2.1,192.0.2.2").await;
+
+    // No serving node at all: no address (kubectl's ADDRESS is empty, so
+    // the status is read instead).
+    set_ready(&c, "n1", "Unknown").await;
+    set_label(&c, "n2", None).await;
+    c.until(&format!("{ingresses}/web"), "without addresses", |i| {
+        i.is_some_and(|i| {
+            i.pointer("/status/loadBalancer/ingress")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+        })
+    })
+    .await;
 }

@@ -1,7 +1,9 @@
 //! TLS termination with certificates made by openssl: two hosts, two
 //! Secrets, and the handshake's SNI name choosing between them; plain HTTP
-//! to those hosts redirected to HTTPS. Everything runs in a network
-//! namespace of the test's own.
+//! to those hosts redirected to HTTPS; and what the backend is told of
+//! the client's scheme, host and port (`X-Forwarded-Proto`, `-Host`,
+//! `-Port`) over HTTP/1.1 and HTTP/2, plain and TLS. Everything runs in a
+//! network namespace of the test's own.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -120,7 +122,8 @@ fn secret(dir: &Path, name: &str) -> Value {
         "data": {"tls.crt": b64(format!("{name}.crt")), "tls.key": b64(format!("{name}.key"))}})
 }
 
-/// The objects of one Ingress with TLS for a.example.com and b.example.com.
+/// The objects of one Ingress with TLS for a.example.com and
+/// b.example.com, and a rule for plain.example.com served without.
 fn objects(dir: &Path) -> Objects {
     let rule = |host: &str| {
         json!({"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix",
@@ -130,7 +133,7 @@ fn objects(dir: &Path) -> Objects {
         ingresses: vec![
             json!({"metadata": {"namespace": "default", "name": "web"}, "spec": {"ingressClassName": "orc",
             "tls": [{"hosts": ["a.example.com"], "secretName": "a"}, {"hosts": ["b.example.com"], "secretName": "b"}],
-            "rules": [rule("a.example.com"), rule("b.example.com")]}}),
+            "rules": [rule("a.example.com"), rule("b.example.com"), rule("plain.example.com")]}}),
         ],
         classes: vec![json!({"metadata": {"name": "orc"}, "spec": {"controller": CONTROLLER}})],
         services: vec![
@@ -145,7 +148,8 @@ fn objects(dir: &Path) -> Objects {
     }
 }
 
-/// A backend that says which scheme the proxy says the client used.
+/// A backend that echoes what the proxy says of the client's scheme,
+/// host and port: `proto=https host=a.example.com port=443`.
 async fn backend() {
     let listener = TcpListener::bind("127.0.0.2:8080").await.unwrap();
     tokio::spawn(async move {
@@ -153,13 +157,18 @@ async fn backend() {
             let (stream, _) = listener.accept().await.unwrap();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
-                    let proto = req.headers()["x-forwarded-proto"]
-                        .to_str()
-                        .unwrap()
-                        .to_string();
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
-                        "proto={proto}"
-                    )))))
+                    let header = |name: &str| {
+                        req.headers()
+                            .get(name)
+                            .map_or("-".to_string(), |v| v.to_str().unwrap().to_string())
+                    };
+                    let echoed = format!(
+                        "proto={} host={} port={}",
+                        header("x-forwarded-proto"),
+                        header("x-forwarded-host"),
+                        header("x-forwarded-port")
+                    );
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(echoed))))
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service)
@@ -169,19 +178,64 @@ async fn backend() {
     });
 }
 
-/// GET / over TLS to the proxy with SNI `host`, trusting only the test
-/// CA; answers the response, or the handshake's error.
-async fn get_tls(dir: &Path, host: &str) -> Result<String, std::io::Error> {
+/// A TLS client trusting only the test CA, offering `alpn`.
+fn client_config(dir: &Path, alpn: &[&[u8]]) -> ClientConfig {
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_file(dir.join("ca.crt")).unwrap())
         .unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+/// GET `uri` over HTTP/2 on `io` (hyper's h2 client: the host travels
+/// as `:authority`, with no `Host` header); answers the body.
+async fn get_h2<I>(io: I, uri: &str) -> String
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = Request::get(uri)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    assert_eq!(response.status(), 200, "GET {uri}");
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// GET `uri` over HTTP/2 and TLS (ALPN `h2`) to the proxy's port 443,
+/// with SNI a.example.com.
+async fn get_h2_tls(dir: &Path, uri: &str) -> String {
+    let config = client_config(dir, &[b"h2"]);
+    let tcp = TcpStream::connect("127.0.0.1:443").await.unwrap();
+    let name = ServerName::try_from("a.example.com").unwrap();
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    get_h2(tls, uri).await
+}
+
+/// GET / over TLS to the proxy with SNI `host`, trusting only the test
+/// CA; answers the response, or the handshake's error.
+async fn get_tls(dir: &Path, host: &str) -> Result<String, std::io::Error> {
+    let config = client_config(dir, &[]);
     let tcp = TcpStream::connect("127.0.0.1:443").await?;
     let name = ServerName::try_from(host.to_string()).unwrap();
     let mut tls = TlsConnector::from(Arc::new(config))
@@ -223,7 +277,8 @@ fn sni_chooses_the_certificate_and_http_is_redirected() {
             for name in ["a.example.com", "b.example.com"] {
                 let response = get_tls(dir.path(), name).await.unwrap();
                 assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
-                assert!(response.ends_with("proto=https"), "{response}");
+                let echoed = format!("proto=https host={name} port=443");
+                assert!(response.ends_with(&echoed), "{response}");
             }
             // A name no Ingress has a certificate for: no handshake.
             assert!(get_tls(dir.path(), "c.example.com").await.is_err());
@@ -244,6 +299,74 @@ fn sni_chooses_the_certificate_and_http_is_redirected() {
                 plain.headers()["location"],
                 "https://a.example.com/cart?id=1"
             );
+        });
+    });
+}
+
+#[test]
+fn forwarded_host_and_port_over_http1_and_h2_plain_and_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path(), &["a", "b"]);
+    let (table, problems) = routes::build(&objects(dir.path()), CONTROLLER);
+    assert_eq!(problems, []);
+    let host = NetnsHost::new();
+    host.enter(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            backend().await;
+            let (_tx, rx) = watch::channel(Arc::new(table));
+            let proxy = Proxy::new(Config::default(), rx);
+            let tls = proxy.tls_acceptor().unwrap();
+            let workers = proxy.config.workers;
+            let listen = |addr: &str| Listener::bind(addr.parse().unwrap(), workers);
+            let (secure, plain) = (listen("127.0.0.1:443").await, listen("127.0.0.1:80").await);
+            tokio::spawn(proxy.clone().serve(secure.unwrap(), Some(tls)));
+            tokio::spawn(proxy.clone().serve(plain.unwrap(), None));
+
+            // HTTP/2 over TLS: the host is the :authority, with its port
+            // if it names one, else 443.
+            let dir = dir.path();
+            let echoed = get_h2_tls(dir, "https://a.example.com/").await;
+            assert_eq!(echoed, "proto=https host=a.example.com port=443");
+            let echoed = get_h2_tls(dir, "https://a.example.com:8443/").await;
+            assert_eq!(echoed, "proto=https host=a.example.com:8443 port=8443");
+            // HTTP/1.1 over TLS: the Host header.
+            let response = get_tls(dir, "a.example.com").await.unwrap();
+            assert!(
+                response.ends_with("proto=https host=a.example.com port=443"),
+                "{response}"
+            );
+
+            // Plain HTTP/2 (prior knowledge, as h2c clients send it).
+            let tcp = TcpStream::connect("127.0.0.1:80").await.unwrap();
+            let echoed = get_h2(tcp, "http://plain.example.com/").await;
+            assert_eq!(echoed, "proto=http host=plain.example.com port=80");
+            let tcp = TcpStream::connect("127.0.0.1:80").await.unwrap();
+            let echoed = get_h2(tcp, "http://plain.example.com:8080/").await;
+            assert_eq!(echoed, "proto=http host=plain.example.com:8080 port=8080");
+            // Plain HTTP/1.1, a client's own X-Forwarded-* replaced.
+            orc_client::tls::install_crypto_provider();
+            let client = reqwest::Client::new();
+            for (host, port) in [
+                ("plain.example.com", "80"),
+                ("plain.example.com:8080", "8080"),
+            ] {
+                let response = client
+                    .get("http://127.0.0.1/")
+                    .header("host", host)
+                    .header("x-forwarded-host", "evil.example")
+                    .header("x-forwarded-port", "1")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.version(), reqwest::Version::HTTP_11);
+                let echoed = response.text().await.unwrap();
+                assert_eq!(echoed, format!("proto=http host={host} port={port}"));
+            }
         });
     });
 }

@@ -18,6 +18,7 @@
 //! `--tls-cert-file`, `--tls-private-key-file` and `--client-ca-file`
 //! ([`agent_tls`]).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use clap::Args;
 use orc_client::Client;
 use orc_container::image::registry::PullOptions;
 use orc_container::image::{DEFAULT_STORE, Store};
+use orc_ingress::controller::status::{PROXY_LABEL, Publish};
 use orc_ingress::server::IngressConfig;
 use orc_node::{NodeAgent, NodeConfig, NodeIdentity};
 use orc_pod::Ipv4Cidr;
@@ -179,9 +181,11 @@ pub struct AgentArgs {
     #[arg(long, default_value_t = 10254)]
     pub ingress_admin_port: u16,
     /// An address the claimed Ingresses publish in `status.loadBalancer`
-    /// (repeatable; default: `--node-ip`). Every node of a cluster must
-    /// give the same list, or their controllers rewrite each other's
-    /// status: `orc up` gives every node's address to each.
+    /// (repeatable), whatever the nodes. Default: the `InternalIP` of every
+    /// Ready node labelled `ingress.orc.dev/proxy=true`, the label each
+    /// agent that runs the ingress puts on its own Node; so every node's
+    /// controller publishes the same list, and it follows nodes that stop
+    /// or come back.
     #[arg(long)]
     pub ingress_publish_address: Vec<IpAddr>,
     /// A part of the node not to run, left to a student's own binary
@@ -249,13 +253,15 @@ async fn serve_dns(
 /// Chapter 07's ingress for this node: orc-ingress on ports 80 and 443
 /// (`--ingress-http-port`, `--ingress-https-port`) of the node's address,
 /// claiming the Ingresses of orc's IngressClass and publishing
-/// `--ingress-publish-address` (else the node's address) as where they
-/// are served. Bound here, so a port in use stops the agent at once.
+/// `--ingress-publish-address` (else the serving nodes' addresses) as
+/// where they are served. Bound here, so a port in use stops the agent at
+/// once; the Node is labelled as serving when it registers
+/// ([`node_labels`]).
 async fn serve_ingress(args: &AgentArgs, client: Client) -> Result<tokio::task::JoinHandle<()>> {
     let address = IpAddr::V4(args.address.unwrap_or(args.node_ip));
     let publish = match args.ingress_publish_address.is_empty() {
-        true => vec![IpAddr::V4(args.node_ip)],
-        false => args.ingress_publish_address.clone(),
+        true => Publish::ProxyNodes,
+        false => Publish::Fixed(args.ingress_publish_address.clone()),
     };
     let config = IngressConfig {
         http: SocketAddr::new(address, args.ingress_http_port),
@@ -276,6 +282,21 @@ async fn serve_ingress(args: &AgentArgs, client: Client) -> Result<tokio::task::
     }))
 }
 // ANCHOR_END: serve_ingress
+
+// ANCHOR: node_labels
+/// The labels the agent owns on its Node: `ingress.orc.dev/proxy=true`
+/// when this node runs the ingress, which is how every node's controller
+/// knows to publish this node's address; taken off under `--disable
+/// ingress`, so a node an earlier run labelled is not published for
+/// ports nobody serves. Set with the node's own credential, at
+/// registration: NodeRestriction forbids a node only `kubernetes.io` and
+/// `k8s.io` labels (and `node-restriction.kubernetes.io`), not this one.
+fn node_labels(args: &AgentArgs) -> BTreeMap<String, Option<String>> {
+    let serving = !args.disable.contains(&NodePart::Ingress);
+    let value = serving.then(|| "true".to_string());
+    BTreeMap::from([(PROXY_LABEL.to_string(), value)])
+}
+// ANCHOR_END: node_labels
 // ANCHOR: agent_tls
 /// How the agent's port is served: TLS with the given certificate, or
 /// with one made up at start (warned about); clients checked against
@@ -369,6 +390,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
             runtime_version: format!("orc://{version}"),
             agent_version: format!("v{version}"),
             state_dir: Some(std::path::absolute(&args.state_dir)?.display().to_string()),
+            labels: node_labels(&args),
         },
         lease_period: args.lease_period,
         status_period: args.node_status_period,

@@ -1050,7 +1050,9 @@ fn an_ingress_routes_host_and_path_to_the_pods_on_every_node_address() {
         None,
     );
 
-    // Both nodes' controllers publish the same list: every node's address.
+    // Both nodes' controllers publish the same list: the address of
+    // every Ready node whose agent runs the ingress (each node's address
+    // appears once its Node is Ready, so wait for the whole list).
     let nodes = node_addresses(&place);
     assert_eq!(nodes.len(), 2, "{nodes:?}");
     let published = place.until(
@@ -1062,7 +1064,7 @@ fn an_ingress_routes_host_and_path_to_the_pods_on_every_node_address() {
             "-o",
             "jsonpath={.status.loadBalancer.ingress[*].ip}",
         ],
-        |ips| !ips.is_empty(),
+        |ips| ips == nodes.join(" "),
     );
     assert_eq!(published, nodes.join(" "));
     let table = place.kubectl(&["get", "ingress", "web"], None);

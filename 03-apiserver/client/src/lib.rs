@@ -54,6 +54,8 @@
 //! - [`time`]: timestamps as the API writes them, and kubectl's ages.
 //! - [`conditions`]: status conditions (`Ready` above all), found and
 //!   read one way for pods, nodes and workloads.
+//! - [`nodes`]: a Node's `InternalIP`, read one way by the routes to its
+//!   pods and by the Services and Ingresses that publish it.
 //! - [`disruption`]: PodDisruptionBudgets as the eviction, the
 //!   disruption controller and preemption all read them: which pods one
 //!   guards, "healthy", the `DisruptionAllowed` condition.
@@ -81,6 +83,7 @@ pub mod leader;
 pub mod local_path;
 pub mod logging;
 pub mod names;
+pub mod nodes;
 pub mod pod_references;
 pub mod prometheus;
 pub mod propagation;

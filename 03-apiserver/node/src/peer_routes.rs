@@ -50,13 +50,7 @@ pub fn node_routes(nodes: &[Value]) -> (Vec<NodeRoute>, Vec<String>) {
         let Some(cidr) = node["spec"]["podCIDR"].as_str() else {
             continue;
         };
-        let internal_ip = node["status"]["addresses"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|a| a["type"] == "InternalIP")
-            .and_then(|a| a["address"].as_str());
-        let Some(address) = internal_ip else {
+        let Some(address) = orc_client::nodes::internal_ip(node) else {
             continue;
         };
         match (cidr.parse::<Ipv4Cidr>(), address.parse::<Ipv4Addr>()) {

@@ -19,6 +19,7 @@
 //! the `status` subresource. Liveness itself is the Lease's job
 //! ([`super::lease`]): a Node update is big, a Lease renewal is small.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
@@ -51,6 +52,13 @@ pub struct NodeIdentity {
     /// `orc.dev/state-dir`) so the local-path provisioner knows where this
     /// node's volumes go; `None` for a node that serves none.
     pub state_dir: Option<String>,
+    /// Labels of the agent's own beside the well-known ones (the
+    /// kubelet's `--node-labels`), which NodeRestriction lets a node set
+    /// on itself when they are outside `kubernetes.io` and `k8s.io`: a
+    /// value sets the label, `None` takes it off at registration (a part
+    /// of the node that an earlier run served and this one does not, such
+    /// as `ingress.orc.dev/proxy` under `--disable ingress`).
+    pub labels: BTreeMap<String, Option<String>>,
 }
 
 // ANCHOR: conditions
@@ -157,13 +165,19 @@ fn node_annotations(node: &NodeIdentity) -> Value {
 /// orc nodes may share one machine, and a local volume's node affinity
 /// (`kubernetes.io/hostname In [node-1]`) must pick out one of them.
 fn node_labels(node: &NodeIdentity, machine: &Machine) -> Value {
-    json!({
+    let mut labels = json!({
         "kubernetes.io/hostname": node.name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": machine.architecture,
         "beta.kubernetes.io/os": "linux",
         "beta.kubernetes.io/arch": machine.architecture,
-    })
+    });
+    for (key, value) in &node.labels {
+        if let Some(value) = value {
+            labels[key] = json!(value);
+        }
+    }
+    labels
 }
 
 /// The `nodes` row of the resource table.
@@ -214,7 +228,12 @@ impl Registration {
                 self.since = t.to_string();
             }
         }
-        let patch = json!({"metadata": {"labels": object["metadata"]["labels"],
+        // A label this run does not serve is `null`: the merge patch removes it.
+        let mut labels = object["metadata"]["labels"].clone();
+        for (key, _) in self.node.labels.iter().filter(|(_, v)| v.is_none()) {
+            labels[key] = Value::Null;
+        }
+        let patch = json!({"metadata": {"labels": labels,
             "annotations": object["metadata"]["annotations"]}, "spec": object["spec"]});
         client
             .merge_patch(nodes(), None, &self.node.name, None, &patch)
@@ -300,6 +319,13 @@ mod tests {
             runtime_version: "orc://0.1.0".into(),
             agent_version: "v0.1.0".into(),
             state_dir: None,
+            labels: BTreeMap::from([
+                (
+                    "ingress.orc.dev/proxy".to_string(),
+                    Some("true".to_string()),
+                ),
+                ("example.com/gone".to_string(), None),
+            ]),
         }
     }
 
@@ -327,6 +353,10 @@ mod tests {
         let ready = ready_condition(&node).unwrap();
         assert_eq!(ready["reason"], "KubeletReady");
         assert_eq!(status["conditions"][0]["status"], "False");
+        let labels = &node["metadata"]["labels"];
+        assert_eq!(labels["ingress.orc.dev/proxy"], "true");
+        assert_eq!(labels["kubernetes.io/hostname"], "node-1");
+        assert!(labels.get("example.com/gone").is_none());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 #[path = "../../server/tests/common/mod.rs"]
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ fn config(name: &str) -> NodeConfig {
             runtime_version: "orc://0.1.0".into(),
             agent_version: "v0.1.0".into(),
             state_dir: None,
+            labels: BTreeMap::new(),
         },
         lease_period: Duration::from_millis(200),
         status_period: Duration::from_secs(60),
@@ -325,9 +327,15 @@ async fn under_the_node_authorizer_the_agent_reads_only_its_pods_secrets() {
     admin.create(pods, Some("default"), &pod).await.unwrap();
 
     let node_client = Client::new(s.url("")).with_token("n1-token");
-    let node = NodeAgent::start(node_client.clone(), config("n1"))
+    // A label outside kubernetes.io and k8s.io: NodeRestriction lets the
+    // node set it on itself (what `orc agent` does for its ingress).
+    let proxy_label = "ingress.orc.dev/proxy";
+    let mut labelled = config("n1");
+    labelled.identity.labels = BTreeMap::from([(proxy_label.to_string(), Some("true".into()))]);
+    let node = NodeAgent::start(node_client.clone(), labelled)
         .await
         .unwrap();
+    assert_eq!(node.node["metadata"]["labels"][proxy_label], "true");
     let snapshot = node.pod_source().snapshot();
     assert_eq!(snapshot.pods.len(), 1, "{:?}", snapshot.errors);
     let objects = node.object_source();
@@ -349,5 +357,18 @@ async fn under_the_node_authorizer_the_agent_reads_only_its_pods_secrets() {
             .is_ok()
     })
     .await;
+    node.stop(Duration::from_secs(1)).await;
+
+    // The next run does not serve it: registering again takes it off.
+    let mut unlabelled = config("n1");
+    unlabelled.identity.labels = BTreeMap::from([(proxy_label.to_string(), None)]);
+    let node = NodeAgent::start(node_client, unlabelled).await.unwrap();
+    let nodes = orc_client::resources::lookup("", "v1", "nodes").unwrap();
+    let stored = admin.get(nodes, None, "n1").await.unwrap();
+    assert!(
+        stored["metadata"]["labels"].get(proxy_label).is_none(),
+        "{stored}"
+    );
+    assert_eq!(stored["metadata"]["labels"]["kubernetes.io/os"], "linux");
     node.stop(Duration::from_secs(1)).await;
 }

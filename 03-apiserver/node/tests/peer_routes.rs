@@ -26,6 +26,7 @@ fn identity(name: &str, ip: [u8; 4], pod_cidr: &str) -> NodeIdentity {
         runtime_version: "orc://0.1.0".into(),
         agent_version: "v0.1.0".into(),
         state_dir: None,
+        labels: Default::default(),
     }
 }
 

@@ -641,6 +641,8 @@ async fn every_component_has_its_kubernetes_role_and_no_more() {
             false,
         ),
         (&["--as", "orc:ingress"], &["get", "secrets"], false),
+        (&["--as", "orc:ingress"], &["watch", "nodes"], true),
+        (&["--as", "orc:ingress"], &["patch", "nodes"], false),
     ];
     for (who, what, want) in cases {
         let args: Vec<&str> = what.iter().chain(who.iter()).copied().collect();

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use orc_client::conditions::is_ready;
+use orc_client::nodes::internal_ip;
 use serde_json::{Value, json};
 
 // ANCHOR: ingress
@@ -36,7 +37,7 @@ pub fn desired_ingress(service: &Value, nodes: &[Value]) -> Option<Value> {
     let addresses: BTreeSet<Ipv4Addr> = nodes
         .iter()
         .filter(|node| is_ready(node))
-        .filter_map(internal_ip)
+        .filter_map(|node| internal_ip(node)?.parse().ok())
         .collect();
     if addresses.is_empty() {
         return Some(Value::Null);
@@ -58,17 +59,6 @@ pub fn status_patch(service: &Value, desired: &Value) -> Option<Value> {
     let same =
         current == desired || (desired.is_null() && current.as_array().is_some_and(Vec::is_empty));
     (!same).then(|| json!({"status": {"loadBalancer": {"ingress": desired}}}))
-}
-
-/// The node's first `InternalIP`, if it reported a readable one.
-fn internal_ip(node: &Value) -> Option<Ipv4Addr> {
-    node["status"]["addresses"]
-        .as_array()?
-        .iter()
-        .find(|a| a["type"] == "InternalIP")?["address"]
-        .as_str()?
-        .parse()
-        .ok()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use orc_client::Client;
+use orc_ingress::controller::status::Publish;
 use orc_ingress::proxy;
 use orc_ingress::routes::class::CONTROLLER;
 use orc_ingress::server::{IngressConfig, run};
@@ -36,7 +37,8 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:10254")]
     admin_address: SocketAddr,
     /// An address Ingresses publish in status.loadBalancer (repeat for
-    /// several); default: the HTTP address, unless it is 0.0.0.0.
+    /// several), whatever the nodes; default: the InternalIP of every
+    /// Ready node labelled ingress.orc.dev/proxy=true.
     #[arg(long)]
     publish_address: Vec<IpAddr>,
     /// The IngressClass `spec.controller` this instance serves.
@@ -62,7 +64,10 @@ async fn main() -> anyhow::Result<()> {
         http: args.http_address,
         https: args.https_address,
         admin: args.admin_address,
-        publish: args.publish_address,
+        publish: match args.publish_address.is_empty() {
+            true => Publish::ProxyNodes,
+            false => Publish::Fixed(args.publish_address),
+        },
         controller: args.controller_class,
         proxy: proxy::Config {
             max_body: args.max_body,

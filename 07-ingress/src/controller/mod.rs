@@ -4,12 +4,14 @@
 //! Ingresses, IngressClasses, Services, EndpointSlices, Pods and Secrets, and any
 //! change to any of them rebuilds the whole table ([`crate::routes::build`],
 //! pure) and sends it to the proxy on a `watch` channel. Then it makes the
-//! world agree: each claimed Ingress publishes the addresses the proxy
-//! listens on, and each new problem (a missing Service, an unknown
-//! algorithm) becomes a Warning Event on its Ingress.
+//! world agree: each claimed Ingress publishes the addresses of the nodes
+//! that serve it (a cache of Nodes, whose changes, heartbeats above all,
+//! only recompute those addresses), and each new problem (a missing
+//! Service, an unknown algorithm) becomes a Warning Event on its Ingress.
 //!
-//! Layout: `status.rs` (the `status.loadBalancer` patch, pure), this file
-//! (informers, the rebuild loop, writing status and Events).
+//! Layout: `status.rs` (which nodes serve, the `status.loadBalancer`
+//! patch; pure), this file (informers, the rebuild loop, writing status
+//! and Events).
 
 pub mod status;
 
@@ -26,6 +28,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
+use self::status::Publish;
 use crate::routes::class::Claims;
 use crate::routes::{Objects, Problem, RouteTable, build};
 
@@ -37,8 +40,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(2);
 pub struct ControllerConfig {
     /// The `spec.controller` of the IngressClasses it serves.
     pub controller: String,
-    /// The addresses the proxy listens on: `status.loadBalancer.ingress`.
-    pub addresses: Vec<IpAddr>,
+    /// What `status.loadBalancer.ingress` says.
+    pub publish: Publish,
 }
 
 fn resource(api_version: &str, kind: &str) -> &'static Resource {
@@ -84,37 +87,79 @@ pub async fn run(client: Client, config: ControllerConfig, tables: watch::Sender
     if !informers::follow_changes(&mut tasks, informers, &changed).await {
         return;
     }
+    // Nodes only when they decide the addresses; before their list is
+    // in, every Ingress would lose its addresses and get them back.
+    let nodes_changed = Arc::new(Notify::new());
+    let addresses = match &config.publish {
+        Publish::ProxyNodes => {
+            let nodes = informers::everything(&client, resource("v1", "Node"));
+            let cache = nodes.cache();
+            if !informers::follow_changes(&mut tasks, vec![nodes], &nodes_changed).await {
+                return;
+            }
+            Addresses::Nodes(cache)
+        }
+        Publish::Fixed(fixed) => Addresses::Fixed(fixed.clone()),
+    };
     let recorder = Recorder::new(client.clone(), "orc-ingress");
     let mut reported = HashSet::new();
+    let mut rebuild = true;
     loop {
         let objects = caches.objects();
-        let (table, problems) = build(&objects, &config.controller);
-        tracing::debug!(rules = table.rules.len(), "routing table rebuilt");
-        tables.send_replace(Arc::new(table));
-        report(&recorder, &objects, problems, &mut reported).await;
-        let written = publish(&client, &config, &objects).await;
-        if let Err(error) = written {
-            tracing::warn!(%error, "writing an Ingress's status failed; retrying");
-            tokio::select! {
-                () = changed.notified() => {}
-                () = tokio::time::sleep(RETRY_AFTER) => {}
-            }
-        } else {
-            changed.notified().await;
+        if rebuild {
+            let (table, problems) = build(&objects, &config.controller);
+            tracing::debug!(rules = table.rules.len(), "routing table rebuilt");
+            tables.send_replace(Arc::new(table));
+            report(&recorder, &objects, problems, &mut reported).await;
         }
+        // Writes only what differs: a node's heartbeat writes nothing.
+        let written = publish(&client, &config.controller, &objects, &addresses.now()).await;
+        let retry = async {
+            match written {
+                Ok(()) => std::future::pending().await,
+                Err(error) => {
+                    tracing::warn!(%error, "writing an Ingress's status failed; retrying");
+                    tokio::time::sleep(RETRY_AFTER).await;
+                }
+            }
+        };
+        // A change to the table's objects rebuilds it; a Node's only
+        // recomputes the addresses; a failed write is tried again.
+        rebuild = tokio::select! {
+            () = changed.notified() => true,
+            () = nodes_changed.notified() => false,
+            () = retry => false,
+        };
     }
 }
 // ANCHOR_END: run
 
+/// Where the addresses come from, once the informers run.
+enum Addresses {
+    /// The cache of Nodes, read at every change.
+    Nodes(Arc<Cache>),
+    Fixed(Vec<IpAddr>),
+}
+
+impl Addresses {
+    fn now(&self) -> Vec<IpAddr> {
+        match self {
+            Addresses::Nodes(nodes) => status::serving_addresses(&nodes.list()),
+            Addresses::Fixed(fixed) => fixed.clone(),
+        }
+    }
+}
+
 /// Writes each claimed Ingress's addresses where they differ.
 async fn publish(
     client: &Client,
-    config: &ControllerConfig,
+    controller: &str,
     objects: &Objects,
+    addresses: &[IpAddr],
 ) -> Result<(), ClientError> {
-    let claims = Claims::new(&objects.classes, &config.controller);
+    let claims = Claims::new(&objects.classes, controller);
     for ingress in objects.ingresses.iter().filter(|i| claims.claims(i)) {
-        let Some(patch) = status::status_patch(ingress, &config.addresses) else {
+        let Some(patch) = status::status_patch(ingress, addresses) else {
             continue;
         };
         let namespace = ingress

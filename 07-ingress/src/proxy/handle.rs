@@ -173,7 +173,7 @@ impl Proxy {
                 return labelled(own(status, &text));
             }
         };
-        headers::forwarded(&mut parts.headers, peer.ip(), scheme);
+        headers::forwarded(&mut parts.headers, peer.ip(), scheme, host);
         if let Some(upgrade) = &upgrade {
             upgrade.to_backend(&mut parts);
         }

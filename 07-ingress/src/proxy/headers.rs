@@ -7,13 +7,18 @@
 //! which now sees the proxy as its client, is told who the real client
 //! was: `X-Forwarded-For` (the client's address appended to any list
 //! already there), `X-Forwarded-Proto` (`http` or `https`, so an app
-//! behind TLS termination can build its URLs) and `X-Forwarded-Host`
-//! (the `Host` the client asked for). The `Host` header itself passes
+//! behind TLS termination can build its URLs), `X-Forwarded-Host` (the
+//! host the client asked for) and `X-Forwarded-Port` (the port in it, else
+//! the scheme's: 80 or 443, as Traefik sets it). The host is the `Host`
+//! header of an HTTP/1.1 request, and the `:authority` of an HTTP/2 one
+//! (which hyper gives as the URI's authority, with no `Host` header): the
+//! same host the request was routed by. The `Host` header itself passes
 //! unchanged, as ingress-nginx passes it.
 
 use std::net::IpAddr;
 
-use hyper::header::{CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::Authority;
 
 /// Headers that belong to one connection (RFC 9110 §7.6.1, and the
 /// non-standard `Keep-Alive` and `Proxy-Connection` that clients still send).
@@ -41,6 +46,14 @@ impl Scheme {
             Scheme::Https => "https",
         }
     }
+
+    /// The port a URL of this scheme means when it names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
 }
 
 /// Removes the hop-by-hop headers, and the ones `Connection` lists.
@@ -62,8 +75,10 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 // ANCHOR: forwarded
 /// The request headers a backend receives: hop-by-hop ones gone, the
-/// client's address, scheme and host added.
-pub fn forwarded(headers: &mut HeaderMap, client: IpAddr, scheme: Scheme) {
+/// client's address, scheme, host and port added. `host` is what the
+/// request was routed by: `Host`, or HTTP/2's `:authority` (empty when
+/// the client sent neither).
+pub fn forwarded(headers: &mut HeaderMap, client: IpAddr, scheme: Scheme, host: &str) {
     remove_hop_by_hop(headers);
     let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(earlier) if !earlier.trim().is_empty() => format!("{earlier}, {client}"),
@@ -76,14 +91,29 @@ pub fn forwarded(headers: &mut HeaderMap, client: IpAddr, scheme: Scheme) {
         "x-forwarded-proto",
         HeaderValue::from_static(scheme.as_str()),
     );
-    if let Some(host) = headers.get(HOST).cloned() {
-        headers.insert("x-forwarded-host", host);
+    // What the client sent under these names is replaced, never passed
+    // on: a client could otherwise claim any host.
+    match HeaderValue::from_str(host) {
+        Ok(value) if !host.is_empty() => {
+            headers.insert("x-forwarded-host", value);
+        }
+        _ => {
+            headers.remove("x-forwarded-host");
+        }
     }
+    let port = host
+        .parse::<Authority>()
+        .ok()
+        .and_then(|a| a.port_u16())
+        .unwrap_or(scheme.default_port());
+    headers.insert("x-forwarded-port", HeaderValue::from(port));
 }
 // ANCHOR_END: forwarded
 
 #[cfg(test)]
 mod tests {
+    use hyper::header::HOST;
+
     use super::*;
 
     #[test]
@@ -94,10 +124,17 @@ mod tests {
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
-        forwarded(&mut h, "10.0.0.7".parse().unwrap(), Scheme::Https);
+        h.insert("x-forwarded-port", HeaderValue::from_static("1234"));
+        forwarded(
+            &mut h,
+            "10.0.0.7".parse().unwrap(),
+            Scheme::Https,
+            "foo.example.com",
+        );
         assert_eq!(h["x-forwarded-for"], "192.0.2.1, 10.0.0.7");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "foo.example.com");
+        assert_eq!(h["x-forwarded-port"], "443");
         assert_eq!(h[HOST], "foo.example.com");
         for gone in ["connection", "x-secret", "keep-alive"] {
             assert!(!h.contains_key(gone), "{gone} passed on");
@@ -105,10 +142,30 @@ mod tests {
     }
 
     #[test]
-    fn a_first_proxy_starts_the_chain() {
+    fn the_port_is_the_hosts_else_the_schemes() {
+        let cases = [
+            (Scheme::Http, "foo.example.com", "80"),
+            (Scheme::Https, "foo.example.com", "443"),
+            (Scheme::Http, "foo.example.com:8080", "8080"),
+            (Scheme::Https, "foo.example.com:8443", "8443"),
+            (Scheme::Https, "[2001:db8::1]:8443", "8443"),
+            (Scheme::Http, "[2001:db8::1]", "80"),
+        ];
+        for (scheme, host, port) in cases {
+            let mut h = HeaderMap::new();
+            forwarded(&mut h, "10.0.0.7".parse().unwrap(), scheme, host);
+            assert_eq!(h["x-forwarded-host"], host);
+            assert_eq!(h["x-forwarded-port"], port, "{scheme:?} {host}");
+        }
+    }
+
+    #[test]
+    fn a_first_proxy_starts_the_chain_and_a_client_claims_no_host() {
         let mut h = HeaderMap::new();
-        forwarded(&mut h, "10.0.0.7".parse().unwrap(), Scheme::Http);
+        h.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
+        forwarded(&mut h, "10.0.0.7".parse().unwrap(), Scheme::Http, "");
         assert_eq!(h["x-forwarded-for"], "10.0.0.7");
         assert!(!h.contains_key("x-forwarded-host"));
+        assert_eq!(h["x-forwarded-port"], "80");
     }
 }

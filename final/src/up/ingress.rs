@@ -4,20 +4,16 @@
 //!
 //! Where an Ingress is served: ports 80 and 443 of every node's address,
 //! as k3s' bundled Traefik or ingress-nginx as a DaemonSet with host
-//! ports. Each node's controller publishes *every* node's address in
-//! `status.loadBalancer.ingress` (`kubectl get ingress` shows them as
-//! ADDRESS): they must agree on the list, or each would rewrite the
-//! others' status in turn. The list is fixed when `orc up` starts; a node
-//! stopped later stays in it.
-
-use std::net::IpAddr;
+//! ports. Each agent labels its Node `ingress.orc.dev/proxy=true`, and
+//! each node's controller publishes the address of every such node that
+//! is Ready in `status.loadBalancer.ingress` (`kubectl get ingress` shows
+//! them as ADDRESS): all read the same Nodes, so they agree on the list,
+//! and a node stopped later leaves it once it is NotReady.
 
 use anyhow::{Context, Result};
 use orc_client::Client;
 use orc_client::resources::by_kind;
 use orc_ingress::routes::class::{CLASS, default_class};
-
-use super::network::Network;
 
 /// Where each node's ingress serves `/healthz` and `/metrics`
 /// (ingress-nginx's port); `orc status` asks it there.
@@ -30,21 +26,14 @@ pub struct Ports {
     pub https: u16,
 }
 
-/// The `orc agent` flags that place a node's ingress: its ports, and
-/// every node's address to publish.
-pub fn agent_flags(network: &Network, ports: Ports) -> Vec<String> {
-    let mut flags = vec![
+/// The `orc agent` flags that place a node's ingress: its ports (what
+/// it publishes, the agents find from the Nodes).
+pub fn agent_flags(ports: Ports) -> Vec<String> {
+    vec![
         format!("--ingress-http-port={}", ports.http),
         format!("--ingress-https-port={}", ports.https),
         format!("--ingress-admin-port={ADMIN_PORT}"),
-    ];
-    flags.extend(
-        network
-            .nodes
-            .iter()
-            .map(|n| format!("--ingress-publish-address={}", IpAddr::V4(n.address))),
-    );
-    flags
+    ]
 }
 
 /// Creates orc's IngressClass, the default, unless a class of that name
@@ -66,23 +55,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_node_publishes_every_node_address() {
-        let net = super::super::network::plan("orc-abc123", 2, "").unwrap();
-        let flags = agent_flags(
-            &net,
-            Ports {
-                http: 80,
-                https: 443,
-            },
-        );
+    fn every_node_serves_the_same_ports() {
+        let flags = agent_flags(Ports {
+            http: 80,
+            https: 443,
+        });
         assert_eq!(
             flags,
             [
                 "--ingress-http-port=80",
                 "--ingress-https-port=443",
                 "--ingress-admin-port=10254",
-                "--ingress-publish-address=192.168.200.1",
-                "--ingress-publish-address=192.168.200.2",
             ]
         );
     }

@@ -409,7 +409,7 @@ fn start(
             .arg(&dns)
             .arg("--ingress-kubeconfig")
             .arg(&ingress)
-            .args(ingress::agent_flags(&record.network, ingress_ports))
+            .args(ingress::agent_flags(ingress_ports))
             .args(args.heartbeats.agent_flags())
             .args(disable.iter().filter(|p| !p.in_server()).map(|p| p.flag()));
         record.agent_commands.push(command_line(&agent)?);
