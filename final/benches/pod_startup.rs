@@ -24,11 +24,19 @@
 //!
 //! Measured with `sudo nice -n -5 cargo bench -p orc --bench pod_startup
 //! --profile dev` (a debug build: a release build with thin LTO did not fit
-//! the time on a 2-core machine shared with other builds and tests):
+//! the time on a 2-core machine shared with other builds and tests; load
+//! average 13.1 before, 15.9 after), before the bench also timed `kubectl
+//! run` alone:
 //!
 //! ```text
-//! FIGURES
+//! kubectl run to pod Running, 20 pods one after another, 1 node
+//!   as seen by a watch (bench clock): p50 2.006 s, p99 3.079 s, max 3.079 s (the first pod, image load included: 6.609 s)
+//!   from the pods' fields (creationTimestamp to startedAt, whole seconds): p50 1 s, p99 2 s, max 2 s
+//!   Kubernetes' published figure (SIG Scalability pod startup SLO): p99 <= 5 s per cluster-day, image pulls excluded
 //! ```
+//!
+//! Within Kubernetes' SLO on this loaded machine, not within issue 20's
+//! target of p99 under 1 s.
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
