@@ -48,7 +48,8 @@ pub struct PodStatus {
     pub container_statuses: Vec<ContainerStatus>,
 }
 
-/// One condition: `type` is PodScheduled, Initialized, ContainersReady or Ready.
+/// One condition: `type` is PodReadyToStartContainers, Initialized, Ready,
+/// ContainersReady or PodScheduled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodCondition {
@@ -107,6 +108,12 @@ pub enum ContainerState {
         exit_code: i32,
         /// `Completed` (exit 0), `Error`, or `OOMKilled`.
         reason: String,
+        /// When the run began, as the kubelet reports it for an ended run
+        /// too: `kubectl describe pod` prints it as `Started:` (without
+        /// it, the zero time of Go, year 1). `None` when the start was
+        /// never recorded (a run that failed to start).
+        #[serde(rename = "startedAt", default, skip_serializing_if = "Option::is_none")]
+        started_at: Option<String>,
         #[serde(rename = "finishedAt")]
         finished_at: String,
         /// What the container wrote to its termination message file (or
@@ -213,11 +220,14 @@ pub fn completed(c: &ContainerStatus) -> bool {
     matches!(c.state, ContainerState::Terminated { exit_code: 0, .. })
 }
 
-/// The four conditions of a pod without readiness gates: scheduled (a
-/// static pod is bound to its node by definition), initialized (every init
-/// container has completed and every sidecar started), and ready when
-/// every container in `containers` is ready: the app containers and the
-/// sidecars, whose readiness counts as Kubernetes counts it.
+/// The conditions of a pod without readiness gates, in the kubelet's
+/// order (`generateAPIPodStatus`; `kubectl describe pod` lists them so):
+/// its sandbox is up with its network (`PodReadyToStartContainers`, on
+/// by default since Kubernetes 1.29), initialized (every init container
+/// has completed and every sidecar started), ready when every container
+/// in `containers` is ready (the app containers and the sidecars, whose
+/// readiness counts as Kubernetes counts it), and scheduled (a static pod
+/// is bound to its node by definition).
 pub fn conditions(
     sandbox_ready: bool,
     initialized: bool,
@@ -231,10 +241,11 @@ pub fn conditions(
     };
     let not_ready = "ContainersNotReady";
     vec![
-        condition("PodScheduled", true, ""),
+        condition("PodReadyToStartContainers", sandbox_ready, ""),
         condition("Initialized", initialized, "ContainersNotInitialized"),
-        condition("ContainersReady", all_ready, not_ready),
         condition("Ready", all_ready, not_ready),
+        condition("ContainersReady", all_ready, not_ready),
+        condition("PodScheduled", true, ""),
     ]
 }
 
@@ -258,6 +269,7 @@ mod tests {
         ContainerState::Terminated {
             exit_code: code,
             reason: termination_reason(code, false).into(),
+            started_at: None,
             finished_at: String::new(),
             message: None,
         }

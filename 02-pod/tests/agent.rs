@@ -223,10 +223,13 @@ async fn restart_policies_and_crash_loop_back_off() {
         },
     )
     .await;
-    node.sync_until(&mut agent, "once", LONG, |s| {
-        s.phase == Phase::Failed && s.pod_ip.is_none()
-    })
-    .await;
+    // The status keeps the address the pod had, as the kubelet's does
+    // once the sandbox is gone (kubernetes#125404).
+    let ended = node
+        .sync_until(&mut agent, "once", LONG, |s| s.phase == Phase::Failed)
+        .await;
+    assert!(ended.pod_ip.is_some(), "{ended:?}");
+    assert_eq!(ended.pod_ip, once.pod_ip);
     assert!(!node.containers().is_empty());
     assert!(
         matches!(&main.state, ContainerState::Terminated { exit_code: 2, reason, .. } if reason == "Error"),

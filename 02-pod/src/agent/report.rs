@@ -16,7 +16,7 @@ use super::sync::{ObservedPod, PodPlan, RunState, Waiting};
 use crate::pod_spec::{Container, Pod};
 use crate::probes::ProbeKind;
 use crate::shim;
-use crate::status::{self, ContainerState, ContainerStatus, PodStatus};
+use crate::status::{self, ContainerState, ContainerStatus, Phase, PodStatus};
 use std::collections::HashMap;
 
 /// Every pod the agent wrote a status for, sorted by `namespace/name`:
@@ -74,9 +74,20 @@ pub fn write_status(
         let json = serde_json::to_vec_pretty(pod).unwrap_or_default();
         let _ = write_atomic(&spec_path, &json);
     }
-    let status = pod_status(shared, pod, observed, plan, pod_ip);
-    let json = serde_json::to_vec_pretty(&status).unwrap_or_default();
+    let mut status = pod_status(shared, pod, observed, plan, pod_ip);
     let path = shared.layout.pod_status(uid);
+    // A pod that has ended keeps the address it had, though its sandbox
+    // (and the address with it) is gone: the kubelet copies the IPs of
+    // the previous status then (kubernetes#47806, again since #125404),
+    // so `kubectl describe pod` and `get -o wide` still say where it ran.
+    // Services never send to it: endpoints skip finished pods.
+    if status.pod_ip.is_none() && matches!(status.phase, Phase::Succeeded | Phase::Failed) {
+        status.pod_ip = std::fs::read(&path)
+            .ok()
+            .and_then(|json| serde_json::from_slice::<PodStatus>(&json).ok())
+            .and_then(|previous| previous.pod_ip);
+    }
+    let json = serde_json::to_vec_pretty(&status).unwrap_or_default();
     if std::fs::read(&path).ok().as_deref() != Some(json.as_slice()) {
         let _ = write_atomic(&path, &json);
     }
@@ -165,7 +176,8 @@ fn container_status(
         let bundle = shared.layout.bundle(uid, &c.name, n);
         let log = shared.layout.log(uid, &c.name, n);
         let message = super::termination_message::read(&bundle, &log, c, exit_code, budget);
-        terminated(exit_code, oom_killed, finished_at, message)
+        let started_at = shim::read_started(&bundle);
+        terminated(exit_code, oom_killed, started_at, finished_at, message)
     };
     // The previous run's end, from the exit record the shim left.
     let last_state = attempt.checked_sub(1).and_then(|prev| {
@@ -296,12 +308,14 @@ fn container_status(
 fn terminated(
     exit_code: i32,
     oom_killed: bool,
+    started_at: Option<Timestamp>,
     finished_at: Timestamp,
     message: Option<String>,
 ) -> ContainerState {
     ContainerState::Terminated {
         exit_code,
         reason: status::termination_reason(exit_code, oom_killed).into(),
+        started_at: started_at.map(metav1_time),
         finished_at: metav1_time(finished_at),
         message,
     }

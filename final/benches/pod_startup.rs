@@ -1,0 +1,263 @@
+//! `kubectl run` to a Running pod, over 20 pods one after another, on a
+//! cluster `orc up` started: `sudo cargo bench -p orc --bench pod_startup`.
+//!
+//! The cluster runs in a network namespace of the bench's own (as in
+//! `benches/up.rs`), one node. Once it is Ready, one `kubectl get pods -w
+//! -o json` watches every pod; the bench reads its output as it comes and
+//! notes, by its own clock, when each pod is first seen `Running`. Then,
+//! for N in 1..=20, `kubectl run pN --image=busybox --restart=Never --
+//! sleep 3600`, timed from that command's start to the watch seeing pN
+//! Running (the kubectl process's own start included, as a user waits
+//! for it). A first pod, not counted, proves the watch is live and loads
+//! busybox into the node's image store: Kubernetes' SLO leaves image
+//! pulls out too.
+//!
+//! The same latency from the pods' own fields, `creationTimestamp` to
+//! `status.containerStatuses[].state.running.startedAt`, is the cross-check
+//! (and what Kubernetes' SLO measures). Both fields are whole seconds, as
+//! Kubernetes writes them, so each of those figures is good to a second.
+//! With 20 samples the 99th percentile (nearest rank) is the largest.
+//!
+//! Kubernetes' published figure, printed beside orc's: the pod startup
+//! SLO of SIG Scalability, 99th percentile per cluster-day at most 5 s for
+//! schedulable stateless pods, image pulls excluded.
+//!
+//! Measured with `sudo nice -n -5 cargo bench -p orc --bench pod_startup
+//! --profile dev` (a debug build: a release build with thin LTO did not fit
+//! the time on a 2-core machine shared with other builds and tests; load
+//! average 13.1 before, 15.9 after), before the bench also timed `kubectl
+//! run` alone:
+//!
+//! ```text
+//! kubectl run to pod Running, 20 pods one after another, 1 node
+//!   as seen by a watch (bench clock): p50 2.006 s, p99 3.079 s, max 3.079 s (the first pod, image load included: 6.609 s)
+//!   from the pods' fields (creationTimestamp to startedAt, whole seconds): p50 1 s, p99 2 s, max 2 s
+//!   Kubernetes' published figure (SIG Scalability pod startup SLO): p99 <= 5 s per cluster-day, image pulls excluded
+//! ```
+//!
+//! Within Kubernetes' SLO on this loaded machine, not within issue 20's
+//! target of p99 under 1 s.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use orc_testkit::{NetnsHost, require_command, require_root};
+use serde_json::Value;
+
+/// Pods measured, one after another.
+const PODS: usize = 20;
+/// How long one pod may take before the bench gives up.
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn main() {
+    require_root();
+    for tool in ["nsenter", "etcd", "kubectl"] {
+        require_command(tool);
+    }
+    let host = NetnsHost::new();
+    let data = tempfile::tempdir().unwrap();
+    let cluster = Cluster::up(&host, data.path());
+
+    let (mut watch, seen) = cluster.watch_running();
+    // The first pod: the watch is live once it reports it, and busybox is
+    // in the node's store after it.
+    let started = Instant::now();
+    cluster.run_pod("p0");
+    let first = wait_running(&seen, "p0", started);
+
+    // How long `kubectl run` itself takes (process start, discovery, the
+    // create), to tell it from the rest.
+    let mut created = Vec::with_capacity(PODS);
+    let mut watched: Vec<f64> = (1..=PODS)
+        .map(|n| {
+            let name = format!("p{n}");
+            let started = Instant::now();
+            cluster.run_pod(&name);
+            created.push(started.elapsed().as_secs_f64());
+            wait_running(&seen, &name, started)
+        })
+        .collect();
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let mut fields = cluster.startup_from_fields();
+
+    println!("kubectl run to pod Running, {PODS} pods one after another, 1 node");
+    println!(
+        "  as seen by a watch (bench clock): {} (the first pod, image load included: {first:.3} s)",
+        summary(&mut watched, 3)
+    );
+    println!(
+        "  of which `kubectl run` itself (until it returns): {}",
+        summary(&mut created, 3)
+    );
+    println!(
+        "  from the pods' fields (creationTimestamp to startedAt, whole seconds): {}",
+        summary(&mut fields, 0)
+    );
+    println!(
+        "  Kubernetes' published figure (SIG Scalability pod startup SLO): p99 <= 5 s per cluster-day, \
+         image pulls excluded"
+    );
+}
+
+/// `p50 ..., p99 ..., max ...` of `samples` in seconds, nearest rank.
+fn summary(samples: &mut [f64], decimals: usize) -> String {
+    samples.sort_by(f64::total_cmp);
+    let rank = |p: f64| {
+        let i = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+        samples[i - 1]
+    };
+    format!(
+        "p50 {:.decimals$} s, p99 {:.decimals$} s, max {:.decimals$} s",
+        rank(0.50),
+        rank(0.99),
+        samples[samples.len() - 1]
+    )
+}
+
+/// Waits for the watch to report `name` Running; seconds since `started`.
+fn wait_running(seen: &mpsc::Receiver<(String, Instant)>, name: &str, started: Instant) -> f64 {
+    loop {
+        let (pod, at) = seen
+            .recv_timeout(LIMIT)
+            .unwrap_or_else(|_| panic!("pod {name} not Running after {LIMIT:?}"));
+        if pod == name {
+            return at.duration_since(started).as_secs_f64();
+        }
+    }
+}
+
+/// A cluster `orc up --detach` started in `host`; `orc down --purge` when
+/// dropped, so a failed run leaves nothing behind either.
+struct Cluster<'a> {
+    host: &'a NetnsHost,
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl<'a> Cluster<'a> {
+    fn up(host: &'a NetnsHost, dir: &Path) -> Cluster<'a> {
+        let kubeconfig = dir.with_extension("kubeconfig");
+        let out = orc(host, dir, "up")
+            .args(["--detach", "--nodes", "1", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "orc up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Cluster {
+            host,
+            dir: dir.to_path_buf(),
+            kubeconfig,
+        }
+    }
+
+    /// kubectl with `args`, in the cluster's network namespace.
+    fn kubectl(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--net={}", self.host.path()))
+            .arg("kubectl")
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .args(args);
+        command
+    }
+
+    /// `kubectl run NAME`, a busybox that sleeps; waits for the command.
+    fn run_pod(&self, name: &str) {
+        let out = self
+            .kubectl(&["run", name, "--image=busybox", "--restart=Never"])
+            .args(["--", "sleep", "3600"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl run {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// One `kubectl get pods -w -o json`, read on a thread: each pod's
+    /// name with the instant the watch first showed it Running.
+    fn watch_running(&self) -> (Child, mpsc::Receiver<(String, Instant)>) {
+        let mut child = self
+            .kubectl(&["get", "pods", "--watch", "--output=json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reported = std::collections::HashSet::new();
+            // kubectl prints one JSON object per event, back to back.
+            for pod in serde_json::Deserializer::from_reader(stdout).into_iter::<Value>() {
+                let Ok(pod) = pod else { return };
+                let at = Instant::now();
+                let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
+                if pod["status"]["phase"] == "Running"
+                    && reported.insert(name.clone())
+                    && tx.send((name, at)).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        (child, rx)
+    }
+
+    /// Each measured pod's `startedAt - creationTimestamp`, in seconds.
+    fn startup_from_fields(&self) -> Vec<f64> {
+        let out = self
+            .kubectl(&["get", "pods", "-o", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kubectl get pods");
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let time = |pod: &Value, pointer: &str| -> jiff::Timestamp {
+            let text = pod.pointer(pointer).and_then(Value::as_str);
+            text.and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("{pointer} of {}", pod["metadata"]["name"]))
+        };
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|pod| pod["metadata"]["name"] != "p0")
+            .map(|pod| {
+                let created = time(pod, "/metadata/creationTimestamp");
+                let started = time(pod, "/status/containerStatuses/0/state/running/startedAt");
+                started.duration_since(created).as_secs_f64()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Cluster<'_> {
+    fn drop(&mut self) {
+        // No panic here: this may run while a failure unwinds.
+        match orc(self.host, &self.dir, "down").arg("--purge").output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!("orc down: {}", String::from_utf8_lossy(&out.stderr)),
+            Err(e) => eprintln!("orc down: {e}"),
+        }
+        let _ = std::fs::remove_file(&self.kubeconfig);
+    }
+}
+
+/// `orc SUBCOMMAND --data-dir DIR` in `host`'s network namespace.
+fn orc(host: &NetnsHost, dir: &Path, subcommand: &str) -> Command {
+    let mut command = Command::new("nsenter");
+    command
+        .arg(format!("--net={}", host.path()))
+        .arg(env!("CARGO_BIN_EXE_orc"))
+        .arg(subcommand)
+        .arg(format!("--data-dir={}", dir.display()));
+    command
+}
