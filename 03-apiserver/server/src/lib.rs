@@ -35,6 +35,9 @@
 //!   byte offset and field path) on errors.
 //! - [`protobuf`]: Kubernetes' protobuf encoding (what kubectl's typed
 //!   commands send) decoded into the JSON a JSON client would have sent.
+//! - [`typed`]: every object checked against its Kubernetes type (from
+//!   the protobuf view) before it is stored, so every client can read it
+//!   back: Go's decode errors as 400, enums and the annotations cap as 422.
 //! - [`defaults`], [`validation`], [`schema`]: what the server fills in,
 //!   what it refuses (422 with field paths), which fields it warns about
 //!   ([`warnings`]: deduplicated, truncated past 4 KiB as Kubernetes does);
@@ -193,6 +196,7 @@ pub mod storage;
 pub mod storage_protection;
 pub mod tables;
 pub mod tls;
+pub mod typed;
 pub mod validation;
 pub mod volumes;
 pub mod warnings;

@@ -123,6 +123,11 @@ pub enum ApiError {
     /// 400: the request itself is malformed (bad JSON, bad selector, ...).
     #[error("{0}")]
     BadRequest(String),
+    /// 400: the object does not decode as its Kubernetes type (`typed.rs`):
+    /// `message` in Kubernetes' words, `field` the path of the value, which
+    /// Kubernetes does not give and orc adds as the one `details.causes`.
+    #[error("{message}")]
+    Undecodable { message: String, field: String },
     /// 401: no or a wrong bearer token.
     #[error("Unauthorized")]
     Unauthorized,
@@ -217,7 +222,7 @@ impl ApiError {
             ApiError::AlreadyExists(_) => "AlreadyExists",
             ApiError::Conflict(..) => "Conflict",
             ApiError::Invalid(..) | ApiError::Unprocessable => "Invalid",
-            ApiError::BadRequest(_) => "BadRequest",
+            ApiError::BadRequest(_) | ApiError::Undecodable { .. } => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
@@ -238,7 +243,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::AlreadyExists(_) | ApiError::Conflict(..) => StatusCode::CONFLICT,
             ApiError::Invalid(..) | ApiError::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::Undecodable { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -285,6 +290,12 @@ impl ApiError {
                 if *retry_after > 0 {
                     status["details"]["retryAfterSeconds"] = json!(retry_after);
                 }
+                return status;
+            }
+            ApiError::Undecodable { message, field } => {
+                status["details"] = json!({"causes": [
+                    {"reason": "FieldValueInvalid", "message": message, "field": field}
+                ]});
                 return status;
             }
             ApiError::TooLargeResourceVersion { .. } => {

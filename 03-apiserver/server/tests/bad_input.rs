@@ -227,3 +227,64 @@ async fn duplicate_fields_are_warned_about_or_refused() {
     assert_eq!(response.status().as_u16(), 201);
     assert!(response.headers().get("warning").is_none());
 }
+
+/// Issue 15, finding 7: objects no client could read back were stored
+/// with 201. A value that does not decode as the Kubernetes type is a 400
+/// in Kubernetes' words (the field path in `details.causes`); an enum or
+/// the annotations cap, a 422; nothing reaches etcd either way.
+#[tokio::test]
+async fn objects_that_do_not_decode_are_400_and_bad_enums_422() {
+    let s = TestServer::start().await;
+    let mut sleeper = pod("sleeper");
+    sleeper["spec"]["containers"][0]["command"] = json!("sleep 1");
+    let (code, status) = s.post(PODS, &sleeper).await;
+    assert_eq!(code, 400, "{status}");
+    assert_eq!(status["reason"], "BadRequest");
+    assert_eq!(
+        status["message"],
+        "Pod in version \"v1\" cannot be handled as a Pod: json: cannot unmarshal string \
+         into Go struct field Container.spec.containers.command of type []string"
+    );
+    assert_eq!(
+        status["details"]["causes"][0]["field"],
+        "spec.containers[0].command"
+    );
+    let mut greedy = pod("greedy");
+    greedy["spec"]["containers"][0]["resources"] = json!({"limits": {"cpu": "lots"}});
+    let (code, status) = s.post(PODS, &greedy).await;
+    assert_eq!(code, 400, "{status}");
+    assert_eq!(
+        status["message"],
+        "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular \
+         expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    );
+    let mut unsure = pod("unsure");
+    unsure["spec"]["restartPolicy"] = json!("Sometimes");
+    let (code, status) = s.post(PODS, &unsure).await;
+    assert_eq!(code, 422, "{status}");
+    assert_eq!(
+        status["message"],
+        "Pod \"unsure\" is invalid: spec.restartPolicy: Unsupported value: \"Sometimes\": \
+         supported values: \"Always\", \"OnFailure\", \"Never\""
+    );
+    assert_no_pods(&s);
+    // The same on a patch of a stored object, which is left as it was.
+    let secrets = "/api/v1/namespaces/default/secrets";
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "data": {"password": "aHVudGVyMg=="}});
+    assert_eq!(s.post(secrets, &secret).await.0, 201);
+    let (code, status) = s
+        .patch(
+            &format!("{secrets}/s"),
+            "application/merge-patch+json",
+            r#"{"data": {"password": "hunter 2"}}"#,
+        )
+        .await;
+    assert_eq!(code, 400, "{status}");
+    assert_eq!(
+        status["message"],
+        "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at input byte 6"
+    );
+    let (_, stored) = s.get(&format!("{secrets}/s")).await;
+    assert_eq!(stored["data"]["password"], "aHVudGVyMg==");
+}

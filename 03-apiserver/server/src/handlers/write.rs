@@ -98,9 +98,19 @@ fn admit(
         // Kept values, values given back, IP families (`services/spec.rs`).
         crate::services::spec::normalize(obj, old);
     }
+    // The object must decode as its Kubernetes type (a 400 if not), and
+    // the checks every object of the type takes add their causes to the
+    // kind's own; a field the kind's check already blames (its narrower
+    // enum, say) is not blamed twice.
+    let typed = crate::typed::check(obj).map_err(|e| undecodable(resource, e))?;
     let mut causes = crate::validation::validate(resource, obj);
     if let Some(old) = old {
         causes.extend(crate::validation::validate_update(resource, old, obj));
+    }
+    for cause in typed {
+        if !causes.iter().any(|c| c.field == cause.field) {
+            causes.push(cause);
+        }
     }
     if !causes.is_empty() {
         let name = obj
@@ -127,6 +137,20 @@ fn admit(
         ))),
         "Ignore" => Ok(Vec::new()),
         _ => Ok(problems),
+    }
+}
+
+/// Kubernetes' answer to a body that does not decode as its kind's type:
+/// `Pod in version "v1" cannot be handled as a Pod: <Go's error>`.
+fn undecodable(resource: &Resource, e: crate::typed::Undecodable) -> ApiError {
+    ApiError::Undecodable {
+        message: format!(
+            "{kind} in version {version:?} cannot be handled as a {kind}: {}",
+            e.message,
+            kind = resource.kind,
+            version = resource.version,
+        ),
+        field: e.field,
     }
 }
 
