@@ -183,9 +183,10 @@ fn etcd_command(data: &Path, sockets: &Path) -> Command {
         .arg(format!("--initial-advertise-peer-urls={peer}"))
         .arg(format!("--initial-cluster=orc={peer}"))
         // etcd keeps every raft entry since its last snapshot in memory;
-        // 3.4 and 3.5 snapshot every 100,000, so a busy cluster's etcd
-        // grows by ~1.3 KB per write until then (the soak bench saw 310 MB
-        // at 65,000). 10,000 is etcd 3.6's default.
+        // 3.4 and 3.5 snapshot every 100,000 writes, so a busy cluster's
+        // etcd grows until then (the soak bench, `benches/soak.rs`: 340 MB
+        // at revision 78,000, 158 MB with this flag). 10,000 is etcd 3.6's
+        // default.
         .arg("--snapshot-count=10000");
     command
 }
