@@ -618,10 +618,14 @@ async fn start_authorizer(
     if !modes.uses_node() {
         return Ok(authorizer);
     }
-    // The Node authorizer follows every pod: who is bound where, naming what.
-    let prefix = crate::authz::node_graph::pods_prefix();
-    let feed = hub.feed(&prefix).await.map_err(StorageError::Etcd)?;
-    let graph = crate::authz::node_graph::GraphCache::start(store.clone(), feed).await?;
+    // The Node authorizer follows every pod (who is bound where, naming
+    // what) and every PersistentVolume (bound to which claim, made on
+    // which node).
+    let pods = crate::authz::node_graph::pods_prefix();
+    let pods = hub.feed(&pods).await.map_err(StorageError::Etcd)?;
+    let volumes = crate::authz::node_graph::volumes_prefix();
+    let volumes = hub.feed(&volumes).await.map_err(StorageError::Etcd)?;
+    let graph = crate::authz::node_graph::GraphCache::start(store.clone(), pods, volumes).await?;
     Ok(authorizer.with_nodes(graph))
 }
 
