@@ -133,7 +133,8 @@ fn audit(args: &ServerArgs, mut config: orc_apiserver::Config) -> Result<orc_api
     );
     config.audit = Some(orc_apiserver::audit::AuditConfig {
         policy_file,
-        destination: flags.destination(&log),
+        log: Some(flags.log(&log)),
+        webhook: flags.webhook(),
     });
     Ok(config)
 }
@@ -165,6 +166,9 @@ async fn serve(args: ServerArgs) -> Result<()> {
     // kubeconfig with the admin's key.
     std::fs::set_permissions(&args.data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("making {} private (mode 0700)", args.data_dir.display()))?;
+    // A flag refused (`--audit-log-format=legacy`) stops the start before
+    // etcd does.
+    args.security.audit.config()?;
     let transport = Transport::decide(&args)?;
     // Dropped last: etcd stops after the API server.
     let (etcd, endpoint) = match &args.etcd {
@@ -177,7 +181,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     };
     let mut config = args
         .security
-        .apply(orc_apiserver::Config::new(&endpoint, args.listen));
+        .apply(orc_apiserver::Config::new(&endpoint, args.listen))?;
     if let Transport::Generated(ca) = &transport {
         // Every request authorized unless the operator chose otherwise:
         // `Node,RBAC`, as kube-apiserver's documentation recommends.

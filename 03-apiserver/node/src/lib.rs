@@ -17,8 +17,8 @@
 //!   `status` subresource from a work queue, and deletes a gracefully
 //!   deleted pod once the agent has stopped it;
 //! - [`local_volumes`]: the directory a `persistentVolumeClaim` volume
-//!   mounts (through the claim's bound volume), and removing the
-//!   directories of this node's deleted local-path volumes.
+//!   mounts (the claim and its bound volume, got by name), and removing
+//!   the directories of this node's deleted local-path volumes.
 //! - [`objects`]: an `ObjectSource` over one watch per ConfigMap and
 //!   Secret a pod of the node names ([`object_watches`]), where the agent
 //!   reads what `env[].valueFrom`, `envFrom` and ConfigMap and Secret
@@ -75,7 +75,7 @@ use tokio::task::JoinHandle;
 pub use lease::NodeLease;
 pub use object_watches::ObjectWatches;
 pub use objects::ApiObjects;
-use orc_client::informer::{Cache, Informer, Notification, everything};
+use orc_client::informer::{Cache, Informer, Notification};
 use orc_client::resources::lookup;
 use orc_client::{Client, ClientError};
 pub use pod_source::ApiPodSource;
@@ -140,13 +140,12 @@ impl NodeAgent {
         let informer = Informer::new(client.clone(), pods, None, "")
             .with_field_selector(&format!("spec.nodeName={name}"));
         let cache = informer.cache();
-        let (objects, object_tasks) = follow_objects(&client, cache.clone()).await;
+        let objects = follow_objects(&client, cache.clone());
         let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
         let (informer, drain) = follow_pods(informer, objects.clone(), sink.clone()).await;
 
         let events = Arc::new(events::KubeletEvents::new(client.clone(), &name));
         let mut tasks = vec![heartbeat, informer, drain];
-        tasks.extend(object_tasks);
         if let Some(dir) = &config.identity.state_dir {
             let cleanup = local_volumes::clean_up(client.clone(), dir.into());
             tasks.push(tokio::spawn(cleanup));
@@ -261,41 +260,10 @@ async fn follow_pods(
 }
 // ANCHOR_END: follow_pods
 
-/// Runs `informer` until its first list is in; answers its task and the
-/// task that drains its notifications. The agent reads the cache at every
-/// sync; the notifications are only drained, so the informer never waits
-/// on a full channel.
-async fn run_until_synced(informer: Informer) -> (JoinHandle<()>, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel(64);
-    let informer = tokio::spawn(informer.run(tx));
-    while let Some(n) = rx.recv().await {
-        if n == Notification::Synced {
-            break;
-        }
-    }
-    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    (informer, drain)
-}
-
-/// The agent's view of what pods name: informers on every
-/// PersistentVolumeClaim and PersistentVolume, run until each has listed
-/// once (a container started before would wait for nothing), and the
-/// watches of Secrets and ConfigMaps, started pod by pod; answers it and
-/// the informers' tasks.
-async fn follow_objects(
-    client: &Client,
-    pods: Arc<Cache>,
-) -> (Arc<ApiObjects>, Vec<JoinHandle<()>>) {
-    let mut tasks = vec![];
-    let mut caches = vec![];
-    for plural in ["persistentvolumeclaims", "persistentvolumes"] {
-        let resource = lookup("", "v1", plural).expect("served kinds are in the resource table");
-        let informer = everything(client, resource);
-        caches.push(informer.cache());
-        let (informer, drain) = run_until_synced(informer).await;
-        tasks.extend([informer, drain]);
-    }
-    let [claims, volumes]: [Arc<Cache>; 2] = caches.try_into().expect("two caches");
+/// The agent's view of what pods name: the watches of Secrets and
+/// ConfigMaps, started pod by pod, and the claims and volumes got by
+/// name before each container start.
+fn follow_objects(client: &Client, pods: Arc<Cache>) -> Arc<ApiObjects> {
     let watches = |plural| {
         let resource = lookup("", "v1", plural).expect("served kinds are in the resource table");
         ObjectWatches::new(client.clone(), resource)
@@ -304,11 +272,10 @@ async fn follow_objects(
         pods,
         config_maps: watches("configmaps"),
         secrets: watches("secrets"),
-        claims,
-        volumes,
+        claims: local_volumes::ClaimedVolumes::new(client.clone()),
         tokens: tokens::ServiceAccountTokens::new(client.clone()),
     };
-    (Arc::new(objects), tasks)
+    Arc::new(objects)
 }
 
 impl Drop for NodeAgent {

@@ -12,9 +12,9 @@
 //! the pod is seen at the next sync (the agent retries a container
 //! waiting in `CreateContainerConfigError`).
 //!
-//! Claims and their volumes still come from one informer each over the
-//! whole cluster (orc's Node authorizer lets nodes list them; Kubernetes'
-//! lets a node get only its pods' ones).
+//! Claims and their volumes are got by name before each container start
+//! ([`ClaimedVolumes`]): the Node authorizer lets a node get its pods'
+//! claims and their volumes, and never list or watch them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -27,22 +27,21 @@ use orc_pod::pod_spec::Pod;
 use orc_pod::volumes::source::ServiceAccountTokenProjection;
 use serde_json::Value;
 
+use crate::local_volumes::ClaimedVolumes;
 use crate::object_watches::ObjectWatches;
 use crate::tokens::ServiceAccountTokens;
 
-/// ConfigMaps and Secrets from one watch each, claims and volumes from
-/// informers' caches, and the pods' ServiceAccount tokens from
-/// TokenRequest (`tokens.rs`).
+/// ConfigMaps and Secrets from one watch each, claims and volumes got by
+/// name, and the pods' ServiceAccount tokens from TokenRequest
+/// (`tokens.rs`).
 pub struct ApiObjects {
     /// The node's pods as the API has them (keys `namespace/name`): what
     /// they name is what is followed.
     pub pods: Arc<Cache>,
     pub config_maps: ObjectWatches,
     pub secrets: ObjectWatches,
-    /// PersistentVolumeClaims (keys `namespace/name`).
-    pub claims: Arc<Cache>,
-    /// PersistentVolumes (keys: names).
-    pub volumes: Arc<Cache>,
+    /// The PersistentVolumeClaims the pods name, and their volumes.
+    pub claims: ClaimedVolumes,
     pub tokens: ServiceAccountTokens,
 }
 
@@ -83,6 +82,7 @@ impl ObjectSource for ApiObjects {
                 let ns = &pod.metadata.namespace;
                 self.secrets.ensure(ns, &names.secrets).await;
                 self.config_maps.ensure(ns, &names.config_maps).await;
+                self.claims.fetch(ns, &names.claims).await;
             }
             self.tokens.fetch_for(pod).await;
         })
@@ -112,28 +112,29 @@ impl ObjectSource for ApiObjects {
     }
 
     fn claimed_volume(&self, namespace: &str, name: &str) -> Result<ClaimedVolume, String> {
-        let Some(claim) = self.claims.get(&format!("{namespace}/{name}")) else {
-            return Err(format!("persistentvolumeclaim \"{name}\" not found"));
-        };
-        crate::local_volumes::claimed_volume(&claim, |pv| self.volumes.get(pv))
+        self.claims.get(namespace, name)
     }
 }
 
 impl ApiObjects {
     // ANCHOR: follow_referenced
     /// Follows the Secrets and ConfigMaps the node's pods name, and no
-    /// others: called at every change to the node's pods.
+    /// others, and forgets the claims they no longer name: called at
+    /// every change to the node's pods.
     pub fn follow_referenced(&self) {
         let (mut secrets, mut config_maps) = (BTreeSet::new(), BTreeSet::new());
+        let mut claims = BTreeSet::new();
         for pod in self.pods.list() {
             let ns = pod.pointer("/metadata/namespace").and_then(Value::as_str);
             let ns = ns.unwrap_or_default();
             let names = references(&pod);
             secrets.extend(names.secrets.iter().map(|n| format!("{ns}/{n}")));
             config_maps.extend(names.config_maps.iter().map(|n| format!("{ns}/{n}")));
+            claims.extend(names.claims.iter().map(|n| format!("{ns}/{n}")));
         }
         self.secrets.follow_only(&secrets);
         self.config_maps.follow_only(&config_maps);
+        self.claims.keep_only(&claims);
     }
     // ANCHOR_END: follow_referenced
 }
@@ -174,8 +175,7 @@ mod tests {
             secrets: ObjectWatches::new(client.clone(), kind("secrets")).holding(vec![json!({
                 "metadata": {"name": "db", "namespace": "shop"}, "data": {"password": "czNjcjN0"}
             })]),
-            claims: Arc::new(Cache::default()),
-            volumes: Arc::new(Cache::default()),
+            claims: ClaimedVolumes::new(client.clone()),
             tokens: ServiceAccountTokens::new(client),
         };
         let web = objects.config_map("shop", "web").unwrap().unwrap();

@@ -57,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = args
         .security
-        .apply(orc_apiserver::Config::new(args.etcd, args.listen));
+        .apply(orc_apiserver::Config::new(args.etcd, args.listen))?;
     let mut config = args.services.apply(config);
     config.limits = args.limits.limits();
     config.compaction_interval = args.compaction.interval();

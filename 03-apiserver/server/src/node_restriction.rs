@@ -18,7 +18,11 @@
 //!   static pod, annotated `kubernetes.io/config.mirror`) bound to `n`
 //!   and naming no Secret, ConfigMap, claim or ServiceAccount;
 //! - a ServiceAccount token must be bound to a pod, by name and uid, that
-//!   is bound to `n`.
+//!   is bound to `n`;
+//! - a PersistentVolume (one of its local-path volumes: the authorizer
+//!   allows no other) may only lose finalizers: its spec, labels and
+//!   annotations stay as they are (orc's own; the kubelet writes no
+//!   volume).
 //!
 //! Other users pass untouched.
 
@@ -220,6 +224,28 @@ pub fn admit_update(
                 format!("node {node:?} is not allowed to modify taints"),
             ))
         }
+        ("", "PersistentVolume") => {
+            let kept = |v: &Value| {
+                ["/spec", "/metadata/labels", "/metadata/annotations"]
+                    .map(|p| v.pointer(p).cloned())
+            };
+            let finalizers = |v: &Value| -> Vec<Value> {
+                v.pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let old = finalizers(current);
+            let only_removed = finalizers(next).iter().all(|f| old.contains(f));
+            match only_removed && kept(current) == kept(next) {
+                true => Ok(()),
+                false => Err(forbidden(
+                    resource,
+                    name,
+                    format!("node {node:?} may only remove finalizers from a persistentvolume"),
+                )),
+            }
+        }
         ("", "Node") => {
             let refused = forbidden_labels(changed_labels(next, Some(current)).into_iter());
             match refused.is_empty() {
@@ -326,6 +352,34 @@ mod tests {
         // Anyone else passes.
         let admin = UserInfo::authenticated("admin", "", &["system:masters"]);
         assert!(admit_update(&admin, nodes, false, &tainted, &untainted).is_ok());
+    }
+
+    #[test]
+    fn a_node_only_removes_finalizers_from_a_volume() {
+        let volumes = resource("persistentvolumes");
+        let current = json!({"metadata": {"name": "pvc-1",
+                "finalizers": ["orc.dev/local-path-cleanup", "kubernetes.io/pv-protection"]},
+            "spec": {"local": {"path": "/var/lib/orc/local-path/pvc-1_shop_data"}}});
+        let mut released = current.clone();
+        released["metadata"]["finalizers"] = json!(["kubernetes.io/pv-protection"]);
+        assert!(admit_update(&node("a"), volumes, false, &current, &released).is_ok());
+        let mut moved = released.clone();
+        moved["spec"]["local"]["path"] = json!("/etc");
+        let ApiError::Forbidden(refused) =
+            admit_update(&node("a"), volumes, false, &current, &moved).unwrap_err()
+        else {
+            panic!("a 403");
+        };
+        assert_eq!(
+            refused,
+            "persistentvolumes \"pvc-1\" is forbidden: node \"a\" may only remove finalizers from a persistentvolume"
+        );
+        let mut held = current.clone();
+        held["metadata"]["finalizers"] = json!(["example.com/mine"]);
+        assert!(admit_update(&node("a"), volumes, false, &current, &held).is_err());
+        // Anyone else: untouched.
+        let admin = UserInfo::authenticated("admin", "", &["system:masters"]);
+        assert!(admit_update(&admin, volumes, false, &current, &moved).is_ok());
     }
 
     #[test]

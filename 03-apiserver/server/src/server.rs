@@ -216,8 +216,9 @@ pub enum AdmissionPlugin {
 }
 
 impl SecurityFlags {
-    /// `config` with these options set.
-    pub fn apply(&self, mut config: Config) -> Config {
+    /// `config` with these options set; an error for flags that cannot
+    /// be used together or at all (`--audit-log-format=legacy`).
+    pub fn apply(&self, mut config: Config) -> Result<Config, crate::audit::FlagError> {
         config.token_file = self.token_file.clone();
         config.encryption_key_file = self.encryption_key_file.clone();
         config.encryption_provider_config = self.encryption_provider_config.clone();
@@ -237,8 +238,8 @@ impl SecurityFlags {
             .clone()
             .zip(self.tls_private_key_file.clone());
         config.agent_client = self.agent_client.files();
-        config.audit = self.audit.config();
-        config
+        config.audit = self.audit.config()?;
+        Ok(config)
     }
 }
 
@@ -617,10 +618,14 @@ async fn start_authorizer(
     if !modes.uses_node() {
         return Ok(authorizer);
     }
-    // The Node authorizer follows every pod: who is bound where, naming what.
-    let prefix = crate::authz::node_graph::pods_prefix();
-    let feed = hub.feed(&prefix).await.map_err(StorageError::Etcd)?;
-    let graph = crate::authz::node_graph::GraphCache::start(store.clone(), feed).await?;
+    // The Node authorizer follows every pod (who is bound where, naming
+    // what) and every PersistentVolume (bound to which claim, made on
+    // which node).
+    let pods = crate::authz::node_graph::pods_prefix();
+    let pods = hub.feed(&pods).await.map_err(StorageError::Etcd)?;
+    let volumes = crate::authz::node_graph::volumes_prefix();
+    let volumes = hub.feed(&volumes).await.map_err(StorageError::Etcd)?;
+    let graph = crate::authz::node_graph::GraphCache::start(store.clone(), pods, volumes).await?;
     Ok(authorizer.with_nodes(graph))
 }
 
@@ -738,7 +743,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 let mut text = s.metrics.render() + &crate::metrics::storage(&s.store);
                 text.push_str(&s.store.decode_errors().render());
                 if let Some(auditor) = &s.auditor {
-                    text.push_str(&auditor.sink.render_metrics());
+                    text.push_str(&auditor.render_metrics());
                 }
                 text
             }),
@@ -841,8 +846,10 @@ async fn authenticate(
     };
     match user {
         Ok(user) => {
-            if let Some(audit) = audit {
-                audit.authenticated(&user);
+            if let Some(audit) = audit
+                && !audit.authenticated(&user).await
+            {
+                return crate::audit::middleware::refusal();
             }
             request.extensions_mut().insert(user);
             next.run(request).await

@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::TestServer;
 use common::kubectl::{kubectl, self_signed_cert};
 use orc_apiserver::audit::log_file::Rotation;
-use orc_apiserver::audit::sink::Destination;
+use orc_apiserver::audit::sink::{Destination, Mode as AuditMode};
+use orc_apiserver::audit::webhook::WebhookConfig;
 use orc_apiserver::audit::{AuditConfig, DEFAULT_POLICY};
 use orc_apiserver::authz::{Mode, Modes};
 use serde_json::{Value, json};
@@ -28,6 +29,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start(policy: &str) -> Cluster {
+        Cluster::start_with(policy, |_| {}).await
+    }
+
+    /// A cluster whose audit configuration `adjust` changes.
+    async fn start_with(policy: &str, adjust: impl FnOnce(&mut AuditConfig)) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = self_signed_cert(dir.path());
         let tokens = dir.path().join("tokens.csv");
@@ -37,8 +43,14 @@ impl Cluster {
         let log = dir.path().join("audit.log");
         let audit = AuditConfig {
             policy_file,
-            destination: Destination::File(log.clone(), Rotation::default()),
+            log: Some((
+                Destination::File(log.clone(), Rotation::default()),
+                AuditMode::Blocking,
+            )),
+            webhook: None,
         };
+        let mut audit = audit;
+        adjust(&mut audit);
         let server = TestServer::start_with(|c| {
             c.tls = Some((cert, key));
             c.token_file = Some(tokens);
@@ -412,7 +424,11 @@ async fn a_bad_policy_file_stops_the_server_naming_file_and_field() {
     let mut config = orc_apiserver::Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
     config.audit = Some(AuditConfig {
         policy_file: file.clone(),
-        destination: Destination::File(dir.path().join("audit.log"), Rotation::default()),
+        log: Some((
+            Destination::File(dir.path().join("audit.log"), Rotation::default()),
+            AuditMode::Blocking,
+        )),
+        webhook: None,
     });
     let Err(error) = orc_apiserver::Server::bind(config).await else {
         panic!("a bad level must not start a server");
@@ -433,7 +449,8 @@ async fn a_bad_policy_file_stops_the_server_naming_file_and_field() {
     let mut config = orc_apiserver::Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
     config.audit = Some(AuditConfig {
         policy_file: file.clone(),
-        destination: Destination::Stdout,
+        log: Some((Destination::Stdout, AuditMode::Blocking)),
+        webhook: None,
     });
     let Err(error) = orc_apiserver::Server::bind(config).await else {
         panic!("an unknown field must not start a server");
@@ -445,4 +462,138 @@ async fn a_bad_policy_file_stops_the_server_naming_file_and_field() {
             && message.contains("unknown field `omitStage`"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn blocking_strict_refuses_a_request_its_log_cannot_record() {
+    // /dev/full opens, and fails every write: a full disk.
+    let cluster = Cluster::start_with(DEFAULT_POLICY, |audit| {
+        audit.log = Some((
+            Destination::File("/dev/full".into(), Rotation::default()),
+            AuditMode::BlockingStrict,
+        ));
+    })
+    .await;
+    // The default policy omits RequestReceived, and only a failure at that
+    // stage fails the request (as Kubernetes): the request goes through.
+    let response = cluster
+        .request(
+            Some("admin"),
+            reqwest::Method::GET,
+            "/api/v1/namespaces",
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    drop(cluster);
+    // A policy that records RequestReceived: refused.
+    let policy = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n";
+    let cluster = Cluster::start_with(policy, |audit| {
+        audit.log = Some((
+            Destination::File("/dev/full".into(), Rotation::default()),
+            AuditMode::BlockingStrict,
+        ));
+    })
+    .await;
+    let response = cluster
+        .request(
+            Some("admin"),
+            reqwest::Method::GET,
+            "/api/v1/namespaces",
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 500);
+    let status: Value = response.json().await.unwrap();
+    assert_eq!(status["kind"], "Status");
+    assert_eq!(status["reason"], "InternalError");
+    assert_eq!(
+        status["message"],
+        "Internal error occurred: failed to store audit event"
+    );
+}
+
+#[tokio::test]
+async fn the_webhook_receives_each_requests_event_as_an_event_list() {
+    let (tx, mut lists) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let app = axum::Router::new().route(
+        "/audit",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(serde_json::from_slice(&body).unwrap());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/audit", listener.local_addr().unwrap());
+    let receiver = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config_dir = tempfile::tempdir().unwrap();
+    let config_file = config_dir.path().join("webhook.kubeconfig");
+    std::fs::write(
+        &config_file,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: audit\n  cluster:\n    server: {url}\n\
+             users:\n- name: apiserver\n  user: {{}}\n\
+             contexts:\n- name: audit\n  context:\n    cluster: audit\n    user: apiserver\n\
+             current-context: audit\n"
+        ),
+    )
+    .unwrap();
+    let cluster = Cluster::start_with(DEFAULT_POLICY, |audit| {
+        audit.webhook = Some(WebhookConfig {
+            config_file,
+            mode: AuditMode::Batch,
+            // Each event its own batch: no wait for a fuller one.
+            max_size: 1,
+            max_wait: Duration::from_secs(3600),
+            initial_backoff: Duration::from_millis(10),
+        });
+    })
+    .await;
+    let response = cluster
+        .request(
+            Some("admin"),
+            reqwest::Method::POST,
+            "/api/v1/namespaces",
+            Some(json!({"metadata": {"name": "hooked"}})),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let id = response.headers()["audit-id"].to_str().unwrap().to_string();
+    let event = loop {
+        let list = tokio::time::timeout(Duration::from_secs(10), lists.recv())
+            .await
+            .expect("the webhook receives the event within ten seconds")
+            .unwrap();
+        assert_eq!(list["kind"], "EventList");
+        assert_eq!(list["apiVersion"], "audit.k8s.io/v1");
+        let found = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["auditID"] == id.as_str() && e["stage"] == "ResponseComplete")
+            .cloned();
+        if let Some(event) = found {
+            break event;
+        }
+    };
+    assert_eq!(event["user"]["username"], "admin");
+    assert_eq!(event["verb"], "create");
+    assert_eq!(event["objectRef"]["resource"], "namespaces");
+    assert_eq!(event["objectRef"]["name"], "hooked");
+    assert_eq!(event["responseStatus"]["code"], 201);
+    // The log still has it too: both backends get every event.
+    cluster.events_of(&id).await;
+    let deleted = cluster
+        .request(
+            Some("admin"),
+            reqwest::Method::DELETE,
+            "/api/v1/namespaces/hooked",
+            None,
+        )
+        .await;
+    assert!(deleted.status().is_success());
+    receiver.abort();
 }

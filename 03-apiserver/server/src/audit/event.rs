@@ -221,6 +221,42 @@ pub fn response_status(code: u16, body: Option<&Value>) -> Value {
     status
 }
 
+/// A `Metadata` event at `ResponseComplete` of `alice` getting pod
+/// `shop/web`, answered 200: for tests of what carries events.
+#[cfg(test)]
+pub fn sample() -> Event {
+    Event {
+        kind: "Event",
+        api_version: super::policy::API_VERSION,
+        level: Level::Metadata,
+        audit_id: "0000".into(),
+        stage: Stage::ResponseComplete,
+        request_uri: "/api/v1/namespaces/shop/pods/web".into(),
+        verb: "get".into(),
+        user: User {
+            username: "alice".into(),
+            uid: String::new(),
+            groups: vec!["system:authenticated".into()],
+        },
+        impersonated_user: None,
+        source_ips: vec!["127.0.0.1".into()],
+        user_agent: String::new(),
+        object_ref: Some(ObjectRef {
+            resource: "pods".into(),
+            namespace: "shop".into(),
+            name: "web".into(),
+            api_version: "v1".into(),
+            ..ObjectRef::default()
+        }),
+        response_status: Some(response_status(200, None)),
+        request_object: None,
+        response_object: None,
+        request_received_timestamp: "2026-12-06T12:00:00.000000Z".into(),
+        stage_timestamp: "2026-12-06T12:00:00.001000Z".into(),
+        annotations: BTreeMap::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,10 @@ struct Record {
     /// Whether a stage's event has gone out with the request's object
     /// (its body is parsed once).
     request_object: Option<Option<Value>>,
+    /// The `RequestReceived` event could not be stored in
+    /// `blocking-strict` mode: the request was refused, and nothing more
+    /// is recorded of it (as Kubernetes).
+    refused: bool,
 }
 
 impl Context {
@@ -70,13 +74,26 @@ impl Context {
 
     // ANCHOR: authenticated
     /// Authentication found `user`: the policy decides the level, and the
-    /// `RequestReceived` event goes out (unless omitted).
-    pub fn authenticated(&self, user: &UserInfo) {
-        let mut record = self.lock();
-        record.event.user = User::from(user);
-        let decision = record.auditor.policy.decide(Some(user), &record.info);
-        record.decision = Some(decision);
-        record.emit(Stage::RequestReceived, None, None);
+    /// `RequestReceived` event goes out (unless omitted). `false` when a
+    /// `blocking-strict` sink could not store it: the caller refuses the
+    /// request with [`refusal`].
+    pub async fn authenticated(&self, user: &UserInfo) -> bool {
+        let (auditor, event) = {
+            let mut record = self.lock();
+            record.event.user = User::from(user);
+            let decision = record.auditor.policy.decide(Some(user), &record.info);
+            record.decision = Some(decision);
+            let event = record.event_at(Stage::RequestReceived, None, None);
+            (record.auditor.clone(), event)
+        };
+        let Some(event) = event else {
+            return true;
+        };
+        let stored = auditor.process(event).await;
+        if !stored {
+            self.lock().refused = true;
+        }
+        stored
     }
     // ANCHOR_END: authenticated
 
@@ -110,15 +127,50 @@ impl Context {
         record.body.extend_from_slice(&chunk[..take]);
     }
 
-    /// Writes the last stage's event when the level records it.
-    fn complete(&self, code: u16, body: Option<&Value>, response_object: Option<Value>) {
+    /// The last stage's event, when the level records it.
+    fn completed(
+        &self,
+        code: u16,
+        body: Option<&Value>,
+        response_object: Option<Value>,
+    ) -> Option<(Arc<Auditor>, Event)> {
         let mut record = self.lock();
+        if record.refused {
+            return None;
+        }
         let mut status = event::response_status(code, body);
         if let Some(message) = record.auth_failure.clone() {
             status["message"] = message.into();
         }
-        record.emit(Stage::ResponseComplete, Some(status), response_object);
+        let event = record.event_at(Stage::ResponseComplete, Some(status), response_object)?;
+        Some((record.auditor.clone(), event))
     }
+
+    /// Sends the last stage's event, waiting as the sinks' modes say.
+    async fn complete(&self, code: u16, body: Option<&Value>, response_object: Option<Value>) {
+        if let Some((auditor, event)) = self.completed(code, body, response_object) {
+            auditor.process(event).await;
+        }
+    }
+
+    /// Sends `stage`'s event, waiting as the sinks' modes say.
+    async fn emit(&self, stage: Stage, status: Option<Value>) {
+        let sent = {
+            let mut record = self.lock();
+            let event = record.event_at(stage, status, None);
+            event.map(|event| (record.auditor.clone(), event))
+        };
+        if let Some((auditor, event)) = sent {
+            auditor.process(event).await;
+        }
+    }
+}
+
+/// The answer to a request whose `RequestReceived` event a
+/// `blocking-strict` sink could not store: Kubernetes' 500.
+pub fn refusal() -> Response {
+    crate::status::ApiError::Internal("Internal error occurred: failed to store audit event".into())
+        .into_response()
 }
 
 impl Record {
@@ -131,11 +183,16 @@ impl Record {
         self.decision.as_ref().expect("just set")
     }
 
-    /// Sends a copy of the event at `stage` if the policy records it.
-    fn emit(&mut self, stage: Stage, status: Option<Value>, response_object: Option<Value>) {
+    /// A copy of the event at `stage`, if the policy records it.
+    fn event_at(
+        &mut self,
+        stage: Stage,
+        status: Option<Value>,
+        response_object: Option<Value>,
+    ) -> Option<Event> {
         let decision = self.decision().clone();
         if !decision.records(stage) {
-            return;
+            return None;
         }
         let request_object = match stage {
             // The body is not read yet when the request is received.
@@ -155,7 +212,7 @@ impl Record {
             }
         });
         event.stage_timestamp = event::micro_time(jiff::Timestamp::now());
-        self.auditor.sink.send(event);
+        Some(event)
     }
 
     /// The request's object at `Request` and above, and the names a
@@ -230,7 +287,8 @@ fn has_body(request: &Request) -> bool {
 }
 
 /// Sends `ResponseComplete` when a long-running answer's body is dropped:
-/// the watch ended, or its client left.
+/// the watch ended, or its client left. Nobody waits for that answer, so
+/// the event is sent from a task of its own.
 struct CompleteOnDrop {
     context: Context,
     code: u16,
@@ -238,7 +296,18 @@ struct CompleteOnDrop {
 
 impl Drop for CompleteOnDrop {
     fn drop(&mut self) {
-        self.context.complete(self.code, None, None);
+        let Some((auditor, event)) = self.context.completed(self.code, None, None) else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { auditor.process(event).await });
+            }
+            Err(_) => tracing::warn!(
+                audit_id = event.audit_id,
+                "a watch ended outside the runtime: its ResponseComplete audit event is lost"
+            ),
+        }
     }
 }
 
@@ -257,8 +326,10 @@ pub async fn audit(
     request.extensions_mut().insert(context.clone());
     // The fixed open endpoints serve anyone, unauthenticated: audited as
     // the anonymous user they are served to.
-    if OPEN_PATHS.contains(&request.uri().path()) {
-        context.authenticated(&UserInfo::anonymous());
+    if OPEN_PATHS.contains(&request.uri().path())
+        && !context.authenticated(&UserInfo::anonymous()).await
+    {
+        return refusal();
     }
     let long_running = matches!(
         crate::limits::classify(
@@ -275,7 +346,7 @@ pub async fn audit(
     // 500, as kube-apiserver's panic recovery does.
     let mut response = match AssertUnwindSafe(next.run(request)).catch_unwind().await {
         Ok(response) => respond(&context, response, long_running).await,
-        Err(panic) => panicked(&context, panic),
+        Err(panic) => panicked(&context, panic).await,
     };
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(AUDIT_ID, value);
@@ -368,6 +439,7 @@ fn new_context(auditor: Arc<Auditor>, id: &str, request: &Request) -> Context {
         body: Vec::new(),
         content_type,
         request_object: None,
+        refused: false,
     })))
 }
 
@@ -376,18 +448,17 @@ fn new_context(auditor: Arc<Auditor>, id: &str, request: &Request) -> Context {
 /// any other, with the bodies its level asks for.
 async fn respond(context: &Context, response: Response, long_running: bool) -> Response {
     let code = response.status().as_u16();
-    let (level, resource) = {
+    let (level, resource, refused) = {
         let mut record = context.lock();
-        (record.decision().level, record.info.is_resource_request)
+        let level = record.decision().level;
+        (level, record.info.is_resource_request, record.refused)
     };
-    if level == Level::None {
+    if level == Level::None || refused {
         return response;
     }
     if long_running {
         let status = event::response_status(code, None);
-        context
-            .lock()
-            .emit(Stage::ResponseStarted, Some(status), None);
+        context.emit(Stage::ResponseStarted, Some(status)).await;
         let guard = CompleteOnDrop {
             context: context.clone(),
             code,
@@ -401,7 +472,7 @@ async fn respond(context: &Context, response: Response, long_running: bool) -> R
     }
     let wants_object = level == Level::RequestResponse && resource;
     if !wants_object && code < 300 {
-        context.complete(code, None, None);
+        context.complete(code, None, None).await;
         return response;
     }
     // The body is already in memory (every answer but a stream's is).
@@ -410,7 +481,7 @@ async fn respond(context: &Context, response: Response, long_running: bool) -> R
         Ok(bytes) => bytes,
         Err(error) => {
             tracing::warn!(%error, "reading an answer to audit it");
-            context.complete(code, None, None);
+            context.complete(code, None, None).await;
             return Response::from_parts(parts, Body::empty());
         }
     };
@@ -421,12 +492,12 @@ async fn respond(context: &Context, response: Response, long_running: bool) -> R
         .unwrap_or("");
     let parsed = decode(&bytes, content_type);
     let object = if wants_object { parsed.clone() } else { None };
-    context.complete(code, parsed.as_ref(), object);
+    context.complete(code, parsed.as_ref(), object).await;
     Response::from_parts(parts, Body::from(bytes))
 }
 
 /// A handler panicked: the `Panic` event, and a 500.
-fn panicked(context: &Context, panic: Box<dyn std::any::Any + Send>) -> Response {
+async fn panicked(context: &Context, panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let what = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -438,7 +509,7 @@ fn panicked(context: &Context, panic: Box<dyn std::any::Any + Send>) -> Response
         "metadata": {}, "status": "Failure", "message": message,
         "reason": "InternalError", "code": 500,
     });
-    context.lock().emit(Stage::Panic, Some(status), None);
+    context.emit(Stage::Panic, Some(status)).await;
     crate::status::ApiError::Internal(message).into_response()
 }
 

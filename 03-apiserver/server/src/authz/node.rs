@@ -18,15 +18,25 @@
 //! - nodes: get, list or watch only its own; create, update, patch (its
 //!   own, which NodeRestriction checks: a create has no name in the URL);
 //! - leases: only its own, in `kube-node-lease`;
+//! - PersistentVolumeClaims: get one a pod bound to it names (and update
+//!   its status); PersistentVolumes: get one bound to such a claim. Never
+//!   a list or a watch: the agent gets each claim its pods name, and its
+//!   volume, by name;
 //! - everything else: the `system:node` ClusterRole's rules, uniformly.
 //!
 //! It never refuses: it allows or has no opinion, with a reason, and RBAC
 //! is asked next. Who "its pods" are comes from [`node_graph`]'s graph.
 //!
-//! orc's difference: PersistentVolumeClaims and PersistentVolumes follow
-//! the static rules (the agent lists and watches them, and removes the
-//! finalizer of local-path volumes it cleaned up); Kubernetes lets a node
-//! get only its pods' claims and their volumes.
+//! orc's difference: a node may also get and `update` a PersistentVolume
+//! that orc's local-path provisioner made on that node (the volume's
+//! annotation names the provisioner, and its required node affinity that
+//! one node). The kubelet never writes a volume; orc's agent does, once:
+//! the provisioner holds each local-path volume with a finalizer until
+//! the directory on the node is removed, which only the node can do, and
+//! the agent then removes the finalizer. Such a volume is bound to no
+//! claim of the node's pods by then (they are gone), so the claim path
+//! does not reach it; the node's own local volumes are all it can write,
+//! never another node's, and never a volume it does not hold the disk of.
 //!
 //! [`node_graph`]: super::node_graph
 
@@ -86,6 +96,8 @@ pub fn decide(
             ("", "pods") => Some(pods(graph, node, request)),
             ("", "nodes") => Some(nodes(node, request)),
             ("coordination.k8s.io", "leases") => Some(lease(node, request)),
+            ("", "persistentvolumeclaims") => Some(claims(graph, node, request)),
+            ("", "persistentvolumes") => Some(volumes(graph, node, request)),
             _ => None,
         };
         if let Some(decision) = narrowed {
@@ -124,6 +136,46 @@ fn read_object(graph: &Graph, node: &str, vertex: Vertex, request: &RequestInfo)
         return deny("can only read namespaced object of this type");
     }
     check_graph(graph, node, vertex, request)
+}
+
+/// Kubernetes' `authorizeGet`: a get of one object the node is related to.
+fn get_one(graph: &Graph, node: &str, vertex: Vertex, request: &RequestInfo) -> Decision {
+    if request.verb != "get" {
+        return deny("can only get individual resources of this type");
+    }
+    if !request.subresource.is_empty() {
+        return deny("cannot get subresource");
+    }
+    check_graph(graph, node, vertex, request)
+}
+
+/// Claims: get one a pod of the node names; update its status (a resize
+/// the node finished).
+fn claims(graph: &Graph, node: &str, request: &RequestInfo) -> Decision {
+    if request.subresource == "status" {
+        if !matches!(request.verb.as_str(), "update" | "patch") {
+            return deny("can only update or patch the status of this type");
+        }
+        return check_graph(graph, node, Vertex::PersistentVolumeClaim, request);
+    }
+    get_one(graph, node, Vertex::PersistentVolumeClaim, request)
+}
+
+/// Volumes: get one bound to a claim of the node's pods, or one of its
+/// local-path volumes; update (the cleanup finalizer) only the latter.
+fn volumes(graph: &Graph, node: &str, request: &RequestInfo) -> Decision {
+    if request.verb != "update" {
+        return get_one(graph, node, Vertex::PersistentVolume, request);
+    }
+    if !request.subresource.is_empty() || request.name.is_empty() {
+        return deny("can only update individual local-path volumes of this node");
+    }
+    match graph.local_volume_of(node, &request.name) {
+        true => Decision::Allow(String::new()),
+        false => Decision::Deny(format!(
+            "node '{node}' can only update the local-path volumes made on it"
+        )),
+    }
 }
 
 /// `POST serviceaccounts/<name>/token` for an account a pod of the node
@@ -219,9 +271,26 @@ mod tests {
         let mut graph = Graph::default();
         let pod = json!({"metadata": {"namespace": "shop", "name": "web"},
             "spec": {"nodeName": "a", "serviceAccountName": "web",
+                "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
                 "containers": [{"name": "c", "env": [{"name": "P",
                     "valueFrom": {"secretKeyRef": {"name": "db", "key": "p"}}}]}]}});
         graph.set_pod("/registry/pods/shop/web", Some(&pod));
+        let other = json!({"metadata": {"namespace": "shop", "name": "api"},
+            "spec": {"nodeName": "b",
+                "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "logs"}}]}});
+        graph.set_pod("/registry/pods/shop/api", Some(&other));
+        let bound = |claim: &str| {
+            json!({"metadata": {"name": format!("pv-{claim}")},
+            "spec": {"claimRef": {"namespace": "shop", "name": claim}}})
+        };
+        graph.set_volume("/registry/persistentvolumes/pv-data", Some(&bound("data")));
+        graph.set_volume("/registry/persistentvolumes/pv-logs", Some(&bound("logs")));
+        // A local-path volume made on node a, released: no claim any more.
+        let local = json!({"metadata": {"name": "pvc-gone",
+                "annotations": {"pv.kubernetes.io/provisioned-by": "orc.dev/local-path"}},
+            "spec": {"nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": ["a"]}]}]}}}});
+        graph.set_volume("/registry/persistentvolumes/pvc-gone", Some(&local));
         graph
     }
 
@@ -251,6 +320,62 @@ mod tests {
             Decision::Deny("can only read namespaced object of this type".into())
         );
         assert!(!ask(&a, "PUT", "/api/v1/namespaces/shop/secrets/db").allowed());
+    }
+
+    #[test]
+    fn a_node_gets_its_pods_claims_and_their_volumes_only() {
+        let a = node("a");
+        let claims = "/api/v1/namespaces/shop/persistentvolumeclaims";
+        assert!(ask(&a, "GET", &format!("{claims}/data")).allowed());
+        assert!(ask(&a, "GET", "/api/v1/persistentvolumes/pv-data").allowed());
+        // Node b's pod's claim and volume: no relationship.
+        assert_eq!(
+            ask(&a, "GET", &format!("{claims}/logs")),
+            Decision::Deny("no relationship found between node 'a' and this object".into())
+        );
+        assert_eq!(
+            ask(&a, "GET", "/api/v1/persistentvolumes/pv-logs"),
+            Decision::Deny("no relationship found between node 'a' and this object".into())
+        );
+        assert!(ask(&node("b"), "GET", &format!("{claims}/logs")).allowed());
+        // No list or watch, not even of one name.
+        let refused = Decision::Deny("can only get individual resources of this type".into());
+        assert_eq!(ask(&a, "GET", claims), refused);
+        assert_eq!(
+            ask(&a, "GET", "/api/v1/persistentvolumeclaims?watch=1"),
+            refused
+        );
+        assert_eq!(
+            ask(
+                &a,
+                "GET",
+                &format!("{claims}?watch=1&fieldSelector=metadata.name%3Ddata")
+            ),
+            refused
+        );
+        assert_eq!(ask(&a, "GET", "/api/v1/persistentvolumes"), refused);
+        assert_eq!(ask(&a, "GET", "/api/v1/persistentvolumes?watch=1"), refused);
+        assert!(!ask(&a, "PUT", &format!("{claims}/data")).allowed());
+        assert!(!ask(&a, "DELETE", &format!("{claims}/data")).allowed());
+        assert!(ask(&a, "PATCH", &format!("{claims}/data/status")).allowed());
+        assert!(!ask(&a, "PATCH", &format!("{claims}/logs/status")).allowed());
+    }
+
+    #[test]
+    fn a_node_updates_only_its_own_local_path_volumes() {
+        let a = node("a");
+        let gone = "/api/v1/persistentvolumes/pvc-gone";
+        assert!(ask(&a, "GET", gone).allowed());
+        assert!(ask(&a, "PUT", gone).allowed());
+        assert_eq!(
+            ask(&node("b"), "PUT", gone),
+            Decision::Deny("node 'b' can only update the local-path volumes made on it".into())
+        );
+        assert!(!ask(&node("b"), "GET", gone).allowed());
+        // Bound to its pod's claim, but not a local-path volume of it.
+        assert!(!ask(&a, "PUT", "/api/v1/persistentvolumes/pv-data").allowed());
+        assert!(!ask(&a, "DELETE", gone).allowed());
+        assert!(!ask(&a, "PATCH", gone).allowed());
     }
 
     #[test]
