@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::hooks::HookGuard;
 use super::image_pull::{self, PullDecision};
 use super::layout::write_atomic;
 use super::sync::{Action, KillReason, ObservedPod, RunState, Waiting};
@@ -21,7 +22,7 @@ use orc_container::spec::Resources;
 use crate::env;
 use crate::hosts_file;
 use crate::image::waiting_reason;
-use crate::pod_spec::{Container, Pod};
+use crate::pod_spec::{Container, LifecycleHandler, Pod};
 use crate::resolv_conf;
 use crate::sandbox;
 use crate::security_context;
@@ -532,6 +533,10 @@ async fn start_container(
     write_json(&bundle.join("config.json"), &spec)?;
     let log = shared.layout.log(uid, name, attempt);
     std::fs::create_dir_all(shared.layout.log_dir(uid, name)).map_err(|e| e.to_string())?;
+    // A container with a `postStart` hook is marked before it starts, not
+    // after: a status written in between would show it Running before
+    // its hook had even been sent.
+    let hook = post_start(container).map(|_| shared.hooks.mark(&id));
     match shared
         .runtime
         .start_container(&id, &bundle, &log, container.stdio_mode())
@@ -546,7 +551,7 @@ async fn start_container(
             tracing::info!(pod = %pod.full_name(), container = name, attempt, "started");
             shared.container_event(pod, name, events::created(name));
             shared.container_event(pod, name, events::started(name));
-            run_post_start(shared, pod, container, &id).await
+            run_post_start(shared, pod, container, &id, hook).await
         }
         Err(e) => fail("CreateContainerError", e.to_string()),
     }
@@ -564,16 +569,14 @@ async fn run_post_start(
     pod: &Pod,
     container: &Container,
     id: &str,
+    running: Option<HookGuard<'_>>,
 ) -> Result<(), String> {
-    let Some(handler) = container
-        .lifecycle
-        .as_ref()
-        .and_then(|l| l.post_start.as_ref())
-    else {
+    let Some(handler) = post_start(container) else {
         return Ok(());
     };
     let ran = {
-        let _running = shared.hooks.mark(id);
+        // Held until the hook returns; taken before the start.
+        let _running = running;
         let target = hook_target(shared, &pod.metadata.uid, id);
         hooks::run_hook(&target, pod, container, handler, POST_START_LIMIT).await
     };
@@ -598,6 +601,14 @@ async fn run_post_start(
     Err(message)
 }
 // ANCHOR_END: run_post_start
+
+/// The container's `postStart` handler, if it has one.
+fn post_start(container: &Container) -> Option<&LifecycleHandler> {
+    container
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.post_start.as_ref())
+}
 
 /// The waiting reason after a failed `postStart` (the kubelet's
 /// `ErrPostStartHook`).
