@@ -446,3 +446,133 @@ async fn kubectl_create_deployment_is_scheduled_onto_a_real_node() {
     drop(scheduler);
     controllers.abort();
 }
+
+/// The classic typo, `kubectl set image` to a tag nobody has: the new pod
+/// goes to ErrImagePull, then ImagePullBackOff; the old pods go on serving
+/// (the rollout stalls, the app does not break); and once
+/// `progressDeadlineSeconds` has passed, `kubectl rollout status` says the
+/// Deployment exceeded its progress deadline, as on Kubernetes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typo_in_the_image_tag_stalls_the_rollout_in_image_pull_back_off() {
+    let node = Node::new();
+    let api = ApiServer::start().await;
+    let controllers = tokio::spawn(orc_controllers::run(orc_controllers::Config::new(&api.url)));
+    let scheduler = orc_scheduler::start(orc_scheduler::Config::new(&api.url))
+        .await
+        .expect("the scheduler starts");
+    let port = orc_testkit::ports::free_port();
+    let _agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
+    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
+        .await;
+    let config = kubeconfig(node.dir.path(), &api);
+    kubectl(
+        &config,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=busybox",
+            "--replicas=2",
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; sleep 3600 & wait",
+        ],
+    )
+    .await;
+    let out = kubectl(
+        &config,
+        &["rollout", "status", "deployment/web", "--timeout=120s"],
+    )
+    .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    // A short deadline, so that the test need not wait Kubernetes' 600 s.
+    kubectl(
+        &config,
+        &[
+            "patch",
+            "deployment",
+            "web",
+            "-p",
+            r#"{"spec":{"progressDeadlineSeconds":5}}"#,
+        ],
+    )
+    .await;
+    // A registry on loopback where nothing listens: no request leaves the
+    // machine.
+    let image = "127.0.0.1:1/busybox:does-not-exist";
+    kubectl(
+        &config,
+        &[
+            "set",
+            "image",
+            "deployment/web",
+            &format!("busybox={image}"),
+        ],
+    )
+    .await;
+    let (ok, out) = cluster::kubectl_status(
+        &config,
+        &["rollout", "status", "deployment/web", "--timeout=120s"],
+    )
+    .await;
+    assert!(!ok, "the rollout cannot finish: {out}");
+    assert!(
+        out.contains("deployment \"web\" exceeded its progress deadline"),
+        "{out}"
+    );
+    let backing_off = |pod: &Value| {
+        pod.pointer("/status/containerStatuses/0/state/waiting/reason")
+            .and_then(Value::as_str)
+            == Some("ImagePullBackOff")
+    };
+    api.wait_for("/api/v1/namespaces/default/pods", LONG, |list| {
+        list["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(backing_off))
+    })
+    .await;
+    let table = kubectl(&config, &["get", "pods", "--no-headers"]).await;
+    let stalled: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("ImagePullBackOff") || l.contains("ErrImagePull"))
+        .collect();
+    assert_eq!(stalled.len(), 1, "one new pod, surged: {table}");
+    assert_eq!(
+        table.lines().filter(|l| l.contains("Running")).count(),
+        2,
+        "the old pods still run: {table}"
+    );
+    let available = kubectl(
+        &config,
+        &[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ],
+    )
+    .await;
+    assert_eq!(available, "2");
+
+    kubectl(
+        &config,
+        &[
+            "delete",
+            "deployment",
+            "web",
+            "--cascade=foreground",
+            "--timeout=120s",
+        ],
+    )
+    .await;
+    until_pods(&node, 0).await;
+    assert_eq!(
+        container_ids(&node),
+        Vec::<String>::new(),
+        "containers left"
+    );
+    drop(scheduler);
+    controllers.abort();
+}
