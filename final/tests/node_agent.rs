@@ -373,25 +373,25 @@ async fn a_deployment_rolls_out_on_a_real_node() {
     controllers.abort();
 }
 
-/// Chapter 04 on a real node: `kubectl create deployment` names no node;
-/// the scheduler binds each pod to the one real node, whose agent runs
-/// it, and `kubectl describe pod` tells the story.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_create_deployment_is_scheduled_onto_a_real_node() {
+/// One real node, registered and Ready, and a kubeconfig for its API
+/// server (the tests start the scheduler and controllers they need).
+async fn scheduled_node() -> (Node, ApiServer, AgentProcess, std::path::PathBuf) {
     let node = Node::new();
     let api = ApiServer::start().await;
-    let controllers = tokio::spawn(orc_controllers::run(orc_controllers::Config::new(&api.url)));
-    let scheduler = orc_scheduler::start(orc_scheduler::Config::new(&api.url))
-        .await
-        .expect("the scheduler starts");
     let port = orc_testkit::ports::free_port();
-    let _agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
+    let agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
     api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
         .await;
     let config = kubeconfig(node.dir.path(), &api);
-    // The container ends on SIGTERM, so deleting it takes no grace period.
+    (node, api, agent, config)
+}
+
+/// `kubectl create deployment web` (two busybox replicas, names no node)
+/// and its rollout to the end. The container ends on SIGTERM, so deleting
+/// it takes no grace period.
+async fn roll_out_web(config: &std::path::Path) {
     kubectl(
-        &config,
+        config,
         &[
             "create",
             "deployment",
@@ -406,11 +406,24 @@ async fn kubectl_create_deployment_is_scheduled_onto_a_real_node() {
     )
     .await;
     let out = kubectl(
-        &config,
+        config,
         &["rollout", "status", "deployment/web", "--timeout=120s"],
     )
     .await;
     assert!(out.contains("successfully rolled out"), "{out}");
+}
+
+/// Chapter 04 on a real node: `kubectl create deployment` names no node;
+/// the scheduler binds each pod to the one real node, whose agent runs
+/// it, and `kubectl describe pod` tells the story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_deployment_is_scheduled_onto_a_real_node() {
+    let (node, api, _agent, config) = scheduled_node().await;
+    let controllers = tokio::spawn(orc_controllers::run(orc_controllers::Config::new(&api.url)));
+    let scheduler = orc_scheduler::start(orc_scheduler::Config::new(&api.url))
+        .await
+        .expect("the scheduler starts");
+    roll_out_web(&config).await;
     until_pods(&node, 2).await;
     let pods = api.get("/api/v1/namespaces/default/pods").await.unwrap();
     let items = pods["items"].as_array().unwrap();
@@ -454,38 +467,12 @@ async fn kubectl_create_deployment_is_scheduled_onto_a_real_node() {
 /// Deployment exceeded its progress deadline, as on Kubernetes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_typo_in_the_image_tag_stalls_the_rollout_in_image_pull_back_off() {
-    let node = Node::new();
-    let api = ApiServer::start().await;
+    let (node, api, _agent, config) = scheduled_node().await;
     let controllers = tokio::spawn(orc_controllers::run(orc_controllers::Config::new(&api.url)));
     let scheduler = orc_scheduler::start(orc_scheduler::Config::new(&api.url))
         .await
         .expect("the scheduler starts");
-    let port = orc_testkit::ports::free_port();
-    let _agent = AgentProcess::start(&node, NODE, &api, port, "agent.log");
-    api.wait_for(&format!("/api/v1/nodes/{NODE}"), LONG, agent_node_ready)
-        .await;
-    let config = kubeconfig(node.dir.path(), &api);
-    kubectl(
-        &config,
-        &[
-            "create",
-            "deployment",
-            "web",
-            "--image=busybox",
-            "--replicas=2",
-            "--",
-            "sh",
-            "-c",
-            "trap 'exit 0' TERM; sleep 3600 & wait",
-        ],
-    )
-    .await;
-    let out = kubectl(
-        &config,
-        &["rollout", "status", "deployment/web", "--timeout=120s"],
-    )
-    .await;
-    assert!(out.contains("successfully rolled out"), "{out}");
+    roll_out_web(&config).await;
     // A short deadline, so that the test need not wait Kubernetes' 600 s.
     kubectl(
         &config,
