@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::agent::events::{self as agent_events, EventSink};
+use crate::agent::wake::SyncWaker;
 use crate::pod_spec::{Container, Pod, Probe};
 use crate::runtime::RuntimeClient;
 
@@ -132,9 +133,21 @@ pub struct Prober {
     /// across an `.await`.
     results: Arc<Mutex<HashMap<ProbeKey, ProbeCounter>>>,
     workers: Mutex<HashMap<ProbeKey, tokio::task::JoinHandle<()>>>,
+    /// Woken when a verdict changes, so the agent reports a container
+    /// Ready (or restarts a failing one) without waiting for its tick, as
+    /// the kubelet's sync loop reads its probe managers' update channels.
+    waker: SyncWaker,
 }
 
 impl Prober {
+    /// A prober whose verdict changes wake `waker`.
+    pub fn waking(waker: SyncWaker) -> Prober {
+        Prober {
+            waker,
+            ..Prober::default()
+        }
+    }
+
     /// The verdict for `key`; `None` while no worker has been started.
     pub fn passing(&self, key: &ProbeKey) -> Option<bool> {
         self.counter(key).map(|c| c.passing)
@@ -182,6 +195,7 @@ impl Prober {
                 runtime.clone(),
                 Arc::clone(&self.results),
                 Arc::clone(events),
+                self.waker.clone(),
             ));
             workers.insert(key, worker);
         }
@@ -194,6 +208,7 @@ async fn probe_worker(
     runtime: RuntimeClient,
     results: Arc<Mutex<HashMap<ProbeKey, ProbeCounter>>>,
     events: Arc<dyn EventSink>,
+    waker: SyncWaker,
 ) {
     let probe = &target.probe;
     tokio::time::sleep(target.initial_delay).await;
@@ -217,6 +232,7 @@ async fn probe_worker(
         if before != counter.passing {
             tracing::info!(pod = %key.pod_uid, container = %key.container, kind = ?key.kind,
                 passing = counter.passing, "probe verdict changed");
+            waker.wake();
         }
         // A startup probe's work ends with its verdict, which stays for
         // the agent to read until the run is gone.

@@ -453,6 +453,7 @@ async fn serve(args: AgentArgs) -> Result<()> {
     agent.add_status_sink(node.status_sink());
     agent.set_object_source(node.object_source());
     agent.set_event_sink(node.event_sink());
+    node.wake_on_pod_changes(agent.waker());
     // The bridge and the node's address are up: route to the other nodes.
     // Reading every Node is the network's part, as a CNI daemon's: the
     // Node authorizer lets a node read only its own, so the routes follow

@@ -42,6 +42,7 @@ pub mod sync;
 pub mod terminal;
 pub mod termination_message;
 pub mod tls;
+pub mod wake;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -62,6 +63,7 @@ use clock::Clock;
 use layout::StateLayout;
 pub use report::StatusSink;
 use sync::{RunState, Waiting};
+use wake::{PodTask, SyncWaker};
 
 /// Everything the agent needs to know about its node.
 #[derive(Debug, Clone)]
@@ -125,6 +127,9 @@ pub struct Shared {
     pub start_errors: Mutex<HashMap<(String, String), Waiting>>,
     /// Image pulls that failed, for `ImagePullBackOff`.
     pub pull_failures: pull_backoff::PullFailures,
+    /// Wakes the sync loop before its tick (see [`wake`]): pod tasks and
+    /// probe workers use it; sources get a clone from [`Agent::waker`].
+    pub waker: SyncWaker,
     /// Where pod events go; set once by [`Agent::set_event_sink`],
     /// [`events::LogEvents`] until then.
     events: OnceLock<Arc<dyn events::EventSink>>,
@@ -172,7 +177,7 @@ pub struct Agent {
     sources: Vec<Box<dyn PodSource>>,
     /// The task working on each pod, by uid: one at a time per pod, as the
     /// kubelet's pod workers.
-    in_flight: HashMap<String, tokio::task::JoinHandle<()>>,
+    in_flight: HashMap<String, PodTask>,
     /// The manifest errors last reported, so each is logged once.
     reported_errors: Vec<ManifestError>,
     /// Where statuses go besides their files (chapter 03: the API server).
@@ -218,6 +223,7 @@ impl Agent {
             root: layout.runtime_root(),
             shim: config.shim_program.clone(),
         };
+        let waker = SyncWaker::default();
         let shared = Shared {
             config,
             layout,
@@ -225,10 +231,11 @@ impl Agent {
             runtime,
             images,
             clock,
-            prober: Prober::default(),
+            prober: Prober::waking(waker.clone()),
             hooks: Default::default(),
             start_errors: Mutex::new(HashMap::new()),
             pull_failures: Default::default(),
+            waker,
             events: OnceLock::new(),
             objects: OnceLock::new(),
         };
@@ -272,28 +279,38 @@ impl Agent {
         &self.shared
     }
 
-    /// Runs [`sync_once`](Self::sync_once) every sync period until `shutdown` completes.
+    /// What wakes the sync loop before its tick: give a clone to a pod
+    /// source so a changed pod is synced at once ([`wake`]).
+    pub fn waker(&self) -> SyncWaker {
+        self.shared.waker.clone()
+    }
+
+    // ANCHOR: run
+    /// Runs [`sync_once`](Self::sync_once) every sync period, and whenever
+    /// [`waker`](Self::waker) is woken, until `shutdown` completes.
     pub async fn run(&mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(self.shared.config.sync_period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let waker = self.waker();
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = tick.tick() => {
-                    if let Err(e) = self.sync_once() {
-                        tracing::warn!("sync failed: {e}");
-                    }
-                }
+                _ = tick.tick() => {}
+                _ = waker.woken() => {}
+            }
+            if let Err(e) = self.sync_once() {
+                tracing::warn!("sync failed: {e}");
             }
         }
     }
+    // ANCHOR_END: run
 
     // ANCHOR: sync_once
     /// One pass of the sync loop. Spawns the work and returns; pods whose
     /// previous work has not finished are left for the next pass.
     pub fn sync_once(&mut self) -> Result<(), AgentError> {
-        self.in_flight.retain(|_, task| !task.is_finished());
+        self.in_flight.retain(|_, task| !task.is_done());
         let shared = Arc::clone(&self.shared);
         let (desired, terminating) = self.desired_pods();
         let now = shared.clock.now();
@@ -346,12 +363,13 @@ impl Agent {
                 continue;
             }
             let observed_pod = observed.get(&uid).cloned().unwrap_or_default();
-            let task = tokio::spawn(actions::stop_pod(
+            let work = actions::stop_pod(
                 Arc::clone(shared),
                 uid.clone(),
                 observed_pod,
                 terminating.get(&uid).copied(),
-            ));
+            );
+            let task = PodTask::spawn(&shared.waker, work);
             self.in_flight.insert(uid, task);
         }
         // Deleted pods with nothing left here: the API object may go now.
@@ -398,12 +416,9 @@ impl Agent {
             refresh_volumes(shared, pod, &observed_pod);
             return probes;
         }
-        let task = tokio::spawn(actions::run_actions(
-            Arc::clone(shared),
-            pod.clone(),
-            observed_pod,
-            plan.actions,
-        ));
+        let work =
+            actions::run_actions(Arc::clone(shared), pod.clone(), observed_pod, plan.actions);
+        let task = PodTask::spawn(&shared.waker, work);
         self.in_flight.insert(uid.clone(), task);
         probes
     }
@@ -432,7 +447,7 @@ impl Agent {
     /// Waits until every spawned pod task has finished.
     pub async fn wait_idle(&mut self) {
         for (_, task) in self.in_flight.drain() {
-            let _ = task.await;
+            task.join().await;
         }
     }
 

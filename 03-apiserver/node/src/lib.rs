@@ -62,10 +62,11 @@ pub mod status_sync;
 pub mod tokens;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use orc_pod::agent::StatusSink;
+use orc_pod::agent::wake::SyncWaker;
 use orc_pod::env::ObjectSource;
 use orc_pod::source::PodSource;
 use serde_json::Value;
@@ -112,6 +113,10 @@ pub struct NodeAgent {
     events: Arc<events::KubeletEvents>,
     sink: Arc<ApiStatusSink>,
     sink_worker: Option<JoinHandle<()>>,
+    /// The agent's sync loop, woken at each change of this node's pods
+    /// once [`Self::wake_on_pod_changes`] has set it: a pod bound here is
+    /// started at once, not at the agent's next tick.
+    waker: Arc<OnceLock<SyncWaker>>,
     /// Heartbeat, informer and its notification drain.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -142,7 +147,9 @@ impl NodeAgent {
         let cache = informer.cache();
         let objects = follow_objects(&client, cache.clone());
         let sink = Arc::new(ApiStatusSink::new(config.identity.ip, cache.clone()));
-        let (informer, drain) = follow_pods(informer, objects.clone(), sink.clone()).await;
+        let waker = Arc::new(OnceLock::new());
+        let (informer, drain) =
+            follow_pods(informer, objects.clone(), sink.clone(), waker.clone()).await;
 
         let events = Arc::new(events::KubeletEvents::new(client.clone(), &name));
         let mut tasks = vec![heartbeat, informer, drain];
@@ -158,6 +165,7 @@ impl NodeAgent {
             events,
             sink,
             sink_worker: Some(sink_worker),
+            waker,
             tasks,
         })
     }
@@ -167,6 +175,15 @@ impl NodeAgent {
     pub fn pod_source(&self) -> Box<dyn PodSource> {
         let name = self.node["metadata"]["name"].as_str().unwrap_or("");
         Box::new(ApiPodSource::new(name, self.cache.clone()).rejecting_through(self.sink.clone()))
+    }
+
+    /// Wakes the agent's sync loop (its [`Agent::waker`]) at every change
+    /// of this node's pods, as the kubelet's sync loop wakes on its config
+    /// channel. Only the first call counts.
+    ///
+    /// [`Agent::waker`]: orc_pod::agent::Agent::waker
+    pub fn wake_on_pod_changes(&self, waker: SyncWaker) {
+        let _ = self.waker.set(waker);
     }
 
     /// Where the agent reads the ConfigMaps and Secrets pods name.
@@ -234,11 +251,13 @@ async fn register_retrying(
 /// Runs `informer`, on the pods bound to this node, until its first list
 /// is in; answers its task and the task that follows its notifications:
 /// at each change, `objects` follows what the pods name, and only that,
-/// and `sink` puts back a status someone else overwrote.
+/// `sink` puts back a status someone else overwrote, and the agent's sync
+/// loop is woken (once `waker` is set).
 async fn follow_pods(
     informer: Informer,
     objects: Arc<ApiObjects>,
     sink: Arc<ApiStatusSink>,
+    waker: Arc<OnceLock<SyncWaker>>,
 ) -> (JoinHandle<()>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel(64);
     let informer = tokio::spawn(informer.run(tx));
@@ -251,8 +270,11 @@ async fn follow_pods(
         objects.follow_referenced();
         while let Some(notification) = rx.recv().await {
             objects.follow_referenced();
-            if let Notification::Updated { new, .. } = notification {
-                sink.reconcile(&new);
+            if let Notification::Updated { new, .. } = &notification {
+                sink.reconcile(new);
+            }
+            if let Some(waker) = waker.get() {
+                waker.wake();
             }
         }
     });
