@@ -44,14 +44,7 @@ where
 {
     let host = NetnsHost::new();
     host.run("ip", &["addr", "add", &format!("{POD_IP}/32"), "dev", "lo"]);
-    host.enter(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(test(POD_IP.parse().unwrap()));
-    });
+    host.block_on(|| test(POD_IP.parse().unwrap()));
 }
 
 /// The "pod": an HTTP server on `ip` that answers every request with what
@@ -59,11 +52,26 @@ where
 async fn start_pod_server(ip: IpAddr) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let address = listener.local_addr().unwrap();
-    let app = axum::Router::new()
-        .route("/ws", axum::routing::get(switch))
-        .fallback(echo);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move { axum::serve(listener, pod_app()).await.unwrap() });
     address
+}
+
+/// [`start_pod_server`] over HTTPS, with a self-signed certificate made
+/// in `dir` (for 127.0.0.1: it names no pod address, as a pod's would not).
+async fn start_https_pod_server(ip: IpAddr, dir: &Path) -> SocketAddr {
+    let (cert, key) = self_signed_cert(dir);
+    let acceptor = orc_apiserver::tls::acceptor(&cert, &key, None).unwrap();
+    let tcp = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let address = tcp.local_addr().unwrap();
+    let listener = orc_apiserver::tls::TlsListener::new(tcp, acceptor).unwrap();
+    tokio::spawn(async move { axum::serve(listener, pod_app()).await.unwrap() });
+    address
+}
+
+fn pod_app() -> axum::Router {
+    axum::Router::new()
+        .route("/ws", axum::routing::get(switch))
+        .fallback(echo)
 }
 
 /// What the pod saw: method, path and query, body, and some headers.
@@ -225,6 +233,33 @@ fn kubectl_reaches_a_pod_with_its_path_query_and_body() {
                 "apiserver_request_total{verb=\"CONNECT\",resource=\"pods\",code=\"200\"}"
             ),
             "{metrics}"
+        );
+    });
+}
+
+#[test]
+fn an_https_pod_is_reached_without_checking_its_certificate() {
+    in_own_network(|ip| async move {
+        let server = TestServer::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let pod = start_https_pod_server(ip, dir.path()).await;
+        create_pod(&server, "secure", pod.port(), Some(ip)).await;
+        let path = format!(
+            "/api/v1/namespaces/default/pods/https:secure:{}/proxy/over/tls?x=1",
+            pod.port()
+        );
+        let (code, seen) = server.get(&path).await;
+        assert_eq!(code, 200, "{seen}");
+        assert_eq!(seen["uri"], "/over/tls?x=1");
+        // The same port without `https:` speaks plain HTTP to a TLS
+        // server, which does not answer in HTTP: the target is unreachable.
+        let plain = path.replace("https:secure", "secure");
+        let (code, status) = server.get(&plain).await;
+        assert_eq!(code, 503, "{status}");
+        let message = status["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("error trying to reach service: "),
+            "{message}"
         );
     });
 }
