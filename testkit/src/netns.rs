@@ -86,6 +86,26 @@ impl NetnsHost {
     }
 }
 
+impl NetnsHost {
+    /// Runs `future` to its end on a two-thread tokio runtime built inside
+    /// this namespace ([`NetnsHost::enter`]): its threads, and every
+    /// process they start (etcd, kubectl), live in the namespace, and the
+    /// runtime is gone when this returns.
+    pub fn block_on<F: std::future::Future>(&self, future: impl FnOnce() -> F + Send) -> F::Output
+    where
+        F::Output: Send,
+    {
+        self.enter(|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("a tokio runtime: {e}"));
+            runtime.block_on(future())
+        })
+    }
+}
+
 impl Default for NetnsHost {
     fn default() -> Self {
         NetnsHost::new()

@@ -22,7 +22,7 @@
 //! (a metrics scraper) finds its URL and client with
 //! `handlers::logs::agent_client`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,7 +97,7 @@ pub struct AgentEndpoint {
 impl AgentEndpoint {
     /// `ip:port`, an IPv6 address in brackets.
     pub fn authority(&self) -> String {
-        std::net::SocketAddr::from((self.ip, self.port)).to_string()
+        SocketAddr::from((self.ip, self.port)).to_string()
     }
 }
 
@@ -168,13 +168,7 @@ impl AgentClient {
     /// A connection of its own to the agent at `endpoint`, TLS done (its
     /// certificate checked for `endpoint.ip`): for an upgrade.
     pub async fn connect(&self, endpoint: AgentEndpoint) -> std::io::Result<Box<dyn AgentIo>> {
-        let dial = TcpStream::connect((endpoint.ip, endpoint.port));
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, dial)
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
-        let _ = tcp.set_nodelay(true);
+        let tcp = dial(SocketAddr::from((endpoint.ip, endpoint.port))).await?;
         let Some(tls) = &self.tls else {
             return Ok(Box::new(tcp));
         };
@@ -184,6 +178,27 @@ impl AgentClient {
     }
 }
 // ANCHOR_END: agent_client
+
+/// A TCP connection to `address`, given [`CONNECT_TIMEOUT`] to be made,
+/// with Nagle's algorithm off (a stream's small writes go at once). The
+/// one way the API server dials anything but etcd: an agent
+/// ([`AgentClient::connect`]) or a pod for the proxy subresources
+/// (`handlers/proxy/`).
+pub async fn dial(address: SocketAddr) -> std::io::Result<TcpStream> {
+    // Errors read as Go's (`dial tcp 10.0.0.5:80: ...`), which is what
+    // Kubernetes' messages around them quote.
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("dial tcp {address}: i/o timeout"),
+            )
+        })?
+        .map_err(|e| std::io::Error::new(e.kind(), format!("dial tcp {address}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
 
 // Says which transport, never the key.
 impl std::fmt::Debug for AgentClient {

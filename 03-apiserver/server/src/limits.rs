@@ -371,6 +371,14 @@ mod tests {
             classify(&get, "/api/v1/namespaces/d/pods/p/log", None),
             long
         );
+        // A proxied request, whatever path follows `proxy`: the pod's
+        // answer may stream for as long as the app likes.
+        for path in [
+            "/api/v1/namespaces/d/pods/p:80/proxy",
+            "/api/v1/namespaces/d/services/s:http/proxy/a/b/",
+        ] {
+            assert_eq!(classify(&Method::POST, path, None), long, "{path}");
+        }
     }
 
     #[test]

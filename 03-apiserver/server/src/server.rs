@@ -876,7 +876,8 @@ async fn api_groups(State(state): State<Arc<AppState>>, request: Request) -> Res
 /// Reads the body (up to [`MAX_BODY`]) and the query, then dispatches.
 async fn api(state: Arc<AppState>, core: bool, request: Request) -> Response {
     // `pods/{name}/exec` is not a request with a body but a connection to
-    // hand over to the pod's node, still unread.
+    // hand over to the pod's node, still unread; a proxy request's body is
+    // the pod's to read.
     let prefix = if core { "/api" } else { "/apis" };
     let rest = request.uri().path().strip_prefix(prefix).unwrap_or("");
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
@@ -884,6 +885,14 @@ async fn api(state: Arc<AppState>, core: bool, request: Request) -> Response {
         handlers::streaming::stream_target(&handlers::path::parse(core, &segments))
     {
         return handlers::streaming::relay(&state, target, request).await;
+    }
+    // `pods/{name}/proxy/...`, `services/{name}/proxy/...`: any request,
+    // its body streamed on to the pod as it arrives, never read here.
+    if let Some(target) = core
+        .then(|| handlers::proxy::ProxyTarget::of_path(request.uri().path()))
+        .flatten()
+    {
+        return handlers::proxy::serve(state, target, request).await;
     }
     let (parts, body): (_, Body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {

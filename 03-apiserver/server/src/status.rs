@@ -177,6 +177,12 @@ pub enum ApiError {
     /// after the wait, so a restart of etcd is a pause, not an error.
     #[error("the API server's storage (etcd) is unavailable, try again later: {0}")]
     Unavailable(String),
+    /// 503 without `Retry-After`: the target of a `pods/{name}/proxy` or
+    /// `services/{name}/proxy` request has no endpoint or cannot be
+    /// reached (Kubernetes' `NewServiceUnavailable`: `no endpoints
+    /// available for service "web"`, `error trying to reach service: ...`).
+    #[error("{0}")]
+    BackendUnavailable(String),
     /// 507: etcd is full (its NOSPACE alarm is raised) and refuses every
     /// write until an operator frees space; reads still work. Kubernetes
     /// passes etcd's words on as a 500, which reads like a server bug and
@@ -231,7 +237,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Internal(_) => "InternalError",
             ApiError::TooManyRequests { .. } => "TooManyRequests",
-            ApiError::Unavailable(_) => "ServiceUnavailable",
+            ApiError::Unavailable(_) | ApiError::BackendUnavailable(_) => "ServiceUnavailable",
             ApiError::InsufficientStorage(_) => "InsufficientStorage",
             ApiError::TooLargeResourceVersion { .. } => "Timeout",
         }
@@ -252,7 +258,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::BackendUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::TooLargeResourceVersion { .. } => StatusCode::GATEWAY_TIMEOUT,
         }

@@ -13,7 +13,9 @@
 //! [`eviction`], the delete that asks a PodDisruptionBudget first);
 //! `pods/{name}/log` is [`logs`], which streams from the pod's node;
 //! `pods/{name}/exec` is [`streaming`], which relays an upgraded connection
-//! to it (server.rs hands it over before reading a body);
+//! to it, and `pods/{name}/proxy` and `services/{name}/proxy` are
+//! [`proxy`], which passes any request on to a pod (server.rs hands both
+//! over before reading a body; both send through [`hop`]);
 //! this module only dispatches and shapes replies.
 
 pub mod delete;
@@ -21,12 +23,14 @@ pub mod delete_collection;
 pub mod dry_run;
 pub mod eviction;
 pub mod graceful;
+pub mod hop;
 pub mod list_body;
 pub mod listing;
 pub mod logs;
 pub mod namespaces;
 pub mod path;
 pub mod propagation;
+pub mod proxy;
 pub mod read;
 pub mod streaming;
 pub mod subresources;
@@ -159,12 +163,26 @@ pub async fn dispatch(
         Ok(path) => route(&state, path, request).await,
         Err(e) => e.into_response(),
     };
+    observed(state, verb, resource, path.to_string(), started, response)
+}
+
+/// Counts `response` in the metrics (and logs it) once its last byte is
+/// sent: at once for an answer already in memory, at the end of its
+/// stream for a streamed one.
+pub fn observed(
+    state: Arc<AppState>,
+    verb: &'static str,
+    resource: &'static str,
+    path: String,
+    started: Instant,
+    response: Response,
+) -> Response {
     let code = response.status().as_u16();
     let mut observed = Observed {
-        state: state.clone(),
+        state,
         verb,
         resource,
-        path: path.to_string(),
+        path,
         code,
         started,
         streamed: false,
@@ -181,7 +199,7 @@ pub async fn dispatch(
     // when it is cut, as kube-apiserver counts a request when its handler
     // returns. A watch is meanwhile in `apiserver_longrunning_requests`.
     if verb == "watch" {
-        state.metrics.started(verb, resource);
+        observed.state.metrics.started(verb, resource);
     }
     response.map(|body| {
         axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {

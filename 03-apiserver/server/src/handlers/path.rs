@@ -106,6 +106,13 @@ pub fn parse(core: bool, segments: &[&str]) -> Result<ApiPath, ApiError> {
             name: name.to_string(),
             subresource: sub.to_string(),
         },
+        // `pods/{name}/proxy/{path...}`: the path is the pod's, not the API's.
+        ["namespaces", n, plural, name, "proxy", _, ..] => ApiPath::Subresource {
+            resource: namespaced(n, plural)?,
+            namespace: ns(n),
+            name: name.to_string(),
+            subresource: "proxy".into(),
+        },
         [plural, name] => ApiPath::Object {
             resource: find(plural)?,
             namespace: None,
@@ -171,6 +178,10 @@ mod tests {
         assert!(matches!(
             p(false, "apps/v1/namespaces/a/deployments/d/scale"),
             ApiPath::Subresource { .. }
+        ));
+        assert!(matches!(
+            p(true, "v1/namespaces/a/pods/w:80/proxy/x/y"),
+            ApiPath::Subresource { ref subresource, .. } if subresource == "proxy"
         ));
         assert!(matches!(
             p(true, "v1/nodes/n1"),

@@ -24,10 +24,10 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::TokioIo;
 
+use super::hop::{self, copy_headers};
 use super::logs::{self, agent_address, choose_container, error_chain, resource};
 use super::path::ApiPath;
 use super::read;
@@ -140,10 +140,6 @@ async fn try_relay(
         .connect(agent)
         .await
         .map_err(|e| unreachable(&e))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| unreachable(&e))?;
-    tokio::spawn(connection.with_upgrades());
     let mut upstream = hyper::Request::builder()
         .method(request.method().clone())
         .uri(path)
@@ -151,10 +147,7 @@ async fn try_relay(
         .body(Body::empty())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     copy_headers(request.headers(), upstream.headers_mut(), &UPGRADE_HEADERS);
-    let mut answer = sender
-        .send_request(upstream)
-        .await
-        .map_err(|e| unreachable(&e))?;
+    let mut answer = hop::send(io, upstream).await.map_err(|e| unreachable(&e))?;
     if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
         let code = answer.status().as_u16();
         let body = axum::body::to_bytes(Body::new(answer.into_body()), 64 * 1024)
@@ -163,23 +156,13 @@ async fn try_relay(
         let text = String::from_utf8_lossy(&body);
         return Ok(logs::agent_error(code, text.trim_end(), name, subresource));
     }
-
-    // ANCHOR: switch
-    // Both connections switch protocols; from then on they are byte pipes.
-    let from_client = hyper::upgrade::on(&mut request);
-    let from_agent = hyper::upgrade::on(&mut answer);
-    tokio::spawn(async move {
-        let (Ok(client), Ok(agent)) = (from_client.await, from_agent.await) else {
-            return;
-        };
-        let (mut client, mut agent) = (TokioIo::new(client), TokioIo::new(agent));
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut agent).await;
-    });
+    // Both connections switch protocols (`hop.rs`); kubectl gets the
+    // agent's 101, whose `Sec-WebSocket-Accept` answers its own key.
+    hop::splice(&mut request, &mut answer);
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     copy_headers(answer.headers(), response.headers_mut(), &ANSWER_HEADERS);
     Ok(response)
-    // ANCHOR_END: switch
 }
 // ANCHOR_END: relay
 
@@ -189,12 +172,4 @@ fn query_container(query: &str) -> String {
         .find(|(k, _)| k == "container")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
-}
-
-fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, names: &[&'static str]) {
-    for name in names {
-        for value in from.get_all(*name) {
-            to.append(*name, HeaderValue::clone(value));
-        }
-    }
 }
