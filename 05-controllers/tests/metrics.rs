@@ -35,12 +35,14 @@ async fn start_manager(c: &Cluster) -> Manager {
         metrics: Arc::new(ControllerMetrics::default()),
         ..orc_controllers::Config::new(format!("http://{}", c.addr))
     };
-    let timings = Timings {
-        lease_duration: Duration::from_secs(2),
-        renew_deadline: Duration::from_millis(1500),
-        retry_period: Duration::from_millis(200),
-    };
-    let election = LeaderElection::new(config.client(), LEASE_NAMESPACE, LEASE_NAME, timings);
+    // Kubernetes' timings: nothing here waits for a takeover, and a
+    // loaded machine must not make the leader miss its renewals.
+    let election = LeaderElection::new(
+        config.client(),
+        LEASE_NAMESPACE,
+        LEASE_NAME,
+        Timings::default(),
+    );
     let identity = election.identity.clone();
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let listener = orc_controllers::http::bind(addr).await.unwrap();
