@@ -16,9 +16,5 @@ pub use orc_client::clock::{Clock, ManualClock, SharedClock, SystemClock};
 /// Queues `key` again once `after` has passed on `clock`: the
 /// clock-aware form of [`crate::worker::Action::requeue`].
 pub fn requeue_after(clock: &SharedClock, queue: &Arc<WorkQueue>, key: &str, after: Duration) {
-    let (sleep, queue, key) = (clock.sleep(after), queue.clone(), key.to_string());
-    tokio::spawn(async move {
-        sleep.await;
-        queue.add(&key);
-    });
+    queue.add_when(key, clock.sleep(after));
 }

@@ -143,6 +143,9 @@
 //! - [`worker`]: the loop that takes keys off a work queue and
 //!   reconciles them, retrying with back-off, and the [`worker::Action`] a
 //!   reconcile answers (wait for a change, or look again after a while).
+//! - [`metrics`], [`http`]: the manager's `/metrics` (every queue's
+//!   `workqueue_*`, `leader_election_master_status`, the node lifecycle
+//!   controller's `node_collector_*`) and `/healthz`.
 //! - [`run`]: the controller manager: every controller against one API
 //!   server, until dropped. `orc server` runs it beside the API server; the
 //!   `orc-controllers` binary runs it alone.
@@ -153,14 +156,15 @@
 //! server refuses `Pods`, `Object`, `External` and `ContainerResource`
 //! metrics), and an HPA without `behavior` gets the default policies
 //! (Kubernetes keeps an older rule for that case: at most double, or 4,
-//! per reconcile). The
-//! node lifecycle controller has no
-//! per-zone disruption modes or eviction rate limit. Several controller
+//! per reconcile). Several controller
 //! managers may run side by side only with leader election
 //! ([`Config::leader_election`], `orc-controllers --leader-elect`): without
-//! it two would both create a ReplicaSet's missing pods. The garbage collector does not emit
-//! events, does not break cycles of `blockOwnerDeletion` references
+//! it two would both create a ReplicaSet's missing pods. The garbage
+//! collector's only event is `OwnerRefInvalidNamespace` (as Kubernetes'),
+//! it does not break cycles of `blockOwnerDeletion` references
 //! (Kubernetes unblocks them), and follows only the resources orc serves.
+//! `/metrics` has the work queues, leadership and zones, nothing else,
+//! over plain HTTP without authentication.
 //!
 //! The book's chapter is `chapters/src/05-controllers.md`.
 
@@ -173,7 +177,9 @@ pub mod deployment;
 pub mod disruption;
 pub mod garbage_collector;
 pub mod hpa;
+pub mod http;
 pub mod job;
+pub mod metrics;
 pub mod namespace;
 pub mod node_lifecycle;
 pub mod object;
@@ -191,6 +197,7 @@ pub mod worker;
 use std::sync::Arc;
 
 use clock::{SharedClock, SystemClock};
+use metrics::ControllerMetrics;
 use orc_client::Client;
 use orc_client::leader::LeaderElection;
 pub use orc_client::leader::Timings;
@@ -247,6 +254,9 @@ pub struct Config {
     /// The HPA controller's loop period, tolerance and windows
     /// (kube-controller-manager's `--horizontal-pod-autoscaler-*` flags).
     pub hpa: hpa::Tuning,
+    /// What this manager reports on `/metrics` ([`http::serve`] it): its
+    /// queues, its leadership, its zones. Each manager needs its own.
+    pub metrics: Arc<ControllerMetrics>,
 }
 
 impl Config {
@@ -263,6 +273,7 @@ impl Config {
             leader_election: None,
             pod_metrics: None,
             hpa: hpa::Tuning::default(),
+            metrics: Arc::new(ControllerMetrics::default()),
         }
     }
 
@@ -311,11 +322,17 @@ pub const LEASE_NAME: &str = "kube-controller-manager";
 /// no informer until it leads (kube-controller-manager starts its
 /// controllers only then, too).
 pub async fn run_elected(config: Config, clock: SharedClock, election: &LeaderElection) {
+    config.metrics.follow_election(election.leading.clone());
     election.lead(run_controllers(&config, clock)).await
 }
 // ANCHOR_END: elected
 
+/// Every controller, their queues reported in `config.metrics`.
 async fn run_controllers(config: &Config, clock: SharedClock) {
+    ControllerMetrics::scope(config.metrics.clone(), every_controller(config, clock)).await
+}
+
+async fn every_controller(config: &Config, clock: SharedClock) {
     let gc = GarbageCollector::new(config.client());
     tokio::join!(
         gc.run(config.gc_workers),

@@ -1,7 +1,8 @@
 //! `orc-controllers`: chapter 05's controller manager as a program.
 //!
 //! ```text
-//! orc-controllers --server http://127.0.0.1:6443 [--token TOKEN] [--node-monitor-grace-period 50]
+//! orc-controllers --server http://127.0.0.1:6443 [--token TOKEN] [--listen 127.0.0.1:10257]
+//!                 [--node-monitor-grace-period 50]
 //!                 [--node-eviction-rate 0.1] [--secondary-node-eviction-rate 0.01]
 //!                 [--unhealthy-zone-threshold 0.55] [--large-cluster-size-threshold 50]
 //!                 [--root-ca-file ca.crt] [--leader-elect]
@@ -25,6 +26,11 @@ struct Args {
     /// A bearer token for the API server.
     #[arg(long, env = "ORC_TOKEN")]
     token: Option<String>,
+    /// Where to serve /healthz and /metrics (kube-controller-manager's
+    /// port is 10257), plain HTTP without authentication; not served
+    /// unless given.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
     /// Seconds a node may go without a heartbeat before it is marked
     /// Unknown and tainted unreachable (Kubernetes'
     /// `--node-monitor-grace-period`).
@@ -74,6 +80,20 @@ async fn main() {
         hpa: args.hpa.tuning(),
         ..orc_controllers::Config::new(args.server)
     };
+    if let Some(addr) = args.listen {
+        match orc_controllers::http::bind(addr).await {
+            Ok(listener) => {
+                tokio::spawn(orc_controllers::http::serve(
+                    listener,
+                    config.metrics.clone(),
+                ));
+            }
+            Err(e) => {
+                eprintln!("error: serving /healthz and /metrics on --listen {addr}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     orc_controllers::run(config).await;
     if args.leader_elect {
         // As kube-controller-manager: a manager that lost the Lease exits,

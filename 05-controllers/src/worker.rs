@@ -60,11 +60,7 @@ where
             Ok(action) => {
                 queue.forget(&key);
                 if let Some(after) = action.requeue_after() {
-                    let (queue, key) = (queue.clone(), key.clone());
-                    tokio::spawn(async move {
-                        tokio::time::sleep(after).await;
-                        queue.add(&key);
-                    });
+                    queue.add_after(&key, after);
                 }
             }
             Err(error) => {
@@ -83,9 +79,11 @@ where
 }
 // ANCHOR_END: work
 
-/// The rest of every controller's `run`: once every informer in `synced`
-/// has its first list, starts `workers` workers on `queue`, and runs until
-/// `tasks` (the informers, then the workers) is dropped.
+/// The rest of every controller's `run`: registers `queue` for
+/// `/metrics` under `controller` (the queue's name in Kubernetes), then,
+/// once every informer in `synced` has its first list, starts `workers`
+/// workers on it, and runs until `tasks` (the informers, then the
+/// workers) is dropped.
 pub async fn run_after_sync<F, Fut>(
     mut tasks: JoinSet<()>,
     synced: Vec<oneshot::Receiver<()>>,
@@ -96,6 +94,7 @@ pub async fn run_after_sync<F, Fut>(
     F: Fn(String) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<Action, ClientError>> + Send + 'static,
 {
+    crate::metrics::ControllerMetrics::register_queue(controller, &queue);
     if !informers::wait_for_sync(synced).await {
         return;
     }

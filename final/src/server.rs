@@ -61,6 +61,12 @@ pub struct ServerArgs {
     /// (tests) can run side by side.
     #[arg(long)]
     pub scheduler_listen: Option<SocketAddr>,
+    /// Where the controller manager serves /healthz and /metrics
+    /// (kube-controller-manager's port is 10257); not served unless given.
+    /// Plain HTTP without authentication, as the scheduler's: give a
+    /// loopback or private address.
+    #[arg(long)]
+    pub controllers_listen: Option<SocketAddr>,
     /// Components not to start, left to a student's own binary (which
     /// then works against this API server like the built-in one).
     #[arg(long, value_enum)]
@@ -289,6 +295,17 @@ async fn serve(args: ServerArgs) -> Result<()> {
             println!("the controllers are disabled");
             None
         } else {
+            if let Some(addr) = args.controllers_listen {
+                let listener = orc_controllers::http::bind(addr).await.with_context(|| {
+                    format!("binding the controller manager's --controllers-listen {addr}")
+                })?;
+                let addr = listener.local_addr()?;
+                println!("the controller manager serves /healthz and /metrics at http://{addr}");
+                tokio::spawn(orc_controllers::http::serve(
+                    listener,
+                    controllers.metrics.clone(),
+                ));
+            }
             println!(
                 "the controllers (garbage collector, ReplicaSet, Deployment, \
                      EndpointSlice, Endpoints) are running"

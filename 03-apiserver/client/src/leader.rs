@@ -23,6 +23,8 @@
 //!
 //! [`step`] is the decision, pure; [`LeaderElection`] the loop around it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -101,6 +103,27 @@ pub struct LeaderElection {
     /// This candidate: `hostname_random`, unique per process.
     pub identity: String,
     pub timings: Timings,
+    /// Whether this candidate leads right now: what client-go reports as
+    /// `leader_election_master_status` (1 leading, 0 standing by). Shared
+    /// so a `/metrics` handler can read it while [`LeaderElection::lead`]
+    /// runs.
+    pub leading: Arc<AtomicBool>,
+}
+
+/// Sets a leading flag for as long as it lives.
+struct Leading<'a>(&'a AtomicBool);
+
+impl<'a> Leading<'a> {
+    fn start(flag: &'a AtomicBool) -> Leading<'a> {
+        flag.store(true, Ordering::Relaxed);
+        Leading(flag)
+    }
+}
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 /// How long a lease lasts and how often it is tried.
@@ -144,6 +167,7 @@ impl LeaderElection {
             name: name.into(),
             identity: format!("{host}_{}", crate::names::random_suffix()),
             timings,
+            leading: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -158,6 +182,8 @@ impl LeaderElection {
             tokio::time::sleep(self.timings.retry_period).await;
         }
         tracing::info!(lease = %self.name, identity = %self.identity, "leading");
+        // Cleared when this returns or is dropped mid-way.
+        let _leading = Leading::start(&self.leading);
         tokio::select! {
             () = work => {}
             () = self.renew(&mut seen) => {

@@ -5,7 +5,8 @@
 //! exactly what Prometheus reads: a `# HELP` and a `# TYPE` line, then one
 //! `name{labels} value` line per sample. A histogram is cumulative
 //! buckets (`_bucket{le="0.1"}` counts everything up to 0.1 s), then
-//! `_sum` and `_count`. The API server and the scheduler share this.
+//! `_sum` and `_count`. The API server, the scheduler and the controller
+//! manager share this.
 
 use std::fmt::{Display, Write};
 
@@ -40,6 +41,11 @@ impl Histogram {
         self.sum += value;
         self.count += 1;
     }
+
+    /// How many observations there were.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
 }
 
 /// The `# HELP` and `# TYPE` lines of a metric (`counter`, `gauge`,
@@ -47,6 +53,15 @@ impl Histogram {
 pub fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A label value as the text format writes it: backslash, double quote
+/// and newline escaped.
+pub fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// One sample; `labels` is `key="value",...` (or empty).
@@ -88,6 +103,12 @@ pub fn histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(escape("eu:\0:a"), "eu:\0:a");
+    }
 
     #[test]
     fn histograms_are_cumulative() {

@@ -14,12 +14,23 @@
 //! - **rate-limited retries**: a failed key comes back after an exponential
 //!   backoff (5 ms, 10 ms, 20 ms, ... capped), so a broken object does not
 //!   spin a CPU, and [`WorkQueue::forget`] resets it after a success.
+//!
+//! The queue also keeps the numbers client-go's queues report as
+//! `workqueue_*` metrics ([`WorkQueue::stats`]): how many keys wait, how
+//! many were added and retried, how long keys waited and how long their
+//! work took.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+
+use crate::prometheus::Histogram;
+
+/// client-go's buckets for both workqueue histograms,
+/// `ExponentialBuckets(10e-9, 10, 10)`: 10 ns to 10 s, a decade apart.
+pub const DURATION_BUCKETS: &[f64] = &[1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0];
 
 /// The first retry delay; doubled per failure.
 pub const BASE_DELAY: Duration = Duration::from_millis(5);
@@ -39,6 +50,56 @@ struct State {
     /// Failures per key, for the backoff.
     failures: HashMap<String, u32>,
     shut_down: bool,
+    /// When each waiting key was first added (for the queue duration).
+    added_at: HashMap<String, Instant>,
+    /// When each key being processed was handed out (for the work
+    /// duration).
+    started_at: HashMap<String, Instant>,
+    stats: Stats,
+}
+
+/// What a queue has done so far, named after client-go's workqueue
+/// metrics (each rendered with the queue's name as the `name` label).
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// `workqueue_depth`: keys waiting to be handed out, those re-added
+    /// while being processed included.
+    pub depth: usize,
+    /// `workqueue_adds_total`: adds that queued a key (an add of a key
+    /// already waiting is folded into it and not counted).
+    pub adds: u64,
+    /// `workqueue_retries_total`: delayed re-adds (a failure's back-off,
+    /// or a later look the reconcile asked for), as client-go counts
+    /// every `AddAfter`.
+    pub retries: u64,
+    /// `workqueue_queue_duration_seconds`: from a key's add until a worker
+    /// took it.
+    pub queue_duration: Histogram,
+    /// `workqueue_work_duration_seconds`: from a worker taking a key until
+    /// it called `done`.
+    pub work_duration: Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            depth: 0,
+            adds: 0,
+            retries: 0,
+            queue_duration: Histogram::new(DURATION_BUCKETS),
+            work_duration: Histogram::new(DURATION_BUCKETS),
+        }
+    }
+}
+
+impl State {
+    /// Counts an add that queued `key` (now or after its processing).
+    fn count_add(&mut self, key: &str) {
+        self.stats.adds += 1;
+        self.added_at
+            .entry(key.to_string())
+            .or_insert_with(Instant::now);
+    }
 }
 
 /// A de-duplicating, rate-limited queue of keys. Share it in an `Arc`.
@@ -80,10 +141,13 @@ impl WorkQueue {
             return;
         }
         if s.processing.contains(key) {
-            s.dirty.insert(key.to_string());
+            if s.dirty.insert(key.to_string()) {
+                s.count_add(key);
+            }
             return;
         }
         if s.queued.insert(key.to_string()) {
+            s.count_add(key);
             s.queue.push_back(key.to_string());
             drop(s);
             self.ready.notify_one();
@@ -103,6 +167,11 @@ impl WorkQueue {
                 if let Some(key) = s.queue.pop_front() {
                     s.queued.remove(&key);
                     s.processing.insert(key.clone());
+                    let now = Instant::now();
+                    if let Some(added) = s.added_at.remove(&key) {
+                        s.stats.queue_duration.observe((now - added).as_secs_f64());
+                    }
+                    s.started_at.insert(key.clone(), now);
                     return Some(key);
                 }
                 if s.shut_down {
@@ -117,6 +186,11 @@ impl WorkQueue {
     pub fn done(&self, key: &str) {
         let mut s = self.lock();
         s.processing.remove(key);
+        if let Some(started) = s.started_at.remove(key) {
+            s.stats
+                .work_duration
+                .observe(started.elapsed().as_secs_f64());
+        }
         if s.dirty.remove(key) && s.queued.insert(key.to_string()) {
             s.queue.push_back(key.to_string());
             drop(s);
@@ -135,9 +209,25 @@ impl WorkQueue {
             *n += 1;
             *n
         };
+        self.add_after(key, backoff(failures));
+    }
+
+    /// Adds `key` once `after` has passed (client-go's `AddAfter`).
+    pub fn add_after(self: &std::sync::Arc<Self>, key: &str, after: Duration) {
+        self.add_when(key, tokio::time::sleep(after));
+    }
+
+    /// Adds `key` once `ready` completes: [`WorkQueue::add_after`] on a
+    /// clock of the caller's (a test's manual clock). Counted as a retry.
+    pub fn add_when(
+        self: &std::sync::Arc<Self>,
+        key: &str,
+        ready: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.lock().stats.retries += 1;
         let (queue, key) = (self.clone(), key.to_string());
         tokio::spawn(async move {
-            tokio::time::sleep(backoff(failures)).await;
+            ready.await;
             queue.add(&key);
         });
     }
@@ -156,6 +246,15 @@ impl WorkQueue {
     /// Whether no key is waiting.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The queue's numbers so far, for `/metrics`.
+    pub fn stats(&self) -> Stats {
+        let s = self.lock();
+        Stats {
+            depth: s.queue.len() + s.dirty.len(),
+            ..s.stats.clone()
+        }
     }
 
     /// Stops the queue: waiting workers wake up, `next` still hands out the
@@ -212,6 +311,26 @@ mod tests {
         tokio::time::advance(Duration::from_millis(6)).await;
         tokio::task::yield_now().await;
         assert_eq!(q.next().await.as_deref(), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn stats_count_adds_retries_and_durations() {
+        let q = Arc::new(WorkQueue::new());
+        q.add("a");
+        q.add("a"); // folded into the first
+        q.add("b");
+        assert_eq!((q.stats().adds, q.stats().depth), (2, 2));
+        let key = q.next().await.unwrap();
+        q.add(&key); // re-added while processed: waits, counted
+        let stats = q.stats();
+        assert_eq!((stats.adds, stats.depth), (3, 2));
+        assert_eq!(stats.queue_duration.count(), 1);
+        q.add_rate_limited(&key);
+        q.done(&key);
+        let stats = q.stats();
+        assert_eq!(stats.retries, 1);
+        assert_eq!(stats.work_duration.count(), 1);
+        q.shut_down();
     }
 
     #[tokio::test]

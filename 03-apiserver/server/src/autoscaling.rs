@@ -34,8 +34,10 @@ const MAX_STABILIZATION_SECONDS: i64 = 3600;
 /// Kubernetes' `SetDefaults_HorizontalPodAutoscaler` (autoscaling/v2):
 /// at least one replica, CPU at 80% when no metric is given, and, when a
 /// `behavior` is given, every rule it leaves out filled from the default
-/// rules (`GenerateHPAScaleUpRules`, `GenerateHPAScaleDownRules`). An HPA
-/// without `behavior` keeps none: the controller applies the defaults.
+/// rules (`GenerateHPAScaleUpRules`, `GenerateHPAScaleDownRules`) except
+/// the scale-down window, which stays unset so the controller's flag
+/// decides it. An HPA without `behavior` keeps none: the controller
+/// applies the defaults.
 pub fn default_hpa(hpa: &mut Value) {
     let Some(spec) = hpa.get_mut("spec").filter(|s| s.is_object()) else {
         return;
@@ -65,23 +67,29 @@ pub fn default_scale_up() -> Value {
         {"type": "Percent", "value": 100, "periodSeconds": 15}]})
 }
 
-/// Kubernetes' default scale-down rules: a 300 s stabilization window,
-/// then any number of pods per 15 s.
+/// Kubernetes' default scale-down rules: any number of pods per 15 s.
+///
+/// No `stabilizationWindowSeconds`, on purpose, as in Kubernetes'
+/// `defaultHPAScaleDownRules`: the window an HPA leaves out is the
+/// controller manager's `--horizontal-pod-autoscaler-downscale-stabilization`
+/// (5 minutes unless set), which the API server cannot know. Writing 300
+/// here would make that flag dead for every HPA that has a `behavior`.
 pub fn default_scale_down() -> Value {
-    json!({"stabilizationWindowSeconds": 300, "selectPolicy": "Max", "policies": [
+    json!({"selectPolicy": "Max", "policies": [
         {"type": "Percent", "value": 100, "periodSeconds": 15}]})
 }
 
 /// Fills the fields of `behavior.<direction>` the user left out from
-/// `defaults`.
+/// `defaults` (`copyHPAScalingRules`): only the fields `defaults` has, so
+/// a field without a default stays unset.
 fn fill_rules(behavior: &mut Value, direction: &str, defaults: &Value) {
     set_default(behavior, direction, json!({}));
     let rules = &mut behavior[direction];
     if !rules.is_object() {
         return; // validation names it
     }
-    for field in ["stabilizationWindowSeconds", "selectPolicy", "policies"] {
-        set_default(rules, field, defaults[field].clone());
+    for (field, default) in defaults.as_object().into_iter().flatten() {
+        set_default(rules, field, default.clone());
     }
 }
 
@@ -361,12 +369,40 @@ mod tests {
         assert_eq!(obj["spec"]["metrics"][0], cpu_utilization(80));
         assert_eq!(obj["spec"]["behavior"]["scaleUp"], default_scale_up());
         let down = &obj["spec"]["behavior"]["scaleDown"];
-        assert_eq!(down["stabilizationWindowSeconds"], 300);
         assert_eq!(down["policies"][0]["value"], 1);
+        assert_eq!(down["selectPolicy"], "Max");
+        // The scale-down window is left to the controller's flag.
+        assert!(down.get("stabilizationWindowSeconds").is_none());
         // No behavior: none added; the controller applies the defaults.
         let mut plain = hpa(json!({"maxReplicas": 3}));
         default_hpa(&mut plain);
         assert!(plain["spec"].get("behavior").is_none());
+    }
+
+    #[test]
+    fn a_behavior_without_scale_down_gets_the_rules_but_no_window() {
+        // As `kubectl get hpa -o yaml` shows on Kubernetes for an HPA whose
+        // behavior names only scaleUp: scaleDown's policy and selectPolicy,
+        // and no stabilizationWindowSeconds.
+        let mut obj = hpa(json!({"maxReplicas": 3, "behavior": {"scaleUp": {
+            "stabilizationWindowSeconds": 30}}}));
+        default_hpa(&mut obj);
+        let behavior = &obj["spec"]["behavior"];
+        assert_eq!(
+            behavior["scaleDown"],
+            json!({"selectPolicy": "Max", "policies": [
+                {"type": "Percent", "value": 100, "periodSeconds": 15}]})
+        );
+        assert_eq!(behavior["scaleUp"]["stabilizationWindowSeconds"], 30);
+        assert_eq!(behavior["scaleUp"]["policies"].as_array().unwrap().len(), 2);
+        // A window the user gives is kept as given.
+        let mut own = hpa(json!({"maxReplicas": 3, "behavior": {"scaleDown": {
+            "stabilizationWindowSeconds": 60}}}));
+        default_hpa(&mut own);
+        assert_eq!(
+            own["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"],
+            60
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl ClusterRoleAggregationController {
             let c = c.clone();
             async move { c.reconcile(&name).await }
         };
-        let queue = ("clusterrole-aggregation", controller.queue.clone());
+        let queue = ("ClusterRoleAggregator", controller.queue.clone());
         worker::run_after_sync(tasks, vec![synced], queue, 1, reconcile).await;
     }
 

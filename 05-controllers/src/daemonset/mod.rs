@@ -252,11 +252,11 @@ impl DaemonSetController {
             return Ok(Action::await_change());
         };
         let hash = current.hash().to_string();
-        let owned = self.claim_pods(&ds).await?;
+        let (may_act, owned) = self.claim_pods(key, &ds).await?;
         let nodes = self.nodes_and_pods(&ds, &owned).await;
         let now = self.clock.now();
         let counts = decide::count(&nodes, &ds, &hash, now);
-        if self.expectations.satisfied(key, Instant::now()) {
+        if may_act {
             let plan = plan(&nodes, &ds, &hash, counts.desired, now);
             let plan = self.hold_failed(key, &ds, plan, now);
             self.carry_out(key, &ds, &hash, plan).await?;
@@ -376,12 +376,18 @@ impl DaemonSetController {
     }
     // ANCHOR_END: ensure_current_revision
 
-    /// The pods `ds` owns after adopting and releasing, finished ones
-    /// included (they are replaced, and must be counted to be).
-    async fn claim_pods(&self, ds: &Value) -> Result<Vec<Value>, ClientError> {
+    /// Whether the DaemonSet `key` may create and delete pods (its
+    /// expectations, read first: see `satisfied_before`), and the pods
+    /// `ds` owns after adopting and releasing, finished ones included
+    /// (they are replaced, and must be counted to be).
+    async fn claim_pods(&self, key: &str, ds: &Value) -> Result<(bool, Vec<Value>), ClientError> {
         let (ns, _) = namespace_and_name(ds);
-        let candidates = self.pods.in_namespace(ns);
-        claims::claim_all(&self.client, pods_resource(), (ds, "DaemonSet"), candidates).await
+        let (may_act, candidates) = self
+            .expectations
+            .satisfied_before(key, Instant::now(), || self.pods.in_namespace(ns));
+        let owned =
+            claims::claim_all(&self.client, pods_resource(), (ds, "DaemonSet"), candidates).await?;
+        Ok((may_act, owned))
     }
 
     /// Every node with what it means for `ds` and the pods meant for it,

@@ -94,7 +94,7 @@ impl GarbageCollector {
             let gc = gc.clone();
             async move { gc.reconcile(&uid).await.map(|()| Action::await_change()) }
         };
-        let queue = ("garbage-collector", self.queue.clone());
+        let queue = ("garbage_collector_attempt_to_delete", self.queue.clone());
         worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;
     }
     // ANCHOR_END: run

@@ -174,10 +174,10 @@ fn the_downscale_stabilization_flag_sets_the_window_an_hpa_leaves_out() {
         usage("d", 50),
     ];
     let idle = [usage("a", 5), usage("b", 5), usage("c", 5), usage("d", 5)];
-    let decide_at = |tuning: &Tuning| {
+    let decide_at = |hpa: &Value, tuning: &Tuning| {
         let mut history = History::default();
         let observed = Observed {
-            hpa: &hpa,
+            hpa,
             scale: Ok(&busy_scale),
             pods: &pods,
             usage: Ok(&busy),
@@ -193,7 +193,7 @@ fn the_downscale_stabilization_flag_sets_the_window_an_hpa_leaves_out() {
         };
         decide(&observed, &mut history)
     };
-    let held = decide_at(&Tuning::default());
+    let held = decide_at(&hpa, &Tuning::default());
     assert_eq!(held.rescale, None);
     assert_eq!(
         condition(&held, "AbleToScale")["reason"],
@@ -203,8 +203,16 @@ fn the_downscale_stabilization_flag_sets_the_window_an_hpa_leaves_out() {
         downscale_stabilization: std::time::Duration::from_secs(30),
         ..Tuning::default()
     };
-    let d = decide_at(&short);
+    let d = decide_at(&hpa, &short);
     assert_eq!(d.rescale, Some((1, "All metrics below target".to_string())));
+    // A behavior as the API server stores it (scaleDown's policies
+    // defaulted, its window absent) still takes the window from the flag.
+    let mut stored = hpa.clone();
+    stored["spec"]["behavior"] = json!({"scaleDown": {"selectPolicy": "Max",
+        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]}});
+    let d = decide_at(&stored, &short);
+    assert_eq!(d.rescale, Some((1, "All metrics below target".to_string())));
+    assert_eq!(decide_at(&stored, &Tuning::default()).rescale, None);
     // An HPA's own window wins over the flag.
     let mut own = hpa.clone();
     own["spec"]["behavior"] = json!({"scaleDown": {"stabilizationWindowSeconds": 600}});

@@ -135,7 +135,7 @@ impl HorizontalPodAutoscalerController {
             let c = c.clone();
             async move { c.reconcile(&key).await }
         };
-        let queue = ("horizontal-pod-autoscaler", controller.queue.clone());
+        let queue = ("horizontalpodautoscaler", controller.queue.clone());
         worker::run_after_sync(tasks, vec![synced], queue, workers, reconcile).await;
     }
 

@@ -137,8 +137,10 @@ struct Tally {
     /// Names of running pods.
     active: Vec<String>,
     /// Running pods of an Indexed Job whose index another pod already
-    /// runs or finished (two reconciles raced), or that have none: they
-    /// go first.
+    /// runs or finished, or that have none: they go first (Kubernetes'
+    /// `appendDuplicatedIndexPodsForRemoval`). The controller's
+    /// expectations keep it from starting an index twice itself
+    /// (`replicaset/expectations.rs`); this cleans up after anyone else.
     redundant: Vec<String>,
     ready: i64,
     /// Pods being deleted whose end is already counted.

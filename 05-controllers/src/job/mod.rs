@@ -149,7 +149,10 @@ impl JobController {
             self.release_orphans(key).await?;
             return Ok(Action::await_change());
         };
-        let pods = self.claim_pods(&job).await?;
+        // The expectations first, then the pods (see `satisfied_before`):
+        // checked after the slow steps below, they once let a reconcile
+        // create an index a second time under load.
+        let (may_act, pods) = self.claim_pods(key, &job).await?;
         let decision = decide::decide(&job, &pods, self.clock.now());
         if decision.expired {
             self.expire(&job).await?;
@@ -157,9 +160,8 @@ impl JobController {
         }
         let job = self.count(job, &decision.to_count).await?;
         let job = self.write_status(&job, &decision.status).await?;
-        if self.expectations.satisfied(key, Instant::now()) {
-            self.delete_pods(key, &job, &decision.delete).await?;
-            self.create_pods(key, &job, &decision.create).await?;
+        if may_act {
+            self.act(key, &job, &decision).await?;
         }
         for note in &decision.events {
             self.recorder.record(&job, KIND, note.clone()).await;
@@ -171,11 +173,41 @@ impl JobController {
     }
     // ANCHOR_END: reconcile
 
-    /// The pods of `job` (adopting orphans its selector matches).
-    async fn claim_pods(&self, job: &Value) -> Result<Vec<Value>, ClientError> {
+    /// Whether the Job `key` may create and delete pods, and its pods
+    /// (adopting orphans its selector matches), read in that order.
+    async fn claim_pods(&self, key: &str, job: &Value) -> Result<(bool, Vec<Value>), ClientError> {
         let (ns, _) = namespace_and_name(job);
-        let candidates = self.pods.in_namespace(ns);
-        claims::claim_all(&self.client, pods_resource(), (job, "Job"), candidates).await
+        let (may_act, candidates) = self
+            .expectations
+            .satisfied_before(key, Instant::now(), || self.pods.in_namespace(ns));
+        let pods =
+            claims::claim_all(&self.client, pods_resource(), (job, "Job"), candidates).await?;
+        Ok((may_act, pods))
+    }
+
+    /// Deletes and creates the pods `decision` names, expecting them all
+    /// at once: one expectation per key, so setting the creations after
+    /// the deletions would forget the deletions.
+    async fn act(
+        &self,
+        key: &str,
+        job: &Value,
+        decision: &decide::Decision,
+    ) -> Result<(), ClientError> {
+        let (ns, _) = namespace_and_name(job);
+        let victims: Vec<Value> = decision
+            .delete
+            .iter()
+            .filter_map(|n| self.pods.get(&format!("{ns}/{n}")))
+            .collect();
+        if victims.is_empty() && decision.create.is_empty() {
+            return Ok(());
+        }
+        let uids: Vec<String> = victims.iter().map(|p| uid(p).to_string()).collect();
+        self.expectations
+            .expect(key, decision.create.len() as i64, &uids, Instant::now());
+        self.delete_pods(key, job, &victims).await?;
+        self.create_pods(key, job, &decision.create).await
     }
 
     // ANCHOR: count
@@ -275,20 +307,16 @@ impl JobController {
             .await
     }
 
+    /// Deletes `victims` (expected by the caller), each only if it is
+    /// still the pod decided on.
     async fn delete_pods(
         &self,
         key: &str,
         job: &Value,
-        names: &[String],
+        victims: &[Value],
     ) -> Result<(), ClientError> {
         let (ns, _) = namespace_and_name(job);
-        let victims: Vec<Value> = names
-            .iter()
-            .filter_map(|n| self.pods.get(&format!("{ns}/{n}")))
-            .collect();
-        let uids: Vec<String> = victims.iter().map(|p| uid(p).to_string()).collect();
-        self.expectations.expect(key, 0, &uids, Instant::now());
-        for victim in &victims {
+        for victim in victims {
             let name = namespace_and_name(victim).1;
             let options = json!({"preconditions": {"uid": uid(victim)}});
             match self
@@ -311,6 +339,8 @@ impl JobController {
         Ok(())
     }
 
+    /// Creates a pod for each of `indexes` (expected by the caller); a
+    /// create that fails is counted off, as it will never be seen.
     async fn create_pods(
         &self,
         key: &str,
@@ -321,8 +351,6 @@ impl JobController {
             return Ok(());
         }
         let (ns, _) = namespace_and_name(job);
-        self.expectations
-            .expect(key, indexes.len() as i64, &[], Instant::now());
         let new_pods: Vec<Value> = indexes
             .iter()
             .map(|i| pods::from_template(job, *i))

@@ -39,6 +39,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use crate::clock::{self, SharedClock};
+use crate::metrics::ControllerMetrics;
 use crate::object::namespace_and_name;
 use crate::worker::{self, Action};
 use decide::Gate;
@@ -90,6 +91,9 @@ pub struct NodeLifecycleController {
     heartbeats: Heartbeats,
     /// Each zone's state and eviction rate limit.
     evictions: Evictions,
+    /// Where the zones' `node_collector_*` numbers go: the manager's, or
+    /// a private one when the controller runs alone.
+    metrics: Arc<ControllerMetrics>,
     queue: Arc<WorkQueue>,
     clock: SharedClock,
     timing: Timing,
@@ -121,6 +125,7 @@ impl NodeLifecycleController {
             pods: pod_informer.cache(),
             heartbeats: Heartbeats::default(),
             evictions: Evictions::new(timing.eviction),
+            metrics: ControllerMetrics::current().unwrap_or_default(),
             recorder: Recorder::new(client.clone(), "node-controller"),
             queue: Arc::new(WorkQueue::new()),
             client,
@@ -142,7 +147,7 @@ impl NodeLifecycleController {
             let c = c.clone();
             async move { c.reconcile(&key).await }
         };
-        let queue = ("node-lifecycle", controller.queue.clone());
+        let queue = ("node_lifecycle_controller", controller.queue.clone());
         worker::run_after_sync(
             tasks,
             vec![nodes_synced, leases_synced, pods_synced],
@@ -234,6 +239,10 @@ impl NodeLifecycleController {
             let patch = json!({"metadata": {"resourceVersion": stored["metadata"]["resourceVersion"]},
                 "spec": {"taints": taints}});
             stored = self.patch(name, None, &patch).await?;
+            if verdict.adds_no_execute {
+                // Kubernetes counts an eviction when the taint lands.
+                self.metrics.evicted(&zones::zone_key(&node));
+            }
         }
         if verdict.became_not_ready {
             let note = Note::normal(
@@ -290,6 +299,11 @@ impl NodeLifecycleController {
             let last_seen = self.heartbeats.last_seen(name).unwrap_or(now);
             let status = decide::ready_now(node, last_seen, now, self.timing.grace_period);
             ready.entry(zones::zone_key(node)).or_default().push(status);
+        }
+        for (zone, statuses) in &ready {
+            let threshold = self.timing.eviction.unhealthy_zone_threshold;
+            let (unhealthy, _) = zones::zone_state(statuses, threshold);
+            self.metrics.zone_judged(zone, statuses.len(), unhealthy);
         }
         let transition = self.evictions.observe(&ready, now);
         match &transition {

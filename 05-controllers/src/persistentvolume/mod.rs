@@ -106,7 +106,7 @@ impl PersistentVolumeController {
             let c = c.clone();
             async move { c.reconcile(&key).await }
         };
-        let queue = ("persistentvolume", controller.queue.clone());
+        let queue = ("volumes", controller.queue.clone());
         let synced = vec![pv_synced, pvc_synced, sc_synced, node_synced];
         worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;
     }

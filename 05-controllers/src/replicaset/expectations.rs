@@ -10,6 +10,9 @@
 //! not scaled again (its status still is). An expectation that is never
 //! met (an event lost to a re-list) expires after five minutes, so a
 //! controller cannot wedge forever.
+//!
+//! The order matters: the expectations are read *before* the pods
+//! ([`Expectations::satisfied_before`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -53,6 +56,28 @@ impl Expectations {
         }
     }
     // ANCHOR_END: satisfied
+
+    // ANCHOR: satisfied_before
+    /// Whether `key` may act, decided *before* `read` takes its pods from
+    /// the cache; answers both.
+    ///
+    /// Kubernetes' controllers check the expectations before they count
+    /// the pods ("otherwise a new pod can sneak in", `syncJob`). The other
+    /// way round, a pod the controller created could land in the cache
+    /// just after the pods were read and be counted off the expectations
+    /// just before they are checked: the controller would then act on a
+    /// list without its own pod, and create it a second time. Read in this
+    /// order, a pod counted off is already in the cache the read sees.
+    pub fn satisfied_before<T>(
+        &self,
+        key: &str,
+        now: Instant,
+        read: impl FnOnce() -> T,
+    ) -> (bool, T) {
+        let may_act = self.satisfied(key, now);
+        (may_act, read())
+    }
+    // ANCHOR_END: satisfied_before
 
     /// Records that `creations` creates and the deletion of `deletions`
     /// (pod uids) are under way for `key`, from `now`.
@@ -107,6 +132,30 @@ mod tests {
         assert!(!e.satisfied("ns/web", t));
         e.deletion_observed("ns/web", "old");
         assert!(e.satisfied("ns/web", t));
+    }
+
+    #[test]
+    fn a_pod_landing_while_the_cache_is_read_holds_the_action() {
+        // The create of pod "b" is expected. The cache read is the moment
+        // the pod lands: the informer stores it and counts it off. Read
+        // before the check, the stale list (without "b") would be acted
+        // on and "b" created twice; checked first, the key waits.
+        let e = Expectations::default();
+        let t = Instant::now();
+        e.expect("ns/job", 1, &[], t);
+        let (may_act, pods) = e.satisfied_before("ns/job", t, || {
+            let stale = vec!["a"];
+            e.creation_observed("ns/job");
+            stale
+        });
+        assert!(
+            !may_act,
+            "acted on {pods:?}, which misses the pod it created"
+        );
+        // The next reconcile sees the pod and may act.
+        let (may_act, pods) = e.satisfied_before("ns/job", t, || vec!["a", "b"]);
+        assert!(may_act);
+        assert_eq!(pods, ["a", "b"]);
     }
 
     #[test]

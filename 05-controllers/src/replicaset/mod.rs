@@ -166,8 +166,8 @@ impl ReplicaSetController {
             self.expectations.forget(key);
             return Ok(Action::await_change()); // deleted: its pods are the garbage collector's
         };
-        let owned = self.claim_pods(&rs).await?;
-        if self.expectations.satisfied(key, Instant::now()) && !is_deleting(&rs) {
+        let (may_act, owned) = self.claim_pods(key, &rs).await?;
+        if may_act && !is_deleting(&rs) {
             self.scale(key, &rs, &owned).await?;
         }
         let refs: Vec<&Value> = owned.iter().collect();
@@ -187,16 +187,18 @@ impl ReplicaSetController {
     }
     // ANCHOR_END: reconcile
 
-    /// The active pods `rs` owns after adopting and releasing.
-    async fn claim_pods(&self, rs: &Value) -> Result<Vec<Value>, ClientError> {
+    /// Whether the ReplicaSet `key` may scale (its expectations, read
+    /// first: see `satisfied_before`), and the active pods `rs` owns after
+    /// adopting and releasing.
+    async fn claim_pods(&self, key: &str, rs: &Value) -> Result<(bool, Vec<Value>), ClientError> {
         let (ns, _) = namespace_and_name(rs);
-        let active: Vec<Value> = self
-            .pods
-            .in_namespace(ns)
-            .into_iter()
-            .filter(pods::is_active)
-            .collect();
-        claims::claim_all(&self.client, pods_resource(), (rs, "ReplicaSet"), active).await
+        let (may_act, candidates) = self
+            .expectations
+            .satisfied_before(key, Instant::now(), || self.pods.in_namespace(ns));
+        let active: Vec<Value> = candidates.into_iter().filter(pods::is_active).collect();
+        let owned =
+            claims::claim_all(&self.client, pods_resource(), (rs, "ReplicaSet"), active).await?;
+        Ok((may_act, owned))
     }
 
     // ANCHOR: scale

@@ -76,7 +76,7 @@ impl RootCaPublisher {
             let c = c.clone();
             async move { c.reconcile(&ns).await }
         };
-        let queue = ("root-ca-cert-publisher", controller.queue.clone());
+        let queue = ("root_ca_cert_publisher", controller.queue.clone());
         let synced = vec![ns_synced, cm_synced];
         worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;
     }

@@ -63,7 +63,7 @@ impl ServiceAccountsController {
             let c = c.clone();
             async move { c.reconcile(&ns).await }
         };
-        let queue = ("serviceaccounts", controller.queue.clone());
+        let queue = ("serviceaccount", controller.queue.clone());
         let synced = vec![ns_synced, sa_synced];
         worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;
     }

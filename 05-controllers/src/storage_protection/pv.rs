@@ -45,7 +45,7 @@ impl PvProtectionController {
             let c = c.clone();
             async move { c.reconcile(&key).await }
         };
-        let queue = ("pv-protection", controller.queue.clone());
+        let queue = ("pvprotection", controller.queue.clone());
         worker::run_after_sync(tasks, vec![synced], queue, 1, reconcile).await;
     }
 

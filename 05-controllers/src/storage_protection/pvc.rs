@@ -59,7 +59,7 @@ impl PvcProtectionController {
             let c = c.clone();
             async move { c.reconcile(&key).await }
         };
-        let queue = ("pvc-protection", controller.queue.clone());
+        let queue = ("pvcprotection", controller.queue.clone());
         worker::run_after_sync(tasks, vec![pvc_synced, pod_synced], queue, 1, reconcile).await;
     }
 

@@ -81,7 +81,7 @@ impl TaintEvictionController {
             let c = c.clone();
             async move { c.reconcile(&key).await }
         };
-        let queue = ("taint-eviction", controller.queue.clone());
+        let queue = ("noexec_taint_pod", controller.queue.clone());
         worker::run_after_sync(
             tasks,
             vec![pods_synced, nodes_synced],

@@ -97,7 +97,7 @@ impl TokensController {
             let c = c.clone();
             async move { c.reconcile(&key).await }
         };
-        let queue = ("serviceaccount-token-controller", controller.queue.clone());
+        let queue = ("serviceaccount_tokens_secret", controller.queue.clone());
         let synced = vec![secrets_synced, sa_synced];
         worker::run_after_sync(tasks, synced, queue, workers, reconcile).await;
     }

@@ -54,6 +54,8 @@ use record::Record;
 const API_PORT: u16 = 6443;
 /// The scheduler's /healthz port (kube-scheduler's).
 const SCHEDULER_PORT: u16 = 10259;
+/// kube-controller-manager's port for `/healthz` and `/metrics`.
+const CONTROLLERS_PORT: u16 = 10257;
 /// The agents' port (the kubelet's).
 const AGENT_PORT: u16 = 10250;
 /// How long `orc up` waits for a Ready cluster.
@@ -331,6 +333,9 @@ fn start(
     }
     if record.scheduler_url.is_some() {
         server.arg(format!("--scheduler-listen={listen}:{SCHEDULER_PORT}"));
+    }
+    if !disable.contains(&Part::Controllers) {
+        server.arg(format!("--controllers-listen={listen}:{CONTROLLERS_PORT}"));
     }
     server.args(disable.iter().filter(|p| p.in_server()).map(|p| p.flag()));
     server.args(args.heartbeats.server_flags());
