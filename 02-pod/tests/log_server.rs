@@ -163,6 +163,7 @@ impl Agent {
         let task = tokio::spawn(server::serve_tls(
             listener,
             pki.agent_tls(),
+            std::sync::Arc::new(orc_pod::agent::auth::FixedRule),
             node.layout.clone(),
             "orc-container".into(),
             async {

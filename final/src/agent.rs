@@ -13,10 +13,14 @@
 //! Stopping the agent (Ctrl-C, SIGTERM) leaves the pods running; the next
 //! `orc agent` with the same `--state-dir` adopts them.
 //!
-//! Its port (logs, exec, attach, port-forward) is HTTPS, served only to
-//! the API server's client certificate, as the kubelet's: the kubelet's
-//! `--tls-cert-file`, `--tls-private-key-file` and `--client-ca-file`
-//! ([`agent_tls`]).
+//! Its port (logs, exec, attach, port-forward) is HTTPS, as the kubelet's
+//! (`--tls-cert-file`, `--tls-private-key-file`, `--client-ca-file`:
+//! [`agent_tls`]), and serves whom the API server says it may, as the
+//! kubelet with `--authentication-token-webhook` and
+//! `--authorization-mode=Webhook`: a client certificate from the cluster
+//! CA or a bearer token the API server vouches for (a TokenReview), then
+//! a SubjectAccessReview on `nodes/<node>/<subresource>`
+//! ([`orc_node::port_auth`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,8 +35,10 @@ use orc_container::image::registry::PullOptions;
 use orc_container::image::{DEFAULT_STORE, Store};
 use orc_ingress::controller::status::{PROXY_LABEL, Publish};
 use orc_ingress::server::IngressConfig;
+use orc_node::port_auth::{ApiDelegation, CacheTtls};
 use orc_node::{NodeAgent, NodeConfig, NodeIdentity};
 use orc_pod::Ipv4Cidr;
+use orc_pod::agent::auth::PortAuthorizer;
 use orc_pod::agent::clock::{SystemClock, parse_duration};
 use orc_pod::agent::layout::StateLayout;
 use orc_pod::agent::tls::AgentTls;
@@ -102,12 +108,24 @@ pub struct AgentArgs {
     /// PEM private key of --tls-cert-file.
     #[arg(long, requires = "tls_cert_file")]
     pub tls_private_key_file: Option<PathBuf>,
-    /// PEM CA client certificates must chain to; only the API server's
-    /// (CN `kube-apiserver-kubelet-client`, or group `system:masters`) may
-    /// then use the port. Without it no client can be authenticated, and
-    /// everything but /healthz is refused (401).
+    /// PEM CA client certificates must chain to (the API server presents
+    /// one, CN `kube-apiserver-kubelet-client`). Without it only bearer
+    /// tokens authenticate, and the API server's `kubectl logs`, `exec`
+    /// and `port-forward` are refused (401).
     #[arg(long)]
     pub client_ca_file: Option<PathBuf>,
+    /// How long the API server's answer to a TokenReview of a bearer token
+    /// presented on the agent's port is kept (the kubelet's flag).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub authentication_token_webhook_cache_ttl: Duration,
+    /// How long a SubjectAccessReview that allowed a request on the
+    /// agent's port is kept (the kubelet's flag).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub authorization_webhook_cache_authorized_ttl: Duration,
+    /// How long a SubjectAccessReview that refused is kept (the kubelet's
+    /// flag): a new RoleBinding takes effect within this.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub authorization_webhook_cache_unauthorized_ttl: Duration,
     /// Static pod manifests to run besides the API's pods (the kubelet's
     /// `--pod-manifest-path`). Their status stays on the node: there are no
     /// mirror pods yet.
@@ -299,9 +317,13 @@ fn node_labels(args: &AgentArgs) -> BTreeMap<String, Option<String>> {
 // ANCHOR_END: node_labels
 // ANCHOR: agent_tls
 /// How the agent's port is served: TLS with the given certificate, or
-/// with one made up at start (warned about); clients checked against
-/// `--client-ca-file` (without it, warned about: no one may use the port).
-pub fn agent_tls(args: &AgentArgs) -> Result<server::Listening> {
+/// with one made up at start (warned about); client certificates checked
+/// against `--client-ca-file` (without it, warned about: the API server
+/// cannot be authenticated), every request judged by `authorizer`.
+pub fn agent_tls(
+    args: &AgentArgs,
+    authorizer: Arc<dyn PortAuthorizer>,
+) -> Result<server::Listening> {
     let client_ca = args.client_ca_file.as_deref();
     if client_ca.is_none() {
         tracing::warn!(
@@ -325,9 +347,22 @@ pub fn agent_tls(args: &AgentArgs) -> Result<server::Listening> {
             AgentTls::self_signed(&addresses, client_ca).context("the agent's TLS")?
         }
     };
-    Ok(server::Listening::Tls(tls))
+    Ok(server::Listening::Tls { tls, authorizer })
 }
 // ANCHOR_END: agent_tls
+
+// ANCHOR: port_auth
+/// Who may use the agent's port: whom the API server says, asked as this
+/// node and remembered for the kubelet's webhook cache TTLs.
+fn port_authorizer(args: &AgentArgs, client: &Client, node_name: &str) -> Arc<dyn PortAuthorizer> {
+    let ttls = CacheTtls {
+        token: args.authentication_token_webhook_cache_ttl,
+        authorized: args.authorization_webhook_cache_authorized_ttl,
+        unauthorized: args.authorization_webhook_cache_unauthorized_ttl,
+    };
+    Arc::new(ApiDelegation::new(client.clone(), node_name, ttls))
+}
+// ANCHOR_END: port_auth
 
 /// The name `orc` answers to as the container runtime.
 pub const RUNTIME_NAME: &str = "orc-container";
@@ -402,7 +437,8 @@ async fn serve(args: AgentArgs) -> Result<()> {
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let addr = std::net::SocketAddr::from((args.address.unwrap_or(args.node_ip), args.port));
     let layout = StateLayout::new(&args.state_dir);
-    let listening = agent_tls(&args)?;
+    let authorizer = port_authorizer(&args, &client, &node_config.identity.name);
+    let listening = agent_tls(&args, authorizer)?;
     let runtime = config.runtime_program.clone();
     let (_, server) = server::spawn(addr, listening, layout, runtime, async {
         let _ = server_stopped.await;

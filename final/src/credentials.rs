@@ -27,8 +27,9 @@
 //! exec, port-forward), is TLS too: each agent serves with a certificate
 //! for its node's address ([`ClusterCa::agent_serving`]), and the API
 //! server presents `kube-apiserver-kubelet-client`
-//! ([`ClusterCa::agent_client`]), the only user an agent serves
-//! (`02-pod/src/agent/auth.rs`).
+//! ([`ClusterCa::agent_client`]), which the agent asks the API server
+//! about like any user (`03-apiserver/node/src/port_auth/`): RBAC allows
+//! it through the bootstrap policy's `kubeadm:kubelet-api-admin` binding.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

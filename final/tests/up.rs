@@ -607,11 +607,11 @@ spec:
 // ANCHOR: agent_hop_test
 /// The API server → node hop: `kubectl logs` and `exec` reach pod `placed`
 /// on node-1 through the API server, over TLS with its client
-/// certificate; the agent's port itself answers no one else: 401 without
-/// a certificate (`curl -k`), 403 to a certificate from the cluster CA for
-/// another user. Its own certificate is the cluster CA's, for the node's
-/// address.
-fn the_agent_serves_the_api_server_alone(place: &Place) {
+/// certificate, which RBAC allows the node's port; the agent's port asks
+/// the API server about everyone else: 401 without a certificate (`curl
+/// -k`), 403 to a certificate from the cluster CA for a user no binding
+/// names. Its own certificate is the cluster CA's, for the node's address.
+fn the_agent_serves_whom_rbac_allows(place: &Place) {
     require_command("curl");
     let deadline = Instant::now() + LONG;
     loop {
@@ -821,7 +821,7 @@ fn with_the_scheduler_disabled_pods_stay_pending_until_a_scheduler_appears() {
         None,
     );
     assert_eq!(waiting, "Pending/");
-    the_agent_serves_the_api_server_alone(&place);
+    the_agent_serves_whom_rbac_allows(&place);
 
     // A scheduler of one's own appears (chapter 04's, run by this test on
     // a thread in the cluster's network): the pod is bound and runs.

@@ -31,9 +31,10 @@
 //! body, and with it the stream and its file. No task is left behind,
 //! because there is no task: the stream is only polled while hyper writes it.
 //!
-//! `orc agent` serves all of this over TLS ([`serve_tls`], [`super::tls`])
-//! and only to the API server's client certificate ([`super::auth`]), as the
-//! kubelet does (chapter 03, "The API server → node hop"). Plain HTTP
+//! `orc agent` serves all of this over TLS ([`serve_tls`], [`super::tls`]),
+//! each request authorized first ([`super::auth`]): by asking the API
+//! server, as the kubelet does (chapter 03, "The API server → node hop").
+//! Plain HTTP
 //! without authentication ([`serve`]) is left for chapter 02's stand-alone
 //! `orc-agent run --listen` and for tests, on loopback.
 
@@ -118,8 +119,11 @@ fn routes(server: AgentServer) -> Router {
 /// How the agent's port is served.
 #[derive(Clone)]
 pub enum Listening {
-    /// HTTPS, and only the API server's client certificate may use it.
-    Tls(super::tls::AgentTls),
+    /// HTTPS, every request but `/healthz` judged by `authorizer` first.
+    Tls {
+        tls: super::tls::AgentTls,
+        authorizer: Arc<dyn super::auth::PortAuthorizer>,
+    },
     /// Plain HTTP, no authentication: anyone who reaches the port may exec
     /// into every pod. For chapter 02's stand-alone agent and tests, on
     /// loopback only.
@@ -167,18 +171,22 @@ pub async fn serve(
 
 // ANCHOR: serve_tls
 /// Serves [`router`] over TLS on `listener` until `shutdown` completes,
-/// every request but `/healthz` authorized first ([`super::auth`]) by the
-/// client certificate its connection presented.
+/// every request judged first by `authorizer` ([`super::auth`]), given
+/// the client certificate its connection presented and its bearer token.
 pub async fn serve_tls(
     listener: TcpListener,
     tls: super::tls::AgentTls,
+    authorizer: Arc<dyn super::auth::PortAuthorizer>,
     layout: StateLayout,
     runtime: std::path::PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let server = AgentServer::new(layout, &runtime);
     let stop = server.until(shutdown);
-    let app = routes(server).layer(axum::middleware::from_fn(super::auth::require_api_server));
+    let app = routes(server).layer(axum::middleware::from_fn_with_state(
+        authorizer,
+        super::auth::require_authorized,
+    ));
     let listener = super::tls::TlsListener::new(listener, &tls);
     axum::serve(
         listener,
@@ -203,7 +211,7 @@ pub async fn spawn(
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let scheme = match &listening {
-        Listening::Tls(_) => "https",
+        Listening::Tls { .. } => "https",
         Listening::PlainHttp => "http",
     };
     tracing::info!(
@@ -211,7 +219,9 @@ pub async fn spawn(
     );
     let task = tokio::spawn(async move {
         let served = match listening {
-            Listening::Tls(tls) => serve_tls(listener, tls, layout, runtime, shutdown).await,
+            Listening::Tls { tls, authorizer } => {
+                serve_tls(listener, tls, authorizer, layout, runtime, shutdown).await
+            }
             Listening::PlainHttp => serve(listener, layout, runtime, shutdown).await,
         };
         if let Err(e) = served {

@@ -29,6 +29,9 @@
 //! - [`events`]: an `EventSink` writing the agent's pod events (`Pulled`,
 //!   `Started`, `BackOff`, `FailedMount`, ...) as Event objects from
 //!   component `kubelet`, for `kubectl describe pod`.
+//! - [`port_auth`]: who may use the agent's port, asked of the API server
+//!   (TokenReview, SubjectAccessReview) and cached, as the kubelet's
+//!   webhook authentication and authorization;
 //! - [`peer_routes`]: a route to every other node's pods, from the Node
 //!   objects (`spec.podCIDR` via the `InternalIP`), added when a node
 //!   joins and removed when its Node goes.
@@ -57,6 +60,7 @@ pub mod object_watches;
 pub mod objects;
 pub mod peer_routes;
 pub mod pod_source;
+pub mod port_auth;
 pub mod registration;
 pub mod status_sync;
 pub mod tokens;

@@ -157,6 +157,44 @@ impl AgentProcess {
         log_name: &str,
         node_ip: Ipv4Addr,
     ) -> AgentProcess {
+        Self::spawn(node, name, api, port, log_name, node_ip, None, &[])
+    }
+
+    /// [`start`](Self::start) logged in with the kubeconfig `login` (a
+    /// node's credential, for an API server that authorizes), with
+    /// `extra` flags.
+    pub fn start_as(
+        node: &Node,
+        name: &str,
+        api: &ApiServer,
+        port: u16,
+        login: &Path,
+        extra: &[&str],
+    ) -> AgentProcess {
+        let localhost = Ipv4Addr::LOCALHOST;
+        Self::spawn(
+            node,
+            name,
+            api,
+            port,
+            "agent.log",
+            localhost,
+            Some(login),
+            extra,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        node: &Node,
+        name: &str,
+        api: &ApiServer,
+        port: u16,
+        log_name: &str,
+        node_ip: Ipv4Addr,
+        login: Option<&Path>,
+        extra: &[&str],
+    ) -> AgentProcess {
         let log = node.dir.path().join(log_name);
         let out = std::fs::File::create(&log).unwrap();
         let c = &node.config;
@@ -176,11 +214,14 @@ impl AgentProcess {
             )
             .unwrap();
         let (cert, key) = api.pki.write(&format!("agent-{name}"), &serving).unwrap();
+        let login = match login {
+            Some(kubeconfig) => ["--kubeconfig".into(), kubeconfig.display().to_string()],
+            None => ["--server".into(), api.url.clone()],
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_orc"))
             .arg("agent")
+            .args(login)
             .args([
-                "--server",
-                &api.url,
                 "--node-name",
                 name,
                 "--node-ip",
@@ -211,6 +252,7 @@ impl AgentProcess {
             .arg("--disable=ingress")
             .arg("--resolv-conf")
             .arg(&resolv_conf)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)

@@ -46,10 +46,13 @@ struct DefaultRole {
     aggregation_rule: Option<String>,
 }
 
-/// One default ClusterRoleBinding, of the ClusterRole of the same name.
+/// One default ClusterRoleBinding, of the ClusterRole of the same name
+/// unless `role` names another.
 #[derive(Deserialize)]
 struct DefaultBinding {
     name: String,
+    #[serde(default)]
+    role: Option<String>,
     #[serde(default)]
     users: Vec<String>,
     #[serde(default)]
@@ -116,7 +119,8 @@ pub fn default_objects() -> (Vec<Value>, Vec<Value>) {
                 "apiVersion": api_version,
                 "kind": "ClusterRoleBinding",
                 "metadata": default_meta(&b.name, &[]),
-                "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": b.name},
+                "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole",
+                    "name": b.role.as_ref().unwrap_or(&b.name)},
                 "subjects": subjects,
             })
         })
@@ -194,6 +198,14 @@ mod tests {
             .find(|b| b["metadata"]["name"] == "system:node")
             .unwrap();
         assert_eq!(node["subjects"], json!([]));
+        // The API server's certificate on the agents' ports: RBAC-allowed
+        // everything there, as kubeadm binds it.
+        let hop = bindings
+            .iter()
+            .find(|b| b["metadata"]["name"] == "kubeadm:kubelet-api-admin")
+            .unwrap();
+        assert_eq!(hop["roleRef"]["name"], "system:kubelet-api-admin");
+        assert_eq!(hop["subjects"][0]["name"], "kube-apiserver-kubelet-client");
         for b in &bindings {
             assert!(
                 names.contains(&b["roleRef"]["name"].as_str().unwrap()),
