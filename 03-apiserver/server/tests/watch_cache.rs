@@ -278,3 +278,45 @@ async fn a_cache_that_missed_events_fills_again() {
     assert_eq!(names(&list), ["f"]);
     assert!(etcd_reads(&s).await > reads, "the cache did not fill again");
 }
+
+/// A value that cannot be read is named in a `Warning` before the
+/// headers, whether the cache met it in its fill or in an event, and the
+/// rest of the list is answered.
+#[tokio::test]
+async fn an_unreadable_value_in_the_cache_is_a_warning() {
+    let s = TestServer::start().await;
+    create(&s, "a", "web").await;
+    s.etcdctl(&["put", "/registry/configmaps/default/broken", "not json"]);
+    let warned = |response: &reqwest::Response| -> Vec<String> {
+        response
+            .headers()
+            .get_all("warning")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    };
+    let url = s.url(&format!("{CMS}?resourceVersion=0"));
+    let response = s.http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let warnings = warned(&response);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("configmaps \\\"broken\\\""),
+        "{warnings:?}"
+    );
+    let list: Value = response.json().await.unwrap();
+    assert_eq!(names(&list), ["a"]);
+
+    // Met in an event this time.
+    s.etcdctl(&["put", "/registry/configmaps/default/broken-too", "{"]);
+    let last = create(&s, "b", "web").await;
+    cache_reaches(&s, last).await;
+    let reads = etcd_reads(&s).await;
+    let response = s.http.get(&url).send().await.unwrap();
+    let warnings = warned(&response);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[1].contains("broken-too"), "{warnings:?}");
+    let list: Value = response.json().await.unwrap();
+    assert_eq!(names(&list), ["a", "b"]);
+    assert_eq!(etcd_reads(&s).await, reads);
+}

@@ -119,6 +119,9 @@ pub struct Listing {
     warned: BTreeSet<String>,
     /// etcd, unless the watch cache answers.
     source: Source,
+    /// The keys of a cache snapshot whose values cannot be read: named
+    /// before the headers (`recheck_unreadable`).
+    cache_unreadable: Vec<Arc<str>>,
 }
 
 impl Listing {
@@ -164,6 +167,7 @@ impl Listing {
             next: None,
             warned: BTreeSet::new(),
             source: Source::Etcd,
+            cache_unreadable: Vec::new(),
         })
     }
 
@@ -186,6 +190,7 @@ impl Listing {
     pub fn from_cache(&mut self, snapshot: Snapshot) {
         self.revision = snapshot.revision;
         self.limit = 0;
+        self.cache_unreadable = snapshot.unreadable;
         self.source = Source::Cache(snapshot.entries.into_iter());
     }
 
@@ -300,6 +305,26 @@ impl Listing {
                 }
                 Ok(_) => self.store.forget_unreadable(&key),
                 Err(error) => return Err(self.read.error(error, self.resource)),
+            }
+        }
+        // A cache snapshot knows its unreadable values before anything
+        // is sent: each is named now, with why it cannot be read.
+        if let Source::Cache(entries) = &self.source {
+            let entries = entries.as_slice();
+            for key in std::mem::take(&mut self.cache_unreadable) {
+                let Ok(at) = entries.binary_search_by(|(k, _)| k.cmp(&key)) else {
+                    continue;
+                };
+                let (_, cached) = &entries[at];
+                let decoded = self
+                    .store
+                    .decode(key.as_bytes(), &cached.value, cached.revision);
+                if let Err(error) = decoded
+                    && !self.warned.contains(key.as_ref())
+                {
+                    warnings.push(super::read::unreadable_warning(self.resource, &key, &error));
+                    self.warned.insert(key.to_string());
+                }
             }
         }
         Ok(warnings)

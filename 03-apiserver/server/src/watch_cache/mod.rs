@@ -34,7 +34,7 @@ pub mod metrics;
 pub mod plan;
 pub mod serve;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,12 +89,19 @@ pub struct Snapshot {
     pub revision: i64,
     /// Keys in order, with their values.
     pub entries: Vec<(Arc<str>, CachedValue)>,
+    /// Those of the keys whose values cannot be read (no configured key
+    /// opens them, or they are not JSON): the LIST names them in
+    /// `Warning` headers before it starts, since a snapshot in memory,
+    /// unlike etcd's chunks, can be looked at whole before the headers.
+    pub unreadable: Vec<Arc<str>>,
 }
 
 /// What the cache holds, under one lock.
 #[derive(Debug, Default)]
 struct Contents {
     objects: BTreeMap<Arc<str>, CachedValue>,
+    /// The keys of `objects` whose values cannot be read (few or none).
+    unreadable: BTreeSet<Arc<str>>,
     /// Every change up to this revision is in `objects`; 0 while the
     /// cache fills (or fills again), when it answers nothing.
     revision: i64,
@@ -133,10 +140,16 @@ impl WatchCache {
     }
 
     /// Replaces everything with a fresh LIST's objects at `revision`.
-    fn load(&self, objects: BTreeMap<Arc<str>, CachedValue>, revision: i64) {
+    fn load(
+        &self,
+        objects: BTreeMap<Arc<str>, CachedValue>,
+        unreadable: BTreeSet<Arc<str>>,
+        revision: i64,
+    ) {
         let mut contents = self.contents();
         *contents = Contents {
             objects,
+            unreadable,
             revision,
             filled_at: revision,
         };
@@ -199,9 +212,16 @@ impl WatchCache {
             .take_while(|(key, _)| key.starts_with(within))
             .map(|(key, value)| (Arc::clone(key), value.clone()))
             .collect();
+        let unreadable = contents
+            .unreadable
+            .iter()
+            .filter(|key| key.starts_with(within))
+            .cloned()
+            .collect();
         Some(Snapshot {
             revision: contents.revision,
             entries,
+            unreadable,
         })
     }
 
@@ -384,6 +404,7 @@ async fn follow(store: Store, prefix: String, cache: Arc<WatchCache>) {
 /// the cache; answers the revision.
 async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, StorageError> {
     let mut objects = BTreeMap::new();
+    let mut unreadable = BTreeSet::new();
     let (mut revision, mut start) = (0, String::new());
     loop {
         let page = store.list_raw(prefix, &start, revision, CHUNK).await?;
@@ -392,6 +413,14 @@ async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, St
         start = format!("{}\0", String::from_utf8_lossy(last.key()));
         for kv in &page.kvs {
             let key: Arc<str> = Arc::from(String::from_utf8_lossy(kv.key()).as_ref());
+            // Decoded once here, and let go, only to know it reads; the
+            // feed does the same for every later change.
+            if store
+                .decode(kv.key(), kv.value(), kv.mod_revision())
+                .is_err()
+            {
+                unreadable.insert(Arc::clone(&key));
+            }
             let cached = CachedValue {
                 revision: kv.mod_revision(),
                 value: Arc::from(kv.value()),
@@ -402,6 +431,6 @@ async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, St
             break;
         }
     }
-    cache.load(objects, revision);
+    cache.load(objects, unreadable, revision);
     Ok(revision)
 }
