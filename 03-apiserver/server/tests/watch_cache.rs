@@ -256,13 +256,17 @@ async fn a_version_the_cache_never_reaches_is_a_504_after_the_wait() {
     );
 }
 
-/// A cache that missed events (here: a one-message fan-out channel, and
-/// one etcd delete of many keys, whose events arrive together) empties
-/// itself and fills again from etcd, as after a compaction expired its
-/// feed.
-#[tokio::test]
-async fn a_cache_that_missed_events_fills_again() {
-    let s = TestServer::start_with(|c| c.watch.channel = 1).await;
+/// A cache that fell behind its feed's fan-out channel (here: a channel
+/// of one message, and one etcd delete of many keys, whose events arrive
+/// together) takes what it missed from the feed's ring buffer, or, when
+/// the buffer no longer reaches back (as after a compaction expired the
+/// feed), empties itself and fills again from etcd.
+async fn missed_events_are_recovered(buffer: usize, fills_again: bool) {
+    let s = TestServer::start_with(|c| {
+        c.watch.channel = 1;
+        c.watch.buffer = buffer;
+    })
+    .await;
     for name in ["a", "b", "c", "d", "e"] {
         create(&s, name, "web").await;
     }
@@ -276,7 +280,17 @@ async fn a_cache_that_missed_events_fills_again() {
     let (code, list) = s.get(&format!("{CMS}?resourceVersion=0")).await;
     assert_eq!(code, 200, "{list}");
     assert_eq!(names(&list), ["f"]);
-    assert!(etcd_reads(&s).await > reads, "the cache did not fill again");
+    assert_eq!(etcd_reads(&s).await > reads, fills_again);
+}
+
+#[tokio::test]
+async fn a_cache_behind_its_channel_catches_up_from_the_ring_buffer() {
+    missed_events_are_recovered(10_000, false).await;
+}
+
+#[tokio::test]
+async fn a_cache_behind_the_ring_buffer_fills_again() {
+    missed_events_are_recovered(2, true).await;
 }
 
 /// A value that cannot be read is named in a `Warning` before the

@@ -378,24 +378,51 @@ async fn follow(store: Store, prefix: String, cache: Arc<WatchCache>) {
                 continue;
             }
         };
-        let Ok((backlog, mut events)) = cache.feed.subscribe(revision) else {
-            // The feed no longer reaches back to the fill: fill again.
-            cache.clear();
-            continue;
-        };
-        for event in &backlog {
-            cache.apply(event);
-        }
-        loop {
-            match events.recv().await {
-                Ok(FeedMessage::Event(event)) => cache.apply(&event),
-                Ok(FeedMessage::Progress(revision)) => cache.advance(revision),
-                Ok(FeedMessage::Expired) | Err(RecvError::Lagged(_)) => break,
-                Err(RecvError::Closed) => return,
+        let mut after = revision;
+        // Fell behind the fan-out channel: the feed's ring buffer still
+        // holds what was missed, unless it is older than the buffer.
+        while let Ok((backlog, mut events)) = cache.feed.subscribe(after) {
+            for event in &backlog {
+                cache.apply(event);
             }
+            match follow_events(&cache, &mut events).await {
+                Missed::Expired => break,
+                Missed::Lagged => {}
+                Missed::Closed => return,
+            }
+            // From before the last revision applied: a transaction's
+            // other keys at that revision may be among those missed, and
+            // applying an event twice changes nothing.
+            after = cache.revision() - 1;
         }
         tracing::warn!(%prefix, "the watch cache missed events; filling it again");
         cache.clear();
+    }
+}
+
+/// Why a cache stopped following its feed.
+enum Missed {
+    /// The feed lost history: only a new fill can help.
+    Expired,
+    /// This cache fell behind the channel: the ring buffer may help.
+    Lagged,
+    /// The feed is gone (the server stops).
+    Closed,
+}
+
+/// Applies the feed's messages to the cache until it misses some.
+async fn follow_events(
+    cache: &WatchCache,
+    events: &mut tokio::sync::broadcast::Receiver<FeedMessage>,
+) -> Missed {
+    loop {
+        match events.recv().await {
+            Ok(FeedMessage::Event(event)) => cache.apply(&event),
+            Ok(FeedMessage::Progress(revision)) => cache.advance(revision),
+            Ok(FeedMessage::Expired) => return Missed::Expired,
+            Err(RecvError::Lagged(_)) => return Missed::Lagged,
+            Err(RecvError::Closed) => return Missed::Closed,
+        }
     }
 }
 // ANCHOR_END: follow
