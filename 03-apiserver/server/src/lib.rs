@@ -81,6 +81,9 @@
 //!   `handlers/eviction.rs`.
 //! - [`patch`], [`smp`]: JSON merge patch, JSON patch, strategic merge patch.
 //! - [`watch`]: the watch hub, one etcd watch per resource, fan-out.
+//! - [`watch_cache`]: each listed resource's objects in memory, filled by
+//!   one LIST and kept by the hub's feed; answers `resourceVersion=0`,
+//!   `NotOlderThan` and consistent LISTs as kube-apiserver's cacher does.
 //! - [`namespace_lifecycle`]: which namespaces exist and which are
 //!   terminating, from the watch hub, so a create need not ask etcd
 //!   (Kubernetes' `NamespaceLifecycle`); a DELETE marks a namespace
@@ -201,6 +204,7 @@ pub mod validation;
 pub mod volumes;
 pub mod warnings;
 pub mod watch;
+pub mod watch_cache;
 
 pub use server::{Config, Server, run};
 pub use status::ApiError;

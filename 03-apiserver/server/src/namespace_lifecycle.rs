@@ -202,6 +202,8 @@ async fn follow(
                     known.apply(&prefix, &event);
                 }
                 // Missed events, or history lost: what is known may be wrong.
+                // Only the watch cache needs to know how far etcd is.
+                Ok(FeedMessage::Progress(_)) => {}
                 Ok(FeedMessage::Expired) | Err(RecvError::Lagged(_)) => break,
                 Err(RecvError::Closed) => return,
             }
@@ -271,6 +273,7 @@ mod tests {
 
     fn event(key: &str, exists: bool) -> StoredEvent {
         StoredEvent {
+            value: None,
             revision: 1,
             key: key.into(),
             object: exists.then(|| serde_json::json!({})),

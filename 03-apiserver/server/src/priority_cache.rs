@@ -267,6 +267,8 @@ async fn follow(store: Store, feed: Arc<Feed>, known: Arc<RwLock<Classes>>) {
                     let mut known = known.write().unwrap_or_else(|p| p.into_inner());
                     known.apply(&prefix, &event);
                 }
+                // Only the watch cache needs to know how far etcd is.
+                Ok(FeedMessage::Progress(_)) => {}
                 Ok(FeedMessage::Expired) | Err(RecvError::Lagged(_)) => break,
                 Err(RecvError::Closed) => return,
             }
@@ -282,6 +284,7 @@ mod tests {
 
     fn event(revision: i64, name: &str, class: Option<Value>) -> StoredEvent {
         StoredEvent {
+            value: None,
             revision,
             key: format!("{}{name}", crate::priority::prefix()),
             object: class,

@@ -95,6 +95,9 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// Watch history and fan-out sizes.
     pub watch: WatchLimits,
+    /// Whether LISTs are answered from memory, and how long they wait
+    /// for it to be fresh (`watch_cache/`).
+    pub watch_cache: crate::watch_cache::WatchCacheSettings,
     /// The ranges Services' cluster IPs and node ports come from.
     pub services: Allocator,
     /// The address the `kubernetes` Service's endpoints name; `None`: the
@@ -142,6 +145,7 @@ impl Config {
             header_read_timeout: crate::connection::HEADER_READ_TIMEOUT,
             bookmark_interval: Duration::from_secs(60),
             watch: WatchLimits::default(),
+            watch_cache: crate::watch_cache::WatchCacheSettings::default(),
             services: Allocator::default(),
             advertise_address: None,
             repair_interval: crate::services::REPAIR_INTERVAL,
@@ -308,6 +312,8 @@ pub struct AppState {
     pub store: Store,
     /// The shared watches.
     pub hub: WatchHub,
+    /// The watch cache: LISTs answered from memory (`watch_cache/`).
+    pub cacher: crate::watch_cache::Cacher,
     /// Which namespaces exist, for creates (see `namespace_lifecycle.rs`).
     pub namespaces: NamespaceCache,
     /// Request counters.
@@ -502,6 +508,7 @@ impl Server {
             namespaces: NamespaceCache::start(store.clone(), namespaces, feed),
             priority_classes: crate::priority_cache::ClassCache::start(store.clone(), classes_feed),
             hub,
+            cacher: crate::watch_cache::Cacher::new(store.clone(), config.watch_cache),
             store,
             metrics: Metrics::default(),
             authenticators: Authenticators {
@@ -741,6 +748,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/metrics",
             get(|State(s): State<Arc<AppState>>| async move {
                 let mut text = s.metrics.render() + &crate::metrics::storage(&s.store);
+                text.push_str(&s.cacher.render_metrics().await);
                 text.push_str(&s.store.decode_errors().render());
                 if let Some(auditor) = &s.auditor {
                     text.push_str(&auditor.render_metrics());

@@ -369,7 +369,12 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert("www-authenticate", "Bearer".parse().expect("static header"));
         }
-        if matches!(self, ApiError::Unavailable(_)) {
+        // Kubernetes' `ErrorNegotiated` turns a Status' `retryAfterSeconds`
+        // into the header; these two carry 1.
+        if matches!(
+            self,
+            ApiError::Unavailable(_) | ApiError::TooLargeResourceVersion { .. }
+        ) {
             response
                 .headers_mut()
                 .insert("retry-after", "1".parse().expect("static header"));

@@ -40,6 +40,11 @@ pub struct StoredEvent {
     pub object: Option<Value>,
     /// The object before the change (`None` for a create).
     pub previous: Option<Value>,
+    /// The bytes etcd stores for the object after the change (`None` for
+    /// a delete), still sealed when the resource is encrypted: what the
+    /// watch cache keeps (`watch_cache/`), shared with this event rather
+    /// than copied.
+    pub value: Option<Arc<[u8]>>,
     /// Why the event's own object (the new one; for a delete, the one
     /// deleted) could not be read: a value no configured key opens, or
     /// one that is not an object. `object` and `previous` then say
@@ -56,6 +61,11 @@ pub enum FeedMessage {
     /// The feed lost history (its etcd watch was compacted away while it
     /// reconnected): every subscriber must re-list.
     Expired,
+    /// etcd's answer to a progress request (`Feed::request_progress`):
+    /// every change under the prefix up to this revision has been
+    /// published. It comes down the same stream as the events, after
+    /// them, which is what lets the watch cache prove it is fresh.
+    Progress(i64),
 }
 
 /// How much history a feed keeps and how far back it starts.
@@ -95,6 +105,11 @@ pub struct Feed {
     history: Mutex<History>,
     sender: broadcast::Sender<FeedMessage>,
     buffer: usize,
+    /// Set by [`Feed::request_progress`], taken by the feed's task, which
+    /// then sends etcd a progress request on its watch stream. A
+    /// `Notify` keeps one permit: many requests while one is on its way
+    /// become one.
+    progress_wanted: tokio::sync::Notify,
 }
 
 /// Why a subscription was refused.
@@ -146,6 +161,19 @@ impl Feed {
         let _ = self.sender.send(FeedMessage::Event(event));
     }
     // ANCHOR_END: subscribe
+
+    /// Asks etcd, through the feed's watch stream, to say how far the
+    /// stream has come: a [`FeedMessage::Progress`] follows, even when
+    /// nothing under the prefix changed (Kubernetes' watch cache sends
+    /// the same `RequestProgress` when a consistent LIST waits on it).
+    pub fn request_progress(&self) {
+        self.progress_wanted.notify_one();
+    }
+
+    /// Tells every subscriber that all changes up to `revision` are out.
+    fn progress(&self, revision: i64) {
+        let _ = self.sender.send(FeedMessage::Progress(revision));
+    }
 
     /// Forgets all history up to `revision` and cuts every subscriber off.
     fn expire(&self, revision: i64) {
@@ -220,6 +248,7 @@ impl WatchHub {
             }),
             sender,
             buffer: self.limits.buffer,
+            progress_wanted: tokio::sync::Notify::new(),
         });
         let task = tokio::spawn(run_feed(
             self.store.clone(),
@@ -257,36 +286,69 @@ async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>)
             .watch_client()
             .max_decoding_message_size(MAX_ETCD_MESSAGE);
         match watch_client.watch(prefix.as_str(), Some(options)).await {
-            Ok(mut stream) => loop {
-                match stream.message().await {
-                    Ok(Some(response)) => {
-                        if response.compact_revision() > 0 {
-                            // History we promised is gone: tell everyone.
-                            tracing::warn!(%prefix, compacted = response.compact_revision(), "watch feed expired");
-                            feed.expire(response.compact_revision() - 1);
-                            start = response.compact_revision();
+            Ok(stream) => {
+                let (mut requests, mut responses) = stream.split();
+                loop {
+                    let message = tokio::select! {
+                        message = responses.message() => message,
+                        // A waiting LIST wants to know how far etcd is.
+                        () = feed.progress_wanted.notified() => {
+                            if let Err(error) = requests.request_progress().await {
+                                tracing::warn!(%prefix, %error, "watch feed could not ask etcd for progress");
+                            }
+                            continue;
+                        }
+                    };
+                    match message {
+                        Ok(Some(response)) => {
+                            if !follow(&store, &prefix, &feed, &response, &mut start) {
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(error) => {
+                            tracing::warn!(%prefix, %error, "watch feed lost its etcd stream");
                             break;
                         }
-                        for event in response.events() {
-                            let Some(kv) = event.kv() else { continue };
-                            start = kv.mod_revision() + 1;
-                            feed.publish(stored_event(&store, event, kv));
-                        }
-                        if response.canceled() {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(error) => {
-                        tracing::warn!(%prefix, %error, "watch feed lost its etcd stream");
-                        break;
                     }
                 }
-            },
+            }
             Err(error) => tracing::warn!(%prefix, %error, "watch feed could not reach etcd"),
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+/// Publishes one etcd watch response; `false` when the stream is over
+/// (compacted away, or canceled) and must be opened again from `start`.
+fn follow(
+    store: &Store,
+    prefix: &str,
+    feed: &Feed,
+    response: &etcd_client::WatchResponse,
+    start: &mut i64,
+) -> bool {
+    if response.compact_revision() > 0 {
+        // History we promised is gone: tell everyone.
+        tracing::warn!(%prefix, compacted = response.compact_revision(), "watch feed expired");
+        feed.expire(response.compact_revision() - 1);
+        *start = response.compact_revision();
+        return false;
+    }
+    for event in response.events() {
+        let Some(kv) = event.kv() else { continue };
+        *start = kv.mod_revision() + 1;
+        feed.publish(stored_event(store, event, kv));
+    }
+    // A response with no events that neither creates nor cancels the
+    // watch is etcd's progress notification: its header's revision is
+    // how far the stream has come.
+    if response.events().is_empty() && !response.created() && !response.canceled() {
+        if let Some(header) = response.header() {
+            feed.progress(header.revision());
+        }
+    }
+    !response.canceled()
 }
 
 // ANCHOR: stored_event
@@ -325,9 +387,14 @@ fn stored_event(
             _ => (None, None),
         },
     };
+    let value = match event.event_type() {
+        EventType::Put => Some(Arc::from(kv.value())),
+        EventType::Delete => None,
+    };
     StoredEvent {
         revision,
         key,
+        value,
         object: if unreadable.is_some() { None } else { object },
         previous: if unreadable.is_some() {
             None

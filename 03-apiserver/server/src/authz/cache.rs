@@ -199,6 +199,8 @@ pub async fn follow(
                         }
                         mirror.publish();
                     }
+                    // Only the watch cache needs to know how far etcd is.
+                    Ok(FeedMessage::Progress(_)) => {}
                     Ok(FeedMessage::Expired) | Err(RecvError::Lagged(_)) => break,
                     Err(RecvError::Closed) => return,
                 }
@@ -253,6 +255,7 @@ mod tests {
             key: "/registry/clusterroles/view".into(),
             object,
             previous: None,
+            value: None,
             unreadable: None,
         };
         mirror.apply(&event(Some(

@@ -154,7 +154,7 @@ impl ListBody {
     /// `unreadable`.
     fn encode(
         &mut self,
-        page: crate::storage::RawPage,
+        page: super::listing::Chunk,
         unreadable: &mut Vec<(String, crate::storage::StorageError)>,
     ) {
         let (shape, out, written) = (&self.shape, &mut self.out, &mut self.written);

@@ -29,8 +29,13 @@
 //! When the page fills in the middle of a chunk, the rest of that chunk is
 //! left unread and the continue token points just after the last key
 //! looked at, as Kubernetes does.
+//!
+//! A listing the watch cache answers (`watch_cache/serve.rs`) walks a
+//! [`Snapshot`] of the cache instead of etcd's chunks: the same
+//! [`CHUNK`]-sized steps, the same decoding and filtering, one revision.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -39,6 +44,8 @@ use super::read::{ListRead, decode_continue, encode_continue, filter};
 use crate::server::AppState;
 use crate::status::ApiError;
 use crate::storage::{self, RawPage, StorageError, Store};
+use crate::watch_cache::plan::{self, ListPlan};
+use crate::watch_cache::{CachedValue, Snapshot};
 use orc_client::resources::Resource;
 use orc_client::selectors::ObjectFilter;
 
@@ -66,7 +73,23 @@ pub enum Entry {
     Unreadable(String, StorageError),
 }
 
-/// One LIST request on its way through etcd.
+/// Where a listing's chunks come from.
+enum Source {
+    /// Range reads of etcd.
+    Etcd,
+    /// A snapshot of the watch cache, walked in order.
+    Cache(std::vec::IntoIter<(Arc<str>, CachedValue)>),
+}
+
+/// One chunk of keys and the values stored under them.
+pub enum Chunk {
+    /// Read from etcd.
+    Etcd(RawPage),
+    /// Taken from a watch cache snapshot; `true`: more follow.
+    Cache(Vec<(Arc<str>, CachedValue)>, bool),
+}
+
+/// One LIST request on its way through etcd, or through the watch cache.
 pub struct Listing {
     store: Store,
     /// What is listed: for error messages.
@@ -94,6 +117,11 @@ pub struct Listing {
     /// Keys already named in this response's `Warning` headers: skipped
     /// without a word when a chunk meets them.
     warned: BTreeSet<String>,
+    /// etcd, unless the watch cache answers.
+    source: Source,
+    /// The keys of a cache snapshot whose values cannot be read: named
+    /// before the headers (`recheck_unreadable`).
+    cache_unreadable: Vec<Arc<str>>,
 }
 
 impl Listing {
@@ -138,14 +166,45 @@ impl Listing {
             finished: false,
             next: None,
             warned: BTreeSet::new(),
+            source: Source::Etcd,
+            cache_unreadable: Vec::new(),
         })
     }
 
-    /// Reads the next chunk from etcd, at the listing's revision; `None`
-    /// once the list is complete.
-    pub async fn read_chunk(&mut self) -> Result<Option<RawPage>, ApiError> {
+    /// Whether the watch cache may answer this listing, and when
+    /// (`watch_cache/plan.rs`).
+    pub fn plan(&self) -> ListPlan {
+        let continues = !self.start.is_empty();
+        plan::plan(self.read, self.limit, continues)
+    }
+
+    /// The key prefix listed: the resource's, or one namespace's.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Answers from a watch cache snapshot instead of etcd: whole, at
+    /// the snapshot's revision (a `limit` is ignored, as Kubernetes'
+    /// cache ignores it for `resourceVersion=0`, the only paged LIST it
+    /// answers).
+    pub fn from_cache(&mut self, snapshot: Snapshot) {
+        self.revision = snapshot.revision;
+        self.limit = 0;
+        self.cache_unreadable = snapshot.unreadable;
+        self.source = Source::Cache(snapshot.entries.into_iter());
+    }
+
+    /// Reads the next chunk from etcd, at the listing's revision (or
+    /// takes it from the cache's snapshot); `None` once the list is
+    /// complete.
+    pub async fn read_chunk(&mut self) -> Result<Option<Chunk>, ApiError> {
         if self.finished {
             return Ok(None);
+        }
+        if let Source::Cache(entries) = &mut self.source {
+            let chunk: Vec<_> = entries.by_ref().take(CHUNK as usize).collect();
+            let more = entries.len() > 0;
+            return Ok(Some(Chunk::Cache(chunk, more)));
         }
         let page = self
             .store
@@ -156,7 +215,7 @@ impl Listing {
             self.read.check(page.revision)?;
         }
         self.revision = page.revision;
-        Ok(Some(page))
+        Ok(Some(Chunk::Etcd(page)))
     }
 
     // ANCHOR: walk
@@ -165,17 +224,39 @@ impl Listing {
     /// values that cannot be read, then records where the next read
     /// starts, or that the list is done, with a continue token when a full
     /// page leaves keys after it.
-    pub fn walk(&mut self, page: RawPage, mut each: impl FnMut(Entry)) {
+    pub fn walk(&mut self, chunk: Chunk, each: impl FnMut(Entry)) {
+        match chunk {
+            Chunk::Etcd(page) => {
+                let kvs = page.kvs.iter();
+                let kvs = kvs.map(|kv| (kv.key(), kv.value(), kv.mod_revision()));
+                self.walk_kvs(kvs, page.more, each)
+            }
+            Chunk::Cache(entries, more) => {
+                let kvs = entries.iter();
+                let kvs =
+                    kvs.map(|(key, cached)| (key.as_bytes(), &*cached.value, cached.revision));
+                self.walk_kvs(kvs, more, each)
+            }
+        }
+    }
+
+    /// [`Listing::walk`] over a chunk's (key, stored value, revision)s.
+    fn walk_kvs<'a>(
+        &mut self,
+        kvs: impl Iterator<Item = (&'a [u8], &'a [u8], i64)>,
+        more: bool,
+        mut each: impl FnMut(Entry),
+    ) {
         let mut last = None;
         // Whether the chunk holds keys this page has no room for.
         let mut left_in_chunk = false;
-        for kv in page.kvs {
+        for (raw_key, value, revision) in kvs {
             if self.limit > 0 && self.returned >= self.limit {
                 left_in_chunk = true;
                 break;
             }
-            let key = String::from_utf8_lossy(kv.key()).into_owned();
-            match self.store.decode(kv.key(), kv.value(), kv.mod_revision()) {
+            let key = String::from_utf8_lossy(raw_key).into_owned();
+            match self.store.decode(raw_key, value, revision) {
                 Ok(obj) if self.filter.matches(&obj) => {
                     self.returned += 1;
                     each(Entry::Item(obj));
@@ -192,7 +273,7 @@ impl Listing {
         };
         // The smallest key after `last`.
         self.start = format!("{last}\0");
-        if !page.more && !left_in_chunk {
+        if !more && !left_in_chunk {
             self.finished = true;
         } else if self.limit > 0 && self.returned >= self.limit {
             self.finished = true;
@@ -224,6 +305,26 @@ impl Listing {
                 }
                 Ok(_) => self.store.forget_unreadable(&key),
                 Err(error) => return Err(self.read.error(error, self.resource)),
+            }
+        }
+        // A cache snapshot knows its unreadable values before anything
+        // is sent: each is named now, with why it cannot be read.
+        if let Source::Cache(entries) = &self.source {
+            let entries = entries.as_slice();
+            for key in std::mem::take(&mut self.cache_unreadable) {
+                let Ok(at) = entries.binary_search_by(|(k, _)| k.cmp(&key)) else {
+                    continue;
+                };
+                let (_, cached) = &entries[at];
+                let decoded = self
+                    .store
+                    .decode(key.as_bytes(), &cached.value, cached.revision);
+                if let Err(error) = decoded
+                    && !self.warned.contains(key.as_ref())
+                {
+                    warnings.push(super::read::unreadable_warning(self.resource, &key, &error));
+                    self.warned.insert(key.to_string());
+                }
             }
         }
         Ok(warnings)

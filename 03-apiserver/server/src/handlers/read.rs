@@ -13,8 +13,9 @@
 //! `resourceVersion` and `resourceVersionMatch` say how fresh the list must
 //! be ([`ListRead`]): unset, the latest state; `NotOlderThan` (or a bare
 //! version), at least that version; `Exact`, the state at exactly that
-//! revision, read from etcd's history (410 once compacted). orc has no
-//! watch cache, so it always reads etcd: "at least" is the latest.
+//! revision, read from etcd's history (410 once compacted). The watch
+//! cache answers the first two when it can (`watch_cache/`); etcd the
+//! rest, and those the cache cannot.
 //!
 //! A LIST is streamed: read in chunks at one revision (`listing.rs`) and
 //! encoded object by object (`list_body.rs`), never the whole collection
@@ -129,8 +130,9 @@ pub fn filter(
 }
 
 // ANCHOR: list
-/// GET on a collection (without `watch`), streamed: read from etcd a
-/// chunk at a time (`listing.rs`) and encoded object by object into the
+/// GET on a collection (without `watch`), streamed: read from the watch
+/// cache when it may answer, else from etcd a chunk at a time
+/// (`listing.rs`), and encoded object by object into the
 /// response (`list_body.rs`), so a LIST holds one chunk in memory, not
 /// the collection.
 pub async fn list(
@@ -139,7 +141,9 @@ pub async fn list(
     ns: Option<&str>,
     request: &ApiRequest,
 ) -> Result<Response, ApiError> {
-    let listing = Listing::new(state, resource, ns, request)?;
+    let mut listing = Listing::new(state, resource, ns, request)?;
+    // From memory when Kubernetes would answer it there (`watch_cache/`).
+    crate::watch_cache::serve::serve(state, &mut listing).await?;
     let shape = if request.wants_table() {
         Shape::Table {
             rows: crate::tables::TableRows::of(resource.kind),
@@ -217,8 +221,11 @@ pub fn unreadable_warning(resource: &Resource, key: &str, error: &StorageError) 
 /// words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListRead {
-    /// No version, or `0` ("any"): the latest state.
+    /// No version: the latest state, a consistent read.
     Latest,
+    /// `resourceVersion=0`: any state, however old; the watch cache
+    /// answers at once (`watch_cache/`), etcd the latest when it cannot.
+    Any,
     /// `resourceVersion=N` bare or with `NotOlderThan`: a state at least
     /// as new as N. orc reads the latest and refuses an N from the future.
     NotOlderThan(i64),
@@ -283,7 +290,8 @@ impl ListRead {
             })?,
         };
         Ok(match (version, matching) {
-            (0, _) => ListRead::Latest,
+            (0, _) if rv.is_empty() => ListRead::Latest,
+            (0, _) => ListRead::Any,
             (n, "Exact") => ListRead::Exact(n),
             (n, _) => ListRead::NotOlderThan(n),
         })

@@ -259,6 +259,9 @@ impl ClientStream {
                             return;
                         }
                     }
+                    // Answers to the watch cache's progress requests; this
+                    // watch's bookmarks keep their own clock.
+                    Ok(FeedMessage::Progress(_)) => {}
                     Ok(FeedMessage::Expired) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Too slow or history lost: Kubernetes' answer is 410, re-list.
                         let _ = self.tx.send(Ok(expired(format!("too old resource version: {}", self.after)))).await;
@@ -295,6 +298,7 @@ mod tests {
 
     fn event(previous: Option<Value>, object: Option<Value>) -> StoredEvent {
         StoredEvent {
+            value: None,
             revision: 9,
             key: "k".into(),
             object,

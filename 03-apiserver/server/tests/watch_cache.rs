@@ -1,0 +1,336 @@
+//! The watch cache on a real etcd: which LISTs it answers from memory
+//! (and that those never reach etcd), read-your-writes, deletes, the 504
+//! for a version it never reaches, and its fill again after it missed
+//! events.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use serde_json::{Value, json};
+
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
+
+fn config_map(name: &str, tier: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": {"tier": tier}},
+    })
+}
+
+fn names(list: &Value) -> Vec<&str> {
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect()
+}
+
+fn rv(obj: &Value) -> i64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The value of one `/metrics` sample (0 when absent).
+async fn metric(s: &TestServer, sample: &str) -> i64 {
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// LISTs of ConfigMaps etcd was asked for (range reads).
+async fn etcd_reads(s: &TestServer) -> i64 {
+    metric(
+        s,
+        "orc_storage_list_requests_total{resource=\"configmaps\"}",
+    )
+    .await
+}
+
+/// LISTs of ConfigMaps the cache answered.
+async fn cache_lists(s: &TestServer) -> i64 {
+    metric(
+        s,
+        "apiserver_cache_list_total{resource_prefix=\"/configmaps\",index=\"\"}",
+    )
+    .await
+}
+
+/// Waits until the ConfigMaps' cache has reached `revision`, reading the
+/// gauge it publishes (each look is one request; the test's timeout
+/// bounds the wait).
+async fn cache_reaches(s: &TestServer, revision: i64) {
+    let gauge = "apiserver_watch_cache_resource_version{resource=\"configmaps\"}";
+    while metric(s, gauge).await < revision {
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn create(s: &TestServer, name: &str, tier: &str) -> i64 {
+    let (code, made) = s.post(CMS, &config_map(name, tier)).await;
+    assert_eq!(code, 201, "{made}");
+    rv(&made)
+}
+
+#[tokio::test]
+async fn a_list_at_version_zero_is_answered_from_memory() {
+    let s = TestServer::start().await;
+    create(&s, "a", "web").await;
+    create(&s, "b", "db").await;
+    let last = create(&s, "c", "web").await;
+
+    // The first LIST starts the cache and waits for its fill.
+    let (code, list) = s.get(&format!("{CMS}?resourceVersion=0")).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(names(&list), ["a", "b", "c"]);
+    assert!(rv(&list) >= last, "{list}");
+    assert_eq!(cache_lists(&s).await, 1);
+
+    let reads = etcd_reads(&s).await;
+    for (query, want) in [
+        ("resourceVersion=0", vec!["a", "b", "c"]),
+        // Kubernetes' cache answers "any" whole, limit or not.
+        ("resourceVersion=0&limit=1", vec!["a", "b", "c"]),
+        ("resourceVersion=0&labelSelector=tier%3Dweb", vec!["a", "c"]),
+        ("resourceVersion=0&labelSelector=tier%21%3Dweb", vec!["b"]),
+        (
+            "resourceVersion=0&fieldSelector=metadata.name%3Db",
+            vec!["b"],
+        ),
+    ] {
+        let (code, list) = s.get(&format!("{CMS}?{query}")).await;
+        assert_eq!(code, 200, "{query}: {list}");
+        assert_eq!(names(&list), want, "{query}");
+        assert!(
+            list["metadata"].get("continue").is_none(),
+            "{query}: {list}"
+        );
+        // Each object carries the resourceVersion it was written at.
+        for item in list["items"].as_array().unwrap() {
+            assert!(rv(item) > 0 && rv(item) <= last, "{item}");
+        }
+    }
+    assert_eq!(
+        etcd_reads(&s).await,
+        reads,
+        "a LIST from the cache read etcd"
+    );
+    assert_eq!(cache_lists(&s).await, 6);
+
+    // Another namespace's keys are not this namespace's list.
+    let (code, other) = s
+        .get("/api/v1/namespaces/kube-system/configmaps?resourceVersion=0")
+        .await;
+    assert_eq!(code, 200, "{other}");
+    assert!(!names(&other).contains(&"a"), "{other}");
+    // The cluster-wide list holds every namespace's.
+    let (_, all) = s.get("/api/v1/configmaps?resourceVersion=0").await;
+    for name in ["a", "b", "c"] {
+        assert!(names(&all).contains(&name), "{all}");
+    }
+
+    // Pages with a version other than 0, and Exact, still read etcd.
+    let (code, page) = s.get(&format!("{CMS}?limit=1")).await;
+    assert_eq!(code, 200, "{page}");
+    assert_eq!(names(&page), ["a"]);
+    assert!(page["metadata"]["continue"].is_string(), "{page}");
+    let exact = format!("{CMS}?resourceVersion={last}&resourceVersionMatch=Exact");
+    let (code, list) = s.get(&exact).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(etcd_reads(&s).await, reads + 2);
+}
+
+#[tokio::test]
+async fn updates_and_deletes_reach_the_cache() {
+    let s = TestServer::start().await;
+    create(&s, "a", "web").await;
+    create(&s, "b", "web").await;
+    let (code, _) = s.get(&format!("{CMS}?resourceVersion=0")).await;
+    assert_eq!(code, 200);
+
+    let (code, gone) = s.delete(&format!("{CMS}/a")).await;
+    assert_eq!(code, 200, "{gone}");
+    let (code, mut b) = s.get(&format!("{CMS}/b")).await;
+    assert_eq!(code, 200);
+    b["metadata"]["labels"]["tier"] = json!("db");
+    let (code, b) = s.put(&format!("{CMS}/b"), &b).await;
+    assert_eq!(code, 200, "{b}");
+    let last = create(&s, "c", "web").await;
+    cache_reaches(&s, last).await;
+
+    let reads = etcd_reads(&s).await;
+    let (_, list) = s.get(&format!("{CMS}?resourceVersion=0")).await;
+    assert_eq!(names(&list), ["b", "c"]);
+    assert_eq!(list["items"][0]["metadata"]["labels"]["tier"], "db");
+    assert_eq!(rv(&list["items"][0]), rv(&b));
+    let (_, web) = s
+        .get(&format!("{CMS}?resourceVersion=0&labelSelector=tier%3Dweb"))
+        .await;
+    assert_eq!(names(&web), ["c"]);
+    // resourceVersion=N once the cache has seen N: from memory too.
+    let (code, list) = s.get(&format!("{CMS}?resourceVersion={last}")).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(names(&list), ["b", "c"]);
+    assert_eq!(etcd_reads(&s).await, reads);
+}
+
+#[tokio::test]
+async fn a_consistent_list_sees_the_write_just_made() {
+    let s = TestServer::start().await;
+    let (code, _) = s.get(CMS).await;
+    assert_eq!(code, 200);
+    let consistent = |fallback: bool| {
+        format!(
+            "apiserver_watch_cache_consistent_read_total{{resource=\"configmaps\",success=\"true\",fallback=\"{fallback}\"}}"
+        )
+    };
+    for i in 0..20 {
+        let name = format!("cm-{i}");
+        create(&s, &name, "web").await;
+        let (code, list) = s.get(CMS).await;
+        assert_eq!(code, 200, "{list}");
+        assert!(names(&list).contains(&name.as_str()), "{name}: {list}");
+    }
+    let from_cache = metric(&s, &consistent(false)).await;
+    let from_etcd = metric(&s, &consistent(true)).await;
+    assert_eq!(from_cache + from_etcd, 21);
+
+    // Once the cache has seen the last write and nothing was written
+    // since, it proves itself fresh without waiting: one etcd round trip
+    // for the revision, no range read.
+    let (_, latest) = s.get(&format!("{CMS}/cm-19")).await;
+    cache_reaches(&s, rv(&latest)).await;
+    let reads = etcd_reads(&s).await;
+    let (code, list) = s.get(CMS).await;
+    assert_eq!(code, 200);
+    assert_eq!(names(&list).len(), 20);
+    assert_eq!(etcd_reads(&s).await, reads);
+    assert_eq!(metric(&s, &consistent(false)).await, from_cache + 1);
+}
+
+#[tokio::test]
+async fn a_version_the_cache_never_reaches_is_a_504_after_the_wait() {
+    let wait = Duration::from_millis(700);
+    let s = TestServer::start_with(|c| c.watch_cache.fresh_wait = wait).await;
+    let (_, list) = s.get(&format!("{CMS}?resourceVersion=0")).await;
+    let future = rv(&list) + 1000;
+    let started = Instant::now();
+    let response = s
+        .http
+        .get(s.url(&format!(
+            "{CMS}?resourceVersion={future}&resourceVersionMatch=NotOlderThan"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= wait, "answered before the wait");
+    assert_eq!(response.status(), 504);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let status: Value = response.json().await.unwrap();
+    assert_eq!(status["reason"], "Timeout", "{status}");
+    assert_eq!(
+        status["message"],
+        format!(
+            "Too large resource version: {future}, current: {}",
+            rv(&list)
+        )
+    );
+    assert_eq!(
+        status["details"]["causes"][0]["reason"],
+        "ResourceVersionTooLarge"
+    );
+}
+
+/// A cache that fell behind its feed's fan-out channel (here: a channel
+/// of one message, and one etcd delete of many keys, whose events arrive
+/// together) takes what it missed from the feed's ring buffer, or, when
+/// the buffer no longer reaches back (as after a compaction expired the
+/// feed), empties itself and fills again from etcd.
+async fn missed_events_are_recovered(buffer: usize, fills_again: bool) {
+    let s = TestServer::start_with(|c| {
+        c.watch.channel = 1;
+        c.watch.buffer = buffer;
+    })
+    .await;
+    for name in ["a", "b", "c", "d", "e"] {
+        create(&s, name, "web").await;
+    }
+    let (_, list) = s.get(&format!("{CMS}?resourceVersion=0")).await;
+    assert_eq!(names(&list).len(), 5);
+    let reads = etcd_reads(&s).await;
+
+    s.etcdctl(&["del", "--prefix", "/registry/configmaps/default/"]);
+    let last = create(&s, "f", "web").await;
+    cache_reaches(&s, last).await;
+    let (code, list) = s.get(&format!("{CMS}?resourceVersion=0")).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(names(&list), ["f"]);
+    assert_eq!(etcd_reads(&s).await > reads, fills_again);
+}
+
+#[tokio::test]
+async fn a_cache_behind_its_channel_catches_up_from_the_ring_buffer() {
+    missed_events_are_recovered(10_000, false).await;
+}
+
+#[tokio::test]
+async fn a_cache_behind_the_ring_buffer_fills_again() {
+    missed_events_are_recovered(2, true).await;
+}
+
+/// A value that cannot be read is named in a `Warning` before the
+/// headers, whether the cache met it in its fill or in an event, and the
+/// rest of the list is answered.
+#[tokio::test]
+async fn an_unreadable_value_in_the_cache_is_a_warning() {
+    let s = TestServer::start().await;
+    create(&s, "a", "web").await;
+    s.etcdctl(&["put", "/registry/configmaps/default/broken", "not json"]);
+    let warned = |response: &reqwest::Response| -> Vec<String> {
+        response
+            .headers()
+            .get_all("warning")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    };
+    let url = s.url(&format!("{CMS}?resourceVersion=0"));
+    let response = s.http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let warnings = warned(&response);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("configmaps \\\"broken\\\""),
+        "{warnings:?}"
+    );
+    let list: Value = response.json().await.unwrap();
+    assert_eq!(names(&list), ["a"]);
+
+    // Met in an event this time.
+    s.etcdctl(&["put", "/registry/configmaps/default/broken-too", "{"]);
+    let last = create(&s, "b", "web").await;
+    cache_reaches(&s, last).await;
+    let reads = etcd_reads(&s).await;
+    let response = s.http.get(&url).send().await.unwrap();
+    let warnings = warned(&response);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[1].contains("broken-too"), "{warnings:?}");
+    let list: Value = response.json().await.unwrap();
+    assert_eq!(names(&list), ["a", "b"]);
+    assert_eq!(etcd_reads(&s).await, reads);
+}
