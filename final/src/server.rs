@@ -106,6 +106,8 @@ pub struct ServerArgs {
     pub compaction: orc_apiserver::compaction::CompactionFlags,
     #[command(flatten)]
     pub metrics: orc_apiserver::metrics_api::MetricsFlags,
+    #[command(flatten)]
+    pub watch_cache: orc_apiserver::watch_cache::WatchCacheFlags,
 }
 
 // ANCHOR: audit
@@ -234,6 +236,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     config.compaction_interval = args.compaction.interval();
     config.defrag_interval = args.compaction.defrag_interval();
     config.metric_resolution = args.metrics.metric_resolution;
+    config.watch_cache = args.watch_cache.settings();
     let server = orc_apiserver::Server::bind(config)
         .await
         .map_err(|e| anyhow!("starting the API server: {e}"))?;

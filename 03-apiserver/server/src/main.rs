@@ -49,6 +49,8 @@ struct Args {
     compaction: orc_apiserver::compaction::CompactionFlags,
     #[command(flatten)]
     metrics: orc_apiserver::metrics_api::MetricsFlags,
+    #[command(flatten)]
+    watch_cache: orc_apiserver::watch_cache::WatchCacheFlags,
 }
 
 #[tokio::main]
@@ -62,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
     config.limits = args.limits.limits();
     config.compaction_interval = args.compaction.interval();
     config.defrag_interval = args.compaction.defrag_interval();
+    config.watch_cache = args.watch_cache.settings();
     config.metric_resolution = args.metrics.metric_resolution;
     orc_apiserver::run(config)
         .await

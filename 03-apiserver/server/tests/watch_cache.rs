@@ -89,7 +89,7 @@ async fn create(s: &TestServer, name: &str, tier: &str) -> i64 {
 
 #[tokio::test]
 async fn a_list_at_version_zero_is_answered_from_memory() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.watch_cache.enabled = true).await;
     create(&s, "a", "web").await;
     create(&s, "b", "db").await;
     let last = create(&s, "c", "web").await;
@@ -157,7 +157,7 @@ async fn a_list_at_version_zero_is_answered_from_memory() {
 
 #[tokio::test]
 async fn updates_and_deletes_reach_the_cache() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.watch_cache.enabled = true).await;
     create(&s, "a", "web").await;
     create(&s, "b", "web").await;
     let (code, _) = s.get(&format!("{CMS}?resourceVersion=0")).await;
@@ -191,7 +191,7 @@ async fn updates_and_deletes_reach_the_cache() {
 
 #[tokio::test]
 async fn a_consistent_list_sees_the_write_just_made() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.watch_cache.enabled = true).await;
     let (code, _) = s.get(CMS).await;
     assert_eq!(code, 200);
     let consistent = |fallback: bool| {
@@ -226,7 +226,11 @@ async fn a_consistent_list_sees_the_write_just_made() {
 #[tokio::test]
 async fn a_version_the_cache_never_reaches_is_a_504_after_the_wait() {
     let wait = Duration::from_millis(700);
-    let s = TestServer::start_with(|c| c.watch_cache.fresh_wait = wait).await;
+    let s = TestServer::start_with(|c| {
+        c.watch_cache.enabled = true;
+        c.watch_cache.fresh_wait = wait;
+    })
+    .await;
     let (_, list) = s.get(&format!("{CMS}?resourceVersion=0")).await;
     let future = rv(&list) + 1000;
     let started = Instant::now();
@@ -263,6 +267,7 @@ async fn a_version_the_cache_never_reaches_is_a_504_after_the_wait() {
 /// feed), empties itself and fills again from etcd.
 async fn missed_events_are_recovered(buffer: usize, fills_again: bool) {
     let s = TestServer::start_with(|c| {
+        c.watch_cache.enabled = true;
         c.watch.channel = 1;
         c.watch.buffer = buffer;
     })
@@ -298,7 +303,7 @@ async fn a_cache_behind_the_ring_buffer_fills_again() {
 /// rest of the list is answered.
 #[tokio::test]
 async fn an_unreadable_value_in_the_cache_is_a_warning() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.watch_cache.enabled = true).await;
     create(&s, "a", "web").await;
     s.etcdctl(&["put", "/registry/configmaps/default/broken", "not json"]);
     let warned = |response: &reqwest::Response| -> Vec<String> {
