@@ -100,6 +100,9 @@ pub struct ServerArgs {
     pub compaction: orc_apiserver::compaction::CompactionFlags,
     #[command(flatten)]
     pub metrics: orc_apiserver::metrics_api::MetricsFlags,
+    /// The scheduler's and the controllers' wait for each answer.
+    #[command(flatten)]
+    pub client: crate::request_timeout::RequestTimeout,
 }
 
 // ANCHOR: audit
@@ -150,6 +153,7 @@ pub enum Component {
 /// Runs until SIGINT or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<()> {
     orc_client::logging::init();
+    args.client.install();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(args))
 }
