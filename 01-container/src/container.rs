@@ -327,10 +327,13 @@ impl Runtime {
             let _ = nix::sys::signal::kill(Pid::from_raw(record.pid), Signal::SIGKILL);
         }
         let cgroup = cgroups::open(&record.cgroup_path);
+        // The deadline is a safety net (see KILLED_GONE_WITHIN): what ends
+        // the wait is the init's exit, then the cgroup found empty.
+        let deadline = Instant::now() + KILLED_GONE_WITHIN;
+        state::wait_exit(record.pid, record.start_time, deadline);
         // Killing a pid namespace's init kills the whole namespace, but a
         // container sharing the host's pid namespace could leave children
         // behind: kill whatever is still in the cgroup.
-        let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let left = cgroup.processes();
             let init_gone = !state::process_alive(record.pid, record.start_time);
@@ -341,7 +344,12 @@ impl Runtime {
                 return Err(Error::WrongState {
                     id: id.into(),
                     status: "still running".into(),
-                    hint: format!("processes {left:?} did not exit after SIGKILL"),
+                    hint: format!(
+                        "processes {left:?} (init {}) still exist {KILLED_GONE_WITHIN:?} after \
+                         SIGKILL: stuck in the kernel (state D in /proc/PID/stat; its \
+                         /proc/PID/stack says where); delete again once they are gone",
+                        record.pid
+                    ),
                 });
             }
             if force || status != Status::Running {
@@ -378,6 +386,17 @@ impl Runtime {
         code
     }
 }
+
+/// How long [`Runtime::delete`] waits for the processes it killed to be
+/// gone: a safety net, not a schedule. SIGKILL cannot be caught or
+/// ignored, so a killed process exits as soon as the kernel runs it, and
+/// that event (its pidfd readable, the cgroup empty) is what the wait
+/// ends on. Only a process stuck in the kernel (state D: a hung NFS or
+/// FUSE server) outlives a minute, and then `delete` says so instead of
+/// hanging. It was once 5 s of wall time, which a starved machine (a VM
+/// under software emulation beside a loaded host) can spend before it
+/// runs a dying process at all.
+const KILLED_GONE_WITHIN: Duration = Duration::from_secs(60);
 
 /// The exec fifo in the container's state directory: the init blocks
 /// opening it for writing until `start` opens it for reading. Answers an

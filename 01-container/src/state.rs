@@ -175,9 +175,81 @@ pub fn process_alive(pid: i32, start_time: u64) -> bool {
     }
 }
 
+/// Waits until `pid` (the process started at `start_time`) has exited, or
+/// until `deadline`: answers whether it exited.
+///
+/// The exit is an event, not a moment polled for: a pidfd
+/// (`pidfd_open(2)`, Linux 5.3) turns readable when its process exits,
+/// child of ours or not. A kernel without pidfds (or a process already
+/// gone, `ESRCH`) falls back to reading its `/proc` entry every 10 ms.
+pub fn wait_exit(pid: i32, start_time: u64, deadline: std::time::Instant) -> bool {
+    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new
+    // descriptor or -1; it touches no memory of ours.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if raw < 0 {
+        return poll_until(deadline, || !process_alive(pid, start_time));
+    }
+    // SAFETY: `raw` is the descriptor pidfd_open just returned, owned by
+    // nothing else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    // Checked after the pidfd is open: if the pid was reused before, the
+    // start time differs and our process is gone; if not, the pidfd is
+    // our process's and cannot be confused with a later one.
+    if !process_alive(pid, start_time) {
+        return true;
+    }
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let timeout = nix::poll::PollTimeout::try_from(left).unwrap_or(nix::poll::PollTimeout::MAX);
+        let mut fds = [nix::poll::PollFd::new(
+            pidfd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) => return !process_alive(pid, start_time),
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return poll_until(deadline, || !process_alive(pid, start_time)),
+        }
+    }
+}
+
+/// Checks `done` every 10 ms until it holds (true) or `deadline` passes.
+fn poll_until(deadline: std::time::Instant, done: impl Fn() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_killed_process_is_waited_for_on_its_pidfd() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let (_, start) = proc_stat(pid).unwrap();
+        let soon = std::time::Instant::now() + std::time::Duration::from_millis(50);
+        assert!(!wait_exit(pid, start, soon), "sleep 600 exited at once");
+        child.kill().unwrap();
+        // A zombie counts as exited: the wait ends before the reaping.
+        let safety_net = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        assert!(wait_exit(pid, start, safety_net));
+        child.wait().unwrap();
+        // Gone (reaped): answered at once.
+        assert!(wait_exit(pid, start, std::time::Instant::now()));
+    }
 
     #[test]
     fn ids_are_path_safe() {

@@ -212,6 +212,10 @@ pub struct AgentArgs {
     /// (the HTTP routing of Ingresses).
     #[arg(long, value_enum)]
     pub disable: Vec<NodePart>,
+    /// The agent's, the proxy's, the DNS's and the ingress's wait for each
+    /// answer of the API server.
+    #[command(flatten)]
+    pub client: crate::request_timeout::RequestTimeout,
 }
 
 /// What `orc agent --disable` leaves out.
@@ -370,6 +374,7 @@ pub const RUNTIME_NAME: &str = "orc-container";
 /// Runs the agent until SIGINT or SIGTERM.
 pub fn run(args: AgentArgs) -> Result<()> {
     orc_client::logging::init();
+    args.client.install();
     tokio::runtime::Runtime::new()?.block_on(serve(args))
 }
 

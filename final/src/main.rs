@@ -26,6 +26,8 @@
 //! - [`demo`]: `orc demo`, one narrated step per chapter that exists.
 //! - [`etcd`]: running etcd as a child process.
 //! - [`image`]: `orc image`, images built from recipes with no registry.
+//! - [`request_timeout`]: `--client-request-timeout`, every API client's
+//!   wait for an answer.
 //! - [`server`]: `orc server`, the control plane's store and API.
 //! - [`up`]: `orc up`, `orc down`, `orc status`: a cluster of network
 //!   namespace nodes on this machine.
@@ -43,6 +45,7 @@ mod credentials;
 mod demo;
 mod etcd;
 mod image;
+mod request_timeout;
 mod server;
 mod up;
 

@@ -108,6 +108,9 @@ pub struct ServerArgs {
     pub metrics: orc_apiserver::metrics_api::MetricsFlags,
     #[command(flatten)]
     pub watch_cache: orc_apiserver::watch_cache::WatchCacheFlags,
+    /// The scheduler's and the controllers' wait for each answer.
+    #[command(flatten)]
+    pub client: crate::request_timeout::RequestTimeout,
 }
 
 // ANCHOR: audit
@@ -158,6 +161,7 @@ pub enum Component {
 /// Runs until SIGINT or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<()> {
     orc_client::logging::init();
+    args.client.install();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(args))
 }

@@ -7,7 +7,8 @@
 //!
 //! Every request has a timeout ([`DEFAULT_TIMEOUT`], 30 s; configurable with
 //! [`Client::with_timeout`], as client-go's `rest.Config.Timeout` and
-//! kubectl's `--request-timeout`), so a server that accepts the connection
+//! kubectl's `--request-timeout`, or for every client a process makes with
+//! [`set_process_timeout`]), so a server that accepts the connection
 //! and never answers fails the call instead of hanging it. It bounds the
 //! wait for the answer's headers and then each wait for more of its body:
 //! a streamed LIST that keeps arriving is never cut however long it takes
@@ -88,6 +89,25 @@ impl ClientError {
 /// kubectl's `--request-timeout=0`, is no timeout at all).
 pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The request timeout of every [`Client::new`] in this process, when
+/// [`set_process_timeout`] chose one (else [`DEFAULT_TIMEOUT`]).
+static PROCESS_TIMEOUT: std::sync::OnceLock<Option<std::time::Duration>> =
+    std::sync::OnceLock::new();
+
+/// Makes `timeout` the request timeout of every client this process
+/// creates from now on (`None` or zero: no timeout, as kubectl's
+/// `--request-timeout=0`). For a binary's `--client-request-timeout` flag:
+/// a process such as `orc server` runs several components, each building
+/// its clients from its own configuration, and the operator's choice (a
+/// longer wait on a machine too slow for 30 s, such as a VM under software
+/// emulation) must reach them all. Set once, before any client is made;
+/// answers false, and changes nothing, if it was already set.
+pub fn set_process_timeout(timeout: Option<std::time::Duration>) -> bool {
+    PROCESS_TIMEOUT
+        .set(timeout.filter(|t| !t.is_zero()))
+        .is_ok()
+}
+
 /// How many times a request the server answered with "retry later" is
 /// sent again (client-go's `maxRetries`).
 pub const MAX_RETRIES: u32 = 10;
@@ -159,13 +179,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the server at `base` (`http://127.0.0.1:6443`).
+    /// A client for the server at `base` (`http://127.0.0.1:6443`), with
+    /// the process's request timeout ([`set_process_timeout`], else
+    /// [`DEFAULT_TIMEOUT`]).
     pub fn new(base: impl Into<String>) -> Client {
         Client {
             base: base.into(),
             http: crate::tls::http_client(),
             token: None,
-            timeout: Some(DEFAULT_TIMEOUT),
+            timeout: *PROCESS_TIMEOUT.get().unwrap_or(&Some(DEFAULT_TIMEOUT)),
         }
     }
 

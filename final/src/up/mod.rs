@@ -58,8 +58,6 @@ const SCHEDULER_PORT: u16 = 10259;
 const CONTROLLERS_PORT: u16 = 10257;
 /// The agents' port (the kubelet's).
 const AGENT_PORT: u16 = 10250;
-/// How long `orc up` waits for a Ready cluster.
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long an agent may take to stop its pods (their grace periods
 /// included) before it is killed.
 const AGENT_STOP: Duration = Duration::from_secs(60);
@@ -107,6 +105,15 @@ pub struct UpArgs {
     /// windows, passed to `orc server` (kube-controller-manager's flags).
     #[command(flatten)]
     pub hpa: orc_controllers::hpa::flags::HpaFlags,
+    /// Every client's wait for an answer: `orc up`'s own, and passed on
+    /// to the server and the agents.
+    #[command(flatten)]
+    pub client: crate::request_timeout::RequestTimeout,
+    /// How long `orc up` waits for every node to be Ready before it gives
+    /// up and takes down what it started. Lengthen it, with
+    /// --client-request-timeout, on a very slow machine.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub ready_timeout: Duration,
 }
 
 /// How fast the control plane notices a node that went silent, and how
@@ -200,6 +207,7 @@ pub struct StatusArgs {
 /// `orc up`.
 pub fn up(args: UpArgs) -> Result<()> {
     let started = Instant::now();
+    args.client.install();
     let data_dir = absolute(&args.data_dir)?;
     // A bad policy stops `orc up` before anything starts, not the
     // server after the network is made.
@@ -340,6 +348,15 @@ fn start(
     server.args(disable.iter().filter(|p| p.in_server()).map(|p| p.flag()));
     server.args(args.heartbeats.server_flags());
     server.args(args.hpa.to_args());
+    server.args(args.client.to_args());
+    // The server must not cut first what its clients wait for: a client
+    // wait longer than the server's own `--request-timeout` (60 s, after
+    // which it answers 504) lengthens that too.
+    if let Some(wait) = args.client.client_request_timeout {
+        if wait > Duration::from_secs(60) {
+            server.arg(format!("--request-timeout={}ms", wait.as_millis()));
+        }
+    }
     record.server_pid = processes::spawn(server, &dir.join("logs/server.log"))?;
     println!(
         "server ({}): pid {}, log {}",
@@ -416,6 +433,7 @@ fn start(
             .arg(&ingress)
             .args(ingress::agent_flags(ingress_ports))
             .args(args.heartbeats.agent_flags())
+            .args(args.client.to_args())
             .args(disable.iter().filter(|p| !p.in_server()).map(|p| p.flag()));
         record.agent_commands.push(command_line(&agent)?);
         let log = dir.join(format!("logs/{}.log", node.name));
@@ -443,7 +461,7 @@ fn start(
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let client = Client::new(&record.api_url).with_tls(&ca.client_tls(&credentials::admin())?);
     runtime.block_on(async {
-        wait_ready(record, &client).await?;
+        wait_ready(record, &client, args.ready_timeout).await?;
         ingress::ensure_default_class(&client).await
     })
 }
@@ -497,8 +515,8 @@ fn component_kubeconfig(
 
 /// Polls the API until every node is Ready and the `kubernetes` Service
 /// exists; fails early, with the log to read, when a component exits.
-async fn wait_ready(record: &Record, client: &Client) -> Result<()> {
-    let deadline = Instant::now() + READY_TIMEOUT;
+async fn wait_ready(record: &Record, client: &Client, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
     loop {
         let pids = std::iter::once((record.server_pid, "server".to_string())).chain(
             record
@@ -520,7 +538,7 @@ async fn wait_ready(record: &Record, client: &Client) -> Result<()> {
         }
         if Instant::now() > deadline {
             bail!(
-                "the cluster was not Ready within {READY_TIMEOUT:?}; the logs are in {}",
+                "the cluster was not Ready within {timeout:?} (--ready-timeout); the logs are in {}",
                 record.data_dir.join("logs").display()
             );
         }
