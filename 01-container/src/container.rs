@@ -360,8 +360,7 @@ impl Runtime {
             std::thread::sleep(Duration::from_millis(10));
         }
         cgroup.remove()?;
-        let dir = container_dir(&self.root, id);
-        std::fs::remove_dir_all(&dir).context(|| format!("removing {}", dir.display()))
+        remove_state_dir(&container_dir(&self.root, id))
     }
     // ANCHOR_END: delete
 
@@ -384,6 +383,24 @@ impl Runtime {
         signals::forward_to(Pid::from_raw(0));
         self.delete(id, true)?;
         code
+    }
+}
+
+/// Removes a deleted container's state directory. The monitor (see
+/// `monitor.rs`) writes the exit code into it when the init dies, the same
+/// death `delete` wakes on, so the file can appear while the directory is
+/// being emptied (`ENOTEMPTY`): then the directory is taken again. The
+/// monitor writes once, so a second pass finds nothing new; a write after
+/// the directory is gone fails in the monitor, harmlessly.
+fn remove_state_dir(dir: &Path) -> Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 3 => {
+                tries += 1;
+            }
+            other => return other.context(|| format!("removing {}", dir.display())),
+        }
     }
 }
 

@@ -168,7 +168,8 @@ fn exec_joins_a_running_container() {
         "{}",
         text(&out.stderr)
     );
-    assert!(f.orc(&["delete", "--force", &id]).status.success());
+    let deleted = f.orc(&["delete", "--force", &id]);
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
 }
 
 /// Without no_new_privs (Kubernetes' default unless
