@@ -30,6 +30,7 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use orc_apiserver::services::ServiceCidr;
 use orc_pod::Ipv4Cidr;
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +139,20 @@ fn build(net: &Network) -> Result<()> {
             &format!("addr add {}/24 dev eth0", node.address),
         )?;
         ip_line(Some(netns), "link set eth0 up")?;
+    }
+    // The service range, onto the LAN. A machine on a real LAN has a
+    // default route, and the proxy's rules count on it: the kernel picks a
+    // route before the filter table sees a forwarded packet, and before
+    // the nat table sees a packet the node sends itself. These nodes'
+    // LAN leads nowhere, so they get no default route, only this one:
+    // without it a pod's connection to a Service with no ready endpoint
+    // fails as "Network is unreachable" before the proxy's REJECT can
+    // refuse it, and the node's own processes (hostNetwork pods) cannot
+    // reach a cluster IP at all. A packet no rule rewrote asks for its
+    // address on the LAN, which no one holds, and goes no further.
+    let services = ServiceCidr::default();
+    for node in &net.nodes {
+        ip_line(Some(&node.netns), &format!("route add {services} dev eth0"))?;
     }
     // host-gw: every node reaches another node's pods through that node.
     for node in &net.nodes {
