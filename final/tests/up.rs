@@ -583,7 +583,13 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
     // from a pod and from a node, as on Kubernetes: both need the route
     // `orc up` gives the nodes for the service range.
     let cluster_ip = place.kubectl(
-        &["get", "service", "hello", "-o", "jsonpath={.spec.clusterIP}"],
+        &[
+            "get",
+            "service",
+            "hello",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ],
         None,
     );
     let out = on_the_node(&id, "node-2", &cluster_ip, "80");
@@ -599,7 +605,13 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         None,
     );
     let nobody = place.kubectl(
-        &["get", "service", "nobody", "-o", "jsonpath={.spec.clusterIP}"],
+        &[
+            "get",
+            "service",
+            "nobody",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ],
         None,
     );
     let knock = format!("nc -w 3 {nobody} 80 </dev/null");
@@ -1560,7 +1572,10 @@ fn the_guestbook_runs_from_its_manifests_and_keeps_an_entry() {
             break;
         }
         refused += 1;
-        assert!(Instant::now() < deadline, "{refused} writes refused: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "{refused} writes refused: {body}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     eprintln!("the write landed after {refused} refused tries");
