@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 
 use orc_testkit::{NetnsHost, require_command, require_root};
 
+#[path = "up/workloads.rs"]
+mod workloads;
+
 /// Generous: the suite also runs beside a CPU hog.
 const LONG: Duration = Duration::from_secs(180);
 
@@ -385,9 +388,10 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         assert!(!read.status.success(), "nobody read {}", private.display());
     }
     assert_eq!(
-        // The server, the scheduler, three agents and their ingresses.
+        // The server, the scheduler, the controller manager, three
+        // agents and their ingresses.
         text(&status).matches("/healthz: ok").count(),
-        8,
+        9,
         "{}",
         text(&status)
     );
@@ -1285,6 +1289,7 @@ fn fails_and_recovers(place: &Place, id: &str, victim: &str, survivor: &str, how
     let doomed: Vec<&PodRow> = pods.iter().filter(|p| p.node == victim).collect();
     assert!(!doomed.is_empty(), "{victim} runs none of {pods:?}");
 
+    let failed_at = Instant::now();
     let failed = place.orc(&["node", how.fail, victim]);
     assert!(failed.status.success(), "{}", text(&failed));
     let status = text(&place.orc(&["status"]));
@@ -1329,6 +1334,13 @@ fn fails_and_recovers(place: &Place, id: &str, victim: &str, survivor: &str, how
             .count();
         evicted && replaced == 2
     });
+    // The figure chapter 05 quotes: from the failure to both replicas
+    // Running on the survivor.
+    println!(
+        "`orc node {} {victim}` to both replicas Running on {survivor}: {:.1} s",
+        how.fail,
+        failed_at.elapsed().as_secs_f64()
+    );
     let reasons = place.kubectl(
         &[
             "get",
