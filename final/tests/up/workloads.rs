@@ -390,6 +390,14 @@ fn a_daemonset_keeps_one_pod_per_node(place: &Place) {
     let timeout = format!("--timeout={}s", patience().as_secs());
     place.kubectl(&["apply", "-f", "-"], Some(DAEMON));
     place.kubectl(&["rollout", "status", "ds/daemon", &timeout], None);
+    // (`rollout status` counts the nodes that should run a pod now: a
+    // node the controller has just judged NotReady is not one of them.)
+    until_daemon(place, "one ready pod per node", |pods| {
+        pods.len() == 2
+            && pods[0].1 == "node-1"
+            && pods[1].1 == "node-2"
+            && pods.iter().all(|p| p.2.starts_with("True") && !p.3)
+    });
     let wide = place.kubectl(&["get", "pods", "-l", "app=daemon", "-o", "wide"], None);
     let mut nodes = column(&wide, "NODE");
     nodes.sort();
