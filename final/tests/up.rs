@@ -11,7 +11,9 @@
 //! one else; Secrets are ciphertext in etcd; a node stopped (`orc node
 //! stop`) or cut off (`orc node partition`) goes NotReady, its pods are
 //! evicted and replaced on the other node, and it comes back Ready (`orc
-//! node start`, `heal`).
+//! node start`, `heal`). Chapter 05's workloads (Jobs, CronJobs, a
+//! StatefulSet's DNS name, a DaemonSet) are in the module `workloads`
+//! (up/workloads.rs).
 //!
 //! Root only. `orc up` runs in a network namespace of the test's own
 //! (`nsenter --net`, which joins nothing else): the cluster's uplink, its
@@ -1214,6 +1216,17 @@ const MOVING: &str = r#"
       "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}}}}
 "#;
 
+/// Heartbeats in seconds, not Kubernetes' 10 s lease and 50 s grace: a
+/// stopped node goes NotReady within seconds.
+const QUICK_HEARTBEATS: &[&str] = &[
+    "--node-monitor-grace-period",
+    "4s",
+    "--node-monitor-period",
+    "500ms",
+    "--node-lease-period",
+    "1s",
+];
+
 /// One pod as the node test reads it.
 #[derive(Debug)]
 struct PodRow {
@@ -1390,23 +1403,15 @@ fn fails_and_recovers(place: &Place, id: &str, victim: &str, survivor: &str, how
 #[test]
 fn a_stopped_or_partitioned_node_goes_not_ready_its_pods_move_and_it_comes_back() {
     let place = Place::new();
-    // Heartbeats in seconds, not Kubernetes' 10 s lease and 50 s grace.
-    let up = place.up(&[
-        "--nodes",
-        "2",
+    let disable = [
         "--disable",
         "proxy",
         "--disable",
         "dns",
         "--disable",
         "ingress",
-        "--node-monitor-grace-period",
-        "4s",
-        "--node-monitor-period",
-        "500ms",
-        "--node-lease-period",
-        "1s",
-    ]);
+    ];
+    let up = place.up(&[&["--nodes", "2"], &disable[..], QUICK_HEARTBEATS].concat());
     let id = cluster_id(&up);
     let unknown = place.orc(&["node", "stop", "node-9"]);
     assert!(!unknown.status.success());

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{Place, api_url, patience, status_code, text};
+use super::{Place, QUICK_HEARTBEATS, api_url, patience, status_code, text};
 
 /// Namespace of the StatefulSet part: its DNS name carries it.
 const NS: &str = "shop";
@@ -61,19 +61,7 @@ const DAEMON: &str = r#"
 #[test]
 fn jobs_cronjobs_a_statefulset_name_and_a_daemonset_work_on_two_nodes() {
     let place = Place::new();
-    // Heartbeats in seconds, so that a stopped node goes NotReady soon.
-    let up = place.up(&[
-        "--nodes",
-        "2",
-        "--disable",
-        "ingress",
-        "--node-monitor-grace-period",
-        "4s",
-        "--node-monitor-period",
-        "500ms",
-        "--node-lease-period",
-        "1s",
-    ]);
+    let up = place.up(&[&["--nodes", "2", "--disable", "ingress"], QUICK_HEARTBEATS].concat());
     // The CronJob that fires by itself first: it has a minute to do so,
     // while the rest runs.
     place.kubectl(
