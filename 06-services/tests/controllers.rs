@@ -350,3 +350,29 @@ async fn a_silent_nodes_pod_leaves_the_ready_endpoints() {
     })
     .await;
 }
+
+/// Run under a controller manager (as `orc server` runs them), the two
+/// queues are on its `/metrics` under Kubernetes' names, and have
+/// counted the Service's key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queues_are_on_the_managers_metrics() {
+    let mut c = Cluster::start().await;
+    let metrics = std::sync::Arc::new(orc_controllers::metrics::ControllerMetrics::default());
+    let client = orc_client::Client::new(c.url(""));
+    c.spawn(orc_controllers::metrics::ControllerMetrics::scope(
+        metrics.clone(),
+        orc_services::run_controllers(client, 2),
+    ));
+    c.create(SERVICES, &service("counted", json!({"app": "counted"})))
+        .await;
+    c.until(&format!("{ENDPOINTS}/counted"), "created", |e| e.is_some())
+        .await;
+    let text = metrics.render();
+    for queue in ["endpoint_slice", "endpoint"] {
+        let adds = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("workqueue_adds_total{{name=\"{queue}\"}} ")))
+            .unwrap_or_else(|| panic!("no adds of queue {queue} in:\n{text}"));
+        assert!(adds.parse::<f64>().unwrap() >= 1.0, "{queue}: {adds}");
+    }
+}

@@ -320,8 +320,11 @@ async fn serve(args: ServerArgs) -> Result<()> {
             // Chapter 06's endpoint controllers run beside chapter 05's, as
             // in kube-controller-manager (they live in orc-services: the
             // book teaches them with Services).
-            let endpoints =
-                orc_services::run_controllers(controllers.client(), controllers.workers);
+            // Their queues on the manager's /metrics.
+            let endpoints = orc_controllers::metrics::ControllerMetrics::scope(
+                controllers.metrics.clone(),
+                orc_services::run_controllers(controllers.client(), controllers.workers),
+            );
             Some(tokio::spawn(async move {
                 tokio::join!(orc_controllers::run(controllers), endpoints);
             }))

@@ -11,7 +11,9 @@
 //! one else; Secrets are ciphertext in etcd; a node stopped (`orc node
 //! stop`) or cut off (`orc node partition`) goes NotReady, its pods are
 //! evicted and replaced on the other node, and it comes back Ready (`orc
-//! node start`, `heal`).
+//! node start`, `heal`). Chapter 05's workloads (Jobs, CronJobs, a
+//! StatefulSet's DNS name, a DaemonSet) are in the module `workloads`
+//! (up/workloads.rs).
 //!
 //! Root only. `orc up` runs in a network namespace of the test's own
 //! (`nsenter --net`, which joins nothing else): the cluster's uplink, its
@@ -27,6 +29,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use orc_testkit::{NetnsHost, require_command, require_root};
+
+#[path = "up/workloads.rs"]
+mod workloads;
 
 /// Generous: the suite also runs beside a CPU hog.
 const LONG: Duration = Duration::from_secs(180);
@@ -385,9 +390,10 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         assert!(!read.status.success(), "nobody read {}", private.display());
     }
     assert_eq!(
-        // The server, the scheduler, three agents and their ingresses.
+        // The server, the scheduler, the controller manager, three
+        // agents and their ingresses.
         text(&status).matches("/healthz: ok").count(),
-        8,
+        9,
         "{}",
         text(&status)
     );
@@ -1263,6 +1269,17 @@ const MOVING: &str = r#"
       "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}}}}
 "#;
 
+/// Heartbeats in seconds, not Kubernetes' 10 s lease and 50 s grace: a
+/// stopped node goes NotReady within seconds.
+const QUICK_HEARTBEATS: &[&str] = &[
+    "--node-monitor-grace-period",
+    "4s",
+    "--node-monitor-period",
+    "500ms",
+    "--node-lease-period",
+    "1s",
+];
+
 /// One pod as the node test reads it.
 #[derive(Debug)]
 struct PodRow {
@@ -1344,6 +1361,7 @@ fn fails_and_recovers(place: &Place, id: &str, victim: &str, survivor: &str, how
     let doomed: Vec<&PodRow> = pods.iter().filter(|p| p.node == victim).collect();
     assert!(!doomed.is_empty(), "{victim} runs none of {pods:?}");
 
+    let failed_at = Instant::now();
     let failed = place.orc(&["node", how.fail, victim]);
     assert!(failed.status.success(), "{}", text(&failed));
     let status = text(&place.orc(&["status"]));
@@ -1388,6 +1406,13 @@ fn fails_and_recovers(place: &Place, id: &str, victim: &str, survivor: &str, how
             .count();
         evicted && replaced == 2
     });
+    // The figure chapter 05 quotes: from the failure to both replicas
+    // Running on the survivor.
+    println!(
+        "`orc node {} {victim}` to both replicas Running on {survivor}: {:.1} s",
+        how.fail,
+        failed_at.elapsed().as_secs_f64()
+    );
     let reasons = place.kubectl(
         &[
             "get",
@@ -1437,23 +1462,15 @@ fn fails_and_recovers(place: &Place, id: &str, victim: &str, survivor: &str, how
 #[test]
 fn a_stopped_or_partitioned_node_goes_not_ready_its_pods_move_and_it_comes_back() {
     let place = Place::new();
-    // Heartbeats in seconds, not Kubernetes' 10 s lease and 50 s grace.
-    let up = place.up(&[
-        "--nodes",
-        "2",
+    let disable = [
         "--disable",
         "proxy",
         "--disable",
         "dns",
         "--disable",
         "ingress",
-        "--node-monitor-grace-period",
-        "4s",
-        "--node-monitor-period",
-        "500ms",
-        "--node-lease-period",
-        "1s",
-    ]);
+    ];
+    let up = place.up(&[&["--nodes", "2"], &disable[..], QUICK_HEARTBEATS].concat());
     let id = cluster_id(&up);
     let unknown = place.orc(&["node", "stop", "node-9"]);
     assert!(!unknown.status.success());

@@ -317,7 +317,8 @@ impl Drop for NodeAgent {
 
 // ANCHOR: heartbeat
 /// Renews the Lease every `lease_period`, and posts the Node status when a
-/// fact changed or `status_period` has passed since the last post.
+/// fact changed, when someone else overwrote its Ready condition, or when
+/// `status_period` has passed since the last post.
 async fn heartbeat(
     client: Client,
     mut registration: Registration,

@@ -252,7 +252,10 @@ impl Registration {
     ) -> Result<Option<Value>, ClientError> {
         let machine = Machine::read();
         let status = node_status(&self.node, &machine, "", &self.since);
-        if !heartbeat && self.last_facts.as_ref() == Some(&facts(&status)) {
+        if !heartbeat
+            && self.last_facts.as_ref() == Some(&facts(&status))
+            && !self.ready_overwritten(client).await?
+        {
             return Ok(None);
         }
         match self.post_status(client, &machine).await {
@@ -260,6 +263,30 @@ impl Registration {
             Err(e) if e.is_not_found() => self.register(client).await.map(Some),
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether the stored Node's Ready condition is no longer the one this
+    /// agent last posted: the node lifecycle controller marked it
+    /// `Unknown` while it did not hear from the node (its grace period
+    /// ran out before the Lease's renewal reached it). The kubelet reads
+    /// its Node at every status check and posts again when the stored
+    /// status differs from its own; without that, the node stays
+    /// NotReady and tainted until the next periodic post.
+    async fn ready_overwritten(&self, client: &Client) -> Result<bool, ClientError> {
+        let stored = match client.get(nodes(), None, &self.node.name).await {
+            Ok(node) => node,
+            // Deleted: the post that follows registers it again.
+            Err(e) if e.is_not_found() => return Ok(true),
+            Err(e) => return Err(e),
+        };
+        let posted = self.last_facts.as_ref().and_then(|f| {
+            f["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Ready")
+        });
+        let said = |c: Option<&Value>| c.map(|c| (c["status"].clone(), c["reason"].clone()));
+        Ok(said(ready_condition(&stored)) != said(posted))
     }
 
     async fn post_status(

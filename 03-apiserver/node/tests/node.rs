@@ -124,6 +124,50 @@ async fn a_node_registers_heartbeats_and_registers_again() {
     node.stop(Duration::from_secs(1)).await;
 }
 
+/// The node lifecycle controller may mark a node that never stopped
+/// `Unknown` (its grace period ran out before a renewal reached it): the
+/// agent sees its Ready condition overwritten and posts `Ready=True`
+/// again within a few lease periods, not at its next periodic post (a
+/// minute away here).
+#[tokio::test]
+async fn a_node_marked_unknown_while_alive_says_ready_again() {
+    let s = TestServer::start().await;
+    let client = Client::new(s.url(""));
+    let node = NodeAgent::start(client, config("n1")).await.unwrap();
+    let ready = async || {
+        let (_, n) = s.get("/api/v1/nodes/n1").await;
+        n["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready")
+            .map(|c| (c["status"].clone(), c["reason"].clone()))
+    };
+    eventually("the node is Ready", async || {
+        ready().await == Some((json!("True"), json!("KubeletReady")))
+    })
+    .await;
+    // What the controller writes for a silent node.
+    let unknown = json!({"status": {"conditions": [{"type": "Ready", "status": "Unknown",
+        "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status."}]}});
+    let (code, written) = s
+        .patch(
+            "/api/v1/nodes/n1/status",
+            "application/merge-patch+json",
+            &unknown.to_string(),
+        )
+        .await;
+    assert_eq!(code, 200, "{written}");
+    let marked = Instant::now();
+    // `eventually` gives 10 s; the periodic post is 60 s away.
+    eventually("Ready again", async || {
+        ready().await == Some((json!("True"), json!("KubeletReady")))
+    })
+    .await;
+    assert!(marked.elapsed() < Duration::from_secs(10));
+    node.stop(Duration::from_secs(1)).await;
+}
+
 #[tokio::test]
 async fn pods_of_this_node_statuses_and_the_final_delete() {
     let s = TestServer::start().await;

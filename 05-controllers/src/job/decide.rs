@@ -245,11 +245,18 @@ impl Tally {
     /// The counters of the status (conditions are added by the caller).
     fn status(&self, j: Job, _now: Timestamp) -> Value {
         let omit_zero = |n: i64| if n == 0 { Value::Null } else { json!(n) };
+        // An Indexed Job's successes are its completed indexes, as
+        // Kubernetes counts them: a success whose pod lost its finalizer
+        // before it was counted still left its index in `completedIndexes`.
+        let succeeded = match j.indexed() {
+            true => self.done.len() as i64,
+            false => self.succeeded,
+        };
         let mut status = json!({
             "active": omit_zero(self.active.len() as i64),
             "ready": self.ready,
             "terminating": self.terminating,
-            "succeeded": omit_zero(self.succeeded),
+            "succeeded": omit_zero(succeeded),
             "failed": omit_zero(self.failed),
             "startTime": j.0.pointer("/status/startTime").cloned().unwrap_or(Value::Null),
             // Null members: a merge patch removes what was parked.

@@ -116,6 +116,34 @@ fn an_indexed_job_starts_the_missing_indexes() {
     assert_eq!(d.status["completedIndexes"], "0");
 }
 
+/// Seen on two nodes under load: the pod of index 2 lost its tracking
+/// finalizer before the status that counted it was read back, so it no
+/// longer counts as a new success; its index is still done. The Job is
+/// `3/3`, as Kubernetes counts an Indexed Job (`succeeded` is the number
+/// of completed indexes), not Complete at `2/3`.
+#[test]
+fn an_indexed_jobs_successes_are_its_completed_indexes() {
+    let spec = json!({"completions": 3, "parallelism": 3, "completionMode": "Indexed"});
+    let j = job(
+        spec,
+        json!({"startTime": time::format(at(0)), "succeeded": 1, "completedIndexes": "0"}),
+    );
+    let indexed = |name: &str, index: &str, tracked: bool| {
+        let mut p = pod(name, "Succeeded", 5, tracked);
+        p["metadata"]["annotations"] = json!({super::super::object::COMPLETION_INDEX: index});
+        p
+    };
+    let pods = [
+        indexed("a", "0", false),
+        indexed("b", "1", true),
+        indexed("c", "2", false),
+    ];
+    let d = decide(&j, &pods, at(6));
+    assert_eq!(d.status["completedIndexes"], "0-2");
+    assert_eq!(d.status["succeeded"], 3);
+    assert_eq!(condition(&d, "Complete").unwrap()["status"], "True");
+}
+
 #[test]
 fn suspending_deletes_pods_and_says_so() {
     let j = job(

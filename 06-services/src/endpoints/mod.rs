@@ -37,6 +37,7 @@ use orc_client::informer::{Cache, Notification, key_of};
 use orc_client::resources::{Resource, by_kind};
 use orc_client::workqueue::WorkQueue;
 use orc_client::{Client, ClientError};
+use orc_controllers::metrics::ControllerMetrics;
 use orc_controllers::worker::{self, Action};
 use serde_json::Value;
 use tokio::task::JoinSet;
@@ -95,6 +96,10 @@ impl EndpointControllers {
             endpoints_queue: Arc::new(WorkQueue::new()),
             created: Mutex::default(),
         });
+        // On the manager's /metrics under Kubernetes' queue names, when a
+        // manager runs them (`orc server`).
+        ControllerMetrics::register_queue("endpoint_slice", &controllers.slice_queue);
+        ControllerMetrics::register_queue("endpoint", &controllers.endpoints_queue);
         let mut tasks = JoinSet::new();
         let c = controllers.clone();
         let mut synced = vec![informers::follow(&mut tasks, service_informer, move |n| {

@@ -255,6 +255,8 @@ pub fn up(args: UpArgs) -> Result<()> {
         api_url: format!("https://{}:{API_PORT}", net.uplink_address),
         scheduler_url: (!args.disable.contains(&Part::Scheduler))
             .then(|| format!("http://{}:{SCHEDULER_PORT}", net.uplink_address)),
+        controllers_url: (!args.disable.contains(&Part::Controllers))
+            .then(|| format!("http://{}:{CONTROLLERS_PORT}", net.uplink_address)),
         id,
         data_dir: data_dir.clone(),
         network: net,
@@ -342,7 +344,7 @@ fn start(
     if record.scheduler_url.is_some() {
         server.arg(format!("--scheduler-listen={listen}:{SCHEDULER_PORT}"));
     }
-    if !disable.contains(&Part::Controllers) {
+    if record.controllers_url.is_some() {
         server.arg(format!("--controllers-listen={listen}:{CONTROLLERS_PORT}"));
     }
     server.args(disable.iter().filter(|p| p.in_server()).map(|p| p.flag()));
@@ -676,6 +678,9 @@ pub fn status(args: StatusArgs) -> Result<()> {
     )];
     if let Some(url) = &record.scheduler_url {
         checks.push(("scheduler".into(), record.server_pid, Some(url.clone())));
+    }
+    if let Some(url) = &record.controllers_url {
+        checks.push(("controllers".into(), record.server_pid, Some(url.clone())));
     }
     for (index, (pid, node)) in record
         .agent_pids

@@ -26,6 +26,10 @@ pub struct Record {
     pub api_url: String,
     /// Where the scheduler serves /healthz, when it runs.
     pub scheduler_url: Option<String>,
+    /// Where the controller manager serves /healthz, when it runs
+    /// (absent in the records of clusters started before it was asked).
+    #[serde(default)]
+    pub controllers_url: Option<String>,
     pub network: Network,
     /// `orc server` (it stops its etcd child itself).
     pub server_pid: u32,
