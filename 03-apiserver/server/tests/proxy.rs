@@ -85,6 +85,7 @@ async fn echo(request: Request) -> Json<Value> {
         "body": String::from_utf8_lossy(&body),
         "authorization": header("authorization"),
         "forwardedUri": header("x-forwarded-uri"),
+        "forwardedFor": header("x-forwarded-for"),
     }))
 }
 
@@ -109,11 +110,11 @@ async fn switch(mut request: Request) -> Response {
         .unwrap()
 }
 
-/// Creates pod `name` declaring `port`, then writes its IP into its status
-/// as the node's agent would (none when `ip` is `None`).
+/// Creates pod `name` declaring `port` (named `http`), then writes its IP
+/// into its status as the node's agent would (none when `ip` is `None`).
 async fn create_pod(server: &TestServer, name: &str, port: u16, ip: Option<IpAddr>) {
     let mut pod = common::pod(name);
-    pod["spec"]["containers"][0]["ports"] = json!([{"containerPort": port}]);
+    pod["spec"]["containers"][0]["ports"] = json!([{"containerPort": port, "name": "http"}]);
     let (code, body) = server.post("/api/v1/namespaces/default/pods", &pod).await;
     assert_eq!(code, 201, "{body}");
     let Some(ip) = ip else { return };
@@ -178,6 +179,8 @@ fn kubectl_reaches_a_pod_with_its_path_query_and_body() {
         assert_eq!(seen["method"], "GET");
         assert_eq!(seen["uri"], "/some/path?x=1&y=a+b");
         assert_eq!(seen["forwardedUri"], format!("{base}/some/path"));
+        // kubectl's address, as the API server saw it.
+        assert_eq!(seen["forwardedFor"], "127.0.0.1");
 
         // A POST's body arrives (kubectl create --raw sends the file).
         let file = write(dir.path(), "body.txt", "hello pod\n");
@@ -202,6 +205,7 @@ fn kubectl_reaches_a_pod_with_its_path_query_and_body() {
             .http
             .put(&url)
             .header("authorization", "Bearer secret")
+            .header("x-forwarded-for", "192.0.2.1")
             .body("new")
             .send()
             .await
@@ -213,6 +217,8 @@ fn kubectl_reaches_a_pod_with_its_path_query_and_body() {
             (Some("PUT"), Some("new"))
         );
         assert_eq!(seen["authorization"], Value::Null);
+        // A list the client sent is added to, not replaced.
+        assert_eq!(seen["forwardedFor"], "192.0.2.1, 127.0.0.1");
 
         // `.../proxy` itself is sent on to `.../proxy/`, query kept.
         let bare = server
@@ -505,4 +511,153 @@ fn pod_manifest(port: u16) -> String {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\nspec:\n  \
          containers:\n  - name: main\n    image: busybox:1.36\n    ports:\n    - containerPort: {port}\n"
     )
+}
+
+/// busybox httpd (the host's busybox, which `scripts/setup.sh` installs),
+/// standing in for a pod's web UI; killed (by its handle) when dropped.
+struct Httpd(Child);
+
+impl Httpd {
+    /// Serves `root` on `ip` port 80 and waits until it accepts.
+    async fn start(ip: IpAddr, root: &Path) -> Httpd {
+        let child = std::process::Command::new("busybox")
+            .args(["httpd", "-f", "-p", &format!("{ip}:80"), "-h"])
+            .arg(root)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("busybox httpd starts: is busybox installed (scripts/setup.sh)?");
+        let httpd = Httpd(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while tokio::net::TcpStream::connect((ip, 80)).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "busybox httpd never listened"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        httpd
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The web UI's page: links of every kind (`@POD@` is the pod's address).
+const UI_PAGE: &str = "<!DOCTYPE html>\n<html><head><link rel=\"stylesheet\" \
+href=\"/style.css\"></head>\n<body><a href=\"/dir\">dir</a> <a href=\"page.html\">here</a> \
+<a href=\"https://example.com/\">away</a>\n<img src=\"http://@POD@/logo.png\" alt=\"/alt\">\
+<form action=\"/search\"></form></body></html>\n";
+
+/// A style sheet: not HTML, so its `url(/...)` passes untouched.
+const UI_STYLE: &str = "body { background: url(/bg.png); }\n";
+
+/// What the client gets of [`UI_PAGE`] through `base`: the app's own
+/// URLs under the proxy path, the relative one, the other host and the
+/// `alt` text as they were.
+fn ui_page_through(base: &str, pod: IpAddr) -> String {
+    UI_PAGE
+        .replace("@POD@", &pod.to_string())
+        .replace("href=\"/style.css", &format!("href=\"{base}/style.css"))
+        .replace("href=\"/dir", &format!("href=\"{base}/dir"))
+        .replace(
+            &format!("src=\"http://{pod}/logo.png"),
+            &format!("src=\"{base}/logo.png"),
+        )
+        .replace("action=\"/search", &format!("action=\"{base}/search"))
+}
+
+#[test]
+fn kubectl_proxy_to_a_web_ui_rewrites_its_links_and_redirects() {
+    use std::io::Write;
+
+    in_own_network(|ip| async move {
+        let server = TestServer::start().await;
+        let www = tempfile::tempdir().unwrap();
+        let page = UI_PAGE.replace("@POD@", &ip.to_string());
+        write(www.path(), "index.html", &page);
+        write(www.path(), "style.css", UI_STYLE);
+        std::fs::create_dir(www.path().join("dir")).unwrap();
+        write(&www.path().join("dir"), "index.html", "inside dir\n");
+        // busybox httpd answers a client that accepts gzip with the `.gz`
+        // file beside the one asked for, `Content-Encoding: gzip`.
+        write(www.path(), "zipped.html", "not this one\n");
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gzip.write_all(page.as_bytes()).unwrap();
+        std::fs::write(www.path().join("zipped.html.gz"), gzip.finish().unwrap()).unwrap();
+        let _httpd = Httpd::start(ip, www.path()).await;
+
+        // Pod `web` declares port 80 as `http`; Service `web` has port
+        // `http` (80 → 80) and an endpoint at the pod.
+        create_pod(&server, "web", 80, Some(ip)).await;
+        create_service(&server, "web", 80, Some(ip)).await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = kubeconfig(dir.path(), &server, "unused");
+        let proxy = KubectlProxy::start(dir.path(), &config);
+        // A browser would follow redirects; the test looks at each.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let get = |path: String| {
+            let request = http.get(format!("http://127.0.0.1:{}{path}", proxy.port));
+            async move { request.send().await.unwrap() }
+        };
+
+        for base in [
+            "/api/v1/namespaces/default/pods/web:http/proxy",
+            "/api/v1/namespaces/default/services/web:http/proxy",
+        ] {
+            // The page: the app's own links go through the proxy again.
+            let answer = get(format!("{base}/")).await;
+            assert_eq!(answer.status().as_u16(), 200, "{base}");
+            assert_eq!(answer.text().await.unwrap(), ui_page_through(base, ip));
+
+            // busybox's redirect of a directory to its `/`: back through
+            // the proxy, and that answers.
+            let answer = get(format!("{base}/dir")).await;
+            assert_eq!(answer.status().as_u16(), 302, "{base}");
+            let location = answer.headers()["location"].to_str().unwrap();
+            assert_eq!(location, format!("{base}/dir/"));
+            let answer = get(location.to_string()).await;
+            assert_eq!(answer.text().await.unwrap(), "inside dir\n");
+
+            // A gzip page is decoded, rewritten and sent plain.
+            let answer = http
+                .get(format!("http://127.0.0.1:{}{base}/zipped.html", proxy.port))
+                .header("accept-encoding", "gzip")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status().as_u16(), 200, "{base}");
+            assert_eq!(answer.headers().get("content-encoding"), None);
+            assert_eq!(answer.text().await.unwrap(), ui_page_through(base, ip));
+
+            // Not HTML: as the app sent it.
+            let answer = get(format!("{base}/style.css")).await;
+            assert_eq!(answer.text().await.unwrap(), UI_STYLE);
+        }
+
+        // A port name the pod does not declare.
+        let answer = get("/api/v1/namespaces/default/pods/web:admin/proxy/".into()).await;
+        assert_eq!(answer.status().as_u16(), 503);
+        let status: Value = answer.json().await.unwrap();
+        assert_eq!(
+            status["message"],
+            "error trying to reach service: pod \"web\" has no container port named \"admin\" \
+             (its ports: \"http\")"
+        );
+        // A Service port name that does not exist.
+        let answer = get("/api/v1/namespaces/default/services/web:admin/proxy/".into()).await;
+        assert_eq!(answer.status().as_u16(), 503);
+        let status: Value = answer.json().await.unwrap();
+        assert_eq!(
+            status["message"],
+            "no endpoints available for service \"web:admin\""
+        );
+    });
 }

@@ -112,6 +112,13 @@ pub fn proxyable(ip: IpAddr) -> bool {
 /// `status.podIP`) and the port asked for, else the first
 /// `containerPort` of its containers, else the scheme's default.
 ///
+/// The port is a number, or the name of a container port (`web:http`:
+/// the `containerPort` of the port named `http`). No container port of
+/// that name is 503 `error trying to reach service: ...`, the answer
+/// kube-apiserver gives once its dial of a name it does not know fails
+/// (Kubernetes itself looks no name up: Go's dialler takes `http` as
+/// port 80 from `/etc/services`, whatever the pod declares).
+///
 /// A pod without an IP (not started yet) or with one the API server may
 /// not dial is Kubernetes' 400 `address not allowed`.
 pub fn pod_location(pod: &Value, id: &ProxyId<'_>, raw_id: &str) -> Result<Location, ApiError> {
@@ -124,16 +131,24 @@ pub fn pod_location(pod: &Value, id: &ProxyId<'_>, raw_id: &str) -> Result<Locat
         .ok_or_else(|| ApiError::BadRequest("address not allowed".into()))?;
     let port = match id.port {
         "" => first_container_port(pod).unwrap_or(id.scheme.default_port()),
-        text => text
+        text if text.bytes().all(|b| b.is_ascii_digit()) => text
             .parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
             .ok_or_else(|| {
                 ApiError::BadRequest(format!(
                     "invalid pod request {raw_id:?}: the port must be a number from 1 to 65535 \
-                 (a pod's proxy does not look up port names; a Service's does)"
+                     or the name of a container port"
                 ))
             })?,
+        name => named_container_port(pod, name).ok_or_else(|| {
+            ApiError::BackendUnavailable(format!(
+                "error trying to reach service: pod {:?} has no container port named {name:?} \
+                 (its ports: {})",
+                id.name,
+                container_port_names(pod)
+            ))
+        })?,
     };
     Ok(Location {
         scheme: id.scheme,
@@ -142,13 +157,38 @@ pub fn pod_location(pod: &Value, id: &ProxyId<'_>, raw_id: &str) -> Result<Locat
 }
 // ANCHOR_END: pod_location
 
+/// Every port its containers declare (`spec.containers[*].ports[*]`).
+fn container_ports(pod: &Value) -> impl Iterator<Item = &Value> {
+    let containers = pod["spec"]["containers"].as_array().into_iter().flatten();
+    containers.flat_map(|c| c["ports"].as_array().into_iter().flatten())
+}
+
 /// The first `containerPort` of the first container that declares one.
 fn first_container_port(pod: &Value) -> Option<u16> {
-    let containers = pod["spec"]["containers"].as_array()?;
-    containers
-        .iter()
-        .find_map(|c| c["ports"][0]["containerPort"].as_u64())
-        .and_then(|p| u16::try_from(p).ok())
+    let port = container_ports(pod).next()?;
+    u16::try_from(port["containerPort"].as_u64()?).ok()
+}
+
+/// The `containerPort` of the container port named `name`.
+fn named_container_port(pod: &Value, name: &str) -> Option<u16> {
+    let port = container_ports(pod).find(|p| p["name"].as_str() == Some(name))?;
+    u16::try_from(port["containerPort"].as_u64()?)
+        .ok()
+        .filter(|p| *p != 0)
+}
+
+/// The names of the pod's container ports, for an error: `"http", "metrics"`
+/// or `none named`.
+fn container_port_names(pod: &Value) -> String {
+    let names: Vec<String> = container_ports(pod)
+        .filter_map(|p| p["name"].as_str())
+        .map(|n| format!("{n:?}"))
+        .collect();
+    if names.is_empty() {
+        "none named".to_string()
+    } else {
+        names.join(", ")
+    }
 }
 
 // ANCHOR: service_port_name
@@ -278,7 +318,7 @@ mod tests {
     fn a_pod_is_reached_on_its_first_ip_and_the_port_asked_for_or_declared() {
         let p = pod(
             json!({"podIP": "10.1.0.9", "podIPs": [{"ip": "10.1.0.7"}, {"ip": "fd00::7"}]}),
-            json!([{"containerPort": 8080}, {"containerPort": 9090}]),
+            json!([{"containerPort": 8080, "name": "http"}, {"containerPort": 9090, "name": "metrics"}]),
         );
         let at = |text| pod_location(&p, &id(text), text).map(|l| (l.scheme, l.address));
         assert_eq!(
@@ -290,15 +330,35 @@ mod tests {
             at("https:web:8443").unwrap(),
             (Scheme::Https, "10.1.0.7:8443".parse().unwrap())
         );
-        let message = at("web:http").unwrap_err().to_string();
-        assert!(
-            message.starts_with("invalid pod request \"web:http\""),
-            "{message}"
+        // A name: the container port of that name, in any container.
+        assert_eq!(
+            at("web:metrics").unwrap().1,
+            "10.1.0.7:9090".parse().unwrap()
         );
+        assert_eq!(at("web:http").unwrap().1, "10.1.0.7:8080".parse().unwrap());
+        let missing = at("web:admin").unwrap_err();
+        assert_eq!(missing.code().as_u16(), 503);
+        assert_eq!(
+            missing.to_string(),
+            "error trying to reach service: pod \"web\" has no container port named \"admin\" \
+             (its ports: \"http\", \"metrics\")"
+        );
+        for bad in ["web:0", "web:65536", "web:99999999999"] {
+            let message = at(bad).unwrap_err().to_string();
+            assert!(
+                message.starts_with(&format!("invalid pod request {bad:?}")),
+                "{message}"
+            );
+        }
         // No declared port: the scheme's.
         let bare = pod(json!({"podIP": "10.1.0.7"}), json!([]));
         let location = pod_location(&bare, &id("https:web:"), "https:web:").unwrap();
         assert_eq!(location.address, "10.1.0.7:443".parse().unwrap());
+        let error = pod_location(&bare, &id("web:http"), "web:http").unwrap_err();
+        assert!(
+            error.to_string().ends_with("(its ports: none named)"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -31,12 +31,14 @@
 //! 3. [`forward`]: the request with its hop-by-hop headers and the
 //!    client's credentials dropped, over a connection of its own
 //!    (`agent_client::dial`, `hop.rs`), and the answer streamed back;
-//!    a `101 Switching Protocols` (a WebSocket) splices both connections.
-//!
-//! Not done (Kubernetes does them): rewriting an HTML answer's links and
-//! a redirect's `Location` to go through the proxy again.
+//!    a `101 Switching Protocols` (a WebSocket) splices both connections;
+//! 4. [`relay_answer`]: a `Location` and the links of an HTML page that mean
+//!    the app itself rewritten to go through the proxy again
+//!    (`rewrite.rs` says which and why); every other answer streamed as
+//!    it comes.
 
 pub mod location;
+pub mod rewrite;
 mod tls;
 
 use std::sync::Arc;
@@ -46,14 +48,18 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use hyper::body::Incoming;
 use serde_json::Value;
 
 use super::hop;
 use super::logs::{error_chain, resource};
 use super::read;
+use crate::connection::RemoteAddr;
 use crate::server::AppState;
 use crate::status::ApiError;
 use location::{Location, ProxyId, Scheme};
+use rewrite::Links;
 
 /// Which object a proxy path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,14 +186,124 @@ async fn forward(
         *response.headers_mut() = answer.headers().clone();
         return Ok(response);
     }
-    // Streamed as it comes: the body is the target's, chunk by chunk.
-    let (parts, body) = answer.into_parts();
-    let mut response = Response::new(Body::new(body));
-    *response.status_mut() = parts.status;
-    *response.headers_mut() = end_to_end(&parts.headers);
-    Ok(response)
+    let path = request.uri().path();
+    let links = Links {
+        // The request path is the prefix and `rest`, as sent.
+        prefix: &path[..path.len() - target.rest.len()],
+        target: location.address,
+        // HTTP/2 (kubectl's) has no `Host`: its `:authority` instead.
+        request_host: request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(request.uri().authority().map(|a| a.as_str())),
+    };
+    let has_body = request.method() != Method::HEAD;
+    Ok(relay_answer(answer, &links, has_body).await)
 }
 // ANCHOR_END: forward
+
+// ANCHOR: relay_answer
+/// The target's answer as the client gets it, without hop-by-hop headers.
+/// A `Location` (a redirect's, a `201 Created`'s) that means the app is
+/// rewritten, and then the body is left alone, as kube-apiserver does; an
+/// HTML page (`text/html`) has its links rewritten ([`html_body`]);
+/// anything else streams through as it comes, chunk by chunk.
+async fn relay_answer(
+    answer: hyper::Response<Incoming>,
+    links: &Links<'_>,
+    has_body: bool,
+) -> Response {
+    let (parts, body) = answer.into_parts();
+    let mut headers = end_to_end(&parts.headers);
+    let location = headers.get(header::LOCATION).and_then(|l| l.to_str().ok());
+    let body = if let Some(location) = location {
+        let new = links.rewrite(location);
+        if let Some(value) = new.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(header::LOCATION, value);
+        }
+        Body::new(body)
+    } else {
+        let html = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|t| t.to_str().ok())
+            .is_some_and(|t| rewrite::media_type(t).0 == "text/html");
+        let empty = parts.status.is_informational()
+            || parts.status == StatusCode::NO_CONTENT
+            || parts.status == StatusCode::NOT_MODIFIED;
+        if html && has_body && !empty {
+            html_body(links, &mut headers, body).await
+        } else {
+            Body::new(body)
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = parts.status;
+    *response.headers_mut() = headers;
+    response
+}
+// ANCHOR_END: relay_answer
+
+// ANCHOR: html_body
+/// An HTML page's body with its links rewritten (`rewrite.rs`), decoded
+/// from gzip or deflate on the way: `headers` lose `Content-Encoding` and
+/// `Content-Length` (the new length is the rewritten page's). The page is
+/// read whole first, up to [`rewrite::LIMIT`] bytes: a bigger one, a
+/// coding or charset that cannot be read, or a body that breaks off is
+/// passed on as received (what was read, then the rest as it comes), its
+/// links as they were, and a warning says why.
+async fn html_body(links: &Links<'_>, headers: &mut HeaderMap, body: Incoming) -> Body {
+    let mut stream = Body::new(body).into_data_stream();
+    let mut read = Vec::new();
+    let mut size = 0;
+    let why = loop {
+        match stream.next().await {
+            None => break None,
+            Some(Ok(chunk)) => {
+                size += chunk.len();
+                read.push(Ok(chunk));
+                if size > rewrite::LIMIT {
+                    break Some(format!("over {} bytes", rewrite::LIMIT));
+                }
+            }
+            Some(Err(error)) => {
+                let why = format!("the body broke off: {error}");
+                read.push(Err(error));
+                break Some(why);
+            }
+        }
+    };
+    let why = match why {
+        Some(why) => why,
+        None => {
+            let page: Vec<u8> = read
+                .iter()
+                .flatten()
+                .flat_map(|c| c.iter().copied())
+                .collect();
+            let coding = headers.get(header::CONTENT_ENCODING);
+            let coding = coding.and_then(|c| c.to_str().ok()).unwrap_or("");
+            let content_type = headers.get(header::CONTENT_TYPE);
+            let content_type = content_type.and_then(|t| t.to_str().ok()).unwrap_or("");
+            let charset = rewrite::media_type(content_type).1;
+            let rewritten = links.html(&page, coding, charset);
+            match rewritten {
+                Ok(rewritten) => {
+                    headers.remove(header::CONTENT_ENCODING);
+                    headers.remove(header::CONTENT_LENGTH);
+                    return Body::from(rewritten);
+                }
+                Err(why) => why,
+            }
+        }
+    };
+    tracing::warn!(
+        proxy = links.prefix,
+        "an HTML page passed on with its links not rewritten: {why}"
+    );
+    Body::from_stream(futures::stream::iter(read).chain(stream))
+}
+// ANCHOR_END: html_body
 
 /// The pod's address (`location::pod_location`).
 async fn pod_location(
@@ -258,9 +374,17 @@ async fn connect(location: Location) -> std::io::Result<Box<dyn crate::agent_cli
 /// hop-by-hop ones (kept for an upgrade, which needs `Connection` and
 /// `Upgrade`) and without the client's credentials, which are for the API
 /// server (kube-apiserver's authentication filter deletes `Authorization`
-/// once it has authenticated, and impersonation removes its headers). The
-/// `X-Forwarded-*` headers tell the app where it was reached, as
-/// Kubernetes' proxy transport sets them.
+/// once it has authenticated, and impersonation removes its headers).
+///
+/// Two headers tell the app how it was reached, the two kube-apiserver
+/// sets: `X-Forwarded-For`, the client's address added to the list the
+/// client sent (Go's reverse proxy does that), and `X-Forwarded-Uri`, the
+/// path the client asked the API server for (its proxy transport). Not
+/// `X-Forwarded-Host` nor `X-Forwarded-Proto`: kube-apiserver leaves them
+/// unset (its transport takes them from the request's URL, which on a
+/// server has neither), and they would name the API server, not what the
+/// browser talks to (`kubectl proxy` on 127.0.0.1:8001, over HTTP). Those
+/// a client sent pass on as its other headers do.
 fn upstream_request(
     request: &Request,
     target: &ProxyTarget,
@@ -304,25 +428,23 @@ fn upstream_request(
     {
         upstream.headers_mut().insert(header::HOST, host);
     }
-    let forwarded = [
-        ("x-forwarded-uri", Some(request.uri().path())),
-        (
-            "x-forwarded-host",
-            request
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or(request.uri().authority().map(|a| a.as_str())),
-        ),
-    ];
-    for (name, value) in forwarded {
-        if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
-            upstream.headers_mut().insert(name, value);
+    if let Some(RemoteAddr(peer)) = request.extensions().get::<RemoteAddr>() {
+        let sent = request.headers().get_all(X_FORWARDED_FOR).iter();
+        let mut list: Vec<&str> = sent.filter_map(|v| v.to_str().ok()).collect();
+        let ip = peer.ip().to_string();
+        list.push(&ip);
+        if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
+            upstream.headers_mut().insert(X_FORWARDED_FOR, value);
         }
+    }
+    if let Ok(value) = HeaderValue::from_str(request.uri().path()) {
+        upstream.headers_mut().insert("x-forwarded-uri", value);
     }
     Ok(upstream)
 }
 // ANCHOR_END: upstream_request
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// HTTP/1.1's hop-by-hop headers (RFC 9110 §7.6.1, and the list Go's
 /// reverse proxy drops): they describe one connection, not the message.
