@@ -100,10 +100,13 @@ impl CacheMetrics {
     }
 }
 
+/// One gauge: its name, its help, and how it reads a [`super::Held`].
+type Gauge = (&'static str, &'static str, fn(&super::Held) -> usize);
+
 /// orc's gauges of what each cache holds (see the module's list).
 pub fn render_held(held: &[(&'static str, super::Held)]) -> String {
     let mut out = String::new();
-    let gauges: [(&str, &str, fn(&super::Held) -> usize); 5] = [
+    let gauges: [Gauge; 5] = [
         (
             "orc_watch_cache_objects",
             "Objects in the watch cache.",
