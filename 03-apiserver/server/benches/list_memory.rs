@@ -2,11 +2,16 @@
 //! peak of many concurrent full LISTs, and once they are over.
 //!
 //! ```text
-//! cargo bench -p orc-apiserver --bench list_memory [-- OBJECTS CLIENTS ROUNDS]
+//! cargo bench -p orc-apiserver --bench list_memory [-- OBJECTS CLIENTS ROUNDS] [on|off]
 //! ```
 //!
 //! Defaults: 50,000 ConfigMaps, 16 concurrent clients each reading the
-//! whole collection (`GET /api/v1/configmaps`, no `limit`), 2 rounds. The
+//! whole collection (`GET /api/v1/configmaps`, no `limit`), 2 rounds, and
+//! both ways in one run against the same etcd: a server with
+//! `--watch-cache=false` (every LIST reads etcd), then a fresh one with
+//! `--watch-cache=true` (the first LIST fills the cache, the others are
+//! answered from it; the bench checks on `/metrics` that they were).
+//! `on` or `off` runs only that one. The
 //! objects are written straight into a fresh etcd (via orc-testkit) in
 //! the API server's layout; the data size printed is the sum of the
 //! stored JSON values, what a LIST has to carry. `orc-apiserver` runs as a
@@ -83,7 +88,7 @@ struct ApiServerProcess {
 }
 
 impl ApiServerProcess {
-    async fn start(etcd: &str) -> ApiServerProcess {
+    async fn start(etcd: &str, watch_cache: bool) -> ApiServerProcess {
         let addr: std::net::SocketAddr = format!("127.0.0.1:{}", orc_testkit::ports::free_port())
             .parse()
             .unwrap();
@@ -93,6 +98,7 @@ impl ApiServerProcess {
             // memory, so no request is cut.
             .args(["--etcd", etcd, "--listen", &addr.to_string()])
             .args(["--request-timeout", "1h"])
+            .arg(format!("--watch-cache={watch_cache}"))
             .env("RUST_LOG", "warn")
             .spawn()
             .expect("orc-apiserver starts");
@@ -148,7 +154,26 @@ async fn concurrent_lists(server: &ApiServerProcess, clients: usize, objects: us
     (received, peak)
 }
 
-async fn bench(args: Vec<usize>) {
+/// The LISTs the watch cache answered, from the server's `/metrics`,
+/// and the lines that say what the cache and its feed hold.
+async fn served_from_cache(server: &ApiServerProcess) -> (u64, Vec<String>) {
+    let http = orc_client::tls::http_client();
+    let url = format!("http://{}/metrics", server.addr);
+    let text = http.get(url).send().await.unwrap().text().await.unwrap();
+    let served = text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_cache_list_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    let held = text
+        .lines()
+        .filter(|l| l.starts_with("orc_watch_"))
+        .map(str::to_string)
+        .collect();
+    (served, held)
+}
+
+async fn bench(args: Vec<usize>, modes: Vec<bool>) {
     let objects = args.first().copied().unwrap_or(50_000);
     let clients = args.get(1).copied().unwrap_or(16);
     let rounds = args.get(2).copied().unwrap_or(2).max(1);
@@ -159,7 +184,30 @@ async fn bench(args: Vec<usize>) {
         mb(data),
         data / objects as u64
     );
-    let server = ApiServerProcess::start(&etcd.endpoint()).await;
+    for watch_cache in modes {
+        println!("--watch-cache={watch_cache}");
+        measure(
+            &etcd.endpoint(),
+            data,
+            objects,
+            clients,
+            rounds,
+            watch_cache,
+        )
+        .await;
+    }
+}
+
+/// One server's figures.
+async fn measure(
+    etcd: &str,
+    data: u64,
+    objects: usize,
+    clients: usize,
+    rounds: usize,
+    watch_cache: bool,
+) {
+    let server = ApiServerProcess::start(etcd, watch_cache).await;
     let pid = server.child.id();
     let (idle, _) = memory(pid);
     println!("idle:   VmRSS {:>7.1} MB", mb(idle));
@@ -184,6 +232,16 @@ async fn bench(args: Vec<usize>) {
             mb(hwm),
             mb(steady)
         );
+    }
+    let (from_cache, held) = served_from_cache(&server).await;
+    println!("LISTs answered from the watch cache: {from_cache}");
+    for line in held {
+        println!("  {line}");
+    }
+    if watch_cache {
+        assert!(from_cache > 0, "the watch cache answered no LIST");
+    } else {
+        assert_eq!(from_cache, 0, "the watch cache is off");
     }
     let (_, hwm) = memory(pid);
     let peak_ratio = hwm as f64 / data as f64;
@@ -211,7 +269,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
+    let modes = match std::env::args().skip(1).find(|a| a == "on" || a == "off") {
+        Some(mode) => vec![mode == "on"],
+        None => vec![false, true],
+    };
     tokio::runtime::Runtime::new()
         .expect("a tokio runtime")
-        .block_on(bench(args));
+        .block_on(bench(args, modes));
 }

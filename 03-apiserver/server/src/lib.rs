@@ -198,6 +198,7 @@ pub mod status;
 pub mod storage;
 pub mod storage_protection;
 pub mod tables;
+pub mod tasks;
 pub mod tls;
 pub mod typed;
 pub mod validation;

@@ -246,8 +246,8 @@ impl Known {
         let Some(name) = event.key.strip_prefix(prefix) else {
             return;
         };
-        match &event.object {
-            Some(namespace) => self.put(name, namespace),
+        match event.object() {
+            Some(namespace) => self.put(name, &namespace),
             None => {
                 self.names.remove(name);
                 self.terminating.remove(name);
@@ -272,14 +272,7 @@ mod tests {
     use super::*;
 
     fn event(key: &str, exists: bool) -> StoredEvent {
-        StoredEvent {
-            value: None,
-            revision: 1,
-            key: key.into(),
-            object: exists.then(|| serde_json::json!({})),
-            previous: None,
-            unreadable: None,
-        }
+        StoredEvent::new(1, key, exists.then(|| serde_json::json!({})).as_ref(), None)
     }
 
     const PREFIX: &str = "/registry/namespaces/";
@@ -306,8 +299,8 @@ mod tests {
     #[test]
     fn a_terminating_namespace_is_known_as_such() {
         let mut known = synced();
-        let mut marked = event("/registry/namespaces/old", true);
-        marked.object = Some(serde_json::json!({"status": {"phase": "Terminating"}}));
+        let terminating = serde_json::json!({"status": {"phase": "Terminating"}});
+        let marked = StoredEvent::new(1, "/registry/namespaces/old", Some(&terminating), None);
         known.apply(PREFIX, &marked);
         assert_eq!(known.lifecycle("old"), Lifecycle::Terminating);
         known.apply(PREFIX, &event("/registry/namespaces/old", false));

@@ -225,8 +225,8 @@ impl Classes {
         let Some(name) = event.key.strip_prefix(prefix) else {
             return;
         };
-        match &event.object {
-            Some(class) => self.classes.insert(name.to_string(), class.clone()),
+        match event.object() {
+            Some(class) => self.classes.insert(name.to_string(), class),
             None => self.classes.remove(name),
         };
         self.revision = self.revision.max(event.revision);
@@ -283,14 +283,8 @@ mod tests {
     use serde_json::json;
 
     fn event(revision: i64, name: &str, class: Option<Value>) -> StoredEvent {
-        StoredEvent {
-            value: None,
-            revision,
-            key: format!("{}{name}", crate::priority::prefix()),
-            object: class,
-            previous: None,
-            unreadable: None,
-        }
+        let key = format!("{}{name}", crate::priority::prefix());
+        StoredEvent::new(revision, key, class.as_ref(), None)
     }
 
     fn class(name: &str, value: i64, default: bool) -> Value {
@@ -313,18 +307,20 @@ mod tests {
         known.synced = true;
         known.apply(&prefix, &event(11, "a", Some(class("a", 5, true))));
         known.apply(&prefix, &event(12, "b", Some(class("b", 3, true))));
-        assert_eq!(known.class("a"), Known::Answer(Some(class("a", 5, true))));
+        // As read from etcd: with the revision it was written at.
+        let stored = |mut class: Value, revision| {
+            crate::storage::set_resource_version(&mut class, revision);
+            Known::Answer(Some(class))
+        };
+        assert_eq!(known.class("a"), stored(class("a", 5, true), 11));
         assert_eq!(known.class("zzz"), Known::Ask, "unknown: etcd may know");
         assert_eq!(
             known.global_default(),
-            Known::Answer(Some(class("b", 3, true))),
+            stored(class("b", 3, true), 12),
             "the lowest default"
         );
         known.apply(&prefix, &event(13, "b", None));
-        assert_eq!(
-            known.global_default(),
-            Known::Answer(Some(class("a", 5, true)))
-        );
+        assert_eq!(known.global_default(), stored(class("a", 5, true), 11));
     }
 
     #[test]

@@ -279,7 +279,7 @@ pub fn set_resource_version(obj: &mut Value, revision: i64) {
 }
 
 /// Parses a stored (plain) value and stamps its revision.
-fn decode_plain(key: &[u8], value: &[u8], revision: i64) -> Result<Value, StorageError> {
+pub fn decode_plain(key: &[u8], value: &[u8], revision: i64) -> Result<Value, StorageError> {
     let mut obj: Value = serde_json::from_slice(value).map_err(|e| StorageError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
         error: e.to_string(),
@@ -400,21 +400,49 @@ impl Store {
     /// The object stored at `key`, opened if sealed, with its revision.
     /// Every failure is counted in [`Store::decode_errors`].
     pub fn decode(&self, key: &[u8], value: &[u8], revision: i64) -> Result<Value, StorageError> {
+        self.counted(
+            key,
+            self.open_sealed(key, value, revision)
+                .and_then(|plain| decode_plain(key, &plain, revision)),
+        )
+    }
+
+    /// The JSON stored at `key`, opened if sealed, once it is known to
+    /// decode (the object is parsed and let go): what the watch hub keeps
+    /// of an event, to be decoded again by whoever needs its fields
+    /// ([`decode_plain`]). Failures are counted as [`Store::decode`]'s.
+    pub fn open(&self, key: &[u8], value: &[u8], revision: i64) -> Result<Vec<u8>, StorageError> {
+        let opened = self.open_sealed(key, value, revision).and_then(|plain| {
+            decode_plain(key, &plain, revision)?;
+            Ok(plain)
+        });
+        self.counted(key, opened)
+    }
+
+    /// The plain bytes of a stored value.
+    fn open_sealed(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        revision: i64,
+    ) -> Result<Vec<u8>, StorageError> {
         let at = String::from_utf8_lossy(key);
-        let decoded = self
-            .encryption
+        self.encryption
             .open(&at, value)
             .map_err(|error| StorageError::Unreadable {
-                key: at.clone().into_owned(),
+                key: at.into_owned(),
                 revision,
                 error,
                 written_with: crate::encryption::written_with(value),
             })
-            .and_then(|plain| decode_plain(key, &plain, revision));
-        if decoded.is_err() {
-            self.decode_errors.count(&at);
+    }
+
+    /// `read`, its failure counted against `key`'s resource.
+    fn counted<T>(&self, key: &[u8], read: Result<T, StorageError>) -> Result<T, StorageError> {
+        if read.is_err() {
+            self.decode_errors.count(&String::from_utf8_lossy(key));
         }
-        decoded
+        read
     }
 
     /// The count of values that could not be read, for `/metrics`.

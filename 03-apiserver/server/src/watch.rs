@@ -27,30 +27,89 @@ use etcd_client::{EventType, WatchOptions};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::storage::{MAX_ETCD_MESSAGE, Store};
+use crate::storage::{self, MAX_ETCD_MESSAGE, Store};
+use crate::tasks::AbortOnDrop;
 
 /// What happened to one key at one revision, as the feed saw it in etcd.
+///
+/// It keeps bytes, not decoded objects: a `serde_json::Value` takes
+/// several times the size of its JSON, and the ring buffer holds
+/// thousands of events. Whoever needs an object's fields decodes it
+/// ([`StoredEvent::object`], [`StoredEvent::previous`]) and lets it go.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     /// The etcd revision of the change.
     pub revision: i64,
     /// The key that changed.
     pub key: String,
-    /// The object after the change (`None` for a delete).
-    pub object: Option<Value>,
-    /// The object before the change (`None` for a create).
-    pub previous: Option<Value>,
     /// The bytes etcd stores for the object after the change (`None` for
     /// a delete), still sealed when the resource is encrypted: what the
     /// watch cache keeps (`watch_cache/`), shared with this event rather
     /// than copied.
     pub value: Option<Arc<[u8]>>,
+    /// The object after the change as JSON, opened (`None` for a delete,
+    /// or when it cannot be read). The same allocation as `value` when
+    /// the resource is not encrypted.
+    object: Option<Arc<[u8]>>,
+    /// The object before the change as JSON, opened, and the revision it
+    /// was written at (`None` for a create, or when it cannot be read).
+    previous: Option<(Arc<[u8]>, i64)>,
     /// Why the event's own object (the new one; for a delete, the one
     /// deleted) could not be read: a value no configured key opens, or
     /// one that is not an object. `object` and `previous` then say
     /// nothing; watchers are told with an ERROR event
     /// (`handlers/watch.rs`).
     pub unreadable: Option<String>,
+}
+
+impl StoredEvent {
+    /// An event of plain (unencrypted) objects: `object` after the change
+    /// (`None`: a delete), `previous` before it, written at `revision - 1`.
+    pub fn new(
+        revision: i64,
+        key: impl Into<String>,
+        object: Option<&Value>,
+        previous: Option<&Value>,
+    ) -> StoredEvent {
+        let encode = |v: &Value| Arc::<[u8]>::from(serde_json::to_vec(v).unwrap_or_default());
+        let object = object.map(encode);
+        StoredEvent {
+            revision,
+            key: key.into(),
+            value: object.clone(),
+            object,
+            previous: previous.map(|p| (encode(p), revision - 1)),
+            unreadable: None,
+        }
+    }
+
+    /// The object after the change, decoded now, its resourceVersion
+    /// set; `None` for a delete or an unreadable value.
+    pub fn object(&self) -> Option<Value> {
+        let json = self.object.as_deref()?;
+        storage::decode_plain(self.key.as_bytes(), json, self.revision).ok()
+    }
+
+    /// The object before the change, decoded now, with the
+    /// resourceVersion it had; `None` for a create or an unreadable value.
+    pub fn previous(&self) -> Option<Value> {
+        let (json, revision) = self.previous.as_ref()?;
+        storage::decode_plain(self.key.as_bytes(), json, *revision).ok()
+    }
+
+    /// The bytes this event holds that nothing else need hold: its values
+    /// and key, counted once when two of them are one allocation. The ring
+    /// buffer's byte bound counts these.
+    pub fn size(&self) -> usize {
+        let value = self.value.as_ref().map_or(0, |v| v.len());
+        let object = match (&self.object, &self.value) {
+            (Some(o), Some(v)) if Arc::ptr_eq(o, v) => 0,
+            (Some(o), _) => o.len(),
+            (None, _) => 0,
+        };
+        let previous = self.previous.as_ref().map_or(0, |(p, _)| p.len());
+        std::mem::size_of::<StoredEvent>() + self.key.len() + value + object + previous
+    }
 }
 
 /// What the broadcast channel carries.
@@ -73,6 +132,10 @@ pub enum FeedMessage {
 pub struct WatchLimits {
     /// Events kept in the ring buffer per resource.
     pub buffer: usize,
+    /// Bytes the ring buffer of one resource may hold
+    /// ([`StoredEvent::size`]): big objects cut its history short before
+    /// `buffer` events do.
+    pub buffer_bytes: usize,
     /// How many revisions before "now" a new feed starts replaying from.
     pub window: i64,
     /// Messages a client may fall behind before it is cut off with 410.
@@ -83,6 +146,7 @@ impl Default for WatchLimits {
     fn default() -> WatchLimits {
         WatchLimits {
             buffer: 10_000,
+            buffer_bytes: 32 << 20,
             window: 10_000,
             channel: 4096,
         }
@@ -93,6 +157,8 @@ impl Default for WatchLimits {
 struct History {
     /// Recent events, oldest first.
     buffer: VecDeque<Arc<StoredEvent>>,
+    /// Their [`StoredEvent::size`]s, summed.
+    bytes: usize,
     /// Every event with a revision above `floor` is (or will be) in the
     /// buffer; a subscriber asking for `after < floor` missed some: 410.
     floor: i64,
@@ -104,7 +170,9 @@ pub struct Feed {
     /// across an `.await`, and std's is faster for that.
     history: Mutex<History>,
     sender: broadcast::Sender<FeedMessage>,
+    /// The ring buffer's bounds: events, and bytes.
     buffer: usize,
+    buffer_bytes: usize,
     /// Set by [`Feed::request_progress`], taken by the feed's task, which
     /// then sends etcd a progress request on its watch stream. A
     /// `Notify` keeps one permit: many requests while one is on its way
@@ -123,6 +191,23 @@ pub struct TooOld {
 }
 
 impl Feed {
+    /// A feed with no events yet, whose history begins after `floor`;
+    /// its task ([`WatchHub::feed`]) publishes into it.
+    pub(crate) fn new(limits: &WatchLimits, floor: i64) -> Feed {
+        let (sender, _) = broadcast::channel(limits.channel);
+        Feed {
+            history: Mutex::new(History {
+                buffer: VecDeque::new(),
+                bytes: 0,
+                floor,
+            }),
+            sender,
+            buffer: limits.buffer,
+            buffer_bytes: limits.buffer_bytes,
+            progress_wanted: tokio::sync::Notify::new(),
+        }
+    }
+
     // ANCHOR: subscribe
     /// Events after revision `after`: the buffered ones now, and a receiver
     /// for the rest. Both are taken under the lock the feed pushes under, so
@@ -148,13 +233,18 @@ impl Feed {
     }
 
     /// Records one event and hands it to every subscriber.
-    fn publish(&self, event: StoredEvent) {
+    pub(crate) fn publish(&self, event: StoredEvent) {
         let event = Arc::new(event);
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.bytes += event.size();
         history.buffer.push_back(event.clone());
-        while history.buffer.len() > self.buffer {
+        // The newest event stays, however big.
+        while history.buffer.len() > self.buffer
+            || (history.bytes > self.buffer_bytes && history.buffer.len() > 1)
+        {
             if let Some(old) = history.buffer.pop_front() {
                 history.floor = old.revision;
+                history.bytes -= old.size();
             }
         }
         // No receivers is fine: nobody is watching right now.
@@ -175,10 +265,23 @@ impl Feed {
         let _ = self.sender.send(FeedMessage::Progress(revision));
     }
 
+    /// The ring buffer's events, oldest first, and their bytes
+    /// ([`StoredEvent::size`], summed).
+    pub fn buffered(&self) -> (Vec<Arc<StoredEvent>>, usize) {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        (history.buffer.iter().cloned().collect(), history.bytes)
+    }
+
+    /// The oldest revision a subscriber may start after.
+    pub fn oldest(&self) -> i64 {
+        self.history.lock().unwrap_or_else(|p| p.into_inner()).floor
+    }
+
     /// Forgets all history up to `revision` and cuts every subscriber off.
     fn expire(&self, revision: i64) {
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         history.buffer.clear();
+        history.bytes = 0;
         history.floor = history.floor.max(revision);
         let _ = self.sender.send(FeedMessage::Expired);
     }
@@ -191,22 +294,8 @@ pub struct WatchHub {
     /// tokio's Mutex: creating a feed awaits etcd while holding it, so two
     /// first watchers of one resource do not start two feeds.
     feeds: tokio::sync::Mutex<HashMap<String, Arc<Feed>>>,
-    /// The feeds' etcd tasks, stopped when the hub is dropped (a restarted
-    /// server in the same process must not leave watches behind).
-    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
-}
-
-impl Drop for WatchHub {
-    fn drop(&mut self) {
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
-            task.abort();
-        }
-    }
+    /// The feeds' etcd tasks, stopped when the hub is dropped.
+    tasks: AbortOnDrop,
 }
 
 impl WatchHub {
@@ -216,7 +305,7 @@ impl WatchHub {
             store,
             limits,
             feeds: tokio::sync::Mutex::new(HashMap::new()),
-            tasks: Mutex::new(Vec::new()),
+            tasks: AbortOnDrop::default(),
         }
     }
 
@@ -240,26 +329,13 @@ impl WatchHub {
         if self.store.check_revision(start).await.is_err() {
             start = current + 1;
         }
-        let (sender, _) = broadcast::channel(self.limits.channel);
-        let feed = Arc::new(Feed {
-            history: Mutex::new(History {
-                buffer: VecDeque::new(),
-                floor: start - 1,
-            }),
-            sender,
-            buffer: self.limits.buffer,
-            progress_wanted: tokio::sync::Notify::new(),
-        });
-        let task = tokio::spawn(run_feed(
+        let feed = Arc::new(Feed::new(&self.limits, start - 1));
+        self.tasks.spawn(run_feed(
             self.store.clone(),
             prefix.to_string(),
             start,
             feed.clone(),
         ));
-        self.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(task.abort_handle());
         feeds.insert(prefix.to_string(), feed.clone());
         Ok(feed)
     }
@@ -352,11 +428,12 @@ fn follow(
 }
 
 // ANCHOR: stored_event
-/// One etcd event as the feed publishes it, its values opened. A value
-/// that cannot be opened is never dropped in silence: it is logged with
-/// its key, counted (`apiserver_storage_decode_errors_total`, in
-/// [`Store::decode`]) and, when it is the event's own object, published
-/// as `unreadable` so that watchers learn of it.
+/// One etcd event as the feed publishes it: its values opened, decoded
+/// once to know they read, and kept as bytes. A value that cannot be
+/// opened is never dropped in silence: it is logged with its key, counted
+/// (`apiserver_storage_decode_errors_total`, in [`Store::open`]) and,
+/// when it is the event's own object, published as `unreadable` so that
+/// watchers learn of it.
 fn stored_event(
     store: &Store,
     event: &etcd_client::Event,
@@ -364,20 +441,29 @@ fn stored_event(
 ) -> StoredEvent {
     let revision = kv.mod_revision();
     let key = String::from_utf8_lossy(kv.key()).into_owned();
-    let open = |kv: &etcd_client::KeyValue, which: &str| match store.decode(
-        kv.key(),
-        kv.value(),
-        kv.mod_revision(),
-    ) {
-        Ok(object) => Ok(object),
+    // The opened JSON, sharing `sealed`'s allocation when opening
+    // changed nothing (a resource that is not encrypted).
+    let open = |kv: &etcd_client::KeyValue, sealed: Option<&Arc<[u8]>>, which: &str| match store
+        .open(kv.key(), kv.value(), kv.mod_revision())
+    {
+        Ok(plain) => Ok(match sealed {
+            Some(sealed) if **sealed == *plain => Arc::clone(sealed),
+            _ => Arc::from(plain),
+        }),
         Err(error) => {
             tracing::error!(%key, revision, %error, which, "a watch event's object cannot be read");
             Err(error.to_string())
         }
     };
-    let previous = event.prev_kv().map(|p| open(p, "previous"));
+    let value: Option<Arc<[u8]>> = match event.event_type() {
+        EventType::Put => Some(Arc::from(kv.value())),
+        EventType::Delete => None,
+    };
+    let previous = event
+        .prev_kv()
+        .map(|p| open(p, None, "previous").map(|json| (json, p.mod_revision())));
     let (object, unreadable) = match event.event_type() {
-        EventType::Put => match open(kv, "new") {
+        EventType::Put => match open(kv, value.as_ref(), "new") {
             Ok(object) => (Some(object), None),
             Err(error) => (None, Some(error)),
         },
@@ -386,10 +472,6 @@ fn stored_event(
             Some(Err(error)) => (None, Some(error.clone())),
             _ => (None, None),
         },
-    };
-    let value = match event.event_type() {
-        EventType::Put => Some(Arc::from(kv.value())),
-        EventType::Delete => None,
     };
     StoredEvent {
         revision,
@@ -405,3 +487,73 @@ fn stored_event(
     }
 }
 // ANCHOR_END: stored_event
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A ConfigMap whose JSON is about `size` bytes.
+    fn config_map(size: usize) -> Value {
+        json!({"metadata": {"name": "c"}, "data": {"x": "x".repeat(size)}})
+    }
+
+    #[test]
+    fn the_ring_buffer_is_bounded_in_bytes_as_well_as_events() {
+        let event =
+            |revision| StoredEvent::new(revision, "/registry/c", Some(&config_map(1000)), None);
+        let size = event(1).size();
+        let limits = WatchLimits {
+            buffer: 100,
+            buffer_bytes: 3 * size,
+            ..WatchLimits::default()
+        };
+        let feed = Feed::new(&limits, 0);
+        for revision in 1..=10 {
+            feed.publish(event(revision));
+        }
+        // Three events fit in the bytes, though a hundred would in count.
+        let (backlog, _) = feed.subscribe(7).expect("revisions after 7 are kept");
+        let kept: Vec<i64> = backlog.iter().map(|e| e.revision).collect();
+        assert_eq!(kept, [8, 9, 10]);
+        assert_eq!(feed.oldest(), 7);
+        let refused = feed.subscribe(6).expect_err("revision 7 is gone");
+        assert_eq!(refused.oldest, 7);
+        // One event bigger than the bound is still kept, alone.
+        feed.publish(StoredEvent::new(
+            11,
+            "/registry/c",
+            Some(&config_map(10_000)),
+            None,
+        ));
+        let (backlog, _) = feed.subscribe(10).unwrap();
+        assert_eq!(backlog.len(), 1);
+        assert!(feed.subscribe(9).is_err());
+    }
+
+    #[test]
+    fn an_event_keeps_bytes_and_decodes_on_demand() {
+        let now = config_map(10);
+        let before = json!({"metadata": {"name": "c"}});
+        let event = StoredEvent::new(5, "/registry/c", Some(&now), Some(&before));
+        // Unencrypted: the object and the stored value are one allocation.
+        assert!(Arc::ptr_eq(
+            event.value.as_ref().unwrap(),
+            event.object.as_ref().unwrap()
+        ));
+        let json_len = serde_json::to_vec(&now).unwrap().len();
+        let before_len = serde_json::to_vec(&before).unwrap().len();
+        assert_eq!(
+            event.size(),
+            std::mem::size_of::<StoredEvent>() + "/registry/c".len() + json_len + before_len
+        );
+        let object = event.object().unwrap();
+        assert_eq!(object["metadata"]["resourceVersion"], "5");
+        assert_eq!(object["data"], now["data"]);
+        let previous = event.previous().unwrap();
+        assert_eq!(previous["metadata"]["resourceVersion"], "4");
+        let delete = StoredEvent::new(6, "/registry/c", None, Some(&now));
+        assert!(delete.object().is_none());
+        assert_eq!(delete.previous().unwrap()["data"], now["data"]);
+    }
+}

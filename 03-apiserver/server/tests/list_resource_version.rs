@@ -4,30 +4,11 @@
 
 mod common;
 
-use common::TestServer;
+use common::{CMS, TestServer, names, rv};
 use serde_json::{Value, json};
-
-const CMS: &str = "/api/v1/namespaces/default/configmaps";
 
 fn config_map(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
-}
-
-fn names(list: &Value) -> Vec<&str> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["metadata"]["name"].as_str().unwrap())
-        .collect()
-}
-
-fn rv(obj: &Value) -> i64 {
-    obj["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -68,6 +68,7 @@ async fn a_tiny_feed_and_a_compaction_lose_no_namespace() {
         buffer: 2,
         window: 2,
         channel: 2,
+        ..WatchLimits::default()
     };
     let (cache, _hub) = cache_on(&s, limits).await;
     eventually(&cache, "kube-system", Lifecycle::Active).await;

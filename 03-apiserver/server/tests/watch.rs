@@ -5,21 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, WatchReader, pod, summary};
+use common::{TestServer, WatchReader, pod, rv, summary};
 use serde_json::{Value, json};
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
 
 fn ev(kind: &str, name: &str) -> (String, String) {
     (kind.to_string(), name.to_string())
-}
-
-fn rv(obj: &Value) -> i64 {
-    obj["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -218,14 +210,7 @@ async fn bookmarks_carry_progress() {
 
 /// The etcd gauge of open watchers.
 async fn etcd_watchers(s: &TestServer) -> u64 {
-    let text = orc_testkit::http_client()
-        .get(format!("{}/metrics", s.etcd.endpoint()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::get_text(format!("{}/metrics", s.etcd.endpoint())).await;
     orc_testkit::metrics::sample(&text, "etcd_debugging_mvcc_watcher_total")
         .expect("etcd reports its watchers") as u64
 }

@@ -7,10 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{CMS, TestServer, names, rv};
 use serde_json::{Value, json};
-
-const CMS: &str = "/api/v1/namespaces/default/configmaps";
 
 fn config_map(name: &str, tier: &str) -> Value {
     json!({
@@ -20,37 +18,10 @@ fn config_map(name: &str, tier: &str) -> Value {
     })
 }
 
-fn names(list: &Value) -> Vec<&str> {
-    list["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("a list: {list}"))
-        .iter()
-        .map(|i| i["metadata"]["name"].as_str().unwrap())
-        .collect()
-}
-
-fn rv(obj: &Value) -> i64 {
-    obj["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// The value of one `/metrics` sample (0 when absent).
 async fn metric(s: &TestServer, sample: &str) -> i64 {
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
+    let text = common::get_text(s.url("/metrics")).await;
+    orc_testkit::metrics::sample(&text, sample).map_or(0, |v| v as i64)
 }
 
 /// LISTs of ConfigMaps etcd was asked for (range reads).

@@ -117,8 +117,8 @@ fn build(kinds: &Kinds) -> Policy {
 
 /// One change to the objects.
 fn apply(objects: &mut Objects, event: &StoredEvent) {
-    match &event.object {
-        Some(obj) => objects.insert(event.key.clone(), obj.clone()),
+    match event.object() {
+        Some(obj) => objects.insert(event.key.clone(), obj),
         None => objects.remove(&event.key),
     };
 }
@@ -250,13 +250,8 @@ mod tests {
             kinds: Arc::default(),
             current: Arc::default(),
         };
-        let event = |object| StoredEvent {
-            revision: 2,
-            key: "/registry/clusterroles/view".into(),
-            object,
-            previous: None,
-            value: None,
-            unreadable: None,
+        let event = |object: Option<Value>| {
+            StoredEvent::new(2, "/registry/clusterroles/view", object.as_ref(), None)
         };
         mirror.apply(&event(Some(
             json!({"metadata": {"name": "view"}, "rules": []}),

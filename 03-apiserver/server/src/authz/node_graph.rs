@@ -358,8 +358,8 @@ impl Mirror for GraphMirror {
     fn apply(&mut self, event: &StoredEvent) {
         let mut graph = self.graph.write().unwrap_or_else(|p| p.into_inner());
         match self.kind {
-            Kind::Pods => graph.set_pod(&event.key, event.object.as_ref()),
-            Kind::Volumes => graph.set_volume(&event.key, event.object.as_ref()),
+            Kind::Pods => graph.set_pod(&event.key, event.object().as_ref()),
+            Kind::Volumes => graph.set_volume(&event.key, event.object().as_ref()),
         }
         drop(graph);
         self.applied.send_replace(event.revision);

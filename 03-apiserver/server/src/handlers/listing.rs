@@ -77,8 +77,9 @@ pub enum Entry {
 enum Source {
     /// Range reads of etcd.
     Etcd,
-    /// A snapshot of the watch cache, walked in order.
-    Cache(std::vec::IntoIter<(Arc<str>, CachedValue)>),
+    /// A snapshot of the watch cache, walked in order, and the last key
+    /// handed out from it.
+    Cache(Snapshot, Option<Arc<str>>),
 }
 
 /// One chunk of keys and the values stored under them.
@@ -187,11 +188,11 @@ impl Listing {
     /// the snapshot's revision (a `limit` is ignored, as Kubernetes'
     /// cache ignores it for `resourceVersion=0`, the only paged LIST it
     /// answers).
-    pub fn from_cache(&mut self, snapshot: Snapshot) {
+    pub fn from_cache(&mut self, mut snapshot: Snapshot) {
         self.revision = snapshot.revision;
         self.limit = 0;
-        self.cache_unreadable = snapshot.unreadable;
-        self.source = Source::Cache(snapshot.entries.into_iter());
+        self.cache_unreadable = std::mem::take(&mut snapshot.unreadable);
+        self.source = Source::Cache(snapshot, None);
     }
 
     /// Reads the next chunk from etcd, at the listing's revision (or
@@ -201,9 +202,17 @@ impl Listing {
         if self.finished {
             return Ok(None);
         }
-        if let Source::Cache(entries) = &mut self.source {
-            let chunk: Vec<_> = entries.by_ref().take(CHUNK as usize).collect();
-            let more = entries.len() > 0;
+        if let Source::Cache(snapshot, last) = &mut self.source {
+            let mut entries = snapshot.after(last.as_deref());
+            let chunk: Vec<_> = entries
+                .by_ref()
+                .take(CHUNK as usize)
+                .map(|(key, value)| (Arc::clone(key), value.clone()))
+                .collect();
+            let more = entries.next().is_some();
+            if let Some((key, _)) = chunk.last() {
+                *last = Some(Arc::clone(key));
+            }
             return Ok(Some(Chunk::Cache(chunk, more)));
         }
         let page = self
@@ -309,13 +318,11 @@ impl Listing {
         }
         // A cache snapshot knows its unreadable values before anything
         // is sent: each is named now, with why it cannot be read.
-        if let Source::Cache(entries) = &self.source {
-            let entries = entries.as_slice();
+        if let Source::Cache(snapshot, _) = &self.source {
             for key in std::mem::take(&mut self.cache_unreadable) {
-                let Ok(at) = entries.binary_search_by(|(k, _)| k.cmp(&key)) else {
+                let Some(cached) = snapshot.get(&key) else {
                     continue;
                 };
-                let (_, cached) = &entries[at];
                 let decoded = self
                     .store
                     .decode(key.as_bytes(), &cached.value, cached.revision);

@@ -44,17 +44,19 @@ use orc_client::selectors::ObjectFilter;
 // ANCHOR: translate
 /// What one stored change looks like to a client with `filter`, if anything.
 pub fn translate(event: &StoredEvent, filter: &ObjectFilter) -> Option<(&'static str, Value)> {
-    let was = event.previous.as_ref().is_some_and(|p| filter.matches(p));
-    match &event.object {
-        Some(now) => match (filter.matches(now), was) {
-            (true, true) => Some(("MODIFIED", now.clone())),
-            (true, false) => Some(("ADDED", now.clone())),
+    // Decoded here, for this client, from the bytes the feed keeps.
+    let previous = event.previous();
+    let was = previous.as_ref().is_some_and(|p| filter.matches(p));
+    match event.object() {
+        Some(now) => match (filter.matches(&now), was) {
+            (true, true) => Some(("MODIFIED", now)),
+            (true, false) => Some(("ADDED", now)),
             // It left the client's view: to the client, it is gone.
-            (false, true) => Some(("DELETED", now.clone())),
+            (false, true) => Some(("DELETED", now)),
             (false, false) => None,
         },
         None if was => {
-            let mut gone = event.previous.clone().unwrap_or_default();
+            let mut gone = previous.unwrap_or_default();
             storage::set_resource_version(&mut gone, event.revision);
             Some(("DELETED", gone))
         }
@@ -297,14 +299,7 @@ mod tests {
     }
 
     fn event(previous: Option<Value>, object: Option<Value>) -> StoredEvent {
-        StoredEvent {
-            value: None,
-            revision: 9,
-            key: "k".into(),
-            object,
-            previous,
-            unreadable: None,
-        }
+        StoredEvent::new(9, "k", object.as_ref(), previous.as_ref())
     }
 
     #[test]

@@ -10,7 +10,12 @@
 //!   asked for, `fallback="true"` when it could not prove itself fresh in
 //!   time and etcd answered instead;
 //! - `apiserver_watch_cache_resource_version{resource}`: the revision
-//!   each cache has reached (0 while it fills).
+//!   each cache has reached (0 while it fills);
+//! - orc's own gauges of what each cache and its feed's ring buffer
+//!   hold: `orc_watch_cache_objects`, `orc_watch_cache_bytes` (keys and
+//!   stored values), `orc_watch_buffer_events`, `orc_watch_buffer_bytes`
+//!   and `orc_watch_buffer_shared_bytes` (values the cache holds too, one
+//!   allocation for both), each `{resource}`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -93,4 +98,49 @@ impl CacheMetrics {
         }
         out
     }
+}
+
+/// One gauge: its name, its help, and how it reads a [`super::Held`].
+type Gauge = (&'static str, &'static str, fn(&super::Held) -> usize);
+
+/// orc's gauges of what each cache holds (see the module's list).
+pub fn render_held(held: &[(&'static str, super::Held)]) -> String {
+    let mut out = String::new();
+    let gauges: [Gauge; 5] = [
+        (
+            "orc_watch_cache_objects",
+            "Objects in the watch cache.",
+            |h| h.objects,
+        ),
+        (
+            "orc_watch_cache_bytes",
+            "Bytes of the watch cache's keys and stored values.",
+            |h| h.cache,
+        ),
+        (
+            "orc_watch_buffer_events",
+            "Events in the ring buffer of the watch cache's feed.",
+            |h| h.events,
+        ),
+        ("orc_watch_buffer_bytes", "Bytes of those events.", |h| {
+            h.buffer
+        }),
+        (
+            "orc_watch_buffer_shared_bytes",
+            "Bytes of the ring buffer's values the watch cache holds too (one allocation).",
+            |h| h.shared,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        prometheus::header(&mut out, name, help, "gauge");
+        for (resource, held) in held {
+            prometheus::sample(
+                &mut out,
+                name,
+                &format!("resource=\"{resource}\""),
+                value(held),
+            );
+        }
+    }
+    out
 }

@@ -12,16 +12,22 @@
 //!
 //! What it keeps per key is the value *as etcd stores it*: the JSON
 //! bytes, still sealed for an encrypted resource, shared (`Arc<[u8]>`)
-//! with the feed's event that brought it. A decoded `serde_json::Value`
-//! takes several times its JSON's size; bytes cost the collection's size
-//! once, and Secrets stay sealed in memory as in etcd. A LIST from the
-//! cache then decodes each value as it encodes the answer, exactly as a
-//! LIST from etcd decodes each key of a chunk (`handlers/listing.rs`).
+//! with the feed's event that brought it, which keeps bytes too
+//! (`watch.rs`): each object is in memory once, whether the cache, the
+//! feed's ring buffer or both hold it. The values the fill read from
+//! etcd are swapped for the ring's own copies as the feed's replay meets
+//! them. A decoded `serde_json::Value` takes several times its JSON's
+//! size; bytes cost the collection's size once, and Secrets stay sealed
+//! in memory as in etcd. A LIST from the cache then decodes each value as
+//! it encodes the answer, exactly as a LIST from etcd decodes each key of
+//! a chunk (`handlers/listing.rs`).
 //!
-//! A LIST takes a [`Snapshot`]: the keys and `Arc`s of the values under
-//! its prefix, at one revision, copied under the lock in one go (a few
-//! dozen bytes per object, not the objects). Writes after it change the
-//! cache, not the snapshot, so a streamed answer is one consistent state.
+//! A LIST takes a [`Snapshot`]: the map itself, behind an `Arc`, at one
+//! revision; no copy. The next write after it copies the map (its keys
+//! and `Arc`s, a few dozen bytes per object, not the objects) and
+//! changes the copy, so a snapshot stays one consistent state however
+//! long its LIST streams, and sixteen LISTs between two writes share one
+//! map.
 //!
 //! Which LISTs the cache answers is `plan.rs`; waiting for it to be fresh
 //! enough, and falling back to etcd, `serve.rs`; what it counts,
@@ -44,6 +50,7 @@ use tokio::sync::{OnceCell, watch};
 
 use crate::handlers::listing::CHUNK;
 use crate::storage::{self, StorageError, Store};
+use crate::tasks::AbortOnDrop;
 use crate::watch::{Feed, FeedMessage, StoredEvent, WatchHub};
 use orc_client::resources::Resource;
 
@@ -52,10 +59,11 @@ use orc_client::resources::Resource;
 pub struct WatchCacheSettings {
     /// Whether LISTs are answered from memory at all (kube-apiserver's
     /// `--watch-cache`). Off by default in orc, where kube-apiserver has
-    /// it on: with it, the `list_memory` bench went over issue 15's memory
-    /// targets (peak 7.1x the data against < 3x, steady 2.3x idle + data
-    /// against < 2x), most likely from the decoded objects the watch
-    /// feed it starts keeps in its ring buffer. On once that is fixed.
+    /// it on: with it, the `list_memory` bench goes over issue 15's peak
+    /// target (5.6x the data against < 3x; steady 1.9x idle + data,
+    /// against < 2x). The cache and its feed hold about the data
+    /// (`orc_watch_cache_bytes`, `orc_watch_buffer_*`); some 60 MB more
+    /// stays resident after the fill, not yet accounted for (chapter 03).
     pub enabled: bool,
     /// How long a LIST waits for the cache to reach the revision it
     /// needs: Kubernetes' `blockTimeout`, 3 s. After it, a
@@ -108,13 +116,18 @@ pub struct CachedValue {
     pub value: Arc<[u8]>,
 }
 
+/// Keys in order, with their values.
+type Objects = BTreeMap<Arc<str>, CachedValue>;
+
 /// The objects under a prefix at one revision, for one LIST.
 #[derive(Debug)]
 pub struct Snapshot {
     /// The revision the LIST answers with.
     pub revision: i64,
-    /// Keys in order, with their values.
-    pub entries: Vec<(Arc<str>, CachedValue)>,
+    /// The whole cache as it was, shared with it until the next write.
+    objects: Arc<Objects>,
+    /// The prefix listed: the resource's, or one namespace's.
+    within: String,
     /// Those of the keys whose values cannot be read (no configured key
     /// opens them, or they are not JSON): the LIST names them in
     /// `Warning` headers before it starts, since a snapshot in memory,
@@ -125,7 +138,8 @@ pub struct Snapshot {
 /// What the cache holds, under one lock.
 #[derive(Debug, Default)]
 struct Contents {
-    objects: BTreeMap<Arc<str>, CachedValue>,
+    /// Shared with the snapshots taken since the last write.
+    objects: Arc<Objects>,
     /// The keys of `objects` whose values cannot be read (few or none).
     unreadable: BTreeSet<Arc<str>>,
     /// Every change up to this revision is in `objects`; 0 while the
@@ -136,9 +150,61 @@ struct Contents {
     filled_at: i64,
 }
 
+/// `event` is one the fill already read: when `objects` hold that very
+/// version of its key, the event's bytes (the ring buffer's) take the
+/// place of the fill's copy, which is let go.
+fn share(objects: &mut Objects, event: &StoredEvent) {
+    let Some(value) = &event.value else { return };
+    if let Some(cached) = objects.get_mut(event.key.as_str())
+        && cached.revision == event.revision
+    {
+        cached.value = Arc::clone(value);
+    }
+}
+
+impl Snapshot {
+    /// The value of `key`, when it is in the snapshot.
+    pub fn get(&self, key: &str) -> Option<&CachedValue> {
+        self.objects
+            .get(key)
+            .filter(|_| key.starts_with(&self.within))
+    }
+
+    /// The entries under the listed prefix after key `after` (from the
+    /// first with `None`), in order.
+    pub fn after<'a>(
+        &'a self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&'a Arc<str>, &'a CachedValue)> + 'a {
+        let start = match after {
+            Some(key) => Bound::Excluded(key),
+            None => Bound::Included(self.within.as_str()),
+        };
+        let within = self.within.as_str();
+        self.objects
+            .range::<str, _>((start, Bound::Unbounded))
+            .take_while(move |(key, _)| key.starts_with(within))
+    }
+}
+
+/// The bytes a cache and its feed's ring buffer hold (`/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Objects in the cache.
+    pub objects: usize,
+    /// Their keys' and stored values' bytes.
+    pub cache: usize,
+    /// Events in the ring buffer.
+    pub events: usize,
+    /// Their bytes ([`StoredEvent::size`]).
+    pub buffer: usize,
+    /// Of those, the bytes of values the cache holds too (one allocation).
+    pub shared: usize,
+}
+
 /// One resource's cache.
 pub struct WatchCache {
-    /// std's Mutex: held to apply one event or to copy a snapshot, never
+    /// std's Mutex: held to apply one event or to take a snapshot, never
     /// across an `.await`.
     contents: Mutex<Contents>,
     /// The revision reached, for LISTs waiting on it.
@@ -166,15 +232,10 @@ impl WatchCache {
     }
 
     /// Replaces everything with a fresh LIST's objects at `revision`.
-    fn load(
-        &self,
-        objects: BTreeMap<Arc<str>, CachedValue>,
-        unreadable: BTreeSet<Arc<str>>,
-        revision: i64,
-    ) {
+    fn load(&self, objects: Objects, unreadable: BTreeSet<Arc<str>>, revision: i64) {
         let mut contents = self.contents();
         *contents = Contents {
-            objects,
+            objects: Arc::new(objects),
             unreadable,
             revision,
             filled_at: revision,
@@ -186,22 +247,30 @@ impl WatchCache {
     /// One change from the feed: the key's new value, or its removal.
     fn apply(&self, event: &StoredEvent) {
         let mut contents = self.contents();
-        // Already in the LIST that filled the cache.
-        if contents.revision == 0 || event.revision <= contents.filled_at {
+        if contents.revision == 0 {
             return;
         }
+        // Already in the LIST that filled the cache: keep the event's
+        // copy of the bytes, the one the ring buffer holds, not both;
+        // unless a snapshot holds the map, which is not copied for this.
+        if event.revision <= contents.filled_at {
+            if let Some(objects) = Arc::get_mut(&mut contents.objects) {
+                share(objects, event);
+            }
+            return;
+        }
+        // Copies the map only when a snapshot still holds it.
+        let objects = Arc::make_mut(&mut contents.objects);
         match &event.value {
             Some(value) => {
                 let cached = CachedValue {
                     revision: event.revision,
                     value: Arc::clone(value),
                 };
-                contents
-                    .objects
-                    .insert(Arc::from(event.key.as_str()), cached);
+                objects.insert(Arc::from(event.key.as_str()), cached);
             }
             None => {
-                contents.objects.remove(event.key.as_str());
+                objects.remove(event.key.as_str());
             }
         }
         contents.revision = contents.revision.max(event.revision);
@@ -232,12 +301,6 @@ impl WatchCache {
         if contents.revision == 0 {
             return None;
         }
-        let entries = contents
-            .objects
-            .range::<str, _>((Bound::Included(within), Bound::Unbounded))
-            .take_while(|(key, _)| key.starts_with(within))
-            .map(|(key, value)| (Arc::clone(key), value.clone()))
-            .collect();
         let unreadable = contents
             .unreadable
             .iter()
@@ -246,9 +309,36 @@ impl WatchCache {
             .collect();
         Some(Snapshot {
             revision: contents.revision,
-            entries,
+            objects: Arc::clone(&contents.objects),
+            within: within.to_string(),
             unreadable,
         })
+    }
+
+    /// What this cache and its feed's ring buffer hold, counted.
+    pub fn held(&self) -> Held {
+        let (events, buffer) = self.feed.buffered();
+        let contents = self.contents();
+        let cache = contents
+            .objects
+            .iter()
+            .map(|(key, cached)| key.len() + cached.value.len())
+            .sum();
+        let shared = events
+            .iter()
+            .filter_map(|event| {
+                let value = event.value.as_ref()?;
+                let cached = contents.objects.get(event.key.as_str())?;
+                Arc::ptr_eq(value, &cached.value).then_some(value.len())
+            })
+            .sum();
+        Held {
+            objects: contents.objects.len(),
+            cache,
+            events: events.len(),
+            buffer,
+            shared,
+        }
     }
 
     // ANCHOR: wait_until
@@ -301,24 +391,11 @@ pub struct Cacher {
     /// the hub's feed while holding it, so two first LISTs start one.
     caches: tokio::sync::Mutex<HashMap<&'static str, Arc<WatchCache>>>,
     /// The caches' tasks, stopped with the server.
-    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    tasks: AbortOnDrop,
     /// Whether etcd's progress answers can be trusted, asked once.
     progress: OnceCell<bool>,
     /// What the caches answered.
     pub metrics: metrics::CacheMetrics,
-}
-
-impl Drop for Cacher {
-    fn drop(&mut self) {
-        for task in self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
-            task.abort();
-        }
-    }
 }
 
 impl Cacher {
@@ -328,7 +405,7 @@ impl Cacher {
             store,
             settings,
             caches: tokio::sync::Mutex::new(HashMap::new()),
-            tasks: Mutex::new(Vec::new()),
+            tasks: AbortOnDrop::default(),
             progress: OnceCell::new(),
             metrics: metrics::CacheMetrics::default(),
         }
@@ -349,11 +426,8 @@ impl Cacher {
         // fill's revision.
         let feed = hub.feed(&prefix).await.map_err(StorageError::Etcd)?;
         let cache = Arc::new(WatchCache::new(feed));
-        let task = tokio::spawn(follow(self.store.clone(), prefix, Arc::clone(&cache)));
         self.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(task.abort_handle());
+            .spawn(follow(self.store.clone(), prefix, Arc::clone(&cache)));
         caches.insert(resource.plural, Arc::clone(&cache));
         Ok(cache)
     }
@@ -378,15 +452,23 @@ impl Cacher {
 
     /// `/metrics`' lines for the caches.
     pub async fn render_metrics(&self) -> String {
-        let mut revisions: Vec<_> = self
+        let mut caches: Vec<_> = self
             .caches
             .lock()
             .await
             .iter()
+            .map(|(resource, cache)| (*resource, Arc::clone(cache)))
+            .collect();
+        caches.sort_by_key(|(resource, _)| *resource);
+        let revisions: Vec<_> = caches
+            .iter()
             .map(|(resource, cache)| (*resource, cache.revision()))
             .collect();
-        revisions.sort();
-        self.metrics.render(&revisions)
+        let held: Vec<_> = caches
+            .iter()
+            .map(|(resource, cache)| (*resource, cache.held()))
+            .collect();
+        self.metrics.render(&revisions) + &metrics::render_held(&held)
     }
 }
 
@@ -404,10 +486,17 @@ async fn follow(store: Store, prefix: String, cache: Arc<WatchCache>) {
                 continue;
             }
         };
-        let mut after = revision;
+        // From as far back as the ring reaches, the first time: the
+        // events the fill already read share their bytes with it. Should
+        // the ring move on meanwhile, from the fill's revision.
+        let oldest = cache.feed.oldest().min(revision);
+        let mut subscribed = cache.feed.subscribe(oldest);
+        if subscribed.is_err() {
+            subscribed = cache.feed.subscribe(revision);
+        }
         // Fell behind the fan-out channel: the feed's ring buffer still
         // holds what was missed, unless it is older than the buffer.
-        while let Ok((backlog, mut events)) = cache.feed.subscribe(after) {
+        while let Ok((backlog, mut events)) = subscribed {
             for event in &backlog {
                 cache.apply(event);
             }
@@ -419,7 +508,7 @@ async fn follow(store: Store, prefix: String, cache: Arc<WatchCache>) {
             // From before the last revision applied: a transaction's
             // other keys at that revision may be among those missed, and
             // applying an event twice changes nothing.
-            after = cache.revision() - 1;
+            subscribed = cache.feed.subscribe(cache.revision() - 1);
         }
         tracing::warn!(%prefix, "the watch cache missed events; filling it again");
         cache.clear();
@@ -484,6 +573,123 @@ async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, St
             break;
         }
     }
+    // The feed's replay so far: these bytes are kept once, by both.
+    if let Ok((backlog, _)) = cache.feed.subscribe(cache.feed.oldest()) {
+        for event in backlog.iter().filter(|e| e.revision <= revision) {
+            share(&mut objects, event);
+        }
+    }
     cache.load(objects, unreadable, revision);
     Ok(revision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watch::WatchLimits;
+    use serde_json::json;
+
+    fn config_map(name: &str, data: &str) -> serde_json::Value {
+        json!({"metadata": {"name": name, "namespace": "d"}, "data": {"x": data}})
+    }
+
+    fn put(revision: i64, name: &str, data: &str) -> StoredEvent {
+        let key = format!("/registry/configmaps/d/{name}");
+        StoredEvent::new(revision, key, Some(&config_map(name, data)), None)
+    }
+
+    /// A cache filled at revision 2 with `a` and `b`, the fill's own
+    /// copies of their bytes.
+    fn filled() -> WatchCache {
+        let cache = WatchCache::new(Arc::new(Feed::new(&WatchLimits::default(), 0)));
+        let mut objects = Objects::new();
+        for (revision, name) in [(1, "a"), (2, "b")] {
+            let event = put(revision, name, "one");
+            let value = Arc::from(&**event.value.as_ref().unwrap());
+            objects.insert(
+                Arc::from(event.key.as_str()),
+                CachedValue { revision, value },
+            );
+        }
+        cache.load(objects, BTreeSet::new(), 2);
+        cache
+    }
+
+    fn names(snapshot: &Snapshot) -> Vec<String> {
+        snapshot
+            .after(None)
+            .map(|(key, cached)| {
+                let object: serde_json::Value = serde_json::from_slice(&cached.value).unwrap();
+                format!("{key}={}", object["data"]["x"].as_str().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_snapshot_is_the_map_itself_until_the_next_write_copies_it() {
+        let cache = filled();
+        let first = cache.snapshot("/registry/configmaps/").unwrap();
+        let second = cache.snapshot("/registry/configmaps/").unwrap();
+        assert!(Arc::ptr_eq(&first.objects, &second.objects), "no copy");
+        cache.apply(&put(3, "a", "two"));
+        cache.apply(&put(4, "c", "one"));
+        let before = [
+            "/registry/configmaps/d/a=one",
+            "/registry/configmaps/d/b=one",
+        ];
+        assert_eq!(names(&first), before, "the LIST's state stays");
+        let third = cache.snapshot("/registry/configmaps/d/").unwrap();
+        assert_eq!(third.revision, 4);
+        assert_eq!(
+            names(&third),
+            [
+                "/registry/configmaps/d/a=two",
+                "/registry/configmaps/d/b=one",
+                "/registry/configmaps/d/c=one",
+            ]
+        );
+        // Walked a key at a time, as a LIST's chunks do.
+        let after_a: Vec<_> = third.after(Some("/registry/configmaps/d/a")).collect();
+        assert_eq!(after_a.len(), 2);
+        assert!(
+            cache
+                .snapshot("/registry/configmaps/e/")
+                .unwrap()
+                .after(None)
+                .next()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_fill_s_copy_gives_way_to_the_ring_s_bytes() {
+        let cache = filled();
+        // The feed replays what the fill already read.
+        let replayed = put(1, "a", "one");
+        cache.apply(&replayed);
+        let stale = put(1, "b", "older");
+        cache.apply(&stale);
+        let snapshot = cache.snapshot("/registry/configmaps/").unwrap();
+        let a = snapshot.get("/registry/configmaps/d/a").unwrap();
+        assert!(
+            Arc::ptr_eq(&a.value, replayed.value.as_ref().unwrap()),
+            "one copy"
+        );
+        // Another version of the key than the cache holds changes nothing.
+        let b = snapshot.get("/registry/configmaps/d/b").unwrap();
+        assert!(!Arc::ptr_eq(&b.value, stale.value.as_ref().unwrap()));
+        assert_eq!(names(&snapshot)[1], "/registry/configmaps/d/b=one");
+        // While a snapshot holds the map, sharing does not copy it.
+        let replayed_b = put(2, "b", "one");
+        cache.apply(&replayed_b);
+        drop(snapshot);
+        let shared = |cache: &WatchCache| {
+            let now = cache.snapshot("/registry/configmaps/").unwrap();
+            let b = now.get("/registry/configmaps/d/b").unwrap();
+            Arc::ptr_eq(&b.value, replayed_b.value.as_ref().unwrap())
+        };
+        assert!(!shared(&cache));
+        cache.apply(&replayed_b);
+        assert!(shared(&cache));
+    }
 }

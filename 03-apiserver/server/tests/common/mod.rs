@@ -27,6 +27,41 @@ use orc_apiserver::{Config, Server};
 use orc_testkit::Etcd;
 use serde_json::Value;
 
+/// The ConfigMaps of the namespace `default`.
+pub const CMS: &str = "/api/v1/namespaces/default/configmaps";
+
+/// The names of a list's items, in the list's order.
+pub fn names(list: &Value) -> Vec<&str> {
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect()
+}
+
+/// An object's (or a list's) `metadata.resourceVersion`, as a number.
+pub fn rv(obj: &Value) -> i64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a resourceVersion: {obj}"))
+        .parse()
+        .unwrap()
+}
+
+/// The body of a GET of `url` as text: a `/metrics` page, the API
+/// server's (`server.url("/metrics")`) or etcd's.
+pub async fn get_text(url: String) -> String {
+    orc_testkit::http_client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// An API server on its own etcd; both stop when dropped.
 pub struct TestServer {
     pub etcd: Etcd,
