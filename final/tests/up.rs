@@ -1628,17 +1628,10 @@ fn a_service_account_lists_pods_from_its_pod_and_is_refused_beyond_its_role() {
         .unwrap();
     assert!(built.status.success(), "orc image build: {}", text(&built));
     place.kubectl(&["apply", "-f", "-"], Some(READER));
+    let of_client = |jsonpath| ["get", "pod", "client", "-n", "team-a", "-o", jsonpath];
     place.until(
         "the client pod runs",
-        &[
-            "get",
-            "pod",
-            "client",
-            "-n",
-            "team-a",
-            "-o",
-            "jsonpath={.status.phase}",
-        ],
+        &of_client("jsonpath={.status.phase}"),
         |phase| phase == "Running",
     );
     let in_pod = |script: &str| -> String {
@@ -1665,18 +1658,7 @@ fn a_service_account_lists_pods_from_its_pod_and_is_refused_beyond_its_role() {
     assert_eq!(claims["kubernetes.io"]["namespace"], "team-a");
     assert_eq!(claims["kubernetes.io"]["serviceaccount"]["name"], "reader");
     assert_eq!(claims["kubernetes.io"]["pod"]["name"], "client");
-    let uid = place.kubectl(
-        &[
-            "get",
-            "pod",
-            "client",
-            "-n",
-            "team-a",
-            "-o",
-            "jsonpath={.metadata.uid}",
-        ],
-        None,
-    );
+    let uid = place.kubectl(&of_client("jsonpath={.metadata.uid}"), None);
     assert_eq!(claims["kubernetes.io"]["pod"]["uid"], uid.as_str());
 
     // What the pod's code would do: the token as a bearer, the CA to
