@@ -11,9 +11,11 @@
 //! one else; Secrets are ciphertext in etcd; a node stopped (`orc node
 //! stop`) or cut off (`orc node partition`) goes NotReady, its pods are
 //! evicted and replaced on the other node, and it comes back Ready (`orc
-//! node start`, `heal`). Chapter 05's workloads (Jobs, CronJobs, a
-//! StatefulSet's DNS name, a DaemonSet) are in the module `workloads`
-//! (up/workloads.rs).
+//! node start`, `heal`); a ServiceAccount's pod lists the pods its Role
+//! allows with its mounted token and CA (curl to
+//! `https://kubernetes.default.svc`) and is refused the rest. Chapter
+//! 05's workloads (Jobs, CronJobs, a StatefulSet's DNS name, a DaemonSet)
+//! are in the module `workloads` (up/workloads.rs).
 //!
 //! Root only. `orc up` runs in a network namespace of the test's own
 //! (`nsenter --net`, which joins nothing else): the cluster's uplink, its
@@ -1687,3 +1689,142 @@ fn up_and_server_take_the_autoscaler_flags_with_kubernetes_defaults() {
         }
     }
 }
+
+/// An image with Debian's curl (busybox has no TLS client), made as
+/// chapter 01 makes images: the host's program and the libraries it loads.
+const CURL_RECIPE: &str = "name: orc.test/curl:1\nbase: busybox\nprograms: [/usr/bin/curl]\n";
+
+/// A ServiceAccount allowed to read pods in its own namespace, and a pod
+/// running as it.
+const READER: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: reader, namespace: team-a}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: team-a}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get, list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: reader-reads-pods, namespace: team-a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}
+subjects: [{kind: ServiceAccount, name: reader, namespace: team-a}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: team-a}
+spec:
+  serviceAccountName: reader
+  terminationGracePeriodSeconds: 1
+  containers: [{name: main, image: orc.test/curl:1, command: [sleep, "3600"]}]
+"#;
+
+/// Where a pod finds its ServiceAccount's token, the cluster CA and its
+/// namespace (the projected volume).
+const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+// ANCHOR: in_pod_test
+/// A ServiceAccount from inside its pod: the mounted token is the pod's
+/// (its claims name the account and the pod); with it and the mounted CA,
+/// curl reaches `https://kubernetes.default.svc` (the cluster's DNS, the
+/// `kubernetes` Service's address, the API server's certificate) and
+/// lists the pods its Role allows; secrets, and pods in another
+/// namespace, answer 403 in Kubernetes' words.
+#[test]
+fn a_service_account_lists_pods_from_its_pod_and_is_refused_beyond_its_role() {
+    use base64::Engine;
+    let place = Place::new();
+    place.up(&["--nodes", "1", "--disable", "ingress"]);
+    let recipe = place.dir().join("curl.yaml");
+    std::fs::write(&recipe, CURL_RECIPE).unwrap();
+    let built = Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["image", "build"])
+        .arg(&recipe)
+        .arg("--images")
+        .arg(place.dir().join("nodes/node-1/images"))
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "orc image build: {}", text(&built));
+    place.kubectl(&["apply", "-f", "-"], Some(READER));
+    let of_client = |jsonpath| ["get", "pod", "client", "-n", "team-a", "-o", jsonpath];
+    place.until(
+        "the client pod runs",
+        &of_client("jsonpath={.status.phase}"),
+        |phase| phase == "Running",
+    );
+    let in_pod = |script: &str| -> String {
+        place.kubectl(
+            &["exec", "-n", "team-a", "client", "--", "sh", "-c", script],
+            None,
+        )
+    };
+
+    let namespace = in_pod(&format!("cat {SA_DIR}/namespace"));
+    assert_eq!(namespace.trim(), "team-a");
+    let token = in_pod(&format!("cat {SA_DIR}/token"));
+    let payload = token
+        .split('.')
+        .nth(1)
+        .expect("a JWT: header.payload.signature");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "system:serviceaccount:team-a:reader");
+    assert_eq!(claims["kubernetes.io"]["namespace"], "team-a");
+    assert_eq!(claims["kubernetes.io"]["serviceaccount"]["name"], "reader");
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "client");
+    let uid = place.kubectl(&of_client("jsonpath={.metadata.uid}"), None);
+    assert_eq!(claims["kubernetes.io"]["pod"]["uid"], uid.as_str());
+
+    // What the pod's code would do: the token as a bearer, the CA to
+    // verify the server. The last word is the status code.
+    let get = |path: &str| -> (String, serde_json::Value) {
+        let said = in_pod(&format!(
+            "curl -sS -w ' %{{http_code}}' --cacert {SA_DIR}/ca.crt \
+             -H \"Authorization: Bearer $(cat {SA_DIR}/token)\" \
+             https://kubernetes.default.svc{path}"
+        ));
+        let (body, code) = said.rsplit_once(' ').unwrap_or_else(|| panic!("{said}"));
+        let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {said}"));
+        (code.to_string(), body)
+    };
+    let (code, pods) = get("/api/v1/namespaces/team-a/pods");
+    assert_eq!(code, "200", "{pods}");
+    assert_eq!(pods["kind"], "PodList");
+    let names: Vec<&str> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["client"]);
+
+    let refused = [
+        (
+            "/api/v1/namespaces/team-a/secrets",
+            r#"secrets is forbidden: User "system:serviceaccount:team-a:reader" cannot list resource "secrets" in API group "" in the namespace "team-a""#,
+        ),
+        (
+            "/api/v1/namespaces/default/pods",
+            r#"pods is forbidden: User "system:serviceaccount:team-a:reader" cannot list resource "pods" in API group "" in the namespace "default""#,
+        ),
+    ];
+    for (path, message) in refused {
+        let (code, status) = get(path);
+        assert_eq!(code, "403", "{path}: {status}");
+        assert_eq!(status["kind"], "Status", "{status}");
+        assert_eq!(status["reason"], "Forbidden", "{status}");
+        assert_eq!(status["message"], message, "{status}");
+    }
+    place.down(&["--purge"]);
+}
+// ANCHOR_END: in_pod_test

@@ -61,6 +61,8 @@
 //!   guards, "healthy", the `DisruptionAllowed` condition.
 //! - [`cron`]: CronJob schedules parsed once, for the API server's
 //!   validation and the CronJob controller alike.
+//! - [`token_key`]: the key a cache keeps a bearer token's answer under,
+//!   an HMAC of it with a random per-process key, never the token.
 //!
 //! ## What it leaves out
 //!
@@ -92,6 +94,7 @@ pub mod selectors;
 pub mod taints;
 pub mod time;
 pub mod tls;
+pub mod token_key;
 pub mod workqueue;
 
 pub use client::{Client, ClientError, Method, WatchStream, encode, path, path_of};

@@ -463,7 +463,8 @@ fn start(
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let client = Client::new(&record.api_url).with_tls(&ca.client_tls(&credentials::admin())?);
     runtime.block_on(async {
-        wait_ready(record, &client, args.ready_timeout).await?;
+        let controllers = !args.disable.contains(&Part::Controllers);
+        wait_ready(record, &client, args.ready_timeout, controllers).await?;
         ingress::ensure_default_class(&client).await
     })
 }
@@ -516,8 +517,14 @@ fn component_kubeconfig(
 }
 
 /// Polls the API until every node is Ready and the `kubernetes` Service
-/// exists; fails early, with the log to read, when a component exits.
-async fn wait_ready(record: &Record, client: &Client, timeout: Duration) -> Result<()> {
+/// exist, and the `default` ServiceAccount too when the `controllers`
+/// run (they make it); fails early, with the log to read, when a component exits.
+async fn wait_ready(
+    record: &Record,
+    client: &Client,
+    timeout: Duration,
+    controllers: bool,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         let pids = std::iter::once((record.server_pid, "server".to_string())).chain(
@@ -535,7 +542,7 @@ async fn wait_ready(record: &Record, client: &Client, timeout: Duration) -> Resu
                 );
             }
         }
-        if ready(client, record.network.nodes.len()).await {
+        if ready(client, record.network.nodes.len(), controllers).await {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -548,15 +555,25 @@ async fn wait_ready(record: &Record, client: &Client, timeout: Duration) -> Resu
     }
 }
 
-/// Whether `nodes` Nodes are Ready and the `kubernetes` Service exists.
-async fn ready(client: &Client, nodes: usize) -> bool {
-    let service = "/api/v1/namespaces/default/services/kubernetes";
-    if client
-        .send_path(Method::GET, service, None, None)
-        .await
-        .is_err()
-    {
-        return false;
+/// Whether `nodes` Nodes are Ready, the `kubernetes` Service exists, and
+/// (with the `controllers`) so does the `default` ServiceAccount of
+/// `default`: until the controllers make it, the `ServiceAccount`
+/// admission step refuses every pod there (`serviceaccount "default" not
+/// found`), which a first `kubectl apply` right after `orc up` met (once
+/// in a run of the suite).
+async fn ready(client: &Client, nodes: usize, controllers: bool) -> bool {
+    let mut paths = vec!["/api/v1/namespaces/default/services/kubernetes"];
+    if controllers {
+        paths.push("/api/v1/namespaces/default/serviceaccounts/default");
+    }
+    for path in paths {
+        if client
+            .send_path(Method::GET, path, None, None)
+            .await
+            .is_err()
+        {
+            return false;
+        }
     }
     let Ok(list) = client
         .send_path(Method::GET, "/api/v1/nodes", None, None)

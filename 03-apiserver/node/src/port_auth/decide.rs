@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+use orc_client::token_key::TokenKey;
 use orc_pod::agent::auth::{HEALTHZ, NodeAttributes, PortRequest, Refusal};
 
 /// How long the API server's answers are kept: the kubelet's defaults.
@@ -154,10 +155,12 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
     }
 }
 
-/// The API server's remembered answers.
+/// The API server's remembered answers. Tokens are kept by their
+/// [`TokenKey`] (an HMAC under a random key), as Kubernetes' cached token
+/// authenticator keeps them: the cache holds no credential.
 #[derive(Debug, Default)]
 pub struct Caches {
-    pub tokens: TtlCache<String, TokenVerdict>,
+    pub tokens: TtlCache<TokenKey, TokenVerdict>,
     pub access: TtlCache<AccessQuestion, bool>,
 }
 
@@ -165,12 +168,13 @@ impl Caches {
     /// Records a TokenReview's answer for as long as `ttls` says.
     pub fn remember_token(
         &mut self,
-        token: String,
+        token: &str,
         verdict: TokenVerdict,
         ttls: &CacheTtls,
         now: Instant,
     ) {
-        self.tokens.insert(token, verdict, ttls.token, now);
+        self.tokens
+            .insert(TokenKey::of(token), verdict, ttls.token, now);
     }
 
     /// Records a SubjectAccessReview's answer: an allowance for longer
@@ -209,7 +213,7 @@ pub fn decide(request: &PortRequest, fresh: &Fresh, caches: &Caches, now: Instan
             let known = fresh
                 .token
                 .as_ref()
-                .or_else(|| caches.tokens.get(token, now));
+                .or_else(|| caches.tokens.get(&TokenKey::of(token), now));
             match known {
                 Some(TokenVerdict::Authenticated(user)) => user.clone(),
                 Some(TokenVerdict::Rejected) => return Step::Refuse(Refusal::unauthorized()),
@@ -357,12 +361,7 @@ mod tests {
         let start = Instant::now();
         let mut caches = Caches::default();
         let request = with_token("t", "/stats/summary");
-        caches.remember_token(
-            "t".into(),
-            TokenVerdict::Authenticated(reader()),
-            &ttls,
-            start,
-        );
+        caches.remember_token("t", TokenVerdict::Authenticated(reader()), &ttls, start);
         let question = AccessQuestion {
             user: reader(),
             attributes: NodeAttributes {
@@ -401,6 +400,24 @@ mod tests {
             decide(&request, &fresh, &caches, at(330)),
             Step::ReviewAccess(question)
         );
+    }
+
+    #[test]
+    fn the_token_cache_keeps_an_hmac_of_the_token_not_the_token() {
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJyZWFkZXIifQ.c2lnbmF0dXJl";
+        let mut caches = Caches::default();
+        let now = Instant::now();
+        let verdict = TokenVerdict::Authenticated(reader());
+        caches.remember_token(token, verdict.clone(), &CacheTtls::default(), now);
+        assert_eq!(caches.tokens.len(), 1);
+        assert_eq!(caches.tokens.get(&TokenKey::of(token), now), Some(&verdict));
+        let held = format!("{caches:?}");
+        assert!(!held.contains(token), "{held}");
+        let request = with_token(token, LOGS);
+        assert!(matches!(
+            decide(&request, &Fresh::default(), &caches, now),
+            Step::ReviewAccess(_)
+        ));
     }
 
     #[test]

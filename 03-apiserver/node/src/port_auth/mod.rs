@@ -76,7 +76,7 @@ impl ApiDelegation {
                     })?;
                     let now = Instant::now();
                     self.caches()
-                        .remember_token(token, verdict.clone(), &self.ttls, now);
+                        .remember_token(&token, verdict.clone(), &self.ttls, now);
                     fresh.token = Some(verdict);
                 }
                 Step::ReviewAccess(question) => {
