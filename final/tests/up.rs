@@ -1,6 +1,8 @@
-//! `orc up` end to end: three nodes run a Deployment that kubectl creates,
-//! with RBAC on and every component under its own role; a NodePort reaches
-//! every replica and a pod finds the Service by name; a user no binding
+//! `orc up` end to end: three nodes run a Deployment of the echo server
+//! that kubectl creates, with RBAC on and every component under its own
+//! role; a NodePort and a LoadBalancer reach every replica through every
+//! node, a pod finds the Service by name, a node reaches its cluster IP,
+//! and a Service without endpoints refuses connections; a user no binding
 //! names is refused; `orc down` leaves the machine as it found it; a
 //! second `orc up` on the same data directory finds every object again;
 //! `--disable scheduler` leaves pods Pending until a scheduler appears, and
@@ -57,9 +59,8 @@ const HELLO: &str = r#"
    "spec": {"terminationGracePeriodSeconds": 1,
     "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
      "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "hello"}}}],
-    "containers": [{"name": "httpd", "image": "busybox", "ports": [{"containerPort": 8080}],
-     "command": ["sh", "-c",
-      "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}}}}
+    "containers": [{"name": "echoserver", "image": "echoserver:1.4",
+     "ports": [{"containerPort": 8080}]}]}}}}
 "#;
 
 /// The test's namespace, and `orc`/kubectl run inside it.
@@ -189,10 +190,13 @@ impl Place {
     }
 
     /// `GET /` on `address:port` from the test's namespace with busybox
-    /// `nc`: the body, or `None` when the request failed.
-    fn fetch(&self, target: &str) -> Option<String> {
+    /// `nc`: the pod that answered (the echo server's `Hostname:`), or
+    /// `None` when the request failed.
+    fn answering_pod(&self, target: &str) -> Option<String> {
         let (head, body) = self.request(target, None, "/")?;
-        head.starts_with("HTTP/1.1 200").then_some(body)
+        (status_code(&head) == "200")
+            .then(|| echoed_hostname(&body))
+            .flatten()
     }
 
     /// `GET path` on `address:port` (with `Host: host` when given) from
@@ -521,7 +525,8 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         "{placed}"
     );
 
-    // Every replica answers through the node port of every node.
+    // Every replica answers through the node port of every node, and
+    // through a LoadBalancer, whose addresses are the nodes'.
     let port = place.node_port("hello");
     let addresses = place.kubectl(
         &[
@@ -532,22 +537,37 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
         ],
         None,
     );
-    let mut answered = BTreeSet::new();
-    let deadline = Instant::now() + LONG;
-    while answered.len() < 3 {
-        for address in addresses.split_whitespace() {
-            if let Some(pod) = place.fetch(&format!("{address}:{port}")) {
-                answered.insert(pod);
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {answered:?} answered on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let answered: BTreeSet<&str> = answered.iter().map(String::as_str).collect();
-    assert_eq!(answered, pods);
+    until_every_pod_answers(&place, &addresses, &port, &pods);
+    place.kubectl(
+        &[
+            "expose",
+            "deployment",
+            "hello",
+            "--type=LoadBalancer",
+            "--name=hello-lb",
+            "--port=8081",
+            "--target-port=8080",
+        ],
+        None,
+    );
+    let ingress = place.until(
+        "the LoadBalancer has its addresses",
+        &[
+            "get",
+            "service",
+            "hello-lb",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[*].ip}",
+        ],
+        |out| out.split_whitespace().count() == 3,
+    );
+    let sorted = |list: &str| {
+        let mut v: Vec<String> = list.split_whitespace().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&ingress), sorted(&addresses));
+    until_every_pod_answers(&place, &ingress, "8081", &pods);
 
     // The controllers wrote the Deployment's status, and a pod finds the
     // Service by its name (the node's DNS) and reaches a replica through
@@ -570,10 +590,11 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
     let answer = loop {
         let out = place.try_kubectl(&["exec", &first, "--", "sh", "-c", fetch]);
         let reply = String::from_utf8_lossy(&out.stdout).to_string();
-        if let Some((head, body)) = reply.split_once("\r\n\r\n") {
-            if head.starts_with("HTTP/1.1 200") {
-                break body.trim().to_string();
-            }
+        if let Some((head, body)) = reply.split_once("\r\n\r\n")
+            && status_code(head) == "200"
+            && let Some(pod) = echoed_hostname(body)
+        {
+            break pod;
         }
         assert!(
             Instant::now() < deadline,
@@ -602,9 +623,11 @@ fn a_deployment_spreads_over_three_nodes_answers_on_a_node_port_and_down_leaves_
     );
     let out = on_the_node(&id, "node-2", &cluster_ip, "80");
     let reply = String::from_utf8_lossy(&out.stdout);
-    let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.trim());
+    let pod = reply
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| echoed_hostname(body));
     assert!(
-        body.is_some_and(|b| pods.contains(b)),
+        pod.is_some_and(|p| pods.contains(p.as_str())),
         "{cluster_ip}:80 from node-2: {}",
         text(&out)
     );
@@ -1098,6 +1121,34 @@ const WEB: &str = r#"
 "#;
 
 /// The status code of a response's head (`HTTP/1.x 200 OK`).
+/// Polls `GET /` on `port` of each of `addresses` (space-separated)
+/// until every pod of `pods`, and no other, has answered.
+fn until_every_pod_answers(place: &Place, addresses: &str, port: &str, pods: &BTreeSet<&str>) {
+    let mut answered = BTreeSet::new();
+    let deadline = Instant::now() + LONG;
+    while answered.len() < pods.len() {
+        for address in addresses.split_whitespace() {
+            if let Some(pod) = place.answering_pod(&format!("{address}:{port}")) {
+                answered.insert(pod);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {answered:?} answered on port {port} of {addresses}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answered: BTreeSet<&str> = answered.iter().map(String::as_str).collect();
+    assert_eq!(&answered, pods);
+}
+
+/// The pod an echo server's answer names (its `Hostname:` line).
+fn echoed_hostname(body: &str) -> Option<String> {
+    body.lines()
+        .find_map(|l| l.strip_prefix("Hostname: "))
+        .map(|h| h.trim().to_string())
+}
+
 fn status_code(head: &str) -> &str {
     head.split_whitespace().nth(1).unwrap_or_default()
 }
