@@ -745,3 +745,36 @@ async fn delete_waits_until_the_object_is_gone() {
         )
         .await;
 }
+
+/// `ip netns exec` mounts a fresh sysfs over `/sys`, and with it
+/// `/sys/fs/cgroup` is an empty directory of sysfs: `orc up` says so,
+/// with the way out, before it makes anything (the data directory
+/// included), instead of failing later on a cgroup file it cannot find.
+#[test]
+fn orc_up_under_a_fresh_sysfs_names_the_missing_cgroup_mount_and_makes_nothing() {
+    orc_testkit::require_root();
+    require_command("unshare");
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("cluster");
+    // Network and mount namespaces of its own (the mounts private, so
+    // the host's /sys is untouched), with /sys remounted as `ip netns
+    // exec` does it: the old one detached, a new sysfs in its place.
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "--mount", "--propagation", "private", "sh", "-c"])
+        .arg(
+            r#"umount -l /sys && mount -t sysfs sysfs /sys && exec "$0" up --detach --data-dir "$1""#,
+        )
+        .arg(env!("CARGO_BIN_EXE_orc"))
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no cgroup filesystem at /sys/fs/cgroup")
+            && stderr.contains("`ip netns exec`")
+            && stderr.contains("nsenter --net="),
+        "{stderr}"
+    );
+    assert!(!data_dir.exists(), "orc up made {}", data_dir.display());
+}

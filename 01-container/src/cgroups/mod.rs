@@ -105,6 +105,41 @@ impl Layout {
     }
 }
 
+/// Why no container cgroup can be made under `root`, or `None` when a
+/// cgroup filesystem is mounted there: a cgroup2 root (v2), or the tmpfs
+/// that holds v1's hierarchies, one per controller. What else turns up at
+/// `/sys/fs/cgroup` is the bare directory of a sysfs mounted afresh over
+/// `/sys` without the cgroup mount beneath it, and that is exactly what
+/// `ip netns exec` does (it remounts `/sys` so the namespace's own devices
+/// show). Every later error would then be a puzzling "No such file or
+/// directory" on some cgroup file; this one names the cause.
+pub fn not_mounted(root: &Path) -> Option<String> {
+    use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, SYSFS_MAGIC, TMPFS_MAGIC, statfs};
+    let found = match statfs(root) {
+        Ok(fs) if fs.filesystem_type() == CGROUP2_SUPER_MAGIC => return None,
+        // v1: a tmpfs of hierarchies; a tmpfs with none is no cgroup mount.
+        Ok(fs) if fs.filesystem_type() == TMPFS_MAGIC => {
+            if root.join("memory").is_dir() || root.join("cpu").is_dir() {
+                return None;
+            }
+            "a tmpfs with no cgroup hierarchies in it".to_string()
+        }
+        Ok(fs) if fs.filesystem_type() == SYSFS_MAGIC => {
+            "only the directory sysfs provides, nothing mounted on it".to_string()
+        }
+        Ok(fs) => format!("a filesystem of type {:#x}", fs.filesystem_type().0),
+        Err(e) => format!("{e}"),
+    };
+    Some(format!(
+        "no cgroup filesystem at {} ({found}): every container needs one. If this runs \
+         under `ip netns exec`, which mounts a fresh /sys without the cgroup mount, enter \
+         the namespace with `nsenter --net=/run/netns/NAME` instead; otherwise mount it \
+         (`mount -t cgroup2 cgroup2 {}`)",
+        root.display(),
+        root.display()
+    ))
+}
+
 /// Open the container cgroup at `path` (e.g. `/orc/web`) on this host,
 /// with the backend for its [`Layout`].
 pub fn open(path: &str) -> Box<dyn Cgroup> {
@@ -219,6 +254,20 @@ pub(crate) fn remove_dir(dir: &PathBuf) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hosts_cgroup_mount_is_found_and_a_bare_sysfs_is_named() {
+        // The host's own: a cgroup2 root or v1's tmpfs of hierarchies.
+        assert_eq!(not_mounted(Path::new(CGROUP_ROOT)), None);
+        // What `ip netns exec` leaves at /sys/fs/cgroup: a directory of
+        // sysfs, the same filesystem as /sys itself.
+        let why = not_mounted(Path::new("/sys")).expect("sysfs is no cgroup mount");
+        assert!(why.contains("only the directory sysfs provides"), "{why}");
+        assert!(why.contains("nsenter --net="), "{why}");
+        // Anything else is named by its type.
+        let why = not_mounted(Path::new("/proc")).expect("procfs is no cgroup mount");
+        assert!(why.contains("type 0x9fa0"), "{why}");
+    }
 
     #[test]
     fn shares_map_onto_weights() {

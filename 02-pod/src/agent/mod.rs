@@ -102,6 +102,10 @@ pub enum AgentError {
     Network(#[from] NetError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// No cgroup filesystem where containers need one (the message says
+    /// what was found and what to do).
+    #[error("{0}")]
+    Cgroups(String),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -204,6 +208,10 @@ impl Agent {
         images: Arc<dyn ImageSource>,
         clock: Arc<dyn Clock>,
     ) -> Result<Agent, AgentError> {
+        let cgroups = std::path::Path::new(orc_container::cgroups::CGROUP_ROOT);
+        if let Some(why) = orc_container::cgroups::not_mounted(cgroups) {
+            return Err(AgentError::Cgroups(why));
+        }
         let layout = StateLayout::new(&config.state_dir);
         std::fs::create_dir_all(layout.pods()).map_err(|source| AgentError::Io {
             what: "creating",

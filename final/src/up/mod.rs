@@ -217,6 +217,12 @@ pub fn up(args: UpArgs) -> Result<()> {
         orc_apiserver::audit::Policy::parse(&text)
             .map_err(|e| anyhow::anyhow!("audit policy file {}: {e}", path.display()))?;
     }
+    // Checked before anything is made: without it every node's agent
+    // fails later on some cgroup file it cannot find.
+    let cgroups = Path::new(orc_container::cgroups::CGROUP_ROOT);
+    if let Some(why) = orc_container::cgroups::not_mounted(cgroups) {
+        bail!("{why}");
+    }
     if let Some(record) = Record::read(&data_dir)? {
         if processes::running(record.server_pid, &data_dir) {
             bail!(

@@ -147,8 +147,10 @@ impl Links<'_> {
         path.strip_prefix(self.prefix)
             .is_some_and(|after| after.is_empty() || after.starts_with(['/', '?', '#']))
     }
-    // ANCHOR_END: links
+}
+// ANCHOR_END: links
 
+impl Links<'_> {
     // ANCHOR: html
     /// The HTML page `body`, sent with `Content-Encoding: coding` and the
     /// `charset` of its `Content-Type`, decoded and with its links
