@@ -39,8 +39,8 @@
 //!   informer [`start`] runs).
 //! - [`binding`], [`report`]: the writes: the binding, `PodScheduled`
 //!   conditions and `Scheduled`/`FailedScheduling` events.
-//! - [`events`]: the queue those events wait on, written one at a time in
-//!   the background (client-go's event broadcaster).
+//! - [`events`]: the queue those events wait on, written in the
+//!   background, several at once (client-go's event broadcaster).
 //! - [`explain`]: a decision laid out node by node, and the smallest
 //!   change that would let a pending pod fit, for `orc explain pod`.
 //! - [`metrics`], [`http`]: kube-scheduler's metrics on `/metrics`,
@@ -274,6 +274,7 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
         recorder.clone(),
         metrics.clone(),
         events::MAX_QUEUED_EVENTS,
+        events::MAX_WRITES_IN_FLIGHT,
         &mut tasks,
     );
     let scheduler = scheduler::Scheduler {
