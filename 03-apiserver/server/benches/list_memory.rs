@@ -9,9 +9,11 @@
 //! whole collection (`GET /api/v1/configmaps`, no `limit`), 2 rounds, and
 //! both ways in one run against the same etcd: a server with
 //! `--watch-cache=false` (every LIST reads etcd), then a fresh one with
-//! `--watch-cache=true` (the first LIST fills the cache, the others are
-//! answered from it; the bench checks on `/metrics` that they were).
-//! `on` or `off` runs only that one. The
+//! `--watch-cache=true` (the first LIST starts the cache's fill, the
+//! LISTs wait for it and are answered from the cache; the bench checks on
+//! `/metrics` that they were). `on` or `off` runs only that one.
+//! `LIST_MEMORY_HOLD=SECONDS` keeps each server alive that long after its
+//! rounds, its pid printed, to look at its `/proc/PID/smaps`. The
 //! objects are written straight into a fresh etcd (via orc-testkit) in
 //! the API server's layout; the data size printed is the sum of the
 //! stored JSON values, what a LIST has to carry. `orc-apiserver` runs as a
@@ -232,6 +234,13 @@ async fn measure(
             mb(hwm),
             mb(steady)
         );
+    }
+    if let Some(secs) = std::env::var("LIST_MEMORY_HOLD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        println!("holding pid {pid} for {secs} s");
+        tokio::time::sleep(Duration::from_secs(secs)).await;
     }
     let (from_cache, held) = served_from_cache(&server).await;
     println!("LISTs answered from the watch cache: {from_cache}");

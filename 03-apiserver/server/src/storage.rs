@@ -288,6 +288,18 @@ pub fn decode_plain(key: &[u8], value: &[u8], revision: i64) -> Result<Value, St
     Ok(obj)
 }
 
+/// Whether `value` would decode ([`decode_plain`]), checked without
+/// building the object: a value that is only looked at, not kept decoded,
+/// costs no tree of allocations.
+fn parses(key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(value)
+        .map(drop)
+        .map_err(|e| StorageError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            error: e.to_string(),
+        })
+}
+
 /// What is written to etcd: the object without its resourceVersion, which
 /// would be wrong the moment the write succeeds.
 fn encode_plain(obj: &Value) -> Vec<u8> {
@@ -413,10 +425,20 @@ impl Store {
     /// ([`decode_plain`]). Failures are counted as [`Store::decode`]'s.
     pub fn open(&self, key: &[u8], value: &[u8], revision: i64) -> Result<Vec<u8>, StorageError> {
         let opened = self.open_sealed(key, value, revision).and_then(|plain| {
-            decode_plain(key, &plain, revision)?;
+            parses(key, &plain)?;
             Ok(plain)
         });
         self.counted(key, opened)
+    }
+
+    /// Whether the value stored at `key` reads: [`Store::open`] without
+    /// keeping the plain bytes (the watch cache's fill, which keeps the
+    /// stored ones). Failures are counted as [`Store::decode`]'s.
+    pub fn check(&self, key: &[u8], value: &[u8], revision: i64) -> Result<(), StorageError> {
+        let checked = self
+            .open_sealed(key, value, revision)
+            .and_then(|plain| parses(key, &plain));
+        self.counted(key, checked)
     }
 
     /// The plain bytes of a stored value.

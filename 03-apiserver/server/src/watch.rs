@@ -356,6 +356,11 @@ async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>)
         let options = WatchOptions::new()
             .with_prefix()
             .with_prev_key()
+            // etcd sends a new watch the history it replays in one
+            // response, whatever its size (the whole collection, when it
+            // was written within the window): fragments of at most its
+            // request size (1.5 MiB) keep one of them in memory at a time.
+            .with_fragment()
             .with_start_revision(start);
         let mut watch_client = store
             .client()

@@ -59,10 +59,10 @@ use orc_client::resources::Resource;
 pub struct WatchCacheSettings {
     /// Whether LISTs are answered from memory at all (kube-apiserver's
     /// `--watch-cache`). Off by default in orc, where kube-apiserver has
-    /// it on: with it, the `list_memory` bench goes over issue 15's peak
-    /// target (5.6x the data against < 3x; steady 1.9x idle + data,
+    /// it on: with it, the `list_memory` bench still goes over issue 15's
+    /// peak target (3.7x the data against < 3x; steady 1.58x idle + data,
     /// against < 2x). The cache and its feed hold about the data
-    /// (`orc_watch_cache_bytes`, `orc_watch_buffer_*`); some 60 MB more
+    /// (`orc_watch_cache_bytes`, `orc_watch_buffer_*`); some 27 MB more
     /// stays resident after the fill, not yet accounted for (chapter 03).
     pub enabled: bool,
     /// How long a LIST waits for the cache to reach the revision it
@@ -70,6 +70,14 @@ pub struct WatchCacheSettings {
     /// `NotOlderThan` LIST is refused with 504 and a consistent one is
     /// read from etcd.
     pub fresh_wait: Duration,
+    /// How long a LIST waits for its resource's cache while it fills (a
+    /// cache starts with the first LIST of its resource), before reading
+    /// etcd itself: 30 s, half the default request timeout. The fill is
+    /// one chunked read of the collection, the read that LIST would make:
+    /// waiting spares etcd a second read of it per LIST and the server
+    /// their chunks on top of the cache (kube-apiserver before 1.31 also
+    /// waited for its cache to be ready, up to the request's deadline).
+    pub fill_wait: Duration,
 }
 
 impl Default for WatchCacheSettings {
@@ -77,6 +85,7 @@ impl Default for WatchCacheSettings {
         WatchCacheSettings {
             enabled: false,
             fresh_wait: Duration::from_secs(3),
+            fill_wait: Duration::from_secs(30),
         }
     }
 }
@@ -555,10 +564,10 @@ async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, St
         start = format!("{}\0", String::from_utf8_lossy(last.key()));
         for kv in &page.kvs {
             let key: Arc<str> = Arc::from(String::from_utf8_lossy(kv.key()).as_ref());
-            // Decoded once here, and let go, only to know it reads; the
+            // Parsed once here, and let go, only to know it reads; the
             // feed does the same for every later change.
             if store
-                .decode(kv.key(), kv.value(), kv.mod_revision())
+                .check(kv.key(), kv.value(), kv.mod_revision())
                 .is_err()
             {
                 unreadable.insert(Arc::clone(&key));

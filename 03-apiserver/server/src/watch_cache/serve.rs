@@ -3,7 +3,10 @@
 //!
 //! How fresh is enough (`plan.rs`):
 //!
-//! - `resourceVersion=0`: filled at all. Answered at once.
+//! - `resourceVersion=0`: filled at all. Answered at once, once the
+//!   cache's fill is done (a LIST waits for it up to
+//!   [`WatchCacheSettings::fill_wait`](super::WatchCacheSettings), 30 s,
+//!   rather than read the collection beside it; then etcd answers).
 //! - `resourceVersion=N`: at revision N. The LIST waits up to
 //!   [`WatchCacheSettings::fresh_wait`](super::WatchCacheSettings) (3 s)
 //!   for the cache to get there, then is refused with Kubernetes' 504
@@ -48,9 +51,9 @@ pub async fn serve(state: &AppState, listing: &mut Listing) -> Result<(), ApiErr
         }
     };
     let fresh = match freshness {
-        // Kubernetes answers "any" from etcd while the cache is not ready.
+        // Once it is filled; etcd answers when the fill takes too long.
         Freshness::Any => cache
-            .wait_until(1, cacher.settings.fresh_wait, false)
+            .wait_until(1, cacher.settings.fill_wait, false)
             .await
             .is_ok(),
         Freshness::AtLeast(asked) => at_least(state, resource, &cache, asked).await?,
@@ -118,10 +121,11 @@ async fn latest(
         .current_revision()
         .await
         .map_err(|e| storage_error(e, resource, ""))?;
-    // A cache still filling is waited for, as Kubernetes waits for a
-    // cacher that is not ready: its fill is at least as new as `current`.
+    // A cache still filling is waited for (`fill_wait`), as Kubernetes
+    // before 1.31 waited for a cacher that was not ready: its fill is at
+    // least as new as `current`.
     if cache
-        .wait_until(1, cacher.settings.fresh_wait, false)
+        .wait_until(1, cacher.settings.fill_wait, false)
         .await
         .is_err()
     {
