@@ -356,11 +356,12 @@ async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>)
         let options = WatchOptions::new()
             .with_prefix()
             .with_prev_key()
-            // etcd sends a new watch the history it replays in one
-            // response, whatever its size (the whole collection, when it
-            // was written within the window): fragments of at most its
-            // request size (1.5 MiB) keep one of them in memory at a time.
-            .with_fragment()
+            // Not `with_fragment()`, though it would cap etcd's replay
+            // messages at 1.5 MiB: etcd cuts a response into fragments by
+            // size, not at revisions, and etcd-client hands them over as
+            // they come (Go's clientv3 joins them). A stream lost between
+            // two fragments of one revision would restart after it and
+            // miss the rest of its events.
             .with_start_revision(start);
         let mut watch_client = store
             .client()
