@@ -184,12 +184,14 @@ impl Peer<'_> {
 }
 
 /// nginx's configuration: the nginx bench's reverse proxy, plain HTTP
-/// only, as one process.
+/// only, as one process. `keepalive_requests` lifts nginx's default of
+/// 1000 requests per client connection, after which it closes the one
+/// connection this bench sends every request on.
 fn nginx_conf(dir: &Path) -> PathBuf {
     let conf = format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
          error_log {dir}/error.log;\nevents {{ worker_connections 1024; }}\n\
-         http {{\n  access_log off;\n{upstream}\
+         http {{\n  access_log off;\n  keepalive_requests 1000000;\n{upstream}\
          server {{\n    listen 127.0.0.1:{NGINX_PORT};\n    {location}\n  }}\n}}\n",
         dir = dir.display(),
         upstream = shared::nginx_upstream(),

@@ -18,6 +18,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Bytes, Incoming};
 use hyper::header::{CONTENT_LENGTH, HOST};
+use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use tokio::time::Instant;
 
@@ -90,17 +91,19 @@ impl Proxy {
         scheme: Scheme,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let started = Instant::now();
-        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        // Both share the request's buffers: cloning them copies no text.
+        let (method, uri) = (req.method().clone(), req.uri().clone());
         let host = host_of(&req);
         let outcome = self.respond(req, &pool, peer, scheme, &host).await;
         let status = outcome.response.status().as_u16();
         self.metrics
             .request(&outcome.ingress, &outcome.service, status);
-        let upstream = outcome.upstream.map_or("-".to_string(), |a| a.to_string());
+        // The fields are formatted only when a subscriber takes the event.
         tracing::info!(
             target: "orc_ingress::access",
-            client = %peer.ip(), %method, %host, %path, status,
-            ingress = %outcome.ingress, service = %outcome.service, %upstream,
+            client = %peer.ip(), %method, %host, path = %uri.path(), status,
+            ingress = %outcome.ingress, service = %outcome.service,
+            upstream = %outcome.upstream.map_or("-".to_string(), |a| a.to_string()),
             micros = started.elapsed().as_micros() as u64,
         );
         Ok(outcome.response)
@@ -320,10 +323,19 @@ fn upstream_request(
     address: SocketAddr,
     body: UpstreamBody,
 ) -> Request<UpstreamBody> {
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri: Uri = format!("http://{}{path}", authority(address))
-        .parse()
-        .unwrap_or_default();
+    // Put together from parts, not formatted and parsed again: the path
+    // and query are the client's, shared, not copied.
+    let mut uri = hyper::http::uri::Parts::default();
+    uri.scheme = Some(hyper::http::uri::Scheme::HTTP);
+    uri.authority = authority(address).try_into().ok();
+    uri.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
+    let uri = Uri::from_parts(uri).unwrap_or_default();
     let mut request = Request::new(body);
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;

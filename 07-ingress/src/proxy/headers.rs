@@ -17,20 +17,30 @@
 
 use std::net::IpAddr;
 
-use hyper::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{
+    CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 use hyper::http::uri::Authority;
 
 /// Headers that belong to one connection (RFC 9110 §7.6.1, and the
 /// non-standard `Keep-Alive` and `Proxy-Connection` that clients still send).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Names, not strings: a string would be parsed into a name, and a
+/// non-standard one copied, on every request; cloning a static name
+/// copies nothing.
+static HOP_BY_HOP: [HeaderName; 7] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
 ];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
 /// The scheme the client used to reach the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +78,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
 }
 
@@ -80,25 +90,33 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// the client sent neither).
 pub fn forwarded(headers: &mut HeaderMap, client: IpAddr, scheme: Scheme, host: &str) {
     remove_hop_by_hop(headers);
-    let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(earlier) if !earlier.trim().is_empty() => format!("{earlier}, {client}"),
         _ => client.to_string(),
     };
-    if let Ok(chain) = HeaderValue::from_str(&chain) {
-        headers.insert("x-forwarded-for", chain);
+    // From the `String` itself: no second copy.
+    if let Ok(chain) = HeaderValue::try_from(chain) {
+        headers.insert(X_FORWARDED_FOR.clone(), chain);
     }
     headers.insert(
-        "x-forwarded-proto",
+        X_FORWARDED_PROTO.clone(),
         HeaderValue::from_static(scheme.as_str()),
     );
     // What the client sent under these names is replaced, never passed
-    // on: a client could otherwise claim any host.
-    match HeaderValue::from_str(host) {
+    // on: a client could otherwise claim any host. When the host came
+    // from `Host`, its value is shared rather than copied.
+    let from_host = headers
+        .get(HOST)
+        .filter(|v| v.as_bytes() == host.as_bytes());
+    match from_host
+        .cloned()
+        .map_or_else(|| HeaderValue::from_str(host), Ok)
+    {
         Ok(value) if !host.is_empty() => {
-            headers.insert("x-forwarded-host", value);
+            headers.insert(X_FORWARDED_HOST.clone(), value);
         }
         _ => {
-            headers.remove("x-forwarded-host");
+            headers.remove(&X_FORWARDED_HOST);
         }
     }
     let port = host
@@ -106,7 +124,7 @@ pub fn forwarded(headers: &mut HeaderMap, client: IpAddr, scheme: Scheme, host: 
         .ok()
         .and_then(|a| a.port_u16())
         .unwrap_or(scheme.default_port());
-    headers.insert("x-forwarded-port", HeaderValue::from(port));
+    headers.insert(X_FORWARDED_PORT.clone(), HeaderValue::from(port));
 }
 // ANCHOR_END: forwarded
 

@@ -14,6 +14,10 @@ const BUCKETS: &[f64] = &[
 ];
 
 /// The counters. A std `Mutex`: each request holds it for one map update.
+///
+/// The maps are nested, one level per label, so that counting a request
+/// whose labels are already there looks them up by `&str` and allocates
+/// nothing; a key is copied into a `String` only the first time it is seen.
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
@@ -21,9 +25,9 @@ pub struct Metrics {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// By (`namespace/ingress` and `namespace/service`, each `-` when no
-    /// rule matched; status code).
-    requests: BTreeMap<(String, String, u16), u64>,
+    /// By `namespace/ingress`, then `namespace/service` (each `-` when no
+    /// rule matched), then status code.
+    requests: BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>,
     /// Time to the backend's response headers, by Service.
     upstream: BTreeMap<String, Histogram>,
 }
@@ -32,20 +36,15 @@ impl Metrics {
     /// Counts one answered request.
     pub fn request(&self, ingress: &str, service: &str, code: u16) {
         let mut inner = self.inner.lock().unwrap();
-        *inner
-            .requests
-            .entry((ingress.to_string(), service.to_string(), code))
-            .or_default() += 1;
+        let services = entry(&mut inner.requests, ingress, BTreeMap::new);
+        let codes = entry(services, service, BTreeMap::new);
+        *codes.entry(code).or_default() += 1;
     }
 
     /// Records how long a backend of `service` took to answer.
     pub fn upstream(&self, service: &str, seconds: f64) {
         let mut inner = self.inner.lock().unwrap();
-        let h = inner
-            .upstream
-            .entry(service.to_string())
-            .or_insert_with(|| Histogram::new(BUCKETS));
-        h.observe(seconds);
+        entry(&mut inner.upstream, service, || Histogram::new(BUCKETS)).observe(seconds);
     }
 
     /// Prometheus' text format.
@@ -59,13 +58,17 @@ impl Metrics {
             "Requests answered, by Ingress, backend Service and status code.",
             "counter",
         );
-        for ((ingress, service, code), n) in &inner.requests {
-            sample(
-                &mut out,
-                name,
-                &format!("ingress=\"{ingress}\",service=\"{service}\",code=\"{code}\""),
-                n,
-            );
+        for (ingress, services) in &inner.requests {
+            for (service, codes) in services {
+                for (code, n) in codes {
+                    sample(
+                        &mut out,
+                        name,
+                        &format!("ingress=\"{ingress}\",service=\"{service}\",code=\"{code}\""),
+                        n,
+                    );
+                }
+            }
         }
         let name = "orc_ingress_upstream_duration_seconds";
         header(
@@ -79,4 +82,13 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The value under `key`, inserted by `new` if missing. `BTreeMap::entry`
+/// wants an owned key, which would allocate a `String` per request.
+fn entry<'a, V>(map: &'a mut BTreeMap<String, V>, key: &str, new: impl FnOnce() -> V) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), new());
+    }
+    map.get_mut(key).expect("inserted above")
 }
