@@ -45,6 +45,24 @@ pub type UpstreamBody = BoxBody<Bytes, BoxError>;
 /// never retried: no copy of what was sent is kept.
 pub const RETRY_BUFFER: usize = 64 * 1024;
 
+/// How long a refused body is read and thrown away (nginx's
+/// `lingering_time`: 30 s).
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads a refused request's body to its end and throws it away, beside
+/// the 413 that is already on its way, for at most [`LINGER_TIME`]. A
+/// client is usually still writing when the answer comes: were the
+/// connection closed with its bytes unread, the kernel would answer them
+/// with a reset, and the client would see a broken pipe instead of the
+/// 413 (nginx's "lingering close" does the same reading). Once the body
+/// is read the connection is kept alive as any other.
+fn linger(mut body: Incoming) {
+    tokio::spawn(async move {
+        let read = async { while let Some(Ok(_)) = body.frame().await {} };
+        let _ = tokio::time::timeout(LINGER_TIME, read).await;
+    });
+}
+
 /// What one request came to, for the access log and the metrics.
 struct Outcome {
     response: Response<ProxyBody>,
@@ -199,6 +217,7 @@ impl Proxy {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         if declared.is_some_and(|n| n > self.config.max_body) {
+            linger(body);
             return Err(StatusCode::PAYLOAD_TOO_LARGE);
         }
         if body.is_end_stream() {
