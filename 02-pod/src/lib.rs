@@ -23,6 +23,8 @@
 //! - [`bridge`]: the node's bridge `orc0`, the pods' switch and gateway.
 //! - [`veth`]: the veth pair from each pod's `eth0` to the bridge, and the
 //!   pod side's address and default route.
+//! - [`neighbour`]: a permanent ARP entry on the bridge for each pod, so the
+//!   packets the node forwards to a pod never wait on ARP.
 //! - [`routes`]: host-gw routes to the other nodes' pod CIDRs, kept in sync
 //!   with the node list.
 //! - [`chains`]: orc's own iptables chains, kept in sync inside a namespace.
@@ -122,6 +124,7 @@ pub mod ipam;
 pub mod link;
 pub mod logs;
 pub mod masquerade;
+pub mod neighbour;
 pub mod netns;
 pub mod node;
 pub mod pod_spec;

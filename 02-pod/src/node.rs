@@ -24,6 +24,7 @@ use crate::forward;
 use crate::ipam::Ipam;
 use crate::link;
 use crate::masquerade;
+use crate::neighbour;
 use crate::netns;
 use crate::routes::{self, NodeRoute, RouteChanges};
 use crate::veth;
@@ -86,8 +87,9 @@ impl NodeNetwork {
 
     // ANCHOR: add_pod
     /// Plugs pod `pod_id`, whose network namespace is `pod_netns`, into the
-    /// node: an address from IPAM, a veth pair to the bridge, and `eth0`
-    /// configured inside the pod. Running it again for the same pod returns
+    /// node: an address from IPAM, a veth pair to the bridge, `eth0`
+    /// configured inside the pod, and the node's permanent neighbour entry
+    /// for the pod's address. Running it again for the same pod returns
     /// the same address and changes nothing. If a later step fails, the pod
     /// keeps its address until [`remove_pod`](Self::remove_pod), so a retry
     /// gets the same one.
@@ -112,15 +114,21 @@ impl NodeNetwork {
         veth::enable_hairpin(&self.node, &host_veth).await?;
         let pod_cidr = self.config.pod_cidr;
         veth::configure_pod(&pod, address, pod_cidr.prefix(), pod_cidr.gateway()).await?;
+        let mac = neighbour::mac_address(&pod, veth::POD_INTERFACE).await?;
+        neighbour::pin(&self.node, self.bridge_index, address, &mac).await?;
         Ok(PodNetwork { address, host_veth })
     }
     // ANCHOR_END: add_pod
 
     /// Unplugs pod `pod_id`: deletes its veth pair (which takes the pod's
-    /// `eth0` with it) and releases its address. Succeeds for a pod that is
-    /// already gone.
+    /// `eth0` with it) and its neighbour entry, and releases its address.
+    /// Succeeds for a pod that is already gone.
     pub async fn remove_pod(&self, pod_id: &str) -> Result<(), NetError> {
         link::delete_if_present(&self.node, &veth::host_veth_name(pod_id)).await?;
+        let address = self.lock_ipam().get(pod_id);
+        if let Some(address) = address {
+            neighbour::unpin(&self.node, self.bridge_index, address).await?;
+        }
         self.lock_ipam().release(pod_id)?;
         Ok(())
     }

@@ -44,6 +44,19 @@ async fn pods_on_one_node_reach_each_other_and_their_node() {
         .host
         .run("ip", &["-d", "link", "show", &pod_a.host_veth]);
     assert!(port.contains("hairpin on"), "{port}");
+    // The node knows the pod's MAC address without ARP: its entry is
+    // permanent, so packets the node forwards never wait on a probe. (Only
+    // the last pod's: plugging b in may change the bridge's own MAC
+    // address, which makes the kernel forget a's entry; see neighbour.rs.)
+    let mac = b.run("cat", &["/sys/class/net/eth0/address"]);
+    let entry = node.host.run(
+        "ip",
+        &["neigh", "show", &pod_b.address.to_string(), "dev", "orc0"],
+    );
+    assert!(
+        entry.contains(&format!("lladdr {} PERMANENT", mac.trim())),
+        "{entry}"
+    );
 }
 
 #[tokio::test]
@@ -185,9 +198,19 @@ async fn removing_a_pod_frees_its_link_and_address() {
     let links = node.host.run("ip", &["-br", "link"]);
     assert!(!links.contains(&pod_a.host_veth), "{links}");
     assert!(!a.run("ip", &["-br", "link"]).contains("eth0"));
-    // The address is free again.
+    // Its neighbour entry went too: the next pod with the address has
+    // another MAC.
+    let neighbours = node.host.run("ip", &["neigh", "show", "dev", "orc0"]);
+    assert!(
+        !neighbours.contains(&pod_a.address.to_string()),
+        "{neighbours}"
+    );
+    // The address is free again, and the node's entry names the new pod.
     let pod_b = network.add_pod("b", &path(&b)).await.unwrap();
     assert_eq!(pod_b.address, pod_a.address);
+    let mac = b.run("cat", &["/sys/class/net/eth0/address"]);
+    let neighbours = node.host.run("ip", &["neigh", "show", "dev", "orc0"]);
+    assert!(neighbours.contains(mac.trim()), "{neighbours}");
 }
 
 #[tokio::test]
