@@ -48,13 +48,16 @@
 //! of a second at most, a twentieth of Kubernetes' SLO.
 
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use orc_testkit::{NetnsHost, require_command, require_root};
 use serde_json::Value;
+
+use cluster::Cluster;
+
+mod cluster;
 
 /// Pods measured, one after another.
 const PODS: usize = 20;
@@ -68,7 +71,7 @@ fn main() {
     }
     let host = NetnsHost::new();
     let data = tempfile::tempdir().unwrap();
-    let cluster = Cluster::up(&host, data.path());
+    let cluster = Cluster::up(&host, data.path(), 1, &[]);
 
     let (mut watch, seen) = cluster.watch_running();
     // The first pod: the watch is live once it reports it, and busybox is
@@ -139,45 +142,15 @@ fn wait_running(seen: &mpsc::Receiver<(String, Instant)>, name: &str, started: I
     }
 }
 
-/// A cluster `orc up --detach` started in `host`; `orc down --purge` when
-/// dropped, so a failed run leaves nothing behind either.
-struct Cluster<'a> {
-    host: &'a NetnsHost,
-    dir: PathBuf,
-    kubeconfig: PathBuf,
+/// What this bench asks of the cluster (`benches/cluster/`), beside
+/// starting and stopping it.
+trait PodStartup {
+    fn run_pod(&self, name: &str);
+    fn watch_running(&self) -> (Child, mpsc::Receiver<(String, Instant)>);
+    fn startup_from_fields(&self) -> Vec<f64>;
 }
 
-impl<'a> Cluster<'a> {
-    fn up(host: &'a NetnsHost, dir: &Path) -> Cluster<'a> {
-        let kubeconfig = dir.with_extension("kubeconfig");
-        let out = orc(host, dir, "up")
-            .args(["--detach", "--nodes", "1", "--kubeconfig"])
-            .arg(&kubeconfig)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "orc up: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Cluster {
-            host,
-            dir: dir.to_path_buf(),
-            kubeconfig,
-        }
-    }
-
-    /// kubectl with `args`, in the cluster's network namespace.
-    fn kubectl(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("nsenter");
-        command
-            .arg(format!("--net={}", self.host.path()))
-            .arg("kubectl")
-            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
-            .args(args);
-        command
-    }
-
+impl PodStartup for Cluster<'_> {
     /// `kubectl run NAME`, a busybox that sleeps; waits for the command.
     fn run_pod(&self, name: &str) {
         let out = self
@@ -246,27 +219,4 @@ impl<'a> Cluster<'a> {
             })
             .collect()
     }
-}
-
-impl Drop for Cluster<'_> {
-    fn drop(&mut self) {
-        // No panic here: this may run while a failure unwinds.
-        match orc(self.host, &self.dir, "down").arg("--purge").output() {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!("orc down: {}", String::from_utf8_lossy(&out.stderr)),
-            Err(e) => eprintln!("orc down: {e}"),
-        }
-        let _ = std::fs::remove_file(&self.kubeconfig);
-    }
-}
-
-/// `orc SUBCOMMAND --data-dir DIR` in `host`'s network namespace.
-fn orc(host: &NetnsHost, dir: &Path, subcommand: &str) -> Command {
-    let mut command = Command::new("nsenter");
-    command
-        .arg(format!("--net={}", host.path()))
-        .arg(env!("CARGO_BIN_EXE_orc"))
-        .arg(subcommand)
-        .arg(format!("--data-dir={}", dir.display()));
-    command
 }

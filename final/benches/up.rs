@@ -17,10 +17,13 @@
 //! start-up time to compare with.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use orc_testkit::{NetnsHost, require_command, require_root};
+
+use cluster::orc;
+
+mod cluster;
 
 /// Warm runs per node count; the median is reported.
 const RUNS: usize = 5;
@@ -133,17 +136,6 @@ fn down(host: &NetnsHost, dir: &Path, purge: bool) {
         command.arg("--purge");
     }
     assert!(command.output().unwrap().status.success(), "orc down");
-}
-
-/// `orc SUBCOMMAND --data-dir DIR` in `host`'s network namespace.
-fn orc(host: &NetnsHost, dir: &Path, subcommand: &str) -> Command {
-    let mut command = Command::new("nsenter");
-    command
-        .arg(format!("--net={}", host.path()))
-        .arg(env!("CARGO_BIN_EXE_orc"))
-        .arg(subcommand)
-        .arg(format!("--data-dir={}", dir.display()));
-    command
 }
 
 /// The resident memory of every process whose command line names `dir`.

@@ -13,7 +13,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use orc_testkit::{NetnsHost, require_command, require_root};
+use orc_testkit::{require_command, require_root};
+
+#[path = "up/host.rs"]
+mod host;
 
 /// The command lines of the processes that name `dir`.
 fn processes_naming(dir: &Path) -> Vec<String> {
@@ -35,11 +38,7 @@ fn the_tour_runs_both_walkthroughs_and_and_down_leaves_nothing() {
     ] {
         require_command(tool);
     }
-    let host = NetnsHost::new();
-    // Nothing the tour sends may leave for the pod or service ranges.
-    for cidr in ["10.244.0.0/16", "10.96.0.0/12"] {
-        host.run("ip", &["route", "add", "blackhole", cidr]);
-    }
+    let host = host::sealed();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let kubeconfig = dir.path().join("kubeconfig");

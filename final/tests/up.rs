@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use orc_testkit::{NetnsHost, require_command, require_root};
 
+#[path = "up/host.rs"]
+mod host;
 #[path = "up/workloads.rs"]
 mod workloads;
 
@@ -83,11 +85,7 @@ impl Place {
         ] {
             require_command(tool);
         }
-        let host = NetnsHost::new();
-        // Nothing the test sends may leave for the pod or service ranges.
-        for cidr in ["10.244.0.0/16", "10.96.0.0/12"] {
-            host.run("ip", &["route", "add", "blackhole", cidr]);
-        }
+        let host = host::sealed();
         let data = tempfile::tempdir().unwrap();
         let kubeconfig = data.path().with_extension("kubeconfig");
         Place {

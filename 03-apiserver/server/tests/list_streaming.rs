@@ -343,5 +343,5 @@ async fn a_client_that_stops_reading_loses_its_connection_and_slot_at_the_timeou
 
 /// The server's `/metrics` page.
 async fn metrics(server: &TestServer) -> String {
-    common::get_text(server.url("/metrics")).await
+    orc_testkit::metrics::page(server.url("/metrics")).await
 }

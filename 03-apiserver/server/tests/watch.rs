@@ -210,7 +210,7 @@ async fn bookmarks_carry_progress() {
 
 /// The etcd gauge of open watchers.
 async fn etcd_watchers(s: &TestServer) -> u64 {
-    let text = common::get_text(format!("{}/metrics", s.etcd.endpoint())).await;
+    let text = orc_testkit::metrics::page(format!("{}/metrics", s.etcd.endpoint())).await;
     orc_testkit::metrics::sample(&text, "etcd_debugging_mvcc_watcher_total")
         .expect("etcd reports its watchers") as u64
 }

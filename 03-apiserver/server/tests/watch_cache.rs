@@ -20,7 +20,7 @@ fn config_map(name: &str, tier: &str) -> Value {
 
 /// The value of one `/metrics` sample (0 when absent).
 async fn metric(s: &TestServer, sample: &str) -> i64 {
-    let text = common::get_text(s.url("/metrics")).await;
+    let text = orc_testkit::metrics::page(s.url("/metrics")).await;
     orc_testkit::metrics::sample(&text, sample).map_or(0, |v| v as i64)
 }
 

@@ -181,14 +181,7 @@ impl Cluster {
     /// The scheduler's `/metrics` page.
     pub async fn metrics(&self) -> String {
         let addr = self.scheduler.metrics_addr.expect("metrics are served");
-        orc_testkit::http_client()
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        orc_testkit::metrics::page(format!("http://{addr}/metrics")).await
     }
 
     /// Waits until the metric sample `name` reaches `at_least`.

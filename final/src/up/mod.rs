@@ -26,6 +26,8 @@
 //! - [`ingress`]: the default IngressClass, and the nodes' ingress ports.
 //! - [`node`]: `orc node stop|start|partition|heal`, a node's failures
 //!   on purpose.
+//! - [`storage`]: the API server's compaction, defragmentation and watch
+//!   cache flags, passed on to `orc server`.
 
 mod ingress;
 mod kubeconfig;
@@ -34,6 +36,7 @@ mod network;
 pub mod node;
 mod processes;
 mod record;
+mod storage;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -105,6 +108,10 @@ pub struct UpArgs {
     /// windows, passed to `orc server` (kube-controller-manager's flags).
     #[command(flatten)]
     pub hpa: orc_controllers::hpa::flags::HpaFlags,
+    /// etcd's compaction and defragmentation, and the watch cache,
+    /// passed to `orc server` ([`storage`]).
+    #[command(flatten)]
+    pub storage: storage::StorageFlags,
     /// Every client's wait for an answer: `orc up`'s own, and passed on
     /// to the server and the agents.
     #[command(flatten)]
@@ -356,6 +363,7 @@ fn start(
     server.args(disable.iter().filter(|p| p.in_server()).map(|p| p.flag()));
     server.args(args.heartbeats.server_flags());
     server.args(args.hpa.to_args());
+    server.args(args.storage.server_flags());
     server.args(args.client.to_args());
     // The server must not cut first what its clients wait for: a client
     // wait longer than the server's own `--request-timeout` (60 s, after

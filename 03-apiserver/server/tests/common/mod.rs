@@ -49,19 +49,6 @@ pub fn rv(obj: &Value) -> i64 {
         .unwrap()
 }
 
-/// The body of a GET of `url` as text: a `/metrics` page, the API
-/// server's (`server.url("/metrics")`) or etcd's.
-pub async fn get_text(url: String) -> String {
-    orc_testkit::http_client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// An API server on its own etcd; both stop when dropped.
 pub struct TestServer {
     pub etcd: Etcd,
