@@ -185,14 +185,7 @@ fn cpu_seconds(stat: &str) -> Option<(String, f64)> {
 impl Costs {
     async fn sample(api: &str) -> Costs {
         let mut costs = Costs::default();
-        let text = orc_client::tls::http_client()
-            .get(format!("{api}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = orc_testkit::metrics::page(format!("{api}/metrics")).await;
         for line in text
             .lines()
             .filter(|l| l.starts_with("apiserver_request_total{"))
