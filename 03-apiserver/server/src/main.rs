@@ -8,7 +8,7 @@
 //!     [--service-cluster-ip-range 10.96.0.0/12] [--service-node-port-range 30000-32767] \
 //!     [--max-requests-inflight 400] [--max-mutating-requests-inflight 200] \
 //!     [--request-timeout 60s] [--min-request-timeout 1800] [--etcd-compaction-interval 5m] \
-//!     [--etcd-defrag-interval 1h]
+//!     [--etcd-defrag-interval 1h] [--event-ttl 1h]
 //! ```
 
 use std::net::SocketAddr;
@@ -55,6 +55,8 @@ struct Args {
     metrics: orc_apiserver::metrics_api::MetricsFlags,
     #[command(flatten)]
     watch_cache: orc_apiserver::watch_cache::WatchCacheFlags,
+    #[command(flatten)]
+    events: orc_apiserver::storage::leases::EventTtlFlags,
 }
 
 #[tokio::main]
@@ -70,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
     config.defrag_interval = args.compaction.defrag_interval();
     config.watch_cache = args.watch_cache.settings();
     config.metric_resolution = args.metrics.metric_resolution;
+    config.event_ttl = args.events.event_ttl;
     orc_apiserver::run(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))

@@ -84,7 +84,12 @@ pub async fn ensure_system_classes(store: &Store) -> Result<(), StorageError> {
             "preemptionPolicy": PREEMPT_LOWER,
         });
         match store
-            .create(&storage::key(classes, None, name), obj, None)
+            .create(
+                &storage::key(classes, None, name),
+                obj,
+                None,
+                storage::Expiry::Never,
+            )
             .await
         {
             Ok(_) | Err(StorageError::AlreadyExists) => {}

@@ -125,6 +125,9 @@ pub struct Config {
     pub agent_client: Option<crate::agent_client::AgentClientFiles>,
     /// The audit policy and log (`audit/`); `None`: nothing audited.
     pub audit: Option<crate::audit::AuditConfig>,
+    /// How long an Event lives after its last write (`--event-ttl`,
+    /// `storage/leases.rs`); zero: until deleted.
+    pub event_ttl: Duration,
 }
 
 impl Config {
@@ -156,6 +159,7 @@ impl Config {
             metric_resolution: crate::metrics_api::DEFAULT_RESOLUTION,
             agent_client: None,
             audit: None,
+            event_ttl: crate::storage::leases::DEFAULT_EVENT_TTL,
         }
     }
 }
@@ -339,6 +343,8 @@ pub struct AppState {
     pub agents: crate::agent_client::AgentClient,
     /// The audit policy and log; `None`: nothing audited.
     pub auditor: Option<Arc<crate::audit::Auditor>>,
+    /// See [`Config::event_ttl`].
+    pub event_ttl: Duration,
 }
 
 /// A bound server, not yet serving: tests read its address first.
@@ -524,6 +530,7 @@ impl Server {
             usage: crate::metrics_api::SharedUsage::default(),
             agents,
             auditor,
+            event_ttl: config.event_ttl,
         });
         Ok(Server {
             listener,
@@ -691,7 +698,12 @@ async fn ensure_namespaces(store: &Store) -> Result<(), StorageError> {
             "status": {"phase": "Active"},
         });
         match store
-            .create(&storage::key(namespaces, None, name), obj, None)
+            .create(
+                &storage::key(namespaces, None, name),
+                obj,
+                None,
+                storage::Expiry::Never,
+            )
             .await
         {
             Ok(_) | Err(StorageError::AlreadyExists) => {}

@@ -29,6 +29,7 @@
 //! where validation, admission and watch happen.
 
 pub mod key_migration;
+pub mod leases;
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +38,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use crate::encryption::{Encryption, OpenError};
+pub use leases::Expiry;
+use leases::LeaseManager;
 
 use orc_client::resources::Resource;
 
@@ -342,6 +345,9 @@ pub struct Store {
     /// Values that could not be opened or decoded, by resource: shared
     /// by every clone, rendered on `/metrics`.
     decode_errors: Arc<DecodeErrors>,
+    /// The etcd leases of writes that expire (Events): one book for
+    /// every clone, so that they all share leases (`storage/leases.rs`).
+    leases: Arc<LeaseManager>,
 }
 
 /// `apiserver_storage_decode_errors_total{resource}`: Kubernetes' count
@@ -394,6 +400,7 @@ impl Store {
             decode_errors: Arc::default(),
             list_reads: Arc::default(),
             unreadable_keys: Arc::default(),
+            leases: Arc::default(),
         })
     }
 
@@ -401,6 +408,16 @@ impl Store {
     pub fn with_encryption(mut self, encryption: Encryption) -> Store {
         self.encryption = Arc::new(encryption);
         self
+    }
+
+    /// The options of a put that expires as `expiry` says: with a lease
+    /// (granted or reused, see `storage/leases.rs`), or none.
+    async fn put_options(
+        &self,
+        expiry: Expiry,
+    ) -> Result<Option<etcd_client::PutOptions>, StorageError> {
+        let lease = self.leases.lease_for(&self.client, expiry).await?;
+        Ok(lease.map(|id| etcd_client::PutOptions::new().with_lease(id)))
     }
 
     /// The bytes to store for `obj` at `key`: JSON, sealed when the
@@ -509,6 +526,9 @@ impl Store {
     /// two. The API server passes it only for namespaces its cache does not
     /// know yet (`namespace_lifecycle.rs`).
     ///
+    /// With [`Expiry::After`], the key is put with an etcd lease and etcd
+    /// deletes it when the lease runs out (Events, `storage/leases.rs`).
+    ///
     /// Takes the object by value and hands the same one back with its
     /// resourceVersion set, rather than answering a copy: the caller has no
     /// further use for it.
@@ -517,6 +537,7 @@ impl Store {
         key: &str,
         mut obj: Value,
         parent: Option<&str>,
+        expiry: Expiry,
     ) -> Result<Value, StorageError> {
         // create_revision is 0 only for a key that does not exist.
         let mut conditions = vec![Compare::create_revision(key, CompareOp::Equal, 0)];
@@ -525,9 +546,10 @@ impl Store {
             conditions.push(Compare::create_revision(parent, CompareOp::Greater, 0));
             on_failure.push(TxnOp::get(parent, None));
         }
+        let put = TxnOp::put(key, self.encode(key, &obj), self.put_options(expiry).await?);
         let txn = Txn::new()
             .when(conditions)
-            .and_then([TxnOp::put(key, self.encode(key, &obj), None)])
+            .and_then([put])
             .or_else(on_failure);
         let response = self.kv().txn(txn).await?;
         if !response.succeeded() {
@@ -549,16 +571,21 @@ impl Store {
 
     // ANCHOR: update
     /// Replaces an object if it is still at `revision`; `Conflict` if someone
-    /// wrote it since, `NotFound` if it was deleted.
+    /// wrote it since, `NotFound` if it was deleted. The new value expires
+    /// as `expiry` says, counted from now (an update of an Event gives it
+    /// a whole TTL again, as in Kubernetes); [`Expiry::Never`] takes the key
+    /// off any lease it had.
     pub async fn update(
         &self,
         key: &str,
         obj: &Value,
         revision: i64,
+        expiry: Expiry,
     ) -> Result<Value, StorageError> {
+        let put = TxnOp::put(key, self.encode(key, obj), self.put_options(expiry).await?);
         let txn = Txn::new()
             .when([Compare::mod_revision(key, CompareOp::Equal, revision)])
-            .and_then([TxnOp::put(key, self.encode(key, obj), None)])
+            .and_then([put])
             // On failure, read the key in the same transaction to tell a
             // conflict (key exists) from a deletion (key gone).
             .or_else([TxnOp::get(key, None)]);

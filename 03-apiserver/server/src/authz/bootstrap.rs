@@ -159,7 +159,12 @@ pub async fn ensure_bootstrap_policy(store: &Store) -> Result<(), StorageError> 
             .unwrap_or_default()
             .to_string();
         match store
-            .create(&storage::key(resource, None, &name), obj, None)
+            .create(
+                &storage::key(resource, None, &name),
+                obj,
+                None,
+                storage::Expiry::Never,
+            )
             .await
         {
             Ok(_) | Err(StorageError::AlreadyExists) => {}

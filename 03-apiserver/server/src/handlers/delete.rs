@@ -8,7 +8,7 @@ use super::dry_run::DryRun;
 use super::graceful::{self, Deletion};
 use super::propagation;
 use super::read::{conflict, storage_error};
-use super::write::{read_current, store_delete};
+use super::write::{expiry, read_current, store_delete};
 use super::{ApiRequest, Reply, target};
 use crate::codec::{Format, decode};
 use crate::meta::ObjectMeta;
@@ -233,7 +233,11 @@ pub async fn delete_with(
                 if options.dry_run.is_dry() {
                     return Ok(Reply::ok(marked));
                 }
-                state.store.update(&key, &marked, revision).await
+                // An Event marked for deletion (it has finalizers) keeps
+                // expiring: a put without a lease would take it off its
+                // lease and keep it for as long as its finalizers stay.
+                let expiry = expiry(state, resource);
+                state.store.update(&key, &marked, revision, expiry).await
             }
             Deletion::Now if options.dry_run.is_dry() => return Ok(Reply::ok(current)),
             Deletion::Now => store_delete(state, resource, &key, &current, revision)

@@ -35,7 +35,7 @@ use super::{ApiRequest, Reply};
 use crate::meta::ObjectMeta;
 use crate::server::AppState;
 use crate::status::ApiError;
-use crate::storage::{self, StorageError};
+use crate::storage::{self, Expiry, StorageError};
 use orc_client::resources::Resource;
 use orc_client::time;
 
@@ -158,7 +158,10 @@ pub async fn delete(
         } else if marked == current {
             return Ok(Reply::ok(current));
         } else {
-            state.store.update(&key, &marked, revision).await
+            state
+                .store
+                .update(&key, &marked, revision, Expiry::Never)
+                .await
         };
         match outcome {
             Ok(answer) => return Ok(Reply::ok(answer)),

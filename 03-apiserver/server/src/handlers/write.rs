@@ -23,7 +23,7 @@ use orc_client::time;
 use crate::meta::{ObjectMeta, new_uid};
 use crate::server::AppState;
 use crate::status::{ApiError, Target};
-use crate::storage::{self, StorageError};
+use crate::storage::{self, Expiry, StorageError};
 use orc_client::resources::{Resource, lookup};
 
 /// Which part of an object a write may change.
@@ -286,7 +286,8 @@ async fn store_new(
     if resource.kind == "Service" {
         return crate::services::create(state, key, obj, parent).await;
     }
-    Ok(state.store.create(key, obj, parent).await)
+    let expiry = expiry(state, resource);
+    Ok(state.store.create(key, obj, parent, expiry).await)
 }
 
 /// Replaces `current`, read at `revision`, with `next`: a Service through
@@ -302,8 +303,24 @@ async fn store_update(
     if resource.kind == "Service" {
         return crate::services::update(state, key, current, next, revision).await;
     }
-    Ok(state.store.update(key, next, revision).await)
+    let expiry = expiry(state, resource);
+    Ok(state.store.update(key, next, revision, expiry).await)
 }
+
+// ANCHOR: expiry
+/// How long a write of `resource` lives: an Event `--event-ttl` from its
+/// last write (kube-apiserver's Event registry gives every create and
+/// update that TTL), every other object until it is deleted. Decided by
+/// the key's directory, `/registry/events/`, which holds core v1 Events
+/// and would hold `events.k8s.io` ones too: Kubernetes stores both there.
+pub(super) fn expiry(state: &AppState, resource: &Resource) -> Expiry {
+    if storage::resource_prefix(resource) == "events" {
+        Expiry::After(state.event_ttl)
+    } else {
+        Expiry::Never
+    }
+}
+// ANCHOR_END: expiry
 
 /// Deletes `current`, read at `revision`: a Service gives back its
 /// cluster IP and node ports in the same transaction.

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::allocator::{AllocError, Allocator};
 use super::spec;
-use crate::storage::{self, StorageError, Store};
+use crate::storage::{self, Expiry, StorageError, Store};
 use orc_client::resources::by_kind;
 
 /// The Service's name, in `default`.
@@ -133,10 +133,12 @@ pub async fn ensure(
             desired["kind"].as_str().unwrap_or(""),
         );
         match store.get(&key).await {
-            Err(StorageError::NotFound) => match store.create(&key, desired, None).await {
-                Ok(_) | Err(StorageError::AlreadyExists) => {}
-                Err(e) => return Err(e.into()),
-            },
+            Err(StorageError::NotFound) => {
+                match store.create(&key, desired, None, Expiry::Never).await {
+                    Ok(_) | Err(StorageError::AlreadyExists) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Ok(_) => {
                 // Field by field, each from a fresh read (a slice has two).
                 for field in ["subsets", "endpoints", "ports"] {
@@ -184,7 +186,7 @@ async fn keep(
         slot = &mut slot[*step];
     }
     *slot = want;
-    match store.update(key, &stored, revision).await {
+    match store.update(key, &stored, revision, Expiry::Never).await {
         Ok(_) | Err(StorageError::Conflict) => Ok(()),
         Err(e) => Err(e),
     }
