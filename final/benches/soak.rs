@@ -7,7 +7,7 @@
 //! ```text
 //! sudo cargo bench -p orc --bench soak --profile dev -- --minutes 30
 //!     [--node] [--workers 4] [--live 50] [--every 60] [--compaction 5m]
-//!     [--defrag 1h] [--watch-cache true] [--pods 1:5] [--scale-every 20]
+//!     [--defrag 1h] [--watch-cache true] [--event-ttl 1h] [--pods 1:5] [--scale-every 20]
 //! ```
 //!
 //! Root, as `orc server` is. Two shapes:
@@ -44,13 +44,15 @@
 //! data directory: each container's and sandbox's `orc shim` and
 //! `orc-container`; summed and counted, and compared per process at the
 //! end, as their number follows the Deployment's size), beside the pods
-//! the API holds and how many of them run. `--compaction`, `--defrag` and `--watch-cache` pass
+//! the API holds and how many of them run, and the Events etcd holds.
+//! `--compaction`, `--defrag`, `--watch-cache` and `--event-ttl` pass
 //! through to `orc server` (`--etcd-compaction-interval`,
-//! `--etcd-defrag-interval`, `--watch-cache`; `orc up` takes the same
-//! flags); the compaction defaults are the server's, so a 30-minute run
+//! `--etcd-defrag-interval`, `--watch-cache`, `--event-ttl`; `orc up`
+//! takes the same flags); the compaction defaults are the server's, so a 30-minute run
 //! sees six compactions, and the watch cache is on, as it is to be by
 //! default. A short proof run wants shorter ones (`--minutes 4
-//! --compaction 30s --defrag 1m`).
+//! --compaction 30s --defrag 1m`), and a run shorter than an hour sees
+//! Events expire only with a shorter `--event-ttl` (`5m`).
 //!
 //! At the end it compares the second half of the run with the first
 //! (after the first compaction interval, the warm-up): the growth of the
@@ -96,6 +98,8 @@ struct Options {
     compaction: String,
     defrag: String,
     watch_cache: bool,
+    /// How long the API server keeps an Event after its last write.
+    event_ttl: String,
     /// The Deployment's two sizes, with `--node`.
     pods: (u64, u64),
     scale_every: Duration,
@@ -112,6 +116,7 @@ impl Options {
             compaction: "5m".into(),
             defrag: "1h".into(),
             watch_cache: true,
+            event_ttl: "1h".into(),
             pods: (1, 5),
             scale_every: Duration::from_secs(20),
         };
@@ -134,6 +139,7 @@ impl Options {
                 "--every" => options.every = Duration::from_secs_f64(number(value())),
                 "--compaction" => options.compaction = value(),
                 "--defrag" => options.defrag = value(),
+                "--event-ttl" => options.event_ttl = value(),
                 "--watch-cache" => {
                     let v = value();
                     options.watch_cache = v
@@ -155,7 +161,7 @@ impl Options {
                 }
                 other => panic!(
                     "unknown flag {other:?}: --minutes, --node, --workers, --live, --every, \
-                     --compaction, --defrag, --watch-cache, --pods, --scale-every"
+                     --compaction, --defrag, --watch-cache, --event-ttl, --pods, --scale-every"
                 ),
             }
         }
@@ -168,6 +174,7 @@ impl Options {
             format!("--etcd-compaction-interval={}", self.compaction),
             format!("--etcd-defrag-interval={}", self.defrag),
             format!("--watch-cache={}", self.watch_cache),
+            format!("--event-ttl={}", self.event_ttl),
         ]
     }
 }
@@ -469,6 +476,19 @@ struct Sample {
     in_use: u64,
     rss: Vec<u64>,
     runtime: (u64, u64),
+    /// The Events etcd holds (every namespace's).
+    events: u64,
+}
+
+/// How many Events etcd holds: keys under `/registry/events/`, counted
+/// by etcd (none sent back).
+async fn events_stored(etcd: &mut etcd_client::Client) -> u64 {
+    let options = etcd_client::GetOptions::new()
+        .with_prefix()
+        .with_count_only();
+    etcd.get("/registry/events/", Some(options))
+        .await
+        .map_or(0, |r| r.count().max(0) as u64)
 }
 
 fn median(mut values: Vec<u64>) -> u64 {
@@ -522,8 +542,8 @@ async fn soak(options: Options, target: Target) {
         );
     }
     let mut heading = format!(
-        "{:>7} {:>9} {:>9} {:>10} {:>10}",
-        "minute", "ops", "revision", "dbSize MB", "in use MB"
+        "{:>7} {:>9} {:>9} {:>10} {:>10} {:>7}",
+        "minute", "ops", "revision", "dbSize MB", "in use MB", "events"
     );
     for (name, _) in &watched {
         heading += &format!(" {:>10}", format!("{name} MB"));
@@ -573,14 +593,16 @@ async fn soak(options: Options, target: Target) {
                 in_use: status.raft_used_db_size().max(0) as u64,
                 rss: watched.iter().map(|(_, pid)| rss(*pid)).collect(),
                 runtime: target.runtime(&known),
+                events: events_stored(&mut etcd).await,
             };
             let mut line = format!(
-                "{:>7.1} {:>9} {:>9} {:>10.2} {:>10.2}",
+                "{:>7.1} {:>9} {:>9} {:>10.2} {:>10.2} {:>7}",
                 sample.seconds / 60.0,
                 ops.load(Ordering::Relaxed),
                 status.header().map_or(0, |h| h.revision()),
                 mb(sample.db),
                 mb(sample.in_use),
+                sample.events,
             );
             for bytes in &sample.rss {
                 line += &format!(" {:>10.1}", mb(*bytes));
@@ -650,6 +672,14 @@ async fn soak(options: Options, target: Target) {
         // Their number follows the Deployment's size, so per process.
         compare("runtime/proc", &|s| s.runtime.1 / s.runtime.0.max(1));
     }
+    let a = median(first.iter().map(|s| s.events).collect());
+    let b = median(second.iter().map(|s| s.events).collect());
+    let max = samples.iter().map(|s| s.events).max().unwrap_or(0);
+    println!(
+        "{:<12} median {a:>8} → {b:>8} ({:+.1} %), highest {max}",
+        "events",
+        (b as f64 - a as f64) * 100.0 / a.max(1) as f64,
+    );
 }
 
 fn main() {

@@ -108,6 +108,8 @@ pub struct ServerArgs {
     pub metrics: orc_apiserver::metrics_api::MetricsFlags,
     #[command(flatten)]
     pub watch_cache: orc_apiserver::watch_cache::WatchCacheFlags,
+    #[command(flatten)]
+    pub events: orc_apiserver::storage::leases::EventTtlFlags,
     /// The scheduler's and the controllers' wait for each answer.
     #[command(flatten)]
     pub client: crate::request_timeout::RequestTimeout,
@@ -241,6 +243,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     config.defrag_interval = args.compaction.defrag_interval();
     config.metric_resolution = args.metrics.metric_resolution;
     config.watch_cache = args.watch_cache.settings();
+    config.event_ttl = args.events.event_ttl;
     let server = orc_apiserver::Server::bind(config)
         .await
         .map_err(|e| anyhow!("starting the API server: {e}"))?;

@@ -26,9 +26,11 @@
 //! - [`ingress`]: the default IngressClass, and the nodes' ingress ports.
 //! - [`node`]: `orc node stop|start|partition|heal`, a node's failures
 //!   on purpose.
-//! - [`storage`]: the API server's compaction, defragmentation and watch
-//!   cache flags, passed on to `orc server`.
+//! - [`storage`]: the API server's compaction, defragmentation, watch
+//!   cache and Event TTL flags, passed on to `orc server`.
+//! - [`audit`]: the API server's audit flags, passed on to `orc server`.
 
+mod audit;
 mod ingress;
 mod kubeconfig;
 mod leftovers;
@@ -94,14 +96,10 @@ pub struct UpArgs {
     /// The port every node's ingress serves HTTPS on.
     #[arg(long, default_value_t = 443)]
     pub ingress_https_port: u16,
-    /// Where the API server's audit log goes (default:
-    /// <data-dir>/audit.log; `-`: the server's own log).
-    #[arg(long)]
-    pub audit_log_path: Option<PathBuf>,
-    /// The audit policy, Kubernetes' audit.k8s.io/v1 Policy (default:
-    /// orc's, written to <data-dir>/server/audit-policy.yaml).
-    #[arg(long)]
-    pub audit_policy_file: Option<PathBuf>,
+    /// The API server's audit log, policy and mode, passed to `orc
+    /// server` ([`audit`]).
+    #[command(flatten)]
+    pub audit: audit::AuditFlags,
     #[command(flatten)]
     pub heartbeats: Heartbeats,
     /// The HorizontalPodAutoscaler controller's period, tolerance and
@@ -218,7 +216,7 @@ pub fn up(args: UpArgs) -> Result<()> {
     let data_dir = absolute(&args.data_dir)?;
     // A bad policy stops `orc up` before anything starts, not the
     // server after the network is made.
-    if let Some(path) = &args.audit_policy_file {
+    if let Some(path) = &args.audit.audit_policy_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the audit policy file {}", path.display()))?;
         orc_apiserver::audit::Policy::parse(&text)
@@ -345,15 +343,16 @@ fn start(
         .arg("--authorization-mode=Node,RBAC");
     // Every request audited (`orc server` writes its default policy
     // unless given one); the log beside the cluster's other data.
-    let audit_log = match &args.audit_log_path {
+    let audit_log = match &args.audit.audit_log_path {
         Some(path) if path.as_os_str() == "-" => path.clone(),
         Some(path) => absolute(path)?,
         None => dir.join("audit.log"),
     };
     server.arg("--audit-log-path").arg(audit_log);
-    if let Some(policy) = &args.audit_policy_file {
+    if let Some(policy) = &args.audit.audit_policy_file {
         server.arg("--audit-policy-file").arg(absolute(policy)?);
     }
+    server.arg(args.audit.mode_flag());
     if record.scheduler_url.is_some() {
         server.arg(format!("--scheduler-listen={listen}:{SCHEDULER_PORT}"));
     }

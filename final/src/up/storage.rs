@@ -1,7 +1,8 @@
 //! The API server's storage flags, which `orc up` takes as `orc server`
 //! does and passes on: how often etcd is compacted and defragmented
-//! (chapter 03, "Compaction and revisions") and whether LISTs are
-//! answered from the watch cache (chapter 03, "The watch cache").
+//! (chapter 03, "Compaction and revisions"), whether LISTs are
+//! answered from the watch cache (chapter 03, "The watch cache") and how
+//! long Events live (chapter 03, "Events that expire").
 //!
 //! They are the server's own flag structs, flattened, so `orc up --help`
 //! shows the server's text and defaults and the two cannot drift apart.
@@ -10,15 +11,19 @@
 
 use clap::Args;
 use orc_apiserver::compaction::CompactionFlags;
+use orc_apiserver::storage::leases::EventTtlFlags;
 use orc_apiserver::watch_cache::WatchCacheFlags;
 
-/// `--etcd-compaction-interval`, `--etcd-defrag-interval`, `--watch-cache`.
+/// `--etcd-compaction-interval`, `--etcd-defrag-interval`, `--watch-cache`,
+/// `--event-ttl`.
 #[derive(Args, Debug)]
 pub struct StorageFlags {
     #[command(flatten)]
     pub compaction: CompactionFlags,
     #[command(flatten)]
     pub watch_cache: WatchCacheFlags,
+    #[command(flatten)]
+    pub events: EventTtlFlags,
 }
 
 impl StorageFlags {
@@ -36,6 +41,7 @@ impl StorageFlags {
                 ms(self.compaction.etcd_defrag_interval)
             ),
             format!("--watch-cache={}", self.watch_cache.watch_cache),
+            format!("--event-ttl={}", ms(self.events.event_ttl)),
         ]
     }
 }
@@ -52,19 +58,21 @@ mod tests {
     }
 
     /// What `orc server` would make of the flags `orc up` passes on.
-    fn server_sees(flags: &[String]) -> (CompactionFlags, WatchCacheFlags) {
+    fn server_sees(flags: &[String]) -> (CompactionFlags, WatchCacheFlags, EventTtlFlags) {
         #[derive(Parser)]
         struct Server {
             #[command(flatten)]
             compaction: CompactionFlags,
             #[command(flatten)]
             watch_cache: WatchCacheFlags,
+            #[command(flatten)]
+            events: EventTtlFlags,
         }
         let server = Server::try_parse_from(
             std::iter::once("server".to_string()).chain(flags.iter().cloned()),
         )
         .unwrap();
-        (server.compaction, server.watch_cache)
+        (server.compaction, server.watch_cache, server.events)
     }
 
     #[test]
@@ -74,19 +82,21 @@ mod tests {
             "--etcd-compaction-interval=30s",
             "--etcd-defrag-interval=1m",
             "--watch-cache=true",
+            "--event-ttl=5m",
         ])
         .unwrap();
-        let (compaction, cache) = server_sees(&up.storage.server_flags());
+        let (compaction, cache, events) = server_sees(&up.storage.server_flags());
         assert_eq!(compaction.etcd_compaction_interval.as_secs(), 30);
         assert_eq!(compaction.etcd_defrag_interval.as_secs(), 60);
         assert!(cache.watch_cache);
+        assert_eq!(events.event_ttl.as_secs(), 5 * 60);
     }
 
     #[test]
     fn defaults_are_the_servers_own() {
         let up = Up::try_parse_from(["up"]).unwrap();
-        let (compaction, cache) = server_sees(&up.storage.server_flags());
-        let (default_compaction, default_cache) = server_sees(&[]);
+        let (compaction, cache, events) = server_sees(&up.storage.server_flags());
+        let (default_compaction, default_cache, default_events) = server_sees(&[]);
         assert_eq!(
             compaction.etcd_compaction_interval,
             default_compaction.etcd_compaction_interval
@@ -96,5 +106,6 @@ mod tests {
             default_compaction.etcd_defrag_interval
         );
         assert_eq!(cache.watch_cache, default_cache.watch_cache);
+        assert_eq!(events.event_ttl, default_events.event_ttl);
     }
 }
