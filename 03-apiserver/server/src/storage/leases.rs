@@ -100,7 +100,6 @@ pub enum LeaseChoice {
     Grant { ttl: i64 },
 }
 
-// ANCHOR: lease_book
 /// The last lease granted, and what the reuse rules need to know of it.
 #[derive(Debug, Clone, Default)]
 pub struct LeaseBook {
@@ -114,6 +113,7 @@ pub struct LeaseBook {
 }
 
 impl LeaseBook {
+    // ANCHOR: lease_book
     /// Where a write at `now` that wants to expire `ttl` seconds later
     /// goes: the remembered lease when it expires after the write's TTL
     /// but within one reuse window of it, and holds fewer than
@@ -136,6 +136,7 @@ impl LeaseBook {
         }
         LeaseChoice::Grant { ttl: ttl + window }
     }
+    // ANCHOR_END: lease_book
 
     /// Remembers the lease `id` etcd granted at `now` for `ttl` seconds
     /// (what [`LeaseBook::choose`] asked for): the write that asked is
@@ -146,7 +147,6 @@ impl LeaseBook {
         self.attached = 1;
     }
 }
-// ANCHOR_END: lease_book
 
 /// `seconds` after `now`, in nanoseconds since the epoch.
 fn after(now: Timestamp, seconds: i64) -> i128 {
