@@ -420,6 +420,34 @@ impl Store {
         Ok(lease.map(|id| etcd_client::PutOptions::new().with_lease(id)))
     }
 
+    /// Runs the transaction `txn` makes of a put of `value` at `key` that
+    /// expires as `expiry` says. A lease the book remembers can be gone
+    /// from etcd before its time (revoked by hand, or a data directory
+    /// restored from a snapshot taken before it was granted): etcd then
+    /// refuses the put, and every write would fail until the book moved
+    /// on. So the book forgets it and the put runs once more, on a lease
+    /// granted for it.
+    async fn put_txn(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expiry: Expiry,
+        txn: impl Fn(TxnOp) -> Txn,
+    ) -> Result<etcd_client::TxnResponse, StorageError> {
+        if expiry.seconds().is_none() {
+            return Ok(self.kv().txn(txn(TxnOp::put(key, value, None))).await?);
+        }
+        let put = TxnOp::put(key, value.clone(), self.put_options(expiry).await?);
+        match self.kv().txn(txn(put)).await {
+            Err(error) if leases::is_lease_lost(&error) => {
+                self.leases.forget().await;
+                let put = TxnOp::put(key, value, self.put_options(expiry).await?);
+                Ok(self.kv().txn(txn(put)).await?)
+            }
+            result => Ok(result?),
+        }
+    }
+
     /// The bytes to store for `obj` at `key`: JSON, sealed when the
     /// encryption configuration covers its resource.
     fn encode(&self, key: &str, obj: &Value) -> Vec<u8> {
@@ -546,12 +574,15 @@ impl Store {
             conditions.push(Compare::create_revision(parent, CompareOp::Greater, 0));
             on_failure.push(TxnOp::get(parent, None));
         }
-        let put = TxnOp::put(key, self.encode(key, &obj), self.put_options(expiry).await?);
-        let txn = Txn::new()
-            .when(conditions)
-            .and_then([put])
-            .or_else(on_failure);
-        let response = self.kv().txn(txn).await?;
+        let txn = |put| {
+            Txn::new()
+                .when(conditions.clone())
+                .and_then([put])
+                .or_else(on_failure.clone())
+        };
+        let response = self
+            .put_txn(key, self.encode(key, &obj), expiry, txn)
+            .await?;
         if !response.succeeded() {
             let found: Vec<bool> = response
                 .op_responses()
@@ -582,14 +613,17 @@ impl Store {
         revision: i64,
         expiry: Expiry,
     ) -> Result<Value, StorageError> {
-        let put = TxnOp::put(key, self.encode(key, obj), self.put_options(expiry).await?);
-        let txn = Txn::new()
-            .when([Compare::mod_revision(key, CompareOp::Equal, revision)])
-            .and_then([put])
-            // On failure, read the key in the same transaction to tell a
-            // conflict (key exists) from a deletion (key gone).
-            .or_else([TxnOp::get(key, None)]);
-        let response = self.kv().txn(txn).await?;
+        let txn = |put| {
+            Txn::new()
+                .when([Compare::mod_revision(key, CompareOp::Equal, revision)])
+                .and_then([put])
+                // On failure, read the key in the same transaction to tell a
+                // conflict (key exists) from a deletion (key gone).
+                .or_else([TxnOp::get(key, None)])
+        };
+        let response = self
+            .put_txn(key, self.encode(key, obj), expiry, txn)
+            .await?;
         if !response.succeeded() {
             return Err(self.why_failed(response.op_responses()));
         }

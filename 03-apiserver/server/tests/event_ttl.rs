@@ -176,6 +176,31 @@ async fn events_written_together_share_one_lease() {
 }
 
 #[tokio::test]
+async fn a_lease_gone_from_etcd_before_its_time_is_replaced() {
+    let s = server_with_event_ttl(Duration::from_secs(60 * 60)).await;
+    let mut etcd = etcd(&s).await;
+    let (code, body) = s.post(EVENTS, &event("first")).await;
+    assert_eq!(code, 201, "{body}");
+    let first = lease_of(&mut etcd, "/registry/events/default/first").await;
+    // Revoked by hand: etcd deletes `first` with it, and the server's
+    // book still names it as the lease to reuse.
+    etcd.lease_revoke(first).await.unwrap();
+
+    let (code, body) = s.post(EVENTS, &event("second")).await;
+    assert_eq!(code, 201, "the write after the revoke: {body}");
+    let second = lease_of(&mut etcd, "/registry/events/default/second").await;
+    assert_ne!(second, first);
+    assert_eq!(leases(&mut etcd).await, [second]);
+    // The book moved on: the next Event shares the new lease.
+    let (code, body) = s.post(EVENTS, &event("third")).await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(
+        lease_of(&mut etcd, "/registry/events/default/third").await,
+        second
+    );
+}
+
+#[tokio::test]
 async fn no_other_object_is_written_with_a_lease() {
     let s = server_with_event_ttl(SHORT_TTL).await;
     let mut etcd = etcd(&s).await;

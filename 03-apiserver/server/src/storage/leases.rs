@@ -186,6 +186,12 @@ impl LeaseManager {
         }
     }
 
+    /// Forgets the remembered lease: etcd no longer has it, and the next
+    /// write that expires is granted a new one.
+    pub async fn forget(&self) {
+        *self.book.lock().await = LeaseBook::default();
+    }
+
     /// The lease ID a write with `expiry` is put with; `None` for
     /// [`Expiry::Never`] (no lease: the key lives until deleted).
     pub async fn lease_for(
@@ -208,6 +214,14 @@ impl LeaseManager {
             }
         }
     }
+}
+
+/// Whether etcd refused a put because its lease is gone
+/// (`ErrLeaseNotFound`, "etcdserver: requested lease not found").
+pub fn is_lease_lost(error: &etcd_client::Error) -> bool {
+    matches!(error, etcd_client::Error::GRpcStatus(status)
+        if status.code() == tonic::Code::NotFound
+            && status.message().contains("requested lease not found"))
 }
 
 #[cfg(test)]
