@@ -38,7 +38,7 @@ pub enum NetError {
     /// A sysctl under `/proc/sys` could not be written.
     #[error("setting {what} in network namespace {netns}: {source}")]
     Sysctl {
-        what: &'static str,
+        what: String,
         netns: PathBuf,
         #[source]
         source: io::Error,

@@ -20,7 +20,8 @@
 //! - [`netns`]: reaching into another network namespace: a thread that joins
 //!   it, and netlink connections opened from such a thread.
 //! - [`link`]: the few link requests the others share (look up, up, delete).
-//! - [`bridge`]: the node's bridge `orc0`, the pods' switch and gateway.
+//! - [`bridge`]: the node's bridge `orc0`, the pods' switch and gateway,
+//!   on a fixed MAC address of its own.
 //! - [`veth`]: the veth pair from each pod's `eth0` to the bridge, and the
 //!   pod side's address and default route.
 //! - [`neighbour`]: a permanent ARP entry on the bridge for each pod, so the

@@ -1,6 +1,7 @@
 //! Small netlink requests on links that the bridge and veth code share.
 
 use futures::TryStreamExt;
+use rtnetlink::packet_route::link::LinkAttribute;
 use rtnetlink::{Handle, LinkUnspec};
 
 use nix::libc::ENODEV;
@@ -21,6 +22,44 @@ pub async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, NetErr
             source,
         }),
     }
+}
+
+/// The MAC address of link `name` in `handle`'s namespace (a pod's `eth0`, the bridge).
+pub async fn mac_address(handle: &Handle, name: &str) -> Result<Vec<u8>, NetError> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    let link = links
+        .try_next()
+        .await
+        .context(|| format!("reading the MAC address of {name}"))?
+        .ok_or_else(|| NetError::Unexpected(format!("link {name} is gone")))?;
+    link.attributes
+        .into_iter()
+        .find_map(|attribute| match attribute {
+            LinkAttribute::Address(mac) => Some(mac),
+            _ => None,
+        })
+        .ok_or_else(|| NetError::Unexpected(format!("link {name} has no MAC address")))
+}
+
+/// `ip link set NAME address MAC`. The kernel marks an address set this
+/// way as chosen (`addr_assign_type` 3 in sysfs) and never changes it on
+/// its own afterwards.
+pub async fn set_mac_address(
+    handle: &Handle,
+    index: u32,
+    name: &str,
+    mac: &[u8],
+) -> Result<(), NetError> {
+    handle
+        .link()
+        .set(
+            LinkUnspec::new_with_index(index)
+                .address(mac.to_vec())
+                .build(),
+        )
+        .execute()
+        .await
+        .context(|| format!("setting the MAC address of {name}"))
 }
 
 /// `ip link set NAME up`.

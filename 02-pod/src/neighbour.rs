@@ -24,13 +24,11 @@
 //! (A pod allowed to change its own MAC address, with `NET_ADMIN`, would
 //! have to be plugged in again.)
 //!
-//! Not yet solved: a bridge takes the lowest MAC address of its ports, so
-//! plugging in a pod whose MAC is lower changes the bridge's, and the
-//! kernel then forgets every neighbour entry on the bridge, permanent ones
-//! included; the other pods' entries are learnt by ARP again, as before.
-//! Giving the bridge a fixed address of its own would end that; a first
-//! try made pod-to-pod pings in the tests fail now and then, and was left
-//! out.
+//! The kernel forgets every neighbour entry on a device whose MAC address
+//! changes, permanent ones included. A bridge left to itself takes the
+//! lowest MAC address among its ports, so plugging in a pod whose veth end
+//! had a lower one used to wipe the other pods' entries; the bridge now
+//! has a fixed address of its own (`bridge.rs`), and the entries stay.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -38,29 +36,11 @@ use futures::TryStreamExt;
 use nix::libc::ENOENT;
 use rtnetlink::Handle;
 use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::packet_route::link::LinkAttribute;
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
 
 use crate::error::{Context, NetError, is_errno};
-
-/// The MAC address of link `name` in `handle`'s namespace (a pod's `eth0`).
-pub async fn mac_address(handle: &Handle, name: &str) -> Result<Vec<u8>, NetError> {
-    let mut links = handle.link().get().match_name(name.to_string()).execute();
-    let link = links
-        .try_next()
-        .await
-        .context(|| format!("reading the MAC address of {name}"))?
-        .ok_or_else(|| NetError::Unexpected(format!("link {name} is gone")))?;
-    link.attributes
-        .into_iter()
-        .find_map(|attribute| match attribute {
-            LinkAttribute::Address(mac) => Some(mac),
-            _ => None,
-        })
-        .ok_or_else(|| NetError::Unexpected(format!("link {name} has no MAC address")))
-}
 
 // ANCHOR: pin
 /// Writes the permanent neighbour entry `address lladdr mac` on the bridge
@@ -103,4 +83,38 @@ pub async fn unpin(node: &Handle, bridge: u32, address: Ipv4Addr) -> Result<(), 
             source,
         }),
     }
+}
+
+/// The permanent entries on the bridge with link index `bridge`, as
+/// (address, MAC) pairs (`ip neigh show dev orc0 nud permanent`): what
+/// [`pin`] wrote, read back before a change of the bridge's MAC address
+/// makes the kernel forget them.
+pub async fn pinned(node: &Handle, bridge: u32) -> Result<Vec<(Ipv4Addr, Vec<u8>)>, NetError> {
+    let mut dump = node
+        .neighbours()
+        .get()
+        .set_address_family(AddressFamily::Inet)
+        .execute();
+    let mut entries = Vec::new();
+    while let Some(entry) = dump
+        .try_next()
+        .await
+        .context(|| "listing the node's neighbour entries".to_string())?
+    {
+        if entry.header.ifindex != bridge || entry.header.state != NeighbourState::Permanent {
+            continue;
+        }
+        let (mut address, mut mac) = (None, None);
+        for attribute in entry.attributes {
+            match attribute {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => address = Some(a),
+                NeighbourAttribute::LinkLayerAddress(m) => mac = Some(m),
+                _ => {}
+            }
+        }
+        if let (Some(address), Some(mac)) = (address, mac) {
+            entries.push((address, mac));
+        }
+    }
+    Ok(entries)
 }

@@ -73,7 +73,8 @@ impl NodeNetwork {
         let ipam = Ipam::open(&config.ipam_state, config.pod_cidr)?;
         enable_forwarding(&config.netns)?;
         let node = netns::connect(&config.netns).await?;
-        let bridge_index = bridge::ensure_bridge(&node, &config.bridge, config.pod_cidr).await?;
+        let bridge_index =
+            bridge::ensure_bridge(&node, &config.netns, &config.bridge, config.pod_cidr).await?;
         masquerade::ensure_masquerade(&config.netns, config.pod_cidr, config.cluster_cidr)?;
         forward::ensure_forward(&config.netns, config.cluster_cidr)?;
         Ok(NodeNetwork {
@@ -114,7 +115,7 @@ impl NodeNetwork {
         veth::enable_hairpin(&self.node, &host_veth).await?;
         let pod_cidr = self.config.pod_cidr;
         veth::configure_pod(&pod, address, pod_cidr.prefix(), pod_cidr.gateway()).await?;
-        let mac = neighbour::mac_address(&pod, veth::POD_INTERFACE).await?;
+        let mac = link::mac_address(&pod, veth::POD_INTERFACE).await?;
         neighbour::pin(&self.node, self.bridge_index, address, &mac).await?;
         Ok(PodNetwork { address, host_veth })
     }
@@ -190,7 +191,7 @@ fn enable_forwarding(node_netns: &Path) -> Result<(), NetError> {
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
     })?
     .map_err(|source| NetError::Sysctl {
-        what: "net.ipv4.ip_forward",
+        what: "net.ipv4.ip_forward".into(),
         netns: node_netns.to_path_buf(),
         source,
     })

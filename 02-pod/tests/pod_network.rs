@@ -44,18 +44,141 @@ async fn pods_on_one_node_reach_each_other_and_their_node() {
         .host
         .run("ip", &["-d", "link", "show", &pod_a.host_veth]);
     assert!(port.contains("hairpin on"), "{port}");
-    // The node knows the pod's MAC address without ARP: its entry is
-    // permanent, so packets the node forwards never wait on a probe. (Only
-    // the last pod's: plugging b in may change the bridge's own MAC
-    // address, which makes the kernel forget a's entry; see neighbour.rs.)
-    let mac = b.run("cat", &["/sys/class/net/eth0/address"]);
+    // The node knows its pods' MAC addresses without ARP: their entries
+    // are permanent, so packets the node forwards never wait on a probe.
+    for (pod, network) in [(&a, &pod_a), (&b, &pod_b)] {
+        assert_pinned(&node, pod, network.address);
+    }
+}
+
+#[tokio::test]
+async fn a_port_with_a_lower_mac_changes_neither_the_bridge_nor_the_pods_entries() {
+    let mut underlay = Underlay::new();
+    let node = underlay.node();
+    let network = NodeNetwork::setup(node.config()).await.unwrap();
+    let pods = [NetnsHost::new(), NetnsHost::new(), NetnsHost::new()];
+    let mut addresses = Vec::new();
+    for (n, pod) in pods[..2].iter().enumerate() {
+        addresses.push(
+            network
+                .add_pod(&format!("pod-{n}"), &path(pod))
+                .await
+                .unwrap()
+                .address,
+        );
+    }
+    // A port whose MAC address is lower than any other, as a pod's veth
+    // end (random) may be: a bridge that chose its own address would take
+    // this one, and the kernel would then forget the pods' entries.
+    node.host.run(
+        "ip",
+        &[
+            "link",
+            "add",
+            "low",
+            "address",
+            "00:00:00:00:00:01",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "low-peer",
+        ],
+    );
+    node.host
+        .run("ip", &["link", "set", "low", "master", "orc0", "up"]);
+    addresses.push(
+        network
+            .add_pod("pod-2", &path(&pods[2]))
+            .await
+            .unwrap()
+            .address,
+    );
+
+    // The bridge keeps the address it was made with (0a:58 and the
+    // gateway's bytes), marked as set on purpose (NET_ADDR_SET).
+    let bridge = node.host.run("cat", &["/sys/class/net/orc0/address"]);
+    assert_eq!(bridge.trim(), "0a:58:0a:f4:01:01");
+    let assign_type = node
+        .host
+        .run("cat", &["/sys/class/net/orc0/addr_assign_type"]);
+    assert_eq!(assign_type.trim(), "3");
+    // And every pod's entry is still there, not only the last one's.
+    for (pod, address) in pods.iter().zip(addresses) {
+        assert_pinned(&node, pod, address);
+    }
+}
+
+#[tokio::test]
+async fn a_bridge_an_older_agent_made_gets_its_fixed_mac_and_keeps_its_pods() {
+    let mut underlay = Underlay::new();
+    let node = underlay.node();
+    let network = NodeNetwork::setup(node.config()).await.unwrap();
+    let (a, b) = (NetnsHost::new(), NetnsHost::new());
+    let pod_a = network.add_pod("a", &path(&a)).await.unwrap();
+    let pod_b = network.add_pod("b", &path(&b)).await.unwrap();
+    // What an older agent left behind: a bridge on the address it took
+    // from one of its ports (a's), the pods' permanent entries, and pod b
+    // knowing its gateway by that address.
+    let lent = node.host.run(
+        "cat",
+        &[&format!("/sys/class/net/{}/address", pod_a.host_veth)],
+    );
+    node.host
+        .run("ip", &["link", "set", "orc0", "address", lent.trim()]);
+    for (pod, network) in [(&a, &pod_a), (&b, &pod_b)] {
+        let mac = pod.run("cat", &["/sys/class/net/eth0/address"]);
+        let address = network.address.to_string();
+        node.host.run(
+            "ip",
+            &[
+                "neigh",
+                "replace",
+                &address,
+                "lladdr",
+                mac.trim(),
+                "dev",
+                "orc0",
+                "nud",
+                "permanent",
+            ],
+        );
+    }
+    let gateway = node.pod_cidr.gateway();
+    ping(&b, gateway);
+    let known = b.run("ip", &["neigh", "show", &gateway.to_string()]);
+    assert!(known.contains(lent.trim()), "{known}");
+
+    // The new agent starts.
+    let again = NodeNetwork::setup(node.config()).await.unwrap();
+    let bridge = node.host.run("cat", &["/sys/class/net/orc0/address"]);
+    assert_eq!(bridge.trim(), "0a:58:0a:f4:01:01");
+    for (pod, network) in [(&a, &pod_a), (&b, &pod_b)] {
+        assert_pinned(&node, pod, network.address);
+    }
+    // Pod a goes, and with its port the last link that still answered to
+    // the old address (the bridge delivers frames for its ports' own
+    // addresses to itself). b still reaches its gateway, because the
+    // bridge announced its new address and b's entry took it; without the
+    // announcement every echo was lost.
+    again.remove_pod("a").await.unwrap();
+    ping(&b, gateway);
+    let known = b.run("ip", &["neigh", "show", &gateway.to_string()]);
+    assert!(known.contains("0a:58:0a:f4:01:01"), "{known}");
+}
+
+/// Asserts that the node has a permanent neighbour entry for `address`
+/// on its bridge, with the MAC address of `pod`'s `eth0`.
+#[track_caller]
+fn assert_pinned(node: &common::TestNode, pod: &NetnsHost, address: Ipv4Addr) {
+    let mac = pod.run("cat", &["/sys/class/net/eth0/address"]);
     let entry = node.host.run(
         "ip",
-        &["neigh", "show", &pod_b.address.to_string(), "dev", "orc0"],
+        &["neigh", "show", &address.to_string(), "dev", "orc0"],
     );
     assert!(
         entry.contains(&format!("lladdr {} PERMANENT", mac.trim())),
-        "{entry}"
+        "{address}: {entry}"
     );
 }
 

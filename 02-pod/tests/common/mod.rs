@@ -200,7 +200,7 @@ pub fn source_seen_by(listener: &TcpListener, from: &NetnsHost, to: Ipv4Addr) ->
 pub fn ping(ns: &NetnsHost, address: Ipv4Addr) {
     let address = address.to_string();
     let mut last = None;
-    for _ in 0..5 {
+    for attempt in 1..=5 {
         let out = ns
             .command("busybox")
             .args(["ping", "-c1", "-W1", &address])
@@ -209,6 +209,9 @@ pub fn ping(ns: &NetnsHost, address: Ipv4Addr) {
         if out.status.success() {
             return;
         }
+        // Counted by the stress runs (`--nocapture`): a lost echo that a
+        // later one made up for still says something about the network.
+        eprintln!("ping {address} from {}: echo {attempt} lost", ns.name());
         last = Some(out);
     }
     let out = last.expect("five tries");
