@@ -51,6 +51,16 @@ mod up;
 
 use clap::{Parser, Subcommand};
 
+/// The allocator `orc-apiserver` ships with, and for the same reasons
+/// (03-apiserver/server/src/main.rs): `orc server` and `orc up` run the
+/// API server inside this binary, so the memory and CPU its benches
+/// measure (`list_memory`, `create`) are what users of `orc` get. Built
+/// without transparent huge pages too (the workspace's `no_thp` feature).
+/// The containers this binary starts are not affected: the runtime's
+/// `init` ends in an exec of the container's own program.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// orc, a container orchestrator built the hard way.
 #[derive(Parser)]
 #[command(version, about)]

@@ -353,23 +353,12 @@ fn to_etcd(error: crate::storage::StorageError) -> etcd_client::Error {
 /// errors from the revision after the last one seen.
 async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>) {
     loop {
-        let options = WatchOptions::new()
-            .with_prefix()
-            .with_prev_key()
-            // Not `with_fragment()`, though it would cap etcd's replay
-            // messages at 1.5 MiB: etcd cuts a response into fragments by
-            // size, not at revisions, and etcd-client hands them over as
-            // they come (Go's clientv3 joins them). A stream lost between
-            // two fragments of one revision would restart after it and
-            // miss the rest of its events.
-            .with_start_revision(start);
-        let mut watch_client = store
-            .client()
-            .watch_client()
-            .max_decoding_message_size(MAX_ETCD_MESSAGE);
-        match watch_client.watch(prefix.as_str(), Some(options)).await {
+        match watch(&store, &prefix, start).await {
             Ok(stream) => {
                 let (mut requests, mut responses) = stream.split();
+                // New for each stream: what a lost stream held back is
+                // replayed by the next one, from `start`.
+                let mut whole = WholeRevisions::default();
                 loop {
                     let message = tokio::select! {
                         message = responses.message() => message,
@@ -383,7 +372,7 @@ async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>)
                     };
                     match message {
                         Ok(Some(response)) => {
-                            if !follow(&store, &prefix, &feed, &response, &mut start) {
+                            if !follow(&store, &prefix, &feed, &response, &mut whole, &mut start) {
                                 break;
                             }
                         }
@@ -401,6 +390,77 @@ async fn run_feed(store: Store, prefix: String, mut start: i64, feed: Arc<Feed>)
     }
 }
 
+/// The feed's etcd watch of `prefix` from revision `start` on, in
+/// fragments. Without them etcd sends its replay of the past (every event
+/// since `start`, thousands of objects) as one gRPC message, held whole in
+/// memory, encoded and decoded, until the last event is read. With them
+/// no message is much bigger than etcd's `--max-request-bytes` (1.5 MiB
+/// by default, plus 512 KiB); [`WholeRevisions`] puts revisions that a
+/// cut went through back together.
+async fn watch(
+    store: &Store,
+    prefix: &str,
+    start: i64,
+) -> Result<etcd_client::WatchStream, etcd_client::Error> {
+    let options = WatchOptions::new()
+        .with_prefix()
+        .with_prev_key()
+        .with_fragment()
+        .with_start_revision(start);
+    let mut watch_client = store
+        .client()
+        .watch_client()
+        .max_decoding_message_size(MAX_ETCD_MESSAGE);
+    watch_client.watch(prefix, Some(options)).await
+}
+
+/// Whole revisions out of etcd's watch fragments.
+///
+/// etcd cuts a big response into fragments by size, not at revisions: a
+/// revision of many events (a transaction, a delete of a prefix) can
+/// begin in one fragment and end in the next, and etcd-client hands the
+/// fragments over one by one (Go's clientv3 joins them into one
+/// response). Publishing each as it came would show watchers and the
+/// watch cache half a transaction; worse, the feed resumes a lost stream
+/// *after* the last revision it published, so a stream lost between two
+/// fragments of one revision would never deliver the rest of it.
+///
+/// So the feed publishes only revisions it has whole: from a fragment
+/// that more follow, every revision but the last (events come in
+/// revision order, so only the last can go on in the next fragment); the
+/// last one's events wait here for the fragment that ends the response.
+/// A lost stream loses what waited, and the next stream, started after
+/// the last revision published, sends it again, all of it. Unlike
+/// joining whole responses, this holds at most one revision's events.
+#[derive(Debug, Default)]
+struct WholeRevisions {
+    /// Events of the newest revision seen, while its end is not.
+    waiting: Vec<StoredEvent>,
+}
+
+// ANCHOR: whole_revisions
+impl WholeRevisions {
+    /// The events ready to publish once a response's `events` are in;
+    /// `more` is etcd's `fragment` flag: the response goes on in the next.
+    fn take(
+        &mut self,
+        events: impl IntoIterator<Item = StoredEvent>,
+        more: bool,
+    ) -> Vec<StoredEvent> {
+        self.waiting.extend(events);
+        let Some(last) = self.waiting.last().map(|e| e.revision) else {
+            return Vec::new();
+        };
+        if !more {
+            return std::mem::take(&mut self.waiting);
+        }
+        let cut = self.waiting.partition_point(|e| e.revision < last);
+        let rest = self.waiting.split_off(cut);
+        std::mem::replace(&mut self.waiting, rest)
+    }
+}
+// ANCHOR_END: whole_revisions
+
 /// Publishes one etcd watch response; `false` when the stream is over
 /// (compacted away, or canceled) and must be opened again from `start`.
 fn follow(
@@ -408,6 +468,7 @@ fn follow(
     prefix: &str,
     feed: &Feed,
     response: &etcd_client::WatchResponse,
+    whole: &mut WholeRevisions,
     start: &mut i64,
 ) -> bool {
     if response.compact_revision() > 0 {
@@ -417,10 +478,14 @@ fn follow(
         *start = response.compact_revision();
         return false;
     }
-    for event in response.events() {
-        let Some(kv) = event.kv() else { continue };
-        *start = kv.mod_revision() + 1;
-        feed.publish(stored_event(store, event, kv));
+    let events = response
+        .events()
+        .iter()
+        .filter_map(|event| Some(stored_event(store, event, event.kv()?)));
+    // `fragment` has no getter in etcd-client: the field of its protobuf.
+    for event in whole.take(events, response.0.fragment) {
+        *start = event.revision + 1;
+        feed.publish(event);
     }
     // A response with no events that neither creates nor cancels the
     // watch is etcd's progress notification: its header's revision is
@@ -535,6 +600,112 @@ mod tests {
         let (backlog, _) = feed.subscribe(10).unwrap();
         assert_eq!(backlog.len(), 1);
         assert!(feed.subscribe(9).is_err());
+    }
+
+    /// Events at these revisions, one key each.
+    fn events(revisions: &[i64]) -> Vec<StoredEvent> {
+        revisions
+            .iter()
+            .map(|&r| StoredEvent::new(r, format!("/registry/c/{r}"), None, None))
+            .collect()
+    }
+
+    fn revisions<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Vec<i64> {
+        events.into_iter().map(|e| e.revision).collect()
+    }
+
+    #[test]
+    fn only_whole_revisions_leave_the_fragments() {
+        let mut whole = WholeRevisions::default();
+        // Revision 2 may go on in the next fragment: it waits.
+        assert_eq!(revisions(&whole.take(events(&[1, 2, 2]), true)), [1]);
+        // A fragment wholly of revision 2: still waiting.
+        assert_eq!(
+            revisions(&whole.take(events(&[2, 2]), true)),
+            [] as [i64; 0]
+        );
+        // The response's last fragment ends it.
+        assert_eq!(
+            revisions(&whole.take(events(&[2, 3]), false)),
+            [2, 2, 2, 2, 2, 3]
+        );
+        // A response not in fragments passes as it is.
+        assert_eq!(revisions(&whole.take(events(&[4, 4]), false)), [4, 4]);
+        assert!(whole.take(Vec::new(), false).is_empty());
+    }
+
+    /// The next response of `stream` that carries events.
+    async fn next_events(stream: &mut etcd_client::WatchStream) -> etcd_client::WatchResponse {
+        loop {
+            let response = stream.message().await.expect("watch").expect("stream open");
+            if !response.events().is_empty() {
+                return response;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revision_cut_into_fragments_comes_whole_across_a_lost_stream() {
+        let etcd = orc_testkit::etcd::Etcd::start();
+        let store = Store::connect(&etcd.endpoint()).await.unwrap();
+        let mut kv = store.client().kv_client();
+        let prefix = "/registry/configmaps/";
+        let keys = 400;
+        for batch in 0..keys / 40 {
+            let puts = (0..40)
+                .map(|i| {
+                    let key = format!("{prefix}cm-{:03}", batch * 40 + i);
+                    etcd_client::TxnOp::put(key, "x".repeat(8192), None)
+                })
+                .collect::<Vec<_>>();
+            kv.txn(etcd_client::Txn::new().and_then(puts))
+                .await
+                .unwrap();
+        }
+        // One revision of 400 events, each carrying the 8 KiB it deleted:
+        // 3.2 MB, more than etcd's 2 MiB fragments.
+        let options = etcd_client::DeleteOptions::new().with_prefix();
+        let deleted = kv.delete(prefix, Some(options)).await.unwrap();
+        let deleted = deleted.header().unwrap().revision();
+        let feed = Feed::new(&WatchLimits::default(), deleted - 1);
+        let mut start = deleted;
+
+        // The first fragment, and then the stream is lost.
+        let mut stream = watch(&store, prefix, start).await.unwrap();
+        let mut whole = WholeRevisions::default();
+        let first = next_events(&mut stream).await;
+        assert!(first.0.fragment, "etcd cut the revision into fragments");
+        assert!(first.events().len() < keys);
+        assert!(follow(
+            &store, prefix, &feed, &first, &mut whole, &mut start
+        ));
+        drop(stream);
+        assert!(
+            feed.buffered().0.is_empty(),
+            "half a revision was published"
+        );
+
+        // The next stream starts where the feed stands and gives it all,
+        // then a write after it.
+        let marker = kv.put(format!("{prefix}marker"), "m", None).await.unwrap();
+        let marker = marker.header().unwrap().revision();
+        let mut stream = watch(&store, prefix, start).await.unwrap();
+        let mut whole = WholeRevisions::default();
+        while feed.buffered().0.last().map(|e| e.revision) != Some(marker) {
+            let response = next_events(&mut stream).await;
+            assert!(follow(
+                &store, prefix, &feed, &response, &mut whole, &mut start
+            ));
+        }
+        let (published, _) = feed.buffered();
+        let mut expected = vec![deleted; keys];
+        expected.push(marker);
+        assert_eq!(revisions(published.iter().map(|e| &**e)), expected);
+        let mut names: Vec<&str> = published.iter().map(|e| e.key.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), keys + 1, "each key once");
+        assert_eq!(start, marker + 1);
     }
 
     #[test]

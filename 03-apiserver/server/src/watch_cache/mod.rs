@@ -60,11 +60,10 @@ pub struct WatchCacheSettings {
     /// Whether LISTs are answered from memory at all (kube-apiserver's
     /// `--watch-cache`). Off by default in orc, where kube-apiserver has
     /// it on: with it, the `list_memory` bench still goes over issue 15's
-    /// peak target (4.6x the data against < 3x; steady 2.04x idle + data,
-    /// against < 2x). The cache and its feed hold about the data
-    /// (`orc_watch_cache_bytes`, `orc_watch_buffer_*`); the feed's replay
-    /// from etcd comes as one message, and some 27 MB more stays resident
-    /// after the fill, not yet accounted for (chapter 03).
+    /// peak target (3.5x the data against < 3x; steady 1.57x idle + data,
+    /// within < 2x). The cache and its feed hold about the data
+    /// (`orc_watch_cache_bytes`, `orc_watch_buffer_*`); some 25 MB more
+    /// stays resident after the fill, not yet accounted for (chapter 03).
     pub enabled: bool,
     /// How long a LIST waits for the cache to reach the revision it
     /// needs: Kubernetes' `blockTimeout`, 3 s. After it, a
