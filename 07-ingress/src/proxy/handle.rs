@@ -22,12 +22,12 @@ use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use tokio::time::Instant;
 
+use super::backends::BackendHandle;
 use super::headers::{self, Scheme};
 use super::health::{self, EndpointState, InFlight};
 use super::upgrade::{self, Requested};
-use super::{Pool, Proxy, authority};
-use crate::balance::Balancer;
-use crate::routes::{Backend, RouteTable, normalize_host};
+use super::{Peer, Pool, Proxy, authority};
+use crate::routes::{RouteTable, normalize_host};
 
 /// A response body: a backend's, streamed, or one of the proxy's own.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -66,10 +66,11 @@ fn linger(mut body: Incoming) {
 /// What one request came to, for the access log and the metrics.
 struct Outcome {
     response: Response<ProxyBody>,
-    /// `namespace/name` of the Ingress whose rule matched, `-` when none.
-    ingress: String,
-    /// `namespace/name` of the backend Service, `-` when none was chosen.
-    service: String,
+    /// `namespace/name` of the Ingress whose rule matched, if one did.
+    /// Shared with the resolved table, so labelling copies no text.
+    ingress: Option<Arc<str>>,
+    /// `namespace/name` of the backend Service, if one was chosen.
+    service: Option<Arc<str>>,
     /// The endpoint that answered, if any.
     upstream: Option<SocketAddr>,
 }
@@ -105,22 +106,23 @@ impl Proxy {
         self: Arc<Self>,
         req: Request<Incoming>,
         pool: Pool,
-        peer: SocketAddr,
+        peer: Arc<Peer>,
         scheme: Scheme,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let started = Instant::now();
         // Both share the request's buffers: cloning them copies no text.
         let (method, uri) = (req.method().clone(), req.uri().clone());
         let host = host_of(&req);
-        let outcome = self.respond(req, &pool, peer, scheme, &host).await;
+        let outcome = self.respond(req, &pool, &peer, scheme, &host).await;
         let status = outcome.response.status().as_u16();
-        self.metrics
-            .request(&outcome.ingress, &outcome.service, status);
+        let ingress = outcome.ingress.as_deref().unwrap_or("-");
+        let service = outcome.service.as_deref().unwrap_or("-");
+        self.metrics.request(ingress, service, status);
         // The fields are formatted only when a subscriber takes the event.
         tracing::info!(
             target: "orc_ingress::access",
-            client = %peer.ip(), %method, %host, path = %uri.path(), status,
-            ingress = %outcome.ingress, service = %outcome.service,
+            client = %peer.address.ip(), %method, %host, path = %uri.path(), status,
+            ingress, service,
             upstream = %outcome.upstream.map_or("-".to_string(), |a| a.to_string()),
             micros = started.elapsed().as_micros() as u64,
         );
@@ -133,18 +135,18 @@ impl Proxy {
         &self,
         mut req: Request<Incoming>,
         pool: &Pool,
-        peer: SocketAddr,
+        peer: &Peer,
         scheme: Scheme,
         host: &str,
     ) -> Outcome {
-        let table = self.table.borrow().clone();
+        let routes = self.registry.current();
         let own = |status, text: &str| Outcome {
             response: plain(status, text),
-            ingress: "-".into(),
-            service: "-".into(),
+            ingress: None,
+            service: None,
             upstream: None,
         };
-        if let Some(location) = https_redirect(&table, scheme, host, req.uri()) {
+        if let Some(location) = https_redirect(&routes.table, scheme, host, req.uri()) {
             let mut outcome = own(
                 StatusCode::PERMANENT_REDIRECT,
                 &format!("moved to {location}"),
@@ -157,19 +159,19 @@ impl Proxy {
             }
             return outcome;
         }
-        let Some((ingress, backend)) = table.matched(host, req.uri().path()) else {
+        let Some(route) = routes.route(host, req.uri().path()) else {
             return own(
                 StatusCode::NOT_FOUND,
                 "no Ingress rule matches this host and path",
             );
         };
-        let (ingress, backend) = (ingress.to_string(), backend.clone());
+        let (ingress, backend) = (&route.ingress, &route.backend);
         let labelled = |outcome: Outcome| Outcome {
-            ingress: ingress.clone(),
-            service: backend.service.clone(),
+            ingress: Some(ingress.clone()),
+            service: Some(backend.service.clone()),
             ..outcome
         };
-        if backend.endpoints.is_empty() {
+        if backend.states.is_empty() {
             let text = format!("service {} has no ready endpoint", backend.service);
             return labelled(own(StatusCode::SERVICE_UNAVAILABLE, &text));
         }
@@ -180,8 +182,8 @@ impl Proxy {
             Err(refused) => {
                 return labelled(Outcome {
                     response: *refused,
-                    ingress: String::new(),
-                    service: String::new(),
+                    ingress: None,
+                    service: None,
                     upstream: None,
                 });
             }
@@ -194,12 +196,15 @@ impl Proxy {
                 return labelled(own(status, &text));
             }
         };
-        headers::forwarded(&mut parts.headers, peer.ip(), scheme, host);
+        headers::forwarded(&mut parts.headers, &peer.forwarded, scheme, host);
         if let Some(upgrade) = &upgrade {
             upgrade.to_backend(&mut parts);
         }
-        let outcome = self.forward(pool, &backend, parts, body, upgrade).await;
-        Outcome { ingress, ..outcome }
+        let outcome = self.forward(pool, backend, parts, body, upgrade).await;
+        Outcome {
+            ingress: Some(ingress.clone()),
+            ..outcome
+        }
     }
 
     // ANCHOR: body
@@ -242,24 +247,33 @@ impl Proxy {
     async fn forward(
         &self,
         pool: &Pool,
-        backend: &Backend,
-        parts: hyper::http::request::Parts,
+        backend: &BackendHandle,
+        mut parts: hyper::http::request::Parts,
         mut body: RequestBody,
         mut upgrade: Option<Requested>,
     ) -> Outcome {
         let attempts = if is_idempotent(&parts.method) { 2 } else { 1 };
-        let mut tried = Vec::new();
+        // The endpoints already tried: at most two, kept on the stack.
+        let mut tried = [SocketAddr::from(([0, 0, 0, 0], 0)); 2];
+        let mut tries = 0;
         let mut status = StatusCode::BAD_GATEWAY;
-        while tried.len() < attempts {
-            let Some((address, state)) = self.pick(backend, &tried) else {
+        while tries < attempts {
+            let Some((address, state)) = pick(backend, &tried[..tries]) else {
                 break;
             };
             let Some(attempt_body) = body.next() else {
                 break; // A streamed body is gone: it cannot be sent twice.
             };
-            tried.push(address);
+            tried[tries] = address;
+            tries += 1;
             let in_flight = state.start();
-            let request = upstream_request(&parts, address, attempt_body);
+            // The headers are copied only while a retry may still need them.
+            let last = tries == attempts || tries == backend.states.len();
+            let headers = match last {
+                true => std::mem::take(&mut parts.headers),
+                false => parts.headers.clone(),
+            };
+            let request = upstream_request(&parts, headers, address, attempt_body);
             let sent = Instant::now();
             let answer =
                 tokio::time::timeout(self.config.response_timeout, pool.request(request)).await;
@@ -273,8 +287,8 @@ impl Proxy {
                     };
                     return Outcome {
                         response,
-                        ingress: String::new(),
-                        service: backend.service.clone(),
+                        ingress: None,
+                        service: Some(backend.service.clone()),
                         upstream: Some(address),
                     };
                 }
@@ -302,43 +316,31 @@ impl Proxy {
         };
         Outcome {
             response: plain(status, &text),
-            ingress: String::new(),
-            service: backend.service.clone(),
+            ingress: None,
+            service: Some(backend.service.clone()),
             upstream: None,
         }
     }
     // ANCHOR_END: forward
-
-    /// An endpoint of `backend` from its balancer, skipping `tried` ones.
-    fn pick(
-        &self,
-        backend: &Backend,
-        tried: &[SocketAddr],
-    ) -> Option<(SocketAddr, Arc<EndpointState>)> {
-        let states: Vec<_> = backend
-            .endpoints
-            .iter()
-            .map(|e| self.endpoints.state(e.address))
-            .collect();
-        let candidates = health::candidates(&backend.endpoints, &states, tried, Instant::now());
-        let key = (
-            backend.service.clone(),
-            backend.port.clone(),
-            backend.algorithm,
-        );
-        let mut balancers = self.balancers.lock().unwrap();
-        let balancer = balancers
-            .entry(key)
-            .or_insert_with(|| Balancer::new(backend.algorithm));
-        let i = balancer.pick(&candidates)?;
-        Some((backend.endpoints[i].address, states[i].clone()))
-    }
 }
+
+// ANCHOR: pick
+/// An endpoint of `backend` from its balancer, skipping `tried` ones:
+/// the endpoints' states and the picker are the handle's, resolved with
+/// the table, so nothing is looked up and no lock is taken.
+fn pick(backend: &BackendHandle, tried: &[SocketAddr]) -> Option<(SocketAddr, Arc<EndpointState>)> {
+    let endpoints = &backend.backend.endpoints;
+    let candidates = health::candidates(endpoints, &backend.states, tried, Instant::now());
+    let i = backend.picker.pick(&candidates)?;
+    Some((endpoints[i].address, backend.states[i].clone()))
+}
+// ANCHOR_END: pick
 
 /// The request as the backend gets it: same method, path, query and
 /// headers, over HTTP/1.1 to the endpoint's address.
 fn upstream_request(
     parts: &hyper::http::request::Parts,
+    headers: hyper::HeaderMap,
     address: SocketAddr,
     body: UpstreamBody,
 ) -> Request<UpstreamBody> {
@@ -359,7 +361,7 @@ fn upstream_request(
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;
-    *request.headers_mut() = parts.headers.clone();
+    *request.headers_mut() = headers;
     if !request.headers().contains_key(HOST)
         && let Some(Ok(host)) = parts.uri.authority().map(|a| a.as_str().parse())
     {

@@ -10,12 +10,15 @@
 //! and backend pool (`workers.rs` says why).
 //!
 //! The table arrives on a `watch` channel: the controller sends a whole
-//! new table after every change, and each request reads whichever table is
+//! new table after every change; the proxy resolves it once for requests
+//! (`backends.rs`), and each request reads whichever resolved table is
 //! current when it starts. A request in flight keeps its own `Arc` of the
 //! old table, so a change never disturbs it and the listener never restarts.
 //!
 //! Layout: `workers.rs` (the listening sockets and the worker threads),
-//! `handle.rs` (one request: route, pick, forward, retry), `upgrade.rs`
+//! `handle.rs` (one request: route, pick, forward, retry), `backends.rs`
+//! (each table resolved: rules to backend handles, lock-free pickers),
+//! `upgrade.rs`
 //! (WebSocket: HTTP/1.1's `Upgrade` and HTTP/2's extended CONNECT),
 //! `headers.rs` (`X-Forwarded-*`, hop-by-hop headers), `tls.rs` (the
 //! certificate for each handshake, by SNI), `health.rs`
@@ -23,6 +26,7 @@
 //! (configuration, shared state, the accept loop, `/healthz` and
 //! `/metrics` on the admin listener).
 
+pub mod backends;
 pub mod handle;
 pub mod headers;
 pub mod health;
@@ -31,10 +35,9 @@ pub mod tls;
 pub mod upgrade;
 pub mod workers;
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::client::legacy::Client;
@@ -45,8 +48,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::balance::{Algorithm, Balancer};
 use crate::routes::RouteTable;
+use backends::Registry;
+use headers::ClientAddress;
 pub use headers::Scheme;
 pub use workers::Listener;
 
@@ -89,9 +93,6 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a balancer is kept for: one Service port with one algorithm.
-type BalancerKey = (String, String, Algorithm);
-
 /// One worker's keep-alive connections to backends. Each worker has its
 /// own, so a request never waits on a connection another thread polls.
 pub type Pool = Arc<Client<HttpConnector, handle::UpstreamBody>>;
@@ -99,22 +100,22 @@ pub type Pool = Arc<Client<HttpConnector, handle::UpstreamBody>>;
 /// Everything the requests of every worker share.
 pub struct Proxy {
     pub config: Config,
-    /// The current table; a request clones the `Arc` once and keeps it.
+    /// The controller's tables, as it sends them.
     table: watch::Receiver<Arc<RouteTable>>,
-    endpoints: health::Endpoints,
-    /// The pickers' state. A std `Mutex`: a pick is a few arithmetic steps.
-    balancers: Mutex<HashMap<BalancerKey, Balancer>>,
+    /// The current table resolved for requests, and the endpoints' and
+    /// balancers' state kept across tables (`backends.rs`).
+    registry: Registry,
     pub metrics: metrics::Metrics,
 }
 
 impl Proxy {
     /// A proxy that routes by whatever table `table` holds.
     pub fn new(config: Config, table: watch::Receiver<Arc<RouteTable>>) -> Arc<Proxy> {
+        let registry = Registry::new(table.borrow().clone());
         Arc::new(Proxy {
             config,
             table,
-            endpoints: health::Endpoints::default(),
-            balancers: Mutex::default(),
+            registry,
             metrics: metrics::Metrics::default(),
         })
     }
@@ -135,7 +136,7 @@ impl Proxy {
     ) -> io::Result<()> {
         // Dropped with this future: stops the workers and waits for them.
         let _workers = workers::start(self.clone(), listener, tls)?;
-        self.forget_old_state().await;
+        self.follow_tables().await;
         // The table's sender is gone: the last table stays, and so do we.
         std::future::pending().await
     }
@@ -158,6 +159,10 @@ impl Proxy {
             };
             // Small answers go out at once, not after Nagle's 40 ms.
             let _ = stream.set_nodelay(true);
+            let peer = Peer {
+                address: peer,
+                forwarded: ClientAddress::new(peer.ip()),
+            };
             let (proxy, tls, pool) = (self.clone(), tls.clone(), pool.clone());
             // The handshake runs in the connection's own task, so a slow
             // client never holds up the accept loop.
@@ -171,8 +176,8 @@ impl Proxy {
                         let io = TokioIo::new(stream);
                         proxy.serve_connection(io, pool, peer, Scheme::Https).await
                     }
-                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    Ok(Err(e)) => tracing::debug!(peer = %peer.address, "TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(peer = %peer.address, "TLS handshake timed out"),
                 }
             });
         }
@@ -196,13 +201,15 @@ impl Proxy {
         self: Arc<Self>,
         io: I,
         pool: Pool,
-        peer: SocketAddr,
+        peer: Peer,
         scheme: Scheme,
     ) where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
+        let address = peer.address;
+        let peer = Arc::new(peer);
         let service = hyper::service::service_fn(move |req| {
-            self.clone().handle(req, pool.clone(), peer, scheme)
+            self.clone().handle(req, pool.clone(), peer.clone(), scheme)
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // HTTP/2 clients may open WebSockets with extended CONNECT
@@ -211,37 +218,28 @@ impl Proxy {
         // With upgrades: a WebSocket handshake's connection is handed over
         // after the 101 instead of being closed.
         if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
-            tracing::debug!(%peer, "connection ended: {e}");
+            tracing::debug!(peer = %address, "connection ended: {e}");
         }
     }
 
-    /// After each table swap, drops the state of endpoints and backends
-    /// the new table no longer has.
-    async fn forget_old_state(&self) {
+    /// Resolves each table the controller sends for requests to use
+    /// (`backends.rs`), dropping the state of endpoints and backends the
+    /// new table no longer has.
+    async fn follow_tables(&self) {
         let mut table = self.table.clone();
         while table.changed().await.is_ok() {
-            let current = table.borrow_and_update().clone();
-            let backends: Vec<_> = current
-                .rules
-                .iter()
-                .map(|r| &r.backend)
-                .chain(&current.default_backend)
-                .collect();
-            self.endpoints.retain(|a| {
-                backends
-                    .iter()
-                    .any(|b| b.endpoints.iter().any(|e| e.address == *a))
-            });
-            let keys: Vec<BalancerKey> = backends
-                .iter()
-                .map(|b| (b.service.clone(), b.port.clone(), b.algorithm))
-                .collect();
-            self.balancers
-                .lock()
-                .unwrap()
-                .retain(|k, _| keys.contains(k));
+            self.registry.follow(&table);
         }
     }
+}
+
+/// The client at the other end of one connection.
+#[derive(Debug)]
+pub struct Peer {
+    pub address: SocketAddr,
+    /// Its address as `X-Forwarded-For` carries it, formatted once for
+    /// every request of the connection.
+    pub forwarded: ClientAddress,
 }
 
 /// `/healthz` and `/metrics` on their own listener, so no Ingress rule can
