@@ -140,8 +140,7 @@ impl Kept {
                     .iter()
                     .map(|e| {
                         let state = old.endpoints.get(&e.address).cloned();
-                        let state =
-                            state.unwrap_or_else(|| Arc::new(EndpointState::new(now)));
+                        let state = state.unwrap_or_else(|| Arc::new(EndpointState::new(now)));
                         self.endpoints.insert(e.address, state.clone());
                         state
                     })
@@ -283,7 +282,10 @@ mod tests {
     #[test]
     fn state_survives_a_new_table_while_it_names_the_endpoint() {
         let mut kept = Kept::default();
-        let first = kept.resolve(table(&["10.0.0.1:80", "10.0.0.2:80"], Algorithm::RoundRobin));
+        let first = kept.resolve(table(
+            &["10.0.0.1:80", "10.0.0.2:80"],
+            Algorithm::RoundRobin,
+        ));
         let handle = &first.route("x", "/").unwrap().backend;
         let _busy = handle.states[1].start();
         let second = kept.resolve(table(&["10.0.0.2:80"], Algorithm::RoundRobin));
@@ -292,7 +294,10 @@ mod tests {
         // 10.0.0.1 left the table: a new one starts from nothing.
         let third = kept.resolve(table(&["10.0.0.1:80"], Algorithm::RoundRobin));
         let handle = &third.route("x", "/").unwrap().backend;
-        assert!(!Arc::ptr_eq(&handle.states[0], &first.rules[0].backend.states[0]));
+        assert!(!Arc::ptr_eq(
+            &handle.states[0],
+            &first.rules[0].backend.states[0]
+        ));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Bytes, Incoming};
-use hyper::header::{CONTENT_LENGTH, HOST};
+use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use tokio::time::Instant;
@@ -26,7 +26,8 @@ use super::backends::BackendHandle;
 use super::headers::{self, Scheme};
 use super::health::{self, EndpointState, InFlight};
 use super::upgrade::{self, Requested};
-use super::{Peer, Pool, Proxy, authority};
+use super::upstream::{Lease, Returning};
+use super::{Peer, Pool, Proxy};
 use crate::routes::{RouteTable, normalize_host};
 
 /// A response body: a backend's, streamed, or one of the proxy's own.
@@ -44,6 +45,13 @@ pub type UpstreamBody = BoxBody<Bytes, BoxError>;
 /// Larger ones, and bodies of unknown length, stream through and are
 /// never retried: no copy of what was sent is kept.
 pub const RETRY_BUFFER: usize = 64 * 1024;
+
+/// Endpoints a request is sent to at most: the first, and one retry.
+const MAX_TRIES: usize = 2;
+
+/// Sends of one request at most, counting those on kept connections the
+/// backend had closed (which do not count as tries).
+const MAX_SENDS: usize = 4;
 
 /// How long a refused body is read and thrown away (nginx's
 /// `lingering_time`: 30 s).
@@ -95,6 +103,11 @@ impl RequestBody {
             ),
             RequestBody::Streamed(body) => body.take(),
         }
+    }
+
+    /// Whether it can be sent more than once.
+    fn replayable(&self) -> bool {
+        matches!(self, RequestBody::Replayable(_))
     }
 }
 
@@ -241,9 +254,12 @@ impl Proxy {
     // ANCHOR_END: body
 
     // ANCHOR: forward
-    /// Sends the request to an endpoint; an idempotent request whose
-    /// endpoint failed before answering is sent once more, to another,
-    /// if its body can be sent again.
+    /// Sends the request to an endpoint. A request that failed before any
+    /// of it was written is sent to another endpoint, whatever its method;
+    /// an idempotent one that failed after, too, if its body can be sent
+    /// again. A pooled connection that the backend had closed is no fault
+    /// of the endpoint's: the request is sent again (to any endpoint, this
+    /// one included), as nginx does for its cached connections.
     async fn forward(
         &self,
         pool: &Pool,
@@ -252,38 +268,47 @@ impl Proxy {
         mut body: RequestBody,
         mut upgrade: Option<Requested>,
     ) -> Outcome {
-        let attempts = if is_idempotent(&parts.method) { 2 } else { 1 };
-        // The endpoints already tried: at most two, kept on the stack.
-        let mut tried = [SocketAddr::from(([0, 0, 0, 0], 0)); 2];
-        let mut tries = 0;
+        let idempotent = is_idempotent(&parts.method);
+        // The endpoints already tried: at most `MAX_TRIES`, on the stack.
+        let mut tried = [SocketAddr::from(([0, 0, 0, 0], 0)); MAX_TRIES];
+        let (mut tries, mut sends) = (0, 0);
+        // A request the pool handed back with none of it written.
+        let mut unsent: Option<Request<UpstreamBody>> = None;
         let mut status = StatusCode::BAD_GATEWAY;
-        while tries < attempts {
+        while tries < MAX_TRIES && sends < MAX_SENDS {
             let Some((address, state)) = pick(backend, &tried[..tries]) else {
                 break;
             };
-            let Some(attempt_body) = body.next() else {
-                break; // A streamed body is gone: it cannot be sent twice.
+            let request = match unsent.take() {
+                Some(request) => request,
+                None => {
+                    let Some(attempt_body) = body.next() else {
+                        break; // A streamed body is gone: it cannot be sent twice.
+                    };
+                    // The headers are copied only when a sent request may
+                    // be sent again: idempotent, with a body kept whole.
+                    let headers = match idempotent && body.replayable() {
+                        true => parts.headers.clone(),
+                        false => std::mem::take(&mut parts.headers),
+                    };
+                    upstream_request(&parts, headers, address, attempt_body)
+                }
             };
             tried[tries] = address;
             tries += 1;
+            sends += 1;
             let in_flight = state.start();
-            // The headers are copied only while a retry may still need them.
-            let last = tries == attempts || tries == backend.states.len();
-            let headers = match last {
-                true => std::mem::take(&mut parts.headers),
-                false => parts.headers.clone(),
-            };
-            let request = upstream_request(&parts, headers, address, attempt_body);
             let sent = Instant::now();
             let answer =
-                tokio::time::timeout(self.config.response_timeout, pool.request(request)).await;
-            match answer {
-                Ok(Ok(response)) => {
+                tokio::time::timeout(self.config.response_timeout, pool.send(address, request))
+                    .await;
+            let failed = match answer {
+                Ok(Ok((response, lease))) => {
                     self.metrics
                         .upstream(&backend.service, sent.elapsed().as_secs_f64());
                     let response = match upgrade.take() {
-                        Some(upgrade) => upgrade.answer(response, in_flight),
-                        None => passed_on(response, in_flight),
+                        Some(upgrade) => upgrade.answer(response, in_flight, lease),
+                        None => passed_on(response, in_flight, Some(lease)),
                     };
                     return Outcome {
                         response,
@@ -292,20 +317,30 @@ impl Proxy {
                         upstream: Some(address),
                     };
                 }
-                Ok(Err(e)) => {
-                    if over_limit(&e) {
-                        status = StatusCode::PAYLOAD_TOO_LARGE;
-                        break;
-                    }
-                    tracing::warn!(service = %backend.service, %address, "backend failed: {e}");
-                    if e.is_connect() {
-                        state.eject(Instant::now(), self.config.eject_for);
-                    }
-                }
+                Ok(Err(failed)) => failed,
                 Err(_) => {
                     status = StatusCode::GATEWAY_TIMEOUT;
                     break; // A slow backend may still be working on it: never send it twice.
                 }
+            };
+            if over_limit(&failed.failure) {
+                status = StatusCode::PAYLOAD_TOO_LARGE;
+                break;
+            }
+            if failed.reused && failed.unsent.is_none() {
+                // The backend closed a kept connection as the request
+                // went out on it: not this endpoint's failure.
+                tries -= 1;
+                tracing::debug!(%address, "kept connection closed: {}", failed.failure);
+            } else {
+                tracing::warn!(service = %backend.service, %address, "backend failed: {}", failed.failure);
+            }
+            if failed.failure.is_connect() {
+                state.eject(Instant::now(), self.config.eject_for);
+            }
+            unsent = failed.unsent;
+            if unsent.is_none() && !idempotent {
+                break; // Written: the backend may have acted on it.
             }
         }
         let text = match status {
@@ -337,55 +372,50 @@ fn pick(backend: &BackendHandle, tried: &[SocketAddr]) -> Option<(SocketAddr, Ar
 // ANCHOR_END: pick
 
 /// The request as the backend gets it: same method, path, query and
-/// headers, over HTTP/1.1 to the endpoint's address.
+/// headers, over HTTP/1.1. The URI is the origin form (`/path?query`) an
+/// HTTP/1.1 request line carries to a server that is not itself a proxy.
 fn upstream_request(
     parts: &hyper::http::request::Parts,
     headers: hyper::HeaderMap,
     address: SocketAddr,
     body: UpstreamBody,
 ) -> Request<UpstreamBody> {
-    // Put together from parts, not formatted and parsed again: the path
-    // and query are the client's, shared, not copied.
-    let mut uri = hyper::http::uri::Parts::default();
-    uri.scheme = Some(hyper::http::uri::Scheme::HTTP);
-    uri.authority = authority(address).try_into().ok();
-    uri.path_and_query = Some(
-        parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/")),
-    );
-    let uri = Uri::from_parts(uri).unwrap_or_default();
+    // The client's path and query, shared, not copied.
+    let path = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     let mut request = Request::new(body);
     *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = uri;
+    *request.uri_mut() = Uri::from(path);
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = headers;
-    if !request.headers().contains_key(HOST)
-        && let Some(Ok(host)) = parts.uri.authority().map(|a| a.as_str().parse())
-    {
-        // HTTP/2 clients send `:authority`, not `Host`; HTTP/1.1 needs one.
-        request.headers_mut().insert(HOST, host);
+    if !request.headers().contains_key(HOST) {
+        // HTTP/2 clients send `:authority`, not `Host`; HTTP/1.1 needs
+        // one: the authority, else (an HTTP/1.0 client) the endpoint's.
+        let host = match parts.uri.authority() {
+            Some(authority) => authority.as_str().parse().ok(),
+            None => HeaderValue::try_from(address.to_string()).ok(),
+        };
+        if let Some(host) = host {
+            request.headers_mut().insert(HOST, host);
+        }
     }
     request
 }
 
 /// The backend's response as the client gets it: hop-by-hop headers
-/// gone, the body streamed. The in-flight guard lives as long as the
-/// body: least connections counts a request until its last byte is sent.
+/// gone, the body streamed. Its connection goes back to the pool when the
+/// body has ended, and the in-flight guard lives as long as the body:
+/// least connections counts a request until its last byte is sent.
 pub(super) fn passed_on(
     mut response: Response<Incoming>,
     in_flight: InFlight,
+    lease: Option<Lease>,
 ) -> Response<ProxyBody> {
     headers::remove_hop_by_hop(response.headers_mut());
-    response.map(|b| {
-        b.map_frame(move |f| {
-            let _ = &in_flight;
-            f
-        })
-        .boxed()
-    })
+    response.map(|b| Returning::new(b, lease, in_flight).boxed())
 }
 
 /// Whether a failed request failed because its streamed body passed the

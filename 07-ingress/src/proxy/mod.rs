@@ -3,11 +3,12 @@
 //! Built on hyper, the HTTP library under axum and reqwest: the proxy is
 //! a hyper server whose one service looks each request up in the current
 //! [`RouteTable`], picks an endpoint with the backend's balancer, and
-//! sends the request on through a pooled hyper client. Clients keep their
-//! connections alive (HTTP/1.1) or multiplex them (HTTP/2); connections to
-//! backends are kept in the client's pool and reused. It runs as one
-//! worker thread per core, each with its own listening socket, event loop
-//! and backend pool (`workers.rs` says why).
+//! sends the request on over a kept HTTP/1.1 connection. Clients keep
+//! their connections alive (HTTP/1.1) or multiplex them (HTTP/2);
+//! connections to backends are kept in orc's own pool and reused
+//! (`upstream.rs`). It runs as one worker thread per core, each with its
+//! own listening socket, event loop and backend pool (`workers.rs` says
+//! why).
 //!
 //! The table arrives on a `watch` channel: the controller sends a whole
 //! new table after every change; the proxy resolves it once for requests
@@ -18,7 +19,7 @@
 //! Layout: `workers.rs` (the listening sockets and the worker threads),
 //! `handle.rs` (one request: route, pick, forward, retry), `backends.rs`
 //! (each table resolved: rules to backend handles, lock-free pickers),
-//! `upgrade.rs`
+//! `upstream.rs` (a worker's pool of backend connections), `upgrade.rs`
 //! (WebSocket: HTTP/1.1's `Upgrade` and HTTP/2's extended CONNECT),
 //! `headers.rs` (`X-Forwarded-*`, hop-by-hop headers), `tls.rs` (the
 //! certificate for each handshake, by SNI), `health.rs`
@@ -33,6 +34,7 @@ pub mod health;
 pub mod metrics;
 pub mod tls;
 pub mod upgrade;
+pub mod upstream;
 pub mod workers;
 
 use std::io;
@@ -40,8 +42,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
@@ -52,6 +52,7 @@ use crate::routes::RouteTable;
 use backends::Registry;
 use headers::ClientAddress;
 pub use headers::Scheme;
+use upstream::PoolConfig;
 pub use workers::Listener;
 
 /// The proxy's limits and periods.
@@ -62,6 +63,12 @@ pub struct Config {
     pub max_body: usize,
     /// How long to wait for a connection to a backend.
     pub connect_timeout: Duration,
+    /// How long a kept connection to a backend may stay idle before it is
+    /// closed (nginx's `keepalive_timeout` in an upstream: 60 s).
+    pub idle_timeout: Duration,
+    /// Idle connections kept per endpoint and worker; beyond them the
+    /// least recently used are closed (nginx's `keepalive N`).
+    pub max_idle: usize,
     /// How long to wait for a backend's response headers; then 504. It
     /// runs from the first byte sent, so a streamed upload that the backend
     /// reads before answering must also arrive within it.
@@ -79,6 +86,8 @@ impl Default for Config {
         Config {
             max_body: 1 << 20,
             connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            max_idle: 64,
             response_timeout: Duration::from_secs(60),
             eject_for: Duration::from_secs(10),
             workers: workers::default_count(),
@@ -93,9 +102,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One worker's keep-alive connections to backends. Each worker has its
-/// own, so a request never waits on a connection another thread polls.
-pub type Pool = Arc<Client<HttpConnector, handle::UpstreamBody>>;
+/// One worker's keep-alive connections to backends (`upstream.rs`). Each
+/// worker has its own, so a request never waits on a connection another
+/// thread polls.
+pub type Pool = Arc<upstream::Pool>;
 
 /// Everything the requests of every worker share.
 pub struct Proxy {
@@ -147,6 +157,8 @@ impl Proxy {
     /// each in a task of its own runtime, forwarding over its own pool.
     async fn accept_loop(self: Arc<Self>, listener: TcpListener, tls: Option<TlsAcceptor>) {
         let pool = self.pool();
+        // Ends with the worker's runtime, as the pool does.
+        tokio::spawn(pool.clone().sweep());
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -176,7 +188,9 @@ impl Proxy {
                         let io = TokioIo::new(stream);
                         proxy.serve_connection(io, pool, peer, Scheme::Https).await
                     }
-                    Ok(Err(e)) => tracing::debug!(peer = %peer.address, "TLS handshake failed: {e}"),
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %peer.address, "TLS handshake failed: {e}")
+                    }
                     Err(_) => tracing::debug!(peer = %peer.address, "TLS handshake timed out"),
                 }
             });
@@ -184,26 +198,18 @@ impl Proxy {
     }
     // ANCHOR_END: accept
 
-    /// A backend pool for one worker: keep-alive connections, reused for
-    /// up to a minute of idleness, `TCP_NODELAY` as on the client side.
+    /// A backend pool for one worker.
     fn pool(&self) -> Pool {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(self.config.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        Arc::new(client)
+        Arc::new(upstream::Pool::new(PoolConfig {
+            connect_timeout: self.config.connect_timeout,
+            idle_timeout: self.config.idle_timeout,
+            max_idle: self.config.max_idle,
+        }))
     }
 
     /// Answers the requests of one client connection.
-    async fn serve_connection<I>(
-        self: Arc<Self>,
-        io: I,
-        pool: Pool,
-        peer: Peer,
-        scheme: Scheme,
-    ) where
+    async fn serve_connection<I>(self: Arc<Self>, io: I, pool: Pool, peer: Peer, scheme: Scheme)
+    where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
         let address = peer.address;
@@ -273,9 +279,4 @@ pub async fn serve_admin(proxy: Arc<Proxy>, listener: TcpListener) {
                 .await;
         });
     }
-}
-
-/// The peer's address as the proxy's upstream URI authority.
-fn authority(address: SocketAddr) -> String {
-    address.to_string()
 }
