@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -389,6 +389,61 @@ fn a_backend_deleted_under_load_loses_no_idempotent_request() {
             total.1,
             total.0 + total.1
         );
+    });
+}
+
+/// A backend at `127.0.0.N:8080` that closes each connection right after
+/// its one response, without `Connection: close`: what a backend whose
+/// own keep-alive timeout ends between two requests does, every time.
+/// The connection the proxy kept is dead when the next request takes it.
+/// Answers the server and how many connections it accepted.
+async fn closing_backend(n: u8) -> (Server, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind(("127.0.0.".to_string() + &n.to_string(), 8080))
+        .await
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                // A GET's head, to its blank line (no body follows).
+                let (mut head, mut buffer) = (Vec::new(), [0u8; 4096]);
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                let _ = stream.write_all(answer).await;
+                // Dropped: closed.
+            });
+        }
+    });
+    (Server { address, task }, accepted)
+}
+
+#[test]
+fn a_kept_connection_the_backend_closed_costs_no_request() {
+    in_netns(|| async {
+        let (server, accepted) = closing_backend(2).await;
+        let one = vec![endpoint(server.address, 1)];
+        let (_tx, rx) = watch::channel(table(vec![("", "/", one, Algorithm::RoundRobin)]));
+        let config = Config {
+            workers: 1,
+            ..Config::default()
+        };
+        let (url, _proxy) = proxy(rx, config).await;
+        let client = orc_testkit::http_client();
+        for i in 0..50 {
+            let (status, body) = get(&client, &format!("{url}/"), "any").await;
+            assert_eq!((status, body.as_str()), (200, "ok"), "request {i}");
+        }
+        // Each answer came over a new connection: the kept ones were dead.
+        assert_eq!(accepted.load(Ordering::SeqCst), 50);
     });
 }
 

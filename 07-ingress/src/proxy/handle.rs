@@ -17,17 +17,18 @@ use std::sync::Arc;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Bytes, Incoming};
-use hyper::header::{CONTENT_LENGTH, HOST};
+use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use tokio::time::Instant;
 
+use super::backends::BackendHandle;
 use super::headers::{self, Scheme};
 use super::health::{self, EndpointState, InFlight};
 use super::upgrade::{self, Requested};
-use super::{Pool, Proxy, authority};
-use crate::balance::Balancer;
-use crate::routes::{Backend, RouteTable, normalize_host};
+use super::upstream::{Lease, Returning};
+use super::{Peer, Pool, Proxy};
+use crate::routes::{RouteTable, normalize_host};
 
 /// A response body: a backend's, streamed, or one of the proxy's own.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -44,6 +45,13 @@ pub type UpstreamBody = BoxBody<Bytes, BoxError>;
 /// Larger ones, and bodies of unknown length, stream through and are
 /// never retried: no copy of what was sent is kept.
 pub const RETRY_BUFFER: usize = 64 * 1024;
+
+/// Endpoints a request is sent to at most: the first, and one retry.
+const MAX_TRIES: usize = 2;
+
+/// Sends of one request at most, counting those on kept connections the
+/// backend had closed (which do not count as tries).
+const MAX_SENDS: usize = 4;
 
 /// How long a refused body is read and thrown away (nginx's
 /// `lingering_time`: 30 s).
@@ -66,10 +74,11 @@ fn linger(mut body: Incoming) {
 /// What one request came to, for the access log and the metrics.
 struct Outcome {
     response: Response<ProxyBody>,
-    /// `namespace/name` of the Ingress whose rule matched, `-` when none.
-    ingress: String,
-    /// `namespace/name` of the backend Service, `-` when none was chosen.
-    service: String,
+    /// `namespace/name` of the Ingress whose rule matched, if one did.
+    /// Shared with the resolved table, so labelling copies no text.
+    ingress: Option<Arc<str>>,
+    /// `namespace/name` of the backend Service, if one was chosen.
+    service: Option<Arc<str>>,
     /// The endpoint that answered, if any.
     upstream: Option<SocketAddr>,
 }
@@ -95,6 +104,11 @@ impl RequestBody {
             RequestBody::Streamed(body) => body.take(),
         }
     }
+
+    /// Whether it can be sent more than once.
+    fn replayable(&self) -> bool {
+        matches!(self, RequestBody::Replayable(_))
+    }
 }
 
 impl Proxy {
@@ -105,22 +119,23 @@ impl Proxy {
         self: Arc<Self>,
         req: Request<Incoming>,
         pool: Pool,
-        peer: SocketAddr,
+        peer: Arc<Peer>,
         scheme: Scheme,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let started = Instant::now();
         // Both share the request's buffers: cloning them copies no text.
         let (method, uri) = (req.method().clone(), req.uri().clone());
         let host = host_of(&req);
-        let outcome = self.respond(req, &pool, peer, scheme, &host).await;
+        let outcome = self.respond(req, &pool, &peer, scheme, &host).await;
         let status = outcome.response.status().as_u16();
-        self.metrics
-            .request(&outcome.ingress, &outcome.service, status);
+        let ingress = outcome.ingress.as_deref().unwrap_or("-");
+        let service = outcome.service.as_deref().unwrap_or("-");
+        self.metrics.request(ingress, service, status);
         // The fields are formatted only when a subscriber takes the event.
         tracing::info!(
             target: "orc_ingress::access",
-            client = %peer.ip(), %method, %host, path = %uri.path(), status,
-            ingress = %outcome.ingress, service = %outcome.service,
+            client = %peer.address.ip(), %method, %host, path = %uri.path(), status,
+            ingress, service,
             upstream = %outcome.upstream.map_or("-".to_string(), |a| a.to_string()),
             micros = started.elapsed().as_micros() as u64,
         );
@@ -133,18 +148,18 @@ impl Proxy {
         &self,
         mut req: Request<Incoming>,
         pool: &Pool,
-        peer: SocketAddr,
+        peer: &Peer,
         scheme: Scheme,
         host: &str,
     ) -> Outcome {
-        let table = self.table.borrow().clone();
+        let routes = self.registry.current();
         let own = |status, text: &str| Outcome {
             response: plain(status, text),
-            ingress: "-".into(),
-            service: "-".into(),
+            ingress: None,
+            service: None,
             upstream: None,
         };
-        if let Some(location) = https_redirect(&table, scheme, host, req.uri()) {
+        if let Some(location) = https_redirect(&routes.table, scheme, host, req.uri()) {
             let mut outcome = own(
                 StatusCode::PERMANENT_REDIRECT,
                 &format!("moved to {location}"),
@@ -157,19 +172,19 @@ impl Proxy {
             }
             return outcome;
         }
-        let Some((ingress, backend)) = table.matched(host, req.uri().path()) else {
+        let Some(route) = routes.route(host, req.uri().path()) else {
             return own(
                 StatusCode::NOT_FOUND,
                 "no Ingress rule matches this host and path",
             );
         };
-        let (ingress, backend) = (ingress.to_string(), backend.clone());
+        let (ingress, backend) = (&route.ingress, &route.backend);
         let labelled = |outcome: Outcome| Outcome {
-            ingress: ingress.clone(),
-            service: backend.service.clone(),
+            ingress: Some(ingress.clone()),
+            service: Some(backend.service.clone()),
             ..outcome
         };
-        if backend.endpoints.is_empty() {
+        if backend.states.is_empty() {
             let text = format!("service {} has no ready endpoint", backend.service);
             return labelled(own(StatusCode::SERVICE_UNAVAILABLE, &text));
         }
@@ -180,8 +195,8 @@ impl Proxy {
             Err(refused) => {
                 return labelled(Outcome {
                     response: *refused,
-                    ingress: String::new(),
-                    service: String::new(),
+                    ingress: None,
+                    service: None,
                     upstream: None,
                 });
             }
@@ -194,12 +209,15 @@ impl Proxy {
                 return labelled(own(status, &text));
             }
         };
-        headers::forwarded(&mut parts.headers, peer.ip(), scheme, host);
+        headers::forwarded(&mut parts.headers, &peer.forwarded, scheme, host);
         if let Some(upgrade) = &upgrade {
             upgrade.to_backend(&mut parts);
         }
-        let outcome = self.forward(pool, &backend, parts, body, upgrade).await;
-        Outcome { ingress, ..outcome }
+        let outcome = self.forward(pool, backend, parts, body, upgrade).await;
+        Outcome {
+            ingress: Some(ingress.clone()),
+            ..outcome
+        }
     }
 
     // ANCHOR: body
@@ -236,62 +254,93 @@ impl Proxy {
     // ANCHOR_END: body
 
     // ANCHOR: forward
-    /// Sends the request to an endpoint; an idempotent request whose
-    /// endpoint failed before answering is sent once more, to another,
-    /// if its body can be sent again.
+    /// Sends the request to an endpoint. A request that failed before any
+    /// of it was written is sent to another endpoint, whatever its method;
+    /// an idempotent one that failed after, too, if its body can be sent
+    /// again. A pooled connection that the backend had closed is no fault
+    /// of the endpoint's: the request is sent again (to any endpoint, this
+    /// one included), as nginx does for its cached connections.
     async fn forward(
         &self,
         pool: &Pool,
-        backend: &Backend,
-        parts: hyper::http::request::Parts,
+        backend: &BackendHandle,
+        mut parts: hyper::http::request::Parts,
         mut body: RequestBody,
         mut upgrade: Option<Requested>,
     ) -> Outcome {
-        let attempts = if is_idempotent(&parts.method) { 2 } else { 1 };
-        let mut tried = Vec::new();
+        let idempotent = is_idempotent(&parts.method);
+        // The endpoints already tried: at most `MAX_TRIES`, on the stack.
+        let mut tried = [SocketAddr::from(([0, 0, 0, 0], 0)); MAX_TRIES];
+        let (mut tries, mut sends) = (0, 0);
+        // A request the pool handed back with none of it written.
+        let mut unsent: Option<Request<UpstreamBody>> = None;
         let mut status = StatusCode::BAD_GATEWAY;
-        while tried.len() < attempts {
-            let Some((address, state)) = self.pick(backend, &tried) else {
+        while tries < MAX_TRIES && sends < MAX_SENDS {
+            let Some((address, state)) = pick(backend, &tried[..tries]) else {
                 break;
             };
-            let Some(attempt_body) = body.next() else {
-                break; // A streamed body is gone: it cannot be sent twice.
+            let request = match unsent.take() {
+                Some(request) => request,
+                None => {
+                    let Some(attempt_body) = body.next() else {
+                        break; // A streamed body is gone: it cannot be sent twice.
+                    };
+                    // The headers are copied only when a sent request may
+                    // be sent again: idempotent, with a body kept whole.
+                    let headers = match idempotent && body.replayable() {
+                        true => parts.headers.clone(),
+                        false => std::mem::take(&mut parts.headers),
+                    };
+                    upstream_request(&parts, headers, address, attempt_body)
+                }
             };
-            tried.push(address);
+            tried[tries] = address;
+            tries += 1;
+            sends += 1;
             let in_flight = state.start();
-            let request = upstream_request(&parts, address, attempt_body);
             let sent = Instant::now();
             let answer =
-                tokio::time::timeout(self.config.response_timeout, pool.request(request)).await;
-            match answer {
-                Ok(Ok(response)) => {
+                tokio::time::timeout(self.config.response_timeout, pool.send(address, request))
+                    .await;
+            let failed = match answer {
+                Ok(Ok((response, lease))) => {
                     self.metrics
                         .upstream(&backend.service, sent.elapsed().as_secs_f64());
                     let response = match upgrade.take() {
-                        Some(upgrade) => upgrade.answer(response, in_flight),
-                        None => passed_on(response, in_flight),
+                        Some(upgrade) => upgrade.answer(response, in_flight, lease),
+                        None => passed_on(response, in_flight, Some(lease)),
                     };
                     return Outcome {
                         response,
-                        ingress: String::new(),
-                        service: backend.service.clone(),
+                        ingress: None,
+                        service: Some(backend.service.clone()),
                         upstream: Some(address),
                     };
                 }
-                Ok(Err(e)) => {
-                    if over_limit(&e) {
-                        status = StatusCode::PAYLOAD_TOO_LARGE;
-                        break;
-                    }
-                    tracing::warn!(service = %backend.service, %address, "backend failed: {e}");
-                    if e.is_connect() {
-                        state.eject(Instant::now(), self.config.eject_for);
-                    }
-                }
+                Ok(Err(failed)) => failed,
                 Err(_) => {
                     status = StatusCode::GATEWAY_TIMEOUT;
                     break; // A slow backend may still be working on it: never send it twice.
                 }
+            };
+            if over_limit(&failed.failure) {
+                status = StatusCode::PAYLOAD_TOO_LARGE;
+                break;
+            }
+            if failed.reused && failed.unsent.is_none() {
+                // The backend closed a kept connection as the request
+                // went out on it: not this endpoint's failure.
+                tries -= 1;
+                tracing::debug!(%address, "kept connection closed: {}", failed.failure);
+            } else {
+                tracing::warn!(service = %backend.service, %address, "backend failed: {}", failed.failure);
+            }
+            if failed.failure.is_connect() {
+                state.eject(Instant::now(), self.config.eject_for);
+            }
+            unsent = failed.unsent;
+            if unsent.is_none() && !idempotent {
+                break; // Written: the backend may have acted on it.
             }
         }
         let text = match status {
@@ -302,88 +351,71 @@ impl Proxy {
         };
         Outcome {
             response: plain(status, &text),
-            ingress: String::new(),
-            service: backend.service.clone(),
+            ingress: None,
+            service: Some(backend.service.clone()),
             upstream: None,
         }
     }
     // ANCHOR_END: forward
-
-    /// An endpoint of `backend` from its balancer, skipping `tried` ones.
-    fn pick(
-        &self,
-        backend: &Backend,
-        tried: &[SocketAddr],
-    ) -> Option<(SocketAddr, Arc<EndpointState>)> {
-        let states: Vec<_> = backend
-            .endpoints
-            .iter()
-            .map(|e| self.endpoints.state(e.address))
-            .collect();
-        let candidates = health::candidates(&backend.endpoints, &states, tried, Instant::now());
-        let key = (
-            backend.service.clone(),
-            backend.port.clone(),
-            backend.algorithm,
-        );
-        let mut balancers = self.balancers.lock().unwrap();
-        let balancer = balancers
-            .entry(key)
-            .or_insert_with(|| Balancer::new(backend.algorithm));
-        let i = balancer.pick(&candidates)?;
-        Some((backend.endpoints[i].address, states[i].clone()))
-    }
 }
 
+// ANCHOR: pick
+/// An endpoint of `backend` from its balancer, skipping `tried` ones:
+/// the endpoints' states and the picker are the handle's, resolved with
+/// the table, so nothing is looked up and no lock is taken.
+fn pick(backend: &BackendHandle, tried: &[SocketAddr]) -> Option<(SocketAddr, Arc<EndpointState>)> {
+    let endpoints = &backend.backend.endpoints;
+    let candidates = health::candidates(endpoints, &backend.states, tried, Instant::now());
+    let i = backend.picker.pick(&candidates)?;
+    Some((endpoints[i].address, backend.states[i].clone()))
+}
+// ANCHOR_END: pick
+
 /// The request as the backend gets it: same method, path, query and
-/// headers, over HTTP/1.1 to the endpoint's address.
+/// headers, over HTTP/1.1. The URI is the origin form (`/path?query`) an
+/// HTTP/1.1 request line carries to a server that is not itself a proxy.
 fn upstream_request(
     parts: &hyper::http::request::Parts,
+    headers: hyper::HeaderMap,
     address: SocketAddr,
     body: UpstreamBody,
 ) -> Request<UpstreamBody> {
-    // Put together from parts, not formatted and parsed again: the path
-    // and query are the client's, shared, not copied.
-    let mut uri = hyper::http::uri::Parts::default();
-    uri.scheme = Some(hyper::http::uri::Scheme::HTTP);
-    uri.authority = authority(address).try_into().ok();
-    uri.path_and_query = Some(
-        parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/")),
-    );
-    let uri = Uri::from_parts(uri).unwrap_or_default();
+    // The client's path and query, shared, not copied.
+    let path = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     let mut request = Request::new(body);
     *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = uri;
+    *request.uri_mut() = Uri::from(path);
     *request.version_mut() = Version::HTTP_11;
-    *request.headers_mut() = parts.headers.clone();
-    if !request.headers().contains_key(HOST)
-        && let Some(Ok(host)) = parts.uri.authority().map(|a| a.as_str().parse())
-    {
-        // HTTP/2 clients send `:authority`, not `Host`; HTTP/1.1 needs one.
-        request.headers_mut().insert(HOST, host);
+    *request.headers_mut() = headers;
+    if !request.headers().contains_key(HOST) {
+        // HTTP/2 clients send `:authority`, not `Host`; HTTP/1.1 needs
+        // one: the authority, else (an HTTP/1.0 client) the endpoint's.
+        let host = match parts.uri.authority() {
+            Some(authority) => authority.as_str().parse().ok(),
+            None => HeaderValue::try_from(address.to_string()).ok(),
+        };
+        if let Some(host) = host {
+            request.headers_mut().insert(HOST, host);
+        }
     }
     request
 }
 
 /// The backend's response as the client gets it: hop-by-hop headers
-/// gone, the body streamed. The in-flight guard lives as long as the
-/// body: least connections counts a request until its last byte is sent.
+/// gone, the body streamed. Its connection goes back to the pool when the
+/// body has ended, and the in-flight guard lives as long as the body:
+/// least connections counts a request until its last byte is sent.
 pub(super) fn passed_on(
     mut response: Response<Incoming>,
     in_flight: InFlight,
+    lease: Option<Lease>,
 ) -> Response<ProxyBody> {
     headers::remove_hop_by_hop(response.headers_mut());
-    response.map(|b| {
-        b.map_frame(move |f| {
-            let _ = &in_flight;
-            f
-        })
-        .boxed()
-    })
+    response.map(|b| Returning::new(b, lease, in_flight).boxed())
 }
 
 /// Whether a failed request failed because its streamed body passed the

@@ -10,11 +10,13 @@
 //!
 //! Time is `tokio::time::Instant`, so tests advance a paused clock rather
 //! than sleep through an ejection.
+//!
+//! Every request reads this state for each endpoint of its backend, from
+//! every worker thread, so all of it is atomics: no lock is taken to pick.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use tokio::time::{Duration, Instant};
 
@@ -24,26 +26,39 @@ use crate::routes::Endpoint;
 /// One endpoint's shared state, kept across table swaps while its address
 /// stays in the table, so least-connections sees requests that started
 /// under an older table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EndpointState {
     /// Requests sent to it that have not finished (their response body
     /// included); an atomic, because every request touches it.
     in_flight: AtomicU32,
-    /// Until when it is ejected. A std `Mutex`: held for one read or
-    /// write, never across an `.await`.
-    ejected_until: Mutex<Option<Instant>>,
+    /// What `ejected_until` counts from.
+    created: Instant,
+    /// Until when it is ejected, in nanoseconds after `created`; 0 when
+    /// it never was. A number rather than an `Instant` so that it fits an
+    /// atomic: every pick reads it, from every worker.
+    ejected_until: AtomicU64,
 }
 
 impl EndpointState {
+    /// The state of an endpoint first seen at `now`.
+    pub fn new(now: Instant) -> EndpointState {
+        EndpointState {
+            in_flight: AtomicU32::new(0),
+            created: now,
+            ejected_until: AtomicU64::new(0),
+        }
+    }
+
     /// Whether it may be picked at `now`.
     pub fn available(&self, now: Instant) -> bool {
-        let until = *self.ejected_until.lock().unwrap();
-        until.is_none_or(|until| now >= until)
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        until == 0 || nanos_since(self.created, now) >= until
     }
 
     /// Takes it out of rotation until `now + period`.
     pub fn eject(&self, now: Instant, period: Duration) {
-        *self.ejected_until.lock().unwrap() = Some(now + period);
+        let until = nanos_since(self.created, now + period).max(1);
+        self.ejected_until.store(until, Ordering::Relaxed);
     }
 
     /// Counts one request in flight until the guard is dropped.
@@ -68,23 +83,10 @@ impl Drop for InFlight {
     }
 }
 
-/// Every endpoint's state, by address.
-#[derive(Debug, Default)]
-pub struct Endpoints {
-    states: Mutex<HashMap<SocketAddr, Arc<EndpointState>>>,
-}
-
-impl Endpoints {
-    /// The state of `address`, made on first use.
-    pub fn state(&self, address: SocketAddr) -> Arc<EndpointState> {
-        let mut states = self.states.lock().unwrap();
-        states.entry(address).or_default().clone()
-    }
-
-    /// Forgets the endpoints not in `keep` (after a table swap).
-    pub fn retain(&self, keep: impl Fn(&SocketAddr) -> bool) {
-        self.states.lock().unwrap().retain(|a, _| keep(a));
-    }
+/// Nanoseconds from `start` to `then` (0 if `then` is earlier).
+fn nanos_since(start: Instant, then: Instant) -> u64 {
+    let nanos = then.saturating_duration_since(start).as_nanos();
+    u64::try_from(nanos).unwrap_or(u64::MAX)
 }
 
 // ANCHOR: candidates
@@ -126,8 +128,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_ejected_endpoint_returns_after_its_period() {
         let (a, b) = (
-            Arc::new(EndpointState::default()),
-            Arc::new(EndpointState::default()),
+            Arc::new(EndpointState::new(Instant::now())),
+            Arc::new(EndpointState::new(Instant::now())),
         );
         let eps = [endpoint(1), endpoint(2)];
         a.eject(Instant::now(), Duration::from_secs(10));
@@ -147,7 +149,7 @@ mod tests {
 
     #[test]
     fn in_flight_counts_until_the_guard_drops() {
-        let state = Arc::new(EndpointState::default());
+        let state = Arc::new(EndpointState::new(Instant::now()));
         let guard = state.start();
         let _other = state.start();
         assert_eq!(state.in_flight(), 2);

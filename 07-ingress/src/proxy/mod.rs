@@ -3,19 +3,23 @@
 //! Built on hyper, the HTTP library under axum and reqwest: the proxy is
 //! a hyper server whose one service looks each request up in the current
 //! [`RouteTable`], picks an endpoint with the backend's balancer, and
-//! sends the request on through a pooled hyper client. Clients keep their
-//! connections alive (HTTP/1.1) or multiplex them (HTTP/2); connections to
-//! backends are kept in the client's pool and reused. It runs as one
-//! worker thread per core, each with its own listening socket, event loop
-//! and backend pool (`workers.rs` says why).
+//! sends the request on over a kept HTTP/1.1 connection. Clients keep
+//! their connections alive (HTTP/1.1) or multiplex them (HTTP/2);
+//! connections to backends are kept in orc's own pool and reused
+//! (`upstream.rs`). It runs as one worker thread per core, each with its
+//! own listening socket, event loop and backend pool (`workers.rs` says
+//! why).
 //!
 //! The table arrives on a `watch` channel: the controller sends a whole
-//! new table after every change, and each request reads whichever table is
+//! new table after every change; the proxy resolves it once for requests
+//! (`backends.rs`), and each request reads whichever resolved table is
 //! current when it starts. A request in flight keeps its own `Arc` of the
 //! old table, so a change never disturbs it and the listener never restarts.
 //!
 //! Layout: `workers.rs` (the listening sockets and the worker threads),
-//! `handle.rs` (one request: route, pick, forward, retry), `upgrade.rs`
+//! `handle.rs` (one request: route, pick, forward, retry), `backends.rs`
+//! (each table resolved: rules to backend handles, lock-free pickers),
+//! `upstream.rs` (a worker's pool of backend connections), `upgrade.rs`
 //! (WebSocket: HTTP/1.1's `Upgrade` and HTTP/2's extended CONNECT),
 //! `headers.rs` (`X-Forwarded-*`, hop-by-hop headers), `tls.rs` (the
 //! certificate for each handshake, by SNI), `health.rs`
@@ -23,31 +27,32 @@
 //! (configuration, shared state, the accept loop, `/healthz` and
 //! `/metrics` on the admin listener).
 
+pub mod backends;
 pub mod handle;
 pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod tls;
 pub mod upgrade;
+pub mod upstream;
 pub mod workers;
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::balance::{Algorithm, Balancer};
 use crate::routes::RouteTable;
+use backends::Registry;
+use headers::ClientAddress;
 pub use headers::Scheme;
+use upstream::PoolConfig;
 pub use workers::Listener;
 
 /// The proxy's limits and periods.
@@ -58,6 +63,12 @@ pub struct Config {
     pub max_body: usize,
     /// How long to wait for a connection to a backend.
     pub connect_timeout: Duration,
+    /// How long a kept connection to a backend may stay idle before it is
+    /// closed (nginx's `keepalive_timeout` in an upstream: 60 s).
+    pub idle_timeout: Duration,
+    /// Idle connections kept per endpoint and worker; beyond them the
+    /// least recently used are closed (nginx's `keepalive N`).
+    pub max_idle: usize,
     /// How long to wait for a backend's response headers; then 504. It
     /// runs from the first byte sent, so a streamed upload that the backend
     /// reads before answering must also arrive within it.
@@ -75,6 +86,8 @@ impl Default for Config {
         Config {
             max_body: 1 << 20,
             connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            max_idle: 64,
             response_timeout: Duration::from_secs(60),
             eject_for: Duration::from_secs(10),
             workers: workers::default_count(),
@@ -89,32 +102,30 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What a balancer is kept for: one Service port with one algorithm.
-type BalancerKey = (String, String, Algorithm);
-
-/// One worker's keep-alive connections to backends. Each worker has its
-/// own, so a request never waits on a connection another thread polls.
-pub type Pool = Arc<Client<HttpConnector, handle::UpstreamBody>>;
+/// One worker's keep-alive connections to backends (`upstream.rs`). Each
+/// worker has its own, so a request never waits on a connection another
+/// thread polls.
+pub type Pool = Arc<upstream::Pool>;
 
 /// Everything the requests of every worker share.
 pub struct Proxy {
     pub config: Config,
-    /// The current table; a request clones the `Arc` once and keeps it.
+    /// The controller's tables, as it sends them.
     table: watch::Receiver<Arc<RouteTable>>,
-    endpoints: health::Endpoints,
-    /// The pickers' state. A std `Mutex`: a pick is a few arithmetic steps.
-    balancers: Mutex<HashMap<BalancerKey, Balancer>>,
+    /// The current table resolved for requests, and the endpoints' and
+    /// balancers' state kept across tables (`backends.rs`).
+    registry: Registry,
     pub metrics: metrics::Metrics,
 }
 
 impl Proxy {
     /// A proxy that routes by whatever table `table` holds.
     pub fn new(config: Config, table: watch::Receiver<Arc<RouteTable>>) -> Arc<Proxy> {
+        let registry = Registry::new(table.borrow().clone());
         Arc::new(Proxy {
             config,
             table,
-            endpoints: health::Endpoints::default(),
-            balancers: Mutex::default(),
+            registry,
             metrics: metrics::Metrics::default(),
         })
     }
@@ -135,7 +146,7 @@ impl Proxy {
     ) -> io::Result<()> {
         // Dropped with this future: stops the workers and waits for them.
         let _workers = workers::start(self.clone(), listener, tls)?;
-        self.forget_old_state().await;
+        self.follow_tables().await;
         // The table's sender is gone: the last table stays, and so do we.
         std::future::pending().await
     }
@@ -146,6 +157,8 @@ impl Proxy {
     /// each in a task of its own runtime, forwarding over its own pool.
     async fn accept_loop(self: Arc<Self>, listener: TcpListener, tls: Option<TlsAcceptor>) {
         let pool = self.pool();
+        // Ends with the worker's runtime, as the pool does.
+        tokio::spawn(pool.clone().sweep());
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -158,6 +171,10 @@ impl Proxy {
             };
             // Small answers go out at once, not after Nagle's 40 ms.
             let _ = stream.set_nodelay(true);
+            let peer = Peer {
+                address: peer,
+                forwarded: ClientAddress::new(peer.ip()),
+            };
             let (proxy, tls, pool) = (self.clone(), tls.clone(), pool.clone());
             // The handshake runs in the connection's own task, so a slow
             // client never holds up the accept loop.
@@ -171,38 +188,34 @@ impl Proxy {
                         let io = TokioIo::new(stream);
                         proxy.serve_connection(io, pool, peer, Scheme::Https).await
                     }
-                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %peer.address, "TLS handshake failed: {e}")
+                    }
+                    Err(_) => tracing::debug!(peer = %peer.address, "TLS handshake timed out"),
                 }
             });
         }
     }
     // ANCHOR_END: accept
 
-    /// A backend pool for one worker: keep-alive connections, reused for
-    /// up to a minute of idleness, `TCP_NODELAY` as on the client side.
+    /// A backend pool for one worker.
     fn pool(&self) -> Pool {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(self.config.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        Arc::new(client)
+        Arc::new(upstream::Pool::new(PoolConfig {
+            connect_timeout: self.config.connect_timeout,
+            idle_timeout: self.config.idle_timeout,
+            max_idle: self.config.max_idle,
+        }))
     }
 
     /// Answers the requests of one client connection.
-    async fn serve_connection<I>(
-        self: Arc<Self>,
-        io: I,
-        pool: Pool,
-        peer: SocketAddr,
-        scheme: Scheme,
-    ) where
+    async fn serve_connection<I>(self: Arc<Self>, io: I, pool: Pool, peer: Peer, scheme: Scheme)
+    where
         I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
+        let address = peer.address;
+        let peer = Arc::new(peer);
         let service = hyper::service::service_fn(move |req| {
-            self.clone().handle(req, pool.clone(), peer, scheme)
+            self.clone().handle(req, pool.clone(), peer.clone(), scheme)
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // HTTP/2 clients may open WebSockets with extended CONNECT
@@ -211,37 +224,28 @@ impl Proxy {
         // With upgrades: a WebSocket handshake's connection is handed over
         // after the 101 instead of being closed.
         if let Err(e) = builder.serve_connection_with_upgrades(io, service).await {
-            tracing::debug!(%peer, "connection ended: {e}");
+            tracing::debug!(peer = %address, "connection ended: {e}");
         }
     }
 
-    /// After each table swap, drops the state of endpoints and backends
-    /// the new table no longer has.
-    async fn forget_old_state(&self) {
+    /// Resolves each table the controller sends for requests to use
+    /// (`backends.rs`), dropping the state of endpoints and backends the
+    /// new table no longer has.
+    async fn follow_tables(&self) {
         let mut table = self.table.clone();
         while table.changed().await.is_ok() {
-            let current = table.borrow_and_update().clone();
-            let backends: Vec<_> = current
-                .rules
-                .iter()
-                .map(|r| &r.backend)
-                .chain(&current.default_backend)
-                .collect();
-            self.endpoints.retain(|a| {
-                backends
-                    .iter()
-                    .any(|b| b.endpoints.iter().any(|e| e.address == *a))
-            });
-            let keys: Vec<BalancerKey> = backends
-                .iter()
-                .map(|b| (b.service.clone(), b.port.clone(), b.algorithm))
-                .collect();
-            self.balancers
-                .lock()
-                .unwrap()
-                .retain(|k, _| keys.contains(k));
+            self.registry.follow(&table);
         }
     }
+}
+
+/// The client at the other end of one connection.
+#[derive(Debug)]
+pub struct Peer {
+    pub address: SocketAddr,
+    /// Its address as `X-Forwarded-For` carries it, formatted once for
+    /// every request of the connection.
+    pub forwarded: ClientAddress,
 }
 
 /// `/healthz` and `/metrics` on their own listener, so no Ingress rule can
@@ -275,9 +279,4 @@ pub async fn serve_admin(proxy: Arc<Proxy>, listener: TcpListener) {
                 .await;
         });
     }
-}
-
-/// The peer's address as the proxy's upstream URI authority.
-fn authority(address: SocketAddr) -> String {
-    address.to_string()
 }

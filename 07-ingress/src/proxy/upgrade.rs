@@ -30,6 +30,7 @@ use ring::rand::SecureRandom;
 use super::handle::{ProxyBody, passed_on, plain};
 use super::headers;
 use super::health::InFlight;
+use super::upstream::Lease;
 
 /// The GUID RFC 6455 §1.3 appends to the key before hashing it.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -120,10 +121,13 @@ impl Requested {
     /// (HTTP/2). Anything else is passed on as an ordinary response,
     /// except a success that is not a switch to an extended CONNECT: that
     /// would open a WebSocket stream to a backend speaking plain HTTP.
+    /// After a switch the backend's connection is the relay's: `lease`
+    /// is dropped, never put back in the pool.
     pub fn answer(
         self,
         mut response: Response<Incoming>,
         in_flight: InFlight,
+        lease: Lease,
     ) -> Response<ProxyBody> {
         let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         if let Kind::ExtendedConnect { key } = &self.kind {
@@ -142,8 +146,9 @@ impl Requested {
             }
         }
         if !switched {
-            return passed_on(response, in_flight);
+            return passed_on(response, in_flight, Some(lease));
         }
+        drop(lease);
         splice(self.client, hyper::upgrade::on(&mut response), in_flight);
         let (mut parts, _) = response.into_parts();
         let protocol = parts.headers.get(UPGRADE).cloned();

@@ -17,9 +17,10 @@
 //! - its own pool of backend connections ([`Pool`]), so a request and the
 //!   backend connection it travels on are always polled by the same thread.
 //!
-//! What the workers still share is read-mostly or a few instructions under
-//! a lock: the route table, the balancers' cursors (so round robin stays
-//! one rotation, not one per worker), in-flight counts and the metrics.
+//! What the workers still share is read-mostly or atomic: the resolved
+//! route table, the balancers' cursors (moved by compare-and-swap, so
+//! round robin stays one rotation, not one per worker), in-flight counts
+//! and ejections; the metrics are a few instructions under a lock.
 //!
 //! See chapter 07, "One event loop per core".
 

@@ -76,6 +76,15 @@ pub enum Verdict<'a> {
     NotFound,
 }
 
+/// The entry of a table that takes a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched {
+    /// The rule at this index of `rules`.
+    Rule(usize),
+    /// The default backend.
+    Default,
+}
+
 impl RouteTable {
     // ANCHOR: route
     /// Where a request for `host` and `path` goes. Hosts are tried from
@@ -95,6 +104,22 @@ impl RouteTable {
     /// The backend a request for `host` and `path` reaches, and the
     /// `namespace/name` of the Ingress that sends it there.
     pub fn matched(&self, host: &str, path: &str) -> Option<(&str, &Arc<Backend>)> {
+        match self.matched_rule(host, path)? {
+            Matched::Rule(i) => {
+                let rule = &self.rules[i];
+                Some((&rule.ingress, &rule.backend))
+            }
+            Matched::Default => {
+                let ingress = self.default_ingress.as_deref().unwrap_or("-");
+                self.default_backend.as_ref().map(|b| (ingress, b))
+            }
+        }
+    }
+
+    /// Which entry takes a request for `host` and `path`: the rule (its
+    /// index in `rules`, so the proxy can keep state beside each rule), or
+    /// the default backend; `None` when neither.
+    pub fn matched_rule(&self, host: &str, path: &str) -> Option<Matched> {
         let host = normalize_host(host);
         let precision = self
             .rules
@@ -102,16 +127,13 @@ impl RouteTable {
             .filter_map(|r| r.host.matches(&host))
             .min();
         let rule = precision.and_then(|best| {
-            self.rules.iter().find(|r| {
+            self.rules.iter().position(|r| {
                 r.host.matches(&host) == Some(best) && path_matches(r.path_type, &r.path, path)
             })
         });
         match rule {
-            Some(r) => Some((&r.ingress, &r.backend)),
-            None => {
-                let ingress = self.default_ingress.as_deref().unwrap_or("-");
-                self.default_backend.as_ref().map(|b| (ingress, b))
-            }
+            Some(i) => Some(Matched::Rule(i)),
+            None => self.default_backend.as_ref().map(|_| Matched::Default),
         }
     }
     // ANCHOR_END: route
