@@ -8,6 +8,11 @@
 //!   round-robin without deciding anything, with as many bindings in
 //!   flight as the scheduler allows itself: what the API server and etcd
 //!   allow;
+//! - the **bind + event floor**: the same, each binding followed by the
+//!   pod's `Scheduled` event, written as the scheduler writes it (its
+//!   code, its queue, as many writes in flight): the floor plus the
+//!   write kube-scheduler also makes per pod, so the scheduler's gap to
+//!   the bind floor splits into the event's share and its own;
 //! - the **algorithm alone**: the same decisions on an in-memory cache,
 //!   no API at all (decisions per second).
 //!
@@ -21,7 +26,8 @@
 //! zones, DoNotSchedule) or `algorithm:NODES:PODS[:SHAPE]` (every shape,
 //! or the one named: `basic`, `anti`, `spread`). Default: every case
 //! of issue 12, [`DEFAULT_CASES`]. Each case prints its ratios: the
-//! scheduler to the bind floor, and to the target where there is one
+//! scheduler to the bind floor (and, on a line of its own, to the bind +
+//! event floor), and to the target where there is one
 //! (kube-scheduler's published CI floors: SchedulingBasic 5000 nodes 810
 //! pods/s, pod anti-affinity 5000 nodes 595 pods/s; the algorithm alone
 //! 5,000 decisions/s at 5,000 nodes).
@@ -45,15 +51,20 @@
 //! why the 0.9x floor target is out of reach here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use orc_client::events::Recorder;
 use orc_client::resources::by_kind;
 use orc_client::{Client, Method, path};
 use orc_scheduler::cache::{Cache, Snapshot};
+use orc_scheduler::events::{self, EventQueue};
 use orc_scheduler::framework::{NextStart, schedule};
+use orc_scheduler::metrics::Metrics;
 use orc_scheduler::objects::{Node, PodInfo};
 use orc_scheduler::plugins::{ScoringStrategy, default_profile};
+use orc_scheduler::{binding, report};
 use serde_json::{Value, json};
 
 /// The cases issue 12 names, run when none is given.
@@ -407,6 +418,84 @@ async fn bind_floor(nodes: usize, pods: usize, shape: Shape) -> f64 {
     rate
 }
 
+/// Bindings per second with no decisions, each followed by the pod's
+/// `Scheduled` event: the bind floor plus the one write per pod that
+/// kube-scheduler makes beside the binding. The binding and the event are
+/// the scheduler's own code (`binding::bind`, `report::scheduled` through
+/// an `EventQueue` of the scheduler's size and concurrency), so the two
+/// runs make the same requests with the same bodies; only the decision and
+/// the scheduler's informers are missing. Round-robin over the nodes, as
+/// many bindings in flight as the scheduler allows itself; the pods are
+/// listed (for their uids, which the binding and the event name) before
+/// the clock starts. As for the scheduler, the clock stops at the last
+/// binding, with the last events possibly still in flight; with
+/// `ORC_BENCH_SPLIT` the client runs on the scheduler's runtime, so its
+/// CPU shows as `scheduler` beside the scheduler's own.
+async fn bind_event_floor(
+    nodes: usize,
+    pods: usize,
+    shape: Shape,
+    own: Option<&tokio::runtime::Handle>,
+) -> f64 {
+    let c = cluster(nodes, pods, shape).await;
+    let pods_resource = by_kind("v1", "Pod").unwrap();
+    let listed = c
+        .client
+        .list(pods_resource, Some("default"), "")
+        .await
+        .expect("list pods");
+    let infos: Vec<PodInfo> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(PodInfo::parse)
+        .collect();
+    assert_eq!(infos.len(), pods);
+    let api = format!("http://{}", c.addr);
+    let client = c.client.clone();
+    let before = Costs::sample(&api).await;
+    let started = Instant::now();
+    let run = async move {
+        let metrics = Arc::new(Metrics::new("default-scheduler"));
+        let recorder = Arc::new(Recorder::new(client.clone(), report::COMPONENT));
+        let mut tasks = tokio::task::JoinSet::new();
+        let events = Arc::new(EventQueue::start(
+            recorder,
+            metrics.clone(),
+            events::MAX_QUEUED_EVENTS,
+            events::MAX_WRITES_IN_FLIGHT,
+            &mut tasks,
+        ));
+        // Owned by each binding, as the scheduler's binding tasks own
+        // theirs.
+        futures::stream::iter(infos.into_iter().enumerate())
+            .map(|(i, pod)| {
+                let (client, events) = (client.clone(), events.clone());
+                async move {
+                    let node = format!("node-{}", i % nodes);
+                    binding::bind(&client, &pod, &node).await.expect("bind");
+                    report::scheduled(&events, &pod, &node);
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await;
+        let elapsed = started.elapsed();
+        // The event writes still in flight end with their tasks.
+        drop(tasks);
+        (elapsed, metrics.events_dropped())
+    };
+    let (elapsed, dropped) = match own {
+        Some(runtime) => runtime.spawn(run).await.unwrap(),
+        None => run.await,
+    };
+    println!(
+        "  bind + event floor (events dropped: {dropped}):\n{}",
+        Costs::sample(&api).await.per_pod(&before, pods)
+    );
+    pods as f64 / elapsed.as_secs_f64()
+}
+
 /// `KIND:NODES:PODS`, and for `algorithm` an optional `:SHAPE` (`basic`,
 /// `anti` or `spread`: that shape alone, for a profiler).
 fn parse(case: &str) -> Option<(&str, usize, usize, Option<Shape>)> {
@@ -487,6 +576,12 @@ fn main() {
         }
         let algo = algorithm(nodes, pods, shape);
         let floor = runtime.block_on(bind_floor(nodes, pods, shape));
+        let event_floor = runtime.block_on(bind_event_floor(
+            nodes,
+            pods,
+            shape,
+            own.as_ref().map(|r| r.handle()),
+        ));
         let run = runtime.block_on(scheduler(
             nodes,
             pods,
@@ -515,6 +610,10 @@ fn main() {
             sched / floor,
             floor_target,
             against(sched, target)
+        );
+        println!(
+            "  bind + event floor {event_floor:>6.0} pods/s | scheduler/(bind + event floor) {:.2}x",
+            sched / event_floor
         );
         println!(
             "  of the scheduler's {:.2} s, {:.2} s before its first binding (start, first LISTs)",

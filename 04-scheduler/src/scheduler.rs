@@ -110,11 +110,11 @@ impl Scheduler {
     /// Whether the pod popped is still one to schedule: it may have been
     /// deleted, or bound by someone else, since it was queued.
     fn still_pending(&self, pod: &PodInfo) -> bool {
-        let current = self.pods.get(&pod.key());
-        let same = current
-            .as_ref()
-            .is_some_and(|c| c.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(&pod.uid));
-        same && !self.cache().is_placed(&pod.uid)
+        // Its uid read in the informer's cache, the pod not copied.
+        let same = self.pods.get_with(&pod.key(), |current| {
+            current.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(&pod.uid)
+        });
+        same == Some(true) && !self.cache().is_placed(&pod.uid)
     }
 
     // ANCHOR: schedule_one

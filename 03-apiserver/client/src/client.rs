@@ -529,7 +529,7 @@ impl Client {
             .map(|(ends, grace)| tokio::time::Instant::now() + ends + grace);
         Ok(WatchStream {
             response,
-            buffer: Vec::new(),
+            lines: Lines::default(),
             deadline,
         })
     }
@@ -700,10 +700,45 @@ async fn within<T>(
 /// The lines of a watch response, one event at a time.
 pub struct WatchStream {
     response: reqwest::Response,
-    buffer: Vec<u8>,
+    lines: Lines,
     /// When the client ends the watch if the server has not (its
     /// `timeoutSeconds` plus a request timeout); `None`: never.
     deadline: Option<tokio::time::Instant>,
+}
+
+/// A body's bytes as they come, cut into lines.
+#[derive(Default)]
+struct Lines {
+    buffer: Vec<u8>,
+    /// How much of `buffer` was handed out already.
+    read: usize,
+}
+
+impl Lines {
+    /// The next whole line, its newline included; `None` until one is in.
+    fn next(&mut self) -> Option<&[u8]> {
+        let unread = &self.buffer[self.read..];
+        let end = unread.iter().position(|b| *b == b'\n')? + 1;
+        self.read += end;
+        Some(&unread[..end])
+    }
+
+    /// Appends `chunk`. The lines handed out are dropped here, once per
+    /// chunk rather than once per line.
+    fn push(&mut self, chunk: &[u8]) {
+        self.buffer.drain(..self.read);
+        self.read = 0;
+        self.buffer.extend_from_slice(chunk);
+    }
+}
+
+/// One line of a watch: `{"type": "ADDED", "object": {...}}`.
+#[derive(serde::Deserialize)]
+struct WatchEvent {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    object: Value,
 }
 
 impl WatchStream {
@@ -711,14 +746,14 @@ impl WatchStream {
     /// ended it, or it outlived its `timeoutSeconds` by a request timeout).
     pub async fn next(&mut self) -> Option<Result<(String, Value), ClientError>> {
         loop {
-            if let Some(i) = self.buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buffer.drain(..=i).collect();
-                let event: Value = match serde_json::from_slice(&line) {
-                    Ok(e) => e,
-                    Err(e) => return Some(Err(ClientError::Decode(e.to_string()))),
-                };
-                let kind = event["type"].as_str().unwrap_or("").to_string();
-                return Some(Ok((kind, event["object"].clone())));
+            if let Some(line) = self.lines.next() {
+                // Decoded straight into its two fields: the object is
+                // moved out, never copied.
+                return Some(
+                    serde_json::from_slice::<WatchEvent>(line)
+                        .map(|e| (e.kind, e.object))
+                        .map_err(|e| ClientError::Decode(e.to_string())),
+                );
             }
             let chunk = match self.deadline {
                 Some(deadline) => tokio::time::timeout_at(deadline, self.response.chunk())
@@ -727,7 +762,7 @@ impl WatchStream {
                 None => self.response.chunk().await,
             };
             match chunk {
-                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(Some(chunk)) => self.lines.push(&chunk),
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e.into())),
             }
@@ -954,6 +989,33 @@ mod tests {
             .await
             .unwrap();
         assert!(watch.next().await.is_none());
+    }
+
+    #[test]
+    fn watch_lines_are_cut_at_newlines_across_chunks() {
+        let mut lines = Lines::default();
+        assert_eq!(lines.next(), None);
+        lines.push(b"{\"a\":1}\n{\"b\":");
+        assert_eq!(lines.next(), Some(&b"{\"a\":1}\n"[..]));
+        assert_eq!(lines.next(), None, "half a line is not a line");
+        lines.push(b"2}\n{\"c\":3}\n{");
+        assert_eq!(lines.next(), Some(&b"{\"b\":2}\n"[..]));
+        assert_eq!(lines.next(), Some(&b"{\"c\":3}\n"[..]));
+        assert_eq!(lines.next(), None);
+        lines.push(b"}\n");
+        assert_eq!(lines.next(), Some(&b"{}\n"[..]));
+        assert_eq!(lines.next(), None);
+    }
+
+    #[test]
+    fn a_watch_line_is_decoded_into_its_type_and_object() {
+        let line = br#"{"type":"MODIFIED","object":{"metadata":{"name":"web"}}}"#;
+        let event: WatchEvent = serde_json::from_slice(line).unwrap();
+        assert_eq!(event.kind, "MODIFIED");
+        assert_eq!(
+            event.object,
+            serde_json::json!({"metadata": {"name": "web"}})
+        );
     }
 
     #[test]

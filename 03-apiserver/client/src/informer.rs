@@ -114,6 +114,12 @@ impl Cache {
         self.read().get(key).cloned()
     }
 
+    /// What `read` answers about the object at `key`, read in place: for
+    /// a reader that needs a field or two of it, not a copy of it all.
+    pub fn get_with<T>(&self, key: &str, read: impl FnOnce(&Value) -> T) -> Option<T> {
+        self.read().get(key).map(read)
+    }
+
     /// Every cached object, in key order.
     pub fn list(&self) -> Vec<Value> {
         self.read().values().cloned().collect()
@@ -456,6 +462,11 @@ mod tests {
             ]
         );
         assert_eq!(cache.in_namespace("a").len(), 1);
+        assert_eq!(
+            cache.get_with("a/x", |o| o["metadata"]["labels"]["v"].clone()),
+            Some(json!("2"))
+        );
+        assert_eq!(cache.get_with("a/y", |_| ()), None, "deleted");
         assert_eq!(cache.matching(&labels::parse("v=1").unwrap()).len(), 1);
     }
 
