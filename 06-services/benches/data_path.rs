@@ -33,7 +33,10 @@
 //! Figures (2 cores, the release profile without LTO, the bench at nice
 //! -20, load average 11 to 17 from other builds): cluster IP / direct
 //! 0.980x median of 15 rounds (rounds from 0.75x to 1.77x; the medians of
-//! each side, 59,136 and 65,760 requests/s, give 0.90x).
+//! each side, 59,136 and 65,760 requests/s, give 0.90x). On a quiet
+//! machine (release with LTO, load 3 to 9, the bench's own): 0.955x and
+//! 0.938x median of the rounds' ratios, 0.960x and 0.955x by the sides'
+//! medians, p99 0.86x and 0.84x (chapter 06 has the discussion).
 
 mod common;
 
