@@ -428,8 +428,17 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// A fast shutdown (SIGTERM): the master stops its workers, waits for
+    /// them, then exits. SIGKILL would end the master alone and leave its
+    /// workers running, adopted by init, long after the bench.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        if !stopped {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
