@@ -14,6 +14,10 @@
 //!   `tokio::sync::broadcast` channel, *under one lock*, so a client that
 //!   subscribes "from revision N" gets the buffered events after N plus
 //!   every later one, with no gap and no duplicate;
+//! - it publishes whole etcd revisions only, a revision's events under
+//!   that one lock, the last of them marked
+//!   ([`StoredEvent::ends_revision`]): a subscriber that must never show
+//!   half a transaction (the watch cache) knows when it has all of one;
 //! - the feed starts a window of revisions in the past, so a client that
 //!   resumes after an API server restart still finds its history;
 //! - a client asking for history older than the buffer, or one too slow to
@@ -60,6 +64,10 @@ pub struct StoredEvent {
     /// nothing; watchers are told with an ERROR event
     /// (`handlers/watch.rs`).
     pub unreadable: Option<String>,
+    /// Whether this is the last event of its revision under the feed's
+    /// prefix: once it is in, the revision is whole. Set by
+    /// [`Feed::publish`], which is handed whole revisions.
+    ends_revision: bool,
 }
 
 impl StoredEvent {
@@ -80,7 +88,16 @@ impl StoredEvent {
             object,
             previous: previous.map(|p| (encode(p), revision - 1)),
             unreadable: None,
+            ends_revision: true,
         }
+    }
+
+    /// Whether this event completes its revision: every change that
+    /// revision made under the feed's prefix has now been published (an
+    /// etcd transaction writes several keys at one revision). The watch
+    /// cache applies a revision only then (`watch_cache/`).
+    pub fn ends_revision(&self) -> bool {
+        self.ends_revision
     }
 
     /// The object after the change, decoded now, its resourceVersion
@@ -115,7 +132,8 @@ impl StoredEvent {
 /// What the broadcast channel carries.
 #[derive(Debug, Clone)]
 pub enum FeedMessage {
-    /// One change.
+    /// One change. Its revision's changes come one message each, the
+    /// last marked ([`StoredEvent::ends_revision`]).
     Event(Arc<StoredEvent>),
     /// The feed lost history (its etcd watch was compacted away while it
     /// reconnected): every subscriber must re-list.
@@ -162,6 +180,21 @@ struct History {
     /// Every event with a revision above `floor` is (or will be) in the
     /// buffer; a subscriber asking for `after < floor` missed some: 410.
     floor: i64,
+}
+
+impl History {
+    /// Adds the newest event, and lets go of the oldest ones beyond
+    /// `events` events or `bytes` bytes; the newest stays, however big.
+    fn push(&mut self, event: Arc<StoredEvent>, events: usize, bytes: usize) {
+        self.bytes += event.size();
+        self.buffer.push_back(event);
+        while self.buffer.len() > events || (self.bytes > bytes && self.buffer.len() > 1) {
+            if let Some(old) = self.buffer.pop_front() {
+                self.floor = old.revision;
+                self.bytes -= old.size();
+            }
+        }
+    }
 }
 
 /// One resource's shared etcd watch.
@@ -211,7 +244,11 @@ impl Feed {
     // ANCHOR: subscribe
     /// Events after revision `after`: the buffered ones now, and a receiver
     /// for the rest. Both are taken under the lock the feed pushes under, so
-    /// together they hold every event after `after` exactly once.
+    /// together they hold every event after `after` exactly once. The
+    /// backlog is whole revisions: [`Feed::publish`] pushes a revision's
+    /// events under that lock, and when the ring lets go of part of a
+    /// revision, `floor` becomes that revision, which no subscriber can
+    /// then start before.
     pub fn subscribe(
         &self,
         after: i64,
@@ -232,23 +269,21 @@ impl Feed {
         Ok((backlog, self.sender.subscribe()))
     }
 
-    /// Records one event and hands it to every subscriber.
-    pub(crate) fn publish(&self, event: StoredEvent) {
-        let event = Arc::new(event);
+    /// Records the events of whole revisions, in revision order, and
+    /// hands them to every subscriber, one message each, the last event
+    /// of each revision marked ([`StoredEvent::ends_revision`]). All
+    /// under one lock: a subscriber starts between two revisions, never
+    /// inside one.
+    pub(crate) fn publish(&self, events: Vec<StoredEvent>) {
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-        history.bytes += event.size();
-        history.buffer.push_back(event.clone());
-        // The newest event stays, however big.
-        while history.buffer.len() > self.buffer
-            || (history.bytes > self.buffer_bytes && history.buffer.len() > 1)
-        {
-            if let Some(old) = history.buffer.pop_front() {
-                history.floor = old.revision;
-                history.bytes -= old.size();
-            }
+        let mut events = events.into_iter().peekable();
+        while let Some(mut event) = events.next() {
+            event.ends_revision = events.peek().is_none_or(|e| e.revision != event.revision);
+            let event = Arc::new(event);
+            history.push(Arc::clone(&event), self.buffer, self.buffer_bytes);
+            // No receivers is fine: nobody is watching right now.
+            let _ = self.sender.send(FeedMessage::Event(event));
         }
-        // No receivers is fine: nobody is watching right now.
-        let _ = self.sender.send(FeedMessage::Event(event));
     }
     // ANCHOR_END: subscribe
 
@@ -483,10 +518,11 @@ fn follow(
         .iter()
         .filter_map(|event| Some(stored_event(store, event, event.kv()?)));
     // `fragment` has no getter in etcd-client: the field of its protobuf.
-    for event in whole.take(events, response.0.fragment) {
-        *start = event.revision + 1;
-        feed.publish(event);
+    let ready = whole.take(events, response.0.fragment);
+    if let Some(last) = ready.last() {
+        *start = last.revision + 1;
     }
+    feed.publish(ready);
     // A response with no events that neither creates nor cancels the
     // watch is etcd's progress notification: its header's revision is
     // how far the stream has come.
@@ -555,6 +591,8 @@ fn stored_event(
             previous.and_then(Result::ok)
         },
         unreadable,
+        // `Feed::publish` marks each revision's last event.
+        ends_revision: false,
     }
 }
 // ANCHOR_END: stored_event
@@ -581,7 +619,7 @@ mod tests {
         };
         let feed = Feed::new(&limits, 0);
         for revision in 1..=10 {
-            feed.publish(event(revision));
+            feed.publish(vec![event(revision)]);
         }
         // Three events fit in the bytes, though a hundred would in count.
         let (backlog, _) = feed.subscribe(7).expect("revisions after 7 are kept");
@@ -591,12 +629,12 @@ mod tests {
         let refused = feed.subscribe(6).expect_err("revision 7 is gone");
         assert_eq!(refused.oldest, 7);
         // One event bigger than the bound is still kept, alone.
-        feed.publish(StoredEvent::new(
+        feed.publish(vec![StoredEvent::new(
             11,
             "/registry/c",
             Some(&config_map(10_000)),
             None,
-        ));
+        )]);
         let (backlog, _) = feed.subscribe(10).unwrap();
         assert_eq!(backlog.len(), 1);
         assert!(feed.subscribe(9).is_err());
@@ -612,6 +650,30 @@ mod tests {
 
     fn revisions<'a>(events: impl IntoIterator<Item = &'a StoredEvent>) -> Vec<i64> {
         events.into_iter().map(|e| e.revision).collect()
+    }
+
+    #[test]
+    fn a_revision_is_published_whole_its_last_event_marked() {
+        let limits = WatchLimits {
+            buffer: 4,
+            ..WatchLimits::default()
+        };
+        let feed = Feed::new(&limits, 0);
+        let (_, mut receiver) = feed.subscribe(0).unwrap();
+        feed.publish(events(&[1, 2, 2, 2]));
+        let mut marks = Vec::new();
+        while let Ok(FeedMessage::Event(event)) = receiver.try_recv() {
+            marks.push((event.revision, event.ends_revision()));
+        }
+        assert_eq!(marks, [(1, true), (2, false), (2, false), (2, true)]);
+        // Four events fit: revision 3 pushes out 1 and part of 2, which
+        // no subscriber may then start inside of.
+        feed.publish(events(&[3, 3]));
+        assert_eq!(feed.oldest(), 2);
+        let (backlog, _) = feed.subscribe(2).unwrap();
+        assert_eq!(revisions(backlog.iter().map(|e| &**e)), [3, 3]);
+        assert!(backlog[1].ends_revision());
+        assert!(feed.subscribe(1).is_err());
     }
 
     #[test]

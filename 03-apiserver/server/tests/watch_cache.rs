@@ -1,13 +1,14 @@
 //! The watch cache on a real etcd: which LISTs it answers from memory
 //! (and that those never reach etcd), read-your-writes, deletes, the 504
-//! for a version it never reaches, and its fill again after it missed
-//! events.
+//! for a version it never reaches, its fill again after it missed
+//! events, and that a transaction shows whole or not at all.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{CMS, TestServer, names, rv};
+use common::{CMS, TestServer, names, rv, send};
+use etcd_client::{Txn, TxnOp};
 use serde_json::{Value, json};
 
 fn config_map(name: &str, tier: &str) -> Value {
@@ -309,4 +310,136 @@ async fn an_unreadable_value_in_the_cache_is_a_warning() {
     let list: Value = response.json().await.unwrap();
     assert_eq!(names(&list), ["a", "b"]);
     assert_eq!(etcd_reads(&s).await, reads);
+}
+
+/// What one LIST showed of the transactions: its revision, and how many
+/// keys of each round's (`t{round}-{key}`) it holds.
+struct Seen {
+    revision: i64,
+    keys: Vec<usize>,
+}
+
+impl Seen {
+    fn of(list: &Value, rounds: usize) -> Seen {
+        let mut keys = vec![0; rounds];
+        for name in names(list) {
+            if let Some((round, _)) = name.strip_prefix('t').and_then(|n| n.split_once('-')) {
+                keys[round.parse::<usize>().unwrap()] += 1;
+            }
+        }
+        Seen {
+            revision: rv(list),
+            keys,
+        }
+    }
+}
+
+/// One etcd transaction of many keys under one prefix is one revision
+/// (so is a range delete, or another client's transaction): a LIST from
+/// the cache shows all of it or none of it, however it races with the
+/// cache taking the revision in. Each round writes `KEYS` ConfigMaps
+/// straight into etcd in one transaction, in the API server's layout,
+/// then deletes them in another, while LISTs at version 0 run one after
+/// another and `WAITERS` LISTs wait for the revision the first
+/// transaction is about to make (let go the moment the cache reaches
+/// it). Every LIST must show a round's keys exactly while its revision
+/// is between the two transactions'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_from_the_cache_never_shows_half_a_transaction() {
+    const ROUNDS: usize = 40;
+    // etcd allows 128 operations per transaction by default.
+    const KEYS: usize = 100;
+    const WAITERS: usize = 2;
+    let s = TestServer::start_with(|c| c.watch_cache.enabled = true).await;
+    let (code, list) = s.get(&format!("{CMS}?resourceVersion=0")).await;
+    assert_eq!(code, 200, "{list}");
+    let etcd = etcd_client::Client::connect([s.etcd.endpoint()], None)
+        .await
+        .unwrap();
+    let mut kv = etcd.kv_client();
+    let (http, url) = (s.http.clone(), s.url(CMS));
+    let list = move |query: String| {
+        let request = http.get(format!("{url}?{query}"));
+        async move {
+            let (code, list) = send(request).await;
+            assert_eq!(code, 200, "{query}: {list}");
+            Seen::of(&list, ROUNDS)
+        }
+    };
+
+    let (done, stop) = tokio::sync::watch::channel(false);
+    let listers: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            let list = list.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !*stop.borrow() {
+                    seen.push(list("resourceVersion=0".to_string()).await);
+                }
+                seen
+            })
+        })
+        .collect();
+    // Each round's (put, delete) revisions.
+    let mut written = Vec::new();
+    let mut seen = Vec::new();
+    for round in 0..ROUNDS {
+        let name = |key: usize| format!("t{round:02}-{key:03}");
+        let key = |key: usize| format!("/registry/configmaps/default/{}", name(key));
+        let now = kv.get("/registry/configmaps/", None).await.unwrap();
+        let next = now.header().unwrap().revision() + 1;
+        let waiters: Vec<_> = (0..WAITERS)
+            .map(|_| {
+                let query = format!("resourceVersion={next}&resourceVersionMatch=NotOlderThan");
+                tokio::spawn(list.clone()(query))
+            })
+            .collect();
+        let puts: Vec<TxnOp> = (0..KEYS)
+            .map(|k| {
+                let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name(k), "namespace": "default",
+                        "uid": format!("uid-{}", name(k)), "creationTimestamp": "2026-01-01T00:00:00Z"},
+                    "data": {"round": round.to_string()}});
+                TxnOp::put(key(k), serde_json::to_vec(&object).unwrap(), None)
+            })
+            .collect();
+        let put = kv.txn(Txn::new().and_then(puts)).await.unwrap();
+        let deletes: Vec<TxnOp> = (0..KEYS).map(|k| TxnOp::delete(key(k), None)).collect();
+        let delete = kv.txn(Txn::new().and_then(deletes)).await.unwrap();
+        written.push((
+            put.header().unwrap().revision(),
+            delete.header().unwrap().revision(),
+        ));
+        for waiter in waiters {
+            seen.push(waiter.await.unwrap());
+        }
+    }
+    done.send(true).unwrap();
+    for lister in listers {
+        seen.extend(lister.await.unwrap());
+    }
+
+    let mut halves = Vec::new();
+    for list in &seen {
+        for (round, &(put, delete)) in written.iter().enumerate() {
+            let whole = if (put..delete).contains(&list.revision) {
+                KEYS
+            } else {
+                0
+            };
+            if list.keys[round] != whole {
+                halves.push(format!(
+                    "at revision {}: {} keys of round {round} (written at {put}, deleted at {delete})",
+                    list.revision, list.keys[round]
+                ));
+            }
+        }
+    }
+    assert!(
+        halves.is_empty(),
+        "{} of {} LISTs show part of a transaction: {halves:#?}",
+        halves.len(),
+        seen.len()
+    );
 }

@@ -4,11 +4,13 @@
 //!
 //! A [`WatchCache`] is filled by one LIST of the resource from etcd at a
 //! revision R, then kept current by the watch hub's feed of the same
-//! prefix (`watch.rs`), from R on: every event puts or removes one key
-//! and moves the cache's revision to the event's. The feed's progress
-//! answers ([`FeedMessage::Progress`]) move it too when nothing under the
-//! prefix changed, which is how a cache of a quiet resource proves it has
-//! seen everything up to etcd's current revision.
+//! prefix (`watch.rs`), from R on: each revision's events put or remove
+//! their keys and move the cache's revision to theirs, all together once
+//! the feed has handed over the last of them (an etcd transaction writes
+//! several keys at one revision; no LIST sees part of one). The feed's
+//! progress answers ([`FeedMessage::Progress`]) move it too when nothing
+//! under the prefix changed, which is how a cache of a quiet resource
+//! proves it has seen everything up to etcd's current revision.
 //!
 //! What it keeps per key is the value *as etcd stores it*: the JSON
 //! bytes, still sealed for an encrypted resource, shared (`Arc<[u8]>`)
@@ -213,8 +215,8 @@ pub struct Held {
 
 /// One resource's cache.
 pub struct WatchCache {
-    /// std's Mutex: held to apply one event or to take a snapshot, never
-    /// across an `.await`.
+    /// std's Mutex: held to apply one revision or to take a snapshot,
+    /// never across an `.await`.
     contents: Mutex<Contents>,
     /// The revision reached, for LISTs waiting on it.
     reached: watch::Sender<i64>,
@@ -253,39 +255,60 @@ impl WatchCache {
     }
 
     // ANCHOR: apply
-    /// One change from the feed: the key's new value, or its removal.
-    fn apply(&self, event: &StoredEvent) {
+    /// One whole revision from the feed: each of its events puts or
+    /// removes one key. Objects and revision change together, under one
+    /// lock, so that no snapshot (no LIST) shows part of a transaction,
+    /// and a LIST waiting for this revision is let go only once all of it
+    /// is in (Kubernetes' watch cache applies a revision whole too).
+    fn apply(&self, revision: &[Arc<StoredEvent>]) {
+        let Some(at) = revision.first().map(|e| e.revision) else {
+            return;
+        };
         let mut contents = self.contents();
         if contents.revision == 0 {
             return;
         }
-        // Already in the LIST that filled the cache: keep the event's
-        // copy of the bytes, the one the ring buffer holds, not both;
+        // Already in the LIST that filled the cache: keep the events'
+        // copies of the bytes, the ones the ring buffer holds, not both;
         // unless a snapshot holds the map, which is not copied for this.
-        if event.revision <= contents.filled_at {
+        if at <= contents.filled_at {
             if let Some(objects) = Arc::get_mut(&mut contents.objects) {
-                share(objects, event);
+                revision.iter().for_each(|event| share(objects, event));
             }
             return;
         }
         // Copies the map only when a snapshot still holds it.
         let objects = Arc::make_mut(&mut contents.objects);
-        match &event.value {
-            Some(value) => {
-                let cached = CachedValue {
-                    revision: event.revision,
-                    value: Arc::clone(value),
-                };
-                objects.insert(Arc::from(event.key.as_str()), cached);
-            }
-            None => {
-                objects.remove(event.key.as_str());
+        for event in revision {
+            match &event.value {
+                Some(value) => {
+                    let cached = CachedValue {
+                        revision: at,
+                        value: Arc::clone(value),
+                    };
+                    objects.insert(Arc::from(event.key.as_str()), cached);
+                }
+                None => {
+                    objects.remove(event.key.as_str());
+                }
             }
         }
-        contents.revision = contents.revision.max(event.revision);
+        contents.revision = contents.revision.max(at);
         self.reached.send_replace(contents.revision);
     }
     // ANCHOR_END: apply
+
+    /// One event from the feed's channel, where a revision's events come
+    /// one message each: it waits in `incoming` until the one that ends
+    /// its revision, and then they are applied together.
+    fn receive(&self, incoming: &mut Vec<Arc<StoredEvent>>, event: Arc<StoredEvent>) {
+        let ends_revision = event.ends_revision();
+        incoming.push(event);
+        if ends_revision {
+            self.apply(incoming);
+            incoming.clear();
+        }
+    }
 
     /// etcd says every change up to `revision` has been sent: none of
     /// them was under this prefix, or all are already applied.
@@ -506,18 +529,18 @@ async fn follow(store: Store, prefix: String, cache: Arc<WatchCache>) {
         // Fell behind the fan-out channel: the feed's ring buffer still
         // holds what was missed, unless it is older than the buffer.
         while let Ok((backlog, mut events)) = subscribed {
-            for event in &backlog {
-                cache.apply(event);
+            // The backlog is whole revisions (`Feed::subscribe`).
+            for revision in backlog.chunk_by(|a, b| a.revision == b.revision) {
+                cache.apply(revision);
             }
             match follow_events(&cache, &mut events).await {
                 Missed::Expired => break,
                 Missed::Lagged => {}
                 Missed::Closed => return,
             }
-            // From before the last revision applied: a transaction's
-            // other keys at that revision may be among those missed, and
-            // applying an event twice changes nothing.
-            subscribed = cache.feed.subscribe(cache.revision() - 1);
+            // The cache applies whole revisions only: what it missed
+            // begins after its own, a revision it had in part included.
+            subscribed = cache.feed.subscribe(cache.revision());
         }
         tracing::warn!(%prefix, "the watch cache missed events; filling it again");
         cache.clear();
@@ -534,15 +557,22 @@ enum Missed {
     Closed,
 }
 
-/// Applies the feed's messages to the cache until it misses some.
+/// Applies the feed's messages to the cache until it misses some, each
+/// revision once it has all of it.
 async fn follow_events(
     cache: &WatchCache,
     events: &mut tokio::sync::broadcast::Receiver<FeedMessage>,
 ) -> Missed {
+    // The events of a revision not yet whole; lost when this returns,
+    // and replayed whole from the ring by the next subscription.
+    let mut incoming = Vec::new();
     loop {
         match events.recv().await {
-            Ok(FeedMessage::Event(event)) => cache.apply(&event),
-            Ok(FeedMessage::Progress(revision)) => cache.advance(revision),
+            Ok(FeedMessage::Event(event)) => cache.receive(&mut incoming, event),
+            // The feed sends progress between revisions, so nothing waits
+            // in `incoming` then.
+            Ok(FeedMessage::Progress(revision)) if incoming.is_empty() => cache.advance(revision),
+            Ok(FeedMessage::Progress(_)) => {}
             Ok(FeedMessage::Expired) => return Missed::Expired,
             Err(RecvError::Lagged(_)) => return Missed::Lagged,
             Err(RecvError::Closed) => return Missed::Closed,
@@ -607,6 +637,11 @@ mod tests {
         StoredEvent::new(revision, key, Some(&config_map(name, data)), None)
     }
 
+    fn delete(revision: i64, name: &str) -> StoredEvent {
+        let key = format!("/registry/configmaps/d/{name}");
+        StoredEvent::new(revision, key, None, Some(&config_map(name, "one")))
+    }
+
     /// A cache filled at revision 2 with `a` and `b`, the fill's own
     /// copies of their bytes.
     fn filled() -> WatchCache {
@@ -640,8 +675,8 @@ mod tests {
         let first = cache.snapshot("/registry/configmaps/").unwrap();
         let second = cache.snapshot("/registry/configmaps/").unwrap();
         assert!(Arc::ptr_eq(&first.objects, &second.objects), "no copy");
-        cache.apply(&put(3, "a", "two"));
-        cache.apply(&put(4, "c", "one"));
+        cache.apply(&[Arc::new(put(3, "a", "two"))]);
+        cache.apply(&[Arc::new(put(4, "c", "one"))]);
         let before = [
             "/registry/configmaps/d/a=one",
             "/registry/configmaps/d/b=one",
@@ -674,10 +709,10 @@ mod tests {
     fn the_fill_s_copy_gives_way_to_the_ring_s_bytes() {
         let cache = filled();
         // The feed replays what the fill already read.
-        let replayed = put(1, "a", "one");
-        cache.apply(&replayed);
-        let stale = put(1, "b", "older");
-        cache.apply(&stale);
+        let replayed = Arc::new(put(1, "a", "one"));
+        cache.apply(std::slice::from_ref(&replayed));
+        let stale = Arc::new(put(1, "b", "older"));
+        cache.apply(std::slice::from_ref(&stale));
         let snapshot = cache.snapshot("/registry/configmaps/").unwrap();
         let a = snapshot.get("/registry/configmaps/d/a").unwrap();
         assert!(
@@ -689,8 +724,8 @@ mod tests {
         assert!(!Arc::ptr_eq(&b.value, stale.value.as_ref().unwrap()));
         assert_eq!(names(&snapshot)[1], "/registry/configmaps/d/b=one");
         // While a snapshot holds the map, sharing does not copy it.
-        let replayed_b = put(2, "b", "one");
-        cache.apply(&replayed_b);
+        let replayed_b = Arc::new(put(2, "b", "one"));
+        cache.apply(std::slice::from_ref(&replayed_b));
         drop(snapshot);
         let shared = |cache: &WatchCache| {
             let now = cache.snapshot("/registry/configmaps/").unwrap();
@@ -698,7 +733,52 @@ mod tests {
             Arc::ptr_eq(&b.value, replayed_b.value.as_ref().unwrap())
         };
         assert!(!shared(&cache));
-        cache.apply(&replayed_b);
+        cache.apply(std::slice::from_ref(&replayed_b));
         assert!(shared(&cache));
+    }
+
+    /// The feed hands a transaction's events over one message at a time
+    /// (here, by hand, as `follow_events` does): until the last is in,
+    /// the cache shows none of them and has not reached their revision.
+    #[test]
+    fn a_revision_shows_whole_or_not_at_all() {
+        let cache = filled();
+        let (_, mut messages) = cache.feed.subscribe(2).unwrap();
+        // One etcd transaction: c created, a changed, b deleted.
+        let transaction = vec![put(3, "c", "one"), put(3, "a", "two"), delete(3, "b")];
+        cache.feed.publish(transaction);
+        let mut incoming = Vec::new();
+        let mut hand_over = || match messages.try_recv() {
+            Ok(FeedMessage::Event(event)) => cache.receive(&mut incoming, event),
+            other => panic!("an event: {other:?}"),
+        };
+        let at = |cache: &WatchCache| {
+            let snapshot = cache.snapshot("/registry/configmaps/").unwrap();
+            (snapshot.revision, names(&snapshot))
+        };
+        let before = (
+            2,
+            vec![
+                "/registry/configmaps/d/a=one".to_string(),
+                "/registry/configmaps/d/b=one".to_string(),
+            ],
+        );
+        for _ in 0..2 {
+            hand_over();
+            assert_eq!(at(&cache), before, "half a revision shows");
+            assert_eq!(cache.revision(), 2, "a LIST waiting for 3 is let go");
+        }
+        hand_over();
+        assert_eq!(
+            at(&cache),
+            (
+                3,
+                vec![
+                    "/registry/configmaps/d/a=two".to_string(),
+                    "/registry/configmaps/d/c=one".to_string(),
+                ]
+            )
+        );
+        assert_eq!(cache.revision(), 3);
     }
 }
