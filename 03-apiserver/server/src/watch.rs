@@ -26,6 +26,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use etcd_client::{EventType, WatchOptions};
 use serde_json::Value;
@@ -154,6 +155,17 @@ pub struct WatchLimits {
     /// ([`StoredEvent::size`]): big objects cut its history short before
     /// `buffer` events do.
     pub buffer_bytes: usize,
+    /// How long the ring buffer keeps an event once more than
+    /// `min_buffer` newer ones are in it: kube-apiserver keeps 75 s of
+    /// history (its watch cache grows and shrinks its capacity to hold
+    /// that much, between 100 and 102,400 events), a little more than its
+    /// one-minute bookmark period, so a watcher that takes bookmarks can
+    /// always resume where its last one left it. Older history costs
+    /// memory that grows with time while nobody can need it.
+    pub fresh: Duration,
+    /// Events the ring keeps however old (kube-apiserver's lower bound of
+    /// 100): a resource that rarely changes keeps its last changes.
+    pub min_buffer: usize,
     /// How many revisions before "now" a new feed starts replaying from.
     pub window: i64,
     /// Messages a client may fall behind before it is cut off with 410.
@@ -165,6 +177,8 @@ impl Default for WatchLimits {
         WatchLimits {
             buffer: 10_000,
             buffer_bytes: 32 << 20,
+            fresh: Duration::from_secs(75),
+            min_buffer: 100,
             window: 10_000,
             channel: 4096,
         }
@@ -175,6 +189,9 @@ impl Default for WatchLimits {
 struct History {
     /// Recent events, oldest first.
     buffer: VecDeque<Arc<StoredEvent>>,
+    /// When each of them was published, in the same order: the ring lets
+    /// an event go once it is older than [`WatchLimits::fresh`].
+    published: VecDeque<Instant>,
     /// Their [`StoredEvent::size`]s, summed.
     bytes: usize,
     /// Every event with a revision above `floor` is (or will be) in the
@@ -183,12 +200,26 @@ struct History {
 }
 
 impl History {
-    /// Adds the newest event, and lets go of the oldest ones beyond
-    /// `events` events or `bytes` bytes; the newest stays, however big.
-    fn push(&mut self, event: Arc<StoredEvent>, events: usize, bytes: usize) {
+    /// Adds the newest event, published at `now`, and lets go of the
+    /// oldest ones beyond the bounds: too many events, too many bytes, or
+    /// older than [`WatchLimits::fresh`] while more than
+    /// [`WatchLimits::min_buffer`] remain. The newest stays, however big.
+    fn push(&mut self, event: Arc<StoredEvent>, now: Instant, limits: &WatchLimits) {
         self.bytes += event.size();
         self.buffer.push_back(event);
-        while self.buffer.len() > events || (self.bytes > bytes && self.buffer.len() > 1) {
+        self.published.push_back(now);
+        let stale = |history: &History| {
+            history.buffer.len() > limits.min_buffer
+                && history
+                    .published
+                    .front()
+                    .is_some_and(|at| now.saturating_duration_since(*at) > limits.fresh)
+        };
+        while self.buffer.len() > limits.buffer
+            || (self.bytes > limits.buffer_bytes && self.buffer.len() > 1)
+            || stale(self)
+        {
+            self.published.pop_front();
             if let Some(old) = self.buffer.pop_front() {
                 self.floor = old.revision;
                 self.bytes -= old.size();
@@ -203,9 +234,8 @@ pub struct Feed {
     /// across an `.await`, and std's is faster for that.
     history: Mutex<History>,
     sender: broadcast::Sender<FeedMessage>,
-    /// The ring buffer's bounds: events, and bytes.
-    buffer: usize,
-    buffer_bytes: usize,
+    /// The ring buffer's bounds: events, bytes, and age past a minimum.
+    limits: WatchLimits,
     /// Set by [`Feed::request_progress`], taken by the feed's task, which
     /// then sends etcd a progress request on its watch stream. A
     /// `Notify` keeps one permit: many requests while one is on its way
@@ -231,12 +261,12 @@ impl Feed {
         Feed {
             history: Mutex::new(History {
                 buffer: VecDeque::new(),
+                published: VecDeque::new(),
                 bytes: 0,
                 floor,
             }),
             sender,
-            buffer: limits.buffer,
-            buffer_bytes: limits.buffer_bytes,
+            limits: *limits,
             progress_wanted: tokio::sync::Notify::new(),
         }
     }
@@ -275,12 +305,17 @@ impl Feed {
     /// under one lock: a subscriber starts between two revisions, never
     /// inside one.
     pub(crate) fn publish(&self, events: Vec<StoredEvent>) {
+        self.publish_at(events, Instant::now());
+    }
+
+    /// [`Feed::publish`] at the instant `now`.
+    fn publish_at(&self, events: Vec<StoredEvent>, now: Instant) {
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         let mut events = events.into_iter().peekable();
         while let Some(mut event) = events.next() {
             event.ends_revision = events.peek().is_none_or(|e| e.revision != event.revision);
             let event = Arc::new(event);
-            history.push(Arc::clone(&event), self.buffer, self.buffer_bytes);
+            history.push(Arc::clone(&event), now, &self.limits);
             // No receivers is fine: nobody is watching right now.
             let _ = self.sender.send(FeedMessage::Event(event));
         }
@@ -316,6 +351,7 @@ impl Feed {
     fn expire(&self, revision: i64) {
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         history.buffer.clear();
+        history.published.clear();
         history.bytes = 0;
         history.floor = history.floor.max(revision);
         let _ = self.sender.send(FeedMessage::Expired);
@@ -641,6 +677,39 @@ mod tests {
     }
 
     /// Events at these revisions, one key each.
+    #[test]
+    fn the_ring_lets_stale_events_go_once_enough_newer_ones_remain() {
+        let event =
+            |revision| StoredEvent::new(revision, "/registry/c", Some(&config_map(10)), None);
+        let limits = WatchLimits {
+            fresh: Duration::from_secs(75),
+            min_buffer: 3,
+            ..WatchLimits::default()
+        };
+        let feed = Feed::new(&limits, 0);
+        let start = Instant::now();
+        for revision in 1..=5 {
+            feed.publish_at(vec![event(revision)], start);
+        }
+        // 74 s later all five are fresh: none goes, though more than
+        // `min_buffer` are kept.
+        feed.publish_at(vec![event(6)], start + Duration::from_secs(74));
+        assert_eq!(feed.buffered().0.len(), 6);
+        assert_eq!(feed.oldest(), 0);
+        // 76 s: revisions 1 to 5 are stale; of them, only as many go as
+        // leave `min_buffer` events, and the floor says which.
+        feed.publish_at(vec![event(7)], start + Duration::from_secs(76));
+        let kept: Vec<i64> = feed.buffered().0.iter().map(|e| e.revision).collect();
+        assert_eq!(kept, [5, 6, 7]);
+        assert_eq!(feed.oldest(), 4);
+        assert!(feed.subscribe(3).is_err(), "revision 4 is gone");
+        // Long after, the minimum still stays: a quiet resource keeps its
+        // last changes whatever their age.
+        feed.publish_at(vec![event(8)], start + Duration::from_secs(3600));
+        let kept: Vec<i64> = feed.buffered().0.iter().map(|e| e.revision).collect();
+        assert_eq!(kept, [6, 7, 8]);
+    }
+
     fn events(revisions: &[i64]) -> Vec<StoredEvent> {
         revisions
             .iter()
