@@ -60,11 +60,14 @@ pub struct Resource {
     pub has_status: bool,
     /// Whether the object has a `/scale` subresource (autoscaling/v1 Scale).
     pub has_scale: bool,
-    /// `Some(version)` when this row is an older version of the group,
-    /// served by converting to and from `version`, which is what etcd
-    /// holds (Kubernetes' storage version). HorizontalPodAutoscalers are
-    /// stored as `autoscaling/v2` and also served as `autoscaling/v1`,
-    /// for `kubectl autoscale`. `None` for every row etcd holds itself.
+    /// `Some(api_version)` when this row is served by converting to and
+    /// from the row of that `apiVersion` and the same kind, which is what
+    /// etcd holds (Kubernetes' storage version; the API server's
+    /// `conversion` module does the converting). HorizontalPodAutoscalers
+    /// are stored as `autoscaling/v2` and also served as `autoscaling/v1`,
+    /// for `kubectl autoscale`; Events are stored as core `v1` and also
+    /// served as `events.k8s.io/v1`, which the newer event recorders
+    /// write. `None` for every row etcd holds itself.
     pub converts_to: Option<&'static str>,
 }
 
@@ -170,11 +173,12 @@ pub static RESOURCES: &[Resource] = &[
     row("batch", "v1", "Job", "jobs", "job", &[], true, true),
     row("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"], true, true),
     row("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, true),
-    Resource { converts_to: Some("v2"), ..row("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, true) },
+    Resource { converts_to: Some("autoscaling/v2"), ..row("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, true) },
     row("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", &["pdb"], true, true),
     row("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], true, true),
     row("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", &[], false, false),
     row("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", &[], true, false),
+    Resource { converts_to: Some("v1"), ..row("events.k8s.io", "v1", "Event", "events", "event", &[], true, false) },
     row("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", &["sc"], false, false),
     row(RBAC_GROUP, "v1", "ClusterRole", "clusterroles", "clusterrole", &[], false, false),
     row(RBAC_GROUP, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", &[], false, false),
@@ -233,9 +237,10 @@ mod tests {
     #[test]
     fn converted_rows_name_a_stored_row() {
         for r in RESOURCES.iter() {
-            if let Some(version) = r.converts_to {
-                let stored = lookup(r.group, version, r.plural).unwrap();
-                assert!(stored.is_stored() && stored.kind == r.kind);
+            if let Some(api_version) = r.converts_to {
+                let stored = by_kind(api_version, r.kind).unwrap();
+                // The same etcd directory: one object, two URLs.
+                assert!(stored.is_stored() && stored.plural == r.plural);
             }
         }
         assert!(
@@ -243,6 +248,7 @@ mod tests {
                 .unwrap()
                 .is_stored()
         );
+        assert!(!by_kind("events.k8s.io/v1", "Event").unwrap().is_stored());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! HorizontalPodAutoscalers' admission: defaulted and validated as
 //! Kubernetes' `pkg/apis/autoscaling` does (chapter 05, "Autoscaling").
 //!
-//! An HPA is stored as `autoscaling/v2` (`autoscaling_v1.rs` converts the
+//! An HPA is stored as `autoscaling/v2` (`conversion/autoscaling_v1.rs` converts the
 //! older version `kubectl autoscale` writes), so everything here reads the
 //! v2 shape: `spec.scaleTargetRef`, `spec.minReplicas`, `spec.maxReplicas`,
 //! `spec.metrics[]` and `spec.behavior`.

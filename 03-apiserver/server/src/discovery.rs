@@ -54,6 +54,25 @@ pub fn group_list() -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
+/// `/apis/<group>`: one group of [`group_list`], as its own document.
+pub fn api_group(name: &str) -> Result<axum::Json<Value>, ApiError> {
+    let list = group_list();
+    let group = list["groups"]
+        .as_array()
+        .and_then(|groups| groups.iter().find(|g| g["name"] == name))
+        .ok_or_else(|| {
+            ApiError::NotFound(Target {
+                group: name.into(),
+                kind: "group".into(),
+                name: name.into(),
+            })
+        })?;
+    let mut group = group.clone();
+    group["kind"] = json!("APIGroup");
+    group["apiVersion"] = json!("v1");
+    Ok(axum::Json(group))
+}
+
 // ANCHOR: resource_list
 /// `/api/v1` or `/apis/<group>/<version>`: the resources of one group
 /// version, with their subresources as `pods/status`-style rows.

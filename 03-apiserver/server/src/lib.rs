@@ -55,8 +55,12 @@
 //!   rules (what may change, and the refusal of claim templates).
 //! - [`autoscaling`]: HorizontalPodAutoscalers' defaults and rules (the
 //!   replica bounds, the target, the metrics orc can read, `behavior`);
-//!   [`autoscaling_v1`]: the `autoscaling/v1` version `kubectl autoscale`
-//!   writes, converted to and from the stored `autoscaling/v2`.
+//!   the `autoscaling/v1` version `kubectl autoscale` writes is one of the
+//!   [`conversion`]s.
+//! - [`conversion`]: kinds served in a version etcd does not hold,
+//!   converted on the way in and out: `autoscaling/v1` HPAs from the
+//!   stored `autoscaling/v2`, `events.k8s.io/v1` Events from the stored
+//!   core `v1` ([`event_validation`]: the rules of `events.k8s.io/v1`).
 //! - [`batch`]: Jobs' and CronJobs' defaults and rules (a Job's selector
 //!   generated from its uid, restart policy, immutable template).
 //! - [`service_account_admission`]: the `ServiceAccount` admission step:
@@ -152,11 +156,11 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod autoscaling;
-pub mod autoscaling_v1;
 pub mod batch;
 pub mod codec;
 pub mod compaction;
 pub mod connection;
+pub mod conversion;
 pub mod default_tolerations;
 pub mod defaults;
 pub mod defrag;
@@ -165,6 +169,7 @@ pub mod disruption_budget;
 pub mod encryption;
 pub mod env_validation;
 pub mod etcd_socket;
+pub mod event_validation;
 pub mod eviction;
 pub mod handlers;
 pub mod health;

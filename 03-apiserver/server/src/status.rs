@@ -69,6 +69,15 @@ impl FieldCause {
         }
     }
 
+    /// A string longer than its limit (Kubernetes: `FieldValueTooLong`).
+    pub fn too_long(field: impl Into<String>, max_bytes: usize) -> FieldCause {
+        FieldCause {
+            field: field.into(),
+            message: format!("Too long: may not be more than {max_bytes} bytes"),
+            reason: "FieldValueTooLong",
+        }
+    }
+
     /// A field may not be changed after creation (Kubernetes: `FieldValueForbidden`).
     pub fn forbidden(field: impl Into<String>, why: impl Into<String>) -> FieldCause {
         FieldCause {

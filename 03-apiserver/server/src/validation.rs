@@ -18,6 +18,9 @@ use orc_client::names::{
 use orc_client::resources::Resource;
 use orc_client::selectors::labels;
 
+/// The group of the newer Event API, validated more strictly than core's.
+const EVENTS_GROUP: &str = "events.k8s.io";
+
 /// Validates `obj` (already defaulted) as a `resource`; empty means valid.
 pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
     let mut causes = Vec::new();
@@ -58,7 +61,23 @@ pub fn validate(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
         "PersistentVolume" => crate::volumes::validate_volume(obj, &mut causes),
         "PersistentVolumeClaim" => crate::volumes::validate_claim(obj, &mut causes),
         "StorageClass" => crate::volumes::validate_class(obj, &mut causes),
+        // The newer Event API's rules, for writes through it only. Core
+        // v1 Events are checked for their metadata alone: Kubernetes has
+        // a few lenient rules for them that orc does not check.
+        "Event" if resource.group == EVENTS_GROUP => {
+            crate::event_validation::validate(obj, &mut causes)
+        }
         _ => {}
+    }
+    causes
+}
+
+/// Rules only a create keeps (the version a client writes through may
+/// ask more of a new object than of one it only updates).
+pub fn validate_create(resource: &Resource, obj: &Value) -> Vec<FieldCause> {
+    let mut causes = Vec::new();
+    if resource.kind == "Event" && resource.group == EVENTS_GROUP {
+        crate::event_validation::validate_create(obj, &mut causes);
     }
     causes
 }
@@ -104,6 +123,9 @@ pub fn validate_update(resource: &Resource, old: &Value, new: &Value) -> Vec<Fie
     }
     if resource.kind == "StorageClass" {
         crate::volumes::validate_class_update(old, new, &mut causes);
+    }
+    if resource.kind == "Event" && resource.group == EVENTS_GROUP {
+        crate::event_validation::validate_update(old, new, &mut causes);
     }
     if resource.kind == "PersistentVolumeClaim" {
         crate::volumes::validate_claim_update(old, new, &mut causes);

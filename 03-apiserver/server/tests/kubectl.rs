@@ -169,6 +169,7 @@ async fn health_version_metrics_and_discovery() {
             "policy",
             "networking.k8s.io",
             "discovery.k8s.io",
+            "events.k8s.io",
             "storage.k8s.io",
             "rbac.authorization.k8s.io",
             "authentication.k8s.io",

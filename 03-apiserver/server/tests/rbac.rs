@@ -562,6 +562,12 @@ async fn every_component_has_its_kubernetes_role_and_no_more() {
             &["create", "pods"],
             false,
         ),
+        // The scheduler's recorder writes the newer Event API.
+        (
+            &["--as", "system:kube-scheduler"],
+            &["create", "events.events.k8s.io"],
+            true,
+        ),
         (
             &["--as", "system:kube-controller-manager"],
             &["create", "pods"],

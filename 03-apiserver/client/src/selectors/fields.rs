@@ -66,6 +66,22 @@ pub fn supported_fields(kind: &str) -> &'static [&'static str] {
 
 /// Parses `input` for resources of `kind`.
 pub fn parse(input: &str, kind: &str) -> Result<FieldSelector, FieldSelectorError> {
+    parse_with(input, |field| {
+        let known = matches!(field, "metadata.name" | "metadata.namespace")
+            || supported_fields(kind).contains(&field);
+        known.then(|| field.to_string())
+    })
+}
+
+/// Parses `input`, each field named through `field_of`: the field of the
+/// object to compare, or `None` when the field cannot be selected by. A
+/// version served by conversion names some fields differently from the
+/// stored object the selector is matched against (`events.k8s.io/v1`'s
+/// `regarding.name` is core's `involvedObject.name`).
+pub fn parse_with(
+    input: &str,
+    field_of: impl Fn(&str) -> Option<String>,
+) -> Result<FieldSelector, FieldSelectorError> {
     let mut requirements = Vec::new();
     for term in input.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let (field, value, negated) = if let Some((f, v)) = term.split_once("!=") {
@@ -78,13 +94,11 @@ pub fn parse(input: &str, kind: &str) -> Result<FieldSelector, FieldSelectorErro
             return Err(FieldSelectorError::Syntax(term.to_string()));
         };
         let field = field.trim();
-        let known = matches!(field, "metadata.name" | "metadata.namespace")
-            || supported_fields(kind).contains(&field);
-        if !known {
+        let Some(field) = field_of(field) else {
             return Err(FieldSelectorError::Unsupported(field.to_string()));
-        }
+        };
         requirements.push(FieldRequirement {
-            field: field.to_string(),
+            field,
             value: value.trim().to_string(),
             negated,
         });

@@ -400,6 +400,7 @@ mod tests {
         assert!(!ask(&node("b"), "POST", token).allowed());
         // Static rules for the rest; and no opinion on anyone else.
         assert!(ask(&a, "POST", "/api/v1/namespaces/shop/events").allowed());
+        assert!(ask(&a, "POST", "/apis/events.k8s.io/v1/namespaces/shop/events").allowed());
         assert!(!ask(&a, "GET", "/apis/apps/v1/deployments").allowed());
         let impostor = UserInfo::authenticated("system:node:a", "", &[]);
         assert_eq!(

@@ -74,9 +74,9 @@ impl Shape {
     /// Appends one object (a row of it, for a Table) to `out`.
     pub fn item(&self, obj: Value, out: &mut Vec<u8>) {
         let encoded = match self {
-            // Objects leave in the URL's version (`autoscaling_v1.rs`).
+            // Objects leave in the URL's version (`conversion/`).
             Shape::List { resource } => {
-                serde_json::to_writer(&mut *out, &crate::autoscaling_v1::served(resource, obj))
+                serde_json::to_writer(&mut *out, &crate::conversion::served(resource, obj))
             }
             Shape::Table { rows, row_object } => {
                 serde_json::to_writer(&mut *out, &rows.row(&obj, *row_object))

@@ -160,6 +160,11 @@ pub async fn dispatch(
         _ if !core && crate::metrics_api::serves(path) => {
             crate::metrics_api::serve(&state, path, &request).await
         }
+        // `/apis/<group>`: one group's versions (`kubectl` reads `/apis`
+        // instead, but clients that know their group ask here).
+        _ if !core && segments.len() == 1 && request.method == Method::GET => {
+            crate::discovery::api_group(segments[0]).into_response()
+        }
         Ok(path) => route(&state, path, request).await,
         Err(e) => e.into_response(),
     };
@@ -438,10 +443,11 @@ async fn route(state: &Arc<AppState>, path: ApiPath, request: ApiRequest) -> Res
     }
     match result {
         Ok(mut reply) => {
-            // Objects leave in the URL's version (autoscaling/v1 is
-            // converted from the stored v2: `autoscaling_v1.rs`).
+            // Objects leave in the URL's version (autoscaling/v1 and
+            // events.k8s.io/v1 are converted from what etcd holds:
+            // `conversion/`).
             if let Some(resource) = converted {
-                reply.body = crate::autoscaling_v1::served(resource, reply.body);
+                reply.body = crate::conversion::served(resource, reply.body);
             }
             reply.into_response()
         }

@@ -32,7 +32,7 @@ use crate::server::AppState;
 use crate::status::{ApiError, FieldCause, Target};
 use crate::storage::{self, StorageError};
 use orc_client::resources::Resource;
-use orc_client::selectors::{ObjectFilter, fields, labels};
+use orc_client::selectors::{ObjectFilter, labels};
 
 /// GET on one object.
 pub async fn get(
@@ -124,7 +124,8 @@ pub fn filter(
         namespace: ns.map(String::from),
         labels: labels::parse(request.param("labelSelector"))
             .map_err(|e| ApiError::BadRequest(e.to_string()))?,
-        fields: fields::parse(request.param("fieldSelector"), resource.kind)
+        // In the URL's version's names (`conversion/`).
+        fields: crate::conversion::field_selector(resource, request.param("fieldSelector"))
             .map_err(|e| ApiError::BadRequest(e.to_string()))?,
     })
 }

@@ -213,10 +213,10 @@ impl ClientStream {
 
     /// One event line, the object shaped as the client asked.
     fn event(&self, kind: &str, object: Value) -> Bytes {
-        // In the URL's version (autoscaling/v1 is converted from v2).
-        let object = crate::autoscaling_v1::served(self.resource, object);
+        // In the URL's version (`conversion/`). A Table's rows are
+        // rendered from the stored shape, as a GET's and a LIST's are.
         let Some(row_object) = self.table else {
-            return line(kind, object);
+            return line(kind, crate::conversion::served(self.resource, object));
         };
         let rv = object
             .pointer("/metadata/resourceVersion")

@@ -58,8 +58,9 @@ pub fn decode_body(resource: &Resource, request: &ApiRequest) -> Result<Value, A
     // Filling them in lets `curl -d '{"metadata":...}'` work, as Kubernetes does.
     obj["apiVersion"] = json!(resource.api_version());
     obj["kind"] = json!(resource.kind);
-    // An older version (autoscaling/v1) is stored as the version etcd holds.
-    Ok(crate::autoscaling_v1::stored(resource, obj))
+    // A converted row's body (autoscaling/v1, events.k8s.io/v1) is stored
+    // as the version etcd holds (`conversion/`).
+    Ok(crate::conversion::stored(resource, obj))
 }
 
 /// Checks the body's namespace against the URL's and fills it in.
@@ -104,8 +105,9 @@ fn admit(
     // enum, say) is not blamed twice.
     let typed = crate::typed::check(obj).map_err(|e| undecodable(resource, e))?;
     let mut causes = crate::validation::validate(resource, obj);
-    if let Some(old) = old {
-        causes.extend(crate::validation::validate_update(resource, old, obj));
+    match old {
+        Some(old) => causes.extend(crate::validation::validate_update(resource, old, obj)),
+        None => causes.extend(crate::validation::validate_create(resource, obj)),
     }
     for cause in typed {
         if !causes.iter().any(|c| c.field == cause.field) {
@@ -640,9 +642,9 @@ pub async fn patch_part(
     let change = |current: &Value| {
         // A patch is written against the URL's version: applied to the
         // object as that version, then stored as the version etcd holds.
-        let served = crate::autoscaling_v1::served(resource, current.clone());
+        let served = crate::conversion::served(resource, current.clone());
         let patched = crate::patch::apply(kind, resource.kind, &served, &body)?;
-        let patched = crate::autoscaling_v1::stored(resource, patched);
+        let patched = crate::conversion::stored(resource, patched);
         check_name(&patched, name)?;
         if patched.pointer("/metadata/resourceVersion")
             != current.pointer("/metadata/resourceVersion")

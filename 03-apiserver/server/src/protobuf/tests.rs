@@ -162,6 +162,12 @@ const FIXTURES: &[Fixture] = &[
         json: include_str!("testdata/event.json"),
     },
     Fixture {
+        api_version: "events.k8s.io/v1",
+        kind: "Event",
+        raw: include_bytes!("testdata/events_v1_event.pb"),
+        json: include_str!("testdata/events_v1_event.json"),
+    },
+    Fixture {
         api_version: "v1",
         kind: "Endpoints",
         raw: include_bytes!("testdata/endpoints.pb"),

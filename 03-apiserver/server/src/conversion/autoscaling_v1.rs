@@ -10,13 +10,27 @@
 //! back loses nothing (Kubernetes uses the same annotation names; orc
 //! writes their values in the v2 shape). Coming in, the reverse.
 //!
-//! The resource table marks the v1 row `converts_to: Some("v2")`; the
-//! handlers call [`stored`] on every v1 body and [`served`] on every
-//! object they answer, so the rest of the server sees only v2.
+//! The resource table marks the v1 row `converts_to:
+//! Some("autoscaling/v2")`; [`super::stored`] and [`super::served`] call
+//! [`AutoscalingV1`] on every v1 body and every object answered to a v1
+//! URL, so the rest of the server sees only v2.
 
 use serde_json::{Map, Value, json};
 
-use orc_client::resources::Resource;
+use super::Conversion;
+
+/// The `autoscaling/v1` row's entry in [`super::CONVERSIONS`].
+pub struct AutoscalingV1;
+
+impl Conversion for AutoscalingV1 {
+    fn to_stored(&self, obj: Value) -> Value {
+        to_v2(obj)
+    }
+
+    fn to_served(&self, obj: Value) -> Value {
+        to_v1(obj)
+    }
+}
 
 /// The annotation holding the metrics besides CPU utilization.
 const METRICS: &str = "autoscaling.alpha.kubernetes.io/metrics";
@@ -38,12 +52,8 @@ fn is_cpu_utilization(metric: &Value) -> bool {
                 .is_some())
 }
 
-/// The v2 object an `autoscaling/v1` body stands for (other resources:
-/// `obj` as it is).
-pub fn stored(resource: &Resource, mut obj: Value) -> Value {
-    if resource.kind != "HorizontalPodAutoscaler" || resource.is_stored() {
-        return obj;
-    }
+/// The v2 object an `autoscaling/v1` body stands for.
+fn to_v2(mut obj: Value) -> Value {
     let mut annotations = take_annotations(&mut obj);
     let mut from_annotation = |name: &str| {
         annotations.remove(name).and_then(|v| {
@@ -58,7 +68,6 @@ pub fn stored(resource: &Resource, mut obj: Value) -> Value {
         from_annotation(BEHAVIOR),
     );
     put_annotations(&mut obj, annotations);
-    obj["apiVersion"] = json!("autoscaling/v2");
     if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
         let mut list = Vec::new();
         if let Some(percent) = spec.remove("targetCPUUtilizationPercentage") {
@@ -102,28 +111,6 @@ pub fn stored(resource: &Resource, mut obj: Value) -> Value {
     obj
 }
 
-/// `obj` as the client asked for it: a stored v2 HPA (or a list of them)
-/// turned into v1 when the URL was v1's; anything else as it is (a Table,
-/// a Status, another kind).
-pub fn served(resource: &Resource, mut obj: Value) -> Value {
-    if resource.kind != "HorizontalPodAutoscaler" || resource.is_stored() {
-        return obj;
-    }
-    match obj["kind"].as_str() {
-        Some("HorizontalPodAutoscaler") => to_v1(obj),
-        Some("HorizontalPodAutoscalerList") => {
-            obj["apiVersion"] = json!("autoscaling/v1");
-            if let Some(items) = obj.get_mut("items").and_then(Value::as_array_mut) {
-                for item in items.iter_mut() {
-                    *item = to_v1(item.take());
-                }
-            }
-            obj
-        }
-        _ => obj,
-    }
-}
-
 /// One stored HPA as `autoscaling/v1`.
 fn to_v1(mut obj: Value) -> Value {
     let mut annotations = take_annotations(&mut obj);
@@ -132,7 +119,6 @@ fn to_v1(mut obj: Value) -> Value {
             annotations.insert(name.into(), json!(value.to_string()));
         }
     };
-    obj["apiVersion"] = json!("autoscaling/v1");
     if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
         let metrics = spec.remove("metrics").and_then(|m| m.as_array().cloned());
         let (cpu, others): (Vec<Value>, Vec<Value>) = metrics
@@ -191,7 +177,8 @@ fn put_annotations(obj: &mut Value, annotations: Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orc_client::resources::by_kind;
+    use crate::conversion::{served, stored};
+    use orc_client::resources::{Resource, by_kind};
 
     fn v1() -> &'static Resource {
         by_kind("autoscaling/v1", "HorizontalPodAutoscaler").unwrap()
@@ -243,14 +230,5 @@ mod tests {
         assert_eq!(back["status"]["conditions"], v2["status"]["conditions"]);
         assert_eq!(back["spec"]["metrics"].as_array().unwrap().len(), 2);
         assert!(back["metadata"].get("annotations").is_none());
-    }
-
-    #[test]
-    fn other_versions_and_tables_pass_through() {
-        let v2 = by_kind("autoscaling/v2", "HorizontalPodAutoscaler").unwrap();
-        let obj = json!({"kind": "HorizontalPodAutoscaler", "spec": {"metrics": []}});
-        assert_eq!(served(v2, obj.clone()), obj);
-        let table = json!({"kind": "Table", "rows": []});
-        assert_eq!(served(v1(), table.clone()), table);
     }
 }
