@@ -506,3 +506,68 @@ async fn a_protobuf_create_through_the_new_api_is_stored_as_core() {
     assert_eq!(core["involvedObject"]["uid"], "u1");
     assert_eq!(core["eventTime"], "2023-11-14T22:13:20.123456Z");
 }
+
+/// The `Warning` headers of a response.
+fn warnings(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_core_field_sent_to_the_new_api_is_an_unknown_field_not_a_silent_loss() {
+    let s = TestServer::start().await;
+    // `message` is core's name for `note`: events.k8s.io/v1 has no such
+    // field, and it must not stand in for `note`.
+    let mut event = new_event("foreign");
+    event["message"] = json!("not the note");
+    let response = s.http.post(s.url(NEW)).json(&event).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(
+        warnings(&response),
+        [r#"299 - "unknown field \"message\"""#]
+    );
+    let (_, core) = s.get(&format!("{CORE}/foreign")).await;
+    assert_eq!(
+        core["message"],
+        "Successfully assigned default/web to node-1"
+    );
+
+    // A replace and a merge patch are warned about the same way.
+    let (_, mut current) = s.get(&format!("{NEW}/foreign")).await;
+    current["count"] = json!(9);
+    let url = s.url(&format!("{NEW}/foreign"));
+    let response = s.http.put(&url).json(&current).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(warnings(&response), [r#"299 - "unknown field \"count\"""#]);
+    let response = s
+        .http
+        .patch(&url)
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"source": {"component": "x"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(warnings(&response), [r#"299 - "unknown field \"source\"""#]);
+    let (_, core) = s.get(&format!("{CORE}/foreign")).await;
+    assert!(
+        core.get("count").is_none() && core.get("source").is_none(),
+        "{core}"
+    );
+
+    // With `fieldValidation=Strict` (kubectl's default) it is refused.
+    event["metadata"]["name"] = json!("strict");
+    let (code, refused) = s
+        .post(&format!("{NEW}?fieldValidation=Strict"), &event)
+        .await;
+    assert_eq!(code, 400, "{refused}");
+    assert_eq!(
+        refused["message"],
+        r#"strict decoding error: unknown field "message""#
+    );
+    assert_eq!(s.get(&format!("{CORE}/strict")).await.0, 404);
+}

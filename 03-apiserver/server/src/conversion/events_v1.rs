@@ -47,6 +47,17 @@ impl Conversion for EventsV1 {
         rename(obj, |(served, stored)| (stored, served))
     }
 
+    /// The core names of the renamed fields: `events.k8s.io/v1` has none
+    /// of them (its `note` is core's `message`).
+    fn foreign_fields(&self, served: &Value) -> Vec<String> {
+        RENAMED
+            .iter()
+            .map(|(_, stored)| *stored)
+            .filter(|stored| served.get(*stored).is_some())
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The newer API selects by what it calls the fields: `regarding.*`,
     /// `reportingController`, `reason`, `type` (core's `involvedObject.*`,
     /// `reportingComponent`, `reason`, `type`), and the metadata.
@@ -130,6 +141,20 @@ mod tests {
             "deprecatedLastTimestamp": "2026-01-01T00:01:00Z",
             "deprecatedCount": 2,
         })
+    }
+
+    #[test]
+    fn core_names_sent_to_the_newer_api_are_named_as_foreign() {
+        let mut body = full();
+        body["message"] = json!("a core field");
+        body["count"] = json!(3);
+        assert_eq!(
+            crate::conversion::foreign_fields(events_v1(), &body),
+            ["message", "count"]
+        );
+        assert!(crate::conversion::foreign_fields(events_v1(), &full()).is_empty());
+        let core = by_kind("v1", "Event").unwrap();
+        assert!(crate::conversion::foreign_fields(core, &body).is_empty());
     }
 
     #[test]

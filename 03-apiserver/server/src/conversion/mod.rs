@@ -43,6 +43,17 @@ pub trait Conversion: Sync {
     /// One stored object as the served version.
     fn to_served(&self, obj: Value) -> Value;
 
+    /// The fields of a body of the served version that [`to_stored`]
+    /// drops because the served version has no such field, though the
+    /// stored one has (a core `message` sent to `events.k8s.io/v1`): the
+    /// handlers name them as unknown fields, a warning or, with
+    /// `fieldValidation=Strict`, an error, as for any unknown field.
+    ///
+    /// [`to_stored`]: Conversion::to_stored
+    fn foreign_fields(&self, _served: &Value) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The stored object's field a field selector's `label` names
     /// (`None`: the served version cannot be selected by it). Most
     /// versions select only by `metadata.name` and `metadata.namespace`.
@@ -84,6 +95,15 @@ pub fn stored(resource: &Resource, obj: Value) -> Value {
     let mut obj = conversion.to_stored(obj);
     obj["apiVersion"] = json!(stored_version);
     obj
+}
+
+/// The fields of `served`, a body sent to `resource`'s URL, that its
+/// version does not have and the conversion drops
+/// ([`Conversion::foreign_fields`]); none for a stored row.
+pub fn foreign_fields(resource: &Resource, served: &Value) -> Vec<String> {
+    conversion_of(resource).map_or_else(Vec::new, |(conversion, _)| {
+        conversion.foreign_fields(served)
+    })
 }
 
 /// The `fieldSelector` of a LIST or WATCH of `resource`, its fields named

@@ -41,8 +41,13 @@ pub enum Part {
     Finalize,
 }
 
-/// Decodes a body and checks `apiVersion`/`kind` against the URL.
-pub fn decode_body(resource: &Resource, request: &ApiRequest) -> Result<Value, ApiError> {
+/// Decodes a body and checks `apiVersion`/`kind` against the URL; answers
+/// it as the version etcd holds, and the warnings for the fields its own
+/// version does not have that the conversion dropped ([`foreign`]).
+pub fn decode_body(
+    resource: &Resource,
+    request: &ApiRequest,
+) -> Result<(Value, Vec<String>), ApiError> {
     let mut obj = decode(&request.body, Format::of_body(request.content_type())?)?;
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -60,7 +65,29 @@ pub fn decode_body(resource: &Resource, request: &ApiRequest) -> Result<Value, A
     obj["kind"] = json!(resource.kind);
     // A converted row's body (autoscaling/v1, events.k8s.io/v1) is stored
     // as the version etcd holds (`conversion/`).
-    Ok(crate::conversion::stored(resource, obj))
+    let foreign = foreign(resource, &obj, request.param("fieldValidation"))?;
+    Ok((crate::conversion::stored(resource, obj), foreign))
+}
+
+/// The unknown-field warnings for the fields of `served`, a body or a
+/// patched object in a converted row's version, that this version does not
+/// have and its conversion drops (a core `message` sent to
+/// `events.k8s.io/v1`): checked before the conversion, since the stored
+/// version has them. `Strict` refuses them as [`admit`] refuses unknown
+/// fields; `Ignore` drops the warnings.
+fn foreign(resource: &Resource, served: &Value, directive: &str) -> Result<Vec<String>, ApiError> {
+    let problems: Vec<String> = crate::conversion::foreign_fields(resource, served)
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
+    match directive {
+        "Strict" if !problems.is_empty() => Err(ApiError::BadRequest(format!(
+            "strict decoding error: {}",
+            problems.join(", ")
+        ))),
+        "Ignore" => Ok(Vec::new()),
+        _ => Ok(problems),
+    }
 }
 
 /// Checks the body's namespace against the URL's and fills it in.
@@ -167,7 +194,7 @@ pub async fn create(
     if resource.namespaced && ns.is_none() {
         return Err(ApiError::MethodNotAllowed);
     }
-    let mut obj = decode_body(resource, request)?;
+    let (mut obj, foreign) = decode_body(resource, request)?;
     let mut meta = ObjectMeta::of(&obj)?;
     reconcile_namespace(&mut meta, resource, ns)?;
     if meta.name.is_empty() && !meta.generate_name.is_empty() {
@@ -211,13 +238,15 @@ pub async fn create(
     crate::storage_protection::admit_create(resource.kind, &mut obj);
     crate::authz::escalation::check(&state.authorizer, &request.user, resource, &obj)?;
     let duplicates = crate::codec::duplicate_fields(&request.body, request.content_type());
-    let warnings = admit(
+    let admitted = admit(
         resource,
         &mut obj,
         None,
         request.param("fieldValidation"),
         &duplicates,
     )?;
+    // Kubernetes' order: unknown fields first.
+    let warnings: Vec<String> = foreign.into_iter().chain(admitted).collect();
     // After defaulting, which `admit` did: a limit without a request has
     // become a request, as the class expects.
     if resource.kind == "Pod" {
@@ -592,7 +621,7 @@ pub async fn replace(
     request: &ApiRequest,
     part: Part,
 ) -> Result<Reply, ApiError> {
-    let mut obj = decode_body(resource, request)?;
+    let (mut obj, foreign) = decode_body(resource, request)?;
     check_name(&obj, name)?;
     let mut meta = ObjectMeta::of(&obj)?;
     reconcile_namespace(&mut meta, resource, ns)?;
@@ -622,6 +651,14 @@ pub async fn replace(
         },
     )
     .await
+    .map(|reply| with_first(reply, foreign))
+}
+
+/// `reply` with `warnings` before its own (unknown fields come first).
+fn with_first(mut reply: Reply, mut warnings: Vec<String>) -> Reply {
+    warnings.append(&mut reply.warnings);
+    reply.warnings = warnings;
+    reply
 }
 
 /// PATCH on an object or its status. A patch that sets
@@ -639,11 +676,16 @@ pub async fn patch_part(
     let dry_run = DryRun::of(request, "PatchOptions")?;
     let body = request.body.clone();
     let pinned = AtomicI64::new(0);
+    let directive = request.param("fieldValidation");
+    // The last attempt's (`change` runs again after a lost race).
+    let foreign_warnings = std::sync::Mutex::new(Vec::new());
     let change = |current: &Value| {
         // A patch is written against the URL's version: applied to the
         // object as that version, then stored as the version etcd holds.
         let served = crate::conversion::served(resource, current.clone());
         let patched = crate::patch::apply(kind, resource.kind, &served, &body)?;
+        *foreign_warnings.lock().unwrap_or_else(|p| p.into_inner()) =
+            foreign(resource, &patched, directive)?;
         let patched = crate::conversion::stored(resource, patched);
         check_name(&patched, name)?;
         if patched.pointer("/metadata/resourceVersion")
@@ -661,7 +703,7 @@ pub async fn patch_part(
         crate::node_restriction::admit_update(&request.user, resource, status, current, &patched)?;
         Ok(patched)
     };
-    guaranteed_update(
+    let reply = guaranteed_update(
         state,
         resource,
         ns,
@@ -669,7 +711,7 @@ pub async fn patch_part(
         Rules {
             precondition: 0,
             part,
-            directive: request.param("fieldValidation"),
+            directive,
             // A patch is not checked for repeated keys (a patch's keys are
             // instructions, merged into the stored object).
             duplicates: &[],
@@ -677,7 +719,11 @@ pub async fn patch_part(
         },
         change,
     )
-    .await
+    .await?;
+    let foreign = foreign_warnings
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    Ok(with_first(reply, foreign))
 }
 
 /// A patched object must still be of the URL's kind.
