@@ -809,6 +809,23 @@ impl Store {
         }
     }
 
+    /// The revision of the newest write among the keys under `prefix`
+    /// now (0 when there are none): the last put a watch replaying their
+    /// history must deliver before it has caught up with them. etcd sorts
+    /// the whole range to answer, keys only, and sends one key.
+    pub async fn newest_under(&self, prefix: &str) -> Result<i64, StorageError> {
+        let options = GetOptions::new()
+            .with_range(prefix_end(prefix))
+            .with_sort(
+                etcd_client::SortTarget::Mod,
+                etcd_client::SortOrder::Descend,
+            )
+            .with_limit(1)
+            .with_keys_only();
+        let response = self.kv().get(prefix, Some(options)).await?;
+        Ok(response.kvs().first().map_or(0, |kv| kv.mod_revision()))
+    }
+
     /// The current etcd revision.
     pub async fn current_revision(&self) -> Result<i64, StorageError> {
         self.check_revision(0).await

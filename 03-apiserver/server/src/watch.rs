@@ -342,6 +342,11 @@ impl Feed {
         (history.buffer.iter().cloned().collect(), history.bytes)
     }
 
+    /// How many receivers of the feed's channel there are now.
+    pub fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     /// The oldest revision a subscriber may start after.
     pub fn oldest(&self) -> i64 {
         self.history.lock().unwrap_or_else(|p| p.into_inner()).floor

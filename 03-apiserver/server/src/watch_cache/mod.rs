@@ -16,13 +16,14 @@
 //! bytes, still sealed for an encrypted resource, shared (`Arc<[u8]>`)
 //! with the feed's event that brought it, which keeps bytes too
 //! (`watch.rs`): each object is in memory once, whether the cache, the
-//! feed's ring buffer or both hold it. The values the fill read from
-//! etcd are swapped for the ring's own copies as the feed's replay meets
-//! them. A decoded `serde_json::Value` takes several times its JSON's
-//! size; bytes cost the collection's size once, and Secrets stay sealed
-//! in memory as in etcd. A LIST from the cache then decodes each value as
-//! it encodes the answer, exactly as a LIST from etcd decodes each key of
-//! a chunk (`handlers/listing.rs`).
+//! feed's ring buffer or both hold it. The fill waits for the feed's
+//! replay of history to end, then takes the ring's bytes for the objects
+//! the ring holds rather than copy etcd's ([`replayed`]). A decoded
+//! `serde_json::Value` takes several times its JSON's size; bytes cost
+//! the collection's size once, and Secrets stay sealed in memory as in
+//! etcd. A LIST from the cache then decodes each value as it encodes the
+//! answer, exactly as a LIST from etcd decodes each key of a chunk
+//! (`handlers/listing.rs`).
 //!
 //! A LIST takes a [`Snapshot`]: the map itself, behind an `Arc`, at one
 //! revision; no copy. The next write after it copies the map (its keys
@@ -62,10 +63,10 @@ pub struct WatchCacheSettings {
     /// Whether LISTs are answered from memory at all (kube-apiserver's
     /// `--watch-cache`). Off by default in orc, where kube-apiserver has
     /// it on: with it, the `list_memory` bench still goes over issue 15's
-    /// peak target (3.5x the data against < 3x; steady 1.57x idle + data,
-    /// within < 2x). The cache and its feed hold about the data
-    /// (`orc_watch_cache_bytes`, `orc_watch_buffer_*`); some 25 MB more
-    /// stays resident after the fill, not yet accounted for (chapter 03).
+    /// peak target (3.2x the data against < 3x; steady 1.45x idle + data,
+    /// within < 2x). The heap holds some 47 MB live for 30 MB of data,
+    /// and with the idle server's 30 MB that leaves little room under 3x
+    /// (chapter 03, "The watch cache").
     pub enabled: bool,
     /// How long a LIST waits for the cache to reach the revision it
     /// needs: Kubernetes' `blockTimeout`, 3 s. After it, a
@@ -581,9 +582,60 @@ async fn follow_events(
 }
 // ANCHOR_END: follow
 
+/// How long a fill waits for its feed to replay the resource's history
+/// first ([`replayed`]); after it, the fill reads etcd all the same.
+const REPLAY_WAIT: Duration = Duration::from_secs(10);
+
+// ANCHOR: replayed
+/// Waits until the feed has published the newest write under `prefix`
+/// (at most [`REPLAY_WAIT`]); answers the ring buffer's events then.
+///
+/// A new feed replays up to 10,000 revisions of history (`watch.rs`),
+/// and a cache starts its feed just before its fill. Run side by side,
+/// the two interleave their allocations on the allocator's pages: the
+/// fill's values, kept for good, beside the replay's events and gRPC
+/// buffers, most of which the ring lets go a moment later. The pages
+/// are then left part used, and a page in use cannot go back to the
+/// kernel, whatever little of it is. One after the other, the replay's
+/// garbage is gone before the fill allocates, and its freed slots are
+/// the ones the fill's values take. And the fill can then take the
+/// ring's bytes for the objects the ring holds rather than copy them
+/// (chapter 03, "The watch cache").
+async fn replayed(store: &Store, prefix: &str, feed: &Feed) -> Vec<Arc<StoredEvent>> {
+    // Where the replay must get to: the newest write under the prefix.
+    // Without it, the fill does not wait: the order is for memory only.
+    let newest = store.newest_under(prefix).await.unwrap_or(0);
+    let Ok((ring, mut events)) = feed.subscribe(feed.oldest()) else {
+        return Vec::new();
+    };
+    // Writes from before the feed's history are not replayed at all.
+    let mut reached = ring.last().map_or(feed.oldest(), |e| e.revision);
+    let deadline = tokio::time::Instant::now() + REPLAY_WAIT;
+    while reached < newest {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(FeedMessage::Event(event))) => reached = event.revision,
+            // A receiver that fell behind goes on with newer events.
+            Ok(Ok(FeedMessage::Progress(_)) | Err(RecvError::Lagged(_))) => {}
+            Ok(Ok(FeedMessage::Expired) | Err(RecvError::Closed)) | Err(_) => break,
+        }
+    }
+    drop(events);
+    feed.subscribe(feed.oldest())
+        .map(|(ring, _)| ring)
+        .unwrap_or_default()
+}
+// ANCHOR_END: replayed
+
 /// Reads every key under `prefix` at one revision, a chunk at a time, into
-/// the cache; answers the revision.
+/// the cache, once the feed's replay is over; answers the revision.
 async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, StorageError> {
+    // The ring's newest version of each key: a value the fill reads at
+    // that version is the ring's, shared rather than copied.
+    let ring = replayed(store, prefix, &cache.feed).await;
+    let mut in_ring: HashMap<&str, &StoredEvent> = HashMap::with_capacity(ring.len());
+    for event in &ring {
+        in_ring.insert(event.key.as_str(), event);
+    }
     let mut objects = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
     let (mut revision, mut start) = (0, String::new());
@@ -602,9 +654,13 @@ async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, St
             {
                 unreadable.insert(Arc::clone(&key));
             }
+            let shared = in_ring
+                .get(&*key)
+                .filter(|event| event.revision == kv.mod_revision())
+                .and_then(|event| event.value.clone());
             let cached = CachedValue {
                 revision: kv.mod_revision(),
-                value: Arc::from(kv.value()),
+                value: shared.unwrap_or_else(|| Arc::from(kv.value())),
             };
             objects.insert(key, cached);
         }
@@ -612,7 +668,10 @@ async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, St
             break;
         }
     }
-    // The feed's replay so far: these bytes are kept once, by both.
+    drop(in_ring);
+    drop(ring);
+    // Events the feed published while the fill read: these bytes too
+    // are kept once, by both.
     if let Ok((backlog, _)) = cache.feed.subscribe(cache.feed.oldest()) {
         for event in backlog.iter().filter(|e| e.revision <= revision) {
             share(&mut objects, event);
@@ -780,5 +839,47 @@ mod tests {
             )
         );
         assert_eq!(cache.revision(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_fill_waits_for_the_feed_s_replay_and_takes_the_ring_s_bytes() {
+        let etcd = orc_testkit::etcd::Etcd::start();
+        let store = Store::connect(&etcd.endpoint()).await.unwrap();
+        let mut kv = store.client().kv_client();
+        let prefix = "/registry/configmaps/";
+        let mut written = Vec::new();
+        for name in ["a", "b"] {
+            let key = format!("{prefix}d/{name}");
+            let object = config_map(name, "one");
+            let put = kv
+                .put(key.as_str(), serde_json::to_vec(&object).unwrap(), None)
+                .await
+                .unwrap();
+            let revision = put.header().unwrap().revision();
+            written.push(StoredEvent::new(revision, key, Some(&object), None));
+        }
+        // A new feed whose replay has come as far as the first write.
+        let feed = Arc::new(Feed::new(&WatchLimits::default(), 0));
+        feed.publish(vec![written[0].clone()]);
+        let cache = Arc::new(WatchCache::new(Arc::clone(&feed)));
+        let filling = tokio::spawn({
+            let (store, cache) = (store.clone(), Arc::clone(&cache));
+            async move { fill(&store, prefix, &cache).await }
+        });
+        // The fill waits on the feed, and has read nothing of etcd yet.
+        while feed.subscribers() == 0 && !filling.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(!filling.is_finished(), "the fill waits for the replay");
+        assert!(store.list_reads().is_empty(), "{:?}", store.list_reads());
+        feed.publish(vec![written[1].clone()]);
+        let revision = filling.await.unwrap().unwrap();
+        assert_eq!(revision, written[1].revision);
+        // Each object is the ring's allocation, not a copy of etcd's.
+        let snapshot = cache.snapshot(prefix).unwrap();
+        for event in feed.buffered().0 {
+            let cached = snapshot.get(&event.key).unwrap();
+            assert!(Arc::ptr_eq(&cached.value, event.value.as_ref().unwrap()));
+        }
     }
 }
