@@ -8,6 +8,7 @@
 //! sudo cargo bench -p orc --bench soak --profile dev -- --minutes 30
 //!     [--node] [--workers 4] [--live 50] [--every 60] [--compaction 5m]
 //!     [--defrag 1h] [--watch-cache true] [--event-ttl 1h] [--pods 1:5] [--scale-every 20]
+//!     [--rate 0]
 //! ```
 //!
 //! Root, as `orc server` is. Two shapes:
@@ -32,7 +33,14 @@
 //! creates one, updates a live one twice (merge patches, each a new
 //! revision), and once it holds `--live` of them deletes its oldest, so
 //! the live data stays constant (workers × live objects) while every
-//! operation adds history. Every `--every` seconds a line is printed:
+//! operation adds history. `--rate` holds the operations per second of
+//! all workers together at a fixed figure (each worker takes its share,
+//! one operation per period, and a period the machine was too slow for is
+//! not made up with a burst); 0, the default, lets them go as fast as
+//! they can. Fast is the harder test, but on a shared machine its rate
+//! follows the other work, and etcd's size follows the rate (compaction
+//! keeps the last five to ten minutes of history): only at a fixed rate
+//! does a flat line mean what it says. Every `--every` seconds a line is printed:
 //! operations so far, etcd's revision, its file size (`dbSize`, what the
 //! quota counts) and the part in use (`dbSizeInUse`), and the resident set
 //! (`VmRSS`) of each process, found by pid: `orc server` (the API server,
@@ -103,6 +111,9 @@ struct Options {
     /// The Deployment's two sizes, with `--node`.
     pods: (u64, u64),
     scale_every: Duration,
+    /// ConfigMap operations per second, all workers together; 0: as fast
+    /// as they go.
+    rate: f64,
 }
 
 impl Options {
@@ -119,6 +130,7 @@ impl Options {
             event_ttl: "1h".into(),
             pods: (1, 5),
             scale_every: Duration::from_secs(20),
+            rate: 0.0,
         };
         // `cargo bench` passes `--bench`; anything unknown is refused.
         let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
@@ -156,12 +168,13 @@ impl Options {
                             panic!("--pods: {v:?} is not LOW:HIGH, two replica counts, LOW < HIGH")
                         })
                 }
+                "--rate" => options.rate = number(value()).max(0.0),
                 "--scale-every" => {
                     options.scale_every = Duration::from_secs_f64(number(value()).max(1.0))
                 }
                 other => panic!(
                     "unknown flag {other:?}: --minutes, --node, --workers, --live, --every, \
-                     --compaction, --defrag, --watch-cache, --event-ttl, --pods, --scale-every"
+                     --compaction, --defrag, --watch-cache, --event-ttl, --pods, --scale-every, --rate"
                 ),
             }
         }
@@ -358,12 +371,21 @@ fn count<T>(
     }
 }
 
+/// Waits for the pacer's next tick; no pacer, no wait. A tick missed
+/// (the machine was slower than the rate) is not made up with a burst.
+async fn paced(pacer: &mut Option<tokio::time::Interval>) {
+    if let Some(pacer) = pacer {
+        pacer.tick().await;
+    }
+}
+
 /// One worker's loop: create, update twice, delete the oldest beyond
-/// `live`, until `until`.
+/// `live`, until `until`; one operation per `pace` when given.
 async fn work(
     client: Client,
     worker: usize,
     live: usize,
+    pace: Option<Duration>,
     until: Instant,
     ops: Arc<AtomicU64>,
     failures: Arc<AtomicU64>,
@@ -373,7 +395,13 @@ async fn work(
     let mut next = 0u64;
     let ns = Some("default");
     let who = format!("worker {worker}");
+    let mut pacer = pace.map(|period| {
+        let mut pacer = tokio::time::interval(period);
+        pacer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        pacer
+    });
     while Instant::now() < until {
+        paced(&mut pacer).await;
         let name = format!("soak-{worker}-{next}");
         next += 1;
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -388,6 +416,7 @@ async fn work(
         held.push_back(name);
         let target = &held[(next as usize * 7) % held.len()];
         for round in 0..2 {
+            paced(&mut pacer).await;
             let patch = json!({"data": {"v": format!("{round}{}", "y".repeat(1023))}});
             let patched = client
                 .merge_patch(configmaps, ns, target, None, &patch)
@@ -395,6 +424,7 @@ async fn work(
             count(patched, &who, &ops, &failures);
         }
         if held.len() > live {
+            paced(&mut pacer).await;
             let oldest = held.pop_front().unwrap();
             count(
                 client.delete(configmaps, ns, &oldest).await,
@@ -564,6 +594,9 @@ async fn soak(options: Options, target: Target) {
                 client.clone(),
                 w,
                 options.live,
+                // Each worker's share of the rate: one operation per period.
+                (options.rate > 0.0)
+                    .then(|| Duration::from_secs_f64(options.workers as f64 / options.rate)),
                 until,
                 ops.clone(),
                 failures.clone(),
