@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -324,6 +325,55 @@ fn a_refusing_endpoint_is_ejected_and_idempotent_requests_retried() {
             let post = client.post(format!("{url}/")).send().await.unwrap();
             assert_eq!(post.status().as_u16(), 200);
         }
+    });
+}
+
+#[test]
+fn a_backend_slower_than_the_response_timeout_is_a_504_never_sent_twice() {
+    in_netns(|| async {
+        let gate = Arc::new(Gate {
+            arrived: Semaphore::new(0),
+            release: Semaphore::new(0),
+        });
+        let slow = backend(2, Some(gate.clone())).await;
+        let fast = backend(3, None).await;
+        let endpoints = vec![endpoint(slow.address, 1), endpoint(fast.address, 1)];
+        let (_tx, rx) = watch::channel(table(vec![("", "/", endpoints, Algorithm::RoundRobin)]));
+        let timeout = Duration::from_millis(300);
+        let config = Config {
+            response_timeout: timeout,
+            ..Config::default()
+        };
+        let (url, proxy) = proxy(rx, config).await;
+        let client = orc_testkit::http_client();
+        // Round robin alternates: two go to the slow backend, two to the
+        // fast one, on one client connection, so one worker's kept
+        // timers serve them all, a fired one included.
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            let asked = Instant::now();
+            let (status, body) = get(&client, &format!("{url}/"), "any").await;
+            match status {
+                504 => assert!(
+                    asked.elapsed() >= timeout,
+                    "504 after {:?}",
+                    asked.elapsed()
+                ),
+                _ => assert!(body.starts_with('3'), "{status} {body}"),
+            }
+            statuses.push(status);
+        }
+        statuses.sort();
+        assert_eq!(statuses, [200, 200, 504, 504]);
+        // The slow backend may still act on a request that timed out: it
+        // is never sent again, to it or to the fast one.
+        assert_eq!(gate.arrived.available_permits(), 2);
+        let metrics = proxy.metrics.render();
+        assert!(
+            metrics.contains("service=\"default/\",code=\"504\"} 2\n"),
+            "{metrics}"
+        );
+        gate.release.add_permits(2);
     });
 }
 

@@ -14,7 +14,9 @@
 //!
 //! A handle's state is shared by every worker thread, so round robin
 //! stays one rotation across them (nginx's workers each keep their own,
-//! unless the upstream has a shared `zone`).
+//! unless the upstream has a shared `zone`). The metrics are resolved the
+//! same way: each route to its Ingress and Service's request counters,
+//! each handle to its Service's latency histogram (`metrics.rs`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,7 +26,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use orc_client::prometheus::AtomicHistogram;
+
 use super::health::EndpointState;
+use super::metrics::{Metrics, RequestCounts};
 use crate::balance::{
     Algorithm, Candidate, SmoothWeighted, least_connections, round_robin,
     weighted_least_connections,
@@ -52,6 +57,8 @@ pub struct Route {
     /// shared so that labelling a request copies no text.
     pub ingress: Arc<str>,
     pub backend: Arc<BackendHandle>,
+    /// The counters of this Ingress and Service's answers, by code.
+    pub requests: Arc<RequestCounts>,
 }
 
 /// One backend with everything a pick reads.
@@ -63,6 +70,8 @@ pub struct BackendHandle {
     /// The state of each of `backend.endpoints`, in the same order.
     pub states: Box<[Arc<EndpointState>]>,
     pub picker: Arc<Picker>,
+    /// How long the Service's endpoints take to answer.
+    pub latency: Arc<AtomicHistogram>,
 }
 
 impl Resolved {
@@ -94,10 +103,10 @@ struct Kept {
 }
 
 impl Registry {
-    /// A registry serving `table`, resolved.
-    pub fn new(table: Arc<RouteTable>) -> Registry {
+    /// A registry serving `table`, resolved, counting into `metrics`.
+    pub fn new(table: Arc<RouteTable>, metrics: &Metrics) -> Registry {
         let mut kept = Kept::default();
-        let first = kept.resolve(table);
+        let first = kept.resolve(table, metrics);
         Registry {
             kept: Mutex::new(kept),
             current: watch::Sender::new(Arc::new(first)),
@@ -112,23 +121,24 @@ impl Registry {
     /// Resolves the controller's latest table, unless it already is.
     /// Serialised by the lock, and always reading the latest table under
     /// it, so a slow resolution of an older table never replaces a newer one.
-    pub fn follow(&self, tables: &watch::Receiver<Arc<RouteTable>>) {
+    pub fn follow(&self, tables: &watch::Receiver<Arc<RouteTable>>, metrics: &Metrics) {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         let table = tables.borrow().clone();
         if Arc::ptr_eq(&self.current.borrow().table, &table) {
             return;
         }
-        let resolved = kept.resolve(table);
+        let resolved = kept.resolve(table, metrics);
         self.current.send_replace(Arc::new(resolved));
     }
 }
 
 impl Kept {
     // ANCHOR: resolve
-    /// `table` with every backend resolved to its handle. The state of
-    /// endpoints and balancers `table` no longer names is forgotten; what
-    /// it still names keeps its counts, ejections and cursors.
-    fn resolve(&mut self, table: Arc<RouteTable>) -> Resolved {
+    /// `table` with every backend resolved to its handle, and every rule
+    /// to its counters in `metrics`. The state of endpoints and balancers
+    /// `table` no longer names is forgotten; what it still names keeps
+    /// its counts, ejections and cursors.
+    fn resolve(&mut self, table: Arc<RouteTable>, metrics: &Metrics) -> Resolved {
         let old = std::mem::take(self);
         let now = Instant::now();
         // Rules share one `Arc<Backend>` per Service port: one handle each.
@@ -158,21 +168,24 @@ impl Kept {
                     service: backend.service.as_str().into(),
                     states,
                     picker,
+                    latency: metrics.upstream(&backend.service),
                 })
             });
             made.clone()
         };
+        let route = |ingress: &str, backend: Arc<BackendHandle>| Route {
+            ingress: ingress.into(),
+            requests: metrics.requests(ingress, &backend.service),
+            backend,
+        };
         let rules = table
             .rules
             .iter()
-            .map(|r| Route {
-                ingress: r.ingress.as_str().into(),
-                backend: handle(&r.backend),
-            })
+            .map(|r| route(&r.ingress, handle(&r.backend)))
             .collect();
-        let default = table.default_backend.as_ref().map(|b| Route {
-            ingress: table.default_ingress.as_deref().unwrap_or("-").into(),
-            backend: handle(b),
+        let default = table.default_backend.as_ref().map(|b| {
+            let ingress = table.default_ingress.as_deref().unwrap_or("-");
+            route(ingress, handle(b))
         });
         Resolved {
             table,
@@ -272,7 +285,10 @@ mod tests {
     #[test]
     fn rules_sharing_a_backend_share_one_handle() {
         let mut kept = Kept::default();
-        let resolved = kept.resolve(table(&["10.0.0.1:80"], Algorithm::RoundRobin));
+        let resolved = kept.resolve(
+            table(&["10.0.0.1:80"], Algorithm::RoundRobin),
+            &Metrics::default(),
+        );
         let a = resolved.route("x", "/a").unwrap();
         let root = resolved.route("x", "/b").unwrap();
         assert!(Arc::ptr_eq(&a.backend, &root.backend));
@@ -281,23 +297,47 @@ mod tests {
 
     #[test]
     fn state_survives_a_new_table_while_it_names_the_endpoint() {
-        let mut kept = Kept::default();
-        let first = kept.resolve(table(
-            &["10.0.0.1:80", "10.0.0.2:80"],
-            Algorithm::RoundRobin,
-        ));
+        let (mut kept, metrics) = (Kept::default(), Metrics::default());
+        let first = kept.resolve(
+            table(&["10.0.0.1:80", "10.0.0.2:80"], Algorithm::RoundRobin),
+            &metrics,
+        );
         let handle = &first.route("x", "/").unwrap().backend;
         let _busy = handle.states[1].start();
-        let second = kept.resolve(table(&["10.0.0.2:80"], Algorithm::RoundRobin));
+        let second = kept.resolve(table(&["10.0.0.2:80"], Algorithm::RoundRobin), &metrics);
         let handle = &second.route("x", "/").unwrap().backend;
         assert_eq!(handle.states[0].in_flight(), 1);
         // 10.0.0.1 left the table: a new one starts from nothing.
-        let third = kept.resolve(table(&["10.0.0.1:80"], Algorithm::RoundRobin));
+        let third = kept.resolve(table(&["10.0.0.1:80"], Algorithm::RoundRobin), &metrics);
         let handle = &third.route("x", "/").unwrap().backend;
         assert!(!Arc::ptr_eq(
             &handle.states[0],
             &first.rules[0].backend.states[0]
         ));
+    }
+
+    #[test]
+    fn a_route_counts_into_its_ingress_and_service_across_tables() {
+        let (mut kept, metrics) = (Kept::default(), Metrics::default());
+        let first = kept.resolve(table(&["10.0.0.1:80"], Algorithm::RoundRobin), &metrics);
+        let route = first.route("x", "/a").unwrap();
+        assert!(Arc::ptr_eq(
+            &route.requests,
+            &first.route("x", "/b").unwrap().requests
+        ));
+        route.requests.count(200);
+        route
+            .backend
+            .latency
+            .observe(std::time::Duration::from_millis(1));
+        let second = kept.resolve(table(&["10.0.0.2:80"], Algorithm::RoundRobin), &metrics);
+        let route = second.route("x", "/a").unwrap();
+        route.requests.count(200);
+        assert_eq!(route.requests.by_code()[&200], 2);
+        assert_eq!(route.backend.latency.snapshot().count(), 1);
+        let text = metrics.render();
+        let line = "{ingress=\"default/web\",service=\"default/web\",code=\"200\"} 2\n";
+        assert!(text.contains(line), "{text}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use tokio::time::Instant;
 
-use super::backends::BackendHandle;
+use super::backends::{BackendHandle, Resolved, Route};
 use super::headers::{self, Scheme};
 use super::health::{self, EndpointState, InFlight};
 use super::upgrade::{self, Requested};
@@ -72,15 +72,25 @@ fn linger(mut body: Incoming) {
 }
 
 /// What one request came to, for the access log and the metrics.
-struct Outcome {
+struct Outcome<'t> {
     response: Response<ProxyBody>,
-    /// `namespace/name` of the Ingress whose rule matched, if one did.
-    /// Shared with the resolved table, so labelling copies no text.
-    ingress: Option<Arc<str>>,
-    /// `namespace/name` of the backend Service, if one was chosen.
-    service: Option<Arc<str>>,
+    /// The route that matched, if one did, in the table the request
+    /// started with: its Ingress and Service label the request, and its
+    /// counters count it.
+    route: Option<&'t Route>,
     /// The endpoint that answered, if any.
     upstream: Option<SocketAddr>,
+}
+
+impl Outcome<'_> {
+    /// An answer of the proxy's own.
+    fn own(status: StatusCode, text: &str) -> Self {
+        Outcome {
+            response: plain(status, text),
+            route: None,
+            upstream: None,
+        }
+    }
 }
 
 /// A request body as the forwarding loop holds it.
@@ -114,7 +124,7 @@ impl RequestBody {
 impl Proxy {
     // ANCHOR: handle
     /// Answers one client request, forwarding over the worker's `pool`,
-    /// and logs it.
+    /// and counts and logs it.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
@@ -126,11 +136,21 @@ impl Proxy {
         // Both share the request's buffers: cloning them copies no text.
         let (method, uri) = (req.method().clone(), req.uri().clone());
         let host = host_of(&req);
-        let outcome = self.respond(req, &pool, &peer, scheme, &host).await;
+        let routes = self.registry.current();
+        let outcome = self
+            .respond(&routes, req, &pool, &peer, scheme, &host)
+            .await;
         let status = outcome.response.status().as_u16();
-        let ingress = outcome.ingress.as_deref().unwrap_or("-");
-        let service = outcome.service.as_deref().unwrap_or("-");
-        self.metrics.request(ingress, service, status);
+        let (ingress, service) = match outcome.route {
+            Some(route) => {
+                route.requests.count(status);
+                (&*route.ingress, &*route.backend.service)
+            }
+            None => {
+                self.metrics.unrouted().count(status);
+                ("-", "-")
+            }
+        };
         // The fields are formatted only when a subscriber takes the event.
         tracing::info!(
             target: "orc_ingress::access",
@@ -143,22 +163,17 @@ impl Proxy {
     }
     // ANCHOR_END: handle
 
-    /// Route, then forward, or the proxy's own answer.
-    async fn respond(
+    /// Route by `routes`, then forward, or the proxy's own answer.
+    async fn respond<'t>(
         &self,
+        routes: &'t Resolved,
         mut req: Request<Incoming>,
         pool: &Pool,
         peer: &Peer,
         scheme: Scheme,
         host: &str,
-    ) -> Outcome {
-        let routes = self.registry.current();
-        let own = |status, text: &str| Outcome {
-            response: plain(status, text),
-            ingress: None,
-            service: None,
-            upstream: None,
-        };
+    ) -> Outcome<'t> {
+        let own = Outcome::own;
         if let Some(location) = https_redirect(&routes.table, scheme, host, req.uri()) {
             let mut outcome = own(
                 StatusCode::PERMANENT_REDIRECT,
@@ -178,10 +193,9 @@ impl Proxy {
                 "no Ingress rule matches this host and path",
             );
         };
-        let (ingress, backend) = (&route.ingress, &route.backend);
-        let labelled = |outcome: Outcome| Outcome {
-            ingress: Some(ingress.clone()),
-            service: Some(backend.service.clone()),
+        let backend = &route.backend;
+        let labelled = |outcome: Outcome<'t>| Outcome {
+            route: Some(route),
             ..outcome
         };
         if backend.states.is_empty() {
@@ -195,8 +209,7 @@ impl Proxy {
             Err(refused) => {
                 return labelled(Outcome {
                     response: *refused,
-                    ingress: None,
-                    service: None,
+                    route: None,
                     upstream: None,
                 });
             }
@@ -213,11 +226,7 @@ impl Proxy {
         if let Some(upgrade) = &upgrade {
             upgrade.to_backend(&mut parts);
         }
-        let outcome = self.forward(pool, backend, parts, body, upgrade).await;
-        Outcome {
-            ingress: Some(ingress.clone()),
-            ..outcome
-        }
+        labelled(self.forward(pool, backend, parts, body, upgrade).await)
     }
 
     // ANCHOR: body
@@ -267,7 +276,7 @@ impl Proxy {
         mut parts: hyper::http::request::Parts,
         mut body: RequestBody,
         mut upgrade: Option<Requested>,
-    ) -> Outcome {
+    ) -> Outcome<'static> {
         let idempotent = is_idempotent(&parts.method);
         // The endpoints already tried: at most `MAX_TRIES`, on the stack.
         let mut tried = [SocketAddr::from(([0, 0, 0, 0], 0)); MAX_TRIES];
@@ -304,16 +313,14 @@ impl Proxy {
                     .await;
             let failed = match answer {
                 Ok(Ok((response, lease))) => {
-                    self.metrics
-                        .upstream(&backend.service, sent.elapsed().as_secs_f64());
+                    backend.latency.observe(sent.elapsed());
                     let response = match upgrade.take() {
                         Some(upgrade) => upgrade.answer(response, in_flight, lease),
                         None => passed_on(response, in_flight, Some(lease)),
                     };
                     return Outcome {
                         response,
-                        ingress: None,
-                        service: Some(backend.service.clone()),
+                        route: None,
                         upstream: Some(address),
                     };
                 }
@@ -349,12 +356,7 @@ impl Proxy {
             }
             _ => format!("no endpoint of service {} answered", backend.service),
         };
-        Outcome {
-            response: plain(status, &text),
-            ingress: None,
-            service: Some(backend.service.clone()),
-            upstream: None,
-        }
+        Outcome::own(status, &text)
     }
     // ANCHOR_END: forward
 }

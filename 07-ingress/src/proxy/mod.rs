@@ -115,18 +115,20 @@ pub struct Proxy {
     /// The current table resolved for requests, and the endpoints' and
     /// balancers' state kept across tables (`backends.rs`).
     registry: Registry,
+    /// The counters, which each resolved route points into.
     pub metrics: metrics::Metrics,
 }
 
 impl Proxy {
     /// A proxy that routes by whatever table `table` holds.
     pub fn new(config: Config, table: watch::Receiver<Arc<RouteTable>>) -> Arc<Proxy> {
-        let registry = Registry::new(table.borrow().clone());
+        let metrics = metrics::Metrics::default();
+        let registry = Registry::new(table.borrow().clone(), &metrics);
         Arc::new(Proxy {
             config,
             table,
             registry,
-            metrics: metrics::Metrics::default(),
+            metrics,
         })
     }
 
@@ -234,7 +236,7 @@ impl Proxy {
     async fn follow_tables(&self) {
         let mut table = self.table.clone();
         while table.changed().await.is_ok() {
-            self.registry.follow(&table);
+            self.registry.follow(&table, &self.metrics);
         }
     }
 }
