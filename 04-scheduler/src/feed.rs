@@ -109,11 +109,12 @@ impl Feed {
             Notification::Deleted(old) => (Some(old), None),
             Notification::Synced => return,
         };
+        let (old, new) = (old.as_deref(), new.as_deref());
         let event = match kind {
-            "Pod" => self.pod(old.as_ref(), new.as_ref()),
-            "Node" => self.node(old.as_ref(), new.as_ref()),
-            "Namespace" => self.namespace(old.as_ref(), new.as_ref()),
-            _ => self.workload(kind, new.as_ref().or(old.as_ref()), new.is_some()),
+            "Pod" => self.pod(old, new),
+            "Node" => self.node(old, new),
+            "Namespace" => self.namespace(old, new),
+            _ => self.workload(kind, new.or(old), new.is_some()),
         };
         self.queue.on_event(event);
     }

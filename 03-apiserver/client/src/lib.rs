@@ -24,7 +24,8 @@
 //! - [`kubeconfig`]: the current context of a kubeconfig as a
 //!   [`kubeconfig::Connection`]: server, CA, client certificate or token.
 //! - [`informer`]: list, then watch from the list's resourceVersion; a
-//!   local cache; notifications; a fresh list when the watch answers 410;
+//!   local cache; notifications that share its objects (`Arc`), not
+//!   copies; a fresh list when the watch answers 410;
 //!   and `follow`, how a component runs informers and waits for their
 //!   first lists.
 //! - [`events`]: Events for `kubectl describe`, repeats folded into one.

@@ -170,7 +170,7 @@ impl Cache {
     /// Sets (or, with `None`, removes) a claim, volume or class: `kind` is
     /// `PersistentVolumeClaim`, `PersistentVolume` or `StorageClass`, `key`
     /// the informer's key.
-    pub fn set_volume_object(&mut self, kind: &str, key: String, object: Option<Value>) {
+    pub fn set_volume_object(&mut self, kind: &str, key: String, object: Option<Arc<Value>>) {
         let volumes = Arc::make_mut(&mut self.volumes);
         let map = match kind {
             "PersistentVolumeClaim" => &mut volumes.claims,

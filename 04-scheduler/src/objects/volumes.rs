@@ -8,6 +8,7 @@
 //! (`Immediate`: the pod cannot be placed yet).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -16,15 +17,18 @@ use super::node_selector::{self, NodeSelectorTerm};
 /// Where the scheduler writes the node it chose for a claim's first pod.
 pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 
-/// Every claim, volume and class, as the informers have them.
+/// Every claim, volume and class, as the informers have them: the
+/// informers' own objects, shared, so neither a notification nor the copy
+/// of these maps that a change makes while a snapshot holds them copies an
+/// object.
 #[derive(Debug, Clone, Default)]
 pub struct Volumes {
     /// `namespace/name` → claim.
-    pub claims: HashMap<String, Value>,
+    pub claims: HashMap<String, Arc<Value>>,
     /// Name → PersistentVolume.
-    pub volumes: HashMap<String, Value>,
+    pub volumes: HashMap<String, Arc<Value>>,
     /// Name → StorageClass.
-    pub classes: HashMap<String, Value>,
+    pub classes: HashMap<String, Arc<Value>>,
 }
 
 /// What one claim of a pod means for placing it.
@@ -137,20 +141,22 @@ mod tests {
         let mut v = Volumes::default();
         v.classes.insert(
             "local-path".into(),
-            json!({"volumeBindingMode": "WaitForFirstConsumer"}),
+            json!({"volumeBindingMode": "WaitForFirstConsumer"}).into(),
         );
         v.claims.insert(
             "shop/wait".into(),
-            json!({"spec": {"storageClassName": "local-path"}}),
+            json!({"spec": {"storageClassName": "local-path"}}).into(),
         );
         v.claims.insert(
             "shop/now".into(),
-            json!({"spec": {"storageClassName": "fast"}}),
+            json!({"spec": {"storageClassName": "fast"}}).into(),
         );
-        v.claims
-            .insert("shop/bound".into(), json!({"spec": {"volumeName": "pv1"}}));
+        v.claims.insert(
+            "shop/bound".into(),
+            json!({"spec": {"volumeName": "pv1"}}).into(),
+        );
         v.volumes.insert("pv1".into(), json!({"metadata": {"name": "pv1"}, "spec": {"nodeAffinity": {"required": {
-            "nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["n2"]}]}]}}}}));
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["n2"]}]}]}}}}).into());
         assert_eq!(v.claim("shop", "gone"), Ok(ClaimState::Missing));
         assert_eq!(v.claim("shop", "wait"), Ok(ClaimState::WaitsForConsumer));
         assert_eq!(v.claim("shop", "now"), Ok(ClaimState::Unbound));

@@ -165,7 +165,7 @@ impl EndpointControllers {
     /// Queues every Service that selected the pod before or selects it
     /// now: a pod whose labels change may move from one to another.
     fn pod_changed(&self, notification: Notification) {
-        let pods: Vec<Value> = match notification {
+        let pods: Vec<Arc<Value>> = match notification {
             Notification::Added(pod) | Notification::Deleted(pod) => vec![pod],
             Notification::Updated { old, new } => vec![old, new],
             Notification::Synced => return,

@@ -7,6 +7,7 @@
 #![allow(unused_variables, unused_imports)]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -47,9 +48,13 @@ pub fn matches(selector: &Selector, labels: &BTreeMap<String, String>) -> bool {
 /// - for each key of `fresh` in key order, `Added(new)` if it was not
 ///   cached, `Updated { old, new }` if it was cached with another value,
 ///   and nothing if it is unchanged.
+///
+/// The objects are shared (`Arc`): the cache and the notifications hold
+/// the same object, so cloning an `Arc` here copies a pointer, not the
+/// object.
 pub fn relist_changes(
-    cached: &BTreeMap<String, Value>,
-    fresh: &BTreeMap<String, Value>,
+    cached: &BTreeMap<String, Arc<Value>>,
+    fresh: &BTreeMap<String, Arc<Value>>,
 ) -> Vec<Notification> {
     todo!()
 }

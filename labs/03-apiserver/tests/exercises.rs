@@ -1,6 +1,7 @@
 //! Lab 03's tasks: one test per function in `src/student.rs`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lab_03::{
@@ -102,17 +103,19 @@ fn parse_with_orc(selector: &str) -> Selector {
     orc_client::selectors::labels::parse(selector).unwrap()
 }
 
-fn pod(name: &str, version: &str) -> (String, Value) {
+fn pod(name: &str, version: &str) -> (String, Arc<Value>) {
     (
         format!("default/{name}"),
-        json!({"metadata": {"name": name, "namespace": "default", "resourceVersion": version}}),
+        Arc::new(
+            json!({"metadata": {"name": name, "namespace": "default", "resourceVersion": version}}),
+        ),
     )
 }
 
 #[test]
 fn task_3_relist_changes() {
-    let cached: BTreeMap<String, Value> = [pod("a", "1"), pod("b", "1"), pod("c", "1")].into();
-    let fresh: BTreeMap<String, Value> = [pod("b", "1"), pod("c", "7"), pod("d", "8")].into();
+    let cached: BTreeMap<String, Arc<Value>> = [pod("a", "1"), pod("b", "1"), pod("c", "1")].into();
+    let fresh: BTreeMap<String, Arc<Value>> = [pod("b", "1"), pod("c", "7"), pod("d", "8")].into();
     assert_eq!(
         relist_changes(&cached, &fresh),
         vec![
