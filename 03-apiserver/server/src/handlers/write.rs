@@ -69,6 +69,20 @@ pub fn decode_body(
     Ok((crate::conversion::stored(resource, obj), foreign))
 }
 
+/// What `fieldValidation` makes of a body's problems (unknown or
+/// duplicate fields): `Strict` refuses them in one 400, `Ignore` drops
+/// them, anything else (`Warn`, the default) answers them as warnings.
+fn by_directive(problems: Vec<String>, directive: &str) -> Result<Vec<String>, ApiError> {
+    match directive {
+        "Strict" if !problems.is_empty() => Err(ApiError::BadRequest(format!(
+            "strict decoding error: {}",
+            problems.join(", ")
+        ))),
+        "Ignore" => Ok(Vec::new()),
+        _ => Ok(problems),
+    }
+}
+
 /// The unknown-field warnings for the fields of `served`, a body or a
 /// patched object in a converted row's version, that this version does not
 /// have and its conversion drops (a core `message` sent to
@@ -80,14 +94,7 @@ fn foreign(resource: &Resource, served: &Value, directive: &str) -> Result<Vec<S
         .iter()
         .map(|f| format!("unknown field {f:?}"))
         .collect();
-    match directive {
-        "Strict" if !problems.is_empty() => Err(ApiError::BadRequest(format!(
-            "strict decoding error: {}",
-            problems.join(", ")
-        ))),
-        "Ignore" => Ok(Vec::new()),
-        _ => Ok(problems),
-    }
+    by_directive(problems, directive)
 }
 
 /// Checks the body's namespace against the URL's and fills it in.
@@ -159,14 +166,7 @@ fn admit(
         .map(|f| format!("unknown field {f:?}"))
         .chain(duplicates.iter().map(|f| format!("duplicate field {f:?}")))
         .collect();
-    match directive {
-        "Strict" if !problems.is_empty() => Err(ApiError::BadRequest(format!(
-            "strict decoding error: {}",
-            problems.join(", ")
-        ))),
-        "Ignore" => Ok(Vec::new()),
-        _ => Ok(problems),
-    }
+    by_directive(problems, directive)
 }
 
 /// Kubernetes' answer to a body that does not decode as its kind's type:
