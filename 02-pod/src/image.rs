@@ -54,8 +54,9 @@ pub trait ImageSource: Send + Sync {
     /// Fetches `image` from where it comes from, whether the node has it
     /// or not (`imagePullPolicy: Always` asks again at every start), so
     /// that the next [`ImageSource::create_root`] uses what the name
-    /// stands for now.
-    fn pull(&self, image: &str) -> Result<(), ImageError>;
+    /// stands for now. Answers the image's size in bytes (config and
+    /// layers as stored), for the `Pulled` event.
+    fn pull(&self, image: &str) -> Result<u64, ImageError>;
 
     /// Where a fetch of `image` comes from, for the `Pulling` and
     /// `Pulled` events: a student who sees "Pulling" on a machine without
@@ -150,7 +151,7 @@ impl StoreImages {
     fn ensure(&self, image: &str) -> Result<(), ImageError> {
         match self.store.image(image) {
             Ok(_) => Ok(()),
-            Err(ImageError::UnknownImage { .. }) => self.pull(image),
+            Err(ImageError::UnknownImage { .. }) => self.pull(image).map(|_| ()),
             Err(e) => Err(e),
         }
     }
@@ -235,8 +236,9 @@ impl ImageSource for StoreImages {
         self.store.image(image).is_ok()
     }
 
-    fn pull(&self, image: &str) -> Result<(), ImageError> {
-        self.fetch(image)
+    fn pull(&self, image: &str) -> Result<u64, ImageError> {
+        self.fetch(image)?;
+        Ok(self.store.image(image)?.size())
     }
 
     fn origin(&self, image: &str) -> ImageOrigin {

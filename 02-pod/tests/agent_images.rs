@@ -258,7 +258,10 @@ async fn pull_policy_always_fetches_the_tag_again_at_each_start() {
         "{lines:#?}"
     );
     assert_eq!(
-        lines.iter().filter(|l| l.starts_with(&pulled)).count(),
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&pulled) && l.contains(" including waiting). Image size: "))
+            .count(),
         2,
         "{lines:#?}"
     );

@@ -86,7 +86,13 @@ fn describe_filters() -> Vec<(&'static str, &'static str)> {
         ),
         (r"  \[AGE\] x  ", "  [AGE]  "),
         // How long the image took (`Pulled`).
-        (r" in [0-9.]+(?:ns|µs|ms|s)\b", " in [DURATION]"),
+        (
+            r" in [0-9.hms]+ \([0-9.hms]+ including waiting\)",
+            " in [DURATION]",
+        ),
+        // And its size: that of the node's own busybox, which differs
+        // from machine to machine.
+        (r"Image size: \d+ bytes", "Image size: [SIZE] bytes"),
         // kubectl's tabwriter pads some values with trailing spaces.
         (r"(?m) +$", ""),
     ]

@@ -139,7 +139,7 @@ async fn configuration_reaches_the_pod_as_files_and_follows_edits() {
     let events = wait_for_events(
         &config,
         "web",
-        &["Pulled", "Created container web", "Started container web"],
+        &["Pulled", "Created container: web", "Started container web"],
     )
     .await;
     assert!(events.contains("kubelet"), "{events}");

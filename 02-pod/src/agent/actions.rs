@@ -233,12 +233,13 @@ async fn ensure_image(
             let began = Instant::now();
             let images = shared.images.clone();
             let name = image.clone();
-            tokio::task::spawn_blocking(move || images.pull(&name))
+            let size = tokio::task::spawn_blocking(move || images.pull(&name))
                 .await
                 .expect("pulling an image does not panic")
                 .map_err(|e| (waiting_reason(&e), e.to_string()))?;
             let took = began.elapsed();
-            shared.container_event(pod, &container.name, events::pulled(image, origin, took));
+            let pulled = events::pulled(image, origin, took, size);
+            shared.container_event(pod, &container.name, pulled);
             Ok(())
         }
     }

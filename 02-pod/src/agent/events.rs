@@ -105,12 +105,18 @@ pub fn pulling(image: &str, origin: ImageOrigin) -> PodEvent {
 }
 
 /// The image was fetched (or, for `busybox`, built from the node's own),
-/// or built from orc's recipe.
-pub fn pulled(image: &str, origin: ImageOrigin, took: Duration) -> PodEvent {
+/// or built from orc's recipe; `size` is its size in the store (config and
+/// layers, as stored). The kubelet's words (v1.32): the pull's time,
+/// then the time since the pull was asked for, which adds the wait behind
+/// other pulls when they are serialised; orc's agent does not queue pulls,
+/// so the two are the same measure.
+pub fn pulled(image: &str, origin: ImageOrigin, took: Duration, size: u64) -> PodEvent {
+    let took = go_duration_ms(took);
+    let timing = format!("in {took} ({took} including waiting). Image size: {size} bytes.");
     let message = match origin {
-        ImageOrigin::Registry => format!("Successfully pulled image {image:?} in {took:.3?}"),
+        ImageOrigin::Registry => format!("Successfully pulled image {image:?} {timing}"),
         ImageOrigin::Recipe => {
-            format!("Successfully built image {image:?} from orc's recipe in {took:.3?}")
+            format!("Successfully built image {image:?} from orc's recipe {timing}")
         }
     };
     normal("Pulled", message)
@@ -161,8 +167,9 @@ pub fn failed_mount(message: String) -> PodEvent {
     warning("FailedMount", message)
 }
 
+/// With a colon since Kubernetes v1.32; `Started` has none.
 pub fn created(container: &str) -> PodEvent {
-    normal("Created", format!("Created container {container}"))
+    normal("Created", format!("Created container: {container}"))
 }
 
 pub fn started(container: &str) -> PodEvent {
@@ -216,6 +223,34 @@ pub fn back_off(container: &str, pod: &Pod) -> PodEvent {
 }
 // ANCHOR_END: kubelet_events
 
+/// A duration as the kubelet prints it in events: cut to whole
+/// milliseconds (`Truncate(time.Millisecond)`), then Go's
+/// `time.Duration` text: `0s`, `593ms`, `1.5s`, `1m0.25s`, `1h2m3s`.
+fn go_duration_ms(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let (hours, minutes) = (ms / 3_600_000, ms / 60_000 % 60);
+    let (seconds, fraction) = (ms / 1000 % 60, ms % 1000);
+    let mut text = String::new();
+    if hours > 0 {
+        text.push_str(&format!("{hours}h"));
+    }
+    if hours > 0 || minutes > 0 {
+        text.push_str(&format!("{minutes}m"));
+    }
+    text.push_str(&seconds.to_string());
+    if fraction > 0 {
+        text.push_str(format!(".{fraction:03}").trim_end_matches('0'));
+    }
+    text.push('s');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,19 +271,23 @@ mod tests {
             pulled(
                 "busybox",
                 ImageOrigin::Registry,
-                Duration::from_millis(1500)
+                Duration::from_micros(1_500_900),
+                2_167_176
             )
             .message,
-            "Successfully pulled image \"busybox\" in 1.500s"
+            "Successfully pulled image \"busybox\" in 1.5s (1.5s including waiting). \
+             Image size: 2167176 bytes."
         );
         assert_eq!(
             pulled(
                 "echoserver",
                 ImageOrigin::Recipe,
-                Duration::from_millis(1500)
+                Duration::from_millis(1500),
+                10
             )
             .message,
-            "Successfully built image \"echoserver\" from orc's recipe in 1.500s"
+            "Successfully built image \"echoserver\" from orc's recipe in 1.5s \
+             (1.5s including waiting). Image size: 10 bytes."
         );
         let startup = KillReason::FailedProbe {
             probe: ProbeKind::Startup,
@@ -271,5 +310,21 @@ mod tests {
         assert_eq!(hook.message, "FailedPostStartHook");
         assert_eq!(failed_post_start_hook().reason, "FailedPostStartHook");
         assert_eq!(failed_pre_stop_hook().message, "PreStopHook failed");
+    }
+
+    #[test]
+    fn durations_print_as_go_prints_them_cut_to_milliseconds() {
+        let cases = [
+            (Duration::from_micros(900), "0s"),
+            (Duration::from_micros(593_434), "593ms"),
+            (Duration::from_millis(1000), "1s"),
+            (Duration::from_millis(15_981), "15.981s"),
+            (Duration::from_millis(60_250), "1m0.25s"),
+            (Duration::from_millis(3_723_000), "1h2m3s"),
+            (Duration::from_secs(3600), "1h0m0s"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(go_duration_ms(duration), text, "{duration:?}");
+        }
     }
 }
