@@ -530,6 +530,13 @@ fn shape_named(name: &str) -> Option<Shape> {
     }
 }
 
+// The allocator orc ships: the API server in this process (and the
+// scheduler beside it) run as they run inside `orc server`, whose
+// allocator is mimalloc; with glibc's malloc the figures would be for a
+// build users never run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut cases: Vec<String> = std::env::args()
         .skip(1)
