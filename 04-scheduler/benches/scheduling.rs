@@ -40,6 +40,17 @@
 //! runtime of its own, threads named `scheduler`, so its CPU is told
 //! from the API server's (`tokio-runtime-worker`).
 //!
+//! `ORC_BENCH_SCHEDULER_ONLY=1` runs the scheduler alone, no floors and
+//! no algorithm alone: for a profiler, which then counts the scheduler's
+//! run and nothing else (under callgrind the floors, each on a cluster
+//! of its own, took most of the run). With `ORC_BENCH_SPLIT=1` its threads are then the
+//! scheduler's from their first instruction, no zeroing needed:
+//!
+//! ```text
+//! ORC_BENCH_SPLIT=1 ORC_BENCH_SCHEDULER_ONLY=1 valgrind --tool=callgrind \
+//!     --separate-threads=yes target/release/deps/scheduling-* basic:500:2000
+//! ```
+//!
 //! What that showed (debug build, `basic:500:2000`, load 26-30; chapter
 //! 04, "A fresh snapshot without copying the cluster"): the floor costs
 //! about 1,950 µs of CPU per pod (API server 1,400, etcd 380); the
@@ -519,6 +530,13 @@ fn shape_named(name: &str) -> Option<Shape> {
     }
 }
 
+// The allocator orc ships: the API server in this process (and the
+// scheduler beside it) run as they run inside `orc server`, whose
+// allocator is mimalloc; with glibc's malloc the figures would be for a
+// build users never run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut cases: Vec<String> = std::env::args()
         .skip(1)
@@ -573,6 +591,19 @@ fn main() {
         if shape == Shape::AntiAffinity && pods > nodes {
             eprintln!("{case}: with anti-affinity, at most one pod per node: PODS <= NODES");
             std::process::exit(2);
+        }
+        if std::env::var_os("ORC_BENCH_SCHEDULER_ONLY").is_some() {
+            let run = runtime.block_on(scheduler(
+                nodes,
+                pods,
+                shape,
+                own.as_ref().map(|r| r.handle()),
+            ));
+            println!(
+                "{shape:?} {nodes} nodes {pods} pods: scheduler {:>6.0} pods/s (alone)",
+                run.rate
+            );
+            continue;
         }
         let algo = algorithm(nodes, pods, shape);
         let floor = runtime.block_on(bind_floor(nodes, pods, shape));

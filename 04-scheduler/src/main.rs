@@ -9,6 +9,12 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
+/// The allocator of this program, as `orc server`'s and `orc-apiserver`'s
+/// (chapter 03 says why): the scheduler decodes and drops many small JSON
+/// values per pod, on several worker threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// orc's scheduler against one API server.
 #[derive(Debug, Parser)]
 #[command(version, about)]
