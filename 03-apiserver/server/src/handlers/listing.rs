@@ -31,8 +31,8 @@
 //! looked at, as Kubernetes does.
 //!
 //! A listing the watch cache answers (`watch_cache/serve.rs`) walks a
-//! [`Snapshot`] of the cache instead of etcd's chunks: the same
-//! [`CHUNK`]-sized steps, the same decoding and filtering, one revision.
+//! [`Snapshot`] of the cache instead of etcd's chunks: smaller steps
+//! ([`CACHE_CHUNK`]), the same decoding and filtering, one revision.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -56,6 +56,13 @@ pub const CHUNK: i64 = 500;
 /// `maxLimit`.
 pub const MAX_CHUNK: i64 = 10_000;
 
+/// Objects per step of a LIST the watch cache answers: fewer than
+/// [`CHUNK`]. A chunk from etcd is a round trip, worth making big; one
+/// from the cache costs nothing to take, and what it does cost is its
+/// encoded bytes, held until hyper has written them, by every LIST that
+/// streams at once.
+pub const CACHE_CHUNK: usize = 100;
+
 // ANCHOR: next_chunk
 /// The size of the read after one that left a `limit`ed page short:
 /// twice the last, up to [`MAX_CHUNK`].
@@ -78,16 +85,16 @@ enum Source {
     /// Range reads of etcd.
     Etcd,
     /// A snapshot of the watch cache, walked in order, and the last key
-    /// handed out from it.
-    Cache(Snapshot, Option<Arc<str>>),
+    /// handed out from it (without the cache's prefix, as it holds keys).
+    Cache(Snapshot, Option<Box<str>>),
 }
 
 /// One chunk of keys and the values stored under them.
 pub enum Chunk {
     /// Read from etcd.
     Etcd(RawPage),
-    /// Taken from a watch cache snapshot; `true`: more follow.
-    Cache(Vec<(Arc<str>, CachedValue)>, bool),
+    /// Taken from a watch cache snapshot, keys whole; `true`: more follow.
+    Cache(Vec<(String, CachedValue)>, bool),
 }
 
 /// One LIST request on its way through etcd, or through the watch cache.
@@ -204,15 +211,15 @@ impl Listing {
         }
         if let Source::Cache(snapshot, last) = &mut self.source {
             let mut entries = snapshot.after(last.as_deref());
-            let chunk: Vec<_> = entries
-                .by_ref()
-                .take(CHUNK as usize)
-                .map(|(key, value)| (Arc::clone(key), value.clone()))
-                .collect();
+            let chunk: Vec<_> = entries.by_ref().take(CACHE_CHUNK).collect();
             let more = entries.next().is_some();
             if let Some((key, _)) = chunk.last() {
-                *last = Some(Arc::clone(key));
+                *last = Some(Box::from(*key));
             }
+            let chunk = chunk
+                .into_iter()
+                .map(|(key, value)| (snapshot.key(key), value.clone()))
+                .collect();
             return Ok(Some(Chunk::Cache(chunk, more)));
         }
         let page = self

@@ -12,7 +12,7 @@
 //! - `apiserver_watch_cache_resource_version{resource}`: the revision
 //!   each cache has reached (0 while it fills);
 //! - orc's own gauges of what each cache and its feed's ring buffer
-//!   hold: `orc_watch_cache_objects`, `orc_watch_cache_bytes` (keys and
+//!   hold: `orc_watch_cache_objects`, `orc_watch_cache_bytes` (keys as held and
 //!   stored values), `orc_watch_buffer_events`, `orc_watch_buffer_bytes`
 //!   and `orc_watch_buffer_shared_bytes` (values the cache holds too, one
 //!   allocation for both), each `{resource}`.

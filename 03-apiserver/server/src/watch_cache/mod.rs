@@ -63,9 +63,10 @@ pub struct WatchCacheSettings {
     /// Whether LISTs are answered from memory at all (kube-apiserver's
     /// `--watch-cache`). Off by default in orc, where kube-apiserver has
     /// it on: with it, the `list_memory` bench still goes over issue 15's
-    /// peak target (3.2x the data against < 3x; steady 1.45x idle + data,
-    /// within < 2x). The heap holds some 47 MB live for 30 MB of data,
-    /// and with the idle server's 30 MB that leaves little room under 3x
+    /// peak target in one run of two (3.10x and 2.90x the data against
+    /// < 3x; steady 1.45x and 1.35x idle + data, within < 2x). The cache
+    /// holds some 37 MB for 30 MB of data, and with the idle server's
+    /// 32 MB the steady state alone is about 3x
     /// (chapter 03, "The watch cache").
     pub enabled: bool,
     /// How long a LIST waits for the cache to reach the revision it
@@ -128,8 +129,17 @@ pub struct CachedValue {
     pub value: Arc<[u8]>,
 }
 
-/// Keys in order, with their values.
-type Objects = BTreeMap<Arc<str>, CachedValue>;
+/// Keys in order, with their values. A key is held without the cache's
+/// prefix (`ns/name` rather than `/registry/configmaps/ns/name`): the
+/// prefix is the same for every key, and what is left of most keys fits
+/// in a smaller allocation.
+type Objects = BTreeMap<Box<str>, CachedValue>;
+
+/// `key` without `prefix`, the way [`Objects`] holds it. Every key a
+/// cache meets is under its prefix (its feed's and fill's).
+fn relative<'a>(prefix: &str, key: &'a str) -> &'a str {
+    key.strip_prefix(prefix).unwrap_or(key)
+}
 
 /// The objects under a prefix at one revision, for one LIST.
 #[derive(Debug)]
@@ -138,8 +148,11 @@ pub struct Snapshot {
     pub revision: i64,
     /// The whole cache as it was, shared with it until the next write.
     objects: Arc<Objects>,
-    /// The prefix listed: the resource's, or one namespace's.
-    within: String,
+    /// The cache's prefix, the part of each key [`Objects`] leaves out.
+    prefix: Arc<str>,
+    /// The prefix listed (the resource's, or one namespace's), without
+    /// the cache's; `None` when it is not under the cache's at all.
+    within: Option<String>,
     /// Those of the keys whose values cannot be read (no configured key
     /// opens them, or they are not JSON): the LIST names them in
     /// `Warning` headers before it starts, since a snapshot in memory,
@@ -165,9 +178,9 @@ struct Contents {
 /// `event` is one the fill already read: when `objects` hold that very
 /// version of its key, the event's bytes (the ring buffer's) take the
 /// place of the fill's copy, which is let go.
-fn share(objects: &mut Objects, event: &StoredEvent) {
+fn share(objects: &mut Objects, prefix: &str, event: &StoredEvent) {
     let Some(value) = &event.value else { return };
-    if let Some(cached) = objects.get_mut(event.key.as_str())
+    if let Some(cached) = objects.get_mut(relative(prefix, &event.key))
         && cached.revision == event.revision
     {
         cached.value = Arc::clone(value);
@@ -175,27 +188,36 @@ fn share(objects: &mut Objects, event: &StoredEvent) {
 }
 
 impl Snapshot {
-    /// The value of `key`, when it is in the snapshot.
+    /// The value of (whole) `key`, when it is in the snapshot.
     pub fn get(&self, key: &str) -> Option<&CachedValue> {
+        let key = key.strip_prefix(&*self.prefix)?;
         self.objects
             .get(key)
-            .filter(|_| key.starts_with(&self.within))
+            .filter(|_| self.within.as_ref().is_some_and(|w| key.starts_with(w)))
     }
 
     /// The entries under the listed prefix after key `after` (from the
-    /// first with `None`), in order.
+    /// first with `None`), in order; keys without the cache's prefix
+    /// ([`Snapshot::key`] gives them whole).
     pub fn after<'a>(
         &'a self,
         after: Option<&str>,
-    ) -> impl Iterator<Item = (&'a Arc<str>, &'a CachedValue)> + 'a {
-        let start = match after {
-            Some(key) => Bound::Excluded(key),
-            None => Bound::Included(self.within.as_str()),
+    ) -> impl Iterator<Item = (&'a str, &'a CachedValue)> + use<'a> {
+        let within = self.within.as_deref();
+        let start = match (after, within) {
+            (Some(key), _) => Bound::Excluded(key),
+            (None, Some(within)) => Bound::Included(within),
+            (None, None) => Bound::Unbounded,
         };
-        let within = self.within.as_str();
         self.objects
             .range::<str, _>((start, Bound::Unbounded))
-            .take_while(move |(key, _)| key.starts_with(within))
+            .take_while(move |(key, _)| within.is_some_and(|w| key.starts_with(w)))
+            .map(|(key, cached)| (&**key, cached))
+    }
+
+    /// A key as [`Snapshot::after`] answers it, whole again.
+    pub fn key(&self, relative: &str) -> String {
+        format!("{}{relative}", self.prefix)
     }
 }
 
@@ -204,7 +226,7 @@ impl Snapshot {
 pub struct Held {
     /// Objects in the cache.
     pub objects: usize,
-    /// Their keys' and stored values' bytes.
+    /// Their keys' (as held, without the prefix) and stored values' bytes.
     pub cache: usize,
     /// Events in the ring buffer.
     pub events: usize,
@@ -223,14 +245,17 @@ pub struct WatchCache {
     reached: watch::Sender<i64>,
     /// The feed that keeps it, asked for progress when a LIST waits.
     feed: Arc<Feed>,
+    /// The resource's prefix, left out of the keys it holds.
+    prefix: Arc<str>,
 }
 
 impl WatchCache {
-    fn new(feed: Arc<Feed>) -> WatchCache {
+    fn new(feed: Arc<Feed>, prefix: &str) -> WatchCache {
         WatchCache {
             contents: Mutex::new(Contents::default()),
             reached: watch::Sender::new(0),
             feed,
+            prefix: Arc::from(prefix),
         }
     }
 
@@ -274,7 +299,9 @@ impl WatchCache {
         // unless a snapshot holds the map, which is not copied for this.
         if at <= contents.filled_at {
             if let Some(objects) = Arc::get_mut(&mut contents.objects) {
-                revision.iter().for_each(|event| share(objects, event));
+                revision
+                    .iter()
+                    .for_each(|event| share(objects, &self.prefix, event));
             }
             return;
         }
@@ -287,10 +314,10 @@ impl WatchCache {
                         revision: at,
                         value: Arc::clone(value),
                     };
-                    objects.insert(Arc::from(event.key.as_str()), cached);
+                    objects.insert(relative(&self.prefix, &event.key).into(), cached);
                 }
                 None => {
-                    objects.remove(event.key.as_str());
+                    objects.remove(relative(&self.prefix, &event.key));
                 }
             }
         }
@@ -343,7 +370,8 @@ impl WatchCache {
         Some(Snapshot {
             revision: contents.revision,
             objects: Arc::clone(&contents.objects),
-            within: within.to_string(),
+            prefix: Arc::clone(&self.prefix),
+            within: within.strip_prefix(&*self.prefix).map(str::to_string),
             unreadable,
         })
     }
@@ -361,7 +389,7 @@ impl WatchCache {
             .iter()
             .filter_map(|event| {
                 let value = event.value.as_ref()?;
-                let cached = contents.objects.get(event.key.as_str())?;
+                let cached = contents.objects.get(relative(&self.prefix, &event.key))?;
                 Arc::ptr_eq(value, &cached.value).then_some(value.len())
             })
             .sum();
@@ -458,7 +486,7 @@ impl Cacher {
         // The feed before the fill: its history then reaches back to the
         // fill's revision.
         let feed = hub.feed(&prefix).await.map_err(StorageError::Etcd)?;
-        let cache = Arc::new(WatchCache::new(feed));
+        let cache = Arc::new(WatchCache::new(feed, &prefix));
         self.tasks
             .spawn(follow(self.store.clone(), prefix, Arc::clone(&cache)));
         caches.insert(resource.plural, Arc::clone(&cache));
@@ -636,7 +664,10 @@ async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, St
     for event in &ring {
         in_ring.insert(event.key.as_str(), event);
     }
-    let mut objects = BTreeMap::new();
+    // Gathered in key order, then built into the map in one go: a map
+    // built by inserting keys in order leaves every node it splits about
+    // half full; built from the sorted whole, its nodes are full.
+    let mut entries = Vec::new();
     let mut unreadable = BTreeSet::new();
     let (mut revision, mut start) = (0, String::new());
     loop {
@@ -645,24 +676,24 @@ async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, St
         let Some(last) = page.kvs.last() else { break };
         start = format!("{}\0", String::from_utf8_lossy(last.key()));
         for kv in &page.kvs {
-            let key: Arc<str> = Arc::from(String::from_utf8_lossy(kv.key()).as_ref());
+            let key = String::from_utf8_lossy(kv.key());
             // Parsed once here, and let go, only to know it reads; the
             // feed does the same for every later change.
             if store
                 .check(kv.key(), kv.value(), kv.mod_revision())
                 .is_err()
             {
-                unreadable.insert(Arc::clone(&key));
+                unreadable.insert(Arc::from(key.as_ref()));
             }
             let shared = in_ring
-                .get(&*key)
+                .get(key.as_ref())
                 .filter(|event| event.revision == kv.mod_revision())
                 .and_then(|event| event.value.clone());
             let cached = CachedValue {
                 revision: kv.mod_revision(),
                 value: shared.unwrap_or_else(|| Arc::from(kv.value())),
             };
-            objects.insert(key, cached);
+            entries.push((Box::from(relative(prefix, &key)), cached));
         }
         if !page.more {
             break;
@@ -670,11 +701,12 @@ async fn fill(store: &Store, prefix: &str, cache: &WatchCache) -> Result<i64, St
     }
     drop(in_ring);
     drop(ring);
+    let mut objects: Objects = entries.into_iter().collect();
     // Events the feed published while the fill read: these bytes too
     // are kept once, by both.
     if let Ok((backlog, _)) = cache.feed.subscribe(cache.feed.oldest()) {
         for event in backlog.iter().filter(|e| e.revision <= revision) {
-            share(&mut objects, event);
+            share(&mut objects, prefix, event);
         }
     }
     cache.load(objects, unreadable, revision);
@@ -704,15 +736,14 @@ mod tests {
     /// A cache filled at revision 2 with `a` and `b`, the fill's own
     /// copies of their bytes.
     fn filled() -> WatchCache {
-        let cache = WatchCache::new(Arc::new(Feed::new(&WatchLimits::default(), 0)));
+        let prefix = "/registry/configmaps/";
+        let cache = WatchCache::new(Arc::new(Feed::new(&WatchLimits::default(), 0)), prefix);
         let mut objects = Objects::new();
         for (revision, name) in [(1, "a"), (2, "b")] {
             let event = put(revision, name, "one");
             let value = Arc::from(&**event.value.as_ref().unwrap());
-            objects.insert(
-                Arc::from(event.key.as_str()),
-                CachedValue { revision, value },
-            );
+            let key = relative(prefix, &event.key).into();
+            objects.insert(key, CachedValue { revision, value });
         }
         cache.load(objects, BTreeSet::new(), 2);
         cache
@@ -723,6 +754,7 @@ mod tests {
             .after(None)
             .map(|(key, cached)| {
                 let object: serde_json::Value = serde_json::from_slice(&cached.value).unwrap();
+                let key = snapshot.key(key);
                 format!("{key}={}", object["data"]["x"].as_str().unwrap())
             })
             .collect()
@@ -752,7 +784,7 @@ mod tests {
             ]
         );
         // Walked a key at a time, as a LIST's chunks do.
-        let after_a: Vec<_> = third.after(Some("/registry/configmaps/d/a")).collect();
+        let after_a: Vec<_> = third.after(Some("d/a")).collect();
         assert_eq!(after_a.len(), 2);
         assert!(
             cache
@@ -861,7 +893,7 @@ mod tests {
         // A new feed whose replay has come as far as the first write.
         let feed = Arc::new(Feed::new(&WatchLimits::default(), 0));
         feed.publish(vec![written[0].clone()]);
-        let cache = Arc::new(WatchCache::new(Arc::clone(&feed)));
+        let cache = Arc::new(WatchCache::new(Arc::clone(&feed), prefix));
         let filling = tokio::spawn({
             let (store, cache) = (store.clone(), Arc::clone(&cache));
             async move { fill(&store, prefix, &cache).await }
