@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Empty, Full, Limited};
 use hyper::body::{Body, Bytes, Incoming};
 use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use hyper::http::uri::PathAndQuery;
@@ -30,8 +30,11 @@ use super::upstream::{Lease, Returning};
 use super::{Peer, Pool, Proxy};
 use crate::routes::{RouteTable, normalize_host};
 
-/// A response body: a backend's, streamed, or one of the proxy's own.
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+/// A response body: a backend's, streamed (`Left`), or one of the proxy's
+/// own (`Right`). An `Either` rather than one boxed type: nearly every
+/// response is a backend's, and boxing its body was an allocation per
+/// request.
+pub type ProxyBody = Either<Returning, BoxBody<Bytes, hyper::Error>>;
 
 /// Any error a body passes on.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -106,6 +109,11 @@ impl RequestBody {
     /// already gone to an endpoint.
     fn next(&mut self) -> Option<UpstreamBody> {
         match self {
+            // No body (a GET, most often): `Empty` has no size, so boxing
+            // it allocates nothing.
+            RequestBody::Replayable(bytes) if bytes.is_empty() => {
+                Some(Empty::new().map_err(|never| match never {}).boxed())
+            }
             RequestBody::Replayable(bytes) => Some(
                 Full::new(bytes.clone())
                     .map_err(|never| match never {})
@@ -132,14 +140,15 @@ impl Proxy {
         peer: Arc<Peer>,
         scheme: Scheme,
     ) -> Result<Response<ProxyBody>, Infallible> {
-        let started = Instant::now();
-        // Both share the request's buffers: cloning them copies no text.
-        let (method, uri) = (req.method().clone(), req.uri().clone());
+        // What only the access log reads is taken only when something
+        // takes the log: a clock read and two clones per request otherwise.
+        let logged = tracing::enabled!(target: "orc_ingress::access", tracing::Level::INFO);
+        let log = logged.then(|| (Instant::now(), req.method().clone(), req.uri().clone()));
+        // The `Host` header's value shares the request's buffer: no copy.
         let host = host_of(&req);
+        let host = host.to_str().unwrap_or_default();
         let routes = self.registry.current();
-        let outcome = self
-            .respond(&routes, req, &pool, &peer, scheme, &host)
-            .await;
+        let outcome = self.respond(&routes, req, &pool, &peer, scheme, host).await;
         let status = outcome.response.status().as_u16();
         let (ingress, service) = match outcome.route {
             Some(route) => {
@@ -152,13 +161,15 @@ impl Proxy {
             }
         };
         // The fields are formatted only when a subscriber takes the event.
-        tracing::info!(
-            target: "orc_ingress::access",
-            client = %peer.address.ip(), %method, %host, path = %uri.path(), status,
-            ingress, service,
-            upstream = %outcome.upstream.map_or("-".to_string(), |a| a.to_string()),
-            micros = started.elapsed().as_micros() as u64,
-        );
+        if let Some((started, method, uri)) = log {
+            tracing::info!(
+                target: "orc_ingress::access",
+                client = %peer.address.ip(), %method, %host, path = %uri.path(), status,
+                ingress, service,
+                upstream = %outcome.upstream.map_or("-".to_string(), |a| a.to_string()),
+                micros = started.elapsed().as_micros() as u64,
+            );
+        }
         Ok(outcome.response)
     }
     // ANCHOR_END: handle
@@ -417,7 +428,7 @@ pub(super) fn passed_on(
     lease: Option<Lease>,
 ) -> Response<ProxyBody> {
     headers::remove_hop_by_hop(response.headers_mut());
-    response.map(|b| Returning::new(b, lease, in_flight).boxed())
+    response.map(|b| Either::Left(Returning::new(b, lease, in_flight)))
 }
 
 /// Whether a failed request failed because its streamed body passed the
@@ -436,10 +447,11 @@ fn over_limit(error: &(dyn std::error::Error + 'static)) -> bool {
 /// Where to send a plain-HTTP request for a host that has a certificate:
 /// the same URL over HTTPS (308 keeps the method and body, unlike 301).
 fn https_redirect(table: &RouteTable, scheme: Scheme, host: &str, uri: &Uri) -> Option<String> {
-    let name = normalize_host(host);
-    if scheme != Scheme::Http || table.certificates.lookup(&name).is_none() {
+    if scheme != Scheme::Http || table.certificates.is_empty() {
         return None;
     }
+    let name = normalize_host(host);
+    table.certificates.lookup(&name)?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     Some(format!("https://{name}{path}"))
 }
@@ -453,13 +465,17 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-/// The host a request asked for: `Host` (HTTP/1.1) or the URI's authority (HTTP/2).
-fn host_of(req: &Request<Incoming>) -> String {
-    let header = req.headers().get(HOST).and_then(|h| h.to_str().ok());
-    header
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or_default()
-        .to_string()
+/// The host a request asked for: `Host` (HTTP/1.1) or the URI's authority
+/// (HTTP/2); empty when it has neither. The header's value is cloned, which
+/// shares its bytes with the request rather than copying them.
+fn host_of(req: &Request<Incoming>) -> HeaderValue {
+    if let Some(header) = req.headers().get(HOST).filter(|h| h.to_str().is_ok()) {
+        return header.clone();
+    }
+    req.uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .unwrap_or_else(|| HeaderValue::from_static(""))
 }
 
 /// A short text answer of the proxy's own.
@@ -467,7 +483,7 @@ pub fn plain(status: StatusCode, text: &str) -> Response<ProxyBody> {
     let body = Full::new(Bytes::from(format!("{text}\n")))
         .map_err(|never| match never {})
         .boxed();
-    let mut response = Response::new(body);
+    let mut response = Response::new(Either::Right(body));
     *response.status_mut() = status;
     response
 }

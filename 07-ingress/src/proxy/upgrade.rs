@@ -20,7 +20,7 @@
 //! sides, so after the handshake nothing is translated.
 
 use base64::Engine;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Either, Empty};
 use hyper::body::Incoming;
 use hyper::header::{CONNECTION, HeaderValue, UPGRADE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -170,7 +170,7 @@ impl Requested {
             }
         }
         let body = Empty::new().map_err(|never| match never {}).boxed();
-        Response::from_parts(parts, body)
+        Response::from_parts(parts, Either::Right(body))
     }
     // ANCHOR_END: answer
 }

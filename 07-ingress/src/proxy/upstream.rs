@@ -181,7 +181,10 @@ impl Pool {
                 },
             }
         }
-        let mut sender = match self.connect(address).await {
+        // Boxed: opening a connection is the rare path, and its future
+        // (TCP connect and hyper's handshake) would otherwise make every
+        // request's future larger, and every move of it a longer copy.
+        let mut sender = match Box::pin(self.connect(address)).await {
             Ok(sender) => sender,
             Err(failure) => return Err(failed(failure, Some(request), false)),
         };

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio_rustls::rustls::crypto::ring::sign::any_supported_type;
 use tokio_rustls::rustls::sign::CertifiedKey;
 
-use super::host::HostMatch;
+use super::host::{HostMatch, lower_case};
 
 /// The certificates by host, as the handshake looks them up.
 #[derive(Debug, Clone, Default)]
@@ -38,7 +38,7 @@ impl Certificates {
     /// The certificate for an SNI name: an exact host, else a wildcard
     /// that covers it.
     pub fn lookup(&self, server_name: &str) -> Option<Arc<CertifiedKey>> {
-        let name = server_name.trim_end_matches('.').to_ascii_lowercase();
+        let name = lower_case(server_name.trim_end_matches('.'));
         let matching = self
             .by_host
             .iter()
