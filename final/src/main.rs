@@ -58,6 +58,12 @@ use clap::{Parser, Subcommand};
 /// without transparent huge pages too (the workspace's `no_thp` feature).
 /// The containers this binary starts are not affected: the runtime's
 /// `init` ends in an exec of the container's own program.
+///
+/// The `system-allocator` feature leaves glibc's malloc in its place, so
+/// heap profilers that replace `malloc` (heaptrack, valgrind's massif and
+/// dhat) see every allocation: how the soak's memory was looked into
+/// (chapter 03, "Compaction and revisions").
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
