@@ -113,6 +113,7 @@ async fn snapshot_describe(config: &Path, name: &str) {
         .unwrap_or_else(|| panic!("no events: {described}"));
     let mut rows: Vec<&str> = events.lines().collect();
     let header = rows.drain(..2.min(rows.len())).collect::<Vec<_>>();
+    let mut rows = fold_timed_rows(&rows);
     rows.sort_by_key(|row| row.split_whitespace().nth(1).map(str::to_string));
     let text = format!(
         "{head}Events:\n{}\n{}\n",
@@ -123,6 +124,62 @@ async fn snapshot_describe(config: &Path, name: &str) {
     insta::with_settings!({filters => filters, snapshot_suffix => name}, {
         insta::assert_snapshot!("describe_pod", text);
     });
+}
+
+/// The events rows with those that differ only in how long a pull took
+/// folded into one, their counts added. The kubelet's `Pulled` message
+/// names the time, so two pulls of one image are two events when they took
+/// different times and one event seen twice (`x2`) when they took the same
+/// millisecond, as in Kubernetes. Which of the two a run gets is chance;
+/// the snapshot shows them folded, as the second case prints.
+fn fold_timed_rows(rows: &[&str]) -> Vec<String> {
+    let row =
+        regex::Regex::new(r"^  (\S+) +(\S+) +(\S+)(?: \(x(\d+) over \S+\))? +(\S+) +(.*?) *$")
+            .unwrap();
+    let took = regex::Regex::new(r" in [0-9.hms]+ \([0-9.hms]+ including waiting\)").unwrap();
+    // (type, reason, age, from, message, count), in the order first seen.
+    let mut folded: Vec<(String, String, String, String, String, u32)> = Vec::new();
+    let mut others = Vec::new();
+    for line in rows {
+        let Some(c) = row.captures(line) else {
+            others.push(line.to_string());
+            continue;
+        };
+        let count = c.get(4).map_or(1, |n| n.as_str().parse().unwrap());
+        let key = |kind: &str, reason: &str, from: &str, message: &str| {
+            (
+                kind.to_string(),
+                reason.to_string(),
+                from.to_string(),
+                took.replace_all(message, "").into_owned(),
+            )
+        };
+        let this = key(&c[1], &c[2], &c[5], &c[6]);
+        match folded
+            .iter_mut()
+            .find(|f| key(&f.0, &f.1, &f.3, &f.4) == this)
+        {
+            Some(seen) => seen.5 += count,
+            None => folded.push((
+                c[1].to_string(),
+                c[2].to_string(),
+                c[3].to_string(),
+                c[5].to_string(),
+                c[6].to_string(),
+                count,
+            )),
+        }
+    }
+    let rendered = folded
+        .into_iter()
+        .map(|(kind, reason, age, from, message, count)| {
+            if count > 1 {
+                format!("  {kind}  {reason}  {age} (x{count} over {age})  {from}  {message}")
+            } else {
+                format!("  {kind}  {reason}  {age}  {from}  {message}")
+            }
+        });
+    rendered.chain(others).collect()
 }
 
 /// `kubectl wait` (a watch) until `condition` holds for pod `name`.
@@ -200,4 +257,35 @@ async fn kubectl_describe_pod_tells_how_each_container_ended() {
         Vec::<std::path::PathBuf>::new(),
         "mounts left"
     );
+}
+
+/// The two ways two pulls of one image show in `kubectl describe` fold
+/// into the same row.
+#[test]
+fn pulls_that_took_different_times_fold_as_pulls_that_took_the_same() {
+    let apart = [
+        "  Normal  Pulled     12s  kubelet  Successfully pulled image \"busybox\" in 593ms (593ms including waiting). Image size: 9 bytes.",
+        "  Normal  Started    12s  kubelet  Started container main",
+        "  Normal  Pulled     10s  kubelet  Successfully pulled image \"busybox\" in 12ms (12ms including waiting). Image size: 9 bytes.",
+    ];
+    let together = [
+        "  Normal  Pulled     10s (x2 over 12s)  kubelet  Successfully pulled image \"busybox\" in 12ms (12ms including waiting). Image size: 9 bytes.",
+        "  Normal  Started    12s  kubelet  Started container main",
+    ];
+    let pulled = |rows: Vec<String>| {
+        let pulls: Vec<_> = rows.into_iter().filter(|r| r.contains("Pulled")).collect();
+        assert_eq!(pulls.len(), 1, "{pulls:?}");
+        regex::Regex::new(r" in \S+ \(\S+ including waiting\)")
+            .unwrap()
+            .replace_all(
+                &regex::Regex::new(r"\d+s")
+                    .unwrap()
+                    .replace_all(&pulls[0], "AGE"),
+                "",
+            )
+            .into_owned()
+    };
+    let folded = pulled(fold_timed_rows(&apart));
+    assert!(folded.contains("(x2 over AGE)"), "{folded}");
+    assert_eq!(folded, pulled(fold_timed_rows(&together)));
 }
