@@ -43,6 +43,42 @@ pub struct Following {
     pub pods: Arc<InformerCache>,
 }
 
+/// Whether `new` is `old` bound to a node and nothing more: what a
+/// binding changes is `spec.nodeName`, the `PodScheduled` condition and
+/// the object's version. Everything else a [`PodInfo`] reads (metadata,
+/// the rest of the spec, `status.startTime`, `status.nominatedNodeName`)
+/// is the same. A watch shows each version, but a relist after a 410
+/// compares the cached object with the listed one, which may be several
+/// changes later; this is what tells the two apart.
+fn binding_only(old: &Value, new: &Value) -> bool {
+    let node = |p: &Value| {
+        p.pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
+    };
+    let status = |p: &'static str| old.pointer(p) == new.pointer(p);
+    !node(old)
+        && node(new)
+        && same_but(
+            &old["metadata"],
+            &new["metadata"],
+            &["resourceVersion", "managedFields"],
+        )
+        && same_but(&old["spec"], &new["spec"], &["nodeName"])
+        && status("/status/startTime")
+        && status("/status/nominatedNodeName")
+}
+
+/// Whether two JSON objects hold the same fields, apart from `except`.
+fn same_but(a: &Value, b: &Value, except: &[&str]) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return false;
+    };
+    let kept = |(k, _): &(&String, &Value)| !except.contains(&k.as_str());
+    a.iter().filter(kept).count() == b.iter().filter(kept).count()
+        && a.iter().filter(kept).all(|(k, v)| b.get(k) == Some(v))
+}
+
 impl Feed {
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
@@ -138,6 +174,25 @@ impl Feed {
                 Events::NONE
             };
         };
+        // The event of a binding this scheduler assumed, and of nothing
+        // else: the pod the cache counts is this one already, so it is
+        // neither read again nor set again on its node.
+        if let Some(old) = old
+            && binding_only(old, new)
+        {
+            fn text<'a>(v: &'a Value, at: &str) -> &'a str {
+                v.pointer(at).and_then(Value::as_str).unwrap_or("")
+            }
+            let uid = text(new, "/metadata/uid");
+            let (node, replaced) = (
+                text(new, "/spec/nodeName"),
+                text(old, "/metadata/resourceVersion"),
+            );
+            if self.cache().confirm(uid, node, replaced) {
+                self.queue.delete(uid);
+                return Events::POD_ADDED;
+            }
+        }
         let info = Arc::new(PodInfo::parse(new));
         if placed(Some(new)) {
             self.queue.delete(&info.uid);
@@ -231,5 +286,50 @@ impl Feed {
             self.cache().set_replica_set(ns, name, selector);
         }
         Events::WORKLOADS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pending() -> Value {
+        json!({
+            "metadata": {"uid": "u", "name": "p", "namespace": "d",
+                "resourceVersion": "7", "labels": {"app": "web"}},
+            "spec": {"schedulerName": "default-scheduler", "containers": [{"name": "c"}]},
+            "status": {"phase": "Pending"},
+        })
+    }
+
+    /// `pending()` as the API server's binding leaves it.
+    fn bound() -> Value {
+        let mut pod = pending();
+        pod["metadata"]["resourceVersion"] = json!("8");
+        pod["spec"]["nodeName"] = json!("n1");
+        pod["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True"}]);
+        pod
+    }
+
+    #[test]
+    fn a_binding_alone_is_told_from_other_changes() {
+        assert!(binding_only(&pending(), &bound()));
+        // A relist may show the binding together with later changes.
+        let mut relabelled = bound();
+        relabelled["metadata"]["labels"]["app"] = json!("db");
+        assert!(!binding_only(&pending(), &relabelled));
+        let mut resized = bound();
+        resized["spec"]["containers"][0]["image"] = json!("nginx");
+        assert!(!binding_only(&pending(), &resized));
+        let mut deleting = bound();
+        deleting["metadata"]["deletionTimestamp"] = json!("2026-12-07T00:00:00Z");
+        assert!(!binding_only(&pending(), &deleting));
+        let mut started = bound();
+        started["status"]["startTime"] = json!("2026-12-07T00:00:00Z");
+        assert!(!binding_only(&pending(), &started));
+        // Not a binding at all: still pending, or moved from a node.
+        assert!(!binding_only(&pending(), &pending()));
+        assert!(!binding_only(&bound(), &bound()));
     }
 }

@@ -19,6 +19,7 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 pub use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::resources::Resource;
@@ -244,6 +245,21 @@ impl Client {
     /// [`Client::send`], and the text of each `Warning` header of the
     /// answer (RFC 7234's `299 - "text"`, unquoted).
     async fn send_warned(request: Request) -> Result<(Value, Vec<String>), ClientError> {
+        let (bytes, warnings) = Self::receive(request).await?;
+        Ok((decode(&bytes)?, warnings))
+    }
+
+    /// [`Client::send`] with the answer decoded into `T`: a caller that
+    /// needs a few fields of the object the server echoes builds no
+    /// `Value` of all of it (`serde::de::IgnoredAny` for none at all).
+    async fn send_as<T: DeserializeOwned>(request: Request) -> Result<T, ClientError> {
+        let (bytes, _) = Self::receive(request).await?;
+        decode(&bytes)
+    }
+
+    /// Sends `request` and reads the whole answer: its body and its
+    /// warnings, or the server's `Status` error.
+    async fn receive(request: Request) -> Result<(Vec<u8>, Vec<String>), ClientError> {
         let (method, url, timeout) = (request.method.clone(), request.url.clone(), request.timeout);
         let mut response = Self::send_retrying(request).await?;
         let warnings = response
@@ -271,9 +287,8 @@ impl Client {
                 None => break,
             }
         }
-        let body: Value =
-            serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
         if code >= 400 {
+            let body: Value = decode(&bytes)?;
             let text = |k: &str| {
                 body.get(k)
                     .and_then(Value::as_str)
@@ -286,7 +301,7 @@ impl Client {
                 message: text("message"),
             });
         }
-        Ok((body, warnings))
+        Ok((bytes, warnings))
     }
 
     /// Sends `request`, again after the wait the server asks for when it
@@ -403,6 +418,21 @@ impl Client {
         obj: &Value,
     ) -> Result<Value, ClientError> {
         Self::send(
+            self.request(reqwest::Method::POST, &path(resource, ns, None))
+                .json(obj),
+        )
+        .await
+    }
+
+    /// [`Client::create`], the object the server answers decoded into
+    /// `T`: the fields the caller reads, not a `Value` of all of it.
+    pub async fn create_as<T: DeserializeOwned>(
+        &self,
+        resource: &Resource,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> Result<T, ClientError> {
+        Self::send_as(
             self.request(reqwest::Method::POST, &path(resource, ns, None))
                 .json(obj),
         )
@@ -620,6 +650,11 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// `?labelSelector=...&fieldSelector=...`, or `""` without selectors.
+/// An answer's body as JSON, into `T`.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+}
+
 fn selector_query(labels: &str, fields: &str) -> String {
     let mut terms = vec![];
     if !labels.is_empty() {

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use jiff::Timestamp;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -181,25 +182,39 @@ pub const MAX_TRIES: usize = 12;
 
 /// An event as last written or read: where it is, its count, and the
 /// `resourceVersion` that count was read at (the next write's
-/// precondition).
-#[derive(Debug, Clone)]
+/// precondition). Decoded from the server's answer, which echoes the
+/// whole event, without the rest of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 struct Written {
+    #[serde(rename = "metadata")]
+    at: WrittenAt,
+    count: u64,
+}
+
+impl Default for Written {
+    /// An event without a count counts once.
+    fn default() -> Written {
+        Written {
+            at: WrittenAt::default(),
+            count: 1,
+        }
+    }
+}
+
+/// The metadata of a [`Written`] event.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct WrittenAt {
     namespace: String,
     name: String,
-    count: u64,
     resource_version: String,
 }
 
 impl Written {
     /// `event` as the API server answered it.
     fn of(event: &Value) -> Written {
-        let meta = &event["metadata"];
-        Written {
-            namespace: meta["namespace"].as_str().unwrap_or("").into(),
-            name: meta["name"].as_str().unwrap_or("").into(),
-            count: event["count"].as_u64().unwrap_or(1),
-            resource_version: meta["resourceVersion"].as_str().unwrap_or("").into(),
-        }
+        Written::deserialize(event).unwrap_or_default()
     }
 }
 
@@ -310,16 +325,18 @@ impl Recorder {
         for _ in 0..MAX_TRIES {
             let written = match &known {
                 // Seen before: one more, at the version it was read at.
-                Some(earlier) => self.raise(events, earlier).await,
+                Some(earlier) => self.raise(events, earlier).await.map(|e| Written::of(&e)),
                 // New to us: create it; a 409 means another writer did.
+                // Of the event the server echoes, only what `Written`
+                // keeps is decoded.
                 None => {
                     let event = event(&self.source, object, kind, field_path, &key.2, name.clone());
                     let ns = event["metadata"]["namespace"].as_str();
-                    self.client.create(events, ns, &event).await
+                    self.client.create_as(events, ns, &event).await
                 }
             };
             match written {
-                Ok(event) => return self.remember(key, Written::of(&event)),
+                Ok(written) => return self.remember(key, written),
                 // Lost a race (or the event already exists): read what won.
                 Err(error) if error.is_conflict() => {
                     let ns = object["metadata"]["namespace"]
@@ -350,13 +367,13 @@ impl Recorder {
     async fn raise(&self, events: &Resource, earlier: &Written) -> Result<Value, ClientError> {
         let now = time::format(Timestamp::now());
         let patch = json!({
-            "metadata": {"resourceVersion": earlier.resource_version},
+            "metadata": {"resourceVersion": earlier.at.resource_version},
             "count": earlier.count + 1,
             "lastTimestamp": now,
         });
-        let ns = Some(earlier.namespace.as_str());
+        let ns = Some(earlier.at.namespace.as_str());
         self.client
-            .merge_patch(events, ns, &earlier.name, None, &patch)
+            .merge_patch(events, ns, &earlier.at.name, None, &patch)
             .await
     }
 
@@ -376,6 +393,26 @@ mod tests {
             None,
             Note::warning("BackOff", message.into()),
         )
+    }
+
+    #[test]
+    fn only_where_and_how_often_is_kept_of_the_answer() {
+        let answer = r#"{"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": "web.1", "namespace": "d", "resourceVersion": "42",
+                "uid": "x", "creationTimestamp": "2026-12-07T00:00:00Z"},
+            "involvedObject": {"kind": "Pod", "name": "web"}, "reason": "Scheduled",
+            "message": "Successfully assigned d/web to n1", "count": 3}"#;
+        let written: Written = serde_json::from_str(answer).unwrap();
+        assert_eq!(
+            (written.at.namespace.as_str(), written.at.name.as_str()),
+            ("d", "web.1")
+        );
+        assert_eq!(
+            (written.count, written.at.resource_version.as_str()),
+            (3, "42")
+        );
+        let without_count = json!({"metadata": {"name": "web.1"}});
+        assert_eq!(Written::of(&without_count).count, 1);
     }
 
     #[test]

@@ -39,6 +39,10 @@ struct Placement {
     node: String,
     /// Chosen by this scheduler, binding not yet seen in a pod event.
     assumed: bool,
+    /// For an assumed pod, the `resourceVersion` of the object it was
+    /// assumed from (empty otherwise): [`Cache::confirm`] compares it with
+    /// the object the binding replaced.
+    assumed_from: String,
     /// The questions it declared when placed, undeclared with it: kept
     /// rather than asked again, since the system default spreading it
     /// declared depends on the Services and ReplicaSets of that moment.
@@ -355,6 +359,7 @@ impl Cache {
             Placement {
                 node,
                 assumed: false,
+                assumed_from: String::new(),
                 declared,
             },
         );
@@ -392,9 +397,34 @@ impl Cache {
             Placement {
                 node: node.to_string(),
                 assumed: true,
+                assumed_from: pod.resource_version.clone(),
                 declared,
             },
         );
+    }
+
+    /// Confirms the assumed pod `uid` from its binding's event, without
+    /// reading the pod again: if it is assumed on `node` from the very
+    /// object the binding replaced (`replaced`, that object's
+    /// `resourceVersion`), the pod the cache counts is already the bound
+    /// one, and it stays on its node as it is (the node is not changed,
+    /// so the next snapshot copies nothing). Whether it did; if not, the
+    /// caller reads the pod and sets it ([`Cache::set_pod`]), as
+    /// Kubernetes' `AddPod` replaces an assumed pod with the API's.
+    pub fn confirm(&mut self, uid: &str, node: &str, replaced: &str) -> bool {
+        match self.pods.get_mut(uid) {
+            Some(p)
+                if p.assumed
+                    && p.node == node
+                    && !replaced.is_empty()
+                    && p.assumed_from == replaced =>
+            {
+                p.assumed = false;
+                p.assumed_from.clear();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Stops counting an assumed pod whose binding failed. A pod already
@@ -537,6 +567,32 @@ mod tests {
             100,
             "a confirmed pod is not forgotten"
         );
+    }
+
+    #[test]
+    fn a_binding_that_changed_nothing_else_confirms_in_place() {
+        let mut cache = Cache::new();
+        cache.set_node(node("n1"));
+        let mut waiting = pod("a", "");
+        waiting.resource_version = "7".into();
+        cache.assume(&waiting, "n1");
+        let generation = cache.snapshot().nodes[0].generation;
+        // Another node, or a binding of a later version of the pod than
+        // the one assumed: not confirmed in place.
+        assert!(!cache.confirm("a", "n2", "7"));
+        assert!(!cache.confirm("a", "n1", "8"));
+        assert!(!cache.confirm("a", "n1", ""));
+        assert!(cache.is_assumed("a"));
+        assert!(cache.confirm("a", "n1", "7"));
+        assert!(!cache.is_assumed("a"));
+        assert_eq!(
+            cache.snapshot().nodes[0].generation,
+            generation,
+            "the node is left as it was"
+        );
+        cache.forget("a");
+        assert_eq!(requested(&cache, "n1"), 100, "confirmed, so not forgotten");
+        assert!(!cache.confirm("a", "n1", "7"), "only an assumed pod is");
     }
 
     #[test]

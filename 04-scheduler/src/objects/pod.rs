@@ -60,6 +60,11 @@ pub struct PodInfo {
     pub uid: String,
     pub namespace: String,
     pub name: String,
+    /// `metadata.resourceVersion` of the object this was read from: the
+    /// event of the pod's binding names the object it replaces, so the
+    /// cache can tell a binding it assumed from any other change
+    /// ([`crate::cache::Cache::confirm`]).
+    pub resource_version: String,
     pub labels: BTreeMap<String, String>,
     /// `spec.nodeName`: empty while the pod waits for a node.
     pub node_name: String,
@@ -128,6 +133,7 @@ impl PodInfo {
         PodInfo {
             uid: text(meta, "uid"),
             name: text(meta, "name"),
+            resource_version: text(meta, "resourceVersion"),
             namespace,
             labels,
             node_name: text(spec, "nodeName"),
