@@ -28,12 +28,15 @@ use crate::cache::Cache;
 use crate::framework::Events;
 use crate::objects::{Node, PodInfo};
 use crate::queue::SchedulingQueue;
+use crate::scheduler::Decisions;
 
 /// What the handlers write to.
 #[derive(Clone)]
 pub struct Feed {
     pub cache: Arc<Mutex<Cache>>,
     pub queue: Arc<SchedulingQueue>,
+    /// What `orc explain` reads: a deleted pod's decision is let go.
+    pub decisions: Arc<Decisions>,
 }
 
 /// The informers' signals of their first lists, and the pods informer's
@@ -167,6 +170,7 @@ impl Feed {
             // Deleted: gone from the queue, and from its node.
             let info = PodInfo::parse(old.unwrap_or(&Value::Null));
             self.queue.delete(&info.uid);
+            self.decisions.forget(&info.key());
             let was_counted = self.cache().remove_pod(&info.uid);
             return if was_counted {
                 Events::POD_DELETED

@@ -70,8 +70,10 @@ async fn explain_pod(
             StatusCode::NOT_FOUND,
             format!(
                 "this scheduler has made no decision about pod {key}: it may not exist, name \
-                 another scheduler, have been placed before this scheduler started, or be \
-                 waiting in the queue"
+                 another scheduler, have been placed before this scheduler started, be \
+                 waiting in the queue, or have been placed long enough ago that its decision \
+                 was let go (the scheduler keeps the newest {} MB of decisions)",
+                crate::scheduler::KEPT_BYTES >> 20
             ),
         ));
     };

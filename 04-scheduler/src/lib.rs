@@ -242,11 +242,12 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
     let metrics = Arc::new(Metrics::new(&profile.name));
     let queue = Arc::new(SchedulingQueue::new(config.backoff, config.max_parked));
     let mut tasks = JoinSet::new();
+    let decisions = Arc::new(Decisions::default());
     let feed = Feed {
         cache: Arc::new(Mutex::new(Cache::new())),
         queue: queue.clone(),
+        decisions: decisions.clone(),
     };
-    let decisions = Arc::new(Decisions::default());
     let metrics_addr = match config.listen {
         Some(addr) => {
             let listener = http::bind(addr).await?;

@@ -12,7 +12,7 @@
 //! decisions go on). Events are queued and written apart
 //! (`events.rs`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
@@ -33,37 +33,104 @@ use crate::queue::{QueuedPod, SchedulingQueue};
 use crate::report::{self, Failure};
 use crate::{binding, preemption};
 
-/// How many decisions [`Decisions`] keeps before starting afresh.
-const KEPT_DECISIONS: usize = 10_000;
+/// How many bytes of decisions [`Decisions`] keeps, as
+/// [`Decision::weight`] counts them. A decision holds a row per node
+/// looked at, and a score per plugin for each that fit: some 400 bytes
+/// a node, so 200 KB for one pod at 5,000 nodes (of which 500 are
+/// looked at). Kept for every pod, 10,000 pods would hold 2 GB; within
+/// this budget, 32 MB holds the last 160 such decisions, or some 20,000
+/// on a one-node cluster.
+pub const KEPT_BYTES: usize = 32 << 20;
 
 /// The last decision about each pod, whole (every node's verdict, every
 /// plugin's score), with the pod as it was decided: what `orc explain`
-/// prints.
-#[derive(Default)]
+/// prints. The oldest are let go first once they weigh more than the
+/// budget, and a pod's is let go when the pod is deleted. A pod still
+/// pending is tried again at least every five minutes, so its decision
+/// stays among the newest.
 pub struct Decisions {
-    /// std's Mutex: held to insert or clone one entry.
-    last: Mutex<HashMap<String, Decided>>,
+    /// std's Mutex: held to insert, clone or remove one entry.
+    kept: Mutex<Kept>,
+    budget: usize,
 }
 
 /// A pod and the last decision about it.
 pub type Decided = (Arc<PodInfo>, Arc<Decision>);
 
+/// The decisions, by pod (`namespace/name`) and by age.
+#[derive(Default)]
+struct Kept {
+    /// Each pod's decision, with its place in `by_age` and its weight.
+    last: HashMap<String, (u64, Decided, usize)>,
+    /// Pods by when their decision was kept, oldest first.
+    by_age: BTreeMap<u64, String>,
+    next: u64,
+    bytes: usize,
+}
+
+impl Kept {
+    fn remove(&mut self, key: &str) {
+        if let Some((age, _, bytes)) = self.last.remove(key) {
+            self.by_age.remove(&age);
+            self.bytes -= bytes;
+        }
+    }
+}
+
+impl Default for Decisions {
+    fn default() -> Decisions {
+        Decisions::with_budget(KEPT_BYTES)
+    }
+}
+
 impl Decisions {
-    /// The last decision about the pod `namespace/name`.
-    pub fn last(&self, key: &str) -> Option<Decided> {
-        self.last
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
+    /// Decisions kept within `budget` bytes (the newest is always kept).
+    pub fn with_budget(budget: usize) -> Decisions {
+        Decisions {
+            kept: Mutex::default(),
+            budget,
+        }
     }
 
-    fn keep(&self, pod: Arc<PodInfo>, decision: Arc<Decision>) {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last.len() >= KEPT_DECISIONS {
-            last.clear();
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last decision about the pod `namespace/name`.
+    pub fn last(&self, key: &str) -> Option<Decided> {
+        self.kept()
+            .last
+            .get(key)
+            .map(|(_, decided, _)| decided.clone())
+    }
+
+    /// How many decisions are kept, and their weight in bytes.
+    pub fn held(&self) -> (usize, usize) {
+        let kept = self.kept();
+        (kept.last.len(), kept.bytes)
+    }
+
+    pub fn keep(&self, pod: Arc<PodInfo>, decision: Arc<Decision>) {
+        let key = pod.key();
+        let bytes = decision.weight();
+        let mut kept = self.kept();
+        kept.remove(&key);
+        while kept.bytes + bytes > self.budget {
+            let Some((_, oldest)) = kept.by_age.pop_first() else {
+                break;
+            };
+            kept.remove(&oldest);
         }
-        last.insert(pod.key(), (pod, decision));
+        let age = kept.next;
+        kept.next += 1;
+        kept.by_age.insert(age, key.clone());
+        kept.bytes += bytes;
+        kept.last.insert(key, (age, (pod, decision), bytes));
+    }
+
+    /// Lets go of the decision about `namespace/name`, a pod now deleted.
+    pub fn forget(&self, key: &str) {
+        self.kept().remove(key);
     }
 }
 
@@ -265,4 +332,89 @@ impl Scheduler {
         });
     }
     // ANCHOR_END: assume_and_bind
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::{NodeName, NodeScore, PluginScore, Status};
+
+    fn pod(name: &str) -> Arc<PodInfo> {
+        Arc::new(PodInfo {
+            namespace: "default".into(),
+            name: name.into(),
+            ..PodInfo::default()
+        })
+    }
+
+    /// A decision that looked at `nodes` nodes, all feasible, each scored
+    /// by seven plugins (the default profile's).
+    fn decision(nodes: usize) -> Arc<Decision> {
+        let name = |i: usize| NodeName::from(format!("node-{i}"));
+        let score = PluginScore {
+            plugin: "NodeResourcesFit",
+            raw: 50,
+            normalized: 50,
+            weight: 1,
+        };
+        Arc::new(Decision {
+            nodes_total: nodes,
+            pre_filter: None,
+            verdicts: (0..nodes).map(|i| (name(i), Status::success())).collect(),
+            post_filter: None,
+            nomination: None,
+            scores: (0..nodes)
+                .map(|i| NodeScore {
+                    node: name(i),
+                    plugins: vec![score.clone(); 7],
+                    total: 350,
+                })
+                .collect(),
+            rejected_by: Default::default(),
+            outcome: Outcome::Selected("node-0".into()),
+        })
+    }
+
+    #[test]
+    fn a_decision_weighs_what_its_rows_hold() {
+        let (one, many) = (decision(1).weight(), decision(500).weight());
+        // Some 400 bytes a node looked at: the budget's reckoning.
+        let per_node = (many - one) / 499;
+        assert!((300..=500).contains(&per_node), "{per_node} bytes a node");
+    }
+
+    #[test]
+    fn the_oldest_decisions_go_first_once_over_the_budget() {
+        let weight = decision(500).weight();
+        let decisions = Decisions::with_budget(3 * weight);
+        for i in 0..10 {
+            decisions.keep(pod(&format!("p{i}")), decision(500));
+        }
+        assert_eq!(decisions.held(), (3, 3 * weight));
+        assert!(decisions.last("default/p6").is_none());
+        for i in 7..10 {
+            assert!(decisions.last(&format!("default/p{i}")).is_some(), "p{i}");
+        }
+        // A pod decided again is the newest, and counted once.
+        decisions.keep(pod("p7"), decision(500));
+        decisions.keep(pod("p10"), decision(500));
+        assert_eq!(decisions.held(), (3, 3 * weight));
+        assert!(decisions.last("default/p8").is_none());
+        assert!(decisions.last("default/p7").is_some());
+        // A decision heavier than the budget is still kept, alone.
+        decisions.keep(pod("big"), decision(5_000));
+        assert_eq!(decisions.held().0, 1);
+        assert!(decisions.last("default/big").is_some());
+    }
+
+    #[test]
+    fn a_deleted_pods_decision_is_let_go() {
+        let decisions = Decisions::default();
+        decisions.keep(pod("a"), decision(3));
+        decisions.keep(pod("b"), decision(3));
+        decisions.forget("default/a");
+        decisions.forget("default/nobody");
+        assert!(decisions.last("default/a").is_none());
+        assert_eq!(decisions.held(), (1, decision(3).weight()));
+    }
 }

@@ -74,6 +74,22 @@ impl Decision {
             _ => None,
         }
     }
+
+    /// About how many bytes it holds: its rows (a verdict per node looked
+    /// at, a score per plugin per feasible node) and their texts. Node
+    /// names are shared with the snapshot and not counted.
+    pub fn weight(&self) -> usize {
+        use std::mem::size_of;
+        let text = |s: &Status| s.reasons.iter().map(String::len).sum::<usize>();
+        let verdicts = self.verdicts.len() * size_of::<(NodeName, Status)>()
+            + self.verdicts.iter().map(|(_, s)| text(s)).sum::<usize>();
+        let scores = self.scores.len() * size_of::<NodeScore>()
+            + self.scores.iter().map(|n| n.plugins.len()).sum::<usize>() * size_of::<PluginScore>();
+        let outcome = match &self.outcome {
+            Outcome::Selected(s) | Outcome::Unschedulable(s) | Outcome::Error(s) => s.len(),
+        };
+        size_of::<Decision>() + verdicts + scores + outcome
+    }
 }
 
 // ANCHOR: fit_error
