@@ -117,6 +117,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    #[cfg(not(feature = "system-allocator"))]
+    orc_apiserver::allocator::tune_mimalloc();
     let mut args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("init") {
         orc_container::init::main();

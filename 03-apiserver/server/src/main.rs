@@ -61,6 +61,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    orc_apiserver::allocator::tune_mimalloc();
     orc_client::logging::init();
     let args = Args::parse();
     let config = args

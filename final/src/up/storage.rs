@@ -81,14 +81,14 @@ mod tests {
             "up",
             "--etcd-compaction-interval=30s",
             "--etcd-defrag-interval=1m",
-            "--watch-cache=true",
+            "--watch-cache=false",
             "--event-ttl=5m",
         ])
         .unwrap();
         let (compaction, cache, events) = server_sees(&up.storage.server_flags());
         assert_eq!(compaction.etcd_compaction_interval.as_secs(), 30);
         assert_eq!(compaction.etcd_defrag_interval.as_secs(), 60);
-        assert!(cache.watch_cache);
+        assert!(!cache.watch_cache);
         assert_eq!(events.event_ttl.as_secs(), 5 * 60);
     }
 

@@ -61,13 +61,10 @@ use orc_client::resources::Resource;
 #[derive(Debug, Clone, Copy)]
 pub struct WatchCacheSettings {
     /// Whether LISTs are answered from memory at all (kube-apiserver's
-    /// `--watch-cache`). Off by default in orc, where kube-apiserver has
-    /// it on: with it, the `list_memory` bench still goes over issue 15's
-    /// peak target in one run of two (3.10x and 2.90x the data against
-    /// < 3x; steady 1.45x and 1.35x idle + data, within < 2x). The cache
-    /// holds some 37 MB for 30 MB of data, and with the idle server's
-    /// 32 MB the steady state alone is about 3x
-    /// (chapter 03, "The watch cache").
+    /// `--watch-cache`). On by default, as in kube-apiserver: with it the
+    /// `list_memory` bench keeps issue 15's targets (peak 2.63x and 2.62x
+    /// the data in two runs, against < 3x; steady 1.26x and 1.27x idle +
+    /// data, against < 2x; chapter 03, "The watch cache").
     pub enabled: bool,
     /// How long a LIST waits for the cache to reach the revision it
     /// needs: Kubernetes' `blockTimeout`, 3 s. After it, a
@@ -87,7 +84,7 @@ pub struct WatchCacheSettings {
 impl Default for WatchCacheSettings {
     fn default() -> WatchCacheSettings {
         WatchCacheSettings {
-            enabled: false,
+            enabled: true,
             fresh_wait: Duration::from_secs(3),
             fill_wait: Duration::from_secs(30),
         }
@@ -98,10 +95,10 @@ impl Default for WatchCacheSettings {
 #[derive(Debug, Clone, clap::Args)]
 pub struct WatchCacheFlags {
     /// Answer LISTs from an in-memory cache of each listed resource where
-    /// the resourceVersion allows (`--watch-cache` or `--watch-cache=true`).
-    /// Off by default: it costs more memory than orc's targets allow yet
+    /// the resourceVersion allows. On by default, as in kube-apiserver;
+    /// `--watch-cache=false` reads every LIST from etcd
     /// (chapter 03, "The watch cache").
-    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true",
+    #[arg(long, num_args = 0..=1, default_value_t = true, default_missing_value = "true",
         action = clap::ArgAction::Set)]
     pub watch_cache: bool,
 }
