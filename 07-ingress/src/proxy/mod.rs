@@ -220,6 +220,13 @@ impl Proxy {
             self.clone().handle(req, pool.clone(), peer.clone(), scheme)
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        // Each response's head and body are copied into one buffer and
+        // written with one `write`, rather than queued as separate buffers
+        // for one `writev` (hyper's default on a socket). A proxy's answers
+        // are mostly small: the queue costs more than the copy (BENCH.md).
+        // A large body is copied too, a chunk at a time, never more than
+        // hyper's buffer limit (about 400 KiB) before it is written out.
+        builder.http1().writev(false);
         // HTTP/2 clients may open WebSockets with extended CONNECT
         // (RFC 8441): advertised in SETTINGS_ENABLE_CONNECT_PROTOCOL.
         builder.http2().enable_connect_protocol();

@@ -213,7 +213,11 @@ impl Pool {
             Err(_) => return Err(Failure::ConnectTimeout(timeout)),
         };
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        // One buffer per request, head and body copied into it, as on the
+        // client side (`mod.rs`): cheaper than queueing small buffers.
+        let (sender, connection) = http1::Builder::new()
+            .writev(false)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(Failure::Http)?;
         tokio::spawn(async move {
