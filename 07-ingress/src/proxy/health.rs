@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use smallvec::SmallVec;
 use tokio::time::{Duration, Instant};
 
 use crate::balance::Candidate;
@@ -89,6 +90,12 @@ fn nanos_since(start: Instant, then: Instant) -> u64 {
     u64::try_from(nanos).unwrap_or(u64::MAX)
 }
 
+/// One request's view of a backend's endpoints, built for each pick.
+/// Backends seldom have more than a few pods, so up to eight candidates
+/// are held on the stack; more spill into a `Vec`. It dereferences to
+/// `&[Candidate]`, which is all a picker takes.
+pub type Candidates = SmallVec<[Candidate; 8]>;
+
 // ANCHOR: candidates
 /// What the picker sees of `endpoints` at `now`: weights, loads, and
 /// which may be picked: not ejected, and not already `tried` by this
@@ -100,7 +107,7 @@ pub fn candidates(
     states: &[Arc<EndpointState>],
     tried: &[SocketAddr],
     now: Instant,
-) -> Vec<Candidate> {
+) -> Candidates {
     let fresh = |e: &Endpoint| !tried.contains(&e.address);
     let healthy = |i: usize| states[i].available(now);
     let any_healthy = (0..endpoints.len()).any(|i| fresh(&endpoints[i]) && healthy(i));
