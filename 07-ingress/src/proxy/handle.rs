@@ -318,10 +318,10 @@ impl Proxy {
             tries += 1;
             sends += 1;
             let in_flight = state.start();
+            // One clock read for both the latency and the 504's deadline.
             let sent = Instant::now();
-            let answer =
-                tokio::time::timeout(self.config.response_timeout, pool.send(address, request))
-                    .await;
+            let deadline = sent + self.config.response_timeout;
+            let answer = tokio::time::timeout_at(deadline, pool.send(address, request)).await;
             let failed = match answer {
                 Ok(Ok((response, lease))) => {
                     backend.latency.observe(sent.elapsed());
