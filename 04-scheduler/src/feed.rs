@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::cache::Cache;
 use crate::framework::Events;
-use crate::objects::{Node, PodInfo};
+use crate::objects::{Node, PodInfo, field};
 use crate::queue::SchedulingQueue;
 use crate::scheduler::Decisions;
 
@@ -60,7 +60,7 @@ pub struct Following {
 /// apart, and the spec is the only thing that moves it.
 fn binding_only(old: &Value, new: &Value) -> bool {
     let node = |p: &Value| {
-        p.pointer("/spec/nodeName")
+        field(p, &["spec", "nodeName"])
             .and_then(Value::as_str)
             .is_some_and(|n| !n.is_empty())
     };
@@ -195,7 +195,7 @@ impl Feed {
     /// A pod changed; answers the event it is for parked pods.
     fn pod(&self, old: Option<&Value>, new: Option<&Value>) -> Events {
         let placed = |p: Option<&Value>| {
-            p.and_then(|p| p.pointer("/spec/nodeName"))
+            p.and_then(|p| field(p, &["spec", "nodeName"]))
                 .and_then(Value::as_str)
                 .is_some_and(|n| !n.is_empty())
         };
@@ -217,13 +217,13 @@ impl Feed {
         if let Some(old) = old
             && binding_only(old, new)
         {
-            fn text<'a>(v: &'a Value, at: &str) -> &'a str {
-                v.pointer(at).and_then(Value::as_str).unwrap_or("")
+            fn text<'a>(v: &'a Value, at: &[&str]) -> &'a str {
+                field(v, at).and_then(Value::as_str).unwrap_or("")
             }
-            let uid = text(new, "/metadata/uid");
+            let uid = text(new, &["metadata", "uid"]);
             let (node, replaced) = (
-                text(new, "/spec/nodeName"),
-                text(old, "/metadata/resourceVersion"),
+                text(new, &["spec", "nodeName"]),
+                text(old, &["metadata", "resourceVersion"]),
             );
             if self.cache().confirm(uid, node, replaced) {
                 self.queue.delete(uid);
@@ -257,7 +257,7 @@ impl Feed {
             // `PodScheduled` condition) do not carry it yet (as
             // Kubernetes' `UpdateNominatedPod`).
             let was_nominated = old
-                .and_then(|o| o.pointer("/status/nominatedNodeName"))
+                .and_then(|o| field(o, &["status", "nominatedNodeName"]))
                 .and_then(Value::as_str)
                 .is_some_and(|n| !n.is_empty());
             let mut cache = self.cache();
@@ -277,7 +277,7 @@ impl Feed {
     fn node(&self, old: Option<&Value>, new: Option<&Value>) -> Events {
         let Some(new) = new else {
             let name = old
-                .and_then(|o| o.pointer("/metadata/name"))
+                .and_then(|o| field(o, &["metadata", "name"]))
                 .and_then(Value::as_str);
             self.cache().remove_node(name.unwrap_or(""));
             return Events::NODE_DELETED;
