@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::cache::Cache;
 use crate::framework::Events;
-use crate::objects::{Node, PodInfo};
+use crate::objects::{Node, PodInfo, field};
 use crate::queue::SchedulingQueue;
 use crate::scheduler::Decisions;
 
@@ -46,40 +46,73 @@ pub struct Following {
     pub pods: Arc<InformerCache>,
 }
 
-/// Whether `new` is `old` bound to a node and nothing more: what a
-/// binding changes is `spec.nodeName`, the `PodScheduled` condition and
-/// the object's version. Everything else a [`PodInfo`] reads (metadata,
-/// the rest of the spec, `status.startTime`, `status.nominatedNodeName`)
-/// is the same. A watch shows each version, but a relist after a 410
-/// compares the cached object with the listed one, which may be several
-/// changes later; this is what tells the two apart.
+// ANCHOR: binding_only
+/// Whether `new` is `old` bound to a node and nothing more. A binding
+/// (`pods/<name>/binding` in the API server) sets `spec.nodeName`, sets
+/// the `PodScheduled` condition to `True`, and so writes a new
+/// `resourceVersion` and, because the spec changed, a new
+/// `metadata.generation`. Everything else is the same, down to the order
+/// of the other conditions. A watch shows each version, but a relist
+/// after a 410 compares the cached object with the listed one, which may
+/// be several changes later (a label, the kubelet's status); this is what
+/// tells the two apart, and anything more than the binding takes the
+/// slow path. `generation` may be left out because the spec is compared
+/// apart, and the spec is the only thing that moves it.
 fn binding_only(old: &Value, new: &Value) -> bool {
     let node = |p: &Value| {
-        p.pointer("/spec/nodeName")
+        field(p, &["spec", "nodeName"])
             .and_then(Value::as_str)
             .is_some_and(|n| !n.is_empty())
     };
-    let status = |p: &'static str| old.pointer(p) == new.pointer(p);
     !node(old)
         && node(new)
+        && same_but(old, new, &["metadata", "spec", "status"])
         && same_but(
             &old["metadata"],
             &new["metadata"],
-            &["resourceVersion", "managedFields"],
+            &["resourceVersion", "generation"],
         )
         && same_but(&old["spec"], &new["spec"], &["nodeName"])
-        && status("/status/startTime")
-        && status("/status/nominatedNodeName")
+        && same_but(&old["status"], &new["status"], &["conditions"])
+        && scheduled_only(&old["status"]["conditions"], &new["status"]["conditions"])
+}
+// ANCHOR_END: binding_only
+
+/// Whether two lists of pod conditions are the same but for
+/// `PodScheduled`, which `new` holds as `True`.
+fn scheduled_only(old: &Value, new: &Value) -> bool {
+    fn all(v: &Value) -> &[Value] {
+        v.as_array().map(Vec::as_slice).unwrap_or_default()
+    }
+    let others = |v| all(v).iter().filter(|c| c["type"] != "PodScheduled");
+    all(new)
+        .iter()
+        .any(|c| c["type"] == "PodScheduled" && c["status"] == "True")
+        && others(old).eq(others(new))
 }
 
 /// Whether two JSON objects hold the same fields, apart from `except`.
+/// A missing object counts as an empty one (a pod without a status);
+/// anything else that is not an object is never the same.
 fn same_but(a: &Value, b: &Value, except: &[&str]) -> bool {
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+    let empty = serde_json::Map::new();
+    let (Some(a), Some(b)) = (object_or_empty(a, &empty), object_or_empty(b, &empty)) else {
         return false;
     };
     let kept = |(k, _): &(&String, &Value)| !except.contains(&k.as_str());
     a.iter().filter(kept).count() == b.iter().filter(kept).count()
         && a.iter().filter(kept).all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// `v` as a map, an empty one if `v` is missing (`null`).
+fn object_or_empty<'a>(
+    v: &'a Value,
+    empty: &'a serde_json::Map<String, Value>,
+) -> Option<&'a serde_json::Map<String, Value>> {
+    match v {
+        Value::Null => Some(empty),
+        v => v.as_object(),
+    }
 }
 
 impl Feed {
@@ -162,7 +195,7 @@ impl Feed {
     /// A pod changed; answers the event it is for parked pods.
     fn pod(&self, old: Option<&Value>, new: Option<&Value>) -> Events {
         let placed = |p: Option<&Value>| {
-            p.and_then(|p| p.pointer("/spec/nodeName"))
+            p.and_then(|p| field(p, &["spec", "nodeName"]))
                 .and_then(Value::as_str)
                 .is_some_and(|n| !n.is_empty())
         };
@@ -184,13 +217,13 @@ impl Feed {
         if let Some(old) = old
             && binding_only(old, new)
         {
-            fn text<'a>(v: &'a Value, at: &str) -> &'a str {
-                v.pointer(at).and_then(Value::as_str).unwrap_or("")
+            fn text<'a>(v: &'a Value, at: &[&str]) -> &'a str {
+                field(v, at).and_then(Value::as_str).unwrap_or("")
             }
-            let uid = text(new, "/metadata/uid");
+            let uid = text(new, &["metadata", "uid"]);
             let (node, replaced) = (
-                text(new, "/spec/nodeName"),
-                text(old, "/metadata/resourceVersion"),
+                text(new, &["spec", "nodeName"]),
+                text(old, &["metadata", "resourceVersion"]),
             );
             if self.cache().confirm(uid, node, replaced) {
                 self.queue.delete(uid);
@@ -224,7 +257,7 @@ impl Feed {
             // `PodScheduled` condition) do not carry it yet (as
             // Kubernetes' `UpdateNominatedPod`).
             let was_nominated = old
-                .and_then(|o| o.pointer("/status/nominatedNodeName"))
+                .and_then(|o| field(o, &["status", "nominatedNodeName"]))
                 .and_then(Value::as_str)
                 .is_some_and(|n| !n.is_empty());
             let mut cache = self.cache();
@@ -244,7 +277,7 @@ impl Feed {
     fn node(&self, old: Option<&Value>, new: Option<&Value>) -> Events {
         let Some(new) = new else {
             let name = old
-                .and_then(|o| o.pointer("/metadata/name"))
+                .and_then(|o| field(o, &["metadata", "name"]))
                 .and_then(Value::as_str);
             self.cache().remove_node(name.unwrap_or(""));
             return Events::NODE_DELETED;
@@ -297,43 +330,171 @@ impl Feed {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::Duration;
+    use tokio::sync::mpsc;
 
     fn pending() -> Value {
         json!({
             "metadata": {"uid": "u", "name": "p", "namespace": "d",
-                "resourceVersion": "7", "labels": {"app": "web"}},
+                "resourceVersion": "7", "generation": 1, "labels": {"app": "web"}},
             "spec": {"schedulerName": "default-scheduler", "containers": [{"name": "c"}]},
-            "status": {"phase": "Pending"},
+            "status": {"phase": "Pending", "qosClass": "BestEffort",
+                "conditions": [{"type": "Initialized", "status": "True"}]},
         })
     }
 
-    /// `pending()` as the API server's binding leaves it.
+    /// `pending()` as the API server's binding leaves it (the real one is
+    /// checked against a real API server below).
     fn bound() -> Value {
         let mut pod = pending();
         pod["metadata"]["resourceVersion"] = json!("8");
+        pod["metadata"]["generation"] = json!(2);
         pod["spec"]["nodeName"] = json!("n1");
-        pod["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True"}]);
+        pod["status"]["conditions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "PodScheduled", "status": "True"}));
         pod
+    }
+
+    /// Every change riding along with a binding that must take the slow
+    /// path: the cache would otherwise keep a pod it read before it.
+    fn more_than_a_binding(bound: &Value) -> Vec<(&'static str, Value)> {
+        let changed = |what, change: fn(&mut Value)| {
+            let mut pod = bound.clone();
+            change(&mut pod);
+            (what, pod)
+        };
+        vec![
+            changed("a label", |p| p["metadata"]["labels"]["app"] = json!("db")),
+            changed("an annotation", |p| {
+                p["metadata"]["annotations"] = json!({"note": "x"})
+            }),
+            changed("deletion", |p| {
+                p["metadata"]["deletionTimestamp"] = json!("2026-12-07T00:00:00Z")
+            }),
+            changed("an image", |p| {
+                p["spec"]["containers"][0]["image"] = json!("busybox")
+            }),
+            changed("a toleration", |p| {
+                p["spec"]["tolerations"] = json!([{"operator": "Exists"}])
+            }),
+            changed("the start time", |p| {
+                p["status"]["startTime"] = json!("2026-12-07T00:00:00Z")
+            }),
+            changed("the phase", |p| p["status"]["phase"] = json!("Running")),
+            changed("a nomination", |p| {
+                p["status"]["nominatedNodeName"] = json!("n2")
+            }),
+            changed("another condition", |p| {
+                p["status"]["conditions"][0]["status"] = json!("False")
+            }),
+            changed("a condition added", |p| {
+                p["status"]["conditions"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "Ready", "status": "False"}))
+            }),
+            changed("a field beside the three", |p| p["kind"] = json!("NotAPod")),
+            changed("PodScheduled not True", |p| {
+                for c in p["status"]["conditions"].as_array_mut().unwrap() {
+                    if c["type"] == "PodScheduled" {
+                        c["status"] = json!("False");
+                    }
+                }
+            }),
+        ]
     }
 
     #[test]
     fn a_binding_alone_is_told_from_other_changes() {
         assert!(binding_only(&pending(), &bound()));
         // A relist may show the binding together with later changes.
-        let mut relabelled = bound();
-        relabelled["metadata"]["labels"]["app"] = json!("db");
-        assert!(!binding_only(&pending(), &relabelled));
-        let mut resized = bound();
-        resized["spec"]["containers"][0]["image"] = json!("nginx");
-        assert!(!binding_only(&pending(), &resized));
-        let mut deleting = bound();
-        deleting["metadata"]["deletionTimestamp"] = json!("2026-12-07T00:00:00Z");
-        assert!(!binding_only(&pending(), &deleting));
-        let mut started = bound();
-        started["status"]["startTime"] = json!("2026-12-07T00:00:00Z");
-        assert!(!binding_only(&pending(), &started));
+        for (what, pod) in more_than_a_binding(&bound()) {
+            assert!(!binding_only(&pending(), &pod), "{what} went unnoticed");
+        }
         // Not a binding at all: still pending, or moved from a node.
         assert!(!binding_only(&pending(), &pending()));
         assert!(!binding_only(&bound(), &bound()));
+    }
+
+    #[test]
+    fn a_pod_without_a_status_or_conditions_is_bound_all_the_same() {
+        let mut pending = pending();
+        pending.as_object_mut().unwrap().remove("status");
+        let mut bound = pending.clone();
+        bound["metadata"]["resourceVersion"] = json!("8");
+        bound["spec"]["nodeName"] = json!("n1");
+        bound["status"] = json!({"conditions": [{"type": "PodScheduled", "status": "True"}]});
+        assert!(binding_only(&pending, &bound));
+        // An earlier `PodScheduled: False` (the pod was unschedulable once)
+        // turned `True` is the binding too.
+        let mut refused = bound.clone();
+        refused["metadata"]["resourceVersion"] = json!("7");
+        refused["spec"].as_object_mut().unwrap().remove("nodeName");
+        refused["status"]["conditions"][0]["status"] = json!("False");
+        assert!(binding_only(&refused, &bound));
+    }
+
+    /// The pair the pods informer hands the feed for a binding made by the
+    /// scheduler's own `binding::bind` against orc's own API server: the
+    /// shortcut takes it, and the assumed pod is confirmed. If the server
+    /// starts changing anything else on a binding, this fails (and the
+    /// shortcut would silently stop firing, as it did while nobody had
+    /// noticed the server's `metadata.generation`).
+    #[tokio::test]
+    async fn the_api_servers_binding_is_taken_by_the_shortcut() {
+        const LIMIT: Duration = Duration::from_secs(30);
+        let etcd = orc_testkit::Etcd::start();
+        let config = orc_apiserver::Config::new(etcd.endpoint(), "127.0.0.1:0".parse().unwrap());
+        let server = orc_apiserver::Server::bind(config).await.expect("binds");
+        let addr = server.local_addr().unwrap();
+        let serving = tokio::spawn(async move {
+            let _ = server.serve().await;
+        });
+        let client = Client::new(format!("http://{addr}"));
+        let pods = by_kind("v1", "Pod").unwrap();
+
+        // Every notification about pods, in order.
+        let mut tasks = JoinSet::new();
+        let (tx, mut seen) = mpsc::unbounded_channel();
+        let synced = follow(&mut tasks, everything(&client, pods), move |n| {
+            let _ = tx.send(n);
+        });
+        tokio::time::timeout(LIMIT, synced).await.unwrap().unwrap();
+        let mut next = async || {
+            tokio::time::timeout(LIMIT, seen.recv())
+                .await
+                .expect("a notification in time")
+                .expect("the informer runs")
+        };
+
+        let pod = json!({"metadata": {"name": "p", "labels": {"app": "web"},
+                "annotations": {"note": "kept"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx",
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}});
+        client.create(pods, Some("default"), &pod).await.unwrap();
+        let Notification::Added(added) = next().await else {
+            panic!("the pod's creation first");
+        };
+        let mut cache = Cache::new();
+        let info = PodInfo::parse(&added);
+        cache.assume(&info, "n1");
+        crate::binding::bind(&client, &info, "n1").await.unwrap();
+        let Notification::Updated { old, new } = next().await else {
+            panic!("the binding's update next");
+        };
+
+        assert!(
+            binding_only(&old, &new),
+            "the binding changed more than binding_only allows:\n{old:#}\n{new:#}"
+        );
+        for (what, pod) in more_than_a_binding(&new) {
+            assert!(!binding_only(&old, &pod), "{what} went unnoticed");
+        }
+        let replaced = old["metadata"]["resourceVersion"].as_str().unwrap();
+        assert!(cache.confirm(&info.uid, "n1", replaced));
+        assert!(cache.is_placed(&info.uid) && !cache.is_assumed(&info.uid));
+        serving.abort();
     }
 }

@@ -410,18 +410,14 @@ impl Client {
         .await
     }
 
-    /// POST a new object.
+    /// POST a new object; the server's answer, the object as stored.
     pub async fn create(
         &self,
         resource: &Resource,
         ns: Option<&str>,
         obj: &Value,
     ) -> Result<Value, ClientError> {
-        Self::send(
-            self.request(reqwest::Method::POST, &path(resource, ns, None))
-                .json(obj),
-        )
-        .await
+        self.create_as(resource, ns, obj).await
     }
 
     /// [`Client::create`], the object the server answers decoded into

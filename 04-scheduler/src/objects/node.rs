@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use orc_client::selectors::labels_of;
 use serde_json::Value;
 
+use super::field;
 use super::resources::{self, Resources};
 use super::taints::{self, Taint};
 
@@ -33,21 +34,18 @@ impl Node {
     /// nothing (no pod with requests fits) and is logged: it is the node
     /// agent's to fix, not a pod's.
     pub fn parse(node: &Value) -> Node {
-        let name = node
-            .pointer("/metadata/name")
+        let name = field(node, &["metadata", "name"])
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let allocatable = node
-            .pointer("/status/allocatable")
+        let allocatable = field(node, &["status", "allocatable"])
             .map(|a| resources::parse_list(a, "status.allocatable"))
             .unwrap_or(Ok(Resources::default()))
             .unwrap_or_else(|error| {
                 tracing::warn!(node = %name, %error, "unreadable allocatable; counted as none");
                 Resources::default()
             });
-        let images = node
-            .pointer("/status/images")
+        let images = field(node, &["status", "images"])
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -64,9 +62,8 @@ impl Node {
             .collect();
         Node {
             labels: labels_of(node),
-            taints: taints::parse_taints(node.pointer("/spec/taints")),
-            unschedulable: node
-                .pointer("/spec/unschedulable")
+            taints: taints::parse_taints(field(node, &["spec", "taints"])),
+            unschedulable: field(node, &["spec", "unschedulable"])
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             allocatable,

@@ -145,7 +145,7 @@ pub fn parse(spec: &Value) -> Result<NodePreferences, String> {
         }
     }
     let path = "spec.affinity.nodeAffinity";
-    let Some(affinity) = spec.pointer("/affinity/nodeAffinity") else {
+    let Some(affinity) = super::field(spec, &["affinity", "nodeAffinity"]) else {
         return Ok(prefs);
     };
     if let Some(required) = affinity

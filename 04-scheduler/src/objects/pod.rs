@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use orc_client::selectors::labels_of;
 use serde_json::Value;
 
+use super::field;
 use super::node_selector::{self, NodePreferences};
 use super::pod_affinity::{self, PodAffinity};
 use super::resources::{self, ContainerRequest, Resources};
@@ -141,12 +142,10 @@ impl PodInfo {
             priority: spec.get("priority").and_then(Value::as_i64).unwrap_or(0),
             never_preempts: spec.get("preemptionPolicy").and_then(Value::as_str) == Some("Never"),
             terminating: meta.get("deletionTimestamp").is_some_and(|t| !t.is_null()),
-            start_time: pod
-                .pointer("/status/startTime")
+            start_time: field(pod, &["status", "startTime"])
                 .and_then(Value::as_str)
                 .map(String::from),
-            nominated_node: pod
-                .pointer("/status/nominatedNodeName")
+            nominated_node: field(pod, &["status", "nominatedNodeName"])
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string(),
@@ -208,7 +207,7 @@ fn requests_of(spec: &Value) -> Result<(Resources, Resources), String> {
             .enumerate()
         {
             let path = format!("spec.{list}[{i}].resources.requests");
-            let declared = c.pointer("/resources/requests");
+            let declared = field(c, &["resources", "requests"]);
             let requests = resources::parse_list(declared.unwrap_or(&Value::Null), &path)?;
             let has = |k: &str| declared.and_then(|d| d.get(k)).is_some();
             let non_zero = resources::non_zero(&requests, (has("cpu"), has("memory")));
@@ -325,8 +324,7 @@ fn replica_set_of(meta: &Value) -> Option<String> {
 }
 
 fn scheduled_of(pod: &Value) -> Option<ScheduledCondition> {
-    let condition = pod
-        .pointer("/status/conditions")
+    let condition = field(pod, &["status", "conditions"])
         .and_then(Value::as_array)?
         .iter()
         .find(|c| c.get("type").and_then(Value::as_str) == Some("PodScheduled"))?;
