@@ -12,6 +12,14 @@
 //! 10 ms, 79 MB at 0 (`MIMALLOC_PURGE_DELAY`, one run each, chapter 03,
 //! "The watch cache"). So the programs set mimalloc 2's 10 ms: a page
 //! still freed and taken again within 10 ms costs no system call.
+//!
+//! It costs no CPU that can be measured: under callgrind a debug
+//! `orc-apiserver` took 2.085 million instructions per create either
+//! way, 10 ms or 1 s (0.02 % apart, less than two runs at 10 ms differ),
+//! and a native run made some 20 `madvise` calls per 2,000 creates
+//! either way (chapter 03, "The watch cache"). `mi_option_set`
+//! overrides what `MIMALLOC_PURGE_DELAY` said at start, so to try
+//! another delay, change [`PURGE_DELAY_MS`].
 
 use std::ffi::{c_int, c_long};
 
