@@ -254,3 +254,61 @@ async fn a_zero_ttl_keeps_events_until_deleted() {
     );
     assert_eq!(leases(&mut etcd).await, Vec::<i64>::new());
 }
+
+/// The names of the next `n` DELETED events on `watch` (others skipped).
+async fn deleted_names(watch: &mut WatchReader, n: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    while names.len() < n {
+        let Some(event) = watch.next(EXPIRY_WAIT).await else {
+            panic!(
+                "{} DELETED of {n} within {EXPIRY_WAIT:?}: {names:?}",
+                names.len()
+            );
+        };
+        let (kind, name) = summary(&event);
+        if kind == "DELETED" {
+            names.push(name);
+        }
+    }
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn every_event_a_lease_takes_with_it_is_deleted_for_watchers() {
+    // Events written together share a lease, so its end deletes them all
+    // in one etcd revision: a watcher that kept only the newest revision
+    // it had sent took the second of them for a repeat, and an informer
+    // kept every other one forever.
+    let s = server_with_event_ttl(Duration::from_secs(60 * 60)).await;
+    let mut etcd = etcd(&s).await;
+    let names: Vec<String> = (0..20).map(|i| format!("shared-{i:02}")).collect();
+    for name in &names {
+        let (code, body) = s.post(EVENTS, &event(name)).await;
+        assert_eq!(code, 201, "{body}");
+    }
+    let (code, list) = s.get(EVENTS).await;
+    assert_eq!(code, 200, "{list}");
+    let from = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let watch_from = |path: &str| format!("{path}?watch=true&resourceVersion={from}");
+    const NEW_EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+    let mut core = WatchReader::open(&s, &watch_from(EVENTS)).await;
+    let mut new_group = WatchReader::open(&s, &watch_from(NEW_EVENTS)).await;
+
+    let all = leases(&mut etcd).await;
+    assert_eq!(all.len(), 1, "one lease for all: {all:?}");
+    etcd.lease_revoke(all[0]).await.unwrap();
+
+    assert_eq!(deleted_names(&mut core, names.len()).await, names);
+    assert_eq!(deleted_names(&mut new_group, names.len()).await, names);
+    // A watch opened afterwards from the same version replays the
+    // revision from the feed's history: every Event once.
+    let mut replay = WatchReader::open(&s, &watch_from(EVENTS)).await;
+    assert_eq!(deleted_names(&mut replay, names.len()).await, names);
+    let (code, list) = s.get(EVENTS).await;
+    assert_eq!(code, 200);
+    assert_eq!(common::names(&list), Vec::<&str>::new());
+}

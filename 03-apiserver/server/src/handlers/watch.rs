@@ -149,7 +149,7 @@ async fn start(
                 tx,
                 filter,
                 prefix: storage::prefix(resource, ns.as_deref()),
-                after,
+                position: Position::at(after),
                 resource,
                 bookmark_every: bookmarks.then_some(state.bookmark_interval),
                 table: request.wants_table().then(|| request.row_object()),
@@ -165,6 +165,72 @@ fn stream_response(rx: mpsc::Receiver<Result<Bytes, std::convert::Infallible>>) 
     (StatusCode::OK, [("content-type", "application/json")], body).into_response()
 }
 
+// ANCHOR: position
+/// Where one watcher is in the history. A revision is one etcd
+/// transaction, and one transaction may change many keys: when a lease
+/// runs out, etcd deletes every Event on it at one revision. So "the
+/// newest revision sent" is not enough to tell an event already sent
+/// from the next one of the same revision; the keys sent of a revision
+/// still coming in are kept until its last event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// The newest revision the watcher has been told of, whole or in part.
+    revision: i64,
+    /// The keys of `revision` already told, while it is not whole (empty
+    /// once its last event is in).
+    partial: Vec<String>,
+}
+
+impl Position {
+    /// A watcher told of everything up to `revision`.
+    pub fn at(revision: i64) -> Position {
+        Position {
+            revision,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Whether the event at `revision` on `key` (`ends` when it is its
+    /// revision's last) is new to the watcher; if so, the watcher is now
+    /// past it.
+    pub fn advance(&mut self, revision: i64, key: &str, ends: bool) -> bool {
+        if revision < self.revision {
+            return false;
+        }
+        if revision == self.revision {
+            // A whole revision, or this key of it, is already told.
+            if self.between_revisions() || self.partial.iter().any(|k| k == key) {
+                return false;
+            }
+        } else {
+            self.revision = revision;
+            self.partial.clear();
+        }
+        if ends {
+            self.partial.clear();
+        } else {
+            self.partial.push(key.to_string());
+        }
+        true
+    }
+
+    /// The newest revision the watcher has whole: what a bookmark may
+    /// promise, and what a watch started from it would not repeat.
+    pub fn whole(&self) -> i64 {
+        if self.between_revisions() {
+            self.revision
+        } else {
+            self.revision - 1
+        }
+    }
+
+    /// Whether no revision is half told.
+    pub fn between_revisions(&self) -> bool {
+        self.partial.is_empty()
+    }
+}
+// ANCHOR_END: position
+
 /// One client's side of a watch.
 struct ClientStream {
     tx: mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
@@ -172,9 +238,9 @@ struct ClientStream {
     /// The keys this client watches (its namespace's, or all): an
     /// unreadable object under them ends the watch.
     prefix: String,
-    /// The newest revision this client has been told about (by an event or
-    /// a bookmark). Events at or below it are never sent again.
-    after: i64,
+    /// Where the client is in the history: events it has been told
+    /// about are never sent again.
+    position: Position,
     resource: &'static Resource,
     bookmark_every: Option<Duration>,
     /// Send each object as a one-row Table (`kubectl get -w`), its row
@@ -186,12 +252,14 @@ impl ClientStream {
     /// Sends `event` if the client should see it; false if the client left
     /// or the watch must end (an object it covers cannot be read).
     async fn send(&mut self, event: &StoredEvent) -> bool {
-        if event.revision <= self.after {
-            return true;
-        }
         // Progress counts even for filtered-out events: a bookmark may then
         // move the client past them.
-        self.after = event.revision;
+        if !self
+            .position
+            .advance(event.revision, &event.key, event.ends_revision())
+        {
+            return true;
+        }
         if let Some(error) = &event.unreadable {
             // Its selector cannot be evaluated on what cannot be read.
             // Kubernetes' etcd watcher sends the error and ends the watch
@@ -266,7 +334,7 @@ impl ClientStream {
                     Ok(FeedMessage::Progress(_)) => {}
                     Ok(FeedMessage::Expired) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Too slow or history lost: Kubernetes' answer is 410, re-list.
-                        let _ = self.tx.send(Ok(expired(format!("too old resource version: {}", self.after)))).await;
+                        let _ = self.tx.send(Ok(expired(format!("too old resource version: {}", self.position.whole())))).await;
                         return;
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -275,13 +343,16 @@ impl ClientStream {
                     let bookmark = json!({
                         "kind": self.resource.kind,
                         "apiVersion": self.resource.api_version(),
-                        "metadata": {"resourceVersion": self.after.to_string()},
+                        "metadata": {"resourceVersion": self.position.whole().to_string()},
                     });
                     if self.tx.send(Ok(line("BOOKMARK", bookmark))).await.is_err() {
                         return;
                     }
                 }
-                _ = &mut deadline => return,
+                // Never in the middle of a revision: the client watches
+                // again from the last resourceVersion it saw, and would
+                // miss the rest of that revision's events.
+                _ = &mut deadline, if self.position.between_revisions() => return,
                 _ = self.tx.closed() => return,
             }
         }
@@ -300,6 +371,36 @@ mod tests {
 
     fn event(previous: Option<Value>, object: Option<Value>) -> StoredEvent {
         StoredEvent::new(9, "k", object.as_ref(), previous.as_ref())
+    }
+
+    #[test]
+    fn every_event_of_a_revision_is_sent_once() {
+        // A lease ran out at revision 7: three Events deleted at once.
+        let mut p = Position::at(5);
+        assert!(p.advance(7, "/e/a", false));
+        assert!(!p.between_revisions());
+        assert_eq!(p.whole(), 6, "7 is not whole yet");
+        assert!(p.advance(7, "/e/b", false), "the second key of revision 7");
+        // The same events again (a backlog and the live channel overlap).
+        assert!(!p.advance(7, "/e/a", false));
+        assert!(!p.advance(7, "/e/b", false));
+        assert!(p.advance(7, "/e/c", true));
+        assert!(p.between_revisions());
+        assert_eq!(p.whole(), 7);
+        assert!(!p.advance(7, "/e/c", true), "7 is whole");
+        assert!(!p.advance(7, "/e/a", false), "7 is whole");
+        assert!(!p.advance(6, "/e/x", true), "older");
+        assert!(p.advance(8, "/e/d", true));
+        assert_eq!(p, Position::at(8));
+    }
+
+    #[test]
+    fn a_newer_revision_completes_an_unfinished_one() {
+        let mut p = Position::at(1);
+        assert!(p.advance(2, "/e/a", false));
+        assert!(p.advance(3, "/e/b", true));
+        assert!(!p.advance(2, "/e/c", true), "2 is behind");
+        assert_eq!(p.whole(), 3);
     }
 
     #[test]
