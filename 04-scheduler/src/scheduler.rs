@@ -28,7 +28,7 @@ use crate::framework::{
     Cycle, Decision, Events, NextStart, Nomination, Outcome, Profile, schedule,
 };
 use crate::metrics::{Attempt, Metrics};
-use crate::objects::PodInfo;
+use crate::objects::{PodInfo, field};
 use crate::queue::{QueuedPod, SchedulingQueue};
 use crate::report::{self, Failure};
 use crate::{binding, preemption};
@@ -179,7 +179,7 @@ impl Scheduler {
     fn still_pending(&self, pod: &PodInfo) -> bool {
         // Its uid read in the informer's cache, the pod not copied.
         let same = self.pods.get_with(&pod.key(), |current| {
-            current.pointer("/metadata/uid").and_then(|u| u.as_str()) == Some(&pod.uid)
+            field(current, &["metadata", "uid"]).and_then(|u| u.as_str()) == Some(&pod.uid)
         });
         same == Some(true) && !self.cache().is_placed(&pod.uid)
     }

@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::Client;
+use crate::field::field;
 use crate::resources::Resource;
 use crate::selectors::{labels, labels_of};
 
@@ -306,8 +307,7 @@ impl Informer {
                 }
             }
         };
-        let version = list
-            .pointer("/metadata/resourceVersion")
+        let version = field(&list, &["metadata", "resourceVersion"])
             .and_then(Value::as_str)
             .unwrap_or("0")
             .to_string();
@@ -361,9 +361,7 @@ impl Informer {
                 // 410 Expired (or any error): the only safe move is a fresh list.
                 return WatchEnd::Relist;
             }
-            if let Some(rv) = obj
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
+            if let Some(rv) = field(&obj, &["metadata", "resourceVersion"]).and_then(Value::as_str)
             {
                 *version = rv.to_string();
             }

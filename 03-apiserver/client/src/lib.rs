@@ -29,6 +29,9 @@
 //!   and `follow`, how a component runs informers and waits for their
 //!   first lists.
 //! - [`events`]: Events for `kubectl describe`, repeats folded into one.
+//! - [`field`]: the value at a path of object fields, found without the
+//!   allocations of serde_json's `Value::pointer` (informers and the
+//!   scheduler read a few on every event).
 //! - [`workqueue`]: de-duplicated keys with back-off retries, how a
 //!   controller turns notifications into one reconcile per object.
 //! - [`leader`]: leader election on a Lease, so that of several copies of
@@ -80,6 +83,7 @@ pub mod conditions;
 pub mod cron;
 pub mod disruption;
 pub mod events;
+pub mod field;
 pub mod informer;
 pub mod kubeconfig;
 pub mod leader;

@@ -22,19 +22,10 @@ pub use orc_client::taints;
 pub use pod::PodInfo;
 pub use resources::{ResourceName, Resources};
 
-use serde_json::Value;
-
-// ANCHOR: field
-/// The value at `path` under `value`, one object field at a time: what
-/// `value.pointer("/a/b")` finds for `&["a", "b"]`, without the two
-/// `String`s serde_json's `pointer` allocates for every step (it
-/// unescapes `~0` and `~1` in each token first). The feed reads a few
-/// such paths on every pod event, and `pointer` cost about 2,600
-/// instructions a call there (chapter 04, the callgrind section).
-pub fn field<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |v, key| v.get(key))
-}
-// ANCHOR_END: field
+/// The value at a path of object fields, without allocating: orc-client's,
+/// because its informers and selectors read fields on every event too
+/// (chapter 04, the callgrind section).
+pub use orc_client::field::field;
 
 /// Hashes a label selector by its requirements. orc-client's `Selector`
 /// is not `Hash`; the scheduler keys counts by selectors
@@ -69,36 +60,4 @@ pub(crate) fn labels(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<Strin
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::field;
-    use serde_json::json;
-
-    #[test]
-    fn field_finds_what_pointer_finds() {
-        let pod = json!({"spec": {"nodeName": "n1", "containers": [{"name": "c"}]},
-            "metadata": {"labels": {"a/b": "x"}}, "status": null});
-        for path in [
-            &["spec", "nodeName"][..],
-            &["spec"],
-            &["spec", "missing"],
-            &["status", "startTime"],
-            &["spec", "nodeName", "deeper"],
-            &["metadata", "labels"],
-        ] {
-            assert_eq!(
-                field(&pod, path),
-                pod.pointer(&format!("/{}", path.join("/"))),
-                "{path:?}"
-            );
-        }
-        // A key holding `/` is one step, where `pointer` needs `~1`.
-        assert_eq!(
-            field(&pod, &["metadata", "labels", "a/b"]),
-            Some(&json!("x"))
-        );
-        assert_eq!(pod.pointer("/metadata/labels/a~1b"), Some(&json!("x")));
-    }
 }

@@ -44,7 +44,7 @@ impl ObjectFilter {
 
 /// The labels of an object as a map (empty when it has none).
 pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
-    obj.pointer("/metadata/labels")
+    crate::field::field(obj, &["metadata", "labels"])
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
