@@ -21,6 +21,8 @@ use hyper::header::{
     CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 
+use crate::routes::host::split_port;
+
 /// Headers that belong to one connection (RFC 9110 §7.6.1, and the
 /// non-standard `Keep-Alive` and `Proxy-Connection` that clients still send).
 /// Names, not strings: a string would be parsed into a name, and a
@@ -171,7 +173,7 @@ pub fn forwarded(headers: &mut HeaderMap, client: &ClientAddress, scheme: Scheme
 /// The port in a host (`foo.example.com:8080`, `[2001:db8::1]:8443`), if
 /// it names one. A bare IPv6 address has colons but no port.
 fn port_of(host: &str) -> Option<u16> {
-    let (name, port) = host.rsplit_once(':')?;
+    let (name, port) = split_port(host)?;
     if name.contains(':') && !name.ends_with(']') {
         return None; // `2001:db8::1`: the last group is not a port.
     }
