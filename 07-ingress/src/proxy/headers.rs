@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 
 use hyper::header::{
-    CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 
 use crate::routes::host::split_port;
@@ -124,8 +124,14 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// The request headers a backend receives: hop-by-hop ones gone, the
 /// client's address, scheme, host and port added. `host` is what the
 /// request was routed by: `Host`, or HTTP/2's `:authority` (empty when
-/// the client sent neither).
-pub fn forwarded(headers: &mut HeaderMap, client: &ClientAddress, scheme: Scheme, host: &str) {
+/// the client sent neither), as the value the proxy already holds, so
+/// `X-Forwarded-Host` shares its bytes without a second lookup.
+pub fn forwarded(
+    headers: &mut HeaderMap,
+    client: &ClientAddress,
+    scheme: Scheme,
+    host: &HeaderValue,
+) {
     remove_hop_by_hop(headers);
     let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(earlier) if !earlier.trim().is_empty() => {
@@ -143,23 +149,14 @@ pub fn forwarded(headers: &mut HeaderMap, client: &ClientAddress, scheme: Scheme
         HeaderValue::from_static(scheme.as_str()),
     );
     // What the client sent under these names is replaced, never passed
-    // on: a client could otherwise claim any host. When the host came
-    // from `Host`, its value is shared rather than copied.
-    let from_host = headers
-        .get(HOST)
-        .filter(|v| v.as_bytes() == host.as_bytes());
-    match from_host
-        .cloned()
-        .map_or_else(|| HeaderValue::from_str(host), Ok)
-    {
-        Ok(value) if !host.is_empty() => {
-            headers.insert(X_FORWARDED_HOST.clone(), value);
-        }
-        _ => {
-            headers.remove(&X_FORWARDED_HOST);
-        }
+    // on: a client could otherwise claim any host. The value is shared
+    // with the request's, not copied.
+    if host.is_empty() {
+        headers.remove(&X_FORWARDED_HOST);
+    } else {
+        headers.insert(X_FORWARDED_HOST.clone(), host.clone());
     }
-    let port = match port_of(host) {
+    let port = match port_of(host.to_str().unwrap_or_default()) {
         Some(port) => HeaderValue::from(port),
         // The common case: no port in the host, nothing to format.
         None => HeaderValue::from_static(match scheme {
@@ -200,7 +197,7 @@ mod tests {
             &mut h,
             &ClientAddress::new("10.0.0.7".parse().unwrap()),
             Scheme::Https,
-            "foo.example.com",
+            &HeaderValue::from_static("foo.example.com"),
         );
         assert_eq!(h["x-forwarded-for"], "192.0.2.1, 10.0.0.7");
         assert_eq!(h["x-forwarded-proto"], "https");
@@ -260,7 +257,7 @@ mod tests {
         for (scheme, host, port) in cases {
             let mut h = HeaderMap::new();
             let client = ClientAddress::new("10.0.0.7".parse().unwrap());
-            forwarded(&mut h, &client, scheme, host);
+            forwarded(&mut h, &client, scheme, &HeaderValue::from_static(host));
             assert_eq!(h["x-forwarded-host"], host);
             assert_eq!(h["x-forwarded-port"], port, "{scheme:?} {host}");
         }
@@ -271,7 +268,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
         let client = ClientAddress::new("10.0.0.7".parse().unwrap());
-        forwarded(&mut h, &client, Scheme::Http, "");
+        forwarded(&mut h, &client, Scheme::Http, &HeaderValue::from_static(""));
         assert_eq!(h["x-forwarded-for"], "10.0.0.7");
         assert!(!h.contains_key("x-forwarded-host"));
         assert_eq!(h["x-forwarded-port"], "80");
