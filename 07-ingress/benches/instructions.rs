@@ -50,6 +50,12 @@ const WARM: u64 = 200;
 const ORC_PORT: u16 = 80;
 const NGINX_PORT: u16 = 8081;
 
+// orc's proxy runs inside this program: with mimalloc, as in `orc agent`
+// and the `orc-ingress` binary (src/bin/orc-ingress.rs), not glibc's
+// malloc, which no orc program that runs the proxy uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     if std::env::var_os(CHILD).is_some() {
         serve_proxy();

@@ -76,6 +76,12 @@ struct Peer {
     cpu: Box<dyn Fn() -> f64>,
 }
 
+// orc's proxy runs inside this program: with mimalloc, as in `orc agent`
+// and the `orc-ingress` binary (src/bin/orc-ingress.rs), not glibc's
+// malloc, which no orc program that runs the proxy uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     orc_testkit::require_root();
     orc_testkit::require_command("wrk");

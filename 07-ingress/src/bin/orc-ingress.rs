@@ -52,6 +52,14 @@ struct Args {
     response_timeout: u64,
 }
 
+/// mimalloc, as `orc` (final/src/main.rs), whose `orc agent` runs this
+/// same proxy on every node: the allocator is part of what a proxy costs
+/// per request (glibc's malloc and free were 2% more instructions per
+/// request than mimalloc's, 07-ingress/BENCH.md), so the standalone binary
+/// and the benches use the one that ships in a cluster.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     orc_client::logging::init();

@@ -146,9 +146,10 @@ impl Proxy {
         let log = logged.then(|| (Instant::now(), req.method().clone(), req.uri().clone()));
         // The `Host` header's value shares the request's buffer: no copy.
         let host = host_of(&req);
-        let host = host.to_str().unwrap_or_default();
         let routes = self.registry.current();
-        let outcome = self.respond(&routes, req, &pool, &peer, scheme, host).await;
+        let outcome = self
+            .respond(&routes, req, &pool, &peer, scheme, &host)
+            .await;
         let status = outcome.response.status().as_u16();
         let (ingress, service) = match outcome.route {
             Some(route) => {
@@ -164,7 +165,8 @@ impl Proxy {
         if let Some((started, method, uri)) = log {
             tracing::info!(
                 target: "orc_ingress::access",
-                client = %peer.address.ip(), %method, %host, path = %uri.path(), status,
+                client = %peer.address.ip(), %method, host = host.to_str().unwrap_or_default(),
+                path = %uri.path(), status,
                 ingress, service,
                 upstream = %outcome.upstream.map_or("-".to_string(), |a| a.to_string()),
                 micros = started.elapsed().as_micros() as u64,
@@ -182,9 +184,11 @@ impl Proxy {
         pool: &Pool,
         peer: &Peer,
         scheme: Scheme,
-        host: &str,
+        host_value: &HeaderValue,
     ) -> Outcome<'t> {
         let own = Outcome::own;
+        // `host_of` took only a value that is text.
+        let host = host_value.to_str().unwrap_or_default();
         if let Some(location) = https_redirect(&routes.table, scheme, host, req.uri()) {
             let mut outcome = own(
                 StatusCode::PERMANENT_REDIRECT,
@@ -233,7 +237,7 @@ impl Proxy {
                 return labelled(own(status, &text));
             }
         };
-        headers::forwarded(&mut parts.headers, &peer.forwarded, scheme, host);
+        headers::forwarded(&mut parts.headers, &peer.forwarded, scheme, host_value);
         if let Some(upgrade) = &upgrade {
             upgrade.to_backend(&mut parts);
         }

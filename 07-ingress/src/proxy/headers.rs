@@ -17,23 +17,25 @@
 
 use std::net::IpAddr;
 
-use hyper::header::{
-    CONNECTION, HOST, HeaderMap, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
+use hyper::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue};
+
+use crate::routes::host::split_port;
 
 /// Headers that belong to one connection (RFC 9110 §7.6.1, and the
 /// non-standard `Keep-Alive` and `Proxy-Connection` that clients still send).
-/// Names, not strings: a string would be parsed into a name, and a
-/// non-standard one copied, on every request; cloning a static name
-/// copies nothing.
-static HOP_BY_HOP: [HeaderName; 7] = [
-    CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    TE,
-    TRAILER,
-    TRANSFER_ENCODING,
-    UPGRADE,
+/// As text: every message's names are compared with these (`as_str` of a
+/// name is a table lookup, and two strings of different lengths differ
+/// after one comparison), and only a message that has one of them looks
+/// them up in its map, which parses each string on the stack, copying
+/// nothing.
+static HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 ];
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -91,12 +93,15 @@ impl ClientAddress {
 ///
 /// Most messages carry none of them (an HTTP/1.1 client keeps its
 /// connection alive without saying so), so it first looks: one pass over
-/// the names, each compared with the seven fixed ones, which for
-/// standard names is a comparison of small numbers. Removing all seven
-/// regardless cost eight hashed lookups per message, 5% of the proxy's
-/// instructions (BENCH.md).
+/// the names, each compared as text with the seven fixed ones, where
+/// most comparisons end at the length. Removing all seven regardless cost
+/// eight hashed lookups per message, 5% of the proxy's instructions;
+/// comparing `HeaderName`s, about 18 instructions a pair, 1% (BENCH.md).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    if !headers
+        .keys()
+        .any(|name| HOP_BY_HOP.contains(&name.as_str()))
+    {
         return;
     }
     if headers.contains_key(CONNECTION) {
@@ -112,7 +117,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
             }
         }
     }
-    for name in &HOP_BY_HOP {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -122,8 +127,14 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// The request headers a backend receives: hop-by-hop ones gone, the
 /// client's address, scheme, host and port added. `host` is what the
 /// request was routed by: `Host`, or HTTP/2's `:authority` (empty when
-/// the client sent neither).
-pub fn forwarded(headers: &mut HeaderMap, client: &ClientAddress, scheme: Scheme, host: &str) {
+/// the client sent neither), as the value the proxy already holds, so
+/// `X-Forwarded-Host` shares its bytes without a second lookup.
+pub fn forwarded(
+    headers: &mut HeaderMap,
+    client: &ClientAddress,
+    scheme: Scheme,
+    host: &HeaderValue,
+) {
     remove_hop_by_hop(headers);
     let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(earlier) if !earlier.trim().is_empty() => {
@@ -141,23 +152,14 @@ pub fn forwarded(headers: &mut HeaderMap, client: &ClientAddress, scheme: Scheme
         HeaderValue::from_static(scheme.as_str()),
     );
     // What the client sent under these names is replaced, never passed
-    // on: a client could otherwise claim any host. When the host came
-    // from `Host`, its value is shared rather than copied.
-    let from_host = headers
-        .get(HOST)
-        .filter(|v| v.as_bytes() == host.as_bytes());
-    match from_host
-        .cloned()
-        .map_or_else(|| HeaderValue::from_str(host), Ok)
-    {
-        Ok(value) if !host.is_empty() => {
-            headers.insert(X_FORWARDED_HOST.clone(), value);
-        }
-        _ => {
-            headers.remove(&X_FORWARDED_HOST);
-        }
+    // on: a client could otherwise claim any host. The value is shared
+    // with the request's, not copied.
+    if host.is_empty() {
+        headers.remove(&X_FORWARDED_HOST);
+    } else {
+        headers.insert(X_FORWARDED_HOST.clone(), host.clone());
     }
-    let port = match port_of(host) {
+    let port = match port_of(host.to_str().unwrap_or_default()) {
         Some(port) => HeaderValue::from(port),
         // The common case: no port in the host, nothing to format.
         None => HeaderValue::from_static(match scheme {
@@ -171,7 +173,7 @@ pub fn forwarded(headers: &mut HeaderMap, client: &ClientAddress, scheme: Scheme
 /// The port in a host (`foo.example.com:8080`, `[2001:db8::1]:8443`), if
 /// it names one. A bare IPv6 address has colons but no port.
 fn port_of(host: &str) -> Option<u16> {
-    let (name, port) = host.rsplit_once(':')?;
+    let (name, port) = split_port(host)?;
     if name.contains(':') && !name.ends_with(']') {
         return None; // `2001:db8::1`: the last group is not a port.
     }
@@ -181,7 +183,7 @@ fn port_of(host: &str) -> Option<u16> {
 
 #[cfg(test)]
 mod tests {
-    use hyper::header::HOST;
+    use hyper::header::{HOST, TRANSFER_ENCODING};
 
     use super::*;
 
@@ -198,7 +200,7 @@ mod tests {
             &mut h,
             &ClientAddress::new("10.0.0.7".parse().unwrap()),
             Scheme::Https,
-            "foo.example.com",
+            &HeaderValue::from_static("foo.example.com"),
         );
         assert_eq!(h["x-forwarded-for"], "192.0.2.1, 10.0.0.7");
         assert_eq!(h["x-forwarded-proto"], "https");
@@ -258,7 +260,7 @@ mod tests {
         for (scheme, host, port) in cases {
             let mut h = HeaderMap::new();
             let client = ClientAddress::new("10.0.0.7".parse().unwrap());
-            forwarded(&mut h, &client, scheme, host);
+            forwarded(&mut h, &client, scheme, &HeaderValue::from_static(host));
             assert_eq!(h["x-forwarded-host"], host);
             assert_eq!(h["x-forwarded-port"], port, "{scheme:?} {host}");
         }
@@ -269,7 +271,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
         let client = ClientAddress::new("10.0.0.7".parse().unwrap());
-        forwarded(&mut h, &client, Scheme::Http, "");
+        forwarded(&mut h, &client, Scheme::Http, &HeaderValue::from_static(""));
         assert_eq!(h["x-forwarded-for"], "10.0.0.7");
         assert!(!h.contains_key("x-forwarded-host"));
         assert_eq!(h["x-forwarded-port"], "80");

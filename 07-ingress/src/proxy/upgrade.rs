@@ -73,6 +73,11 @@ pub fn requested(
         let client = hyper::upgrade::on(req);
         return Ok(Some(Requested { client, kind }));
     }
+    // `Upgrade` first: nearly every request has none, and is done after
+    // one lookup instead of two.
+    let Some(protocol) = req.headers().get(UPGRADE).cloned() else {
+        return Ok(None);
+    };
     let asks = req
         .headers()
         .get_all(CONNECTION)
@@ -80,9 +85,9 @@ pub fn requested(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    let Some(protocol) = req.headers().get(UPGRADE).filter(|_| asks).cloned() else {
+    if !asks {
         return Ok(None);
-    };
+    }
     let client = hyper::upgrade::on(req);
     Ok(Some(Requested {
         client,

@@ -47,8 +47,14 @@ pub fn path_matches(path_type: PathType, path: &str, request: &str) -> bool {
 }
 
 /// The non-empty elements of a path: `/foo//bar/` gives `foo`, `bar`.
-fn elements(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter(|e| !e.is_empty())
+/// Split as bytes: a slice's split is a plain loop, where `str::split('/')`
+/// sets up a general searcher (`memchr`) for each path, which costs more
+/// than the few bytes of a path it searches (BENCH.md). `/` is one byte in
+/// UTF-8, so no character is cut in two.
+fn elements(path: &str) -> impl Iterator<Item = &[u8]> {
+    path.as_bytes()
+        .split(|&b| b == b'/')
+        .filter(|e| !e.is_empty())
 }
 // ANCHOR_END: path_matches
 
